@@ -1,0 +1,49 @@
+"""One SQLAlchemy engine per process, tuned for PostgreSQL or the embedded SQLite file."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import Engine, create_engine, event
+
+from switchboard.common.settings import get_settings
+
+_engine: Engine | None = None
+
+
+def make_engine(url: str, *, pool_size: int = 10) -> Engine:
+    """Create an engine for ``url``; SQLite gets WAL mode and a busy timeout for many threads."""
+    if url.startswith("sqlite"):
+        engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": 30})
+
+        @event.listens_for(engine, "connect")
+        def _sqlite_pragmas(dbapi_connection: Any, _: Any) -> None:
+            cursor = dbapi_connection.cursor()
+            cursor.execute("PRAGMA journal_mode=WAL")
+            cursor.execute("PRAGMA foreign_keys=ON")
+            cursor.execute("PRAGMA busy_timeout=30000")
+            cursor.close()
+
+        return engine
+    return create_engine(
+        url, pool_size=pool_size, max_overflow=pool_size, pool_pre_ping=True, pool_recycle=1800
+    )
+
+
+def get_engine() -> Engine:
+    """The process-wide engine for the configured database (created on first use)."""
+    global _engine
+    if _engine is None:
+        settings = get_settings()
+        if settings.embedded or settings.database_url.startswith("sqlite"):
+            settings.var_dir.mkdir(parents=True, exist_ok=True)
+        _engine = make_engine(settings.effective_database_url)
+    return _engine
+
+
+def reset_engine() -> None:
+    """Dispose of the process-wide engine (tests and forked workers call this)."""
+    global _engine
+    if _engine is not None:
+        _engine.dispose()
+    _engine = None

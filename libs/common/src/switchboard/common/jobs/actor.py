@@ -1,0 +1,35 @@
+"""``job_actor``: declare a Dramatiq actor with the catalog's queue, limits and policies."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import dramatiq
+
+from switchboard.common.jobs.broker import get_broker
+from switchboard.common.jobs.catalog import CATALOG, ActorSpec
+from switchboard.common.jobs.errors import JobCancelled, PermanentJobError
+
+
+def job_actor(
+    spec: ActorSpec | None = None, **overrides: Any
+) -> Callable[[Callable[..., Any]], dramatiq.Actor[Any, Any]]:
+    """Declare an actor; its name picks the catalog entry unless ``spec`` is given.
+
+    Permanent failures and cancellations are never retried (``throws``).
+    """
+
+    def decorate(fn: Callable[..., Any]) -> dramatiq.Actor[Any, Any]:
+        chosen = spec or CATALOG[fn.__name__]
+        options: dict[str, Any] = {
+            "queue_name": chosen.queue,
+            "time_limit": chosen.timeout_s * 1000,
+            "max_retries": chosen.max_retries,
+            "max_age": chosen.ttl_s * 1000,
+            "throws": (PermanentJobError, JobCancelled),
+        }
+        options.update(overrides)
+        return dramatiq.actor(fn, actor_name=chosen.name, broker=get_broker(), **options)
+
+    return decorate

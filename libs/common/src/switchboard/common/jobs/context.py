@@ -1,0 +1,50 @@
+"""What a running job knows about itself: its id and tenant, progress and cancellation."""
+
+from __future__ import annotations
+
+from contextvars import ContextVar
+from dataclasses import dataclass
+
+from switchboard.common.jobs import ledger
+from switchboard.common.jobs.errors import JobCancelled
+
+
+@dataclass(frozen=True)
+class JobContext:
+    """The job the current worker thread is running."""
+
+    job_id: str
+    actor_name: str
+    business_id: int
+    attempt: int
+
+
+_current: ContextVar[JobContext | None] = ContextVar("switchboard_job", default=None)
+
+
+def current_job() -> JobContext | None:
+    """The running job, or None outside a job."""
+    return _current.get()
+
+
+def set_current_job(job: JobContext | None) -> None:
+    """Set by the ledger middleware around each message."""
+    _current.set(job)
+
+
+def report_progress(progress: float, message: str | None = None) -> None:
+    """Record how far the running job is (0..1); raises :class:`JobCancelled` if it was cancelled."""
+    if not 0.0 <= progress <= 1.0:
+        raise ValueError(f"progress must be between 0 and 1, got {progress!r}")
+    job = current_job()
+    if job is None:
+        raise RuntimeError("report_progress() called outside a job")
+    if not ledger.record_progress(job.job_id, progress, message):
+        raise JobCancelled(f"job {job.job_id} was cancelled")
+
+
+def raise_if_cancelled() -> None:
+    """Stop the running job cooperatively if someone cancelled it."""
+    job = current_job()
+    if job is not None and ledger.status_of(job.job_id) == "cancelled":
+        raise JobCancelled(f"job {job.job_id} was cancelled")

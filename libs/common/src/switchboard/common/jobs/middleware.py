@@ -1,0 +1,111 @@
+"""Dramatiq middleware that keeps the job ledger current and dead-letters poison messages."""
+
+from __future__ import annotations
+
+import os
+import socket
+import time
+from typing import Any
+
+import dramatiq
+from dramatiq.middleware import Middleware, SkipMessage
+
+from switchboard.common.jobs import ledger
+from switchboard.common.jobs.context import JobContext, set_current_job
+from switchboard.common.jobs.errors import JobCancelled, PermanentJobError
+from switchboard.common.logging import get_logger
+
+log = get_logger("switchboard.jobs")
+
+
+class LedgerMiddleware(Middleware):  # type: ignore[misc]
+    """Records each delivery, start, outcome and error of a job in its ledger row.
+
+    A message whose ledger row is final (cancelled, succeeded, dead) is acknowledged without
+    running. A message delivered more than ``max_unfinished_deliveries`` times without its
+    actor ever finishing (the worker died each time) is failed into the dead-letter queue,
+    where plain Dramatiq would redeliver it forever.
+    """
+
+    def __init__(self, *, max_unfinished_deliveries: int = 3) -> None:
+        self.max_unfinished_deliveries = max_unfinished_deliveries
+        self.worker_id = f"{socket.gethostname()}:{os.getpid()}"
+
+    def before_process_message(self, broker: dramatiq.Broker, message: Any) -> None:
+        started = ledger.mark_started(
+            message.message_id, max_unfinished=self.max_unfinished_deliveries
+        )
+        if started is None:
+            log.info(
+                "job.skipped",
+                job_id=message.message_id,
+                actor=message.actor_name,
+                status=ledger.status_of(message.message_id) or "unknown",
+            )
+            raise SkipMessage("job is final or unknown to the ledger")
+        if started.status == "dead":
+            log.error(
+                "job.dead_lettered",
+                job_id=message.message_id,
+                actor=message.actor_name,
+                business_id=started.business_id,
+                deliveries=started.deliveries,
+            )
+            message.options["_ledger_done"] = True
+            message.fail()
+            raise SkipMessage("poison message dead-lettered")
+        message.options["_started_at"] = time.monotonic()
+        set_current_job(
+            JobContext(
+                message.message_id, message.actor_name, started.business_id, started.attempts
+            )
+        )
+        log.info(
+            "job.started",
+            job_id=message.message_id,
+            actor=message.actor_name,
+            business_id=started.business_id,
+            attempt=started.attempts,
+        )
+
+    def after_process_message(
+        self,
+        broker: dramatiq.Broker,
+        message: Any,
+        *,
+        result: Any = None,
+        exception: BaseException | None = None,
+    ) -> None:
+        set_current_job(None)
+        duration_ms = round(
+            (time.monotonic() - message.options.pop("_started_at", time.monotonic())) * 1000, 1
+        )
+        fields = {
+            "job_id": message.message_id,
+            "actor": message.actor_name,
+            "business_id": message.options.get("business_id"),
+            "duration_ms": duration_ms,
+        }
+        if exception is None:
+            ledger.mark_succeeded(message.message_id)
+            log.info("job.succeeded", **fields)
+            return
+        error = ledger.describe_error(exception)
+        if isinstance(exception, JobCancelled):
+            status = "cancelled"
+        elif not message.failed:
+            status = "queued"  # Retries has scheduled another attempt
+        elif isinstance(exception, PermanentJobError):
+            status = "failed"
+        else:
+            status = "dead"
+        ledger.mark_failed(message.message_id, error, status=status)
+        log_method = log.warning if status == "queued" else log.error
+        log_method("job.failed", outcome=status, error=error, **fields)
+
+    def after_skip_message(self, broker: dramatiq.Broker, message: Any) -> None:
+        set_current_job(None)
+        if message.failed and not message.options.pop("_ledger_done", False):
+            # AgeLimit failed it: the job waited longer than its ttl.
+            ledger.mark_dead(message.message_id, "expired: not started within its ttl")
+            log.error("job.expired", job_id=message.message_id, actor=message.actor_name)

@@ -1,0 +1,72 @@
+"""The transactional outbox: messages written with the caller's data, published after commit.
+
+A rolled-back transaction leaves no row, so nothing is published. After commit the rows are
+published with confirms and deleted. Whatever is still there (the process died in between,
+or the broker was down) is republished by :func:`relay_outbox`, which the scheduler runs; the
+ledger makes a duplicate publish harmless.
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from dramatiq import Message
+from sqlalchemy import delete, select
+
+from switchboard.common.db.base import utcnow
+from switchboard.common.db.tenancy import system_session
+from switchboard.common.jobs.broker import get_broker
+from switchboard.common.logging import get_logger, redact
+from switchboard.common.models.jobs import OutboxMessage
+
+log = get_logger(__name__)
+
+PendingMessage = tuple[int, str]
+
+
+def _publish(pending: list[PendingMessage]) -> list[int]:
+    broker = get_broker()
+    published: list[int] = []
+    for outbox_id, payload in pending:
+        try:
+            broker.enqueue(Message.decode(payload.encode()))
+        except Exception as exc:  # the broker is down: the relay will try again
+            log.warning(
+                "outbox.publish_failed",
+                outbox_id=outbox_id,
+                remaining=len(pending) - len(published),
+                error=redact(f"{type(exc).__name__}: {exc}"),
+            )
+            break
+        published.append(outbox_id)
+    return published
+
+
+def publish_after_commit(pending: list[PendingMessage]) -> int:
+    """Publish messages whose transaction just committed; return how many went out."""
+    published = _publish(pending)
+    if published:
+        with system_session() as session:
+            session.execute(delete(OutboxMessage).where(OutboxMessage.id.in_(published)))
+    return len(published)
+
+
+def relay_outbox(*, min_age_s: float = 2.0, batch_size: int = 500) -> int:
+    """Publish outbox rows older than ``min_age_s`` that nobody else is publishing."""
+    cutoff = utcnow() - timedelta(seconds=min_age_s)
+    with system_session() as session:
+        rows = session.execute(
+            select(OutboxMessage.id, OutboxMessage.payload)
+            .where(OutboxMessage.created_at <= cutoff)
+            .order_by(OutboxMessage.id)
+            .limit(batch_size)
+            .with_for_update(skip_locked=True)
+        ).all()
+        if not rows:
+            return 0
+        published = _publish([(row.id, row.payload) for row in rows])
+        if published:
+            session.execute(delete(OutboxMessage).where(OutboxMessage.id.in_(published)))
+    if published:
+        log.info("outbox.relayed", count=len(published))
+    return len(published)

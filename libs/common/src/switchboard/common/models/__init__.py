@@ -1,0 +1,37 @@
+"""Every table of Switchboard; importing this package registers them all on ``Base.metadata``."""
+
+from switchboard.common.models.business import AgentSettings, ApiKey, Business, PrebuiltPrompt
+from switchboard.common.models.calls import CallLog, CallSession, Recording
+from switchboard.common.models.jobs import Job, OutboxMessage, WorkerHeartbeat
+from switchboard.common.models.leads import Lead
+from switchboard.common.models.notifications import PushSubscription, Reminder
+from switchboard.common.models.outbound import OutboundItem, OutboundRun
+from switchboard.common.models.webhooks import WebhookDelivery, WebhookEndpoint
+from switchboard.common.models.whatsapp import (
+    WhatsAppConversation,
+    WhatsAppMessage,
+    WhatsAppSession,
+)
+
+__all__ = [
+    "AgentSettings",
+    "ApiKey",
+    "Business",
+    "CallLog",
+    "CallSession",
+    "Job",
+    "Lead",
+    "OutboundItem",
+    "OutboundRun",
+    "OutboxMessage",
+    "PrebuiltPrompt",
+    "PushSubscription",
+    "Recording",
+    "Reminder",
+    "WebhookDelivery",
+    "WebhookEndpoint",
+    "WhatsAppConversation",
+    "WhatsAppMessage",
+    "WhatsAppSession",
+    "WorkerHeartbeat",
+]

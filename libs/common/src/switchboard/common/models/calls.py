@@ -1,0 +1,64 @@
+"""Call logs, live call sessions and recordings."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import JSON, DateTime, Float, ForeignKey, String, Text, UniqueConstraint
+from sqlalchemy.orm import Mapped, mapped_column
+
+from switchboard.common.db.base import Base, BigId, TenantOwned, Timestamped
+
+
+class CallLog(TenantOwned, Timestamped, Base):
+    __tablename__ = "call_logs"
+    __table_args__ = (UniqueConstraint("business_id", "call_sid"),)
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    call_sid: Mapped[str] = mapped_column(String(64))
+    lead_id: Mapped[int | None] = mapped_column(BigId, ForeignKey("leads.id", ondelete="SET NULL"))
+    direction: Mapped[str] = mapped_column(String(16), default="inbound")
+    from_number: Mapped[str | None] = mapped_column(String(32))
+    to_number: Mapped[str | None] = mapped_column(String(32))
+    status: Mapped[str] = mapped_column(String(32), default="in-progress")
+    started_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    ended_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    duration_s: Mapped[float | None] = mapped_column(Float)
+    end_reason: Mapped[str | None] = mapped_column(String(64))
+    transcript: Mapped[list[dict[str, Any]] | None] = mapped_column(JSON)
+    summary: Mapped[str | None] = mapped_column(Text)
+    outbound_run_id: Mapped[int | None] = mapped_column(BigId, index=True)
+    outbound_item_id: Mapped[int | None] = mapped_column(BigId)
+
+
+class CallSession(TenantOwned, Timestamped, Base):
+    """The media-stream side of a call, as the gateway reported it."""
+
+    __tablename__ = "call_sessions"
+    __table_args__ = (UniqueConstraint("business_id", "call_sid"),)
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    call_sid: Mapped[str] = mapped_column(String(64))
+    stream_sid: Mapped[str | None] = mapped_column(String(64))
+    state: Mapped[str] = mapped_column(String(32), default="active")
+    started_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    ended_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    details: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+
+
+class Recording(TenantOwned, Timestamped, Base):
+    __tablename__ = "recordings"
+    __table_args__ = (UniqueConstraint("business_id", "recording_sid"),)
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    recording_sid: Mapped[str] = mapped_column(String(64))
+    call_sid: Mapped[str] = mapped_column(String(64), index=True)
+    call_log_id: Mapped[int | None] = mapped_column(
+        BigId, ForeignKey("call_logs.id", ondelete="SET NULL")
+    )
+    source_url: Mapped[str | None] = mapped_column(String(500))
+    storage_key: Mapped[str | None] = mapped_column(String(500))
+    duration_s: Mapped[float | None] = mapped_column(Float)
+    status: Mapped[str] = mapped_column(String(32), default="pending")
+    transcript: Mapped[str | None] = mapped_column(Text)

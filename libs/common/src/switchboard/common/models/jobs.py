@@ -1,0 +1,79 @@
+"""The job ledger, the transactional outbox, and worker heartbeats."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import DateTime, Float, Index, Integer, String, Text, text
+from sqlalchemy.orm import Mapped, mapped_column
+
+from switchboard.common.db.base import Base, BigId, TenantOwned, utcnow
+
+#: States a job can still leave; uniqueness of ``dedup_key`` holds among these.
+LIVE_STATUSES = ("queued", "running")
+FINAL_STATUSES = ("succeeded", "failed", "dead", "cancelled")
+_LIVE_SQL = text("status IN ('queued', 'running')")
+
+
+class Job(TenantOwned, Base):
+    """One row per job (a Dramatiq message id), kept current by the ledger middleware."""
+
+    __tablename__ = "jobs"
+    __table_args__ = (
+        Index(
+            "uq_jobs_live_dedup_key",
+            "dedup_key",
+            unique=True,
+            postgresql_where=_LIVE_SQL,
+            sqlite_where=_LIVE_SQL,
+        ),
+        Index("ix_jobs_business_status", "business_id", "status", "enqueued_at"),
+        Index("ix_jobs_queue_status", "queue_name", "status", "enqueued_at"),
+    )
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    queue_name: Mapped[str] = mapped_column(String(64))
+    actor_name: Mapped[str] = mapped_column(String(100))
+    status: Mapped[str] = mapped_column(String(16), default="queued")
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    deliveries: Mapped[int] = mapped_column(Integer, default=0)
+    failures: Mapped[int] = mapped_column(Integer, default=0)
+    max_retries: Mapped[int] = mapped_column(Integer, default=3)
+    run_id: Mapped[int | None] = mapped_column(BigId, index=True)
+    dedup_key: Mapped[str | None] = mapped_column(String(200))
+    #: Set when uniqueness is for a period (or forever) rather than among live jobs only.
+    dedup_window_key: Mapped[str | None] = mapped_column(String(240), unique=True)
+    progress: Mapped[float | None] = mapped_column(Float)
+    progress_message: Mapped[str | None] = mapped_column(String(500))
+    message: Mapped[str] = mapped_column(Text)
+    enqueued_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    started_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    finished_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    last_error: Mapped[str | None] = mapped_column(Text)
+
+
+class OutboxMessage(TenantOwned, Base):
+    """A message written in the caller's transaction, deleted once the broker confirmed it."""
+
+    __tablename__ = "outbox"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    job_id: Mapped[str] = mapped_column(String(36))
+    queue_name: Mapped[str] = mapped_column(String(64))
+    payload: Mapped[str] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(
+        DateTime(timezone=True), default=utcnow, index=True
+    )
+
+
+class WorkerHeartbeat(Base):
+    """One row per worker process, touched from inside the worker loop."""
+
+    __tablename__ = "worker_heartbeats"
+
+    id: Mapped[str] = mapped_column(String(120), primary_key=True)
+    queues: Mapped[str] = mapped_column(Text, default="")
+    started_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    beat_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    jobs_processed: Mapped[int] = mapped_column(Integer, default=0)

@@ -1,0 +1,48 @@
+"""Outbound call runs (campaigns) and the items they dial."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import JSON, DateTime, ForeignKey, Integer, String, Text, UniqueConstraint
+from sqlalchemy.orm import Mapped, mapped_column
+
+from switchboard.common.db.base import Base, BigId, TenantOwned, Timestamped
+
+
+class OutboundRun(TenantOwned, Timestamped, Base):
+    __tablename__ = "outbound_runs"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    name: Mapped[str] = mapped_column(String(200))
+    status: Mapped[str] = mapped_column(String(16), default="draft", index=True)
+    concurrency: Mapped[int] = mapped_column(Integer, default=1)
+    window_start: Mapped[str | None] = mapped_column(String(5))  # "09:00", business time zone
+    window_end: Mapped[str | None] = mapped_column(String(5))
+    retry_policy: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    lease_owner: Mapped[str | None] = mapped_column(String(100))
+    lease_expires_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    heartbeat_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    started_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    finished_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    end_reason: Mapped[str | None] = mapped_column(Text)
+
+
+class OutboundItem(TenantOwned, Timestamped, Base):
+    __tablename__ = "outbound_items"
+    __table_args__ = (UniqueConstraint("run_id", "lead_id"),)
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    run_id: Mapped[int] = mapped_column(
+        BigId, ForeignKey("outbound_runs.id", ondelete="CASCADE"), index=True
+    )
+    lead_id: Mapped[int] = mapped_column(BigId, ForeignKey("leads.id", ondelete="CASCADE"))
+    phone: Mapped[str] = mapped_column(String(32))
+    status: Mapped[str] = mapped_column(String(16), default="pending")
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    call_sid: Mapped[str | None] = mapped_column(String(64), index=True)
+    placed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    completed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    last_call_status: Mapped[str | None] = mapped_column(String(32))
+    error: Mapped[str | None] = mapped_column(Text)

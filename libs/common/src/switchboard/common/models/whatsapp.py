@@ -1,0 +1,52 @@
+"""WhatsApp conversations, their messages, and summarised sessions."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import DateTime, ForeignKey, Integer, String, Text, UniqueConstraint
+from sqlalchemy.orm import Mapped, mapped_column
+
+from switchboard.common.db.base import Base, BigId, TenantOwned, Timestamped
+
+
+class WhatsAppConversation(TenantOwned, Timestamped, Base):
+    __tablename__ = "whatsapp_conversations"
+    __table_args__ = (UniqueConstraint("business_id", "contact_number"),)
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    lead_id: Mapped[int | None] = mapped_column(BigId, ForeignKey("leads.id", ondelete="SET NULL"))
+    contact_number: Mapped[str] = mapped_column(String(32))
+    business_number: Mapped[str] = mapped_column(String(32))
+    last_message_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+
+
+class WhatsAppMessage(TenantOwned, Timestamped, Base):
+    __tablename__ = "whatsapp_messages"
+    __table_args__ = (UniqueConstraint("business_id", "message_sid"),)
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    conversation_id: Mapped[int] = mapped_column(
+        BigId, ForeignKey("whatsapp_conversations.id", ondelete="CASCADE"), index=True
+    )
+    direction: Mapped[str] = mapped_column(String(8))  # "in" | "out"
+    message_sid: Mapped[str | None] = mapped_column(String(64))
+    body: Mapped[str] = mapped_column(Text)
+    status: Mapped[str] = mapped_column(String(32), default="received")
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    error: Mapped[str | None] = mapped_column(Text)
+
+
+class WhatsAppSession(TenantOwned, Timestamped, Base):
+    """A burst of conversation; closed with a summary after 15 idle minutes."""
+
+    __tablename__ = "whatsapp_sessions"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    conversation_id: Mapped[int] = mapped_column(
+        BigId, ForeignKey("whatsapp_conversations.id", ondelete="CASCADE"), index=True
+    )
+    started_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    last_activity_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    closed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    summary: Mapped[str | None] = mapped_column(Text)

@@ -1,0 +1,94 @@
+"""The one settings object every Switchboard process reads, once, from the environment."""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+ServiceRole = Literal["api", "worker", "gateway", "scheduler", "all"]
+
+#: Secrets whose development defaults must never reach production.
+_DEV_SECRETS = {
+    "ADMIN_API_KEY": "dev-admin-key",
+    "INTERNAL_API_TOKEN": "dev-internal-token",
+    "TWILIO_AUTH_TOKEN": "dev-twilio-auth-token",
+    "MEDIA_TOKEN_SECRET": "dev-media-token-secret",
+    "SESSION_SECRET": "dev-session-secret",
+}
+
+
+class Settings(BaseSettings):
+    """Configuration from environment variables (names are the upper-case field names)."""
+
+    model_config = SettingsConfigDict(env_file=".env", extra="ignore", case_sensitive=False)
+
+    environment: Literal["development", "test", "production"] = "development"
+    service_role: ServiceRole = "all"
+    enable_schedulers: bool = True
+
+    # Empty means "embedded": a SQLite file under var_dir and an in-process broker.
+    database_url: str = ""
+    amqp_url: str = ""
+    var_dir: Path = Path("var")
+
+    public_base_url: str = "http://localhost:8001"
+    api_base_url: str = "http://localhost:8000"
+
+    twilio_account_sid: str = "AC00000000000000000000000000000000"
+    twilio_auth_token: str = _DEV_SECRETS["TWILIO_AUTH_TOKEN"]
+    twilio_api_base_url: str = "https://api.twilio.com"
+
+    openai_api_key: str = ""
+    openai_base_url: str = "https://api.openai.com/v1"
+
+    admin_api_key: str = _DEV_SECRETS["ADMIN_API_KEY"]
+    internal_api_token: str = _DEV_SECRETS["INTERNAL_API_TOKEN"]
+    media_token_secret: str = _DEV_SECRETS["MEDIA_TOKEN_SECRET"]
+    session_secret: str = _DEV_SECRETS["SESSION_SECRET"]
+
+    # Jobs.
+    db_app_role: str = "switchboard_app"
+    job_min_backoff_ms: int = Field(default=1000, ge=1)
+    job_max_backoff_ms: int = Field(default=300_000, ge=1)
+    #: A message delivered more than this many times without finishing is dead-lettered.
+    job_max_unfinished_deliveries: int = Field(default=3, ge=1)
+    outbox_relay_interval_s: float = Field(default=1.0, gt=0)
+    outbox_relay_min_age_s: float = Field(default=2.0, ge=0)
+    log_level: str = "INFO"
+    log_json: bool = False
+
+    @model_validator(mode="after")
+    def _refuse_default_secrets(self) -> Settings:
+        if self.environment == "development":
+            return self
+        for env_name, default in _DEV_SECRETS.items():
+            if getattr(self, env_name.lower()) == default:
+                raise ValueError(
+                    f"{env_name} still has its development default; set {env_name} to a secret "
+                    f"value (ENVIRONMENT={self.environment})"
+                )
+        return self
+
+    @property
+    def embedded(self) -> bool:
+        """True when no external database or broker is configured (laptop mode)."""
+        return not self.database_url and not self.amqp_url
+
+    @property
+    def effective_database_url(self) -> str:
+        """The SQLAlchemy URL to use, with the psycopg 3 driver for PostgreSQL."""
+        url = self.database_url or f"sqlite:///{(self.var_dir / 'switchboard.db').resolve()}"
+        for prefix in ("postgresql://", "postgres://", "postgresql+psycopg2://"):
+            if url.startswith(prefix):
+                return "postgresql+psycopg://" + url[len(prefix) :]
+        return url
+
+
+@lru_cache
+def get_settings() -> Settings:
+    """Return the process-wide settings, read from the environment once."""
+    return Settings()
