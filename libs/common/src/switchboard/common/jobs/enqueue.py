@@ -13,14 +13,13 @@ from dataclasses import dataclass
 from typing import Any, Literal
 
 from dramatiq import Message
-from sqlalchemy import Table, insert, select
-from sqlalchemy.dialects.postgresql import insert as pg_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy import insert, select
 from sqlalchemy.orm import Session
 
 from switchboard.common.db.base import utcnow
+from switchboard.common.db.upsert import insert_ignoring_conflicts
 from switchboard.common.db.tenancy import current_session, tenant_session
-from switchboard.common.jobs.catalog import CATALOG
+from switchboard.common.jobs.catalog import CATALOG, ActorSpec
 from switchboard.common.jobs.errors import UnknownActorError
 from switchboard.common.models.jobs import LIVE_STATUSES, Job, OutboxMessage
 
@@ -40,14 +39,24 @@ class JobRef:
 
 
 def _actor_name(func: Any) -> str:
+    if isinstance(func, ActorSpec):
+        return func.name
     name = func if isinstance(func, str) else getattr(func, "actor_name", None)
     if not isinstance(name, str) or not name:
         raise UnknownActorError(f"func must be an actor or an actor name, got {func!r}")
     return name
 
 
+#: The seed's defaults, used for actors the catalog does not describe.
+SEED_TTL_S, SEED_TIMEOUT_S, SEED_RETRY = 600, 300, 3
+
+
+def _spec_for(actor_name: str, func: Any) -> ActorSpec | None:
+    return func if isinstance(func, ActorSpec) else CATALOG.get(actor_name)
+
+
 def _check_queue(queue_name: str, actor_name: str, func: Any) -> None:
-    spec = CATALOG.get(actor_name)
+    spec = _spec_for(actor_name, func)
     declared = spec.queue if spec else getattr(func, "queue_name", None)
     if declared is None:
         raise UnknownActorError(
@@ -67,13 +76,6 @@ def _window_key(dedup_key: str, period: Period) -> str | None:
     if period <= 0:
         raise ValueError(f"period must be a positive number of seconds, got {period!r}")
     return f"{dedup_key}|{int(time.time() // period)}"
-
-
-def _insert_ignoring_conflicts(session: Session, table: Table, values: dict[str, Any]) -> bool:
-    dialect = session.get_bind().dialect.name
-    builder = pg_insert if dialect == "postgresql" else sqlite_insert
-    result = session.execute(builder(table).values(**values).on_conflict_do_nothing())
-    return bool(result.rowcount)  # type: ignore[attr-defined]
 
 
 def _existing_job_id(
@@ -99,7 +101,7 @@ def _write(
     max_retries: int,
 ) -> JobRef:
     payload = message.encode().decode()
-    created = _insert_ignoring_conflicts(
+    created = insert_ignoring_conflicts(
         session,
         Job.__table__,  # type: ignore[arg-type]
         {
@@ -147,14 +149,18 @@ def _enqueue(
     business_id: int,
     run_id: int | None,
     job_id: str | None,
-    ttl: int,
-    timeout: int,
-    retry: int,
+    ttl: int | None,
+    timeout: int | None,
+    retry: int | None,
     dedup_key: str | None,
     period: Period,
 ) -> JobRef:
     actor_name = _actor_name(func)
     _check_queue(queue_name, actor_name, func)
+    spec = _spec_for(actor_name, func)
+    ttl = ttl if ttl is not None else (spec.ttl_s if spec else SEED_TTL_S)
+    timeout = timeout if timeout is not None else (spec.timeout_s if spec else SEED_TIMEOUT_S)
+    retry = retry if retry is not None else (spec.max_retries if spec else SEED_RETRY)
     if not isinstance(business_id, int) or isinstance(business_id, bool) or business_id <= 0:
         raise ValueError(f"business_id must be a positive integer, got {business_id!r}")
     message: Message[Any] = Message(
@@ -199,15 +205,18 @@ def enqueue_job(
     business_id: int,
     run_id: int | None = None,
     job_id: str | None = None,
-    ttl: int = 600,
-    timeout: int = 300,
-    retry: int = 3,
+    ttl: int | None = None,
+    timeout: int | None = None,
+    retry: int | None = None,
     **kwargs: Any,
 ) -> JobRef:
     """Enqueue ``func(*args, business_id=..., **kwargs)`` on ``queue_name``.
 
+    ``func`` is a Dramatiq actor, a catalog actor name, or an :class:`ActorSpec`.
+
     ``ttl`` (seconds) becomes Dramatiq's ``max_age``, ``timeout`` its ``time_limit`` and
-    ``retry`` its ``max_retries`` (exponential backoff between attempts). Inside a
+    ``retry`` its ``max_retries`` (exponential backoff between attempts). Left out, they come
+    from the actor's catalog entry, else the seed's defaults (600, 300, 3). Inside a
     :func:`~switchboard.common.db.tenant_session` the job joins that transaction; otherwise it
     gets its own. Passing an existing ``job_id`` again does not create a second job.
     """
@@ -259,9 +268,9 @@ def enqueue_unique(
         business_id=business_id,
         run_id=options.get("run_id"),
         job_id=options.get("job_id"),
-        ttl=options.get("ttl", 600),
-        timeout=options.get("timeout", 300),
-        retry=options.get("retry", 3),
+        ttl=options.get("ttl"),
+        timeout=options.get("timeout"),
+        retry=options.get("retry"),
         dedup_key=dedup_key,
         period=period,
     )

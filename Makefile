@@ -1,0 +1,38 @@
+# One target per habit. `make run` and `make test` install what they need first.
+SHELL := /bin/bash
+UV := $(shell command -v uv 2>/dev/null || echo python3 -m uv)
+PYTEST_ARGS ?=
+
+.PHONY: install run test test-unit lint format bench up migrate browsers
+
+install:
+	@command -v uv >/dev/null 2>&1 || python3 -m uv --version >/dev/null 2>&1 || python3 -m pip install --quiet uv
+	@$(UV) sync --all-packages --locked --quiet
+
+run: install
+	$(UV) run --no-sync switchboard run
+
+test: install
+	@$(UV) run --no-sync pytest $(PYTEST_ARGS); rc=$$?; \
+	if [ $$rc -eq 5 ]; then echo "pytest collected no tests: failing"; exit 1; fi; exit $$rc
+
+test-unit: install
+	$(UV) run --no-sync pytest tests/unit $(PYTEST_ARGS)
+
+lint: install
+	$(UV) run --no-sync ruff check .
+	$(UV) run --no-sync ruff format --check .
+	$(UV) run --no-sync mypy libs/common/src services/*/src libs/cli/src
+
+format: install
+	$(UV) run --no-sync ruff format .
+	$(UV) run --no-sync ruff check --fix .
+
+bench: install
+	$(UV) run --no-sync python bench/jobs.py
+
+up:
+	docker compose up --build
+
+migrate: install
+	$(UV) run --no-sync switchboard migrate

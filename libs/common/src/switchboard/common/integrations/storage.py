@@ -1,0 +1,138 @@
+"""Recording storage: where call audio is kept once downloaded from Twilio.
+
+Keys look like ``<business_id>/<call_sid>.wav``: slash-separated segments of letters, digits,
+``.``, ``_`` and ``-``, none starting with a dot, so no key can escape the storage root.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import tempfile
+from abc import ABC, abstractmethod
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from switchboard.common.integrations import config
+from switchboard.common.settings import Settings
+
+MAX_KEY_LENGTH = 512
+_SEGMENT = re.compile(r"[A-Za-z0-9_-][A-Za-z0-9._-]*")
+
+
+class InvalidStorageKey(ValueError):  # noqa: N818 - reads as what the caller gave
+    """The key is empty, too long, absolute, or could walk out of the storage root."""
+
+
+class RecordingNotFound(LookupError):  # noqa: N818 - reads as what the storage found
+    """No object is stored under the key."""
+
+
+def validate_key(key: str) -> str:
+    """Return ``key`` if it is a safe relative key, else raise ``InvalidStorageKey``."""
+    if not key or len(key) > MAX_KEY_LENGTH:
+        raise InvalidStorageKey(f"storage key must be 1..{MAX_KEY_LENGTH} characters")
+    if not all(_SEGMENT.fullmatch(segment) for segment in key.split("/")):
+        raise InvalidStorageKey(f"unsafe storage key: {key!r}")
+    return key
+
+
+class RecordingStorage(ABC):
+    """The port: a flat key → bytes store for recording audio."""
+
+    @abstractmethod
+    def put(self, key: str, data: bytes) -> None:
+        """Store ``data`` under ``key``, replacing what was there."""
+
+    @abstractmethod
+    def get(self, key: str) -> bytes:
+        """The bytes under ``key``; raises ``RecordingNotFound``."""
+
+    @abstractmethod
+    def delete(self, key: str) -> bool:
+        """Remove ``key``; False when nothing was stored (deleting twice is fine)."""
+
+    @abstractmethod
+    def exists(self, key: str) -> bool:
+        """Whether something is stored under ``key``."""
+
+
+class LocalDirectoryStorage(RecordingStorage):
+    """Files under one root directory; writes are atomic (temporary file, then rename)."""
+
+    def __init__(self, root: Path) -> None:
+        self.root = Path(root).resolve()
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> LocalDirectoryStorage:
+        """Storage rooted at ``RECORDINGS_DIR`` (default ``<var_dir>/recordings``)."""
+        return cls(config.recordings_dir(settings))
+
+    def _path(self, key: str) -> Path:
+        path = (self.root / validate_key(key)).resolve()
+        if not path.is_relative_to(self.root):  # a symlink inside the root pointing out
+            raise InvalidStorageKey(f"storage key leaves the storage root: {key!r}")
+        return path
+
+    def put(self, key: str, data: bytes) -> None:
+        """Write atomically, creating parent directories."""
+        path = self._path(key)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, temporary = tempfile.mkstemp(dir=path.parent, prefix=".tmp-")
+        try:
+            with os.fdopen(fd, "wb") as handle:
+                handle.write(data)
+            os.replace(temporary, path)
+        except BaseException:
+            Path(temporary).unlink(missing_ok=True)
+            raise
+
+    def get(self, key: str) -> bytes:
+        """Read the file for ``key``."""
+        try:
+            return self._path(key).read_bytes()
+        except (FileNotFoundError, IsADirectoryError) as exc:
+            raise RecordingNotFound(key) from exc
+
+    def delete(self, key: str) -> bool:
+        """Remove the file for ``key``."""
+        path = self._path(key)
+        if not path.is_file():
+            return False
+        path.unlink(missing_ok=True)
+        return True
+
+    def exists(self, key: str) -> bool:
+        """Whether the file for ``key`` exists."""
+        return self._path(key).is_file()
+
+
+@dataclass
+class InMemoryStorage(RecordingStorage):
+    """A dict, for unit tests; validates keys like the real storage."""
+
+    objects: dict[str, bytes] = field(default_factory=dict)
+
+    def put(self, key: str, data: bytes) -> None:
+        """Store a copy of ``data``."""
+        self.objects[validate_key(key)] = bytes(data)
+
+    def get(self, key: str) -> bytes:
+        """The stored bytes."""
+        try:
+            return self.objects[validate_key(key)]
+        except KeyError as exc:
+            raise RecordingNotFound(key) from exc
+
+    def delete(self, key: str) -> bool:
+        """Forget ``key``."""
+        return self.objects.pop(validate_key(key), None) is not None
+
+    def exists(self, key: str) -> bool:
+        """Whether ``key`` is stored."""
+        return validate_key(key) in self.objects
+
+
+def make_recording_storage(settings: Settings) -> RecordingStorage:
+    """The configured recording storage (a local directory)."""
+    return LocalDirectoryStorage.from_settings(settings)

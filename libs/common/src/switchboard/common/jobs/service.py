@@ -1,0 +1,106 @@
+"""Tenant-facing job operations: list, get, cancel, retry."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from datetime import datetime
+
+from dramatiq import Message
+from sqlalchemy import and_, insert, or_, select, update
+
+from switchboard.common.db.base import utcnow
+from switchboard.common.db.tenancy import tenant_session
+from switchboard.common.models.jobs import FINAL_STATUSES, LIVE_STATUSES, Job, OutboxMessage
+
+
+class JobNotFoundError(LookupError):
+    """No such job for this business."""
+
+
+class JobStateError(ValueError):
+    """The job is not in a state that allows the operation."""
+
+
+@dataclass(frozen=True)
+class JobPage:
+    """One page of jobs, newest first, and the cursor of the next page."""
+
+    items: list[Job]
+    next_cursor: tuple[datetime, str] | None
+
+
+def list_jobs(
+    business_id: int, *, status: str | None = None, limit: int = 50,
+    after: tuple[datetime, str] | None = None,
+) -> JobPage:
+    """This business's jobs, newest first, keyset-paginated on (enqueued_at, id)."""
+    query = select(Job).where(Job.business_id == business_id)
+    if status is not None:
+        query = query.where(Job.status == status)
+    if after is not None:
+        at, job_id = after
+        query = query.where(or_(Job.enqueued_at < at, and_(Job.enqueued_at == at, Job.id < job_id)))
+    query = query.order_by(Job.enqueued_at.desc(), Job.id.desc()).limit(limit + 1)
+    with tenant_session(business_id) as session:
+        rows = list(session.execute(query).scalars())
+    more = len(rows) > limit
+    items = rows[:limit]
+    return JobPage(items, (items[-1].enqueued_at, items[-1].id) if more and items else None)
+
+
+def get_job(business_id: int, job_id: str) -> Job:
+    """One job of this business."""
+    with tenant_session(business_id) as session:
+        job = session.execute(
+            select(Job).where(Job.business_id == business_id, Job.id == job_id)
+        ).scalar_one_or_none()
+    if job is None:
+        raise JobNotFoundError(f"job {job_id} not found")
+    return job
+
+
+def cancel_job(business_id: int, job_id: str) -> Job:
+    """Cancel a queued or running job; a running one stops at its next progress report."""
+    with tenant_session(business_id) as session:
+        result = session.execute(
+            update(Job)
+            .where(Job.business_id == business_id, Job.id == job_id, Job.status.in_(LIVE_STATUSES))
+            .values(status="cancelled", finished_at=utcnow(), updated_at=utcnow())
+        )
+        changed = bool(result.rowcount)  # type: ignore[attr-defined]
+    job = get_job(business_id, job_id)
+    if not changed:
+        raise JobStateError(f"job {job_id} is already {job.status} and cannot be cancelled")
+    return job
+
+
+def retry_job(business_id: int, job_id: str) -> Job:
+    """Queue a dead, failed or cancelled job again, with fresh attempts and a new timestamp."""
+    with tenant_session(business_id) as session:
+        job = session.execute(
+            select(Job).where(Job.business_id == business_id, Job.id == job_id).with_for_update()
+        ).scalar_one_or_none()
+        if job is None:
+            raise JobNotFoundError(f"job {job_id} not found")
+        if job.status not in FINAL_STATUSES or job.status == "succeeded":
+            raise JobStateError(f"job {job_id} is {job.status}; only dead, failed or cancelled jobs can be retried")
+        message = Message.decode(job.message.encode())
+        options = {k: v for k, v in message.options.items() if not k.startswith("_") and k not in ("retries", "traceback", "eta", "requeue_timestamp")}
+        # Message.copy merges options, so build the clean set on the copy itself.
+        fresh = message.copy(message_timestamp=int(time.time() * 1000))
+        fresh.options.clear()
+        fresh.options.update(options)
+        payload = fresh.encode().decode()
+        job.status, job.deliveries, job.failures = "queued", 0, 0
+        job.finished_at, job.message, job.updated_at = None, payload, utcnow()
+        if job.dedup_key is not None:
+            job.dedup_window_key = None
+        outbox_id = session.execute(
+            insert(OutboxMessage).values(
+                business_id=business_id, job_id=job.id, queue_name=job.queue_name,
+                payload=payload, created_at=utcnow(),
+            ).returning(OutboxMessage.id)
+        ).scalar_one()
+        session.info.setdefault("outbox_pending", []).append((outbox_id, payload))
+    return get_job(business_id, job_id)

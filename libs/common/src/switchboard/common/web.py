@@ -1,0 +1,55 @@
+"""HTTP pieces every service exposes: ``/health``, ``/ready`` and ``/metrics``."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+
+from fastapi import APIRouter, Response
+from fastapi.concurrency import run_in_threadpool
+from fastapi.responses import JSONResponse
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+
+from switchboard.common.health import broker_ready, database_ready, threads_by_name
+from switchboard.common.settings import Settings
+
+ReadinessCheck = Callable[[], Awaitable[bool]]
+
+
+def health_router(
+    service: str, settings: Settings, extra_checks: dict[str, ReadinessCheck] | None = None
+) -> APIRouter:
+    """Routes for liveness (with threads by name), readiness and Prometheus metrics.
+
+    Readiness checks the database and the broker unless ``extra_checks`` replaces them
+    (the gateway, which has no database, passes its own).
+    """
+    router = APIRouter(tags=["health"])
+
+    async def _database() -> bool:
+        return await run_in_threadpool(database_ready)
+
+    async def _broker() -> bool:
+        return await broker_ready(settings)
+
+    checks: dict[str, ReadinessCheck] = (
+        extra_checks if extra_checks is not None else {"database": _database, "broker": _broker}
+    )
+
+    @router.get("/health")
+    def health() -> dict[str, object]:
+        """The process is alive; threads by name show what runs in threads here."""
+        return {"status": "ok", "service": service, "threads": threads_by_name()}
+
+    @router.get("/ready", responses={503: {"description": "a dependency is unreachable"}})
+    async def ready() -> JSONResponse:
+        """200 only when every dependency answers."""
+        results = {name: await check() for name, check in checks.items()}
+        ok = all(results.values())
+        return JSONResponse({"ready": ok, "checks": results}, status_code=200 if ok else 503)
+
+    @router.get("/metrics", response_class=Response)
+    def metrics() -> Response:
+        """Prometheus exposition."""
+        return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)
+
+    return router

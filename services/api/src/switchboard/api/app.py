@@ -1,0 +1,35 @@
+"""The API service's FastAPI application."""
+
+from __future__ import annotations
+
+from fastapi import FastAPI, Request
+from fastapi.responses import JSONResponse
+
+from switchboard.api.routes import businesses, internal, jobs
+from switchboard.common.logging import get_logger
+from switchboard.common.metrics import register_ledger_metrics
+from switchboard.common.settings import Settings, get_settings
+from switchboard.common.web import health_router
+
+log = get_logger(__name__)
+
+
+async def _unhandled(request: Request, exc: Exception) -> JSONResponse:
+    log.error("api.unhandled_error", path=request.url.path, error=type(exc).__name__)
+    return JSONResponse({"detail": "internal server error"}, status_code=500)
+
+
+def create_app(settings: Settings | None = None) -> FastAPI:
+    """Build the API application (routes, error handling, metrics)."""
+    settings = settings or get_settings()
+    app = FastAPI(
+        title="Switchboard API",
+        version="0.1.0",
+        description="Multi-tenant backend for AI phone and WhatsApp agents.",
+    )
+    app.add_exception_handler(Exception, _unhandled)
+    app.include_router(health_router("api", settings))
+    for module in (businesses, jobs, internal):
+        app.include_router(module.router)
+    register_ledger_metrics()
+    return app

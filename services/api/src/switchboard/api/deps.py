@@ -1,0 +1,53 @@
+"""Request dependencies: the caller's business, admin and internal authentication."""
+
+from __future__ import annotations
+
+import hmac
+from typing import Annotated
+
+from fastapi import Depends, HTTPException, status
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+
+from switchboard.common.businesses import business_for_api_key
+from switchboard.common.settings import Settings, get_settings
+
+_bearer = HTTPBearer(auto_error=False)
+Credentials = Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)]
+SettingsDep = Annotated[Settings, Depends(get_settings)]
+
+
+def _unauthorized(detail: str) -> HTTPException:
+    return HTTPException(
+        status.HTTP_401_UNAUTHORIZED, detail=detail, headers={"WWW-Authenticate": "Bearer"}
+    )
+
+
+def _token(credentials: HTTPAuthorizationCredentials | None) -> str:
+    if credentials is None or not credentials.credentials:
+        raise _unauthorized("missing API key: send 'Authorization: Bearer <key>'")
+    return credentials.credentials
+
+
+def current_business_id(credentials: Credentials) -> int:
+    """The business whose API key authorised this request."""
+    business_id = business_for_api_key(_token(credentials))
+    if business_id is None:
+        raise _unauthorized("invalid or revoked API key")
+    return business_id
+
+
+def require_admin(credentials: Credentials, settings: SettingsDep) -> None:
+    """Only ADMIN_API_KEY may pass."""
+    if not hmac.compare_digest(_token(credentials), settings.admin_api_key):
+        raise HTTPException(status.HTTP_403_FORBIDDEN, detail="admin API key required")
+
+
+def require_internal(credentials: Credentials, settings: SettingsDep) -> None:
+    """Only INTERNAL_API_TOKEN (the gateway and other services) may pass."""
+    if not hmac.compare_digest(_token(credentials), settings.internal_api_token):
+        raise HTTPException(status.HTTP_403_FORBIDDEN, detail="internal token required")
+
+
+CurrentBusiness = Annotated[int, Depends(current_business_id)]
+AdminOnly = Depends(require_admin)
+InternalOnly = Depends(require_internal)

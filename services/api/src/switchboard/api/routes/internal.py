@@ -1,0 +1,61 @@
+"""Internal endpoints for other Switchboard services (INTERNAL_API_TOKEN)."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, HTTPException, Query, status
+from pydantic import BaseModel
+from sqlalchemy import select
+
+from switchboard.api.deps import InternalOnly
+from switchboard.api.schemas import ErrorResponse
+from switchboard.common.businesses import business_for_number
+from switchboard.common.db import tenant_session
+from switchboard.common.models import AgentSettings, PrebuiltPrompt
+
+router = APIRouter(prefix="/internal/v1", tags=["internal"], dependencies=[InternalOnly])
+
+
+class AgentConfig(BaseModel):
+    business_id: int
+    business_name: str
+    phone_number: str
+    prompt: str
+    greeting: str
+    voice: str
+    language: str
+    recording_enabled: bool
+    max_call_seconds: int
+    silence_timeout_s: int
+
+
+def _fallback_prompt(settings: AgentSettings, business_name: str) -> str:
+    # Used until prebuild_prompt_job has stored the real one.
+    return (
+        f"You are {settings.agent_name}, the phone assistant of {business_name}. "
+        f"{settings.instructions}".strip()
+    )
+
+
+@router.get("/agent-config", response_model=AgentConfig, responses={404: {"model": ErrorResponse}})
+def agent_config(to: str = Query(..., description="The called number, E.164")) -> AgentConfig:
+    """What the gateway's agent needs for a call to ``to``."""
+    business = business_for_number(to)
+    if business is None:
+        raise HTTPException(status.HTTP_404_NOT_FOUND, detail=f"no business answers {to}")
+    with tenant_session(business.id) as session:
+        agent = session.execute(
+            select(AgentSettings).where(AgentSettings.business_id == business.id)
+        ).scalar_one()
+        prompt = session.execute(
+            select(PrebuiltPrompt.content).where(
+                PrebuiltPrompt.business_id == business.id, PrebuiltPrompt.channel == "voice"
+            )
+        ).scalar_one_or_none()
+        return AgentConfig(
+            business_id=business.id, business_name=business.name,
+            phone_number=business.phone_number,
+            prompt=prompt or _fallback_prompt(agent, business.name),
+            greeting=agent.greeting, voice=agent.voice, language=agent.language,
+            recording_enabled=business.recording_enabled,
+            max_call_seconds=business.max_call_seconds, silence_timeout_s=agent.silence_timeout_s,
+        )

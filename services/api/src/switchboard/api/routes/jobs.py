@@ -1,0 +1,65 @@
+"""The caller's job ledger: list, get, cancel, retry."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from fastapi import APIRouter, HTTPException, Query, status
+
+from switchboard.api.deps import CurrentBusiness
+from switchboard.api.pagination import decode_cursor, encode_cursor
+from switchboard.api.schemas import ErrorResponse, JobPage, JobPublic, JobStatus
+from switchboard.common.jobs import service
+
+router = APIRouter(prefix="/api/v1/jobs", tags=["jobs"], responses={401: {"model": ErrorResponse}})
+_NOT_FOUND = {404: {"model": ErrorResponse}}
+
+
+@router.get("", response_model=JobPage)
+def list_jobs(
+    business_id: CurrentBusiness,
+    status_: JobStatus | None = Query(None, alias="status"),
+    limit: int = Query(50, ge=1, le=200),
+    cursor: str | None = Query(None),
+) -> JobPage:
+    """This business's jobs, newest first."""
+    after = None
+    if cursor:
+        at, job_id = decode_cursor(cursor, 2)
+        after = (datetime.fromisoformat(at), str(job_id))
+    page = service.list_jobs(business_id, status=status_, limit=limit, after=after)
+    return JobPage(
+        items=[JobPublic.model_validate(j) for j in page.items],
+        next_cursor=encode_cursor(*page.next_cursor) if page.next_cursor else None,
+    )
+
+
+@router.get("/{job_id}", response_model=JobPublic, responses=_NOT_FOUND)
+def get_job(business_id: CurrentBusiness, job_id: str) -> JobPublic:
+    """One job."""
+    try:
+        return JobPublic.model_validate(service.get_job(business_id, job_id))
+    except service.JobNotFoundError as exc:
+        raise HTTPException(status.HTTP_404_NOT_FOUND, detail=str(exc)) from exc
+
+
+@router.post("/{job_id}/cancel", response_model=JobPublic, responses={**_NOT_FOUND, 409: {"model": ErrorResponse}})
+def cancel(business_id: CurrentBusiness, job_id: str) -> JobPublic:
+    """Cancel a queued or running job."""
+    try:
+        return JobPublic.model_validate(service.cancel_job(business_id, job_id))
+    except service.JobNotFoundError as exc:
+        raise HTTPException(status.HTTP_404_NOT_FOUND, detail=str(exc)) from exc
+    except service.JobStateError as exc:
+        raise HTTPException(status.HTTP_409_CONFLICT, detail=str(exc)) from exc
+
+
+@router.post("/{job_id}/retry", response_model=JobPublic, responses={**_NOT_FOUND, 409: {"model": ErrorResponse}})
+def retry(business_id: CurrentBusiness, job_id: str) -> JobPublic:
+    """Queue a dead, failed or cancelled job again."""
+    try:
+        return JobPublic.model_validate(service.retry_job(business_id, job_id))
+    except service.JobNotFoundError as exc:
+        raise HTTPException(status.HTTP_404_NOT_FOUND, detail=str(exc)) from exc
+    except service.JobStateError as exc:
+        raise HTTPException(status.HTTP_409_CONFLICT, detail=str(exc)) from exc

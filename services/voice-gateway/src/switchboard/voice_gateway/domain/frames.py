@@ -1,0 +1,102 @@
+"""Internal frames: what the call session sees instead of Twilio's JSON."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+
+@dataclass(frozen=True, slots=True)
+class Connected:
+    """The stream's socket is open (Twilio's first message)."""
+
+    protocol: str
+
+
+@dataclass(frozen=True, slots=True)
+class StreamStart:
+    """The stream started: which call, and the custom parameters our TwiML gave it."""
+
+    sequence: int
+    stream_sid: str
+    call_sid: str
+    account_sid: str
+    parameters: dict[str, str] = field(default_factory=dict)
+    encoding: str = "audio/x-mulaw"
+    sample_rate: int = 8000
+
+
+@dataclass(frozen=True, slots=True)
+class CallerAudio:
+    """One chunk of the caller's μ-law audio (normally 20 ms)."""
+
+    sequence: int
+    timestamp_ms: int
+    payload: bytes
+
+
+@dataclass(frozen=True, slots=True)
+class MarkPlayed:
+    """Twilio played all audio sent before the mark of this name."""
+
+    sequence: int
+    name: str
+
+
+@dataclass(frozen=True, slots=True)
+class Dtmf:
+    """The caller pressed a key."""
+
+    sequence: int
+    digit: str
+
+
+@dataclass(frozen=True, slots=True)
+class StreamStop:
+    """The stream ended (the caller hung up or the call moved on)."""
+
+    sequence: int
+
+
+InboundFrame = Connected | StreamStart | CallerAudio | MarkPlayed | Dtmf | StreamStop
+
+
+class ProtocolError(ValueError):
+    """A message that breaks the Media Streams protocol; it ends that call, nothing else."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
+
+
+class SequenceGuard:
+    """Enforces the order Twilio promises: connected, start, then increasing sequence numbers."""
+
+    def __init__(self) -> None:
+        self.started = False
+        self.stopped = False
+        self.last_sequence = 0
+        self.gaps = 0
+
+    def check(self, frame: InboundFrame) -> None:
+        """Raise ``ProtocolError`` if ``frame`` cannot come now."""
+        if isinstance(frame, Connected):
+            if self.started:
+                raise ProtocolError("connected after start")
+            return
+        if self.stopped:
+            raise ProtocolError("message after stop")
+        if isinstance(frame, StreamStart):
+            if self.started:
+                raise ProtocolError("second start")
+            self.started = True
+        elif not self.started:
+            raise ProtocolError(f"{type(frame).__name__} before start")
+        if frame.sequence <= self.last_sequence:
+            raise ProtocolError(
+                f"sequence number {frame.sequence} after {self.last_sequence} (out of order)"
+            )
+        if frame.sequence != self.last_sequence + 1:
+            self.gaps += 1
+        self.last_sequence = frame.sequence
+        if isinstance(frame, StreamStop):
+            self.stopped = True

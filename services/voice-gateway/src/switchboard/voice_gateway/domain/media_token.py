@@ -1,0 +1,65 @@
+"""Short-lived HMAC tokens that let one call's media stream in.
+
+The webhook puts a token in the TwiML ``<Parameter>``s; the websocket accepts audio only
+when the ``start`` message carries a valid, unexpired token for that very call.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+import json
+from dataclasses import asdict, dataclass
+
+
+class InvalidMediaToken(ValueError):
+    """The token is forged, expired, or for another call."""
+
+
+@dataclass(frozen=True, slots=True)
+class StreamClaims:
+    """What the webhook vouches for about a call."""
+
+    call_sid: str
+    business_id: int
+    direction: str
+    from_number: str
+    to_number: str
+    expires_at: float
+    run_id: int | None = None
+    item_id: int | None = None
+
+
+def _b64(data: bytes) -> str:
+    return base64.urlsafe_b64encode(data).rstrip(b"=").decode("ascii")
+
+
+def _unb64(text: str) -> bytes:
+    return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
+
+
+def _mac(secret: str, body: str) -> str:
+    return _b64(hmac.new(secret.encode(), body.encode(), hashlib.sha256).digest())
+
+
+def sign_media_token(claims: StreamClaims, secret: str) -> str:
+    """Encode and sign the claims."""
+    body = _b64(json.dumps(asdict(claims), separators=(",", ":")).encode())
+    return f"{body}.{_mac(secret, body)}"
+
+
+def verify_media_token(token: str, secret: str, *, call_sid: str, now: float) -> StreamClaims:
+    """Return the claims if the token is genuine, unexpired and for ``call_sid``."""
+    body, _, mac = token.partition(".")
+    if not body or not hmac.compare_digest(mac, _mac(secret, body)):
+        raise InvalidMediaToken("bad signature")
+    try:
+        claims = StreamClaims(**json.loads(_unb64(body)))
+    except (ValueError, TypeError) as exc:
+        raise InvalidMediaToken("unreadable claims") from exc
+    if claims.expires_at < now:
+        raise InvalidMediaToken("expired")
+    if claims.call_sid != call_sid:
+        raise InvalidMediaToken("token is for another call")
+    return claims

@@ -1,0 +1,1 @@
+"""Everything that speaks Twilio: the Media Streams wire format, signatures, TwiML, REST."""

@@ -1,0 +1,127 @@
+"""The Twilio Media Streams wire format, in one pure class.
+
+``deserialize`` turns Twilio's JSON text into an internal frame (or raises
+``ProtocolError``); ``media`` / ``mark`` / ``clear`` build the JSON we send back. Outbound
+media is formatted by hand: it is the hottest path of every call, and the only variable
+parts are base64 text and a stream sid we validated at start.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+import re
+from typing import Any
+
+from switchboard.voice_gateway.domain.frames import (
+    CallerAudio,
+    Connected,
+    Dtmf,
+    InboundFrame,
+    MarkPlayed,
+    ProtocolError,
+    StreamStart,
+    StreamStop,
+)
+
+#: A 20 ms frame is ~300 characters of JSON; anything near this is not a sane message.
+MAX_MESSAGE_CHARS = 64 * 1024
+#: Twilio sends 20 ms chunks; allow up to one second of audio in one message.
+MAX_AUDIO_BYTES = 8000
+_SID = re.compile(r"\A[A-Za-z0-9_-]{1,64}\Z")
+_MARK_NAME = re.compile(r"\A[^\"\\\x00-\x1f]{1,256}\Z")
+
+
+def _sequence(message: dict[str, Any]) -> int:
+    try:
+        return int(message["sequenceNumber"])
+    except (KeyError, TypeError, ValueError) as exc:
+        raise ProtocolError("missing or invalid sequenceNumber") from exc
+
+
+def _sid(value: Any, what: str) -> str:
+    if not isinstance(value, str) or not _SID.match(value):
+        raise ProtocolError(f"invalid {what}")
+    return value
+
+
+class TwilioMediaSerializer:
+    """Converts between Twilio Media Streams JSON and internal frames; holds no state."""
+
+    max_message_chars = MAX_MESSAGE_CHARS
+
+    def deserialize(self, text: str) -> InboundFrame:
+        """Parse one websocket text message from Twilio."""
+        if len(text) > self.max_message_chars:
+            raise ProtocolError(f"oversized message ({len(text)} characters)")
+        try:
+            message = json.loads(text)
+        except ValueError as exc:
+            raise ProtocolError("malformed JSON") from exc
+        if not isinstance(message, dict):
+            raise ProtocolError("message is not an object")
+        try:
+            return self._frame(message)
+        except (KeyError, TypeError, AttributeError) as exc:
+            raise ProtocolError(f"malformed {message.get('event')!r} message") from exc
+
+    def _frame(self, message: dict[str, Any]) -> InboundFrame:
+        event = message.get("event")
+        if event == "media":
+            media = message["media"]
+            if media.get("track", "inbound") != "inbound":
+                raise ProtocolError("media for a track we did not ask for")
+            payload = media["payload"]
+            if len(payload) > MAX_AUDIO_BYTES * 4 // 3 + 4:
+                raise ProtocolError("oversized audio payload")
+            try:
+                audio = base64.b64decode(payload, validate=True)
+            except (binascii.Error, ValueError) as exc:
+                raise ProtocolError("audio payload is not base64") from exc
+            return CallerAudio(_sequence(message), int(media.get("timestamp", 0)), audio)
+        if event == "mark":
+            name = message["mark"]["name"]
+            if not isinstance(name, str):
+                raise ProtocolError("mark name is not a string")
+            return MarkPlayed(_sequence(message), name)
+        if event == "start":
+            start = message["start"]
+            parameters = start.get("customParameters") or {}
+            if not isinstance(parameters, dict):
+                raise ProtocolError("customParameters is not an object")
+            media_format = start.get("mediaFormat") or {}
+            return StreamStart(
+                sequence=_sequence(message),
+                stream_sid=_sid(message.get("streamSid") or start.get("streamSid"), "streamSid"),
+                call_sid=_sid(start["callSid"], "callSid"),
+                account_sid=str(start.get("accountSid", "")),
+                parameters={str(k): str(v) for k, v in parameters.items()},
+                encoding=str(media_format.get("encoding", "audio/x-mulaw")),
+                sample_rate=int(media_format.get("sampleRate", 8000)),
+            )
+        if event == "dtmf":
+            return Dtmf(_sequence(message), str(message["dtmf"]["digit"]))
+        if event == "stop":
+            return StreamStop(_sequence(message))
+        if event == "connected":
+            return Connected(str(message.get("protocol", "")))
+        raise ProtocolError(f"unknown event {event!r}")
+
+    @staticmethod
+    def media(stream_sid: str, payload: bytes) -> str:
+        """The JSON that plays ``payload`` (μ-law) to the caller."""
+        encoded = base64.b64encode(payload).decode("ascii")
+        return '{"event":"media","streamSid":"' + stream_sid + '","media":{"payload":"' + encoded + '"}}'
+
+    @staticmethod
+    def mark(stream_sid: str, name: str) -> str:
+        """The JSON asking Twilio to echo ``name`` once everything sent before it has played."""
+        if not _MARK_NAME.match(name):
+            return json.dumps({"event": "mark", "streamSid": stream_sid, "mark": {"name": name}})
+        return '{"event":"mark","streamSid":"' + stream_sid + '","mark":{"name":"' + name + '"}}'
+
+    @staticmethod
+    def clear(stream_sid: str) -> str:
+        """The JSON that drops every bit of audio Twilio has buffered but not yet played."""
+        return '{"event":"clear","streamSid":"' + stream_sid + '"}'

@@ -1,0 +1,17 @@
+"""Running Dramatiq's worker inside another process (embedded mode and tests)."""
+
+from __future__ import annotations
+
+import dramatiq
+
+
+def start_worker(broker: dramatiq.Broker, threads: int = 4, worker_timeout_ms: int = 100) -> dramatiq.Worker:
+    """Start a worker on ``broker`` in this process.
+
+    Dramatiq's CLI announces ``process_boot`` to the middleware (the time limit's timer
+    starts there); an in-process worker has to do the same.
+    """
+    broker.emit_after("process_boot")
+    worker = dramatiq.Worker(broker, worker_threads=threads, worker_timeout=worker_timeout_ms)
+    worker.start()
+    return worker

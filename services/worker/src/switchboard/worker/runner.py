@@ -1,0 +1,27 @@
+"""``switchboard worker``: migrate once, then hand over to Dramatiq's own worker CLI."""
+
+from __future__ import annotations
+
+from dramatiq.cli import main as dramatiq_main
+from dramatiq.cli import make_argument_parser
+
+from switchboard.common.db.engine import reset_engine
+from switchboard.common.migrate import worker_startup_migrations
+
+WORKER_MODULE = "switchboard.worker.app"
+
+
+def dramatiq_args(processes: int, threads: int, queues: list[str], modules: list[str]) -> list[str]:
+    """Command-line arguments for Dramatiq's worker."""
+    args = ["--processes", str(processes), "--threads", str(threads), "--skip-logging"]
+    if queues:
+        args += ["--queues", *queues]
+    return [*args, WORKER_MODULE, *modules]
+
+
+def run_worker(processes: int, threads: int, queues: list[str], modules: list[str]) -> int:
+    """Apply migrations (under the advisory lock) and run Dramatiq's worker until stopped."""
+    worker_startup_migrations()
+    reset_engine()  # worker processes open their own connections
+    parsed = make_argument_parser().parse_args(dramatiq_args(processes, threads, queues, modules))
+    return int(dramatiq_main(parsed) or 0)

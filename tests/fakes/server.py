@@ -1,0 +1,103 @@
+"""A real HTTP server on 127.0.0.1 for the fakes of outside services.
+
+Each fake is a WSGI app (werkzeug) served from a background thread on a free port. What it
+receives is recorded under a lock, and ``wait_for`` blocks on a condition variable until the
+record satisfies a predicate, so tests never sleep.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from typing import Any, TypeVar
+
+from werkzeug.exceptions import HTTPException
+from werkzeug.routing import Map, Rule
+from werkzeug.serving import BaseWSGIServer, make_server
+from werkzeug.wrappers import Request, Response
+
+T = TypeVar("T")
+Handler = Callable[..., Response]
+
+
+def json_response(payload: Any, status: int = 200) -> Response:
+    """A JSON response with the given status."""
+    return Response(json.dumps(payload), status=status, mimetype="application/json")
+
+
+class FakeServer:
+    """Routes requests to ``handle_<endpoint>`` methods; subclasses declare ``rules``."""
+
+    rules: tuple[Rule, ...] = ()
+
+    def __init__(self) -> None:
+        self._url_map = Map(list(self.rules))
+        self._changed = threading.Condition()
+        self._server: BaseWSGIServer | None = None
+        self._thread: threading.Thread | None = None
+
+    # --- lifecycle ------------------------------------------------------------------------
+
+    def start(self) -> None:
+        """Listen on a free port and serve from a daemon thread."""
+        self._server = make_server("127.0.0.1", 0, self._wsgi, threaded=True)
+        self._thread = threading.Thread(
+            target=self._server.serve_forever, name=f"{type(self).__name__}", daemon=True
+        )
+        self._thread.start()
+
+    def stop(self) -> None:
+        """Stop serving and wait for the thread to end."""
+        if self._server is not None:
+            self._server.shutdown()
+            self._server.server_close()
+        if self._thread is not None:
+            self._thread.join(timeout=5)
+
+    @property
+    def url(self) -> str:
+        """``http://127.0.0.1:<port>``."""
+        assert self._server is not None, "server not started"
+        return f"http://127.0.0.1:{self._server.server_port}"
+
+    @classmethod
+    @contextmanager
+    def running(cls: type[T], *args: Any, **kwargs: Any) -> Iterator[T]:
+        """Start a fake for the duration of a ``with`` block (or a fixture)."""
+        fake = cls(*args, **kwargs)
+        fake.start()  # type: ignore[attr-defined]
+        try:
+            yield fake
+        finally:
+            fake.stop()  # type: ignore[attr-defined]
+
+    # --- recording ------------------------------------------------------------------------
+
+    @contextmanager
+    def recording(self) -> Iterator[None]:
+        """Hold the lock while changing recorded state; waiters are woken afterwards."""
+        with self._changed:
+            yield
+            self._changed.notify_all()
+
+    def wait_for(self, predicate: Callable[[], T], timeout: float = 5.0) -> T:
+        """Block until ``predicate()`` is truthy (checked after every recorded change)."""
+        with self._changed:
+            result = self._changed.wait_for(predicate, timeout=timeout)
+        if not result:
+            raise AssertionError(f"{type(self).__name__}: timed out waiting for {predicate}")
+        return result
+
+    # --- dispatch -------------------------------------------------------------------------
+
+    def _wsgi(self, environ: dict[str, Any], start_response: Callable[..., Any]) -> Any:
+        request = Request(environ)
+        adapter = self._url_map.bind_to_environ(environ)
+        try:
+            endpoint, values = adapter.match()
+            response: Response = getattr(self, f"handle_{endpoint}")(request, **values)
+        except HTTPException as exc:
+            response = json_response({"error": exc.description}, status=exc.code or 500)
+        return response(environ, start_response)

@@ -1,0 +1,81 @@
+"""Actors used only by the job-system tests; the worker subprocess imports this module."""
+
+from __future__ import annotations
+
+import os
+import signal
+import time
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import text
+
+from switchboard.common.db import tenant_session
+from switchboard.common.jobs import PermanentJobError, report_progress
+from switchboard.common.jobs.actor import job_actor
+from switchboard.common.jobs.catalog import ActorSpec
+from switchboard.common.leads import upsert_lead
+
+RECORD_LEAD = ActorSpec("test_record_lead_job", "test_jobs", timeout_s=30, max_retries=3)
+SLEEPY = ActorSpec("test_sleepy_job", "test_jobs", timeout_s=1, max_retries=1)
+KILL_ONCE = ActorSpec("test_kill_once_job", "test_jobs", timeout_s=120, max_retries=3)
+SUICIDE = ActorSpec("test_suicide_job", "test_poison", timeout_s=30, max_retries=3)
+TENANT_PROBE = ActorSpec("test_tenant_probe_job", "test_jobs", timeout_s=30, max_retries=3)
+PROGRESS = ActorSpec("test_progress_job", "test_jobs", timeout_s=60, max_retries=0)
+NOOP = ActorSpec("test_noop_job", "test_jobs", timeout_s=30, max_retries=0)
+
+
+def record_lead(*, business_id: int, phone: str) -> None:
+    with tenant_session(business_id) as session:
+        upsert_lead(session, business_id, phone, source="test")
+
+
+def sleepy(*, business_id: int, seconds: float) -> None:
+    # Short sleeps so Dramatiq's time limit can interrupt between them.
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        time.sleep(0.02)
+
+
+def kill_once(*, business_id: int, phone: str, marker: str) -> None:
+    path = Path(marker)
+    if not path.exists():
+        path.write_text(str(os.getpid()))
+        time.sleep(120)  # the test SIGKILLs the worker while we wait here
+        raise AssertionError("the worker should have been killed")
+    record_lead(business_id=business_id, phone=phone)
+
+
+def suicide(*, business_id: int) -> None:
+    os.kill(os.getpid(), signal.SIGKILL)
+
+
+def tenant_probe(*, business_id: int, lead_id: int) -> None:
+    # A raw query with no business filter: only row-level security stands in the way.
+    with tenant_session(business_id) as session:
+        row = session.execute(text("SELECT id FROM leads WHERE id = :id"), {"id": lead_id}).first()
+    if row is None:
+        raise PermanentJobError(f"lead {lead_id} does not belong to business {business_id}")
+
+
+def progress(*, business_id: int, steps: int, marker: str) -> None:
+    for step in range(1, steps + 1):
+        report_progress(step / steps, f"step {step} of {steps}")
+        tmp = Path(marker + ".tmp")
+        tmp.write_text(str(step))
+        tmp.replace(marker)  # atomic, so the test never reads a half-written file
+        time.sleep(0.05)
+
+
+def noop(*, business_id: int) -> None:
+    return None
+
+
+def register() -> dict[str, Any]:
+    """Declare every test actor on the current broker."""
+    pairs = [(RECORD_LEAD, record_lead), (SLEEPY, sleepy), (KILL_ONCE, kill_once),
+             (SUICIDE, suicide), (TENANT_PROBE, tenant_probe), (PROGRESS, progress), (NOOP, noop)]
+    return {spec.name: job_actor(spec)(fn) for spec, fn in pairs}
+
+
+ACTORS = register()

@@ -1,0 +1,47 @@
+"""Pointing the process's settings, engine and broker at a test database and broker."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+from switchboard.common.db.engine import reset_engine
+from switchboard.common.jobs.broker import reset_broker
+from switchboard.common.settings import Settings, get_settings
+
+#: Fast retries and a low poison threshold keep the job tests short.
+TEST_ENV = {
+    "ENVIRONMENT": "development",
+    "JOB_MIN_BACKOFF_MS": "50",
+    "JOB_MAX_BACKOFF_MS": "200",
+    "JOB_MAX_UNFINISHED_DELIVERIES": "2",
+    "OUTBOX_RELAY_INTERVAL_S": "0.2",
+    "OUTBOX_RELAY_MIN_AGE_S": "0.5",
+    "LOG_LEVEL": "WARNING",
+}
+
+
+def reset_process_state() -> None:
+    """Forget cached settings, the engine and the broker."""
+    reset_broker()
+    reset_engine()
+    get_settings.cache_clear()
+
+
+@contextmanager
+def configured(**env: str) -> Iterator[Settings]:
+    """Set environment variables (and TEST_ENV) for the duration, resetting process state."""
+    values = {**TEST_ENV, **{k.upper(): v for k, v in env.items()}}
+    saved = {k: os.environ.get(k) for k in values}
+    os.environ.update(values)
+    reset_process_state()
+    try:
+        yield get_settings()
+    finally:
+        for key, old in saved.items():
+            if old is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = old
+        reset_process_state()

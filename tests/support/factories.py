@@ -1,0 +1,31 @@
+"""Test data factories."""
+
+from __future__ import annotations
+
+import itertools
+import random
+from dataclasses import dataclass
+
+from switchboard.common.businesses import create_business
+
+_numbers = itertools.count(random.randint(1_000_000, 8_000_000))
+
+
+def unique_phone() -> str:
+    """A fresh E.164 number."""
+    return f"+1555{next(_numbers):07d}"
+
+
+@dataclass(frozen=True)
+class TestBusiness:
+    __test__ = False
+    id: int
+    api_key: str
+    phone_number: str
+
+
+def make_business(name: str = "Test Business") -> TestBusiness:
+    """Create a business and return its id, key and number."""
+    phone = unique_phone()
+    business, key = create_business(name, phone)
+    return TestBusiness(business.id, key.key, phone)

@@ -1,0 +1,12 @@
+from switchboard.common.logging import redact
+
+
+def test_bearer_tokens_api_keys_and_url_passwords_are_masked() -> None:
+    text = "Bearer abc.def sk-1234567890abcd sbk_abcdefghijkl postgresql://u:hunter2@db/x token=xyz"
+    masked = redact(text)
+    for secret in ("abc.def", "1234567890abcd", "abcdefghijkl", "hunter2", "xyz"):
+        assert secret not in masked
+
+
+def test_ordinary_text_is_left_alone() -> None:
+    assert redact("lead 42 created for +15551234567") == "lead 42 created for +15551234567"

@@ -1,0 +1,32 @@
+import pytest
+from pydantic import ValidationError
+
+from switchboard.common.settings import Settings
+
+
+def test_development_accepts_default_secrets() -> None:
+    assert Settings(environment="development").admin_api_key == "dev-admin-key"
+
+
+def test_production_refuses_a_default_secret_and_names_the_variable() -> None:
+    with pytest.raises(ValidationError, match="ADMIN_API_KEY"):
+        Settings(environment="production", internal_api_token="x", twilio_auth_token="y",
+                 media_token_secret="z", session_secret="w")
+
+
+def test_production_with_every_secret_set_is_accepted() -> None:
+    settings = Settings(environment="production", admin_api_key="a", internal_api_token="b",
+                        twilio_auth_token="c", media_token_secret="d", session_secret="e")
+    assert settings.environment == "production"
+
+
+def test_no_urls_means_embedded_sqlite_under_var_dir(tmp_path) -> None:
+    settings = Settings(database_url="", amqp_url="", var_dir=tmp_path)
+    assert settings.embedded
+    assert settings.effective_database_url == f"sqlite:///{tmp_path.resolve()}/switchboard.db"
+
+
+def test_postgres_urls_use_the_psycopg3_driver() -> None:
+    settings = Settings(database_url="postgresql://u@h/db")
+    assert settings.effective_database_url == "postgresql+psycopg://u@h/db"
+    assert not settings.embedded
