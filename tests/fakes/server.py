@@ -33,7 +33,7 @@ class FakeServer:
     rules: tuple[Rule, ...] = ()
 
     def __init__(self) -> None:
-        self._url_map = Map(list(self.rules))
+        self._url_map = Map([rule.empty() for rule in self.rules])
         self._changed = threading.Condition()
         self._server: BaseWSGIServer | None = None
         self._thread: threading.Thread | None = None
@@ -44,7 +44,10 @@ class FakeServer:
         """Listen on a free port and serve from a daemon thread."""
         self._server = make_server("127.0.0.1", 0, self._wsgi, threaded=True)
         self._thread = threading.Thread(
-            target=self._server.serve_forever, name=f"{type(self).__name__}", daemon=True
+            target=self._server.serve_forever,
+            kwargs={"poll_interval": 0.02},  # shutdown() waits for one poll
+            name=type(self).__name__,
+            daemon=True,
         )
         self._thread.start()
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -11,6 +11,7 @@ from switchboard.common.migrate import worker_startup_migrations
 from switchboard.common.settings import Settings
 from tests.support import services
 from tests.support.environment import configured
+from tests.support.processes import ServiceProcess, service_env
 
 
 @pytest.fixture(scope="session")
@@ -48,3 +49,35 @@ def pg_rabbit(pg_url: str, amqp_url: str, tmp_path: Path) -> Iterator[Settings]:
     """Settings pointing at PostgreSQL and RabbitMQ."""
     with configured(database_url=pg_url, amqp_url=amqp_url, var_dir=str(tmp_path)) as settings:
         yield settings
+
+
+@pytest.fixture
+def start_service(pg_rabbit: Settings, tmp_path: Path) -> Iterator[Callable[..., ServiceProcess]]:
+    """Start ``switchboard <args>`` processes against the test database and broker."""
+    started: list[ServiceProcess] = []
+
+    def start(*args: str, **env: str) -> ServiceProcess:
+        merged = service_env(database_url=pg_rabbit.database_url, amqp_url=pg_rabbit.amqp_url, **env)
+        process = ServiceProcess(list(args), merged, tmp_path / f"service-{len(started)}.log")
+        started.append(process)
+        return process
+
+    yield start
+    for process in started:
+        process.stop()
+        # Printed output is shown by pytest only when the test failed.
+        print(f"--- {process.log_path.name} ---\n{process.output()[-4000:]}")
+
+
+@pytest.fixture
+def start_worker(start_service: Callable[..., ServiceProcess]) -> Callable[..., ServiceProcess]:
+    """Start ``switchboard worker`` with the test actors on the given queues."""
+
+    def start(*queues: str, processes: int = 1, threads: int = 4) -> ServiceProcess:
+        queue_args = [arg for queue in queues for arg in ("--queue", queue)]
+        return start_service(
+            "worker", "tests.support.actors", "--processes", str(processes),
+            "--threads", str(threads), *queue_args,
+        )
+
+    return start

@@ -26,6 +26,6 @@ def decode_cursor(cursor: str, arity: int) -> list[Any]:
         return values
     except (ValueError, TypeError) as exc:
         raise HTTPException(
-            status.HTTP_422_UNPROCESSABLE_ENTITY,
+            422,
             detail=[{"loc": ["query", "cursor"], "msg": "invalid cursor", "type": "value_error"}],
         ) from exc

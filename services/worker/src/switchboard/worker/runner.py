@@ -13,10 +13,10 @@ WORKER_MODULE = "switchboard.worker.app"
 
 def dramatiq_args(processes: int, threads: int, queues: list[str], modules: list[str]) -> list[str]:
     """Command-line arguments for Dramatiq's worker."""
-    args = ["--processes", str(processes), "--threads", str(threads), "--skip-logging"]
-    if queues:
-        args += ["--queues", *queues]
-    return [*args, WORKER_MODULE, *modules]
+    # Positionals first: ``--queues`` takes a variable number of values.
+    args = [WORKER_MODULE, *modules, "--processes", str(processes), "--threads", str(threads)]
+    args.append("--skip-logging")
+    return [*args, "--queues", *queues] if queues else args
 
 
 def run_worker(processes: int, threads: int, queues: list[str], modules: list[str]) -> int:

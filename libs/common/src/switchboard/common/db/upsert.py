@@ -17,5 +17,7 @@ def insert_ignoring_conflicts(session: Session, table: Table, values: dict[str, 
     """
     dialect = session.get_bind().dialect.name
     builder = pg_insert if dialect == "postgresql" else sqlite_insert
-    result = session.execute(builder(table).values(**values).on_conflict_do_nothing())
-    return bool(result.rowcount)  # type: ignore[attr-defined]
+    key = list(table.primary_key.columns)[0]
+    # RETURNING rather than rowcount: psycopg 3 reports -1 for this statement.
+    statement = builder(table).values(**values).on_conflict_do_nothing().returning(key)
+    return session.execute(statement).first() is not None

@@ -20,14 +20,15 @@ _NAME_WORD = r"[A-Z][a-zA-Z'-]+"
 # "my name is" is explicit enough to accept lower case; the others need capitalised words.
 _NAME_PATTERNS = (
     re.compile(
-        rf"(?i:\bmy name is|\bmy name's|\bname is)\s+([A-Za-z][a-zA-Z'-]+(?:\s+{_NAME_WORD})?)"
+        r"(?i:\bmy name is|\bmy name's|\bname is)\s+([A-Za-z][a-zA-Z'-]+(?:\s+[A-Za-z][a-zA-Z'-]+)?)"
     ),
     re.compile(rf"(?i:\b(?:i'm|i am|this is|it's|call me))\s+({_NAME_WORD}(?:\s+{_NAME_WORD})?)"),
 )
 _NOT_NAMES = {
     "interested", "looking", "calling", "here", "fine", "good", "not", "just", "sorry", "trying",
     "happy", "glad", "sure", "great", "ok", "okay", "afraid", "having", "going", "writing",
-    "wondering", "hoping", "the", "a", "an", "about", "from", "with", "in", "on",
+    "wondering", "hoping", "the", "a", "an", "about", "from", "with", "in", "on", "and",
+    "but", "so", "speaking", "want", "would", "need", "please", "thanks",
 }  # fmt: skip
 _AGENT_LINE = re.compile(r"^\s*(agent|assistant|ai|bot|operator)\s*:", re.IGNORECASE)
 _SPEAKER_LABEL = re.compile(r"^\s*[A-Za-z]{1,12}\s*:\s*")
@@ -43,6 +44,17 @@ _INTENT_KEYWORDS: tuple[tuple[Intent, tuple[str, ...]], ...] = (
     ("information", ("information", "info", "question", "hours", "open", "address", "where",
                      "when", "do you")),
 )  # fmt: skip
+#: One alternation per intent, longest keyword first, so "booking" is one hit, not two.
+_INTENT_PATTERNS = tuple(
+    (
+        intent,
+        re.compile(
+            r"\b(?:" + "|".join(re.escape(w) for w in sorted(words, key=len, reverse=True)) + ")",
+            re.IGNORECASE,
+        ),
+    )
+    for intent, words in _INTENT_KEYWORDS
+)
 _STOPWORDS = set(
     "a an the and or but if then so to of in on at for from by with about as is are was were be "
     "been being it its this that these those i me my we our you your he she they them their "
@@ -78,14 +90,16 @@ def find_name(text: str) -> str | None:
 
 
 def classify_intent(text: str) -> Intent:
-    """The intent whose keywords occur most often; ties go to the more urgent intent."""
-    lowered = text.lower()
+    """The intent whose keywords occur most often; ties go to the more urgent intent.
+
+    A cancellation or complaint counts double: "cancel my booking" is a cancellation.
+    """
     best: Intent = "other"
-    best_hits = 0
-    for intent, keywords in _INTENT_KEYWORDS:
-        hits = sum(len(re.findall(rf"\b{re.escape(word)}", lowered)) for word in keywords)
-        if hits > best_hits:
-            best, best_hits = intent, hits
+    best_score = 0
+    for intent, pattern in _INTENT_PATTERNS:
+        score = len(pattern.findall(text)) * (2 if intent in ("cancellation", "complaint") else 1)
+        if score > best_score:
+            best, best_score = intent, score
     return best
 
 

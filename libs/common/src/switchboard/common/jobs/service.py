@@ -67,8 +67,9 @@ def cancel_job(business_id: int, job_id: str) -> Job:
             update(Job)
             .where(Job.business_id == business_id, Job.id == job_id, Job.status.in_(LIVE_STATUSES))
             .values(status="cancelled", finished_at=utcnow(), updated_at=utcnow())
+            .returning(Job.id)
         )
-        changed = bool(result.rowcount)  # type: ignore[attr-defined]
+        changed = result.first() is not None
     job = get_job(business_id, job_id)
     if not changed:
         raise JobStateError(f"job {job_id} is already {job.status} and cannot be cancelled")

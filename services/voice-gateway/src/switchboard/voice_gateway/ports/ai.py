@@ -77,6 +77,10 @@ AIEvent = (
 )
 
 
+class ProviderUnavailable(RuntimeError):
+    """The provider could not be reached or refused the conversation."""
+
+
 class AIConversation(ABC):
     """One live conversation with the provider, for one call."""
 

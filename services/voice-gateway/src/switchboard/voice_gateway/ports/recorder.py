@@ -5,6 +5,10 @@ from __future__ import annotations
 from abc import ABC, abstractmethod
 
 
+class RecordingFailed(RuntimeError):
+    """Twilio refused or could not be reached to start the recording."""
+
+
 class CallRecorder(ABC):
     """Starts recordings."""
 

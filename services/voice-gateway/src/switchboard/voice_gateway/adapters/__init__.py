@@ -1,0 +1,1 @@
+"""Real adapters of the gateway's ports: the API, OpenAI, the offline agent, Google, Twilio."""

@@ -1,0 +1,47 @@
+"""Agent configs from the API's internal REST endpoint."""
+
+from __future__ import annotations
+
+import httpx
+from pydantic import ValidationError
+
+from switchboard.common.logging import get_logger
+from switchboard.voice_gateway.domain.agent_config import AgentConfig
+from switchboard.voice_gateway.ports.agent_config import (
+    AgentConfigSource,
+    AgentConfigUnavailable,
+)
+
+log = get_logger(__name__)
+
+
+class ApiAgentConfigSource(AgentConfigSource):
+    """``GET {API_BASE_URL}/internal/v1/agent-config?to=<number>`` with the internal token."""
+
+    def __init__(self, api_base_url: str, internal_api_token: str, timeout_s: float) -> None:
+        self._client = httpx.AsyncClient(
+            base_url=api_base_url.rstrip("/"),
+            headers={"Authorization": f"Bearer {internal_api_token}"},
+            timeout=timeout_s,
+        )
+
+    async def get(self, phone_number: str) -> AgentConfig | None:
+        """The config for the number; None on 404; ``AgentConfigUnavailable`` otherwise."""
+        try:
+            response = await self._client.get(
+                "/internal/v1/agent-config", params={"to": phone_number}
+            )
+        except httpx.HTTPError as exc:
+            raise AgentConfigUnavailable(f"API unreachable: {type(exc).__name__}") from exc
+        if response.status_code == 404:
+            return None
+        if response.status_code != 200:
+            raise AgentConfigUnavailable(f"API answered {response.status_code}")
+        try:
+            return AgentConfig.model_validate_json(response.content)
+        except ValidationError as exc:
+            raise AgentConfigUnavailable("API sent an unreadable agent config") from exc
+
+    async def aclose(self) -> None:
+        """Close the HTTP connection pool."""
+        await self._client.aclose()

@@ -1,0 +1,36 @@
+"""The gateway's Prometheus metrics (the event publishing ones live with the publisher)."""
+
+from __future__ import annotations
+
+from prometheus_client import Counter, Gauge, Histogram
+
+ACTIVE_CALLS = Gauge("switchboard_gateway_active_calls", "Calls with a live media stream.")
+CALLS_ENDED = Counter(
+    "switchboard_gateway_calls_ended_total", "Calls whose media stream ended.", ["reason"]
+)
+FRAMES_IN = Counter("switchboard_gateway_frames_in_total", "Caller audio frames received.")
+FRAMES_OUT = Counter("switchboard_gateway_frames_out_total", "Agent audio frames sent.")
+FRAMES_DROPPED = Counter(
+    "switchboard_gateway_frames_dropped_total",
+    "Agent audio frames dropped because the call's transmit buffer was full.",
+)
+FRAMES_LATE = Counter(
+    "switchboard_gateway_frames_late_total",
+    "Agent audio frames sent more than one frame period after their slot.",
+)
+TX_JITTER = Histogram(
+    "switchboard_gateway_tx_jitter_seconds",
+    "How late each agent audio frame was sent relative to its 20 ms slot.",
+    buckets=(
+        0.0005, 0.001, 0.002, 0.003, 0.004, 0.005, 0.006, 0.008, 0.010,
+        0.015, 0.020, 0.030, 0.050, 0.100, 0.250, 0.500, 1.0,
+    ),
+)  # fmt: skip
+BARGE_INS = Counter("switchboard_gateway_barge_ins_total", "Callers who spoke over the agent.")
+PROTOCOL_ERRORS = Counter(
+    "switchboard_gateway_protocol_errors_total",
+    "Calls ended by a malformed, oversized or out-of-order stream message.",
+)
+WEBHOOKS = Counter(
+    "switchboard_gateway_webhooks_total", "Twilio webhooks handled.", ["route", "outcome"]
+)

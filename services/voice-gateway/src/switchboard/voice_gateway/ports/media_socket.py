@@ -1,0 +1,74 @@
+"""The media socket port: the call's websocket, as the session sees it."""
+
+from __future__ import annotations
+
+import asyncio
+from abc import ABC, abstractmethod
+
+
+class SocketClosed(ConnectionError):
+    """The other side closed the socket (or it died)."""
+
+
+class MediaSocket(ABC):
+    """Text messages in and out of one Media Streams websocket."""
+
+    @abstractmethod
+    async def receive_text(self) -> str:
+        """The next text message; raises ``SocketClosed`` when the socket is gone."""
+
+    @abstractmethod
+    async def send_text(self, text: str) -> None:
+        """Send a text message; raises ``SocketClosed`` when the socket is gone."""
+
+    @abstractmethod
+    async def close(self, code: int = 1000, reason: str = "") -> None:
+        """Close the socket (idempotent)."""
+
+
+class InMemoryMediaSocket(MediaSocket):
+    """A socket for tests: ``feed`` what Twilio would send, read ``sent`` for what we sent."""
+
+    def __init__(self) -> None:
+        self.sent: list[str] = []
+        self.closed_with: tuple[int, str] | None = None
+        self._inbox: asyncio.Queue[str | None] = asyncio.Queue()
+        self._sent_event = asyncio.Event()
+
+    def feed(self, text: str) -> None:
+        """Deliver a message from "Twilio"."""
+        self._inbox.put_nowait(text)
+
+    def hang_up(self) -> None:
+        """Make the socket die from the far side."""
+        self._inbox.put_nowait(None)
+
+    async def receive_text(self) -> str:
+        """The next fed message."""
+        text = await self._inbox.get()
+        if text is None or self.closed_with is not None:
+            raise SocketClosed("closed")
+        return text
+
+    async def send_text(self, text: str) -> None:
+        """Record the message."""
+        if self.closed_with is not None:
+            raise SocketClosed("closed")
+        self.sent.append(text)
+        self._sent_event.set()
+
+    async def close(self, code: int = 1000, reason: str = "") -> None:
+        """Record the close."""
+        if self.closed_with is None:
+            self.closed_with = (code, reason)
+            self._inbox.put_nowait(None)
+
+    async def wait_sent(self, predicate_text: str, timeout_s: float = 5.0) -> str:
+        """Wait until a sent message contains ``predicate_text``; return it."""
+        async with asyncio.timeout(timeout_s):
+            while True:
+                for text in self.sent:
+                    if predicate_text in text:
+                        return text
+                self._sent_event.clear()
+                await self._sent_event.wait()

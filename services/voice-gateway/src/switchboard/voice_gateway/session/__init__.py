@@ -1,0 +1,1 @@
+"""A live call: its session tasks, the process-wide frame clock, registry and reaper."""

@@ -1,0 +1,371 @@
+"""One live call as asyncio tasks: receive, paced transmit, AI bridge, watchdog.
+
+The session never blocks the event loop and never owns a thread; whatever goes wrong in
+one call (bad message, dead socket, provider failure) ends that call with a reason and
+still publishes its ``call.ended`` event.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Coroutine
+from dataclasses import dataclass
+from typing import Any
+
+from switchboard.common.events import CallEnded, CallStarted, EventBase, EventPublisher, utc_now
+from switchboard.common.logging import get_logger
+from switchboard.voice_gateway import metrics
+from switchboard.voice_gateway.config import GatewaySettings
+from switchboard.voice_gateway.domain.agent_config import AgentConfig
+from switchboard.voice_gateway.domain.frames import (
+    CallerAudio,
+    Dtmf,
+    MarkPlayed,
+    ProtocolError,
+    SequenceGuard,
+    StreamStart,
+    StreamStop,
+)
+from switchboard.voice_gateway.domain.media_token import StreamClaims
+from switchboard.voice_gateway.domain.playback import PlaybackTracker
+from switchboard.voice_gateway.domain.transcript import Transcript
+from switchboard.voice_gateway.domain.watchdog import CallWatchdog, WatchdogAction
+from switchboard.voice_gateway.ports.ai import (
+    AIConversation,
+    AIProvider,
+    CallContext,
+    ProviderUnavailable,
+)
+from switchboard.voice_gateway.ports.clock import Clock
+from switchboard.voice_gateway.ports.media_socket import MediaSocket, SocketClosed
+from switchboard.voice_gateway.ports.recorder import CallRecorder, RecordingFailed
+from switchboard.voice_gateway.ports.transcriber import Transcriber, Transcription
+from switchboard.voice_gateway.session.ai_bridge import AIBridge
+from switchboard.voice_gateway.session.registry import SessionRegistry
+from switchboard.voice_gateway.session.ticker import FrameTicker
+from switchboard.voice_gateway.session.tx_buffer import MarkEntry, TransmitBuffer
+from switchboard.voice_gateway.twilio.serializer import TwilioMediaSerializer
+
+log = get_logger(__name__)
+
+#: After asking the agent to say goodbye, end the call at the latest this much later.
+_GOODBYE_GRACE_S = 10.0
+
+
+@dataclass
+class SessionServices:
+    """What every session of the process shares."""
+
+    settings: GatewaySettings
+    public_base_url: str
+    publisher: EventPublisher
+    ai: AIProvider
+    transcriber: Transcriber | None
+    recorder: CallRecorder | None
+    clock: Clock
+    ticker: FrameTicker
+    registry: SessionRegistry
+    serializer: TwilioMediaSerializer
+
+
+class CallSession:
+    """A call's media stream, from the validated ``start`` message to ``call.ended``."""
+
+    def __init__(
+        self,
+        services: SessionServices,
+        socket: MediaSocket,
+        start: StreamStart,
+        claims: StreamClaims,
+        config: AgentConfig,
+        guard: SequenceGuard,
+    ) -> None:
+        self.services = services
+        self.socket = socket
+        self.claims = claims
+        self.config = config
+        self.call_sid = start.call_sid
+        self.stream_sid = start.stream_sid
+        self.started_at = utc_now()
+        clock = services.clock
+        self._t0 = clock.now()
+        self.last_message_at = self._t0
+        self.end_reason: str | None = None
+        self._ended = asyncio.Event()
+        self._finished = asyncio.Event()
+        self._guard = guard
+        settings = services.settings
+        self.tx = TransmitBuffer(
+            self.stream_sid, int(settings.max_tx_buffer_s * 50), settings.mark_every_ms
+        )
+        self.tx_ready = asyncio.Event()
+        self.tracker = PlaybackTracker()
+        self.transcript = Transcript()
+        self.watchdog = CallWatchdog(
+            started_at=self._t0,
+            silence_timeout_s=config.silence_timeout_s or settings.default_silence_timeout_s,
+            max_call_s=config.max_call_seconds,
+        )
+        self.conversation: AIConversation | None = None
+        self.transcription: Transcription | None = None
+        self._hang_up_reason: str | None = None
+        self._hang_up_at = 0.0
+        #: Set once goodbye audio is queued, so the call ends when it has been played.
+        self.goodbye_queued = False
+        self._background: set[asyncio.Task[Any]] = set()
+        self._started_publish: asyncio.Task[None] | None = None
+
+    # -- lifecycle -------------------------------------------------------------------
+
+    def end(self, reason: str) -> None:
+        """End the call (the first reason given wins)."""
+        if self.end_reason is None:
+            self.end_reason = reason
+            self._ended.set()
+
+    async def wait_ended(self) -> None:
+        """Wait until the session has ended and its ``call.ended`` event is out."""
+        await self._finished.wait()
+
+    @property
+    def hanging_up(self) -> bool:
+        """True once the watchdog decided to end the call after a goodbye."""
+        return self._hang_up_reason is not None
+
+    @property
+    def agent_speaking(self) -> bool:
+        """True while agent audio is queued or Twilio has not played all of it yet."""
+        return bool(self.tx) or self.tracker.outstanding_marks > 0
+
+    async def run(self) -> str:
+        """Run the call until it ends; returns the end reason."""
+        services = self.services
+        services.registry.add(self)
+        metrics.ACTIVE_CALLS.inc()
+        self._started_publish = self._spawn(self._publish(self._started_event()))
+        if self.config.recording_enabled and services.recorder is not None:
+            self._spawn(self._start_recording(services.recorder))
+        tasks: list[asyncio.Task[None]] = []
+        try:
+            await self._open_conversation()
+            if self.conversation is not None:
+                bridge = AIBridge(self, self.conversation)
+                tasks = [
+                    self._guarded(self._receive(), "receive"),
+                    self._guarded(self._transmit(), "transmit"),
+                    self._guarded(bridge.follow(), "ai"),
+                    self._guarded(self._watch(), "watchdog"),
+                ]
+                if self.transcription is not None:
+                    tasks.append(self._guarded(bridge.follow_transcripts(self.transcription), "stt"))
+                if self.config.greeting:
+                    await self.conversation.say(self.config.greeting)
+                await self._ended.wait()
+        finally:
+            for task in tasks:
+                task.cancel()
+            await asyncio.gather(*tasks, return_exceptions=True)
+            await self._release()
+            services.registry.remove(self)
+            metrics.ACTIVE_CALLS.dec()
+            metrics.CALLS_ENDED.labels(reason=self.end_reason or "unknown").inc()
+            await self._publish_ended()
+            self._finished.set()
+        return self.end_reason or "unknown"
+
+    async def _open_conversation(self) -> None:
+        call = CallContext(
+            self.call_sid, self.claims.direction, self.claims.from_number, self.claims.to_number
+        )
+        try:
+            self.conversation = await self.services.ai.open(self.config, call)
+        except ProviderUnavailable as exc:
+            log.error("ai_provider_unavailable", call_sid=self.call_sid, error=str(exc))
+            self.end("ai_unavailable")
+            return
+        transcriber = self.services.transcriber
+        if not self.conversation.transcribes_caller and transcriber is not None:
+            self.transcription = await transcriber.start(self.config.language)
+
+    async def _release(self) -> None:
+        for closable in (self.conversation, self.transcription):
+            if closable is not None:
+                try:
+                    await asyncio.wait_for(closable.close(), 5)
+                except (TimeoutError, OSError, ProviderUnavailable) as exc:
+                    log.warning("session_close_failed", call_sid=self.call_sid, error=repr(exc))
+        await self.socket.close(1000, self.end_reason or "")
+
+    def _guarded(self, work: Coroutine[Any, Any, None], name: str) -> asyncio.Task[None]:
+        async def guarded() -> None:
+            try:
+                await work
+            except SocketClosed:
+                self.end("socket_closed")
+            except Exception:  # a bug in one call must end that call, not the process
+                log.exception("session_task_failed", call_sid=self.call_sid, task=name)
+                self.end(f"internal_error:{name}")
+
+        return asyncio.create_task(guarded(), name=f"call-{name}")
+
+    def _spawn(self, work: Coroutine[Any, Any, None]) -> asyncio.Task[None]:
+        task = asyncio.create_task(work)
+        self._background.add(task)
+        task.add_done_callback(self._background.discard)
+        return task
+
+    # -- receive ---------------------------------------------------------------------
+
+    async def _receive(self) -> None:
+        socket, serializer, guard, clock = (
+            self.socket, self.services.serializer, self._guard, self.services.clock,
+        )  # fmt: skip
+        conversation, transcription = self.conversation, self.transcription
+        assert conversation is not None
+        while True:
+            text = await socket.receive_text()
+            self.last_message_at = clock.now()
+            try:
+                frame = serializer.deserialize(text)
+                guard.check(frame)
+            except ProtocolError as exc:
+                metrics.PROTOCOL_ERRORS.inc()
+                log.warning("media_protocol_error", call_sid=self.call_sid, reason=exc.reason)
+                self.end("protocol_error")
+                return
+            kind = type(frame)
+            if kind is CallerAudio:
+                metrics.FRAMES_IN.inc()
+                conversation.push_caller_audio(frame.payload)  # type: ignore[union-attr]
+                if transcription is not None:
+                    transcription.push_audio(frame.payload)  # type: ignore[union-attr]
+            elif kind is MarkPlayed:
+                self._mark_played(frame.name)  # type: ignore[union-attr]
+            elif kind is StreamStop:
+                self.end("caller_hung_up")
+                return
+            elif kind is Dtmf:
+                log.info("dtmf", call_sid=self.call_sid, digit=frame.digit)  # type: ignore[union-attr]
+
+    def _mark_played(self, name: str) -> None:
+        self.tracker.mark_played(name)
+        if not self.agent_speaking:
+            self.watchdog.agent_finished(self.services.clock.now())
+            if self._hang_up_reason is not None and self.goodbye_queued:
+                self.end(self._hang_up_reason)
+
+    # -- transmit --------------------------------------------------------------------
+
+    async def _transmit(self) -> None:
+        ticker, tx, socket = self.services.ticker, self.tx, self.socket
+        period = ticker.period_s
+        ticker.listen()
+        try:
+            while True:
+                if not tx:
+                    self.tx_ready.clear()
+                    await self.tx_ready.wait()
+                deadline = await ticker.next_tick()
+                if not tx:
+                    continue
+                entry = tx.pop()
+                if type(entry) is str:
+                    lateness = time.monotonic() - deadline
+                    await socket.send_text(entry)
+                    metrics.FRAMES_OUT.inc()
+                    metrics.TX_JITTER.observe(lateness)
+                    if lateness > period:
+                        metrics.FRAMES_LATE.inc()
+                else:
+                    await self._send_mark(entry)  # type: ignore[arg-type]
+                while tx.peek_is_mark():
+                    await self._send_mark(tx.pop())  # type: ignore[arg-type]
+        finally:
+            ticker.unlisten()
+
+    async def _send_mark(self, entry: MarkEntry) -> None:
+        await self.socket.send_text(entry.message)
+        if entry.playback is not None:
+            self.tracker.mark_sent(entry.playback)
+
+    async def send_clear(self) -> None:
+        """Tell Twilio to drop the audio it has buffered, and drop ours."""
+        self.tx.clear()
+        await self.socket.send_text(self.services.serializer.clear(self.stream_sid))
+
+    # -- watchdog --------------------------------------------------------------------
+
+    async def _watch(self) -> None:
+        clock, settings = self.services.clock, self.services.settings
+        conversation = self.conversation
+        assert conversation is not None
+        while True:
+            await clock.sleep(settings.watchdog_interval_s)
+            now = clock.now()
+            if self._hang_up_reason is not None:
+                if now >= self._hang_up_at:
+                    self.end(self._hang_up_reason)
+                continue
+            action = self.watchdog.check(now, agent_speaking=self.agent_speaking)
+            if action is WatchdogAction.PROMPT_SILENT_CALLER:
+                log.info("silent_caller_prompted", call_sid=self.call_sid)
+                await conversation.say(settings.silence_prompt)
+            elif action is not None:
+                log.info("call_hang_up", call_sid=self.call_sid, reason=action.value)
+                self._hang_up_reason = action.value
+                self._hang_up_at = now + _GOODBYE_GRACE_S
+                await conversation.say(settings.goodbye)
+
+    # -- events ----------------------------------------------------------------------
+
+    def _started_event(self) -> CallStarted:
+        claims = self.claims
+        return CallStarted(
+            business_id=claims.business_id,
+            call_sid=self.call_sid,
+            stream_sid=self.stream_sid,
+            direction="outbound" if claims.direction == "outbound" else "inbound",
+            from_number=claims.from_number,
+            to_number=claims.to_number,
+            started_at=self.started_at,
+            run_id=claims.run_id,
+            item_id=claims.item_id,
+        )
+
+    async def _publish_ended(self) -> None:
+        if self._started_publish is not None:
+            await asyncio.gather(self._started_publish, return_exceptions=True)
+        started = self._started_event()
+        ended = CallEnded(
+            **started.model_dump(include={"business_id", "call_sid", "stream_sid", "direction"}),
+            from_number=started.from_number,
+            to_number=started.to_number,
+            started_at=self.started_at,
+            ended_at=utc_now(),
+            duration_s=round(self.services.clock.now() - self._t0, 3),
+            end_reason=self.end_reason or "unknown",
+            transcript=self.transcript.turns(),
+            run_id=started.run_id,
+            item_id=started.item_id,
+        )
+        await self._publish(ended)
+        log.info("call_ended", call_sid=self.call_sid, reason=ended.end_reason)
+
+    async def _publish(self, event: EventBase) -> None:
+        try:
+            await self.services.publisher.publish(event)
+        except OSError as exc:  # the spool's disk failed too: nothing left but the log
+            log.error("event_lost", type=event.type, event_id=event.event_id, error=repr(exc))
+
+    async def _start_recording(self, recorder: CallRecorder) -> None:
+        url = (
+            f"{self.services.public_base_url.rstrip('/')}/twilio/voice/recording"
+            f"?business_id={self.claims.business_id}"
+        )
+        try:
+            sid = await recorder.start_recording(self.call_sid, url)
+        except RecordingFailed as exc:
+            log.warning("recording_not_started", call_sid=self.call_sid, error=str(exc))
+            return
+        log.info("recording_started", call_sid=self.call_sid, recording_sid=sid)

@@ -1,0 +1,81 @@
+"""Admits a Media Streams socket: waits for ``start``, checks its token, then runs the call."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+
+from switchboard.common.logging import get_logger
+from switchboard.voice_gateway import metrics
+from switchboard.voice_gateway.domain.frames import ProtocolError, SequenceGuard, StreamStart
+from switchboard.voice_gateway.domain.media_token import InvalidMediaToken, verify_media_token
+from switchboard.voice_gateway.ports.agent_config import (
+    AgentConfigSource,
+    AgentConfigUnavailable,
+)
+from switchboard.voice_gateway.ports.media_socket import MediaSocket, SocketClosed
+from switchboard.voice_gateway.session.call_session import CallSession, SessionServices
+
+log = get_logger(__name__)
+
+#: Twilio sends ``connected`` and ``start`` right after the upgrade.
+START_TIMEOUT_S = 10.0
+POLICY_VIOLATION = 1008
+
+
+class MediaStreamHandler:
+    """Turns an accepted socket into a running ``CallSession``, or closes it with a reason."""
+
+    def __init__(
+        self, services: SessionServices, configs: AgentConfigSource, media_token_secret: str
+    ) -> None:
+        self._services = services
+        self._configs = configs
+        self._secret = media_token_secret
+
+    async def handle(self, socket: MediaSocket) -> str:
+        """Serve one stream until it ends; returns why it ended."""
+        guard = SequenceGuard()
+        try:
+            start = await asyncio.wait_for(self._await_start(socket, guard), START_TIMEOUT_S)
+        except (ProtocolError, TimeoutError) as exc:
+            reason = exc.reason if isinstance(exc, ProtocolError) else "no start message"
+            metrics.PROTOCOL_ERRORS.inc()
+            log.warning("media_stream_rejected", reason=reason)
+            await socket.close(POLICY_VIOLATION, reason)
+            return "protocol_error"
+        except SocketClosed:
+            return "socket_closed"
+        try:
+            claims = verify_media_token(
+                start.parameters.get("token", ""),
+                self._secret,
+                call_sid=start.call_sid,
+                now=time.time(),
+            )
+        except InvalidMediaToken as exc:
+            log.warning("media_token_rejected", call_sid=start.call_sid, reason=str(exc))
+            await socket.close(POLICY_VIOLATION, "invalid token")
+            return "invalid_token"
+        business_number = claims.to_number if claims.direction == "inbound" else claims.from_number
+        try:
+            config = await self._configs.get(business_number)
+        except AgentConfigUnavailable as exc:
+            log.error("agent_config_unavailable", call_sid=start.call_sid, error=str(exc))
+            config = None
+        if config is None or config.business_id != claims.business_id:
+            log.warning("media_stream_without_agent", call_sid=start.call_sid)
+            await socket.close(POLICY_VIOLATION, "no agent for this call")
+            return "no_agent"
+        session = CallSession(self._services, socket, start, claims, config, guard)
+        return await session.run()
+
+    async def _await_start(self, socket: MediaSocket, guard: SequenceGuard) -> StreamStart:
+        serializer = self._services.serializer
+        while True:
+            frame = serializer.deserialize(await socket.receive_text())
+            guard.check(frame)
+            if isinstance(frame, StreamStart):
+                if frame.encoding != "audio/x-mulaw" or frame.sample_rate != 8000:
+                    raise ProtocolError(f"unsupported media format {frame.encoding}")
+                return frame

@@ -1,0 +1,71 @@
+"""One process-wide 20 ms clock that every call's transmit task follows.
+
+A timer per frame per call means 50 × calls timer callbacks a second and every call
+drifting on its own; here one task sleeps to each 20 ms boundary and resolves a single
+shared future, which wakes all the transmit tasks at once.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+
+FRAME_PERIOD_S = 0.020
+
+
+class FrameTicker:
+    """Resolves a shared future at every 20 ms boundary while anyone is listening."""
+
+    def __init__(self, period_s: float = FRAME_PERIOD_S) -> None:
+        self.period_s = period_s
+        self._future: asyncio.Future[float] | None = None
+        self._listeners = 0
+        self._has_listeners = asyncio.Event()
+        self._task: asyncio.Task[None] | None = None
+
+    def start(self) -> None:
+        """Start ticking (call once, inside the running loop)."""
+        if self._task is None:
+            self._task = asyncio.create_task(self._run(), name="frame-ticker")
+
+    async def stop(self) -> None:
+        """Stop ticking."""
+        if self._task is not None:
+            self._task.cancel()
+            await asyncio.gather(self._task, return_exceptions=True)
+            self._task = None
+
+    def listen(self) -> None:
+        """A transmit task joins; the ticker runs while at least one is listening."""
+        self._listeners += 1
+        self._has_listeners.set()
+
+    def unlisten(self) -> None:
+        """A transmit task leaves."""
+        self._listeners -= 1
+        if self._listeners <= 0:
+            self._listeners = 0
+            self._has_listeners.clear()
+
+    def next_tick(self) -> asyncio.Future[float]:
+        """A future resolved with the scheduled time (``time.monotonic``) of the next tick."""
+        if self._future is None or self._future.done():
+            self._future = asyncio.get_running_loop().create_future()
+        return self._future
+
+    async def _run(self) -> None:
+        while True:
+            await self._has_listeners.wait()
+            deadline = time.monotonic()
+            while self._listeners:
+                deadline += self.period_s
+                # uvloop timers have millisecond resolution: re-sleep if woken early.
+                while (delay := deadline - time.monotonic()) > 0.0002:
+                    await asyncio.sleep(delay)
+                if delay < -self.period_s * 50:
+                    deadline = time.monotonic()  # the loop stalled for a second: start afresh
+                future, self._future = self._future, None
+                if future is not None and not future.done():
+                    future.set_result(deadline)
+                if delay <= 0.0002:
+                    await asyncio.sleep(0)  # behind schedule: let listeners run every tick

@@ -1,0 +1,46 @@
+"""Migrations: the same on PostgreSQL and SQLite, applied once however many start together."""
+
+from __future__ import annotations
+
+from alembic.autogenerate import compare_metadata
+from alembic.runtime.migration import MigrationContext
+from sqlalchemy import create_engine
+
+import switchboard.common.models  # noqa: F401
+from switchboard.common.db.base import Base
+from switchboard.common.migrate import head_revision, worker_startup_migrations
+from switchboard.common.settings import get_settings
+from tests.support import services
+from tests.support.environment import configured
+from tests.support.processes import ServiceProcess, service_env
+
+
+def schema_drift(url: str) -> list[object]:
+    engine = create_engine(url)
+    with engine.connect() as conn:
+        return list(compare_metadata(MigrationContext.configure(conn), Base.metadata))
+
+
+def test_the_migrated_postgres_schema_matches_the_models(pg) -> None:
+    assert schema_drift(get_settings().effective_database_url) == []
+
+
+def test_the_migrated_sqlite_schema_matches_the_models(embedded) -> None:
+    assert schema_drift(get_settings().effective_database_url) == []
+
+
+def test_concurrent_starts_apply_the_migrations_exactly_once(admin_database_url, tmp_path) -> None:
+    url = services.create_database(admin_database_url)
+    try:
+        env = service_env(database_url=url, amqp_url="", log_level="INFO")
+        procs = [ServiceProcess(["migrate"], env, tmp_path / f"m{i}.log") for i in range(4)]
+        codes = [p.proc.wait(120) for p in procs]
+        outputs = [p.output() for p in procs]
+        assert codes == [0, 0, 0, 0], outputs
+        assert sum("migrations.applied" in out for out in outputs) == 1, outputs
+        assert sum("database already up to date" in out for out in outputs) == 3
+        with configured(database_url=url, amqp_url=""):
+            assert worker_startup_migrations() is False
+            assert head_revision() == "0001"
+    finally:
+        services.drop_database(admin_database_url, url)

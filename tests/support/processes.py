@@ -1,0 +1,64 @@
+"""Running Switchboard's services as real processes in tests."""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+from pathlib import Path
+
+from tests.support.environment import TEST_ENV
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def free_port() -> int:
+    """A TCP port nobody listens on right now."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def service_env(**env: str) -> dict[str, str]:
+    """The environment for a service process: ours, the test settings, and ``env``."""
+    merged = {**os.environ, **TEST_ENV, **{k.upper(): v for k, v in env.items()}}
+    merged["PYTHONPATH"] = os.pathsep.join(filter(None, [str(ROOT), merged.get("PYTHONPATH")]))
+    return merged
+
+
+class ServiceProcess:
+    """``switchboard <args>`` in its own process group, with its output in a log file."""
+
+    def __init__(self, args: list[str], env: dict[str, str], log_path: Path) -> None:
+        self.log_path = log_path
+        self._log = log_path.open("ab")
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "switchboard.cli", *args],
+            env=env, cwd=ROOT, stdout=self._log, stderr=subprocess.STDOUT, start_new_session=True,
+        )
+
+    @property
+    def alive(self) -> bool:
+        return self.proc.poll() is None
+
+    def kill(self) -> None:
+        """SIGKILL the whole process group (the master and every worker process)."""
+        if self.alive:
+            os.killpg(self.proc.pid, signal.SIGKILL)
+        self.proc.wait(30)
+
+    def stop(self, timeout: float = 20) -> int:
+        """SIGTERM, then SIGKILL if it does not stop in time."""
+        if self.alive:
+            os.killpg(self.proc.pid, signal.SIGTERM)
+            try:
+                self.proc.wait(timeout)
+            except subprocess.TimeoutExpired:
+                self.kill()
+        self._log.close()
+        return int(self.proc.returncode)
+
+    def output(self) -> str:
+        return self.log_path.read_text(errors="replace")

@@ -1,0 +1,10 @@
+"""The fake outside services, as fixtures for the integration adapters' tests."""
+
+from __future__ import annotations
+
+from tests.fakes.openai_http import fake_openai
+from tests.fakes.twilio_rest import fake_twilio
+from tests.fakes.web_push import fake_push_service
+from tests.fakes.webhook_receiver import webhook_receiver
+
+__all__ = ["fake_openai", "fake_push_service", "fake_twilio", "webhook_receiver"]

@@ -1,0 +1,113 @@
+"""The real OpenAI adapter, through the ``openai`` library, against the fake OpenAI API."""
+
+from __future__ import annotations
+
+import pytest
+
+from switchboard.common.integrations.ai_text import (
+    AITextPermanentError,
+    AITextRetryableError,
+    ChatTurn,
+    LeadFields,
+    OfflineAIText,
+    OpenAIText,
+    make_ai_text,
+)
+from switchboard.common.settings import Settings
+from tests.fakes.openai_http import API_KEY, FakeOpenAIServer
+
+TRANSCRIPT = (
+    "Agent: Hello, you've reached Acme Dental.\n"
+    "Customer: Hi, my name is Dana Levi and I'd like to book a cleaning.\n"
+    "Customer: You can e-mail me at dana@example.com."
+)
+
+
+@pytest.fixture
+def ai(fake_openai: FakeOpenAIServer) -> OpenAIText:
+    return OpenAIText(API_KEY, base_url=f"{fake_openai.url}/v1", text_model="gpt-test", timeout=5)
+
+
+def test_a_reply_sends_the_prompt_as_system_message_and_the_history_after_it(
+    ai: OpenAIText, fake_openai: FakeOpenAIServer
+) -> None:
+    fake_openai.replies.append("Sure, Tuesday at 10 works.")
+    history = [ChatTurn("user", "Can I come Tuesday?")]
+
+    assert ai.reply("You are Acme's receptionist.", history) == "Sure, Tuesday at 10 works."
+    [request] = fake_openai.chat_requests
+    assert request["model"] == "gpt-test"
+    assert request["messages"] == [
+        {"role": "system", "content": "You are Acme's receptionist."},
+        {"role": "user", "content": "Can I come Tuesday?"},
+    ]
+
+
+def test_lead_fields_come_back_as_validated_structured_output(
+    ai: OpenAIText, fake_openai: FakeOpenAIServer
+) -> None:
+    fields = ai.extract_lead_fields(TRANSCRIPT)
+
+    assert fields == LeadFields(name="Dana Levi", email="dana@example.com", intent="booking", status="new")
+    response_format = fake_openai.chat_requests[0]["response_format"]
+    assert response_format["type"] == "json_schema"
+    assert response_format["json_schema"]["strict"] is True
+    assert set(response_format["json_schema"]["schema"]["required"]) == {"name", "email", "intent", "status"}
+
+
+def test_a_summary_is_asked_for_with_the_conversation_as_a_transcript(
+    ai: OpenAIText, fake_openai: FakeOpenAIServer
+) -> None:
+    summary = ai.summarize([ChatTurn("user", "I want a quote"), ChatTurn("assistant", "Sure!")])
+
+    assert summary.startswith("Thanks for your message")
+    assert fake_openai.chat_requests[0]["messages"][1]["content"] == "Customer: I want a quote\nAgent: Sure!"
+
+
+def test_audio_is_transcribed_through_a_multipart_upload(ai: OpenAIText, fake_openai: FakeOpenAIServer) -> None:
+    fake_openai.transcript = "I would like to cancel my appointment."
+
+    text = ai.transcribe(b"RIFF....WAVE", "RE123.wav")
+
+    assert text == "I would like to cancel my appointment."
+    [upload] = fake_openai.transcriptions
+    assert (upload.filename, upload.model, upload.size) == ("RE123.wav", "whisper-1", 12)
+
+
+@pytest.mark.parametrize("status", [429, 500, 503])
+def test_rate_limits_and_server_errors_are_retryable(
+    ai: OpenAIText, fake_openai: FakeOpenAIServer, status: int
+) -> None:
+    fake_openai.fail_next("chat", status=status)
+
+    with pytest.raises(AITextRetryableError) as raised:
+        ai.reply("prompt", [ChatTurn("user", "hi")])
+
+    assert raised.value.status == status
+
+
+def test_a_wrong_api_key_is_a_permanent_error(fake_openai: FakeOpenAIServer) -> None:
+    ai = OpenAIText("sk-wrong-key-123456", base_url=f"{fake_openai.url}/v1")
+
+    with pytest.raises(AITextPermanentError) as raised:
+        ai.transcribe(b"x", "a.wav")
+
+    assert raised.value.status == 401
+
+
+def test_an_unreachable_provider_is_retryable() -> None:
+    ai = OpenAIText(API_KEY, base_url="http://127.0.0.1:9/v1", timeout=2)
+
+    with pytest.raises(AITextRetryableError):
+        ai.summarize([ChatTurn("user", "hi")])
+
+
+def test_the_factory_picks_openai_with_a_key_and_the_offline_rules_without(
+    fake_openai: FakeOpenAIServer,
+) -> None:
+    with_key = make_ai_text(Settings(openai_api_key=API_KEY, openai_base_url=f"{fake_openai.url}/v1"))
+    without_key = make_ai_text(Settings(openai_api_key=""))
+
+    assert isinstance(with_key, OpenAIText)
+    assert with_key.reply("p", [ChatTurn("user", "hi")]) == "Thanks for your message: hi"
+    assert isinstance(without_key, OfflineAIText)

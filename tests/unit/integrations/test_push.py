@@ -1,0 +1,135 @@
+"""The real Web Push adapter, through ``pywebpush``, against the fake push service."""
+
+from __future__ import annotations
+
+import base64
+import os
+from pathlib import Path
+
+import pytest
+from cryptography.hazmat.primitives.asymmetric import ec
+
+from switchboard.common.integrations.push import (
+    FakePushSender,
+    PushPermanentError,
+    PushRetryableError,
+    PushSubscriptionInfo,
+    SubscriptionGone,
+    VapidKeys,
+    WebPushSender,
+    generate_vapid_keys,
+    load_vapid_keys,
+    parse_vapid_private_key,
+)
+from switchboard.common.settings import Settings
+from tests.fakes.web_push import BrowserSubscription, FakePushService
+
+
+def as_info(subscription: BrowserSubscription) -> PushSubscriptionInfo:
+    info = subscription.as_subscription_info()
+    return PushSubscriptionInfo(info["endpoint"], info["keys"]["p256dh"], info["keys"]["auth"])
+
+
+@pytest.fixture
+def keys() -> VapidKeys:
+    return generate_vapid_keys("mailto:ops@example.com")
+
+
+def test_a_push_arrives_encrypted_and_signed_and_decrypts_to_the_payload(
+    fake_push_service: FakePushService, keys: VapidKeys
+) -> None:
+    fake_push_service.expected_vapid_key = keys.public_key
+    subscription = fake_push_service.subscribe()
+
+    status = WebPushSender(keys).send(as_info(subscription), {"title": "Reminder", "body": "Call Dana"}, ttl=60)
+
+    assert status == 201
+    [push] = fake_push_service.received
+    assert push.json() == {"title": "Reminder", "body": "Call Dana"}
+    assert push.ttl == 60
+    assert push.claims["sub"] == "mailto:ops@example.com"
+    assert push.claims["aud"] == fake_push_service.url
+
+
+@pytest.mark.parametrize("status", [404, 410])
+def test_a_gone_subscription_raises_subscription_gone(
+    fake_push_service: FakePushService, keys: VapidKeys, status: int
+) -> None:
+    subscription = fake_push_service.subscribe()
+    fake_push_service.mark_gone(subscription, status)
+
+    with pytest.raises(SubscriptionGone) as raised:
+        WebPushSender(keys).send(as_info(subscription), {"title": "x"})
+
+    assert raised.value.status == status
+
+
+def test_a_push_signed_with_another_key_is_rejected_permanently(
+    fake_push_service: FakePushService, keys: VapidKeys
+) -> None:
+    fake_push_service.expected_vapid_key = generate_vapid_keys().public_key
+
+    with pytest.raises(PushPermanentError) as raised:
+        WebPushSender(keys).send(as_info(fake_push_service.subscribe()), {"title": "x"})
+
+    assert raised.value.status == 401 and not isinstance(raised.value, SubscriptionGone)
+    assert fake_push_service.rejected == ["unexpected application server key"]
+
+
+def test_an_unreachable_push_service_is_retryable(keys: VapidKeys) -> None:
+    info = PushSubscriptionInfo("http://127.0.0.1:9/push/x", *_browser_keys())
+
+    with pytest.raises(PushRetryableError):
+        WebPushSender(keys, timeout=2).send(info, {"title": "x"})
+
+
+def test_an_oversized_payload_is_refused_before_sending(keys: VapidKeys) -> None:
+    info = PushSubscriptionInfo("http://127.0.0.1:9/push/x", *_browser_keys())
+
+    with pytest.raises(PushPermanentError, match="over the limit"):
+        WebPushSender(keys).send(info, {"body": "x" * 5000})
+
+
+def test_a_dev_key_pair_is_created_once_under_var_dir_and_reused(tmp_path: Path) -> None:
+    settings = Settings(var_dir=tmp_path)
+
+    first = load_vapid_keys(settings)
+    second = load_vapid_keys(settings)
+
+    assert first.public_key == second.public_key
+    assert (tmp_path / "vapid_private_key.pem").stat().st_mode & 0o777 == 0o600
+
+
+def test_production_without_a_configured_key_refuses_to_invent_one(tmp_path: Path) -> None:
+    settings = Settings.model_construct(environment="production", var_dir=tmp_path)
+
+    with pytest.raises(ValueError, match="VAPID_PRIVATE_KEY"):
+        load_vapid_keys(settings)
+
+
+def test_a_private_key_is_accepted_as_pem_or_raw_base64url(keys: VapidKeys) -> None:
+    from_pem = parse_vapid_private_key(keys.private_key_pem(), "mailto:a@b.co")
+    raw = keys.private_key.private_numbers().private_value.to_bytes(32, "big")
+    from_raw = parse_vapid_private_key(_b64url(raw), "mailto:a@b.co")
+
+    assert from_pem.public_key == from_raw.public_key == keys.public_key
+
+
+def test_the_fake_sender_records_pushes_and_knows_gone_endpoints() -> None:
+    fake = FakePushSender(gone_endpoints={"https://push.test/gone"})
+    live = PushSubscriptionInfo("https://push.test/live", "k", "a")
+
+    assert fake.send(live, {"title": "hi"}) == 201
+    with pytest.raises(SubscriptionGone):
+        fake.send(PushSubscriptionInfo("https://push.test/gone", "k", "a"), {"title": "hi"})
+    assert fake.sent == [("https://push.test/live", {"title": "hi"})]
+
+
+def _b64url(data: bytes) -> str:
+    return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
+
+
+def _browser_keys() -> tuple[str, str]:
+    browser = BrowserSubscription("x", ec.generate_private_key(ec.SECP256R1()), os.urandom(16))
+    info = browser.as_subscription_info()
+    return info["keys"]["p256dh"], info["keys"]["auth"]

@@ -1,0 +1,237 @@
+"""The real Twilio adapter, through the ``twilio`` library, against the fake Twilio API."""
+
+from __future__ import annotations
+
+import pytest
+from twilio.request_validator import RequestValidator
+
+from switchboard.common.integrations.twilio_rest import (
+    TwilioPermanentError,
+    TwilioRestClient,
+    TwilioRetryableError,
+    recording_sid_from_url,
+    whatsapp_address,
+)
+from switchboard.common.settings import Settings
+from tests.fakes.server import FakeServer, json_response
+from tests.fakes.twilio_rest import ACCOUNT_SID, AUTH_TOKEN, FakeTwilioServer, silent_wav
+from werkzeug.routing import Rule
+from werkzeug.wrappers import Request, Response
+
+
+@pytest.fixture
+def twilio(fake_twilio: FakeTwilioServer) -> TwilioRestClient:
+    return TwilioRestClient(ACCOUNT_SID, AUTH_TOKEN, base_url=fake_twilio.url, timeout=5)
+
+
+class CallbackSink(FakeServer):
+    """Our side of Twilio's callbacks: records them and checks Twilio's signature."""
+
+    rules = (Rule("/status", methods=["POST"], endpoint="status"),)
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.received: list[tuple[dict[str, str], bool]] = []
+
+    def handle_status(self, request: Request) -> Response:
+        params = request.form.to_dict()
+        valid = RequestValidator(AUTH_TOKEN).validate(
+            request.url, params, request.headers.get("X-Twilio-Signature", "")
+        )
+        with self.recording():
+            self.received.append((params, valid))
+        return json_response({}, status=204 if valid else 403)
+
+
+@pytest.fixture
+def sink() -> CallbackSink:
+    server = CallbackSink()
+    server.start()
+    yield server
+    server.stop()
+
+
+def test_a_whatsapp_message_is_sent_with_whatsapp_prefixed_numbers(
+    twilio: TwilioRestClient, fake_twilio: FakeTwilioServer
+) -> None:
+    sent = twilio.send_whatsapp("+15550001111", "+15559990000", "Hello!", status_callback="https://x.test/s")
+
+    assert sent.sid.startswith("SM") and sent.status == "queued"
+    [message] = fake_twilio.messages
+    assert message["To"] == "whatsapp:+15550001111"
+    assert message["From"] == "whatsapp:+15559990000"
+    assert message["Body"] == "Hello!"
+    assert message["StatusCallback"] == "https://x.test/s"
+
+
+def test_an_invalid_number_is_a_permanent_error_with_twilios_code(
+    twilio: TwilioRestClient, fake_twilio: FakeTwilioServer
+) -> None:
+    fake_twilio.invalid_numbers.add("+15550000000")
+
+    with pytest.raises(TwilioPermanentError) as raised:
+        twilio.send_whatsapp("+15550000000", "+15559990000", "Hi")
+
+    assert raised.value.status == 400 and raised.value.code == 21211
+
+
+@pytest.mark.parametrize("status", [500, 503, 429])
+def test_server_errors_and_rate_limits_are_retryable(
+    twilio: TwilioRestClient, fake_twilio: FakeTwilioServer, status: int
+) -> None:
+    fake_twilio.fail_next("create_message", count=1, status=status)
+
+    with pytest.raises(TwilioRetryableError):
+        twilio.send_whatsapp("+15550001111", "+15559990000", "Hi")
+    assert twilio.send_whatsapp("+15550001111", "+15559990000", "Hi").sid.startswith("SM")
+
+
+def test_wrong_credentials_are_a_permanent_error(fake_twilio: FakeTwilioServer) -> None:
+    client = TwilioRestClient(ACCOUNT_SID, "wrong-token", base_url=fake_twilio.url)
+
+    with pytest.raises(TwilioPermanentError) as raised:
+        client.send_whatsapp("+15550001111", "+15559990000", "Hi")
+
+    assert raised.value.status == 401
+
+
+def test_an_unreachable_twilio_is_retryable() -> None:
+    client = TwilioRestClient(ACCOUNT_SID, AUTH_TOKEN, base_url="http://127.0.0.1:9", timeout=2)
+
+    with pytest.raises(TwilioRetryableError):
+        client.send_whatsapp("+15550001111", "+15559990000", "Hi")
+
+
+def test_the_adapter_reads_the_base_url_from_settings(fake_twilio: FakeTwilioServer) -> None:
+    settings = Settings(
+        twilio_account_sid=ACCOUNT_SID, twilio_auth_token=AUTH_TOKEN, twilio_api_base_url=fake_twilio.url
+    )
+
+    TwilioRestClient.from_settings(settings).send_whatsapp("+15550001111", "+15559990000", "Hi")
+
+    assert len(fake_twilio.messages) == 1
+
+
+def test_a_call_is_placed_with_every_parameter_twilio_needs(
+    twilio: TwilioRestClient, fake_twilio: FakeTwilioServer
+) -> None:
+    placed = twilio.place_call(
+        "+15550001111",
+        "+15559990000",
+        "https://gw.test/twilio/voice/outbound",
+        status_callback="https://gw.test/twilio/voice/status",
+        record=True,
+        machine_detection="Enable",
+    )
+
+    call = fake_twilio.calls[placed.sid]
+    assert placed.sid.startswith("CA")
+    assert call.params["Url"] == "https://gw.test/twilio/voice/outbound"
+    assert call.params["StatusCallback"] == "https://gw.test/twilio/voice/status"
+    assert call.events == ["initiated", "ringing", "answered", "completed"]
+    assert call.params["Record"] == "true"
+    assert call.params["MachineDetection"] == "Enable"
+
+
+def test_a_completed_call_reports_signed_status_callbacks_with_its_duration(
+    twilio: TwilioRestClient, fake_twilio: FakeTwilioServer, sink: CallbackSink
+) -> None:
+    fake_twilio.send_callbacks = True
+
+    twilio.place_call("+15550001111", "+15559990000", "https://gw.test/o", status_callback=f"{sink.url}/status")
+
+    sink.wait_for(lambda: len(sink.received) == 4)
+    statuses = [params["CallStatus"] for params, _ in sink.received]
+    assert statuses == ["initiated", "ringing", "in-progress", "completed"]
+    assert all(valid for _, valid in sink.received)
+    assert sink.received[-1][0]["CallDuration"] == "7"
+
+
+def test_a_busy_number_ends_the_call_as_busy(
+    twilio: TwilioRestClient, fake_twilio: FakeTwilioServer, sink: CallbackSink
+) -> None:
+    fake_twilio.send_callbacks = True
+    fake_twilio.set_outcome("+15550002222", "busy")
+
+    twilio.place_call("+15550002222", "+15559990000", "https://gw.test/o", status_callback=f"{sink.url}/status")
+
+    sink.wait_for(lambda: any(p["CallStatus"] == "busy" for p, _ in sink.received))
+    assert [p["CallStatus"] for p, _ in sink.received] == ["initiated", "ringing", "busy"]
+
+
+def test_ending_a_live_call_completes_it(
+    twilio: TwilioRestClient, fake_twilio: FakeTwilioServer, sink: CallbackSink
+) -> None:
+    fake_twilio.send_callbacks = True
+    fake_twilio.set_outcome("+15550003333", "live")
+    placed = twilio.place_call(
+        "+15550003333", "+15559990000", "https://gw.test/o", status_callback=f"{sink.url}/status"
+    )
+    sink.wait_for(lambda: any(p["CallStatus"] == "in-progress" for p, _ in sink.received))
+
+    twilio.end_call(placed.sid)
+
+    sink.wait_for(lambda: sink.received[-1][0]["CallStatus"] == "completed")
+    assert fake_twilio.calls[placed.sid].updates == [{"Status": "completed"}]
+
+
+def test_ending_an_unknown_call_is_a_permanent_error(twilio: TwilioRestClient) -> None:
+    with pytest.raises(TwilioPermanentError) as raised:
+        twilio.end_call("CA" + "0" * 32)
+    assert raised.value.status == 404
+
+
+def test_a_started_recording_is_announced_by_a_signed_recording_callback(
+    twilio: TwilioRestClient, fake_twilio: FakeTwilioServer, sink: CallbackSink
+) -> None:
+    fake_twilio.set_outcome("+15550003333", "live")
+    call_sid = twilio.place_call("+15550003333", "+15559990000", "https://gw.test/o").sid
+    fake_twilio.send_callbacks = True
+
+    recording_sid = twilio.start_recording(call_sid, recording_status_callback=f"{sink.url}/status")
+
+    params, valid = sink.wait_for(lambda: sink.received and sink.received[0])
+    assert valid and params["RecordingSid"] == recording_sid
+    assert recording_sid_from_url(params["RecordingUrl"]) == recording_sid
+    assert fake_twilio.recordings[recording_sid].call_sid == call_sid
+
+
+def test_a_recording_is_downloaded_with_the_accounts_credentials(
+    twilio: TwilioRestClient, fake_twilio: FakeTwilioServer
+) -> None:
+    audio = silent_wav(0.25)
+    recording_sid = fake_twilio.add_recording(audio)
+
+    assert twilio.download_recording(recording_sid) == audio
+    assert twilio.download_recording(recording_sid, "mp3") == audio
+    assert fake_twilio.downloads == [(recording_sid, "wav"), (recording_sid, "mp3")]
+
+
+def test_a_download_with_wrong_credentials_is_refused(fake_twilio: FakeTwilioServer) -> None:
+    recording_sid = fake_twilio.add_recording()
+    client = TwilioRestClient(ACCOUNT_SID, "wrong-token", base_url=fake_twilio.url)
+
+    with pytest.raises(TwilioPermanentError) as raised:
+        client.download_recording(recording_sid)
+
+    assert raised.value.status == 401 and fake_twilio.downloads == []
+
+
+def test_a_deleted_recording_is_gone_and_deleting_it_again_reports_false(
+    twilio: TwilioRestClient, fake_twilio: FakeTwilioServer
+) -> None:
+    recording_sid = fake_twilio.add_recording()
+
+    assert twilio.delete_recording(recording_sid) is True
+    assert twilio.delete_recording(recording_sid) is False
+    with pytest.raises(TwilioPermanentError):
+        twilio.download_recording(recording_sid)
+
+
+def test_numbers_and_recording_urls_are_normalised() -> None:
+    assert whatsapp_address(" +1555 ".strip()) == "whatsapp:+1555"
+    assert whatsapp_address("whatsapp:+1555") == "whatsapp:+1555"
+    sid = "RE" + "a" * 32
+    assert recording_sid_from_url(f"https://api.twilio.com/2010-04-01/Accounts/AC1/Recordings/{sid}.wav") == sid
+    with pytest.raises(TwilioPermanentError):
+        recording_sid_from_url("https://example.com/audio.wav")
