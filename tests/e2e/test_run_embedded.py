@@ -12,14 +12,28 @@ from tests.support.waiting import wait_for
 
 def test_run_comes_up_embedded_with_every_service_and_a_demo_key(tmp_path) -> None:
     ports = [free_port() for _ in range(3)]
-    env = service_env(database_url="", amqp_url="", var_dir=str(tmp_path / "var"), log_level="WARNING")
+    env = service_env(
+        database_url="", amqp_url="", var_dir=str(tmp_path / "var"), log_level="WARNING"
+    )
     process = ServiceProcess(
-        ["run", "--api-port", str(ports[0]), "--gateway-port", str(ports[1]), "--scheduler-port", str(ports[2])],
-        env, tmp_path / "run.log",
+        [
+            "run",
+            "--api-port",
+            str(ports[0]),
+            "--gateway-port",
+            str(ports[1]),
+            "--scheduler-port",
+            str(ports[2]),
+        ],
+        env,
+        tmp_path / "run.log",
     )
     try:
-        match = wait_for(lambda: re.search(r"API key\s+(sbk_\S+)", process.output()), timeout=90,
-                         what="the API key to be printed")
+        match = wait_for(
+            lambda: re.search(r"API key\s+(sbk_\S+)", process.output()),
+            timeout=90,
+            what="the API key to be printed",
+        )
         key = match.group(1)
         api = f"http://127.0.0.1:{ports[0]}"
         wait_for(lambda: _ok(f"{api}/ready"), what="the API to be ready")

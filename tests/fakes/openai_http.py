@@ -27,7 +27,9 @@ from tests.fakes.server import FakeServer, json_response
 
 API_KEY = "sk-fake-openai-key-0000"
 _EMAIL = re.compile(r"[\w.+-]+@[\w-]+(?:\.[\w-]+)+")
-_NAME = re.compile(r"(?:my name is|i'm|i am|this is)\s+([A-Z][a-z]+(?: [A-Z][a-z]+)?)", re.IGNORECASE)
+_NAME = re.compile(
+    r"(?:my name is|i'm|i am|this is)\s+([A-Z][a-z]+(?: [A-Z][a-z]+)?)", re.IGNORECASE
+)
 
 
 def openai_error(status: int, message: str, error_type: str, code: str | None = None) -> Response:
@@ -90,13 +92,15 @@ class FakeOpenAIServer(FakeServer):
         self._ids = itertools.count(1)
 
     def fail_next(self, endpoint: str, count: int = 1, status: int = 500) -> None:
-        """Answer the next ``count`` requests to ``endpoint`` ("chat", "transcribe") with ``status``."""
+        """Answer the next ``count`` requests to ``endpoint`` ("chat", "transcribe") with errors."""
         with self.recording():
             self._failures.setdefault(endpoint, []).extend([status] * count)
 
     def _refusal(self, request: Request, endpoint: str) -> Response | None:
         if request.headers.get("Authorization") != f"Bearer {self.api_key}":
-            return openai_error(401, "Incorrect API key provided", "invalid_request_error", "invalid_api_key")
+            return openai_error(
+                401, "Incorrect API key provided", "invalid_request_error", "invalid_api_key"
+            )
         with self.recording():
             pending = self._failures.get(endpoint)
             status = pending.pop(0) if pending else None

@@ -11,39 +11,23 @@ Use the ``fake_twilio`` fixture; point ``TwilioRestClient(..., base_url=fake_twi
 
 from __future__ import annotations
 
-import io
 import itertools
-import threading
-import wave
 from collections.abc import Iterator
-from dataclasses import dataclass, field
 from email.utils import formatdate
 from typing import Any
 
-import httpx
 import pytest
-from twilio.request_validator import RequestValidator
 from werkzeug.routing import Rule
 from werkzeug.wrappers import Request, Response
 
 from tests.fakes.server import FakeServer, json_response
+from tests.fakes.twilio_calls import CallProgress, FakeCall, FakeRecording, SentCallback, silent_wav
 
 ACCOUNT_SID = "AC" + "f" * 32
 AUTH_TOKEN = "fake-twilio-auth-token"
 _ACCOUNT = "/2010-04-01/Accounts/<account>"
 #: Call outcomes per dialled number; "live" answers and stays up until the call is ended.
 OUTCOMES = ("completed", "busy", "no-answer", "failed", "live")
-
-
-def silent_wav(seconds: float = 0.5, rate: int = 8000) -> bytes:
-    """A valid mono 16-bit WAV file of silence."""
-    buffer = io.BytesIO()
-    with wave.open(buffer, "wb") as wav:
-        wav.setnchannels(1)
-        wav.setsampwidth(2)
-        wav.setframerate(rate)
-        wav.writeframes(b"\x00\x00" * int(seconds * rate))
-    return buffer.getvalue()
 
 
 def twilio_error(status: int, code: int, message: str) -> Response:
@@ -59,31 +43,7 @@ def twilio_error(status: int, code: int, message: str) -> Response:
     )
 
 
-@dataclass
-class FakeCall:
-    sid: str
-    params: dict[str, str]
-    events: list[str]
-    status: str = "queued"
-    updates: list[dict[str, str]] = field(default_factory=list)
-
-
-@dataclass
-class FakeRecording:
-    sid: str
-    call_sid: str | None
-    audio: bytes
-    deleted: bool = False
-
-
-@dataclass
-class SentCallback:
-    url: str
-    params: dict[str, str]
-    status_code: int | None
-
-
-class FakeTwilioServer(FakeServer):
+class FakeTwilioServer(CallProgress, FakeServer):
     """The fake API; tests read ``messages``, ``calls``, ``recordings``, ``callbacks``."""
 
     rules = (
@@ -133,7 +93,7 @@ class FakeTwilioServer(FakeServer):
     # --- test controls --------------------------------------------------------------------
 
     def fail_next(self, endpoint: str, count: int = 1, status: int = 500) -> None:
-        """Answer the next ``count`` requests to ``endpoint`` (e.g. "create_message") with an error."""
+        """Answer the next ``count`` requests to ``endpoint`` ("create_message" …) with an error."""
         with self.recording():
             self._failures.setdefault(endpoint, []).extend([status] * count)
 
@@ -174,7 +134,9 @@ class FakeTwilioServer(FakeServer):
     def _invalid_to(self, to: str) -> Response | None:
         number = to.removeprefix("whatsapp:")
         if number in self.invalid_numbers or not number.startswith("+"):
-            return twilio_error(400, 21211, f"The 'To' number {number} is not a valid phone number.")
+            return twilio_error(
+                400, 21211, f"The 'To' number {number} is not a valid phone number."
+            )
         return None
 
     def _resource(self, kind: str, sid: str, **fields: Any) -> dict[str, Any]:
@@ -265,58 +227,6 @@ class FakeTwilioServer(FakeServer):
             response.call_on_close(lambda: self._in_background(self._finish_call, call))
         return response
 
-    def _in_background(self, target: Any, *args: Any) -> None:
-        threading.Thread(target=target, args=args, name="fake-twilio-callbacks", daemon=True).start()
-
-    def _play_call(self, call: FakeCall) -> None:
-        outcome = self.call_outcomes.get(call.params.get("To", ""), "completed")
-        progress = {"failed": [], "busy": ["initiated", "ringing"], "no-answer": ["initiated", "ringing"]}
-        for event in progress.get(outcome, ["initiated", "ringing", "answered"]):
-            status = "in-progress" if event == "answered" else event
-            with self.recording():
-                call.status = status
-            if event in call.events:
-                self._call_callback(call, status)
-        if outcome == "live":
-            return  # stays in progress until the call is ended through the API
-        if outcome == "completed":
-            self._finish_call(call)
-        else:
-            with self.recording():
-                call.status = outcome
-            self._call_callback(call, outcome)
-
-    def _finish_call(self, call: FakeCall) -> None:
-        extra: dict[str, str] = {}
-        if call.params.get("Record", "").lower() == "true":
-            recording_sid = self.add_recording(call_sid=call.sid)
-            extra = {
-                "RecordingSid": recording_sid,
-                "RecordingUrl": self.recording_url(recording_sid),
-                "RecordingDuration": str(self.call_duration_s),
-            }
-            self._recording_callback(call, recording_sid)
-        with self.recording():
-            call.status = "completed"
-        duration = str(self.call_duration_s)
-        self._call_callback(call, "completed", CallDuration=duration, Duration=duration, **extra)
-
-    def _call_callback(self, call: FakeCall, status: str, **extra: str) -> None:
-        params = {
-            "AccountSid": self.account_sid,
-            "ApiVersion": "2010-04-01",
-            "CallSid": call.sid,
-            "CallStatus": status,
-            "Direction": "outbound-api",
-            "From": call.params.get("From", ""),
-            "To": call.params.get("To", ""),
-            "CallbackSource": "call-progress-events",
-            **extra,
-        }
-        if call.params.get("MachineDetection") and status == "in-progress":
-            params["AnsweredBy"] = "human"
-        self._post_signed(call.params["StatusCallback"], params)
-
     # --- recordings -----------------------------------------------------------------------
 
     def handle_create_recording(self, request: Request, account: str, call_sid: str) -> Response:
@@ -332,29 +242,16 @@ class FakeTwilioServer(FakeServer):
             with self.recording():
                 call.params["RecordingStatusCallback"] = callback
         body = self._resource(
-            "Recordings", sid, call_sid=call_sid, status="in-progress", source="StartCallRecordingAPI"
+            "Recordings",
+            sid,
+            call_sid=call_sid,
+            status="in-progress",
+            source="StartCallRecordingAPI",
         )
         response = json_response(body, status=201)
         if self.send_callbacks and callback:
-            response.call_on_close(
-                lambda: self._in_background(self._recording_callback, call, sid)
-            )
+            response.call_on_close(lambda: self._in_background(self._recording_callback, call, sid))
         return response
-
-    def _recording_callback(self, call: FakeCall, recording_sid: str) -> None:
-        url = call.params.get("RecordingStatusCallback")
-        if url:
-            params = {
-                "AccountSid": self.account_sid,
-                "CallSid": call.sid,
-                "RecordingSid": recording_sid,
-                "RecordingUrl": self.recording_url(recording_sid),
-                "RecordingStatus": "completed",
-                "RecordingDuration": str(self.call_duration_s),
-                "RecordingChannels": "1",
-                "RecordingSource": "StartCallRecordingAPI",
-            }
-            self._post_signed(url, params)
 
     def handle_download_recording(
         self, request: Request, account: str, recording_sid: str, ext: str
@@ -370,7 +267,9 @@ class FakeTwilioServer(FakeServer):
         mimetype = "audio/x-wav" if ext == "wav" else "audio/mpeg"
         return Response(recording.audio, status=200, mimetype=mimetype)
 
-    def handle_delete_recording(self, request: Request, account: str, recording_sid: str) -> Response:
+    def handle_delete_recording(
+        self, request: Request, account: str, recording_sid: str
+    ) -> Response:
         refusal = self._refusal(request, account, "delete_recording")
         if refusal is not None:
             return refusal
@@ -380,19 +279,6 @@ class FakeTwilioServer(FakeServer):
         with self.recording():
             recording.deleted = True
         return Response(status=204)
-
-    # --- signed callbacks -----------------------------------------------------------------
-
-    def _post_signed(self, url: str, params: dict[str, str]) -> None:
-        signature = RequestValidator(self.auth_token).compute_signature(url, params)
-        try:
-            status: int | None = httpx.post(
-                url, data=params, headers={"X-Twilio-Signature": signature}, timeout=5
-            ).status_code
-        except httpx.HTTPError:
-            status = None
-        with self.recording():
-            self.callbacks.append(SentCallback(url, params, status))
 
 
 @pytest.fixture

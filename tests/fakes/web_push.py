@@ -118,7 +118,9 @@ class FakePushService(FakeServer):
         if json.loads(b64url_decode(header_b64)).get("alg") != "ES256":
             raise VapidRejected("JWT alg is not ES256")
         signature = b64url_decode(signature_b64)
-        public_key = ec.EllipticCurvePublicKey.from_encoded_point(ec.SECP256R1(), b64url_decode(key))
+        public_key = ec.EllipticCurvePublicKey.from_encoded_point(
+            ec.SECP256R1(), b64url_decode(key)
+        )
         der = encode_dss_signature(
             int.from_bytes(signature[:32], "big"), int.from_bytes(signature[32:], "big")
         )
@@ -141,7 +143,9 @@ class FakePushService(FakeServer):
         if subscription is None:
             return json_response({"reason": "no such subscription"}, status=404)
         if subscription_id in self.gone:
-            return json_response({"reason": "subscription expired"}, status=self.gone[subscription_id])
+            return json_response(
+                {"reason": "subscription expired"}, status=self.gone[subscription_id]
+            )
         try:
             claims, key = self._verified_claims(request.headers.get("Authorization", ""))
         except (VapidRejected, ValueError) as exc:
@@ -156,7 +160,9 @@ class FakePushService(FakeServer):
             auth_secret=subscription.auth_secret,
             version="aes128gcm",
         )
-        push = ReceivedPush(subscription.endpoint, payload, int(request.headers["TTL"]), claims, key)
+        push = ReceivedPush(
+            subscription.endpoint, payload, int(request.headers["TTL"]), claims, key
+        )
         with self.recording():
             self.received.append(push)
         response = Response(status=201)

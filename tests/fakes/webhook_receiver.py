@@ -46,7 +46,9 @@ def signature_is_valid(secret: str, body: bytes, header: str, tolerance_s: int =
         timestamp = int(fields["t"])
     except (KeyError, ValueError):
         return False
-    expected = hmac.new(secret.encode(), f"{timestamp}.".encode() + body, hashlib.sha256).hexdigest()
+    expected = hmac.new(
+        secret.encode(), f"{timestamp}.".encode() + body, hashlib.sha256
+    ).hexdigest()
     fresh = abs(time.time() - timestamp) <= tolerance_s
     return fresh and hmac.compare_digest(expected, fields.get("v1", ""))
 

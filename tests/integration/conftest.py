@@ -57,7 +57,9 @@ def start_service(pg_rabbit: Settings, tmp_path: Path) -> Iterator[Callable[...,
     started: list[ServiceProcess] = []
 
     def start(*args: str, **env: str) -> ServiceProcess:
-        merged = service_env(database_url=pg_rabbit.database_url, amqp_url=pg_rabbit.amqp_url, **env)
+        merged = service_env(
+            database_url=pg_rabbit.database_url, amqp_url=pg_rabbit.amqp_url, **env
+        )
         process = ServiceProcess(list(args), merged, tmp_path / f"service-{len(started)}.log")
         started.append(process)
         return process
@@ -76,8 +78,13 @@ def start_worker(start_service: Callable[..., ServiceProcess]) -> Callable[..., 
     def start(*queues: str, processes: int = 1, threads: int = 4) -> ServiceProcess:
         queue_args = [arg for queue in queues for arg in ("--queue", queue)]
         return start_service(
-            "worker", "tests.support.actors", "--processes", str(processes),
-            "--threads", str(threads), *queue_args,
+            "worker",
+            "tests.support.actors",
+            "--processes",
+            str(processes),
+            "--threads",
+            str(threads),
+            *queue_args,
         )
 
     return start

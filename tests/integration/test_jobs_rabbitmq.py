@@ -37,15 +37,22 @@ def queue_depth(amqp_url: str, queue: str) -> int:
 
 def leads_with_phone(business_id: int, phone: str) -> int:
     with tenant_session(business_id) as session:
-        return int(session.scalar(
-            select(func.count()).select_from(Lead).where(Lead.business_id == business_id, Lead.phone == phone)
-        ) or 0)
+        return int(
+            session.scalar(
+                select(func.count())
+                .select_from(Lead)
+                .where(Lead.business_id == business_id, Lead.phone == phone)
+            )
+            or 0
+        )
 
 
 def test_a_job_runs_through_rabbitmq_and_the_worker(pg_rabbit, start_worker) -> None:
     start_worker("test_jobs")
     business = make_business()
-    ref = enqueue_job("test_jobs", actors.RECORD_LEAD, business_id=business.id, phone="+15551110001")
+    ref = enqueue_job(
+        "test_jobs", actors.RECORD_LEAD, business_id=business.id, phone="+15551110001"
+    )
     wait_for(lambda: job(ref.job_id).status == "succeeded", what="job to succeed")
     assert leads_with_phone(business.id, "+15551110001") == 1
 
@@ -62,7 +69,12 @@ def test_a_rolled_back_transaction_publishes_nothing(pg_rabbit) -> None:
         pass
     assert queue_depth(pg_rabbit.amqp_url, "test_jobs") == before
     with system_session() as session:
-        assert session.scalar(select(func.count()).select_from(Job).where(Job.business_id == business.id)) == 1
+        assert (
+            session.scalar(
+                select(func.count()).select_from(Job).where(Job.business_id == business.id)
+            )
+            == 1
+        )
 
 
 def test_concurrent_enqueue_unique_creates_exactly_one_job(pg_rabbit) -> None:
@@ -72,7 +84,9 @@ def test_concurrent_enqueue_unique_creates_exactly_one_job(pg_rabbit) -> None:
 
     def enqueue() -> None:
         barrier.wait()
-        results.append(enqueue_unique("test_jobs", actors.NOOP, "call.ended:CA1", business_id=business.id))
+        results.append(
+            enqueue_unique("test_jobs", actors.NOOP, "call.ended:CA1", business_id=business.id)
+        )
 
     threads = [threading.Thread(target=enqueue) for _ in range(8)]
     for t in threads:
@@ -91,21 +105,35 @@ def test_a_job_enqueued_while_rabbitmq_is_down_runs_after_it_is_back(
     start_service("scheduler", "--port", str(free_port()))
     try:
         services.rabbit_stop()
-        ref = enqueue_job("test_jobs", actors.RECORD_LEAD, business_id=business.id, phone="+15551110002")
+        ref = enqueue_job(
+            "test_jobs", actors.RECORD_LEAD, business_id=business.id, phone="+15551110002"
+        )
         with system_session() as session:
-            assert session.scalar(select(func.count()).select_from(OutboxMessage).where(
-                OutboxMessage.job_id == ref.job_id)) == 1
+            assert (
+                session.scalar(
+                    select(func.count())
+                    .select_from(OutboxMessage)
+                    .where(OutboxMessage.job_id == ref.job_id)
+                )
+                == 1
+            )
         assert job(ref.job_id).status == "queued"
     finally:
         services.rabbit_start()
-    wait_for(lambda: job(ref.job_id).status == "succeeded", timeout=90, what="job to run after the outage")
+    wait_for(
+        lambda: job(ref.job_id).status == "succeeded",
+        timeout=90,
+        what="job to run after the outage",
+    )
     assert leads_with_phone(business.id, "+15551110002") == 1
 
 
 def test_a_job_past_its_timeout_is_retried_then_dead(pg_rabbit, start_worker) -> None:
     start_worker("test_jobs")
     business = make_business()
-    ref = enqueue_job("test_jobs", actors.SLEEPY, business_id=business.id, seconds=10, timeout=1, retry=1)
+    ref = enqueue_job(
+        "test_jobs", actors.SLEEPY, business_id=business.id, seconds=10, timeout=1, retry=1
+    )
     wait_for(lambda: job(ref.job_id).status == "dead", timeout=60, what="job to be dead")
     dead = job(ref.job_id)
     assert dead.attempts == 2 and dead.failures == 2
@@ -118,8 +146,13 @@ def test_a_worker_killed_mid_job_gets_the_job_redelivered_and_its_effect_happens
     business = make_business()
     marker = tmp_path / "started"
     first = start_worker("test_jobs")
-    ref = enqueue_job("test_jobs", actors.KILL_ONCE, business_id=business.id,
-                      phone="+15551110003", marker=str(marker))
+    ref = enqueue_job(
+        "test_jobs",
+        actors.KILL_ONCE,
+        business_id=business.id,
+        phone="+15551110003",
+        marker=str(marker),
+    )
     wait_for(marker.exists, timeout=60, what="the job to start")
     assert job(ref.job_id).status == "running"
     first.kill()
@@ -140,7 +173,9 @@ def test_a_poison_job_is_dead_lettered_after_n_deliveries(pg_rabbit, start_worke
     wait_for(lambda: job(ref.job_id).status == "dead", timeout=60, what="dead-lettering")
     dead = job(ref.job_id)
     assert dead.deliveries == 3 and "without finishing" in (dead.last_error or "")
-    wait_for(lambda: queue_depth(pg_rabbit.amqp_url, "test_poison.XQ") == 1, what="message in the DLQ")
+    wait_for(
+        lambda: queue_depth(pg_rabbit.amqp_url, "test_poison.XQ") == 1, what="message in the DLQ"
+    )
     assert queue_depth(pg_rabbit.amqp_url, "test_poison") == 0
 
 
@@ -159,7 +194,13 @@ def test_a_job_carrying_business_a_id_cannot_read_business_b_rows(pg_rabbit, sta
 def test_retrying_a_dead_job_runs_it_again(pg_rabbit, start_worker) -> None:
     start_worker("test_jobs")
     business = make_business()
-    ref = enqueue_job("test_jobs", actors.SLEEPY, business_id=business.id, seconds=10, timeout=1, retry=0)
+    ref = enqueue_job(
+        "test_jobs", actors.SLEEPY, business_id=business.id, seconds=10, timeout=1, retry=0
+    )
     wait_for(lambda: job(ref.job_id).status == "dead", timeout=60, what="dead")
     jobs.retry_job(business.id, ref.job_id)
-    wait_for(lambda: job(ref.job_id).attempts == 2 and job(ref.job_id).status == "dead", timeout=60, what="rerun")
+    wait_for(
+        lambda: job(ref.job_id).attempts == 2 and job(ref.job_id).status == "dead",
+        timeout=60,
+        what="rerun",
+    )

@@ -24,7 +24,9 @@ def test_ready_turns_503_while_rabbitmq_is_stopped_and_200_after(pg_rabbit) -> N
 def test_ready_is_503_when_the_database_is_unreachable(pg_rabbit) -> None:
     from tests.support.environment import configured
 
-    with configured(database_url="postgresql://nobody@127.0.0.1:1/none", amqp_url=pg_rabbit.amqp_url) as settings:
+    with configured(
+        database_url="postgresql://nobody@127.0.0.1:1/none", amqp_url=pg_rabbit.amqp_url
+    ) as settings:
         with TestClient(create_app(settings)) as client:
             response = client.get("/ready")
     assert response.status_code == 503

@@ -16,9 +16,11 @@ from tests.support.factories import make_business
 
 def test_every_tenant_table_has_row_level_security_on(pg) -> None:
     with system_session() as session:
-        secured = set(session.execute(text(
-            "SELECT relname FROM pg_class WHERE relrowsecurity AND relkind = 'r'"
-        )).scalars())
+        secured = set(
+            session.execute(
+                text("SELECT relname FROM pg_class WHERE relrowsecurity AND relkind = 'r'")
+            ).scalars()
+        )
     assert set(tenant_tables()) | {"businesses"} <= secured
 
 
@@ -43,10 +45,15 @@ def test_the_database_url_user_is_a_superuser_yet_the_policy_holds(pg) -> None:
 
 def test_writing_a_row_for_another_business_is_refused(pg) -> None:
     a, b = make_business(), make_business()
-    with pytest.raises(ProgrammingError, match="row-level security"), tenant_session(a.id) as session:
+    with (
+        pytest.raises(ProgrammingError, match="row-level security"),
+        tenant_session(a.id) as session,
+    ):
         session.execute(
-            text("INSERT INTO leads (business_id, phone, status, source, created_at, updated_at) "
-                 "VALUES (:b, '+1555', 'new', 'x', now(), now())"),
+            text(
+                "INSERT INTO leads (business_id, phone, status, source, created_at, updated_at) "
+                "VALUES (:b, '+1555', 'new', 'x', now(), now())"
+            ),
             {"b": b.id},
         )
 

@@ -73,8 +73,15 @@ def noop(*, business_id: int) -> None:
 
 def register() -> dict[str, Any]:
     """Declare every test actor on the current broker."""
-    pairs = [(RECORD_LEAD, record_lead), (SLEEPY, sleepy), (KILL_ONCE, kill_once),
-             (SUICIDE, suicide), (TENANT_PROBE, tenant_probe), (PROGRESS, progress), (NOOP, noop)]
+    pairs = [
+        (RECORD_LEAD, record_lead),
+        (SLEEPY, sleepy),
+        (KILL_ONCE, kill_once),
+        (SUICIDE, suicide),
+        (TENANT_PROBE, tenant_probe),
+        (PROGRESS, progress),
+        (NOOP, noop),
+    ]
     return {spec.name: job_actor(spec)(fn) for spec, fn in pairs}
 
 

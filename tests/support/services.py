@@ -22,7 +22,9 @@ DEFAULT_AMQP_URL = "amqp://guest:guest@127.0.0.1:5672/"
 def _reachable(url: str, default_port: int) -> bool:
     parsed = urlparse(url)
     try:
-        with socket.create_connection((parsed.hostname or "127.0.0.1", parsed.port or default_port), 2):
+        with socket.create_connection(
+            (parsed.hostname or "127.0.0.1", parsed.port or default_port), 2
+        ):
             return True
     except OSError:
         return False
@@ -37,9 +39,10 @@ def missing(service: str, url: str) -> None:
 
 
 def _docker_available() -> bool:
-    return shutil.which("docker") is not None and subprocess.run(
-        ["docker", "info"], capture_output=True, check=False
-    ).returncode == 0
+    return (
+        shutil.which("docker") is not None
+        and subprocess.run(["docker", "info"], capture_output=True, check=False).returncode == 0
+    )
 
 
 def admin_database_url() -> str:
@@ -94,13 +97,17 @@ def drop_database(admin_url: str, url: str) -> None:
 
 def create_vhost(url: str) -> tuple[str, str | None]:
     """A private RabbitMQ vhost for this test session when rabbitmqctl is at hand."""
-    if shutil.which("rabbitmqctl") is None or urlparse(url).hostname not in ("127.0.0.1", "localhost"):
+    if shutil.which("rabbitmqctl") is None or urlparse(url).hostname not in (
+        "127.0.0.1",
+        "localhost",
+    ):
         return url, None
     vhost = f"sbtest_{uuid.uuid4().hex[:10]}"
     subprocess.run(["rabbitmqctl", "-q", "add_vhost", vhost], check=True, capture_output=True)
     subprocess.run(
         ["rabbitmqctl", "-q", "set_permissions", "-p", vhost, "guest", ".*", ".*", ".*"],
-        check=True, capture_output=True,
+        check=True,
+        capture_output=True,
     )
     return url.rstrip("/") + "/" + vhost, vhost
 
@@ -108,7 +115,9 @@ def create_vhost(url: str) -> tuple[str, str | None]:
 def delete_vhost(vhost: str | None) -> None:
     """Remove a vhost made by :func:`create_vhost`."""
     if vhost:
-        subprocess.run(["rabbitmqctl", "-q", "delete_vhost", vhost], check=False, capture_output=True)
+        subprocess.run(
+            ["rabbitmqctl", "-q", "delete_vhost", vhost], check=False, capture_output=True
+        )
 
 
 def rabbit_stop() -> None:

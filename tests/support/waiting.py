@@ -9,7 +9,9 @@ from typing import TypeVar
 T = TypeVar("T")
 
 
-def wait_for(condition: Callable[[], T], *, timeout: float = 30, interval: float = 0.05, what: str = "") -> T:
+def wait_for(
+    condition: Callable[[], T], *, timeout: float = 30, interval: float = 0.05, what: str = ""
+) -> T:
     """Poll ``condition`` until it returns something truthy; fail with ``what`` on timeout."""
     deadline = time.monotonic() + timeout
     last: T = condition()

@@ -8,7 +8,13 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[2]
 SCANNED = [ROOT / "libs", ROOT / "services"]
 ALLOWED = ROOT / "services" / "voice-gateway"
-EXECUTORS = {"ThreadPoolExecutor", "ProcessPoolExecutor", "to_thread", "run_in_executor", "start_new_thread"}
+EXECUTORS = {
+    "ThreadPoolExecutor",
+    "ProcessPoolExecutor",
+    "to_thread",
+    "run_in_executor",
+    "start_new_thread",
+}
 
 
 def thread_starts(tree: ast.AST) -> list[tuple[int, str]]:

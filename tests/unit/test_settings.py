@@ -10,13 +10,24 @@ def test_development_accepts_default_secrets() -> None:
 
 def test_production_refuses_a_default_secret_and_names_the_variable() -> None:
     with pytest.raises(ValidationError, match="ADMIN_API_KEY"):
-        Settings(environment="production", internal_api_token="x", twilio_auth_token="y",
-                 media_token_secret="z", session_secret="w")
+        Settings(
+            environment="production",
+            internal_api_token="x",
+            twilio_auth_token="y",
+            media_token_secret="z",
+            session_secret="w",
+        )
 
 
 def test_production_with_every_secret_set_is_accepted() -> None:
-    settings = Settings(environment="production", admin_api_key="a", internal_api_token="b",
-                        twilio_auth_token="c", media_token_secret="d", session_secret="e")
+    settings = Settings(
+        environment="production",
+        admin_api_key="a",
+        internal_api_token="b",
+        twilio_auth_token="c",
+        media_token_secret="d",
+        session_secret="e",
+    )
     assert settings.environment == "production"
 
 

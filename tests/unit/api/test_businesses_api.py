@@ -6,7 +6,12 @@ from tests.support.factories import unique_phone
 
 
 def create(client: TestClient, admin: dict[str, str], **overrides: str):
-    body = {"name": "Acme Dental", "phone_number": unique_phone(), "timezone": "Europe/London", **overrides}
+    body = {
+        "name": "Acme Dental",
+        "phone_number": unique_phone(),
+        "timezone": "Europe/London",
+        **overrides,
+    }
     return client.post("/api/v1/businesses", json=body, headers=admin)
 
 
@@ -24,8 +29,11 @@ def test_admin_creates_a_business_and_gets_its_api_key_once(client, admin) -> No
 
 def test_creating_a_business_needs_the_admin_key(client, admin) -> None:
     assert client.post("/api/v1/businesses", json={}).status_code == 401
-    response = client.post("/api/v1/businesses", json={"name": "x", "phone_number": unique_phone()},
-                           headers={"Authorization": "Bearer not-the-admin-key"})
+    response = client.post(
+        "/api/v1/businesses",
+        json={"name": "x", "phone_number": unique_phone()},
+        headers={"Authorization": "Bearer not-the-admin-key"},
+    )
     assert response.status_code == 403
     assert response.json() == {"detail": "admin API key required"}
 

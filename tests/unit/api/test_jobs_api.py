@@ -14,8 +14,11 @@ def test_jobs_are_listed_newest_first_with_a_cursor(client) -> None:
     ids = [enqueue_job("test_jobs", actors.NOOP, business_id=business.id).job_id for _ in range(5)]
     first = client.get("/api/v1/jobs", params={"limit": 3}, headers=auth(business.api_key)).json()
     assert len(first["items"]) == 3 and first["next_cursor"]
-    rest = client.get("/api/v1/jobs", params={"limit": 3, "cursor": first["next_cursor"]},
-                      headers=auth(business.api_key)).json()
+    rest = client.get(
+        "/api/v1/jobs",
+        params={"limit": 3, "cursor": first["next_cursor"]},
+        headers=auth(business.api_key),
+    ).json()
     assert rest["next_cursor"] is None
     seen = [job["id"] for job in first["items"] + rest["items"]]
     assert sorted(seen) == sorted(ids) and len(set(seen)) == 5
@@ -24,20 +27,39 @@ def test_jobs_are_listed_newest_first_with_a_cursor(client) -> None:
 def test_jobs_filter_by_status_and_never_show_another_business(client) -> None:
     owner, other = make_business(), make_business()
     job_id = enqueue_job("test_jobs", actors.NOOP, business_id=owner.id).job_id
-    queued = client.get("/api/v1/jobs", params={"status": "queued"}, headers=auth(owner.api_key)).json()
+    queued = client.get(
+        "/api/v1/jobs", params={"status": "queued"}, headers=auth(owner.api_key)
+    ).json()
     assert [job["id"] for job in queued["items"]] == [job_id]
-    assert client.get("/api/v1/jobs", params={"status": "dead"}, headers=auth(owner.api_key)).json()["items"] == []
+    assert (
+        client.get("/api/v1/jobs", params={"status": "dead"}, headers=auth(owner.api_key)).json()[
+            "items"
+        ]
+        == []
+    )
     assert client.get("/api/v1/jobs", headers=auth(other.api_key)).json()["items"] == []
     assert client.get(f"/api/v1/jobs/{job_id}", headers=auth(other.api_key)).status_code == 404
-    assert client.post(f"/api/v1/jobs/{job_id}/cancel", headers=auth(other.api_key)).status_code == 404
+    assert (
+        client.post(f"/api/v1/jobs/{job_id}/cancel", headers=auth(other.api_key)).status_code == 404
+    )
 
 
 def test_a_bad_status_or_cursor_is_a_422_naming_it(client) -> None:
     business = make_business()
-    bad_status = client.get("/api/v1/jobs", params={"status": "exploded"}, headers=auth(business.api_key))
-    assert bad_status.status_code == 422 and bad_status.json()["detail"][0]["loc"] == ["query", "status"]
-    bad_cursor = client.get("/api/v1/jobs", params={"cursor": "garbage"}, headers=auth(business.api_key))
-    assert bad_cursor.status_code == 422 and bad_cursor.json()["detail"][0]["loc"] == ["query", "cursor"]
+    bad_status = client.get(
+        "/api/v1/jobs", params={"status": "exploded"}, headers=auth(business.api_key)
+    )
+    assert bad_status.status_code == 422 and bad_status.json()["detail"][0]["loc"] == [
+        "query",
+        "status",
+    ]
+    bad_cursor = client.get(
+        "/api/v1/jobs", params={"cursor": "garbage"}, headers=auth(business.api_key)
+    )
+    assert bad_cursor.status_code == 422 and bad_cursor.json()["detail"][0]["loc"] == [
+        "query",
+        "cursor",
+    ]
 
 
 def test_cancel_a_queued_job_then_a_second_cancel_is_409(client) -> None:

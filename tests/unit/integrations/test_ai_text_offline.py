@@ -57,12 +57,17 @@ def test_a_self_introduced_name_is_found(text: str, name: str | None) -> None:
         ("I want to cancel my booking", "cancellation"),
     ],
 )
-def test_the_intent_follows_the_keywords_with_cancellation_winning_ties(text: str, intent: str) -> None:
+def test_the_intent_follows_the_keywords_with_cancellation_winning_ties(
+    text: str, intent: str
+) -> None:
     assert classify_intent(text) == intent
 
 
 def test_an_email_is_found_and_lower_cased() -> None:
-    assert find_email("write to Bob.Smith+leads@Mail.Example.co.uk.") == "bob.smith+leads@mail.example.co.uk"
+    assert (
+        find_email("write to Bob.Smith+leads@Mail.Example.co.uk.")
+        == "bob.smith+leads@mail.example.co.uk"
+    )
     assert find_email("no address here") is None
 
 
@@ -70,7 +75,9 @@ def test_a_summary_keeps_the_informative_sentences_in_order() -> None:
     messages = [
         ChatTurn("user", "Hi!"),
         ChatTurn("assistant", "Hello, how can I help?"),
-        ChatTurn("user", "I'd like to book a table for 4 people on Friday at 8pm. My email is a@b.co."),
+        ChatTurn(
+            "user", "I'd like to book a table for 4 people on Friday at 8pm. My email is a@b.co."
+        ),
         ChatTurn("assistant", "Great, booked for Friday at 8pm for 4 people."),
         ChatTurn("user", "Thanks, bye."),
     ]
@@ -87,7 +94,11 @@ def test_an_empty_conversation_has_an_empty_summary() -> None:
 
 
 def test_the_reply_fits_the_latest_message_and_uses_the_customers_name() -> None:
-    history = [ChatTurn("user", "Hi, I'm Dana."), ChatTurn("assistant", "Hello!"), ChatTurn("user", "How much is it?")]
+    history = [
+        ChatTurn("user", "Hi, I'm Dana."),
+        ChatTurn("assistant", "Hello!"),
+        ChatTurn("user", "How much is it?"),
+    ]
 
     reply = offline.reply("You are Acme's assistant.", history)
 
@@ -95,7 +106,9 @@ def test_the_reply_fits_the_latest_message_and_uses_the_customers_name() -> None
 
 
 def test_a_greeting_is_answered_with_an_offer_to_help() -> None:
-    assert offline.reply("prompt", [ChatTurn("user", "hello")]) == "Hello! How can I help you today?"
+    assert (
+        offline.reply("prompt", [ChatTurn("user", "hello")]) == "Hello! How can I help you today?"
+    )
 
 
 def test_transcription_offline_is_a_clear_placeholder() -> None:
@@ -113,4 +126,9 @@ def test_the_fake_records_calls_follows_its_script_and_can_fail() -> None:
     assert fake.reply("p", [ChatTurn("user", "hi")]) == "scripted"
     assert fake.transcribe(b"", "a.wav") == "spoken words"
     assert fake.extract_lead_fields("Customer: cancel please").intent == "cancellation"
-    assert [name for name, _ in fake.calls] == ["reply", "reply", "transcribe", "extract_lead_fields"]
+    assert [name for name, _ in fake.calls] == [
+        "reply",
+        "reply",
+        "transcribe",
+        "extract_lead_fields",
+    ]

@@ -48,11 +48,18 @@ def test_lead_fields_come_back_as_validated_structured_output(
 ) -> None:
     fields = ai.extract_lead_fields(TRANSCRIPT)
 
-    assert fields == LeadFields(name="Dana Levi", email="dana@example.com", intent="booking", status="new")
+    assert fields == LeadFields(
+        name="Dana Levi", email="dana@example.com", intent="booking", status="new"
+    )
     response_format = fake_openai.chat_requests[0]["response_format"]
     assert response_format["type"] == "json_schema"
     assert response_format["json_schema"]["strict"] is True
-    assert set(response_format["json_schema"]["schema"]["required"]) == {"name", "email", "intent", "status"}
+    assert set(response_format["json_schema"]["schema"]["required"]) == {
+        "name",
+        "email",
+        "intent",
+        "status",
+    }
 
 
 def test_a_summary_is_asked_for_with_the_conversation_as_a_transcript(
@@ -61,10 +68,15 @@ def test_a_summary_is_asked_for_with_the_conversation_as_a_transcript(
     summary = ai.summarize([ChatTurn("user", "I want a quote"), ChatTurn("assistant", "Sure!")])
 
     assert summary.startswith("Thanks for your message")
-    assert fake_openai.chat_requests[0]["messages"][1]["content"] == "Customer: I want a quote\nAgent: Sure!"
+    assert (
+        fake_openai.chat_requests[0]["messages"][1]["content"]
+        == "Customer: I want a quote\nAgent: Sure!"
+    )
 
 
-def test_audio_is_transcribed_through_a_multipart_upload(ai: OpenAIText, fake_openai: FakeOpenAIServer) -> None:
+def test_audio_is_transcribed_through_a_multipart_upload(
+    ai: OpenAIText, fake_openai: FakeOpenAIServer
+) -> None:
     fake_openai.transcript = "I would like to cancel my appointment."
 
     text = ai.transcribe(b"RIFF....WAVE", "RE123.wav")
@@ -105,7 +117,9 @@ def test_an_unreachable_provider_is_retryable() -> None:
 def test_the_factory_picks_openai_with_a_key_and_the_offline_rules_without(
     fake_openai: FakeOpenAIServer,
 ) -> None:
-    with_key = make_ai_text(Settings(openai_api_key=API_KEY, openai_base_url=f"{fake_openai.url}/v1"))
+    with_key = make_ai_text(
+        Settings(openai_api_key=API_KEY, openai_base_url=f"{fake_openai.url}/v1")
+    )
     without_key = make_ai_text(Settings(openai_api_key=""))
 
     assert isinstance(with_key, OpenAIText)

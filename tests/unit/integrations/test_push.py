@@ -41,7 +41,9 @@ def test_a_push_arrives_encrypted_and_signed_and_decrypts_to_the_payload(
     fake_push_service.expected_vapid_key = keys.public_key
     subscription = fake_push_service.subscribe()
 
-    status = WebPushSender(keys).send(as_info(subscription), {"title": "Reminder", "body": "Call Dana"}, ttl=60)
+    status = WebPushSender(keys).send(
+        as_info(subscription), {"title": "Reminder", "body": "Call Dana"}, ttl=60
+    )
 
     assert status == 201
     [push] = fake_push_service.received

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import pytest
 from twilio.request_validator import RequestValidator
+from werkzeug.routing import Rule
+from werkzeug.wrappers import Request, Response
 
 from switchboard.common.integrations.twilio_rest import (
     TwilioPermanentError,
@@ -15,8 +17,6 @@ from switchboard.common.integrations.twilio_rest import (
 from switchboard.common.settings import Settings
 from tests.fakes.server import FakeServer, json_response
 from tests.fakes.twilio_rest import ACCOUNT_SID, AUTH_TOKEN, FakeTwilioServer, silent_wav
-from werkzeug.routing import Rule
-from werkzeug.wrappers import Request, Response
 
 
 @pytest.fixture
@@ -54,7 +54,9 @@ def sink() -> CallbackSink:
 def test_a_whatsapp_message_is_sent_with_whatsapp_prefixed_numbers(
     twilio: TwilioRestClient, fake_twilio: FakeTwilioServer
 ) -> None:
-    sent = twilio.send_whatsapp("+15550001111", "+15559990000", "Hello!", status_callback="https://x.test/s")
+    sent = twilio.send_whatsapp(
+        "+15550001111", "+15559990000", "Hello!", status_callback="https://x.test/s"
+    )
 
     assert sent.sid.startswith("SM") and sent.status == "queued"
     [message] = fake_twilio.messages
@@ -104,7 +106,9 @@ def test_an_unreachable_twilio_is_retryable() -> None:
 
 def test_the_adapter_reads_the_base_url_from_settings(fake_twilio: FakeTwilioServer) -> None:
     settings = Settings(
-        twilio_account_sid=ACCOUNT_SID, twilio_auth_token=AUTH_TOKEN, twilio_api_base_url=fake_twilio.url
+        twilio_account_sid=ACCOUNT_SID,
+        twilio_auth_token=AUTH_TOKEN,
+        twilio_api_base_url=fake_twilio.url,
     )
 
     TwilioRestClient.from_settings(settings).send_whatsapp("+15550001111", "+15559990000", "Hi")
@@ -138,7 +142,9 @@ def test_a_completed_call_reports_signed_status_callbacks_with_its_duration(
 ) -> None:
     fake_twilio.send_callbacks = True
 
-    twilio.place_call("+15550001111", "+15559990000", "https://gw.test/o", status_callback=f"{sink.url}/status")
+    twilio.place_call(
+        "+15550001111", "+15559990000", "https://gw.test/o", status_callback=f"{sink.url}/status"
+    )
 
     sink.wait_for(lambda: len(sink.received) == 4)
     statuses = [params["CallStatus"] for params, _ in sink.received]
@@ -153,7 +159,9 @@ def test_a_busy_number_ends_the_call_as_busy(
     fake_twilio.send_callbacks = True
     fake_twilio.set_outcome("+15550002222", "busy")
 
-    twilio.place_call("+15550002222", "+15559990000", "https://gw.test/o", status_callback=f"{sink.url}/status")
+    twilio.place_call(
+        "+15550002222", "+15559990000", "https://gw.test/o", status_callback=f"{sink.url}/status"
+    )
 
     sink.wait_for(lambda: any(p["CallStatus"] == "busy" for p, _ in sink.received))
     assert [p["CallStatus"] for p, _ in sink.received] == ["initiated", "ringing", "busy"]
@@ -232,6 +240,11 @@ def test_numbers_and_recording_urls_are_normalised() -> None:
     assert whatsapp_address(" +1555 ".strip()) == "whatsapp:+1555"
     assert whatsapp_address("whatsapp:+1555") == "whatsapp:+1555"
     sid = "RE" + "a" * 32
-    assert recording_sid_from_url(f"https://api.twilio.com/2010-04-01/Accounts/AC1/Recordings/{sid}.wav") == sid
+    assert (
+        recording_sid_from_url(
+            f"https://api.twilio.com/2010-04-01/Accounts/AC1/Recordings/{sid}.wav"
+        )
+        == sid
+    )
     with pytest.raises(TwilioPermanentError):
         recording_sid_from_url("https://example.com/audio.wav")

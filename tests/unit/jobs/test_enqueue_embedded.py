@@ -40,14 +40,23 @@ def test_a_rolled_back_transaction_enqueues_nothing(stub_worker) -> None:
         enqueue_job("test_jobs", actors.RECORD_LEAD, business_id=business.id, phone="+15550002")
         raise RuntimeError("the request failed")
     with system_session() as session:
-        assert session.scalar(select(func.count()).select_from(Job).where(Job.business_id == business.id)) == 0
+        assert (
+            session.scalar(
+                select(func.count()).select_from(Job).where(Job.business_id == business.id)
+            )
+            == 0
+        )
         assert session.scalar(select(func.count()).select_from(OutboxMessage)) == 0
 
 
 def test_enqueue_unique_twice_gives_one_job(stub_worker) -> None:
     business = make_business()
-    first = enqueue_unique("test_jobs", actors.NOOP, "event-1", business_id=business.id, period=FOREVER)
-    second = enqueue_unique("test_jobs", actors.NOOP, "event-1", business_id=business.id, period=FOREVER)
+    first = enqueue_unique(
+        "test_jobs", actors.NOOP, "event-1", business_id=business.id, period=FOREVER
+    )
+    second = enqueue_unique(
+        "test_jobs", actors.NOOP, "event-1", business_id=business.id, period=FOREVER
+    )
     assert first.created and not second.created
     assert second.job_id == first.job_id
 
@@ -74,7 +83,12 @@ def test_a_cancelled_queued_job_never_runs(embedded) -> None:
         worker.stop()
     assert job_status(ref.job_id) == "cancelled"
     with tenant_session(business.id) as session:
-        assert session.scalar(select(func.count()).select_from(Lead).where(Lead.business_id == business.id)) == 0
+        assert (
+            session.scalar(
+                select(func.count()).select_from(Lead).where(Lead.business_id == business.id)
+            )
+            == 0
+        )
 
 
 def test_cancelling_a_finished_job_is_refused_with_its_status(stub_worker) -> None:
@@ -88,20 +102,27 @@ def test_cancelling_a_finished_job_is_refused_with_its_status(stub_worker) -> No
 def test_progress_is_recorded_and_cancel_stops_a_running_job(stub_worker, tmp_path: Path) -> None:
     business = make_business()
     marker = tmp_path / "step"
-    ref = enqueue_job("test_jobs", actors.PROGRESS, business_id=business.id, steps=200, marker=str(marker))
+    ref = enqueue_job(
+        "test_jobs", actors.PROGRESS, business_id=business.id, steps=200, marker=str(marker)
+    )
     wait_for(lambda: marker.exists() and int(marker.read_text()) >= 3, what="a few steps")
     running = jobs.get_job(business.id, ref.job_id)
     assert running.status == "running" and 0 < (running.progress or 0) < 1
     assert running.progress_message and running.progress_message.startswith("step ")
     jobs.cancel_job(business.id, ref.job_id)
-    wait_for(lambda: int(marker.read_text()) < 200 and jobs.get_job(business.id, ref.job_id).finished_at, what="stop")
+    wait_for(
+        lambda: int(marker.read_text()) < 200 and jobs.get_job(business.id, ref.job_id).finished_at,
+        what="stop",
+    )
     assert job_status(ref.job_id) == "cancelled"
     assert int(marker.read_text()) < 200
 
 
 def test_a_job_past_its_timeout_is_retried_then_dead(stub_worker) -> None:
     business = make_business()
-    ref = enqueue_job("test_jobs", actors.SLEEPY, business_id=business.id, seconds=5, timeout=1, retry=1)
+    ref = enqueue_job(
+        "test_jobs", actors.SLEEPY, business_id=business.id, seconds=5, timeout=1, retry=1
+    )
     wait_for(lambda: job_status(ref.job_id) == "dead", timeout=30, what="job to die")
     job = jobs.get_job(business.id, ref.job_id)
     assert job.attempts == 2
@@ -110,11 +131,18 @@ def test_a_job_past_its_timeout_is_retried_then_dead(stub_worker) -> None:
 
 def test_a_dead_job_can_be_retried(stub_worker) -> None:
     business = make_business()
-    ref = enqueue_job("test_jobs", actors.SLEEPY, business_id=business.id, seconds=5, timeout=1, retry=0)
+    ref = enqueue_job(
+        "test_jobs", actors.SLEEPY, business_id=business.id, seconds=5, timeout=1, retry=0
+    )
     wait_for(lambda: job_status(ref.job_id) == "dead", timeout=30, what="job to die")
     jobs.retry_job(business.id, ref.job_id)
-    wait_for(lambda: job_status(ref.job_id) == "dead" and jobs.get_job(business.id, ref.job_id).attempts == 2,
-             timeout=30, what="second attempt")
+    wait_for(
+        lambda: (
+            job_status(ref.job_id) == "dead" and jobs.get_job(business.id, ref.job_id).attempts == 2
+        ),
+        timeout=30,
+        what="second attempt",
+    )
 
 
 def test_another_business_cannot_see_or_cancel_a_job(embedded) -> None:

@@ -36,7 +36,9 @@ def build_app(role: str, settings: Settings) -> Any:
 
 
 def _server(app: Any, host: str, port: int) -> uvicorn.Server:
-    return uvicorn.Server(uvicorn.Config(app, host=host, port=port, log_level="warning", lifespan="on"))
+    return uvicorn.Server(
+        uvicorn.Config(app, host=host, port=port, log_level="warning", lifespan="on")
+    )
 
 
 async def serve_one(role: str, host: str, port: int) -> None:
@@ -68,7 +70,9 @@ def _start_worker(threads: int) -> Any:
     return worker
 
 
-async def serve(host: str, api_port: int, gateway_port: int, scheduler_port: int, threads: int) -> None:
+async def serve(
+    host: str, api_port: int, gateway_port: int, scheduler_port: int, threads: int
+) -> None:
     """Run the roles SERVICE_ROLE selects in this process; ``all`` runs every one."""
     settings = get_settings()
     role = settings.service_role

@@ -12,7 +12,9 @@ from rich.console import Console
 from switchboard.common.logging import configure_logging
 from switchboard.common.settings import get_settings
 
-app = typer.Typer(help="Switchboard: the backend for AI phone and WhatsApp agents.", no_args_is_help=True)
+app = typer.Typer(
+    help="Switchboard: the backend for AI phone and WhatsApp agents.", no_args_is_help=True
+)
 err = Console(stderr=True)
 
 
@@ -24,7 +26,8 @@ def _setup() -> None:
 @app.command()
 def run(
     host: str = typer.Option("127.0.0.1", help="Address the HTTP services bind to."),
-    api_port: int = typer.Option(8000), gateway_port: int = typer.Option(8001),
+    api_port: int = typer.Option(8000),
+    gateway_port: int = typer.Option(8001),
     scheduler_port: int = typer.Option(8002),
     threads: int = typer.Option(4, help="Worker threads for the in-process worker."),
 ) -> None:

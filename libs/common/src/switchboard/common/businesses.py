@@ -44,7 +44,9 @@ def issue_api_key(business_id: int, name: str = "default") -> IssuedKey:
     return IssuedKey(key=key, prefix=prefix)
 
 
-def create_business(name: str, phone_number: str, timezone: str = "UTC") -> tuple[Business, IssuedKey]:
+def create_business(
+    name: str, phone_number: str, timezone: str = "UTC"
+) -> tuple[Business, IssuedKey]:
     """Create a business with default agent settings and its first API key."""
     try:
         with system_session() as session:
@@ -53,7 +55,9 @@ def create_business(name: str, phone_number: str, timezone: str = "UTC") -> tupl
             session.flush()
             session.add(AgentSettings(business_id=business.id))
     except IntegrityError as exc:
-        raise BusinessExistsError(f"a business with phone number {phone_number} already exists") from exc
+        raise BusinessExistsError(
+            f"a business with phone number {phone_number} already exists"
+        ) from exc
     return business, issue_api_key(business.id)
 
 

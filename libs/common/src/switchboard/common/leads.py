@@ -21,8 +21,15 @@ def upsert_lead(session: Session, business_id: int, phone: str, **fields: Any) -
     created = insert_ignoring_conflicts(
         session,
         Lead.__table__,  # type: ignore[arg-type]
-        {"business_id": business_id, "phone": phone, "status": "new",
-         "source": fields.pop("source", "manual"), "created_at": now, "updated_at": now, **fields},
+        {
+            "business_id": business_id,
+            "phone": phone,
+            "status": "new",
+            "source": fields.pop("source", "manual"),
+            "created_at": now,
+            "updated_at": now,
+            **fields,
+        },
     )
     lead = session.execute(
         select(Lead).where(Lead.business_id == business_id, Lead.phone == phone)

@@ -41,6 +41,19 @@ def _redact_event(_: Any, __: str, event: dict[str, Any]) -> dict[str, Any]:
     return event
 
 
+class _StderrLogger(structlog.PrintLogger):
+    """Writes to whatever ``sys.stderr`` is now (test runners swap it), not the one at setup."""
+
+    def msg(self, message: str) -> None:
+        print(message, file=sys.stderr, flush=True)
+
+    log = debug = info = warn = warning = error = critical = exception = fatal = failure = err = msg
+
+
+def _stderr_logger_factory(*_: Any) -> _StderrLogger:
+    return _StderrLogger()
+
+
 def configure_logging(level: str = "INFO", json: bool = False) -> None:
     """Route stdlib and structlog output through one redacting renderer on stderr."""
     renderer: Any = (
@@ -55,7 +68,7 @@ def configure_logging(level: str = "INFO", json: bool = False) -> None:
             renderer,
         ],
         wrapper_class=structlog.make_filtering_bound_logger(logging.getLevelName(level.upper())),
-        logger_factory=structlog.PrintLoggerFactory(file=sys.stderr),
+        logger_factory=_stderr_logger_factory,
         cache_logger_on_first_use=True,
     )
     logging.basicConfig(

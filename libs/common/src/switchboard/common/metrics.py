@@ -5,7 +5,6 @@ from __future__ import annotations
 from collections.abc import Iterator
 from datetime import datetime
 
-from prometheus_client import REGISTRY
 from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.registry import Collector
 from sqlalchemy import func, select
@@ -27,11 +26,17 @@ class LedgerCollector(Collector):
     """Queue depth, oldest queued job age and job counts by status, read at scrape time."""
 
     def collect(self) -> Iterator[GaugeMetricFamily]:
-        depth = GaugeMetricFamily("switchboard_queue_depth", "Jobs waiting per queue", labels=["queue"])
-        age = GaugeMetricFamily(
-            "switchboard_queue_oldest_age_seconds", "Age of the oldest waiting job", labels=["queue"]
+        depth = GaugeMetricFamily(
+            "switchboard_queue_depth", "Jobs waiting per queue", labels=["queue"]
         )
-        by_status = GaugeMetricFamily("switchboard_jobs", "Jobs in the ledger by status", labels=["status"])
+        age = GaugeMetricFamily(
+            "switchboard_queue_oldest_age_seconds",
+            "Age of the oldest waiting job",
+            labels=["queue"],
+        )
+        by_status = GaugeMetricFamily(
+            "switchboard_jobs", "Jobs in the ledger by status", labels=["status"]
+        )
         now = utcnow()
         with system_session() as session:
             for queue, count, oldest in session.execute(
@@ -48,14 +53,3 @@ class LedgerCollector(Collector):
         yield depth
         yield age
         yield by_status
-
-
-_registered = False
-
-
-def register_ledger_metrics() -> None:
-    """Add the ledger collector to the default registry once per process."""
-    global _registered
-    if not _registered:
-        REGISTRY.register(LedgerCollector())
-        _registered = True

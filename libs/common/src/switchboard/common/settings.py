@@ -58,6 +58,19 @@ class Settings(BaseSettings):
     job_max_unfinished_deliveries: int = Field(default=3, ge=1)
     outbox_relay_interval_s: float = Field(default=1.0, gt=0)
     outbox_relay_min_age_s: float = Field(default=2.0, ge=0)
+    # Integrations (outside services; each has a local fake in the tests).
+    integration_timeout_s: float = Field(default=15.0, gt=0)
+    openai_text_model: str = "gpt-4o-mini"
+    openai_transcribe_model: str = "whisper-1"
+    #: Comma-separated hosts, IPs and CIDRs outgoing webhooks may reach although private.
+    webhook_allowlist: str = ""
+    webhook_timeout_s: float = Field(default=10.0, gt=0)
+    #: PEM or base64url DER/raw; empty means a dev key under var_dir (refused in production).
+    vapid_private_key: str = ""
+    vapid_subject: str = "mailto:ops@switchboard.local"
+    #: Where recordings are stored; default var_dir / "recordings".
+    recordings_dir: Path | None = None
+
     log_level: str = "INFO"
     log_json: bool = False
 

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterable, Iterator
 
 from fastapi import APIRouter, Response
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse
-from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from prometheus_client import CONTENT_TYPE_LATEST, REGISTRY, generate_latest
+from prometheus_client.metrics_core import Metric
+from prometheus_client.registry import Collector
 
 from switchboard.common.health import broker_ready, database_ready, threads_by_name
 from switchboard.common.settings import Settings
@@ -15,8 +17,23 @@ from switchboard.common.settings import Settings
 ReadinessCheck = Callable[[], Awaitable[bool]]
 
 
+class _WithExtras:
+    """The process's default registry plus collectors only this service exposes."""
+
+    def __init__(self, extras: Iterable[Collector]) -> None:
+        self.extras = list(extras)
+
+    def collect(self) -> Iterator[Metric]:
+        yield from REGISTRY.collect()
+        for collector in self.extras:
+            yield from collector.collect()
+
+
 def health_router(
-    service: str, settings: Settings, extra_checks: dict[str, ReadinessCheck] | None = None
+    service: str,
+    settings: Settings,
+    extra_checks: dict[str, ReadinessCheck] | None = None,
+    extra_collectors: Iterable[Collector] = (),
 ) -> APIRouter:
     """Routes for liveness (with threads by name), readiness and Prometheus metrics.
 
@@ -24,6 +41,7 @@ def health_router(
     (the gateway, which has no database, passes its own).
     """
     router = APIRouter(tags=["health"])
+    registry = _WithExtras(extra_collectors)
 
     async def _database() -> bool:
         return await run_in_threadpool(database_ready)
@@ -50,6 +68,6 @@ def health_router(
     @router.get("/metrics", response_class=Response)
     def metrics() -> Response:
         """Prometheus exposition."""
-        return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)
+        return Response(generate_latest(registry), media_type=CONTENT_TYPE_LATEST)  # type: ignore[arg-type]
 
     return router

@@ -5,9 +5,22 @@ from __future__ import annotations
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
 
-from switchboard.api.routes import businesses, internal, jobs
+from switchboard.api.routes import (
+    businesses,
+    calls,
+    conversations,
+    dashboard,
+    internal,
+    jobs,
+    leads,
+    outbound_runs,
+    push_subscriptions,
+    reminders,
+    webhooks,
+    whatsapp_webhook,
+)
 from switchboard.common.logging import get_logger
-from switchboard.common.metrics import register_ledger_metrics
+from switchboard.common.metrics import LedgerCollector
 from switchboard.common.settings import Settings, get_settings
 from switchboard.common.web import health_router
 
@@ -28,8 +41,20 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         description="Multi-tenant backend for AI phone and WhatsApp agents.",
     )
     app.add_exception_handler(Exception, _unhandled)
-    app.include_router(health_router("api", settings))
-    for module in (businesses, jobs, internal):
+    app.include_router(health_router("api", settings, extra_collectors=[LedgerCollector()]))
+    for module in (
+        businesses,
+        leads,
+        calls,
+        conversations,
+        webhooks,
+        reminders,
+        push_subscriptions,
+        jobs,
+        outbound_runs,
+        internal,
+        whatsapp_webhook,
+        dashboard,
+    ):
         app.include_router(module.router)
-    register_ledger_metrics()
     return app

@@ -7,7 +7,7 @@ import json
 from datetime import datetime
 from typing import Any
 
-from fastapi import HTTPException, status
+from fastapi import HTTPException
 
 
 def encode_cursor(*values: Any) -> str:

@@ -65,7 +65,9 @@ class JobPublic(BaseModel):
 
 class JobPage(BaseModel):
     items: list[JobPublic]
-    next_cursor: str | None = Field(description="Pass as ?cursor= for the next page; null at the end.")
+    next_cursor: str | None = Field(
+        description="Pass as ?cursor= for the next page; null at the end."
+    )
 
 
 class ErrorResponse(BaseModel):

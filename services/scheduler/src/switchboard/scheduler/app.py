@@ -8,6 +8,7 @@ from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
 
+from switchboard.common.metrics import LedgerCollector
 from switchboard.common.migrate import worker_startup_migrations
 from switchboard.common.settings import Settings, get_settings
 from switchboard.common.web import health_router
@@ -29,5 +30,5 @@ def create_app(settings: Settings | None = None, *, migrate: bool = True) -> Fas
         await task
 
     app = FastAPI(title="Switchboard scheduler", lifespan=lifespan)
-    app.include_router(health_router("scheduler", settings))
+    app.include_router(health_router("scheduler", settings, extra_collectors=[LedgerCollector()]))
     return app

@@ -26,7 +26,9 @@ class Leadership:
             return True
         if self._conn is None:
             self._conn = engine.connect()
-        got = self._conn.execute(text("SELECT pg_try_advisory_lock(:id)"), {"id": LEADER_LOCK_ID}).scalar()
+        got = self._conn.execute(
+            text("SELECT pg_try_advisory_lock(:id)"), {"id": LEADER_LOCK_ID}
+        ).scalar()
         self._conn.commit()
         self.is_leader = bool(got)
         return self.is_leader

@@ -26,7 +26,9 @@ def default_schedule(settings: Settings) -> list[Periodic]:
     ]
 
 
-def tick(tasks: list[Periodic], leadership: Leadership, settings: Settings, now: float) -> list[str]:
+def tick(
+    tasks: list[Periodic], leadership: Leadership, settings: Settings, now: float
+) -> list[str]:
     """Run whatever is due; return the names that ran."""
     if not leadership.try_acquire():
         return []
@@ -37,13 +39,21 @@ def tick(tasks: list[Periodic], leadership: Leadership, settings: Settings, now:
         try:
             task.run()
             ran.append(task.name)
-        except Exception as exc:  # one failing task must not stop the others; logged, retried next time
-            log.error("scheduler.task_failed", task=task.name, error=redact(f"{type(exc).__name__}: {exc}"))
+        except (
+            Exception
+        ) as exc:  # one failing task must not stop the others; logged, retried next time
+            log.error(
+                "scheduler.task_failed",
+                task=task.name,
+                error=redact(f"{type(exc).__name__}: {exc}"),
+            )
         task.done(now)
     return ran
 
 
-async def run_scheduler(settings: Settings, stop: asyncio.Event, tasks: list[Periodic] | None = None) -> None:
+async def run_scheduler(
+    settings: Settings, stop: asyncio.Event, tasks: list[Periodic] | None = None
+) -> None:
     """Tick every 200 ms until ``stop`` is set."""
     tasks = tasks if tasks is not None else default_schedule(settings)
     leadership = Leadership()

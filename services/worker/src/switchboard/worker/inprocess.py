@@ -5,7 +5,9 @@ from __future__ import annotations
 import dramatiq
 
 
-def start_worker(broker: dramatiq.Broker, threads: int = 4, worker_timeout_ms: int = 100) -> dramatiq.Worker:
+def start_worker(
+    broker: dramatiq.Broker, threads: int = 4, worker_timeout_ms: int = 100
+) -> dramatiq.Worker:
     """Start a worker on ``broker`` in this process.
 
     Dramatiq's CLI announces ``process_boot`` to the middleware (the time limit's timer

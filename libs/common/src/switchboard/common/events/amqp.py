@@ -102,7 +102,9 @@ class AmqpEventPublisher(EventPublisher):
                 if await self._send(event.routing_key, body, event.event_id):
                     EVENTS_PUBLISHED.labels(type=event.type).inc()
                     return
-            await asyncio.to_thread(self._spool.append, event.routing_key, body)
+            # Blocking (fsync) on purpose: it happens only during an outage, a few times a
+            # call, and no thread may be started outside the gateway.
+            self._spool.append(event.routing_key, body)
             EVENTS_SPOOLED.labels(type=event.type).inc()
             EVENTS_SPOOL_DEPTH.set(len(self._spool))
         log.warning("event_spooled", type=event.type, event_id=event.event_id)

@@ -17,11 +17,10 @@ Speaker = Literal["user", "assistant"]
 
 _EMAIL = re.compile(r"[A-Za-z0-9._%+-]+@[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)*\.[A-Za-z]{2,}")
 _NAME_WORD = r"[A-Z][a-zA-Z'-]+"
+_ANY_WORD = r"[A-Za-z][a-zA-Z'-]+"
 # "my name is" is explicit enough to accept lower case; the others need capitalised words.
 _NAME_PATTERNS = (
-    re.compile(
-        r"(?i:\bmy name is|\bmy name's|\bname is)\s+([A-Za-z][a-zA-Z'-]+(?:\s+[A-Za-z][a-zA-Z'-]+)?)"
-    ),
+    re.compile(rf"(?i:\bmy name is|\bmy name's|\bname is)\s+({_ANY_WORD}(?:\s+{_ANY_WORD})?)"),
     re.compile(rf"(?i:\b(?:i'm|i am|this is|it's|call me))\s+({_NAME_WORD}(?:\s+{_NAME_WORD})?)"),
 )
 _NOT_NAMES = {

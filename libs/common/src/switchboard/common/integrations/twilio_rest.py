@@ -8,6 +8,7 @@ Recording audio is fetched with httpx, since the library's client decodes bodies
 from __future__ import annotations
 
 import itertools
+import logging
 import re
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Sequence
@@ -35,6 +36,9 @@ DEFAULT_CALL_EVENTS = ("initiated", "ringing", "answered", "completed")
 AudioFormat = Literal["wav", "mp3"]
 _RECORDING_SID = re.compile(r"RE[0-9a-fA-F]{32}")
 _T = TypeVar("_T")
+#: The library logs every request's URL and headers at INFO; keep only its warnings.
+_library_log = logging.getLogger(f"{__name__}.library")
+_library_log.setLevel(logging.WARNING)
 
 
 class TwilioRetryableError(RetryableIntegrationError):
@@ -143,7 +147,7 @@ class _RebasingHttpClient(TwilioHttpClient):  # type: ignore[misc]  # twilio shi
     """The library's HTTP client, sending ``https://api.twilio.com`` requests to another base."""
 
     def __init__(self, base_url: str, timeout: float) -> None:
-        super().__init__(timeout=timeout)
+        super().__init__(timeout=timeout, logger=_library_log)
         self._base_url = base_url.rstrip("/")
 
     def request(self, method: str, url: str, *args: Any, **kwargs: Any) -> Any:

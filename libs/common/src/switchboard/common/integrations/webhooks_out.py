@@ -83,8 +83,8 @@ def non_public_reason(address: IPAddress) -> str | None:
         ("loopback", address.is_loopback),
         ("link-local", address.is_link_local),
         ("multicast", address.is_multicast),
-        ("private", address.is_private),
         ("reserved", address.is_reserved),
+        ("private", address.is_private),
     )
     for reason, applies in checks:
         if applies:
@@ -235,7 +235,9 @@ class HttpWebhookSender(WebhookSender):
             response_excerpt=redact(response.text[:EXCERPT_CHARS]),
             duration_ms=_elapsed_ms(started),
         )
-        log.info("webhook.attempt", host=target.host, status=attempt.status_code, event=event_type)
+        log.info(
+            "webhook.attempt", host=target.host, status=attempt.status_code, event_type=event_type
+        )
         return attempt
 
     def _failed(self, started: float, error: str) -> DeliveryAttempt:

@@ -17,6 +17,8 @@ class JobContext:
     actor_name: str
     business_id: int
     attempt: int
+    #: When the job was enqueued (milliseconds since the epoch).
+    enqueued_ms: int = 0
 
 
 _current: ContextVar[JobContext | None] = ContextVar("switchboard_job", default=None)

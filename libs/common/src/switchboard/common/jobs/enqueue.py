@@ -17,8 +17,8 @@ from sqlalchemy import insert, select
 from sqlalchemy.orm import Session
 
 from switchboard.common.db.base import utcnow
-from switchboard.common.db.upsert import insert_ignoring_conflicts
 from switchboard.common.db.tenancy import current_session, tenant_session
+from switchboard.common.db.upsert import insert_ignoring_conflicts
 from switchboard.common.jobs.catalog import CATALOG, ActorSpec
 from switchboard.common.jobs.errors import UnknownActorError
 from switchboard.common.models.jobs import LIVE_STATUSES, Job, OutboxMessage

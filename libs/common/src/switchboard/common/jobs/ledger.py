@@ -1,21 +1,34 @@
 """The job ledger's state transitions, each one statement and one round trip.
 
-The worker's middleware calls these on every message, so they use Core SQL on a pooled
-connection rather than the ORM. Tenant-facing reads and cancellation live in ``service.py``.
+The worker's middleware calls these on every message, so on PostgreSQL they skip the ORM and
+the pool: each worker thread keeps two autocommit psycopg connections with server-side
+prepared statements, and concurrent threads' delivery and success marks are coalesced into one
+statement each (see ``coalesce.py``). Delivery marks commit asynchronously (``synchronous_commit=off``: a
+PostgreSQL crash may forget the last few hundred milliseconds of them, which only weakens
+poison detection for those messages); outcomes commit synchronously before the message is
+acknowledged. SQLite (embedded mode) goes through SQLAlchemy. Tenant-facing reads and
+cancellation live in ``service.py``.
 """
 
 from __future__ import annotations
 
+import re
+import threading
+from collections.abc import Sequence
 from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
 
+import psycopg
 from sqlalchemy import text
 
 from switchboard.common.db.base import utcnow
 from switchboard.common.db.engine import get_engine
+from switchboard.common.jobs.coalesce import Coalescer, Pending
 from switchboard.common.logging import redact
+from switchboard.common.settings import get_settings
 
-_START = text(
-    """
+_START = """
     UPDATE jobs SET
         deliveries = deliveries + 1,
         status = CASE WHEN deliveries + 1 - failures > :max THEN 'dead' ELSE 'running' END,
@@ -26,25 +39,30 @@ _START = text(
         updated_at = :now
     WHERE id = :id AND status IN ('queued', 'running')
     RETURNING status, attempts, deliveries, business_id
-    """
-)
-_SUCCEED = text(
+"""
+_SUCCEED = (
     "UPDATE jobs SET status = 'succeeded', progress = 1.0, finished_at = :now, updated_at = :now "
     "WHERE id = :id AND status = 'running'"
 )
-_FAIL = text(
+_FAIL = (
     "UPDATE jobs SET status = :status, failures = failures + 1, last_error = :error, "
     "finished_at = :finished, updated_at = :now WHERE id = :id AND status = 'running'"
 )
-_KILL = text(
+_KILL = (
     "UPDATE jobs SET status = 'dead', last_error = :error, finished_at = :now, updated_at = :now "
     "WHERE id = :id AND status IN ('queued', 'running')"
 )
-_STATUS = text("SELECT status FROM jobs WHERE id = :id")
-_PROGRESS = text(
+_START_MANY = _START.replace(
+    "WHERE id = :id AND",
+    "FROM (SELECT unnest(CAST(:ids AS text[])) AS job_id) AS v WHERE jobs.id = v.job_id AND",
+).replace("RETURNING status,", "RETURNING jobs.id, status,")
+_SUCCEED_MANY = _SUCCEED.replace("WHERE id = :id", "WHERE id = ANY(CAST(:ids AS text[]))")
+_STATUS = "SELECT status FROM jobs WHERE id = :id"
+_PROGRESS = (
     "UPDATE jobs SET progress = :progress, progress_message = :message, updated_at = :now "
     "WHERE id = :id AND status = 'running' RETURNING id"
 )
+_PARAM = re.compile(r"(?<!:):(\w+)")
 
 
 @dataclass(frozen=True)
@@ -55,6 +73,91 @@ class Started:
     attempts: int
     deliveries: int
     business_id: int
+
+
+class _PostgresConnections(threading.local):
+    """Per-thread autocommit connections: ``fast`` commits asynchronously, ``safe`` does not."""
+
+    fast: psycopg.Connection[Any] | None = None
+    safe: psycopg.Connection[Any] | None = None
+
+
+_pg = _PostgresConnections()
+
+
+def _dsn() -> str:
+    return get_settings().effective_database_url.replace("postgresql+psycopg://", "postgresql://")
+
+
+def _pg_connection(durable: bool) -> psycopg.Connection[Any]:
+    conn = _pg.safe if durable else _pg.fast
+    if conn is None or conn.closed:
+        conn = psycopg.connect(_dsn(), autocommit=True, prepare_threshold=1)
+        if not durable:
+            conn.execute("SET synchronous_commit = off")
+        if durable:
+            _pg.safe = conn
+        else:
+            _pg.fast = conn
+    return conn
+
+
+def _execute(sql: str, params: dict[str, Any], *, durable: bool = True) -> Sequence[Any] | None:
+    """Run one statement; return the first row if it returns any."""
+    if get_engine().dialect.name != "postgresql":
+        with get_engine().begin() as conn:
+            result = conn.execute(text(sql), params)
+            return result.first() if result.returns_rows else None
+    for attempt in range(2):
+        conn = _pg_connection(durable)
+        try:
+            cursor = conn.execute(_PARAM.sub(r"%(\1)s", sql), params)
+            return cursor.fetchone() if cursor.description else None
+        except psycopg.OperationalError:
+            conn.close()  # the server restarted or the socket died: reconnect once
+            if attempt:
+                raise
+    return None
+
+
+def _run_batch(batch: list[Pending]) -> None:
+    """Run a coalesced batch: all delivery marks in one statement, all successes in another."""
+    starts = [item for item in batch if item.op == "start"]
+    successes = [item for item in batch if item.op == "succeed"]
+    if starts:
+        params = {**starts[0].params, "ids": [item.params["id"] for item in starts]}
+        conn = _pg_connection(durable=False)
+        rows = conn.execute(_PARAM.sub(r"%(\1)s", _START_MANY), params).fetchall()
+        by_id = {row[0]: row[1:] for row in rows}
+        for item in starts:
+            item.result = by_id.pop(item.params["id"], None)  # a duplicate delivery gets None
+    if successes:
+        params = {
+            "now": successes[0].params["now"],
+            "ids": [item.params["id"] for item in successes],
+        }
+        _pg_connection(durable=True).execute(_PARAM.sub(r"%(\1)s", _SUCCEED_MANY), params)
+
+
+_coalescer = Coalescer(_run_batch)
+
+
+def _submit(op: str, sql: str, params: dict[str, Any], *, durable: bool) -> Sequence[Any] | None:
+    """Coalesce on PostgreSQL; elsewhere run the single statement."""
+    if get_engine().dialect.name != "postgresql":
+        return _execute(sql, params, durable=durable)
+    try:
+        return _coalescer.submit(op, params)  # type: ignore[no-any-return]
+    except psycopg.OperationalError:
+        # The server restarted: drop this thread's connections and write it directly.
+        _close_thread_connections()
+        return _execute(sql, params, durable=durable)
+
+
+def _close_thread_connections() -> None:
+    for conn in (_pg.fast, _pg.safe):
+        if conn is not None:
+            conn.close()
 
 
 def describe_error(exc: BaseException) -> str:
@@ -68,46 +171,37 @@ def mark_started(job_id: str, *, max_unfinished: int) -> Started | None:
         f"dead-lettered: delivered more than {max_unfinished} times without finishing "
         "(the worker crashed or was killed while running it)"
     )
-    with get_engine().begin() as conn:
-        row = conn.execute(
-            _START, {"id": job_id, "max": max_unfinished, "now": utcnow(), "poison": poison}
-        ).first()
-    return Started(row.status, row.attempts, row.deliveries, row.business_id) if row else None
+    params = {"id": job_id, "max": max_unfinished, "now": utcnow(), "poison": poison}
+    row = _submit("start", _START, params, durable=False)
+    return Started(row[0], row[1], row[2], row[3]) if row else None
 
 
 def mark_succeeded(job_id: str) -> None:
     """The job's actor returned."""
-    with get_engine().begin() as conn:
-        conn.execute(_SUCCEED, {"id": job_id, "now": utcnow()})
+    _submit("succeed", _SUCCEED, {"id": job_id, "now": utcnow()}, durable=True)
 
 
 def mark_failed(job_id: str, error: str, *, status: str) -> None:
     """The actor raised: ``queued`` (a retry is scheduled), ``failed``, ``dead`` or ``cancelled``."""
     now = utcnow()
-    finished = None if status == "queued" else now
-    with get_engine().begin() as conn:
-        conn.execute(
-            _FAIL,
-            {"id": job_id, "status": status, "error": error, "finished": finished, "now": now},
-        )
+    finished: datetime | None = None if status == "queued" else now
+    _execute(
+        _FAIL, {"id": job_id, "status": status, "error": error, "finished": finished, "now": now}
+    )
 
 
 def mark_dead(job_id: str, error: str) -> None:
     """Dead-letter a job that never ran (expired before a worker reached it)."""
-    with get_engine().begin() as conn:
-        conn.execute(_KILL, {"id": job_id, "error": error, "now": utcnow()})
+    _execute(_KILL, {"id": job_id, "error": error, "now": utcnow()})
 
 
 def status_of(job_id: str) -> str | None:
     """The job's status, or None if the ledger has no such job."""
-    with get_engine().connect() as conn:
-        return conn.execute(_STATUS, {"id": job_id}).scalar_one_or_none()
+    row = _execute(_STATUS, {"id": job_id})
+    return str(row[0]) if row else None
 
 
 def record_progress(job_id: str, progress: float, message: str | None) -> bool:
     """Store progress for a running job; False if it is no longer running (cancelled)."""
-    with get_engine().begin() as conn:
-        row = conn.execute(
-            _PROGRESS, {"id": job_id, "progress": progress, "message": message, "now": utcnow()}
-        ).first()
-    return row is not None
+    params = {"id": job_id, "progress": progress, "message": message, "now": utcnow()}
+    return _execute(_PROGRESS, params) is not None

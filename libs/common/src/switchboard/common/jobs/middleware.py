@@ -57,7 +57,11 @@ class LedgerMiddleware(Middleware):  # type: ignore[misc]
         message.options["_started_at"] = time.monotonic()
         set_current_job(
             JobContext(
-                message.message_id, message.actor_name, started.business_id, started.attempts
+                message.message_id,
+                message.actor_name,
+                started.business_id,
+                started.attempts,
+                message.message_timestamp,
             )
         )
         log.info(

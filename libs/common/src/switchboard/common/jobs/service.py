@@ -31,7 +31,10 @@ class JobPage:
 
 
 def list_jobs(
-    business_id: int, *, status: str | None = None, limit: int = 50,
+    business_id: int,
+    *,
+    status: str | None = None,
+    limit: int = 50,
     after: tuple[datetime, str] | None = None,
 ) -> JobPage:
     """This business's jobs, newest first, keyset-paginated on (enqueued_at, id)."""
@@ -85,9 +88,16 @@ def retry_job(business_id: int, job_id: str) -> Job:
         if job is None:
             raise JobNotFoundError(f"job {job_id} not found")
         if job.status not in FINAL_STATUSES or job.status == "succeeded":
-            raise JobStateError(f"job {job_id} is {job.status}; only dead, failed or cancelled jobs can be retried")
+            raise JobStateError(
+                f"job {job_id} is {job.status}; only dead, failed or cancelled jobs can be retried"
+            )
         message = Message.decode(job.message.encode())
-        options = {k: v for k, v in message.options.items() if not k.startswith("_") and k not in ("retries", "traceback", "eta", "requeue_timestamp")}
+        options = {
+            k: v
+            for k, v in message.options.items()
+            if not k.startswith("_")
+            and k not in ("retries", "traceback", "eta", "requeue_timestamp")
+        }
         # Message.copy merges options, so build the clean set on the copy itself.
         fresh = message.copy(message_timestamp=int(time.time() * 1000))
         fresh.options.clear()
@@ -98,10 +108,15 @@ def retry_job(business_id: int, job_id: str) -> Job:
         if job.dedup_key is not None:
             job.dedup_window_key = None
         outbox_id = session.execute(
-            insert(OutboxMessage).values(
-                business_id=business_id, job_id=job.id, queue_name=job.queue_name,
-                payload=payload, created_at=utcnow(),
-            ).returning(OutboxMessage.id)
+            insert(OutboxMessage)
+            .values(
+                business_id=business_id,
+                job_id=job.id,
+                queue_name=job.queue_name,
+                payload=payload,
+                created_at=utcnow(),
+            )
+            .returning(OutboxMessage.id)
         ).scalar_one()
         session.info.setdefault("outbox_pending", []).append((outbox_id, payload))
     return get_job(business_id, job_id)

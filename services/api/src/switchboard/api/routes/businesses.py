@@ -15,7 +15,9 @@ router = APIRouter(prefix="/api/v1/businesses", tags=["businesses"])
 
 
 @router.post(
-    "", status_code=status.HTTP_201_CREATED, response_model=BusinessCreated,
+    "",
+    status_code=status.HTTP_201_CREATED,
+    response_model=BusinessCreated,
     dependencies=[AdminOnly],
     responses={409: {"model": ErrorResponse}, 403: {"model": ErrorResponse}},
 )

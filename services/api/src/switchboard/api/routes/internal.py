@@ -52,10 +52,14 @@ def agent_config(to: str = Query(..., description="The called number, E.164")) -
             )
         ).scalar_one_or_none()
         return AgentConfig(
-            business_id=business.id, business_name=business.name,
+            business_id=business.id,
+            business_name=business.name,
             phone_number=business.phone_number,
             prompt=prompt or _fallback_prompt(agent, business.name),
-            greeting=agent.greeting, voice=agent.voice, language=agent.language,
+            greeting=agent.greeting,
+            voice=agent.voice,
+            language=agent.language,
             recording_enabled=business.recording_enabled,
-            max_call_seconds=business.max_call_seconds, silence_timeout_s=agent.silence_timeout_s,
+            max_call_seconds=business.max_call_seconds,
+            silence_timeout_s=agent.silence_timeout_s,
         )

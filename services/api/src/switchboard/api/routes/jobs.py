@@ -43,7 +43,11 @@ def get_job(business_id: CurrentBusiness, job_id: str) -> JobPublic:
         raise HTTPException(status.HTTP_404_NOT_FOUND, detail=str(exc)) from exc
 
 
-@router.post("/{job_id}/cancel", response_model=JobPublic, responses={**_NOT_FOUND, 409: {"model": ErrorResponse}})
+@router.post(
+    "/{job_id}/cancel",
+    response_model=JobPublic,
+    responses={**_NOT_FOUND, 409: {"model": ErrorResponse}},
+)
 def cancel(business_id: CurrentBusiness, job_id: str) -> JobPublic:
     """Cancel a queued or running job."""
     try:
@@ -54,7 +58,11 @@ def cancel(business_id: CurrentBusiness, job_id: str) -> JobPublic:
         raise HTTPException(status.HTTP_409_CONFLICT, detail=str(exc)) from exc
 
 
-@router.post("/{job_id}/retry", response_model=JobPublic, responses={**_NOT_FOUND, 409: {"model": ErrorResponse}})
+@router.post(
+    "/{job_id}/retry",
+    response_model=JobPublic,
+    responses={**_NOT_FOUND, 409: {"model": ErrorResponse}},
+)
 def retry(business_id: CurrentBusiness, job_id: str) -> JobPublic:
     """Queue a dead, failed or cancelled job again."""
     try:

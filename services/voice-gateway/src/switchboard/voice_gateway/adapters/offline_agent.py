@@ -80,7 +80,7 @@ class OfflineConversation(AIConversation):
                 reply = next(self._replies).format(business=self._config.business_name)
                 self._speak(reply)
 
-    async def events(self) -> AsyncIterator[AIEvent]:  # type: ignore[override]
+    async def events(self) -> AsyncIterator[AIEvent]:
         """What the agent says and hears."""
         while (event := await self._events.get()) is not None:
             yield event

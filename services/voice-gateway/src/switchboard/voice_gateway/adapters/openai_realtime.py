@@ -54,7 +54,10 @@ def session_config(config: AgentConfig, call: CallContext) -> dict[str, Any]:
             "input": {
                 "format": {"type": "audio/pcmu"},
                 "turn_detection": {"type": "server_vad"},
-                "transcription": {"model": "gpt-4o-mini-transcribe", "language": config.language[:2]},
+                "transcription": {
+                    "model": "gpt-4o-mini-transcribe",
+                    "language": config.language[:2],
+                },
             },
             "output": {"format": {"type": "audio/pcmu"}, "voice": config.voice},
         },
@@ -92,7 +95,7 @@ class OpenAIRealtimeConversation(AIConversation):
                 log.warning("openai_append_failed", error=redact(repr(exc)))
                 return
 
-    async def events(self) -> AsyncIterator[AIEvent]:  # type: ignore[override]
+    async def events(self) -> AsyncIterator[AIEvent]:
         """Provider events mapped to the port's events."""
         try:
             async for event in self._connection:

@@ -35,10 +35,14 @@ class TwilioCallRecorder(CallRecorder):
     async def start_recording(self, call_sid: str, status_callback_url: str) -> str:
         """Start a dual-channel recording whose status callback is ``status_callback_url``."""
         try:
-            recording = await self._rest().calls(call_sid).recordings.create_async(
-                recording_status_callback=status_callback_url,
-                recording_status_callback_event=["completed"],
-                recording_channels="dual",
+            recording = (
+                await self._rest()
+                .calls(call_sid)
+                .recordings.create_async(
+                    recording_status_callback=status_callback_url,
+                    recording_status_callback_event=["completed"],
+                    recording_channels="dual",
+                )
             )
         except (TwilioException, aiohttp.ClientError, TimeoutError) as exc:
             raise RecordingFailed(str(exc)) from exc

@@ -52,7 +52,8 @@ def ulaw_to_pcm16(data: bytes) -> Pcm:
 def pcm16_to_ulaw(samples: npt.ArrayLike) -> bytes:
     """Encode signed 16-bit samples (any int or float array, clipped to int16) to μ-law."""
     pcm = np.clip(np.asarray(samples), -32768, 32767).astype(np.int16)
-    return _ENCODE[pcm.view(np.uint16)].tobytes()
+    encoded: bytes = _ENCODE[pcm.view(np.uint16)].tobytes()
+    return encoded
 
 
 def float_to_ulaw(samples: npt.ArrayLike, peak: float = 0.5) -> bytes:
@@ -82,7 +83,8 @@ def resample(samples: npt.ArrayLike, from_rate: int, to_rate: int) -> npt.NDArra
         return source
     count = int(round(source.size * to_rate / from_rate))
     positions = np.arange(count) * (from_rate / to_rate)
-    return np.interp(positions, np.arange(source.size), source)
+    resampled: npt.NDArray[np.float64] = np.interp(positions, np.arange(source.size), source)
+    return resampled
 
 
 def rms_dbfs(data: bytes) -> float:

@@ -37,7 +37,9 @@ def _syllables(word: str) -> list[str]:
     return [v[0] if v[0] in _VOWELS else "i" for v in vowels]
 
 
-def _vowel(vowel: str, duration_s: float, f0: float, rng: np.random.Generator) -> npt.NDArray[np.float64]:
+def _vowel(
+    vowel: str, duration_s: float, f0: float, rng: np.random.Generator
+) -> npt.NDArray[np.float64]:
     n = int(duration_s * SAMPLE_RATE)
     t = np.arange(n) / SAMPLE_RATE
     pitch = f0 * (1.05 - 0.1 * t / max(duration_s, 1e-3)) * (1 + 0.01 * rng.standard_normal())
@@ -49,7 +51,8 @@ def _vowel(vowel: str, duration_s: float, f0: float, rng: np.random.Generator) -
         gain = sum(np.exp(-(((freq - f) / (60 + f * 0.08)) ** 2)) for f in formants)
         signal += (gain + 0.02) / k**0.5 * np.sin(k * phase)
     envelope = np.minimum(1.0, np.minimum(t / 0.02, (duration_s - t) / 0.04).clip(0))
-    return signal * envelope
+    shaped: npt.NDArray[np.float64] = signal * envelope
+    return shaped
 
 
 def _consonant(duration_s: float, rng: np.random.Generator) -> npt.NDArray[np.float64]:

@@ -41,9 +41,7 @@ class CachedAgentConfigSource(AgentConfigSource):
     rings and the media stream finds it ready.
     """
 
-    def __init__(
-        self, inner: AgentConfigSource, ttl_s: float, now: Callable[[], float]
-    ) -> None:
+    def __init__(self, inner: AgentConfigSource, ttl_s: float, now: Callable[[], float]) -> None:
         self._inner = inner
         self._ttl_s = ttl_s
         self._now = now

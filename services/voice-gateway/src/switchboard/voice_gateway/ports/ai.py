@@ -72,7 +72,12 @@ class ProviderFailed:
 
 
 AIEvent = (
-    AgentAudio | AgentText | AnswerDone | CallerSpeechStarted | CallerSpeechStopped | CallerText
+    AgentAudio
+    | AgentText
+    | AnswerDone
+    | CallerSpeechStarted
+    | CallerSpeechStopped
+    | CallerText
     | ProviderFailed
 )
 
@@ -137,7 +142,7 @@ class ScriptedConversation(AIConversation):
         """Record the frame."""
         self.received_audio.append(payload)
 
-    async def events(self) -> AsyncIterator[AIEvent]:  # type: ignore[override]
+    async def events(self) -> AsyncIterator[AIEvent]:
         """The emitted events, until closed."""
         while (event := await self._queue.get()) is not None:
             yield event

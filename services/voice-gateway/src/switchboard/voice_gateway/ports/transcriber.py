@@ -45,7 +45,7 @@ class FakeTranscription(Transcription):
         if self.frames % self._every == 0:
             self._queue.put_nowait(f"caller said {self.frames // self._every}")
 
-    async def transcripts(self) -> AsyncIterator[str]:  # type: ignore[override]
+    async def transcripts(self) -> AsyncIterator[str]:
         """The emitted transcripts."""
         while (text := await self._queue.get()) is not None:
             yield text

@@ -158,7 +158,9 @@ class CallSession:
                     self._guarded(self._watch(), "watchdog"),
                 ]
                 if self.transcription is not None:
-                    tasks.append(self._guarded(bridge.follow_transcripts(self.transcription), "stt"))
+                    tasks.append(
+                        self._guarded(bridge.follow_transcripts(self.transcription), "stt")
+                    )
                 if self.config.greeting:
                     await self.conversation.say(self.config.greeting)
                 await self._ended.wait()

@@ -112,7 +112,13 @@ class TwilioMediaSerializer:
     def media(stream_sid: str, payload: bytes) -> str:
         """The JSON that plays ``payload`` (μ-law) to the caller."""
         encoded = base64.b64encode(payload).decode("ascii")
-        return '{"event":"media","streamSid":"' + stream_sid + '","media":{"payload":"' + encoded + '"}}'
+        return (
+            '{"event":"media","streamSid":"'
+            + stream_sid
+            + '","media":{"payload":"'
+            + encoded
+            + '"}}'
+        )
 
     @staticmethod
     def mark(stream_sid: str, name: str) -> str:

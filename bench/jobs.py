@@ -1,0 +1,287 @@
+"""Jobs/s through Switchboard's full job path, side by side with plain Dramatiq.
+
+Both sides drain the same N no-op jobs (one Redis INCR each, as in the calibration) from the
+same RabbitMQ with the same worker shape (``--processes 2 --threads 8`` by default):
+
+* Switchboard: ``enqueue_job`` (ledger row + outbox row in one transaction, published with
+  confirms after commit) → RabbitMQ → ``switchboard worker`` (ledger middleware: delivery,
+  start and outcome recorded per job).
+* Plain Dramatiq: ``actor.send`` with confirms → RabbitMQ → ``dramatiq`` worker.
+
+Throughput is measured from the worker's spawn to the last job done (worker start included,
+like the calibration) and from the first job to the last (steady state). A second, paced
+phase enqueues jobs one at a time at a fixed rate into running workers and reports
+enqueue-to-start latency. Needs PostgreSQL, RabbitMQ and Redis (local defaults).
+
+    uv run python bench/jobs.py --jobs 20000
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import redis
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from tests.support import services  # noqa: E402
+from tests.support.environment import configured  # noqa: E402
+
+
+def percentile(values: list[float], q: float) -> float:
+    if not values:
+        return float("nan")
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(round(q * (len(ordered) - 1))))]
+
+
+def wait_done(r: redis.Redis, prefix: str, n: int, timeout: float) -> tuple[float, float]:
+    """Poll the done counter; return (time of the first job done, time of the last)."""
+    first = None
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        done = int(r.get(f"{prefix}:done") or 0)
+        now = time.perf_counter()
+        if done and first is None:
+            first = now
+        if done >= n:
+            return first or now, now
+        time.sleep(0.005)
+    raise TimeoutError(f"{prefix}: only {r.get(f'{prefix}:done')} of {n} jobs done in {timeout} s")
+
+
+def spawn(args: list[str], env: dict[str, str]) -> subprocess.Popen[bytes]:
+    return subprocess.Popen(
+        args, env=env, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+    )
+
+
+def stop(proc: subprocess.Popen[bytes]) -> None:
+    proc.terminate()
+    try:
+        proc.wait(30)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+
+
+class Side:
+    """One system under test: how to enqueue, and the worker command."""
+
+    name: str
+
+    def enqueue(self, prefix: str) -> None:
+        raise NotImplementedError
+
+    def enqueue_batch(self, prefix: str, n: int) -> None:
+        for _ in range(n):
+            self.enqueue(prefix)
+
+    def worker(self, processes: int, threads: int) -> list[str]:
+        raise NotImplementedError
+
+
+class Switchboard(Side):
+    name = "switchboard"
+
+    def __init__(self, business_id: int) -> None:
+        from bench.actors import BENCH_NOOP
+        from switchboard.common.db import tenant_session
+        from switchboard.common.jobs import enqueue_job
+
+        self.spec, self.business_id = BENCH_NOOP, business_id
+        self._enqueue_job, self._tenant_session = enqueue_job, tenant_session
+
+    def enqueue(self, prefix: str) -> None:
+        self._enqueue_job("bench", self.spec, business_id=self.business_id, prefix=prefix)
+
+    def enqueue_batch(self, prefix: str, n: int) -> None:
+        for start in range(0, n, 500):
+            with self._tenant_session(self.business_id):
+                for _ in range(min(500, n - start)):
+                    self.enqueue(prefix)
+
+    def worker(self, processes: int, threads: int) -> list[str]:
+        return [
+            sys.executable,
+            "-m",
+            "switchboard.cli",
+            "worker",
+            "bench.actors",
+            "--processes",
+            str(processes),
+            "--threads",
+            str(threads),
+            "--queue",
+            "bench",
+        ]
+
+
+class PlainDramatiq(Side):
+    name = "plain dramatiq"
+
+    def __init__(self) -> None:
+        from bench.plain_actors import plain_noop_job
+
+        self.actor = plain_noop_job
+
+    def enqueue(self, prefix: str) -> None:
+        self.actor.send(business_id=1, prefix=prefix)
+
+    def worker(self, processes: int, threads: int) -> list[str]:
+        return [
+            sys.executable,
+            "-m",
+            "dramatiq",
+            "bench.plain_actors",
+            "--processes",
+            str(processes),
+            "--threads",
+            str(threads),
+            "--queues",
+            "bench_plain",
+        ]
+
+
+def drain(
+    side: Side, r: redis.Redis, env: dict[str, str], n: int, processes: int, threads: int
+) -> dict[str, Any]:
+    prefix = f"bench:{side.name}:drain:{time.time_ns()}"
+    started = time.perf_counter()
+    side.enqueue_batch(prefix, n)
+    enqueue_s = time.perf_counter() - started
+    spawned = time.perf_counter()
+    proc = spawn(side.worker(processes, threads), env)
+    try:
+        first, last = wait_done(r, prefix, n, timeout=600)
+    finally:
+        stop(proc)
+    return {
+        "enqueue_per_s": n / enqueue_s,
+        "jobs_per_s_with_start": n / (last - spawned),
+        "jobs_per_s_steady": n / (last - first),
+    }
+
+
+def paced(
+    side: Side,
+    r: redis.Redis,
+    env: dict[str, str],
+    n: int,
+    rate: float,
+    processes: int,
+    threads: int,
+) -> dict[str, Any]:
+    prefix = f"bench:{side.name}:paced:{time.time_ns()}"
+    warm = f"{prefix}:warm"
+    proc = spawn(side.worker(processes, threads), env)
+    try:
+        side.enqueue(warm)
+        wait_done(r, warm, 1, timeout=120)  # the worker is up and consuming
+        interval, begin = 1.0 / rate, time.perf_counter()
+        for i in range(n):
+            delay = begin + i * interval - time.perf_counter()
+            if delay > 0:
+                time.sleep(delay)
+            side.enqueue(prefix)
+        achieved = n / (time.perf_counter() - begin)
+        wait_done(r, prefix, n, timeout=300)
+    finally:
+        stop(proc)
+    latencies = [float(x) for x in r.lrange(f"{prefix}:latency", 0, -1)]
+    return {
+        "rate_per_s": achieved,
+        "latency_p50_ms": percentile(latencies, 0.5),
+        "latency_p99_ms": percentile(latencies, 0.99),
+        "latency_mean_ms": statistics.fmean(latencies),
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--jobs", type=int, default=20_000)
+    parser.add_argument("--processes", type=int, default=2)
+    parser.add_argument("--threads", type=int, default=8)
+    parser.add_argument("--paced-jobs", type=int, default=2_000)
+    parser.add_argument(
+        "--rate", type=float, default=200.0, help="paced phase: jobs enqueued per second"
+    )
+    parser.add_argument(
+        "--redis-url", default=os.environ.get("BENCH_REDIS_URL", "redis://127.0.0.1:6379/0")
+    )
+    args = parser.parse_args()
+
+    admin_url = services.admin_database_url()
+    database_url = services.create_database(admin_url)
+    amqp_url, vhost = services.create_vhost(services.broker_url())
+    r = redis.Redis.from_url(args.redis_url)
+    env = {
+        **os.environ,
+        "DATABASE_URL": database_url,
+        "AMQP_URL": amqp_url,
+        "LOG_LEVEL": "WARNING",
+        "BENCH_REDIS_URL": args.redis_url,
+        "PYTHONPATH": str(ROOT),
+    }
+    results: dict[str, Any] = {
+        "jobs": args.jobs,
+        "processes": args.processes,
+        "threads": args.threads,
+    }
+    try:
+        with configured(database_url=database_url, amqp_url=amqp_url, log_level="WARNING"):
+            os.environ["AMQP_URL"] = amqp_url
+            from switchboard.common.migrate import worker_startup_migrations
+            from tests.support.factories import make_business
+
+            worker_startup_migrations()
+            business = make_business("Bench")
+            sides: list[Side] = [Switchboard(business.id), PlainDramatiq()]
+            for side in sides:
+                print(f"draining {args.jobs} jobs through {side.name} ...", flush=True)
+                results[side.name] = drain(side, r, env, args.jobs, args.processes, args.threads)
+            for side in sides:
+                print(
+                    f"paced latency: {args.paced_jobs} jobs at {args.rate}/s through {side.name} ...",
+                    flush=True,
+                )
+                results[side.name].update(
+                    paced(side, r, env, args.paced_jobs, args.rate, args.processes, args.threads)
+                )
+    finally:
+        services.delete_vhost(vhost)
+        services.drop_database(admin_url, database_url)
+
+    ours, plain = results["switchboard"], results["plain dramatiq"]
+    results["ratio_with_start"] = ours["jobs_per_s_with_start"] / plain["jobs_per_s_with_start"]
+    results["ratio_steady"] = ours["jobs_per_s_steady"] / plain["jobs_per_s_steady"]
+    print()
+    print(f"{'':28}{'switchboard':>14}{'plain dramatiq':>16}")
+    for key, label in [
+        ("jobs_per_s_with_start", "jobs/s (worker start incl.)"),
+        ("jobs_per_s_steady", "jobs/s (steady)"),
+        ("enqueue_per_s", "enqueue/s (batched)"),
+        ("latency_p50_ms", "enqueue→start p50 ms"),
+        ("latency_p99_ms", "enqueue→start p99 ms"),
+    ]:
+        print(f"{label:28}{ours[key]:>14.1f}{plain[key]:>16.1f}")
+    print(
+        f"ratio (with start): {results['ratio_with_start']:.2f}   ratio (steady): {results['ratio_steady']:.2f}"
+    )
+    out = ROOT / "bench" / "results"
+    out.mkdir(exist_ok=True)
+    (out / "jobs.json").write_text(json.dumps(results, indent=2))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,78 @@
+"""Group commit for the ledger: many worker threads' updates, one statement.
+
+There is no background thread (only the voice gateway may start threads). The first thread to
+submit becomes the leader and runs everything pending as one batch; threads that arrive
+meanwhile wait and, when the leader is done, the oldest waiter leads the next batch. Under
+load a batch holds several threads' updates; when idle, a batch is one update and costs no
+more than writing it directly.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+
+@dataclass
+class Pending:
+    """One submitted update and, once the batch ran, its result or error."""
+
+    op: str
+    params: dict[str, Any]
+    result: Any = None
+    error: BaseException | None = None
+    done: bool = False
+    lead: bool = False
+    wake: threading.Event = field(default_factory=threading.Event)
+
+
+class Coalescer:
+    """Run submitted updates in batches through ``run_batch(items)``, which fills in results."""
+
+    def __init__(self, run_batch: Callable[[list[Pending]], None]) -> None:
+        self._run_batch = run_batch
+        self._lock = threading.Lock()
+        self._pending: list[Pending] = []
+        self._flushing = False
+
+    def submit(self, op: str, params: dict[str, Any]) -> Any:
+        """Queue an update, wait until its batch ran, and return its result."""
+        item = Pending(op, params)
+        with self._lock:
+            self._pending.append(item)
+            leader = not self._flushing
+            self._flushing = True
+        while not leader:
+            item.wake.wait()
+            item.wake.clear()
+            if item.done:
+                break
+            leader = item.lead
+        if leader:
+            self._lead()
+        if item.error is not None:
+            raise item.error
+        return item.result
+
+    def _lead(self) -> None:
+        with self._lock:
+            batch, self._pending = self._pending, []
+        try:
+            self._run_batch(batch)
+        except BaseException as exc:  # every waiter must learn of it, not only the leader
+            for item in batch:
+                if not item.done:
+                    item.error, item.done = exc, True
+        finally:
+            for item in batch:
+                item.done = True
+                item.wake.set()
+            with self._lock:
+                if self._pending:
+                    successor = self._pending[0]
+                    successor.lead = True
+                    successor.wake.set()
+                else:
+                    self._flushing = False

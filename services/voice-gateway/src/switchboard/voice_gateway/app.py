@@ -1,0 +1,64 @@
+"""The gateway's FastAPI app: ``create_app`` wires it, uvicorn serves it."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI
+
+from switchboard.common.events import EventPublisher
+from switchboard.common.settings import Settings, get_settings
+from switchboard.voice_gateway.bootstrap import build_gateway
+from switchboard.voice_gateway.config import GatewaySettings
+from switchboard.voice_gateway.entrypoints import media_stream, ops, webhooks
+from switchboard.voice_gateway.ports.agent_config import AgentConfigSource
+from switchboard.voice_gateway.ports.ai import AIProvider
+from switchboard.voice_gateway.ports.clock import Clock
+from switchboard.voice_gateway.ports.recorder import CallRecorder
+from switchboard.voice_gateway.ports.transcriber import Transcriber
+
+
+def create_app(
+    settings: Settings | None = None,
+    *,
+    gateway_settings: GatewaySettings | None = None,
+    event_publisher: EventPublisher | None = None,
+    agent_config_source: AgentConfigSource | None = None,
+    ai_factory: AIProvider | None = None,
+    transcriber: Transcriber | None = None,
+    recorder: CallRecorder | None = None,
+    clock: Clock | None = None,
+) -> FastAPI:
+    """The voice gateway app. Every port left as None gets its real adapter:
+
+    events → RabbitMQ with spool (``AMQP_URL`` set) or the in-process bus; agent configs →
+    the API's internal REST; AI → OpenAI Realtime (key set) or the offline agent;
+    transcriber → Google STT if ``GATEWAY_GOOGLE_STT_ENABLED``; recorder → Twilio REST.
+    An injected ``event_publisher`` is started and closed by whoever made it.
+    """
+    gateway = build_gateway(
+        settings or get_settings(),
+        gateway_settings or GatewaySettings(),
+        event_publisher=event_publisher,
+        agent_config_source=agent_config_source,
+        ai_factory=ai_factory,
+        transcriber=transcriber,
+        recorder=recorder,
+        clock=clock,
+    )
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        await gateway.start()
+        try:
+            yield
+        finally:
+            await gateway.stop()
+
+    app = FastAPI(title="Switchboard voice gateway", lifespan=lifespan)
+    app.state.gateway = gateway
+    app.include_router(webhooks.router)
+    app.include_router(media_stream.router)
+    app.include_router(ops.router)
+    return app

@@ -1,0 +1,161 @@
+"""Wires the gateway: real adapters by default, any port replaceable (tests pass fakes)."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from dataclasses import dataclass, field
+
+from switchboard.common.events import AmqpEventPublisher, EventPublisher, get_in_process_bus
+from switchboard.common.settings import Settings
+from switchboard.voice_gateway.adapters.agent_config_api import ApiAgentConfigSource
+from switchboard.voice_gateway.adapters.google_stt import GoogleStreamingTranscriber
+from switchboard.voice_gateway.adapters.offline_agent import OfflineAgentProvider
+from switchboard.voice_gateway.adapters.openai_realtime import OpenAIRealtimeProvider
+from switchboard.voice_gateway.adapters.twilio_recorder import TwilioCallRecorder
+from switchboard.voice_gateway.config import GatewaySettings
+from switchboard.voice_gateway.ports.agent_config import AgentConfigSource, CachedAgentConfigSource
+from switchboard.voice_gateway.ports.ai import AIProvider
+from switchboard.voice_gateway.ports.clock import Clock, SystemClock
+from switchboard.voice_gateway.ports.recorder import CallRecorder
+from switchboard.voice_gateway.ports.transcriber import Transcriber
+from switchboard.voice_gateway.session.call_session import SessionServices
+from switchboard.voice_gateway.session.registry import SessionReaper, SessionRegistry
+from switchboard.voice_gateway.session.stream_handler import MediaStreamHandler
+from switchboard.voice_gateway.session.ticker import FrameTicker
+from switchboard.voice_gateway.twilio.serializer import TwilioMediaSerializer
+from switchboard.voice_gateway.twilio.signature import TwilioSignatureChecker
+from switchboard.voice_gateway.webhook_handlers import TwilioWebhookHandlers
+
+
+@dataclass
+class Gateway:
+    """Everything one gateway process holds, built once per app."""
+
+    settings: Settings
+    gateway_settings: GatewaySettings
+    publisher: EventPublisher
+    owns_publisher: bool
+    configs: CachedAgentConfigSource
+    services: SessionServices
+    signatures: TwilioSignatureChecker
+    webhooks: TwilioWebhookHandlers
+    media_streams: MediaStreamHandler
+    reaper: SessionReaper
+    _tasks: list[asyncio.Task[None]] = field(default_factory=list)
+    _closers: list[object] = field(default_factory=list)
+
+    async def start(self) -> None:
+        """Start the publisher, the frame ticker and the reaper."""
+        if self.owns_publisher:
+            await self.publisher.start()
+        self.services.ticker.start()
+        self._tasks.append(asyncio.create_task(self.reaper.run(), name="session-reaper"))
+
+    async def stop(self) -> None:
+        """End live calls (publishing their events), then stop everything."""
+        await self.services.registry.end_all("shutdown")
+        for task in self._tasks:
+            task.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
+        await self.services.ticker.stop()
+        for closer in self._closers:
+            aclose = getattr(closer, "aclose", None)
+            if aclose is not None:
+                with contextlib.suppress(OSError):
+                    await aclose()
+        if self.owns_publisher:
+            await self.publisher.close()
+
+
+def default_publisher(settings: Settings, gateway_settings: GatewaySettings) -> EventPublisher:
+    """RabbitMQ with a spool when ``AMQP_URL`` is set, else the in-process bus."""
+    if not settings.amqp_url:
+        return get_in_process_bus()
+    spool_dir = gateway_settings.event_spool_dir or settings.var_dir / "event-spool"
+    return AmqpEventPublisher(
+        settings.amqp_url, spool_dir, durable_queue=gateway_settings.event_queue or None
+    )
+
+
+def default_ai_provider(settings: Settings, gateway_settings: GatewaySettings) -> AIProvider:
+    """OpenAI Realtime when a key is set, else the offline agent."""
+    if settings.openai_api_key:
+        return OpenAIRealtimeProvider(
+            settings.openai_api_key, settings.openai_base_url, gateway_settings.openai_model
+        )
+    return OfflineAgentProvider(gateway_settings.offline_end_of_speech_ms)
+
+
+def build_gateway(
+    settings: Settings,
+    gateway_settings: GatewaySettings,
+    *,
+    event_publisher: EventPublisher | None = None,
+    agent_config_source: AgentConfigSource | None = None,
+    ai_factory: AIProvider | None = None,
+    transcriber: Transcriber | None = None,
+    recorder: CallRecorder | None = None,
+    clock: Clock | None = None,
+) -> Gateway:
+    """Build the gateway's object graph; a port given here replaces its default adapter."""
+    clock = clock or SystemClock()
+    closers: list[object] = []
+    owns_publisher = event_publisher is None and bool(settings.amqp_url)
+    publisher = event_publisher or default_publisher(settings, gateway_settings)
+    if agent_config_source is None:
+        agent_config_source = ApiAgentConfigSource(
+            settings.api_base_url,
+            settings.internal_api_token,
+            gateway_settings.agent_config_timeout_s,
+        )
+        closers.append(agent_config_source)
+    configs = CachedAgentConfigSource(
+        agent_config_source, gateway_settings.agent_config_ttl_s, clock.now
+    )
+    if transcriber is None and gateway_settings.google_stt_enabled:
+        transcriber = GoogleStreamingTranscriber(
+            gateway_settings.google_stt_endpoint, insecure=gateway_settings.google_stt_insecure
+        )
+    if recorder is None:
+        recorder = TwilioCallRecorder(
+            settings.twilio_account_sid, settings.twilio_auth_token, settings.twilio_api_base_url
+        )
+        closers.append(recorder)
+    registry = SessionRegistry()
+    services = SessionServices(
+        settings=gateway_settings,
+        public_base_url=settings.public_base_url,
+        publisher=publisher,
+        ai=ai_factory or default_ai_provider(settings, gateway_settings),
+        transcriber=transcriber,
+        recorder=recorder,
+        clock=clock,
+        ticker=FrameTicker(),
+        registry=registry,
+        serializer=TwilioMediaSerializer(),
+    )
+    return Gateway(
+        settings=settings,
+        gateway_settings=gateway_settings,
+        publisher=publisher,
+        owns_publisher=owns_publisher,
+        configs=configs,
+        services=services,
+        signatures=TwilioSignatureChecker(settings.twilio_auth_token, settings.public_base_url),
+        webhooks=TwilioWebhookHandlers(
+            configs,
+            publisher,
+            public_base_url=settings.public_base_url,
+            media_token_secret=settings.media_token_secret,
+            media_token_ttl_s=gateway_settings.media_token_ttl_s,
+        ),
+        media_streams=MediaStreamHandler(services, configs, settings.media_token_secret),
+        reaper=SessionReaper(
+            registry,
+            clock,
+            timeout_s=gateway_settings.dead_socket_timeout_s,
+            interval_s=gateway_settings.reaper_interval_s,
+        ),
+        _closers=closers,
+    )

@@ -1,0 +1,1 @@
+"""HTTP and websocket entrypoints: parse, check signatures, call one handler."""

@@ -1,0 +1,48 @@
+"""``/health``, ``/ready`` and ``/metrics``."""
+
+from __future__ import annotations
+
+import re
+import threading
+from collections import Counter
+from typing import Any
+
+from fastapi import APIRouter, Response
+from fastapi.responses import JSONResponse
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+
+from switchboard.voice_gateway.entrypoints.dependencies import GatewayDep
+
+router = APIRouter(tags=["ops"])
+
+
+def threads_by_name() -> dict[str, int]:
+    """Live threads grouped by name, numbers folded (``asyncio_3`` → ``asyncio_N``)."""
+    return dict(Counter(re.sub(r"\d+", "N", t.name) for t in threading.enumerate()))
+
+
+@router.get("/health")
+async def health(gateway: GatewayDep) -> dict[str, Any]:
+    """Liveness: the process answers; how many calls and threads it has."""
+    return {
+        "status": "ok",
+        "service": "gateway",
+        "active_calls": len(gateway.services.registry),
+        "threads": threads_by_name(),
+        "thread_count": threading.active_count(),
+        "events_pending": gateway.publisher.pending,
+    }
+
+
+@router.get("/ready")
+async def ready(gateway: GatewayDep) -> JSONResponse:
+    """Readiness: the event broker is connected (or the in-process bus is used)."""
+    connected = getattr(gateway.publisher, "connected", True)
+    body = {"ready": bool(connected), "broker": "connected" if connected else "unreachable"}
+    return JSONResponse(body, status_code=200 if connected else 503)
+
+
+@router.get("/metrics")
+async def metrics() -> Response:
+    """Prometheus metrics of this process."""
+    return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)

@@ -1,0 +1,47 @@
+"""Twilio Voice webhooks: signed form in, TwiML (or nothing) out."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, Request, Response
+
+from switchboard.voice_gateway.entrypoints.dependencies import GatewayDep, TwilioForm
+
+router = APIRouter(prefix="/twilio/voice", tags=["twilio"])
+
+
+def _twiml(body: str) -> Response:
+    return Response(content=body, media_type="application/xml")
+
+
+@router.post("/incoming")
+async def incoming_call(form: TwilioForm, gateway: GatewayDep) -> Response:
+    """A call to one of our numbers: connect it to the agent (or refuse politely)."""
+    return _twiml(await gateway.webhooks.incoming_call(form))
+
+
+@router.post("/outbound")
+async def outbound_call(
+    form: TwilioForm,
+    gateway: GatewayDep,
+    business_id: int,
+    run_id: int | None = None,
+    item_id: int | None = None,
+) -> Response:
+    """A call placed by an outbound run was answered: connect it to the agent."""
+    return _twiml(await gateway.webhooks.outbound_call(form, business_id, run_id, item_id))
+
+
+@router.post("/status", status_code=204)
+async def call_status(form: TwilioForm, gateway: GatewayDep, request: Request) -> Response:
+    """A call status callback: becomes a ``call.status`` event."""
+    await gateway.webhooks.call_status(form, dict(request.query_params))
+    return Response(status_code=204)
+
+
+@router.post("/recording", status_code=204)
+async def recording_status(
+    form: TwilioForm, gateway: GatewayDep, business_id: int | None = None
+) -> Response:
+    """A recording status callback: a completed recording becomes ``recording.ready``."""
+    await gateway.webhooks.recording_status(form, business_id)
+    return Response(status_code=204)

@@ -1,0 +1,29 @@
+"""Google streaming STT through the real ``google-cloud-speech`` client and a fake gRPC server."""
+
+from __future__ import annotations
+
+import asyncio
+
+from google.cloud.speech_v1.types import cloud_speech
+
+from switchboard.voice_gateway.adapters.google_stt import GoogleStreamingTranscriber
+from tests.fakes.google_stt import FakeSpeechServer
+from tests.unit.voice_gateway.twilio_messages import SILENCE
+
+
+async def test_caller_audio_streams_to_google_and_final_results_become_transcripts() -> None:
+    async with FakeSpeechServer(utterance_bytes=8000).running() as fake:
+        transcriber = GoogleStreamingTranscriber(fake.endpoint, insecure=True)
+        transcription = await transcriber.start("en-US")
+        for _ in range(110):  # 2.2 s of audio: two "utterances" of one second
+            transcription.push_audio(SILENCE)
+        results = transcription.transcripts()
+        async with asyncio.timeout(10):
+            texts = [await anext(results), await anext(results)]
+        await transcription.close()
+
+    assert texts == ["utterance 1", "utterance 2"]
+    (config,) = fake.configs
+    assert config.config.encoding == cloud_speech.RecognitionConfig.AudioEncoding.MULAW
+    assert (config.config.sample_rate_hertz, config.config.language_code) == (8000, "en-US")
+    assert fake.audio_bytes == 110 * 160

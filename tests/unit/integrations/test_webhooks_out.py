@@ -1,0 +1,198 @@
+"""Outgoing webhooks: signatures, the private-address guard, and real deliveries over HTTP."""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import ipaddress
+
+import pytest
+
+from switchboard.common.integrations.webhooks_out import (
+    AddressPolicy,
+    DeliveryAttempt,
+    FakeWebhookSender,
+    HttpWebhookSender,
+    WebhookDestinationRefused,
+    WebhookPermanentError,
+    WebhookRetryableError,
+    non_public_reason,
+    sign_payload,
+    verify_signature,
+)
+from tests.fakes.webhook_receiver import SECRET, FakeWebhookReceiver
+
+EVENT = {"event": "lead.created", "lead": {"id": 7, "name": "Dana"}}
+
+
+def sender(*allowlist: str) -> HttpWebhookSender:
+    return HttpWebhookSender(AddressPolicy(allowlist), timeout=3)
+
+
+# --- signatures ------------------------------------------------------------------------------
+
+
+def test_the_signature_is_hmac_sha256_of_timestamp_dot_body() -> None:
+    expected = hmac.new(b"s3cret", b"1700000000.{}", hashlib.sha256).hexdigest()
+
+    assert sign_payload("s3cret", b"{}", 1700000000) == f"t=1700000000,v1={expected}"
+
+
+def test_a_signature_verifies_only_for_the_same_secret_body_and_a_fresh_timestamp() -> None:
+    header = sign_payload("s3cret", b'{"a":1}', 1700000000)
+
+    assert verify_signature("s3cret", b'{"a":1}', header, now=1700000010)
+    assert not verify_signature("other", b'{"a":1}', header, now=1700000010)
+    assert not verify_signature("s3cret", b'{"a":2}', header, now=1700000010)
+    assert not verify_signature("s3cret", b'{"a":1}', header, now=1700000000 + 301)
+    assert not verify_signature("s3cret", b'{"a":1}', "garbage", now=1700000010)
+
+
+# --- address guard ---------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("address", "reason"),
+    [
+        ("127.0.0.1", "loopback"),
+        ("10.1.2.3", "private"),
+        ("172.16.0.1", "private"),
+        ("192.168.1.10", "private"),
+        ("169.254.169.254", "link-local"),
+        ("224.0.0.251", "multicast"),
+        ("0.0.0.0", "unspecified"),
+        ("240.0.0.1", "reserved"),
+        ("100.64.0.1", "not globally routable"),
+        ("::1", "loopback"),
+        ("fe80::1", "link-local"),
+        ("fc00::1", "private"),
+        ("::ffff:127.0.0.1", "loopback"),
+        ("8.8.8.8", None),
+        ("2606:4700:4700::1111", None),
+    ],
+)
+def test_addresses_are_classified_as_public_or_not(address: str, reason: str | None) -> None:
+    assert non_public_reason(ipaddress.ip_address(address)) == reason
+
+
+def resolver(table: dict[str, list[str]]):  # type: ignore[no-untyped-def]
+    return lambda host, port: table[host]
+
+
+def test_a_host_resolving_to_a_private_address_is_refused_naming_the_address() -> None:
+    policy = AddressPolicy(resolver=resolver({"hooks.example.com": ["93.184.216.34", "10.0.0.7"]}))
+
+    with pytest.raises(
+        WebhookDestinationRefused, match=r"hooks.example.com resolves to 10.0.0.7, a private"
+    ):
+        policy.checked_address("hooks.example.com", 443)
+
+
+def test_a_public_host_is_allowed_and_pinned_to_its_checked_address() -> None:
+    policy = AddressPolicy(resolver=resolver({"hooks.example.com": ["93.184.216.34"]}))
+
+    assert policy.checked_address("hooks.example.com", 443) == "93.184.216.34"
+
+
+def test_the_allowlist_admits_hosts_and_cidrs() -> None:
+    table = {
+        "n8n.internal": ["10.0.0.5"],
+        "other.internal": ["10.9.0.5"],
+        "db.internal": ["192.168.0.2"],
+    }
+    policy = AddressPolicy(["n8n.internal", "10.9.0.0/16"], resolver=resolver(table))
+
+    assert policy.checked_address("n8n.internal", 80) == "10.0.0.5"
+    assert policy.checked_address("other.internal", 80) == "10.9.0.5"
+    with pytest.raises(WebhookDestinationRefused):
+        policy.checked_address("db.internal", 80)
+
+
+# --- deliveries over HTTP --------------------------------------------------------------------
+
+
+def test_a_delivery_is_signed_and_recorded_by_the_receiver(
+    webhook_receiver: FakeWebhookReceiver,
+) -> None:
+    attempt = sender("127.0.0.1").send(
+        webhook_receiver.url_for("n8n"), EVENT, SECRET, event_type="lead.created", event_id="evt_1"
+    )
+
+    assert attempt.outcome == "delivered" and attempt.status_code == 200
+    assert '"received": true' in attempt.response_excerpt
+    [received] = webhook_receiver.received
+    assert received.signature_valid and received.json() == EVENT
+    assert received.headers["X-Switchboard-Event"] == "lead.created"
+    assert received.headers["X-Switchboard-Delivery"] == "evt_1"
+    attempt.raise_for_outcome()
+
+
+def test_a_failing_receiver_makes_a_retryable_attempt_with_its_answer(
+    webhook_receiver: FakeWebhookReceiver,
+) -> None:
+    webhook_receiver.fail_next(1)
+    send = sender("127.0.0.1")
+
+    failed = send.send(webhook_receiver.url_for(), EVENT, SECRET)
+    retried = send.send(webhook_receiver.url_for(), EVENT, SECRET)
+
+    assert (failed.status_code, failed.outcome) == (500, "retryable")
+    assert failed.response_excerpt == "internal error: receiver is down"
+    with pytest.raises(WebhookRetryableError):
+        failed.raise_for_outcome()
+    assert retried.outcome == "delivered"
+
+
+def test_a_wrong_secret_is_rejected_permanently(webhook_receiver: FakeWebhookReceiver) -> None:
+    attempt = sender("127.0.0.1").send(webhook_receiver.url_for(), EVENT, "not-the-secret")
+
+    assert (attempt.status_code, attempt.outcome) == (401, "permanent")
+    with pytest.raises(WebhookPermanentError):
+        attempt.raise_for_outcome()
+
+
+def test_loopback_is_refused_unless_allow_listed(webhook_receiver: FakeWebhookReceiver) -> None:
+    with pytest.raises(WebhookDestinationRefused, match="127.0.0.1, a loopback address"):
+        sender().send(webhook_receiver.url_for(), EVENT, SECRET)
+
+    assert webhook_receiver.received == []
+
+
+def test_an_allow_listed_hostname_keeps_its_host_header(
+    webhook_receiver: FakeWebhookReceiver,
+) -> None:
+    url = webhook_receiver.url_for().replace("127.0.0.1", "localhost")
+
+    attempt = sender("localhost").send(url, EVENT, SECRET)
+
+    assert attempt.outcome == "delivered"
+    assert webhook_receiver.received[0].headers["Host"] == url.split("/")[2]
+
+
+def test_an_unreachable_receiver_is_a_retryable_attempt_without_status() -> None:
+    attempt = sender("127.0.0.1").send("http://127.0.0.1:9/hook", EVENT, SECRET)
+
+    assert attempt.status_code is None and attempt.outcome == "retryable"
+    assert attempt.error and "ConnectError" in attempt.error
+
+
+def test_only_http_urls_are_accepted() -> None:
+    with pytest.raises(WebhookDestinationRefused, match="not an http"):
+        sender().send("file:///etc/passwd", EVENT, SECRET)
+
+
+def test_redirects_and_client_errors_are_permanent() -> None:
+    assert DeliveryAttempt(302, "", 1).outcome == "permanent"
+    assert DeliveryAttempt(404, "", 1).outcome == "permanent"
+    assert DeliveryAttempt(408, "", 1).outcome == "retryable"
+    assert DeliveryAttempt(429, "", 1).outcome == "retryable"
+
+
+def test_the_fake_sender_records_deliveries_and_plays_scripted_statuses() -> None:
+    fake = FakeWebhookSender(statuses=[500], refused_hosts={"10.0.0.1"})
+
+    assert fake.send("https://hooks.test/a", EVENT, "s").outcome == "retryable"
+    assert fake.send("https://hooks.test/a", EVENT, "s").outcome == "delivered"
+    with pytest.raises(WebhookDestinationRefused):
+        fake.send("http://10.0.0.1/a", EVENT, "s")
+    assert [d["payload"] for d in fake.deliveries] == [EVENT, EVENT]

@@ -1,0 +1,174 @@
+import asyncio
+import json
+import time
+
+import pytest
+
+from switchboard.common.events import CallEnded, CallStarted
+from switchboard.voice_gateway.domain.playback import PlaybackMark
+from switchboard.voice_gateway.ports.ai import (
+    AgentAudio,
+    AgentText,
+    AnswerDone,
+    CallerSpeechStarted,
+    ScriptedConversation,
+)
+from switchboard.voice_gateway.ports.media_socket import InMemoryMediaSocket
+from switchboard.voice_gateway.session.registry import SessionReaper
+from tests.unit.voice_gateway import twilio_messages as twilio
+from tests.unit.voice_gateway.wiring import Core
+
+
+class TimedSocket(InMemoryMediaSocket):
+    def __init__(self) -> None:
+        super().__init__()
+        self.media_sent_at: list[float] = []
+
+    async def send_text(self, text: str) -> None:
+        if text.startswith('{"event":"media"'):
+            self.media_sent_at.append(time.monotonic())
+        await super().send_text(text)
+
+
+async def answer(
+    core: Core, socket: InMemoryMediaSocket, call_sid: str = "CA1"
+) -> ScriptedConversation:
+    """Connect a call and return its scripted AI conversation."""
+    socket.feed(twilio.connected())
+    socket.feed(twilio.start(call_sid))
+    socket.feed(twilio.media(2, call_sid=call_sid))
+    await asyncio.wait_for(core.ai.opened.wait(), 5)
+    async with asyncio.timeout(5):
+        while not [c for c in core.ai.conversations if c.received_audio]:
+            await asyncio.sleep(0.01)
+    return core.ai.conversations[-1]
+
+
+def sent_events(socket: InMemoryMediaSocket, kind: str) -> list[dict]:
+    return [m for m in map(json.loads, socket.sent) if m["event"] == kind]
+
+
+async def test_a_call_publishes_started_then_ended_with_its_transcript(core: Core) -> None:
+    socket = InMemoryMediaSocket()
+    call = asyncio.create_task(core.handler.handle(socket))
+    conversation = await answer(core, socket)
+    conversation.emit(AgentText("i1", "Hi there"))
+    conversation.emit(AgentAudio("i1", b"\x00" * 800))
+    conversation.emit(AnswerDone("i1"))
+    await socket.wait_sent('"event":"media"')
+    socket.feed(twilio.stop(3))
+
+    assert await asyncio.wait_for(call, 5) == "caller_hung_up"
+    started, ended = core.events.events
+    assert isinstance(started, CallStarted) and isinstance(ended, CallEnded)
+    assert (ended.call_sid, ended.business_id, ended.end_reason) == ("CA1", 7, "caller_hung_up")
+    assert [(t.role, t.text) for t in ended.transcript] == [("agent", "Hi there")]
+    assert conversation.said == ["Hello from Acme Dental."]
+    assert core.recorder.started == [
+        ("CA1", "https://gw.example.com/twilio/voice/recording?business_id=7")
+    ]
+    assert socket.closed_with is not None
+
+
+async def test_agent_audio_goes_out_one_20_ms_frame_every_20_ms_with_marks(core: Core) -> None:
+    socket = TimedSocket()
+    call = asyncio.create_task(core.handler.handle(socket))
+    conversation = await answer(core, socket)
+    conversation.emit(AgentAudio("i1", b"\x00" * 160 * 25))  # 500 ms at once
+    conversation.emit(AnswerDone("i1"))
+    async with asyncio.timeout(5):
+        while len(socket.media_sent_at) < 25:
+            await asyncio.sleep(0.02)
+
+    span = socket.media_sent_at[-1] - socket.media_sent_at[0]
+    assert 0.40 <= span <= 0.70
+    marks = [m["mark"]["name"] for m in sent_events(socket, "mark")]
+    assert marks == [PlaybackMark("i1", ms).name for ms in (100, 200, 300, 400, 500)]
+    socket.feed(twilio.stop(3))
+    await asyncio.wait_for(call, 5)
+
+
+async def test_barge_in_clears_twilio_and_cuts_the_answer_at_the_last_played_mark(
+    core: Core,
+) -> None:
+    socket = InMemoryMediaSocket()
+    call = asyncio.create_task(core.handler.handle(socket))
+    conversation = await answer(core, socket)
+    conversation.emit(AgentText("i1", "one two three four five six seven eight nine ten"))
+    conversation.emit(AgentAudio("i1", b"\x00" * 8000))  # one second
+    await socket.wait_sent(PlaybackMark("i1", 400).name)
+    socket.feed(twilio.mark(3, PlaybackMark("i1", 100).name))
+    socket.feed(twilio.mark(4, PlaybackMark("i1", 300).name))
+    await asyncio.sleep(0)
+    conversation.emit(CallerSpeechStarted())
+    await socket.wait_sent('"event":"clear"')
+    media_when_cleared = len(sent_events(socket, "media"))
+    socket.feed(twilio.mark(5, PlaybackMark("i1", 400).name))  # echo of cleared audio
+    socket.feed(twilio.stop(6))
+    await asyncio.wait_for(call, 5)
+
+    assert conversation.interruptions == [("i1", 300)]
+    assert len(sent_events(socket, "media")) == media_when_cleared
+    ended = core.events.of_type("call.ended")[0]
+    assert isinstance(ended, CallEnded)
+    assert [t.text for t in ended.transcript] == ["one two three…"]
+
+
+@pytest.mark.parametrize(
+    ("bad_message", "why"),
+    [
+        ("{this is not json", "malformed"),
+        (twilio.media(9) + " " * 70_000, "oversized"),
+        (twilio.media(1), "out of order"),
+    ],
+)
+async def test_a_bad_message_ends_only_its_own_call(core: Core, bad_message: str, why: str) -> None:
+    good, bad = InMemoryMediaSocket(), InMemoryMediaSocket()
+    good_call = asyncio.create_task(core.handler.handle(good))
+    await answer(core, good, "CA1")
+    bad_call = asyncio.create_task(core.handler.handle(bad))
+    await answer(core, bad, "CA2")
+    bad.feed(bad_message)
+
+    assert await asyncio.wait_for(bad_call, 5) == "protocol_error", why
+    assert not good_call.done()
+    good.feed(twilio.media(3))
+    good.feed(twilio.stop(4))
+    assert await asyncio.wait_for(good_call, 5) == "caller_hung_up"
+    reasons = {e.call_sid: e.end_reason for e in core.events.of_type("call.ended")}  # type: ignore[attr-defined]
+    assert reasons == {"CA1": "caller_hung_up", "CA2": "protocol_error"}
+
+
+async def test_a_stream_with_a_forged_token_is_closed_before_any_call_starts(core: Core) -> None:
+    socket = InMemoryMediaSocket()
+    socket.feed(twilio.connected())
+    socket.feed(twilio.start("CA1", token="forged.token"))
+
+    assert await asyncio.wait_for(core.handler.handle(socket), 5) == "invalid_token"
+    assert socket.closed_with == (1008, "invalid token")
+    assert core.events.events == []
+
+
+async def test_a_silent_caller_is_prompted_then_hung_up_on(core: Core) -> None:
+    socket = InMemoryMediaSocket()
+    call = asyncio.create_task(core.handler.handle(socket))
+    conversation = await answer(core, socket)
+    await core.clock.advance(10.5)
+    assert conversation.said[-1] == "Are you still there?"
+    await core.clock.advance(10.5)
+    assert conversation.said[-1] == "Thank you for calling. Goodbye."
+    await core.clock.advance(11)
+
+    assert await asyncio.wait_for(call, 5) == "silence_timeout"
+
+
+async def test_the_reaper_ends_a_session_whose_socket_went_quiet(core: Core) -> None:
+    socket = InMemoryMediaSocket()
+    call = asyncio.create_task(core.handler.handle(socket))
+    await answer(core, socket)
+    reaper = SessionReaper(core.services.registry, core.clock, timeout_s=5, interval_s=1)
+    assert reaper.reap_once() == []
+    core.clock._now += 6  # no messages for six seconds (the watchdog is not woken)
+
+    assert reaper.reap_once() == ["CA1"]
+    assert await asyncio.wait_for(call, 5) == "socket_dead"

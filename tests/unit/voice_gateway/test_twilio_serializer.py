@@ -1,0 +1,135 @@
+import base64
+import json
+
+import pytest
+
+from switchboard.voice_gateway.domain.frames import (
+    CallerAudio,
+    Connected,
+    Dtmf,
+    MarkPlayed,
+    ProtocolError,
+    SequenceGuard,
+    StreamStart,
+    StreamStop,
+)
+from switchboard.voice_gateway.twilio.serializer import TwilioMediaSerializer
+
+serializer = TwilioMediaSerializer()
+AUDIO = bytes(range(160))
+
+
+def media(sequence: int, payload: bytes = AUDIO) -> str:
+    return json.dumps(
+        {
+            "event": "media",
+            "sequenceNumber": str(sequence),
+            "media": {"track": "inbound", "chunk": "1", "timestamp": "20",
+                      "payload": base64.b64encode(payload).decode()},
+            "streamSid": "MZ1",
+        }
+    )  # fmt: skip
+
+
+def start(sequence: int = 1) -> str:
+    return json.dumps(
+        {
+            "event": "start",
+            "sequenceNumber": str(sequence),
+            "streamSid": "MZ1",
+            "start": {
+                "streamSid": "MZ1", "accountSid": "AC1", "callSid": "CA1",
+                "tracks": ["inbound"], "customParameters": {"token": "t", "business_id": "7"},
+                "mediaFormat": {"encoding": "audio/x-mulaw", "sampleRate": 8000, "channels": 1},
+            },
+        }
+    )  # fmt: skip
+
+
+def test_a_start_message_becomes_a_stream_start_with_its_custom_parameters() -> None:
+    frame = serializer.deserialize(start())
+    assert frame == StreamStart(
+        sequence=1, stream_sid="MZ1", call_sid="CA1", account_sid="AC1",
+        parameters={"token": "t", "business_id": "7"},
+    )  # fmt: skip
+
+
+def test_a_media_message_becomes_caller_audio_with_decoded_bytes() -> None:
+    assert serializer.deserialize(media(2)) == CallerAudio(2, 20, AUDIO)
+
+
+def test_mark_dtmf_stop_and_connected_messages_become_their_frames() -> None:
+    mark = {"event": "mark", "sequenceNumber": "3", "streamSid": "MZ1", "mark": {"name": "m1"}}
+    dtmf = {
+        "event": "dtmf",
+        "sequenceNumber": "4",
+        "dtmf": {"track": "inbound_track", "digit": "5"},
+    }
+    stop = {"event": "stop", "sequenceNumber": "5", "stop": {"callSid": "CA1"}}
+    connected = {"event": "connected", "protocol": "Call", "version": "1.0.0"}
+    assert serializer.deserialize(json.dumps(mark)) == MarkPlayed(3, "m1")
+    assert serializer.deserialize(json.dumps(dtmf)) == Dtmf(4, "5")
+    assert serializer.deserialize(json.dumps(stop)) == StreamStop(5)
+    assert serializer.deserialize(json.dumps(connected)) == Connected("Call")
+
+
+@pytest.mark.parametrize(
+    ("text", "reason"),
+    [
+        ("{not json", "malformed JSON"),
+        ("[1, 2]", "message is not an object"),
+        ('{"event": "media", "sequenceNumber": "2"}', "malformed 'media' message"),
+        ('{"event": "party"}', "unknown event 'party'"),
+        ('{"event": "stop"}', "missing or invalid sequenceNumber"),
+    ],
+)
+def test_a_malformed_message_raises_a_protocol_error_naming_the_problem(
+    text: str, reason: str
+) -> None:
+    with pytest.raises(ProtocolError) as raised:
+        serializer.deserialize(text)
+    assert raised.value.reason == reason
+
+
+def test_an_oversized_message_or_audio_payload_is_refused() -> None:
+    with pytest.raises(ProtocolError, match="oversized message"):
+        serializer.deserialize(" " * (serializer.max_message_chars + 1))
+    with pytest.raises(ProtocolError, match="oversized audio"):
+        serializer.deserialize(media(2, b"\x00" * 9000))
+
+
+def test_a_payload_that_is_not_base64_is_refused() -> None:
+    bad = json.loads(media(2))
+    bad["media"]["payload"] = "***"
+    with pytest.raises(ProtocolError, match="not base64"):
+        serializer.deserialize(json.dumps(bad))
+
+
+def test_outbound_media_mark_and_clear_are_the_json_twilio_expects() -> None:
+    assert json.loads(serializer.media("MZ1", AUDIO)) == {
+        "event": "media", "streamSid": "MZ1",
+        "media": {"payload": base64.b64encode(AUDIO).decode()},
+    }  # fmt: skip
+    assert json.loads(serializer.mark("MZ1", "sb:200:item")) == {
+        "event": "mark", "streamSid": "MZ1", "mark": {"name": "sb:200:item"},
+    }  # fmt: skip
+    assert json.loads(serializer.mark("MZ1", 'say "hi"\n'))["mark"]["name"] == 'say "hi"\n'
+    assert json.loads(serializer.clear("MZ1")) == {"event": "clear", "streamSid": "MZ1"}
+
+
+def test_the_sequence_guard_accepts_twilios_order_and_refuses_anything_else() -> None:
+    guard = SequenceGuard()
+    for text in (json.dumps({"event": "connected"}), start(1), media(2), media(4)):
+        guard.check(serializer.deserialize(text))
+    assert guard.gaps == 1
+    with pytest.raises(ProtocolError, match="out of order"):
+        guard.check(serializer.deserialize(media(3)))
+
+
+def test_media_before_start_and_a_second_start_are_out_of_order() -> None:
+    with pytest.raises(ProtocolError, match="before start"):
+        SequenceGuard().check(serializer.deserialize(media(1)))
+    guard = SequenceGuard()
+    guard.check(serializer.deserialize(start(1)))
+    with pytest.raises(ProtocolError, match="second start"):
+        guard.check(serializer.deserialize(start(2)))

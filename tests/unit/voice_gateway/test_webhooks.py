@@ -1,0 +1,164 @@
+import xml.etree.ElementTree as ET
+from collections.abc import AsyncIterator
+
+import httpx
+import pytest
+from twilio.request_validator import RequestValidator
+
+from switchboard.common.events import CallStatusChanged, InMemoryEventPublisher, RecordingReady
+from switchboard.common.settings import Settings
+from switchboard.voice_gateway.app import create_app
+from switchboard.voice_gateway.domain.media_token import verify_media_token
+from switchboard.voice_gateway.ports.agent_config import InMemoryAgentConfigSource
+from switchboard.voice_gateway.ports.recorder import InMemoryCallRecorder
+from tests.unit.voice_gateway.wiring import AGENT
+
+PUBLIC = "https://voice.example.com"
+SETTINGS = Settings(
+    public_base_url=PUBLIC,
+    twilio_auth_token="tw-token",
+    media_token_secret="media-secret",
+    amqp_url="",
+)
+
+
+@pytest.fixture
+def events() -> InMemoryEventPublisher:
+    return InMemoryEventPublisher()
+
+
+@pytest.fixture
+async def client(events: InMemoryEventPublisher) -> AsyncIterator[httpx.AsyncClient]:
+    app = create_app(
+        SETTINGS,
+        event_publisher=events,
+        agent_config_source=InMemoryAgentConfigSource([AGENT]),
+        recorder=InMemoryCallRecorder(),
+    )
+    # The gateway sits behind a proxy: it is reached at http://internal, signed as PUBLIC.
+    transport = httpx.ASGITransport(app=app)
+    async with httpx.AsyncClient(transport=transport, base_url="http://internal:8001") as client:
+        yield client
+
+
+def signed(path: str, form: dict[str, str], token: str = "tw-token") -> dict[str, str]:
+    return {"X-Twilio-Signature": RequestValidator(token).compute_signature(PUBLIC + path, form)}
+
+
+CALL = {"CallSid": "CA1", "From": "+15557654321", "To": AGENT.phone_number, "CallStatus": "ringing"}
+
+
+@pytest.mark.parametrize(
+    "path", ["/twilio/voice/incoming", "/twilio/voice/outbound?business_id=7",
+             "/twilio/voice/status", "/twilio/voice/recording?business_id=7"],
+)  # fmt: skip
+async def test_an_unsigned_or_wrongly_signed_webhook_is_403(
+    client: httpx.AsyncClient, path: str
+) -> None:
+    assert (await client.post(path, data=CALL)).status_code == 403
+    forged = signed(path, CALL, token="not-the-auth-token")
+    assert (await client.post(path, data=CALL, headers=forged)).status_code == 403
+
+
+async def test_an_incoming_call_is_connected_to_the_media_stream_with_a_token(
+    client: httpx.AsyncClient,
+) -> None:
+    path = "/twilio/voice/incoming"
+    response = await client.post(path, data=CALL, headers=signed(path, CALL))
+
+    assert response.status_code == 200
+    stream = ET.fromstring(response.text).find("./Connect/Stream")
+    assert stream is not None and stream.get("url") == "wss://voice.example.com/twilio/media"
+    parameters = {p.get("name"): p.get("value") for p in stream.iter("Parameter")}
+    assert parameters["business_id"] == "7"
+    claims = verify_media_token(parameters["token"], "media-secret", call_sid="CA1", now=0)
+    assert (claims.business_id, claims.direction, claims.to_number) == (
+        7,
+        "inbound",
+        AGENT.phone_number,
+    )
+
+
+async def test_a_call_to_an_unknown_number_gets_a_polite_message_and_a_hang_up(
+    client: httpx.AsyncClient,
+) -> None:
+    path, form = "/twilio/voice/incoming", {**CALL, "To": "+15559999999"}
+    response = await client.post(path, data=form, headers=signed(path, form))
+
+    assert response.status_code == 200
+    twiml = ET.fromstring(response.text)
+    assert "not connected to an assistant" in (twiml.findtext("Say") or "")
+    assert twiml.find("Hangup") is not None
+
+
+async def test_an_outbound_call_carries_its_run_and_item_into_the_stream(
+    client: httpx.AsyncClient,
+) -> None:
+    path = "/twilio/voice/outbound?business_id=7&run_id=12&item_id=34"
+    form = {**CALL, "From": AGENT.phone_number, "To": "+15557654321"}
+    response = await client.post(path, data=form, headers=signed(path, form))
+
+    stream = ET.fromstring(response.text).find("./Connect/Stream")
+    assert stream is not None
+    parameters = {p.get("name"): p.get("value") for p in stream.iter("Parameter")}
+    assert (parameters["run_id"], parameters["item_id"], parameters["direction"]) == (
+        "12",
+        "34",
+        "outbound",
+    )
+    claims = verify_media_token(parameters["token"], "media-secret", call_sid="CA1", now=0)
+    assert (claims.run_id, claims.item_id) == (12, 34)
+
+
+async def test_a_status_callback_becomes_a_call_status_event(
+    client: httpx.AsyncClient, events: InMemoryEventPublisher
+) -> None:
+    path = "/twilio/voice/status?business_id=7&run_id=12&item_id=34"
+    form = {**CALL, "CallStatus": "completed", "CallDuration": "42", "AnsweredBy": "human",
+            "Direction": "outbound-api"}  # fmt: skip
+    response = await client.post(path, data=form, headers=signed(path, form))
+
+    assert response.status_code == 204
+    (event,) = events.events
+    assert isinstance(event, CallStatusChanged)
+    assert (event.business_id, event.call_status, event.call_duration_s, event.answered_by) == (
+        7, "completed", 42, "human",
+    )  # fmt: skip
+    assert (event.run_id, event.item_id) == (12, 34)
+    assert event.twilio_fields == {"CallDuration": "42", "AnsweredBy": "human"}
+
+
+async def test_an_inbound_status_callback_finds_its_business_from_the_called_number(
+    client: httpx.AsyncClient, events: InMemoryEventPublisher
+) -> None:
+    path, form = (
+        "/twilio/voice/status",
+        {**CALL, "CallStatus": "in-progress", "Direction": "inbound"},
+    )
+    await client.post(path, data=form, headers=signed(path, form))
+    assert [e.business_id for e in events.events] == [7]
+
+
+async def test_a_completed_recording_becomes_a_recording_ready_event(
+    client: httpx.AsyncClient, events: InMemoryEventPublisher
+) -> None:
+    path = "/twilio/voice/recording?business_id=7"
+    form = {"CallSid": "CA1", "RecordingSid": "RE1", "RecordingUrl": "https://api.twilio.com/RE1",
+            "RecordingStatus": "completed", "RecordingDuration": "31"}  # fmt: skip
+    response = await client.post(path, data=form, headers=signed(path, form))
+
+    assert response.status_code == 204
+    (event,) = events.events
+    assert isinstance(event, RecordingReady)
+    assert (event.recording_sid, event.call_sid, event.duration_s) == ("RE1", "CA1", 31)
+
+
+async def test_health_reports_threads_by_name_and_metrics_are_prometheus_text(
+    client: httpx.AsyncClient,
+) -> None:
+    health = (await client.get("/health")).json()
+    assert health["status"] == "ok" and health["threads"]["MainThread"] == 1
+    metrics = (await client.get("/metrics")).text
+    assert "switchboard_gateway_active_calls" in metrics
+    assert "switchboard_gateway_tx_jitter_seconds_bucket" in metrics
+    assert (await client.get("/ready")).status_code == 200
