@@ -113,8 +113,14 @@ class _Conversation:
             instructions = (event.get("response") or {}).get("instructions", "")
             await self.respond(instructions.split(":", 1)[-1].strip() or self.server.answer_text)
         elif kind == "conversation.item.truncate":
-            await self.send({"type": "conversation.item.truncated", "item_id": event["item_id"],
-                             "content_index": 0, "audio_end_ms": event["audio_end_ms"]})  # fmt: skip
+            await self.send(
+                {
+                    "type": "conversation.item.truncated",
+                    "item_id": event["item_id"],
+                    "content_index": 0,
+                    "audio_end_ms": event["audio_end_ms"],
+                }
+            )
 
     async def on_audio(self, audio: bytes) -> None:
         for start in range(0, len(audio), 160):
@@ -124,24 +130,42 @@ class _Conversation:
                 self.voiced = self.voiced + 1 if loud else 0
                 if self.voiced >= 3:
                     self.in_speech, self.silent_ms, self.speech_ms = True, 0, 60
-                    await self.send({"type": "input_audio_buffer.speech_started",
-                                     "audio_start_ms": 0, "item_id": self.server._id("item")})  # fmt: skip
+                    await self.send(
+                        {
+                            "type": "input_audio_buffer.speech_started",
+                            "audio_start_ms": 0,
+                            "item_id": self.server._id("item"),
+                        }
+                    )
                 continue
             self.speech_ms += 20
             self.silent_ms = 0 if loud else self.silent_ms + 20
             if self.silent_ms >= 500:
                 self.in_speech, self.voiced = False, 0
                 item_id = self.server._id("item")
-                await self.send({"type": "input_audio_buffer.speech_stopped", "audio_end_ms": 0,
-                                 "item_id": item_id})  # fmt: skip
-                await self.send({"type": "input_audio_buffer.committed", "item_id": item_id,
-                                 "previous_item_id": None})  # fmt: skip
-                await self.send({
-                    "type": "conversation.item.input_audio_transcription.completed",
-                    "item_id": item_id, "content_index": 0,
-                    "transcript": f"caller spoke for {self.speech_ms - self.silent_ms} ms",
-                    "usage": {"type": "duration", "seconds": 1},
-                })  # fmt: skip
+                await self.send(
+                    {
+                        "type": "input_audio_buffer.speech_stopped",
+                        "audio_end_ms": 0,
+                        "item_id": item_id,
+                    }
+                )
+                await self.send(
+                    {
+                        "type": "input_audio_buffer.committed",
+                        "item_id": item_id,
+                        "previous_item_id": None,
+                    }
+                )
+                await self.send(
+                    {
+                        "type": "conversation.item.input_audio_transcription.completed",
+                        "item_id": item_id,
+                        "content_index": 0,
+                        "transcript": f"caller spoke for {self.speech_ms - self.silent_ms} ms",
+                        "usage": {"type": "duration", "seconds": 1},
+                    }
+                )
                 await self.respond(self.server.answer_text)
 
     async def respond(self, text: str) -> None:
@@ -152,8 +176,16 @@ class _Conversation:
             "output_index": 0,
             "content_index": 0,
         }
-        await self.send({"type": "response.created",
-                         "response": {"id": response_id, "object": "realtime.response", "status": "in_progress"}})  # fmt: skip
+        await self.send(
+            {
+                "type": "response.created",
+                "response": {
+                    "id": response_id,
+                    "object": "realtime.response",
+                    "status": "in_progress",
+                },
+            }
+        )
         audio = speech_ulaw(text)
         for start in range(0, len(audio), 4000):  # 500 ms per delta
             delta = base64.b64encode(audio[start : start + 4000]).decode()
@@ -162,5 +194,13 @@ class _Conversation:
             {"type": "response.output_audio_transcript.done", "transcript": text, **where}
         )
         await self.send({"type": "response.output_audio.done", **where})
-        await self.send({"type": "response.done",
-                         "response": {"id": response_id, "object": "realtime.response", "status": "completed"}})  # fmt: skip
+        await self.send(
+            {
+                "type": "response.done",
+                "response": {
+                    "id": response_id,
+                    "object": "realtime.response",
+                    "status": "completed",
+                },
+            }
+        )

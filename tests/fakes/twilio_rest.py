@@ -50,6 +50,7 @@ class FakeTwilioServer(CallProgress, FakeServer):
         Rule(f"{_ACCOUNT}/Messages.json", methods=["POST"], endpoint="create_message"),
         Rule(f"{_ACCOUNT}/Calls.json", methods=["POST"], endpoint="create_call"),
         Rule(f"{_ACCOUNT}/Calls/<call_sid>.json", methods=["POST"], endpoint="update_call"),
+        Rule(f"{_ACCOUNT}/Calls/<call_sid>.json", methods=["GET"], endpoint="fetch_call"),
         Rule(
             f"{_ACCOUNT}/Calls/<call_sid>/Recordings.json",
             methods=["POST"],
@@ -208,6 +209,15 @@ class FakeTwilioServer(CallProgress, FakeServer):
             # Like Twilio, call progress starts only after the create has been answered.
             response.call_on_close(lambda: self._in_background(self._play_call, call))
         return response
+
+    def handle_fetch_call(self, request: Request, account: str, call_sid: str) -> Response:
+        refusal = self._refusal(request, account, "fetch_call")
+        if refusal is not None:
+            return refusal
+        call = self.calls.get(call_sid)
+        if call is None:
+            return twilio_error(404, 20404, f"The requested resource {call_sid} was not found")
+        return json_response(self._call_json(call))
 
     def handle_update_call(self, request: Request, account: str, call_sid: str) -> Response:
         refusal = self._refusal(request, account, "update_call")

@@ -101,8 +101,10 @@ async def test_an_interrupted_answer_is_truncated_at_the_played_milliseconds(
     await conversation.interrupted("item_000042", 1200)
     truncate = await fake_openai.wait_for("conversation.item.truncate")
     assert (truncate["item_id"], truncate["content_index"], truncate["audio_end_ms"]) == (
-        "item_000042", 0, 1200,
-    )  # fmt: skip
+        "item_000042",
+        0,
+        1200,
+    )
 
 
 async def test_a_wrong_api_key_makes_the_provider_unavailable(

@@ -28,10 +28,17 @@ INTERNAL_TOKEN = "sim-internal-token"
 BUSINESS_NUMBER = "+15550001111"
 CALLER = "+15557654321"
 AGENT = {
-    "business_id": 41, "business_name": "Acme Dental", "phone_number": BUSINESS_NUMBER,
-    "prompt": "Book appointments.", "greeting": "Hello, Acme Dental here.", "voice": "alloy",
-    "language": "en-US", "recording_enabled": False, "max_call_seconds": 120, "silence_timeout_s": 20,
-}  # fmt: skip
+    "business_id": 41,
+    "business_name": "Acme Dental",
+    "phone_number": BUSINESS_NUMBER,
+    "prompt": "Book appointments.",
+    "greeting": "Hello, Acme Dental here.",
+    "voice": "alloy",
+    "language": "en-US",
+    "recording_enabled": False,
+    "max_call_seconds": 120,
+    "silence_timeout_s": 20,
+}
 
 
 class FakeInternalApi(FakeServer):
@@ -60,11 +67,17 @@ def gateway_url(amqp_url: str, tmp_path: Path) -> Iterator[str]:
     url = f"http://127.0.0.1:{port}"
     with FakeInternalApi.running() as api:
         env = {
-            **os.environ, "PUBLIC_BASE_URL": url, "API_BASE_URL": api.url,
-            "INTERNAL_API_TOKEN": INTERNAL_TOKEN, "TWILIO_AUTH_TOKEN": AUTH_TOKEN,
-            "AMQP_URL": amqp_url, "DATABASE_URL": "", "OPENAI_API_KEY": "",
-            "VAR_DIR": str(tmp_path), "GATEWAY_EVENT_QUEUE": "",
-        }  # fmt: skip
+            **os.environ,
+            "PUBLIC_BASE_URL": url,
+            "API_BASE_URL": api.url,
+            "INTERNAL_API_TOKEN": INTERNAL_TOKEN,
+            "TWILIO_AUTH_TOKEN": AUTH_TOKEN,
+            "AMQP_URL": amqp_url,
+            "DATABASE_URL": "",
+            "OPENAI_API_KEY": "",
+            "VAR_DIR": str(tmp_path),
+            "GATEWAY_EVENT_QUEUE": "",
+        }
         code = f"from switchboard.voice_gateway.server import serve; serve('127.0.0.1', {port})"
         log = (tmp_path / "gateway.log").open("w")
         process = subprocess.Popen([sys.executable, "-c", code], env=env, stdout=log, stderr=log)
@@ -110,7 +123,8 @@ async def test_a_simulated_call_hears_the_agent_and_ends_with_events_on_rabbitmq
         "caller_hung_up",
     )
     assert [t.role for t in ended.transcript] == ["agent", "caller", "agent"]
-    health = httpx.get(f"{gateway_url}/health").json()
+    async with httpx.AsyncClient() as http:
+        health = (await http.get(f"{gateway_url}/health")).json()
     assert health["thread_count"] < 10, json.dumps(health["threads"])
 
 
@@ -118,9 +132,13 @@ async def test_an_outbound_call_carries_its_run_and_item_into_the_call_events(
     gateway_url: str, event_queue: EventQueue
 ) -> None:
     outcome = await simulate_call(
-        gateway_url, BUSINESS_NUMBER, CALLER, auth_token=AUTH_TOKEN, utterances=[],
+        gateway_url,
+        BUSINESS_NUMBER,
+        CALLER,
+        auth_token=AUTH_TOKEN,
+        utterances=[],
         outbound=OutboundCall(business_id=41, run_id=5, item_id=17),
-    )  # fmt: skip
+    )
 
     assert outcome.status == "completed"
     started = parse_event((await event_queue.next_message()).body)

@@ -37,11 +37,11 @@ async def answer(
     socket.feed(twilio.connected())
     socket.feed(twilio.start(call_sid))
     socket.feed(twilio.media(2, call_sid=call_sid))
+    core.ai.opened.clear()
     await asyncio.wait_for(core.ai.opened.wait(), 5)
-    async with asyncio.timeout(5):
-        while not [c for c in core.ai.conversations if c.received_audio]:
-            await asyncio.sleep(0.01)
-    return core.ai.conversations[-1]
+    conversation = core.ai.conversations[-1]
+    await asyncio.wait_for(conversation.heard_caller.wait(), 5)
+    return conversation
 
 
 def sent_events(socket: InMemoryMediaSocket, kind: str) -> list[dict]:
@@ -76,9 +76,7 @@ async def test_agent_audio_goes_out_one_20_ms_frame_every_20_ms_with_marks(core:
     conversation = await answer(core, socket)
     conversation.emit(AgentAudio("i1", b"\x00" * 160 * 25))  # 500 ms at once
     conversation.emit(AnswerDone("i1"))
-    async with asyncio.timeout(5):
-        while len(socket.media_sent_at) < 25:
-            await asyncio.sleep(0.02)
+    await socket.wait_until(lambda _: len(socket.media_sent_at) >= 25)
 
     span = socket.media_sent_at[-1] - socket.media_sent_at[0]
     assert 0.40 <= span <= 0.70

@@ -29,18 +29,32 @@ def test_every_event_has_a_unique_id_a_type_and_a_utc_time() -> None:
 def test_a_published_body_parses_back_into_the_same_event() -> None:
     now = utc_now()
     ended = CallEnded(
-        business_id=3, call_sid="CA1", stream_sid="MZ1", direction="inbound", from_number="+1",
-        to_number="+2", started_at=now, ended_at=now, duration_s=1.5, end_reason="caller_hung_up",
+        business_id=3,
+        call_sid="CA1",
+        stream_sid="MZ1",
+        direction="inbound",
+        from_number="+1",
+        to_number="+2",
+        started_at=now,
+        ended_at=now,
+        duration_s=1.5,
+        end_reason="caller_hung_up",
         transcript=[{"role": "caller", "text": "hi", "at": now}],  # type: ignore[list-item]
-    )  # fmt: skip
+    )
     assert parse_event(ended.to_json_bytes()) == ended
 
 
 @pytest.mark.parametrize(
     ("pattern", "key", "matches"),
-    [("#", "call.ended", True), ("call.*", "call.ended", True), ("call.*", "recording.ready", False),
-     ("*.ready", "recording.ready", True), ("call.#", "call", True), ("call.ended", "call.status", False)],
-)  # fmt: skip
+    [
+        ("#", "call.ended", True),
+        ("call.*", "call.ended", True),
+        ("call.*", "recording.ready", False),
+        ("*.ready", "recording.ready", True),
+        ("call.#", "call", True),
+        ("call.ended", "call.status", False),
+    ],
+)
 def test_subscriptions_match_routing_keys_like_an_amqp_topic_exchange(
     pattern: str, key: str, matches: bool
 ) -> None:

@@ -24,11 +24,15 @@ def media(sequence: int, payload: bytes = AUDIO) -> str:
         {
             "event": "media",
             "sequenceNumber": str(sequence),
-            "media": {"track": "inbound", "chunk": "1", "timestamp": "20",
-                      "payload": base64.b64encode(payload).decode()},
+            "media": {
+                "track": "inbound",
+                "chunk": "1",
+                "timestamp": "20",
+                "payload": base64.b64encode(payload).decode(),
+            },
             "streamSid": "MZ1",
         }
-    )  # fmt: skip
+    )
 
 
 def start(sequence: int = 1) -> str:
@@ -38,20 +42,26 @@ def start(sequence: int = 1) -> str:
             "sequenceNumber": str(sequence),
             "streamSid": "MZ1",
             "start": {
-                "streamSid": "MZ1", "accountSid": "AC1", "callSid": "CA1",
-                "tracks": ["inbound"], "customParameters": {"token": "t", "business_id": "7"},
+                "streamSid": "MZ1",
+                "accountSid": "AC1",
+                "callSid": "CA1",
+                "tracks": ["inbound"],
+                "customParameters": {"token": "t", "business_id": "7"},
                 "mediaFormat": {"encoding": "audio/x-mulaw", "sampleRate": 8000, "channels": 1},
             },
         }
-    )  # fmt: skip
+    )
 
 
 def test_a_start_message_becomes_a_stream_start_with_its_custom_parameters() -> None:
     frame = serializer.deserialize(start())
     assert frame == StreamStart(
-        sequence=1, stream_sid="MZ1", call_sid="CA1", account_sid="AC1",
+        sequence=1,
+        stream_sid="MZ1",
+        call_sid="CA1",
+        account_sid="AC1",
         parameters={"token": "t", "business_id": "7"},
-    )  # fmt: skip
+    )
 
 
 def test_a_media_message_becomes_caller_audio_with_decoded_bytes() -> None:
@@ -107,12 +117,15 @@ def test_a_payload_that_is_not_base64_is_refused() -> None:
 
 def test_outbound_media_mark_and_clear_are_the_json_twilio_expects() -> None:
     assert json.loads(serializer.media("MZ1", AUDIO)) == {
-        "event": "media", "streamSid": "MZ1",
+        "event": "media",
+        "streamSid": "MZ1",
         "media": {"payload": base64.b64encode(AUDIO).decode()},
-    }  # fmt: skip
+    }
     assert json.loads(serializer.mark("MZ1", "sb:200:item")) == {
-        "event": "mark", "streamSid": "MZ1", "mark": {"name": "sb:200:item"},
-    }  # fmt: skip
+        "event": "mark",
+        "streamSid": "MZ1",
+        "mark": {"name": "sb:200:item"},
+    }
     assert json.loads(serializer.mark("MZ1", 'say "hi"\n'))["mark"]["name"] == 'say "hi"\n'
     assert json.loads(serializer.clear("MZ1")) == {"event": "clear", "streamSid": "MZ1"}
 

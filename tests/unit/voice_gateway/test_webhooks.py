@@ -49,9 +49,14 @@ CALL = {"CallSid": "CA1", "From": "+15557654321", "To": AGENT.phone_number, "Cal
 
 
 @pytest.mark.parametrize(
-    "path", ["/twilio/voice/incoming", "/twilio/voice/outbound?business_id=7",
-             "/twilio/voice/status", "/twilio/voice/recording?business_id=7"],
-)  # fmt: skip
+    "path",
+    [
+        "/twilio/voice/incoming",
+        "/twilio/voice/outbound?business_id=7",
+        "/twilio/voice/status",
+        "/twilio/voice/recording?business_id=7",
+    ],
+)
 async def test_an_unsigned_or_wrongly_signed_webhook_is_403(
     client: httpx.AsyncClient, path: str
 ) -> None:
@@ -114,16 +119,24 @@ async def test_a_status_callback_becomes_a_call_status_event(
     client: httpx.AsyncClient, events: InMemoryEventPublisher
 ) -> None:
     path = "/twilio/voice/status?business_id=7&run_id=12&item_id=34"
-    form = {**CALL, "CallStatus": "completed", "CallDuration": "42", "AnsweredBy": "human",
-            "Direction": "outbound-api"}  # fmt: skip
+    form = {
+        **CALL,
+        "CallStatus": "completed",
+        "CallDuration": "42",
+        "AnsweredBy": "human",
+        "Direction": "outbound-api",
+    }
     response = await client.post(path, data=form, headers=signed(path, form))
 
     assert response.status_code == 204
     (event,) = events.events
     assert isinstance(event, CallStatusChanged)
     assert (event.business_id, event.call_status, event.call_duration_s, event.answered_by) == (
-        7, "completed", 42, "human",
-    )  # fmt: skip
+        7,
+        "completed",
+        42,
+        "human",
+    )
     assert (event.run_id, event.item_id) == (12, 34)
     assert event.twilio_fields == {"CallDuration": "42", "AnsweredBy": "human"}
 
@@ -143,8 +156,13 @@ async def test_a_completed_recording_becomes_a_recording_ready_event(
     client: httpx.AsyncClient, events: InMemoryEventPublisher
 ) -> None:
     path = "/twilio/voice/recording?business_id=7"
-    form = {"CallSid": "CA1", "RecordingSid": "RE1", "RecordingUrl": "https://api.twilio.com/RE1",
-            "RecordingStatus": "completed", "RecordingDuration": "31"}  # fmt: skip
+    form = {
+        "CallSid": "CA1",
+        "RecordingSid": "RE1",
+        "RecordingUrl": "https://api.twilio.com/RE1",
+        "RecordingStatus": "completed",
+        "RecordingDuration": "31",
+    }
     response = await client.post(path, data=form, headers=signed(path, form))
 
     assert response.status_code == 204

@@ -15,10 +15,14 @@ SILENCE = bytes([ULAW_SILENCE]) * 160
 
 def claims(call_sid: str = "CA1", business_id: int = 7, **overrides: object) -> StreamClaims:
     fields: dict[str, object] = {
-        "call_sid": call_sid, "business_id": business_id, "direction": "inbound",
-        "from_number": "+15557654321", "to_number": "+15550001111",
-        "expires_at": time.time() + 60, **overrides,
-    }  # fmt: skip
+        "call_sid": call_sid,
+        "business_id": business_id,
+        "direction": "inbound",
+        "from_number": "+15557654321",
+        "to_number": "+15550001111",
+        "expires_at": time.time() + 60,
+        **overrides,
+    }
     return StreamClaims(**fields)  # type: ignore[arg-type]
 
 
@@ -30,24 +34,35 @@ def start(call_sid: str = "CA1", token: str | None = None, sequence: int = 1) ->
     token = sign_media_token(claims(call_sid), SECRET) if token is None else token
     return json.dumps(
         {
-            "event": "start", "sequenceNumber": str(sequence), "streamSid": f"MZ{call_sid}",
+            "event": "start",
+            "sequenceNumber": str(sequence),
+            "streamSid": f"MZ{call_sid}",
             "start": {
-                "streamSid": f"MZ{call_sid}", "accountSid": "AC1", "callSid": call_sid,
-                "tracks": ["inbound"], "customParameters": {"token": token},
+                "streamSid": f"MZ{call_sid}",
+                "accountSid": "AC1",
+                "callSid": call_sid,
+                "tracks": ["inbound"],
+                "customParameters": {"token": token},
                 "mediaFormat": {"encoding": "audio/x-mulaw", "sampleRate": 8000, "channels": 1},
             },
         }
-    )  # fmt: skip
+    )
 
 
 def media(sequence: int, payload: bytes = SILENCE, call_sid: str = "CA1") -> str:
     return json.dumps(
         {
-            "event": "media", "sequenceNumber": str(sequence), "streamSid": f"MZ{call_sid}",
-            "media": {"track": "inbound", "chunk": str(sequence), "timestamp": str(sequence * 20),
-                      "payload": base64.b64encode(payload).decode()},
+            "event": "media",
+            "sequenceNumber": str(sequence),
+            "streamSid": f"MZ{call_sid}",
+            "media": {
+                "track": "inbound",
+                "chunk": str(sequence),
+                "timestamp": str(sequence * 20),
+                "payload": base64.b64encode(payload).decode(),
+            },
         }
-    )  # fmt: skip
+    )
 
 
 def mark(sequence: int, name: str) -> str:

@@ -46,8 +46,11 @@ class Core:
 async def wired_core() -> AsyncIterator[Core]:
     """A session core with fakes on every port and a running frame ticker."""
     ai, events, clock, recorder = (
-        ScriptedAIProvider(), InMemoryEventPublisher(), FakeClock(), InMemoryCallRecorder()
-    )  # fmt: skip
+        ScriptedAIProvider(),
+        InMemoryEventPublisher(),
+        FakeClock(),
+        InMemoryCallRecorder(),
+    )
     ticker = FrameTicker()
     ticker.start()
     services = SessionServices(

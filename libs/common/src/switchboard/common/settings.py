@@ -37,6 +37,8 @@ class Settings(BaseSettings):
 
     public_base_url: str = "http://localhost:8001"
     api_base_url: str = "http://localhost:8000"
+    #: The API's address as Twilio sees it (signed webhook URLs); empty means API_BASE_URL.
+    api_public_base_url: str = ""
 
     twilio_account_sid: str = "AC00000000000000000000000000000000"
     twilio_auth_token: str = _DEV_SECRETS["TWILIO_AUTH_TOKEN"]

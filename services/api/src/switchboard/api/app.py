@@ -2,9 +2,14 @@
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
 
+from switchboard.api.errors import install_error_handlers
+from switchboard.api.events import CallEventConsumer
 from switchboard.api.routes import (
     businesses,
     calls,
@@ -35,12 +40,24 @@ async def _unhandled(request: Request, exc: Exception) -> JSONResponse:
 def create_app(settings: Settings | None = None) -> FastAPI:
     """Build the API application (routes, error handling, metrics)."""
     settings = settings or get_settings()
+
+    @asynccontextmanager
+    async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+        consumer = CallEventConsumer(settings)  # call events → follow-up jobs
+        await consumer.start()
+        try:
+            yield
+        finally:
+            await consumer.stop()
+
     app = FastAPI(
+        lifespan=lifespan,
         title="Switchboard API",
         version="0.1.0",
         description="Multi-tenant backend for AI phone and WhatsApp agents.",
     )
     app.add_exception_handler(Exception, _unhandled)
+    install_error_handlers(app)
     app.include_router(health_router("api", settings, extra_collectors=[LedgerCollector()]))
     for module in (
         businesses,

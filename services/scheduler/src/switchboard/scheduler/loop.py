@@ -7,7 +7,10 @@ import time
 
 from switchboard.common.jobs.outbox import relay_outbox
 from switchboard.common.logging import get_logger, redact
+from switchboard.common.notifications import schedule_reminder_scans
+from switchboard.common.recordings import schedule_recording_cleanups
 from switchboard.common.settings import Settings
+from switchboard.common.whatsapp.sessions import schedule_session_summaries
 from switchboard.scheduler.leader import Leadership
 from switchboard.scheduler.schedule import Periodic
 
@@ -23,6 +26,11 @@ def default_schedule(settings: Settings) -> list[Periodic]:
             lambda: relay_outbox(min_age_s=settings.outbox_relay_min_age_s),
             emits_jobs=False,
         ),
+        # Each scan fans out per business with enqueue_unique(period=…): a restarted or
+        # second scheduler emits nothing twice in a period.
+        Periodic("recording_cleanup", 3600, schedule_recording_cleanups),
+        Periodic("reminders", 30, schedule_reminder_scans),
+        Periodic("whatsapp_session_summaries", 60, schedule_session_summaries),
     ]
 
 

@@ -22,10 +22,25 @@ TX_JITTER = Histogram(
     "switchboard_gateway_tx_jitter_seconds",
     "How late each agent audio frame was sent relative to its 20 ms slot.",
     buckets=(
-        0.0005, 0.001, 0.002, 0.003, 0.004, 0.005, 0.006, 0.008, 0.010,
-        0.015, 0.020, 0.030, 0.050, 0.100, 0.250, 0.500, 1.0,
+        0.0005,
+        0.001,
+        0.002,
+        0.003,
+        0.004,
+        0.005,
+        0.006,
+        0.008,
+        0.010,
+        0.015,
+        0.020,
+        0.030,
+        0.050,
+        0.100,
+        0.250,
+        0.500,
+        1.0,
     ),
-)  # fmt: skip
+)
 BARGE_INS = Counter("switchboard_gateway_barge_ins_total", "Callers who spoke over the agent.")
 PROTOCOL_ERRORS = Counter(
     "switchboard_gateway_protocol_errors_total",

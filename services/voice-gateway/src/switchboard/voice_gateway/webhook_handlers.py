@@ -20,9 +20,16 @@ log = get_logger(__name__)
 
 #: Twilio status-callback fields copied into ``call.status`` as they are.
 _STATUS_FIELDS = (
-    "CallDuration", "AnsweredBy", "SipResponseCode", "Duration", "Timestamp",
-    "CallbackSource", "SequenceNumber", "ParentCallSid", "ErrorCode",
-)  # fmt: skip
+    "CallDuration",
+    "AnsweredBy",
+    "SipResponseCode",
+    "Duration",
+    "Timestamp",
+    "CallbackSource",
+    "SequenceNumber",
+    "ParentCallSid",
+    "ErrorCode",
+)
 
 
 def _optional_int(value: str | None) -> int | None:

@@ -103,6 +103,10 @@ class TwilioRest(ABC):
         """Dial ``to``; Twilio fetches TwiML from ``url`` when the call is answered."""
 
     @abstractmethod
+    def call_status(self, call_sid: str) -> str:
+        """The call's status as Twilio knows it now (``in-progress``, ``completed``, ``busy``…)."""
+
+    @abstractmethod
     def end_call(self, call_sid: str) -> None:
         """Hang up a live call (``status=completed``)."""
 
@@ -222,6 +226,11 @@ class TwilioRestClient(TwilioRest):
         log.info("twilio.call_placed", sid=call.sid, status=call.status)
         return PlacedCall(sid=str(call.sid), status=str(call.status))
 
+    def call_status(self, call_sid: str) -> str:
+        """The call's current status through ``calls(sid).fetch()``."""
+        call = _call_twilio("call_status", lambda: self._client.calls(call_sid).fetch())
+        return str(call.status)
+
     def end_call(self, call_sid: str) -> None:
         """Hang up through ``calls(sid).update(status="completed")``."""
         _call_twilio("end_call", lambda: self._client.calls(call_sid).update(status="completed"))
@@ -337,6 +346,18 @@ class FakeTwilioRest(TwilioRest):
             {"sid": sid, "to": to, "from": from_, "url": url, "status_callback": status_callback}
         )
         return PlacedCall(sid=sid, status="queued")
+
+    def call_status(self, call_sid: str) -> str:
+        """``completed`` once hung up, else ``in-progress``; unknown sids raise a permanent error."""
+        if call_sid not in {call["sid"] for call in self.calls}:
+            raise TwilioPermanentError(f"call {call_sid} not found", status=404, code=20404)
+        return "completed" if call_sid in self.ended_calls else "in-progress"
+
+    def call_status(self, call_sid: str) -> str:
+        """``completed`` once hung up, else ``in-progress``; unknown sids raise a permanent error."""
+        if call_sid not in {call["sid"] for call in self.calls}:
+            raise TwilioPermanentError(f"call {call_sid} not found", status=404, code=20404)
+        return "completed" if call_sid in self.ended_calls else "in-progress"
 
     def end_call(self, call_sid: str) -> None:
         """Remember that the call was hung up."""

@@ -43,6 +43,7 @@ _SPECS = [
     ActorSpec("schedule_reminders_job", "notifications", timeout_s=60, max_retries=1),
     ActorSpec("outbound_run_job", "outbound", timeout_s=120, max_retries=10),
     ActorSpec("outbound_reconcile_job", "outbound", timeout_s=60, max_retries=1),
+    ActorSpec("outbound_call_status_job", "calls", timeout_s=30, max_retries=5),
 ]
 
 CATALOG: dict[str, ActorSpec] = {spec.name: spec for spec in _SPECS}

@@ -2,14 +2,24 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter, HTTPException, status
-from sqlalchemy import select
+from fastapi import APIRouter, HTTPException, Query, status
 
 from switchboard.api.deps import AdminOnly, CurrentBusiness
-from switchboard.api.schemas import BusinessCreate, BusinessCreated, BusinessPublic, ErrorResponse
+from switchboard.api.pagination import Paging, to_page
+from switchboard.api.params import CONFLICT, NOT_FOUND, BusinessId
+from switchboard.api.schemas import (
+    AgentSettingsPublic,
+    BusinessAdminUpdate,
+    BusinessCreate,
+    BusinessCreated,
+    BusinessDetail,
+    BusinessPage,
+    BusinessPublic,
+    BusinessSelfUpdate,
+    ErrorResponse,
+)
+from switchboard.common import business_settings
 from switchboard.common.businesses import BusinessExistsError, create_business
-from switchboard.common.db import tenant_session
-from switchboard.common.models import Business
 
 router = APIRouter(prefix="/api/v1/businesses", tags=["businesses"])
 
@@ -30,9 +40,65 @@ def create(body: BusinessCreate) -> BusinessCreated:
     return BusinessCreated(business=BusinessPublic.model_validate(business), api_key=key.key)
 
 
-@router.get("/me", response_model=BusinessPublic, responses={401: {"model": ErrorResponse}})
-def me(business_id: CurrentBusiness) -> BusinessPublic:
-    """The business the API key belongs to."""
-    with tenant_session(business_id) as session:
-        business = session.execute(select(Business).where(Business.id == business_id)).scalar_one()
-        return BusinessPublic.model_validate(business)
+_ADMIN = {401: {"model": ErrorResponse}, 403: {"model": ErrorResponse}}
+
+
+def _detail(found: business_settings.BusinessSettings) -> BusinessDetail:
+    return BusinessDetail(
+        **BusinessPublic.model_validate(found.business).model_dump(),
+        whatsapp_concurrency=found.business.whatsapp_concurrency,
+        agent=AgentSettingsPublic.model_validate(found.agent),
+    )
+
+
+def _split(body: BusinessSelfUpdate) -> tuple[dict[str, object], dict[str, object]]:
+    agent = body.agent.changes() if body.agent is not None else {}
+    return body.changes(exclude={"agent"}), agent
+
+
+@router.get("/me", response_model=BusinessDetail, responses={401: {"model": ErrorResponse}})
+def me(business_id: CurrentBusiness) -> BusinessDetail:
+    """The business the API key belongs to, with its agent settings."""
+    return _detail(business_settings.own_settings(business_id))
+
+
+@router.patch("/me", response_model=BusinessDetail, responses={401: {"model": ErrorResponse}})
+def update_me(business_id: CurrentBusiness, body: BusinessSelfUpdate) -> BusinessDetail:
+    """Change the business's settings or its agent's; the prompt is rebuilt and re-warmed
+    (``prebuild_prompt_job`` and ``warmup_business_job``)."""
+    business_changes, agent_changes = _split(body)
+    found = business_settings.update_own_settings(business_id, business_changes, agent_changes)
+    return _detail(found)
+
+
+@router.get("", response_model=BusinessPage, dependencies=[AdminOnly], responses=_ADMIN)
+def list_businesses(
+    page: Paging, q: str | None = Query(None, max_length=200, description="Name or number")
+) -> BusinessPage:
+    """Every business, newest first (admin)."""
+    rows = business_settings.list_businesses(search=q, limit=page.limit, after=page.after)
+    return to_page(BusinessPage, rows)
+
+
+@router.get(
+    "/{business_id}",
+    response_model=BusinessDetail,
+    dependencies=[AdminOnly],
+    responses={**_ADMIN, **NOT_FOUND},
+)
+def get_business(business_id: BusinessId) -> BusinessDetail:
+    """Any business with its agent settings (admin)."""
+    return _detail(business_settings.business_settings(business_id))
+
+
+@router.patch(
+    "/{business_id}",
+    response_model=BusinessDetail,
+    dependencies=[AdminOnly],
+    responses={**_ADMIN, **NOT_FOUND, **CONFLICT},
+)
+def update_business(business_id: BusinessId, body: BusinessAdminUpdate) -> BusinessDetail:
+    """Change any business (admin), including its number and concurrency caps."""
+    business_changes, agent_changes = _split(body)
+    found = business_settings.update_business(business_id, business_changes, agent_changes)
+    return _detail(found)

@@ -1,7 +1,85 @@
-"""Routes for conversations (being built)."""
+"""WhatsApp conversations: list, open, get, their messages, and sending a message."""
 
 from __future__ import annotations
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Query, Response, status
 
-router = APIRouter()
+from switchboard.api.deps import CurrentBusiness
+from switchboard.api.pagination import Paging, to_page
+from switchboard.api.params import NOT_FOUND, UNAUTHORIZED, ConversationId
+from switchboard.api.schemas import (
+    ConversationCreate,
+    ConversationPage,
+    ConversationPublic,
+    MessageCreate,
+    MessagePage,
+    MessagePublic,
+    MessageQueued,
+)
+from switchboard.common import conversations
+from switchboard.common.keyset import MAX_ID
+
+router = APIRouter(prefix="/api/v1/conversations", tags=["conversations"], responses=UNAUTHORIZED)
+
+
+@router.get("", response_model=ConversationPage)
+def list_conversations(
+    business_id: CurrentBusiness,
+    page: Paging,
+    lead_id: int | None = Query(None, ge=1, le=MAX_ID),
+    number: str | None = Query(None, max_length=32, description="Part of the contact's number"),
+) -> ConversationPage:
+    """This business's WhatsApp conversations, newest first."""
+    rows = conversations.list_conversations(
+        business_id, lead_id=lead_id, number=number, limit=page.limit, after=page.after
+    )
+    return to_page(ConversationPage, rows)
+
+
+@router.post(
+    "",
+    response_model=ConversationPublic,
+    status_code=status.HTTP_201_CREATED,
+    responses={200: {"model": ConversationPublic, "description": "It already existed"}},
+)
+def open_conversation(
+    business_id: CurrentBusiness, body: ConversationCreate, response: Response
+) -> ConversationPublic:
+    """The conversation with a contact number, created (201) unless it exists (200)."""
+    conversation, created = conversations.open_conversation(business_id, body.contact_number)
+    response.status_code = status.HTTP_201_CREATED if created else status.HTTP_200_OK
+    return ConversationPublic.model_validate(conversation)
+
+
+@router.get("/{conversation_id}", response_model=ConversationPublic, responses=NOT_FOUND)
+def get_conversation(
+    business_id: CurrentBusiness, conversation_id: ConversationId
+) -> ConversationPublic:
+    """One conversation."""
+    conversation = conversations.get_conversation(business_id, conversation_id)
+    return ConversationPublic.model_validate(conversation)
+
+
+@router.get("/{conversation_id}/messages", response_model=MessagePage, responses=NOT_FOUND)
+def list_messages(
+    business_id: CurrentBusiness, conversation_id: ConversationId, page: Paging
+) -> MessagePage:
+    """A conversation's messages, newest first."""
+    rows = conversations.list_messages(
+        business_id, conversation_id, limit=page.limit, after=page.after
+    )
+    return to_page(MessagePage, rows)
+
+
+@router.post(
+    "/{conversation_id}/messages",
+    response_model=MessageQueued,
+    status_code=status.HTTP_202_ACCEPTED,
+    responses=NOT_FOUND,
+)
+def send_message(
+    business_id: CurrentBusiness, conversation_id: ConversationId, body: MessageCreate
+) -> MessageQueued:
+    """Queue a WhatsApp message; ``send_whatsapp_message_job`` sends it."""
+    queued = conversations.send_message(business_id, conversation_id, body.body)
+    return MessageQueued(message=MessagePublic.model_validate(queued.message), job_id=queued.job_id)

@@ -1,7 +1,214 @@
-"""Routes for outbound runs (being built)."""
+"""Outbound call runs: create, list, get, start exactly once, cancel, items."""
 
 from __future__ import annotations
 
-from fastapi import APIRouter
+from datetime import datetime, time
+from typing import Literal
 
-router = APIRouter()
+from fastapi import APIRouter, HTTPException, Query, status
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+from switchboard.api.deps import CurrentBusiness
+from switchboard.api.pagination import decode_cursor, encode_cursor
+from switchboard.api.schemas import ErrorResponse
+from switchboard.common.outbound import runs
+
+router = APIRouter(
+    prefix="/api/v1/outbound-runs",
+    tags=["outbound runs"],
+    responses={401: {"model": ErrorResponse}},
+)
+_404 = {404: {"model": ErrorResponse, "description": "no such run for this business"}}
+_409 = {409: {"model": ErrorResponse, "description": "the run's state does not allow it"}}
+
+
+class LeadFilter(BaseModel):
+    status: str | None = Field(None, examples=["new"])
+    source: str | None = Field(None, examples=["csv"])
+
+
+class RetryPolicy(BaseModel):
+    max_attempts: int = Field(
+        1, ge=1, le=5, description="Dial attempts per lead (busy / no-answer retry)"
+    )
+    retry_delay_s: int = Field(300, ge=0, le=86_400)
+
+
+class OutboundRunCreate(BaseModel):
+    name: str = Field(min_length=1, max_length=200, examples=["Spring check-ups"])
+    lead_ids: list[int] | None = Field(None, min_length=1, examples=[[1, 2, 3]])
+    filter: LeadFilter | None = None
+    concurrency: int = Field(
+        1, ge=1, le=100, description="Calls at once; at most the business's cap"
+    )
+    window_start: time | None = Field(
+        None, description="Calling window start, business time zone", examples=["09:00"]
+    )
+    window_end: time | None = Field(None, examples=["18:00"])
+    retry_policy: RetryPolicy = RetryPolicy()
+
+    @model_validator(mode="after")
+    def _one_selection(self) -> OutboundRunCreate:
+        if self.lead_ids is None and self.filter is None:
+            raise ValueError("give lead_ids or filter to choose the leads")
+        if (self.window_start is None) != (self.window_end is None):
+            raise ValueError("give both window_start and window_end, or neither")
+        return self
+
+
+class OutboundRunPublic(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+    id: int
+    name: str
+    status: Literal["draft", "running", "completed", "cancelled", "failed"]
+    concurrency: int
+    window_start: str | None
+    window_end: str | None
+    retry_policy: dict[str, int] | None
+    started_at: datetime | None
+    finished_at: datetime | None
+    end_reason: str | None
+    total: int
+    placed: int
+    in_progress: int
+    completed: int
+    failed: int
+    cancelled: int
+    progress: float = Field(description="Share of items in a final state, 0..1")
+    active: bool = Field(description="Running with a fresh heartbeat (a live driver)")
+
+
+class OutboundRunPage(BaseModel):
+    items: list[OutboundRunPublic]
+    next_cursor: str | None
+
+
+class OutboundItemPublic(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+    id: int
+    lead_id: int
+    phone: str
+    status: Literal["pending", "dialing", "in_progress", "completed", "failed", "cancelled"]
+    attempts: int
+    call_sid: str | None
+    placed_at: datetime | None
+    completed_at: datetime | None
+    last_call_status: str | None
+    error: str | None
+
+
+class OutboundItemPage(BaseModel):
+    items: list[OutboundItemPublic]
+    next_cursor: str | None
+
+
+def _public(view: runs.RunView) -> OutboundRunPublic:
+    return OutboundRunPublic.model_validate(
+        {
+            **{
+                c: getattr(view.run, c)
+                for c in OutboundRunPublic.model_fields
+                if hasattr(view.run, c)
+            },
+            **view.progress.__dict__,
+        }
+    )
+
+
+def _not_found(exc: Exception) -> HTTPException:
+    return HTTPException(status.HTTP_404_NOT_FOUND, detail=str(exc))
+
+
+@router.post(
+    "", status_code=201, response_model=OutboundRunPublic, responses={422: {"model": ErrorResponse}}
+)
+def create(business_id: CurrentBusiness, body: OutboundRunCreate) -> OutboundRunPublic:
+    """Create a draft run over the chosen leads."""
+    selection = body.filter or LeadFilter()
+    try:
+        view = runs.create_run(
+            business_id,
+            runs.NewRun(
+                name=body.name,
+                lead_ids=body.lead_ids,
+                lead_status=selection.status,
+                lead_source=selection.source,
+                concurrency=body.concurrency,
+                window_start=body.window_start,
+                window_end=body.window_end,
+                max_attempts=body.retry_policy.max_attempts,
+                retry_delay_s=body.retry_policy.retry_delay_s,
+            ),
+        )
+    except runs.RunInputError as exc:
+        raise HTTPException(
+            422, detail=[{"loc": ["body", exc.field], "msg": str(exc), "type": "value_error"}]
+        ) from exc
+    return _public(view)
+
+
+@router.get("", response_model=OutboundRunPage)
+def list_runs(
+    business_id: CurrentBusiness, limit: int = Query(50, ge=1, le=200), cursor: str | None = None
+) -> OutboundRunPage:
+    """This business's runs, newest first."""
+    after = int(decode_cursor(cursor, 1)[0]) if cursor else None
+    views = runs.list_runs(business_id, limit=limit + 1, after_id=after)
+    more, views = len(views) > limit, views[:limit]
+    return OutboundRunPage(
+        items=[_public(v) for v in views],
+        next_cursor=encode_cursor(views[-1].run.id) if more and views else None,
+    )
+
+
+@router.get("/{run_id}", response_model=OutboundRunPublic, responses=_404)
+def get_run(business_id: CurrentBusiness, run_id: int) -> OutboundRunPublic:
+    """One run with its progress."""
+    try:
+        return _public(runs.get_run(business_id, run_id))
+    except runs.RunNotFoundError as exc:
+        raise _not_found(exc) from exc
+
+
+@router.post("/{run_id}/start", response_model=OutboundRunPublic, responses={**_404, **_409})
+def start(business_id: CurrentBusiness, run_id: int) -> OutboundRunPublic:
+    """Start a draft run; a second start is a 409, however many arrive at once."""
+    try:
+        return _public(runs.start_run(business_id, run_id))
+    except runs.RunNotFoundError as exc:
+        raise _not_found(exc) from exc
+    except runs.RunStateError as exc:
+        raise HTTPException(status.HTTP_409_CONFLICT, detail=str(exc)) from exc
+
+
+@router.post("/{run_id}/cancel", response_model=OutboundRunPublic, responses={**_404, **_409})
+def cancel(business_id: CurrentBusiness, run_id: int) -> OutboundRunPublic:
+    """Cancel: once this answers, no new call is placed for the run."""
+    try:
+        return _public(runs.cancel_run(business_id, run_id))
+    except runs.RunNotFoundError as exc:
+        raise _not_found(exc) from exc
+    except runs.RunStateError as exc:
+        raise HTTPException(status.HTTP_409_CONFLICT, detail=str(exc)) from exc
+
+
+@router.get("/{run_id}/items", response_model=OutboundItemPage, responses=_404)
+def items(
+    business_id: CurrentBusiness,
+    run_id: int,
+    limit: int = Query(100, ge=1, le=500),
+    cursor: str | None = None,
+) -> OutboundItemPage:
+    """The run's items (one per lead) in order."""
+    after = int(decode_cursor(cursor, 1)[0]) if cursor else None
+    try:
+        rows = runs.list_items(business_id, run_id, limit=limit + 1, after_id=after)
+    except runs.RunNotFoundError as exc:
+        raise _not_found(exc) from exc
+    more, rows = len(rows) > limit, rows[:limit]
+    return OutboundItemPage(
+        items=[OutboundItemPublic.model_validate(r) for r in rows],
+        next_cursor=encode_cursor(rows[-1].id) if more and rows else None,
+    )

@@ -1,7 +1,66 @@
-"""Routes for push subscriptions (being built)."""
+"""Web Push subscriptions: subscribe a browser, list, get, unsubscribe."""
 
 from __future__ import annotations
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Response, status
 
-router = APIRouter()
+from switchboard.api.deps import CurrentBusiness
+from switchboard.api.pagination import Paging, to_page
+from switchboard.api.params import NOT_FOUND, UNAUTHORIZED, SubscriptionId
+from switchboard.api.schemas import (
+    PushSubscriptionCreate,
+    PushSubscriptionPage,
+    PushSubscriptionPublic,
+)
+from switchboard.common import push_subscriptions as subscriptions
+
+router = APIRouter(
+    prefix="/api/v1/push-subscriptions", tags=["push subscriptions"], responses=UNAUTHORIZED
+)
+
+
+@router.post(
+    "",
+    response_model=PushSubscriptionPublic,
+    status_code=status.HTTP_201_CREATED,
+    responses={
+        200: {"model": PushSubscriptionPublic, "description": "Known endpoint, keys refreshed"}
+    },
+)
+def subscribe(
+    business_id: CurrentBusiness, body: PushSubscriptionCreate, response: Response
+) -> PushSubscriptionPublic:
+    """Store a browser's push subscription (201), or refresh a known endpoint's keys (200)."""
+    subscription, created = subscriptions.subscribe(
+        business_id, body.endpoint, body.keys.p256dh, body.keys.auth, body.label
+    )
+    response.status_code = status.HTTP_201_CREATED if created else status.HTTP_200_OK
+    return PushSubscriptionPublic.model_validate(subscription)
+
+
+@router.get("", response_model=PushSubscriptionPage)
+def list_subscriptions(business_id: CurrentBusiness, page: Paging) -> PushSubscriptionPage:
+    """This business's subscriptions, newest first."""
+    rows = subscriptions.list_subscriptions(business_id, limit=page.limit, after=page.after)
+    return to_page(PushSubscriptionPage, rows)
+
+
+@router.get("/{subscription_id}", response_model=PushSubscriptionPublic, responses=NOT_FOUND)
+def get_subscription(
+    business_id: CurrentBusiness, subscription_id: SubscriptionId
+) -> PushSubscriptionPublic:
+    """One subscription (its keys are never shown)."""
+    subscription = subscriptions.get_subscription(business_id, subscription_id)
+    return PushSubscriptionPublic.model_validate(subscription)
+
+
+@router.delete(
+    "/{subscription_id}",
+    status_code=status.HTTP_204_NO_CONTENT,
+    response_class=Response,
+    responses=NOT_FOUND,
+)
+def unsubscribe(business_id: CurrentBusiness, subscription_id: SubscriptionId) -> Response:
+    """Delete a subscription."""
+    subscriptions.unsubscribe(business_id, subscription_id)
+    return Response(status_code=status.HTTP_204_NO_CONTENT)

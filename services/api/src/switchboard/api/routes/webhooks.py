@@ -1,7 +1,102 @@
-"""Routes for webhooks (being built)."""
+"""Outgoing webhook endpoints: CRUD, their deliveries, and a test delivery."""
 
 from __future__ import annotations
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Query, Response, status
 
-router = APIRouter()
+from switchboard.api.deps import CurrentBusiness
+from switchboard.api.pagination import Paging, to_page
+from switchboard.api.params import NOT_FOUND, UNAUTHORIZED, EndpointId
+from switchboard.api.schemas import (
+    WebhookDeliveryPage,
+    WebhookDeliveryPublic,
+    WebhookEndpointCreate,
+    WebhookEndpointPage,
+    WebhookEndpointPublic,
+    WebhookEndpointUpdate,
+    WebhookEndpointUpdated,
+    WebhookEndpointWithSecret,
+    WebhookTestQueued,
+)
+from switchboard.common import webhook_endpoints as endpoints
+
+router = APIRouter(prefix="/api/v1/webhooks", tags=["webhooks"], responses=UNAUTHORIZED)
+
+
+@router.post("", response_model=WebhookEndpointWithSecret, status_code=status.HTTP_201_CREATED)
+def create_endpoint(
+    business_id: CurrentBusiness, body: WebhookEndpointCreate
+) -> WebhookEndpointWithSecret:
+    """Register an endpoint; its signing secret is in this response only."""
+    endpoint = endpoints.create_endpoint(
+        business_id, str(body.url), body.kind, body.events, body.active
+    )
+    return WebhookEndpointWithSecret.model_validate(endpoint)
+
+
+@router.get("", response_model=WebhookEndpointPage)
+def list_endpoints(business_id: CurrentBusiness, page: Paging) -> WebhookEndpointPage:
+    """This business's endpoints, newest first."""
+    rows = endpoints.list_endpoints(business_id, limit=page.limit, after=page.after)
+    return to_page(WebhookEndpointPage, rows)
+
+
+@router.get("/{endpoint_id}", response_model=WebhookEndpointPublic, responses=NOT_FOUND)
+def get_endpoint(business_id: CurrentBusiness, endpoint_id: EndpointId) -> WebhookEndpointPublic:
+    """One endpoint (without its secret)."""
+    return WebhookEndpointPublic.model_validate(endpoints.get_endpoint(business_id, endpoint_id))
+
+
+@router.patch("/{endpoint_id}", response_model=WebhookEndpointUpdated, responses=NOT_FOUND)
+def update_endpoint(
+    business_id: CurrentBusiness, endpoint_id: EndpointId, body: WebhookEndpointUpdate
+) -> WebhookEndpointUpdated:
+    """Change an endpoint; with ``rotate_secret: true`` the response has the new secret."""
+    changes = body.changes(exclude={"rotate_secret"})
+    if "url" in changes:
+        changes["url"] = str(body.url)
+    endpoint = endpoints.update_endpoint(
+        business_id, endpoint_id, changes, rotate_secret=body.rotate_secret
+    )
+    updated = WebhookEndpointUpdated.model_validate(endpoint)
+    return updated if body.rotate_secret else updated.model_copy(update={"secret": None})
+
+
+@router.delete(
+    "/{endpoint_id}",
+    status_code=status.HTTP_204_NO_CONTENT,
+    response_class=Response,
+    responses=NOT_FOUND,
+)
+def delete_endpoint(business_id: CurrentBusiness, endpoint_id: EndpointId) -> Response:
+    """Delete an endpoint and its delivery log."""
+    endpoints.delete_endpoint(business_id, endpoint_id)
+    return Response(status_code=status.HTTP_204_NO_CONTENT)
+
+
+@router.get("/{endpoint_id}/deliveries", response_model=WebhookDeliveryPage, responses=NOT_FOUND)
+def list_deliveries(
+    business_id: CurrentBusiness,
+    endpoint_id: EndpointId,
+    page: Paging,
+    status_: str | None = Query(None, alias="status", max_length=16, examples=["failed"]),
+) -> WebhookDeliveryPage:
+    """An endpoint's deliveries, newest first."""
+    rows = endpoints.list_deliveries(
+        business_id, endpoint_id, status=status_, limit=page.limit, after=page.after
+    )
+    return to_page(WebhookDeliveryPage, rows)
+
+
+@router.post(
+    "/{endpoint_id}/test",
+    response_model=WebhookTestQueued,
+    status_code=status.HTTP_202_ACCEPTED,
+    responses=NOT_FOUND,
+)
+def send_test(business_id: CurrentBusiness, endpoint_id: EndpointId) -> WebhookTestQueued:
+    """Queue a signed ``webhook.test`` delivery to the endpoint."""
+    queued = endpoints.send_test(business_id, endpoint_id)
+    return WebhookTestQueued(
+        delivery=WebhookDeliveryPublic.model_validate(queued.delivery), job_id=queued.job_id
+    )

@@ -52,7 +52,7 @@ class StarletteMediaSocket(MediaSocket):
         if self._websocket.application_state != WebSocketState.DISCONNECTED:
             try:
                 await self._websocket.close(code=code, reason=reason[:120])
-            except (RuntimeError, OSError) as exc:
+            except (WebSocketDisconnect, RuntimeError, OSError) as exc:
                 log.debug("media_socket_close_failed", error=repr(exc))
 
 

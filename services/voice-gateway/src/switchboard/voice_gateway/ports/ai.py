@@ -132,6 +132,7 @@ class ScriptedConversation(AIConversation):
     interruptions: list[tuple[str, int]] = field(default_factory=list)
     closed: bool = False
     transcribes_caller: bool = True
+    heard_caller: asyncio.Event = field(default_factory=asyncio.Event)
     _queue: asyncio.Queue[AIEvent | None] = field(default_factory=asyncio.Queue)
 
     def emit(self, event: AIEvent) -> None:
@@ -141,6 +142,7 @@ class ScriptedConversation(AIConversation):
     def push_caller_audio(self, payload: bytes) -> None:
         """Record the frame."""
         self.received_audio.append(payload)
+        self.heard_caller.set()
 
     async def events(self) -> AsyncIterator[AIEvent]:
         """The emitted events, until closed."""

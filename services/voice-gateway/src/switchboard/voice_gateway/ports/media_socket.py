@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 from abc import ABC, abstractmethod
+from collections.abc import Callable
 
 
 class SocketClosed(ConnectionError):
@@ -63,12 +64,16 @@ class InMemoryMediaSocket(MediaSocket):
             self.closed_with = (code, reason)
             self._inbox.put_nowait(None)
 
-    async def wait_sent(self, predicate_text: str, timeout_s: float = 5.0) -> str:
-        """Wait until a sent message contains ``predicate_text``; return it."""
+    async def wait_until(
+        self, predicate: Callable[[list[str]], bool], timeout_s: float = 5.0
+    ) -> None:
+        """Wait until ``predicate(sent)`` holds (re-checked after every send)."""
         async with asyncio.timeout(timeout_s):
-            while True:
-                for text in self.sent:
-                    if predicate_text in text:
-                        return text
+            while not predicate(self.sent):
                 self._sent_event.clear()
                 await self._sent_event.wait()
+
+    async def wait_sent(self, fragment: str, timeout_s: float = 5.0) -> str:
+        """Wait until a sent message contains ``fragment``; return it."""
+        await self.wait_until(lambda sent: any(fragment in text for text in sent), timeout_s)
+        return next(text for text in self.sent if fragment in text)

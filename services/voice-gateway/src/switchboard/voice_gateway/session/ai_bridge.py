@@ -126,8 +126,9 @@ class AIBridge:
             played_ms = session.tracker.interrupt(item_id)
             total_ms = self._answer_ms.get(item_id, 0)
             self._interrupted.add(item_id)
+            if played_ms >= total_ms:
+                continue  # heard in full before the caller spoke
             session.transcript.agent_interrupted(item_id, played_ms, total_ms)
             log.info("barge_in", call_sid=session.call_sid, item_id=item_id, played_ms=played_ms)
-            if played_ms < total_ms:
-                await self._conversation.interrupted(item_id, played_ms)
+            await self._conversation.interrupted(item_id, played_ms)
         self._in_flight.clear()

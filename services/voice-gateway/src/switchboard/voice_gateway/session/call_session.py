@@ -120,7 +120,7 @@ class CallSession:
 
     def end(self, reason: str) -> None:
         """End the call (the first reason given wins)."""
-        if self.end_reason is None:
+        if self.end_reason is None and not self._finished.is_set():
             self.end_reason = reason
             self._ended.set()
 
@@ -168,12 +168,14 @@ class CallSession:
             for task in tasks:
                 task.cancel()
             await asyncio.gather(*tasks, return_exceptions=True)
-            await self._release()
-            services.registry.remove(self)
-            metrics.ACTIVE_CALLS.dec()
-            metrics.CALLS_ENDED.labels(reason=self.end_reason or "unknown").inc()
-            await self._publish_ended()
-            self._finished.set()
+            try:
+                await self._release()
+            finally:
+                services.registry.remove(self)
+                metrics.ACTIVE_CALLS.dec()
+                metrics.CALLS_ENDED.labels(reason=self.end_reason or "unknown").inc()
+                await self._publish_ended()
+                self._finished.set()
         return self.end_reason or "unknown"
 
     async def _open_conversation(self) -> None:
@@ -221,8 +223,11 @@ class CallSession:
 
     async def _receive(self) -> None:
         socket, serializer, guard, clock = (
-            self.socket, self.services.serializer, self._guard, self.services.clock,
-        )  # fmt: skip
+            self.socket,
+            self.services.serializer,
+            self._guard,
+            self.services.clock,
+        )
         conversation, transcription = self.conversation, self.transcription
         assert conversation is not None
         while True:

@@ -117,11 +117,18 @@ class MediaStreamDriver:
         payload = self._caller.popleft() if self._caller else _SILENCE_B64
         self._chunk += 1
         await self.ws.send(
-            '{"event":"media","sequenceNumber":"' + self._next_sequence()
-            + '","media":{"track":"inbound","chunk":"' + str(self._chunk)
-            + '","timestamp":"' + str(self._chunk * 20) + '","payload":"' + payload
-            + '"},"streamSid":"' + self.stream_sid + '"}'
-        )  # fmt: skip
+            '{"event":"media","sequenceNumber":"'
+            + self._next_sequence()
+            + '","media":{"track":"inbound","chunk":"'
+            + str(self._chunk)
+            + '","timestamp":"'
+            + str(self._chunk * 20)
+            + '","payload":"'
+            + payload
+            + '"},"streamSid":"'
+            + self.stream_sid
+            + '"}'
+        )
         self.frames_sent += 1
         self._changed.set()
         played = False
@@ -148,16 +155,19 @@ class MediaStreamDriver:
             }
         )
 
+    def _agent_frame(self) -> None:
+        self.frames_received += 1
+        self.last_agent_frame_at = time.monotonic()
+        if self.arrivals is not None:
+            self.arrivals.append(self.last_agent_frame_at)
+        self._playback.append(None)
+
     async def receive(self) -> None:
         """Take in the gateway's messages until it closes the socket."""
         try:
             async for message in self.ws:
                 if message.startswith('{"event":"media"'):
-                    self.frames_received += 1
-                    self.last_agent_frame_at = time.monotonic()
-                    if self.arrivals is not None:
-                        self.arrivals.append(self.last_agent_frame_at)
-                    self._playback.append(None)
+                    self._agent_frame()
                     continue
                 data = json.loads(message)
                 if data.get("event") == "mark":
@@ -173,8 +183,7 @@ class MediaStreamDriver:
                     for name in marks:
                         await self._echo_mark(name)
                 elif data.get("event") == "media":
-                    self.frames_received += 1
-                    self._playback.append(None)
+                    self._agent_frame()
             self.closed_by_gateway = True
         except (ConnectionClosed, OSError):
             self.closed_by_gateway = True

@@ -1,0 +1,464 @@
+"""N concurrent simulated calls against one gateway process, next to a thread-per-call baseline.
+
+Both servers speak Twilio Media Streams and answer with the offline agent's synthesized
+speech; the load is the same: every call sends a 20 ms caller frame every 20 ms (speech
+for 2 s every 12 s, else μ-law silence), plays the agent's audio in real time and echoes
+its marks. The load generator is one uvloop process with one 20 ms clock for all calls.
+
+* gateway: ``switchboard.voice_gateway`` as ``switchboard gateway`` serves it (uvicorn,
+  uvloop, httptools, websockets-sansio), fakes only for the agent config and events.
+* baseline: the old design — per call a receive thread, a paced transmit thread
+  (``time.sleep`` per frame), an AI thread and a watchdog thread.
+
+Transmit jitter is the lateness of each agent frame against its 20 ms slot, measured by the
+server (the gateway's histogram; the baseline's samples) and, as a cross-check, on arrival
+at the client. CPU and RSS are the server process's, per call.
+
+    .venv/bin/python bench/gateway.py --calls 200 --seconds 30
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import base64
+import json
+import os
+import queue
+import random
+import socket
+import subprocess
+import sys
+import threading
+import time
+import xml.etree.ElementTree as ET
+from pathlib import Path
+from typing import Any
+
+import httpx
+import psutil
+import uvloop
+import websockets
+from twilio.request_validator import RequestValidator
+
+from switchboard.voice_gateway.domain.codecs import FRAME_BYTES, loud_sample_table, split_frames
+from switchboard.voice_gateway.domain.speech import speech_ulaw
+from switchboard.voice_gateway.simulator import MediaStreamDriver
+
+ROOT = Path(__file__).resolve().parents[1]
+AUTH_TOKEN = "bench-twilio-token"
+BUSINESS_NUMBER = "+15550001111"
+GREETING = "Hello, thanks for calling Acme Dental. How can I help you today?"
+UTTERANCE = "Hi, I would like to book a cleaning for next Tuesday please."
+JITTER_BOUNDS_MS = (0.5, 1, 2, 3, 4, 5, 6, 8, 10, 15, 20, 30, 50, 100, 250, 500, 1000)
+
+
+def percentile(values: list[float], q: float) -> float:
+    if not values:
+        return float("nan")
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+# --- servers ------------------------------------------------------------------------------
+
+
+def serve_gateway(port: int) -> None:
+    """The real gateway app, with an in-memory agent config and event publisher."""
+    import uvicorn
+
+    from switchboard.common.events import InMemoryEventPublisher
+    from switchboard.common.logging import configure_logging
+    from switchboard.common.settings import Settings
+    from switchboard.voice_gateway.app import create_app
+    from switchboard.voice_gateway.domain.agent_config import AgentConfig
+    from switchboard.voice_gateway.ports.agent_config import InMemoryAgentConfigSource
+    from switchboard.voice_gateway.ports.recorder import InMemoryCallRecorder
+    from switchboard.voice_gateway.server import tune_garbage_collector
+
+    configure_logging("WARNING")
+    agent = AgentConfig(
+        business_id=1,
+        business_name="Acme Dental",
+        phone_number=BUSINESS_NUMBER,
+        prompt="Book appointments.",
+        greeting=GREETING,
+        max_call_seconds=3600,
+        silence_timeout_s=60,
+    )
+    settings = Settings(
+        public_base_url=f"http://127.0.0.1:{port}", twilio_auth_token=AUTH_TOKEN, openai_api_key=""
+    )
+    app = create_app(
+        settings,
+        event_publisher=InMemoryEventPublisher(),
+        agent_config_source=InMemoryAgentConfigSource([agent]),
+        recorder=InMemoryCallRecorder(),
+    )
+    tune_garbage_collector()
+    uvicorn.run(
+        app,
+        host="127.0.0.1",
+        port=port,
+        loop="uvloop",
+        http="httptools",
+        ws="websockets-sansio",
+        ws_max_size=64 * 1024,
+        access_log=False,
+        log_level="warning",
+        backlog=4096,
+    )
+
+
+_LOUD = loud_sample_table(900)
+_BASELINE_JITTER: list[float] = []
+
+
+def _baseline_call(ws: Any) -> None:
+    """The old design, one call: receive here; transmit, AI and watchdog in their own threads."""
+    tx: queue.Queue[str | None] = queue.Queue()
+    state: dict[str, Any] = {"alive": True, "sid": "", "voiced": 0, "silent": 0, "speech": False}
+
+    def speak(text: str) -> None:
+        for frame in split_frames(speech_ulaw(text)):
+            payload = base64.b64encode(frame).decode()
+            tx.put(
+                json.dumps(
+                    {"event": "media", "streamSid": state["sid"], "media": {"payload": payload}}
+                )
+            )
+
+    def tx_loop() -> None:  # one timer per frame per call, like the seed's _tx_loop
+        deadline = None
+        while state["alive"]:
+            try:
+                message = tx.get(timeout=0.1)
+            except queue.Empty:
+                deadline = None
+                continue
+            if message is None:
+                return
+            deadline = (deadline or time.monotonic()) + 0.02
+            time.sleep(max(0.0, deadline - time.monotonic()))
+            _BASELINE_JITTER.append(time.monotonic() - deadline)
+            try:
+                ws.send(message)
+            except websockets.ConnectionClosed:
+                return
+
+    ai_inbox: queue.Queue[bytes | None] = queue.Queue()
+
+    def ai_loop() -> None:  # the seed's realtime thread: VAD, then an answer
+        while (frame := ai_inbox.get()) is not None:
+            voiced = frame.translate(_LOUD).count(1) >= 24
+            if not state["speech"]:
+                state["voiced"] = state["voiced"] + 1 if voiced else 0
+                if state["voiced"] >= 3:
+                    state["speech"], state["silent"] = True, 0
+            elif voiced:
+                state["silent"] = 0
+            else:
+                state["silent"] += 1
+                if state["silent"] >= 30:
+                    state["speech"] = False
+                    speak("Thank you. I am the offline assistant. Could you tell me a bit more?")
+
+    def watchdog_loop() -> None:
+        while state["alive"]:
+            time.sleep(1)
+
+    threads = [threading.Thread(target=f, daemon=True) for f in (tx_loop, ai_loop, watchdog_loop)]
+    for message in ws:
+        data = json.loads(message)
+        if data["event"] == "start":
+            state["sid"] = data["start"]["streamSid"]
+            for thread in threads:
+                thread.start()
+            speak(GREETING)
+        elif data["event"] == "media":
+            ai_inbox.put(base64.b64decode(data["media"]["payload"]))
+        elif data["event"] == "stop":
+            break
+    state["alive"] = False
+    tx.put(None)
+    ai_inbox.put(None)
+
+
+def serve_baseline(port: int) -> None:
+    """A thread-per-call Media Streams server; ``/stats`` returns the transmit lateness."""
+    from websockets.sync.server import serve
+
+    def handler(ws: Any) -> None:
+        if ws.request.path.startswith("/stats"):
+            samples, _BASELINE_JITTER[:] = list(_BASELINE_JITTER), []
+            ws.send(json.dumps(samples))
+            return
+        _baseline_call(ws)
+
+    with serve(handler, "127.0.0.1", port, max_size=64 * 1024, compression=None) as server:
+        server.serve_forever()
+
+
+# --- load generator -----------------------------------------------------------------------
+
+
+async def open_call(base: str, n: int, baseline: bool) -> MediaStreamDriver:
+    call_sid = f"CA{n:032x}"
+    parameters: dict[str, str] = {}
+    ws_url = base.replace("http", "ws", 1) + "/twilio/media"
+    if not baseline:
+        form = {"CallSid": call_sid, "From": f"+1555{n:07d}", "To": BUSINESS_NUMBER}
+        path = "/twilio/voice/incoming"
+        signature = RequestValidator(AUTH_TOKEN).compute_signature(base + path, form)
+        async with httpx.AsyncClient() as http:
+            response = await http.post(
+                base + path, data=form, headers={"X-Twilio-Signature": signature}
+            )
+        stream = ET.fromstring(response.text).find("./Connect/Stream")
+        assert stream is not None, response.text
+        parameters = {p.get("name", ""): p.get("value", "") for p in stream.iter("Parameter")}
+    ws = await websockets.connect(ws_url, max_size=None, compression=None, open_timeout=60)
+    driver = MediaStreamDriver(
+        ws, call_sid=call_sid, stream_sid=f"MZ{n:032x}", parameters=parameters
+    )
+    await driver.open_stream()
+    return driver
+
+
+async def run_load(
+    base: str, calls: int, seconds: float, baseline: bool, server: psutil.Process
+) -> dict[str, Any]:
+    speech = speech_ulaw(UTTERANCE, voice="high")
+    drivers: list[MediaStreamDriver] = []
+    receivers: list[asyncio.Task[None]] = []
+    tick_lateness: list[float] = []
+    stop = asyncio.Event()
+
+    async def clock() -> None:
+        deadline, tick = time.monotonic(), 0
+        while not stop.is_set():
+            tick += 1
+            for index, driver in enumerate(list(drivers)):
+                if (tick + index * 37) % 600 == 100:  # speak 2 s of every 12 s, staggered
+                    driver.speak(speech)
+                await driver.tick()
+            deadline += 0.02
+            delay = deadline - time.monotonic()
+            tick_lateness.append(-delay if delay < 0 else 0.0)
+            await asyncio.sleep(max(0.0, delay))
+
+    ticker = asyncio.create_task(clock())
+    for n in range(calls):  # ramp up over ~5 s
+        driver = await open_call(base, n, baseline)
+        drivers.append(driver)
+        receivers.append(asyncio.create_task(driver.receive()))
+        await asyncio.sleep(5 / calls)
+    await asyncio.sleep(5)  # warm-up: greetings and first answers
+    for driver in drivers:
+        driver.arrivals = []
+    before = await server_counters(base, baseline, server)
+    tick_lateness.clear()
+    await asyncio.sleep(seconds)
+    after = await server_counters(base, baseline, server)
+    arrivals = [list(driver.arrivals or []) for driver in drivers]
+    lost = sum(1 for driver in drivers if driver.receiving_done.is_set())
+    stop.set()
+    await ticker
+    for driver in drivers:
+        try:
+            await driver.stop()
+            await driver.ws.close()
+        except websockets.ConnectionClosed:
+            pass
+    await asyncio.wait(receivers, timeout=10)
+    return summarize(calls, seconds, before, after, arrivals, tick_lateness, lost)
+
+
+async def server_counters(base: str, baseline: bool, server: psutil.Process) -> dict[str, Any]:
+    cpu = server.cpu_times()
+    loadgen = psutil.Process().cpu_times()
+    counters: dict[str, Any] = {
+        "host_cpu_s": sum(psutil.cpu_times()[:3]),
+        "loadgen_cpu_s": loadgen.user + loadgen.system,
+        "cpu_s": cpu.user + cpu.system,
+        "at": time.monotonic(),
+        "rss": server.memory_info().rss,
+        "threads": server.num_threads(),
+    }
+    if baseline:
+        stats_url = base.replace("http", "ws", 1) + "/stats"
+        async with websockets.connect(stats_url, max_size=None) as ws:
+            counters["jitter_samples"] = json.loads(await ws.recv())
+        return counters
+    async with httpx.AsyncClient() as http:
+        text = (await http.get(base + "/metrics")).text
+    for line in text.splitlines():
+        if line.startswith("switchboard_gateway_tx_jitter_seconds_bucket"):
+            bound = line.split('le="')[1].split('"')[0]
+            counters.setdefault("buckets", {})[bound] = float(line.rsplit(" ", 1)[1])
+        for name in ("frames_out", "frames_late", "frames_dropped", "frames_in"):
+            if line.startswith(f"switchboard_gateway_{name}_total "):
+                counters[name] = float(line.rsplit(" ", 1)[1])
+    return counters
+
+
+def histogram_percentile(buckets: dict[str, float], q: float) -> float:
+    """Interpolated percentile (ms) from cumulative Prometheus buckets."""
+    items = sorted(((float(b), c) for b, c in buckets.items()), key=lambda item: item[0])
+    total = items[-1][1]
+    target, lower_bound, lower_count = q * total, 0.0, 0.0
+    for bound, count in items:
+        if count >= target:
+            if bound == float("inf"):
+                return lower_bound * 1000
+            share = (target - lower_count) / max(count - lower_count, 1e-9)
+            return (lower_bound + (bound - lower_bound) * share) * 1000
+        lower_bound, lower_count = bound, count
+    return lower_bound * 1000
+
+
+def client_jitter(arrivals: list[list[float]]) -> list[float]:
+    """Lateness (ms) of each received frame against a 20 ms grid anchored per talk-burst."""
+    lateness: list[float] = []
+    for times in arrivals:
+        burst: list[float] = []
+        for t in [*times, float("inf")]:
+            if burst and t - burst[-1] > 0.2:
+                offsets = [x - burst[0] - 0.02 * i for i, x in enumerate(burst)]
+                anchor = min(offsets)
+                lateness.extend((o - anchor) * 1000 for o in offsets)
+                burst = []
+            burst.append(t)
+    return lateness
+
+
+def summarize(
+    calls: int,
+    seconds: float,
+    before: dict[str, Any],
+    after: dict[str, Any],
+    arrivals: list[list[float]],
+    tick_lateness: list[float],
+    lost: int,
+) -> dict[str, Any]:
+    wall = after["at"] - before["at"]
+    result: dict[str, Any] = {
+        "calls": calls,
+        "seconds": round(wall, 1),
+        "calls_lost": lost,
+        "cpu_percent": round(100 * (after["cpu_s"] - before["cpu_s"]) / wall, 1),
+        "cpu_ms_per_call_second": round(
+            1000 * (after["cpu_s"] - before["cpu_s"]) / wall / calls, 2
+        ),
+        "rss_mb": round(after["rss"] / 2**20, 1),
+        "loadgen_cpu_percent": round(
+            100 * (after["loadgen_cpu_s"] - before["loadgen_cpu_s"]) / wall, 1
+        ),
+        # Everything else on the box: other people's tests make the figures noisy.
+        "other_cpu_percent": round(
+            100
+            * (
+                (after["host_cpu_s"] - before["host_cpu_s"])
+                - (after["cpu_s"] - before["cpu_s"])
+                - (after["loadgen_cpu_s"] - before["loadgen_cpu_s"])
+            )
+            / wall,
+            1,
+        ),
+        "threads": after["threads"],
+    }
+    if "buckets" in after:
+        delta = {b: after["buckets"][b] - before["buckets"].get(b, 0) for b in after["buckets"]}
+        result.update(
+            server_jitter_p50_ms=round(histogram_percentile(delta, 0.50), 2),
+            server_jitter_p99_ms=round(histogram_percentile(delta, 0.99), 2),
+            server_jitter_max_ms_at_most=min(
+                float(b) * 1000 for b, c in delta.items() if c >= delta["+Inf"]
+            ),
+            frames_out=int(after["frames_out"] - before["frames_out"]),
+            frames_late=int(after["frames_late"] - before["frames_late"]),
+            frames_dropped=int(after["frames_dropped"] - before["frames_dropped"]),
+        )
+    else:
+        samples = [s * 1000 for s in after["jitter_samples"]]
+        result.update(
+            server_jitter_p50_ms=round(percentile(samples, 0.50), 2),
+            server_jitter_p99_ms=round(percentile(samples, 0.99), 2),
+            server_jitter_max_ms=round(max(samples, default=0), 1),
+            frames_out=len(samples),
+            frames_late=sum(1 for s in samples if s > 20),
+            frames_dropped=0,
+        )
+    lateness = client_jitter(arrivals)
+    result.update(
+        client_jitter_p50_ms=round(percentile(lateness, 0.50), 2),
+        client_jitter_p99_ms=round(percentile(lateness, 0.99), 2),
+        client_jitter_max_ms=round(max(lateness, default=0), 1),
+        client_frames_received=len(lateness),
+        loadgen_tick_late_p99_ms=round(1000 * percentile(tick_lateness, 0.99), 2),
+    )
+    return result
+
+
+def bench(kind: str, calls: int, seconds: float) -> dict[str, Any]:
+    port = free_port()
+    code = (
+        f"import sys; sys.path.insert(0, {str(ROOT)!r}); "
+        f"import bench.gateway as g; g.serve_{kind}({port})"
+    )
+    process = subprocess.Popen([sys.executable, "-c", code], cwd=ROOT)
+    base = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                with socket.create_connection(("127.0.0.1", port), 1):
+                    break
+            except OSError:
+                assert time.monotonic() < deadline and process.poll() is None, (
+                    f"{kind} did not start"
+                )
+                time.sleep(0.1)
+        server = psutil.Process(process.pid)
+        idle_rss = server.memory_info().rss
+        result = uvloop.run(run_load(base, calls, seconds, kind == "baseline", server))
+        result["rss_kb_per_call"] = round((result["rss_mb"] * 2**20 - idle_rss) / 1024 / calls, 1)
+        return {"server": kind, **result}
+    finally:
+        process.terminate()
+        process.wait(20)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--calls", type=int, nargs="+", default=[200])
+    parser.add_argument("--seconds", type=float, default=30)
+    parser.add_argument("--no-baseline", action="store_true")
+    parser.add_argument("--out", type=Path, default=ROOT / "bench" / "results" / "gateway.json")
+    args = parser.parse_args()
+    random.seed(1)
+    results = []
+    for calls in args.calls:
+        for kind in ("gateway", *(() if args.no_baseline else ("baseline",))):
+            result = bench(kind, calls, args.seconds)
+            print(json.dumps(result), flush=True)
+            results.append(result)
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(
+        json.dumps(
+            {"machine_cpus": os.cpu_count(), "frame_bytes": FRAME_BYTES, "results": results},
+            indent=2,
+        )
+    )
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,23 @@
+"""Errors the domain services raise; the API turns them into HTTP answers.
+
+Another business's object is always :class:`NotFoundError`, never a "forbidden": a caller must
+not be able to tell that an id exists.
+"""
+
+from __future__ import annotations
+
+
+class NotFoundError(LookupError):
+    """No such object for this business (HTTP 404)."""
+
+
+class ConflictError(ValueError):
+    """The change would break a uniqueness or state rule (HTTP 409)."""
+
+
+class InvalidReferenceError(ValueError):
+    """The request names a related object this business does not have (HTTP 422)."""
+
+    def __init__(self, field: str, message: str) -> None:
+        super().__init__(message)
+        self.field = field

@@ -1,0 +1,1 @@
+"""Outbound call runs (campaigns): creating, starting, cancelling, driving and progress."""

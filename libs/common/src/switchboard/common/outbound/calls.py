@@ -1,0 +1,70 @@
+"""Moving an item on Twilio's call status: done, retried later, or failed."""
+
+from __future__ import annotations
+
+from sqlalchemy import select
+
+from switchboard.common.db.base import utcnow
+from switchboard.common.db.tenancy import tenant_session
+from switchboard.common.models import OutboundItem, OutboundRun
+
+RINGING = {"queued", "initiated", "ringing", "in-progress", "answered"}
+RETRYABLE = {"busy", "no-answer"}
+FAILED = {"failed", "canceled"}
+
+
+class ItemNotFoundError(LookupError):
+    """The item is not this business's (or does not exist)."""
+
+
+def apply_call_status(
+    business_id: int, run_id: int, item_id: int, call_sid: str, call_status: str
+) -> str | None:
+    """Apply a status to the item; returns its new status, or None if it is not ours or final.
+
+    ``busy`` and ``no-answer`` put the item back to ``pending`` while the run's retry policy
+    allows another attempt; the driver waits ``retry_delay_s`` before dialing it again.
+    """
+    with tenant_session(business_id) as session:
+        item = session.execute(
+            select(OutboundItem)
+            .where(
+                OutboundItem.business_id == business_id,
+                OutboundItem.run_id == run_id,
+                OutboundItem.id == item_id,
+                OutboundItem.call_sid == call_sid,
+            )
+            .with_for_update()
+        ).scalar_one_or_none()
+        if item is None:
+            exists = session.scalar(
+                select(OutboundItem.id).where(
+                    OutboundItem.business_id == business_id,
+                    OutboundItem.run_id == run_id,
+                    OutboundItem.id == item_id,
+                )
+            )
+            if exists is None:
+                raise ItemNotFoundError(f"outbound item {item_id} of run {run_id} not found")
+            return None  # a status for an earlier attempt's call
+        if item.status not in ("dialing", "in_progress"):
+            return None
+        run = session.execute(
+            select(OutboundRun).where(
+                OutboundRun.business_id == business_id, OutboundRun.id == run_id
+            )
+        ).scalar_one()
+        item.last_call_status, item.updated_at = call_status, utcnow()
+        max_attempts = int((run.retry_policy or {}).get("max_attempts", 1))
+        if call_status in RINGING:
+            item.status = "in_progress"
+        elif call_status == "completed":
+            item.status, item.completed_at = "completed", utcnow()
+        elif call_status in RETRYABLE and item.attempts < max_attempts and run.status == "running":
+            item.status, item.completed_at = "pending", utcnow()
+        elif call_status in RETRYABLE | FAILED:
+            item.status, item.completed_at = "failed", utcnow()
+            item.error = f"call ended {call_status}"
+        else:
+            return item.status
+        return item.status

@@ -1,0 +1,78 @@
+"""A run's progress, derived from its items, and whether it is really active."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from switchboard.common.db.base import utcnow
+from switchboard.common.models import OutboundItem, OutboundRun
+
+#: A running run whose heartbeat is older than this has no live owner.
+HEARTBEAT_FRESH = timedelta(seconds=20)
+IN_FLIGHT = ("dialing", "in_progress")
+FINAL_ITEM = ("completed", "failed", "cancelled")
+
+
+@dataclass(frozen=True)
+class Progress:
+    """Counts by item state and the 0..1 share of items that reached a final state."""
+
+    total: int
+    placed: int
+    in_progress: int
+    completed: int
+    failed: int
+    cancelled: int
+    progress: float
+    active: bool
+
+
+def _aware(moment: datetime | None) -> datetime | None:
+    if moment is not None and moment.tzinfo is None:  # SQLite gives naive UTC
+        return moment.replace(tzinfo=utcnow().tzinfo)
+    return moment
+
+
+def is_active(run: OutboundRun, now: datetime | None = None) -> bool:
+    """True only while the run is running and its driver's heartbeat is fresh."""
+    heartbeat = _aware(run.heartbeat_at)
+    now = now or utcnow()
+    return run.status == "running" and heartbeat is not None and now - heartbeat < HEARTBEAT_FRESH
+
+
+def run_progress(session: Session, run: OutboundRun) -> Progress:
+    """The run's progress: placed = dialed at least once; progress = final items / total."""
+    rows = session.execute(
+        select(OutboundItem.status, func.count(), func.sum(OutboundItem.attempts))
+        .where(OutboundItem.business_id == run.business_id, OutboundItem.run_id == run.id)
+        .group_by(OutboundItem.status)
+    ).all()
+    counts = {status: count for status, count, _ in rows}
+    total = sum(counts.values())
+    placed = int(
+        session.scalar(
+            select(func.count())
+            .select_from(OutboundItem)
+            .where(
+                OutboundItem.business_id == run.business_id,
+                OutboundItem.run_id == run.id,
+                OutboundItem.attempts > 0,
+            )
+        )
+        or 0
+    )
+    finished = sum(counts.get(status, 0) for status in FINAL_ITEM)
+    return Progress(
+        total=total,
+        placed=placed,
+        in_progress=sum(counts.get(status, 0) for status in IN_FLIGHT),
+        completed=counts.get("completed", 0),
+        failed=counts.get("failed", 0),
+        cancelled=counts.get("cancelled", 0),
+        progress=round(finished / total, 4) if total else 1.0,
+        active=is_active(run),
+    )

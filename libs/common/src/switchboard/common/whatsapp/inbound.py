@@ -1,0 +1,115 @@
+"""Storing an inbound WhatsApp message and enqueueing its processing, in one transaction."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+
+from sqlalchemy import select
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy.orm import Session
+
+from switchboard.common.db.base import utcnow
+from switchboard.common.db.tenancy import system_session, tenant_session
+from switchboard.common.jobs import enqueue_job
+from switchboard.common.logging import get_logger
+from switchboard.common.models import Business, WhatsAppConversation, WhatsAppMessage
+
+log = get_logger(__name__)
+
+#: Seconds a number → business lookup is cached (numbers move between businesses rarely).
+_NUMBER_CACHE_TTL_S = 60.0
+_number_cache: dict[str, tuple[float, int | None]] = {}
+
+
+@dataclass(frozen=True)
+class InboundMessage:
+    """The fields of Twilio's inbound-message webhook that Switchboard keeps."""
+
+    message_sid: str
+    from_number: str
+    to_number: str
+    body: str
+
+
+def bare_number(address: str) -> str:
+    """``whatsapp:+15551234567`` → ``+15551234567``."""
+    return address.strip().removeprefix("whatsapp:")
+
+
+def business_for_whatsapp_number(address: str) -> int | None:
+    """The business that answers this WhatsApp number (cached briefly)."""
+    number = bare_number(address)
+    now = time.monotonic()
+    cached = _number_cache.get(number)
+    if cached is not None and cached[0] > now:
+        return cached[1]
+    with system_session() as session:
+        business_id = session.execute(
+            select(Business.id).where(Business.phone_number == number)
+        ).scalar_one_or_none()
+    _number_cache[number] = (now + _NUMBER_CACHE_TTL_S, business_id)
+    return business_id
+
+
+def _conversation_id(session: Session, business_id: int, contact: str, business_number: str) -> int:
+    """Find or create the conversation with ``contact``, touching it, in one statement."""
+    now = utcnow()
+    builder = pg_insert if session.get_bind().dialect.name == "postgresql" else sqlite_insert
+    statement = (
+        builder(WhatsAppConversation)
+        .values(
+            business_id=business_id,
+            contact_number=contact,
+            business_number=business_number,
+            last_message_at=now,
+            created_at=now,
+            updated_at=now,
+        )
+        .on_conflict_do_update(
+            index_elements=["business_id", "contact_number"],
+            set_={"last_message_at": now, "updated_at": now},
+        )
+        .returning(WhatsAppConversation.id)
+    )
+    return int(session.execute(statement).scalar_one())
+
+
+def store_inbound(business_id: int, message: InboundMessage) -> int | None:
+    """Store the message and enqueue ``process_whatsapp_webhook_job`` atomically.
+
+    Returns the new message's id, or None when this ``MessageSid`` was stored before
+    (Twilio retried the webhook): then nothing is stored or enqueued again.
+    """
+    with tenant_session(business_id) as session:
+        conversation_id = _conversation_id(
+            session, business_id, bare_number(message.from_number), bare_number(message.to_number)
+        )
+        builder = pg_insert if session.get_bind().dialect.name == "postgresql" else sqlite_insert
+        now = utcnow()
+        message_id = session.execute(
+            builder(WhatsAppMessage)
+            .values(
+                business_id=business_id,
+                conversation_id=conversation_id,
+                direction="in",
+                message_sid=message.message_sid,
+                body=message.body,
+                status="received",
+                attempts=0,
+                created_at=now,
+                updated_at=now,
+            )
+            .on_conflict_do_nothing()
+            .returning(WhatsAppMessage.id)
+        ).scalar_one_or_none()
+        if message_id is None:
+            return None
+        enqueue_job(
+            "whatsapp",
+            "process_whatsapp_webhook_job",
+            business_id=business_id,
+            message_id=int(message_id),
+        )
+    return int(message_id)

@@ -1,0 +1,35 @@
+"""Path parameters and response declarations the resource routes share."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from fastapi import Path
+
+from switchboard.api.schemas import ErrorResponse
+from switchboard.common.keyset import MAX_ID
+
+
+def object_id(description: str) -> Any:
+    """A path id: a positive integer a database id can be (larger ones are a 422, not a 500)."""
+    return Path(ge=1, le=MAX_ID, description=description, examples=[42])
+
+
+LeadId = Annotated[int, object_id("The lead's id")]
+CallId = Annotated[int, object_id("The call's id")]
+RecordingId = Annotated[int, object_id("The recording's id")]
+ConversationId = Annotated[int, object_id("The conversation's id")]
+EndpointId = Annotated[int, object_id("The webhook endpoint's id")]
+ReminderId = Annotated[int, object_id("The reminder's id")]
+SubscriptionId = Annotated[int, object_id("The push subscription's id")]
+BusinessId = Annotated[int, object_id("The business's id")]
+
+UNAUTHORIZED: dict[int | str, dict[str, Any]] = {
+    401: {"model": ErrorResponse, "description": "Missing, invalid or revoked API key"}
+}
+NOT_FOUND: dict[int | str, dict[str, Any]] = {
+    404: {"model": ErrorResponse, "description": "No such object for this business"}
+}
+CONFLICT: dict[int | str, dict[str, Any]] = {
+    409: {"model": ErrorResponse, "description": "Conflicts with an existing object"}
+}

@@ -1,0 +1,111 @@
+"""Request and response models, one module per resource (Base/Create/Update/Public each).
+
+Every name is importable from ``switchboard.api.schemas`` directly.
+"""
+
+from switchboard.api.schemas.businesses import (
+    AgentSettingsPublic,
+    AgentSettingsUpdate,
+    BusinessAdminUpdate,
+    BusinessBase,
+    BusinessCreate,
+    BusinessCreated,
+    BusinessDetail,
+    BusinessPage,
+    BusinessPublic,
+    BusinessSelfUpdate,
+)
+from switchboard.api.schemas.calls import CallDetail, CallPage, CallPublic, RecordingPublic
+from switchboard.api.schemas.common import E164, ErrorResponse, Id, Page, Phone
+from switchboard.api.schemas.conversations import (
+    ConversationCreate,
+    ConversationPage,
+    ConversationPublic,
+    MessageCreate,
+    MessagePage,
+    MessagePublic,
+    MessageQueued,
+)
+from switchboard.api.schemas.jobs import JobPage, JobPublic, JobStatus
+from switchboard.api.schemas.leads import (
+    ImportRowError,
+    LeadCreate,
+    LeadImportResult,
+    LeadPage,
+    LeadPublic,
+    LeadUpdate,
+)
+from switchboard.api.schemas.notifications import (
+    PushSubscriptionCreate,
+    PushSubscriptionPage,
+    PushSubscriptionPublic,
+    ReminderCreate,
+    ReminderPage,
+    ReminderPublic,
+    ReminderUpdate,
+)
+from switchboard.api.schemas.webhooks import (
+    WebhookDeliveryPage,
+    WebhookDeliveryPublic,
+    WebhookEndpointCreate,
+    WebhookEndpointPage,
+    WebhookEndpointPublic,
+    WebhookEndpointUpdate,
+    WebhookEndpointUpdated,
+    WebhookEndpointWithSecret,
+    WebhookTestQueued,
+)
+
+__all__ = [
+    "E164",
+    "AgentSettingsPublic",
+    "AgentSettingsUpdate",
+    "BusinessAdminUpdate",
+    "BusinessBase",
+    "BusinessCreate",
+    "BusinessCreated",
+    "BusinessDetail",
+    "BusinessPage",
+    "BusinessPublic",
+    "BusinessSelfUpdate",
+    "CallDetail",
+    "CallPage",
+    "CallPublic",
+    "ConversationCreate",
+    "ConversationPage",
+    "ConversationPublic",
+    "ErrorResponse",
+    "Id",
+    "ImportRowError",
+    "JobPage",
+    "JobPublic",
+    "JobStatus",
+    "LeadCreate",
+    "LeadImportResult",
+    "LeadPage",
+    "LeadPublic",
+    "LeadUpdate",
+    "MessageCreate",
+    "MessagePage",
+    "MessagePublic",
+    "MessageQueued",
+    "Page",
+    "Phone",
+    "PushSubscriptionCreate",
+    "PushSubscriptionPage",
+    "PushSubscriptionPublic",
+    "RecordingPublic",
+    "ReminderCreate",
+    "ReminderPage",
+    "ReminderPublic",
+    "ReminderUpdate",
+    "WebhookDeliveryPage",
+    "WebhookDeliveryPublic",
+    "WebhookEndpointCreate",
+    "WebhookEndpointPage",
+    "WebhookEndpointPublic",
+    "WebhookEndpointUpdate",
+    "WebhookEndpointUpdated",
+    "WebhookEndpointWithSecret",
+    "WebhookTestQueued",
+]

@@ -1,0 +1,99 @@
+"""Businesses: creation (admin), the caller's own business and its agent settings."""
+
+from __future__ import annotations
+
+from zoneinfo import available_timezones
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+from switchboard.api.schemas.common import E164, Page, Patch, Timestamp
+
+
+def _known_timezone(value: str | None) -> str | None:
+    if value is not None and value not in available_timezones():
+        raise ValueError(f"unknown time zone {value!r} (use an IANA name like 'Europe/London')")
+    return value
+
+
+class BusinessBase(BaseModel):
+    name: str = Field(min_length=1, max_length=200, examples=["Acme Dental"])
+    phone_number: str = Field(pattern=E164, examples=["+15551234567"], description="E.164")
+    timezone: str = Field(default="UTC", examples=["Europe/London"])
+
+    _timezone = field_validator("timezone")(_known_timezone)
+
+
+class BusinessCreate(BusinessBase):
+    pass
+
+
+class BusinessPublic(BusinessBase):
+    model_config = ConfigDict(from_attributes=True)
+
+    id: int
+    recording_enabled: bool
+    max_call_seconds: int
+    outbound_concurrency_cap: int
+    created_at: Timestamp
+
+
+class BusinessCreated(BaseModel):
+    business: BusinessPublic
+    api_key: str = Field(description="Shown once; store it now.")
+
+
+class AgentSettingsBase(BaseModel):
+    agent_name: str = Field(min_length=1, max_length=100, examples=["Ava"])
+    greeting: str = Field(max_length=2000, examples=["Hi, this is Ava from Acme Dental."])
+    instructions: str = Field(max_length=20_000, examples=["Book check-ups; never give prices."])
+    voice: str = Field(min_length=1, max_length=50, examples=["alloy"])
+    language: str = Field(min_length=2, max_length=16, examples=["en"])
+    silence_timeout_s: int = Field(ge=2, le=120, examples=[8])
+
+
+class AgentSettingsPublic(AgentSettingsBase):
+    model_config = ConfigDict(from_attributes=True)
+
+    updated_at: Timestamp
+
+
+class AgentSettingsUpdate(Patch):
+    """Only the fields given change."""
+
+    agent_name: str | None = Field(None, min_length=1, max_length=100, examples=["Ava"])
+    greeting: str | None = Field(None, max_length=2000)
+    instructions: str | None = Field(None, max_length=20_000)
+    voice: str | None = Field(None, min_length=1, max_length=50)
+    language: str | None = Field(None, min_length=2, max_length=16)
+    silence_timeout_s: int | None = Field(None, ge=2, le=120)
+
+
+class BusinessDetail(BusinessPublic):
+    """A business with its agent settings."""
+
+    whatsapp_concurrency: int
+    agent: AgentSettingsPublic
+
+
+class BusinessSelfUpdate(Patch):
+    """What a business may change about itself; the prompt is rebuilt afterwards."""
+
+    name: str | None = Field(None, min_length=1, max_length=200)
+    timezone: str | None = Field(None, examples=["Europe/London"])
+    recording_enabled: bool | None = None
+    max_call_seconds: int | None = Field(None, ge=30, le=14_400)
+    agent: AgentSettingsUpdate | None = None
+
+    _timezone = field_validator("timezone")(_known_timezone)
+
+
+class BusinessAdminUpdate(BusinessSelfUpdate):
+    """What an admin may change about any business."""
+
+    phone_number: str | None = Field(None, pattern=E164, examples=["+15551234567"])
+    outbound_concurrency_cap: int | None = Field(None, ge=1, le=1000)
+    whatsapp_concurrency: int | None = Field(None, ge=1, le=100)
+
+
+class BusinessPage(Page[BusinessPublic]):
+    pass

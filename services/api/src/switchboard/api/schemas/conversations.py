@@ -1,0 +1,59 @@
+"""WhatsApp conversations and their messages."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from switchboard.api.schemas.common import Page, Phone, Timestamp
+
+
+class ConversationCreate(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    contact_number: Phone
+
+
+class ConversationPublic(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+    id: int
+    lead_id: int | None
+    contact_number: str = Field(examples=["+15557654321"])
+    business_number: str = Field(examples=["+15551234567"])
+    last_message_at: Timestamp | None
+    created_at: Timestamp
+
+
+class ConversationPage(Page[ConversationPublic]):
+    pass
+
+
+class MessageCreate(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    body: str = Field(min_length=1, max_length=4096, examples=["Your appointment is confirmed."])
+
+
+class MessagePublic(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+    id: int
+    conversation_id: int
+    direction: Literal["in", "out"]
+    message_sid: str | None
+    body: str
+    status: str = Field(examples=["queued"], description="received, queued, sent, failed, ...")
+    attempts: int
+    error: str | None
+    created_at: Timestamp
+
+
+class MessagePage(Page[MessagePublic]):
+    pass
+
+
+class MessageQueued(BaseModel):
+    message: MessagePublic
+    job_id: str = Field(description="The send_whatsapp_message_job; see /api/v1/jobs/{job_id}")

@@ -1,0 +1,63 @@
+"""Leads: the people a business talks to, one per phone number."""
+
+from __future__ import annotations
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from switchboard.api.schemas.common import Page, Patch, Phone, Timestamp
+
+EMAIL = r"^[^@\s]+@[^@\s]+\.[^@\s]+$"
+STATUS = r"^[a-z][a-z0-9_-]{0,31}$"
+
+
+class LeadBase(BaseModel):
+    name: str | None = Field(None, max_length=200, examples=["Jane Doe"])
+    email: str | None = Field(None, max_length=320, pattern=EMAIL, examples=["jane@example.com"])
+    intent: str | None = Field(None, max_length=200, examples=["book a check-up"])
+    notes: str | None = Field(None, max_length=10_000, examples=["Prefers mornings."])
+
+
+class LeadCreate(LeadBase):
+    model_config = ConfigDict(extra="forbid")
+
+    phone: Phone
+    status: str = Field("new", pattern=STATUS, examples=["new"])
+
+
+class LeadUpdate(LeadBase, Patch):
+    """Only the fields given change; ``null`` clears name, email, intent or notes."""
+
+    nullable = frozenset({"name", "email", "intent", "notes"})
+
+    phone: Phone | None = None
+    status: str | None = Field(None, pattern=STATUS, examples=["qualified"])
+
+
+class LeadPublic(LeadBase):
+    model_config = ConfigDict(from_attributes=True)
+
+    id: int
+    phone: str = Field(examples=["+15551234567"])
+    status: str = Field(examples=["new"])
+    source: str = Field(examples=["manual"], description="api, import, call, whatsapp, ...")
+    summary: str | None = None
+    created_at: Timestamp
+    updated_at: Timestamp
+
+
+class LeadPage(Page[LeadPublic]):
+    pass
+
+
+class ImportRowError(BaseModel):
+    line: int = Field(examples=[3], description="Line in the uploaded file (the header is 1)")
+    field: str = Field(examples=["phone"])
+    message: str = Field(examples=["'555-1234' is not a phone number in E.164 form"])
+
+
+class LeadImportResult(BaseModel):
+    """Nothing is imported when any row has an error."""
+
+    created: int = Field(examples=[120])
+    updated: int = Field(examples=[3])
+    errors: list[ImportRowError] = Field(examples=[[]])

@@ -1,0 +1,77 @@
+"""Reminders and Web Push subscriptions."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
+
+from switchboard.api.schemas.common import Id, Page, Patch, Timestamp
+
+
+class ReminderBase(BaseModel):
+    title: str = Field(min_length=1, max_length=200, examples=["Call Jane back"])
+    note: str | None = Field(None, max_length=10_000)
+    lead_id: Id | None = None
+
+
+class ReminderCreate(ReminderBase):
+    model_config = ConfigDict(extra="forbid")
+
+    due_at: AwareDatetime = Field(examples=["2030-01-01T09:00:00Z"])
+
+
+class ReminderUpdate(Patch):
+    """Only the fields given change; ``null`` clears the note or the lead."""
+
+    nullable = frozenset({"note", "lead_id"})
+
+    title: str | None = Field(None, min_length=1, max_length=200)
+    note: str | None = Field(None, max_length=10_000)
+    lead_id: Id | None = None
+    due_at: AwareDatetime | None = None
+    status: Literal["pending", "done", "cancelled"] | None = None
+
+
+class ReminderPublic(ReminderBase):
+    model_config = ConfigDict(from_attributes=True)
+
+    id: int
+    due_at: Timestamp
+    status: str = Field(examples=["pending"], description="pending, sent, done, cancelled")
+    sent_at: Timestamp | None
+    created_at: Timestamp
+
+
+class ReminderPage(Page[ReminderPublic]):
+    pass
+
+
+class PushKeys(BaseModel):
+    p256dh: str = Field(min_length=1, max_length=200)
+    auth: str = Field(min_length=1, max_length=100)
+
+
+class PushSubscriptionCreate(BaseModel):
+    """A browser's ``PushSubscription.toJSON()``, plus an optional label."""
+
+    endpoint: str = Field(
+        pattern=r"^https://\S+$",
+        max_length=1000,
+        examples=["https://fcm.googleapis.com/fcm/send/abc123"],
+    )
+    keys: PushKeys
+    label: str | None = Field(None, max_length=100, examples=["Front desk"])
+
+
+class PushSubscriptionPublic(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+    id: int
+    endpoint: str
+    label: str | None
+    created_at: Timestamp
+
+
+class PushSubscriptionPage(Page[PushSubscriptionPublic]):
+    pass

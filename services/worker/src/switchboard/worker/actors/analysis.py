@@ -1,0 +1,17 @@
+"""Analysis jobs: lead fields from a call or a WhatsApp conversation."""
+
+from __future__ import annotations
+
+from switchboard.common.analysis import analyze_conversation
+from switchboard.common.bootstrap import adapters
+from switchboard.common.jobs.actor import job_actor
+
+
+@job_actor()
+def analyze_conversation_job(
+    *, business_id: int, conversation_id: int | None = None, call_log_id: int | None = None
+) -> None:
+    """Extract name, e-mail, intent and status into the lead (give one of the two ids)."""
+    analyze_conversation(
+        business_id, adapters().ai_text, conversation_id=conversation_id, call_log_id=call_log_id
+    )

@@ -1,0 +1,25 @@
+"""Notification jobs: Web Push, and the reminder scan that feeds it."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from switchboard.common import notifications
+from switchboard.common.bootstrap import adapters
+from switchboard.common.jobs.actor import job_actor
+
+
+@job_actor()
+def send_push_notification_job(
+    *, business_id: int, subscription_id: int, payload: dict[str, Any]
+) -> None:
+    """Push to one of the business's browser subscriptions (a gone one is removed)."""
+    notifications.send_push(
+        business_id, adapters().push, subscription_id=subscription_id, payload=payload
+    )
+
+
+@job_actor()
+def schedule_reminders_job(*, business_id: int) -> None:
+    """Send the business's due reminders, each once."""
+    notifications.send_due_reminders(business_id)

@@ -1,0 +1,41 @@
+"""Outbound runs: the driver tick and call status updates."""
+
+from __future__ import annotations
+
+from switchboard.common.integrations.twilio_rest import TwilioRestClient
+from switchboard.common.jobs import PermanentJobError, current_job
+from switchboard.common.jobs.actor import job_actor
+from switchboard.common.outbound.calls import ItemNotFoundError, apply_call_status
+from switchboard.common.outbound.driver import CallUrls, drive_run
+from switchboard.common.outbound.runs import enqueue_driver
+from switchboard.common.settings import get_settings
+
+
+# notify_shutdown: a stopping worker interrupts the tick; Retries hands it to the next worker.
+@job_actor(notify_shutdown=True)
+def outbound_run_job(run_id: int, *, business_id: int) -> None:
+    """Drive the run for one tick, then hand over to the next tick."""
+    settings = get_settings()
+    job = current_job()
+    outcome = drive_run(
+        business_id,
+        run_id,
+        owner=f"job:{job.job_id}" if job else "job:inline",
+        twilio=TwilioRestClient.from_settings(settings),
+        urls=CallUrls(settings.public_base_url.rstrip("/")),
+    )
+    if outcome == "missing":
+        raise PermanentJobError(f"outbound run {run_id} does not belong to business {business_id}")
+    if outcome == "continue":
+        enqueue_driver(business_id, run_id)
+
+
+@job_actor()
+def outbound_call_status_job(
+    run_id: int, item_id: int, call_sid: str, call_status: str, *, business_id: int
+) -> None:
+    """Move an item on a Twilio status callback or the gateway's ``call.ended``."""
+    try:
+        apply_call_status(business_id, run_id, item_id, call_sid, call_status)
+    except ItemNotFoundError as exc:
+        raise PermanentJobError(str(exc)) from exc

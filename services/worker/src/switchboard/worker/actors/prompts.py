@@ -1,0 +1,12 @@
+"""Prompt jobs: the agent's system prompt, prebuilt from the business's settings."""
+
+from __future__ import annotations
+
+from switchboard.common import prompts
+from switchboard.common.jobs.actor import job_actor
+
+
+@job_actor()
+def prebuild_prompt_job(*, business_id: int) -> None:
+    """Build and store the voice and WhatsApp prompts (the gateway reads the voice one)."""
+    prompts.prebuild_prompts(business_id)

@@ -1,0 +1,33 @@
+"""Recording jobs: transcription after ``recording.ready``, and the 7-day retention."""
+
+from __future__ import annotations
+
+from switchboard.common import recordings
+from switchboard.common.bootstrap import adapters
+from switchboard.common.jobs.actor import job_actor
+
+
+@job_actor()
+def process_recording_job(
+    *,
+    business_id: int,
+    recording_sid: str,
+    call_sid: str,
+    recording_url: str | None = None,
+    duration_s: float | None = None,
+) -> None:
+    """Download from Twilio, store, transcribe, attach to the call log and its lead."""
+    recordings.process_recording(
+        business_id,
+        adapters(),
+        recording_sid=recording_sid,
+        call_sid=call_sid,
+        recording_url=recording_url,
+        duration_s=duration_s,
+    )
+
+
+@job_actor()
+def cleanup_old_recordings_job(*, business_id: int) -> None:
+    """Delete the business's recordings older than 7 days (ours and Twilio's copy)."""
+    recordings.cleanup_old_recordings(business_id, adapters())

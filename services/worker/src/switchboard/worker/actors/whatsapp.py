@@ -1,0 +1,35 @@
+"""WhatsApp jobs: answering inbound messages, sending replies, summarising idle sessions."""
+
+from __future__ import annotations
+
+from switchboard.common.bootstrap import adapters
+from switchboard.common.jobs.actor import job_actor
+from switchboard.common.whatsapp import concurrency, replies, sending, sessions
+from switchboard.worker.actors._attempts import defer, is_final_attempt
+
+
+@job_actor()
+def process_whatsapp_webhook_job(*, business_id: int, message_id: int) -> None:
+    """Reply to a stored inbound message, unless the business is at its concurrency limit."""
+    if concurrency.business_is_busy(business_id):
+        defer("business at its WhatsApp concurrency limit")
+    replies.reply_to_inbound(business_id, message_id, adapters().ai_text)
+
+
+@job_actor()
+def send_whatsapp_message_job(*, business_id: int, message_id: int) -> None:
+    """Send a stored outbound message once; a failure marks it failed."""
+    sending.send_outbound(business_id, message_id, adapters().twilio, final=True)
+
+
+@job_actor()
+def send_whatsapp_with_retry_job(*, business_id: int, message_id: int) -> None:
+    """Send a stored outbound message, retried with backoff; failed after the last try."""
+    final = is_final_attempt("send_whatsapp_with_retry_job")
+    sending.send_outbound(business_id, message_id, adapters().twilio, final=final)
+
+
+@job_actor()
+def auto_summary_whatsapp_session_job(*, business_id: int, session_id: int | None = None) -> None:
+    """Summarise and close sessions idle for 15 minutes (one, or all of the business's)."""
+    sessions.summarize_idle_sessions(business_id, adapters().ai_text, session_id=session_id)

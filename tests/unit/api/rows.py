@@ -1,0 +1,126 @@
+"""Rows the API only reads (calls, conversations, runs), written as the services would."""
+
+from __future__ import annotations
+
+import itertools
+from datetime import timedelta
+from typing import Any
+
+from switchboard.common.db import tenant_session
+from switchboard.common.db.base import utcnow
+from switchboard.common.models import (
+    CallLog,
+    CallSession,
+    Lead,
+    OutboundItem,
+    OutboundRun,
+    Recording,
+    WhatsAppConversation,
+    WhatsAppMessage,
+)
+from tests.support.factories import unique_phone
+
+_sids = itertools.count(1)
+
+
+def auth(key: str) -> dict[str, str]:
+    return {"Authorization": f"Bearer {key}"}
+
+
+def _add(business_id: int, row: Any) -> Any:
+    with tenant_session(business_id) as session:
+        session.add(row)
+        session.flush()
+        return row
+
+
+def lead(business_id: int, **fields: Any) -> Lead:
+    return _add(business_id, Lead(business_id=business_id, phone=unique_phone(), **fields))
+
+
+def call(business_id: int, **fields: Any) -> CallLog:
+    values: dict[str, Any] = {
+        "call_sid": f"CA{next(_sids):032d}",
+        "direction": "inbound",
+        "from_number": unique_phone(),
+        "to_number": "+15550000000",
+        "status": "completed",
+        "end_reason": "caller_hung_up",
+        "transcript": [{"role": "agent", "text": "Hello!"}, {"role": "caller", "text": "Hi"}],
+        **fields,
+    }
+    return _add(business_id, CallLog(business_id=business_id, **values))
+
+
+def recording(business_id: int, call_log: CallLog) -> Recording:
+    return _add(
+        business_id,
+        Recording(
+            business_id=business_id,
+            recording_sid=f"RE{next(_sids):032d}",
+            call_sid=call_log.call_sid,
+            call_log_id=call_log.id,
+            status="stored",
+            duration_s=12.5,
+        ),
+    )
+
+
+def live_call(business_id: int) -> CallSession:
+    return _add(
+        business_id,
+        CallSession(
+            business_id=business_id,
+            call_sid=f"CA{next(_sids):032d}",
+            state="active",
+            started_at=utcnow(),
+        ),
+    )
+
+
+def conversation(business_id: int, **fields: Any) -> WhatsAppConversation:
+    values = {"contact_number": unique_phone(), "business_number": "+15550000000", **fields}
+    return _add(business_id, WhatsAppConversation(business_id=business_id, **values))
+
+
+def message(business_id: int, conversation_id: int, body: str = "hi") -> WhatsAppMessage:
+    return _add(
+        business_id,
+        WhatsAppMessage(
+            business_id=business_id,
+            conversation_id=conversation_id,
+            direction="in",
+            body=body,
+            status="received",
+        ),
+    )
+
+
+def running_run(business_id: int, items: int, *, heartbeat_age_s: float = 0) -> OutboundRun:
+    """A run that is running with ``items`` pending items and a heartbeat of the given age."""
+    now = utcnow()
+    with tenant_session(business_id) as session:
+        run = OutboundRun(
+            business_id=business_id,
+            name="Spring check-ups",
+            status="running",
+            started_at=now,
+            heartbeat_at=now - timedelta(seconds=heartbeat_age_s),
+            lease_expires_at=now + timedelta(seconds=60),
+        )
+        session.add(run)
+        session.flush()
+        for _ in range(items):
+            target = Lead(business_id=business_id, phone=unique_phone())
+            session.add(target)
+            session.flush()
+            session.add(
+                OutboundItem(
+                    business_id=business_id,
+                    run_id=run.id,
+                    lead_id=target.id,
+                    phone=target.phone,
+                    status="pending",
+                )
+            )
+        return run

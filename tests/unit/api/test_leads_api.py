@@ -1,0 +1,127 @@
+from __future__ import annotations
+
+from tests.support.factories import make_business
+from tests.unit.api.rows import auth
+
+
+def test_a_lead_is_created_read_updated_and_deleted(client) -> None:
+    business = make_business()
+    headers = auth(business.api_key)
+    created = client.post(
+        "/api/v1/leads", json={"phone": "+15551110001", "name": "Jane"}, headers=headers
+    )
+    assert created.status_code == 201
+    lead = created.json()
+    assert lead["source"] == "api" and lead["status"] == "new"
+    assert lead["created_at"].endswith("Z")
+    url = f"/api/v1/leads/{lead['id']}"
+    assert client.get(url, headers=headers).json()["name"] == "Jane"
+    updated = client.patch(url, json={"status": "qualified", "name": None}, headers=headers)
+    assert updated.status_code == 200
+    assert updated.json()["status"] == "qualified" and updated.json()["name"] is None
+    assert client.delete(url, headers=headers).status_code == 204
+    assert client.get(url, headers=headers).status_code == 404
+
+
+def test_a_second_lead_for_the_same_phone_is_a_409(client) -> None:
+    headers = auth(make_business().api_key)
+    client.post("/api/v1/leads", json={"phone": "+15551110002"}, headers=headers)
+    second = client.post("/api/v1/leads", json={"phone": "+15551110002"}, headers=headers)
+    assert second.status_code == 409 and "+15551110002" in second.json()["detail"]
+
+
+def test_changing_a_phone_to_one_taken_is_a_409_and_null_phone_is_a_422(client) -> None:
+    headers = auth(make_business().api_key)
+    client.post("/api/v1/leads", json={"phone": "+15551110003"}, headers=headers)
+    other = client.post("/api/v1/leads", json={"phone": "+15551110004"}, headers=headers).json()
+    url = f"/api/v1/leads/{other['id']}"
+    assert client.patch(url, json={"phone": "+15551110003"}, headers=headers).status_code == 409
+    assert client.patch(url, json={"phone": None}, headers=headers).status_code == 422
+
+
+def test_leads_filter_by_status_and_search_name_phone_or_email(client) -> None:
+    headers = auth(make_business().api_key)
+    for phone, name, status in [
+        ("+15551110010", "Ann Lee", "new"),
+        ("+15551110011", "Bob Stone", "won"),
+        ("+15551110012", "100% Carl", "new"),
+    ]:
+        client.post(
+            "/api/v1/leads", json={"phone": phone, "name": name, "status": status}, headers=headers
+        )
+
+    def names(**params: str) -> list[str]:
+        body = client.get("/api/v1/leads", params=params, headers=headers).json()
+        return sorted(lead["name"] for lead in body["items"])
+
+    assert names(status="new") == ["100% Carl", "Ann Lee"]
+    assert names(q="stone") == ["Bob Stone"]
+    assert names(q="0011") == ["Bob Stone"]
+    assert names(q="%") == ["100% Carl"]  # wildcards are literal
+
+
+def test_leads_page_with_a_cursor_newest_first(client) -> None:
+    headers = auth(make_business().api_key)
+    for n in range(5):
+        client.post("/api/v1/leads", json={"phone": f"+1555111002{n}"}, headers=headers)
+    first = client.get("/api/v1/leads", params={"limit": 2}, headers=headers).json()
+    assert [lead["phone"] for lead in first["items"]] == ["+15551110024", "+15551110023"]
+    seen = [lead["phone"] for lead in first["items"]]
+    cursor = first["next_cursor"]
+    while cursor:
+        page = client.get(
+            "/api/v1/leads", params={"limit": 2, "cursor": cursor}, headers=headers
+        ).json()
+        seen += [lead["phone"] for lead in page["items"]]
+        cursor = page["next_cursor"]
+    assert seen == [f"+1555111002{n}" for n in reversed(range(5))]
+
+
+def test_a_cursor_that_is_not_ours_is_a_422_naming_it(client) -> None:
+    headers = auth(make_business().api_key)
+    for cursor in ("garbage", "WyJ4Il0", "Wy0xXQ"):  # garbage, ["x"], [-1]
+        response = client.get("/api/v1/leads", params={"cursor": cursor}, headers=headers)
+        assert response.status_code == 422
+        assert response.json()["detail"][0]["loc"] == ["query", "cursor"]
+
+
+def test_csv_import_creates_and_updates_leads(client) -> None:
+    headers = auth(make_business().api_key)
+    client.post("/api/v1/leads", json={"phone": "+15551110030", "name": "Old"}, headers=headers)
+    csv = "Phone,Name,Email\n+1 555 111 0030,New,\n(555) 1110031,,x@example.com\n+15551110032,Zed,\n"
+    csv = csv.replace("(555) 1110031", "+1 (555) 111-0031")
+    response = client.post(
+        "/api/v1/leads/import", files={"file": ("leads.csv", csv)}, headers=headers
+    )
+    assert response.status_code == 200, response.text
+    assert response.json() == {"created": 2, "updated": 1, "errors": []}
+    leads = client.get("/api/v1/leads", headers=headers).json()["items"]
+    by_phone = {lead["phone"]: lead for lead in leads}
+    assert by_phone["+15551110030"]["name"] == "New"
+    assert by_phone["+15551110031"]["source"] == "import"
+
+
+def test_a_csv_with_errors_imports_nothing_and_names_line_and_field(client) -> None:
+    headers = auth(make_business().api_key)
+    csv = "phone,name,email\n+15551110040,Ann,\nnot-a-phone,Bob,\n+15551110041,Cy,bad-email\n"
+    response = client.post("/api/v1/leads/import", files={"file": ("l.csv", csv)}, headers=headers)
+    assert response.status_code == 400
+    body = response.json()
+    assert body["created"] == 0
+    assert [(e["line"], e["field"]) for e in body["errors"]] == [(3, "phone"), (4, "email")]
+    assert client.get("/api/v1/leads", headers=headers).json()["items"] == []
+
+
+def test_a_csv_without_a_phone_column_or_not_utf8_is_a_400(client) -> None:
+    headers = auth(make_business().api_key)
+    no_phone = client.post(
+        "/api/v1/leads/import", files={"file": ("l.csv", "name\nAnn\n")}, headers=headers
+    )
+    assert no_phone.status_code == 400
+    assert {"line": 1, "field": "phone"}.items() <= no_phone.json()["errors"][-1].items()
+    latin1 = client.post(
+        "/api/v1/leads/import",
+        files={"file": ("l.csv", "phone,name\n+15551110050,Jos\xe9\n".encode("latin-1"))},
+        headers=headers,
+    )
+    assert latin1.status_code == 400 and latin1.json()["errors"][0]["field"] == "file"
