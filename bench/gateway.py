@@ -412,7 +412,10 @@ def bench(kind: str, calls: int, seconds: float) -> dict[str, Any]:
         f"import sys; sys.path.insert(0, {str(ROOT)!r}); "
         f"import bench.gateway as g; g.serve_{kind}({port})"
     )
-    process = subprocess.Popen([sys.executable, "-c", code], cwd=ROOT)
+    command = [sys.executable, "-c", code]
+    if kind == "gateway" and os.environ.get("BENCH_GATEWAY_COMMAND"):
+        command = [*os.environ["BENCH_GATEWAY_COMMAND"].split(), str(port)]
+    process = subprocess.Popen(command, cwd=ROOT)
     base = f"http://127.0.0.1:{port}"
     try:
         deadline = time.monotonic() + 30

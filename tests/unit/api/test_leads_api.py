@@ -88,7 +88,9 @@ def test_a_cursor_that_is_not_ours_is_a_422_naming_it(client) -> None:
 def test_csv_import_creates_and_updates_leads(client) -> None:
     headers = auth(make_business().api_key)
     client.post("/api/v1/leads", json={"phone": "+15551110030", "name": "Old"}, headers=headers)
-    csv = "Phone,Name,Email\n+1 555 111 0030,New,\n(555) 1110031,,x@example.com\n+15551110032,Zed,\n"
+    csv = (
+        "Phone,Name,Email\n+1 555 111 0030,New,\n(555) 1110031,,x@example.com\n+15551110032,Zed,\n"
+    )
     csv = csv.replace("(555) 1110031", "+1 (555) 111-0031")
     response = client.post(
         "/api/v1/leads/import", files={"file": ("leads.csv", csv)}, headers=headers

@@ -18,6 +18,17 @@ app = typer.Typer(
 err = Console(stderr=True)
 
 
+def _register_command_groups() -> None:
+    from switchboard.cli import jobs_cmd, leads_cmd, outbound_cmd
+
+    app.add_typer(leads_cmd.app, name="leads")
+    app.add_typer(jobs_cmd.app, name="jobs")
+    app.add_typer(outbound_cmd.app, name="outbound")
+
+
+_register_command_groups()
+
+
 def _setup() -> None:
     settings = get_settings()
     configure_logging(settings.log_level, settings.log_json)

@@ -8,6 +8,7 @@ import time
 from switchboard.common.jobs.outbox import relay_outbox
 from switchboard.common.logging import get_logger, redact
 from switchboard.common.notifications import schedule_reminder_scans
+from switchboard.common.outbound.reconcile import reconcile_runs
 from switchboard.common.recordings import schedule_recording_cleanups
 from switchboard.common.settings import Settings
 from switchboard.common.whatsapp.sessions import schedule_session_summaries
@@ -31,6 +32,8 @@ def default_schedule(settings: Settings) -> list[Periodic]:
         Periodic("recording_cleanup", 3600, schedule_recording_cleanups),
         Periodic("reminders", 30, schedule_reminder_scans),
         Periodic("whatsapp_session_summaries", 60, schedule_session_summaries),
+        # Outbound runs whose driver died: resumed, or closed if their driver is dead.
+        Periodic("outbound_reconcile", 5, reconcile_runs),
     ]
 
 

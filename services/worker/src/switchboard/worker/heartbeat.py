@@ -37,7 +37,7 @@ class HeartbeatMiddleware(Middleware):
     def after_worker_boot(self, broker: dramatiq.Broker, worker: Any) -> None:
         self.worker_id = f"{socket.gethostname()}:{os.getpid()}"  # after the CLI forked us
         self._started_at = utcnow()
-        self._queues = ",".join(sorted(worker.queues or broker.get_declared_queues()))
+        self._queues = ",".join(sorted(worker.consumer_whitelist or broker.get_declared_queues()))
         self._beat(force=True)
 
     def after_process_message(

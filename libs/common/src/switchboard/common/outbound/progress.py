@@ -45,13 +45,13 @@ def is_active(run: OutboundRun, now: datetime | None = None) -> bool:
 
 
 def run_progress(session: Session, run: OutboundRun) -> Progress:
-    """The run's progress: placed = dialed at least once; progress = final items / total."""
+    """The run's progress: placed = leads Twilio accepted a call for; progress = final / total."""
     rows = session.execute(
-        select(OutboundItem.status, func.count(), func.sum(OutboundItem.attempts))
+        select(OutboundItem.status, func.count())
         .where(OutboundItem.business_id == run.business_id, OutboundItem.run_id == run.id)
         .group_by(OutboundItem.status)
     ).all()
-    counts = {status: count for status, count, _ in rows}
+    counts = {status: count for status, count in rows}
     total = sum(counts.values())
     placed = int(
         session.scalar(
@@ -60,7 +60,8 @@ def run_progress(session: Session, run: OutboundRun) -> Progress:
             .where(
                 OutboundItem.business_id == run.business_id,
                 OutboundItem.run_id == run.id,
-                OutboundItem.attempts > 0,
+                # Reached Twilio: its sid is known, or an earlier attempt's was.
+                OutboundItem.call_sid.is_not(None) | (OutboundItem.attempts > 1),
             )
         )
         or 0

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from fastapi import APIRouter, HTTPException, Query, status
 
 from switchboard.api.deps import AdminOnly, CurrentBusiness
@@ -40,7 +42,10 @@ def create(body: BusinessCreate) -> BusinessCreated:
     return BusinessCreated(business=BusinessPublic.model_validate(business), api_key=key.key)
 
 
-_ADMIN = {401: {"model": ErrorResponse}, 403: {"model": ErrorResponse}}
+_ADMIN: dict[int | str, dict[str, Any]] = {
+    401: {"model": ErrorResponse},
+    403: {"model": ErrorResponse, "description": "Not the admin key"},
+}
 
 
 def _detail(found: business_settings.BusinessSettings) -> BusinessDetail:

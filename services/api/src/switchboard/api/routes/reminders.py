@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from datetime import datetime
 from typing import Literal
 
 from fastapi import APIRouter, Query, Response, status
@@ -11,6 +10,7 @@ from switchboard.api.deps import CurrentBusiness
 from switchboard.api.pagination import Paging, to_page
 from switchboard.api.params import NOT_FOUND, UNAUTHORIZED, ReminderId
 from switchboard.api.schemas import ReminderCreate, ReminderPage, ReminderPublic, ReminderUpdate
+from switchboard.api.schemas.common import Timestamp
 from switchboard.common import reminders
 from switchboard.common.keyset import MAX_ID
 
@@ -30,8 +30,8 @@ def list_reminders(
     page: Paging,
     status_: ReminderStatus | None = Query(None, alias="status"),
     lead_id: int | None = Query(None, ge=1, le=MAX_ID),
-    due_before: datetime | None = Query(None, examples=["2030-01-02T00:00:00Z"]),
-    due_after: datetime | None = Query(None, examples=["2030-01-01T00:00:00Z"]),
+    due_before: Timestamp | None = Query(None, examples=["2030-01-02T00:00:00Z"]),
+    due_after: Timestamp | None = Query(None, examples=["2030-01-01T00:00:00Z"]),
 ) -> ReminderPage:
     """This business's reminders, newest first."""
     filters = reminders.ReminderFilter(status_, lead_id, due_before, due_after)

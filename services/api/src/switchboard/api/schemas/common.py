@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Annotated, ClassVar, Generic, TypeVar
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validator
+from pydantic import AfterValidator, AwareDatetime, BaseModel, ConfigDict, Field, model_validator
 
 from switchboard.common.keyset import MAX_ID
 
@@ -18,12 +18,14 @@ T = TypeVar("T")
 
 
 def _as_utc(moment: datetime) -> datetime:
-    # SQLite hands back naive datetimes; every stored time is UTC.
-    return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment
+    # Every stored time is UTC (SQLite hands them back naive and keeps no offset).
+    return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
 
 
-#: A timestamp in a response: always timezone-aware (UTC).
+#: A timestamp in a response or a filter: timezone-aware UTC (naive means UTC).
 Timestamp = Annotated[datetime, AfterValidator(_as_utc)]
+#: A time a client sets: it must carry its offset, and is stored in UTC.
+AwareTimestamp = Annotated[AwareDatetime, AfterValidator(_as_utc)]
 
 
 class ErrorResponse(BaseModel):

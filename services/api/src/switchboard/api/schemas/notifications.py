@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field
 
-from switchboard.api.schemas.common import Id, Page, Patch, Timestamp
+from switchboard.api.schemas.common import AwareTimestamp, Id, Page, Patch, Timestamp
 
 
 class ReminderBase(BaseModel):
@@ -18,7 +18,7 @@ class ReminderBase(BaseModel):
 class ReminderCreate(ReminderBase):
     model_config = ConfigDict(extra="forbid")
 
-    due_at: AwareDatetime = Field(examples=["2030-01-01T09:00:00Z"])
+    due_at: AwareTimestamp = Field(examples=["2030-01-01T09:00:00Z"])
 
 
 class ReminderUpdate(Patch):
@@ -29,7 +29,7 @@ class ReminderUpdate(Patch):
     title: str | None = Field(None, min_length=1, max_length=200)
     note: str | None = Field(None, max_length=10_000)
     lead_id: Id | None = None
-    due_at: AwareDatetime | None = None
+    due_at: AwareTimestamp | None = None
     status: Literal["pending", "done", "cancelled"] | None = None
 
 

@@ -1,0 +1,323 @@
+"""Signed WhatsApp webhooks at a fixed rate against ``switchboard api``, with the worker running.
+
+Sets up a fresh PostgreSQL database and RabbitMQ vhost, starts ``switchboard api`` (one
+process) and ``switchboard worker``, with a fake Twilio REST API receiving the replies, then:
+
+1. paced: ``--rate`` signed webhooks per second for ``--seconds``, each from a new contact;
+   reports p50/p99 webhook latency, and inbound-to-reply-enqueued latency (the reply's row
+   ``created_at`` minus the inbound message's, both written as they happen);
+2. the same paced load against a bare FastAPI endpoint that does nothing (the ceiling);
+3. closed loop: ``--connections`` concurrent clients for ``--seconds`` against both, for the
+   throughput of each.
+
+    uv run python bench/whatsapp.py --rate 300 --seconds 20
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import itertools
+import json
+import os
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+import httpx
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from tests.fakes.twilio_rest import ACCOUNT_SID, AUTH_TOKEN, FakeTwilioServer  # noqa: E402
+from tests.support import services  # noqa: E402
+from tests.support.environment import configured  # noqa: E402
+from tests.support.processes import free_port  # noqa: E402
+
+PATH = "/webhooks/twilio/whatsapp"
+_contacts = itertools.count(1)
+
+
+def percentile(values: list[float], q: float) -> float:
+    if not values:
+        return float("nan")
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(round(q * (len(ordered) - 1))))]
+
+
+def signed_requests(base_url: str, to: str, n: int) -> list[tuple[dict[str, str], dict[str, str]]]:
+    """``n`` (form, headers) pairs, each from a new contact, signed for ``base_url``."""
+    from twilio.request_validator import RequestValidator
+
+    validator = RequestValidator(AUTH_TOKEN)
+    out = []
+    for _ in range(n):
+        i = next(_contacts)
+        form = {
+            "MessageSid": f"SM{i:032x}",
+            "From": f"whatsapp:+1444{i:07d}",
+            "To": f"whatsapp:{to}",
+            "Body": "Hi, how much is a haircut on Saturday?",
+            "NumMedia": "0",
+        }
+        out.append(
+            (form, {"X-Twilio-Signature": validator.compute_signature(base_url + PATH, form)})
+        )
+    return out
+
+
+async def _post(
+    session: aiohttp.ClientSession, url: str, form: dict[str, str], headers: dict[str, str]
+) -> float:
+    started = time.perf_counter()
+    async with session.post(url, data=form, headers=headers) as response:
+        await response.read()
+        if response.status != 200:
+            raise RuntimeError(f"{url}: HTTP {response.status}")
+    return (time.perf_counter() - started) * 1000
+
+
+async def paced(
+    url: str, requests: list[tuple[dict[str, str], dict[str, str]]], rate: float
+) -> dict[str, Any]:
+    connector = aiohttp.TCPConnector(limit=256)
+    async with aiohttp.ClientSession(connector=connector) as session:
+        await _post(session, url, *requests[0])  # warm the connection and the server
+        tasks = []
+        begin = time.perf_counter()
+        for i, (form, headers) in enumerate(requests[1:]):
+            delay = begin + i / rate - time.perf_counter()
+            if delay > 0:
+                await asyncio.sleep(delay)
+            tasks.append(asyncio.create_task(_post(session, url, form, headers)))
+        latencies = await asyncio.gather(*tasks)
+        elapsed = time.perf_counter() - begin
+    return {
+        "requests": len(latencies),
+        "rate_per_s": round(len(latencies) / elapsed, 1),
+        "p50_ms": round(percentile(latencies, 0.5), 2),
+        "p99_ms": round(percentile(latencies, 0.99), 2),
+        "max_ms": round(max(latencies), 2),
+    }
+
+
+async def closed_loop(
+    url: str,
+    requests: list[tuple[dict[str, str], dict[str, str]]],
+    connections: int,
+    seconds: float,
+) -> dict[str, Any]:
+    connector = aiohttp.TCPConnector(limit=connections)
+    source = iter(requests)
+    done: list[float] = []
+    async with aiohttp.ClientSession(connector=connector) as session:
+        deadline = time.perf_counter() + seconds
+
+        async def client() -> None:
+            while time.perf_counter() < deadline:
+                try:
+                    form, headers = next(source)
+                except StopIteration:
+                    return
+                done.append(await _post(session, url, form, headers))
+
+        begin = time.perf_counter()
+        await asyncio.gather(*(client() for _ in range(connections)))
+        elapsed = time.perf_counter() - begin
+    return {
+        "requests": len(done),
+        "throughput_per_s": round(len(done) / elapsed, 1),
+        "p50_ms": round(percentile(done, 0.5), 2),
+        "p99_ms": round(percentile(done, 0.99), 2),
+    }
+
+
+def reply_latencies(business_id: int) -> tuple[int, list[float]]:
+    """(inbound messages, inbound→reply-enqueued milliseconds for each answered one)."""
+    from sqlalchemy import select
+    from sqlalchemy.orm import aliased
+
+    from switchboard.common.db import tenant_session
+    from switchboard.common.models import WhatsAppMessage
+
+    reply = aliased(WhatsAppMessage)
+    with tenant_session(business_id) as session:
+        inbound = session.execute(
+            select(WhatsAppMessage.id).where(WhatsAppMessage.direction == "in")
+        ).all()
+        rows = session.execute(
+            select(WhatsAppMessage.created_at, reply.created_at)
+            .join(reply, reply.conversation_id == WhatsAppMessage.conversation_id)
+            .where(WhatsAppMessage.direction == "in", reply.direction == "out")
+        ).all()
+    return len(inbound), [(out - inn).total_seconds() * 1000 for inn, out in rows]
+
+
+def wait_http(url: str, timeout: float = 60) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            if httpx.get(url, timeout=2).status_code < 500:
+                return
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.2)
+    raise TimeoutError(url)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--rate", type=float, default=300.0)
+    parser.add_argument("--seconds", type=float, default=20.0)
+    parser.add_argument("--connections", type=int, default=32, help="closed-loop phase")
+    parser.add_argument("--worker-processes", type=int, default=1)
+    parser.add_argument("--worker-threads", type=int, default=8)
+    parser.add_argument("--concurrency", type=int, default=8, help="business WhatsApp limit")
+    args = parser.parse_args()
+
+    admin_url = services.admin_database_url()
+    database_url = services.create_database(admin_url)
+    amqp_url, vhost = services.create_vhost(services.broker_url())
+    api_port, bare_port = free_port(), free_port()
+    api_url, bare_url = f"http://127.0.0.1:{api_port}", f"http://127.0.0.1:{bare_port}"
+    twilio = FakeTwilioServer()
+    twilio.start()
+    env = {
+        **os.environ,
+        "DATABASE_URL": database_url,
+        "AMQP_URL": amqp_url,
+        "API_BASE_URL": api_url,
+        "TWILIO_API_BASE_URL": twilio.url,
+        "TWILIO_ACCOUNT_SID": ACCOUNT_SID,
+        "TWILIO_AUTH_TOKEN": AUTH_TOKEN,
+        "OPENAI_API_KEY": "",
+        "LOG_LEVEL": "WARNING",
+        "PYTHONPATH": str(ROOT),
+    }
+    procs: list[subprocess.Popen[bytes]] = []
+    results: dict[str, Any] = vars(args).copy()
+    try:
+        with configured(database_url=database_url, amqp_url=amqp_url, log_level="WARNING"):
+            from sqlalchemy import update
+
+            from switchboard.common.db import tenant_session
+            from switchboard.common.migrate import worker_startup_migrations
+            from switchboard.common.models import Business
+            from tests.support.factories import make_business
+
+            worker_startup_migrations()
+            business = make_business("Bench Salon")
+            with tenant_session(business.id) as session:
+                session.execute(
+                    update(Business)
+                    .where(Business.id == business.id)
+                    .values(whatsapp_concurrency=args.concurrency)
+                )
+            cli = [sys.executable, "-m", "switchboard.cli"]
+            quiet = {"stdout": subprocess.DEVNULL, "stderr": subprocess.DEVNULL, "cwd": ROOT}
+            procs.append(
+                subprocess.Popen(
+                    [*cli, "api", "--host", "127.0.0.1", "--port", str(api_port)], env=env, **quiet
+                )
+            )  # type: ignore[call-overload]
+            procs.append(
+                subprocess.Popen(  # type: ignore[call-overload]
+                    [
+                        *cli,
+                        "worker",
+                        "--processes",
+                        str(args.worker_processes),
+                        "--threads",
+                        str(args.worker_threads),
+                    ],
+                    env=env,
+                    **quiet,
+                )
+            )
+            procs.append(
+                subprocess.Popen(  # type: ignore[call-overload]
+                    [
+                        sys.executable,
+                        "-m",
+                        "uvicorn",
+                        "bench.bare_app:app",
+                        "--port",
+                        str(bare_port),
+                        "--log-level",
+                        "warning",
+                    ],
+                    env=env,
+                    **quiet,
+                )
+            )
+            wait_http(f"{api_url}/health")
+            wait_http(f"{bare_url}/docs")
+            n = int(args.rate * args.seconds) + 1
+            print(f"paced: {n} signed webhooks at {args.rate}/s → switchboard api …", flush=True)
+            results["switchboard_paced"] = asyncio.run(
+                paced(api_url + PATH, signed_requests(api_url, business.phone_number, n), args.rate)
+            )
+            print("paced: same load → bare FastAPI …", flush=True)
+            results["bare_paced"] = asyncio.run(
+                paced(
+                    bare_url + PATH, signed_requests(bare_url, business.phone_number, n), args.rate
+                )
+            )
+            deadline = time.monotonic() + 120
+            while time.monotonic() < deadline:
+                inbound, latencies = reply_latencies(business.id)
+                if len(latencies) >= inbound:
+                    break
+                time.sleep(0.5)
+            results["reply_enqueued"] = {
+                "answered": f"{len(latencies)}/{inbound}",
+                "p50_ms": round(percentile(latencies, 0.5), 1),
+                "p99_ms": round(percentile(latencies, 0.99), 1),
+                "mean_ms": round(statistics.fmean(latencies), 1) if latencies else None,
+            }
+            many = int(args.seconds * 3000)
+            print(f"closed loop: {args.connections} connections for {args.seconds} s …", flush=True)
+            results["switchboard_closed_loop"] = asyncio.run(
+                closed_loop(
+                    api_url + PATH,
+                    signed_requests(api_url, business.phone_number, many),
+                    args.connections,
+                    args.seconds,
+                )
+            )
+            results["bare_closed_loop"] = asyncio.run(
+                closed_loop(
+                    bare_url + PATH,
+                    signed_requests(bare_url, business.phone_number, many),
+                    args.connections,
+                    args.seconds,
+                )
+            )
+            results["throughput_vs_ceiling"] = round(
+                results["switchboard_closed_loop"]["throughput_per_s"]
+                / results["bare_closed_loop"]["throughput_per_s"],
+                2,
+            )
+            results["twilio_messages_sent"] = len(twilio.messages)
+    finally:
+        for proc in procs:
+            proc.terminate()
+        for proc in procs:
+            try:
+                proc.wait(30)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+        twilio.stop()
+        services.drop_database(admin_url, database_url)
+        services.delete_vhost(vhost)
+    print(json.dumps(results, indent=2))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,82 @@
+"""The API's call-event consumer on real RabbitMQ, with a real ``switchboard worker`` process."""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from collections.abc import Callable
+from datetime import timedelta
+from pathlib import Path
+
+from sqlalchemy import func, select
+
+from switchboard.api.events import CallEventConsumer
+from switchboard.common.db import tenant_session
+from switchboard.common.events import AmqpEventPublisher, CallEnded, TranscriptTurn, utc_now
+from switchboard.common.models import CallLog, Job, Lead
+from switchboard.common.settings import Settings
+from tests.support.factories import make_business, unique_phone
+from tests.support.processes import ServiceProcess
+
+
+def _counts(business_id: int) -> tuple[int, int, int]:
+    with tenant_session(business_id) as session:
+        leads = session.execute(select(func.count()).select_from(Lead)).scalar_one()
+        logs = session.execute(select(func.count()).select_from(CallLog)).scalar_one()
+        done = session.execute(
+            select(func.count())
+            .select_from(Job)
+            .where(Job.actor_name == "create_lead_from_call_job", Job.status == "succeeded")
+        ).scalar_one()
+    return leads, logs, done
+
+
+async def _eventually(condition: Callable[[], bool], limit_s: float = 60) -> None:
+    # Polls the database (no event to await) without blocking the consumer's event loop.
+    deadline = asyncio.get_running_loop().time() + limit_s
+    for _ in iter(condition, True):
+        assert asyncio.get_running_loop().time() < deadline, "timed out"
+        await asyncio.sleep(0.1)
+
+
+async def test_a_call_ended_delivered_twice_creates_one_lead_and_one_call_log(
+    pg_rabbit: Settings, start_service: Callable[..., ServiceProcess], tmp_path: Path
+) -> None:
+    business = make_business()
+    worker = start_service("worker", "--processes", "1", "--threads", "4")
+    queue = f"test.api.call-events.{uuid.uuid4().hex[:8]}"
+    consumer = CallEventConsumer(pg_rabbit, queue_name=queue)
+    publisher = AmqpEventPublisher(pg_rabbit.amqp_url, tmp_path / "spool")
+    started = utc_now() - timedelta(minutes=1)
+    ended = CallEnded(
+        business_id=business.id,
+        call_sid="CA" + uuid.uuid4().hex,
+        stream_sid="MZ" + uuid.uuid4().hex,
+        direction="inbound",
+        from_number=unique_phone(),
+        to_number=business.phone_number,
+        started_at=started,
+        ended_at=utc_now(),
+        duration_s=60.0,
+        end_reason="caller_hung_up",
+        transcript=[TranscriptTurn(role="caller", text="I'm Kim, kim@example.com", at=started)],
+    )
+    await consumer.start()
+    await publisher.start()
+    try:
+        await asyncio.wait_for(consumer.ready.wait(), 30)
+        assert await publisher.wait_connected(30)
+
+        await publisher.publish(ended)
+        await publisher.publish(ended)  # at-least-once: the same event again
+
+        await _eventually(lambda: _counts(business.id) == (1, 1, 1))
+        await asyncio.sleep(1.0)  # the second delivery had its chance to do harm
+        assert _counts(business.id) == (1, 1, 1)
+        with tenant_session(business.id) as session:
+            actors = session.execute(select(Job.actor_name)).scalars().all()
+        assert sorted(actors).count("finalize_call_log_job") == 1
+        assert worker.alive
+    finally:
+        await publisher.close()
+        await consumer.stop()

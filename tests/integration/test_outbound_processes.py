@@ -1,0 +1,134 @@
+"""Outbound runs against real API, worker and scheduler processes on PostgreSQL and RabbitMQ."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Iterator
+from urllib.parse import parse_qs, urlparse
+
+import httpx
+import pytest
+
+from switchboard.common.jobs import enqueue_job
+from tests.fakes.twilio_rest import ACCOUNT_SID, AUTH_TOKEN, FakeTwilioServer
+from tests.support.factories import make_business
+from tests.support.processes import free_port
+from tests.support.waiting import wait_for
+
+
+@pytest.fixture
+def twilio() -> Iterator[FakeTwilioServer]:
+    server = FakeTwilioServer()
+    server.start()
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+def twilio_env(fake: FakeTwilioServer) -> dict[str, str]:
+    return {"twilio_api_base_url": fake.url, "twilio_account_sid": ACCOUNT_SID,
+            "twilio_auth_token": AUTH_TOKEN, "public_base_url": "http://gateway.test"}
+
+
+def start_api(start_service, fake: FakeTwilioServer):
+    port = free_port()
+    process = start_service("api", "--port", str(port), **twilio_env(fake))
+    url = f"http://127.0.0.1:{port}"
+    wait_for(lambda: _up(url), timeout=60, what="the API")
+    return url, process
+
+
+def _up(url: str) -> bool:
+    try:
+        return httpx.get(f"{url}/health", timeout=1).status_code == 200
+    except httpx.HTTPError:
+        return False
+
+
+def create_run(api: str, key: str, leads: int, concurrency: int) -> int:
+    auth = {"Authorization": f"Bearer {key}"}
+    with httpx.Client(base_url=api, headers=auth) as client:
+        from tests.unit.outbound.test_outbound_runs import leads_for
+
+        lead_ids = leads_for(client_business(client), leads)
+        response = client.post("/api/v1/outbound-runs", json={
+            "name": "spring", "lead_ids": lead_ids, "concurrency": concurrency})
+        assert response.status_code == 201, response.text
+        return int(response.json()["id"])
+
+
+def client_business(client: httpx.Client) -> int:
+    return int(client.get("/api/v1/businesses/me").json()["id"])
+
+
+def answer(fake: FakeTwilioServer, business_id: int, answered: set[str]) -> None:
+    for sid, call in list(fake.calls.items()):
+        if sid not in answered:
+            query = parse_qs(urlparse(call.params["Url"]).query)
+            enqueue_job("calls", "outbound_call_status_job", int(query["run_id"][0]),
+                        int(query["item_id"][0]), sid, "completed", business_id=business_id)
+            answered.add(sid)
+
+
+def test_100_concurrent_starts_give_exactly_one_success(pg_rabbit, start_service, twilio) -> None:
+    api, _ = start_api(start_service, twilio)
+    business = make_business()
+    run_id = create_run(api, business.api_key, leads=2, concurrency=1)
+
+    async def storm() -> list[int]:
+        limits = httpx.Limits(max_connections=100)
+        async with httpx.AsyncClient(base_url=api, limits=limits, timeout=60,
+                                     headers={"Authorization": f"Bearer {business.api_key}"}) as client:
+            responses = await asyncio.gather(
+                *(client.post(f"/api/v1/outbound-runs/{run_id}/start") for _ in range(100)))
+        return [r.status_code for r in responses]
+
+    codes = asyncio.run(storm())
+    assert codes.count(200) == 1 and codes.count(409) == 99, codes
+
+
+def test_sigkill_of_every_process_mid_run_then_restart_finishes_without_redialing(
+    pg_rabbit, start_service, start_worker, twilio
+) -> None:
+    api, api_process = start_api(start_service, twilio)
+    worker = start_service("worker", "--processes", "1", "--threads", "4", **twilio_env(twilio))
+    scheduler = start_service("scheduler", "--port", str(free_port()), **twilio_env(twilio))
+    business = make_business()
+    run_id = create_run(api, business.api_key, leads=8, concurrency=2)
+    auth = {"Authorization": f"Bearer {business.api_key}"}
+    assert httpx.post(f"{api}/api/v1/outbound-runs/{run_id}/start", headers=auth).status_code == 200
+    answered: set[str] = set()
+
+    def progress() -> dict:
+        view = httpx.get(f"{api}/api/v1/outbound-runs/{run_id}", headers=auth).json()
+        dialed = len(twilio.calls)
+        if not view["placed"] <= dialed <= view["placed"] + 2:
+            items = httpx.get(f"{api}/api/v1/outbound-runs/{run_id}/items", headers=auth).json()
+            raise AssertionError((view, dialed, items, [c.params["To"] for c in twilio.calls.values()]))
+        return view
+
+    def placed_three() -> bool:
+        answer(twilio, business.id, answered)
+        return len(twilio.calls) >= 3
+
+    wait_for(placed_three, timeout=60, what="three calls")
+    for process in (worker, scheduler, api_process):
+        process.kill()
+    dialed_before_restart = len(twilio.calls)
+    api, _ = start_api(start_service, twilio)
+    assert progress()["status"] == "running"
+    start_service("worker", "--processes", "1", "--threads", "4", **twilio_env(twilio))
+    start_service("scheduler", "--port", str(free_port()), **twilio_env(twilio))
+
+    def finished() -> bool:
+        answer(twilio, business.id, answered)
+        return progress()["status"] != "running"
+
+    wait_for(finished, timeout=120, what="the run to finish after the restart")
+    final = progress()
+    numbers = [call.params["To"] for call in twilio.calls.values()]
+    assert len(numbers) == len(set(numbers)), "a lead was dialed twice"
+    assert final["status"] == "completed" and not final["active"]
+    assert final["completed"] + final["failed"] == 8
+    assert len(twilio.calls) >= dialed_before_restart

@@ -1,0 +1,37 @@
+from __future__ import annotations
+
+from tests.support.factories import make_business
+from tests.unit.api import rows
+from tests.unit.api.rows import auth
+
+
+def test_a_call_shows_its_transcript_end_reason_and_recordings(client) -> None:
+    business = make_business()
+    call = rows.call(business.id)
+    recording = rows.recording(business.id, call)
+    body = client.get(f"/api/v1/calls/{call.id}", headers=auth(business.api_key)).json()
+    assert body["end_reason"] == "caller_hung_up"
+    assert body["transcript"][0] == {"role": "agent", "text": "Hello!"}
+    assert [r["recording_sid"] for r in body["recordings"]] == [recording.recording_sid]
+
+
+def test_calls_list_newest_first_without_transcripts_and_filters(client) -> None:
+    business = make_business()
+    lead = rows.lead(business.id)
+    inbound = rows.call(business.id, lead_id=lead.id)
+    outbound = rows.call(business.id, direction="outbound", from_number="+15550001234")
+    headers = auth(business.api_key)
+
+    def ids(**params: object) -> list[int]:
+        page = client.get("/api/v1/calls", params=params, headers=headers).json()
+        assert all("transcript" not in item for item in page["items"])
+        return [item["id"] for item in page["items"]]
+
+    assert ids() == [outbound.id, inbound.id]
+    assert ids(direction="outbound") == [outbound.id]
+    assert ids(lead_id=lead.id) == [inbound.id]
+    assert ids(number="0001234") == [outbound.id]
+    assert (
+        client.get("/api/v1/calls", params={"direction": "sideways"}, headers=headers).status_code
+        == 422
+    )

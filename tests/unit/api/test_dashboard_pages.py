@@ -1,0 +1,138 @@
+from __future__ import annotations
+
+import re
+
+import pytest
+from fastapi.testclient import TestClient
+
+from switchboard.common.jobs import enqueue_job
+from switchboard.common.jobs.ledger import mark_dead
+from switchboard.common.jobs.service import get_job
+from tests.support import actors
+from tests.support.factories import TestBusiness, make_business
+from tests.unit.api import rows
+
+
+def _csrf(html: str) -> str:
+    match = re.search(r'name="csrf_token" value="([^"]+)"', html)
+    assert match, html
+    return match.group(1)
+
+
+def log_in(client: TestClient, business: TestBusiness) -> str:
+    token = _csrf(client.get("/dashboard/login").text)
+    response = client.post(
+        "/dashboard/login",
+        data={"api_key": business.api_key, "csrf_token": token},
+        follow_redirects=False,
+    )
+    assert response.status_code == 303 and response.headers["location"] == "/dashboard"
+    cookie = response.headers["set-cookie"].lower()
+    assert "httponly" in cookie and "samesite=strict" in cookie
+    return _csrf(client.get("/dashboard").text)
+
+
+@pytest.fixture
+def business() -> TestBusiness:
+    return make_business("Acme Dental")
+
+
+def test_pages_redirect_to_login_until_logged_in(client, business) -> None:
+    for path in ("/dashboard", "/dashboard/runs", "/dashboard/calls", "/dashboard/jobs"):
+        response = client.get(path, follow_redirects=False)
+        assert response.status_code == 303 and response.headers["location"] == "/dashboard/login"
+    assert client.get("/dashboard/api/runs").status_code == 401
+
+
+def test_logging_in_needs_the_form_s_csrf_token_and_a_valid_key(client, business) -> None:
+    token = _csrf(client.get("/dashboard/login").text)
+    forged = client.post("/dashboard/login", data={"api_key": business.api_key, "csrf_token": "x"})
+    assert forged.status_code == 403
+    wrong = client.post("/dashboard/login", data={"api_key": "sbk_nope", "csrf_token": token})
+    assert wrong.status_code == 401 and "not valid" in wrong.text
+    log_in(client, business)
+    overview = client.get("/dashboard")
+    assert overview.status_code == 200 and "Acme Dental" in overview.text
+    assert "default-src 'self'" in overview.headers["content-security-policy"]
+
+
+def test_a_tampered_cookie_is_no_session(client, business) -> None:
+    log_in(client, business)
+    tampered = client.cookies.get("sb_dashboard")[:-2] + "xx"
+    client.cookies.clear()
+    client.cookies.set("sb_dashboard", tampered)
+    assert client.get("/dashboard", follow_redirects=False).status_code == 303
+
+
+def test_overview_shows_active_calls_and_queues(client, business) -> None:
+    rows.live_call(business.id)
+    enqueue_job("test_jobs", actors.NOOP, business_id=business.id)
+    log_in(client, business)
+    html = client.get("/dashboard").text
+    assert '<span class="value" id="active-calls">1</span>' in html
+    assert '<td>test_jobs</td><td class="num">1</td>' in html
+
+
+def test_the_runs_feed_lists_only_runs_with_a_fresh_heartbeat(client, business) -> None:
+    live = rows.running_run(business.id, items=4)
+    rows.running_run(business.id, items=2, heartbeat_age_s=3600)  # its owner died
+    log_in(client, business)
+    runs = client.get("/dashboard/api/runs").json()["runs"]
+    assert [run["id"] for run in runs] == [live.id]
+    assert {k: runs[0][k] for k in ("total", "placed", "completed", "progress", "active")} == {
+        "total": 4,
+        "placed": 0,
+        "completed": 0,
+        "progress": 0.0,
+        "active": True,
+    }
+
+
+def test_calls_and_leads_pages_show_transcripts_and_search(client, business) -> None:
+    call = rows.call(business.id, transcript=[{"role": "caller", "text": "<b>book me</b>"}])
+    rows.lead(business.id, name="Jane Roe")
+    rows.lead(business.id, name="John Poe")
+    log_in(client, business)
+    assert f'href="/dashboard/calls/{call.id}"' in client.get("/dashboard/calls").text
+    detail = client.get(f"/dashboard/calls/{call.id}").text
+    assert "&lt;b&gt;book me&lt;/b&gt;" in detail  # escaped, never markup
+    leads = client.get("/dashboard/leads", params={"q": "roe"}).text
+    assert "Jane Roe" in leads and "John Poe" not in leads
+
+
+def test_a_dead_job_is_retried_from_its_page(client, business) -> None:
+    job_id = enqueue_job("test_jobs", actors.NOOP, business_id=business.id).job_id
+    mark_dead(job_id, "RuntimeError: boom")
+    csrf = log_in(client, business)
+    page = client.get("/dashboard/jobs").text
+    assert job_id in page and "boom" in page
+    assert (
+        client.post(f"/dashboard/jobs/{job_id}/retry", data={"csrf_token": "x"}).status_code == 403
+    )
+    done = client.post(f"/dashboard/jobs/{job_id}/retry", data={"csrf_token": csrf})
+    assert done.status_code == 200 and "is queued again" in done.text
+    assert get_job(business.id, job_id).status == "queued"
+
+
+def test_another_business_s_call_and_job_are_404(client, business) -> None:
+    other = make_business()
+    call = rows.call(other.id)
+    job_id = enqueue_job("test_jobs", actors.NOOP, business_id=other.id).job_id
+    mark_dead(job_id, "boom")
+    csrf = log_in(client, business)
+    assert client.get(f"/dashboard/calls/{call.id}").status_code == 404
+    assert (
+        client.post(f"/dashboard/jobs/{job_id}/retry", data={"csrf_token": csrf}).status_code == 404
+    )
+    assert get_job(other.id, job_id).status == "dead"
+
+
+def test_logging_out_ends_the_session(client, business) -> None:
+    csrf = log_in(client, business)
+    client.post("/dashboard/logout", data={"csrf_token": csrf})
+    assert client.get("/dashboard", follow_redirects=False).status_code == 303
+
+
+def test_static_files_are_served_and_nothing_else(client) -> None:
+    assert client.get("/dashboard/static/dashboard.js").status_code == 200
+    assert client.get("/dashboard/static/..%2Fsession.py").status_code == 404

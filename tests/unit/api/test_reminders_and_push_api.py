@@ -1,0 +1,73 @@
+from __future__ import annotations
+
+from tests.support.factories import make_business
+from tests.unit.api import rows
+from tests.unit.api.rows import auth
+
+
+def test_a_reminder_is_created_filtered_updated_and_deleted(client) -> None:
+    business = make_business()
+    headers = auth(business.api_key)
+    lead = rows.lead(business.id)
+    early = client.post(
+        "/api/v1/reminders",
+        json={"title": "Call Jane", "due_at": "2030-01-01T09:00:00Z", "lead_id": lead.id},
+        headers=headers,
+    )
+    assert early.status_code == 201 and early.json()["status"] == "pending"
+    late = client.post(
+        "/api/v1/reminders",
+        json={"title": "Later", "due_at": "2031-01-01T09:00:00+02:00"},
+        headers=headers,
+    ).json()
+    due = client.get(
+        "/api/v1/reminders", params={"due_before": "2030-06-01T00:00:00Z"}, headers=headers
+    ).json()
+    assert [r["id"] for r in due["items"]] == [early.json()["id"]]
+    assert late["due_at"].startswith("2031-01-01T07:00:00")
+    url = f"/api/v1/reminders/{late['id']}"
+    done = client.patch(url, json={"status": "done", "note": "called"}, headers=headers).json()
+    assert done["status"] == "done" and done["note"] == "called"
+    assert client.patch(url, json={"status": "sent"}, headers=headers).status_code == 422
+    assert client.delete(url, headers=headers).status_code == 204
+
+
+def test_a_reminder_needs_a_time_zone_and_a_lead_of_this_business(client) -> None:
+    business, other = make_business(), make_business()
+    headers = auth(business.api_key)
+    naive = client.post(
+        "/api/v1/reminders", json={"title": "x", "due_at": "2030-01-01T09:00:00"}, headers=headers
+    )
+    assert naive.status_code == 422
+    foreign_lead = rows.lead(other.id)
+    foreign = client.post(
+        "/api/v1/reminders",
+        json={"title": "x", "due_at": "2030-01-01T09:00:00Z", "lead_id": foreign_lead.id},
+        headers=headers,
+    )
+    assert foreign.status_code == 422 and foreign.json()["detail"][0]["loc"] == ["body", "lead_id"]
+
+
+def test_subscribing_the_same_browser_twice_refreshes_its_keys(client) -> None:
+    headers = auth(make_business().api_key)
+    body = {
+        "endpoint": "https://push.example.com/send/abc",
+        "keys": {"p256dh": "key-1", "auth": "auth-1"},
+        "label": "Front desk",
+    }
+    first = client.post("/api/v1/push-subscriptions", json=body, headers=headers)
+    body["keys"] = {"p256dh": "key-2", "auth": "auth-2"}
+    again = client.post("/api/v1/push-subscriptions", json=body, headers=headers)
+    assert (first.status_code, again.status_code) == (201, 200)
+    assert first.json()["id"] == again.json()["id"] and "keys" not in again.json()
+    listed = client.get("/api/v1/push-subscriptions", headers=headers).json()["items"]
+    assert [s["label"] for s in listed] == ["Front desk"]
+    url = f"/api/v1/push-subscriptions/{first.json()['id']}"
+    assert client.delete(url, headers=headers).status_code == 204
+    assert client.get(url, headers=headers).status_code == 404
+
+
+def test_a_push_endpoint_must_be_https(client) -> None:
+    headers = auth(make_business().api_key)
+    body = {"endpoint": "http://push.example.com/x", "keys": {"p256dh": "k", "auth": "a"}}
+    assert client.post("/api/v1/push-subscriptions", json=body, headers=headers).status_code == 422

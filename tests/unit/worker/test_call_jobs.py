@@ -1,0 +1,102 @@
+"""Call events → call log, session, lead and analysis, through the worker."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import dramatiq
+from sqlalchemy import func, select
+
+from switchboard.common.call_followups import enqueue_follow_ups
+from switchboard.common.db import tenant_session
+from switchboard.common.events import CallEnded, CallStarted, TranscriptTurn, utc_now
+from switchboard.common.models import CallLog, CallSession, Job, Lead
+from switchboard.common.models.jobs import FINAL_STATUSES
+from tests.support.factories import make_business, unique_phone
+from tests.support.waiting import wait_for
+from tests.unit.worker.world import sid
+
+
+def _all_jobs_done(business_id: int) -> bool:
+    with tenant_session(business_id) as session:
+        statuses = session.execute(select(Job.status).where(Job.business_id == business_id))
+        return all(status in FINAL_STATUSES for status in statuses.scalars())
+
+
+def _count(business_id: int, model: type) -> int:
+    with tenant_session(business_id) as session:
+        return session.execute(
+            select(func.count()).select_from(model).where(model.business_id == business_id)
+        ).scalar_one()
+
+
+def test_a_call_ended_twice_makes_one_call_log_and_one_lead_with_the_analysed_fields(
+    worker: dramatiq.Worker,
+) -> None:
+    business = make_business()
+    caller = unique_phone()
+    started = utc_now() - timedelta(minutes=2)
+    call_sid = sid("CA")
+    ended = CallEnded(
+        business_id=business.id,
+        call_sid=call_sid,
+        stream_sid=sid("MZ"),
+        direction="inbound",
+        from_number=caller,
+        to_number=business.phone_number,
+        started_at=started,
+        ended_at=utc_now(),
+        duration_s=120.0,
+        end_reason="caller_hung_up",
+        transcript=[
+            TranscriptTurn(role="agent", text="Hello, how can I help?", at=started),
+            TranscriptTurn(
+                role="caller",
+                text="My name is Dana Smith, I want to book an appointment, dana@example.com",
+                at=started,
+            ),
+        ],
+    )
+
+    first = enqueue_follow_ups(ended)
+    second = enqueue_follow_ups(ended)  # the bus redelivered it
+
+    assert all(ref.created for ref in first) and not any(ref.created for ref in second)
+    wait_for(lambda: _count(business.id, Lead) == 1 and _all_jobs_done(business.id))
+    wait_for(lambda: _lead(business.id).intent is not None, what="the analysis")
+    assert _count(business.id, CallLog) == 1
+    with tenant_session(business.id) as session:
+        log = session.execute(select(CallLog)).scalar_one()
+        call_session = session.execute(select(CallSession)).scalar_one()
+    lead = _lead(business.id)
+    assert (log.status, log.end_reason, log.lead_id) == ("completed", "caller_hung_up", lead.id)
+    assert [turn["role"] for turn in log.transcript] == ["agent", "caller"]
+    assert call_session.state == "ended"
+    assert (lead.phone, lead.name, lead.email) == (caller, "Dana Smith", "dana@example.com")
+    assert lead.intent == "booking"
+
+
+def test_call_started_sets_up_the_call_log_session_and_lead(worker: dramatiq.Worker) -> None:
+    business = make_business()
+    caller = unique_phone()
+    started = CallStarted(
+        business_id=business.id,
+        call_sid=sid("CA"),
+        stream_sid=sid("MZ"),
+        direction="inbound",
+        from_number=caller,
+        to_number=business.phone_number,
+        started_at=utc_now(),
+    )
+
+    enqueue_follow_ups(started)
+
+    wait_for(lambda: _count(business.id, CallSession) == 1 and _all_jobs_done(business.id))
+    with tenant_session(business.id) as session:
+        log = session.execute(select(CallLog)).scalar_one()
+    assert log.status == "in-progress" and log.lead_id == _lead(business.id).id
+
+
+def _lead(business_id: int) -> Lead:
+    with tenant_session(business_id) as session:
+        return session.execute(select(Lead).where(Lead.business_id == business_id)).scalar_one()

@@ -1,0 +1,87 @@
+"""Warm-ups, the prebuilt prompt the gateway reads, lead capture, and the worker's heartbeat."""
+
+from __future__ import annotations
+
+import dramatiq
+from fastapi.testclient import TestClient
+from sqlalchemy import select, update
+
+from switchboard.api.app import create_app
+from switchboard.common.db import system_session, tenant_session
+from switchboard.common.models import AgentSettings, Lead, PrebuiltPrompt, WorkerHeartbeat
+from switchboard.common.settings import Settings
+from tests.support.factories import make_business, unique_phone
+from tests.support.waiting import wait_for
+from tests.unit.worker.jobs import run
+
+
+def _prompts(business_id: int) -> dict[str, tuple[str, int]]:
+    with tenant_session(business_id) as session:
+        rows = session.execute(select(PrebuiltPrompt)).scalars()
+        return {row.channel: (row.content, row.version) for row in rows}
+
+
+def test_the_prebuilt_prompt_follows_the_agent_settings_and_the_gateway_reads_it(
+    worker: dramatiq.Worker, jobs_env: Settings
+) -> None:
+    business = make_business("Bella Salon")
+    with tenant_session(business.id) as session:
+        session.execute(
+            update(AgentSettings).values(agent_name="Mia", instructions="We close at 6 pm.")
+        )
+
+    assert run("prebuild_prompt_job", business_id=business.id).status == "succeeded"
+    assert run("prebuild_prompt_job", business_id=business.id).status == "succeeded"
+
+    prompts = _prompts(business.id)
+    assert set(prompts) == {"voice", "whatsapp"}
+    voice, version = prompts["voice"]
+    assert version == 1 and "Mia" in voice and "Bella Salon" in voice and "6 pm" in voice
+    with TestClient(create_app(jobs_env)) as client:
+        config = client.get(
+            "/internal/v1/agent-config",
+            params={"to": business.phone_number},
+            headers={"Authorization": f"Bearer {jobs_env.internal_api_token}"},
+        ).json()
+    assert config["prompt"] == voice
+
+
+def test_warmups_build_missing_prompts_and_construct_the_adapters(
+    worker: dramatiq.Worker,
+) -> None:
+    business = make_business()
+
+    for actor in ("warmup_agents_job", "warmup_business_job", "warmup_lazy_services_job"):
+        job = run(actor, business_id=business.id)
+        assert job.status == "succeeded", (actor, job.last_error)
+
+    assert {channel: v for channel, (_, v) in _prompts(business.id).items()} == {
+        "voice": 1,
+        "whatsapp": 1,
+    }
+
+
+def test_creating_a_lead_twice_for_one_number_keeps_one_lead(worker: dramatiq.Worker) -> None:
+    business = make_business()
+    phone = unique_phone()
+
+    run("create_lead_job", business_id=business.id, phone=phone, name="Ann")
+    run("create_lead_job", business_id=business.id, phone=phone, email="ann@example.com")
+    bad = run("create_lead_job", business_id=business.id, phone="not a number")
+
+    with tenant_session(business.id) as session:
+        [lead] = session.execute(select(Lead)).scalars().all()
+    assert (lead.phone, lead.name, lead.email) == (phone, "Ann", "ann@example.com")
+    assert (bad.status, bad.attempts) == ("failed", 1)
+
+
+def test_the_worker_keeps_a_heartbeat_row(worker: dramatiq.Worker) -> None:
+    business = make_business()
+    run("warmup_agents_job", business_id=business.id)
+
+    def beat() -> WorkerHeartbeat | None:
+        with system_session() as session:
+            return session.execute(select(WorkerHeartbeat)).scalars().first()
+
+    heartbeat = wait_for(beat, what="a heartbeat row")
+    assert "warmup" in heartbeat.queues

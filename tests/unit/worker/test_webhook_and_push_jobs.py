@@ -1,0 +1,129 @@
+"""Outgoing webhooks (signed, logged per attempt, SSRF-guarded) and Web Push with reminders."""
+
+from __future__ import annotations
+
+import dramatiq
+from sqlalchemy import func, select, update
+
+from switchboard.common.call_followups import enqueue_follow_ups
+from switchboard.common.db import tenant_session
+from switchboard.common.events import RecordingReady
+from switchboard.common.models import PushSubscription, Reminder, WebhookDelivery, WebhookEndpoint
+from tests.fakes.web_push import FakePushService
+from tests.fakes.webhook_receiver import SECRET, FakeWebhookReceiver
+from tests.unit.worker.jobs import finished, jobs_of, run
+from tests.unit.worker.world import World, make_world
+
+
+def _deliveries(business_id: int) -> list[tuple[int, str, int | None]]:
+    with tenant_session(business_id) as session:
+        rows = session.execute(
+            select(
+                WebhookDelivery.attempt, WebhookDelivery.status, WebhookDelivery.response_status
+            ).order_by(WebhookDelivery.id)
+        ).all()
+    return [tuple(row) for row in rows]
+
+
+def _only_endpoint(world: World, url: str, kind: str) -> int:
+    with tenant_session(world.id) as session:
+        session.execute(update(WebhookEndpoint).values(active=False))
+        endpoint = session.get(WebhookEndpoint, world.n8n_endpoint_id)
+        assert endpoint is not None
+        endpoint.url, endpoint.kind, endpoint.secret, endpoint.active = url, kind, SECRET, True
+        endpoint.events = ["recording.ready"]
+    return world.n8n_endpoint_id
+
+
+def test_a_call_event_reaches_n8n_signed_after_retries_with_one_log_row_per_attempt(
+    worker: dramatiq.Worker, webhook_receiver: FakeWebhookReceiver
+) -> None:
+    world = make_world()
+    _only_endpoint(world, webhook_receiver.url_for("n8n"), "n8n")
+    webhook_receiver.fail_next(2)
+    event = RecordingReady(
+        business_id=world.id,
+        call_sid=world.call_sid,
+        recording_sid=world.recording_sid,
+        recording_url="https://api.twilio.com/x",
+    )
+
+    enqueue_follow_ups(event)
+    enqueue_follow_ups(event)
+
+    [job] = jobs_of(world.id, "send_webhook_to_n8n_job")
+    assert finished(world.id, job.id).status == "succeeded"
+    assert _deliveries(world.id) == [(1, "failed", 500), (2, "failed", 500), (3, "delivered", 200)]
+    delivered = webhook_receiver.received[-1]
+    assert delivered.signature_valid and delivered.json()["event_id"] == event.event_id
+
+
+def test_a_webhook_to_a_private_address_is_refused_and_logged(worker: dramatiq.Worker) -> None:
+    world = make_world()
+    endpoint_id = _only_endpoint(world, "http://10.1.2.3/hook", "generic")
+
+    job = run(
+        "send_webhook_with_retry_job",
+        business_id=world.id,
+        endpoint_id=endpoint_id,
+        event_type="recording.ready",
+        event_id="ev-private",
+        payload={"hello": "world"},
+    )
+
+    assert (job.status, job.attempts) == ("failed", 1)
+    assert _deliveries(world.id) == [(1, "refused", None)]
+
+
+def test_a_push_reaches_the_browser_and_a_gone_subscription_is_removed(
+    worker: dramatiq.Worker, fake_push_service: FakePushService
+) -> None:
+    browser = fake_push_service.subscribe()
+    info = browser.as_subscription_info()
+    world = make_world(push_endpoint=info["endpoint"])
+    with tenant_session(world.id) as session:
+        subscription = session.get(PushSubscription, world.subscription_id)
+        assert subscription is not None
+        subscription.p256dh, subscription.auth = info["keys"]["p256dh"], info["keys"]["auth"]
+
+    sent = run(
+        "send_push_notification_job",
+        business_id=world.id,
+        subscription_id=world.subscription_id,
+        payload={"title": "New lead"},
+    )
+    fake_push_service.mark_gone(browser)
+    gone = run(
+        "send_push_notification_job",
+        business_id=world.id,
+        subscription_id=world.subscription_id,
+        payload={"title": "Another"},
+    )
+
+    assert (sent.status, gone.status) == ("succeeded", "succeeded")
+    assert [push.json() for push in fake_push_service.received] == [{"title": "New lead"}]
+    with tenant_session(world.id) as session:
+        assert session.execute(select(func.count()).select_from(PushSubscription)).scalar() == 0
+
+
+def test_a_due_reminder_is_pushed_once(
+    worker: dramatiq.Worker, fake_push_service: FakePushService
+) -> None:
+    browser = fake_push_service.subscribe()
+    info = browser.as_subscription_info()
+    world = make_world(push_endpoint=info["endpoint"])
+    with tenant_session(world.id) as session:
+        subscription = session.get(PushSubscription, world.subscription_id)
+        assert subscription is not None
+        subscription.p256dh, subscription.auth = info["keys"]["p256dh"], info["keys"]["auth"]
+
+    assert run("schedule_reminders_job", business_id=world.id).status == "succeeded"
+    assert run("schedule_reminders_job", business_id=world.id).status == "succeeded"
+
+    fake_push_service.wait_for(lambda: fake_push_service.received, timeout=20)
+    [push_job] = jobs_of(world.id, "send_push_notification_job")
+    assert finished(world.id, push_job.id).status == "succeeded"
+    assert [push.json()["title"] for push in fake_push_service.received] == ["Call Dana back"]
+    with tenant_session(world.id) as session:
+        reminder = session.get(Reminder, world.reminder_id)
+    assert reminder is not None and reminder.status == "sent"

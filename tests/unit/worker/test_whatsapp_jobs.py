@@ -1,0 +1,204 @@
+"""WhatsApp: the signed webhook, the reply through (fake) Twilio, retries, limits, summaries."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from datetime import timedelta
+
+import dramatiq
+import pytest
+from fastapi.testclient import TestClient
+from sqlalchemy import select, update
+from twilio.request_validator import RequestValidator
+
+from switchboard.api.app import create_app
+from switchboard.common.db import tenant_session
+from switchboard.common.db.base import utcnow
+from switchboard.common.jobs import enqueue_job
+from switchboard.common.models import (
+    Business,
+    Job,
+    Lead,
+    WhatsAppConversation,
+    WhatsAppMessage,
+    WhatsAppSession,
+)
+from switchboard.common.settings import Settings
+from tests.fakes.twilio_rest import AUTH_TOKEN, FakeTwilioServer
+from tests.support.factories import make_business, unique_phone
+from tests.support.waiting import wait_for
+from tests.unit.worker.jobs import finished, jobs_of, run
+from tests.unit.worker.world import add, make_world, sid
+
+PATH = "/webhooks/twilio/whatsapp"
+
+
+@pytest.fixture
+def client(jobs_env: Settings) -> Iterator[TestClient]:
+    with TestClient(create_app(jobs_env)) as test_client:
+        yield test_client
+
+
+def signed(settings: Settings, params: dict[str, str]) -> dict[str, str]:
+    url = settings.api_base_url + PATH
+    return {"X-Twilio-Signature": RequestValidator(AUTH_TOKEN).compute_signature(url, params)}
+
+
+def inbound(to: str, body: str = "Hi, how much is a haircut?") -> dict[str, str]:
+    return {
+        "MessageSid": sid("SM"),
+        "From": f"whatsapp:{unique_phone()}",
+        "To": f"whatsapp:{to}",
+        "Body": body,
+        "NumMedia": "0",
+    }
+
+
+def _messages(business_id: int) -> list[WhatsAppMessage]:
+    with tenant_session(business_id) as session:
+        return list(session.execute(select(WhatsAppMessage).order_by(WhatsAppMessage.id)).scalars())
+
+
+def test_an_unsigned_webhook_is_403_and_stores_nothing(
+    client: TestClient, jobs_env: Settings
+) -> None:
+    business = make_business()
+    params = inbound(business.phone_number)
+
+    unsigned = client.post(PATH, data=params)
+    forged = client.post(PATH, data=params, headers={"X-Twilio-Signature": "bm90IGl0"})
+
+    assert (unsigned.status_code, forged.status_code) == (403, 403)
+    assert _messages(business.id) == []
+
+
+def test_a_signed_webhook_stores_the_message_and_its_job_once_per_message_sid(
+    client: TestClient, jobs_env: Settings
+) -> None:
+    business = make_business()
+    params = inbound(business.phone_number)
+
+    first = client.post(PATH, data=params, headers=signed(jobs_env, params))
+    retry = client.post(PATH, data=params, headers=signed(jobs_env, params))
+
+    assert (first.status_code, retry.status_code) == (200, 200)
+    assert first.text.endswith("<Response></Response>")
+    [message] = _messages(business.id)
+    assert (message.direction, message.message_sid, message.body) == (
+        "in",
+        params["MessageSid"],
+        params["Body"],
+    )
+    [job] = jobs_of(business.id, "process_whatsapp_webhook_job")
+    assert job.status == "queued"  # no worker in this test: stored and queued, nothing else
+
+
+def test_an_inbound_message_is_answered_through_twilio_end_to_end(
+    client: TestClient, jobs_env: Settings, worker: dramatiq.Worker, fake_twilio: FakeTwilioServer
+) -> None:
+    business = make_business()
+    params = inbound(business.phone_number, "Hello, my name is Ana Ruiz, I want to book a visit")
+
+    assert client.post(PATH, data=params, headers=signed(jobs_env, params)).status_code == 200
+
+    [sent] = fake_twilio.wait_for(lambda: fake_twilio.messages or None, timeout=20)
+    assert (sent["To"], sent["From"]) == (params["From"], params["To"])
+    wait_for(lambda: [m.status for m in _messages(business.id)] == ["replied", "sent"])
+    reply = _messages(business.id)[1]
+    assert (reply.direction, reply.message_sid, reply.body) == ("out", sent["sid"], sent["Body"])
+    wait_for(lambda: _lead(business.id) is not None and _lead(business.id).name == "Ana Ruiz")
+
+
+def test_a_reply_twilio_keeps_refusing_is_marked_failed_after_its_retries(
+    worker: dramatiq.Worker, fake_twilio: FakeTwilioServer
+) -> None:
+    world = make_world()
+    fake_twilio.fail_next("create_message", count=50, status=503)
+
+    job = run("send_whatsapp_with_retry_job", business_id=world.id, message_id=world.outbound_id)
+
+    assert (job.status, job.attempts) == ("dead", 6)
+    message = _messages(world.id)[1]
+    assert (message.status, message.attempts) == ("failed", 6)
+    assert "503" in (message.error or "")
+
+
+def test_a_reply_to_an_invalid_number_fails_at_once(
+    worker: dramatiq.Worker, fake_twilio: FakeTwilioServer
+) -> None:
+    world = make_world()
+    with tenant_session(world.id) as session:
+        session.execute(
+            update(WhatsAppConversation)
+            .where(WhatsAppConversation.id == world.conversation_id)
+            .values(contact_number="12345")
+        )
+
+    job = run("send_whatsapp_message_job", business_id=world.id, message_id=world.outbound_id)
+
+    assert (job.status, job.attempts) == ("failed", 1)
+    assert _messages(world.id)[1].status == "failed"
+
+
+def test_a_business_at_its_concurrency_limit_waits_without_using_up_retries(
+    worker: dramatiq.Worker, fake_twilio: FakeTwilioServer
+) -> None:
+    world = make_world()
+    _set_concurrency(world.id, 0)
+    job_id = enqueue_job(
+        "whatsapp",
+        "process_whatsapp_webhook_job",
+        business_id=world.id,
+        message_id=world.inbound_id,
+    ).job_id
+    wait_for(lambda: _job(world.id, job_id).failures >= 5, what="several deferrals")
+    assert _job(world.id, job_id).status in ("queued", "running")
+    assert fake_twilio.messages == []
+
+    _set_concurrency(world.id, 4)
+
+    assert finished(world.id, job_id).status == "succeeded"
+    fake_twilio.wait_for(lambda: fake_twilio.messages, timeout=20)
+
+
+def test_an_idle_session_gets_a_summary_and_is_closed(worker: dramatiq.Worker) -> None:
+    world = make_world()
+    fresh = add(
+        world.id,
+        WhatsAppSession(
+            business_id=world.id,
+            conversation_id=world.conversation_id,
+            started_at=utcnow(),
+            last_activity_at=utcnow() - timedelta(minutes=5),
+        ),
+    )
+
+    job = run("auto_summary_whatsapp_session_job", business_id=world.id)
+
+    assert job.status == "succeeded", job.last_error
+    with tenant_session(world.id) as session:
+        idle = session.get(WhatsAppSession, world.session_id)
+        active = session.get(WhatsAppSession, fresh.id)
+        lead = session.get(Lead, world.lead_id)
+    assert idle is not None and idle.closed_at is not None and idle.summary
+    assert lead is not None and lead.summary == idle.summary
+    assert active is not None and active.closed_at is None
+
+
+def _set_concurrency(business_id: int, limit: int) -> None:
+    with tenant_session(business_id) as session:
+        session.execute(
+            update(Business).where(Business.id == business_id).values(whatsapp_concurrency=limit)
+        )
+
+
+def _job(business_id: int, job_id: str) -> Job:
+    with tenant_session(business_id) as session:
+        job = session.get(Job, job_id)
+        assert job is not None
+        return job
+
+
+def _lead(business_id: int) -> Lead | None:
+    with tenant_session(business_id) as session:
+        return session.execute(select(Lead)).scalar_one_or_none()
