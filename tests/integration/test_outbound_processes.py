@@ -125,7 +125,7 @@ def test_sigkill_of_every_process_mid_run_then_restart_finishes_without_redialin
         answer(twilio, business.id, answered)
         return progress()["status"] != "running"
 
-    wait_for(finished, timeout=120, what="the run to finish after the restart")
+    wait_for(finished, timeout=180, what="the run to finish after the restart")
     final = progress()
     numbers = [call.params["To"] for call in twilio.calls.values()]
     assert len(numbers) == len(set(numbers)), "a lead was dialed twice"

@@ -6,14 +6,10 @@ import os
 from collections.abc import Iterator
 from pathlib import Path
 
-import httpx
 import pytest
 
-from switchboard.common.migrate import worker_startup_migrations
 from switchboard.common.settings import Settings
-from tests.support.environment import configured
-from tests.support.processes import ServiceProcess, free_port, service_env
-from tests.support.waiting import wait_for
+from tests.support.api_server import running_api, shared_sqlite
 
 CHROMIUM = Path(os.environ.get("CHROMIUM_PATH", "/usr/bin/chromium"))
 CHROMIUM_ARGS = [
@@ -38,31 +34,15 @@ def _chromium_or_skip() -> Path:
 @pytest.fixture
 def database(tmp_path: Path) -> Iterator[Settings]:
     """A migrated SQLite file that this test and the API process share."""
-    url = f"sqlite:///{tmp_path / 'dashboard.db'}"
-    with configured(database_url=url, amqp_url="", var_dir=str(tmp_path / "var")) as settings:
-        worker_startup_migrations()
+    with shared_sqlite(tmp_path) as settings:
         yield settings
 
 
 @pytest.fixture
 def api_url(database: Settings, tmp_path: Path) -> Iterator[str]:
     """``switchboard api`` as a real process on the shared database."""
-    port = free_port()
-    env = service_env(
-        database_url=database.database_url,
-        amqp_url="",
-        var_dir=str(tmp_path / "var"),
-        service_role="api",
-        enable_schedulers="false",
-    )
-    process = ServiceProcess(["api", "--port", str(port)], env, tmp_path / "api.log")
-    url = f"http://127.0.0.1:{port}"
-    try:
-        wait_for(lambda: _up(f"{url}/health"), timeout=60, what="the API to answer /health")
+    with running_api(database, tmp_path) as url:
         yield url
-    finally:
-        process.stop()
-        print(process.output()[-4000:])
 
 
 @pytest.fixture
@@ -78,10 +58,3 @@ def browser_page() -> Iterator[object]:
             yield context.new_page()
         finally:
             browser.close()
-
-
-def _up(url: str) -> bool:
-    try:
-        return httpx.get(url, timeout=2).status_code == 200
-    except httpx.HTTPError:
-        return False

@@ -7,61 +7,19 @@ under test: the bar must advance with the items and disappear once the run ends.
 
 from __future__ import annotations
 
-from datetime import timedelta
 from pathlib import Path
 
 import pytest
-from sqlalchemy import select, update
 
-from switchboard.common.db import tenant_session
-from switchboard.common.db.base import utcnow
 from switchboard.common.jobs import enqueue_job
 from switchboard.common.jobs.ledger import mark_dead
 from switchboard.common.jobs.service import get_job
-from switchboard.common.models import OutboundItem, OutboundRun
 from tests.support import actors
 from tests.support.factories import make_business
 from tests.unit.api import rows
 
 pytestmark = pytest.mark.e2e
 SCREENSHOT = Path(__file__).resolve().parents[3] / "docs" / "dashboard.png"
-
-
-def _advance(business_id: int, run_id: int, done: int, dialing: int) -> None:
-    """Mark ``done`` items completed and the next ``dialing`` in flight; beat the heartbeat."""
-    with tenant_session(business_id) as session:
-        ids = (
-            session.execute(
-                select(OutboundItem.id)
-                .where(OutboundItem.business_id == business_id, OutboundItem.run_id == run_id)
-                .order_by(OutboundItem.id)
-            )
-            .scalars()
-            .all()
-        )
-        for index, item_id in enumerate(ids):
-            status = (
-                "completed" if index < done else "dialing" if index < done + dialing else "pending"
-            )
-            session.execute(
-                update(OutboundItem)
-                .where(OutboundItem.id == item_id)
-                .values(status=status, attempts=1 if status != "pending" else 0)
-            )
-        session.execute(
-            update(OutboundRun)
-            .where(OutboundRun.business_id == business_id, OutboundRun.id == run_id)
-            .values(heartbeat_at=utcnow(), lease_expires_at=utcnow() + timedelta(seconds=60))
-        )
-
-
-def _finish(business_id: int, run_id: int) -> None:
-    with tenant_session(business_id) as session:
-        session.execute(
-            update(OutboundRun)
-            .where(OutboundRun.business_id == business_id, OutboundRun.id == run_id)
-            .values(status="completed", finished_at=utcnow(), lease_owner=None)
-        )
 
 
 def _bar_value(page, run_id: int) -> int:
@@ -89,16 +47,16 @@ def test_log_in_watch_a_run_progress_and_retry_a_dead_job(api_url, browser_page)
     bar = f'[data-run="{run.id}"] [role=progressbar]'
     page.wait_for_selector(bar)
     assert _bar_value(page, run.id) == 0
-    _advance(business.id, run.id, done=1, dialing=2)
+    rows.advance_run(business.id, run.id, done=1, dialing=2)
     page.wait_for_selector(f'{bar}[aria-valuenow="25"]')
-    _advance(business.id, run.id, done=3, dialing=1)
+    rows.advance_run(business.id, run.id, done=3, dialing=1)
     page.wait_for_selector(f'{bar}[aria-valuenow="75"]')
     assert "3 completed" in page.inner_text(f'[data-run="{run.id}"]')
     SCREENSHOT.parent.mkdir(exist_ok=True)
     page.screenshot(path=str(SCREENSHOT), full_page=True, animations="disabled")
 
-    _advance(business.id, run.id, done=4, dialing=0)
-    _finish(business.id, run.id)
+    rows.advance_run(business.id, run.id, done=4, dialing=0)
+    rows.finish_run(business.id, run.id)
     page.wait_for_selector(f'[data-run="{run.id}"]', state="detached")
     assert page.is_visible("[data-empty]")
 

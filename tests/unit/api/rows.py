@@ -6,6 +6,8 @@ import itertools
 from datetime import timedelta
 from typing import Any
 
+from sqlalchemy import select, update
+
 from switchboard.common.db import tenant_session
 from switchboard.common.db.base import utcnow
 from switchboard.common.models import (
@@ -124,3 +126,40 @@ def running_run(business_id: int, items: int, *, heartbeat_age_s: float = 0) -> 
                 )
             )
         return run
+
+
+def advance_run(business_id: int, run_id: int, done: int, dialing: int) -> None:
+    """Mark ``done`` items completed and the next ``dialing`` in flight; beat the heartbeat."""
+    with tenant_session(business_id) as session:
+        ids = (
+            session.execute(
+                select(OutboundItem.id)
+                .where(OutboundItem.business_id == business_id, OutboundItem.run_id == run_id)
+                .order_by(OutboundItem.id)
+            )
+            .scalars()
+            .all()
+        )
+        for index, item_id in enumerate(ids):
+            status = (
+                "completed" if index < done else "dialing" if index < done + dialing else "pending"
+            )
+            session.execute(
+                update(OutboundItem)
+                .where(OutboundItem.id == item_id)
+                .values(status=status, attempts=1 if status != "pending" else 0)
+            )
+        session.execute(
+            update(OutboundRun)
+            .where(OutboundRun.business_id == business_id, OutboundRun.id == run_id)
+            .values(heartbeat_at=utcnow(), lease_expires_at=utcnow() + timedelta(seconds=60))
+        )
+
+
+def finish_run(business_id: int, run_id: int) -> None:
+    with tenant_session(business_id) as session:
+        session.execute(
+            update(OutboundRun)
+            .where(OutboundRun.business_id == business_id, OutboundRun.id == run_id)
+            .values(status="completed", finished_at=utcnow(), lease_owner=None)
+        )

@@ -68,6 +68,6 @@ def health_router(
     @router.get("/metrics", response_class=Response)
     def metrics() -> Response:
         """Prometheus exposition."""
-        return Response(generate_latest(registry), media_type=CONTENT_TYPE_LATEST)  # type: ignore[arg-type]
+        return Response(generate_latest(registry), media_type=CONTENT_TYPE_LATEST)
 
     return router

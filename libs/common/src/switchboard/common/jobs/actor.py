@@ -30,6 +30,10 @@ def job_actor(
             "throws": (PermanentJobError, JobCancelled),
         }
         options.update(overrides)
-        return dramatiq.actor(fn, actor_name=chosen.name, broker=get_broker(), **options)
+        queue = options.pop("queue_name")
+        declare = dramatiq.actor(
+            actor_name=chosen.name, queue_name=queue, broker=get_broker(), **options
+        )
+        return declare(fn)
 
     return decorate

@@ -109,12 +109,12 @@ def _execute(sql: str, params: dict[str, Any], *, durable: bool = True) -> Seque
             result = conn.execute(text(sql), params)
             return result.first() if result.returns_rows else None
     for attempt in range(2):
-        conn = _pg_connection(durable)
+        pg = _pg_connection(durable)
         try:
-            cursor = conn.execute(_PARAM.sub(r"%(\1)s", sql), params)
+            cursor = pg.execute(_PARAM.sub(r"%(\1)s", sql), params)
             return cursor.fetchone() if cursor.description else None
         except psycopg.OperationalError:
-            conn.close()  # the server restarted or the socket died: reconnect once
+            pg.close()  # the server restarted or the socket died: reconnect once
             if attempt:
                 raise
     return None

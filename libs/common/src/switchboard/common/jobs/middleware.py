@@ -18,7 +18,7 @@ from switchboard.common.logging import get_logger
 log = get_logger("switchboard.jobs")
 
 
-class LedgerMiddleware(Middleware):  # type: ignore[misc]
+class LedgerMiddleware(Middleware):
     """Records each delivery, start, outcome and error of a job in its ledger row.
 
     A message whose ledger row is final (cancelled, succeeded, dead) is acknowledged without

@@ -143,6 +143,7 @@ def _reconcile(business_id: int, run_id: int, twilio: TwilioRest, older_than: ti
             )
         ).all()
     for item_id, call_sid in stale:
+        assert call_sid is not None  # selected with call_sid IS NOT NULL
         try:
             status = twilio.call_status(call_sid)
         except PermanentIntegrationError:
@@ -272,6 +273,7 @@ def _end_calls(business_id: int, run_id: int, twilio: TwilioRest) -> None:
             )
         ).all()
     for item_id, call_sid in live:
+        assert call_sid is not None  # selected with call_sid IS NOT NULL
         try:
             twilio.end_call(call_sid)
         except PermanentIntegrationError:

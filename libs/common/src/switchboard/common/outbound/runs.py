@@ -66,7 +66,9 @@ def _get(session: Any, business_id: int, run_id: int, *, lock: bool = False) -> 
     query = select(OutboundRun).where(
         OutboundRun.business_id == business_id, OutboundRun.id == run_id
     )
-    run = session.execute(query.with_for_update() if lock else query).scalar_one_or_none()
+    run: OutboundRun | None = session.execute(
+        query.with_for_update() if lock else query
+    ).scalar_one_or_none()
     if run is None:
         raise RunNotFoundError(f"outbound run {run_id} not found")
     return run

@@ -1,0 +1,49 @@
+from __future__ import annotations
+
+OWNED = (
+    "/api/v1/leads",
+    "/api/v1/calls",
+    "/api/v1/conversations",
+    "/api/v1/webhooks",
+    "/api/v1/reminders",
+    "/api/v1/push-subscriptions",
+    "/api/v1/jobs",
+    "/api/v1/businesses",
+)
+
+
+def _operations(client):
+    spec = client.get("/openapi.json").json()
+    for path, operations in spec["paths"].items():
+        if path.startswith(OWNED):
+            for method, operation in operations.items():
+                yield path, method, operation
+
+
+def test_docs_are_served(client) -> None:
+    assert client.get("/docs").status_code == 200
+    assert "/dashboard" not in client.get("/openapi.json").json()["paths"]
+
+
+def test_every_operation_documents_auth_errors_and_its_success_body(client) -> None:
+    for path, method, operation in _operations(client):
+        responses = operation["responses"]
+        assert "401" in responses, (method, path)
+        assert operation.get("summary") and operation.get("description"), (method, path)
+        success = [code for code in responses if code.startswith("2")]
+        assert success, (method, path)
+        if success != ["204"]:
+            assert "application/json" in responses[success[0]]["content"], (method, path)
+
+
+def test_every_operation_on_one_object_documents_404(client) -> None:
+    for path, method, operation in _operations(client):
+        if "{" in path:
+            assert "404" in operation["responses"], (method, path)
+
+
+def test_request_bodies_carry_examples(client) -> None:
+    schemas = client.get("/openapi.json").json()["components"]["schemas"]
+    for name in ("LeadCreate", "ReminderCreate", "WebhookEndpointCreate", "MessageCreate"):
+        properties = schemas[name]["properties"]
+        assert any("examples" in field for field in properties.values()), name
