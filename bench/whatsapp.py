@@ -19,6 +19,7 @@ import argparse
 import asyncio
 import itertools
 import json
+import logging
 import os
 import statistics
 import subprocess
@@ -180,6 +181,7 @@ def main() -> None:
     parser.add_argument("--worker-threads", type=int, default=8)
     parser.add_argument("--concurrency", type=int, default=8, help="business WhatsApp limit")
     args = parser.parse_args()
+    logging.getLogger("werkzeug").setLevel(logging.WARNING)  # the fake Twilio's access log
 
     admin_url = services.admin_database_url()
     database_url = services.create_database(admin_url)

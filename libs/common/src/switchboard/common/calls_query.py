@@ -11,6 +11,7 @@ from switchboard.common.errors import NotFoundError
 from switchboard.common.keyset import Page, fetch_page
 from switchboard.common.leads import like_pattern
 from switchboard.common.models import CallLog, Recording
+from switchboard.common.tenant_lookup import find_owned
 
 
 @dataclass(frozen=True)
@@ -57,11 +58,7 @@ def list_calls(
 def get_call(business_id: int, call_id: int) -> CallDetail:
     """One call of this business with its recordings (oldest first)."""
     with tenant_session(business_id) as session:
-        call = session.execute(
-            select(CallLog).where(CallLog.business_id == business_id, CallLog.id == call_id)
-        ).scalar_one_or_none()
-        if call is None:
-            raise NotFoundError(f"call {call_id} not found")
+        call = find_owned(session, CallLog, business_id, call_id, "call")
         recordings = session.execute(
             select(Recording)
             .where(

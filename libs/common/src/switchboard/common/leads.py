@@ -13,9 +13,10 @@ from sqlalchemy.orm import Session
 from switchboard.common.db.base import utcnow
 from switchboard.common.db.tenancy import tenant_session
 from switchboard.common.db.upsert import insert_ignoring_conflicts
-from switchboard.common.errors import ConflictError, NotFoundError
+from switchboard.common.errors import ConflictError
 from switchboard.common.keyset import Page, fetch_page
 from switchboard.common.models import Lead
+from switchboard.common.tenant_lookup import find_owned
 
 
 def upsert_lead(session: Session, business_id: int, phone: str, **fields: Any) -> tuple[Lead, bool]:
@@ -63,12 +64,7 @@ def like_pattern(text: str) -> str:
 
 
 def _find(session: Session, business_id: int, lead_id: int) -> Lead:
-    lead = session.execute(
-        select(Lead).where(Lead.business_id == business_id, Lead.id == lead_id)
-    ).scalar_one_or_none()
-    if lead is None:
-        raise NotFoundError(f"lead {lead_id} not found")
-    return lead
+    return find_owned(session, Lead, business_id, lead_id, "lead")
 
 
 def _duplicate(phone: str) -> ConflictError:

@@ -18,9 +18,18 @@ class Leadership:
 
     def try_acquire(self) -> bool:
         """True if this process is (now) the leader."""
-        if self.is_leader:
-            return True
         engine = get_engine()
+        if self.is_leader and self._conn is not None:
+            try:  # the lock lives as long as this session does
+                self._conn.execute(text("SELECT 1"))
+                self._conn.commit()
+                return True
+            except Exception:  # connection lost, and the lock with it: compete again
+                self._conn.invalidate()
+                self._conn.close()
+                self._conn, self.is_leader = None, False
+        elif self.is_leader:
+            return True
         if engine.dialect.name != "postgresql":
             self.is_leader = True  # embedded SQLite: one process, so one leader
             return True
@@ -34,8 +43,18 @@ class Leadership:
         return self.is_leader
 
     def release(self) -> None:
-        """Give up leadership (closing the connection releases the lock)."""
+        """Give up leadership.
+
+        The lock belongs to the database session, and closing a pooled connection only returns
+        it to the pool, so unlock explicitly (or discard the connection if that fails).
+        """
         if self._conn is not None:
+            try:
+                if self.is_leader:
+                    self._conn.execute(text("SELECT pg_advisory_unlock(:id)"), {"id": LEADER_LOCK_ID})
+                    self._conn.commit()
+            except Exception:  # a dead connection: dropping it from the pool frees the lock
+                self._conn.invalidate()
             self._conn.close()
             self._conn = None
         self.is_leader = False

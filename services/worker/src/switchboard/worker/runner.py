@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import importlib
+
 from dramatiq.cli import main as dramatiq_main
 from dramatiq.cli import make_argument_parser
 
@@ -23,5 +25,9 @@ def run_worker(processes: int, threads: int, queues: list[str], modules: list[st
     """Apply migrations (under the advisory lock) and run Dramatiq's worker until stopped."""
     worker_startup_migrations()
     reset_engine()  # worker processes open their own connections
+    # Import the actors (and their libraries) once here: the forked worker processes inherit
+    # them instead of each importing everything again on start.
+    for module in (WORKER_MODULE, *modules):
+        importlib.import_module(module)
     parsed = make_argument_parser().parse_args(dramatiq_args(processes, threads, queues, modules))
     return int(dramatiq_main(parsed) or 0)

@@ -24,6 +24,10 @@ from switchboard.common import business_settings
 from switchboard.common.businesses import BusinessExistsError, create_business
 
 router = APIRouter(prefix="/api/v1/businesses", tags=["businesses"])
+_ADMIN: dict[int | str, dict[str, Any]] = {
+    401: {"model": ErrorResponse},
+    403: {"model": ErrorResponse, "description": "Not the admin key"},
+}
 
 
 @router.post(
@@ -31,7 +35,7 @@ router = APIRouter(prefix="/api/v1/businesses", tags=["businesses"])
     status_code=status.HTTP_201_CREATED,
     response_model=BusinessCreated,
     dependencies=[AdminOnly],
-    responses={409: {"model": ErrorResponse}, 403: {"model": ErrorResponse}},
+    responses={**_ADMIN, **CONFLICT},
 )
 def create(body: BusinessCreate) -> BusinessCreated:
     """Create a business; its API key is in the response and never shown again."""
@@ -40,12 +44,6 @@ def create(body: BusinessCreate) -> BusinessCreated:
     except BusinessExistsError as exc:
         raise HTTPException(status.HTTP_409_CONFLICT, detail=str(exc)) from exc
     return BusinessCreated(business=BusinessPublic.model_validate(business), api_key=key.key)
-
-
-_ADMIN: dict[int | str, dict[str, Any]] = {
-    401: {"model": ErrorResponse},
-    403: {"model": ErrorResponse, "description": "Not the admin key"},
-}
 
 
 def _detail(found: business_settings.BusinessSettings) -> BusinessDetail:

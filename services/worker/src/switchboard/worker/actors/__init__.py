@@ -24,7 +24,18 @@ from switchboard.worker.actors import (
 )
 from switchboard.worker.heartbeat import HeartbeatMiddleware
 
-MODULES = (analysis, calls, leads, notifications, outbound, prompts, recordings, warmup, webhooks, whatsapp)
+MODULES = (
+    analysis,
+    calls,
+    leads,
+    notifications,
+    outbound,
+    prompts,
+    recordings,
+    warmup,
+    webhooks,
+    whatsapp,
+)
 
 #: Every declared actor, by name.
 ACTORS: dict[str, dramatiq.Actor[..., object]] = {

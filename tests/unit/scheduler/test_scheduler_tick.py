@@ -1,0 +1,49 @@
+"""The scheduler's tick: leadership, ENABLE_SCHEDULERS, and one failing task not stopping others."""
+
+from __future__ import annotations
+
+from switchboard.scheduler.leader import Leadership
+from switchboard.scheduler.loop import default_schedule, tick
+from switchboard.scheduler.schedule import Periodic
+from tests.support.environment import configured
+
+
+def recorder(calls: list[str], name: str, fail: bool = False):
+    def run() -> None:
+        calls.append(name)
+        if fail:
+            raise RuntimeError("boom")
+
+    return run
+
+
+def test_enable_schedulers_false_emits_nothing_but_still_relays_the_outbox(embedded) -> None:
+    calls: list[str] = []
+    tasks = [Periodic("relay", 1, recorder(calls, "relay"), emits_jobs=False),
+             Periodic("cleanup", 1, recorder(calls, "cleanup"))]
+    with configured(database_url="", amqp_url="", var_dir=str(embedded.var_dir),
+                    enable_schedulers="false") as settings:
+        assert tick(tasks, Leadership(), settings, now=10.0) == ["relay"]
+    assert calls == ["relay"]
+
+
+def test_due_tasks_run_once_per_interval(embedded) -> None:
+    calls: list[str] = []
+    tasks = [Periodic("cleanup", 60, recorder(calls, "cleanup"))]
+    leadership = Leadership()
+    assert tick(tasks, leadership, embedded, now=100.0) == ["cleanup"]
+    assert tick(tasks, leadership, embedded, now=130.0) == []
+    assert tick(tasks, leadership, embedded, now=161.0) == ["cleanup"]
+
+
+def test_a_failing_task_does_not_stop_the_others(embedded) -> None:
+    calls: list[str] = []
+    tasks = [Periodic("bad", 1, recorder(calls, "bad", fail=True)), Periodic("good", 1, recorder(calls, "good"))]
+    assert tick(tasks, Leadership(), embedded, now=5.0) == ["good"]
+    assert calls == ["bad", "good"]
+
+
+def test_the_default_schedule_relays_the_outbox_regardless_of_the_switch(embedded) -> None:
+    schedule = {task.name: task for task in default_schedule(embedded)}
+    assert schedule["outbox_relay"].emits_jobs is False
+    assert all(task.emits_jobs for name, task in schedule.items() if name != "outbox_relay")
