@@ -216,7 +216,7 @@ async def open_call(base: str, n: int, baseline: bool) -> MediaStreamDriver:
         form = {"CallSid": call_sid, "From": f"+1555{n:07d}", "To": BUSINESS_NUMBER}
         path = "/twilio/voice/incoming"
         signature = RequestValidator(AUTH_TOKEN).compute_signature(base + path, form)
-        async with httpx.AsyncClient() as http:
+        async with httpx.AsyncClient(timeout=60) as http:
             response = await http.post(
                 base + path, data=form, headers={"X-Twilio-Signature": signature}
             )
@@ -296,7 +296,7 @@ async def server_counters(base: str, baseline: bool, server: psutil.Process) -> 
         async with websockets.connect(stats_url, max_size=None) as ws:
             counters["jitter_samples"] = json.loads(await ws.recv())
         return counters
-    async with httpx.AsyncClient() as http:
+    async with httpx.AsyncClient(timeout=60) as http:
         text = (await http.get(base + "/metrics")).text
     for line in text.splitlines():
         if line.startswith("switchboard_gateway_tx_jitter_seconds_bucket"):

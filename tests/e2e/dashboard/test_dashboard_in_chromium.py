@@ -26,7 +26,7 @@ def _bar_value(page, run_id: int) -> int:
     return int(page.get_attribute(f'[data-run="{run_id}"] [role=progressbar]', "aria-valuenow"))
 
 
-def test_log_in_watch_a_run_progress_and_retry_a_dead_job(api_url, browser_page) -> None:
+def test_log_in_watch_a_run_progress_and_retry_a_dead_job(browser_page, api_url) -> None:
     page = browser_page
     business = make_business("Acme Dental")
     for name in ("Jane Roe", "Ali Khan", "Mia Chen"):

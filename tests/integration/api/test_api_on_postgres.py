@@ -25,7 +25,7 @@ from tests.unit.api.test_leads_api import (  # noqa: F401
     test_leads_filter_by_status_and_search_name_phone_or_email,
 )
 from tests.unit.api.test_webhooks_api import (  # noqa: F401
-    test_a_test_delivery_is_logged_and_enqueued,
+    test_a_test_event_is_enqueued_for_the_endpoint_s_kind,
 )
 
 pytestmark = pytest.mark.integration

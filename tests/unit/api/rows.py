@@ -17,6 +17,7 @@ from switchboard.common.models import (
     OutboundItem,
     OutboundRun,
     Recording,
+    WebhookDelivery,
     WhatsAppConversation,
     WhatsAppMessage,
 )
@@ -64,6 +65,23 @@ def recording(business_id: int, call_log: CallLog) -> Recording:
             call_log_id=call_log.id,
             status="stored",
             duration_s=12.5,
+        ),
+    )
+
+
+def delivery(business_id: int, endpoint_id: int, status: str = "delivered") -> WebhookDelivery:
+    """One logged delivery attempt, as the webhook worker writes it."""
+    return _add(
+        business_id,
+        WebhookDelivery(
+            business_id=business_id,
+            endpoint_id=endpoint_id,
+            event_type="call.ended",
+            event_id=f"ev{next(_sids)}",
+            payload={"type": "call.ended"},
+            status=status,
+            attempt=1,
+            response_status=200 if status == "delivered" else 503,
         ),
     )
 
@@ -147,7 +165,12 @@ def advance_run(business_id: int, run_id: int, done: int, dialing: int) -> None:
             session.execute(
                 update(OutboundItem)
                 .where(OutboundItem.id == item_id)
-                .values(status=status, attempts=1 if status != "pending" else 0)
+                .values(
+                    status=status,
+                    attempts=0 if status == "pending" else 1,
+                    call_sid=None if status == "pending" else f"CA{item_id:032d}",
+                    placed_at=None if status == "pending" else utcnow(),
+                )
             )
         session.execute(
             update(OutboundRun)

@@ -73,7 +73,7 @@ def owned(client) -> Owned:
     endpoint = client.post(
         "/api/v1/webhooks", json={"url": "https://hooks.example.com/x"}, headers=headers
     ).json()
-    client.post(f"/api/v1/webhooks/{endpoint['id']}/test", headers=headers)
+    rows.delivery(owner.id, endpoint["id"])
     reminder = client.post(
         "/api/v1/reminders",
         json={"title": "mine", "due_at": "2030-01-01T09:00:00Z", "lead_id": lead.id},

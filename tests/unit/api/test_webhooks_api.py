@@ -3,6 +3,7 @@ from __future__ import annotations
 from switchboard.common.db import tenant_session
 from switchboard.common.models import Job
 from tests.support.factories import make_business
+from tests.unit.api import rows
 from tests.unit.api.rows import auth
 
 
@@ -29,25 +30,37 @@ def test_an_endpoint_url_must_be_http(client) -> None:
     assert _create(client, headers, kind="smtp").status_code == 422
 
 
-def test_a_test_delivery_is_logged_and_enqueued(client) -> None:
+def test_a_test_event_is_enqueued_for_the_endpoint_s_kind(client) -> None:
+    business = make_business()
+    headers = auth(business.api_key)
+    for kind, actor in (
+        ("generic", "send_webhook_with_retry_job"),
+        ("n8n", "send_webhook_to_n8n_job"),
+    ):
+        endpoint = _create(client, headers, kind=kind).json()
+        queued = client.post(f"/api/v1/webhooks/{endpoint['id']}/test", headers=headers)
+        assert queued.status_code == 202
+        body = queued.json()
+        assert body["event_type"] == "webhook.test" and body["actor_name"] == actor
+        with tenant_session(business.id) as session:
+            job = session.get(Job, body["job_id"])
+        assert job is not None and (job.actor_name, job.queue_name) == (actor, "webhooks")
+        assert f'"endpoint_id":{endpoint["id"]}' in job.message.replace(" ", "")
+
+
+def test_deliveries_list_an_endpoint_s_attempts_newest_first(client) -> None:
     business = make_business()
     headers = auth(business.api_key)
     endpoint = _create(client, headers).json()
-    queued = client.post(f"/api/v1/webhooks/{endpoint['id']}/test", headers=headers)
-    assert queued.status_code == 202
-    delivery = queued.json()["delivery"]
-    assert delivery["event_type"] == "webhook.test" and delivery["status"] == "pending"
-    with tenant_session(business.id) as session:
-        job = session.get(Job, queued.json()["job_id"])
-    assert job is not None and job.actor_name == "send_webhook_with_retry_job"
-    deliveries = client.get(f"/api/v1/webhooks/{endpoint['id']}/deliveries", headers=headers)
-    assert [d["id"] for d in deliveries.json()["items"]] == [delivery["id"]]
-    pending = client.get(
-        f"/api/v1/webhooks/{endpoint['id']}/deliveries",
-        params={"status": "delivered"},
-        headers=headers,
-    )
-    assert pending.json()["items"] == []
+    first = rows.delivery(business.id, endpoint["id"], status="failed")
+    second = rows.delivery(business.id, endpoint["id"], status="delivered")
+    url = f"/api/v1/webhooks/{endpoint['id']}/deliveries"
+    assert [d["id"] for d in client.get(url, headers=headers).json()["items"]] == [
+        second.id,
+        first.id,
+    ]
+    failed = client.get(url, params={"status": "failed"}, headers=headers).json()["items"]
+    assert [d["id"] for d in failed] == [first.id]
 
 
 def test_deleting_an_endpoint_removes_it(client) -> None:

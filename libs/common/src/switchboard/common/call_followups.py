@@ -39,6 +39,27 @@ def _once(event: EventBase, actor: str, **kwargs: Any) -> JobRef:
     )
 
 
+def _outbound_item(event: CallStatusChanged | CallEnded, call_status: str) -> list[JobRef]:
+    """An outbound run's item moves on every status of its call (and on its end)."""
+    if event.run_id is None or event.item_id is None:
+        return []
+    actor = "outbound_call_status_job"
+    return [
+        enqueue_unique(
+            CATALOG[actor].queue,
+            actor,
+            f"{event.event_id}:{actor}",
+            event.run_id,
+            event.item_id,
+            event.call_sid,
+            call_status,
+            period=FOREVER,
+            business_id=event.business_id,
+            run_id=event.run_id,
+        )
+    ]
+
+
 def _jobs_for(event: EventBase) -> list[JobRef]:
     if isinstance(event, CallStarted):
         return [
@@ -57,8 +78,8 @@ def _jobs_for(event: EventBase) -> list[JobRef]:
         ]
     if isinstance(event, CallStatusChanged):
         if event.call_status not in FINAL_CALL_STATUSES:
-            return []
-        return [
+            return _outbound_item(event, event.call_status)
+        return _outbound_item(event, event.call_status) + [
             _once(
                 event,
                 "finalize_call_log_job",
@@ -78,7 +99,7 @@ def _jobs_for(event: EventBase) -> list[JobRef]:
             {"role": turn.role, "text": turn.text, "at": turn.at.isoformat()}
             for turn in event.transcript
         ]
-        return [
+        return _outbound_item(event, "completed") + [
             _once(
                 event,
                 "finalize_call_log_job",

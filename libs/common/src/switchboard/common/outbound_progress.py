@@ -10,7 +10,7 @@ as :func:`~switchboard.common.outbound.progress.run_progress` maps them:
 - ``completed``: ``completed``;
 - ``failed`` (busy, no answer and errors end there, the Twilio status kept in
   ``last_call_status``): ``failed``; ``cancelled``: finished without a call;
-- ``placed``: items dialed at least once; ``progress``: finished items / total.
+- ``placed``: items Twilio accepted a call for; ``progress``: finished items / total.
 """
 
 from __future__ import annotations

@@ -1,8 +1,10 @@
 """A business's outgoing webhook endpoints, their delivery log, and test deliveries.
 
-A test delivery is a ``webhook_deliveries`` row plus ``send_webhook_with_retry_job`` (kwargs
-``business_id`` and ``delivery_id``) enqueued in the same transaction; the worker signs and
-sends it (never to private addresses unless allow-listed) and records each attempt on the row.
+A test delivery is a ``webhook.test`` event enqueued for one endpoint exactly as call events
+are (see :mod:`switchboard.common.webhook_delivery`): the endpoint kind's actor
+(``send_webhook_with_retry_job`` or ``send_webhook_to_n8n_job``) with ``endpoint_id``,
+``event_type``, ``event_id`` and ``payload``. The worker signs and sends it (never to private
+addresses unless allow-listed) and logs each attempt as a ``webhook_deliveries`` row.
 """
 
 from __future__ import annotations
@@ -22,16 +24,18 @@ from switchboard.common.jobs.catalog import CATALOG
 from switchboard.common.keyset import Page, fetch_page
 from switchboard.common.models import WebhookDelivery, WebhookEndpoint
 from switchboard.common.tenant_lookup import find_owned
+from switchboard.common.webhook_delivery import ACTOR_FOR_KIND
 
-SEND_JOB = CATALOG["send_webhook_with_retry_job"]
 TEST_EVENT = "webhook.test"
 
 
 @dataclass(frozen=True)
-class QueuedDelivery:
-    """A delivery row and the job that will send it."""
+class QueuedTest:
+    """The test event and the job that will deliver it."""
 
-    delivery: WebhookDelivery
+    event_id: str
+    event_type: str
+    actor_name: str
     job_id: str
 
 
@@ -119,31 +123,28 @@ def list_deliveries(
         return fetch_page(session, query, WebhookDelivery.id, limit=limit, after=after)
 
 
-def send_test(business_id: int, endpoint_id: int) -> QueuedDelivery:
-    """Queue a ``webhook.test`` delivery to the endpoint (active or not)."""
+def send_test(business_id: int, endpoint_id: int) -> QueuedTest:
+    """Queue a ``webhook.test`` delivery to the endpoint (an inactive one is skipped)."""
     with tenant_session(business_id) as session:
         endpoint = find_owned(
             session, WebhookEndpoint, business_id, endpoint_id, "webhook endpoint"
         )
+        spec = CATALOG[ACTOR_FOR_KIND.get(endpoint.kind, ACTOR_FOR_KIND["generic"])]
         event_id = str(uuid.uuid4())
-        delivery = WebhookDelivery(
+        payload = {
+            "type": TEST_EVENT,
+            "id": event_id,
+            "business_id": business_id,
+            "created_at": utcnow().isoformat(),
+            "data": {"message": "This is a test delivery from Switchboard."},
+        }
+        job = enqueue_job(
+            spec.queue,
+            spec,
             business_id=business_id,
             endpoint_id=endpoint.id,
             event_type=TEST_EVENT,
             event_id=event_id,
-            payload={
-                "type": TEST_EVENT,
-                "id": event_id,
-                "business_id": business_id,
-                "created_at": utcnow().isoformat(),
-                "data": {"message": "This is a test delivery from Switchboard."},
-            },
-            status="pending",
-            attempt=0,
+            payload=payload,
         )
-        session.add(delivery)
-        session.flush()
-        job = enqueue_job(
-            SEND_JOB.queue, SEND_JOB, business_id=business_id, delivery_id=delivery.id
-        )
-        return QueuedDelivery(delivery, job.job_id)
+        return QueuedTest(event_id, TEST_EVENT, spec.name, job.job_id)

@@ -9,7 +9,6 @@ from switchboard.api.pagination import Paging, to_page
 from switchboard.api.params import NOT_FOUND, UNAUTHORIZED, EndpointId
 from switchboard.api.schemas import (
     WebhookDeliveryPage,
-    WebhookDeliveryPublic,
     WebhookEndpointCreate,
     WebhookEndpointPage,
     WebhookEndpointPublic,
@@ -95,8 +94,8 @@ def list_deliveries(
     responses=NOT_FOUND,
 )
 def send_test(business_id: CurrentBusiness, endpoint_id: EndpointId) -> WebhookTestQueued:
-    """Queue a signed ``webhook.test`` delivery to the endpoint."""
-    queued = endpoints.send_test(business_id, endpoint_id)
-    return WebhookTestQueued(
-        delivery=WebhookDeliveryPublic.model_validate(queued.delivery), job_id=queued.job_id
+    """Queue a signed ``webhook.test`` event for the endpoint; each attempt shows up in its
+    deliveries."""
+    return WebhookTestQueued.model_validate(
+        endpoints.send_test(business_id, endpoint_id), from_attributes=True
     )

@@ -85,5 +85,7 @@ class WebhookDeliveryPage(Page[WebhookDeliveryPublic]):
 
 
 class WebhookTestQueued(BaseModel):
-    delivery: WebhookDeliveryPublic
-    job_id: str = Field(description="The send_webhook_with_retry_job")
+    event_id: str = Field(description="Find the attempts under /deliveries by this event id")
+    event_type: str = Field(examples=["webhook.test"])
+    actor_name: str = Field(examples=["send_webhook_with_retry_job"])
+    job_id: str = Field(description="The delivery job; see /api/v1/jobs/{job_id}")
