@@ -38,7 +38,7 @@ def test_run_comes_up_embedded_with_every_service_and_a_demo_key(tmp_path) -> No
         api = f"http://127.0.0.1:{ports[0]}"
         wait_for(lambda: _ok(f"{api}/ready"), what="the API to be ready")
         for port in ports[1:]:
-            wait_for(lambda p=port: _ok(f"http://127.0.0.1:{p}/health"), what=f"port {p}")
+            wait_for(lambda p=port: _ok(f"http://127.0.0.1:{p}/health"), what=f"port {port}")
         me = httpx.get(f"{api}/api/v1/businesses/me", headers={"Authorization": f"Bearer {key}"})
         assert me.status_code == 200 and me.json()["phone_number"] == "+15550000000"
         assert (tmp_path / "var" / "switchboard.db").exists()

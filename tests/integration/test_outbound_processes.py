@@ -27,8 +27,12 @@ def twilio() -> Iterator[FakeTwilioServer]:
 
 
 def twilio_env(fake: FakeTwilioServer) -> dict[str, str]:
-    return {"twilio_api_base_url": fake.url, "twilio_account_sid": ACCOUNT_SID,
-            "twilio_auth_token": AUTH_TOKEN, "public_base_url": "http://gateway.test"}
+    return {
+        "twilio_api_base_url": fake.url,
+        "twilio_account_sid": ACCOUNT_SID,
+        "twilio_auth_token": AUTH_TOKEN,
+        "public_base_url": "http://gateway.test",
+    }
 
 
 def start_api(start_service, fake: FakeTwilioServer):
@@ -52,8 +56,10 @@ def create_run(api: str, key: str, leads: int, concurrency: int) -> int:
         from tests.unit.outbound.test_outbound_runs import leads_for
 
         lead_ids = leads_for(client_business(client), leads)
-        response = client.post("/api/v1/outbound-runs", json={
-            "name": "spring", "lead_ids": lead_ids, "concurrency": concurrency})
+        response = client.post(
+            "/api/v1/outbound-runs",
+            json={"name": "spring", "lead_ids": lead_ids, "concurrency": concurrency},
+        )
         assert response.status_code == 201, response.text
         return int(response.json()["id"])
 
@@ -66,8 +72,15 @@ def answer(fake: FakeTwilioServer, business_id: int, answered: set[str]) -> None
     for sid, call in list(fake.calls.items()):
         if sid not in answered:
             query = parse_qs(urlparse(call.params["Url"]).query)
-            enqueue_job("calls", "outbound_call_status_job", int(query["run_id"][0]),
-                        int(query["item_id"][0]), sid, "completed", business_id=business_id)
+            enqueue_job(
+                "calls",
+                "outbound_call_status_job",
+                int(query["run_id"][0]),
+                int(query["item_id"][0]),
+                sid,
+                "completed",
+                business_id=business_id,
+            )
             answered.add(sid)
 
 
@@ -78,10 +91,15 @@ def test_100_concurrent_starts_give_exactly_one_success(pg_rabbit, start_service
 
     async def storm() -> list[int]:
         limits = httpx.Limits(max_connections=100)
-        async with httpx.AsyncClient(base_url=api, limits=limits, timeout=60,
-                                     headers={"Authorization": f"Bearer {business.api_key}"}) as client:
+        async with httpx.AsyncClient(
+            base_url=api,
+            limits=limits,
+            timeout=60,
+            headers={"Authorization": f"Bearer {business.api_key}"},
+        ) as client:
             responses = await asyncio.gather(
-                *(client.post(f"/api/v1/outbound-runs/{run_id}/start") for _ in range(100)))
+                *(client.post(f"/api/v1/outbound-runs/{run_id}/start") for _ in range(100))
+            )
         return [r.status_code for r in responses]
 
     codes = asyncio.run(storm())
@@ -105,7 +123,9 @@ def test_sigkill_of_every_process_mid_run_then_restart_finishes_without_redialin
         dialed = len(twilio.calls)
         if not view["placed"] <= dialed <= view["placed"] + 2:
             items = httpx.get(f"{api}/api/v1/outbound-runs/{run_id}/items", headers=auth).json()
-            raise AssertionError((view, dialed, items, [c.params["To"] for c in twilio.calls.values()]))
+            raise AssertionError(
+                (view, dialed, items, [c.params["To"] for c in twilio.calls.values()])
+            )
         return view
 
     def placed_three() -> bool:

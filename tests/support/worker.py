@@ -17,5 +17,7 @@ def redeclare(*modules: ModuleType) -> None:
     for module in modules:
         for value in vars(module).values():
             if isinstance(value, dramatiq.Actor) and value.actor_name not in broker.actors:
-                spec = CATALOG.get(value.actor_name) or ActorSpec(value.actor_name, value.queue_name)
+                spec = CATALOG.get(value.actor_name) or ActorSpec(
+                    value.actor_name, value.queue_name
+                )
                 job_actor(spec, **value.options)(value.fn)

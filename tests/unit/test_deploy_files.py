@@ -15,7 +15,9 @@ ROOT = Path(__file__).resolve().parents[2]
 
 def test_every_dockerfile_copy_source_exists() -> None:
     dockerfile = (ROOT / "deploy" / "Dockerfile").read_text()
-    sources = [s for line in re.findall(r"^COPY (.+)$", dockerfile, re.M) for s in line.split()[:-1]]
+    sources = [
+        s for line in re.findall(r"^COPY (.+)$", dockerfile, re.M) for s in line.split()[:-1]
+    ]
     assert sources
     for source in sources:
         assert (ROOT / source).exists(), source
@@ -23,7 +25,9 @@ def test_every_dockerfile_copy_source_exists() -> None:
 
 def test_the_image_installs_every_workspace_member() -> None:
     dockerfile = (ROOT / "deploy" / "Dockerfile").read_text()
-    members = tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["uv"]["workspace"]["members"]
+    members = tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["uv"]["workspace"][
+        "members"
+    ]
     for pattern in members:
         for member in ROOT.glob(pattern):
             assert f"{member.relative_to(ROOT)}/pyproject.toml" in dockerfile

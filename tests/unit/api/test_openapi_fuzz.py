@@ -95,11 +95,6 @@ def test_no_operation_answers_with_a_server_error(fuzz_target) -> None:
     assert sum(seen.values()) > 200 and seen[200] + seen[201] > 40, seen
 
 
-@pytest.mark.xfail(
-    reason="outbound-runs routes (another engineer's) accept run ids beyond 2**63-1: SQLite "
-    "overflow is a 500; bound the path parameter (switchboard.api.params.object_id)",
-    strict=False,
-)
 def test_no_outbound_run_operation_answers_with_a_server_error(fuzz_target) -> None:
     failures, _ = _fuzz_operations(fuzz_target, outbound=True)
     assert not failures, "\n\n".join(failures)

@@ -21,9 +21,13 @@ def outbound_env(fake_twilio: FakeTwilioServer, tmp_path: Path) -> Iterator[Sett
     from switchboard.common.migrate import worker_startup_migrations
 
     with configured(
-        database_url="", amqp_url="", var_dir=str(tmp_path / "var"),
-        twilio_api_base_url=fake_twilio.url, twilio_account_sid=ACCOUNT_SID,
-        twilio_auth_token=AUTH_TOKEN, public_base_url="http://gateway.test",
+        database_url="",
+        amqp_url="",
+        var_dir=str(tmp_path / "var"),
+        twilio_api_base_url=fake_twilio.url,
+        twilio_account_sid=ACCOUNT_SID,
+        twilio_auth_token=AUTH_TOKEN,
+        public_base_url="http://gateway.test",
     ) as settings:
         worker_startup_migrations()
         import switchboard.worker.actors.outbound as actors_module

@@ -20,14 +20,24 @@ def leads_for(business_id: int, count: int) -> list[int]:
         return [upsert_lead(session, business_id, f"+1444555{i:04d}")[0].id for i in range(count)]
 
 
-def answer_calls(fake: FakeTwilioServer, business_id: int, answered: set[str], status: str = "completed") -> None:
+def answer_calls(
+    fake: FakeTwilioServer, business_id: int, answered: set[str], status: str = "completed"
+) -> None:
     """Play Twilio: report every call placed so far as finished."""
     for sid, call in list(fake.calls.items()):
         if sid in answered:
             continue
         query = parse_qs(urlparse(call.params["Url"]).query)
         run_id, item_id = int(query["run_id"][0]), int(query["item_id"][0])
-        enqueue_job("calls", "outbound_call_status_job", run_id, item_id, sid, status, business_id=business_id)
+        enqueue_job(
+            "calls",
+            "outbound_call_status_job",
+            run_id,
+            item_id,
+            sid,
+            status,
+            business_id=business_id,
+        )
         answered.add(sid)
 
 
@@ -43,9 +53,13 @@ def test_second_start_of_a_running_run_is_409(outbound_env) -> None:
         runs.start_run(business.id, run.run.id)
 
 
-def test_a_run_dials_every_lead_once_within_its_concurrency_and_completes(outbound_env, fake_twilio) -> None:
+def test_a_run_dials_every_lead_once_within_its_concurrency_and_completes(
+    outbound_env, fake_twilio
+) -> None:
     business = make_business()
-    run = runs.create_run(business.id, runs.NewRun(name="r", lead_ids=leads_for(business.id, 5), concurrency=2))
+    run = runs.create_run(
+        business.id, runs.NewRun(name="r", lead_ids=leads_for(business.id, 5), concurrency=2)
+    )
     runs.start_run(business.id, run.run.id)
     answered: set[str] = set()
 
@@ -66,7 +80,9 @@ def test_a_run_dials_every_lead_once_within_its_concurrency_and_completes(outbou
 
 def test_cancel_mid_run_places_no_call_after_the_response(outbound_env, fake_twilio) -> None:
     business = make_business()
-    run = runs.create_run(business.id, runs.NewRun(name="r", lead_ids=leads_for(business.id, 6), concurrency=1))
+    run = runs.create_run(
+        business.id, runs.NewRun(name="r", lead_ids=leads_for(business.id, 6), concurrency=1)
+    )
     runs.start_run(business.id, run.run.id)
     answered: set[str] = set()
 
@@ -78,8 +94,11 @@ def test_cancel_mid_run_places_no_call_after_the_response(outbound_env, fake_twi
     cancelled = runs.cancel_run(business.id, run.run.id)
     placed_at_cancel = len(fake_twilio.calls)
     assert cancelled.run.status == "cancelled"
-    wait_for(lambda: runs.get_run(business.id, run.run.id).progress.in_progress == 0, timeout=30,
-             what="in-flight calls to be ended")
+    wait_for(
+        lambda: runs.get_run(business.id, run.run.id).progress.in_progress == 0,
+        timeout=30,
+        what="in-flight calls to be ended",
+    )
     assert len(fake_twilio.calls) == placed_at_cancel
     view = runs.get_run(business.id, run.run.id)
     assert view.progress.cancelled >= 6 - placed_at_cancel
@@ -88,16 +107,21 @@ def test_cancel_mid_run_places_no_call_after_the_response(outbound_env, fake_twi
 
 def test_a_busy_lead_is_retried_as_the_policy_allows(outbound_env, fake_twilio) -> None:
     business = make_business()
-    run = runs.create_run(business.id, runs.NewRun(
-        name="r", lead_ids=leads_for(business.id, 1), max_attempts=2, retry_delay_s=0))
+    run = runs.create_run(
+        business.id,
+        runs.NewRun(name="r", lead_ids=leads_for(business.id, 1), max_attempts=2, retry_delay_s=0),
+    )
     runs.start_run(business.id, run.run.id)
     answered: set[str] = set()
     wait_for(lambda: len(fake_twilio.calls) == 1, timeout=30, what="first attempt")
     answer_calls(fake_twilio, business.id, answered, status="busy")
     wait_for(lambda: len(fake_twilio.calls) == 2, timeout=30, what="second attempt")
     answer_calls(fake_twilio, business.id, answered, status="busy")
-    wait_for(lambda: runs.get_run(business.id, run.run.id).run.status == "completed", timeout=30,
-             what="run to end")
+    wait_for(
+        lambda: runs.get_run(business.id, run.run.id).run.status == "completed",
+        timeout=30,
+        what="run to end",
+    )
     item = runs.list_items(business.id, run.run.id)[0]
     assert (item.status, item.attempts, item.last_call_status) == ("failed", 2, "busy")
 
@@ -105,7 +129,9 @@ def test_a_busy_lead_is_retried_as_the_policy_allows(outbound_env, fake_twilio) 
 def test_a_run_over_the_business_cap_is_refused_naming_concurrency(outbound_env) -> None:
     business = make_business()
     with pytest.raises(runs.RunInputError) as error:
-        runs.create_run(business.id, runs.NewRun(name="r", lead_ids=leads_for(business.id, 1), concurrency=50))
+        runs.create_run(
+            business.id, runs.NewRun(name="r", lead_ids=leads_for(business.id, 1), concurrency=50)
+        )
     assert error.value.field == "concurrency"
 
 

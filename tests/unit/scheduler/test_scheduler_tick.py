@@ -19,10 +19,13 @@ def recorder(calls: list[str], name: str, fail: bool = False):
 
 def test_enable_schedulers_false_emits_nothing_but_still_relays_the_outbox(embedded) -> None:
     calls: list[str] = []
-    tasks = [Periodic("relay", 1, recorder(calls, "relay"), emits_jobs=False),
-             Periodic("cleanup", 1, recorder(calls, "cleanup"))]
-    with configured(database_url="", amqp_url="", var_dir=str(embedded.var_dir),
-                    enable_schedulers="false") as settings:
+    tasks = [
+        Periodic("relay", 1, recorder(calls, "relay"), emits_jobs=False),
+        Periodic("cleanup", 1, recorder(calls, "cleanup")),
+    ]
+    with configured(
+        database_url="", amqp_url="", var_dir=str(embedded.var_dir), enable_schedulers="false"
+    ) as settings:
         assert tick(tasks, Leadership(), settings, now=10.0) == ["relay"]
     assert calls == ["relay"]
 
@@ -38,7 +41,10 @@ def test_due_tasks_run_once_per_interval(embedded) -> None:
 
 def test_a_failing_task_does_not_stop_the_others(embedded) -> None:
     calls: list[str] = []
-    tasks = [Periodic("bad", 1, recorder(calls, "bad", fail=True)), Periodic("good", 1, recorder(calls, "good"))]
+    tasks = [
+        Periodic("bad", 1, recorder(calls, "bad", fail=True)),
+        Periodic("good", 1, recorder(calls, "good")),
+    ]
     assert tick(tasks, Leadership(), embedded, now=5.0) == ["good"]
     assert calls == ["bad", "good"]
 

@@ -62,9 +62,9 @@ def api(host: str = "0.0.0.0", port: int = 8000) -> None:  # noqa: S104 - a serv
 def gateway(host: str = "0.0.0.0", port: int = 8001) -> None:  # noqa: S104
     """The voice gateway (Twilio webhooks and Media Streams)."""
     _setup()
-    from switchboard.cli.embedded import serve_one
+    from switchboard.voice_gateway.server import serve
 
-    asyncio.run(serve_one("gateway", host, port))
+    serve(host, port, get_settings())
 
 
 @app.command()
@@ -98,6 +98,45 @@ def migrate() -> None:
 
     applied = worker_startup_migrations()
     err.print("migrations applied" if applied else "database already up to date")
+
+
+@app.command("simulate-call")
+def simulate_call_command(
+    to: str = typer.Option(..., help="The business's number the call goes to (E.164)."),
+    from_: str = typer.Option("+15557654321", "--from", help="The caller's number."),
+    gateway_url: str = typer.Option("http://localhost:8001", help="Where the gateway listens."),
+    say: list[str] = typer.Option([], help="What the caller says, one turn per option."),
+    barge_in: bool = typer.Option(False, help="Talk over the agent's first answer."),
+    as_json: bool = typer.Option(False, "--json", help="Print the outcome as JSON."),
+) -> None:
+    """Act as Twilio: sign the webhook, stream real 8 kHz μ-law speech, print what the agent said."""
+    _setup()
+    from dataclasses import asdict
+
+    from switchboard.voice_gateway.simulator.call import DEFAULT_UTTERANCES, simulate_call
+
+    settings = get_settings()
+    outcome = asyncio.run(
+        simulate_call(
+            gateway_url,
+            from_,
+            to,
+            auth_token=settings.twilio_auth_token,
+            public_base_url=settings.public_base_url,
+            utterances=say or DEFAULT_UTTERANCES,
+            barge_in=barge_in,
+        )
+    )
+    if as_json:
+        sys.stdout.write(json.dumps(asdict(outcome)) + "\n")
+    else:
+        for line in outcome.agent_said:
+            sys.stdout.write(f"agent: {line}\n")
+        sys.stdout.write(
+            f"call {outcome.call_sid}: {outcome.status} after {outcome.duration_s:.1f} s "
+            f"(ended by {outcome.ended_by}){' — ' + outcome.message if outcome.message else ''}\n"
+        )
+    raise typer.Exit(0 if outcome.status == "completed" else 1)
 
 
 @app.command("create-business")

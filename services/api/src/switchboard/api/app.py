@@ -24,6 +24,8 @@ from switchboard.api.routes import (
     webhooks,
     whatsapp_webhook,
 )
+from switchboard.common.db.tenancy import set_outbox_sink
+from switchboard.common.jobs.async_outbox import AsyncOutboxPublisher
 from switchboard.common.logging import get_logger
 from switchboard.common.metrics import LedgerCollector
 from switchboard.common.settings import Settings, get_settings
@@ -43,12 +45,21 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+        publisher = None
+        if settings.amqp_url and settings.effective_database_url.startswith("postgresql"):
+            # Requests commit their outbox rows and move on; this task publishes them.
+            publisher = AsyncOutboxPublisher(settings.amqp_url, settings.effective_database_url)
+            await publisher.start()
+            set_outbox_sink(publisher.submit)
         consumer = CallEventConsumer(settings)  # call events → follow-up jobs
         await consumer.start()
         try:
             yield
         finally:
             await consumer.stop()
+            if publisher is not None:
+                set_outbox_sink(None)
+                await publisher.stop()
 
     app = FastAPI(
         lifespan=lifespan,

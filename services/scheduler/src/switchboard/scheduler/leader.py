@@ -51,7 +51,9 @@ class Leadership:
         if self._conn is not None:
             try:
                 if self.is_leader:
-                    self._conn.execute(text("SELECT pg_advisory_unlock(:id)"), {"id": LEADER_LOCK_ID})
+                    self._conn.execute(
+                        text("SELECT pg_advisory_unlock(:id)"), {"id": LEADER_LOCK_ID}
+                    )
                     self._conn.commit()
             except Exception:  # a dead connection: dropping it from the pool frees the lock
                 self._conn.invalidate()

@@ -23,7 +23,7 @@ class GatewaySettings(BaseSettings):
     event_spool_dir: Path | None = None
     #: A durable queue bound to every event, declared by the gateway so no event is dropped
     #: before the API's consumer first starts. Empty: declare none.
-    event_queue: str = "switchboard.events.api"
+    event_queue: str = "switchboard.api.call-events"  # the API consumer's queue
     media_token_ttl_s: float = Field(default=120.0, gt=0)
     agent_config_ttl_s: float = Field(default=60.0, ge=0)
     agent_config_timeout_s: float = Field(default=3.0, gt=0)

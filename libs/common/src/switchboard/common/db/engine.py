@@ -11,7 +11,7 @@ from switchboard.common.settings import get_settings
 _engine: Engine | None = None
 
 
-def make_engine(url: str, *, pool_size: int = 10) -> Engine:
+def make_engine(url: str, *, pool_size: int = 20) -> Engine:
     """Create an engine for ``url``; SQLite gets WAL mode and a busy timeout for many threads."""
     if url.startswith("sqlite"):
         engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": 30})

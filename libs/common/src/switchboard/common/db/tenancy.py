@@ -12,12 +12,12 @@ lookup, the outbox relay, the job ledger middleware, the scheduler's scans).
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
 from typing import Any
 
-from sqlalchemy import event, text
+from sqlalchemy import Engine, event, text
 from sqlalchemy.orm import Session, SessionTransaction, sessionmaker
 
 from switchboard.common.db.engine import get_engine
@@ -28,8 +28,15 @@ TENANT_SETTING = "switchboard.business_id"
 _current: ContextVar[Session | None] = ContextVar("switchboard_session", default=None)
 
 
+_factory: tuple[Engine, sessionmaker[Session]] | None = None
+
+
 def _session_factory() -> sessionmaker[Session]:
-    return sessionmaker(bind=get_engine(), expire_on_commit=False)
+    global _factory
+    engine = get_engine()
+    if _factory is None or _factory[0] is not engine:
+        _factory = (engine, sessionmaker(bind=engine, expire_on_commit=False))
+    return _factory[1]
 
 
 @event.listens_for(Session, "after_begin")
@@ -45,10 +52,28 @@ def _apply_tenant(session: Session, _: SessionTransaction, connection: Any) -> N
     )
 
 
-@contextmanager
-def _unit_of_work(info: dict[str, Any]) -> Iterator[Session]:
+#: Where committed outbox messages go: publish in this thread (the default), or hand them to
+#: a publisher on an event loop (the API installs one; see ``jobs/async_outbox.py``).
+_outbox_sink: Callable[[list[Any]], object] | None = None
+
+
+def set_outbox_sink(sink: Callable[[list[Any]], object] | None) -> None:
+    """Route committed outbox messages to ``sink`` (None: publish synchronously after commit)."""
+    global _outbox_sink
+    _outbox_sink = sink
+
+
+def _hand_over(pending: list[Any]) -> None:
+    if _outbox_sink is not None:
+        _outbox_sink(pending)
+        return
     from switchboard.common.jobs.outbox import publish_after_commit
 
+    publish_after_commit(pending)
+
+
+@contextmanager
+def _unit_of_work(info: dict[str, Any]) -> Iterator[Session]:
     session = _session_factory()()
     session.info.update(info)
     token = _current.set(session)
@@ -63,7 +88,7 @@ def _unit_of_work(info: dict[str, Any]) -> Iterator[Session]:
         pending = session.info.pop("outbox_pending", [])
         session.close()
     if pending:
-        publish_after_commit(pending)
+        _hand_over(pending)
 
 
 @contextmanager

@@ -3,15 +3,18 @@
 from __future__ import annotations
 
 from datetime import datetime, time
-from typing import Literal
+from typing import Annotated, Literal
 
 from fastapi import APIRouter, HTTPException, Query, status
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from switchboard.api.deps import CurrentBusiness
 from switchboard.api.pagination import decode_cursor, encode_cursor
+from switchboard.api.params import object_id
 from switchboard.api.schemas import ErrorResponse
 from switchboard.common.outbound import runs
+
+RunId = Annotated[int, object_id("The outbound run's id")]
 
 router = APIRouter(
     prefix="/api/v1/outbound-runs",
@@ -164,7 +167,7 @@ def list_runs(
 
 
 @router.get("/{run_id}", response_model=OutboundRunPublic, responses=_404)
-def get_run(business_id: CurrentBusiness, run_id: int) -> OutboundRunPublic:
+def get_run(business_id: CurrentBusiness, run_id: RunId) -> OutboundRunPublic:
     """One run with its progress."""
     try:
         return _public(runs.get_run(business_id, run_id))
@@ -173,7 +176,7 @@ def get_run(business_id: CurrentBusiness, run_id: int) -> OutboundRunPublic:
 
 
 @router.post("/{run_id}/start", response_model=OutboundRunPublic, responses={**_404, **_409})
-def start(business_id: CurrentBusiness, run_id: int) -> OutboundRunPublic:
+def start(business_id: CurrentBusiness, run_id: RunId) -> OutboundRunPublic:
     """Start a draft run; a second start is a 409, however many arrive at once."""
     try:
         return _public(runs.start_run(business_id, run_id))
@@ -184,7 +187,7 @@ def start(business_id: CurrentBusiness, run_id: int) -> OutboundRunPublic:
 
 
 @router.post("/{run_id}/cancel", response_model=OutboundRunPublic, responses={**_404, **_409})
-def cancel(business_id: CurrentBusiness, run_id: int) -> OutboundRunPublic:
+def cancel(business_id: CurrentBusiness, run_id: RunId) -> OutboundRunPublic:
     """Cancel: once this answers, no new call is placed for the run."""
     try:
         return _public(runs.cancel_run(business_id, run_id))
@@ -197,7 +200,7 @@ def cancel(business_id: CurrentBusiness, run_id: int) -> OutboundRunPublic:
 @router.get("/{run_id}/items", response_model=OutboundItemPage, responses=_404)
 def items(
     business_id: CurrentBusiness,
-    run_id: int,
+    run_id: RunId,
     limit: int = Query(100, ge=1, le=500),
     cursor: str | None = None,
 ) -> OutboundItemPage:
