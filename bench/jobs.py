@@ -252,7 +252,8 @@ def main() -> None:
                 results[side.name] = drain(side, r, env, args.jobs, args.processes, args.threads)
             for side in sides:
                 print(
-                    f"paced latency: {args.paced_jobs} jobs at {args.rate}/s through {side.name} ...",
+                    f"paced latency: {args.paced_jobs} jobs at {args.rate}/s "
+                    f"through {side.name} ...",
                     flush=True,
                 )
                 results[side.name].update(
@@ -276,7 +277,8 @@ def main() -> None:
     ]:
         print(f"{label:28}{ours[key]:>14.1f}{plain[key]:>16.1f}")
     print(
-        f"ratio (with start): {results['ratio_with_start']:.2f}   ratio (steady): {results['ratio_steady']:.2f}"
+        f"ratio (with start): {results['ratio_with_start']:.2f}   "
+        f"ratio (steady): {results['ratio_steady']:.2f}"
     )
     out = ROOT / "bench" / "results"
     out.mkdir(exist_ok=True)

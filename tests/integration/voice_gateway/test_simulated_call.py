@@ -76,7 +76,7 @@ def gateway_url(amqp_url: str, tmp_path: Path) -> Iterator[str]:
             "DATABASE_URL": "",
             "OPENAI_API_KEY": "",
             "VAR_DIR": str(tmp_path),
-            "GATEWAY_EVENT_QUEUE": "",
+            "GATEWAY__EVENT_QUEUE": "",
         }
         code = f"from switchboard.voice_gateway.server import serve; serve('127.0.0.1', {port})"
         log = (tmp_path / "gateway.log").open("w")

@@ -109,7 +109,7 @@ def simulate_call_command(
     barge_in: bool = typer.Option(False, help="Talk over the agent's first answer."),
     as_json: bool = typer.Option(False, "--json", help="Print the outcome as JSON."),
 ) -> None:
-    """Act as Twilio: sign the webhook, stream real 8 kHz μ-law speech, print what the agent said."""
+    """Act as Twilio: sign the webhook, stream 8 kHz μ-law speech, print what the agent said."""
     _setup()
     from dataclasses import asdict
 

@@ -34,12 +34,13 @@ def create_app(
 
     events → RabbitMQ with spool (``AMQP_URL`` set) or the in-process bus; agent configs →
     the API's internal REST; AI → OpenAI Realtime (key set) or the offline agent;
-    transcriber → Google STT if ``GATEWAY_GOOGLE_STT_ENABLED``; recorder → Twilio REST.
+    transcriber → Google STT if ``GATEWAY__GOOGLE_STT_ENABLED``; recorder → Twilio REST.
     An injected ``event_publisher`` is started and closed by whoever made it.
     """
+    settings = settings or get_settings()
     gateway = build_gateway(
-        settings or get_settings(),
-        gateway_settings or GatewaySettings(),
+        settings,
+        gateway_settings or settings.gateway,
         event_publisher=event_publisher,
         agent_config_source=agent_config_source,
         ai_factory=ai_factory,

@@ -29,5 +29,6 @@ def run_worker(processes: int, threads: int, queues: list[str], modules: list[st
     # them instead of each importing everything again on start.
     for module in (WORKER_MODULE, *modules):
         importlib.import_module(module)
-    parsed = make_argument_parser().parse_args(dramatiq_args(processes, threads, queues, modules))
-    return int(dramatiq_main(parsed) or 0)
+    parser = make_argument_parser()  # type: ignore[no-untyped-call]
+    parsed = parser.parse_args(dramatiq_args(processes, threads, queues, modules))
+    return int(dramatiq_main(parsed) or 0)  # type: ignore[no-untyped-call]

@@ -348,13 +348,7 @@ class FakeTwilioRest(TwilioRest):
         return PlacedCall(sid=sid, status="queued")
 
     def call_status(self, call_sid: str) -> str:
-        """``completed`` once hung up, else ``in-progress``; unknown sids raise a permanent error."""
-        if call_sid not in {call["sid"] for call in self.calls}:
-            raise TwilioPermanentError(f"call {call_sid} not found", status=404, code=20404)
-        return "completed" if call_sid in self.ended_calls else "in-progress"
-
-    def call_status(self, call_sid: str) -> str:
-        """``completed`` once hung up, else ``in-progress``; unknown sids raise a permanent error."""
+        """``completed`` once hung up, else ``in-progress``; an unknown sid is a 404."""
         if call_sid not in {call["sid"] for call in self.calls}:
             raise TwilioPermanentError(f"call {call_sid} not found", status=404, code=20404)
         return "completed" if call_sid in self.ended_calls else "in-progress"

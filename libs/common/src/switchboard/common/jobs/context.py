@@ -35,7 +35,7 @@ def set_current_job(job: JobContext | None) -> None:
 
 
 def report_progress(progress: float, message: str | None = None) -> None:
-    """Record how far the running job is (0..1); raises :class:`JobCancelled` if it was cancelled."""
+    """Record how far the running job is (0..1); raise :class:`JobCancelled` if cancelled."""
     if not 0.0 <= progress <= 1.0:
         raise ValueError(f"progress must be between 0 and 1, got {progress!r}")
     job = current_job()

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from typing import Any, Literal
 
 from dramatiq import Message
-from sqlalchemy import insert, select
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from switchboard.common.db.base import utcnow
@@ -21,7 +21,8 @@ from switchboard.common.db.tenancy import current_session, tenant_session
 from switchboard.common.db.upsert import insert_ignoring_conflicts
 from switchboard.common.jobs.catalog import CATALOG, ActorSpec
 from switchboard.common.jobs.errors import UnknownActorError
-from switchboard.common.models.jobs import LIVE_STATUSES, Job, OutboxMessage
+from switchboard.common.jobs.outbox import add_to_outbox
+from switchboard.common.models.jobs import LIVE_STATUSES, Job
 
 #: ``period`` value for a key that may never be enqueued again (for example an event id).
 FOREVER: Literal["forever"] = "forever"
@@ -125,18 +126,7 @@ def _write(
     if not created:
         existing = _existing_job_id(session, message.message_id, dedup_key, window)
         return JobRef(existing or message.message_id, message.actor_name, message.queue_name, False)
-    outbox_id = session.execute(
-        insert(OutboxMessage)
-        .values(
-            business_id=business_id,
-            job_id=message.message_id,
-            queue_name=message.queue_name,
-            payload=payload,
-            created_at=utcnow(),
-        )
-        .returning(OutboxMessage.id)
-    ).scalar_one()
-    session.info.setdefault("outbox_pending", []).append((outbox_id, payload))
+    add_to_outbox(session, business_id, message.message_id, message.queue_name, payload)
     return JobRef(message.message_id, message.actor_name, message.queue_name, True)
 
 
@@ -191,7 +181,8 @@ def _enqueue(
         owner = session.info.get("business_id")
         if owner is not None and owner != business_id:
             raise PermissionError(
-                f"cannot enqueue a job for business {business_id} inside business {owner}'s transaction"
+                f"cannot enqueue a job for business {business_id} "
+                f"inside business {owner}'s transaction"
             )
         return _write(session, message, business_id, run_id, dedup_key, window, retry)
     with tenant_session(business_id) as own:

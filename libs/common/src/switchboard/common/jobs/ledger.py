@@ -2,12 +2,12 @@
 
 The worker's middleware calls these on every message, so on PostgreSQL they skip the ORM and
 the pool: each worker thread keeps two autocommit psycopg connections with server-side
-prepared statements, and concurrent threads' delivery and success marks are coalesced into one
-statement each (see ``coalesce.py``). Delivery marks commit asynchronously (``synchronous_commit=off``: a
-PostgreSQL crash may forget the last few hundred milliseconds of them, which only weakens
-poison detection for those messages); outcomes commit synchronously before the message is
-acknowledged. SQLite (embedded mode) goes through SQLAlchemy. Tenant-facing reads and
-cancellation live in ``service.py``.
+prepared statements, and concurrent threads' delivery and success marks are coalesced into
+one statement each (see ``coalesce.py``). Delivery marks commit asynchronously
+(``synchronous_commit=off``: a PostgreSQL crash may forget the last few hundred milliseconds
+of them, which only weakens poison detection for those messages); outcomes commit
+synchronously before the message is acknowledged. SQLite (embedded mode) goes through
+SQLAlchemy. Tenant-facing reads and cancellation live in ``service.py``.
 """
 
 from __future__ import annotations
@@ -182,7 +182,7 @@ def mark_succeeded(job_id: str) -> None:
 
 
 def mark_failed(job_id: str, error: str, *, status: str) -> None:
-    """The actor raised: ``queued`` (a retry is scheduled), ``failed``, ``dead`` or ``cancelled``."""
+    """The actor raised: ``queued`` (retry scheduled), ``failed``, ``dead`` or ``cancelled``."""
     now = utcnow()
     finished: datetime | None = None if status == "queued" else now
     _execute(

@@ -11,7 +11,8 @@ from __future__ import annotations
 from datetime import timedelta
 
 from dramatiq import Message
-from sqlalchemy import delete, select
+from sqlalchemy import delete, insert, select
+from sqlalchemy.orm import Session
 
 from switchboard.common.db.base import utcnow
 from switchboard.common.db.tenancy import system_session
@@ -22,6 +23,24 @@ from switchboard.common.models.jobs import OutboxMessage
 log = get_logger(__name__)
 
 PendingMessage = tuple[int, str]
+
+
+def add_to_outbox(
+    session: Session, business_id: int, job_id: str, queue_name: str, payload: str
+) -> None:
+    """Write a message in the caller's transaction; it is published once that commits."""
+    outbox_id = session.execute(
+        insert(OutboxMessage)
+        .values(
+            business_id=business_id,
+            job_id=job_id,
+            queue_name=queue_name,
+            payload=payload,
+            created_at=utcnow(),
+        )
+        .returning(OutboxMessage.id)
+    ).scalar_one()
+    session.info.setdefault("outbox_pending", []).append((outbox_id, payload))
 
 
 def _publish(pending: list[PendingMessage]) -> list[int]:

@@ -7,11 +7,12 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from dramatiq import Message
-from sqlalchemy import and_, insert, or_, select, update
+from sqlalchemy import and_, or_, select, update
 
 from switchboard.common.db.base import utcnow
 from switchboard.common.db.tenancy import tenant_session
-from switchboard.common.models.jobs import FINAL_STATUSES, LIVE_STATUSES, Job, OutboxMessage
+from switchboard.common.jobs.outbox import add_to_outbox
+from switchboard.common.models.jobs import FINAL_STATUSES, LIVE_STATUSES, Job
 
 
 class JobNotFoundError(LookupError):
@@ -107,16 +108,5 @@ def retry_job(business_id: int, job_id: str) -> Job:
         job.finished_at, job.message, job.updated_at = None, payload, utcnow()
         if job.dedup_key is not None:
             job.dedup_window_key = None
-        outbox_id = session.execute(
-            insert(OutboxMessage)
-            .values(
-                business_id=business_id,
-                job_id=job.id,
-                queue_name=job.queue_name,
-                payload=payload,
-                created_at=utcnow(),
-            )
-            .returning(OutboxMessage.id)
-        ).scalar_one()
-        session.info.setdefault("outbox_pending", []).append((outbox_id, payload))
+        add_to_outbox(session, business_id, job.id, job.queue_name, payload)
     return get_job(business_id, job_id)

@@ -51,7 +51,7 @@ def run_progress(session: Session, run: OutboundRun) -> Progress:
         .where(OutboundItem.business_id == run.business_id, OutboundItem.run_id == run.id)
         .group_by(OutboundItem.status)
     ).all()
-    counts = {status: count for status, count in rows}
+    counts = {str(status): int(count) for status, count in rows}
     total = sum(counts.values())
     placed = int(
         session.scalar(

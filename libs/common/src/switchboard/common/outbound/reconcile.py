@@ -62,7 +62,8 @@ def reconcile_runs() -> dict[str, int]:
                         status="failed",
                         finished_at=now,
                         lease_owner=None,
-                        end_reason=f"driver job {last.status}: {last.last_error or 'no error recorded'}",
+                        end_reason=f"driver job {last.status}: "
+                        f"{last.last_error or 'no error recorded'}",
                     )
                 )
                 closed += 1

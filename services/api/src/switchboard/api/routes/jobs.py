@@ -8,11 +8,12 @@ from fastapi import APIRouter, HTTPException, Query, status
 
 from switchboard.api.deps import CurrentBusiness
 from switchboard.api.pagination import decode_cursor, encode_cursor
+from switchboard.api.params import CONFLICT, NOT_FOUND
 from switchboard.api.schemas import ErrorResponse, JobPage, JobPublic, JobStatus
 from switchboard.common.jobs import service
 
 router = APIRouter(prefix="/api/v1/jobs", tags=["jobs"], responses={401: {"model": ErrorResponse}})
-_NOT_FOUND = {404: {"model": ErrorResponse}}
+_NOT_FOUND = NOT_FOUND
 
 
 @router.get("", response_model=JobPage)
@@ -46,7 +47,7 @@ def get_job(business_id: CurrentBusiness, job_id: str) -> JobPublic:
 @router.post(
     "/{job_id}/cancel",
     response_model=JobPublic,
-    responses={**_NOT_FOUND, 409: {"model": ErrorResponse}},
+    responses={**_NOT_FOUND, **CONFLICT},
 )
 def cancel(business_id: CurrentBusiness, job_id: str) -> JobPublic:
     """Cancel a queued or running job."""
@@ -61,7 +62,7 @@ def cancel(business_id: CurrentBusiness, job_id: str) -> JobPublic:
 @router.post(
     "/{job_id}/retry",
     response_model=JobPublic,
-    responses={**_NOT_FOUND, 409: {"model": ErrorResponse}},
+    responses={**_NOT_FOUND, **CONFLICT},
 )
 def retry(business_id: CurrentBusiness, job_id: str) -> JobPublic:
     """Queue a dead, failed or cancelled job again."""

@@ -10,7 +10,7 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from switchboard.api.deps import CurrentBusiness
 from switchboard.api.pagination import decode_cursor, encode_cursor
-from switchboard.api.params import object_id
+from switchboard.api.params import CONFLICT, NOT_FOUND, object_id
 from switchboard.api.schemas import ErrorResponse
 from switchboard.common.outbound import runs
 
@@ -21,8 +21,8 @@ router = APIRouter(
     tags=["outbound runs"],
     responses={401: {"model": ErrorResponse}},
 )
-_404 = {404: {"model": ErrorResponse, "description": "no such run for this business"}}
-_409 = {409: {"model": ErrorResponse, "description": "the run's state does not allow it"}}
+_404 = NOT_FOUND
+_409 = CONFLICT
 
 
 class LeadFilter(BaseModel):

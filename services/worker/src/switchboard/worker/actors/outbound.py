@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import uuid
+
 from switchboard.common.integrations.twilio_rest import TwilioRestClient
 from switchboard.common.jobs import PermanentJobError, current_job
 from switchboard.common.jobs.actor import job_actor
@@ -17,10 +19,12 @@ def outbound_run_job(run_id: int, *, business_id: int) -> None:
     """Drive the run for one tick, then hand over to the next tick."""
     settings = get_settings()
     job = current_job()
+    # Unique per execution: a duplicate delivery of the same message must not share the lease.
+    owner = f"job:{job.job_id if job else 'inline'}:{uuid.uuid4().hex[:12]}"
     outcome = drive_run(
         business_id,
         run_id,
-        owner=f"job:{job.job_id}" if job else "job:inline",
+        owner=owner,
         twilio=TwilioRestClient.from_settings(settings),
         urls=CallUrls(settings.public_base_url.rstrip("/")),
     )
