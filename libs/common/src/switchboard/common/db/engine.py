@@ -11,7 +11,7 @@ from switchboard.common.settings import get_settings
 _engine: Engine | None = None
 
 
-def make_engine(url: str, *, pool_size: int = 20) -> Engine:
+def make_engine(url: str, *, pool_size: int = 40) -> Engine:
     """Create an engine for ``url``; SQLite gets WAL mode and a busy timeout for many threads."""
     if url.startswith("sqlite"):
         engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": 30})
@@ -25,8 +25,10 @@ def make_engine(url: str, *, pool_size: int = 20) -> Engine:
             cursor.close()
 
         return engine
+    # pool_size covers the API's threadpool (40 threads): connections beyond the pool are
+    # opened and closed per checkout, and a PostgreSQL backend per request is expensive.
     return create_engine(
-        url, pool_size=pool_size, max_overflow=pool_size, pool_pre_ping=True, pool_recycle=1800
+        url, pool_size=pool_size, max_overflow=10, pool_pre_ping=True, pool_recycle=1800
     )
 
 
