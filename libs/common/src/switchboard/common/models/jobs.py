@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import DateTime, Float, Index, Integer, String, Text, text
+from sqlalchemy import DateTime, Float, ForeignKey, Index, Integer, String, Text, text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from switchboard.common.db.base import Base, BigId, TenantOwned, utcnow
@@ -13,10 +13,19 @@ from switchboard.common.db.base import Base, BigId, TenantOwned, utcnow
 LIVE_STATUSES = ("queued", "running")
 FINAL_STATUSES = ("succeeded", "failed", "dead", "cancelled")
 _LIVE_SQL = text("status IN ('queued', 'running')")
+_LIVE_DEDUP_SQL = text("status IN ('queued', 'running') AND dedup_key IS NOT NULL")
+_WINDOW_SQL = text("dedup_window_key IS NOT NULL")
+_RUN_SQL = text("run_id IS NOT NULL")
 
 
 class Job(TenantOwned, Base):
-    """One row per job (a Dramatiq message id), kept current by the ledger middleware."""
+    """One row per job (a Dramatiq message id), kept current by the ledger middleware.
+
+    Every status change rewrites the row and adds an entry to each index it belongs to, twice
+    per job, so the indexes are few and partial: only live jobs sit in the queue and dedup
+    indexes, only jobs with a run id or a dedup window in theirs. ``business_id`` is indexed
+    as the first column of ``ix_jobs_business_status``.
+    """
 
     __tablename__ = "jobs"
     __table_args__ = (
@@ -24,14 +33,32 @@ class Job(TenantOwned, Base):
             "uq_jobs_live_dedup_key",
             "dedup_key",
             unique=True,
+            postgresql_where=_LIVE_DEDUP_SQL,
+            sqlite_where=_LIVE_DEDUP_SQL,
+        ),
+        Index(
+            "uq_jobs_dedup_window_key",
+            "dedup_window_key",
+            unique=True,
+            postgresql_where=_WINDOW_SQL,
+            sqlite_where=_WINDOW_SQL,
+        ),
+        Index("ix_jobs_business_status", "business_id", "status", "enqueued_at"),
+        Index(
+            "ix_jobs_live_queue",
+            "queue_name",
+            "status",
+            "enqueued_at",
             postgresql_where=_LIVE_SQL,
             sqlite_where=_LIVE_SQL,
         ),
-        Index("ix_jobs_business_status", "business_id", "status", "enqueued_at"),
-        Index("ix_jobs_queue_status", "queue_name", "status", "enqueued_at"),
+        Index("ix_jobs_run_id", "run_id", postgresql_where=_RUN_SQL, sqlite_where=_RUN_SQL),
     )
 
     id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    business_id: Mapped[int] = mapped_column(  # overrides TenantOwned: no separate index
+        BigId, ForeignKey("businesses.id", ondelete="CASCADE"), nullable=False
+    )
     queue_name: Mapped[str] = mapped_column(String(64))
     actor_name: Mapped[str] = mapped_column(String(100))
     status: Mapped[str] = mapped_column(String(16), default="queued")
@@ -39,10 +66,10 @@ class Job(TenantOwned, Base):
     deliveries: Mapped[int] = mapped_column(Integer, default=0)
     failures: Mapped[int] = mapped_column(Integer, default=0)
     max_retries: Mapped[int] = mapped_column(Integer, default=3)
-    run_id: Mapped[int | None] = mapped_column(BigId, index=True)
+    run_id: Mapped[int | None] = mapped_column(BigId)
     dedup_key: Mapped[str | None] = mapped_column(String(200))
     #: Set when uniqueness is for a period (or forever) rather than among live jobs only.
-    dedup_window_key: Mapped[str | None] = mapped_column(String(240), unique=True)
+    dedup_window_key: Mapped[str | None] = mapped_column(String(240))
     progress: Mapped[float | None] = mapped_column(Float)
     progress_message: Mapped[str | None] = mapped_column(String(500))
     message: Mapped[str] = mapped_column(Text)
