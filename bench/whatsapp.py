@@ -177,6 +177,7 @@ def main() -> None:
     parser.add_argument("--rate", type=float, default=300.0)
     parser.add_argument("--seconds", type=float, default=20.0)
     parser.add_argument("--connections", type=int, default=32, help="closed-loop phase")
+    parser.add_argument("--api-workers", type=int, default=1, help="switchboard api processes")
     parser.add_argument("--worker-processes", type=int, default=1)
     parser.add_argument("--worker-threads", type=int, default=8)
     parser.add_argument("--concurrency", type=int, default=8, help="business WhatsApp limit")
@@ -225,7 +226,18 @@ def main() -> None:
             quiet = {"stdout": subprocess.DEVNULL, "stderr": subprocess.DEVNULL, "cwd": ROOT}
             procs.append(
                 subprocess.Popen(
-                    [*cli, "api", "--host", "127.0.0.1", "--port", str(api_port)], env=env, **quiet
+                    [
+                        *cli,
+                        "api",
+                        "--host",
+                        "127.0.0.1",
+                        "--port",
+                        str(api_port),
+                        "--workers",
+                        str(args.api_workers),
+                    ],
+                    env=env,
+                    **quiet,
                 )
             )  # type: ignore[call-overload]
             procs.append(

@@ -50,12 +50,27 @@ def run(
 
 
 @app.command()
-def api(host: str = "0.0.0.0", port: int = 8000) -> None:  # noqa: S104 - a server binds all interfaces
+def api(
+    host: str = "0.0.0.0",  # noqa: S104 - a server binds all interfaces
+    port: int = 8000,
+    workers: int = typer.Option(1, help="Server processes (each with its own event loop)."),
+) -> None:
     """The REST API, WhatsApp webhook and dashboard."""
     _setup()
-    from switchboard.cli.embedded import serve_one
+    import uvicorn
 
-    asyncio.run(serve_one("api", host, port))
+    uvicorn.run(
+        "switchboard.api.app:create_app",
+        factory=True,
+        host=host,
+        port=port,
+        workers=workers,
+        loop="uvloop",
+        http="httptools",
+        access_log=False,
+        log_level="warning",
+        lifespan="on",
+    )
 
 
 @app.command()

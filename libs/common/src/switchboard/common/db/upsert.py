@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from functools import lru_cache
 from typing import Any
 
 from sqlalchemy import Table
@@ -15,9 +16,14 @@ def insert_ignoring_conflicts(session: Session, table: Table, values: dict[str, 
 
     The database's unique constraints decide, so concurrent callers cannot both insert.
     """
-    dialect = session.get_bind().dialect.name
+    statement = _insert_ignoring(session.get_bind().dialect.name, table)
+    return session.execute(statement, values).first() is not None
+
+
+@lru_cache
+def _insert_ignoring(dialect: str, table: Table) -> Any:
+    # Built once per table: each call only binds its values (statement building is not free).
     builder = pg_insert if dialect == "postgresql" else sqlite_insert
     key = list(table.primary_key.columns)[0]
     # RETURNING rather than rowcount: psycopg 3 reports -1 for this statement.
-    statement = builder(table).values(**values).on_conflict_do_nothing().returning(key)
-    return session.execute(statement).first() is not None
+    return builder(table).on_conflict_do_nothing().returning(key)

@@ -23,6 +23,7 @@ from switchboard.common.models.jobs import OutboxMessage
 log = get_logger(__name__)
 
 PendingMessage = tuple[int, str]
+_INSERT = insert(OutboxMessage).returning(OutboxMessage.id)
 
 
 def add_to_outbox(
@@ -30,15 +31,14 @@ def add_to_outbox(
 ) -> None:
     """Write a message in the caller's transaction; it is published once that commits."""
     outbox_id = session.execute(
-        insert(OutboxMessage)
-        .values(
-            business_id=business_id,
-            job_id=job_id,
-            queue_name=queue_name,
-            payload=payload,
-            created_at=utcnow(),
-        )
-        .returning(OutboxMessage.id)
+        _INSERT,
+        {
+            "business_id": business_id,
+            "job_id": job_id,
+            "queue_name": queue_name,
+            "payload": payload,
+            "created_at": utcnow(),
+        },
     ).scalar_one()
     session.info.setdefault("outbox_pending", []).append((outbox_id, payload))
 

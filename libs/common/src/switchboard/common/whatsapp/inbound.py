@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass
+from functools import lru_cache
+from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.dialects.postgresql import insert as pg_insert
@@ -53,27 +55,35 @@ def business_for_whatsapp_number(address: str) -> int | None:
     return business_id
 
 
+@lru_cache
+def _statements(dialect: str) -> tuple[Any, Any]:
+    """The two inserts, built once per dialect so each request only binds its values."""
+    builder = pg_insert if dialect == "postgresql" else sqlite_insert
+    upsert = builder(WhatsAppConversation)
+    conversation = upsert.on_conflict_do_update(
+        index_elements=["business_id", "contact_number"],
+        set_={
+            "last_message_at": upsert.excluded.last_message_at,
+            "updated_at": upsert.excluded.updated_at,
+        },
+    ).returning(WhatsAppConversation.id)
+    message = builder(WhatsAppMessage).on_conflict_do_nothing().returning(WhatsAppMessage.id)
+    return conversation, message
+
+
 def _conversation_id(session: Session, business_id: int, contact: str, business_number: str) -> int:
     """Find or create the conversation with ``contact``, touching it, in one statement."""
     now = utcnow()
-    builder = pg_insert if session.get_bind().dialect.name == "postgresql" else sqlite_insert
-    statement = (
-        builder(WhatsAppConversation)
-        .values(
-            business_id=business_id,
-            contact_number=contact,
-            business_number=business_number,
-            last_message_at=now,
-            created_at=now,
-            updated_at=now,
-        )
-        .on_conflict_do_update(
-            index_elements=["business_id", "contact_number"],
-            set_={"last_message_at": now, "updated_at": now},
-        )
-        .returning(WhatsAppConversation.id)
-    )
-    return int(session.execute(statement).scalar_one())
+    statement, _ = _statements(session.get_bind().dialect.name)
+    params = {
+        "business_id": business_id,
+        "contact_number": contact,
+        "business_number": business_number,
+        "last_message_at": now,
+        "created_at": now,
+        "updated_at": now,
+    }
+    return int(session.execute(statement, params).scalar_one())
 
 
 def store_inbound(business_id: int, message: InboundMessage) -> int | None:
@@ -86,24 +96,20 @@ def store_inbound(business_id: int, message: InboundMessage) -> int | None:
         conversation_id = _conversation_id(
             session, business_id, bare_number(message.from_number), bare_number(message.to_number)
         )
-        builder = pg_insert if session.get_bind().dialect.name == "postgresql" else sqlite_insert
+        _, statement = _statements(session.get_bind().dialect.name)
         now = utcnow()
-        message_id = session.execute(
-            builder(WhatsAppMessage)
-            .values(
-                business_id=business_id,
-                conversation_id=conversation_id,
-                direction="in",
-                message_sid=message.message_sid,
-                body=message.body,
-                status="received",
-                attempts=0,
-                created_at=now,
-                updated_at=now,
-            )
-            .on_conflict_do_nothing()
-            .returning(WhatsAppMessage.id)
-        ).scalar_one_or_none()
+        params = {
+            "business_id": business_id,
+            "conversation_id": conversation_id,
+            "direction": "in",
+            "message_sid": message.message_sid,
+            "body": message.body,
+            "status": "received",
+            "attempts": 0,
+            "created_at": now,
+            "updated_at": now,
+        }
+        message_id = session.execute(statement, params).scalar_one_or_none()
         if message_id is None:
             return None
         enqueue_job(
