@@ -11,15 +11,16 @@ from sqlalchemy import and_, or_, select, update
 
 from switchboard.common.db.base import utcnow
 from switchboard.common.db.tenancy import tenant_session
+from switchboard.common.errors import ConflictError, NotFoundError
 from switchboard.common.jobs.outbox import add_to_outbox
 from switchboard.common.models.jobs import FINAL_STATUSES, LIVE_STATUSES, Job
 
 
-class JobNotFoundError(LookupError):
+class JobNotFoundError(NotFoundError):
     """No such job for this business."""
 
 
-class JobStateError(ValueError):
+class JobStateError(ConflictError):
     """The job is not in a state that allows the operation."""
 
 

@@ -16,6 +16,7 @@ from sqlalchemy import select, update
 
 from switchboard.common.db.base import utcnow
 from switchboard.common.db.tenancy import tenant_session
+from switchboard.common.errors import ConflictError, InvalidReferenceError, NotFoundError
 from switchboard.common.jobs import enqueue_job
 from switchboard.common.models import Business, Lead, OutboundItem, OutboundRun
 from switchboard.common.outbound.progress import Progress, run_progress
@@ -23,20 +24,16 @@ from switchboard.common.outbound.progress import Progress, run_progress
 DRIVER = "outbound_run_job"
 
 
-class RunNotFoundError(LookupError):
+class RunNotFoundError(NotFoundError):
     """No such run for this business."""
 
 
-class RunStateError(ValueError):
-    """The run is not in a state that allows the operation (→ 409)."""
+class RunStateError(ConflictError):
+    """The run is not in a state that allows the operation."""
 
 
-class RunInputError(ValueError):
-    """The request names something invalid; ``field`` says which."""
-
-    def __init__(self, field: str, message: str) -> None:
-        super().__init__(message)
-        self.field = field
+class RunInputError(InvalidReferenceError):
+    """The request names something invalid; ``field`` says which (→ 422)."""
 
 
 @dataclass(frozen=True)

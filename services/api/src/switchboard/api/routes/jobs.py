@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from fastapi import APIRouter, HTTPException, Query, status
+from fastapi import APIRouter, Query
 
 from switchboard.api.deps import CurrentBusiness
 from switchboard.api.pagination import decode_cursor, encode_cursor
@@ -38,10 +38,7 @@ def list_jobs(
 @router.get("/{job_id}", response_model=JobPublic, responses=_NOT_FOUND)
 def get_job(business_id: CurrentBusiness, job_id: str) -> JobPublic:
     """One job."""
-    try:
-        return JobPublic.model_validate(service.get_job(business_id, job_id))
-    except service.JobNotFoundError as exc:
-        raise HTTPException(status.HTTP_404_NOT_FOUND, detail=str(exc)) from exc
+    return JobPublic.model_validate(service.get_job(business_id, job_id))
 
 
 @router.post(
@@ -50,13 +47,8 @@ def get_job(business_id: CurrentBusiness, job_id: str) -> JobPublic:
     responses={**_NOT_FOUND, **CONFLICT},
 )
 def cancel(business_id: CurrentBusiness, job_id: str) -> JobPublic:
-    """Cancel a queued or running job."""
-    try:
-        return JobPublic.model_validate(service.cancel_job(business_id, job_id))
-    except service.JobNotFoundError as exc:
-        raise HTTPException(status.HTTP_404_NOT_FOUND, detail=str(exc)) from exc
-    except service.JobStateError as exc:
-        raise HTTPException(status.HTTP_409_CONFLICT, detail=str(exc)) from exc
+    """Cancel a queued or running job (409 if it already ended); the API maps the errors."""
+    return JobPublic.model_validate(service.cancel_job(business_id, job_id))
 
 
 @router.post(
@@ -66,9 +58,4 @@ def cancel(business_id: CurrentBusiness, job_id: str) -> JobPublic:
 )
 def retry(business_id: CurrentBusiness, job_id: str) -> JobPublic:
     """Queue a dead, failed or cancelled job again."""
-    try:
-        return JobPublic.model_validate(service.retry_job(business_id, job_id))
-    except service.JobNotFoundError as exc:
-        raise HTTPException(status.HTTP_404_NOT_FOUND, detail=str(exc)) from exc
-    except service.JobStateError as exc:
-        raise HTTPException(status.HTTP_409_CONFLICT, detail=str(exc)) from exc
+    return JobPublic.model_validate(service.retry_job(business_id, job_id))

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime, time
 from typing import Annotated, Literal
 
-from fastapi import APIRouter, HTTPException, Query, status
+from fastapi import APIRouter, Query
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from switchboard.api.deps import CurrentBusiness
@@ -120,35 +120,26 @@ def _public(view: runs.RunView) -> OutboundRunPublic:
     )
 
 
-def _not_found(exc: Exception) -> HTTPException:
-    return HTTPException(status.HTTP_404_NOT_FOUND, detail=str(exc))
-
-
 @router.post(
     "", status_code=201, response_model=OutboundRunPublic, responses={422: {"model": ErrorResponse}}
 )
 def create(business_id: CurrentBusiness, body: OutboundRunCreate) -> OutboundRunPublic:
     """Create a draft run over the chosen leads."""
     selection = body.filter or LeadFilter()
-    try:
-        view = runs.create_run(
-            business_id,
-            runs.NewRun(
-                name=body.name,
-                lead_ids=body.lead_ids,
-                lead_status=selection.status,
-                lead_source=selection.source,
-                concurrency=body.concurrency,
-                window_start=body.window_start,
-                window_end=body.window_end,
-                max_attempts=body.retry_policy.max_attempts,
-                retry_delay_s=body.retry_policy.retry_delay_s,
-            ),
-        )
-    except runs.RunInputError as exc:
-        raise HTTPException(
-            422, detail=[{"loc": ["body", exc.field], "msg": str(exc), "type": "value_error"}]
-        ) from exc
+    view = runs.create_run(
+        business_id,
+        runs.NewRun(
+            name=body.name,
+            lead_ids=body.lead_ids,
+            lead_status=selection.status,
+            lead_source=selection.source,
+            concurrency=body.concurrency,
+            window_start=body.window_start,
+            window_end=body.window_end,
+            max_attempts=body.retry_policy.max_attempts,
+            retry_delay_s=body.retry_policy.retry_delay_s,
+        ),
+    )
     return _public(view)
 
 
@@ -169,32 +160,19 @@ def list_runs(
 @router.get("/{run_id}", response_model=OutboundRunPublic, responses=_404)
 def get_run(business_id: CurrentBusiness, run_id: RunId) -> OutboundRunPublic:
     """One run with its progress."""
-    try:
-        return _public(runs.get_run(business_id, run_id))
-    except runs.RunNotFoundError as exc:
-        raise _not_found(exc) from exc
+    return _public(runs.get_run(business_id, run_id))
 
 
 @router.post("/{run_id}/start", response_model=OutboundRunPublic, responses={**_404, **_409})
 def start(business_id: CurrentBusiness, run_id: RunId) -> OutboundRunPublic:
     """Start a draft run; a second start is a 409, however many arrive at once."""
-    try:
-        return _public(runs.start_run(business_id, run_id))
-    except runs.RunNotFoundError as exc:
-        raise _not_found(exc) from exc
-    except runs.RunStateError as exc:
-        raise HTTPException(status.HTTP_409_CONFLICT, detail=str(exc)) from exc
+    return _public(runs.start_run(business_id, run_id))
 
 
 @router.post("/{run_id}/cancel", response_model=OutboundRunPublic, responses={**_404, **_409})
 def cancel(business_id: CurrentBusiness, run_id: RunId) -> OutboundRunPublic:
     """Cancel: once this answers, no new call is placed for the run."""
-    try:
-        return _public(runs.cancel_run(business_id, run_id))
-    except runs.RunNotFoundError as exc:
-        raise _not_found(exc) from exc
-    except runs.RunStateError as exc:
-        raise HTTPException(status.HTTP_409_CONFLICT, detail=str(exc)) from exc
+    return _public(runs.cancel_run(business_id, run_id))
 
 
 @router.get("/{run_id}/items", response_model=OutboundItemPage, responses=_404)
@@ -206,10 +184,7 @@ def items(
 ) -> OutboundItemPage:
     """The run's items (one per lead) in order."""
     after = int(decode_cursor(cursor, 1)[0]) if cursor else None
-    try:
-        rows = runs.list_items(business_id, run_id, limit=limit + 1, after_id=after)
-    except runs.RunNotFoundError as exc:
-        raise _not_found(exc) from exc
+    rows = runs.list_items(business_id, run_id, limit=limit + 1, after_id=after)
     more, rows = len(rows) > limit, rows[:limit]
     return OutboundItemPage(
         items=[OutboundItemPublic.model_validate(r) for r in rows],

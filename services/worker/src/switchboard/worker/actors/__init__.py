@@ -6,36 +6,28 @@ heartbeat. :func:`install` does the same on another broker (tests make fresh one
 
 from __future__ import annotations
 
+import importlib
+
 import dramatiq
 from dramatiq.middleware import CurrentMessage
 
 from switchboard.common.jobs.broker import get_broker
-from switchboard.worker.actors import (
-    analysis,
-    calls,
-    leads,
-    notifications,
-    outbound,
-    prompts,
-    recordings,
-    warmup,
-    webhooks,
-    whatsapp,
-)
 from switchboard.worker.heartbeat import HeartbeatMiddleware
 
-MODULES = (
-    analysis,
-    calls,
-    leads,
-    notifications,
-    outbound,
-    prompts,
-    recordings,
-    warmup,
-    webhooks,
-    whatsapp,
+#: One module per domain; importing each declares its actors.
+DOMAINS = (
+    "analysis",
+    "calls",
+    "leads",
+    "notifications",
+    "outbound",
+    "prompts",
+    "recordings",
+    "warmup",
+    "webhooks",
+    "whatsapp",
 )
+MODULES = tuple(importlib.import_module(f"{__name__}.{domain}") for domain in DOMAINS)
 
 #: Every declared actor, by name.
 ACTORS: dict[str, dramatiq.Actor[..., object]] = {
