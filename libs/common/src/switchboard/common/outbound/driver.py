@@ -151,7 +151,8 @@ def _reconcile(business_id: int, run_id: int, twilio: TwilioRest, older_than: ti
         apply_call_status(business_id, run_id, item_id, call_sid, status)
 
 
-def _in_window(run: OutboundRun, tz: str, now: datetime) -> bool:
+def in_calling_window(run: OutboundRun, tz: str, now: datetime) -> bool:
+    """True if ``now`` falls in the run's calling window, read in the business's time zone."""
     if not run.window_start or not run.window_end:
         return True
     local = now.astimezone(zoneinfo.ZoneInfo(tz)).strftime("%H:%M")
@@ -360,7 +361,7 @@ def drive_run(
             log.info("outbound.run_completed", business_id=business_id, run_id=run_id)
             return "completed"
         placed = False
-        if _in_window(run, business.timezone, utcnow()):
+        if in_calling_window(run, business.timezone, utcnow()):
             item = _claim(business_id, run, business)
             if item is not None:
                 placed = _dial(
