@@ -127,6 +127,23 @@ def test_another_business_s_call_and_job_are_404(client, business) -> None:
     assert get_job(other.id, job_id).status == "dead"
 
 
+def test_revoking_the_api_key_ends_its_dashboard_session(client, business) -> None:
+    from sqlalchemy import update
+
+    from switchboard.common.db import system_session
+    from switchboard.common.db.base import utcnow
+    from switchboard.common.models import ApiKey
+
+    log_in(client, business)
+    assert client.get("/dashboard/api/runs").status_code == 200
+    with system_session() as session:
+        session.execute(
+            update(ApiKey).where(ApiKey.business_id == business.id).values(revoked_at=utcnow())
+        )
+    assert client.get("/dashboard", follow_redirects=False).status_code == 303
+    assert client.get("/dashboard/api/runs").status_code == 401
+
+
 def test_logging_out_ends_the_session(client, business) -> None:
     csrf = log_in(client, business)
     client.post("/dashboard/logout", data={"csrf_token": csrf})

@@ -63,6 +63,27 @@ def create_business(
 
 def business_for_api_key(key: str) -> int | None:
     """The id of the business a live API key belongs to, or None."""
+    found = live_api_key(key)
+    return found[1] if found else None
+
+
+def api_key_is_live(key_id: int, business_id: int) -> bool:
+    """True while the key (by row id) exists, belongs to the business and is not revoked."""
+    with system_session() as session:
+        return (
+            session.execute(
+                select(ApiKey.id).where(
+                    ApiKey.id == key_id,
+                    ApiKey.business_id == business_id,
+                    ApiKey.revoked_at.is_(None),
+                )
+            ).first()
+            is not None
+        )
+
+
+def live_api_key(key: str) -> tuple[int, int] | None:
+    """``(key id, business id)`` for a live API key, or None; records when it was used."""
     if not key.startswith(API_KEY_PREFIX):
         return None
     with system_session() as session:
@@ -74,7 +95,7 @@ def business_for_api_key(key: str) -> int | None:
         if row is None:
             return None
         session.execute(update(ApiKey).where(ApiKey.id == row.id).values(last_used_at=utcnow()))
-        return int(row.business_id)
+        return int(row.id), int(row.business_id)
 
 
 def business_for_number(phone_number: str) -> Business | None:

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from fastapi import HTTPException, Request, Response, status
 from itsdangerous import BadSignature, URLSafeTimedSerializer
 
+from switchboard.common.businesses import api_key_is_live
 from switchboard.common.settings import Settings
 
 COOKIE = "sb_dashboard"
@@ -26,6 +27,8 @@ class DashboardSession:
 
     business_id: int | None
     csrf_token: str
+    #: The API key the session was opened with; revoking it ends the session.
+    api_key_id: int | None = None
 
 
 def _serializer(settings: Settings) -> URLSafeTimedSerializer:
@@ -43,18 +46,24 @@ def read_session(request: Request, settings: Settings) -> DashboardSession | Non
         return None
     if not isinstance(data, dict) or not isinstance(data.get("csrf"), str):
         return None
-    business_id = data.get("b")
-    return DashboardSession(business_id if isinstance(business_id, int) else None, data["csrf"])
+    business_id, key_id = data.get("b"), data.get("k")
+    return DashboardSession(
+        business_id if isinstance(business_id, int) else None,
+        data["csrf"],
+        key_id if isinstance(key_id, int) else None,
+    )
 
 
-def new_session(business_id: int | None) -> DashboardSession:
+def new_session(business_id: int | None, api_key_id: int | None = None) -> DashboardSession:
     """A fresh session with a new CSRF token (issued again at login and logout)."""
-    return DashboardSession(business_id, secrets.token_urlsafe(32))
+    return DashboardSession(business_id, secrets.token_urlsafe(32), api_key_id)
 
 
 def write_session(response: Response, session: DashboardSession, settings: Settings) -> None:
     """Set the signed session cookie on ``response``."""
-    value = _serializer(settings).dumps({"b": session.business_id, "csrf": session.csrf_token})
+    value = _serializer(settings).dumps(
+        {"b": session.business_id, "k": session.api_key_id, "csrf": session.csrf_token}
+    )
     response.set_cookie(
         COOKIE,
         value,
@@ -66,10 +75,20 @@ def write_session(response: Response, session: DashboardSession, settings: Setti
     )
 
 
+def is_logged_in(session: DashboardSession | None) -> bool:
+    """A session counts while the API key it was opened with is still live."""
+    return (
+        session is not None
+        and session.business_id is not None
+        and session.api_key_id is not None
+        and api_key_is_live(session.api_key_id, session.business_id)
+    )
+
+
 def require_login(request: Request, settings: Settings) -> DashboardSession:
     """The logged-in session, or a redirect to the login page."""
     session = read_session(request, settings)
-    if session is None or session.business_id is None:
+    if session is None or not is_logged_in(session):
         raise HTTPException(
             status.HTTP_303_SEE_OTHER, detail="log in", headers={"Location": "/dashboard/login"}
         )

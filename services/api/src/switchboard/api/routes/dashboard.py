@@ -12,6 +12,7 @@ from switchboard.api.dashboard.rendering import SECURITY_HEADERS, STATIC, page
 from switchboard.api.dashboard.session import (
     DashboardSession,
     check_csrf,
+    is_logged_in,
     new_session,
     read_session,
     require_login,
@@ -20,7 +21,7 @@ from switchboard.api.dashboard.session import (
 from switchboard.api.deps import SettingsDep
 from switchboard.api.pagination import decode_cursor, encode_cursor
 from switchboard.common import business_settings, calls_query, leads, operations_overview
-from switchboard.common.businesses import business_for_api_key
+from switchboard.common.businesses import live_api_key
 from switchboard.common.errors import NotFoundError
 from switchboard.common.jobs import service as jobs
 from switchboard.common.keyset import MAX_ID
@@ -66,8 +67,8 @@ def login(
 ) -> HTMLResponse:
     """Exchange an API key for a session cookie."""
     check_csrf(read_session(request, settings), csrf_token)
-    business_id = business_for_api_key(api_key.strip())
-    if business_id is None:
+    found = live_api_key(api_key.strip())
+    if found is None:
         return page(
             request,
             "login.html",
@@ -77,7 +78,8 @@ def login(
             error="That API key is not valid.",
         )
     response = RedirectResponse("/dashboard", status_code=status.HTTP_303_SEE_OTHER)
-    write_session(response, new_session(business_id), settings)
+    key_id, business_id = found
+    write_session(response, new_session(business_id, key_id), settings)
     return response  # type: ignore[return-value]
 
 
@@ -112,7 +114,7 @@ def runs(request: Request, settings: SettingsDep) -> HTMLResponse:
 def runs_json(request: Request, settings: SettingsDep) -> JSONResponse:
     """The active runs and their counts, polled by the progress bars."""
     session = read_session(request, settings)
-    if session is None or session.business_id is None:
+    if session is None or session.business_id is None or not is_logged_in(session):
         return JSONResponse({"detail": "log in"}, status_code=status.HTTP_401_UNAUTHORIZED)
     body = {"runs": [run.as_json() for run in active_runs(session.business_id)]}
     return JSONResponse(body, headers={"Cache-Control": "no-store"})
