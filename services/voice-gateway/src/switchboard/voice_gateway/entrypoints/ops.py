@@ -2,23 +2,17 @@
 
 from __future__ import annotations
 
-import re
 import threading
-from collections import Counter
 from typing import Any
 
 from fastapi import APIRouter, Response
 from fastapi.responses import JSONResponse
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
+from switchboard.common.health import threads_by_name
 from switchboard.voice_gateway.entrypoints.dependencies import GatewayDep
 
 router = APIRouter(tags=["ops"])
-
-
-def threads_by_name() -> dict[str, int]:
-    """Live threads grouped by name, numbers folded (``asyncio_3`` → ``asyncio_N``)."""
-    return dict(Counter(re.sub(r"\d+", "N", t.name) for t in threading.enumerate()))
 
 
 @router.get("/health")
