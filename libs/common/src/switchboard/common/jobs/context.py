@@ -19,6 +19,8 @@ class JobContext:
     attempt: int
     #: When the job was enqueued (milliseconds since the epoch).
     enqueued_ms: int = 0
+    #: ``time.monotonic()`` when this attempt started.
+    started_monotonic: float = 0.0
 
 
 _current: ContextVar[JobContext | None] = ContextVar("switchboard_job", default=None)

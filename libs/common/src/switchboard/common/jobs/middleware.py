@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import socket
+import threading
 import time
 from typing import Any
 
@@ -11,7 +12,7 @@ import dramatiq
 from dramatiq.middleware import Middleware, SkipMessage
 
 from switchboard.common.jobs import ledger
-from switchboard.common.jobs.context import JobContext, set_current_job
+from switchboard.common.jobs.context import JobContext, current_job, set_current_job
 from switchboard.common.jobs.errors import JobCancelled, PermanentJobError
 from switchboard.common.logging import get_logger
 
@@ -30,6 +31,9 @@ class LedgerMiddleware(Middleware):
     def __init__(self, *, max_unfinished_deliveries: int = 3) -> None:
         self.max_unfinished_deliveries = max_unfinished_deliveries
         self.worker_id = f"{socket.gethostname()}:{os.getpid()}"
+        # Per worker thread: the message this thread just dead-lettered. Kept out of
+        # message.options, which Dramatiq encodes into any retried copy of the message.
+        self._local = threading.local()
 
     def before_process_message(self, broker: dramatiq.Broker, message: Any) -> None:
         started = ledger.mark_started(
@@ -51,10 +55,9 @@ class LedgerMiddleware(Middleware):
                 business_id=started.business_id,
                 deliveries=started.deliveries,
             )
-            message.options["_ledger_done"] = True
+            self._local.dead_lettered = message.message_id
             message.fail()
             raise SkipMessage("poison message dead-lettered")
-        message.options["_started_at"] = time.monotonic()
         set_current_job(
             JobContext(
                 message.message_id,
@@ -62,6 +65,7 @@ class LedgerMiddleware(Middleware):
                 started.business_id,
                 started.attempts,
                 message.message_timestamp,
+                time.monotonic(),
             )
         )
         log.info(
@@ -80,10 +84,10 @@ class LedgerMiddleware(Middleware):
         result: Any = None,
         exception: BaseException | None = None,
     ) -> None:
+        job = current_job()
         set_current_job(None)
-        duration_ms = round(
-            (time.monotonic() - message.options.pop("_started_at", time.monotonic())) * 1000, 1
-        )
+        started = job.started_monotonic if job is not None else time.monotonic()
+        duration_ms = round((time.monotonic() - started) * 1000, 1)
         fields = {
             "job_id": message.message_id,
             "actor": message.actor_name,
@@ -109,7 +113,9 @@ class LedgerMiddleware(Middleware):
 
     def after_skip_message(self, broker: dramatiq.Broker, message: Any) -> None:
         set_current_job(None)
-        if message.failed and not message.options.pop("_ledger_done", False):
+        dead_lettered = getattr(self._local, "dead_lettered", None) == message.message_id
+        self._local.dead_lettered = None
+        if message.failed and not dead_lettered:
             # AgeLimit failed it: the job waited longer than its ttl.
             ledger.mark_dead(message.message_id, "expired: not started within its ttl")
             log.error("job.expired", job_id=message.message_id, actor=message.actor_name)

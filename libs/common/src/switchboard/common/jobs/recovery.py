@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+from dramatiq import Message
 from sqlalchemy import select
 
 from switchboard.common.db.tenancy import system_session
-from switchboard.common.jobs.outbox import publish_after_commit
+from switchboard.common.jobs.broker import get_broker
 from switchboard.common.models.jobs import LIVE_STATUSES, Job, OutboxMessage
 
 
@@ -20,5 +21,7 @@ def requeue_unfinished_jobs() -> int:
                 Job.status.in_(LIVE_STATUSES), Job.id.not_in(select(OutboxMessage.job_id))
             )
         ).all()
-    published = publish_after_commit([(0, row.message) for row in rows]) if rows else 0
-    return published
+    broker = get_broker()
+    for row in rows:
+        broker.enqueue(Message.decode(row.message.encode()))
+    return len(rows)
