@@ -98,6 +98,8 @@ class Settings(BaseSettings):
     job_max_unfinished_deliveries: int = Field(default=3, ge=1)
     outbox_relay_interval_s: float = Field(default=1.0, gt=0)
     outbox_relay_min_age_s: float = Field(default=2.0, ge=0)
+    #: Connections of the API's asyncio pool for the WhatsApp webhook (PostgreSQL only).
+    whatsapp_db_pool_size: int = Field(default=8, ge=1)
     # Integrations (outside services; each has a local fake in the tests).
     integration_timeout_s: float = Field(default=15.0, gt=0)
     openai_text_model: str = "gpt-4o-mini"

@@ -30,6 +30,8 @@ from switchboard.common.logging import get_logger
 from switchboard.common.metrics import LedgerCollector
 from switchboard.common.settings import Settings, get_settings
 from switchboard.common.web import health_router
+from switchboard.common.whatsapp.inbound_postgres import open_postgres_inbound_store
+from switchboard.common.whatsapp.inbound_store import ThreadedInboundStore
 
 log = get_logger(__name__)
 
@@ -44,19 +46,24 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     settings = settings or get_settings()
 
     @asynccontextmanager
-    async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         publisher = None
         if settings.amqp_url and settings.effective_database_url.startswith("postgresql"):
             # Requests commit their outbox rows and move on; this task publishes them.
             publisher = AsyncOutboxPublisher(settings.amqp_url, settings.effective_database_url)
             await publisher.start()
             set_outbox_sink(publisher.submit)
+            app.state.whatsapp_inbound = await open_postgres_inbound_store(
+                settings, publisher.submit
+            )
         consumer = CallEventConsumer(settings)  # call events → follow-up jobs
         await consumer.start()
         try:
             yield
         finally:
             await consumer.stop()
+            await app.state.whatsapp_inbound.close()
+            app.state.whatsapp_inbound = ThreadedInboundStore()
             if publisher is not None:
                 set_outbox_sink(None)
                 await publisher.stop()
@@ -67,6 +74,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         version="0.1.0",
         description="Multi-tenant backend for AI phone and WhatsApp agents.",
     )
+    app.state.whatsapp_inbound = ThreadedInboundStore()  # until the lifespan picks another
     app.add_exception_handler(Exception, _unhandled)
     install_error_handlers(app)
     app.include_router(health_router("api", settings, extra_collectors=[LedgerCollector()]))

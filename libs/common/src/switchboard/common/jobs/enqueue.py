@@ -92,59 +92,74 @@ def _existing_job_id(
     return session.execute(query.limit(1)).scalar_one_or_none()
 
 
-def _write(
-    session: Session,
-    message: Message[Any],
-    business_id: int,
-    run_id: int | None,
-    dedup_key: str | None,
-    window: str | None,
-    max_retries: int,
-) -> JobRef:
-    payload = message.encode().decode()
-    created = insert_ignoring_conflicts(
-        session,
-        Job.__table__,  # type: ignore[arg-type]
-        {
-            "id": message.message_id,
-            "business_id": business_id,
-            "queue_name": message.queue_name,
-            "actor_name": message.actor_name,
+@dataclass(frozen=True)
+class PreparedJob:
+    """A job built and checked, not yet written: its Dramatiq message and its ledger values."""
+
+    message: Message[Any]
+    payload: str
+    business_id: int
+    run_id: int | None
+    dedup_key: str | None
+    window: str | None
+    max_retries: int
+
+    def ledger_row(self) -> dict[str, Any]:
+        """The job's ``jobs`` row as it is first written (status ``queued``)."""
+        now = utcnow()
+        return {
+            "id": self.message.message_id,
+            "business_id": self.business_id,
+            "queue_name": self.message.queue_name,
+            "actor_name": self.message.actor_name,
             "status": "queued",
             "attempts": 0,
             "deliveries": 0,
             "failures": 0,
-            "max_retries": max_retries,
-            "run_id": run_id,
-            "dedup_key": dedup_key,
-            "dedup_window_key": window,
-            "message": payload,
-            "enqueued_at": utcnow(),
-            "updated_at": utcnow(),
-        },
+            "max_retries": self.max_retries,
+            "run_id": self.run_id,
+            "dedup_key": self.dedup_key,
+            "dedup_window_key": self.window,
+            "message": self.payload,
+            "enqueued_at": now,
+            "updated_at": now,
+        }
+
+
+def _write(session: Session, job: PreparedJob) -> JobRef:
+    message = job.message
+    created = insert_ignoring_conflicts(
+        session,
+        Job.__table__,  # type: ignore[arg-type]
+        job.ledger_row(),
     )
     if not created:
-        existing = _existing_job_id(session, message.message_id, dedup_key, window)
+        existing = _existing_job_id(session, message.message_id, job.dedup_key, job.window)
         return JobRef(existing or message.message_id, message.actor_name, message.queue_name, False)
-    add_to_outbox(session, business_id, message.message_id, message.queue_name, payload)
+    add_to_outbox(session, job.business_id, message.message_id, message.queue_name, job.payload)
     return JobRef(message.message_id, message.actor_name, message.queue_name, True)
 
 
-def _enqueue(
+def prepare_job(
     queue_name: str,
     func: Any,
     args: tuple[Any, ...],
     kwargs: dict[str, Any],
     *,
     business_id: int,
-    run_id: int | None,
-    job_id: str | None,
-    ttl: int | None,
-    timeout: int | None,
-    retry: int | None,
-    dedup_key: str | None,
-    period: Period,
-) -> JobRef:
+    run_id: int | None = None,
+    job_id: str | None = None,
+    ttl: int | None = None,
+    timeout: int | None = None,
+    retry: int | None = None,
+    dedup_key: str | None = None,
+    period: Period = None,
+) -> PreparedJob:
+    """Build and check a job without writing it (``enqueue_job`` writes what this returns).
+
+    Raises ``UnknownActorError`` for an unknown actor or the wrong queue, ``ValueError`` for a
+    bad ``business_id`` or ``period``, ``TypeError`` for arguments that are not JSON-simple.
+    """
     actor_name = _actor_name(func)
     _check_queue(queue_name, actor_name, func)
     spec = _spec_for(actor_name, func)
@@ -169,24 +184,30 @@ def _enqueue(
         message_timestamp=int(time.time() * 1000),
     )
     try:
-        message.encode()
+        payload = message.encode().decode()
     except TypeError as exc:
         raise TypeError(
             f"arguments of {actor_name} must be JSON-simple (ids, not objects): {exc}"
         ) from exc
     window = _window_key(dedup_key, period) if dedup_key is not None else None
+    return PreparedJob(message, payload, business_id, run_id, dedup_key, window, retry)
 
+
+def _enqueue(
+    queue_name: str, func: Any, args: tuple[Any, ...], kwargs: dict[str, Any], **options: Any
+) -> JobRef:
+    job = prepare_job(queue_name, func, args, kwargs, **options)
     session = current_session()
     if session is not None:
         owner = session.info.get("business_id")
-        if owner is not None and owner != business_id:
+        if owner is not None and owner != job.business_id:
             raise PermissionError(
-                f"cannot enqueue a job for business {business_id} "
+                f"cannot enqueue a job for business {job.business_id} "
                 f"inside business {owner}'s transaction"
             )
-        return _write(session, message, business_id, run_id, dedup_key, window, retry)
-    with tenant_session(business_id) as own:
-        return _write(own, message, business_id, run_id, dedup_key, window, retry)
+        return _write(session, job)
+    with tenant_session(job.business_id) as own:
+        return _write(own, job)
 
 
 def enqueue_job(

@@ -40,18 +40,30 @@ def bare_number(address: str) -> str:
     return address.strip().removeprefix("whatsapp:")
 
 
+def cached_business(number: str) -> tuple[bool, int | None]:
+    """(known, business id) for a bare number from the short-lived lookup cache."""
+    cached = _number_cache.get(number)
+    if cached is not None and cached[0] > time.monotonic():
+        return True, cached[1]
+    return False, None
+
+
+def remember_business(number: str, business_id: int | None) -> None:
+    """Cache the business that answers ``number`` (None: nobody) for a minute."""
+    _number_cache[number] = (time.monotonic() + _NUMBER_CACHE_TTL_S, business_id)
+
+
 def business_for_whatsapp_number(address: str) -> int | None:
     """The business that answers this WhatsApp number (cached briefly)."""
     number = bare_number(address)
-    now = time.monotonic()
-    cached = _number_cache.get(number)
-    if cached is not None and cached[0] > now:
-        return cached[1]
+    known, business_id = cached_business(number)
+    if known:
+        return business_id
     with system_session() as session:
         business_id = session.execute(
             select(Business.id).where(Business.phone_number == number)
         ).scalar_one_or_none()
-    _number_cache[number] = (now + _NUMBER_CACHE_TTL_S, business_id)
+    remember_business(number, business_id)
     return business_id
 
 

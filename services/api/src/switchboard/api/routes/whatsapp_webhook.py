@@ -13,11 +13,8 @@ from twilio.request_validator import RequestValidator
 
 from switchboard.api.deps import SettingsDep
 from switchboard.common.logging import get_logger
-from switchboard.common.whatsapp.inbound import (
-    InboundMessage,
-    business_for_whatsapp_number,
-    store_inbound,
-)
+from switchboard.common.whatsapp.inbound import InboundMessage
+from switchboard.common.whatsapp.inbound_store import InboundStore
 
 log = get_logger(__name__)
 router = APIRouter(tags=["whatsapp"])
@@ -38,21 +35,37 @@ async def signed_twilio_form(request: Request, settings: SettingsDep) -> dict[st
     return params
 
 
-@router.post("/webhooks/twilio/whatsapp", response_class=Response)
-def whatsapp_inbound(params: Annotated[dict[str, str], Depends(signed_twilio_form)]) -> Response:
-    """Store the inbound message (once per ``MessageSid``) and queue the agent's reply."""
-    try:
-        message = InboundMessage(
-            message_sid=params["MessageSid"],
-            from_number=params["From"],
-            to_number=params["To"],
-            body=params.get("Body", ""),
+def inbound_store(request: Request) -> InboundStore:
+    """The store the app's lifespan chose (one round trip on PostgreSQL; else threaded)."""
+    store: InboundStore = request.app.state.whatsapp_inbound
+    return store
+
+
+SignedForm = Annotated[dict[str, str], Depends(signed_twilio_form)]
+InboundStoreDep = Annotated[InboundStore, Depends(inbound_store)]
+
+
+def _inbound_message(params: dict[str, str]) -> InboundMessage:
+    missing = [name for name in ("MessageSid", "From", "To") if not params.get(name)]
+    if missing:
+        raise HTTPException(
+            status.HTTP_400_BAD_REQUEST, detail=f"missing form field(s): {', '.join(missing)}"
         )
-    except KeyError as exc:
-        raise HTTPException(status.HTTP_400_BAD_REQUEST, detail=f"missing field {exc}") from exc
-    business_id = business_for_whatsapp_number(message.to_number)
+    return InboundMessage(
+        message_sid=params["MessageSid"],
+        from_number=params["From"],
+        to_number=params["To"],
+        body=params.get("Body", ""),
+    )
+
+
+@router.post("/webhooks/twilio/whatsapp", response_class=Response)
+async def whatsapp_inbound(params: SignedForm, store: InboundStoreDep) -> Response:
+    """Store the inbound message (once per ``MessageSid``) and queue the agent's reply."""
+    message = _inbound_message(params)
+    business_id = await store.business_for(message.to_number)
     if business_id is None:
         raise HTTPException(status.HTTP_404_NOT_FOUND, detail="no business answers this number")
-    stored = store_inbound(business_id, message)
+    stored = await store.store(business_id, message)
     log.info("whatsapp.inbound", business_id=business_id, sid=message.message_sid, new=bool(stored))
     return Response(EMPTY_TWIML, media_type="application/xml")

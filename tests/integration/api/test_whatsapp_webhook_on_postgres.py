@@ -1,0 +1,179 @@
+"""The WhatsApp webhook on PostgreSQL and RabbitMQ: the one-round-trip store from the loop."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+
+import pika
+import psycopg
+import pytest
+from fastapi.testclient import TestClient
+from sqlalchemy import select, text
+from twilio.request_validator import RequestValidator
+
+from switchboard.api.app import create_app
+from switchboard.common.db import system_session, tenant_session
+from switchboard.common.models import Job, OutboxMessage, WhatsAppConversation, WhatsAppMessage
+from switchboard.common.settings import Settings
+from switchboard.common.whatsapp.inbound import InboundMessage
+from switchboard.common.whatsapp.inbound_postgres import (
+    PostgresInboundStore,
+    open_postgres_inbound_store,
+)
+from tests.support.factories import make_business, unique_phone
+from tests.support.waiting import wait_for
+
+pytestmark = pytest.mark.integration
+
+PATH = "/webhooks/twilio/whatsapp"
+
+
+@pytest.fixture
+def client(pg_rabbit: Settings) -> Iterator[TestClient]:
+    with TestClient(create_app(pg_rabbit)) as test_client:
+        yield test_client
+
+
+def _inbound(to: str, sid: str, body: str = "Hi, is Saturday free?") -> dict[str, str]:
+    return {
+        "MessageSid": sid,
+        "From": f"whatsapp:{unique_phone()}",
+        "To": f"whatsapp:{to}",
+        "Body": body,
+    }
+
+
+def _signed(settings: Settings, params: dict[str, str]) -> dict[str, str]:
+    validator = RequestValidator(settings.twilio_auth_token)
+    return {"X-Twilio-Signature": validator.compute_signature(settings.api_base_url + PATH, params)}
+
+
+def _queued_job_ids(amqp_url: str, queue: str) -> set[str]:
+    """Ids of the messages waiting in ``queue`` (looked at, then put back)."""
+    connection = pika.BlockingConnection(pika.URLParameters(amqp_url))
+    try:
+        channel = connection.channel()
+        ids, tags = set(), []
+        while True:
+            method, _, body = channel.basic_get(queue)
+            if method is None:
+                break
+            ids.add(json.loads(body)["message_id"])
+            tags.append(method.delivery_tag)
+        for tag in tags:
+            channel.basic_nack(tag, requeue=True)
+        return ids
+    finally:
+        connection.close()
+
+
+def test_a_signed_webhook_is_stored_queued_and_published_in_one_transaction(
+    client: TestClient, pg_rabbit: Settings
+) -> None:
+    business = make_business()
+    params = _inbound(business.phone_number, f"SM{unique_phone()[1:]}a")
+
+    response = client.post(PATH, data=params, headers=_signed(pg_rabbit, params))
+
+    assert response.status_code == 200 and response.text.endswith("<Response></Response>")
+    assert isinstance(client.app.state.whatsapp_inbound, PostgresInboundStore)  # type: ignore[attr-defined]
+    with tenant_session(business.id) as session:
+        [message] = session.execute(select(WhatsAppMessage)).scalars().all()
+        [conversation] = session.execute(select(WhatsAppConversation)).scalars().all()
+        [job] = session.execute(select(Job)).scalars().all()
+    assert (message.direction, message.message_sid, message.body, message.status) == (
+        "in",
+        params["MessageSid"],
+        params["Body"],
+        "received",
+    )
+    assert conversation.contact_number == params["From"].removeprefix("whatsapp:")
+    assert message.conversation_id == conversation.id
+    assert (job.actor_name, job.queue_name, job.status) == (
+        "process_whatsapp_webhook_job",
+        "whatsapp",
+        "queued",
+    )
+    kwargs = json.loads(job.message)["kwargs"]
+    assert kwargs == {"business_id": business.id, "message_id": message.id}
+    # Published with confirms after the commit, then its outbox row deleted.
+    wait_for(lambda: job.id in _queued_job_ids(pg_rabbit.amqp_url, "whatsapp"), what="publish")
+
+    def outbox_row_left() -> bool:
+        with system_session() as session:
+            query = select(OutboxMessage.id).where(OutboxMessage.job_id == job.id)
+            return session.execute(query).first() is not None
+
+    wait_for(lambda: not outbox_row_left(), what="the confirmed outbox row deleted")
+
+
+def test_twilio_retrying_a_message_sid_stores_and_queues_it_once(
+    client: TestClient, pg_rabbit: Settings
+) -> None:
+    business = make_business()
+    params = _inbound(business.phone_number, f"SM{unique_phone()[1:]}b")
+
+    codes = [
+        client.post(PATH, data=params, headers=_signed(pg_rabbit, params)).status_code
+        for _ in range(3)
+    ]
+
+    assert codes == [200, 200, 200]
+    with tenant_session(business.id) as session:
+        assert len(session.execute(select(WhatsAppMessage)).all()) == 1
+        assert len(session.execute(select(Job)).all()) == 1
+
+
+async def test_the_store_acts_as_the_application_role_and_a_refusal_leaves_nothing(
+    pg_rabbit: Settings,
+) -> None:
+    """Given a role without privileges, the store is refused: it really switches role, and the
+    refused transaction leaves no row behind."""
+    business = make_business()
+    with system_session() as session:
+        session.execute(
+            text(
+                "DO $$ BEGIN IF NOT EXISTS (SELECT FROM pg_roles WHERE rolname = 'sb_no_access')"
+                " THEN CREATE ROLE sb_no_access NOLOGIN; END IF; END $$"
+            )
+        )
+    published: list[object] = []
+    refused = await open_postgres_inbound_store(
+        pg_rabbit.model_copy(update={"db_app_role": "sb_no_access"}), published.extend
+    )
+    allowed = await open_postgres_inbound_store(pg_rabbit, published.extend)
+    message = InboundMessage(
+        f"SM{unique_phone()[1:]}c", f"whatsapp:{unique_phone()}", business.phone_number, "Hi"
+    )
+    try:
+        with pytest.raises(psycopg.errors.InsufficientPrivilege):
+            await refused.store(business.id, message)
+        assert published == []
+        with tenant_session(business.id) as session:
+            assert session.execute(select(WhatsAppConversation)).all() == []
+        # The application role may write the very same message.
+        assert await allowed.store(business.id, message) is not None
+        assert len(published) == 1
+    finally:
+        await refused.close()
+        await allowed.close()
+
+
+def test_an_unsigned_or_incomplete_webhook_stores_nothing_and_says_why(
+    client: TestClient, pg_rabbit: Settings
+) -> None:
+    business = make_business()
+    params = _inbound(business.phone_number, f"SM{unique_phone()[1:]}d")
+    incomplete = {key: value for key, value in params.items() if key != "From"}
+
+    forged = client.post(PATH, data=params, headers={"X-Twilio-Signature": "bm90IGl0"})
+    missing = client.post(PATH, data=incomplete, headers=_signed(pg_rabbit, incomplete))
+    unknown = {**params, "To": f"whatsapp:{unique_phone()}"}
+    nobody = client.post(PATH, data=unknown, headers=_signed(pg_rabbit, unknown))
+
+    assert forged.status_code == 403
+    assert (missing.status_code, missing.json()) == (400, {"detail": "missing form field(s): From"})
+    assert (nobody.status_code, nobody.json()["detail"]) == (404, "no business answers this number")
+    with tenant_session(business.id) as session:
+        assert session.execute(select(WhatsAppMessage)).all() == []
