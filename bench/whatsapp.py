@@ -34,7 +34,7 @@ import httpx
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from tests.fakes.twilio_rest import ACCOUNT_SID, AUTH_TOKEN, FakeTwilioServer  # noqa: E402
+from tests.fakes.twilio_rest import ACCOUNT_SID, AUTH_TOKEN  # noqa: E402
 from tests.support import services  # noqa: E402
 from tests.support.environment import configured  # noqa: E402
 from tests.support.processes import free_port  # noqa: E402
@@ -158,6 +158,20 @@ def reply_latencies(business_id: int) -> tuple[int, list[float]]:
     return len(inbound), [(out - inn).total_seconds() * 1000 for inn, out in rows]
 
 
+def sent_replies(business_id: int) -> int:
+    """Replies Twilio accepted (the fake Twilio runs in its own process)."""
+    from sqlalchemy import func, select
+
+    from switchboard.common.db import tenant_session
+    from switchboard.common.models import WhatsAppMessage
+
+    with tenant_session(business_id) as session:
+        query = select(func.count()).where(
+            WhatsAppMessage.direction == "out", WhatsAppMessage.status == "sent"
+        )
+        return int(session.execute(query).scalar_one())
+
+
 def wait_http(url: str, timeout: float = 60) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
@@ -189,14 +203,17 @@ def main() -> None:
     amqp_url, vhost = services.create_vhost(services.broker_url())
     api_port, bare_port = free_port(), free_port()
     api_url, bare_url = f"http://127.0.0.1:{api_port}", f"http://127.0.0.1:{bare_port}"
-    twilio = FakeTwilioServer()
-    twilio.start()
+    twilio = subprocess.Popen(
+        [sys.executable, str(ROOT / "bench" / "twilio_process.py")], stdout=subprocess.PIPE
+    )
+    assert twilio.stdout is not None
+    twilio_url = twilio.stdout.readline().decode().strip()
     env = {
         **os.environ,
         "DATABASE_URL": database_url,
         "AMQP_URL": amqp_url,
         "API_BASE_URL": api_url,
-        "TWILIO_API_BASE_URL": twilio.url,
+        "TWILIO_API_BASE_URL": twilio_url,
         "TWILIO_ACCOUNT_SID": ACCOUNT_SID,
         "TWILIO_AUTH_TOKEN": AUTH_TOKEN,
         "OPENAI_API_KEY": "",
@@ -318,7 +335,7 @@ def main() -> None:
                 / results["bare_closed_loop"]["throughput_per_s"],
                 2,
             )
-            results["twilio_messages_sent"] = len(twilio.messages)
+            results["replies_sent"] = sent_replies(business.id)
     finally:
         for proc in procs:
             proc.terminate()
@@ -327,7 +344,8 @@ def main() -> None:
                 proc.wait(30)
             except subprocess.TimeoutExpired:
                 proc.kill()
-        twilio.stop()
+        twilio.terminate()
+        twilio.wait(30)
         services.drop_database(admin_url, database_url)
         services.delete_vhost(vhost)
     print(json.dumps(results, indent=2))

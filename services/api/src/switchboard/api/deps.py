@@ -13,7 +13,15 @@ from switchboard.common.settings import Settings, get_settings
 
 _bearer = HTTPBearer(auto_error=False)
 Credentials = Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)]
-SettingsDep = Annotated[Settings, Depends(get_settings)]
+
+
+async def _settings() -> Settings:
+    # Async on purpose: FastAPI runs a plain ``def`` dependency in a worker thread, a hop
+    # every request would pay for reading a cached object.
+    return get_settings()
+
+
+SettingsDep = Annotated[Settings, Depends(_settings)]
 
 
 def _unauthorized(detail: str) -> HTTPException:

@@ -6,13 +6,13 @@ transaction, and answers empty TwiML at once: the reply is sent later through th
 
 from __future__ import annotations
 
-from typing import Annotated
+from urllib.parse import parse_qsl
 
-from fastapi import APIRouter, Depends, HTTPException, Request, Response, status
+from fastapi import APIRouter, HTTPException, Request, Response, status
 from twilio.request_validator import RequestValidator
 
-from switchboard.api.deps import SettingsDep
 from switchboard.common.logging import get_logger
+from switchboard.common.settings import get_settings
 from switchboard.common.whatsapp.inbound import InboundMessage
 from switchboard.common.whatsapp.inbound_store import InboundStore
 
@@ -22,10 +22,24 @@ router = APIRouter(tags=["whatsapp"])
 EMPTY_TWIML = '<?xml version="1.0" encoding="UTF-8"?><Response></Response>'
 
 
-async def signed_twilio_form(request: Request, settings: SettingsDep) -> dict[str, str]:
+def _form_fields(request: Request, body: bytes) -> dict[str, str]:
+    """Twilio's ``application/x-www-form-urlencoded`` body as a dict (last value wins)."""
+    content_type = request.headers.get("content-type", "")
+    if not content_type.startswith("application/x-www-form-urlencoded"):
+        raise HTTPException(
+            status.HTTP_415_UNSUPPORTED_MEDIA_TYPE,
+            detail="expected an application/x-www-form-urlencoded body, as Twilio sends",
+        )
+    try:
+        return dict(parse_qsl(body.decode(), keep_blank_values=True, strict_parsing=False))
+    except UnicodeDecodeError as exc:
+        raise HTTPException(status.HTTP_400_BAD_REQUEST, detail="form body is not UTF-8") from exc
+
+
+async def signed_twilio_form(request: Request) -> dict[str, str]:
     """The webhook's form fields, once Twilio's ``X-Twilio-Signature`` checks out (else 403)."""
-    form = await request.form()
-    params = {key: str(value) for key, value in form.items()}
+    settings = get_settings()
+    params = _form_fields(request, await request.body())
     base = (settings.api_public_base_url or settings.api_base_url).rstrip("/")
     url = base + request.url.path + (f"?{request.url.query}" if request.url.query else "")
     signature = request.headers.get("X-Twilio-Signature", "")
@@ -33,16 +47,6 @@ async def signed_twilio_form(request: Request, settings: SettingsDep) -> dict[st
         log.warning("whatsapp.bad_signature", path=request.url.path)
         raise HTTPException(status.HTTP_403_FORBIDDEN, detail="invalid Twilio signature")
     return params
-
-
-def inbound_store(request: Request) -> InboundStore:
-    """The store the app's lifespan chose (one round trip on PostgreSQL; else threaded)."""
-    store: InboundStore = request.app.state.whatsapp_inbound
-    return store
-
-
-SignedForm = Annotated[dict[str, str], Depends(signed_twilio_form)]
-InboundStoreDep = Annotated[InboundStore, Depends(inbound_store)]
 
 
 def _inbound_message(params: dict[str, str]) -> InboundMessage:
@@ -60,9 +64,14 @@ def _inbound_message(params: dict[str, str]) -> InboundMessage:
 
 
 @router.post("/webhooks/twilio/whatsapp", response_class=Response)
-async def whatsapp_inbound(params: SignedForm, store: InboundStoreDep) -> Response:
-    """Store the inbound message (once per ``MessageSid``) and queue the agent's reply."""
-    message = _inbound_message(params)
+async def whatsapp_inbound(request: Request) -> Response:
+    """Store the inbound message (once per ``MessageSid``) and queue the agent's reply.
+
+    The hot path of the API: one parameter (no dependency resolution), the form parsed from
+    the raw body, and the store chosen by the app's lifespan (see ``inbound_store.py``).
+    """
+    message = _inbound_message(await signed_twilio_form(request))
+    store: InboundStore = request.app.state.whatsapp_inbound
     business_id = await store.business_for(message.to_number)
     if business_id is None:
         raise HTTPException(status.HTTP_404_NOT_FOUND, detail="no business answers this number")
