@@ -1,0 +1,72 @@
+"""The ledger's coalesced batches on PostgreSQL: many threads' marks, few statements."""
+
+from __future__ import annotations
+
+from concurrent.futures import ThreadPoolExecutor
+
+import pytest
+from sqlalchemy import select
+
+from switchboard.common.db import tenant_session
+from switchboard.common.jobs import enqueue_job, ledger
+from switchboard.common.jobs.coalesce import Pending
+from switchboard.common.models import Job
+from switchboard.common.settings import Settings
+from tests.support.actors import NOOP
+from tests.support.factories import make_business
+
+pytestmark = pytest.mark.integration
+
+
+def _queued_jobs(business_id: int, n: int) -> list[str]:
+    with tenant_session(business_id):
+        return [enqueue_job(NOOP.queue, NOOP, business_id=business_id).job_id for _ in range(n)]
+
+
+def _rows(business_id: int) -> dict[str, Job]:
+    with tenant_session(business_id) as session:
+        return {job.id: job for job in session.execute(select(Job)).scalars()}
+
+
+def test_sixteen_threads_starting_and_finishing_jobs_leave_each_succeeded_once(
+    pg: Settings,
+) -> None:
+    business = make_business()
+    ids = _queued_jobs(business.id, 200)
+
+    def run(job_id: str) -> tuple[str, int] | None:
+        started = ledger.mark_started(job_id, max_unfinished=3)
+        ledger.mark_succeeded(job_id)
+        return (started.status, started.attempts) if started else None
+
+    with ThreadPoolExecutor(16) as pool:  # the worker's threads, here from the test itself
+        outcomes = list(pool.map(run, ids))
+
+    assert outcomes == [("running", 1)] * len(ids)
+    rows = _rows(business.id)
+    assert {(job.status, job.attempts, job.deliveries) for job in rows.values()} == {
+        ("succeeded", 1, 1)
+    }
+
+
+def test_a_batch_holding_a_success_and_a_redelivery_of_that_job_finishes_it_first(
+    pg: Settings,
+) -> None:
+    business = make_business()
+    finishing, starting = _queued_jobs(business.id, 2)
+    ledger.mark_started(finishing, max_unfinished=3)
+    now = ledger.utcnow()
+    start_params = {"max": 3, "now": now, "poison": "dead-lettered"}
+    batch = [
+        Pending("succeed", {"id": finishing, "now": now}),
+        Pending("start", {**start_params, "id": finishing}),  # a duplicate delivery
+        Pending("start", {**start_params, "id": starting}),
+    ]
+
+    ledger._run_batch(batch)
+
+    assert batch[1].result is None  # the job is final: the duplicate is skipped
+    assert batch[2].result is not None and batch[2].result[0] == "running"
+    rows = _rows(business.id)
+    assert (rows[finishing].status, rows[finishing].deliveries) == ("succeeded", 1)
+    assert (rows[starting].status, rows[starting].deliveries) == ("running", 1)
