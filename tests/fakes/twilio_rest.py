@@ -11,7 +11,7 @@ Use the ``fake_twilio`` fixture; point ``TwilioRestClient(..., base_url=fake_twi
 
 from __future__ import annotations
 
-import itertools
+import uuid
 from collections.abc import Iterator
 from email.utils import formatdate
 from typing import Any
@@ -89,7 +89,6 @@ class FakeTwilioServer(CallProgress, FakeServer):
         self.invalid_numbers: set[str] = set()
         self.call_outcomes: dict[str, str] = {}
         self._failures: dict[str, list[int]] = {}
-        self._ids = itertools.count(1)
 
     # --- test controls --------------------------------------------------------------------
 
@@ -117,7 +116,8 @@ class FakeTwilioServer(CallProgress, FakeServer):
     # --- helpers --------------------------------------------------------------------------
 
     def _sid(self, prefix: str) -> str:
-        return f"{prefix}{next(self._ids):032x}"
+        # Random, as Twilio's are: sequential sids collide with those a test or bench makes up.
+        return f"{prefix}{uuid.uuid4().hex}"
 
     def _refusal(self, request: Request, account: str, endpoint: str) -> Response | None:
         auth = request.authorization
