@@ -196,7 +196,9 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=20.0)
     parser.add_argument("--connections", type=int, default=32, help="closed-loop phase")
     parser.add_argument("--api-workers", type=int, default=1, help="switchboard api processes")
-    parser.add_argument("--worker-processes", type=int, default=1)
+    parser.add_argument(
+        "--worker-processes", type=int, default=1, help="0: no worker (the API alone)"
+    )
     parser.add_argument("--worker-threads", type=int, default=8)
     parser.add_argument(
         "--worker-nice", type=int, default=10, help="the worker's niceness (0: same as the API)"
@@ -264,23 +266,24 @@ def main() -> None:
                     **quiet,
                 )
             )  # type: ignore[call-overload]
-            procs.append(
-                subprocess.Popen(  # type: ignore[call-overload]
-                    [
-                        *cli,
-                        "worker",
-                        "--processes",
-                        str(args.worker_processes),
-                        "--threads",
-                        str(args.worker_threads),
-                    ],
-                    env=env,
-                    # Background work yields the CPU to request handling, as separate
-                    # machines (or CPU shares) would give it in production.
-                    preexec_fn=lambda: os.nice(args.worker_nice),
-                    **quiet,
+            if args.worker_processes > 0:  # 0: the API alone, for its own cost
+                procs.append(
+                    subprocess.Popen(  # type: ignore[call-overload]
+                        [
+                            *cli,
+                            "worker",
+                            "--processes",
+                            str(args.worker_processes),
+                            "--threads",
+                            str(args.worker_threads),
+                        ],
+                        env=env,
+                        # Background work yields the CPU to request handling, as separate
+                        # machines (or CPU shares) would give it in production.
+                        preexec_fn=lambda: os.nice(args.worker_nice),
+                        **quiet,
+                    )
                 )
-            )
             procs.append(
                 subprocess.Popen(  # type: ignore[call-overload]
                     [
@@ -310,18 +313,19 @@ def main() -> None:
                     bare_url + PATH, signed_requests(bare_url, business.phone_number, n), args.rate
                 )
             )
-            deadline = time.monotonic() + 120
-            while time.monotonic() < deadline:
-                inbound, latencies = reply_latencies(business.id)
-                if len(latencies) >= inbound:
-                    break
-                time.sleep(0.5)
-            results["reply_enqueued"] = {
-                "answered": f"{len(latencies)}/{inbound}",
-                "p50_ms": round(percentile(latencies, 0.5), 1),
-                "p99_ms": round(percentile(latencies, 0.99), 1),
-                "mean_ms": round(statistics.fmean(latencies), 1) if latencies else None,
-            }
+            if args.worker_processes > 0:
+                deadline = time.monotonic() + 120
+                while time.monotonic() < deadline:
+                    inbound, latencies = reply_latencies(business.id)
+                    if len(latencies) >= inbound:
+                        break
+                    time.sleep(0.5)
+                results["reply_enqueued"] = {
+                    "answered": f"{len(latencies)}/{inbound}",
+                    "p50_ms": round(percentile(latencies, 0.5), 1),
+                    "p99_ms": round(percentile(latencies, 0.99), 1),
+                    "mean_ms": round(statistics.fmean(latencies), 1) if latencies else None,
+                }
             many = int(args.seconds * 3000)
             print(f"closed loop: {args.connections} connections for {args.seconds} s …", flush=True)
             results["switchboard_closed_loop"] = asyncio.run(

@@ -52,14 +52,21 @@ _KILL = (
     "UPDATE jobs SET status = 'dead', last_error = :error, finished_at = :now, updated_at = :now "
     "WHERE id = :id AND status IN ('queued', 'running')"
 )
-# Batches name their jobs through ``unnest``: a nested loop of primary-key lookups. (Generic
-# plans would save PostgreSQL planning each batch, but without fresh statistics they scan
-# every live job through the partial queue index instead.)
-_BY_IDS = "FROM (SELECT unnest(CAST(:ids AS text[])) AS job_id) AS v WHERE jobs.id = v.job_id AND"
-_START_MANY = _START.replace("WHERE id = :id AND", _BY_IDS).replace(
-    "RETURNING status,", "RETURNING jobs.id, status,"
+# Batches name their jobs through ``unnest``: a nested loop of primary-key lookups. Their ids
+# are a parameter, so PostgreSQL would plan each execution anew (planning the join costs it
+# ~0.6 ms, twice executing it); the ledger's connections reuse one generic plan instead. For
+# that plan to be the primary-key loop whatever the statistics say, the status test is "not
+# final" rather than ``IN ('queued', 'running')``: that form would match the partial queue
+# index's predicate, and with no fresh statistics the planner scans every live job through it.
+_NOT_FINAL = "jobs.status NOT IN ('succeeded', 'failed', 'dead', 'cancelled')"
+_BY_IDS = "FROM (SELECT unnest(CAST(:ids AS text[])) AS job_id) AS v WHERE jobs.id = v.job_id"
+_START_MANY = _START.replace(
+    "WHERE id = :id AND status IN ('queued', 'running')", f"{_BY_IDS} AND {_NOT_FINAL}"
+).replace("RETURNING status,", "RETURNING jobs.id, status,")
+_SUCCEED_MANY = _SUCCEED.replace(
+    "WHERE id = :id AND status = 'running'",
+    f"{_BY_IDS} AND {_NOT_FINAL} AND jobs.status <> 'queued'",
 )
-_SUCCEED_MANY = _SUCCEED.replace("WHERE id = :id AND", _BY_IDS)
 # A batch with both kinds is one statement, one round trip and one (synchronous) commit.
 _SUCCEED_AND_START_MANY = (
     "WITH succeeded AS (" + _SUCCEED_MANY.replace(":ids", ":done_ids") + ") " + _START_MANY
@@ -111,6 +118,7 @@ def _pg_connection(durable: bool) -> psycopg.Connection[Any]:
     conn = _pg.safe if durable else _pg.fast
     if conn is None or conn.closed:
         conn = psycopg.connect(_dsn(), autocommit=True, prepare_threshold=1)
+        conn.execute("SET plan_cache_mode = force_generic_plan")  # see _BY_IDS
         if not durable:
             conn.execute("SET synchronous_commit = off")
         if durable:
