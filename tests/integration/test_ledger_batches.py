@@ -49,24 +49,15 @@ def test_sixteen_threads_starting_and_finishing_jobs_leave_each_succeeded_once(
     }
 
 
-def test_a_batch_holding_a_success_and_a_redelivery_of_that_job_finishes_it_first(
-    pg: Settings,
-) -> None:
+def test_a_batch_delivering_one_job_twice_starts_it_once(pg: Settings) -> None:
     business = make_business()
-    finishing, starting = _queued_jobs(business.id, 2)
-    ledger.mark_started(finishing, max_unfinished=3)
-    now = ledger.utcnow()
-    start_params = {"max": 3, "now": now, "poison": "dead-lettered"}
-    batch = [
-        Pending("succeed", {"id": finishing, "now": now}),
-        Pending("start", {**start_params, "id": finishing}),  # a duplicate delivery
-        Pending("start", {**start_params, "id": starting}),
-    ]
+    twice, once = _queued_jobs(business.id, 2)
+    params = {"max": 3, "now": ledger.utcnow(), "poison": "dead-lettered"}
+    batch = [Pending("start", {**params, "id": job_id}) for job_id in (twice, twice, once)]
 
-    ledger._run_batch(batch)
+    ledger._run_starts(batch)
 
-    assert batch[1].result is None  # the job is final: the duplicate is skipped
-    assert batch[2].result is not None and batch[2].result[0] == "running"
+    assert [item.result is not None for item in batch] == [True, False, True]
     rows = _rows(business.id)
-    assert (rows[finishing].status, rows[finishing].deliveries) == ("succeeded", 1)
-    assert (rows[starting].status, rows[starting].deliveries) == ("running", 1)
+    assert (rows[twice].status, rows[twice].deliveries) == ("running", 1)
+    assert (rows[once].status, rows[once].deliveries) == ("running", 1)

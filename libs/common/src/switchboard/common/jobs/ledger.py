@@ -67,10 +67,6 @@ _SUCCEED_MANY = _SUCCEED.replace(
     "WHERE id = :id AND status = 'running'",
     f"{_BY_IDS} AND {_NOT_FINAL} AND jobs.status <> 'queued'",
 )
-# A batch with both kinds is one statement, one round trip and one (synchronous) commit.
-_SUCCEED_AND_START_MANY = (
-    "WITH succeeded AS (" + _SUCCEED_MANY.replace(":ids", ":done_ids") + ") " + _START_MANY
-)
 _STATUS = "SELECT status FROM jobs WHERE id = :id"
 _PROGRESS = (
     "UPDATE jobs SET progress = :progress, progress_message = :message, updated_at = :now "
@@ -87,7 +83,6 @@ def _psycopg_sql(sql: str) -> str:
 # Converted once: the worker runs these for every message.
 _SQL_START_MANY = _psycopg_sql(_START_MANY)
 _SQL_SUCCEED_MANY = _psycopg_sql(_SUCCEED_MANY)
-_SQL_SUCCEED_AND_START_MANY = _psycopg_sql(_SUCCEED_AND_START_MANY)
 
 
 @dataclass(frozen=True)
@@ -146,35 +141,25 @@ def _execute(sql: str, params: dict[str, Any], *, durable: bool = True) -> Seque
     return None
 
 
-def _run_batch(batch: list[Pending]) -> None:
-    """Run a coalesced batch: its delivery marks and successes in one statement where it can.
-
-    Successes commit synchronously (the message is acknowledged next); a batch of delivery
-    marks alone goes through the asynchronous-commit connection.
-    """
-    starts = [item for item in batch if item.op == "start"]
-    done_ids = [item.params["id"] for item in batch if item.op == "succeed"]
-    start_ids = [item.params["id"] for item in starts]
-    if done_ids and (not starts or set(done_ids) & set(start_ids)):
-        # Nothing to start, or the same job twice (a duplicate delivery while it finishes):
-        # one statement must not update a row twice, so the successes go first on their own.
-        params = {"now": batch[0].params["now"], "ids": done_ids}
-        _pg_connection(durable=True).execute(_SQL_SUCCEED_MANY, params)
-        done_ids = []
-    if not starts:
-        return
-    params = {**starts[0].params, "ids": start_ids}
-    if done_ids:
-        params["done_ids"] = done_ids
-        rows = _pg_connection(durable=True).execute(_SQL_SUCCEED_AND_START_MANY, params).fetchall()
-    else:
-        rows = _pg_connection(durable=False).execute(_SQL_START_MANY, params).fetchall()
+def _run_starts(batch: list[Pending]) -> None:
+    """Mark a batch of deliveries in one statement (asynchronous commit)."""
+    ids = [item.params["id"] for item in batch]
+    params = {**batch[0].params, "ids": ids}
+    rows = _pg_connection(durable=False).execute(_SQL_START_MANY, params).fetchall()
     by_id = {row[0]: row[1:] for row in rows}
-    for item in starts:
+    for item in batch:
         item.result = by_id.pop(item.params["id"], None)  # a duplicate delivery gets None
 
 
-_coalescer = Coalescer(_run_batch)
+def _run_successes(batch: list[Pending]) -> None:
+    """Mark a batch of successes in one statement, committed before any of them is acked."""
+    params = {"now": batch[0].params["now"], "ids": [item.params["id"] for item in batch]}
+    _pg_connection(durable=True).execute(_SQL_SUCCEED_MANY, params)
+
+
+# Two group commits, each with its own leader and connection: a thread about to run a job
+# waits only for delivery marks, never behind the synchronous commit of others' successes.
+_coalescers = {"start": Coalescer(_run_starts), "succeed": Coalescer(_run_successes)}
 
 
 def _submit(op: str, sql: str, params: dict[str, Any], *, durable: bool) -> Sequence[Any] | None:
@@ -182,7 +167,7 @@ def _submit(op: str, sql: str, params: dict[str, Any], *, durable: bool) -> Sequ
     if get_engine().dialect.name != "postgresql":
         return _execute(sql, params, durable=durable)
     try:
-        return _coalescer.submit(op, params)  # type: ignore[no-any-return]
+        return _coalescers[op].submit(op, params)  # type: ignore[no-any-return]
     except psycopg.OperationalError:
         # The server restarted: drop this thread's connections and write it directly.
         _close_thread_connections()
