@@ -6,6 +6,7 @@ import json
 from collections.abc import Iterator
 
 import pika
+import pika.exceptions
 import psycopg
 import pytest
 from fastapi.testclient import TestClient
@@ -54,6 +55,10 @@ def _queued_job_ids(amqp_url: str, queue: str) -> set[str]:
     connection = pika.BlockingConnection(pika.URLParameters(amqp_url))
     try:
         channel = connection.channel()
+        try:
+            channel.queue_declare(queue, passive=True)
+        except pika.exceptions.ChannelClosedByBroker:  # not declared yet: nothing published
+            return set()
         ids, tags = set(), []
         while True:
             method, _, body = channel.basic_get(queue)
