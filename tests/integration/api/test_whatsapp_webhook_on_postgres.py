@@ -177,7 +177,10 @@ def test_an_unsigned_or_incomplete_webhook_stores_nothing_and_says_why(
     unknown = {**params, "To": f"whatsapp:{unique_phone()}"}
     nobody = client.post(PATH, data=unknown, headers=_signed(pg_rabbit, unknown))
 
+    as_json = client.post(PATH, json=params, headers=_signed(pg_rabbit, params))
+
     assert forged.status_code == 403
+    assert as_json.status_code == 415 and "x-www-form-urlencoded" in as_json.json()["detail"]
     assert (missing.status_code, missing.json()) == (400, {"detail": "missing form field(s): From"})
     assert (nobody.status_code, nobody.json()["detail"]) == (404, "no business answers this number")
     with tenant_session(business.id) as session:

@@ -17,6 +17,7 @@ import threading
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from functools import lru_cache
 from typing import Any
 
 import psycopg
@@ -75,14 +76,10 @@ _PROGRESS = (
 _PARAM = re.compile(r"(?<!:):(\w+)")
 
 
+@lru_cache
 def _psycopg_sql(sql: str) -> str:
-    """``:name`` placeholders (SQLAlchemy's) as psycopg's ``%(name)s``."""
+    """``:name`` placeholders (SQLAlchemy's) as psycopg's ``%(name)s``, converted once each."""
     return _PARAM.sub(r"%(\1)s", sql)
-
-
-# Converted once: the worker runs these for every message.
-_SQL_START_MANY = _psycopg_sql(_START_MANY)
-_SQL_SUCCEED_MANY = _psycopg_sql(_SUCCEED_MANY)
 
 
 @dataclass(frozen=True)
@@ -145,7 +142,7 @@ def _run_starts(batch: list[Pending]) -> None:
     """Mark a batch of deliveries in one statement (asynchronous commit)."""
     ids = [item.params["id"] for item in batch]
     params = {**batch[0].params, "ids": ids}
-    rows = _pg_connection(durable=False).execute(_SQL_START_MANY, params).fetchall()
+    rows = _pg_connection(durable=False).execute(_psycopg_sql(_START_MANY), params).fetchall()
     by_id = {row[0]: row[1:] for row in rows}
     for item in batch:
         item.result = by_id.pop(item.params["id"], None)  # a duplicate delivery gets None
@@ -154,7 +151,7 @@ def _run_starts(batch: list[Pending]) -> None:
 def _run_successes(batch: list[Pending]) -> None:
     """Mark a batch of successes in one statement, committed before any of them is acked."""
     params = {"now": batch[0].params["now"], "ids": [item.params["id"] for item in batch]}
-    _pg_connection(durable=True).execute(_SQL_SUCCEED_MANY, params)
+    _pg_connection(durable=True).execute(_psycopg_sql(_SUCCEED_MANY), params)
 
 
 # Two group commits, each with its own leader and connection: a thread about to run a job

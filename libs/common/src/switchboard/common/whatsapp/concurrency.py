@@ -10,8 +10,7 @@ from sqlalchemy import func, select
 
 from switchboard.common.db.tenancy import tenant_session
 from switchboard.common.models import Business, Job
-
-REPLY_ACTOR = "process_whatsapp_webhook_job"
+from switchboard.common.whatsapp.inbound import REPLY_ACTOR
 
 
 def business_is_busy(business_id: int) -> bool:

@@ -20,6 +20,9 @@ from switchboard.common.models import Business, WhatsAppConversation, WhatsAppMe
 
 log = get_logger(__name__)
 
+#: The job that answers an inbound message, and its queue.
+REPLY_ACTOR, REPLY_QUEUE = "process_whatsapp_webhook_job", "whatsapp"
+
 #: Seconds a number → business lookup is cached (numbers move between businesses rarely).
 _NUMBER_CACHE_TTL_S = 60.0
 _number_cache: dict[str, tuple[float, int | None]] = {}
@@ -125,8 +128,8 @@ def store_inbound(business_id: int, message: InboundMessage) -> int | None:
         if message_id is None:
             return None
         enqueue_job(
-            "whatsapp",
-            "process_whatsapp_webhook_job",
+            REPLY_QUEUE,
+            REPLY_ACTOR,
             business_id=business_id,
             message_id=int(message_id),
         )

@@ -20,14 +20,14 @@ from switchboard.common.jobs.enqueue import prepare_job
 from switchboard.common.jobs.outbox import PendingMessage
 from switchboard.common.settings import Settings
 from switchboard.common.whatsapp.inbound import (
+    REPLY_ACTOR,
+    REPLY_QUEUE,
     InboundMessage,
     bare_number,
     cached_business,
     remember_business,
 )
 from switchboard.common.whatsapp.inbound_store import InboundStore
-
-REPLY_QUEUE, REPLY_ACTOR = "whatsapp", "process_whatsapp_webhook_job"
 
 _BUSINESS = "SELECT id FROM businesses WHERE phone_number = %s"
 # The function of migration 0003: the tenant settings and the four inserts, one statement.

@@ -31,7 +31,7 @@ def _form_fields(request: Request, body: bytes) -> dict[str, str]:
             detail="expected an application/x-www-form-urlencoded body, as Twilio sends",
         )
     try:
-        return dict(parse_qsl(body.decode(), keep_blank_values=True, strict_parsing=False))
+        return dict(parse_qsl(body.decode(), keep_blank_values=True))
     except UnicodeDecodeError as exc:
         raise HTTPException(status.HTTP_400_BAD_REQUEST, detail="form body is not UTF-8") from exc
 

@@ -17,6 +17,8 @@ from collections.abc import Sequence
 
 from alembic import op
 
+from switchboard.common.db.tenancy import TENANT_SETTING
+
 revision: str = "0003"
 down_revision: str | None = "0002"
 branch_labels: str | Sequence[str] | None = None
@@ -33,7 +35,7 @@ CREATE OR REPLACE FUNCTION {FUNCTION}(
 LANGUAGE plpgsql VOLATILE SECURITY INVOKER AS $fn$
 BEGIN
     PERFORM set_config('role', p_role, true);
-    PERFORM set_config('switchboard.business_id', p_business_id::text, true);
+    PERFORM set_config('{TENANT_SETTING}', p_business_id::text, true);
     RETURN QUERY
     WITH conversation AS (
         INSERT INTO whatsapp_conversations AS c (business_id, contact_number,
