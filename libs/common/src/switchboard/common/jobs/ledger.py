@@ -12,12 +12,10 @@ SQLAlchemy. Tenant-facing reads and cancellation live in ``service.py``.
 
 from __future__ import annotations
 
-import re
 import threading
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from functools import lru_cache
 from typing import Any
 
 import psycopg
@@ -25,6 +23,7 @@ from sqlalchemy import text
 
 from switchboard.common.db.base import utcnow
 from switchboard.common.db.engine import get_engine
+from switchboard.common.db.libpq import PreparedStatement, psycopg_sql
 from switchboard.common.jobs.coalesce import Coalescer, Pending
 from switchboard.common.logging import redact
 from switchboard.common.settings import get_settings
@@ -61,25 +60,28 @@ _KILL = (
 # index's predicate, and with no fresh statistics the planner scans every live job through it.
 _NOT_FINAL = "jobs.status NOT IN ('succeeded', 'failed', 'dead', 'cancelled')"
 _BY_IDS = "FROM (SELECT unnest(CAST(:ids AS text[])) AS job_id) AS v WHERE jobs.id = v.job_id"
-_START_MANY = _START.replace(
-    "WHERE id = :id AND status IN ('queued', 'running')", f"{_BY_IDS} AND {_NOT_FINAL}"
-).replace("RETURNING status,", "RETURNING jobs.id, status,")
-_SUCCEED_MANY = _SUCCEED.replace(
-    "WHERE id = :id AND status = 'running'",
-    f"{_BY_IDS} AND {_NOT_FINAL} AND jobs.status <> 'queued'",
+_START_MANY = PreparedStatement(
+    "switchboard_ledger_start_many",
+    _START.replace(
+        "WHERE id = :id AND status IN ('queued', 'running')", f"{_BY_IDS} AND {_NOT_FINAL}"
+    ).replace("RETURNING status,", "RETURNING jobs.id, status,"),
+    {"ids": "text[]", "max": "int4", "now": "timestamptz", "poison": "text"},
+)
+_SUCCEED_MANY = PreparedStatement(
+    "switchboard_ledger_succeed_many",
+    _SUCCEED.replace(
+        "WHERE id = :id AND status = 'running'",
+        f"{_BY_IDS} AND {_NOT_FINAL} AND jobs.status <> 'queued'",
+    ),
+    {"ids": "text[]", "now": "timestamptz"},
 )
 _STATUS = "SELECT status FROM jobs WHERE id = :id"
 _PROGRESS = (
     "UPDATE jobs SET progress = :progress, progress_message = :message, updated_at = :now "
     "WHERE id = :id AND status = 'running' RETURNING id"
 )
-_PARAM = re.compile(r"(?<!:):(\w+)")
-
-
-@lru_cache
-def _psycopg_sql(sql: str) -> str:
-    """``:name`` placeholders (SQLAlchemy's) as psycopg's ``%(name)s``, converted once each."""
-    return _PARAM.sub(r"%(\1)s", sql)
+#: How the ledger's own connections show in ``pg_stat_activity``.
+APPLICATION_NAME = "switchboard-ledger"
 
 
 @dataclass(frozen=True)
@@ -109,10 +111,13 @@ def _dsn() -> str:
 def _pg_connection(durable: bool) -> psycopg.Connection[Any]:
     conn = _pg.safe if durable else _pg.fast
     if conn is None or conn.closed:
-        conn = psycopg.connect(_dsn(), autocommit=True, prepare_threshold=1)
+        conn = psycopg.connect(
+            _dsn(), autocommit=True, prepare_threshold=1, application_name=APPLICATION_NAME
+        )
         conn.execute("SET plan_cache_mode = force_generic_plan")  # see _BY_IDS
         if not durable:
             conn.execute("SET synchronous_commit = off")
+        (_SUCCEED_MANY if durable else _START_MANY).prepare(conn)
         if durable:
             _pg.safe = conn
         else:
@@ -129,7 +134,7 @@ def _execute(sql: str, params: dict[str, Any], *, durable: bool = True) -> Seque
     for attempt in range(2):
         pg = _pg_connection(durable)
         try:
-            cursor = pg.execute(_psycopg_sql(sql), params)
+            cursor = pg.execute(psycopg_sql(sql), params)
             return cursor.fetchone() if cursor.description else None
         except psycopg.OperationalError:
             pg.close()  # the server restarted or the socket died: reconnect once
@@ -140,10 +145,12 @@ def _execute(sql: str, params: dict[str, Any], *, durable: bool = True) -> Seque
 
 def _run_starts(batch: list[Pending]) -> None:
     """Mark a batch of deliveries in one statement (asynchronous commit)."""
-    ids = [item.params["id"] for item in batch]
-    params = {**batch[0].params, "ids": ids}
-    rows = _pg_connection(durable=False).execute(_psycopg_sql(_START_MANY), params).fetchall()
-    by_id = {row[0]: row[1:] for row in rows}
+    params = {**batch[0].params, "ids": [item.params["id"] for item in batch]}
+    rows = _START_MANY.run(_pg_connection(durable=False), params)
+    by_id = {
+        job_id: (status, int(attempts), int(deliveries), int(business_id))  # type: ignore[arg-type]
+        for job_id, status, attempts, deliveries, business_id in rows
+    }
     for item in batch:
         item.result = by_id.pop(item.params["id"], None)  # a duplicate delivery gets None
 
@@ -151,7 +158,7 @@ def _run_starts(batch: list[Pending]) -> None:
 def _run_successes(batch: list[Pending]) -> None:
     """Mark a batch of successes in one statement, committed before any of them is acked."""
     params = {"now": batch[0].params["now"], "ids": [item.params["id"] for item in batch]}
-    _pg_connection(durable=True).execute(_psycopg_sql(_SUCCEED_MANY), params)
+    _SUCCEED_MANY.run(_pg_connection(durable=True), params)
 
 
 # Two group commits, each with its own leader and connection: a thread about to run a job
