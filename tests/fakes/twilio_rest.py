@@ -1,16 +1,17 @@
 """A fake Twilio REST API (2010-04-01) that the real ``twilio`` library can talk to.
 
-Covers Messages, Calls (create, update), call Recordings (create), and Recording media
-download and delete, with Twilio-shaped JSON and errors. Optionally plays a call's life like
-Twilio does: status callbacks (initiated, ringing, answered, completed/busy/no-answer/failed)
-signed with the auth token (``X-Twilio-Signature``, RequestValidator's algorithm), and a
-recording status callback when a recording is ready.
+Covers Messages (create, list), Calls (create, update), call Recordings (create), and
+Recording media download and delete, with Twilio-shaped JSON and errors. Optionally plays a
+call's life like Twilio does: status callbacks (initiated, ringing, answered,
+completed/busy/no-answer/failed) signed with the auth token (``X-Twilio-Signature``,
+RequestValidator's algorithm), and a recording status callback when a recording is ready.
 
 Use the ``fake_twilio`` fixture; point ``TwilioRestClient(..., base_url=fake_twilio.url)`` at it.
 """
 
 from __future__ import annotations
 
+import socket
 import uuid
 from collections.abc import Iterator
 from email.utils import formatdate
@@ -48,6 +49,7 @@ class FakeTwilioServer(CallProgress, FakeServer):
 
     rules = (
         Rule(f"{_ACCOUNT}/Messages.json", methods=["POST"], endpoint="create_message"),
+        Rule(f"{_ACCOUNT}/Messages.json", methods=["GET"], endpoint="list_messages"),
         Rule(f"{_ACCOUNT}/Calls.json", methods=["POST"], endpoint="create_call"),
         Rule(f"{_ACCOUNT}/Calls/<call_sid>.json", methods=["POST"], endpoint="update_call"),
         Rule(f"{_ACCOUNT}/Calls/<call_sid>.json", methods=["GET"], endpoint="fetch_call"),
@@ -82,6 +84,7 @@ class FakeTwilioServer(CallProgress, FakeServer):
         self.send_callbacks = send_callbacks
         self.call_duration_s = call_duration_s
         self.messages: list[dict[str, str]] = []
+        self._message_resources: list[dict[str, Any]] = []
         self.calls: dict[str, FakeCall] = {}
         self.recordings: dict[str, FakeRecording] = {}
         self.downloads: list[tuple[str, str]] = []
@@ -89,6 +92,7 @@ class FakeTwilioServer(CallProgress, FakeServer):
         self.invalid_numbers: set[str] = set()
         self.call_outcomes: dict[str, str] = {}
         self._failures: dict[str, list[int]] = {}
+        self._drops: dict[str, int] = {}
 
     # --- test controls --------------------------------------------------------------------
 
@@ -96,6 +100,25 @@ class FakeTwilioServer(CallProgress, FakeServer):
         """Answer the next ``count`` requests to ``endpoint`` ("create_message" …) with an error."""
         with self.recording():
             self._failures.setdefault(endpoint, []).extend([status] * count)
+
+    def drop_next(self, endpoint: str, count: int = 1) -> None:
+        """Carry out the next ``count`` requests to ``endpoint`` but hang up instead of answering.
+
+        The client sees the connection close with no response, as when a network fails after
+        Twilio took the request: it cannot know whether the message was created.
+        """
+        with self.recording():
+            self._drops[endpoint] = self._drops.get(endpoint, 0) + count
+
+    def _hang_up_if_told(self, request: Request, endpoint: str) -> None:
+        with self.recording():
+            drop = self._drops.get(endpoint, 0) > 0
+            if drop:
+                self._drops[endpoint] -= 1
+        if drop:
+            connection = request.environ["werkzeug.socket"]
+            connection.shutdown(socket.SHUT_RDWR)
+            raise ConnectionAbortedError(f"fake Twilio hung up on {endpoint} as told")
 
     def set_outcome(self, number: str, outcome: str) -> None:
         """How a call to ``number`` ends: one of ``OUTCOMES`` (default "completed")."""
@@ -163,20 +186,48 @@ class FakeTwilioServer(CallProgress, FakeServer):
             return refusal
         sid = self._sid("SM")
         params = request.form.to_dict()
+        resource = self._resource(
+            "Messages",
+            sid,
+            to=params.get("To"),
+            body=params.get("Body"),
+            status="queued",
+            direction="outbound-api",
+            num_segments="1",
+            **{"from": params.get("From")},
+        )
         with self.recording():
             self.messages.append({"sid": sid, **params})
+            self._message_resources.append(resource)
+        self._hang_up_if_told(request, "create_message")
+        return json_response(resource, status=201)
+
+    def handle_list_messages(self, request: Request, account: str) -> Response:
+        """Newest first, filtered by ``To`` and ``From``, one page of ``PageSize``."""
+        refusal = self._refusal(request, account, "list_messages")
+        if refusal is not None:
+            return refusal
+        to, from_ = request.args.get("To"), request.args.get("From")
+        size = int(request.args.get("PageSize", "50"))
+        with self.recording():
+            found = [
+                resource
+                for resource in reversed(self._message_resources)
+                if to in (None, resource["to"]) and from_ in (None, resource["from"])
+            ]
+        uri = f"/2010-04-01/Accounts/{self.account_sid}/Messages.json"
         return json_response(
-            self._resource(
-                "Messages",
-                sid,
-                to=params.get("To"),
-                body=params.get("Body"),
-                status="queued",
-                direction="outbound-api",
-                num_segments="1",
-                **{"from": params.get("From")},
-            ),
-            status=201,
+            {
+                "messages": found[:size],
+                "page": 0,
+                "page_size": size,
+                "start": 0,
+                "end": max(0, min(size, len(found)) - 1),
+                "uri": uri,
+                "first_page_uri": uri,
+                "previous_page_uri": None,
+                "next_page_uri": None,
+            }
         )
 
     # --- calls ----------------------------------------------------------------------------

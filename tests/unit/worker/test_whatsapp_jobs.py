@@ -14,6 +14,7 @@ from twilio.request_validator import RequestValidator
 from switchboard.api.app import create_app
 from switchboard.common.db import tenant_session
 from switchboard.common.db.base import utcnow
+from switchboard.common.integrations.twilio_rest import TwilioRestClient
 from switchboard.common.jobs import enqueue_job
 from switchboard.common.models import (
     Business,
@@ -24,11 +25,11 @@ from switchboard.common.models import (
     WhatsAppSession,
 )
 from switchboard.common.settings import Settings
-from tests.fakes.twilio_rest import AUTH_TOKEN, FakeTwilioServer
+from tests.fakes.twilio_rest import ACCOUNT_SID, AUTH_TOKEN, FakeTwilioServer
 from tests.support.factories import make_business, unique_phone
 from tests.support.waiting import wait_for
 from tests.unit.worker.jobs import finished, jobs_of, run
-from tests.unit.worker.world import add, make_world, sid
+from tests.unit.worker.world import World, add, make_world, sid
 
 PATH = "/webhooks/twilio/whatsapp"
 
@@ -202,3 +203,87 @@ def _job(business_id: int, job_id: str) -> Job:
 def _lead(business_id: int) -> Lead | None:
     with tenant_session(business_id) as session:
         return session.execute(select(Lead)).scalar_one_or_none()
+
+
+def _unsettled(world: World, fake_twilio: FakeTwilioServer, *, reached_twilio: bool) -> None:
+    """Leave the reply as an attempt that died mid-send leaves it: ``sending``, outcome unknown."""
+    with tenant_session(world.id) as session:
+        session.execute(
+            update(WhatsAppMessage)
+            .where(WhatsAppMessage.id == world.outbound_id)
+            .values(status="sending", attempts=1)
+        )
+        contact = session.get(WhatsAppConversation, world.conversation_id).contact_number
+    if reached_twilio:  # the attempt's request got through before it died
+        twilio = TwilioRestClient(ACCOUNT_SID, AUTH_TOKEN, base_url=fake_twilio.url)
+        twilio.send_whatsapp(contact, world.business.phone_number, "Sure!")
+
+
+def test_a_reply_twilio_took_before_the_attempt_died_is_recorded_not_sent_again(
+    worker: dramatiq.Worker, fake_twilio: FakeTwilioServer
+) -> None:
+    world = make_world()
+    _unsettled(world, fake_twilio, reached_twilio=True)
+    [earlier] = fake_twilio.messages
+
+    job = run("send_whatsapp_message_job", business_id=world.id, message_id=world.outbound_id)
+
+    assert job.status == "succeeded", job.last_error
+    assert fake_twilio.messages == [earlier]  # looked up, not sent twice
+    reply = _messages(world.id)[1]
+    assert (reply.status, reply.message_sid, reply.attempts) == ("sent", earlier["sid"], 2)
+
+
+def test_a_reply_whose_dead_attempt_never_reached_twilio_is_sent(
+    worker: dramatiq.Worker, fake_twilio: FakeTwilioServer
+) -> None:
+    world = make_world()
+    _unsettled(world, fake_twilio, reached_twilio=False)
+
+    job = run("send_whatsapp_message_job", business_id=world.id, message_id=world.outbound_id)
+
+    assert job.status == "succeeded", job.last_error
+    [sent] = fake_twilio.messages
+    assert sent["Body"] == "Sure!"
+    reply = _messages(world.id)[1]
+    assert (reply.status, reply.message_sid) == ("sent", sent["sid"])
+
+
+def test_the_same_text_sent_as_another_message_is_not_mistaken_for_this_one(
+    worker: dramatiq.Worker, fake_twilio: FakeTwilioServer
+) -> None:
+    world = make_world()
+    first = run("send_whatsapp_message_job", business_id=world.id, message_id=world.outbound_id)
+    assert first.status == "succeeded", first.last_error
+    second = add(
+        world.id,
+        WhatsAppMessage(
+            business_id=world.id,
+            conversation_id=world.conversation_id,
+            direction="out",
+            body="Sure!",
+            status="sending",
+            attempts=1,
+        ),
+    )
+
+    job = run("send_whatsapp_message_job", business_id=world.id, message_id=second.id)
+
+    assert job.status == "succeeded", job.last_error
+    assert len(fake_twilio.messages) == 2
+    sids = [m.message_sid for m in _messages(world.id) if m.direction == "out"]
+    assert sids == [fake_twilio.messages[0]["sid"], fake_twilio.messages[1]["sid"]]
+
+
+def test_a_send_twilio_took_but_never_answered_is_looked_up_not_resent(
+    worker: dramatiq.Worker, fake_twilio: FakeTwilioServer
+) -> None:
+    world = make_world()
+    fake_twilio.drop_next("create_message")
+
+    job = run("send_whatsapp_message_job", business_id=world.id, message_id=world.outbound_id)
+
+    assert job.status == "succeeded", job.last_error
+    [sent] = fake_twilio.messages  # created once, by the request that heard nothing back
+    reply = _messages(world.id)[1]
+    assert (reply.status, reply.message_sid, reply.attempts) == ("sent", sent["sid"], 1)

@@ -9,7 +9,7 @@ from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.registry import Collector
 from sqlalchemy import func, select
 
-from switchboard.common.db.base import utcnow
+from switchboard.common.db.base import as_utc, utcnow
 from switchboard.common.db.tenancy import system_session
 from switchboard.common.models.jobs import Job
 
@@ -17,9 +17,7 @@ from switchboard.common.models.jobs import Job
 def _age_seconds(oldest: datetime | None, now: datetime) -> float:
     if oldest is None:
         return 0.0
-    if oldest.tzinfo is None:  # SQLite returns naive datetimes (stored as UTC)
-        oldest = oldest.replace(tzinfo=now.tzinfo)
-    return max(0.0, (now - oldest).total_seconds())
+    return max(0.0, (now - as_utc(oldest)).total_seconds())
 
 
 class LedgerCollector(Collector):

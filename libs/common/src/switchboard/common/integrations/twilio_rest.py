@@ -13,6 +13,7 @@ import re
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from typing import Any, Literal, TypeVar
 
 import httpx
@@ -34,6 +35,8 @@ log = get_logger(__name__)
 TWILIO_PUBLIC_BASE_URL = "https://api.twilio.com"
 DEFAULT_CALL_EVENTS = ("initiated", "ringing", "answered", "completed")
 AudioFormat = Literal["wav", "mp3"]
+#: How many of the newest messages between two numbers ``find_whatsapp`` looks through.
+_FIND_LIMIT = 50
 _RECORDING_SID = re.compile(r"RE[0-9a-fA-F]{32}")
 _T = TypeVar("_T")
 #: The library logs every request's URL and headers at INFO; keep only its warnings.
@@ -87,6 +90,16 @@ class TwilioRest(ABC):
         self, to: str, from_: str, body: str, *, status_callback: str | None = None
     ) -> SentMessage:
         """Send a WhatsApp message; numbers may be given with or without ``whatsapp:``."""
+
+    @abstractmethod
+    def find_whatsapp(
+        self, to: str, from_: str, body: str, *, created_after: datetime
+    ) -> list[str]:
+        """Sids of messages with this body sent to ``to`` from ``from_`` since ``created_after``.
+
+        Newest first. A retry asks this when an earlier attempt may have reached Twilio without
+        learning the answer (the worker died, or the connection dropped mid-request).
+        """
 
     @abstractmethod
     def place_call(
@@ -204,6 +217,22 @@ class TwilioRestClient(TwilioRest):
         log.info("twilio.message_sent", sid=message.sid, status=message.status)
         return SentMessage(sid=str(message.sid), status=str(message.status))
 
+    def find_whatsapp(
+        self, to: str, from_: str, body: str, *, created_after: datetime
+    ) -> list[str]:
+        """Search the newest messages between the two numbers through ``messages.list``."""
+        found = _call_twilio(
+            "find_whatsapp",
+            lambda: self._client.messages.list(
+                to=whatsapp_address(to), from_=whatsapp_address(from_), limit=_FIND_LIMIT
+            ),
+        )
+        return [
+            str(message.sid)
+            for message in found
+            if message.body == body and message.date_created >= created_after
+        ]
+
     def place_call(
         self,
         to: str,
@@ -300,6 +329,7 @@ class FakeTwilioRest(TwilioRest):
     recordings: dict[str, bytes] = field(default_factory=dict)
     recording_calls: dict[str, str] = field(default_factory=dict)
     invalid_numbers: set[str] = field(default_factory=set)
+    created: dict[str, datetime] = field(default_factory=dict)
     failures_left: int = 0
     _ids: itertools.count[int] = field(default_factory=lambda: itertools.count(1))
 
@@ -326,7 +356,20 @@ class FakeTwilioRest(TwilioRest):
         self.messages.append(
             {"sid": sid, "to": whatsapp_address(to), "from": whatsapp_address(from_), "body": body}
         )
+        self.created[sid] = datetime.now(UTC)
         return SentMessage(sid=sid, status="queued")
+
+    def find_whatsapp(
+        self, to: str, from_: str, body: str, *, created_after: datetime
+    ) -> list[str]:
+        """The recorded messages that match, newest first."""
+        return [
+            message["sid"]
+            for message in reversed(self.messages)
+            if (message["to"], message["from"], message["body"])
+            == (whatsapp_address(to), whatsapp_address(from_), body)
+            and self.created[message["sid"]] >= created_after
+        ]
 
     def place_call(
         self,

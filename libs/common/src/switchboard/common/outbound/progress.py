@@ -8,7 +8,7 @@ from datetime import datetime, timedelta
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from switchboard.common.db.base import utcnow
+from switchboard.common.db.base import as_utc, utcnow
 from switchboard.common.models import OutboundItem, OutboundRun
 
 #: A running run whose heartbeat is older than this has no live owner.
@@ -32,9 +32,7 @@ class Progress:
 
 
 def _aware(moment: datetime | None) -> datetime | None:
-    if moment is not None and moment.tzinfo is None:  # SQLite gives naive UTC
-        return moment.replace(tzinfo=utcnow().tzinfo)
-    return moment
+    return None if moment is None else as_utc(moment)
 
 
 def is_active(run: OutboundRun, now: datetime | None = None) -> bool:

@@ -3,7 +3,11 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import datetime, timedelta
 
+from sqlalchemy import select
+
+from switchboard.common.db.base import as_utc, utcnow
 from switchboard.common.db.tenancy import tenant_session
 from switchboard.common.integrations.errors import IntegrationError, PermanentIntegrationError
 from switchboard.common.integrations.twilio_rest import TwilioRest, whatsapp_address
@@ -13,17 +17,26 @@ from switchboard.common.tenant_rows import ForeignOrMissingRow, owned_row
 
 log = get_logger(__name__)
 
+#: A message is ``sending`` from the moment an attempt starts until the attempt knows whether
+#: Twilio took it. A later attempt that finds it still ``sending`` asks Twilio first.
+SENDING = "sending"
+#: How far before an unsettled attempt began Twilio's clock may date the message it created.
+_CLOCK_SLACK = timedelta(minutes=1)
+
 
 @dataclass(frozen=True)
 class _Outgoing:
     to: str
     from_: str
     body: str
+    #: When an earlier attempt began that never learned whether Twilio took the message.
+    unsettled_since: datetime | None
 
 
-def _outgoing(business_id: int, message_id: int) -> _Outgoing | None:
+def _claim(business_id: int, message_id: int) -> _Outgoing | None:
+    """Mark the message ``sending`` (one more attempt); None if it is already sent or failed."""
     with tenant_session(business_id) as session:
-        message = owned_row(session, WhatsAppMessage, business_id, message_id)
+        message = owned_row(session, WhatsAppMessage, business_id, message_id, lock=True)
         if message.direction != "out":
             raise ForeignOrMissingRow(f"message {message_id} is not an outbound message")
         if message.status in ("sent", "failed"):
@@ -31,39 +44,78 @@ def _outgoing(business_id: int, message_id: int) -> _Outgoing | None:
         conversation = owned_row(
             session, WhatsAppConversation, business_id, message.conversation_id
         )
+        unsettled_since = as_utc(message.updated_at) if message.status == SENDING else None
+        message.status = SENDING
+        message.attempts += 1
         return _Outgoing(
             whatsapp_address(conversation.contact_number),
             whatsapp_address(conversation.business_number),
             message.body,
+            unsettled_since,
         )
 
 
 def _record(business_id: int, message_id: int, **values: object) -> None:
     with tenant_session(business_id) as session:
         message = owned_row(session, WhatsAppMessage, business_id, message_id, lock=True)
-        message.attempts += 1
         for name, value in values.items():
             setattr(message, name, value)
+
+
+def _sent_since(
+    business_id: int, outgoing: _Outgoing, twilio: TwilioRest, since: datetime
+) -> str | None:
+    """The sid Twilio gave an attempt of this message begun at ``since``, if it reached Twilio."""
+    candidates = twilio.find_whatsapp(
+        outgoing.to, outgoing.from_, outgoing.body, created_after=since - _CLOCK_SLACK
+    )
+    if not candidates:
+        return None
+    with tenant_session(business_id) as session:
+        recorded = set(
+            session.scalars(
+                select(WhatsAppMessage.message_sid).where(
+                    WhatsAppMessage.business_id == business_id,
+                    WhatsAppMessage.message_sid.in_(candidates),
+                )
+            )
+        )
+    # The same text sent as another of our messages is that message's, not this one's.
+    return next((sid for sid in candidates if sid not in recorded), None)
 
 
 def send_outbound(business_id: int, message_id: int, twilio: TwilioRest, *, final: bool) -> bool:
     """Send the message once; True if sent, False if it was already sent or failed.
 
     A failure is recorded on the message. It becomes ``failed`` (visible in the conversation)
-    when it is permanent or this was the ``final`` attempt; otherwise it stays ``queued`` and
-    the error is re-raised so the job system retries with backoff.
+    when it is permanent or this was the ``final`` attempt; otherwise the error is re-raised so
+    the job system retries with backoff. Twilio's own error answer means nothing was sent
+    (``queued`` again). With no answer at all, the attempt asks Twilio whether the message
+    arrived; if that cannot be told either, it stays ``sending``, as it does when a worker dies
+    mid-send or the database fails after Twilio took the message. An attempt that finds it
+    ``sending`` looks it up at Twilio before sending, so it is never sent twice.
     """
-    outgoing = _outgoing(business_id, message_id)
+    began = utcnow()
+    outgoing = _claim(business_id, message_id)
     if outgoing is None:
         return False
+    if outgoing.unsettled_since is not None:
+        earlier = _sent_since(business_id, outgoing, twilio, outgoing.unsettled_since)
+        if earlier is not None:
+            return _settled(business_id, message_id, earlier)
     try:
         sent = twilio.send_whatsapp(outgoing.to, outgoing.from_, outgoing.body)
     except IntegrationError as exc:
+        answered = exc.status is not None  # Twilio said no; else the outcome is unknown
+        if not answered:
+            arrived = _lookup_after_silence(business_id, outgoing, twilio, began)
+            if arrived is not None:
+                return _settled(business_id, message_id, arrived)
         given_up = final or isinstance(exc, PermanentIntegrationError)
         _record(
             business_id,
             message_id,
-            status="failed" if given_up else "queued",
+            status="failed" if given_up else "queued" if answered else SENDING,
             error=str(exc)[:500],
         )
         log.warning(
@@ -72,4 +124,20 @@ def send_outbound(business_id: int, message_id: int, twilio: TwilioRest, *, fina
         raise
     _record(business_id, message_id, status="sent", message_sid=sent.sid, error=None)
     log.info("whatsapp.sent", business_id=business_id, message_id=message_id, sid=sent.sid)
+    return True
+
+
+def _lookup_after_silence(
+    business_id: int, outgoing: _Outgoing, twilio: TwilioRest, began: datetime
+) -> str | None:
+    try:
+        return _sent_since(business_id, outgoing, twilio, began)
+    except IntegrationError:
+        return None  # still unknown: the message stays ``sending`` for the next attempt
+
+
+def _settled(business_id: int, message_id: int, message_sid: str) -> bool:
+    """Record a send that an earlier, unanswered request had already made."""
+    _record(business_id, message_id, status="sent", message_sid=message_sid, error=None)
+    log.info("whatsapp.sent_earlier", business_id=business_id, message_id=message_id)
     return True
