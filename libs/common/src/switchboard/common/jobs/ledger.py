@@ -1,9 +1,9 @@
 """The job ledger's state transitions, each one statement and one round trip.
 
 The worker's middleware calls these on every message, so on PostgreSQL they skip the ORM and
-the pool: each worker thread keeps two autocommit psycopg connections with server-side
-prepared statements, and concurrent threads' delivery and success marks are coalesced into
-one statement each (see ``coalesce.py``). Delivery marks commit asynchronously
+the pool. Concurrent threads' delivery and success marks are coalesced into one statement per
+batch (see ``coalesce.py``), each kind on one connection per process, run as a libpq prepared
+statement (``db/libpq.py``); the rarer single statements use per-thread connections. Delivery marks commit asynchronously
 (``synchronous_commit=off``: a PostgreSQL crash may forget the last few hundred milliseconds
 of them, which only weakens poison detection for those messages); outcomes commit
 synchronously before the message is acknowledged. SQLite (embedded mode) goes through
@@ -12,6 +12,7 @@ SQLAlchemy. Tenant-facing reads and cancellation live in ``service.py``.
 
 from __future__ import annotations
 
+import os
 import threading
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -23,7 +24,7 @@ from sqlalchemy import text
 
 from switchboard.common.db.base import utcnow
 from switchboard.common.db.engine import get_engine
-from switchboard.common.db.libpq import PreparedStatement, psycopg_sql
+from switchboard.common.db.libpq import Param, PreparedStatement, psycopg_sql
 from switchboard.common.jobs.coalesce import Coalescer, Pending
 from switchboard.common.logging import redact
 from switchboard.common.settings import get_settings
@@ -95,7 +96,7 @@ class Started:
 
 
 class _PostgresConnections(threading.local):
-    """Per-thread autocommit connections: ``fast`` commits asynchronously, ``safe`` does not."""
+    """Per-thread autocommit connections for single statements: ``fast`` commits asynchronously."""
 
     fast: psycopg.Connection[Any] | None = None
     safe: psycopg.Connection[Any] | None = None
@@ -108,21 +109,48 @@ def _dsn() -> str:
     return get_settings().effective_database_url.replace("postgresql+psycopg://", "postgresql://")
 
 
+def _connect(durable: bool) -> psycopg.Connection[Any]:
+    conn = psycopg.connect(
+        _dsn(), autocommit=True, prepare_threshold=1, application_name=APPLICATION_NAME
+    )
+    conn.execute("SET plan_cache_mode = force_generic_plan")  # see _BY_IDS
+    if not durable:
+        conn.execute("SET synchronous_commit = off")
+    return conn
+
+
 def _pg_connection(durable: bool) -> psycopg.Connection[Any]:
     conn = _pg.safe if durable else _pg.fast
     if conn is None or conn.closed:
-        conn = psycopg.connect(
-            _dsn(), autocommit=True, prepare_threshold=1, application_name=APPLICATION_NAME
-        )
-        conn.execute("SET plan_cache_mode = force_generic_plan")  # see _BY_IDS
-        if not durable:
-            conn.execute("SET synchronous_commit = off")
-        (_SUCCEED_MANY if durable else _START_MANY).prepare(conn)
+        conn = _connect(durable)
         if durable:
             _pg.safe = conn
         else:
             _pg.fast = conn
     return conn
+
+
+class _BatchConnection:
+    """The one connection a group commit's batches run on: only its current leader uses it.
+
+    One per group commit and process, not per thread, so every batch meets the same warm
+    server backend with its statement already prepared.
+    """
+
+    def __init__(self, statement: PreparedStatement, *, durable: bool) -> None:
+        self._statement, self._durable = statement, durable
+        self._conn: psycopg.Connection[Any] | None = None
+        self._pid = 0
+
+    def run(self, values: dict[str, Param]) -> list[list[str | None]]:
+        if self._conn is None or self._conn.closed or self._pid != os.getpid():
+            self._conn, self._pid = _connect(self._durable), os.getpid()  # a fork gets its own
+            self._statement.prepare(self._conn)
+        try:
+            return self._statement.run(self._conn, values)
+        except psycopg.OperationalError:
+            self._conn.close()  # the next batch reconnects
+            raise
 
 
 def _execute(sql: str, params: dict[str, Any], *, durable: bool = True) -> Sequence[Any] | None:
@@ -146,7 +174,7 @@ def _execute(sql: str, params: dict[str, Any], *, durable: bool = True) -> Seque
 def _run_starts(batch: list[Pending]) -> None:
     """Mark a batch of deliveries in one statement (asynchronous commit)."""
     params = {**batch[0].params, "ids": [item.params["id"] for item in batch]}
-    rows = _START_MANY.run(_pg_connection(durable=False), params)
+    rows = _start_batches.run(params)
     by_id = {
         job_id: (status, int(attempts), int(deliveries), int(business_id))  # type: ignore[arg-type]
         for job_id, status, attempts, deliveries, business_id in rows
@@ -158,11 +186,13 @@ def _run_starts(batch: list[Pending]) -> None:
 def _run_successes(batch: list[Pending]) -> None:
     """Mark a batch of successes in one statement, committed before any of them is acked."""
     params = {"now": batch[0].params["now"], "ids": [item.params["id"] for item in batch]}
-    _SUCCEED_MANY.run(_pg_connection(durable=True), params)
+    _success_batches.run(params)
 
 
 # Two group commits, each with its own leader and connection: a thread about to run a job
 # waits only for delivery marks, never behind the synchronous commit of others' successes.
+_start_batches = _BatchConnection(_START_MANY, durable=False)
+_success_batches = _BatchConnection(_SUCCEED_MANY, durable=True)
 _coalescers = {"start": Coalescer(_run_starts), "succeed": Coalescer(_run_successes)}
 
 
