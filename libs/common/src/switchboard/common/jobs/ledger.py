@@ -3,10 +3,10 @@
 The worker's middleware calls these on every message, so on PostgreSQL they skip the ORM and
 the pool. Concurrent threads' delivery and success marks are coalesced into one statement per
 batch (see ``coalesce.py``), each kind on one connection per process, run as a libpq prepared
-statement (``db/libpq.py``); the rarer single statements use per-thread connections. Delivery marks commit asynchronously
-(``synchronous_commit=off``: a PostgreSQL crash may forget the last few hundred milliseconds
-of them, which only weakens poison detection for those messages); outcomes commit
-synchronously before the message is acknowledged. SQLite (embedded mode) goes through
+statement (``db/libpq.py``); the rarer single statements use per-thread connections.
+Delivery marks commit asynchronously (``synchronous_commit=off``: a PostgreSQL crash may
+forget the last few hundred milliseconds of them, which only weakens poison detection for
+those messages); outcomes commit synchronously before the message is acknowledged. SQLite (embedded mode) goes through
 SQLAlchemy. Tenant-facing reads and cancellation live in ``service.py``.
 """
 

@@ -44,7 +44,9 @@ class MessagePublic(BaseModel):
     direction: Literal["in", "out"]
     message_sid: str | None
     body: str
-    status: str = Field(examples=["queued"], description="received, replied, queued, sending, sent, failed")
+    status: str = Field(
+        examples=["queued"], description="received, replied, queued, sending, sent, failed"
+    )
     attempts: int
     error: str | None
     created_at: Timestamp
