@@ -7,7 +7,7 @@ statement (``db/libpq.py``); the rarer single statements use per-thread connecti
 Delivery marks commit asynchronously (``synchronous_commit=off``: a PostgreSQL crash may
 forget the last few hundred milliseconds of them, which only weakens poison detection for
 those messages); outcomes commit synchronously before the message is acknowledged. SQLite
-(embedded mode) goes through SQLAlchemy. Tenant-facing reads and cancellation live in ``service.py``.
+(embedded mode) goes through SQLAlchemy. Tenant-facing reads and cancellation: ``service.py``.
 """
 
 from __future__ import annotations
