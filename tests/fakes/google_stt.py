@@ -3,7 +3,8 @@
 It speaks the real wire protocol (protobuf over HTTP/2, plain text) so the real
 ``google-cloud-speech`` client can talk to it. It checks the first request is a streaming
 config, counts audio, and after every ``utterance_bytes`` of audio returns a final result
-``"utterance N"``; it keeps the configs it received.
+``"utterance N"``; it keeps the configs it received. Like Google, it ends a stream that
+carries more than ``max_stream_bytes`` of audio with ``OUT_OF_RANGE``.
 """
 
 from __future__ import annotations
@@ -18,8 +19,9 @@ from google.cloud.speech_v1.types import cloud_speech
 class FakeSpeechServer:
     """Serve on ``endpoint`` (``127.0.0.1:<port>``) inside ``running()``."""
 
-    def __init__(self, utterance_bytes: int = 8000) -> None:
+    def __init__(self, utterance_bytes: int = 8000, max_stream_bytes: int = 305 * 8000) -> None:
         self.utterance_bytes = utterance_bytes
+        self.max_stream_bytes = max_stream_bytes
         self.configs: list[cloud_speech.StreamingRecognitionConfig] = []
         self.audio_bytes = 0
         self.port = 0
@@ -37,6 +39,7 @@ class FakeSpeechServer:
         first = True
         pending = 0
         count = 0
+        streamed = 0
         async for request in requests:
             if first:
                 if "streaming_config" not in request:
@@ -44,6 +47,12 @@ class FakeSpeechServer:
                 self.configs.append(request.streaming_config)
                 first = False
                 continue
+            streamed += len(request.audio_content)
+            if streamed > self.max_stream_bytes:
+                await context.abort(
+                    grpc.StatusCode.OUT_OF_RANGE,
+                    "Exceeded maximum allowed stream duration of 305 seconds.",
+                )
             self.audio_bytes += len(request.audio_content)
             pending += len(request.audio_content)
             while pending >= self.utterance_bytes:

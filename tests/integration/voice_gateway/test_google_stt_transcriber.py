@@ -27,3 +27,29 @@ async def test_caller_audio_streams_to_google_and_final_results_become_transcrip
     assert config.config.encoding == cloud_speech.RecognitionConfig.AudioEncoding.MULAW
     assert (config.config.sample_rate_hertz, config.config.language_code) == (8000, "en-US")
     assert fake.audio_bytes == 110 * 160
+
+
+async def _transcribe(fake: FakeSpeechServer, seconds: int, limit_s: float) -> list[str]:
+    transcriber = GoogleStreamingTranscriber(fake.endpoint, insecure=True, stream_limit_s=limit_s)
+    transcription = await transcriber.start("en-US")
+    for _ in range(seconds * 50):  # 20 ms frames
+        transcription.push_audio(SILENCE)
+    await transcription.close()  # half-closes the last stream, waits for its results
+    return [text async for text in transcription.transcripts()]
+
+
+async def test_a_long_call_is_transcribed_as_a_chain_of_streams_under_googles_limit() -> None:
+    async with FakeSpeechServer(utterance_bytes=8000, max_stream_bytes=3 * 8000).running() as fake:
+        texts = await _transcribe(fake, seconds=6, limit_s=2)
+
+    assert len(fake.configs) == 3  # 2 s each, never reaching the server's 3 s limit
+    assert fake.audio_bytes == 6 * 8000
+    assert texts == ["utterance 1", "utterance 2"] * 3
+
+
+async def test_a_stream_google_ends_at_its_limit_is_followed_by_a_new_one() -> None:
+    async with FakeSpeechServer(utterance_bytes=8000, max_stream_bytes=2 * 8000).running() as fake:
+        texts = await _transcribe(fake, seconds=5, limit_s=290)
+
+    assert len(fake.configs) >= 2  # the server cut the first stream; recognition went on
+    assert len(texts) >= 4 and set(texts) <= {"utterance 1", "utterance 2"}
