@@ -55,7 +55,9 @@ def call(business_id: int, **fields: Any) -> CallLog:
     return _add(business_id, CallLog(business_id=business_id, **values))
 
 
-def recording(business_id: int, call_log: CallLog) -> Recording:
+def recording(
+    business_id: int, call_log: CallLog, *, status: str = "stored", storage_key: str | None = None
+) -> Recording:
     return _add(
         business_id,
         Recording(
@@ -63,7 +65,8 @@ def recording(business_id: int, call_log: CallLog) -> Recording:
             recording_sid=f"RE{next(_sids):032d}",
             call_sid=call_log.call_sid,
             call_log_id=call_log.id,
-            status="stored",
+            status=status,
+            storage_key=storage_key,
             duration_s=12.5,
         ),
     )

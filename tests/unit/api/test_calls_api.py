@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+from switchboard.common.integrations.storage import make_recording_storage
+from switchboard.common.settings import Settings
 from tests.support.factories import make_business
 from tests.unit.api import rows
 from tests.unit.api.rows import auth
@@ -35,3 +37,38 @@ def test_calls_list_newest_first_without_transcripts_and_filters(client) -> None
         client.get("/api/v1/calls", params={"direction": "sideways"}, headers=headers).status_code
         == 422
     )
+
+
+def test_a_recording_s_stored_audio_downloads_as_wav(client, embedded: Settings) -> None:
+    business = make_business()
+    call = rows.call(business.id)
+    key = f"{business.id}/call-audio.wav"
+    make_recording_storage(embedded).put(key, b"RIFF....WAVEfmt audio")
+    recording = rows.recording(business.id, call, storage_key=key)
+
+    response = client.get(
+        f"/api/v1/calls/{call.id}/recordings/{recording.id}/audio", headers=auth(business.api_key)
+    )
+
+    assert response.status_code == 200
+    assert response.content == b"RIFF....WAVEfmt audio"
+    assert response.headers["content-type"] == "audio/wav"
+    assert f"recording-{recording.id}.wav" in response.headers["content-disposition"]
+
+
+def test_audio_not_stored_yet_or_of_another_call_is_a_404_that_says_why(client) -> None:
+    business = make_business()
+    call, other_call = rows.call(business.id), rows.call(business.id)
+    pending = rows.recording(business.id, call, status="pending")
+    headers = auth(business.api_key)
+
+    not_yet = client.get(f"/api/v1/calls/{call.id}/recordings/{pending.id}/audio", headers=headers)
+    elsewhere = client.get(
+        f"/api/v1/calls/{other_call.id}/recordings/{pending.id}/audio", headers=headers
+    )
+
+    assert not_yet.status_code == 404
+    assert "no stored audio" in not_yet.json()["detail"]
+    assert "'pending'" in not_yet.json()["detail"]
+    assert elsewhere.status_code == 404
+    assert elsewhere.json()["detail"] == f"recording {pending.id} not found"

@@ -7,7 +7,9 @@ from dataclasses import dataclass
 
 import pytest
 
+from switchboard.common.integrations.storage import make_recording_storage
 from switchboard.common.jobs import enqueue_job
+from switchboard.common.settings import Settings
 from tests.support import actors
 from tests.support.factories import TestBusiness, make_business
 from tests.unit.api import rows
@@ -30,6 +32,7 @@ MATRIX = [
     ("PATCH", "/api/v1/leads/{lead}", {"name": "stolen"}),
     ("DELETE", "/api/v1/leads/{lead}", None),
     ("GET", "/api/v1/calls/{call}", None),
+    ("GET", "/api/v1/calls/{call}/recordings/{recording}/audio", None),
     ("GET", "/api/v1/conversations/{conversation}", None),
     ("GET", "/api/v1/conversations/{conversation}/messages", None),
     ("POST", "/api/v1/conversations/{conversation}/messages", {"body": "spam"}),
@@ -62,12 +65,14 @@ class Owned:
 
 
 @pytest.fixture
-def owned(client) -> Owned:
+def owned(client, embedded: Settings) -> Owned:
     owner, intruder = make_business(), make_business()
     headers = auth(owner.api_key)
     lead = rows.lead(owner.id, name="Owner's lead")
     call = rows.call(owner.id, lead_id=lead.id)
-    rows.recording(owner.id, call)
+    audio_key = f"{owner.id}/owned.wav"
+    make_recording_storage(embedded).put(audio_key, b"RIFF owner's audio")
+    recording = rows.recording(owner.id, call, storage_key=audio_key)
     conversation = rows.conversation(owner.id, lead_id=lead.id)
     rows.message(owner.id, conversation.id)
     endpoint = client.post(
@@ -88,6 +93,7 @@ def owned(client) -> Owned:
     ids = {
         "lead": lead.id,
         "call": call.id,
+        "recording": recording.id,
         "conversation": conversation.id,
         "endpoint": endpoint["id"],
         "reminder": reminder["id"],

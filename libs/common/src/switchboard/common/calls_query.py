@@ -8,6 +8,7 @@ from sqlalchemy import or_, select
 
 from switchboard.common.db.tenancy import tenant_session
 from switchboard.common.errors import NotFoundError
+from switchboard.common.integrations.storage import RecordingStorage
 from switchboard.common.keyset import Page, fetch_page
 from switchboard.common.leads import like_pattern
 from switchboard.common.models import CallLog, Recording
@@ -77,3 +78,16 @@ def get_recording(business_id: int, call_id: int, recording_id: int) -> Recordin
         if recording.id == recording_id:
             return recording
     raise NotFoundError(f"recording {recording_id} not found")
+
+
+def recording_audio(
+    business_id: int, call_id: int, recording_id: int, storage: RecordingStorage
+) -> bytes:
+    """The stored audio of one recording of one call of this business."""
+    recording = get_recording(business_id, call_id, recording_id)
+    if not recording.storage_key or not storage.exists(recording.storage_key):
+        raise NotFoundError(
+            f"recording {recording_id} has no stored audio (status {recording.status!r}: "
+            "not processed yet, or removed after the retention period)"
+        )
+    return storage.get(recording.storage_key)

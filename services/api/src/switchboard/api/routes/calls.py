@@ -1,16 +1,17 @@
-"""Calls: list, and one call with its transcript, end reason and recordings."""
+"""Calls: list, one call with its transcript, end reason and recordings, a recording's audio."""
 
 from __future__ import annotations
 
 from typing import Literal
 
-from fastapi import APIRouter, Query
+from fastapi import APIRouter, Query, Response
 
-from switchboard.api.deps import CurrentBusiness
+from switchboard.api.deps import CurrentBusiness, SettingsDep
 from switchboard.api.pagination import Paging, to_page
-from switchboard.api.params import NOT_FOUND, UNAUTHORIZED, CallId
+from switchboard.api.params import NOT_FOUND, UNAUTHORIZED, CallId, RecordingId
 from switchboard.api.schemas import CallDetail, CallPage, CallPublic, RecordingPublic
 from switchboard.common import calls_query
+from switchboard.common.integrations.storage import make_recording_storage
 from switchboard.common.keyset import MAX_ID
 
 router = APIRouter(prefix="/api/v1/calls", tags=["calls"], responses=UNAUTHORIZED)
@@ -39,4 +40,22 @@ def get_call(business_id: CurrentBusiness, call_id: CallId) -> CallDetail:
         **CallPublic.model_validate(detail.call).model_dump(),
         transcript=detail.call.transcript,
         recordings=[RecordingPublic.model_validate(r) for r in detail.recordings],
+    )
+
+
+@router.get(
+    "/{call_id}/recordings/{recording_id}/audio",
+    response_class=Response,
+    responses={**NOT_FOUND, 200: {"content": {"audio/wav": {}}, "description": "WAV audio"}},
+)
+def get_recording_audio(
+    business_id: CurrentBusiness, call_id: CallId, recording_id: RecordingId, settings: SettingsDep
+) -> Response:
+    """A recording's audio as stored once processed (kept for the retention period)."""
+    storage = make_recording_storage(settings)
+    audio = calls_query.recording_audio(business_id, call_id, recording_id, storage)
+    return Response(
+        audio,
+        media_type="audio/wav",
+        headers={"Content-Disposition": f'attachment; filename="recording-{recording_id}.wav"'},
     )
