@@ -287,3 +287,18 @@ def test_a_send_twilio_took_but_never_answered_is_looked_up_not_resent(
     [sent] = fake_twilio.messages  # created once, by the request that heard nothing back
     reply = _messages(world.id)[1]
     assert (reply.status, reply.message_sid, reply.attempts) == ("sent", sent["sid"], 1)
+
+
+def test_a_final_attempt_that_cannot_look_up_an_unsettled_send_fails_without_sending(
+    worker: dramatiq.Worker, fake_twilio: FakeTwilioServer
+) -> None:
+    world = make_world()
+    _unsettled(world, fake_twilio, reached_twilio=False)
+    fake_twilio.fail_next("list_messages", status=503)
+
+    job = run("send_whatsapp_message_job", business_id=world.id, message_id=world.outbound_id)
+
+    assert job.status == "dead"
+    assert fake_twilio.messages == []  # not sent blind: it might have been sent already
+    reply = _messages(world.id)[1]
+    assert reply.status == "failed" and "503" in (reply.error or "")

@@ -100,7 +100,13 @@ def send_outbound(business_id: int, message_id: int, twilio: TwilioRest, *, fina
     if outgoing is None:
         return False
     if outgoing.unsettled_since is not None:
-        earlier = _sent_since(business_id, outgoing, twilio, outgoing.unsettled_since)
+        try:
+            earlier = _sent_since(business_id, outgoing, twilio, outgoing.unsettled_since)
+        except IntegrationError as exc:  # cannot tell: sending now might send it twice
+            _record(
+                business_id, message_id, status="failed" if final else SENDING, error=str(exc)[:500]
+            )
+            raise
         if earlier is not None:
             return _settled(business_id, message_id, earlier)
     try:
