@@ -9,11 +9,14 @@ same RabbitMQ with the same worker shape (``--processes 2 --threads 8`` by defau
 * Plain Dramatiq: ``actor.send`` with confirms → RabbitMQ → ``dramatiq`` worker.
 
 Throughput is measured from the worker's spawn to the last job done (worker start included,
-like the calibration) and from the first job to the last (steady state). A second, paced
-phase enqueues jobs one at a time at a fixed rate into running workers and reports
+like the calibration) and from the first job to the last (steady state). The host's speed
+drifts by tens of percent within minutes, so ``--rounds N`` drains both sides N times,
+alternating which goes first, and reports each figure's median and the ratio per round. A
+second, paced phase enqueues jobs one at a time at a fixed rate into running workers and reports
 enqueue-to-start latency. Needs PostgreSQL, RabbitMQ and Redis (local defaults).
 
     uv run python bench/jobs.py --jobs 20000
+    uv run python bench/jobs.py --jobs 10000 --rounds 5 --paced-jobs 1000
 """
 
 from __future__ import annotations
@@ -57,6 +60,11 @@ def wait_done(r: redis.Redis, prefix: str, n: int, timeout: float) -> tuple[floa
             return first or now, now
         time.sleep(0.005)
     raise TimeoutError(f"{prefix}: only {r.get(f'{prefix}:done')} of {n} jobs done in {timeout} s")
+
+
+def median_of(runs: list[dict[str, Any]]) -> dict[str, Any]:
+    """Each figure's median over the rounds."""
+    return {key: statistics.median(run[key] for run in runs) for key in runs[0]}
 
 
 def spawn(args: list[str], env: dict[str, str]) -> subprocess.Popen[bytes]:
@@ -212,6 +220,12 @@ def main() -> None:
     parser.add_argument("--jobs", type=int, default=20_000)
     parser.add_argument("--processes", type=int, default=2)
     parser.add_argument("--threads", type=int, default=8)
+    parser.add_argument(
+        "--rounds",
+        type=int,
+        default=1,
+        help="drain both sides this many times, alternating which goes first; report medians",
+    )
     parser.add_argument("--paced-jobs", type=int, default=2_000)
     parser.add_argument(
         "--rate", type=float, default=200.0, help="paced phase: jobs enqueued per second"
@@ -247,9 +261,23 @@ def main() -> None:
             worker_startup_migrations()
             business = make_business("Bench")
             sides: list[Side] = [Switchboard(business.id), PlainDramatiq()]
+            drains: dict[str, list[dict[str, Any]]] = {side.name: [] for side in sides}
+            for round_no in range(args.rounds):
+                for side in sides if round_no % 2 == 0 else sides[::-1]:
+                    print(
+                        f"round {round_no + 1}: draining {args.jobs} jobs through {side.name} ...",
+                        flush=True,
+                    )
+                    drains[side.name].append(
+                        drain(side, r, env, args.jobs, args.processes, args.threads)
+                    )
             for side in sides:
-                print(f"draining {args.jobs} jobs through {side.name} ...", flush=True)
-                results[side.name] = drain(side, r, env, args.jobs, args.processes, args.threads)
+                results[side.name] = median_of(drains[side.name])
+            results["rounds"] = drains
+            results["ratio_steady_per_round"] = [
+                ours["jobs_per_s_steady"] / plain["jobs_per_s_steady"]
+                for ours, plain in zip(drains["switchboard"], drains["plain dramatiq"], strict=True)
+            ]
             for side in sides:
                 print(
                     f"paced latency: {args.paced_jobs} jobs at {args.rate}/s "
@@ -280,6 +308,9 @@ def main() -> None:
         f"ratio (with start): {results['ratio_with_start']:.2f}   "
         f"ratio (steady): {results['ratio_steady']:.2f}"
     )
+    if args.rounds > 1:
+        per_round = ", ".join(f"{ratio:.2f}" for ratio in results["ratio_steady_per_round"])
+        print(f"medians of {args.rounds} rounds; steady ratio per round: {per_round}")
     out = ROOT / "bench" / "results"
     out.mkdir(exist_ok=True)
     (out / "jobs.json").write_text(json.dumps(results, indent=2))
