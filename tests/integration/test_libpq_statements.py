@@ -68,8 +68,8 @@ def test_the_ledger_reconnects_when_its_connections_were_terminated(
 ) -> None:
     business = make_business()
     with tenant_session(business.id):
-        first, second = (
-            enqueue_job(NOOP.queue, NOOP, business_id=business.id).job_id for _ in range(2)
+        first, second, third = (
+            enqueue_job(NOOP.queue, NOOP, business_id=business.id).job_id for _ in range(3)
         )
     assert ledger.mark_started(first, max_unfinished=3) is not None
     ledger.mark_succeeded(first)
@@ -85,3 +85,12 @@ def test_the_ledger_reconnects_when_its_connections_were_terminated(
 
     assert started is not None and started.status == "running"
     assert ledger.status_of(second) == "succeeded"
+    # The next marks go through fresh batch connections again, not the one-off fallback.
+    ledger.mark_started(third, max_unfinished=3)
+    ledger.mark_succeeded(third)
+    with psycopg.connect(pg_url.replace("+psycopg", ""), autocommit=True) as admin:
+        batch_backends = admin.execute(
+            "SELECT count(*) FROM pg_stat_activity WHERE application_name = %s AND query LIKE %s",
+            [ledger.APPLICATION_NAME, "%unnest%"],
+        ).fetchone()
+    assert batch_backends == (2,)  # one per group commit: delivery marks and successes

@@ -60,6 +60,7 @@ def test_audio_not_stored_yet_or_of_another_call_is_a_404_that_says_why(client) 
     business = make_business()
     call, other_call = rows.call(business.id), rows.call(business.id)
     pending = rows.recording(business.id, call, status="pending")
+    removed = rows.recording(business.id, call, storage_key=f"{business.id}/removed.wav")
     headers = auth(business.api_key)
 
     not_yet = client.get(f"/api/v1/calls/{call.id}/recordings/{pending.id}/audio", headers=headers)
@@ -70,5 +71,7 @@ def test_audio_not_stored_yet_or_of_another_call_is_a_404_that_says_why(client) 
     assert not_yet.status_code == 404
     assert "no stored audio" in not_yet.json()["detail"]
     assert "'pending'" in not_yet.json()["detail"]
+    gone = client.get(f"/api/v1/calls/{call.id}/recordings/{removed.id}/audio", headers=headers)
+    assert gone.status_code == 404 and "no stored audio" in gone.json()["detail"]
     assert elsewhere.status_code == 404
     assert elsewhere.json()["detail"] == f"recording {pending.id} not found"

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import contextlib
 from dataclasses import dataclass
 
 from sqlalchemy import or_, select
 
 from switchboard.common.db.tenancy import tenant_session
 from switchboard.common.errors import NotFoundError
-from switchboard.common.integrations.storage import RecordingStorage
+from switchboard.common.integrations.storage import RecordingNotFound, RecordingStorage
 from switchboard.common.keyset import Page, fetch_page
 from switchboard.common.leads import like_pattern
 from switchboard.common.models import CallLog, Recording
@@ -85,9 +86,10 @@ def recording_audio(
 ) -> bytes:
     """The stored audio of one recording of one call of this business."""
     recording = get_recording(business_id, call_id, recording_id)
-    if not recording.storage_key or not storage.exists(recording.storage_key):
-        raise NotFoundError(
-            f"recording {recording_id} has no stored audio (status {recording.status!r}: "
-            "not processed yet, or removed after the retention period)"
-        )
-    return storage.get(recording.storage_key)
+    if recording.storage_key:
+        with contextlib.suppress(RecordingNotFound):  # removed since: retention
+            return storage.get(recording.storage_key)
+    raise NotFoundError(
+        f"recording {recording_id} has no stored audio (status {recording.status!r}: "
+        "not processed yet, or removed after the retention period)"
+    )

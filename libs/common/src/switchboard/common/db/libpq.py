@@ -1,7 +1,8 @@
 """Raw SQL for psycopg: placeholder conversion, and prepared statements run through libpq.
 
-A psycopg cursor spends ~90 µs of Python per execution adapting parameters and building rows,
-about as long as the round trip itself. The job ledger's batch statements take a handful of
+A psycopg cursor spent ~120 µs of client CPU per execution of a ledger batch (adapting
+parameters, building rows), against 33 µs through libpq directly, measured in a loop against
+the same server. The job ledger's batch statements take a handful of
 scalar and text-array parameters and return a few columns, so they use psycopg's low-level
 ``PGconn.exec_prepared`` in text format instead, which also releases the GIL while it waits.
 """
@@ -48,7 +49,7 @@ class PreparedStatement:
 
     ``types`` names each placeholder's PostgreSQL type (``"timestamptz"``, ``"text[]"``).
 
-    ``prepare`` it on each connection once (the ledger does when it opens the connection);
+    ``prepare`` it on each connection once (the ledger does when it opens one for batches);
     ``run`` then sends only the statement's name and its parameters.
     """
 

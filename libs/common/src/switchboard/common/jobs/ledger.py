@@ -144,8 +144,13 @@ class _BatchConnection:
 
     def run(self, values: dict[str, Param]) -> list[list[str | None]]:
         if self._conn is None or self._conn.closed or self._pid != os.getpid():
-            self._conn, self._pid = _connect(self._durable), os.getpid()  # a fork gets its own
-            self._statement.prepare(self._conn)
+            conn = _connect(self._durable)  # a forked process gets its own
+            try:
+                self._statement.prepare(conn)
+            except BaseException:
+                conn.close()  # never keep a connection without its statement
+                raise
+            self._conn, self._pid = conn, os.getpid()
         try:
             return self._statement.run(self._conn, values)
         except psycopg.OperationalError:

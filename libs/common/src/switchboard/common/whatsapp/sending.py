@@ -20,7 +20,9 @@ log = get_logger(__name__)
 #: A message is ``sending`` from the moment an attempt starts until the attempt knows whether
 #: Twilio took it. A later attempt that finds it still ``sending`` asks Twilio first.
 SENDING = "sending"
-#: How far before an unsettled attempt began Twilio's clock may date the message it created.
+#: How far before the recorded start of an unsettled attempt Twilio may date the message it
+#: created: clock skew, and an unanswered attempt records ``sending`` again only when its
+#: request gave up (after the integration timeout, well under a minute).
 _CLOCK_SLACK = timedelta(minutes=1)
 
 
@@ -103,34 +105,23 @@ def send_outbound(business_id: int, message_id: int, twilio: TwilioRest, *, fina
         try:
             earlier = _sent_since(business_id, outgoing, twilio, outgoing.unsettled_since)
         except IntegrationError as exc:  # cannot tell: sending now might send it twice
-            _record(
-                business_id, message_id, status="failed" if final else SENDING, error=str(exc)[:500]
-            )
+            _record_failure(business_id, message_id, exc, "failed" if final else SENDING)
             raise
         if earlier is not None:
-            return _settled(business_id, message_id, earlier)
+            return _record_sent(business_id, message_id, earlier, earlier_attempt=True)
     try:
         sent = twilio.send_whatsapp(outgoing.to, outgoing.from_, outgoing.body)
     except IntegrationError as exc:
         answered = exc.status is not None  # Twilio said no; else the outcome is unknown
-        if not answered:
-            arrived = _lookup_after_silence(business_id, outgoing, twilio, began)
-            if arrived is not None:
-                return _settled(business_id, message_id, arrived)
+        if not answered and (
+            arrived := _lookup_after_silence(business_id, outgoing, twilio, began)
+        ):
+            return _record_sent(business_id, message_id, arrived, earlier_attempt=True)
         given_up = final or isinstance(exc, PermanentIntegrationError)
-        _record(
-            business_id,
-            message_id,
-            status="failed" if given_up else "queued" if answered else SENDING,
-            error=str(exc)[:500],
-        )
-        log.warning(
-            "whatsapp.send_failed", business_id=business_id, message_id=message_id, final=given_up
-        )
+        status = "failed" if given_up else "queued" if answered else SENDING
+        _record_failure(business_id, message_id, exc, status)
         raise
-    _record(business_id, message_id, status="sent", message_sid=sent.sid, error=None)
-    log.info("whatsapp.sent", business_id=business_id, message_id=message_id, sid=sent.sid)
-    return True
+    return _record_sent(business_id, message_id, sent.sid, earlier_attempt=False)
 
 
 def _lookup_after_silence(
@@ -142,8 +133,21 @@ def _lookup_after_silence(
         return None  # still unknown: the message stays ``sending`` for the next attempt
 
 
-def _settled(business_id: int, message_id: int, message_sid: str) -> bool:
-    """Record a send that an earlier, unanswered request had already made."""
-    _record(business_id, message_id, status="sent", message_sid=message_sid, error=None)
-    log.info("whatsapp.sent_earlier", business_id=business_id, message_id=message_id)
+def _record_sent(business_id: int, message_id: int, sid: str, *, earlier_attempt: bool) -> bool:
+    """``earlier_attempt``: the sid came from a lookup, of a request that got no answer."""
+    _record(business_id, message_id, status="sent", message_sid=sid, error=None)
+    log.info(
+        "whatsapp.sent",
+        business_id=business_id,
+        message_id=message_id,
+        sid=sid,
+        found_at_twilio=earlier_attempt,
+    )
     return True
+
+
+def _record_failure(business_id: int, message_id: int, exc: IntegrationError, status: str) -> None:
+    _record(business_id, message_id, status=status, error=str(exc)[:500])
+    log.warning(
+        "whatsapp.send_failed", business_id=business_id, message_id=message_id, outcome=status
+    )
