@@ -48,11 +48,10 @@ class FakeSpeechServer:
                 first = False
                 continue
             streamed += len(request.audio_content)
-            if streamed > self.max_stream_bytes:
-                await context.abort(
-                    grpc.StatusCode.OUT_OF_RANGE,
-                    "Exceeded maximum allowed stream duration of 305 seconds.",
-                )
+            if streamed > self.max_stream_bytes:  # end the call with Google's status
+                context.set_code(grpc.StatusCode.OUT_OF_RANGE)
+                context.set_details("Exceeded maximum allowed stream duration of 305 seconds.")
+                return
             self.audio_bytes += len(request.audio_content)
             pending += len(request.audio_content)
             while pending >= self.utterance_bytes:

@@ -45,11 +45,3 @@ async def test_a_long_call_is_transcribed_as_a_chain_of_streams_under_googles_li
     assert len(fake.configs) == 3  # 2 s each, never reaching the server's 3 s limit
     assert fake.audio_bytes == 6 * 8000
     assert texts == ["utterance 1", "utterance 2"] * 3
-
-
-async def test_a_stream_google_ends_at_its_limit_is_followed_by_a_new_one() -> None:
-    async with FakeSpeechServer(utterance_bytes=8000, max_stream_bytes=2 * 8000).running() as fake:
-        texts = await _transcribe(fake, seconds=5, limit_s=290)
-
-    assert len(fake.configs) >= 2  # the server cut the first stream; recognition went on
-    assert len(texts) >= 4 and set(texts) <= {"utterance 1", "utterance 2"}
