@@ -7,7 +7,8 @@ PYTEST_ARGS ?=
 
 install:
 	@command -v uv >/dev/null 2>&1 || python3 -m uv --version >/dev/null 2>&1 || python3 -m pip install --quiet uv
-	@$(UV) sync --all-packages --locked --quiet
+	@$(UV) sync --all-packages --locked --quiet --compile-bytecode
+	@$(UV) run --no-sync python -m compileall -q libs services bench >/dev/null
 
 run: install
 	$(UV) run --no-sync switchboard run

@@ -10,9 +10,9 @@ from switchboard.common.integrations.ai_text import (
     ChatTurn,
     LeadFields,
     OfflineAIText,
-    OpenAIText,
     make_ai_text,
 )
+from switchboard.common.integrations.openai_text import OpenAIText
 from switchboard.common.settings import Settings
 from tests.fakes.openai_http import API_KEY, FakeOpenAIServer
 
