@@ -85,8 +85,10 @@ def test_the_bar_advances_while_the_worker_runs_the_run_and_disappears_when_it_e
         page.wait_for_selector(bar, timeout=30_000)
         seen: list[int] = []
         deadline = time.monotonic() + 120
-        while page.query_selector(bar) is not None and time.monotonic() < deadline:
-            value = page.get_attribute(bar, "aria-valuenow")
+        while (element := page.query_selector(bar)) is not None and time.monotonic() < deadline:
+            # Read from the handle: the bar may leave the page between the two calls, and a
+            # selector-based read would then wait for it to come back.
+            value = element.get_attribute("aria-valuenow")
             if value is not None and (not seen or int(value) != seen[-1]):
                 seen.append(int(value))
             page.wait_for_timeout(100)

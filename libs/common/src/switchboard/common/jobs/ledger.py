@@ -14,9 +14,10 @@ from __future__ import annotations
 
 import os
 import threading
+import time
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 import psycopg
@@ -26,29 +27,43 @@ from switchboard.common.db.base import utcnow
 from switchboard.common.db.engine import get_engine
 from switchboard.common.db.libpq import Param, PreparedStatement, psycopg_sql
 from switchboard.common.jobs.coalesce import Coalescer, Pending
+from switchboard.common.jobs.inflight import MAX_KNOWN_CANCELLATIONS, inflight
 from switchboard.common.logging import redact
 from switchboard.common.settings import get_settings
 
-_START = """
+# A redelivered message was delivered before; if that delivery took the fast path (nothing
+# recorded, see ``inflight.py``), it is counted now, so poison detection still sees it.
+_DELIVERIES = "(deliveries + CASE WHEN :redelivered AND deliveries <= failures THEN 2 ELSE 1 END)"
+_START = f"""
     UPDATE jobs SET
-        deliveries = deliveries + 1,
-        status = CASE WHEN deliveries + 1 - failures > :max THEN 'dead' ELSE 'running' END,
-        attempts = CASE WHEN deliveries + 1 - failures > :max THEN attempts ELSE attempts + 1 END,
-        finished_at = CASE WHEN deliveries + 1 - failures > :max THEN :now ELSE NULL END,
-        last_error = CASE WHEN deliveries + 1 - failures > :max THEN :poison ELSE last_error END,
+        deliveries = {_DELIVERIES},
+        status = CASE WHEN {_DELIVERIES} - failures > :max THEN 'dead' ELSE 'running' END,
+        attempts = CASE WHEN {_DELIVERIES} - failures > :max THEN attempts ELSE attempts + 1 END,
+        finished_at = CASE WHEN {_DELIVERIES} - failures > :max THEN :now ELSE NULL END,
+        last_error = CASE WHEN {_DELIVERIES} - failures > :max THEN :poison ELSE last_error END,
         started_at = :now,
         updated_at = :now
     WHERE id = :id AND status IN ('queued', 'running')
     RETURNING status, attempts, deliveries, business_id
 """
-_SUCCEED = (
-    "UPDATE jobs SET status = 'succeeded', progress = 1.0, finished_at = :now, updated_at = :now "
-    "WHERE id = :id AND status = 'running'"
-)
-_FAIL = (
-    "UPDATE jobs SET status = :status, failures = failures + 1, last_error = :error, "
-    "finished_at = :finished, updated_at = :now WHERE id = :id AND status = 'running'"
-)
+# A fast-path job's row is still ``queued`` (or just marked ``running``) when it finishes: its
+# delivery and attempt are recorded with its outcome.
+_FAST_FIRST = "CASE WHEN CAST(:fast AS boolean) AND jobs.status = 'queued'"
+_FAST_OUTCOME = f"""
+        attempts = attempts + {_FAST_FIRST} THEN 1 ELSE 0 END,
+        deliveries = deliveries + {_FAST_FIRST} THEN 1 ELSE 0 END,
+        started_at = {_FAST_FIRST} THEN :started ELSE started_at END,"""
+_RAN_HERE = "(status = 'running' OR (CAST(:fast AS boolean) AND status = 'queued'))"
+_SUCCEED = f"""
+    UPDATE jobs SET status = 'succeeded', progress = 1.0, {_FAST_OUTCOME}
+        finished_at = :now, updated_at = :now
+    WHERE id = :id AND {_RAN_HERE}
+"""
+_FAIL = f"""
+    UPDATE jobs SET status = :status, failures = failures + 1, last_error = :error,
+        {_FAST_OUTCOME} finished_at = :finished, updated_at = :now
+    WHERE id = :id AND {_RAN_HERE}
+"""
 _KILL = (
     "UPDATE jobs SET status = 'dead', last_error = :error, finished_at = :now, updated_at = :now "
     "WHERE id = :id AND status IN ('queued', 'running')"
@@ -66,18 +81,48 @@ _START_MANY = PreparedStatement(
     _START.replace(
         "WHERE id = :id AND status IN ('queued', 'running')", f"{_BY_IDS} AND {_NOT_FINAL}"
     ).replace("RETURNING status,", "RETURNING jobs.id, status,"),
-    {"ids": "text[]", "max": "int4", "now": "timestamptz", "poison": "text"},
+    {"ids": "text[]", "max": "int4", "now": "timestamptz", "poison": "text", "redelivered": "bool"},
 )
 _SUCCEED_MANY = PreparedStatement(
     "switchboard_ledger_succeed_many",
-    _SUCCEED.replace(
-        "WHERE id = :id AND status = 'running'",
-        f"{_BY_IDS} AND {_NOT_FINAL} AND jobs.status <> 'queued'",
-    ),
-    {"ids": "text[]", "now": "timestamptz"},
+    f"""
+    WITH done AS (
+        UPDATE jobs SET status = 'succeeded', progress = 1.0,
+            attempts = attempts + CASE WHEN v.fast AND jobs.status = 'queued' THEN 1 ELSE 0 END,
+            deliveries = deliveries + CASE WHEN v.fast AND jobs.status = 'queued' THEN 1 ELSE 0 END,
+            started_at = CASE WHEN v.fast AND jobs.status = 'queued' THEN v.started
+                         ELSE jobs.started_at END,
+            finished_at = :now, updated_at = :now
+        FROM (SELECT unnest(CAST(:ids AS text[])) AS job_id,
+                     unnest(CAST(:started AS timestamptz[])) AS started,
+                     unnest(CAST(:fast AS boolean[])) AS fast) AS v
+        WHERE jobs.id = v.job_id AND {_NOT_FINAL} AND (v.fast OR jobs.status <> 'queued')
+        RETURNING jobs.id
+    )
+    SELECT id FROM jobs WHERE status = 'cancelled' AND updated_at > :since
+    LIMIT {MAX_KNOWN_CANCELLATIONS + 1}
+    """,
+    {
+        "ids": "text[]",
+        "started": "timestamptz[]",
+        "fast": "bool[]",
+        "now": "timestamptz",
+        "since": "timestamptz",
+    },
 )
+# Fast-path jobs still running after a moment, marked so the ledger shows them.
+_MARK_RUNNING = """
+    UPDATE jobs SET status = 'running', attempts = attempts + 1, deliveries = deliveries + 1,
+        started_at = v.started, updated_at = :now
+    FROM (SELECT unnest(CAST(:ids AS text[])) AS job_id,
+                 unnest(CAST(:started AS timestamptz[])) AS started) AS v
+    WHERE jobs.id = v.job_id AND jobs.status = 'queued'
+"""
+#: How far back each batch reads cancellations: covers clock differences between hosts and
+#: transactions that set ``updated_at`` before they committed.
+CANCELLATION_LOOKBACK = timedelta(seconds=30)
 _STATUS = "SELECT status FROM jobs WHERE id = :id"
-_PROGRESS = (
+_PROGRESS = (  # a fast-path job is marked running first (``record_progress``)
     "UPDATE jobs SET progress = :progress, progress_message = :message, updated_at = :now "
     "WHERE id = :id AND status = 'running' RETURNING id"
 )
@@ -178,7 +223,7 @@ def _execute(sql: str, params: dict[str, Any], *, durable: bool = True) -> Seque
 
 def _run_starts(batch: list[Pending]) -> None:
     """Mark a batch of deliveries in one statement (asynchronous commit)."""
-    params = {**batch[0].params, "ids": [item.params["id"] for item in batch]}
+    params = {**batch[0].params, "ids": [item.params["id"] for item in batch], "redelivered": False}
     rows = _start_batches.run(params)
     by_id = {
         job_id: (status, int(attempts), int(deliveries), int(business_id))  # type: ignore[arg-type]
@@ -189,9 +234,22 @@ def _run_starts(batch: list[Pending]) -> None:
 
 
 def _run_successes(batch: list[Pending]) -> None:
-    """Mark a batch of successes in one statement, committed before any of them is acked."""
-    params = {"now": batch[0].params["now"], "ids": [item.params["id"] for item in batch]}
-    _success_batches.run(params)
+    """Mark a batch of successes in one statement, committed before any of them is acked.
+
+    The same statement reads the recent cancellations: what lets first deliveries start
+    without a round trip of their own (``inflight.py``).
+    """
+    now = batch[0].params["now"]
+    params: dict[str, Param] = {
+        "now": now,
+        "since": now - CANCELLATION_LOOKBACK,
+        "ids": [item.params["id"] for item in batch],
+        "started": [(item.params["started"] or now).isoformat() for item in batch],
+        "fast": ["t" if item.params["fast"] else "f" for item in batch],
+    }
+    read_at = time.monotonic()
+    rows = _success_batches.run(params)
+    inflight.learn_cancellations([str(row[0]) for row in rows], read_at=read_at)
 
 
 # Two group commits, each with its own leader and connection: a thread about to run a job
@@ -224,29 +282,79 @@ def describe_error(exc: BaseException) -> str:
     return redact(f"{type(exc).__name__}: {exc}")[:1000]
 
 
-def mark_started(job_id: str, *, max_unfinished: int) -> Started | None:
-    """Record a delivery; None if the job is unknown or already final (skip it)."""
+def start_fast(job_id: str) -> bool:
+    """Start a first delivery with no round trip if this process may (see ``inflight.py``).
+
+    Only on PostgreSQL, whose batches keep the knowledge of cancellations fresh.
+    """
+    if get_engine().dialect.name != "postgresql":
+        return False
+    return inflight.try_fast_start(job_id, utcnow())
+
+
+def mark_started(job_id: str, *, max_unfinished: int, redelivered: bool = False) -> Started | None:
+    """Record a delivery; None if the job is unknown or already final (skip it).
+
+    ``redelivered``: the broker delivered this message before (the worker died or lost its
+    connection), maybe on the fast path, which recorded nothing; that delivery counts too.
+    """
     poison = (
         f"dead-lettered: delivered more than {max_unfinished} times without finishing "
         "(the worker crashed or was killed while running it)"
     )
-    params = {"id": job_id, "max": max_unfinished, "now": utcnow(), "poison": poison}
-    row = _submit("start", _START, params, durable=False)
+    params = {
+        "id": job_id,
+        "max": max_unfinished,
+        "now": utcnow(),
+        "poison": poison,
+        "redelivered": redelivered,
+    }
+    if redelivered:  # rare (crash recovery): one statement of its own
+        row = _execute(_START, params, durable=False)
+    else:
+        row = _submit("start", _START, params, durable=False)
     return Started(row[0], row[1], row[2], row[3]) if row else None
+
+
+def _outcome_params(job_id: str) -> dict[str, Any]:
+    fast = inflight.finish(job_id)
+    started = fast.started_at if fast else None
+    return {"id": job_id, "now": utcnow(), "fast": fast is not None, "started": started}
 
 
 def mark_succeeded(job_id: str) -> None:
     """The job's actor returned."""
-    _submit("succeed", _SUCCEED, {"id": job_id, "now": utcnow()}, durable=True)
+    _submit("succeed", _SUCCEED, _outcome_params(job_id), durable=True)
 
 
 def mark_failed(job_id: str, error: str, *, status: str) -> None:
     """The actor raised: ``queued`` (retry scheduled), ``failed``, ``dead`` or ``cancelled``."""
-    now = utcnow()
-    finished: datetime | None = None if status == "queued" else now
-    _execute(
-        _FAIL, {"id": job_id, "status": status, "error": error, "finished": finished, "now": now}
-    )
+    params = _outcome_params(job_id)
+    finished: datetime | None = None if status == "queued" else params["now"]
+    _execute(_FAIL, {**params, "status": status, "error": error, "finished": finished})
+
+
+def forget_started(job_id: str) -> None:
+    """A fast-path start that will not run after all (skipped): forget it."""
+    inflight.finish(job_id)
+
+
+def mark_running_due(job_id: str | None = None) -> int:
+    """Mark fast-path jobs running past ``RUNNING_AFTER_S`` (or ``job_id`` now) as running.
+
+    Called from Dramatiq's consumer loop and before a fast-path job reports progress.
+    """
+    due = inflight.due_running(job_id)
+    if not due:
+        return 0
+    ids = [key for key, _ in due]
+    params = {"ids": ids, "started": [started for _, started in due], "now": utcnow()}
+    try:
+        _execute(_MARK_RUNNING, params)
+    except Exception:
+        inflight.unclaim(ids)
+        raise
+    return len(due)
 
 
 def mark_dead(job_id: str, error: str) -> None:
@@ -262,5 +370,6 @@ def status_of(job_id: str) -> str | None:
 
 def record_progress(job_id: str, progress: float, message: str | None) -> bool:
     """Store progress for a running job; False if it is no longer running (cancelled)."""
+    mark_running_due(job_id)  # a fast-path job's row is still queued
     params = {"id": job_id, "progress": progress, "message": message, "now": utcnow()}
     return _execute(_PROGRESS, params) is not None

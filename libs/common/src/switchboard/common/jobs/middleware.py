@@ -36,8 +36,10 @@ class LedgerMiddleware(Middleware):
         self._local = threading.local()
 
     def before_process_message(self, broker: dramatiq.Broker, message: Any) -> None:
-        started = ledger.mark_started(
-            message.message_id, max_unfinished=self.max_unfinished_deliveries
+        started = self._start_fast(message) or ledger.mark_started(
+            message.message_id,
+            max_unfinished=self.max_unfinished_deliveries,
+            redelivered=bool(getattr(message, "redelivered", False)),
         )
         if started is None:
             log.info(
@@ -76,6 +78,25 @@ class LedgerMiddleware(Middleware):
             attempt=started.attempts,
         )
 
+    @staticmethod
+    def _start_fast(message: Any) -> ledger.Started | None:
+        """A first delivery, published once, on a busy process: start with no round trip.
+
+        Not for redeliveries (poison counting needs the ledger), nor for messages the outbox
+        relay republished (a duplicate of a job that may have finished), nor messages whose
+        broker cannot tell (the in-process broker).
+        """
+        business_id = message.options.get("business_id")
+        if (
+            getattr(message, "redelivered", True)
+            or message.options.get("republished")
+            or not isinstance(business_id, int)
+            or not ledger.start_fast(message.message_id)
+        ):
+            return None
+        attempt = int(message.options.get("retries", 0)) + 1
+        return ledger.Started("running", attempt, attempt, business_id)
+
     def after_process_message(
         self,
         broker: dramatiq.Broker,
@@ -113,6 +134,7 @@ class LedgerMiddleware(Middleware):
 
     def after_skip_message(self, broker: dramatiq.Broker, message: Any) -> None:
         set_current_job(None)
+        ledger.forget_started(message.message_id)  # AgeLimit may skip a fast-path start
         dead_lettered = getattr(self._local, "dead_lettered", None) == message.message_id
         self._local.dead_lettered = None
         if message.failed and not dead_lettered:

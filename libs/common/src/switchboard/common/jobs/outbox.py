@@ -43,12 +43,21 @@ def add_to_outbox(
     session.info.setdefault("outbox_pending", []).append((outbox_id, payload))
 
 
-def _publish(pending: list[PendingMessage]) -> list[int]:
+def _publish(pending: list[PendingMessage], *, republish: bool = False) -> list[int]:
+    """Publish in order until one fails; the ids published.
+
+    ``republish``: the message may have been published before (the publisher died before it
+    deleted the row), so the worker checks its ledger row before running it, never taking
+    the fast path (``jobs/inflight.py``).
+    """
     broker = get_broker()
     published: list[int] = []
     for outbox_id, payload in pending:
+        message = Message.decode(payload.encode())
+        if republish:
+            message = message.copy(options={**message.options, "republished": True})
         try:
-            broker.enqueue(Message.decode(payload.encode()))
+            broker.enqueue(message)
         except Exception as exc:  # the broker is down: the relay will try again
             log.warning(
                 "outbox.publish_failed",
@@ -83,7 +92,7 @@ def relay_outbox(*, min_age_s: float = 2.0, batch_size: int = 500) -> int:
         ).all()
         if not rows:
             return 0
-        published = _publish([(row.id, row.payload) for row in rows])
+        published = _publish([(row.id, row.payload) for row in rows], republish=True)
         if published:
             session.execute(delete(OutboxMessage).where(OutboxMessage.id.in_(published)))
     if published:

@@ -66,7 +66,11 @@ def get_job(business_id: int, job_id: str) -> Job:
 
 
 def cancel_job(business_id: int, job_id: str) -> Job:
-    """Cancel a queued or running job; a running one stops at its next progress report."""
+    """Cancel a queued or running job; a running one stops at its next progress report.
+
+    A busy worker process may start a job up to ``inflight.FRESH_S`` (0.1 s) after it was
+    cancelled, as if it had already been running; its row stays ``cancelled``.
+    """
     with tenant_session(business_id) as session:
         result = session.execute(
             update(Job)

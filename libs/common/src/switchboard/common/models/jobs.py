@@ -16,6 +16,7 @@ _LIVE_SQL = text("status IN ('queued', 'running')")
 _LIVE_DEDUP_SQL = text("status IN ('queued', 'running') AND dedup_key IS NOT NULL")
 _WINDOW_SQL = text("dedup_window_key IS NOT NULL")
 _RUN_SQL = text("run_id IS NOT NULL")
+_CANCELLED_SQL = text("status = 'cancelled'")
 
 
 class Job(TenantOwned, Base):
@@ -53,6 +54,12 @@ class Job(TenantOwned, Base):
             sqlite_where=_LIVE_SQL,
         ),
         Index("ix_jobs_run_id", "run_id", postgresql_where=_RUN_SQL, sqlite_where=_RUN_SQL),
+        Index(
+            "ix_jobs_cancelled_at",
+            "updated_at",
+            postgresql_where=_CANCELLED_SQL,
+            sqlite_where=_CANCELLED_SQL,
+        ),
     )
 
     id: Mapped[str] = mapped_column(String(36), primary_key=True)

@@ -1,0 +1,217 @@
+"""First deliveries that start with no ledger round trip, on PostgreSQL (``jobs/inflight.py``)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from datetime import timedelta
+
+import pytest
+from dramatiq import Message
+from dramatiq.brokers.rabbitmq import _RabbitmqMessage
+from sqlalchemy import select
+
+from switchboard.common.db import tenant_session
+from switchboard.common.jobs import enqueue_job, inflight, ledger
+from switchboard.common.jobs.broker import LedgerRabbitmqBroker
+from switchboard.common.jobs.middleware import LedgerMiddleware
+from switchboard.common.jobs.service import cancel_job
+from switchboard.common.models import Job
+from switchboard.common.settings import Settings
+from tests.support.actors import NOOP
+from tests.support.factories import make_business
+
+pytestmark = pytest.mark.integration
+
+
+@pytest.fixture
+def fresh(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    """Knowledge stays fresh for a minute, so the tests do not race the 0.1 s bound."""
+    monkeypatch.setattr(inflight, "FRESH_S", 60.0)
+    inflight.inflight.forget()
+    yield
+    inflight.inflight.forget()
+
+
+def _queued(business_id: int, n: int) -> list[str]:
+    with tenant_session(business_id):
+        return [enqueue_job(NOOP.queue, NOOP, business_id=business_id).job_id for _ in range(n)]
+
+
+def _row(business_id: int, job_id: str) -> Job:
+    with tenant_session(business_id) as session:
+        return session.execute(select(Job).where(Job.id == job_id)).scalar_one()
+
+
+def _refresh_knowledge(business_id: int) -> None:
+    """Run one job the checked way: its success batch reads the recent cancellations."""
+    (job_id,) = _queued(business_id, 1)
+    assert ledger.mark_started(job_id, max_unfinished=3) is not None
+    ledger.mark_succeeded(job_id)
+
+
+def test_a_first_delivery_starts_only_once_a_batch_has_read_the_cancellations(
+    pg: Settings, fresh: None
+) -> None:
+    business = make_business()
+    (job_id,) = _queued(business.id, 1)
+    assert ledger.start_fast(job_id) is False, "no batch has run in this process yet"
+
+    _refresh_knowledge(business.id)
+    assert ledger.start_fast(job_id) is True
+    assert _row(business.id, job_id).status == "queued", "nothing was written before it ran"
+
+    ledger.mark_succeeded(job_id)
+    done = _row(business.id, job_id)
+    assert (done.status, done.attempts, done.deliveries) == ("succeeded", 1, 1)
+    assert done.started_at is not None and done.finished_at is not None
+    assert done.started_at <= done.finished_at
+
+
+def test_a_job_cancelled_before_the_batch_read_takes_the_checked_path_and_is_skipped(
+    pg: Settings, fresh: None
+) -> None:
+    business = make_business()
+    cancelled, other = _queued(business.id, 2)
+    cancel_job(business.id, cancelled)
+
+    _refresh_knowledge(business.id)
+
+    assert ledger.start_fast(cancelled) is False
+    assert ledger.mark_started(cancelled, max_unfinished=3) is None, "a final job is skipped"
+    assert ledger.start_fast(other) is True
+
+
+def test_knowledge_older_than_the_bound_is_not_used(pg: Settings, fresh: None, monkeypatch) -> None:
+    business = make_business()
+    (job_id,) = _queued(business.id, 1)
+    _refresh_knowledge(business.id)
+
+    monkeypatch.setattr(inflight, "FRESH_S", 0.0)
+
+    assert ledger.start_fast(job_id) is False
+
+
+def test_a_fast_job_running_for_a_while_is_marked_running_by_the_consumer_loop(
+    pg_rabbit: Settings, fresh: None, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    business = make_business()
+    (job_id,) = _queued(business.id, 1)
+    _refresh_knowledge(business.id)
+    assert ledger.start_fast(job_id)
+    broker = LedgerRabbitmqBroker(url=pg_rabbit.amqp_url)
+    consumer = broker.consume("test_fast_marks", timeout=50)
+    try:
+        next(consumer)  # the job has run for less than RUNNING_AFTER_S: nothing to mark
+        assert _row(business.id, job_id).status == "queued"
+
+        monkeypatch.setattr(inflight, "RUNNING_AFTER_S", 0.0)
+        next(consumer)
+        running = _row(business.id, job_id)
+        assert (running.status, running.attempts, running.deliveries) == ("running", 1, 1)
+
+        ledger.mark_succeeded(job_id)
+    finally:
+        consumer.close()
+        broker.close()
+    done = _row(business.id, job_id)
+    assert (done.status, done.attempts, done.deliveries) == ("succeeded", 1, 1)
+
+
+def test_progress_from_a_fast_job_marks_it_running_first(pg: Settings, fresh: None) -> None:
+    business = make_business()
+    (job_id,) = _queued(business.id, 1)
+    _refresh_knowledge(business.id)
+    assert ledger.start_fast(job_id)
+
+    assert ledger.record_progress(job_id, 0.5, "half way") is True
+
+    row = _row(business.id, job_id)
+    assert (row.status, row.attempts, row.progress, row.progress_message) == (
+        "running",
+        1,
+        0.5,
+        "half way",
+    )
+
+
+def test_a_fast_job_that_fails_is_recorded_and_its_redelivery_counts_both_deliveries(
+    pg: Settings, fresh: None
+) -> None:
+    business = make_business()
+    failing, crashing = _queued(business.id, 2)
+    _refresh_knowledge(business.id)
+
+    assert ledger.start_fast(failing)
+    ledger.mark_failed(failing, "ValueError: boom", status="queued")  # a retry is scheduled
+    retried = _row(business.id, failing)
+    assert (retried.status, retried.attempts, retried.deliveries, retried.failures) == (
+        "queued",
+        1,
+        1,
+        1,
+    )
+
+    # The worker died during a fast-path delivery, which recorded nothing; RabbitMQ
+    # redelivers the message with its redelivered flag set.
+    assert ledger.start_fast(crashing)
+    inflight.inflight.forget()  # a new process knows nothing
+    again = ledger.mark_started(crashing, max_unfinished=3, redelivered=True)
+    assert again is not None and (again.status, again.deliveries) == ("running", 2)
+    third = ledger.mark_started(crashing, max_unfinished=3, redelivered=True)
+    fourth = ledger.mark_started(crashing, max_unfinished=3, redelivered=True)
+    assert third is not None and third.status == "running"
+    assert fourth is not None and fourth.status == "dead", "four deliveries, none finished"
+
+
+def test_redeliveries_and_republished_messages_never_take_the_fast_path(
+    pg: Settings, fresh: None
+) -> None:
+    business = make_business()
+    first, redelivered, republished = _queued(business.id, 3)
+    _refresh_knowledge(business.id)
+    middleware = LedgerMiddleware()
+
+    def delivery(job_id: str, *, again: bool, **options: object) -> _RabbitmqMessage:
+        options = {"business_id": business.id, **options}
+        message = Message(NOOP.queue, NOOP.name, (), {}, options, message_id=job_id)
+        return _RabbitmqMessage(again, 1, message)
+
+    fast = middleware._start_fast(delivery(first, again=False))
+    assert fast is not None and (fast.status, fast.business_id) == ("running", business.id)
+    assert middleware._start_fast(delivery(redelivered, again=True)) is None
+    assert middleware._start_fast(delivery(republished, again=False, republished=True)) is None
+    assert _row(business.id, first).status == "queued"
+
+
+def test_the_cancellations_read_reaches_back_over_the_lookback(pg: Settings, fresh: None) -> None:
+    business = make_business()
+    (job_id,) = _queued(business.id, 1)
+    cancel_job(business.id, job_id)
+    with tenant_session(business.id) as session:  # cancelled by a host whose clock is behind
+        row = session.execute(select(Job).where(Job.id == job_id)).scalar_one()
+        row.updated_at = row.updated_at - ledger.CANCELLATION_LOOKBACK + timedelta(seconds=5)
+
+    _refresh_knowledge(business.id)
+
+    assert ledger.start_fast(job_id) is False
+
+
+def test_the_outbox_relay_marks_what_it_republishes(pg: Settings) -> None:
+    from switchboard.common.jobs.broker import get_broker
+    from switchboard.common.jobs.outbox import add_to_outbox, relay_outbox
+
+    business = make_business()
+    message = Message(NOOP.queue, NOOP.name, (), {}, {"business_id": business.id})
+    with tenant_session(business.id) as session:  # the publisher dies before it publishes
+        add_to_outbox(
+            session, business.id, message.message_id, NOOP.queue, message.encode().decode()
+        )
+        session.info.pop("outbox_pending")
+    broker = get_broker()
+    broker.declare_queue(NOOP.queue)
+
+    assert relay_outbox(min_age_s=0) == 1
+
+    relayed = Message.decode(broker.queues[NOOP.queue].get_nowait())
+    assert relayed.message_id == message.message_id
+    assert relayed.options == {"business_id": business.id, "republished": True}
