@@ -210,8 +210,9 @@ def test_the_outbox_relay_marks_what_it_republishes(pg: Settings) -> None:
     broker = get_broker()
     broker.declare_queue(NOOP.queue)
 
-    assert relay_outbox(min_age_s=0) == 1
+    assert relay_outbox(min_age_s=0) >= 1  # other tests' rows may be relayed too
 
-    relayed = Message.decode(broker.queues[NOOP.queue].get_nowait())
-    assert relayed.message_id == message.message_id
-    assert relayed.options == {"business_id": business.id, "republished": True}
+    queue = broker.queues[NOOP.queue]
+    relayed = [Message.decode(queue.get_nowait()) for _ in range(queue.qsize())]
+    (ours,) = [m for m in relayed if m.message_id == message.message_id]
+    assert ours.options == {"business_id": business.id, "republished": True}

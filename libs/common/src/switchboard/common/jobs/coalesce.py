@@ -29,13 +29,29 @@ class Pending:
 
 
 class Coalescer:
-    """Run submitted updates in batches through ``run_batch(items)``, which fills in results."""
+    """Run submitted updates in batches through ``run_batch(items)``, which fills in results.
 
-    def __init__(self, run_batch: Callable[[list[Pending]], None]) -> None:
+    ``linger_s``: under load (the last batch held more than one update), a leader waits up to
+    this long for ``fill`` updates before it runs its batch: fewer, larger batches. An idle
+    coalescer never waits.
+    """
+
+    def __init__(
+        self, run_batch: Callable[[list[Pending]], None], *, linger_s: float = 0.0, fill: int = 1
+    ) -> None:
         self._run_batch = run_batch
         self._lock = threading.Lock()
+        self._filled = threading.Condition(self._lock)
+        self._linger_s, self._fill = linger_s, fill
         self._pending: list[Pending] = []
         self._flushing = False
+        self._last_size = 0
+
+    @property
+    def waiting(self) -> int:
+        """Updates submitted and not yet taken into a batch."""
+        with self._lock:
+            return len(self._pending)
 
     def submit(self, op: str, params: dict[str, Any]) -> Any:
         """Queue an update, wait until its batch ran, and return its result."""
@@ -44,6 +60,8 @@ class Coalescer:
             self._pending.append(item)
             leader = not self._flushing
             self._flushing = True
+            if len(self._pending) == self._fill:
+                self._filled.notify()
         while not leader:
             item.wake.wait()
             item.wake.clear()
@@ -58,7 +76,10 @@ class Coalescer:
 
     def _lead(self) -> None:
         with self._lock:
+            if self._linger_s and self._last_size > 1 and len(self._pending) < self._fill:
+                self._filled.wait(self._linger_s)
             batch, self._pending = self._pending, []
+            self._last_size = len(batch)
         try:
             self._run_batch(batch)
         except BaseException as exc:  # every waiter must learn of it, not only the leader
