@@ -31,16 +31,21 @@ def _wait_pending(coalescer: Coalescer, count: int) -> None:
         done.wait(0.001)
 
 
+def _one_then_two(coalescer: Coalescer, recorder: Recorder, pool: ThreadPoolExecutor) -> list[int]:
+    """Submit 1; while its batch runs, submit 2 and 3; release the first batch; the results."""
+    first = pool.submit(coalescer.submit, "op", {"n": 1})
+    recorder.first_running.wait(30)
+    later = [pool.submit(coalescer.submit, "op", {"n": n}) for n in (2, 3)]
+    _wait_pending(coalescer, 2)
+    recorder.release_first.set()
+    return [future.result(30) for future in [first, *later]]
+
+
 def test_updates_that_arrive_while_a_batch_runs_go_in_the_next_batch_together() -> None:
     recorder = Recorder()
     coalescer = Coalescer(recorder)
     with ThreadPoolExecutor(3) as pool:
-        first = pool.submit(coalescer.submit, "op", {"n": 1})
-        recorder.first_running.wait(30)
-        later = [pool.submit(coalescer.submit, "op", {"n": n}) for n in (2, 3)]
-        _wait_pending(coalescer, 2)
-        recorder.release_first.set()
-        results = [first.result(30)] + [f.result(30) for f in later]
+        results = _one_then_two(coalescer, recorder, pool)
 
     assert results == [10, 20, 30]
     assert recorder.sizes == [1, 2]
@@ -51,13 +56,7 @@ def test_under_load_a_leader_lingers_until_its_batch_is_full() -> None:
     # A linger far longer than the test: the third batch can only be full if the leader waited.
     coalescer = Coalescer(recorder, linger_s=30.0, fill=3)
     with ThreadPoolExecutor(6) as pool:
-        first = pool.submit(coalescer.submit, "op", {"n": 1})
-        recorder.first_running.wait(30)
-        second = [pool.submit(coalescer.submit, "op", {"n": n}) for n in (2, 3)]
-        _wait_pending(coalescer, 2)
-        recorder.release_first.set()
-        for future in [first, *second]:
-            future.result(30)
+        _one_then_two(coalescer, recorder, pool)
         # The last batch held two updates, so the next leader waits for a third.
         third = [pool.submit(coalescer.submit, "op", {"n": n}) for n in (4, 5, 6)]
         results = [future.result(30) for future in third]
