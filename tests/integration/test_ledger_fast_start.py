@@ -94,6 +94,7 @@ def test_knowledge_older_than_the_bound_is_not_used(pg: Settings, fresh: None, m
 def test_a_fast_job_running_for_a_while_is_marked_running_by_the_consumer_loop(
     pg_rabbit: Settings, fresh: None, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    monkeypatch.setattr(inflight, "RUNNING_AFTER_S", 60.0)
     business = make_business()
     (job_id,) = _queued(business.id, 1)
     _refresh_knowledge(business.id)

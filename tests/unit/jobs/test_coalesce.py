@@ -6,6 +6,7 @@ import threading
 from concurrent.futures import ThreadPoolExecutor
 
 from switchboard.common.jobs.coalesce import Coalescer, Pending
+from tests.support.waiting import wait_for
 
 
 class Recorder:
@@ -25,18 +26,12 @@ class Recorder:
             item.result = item.params["n"] * 10
 
 
-def _wait_pending(coalescer: Coalescer, count: int) -> None:
-    done = threading.Event()
-    while coalescer.waiting < count:
-        done.wait(0.001)
-
-
 def _one_then_two(coalescer: Coalescer, recorder: Recorder, pool: ThreadPoolExecutor) -> list[int]:
     """Submit 1; while its batch runs, submit 2 and 3; release the first batch; the results."""
     first = pool.submit(coalescer.submit, "op", {"n": 1})
     recorder.first_running.wait(30)
     later = [pool.submit(coalescer.submit, "op", {"n": n}) for n in (2, 3)]
-    _wait_pending(coalescer, 2)
+    wait_for(lambda: coalescer.waiting >= 2, interval=0.001, what="two updates waiting")
     recorder.release_first.set()
     return [future.result(30) for future in [first, *later]]
 

@@ -18,6 +18,7 @@ from dramatiq.middleware import (
     TimeLimit,
 )
 
+from switchboard.common.jobs import ledger
 from switchboard.common.logging import get_logger, redact
 from switchboard.common.settings import Settings, get_settings
 
@@ -37,8 +38,6 @@ class _MarkingConsumer(Consumer):
         self._inner = inner
 
     def __next__(self) -> MessageProxy | None:
-        from switchboard.common.jobs import ledger
-
         try:
             ledger.mark_running_due()
         except Exception as exc:  # the marks are claimed again on the next turn

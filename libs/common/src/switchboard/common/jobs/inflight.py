@@ -57,7 +57,7 @@ class InFlight:
                 self._cancelled, self._known_at = frozenset(job_ids), read_at
 
     def forget(self) -> None:
-        """Drop the knowledge (tests; a lost connection)."""
+        """Drop the knowledge, as a new process starts (tests)."""
         with self._lock:
             self._cancelled, self._known_at = frozenset(), float("-inf")
 

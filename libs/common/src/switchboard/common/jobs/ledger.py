@@ -48,11 +48,18 @@ _START = f"""
 """
 # A fast-path job's row is still ``queued`` (or just marked ``running``) when it finishes: its
 # delivery and attempt are recorded with its outcome.
-_FAST_FIRST = "CASE WHEN CAST(:fast AS boolean) AND jobs.status = 'queued'"
-_FAST_OUTCOME = f"""
-        attempts = attempts + {_FAST_FIRST} THEN 1 ELSE 0 END,
-        deliveries = deliveries + {_FAST_FIRST} THEN 1 ELSE 0 END,
-        started_at = {_FAST_FIRST} THEN :started ELSE started_at END,"""
+
+
+def _fast_outcome(fast: str, started: str) -> str:
+    """SET clauses recording a fast-path delivery (``fast`` true, row still queued)."""
+    first = f"CASE WHEN {fast} AND jobs.status = 'queued'"
+    return f"""
+        attempts = attempts + {first} THEN 1 ELSE 0 END,
+        deliveries = deliveries + {first} THEN 1 ELSE 0 END,
+        started_at = {first} THEN {started} ELSE jobs.started_at END,"""
+
+
+_FAST_OUTCOME = _fast_outcome("CAST(:fast AS boolean)", ":started")
 _RAN_HERE = "(status = 'running' OR (CAST(:fast AS boolean) AND status = 'queued'))"
 _SUCCEED = f"""
     UPDATE jobs SET status = 'succeeded', progress = 1.0, {_FAST_OUTCOME}
@@ -87,11 +94,7 @@ _SUCCEED_MANY = PreparedStatement(
     "switchboard_ledger_succeed_many",
     f"""
     WITH done AS (
-        UPDATE jobs SET status = 'succeeded', progress = 1.0,
-            attempts = attempts + CASE WHEN v.fast AND jobs.status = 'queued' THEN 1 ELSE 0 END,
-            deliveries = deliveries + CASE WHEN v.fast AND jobs.status = 'queued' THEN 1 ELSE 0 END,
-            started_at = CASE WHEN v.fast AND jobs.status = 'queued' THEN v.started
-                         ELSE jobs.started_at END,
+        UPDATE jobs SET status = 'succeeded', progress = 1.0, {_fast_outcome("v.fast", "v.started")}
             finished_at = :now, updated_at = :now
         FROM (SELECT unnest(CAST(:ids AS text[])) AS job_id,
                      unnest(CAST(:started AS timestamptz[])) AS started,
