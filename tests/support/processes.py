@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import random
 import signal
 import socket
 import subprocess
@@ -14,11 +15,36 @@ from tests.support.environment import TEST_ENV
 ROOT = Path(__file__).resolve().parents[2]
 
 
+# Ports the kernel hands out for outgoing connections (Linux's default range).
+# A port picked from it can be taken by any process's next connection to
+# PostgreSQL or RabbitMQ before the service we start binds it, so test
+# services listen below it.
+_LISTEN_PORTS = range(20000, 32768)
+_handed_out: set[int] = set()
+
+
 def free_port() -> int:
-    """A TCP port nobody listens on right now."""
+    """A TCP port nobody listens on now, outside the kernel's outgoing-connection range.
+
+    Each port is handed out once per test session, so two services started by
+    one test never get the same one.
+    """
+    start = random.randrange(len(_LISTEN_PORTS))
+    for offset in range(len(_LISTEN_PORTS)):
+        port = _LISTEN_PORTS[(start + offset) % len(_LISTEN_PORTS)]
+        if port not in _handed_out and _bindable(port):
+            _handed_out.add(port)
+            return port
+    raise RuntimeError(f"no free TCP port in {_LISTEN_PORTS}")
+
+
+def _bindable(port: int) -> bool:
     with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
+        try:
+            sock.bind(("0.0.0.0", port))
+        except OSError:
+            return False
+    return True
 
 
 def service_env(**env: str) -> dict[str, str]:

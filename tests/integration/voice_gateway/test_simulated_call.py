@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import os
-import socket
 import subprocess
 import sys
 import time
@@ -20,6 +19,7 @@ from switchboard.common.events import CallEnded, CallStarted, parse_event
 from switchboard.voice_gateway.simulator import OutboundCall, simulate_call
 from tests.fakes.server import FakeServer, json_response
 from tests.integration.voice_gateway.test_events_rabbitmq import EventQueue, event_queue
+from tests.support.processes import free_port
 
 __all__ = ["event_queue"]
 
@@ -52,12 +52,6 @@ class FakeInternalApi(FakeServer):
         if request.args.get("to") != BUSINESS_NUMBER:
             return json_response({"detail": "unknown number"}, status=404)
         return json_response(AGENT)
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 @pytest.fixture
