@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 from collections.abc import Iterator
 
@@ -185,3 +186,99 @@ def test_an_unsigned_or_incomplete_webhook_stores_nothing_and_says_why(
     assert (nobody.status_code, nobody.json()["detail"]) == (404, "no business answers this number")
     with tenant_session(business.id) as session:
         assert session.execute(select(WhatsAppMessage)).all() == []
+
+
+def _inserting_transactions(business_id: int, sids: list[str]) -> set[str]:
+    """The ids of the transactions that inserted these messages (PostgreSQL's ``xmin``)."""
+    with tenant_session(business_id) as session:
+        query = text(
+            "SELECT CAST(xmin AS text) FROM whatsapp_messages WHERE message_sid = ANY(:sids)"
+        )
+        return set(session.execute(query, {"sids": sids}).scalars())
+
+
+async def test_messages_that_arrive_together_are_stored_in_one_transaction(
+    pg_rabbit: Settings,
+) -> None:
+    """One batch: each request gets its own message's id, a contact writing twice has one
+    conversation, a ``MessageSid`` twice in the batch is stored once, one job per message."""
+    business = make_business()
+    published: list[tuple[int, str]] = []
+    store = await open_postgres_inbound_store(pg_rabbit, published.extend)
+    twice = f"whatsapp:{unique_phone()}"
+    messages = [
+        InboundMessage(
+            f"SM{unique_phone()[1:]}{i}",
+            twice if i < 2 else f"whatsapp:{unique_phone()}",
+            business.phone_number,
+            f"message {i}",
+        )
+        for i in range(12)
+    ]
+    duplicate = messages[5]
+    try:
+        ids = await asyncio.gather(*(store.store(business.id, m) for m in [*messages, duplicate]))
+    finally:
+        await store.close()
+
+    *stored, again = ids
+    assert again is None  # the second of a MessageSid in the batch: stored once, no new job
+    with tenant_session(business.id) as session:
+        rows = session.execute(select(WhatsAppMessage)).scalars().all()
+        conversations = session.execute(select(WhatsAppConversation)).scalars().all()
+        jobs = session.execute(select(Job)).scalars().all()
+    by_sid = {row.message_sid: row for row in rows}
+    assert len(rows) == 12 and len(conversations) == 11
+    for message, message_id in zip(messages, stored, strict=True):
+        assert (by_sid[message.message_sid].id, by_sid[message.message_sid].body) == (
+            message_id,
+            message.body,
+        )
+    assert (
+        by_sid[messages[0].message_sid].conversation_id
+        == by_sid[messages[1].message_sid].conversation_id
+    )
+    assert sorted(json.loads(job.message)["kwargs"]["message_id"] for job in jobs) == sorted(
+        row.id for row in rows
+    )
+    assert sorted(json.loads(payload)["message_id"] for _, payload in published) == sorted(
+        job.id for job in jobs
+    )
+    assert len(_inserting_transactions(business.id, [m.message_sid for m in messages])) == 1
+
+
+async def test_a_message_postgresql_refuses_fails_alone_and_its_batch_is_stored(
+    pg_rabbit: Settings,
+) -> None:
+    business, other = make_business(), make_business()
+    published: list[tuple[int, str]] = []
+    store = await open_postgres_inbound_store(pg_rabbit, published.extend)
+
+    def message(body: str) -> InboundMessage:
+        return InboundMessage(
+            f"SM{unique_phone()[1:]}e", f"whatsapp:{unique_phone()}", business.phone_number, body
+        )
+
+    good = [message(f"fine {i}") for i in range(4)]
+    bad = message("a NUL byte \x00 PostgreSQL text cannot hold")
+    for_other = InboundMessage(
+        f"SM{unique_phone()[1:]}f", f"whatsapp:{unique_phone()}", other.phone_number, "hello"
+    )
+    try:
+        results = await asyncio.gather(
+            *(store.store(business.id, m) for m in [*good[:2], bad, *good[2:]]),
+            store.store(other.id, for_other),
+            return_exceptions=True,
+        )
+    finally:
+        await store.close()
+
+    assert isinstance(results[2], psycopg.DataError)
+    assert all(isinstance(r, int) for i, r in enumerate(results) if i != 2)
+    with tenant_session(business.id) as session:
+        bodies = set(session.execute(select(WhatsAppMessage.body)).scalars())
+    with tenant_session(other.id) as session:
+        theirs = session.execute(select(WhatsAppMessage.body)).scalars().all()
+    assert bodies == {m.body for m in good}
+    assert theirs == ["hello"]  # another business's message: its own batch, its own tenant
+    assert len(published) == 5
