@@ -8,15 +8,18 @@ from datetime import timedelta
 import pytest
 from dramatiq import Message
 from dramatiq.brokers.rabbitmq import _RabbitmqMessage
-from sqlalchemy import select
+from sqlalchemy import select, update
 
 from switchboard.common.db import tenant_session
 from switchboard.common.jobs import enqueue_job, inflight, ledger
 from switchboard.common.jobs.broker import LedgerRabbitmqBroker
+from switchboard.common.jobs.context import JobContext, set_current_job
 from switchboard.common.jobs.middleware import LedgerMiddleware
 from switchboard.common.jobs.service import cancel_job
-from switchboard.common.models import Job
+from switchboard.common.models import Business, Job
 from switchboard.common.settings import Settings
+from switchboard.common.whatsapp.concurrency import business_is_busy
+from switchboard.common.whatsapp.inbound import REPLY_ACTOR, REPLY_QUEUE
 from tests.support.actors import NOOP
 from tests.support.factories import make_business
 
@@ -217,3 +220,31 @@ def test_the_outbox_relay_marks_what_it_republishes(pg: Settings) -> None:
     relayed = [Message.decode(queue.get_nowait()) for _ in range(queue.qsize())]
     (ours,) = [m for m in relayed if m.message_id == message.message_id]
     assert ours.options == {"business_id": business.id, "republished": True}
+
+
+def test_a_fast_started_reply_counts_against_its_business_whatsapp_limit(
+    pg: Settings, fresh: None
+) -> None:
+    """The per-business limit counts running rows; a fast start is marked running first."""
+    business = make_business()
+    with tenant_session(business.id) as session:
+        session.execute(
+            update(Business).where(Business.id == business.id).values(whatsapp_concurrency=1)
+        )
+        first, second = (
+            enqueue_job(REPLY_QUEUE, REPLY_ACTOR, business_id=business.id, message_id=n).job_id
+            for n in (1, 2)
+        )
+    _refresh_knowledge(business.id)
+    assert ledger.start_fast(first) and ledger.start_fast(second)
+
+    def busy_as(job_id: str) -> bool:
+        set_current_job(JobContext(job_id, REPLY_ACTOR, business.id, attempt=1))
+        try:
+            return business_is_busy(business.id)
+        finally:
+            set_current_job(None)
+
+    assert busy_as(first) is False  # alone at the limit of one
+    assert busy_as(second) is True  # the first one runs: the second would be one too many
+    assert _row(business.id, first).status == "running"
