@@ -1,17 +1,17 @@
 """The WhatsApp webhook's store on PostgreSQL: messages that arrive together, one round trip.
 
-A webhook hands its message over and awaits its batch. The messages waiting for one business
-go to PostgreSQL together, as one call of the function that migration 0005 creates: it
-switches to the unprivileged application role and sets the tenant for its transaction only,
-exactly as ``tenant_session`` does, so row-level security checks every row, then upserts the
-conversations and inserts the messages, their ledger rows and outbox rows. A batch leaves as
-soon as one of ``max_batches`` slots is free, so a lone message waits for nothing, and under
-load one commit answers many requests (group commit). Only a committed batch answers its
-requests. A batch that PostgreSQL refuses for something in its data is written again one
-message at a time, so one bad message fails only its own request. A lone message goes
-through migration 0003's single-message function, which is cheaper for one. The jobs' messages are
-built here (``prepare_job``); committed outbox rows go to the API's asynchronous publisher,
-and whatever it cannot publish stays for the scheduler's relay.
+A webhook hands its message over and awaits its batch: the messages waiting for one business
+go to PostgreSQL together, as one call of migration 0005's function (a lone message, through
+0003's single-message function, cheaper for one). Both switch to the unprivileged application
+role and set the tenant for their transaction only, exactly as ``tenant_session`` does, so
+row-level security checks every row, then upsert the conversations and insert the messages,
+their ledger rows and outbox rows. A batch leaves as soon as one of ``max_batches`` slots is
+free, so a lone message waits for nothing, and under load one commit answers many requests
+(group commit); only a committed batch answers its requests. A batch PostgreSQL refuses for
+something in its data is written again one message at a time, so one bad message fails only
+its own request. The jobs' messages are built here (``prepare_job``); committed outbox rows
+go to the API's asynchronous publisher, and whatever it cannot publish stays for the
+scheduler's relay.
 """
 
 from __future__ import annotations
@@ -119,11 +119,10 @@ class PostgresInboundStore(InboundStore):
         await asyncio.sleep(0)  # the requests that arrived with the first one join its batch
         while self._waiting:
             business_id = next(iter(self._waiting))
-            queue = self._waiting[business_id]
-            batch, queue[:] = queue[:MAX_BATCH], queue[MAX_BATCH:]
-            if not queue:
-                del self._waiting[business_id]
-            await self._write(business_id, batch)
+            queue = self._waiting.pop(business_id)
+            if len(queue) > MAX_BATCH:  # the rest waits behind the other businesses
+                self._waiting[business_id] = queue[MAX_BATCH:]
+            await self._write(business_id, queue[:MAX_BATCH])
 
     async def _write(self, business_id: int, batch: list[_Waiting]) -> None:
         try:
