@@ -5,6 +5,7 @@ Prints the server's URL on its first line, then serves until terminated.
 
 from __future__ import annotations
 
+import logging
 import signal
 import sys
 from pathlib import Path
@@ -15,6 +16,7 @@ from tests.fakes.twilio_rest import FakeTwilioServer  # noqa: E402
 
 
 def main() -> None:
+    logging.getLogger("werkzeug").setLevel(logging.WARNING)  # no access log line per request
     server = FakeTwilioServer()
     server.start()
     print(server.url, flush=True)

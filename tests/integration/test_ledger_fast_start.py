@@ -241,7 +241,8 @@ def test_a_fast_started_reply_counts_against_its_business_whatsapp_limit(
     def busy_as(job_id: str) -> bool:
         set_current_job(JobContext(job_id, REPLY_ACTOR, business.id, attempt=1))
         try:
-            return business_is_busy(business.id)
+            with tenant_session(business.id) as session:
+                return business_is_busy(session, business.id)
         finally:
             set_current_job(None)
 

@@ -145,6 +145,7 @@ def test_a_business_at_its_concurrency_limit_waits_without_using_up_retries(
     worker: dramatiq.Worker, fake_twilio: FakeTwilioServer
 ) -> None:
     world = make_world()
+    before = len(_messages(world.id))
     _set_concurrency(world.id, 0)
     job_id = enqueue_job(
         "whatsapp",
@@ -155,6 +156,7 @@ def test_a_business_at_its_concurrency_limit_waits_without_using_up_retries(
     wait_for(lambda: _job(world.id, job_id).failures >= 5, what="several deferrals")
     assert _job(world.id, job_id).status in ("queued", "running")
     assert fake_twilio.messages == []
+    assert len(_messages(world.id)) == before  # a deferral writes no reply
 
     _set_concurrency(world.id, 4)
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 from typing import Any
 
 import aio_pika
@@ -31,8 +32,6 @@ LINGER_S = 0.005
 
 def _queue_name(payload: str) -> str:
     # The payload is the Dramatiq message JSON; only its queue name is needed here.
-    import json
-
     return str(json.loads(payload)["queue_name"])
 
 
@@ -109,7 +108,8 @@ class AsyncOutboxPublisher:
     async def _publish_batch(self, batch: list[PendingMessage]) -> None:
         try:
             channel = await self._ensure_channel()
-            for queue in {_queue_name(payload) for _, payload in batch}:
+            queues = [_queue_name(payload) for _, payload in batch]
+            for queue in set(queues):
                 await self._declare(channel, queue)
             results = await asyncio.gather(
                 *(
@@ -117,10 +117,10 @@ class AsyncOutboxPublisher:
                         aio_pika.Message(
                             payload.encode(), delivery_mode=aio_pika.DeliveryMode.PERSISTENT
                         ),
-                        routing_key=_queue_name(payload),
+                        routing_key=queue,
                         mandatory=True,
                     )
-                    for _, payload in batch
+                    for (_, payload), queue in zip(batch, queues, strict=True)
                 ),
                 return_exceptions=True,
             )
@@ -146,6 +146,10 @@ class AsyncOutboxPublisher:
         try:
             if self._db is None or self._db.closed:
                 self._db = await psycopg.AsyncConnection.connect(self._dsn, autocommit=True)
+                # A delete lost in a PostgreSQL crash only means the relay publishes those
+                # messages again, which the ledger makes harmless; not waiting for the WAL
+                # flush keeps these commits out of the webhook's own commit queue.
+                await self._db.execute("SET synchronous_commit = off")
             await self._db.execute("DELETE FROM outbox WHERE id = ANY(%s)", (ids,))
         except psycopg.Error as exc:  # the rows stay; the relay republishes, the ledger dedupes
             log.warning("outbox.delete_failed", count=len(ids), error=redact(str(exc)))

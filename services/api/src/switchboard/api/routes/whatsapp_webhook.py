@@ -22,6 +22,14 @@ router = APIRouter(tags=["whatsapp"])
 EMPTY_TWIML = '<?xml version="1.0" encoding="UTF-8"?><Response></Response>'
 
 
+class _Form(dict[str, str]):
+    """Form fields, last value wins; ``getall`` is what the ``twilio`` validator asks first
+    (a plain dict makes it fail two lookups per field, twice per request)."""
+
+    def getall(self, name: str) -> list[str]:
+        return [self[name]]
+
+
 def _form_fields(request: Request, body: bytes) -> dict[str, str]:
     """Twilio's ``application/x-www-form-urlencoded`` body as a dict (last value wins)."""
     content_type = request.headers.get("content-type", "")
@@ -31,7 +39,7 @@ def _form_fields(request: Request, body: bytes) -> dict[str, str]:
             detail="expected an application/x-www-form-urlencoded body, as Twilio sends",
         )
     try:
-        return dict(parse_qsl(body.decode(), keep_blank_values=True))
+        return _Form(parse_qsl(body.decode(), keep_blank_values=True))
     except UnicodeDecodeError as exc:
         raise HTTPException(status.HTTP_400_BAD_REQUEST, detail="form body is not UTF-8") from exc
 

@@ -11,9 +11,10 @@ from switchboard.worker.actors._attempts import defer, is_final_attempt
 @job_actor()
 def process_whatsapp_webhook_job(*, business_id: int, message_id: int) -> None:
     """Reply to a stored inbound message, unless the business is at its concurrency limit."""
-    if concurrency.business_is_busy(business_id):
+    try:
+        replies.reply_to_inbound(business_id, message_id, adapters().ai_text)
+    except concurrency.BusinessAtLimit:
         defer("business at its WhatsApp concurrency limit")
-    replies.reply_to_inbound(business_id, message_id, adapters().ai_text)
 
 
 @job_actor()
