@@ -3,14 +3,17 @@
 It speaks the real wire protocol (protobuf over HTTP/2, plain text) so the real
 ``google-cloud-speech`` client can talk to it. It checks the first request is a streaming
 config, counts audio, and after every ``utterance_bytes`` of audio returns a final result
-``"utterance N"``; it keeps the configs it received. Like Google, it ends a stream that
-carries more than ``max_stream_bytes`` of audio with ``OUT_OF_RANGE``.
+``"utterance N"`` whose ``result_end_time`` is that point of the stream's audio; it keeps the
+configs it received. Like Google, it ends a stream that carries more than
+``max_stream_bytes`` of audio with ``OUT_OF_RANGE`` (the request that crosses the limit is not
+read).
 """
 
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from datetime import timedelta
 
 import grpc
 from google.cloud.speech_v1.types import cloud_speech
@@ -49,18 +52,21 @@ class FakeSpeechServer:
                 continue
             streamed += len(request.audio_content)
             if streamed > self.max_stream_bytes:  # end the call with Google's status
-                context.set_code(grpc.StatusCode.OUT_OF_RANGE)
-                context.set_details("Exceeded maximum allowed stream duration of 305 seconds.")
-                return
+                await context.abort(
+                    grpc.StatusCode.OUT_OF_RANGE,
+                    "Exceeded maximum allowed stream duration of 305 seconds.",
+                )
             self.audio_bytes += len(request.audio_content)
             pending += len(request.audio_content)
             while pending >= self.utterance_bytes:
                 pending -= self.utterance_bytes
                 count += 1
+                end_s = (streamed - pending) / 8000  # 8 kHz μ-law: one byte per sample
                 yield cloud_speech.StreamingRecognizeResponse(
                     results=[
                         cloud_speech.StreamingRecognitionResult(
                             is_final=True,
+                            result_end_time=timedelta(seconds=end_s),
                             alternatives=[
                                 cloud_speech.SpeechRecognitionAlternative(
                                     transcript=f"utterance {count}", confidence=0.9

@@ -6,7 +6,10 @@ import asyncio
 
 from google.cloud.speech_v1.types import cloud_speech
 
-from switchboard.voice_gateway.adapters.google_stt import GoogleStreamingTranscriber
+from switchboard.voice_gateway.adapters.google_stt import (
+    MAX_FAILED_STREAMS,
+    GoogleStreamingTranscriber,
+)
 from tests.fakes.google_stt import FakeSpeechServer
 from tests.unit.voice_gateway.twilio_messages import SILENCE
 
@@ -45,3 +48,26 @@ async def test_a_long_call_is_transcribed_as_a_chain_of_streams_under_googles_li
     assert len(fake.configs) == 3  # 2 s each, never reaching the server's 3 s limit
     assert fake.audio_bytes == 6 * 8000
     assert texts == ["utterance 1", "utterance 2"] * 3
+
+
+async def test_a_stream_google_cuts_is_followed_by_one_that_replays_its_unconfirmed_audio() -> None:
+    # Google's limit (2.5 s here) comes before ours: each stream is cut with OUT_OF_RANGE.
+    # All the audio is queued at once, so a cut stream takes more (even the end of the call)
+    # than Google read; the next stream replays everything after the last final result.
+    fake = FakeSpeechServer(utterance_bytes=8000, max_stream_bytes=int(2.5 * 8000))
+    async with fake.running():
+        texts = await _transcribe(fake, seconds=6, limit_s=290)
+
+    assert texts == ["utterance 1", "utterance 2"] * 3  # every second of audio, once
+    assert len(fake.configs) == 3  # cut at 2.5 s, 2.5 s, then the last 2 s
+    # 0.5 s after the last final result of each cut stream is heard again by the next one
+    assert fake.audio_bytes == 6 * 8000 + 2 * 4000
+
+
+async def test_streams_that_keep_failing_without_a_result_end_the_transcription() -> None:
+    fake = FakeSpeechServer(utterance_bytes=8000, max_stream_bytes=0)  # refuses any audio
+    async with fake.running():
+        texts = await _transcribe(fake, seconds=2, limit_s=290)
+
+    assert texts == []
+    assert len(fake.configs) == MAX_FAILED_STREAMS  # then it gives up instead of looping

@@ -3,20 +3,29 @@
 The first request carries the config (8 kHz μ-law), the following ones 100 ms of audio
 each; only final results become transcripts. Google ends a stream after 305 s of audio, so a
 call's transcription is a chain of streams: each is half-closed after ``stream_limit_s`` of
-audio (its last results still arrive) and the next one picks up the following audio; a
-stream Google ends early with ``OUT_OF_RANGE`` is replaced the same way. ``endpoint`` with
-``insecure`` points the client at a local plain-text gRPC server (a fake in tests).
+audio (its last results still arrive) and the next one picks up the following audio. A
+stream Google ends early with ``OUT_OF_RANGE`` is replaced too, and the new stream first
+replays the audio the cut one sent after its last final result (``result_end_time``), up to
+``REPLAY_LIMIT_S``: words spoken across the cut are not lost, and audio the cut stream took
+from the queue after Google stopped reading it is sent again. ``endpoint`` with ``insecure``
+points the client at a local plain-text gRPC server (a fake in tests).
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+from collections import deque
 from collections.abc import AsyncIterator
 
 import grpc
 from google.api_core.client_options import ClientOptions
-from google.api_core.exceptions import GoogleAPIError, OutOfRange
+from google.api_core.exceptions import (
+    GoogleAPIError,
+    InternalServerError,
+    OutOfRange,
+    ServiceUnavailable,
+)
 from google.cloud.speech_v1 import SpeechAsyncClient
 from google.cloud.speech_v1.services.speech.transports import SpeechGrpcAsyncIOTransport
 from google.cloud.speech_v1.types import cloud_speech
@@ -30,6 +39,12 @@ _BATCH_FRAMES = 5
 _BYTES_PER_SECOND = 8000  # 8 kHz μ-law, one byte per sample
 #: Under Google's 305 s per stream, with room for the stream's last results.
 STREAM_LIMIT_S = 290.0
+#: At most this much audio without a final result is kept for a replay (longer is silence).
+REPLAY_LIMIT_S = 30.0
+#: Streams that end like this are followed by a new one (with the replay) ...
+_CUT = (OutOfRange, InternalServerError, ServiceUnavailable)
+#: ... unless this many in a row ended so with no final result: the service is failing.
+MAX_FAILED_STREAMS = 3
 
 
 class GoogleTranscription(Transcription):
@@ -41,8 +56,13 @@ class GoogleTranscription(Transcription):
         self._client = client
         self._language = language
         self._stream_limit = int(stream_limit_s * _BYTES_PER_SECOND)
+        self._replay_limit = int(REPLAY_LIMIT_S * _BYTES_PER_SECOND)
         self._audio_ended = False
         self._next_chunk: bytes | None = None
+        # The current stream's audio after its last final result: (end offset, chunk).
+        self._unconfirmed: deque[tuple[int, bytes]] = deque()
+        self._replay: list[bytes] = []
+        self._confirmed_any = False
         self.streams = 0
         self._audio: asyncio.Queue[bytes | None] = asyncio.Queue()
         self._results: asyncio.Queue[str | None] = asyncio.Queue()
@@ -72,37 +92,71 @@ class GoogleTranscription(Transcription):
             )
         )
         sent = 0
+        replay, self._replay = self._replay, []
         while sent < self._stream_limit:
-            chunk = self._next_chunk or await self._audio.get()
-            self._next_chunk = None
+            if replay:
+                chunk: bytes | None = replay.pop(0)
+            elif self._audio_ended:  # the cut stream took the end of the call: replay only
+                return
+            else:
+                chunk = self._next_chunk or await self._audio.get()
+                self._next_chunk = None
             if chunk is None:
                 self._audio_ended = True
                 return
             sent += len(chunk)
+            self._unconfirmed.append((sent, chunk))
+            while sent - self._unconfirmed[0][0] > self._replay_limit:
+                self._unconfirmed.popleft()
             yield cloud_speech.StreamingRecognizeRequest(audio_content=chunk)
 
     async def _recognize(self) -> None:
+        failed_in_a_row = 0
         try:
-            while not self._audio_ended:
-                # A new stream opens only for more audio, not for the end of the call.
-                self._next_chunk = await self._audio.get()
-                if self._next_chunk is None:
-                    break
+            while self._replay or not self._audio_ended:
+                if not self._replay:
+                    # A new stream opens only for more audio, not for the end of the call.
+                    self._next_chunk = await self._audio.get()
+                    if self._next_chunk is None:
+                        break
                 self.streams += 1
+                self._unconfirmed.clear()
                 try:
                     await self._one_stream()
-                except OutOfRange:  # Google's own duration limit came first: go on in a new one
-                    log.info("google_stt_stream_limit", streams=self.streams)
+                    failed_in_a_row = 0
+                except _CUT as exc:
+                    # Google's own limit came first (OUT_OF_RANGE; grpc's client may report
+                    # the cut as INTERNAL when it lands during a write), or a passing fault.
+                    failed_in_a_row = 0 if self._confirmed_any else failed_in_a_row + 1
+                    if failed_in_a_row >= MAX_FAILED_STREAMS:
+                        raise
+                    self._replay = [chunk for _, chunk in self._unconfirmed]
+                    if self._next_chunk is not None:  # taken, never sent
+                        self._replay.append(self._next_chunk)
+                        self._next_chunk = None
+                    log.info(
+                        "google_stt_stream_cut",
+                        error=type(exc).__name__,
+                        streams=self.streams,
+                        replay=len(self._replay),
+                    )
         except (GoogleAPIError, grpc.RpcError) as exc:
             log.warning("google_stt_failed", error=type(exc).__name__)
         finally:
             self._results.put_nowait(None)
 
     async def _one_stream(self) -> None:
+        self._confirmed_any = False
         responses = await self._client.streaming_recognize(requests=self._requests())
         async for response in responses:
             for result in response.results:
-                if result.is_final and result.alternatives:
+                if not result.is_final:
+                    continue
+                self._confirmed_any = True
+                confirmed = int(result.result_end_time.total_seconds() * _BYTES_PER_SECOND)
+                while self._unconfirmed and self._unconfirmed[0][0] <= confirmed:
+                    self._unconfirmed.popleft()
+                if result.alternatives:
                     self._results.put_nowait(result.alternatives[0].transcript.strip())
 
     async def transcripts(self) -> AsyncIterator[str]:
