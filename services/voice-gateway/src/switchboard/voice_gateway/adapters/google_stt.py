@@ -92,10 +92,9 @@ class GoogleTranscription(Transcription):
             )
         )
         sent = 0
-        replay, self._replay = self._replay, []
         while sent < self._stream_limit:
-            if replay:
-                chunk: bytes | None = replay.pop(0)
+            if self._replay:  # what a cut stream left unconfirmed comes first
+                chunk: bytes | None = self._replay.pop(0)
             elif self._audio_ended:  # the cut stream took the end of the call: replay only
                 return
             else:
@@ -130,7 +129,8 @@ class GoogleTranscription(Transcription):
                     failed_in_a_row = 0 if self._confirmed_any else failed_in_a_row + 1
                     if failed_in_a_row >= MAX_FAILED_STREAMS:
                         raise
-                    self._replay = [chunk for _, chunk in self._unconfirmed]
+                    # Sent but unconfirmed, then a replay this stream did not get to send.
+                    self._replay = [chunk for _, chunk in self._unconfirmed] + self._replay
                     if self._next_chunk is not None:  # taken, never sent
                         self._replay.append(self._next_chunk)
                         self._next_chunk = None
