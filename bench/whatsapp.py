@@ -5,7 +5,8 @@ process) and ``switchboard worker``, with a fake Twilio REST API receiving the r
 
 The worker runs at niceness ``--worker-nice`` (10): on two shared cores the API's requests come
 before background jobs, as they would with the worker on machines of its own. ``0`` measures
-them competing as equals.
+them competing as equals. The fake Twilio runs at the same niceness: it stands for Twilio's
+servers, which are not on our cores.
 
 1. paced: ``--rate`` signed webhooks per second for ``--seconds``, each from a new contact,
    after ``--warmup-seconds`` of the same (connections opened, statements planned; not counted);
