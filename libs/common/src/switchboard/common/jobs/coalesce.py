@@ -26,8 +26,8 @@ class Pending:
     """One submitted update and, once the batch ran, its result or error.
 
     ``wake`` is held from submission until the item is woken, once: because its batch ran,
-    or to lead the next one. A bare lock is the cheapest thing a thread can sleep on (an
-    ``Event`` is a condition variable written in Python, twice the work per job).
+    or to lead the next one. A bare lock is the cheapest thing a thread can sleep on; an
+    ``Event`` is a condition variable whose ``wait`` and ``set`` are Python code.
     """
 
     op: str

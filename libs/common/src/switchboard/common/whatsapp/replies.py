@@ -29,14 +29,14 @@ class _Context:
     history: list[ChatTurn]
 
 
-def _context(business_id: int, message_id: int, *, limited: bool) -> _Context | None:
+def _context(business_id: int, message_id: int) -> _Context | None:
     with tenant_session(business_id) as session:
         inbound = owned_row(session, WhatsAppMessage, business_id, message_id)
         if inbound.direction != "in":
             raise ForeignOrMissingRow(f"message {message_id} is not an inbound message")
         if inbound.status == "replied":
             return None
-        if limited and business_is_busy(session, business_id):
+        if business_is_busy(session, business_id):
             raise BusinessAtLimit(f"business {business_id} at its WhatsApp concurrency limit")
         conversation = owned_row(
             session, WhatsAppConversation, business_id, inbound.conversation_id
@@ -64,15 +64,13 @@ def _context(business_id: int, message_id: int, *, limited: bool) -> _Context | 
         return _Context(conversation.id, prompt_for(session, business_id, "whatsapp"), history)
 
 
-def reply_to_inbound(
-    business_id: int, message_id: int, ai: AIText, *, limited: bool = True
-) -> int | None:
+def reply_to_inbound(business_id: int, message_id: int, ai: AIText) -> int | None:
     """Answer the inbound message; returns the queued reply's id (None if already answered).
 
-    ``limited``: raise :class:`BusinessAtLimit` (nothing written) when the business already
-    runs as many replies as it allows; the check shares the reply's first transaction.
+    Raises :class:`BusinessAtLimit`, having written nothing, when the business already runs
+    as many replies as it allows; the check shares the reply's first transaction.
     """
-    context = _context(business_id, message_id, limited=limited)
+    context = _context(business_id, message_id)
     if context is None:
         return None
     text = ai.reply(context.prompt, context.history)
