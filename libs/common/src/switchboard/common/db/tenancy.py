@@ -63,7 +63,8 @@ def set_outbox_sink(sink: Callable[[list[Any]], object] | None) -> None:
     _outbox_sink = sink
 
 
-def _hand_over(pending: list[Any]) -> None:
+def hand_over_committed(pending: list[Any]) -> None:
+    """Publish outbox rows whose transaction has committed (through the sink, if one is set)."""
     if _outbox_sink is not None:
         _outbox_sink(pending)
         return
@@ -88,7 +89,7 @@ def _unit_of_work(info: dict[str, Any]) -> Iterator[Session]:
         pending = session.info.pop("outbox_pending", [])
         session.close()
     if pending:
-        _hand_over(pending)
+        hand_over_committed(pending)
 
 
 @contextmanager

@@ -1,35 +1,40 @@
-"""The agent's reply to an inbound WhatsApp message: generated, stored and queued for sending."""
+"""The agent's reply to an inbound WhatsApp message: generated, stored and queued for sending.
+
+Two units of work with the reply's generation between them (an AI call holds no transaction).
+On PostgreSQL each is one function call (``replies_postgres.py``); the ORM path here is the
+portable one, used on SQLite.
+"""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 from sqlalchemy import select
 
+from switchboard.common.db.engine import get_engine
 from switchboard.common.db.tenancy import tenant_session
 from switchboard.common.integrations.ai_text import AIText, ChatTurn
 from switchboard.common.jobs import enqueue_job, enqueue_unique
+from switchboard.common.jobs.enqueue import prepare_job
 from switchboard.common.leads import upsert_lead
 from switchboard.common.logging import get_logger
 from switchboard.common.models import WhatsAppConversation, WhatsAppMessage
 from switchboard.common.prompts import prompt_for
 from switchboard.common.tenant_rows import ForeignOrMissingRow, owned_row
+from switchboard.common.whatsapp import replies_postgres
 from switchboard.common.whatsapp.concurrency import BusinessAtLimit, business_is_busy
+from switchboard.common.whatsapp.reply_context import HISTORY_LENGTH, ReplyContext
 from switchboard.common.whatsapp.sessions import touch_session
 
 log = get_logger(__name__)
 
-HISTORY_LENGTH = 20
+SEND_QUEUE, SEND_ACTOR = "whatsapp_send", "send_whatsapp_with_retry_job"
+ANALYSIS_QUEUE, ANALYSIS_ACTOR = "analysis", "analyze_conversation_job"
 
 
-@dataclass(frozen=True)
-class _Context:
-    conversation_id: int
-    prompt: str
-    history: list[ChatTurn]
+def _analysis_key(business_id: int, conversation_id: int) -> str:
+    return f"analyze-chat:{business_id}:{conversation_id}"
 
 
-def _context(business_id: int, message_id: int) -> _Context | None:
+def _context(business_id: int, message_id: int) -> ReplyContext | None:
     with tenant_session(business_id) as session:
         inbound = owned_row(session, WhatsAppMessage, business_id, message_id)
         if inbound.direction != "in":
@@ -61,7 +66,7 @@ def _context(business_id: int, message_id: int) -> _Context | None:
             ChatTurn("user" if row.direction == "in" else "assistant", row.body)
             for row in reversed(rows)
         ]
-        return _Context(conversation.id, prompt_for(session, business_id, "whatsapp"), history)
+        return ReplyContext(conversation.id, prompt_for(session, business_id, "whatsapp"), history)
 
 
 def reply_to_inbound(business_id: int, message_id: int, ai: AIText) -> int | None:
@@ -70,10 +75,38 @@ def reply_to_inbound(business_id: int, message_id: int, ai: AIText) -> int | Non
     Raises :class:`BusinessAtLimit`, having written nothing, when the business already runs
     as many replies as it allows; the check shares the reply's first transaction.
     """
-    context = _context(business_id, message_id)
+    on_postgres = get_engine().dialect.name == "postgresql"
+    if on_postgres:
+        context = replies_postgres.context(business_id, message_id, HISTORY_LENGTH)
+    else:
+        context = _context(business_id, message_id)
     if context is None:
         return None
     text = ai.reply(context.prompt, context.history)
+    if on_postgres:
+        reply_id = replies_postgres.store(
+            business_id,
+            message_id,
+            context,
+            text,
+            prepare_job(SEND_QUEUE, SEND_ACTOR, (), {"message_id": 0}, business_id=business_id),
+            prepare_job(
+                ANALYSIS_QUEUE,
+                ANALYSIS_ACTOR,
+                (),
+                {"conversation_id": context.conversation_id},
+                business_id=business_id,
+                dedup_key=_analysis_key(business_id, context.conversation_id),
+            ),
+        )
+    else:
+        reply_id = _store(business_id, message_id, context, text)
+    if reply_id is not None:
+        log.info("whatsapp.reply_queued", business_id=business_id, message_id=reply_id)
+    return reply_id
+
+
+def _store(business_id: int, message_id: int, context: ReplyContext, text: str) -> int | None:
     with tenant_session(business_id) as session:
         inbound = owned_row(session, WhatsAppMessage, business_id, message_id, lock=True)
         if inbound.status == "replied":  # a concurrent delivery won
@@ -89,18 +122,12 @@ def reply_to_inbound(business_id: int, message_id: int, ai: AIText) -> int | Non
         session.add(reply)
         inbound.status = "replied"
         session.flush()
-        enqueue_job(
-            "whatsapp_send",
-            "send_whatsapp_with_retry_job",
-            business_id=business_id,
-            message_id=reply.id,
-        )
+        enqueue_job(SEND_QUEUE, SEND_ACTOR, business_id=business_id, message_id=reply.id)
         enqueue_unique(
-            "analysis",
-            "analyze_conversation_job",
-            f"analyze-chat:{business_id}:{context.conversation_id}",
+            ANALYSIS_QUEUE,
+            ANALYSIS_ACTOR,
+            _analysis_key(business_id, context.conversation_id),
             business_id=business_id,
             conversation_id=context.conversation_id,
         )
-        log.info("whatsapp.reply_queued", business_id=business_id, message_id=reply.id)
         return reply.id

@@ -1,0 +1,267 @@
+"""The agent's WhatsApp reply on PostgreSQL: migration 0006's two functions.
+
+They must write exactly what the portable ORM path writes (the first test runs both on the
+same database and compares), check the business the way ``owned_row`` does, write nothing when
+the business is at its limit or the message is answered, and act as the application role.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import psycopg
+import pytest
+from sqlalchemy import select, text, update
+from sqlalchemy.exc import DBAPIError
+
+from switchboard.common.db import system_session, tenant_session
+from switchboard.common.db.base import utcnow
+from switchboard.common.integrations.ai_text import OfflineAIText
+from switchboard.common.models import (
+    Business,
+    Job,
+    Lead,
+    WhatsAppConversation,
+    WhatsAppMessage,
+    WhatsAppSession,
+)
+from switchboard.common.settings import Settings
+from switchboard.common.tenant_rows import ForeignOrMissingRow
+from switchboard.common.whatsapp import replies, replies_postgres
+from switchboard.common.whatsapp.concurrency import BusinessAtLimit
+from switchboard.common.whatsapp.inbound import InboundMessage, store_inbound
+from switchboard.common.whatsapp.reply_context import HISTORY_LENGTH
+from tests.support.factories import make_business, unique_phone
+
+pytestmark = pytest.mark.integration
+
+AI = OfflineAIText()
+
+
+def _inbound(business: Business, contact: str, body: str) -> int:
+    sid = f"SM{unique_phone()[1:]}{len(body)}"
+    message_id = store_inbound(
+        business.id, InboundMessage(sid, f"whatsapp:{contact}", business.phone_number, body)
+    )
+    assert message_id is not None
+    return message_id
+
+
+def _portable_reply(business_id: int, message_id: int) -> int | None:
+    """The ORM path, run on PostgreSQL too."""
+    context = replies._context(business_id, message_id)
+    if context is None:
+        return None
+    return replies._store(
+        business_id, message_id, context, AI.reply(context.prompt, context.history)
+    )
+
+
+def _written(business_id: int, contact: str) -> dict[str, Any]:
+    """What a reply to ``contact`` leaves behind, without ids and times."""
+    with tenant_session(business_id) as session:
+        messages = session.execute(select(WhatsAppMessage).order_by(WhatsAppMessage.id)).scalars()
+        [conversation] = session.execute(select(WhatsAppConversation)).scalars().all()
+        [lead] = session.execute(select(Lead)).scalars().all()
+        sessions = session.execute(select(WhatsAppSession)).scalars().all()
+        jobs = session.execute(select(Job)).scalars()
+        return {
+            "messages": [(m.direction, m.body, m.status, m.attempts) for m in messages],
+            "lead": (
+                lead.phone == contact,
+                lead.status,
+                lead.source,
+                conversation.lead_id == lead.id,
+            ),
+            "sessions": [(s.closed_at, s.last_activity_at >= s.started_at) for s in sessions],
+            "jobs": sorted(
+                (
+                    job.actor_name,
+                    job.queue_name,
+                    job.status,
+                    job.max_retries,
+                    job.dedup_key is not None,
+                    sorted(json.loads(job.message)["kwargs"]),
+                )
+                for job in jobs
+            ),
+        }
+
+
+def test_the_functions_write_what_the_portable_path_writes(pg: Settings) -> None:
+    on_functions, on_orm = make_business(), make_business()
+    written = []
+    for business, reply in (
+        (on_functions, replies.reply_to_inbound),
+        (on_orm, lambda b, m, _ai: _portable_reply(b, m)),
+    ):
+        contact = unique_phone()
+        first = _inbound(business, contact, "Hi, how much is a haircut?")
+        assert reply(business.id, first, AI) is not None
+        second = _inbound(business, contact, "And on Saturday?")
+        reply_id = reply(business.id, second, AI)
+        assert reply_id is not None
+        written.append(_written(business.id, contact))
+        with tenant_session(business.id) as session:
+            send_job = session.execute(
+                select(Job).where(Job.actor_name == "send_whatsapp_with_retry_job").limit(1)
+            ).scalar_one()
+            assert json.loads(send_job.message)["kwargs"]["message_id"] != 0
+    assert written[0] == written[1]
+    # Two inbound, two replies; one open session; one analysis job while it is still queued.
+    assert [m[0] for m in written[0]["messages"]] == ["in", "out", "in", "out"]
+    assert [job[0] for job in written[0]["jobs"]].count("analyze_conversation_job") == 1
+
+
+def test_the_reply_sees_the_conversation_so_far_and_the_stored_prompt(pg: Settings) -> None:
+    business = make_business()
+    contact = unique_phone()
+    first = _inbound(business, contact, "Hello")
+    replies.reply_to_inbound(business.id, first, AI)
+    second = _inbound(business, contact, "Do you open on Sunday?")
+    _inbound(business, contact, "A later message the reply must not see")
+
+    context = replies_postgres.context(business.id, second, HISTORY_LENGTH)
+
+    assert context is not None
+    assert [(turn.role, turn.content) for turn in context.history][0] == ("user", "Hello")
+    assert [turn.role for turn in context.history] == ["user", "assistant", "user"]
+    assert context.history[-1].content == "Do you open on Sunday?"
+    with tenant_session(business.id) as session:
+        expected = replies.prompt_for(session, business.id, "whatsapp")
+    assert context.prompt == expected
+
+
+def test_another_business_s_message_is_a_permanent_failure_that_writes_nothing(
+    pg: Settings,
+) -> None:
+    owner, intruder = make_business(), make_business()
+    message_id = _inbound(owner, unique_phone(), "Hi")
+
+    with pytest.raises(ForeignOrMissingRow):
+        replies.reply_to_inbound(intruder.id, message_id, AI)
+
+    with tenant_session(owner.id) as session:
+        assert session.execute(select(Lead)).all() == []
+        assert session.execute(select(WhatsAppSession)).all() == []
+        assert session.execute(select(WhatsAppMessage.status)).scalars().all() == ["received"]
+
+
+def test_an_outbound_message_id_is_refused(pg: Settings) -> None:
+    business = make_business()
+    inbound_id = _inbound(business, unique_phone(), "Hi")
+    reply_id = replies.reply_to_inbound(business.id, inbound_id, AI)
+    assert reply_id is not None
+
+    with pytest.raises(ForeignOrMissingRow, match="not an inbound message"):
+        replies.reply_to_inbound(business.id, reply_id, AI)
+
+
+def test_an_answered_message_is_not_answered_again_even_between_the_two_calls(
+    pg: Settings,
+) -> None:
+    business = make_business()
+    message_id = _inbound(business, unique_phone(), "Hi")
+    context = replies_postgres.context(business.id, message_id, HISTORY_LENGTH)
+    assert context is not None
+    assert replies.reply_to_inbound(business.id, message_id, AI) is not None
+
+    # A concurrent delivery that read its context before the first reply was stored.
+    late = replies_postgres.store(
+        business.id,
+        message_id,
+        context,
+        "a second answer",
+        *_prepared_jobs(business.id, context.conversation_id),
+    )
+
+    assert late is None
+    assert replies.reply_to_inbound(business.id, message_id, AI) is None
+    with tenant_session(business.id) as session:
+        directions = session.execute(select(WhatsAppMessage.direction)).scalars().all()
+        sends = session.execute(
+            select(Job.id).where(Job.actor_name == "send_whatsapp_with_retry_job")
+        ).all()
+    assert sorted(directions) == ["in", "out"] and len(sends) == 1
+
+
+def _prepared_jobs(business_id: int, conversation_id: int) -> tuple[Any, Any]:
+    from switchboard.common.jobs.enqueue import prepare_job
+
+    return (
+        prepare_job(
+            replies.SEND_QUEUE, replies.SEND_ACTOR, (), {"message_id": 0}, business_id=business_id
+        ),
+        prepare_job(
+            replies.ANALYSIS_QUEUE,
+            replies.ANALYSIS_ACTOR,
+            (),
+            {"conversation_id": conversation_id},
+            business_id=business_id,
+            dedup_key=replies._analysis_key(business_id, conversation_id),
+        ),
+    )
+
+
+def test_a_business_at_its_limit_is_told_so_and_nothing_is_written(pg: Settings) -> None:
+    business = make_business()
+    message_id = _inbound(business, unique_phone(), "Hi")
+    with tenant_session(business.id) as session:
+        session.execute(
+            update(Business).where(Business.id == business.id).values(whatsapp_concurrency=1)
+        )
+        for n in range(2):  # two replies of this business already running
+            session.add(
+                Job(
+                    id=f"running-{business.id}-{n}",
+                    business_id=business.id,
+                    queue_name="whatsapp",
+                    actor_name="process_whatsapp_webhook_job",
+                    status="running",
+                    message="{}",
+                    enqueued_at=utcnow(),
+                    updated_at=utcnow(),
+                )
+            )
+
+    with pytest.raises(BusinessAtLimit):
+        replies.reply_to_inbound(business.id, message_id, AI)
+
+    with tenant_session(business.id) as session:
+        assert session.execute(select(Lead)).all() == []
+        assert session.execute(select(WhatsAppSession)).all() == []
+        assert session.execute(select(WhatsAppMessage.status)).scalars().all() == ["received"]
+
+
+def test_the_functions_act_as_the_application_role(
+    pg: Settings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Given a role without privileges, both calls are refused: they really switch role."""
+    business = make_business()
+    message_id = _inbound(business, unique_phone(), "Hi")
+    with system_session() as session:
+        session.execute(
+            text(
+                "DO $$ BEGIN IF NOT EXISTS (SELECT FROM pg_roles WHERE rolname = 'sb_no_access')"
+                " THEN CREATE ROLE sb_no_access NOLOGIN; END IF; END $$"
+            )
+        )
+    context = replies_postgres.context(business.id, message_id, HISTORY_LENGTH)
+    assert context is not None
+    monkeypatch.setattr(pg, "db_app_role", "sb_no_access")
+    with pytest.raises(DBAPIError) as refused_context:
+        replies_postgres.context(business.id, message_id, HISTORY_LENGTH)
+    with pytest.raises(DBAPIError) as refused_store:
+        replies_postgres.store(
+            business.id,
+            message_id,
+            context,
+            "Hello",
+            *_prepared_jobs(business.id, context.conversation_id),
+        )
+    monkeypatch.undo()
+    for refused in (refused_context, refused_store):
+        assert isinstance(refused.value.orig, psycopg.errors.InsufficientPrivilege)
+    with tenant_session(business.id) as session:
+        assert session.execute(select(WhatsAppMessage.status)).scalars().all() == ["received"]
