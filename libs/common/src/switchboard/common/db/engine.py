@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
-from sqlalchemy import Engine, create_engine, event
+from sqlalchemy import Connection, Engine, create_engine, event
 
 from switchboard.common.settings import get_settings
 
@@ -49,3 +51,14 @@ def reset_engine() -> None:
     if _engine is not None:
         _engine.dispose()
     _engine = None
+
+
+@contextmanager
+def autocommit_connection() -> Iterator[Connection]:
+    """A pooled connection on which each statement is its own transaction.
+
+    For a call of one of the migrations' PostgreSQL functions, which set the role and the
+    tenant themselves: no ``BEGIN``, tenant setting or ``COMMIT`` round trip around it.
+    """
+    with get_engine().connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
+        yield conn

@@ -8,13 +8,10 @@ tenant themselves, so row-level security holds. ``replies.py`` keeps the portabl
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from contextlib import contextmanager
-
-from sqlalchemy import Connection, text
+from sqlalchemy import text
 
 from switchboard.common.db.base import utcnow
-from switchboard.common.db.engine import get_engine
+from switchboard.common.db.engine import autocommit_connection
 from switchboard.common.db.tenancy import hand_over_committed, tenant_session
 from switchboard.common.integrations.ai_text import ChatTurn
 from switchboard.common.jobs.enqueue import PreparedJob
@@ -39,16 +36,10 @@ _STORE = text(
 )
 
 
-@contextmanager
-def _autocommit() -> Iterator[Connection]:
-    with get_engine().connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
-        yield conn
-
-
 def context(business_id: int, message_id: int, history: int) -> ReplyContext | None:
     """What the reply needs (None if the message is answered); raises like the ORM path."""
     count_this_reply()
-    with _autocommit() as conn:
+    with autocommit_connection() as conn:
         state, conversation_id, prompt, directions, bodies = conn.execute(
             _CONTEXT,
             {
@@ -89,7 +80,7 @@ def store(
     analysis: PreparedJob,
 ) -> int | None:
     """Store the reply and queue its jobs in one transaction; None if already answered."""
-    with _autocommit() as conn:
+    with autocommit_connection() as conn:
         rows = conn.execute(
             _STORE,
             {

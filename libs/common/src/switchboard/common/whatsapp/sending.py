@@ -1,4 +1,8 @@
-"""Sending a stored outbound WhatsApp message through Twilio Messaging."""
+"""Sending a stored outbound WhatsApp message through Twilio Messaging.
+
+The message is claimed before the call and the outcome recorded after, each its own unit of
+work: on PostgreSQL one function call each (``sending_postgres.py``), elsewhere the ORM.
+"""
 
 from __future__ import annotations
 
@@ -8,12 +12,14 @@ from datetime import datetime, timedelta
 from sqlalchemy import select
 
 from switchboard.common.db.base import as_utc, utcnow
+from switchboard.common.db.engine import get_engine
 from switchboard.common.db.tenancy import tenant_session
 from switchboard.common.integrations.errors import IntegrationError, PermanentIntegrationError
 from switchboard.common.integrations.twilio_rest import TwilioRest, whatsapp_address
 from switchboard.common.logging import get_logger
 from switchboard.common.models import WhatsAppConversation, WhatsAppMessage
 from switchboard.common.tenant_rows import ForeignOrMissingRow, owned_row
+from switchboard.common.whatsapp import sending_postgres
 
 log = get_logger(__name__)
 
@@ -35,12 +41,40 @@ class _Outgoing:
     unsettled_since: datetime | None
 
 
+def _on_postgres() -> bool:
+    return get_engine().dialect.name == "postgresql"
+
+
+def _missing(business_id: int, message_id: int) -> ForeignOrMissingRow:
+    return ForeignOrMissingRow(f"WhatsAppMessage {message_id} not found for business {business_id}")
+
+
+def _not_outbound(message_id: int) -> ForeignOrMissingRow:
+    return ForeignOrMissingRow(f"message {message_id} is not an outbound message")
+
+
 def _claim(business_id: int, message_id: int) -> _Outgoing | None:
     """Mark the message ``sending`` (one more attempt); None if it is already sent or failed."""
+    if _on_postgres():
+        state, contact, number, body, since = sending_postgres.claim(
+            business_id, message_id, SENDING
+        )
+        if state == "missing":
+            raise _missing(business_id, message_id)
+        if state == "not_outbound":
+            raise _not_outbound(message_id)
+        if state == "settled":
+            return None
+        assert contact is not None and number is not None and body is not None
+        return _Outgoing(whatsapp_address(contact), whatsapp_address(number), body, since)
+    return _claim_portably(business_id, message_id)
+
+
+def _claim_portably(business_id: int, message_id: int) -> _Outgoing | None:
     with tenant_session(business_id) as session:
         message = owned_row(session, WhatsAppMessage, business_id, message_id, lock=True)
         if message.direction != "out":
-            raise ForeignOrMissingRow(f"message {message_id} is not an outbound message")
+            raise _not_outbound(message_id)
         if message.status in ("sent", "failed"):
             return None
         conversation = owned_row(
@@ -57,11 +91,25 @@ def _claim(business_id: int, message_id: int) -> _Outgoing | None:
         )
 
 
-def _record(business_id: int, message_id: int, **values: object) -> None:
+def _record(
+    business_id: int, message_id: int, status: str, sid: str | None, error: str | None
+) -> None:
+    """The attempt's outcome on the message (Twilio's sid, when there is one, kept)."""
+    if _on_postgres():
+        if not sending_postgres.record(business_id, message_id, status, sid, error):
+            raise _missing(business_id, message_id)
+        return
+    _record_portably(business_id, message_id, status, sid, error)
+
+
+def _record_portably(
+    business_id: int, message_id: int, status: str, sid: str | None, error: str | None
+) -> None:
     with tenant_session(business_id) as session:
         message = owned_row(session, WhatsAppMessage, business_id, message_id, lock=True)
-        for name, value in values.items():
-            setattr(message, name, value)
+        message.status, message.error = status, error
+        if sid is not None:
+            message.message_sid = sid
 
 
 def _sent_since(
@@ -135,7 +183,7 @@ def _lookup_after_silence(
 
 def _record_sent(business_id: int, message_id: int, sid: str, *, earlier_attempt: bool) -> bool:
     """``earlier_attempt``: the sid came from a lookup, of a request that got no answer."""
-    _record(business_id, message_id, status="sent", message_sid=sid, error=None)
+    _record(business_id, message_id, "sent", sid, None)
     log.info(
         "whatsapp.sent",
         business_id=business_id,
@@ -147,7 +195,7 @@ def _record_sent(business_id: int, message_id: int, sid: str, *, earlier_attempt
 
 
 def _record_failure(business_id: int, message_id: int, exc: IntegrationError, status: str) -> None:
-    _record(business_id, message_id, status=status, error=str(exc)[:500])
+    _record(business_id, message_id, status, None, str(exc)[:500])
     log.warning(
         "whatsapp.send_failed", business_id=business_id, message_id=message_id, outcome=status
     )

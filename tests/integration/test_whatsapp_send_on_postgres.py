@@ -1,0 +1,136 @@
+"""Sending a WhatsApp reply on PostgreSQL: migration 0007's claim and record functions.
+
+They must write what the portable ORM path writes (compared on one database), keep a message
+from being sent twice, check the business, and carry the whole send through the real
+``twilio`` client to the fake Twilio REST API.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from sqlalchemy import select
+
+from switchboard.common.db import tenant_session
+from switchboard.common.integrations.ai_text import OfflineAIText
+from switchboard.common.integrations.errors import IntegrationError
+from switchboard.common.integrations.twilio_rest import TwilioRestClient
+from switchboard.common.models import Business, WhatsAppMessage
+from switchboard.common.settings import Settings
+from switchboard.common.tenant_rows import ForeignOrMissingRow
+from switchboard.common.whatsapp import replies, sending
+from switchboard.common.whatsapp.inbound import InboundMessage, store_inbound
+from tests.fakes.twilio_rest import ACCOUNT_SID, AUTH_TOKEN, FakeTwilioServer, fake_twilio
+from tests.support.factories import make_business, unique_phone
+
+pytestmark = pytest.mark.integration
+__all__ = ["fake_twilio"]
+
+
+def _reply_waiting_to_be_sent(business: Business) -> tuple[int, int]:
+    """(inbound id, the queued reply's id) for a new contact."""
+    sid = f"SM{unique_phone()[1:]}s"
+    inbound_id = store_inbound(
+        business.id,
+        InboundMessage(sid, f"whatsapp:{unique_phone()}", business.phone_number, "Hi there"),
+    )
+    assert inbound_id is not None
+    reply_id = replies.reply_to_inbound(business.id, inbound_id, OfflineAIText())
+    assert reply_id is not None
+    return inbound_id, reply_id
+
+
+def _state(business_id: int, message_id: int) -> tuple[Any, ...]:
+    with tenant_session(business_id) as session:
+        message = session.execute(
+            select(WhatsAppMessage).where(WhatsAppMessage.id == message_id)
+        ).scalar_one()
+        return message.status, message.attempts, message.message_sid, message.error
+
+
+def test_claim_and_record_write_what_the_portable_path_writes(pg: Settings) -> None:
+    business = make_business()
+    outcomes = []
+    for twilio_sid, claim, record in (
+        ("SM-functions", sending._claim, sending._record),
+        ("SM-portable", sending._claim_portably, sending._record_portably),
+    ):
+        _, message_id = _reply_waiting_to_be_sent(business)
+        first = claim(business.id, message_id)
+        after_first = _state(business.id, message_id)
+        again = claim(business.id, message_id)  # the first attempt never settled
+        with tenant_session(business.id) as session:
+            claimed_at = session.execute(
+                select(WhatsAppMessage.updated_at).where(WhatsAppMessage.id == message_id)
+            ).scalar_one()
+        record(business.id, message_id, "queued", None, "Twilio said no")
+        after_failure = _state(business.id, message_id)
+        record(business.id, message_id, "sent", twilio_sid, None)
+        after_sent = _state(business.id, message_id)
+        assert after_sent[2] == twilio_sid
+        record(business.id, message_id, "sent", None, None)  # a sid once known is kept
+        assert _state(business.id, message_id)[2] == twilio_sid
+        assert first is not None and again is not None
+        assert first.unsettled_since is None and again.unsettled_since is not None
+        assert again.unsettled_since <= claimed_at
+        outcomes.append(
+            (
+                (first.body, first.to.startswith("whatsapp:"), first.from_),
+                after_first,
+                (again.body, again.to == first.to),
+                after_failure,
+                after_sent[:2],
+                _state(business.id, message_id)[:2] + _state(business.id, message_id)[3:],
+                claim(business.id, message_id),  # sent: nothing to claim
+            )
+        )
+    assert outcomes[0] == outcomes[1]
+    assert outcomes[0][1] == ("sending", 1, None, None)
+    assert outcomes[0][3] == ("queued", 2, None, "Twilio said no")
+    assert outcomes[0][5] == ("sent", 2, None)
+    assert outcomes[0][6] is None
+
+
+def test_another_business_s_message_or_an_inbound_one_is_refused(pg: Settings) -> None:
+    owner, intruder = make_business(), make_business()
+    inbound_id, reply_id = _reply_waiting_to_be_sent(owner)
+
+    with pytest.raises(ForeignOrMissingRow):
+        sending._claim(intruder.id, reply_id)
+    with pytest.raises(ForeignOrMissingRow):
+        sending._record(intruder.id, reply_id, "sent", "SM-forged", None)
+    with pytest.raises(ForeignOrMissingRow, match="not an outbound message"):
+        sending._claim(owner.id, inbound_id)
+
+    assert _state(owner.id, reply_id) == ("queued", 0, None, None)
+
+
+def test_a_reply_is_sent_through_twilio_once(pg: Settings, fake_twilio: FakeTwilioServer) -> None:
+    business = make_business()
+    _, reply_id = _reply_waiting_to_be_sent(business)
+    twilio = TwilioRestClient(ACCOUNT_SID, AUTH_TOKEN, base_url=fake_twilio.url)
+
+    assert sending.send_outbound(business.id, reply_id, twilio, final=False) is True
+    assert sending.send_outbound(business.id, reply_id, twilio, final=False) is False
+
+    [sent] = fake_twilio.messages
+    status, attempts, sid, error = _state(business.id, reply_id)
+    assert (status, attempts, sid, error) == ("sent", 1, sent["sid"], None)
+    assert sent["From"] == f"whatsapp:{business.phone_number}"
+
+
+def test_a_send_twilio_refuses_is_queued_again_with_the_error(
+    pg: Settings, fake_twilio: FakeTwilioServer
+) -> None:
+    business = make_business()
+    _, reply_id = _reply_waiting_to_be_sent(business)
+    twilio = TwilioRestClient(ACCOUNT_SID, AUTH_TOKEN, base_url=fake_twilio.url)
+    fake_twilio.fail_next("create_message", status=500)
+
+    with pytest.raises(IntegrationError):
+        sending.send_outbound(business.id, reply_id, twilio, final=False)
+
+    status, attempts, sid, error = _state(business.id, reply_id)
+    assert (status, attempts, sid) == ("queued", 1, None) and error
+    assert fake_twilio.messages == []
