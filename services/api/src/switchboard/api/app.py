@@ -25,6 +25,7 @@ from switchboard.api.routes import (
     webhooks,
     whatsapp_webhook,
 )
+from switchboard.api.routes.whatsapp_webhook import WhatsAppWebhookFastPath
 from switchboard.common.db.tenancy import set_outbox_sink
 from switchboard.common.jobs.async_outbox import AsyncOutboxPublisher
 from switchboard.common.logging import get_logger
@@ -94,10 +95,11 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     )
     app.state.whatsapp_inbound = ThreadedInboundStore()  # until the lifespan picks another
     app.add_exception_handler(Exception, _unhandled)
+    app.add_middleware(WhatsAppWebhookFastPath)  # the hottest route, below the framework
     install_error_handlers(app)
     app.include_router(health_router("api", settings, extra_collectors=[LedgerCollector()]))
     for module in (
-        whatsapp_webhook,  # first: the hottest route is matched before the others
+        whatsapp_webhook,  # documents the webhook; the fast path serves it
         businesses,
         leads,
         calls,

@@ -1,14 +1,22 @@
 """``POST /webhooks/twilio/whatsapp``: Twilio's inbound WhatsApp messages, stored and queued.
 
-The route checks Twilio's signature, stores the message and enqueues its processing in one
+The webhook checks Twilio's signature, stores the message and enqueues its processing in one
 transaction, and answers empty TwiML at once: the reply is sent later through the REST API.
+
+It is the API's hottest path, so :class:`WhatsAppWebhookFastPath` (installed by ``app.py``)
+serves it as plain ASGI ahead of the framework's middleware, routing and request objects.
+The FastAPI route below does the same through :func:`accept_inbound`; it documents the
+endpoint in the OpenAPI schema and serves it wherever the fast path is not installed.
 """
 
 from __future__ import annotations
 
+import json
+from typing import Any
 from urllib.parse import parse_qsl
 
-from fastapi import APIRouter, HTTPException, Request, Response, status
+from fastapi import APIRouter, HTTPException, Request, Response
+from starlette.types import ASGIApp, Receive, Scope, Send
 from twilio.request_validator import RequestValidator
 
 from switchboard.common.logging import get_logger
@@ -19,7 +27,18 @@ from switchboard.common.whatsapp.inbound_store import InboundStore
 log = get_logger(__name__)
 router = APIRouter(tags=["whatsapp"])
 
+PATH = "/webhooks/twilio/whatsapp"
 EMPTY_TWIML = '<?xml version="1.0" encoding="UTF-8"?><Response></Response>'
+#: Twilio's form for one message is a few hundred bytes to a few kilobytes.
+MAX_BODY_BYTES = 64 * 1024
+
+
+class WebhookRefused(Exception):  # noqa: N818 - reads as what happened to the request
+    """The request is answered ``status`` with ``{"detail": detail}`` and nothing is stored."""
+
+    def __init__(self, status: int, detail: str) -> None:
+        super().__init__(detail)
+        self.status, self.detail = status, detail
 
 
 class _Form(dict[str, str]):
@@ -30,59 +49,125 @@ class _Form(dict[str, str]):
         return [self[name]]
 
 
-def _form_fields(request: Request, body: bytes) -> dict[str, str]:
-    """Twilio's ``application/x-www-form-urlencoded`` body as a dict (last value wins)."""
-    content_type = request.headers.get("content-type", "")
+def signed_form(content_type: str, body: bytes, path: str, query: str, signature: str) -> _Form:
+    """The form fields, once Twilio's ``X-Twilio-Signature`` checks out for this URL."""
     if not content_type.startswith("application/x-www-form-urlencoded"):
-        raise HTTPException(
-            status.HTTP_415_UNSUPPORTED_MEDIA_TYPE,
-            detail="expected an application/x-www-form-urlencoded body, as Twilio sends",
+        raise WebhookRefused(
+            415, "expected an application/x-www-form-urlencoded body, as Twilio sends"
         )
     try:
-        return _Form(parse_qsl(body.decode(), keep_blank_values=True))
+        params = _Form(parse_qsl(body.decode(), keep_blank_values=True))
     except UnicodeDecodeError as exc:
-        raise HTTPException(status.HTTP_400_BAD_REQUEST, detail="form body is not UTF-8") from exc
-
-
-async def signed_twilio_form(request: Request) -> dict[str, str]:
-    """The webhook's form fields, once Twilio's ``X-Twilio-Signature`` checks out (else 403)."""
+        raise WebhookRefused(400, "form body is not UTF-8") from exc
     settings = get_settings()
-    params = _form_fields(request, await request.body())
     base = (settings.api_public_base_url or settings.api_base_url).rstrip("/")
-    url = base + request.url.path + (f"?{request.url.query}" if request.url.query else "")
-    signature = request.headers.get("X-Twilio-Signature", "")
+    url = base + path + (f"?{query}" if query else "")
     if not RequestValidator(settings.twilio_auth_token).validate(url, params, signature):
-        log.warning("whatsapp.bad_signature", path=request.url.path)
-        raise HTTPException(status.HTTP_403_FORBIDDEN, detail="invalid Twilio signature")
+        log.warning("whatsapp.bad_signature", path=path)
+        raise WebhookRefused(403, "invalid Twilio signature")
     return params
 
 
-def _inbound_message(params: dict[str, str]) -> InboundMessage:
+async def accept_inbound(store: InboundStore, params: dict[str, str]) -> None:
+    """Store the inbound message (once per ``MessageSid``) and queue the agent's reply."""
     missing = [name for name in ("MessageSid", "From", "To") if not params.get(name)]
     if missing:
-        raise HTTPException(
-            status.HTTP_400_BAD_REQUEST, detail=f"missing form field(s): {', '.join(missing)}"
-        )
-    return InboundMessage(
+        raise WebhookRefused(400, f"missing form field(s): {', '.join(missing)}")
+    message = InboundMessage(
         message_sid=params["MessageSid"],
         from_number=params["From"],
         to_number=params["To"],
         body=params.get("Body", ""),
     )
-
-
-@router.post("/webhooks/twilio/whatsapp", response_class=Response)
-async def whatsapp_inbound(request: Request) -> Response:
-    """Store the inbound message (once per ``MessageSid``) and queue the agent's reply.
-
-    The hot path of the API: one parameter (no dependency resolution), the form parsed from
-    the raw body, and the store chosen by the app's lifespan (see ``inbound_store.py``).
-    """
-    message = _inbound_message(await signed_twilio_form(request))
-    store: InboundStore = request.app.state.whatsapp_inbound
     business_id = await store.business_for(message.to_number)
     if business_id is None:
-        raise HTTPException(status.HTTP_404_NOT_FOUND, detail="no business answers this number")
+        raise WebhookRefused(404, "no business answers this number")
     stored = await store.store(business_id, message)
     log.info("whatsapp.inbound", business_id=business_id, sid=message.message_sid, new=bool(stored))
+
+
+@router.post(PATH, response_class=Response)
+async def whatsapp_inbound(request: Request) -> Response:
+    """Store the inbound message (once per ``MessageSid``) and queue the agent's reply."""
+    body = await request.body()
+    if len(body) > MAX_BODY_BYTES:
+        raise HTTPException(413, detail=f"form body larger than {MAX_BODY_BYTES} bytes")
+    try:
+        params = signed_form(
+            request.headers.get("content-type", ""),
+            body,
+            request.url.path,
+            request.url.query,
+            request.headers.get("X-Twilio-Signature", ""),
+        )
+        await accept_inbound(request.app.state.whatsapp_inbound, params)
+    except WebhookRefused as refused:
+        raise HTTPException(refused.status, detail=refused.detail) from refused
     return Response(EMPTY_TWIML, media_type="application/xml")
+
+
+_TWIML = EMPTY_TWIML.encode()
+_XML_HEADERS = [(b"content-type", b"application/xml"), (b"content-length", b"%d" % len(_TWIML))]
+
+
+class WhatsAppWebhookFastPath:
+    """ASGI middleware: ``POST /webhooks/twilio/whatsapp`` served directly, the rest passed on.
+
+    Same checks and answers as the route, errors as JSON ``{"detail": ...}``, an unexpected
+    failure logged and answered 500 like the app's own handler.
+    """
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or scope["path"] != PATH or scope["method"] != "POST":
+            await self.app(scope, receive, send)
+            return
+        try:
+            await self._serve(scope, receive)
+        except WebhookRefused as refused:
+            await _answer_json(send, refused.status, refused.detail)
+            return
+        except Exception as exc:
+            log.error("api.unhandled_error", path=PATH, error=type(exc).__name__)
+            await _answer_json(send, 500, "internal server error")
+            return
+        await send({"type": "http.response.start", "status": 200, "headers": _XML_HEADERS})
+        await send({"type": "http.response.body", "body": _TWIML})
+
+    async def _serve(self, scope: Scope, receive: Receive) -> None:
+        content_type = signature = ""
+        for name, value in scope["headers"]:
+            if name == b"content-type":
+                content_type = value.decode("latin-1")
+            elif name == b"x-twilio-signature":
+                signature = value.decode("latin-1")
+        body = await _read_body(receive)
+        params = signed_form(
+            content_type, body, scope["path"], scope["query_string"].decode("latin-1"), signature
+        )
+        await accept_inbound(scope["app"].state.whatsapp_inbound, params)
+
+
+async def _read_body(receive: Receive) -> bytes:
+    chunks: list[bytes] = []
+    size = 0
+    while True:
+        message = await receive()
+        if message["type"] == "http.disconnect":
+            raise WebhookRefused(400, "the client went away before sending the whole body")
+        chunk = message.get("body", b"")
+        size += len(chunk)
+        if size > MAX_BODY_BYTES:
+            raise WebhookRefused(413, f"form body larger than {MAX_BODY_BYTES} bytes")
+        chunks.append(chunk)
+        if not message.get("more_body", False):
+            return b"".join(chunks)
+
+
+async def _answer_json(send: Send, status: int, detail: Any) -> None:
+    body = json.dumps({"detail": detail}).encode()
+    headers = [(b"content-type", b"application/json"), (b"content-length", b"%d" % len(body))]
+    await send({"type": "http.response.start", "status": status, "headers": headers})
+    await send({"type": "http.response.body", "body": body})
