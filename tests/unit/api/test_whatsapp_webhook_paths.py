@@ -23,7 +23,7 @@ PATH = whatsapp_webhook.PATH
 
 @pytest.fixture
 def route_only(embedded: Settings) -> Iterator[TestClient]:
-    """An app with the FastAPI route alone (no fast path)."""
+    """An app with the FastAPI route alone (without the app's shortcut)."""
     app = FastAPI()
     app.include_router(whatsapp_webhook.router)
     app.state.whatsapp_inbound = ThreadedInboundStore()

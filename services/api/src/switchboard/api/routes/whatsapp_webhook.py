@@ -3,10 +3,10 @@
 The webhook checks Twilio's signature, stores the message and enqueues its processing in one
 transaction, and answers empty TwiML at once: the reply is sent later through the REST API.
 
-It is the API's hottest path, so :class:`WhatsAppWebhookFastPath` (installed by ``app.py``)
-serves it as plain ASGI ahead of the framework's middleware, routing and request objects.
-The FastAPI route below does the same through :func:`accept_inbound`; it documents the
-endpoint in the OpenAPI schema and serves it wherever the fast path is not installed.
+It is the API's hottest path, so the app (``app.py``) hands it to :func:`serve_webhook` as
+plain ASGI, before the framework's middleware, routing and request objects. The FastAPI route
+below does the same through :func:`accept_inbound`; it documents the endpoint in the OpenAPI
+schema and serves it in an app without that shortcut.
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ from typing import Any
 from urllib.parse import parse_qsl
 
 from fastapi import APIRouter, HTTPException, Request, Response
-from starlette.types import ASGIApp, Receive, Scope, Send
+from starlette.types import Receive, Scope, Send
 from twilio.request_validator import RequestValidator
 
 from switchboard.common.logging import get_logger
@@ -110,33 +110,15 @@ _TWIML = EMPTY_TWIML.encode()
 _XML_HEADERS = [(b"content-type", b"application/xml"), (b"content-length", b"%d" % len(_TWIML))]
 
 
-class WhatsAppWebhookFastPath:
-    """ASGI middleware: ``POST /webhooks/twilio/whatsapp`` served directly, the rest passed on.
+def is_webhook(scope: Scope) -> bool:
+    """Whether the request is the webhook's (``serve_webhook`` answers it)."""
+    return bool(scope["type"] == "http" and scope["path"] == PATH and scope["method"] == "POST")
 
-    Same checks and answers as the route, errors as JSON ``{"detail": ...}``, an unexpected
-    failure logged and answered 500 like the app's own handler.
-    """
 
-    def __init__(self, app: ASGIApp) -> None:
-        self.app = app
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http" or scope["path"] != PATH or scope["method"] != "POST":
-            await self.app(scope, receive, send)
-            return
-        try:
-            await self._serve(scope, receive)
-        except WebhookRefused as refused:
-            await _answer_json(send, refused.status, refused.detail)
-            return
-        except Exception as exc:
-            log.error("api.unhandled_error", path=PATH, error=type(exc).__name__)
-            await _answer_json(send, 500, "internal server error")
-            return
-        await send({"type": "http.response.start", "status": 200, "headers": _XML_HEADERS})
-        await send({"type": "http.response.body", "body": _TWIML})
-
-    async def _serve(self, scope: Scope, receive: Receive) -> None:
+async def serve_webhook(store: InboundStore, scope: Scope, receive: Receive, send: Send) -> None:
+    """The webhook as plain ASGI: the route's checks and answers, errors as JSON ``detail``,
+    an unexpected failure logged and answered 500 like the app's own handler."""
+    try:
         content_type = signature = ""
         for name, value in scope["headers"]:
             if name == b"content-type":
@@ -144,10 +126,17 @@ class WhatsAppWebhookFastPath:
             elif name == b"x-twilio-signature":
                 signature = value.decode("latin-1")
         body = await _read_body(receive)
-        params = signed_form(
-            content_type, body, scope["path"], scope["query_string"].decode("latin-1"), signature
-        )
-        await accept_inbound(scope["app"].state.whatsapp_inbound, params)
+        query = scope["query_string"].decode("latin-1")
+        await accept_inbound(store, signed_form(content_type, body, PATH, query, signature))
+    except WebhookRefused as refused:
+        await _answer_json(send, refused.status, refused.detail)
+        return
+    except Exception as exc:
+        log.error("api.unhandled_error", path=PATH, error=type(exc).__name__)
+        await _answer_json(send, 500, "internal server error")
+        return
+    await send({"type": "http.response.start", "status": 200, "headers": _XML_HEADERS})
+    await send({"type": "http.response.body", "body": _TWIML})
 
 
 async def _read_body(receive: Receive) -> bytes:
