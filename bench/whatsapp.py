@@ -13,16 +13,18 @@ servers, which are not on our cores.
    reports p50/p99 webhook latency, and inbound-to-reply-enqueued latency (the reply's row
    ``created_at`` minus the inbound message's, both written as they happen);
 2. the same paced load against a bare FastAPI endpoint that does nothing (the ceiling);
-3. closed loop: ``--connections`` concurrent clients for ``--seconds`` against both, for the
-   throughput of each.
+3. closed loop: each of ``--connections`` (levels of concurrency) for ``--seconds`` against
+   both, for the throughput of each: a server's throughput is its best level's (one that is
+   latency-bound at 32 connections is not yet saturated there), and each level is reported.
 
-    uv run python bench/whatsapp.py --rate 300 --seconds 20
+The load generator (``http_load.py``) sends requests built and signed before the clock starts.
+
+    uv run python bench/whatsapp.py --rate 300 --seconds 10
 """
 
 from __future__ import annotations
 
 import argparse
-import asyncio
 import gc
 import itertools
 import json
@@ -35,12 +37,14 @@ import time
 from pathlib import Path
 from typing import Any
 
-import aiohttp
 import httpx
+import uvloop
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from bench.http_load import Client, at_rate, build_request  # noqa: E402
+from bench.http_load import closed_loop as run_closed_loop  # noqa: E402
 from tests.fakes.twilio_rest import ACCOUNT_SID, AUTH_TOKEN  # noqa: E402
 from tests.support import services  # noqa: E402
 from tests.support.environment import configured  # noqa: E402
@@ -57,8 +61,8 @@ def percentile(values: list[float], q: float) -> float:
     return ordered[min(len(ordered) - 1, int(round(q * (len(ordered) - 1))))]
 
 
-def signed_requests(base_url: str, to: str, n: int) -> list[tuple[dict[str, str], dict[str, str]]]:
-    """``n`` (form, headers) pairs, each from a new contact, signed for ``base_url``."""
+def signed_requests(base_url: str, to: str, n: int) -> list[bytes]:
+    """``n`` raw requests, each from a new contact, signed for ``base_url``."""
     from twilio.request_validator import RequestValidator
 
     validator = RequestValidator(AUTH_TOKEN)
@@ -72,21 +76,9 @@ def signed_requests(base_url: str, to: str, n: int) -> list[tuple[dict[str, str]
             "Body": "Hi, how much is a haircut on Saturday?",
             "NumMedia": "0",
         }
-        out.append(
-            (form, {"X-Twilio-Signature": validator.compute_signature(base_url + PATH, form)})
-        )
+        signature = validator.compute_signature(base_url + PATH, form)
+        out.append(build_request(base_url + PATH, form, {"X-Twilio-Signature": signature}))
     return out
-
-
-async def _post(
-    session: aiohttp.ClientSession, url: str, form: dict[str, str], headers: dict[str, str]
-) -> float:
-    started = time.perf_counter()
-    async with session.post(url, data=form, headers=headers) as response:
-        await response.read()
-        if response.status != 200:
-            raise RuntimeError(f"{url}: HTTP {response.status}")
-    return (time.perf_counter() - started) * 1000
 
 
 def _freeze_heap() -> None:
@@ -99,33 +91,12 @@ def _freeze_heap() -> None:
     gc.freeze()
 
 
-async def _at_rate(
-    session: aiohttp.ClientSession,
-    url: str,
-    requests: list[tuple[dict[str, str], dict[str, str]]],
-    rate: float,
-) -> tuple[list[float], float]:
-    """Send ``requests`` at ``rate`` per second; (latencies in ms, seconds it took)."""
-    tasks = []
-    begin = time.perf_counter()
-    for i, (form, headers) in enumerate(requests):
-        delay = begin + i / rate - time.perf_counter()
-        if delay > 0:
-            await asyncio.sleep(delay)
-        tasks.append(asyncio.create_task(_post(session, url, form, headers)))
-    latencies = await asyncio.gather(*tasks)
-    return latencies, time.perf_counter() - begin
-
-
-async def paced(
-    url: str, requests: list[tuple[dict[str, str], dict[str, str]]], rate: float, warmup: int
-) -> dict[str, Any]:
+async def paced(url: str, requests: list[bytes], rate: float, warmup: int) -> dict[str, Any]:
     """The first ``warmup`` requests (at the same rate) warm the server and are not counted."""
     _freeze_heap()
-    connector = aiohttp.TCPConnector(limit=256)
-    async with aiohttp.ClientSession(connector=connector) as session:
-        await _at_rate(session, url, requests[:warmup], rate)
-        latencies, elapsed = await _at_rate(session, url, requests[warmup:], rate)
+    client = Client(url, limit=256)
+    await at_rate(client, requests[:warmup], rate)
+    latencies, elapsed = await at_rate(client, requests[warmup:], rate)
     return {
         "requests": len(latencies),
         "rate_per_s": round(len(latencies) / elapsed, 1),
@@ -136,30 +107,12 @@ async def paced(
 
 
 async def closed_loop(
-    url: str,
-    requests: list[tuple[dict[str, str], dict[str, str]]],
-    connections: int,
-    seconds: float,
+    url: str, requests: list[bytes], connections: int, seconds: float
 ) -> dict[str, Any]:
     _freeze_heap()
-    connector = aiohttp.TCPConnector(limit=connections)
-    source = iter(requests)
-    done: list[float] = []
-    async with aiohttp.ClientSession(connector=connector) as session:
-        deadline = time.perf_counter() + seconds
-
-        async def client() -> None:
-            while time.perf_counter() < deadline:
-                try:
-                    form, headers = next(source)
-                except StopIteration:
-                    return
-                done.append(await _post(session, url, form, headers))
-
-        begin = time.perf_counter()
-        await asyncio.gather(*(client() for _ in range(connections)))
-        elapsed = time.perf_counter() - begin
+    done, elapsed = await run_closed_loop(Client(url, connections), requests, connections, seconds)
     return {
+        "connections": connections,
         "requests": len(done),
         "throughput_per_s": round(len(done) / elapsed, 1),
         "p50_ms": round(percentile(done, 0.5), 2),
@@ -226,7 +179,12 @@ def main() -> None:
         default=1.0,
         help="paced requests sent first at the same rate and not counted",
     )
-    parser.add_argument("--connections", type=int, default=32, help="closed-loop phase")
+    parser.add_argument(
+        "--connections",
+        type=lambda text: [int(n) for n in text.split(",")],
+        default=[32, 128],
+        help="closed-loop phase: the concurrency levels tried (each server's best counts)",
+    )
     parser.add_argument("--api-workers", type=int, default=1, help="switchboard api processes")
     parser.add_argument(
         "--worker-processes", type=int, default=1, help="0: no worker (the API alone)"
@@ -347,7 +305,7 @@ def main() -> None:
                 " → switchboard api …",
                 flush=True,
             )
-            results["switchboard_paced"] = asyncio.run(
+            results["switchboard_paced"] = uvloop.run(
                 paced(
                     api_url + PATH,
                     signed_requests(api_url, business.phone_number, warmup + n),
@@ -356,7 +314,7 @@ def main() -> None:
                 )
             )
             print("paced: same load → bare FastAPI …", flush=True)
-            results["bare_paced"] = asyncio.run(
+            results["bare_paced"] = uvloop.run(
                 paced(
                     bare_url + PATH,
                     signed_requests(bare_url, business.phone_number, warmup + n),
@@ -377,29 +335,20 @@ def main() -> None:
                     "p99_ms": round(percentile(latencies, 0.99), 1),
                     "mean_ms": round(statistics.fmean(latencies), 1) if latencies else None,
                 }
-            many = int(args.seconds * 3000)
-            print(f"closed loop: {args.connections} connections for {args.seconds} s …", flush=True)
-            results["switchboard_closed_loop"] = asyncio.run(
-                closed_loop(
-                    api_url + PATH,
-                    signed_requests(api_url, business.phone_number, many),
-                    args.connections,
-                    args.seconds,
-                )
-            )
-            results["bare_closed_loop"] = asyncio.run(
-                closed_loop(
-                    bare_url + PATH,
-                    signed_requests(bare_url, business.phone_number, many),
-                    args.connections,
-                    args.seconds,
-                )
-            )
-            results["throughput_vs_ceiling"] = round(
-                results["switchboard_closed_loop"]["throughput_per_s"]
-                / results["bare_closed_loop"]["throughput_per_s"],
-                2,
-            )
+            for name, url in (("switchboard", api_url), ("bare", bare_url)):
+                runs = []
+                for connections in args.connections:
+                    print(f"closed loop: {connections} connections → {name} …", flush=True)
+                    requests = signed_requests(url, business.phone_number, int(args.seconds * 4000))
+                    runs.append(
+                        uvloop.run(closed_loop(url + PATH, requests, connections, args.seconds))
+                    )
+                results[f"{name}_closed_loop"] = runs
+            best = {
+                name: max(run["throughput_per_s"] for run in results[f"{name}_closed_loop"])
+                for name in ("switchboard", "bare")
+            }
+            results["throughput_vs_ceiling"] = round(best["switchboard"] / best["bare"], 2)
             results["replies_sent"] = sent_replies(business.id)
     finally:
         for proc in procs:
