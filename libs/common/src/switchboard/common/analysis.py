@@ -1,13 +1,20 @@
-"""Conversation analysis: what a call or a WhatsApp chat tells us about the lead."""
+"""Conversation analysis: what a call or a WhatsApp chat tells us about the lead.
+
+Two units of work with the AI's extraction between them. On PostgreSQL a chat's are one
+function call each (``analysis_postgres.py``); calls, and everything on SQLite, use the ORM.
+"""
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from switchboard.common import analysis_postgres
 from switchboard.common.calls import caller_number
+from switchboard.common.db.engine import get_engine
 from switchboard.common.db.tenancy import tenant_session
 from switchboard.common.integrations.ai_text import AIText, LeadFields
 from switchboard.common.leads import upsert_lead
@@ -55,8 +62,11 @@ def _chat_conversation(session: Session, business_id: int, conversation_id: int)
     if conversation.lead_id is None:
         lead, _ = upsert_lead(session, business_id, conversation.contact_number, source="whatsapp")
         conversation.lead_id = lead.id
-    lines = [f"{_LABELS[row.direction]}: {row.body}" for row in bodies]
-    return Conversation(conversation.lead_id, "\n".join(lines))
+    return Conversation(conversation.lead_id, _transcript(bodies))
+
+
+def _transcript(messages: Iterable[tuple[str, str]]) -> str:
+    return "\n".join(f"{_LABELS[direction]}: {body}" for direction, body in messages)
 
 
 def _apply(lead: Lead, fields: LeadFields) -> None:
@@ -79,17 +89,32 @@ def analyze_conversation(
     """Extract name, e-mail, intent and status from a call or chat into the lead's fields."""
     if (conversation_id is None) == (call_log_id is None):
         raise ForeignOrMissingRow("give exactly one of conversation_id and call_log_id")
-    with tenant_session(business_id) as session:
-        if call_log_id is not None:
-            conversation = _call_conversation(session, business_id, call_log_id)
-        else:
-            assert conversation_id is not None
-            conversation = _chat_conversation(session, business_id, conversation_id)
+    on_postgres = get_engine().dialect.name == "postgresql"
+    if on_postgres and conversation_id is not None:
+        chat = analysis_postgres.chat(business_id, conversation_id)
+        if chat is None:
+            raise ForeignOrMissingRow(
+                f"WhatsAppConversation {conversation_id} not found for business {business_id}"
+            )
+        conversation = Conversation(chat[0], _transcript(chat[1]))
+    else:
+        with tenant_session(business_id) as session:
+            if call_log_id is not None:
+                conversation = _call_conversation(session, business_id, call_log_id)
+            else:
+                assert conversation_id is not None
+                conversation = _chat_conversation(session, business_id, conversation_id)
     if conversation.lead_id is None or not conversation.transcript.strip():
         return None
     fields = ai.extract_lead_fields(conversation.transcript)
-    with tenant_session(business_id) as session:
-        _apply(owned_row(session, Lead, business_id, conversation.lead_id, lock=True), fields)
+    if on_postgres:
+        if not analysis_postgres.apply_fields(business_id, conversation.lead_id, fields):
+            raise ForeignOrMissingRow(
+                f"Lead {conversation.lead_id} not found for business {business_id}"
+            )
+    else:
+        with tenant_session(business_id) as session:
+            _apply(owned_row(session, Lead, business_id, conversation.lead_id, lock=True), fields)
     log.info(
         "analysis.lead_updated",
         business_id=business_id,
