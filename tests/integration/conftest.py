@@ -88,3 +88,14 @@ def start_worker(start_service: Callable[..., ServiceProcess]) -> Callable[..., 
         )
 
     return start
+
+
+@pytest.fixture
+def whatsapp_queues(pg: Settings) -> None:
+    """The WhatsApp jobs a test enqueues land in the in-process broker, so no outbox row is
+    left for the relay tests to trip over (the relay publishes in order until one fails)."""
+    from switchboard.common.jobs.broker import get_broker
+
+    broker = get_broker()
+    for queue in ("whatsapp", "whatsapp_send", "analysis"):
+        broker.declare_queue(queue)

@@ -20,7 +20,7 @@ from switchboard.common.tenant_rows import ForeignOrMissingRow, owned_row
 from switchboard.common.whatsapp.inbound import InboundMessage, store_inbound
 from tests.support.factories import make_business, unique_phone
 
-pytestmark = pytest.mark.integration
+pytestmark = [pytest.mark.integration, pytest.mark.usefixtures("whatsapp_queues")]
 
 AI = OfflineAIText()
 WORDS = "Hi, I'm Ana Lopez, my e-mail is ana@example.com. I'd like to book a haircut on Saturday."

@@ -8,6 +8,7 @@ the business is at its limit or the message is answered, and act as the applicat
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
 from typing import Any
 
 import psycopg
@@ -18,6 +19,8 @@ from sqlalchemy.exc import DBAPIError
 from switchboard.common.db import system_session, tenant_session
 from switchboard.common.db.base import utcnow
 from switchboard.common.integrations.ai_text import OfflineAIText
+from switchboard.common.jobs import enqueue_job, inflight, ledger
+from switchboard.common.jobs.context import JobContext, set_current_job
 from switchboard.common.models import (
     Business,
     Job,
@@ -30,11 +33,12 @@ from switchboard.common.settings import Settings
 from switchboard.common.tenant_rows import ForeignOrMissingRow
 from switchboard.common.whatsapp import replies, replies_postgres
 from switchboard.common.whatsapp.concurrency import BusinessAtLimit
-from switchboard.common.whatsapp.inbound import InboundMessage, store_inbound
+from switchboard.common.whatsapp.inbound import REPLY_ACTOR, InboundMessage, store_inbound
 from switchboard.common.whatsapp.reply_context import HISTORY_LENGTH
+from tests.support.actors import NOOP
 from tests.support.factories import make_business, unique_phone
 
-pytestmark = pytest.mark.integration
+pytestmark = [pytest.mark.integration, pytest.mark.usefixtures("whatsapp_queues")]
 
 AI = OfflineAIText()
 
@@ -265,3 +269,59 @@ def test_the_functions_act_as_the_application_role(
         assert isinstance(refused.value.orig, psycopg.errors.InsufficientPrivilege)
     with tenant_session(business.id) as session:
         assert session.execute(select(WhatsAppMessage.status)).scalars().all() == ["received"]
+
+
+def _refresh_knowledge(business_id: int) -> None:
+    """Run one job the checked way: its success batch reads the recent cancellations."""
+    job_id = enqueue_job(NOOP.queue, NOOP, business_id=business_id).job_id
+    assert ledger.mark_started(job_id, max_unfinished=3) is not None
+    ledger.mark_succeeded(job_id)
+
+
+@pytest.fixture
+def fresh(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    """The ledger's knowledge of cancellations stays fresh for a minute (fast starts)."""
+    monkeypatch.setattr(inflight, "FRESH_S", 60.0)
+    inflight.inflight.forget()
+    yield
+    inflight.inflight.forget()
+
+
+def test_a_fast_started_reply_is_marked_running_by_the_call_and_counts_itself(
+    pg: Settings, fresh: None
+) -> None:
+    business = make_business()
+    with tenant_session(business.id) as session:
+        session.execute(
+            update(Business).where(Business.id == business.id).values(whatsapp_concurrency=1)
+        )
+    messages = {body: _inbound(business, unique_phone(), body) for body in ("first", "second")}
+    with tenant_session(business.id) as session:
+        by_message = {
+            json.loads(job.message)["kwargs"]["message_id"]: job.id
+            for job in session.execute(select(Job).where(Job.actor_name == REPLY_ACTOR)).scalars()
+        }
+    jobs = {body: (message_id, by_message[message_id]) for body, message_id in messages.items()}
+    _refresh_knowledge(business.id)
+    assert all(ledger.start_fast(job_id) for _, job_id in jobs.values())
+
+    def context_as(name: str) -> object:
+        message_id, job_id = jobs[name]
+        set_current_job(JobContext(job_id, REPLY_ACTOR, business.id, attempt=1))
+        try:
+            return replies_postgres.context(business.id, message_id, HISTORY_LENGTH)
+        finally:
+            set_current_job(None)
+
+    assert context_as("first") is not None  # alone at the limit of one
+    with pytest.raises(BusinessAtLimit):
+        context_as("second")  # the first one runs: the second would be one too many
+    with tenant_session(business.id) as session:
+        rows = {
+            job_id: session.execute(select(Job).where(Job.id == job_id)).scalar_one()
+            for _, job_id in jobs.values()
+        }
+    first = rows[jobs["first"][1]]
+    assert (first.status, first.attempts, first.deliveries) == ("running", 1, 1)
+    assert first.started_at is not None
+    assert ledger.mark_running_due(jobs["first"][1]) == 0, "the call wrote its mark"

@@ -24,7 +24,7 @@ from switchboard.common.whatsapp.inbound import InboundMessage, store_inbound
 from tests.fakes.twilio_rest import ACCOUNT_SID, AUTH_TOKEN, FakeTwilioServer, fake_twilio
 from tests.support.factories import make_business, unique_phone
 
-pytestmark = pytest.mark.integration
+pytestmark = [pytest.mark.integration, pytest.mark.usefixtures("whatsapp_queues")]
 __all__ = ["fake_twilio"]
 
 

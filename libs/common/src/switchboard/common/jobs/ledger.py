@@ -15,7 +15,8 @@ from __future__ import annotations
 import os
 import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -363,6 +364,19 @@ def mark_running_due(job_id: str | None = None) -> int:
         inflight.unclaim(ids)
         raise
     return len(due)
+
+
+@contextmanager
+def running_mark(job_id: str | None) -> Iterator[tuple[str, datetime] | None]:
+    """Claim ``job_id``'s running mark, if its fast start still owes one, for the caller to
+    write in a statement of its own (the same ``UPDATE`` as :func:`mark_running_due`); it is
+    claimed again later if the block fails."""
+    due = inflight.due_running(job_id) if job_id is not None else []
+    try:
+        yield due[0] if due else None
+    except BaseException:
+        inflight.unclaim([key for key, _ in due])
+        raise
 
 
 def mark_dead(job_id: str, error: str) -> None:

@@ -23,19 +23,14 @@ class BusinessAtLimit(Exception):  # noqa: N818 - reads as what the reply found
     """The business already runs as many replies as it allows; try again shortly."""
 
 
-def count_this_reply() -> None:
-    """Mark the running reply job running in its ledger row, if a fast start left it queued."""
-    job = current_job()
-    if job is not None:
-        ledger.mark_running_due(job.job_id)
-
-
 def business_is_busy(session: Session, business_id: int) -> bool:
     """True when more reply jobs of this business run than it allows (this one included).
 
     ``session`` is a unit of work of ``business_id`` (``tenant_session``).
     """
-    count_this_reply()
+    job = current_job()
+    if job is not None:
+        ledger.mark_running_due(job.job_id)  # a fast start: its row says queued until now
     running = (
         select(func.count())
         .select_from(Job)

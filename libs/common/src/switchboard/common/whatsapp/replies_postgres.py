@@ -14,18 +14,20 @@ from switchboard.common.db.base import utcnow
 from switchboard.common.db.engine import autocommit_connection
 from switchboard.common.db.tenancy import hand_over_committed, tenant_session
 from switchboard.common.integrations.ai_text import ChatTurn
+from switchboard.common.jobs import ledger
+from switchboard.common.jobs.context import current_job
 from switchboard.common.jobs.enqueue import PreparedJob
 from switchboard.common.jobs.outbox import PendingMessage
 from switchboard.common.prompts import prompt_for
 from switchboard.common.settings import get_settings
 from switchboard.common.tenant_rows import ForeignOrMissingRow
-from switchboard.common.whatsapp.concurrency import BusinessAtLimit, count_this_reply
+from switchboard.common.whatsapp.concurrency import BusinessAtLimit
 from switchboard.common.whatsapp.inbound import REPLY_ACTOR
 from switchboard.common.whatsapp.reply_context import ReplyContext
 
 _CONTEXT = text(
     "SELECT * FROM switchboard_whatsapp_reply_context("
-    ":role, :business_id, :message_id, :actor, :history, :now)"
+    ":role, :business_id, :message_id, :actor, :history, :now, :job_id, :job_started)"
 )
 _STORE = text(
     "SELECT * FROM switchboard_whatsapp_store_reply("
@@ -38,8 +40,9 @@ _STORE = text(
 
 def context(business_id: int, message_id: int, history: int) -> ReplyContext | None:
     """What the reply needs (None if the message is answered); raises like the ORM path."""
-    count_this_reply()
-    with autocommit_connection() as conn:
+    job = current_job()
+    # A fast start's running mark, written by the same statement: this reply counts itself.
+    with ledger.running_mark(job.job_id if job else None) as mark, autocommit_connection() as conn:
         state, conversation_id, prompt, directions, bodies = conn.execute(
             _CONTEXT,
             {
@@ -49,6 +52,8 @@ def context(business_id: int, message_id: int, history: int) -> ReplyContext | N
                 "actor": REPLY_ACTOR,
                 "history": history,
                 "now": utcnow(),
+                "job_id": mark[0] if mark else None,
+                "job_started": mark[1] if mark else None,
             },
         ).one()
     if state == "answered":

@@ -5,8 +5,10 @@ of work took ~20 statements and ~10 more round trips of transaction overhead per
 and most of the worker's CPU. Each is one statement here (``whatsapp/replies_postgres.py``),
 with the same steps as the portable path in ``whatsapp/replies.py``, which SQLite uses:
 
-- ``switchboard_whatsapp_reply_context``: the inbound message checked (this business's, an
-  inbound one, not answered yet), the business's limit of running replies, the
+- ``switchboard_whatsapp_reply_context``: the reply job's ledger row marked running when
+  the job started on the ledger's fast path (it must count itself), the inbound message
+  checked (this business's, an inbound one, not answered yet), the business's limit of
+  running replies, the
   conversation's lead found or created, its session touched or opened; returns the stored
   prompt and the recent history. Nothing is written when the message is answered or the
   business is at its limit.
@@ -40,7 +42,7 @@ STORE = "switchboard_whatsapp_store_reply"
 CREATE_CONTEXT = f"""
 CREATE OR REPLACE FUNCTION {CONTEXT}(
     p_role text, p_business_id bigint, p_message_id bigint, p_reply_actor text,
-    p_history integer, p_now timestamptz
+    p_history integer, p_now timestamptz, p_job_id text, p_job_started timestamptz
 ) RETURNS TABLE (out_state text, out_conversation_id bigint, out_prompt text,
                  out_directions text[], out_bodies text[])
 LANGUAGE plpgsql VOLATILE SECURITY INVOKER AS $fn$
@@ -50,6 +52,11 @@ DECLARE
 BEGIN
     PERFORM set_config('role', p_role, true);
     PERFORM set_config('{TENANT_SETTING}', p_business_id::text, true);
+    IF p_job_id IS NOT NULL THEN  -- as the ledger's running mark does (jobs/ledger.py)
+        UPDATE jobs SET status = 'running', attempts = attempts + 1,
+            deliveries = deliveries + 1, started_at = p_job_started, updated_at = p_now
+        WHERE id = p_job_id AND business_id = p_business_id AND status = 'queued';
+    END IF;
     SELECT m.direction, m.status, m.conversation_id INTO v_direction, v_status, v_conversation
     FROM whatsapp_messages m WHERE m.business_id = p_business_id AND m.id = p_message_id;
     IF NOT FOUND THEN
