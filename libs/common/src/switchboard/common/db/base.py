@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from typing import ClassVar
 
 from sqlalchemy import BigInteger, DateTime, ForeignKey, Integer, MetaData, func
 from sqlalchemy.orm import DeclarativeBase, Mapped, declared_attr, mapped_column
@@ -47,12 +48,23 @@ class Timestamped:
 
 
 class TenantOwned:
-    """A row that belongs to exactly one business; row-level security keys on this column."""
+    """A row that belongs to exactly one business; row-level security keys on this column.
+
+    ``business_id`` gets an index of its own unless the table's unique key starts with it
+    (``business_id_leads_unique_key``): that key's index serves every lookup by business, and
+    a second one would cost every write and, before PostgreSQL has statistics for the table,
+    tempt the planner into reading all of a business's rows to find one by its key.
+    """
+
+    business_id_leads_unique_key: ClassVar[bool] = False
 
     @declared_attr
     def business_id(cls) -> Mapped[int]:  # noqa: N805 - SQLAlchemy's declared_attr signature
         return mapped_column(
-            BigId, ForeignKey("businesses.id", ondelete="CASCADE"), nullable=False, index=True
+            BigId,
+            ForeignKey("businesses.id", ondelete="CASCADE"),
+            nullable=False,
+            index=not cls.business_id_leads_unique_key,
         )
 
 

@@ -32,6 +32,15 @@ from switchboard.common.jobs.inflight import MAX_KNOWN_CANCELLATIONS, inflight
 from switchboard.common.logging import redact
 from switchboard.common.settings import get_settings
 
+# Every statement here finds its rows by primary key. A status test written as equality or
+# ``IN`` would match the partial queue index's predicate (or lead the business/status index),
+# and a planner with no fresh statistics (a new table, a backlog that grew since the last
+# analyze) would then read every live job through it to find one. Said as "not one of the
+# others", no index on status can serve it; the ledger's connections also rule out scans and
+# hash joins (``_connect``), whatever the table's size was when a plan was cached.
+_NOT_FINAL = "jobs.status NOT IN ('succeeded', 'failed', 'dead', 'cancelled')"  # queued, running
+_QUEUED = "jobs.status NOT IN ('running', 'succeeded', 'failed', 'dead', 'cancelled')"
+_RUNNING = "jobs.status NOT IN ('queued', 'succeeded', 'failed', 'dead', 'cancelled')"
 # A redelivered message was delivered before; if that delivery took the fast path (nothing
 # recorded, see ``inflight.py``), it is counted now, so poison detection still sees it.
 _DELIVERIES = "(deliveries + CASE WHEN :redelivered AND deliveries <= failures THEN 2 ELSE 1 END)"
@@ -44,7 +53,7 @@ _START = f"""
         last_error = CASE WHEN {_DELIVERIES} - failures > :max THEN :poison ELSE last_error END,
         started_at = :now,
         updated_at = :now
-    WHERE id = :id AND status IN ('queued', 'running')
+    WHERE id = :id AND {_NOT_FINAL}
     RETURNING status, attempts, deliveries, business_id
 """
 # A fast-path job's row is still ``queued`` (or just marked ``running``) when it finishes: its
@@ -61,7 +70,7 @@ def _fast_outcome(fast: str, started: str) -> str:
 
 
 _FAST_OUTCOME = _fast_outcome("CAST(:fast AS boolean)", ":started")
-_RAN_HERE = "(status = 'running' OR (CAST(:fast AS boolean) AND status = 'queued'))"
+_RAN_HERE = f"({_RUNNING} OR (CAST(:fast AS boolean) AND {_QUEUED}))"
 _SUCCEED = f"""
     UPDATE jobs SET status = 'succeeded', progress = 1.0, {_FAST_OUTCOME}
         finished_at = :now, updated_at = :now
@@ -74,21 +83,17 @@ _FAIL = f"""
 """
 _KILL = (
     "UPDATE jobs SET status = 'dead', last_error = :error, finished_at = :now, updated_at = :now "
-    "WHERE id = :id AND status IN ('queued', 'running')"
+    f"WHERE id = :id AND {_NOT_FINAL}"
 )
 # Batches name their jobs through ``unnest``: a nested loop of primary-key lookups. Their ids
 # are a parameter, so PostgreSQL would plan each execution anew (planning the join costs it
-# ~0.6 ms, twice executing it); the ledger's connections reuse one generic plan instead. For
-# that plan to be the primary-key loop whatever the statistics say, the status test is "not
-# final" rather than ``IN ('queued', 'running')``: that form would match the partial queue
-# index's predicate, and with no fresh statistics the planner scans every live job through it.
-_NOT_FINAL = "jobs.status NOT IN ('succeeded', 'failed', 'dead', 'cancelled')"
+# ~0.6 ms, twice executing it); the ledger's connections reuse one generic plan instead.
 _BY_IDS = "FROM (SELECT unnest(CAST(:ids AS text[])) AS job_id) AS v WHERE jobs.id = v.job_id"
 _START_MANY = PreparedStatement(
     "switchboard_ledger_start_many",
-    _START.replace(
-        "WHERE id = :id AND status IN ('queued', 'running')", f"{_BY_IDS} AND {_NOT_FINAL}"
-    ).replace("RETURNING status,", "RETURNING jobs.id, status,"),
+    _START.replace("WHERE id = :id AND", f"{_BY_IDS} AND").replace(
+        "RETURNING status,", "RETURNING jobs.id, status,"
+    ),
     {"ids": "text[]", "max": "int4", "now": "timestamptz", "poison": "text", "redelivered": "bool"},
 )
 _SUCCEED_MANY = PreparedStatement(
@@ -115,12 +120,12 @@ _SUCCEED_MANY = PreparedStatement(
     },
 )
 # Fast-path jobs still running after a moment, marked so the ledger shows them.
-_MARK_RUNNING = """
+_MARK_RUNNING = f"""
     UPDATE jobs SET status = 'running', attempts = attempts + 1, deliveries = deliveries + 1,
         started_at = v.started, updated_at = :now
     FROM (SELECT unnest(CAST(:ids AS text[])) AS job_id,
                  unnest(CAST(:started AS timestamptz[])) AS started) AS v
-    WHERE jobs.id = v.job_id AND jobs.status = 'queued'
+    WHERE jobs.id = v.job_id AND {_QUEUED}
 """
 #: How far back each batch reads cancellations: covers clock differences between hosts and
 #: transactions that set ``updated_at`` before they committed.
@@ -128,7 +133,7 @@ CANCELLATION_LOOKBACK = timedelta(seconds=30)
 _STATUS = "SELECT status FROM jobs WHERE id = :id"
 _PROGRESS = (  # a fast-path job is marked running first (``record_progress``)
     "UPDATE jobs SET progress = :progress, progress_message = :message, updated_at = :now "
-    "WHERE id = :id AND status = 'running' RETURNING id"
+    f"WHERE id = :id AND {_RUNNING} RETURNING id"
 )
 #: How the ledger's own connections show in ``pg_stat_activity``.
 APPLICATION_NAME = "switchboard-ledger"
@@ -163,6 +168,10 @@ def _connect(durable: bool) -> psycopg.Connection[Any]:
         _dsn(), autocommit=True, prepare_threshold=1, application_name=APPLICATION_NAME
     )
     conn.execute("SET plan_cache_mode = force_generic_plan")  # see _BY_IDS
+    # Primary-key lookups only: a generic plan cached while the table was small (a seq scan
+    # and a hash join were cheaper then) would otherwise read the whole table ever after.
+    for method in ("seqscan", "bitmapscan", "hashjoin", "mergejoin"):
+        conn.execute(f"SET enable_{method} = off")
     if not durable:
         conn.execute("SET synchronous_commit = off")
     return conn

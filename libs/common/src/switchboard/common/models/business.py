@@ -41,6 +41,7 @@ class AgentSettings(TenantOwned, Timestamped, Base):
 
     __tablename__ = "agent_settings"
     __table_args__ = (UniqueConstraint("business_id"),)
+    business_id_leads_unique_key = True
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
     agent_name: Mapped[str] = mapped_column(String(100), default="Assistant")
@@ -56,6 +57,7 @@ class PrebuiltPrompt(TenantOwned, Timestamped, Base):
 
     __tablename__ = "prebuilt_prompts"
     __table_args__ = (UniqueConstraint("business_id", "channel"),)
+    business_id_leads_unique_key = True
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
     channel: Mapped[str] = mapped_column(String(16))  # "voice" | "whatsapp"

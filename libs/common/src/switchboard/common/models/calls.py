@@ -14,6 +14,7 @@ from switchboard.common.db.base import Base, BigId, TenantOwned, Timestamped
 class CallLog(TenantOwned, Timestamped, Base):
     __tablename__ = "call_logs"
     __table_args__ = (UniqueConstraint("business_id", "call_sid"),)
+    business_id_leads_unique_key = True
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
     call_sid: Mapped[str] = mapped_column(String(64))
@@ -37,6 +38,7 @@ class CallSession(TenantOwned, Timestamped, Base):
 
     __tablename__ = "call_sessions"
     __table_args__ = (UniqueConstraint("business_id", "call_sid"),)
+    business_id_leads_unique_key = True
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
     call_sid: Mapped[str] = mapped_column(String(64))
@@ -50,6 +52,7 @@ class CallSession(TenantOwned, Timestamped, Base):
 class Recording(TenantOwned, Timestamped, Base):
     __tablename__ = "recordings"
     __table_args__ = (UniqueConstraint("business_id", "recording_sid"),)
+    business_id_leads_unique_key = True
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
     recording_sid: Mapped[str] = mapped_column(String(64))

@@ -11,6 +11,7 @@ from switchboard.common.db.base import Base, BigId, TenantOwned, Timestamped
 class Lead(TenantOwned, Timestamped, Base):
     __tablename__ = "leads"
     __table_args__ = (UniqueConstraint("business_id", "phone"),)
+    business_id_leads_unique_key = True
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
     phone: Mapped[str] = mapped_column(String(32))

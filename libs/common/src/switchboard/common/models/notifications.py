@@ -13,6 +13,7 @@ from switchboard.common.db.base import Base, BigId, TenantOwned, Timestamped
 class PushSubscription(TenantOwned, Timestamped, Base):
     __tablename__ = "push_subscriptions"
     __table_args__ = (UniqueConstraint("business_id", "endpoint"),)
+    business_id_leads_unique_key = True
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
     endpoint: Mapped[str] = mapped_column(String(1000))

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import DateTime, ForeignKey, Integer, String, Text, UniqueConstraint
+from sqlalchemy import DateTime, ForeignKey, Index, Integer, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
 from switchboard.common.db.base import Base, BigId, TenantOwned, Timestamped
@@ -13,6 +13,7 @@ from switchboard.common.db.base import Base, BigId, TenantOwned, Timestamped
 class WhatsAppConversation(TenantOwned, Timestamped, Base):
     __tablename__ = "whatsapp_conversations"
     __table_args__ = (UniqueConstraint("business_id", "contact_number"),)
+    business_id_leads_unique_key = True
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
     lead_id: Mapped[int | None] = mapped_column(BigId, ForeignKey("leads.id", ondelete="SET NULL"))
@@ -23,11 +24,16 @@ class WhatsAppConversation(TenantOwned, Timestamped, Base):
 
 class WhatsAppMessage(TenantOwned, Timestamped, Base):
     __tablename__ = "whatsapp_messages"
-    __table_args__ = (UniqueConstraint("business_id", "message_sid"),)
+    __table_args__ = (
+        UniqueConstraint("business_id", "message_sid"),
+        # A conversation's messages in order: its recent history is one short index scan.
+        Index("ix_whatsapp_messages_conversation_id_id", "conversation_id", "id"),
+    )
+    business_id_leads_unique_key = True
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
     conversation_id: Mapped[int] = mapped_column(
-        BigId, ForeignKey("whatsapp_conversations.id", ondelete="CASCADE"), index=True
+        BigId, ForeignKey("whatsapp_conversations.id", ondelete="CASCADE")
     )
     direction: Mapped[str] = mapped_column(String(8))  # "in" | "out"
     message_sid: Mapped[str | None] = mapped_column(String(64))

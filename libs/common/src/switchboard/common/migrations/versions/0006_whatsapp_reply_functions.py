@@ -53,9 +53,12 @@ BEGIN
     PERFORM set_config('role', p_role, true);
     PERFORM set_config('{TENANT_SETTING}', p_business_id::text, true);
     IF p_job_id IS NOT NULL THEN  -- as the ledger's running mark does (jobs/ledger.py)
+        -- "queued" said so that no index on status can serve it: the row is found by its
+        -- key, never by scanning the business's queued jobs (a backlog can be thousands)
         UPDATE jobs SET status = 'running', attempts = attempts + 1,
             deliveries = deliveries + 1, started_at = p_job_started, updated_at = p_now
-        WHERE id = p_job_id AND business_id = p_business_id AND status = 'queued';
+        WHERE id = p_job_id AND business_id = p_business_id
+          AND status NOT IN ('running', 'succeeded', 'failed', 'dead', 'cancelled');
     END IF;
     SELECT m.direction, m.status, m.conversation_id INTO v_direction, v_status, v_conversation
     FROM whatsapp_messages m WHERE m.business_id = p_business_id AND m.id = p_message_id;

@@ -1,0 +1,228 @@
+"""Query plans on a new database: the hot statements read only the rows they are about.
+
+A new database has no statistics until autovacuum analyzes it (a minute after its tables start
+changing), and a table can outgrow its statistics (a backlog of queued jobs). PostgreSQL then
+guesses, and the guess sticks: the ledger and the PL/pgSQL functions reuse cached plans. The
+worker's WhatsApp path once read, in that state, all of a business's leads to find one by
+phone, all of its queued jobs to mark one running and the whole jobs table for each batch of
+successes. Here the business owns a few hundred rows in each table that no statement is
+about, the tables are never analyzed, and ``auto_explain`` reports every statement's plan with
+the rows it actually read: none may read more than a handful.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+import psycopg
+import pytest
+from sqlalchemy import event, text
+
+from switchboard.common import analysis
+from switchboard.common.db import system_session
+from switchboard.common.db.base import utcnow
+from switchboard.common.db.engine import get_engine
+from switchboard.common.db.libpq import psycopg_sql
+from switchboard.common.integrations.ai_text import OfflineAIText
+from switchboard.common.jobs import ledger
+from switchboard.common.jobs.broker import get_broker
+from switchboard.common.migrate import worker_startup_migrations
+from switchboard.common.settings import Settings
+from switchboard.common.whatsapp import replies, sending
+from switchboard.common.whatsapp.inbound import InboundMessage, store_inbound
+from switchboard.common.whatsapp.reply_context import HISTORY_LENGTH
+from tests.support import services
+from tests.support.environment import configured
+from tests.support.factories import make_business, unique_phone
+
+pytestmark = pytest.mark.integration
+
+#: Rows of the business's that no statement below is about, in each table.
+NOISE = 400
+#: The most rows one statement may read: a conversation's history, a batch, a few locks.
+MOST_ROWS_READ = HISTORY_LENGTH + 5
+TABLES = ("leads", "whatsapp_conversations", "whatsapp_messages", "whatsapp_sessions", "jobs")
+_READ = re.compile(r"\(actual rows=(\d+) loops=(\d+)\)|Rows Removed by \w+: (\d+)")
+
+
+@pytest.fixture
+def new_database(admin_database_url: str, tmp_path: Path) -> Iterator[Settings]:
+    url = services.create_database(admin_database_url)
+    try:
+        with configured(database_url=url, amqp_url="", var_dir=str(tmp_path)) as settings:
+            worker_startup_migrations()
+            for queue in (replies.SEND_QUEUE, replies.ANALYSIS_QUEUE, "whatsapp"):
+                get_broker().declare_queue(queue)
+            yield settings
+    finally:
+        services.drop_database(admin_database_url, url)
+
+
+def _explain_here(conn: psycopg.Connection[Any], plans: list[str]) -> None:
+    """Have this session report each statement's plan, nested ones too, as a notice."""
+    conn.add_notice_handler(lambda notice: plans.append(notice.message_primary or ""))
+    for setting in (
+        "LOAD 'auto_explain'",
+        "SET auto_explain.log_min_duration = 0",
+        "SET auto_explain.log_nested_statements = on",
+        "SET auto_explain.log_analyze = on",
+        "SET auto_explain.log_timing = off",
+        "SET auto_explain.log_level = notice",
+    ):
+        conn.execute(setting)
+
+
+def _seed_noise(business_id: int) -> None:
+    """Rows of the business's no statement is about; the tables are never analyzed."""
+    with system_session() as session:
+        for table in TABLES:
+            session.execute(text(f"ALTER TABLE {table} SET (autovacuum_enabled = false)"))
+        session.execute(
+            text(
+                "INSERT INTO leads (business_id, phone, status, source, created_at, updated_at) "
+                "SELECT :b, '+1999' || lpad(i::text, 7, '0'), 'new', 'whatsapp', now(), now() "
+                "FROM generate_series(1, :n) AS i"
+            ),
+            {"b": business_id, "n": NOISE},
+        )
+        session.execute(
+            text(
+                "INSERT INTO whatsapp_conversations (business_id, contact_number, "
+                "business_number, created_at, updated_at) "
+                "SELECT :b, '+1999' || lpad(i::text, 7, '0'), '+15550000000', now(), now() "
+                "FROM generate_series(1, :n) AS i"
+            ),
+            {"b": business_id, "n": NOISE},
+        )
+        session.execute(
+            text(
+                "INSERT INTO whatsapp_messages (business_id, conversation_id, direction, "
+                "message_sid, body, status, attempts, created_at, updated_at) "
+                "SELECT :b, c.id, 'in', 'SMnoise' || c.id, 'hello', 'replied', 0, now(), now() "
+                "FROM whatsapp_conversations c WHERE c.business_id = :b"
+            ),
+            {"b": business_id},
+        )
+        session.execute(
+            text(
+                "INSERT INTO whatsapp_sessions (business_id, conversation_id, started_at, "
+                "last_activity_at, created_at, updated_at) "
+                "SELECT :b, c.id, now(), now(), now(), now() "
+                "FROM whatsapp_conversations c WHERE c.business_id = :b"
+            ),
+            {"b": business_id},
+        )
+        session.execute(
+            text(
+                "INSERT INTO jobs (id, business_id, queue_name, actor_name, status, attempts, "
+                "deliveries, failures, max_retries, message, enqueued_at, updated_at) "
+                "SELECT md5(i::text), :b, 'whatsapp', 'process_whatsapp_webhook_job', "
+                "'queued', 0, 0, 0, 3, '{}', now(), now() FROM generate_series(1, :n) AS i"
+            ),
+            {"b": business_id, "n": NOISE},
+        )
+
+
+def _most_read(plans: list[str]) -> tuple[int, str]:
+    """The most rows any one plan node read (returned or filtered out), and its plan."""
+    worst, worst_plan = 0, ""
+    for plan in plans:
+        for returned, loops, removed in _READ.findall(plan):
+            read = int(returned) * int(loops) if returned else int(removed)
+            if read > worst:
+                worst, worst_plan = read, plan
+    return worst, worst_plan
+
+
+def test_the_worker_s_whatsapp_path_reads_only_its_own_rows(new_database: Settings) -> None:
+    business = make_business()
+    _seed_noise(business.id)
+    plans: list[str] = []
+    engine = get_engine()
+    engine.dispose()
+
+    def explain(conn: psycopg.Connection[Any], _record: object) -> None:
+        _explain_here(conn, plans)
+
+    event.listen(engine, "connect", explain)
+    try:
+        contact = unique_phone()
+        message_id = store_inbound(
+            business.id,
+            InboundMessage("SMplans1", f"whatsapp:{contact}", business.phone_number, "I'm Ana"),
+        )
+        assert message_id is not None
+        plans.clear()  # the inbound's own ORM statements are not the worker's path
+        reply_id = replies.reply_to_inbound(business.id, message_id, OfflineAIText())
+        assert reply_id is not None
+        assert sending._claim(business.id, reply_id) is not None
+        sending._record(business.id, reply_id, "sent", "SMsent1", None)
+        with system_session() as session:
+            conversation_id = session.execute(
+                text("SELECT conversation_id FROM whatsapp_messages WHERE id = :id"),
+                {"id": message_id},
+            ).scalar_one()
+        analysis.analyze_conversation(business.id, OfflineAIText(), conversation_id=conversation_id)
+    finally:
+        event.remove(engine, "connect", explain)
+        engine.dispose()
+    functions = [plan for plan in plans if "switchboard_" in plan]
+    assert len(functions) >= 5, plans  # context, store, claim, record, the analysis's two
+    worst, plan = _most_read(plans)
+    assert worst <= MOST_ROWS_READ, plan
+
+
+def test_the_ledger_s_statements_find_jobs_by_key_on_a_new_table(new_database: Settings) -> None:
+    business = make_business()
+    _seed_noise(business.id)
+    with system_session() as session:
+        ids = session.execute(text("SELECT id FROM jobs ORDER BY id LIMIT 3")).scalars().all()
+    plans: list[str] = []
+    conn = ledger._connect(durable=True)  # the settings every ledger connection has
+    try:
+        _explain_here(conn, plans)
+        now = utcnow()
+        conn.execute(
+            psycopg_sql(ledger._MARK_RUNNING),
+            {"ids": [ids[0]], "started": [now], "now": now},
+        )
+        for statement, values in (
+            (
+                ledger._START_MANY,
+                {
+                    "ids": [ids[1]],
+                    "max": 5,
+                    "now": now,
+                    "poison": "dead",
+                    "redelivered": False,
+                },
+            ),
+            (
+                ledger._SUCCEED_MANY,
+                {
+                    "ids": list(ids),
+                    "started": [now.isoformat()] * 3,
+                    "fast": ["t", "f", "t"],
+                    "now": now,
+                    "since": now - timedelta(seconds=30),
+                },
+            ),
+        ):
+            statement.prepare(conn)
+            statement.run(conn, values)
+        conn.execute(psycopg_sql(ledger._STATUS), {"id": ids[0]})
+    finally:
+        conn.close()
+    assert len(plans) == 4, plans
+    assert not any("Seq Scan" in plan for plan in plans), plans
+    worst, plan = _most_read(plans)
+    assert worst <= MOST_ROWS_READ, plan
+    with system_session() as session:
+        statuses = session.execute(
+            text("SELECT status FROM jobs WHERE id = ANY(:ids) ORDER BY id"), {"ids": list(ids)}
+        ).scalars()
+        assert list(statuses) == ["succeeded"] * 3
