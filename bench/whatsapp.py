@@ -9,7 +9,9 @@ them competing as equals. The fake Twilio runs at the same niceness: it stands f
 servers, which are not on our cores.
 
 1. paced: ``--rate`` signed webhooks per second for ``--seconds``, each from a new contact,
-   after ``--warmup-seconds`` of the same (connections opened, statements planned; not counted);
+   after ``--warmup-seconds`` of the same (connections opened, statements planned; not counted)
+   and an ``ANALYZE``, so PostgreSQL plans with statistics as it would in service
+   (``--no-analyze``: the new database's first minute);
    reports p50/p99 webhook latency, and inbound-to-reply-enqueued latency (the reply's row
    ``created_at`` minus the inbound message's, both written as they happen);
 2. the same paced load against a bare FastAPI endpoint that does nothing (the ceiling);
@@ -34,6 +36,7 @@ import statistics
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -91,11 +94,18 @@ def _freeze_heap() -> None:
     gc.freeze()
 
 
-async def paced(url: str, requests: list[bytes], rate: float, warmup: int) -> dict[str, Any]:
+async def paced(
+    url: str,
+    requests: list[bytes],
+    rate: float,
+    warmup: int,
+    after_warmup: Callable[[], None] = lambda: None,
+) -> dict[str, Any]:
     """The first ``warmup`` requests (at the same rate) warm the server and are not counted."""
     _freeze_heap()
     client = Client(url, limit=256)
     await at_rate(client, requests[:warmup], rate)
+    after_warmup()
     latencies, elapsed = await at_rate(client, requests[warmup:], rate)
     return {
         "requests": len(latencies),
@@ -144,6 +154,22 @@ def reply_latencies(business_id: int) -> tuple[int, list[float], float]:
         return len(inbound), latencies, 0.0
     span = (max(out for _, out in rows) - min(inn for inn, _ in rows)).total_seconds()
     return len(inbound), latencies, round(len(rows) / span, 1)
+
+
+def analyze_tables() -> None:
+    """Statistics for every table, as a database in service has them.
+
+    The bench's database is new, and autovacuum analyzes a new table only a minute or more
+    after it starts changing; until then PostgreSQL guesses every selectivity (a business's
+    id looks as selective as a conversation's), and the plans it caches meanwhile stay.
+    ``--no-analyze`` measures that first minute instead.
+    """
+    from sqlalchemy import text
+
+    from switchboard.common.db import system_session
+
+    with system_session() as session:
+        session.execute(text("ANALYZE"))
 
 
 def unanswered(business_id: int) -> int:
@@ -213,6 +239,11 @@ def main() -> None:
         "--worker-nice", type=int, default=10, help="the worker's niceness (0: same as the API)"
     )
     parser.add_argument("--concurrency", type=int, default=8, help="business WhatsApp limit")
+    parser.add_argument(
+        "--no-analyze",
+        action="store_true",
+        help="leave the new database without statistics (see analyze_tables)",
+    )
     args = parser.parse_args()
     logging.getLogger("werkzeug").setLevel(logging.WARNING)  # the fake Twilio's access log
 
@@ -330,6 +361,7 @@ def main() -> None:
                     signed_requests(api_url, business.phone_number, warmup + n),
                     args.rate,
                     warmup,
+                    (lambda: None) if args.no_analyze else analyze_tables,
                 )
             )
             print("paced: same load → bare FastAPI …", flush=True)
