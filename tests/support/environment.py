@@ -7,6 +7,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 
 from switchboard.common.db.engine import reset_engine
+from switchboard.common.jobs import ledger
 from switchboard.common.jobs.broker import reset_broker
 from switchboard.common.settings import Settings, get_settings
 
@@ -23,9 +24,10 @@ TEST_ENV = {
 
 
 def reset_process_state() -> None:
-    """Forget cached settings, the engine and the broker."""
+    """Forget cached settings, the engine, the ledger's connections and the broker."""
     reset_broker()
     reset_engine()
+    ledger.close_connections()
     get_settings.cache_clear()
 
 

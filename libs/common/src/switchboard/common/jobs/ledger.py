@@ -215,6 +215,10 @@ class _BatchConnection:
             self._conn.close()  # the next batch reconnects
             raise
 
+    def close(self) -> None:
+        if self._conn is not None:
+            self._conn.close()
+
 
 def _execute(sql: str, params: dict[str, Any], *, durable: bool = True) -> Sequence[Any] | None:
     """Run one statement; return the first row if it returns any."""
@@ -293,6 +297,13 @@ def _close_thread_connections() -> None:
     for conn in (_pg.fast, _pg.safe):
         if conn is not None:
             conn.close()
+
+
+def close_connections() -> None:
+    """Close the batches' connections and this thread's (the database changed: tests)."""
+    _start_batches.close()
+    _success_batches.close()
+    _close_thread_connections()
 
 
 def describe_error(exc: BaseException) -> str:

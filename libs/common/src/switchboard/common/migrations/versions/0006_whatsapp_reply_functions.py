@@ -50,16 +50,19 @@ DECLARE
     v_direction text; v_status text; v_conversation bigint; v_lead bigint; v_contact text;
     v_limit integer; v_running bigint; v_session bigint;
 BEGIN
-    PERFORM set_config('role', p_role, true);
-    PERFORM set_config('{TENANT_SETTING}', p_business_id::text, true);
-    IF p_job_id IS NOT NULL THEN  -- as the ledger's running mark does (jobs/ledger.py)
-        -- "queued" said so that no index on status can serve it: the row is found by its
-        -- key, never by scanning the business's queued jobs (a backlog can be thousands)
+    IF p_job_id IS NOT NULL THEN
+        -- The ledger's running mark, written as jobs/ledger.py writes it: as the service's
+        -- own user, before the switch to the application role, and by the job's key alone.
+        -- The status and the business are tested in forms no index serves: with row-level
+        -- security's tenant test, or an equality on status, a planner without statistics
+        -- (a new database) read the business's whole backlog of queued jobs to find this one.
         UPDATE jobs SET status = 'running', attempts = attempts + 1,
             deliveries = deliveries + 1, started_at = p_job_started, updated_at = p_now
-        WHERE id = p_job_id AND business_id = p_business_id
+        WHERE id = p_job_id AND business_id IS NOT DISTINCT FROM p_business_id
           AND status NOT IN ('running', 'succeeded', 'failed', 'dead', 'cancelled');
     END IF;
+    PERFORM set_config('role', p_role, true);
+    PERFORM set_config('{TENANT_SETTING}', p_business_id::text, true);
     SELECT m.direction, m.status, m.conversation_id INTO v_direction, v_status, v_conversation
     FROM whatsapp_messages m WHERE m.business_id = p_business_id AND m.id = p_message_id;
     IF NOT FOUND THEN
