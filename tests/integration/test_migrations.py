@@ -8,7 +8,11 @@ from sqlalchemy import create_engine
 
 import switchboard.common.models  # noqa: F401
 from switchboard.common.db.base import Base
-from switchboard.common.migrate import head_revision, worker_startup_migrations
+from switchboard.common.migrate import (
+    head_revision,
+    newest_script_revision,
+    worker_startup_migrations,
+)
 from switchboard.common.settings import get_settings
 from tests.support import services
 from tests.support.environment import configured
@@ -44,6 +48,11 @@ def test_concurrent_starts_apply_the_migrations_exactly_once(admin_database_url,
             assert head_revision() == "0009"
     finally:
         services.drop_database(admin_database_url, url)
+
+
+def test_the_newest_script_s_name_is_alembic_s_head() -> None:
+    # starts compare the database with the scripts' names, without importing Alembic
+    assert newest_script_revision() == head_revision()
 
 
 def test_every_tenant_table_has_a_non_null_business_id_leading_an_index() -> None:

@@ -14,13 +14,12 @@ from abc import ABC, abstractmethod
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import requests
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from py_vapid import Vapid02, VapidException
-from pywebpush import WebPushException, webpush
 
 from switchboard.common.integrations import config
 from switchboard.common.integrations.errors import (
@@ -29,6 +28,9 @@ from switchboard.common.integrations.errors import (
 )
 from switchboard.common.logging import get_logger, redact
 from switchboard.common.settings import Settings
+
+if TYPE_CHECKING:
+    from pywebpush import WebPushException
 
 log = get_logger(__name__)
 
@@ -166,6 +168,9 @@ class WebPushSender(PushSender):
         self, subscription: PushSubscriptionInfo, payload: Mapping[str, Any], *, ttl: int = 3600
     ) -> int:
         """Encrypt and POST; maps 404/410 to ``SubscriptionGone``."""
+        # imported here: pywebpush brings aiohttp, a fifth of a second of every worker's start
+        from pywebpush import WebPushException, webpush
+
         data = encode_payload(payload)
         try:
             response = webpush(
