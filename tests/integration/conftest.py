@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 
+from switchboard.common.jobs import inflight
 from switchboard.common.migrate import worker_startup_migrations
 from switchboard.common.settings import Settings
 from tests.support import services
@@ -99,3 +100,13 @@ def whatsapp_queues(pg: Settings) -> None:
     broker = get_broker()
     for queue in ("whatsapp", "whatsapp_send", "analysis"):
         broker.declare_queue(queue)
+
+
+@pytest.fixture
+def fresh(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    """The ledger's knowledge of cancellations stays fresh for a minute, so fast starts are
+    allowed and the tests do not race its 0.1 s bound."""
+    monkeypatch.setattr(inflight, "FRESH_S", 60.0)
+    inflight.inflight.forget()
+    yield
+    inflight.inflight.forget()

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from datetime import timedelta
 
 import pytest
@@ -24,15 +23,6 @@ from tests.support.actors import NOOP
 from tests.support.factories import make_business
 
 pytestmark = pytest.mark.integration
-
-
-@pytest.fixture
-def fresh(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
-    """Knowledge stays fresh for a minute, so the tests do not race the 0.1 s bound."""
-    monkeypatch.setattr(inflight, "FRESH_S", 60.0)
-    inflight.inflight.forget()
-    yield
-    inflight.inflight.forget()
 
 
 def _queued(business_id: int, n: int) -> list[str]:

@@ -32,7 +32,7 @@ from switchboard.common.db.base import utcnow
 from switchboard.common.db.engine import get_engine
 from switchboard.common.db.libpq import psycopg_sql
 from switchboard.common.integrations.ai_text import OfflineAIText
-from switchboard.common.jobs import enqueue_job, inflight, ledger
+from switchboard.common.jobs import ledger
 from switchboard.common.jobs.broker import get_broker
 from switchboard.common.jobs.context import JobContext, set_current_job
 from switchboard.common.migrate import worker_startup_migrations
@@ -44,6 +44,7 @@ from tests.support import services
 from tests.support.actors import NOOP
 from tests.support.environment import configured
 from tests.support.factories import make_business, unique_phone
+from tests.support.fast_start import renew_cancellation_knowledge
 
 pytestmark = pytest.mark.integration
 
@@ -194,18 +195,15 @@ def _answer_as_the_worker(business_id: int, phone_number: str, round_: int) -> N
         (True, ROUNDS),
     ],
 )
+@pytest.mark.usefixtures("fresh")
 def test_the_worker_s_whatsapp_path_reads_only_its_own_rows(
-    new_database: Settings, monkeypatch: pytest.MonkeyPatch, analyzed: bool, rounds: int
+    new_database: Settings, analyzed: bool, rounds: int
 ) -> None:
     business = make_business()
     _seed_noise(business.id)
     if analyzed:
         _scalar("ANALYZE", {})
-    monkeypatch.setattr(inflight, "FRESH_S", 60.0)  # fast starts for the whole test
-    inflight.inflight.forget()
-    noop = enqueue_job(NOOP.queue, NOOP, business_id=business.id).job_id
-    assert ledger.mark_started(noop, max_unfinished=3) is not None
-    ledger.mark_succeeded(noop)  # its batch read the recent cancellations: fast starts allowed
+    renew_cancellation_knowledge(business.id)  # first deliveries may start on the fast path
     plans: list[str] = []
     engine = get_engine()
     engine.dispose()
@@ -220,7 +218,6 @@ def test_the_worker_s_whatsapp_path_reads_only_its_own_rows(
     finally:
         event.remove(engine, "connect", explain)
         engine.dispose()
-        inflight.inflight.forget()
     functions = [plan for plan in plans if "switchboard_" in plan]
     assert len(functions) >= 6 * rounds, plans  # context, store, claim, record, analysis ×2
     assert sum("started_at = p_job_started" in plan for plan in plans) == rounds, plans

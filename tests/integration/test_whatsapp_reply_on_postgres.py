@@ -8,7 +8,6 @@ the business is at its limit or the message is answered, and act as the applicat
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 from typing import Any
 
 import psycopg
@@ -19,7 +18,7 @@ from sqlalchemy.exc import DBAPIError
 from switchboard.common.db import system_session, tenant_session
 from switchboard.common.db.base import utcnow
 from switchboard.common.integrations.ai_text import OfflineAIText
-from switchboard.common.jobs import enqueue_job, inflight, ledger
+from switchboard.common.jobs import ledger
 from switchboard.common.jobs.context import JobContext, set_current_job
 from switchboard.common.models import (
     Business,
@@ -35,8 +34,8 @@ from switchboard.common.whatsapp import replies, replies_postgres
 from switchboard.common.whatsapp.concurrency import BusinessAtLimit
 from switchboard.common.whatsapp.inbound import REPLY_ACTOR, InboundMessage, store_inbound
 from switchboard.common.whatsapp.reply_context import HISTORY_LENGTH
-from tests.support.actors import NOOP
 from tests.support.factories import make_business, unique_phone
+from tests.support.fast_start import renew_cancellation_knowledge
 
 pytestmark = [pytest.mark.integration, pytest.mark.usefixtures("whatsapp_queues")]
 
@@ -271,22 +270,6 @@ def test_the_functions_act_as_the_application_role(
         assert session.execute(select(WhatsAppMessage.status)).scalars().all() == ["received"]
 
 
-def _refresh_knowledge(business_id: int) -> None:
-    """Run one job the checked way: its success batch reads the recent cancellations."""
-    job_id = enqueue_job(NOOP.queue, NOOP, business_id=business_id).job_id
-    assert ledger.mark_started(job_id, max_unfinished=3) is not None
-    ledger.mark_succeeded(job_id)
-
-
-@pytest.fixture
-def fresh(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
-    """The ledger's knowledge of cancellations stays fresh for a minute (fast starts)."""
-    monkeypatch.setattr(inflight, "FRESH_S", 60.0)
-    inflight.inflight.forget()
-    yield
-    inflight.inflight.forget()
-
-
 def test_a_fast_started_reply_is_marked_running_by_the_call_and_counts_itself(
     pg: Settings, fresh: None
 ) -> None:
@@ -302,7 +285,7 @@ def test_a_fast_started_reply_is_marked_running_by_the_call_and_counts_itself(
             for job in session.execute(select(Job).where(Job.actor_name == REPLY_ACTOR)).scalars()
         }
     jobs = {body: (message_id, by_message[message_id]) for body, message_id in messages.items()}
-    _refresh_knowledge(business.id)
+    renew_cancellation_knowledge(business.id)
     assert all(ledger.start_fast(job_id) for _, job_id in jobs.values())
 
     def context_as(name: str) -> object:
