@@ -161,8 +161,10 @@ def analyze_tables() -> None:
 
     The bench's database is new, and autovacuum analyzes a new table only a minute or more
     after it starts changing; until then PostgreSQL guesses every selectivity (a business's
-    id looks as selective as a conversation's), and the plans it caches meanwhile stay.
-    ``--no-analyze`` measures that first minute instead.
+    id looks as selective as a conversation's), and the plans it caches meanwhile stay. In
+    service the scheduler analyzes such tables within seconds (``db/statistics.py``); the
+    bench runs no scheduler and does it here, once. ``--no-analyze`` measures the state
+    before.
     """
     from sqlalchemy import text
 

@@ -110,3 +110,21 @@ def fresh(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
     inflight.inflight.forget()
     yield
     inflight.inflight.forget()
+
+
+@pytest.fixture
+def new_database(admin_database_url: str, tmp_path: Path) -> Iterator[Settings]:
+    """A database of this test's own, just migrated (no statistics yet), embedded broker with
+    the WhatsApp and test queues declared."""
+    from switchboard.common.jobs.broker import get_broker
+    from tests.support.actors import NOOP
+
+    url = services.create_database(admin_database_url)
+    try:
+        with configured(database_url=url, amqp_url="", var_dir=str(tmp_path)) as settings:
+            worker_startup_migrations()
+            for queue in ("whatsapp", "whatsapp_send", "analysis", NOOP.queue):
+                get_broker().declare_queue(queue)
+            yield settings
+    finally:
+        services.drop_database(admin_database_url, url)

@@ -11,15 +11,14 @@ it actually read: none may read more than a handful, on a database never analyze
 ledger's cached plans; each function statement's first plan) and on one analyzed (every
 plan PL/pgSQL keeps). What stays open: on a database never analyzed, PL/pgSQL's cached
 generic plans for statements that row-level security qualifies by business can still pick
-the business's index until autovacuum's first analyze replans them (docs/reliability.md).
+the business's index until the first ``ANALYZE`` replans them (the scheduler's, within
+seconds: test_new_table_statistics.py; docs/reliability.md).
 """
 
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
 from datetime import timedelta
-from pathlib import Path
 from typing import Any
 
 import psycopg
@@ -33,16 +32,11 @@ from switchboard.common.db.engine import get_engine
 from switchboard.common.db.libpq import psycopg_sql
 from switchboard.common.integrations.ai_text import OfflineAIText
 from switchboard.common.jobs import ledger
-from switchboard.common.jobs.broker import get_broker
 from switchboard.common.jobs.context import JobContext, set_current_job
-from switchboard.common.migrate import worker_startup_migrations
 from switchboard.common.settings import Settings, get_settings
 from switchboard.common.whatsapp import replies, sending
 from switchboard.common.whatsapp.inbound import REPLY_ACTOR, InboundMessage, store_inbound
 from switchboard.common.whatsapp.reply_context import HISTORY_LENGTH
-from tests.support import services
-from tests.support.actors import NOOP
-from tests.support.environment import configured
 from tests.support.factories import make_business, unique_phone
 from tests.support.fast_start import renew_cancellation_knowledge
 
@@ -56,19 +50,6 @@ MOST_ROWS_READ = HISTORY_LENGTH + 5
 ROUNDS = 7
 TABLES = ("leads", "whatsapp_conversations", "whatsapp_messages", "whatsapp_sessions", "jobs")
 _READ = re.compile(r"\(actual rows=(\d+) loops=(\d+)\)|Rows Removed by \w+: (\d+)")
-
-
-@pytest.fixture
-def new_database(admin_database_url: str, tmp_path: Path) -> Iterator[Settings]:
-    url = services.create_database(admin_database_url)
-    try:
-        with configured(database_url=url, amqp_url="", var_dir=str(tmp_path)) as settings:
-            worker_startup_migrations()
-            for queue in (replies.SEND_QUEUE, replies.ANALYSIS_QUEUE, "whatsapp", NOOP.queue):
-                get_broker().declare_queue(queue)
-            yield settings
-    finally:
-        services.drop_database(admin_database_url, url)
 
 
 def _explain_here(conn: psycopg.Connection[Any], plans: list[str]) -> None:

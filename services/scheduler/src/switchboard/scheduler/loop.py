@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import time
 
+from switchboard.common.db.statistics import analyze_new_tables
 from switchboard.common.jobs.outbox import relay_outbox
 from switchboard.common.logging import get_logger, redact
 from switchboard.common.notifications import schedule_reminder_scans
@@ -27,6 +28,8 @@ def default_schedule(settings: Settings) -> list[Periodic]:
             lambda: relay_outbox(min_age_s=settings.outbox_relay_min_age_s),
             emits_jobs=False,
         ),
+        # A new database's tables get statistics within seconds, not autovacuum's minute.
+        Periodic("new_table_statistics", 5, analyze_new_tables, emits_jobs=False),
         # Each scan fans out per business with enqueue_unique(period=…): a restarted or
         # second scheduler emits nothing twice in a period.
         Periodic("recording_cleanup", 3600, schedule_recording_cleanups),
