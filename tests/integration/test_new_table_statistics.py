@@ -2,36 +2,26 @@
 
 from __future__ import annotations
 
-from typing import Any
-
-import psycopg
 import pytest
 
 from switchboard.common.db.statistics import analyze_new_tables
-from switchboard.common.settings import Settings, get_settings
+from switchboard.common.settings import Settings
+from tests.support.database import on_own_connection
 from tests.support.factories import make_business
 from tests.support.waiting import wait_for
 
 pytestmark = pytest.mark.integration
 
 
-def _rows(sql: str, params: dict[str, Any] | None = None) -> list[tuple[Any, ...]]:
-    """On a connection of its own, closed after: its statistics reach the server at once."""
-    dsn = get_settings().effective_database_url.replace("+psycopg", "")
-    with psycopg.connect(dsn, autocommit=True) as conn:
-        cursor = conn.execute(sql, params)
-        return cursor.fetchall() if cursor.description else []
-
-
 def _changes(table: str) -> int:
-    rows = _rows(
+    rows = on_own_connection(
         "SELECT n_mod_since_analyze FROM pg_stat_user_tables WHERE relname = %(t)s", {"t": table}
     )
     return int(rows[0][0])
 
 
 def _analyzed(table: str) -> bool:
-    rows = _rows(
+    rows = on_own_connection(
         "SELECT last_analyze IS NOT NULL FROM pg_stat_user_tables WHERE relname = %(t)s",
         {"t": table},
     )
@@ -40,7 +30,7 @@ def _analyzed(table: str) -> bool:
 
 def test_a_new_table_that_filled_up_is_analyzed_once(new_database: Settings) -> None:
     business = make_business()
-    _rows(
+    on_own_connection(
         "INSERT INTO jobs (id, queue_name, actor_name, status, attempts, deliveries, failures, "
         "max_retries, message, enqueued_at, updated_at, business_id) "
         "SELECT md5(i::text), 'q', 'a', 'succeeded', 1, 1, 0, 0, '{}', now(), now(), %(b)s "

@@ -33,10 +33,11 @@ from switchboard.common.db.libpq import psycopg_sql
 from switchboard.common.integrations.ai_text import OfflineAIText
 from switchboard.common.jobs import ledger
 from switchboard.common.jobs.context import JobContext, set_current_job
-from switchboard.common.settings import Settings, get_settings
+from switchboard.common.settings import Settings
 from switchboard.common.whatsapp import replies, sending
 from switchboard.common.whatsapp.inbound import REPLY_ACTOR, InboundMessage, store_inbound
 from switchboard.common.whatsapp.reply_context import HISTORY_LENGTH
+from tests.support.database import on_own_connection
 from tests.support.factories import make_business, unique_phone
 from tests.support.fast_start import renew_cancellation_knowledge
 
@@ -129,11 +130,8 @@ def _most_read(plans: list[str]) -> tuple[int, str]:
 
 
 def _scalar(sql: str, params: dict[str, Any]) -> Any:
-    """The test's own reads, on a connection of their own (their plans are not the app's)."""
-    dsn = get_settings().effective_database_url.replace("+psycopg", "")
-    with psycopg.connect(dsn, autocommit=True) as conn:
-        cursor = conn.execute(sql, params)
-    return cursor.fetchone()[0] if cursor.description else None
+    rows = on_own_connection(sql, params)
+    return rows[0][0] if rows else None
 
 
 def _answer_as_the_worker(business_id: int, phone_number: str, round_: int) -> None:

@@ -70,7 +70,7 @@ def _fast_outcome(fast: str, started: str) -> str:
 
 
 _FAST_OUTCOME = _fast_outcome("CAST(:fast AS boolean)", ":started")
-_RAN_HERE = f"({_RUNNING} OR (CAST(:fast AS boolean) AND {_QUEUED}))"
+_RAN_HERE = f"({_NOT_FINAL} AND (CAST(:fast AS boolean) OR jobs.status <> 'queued'))"
 _SUCCEED = f"""
     UPDATE jobs SET status = 'succeeded', progress = 1.0, {_FAST_OUTCOME}
         finished_at = :now, updated_at = :now
@@ -163,18 +163,30 @@ def _dsn() -> str:
     return get_settings().effective_database_url.replace("postgresql+psycopg://", "postgresql://")
 
 
+# The ledger's sessions, set in the connection's startup packet (no round trip of their own):
+# one generic plan per statement (see _BY_IDS), and primary-key lookups only, since a generic
+# plan cached while the table was small (a seq scan and a hash join were cheaper then) would
+# otherwise read the whole table ever after.
+_SESSION = " ".join(
+    [
+        "-c plan_cache_mode=force_generic_plan",
+        *(
+            f"-c enable_{method}=off"
+            for method in ("seqscan", "bitmapscan", "hashjoin", "mergejoin")
+        ),
+    ]
+)
+
+
 def _connect(durable: bool) -> psycopg.Connection[Any]:
-    conn = psycopg.connect(
-        _dsn(), autocommit=True, prepare_threshold=1, application_name=APPLICATION_NAME
+    options = _SESSION if durable else f"{_SESSION} -c synchronous_commit=off"
+    return psycopg.connect(
+        _dsn(),
+        autocommit=True,
+        prepare_threshold=1,
+        application_name=APPLICATION_NAME,
+        options=options,
     )
-    conn.execute("SET plan_cache_mode = force_generic_plan")  # see _BY_IDS
-    # Primary-key lookups only: a generic plan cached while the table was small (a seq scan
-    # and a hash join were cheaper then) would otherwise read the whole table ever after.
-    for method in ("seqscan", "bitmapscan", "hashjoin", "mergejoin"):
-        conn.execute(f"SET enable_{method} = off")
-    if not durable:
-        conn.execute("SET synchronous_commit = off")
-    return conn
 
 
 def _pg_connection(durable: bool) -> psycopg.Connection[Any]:
