@@ -23,6 +23,7 @@ SUICIDE = ActorSpec("test_suicide_job", "test_poison", timeout_s=30, max_retries
 TENANT_PROBE = ActorSpec("test_tenant_probe_job", "test_jobs", timeout_s=30, max_retries=3)
 PROGRESS = ActorSpec("test_progress_job", "test_jobs", timeout_s=60, max_retries=0)
 NOOP = ActorSpec("test_noop_job", "test_jobs", timeout_s=30, max_retries=0)
+COUNT_RUNS = ActorSpec("test_count_runs_job", "test_jobs", timeout_s=30, max_retries=3)
 
 
 def record_lead(*, business_id: int, phone: str) -> None:
@@ -71,6 +72,11 @@ def noop(*, business_id: int) -> None:
     return None
 
 
+def count_runs(*, business_id: int, marker: str) -> None:
+    with Path(marker).open("a") as runs:  # one short append per run: atomic enough
+        runs.write(f"{os.getpid()}\n")
+
+
 def register() -> dict[str, Any]:
     """Declare every test actor on the current broker."""
     pairs = [
@@ -81,6 +87,7 @@ def register() -> dict[str, Any]:
         (TENANT_PROBE, tenant_probe),
         (PROGRESS, progress),
         (NOOP, noop),
+        (COUNT_RUNS, count_runs),
     ]
     return {spec.name: job_actor(spec)(fn) for spec, fn in pairs}
 

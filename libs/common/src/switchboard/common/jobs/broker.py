@@ -2,10 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
-
 import dramatiq
-from dramatiq.broker import Consumer, MessageProxy
+from dramatiq.broker import Consumer
 from dramatiq.brokers.rabbitmq import RabbitmqBroker
 from dramatiq.brokers.stub import StubBroker
 from dramatiq.middleware import (
@@ -18,50 +16,20 @@ from dramatiq.middleware import (
     TimeLimit,
 )
 
-from switchboard.common.jobs import ledger
-from switchboard.common.logging import get_logger, redact
+from switchboard.common.jobs.consumer import LedgerConsumer
 from switchboard.common.settings import Settings, get_settings
 
-log = get_logger(__name__)
 _broker: dramatiq.Broker | None = None
 
 
-class _MarkingConsumer(Consumer):
-    """A RabbitMQ consumer that, each time Dramatiq's consumer loop turns, marks fast-path
-    jobs that have run for a moment as ``running`` in the ledger (``jobs/inflight.py``).
-
-    The loop turns per message and at least every worker timeout (1 s) when idle, so a long
-    job shows ``running`` soon after it starts, with no thread of ours.
-    """
-
-    def __init__(self, inner: Consumer) -> None:
-        self._inner = inner
-
-    def __next__(self) -> MessageProxy | None:
-        try:
-            ledger.mark_running_due()
-        except Exception as exc:  # the marks are claimed again on the next turn
-            log.warning("jobs.running_marks_failed", error=redact(f"{type(exc).__name__}: {exc}"))
-        return next(self._inner)
-
-    def ack(self, message: MessageProxy) -> None:
-        self._inner.ack(message)
-
-    def nack(self, message: MessageProxy) -> None:
-        self._inner.nack(message)
-
-    def requeue(self, messages: Iterable[MessageProxy]) -> None:
-        self._inner.requeue(messages)
-
-    def close(self) -> None:
-        self._inner.close()
-
-
 class LedgerRabbitmqBroker(RabbitmqBroker):
-    """Dramatiq's RabbitMQ broker whose consumers keep fast-path jobs' ledger rows current."""
+    """Dramatiq's RabbitMQ broker whose consumers write ledger marks (``consumer.py``)."""
+
+    #: The ledger middleware leaves success marks for the consumer (``consumer.owe_success``).
+    defers_success_marks = True
 
     def consume(self, queue_name: str, prefetch: int = 1, timeout: int = 5000) -> Consumer:
-        return _MarkingConsumer(super().consume(queue_name, prefetch, timeout))
+        return LedgerConsumer(super().consume(queue_name, prefetch, timeout))
 
 
 def _middleware(settings: Settings) -> list[Middleware]:

@@ -1,9 +1,11 @@
 """The job ledger's state transitions, each one statement and one round trip.
 
 The worker's middleware calls these on every message, so on PostgreSQL they skip the ORM and
-the pool. Concurrent threads' delivery and success marks are coalesced into one statement per
-batch (see ``coalesce.py``), each kind on one connection per process, run as a libpq prepared
-statement (``db/libpq.py``); the rarer single statements use per-thread connections.
+the pool. Concurrent threads' delivery marks are coalesced into one statement per batch (see
+``coalesce.py``); success marks are written in batches by the RabbitMQ consumer's own thread,
+before it acknowledges their messages (``consumer.py``; coalesced like deliveries elsewhere).
+Each kind of batch runs on one connection per process, as a libpq prepared statement
+(``db/libpq.py``); the rarer single statements use per-thread connections.
 Delivery marks commit asynchronously (``synchronous_commit=off``: a PostgreSQL crash may
 forget the last few hundred milliseconds of them, which only weakens poison detection for
 those messages); outcomes commit synchronously before the message is acknowledged. SQLite
@@ -201,18 +203,24 @@ def _pg_connection(durable: bool) -> psycopg.Connection[Any]:
 
 
 class _BatchConnection:
-    """The one connection a group commit's batches run on: only its current leader uses it.
+    """The one connection a kind of batch runs on, one batch at a time.
 
-    One per group commit and process, not per thread, so every batch meets the same warm
-    server backend with its statement already prepared.
+    One per kind and process, not per thread, so every batch meets the same warm server
+    backend with its statement already prepared.
     """
 
     def __init__(self, statement: PreparedStatement, *, durable: bool) -> None:
         self._statement, self._durable = statement, durable
         self._conn: psycopg.Connection[Any] | None = None
         self._pid = 0
+        # Group commit leaders take turns; consumers' threads (one per queue) may not.
+        self._lock = threading.Lock()
 
     def run(self, values: dict[str, Param]) -> list[list[str | None]]:
+        with self._lock:
+            return self._run(values)
+
+    def _run(self, values: dict[str, Param]) -> list[list[str | None]]:
         if self._conn is None or self._conn.closed or self._pid != os.getpid():
             conn = _connect(self._durable)  # a forked process gets its own
             try:
@@ -262,23 +270,27 @@ def _run_starts(batch: list[Pending]) -> None:
         item.result = by_id.pop(item.params["id"], None)  # a duplicate delivery gets None
 
 
-def _run_successes(batch: list[Pending]) -> None:
-    """Mark a batch of successes in one statement, committed before any of them is acked.
+def _succeed_many(outcomes: Sequence[dict[str, Any]]) -> None:
+    """Mark successes in one statement, committed before any of them is acked.
 
     The same statement reads the recent cancellations: what lets first deliveries start
     without a round trip of their own (``inflight.py``).
     """
-    now = batch[0].params["now"]
+    now = max(outcome["now"] for outcome in outcomes)
     params: dict[str, Param] = {
         "now": now,
         "since": now - CANCELLATION_LOOKBACK,
-        "ids": [item.params["id"] for item in batch],
-        "started": [(item.params["started"] or now).isoformat() for item in batch],
-        "fast": ["t" if item.params["fast"] else "f" for item in batch],
+        "ids": [outcome["id"] for outcome in outcomes],
+        "started": [(outcome["started"] or now).isoformat() for outcome in outcomes],
+        "fast": ["t" if outcome["fast"] else "f" for outcome in outcomes],
     }
     read_at = time.monotonic()
     rows = _success_batches.run(params)
     inflight.learn_cancellations([str(row[0]) for row in rows], read_at=read_at)
+
+
+def _run_successes(batch: list[Pending]) -> None:
+    _succeed_many([item.params for item in batch])
 
 
 # Two group commits, each with its own leader and connection: a thread about to run a job
@@ -366,6 +378,22 @@ def _outcome_params(job_id: str) -> dict[str, Any]:
 def mark_succeeded(job_id: str) -> None:
     """The job's actor returned."""
     _submit("succeed", _SUCCEED, _outcome_params(job_id), durable=True)
+
+
+def success_outcome(job_id: str) -> dict[str, Any]:
+    """The job's actor returned: what :func:`mark_succeeded_many` records, taken now."""
+    return _outcome_params(job_id)
+
+
+def mark_succeeded_many(outcomes: Sequence[dict[str, Any]]) -> None:
+    """Record several :func:`success_outcome` results: one statement on PostgreSQL."""
+    if not outcomes:
+        return
+    if get_engine().dialect.name != "postgresql":
+        for outcome in outcomes:
+            _execute(_SUCCEED, outcome)
+        return
+    _succeed_many(outcomes)
 
 
 def mark_failed(job_id: str, error: str, *, status: str) -> None:

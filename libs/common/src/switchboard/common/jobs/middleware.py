@@ -12,6 +12,7 @@ import dramatiq
 from dramatiq.middleware import Middleware, SkipMessage
 
 from switchboard.common.jobs import ledger
+from switchboard.common.jobs.consumer import owe_success
 from switchboard.common.jobs.context import JobContext, current_job, set_current_job
 from switchboard.common.jobs.errors import JobCancelled, PermanentJobError
 from switchboard.common.logging import get_logger
@@ -116,7 +117,10 @@ class LedgerMiddleware(Middleware):
             "duration_ms": duration_ms,
         }
         if exception is None:
-            ledger.mark_succeeded(message.message_id)
+            if getattr(broker, "defers_success_marks", False):
+                owe_success(message, message.message_id)  # committed before the ack
+            else:
+                ledger.mark_succeeded(message.message_id)
             log.info("job.succeeded", **fields)
             return
         error = ledger.describe_error(exception)

@@ -1,0 +1,153 @@
+"""The RabbitMQ consumer under Dramatiq's worker: ledger marks from the consumer's own thread.
+
+Dramatiq runs one consumer thread per queue, which owns the queue's AMQP connection, and
+worker threads that run the actors and then hand each message back to be acknowledged. This
+consumer does two things in the consumer thread, so worker threads never wait for them:
+
+* each time the consumer loop turns, it marks fast-path jobs that have run for a moment as
+  ``running`` (``inflight.py``). The loop turns per delivery and at least every worker
+  timeout (1 s) when idle, so a long job shows ``running`` soon after it starts.
+* a job whose actor returned is acknowledged only once its success is committed to the
+  ledger. The worker thread leaves the mark owed on the message (:func:`owe_success`) and
+  goes on to its next job; the connection's thread writes every owed mark in one statement
+  and then acknowledges those messages. While PostgreSQL refuses, the marks are tried again
+  every ``RETRY_S`` and the messages stay unacknowledged: a worker that dies meanwhile has
+  them redelivered, and the ledger never shows a job finished that RabbitMQ could still
+  deliver. At most ``prefetch`` messages are unacknowledged per consumer, so the owed marks
+  are bounded.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterable
+from typing import Any
+
+from dramatiq.broker import Consumer, MessageProxy
+
+from switchboard.common.jobs import ledger
+from switchboard.common.logging import get_logger, redact
+
+log = get_logger(__name__)
+
+#: Seconds between attempts to write owed success marks while PostgreSQL refuses them.
+RETRY_S = 1.0
+# The owed mark travels on the MessageProxy (Dramatiq's per-delivery wrapper), never in
+# ``message.options``, which Dramatiq encodes into any copy of the message it enqueues.
+_OWED = "switchboard_owed_success"
+
+
+def owe_success(message: MessageProxy, job_id: str) -> None:
+    """Leave the job's success mark for the consumer to commit before it acknowledges."""
+    setattr(message, _OWED, ledger.success_outcome(job_id))
+
+
+def _describe(exc: BaseException | None) -> str:
+    return redact(f"{type(exc).__name__}: {exc}")
+
+
+_Owed = list[tuple[MessageProxy, dict[str, Any]]]
+
+
+def _commit(owed: _Owed) -> tuple[_Owed, _Owed, Exception | None]:
+    """Write owed success marks: (written, refused, the last error).
+
+    One statement for all; if PostgreSQL refuses it, one per mark, so a mark it will never
+    take does not hold back the others.
+    """
+    if not owed:
+        return [], [], None
+    try:
+        ledger.mark_succeeded_many([outcome for _, outcome in owed])
+        return owed, [], None
+    except Exception as exc:
+        if len(owed) == 1:
+            return [], owed, exc
+        error = exc
+    written: _Owed = []
+    refused: _Owed = []
+    for item in owed:
+        try:
+            ledger.mark_succeeded_many([item[1]])
+        except Exception as exc:
+            refused.append(item)
+            error = exc
+        else:
+            written.append(item)
+    return written, refused, error
+
+
+class LedgerConsumer(Consumer):
+    """Wraps Dramatiq's RabbitMQ consumer (``inner``); see the module's docstring."""
+
+    def __init__(self, inner: Any) -> None:
+        self._inner = inner
+        self._lock = threading.Lock()
+        self._owed: _Owed = []
+
+    def __next__(self) -> MessageProxy | None:
+        try:
+            ledger.mark_running_due()
+        except Exception as exc:  # the marks are claimed again on the next turn
+            log.warning("jobs.running_marks_failed", error=_describe(exc))
+        message: MessageProxy | None = next(self._inner)
+        return message
+
+    def ack(self, message: MessageProxy) -> None:
+        """Called by a worker thread; a message that owes its success mark waits for it."""
+        outcome = message.__dict__.pop(_OWED, None)
+        if outcome is None:
+            self._inner.ack(message)
+            return
+        with self._lock:
+            first = not self._owed
+            self._owed.append((message, outcome))
+        if first:  # otherwise a write is already scheduled and will take this one too
+            try:
+                self._inner.connection.add_callback_threadsafe(self._write_owed)
+            except Exception as exc:  # the connection died: close() writes the marks
+                log.warning("jobs.success_marks_deferred", error=_describe(exc))
+
+    def _take_owed(self) -> _Owed:
+        with self._lock:
+            owed, self._owed = self._owed, []
+        return owed
+
+    def _write_owed(self) -> None:
+        """In the connection's thread: commit the owed marks, then acknowledge the messages."""
+        written, refused, error = _commit(self._take_owed())
+        for message, _ in written:
+            self._inner.ack(message)
+        if refused:
+            log.warning(
+                "jobs.success_marks_failed",
+                job_ids=[outcome["id"] for _, outcome in refused][:10],
+                jobs=len(refused),
+                retry_in_s=RETRY_S,
+                error=_describe(error) if error else None,
+            )
+            with self._lock:
+                self._owed[:0] = refused  # new ones that arrived meanwhile wait for the retry
+            self._inner.connection.call_later(RETRY_S, self._write_owed)
+
+    def nack(self, message: MessageProxy) -> None:
+        self._inner.nack(message)
+
+    def requeue(self, messages: Iterable[MessageProxy]) -> None:
+        self._inner.requeue(messages)
+
+    def close(self) -> None:
+        """Write what is still owed, acknowledge it if the connection still can, and close.
+
+        A mark that cannot be written now is lost with this consumer: RabbitMQ redelivers
+        its message, which runs again (the ledger row is still ``running`` or ``queued``).
+        """
+        written, refused, error = _commit(self._take_owed())
+        if refused:
+            log.error("jobs.success_marks_lost", jobs=len(refused), error=_describe(error))
+        try:
+            for message, _ in written:
+                self._inner.ack(message)
+        except Exception as exc:  # redelivered later, then skipped as already final
+            log.warning("jobs.ack_failed", error=_describe(exc))
+        self._inner.close()

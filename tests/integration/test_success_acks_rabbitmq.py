@@ -1,0 +1,117 @@
+"""A job's success reaches the ledger before RabbitMQ is told the message is done.
+
+The worker's consumer thread writes success marks and then acknowledges (``consumer.py``).
+Here PostgreSQL refuses one job's mark (a trigger the test installs), so the order shows.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+
+from switchboard.common.jobs import enqueue_job
+from tests.integration.test_jobs_rabbitmq import job, queue_depth
+from tests.support import actors
+from tests.support.database import on_own_connection
+from tests.support.factories import make_business
+from tests.support.waiting import wait_for
+
+_REFUSE = """
+CREATE TABLE sbtest_refused_successes (job_id text PRIMARY KEY);
+CREATE FUNCTION sbtest_refuse_success() RETURNS trigger
+LANGUAGE plpgsql SECURITY DEFINER AS $$
+BEGIN
+    IF NEW.status = 'succeeded'
+       AND EXISTS (SELECT 1 FROM sbtest_refused_successes WHERE job_id = NEW.id) THEN
+        RAISE EXCEPTION 'the test refuses the success of job %', NEW.id;
+    END IF;
+    RETURN NEW;
+END $$;
+CREATE TRIGGER sbtest_refuse_success BEFORE UPDATE ON jobs
+    FOR EACH ROW EXECUTE FUNCTION sbtest_refuse_success();
+"""
+_ALLOW_ALL = """
+DROP TRIGGER IF EXISTS sbtest_refuse_success ON jobs;
+DROP FUNCTION IF EXISTS sbtest_refuse_success();
+DROP TABLE IF EXISTS sbtest_refused_successes;
+"""
+
+
+@pytest.fixture
+def refuse_success(pg_rabbit) -> Iterator[Callable[[str], None]]:
+    """``refuse_success(job_id)``: PostgreSQL rejects marking that job succeeded."""
+    on_own_connection(_ALLOW_ALL)
+    on_own_connection(_REFUSE)
+
+    def refuse(job_id: str) -> None:
+        on_own_connection(
+            "INSERT INTO sbtest_refused_successes (job_id) VALUES (%(id)s)", {"id": job_id}
+        )
+
+    try:
+        yield refuse
+    finally:
+        on_own_connection(_ALLOW_ALL)
+
+
+def allow_success(job_id: str) -> None:
+    on_own_connection("DELETE FROM sbtest_refused_successes WHERE job_id = %(id)s", {"id": job_id})
+
+
+def runs(marker: Path) -> int:
+    return marker.read_text().count("\n") if marker.exists() else 0
+
+
+def enqueue_counted(business_id: int, marker: Path, job_id: str | None = None) -> str:
+    ref = enqueue_job(
+        "test_jobs", actors.COUNT_RUNS, business_id=business_id, job_id=job_id, marker=str(marker)
+    )
+    return ref.job_id
+
+
+def test_a_refused_success_mark_is_retried_and_acknowledged_only_once_written(
+    pg_rabbit, start_worker, refuse_success, tmp_path: Path
+) -> None:
+    business = make_business()
+    worker = start_worker("test_jobs")
+    held, held_runs = str(uuid.uuid4()), tmp_path / "held.runs"
+    refuse_success(held)
+    enqueue_counted(business.id, held_runs, held)
+    wait_for(lambda: "jobs.success_marks_failed" in worker.output(), what="a refused mark")
+    assert runs(held_runs) == 1
+    assert job(held).status != "succeeded"
+
+    # Another job's success is written, though it waits with the refused one.
+    other = enqueue_counted(business.id, tmp_path / "other.runs")
+    wait_for(lambda: job(other).status == "succeeded", what="the other job's mark")
+    assert job(held).status != "succeeded"
+
+    allow_success(held)
+    wait_for(lambda: job(held).status == "succeeded", what="the retried mark")
+    worker.stop()  # an unacknowledged message would go back to the queue now
+    assert queue_depth(pg_rabbit.amqp_url, "test_jobs") == 0
+    assert runs(held_runs) == 1
+
+
+def test_a_worker_killed_while_a_success_is_unwritten_has_the_job_delivered_again(
+    pg_rabbit, start_worker, refuse_success, tmp_path: Path
+) -> None:
+    business = make_business()
+    first = start_worker("test_jobs")
+    held, held_runs = str(uuid.uuid4()), tmp_path / "held.runs"
+    refuse_success(held)
+    enqueue_counted(business.id, held_runs, held)
+    wait_for(lambda: "jobs.success_marks_failed" in first.output(), what="a refused mark")
+    first.kill()
+    allow_success(held)
+    # Not acknowledged, so RabbitMQ still holds the message: the ledger never said succeeded
+    # of a job that could run again.
+    wait_for(lambda: queue_depth(pg_rabbit.amqp_url, "test_jobs") == 1, what="the message requeued")
+    assert job(held).status != "succeeded"
+    start_worker("test_jobs")
+    wait_for(lambda: job(held).status == "succeeded", what="the redelivered job")
+    assert runs(held_runs) == 2
+    assert job(held).deliveries == 2
