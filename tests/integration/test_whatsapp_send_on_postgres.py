@@ -15,7 +15,7 @@ from sqlalchemy import select
 from switchboard.common.db import tenant_session
 from switchboard.common.integrations.ai_text import OfflineAIText
 from switchboard.common.integrations.errors import IntegrationError
-from switchboard.common.integrations.twilio_rest import TwilioRestClient
+from switchboard.common.integrations.twilio_client import TwilioRestClient
 from switchboard.common.models import Business, WhatsAppMessage
 from switchboard.common.settings import Settings
 from switchboard.common.tenant_rows import ForeignOrMissingRow

@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from switchboard.common.integrations import config
-from switchboard.common.integrations.push import generate_vapid_keys, load_vapid_keys
+from switchboard.common.integrations.vapid import generate_vapid_keys, load_vapid_keys
 from switchboard.common.integrations.webhooks_out import HttpWebhookSender
 from switchboard.common.settings import Settings
 from tests.fakes.webhook_receiver import SECRET, FakeWebhookReceiver

@@ -15,8 +15,10 @@ from switchboard.common.integrations.push import (
     PushRetryableError,
     PushSubscriptionInfo,
     SubscriptionGone,
-    VapidKeys,
     WebPushSender,
+)
+from switchboard.common.integrations.vapid import (
+    VapidKeys,
     generate_vapid_keys,
     load_vapid_keys,
     parse_vapid_private_key,

@@ -7,9 +7,9 @@ from twilio.request_validator import RequestValidator
 from werkzeug.routing import Rule
 from werkzeug.wrappers import Request, Response
 
+from switchboard.common.integrations.twilio_client import TwilioRestClient
 from switchboard.common.integrations.twilio_rest import (
     TwilioPermanentError,
-    TwilioRestClient,
     TwilioRetryableError,
     recording_sid_from_url,
     whatsapp_address,

@@ -14,7 +14,7 @@ from twilio.request_validator import RequestValidator
 from switchboard.api.app import create_app
 from switchboard.common.db import tenant_session
 from switchboard.common.db.base import utcnow
-from switchboard.common.integrations.twilio_rest import TwilioRestClient
+from switchboard.common.integrations.twilio_client import TwilioRestClient
 from switchboard.common.jobs import enqueue_job
 from switchboard.common.models import (
     Business,

@@ -13,7 +13,7 @@ from functools import cached_property
 from switchboard.common.integrations.ai_text import AIText, make_ai_text
 from switchboard.common.integrations.push import PushSender, WebPushSender
 from switchboard.common.integrations.storage import RecordingStorage, make_recording_storage
-from switchboard.common.integrations.twilio_rest import TwilioRest, TwilioRestClient
+from switchboard.common.integrations.twilio_rest import TwilioRest
 from switchboard.common.integrations.webhooks_out import HttpWebhookSender, WebhookSender
 from switchboard.common.settings import Settings, get_settings
 
@@ -27,6 +27,8 @@ class Adapters:
     @cached_property
     def twilio(self) -> TwilioRest:
         """Twilio REST (messages, recordings)."""
+        from switchboard.common.integrations.twilio_client import TwilioRestClient
+
         return TwilioRestClient.from_settings(self.settings)
 
     @cached_property

@@ -7,19 +7,11 @@ actor to delete the subscription.
 
 from __future__ import annotations
 
-import base64
 import json
-import os
 from abc import ABC, abstractmethod
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
-
-import requests
-from cryptography.hazmat.primitives import serialization
-from cryptography.hazmat.primitives.asymmetric import ec
-from py_vapid import Vapid02, VapidException
 
 from switchboard.common.integrations import config
 from switchboard.common.integrations.errors import (
@@ -32,11 +24,12 @@ from switchboard.common.settings import Settings
 if TYPE_CHECKING:
     from pywebpush import WebPushException
 
+    from switchboard.common.integrations.vapid import VapidKeys
+
 log = get_logger(__name__)
 
 #: Push services accept about 4 KB of encrypted payload; stay clearly below.
 MAX_PAYLOAD_BYTES = 3800
-DEV_KEY_FILENAME = "vapid_private_key.pem"
 
 
 class PushRetryableError(RetryableIntegrationError):
@@ -64,74 +57,6 @@ class PushSubscriptionInfo:
         return {"endpoint": self.endpoint, "keys": {"p256dh": self.p256dh, "auth": self.auth}}
 
 
-@dataclass(frozen=True)
-class VapidKeys:
-    """The application server's VAPID identity."""
-
-    private_key: ec.EllipticCurvePrivateKey = field(repr=False)
-    subject: str
-
-    @property
-    def public_key(self) -> str:
-        """The base64url ``applicationServerKey`` browsers subscribe with."""
-        raw = self.private_key.public_key().public_bytes(
-            serialization.Encoding.X962, serialization.PublicFormat.UncompressedPoint
-        )
-        return base64.urlsafe_b64encode(raw).rstrip(b"=").decode()
-
-    def private_key_pem(self) -> str:
-        """The private key as unencrypted PKCS#8 PEM."""
-        return self.private_key.private_bytes(
-            serialization.Encoding.PEM,
-            serialization.PrivateFormat.PKCS8,
-            serialization.NoEncryption(),
-        ).decode()
-
-
-def generate_vapid_keys(subject: str = config.DEFAULT_VAPID_SUBJECT) -> VapidKeys:
-    """A fresh P-256 key pair."""
-    return VapidKeys(ec.generate_private_key(ec.SECP256R1()), subject)
-
-
-def parse_vapid_private_key(text: str, subject: str) -> VapidKeys:
-    """Keys from a PEM, or from base64url DER or raw 32-byte scalar (``vapid`` CLI formats)."""
-    text = text.strip()
-    if "-----BEGIN" in text:
-        key = serialization.load_pem_private_key(text.encode(), password=None)
-    else:
-        raw = base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
-        if len(raw) == 32:
-            key = ec.derive_private_key(int.from_bytes(raw, "big"), ec.SECP256R1())
-        else:
-            key = serialization.load_der_private_key(raw, password=None)
-    if not isinstance(key, ec.EllipticCurvePrivateKey) or key.curve.name != "secp256r1":
-        raise ValueError("a VAPID private key must be a P-256 (prime256v1) EC key")
-    return VapidKeys(key, subject)
-
-
-def load_vapid_keys(settings: Settings) -> VapidKeys:
-    """The configured VAPID keys; outside production, a dev pair kept under ``var_dir``.
-
-    The dev key is generated once and reused, so browsers stay subscribed across restarts.
-    """
-    subject = config.vapid_subject(settings)
-    configured = config.vapid_private_key(settings)
-    if configured:
-        return parse_vapid_private_key(configured, subject)
-    if settings.environment == "production":
-        raise ValueError("VAPID_PRIVATE_KEY must be set in production")
-    path = Path(settings.var_dir) / DEV_KEY_FILENAME
-    if path.exists():
-        return parse_vapid_private_key(path.read_text(), subject)
-    keys = generate_vapid_keys(subject)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    with os.fdopen(fd, "w") as handle:
-        handle.write(keys.private_key_pem())
-    log.info("push.vapid_dev_key_created", path=str(path), public_key=keys.public_key)
-    return keys
-
-
 def encode_payload(payload: Mapping[str, Any]) -> str:
     """The JSON text sent to the browser; refuses payloads a push service would reject."""
     data = json.dumps(payload, separators=(",", ":"), default=str)
@@ -151,9 +76,16 @@ class PushSender(ABC):
 
 
 class WebPushSender(PushSender):
-    """The real adapter, through ``pywebpush.webpush``."""
+    """The real adapter, through ``pywebpush.webpush``.
+
+    Its libraries (``pywebpush``, ``py_vapid``, ``requests``, ``cryptography``) are imported
+    when the first sender is built: a tenth of a second of every worker's start otherwise.
+    """
 
     def __init__(self, keys: VapidKeys, *, timeout: float = 10.0) -> None:
+        import requests
+        from py_vapid import Vapid02
+
         self._keys = keys
         self._vapid = Vapid02(private_key=keys.private_key)
         self._timeout = timeout
@@ -162,13 +94,16 @@ class WebPushSender(PushSender):
     @classmethod
     def from_settings(cls, settings: Settings) -> WebPushSender:
         """Build the adapter from the process settings."""
+        from switchboard.common.integrations.vapid import load_vapid_keys
+
         return cls(load_vapid_keys(settings), timeout=config.integration_timeout_s(settings))
 
     def send(
         self, subscription: PushSubscriptionInfo, payload: Mapping[str, Any], *, ttl: int = 3600
     ) -> int:
         """Encrypt and POST; maps 404/410 to ``SubscriptionGone``."""
-        # imported here: pywebpush brings aiohttp, a fifth of a second of every worker's start
+        import requests
+        from py_vapid import VapidException
         from pywebpush import WebPushException, webpush
 
         data = encode_payload(payload)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import uuid
 
-from switchboard.common.integrations.twilio_rest import TwilioRestClient
+from switchboard.common.bootstrap import adapters
 from switchboard.common.jobs import PermanentJobError, current_job
 from switchboard.common.jobs.actor import job_actor
 from switchboard.common.outbound.calls import ItemNotFoundError, apply_call_status
@@ -25,7 +25,7 @@ def outbound_run_job(run_id: int, *, business_id: int) -> None:
         business_id,
         run_id,
         owner=owner,
-        twilio=TwilioRestClient.from_settings(settings),
+        twilio=adapters().twilio,
         urls=CallUrls(settings.public_base_url.rstrip("/")),
     )
     if outcome == "missing":

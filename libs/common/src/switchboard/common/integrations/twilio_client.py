@@ -1,0 +1,223 @@
+"""The real Twilio REST adapter, through the official ``twilio`` library.
+
+Its HTTP client rewrites ``https://api.twilio.com`` to ``TWILIO_API_BASE_URL`` so tests can
+point it at a local fake. Recording audio is fetched with httpx, since the library's client
+decodes bodies as text.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Sequence
+from datetime import datetime
+from typing import Any, TypeVar
+
+import httpx
+import requests
+from twilio.base.exceptions import TwilioException, TwilioRestException
+from twilio.http.http_client import TwilioHttpClient
+from twilio.rest import Client
+
+from switchboard.common.integrations import config
+from switchboard.common.integrations.twilio_rest import (
+    DEFAULT_CALL_EVENTS,
+    RECORDING_SID,
+    TWILIO_PUBLIC_BASE_URL,
+    AudioFormat,
+    PlacedCall,
+    SentMessage,
+    TwilioPermanentError,
+    TwilioRest,
+    TwilioRetryableError,
+    whatsapp_address,
+)
+from switchboard.common.logging import get_logger, redact
+from switchboard.common.settings import Settings
+
+log = get_logger(__name__)
+
+#: How many of the newest messages between two numbers ``find_whatsapp`` looks through.
+_FIND_LIMIT = 50
+_T = TypeVar("_T")
+_library_log = logging.getLogger(f"{__name__}.library")
+_library_log.setLevel(logging.WARNING)
+
+
+def _is_retryable_status(status: int) -> bool:
+    return status == 429 or status >= 500
+
+
+def _rest_error(exc: TwilioRestException) -> Exception:
+    status = int(exc.status)
+    message = f"Twilio {exc.method} failed: {status} code={exc.code} {redact(str(exc.msg))}"
+    error_class = TwilioRetryableError if _is_retryable_status(status) else TwilioPermanentError
+    return error_class(message, status=status, code=exc.code)
+
+
+def _call_twilio(action: str, call: Callable[[], _T]) -> _T:
+    """Run one library call, translating its failures into our two error classes."""
+    try:
+        return call()
+    except TwilioRestException as exc:
+        error = _rest_error(exc)
+        log.warning("twilio.request_failed", action=action, status=exc.status, code=exc.code)
+        raise error from exc
+    except (requests.RequestException, TwilioException) as exc:
+        log.warning("twilio.unreachable", action=action, error=redact(str(exc)))
+        raise TwilioRetryableError(f"Twilio {action} failed: {redact(str(exc))}") from exc
+
+
+class _RebasingHttpClient(TwilioHttpClient):  # type: ignore[misc]  # twilio ships no types
+    """The library's HTTP client, sending ``https://api.twilio.com`` requests to another base."""
+
+    def __init__(self, base_url: str, timeout: float) -> None:
+        super().__init__(timeout=timeout, logger=_library_log)
+        self._base_url = base_url.rstrip("/")
+
+    def request(self, method: str, url: str, *args: Any, **kwargs: Any) -> Any:
+        if url.startswith(TWILIO_PUBLIC_BASE_URL):
+            url = self._base_url + url[len(TWILIO_PUBLIC_BASE_URL) :]
+        return super().request(method, url, *args, **kwargs)
+
+
+class TwilioRestClient(TwilioRest):
+    """The real adapter, through ``twilio.rest.Client``."""
+
+    def __init__(
+        self,
+        account_sid: str,
+        auth_token: str,
+        *,
+        base_url: str = TWILIO_PUBLIC_BASE_URL,
+        timeout: float = 15.0,
+    ) -> None:
+        self._account_sid = account_sid
+        self._auth_token = auth_token
+        self._base_url = base_url.rstrip("/")
+        self._timeout = timeout
+        self._client = Client(
+            account_sid, auth_token, http_client=_RebasingHttpClient(self._base_url, timeout)
+        )
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> TwilioRestClient:
+        """Build the adapter from the process settings."""
+        return cls(
+            settings.twilio_account_sid,
+            settings.twilio_auth_token,
+            base_url=config.twilio_api_base_url(settings),
+            timeout=config.integration_timeout_s(settings),
+        )
+
+    def send_whatsapp(
+        self, to: str, from_: str, body: str, *, status_callback: str | None = None
+    ) -> SentMessage:
+        """Send a WhatsApp message through ``messages.create``."""
+        params: dict[str, Any] = {
+            "to": whatsapp_address(to),
+            "from_": whatsapp_address(from_),
+            "body": body,
+        }
+        if status_callback:
+            params["status_callback"] = status_callback
+        message = _call_twilio("send_whatsapp", lambda: self._client.messages.create(**params))
+        log.info("twilio.message_sent", sid=message.sid, status=message.status)
+        return SentMessage(sid=str(message.sid), status=str(message.status))
+
+    def find_whatsapp(
+        self, to: str, from_: str, body: str, *, created_after: datetime
+    ) -> list[str]:
+        """Search the newest messages between the two numbers through ``messages.list``."""
+        found = _call_twilio(
+            "find_whatsapp",
+            lambda: self._client.messages.list(
+                to=whatsapp_address(to), from_=whatsapp_address(from_), limit=_FIND_LIMIT
+            ),
+        )
+        return [
+            str(message.sid)
+            for message in found
+            if message.body == body and message.date_created >= created_after
+        ]
+
+    def place_call(
+        self,
+        to: str,
+        from_: str,
+        url: str,
+        *,
+        status_callback: str | None = None,
+        status_callback_events: Sequence[str] = DEFAULT_CALL_EVENTS,
+        record: bool = False,
+        machine_detection: str | None = None,
+    ) -> PlacedCall:
+        """Place an outbound call through ``calls.create``."""
+        params: dict[str, Any] = {"to": to, "from_": from_, "url": url, "record": record}
+        if status_callback:
+            params["status_callback"] = status_callback
+            params["status_callback_event"] = list(status_callback_events)
+        if machine_detection:
+            params["machine_detection"] = machine_detection
+        call = _call_twilio("place_call", lambda: self._client.calls.create(**params))
+        log.info("twilio.call_placed", sid=call.sid, status=call.status)
+        return PlacedCall(sid=str(call.sid), status=str(call.status))
+
+    def call_status(self, call_sid: str) -> str:
+        """The call's current status through ``calls(sid).fetch()``."""
+        call = _call_twilio("call_status", lambda: self._client.calls(call_sid).fetch())
+        return str(call.status)
+
+    def end_call(self, call_sid: str) -> None:
+        """Hang up through ``calls(sid).update(status="completed")``."""
+        _call_twilio("end_call", lambda: self._client.calls(call_sid).update(status="completed"))
+        log.info("twilio.call_ended", sid=call_sid)
+
+    def start_recording(self, call_sid: str, *, recording_status_callback: str) -> str:
+        """Start a recording through ``calls(sid).recordings.create``."""
+        recording = _call_twilio(
+            "start_recording",
+            lambda: self._client.calls(call_sid).recordings.create(
+                recording_status_callback=recording_status_callback
+            ),
+        )
+        log.info("twilio.recording_started", call_sid=call_sid, sid=recording.sid)
+        return str(recording.sid)
+
+    def download_recording(self, recording_sid: str, audio_format: AudioFormat = "wav") -> bytes:
+        """GET the media file with the account's basic auth (never sent to another host)."""
+        if not RECORDING_SID.fullmatch(recording_sid):
+            raise TwilioPermanentError(f"not a recording sid: {recording_sid!r}")
+        url = (
+            f"{self._base_url}/2010-04-01/Accounts/{self._account_sid}"
+            f"/Recordings/{recording_sid}.{audio_format}"
+        )
+        try:
+            response = httpx.get(
+                url,
+                auth=(self._account_sid, self._auth_token),
+                timeout=self._timeout,
+                follow_redirects=True,  # Twilio redirects media to its storage.
+            )
+        except httpx.HTTPError as exc:
+            raise TwilioRetryableError(f"recording download failed: {redact(str(exc))}") from exc
+        if response.status_code != 200:
+            status = response.status_code
+            error_class = (
+                TwilioRetryableError if _is_retryable_status(status) else TwilioPermanentError
+            )
+            raise error_class(f"recording {recording_sid} download: HTTP {status}", status=status)
+        log.info("twilio.recording_downloaded", sid=recording_sid, size=len(response.content))
+        return response.content
+
+    def delete_recording(self, recording_sid: str) -> bool:
+        """DELETE the recording; a 404 means it is already gone."""
+        try:
+            _call_twilio(
+                "delete_recording", lambda: self._client.recordings(recording_sid).delete()
+            )
+        except TwilioPermanentError as exc:
+            if exc.status == 404:
+                return False
+            raise
+        log.info("twilio.recording_deleted", sid=recording_sid)
+        return True
