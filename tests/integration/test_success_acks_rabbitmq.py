@@ -17,6 +17,7 @@ from tests.integration.test_jobs_rabbitmq import job, queue_depth
 from tests.support import actors
 from tests.support.database import on_own_connection
 from tests.support.factories import make_business
+from tests.support.processes import ServiceProcess
 from tests.support.waiting import wait_for
 
 _REFUSE = """
@@ -72,9 +73,13 @@ def enqueue_counted(business_id: int, marker: Path, job_id: str | None = None) -
     return ref.job_id
 
 
-def test_a_refused_success_mark_is_retried_and_acknowledged_only_once_written(
-    pg_rabbit, start_worker, refuse_success, tmp_path: Path
-) -> None:
+def run_a_job_whose_success_is_refused(
+    start_worker: Callable[..., ServiceProcess],
+    refuse_success: Callable[[str], None],
+    tmp_path: Path,
+) -> tuple[ServiceProcess, int, str, Path]:
+    """Start a worker and run one job PostgreSQL will not mark succeeded: (worker, business,
+    job id, the file that counts the job's runs), once the worker has met the refusal."""
     business = make_business()
     worker = start_worker("test_jobs")
     held, held_runs = str(uuid.uuid4()), tmp_path / "held.runs"
@@ -82,10 +87,19 @@ def test_a_refused_success_mark_is_retried_and_acknowledged_only_once_written(
     enqueue_counted(business.id, held_runs, held)
     wait_for(lambda: "jobs.success_marks_failed" in worker.output(), what="a refused mark")
     assert runs(held_runs) == 1
+    return worker, business.id, held, held_runs
+
+
+def test_a_refused_success_mark_is_retried_and_acknowledged_only_once_written(
+    pg_rabbit, start_worker, refuse_success, tmp_path: Path
+) -> None:
+    worker, business_id, held, held_runs = run_a_job_whose_success_is_refused(
+        start_worker, refuse_success, tmp_path
+    )
     assert job(held).status != "succeeded"
 
     # Another job's success is written, though it waits with the refused one.
-    other = enqueue_counted(business.id, tmp_path / "other.runs")
+    other = enqueue_counted(business_id, tmp_path / "other.runs")
     wait_for(lambda: job(other).status == "succeeded", what="the other job's mark")
     assert job(held).status != "succeeded"
 
@@ -99,16 +113,12 @@ def test_a_refused_success_mark_is_retried_and_acknowledged_only_once_written(
 def test_a_worker_killed_while_a_success_is_unwritten_has_the_job_delivered_again(
     pg_rabbit, start_worker, refuse_success, tmp_path: Path
 ) -> None:
-    business = make_business()
-    first = start_worker("test_jobs")
-    held, held_runs = str(uuid.uuid4()), tmp_path / "held.runs"
-    refuse_success(held)
-    enqueue_counted(business.id, held_runs, held)
-    wait_for(lambda: "jobs.success_marks_failed" in first.output(), what="a refused mark")
+    first, _, held, held_runs = run_a_job_whose_success_is_refused(
+        start_worker, refuse_success, tmp_path
+    )
     first.kill()
     allow_success(held)
-    # Not acknowledged, so RabbitMQ still holds the message: the ledger never said succeeded
-    # of a job that could run again.
+    # Not acknowledged before its success was recorded, so RabbitMQ still holds the message.
     wait_for(lambda: queue_depth(pg_rabbit.amqp_url, "test_jobs") == 1, what="the message requeued")
     assert job(held).status != "succeeded"
     start_worker("test_jobs")

@@ -12,8 +12,8 @@ consumer does two things in the consumer thread, so worker threads never wait fo
   goes on to its next job; the connection's thread writes every owed mark in one statement
   and then acknowledges those messages. While PostgreSQL refuses, the marks are tried again
   every ``RETRY_S`` and the messages stay unacknowledged: a worker that dies meanwhile has
-  them redelivered, and the ledger never shows a job finished that RabbitMQ could still
-  deliver. At most ``prefetch`` messages are unacknowledged per consumer, so the owed marks
+  them redelivered, so RabbitMQ never drops a message whose success the ledger has not
+  recorded (one redelivered after the commit is skipped, its row being final). At most ``prefetch`` messages are unacknowledged per consumer, so the owed marks
   are bounded.
 """
 
