@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from concurrent.futures import ThreadPoolExecutor
 
+import psycopg
 import pytest
 from sqlalchemy import select
 
@@ -61,3 +62,25 @@ def test_a_batch_delivering_one_job_twice_starts_it_once(pg: Settings) -> None:
     rows = _rows(business.id)
     assert (rows[twice].status, rows[twice].deliveries) == ("running", 1)
     assert (rows[once].status, rows[once].deliveries) == ("running", 1)
+
+
+def test_a_success_mark_held_up_by_a_row_lock_gives_up_and_is_written_once_it_is_free(
+    pg: Settings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The consumer thread that writes success marks must not wait on PostgreSQL for ever:
+    # its AMQP connection's heartbeats wait with it.
+    monkeypatch.setattr(ledger, "STATEMENT_TIMEOUT_MS", 300)
+    ledger.close_connections()  # the next ones connect with the shorter timeout
+    business = make_business()
+    [job_id] = _queued_jobs(business.id, 1)
+    assert ledger.mark_started(job_id, max_unfinished=3) is not None
+    outcome = ledger.success_outcome(job_id)
+    try:
+        with psycopg.connect(pg.database_url.replace("+psycopg", "")) as locker:
+            locker.execute("SELECT 1 FROM jobs WHERE id = %s FOR UPDATE", [job_id])
+            with pytest.raises(psycopg.errors.QueryCanceled):
+                ledger.mark_succeeded_many([outcome])
+        ledger.mark_succeeded_many([outcome])  # the lock is gone with its transaction
+    finally:
+        ledger.close_connections()
+    assert _rows(business.id)[job_id].status == "succeeded"

@@ -180,8 +180,16 @@ _SESSION = " ".join(
 )
 
 
+#: No ledger statement waits longer (a row lock held elsewhere, a stalled disk): the RabbitMQ
+#: consumer's thread writes success marks, and its connection's heartbeats wait meanwhile.
+#: A statement cut off is an error like any other; its marks are tried again.
+STATEMENT_TIMEOUT_MS = 10_000
+
+
 def _connect(durable: bool) -> psycopg.Connection[Any]:
-    options = _SESSION if durable else f"{_SESSION} -c synchronous_commit=off"
+    options = f"{_SESSION} -c statement_timeout={STATEMENT_TIMEOUT_MS}"
+    if not durable:
+        options += " -c synchronous_commit=off"
     return psycopg.connect(
         _dsn(),
         autocommit=True,
