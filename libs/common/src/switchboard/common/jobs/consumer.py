@@ -13,8 +13,8 @@ consumer does two things in the consumer thread, so worker threads never wait fo
   and then acknowledges those messages. While PostgreSQL refuses, the marks are tried again
   every ``RETRY_S`` and the messages stay unacknowledged: a worker that dies meanwhile has
   them redelivered, so RabbitMQ never drops a message whose success the ledger has not
-  recorded (one redelivered after the commit is skipped, its row being final). At most ``prefetch`` messages are unacknowledged per consumer, so the owed marks
-  are bounded.
+  recorded (one redelivered after the commit is skipped, its row being final). At most
+  ``prefetch`` messages are unacknowledged per consumer, so the owed marks are bounded.
 """
 
 from __future__ import annotations
