@@ -105,7 +105,7 @@ def test_a_refused_success_mark_is_retried_and_acknowledged_only_once_written(
 
     allow_success(held)
     wait_for(lambda: job(held).status == "succeeded", what="the retried mark")
-    worker.stop()  # an unacknowledged message would go back to the queue now
+    worker.stop(whole_group=False)  # an unacknowledged message would go back to the queue
     assert queue_depth(pg_rabbit.amqp_url, "test_jobs") == 0
     assert runs(held_runs) == 1
 
@@ -125,3 +125,25 @@ def test_a_worker_killed_while_a_success_is_unwritten_has_the_job_delivered_agai
     wait_for(lambda: job(held).status == "succeeded", what="the redelivered job")
     assert runs(held_runs) == 2
     assert job(held).deliveries == 2
+
+
+def test_a_worker_stopped_while_jobs_finish_records_every_success_and_runs_none_twice(
+    pg_rabbit, start_worker, tmp_path: Path
+) -> None:
+    business = make_business()
+    marker = tmp_path / "runs"
+    jobs = {enqueue_counted(business.id, marker) for _ in range(300)}
+    first = start_worker("test_jobs", processes=2, threads=8)
+    wait_for(lambda: runs(marker) >= 50, what="the first jobs to run")
+    # Graceful: jobs under way finish, owed successes are written and acknowledged as the
+    # consumers close; unstarted messages go back to the queue.
+    first.stop(whole_group=False)
+    ran_before_the_stop = marker.read_text().split()
+    assert all(job(job_id).status == "succeeded" for job_id in ran_before_the_stop)
+    start_worker("test_jobs", processes=2, threads=8)
+    wait_for(lambda: runs(marker) >= len(jobs), timeout=60, what="the rest to run")
+    wait_for(
+        lambda: all(job(job_id).status == "succeeded" for job_id in jobs), what="every success"
+    )
+    ran = marker.read_text().split()
+    assert sorted(ran) == sorted(jobs)  # each job ran exactly once

@@ -11,7 +11,7 @@ from typing import Any
 from sqlalchemy import text
 
 from switchboard.common.db import tenant_session
-from switchboard.common.jobs import PermanentJobError, report_progress
+from switchboard.common.jobs import PermanentJobError, current_job, report_progress
 from switchboard.common.jobs.actor import job_actor
 from switchboard.common.jobs.catalog import ActorSpec
 from switchboard.common.leads import upsert_lead
@@ -73,8 +73,9 @@ def noop(*, business_id: int) -> None:
 
 
 def count_runs(*, business_id: int, marker: str) -> None:
+    job = current_job()
     with Path(marker).open("a") as runs:  # one short append per run: atomic enough
-        runs.write(f"{os.getpid()}\n")
+        runs.write(f"{job.job_id if job else '-'}\n")
 
 
 def register() -> dict[str, Any]:

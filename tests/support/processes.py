@@ -79,10 +79,18 @@ class ServiceProcess:
             os.killpg(self.proc.pid, signal.SIGKILL)
         self.proc.wait(30)
 
-    def stop(self, timeout: float = 20) -> int:
-        """SIGTERM, then SIGKILL if it does not stop in time."""
+    def stop(self, timeout: float = 20, *, whole_group: bool = True) -> int:
+        """SIGTERM, then SIGKILL if it does not stop in time.
+
+        ``whole_group=False`` signals the main process only, as ``docker stop`` does: a
+        Dramatiq worker process that gets SIGTERM twice (from the group, then forwarded by
+        its main process) exits at once instead of finishing its jobs.
+        """
         if self.alive:
-            os.killpg(self.proc.pid, signal.SIGTERM)
+            if whole_group:
+                os.killpg(self.proc.pid, signal.SIGTERM)
+            else:
+                self.proc.send_signal(signal.SIGTERM)
             try:
                 self.proc.wait(timeout)
             except subprocess.TimeoutExpired:
