@@ -12,7 +12,9 @@ from pathlib import Path
 
 import pytest
 
-from switchboard.common.jobs import enqueue_job
+from switchboard.common.jobs import enqueue_job, ledger
+from switchboard.common.jobs.broker import get_broker
+from switchboard.common.jobs.consumer import owe_success
 from tests.integration.test_jobs_rabbitmq import job, queue_depth
 from tests.support import actors
 from tests.support.database import on_own_connection
@@ -147,3 +149,25 @@ def test_a_worker_stopped_while_jobs_finish_records_every_success_and_runs_none_
     )
     ran = marker.read_text().split()
     assert sorted(ran) == sorted(jobs)  # each job ran exactly once
+
+
+def test_a_consumer_closed_while_a_refused_mark_waits_for_its_retry_writes_it(
+    pg_rabbit, refuse_success
+) -> None:
+    # The consumer is driven by hand here: its connection's thread turns only when asked.
+    business = make_business()
+    job_id = str(uuid.uuid4())
+    refuse_success(job_id)
+    enqueue_counted(business.id, Path("/nonexistent/never-run"), job_id)
+    consumer = get_broker().consume("test_jobs", prefetch=1, timeout=100)
+    message = wait_for(lambda: next(consumer), what="the delivery")
+    assert message.message_id == job_id
+    assert ledger.mark_started(job_id, max_unfinished=3) is not None
+    owe_success(message, job_id)
+    consumer.ack(message)
+    assert next(consumer) is None  # the turn in which the write is refused; retry in 1 s
+    assert job(job_id).status == "running"
+    allow_success(job_id)
+    consumer.close()  # before the retry is due: close writes what is owed, then acks it
+    assert job(job_id).status == "succeeded"
+    assert queue_depth(pg_rabbit.amqp_url, "test_jobs") == 0  # acknowledged, not requeued
