@@ -10,6 +10,7 @@ import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
+import psycopg
 import pytest
 
 from switchboard.common.jobs import enqueue_job, ledger
@@ -171,3 +172,30 @@ def test_a_consumer_closed_while_a_refused_mark_waits_for_its_retry_writes_it(
     consumer.close()  # before the retry is due: close writes what is owed, then acks it
     assert job(job_id).status == "succeeded"
     assert queue_depth(pg_rabbit.amqp_url, "test_jobs") == 0  # acknowledged, not requeued
+
+
+def test_marks_that_time_out_together_wait_together_instead_of_one_at_a_time(
+    pg_rabbit, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # A timeout is the database's state, not a row's: writing each mark alone would hold the
+    # consumer's thread (and its heartbeats) once more per mark.
+    monkeypatch.setattr(ledger, "STATEMENT_TIMEOUT_MS", 300)
+    ledger.close_connections()
+    business = make_business()
+    locked, free = (enqueue_counted(business.id, Path("/nonexistent/never-run")) for _ in "ab")
+    consumer = get_broker().consume("test_jobs", prefetch=2, timeout=100)
+    try:
+        messages = [wait_for(lambda: next(consumer), what="a delivery") for _ in "ab"]
+        for message in messages:
+            assert ledger.mark_started(message.message_id, max_unfinished=3) is not None
+            owe_success(message, message.message_id)
+            consumer.ack(message)
+        with psycopg.connect(pg_rabbit.database_url.replace("+psycopg", "")) as locker:
+            locker.execute("SELECT 1 FROM jobs WHERE id = %s FOR UPDATE", [locked])
+            assert next(consumer) is None  # the turn whose batch times out
+            assert job(free).status == "running"  # not written on its own
+        consumer.close()  # the lock is gone: close writes both
+    finally:
+        ledger.close_connections()
+    assert {job(locked).status, job(free).status} == {"succeeded"}
+    assert queue_depth(pg_rabbit.amqp_url, "test_jobs") == 0

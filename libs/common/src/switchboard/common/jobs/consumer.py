@@ -26,7 +26,7 @@ from typing import Any
 from dramatiq.broker import Consumer, MessageProxy
 
 from switchboard.common.jobs import ledger
-from switchboard.common.logging import get_logger, redact
+from switchboard.common.logging import get_logger
 
 log = get_logger(__name__)
 
@@ -42,27 +42,24 @@ def owe_success(message: MessageProxy, job_id: str) -> None:
     setattr(message, _OWED, ledger.success_outcome(job_id))
 
 
-def _describe(exc: BaseException | None) -> str:
-    return redact(f"{type(exc).__name__}: {exc}")
-
-
 _Owed = list[tuple[MessageProxy, dict[str, Any]]]
 
 
-def _commit(owed: _Owed) -> tuple[_Owed, _Owed, Exception | None]:
-    """Write owed success marks: (written, refused, the last error).
+def _commit(owed: _Owed) -> tuple[_Owed, _Owed, str]:
+    """Write owed success marks: (written, refused, the last error, described).
 
-    One statement for all; if PostgreSQL refuses it, one per mark, so a mark it will never
-    take does not hold back the others.
+    One statement for all; if PostgreSQL refuses it for something in its rows, one per mark,
+    so a mark it will never take does not hold back the others. Not when the database is
+    unavailable or timed out: each mark would wait as long again.
     """
     if not owed:
-        return [], [], None
+        return [], [], ""
     try:
         ledger.mark_succeeded_many([outcome for _, outcome in owed])
-        return owed, [], None
+        return owed, [], ""
     except Exception as exc:
-        if len(owed) == 1:
-            return [], owed, exc
+        if len(owed) == 1 or ledger.database_unavailable(exc):
+            return [], owed, ledger.describe_error(exc)
         error = exc
     written: _Owed = []
     refused: _Owed = []
@@ -74,7 +71,7 @@ def _commit(owed: _Owed) -> tuple[_Owed, _Owed, Exception | None]:
             error = exc
         else:
             written.append(item)
-    return written, refused, error
+    return written, refused, ledger.describe_error(error) if refused else ""
 
 
 class LedgerConsumer(Consumer):
@@ -89,7 +86,7 @@ class LedgerConsumer(Consumer):
         try:
             ledger.mark_running_due()
         except Exception as exc:  # the marks are claimed again on the next turn
-            log.warning("jobs.running_marks_failed", error=_describe(exc))
+            log.warning("jobs.running_marks_failed", error=ledger.describe_error(exc))
         message: MessageProxy | None = next(self._inner)
         return message
 
@@ -106,7 +103,7 @@ class LedgerConsumer(Consumer):
             try:
                 self._inner.connection.add_callback_threadsafe(self._write_owed)
             except Exception as exc:  # the connection died: close() writes the marks
-                log.warning("jobs.success_marks_deferred", error=_describe(exc))
+                log.warning("jobs.success_marks_deferred", error=ledger.describe_error(exc))
 
     def _take_owed(self) -> _Owed:
         with self._lock:
@@ -122,7 +119,7 @@ class LedgerConsumer(Consumer):
                 job_ids=[outcome["id"] for _, outcome in refused][:10],
                 jobs=len(refused),
                 retry_in_s=RETRY_S,
-                error=_describe(error),
+                error=error,
             )
             with self._lock:
                 self._owed[:0] = refused  # new ones that arrived meanwhile wait for the retry
@@ -163,9 +160,9 @@ class LedgerConsumer(Consumer):
         """
         written, refused, error = _commit(self._take_owed())
         if refused:
-            log.error("jobs.success_marks_lost", jobs=len(refused), error=_describe(error))
+            log.error("jobs.success_marks_lost", jobs=len(refused), error=error)
         try:
             self._ack_all([message for message, _ in written])
         except Exception as exc:  # redelivered later, then skipped as already final
-            log.warning("jobs.ack_failed", error=_describe(exc))
+            log.warning("jobs.ack_failed", error=ledger.describe_error(exc))
         self._inner.close()

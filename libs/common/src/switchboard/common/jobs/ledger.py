@@ -301,12 +301,12 @@ def _run_successes(batch: list[Pending]) -> None:
     _succeed_many([item.params for item in batch])
 
 
-# Two group commits, each with its own leader and connection: a thread about to run a job
-# waits only for delivery marks, never behind the synchronous commit of others' successes.
+# Two kinds of batch, each with its own connection: a thread about to run a job waits only for
+# delivery marks, never behind the synchronous commit of others' successes.
 _start_batches = _BatchConnection(_START_MANY, durable=False)
 _success_batches = _BatchConnection(_SUCCEED_MANY, durable=True)
-# Under load a success batch waits up to 1 ms for six: each batch is a synchronous commit, the
-# costliest thing the ledger does per job (see docs/benchmarks.md).
+# Successes go through a group commit only where no RabbitMQ consumer writes them (the
+# in-process broker); under load a batch waits up to 1 ms for six there.
 _coalescers = {
     "start": Coalescer(_run_starts),
     "succeed": Coalescer(_run_successes, linger_s=0.001, fill=6),
@@ -336,6 +336,12 @@ def close_connections() -> None:
     _start_batches.close()
     _success_batches.close()
     _close_thread_connections()
+
+
+def database_unavailable(exc: BaseException) -> bool:
+    """PostgreSQL was not reached or gave up on the statement (a lost connection, a timeout):
+    no fault of the rows it was given, so writing them one at a time would not help."""
+    return isinstance(exc, psycopg.OperationalError)
 
 
 def describe_error(exc: BaseException) -> str:
