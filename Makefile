@@ -23,7 +23,7 @@ test-unit: install
 lint: install
 	$(UV) run --no-sync ruff check .
 	$(UV) run --no-sync ruff format --check .
-	$(UV) run --no-sync mypy libs/common/src services/*/src libs/cli/src
+	$(UV) run --no-sync mypy libs/common/src libs/domain/src services/*/src apps/cli/src
 
 format: install
 	$(UV) run --no-sync ruff format .

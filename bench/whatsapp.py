@@ -284,7 +284,7 @@ def main() -> None:
             from switchboard.common.db import tenant_session
             from switchboard.common.migrate import worker_startup_migrations
             from switchboard.common.models import Business
-            from switchboard.common.prompts import prebuild_prompts
+            from switchboard.domain.businesses.prompts import prebuild_prompts
             from tests.support.factories import make_business
 
             worker_startup_migrations()

@@ -11,13 +11,14 @@ from typing import Any
 import pytest
 from sqlalchemy import select, update
 
-from switchboard.common import analysis, analysis_postgres
 from switchboard.common.db import tenant_session
+from switchboard.common.db.tenant_rows import ForeignOrMissingRow, owned_row
 from switchboard.common.integrations.ai_text import LeadFields, OfflineAIText
 from switchboard.common.models import Business, Lead, WhatsAppConversation
 from switchboard.common.settings import Settings
-from switchboard.common.tenant_rows import ForeignOrMissingRow, owned_row
-from switchboard.common.whatsapp.inbound import InboundMessage, store_inbound
+from switchboard.domain.analysis import conversations as analysis
+from switchboard.domain.analysis import postgres as analysis_postgres
+from switchboard.domain.whatsapp.inbound import InboundMessage, store_inbound
 from tests.support.factories import make_business, unique_phone
 
 pytestmark = [pytest.mark.integration, pytest.mark.usefixtures("whatsapp_queues")]

@@ -11,8 +11,8 @@ from sqlalchemy import func, select
 from switchboard.common.db import system_session, tenant_session
 from switchboard.common.jobs import enqueue_job, enqueue_unique
 from switchboard.common.jobs import service as jobs
-from switchboard.common.leads import upsert_lead
 from switchboard.common.models import Job, Lead, OutboxMessage
+from switchboard.domain.leads.store import upsert_lead
 from tests.support import actors, services
 from tests.support.factories import make_business
 from tests.support.processes import free_port

@@ -17,8 +17,8 @@ from switchboard.common.jobs.middleware import LedgerMiddleware
 from switchboard.common.jobs.service import cancel_job
 from switchboard.common.models import Business, Job
 from switchboard.common.settings import Settings
-from switchboard.common.whatsapp.concurrency import business_is_busy
-from switchboard.common.whatsapp.inbound import REPLY_ACTOR, REPLY_QUEUE
+from switchboard.domain.whatsapp.concurrency import business_is_busy
+from switchboard.domain.whatsapp.inbound import REPLY_ACTOR, REPLY_QUEUE
 from tests.support.actors import NOOP
 from tests.support.factories import make_business
 

@@ -25,7 +25,6 @@ import psycopg
 import pytest
 from sqlalchemy import event, text
 
-from switchboard.common import analysis
 from switchboard.common.db import system_session
 from switchboard.common.db.base import utcnow
 from switchboard.common.db.engine import get_engine
@@ -34,9 +33,10 @@ from switchboard.common.integrations.ai_text import OfflineAIText
 from switchboard.common.jobs import ledger
 from switchboard.common.jobs.context import JobContext, set_current_job
 from switchboard.common.settings import Settings
-from switchboard.common.whatsapp import replies, sending
-from switchboard.common.whatsapp.inbound import REPLY_ACTOR, InboundMessage, store_inbound
-from switchboard.common.whatsapp.reply_context import HISTORY_LENGTH
+from switchboard.domain.analysis import conversations as analysis
+from switchboard.domain.whatsapp import replies, sending
+from switchboard.domain.whatsapp.inbound import REPLY_ACTOR, InboundMessage, store_inbound
+from switchboard.domain.whatsapp.reply_context import HISTORY_LENGTH
 from tests.support.database import on_own_connection
 from tests.support.factories import make_business, unique_phone
 from tests.support.fast_start import renew_cancellation_knowledge

@@ -9,7 +9,7 @@ from sqlalchemy.exc import ProgrammingError
 from switchboard.common.db import system_session, tenant_session
 from switchboard.common.db.base import tenant_tables
 from switchboard.common.jobs import enqueue_job
-from switchboard.common.leads import upsert_lead
+from switchboard.domain.leads.store import upsert_lead
 from tests.support import actors
 from tests.support.factories import make_business
 

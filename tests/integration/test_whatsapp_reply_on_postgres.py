@@ -17,6 +17,7 @@ from sqlalchemy.exc import DBAPIError
 
 from switchboard.common.db import system_session, tenant_session
 from switchboard.common.db.base import utcnow
+from switchboard.common.db.tenant_rows import ForeignOrMissingRow
 from switchboard.common.integrations.ai_text import OfflineAIText
 from switchboard.common.jobs import ledger
 from switchboard.common.jobs.context import JobContext, set_current_job
@@ -29,11 +30,10 @@ from switchboard.common.models import (
     WhatsAppSession,
 )
 from switchboard.common.settings import Settings
-from switchboard.common.tenant_rows import ForeignOrMissingRow
-from switchboard.common.whatsapp import replies, replies_postgres
-from switchboard.common.whatsapp.concurrency import BusinessAtLimit
-from switchboard.common.whatsapp.inbound import REPLY_ACTOR, InboundMessage, store_inbound
-from switchboard.common.whatsapp.reply_context import HISTORY_LENGTH
+from switchboard.domain.whatsapp import replies, replies_postgres
+from switchboard.domain.whatsapp.concurrency import BusinessAtLimit
+from switchboard.domain.whatsapp.inbound import REPLY_ACTOR, InboundMessage, store_inbound
+from switchboard.domain.whatsapp.reply_context import HISTORY_LENGTH
 from tests.support.factories import make_business, unique_phone
 from tests.support.fast_start import renew_cancellation_knowledge
 

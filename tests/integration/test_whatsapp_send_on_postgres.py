@@ -13,14 +13,14 @@ import pytest
 from sqlalchemy import select
 
 from switchboard.common.db import tenant_session
+from switchboard.common.db.tenant_rows import ForeignOrMissingRow
 from switchboard.common.integrations.ai_text import OfflineAIText
 from switchboard.common.integrations.errors import IntegrationError
 from switchboard.common.integrations.twilio_client import TwilioRestClient
 from switchboard.common.models import Business, WhatsAppMessage
 from switchboard.common.settings import Settings
-from switchboard.common.tenant_rows import ForeignOrMissingRow
-from switchboard.common.whatsapp import replies, sending
-from switchboard.common.whatsapp.inbound import InboundMessage, store_inbound
+from switchboard.domain.whatsapp import replies, sending
+from switchboard.domain.whatsapp.inbound import InboundMessage, store_inbound
 from tests.fakes.twilio_rest import ACCOUNT_SID, AUTH_TOKEN, FakeTwilioServer, fake_twilio
 from tests.support.factories import make_business, unique_phone
 

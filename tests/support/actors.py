@@ -14,7 +14,7 @@ from switchboard.common.db import tenant_session
 from switchboard.common.jobs import PermanentJobError, current_job, report_progress
 from switchboard.common.jobs.actor import job_actor
 from switchboard.common.jobs.catalog import ActorSpec
-from switchboard.common.leads import upsert_lead
+from switchboard.domain.leads.store import upsert_lead
 
 RECORD_LEAD = ActorSpec("test_record_lead_job", "test_jobs", timeout_s=30, max_retries=3)
 SLEEPY = ActorSpec("test_sleepy_job", "test_jobs", timeout_s=1, max_retries=1)

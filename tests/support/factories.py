@@ -6,7 +6,7 @@ import itertools
 import random
 from dataclasses import dataclass
 
-from switchboard.common.businesses import create_business
+from switchboard.domain.businesses.accounts import create_business
 
 _numbers = itertools.count(random.randint(1_000_000, 8_000_000))
 

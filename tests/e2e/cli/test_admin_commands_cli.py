@@ -14,8 +14,8 @@ from typer.testing import CliRunner
 
 from switchboard.cli.main import app
 from switchboard.common.jobs import enqueue_job
-from switchboard.common.leads import LeadFilter, list_leads
 from switchboard.common.settings import Settings
+from switchboard.domain.leads.store import LeadFilter, list_leads
 from tests.support import actors
 from tests.support.api_server import running_api, shared_sqlite
 from tests.support.factories import TestBusiness, make_business

@@ -14,7 +14,7 @@ import httpx
 import pytest
 
 from switchboard.common.db import tenant_session
-from switchboard.common.leads import upsert_lead
+from switchboard.domain.leads.store import upsert_lead
 from tests.e2e.dashboard.conftest import CHROMIUM_ARGS, _chromium_or_skip
 from tests.fakes.twilio_rest import ACCOUNT_SID, AUTH_TOKEN, FakeTwilioServer
 from tests.support.factories import make_business

@@ -18,8 +18,8 @@ from switchboard.api.app import create_app
 from switchboard.common.db import system_session, tenant_session
 from switchboard.common.models import Job, OutboxMessage, WhatsAppConversation, WhatsAppMessage
 from switchboard.common.settings import Settings
-from switchboard.common.whatsapp.inbound import InboundMessage
-from switchboard.common.whatsapp.inbound_postgres import (
+from switchboard.domain.whatsapp.inbound import InboundMessage
+from switchboard.domain.whatsapp.inbound_postgres import (
     PostgresInboundStore,
     open_postgres_inbound_store,
 )

@@ -15,7 +15,7 @@ from switchboard.api.routes import whatsapp_webhook
 from switchboard.common.db import tenant_session
 from switchboard.common.models import Business, WhatsAppMessage
 from switchboard.common.settings import Settings
-from switchboard.common.whatsapp.inbound_store import ThreadedInboundStore
+from switchboard.domain.whatsapp.inbound_store import ThreadedInboundStore
 from tests.support.factories import make_business, unique_phone
 
 PATH = whatsapp_webhook.PATH

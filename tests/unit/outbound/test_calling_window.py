@@ -7,7 +7,7 @@ from datetime import UTC, datetime
 import pytest
 
 from switchboard.common.models import OutboundRun
-from switchboard.common.outbound.driver import in_calling_window
+from switchboard.domain.outbound.driver import in_calling_window
 
 
 def run(start: str | None, end: str | None) -> OutboundRun:

@@ -8,8 +8,8 @@ import pytest
 
 from switchboard.common.db import tenant_session
 from switchboard.common.jobs import enqueue_job
-from switchboard.common.leads import upsert_lead
-from switchboard.common.outbound import runs
+from switchboard.domain.leads.store import upsert_lead
+from switchboard.domain.outbound import runs
 from tests.fakes.twilio_rest import FakeTwilioServer
 from tests.support.factories import make_business
 from tests.support.waiting import wait_for

@@ -7,11 +7,11 @@ from datetime import timedelta
 import dramatiq
 from sqlalchemy import func, select
 
-from switchboard.common.call_followups import enqueue_follow_ups
 from switchboard.common.db import tenant_session
 from switchboard.common.events import CallEnded, CallStarted, TranscriptTurn, utc_now
 from switchboard.common.models import CallLog, CallSession, Job, Lead
 from switchboard.common.models.jobs import FINAL_STATUSES
+from switchboard.domain.calls.followups import enqueue_follow_ups
 from tests.support.factories import make_business, unique_phone
 from tests.support.waiting import wait_for
 from tests.unit.worker.world import sid

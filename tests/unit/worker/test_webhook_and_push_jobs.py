@@ -5,10 +5,10 @@ from __future__ import annotations
 import dramatiq
 from sqlalchemy import func, select, update
 
-from switchboard.common.call_followups import enqueue_follow_ups
 from switchboard.common.db import tenant_session
 from switchboard.common.events import RecordingReady
 from switchboard.common.models import PushSubscription, Reminder, WebhookDelivery, WebhookEndpoint
+from switchboard.domain.calls.followups import enqueue_follow_ups
 from tests.fakes.web_push import FakePushService
 from tests.fakes.webhook_receiver import SECRET, FakeWebhookReceiver
 from tests.unit.worker.jobs import finished, jobs_of, run

@@ -32,8 +32,8 @@ from switchboard.common.logging import get_logger
 from switchboard.common.metrics import LedgerCollector
 from switchboard.common.settings import Settings, get_settings
 from switchboard.common.web import health_router
-from switchboard.common.whatsapp.inbound_postgres import open_postgres_inbound_store
-from switchboard.common.whatsapp.inbound_store import ThreadedInboundStore
+from switchboard.domain.whatsapp.inbound_postgres import open_postgres_inbound_store
+from switchboard.domain.whatsapp.inbound_store import ThreadedInboundStore
 
 log = get_logger(__name__)
 

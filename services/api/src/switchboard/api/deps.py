@@ -8,8 +8,8 @@ from typing import Annotated
 from fastapi import Depends, HTTPException, status
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
-from switchboard.common.businesses import business_for_api_key
 from switchboard.common.settings import Settings, get_settings
+from switchboard.domain.businesses.accounts import business_for_api_key
 
 _bearer = HTTPBearer(auto_error=False)
 Credentials = Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)]

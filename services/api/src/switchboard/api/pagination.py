@@ -11,8 +11,8 @@ from typing import Annotated, Any, TypeVar
 from fastapi import Depends, HTTPException, Query
 from pydantic import BaseModel
 
-from switchboard.common.keyset import MAX_ID
-from switchboard.common.keyset import Page as RowPage
+from switchboard.common.db.keyset import MAX_ID
+from switchboard.common.db.keyset import Page as RowPage
 
 PageModel = TypeVar("PageModel", bound=BaseModel)
 

@@ -7,7 +7,7 @@ from typing import Annotated, Any
 from fastapi import Path
 
 from switchboard.api.schemas import ErrorResponse
-from switchboard.common.keyset import MAX_ID
+from switchboard.common.db.keyset import MAX_ID
 
 
 def object_id(description: str) -> Any:

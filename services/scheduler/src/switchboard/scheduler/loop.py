@@ -8,11 +8,11 @@ import time
 from switchboard.common.db.statistics import analyze_new_tables
 from switchboard.common.jobs.outbox import relay_outbox
 from switchboard.common.logging import get_logger, redact
-from switchboard.common.notifications import schedule_reminder_scans
-from switchboard.common.outbound.reconcile import reconcile_runs
-from switchboard.common.recordings import schedule_recording_cleanups
 from switchboard.common.settings import Settings
-from switchboard.common.whatsapp.sessions import schedule_session_summaries
+from switchboard.domain.calls.recordings import schedule_recording_cleanups
+from switchboard.domain.notifications.push import schedule_reminder_scans
+from switchboard.domain.outbound.reconcile import reconcile_runs
+from switchboard.domain.whatsapp.sessions import schedule_session_summaries
 from switchboard.scheduler.leader import Leadership
 from switchboard.scheduler.schedule import Periodic
 

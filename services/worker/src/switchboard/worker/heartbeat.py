@@ -17,7 +17,7 @@ from dramatiq.middleware import Middleware
 
 from switchboard.common.db.base import utcnow
 from switchboard.common.logging import get_logger, redact
-from switchboard.common.worker_heartbeats import record_heartbeat
+from switchboard.domain.operations.heartbeats import record_heartbeat
 
 log = get_logger(__name__)
 

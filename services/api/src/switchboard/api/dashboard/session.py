@@ -13,8 +13,8 @@ from dataclasses import dataclass
 from fastapi import HTTPException, Request, Response, status
 from itsdangerous import BadSignature, URLSafeTimedSerializer
 
-from switchboard.common.businesses import api_key_is_live
 from switchboard.common.settings import Settings
+from switchboard.domain.businesses.accounts import api_key_is_live
 
 COOKIE = "sb_dashboard"
 MAX_AGE_S = 12 * 3600

@@ -20,11 +20,11 @@ from aio_pika.abc import AbstractIncomingMessage, AbstractRobustConnection
 from pydantic import ValidationError
 from sqlalchemy.exc import InterfaceError, OperationalError
 
-from switchboard.common.call_followups import enqueue_follow_ups
 from switchboard.common.events import EVENT_TYPES, EVENTS_EXCHANGE, get_in_process_bus, parse_event
 from switchboard.common.events.amqp import BROKER_ERRORS
 from switchboard.common.logging import get_logger, redact
 from switchboard.common.settings import Settings
+from switchboard.domain.calls.followups import enqueue_follow_ups
 
 log = get_logger(__name__)
 

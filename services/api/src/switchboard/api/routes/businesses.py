@@ -20,8 +20,8 @@ from switchboard.api.schemas import (
     BusinessSelfUpdate,
     ErrorResponse,
 )
-from switchboard.common import business_settings
-from switchboard.common.businesses import BusinessExistsError, create_business
+from switchboard.domain.businesses import settings as business_settings
+from switchboard.domain.businesses.accounts import BusinessExistsError, create_business
 
 router = APIRouter(prefix="/api/v1/businesses", tags=["businesses"])
 _ADMIN: dict[int | str, dict[str, Any]] = {

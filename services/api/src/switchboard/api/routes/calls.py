@@ -10,9 +10,9 @@ from switchboard.api.deps import CurrentBusiness, SettingsDep
 from switchboard.api.pagination import Paging, to_page
 from switchboard.api.params import NOT_FOUND, UNAUTHORIZED, CallId, RecordingId
 from switchboard.api.schemas import CallDetail, CallPage, CallPublic, RecordingPublic
-from switchboard.common import calls_query
+from switchboard.common.db.keyset import MAX_ID
 from switchboard.common.integrations.storage import make_recording_storage
-from switchboard.common.keyset import MAX_ID
+from switchboard.domain.calls import queries as calls_query
 
 router = APIRouter(prefix="/api/v1/calls", tags=["calls"], responses=UNAUTHORIZED)
 

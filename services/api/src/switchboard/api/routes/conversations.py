@@ -16,8 +16,8 @@ from switchboard.api.schemas import (
     MessagePublic,
     MessageQueued,
 )
-from switchboard.common import conversations
-from switchboard.common.keyset import MAX_ID
+from switchboard.common.db.keyset import MAX_ID
+from switchboard.domain.whatsapp import conversations
 
 router = APIRouter(prefix="/api/v1/conversations", tags=["conversations"], responses=UNAUTHORIZED)
 

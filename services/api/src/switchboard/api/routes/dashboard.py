@@ -20,12 +20,15 @@ from switchboard.api.dashboard.session import (
 )
 from switchboard.api.deps import SettingsDep
 from switchboard.api.pagination import decode_cursor, encode_cursor
-from switchboard.common import business_settings, calls_query, leads, operations_overview
-from switchboard.common.businesses import live_api_key
+from switchboard.common.db.keyset import MAX_ID
 from switchboard.common.errors import NotFoundError
 from switchboard.common.jobs import service as jobs
-from switchboard.common.keyset import MAX_ID
-from switchboard.common.outbound_progress import active_runs
+from switchboard.domain.businesses import settings as business_settings
+from switchboard.domain.businesses.accounts import live_api_key
+from switchboard.domain.calls import queries as calls_query
+from switchboard.domain.leads import store as leads
+from switchboard.domain.operations import overview as operations_overview
+from switchboard.domain.outbound.active_runs import active_runs
 
 router = APIRouter(prefix="/dashboard", include_in_schema=False)
 STATIC_FILES = {"dashboard.css": "text/css", "dashboard.js": "text/javascript"}

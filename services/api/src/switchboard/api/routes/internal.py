@@ -8,9 +8,9 @@ from sqlalchemy import select
 
 from switchboard.api.deps import InternalOnly
 from switchboard.api.schemas import ErrorResponse
-from switchboard.common.businesses import business_for_number
 from switchboard.common.db import tenant_session
 from switchboard.common.models import AgentSettings, PrebuiltPrompt
+from switchboard.domain.businesses.accounts import business_for_number
 
 router = APIRouter(prefix="/internal/v1", tags=["internal"], dependencies=[InternalOnly])
 

@@ -16,7 +16,8 @@ from switchboard.api.schemas import (
     LeadPublic,
     LeadUpdate,
 )
-from switchboard.common import csv_import, leads
+from switchboard.domain.leads import csv_import
+from switchboard.domain.leads import store as leads
 
 router = APIRouter(prefix="/api/v1/leads", tags=["leads"], responses=UNAUTHORIZED)
 MAX_IMPORT_BYTES = 5 * 1024 * 1024

@@ -12,7 +12,7 @@ from switchboard.api.deps import CurrentBusiness
 from switchboard.api.pagination import decode_cursor, encode_cursor
 from switchboard.api.params import CONFLICT, NOT_FOUND, object_id
 from switchboard.api.schemas import ErrorResponse
-from switchboard.common.outbound import runs
+from switchboard.domain.outbound import runs
 
 RunId = Annotated[int, object_id("The outbound run's id")]
 

@@ -12,7 +12,7 @@ from switchboard.api.schemas import (
     PushSubscriptionPage,
     PushSubscriptionPublic,
 )
-from switchboard.common import push_subscriptions as subscriptions
+from switchboard.domain.notifications import subscriptions
 
 router = APIRouter(
     prefix="/api/v1/push-subscriptions", tags=["push subscriptions"], responses=UNAUTHORIZED

@@ -11,8 +11,8 @@ from switchboard.api.pagination import Paging, to_page
 from switchboard.api.params import NOT_FOUND, UNAUTHORIZED, ReminderId
 from switchboard.api.schemas import ReminderCreate, ReminderPage, ReminderPublic, ReminderUpdate
 from switchboard.api.schemas.common import Timestamp
-from switchboard.common import reminders
-from switchboard.common.keyset import MAX_ID
+from switchboard.common.db.keyset import MAX_ID
+from switchboard.domain.notifications import reminders
 
 router = APIRouter(prefix="/api/v1/reminders", tags=["reminders"], responses=UNAUTHORIZED)
 ReminderStatus = Literal["pending", "sent", "done", "cancelled"]

@@ -17,7 +17,7 @@ from switchboard.api.schemas import (
     WebhookEndpointWithSecret,
     WebhookTestQueued,
 )
-from switchboard.common import webhook_endpoints as endpoints
+from switchboard.domain.webhooks import endpoints
 
 router = APIRouter(prefix="/api/v1/webhooks", tags=["webhooks"], responses=UNAUTHORIZED)
 

@@ -21,8 +21,8 @@ from twilio.request_validator import RequestValidator
 
 from switchboard.common.logging import get_logger
 from switchboard.common.settings import get_settings
-from switchboard.common.whatsapp.inbound import InboundMessage
-from switchboard.common.whatsapp.inbound_store import InboundStore
+from switchboard.domain.whatsapp.inbound import InboundMessage
+from switchboard.domain.whatsapp.inbound_store import InboundStore
 
 log = get_logger(__name__)
 router = APIRouter(tags=["whatsapp"])

@@ -7,7 +7,7 @@ from typing import Annotated, ClassVar, Generic, TypeVar
 
 from pydantic import AfterValidator, AwareDatetime, BaseModel, ConfigDict, Field, model_validator
 
-from switchboard.common.keyset import MAX_ID
+from switchboard.common.db.keyset import MAX_ID
 
 E164 = r"^\+[1-9]\d{6,14}$"
 #: An object id in a request body (the same bounds as an id in a path).

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from switchboard.common.analysis import analyze_conversation
 from switchboard.common.bootstrap import adapters
 from switchboard.common.jobs.actor import job_actor
+from switchboard.domain.analysis.conversations import analyze_conversation
 
 
 @job_actor()

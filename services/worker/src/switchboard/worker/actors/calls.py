@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from switchboard.common import calls
 from switchboard.common.jobs.actor import job_actor
+from switchboard.domain.calls import logs as calls
 
 
 @job_actor()

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from switchboard.common.jobs.actor import job_actor
-from switchboard.common.lead_capture import capture_lead
+from switchboard.domain.leads.capture import capture_lead
 
 
 @job_actor()

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from switchboard.common import notifications
 from switchboard.common.bootstrap import adapters
 from switchboard.common.jobs.actor import job_actor
+from switchboard.domain.notifications import push as notifications
 
 
 @job_actor()

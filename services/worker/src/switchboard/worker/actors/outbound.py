@@ -7,10 +7,10 @@ import uuid
 from switchboard.common.bootstrap import adapters
 from switchboard.common.jobs import PermanentJobError, current_job
 from switchboard.common.jobs.actor import job_actor
-from switchboard.common.outbound.calls import ItemNotFoundError, apply_call_status
-from switchboard.common.outbound.driver import CallUrls, drive_run
-from switchboard.common.outbound.runs import enqueue_driver
 from switchboard.common.settings import get_settings
+from switchboard.domain.outbound.calls import ItemNotFoundError, apply_call_status
+from switchboard.domain.outbound.driver import CallUrls, drive_run
+from switchboard.domain.outbound.runs import enqueue_driver
 
 
 # notify_shutdown: a stopping worker interrupts the tick; Retries hands it to the next worker.

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from switchboard.common import prompts
 from switchboard.common.jobs.actor import job_actor
+from switchboard.domain.businesses import prompts
 
 
 @job_actor()

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from switchboard.common import recordings
 from switchboard.common.bootstrap import adapters
 from switchboard.common.jobs.actor import job_actor
+from switchboard.domain.calls import recordings
 
 
 @job_actor()

@@ -6,7 +6,7 @@ from typing import Any
 
 from switchboard.common.bootstrap import adapters
 from switchboard.common.jobs.actor import job_actor
-from switchboard.common.webhook_delivery import deliver_webhook
+from switchboard.domain.webhooks.delivery import deliver_webhook
 
 
 @job_actor()

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from switchboard.common.bootstrap import adapters
 from switchboard.common.jobs.actor import job_actor
-from switchboard.common.whatsapp import concurrency, replies, sending, sessions
+from switchboard.domain.whatsapp import concurrency, replies, sending, sessions
 from switchboard.worker.actors._attempts import defer, is_final_attempt
 
 

@@ -1,0 +1,190 @@
+"""The ``switchboard`` command line: one entry point for every service and admin task."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import sys
+
+import typer
+from rich.console import Console
+
+from switchboard.common.logging import configure_logging
+from switchboard.common.settings import get_settings
+
+app = typer.Typer(
+    help="Switchboard: the backend for AI phone and WhatsApp agents.", no_args_is_help=True
+)
+err = Console(stderr=True)
+
+
+def _register_command_groups() -> None:
+    from switchboard.cli import jobs_cmd, leads_cmd, outbound_cmd
+
+    app.add_typer(leads_cmd.app, name="leads")
+    app.add_typer(jobs_cmd.app, name="jobs")
+    app.add_typer(outbound_cmd.app, name="outbound")
+
+
+_register_command_groups()
+
+
+def _setup() -> None:
+    settings = get_settings()
+    configure_logging(settings.log_level, settings.log_json)
+
+
+@app.command()
+def run(
+    host: str = typer.Option("127.0.0.1", help="Address the HTTP services bind to."),
+    api_port: int = typer.Option(8000),
+    gateway_port: int = typer.Option(8001),
+    scheduler_port: int = typer.Option(8002),
+    threads: int = typer.Option(4, help="Worker threads for the in-process worker."),
+) -> None:
+    """Run what SERVICE_ROLE says (default: everything in one process)."""
+    _setup()
+    from switchboard.cli.embedded import serve
+
+    asyncio.run(serve(host, api_port, gateway_port, scheduler_port, threads))
+
+
+@app.command()
+def api(
+    host: str = "0.0.0.0",  # noqa: S104 - a server binds all interfaces
+    port: int = 8000,
+    workers: int = typer.Option(1, help="Server processes (each with its own event loop)."),
+) -> None:
+    """The REST API, WhatsApp webhook and dashboard."""
+    _setup()
+    import uvicorn
+
+    uvicorn.run(
+        "switchboard.api.app:create_app",
+        factory=True,
+        host=host,
+        port=port,
+        workers=workers,
+        loop="uvloop",
+        http="httptools",
+        access_log=False,
+        log_level="warning",
+        lifespan="on",
+    )
+
+
+@app.command()
+def gateway(host: str = "0.0.0.0", port: int = 8001) -> None:  # noqa: S104
+    """The voice gateway (Twilio webhooks and Media Streams)."""
+    _setup()
+    from switchboard.voice_gateway.server import serve
+
+    serve(host, port, get_settings())
+
+
+@app.command()
+def scheduler(host: str = "0.0.0.0", port: int = 8002) -> None:  # noqa: S104
+    """The scheduler (periodic jobs, outbox relay) with /health and /metrics."""
+    _setup()
+    from switchboard.cli.embedded import serve_one
+
+    asyncio.run(serve_one("scheduler", host, port))
+
+
+@app.command()
+def worker(
+    modules: list[str] = typer.Argument(None, help="Extra modules that declare actors."),
+    processes: int = typer.Option(2, help="Worker processes."),
+    threads: int = typer.Option(8, help="Threads per worker process."),
+    queues: list[str] = typer.Option([], "--queue", "-Q", help="Only these queues (repeatable)."),
+) -> None:
+    """Dramatiq's own worker, after applying migrations once."""
+    _setup()
+    from switchboard.worker.runner import run_worker
+
+    raise typer.Exit(run_worker(processes, threads, queues, modules or []))
+
+
+@app.command()
+def migrate() -> None:
+    """Apply database migrations (safe to run from many processes at once)."""
+    _setup()
+    from switchboard.common.migrate import worker_startup_migrations
+
+    applied = worker_startup_migrations()
+    err.print("migrations applied" if applied else "database already up to date")
+
+
+@app.command("simulate-call")
+def simulate_call_command(
+    to: str = typer.Option(..., help="The business's number the call goes to (E.164)."),
+    from_: str = typer.Option("+15557654321", "--from", help="The caller's number."),
+    gateway_url: str = typer.Option("http://localhost:8001", help="Where the gateway listens."),
+    say: list[str] = typer.Option([], help="What the caller says, one turn per option."),
+    barge_in: bool = typer.Option(False, help="Talk over the agent's first answer."),
+    as_json: bool = typer.Option(False, "--json", help="Print the outcome as JSON."),
+) -> None:
+    """Act as Twilio: sign the webhook, stream 8 kHz μ-law speech, print what the agent said."""
+    _setup()
+    from dataclasses import asdict
+
+    from switchboard.voice_gateway.simulator.call import DEFAULT_UTTERANCES, simulate_call
+
+    settings = get_settings()
+    outcome = asyncio.run(
+        simulate_call(
+            gateway_url,
+            from_,
+            to,
+            auth_token=settings.twilio_auth_token,
+            public_base_url=settings.public_base_url,
+            utterances=say or DEFAULT_UTTERANCES,
+            barge_in=barge_in,
+        )
+    )
+    if as_json:
+        sys.stdout.write(json.dumps(asdict(outcome)) + "\n")
+    else:
+        for line in outcome.agent_said:
+            sys.stdout.write(f"agent: {line}\n")
+        sys.stdout.write(
+            f"call {outcome.call_sid}: {outcome.status} after {outcome.duration_s:.1f} s "
+            f"(ended by {outcome.ended_by}){' — ' + outcome.message if outcome.message else ''}\n"
+        )
+    raise typer.Exit(0 if outcome.status == "completed" else 1)
+
+
+@app.command("create-business")
+def create_business_command(
+    name: str = typer.Option(..., help="The business's name."),
+    phone: str = typer.Option(..., help="Its Twilio number, E.164 (+15551234567)."),
+    timezone: str = typer.Option("UTC", help="IANA time zone."),
+    as_json: bool = typer.Option(False, "--json", help="Print the result as JSON."),
+) -> None:
+    """Create a business and print its API key (shown once)."""
+    _setup()
+    from pydantic import ValidationError
+
+    from switchboard.api.schemas import BusinessCreate, BusinessCreated, BusinessPublic
+    from switchboard.common.migrate import worker_startup_migrations
+    from switchboard.domain.businesses.accounts import BusinessExistsError, create_business
+
+    try:
+        body = BusinessCreate(name=name, phone_number=phone, timezone=timezone)
+    except ValidationError as exc:
+        for error in exc.errors():
+            field = {"phone_number": "--phone"}.get(str(error["loc"][0]), f"--{error['loc'][0]}")
+            err.print(f"[red]error:[/red] {field}: {error['msg']}")
+        raise typer.Exit(2) from exc
+    worker_startup_migrations()
+    try:
+        business, key = create_business(body.name, body.phone_number, body.timezone)
+    except BusinessExistsError as exc:
+        err.print(f"[red]error:[/red] {exc}")
+        raise typer.Exit(1) from exc
+    created = BusinessCreated(business=BusinessPublic.model_validate(business), api_key=key.key)
+    if as_json:
+        sys.stdout.write(json.dumps(created.model_dump(mode="json")) + "\n")
+    else:
+        err.print(f"created business {business.id} ({business.name}, {business.phone_number})")
+        sys.stdout.write(f"API key (shown once): {key.key}\n")

@@ -1,0 +1,107 @@
+"""The agent's system prompt, built from the business's agent settings and stored per channel.
+
+``prebuild_prompts`` writes one ``prebuilt_prompts`` row per channel; the gateway reads the
+voice prompt through ``/internal/v1/agent-config`` and WhatsApp replies read the other one.
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from switchboard.common.db.base import utcnow
+from switchboard.common.db.tenancy import tenant_session
+from switchboard.common.db.tenant_rows import ForeignOrMissingRow
+from switchboard.common.logging import get_logger
+from switchboard.common.models import AgentSettings, Business, PrebuiltPrompt
+
+log = get_logger(__name__)
+
+CHANNELS = ("voice", "whatsapp")
+_CHANNEL_RULES = {
+    "voice": (
+        "You are speaking on the phone: answer in one or two short spoken sentences, "
+        "never use lists, links or emoji, and ask one question at a time."
+    ),
+    "whatsapp": (
+        "You are chatting on WhatsApp: answer in a few short lines of plain text, "
+        "and ask one question at a time."
+    ),
+}
+
+
+def build_system_prompt(business: Business, agent: AgentSettings, channel: str) -> str:
+    """The system prompt for ``channel`` from the business's name and agent settings."""
+    lines = [
+        f"You are {agent.agent_name}, the assistant of {business.name}.",
+        _CHANNEL_RULES[channel],
+        f"Reply in the language with code '{agent.language}' unless the customer uses another.",
+        "Collect the customer's name and e-mail when they want to book or be contacted.",
+    ]
+    if agent.instructions.strip():
+        lines.append(f"Business instructions: {agent.instructions.strip()}")
+    return "\n".join(lines)
+
+
+def _agent_settings(session: Session, business_id: int) -> tuple[Business, AgentSettings]:
+    business = session.execute(
+        select(Business).where(Business.id == business_id)
+    ).scalar_one_or_none()
+    agent = session.execute(
+        select(AgentSettings).where(AgentSettings.business_id == business_id)
+    ).scalar_one_or_none()
+    if business is None or agent is None:
+        raise ForeignOrMissingRow(f"business {business_id} or its agent settings not found")
+    return business, agent
+
+
+def prebuild_prompts(business_id: int) -> list[str]:
+    """Build and store every channel's prompt; returns the channels whose prompt changed."""
+    changed: list[str] = []
+    with tenant_session(business_id) as session:
+        business, agent = _agent_settings(session, business_id)
+        existing = {
+            row.channel: row
+            for row in session.execute(
+                select(PrebuiltPrompt).where(PrebuiltPrompt.business_id == business_id)
+            ).scalars()
+        }
+        for channel in CHANNELS:
+            content = build_system_prompt(business, agent, channel)
+            row = existing.get(channel)
+            if row is None:
+                session.add(
+                    PrebuiltPrompt(
+                        business_id=business_id, channel=channel, content=content, built_at=utcnow()
+                    )
+                )
+            elif row.content != content:
+                row.content, row.version, row.built_at = content, row.version + 1, utcnow()
+            else:
+                continue
+            changed.append(channel)
+    log.info("prompts.prebuilt", business_id=business_id, changed=changed)
+    return changed
+
+
+def prompt_for(session: Session, business_id: int, channel: str) -> str:
+    """The stored prompt for ``channel``, or one built now if none is stored yet."""
+    content = session.execute(
+        select(PrebuiltPrompt.content).where(
+            PrebuiltPrompt.business_id == business_id, PrebuiltPrompt.channel == channel
+        )
+    ).scalar_one_or_none()
+    if content is not None:
+        return content
+    business, agent = _agent_settings(session, business_id)
+    return build_system_prompt(business, agent, channel)
+
+
+def missing_channels(session: Session, business_id: int) -> list[str]:
+    """Channels that have no stored prompt yet."""
+    stored = set(
+        session.execute(
+            select(PrebuiltPrompt.channel).where(PrebuiltPrompt.business_id == business_id)
+        ).scalars()
+    )
+    return [channel for channel in CHANNELS if channel not in stored]

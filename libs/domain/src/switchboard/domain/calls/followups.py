@@ -1,0 +1,158 @@
+"""What a call event leads to: the follow-up jobs, enqueued once per event in one transaction.
+
+Each job's dedup key is ``<event_id>:<actor>`` kept forever, so an event delivered twice
+(the bus is at-least-once) creates no second job.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from switchboard.common.db.tenancy import tenant_session
+from switchboard.common.events.models import (
+    CallEnded,
+    CallStarted,
+    CallStatusChanged,
+    EventBase,
+    RecordingReady,
+)
+from switchboard.common.jobs import FOREVER, JobRef, enqueue_unique
+from switchboard.common.jobs.catalog import CATALOG
+from switchboard.common.logging import get_logger
+from switchboard.domain.calls.logs import FINAL_CALL_STATUSES
+from switchboard.domain.webhooks.delivery import enqueue_event_webhooks
+
+log = get_logger(__name__)
+
+#: Event types that customers' webhook endpoints hear about.
+WEBHOOK_EVENTS = ("call.started", "call.ended", "recording.ready")
+
+
+def _once(event: EventBase, actor: str, **kwargs: Any) -> JobRef:
+    return enqueue_unique(
+        CATALOG[actor].queue,
+        actor,
+        f"{event.event_id}:{actor}",
+        period=FOREVER,
+        business_id=event.business_id,
+        **kwargs,
+    )
+
+
+def _outbound_item(event: CallStatusChanged | CallEnded, call_status: str) -> list[JobRef]:
+    """An outbound run's item moves on every status of its call (and on its end)."""
+    if event.run_id is None or event.item_id is None:
+        return []
+    actor = "outbound_call_status_job"
+    return [
+        enqueue_unique(
+            CATALOG[actor].queue,
+            actor,
+            f"{event.event_id}:{actor}",
+            event.run_id,
+            event.item_id,
+            event.call_sid,
+            call_status,
+            period=FOREVER,
+            business_id=event.business_id,
+            run_id=event.run_id,
+        )
+    ]
+
+
+def _jobs_for(event: EventBase) -> list[JobRef]:
+    if isinstance(event, CallStarted):
+        return [
+            _once(
+                event,
+                "deferred_call_setup_job",
+                call_sid=event.call_sid,
+                stream_sid=event.stream_sid,
+                direction=event.direction,
+                from_number=event.from_number,
+                to_number=event.to_number,
+                started_at=event.started_at.isoformat(),
+                run_id=event.run_id,
+                item_id=event.item_id,
+            )
+        ]
+    if isinstance(event, CallStatusChanged):
+        if event.call_status not in FINAL_CALL_STATUSES:
+            return _outbound_item(event, event.call_status)
+        return _outbound_item(event, event.call_status) + [
+            _once(
+                event,
+                "finalize_call_log_job",
+                call_sid=event.call_sid,
+                status=event.call_status,
+                direction=event.direction,
+                from_number=event.from_number,
+                to_number=event.to_number,
+                duration_s=event.call_duration_s,
+                run_id=event.run_id,
+                item_id=event.item_id,
+            )
+        ]
+    if isinstance(event, CallEnded):
+        ended = {"call_sid": event.call_sid, "ended_at": event.ended_at.isoformat()}
+        transcript = [
+            {"role": turn.role, "text": turn.text, "at": turn.at.isoformat()}
+            for turn in event.transcript
+        ]
+        return _outbound_item(event, "completed") + [
+            _once(
+                event,
+                "finalize_call_log_job",
+                **ended,
+                status="completed",
+                direction=event.direction,
+                from_number=event.from_number,
+                to_number=event.to_number,
+                started_at=event.started_at.isoformat(),
+                duration_s=event.duration_s,
+                end_reason=event.end_reason,
+                transcript=transcript,
+                run_id=event.run_id,
+                item_id=event.item_id,
+            ),
+            _once(
+                event,
+                "finalize_call_session_job",
+                **ended,
+                stream_sid=event.stream_sid,
+                end_reason=event.end_reason,
+            ),
+        ]
+    if isinstance(event, RecordingReady):
+        return [
+            _once(
+                event,
+                "process_recording_job",
+                recording_sid=event.recording_sid,
+                call_sid=event.call_sid,
+                recording_url=event.recording_url,
+                duration_s=event.duration_s,
+            )
+        ]
+    return []
+
+
+def enqueue_follow_ups(event: EventBase) -> list[JobRef]:
+    """Enqueue the event's jobs and webhooks; committed when this returns."""
+    with tenant_session(event.business_id) as session:
+        refs = _jobs_for(event)
+        webhooks = 0
+        if event.type in WEBHOOK_EVENTS:
+            payload = event.model_dump(mode="json")
+            webhooks = enqueue_event_webhooks(
+                session, event.business_id, event.type, event.event_id, payload
+            )
+    log.info(
+        "call_event.followed_up",
+        event_id=event.event_id,
+        type=event.type,
+        business_id=event.business_id,
+        jobs=sum(ref.created for ref in refs),
+        webhooks=webhooks,
+    )
+    return refs

@@ -1,0 +1,213 @@
+"""Call logs, call sessions and the lead behind a call, written from the gateway's call events.
+
+Every function is keyed by Twilio's call sid and is an upsert, so events may arrive in any
+order and any number of times. A call sid that already belongs to another business is refused
+(Twilio sids are global: an event for it under this business is wrong and can never succeed).
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import select, union_all
+from sqlalchemy.orm import Session
+
+from switchboard.common.db.base import utcnow
+from switchboard.common.db.tenancy import system_session, tenant_session
+from switchboard.common.db.tenant_rows import ForeignOrMissingRow, owned_row
+from switchboard.common.db.upsert import insert_ignoring_conflicts
+from switchboard.common.jobs import FOREVER, enqueue_unique
+from switchboard.common.logging import get_logger
+from switchboard.common.models import CallLog, CallSession, Recording
+from switchboard.domain.leads.store import upsert_lead
+
+log = get_logger(__name__)
+
+#: Twilio call statuses after which nothing more happens on the call.
+FINAL_CALL_STATUSES = frozenset({"completed", "busy", "no-answer", "failed", "canceled"})
+
+
+def parse_time(value: str | None) -> datetime | None:
+    """An ISO-8601 timestamp from a job argument."""
+    return datetime.fromisoformat(value) if value else None
+
+
+def ensure_call_is_ours(business_id: int, call_sid: str) -> None:
+    """Refuse a call sid that another business already has (permanent job failure)."""
+    if not call_sid:
+        raise ForeignOrMissingRow("a call sid is required")
+    foreign = union_all(
+        *(
+            select(model.business_id).where(
+                model.call_sid == call_sid, model.business_id != business_id
+            )
+            for model in (CallLog, CallSession, Recording)
+        )
+    )
+    with system_session() as session:
+        if session.execute(foreign.limit(1)).first() is not None:
+            raise ForeignOrMissingRow(f"call {call_sid} not found for business {business_id}")
+
+
+def _call_log(session: Session, business_id: int, call_sid: str, **defaults: Any) -> CallLog:
+    now = utcnow()
+    insert_ignoring_conflicts(
+        session,
+        CallLog.__table__,  # type: ignore[arg-type]
+        {
+            "business_id": business_id,
+            "call_sid": call_sid,
+            "status": "in-progress",
+            "created_at": now,
+            "updated_at": now,
+            **{k: v for k, v in defaults.items() if v is not None},
+        },
+    )
+    return session.execute(
+        select(CallLog)
+        .where(CallLog.business_id == business_id, CallLog.call_sid == call_sid)
+        .with_for_update()
+    ).scalar_one()
+
+
+def _call_session(session: Session, business_id: int, call_sid: str) -> CallSession:
+    now = utcnow()
+    insert_ignoring_conflicts(
+        session,
+        CallSession.__table__,  # type: ignore[arg-type]
+        {
+            "business_id": business_id,
+            "call_sid": call_sid,
+            "state": "active",
+            "created_at": now,
+            "updated_at": now,
+        },
+    )
+    return session.execute(
+        select(CallSession)
+        .where(CallSession.business_id == business_id, CallSession.call_sid == call_sid)
+        .with_for_update()
+    ).scalar_one()
+
+
+def caller_number(call_log: CallLog) -> str | None:
+    """The customer's number: the caller of an inbound call, the callee of an outbound one."""
+    return call_log.to_number if call_log.direction == "outbound" else call_log.from_number
+
+
+def setup_call(business_id: int, *, call_sid: str, **fields: Any) -> int:
+    """A call began: its call log and session exist, linked to the caller's lead."""
+    ensure_call_is_ours(business_id, call_sid)
+    started_at = parse_time(fields.get("started_at"))
+    with tenant_session(business_id) as session:
+        call_log = _call_log(
+            session,
+            business_id,
+            call_sid,
+            direction=fields.get("direction"),
+            from_number=fields.get("from_number"),
+            to_number=fields.get("to_number"),
+            started_at=started_at,
+            outbound_run_id=fields.get("run_id"),
+            outbound_item_id=fields.get("item_id"),
+        )
+        call_session = _call_session(session, business_id, call_sid)
+        call_session.stream_sid = call_session.stream_sid or fields.get("stream_sid")
+        call_session.started_at = call_session.started_at or started_at
+        phone = caller_number(call_log)
+        if phone and call_log.lead_id is None:
+            lead, _ = upsert_lead(session, business_id, phone, source="call")
+            call_log.lead_id = lead.id
+        log.info("calls.set_up", business_id=business_id, call_sid=call_sid)
+        return call_log.id
+
+
+def finalize_call_log(business_id: int, *, call_sid: str, **fields: Any) -> int:
+    """Record how a call ended (any subset of fields); then find or create its lead (a job)."""
+    ensure_call_is_ours(business_id, call_sid)
+    with tenant_session(business_id) as session:
+        call_log = _call_log(session, business_id, call_sid, direction=fields.get("direction"))
+        updates = {
+            "from_number": fields.get("from_number"),
+            "to_number": fields.get("to_number"),
+            "status": fields.get("status"),
+            "started_at": parse_time(fields.get("started_at")),
+            "ended_at": parse_time(fields.get("ended_at")),
+            "duration_s": fields.get("duration_s"),
+            "end_reason": fields.get("end_reason"),
+            "transcript": fields.get("transcript") or None,
+            "outbound_run_id": fields.get("run_id"),
+            "outbound_item_id": fields.get("item_id"),
+        }
+        for name, value in updates.items():
+            if value is not None and (name == "status" or getattr(call_log, name) in (None, [])):
+                setattr(call_log, name, value)
+        session.flush()
+        enqueue_unique(
+            "calls",
+            "create_lead_from_call_job",
+            f"call-lead:{business_id}:{call_log.id}",
+            period=FOREVER,
+            business_id=business_id,
+            call_log_id=call_log.id,
+        )
+        log.info("calls.log_finalized", business_id=business_id, call_sid=call_sid)
+        return call_log.id
+
+
+def finalize_call_session(business_id: int, *, call_sid: str, **fields: Any) -> int:
+    """The media stream ended: the session is closed with its end reason."""
+    ensure_call_is_ours(business_id, call_sid)
+    with tenant_session(business_id) as session:
+        call_session = _call_session(session, business_id, call_sid)
+        call_session.state = "ended"
+        call_session.stream_sid = call_session.stream_sid or fields.get("stream_sid")
+        call_session.ended_at = call_session.ended_at or parse_time(fields.get("ended_at"))
+        call_session.details = {
+            **(call_session.details or {}),
+            "end_reason": fields.get("end_reason"),
+        }
+        return call_session.id
+
+
+def create_lead_from_call(business_id: int, call_log_id: int) -> int | None:
+    """Find or create the lead for the call's customer and link it; queue the analysis."""
+    with tenant_session(business_id) as session:
+        call_log = owned_row(session, CallLog, business_id, call_log_id, lock=True)
+        phone = caller_number(call_log)
+        if not phone:
+            return None
+        lead, created = upsert_lead(session, business_id, phone, source="call")
+        call_log.lead_id = lead.id
+        if call_log.transcript:
+            enqueue_unique(
+                "analysis",
+                "analyze_conversation_job",
+                f"analyze-call:{business_id}:{call_log.id}",
+                period=FOREVER,
+                business_id=business_id,
+                call_log_id=call_log.id,
+            )
+        log.info("calls.lead_linked", business_id=business_id, lead_id=lead.id, created=created)
+        return lead.id
+
+
+def call_log_for_sid(session: Session, business_id: int, call_sid: str) -> CallLog | None:
+    """This business's call log for ``call_sid``, if there is one."""
+    return session.execute(
+        select(CallLog).where(CallLog.business_id == business_id, CallLog.call_sid == call_sid)
+    ).scalar_one_or_none()
+
+
+__all__ = [
+    "FINAL_CALL_STATUSES",
+    "call_log_for_sid",
+    "caller_number",
+    "create_lead_from_call",
+    "ensure_call_is_ours",
+    "finalize_call_log",
+    "finalize_call_session",
+    "parse_time",
+    "setup_call",
+]

@@ -1,0 +1,38 @@
+"""Capturing a lead from any channel: one lead per phone number per business."""
+
+from __future__ import annotations
+
+import re
+
+from switchboard.common.db.tenancy import tenant_session
+from switchboard.common.jobs.errors import PermanentJobError
+from switchboard.common.logging import get_logger
+from switchboard.domain.leads.store import upsert_lead
+
+log = get_logger(__name__)
+
+_E164 = re.compile(r"\+[1-9]\d{6,14}")
+
+
+class InvalidPhoneNumber(PermanentJobError):  # noqa: N818 - reads as what the caller gave
+    """The phone number is not E.164."""
+
+
+def capture_lead(
+    business_id: int,
+    phone: str,
+    *,
+    name: str | None = None,
+    email: str | None = None,
+    source: str = "api",
+) -> tuple[int, bool]:
+    """Find or create the lead for ``phone``, filling only fields it does not have yet."""
+    if not _E164.fullmatch(phone or ""):
+        raise InvalidPhoneNumber("phone must be E.164, like +15551234567")
+    with tenant_session(business_id) as session:
+        lead, created = upsert_lead(
+            session, business_id, phone, name=name, email=email, source=source
+        )
+        lead_id = lead.id
+    log.info("leads.captured", business_id=business_id, lead_id=lead_id, created=created)
+    return lead_id, created

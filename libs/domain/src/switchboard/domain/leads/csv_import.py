@@ -1,0 +1,146 @@
+"""Reading leads from CSV: every problem is reported with its line and column.
+
+The API's import endpoint and the ``switchboard leads import`` command share this parser, so
+a file the command accepts is one the API accepts, and both name the same line and field.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import re
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+
+#: Columns a leads CSV may have (header names, case-insensitive); ``phone`` is required.
+COLUMNS = ("phone", "name", "email", "intent", "status", "notes")
+MAX_LENGTHS = {"name": 200, "email": 320, "intent": 200, "status": 32, "notes": 10_000}
+MAX_ROWS = 10_000
+
+_E164 = re.compile(r"^\+[1-9]\d{6,14}$")
+_PHONE_PUNCTUATION = re.compile(r"[\s\-().]")
+_EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
+_STATUS = re.compile(r"^[a-z][a-z0-9_-]*$")
+
+
+@dataclass(frozen=True)
+class RowError:
+    """One problem in the file: where it is and what is wrong."""
+
+    line: int
+    field: str
+    message: str
+
+    def __str__(self) -> str:
+        return f"line {self.line}, field {self.field!r}: {self.message}"
+
+
+@dataclass
+class ParsedLeads:
+    """The valid rows (each with the line it came from) and every error found."""
+
+    rows: list[tuple[int, dict[str, str]]] = field(default_factory=list)
+    errors: list[RowError] = field(default_factory=list)
+
+
+def normalize_phone(raw: str) -> str | None:
+    """``raw`` as E.164 (spaces, dashes, dots and brackets dropped; 00 becomes +), or None."""
+    phone = _PHONE_PUNCTUATION.sub("", raw)
+    if phone.startswith("00"):
+        phone = "+" + phone[2:]
+    return phone if _E164.match(phone) else None
+
+
+def _check(line: int, name: str, value: str) -> RowError | None:
+    if len(value) > MAX_LENGTHS.get(name, 32):
+        return RowError(line, name, f"longer than {MAX_LENGTHS[name]} characters")
+    if name == "email" and value and not _EMAIL.match(value):
+        return RowError(line, name, f"{value!r} is not an email address")
+    if name == "status" and value and not _STATUS.match(value):
+        return RowError(line, name, "use lower-case letters, digits, '-' or '_'")
+    return None
+
+
+def _header(names: list[str] | None) -> tuple[list[str], list[RowError]]:
+    if not names:
+        return [], [RowError(1, "phone", "the file is empty: expected a header row")]
+    header = [name.strip().lower() for name in names]
+    errors = [
+        RowError(1, name, f"unknown column (expected some of: {', '.join(COLUMNS)})")
+        for name in header
+        if name not in COLUMNS
+    ]
+    if "phone" not in header:
+        errors.append(RowError(1, "phone", "the header has no 'phone' column"))
+    return header, errors
+
+
+def parse_leads_csv(text: str) -> ParsedLeads:
+    """Parse and validate a leads CSV; a phone appearing twice is an error on the second line."""
+    reader = csv.reader(io.StringIO(text.lstrip("\ufeff")))
+    header, errors = _header(next(reader, None))
+    parsed = ParsedLeads(errors=errors)
+    if errors:
+        return parsed
+    seen: dict[str, int] = {}
+    for values in reader:
+        line = reader.line_num
+        if not any(value.strip() for value in values):
+            continue
+        if len(values) != len(header):
+            parsed.errors.append(
+                RowError(line, header[-1], f"expected {len(header)} columns, got {len(values)}")
+            )
+            continue
+        row = {name: value.strip() for name, value in zip(header, values, strict=True)}
+        phone = normalize_phone(row["phone"])
+        row_errors = [e for n, v in row.items() if n != "phone" and (e := _check(line, n, v))]
+        if phone is None:
+            message = f"{row['phone']!r} is not a phone number in E.164 form (+15551234567)"
+            row_errors.insert(0, RowError(line, "phone", message))
+        elif phone in seen:
+            row_errors.insert(0, RowError(line, "phone", f"{phone} already on line {seen[phone]}"))
+        if row_errors:
+            parsed.errors.extend(row_errors)
+            continue
+        assert phone is not None
+        seen[phone] = line
+        parsed.rows.append((line, {**row, "phone": phone}))
+        if len(parsed.rows) > MAX_ROWS:
+            parsed.errors.append(RowError(line, "phone", f"more than {MAX_ROWS} rows"))
+            break
+    return parsed
+
+
+def to_csv(rows: Iterable[dict[str, str]]) -> str:
+    """Rows back as CSV text with a header (the CLI sends the file in chunks)."""
+    out = io.StringIO()
+    writer = csv.DictWriter(out, fieldnames=list(COLUMNS), extrasaction="ignore")
+    writer.writeheader()
+    writer.writerows(rows)
+    return out.getvalue()
+
+
+@dataclass(frozen=True)
+class CsvImportOutcome:
+    """What an import did: nothing at all when ``errors`` is not empty."""
+
+    created: int
+    updated: int
+    errors: list[RowError]
+
+
+def import_leads_csv(business_id: int, data: bytes) -> CsvImportOutcome:
+    """Validate a whole leads CSV, then create or update its leads in one transaction."""
+    from switchboard.domain.leads.store import import_leads
+
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        error = RowError(1, "file", f"not UTF-8 text (byte {exc.start}): save the file as UTF-8")
+        return CsvImportOutcome(0, 0, [error])
+    parsed = parse_leads_csv(text)
+    if parsed.errors:
+        return CsvImportOutcome(0, 0, parsed.errors)
+    result = import_leads(business_id, (row for _, row in parsed.rows))
+    return CsvImportOutcome(result.created, result.updated, [])

@@ -1,0 +1,160 @@
+"""Lead data access: always for one business, never two leads for one number."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import delete, or_, select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from switchboard.common.db.base import utcnow
+from switchboard.common.db.keyset import Page, fetch_page
+from switchboard.common.db.tenancy import tenant_session
+from switchboard.common.db.tenant_lookup import find_owned
+from switchboard.common.db.upsert import insert_ignoring_conflicts
+from switchboard.common.errors import ConflictError
+from switchboard.common.models import Lead
+
+
+def upsert_lead(session: Session, business_id: int, phone: str, **fields: Any) -> tuple[Lead, bool]:
+    """Find or create the lead for ``phone``; fill in only fields it does not have yet.
+
+    Returns the lead and whether this call created it. Safe under concurrent callers.
+    """
+    now = utcnow()
+    created = insert_ignoring_conflicts(
+        session,
+        Lead.__table__,  # type: ignore[arg-type]
+        {
+            "business_id": business_id,
+            "phone": phone,
+            "status": "new",
+            "source": fields.pop("source", "manual"),
+            "created_at": now,
+            "updated_at": now,
+            **fields,
+        },
+    )
+    lead = session.execute(
+        select(Lead).where(Lead.business_id == business_id, Lead.phone == phone)
+    ).scalar_one()
+    if not created:
+        for name, value in fields.items():
+            if value is not None and getattr(lead, name) in (None, ""):
+                setattr(lead, name, value)
+    return lead, created
+
+
+@dataclass(frozen=True)
+class LeadFilter:
+    """What a lead list is narrowed to; ``search`` matches name, phone or email."""
+
+    status: str | None = None
+    source: str | None = None
+    search: str | None = None
+
+
+def like_pattern(text: str) -> str:
+    """A LIKE pattern matching ``text`` anywhere, with its wildcards taken literally."""
+    escaped = text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+    return f"%{escaped}%"
+
+
+def _find(session: Session, business_id: int, lead_id: int) -> Lead:
+    return find_owned(session, Lead, business_id, lead_id, "lead")
+
+
+def _duplicate(phone: str) -> ConflictError:
+    return ConflictError(f"a lead with phone {phone} already exists")
+
+
+def create_lead(business_id: int, phone: str, **fields: Any) -> Lead:
+    """Create a lead; a second lead for the same phone number is a :class:`ConflictError`."""
+    try:
+        with tenant_session(business_id) as session:
+            lead = Lead(business_id=business_id, phone=phone, **fields)
+            session.add(lead)
+            session.flush()
+            return lead
+    except IntegrityError as exc:
+        raise _duplicate(phone) from exc
+
+
+def list_leads(
+    business_id: int, filters: LeadFilter, *, limit: int = 50, after: int | None = None
+) -> Page[Lead]:
+    """This business's leads, newest first."""
+    query = select(Lead).where(Lead.business_id == business_id)
+    if filters.status:
+        query = query.where(Lead.status == filters.status)
+    if filters.source:
+        query = query.where(Lead.source == filters.source)
+    if filters.search:
+        pattern = like_pattern(filters.search)
+        query = query.where(
+            or_(
+                Lead.name.ilike(pattern, escape="\\"),
+                Lead.phone.ilike(pattern, escape="\\"),
+                Lead.email.ilike(pattern, escape="\\"),
+            )
+        )
+    with tenant_session(business_id) as session:
+        return fetch_page(session, query, Lead.id, limit=limit, after=after)
+
+
+def get_lead(business_id: int, lead_id: int) -> Lead:
+    """One lead of this business."""
+    with tenant_session(business_id) as session:
+        return _find(session, business_id, lead_id)
+
+
+def update_lead(business_id: int, lead_id: int, changes: Mapping[str, Any]) -> Lead:
+    """Apply ``changes`` (field -> value, None clears) to a lead; a taken phone is a conflict."""
+    try:
+        with tenant_session(business_id) as session:
+            lead = _find(session, business_id, lead_id)
+            for name, value in changes.items():
+                setattr(lead, name, value)
+            session.flush()
+            return lead
+    except IntegrityError as exc:
+        raise _duplicate(str(changes.get("phone"))) from exc
+
+
+def delete_lead(business_id: int, lead_id: int) -> None:
+    """Delete a lead (its calls and conversations stay, unlinked)."""
+    with tenant_session(business_id) as session:
+        _find(session, business_id, lead_id)
+        session.execute(delete(Lead).where(Lead.business_id == business_id, Lead.id == lead_id))
+
+
+@dataclass(frozen=True)
+class ImportResult:
+    """How many imported rows created a lead and how many updated an existing one."""
+
+    created: int
+    updated: int
+
+
+def import_leads(business_id: int, rows: Iterable[Mapping[str, Any]]) -> ImportResult:
+    """Create or update one lead per row (keyed on ``phone``) in one transaction.
+
+    Values given in a row overwrite the lead's; empty values leave it as it is.
+    """
+    created = updated = 0
+    with tenant_session(business_id) as session:
+        for row in rows:
+            fields = {k: v for k, v in row.items() if k != "phone" and v not in (None, "")}
+            lead, was_created = upsert_lead(
+                session, business_id, row["phone"], source="import", **fields
+            )
+            if was_created:
+                created += 1
+                continue
+            for name, value in fields.items():
+                setattr(lead, name, value)
+            updated += 1
+    return ImportResult(created, updated)

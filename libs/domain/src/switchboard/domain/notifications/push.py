@@ -1,0 +1,107 @@
+"""Web Push notifications to a business's dashboards, and the reminders that trigger them."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import delete, select
+
+from switchboard.common.db.base import utcnow
+from switchboard.common.db.tenancy import system_session, tenant_session
+from switchboard.common.db.tenant_rows import owned_row
+from switchboard.common.integrations.push import PushSender, PushSubscriptionInfo, SubscriptionGone
+from switchboard.common.jobs import FOREVER, enqueue_unique
+from switchboard.common.logging import get_logger
+from switchboard.common.models import PushSubscription, Reminder
+
+log = get_logger(__name__)
+
+REMINDER_SCAN_PERIOD_S = 30
+
+
+def send_push(
+    business_id: int, sender: PushSender, *, subscription_id: int, payload: Mapping[str, Any]
+) -> bool:
+    """Push ``payload`` to one subscription; a gone subscription (404/410) is deleted."""
+    with tenant_session(business_id) as session:
+        row = owned_row(session, PushSubscription, business_id, subscription_id)
+        info = PushSubscriptionInfo(row.endpoint, row.p256dh, row.auth)
+    try:
+        sender.send(info, payload)
+    except SubscriptionGone:
+        with tenant_session(business_id) as session:
+            session.execute(
+                delete(PushSubscription).where(
+                    PushSubscription.business_id == business_id,
+                    PushSubscription.id == subscription_id,
+                )
+            )
+        log.info(
+            "push.subscription_removed", business_id=business_id, subscription_id=subscription_id
+        )
+        return False
+    log.info("push.delivered", business_id=business_id, subscription_id=subscription_id)
+    return True
+
+
+def send_due_reminders(business_id: int, now: datetime | None = None) -> int:
+    """Mark due reminders sent and queue a push per subscription, once per reminder."""
+    now = now or utcnow()
+    with tenant_session(business_id) as session:
+        due = list(
+            session.execute(
+                select(Reminder)
+                .where(
+                    Reminder.business_id == business_id,
+                    Reminder.status == "pending",
+                    Reminder.due_at <= now,
+                )
+                .with_for_update(skip_locked=True)
+            ).scalars()
+        )
+        subscriptions = list(
+            session.execute(
+                select(PushSubscription.id).where(PushSubscription.business_id == business_id)
+            ).scalars()
+        )
+        for reminder in due:
+            reminder.status, reminder.sent_at = "sent", now
+            payload = {"type": "reminder", "reminder_id": reminder.id, "title": reminder.title}
+            if reminder.lead_id is not None:
+                payload["lead_id"] = reminder.lead_id
+            for subscription_id in subscriptions:
+                enqueue_unique(
+                    "notifications",
+                    "send_push_notification_job",
+                    f"reminder:{business_id}:{reminder.id}:{subscription_id}",
+                    period=FOREVER,
+                    business_id=business_id,
+                    subscription_id=subscription_id,
+                    payload=payload,
+                )
+    log.info("reminders.sent", business_id=business_id, count=len(due))
+    return len(due)
+
+
+def schedule_reminder_scans(now: datetime | None = None) -> int:
+    """Enqueue a reminder job for each business with due reminders (once per 30 s window)."""
+    now = now or utcnow()
+    with system_session() as session:
+        business_ids = list(
+            session.execute(
+                select(Reminder.business_id)
+                .where(Reminder.status == "pending", Reminder.due_at <= now)
+                .distinct()
+            ).scalars()
+        )
+    for business_id in business_ids:
+        enqueue_unique(
+            "notifications",
+            "schedule_reminders_job",
+            f"reminders:{business_id}",
+            period=REMINDER_SCAN_PERIOD_S,
+            business_id=business_id,
+        )
+    return len(business_ids)

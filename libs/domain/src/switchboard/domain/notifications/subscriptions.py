@@ -1,0 +1,72 @@
+"""A business's Web Push subscriptions (the dashboard's browsers that get notifications)."""
+
+from __future__ import annotations
+
+from sqlalchemy import delete, select
+
+from switchboard.common.db.base import utcnow
+from switchboard.common.db.keyset import Page, fetch_page
+from switchboard.common.db.tenancy import tenant_session
+from switchboard.common.db.tenant_lookup import find_owned
+from switchboard.common.db.upsert import insert_ignoring_conflicts
+from switchboard.common.models import PushSubscription
+
+
+def subscribe(
+    business_id: int, endpoint: str, p256dh: str, auth: str, label: str | None
+) -> tuple[PushSubscription, bool]:
+    """Store a browser's subscription; the same endpoint again refreshes its keys.
+
+    Returns the subscription and whether this call created it.
+    """
+    now = utcnow()
+    with tenant_session(business_id) as session:
+        created = insert_ignoring_conflicts(
+            session,
+            PushSubscription.__table__,  # type: ignore[arg-type]
+            {
+                "business_id": business_id,
+                "endpoint": endpoint,
+                "p256dh": p256dh,
+                "auth": auth,
+                "label": label,
+                "created_at": now,
+                "updated_at": now,
+            },
+        )
+        subscription = session.execute(
+            select(PushSubscription).where(
+                PushSubscription.business_id == business_id, PushSubscription.endpoint == endpoint
+            )
+        ).scalar_one()
+        if not created:
+            subscription.p256dh, subscription.auth = p256dh, auth
+            subscription.label = label if label is not None else subscription.label
+        return subscription, created
+
+
+def list_subscriptions(
+    business_id: int, *, limit: int = 50, after: int | None = None
+) -> Page[PushSubscription]:
+    """This business's subscriptions, newest first."""
+    query = select(PushSubscription).where(PushSubscription.business_id == business_id)
+    with tenant_session(business_id) as session:
+        return fetch_page(session, query, PushSubscription.id, limit=limit, after=after)
+
+
+def get_subscription(business_id: int, subscription_id: int) -> PushSubscription:
+    """One subscription of this business."""
+    with tenant_session(business_id) as session:
+        return find_owned(session, PushSubscription, business_id, subscription_id, "subscription")
+
+
+def unsubscribe(business_id: int, subscription_id: int) -> None:
+    """Delete a subscription."""
+    with tenant_session(business_id) as session:
+        find_owned(session, PushSubscription, business_id, subscription_id, "subscription")
+        session.execute(
+            delete(PushSubscription).where(
+                PushSubscription.business_id == business_id,
+                PushSubscription.id == subscription_id,
+            )
+        )

@@ -1,0 +1,83 @@
+"""After any restart: no run stays ``running`` without a live owner for longer than the lease."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from sqlalchemy import select, update
+
+from switchboard.common.db.base import utcnow
+from switchboard.common.db.tenancy import system_session, tenant_session
+from switchboard.common.jobs import enqueue_unique
+from switchboard.common.models import Job, OutboundRun
+from switchboard.domain.outbound.driver import LEASE
+from switchboard.domain.outbound.runs import DRIVER
+
+
+def reconcile_runs() -> dict[str, int]:
+    """Resume orphaned runs whose driver can still run; close those whose driver is dead."""
+    now = utcnow()
+    resumed = closed = 0
+    with system_session() as session:
+        orphans = session.execute(
+            select(OutboundRun.business_id, OutboundRun.id).where(
+                OutboundRun.status == "running",
+                (OutboundRun.heartbeat_at.is_(None)) | (OutboundRun.heartbeat_at < now - LEASE),
+            )
+        ).all()
+    for business_id, run_id in orphans:
+        with tenant_session(business_id) as session:
+            live = session.scalar(
+                select(Job.id)
+                .where(
+                    Job.business_id == business_id,
+                    Job.run_id == run_id,
+                    Job.actor_name == DRIVER,
+                    Job.status.in_(("queued", "running")),
+                )
+                .limit(1)
+            )
+            if (
+                live is not None
+                and session.scalar(select(Job.status).where(Job.id == live)) == "queued"
+            ):
+                continue  # its driver is waiting in the queue
+            last = session.execute(
+                select(Job.status, Job.last_error)
+                .where(
+                    Job.business_id == business_id, Job.run_id == run_id, Job.actor_name == DRIVER
+                )
+                .order_by(Job.enqueued_at.desc())
+                .limit(1)
+            ).first()
+            if last is not None and last.status in ("dead", "failed"):
+                session.execute(
+                    update(OutboundRun)
+                    .where(
+                        OutboundRun.business_id == business_id,
+                        OutboundRun.id == run_id,
+                        OutboundRun.status == "running",
+                    )
+                    .values(
+                        status="failed",
+                        finished_at=now,
+                        lease_owner=None,
+                        end_reason=f"driver job {last.status}: "
+                        f"{last.last_error or 'no error recorded'}",
+                    )
+                )
+                closed += 1
+                continue
+            # Unique per lease period, so a scheduler on every tick does not pile up drivers.
+            bucket = int(now.timestamp() // LEASE.total_seconds())
+            ref = enqueue_unique(
+                "outbound",
+                DRIVER,
+                f"outbound-resume:{run_id}:{bucket}",
+                run_id,
+                business_id=business_id,
+                run_id=run_id,
+                period=int(timedelta(days=1).total_seconds()),
+            )
+            resumed += int(ref.created)
+    return {"resumed": resumed, "closed": closed}

@@ -1,0 +1,198 @@
+"""Creating, listing, starting and cancelling runs: what the API calls.
+
+Starting is one conditional UPDATE (``draft`` → ``running``), so of any number of concurrent
+starts the database lets exactly one through. Cancelling takes the run's row lock, which the
+driver holds (shared) while it places each call, so once a cancel has answered, no new call
+can be placed.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import time
+from typing import Any
+
+from sqlalchemy import select, update
+
+from switchboard.common.db.base import utcnow
+from switchboard.common.db.tenancy import tenant_session
+from switchboard.common.errors import ConflictError, InvalidReferenceError, NotFoundError
+from switchboard.common.jobs import enqueue_job
+from switchboard.common.models import Business, Lead, OutboundItem, OutboundRun
+from switchboard.domain.outbound.progress import Progress, run_progress
+
+DRIVER = "outbound_run_job"
+
+
+class RunNotFoundError(NotFoundError):
+    """No such run for this business."""
+
+
+class RunStateError(ConflictError):
+    """The run is not in a state that allows the operation."""
+
+
+class RunInputError(InvalidReferenceError):
+    """The request names something invalid; ``field`` says which (→ 422)."""
+
+
+@dataclass(frozen=True)
+class RunView:
+    """A run with its progress."""
+
+    run: OutboundRun
+    progress: Progress
+
+
+@dataclass(frozen=True)
+class NewRun:
+    """What creating a run needs."""
+
+    name: str
+    lead_ids: list[int] | None = None
+    lead_status: str | None = None
+    lead_source: str | None = None
+    concurrency: int = 1
+    window_start: time | None = None
+    window_end: time | None = None
+    max_attempts: int = 1
+    retry_delay_s: int = 300
+
+
+def _get(session: Any, business_id: int, run_id: int, *, lock: bool = False) -> OutboundRun:
+    query = select(OutboundRun).where(
+        OutboundRun.business_id == business_id, OutboundRun.id == run_id
+    )
+    run: OutboundRun | None = session.execute(
+        query.with_for_update() if lock else query
+    ).scalar_one_or_none()
+    if run is None:
+        raise RunNotFoundError(f"outbound run {run_id} not found")
+    return run
+
+
+def create_run(business_id: int, new: NewRun) -> RunView:
+    """Create a draft run with one item per selected lead."""
+    with tenant_session(business_id) as session:
+        business = session.execute(select(Business).where(Business.id == business_id)).scalar_one()
+        if new.concurrency > business.outbound_concurrency_cap:
+            raise RunInputError(
+                "concurrency",
+                f"concurrency {new.concurrency} exceeds this business's cap of "
+                f"{business.outbound_concurrency_cap}",
+            )
+        query = select(Lead.id, Lead.phone).where(Lead.business_id == business_id)
+        if new.lead_ids is not None:
+            query = query.where(Lead.id.in_(new.lead_ids))
+        if new.lead_status is not None:
+            query = query.where(Lead.status == new.lead_status)
+        if new.lead_source is not None:
+            query = query.where(Lead.source == new.lead_source)
+        leads = session.execute(query.order_by(Lead.id)).all()
+        if new.lead_ids is not None:
+            missing = sorted(set(new.lead_ids) - {lead.id for lead in leads})
+            if missing:
+                raise RunInputError("lead_ids", f"leads not found: {missing}")
+        if not leads:
+            raise RunInputError("leads", "the selection matches no leads")
+        run = OutboundRun(
+            business_id=business_id,
+            name=new.name,
+            status="draft",
+            concurrency=new.concurrency,
+            window_start=new.window_start.strftime("%H:%M") if new.window_start else None,
+            window_end=new.window_end.strftime("%H:%M") if new.window_end else None,
+            retry_policy={"max_attempts": new.max_attempts, "retry_delay_s": new.retry_delay_s},
+        )
+        session.add(run)
+        session.flush()
+        session.add_all(
+            OutboundItem(business_id=business_id, run_id=run.id, lead_id=lead.id, phone=lead.phone)
+            for lead in leads
+        )
+        session.flush()
+        return RunView(run, run_progress(session, run))
+
+
+def get_run(business_id: int, run_id: int) -> RunView:
+    """One run with its progress."""
+    with tenant_session(business_id) as session:
+        run = _get(session, business_id, run_id)
+        return RunView(run, run_progress(session, run))
+
+
+def list_runs(business_id: int, *, limit: int = 50, after_id: int | None = None) -> list[RunView]:
+    """Runs newest first (keyset on id)."""
+    query = select(OutboundRun).where(OutboundRun.business_id == business_id)
+    if after_id is not None:
+        query = query.where(OutboundRun.id < after_id)
+    with tenant_session(business_id) as session:
+        runs = session.execute(query.order_by(OutboundRun.id.desc()).limit(limit)).scalars().all()
+        return [RunView(run, run_progress(session, run)) for run in runs]
+
+
+def list_items(
+    business_id: int, run_id: int, *, limit: int = 100, after_id: int | None = None
+) -> list[OutboundItem]:
+    """A run's items in order (keyset on id)."""
+    with tenant_session(business_id) as session:
+        _get(session, business_id, run_id)
+        query = select(OutboundItem).where(
+            OutboundItem.business_id == business_id, OutboundItem.run_id == run_id
+        )
+        if after_id is not None:
+            query = query.where(OutboundItem.id > after_id)
+        return list(session.execute(query.order_by(OutboundItem.id).limit(limit)).scalars())
+
+
+def start_run(business_id: int, run_id: int) -> RunView:
+    """Start a draft run exactly once and enqueue its driver in the same transaction."""
+    with tenant_session(business_id) as session:
+        started = session.execute(
+            update(OutboundRun)
+            .where(
+                OutboundRun.business_id == business_id,
+                OutboundRun.id == run_id,
+                OutboundRun.status == "draft",
+            )
+            .values(
+                status="running", started_at=utcnow(), heartbeat_at=utcnow(), updated_at=utcnow()
+            )
+            .returning(OutboundRun.id)
+        ).first()
+        if started is None:
+            run = _get(session, business_id, run_id)
+            if run.status == "running":
+                raise RunStateError(f"outbound run {run_id} is already running")
+            raise RunStateError(
+                f"outbound run {run_id} is {run.status} and cannot be started again"
+            )
+        enqueue_driver(business_id, run_id)
+    return get_run(business_id, run_id)
+
+
+def cancel_run(business_id: int, run_id: int) -> RunView:
+    """Cancel a draft or running run; its driver ends calls in progress through Twilio."""
+    with tenant_session(business_id) as session:
+        run = _get(session, business_id, run_id, lock=True)  # waits for a dial in progress
+        if run.status not in ("draft", "running"):
+            raise RunStateError(f"outbound run {run_id} is already {run.status}")
+        was_running = run.status == "running"
+        run.status, run.finished_at, run.end_reason = "cancelled", utcnow(), "cancelled by request"
+        session.execute(
+            update(OutboundItem)
+            .where(
+                OutboundItem.business_id == business_id,
+                OutboundItem.run_id == run_id,
+                OutboundItem.status == "pending",
+            )
+            .values(status="cancelled", updated_at=utcnow())
+        )
+        if was_running:
+            enqueue_driver(business_id, run_id)
+    return get_run(business_id, run_id)
+
+
+def enqueue_driver(business_id: int, run_id: int, *, delay_s: float | None = None) -> None:
+    """Queue the run's driver job (in the caller's transaction when there is one)."""
+    enqueue_job("outbound", DRIVER, run_id, business_id=business_id, run_id=run_id)

@@ -1,0 +1,218 @@
+"""The WhatsApp webhook's store on PostgreSQL: messages that arrive together, one round trip.
+
+A webhook hands its message over and awaits its batch: the messages waiting for one business
+go to PostgreSQL together, as one call of migration 0005's function (a lone message, through
+0003's single-message function, cheaper for one). Both switch to the unprivileged application
+role and set the tenant for their transaction only, exactly as ``tenant_session`` does, so
+row-level security checks every row, then upsert the conversations and insert the messages,
+their ledger rows and outbox rows. A batch leaves as soon as one of ``max_batches`` slots is
+free, so a lone message waits for nothing, and under load one commit answers many requests
+(group commit); only a committed batch answers its requests. A batch PostgreSQL refuses for
+something in its data is written again one message at a time, so one bad message fails only
+its own request. The jobs' messages are built here (``prepare_job``); committed outbox rows
+go to the API's asynchronous publisher, and whatever it cannot publish stays for the
+scheduler's relay.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import psycopg
+from psycopg_pool import AsyncConnectionPool
+
+from switchboard.common.db.base import utcnow
+from switchboard.common.jobs.enqueue import PreparedJob, prepare_job
+from switchboard.common.jobs.outbox import PendingMessage
+from switchboard.common.settings import Settings
+from switchboard.domain.whatsapp.inbound import (
+    REPLY_ACTOR,
+    REPLY_QUEUE,
+    InboundMessage,
+    bare_number,
+    cached_business,
+    remember_business,
+)
+from switchboard.domain.whatsapp.inbound_store import InboundStore
+
+_BUSINESS = "SELECT id FROM businesses WHERE phone_number = %s"
+# The functions of migrations 0003 (one message) and 0005 (a batch): the tenant settings and
+# the inserts, one statement. A lone message takes the first, which plans and runs faster.
+_STORE_ONE = (
+    "SELECT 1, * FROM switchboard_store_inbound_whatsapp("
+    "%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)"
+)
+_STORE_BATCH = (
+    "SELECT * FROM switchboard_store_inbound_whatsapp_batch("
+    "%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)"
+)
+#: The most messages one statement carries.
+MAX_BATCH = 100
+
+
+@dataclass
+class _Waiting:
+    """A message handed over by a webhook, and the future its request awaits."""
+
+    message: InboundMessage
+    job: PreparedJob
+    answer: asyncio.Future[int | None] = field(
+        default_factory=lambda: asyncio.get_running_loop().create_future()
+    )
+
+
+class PostgresInboundStore(InboundStore):
+    """Stores inbound messages in per-business batches through an asyncio psycopg pool."""
+
+    def __init__(
+        self,
+        pool: AsyncConnectionPool[Any],
+        publish: Callable[[list[PendingMessage]], object],
+        app_role: str,
+        *,
+        max_batches: int,
+    ) -> None:
+        self._pool = pool
+        self._publish = publish
+        self._app_role = app_role
+        self._max_batches = max_batches
+        self._waiting: dict[int, list[_Waiting]] = {}
+        self._writers: set[asyncio.Task[None]] = set()
+
+    async def close(self) -> None:
+        """Finish the batches under way, then close the pool's connections."""
+        while self._writers:
+            await asyncio.gather(*self._writers, return_exceptions=True)
+        await self._pool.close()
+
+    async def business_for(self, address: str) -> int | None:
+        """The business that answers this WhatsApp number (cached briefly)."""
+        number = bare_number(address)
+        known, business_id = cached_business(number)
+        if known:
+            return business_id
+        async with self._pool.connection() as conn:
+            row = await (await conn.execute(_BUSINESS, (number,))).fetchone()
+        business_id = int(row[0]) if row else None
+        remember_business(number, business_id)
+        return business_id
+
+    async def store(self, business_id: int, message: InboundMessage) -> int | None:
+        """Store the message and enqueue its processing once its batch commits; None if seen."""
+        job = prepare_job(REPLY_QUEUE, REPLY_ACTOR, (), {"message_id": 0}, business_id=business_id)
+        waiting = _Waiting(message, job)
+        self._waiting.setdefault(business_id, []).append(waiting)
+        if len(self._writers) < self._max_batches:
+            self._start_writer()
+        return await waiting.answer
+
+    def _start_writer(self) -> None:
+        writer = asyncio.get_running_loop().create_task(self._write_batches())
+        self._writers.add(writer)
+        writer.add_done_callback(self._writers.discard)
+
+    async def _write_batches(self) -> None:
+        """Write waiting batches, one business at a time, until none is left."""
+        await asyncio.sleep(0)  # the requests that arrived with the first one join its batch
+        while self._waiting:
+            business_id = next(iter(self._waiting))
+            queue = self._waiting.pop(business_id)
+            if len(queue) > MAX_BATCH:  # the rest waits behind the other businesses
+                self._waiting[business_id] = queue[MAX_BATCH:]
+            await self._write(business_id, queue[:MAX_BATCH])
+
+    async def _write(self, business_id: int, batch: list[_Waiting]) -> None:
+        try:
+            rows = await self._execute(business_id, batch)
+        except (psycopg.DataError, psycopg.IntegrityError, psycopg.ProgrammingError) as exc:
+            if len(batch) == 1:
+                _fail(batch, exc)
+                return
+            for waiting in batch:  # perhaps one message's data: each alone, so only it fails
+                await self._write(business_id, [waiting])
+            return
+        except Exception as exc:  # the database is unreachable: these requests fail (500)
+            _fail(batch, exc)
+            return
+        answers: dict[int, int] = {}
+        committed: list[PendingMessage] = []
+        for position, message_id, outbox_id, payload in rows:
+            answers[int(position) - 1] = int(message_id)
+            committed.append((int(outbox_id), str(payload)))
+        if committed:
+            self._publish(committed)
+        for index, waiting in enumerate(batch):
+            if not waiting.answer.done():
+                waiting.answer.set_result(answers.get(index))
+
+    async def _execute(self, business_id: int, batch: list[_Waiting]) -> list[tuple[Any, ...]]:
+        if len(batch) == 1:
+            [waiting] = batch
+            statement, params = _STORE_ONE, self._one(business_id, waiting)
+        else:
+            statement, params = _STORE_BATCH, self._many(business_id, batch)
+        async with self._pool.connection() as conn:
+            rows: list[tuple[Any, ...]] = await (await conn.execute(statement, params)).fetchall()
+        return rows
+
+    def _one(self, business_id: int, waiting: _Waiting) -> tuple[Any, ...]:
+        message, job = waiting.message, waiting.job
+        return (
+            self._app_role,
+            business_id,
+            bare_number(message.from_number),
+            bare_number(message.to_number),
+            message.message_sid,
+            message.body,
+            job.message.message_id,
+            REPLY_QUEUE,
+            REPLY_ACTOR,
+            job.max_retries,
+            job.payload,
+            utcnow(),
+        )
+
+    def _many(self, business_id: int, batch: list[_Waiting]) -> tuple[Any, ...]:
+        messages = [waiting.message for waiting in batch]
+        return (
+            self._app_role,
+            business_id,
+            [bare_number(message.from_number) for message in messages],
+            [bare_number(message.to_number) for message in messages],
+            [message.message_sid for message in messages],
+            [message.body for message in messages],
+            [waiting.job.message.message_id for waiting in batch],
+            [waiting.job.payload for waiting in batch],
+            REPLY_QUEUE,
+            REPLY_ACTOR,
+            batch[0].job.max_retries,
+            utcnow(),
+        )
+
+
+def _fail(batch: list[_Waiting], error: Exception) -> None:
+    for waiting in batch:
+        if not waiting.answer.done():
+            waiting.answer.set_exception(error)
+
+
+async def open_postgres_inbound_store(
+    settings: Settings, publish: Callable[[list[PendingMessage]], object]
+) -> PostgresInboundStore:
+    """A store with its own small pool of autocommit connections (filled in the background)."""
+    dsn = settings.effective_database_url.replace("postgresql+psycopg://", "postgresql://")
+    pool: AsyncConnectionPool[Any] = AsyncConnectionPool(
+        dsn,
+        min_size=2,
+        max_size=settings.whatsapp_db_pool_size,
+        kwargs={"autocommit": True},
+        open=False,
+        name="whatsapp-inbound",
+    )
+    await pool.open()
+    return PostgresInboundStore(
+        pool, publish, settings.db_app_role, max_batches=settings.whatsapp_db_pool_size
+    )
