@@ -7,9 +7,9 @@ from pathlib import Path
 
 import pytest
 
-from switchboard.common.jobs import inflight
 from switchboard.common.migrate import worker_startup_migrations
 from switchboard.common.settings import Settings
+from switchboard.worker.runtime import inflight
 from tests.support import services
 from tests.support.environment import configured
 from tests.support.processes import ServiceProcess, service_env

@@ -9,10 +9,11 @@ import pytest
 from sqlalchemy import select
 
 from switchboard.common.db import tenant_session
-from switchboard.common.jobs import enqueue_job, ledger
-from switchboard.common.jobs.coalesce import Pending
+from switchboard.common.jobs import enqueue_job
 from switchboard.common.models import Job
 from switchboard.common.settings import Settings
+from switchboard.worker.runtime import ledger
+from switchboard.worker.runtime.coalesce import Pending
 from tests.support.actors import NOOP
 from tests.support.factories import make_business
 

@@ -10,15 +10,16 @@ from dramatiq.brokers.rabbitmq import _RabbitmqMessage
 from sqlalchemy import select, update
 
 from switchboard.common.db import tenant_session
-from switchboard.common.jobs import enqueue_job, inflight, ledger
-from switchboard.common.jobs.broker import LedgerRabbitmqBroker
+from switchboard.common.jobs import enqueue_job
+from switchboard.worker.runtime.broker import LedgerRabbitmqBroker
 from switchboard.common.jobs.context import JobContext, set_current_job
-from switchboard.common.jobs.middleware import LedgerMiddleware
 from switchboard.common.jobs.service import cancel_job
 from switchboard.common.models import Business, Job
 from switchboard.common.settings import Settings
 from switchboard.domain.whatsapp.concurrency import business_is_busy
 from switchboard.domain.whatsapp.inbound import REPLY_ACTOR, REPLY_QUEUE
+from switchboard.worker.runtime import inflight, ledger
+from switchboard.worker.runtime.middleware import LedgerMiddleware
 from tests.support.actors import NOOP
 from tests.support.factories import make_business
 
@@ -229,7 +230,7 @@ def test_a_fast_started_reply_counts_against_its_business_whatsapp_limit(
     assert ledger.start_fast(first) and ledger.start_fast(second)
 
     def busy_as(job_id: str) -> bool:
-        set_current_job(JobContext(job_id, REPLY_ACTOR, business.id, attempt=1))
+        set_current_job(JobContext(job_id, REPLY_ACTOR, business.id, attempt=1, control=ledger))
         try:
             with tenant_session(business.id) as session:
                 return business_is_busy(session, business.id)

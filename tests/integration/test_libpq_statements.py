@@ -9,8 +9,9 @@ import pytest
 
 from switchboard.common.db import tenant_session
 from switchboard.common.db.libpq import PreparedStatement
-from switchboard.common.jobs import enqueue_job, ledger
+from switchboard.common.jobs import enqueue_job
 from switchboard.common.settings import Settings
+from switchboard.worker.runtime import ledger
 from tests.support.actors import NOOP
 from tests.support.factories import make_business
 

@@ -30,13 +30,13 @@ from switchboard.common.db.base import utcnow
 from switchboard.common.db.engine import get_engine
 from switchboard.common.db.libpq import psycopg_sql
 from switchboard.common.integrations.ai_text import OfflineAIText
-from switchboard.common.jobs import ledger
 from switchboard.common.jobs.context import JobContext, set_current_job
 from switchboard.common.settings import Settings
 from switchboard.domain.analysis import conversations as analysis
 from switchboard.domain.whatsapp import replies, sending
 from switchboard.domain.whatsapp.inbound import REPLY_ACTOR, InboundMessage, store_inbound
 from switchboard.domain.whatsapp.reply_context import HISTORY_LENGTH
+from switchboard.worker.runtime import ledger
 from tests.support.database import on_own_connection
 from tests.support.factories import make_business, unique_phone
 from tests.support.fast_start import renew_cancellation_knowledge
@@ -148,7 +148,7 @@ def _answer_as_the_worker(business_id: int, phone_number: str, round_: int) -> N
         {"actor": REPLY_ACTOR, "m": str(message_id)},
     )
     assert ledger.start_fast(job_id)
-    set_current_job(JobContext(job_id, REPLY_ACTOR, business_id, attempt=1))
+    set_current_job(JobContext(job_id, REPLY_ACTOR, business_id, attempt=1, control=ledger))
     try:
         reply_id = replies.reply_to_inbound(business_id, message_id, OfflineAIText())
     finally:

@@ -13,9 +13,11 @@ from pathlib import Path
 import psycopg
 import pytest
 
-from switchboard.common.jobs import enqueue_job, ledger
-from switchboard.common.jobs.broker import get_broker
-from switchboard.common.jobs.consumer import owe_success
+from switchboard.common.jobs import enqueue_job
+from switchboard.common.jobs.broker import use_broker
+from switchboard.worker.runtime import ledger
+from switchboard.worker.runtime.broker import worker_broker
+from switchboard.worker.runtime.consumer import owe_success
 from tests.integration.test_jobs_rabbitmq import job, queue_depth
 from tests.support import actors
 from tests.support.database import on_own_connection
@@ -160,7 +162,7 @@ def test_a_consumer_closed_while_a_refused_mark_waits_for_its_retry_writes_it(
     job_id = str(uuid.uuid4())
     refuse_success(job_id)
     enqueue_counted(business.id, Path("/nonexistent/never-run"), job_id)
-    consumer = get_broker().consume("test_jobs", prefetch=1, timeout=100)
+    consumer = use_broker(worker_broker(pg_rabbit)).consume("test_jobs", prefetch=1, timeout=100)
     message = wait_for(lambda: next(consumer), what="the delivery")
     assert message.message_id == job_id
     assert ledger.mark_started(job_id, max_unfinished=3) is not None
@@ -183,7 +185,7 @@ def test_marks_that_time_out_together_wait_together_instead_of_one_at_a_time(
     ledger.close_connections()
     business = make_business()
     locked, free = (enqueue_counted(business.id, Path("/nonexistent/never-run")) for _ in "ab")
-    consumer = get_broker().consume("test_jobs", prefetch=2, timeout=100)
+    consumer = use_broker(worker_broker(pg_rabbit)).consume("test_jobs", prefetch=2, timeout=100)
     try:
         messages = [wait_for(lambda: next(consumer), what="a delivery") for _ in "ab"]
         for message in messages:

@@ -17,9 +17,8 @@ from sqlalchemy.exc import DBAPIError
 
 from switchboard.common.db import system_session, tenant_session
 from switchboard.common.db.base import utcnow
-from switchboard.common.db.tenant_rows import ForeignOrMissingRow
+from switchboard.common.errors import NotFoundError
 from switchboard.common.integrations.ai_text import OfflineAIText
-from switchboard.common.jobs import ledger
 from switchboard.common.jobs.context import JobContext, set_current_job
 from switchboard.common.models import (
     Business,
@@ -34,6 +33,7 @@ from switchboard.domain.whatsapp import replies, replies_postgres
 from switchboard.domain.whatsapp.concurrency import BusinessAtLimit
 from switchboard.domain.whatsapp.inbound import REPLY_ACTOR, InboundMessage, store_inbound
 from switchboard.domain.whatsapp.reply_context import HISTORY_LENGTH
+from switchboard.worker.runtime import ledger
 from tests.support.factories import make_business, unique_phone
 from tests.support.fast_start import renew_cancellation_knowledge
 
@@ -142,7 +142,7 @@ def test_another_business_s_message_is_a_permanent_failure_that_writes_nothing(
     owner, intruder = make_business(), make_business()
     message_id = _inbound(owner, unique_phone(), "Hi")
 
-    with pytest.raises(ForeignOrMissingRow):
+    with pytest.raises(NotFoundError):
         replies.reply_to_inbound(intruder.id, message_id, AI)
 
     with tenant_session(owner.id) as session:
@@ -157,7 +157,7 @@ def test_an_outbound_message_id_is_refused(pg: Settings) -> None:
     reply_id = replies.reply_to_inbound(business.id, inbound_id, AI)
     assert reply_id is not None
 
-    with pytest.raises(ForeignOrMissingRow, match="not an inbound message"):
+    with pytest.raises(NotFoundError, match="not an inbound message"):
         replies.reply_to_inbound(business.id, reply_id, AI)
 
 
@@ -290,7 +290,7 @@ def test_a_fast_started_reply_is_marked_running_by_the_call_and_counts_itself(
 
     def context_as(name: str) -> object:
         message_id, job_id = jobs[name]
-        set_current_job(JobContext(job_id, REPLY_ACTOR, business.id, attempt=1))
+        set_current_job(JobContext(job_id, REPLY_ACTOR, business.id, attempt=1, control=ledger))
         try:
             return replies_postgres.context(business.id, message_id, HISTORY_LENGTH)
         finally:

@@ -7,9 +7,9 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 
 from switchboard.common.db.engine import reset_engine
-from switchboard.common.jobs import ledger
 from switchboard.common.jobs.broker import reset_broker
 from switchboard.common.settings import Settings, get_settings
+from switchboard.worker.runtime import ledger
 
 #: Fast retries and a low poison threshold keep the job tests short.
 TEST_ENV = {

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from switchboard.common.jobs import enqueue_job, ledger
+from switchboard.common.jobs import enqueue_job
+from switchboard.worker.runtime import ledger
 from tests.support.actors import NOOP
 
 

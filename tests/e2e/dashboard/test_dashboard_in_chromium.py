@@ -12,8 +12,8 @@ from pathlib import Path
 import pytest
 
 from switchboard.common.jobs import enqueue_job
-from switchboard.common.jobs.ledger import mark_dead
 from switchboard.common.jobs.service import get_job
+from switchboard.worker.runtime.ledger import mark_dead
 from tests.support import actors
 from tests.support.factories import make_business
 from tests.unit.api import rows

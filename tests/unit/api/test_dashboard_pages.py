@@ -6,8 +6,8 @@ import pytest
 from fastapi.testclient import TestClient
 
 from switchboard.common.jobs import enqueue_job
-from switchboard.common.jobs.ledger import mark_dead
 from switchboard.common.jobs.service import get_job
+from switchboard.worker.runtime.ledger import mark_dead
 from tests.support import actors
 from tests.support.factories import TestBusiness, make_business
 from tests.unit.api import rows

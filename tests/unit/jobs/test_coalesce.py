@@ -5,7 +5,7 @@ from __future__ import annotations
 import threading
 from concurrent.futures import ThreadPoolExecutor
 
-from switchboard.common.jobs.coalesce import Coalescer, Pending
+from switchboard.worker.runtime.coalesce import Coalescer, Pending
 from tests.support.waiting import wait_for
 
 

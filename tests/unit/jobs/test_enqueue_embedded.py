@@ -13,7 +13,7 @@ from switchboard.common.jobs import service as jobs
 from switchboard.common.jobs.broker import get_broker
 from switchboard.common.jobs.errors import UnknownActorError
 from switchboard.common.models import Job, Lead, OutboxMessage
-from switchboard.worker.inprocess import start_worker
+from switchboard.worker.runtime.inprocess import start_worker
 from tests.support import actors
 from tests.support.factories import make_business
 from tests.support.waiting import wait_for

@@ -7,7 +7,7 @@ import pytest
 
 from switchboard.common.jobs.broker import get_broker
 from switchboard.common.settings import Settings
-from switchboard.worker.inprocess import start_worker
+from switchboard.worker.runtime.inprocess import start_worker
 from tests.fakes.twilio_rest import ACCOUNT_SID, AUTH_TOKEN, FakeTwilioServer, fake_twilio
 from tests.support.environment import configured
 from tests.support.worker import redeclare

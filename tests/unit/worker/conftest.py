@@ -15,7 +15,7 @@ import pytest
 from switchboard.common.jobs.broker import get_broker
 from switchboard.common.migrate import worker_startup_migrations
 from switchboard.common.settings import Settings
-from switchboard.worker.inprocess import start_worker
+from switchboard.worker.runtime.inprocess import start_worker
 from tests.fakes.openai_http import API_KEY, FakeOpenAIServer, fake_openai
 from tests.fakes.twilio_rest import ACCOUNT_SID, AUTH_TOKEN, FakeTwilioServer, fake_twilio
 from tests.fakes.web_push import fake_push_service

@@ -61,8 +61,8 @@ def _demo_api_key() -> str:
 
 def _start_worker(threads: int) -> Any:
     import switchboard.worker.app as worker_app
-    from switchboard.common.jobs.recovery import requeue_unfinished_jobs
-    from switchboard.worker.inprocess import start_worker
+    from switchboard.worker.runtime.inprocess import start_worker
+    from switchboard.worker.runtime.recovery import requeue_unfinished_jobs
 
     worker = start_worker(worker_app.broker, threads)
     if not get_settings().amqp_url:

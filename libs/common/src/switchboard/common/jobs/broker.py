@@ -1,9 +1,12 @@
-"""The process-wide Dramatiq broker: RabbitMQ with publisher confirms, or in-process."""
+"""The process-wide Dramatiq broker: RabbitMQ with publisher confirms, or in-process.
+
+Every process publishes through it; a worker process installs its own broker first
+(``use_broker``), one whose consumers keep the job ledger current.
+"""
 
 from __future__ import annotations
 
 import dramatiq
-from dramatiq.broker import Consumer
 from dramatiq.brokers.rabbitmq import RabbitmqBroker
 from dramatiq.brokers.stub import StubBroker
 from dramatiq.middleware import (
@@ -16,29 +19,14 @@ from dramatiq.middleware import (
     TimeLimit,
 )
 
-from switchboard.common.jobs.consumer import LedgerConsumer
 from switchboard.common.settings import Settings, get_settings
 
 _broker: dramatiq.Broker | None = None
 
 
-class LedgerRabbitmqBroker(RabbitmqBroker):
-    """Dramatiq's RabbitMQ broker whose consumers write ledger marks (``consumer.py``)."""
-
-    #: The ledger middleware leaves success marks for the consumer (``consumer.owe_success``).
-    defers_success_marks = True
-
-    def consume(self, queue_name: str, prefetch: int = 1, timeout: int = 5000) -> Consumer:
-        return LedgerConsumer(super().consume(queue_name, prefetch, timeout))
-
-
-def _middleware(settings: Settings) -> list[Middleware]:
-    from switchboard.common.jobs.middleware import LedgerMiddleware
-
-    # The ledger goes first: its "before" hooks run before the age and time limits look at a
-    # message, and Dramatiq runs "after" hooks in reverse, so it sees the Retries verdict.
+def standard_middleware(settings: Settings) -> list[Middleware]:
+    """Dramatiq's middleware every Switchboard broker has: limits, retries, pipelines."""
     return [
-        LedgerMiddleware(max_unfinished_deliveries=settings.job_max_unfinished_deliveries),
         AgeLimit(),
         TimeLimit(),
         ShutdownNotifications(),
@@ -54,18 +42,28 @@ def _middleware(settings: Settings) -> list[Middleware]:
 def make_broker(settings: Settings) -> dramatiq.Broker:
     """Build the broker the settings ask for (embedded: an in-process stub broker)."""
     if settings.amqp_url:
-        return LedgerRabbitmqBroker(
-            url=settings.amqp_url, confirm_delivery=True, middleware=_middleware(settings)
+        return RabbitmqBroker(
+            url=settings.amqp_url,
+            confirm_delivery=True,
+            middleware=standard_middleware(settings),
         )
-    return StubBroker(middleware=_middleware(settings))
+    return StubBroker(middleware=standard_middleware(settings))
+
+
+def use_broker(broker: dramatiq.Broker) -> dramatiq.Broker:
+    """Make ``broker`` the process-wide broker (a worker process does, before declaring)."""
+    global _broker
+    if _broker is not None and _broker is not broker:
+        _broker.close()
+    _broker = broker
+    dramatiq.set_broker(broker)
+    return broker
 
 
 def get_broker() -> dramatiq.Broker:
-    """The process-wide broker, created and installed as Dramatiq's global broker once."""
-    global _broker
+    """The process-wide broker, created from the settings on first use."""
     if _broker is None:
-        _broker = make_broker(get_settings())
-        dramatiq.set_broker(_broker)
+        return use_broker(make_broker(get_settings()))
     return _broker
 
 

@@ -1,12 +1,29 @@
-"""What a running job knows about itself: its id and tenant, progress and cancellation."""
+"""What a running job knows about itself: its id and tenant, progress and cancellation.
+
+The runtime that runs the job (the worker's ledger) is reached through :class:`JobControl`,
+so domain code can report progress and check cancellation without knowing the worker.
+"""
 
 from __future__ import annotations
 
 from contextvars import ContextVar
 from dataclasses import dataclass
+from typing import Protocol
 
-from switchboard.common.jobs import ledger
 from switchboard.common.jobs.errors import JobCancelled
+
+
+class JobControl(Protocol):
+    """What a job may ask of the runtime that runs it."""
+
+    def record_progress(self, job_id: str, progress: float, message: str | None) -> bool:
+        """Store the job's progress; False if the job was cancelled."""
+
+    def status_of(self, job_id: str) -> str | None:
+        """The job's status in the ledger."""
+
+    def mark_running_due(self, job_id: str) -> int:
+        """Write the running mark of a job started on the fast path; the marks written."""
 
 
 @dataclass(frozen=True)
@@ -17,10 +34,16 @@ class JobContext:
     actor_name: str
     business_id: int
     attempt: int
+    #: The runtime running the job.
+    control: JobControl
     #: When the job was enqueued (milliseconds since the epoch).
     enqueued_ms: int = 0
     #: ``time.monotonic()`` when this attempt started.
     started_monotonic: float = 0.0
+
+    def mark_running(self) -> None:
+        """Make the ledger say ``running`` now (a fast start writes it lazily)."""
+        self.control.mark_running_due(self.job_id)
 
 
 _current: ContextVar[JobContext | None] = ContextVar("switchboard_job", default=None)
@@ -32,7 +55,7 @@ def current_job() -> JobContext | None:
 
 
 def set_current_job(job: JobContext | None) -> None:
-    """Set by the ledger middleware around each message."""
+    """Set by the runtime around each message."""
     _current.set(job)
 
 
@@ -43,12 +66,12 @@ def report_progress(progress: float, message: str | None = None) -> None:
     job = current_job()
     if job is None:
         raise RuntimeError("report_progress() called outside a job")
-    if not ledger.record_progress(job.job_id, progress, message):
+    if not job.control.record_progress(job.job_id, progress, message):
         raise JobCancelled(f"job {job.job_id} was cancelled")
 
 
 def raise_if_cancelled() -> None:
     """Stop the running job cooperatively if someone cancelled it."""
     job = current_job()
-    if job is not None and ledger.status_of(job.job_id) == "cancelled":
+    if job is not None and job.control.status_of(job.job_id) == "cancelled":
         raise JobCancelled(f"job {job.job_id} was cancelled")

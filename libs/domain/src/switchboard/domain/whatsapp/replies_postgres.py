@@ -13,9 +13,8 @@ from sqlalchemy import text
 from switchboard.common.db.base import utcnow
 from switchboard.common.db.engine import autocommit_connection
 from switchboard.common.db.tenancy import hand_over_committed, tenant_session
-from switchboard.common.db.tenant_rows import ForeignOrMissingRow
+from switchboard.common.errors import NotFoundError
 from switchboard.common.integrations.ai_text import ChatTurn
-from switchboard.common.jobs import ledger
 from switchboard.common.jobs.context import current_job
 from switchboard.common.jobs.enqueue import PreparedJob
 from switchboard.common.jobs.outbox import PendingMessage
@@ -24,6 +23,7 @@ from switchboard.domain.businesses.prompts import prompt_for
 from switchboard.domain.whatsapp.concurrency import BusinessAtLimit
 from switchboard.domain.whatsapp.inbound import REPLY_ACTOR
 from switchboard.domain.whatsapp.reply_context import ReplyContext
+from switchboard.worker.runtime import ledger
 
 _CONTEXT = text(
     "SELECT * FROM switchboard_whatsapp_reply_context("
@@ -61,11 +61,9 @@ def context(business_id: int, message_id: int, history: int) -> ReplyContext | N
     if state == "busy":
         raise BusinessAtLimit(f"business {business_id} at its WhatsApp concurrency limit")
     if state == "missing":
-        raise ForeignOrMissingRow(
-            f"WhatsAppMessage {message_id} not found for business {business_id}"
-        )
+        raise NotFoundError(f"WhatsAppMessage {message_id} not found for business {business_id}")
     if state == "not_inbound":
-        raise ForeignOrMissingRow(f"message {message_id} is not an inbound message")
+        raise NotFoundError(f"message {message_id} is not an inbound message")
     if prompt is None:  # not prebuilt yet: built from the business's settings, as the ORM does
         with tenant_session(business_id) as session:
             prompt = prompt_for(session, business_id, "whatsapp")
@@ -110,9 +108,7 @@ def store(
         ).all()
     state, reply_id = rows[0][0], rows[0][1]
     if state == "missing":
-        raise ForeignOrMissingRow(
-            f"WhatsAppMessage {message_id} not found for business {business_id}"
-        )
+        raise NotFoundError(f"WhatsAppMessage {message_id} not found for business {business_id}")
     if state == "answered":
         return None
     pending: list[PendingMessage] = [

@@ -1,7 +1,7 @@
 """Every actor of the seed's MOVE_TO_WORKER table, one module per domain.
 
 Importing this package declares them all on the process's broker and installs the worker's
-heartbeat. :func:`install` does the same on another broker (tests make fresh ones).
+runtime. :func:`install` does the same on another broker (tests make fresh ones).
 """
 
 from __future__ import annotations
@@ -9,10 +9,10 @@ from __future__ import annotations
 import importlib
 
 import dramatiq
-from dramatiq.middleware import CurrentMessage
 
 from switchboard.common.jobs.broker import get_broker
-from switchboard.worker.heartbeat import HeartbeatMiddleware
+from switchboard.common.settings import get_settings
+from switchboard.worker.runtime.broker import install_runtime
 
 #: One module per domain; importing each declares its actors.
 DOMAINS = (
@@ -39,12 +39,8 @@ ACTORS: dict[str, dramatiq.Actor[..., object]] = {
 
 
 def install(broker: dramatiq.Broker) -> None:
-    """Declare every actor on ``broker`` and add the middleware the actors rely on."""
-    present = {type(middleware) for middleware in broker.middleware}
-    if CurrentMessage not in present:
-        broker.add_middleware(CurrentMessage())
-    if HeartbeatMiddleware not in present:
-        broker.add_middleware(HeartbeatMiddleware())
+    """Declare every actor on ``broker`` and add the worker's runtime to it."""
+    install_runtime(broker, get_settings())
     for actor in ACTORS.values():
         actor.broker = broker
         broker.declare_actor(actor)

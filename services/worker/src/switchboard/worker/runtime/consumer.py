@@ -25,8 +25,8 @@ from typing import Any
 
 from dramatiq.broker import Consumer, MessageProxy
 
-from switchboard.common.jobs import ledger
 from switchboard.common.logging import get_logger
+from switchboard.worker.runtime import ledger
 
 log = get_logger(__name__)
 

@@ -29,10 +29,10 @@ from sqlalchemy import text
 from switchboard.common.db.base import utcnow
 from switchboard.common.db.engine import get_engine
 from switchboard.common.db.libpq import Param, PreparedStatement, psycopg_sql
-from switchboard.common.jobs.coalesce import Coalescer, Pending
-from switchboard.common.jobs.inflight import MAX_KNOWN_CANCELLATIONS, inflight
 from switchboard.common.logging import redact
 from switchboard.common.settings import get_settings
+from switchboard.worker.runtime.coalesce import Coalescer, Pending
+from switchboard.worker.runtime.inflight import MAX_KNOWN_CANCELLATIONS, inflight
 
 # Every statement here finds its rows by primary key. A status test written as equality or
 # ``IN`` would match the partial queue index's predicate (or lead the business/status index),

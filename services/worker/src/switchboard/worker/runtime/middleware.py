@@ -11,11 +11,11 @@ from typing import Any
 import dramatiq
 from dramatiq.middleware import Middleware, SkipMessage
 
-from switchboard.common.jobs import ledger
-from switchboard.common.jobs.consumer import owe_success
 from switchboard.common.jobs.context import JobContext, current_job, set_current_job
 from switchboard.common.jobs.errors import JobCancelled, PermanentJobError
 from switchboard.common.logging import get_logger
+from switchboard.worker.runtime import ledger
+from switchboard.worker.runtime.consumer import owe_success
 
 log = get_logger("switchboard.jobs")
 
@@ -67,6 +67,7 @@ class LedgerMiddleware(Middleware):
                 message.actor_name,
                 started.business_id,
                 started.attempts,
+                ledger,
                 message.message_timestamp,
                 time.monotonic(),
             )
