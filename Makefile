@@ -24,6 +24,7 @@ lint: install
 	$(UV) run --no-sync ruff check .
 	$(UV) run --no-sync ruff format --check .
 	$(UV) run --no-sync mypy libs/common/src libs/domain/src services/*/src apps/cli/src
+	$(UV) run --no-sync python tools/import_cycles.py
 
 format: install
 	$(UV) run --no-sync ruff format .

@@ -73,12 +73,12 @@ def serve_gateway(port: int) -> None:
     """The real gateway app, with an in-memory agent config and event publisher."""
     import uvicorn
 
-    from switchboard.common.events import InMemoryEventPublisher
     from switchboard.common.logging import configure_logging
     from switchboard.common.settings import Settings
     from switchboard.voice_gateway.app import create_app
     from switchboard.voice_gateway.domain.agent_config import AgentConfig
     from switchboard.voice_gateway.ports.agent_config import InMemoryAgentConfigSource
+    from switchboard.voice_gateway.ports.event_publisher import InMemoryEventPublisher
     from switchboard.voice_gateway.ports.recorder import InMemoryCallRecorder
     from switchboard.voice_gateway.server import tune_garbage_collector
 

@@ -3,7 +3,7 @@
 Both sides drain the same N no-op jobs (one Redis INCR each, as in the calibration) from the
 same RabbitMQ with the same worker shape (``--processes 2 --threads 8`` by default):
 
-* Switchboard: ``enqueue_job`` (ledger row + outbox row in one transaction, published with
+* Switchboard: ``enqueue`` (ledger row + outbox row in one transaction, published with
   confirms after commit) → RabbitMQ → ``switchboard worker`` (ledger middleware: delivery,
   start and outcome recorded per job).
 * Plain Dramatiq: ``actor.send`` with confirms → RabbitMQ → ``dramatiq`` worker.
@@ -103,13 +103,13 @@ class Switchboard(Side):
     def __init__(self, business_id: int) -> None:
         from bench.actors import BENCH_NOOP
         from switchboard.common.db import tenant_session
-        from switchboard.common.jobs import enqueue_job
+        from switchboard.common.jobs import enqueue
 
         self.spec, self.business_id = BENCH_NOOP, business_id
-        self._enqueue_job, self._tenant_session = enqueue_job, tenant_session
+        self._enqueue, self._tenant_session = enqueue, tenant_session
 
     def enqueue(self, prefix: str) -> None:
-        self._enqueue_job("bench", self.spec, business_id=self.business_id, prefix=prefix)
+        self._enqueue(self.spec, business_id=self.business_id, prefix=prefix)
 
     def enqueue_batch(self, prefix: str, n: int) -> None:
         for start in range(0, n, 500):

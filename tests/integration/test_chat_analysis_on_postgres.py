@@ -1,7 +1,8 @@
-"""A WhatsApp chat's analysis on PostgreSQL: migration 0008's two functions.
+"""A WhatsApp chat's analysis on PostgreSQL: the worker's ``PostgresAnalysisStore`` (migration
+0008's two functions).
 
-They must leave the lead as the portable ORM path does (both run on one database and are
-compared), keep what the lead already has, and refuse another business's conversation.
+They must leave the lead as the portable ``OrmAnalysisStore`` does (both run on one database
+and are compared), keep what the lead already has, and refuse another business's conversation.
 """
 
 from __future__ import annotations
@@ -12,13 +13,13 @@ import pytest
 from sqlalchemy import select, update
 
 from switchboard.common.db import tenant_session
-from switchboard.common.db.tenant_rows import ForeignOrMissingRow, owned_row
+from switchboard.common.errors import NotFoundError
 from switchboard.common.integrations.ai_text import LeadFields, OfflineAIText
 from switchboard.common.models import Business, Lead, WhatsAppConversation
-from switchboard.common.settings import Settings
+from switchboard.common.settings import Settings, get_settings
 from switchboard.domain.analysis import conversations as analysis
-from switchboard.domain.analysis import postgres as analysis_postgres
 from switchboard.domain.whatsapp.inbound import InboundMessage, store_inbound
+from switchboard.worker.adapters.analysis import PostgresAnalysisStore
 from tests.support.factories import make_business, unique_phone
 
 pytestmark = [pytest.mark.integration, pytest.mark.usefixtures("whatsapp_queues")]
@@ -42,15 +43,8 @@ def _chat(business: Business, contact: str, *bodies: str) -> int:
         return int(session.execute(query).scalar_one())
 
 
-def _portable_analysis(business_id: int, conversation_id: int) -> LeadFields | None:
-    """The ORM path, run on PostgreSQL too."""
-    with tenant_session(business_id) as session:
-        conversation = analysis._chat_conversation(session, business_id, conversation_id)
-    assert conversation.lead_id is not None
-    fields = AI.extract_lead_fields(conversation.transcript)
-    with tenant_session(business_id) as session:
-        analysis._apply(owned_row(session, Lead, business_id, conversation.lead_id), fields)
-    return fields
+def _functions() -> PostgresAnalysisStore:
+    return PostgresAnalysisStore(get_settings().db_app_role)
 
 
 def _lead(business_id: int, contact: str) -> tuple[Any, ...]:
@@ -75,8 +69,10 @@ def test_the_functions_leave_the_lead_as_the_portable_path_does(pg: Settings) ->
     first = _chat(business, on_functions, WORDS, "Is 10am free?")
     second = _chat(business, on_orm, WORDS, "Is 10am free?")
 
-    fields = analysis.analyze_conversation(business.id, AI, conversation_id=first)
-    expected = _portable_analysis(business.id, second)
+    fields = analysis.analyze_conversation(business.id, AI, _functions(), conversation_id=first)
+    expected = analysis.analyze_conversation(
+        business.id, AI, analysis.OrmAnalysisStore(), conversation_id=second
+    )
 
     assert fields == expected
     assert _lead(business.id, on_functions) == _lead(business.id, on_orm)
@@ -88,8 +84,9 @@ def test_what_the_lead_already_has_is_kept(pg: Settings) -> None:
     business = make_business()
     contact = unique_phone()
     conversation_id = _chat(business, contact, WORDS)
-    lead_id, messages = analysis_postgres.chat(business.id, conversation_id) or (0, [])
-    assert messages == [("in", WORDS)]
+    chat = _functions().chat(business.id, conversation_id)
+    assert chat.transcript == f"Customer: {WORDS}"
+    lead_id = chat.lead_id
     with tenant_session(business.id) as session:
         session.execute(
             update(Lead)
@@ -97,13 +94,13 @@ def test_what_the_lead_already_has_is_kept(pg: Settings) -> None:
             .values(name="Ana María", email="", status="qualified")
         )
 
-    applied = analysis_postgres.apply_fields(
+    assert lead_id is not None
+    _functions().apply_fields(
         business.id,
         lead_id,
         LeadFields(name="Ana Lopez", email="ana@example.com", intent="booking", status="new"),
     )
 
-    assert applied is True
     assert _lead(business.id, contact)[:4] == (
         "Ana María",
         "ana@example.com",
@@ -117,14 +114,17 @@ def test_another_business_s_conversation_or_lead_is_refused(pg: Settings) -> Non
     contact = unique_phone()
     conversation_id = _chat(owner, contact, WORDS)
 
-    with pytest.raises(ForeignOrMissingRow):
-        analysis.analyze_conversation(intruder.id, AI, conversation_id=conversation_id)
+    with pytest.raises(NotFoundError):
+        analysis.analyze_conversation(
+            intruder.id, AI, _functions(), conversation_id=conversation_id
+        )
     with tenant_session(owner.id) as session:
         assert session.execute(select(Lead)).all() == []  # no lead created by the refusal
 
-    analysis.analyze_conversation(owner.id, AI, conversation_id=conversation_id)
+    analysis.analyze_conversation(owner.id, AI, _functions(), conversation_id=conversation_id)
     with tenant_session(owner.id) as session:
         lead_id = session.execute(select(Lead.id)).scalar_one()
     intruding = LeadFields(name="Mallory", email=None, intent="other", status="not_interested")
-    assert analysis_postgres.apply_fields(intruder.id, lead_id, intruding) is False
+    with pytest.raises(NotFoundError):
+        _functions().apply_fields(intruder.id, lead_id, intruding)
     assert _lead(owner.id, contact)[0] == "Ana Lopez"

@@ -9,7 +9,7 @@ import pika
 from sqlalchemy import func, select
 
 from switchboard.common.db import system_session, tenant_session
-from switchboard.common.jobs import enqueue_job, enqueue_unique
+from switchboard.common.jobs import enqueue, enqueue_unique
 from switchboard.common.jobs import service as jobs
 from switchboard.common.models import Job, Lead, OutboxMessage
 from switchboard.domain.leads.store import upsert_lead
@@ -50,20 +50,18 @@ def leads_with_phone(business_id: int, phone: str) -> int:
 def test_a_job_runs_through_rabbitmq_and_the_worker(pg_rabbit, start_worker) -> None:
     start_worker("test_jobs")
     business = make_business()
-    ref = enqueue_job(
-        "test_jobs", actors.RECORD_LEAD, business_id=business.id, phone="+15551110001"
-    )
+    ref = enqueue(actors.RECORD_LEAD, business_id=business.id, phone="+15551110001")
     wait_for(lambda: job(ref.job_id).status == "succeeded", what="job to succeed")
     assert leads_with_phone(business.id, "+15551110001") == 1
 
 
 def test_a_rolled_back_transaction_publishes_nothing(pg_rabbit) -> None:
     business = make_business()
-    enqueue_job("test_jobs", actors.NOOP, business_id=business.id)  # declares the queue
+    enqueue(actors.NOOP, business_id=business.id)  # declares the queue
     before = queue_depth(pg_rabbit.amqp_url, "test_jobs")
     try:
         with tenant_session(business.id):
-            enqueue_job("test_jobs", actors.NOOP, business_id=business.id)
+            enqueue(actors.NOOP, business_id=business.id)
             raise RuntimeError("request failed")
     except RuntimeError:
         pass
@@ -84,9 +82,7 @@ def test_concurrent_enqueue_unique_creates_exactly_one_job(pg_rabbit) -> None:
 
     def enqueue() -> None:
         barrier.wait()
-        results.append(
-            enqueue_unique("test_jobs", actors.NOOP, "call.ended:CA1", business_id=business.id)
-        )
+        results.append(enqueue_unique(actors.NOOP, key="call.ended:CA1", business_id=business.id))
 
     threads = [threading.Thread(target=enqueue) for _ in range(8)]
     for t in threads:
@@ -105,9 +101,7 @@ def test_a_job_enqueued_while_rabbitmq_is_down_runs_after_it_is_back(
     start_service("scheduler", "--port", str(free_port()))
     try:
         services.rabbit_stop()
-        ref = enqueue_job(
-            "test_jobs", actors.RECORD_LEAD, business_id=business.id, phone="+15551110002"
-        )
+        ref = enqueue(actors.RECORD_LEAD, business_id=business.id, phone="+15551110002")
         with system_session() as session:
             assert (
                 session.scalar(
@@ -131,9 +125,7 @@ def test_a_job_enqueued_while_rabbitmq_is_down_runs_after_it_is_back(
 def test_a_job_past_its_timeout_is_retried_then_dead(pg_rabbit, start_worker) -> None:
     start_worker("test_jobs")
     business = make_business()
-    ref = enqueue_job(
-        "test_jobs", actors.SLEEPY, business_id=business.id, seconds=10, timeout=1, retry=1
-    )
+    ref = enqueue(actors.SLEEPY, business_id=business.id, seconds=10, timeout=1, retry=1)
     wait_for(lambda: job(ref.job_id).status == "dead", timeout=60, what="job to be dead")
     dead = job(ref.job_id)
     assert dead.attempts == 2 and dead.failures == 2
@@ -146,8 +138,7 @@ def test_a_worker_killed_mid_job_gets_the_job_redelivered_and_its_effect_happens
     business = make_business()
     marker = tmp_path / "started"
     first = start_worker("test_jobs")
-    ref = enqueue_job(
-        "test_jobs",
+    ref = enqueue(
         actors.KILL_ONCE,
         business_id=business.id,
         phone="+15551110003",
@@ -164,7 +155,7 @@ def test_a_worker_killed_mid_job_gets_the_job_redelivered_and_its_effect_happens
 
 def test_a_poison_job_is_dead_lettered_after_n_deliveries(pg_rabbit, start_worker) -> None:
     business = make_business()
-    ref = enqueue_job("test_poison", actors.SUICIDE, business_id=business.id)
+    ref = enqueue(actors.SUICIDE, business_id=business.id)
     # Each delivery kills its worker process, and Dramatiq's master exits with it.
     for _ in range(2):
         worker = start_worker("test_poison")
@@ -184,7 +175,7 @@ def test_a_job_carrying_business_a_id_cannot_read_business_b_rows(pg_rabbit, sta
     a, b = make_business(), make_business()
     with tenant_session(b.id) as session:
         lead, _ = upsert_lead(session, b.id, "+15551110004")
-    ref = enqueue_job("test_jobs", actors.TENANT_PROBE, business_id=a.id, lead_id=lead.id)
+    ref = enqueue(actors.TENANT_PROBE, business_id=a.id, lead_id=lead.id)
     wait_for(lambda: job(ref.job_id).status == "failed", what="a permanent failure")
     failed = job(ref.job_id)
     assert failed.attempts == 1, "a tenant violation must not be retried"
@@ -194,9 +185,7 @@ def test_a_job_carrying_business_a_id_cannot_read_business_b_rows(pg_rabbit, sta
 def test_retrying_a_dead_job_runs_it_again(pg_rabbit, start_worker) -> None:
     start_worker("test_jobs")
     business = make_business()
-    ref = enqueue_job(
-        "test_jobs", actors.SLEEPY, business_id=business.id, seconds=10, timeout=1, retry=0
-    )
+    ref = enqueue(actors.SLEEPY, business_id=business.id, seconds=10, timeout=1, retry=0)
     wait_for(lambda: job(ref.job_id).status == "dead", timeout=60, what="dead")
     jobs.retry_job(business.id, ref.job_id)
     wait_for(

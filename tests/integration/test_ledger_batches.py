@@ -9,10 +9,10 @@ import pytest
 from sqlalchemy import select
 
 from switchboard.common.db import tenant_session
-from switchboard.common.jobs import enqueue_job
+from switchboard.common.jobs import enqueue
 from switchboard.common.models import Job
 from switchboard.common.settings import Settings
-from switchboard.worker.runtime import ledger
+from switchboard.worker.runtime import ledger, ledger_connections
 from switchboard.worker.runtime.coalesce import Pending
 from tests.support.actors import NOOP
 from tests.support.factories import make_business
@@ -22,7 +22,7 @@ pytestmark = pytest.mark.integration
 
 def _queued_jobs(business_id: int, n: int) -> list[str]:
     with tenant_session(business_id):
-        return [enqueue_job(NOOP.queue, NOOP, business_id=business_id).job_id for _ in range(n)]
+        return [enqueue(NOOP, business_id=business_id).job_id for _ in range(n)]
 
 
 def _rows(business_id: int) -> dict[str, Job]:
@@ -70,7 +70,7 @@ def test_a_success_mark_held_up_by_a_row_lock_gives_up_and_is_written_once_it_is
 ) -> None:
     # The consumer thread that writes success marks must not wait on PostgreSQL for ever:
     # its AMQP connection's heartbeats wait with it.
-    monkeypatch.setattr(ledger, "STATEMENT_TIMEOUT_MS", 300)
+    monkeypatch.setattr(ledger_connections, "STATEMENT_TIMEOUT_MS", 300)
     ledger.close_connections()  # the next ones connect with the shorter timeout
     business = make_business()
     [job_id] = _queued_jobs(business.id, 1)

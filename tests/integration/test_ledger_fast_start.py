@@ -10,15 +10,15 @@ from dramatiq.brokers.rabbitmq import _RabbitmqMessage
 from sqlalchemy import select, update
 
 from switchboard.common.db import tenant_session
-from switchboard.common.jobs import enqueue_job
-from switchboard.worker.runtime.broker import LedgerRabbitmqBroker
+from switchboard.common.jobs import enqueue
+from switchboard.common.jobs.catalog import PROCESS_WHATSAPP_WEBHOOK
 from switchboard.common.jobs.context import JobContext, set_current_job
 from switchboard.common.jobs.service import cancel_job
 from switchboard.common.models import Business, Job
 from switchboard.common.settings import Settings
 from switchboard.domain.whatsapp.concurrency import business_is_busy
-from switchboard.domain.whatsapp.inbound import REPLY_ACTOR, REPLY_QUEUE
 from switchboard.worker.runtime import inflight, ledger
+from switchboard.worker.runtime.broker import LedgerRabbitmqBroker
 from switchboard.worker.runtime.middleware import LedgerMiddleware
 from tests.support.actors import NOOP
 from tests.support.factories import make_business
@@ -28,7 +28,7 @@ pytestmark = pytest.mark.integration
 
 def _queued(business_id: int, n: int) -> list[str]:
     with tenant_session(business_id):
-        return [enqueue_job(NOOP.queue, NOOP, business_id=business_id).job_id for _ in range(n)]
+        return [enqueue(NOOP, business_id=business_id).job_id for _ in range(n)]
 
 
 def _row(business_id: int, job_id: str) -> Job:
@@ -223,14 +223,18 @@ def test_a_fast_started_reply_counts_against_its_business_whatsapp_limit(
             update(Business).where(Business.id == business.id).values(whatsapp_concurrency=1)
         )
         first, second = (
-            enqueue_job(REPLY_QUEUE, REPLY_ACTOR, business_id=business.id, message_id=n).job_id
+            enqueue(PROCESS_WHATSAPP_WEBHOOK, business_id=business.id, message_id=n).job_id
             for n in (1, 2)
         )
     _refresh_knowledge(business.id)
     assert ledger.start_fast(first) and ledger.start_fast(second)
 
     def busy_as(job_id: str) -> bool:
-        set_current_job(JobContext(job_id, REPLY_ACTOR, business.id, attempt=1, control=ledger))
+        set_current_job(
+            JobContext(
+                job_id, PROCESS_WHATSAPP_WEBHOOK.name, business.id, attempt=1, control=ledger
+            )
+        )
         try:
             with tenant_session(business.id) as session:
                 return business_is_busy(session, business.id)

@@ -9,9 +9,9 @@ import pytest
 
 from switchboard.common.db import tenant_session
 from switchboard.common.db.libpq import PreparedStatement
-from switchboard.common.jobs import enqueue_job
+from switchboard.common.jobs import enqueue
 from switchboard.common.settings import Settings
-from switchboard.worker.runtime import ledger
+from switchboard.worker.runtime import ledger, ledger_connections
 from tests.support.actors import NOOP
 from tests.support.factories import make_business
 
@@ -69,16 +69,14 @@ def test_the_ledger_reconnects_when_its_connections_were_terminated(
 ) -> None:
     business = make_business()
     with tenant_session(business.id):
-        first, second, third = (
-            enqueue_job(NOOP.queue, NOOP, business_id=business.id).job_id for _ in range(3)
-        )
+        first, second, third = (enqueue(NOOP, business_id=business.id).job_id for _ in range(3))
     assert ledger.mark_started(first, max_unfinished=3) is not None
     ledger.mark_succeeded(first)
     with psycopg.connect(pg_url.replace("+psycopg", ""), autocommit=True) as admin:
         admin.execute(
             "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity "
             "WHERE application_name = %s",
-            [ledger.APPLICATION_NAME],
+            [ledger_connections.APPLICATION_NAME],
         )
 
     started = ledger.mark_started(second, max_unfinished=3)
@@ -92,6 +90,6 @@ def test_the_ledger_reconnects_when_its_connections_were_terminated(
     with psycopg.connect(pg_url.replace("+psycopg", ""), autocommit=True) as admin:
         batch_backends = admin.execute(
             "SELECT count(*) FROM pg_stat_activity WHERE application_name = %s AND query LIKE %s",
-            [ledger.APPLICATION_NAME, "%unnest%"],
+            [ledger_connections.APPLICATION_NAME, "%unnest%"],
         ).fetchone()
     assert batch_backends == (2,)  # one per group commit: delivery marks and successes

@@ -9,7 +9,8 @@ from urllib.parse import parse_qs, urlparse
 import httpx
 import pytest
 
-from switchboard.common.jobs import enqueue_job
+from switchboard.common.jobs import enqueue
+from switchboard.common.jobs.catalog import OUTBOUND_CALL_STATUS
 from tests.fakes.twilio_rest import ACCOUNT_SID, AUTH_TOKEN, FakeTwilioServer
 from tests.support.factories import make_business
 from tests.support.processes import free_port
@@ -81,14 +82,13 @@ def answer(fake: FakeTwilioServer, business_id: int, answered: set[str], run_id:
     for sid, call in run_calls(fake, run_id).items():
         if sid not in answered:
             query = parse_qs(urlparse(call.params["Url"]).query)
-            enqueue_job(
-                "calls",
-                "outbound_call_status_job",
-                int(query["run_id"][0]),
-                int(query["item_id"][0]),
-                sid,
-                "completed",
+            enqueue(
+                OUTBOUND_CALL_STATUS,
                 business_id=business_id,
+                run_id=int(query["run_id"][0]),
+                item_id=int(query["item_id"][0]),
+                call_sid=sid,
+                call_status="completed",
             )
             answered.add(sid)
 

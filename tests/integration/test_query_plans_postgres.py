@@ -30,13 +30,15 @@ from switchboard.common.db.base import utcnow
 from switchboard.common.db.engine import get_engine
 from switchboard.common.db.libpq import psycopg_sql
 from switchboard.common.integrations.ai_text import OfflineAIText
+from switchboard.common.jobs.catalog import PROCESS_WHATSAPP_WEBHOOK
 from switchboard.common.jobs.context import JobContext, set_current_job
 from switchboard.common.settings import Settings
 from switchboard.domain.analysis import conversations as analysis
-from switchboard.domain.whatsapp import replies, sending
-from switchboard.domain.whatsapp.inbound import REPLY_ACTOR, InboundMessage, store_inbound
+from switchboard.domain.whatsapp import replies
+from switchboard.domain.whatsapp.inbound import InboundMessage, store_inbound
 from switchboard.domain.whatsapp.reply_context import HISTORY_LENGTH
-from switchboard.worker.runtime import ledger
+from switchboard.worker.bootstrap import stores
+from switchboard.worker.runtime import ledger, ledger_connections, ledger_statements
 from tests.support.database import on_own_connection
 from tests.support.factories import make_business, unique_phone
 from tests.support.fast_start import renew_cancellation_knowledge
@@ -145,22 +147,28 @@ def _answer_as_the_worker(business_id: int, phone_number: str, round_: int) -> N
     job_id = _scalar(
         "SELECT id FROM jobs WHERE actor_name = %(actor)s "
         "AND CAST(message AS jsonb) -> 'kwargs' ->> 'message_id' = %(m)s",
-        {"actor": REPLY_ACTOR, "m": str(message_id)},
+        {"actor": PROCESS_WHATSAPP_WEBHOOK.name, "m": str(message_id)},
     )
     assert ledger.start_fast(job_id)
-    set_current_job(JobContext(job_id, REPLY_ACTOR, business_id, attempt=1, control=ledger))
+    set_current_job(
+        JobContext(job_id, PROCESS_WHATSAPP_WEBHOOK.name, business_id, attempt=1, control=ledger)
+    )
     try:
-        reply_id = replies.reply_to_inbound(business_id, message_id, OfflineAIText())
+        reply_id = replies.reply_to_inbound(
+            business_id, message_id, OfflineAIText(), stores().replies
+        )
     finally:
         set_current_job(None)
     ledger.mark_succeeded(job_id)
     assert reply_id is not None
-    assert sending._claim(business_id, reply_id) is not None
-    sending._record(business_id, reply_id, "sent", f"SMsent{round_}", None)
+    assert stores().sends.claim(business_id, reply_id) is not None
+    stores().sends.record(business_id, reply_id, "sent", f"SMsent{round_}", None)
     conversation_id = _scalar(
         "SELECT conversation_id FROM whatsapp_messages WHERE id = %(id)s", {"id": message_id}
     )
-    analysis.analyze_conversation(business_id, OfflineAIText(), conversation_id=conversation_id)
+    analysis.analyze_conversation(
+        business_id, OfflineAIText(), stores().analysis, conversation_id=conversation_id
+    )
 
 
 @pytest.mark.parametrize(
@@ -210,17 +218,17 @@ def test_the_ledger_s_statements_find_jobs_by_key_on_a_new_table(new_database: S
     with system_session() as session:
         ids = session.execute(text("SELECT id FROM jobs ORDER BY id LIMIT 3")).scalars().all()
     plans: list[str] = []
-    conn = ledger._connect(durable=True)  # the settings every ledger connection has
+    conn = ledger_connections.connect(durable=True)  # the settings every ledger connection has
     try:
         _explain_here(conn, plans)
         now = utcnow()
         conn.execute(
-            psycopg_sql(ledger._MARK_RUNNING),
+            psycopg_sql(ledger_statements.MARK_RUNNING),
             {"ids": [ids[0]], "started": [now], "now": now},
         )
         for statement, values in (
             (
-                ledger._START_MANY,
+                ledger_statements.START_MANY,
                 {
                     "ids": [ids[1]],
                     "max": 5,
@@ -230,7 +238,7 @@ def test_the_ledger_s_statements_find_jobs_by_key_on_a_new_table(new_database: S
                 },
             ),
             (
-                ledger._SUCCEED_MANY,
+                ledger_statements.SUCCEED_MANY,
                 {
                     "ids": list(ids),
                     "started": [now.isoformat()] * 3,
@@ -242,7 +250,7 @@ def test_the_ledger_s_statements_find_jobs_by_key_on_a_new_table(new_database: S
         ):
             statement.prepare(conn)
             statement.run(conn, values)
-        conn.execute(psycopg_sql(ledger._STATUS), {"id": ids[0]})
+        conn.execute(psycopg_sql(ledger_statements.STATUS), {"id": ids[0]})
     finally:
         conn.close()
     assert len(plans) == 4, plans

@@ -13,9 +13,9 @@ from pathlib import Path
 import psycopg
 import pytest
 
-from switchboard.common.jobs import enqueue_job
+from switchboard.common.jobs import enqueue
 from switchboard.common.jobs.broker import use_broker
-from switchboard.worker.runtime import ledger
+from switchboard.worker.runtime import ledger, ledger_connections
 from switchboard.worker.runtime.broker import worker_broker
 from switchboard.worker.runtime.consumer import owe_success
 from tests.integration.test_jobs_rabbitmq import job, queue_depth
@@ -72,9 +72,7 @@ def runs(marker: Path) -> int:
 
 
 def enqueue_counted(business_id: int, marker: Path, job_id: str | None = None) -> str:
-    ref = enqueue_job(
-        "test_jobs", actors.COUNT_RUNS, business_id=business_id, job_id=job_id, marker=str(marker)
-    )
+    ref = enqueue(actors.COUNT_RUNS, business_id=business_id, job_id=job_id, marker=str(marker))
     return ref.job_id
 
 
@@ -181,7 +179,7 @@ def test_marks_that_time_out_together_wait_together_instead_of_one_at_a_time(
 ) -> None:
     # A timeout is the database's state, not a row's: writing each mark alone would hold the
     # consumer's thread (and its heartbeats) once more per mark.
-    monkeypatch.setattr(ledger, "STATEMENT_TIMEOUT_MS", 300)
+    monkeypatch.setattr(ledger_connections, "STATEMENT_TIMEOUT_MS", 300)
     ledger.close_connections()
     business = make_business()
     locked, free = (enqueue_counted(business.id, Path("/nonexistent/never-run")) for _ in "ab")

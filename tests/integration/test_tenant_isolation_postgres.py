@@ -8,7 +8,7 @@ from sqlalchemy.exc import ProgrammingError
 
 from switchboard.common.db import system_session, tenant_session
 from switchboard.common.db.base import tenant_tables
-from switchboard.common.jobs import enqueue_job
+from switchboard.common.jobs import enqueue
 from switchboard.domain.leads.store import upsert_lead
 from tests.support import actors
 from tests.support.factories import make_business
@@ -29,7 +29,7 @@ def test_a_raw_select_for_business_a_returns_none_of_business_b_rows(pg) -> None
     for business in (a, b):
         with tenant_session(business.id) as session:
             upsert_lead(session, business.id, "+15557770000")
-        enqueue_job("test_jobs", actors.NOOP, business_id=business.id)
+        enqueue(actors.NOOP, business_id=business.id)
     with tenant_session(a.id) as session:
         assert session.execute(text("SELECT current_setting('is_superuser')")).scalar() == "off"
         for table in ("leads", "jobs", "outbox", "api_keys", "agent_settings"):

@@ -1,8 +1,9 @@
-"""The agent's WhatsApp reply on PostgreSQL: migration 0006's two functions.
+"""The agent's WhatsApp reply on PostgreSQL: the worker's ``PostgresReplyStore`` (migration
+0006's two functions).
 
-They must write exactly what the portable ORM path writes (the first test runs both on the
-same database and compares), check the business the way ``owned_row`` does, write nothing when
-the business is at its limit or the message is answered, and act as the application role.
+They must write exactly what the portable ``OrmReplyStore`` writes (the first test runs both on
+the same database and compares), check the business the way ``owned_row`` does, write nothing
+when the business is at its limit or the message is answered, and act as the application role.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from switchboard.common.db import system_session, tenant_session
 from switchboard.common.db.base import utcnow
 from switchboard.common.errors import NotFoundError
 from switchboard.common.integrations.ai_text import OfflineAIText
+from switchboard.common.jobs.catalog import PROCESS_WHATSAPP_WEBHOOK
 from switchboard.common.jobs.context import JobContext, set_current_job
 from switchboard.common.models import (
     Business,
@@ -28,11 +30,11 @@ from switchboard.common.models import (
     WhatsAppMessage,
     WhatsAppSession,
 )
-from switchboard.common.settings import Settings
-from switchboard.domain.whatsapp import replies, replies_postgres
+from switchboard.common.settings import Settings, get_settings
+from switchboard.domain.whatsapp import replies
 from switchboard.domain.whatsapp.concurrency import BusinessAtLimit
-from switchboard.domain.whatsapp.inbound import REPLY_ACTOR, InboundMessage, store_inbound
-from switchboard.domain.whatsapp.reply_context import HISTORY_LENGTH
+from switchboard.domain.whatsapp.inbound import InboundMessage, store_inbound
+from switchboard.worker.adapters.whatsapp_replies import PostgresReplyStore
 from switchboard.worker.runtime import ledger
 from tests.support.factories import make_business, unique_phone
 from tests.support.fast_start import renew_cancellation_knowledge
@@ -51,14 +53,12 @@ def _inbound(business: Business, contact: str, body: str) -> int:
     return message_id
 
 
-def _portable_reply(business_id: int, message_id: int) -> int | None:
-    """The ORM path, run on PostgreSQL too."""
-    context = replies._context(business_id, message_id)
-    if context is None:
-        return None
-    return replies._store(
-        business_id, message_id, context, AI.reply(context.prompt, context.history)
-    )
+def _functions() -> PostgresReplyStore:
+    return PostgresReplyStore(get_settings().db_app_role)
+
+
+def _reply(business_id: int, message_id: int) -> int | None:
+    return replies.reply_to_inbound(business_id, message_id, AI, _functions())
 
 
 def _written(business_id: int, contact: str) -> dict[str, Any]:
@@ -95,15 +95,12 @@ def _written(business_id: int, contact: str) -> dict[str, Any]:
 def test_the_functions_write_what_the_portable_path_writes(pg: Settings) -> None:
     on_functions, on_orm = make_business(), make_business()
     written = []
-    for business, reply in (
-        (on_functions, replies.reply_to_inbound),
-        (on_orm, lambda b, m, _ai: _portable_reply(b, m)),
-    ):
+    for business, store in ((on_functions, _functions()), (on_orm, replies.OrmReplyStore())):
         contact = unique_phone()
         first = _inbound(business, contact, "Hi, how much is a haircut?")
-        assert reply(business.id, first, AI) is not None
+        assert replies.reply_to_inbound(business.id, first, AI, store) is not None
         second = _inbound(business, contact, "And on Saturday?")
-        reply_id = reply(business.id, second, AI)
+        reply_id = replies.reply_to_inbound(business.id, second, AI, store)
         assert reply_id is not None
         written.append(_written(business.id, contact))
         with tenant_session(business.id) as session:
@@ -121,11 +118,11 @@ def test_the_reply_sees_the_conversation_so_far_and_the_stored_prompt(pg: Settin
     business = make_business()
     contact = unique_phone()
     first = _inbound(business, contact, "Hello")
-    replies.reply_to_inbound(business.id, first, AI)
+    _reply(business.id, first)
     second = _inbound(business, contact, "Do you open on Sunday?")
     _inbound(business, contact, "A later message the reply must not see")
 
-    context = replies_postgres.context(business.id, second, HISTORY_LENGTH)
+    context = _functions().context(business.id, second)
 
     assert context is not None
     assert [(turn.role, turn.content) for turn in context.history][0] == ("user", "Hello")
@@ -143,7 +140,7 @@ def test_another_business_s_message_is_a_permanent_failure_that_writes_nothing(
     message_id = _inbound(owner, unique_phone(), "Hi")
 
     with pytest.raises(NotFoundError):
-        replies.reply_to_inbound(intruder.id, message_id, AI)
+        _reply(intruder.id, message_id)
 
     with tenant_session(owner.id) as session:
         assert session.execute(select(Lead)).all() == []
@@ -154,11 +151,11 @@ def test_another_business_s_message_is_a_permanent_failure_that_writes_nothing(
 def test_an_outbound_message_id_is_refused(pg: Settings) -> None:
     business = make_business()
     inbound_id = _inbound(business, unique_phone(), "Hi")
-    reply_id = replies.reply_to_inbound(business.id, inbound_id, AI)
+    reply_id = _reply(business.id, inbound_id)
     assert reply_id is not None
 
     with pytest.raises(NotFoundError, match="not an inbound message"):
-        replies.reply_to_inbound(business.id, reply_id, AI)
+        _reply(business.id, reply_id)
 
 
 def test_an_answered_message_is_not_answered_again_even_between_the_two_calls(
@@ -166,45 +163,21 @@ def test_an_answered_message_is_not_answered_again_even_between_the_two_calls(
 ) -> None:
     business = make_business()
     message_id = _inbound(business, unique_phone(), "Hi")
-    context = replies_postgres.context(business.id, message_id, HISTORY_LENGTH)
+    context = _functions().context(business.id, message_id)
     assert context is not None
-    assert replies.reply_to_inbound(business.id, message_id, AI) is not None
+    assert _reply(business.id, message_id) is not None
 
     # A concurrent delivery that read its context before the first reply was stored.
-    late = replies_postgres.store(
-        business.id,
-        message_id,
-        context,
-        "a second answer",
-        *_prepared_jobs(business.id, context.conversation_id),
-    )
+    late = _functions().store(business.id, message_id, context, "a second answer")
 
     assert late is None
-    assert replies.reply_to_inbound(business.id, message_id, AI) is None
+    assert _reply(business.id, message_id) is None
     with tenant_session(business.id) as session:
         directions = session.execute(select(WhatsAppMessage.direction)).scalars().all()
         sends = session.execute(
             select(Job.id).where(Job.actor_name == "send_whatsapp_with_retry_job")
         ).all()
     assert sorted(directions) == ["in", "out"] and len(sends) == 1
-
-
-def _prepared_jobs(business_id: int, conversation_id: int) -> tuple[Any, Any]:
-    from switchboard.common.jobs.enqueue import prepare_job
-
-    return (
-        prepare_job(
-            replies.SEND_QUEUE, replies.SEND_ACTOR, (), {"message_id": 0}, business_id=business_id
-        ),
-        prepare_job(
-            replies.ANALYSIS_QUEUE,
-            replies.ANALYSIS_ACTOR,
-            (),
-            {"conversation_id": conversation_id},
-            business_id=business_id,
-            dedup_key=replies._analysis_key(business_id, conversation_id),
-        ),
-    )
 
 
 def test_a_business_at_its_limit_is_told_so_and_nothing_is_written(pg: Settings) -> None:
@@ -229,7 +202,7 @@ def test_a_business_at_its_limit_is_told_so_and_nothing_is_written(pg: Settings)
             )
 
     with pytest.raises(BusinessAtLimit):
-        replies.reply_to_inbound(business.id, message_id, AI)
+        _reply(business.id, message_id)
 
     with tenant_session(business.id) as session:
         assert session.execute(select(Lead)).all() == []
@@ -237,9 +210,7 @@ def test_a_business_at_its_limit_is_told_so_and_nothing_is_written(pg: Settings)
         assert session.execute(select(WhatsAppMessage.status)).scalars().all() == ["received"]
 
 
-def test_the_functions_act_as_the_application_role(
-    pg: Settings, monkeypatch: pytest.MonkeyPatch
-) -> None:
+def test_the_functions_act_as_the_application_role(pg: Settings) -> None:
     """Given a role without privileges, both calls are refused: they really switch role."""
     business = make_business()
     message_id = _inbound(business, unique_phone(), "Hi")
@@ -250,20 +221,13 @@ def test_the_functions_act_as_the_application_role(
                 " THEN CREATE ROLE sb_no_access NOLOGIN; END IF; END $$"
             )
         )
-    context = replies_postgres.context(business.id, message_id, HISTORY_LENGTH)
+    context = _functions().context(business.id, message_id)
     assert context is not None
-    monkeypatch.setattr(pg, "db_app_role", "sb_no_access")
+    powerless = PostgresReplyStore("sb_no_access")
     with pytest.raises(DBAPIError) as refused_context:
-        replies_postgres.context(business.id, message_id, HISTORY_LENGTH)
+        powerless.context(business.id, message_id)
     with pytest.raises(DBAPIError) as refused_store:
-        replies_postgres.store(
-            business.id,
-            message_id,
-            context,
-            "Hello",
-            *_prepared_jobs(business.id, context.conversation_id),
-        )
-    monkeypatch.undo()
+        powerless.store(business.id, message_id, context, "Hello")
     for refused in (refused_context, refused_store):
         assert isinstance(refused.value.orig, psycopg.errors.InsufficientPrivilege)
     with tenant_session(business.id) as session:
@@ -282,7 +246,9 @@ def test_a_fast_started_reply_is_marked_running_by_the_call_and_counts_itself(
     with tenant_session(business.id) as session:
         by_message = {
             json.loads(job.message)["kwargs"]["message_id"]: job.id
-            for job in session.execute(select(Job).where(Job.actor_name == REPLY_ACTOR)).scalars()
+            for job in session.execute(
+                select(Job).where(Job.actor_name == PROCESS_WHATSAPP_WEBHOOK.name)
+            ).scalars()
         }
     jobs = {body: (message_id, by_message[message_id]) for body, message_id in messages.items()}
     renew_cancellation_knowledge(business.id)
@@ -290,9 +256,13 @@ def test_a_fast_started_reply_is_marked_running_by_the_call_and_counts_itself(
 
     def context_as(name: str) -> object:
         message_id, job_id = jobs[name]
-        set_current_job(JobContext(job_id, REPLY_ACTOR, business.id, attempt=1, control=ledger))
+        set_current_job(
+            JobContext(
+                job_id, PROCESS_WHATSAPP_WEBHOOK.name, business.id, attempt=1, control=ledger
+            )
+        )
         try:
-            return replies_postgres.context(business.id, message_id, HISTORY_LENGTH)
+            return _functions().context(business.id, message_id)
         finally:
             set_current_job(None)
 

@@ -1,7 +1,8 @@
-"""Sending a WhatsApp reply on PostgreSQL: migration 0007's claim and record functions.
+"""Sending a WhatsApp reply on PostgreSQL: the worker's ``PostgresSendLedger`` (migration 0007's
+claim and record functions).
 
-They must write what the portable ORM path writes (compared on one database), keep a message
-from being sent twice, check the business, and carry the whole send through the real
+They must write what the portable ``OrmSendLedger`` writes (compared on one database), keep a
+message from being sent twice, check the business, and carry the whole send through the real
 ``twilio`` client to the fake Twilio REST API.
 """
 
@@ -13,14 +14,16 @@ import pytest
 from sqlalchemy import select
 
 from switchboard.common.db import tenant_session
-from switchboard.common.db.tenant_rows import ForeignOrMissingRow
+from switchboard.common.errors import NotFoundError
 from switchboard.common.integrations.ai_text import OfflineAIText
 from switchboard.common.integrations.errors import IntegrationError
 from switchboard.common.integrations.twilio_client import TwilioRestClient
 from switchboard.common.models import Business, WhatsAppMessage
-from switchboard.common.settings import Settings
+from switchboard.common.settings import Settings, get_settings
 from switchboard.domain.whatsapp import replies, sending
 from switchboard.domain.whatsapp.inbound import InboundMessage, store_inbound
+from switchboard.worker.adapters.whatsapp_sending import PostgresSendLedger
+from switchboard.worker.bootstrap import stores
 from tests.fakes.twilio_rest import ACCOUNT_SID, AUTH_TOKEN, FakeTwilioServer, fake_twilio
 from tests.support.factories import make_business, unique_phone
 
@@ -36,7 +39,7 @@ def _reply_waiting_to_be_sent(business: Business) -> tuple[int, int]:
         InboundMessage(sid, f"whatsapp:{unique_phone()}", business.phone_number, "Hi there"),
     )
     assert inbound_id is not None
-    reply_id = replies.reply_to_inbound(business.id, inbound_id, OfflineAIText())
+    reply_id = replies.reply_to_inbound(business.id, inbound_id, OfflineAIText(), stores().replies)
     assert reply_id is not None
     return inbound_id, reply_id
 
@@ -52,9 +55,10 @@ def _state(business_id: int, message_id: int) -> tuple[Any, ...]:
 def test_claim_and_record_write_what_the_portable_path_writes(pg: Settings) -> None:
     business = make_business()
     outcomes = []
+    functions = PostgresSendLedger(get_settings().db_app_role)
     for twilio_sid, claim, record in (
-        ("SM-functions", sending._claim, sending._record),
-        ("SM-portable", sending._claim_portably, sending._record_portably),
+        ("SM-functions", functions.claim, functions.record),
+        ("SM-portable", sending.OrmSendLedger().claim, sending.OrmSendLedger().record),
     ):
         _, message_id = _reply_waiting_to_be_sent(business)
         first = claim(business.id, message_id)
@@ -96,12 +100,13 @@ def test_another_business_s_message_or_an_inbound_one_is_refused(pg: Settings) -
     owner, intruder = make_business(), make_business()
     inbound_id, reply_id = _reply_waiting_to_be_sent(owner)
 
-    with pytest.raises(ForeignOrMissingRow):
-        sending._claim(intruder.id, reply_id)
-    with pytest.raises(ForeignOrMissingRow):
-        sending._record(intruder.id, reply_id, "sent", "SM-forged", None)
-    with pytest.raises(ForeignOrMissingRow, match="not an outbound message"):
-        sending._claim(owner.id, inbound_id)
+    functions = PostgresSendLedger(get_settings().db_app_role)
+    with pytest.raises(NotFoundError):
+        functions.claim(intruder.id, reply_id)
+    with pytest.raises(NotFoundError):
+        functions.record(intruder.id, reply_id, "sent", "SM-forged", None)
+    with pytest.raises(NotFoundError, match="not an outbound message"):
+        functions.claim(owner.id, inbound_id)
 
     assert _state(owner.id, reply_id) == ("queued", 0, None, None)
 
@@ -111,8 +116,8 @@ def test_a_reply_is_sent_through_twilio_once(pg: Settings, fake_twilio: FakeTwil
     _, reply_id = _reply_waiting_to_be_sent(business)
     twilio = TwilioRestClient(ACCOUNT_SID, AUTH_TOKEN, base_url=fake_twilio.url)
 
-    assert sending.send_outbound(business.id, reply_id, twilio, final=False) is True
-    assert sending.send_outbound(business.id, reply_id, twilio, final=False) is False
+    assert sending.send_outbound(business.id, reply_id, twilio, stores().sends, final=False)
+    assert not sending.send_outbound(business.id, reply_id, twilio, stores().sends, final=False)
 
     [sent] = fake_twilio.messages
     status, attempts, sid, error = _state(business.id, reply_id)
@@ -129,7 +134,7 @@ def test_a_send_twilio_refuses_is_queued_again_with_the_error(
     fake_twilio.fail_next("create_message", status=500)
 
     with pytest.raises(IntegrationError):
-        sending.send_outbound(business.id, reply_id, twilio, final=False)
+        sending.send_outbound(business.id, reply_id, twilio, stores().sends, final=False)
 
     status, attempts, sid, error = _state(business.id, reply_id)
     assert (status, attempts, sid) == ("queued", 1, None) and error

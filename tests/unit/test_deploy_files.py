@@ -9,6 +9,7 @@ from pathlib import Path
 import yaml
 
 from switchboard.common.settings import Settings
+from switchboard.voice_gateway.config import ENV_PREFIX, GatewaySettings
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -38,9 +39,10 @@ def test_compose_runs_each_service_with_its_role_and_only_known_settings() -> No
     services = compose["services"]
     assert {"postgres", "rabbitmq", "api", "gateway", "worker", "scheduler"} <= set(services)
     known = {name.upper() for name in Settings.model_fields}
+    gateway_only = {ENV_PREFIX + name.upper() for name in GatewaySettings.model_fields}
     for role in ("api", "gateway", "worker", "scheduler"):
         service = services[role]
         assert service["command"][0] == role
         assert service["environment"]["SERVICE_ROLE"] == role
-        assert set(service["environment"]) <= known
+        assert set(service["environment"]) <= (known | gateway_only if role == "gateway" else known)
         assert service["depends_on"]["postgres"]["condition"] == "service_healthy"

@@ -13,7 +13,7 @@ import pytest
 from typer.testing import CliRunner
 
 from switchboard.cli.main import app
-from switchboard.common.jobs import enqueue_job
+from switchboard.common.jobs import enqueue
 from switchboard.common.settings import Settings
 from switchboard.domain.leads.store import LeadFilter, list_leads
 from tests.support import actors
@@ -94,7 +94,7 @@ def test_leads_import_explains_a_missing_file_a_bad_key_and_a_wrong_url(
 
 
 def test_jobs_list_cancel_and_retry(api_url, business) -> None:
-    job_id = enqueue_job("test_jobs", actors.NOOP, business_id=business.id).job_id
+    job_id = enqueue(actors.NOOP, business_id=business.id).job_id
     listed = cli(api_url, business, "jobs", "list", "--json")
     assert listed.exit_code == 0, listed.output
     assert [job["id"] for job in json.loads(listed.stdout)] == [job_id]

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from switchboard.common.jobs import enqueue_job
+from switchboard.common.jobs import enqueue
 from switchboard.common.jobs.service import get_job
 from switchboard.worker.runtime.ledger import mark_dead
 from tests.support import actors
@@ -34,7 +34,7 @@ def test_log_in_watch_a_run_progress_and_retry_a_dead_job(browser_page, api_url)
     rows.call(business.id)
     rows.live_call(business.id)
     run = rows.running_run(business.id, items=4)
-    dead = enqueue_job("test_jobs", actors.NOOP, business_id=business.id).job_id
+    dead = enqueue(actors.NOOP, business_id=business.id).job_id
     mark_dead(dead, "TwilioRetryableError: 503 from the messaging API")
 
     page.goto(f"{api_url}/dashboard")

@@ -14,15 +14,15 @@ from fastapi.testclient import TestClient
 from sqlalchemy import select, text
 from twilio.request_validator import RequestValidator
 
+from switchboard.api.adapters.whatsapp_inbound import (
+    PostgresInboundStore,
+    open_postgres_inbound_store,
+)
 from switchboard.api.app import create_app
 from switchboard.common.db import system_session, tenant_session
 from switchboard.common.models import Job, OutboxMessage, WhatsAppConversation, WhatsAppMessage
 from switchboard.common.settings import Settings
 from switchboard.domain.whatsapp.inbound import InboundMessage
-from switchboard.domain.whatsapp.inbound_postgres import (
-    PostgresInboundStore,
-    open_postgres_inbound_store,
-)
 from tests.support.factories import make_business, unique_phone
 from tests.support.waiting import wait_for
 

@@ -12,9 +12,10 @@ from sqlalchemy import func, select
 
 from switchboard.api.events import CallEventConsumer
 from switchboard.common.db import tenant_session
-from switchboard.common.events import AmqpEventPublisher, CallEnded, TranscriptTurn, utc_now
+from switchboard.common.events import CallEnded, TranscriptTurn, utc_now
 from switchboard.common.models import CallLog, Job, Lead
 from switchboard.common.settings import Settings
+from switchboard.voice_gateway.adapters.amqp_publisher import AmqpEventPublisher
 from tests.support.factories import make_business, unique_phone
 from tests.support.processes import ServiceProcess
 

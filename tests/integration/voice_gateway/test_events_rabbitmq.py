@@ -12,12 +12,8 @@ import aiormq
 import pytest
 from aio_pika.abc import AbstractIncomingMessage
 
-from switchboard.common.events import (
-    EVENTS_EXCHANGE,
-    AmqpEventPublisher,
-    CallStatusChanged,
-    parse_event,
-)
+from switchboard.common.events import EVENTS_EXCHANGE, CallStatusChanged, parse_event
+from switchboard.voice_gateway.adapters.amqp_publisher import AmqpEventPublisher
 from switchboard.voice_gateway.ports.media_socket import InMemoryMediaSocket
 from tests.support import services
 from tests.unit.voice_gateway import twilio_messages as twilio

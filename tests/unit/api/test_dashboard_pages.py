@@ -5,7 +5,7 @@ import re
 import pytest
 from fastapi.testclient import TestClient
 
-from switchboard.common.jobs import enqueue_job
+from switchboard.common.jobs import enqueue
 from switchboard.common.jobs.service import get_job
 from switchboard.worker.runtime.ledger import mark_dead
 from tests.support import actors
@@ -66,7 +66,7 @@ def test_a_tampered_cookie_is_no_session(client, business) -> None:
 
 def test_overview_shows_active_calls_and_queues(client, business) -> None:
     rows.live_call(business.id)
-    enqueue_job("test_jobs", actors.NOOP, business_id=business.id)
+    enqueue(actors.NOOP, business_id=business.id)
     log_in(client, business)
     html = client.get("/dashboard").text
     assert '<span class="value" id="active-calls">1</span>' in html
@@ -101,7 +101,7 @@ def test_calls_and_leads_pages_show_transcripts_and_search(client, business) -> 
 
 
 def test_a_dead_job_is_retried_from_its_page(client, business) -> None:
-    job_id = enqueue_job("test_jobs", actors.NOOP, business_id=business.id).job_id
+    job_id = enqueue(actors.NOOP, business_id=business.id).job_id
     mark_dead(job_id, "RuntimeError: boom")
     csrf = log_in(client, business)
     page = client.get("/dashboard/jobs").text
@@ -117,7 +117,7 @@ def test_a_dead_job_is_retried_from_its_page(client, business) -> None:
 def test_another_business_s_call_and_job_are_404(client, business) -> None:
     other = make_business()
     call = rows.call(other.id)
-    job_id = enqueue_job("test_jobs", actors.NOOP, business_id=other.id).job_id
+    job_id = enqueue(actors.NOOP, business_id=other.id).job_id
     mark_dead(job_id, "boom")
     csrf = log_in(client, business)
     assert client.get(f"/dashboard/calls/{call.id}").status_code == 404

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 import pytest
 
 from switchboard.common.integrations.storage import make_recording_storage
-from switchboard.common.jobs import enqueue_job
+from switchboard.common.jobs import enqueue
 from switchboard.common.settings import Settings
 from tests.support import actors
 from tests.support.factories import TestBusiness, make_business
@@ -89,7 +89,7 @@ def owned(client, embedded: Settings) -> Owned:
         json={"endpoint": "https://push.example.com/a", "keys": {"p256dh": "k", "auth": "a"}},
         headers=headers,
     ).json()
-    job = enqueue_job("test_jobs", actors.NOOP, business_id=owner.id).job_id
+    job = enqueue(actors.NOOP, business_id=owner.id).job_id
     ids = {
         "lead": lead.id,
         "call": call.id,

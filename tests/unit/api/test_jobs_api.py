@@ -1,6 +1,6 @@
 from __future__ import annotations
 
-from switchboard.common.jobs import enqueue_job
+from switchboard.common.jobs import enqueue
 from tests.support import actors
 from tests.support.factories import make_business
 
@@ -11,7 +11,7 @@ def auth(key: str) -> dict[str, str]:
 
 def test_jobs_are_listed_newest_first_with_a_cursor(client) -> None:
     business = make_business()
-    ids = [enqueue_job("test_jobs", actors.NOOP, business_id=business.id).job_id for _ in range(5)]
+    ids = [enqueue(actors.NOOP, business_id=business.id).job_id for _ in range(5)]
     first = client.get("/api/v1/jobs", params={"limit": 3}, headers=auth(business.api_key)).json()
     assert len(first["items"]) == 3 and first["next_cursor"]
     rest = client.get(
@@ -26,7 +26,7 @@ def test_jobs_are_listed_newest_first_with_a_cursor(client) -> None:
 
 def test_jobs_filter_by_status_and_never_show_another_business(client) -> None:
     owner, other = make_business(), make_business()
-    job_id = enqueue_job("test_jobs", actors.NOOP, business_id=owner.id).job_id
+    job_id = enqueue(actors.NOOP, business_id=owner.id).job_id
     queued = client.get(
         "/api/v1/jobs", params={"status": "queued"}, headers=auth(owner.api_key)
     ).json()
@@ -64,7 +64,7 @@ def test_a_bad_status_or_cursor_is_a_422_naming_it(client) -> None:
 
 def test_cancel_a_queued_job_then_a_second_cancel_is_409(client) -> None:
     business = make_business()
-    job_id = enqueue_job("test_jobs", actors.NOOP, business_id=business.id).job_id
+    job_id = enqueue(actors.NOOP, business_id=business.id).job_id
     cancelled = client.post(f"/api/v1/jobs/{job_id}/cancel", headers=auth(business.api_key))
     assert cancelled.status_code == 200 and cancelled.json()["status"] == "cancelled"
     again = client.post(f"/api/v1/jobs/{job_id}/cancel", headers=auth(business.api_key))

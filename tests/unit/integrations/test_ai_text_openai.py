@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import pytest
 
+from switchboard.common.bootstrap import make_ai_text
 from switchboard.common.integrations.ai_text import (
     AITextPermanentError,
     AITextRetryableError,
     ChatTurn,
     LeadFields,
     OfflineAIText,
-    make_ai_text,
 )
 from switchboard.common.integrations.openai_text import OpenAIText
 from switchboard.common.settings import Settings

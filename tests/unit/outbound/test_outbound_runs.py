@@ -7,7 +7,8 @@ from urllib.parse import parse_qs, urlparse
 import pytest
 
 from switchboard.common.db import tenant_session
-from switchboard.common.jobs import enqueue_job
+from switchboard.common.jobs import enqueue
+from switchboard.common.jobs.catalog import OUTBOUND_CALL_STATUS
 from switchboard.domain.leads.store import upsert_lead
 from switchboard.domain.outbound import runs
 from tests.fakes.twilio_rest import FakeTwilioServer
@@ -29,14 +30,13 @@ def answer_calls(
             continue
         query = parse_qs(urlparse(call.params["Url"]).query)
         run_id, item_id = int(query["run_id"][0]), int(query["item_id"][0])
-        enqueue_job(
-            "calls",
-            "outbound_call_status_job",
-            run_id,
-            item_id,
-            sid,
-            status,
+        enqueue(
+            OUTBOUND_CALL_STATUS,
             business_id=business_id,
+            run_id=run_id,
+            item_id=item_id,
+            call_sid=sid,
+            call_status=status,
         )
         answered.add(sid)
 

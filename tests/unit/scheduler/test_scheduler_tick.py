@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+from switchboard.domain.calls import scheduled as calls_scheduled
+from switchboard.domain.notifications import scheduled as notifications_scheduled
+from switchboard.domain.outbound import scheduled as outbound_scheduled
+from switchboard.domain.whatsapp import scheduled as whatsapp_scheduled
 from switchboard.scheduler.leader import Leadership
 from switchboard.scheduler.loop import default_schedule, tick
 from switchboard.scheduler.schedule import Periodic
@@ -54,3 +58,17 @@ def test_the_default_schedule_relays_the_outbox_regardless_of_the_switch(embedde
     bookkeeping = {"outbox_relay", "new_table_statistics"}
     assert all(schedule[name].emits_jobs is False for name in bookkeeping)
     assert all(task.emits_jobs for name, task in schedule.items() if name not in bookkeeping)
+
+
+def test_the_default_schedule_runs_what_each_domain_declares(embedded) -> None:
+    names = [task.name for task in default_schedule(embedded)]
+    assert len(names) == len(set(names))
+    assert {
+        "recording_cleanup",
+        "reminders",
+        "whatsapp_session_summaries",
+        "outbound_reconcile",
+    } <= set(names)
+    domains = (calls_scheduled, notifications_scheduled, whatsapp_scheduled, outbound_scheduled)
+    declared = {name: run for domain in domains for name, _, run in domain.PERIODIC}
+    assert {task.name: task.run for task in default_schedule(embedded)}.items() >= declared.items()

@@ -3,13 +3,14 @@ import pytest
 from switchboard.common.events import (
     CallEnded,
     CallStatusChanged,
-    EventSpool,
     InProcessEventBus,
     RecordingReady,
     parse_event,
     topic_matches,
     utc_now,
 )
+from switchboard.voice_gateway.adapters.event_spool import EventSpool
+from switchboard.voice_gateway.adapters.in_process_publisher import InProcessEventPublisher
 
 
 def status_event() -> CallStatusChanged:
@@ -67,8 +68,8 @@ async def test_the_in_process_bus_fans_out_to_matching_subscribers() -> None:
     recording = RecordingReady(
         business_id=1, call_sid="CA1", recording_sid="RE1", recording_url="u"
     )
-    await bus.publish(status_event())
-    await bus.publish(recording)
+    bus.publish(status_event())
+    bus.publish(recording)
 
     assert (await calls.get()).type == "call.status"
     assert calls.get_nowait() is None
@@ -77,11 +78,24 @@ async def test_the_in_process_bus_fans_out_to_matching_subscribers() -> None:
 
 async def test_events_published_before_anyone_subscribes_wait_for_the_first_subscriber() -> None:
     bus = InProcessEventBus()
-    await bus.publish(status_event())
+    bus.publish(status_event())
     assert bus.pending == 1
     subscription = bus.subscribe()
     assert (await subscription.get()).type == "call.status"
     assert bus.pending == 0
+
+
+async def test_the_in_process_publisher_hands_events_to_the_bus_the_api_subscribes_to() -> None:
+    bus = InProcessEventBus()
+    publisher = InProcessEventPublisher(bus)
+    subscription = bus.subscribe("call.*")
+    await publisher.publish(status_event())
+    await publisher.publish(status_event())
+
+    assert [(await subscription.get()).type for _ in range(2)] == ["call.status"] * 2
+    subscription.close()
+    await publisher.publish(status_event())
+    assert publisher.pending == bus.pending == 1
 
 
 def test_the_spool_keeps_events_in_order_across_a_restart(tmp_path) -> None:

@@ -5,11 +5,12 @@ import httpx
 import pytest
 from twilio.request_validator import RequestValidator
 
-from switchboard.common.events import CallStatusChanged, InMemoryEventPublisher, RecordingReady
+from switchboard.common.events import CallStatusChanged, RecordingReady
 from switchboard.common.settings import Settings
 from switchboard.voice_gateway.app import create_app
 from switchboard.voice_gateway.domain.media_token import verify_media_token
 from switchboard.voice_gateway.ports.agent_config import InMemoryAgentConfigSource
+from switchboard.voice_gateway.ports.event_publisher import InMemoryEventPublisher
 from switchboard.voice_gateway.ports.recorder import InMemoryCallRecorder
 from tests.unit.voice_gateway.wiring import AGENT
 

@@ -6,12 +6,12 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 
-from switchboard.common.events import InMemoryEventPublisher
 from switchboard.voice_gateway.config import GatewaySettings
 from switchboard.voice_gateway.domain.agent_config import AgentConfig
 from switchboard.voice_gateway.ports.agent_config import InMemoryAgentConfigSource
 from switchboard.voice_gateway.ports.ai import ScriptedAIProvider
 from switchboard.voice_gateway.ports.clock import FakeClock
+from switchboard.voice_gateway.ports.event_publisher import InMemoryEventPublisher
 from switchboard.voice_gateway.ports.recorder import InMemoryCallRecorder
 from switchboard.voice_gateway.session.call_session import SessionServices
 from switchboard.voice_gateway.session.registry import SessionRegistry

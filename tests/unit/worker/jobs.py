@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from switchboard.common.jobs import enqueue_job
+from switchboard.common.jobs import enqueue
 from switchboard.common.jobs.catalog import CATALOG
 from switchboard.common.jobs.service import get_job
 from switchboard.common.models import Job
@@ -23,7 +23,7 @@ def finished(business_id: int, job_id: str, timeout: float = 20) -> Job:
 
 def run(actor: str, *, business_id: int, timeout: float = 20, **kwargs: Any) -> Job:
     """Enqueue ``actor`` the way the services do and wait for its outcome."""
-    ref = enqueue_job(CATALOG[actor].queue, actor, business_id=business_id, **kwargs)
+    ref = enqueue(CATALOG[actor], business_id=business_id, **kwargs)
     return finished(business_id, ref.job_id, timeout)
 
 

@@ -15,7 +15,8 @@ from switchboard.api.app import create_app
 from switchboard.common.db import tenant_session
 from switchboard.common.db.base import utcnow
 from switchboard.common.integrations.twilio_client import TwilioRestClient
-from switchboard.common.jobs import enqueue_job
+from switchboard.common.jobs import enqueue
+from switchboard.common.jobs.catalog import PROCESS_WHATSAPP_WEBHOOK
 from switchboard.common.models import (
     Business,
     Job,
@@ -147,11 +148,8 @@ def test_a_business_at_its_concurrency_limit_waits_without_using_up_retries(
     world = make_world()
     before = len(_messages(world.id))
     _set_concurrency(world.id, 0)
-    job_id = enqueue_job(
-        "whatsapp",
-        "process_whatsapp_webhook_job",
-        business_id=world.id,
-        message_id=world.inbound_id,
+    job_id = enqueue(
+        PROCESS_WHATSAPP_WEBHOOK, business_id=world.id, message_id=world.inbound_id
     ).job_id
     wait_for(lambda: _job(world.id, job_id).failures >= 5, what="several deferrals")
     assert _job(world.id, job_id).status in ("queued", "running")

@@ -10,12 +10,26 @@ from __future__ import annotations
 from dataclasses import dataclass
 from functools import cached_property
 
-from switchboard.common.integrations.ai_text import AIText, make_ai_text
+from switchboard.common.integrations.ai_text import AIText, OfflineAIText
 from switchboard.common.integrations.push import PushSender, WebPushSender
 from switchboard.common.integrations.storage import RecordingStorage, make_recording_storage
 from switchboard.common.integrations.twilio_rest import TwilioRest
 from switchboard.common.integrations.webhooks_out import HttpWebhookSender, WebhookSender
+from switchboard.common.logging import get_logger
 from switchboard.common.settings import Settings, get_settings
+
+log = get_logger(__name__)
+
+
+def make_ai_text(settings: Settings) -> AIText:
+    """The OpenAI adapter when ``OPENAI_API_KEY`` is set, else the offline one."""
+    if settings.openai_api_key:
+        # Imported only when used: the openai library takes about a second to import.
+        from switchboard.common.integrations.openai_text import OpenAIText
+
+        return OpenAIText.from_settings(settings)
+    log.info("ai_text.offline", reason="OPENAI_API_KEY is not set")
+    return OfflineAIText()
 
 
 @dataclass

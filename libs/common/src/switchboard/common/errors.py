@@ -1,5 +1,7 @@
 """Errors the domain services raise; the API turns them into HTTP answers.
 
+A job that raises :class:`NotFoundError` fails at once, without retrying (``jobs/errors.py``).
+
 Another business's object is always :class:`NotFoundError`, never a "forbidden": a caller must
 not be able to tell that an id exists.
 """

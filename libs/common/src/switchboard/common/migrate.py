@@ -1,6 +1,6 @@
 """Apply Alembic migrations exactly once, however many processes start together.
 
-The seed's ``init_thread`` became ``worker_startup_migrations``: the worker and the scheduler
+``worker_startup_migrations``: the worker and the scheduler
 call it at start and ``switchboard migrate`` calls it by hand. On PostgreSQL a session-level
 advisory lock serialises concurrent callers; the ones that wait find the schema at head and
 do nothing.

@@ -6,7 +6,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import Field, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 ServiceRole = Literal["api", "worker", "gateway", "scheduler", "all"]
@@ -19,42 +19,6 @@ _DEV_SECRETS = {
     "MEDIA_TOKEN_SECRET": "dev-media-token-secret",
     "SESSION_SECRET": "dev-session-secret",
 }
-
-
-class GatewaySettings(BaseModel):
-    """Tunables of the voice gateway: ``GATEWAY__<FIELD>`` variables (``Settings.gateway``)."""
-
-    model_config = ConfigDict(extra="ignore")
-
-    #: Where call events wait while RabbitMQ is unreachable; default ``<VAR_DIR>/event-spool``.
-    event_spool_dir: Path | None = None
-    #: A durable queue bound to every event, declared by the gateway so no event is dropped
-    #: before the API's consumer first starts. Empty: declare none.
-    event_queue: str = "switchboard.api.call-events"  # the API consumer's queue
-    media_token_ttl_s: float = Field(default=120.0, gt=0)
-    agent_config_ttl_s: float = Field(default=60.0, ge=0)
-    agent_config_timeout_s: float = Field(default=3.0, gt=0)
-    #: Longest agent audio queued for one call; beyond it frames are dropped and counted.
-    max_tx_buffer_s: float = Field(default=120.0, gt=0)
-    #: Agent audio between two playback marks (the barge-in cut resolution).
-    mark_every_ms: int = Field(default=200, ge=20)
-    #: A session whose socket has carried nothing for this long is closed by the reaper.
-    dead_socket_timeout_s: float = Field(default=15.0, gt=0)
-    reaper_interval_s: float = Field(default=5.0, gt=0)
-    watchdog_interval_s: float = Field(default=0.5, gt=0)
-    #: Used when the agent config does not say.
-    default_silence_timeout_s: int = 20
-    silence_prompt: str = "Are you still there?"
-    goodbye: str = "Thank you for calling. Goodbye."
-    openai_model: str = "gpt-realtime"
-    #: Use Google Cloud streaming STT for caller transcripts when the provider gives none.
-    google_stt_enabled: bool = False
-    #: ``host:port`` of the Speech API; empty means Google's endpoint with default credentials.
-    google_stt_endpoint: str = ""
-    #: Plain-text gRPC without credentials (only for a local fake server).
-    google_stt_insecure: bool = False
-    #: Offline agent: how long the caller must be quiet before it answers.
-    offline_end_of_speech_ms: int = Field(default=600, ge=100)
 
 
 class Settings(BaseSettings):
@@ -112,9 +76,6 @@ class Settings(BaseSettings):
     vapid_subject: str = "mailto:ops@switchboard.local"
     #: Where recordings are stored; default var_dir / "recordings".
     recordings_dir: Path | None = None
-
-    #: The voice gateway's tunables (``GATEWAY__EVENT_QUEUE=…`` and so on).
-    gateway: GatewaySettings = Field(default_factory=GatewaySettings)
 
     log_level: str = "INFO"
     log_json: bool = False

@@ -10,6 +10,7 @@ from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
 from starlette.types import Receive, Scope, Send
 
+from switchboard.api.adapters.whatsapp_inbound import open_postgres_inbound_store
 from switchboard.api.errors import install_error_handlers
 from switchboard.api.events import CallEventConsumer
 from switchboard.api.routes import (
@@ -26,13 +27,12 @@ from switchboard.api.routes import (
     webhooks,
     whatsapp_webhook,
 )
-from switchboard.common.db.tenancy import set_outbox_sink
 from switchboard.common.jobs.async_outbox import AsyncOutboxPublisher
+from switchboard.common.jobs.outbox import set_outbox_sink
 from switchboard.common.logging import get_logger
 from switchboard.common.metrics import LedgerCollector
 from switchboard.common.settings import Settings, get_settings
 from switchboard.common.web import health_router
-from switchboard.domain.whatsapp.inbound_postgres import open_postgres_inbound_store
 from switchboard.domain.whatsapp.inbound_store import ThreadedInboundStore
 
 log = get_logger(__name__)

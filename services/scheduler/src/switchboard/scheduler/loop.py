@@ -9,18 +9,28 @@ from switchboard.common.db.statistics import analyze_new_tables
 from switchboard.common.jobs.outbox import relay_outbox
 from switchboard.common.logging import get_logger, redact
 from switchboard.common.settings import Settings
-from switchboard.domain.calls.recordings import schedule_recording_cleanups
-from switchboard.domain.notifications.push import schedule_reminder_scans
-from switchboard.domain.outbound.reconcile import reconcile_runs
-from switchboard.domain.whatsapp.sessions import schedule_session_summaries
+from switchboard.domain.calls import scheduled as calls_scheduled
+from switchboard.domain.notifications import scheduled as notifications_scheduled
+from switchboard.domain.outbound import scheduled as outbound_scheduled
+from switchboard.domain.whatsapp import scheduled as whatsapp_scheduled
 from switchboard.scheduler.leader import Leadership
 from switchboard.scheduler.schedule import Periodic
 
 log = get_logger(__name__)
 
+# The domains' periodic jobs, each declared in its domain's ``scheduled`` module. Each fans
+# out per business with enqueue_unique(period=…): a restarted or second scheduler emits
+# nothing twice in a period.
+DOMAIN_PERIODIC = (
+    *calls_scheduled.PERIODIC,
+    *notifications_scheduled.PERIODIC,
+    *whatsapp_scheduled.PERIODIC,
+    *outbound_scheduled.PERIODIC,
+)
+
 
 def default_schedule(settings: Settings) -> list[Periodic]:
-    """Everything the scheduler runs; job-emitting entries are added by the domains."""
+    """Everything the scheduler runs: its platform tasks, then the domains' periodic jobs."""
     return [
         Periodic(
             "outbox_relay",
@@ -30,14 +40,7 @@ def default_schedule(settings: Settings) -> list[Periodic]:
         ),
         # A new database's tables get statistics within seconds, not autovacuum's minute.
         Periodic("new_table_statistics", 5, analyze_new_tables, emits_jobs=False),
-        # Each scan fans out per business with enqueue_unique(period=…): a restarted or
-        # second scheduler emits nothing twice in a period.
-        Periodic("recording_cleanup", 3600, schedule_recording_cleanups),
-        Periodic("reminders", 30, schedule_reminder_scans),
-        Periodic("whatsapp_session_summaries", 60, schedule_session_summaries),
-        # Outbound runs whose driver died: resumed, or closed if their driver is dead.
-        Periodic("outbound_reconcile", 5, reconcile_runs),
-    ]
+    ] + [Periodic(name, interval_s, run) for name, interval_s, run in DOMAIN_PERIODIC]
 
 
 def tick(

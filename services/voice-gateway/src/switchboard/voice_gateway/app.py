@@ -7,7 +7,6 @@ from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
 
-from switchboard.common.events import EventPublisher
 from switchboard.common.settings import Settings, get_settings
 from switchboard.voice_gateway.bootstrap import build_gateway
 from switchboard.voice_gateway.config import GatewaySettings
@@ -15,6 +14,7 @@ from switchboard.voice_gateway.entrypoints import media_stream, ops, webhooks
 from switchboard.voice_gateway.ports.agent_config import AgentConfigSource
 from switchboard.voice_gateway.ports.ai import AIProvider
 from switchboard.voice_gateway.ports.clock import Clock
+from switchboard.voice_gateway.ports.event_publisher import EventPublisher
 from switchboard.voice_gateway.ports.recorder import CallRecorder
 from switchboard.voice_gateway.ports.transcriber import Transcriber
 
@@ -35,12 +35,13 @@ def create_app(
     events → RabbitMQ with spool (``AMQP_URL`` set) or the in-process bus; agent configs →
     the API's internal REST; AI → OpenAI Realtime (key set) or the offline agent;
     transcriber → Google STT if ``GATEWAY__GOOGLE_STT_ENABLED``; recorder → Twilio REST.
+    ``gateway_settings`` left as None are read from the ``GATEWAY__*`` variables.
     An injected ``event_publisher`` is started and closed by whoever made it.
     """
     settings = settings or get_settings()
     gateway = build_gateway(
         settings,
-        gateway_settings or settings.gateway,
+        gateway_settings or GatewaySettings(),
         event_publisher=event_publisher,
         agent_config_source=agent_config_source,
         ai_factory=ai_factory,

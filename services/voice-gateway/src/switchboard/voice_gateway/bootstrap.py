@@ -6,10 +6,11 @@ import asyncio
 import contextlib
 from dataclasses import dataclass, field
 
-from switchboard.common.events import AmqpEventPublisher, EventPublisher, get_in_process_bus
 from switchboard.common.settings import Settings
 from switchboard.voice_gateway.adapters.agent_config_api import ApiAgentConfigSource
+from switchboard.voice_gateway.adapters.amqp_publisher import AmqpEventPublisher
 from switchboard.voice_gateway.adapters.google_stt import GoogleStreamingTranscriber
+from switchboard.voice_gateway.adapters.in_process_publisher import InProcessEventPublisher
 from switchboard.voice_gateway.adapters.offline_agent import OfflineAgentProvider
 from switchboard.voice_gateway.adapters.openai_realtime import OpenAIRealtimeProvider
 from switchboard.voice_gateway.adapters.twilio_recorder import TwilioCallRecorder
@@ -17,6 +18,7 @@ from switchboard.voice_gateway.config import GatewaySettings
 from switchboard.voice_gateway.ports.agent_config import AgentConfigSource, CachedAgentConfigSource
 from switchboard.voice_gateway.ports.ai import AIProvider
 from switchboard.voice_gateway.ports.clock import Clock, SystemClock
+from switchboard.voice_gateway.ports.event_publisher import EventPublisher
 from switchboard.voice_gateway.ports.recorder import CallRecorder
 from switchboard.voice_gateway.ports.transcriber import Transcriber
 from switchboard.voice_gateway.session.call_session import SessionServices
@@ -71,7 +73,7 @@ class Gateway:
 def default_publisher(settings: Settings, gateway_settings: GatewaySettings) -> EventPublisher:
     """RabbitMQ with a spool when ``AMQP_URL`` is set, else the in-process bus."""
     if not settings.amqp_url:
-        return get_in_process_bus()
+        return InProcessEventPublisher()
     spool_dir = gateway_settings.event_spool_dir or settings.var_dir / "event-spool"
     return AmqpEventPublisher(
         settings.amqp_url, spool_dir, durable_queue=gateway_settings.event_queue or None
@@ -101,7 +103,7 @@ def build_gateway(
     """Build the gateway's object graph; a port given here replaces its default adapter."""
     clock = clock or SystemClock()
     closers: list[object] = []
-    owns_publisher = event_publisher is None and bool(settings.amqp_url)
+    owns_publisher = event_publisher is None
     publisher = event_publisher or default_publisher(settings, gateway_settings)
     if agent_config_source is None:
         agent_config_source = ApiAgentConfigSource(

@@ -1,4 +1,4 @@
-"""The gateway's Prometheus metrics (the event publishing ones live with the publisher)."""
+"""The gateway's Prometheus metrics: calls, frames, webhooks, and call events published."""
 
 from __future__ import annotations
 
@@ -48,4 +48,19 @@ PROTOCOL_ERRORS = Counter(
 )
 WEBHOOKS = Counter(
     "switchboard_gateway_webhooks_total", "Twilio webhooks handled.", ["route", "outcome"]
+)
+
+# Call events, counted by every publisher adapter.
+EVENTS_PUBLISHED = Counter(
+    "switchboard_events_published_total",
+    "Call events confirmed by the broker (or delivered in-process).",
+    ["type"],
+)
+EVENTS_SPOOLED = Counter(
+    "switchboard_events_spooled_total",
+    "Call events written to the local spool because the broker was unreachable.",
+    ["type"],
+)
+EVENTS_SPOOL_DEPTH = Gauge(
+    "switchboard_events_spool_depth", "Call events waiting in the local spool."
 )

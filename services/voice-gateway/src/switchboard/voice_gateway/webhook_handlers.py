@@ -5,7 +5,7 @@ from __future__ import annotations
 import time
 from collections.abc import Mapping
 
-from switchboard.common.events import CallStatusChanged, EventPublisher, RecordingReady
+from switchboard.common.events import CallStatusChanged, RecordingReady
 from switchboard.common.logging import get_logger
 from switchboard.voice_gateway import metrics
 from switchboard.voice_gateway.domain.agent_config import AgentConfig
@@ -14,6 +14,7 @@ from switchboard.voice_gateway.ports.agent_config import (
     AgentConfigUnavailable,
     CachedAgentConfigSource,
 )
+from switchboard.voice_gateway.ports.event_publisher import EventPublisher
 from switchboard.voice_gateway.twilio import twiml
 
 log = get_logger(__name__)

@@ -52,25 +52,23 @@ def _apply_tenant(session: Session, _: SessionTransaction, connection: Any) -> N
     )
 
 
-#: Where committed outbox messages go: publish in this thread (the default), or hand them to
-#: a publisher on an event loop (the API installs one; see ``jobs/async_outbox.py``).
-_outbox_sink: Callable[[list[Any]], object] | None = None
+#: What runs once a unit of work has committed: ``session.info`` key -> the callback that is
+#: handed the list collected under that key (the job outbox registers one, ``jobs/outbox.py``).
+_after_commit: dict[str, Callable[[list[Any]], object]] = {}
 
 
-def set_outbox_sink(sink: Callable[[list[Any]], object] | None) -> None:
-    """Route committed outbox messages to ``sink`` (None: publish synchronously after commit)."""
-    global _outbox_sink
-    _outbox_sink = sink
+def after_commit(key: str, callback: Callable[[list[Any]], object]) -> None:
+    """After each unit of work commits, call ``callback`` with what it collected under ``key``.
+
+    Only units of work that :func:`collect` something under ``key`` call it; one that rolls
+    back calls nothing.
+    """
+    _after_commit[key] = callback
 
 
-def hand_over_committed(pending: list[Any]) -> None:
-    """Publish outbox rows whose transaction has committed (through the sink, if one is set)."""
-    if _outbox_sink is not None:
-        _outbox_sink(pending)
-        return
-    from switchboard.common.jobs.outbox import publish_after_commit
-
-    publish_after_commit(pending)
+def collect(session: Session, key: str, item: Any) -> None:
+    """Keep ``item`` for ``key``'s :func:`after_commit` callback, run once ``session`` commits."""
+    session.info.setdefault(key, []).append(item)
 
 
 @contextmanager
@@ -86,17 +84,21 @@ def _unit_of_work(info: dict[str, Any]) -> Iterator[Session]:
         raise
     finally:
         _current.reset(token)
-        pending = session.info.pop("outbox_pending", [])
+        kept = session.info
+        collected = [
+            (call, items) for key, call in _after_commit.items() if (items := kept.pop(key, None))
+        ]
         session.close()
-    if pending:
-        hand_over_committed(pending)
+    for call, items in collected:
+        call(items)
 
 
 @contextmanager
 def tenant_session(business_id: int) -> Iterator[Session]:
     """A unit of work that can see and write only ``business_id``'s rows.
 
-    Commits on success, rolls back on error; jobs enqueued inside are published after commit.
+    Commits on success, rolls back on error; the :func:`after_commit` callbacks run after commit
+    (jobs enqueued inside are published then).
     """
     if not isinstance(business_id, int) or isinstance(business_id, bool) or business_id <= 0:
         raise ValueError(f"business_id must be a positive integer, got {business_id!r}")

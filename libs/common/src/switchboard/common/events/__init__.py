@@ -1,10 +1,10 @@
-"""Call events and how they are published: RabbitMQ with confirms and a spool, or in-process.
+"""Call events as both sides see them: the schemas, the RabbitMQ exchange, the in-process bus.
 
-The gateway publishes; the API consumes. ``parse_event`` turns a JSON body back into a model.
+The voice gateway publishes (its publisher port and adapters live in the gateway); the API
+consumes. ``parse_event`` turns a JSON body back into a model.
 """
 
-from switchboard.common.events.amqp import AmqpEventPublisher
-from switchboard.common.events.fake import InMemoryEventPublisher
+from switchboard.common.events.amqp import BROKER_ERRORS, EVENTS_EXCHANGE
 from switchboard.common.events.in_process import (
     EventSubscription,
     InProcessEventBus,
@@ -24,23 +24,18 @@ from switchboard.common.events.models import (
     parse_event,
     utc_now,
 )
-from switchboard.common.events.publisher import EVENTS_EXCHANGE, EventPublisher
-from switchboard.common.events.spool import EventSpool
 
 __all__ = [
+    "BROKER_ERRORS",
     "EVENTS_EXCHANGE",
     "EVENT_TYPES",
-    "AmqpEventPublisher",
     "CallEnded",
     "CallEvent",
     "CallStarted",
     "CallStatusChanged",
     "Direction",
     "EventBase",
-    "EventPublisher",
-    "EventSpool",
     "EventSubscription",
-    "InMemoryEventPublisher",
     "InProcessEventBus",
     "RecordingReady",
     "TranscriptTurn",

@@ -1,8 +1,9 @@
 """The embedded-mode event bus: an asyncio fan-out inside one process (no RabbitMQ).
 
-The gateway publishes to it and the API's consumer subscribes to it when both run in the
-same process. Routing keys match like an AMQP topic exchange (``*`` one word, ``#`` any).
-Events published before anyone subscribes are kept and handed to the first subscriber.
+The gateway publishes to it (through its in-process publisher adapter) and the API's
+consumer subscribes to it when both run in the same process. Routing keys match like an
+AMQP topic exchange (``*`` one word, ``#`` any). Events published before anyone subscribes
+are kept and handed to the first subscriber.
 """
 
 from __future__ import annotations
@@ -11,9 +12,7 @@ import asyncio
 from collections.abc import AsyncIterator
 from functools import lru_cache
 
-from switchboard.common.events.metrics import EVENTS_PUBLISHED
 from switchboard.common.events.models import EventBase
-from switchboard.common.events.publisher import EventPublisher
 
 
 def topic_matches(pattern: str, routing_key: str) -> bool:
@@ -67,7 +66,7 @@ class EventSubscription:
             yield await self._queue.get()
 
 
-class InProcessEventBus(EventPublisher):
+class InProcessEventBus:
     """Fan-out of events to in-process subscribers, with topic-pattern filtering."""
 
     def __init__(self) -> None:
@@ -88,14 +87,13 @@ class InProcessEventBus(EventPublisher):
         if subscription in self._subscriptions:
             self._subscriptions.remove(subscription)
 
-    async def publish(self, event: EventBase) -> None:
+    def publish(self, event: EventBase) -> None:
         """Deliver the event to every matching subscriber (kept for later if none matches)."""
         delivered = False
         for subscription in self._subscriptions:
             delivered = subscription._offer(event) or delivered
         if not delivered:
             self._backlog.append(event)
-        EVENTS_PUBLISHED.labels(type=event.type).inc()
 
     @property
     def pending(self) -> int:

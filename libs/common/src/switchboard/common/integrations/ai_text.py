@@ -1,9 +1,8 @@
 """Text AI: replies, lead extraction, summaries and transcription.
 
-Three adapters behind one port: ``OpenAIText`` (``openai_text.py``: the official ``openai``
-library, honouring ``OPENAI_BASE_URL``; imported only when a key is set), ``OfflineAIText``
-(rules, used when no ``OPENAI_API_KEY`` is set, so the system still works end to end without
-network) and ``FakeAIText`` for tests.
+The port, and two of its adapters: ``OfflineAIText`` (rules, used when no ``OPENAI_API_KEY`` is
+set, so the system still works end to end without network) and ``FakeAIText`` for tests. The
+real one, ``OpenAIText``, has its own module (``openai_text.py``); ``bootstrap.py`` picks one.
 """
 
 from __future__ import annotations
@@ -21,10 +20,6 @@ from switchboard.common.integrations.errors import (
     RetryableIntegrationError,
 )
 from switchboard.common.integrations.text_rules import Intent, LeadStatus, Speaker
-from switchboard.common.logging import get_logger
-from switchboard.common.settings import Settings
-
-log = get_logger(__name__)
 
 
 class AITextRetryableError(RetryableIntegrationError):
@@ -157,13 +152,3 @@ class FakeAIText(AIText):
         if self.transcript is not None:
             return self.transcript
         return self._offline.transcribe(audio, filename)
-
-
-def make_ai_text(settings: Settings) -> AIText:
-    """The OpenAI adapter when ``OPENAI_API_KEY`` is set, else the offline one."""
-    if settings.openai_api_key:
-        from switchboard.common.integrations.openai_text import OpenAIText  # only when used
-
-        return OpenAIText.from_settings(settings)
-    log.info("ai_text.offline", reason="OPENAI_API_KEY is not set")
-    return OfflineAIText()

@@ -9,13 +9,15 @@ import dramatiq
 
 from switchboard.common.jobs.broker import get_broker
 from switchboard.common.jobs.catalog import CATALOG, ActorSpec
-from switchboard.common.jobs.errors import JobCancelled, PermanentJobError
+from switchboard.common.jobs.errors import PERMANENT_ERRORS, JobCancelled
 
 
 def job_actor(
     spec: ActorSpec | None = None, **overrides: Any
 ) -> Callable[[Callable[..., Any]], dramatiq.Actor[Any, Any]]:
-    """Declare an actor; its name picks the catalog entry unless ``spec`` is given.
+    """Declare an actor from its catalog entry (``@job_actor(SEND_WHATSAPP_MESSAGE)``).
+
+    Without ``spec`` the function's name picks the entry.
 
     Permanent failures and cancellations are never retried (``throws``).
     """
@@ -27,7 +29,7 @@ def job_actor(
             "time_limit": chosen.timeout_s * 1000,
             "max_retries": chosen.max_retries,
             "max_age": chosen.ttl_s * 1000,
-            "throws": (PermanentJobError, JobCancelled),
+            "throws": (*PERMANENT_ERRORS, JobCancelled),
         }
         options.update(overrides)
         queue = options.pop("queue_name")

@@ -1,8 +1,10 @@
-"""``enqueue_job`` and ``enqueue_unique``: the one way into the job system.
+"""``enqueue`` and ``enqueue_unique``: the one way into the job system.
 
-Both write the job's ledger row and an outbox row in the caller's unit of work (or a new one),
-so the job exists exactly when the data it belongs to does. The message is published once the
-transaction commits.
+A job is named by its catalog entry (``enqueue(SEND_WHATSAPP_WITH_RETRY, business_id=…,
+message_id=…)``): queue, actor name and limits come from the entry only. Both write the job's
+ledger row and an outbox row in the caller's unit of work (or a new one), so the job exists
+exactly when the data it belongs to does. The message is published once the transaction
+commits.
 """
 
 from __future__ import annotations
@@ -39,33 +41,39 @@ class JobRef:
     created: bool
 
 
-def _actor_name(func: Any) -> str:
-    if isinstance(func, ActorSpec):
-        return func.name
-    name = func if isinstance(func, str) else getattr(func, "actor_name", None)
-    if not isinstance(name, str) or not name:
-        raise UnknownActorError(f"func must be an actor or an actor name, got {func!r}")
-    return name
+#: The longest string an argument may be: ids and names, never texts.
+MAX_TEXT = 200
 
 
-#: The seed's defaults, used for actors the catalog does not describe.
-SEED_TTL_S, SEED_TIMEOUT_S, SEED_RETRY = 600, 300, 3
+def _check_spec(spec: object) -> ActorSpec:
+    if not isinstance(spec, ActorSpec):
+        raise TypeError(f"enqueue takes a catalog entry (ActorSpec), got {spec!r}")
+    listed = CATALOG.get(spec.name)
+    if listed is not None and listed != spec:
+        raise UnknownActorError(f"{spec.name!r} differs from its entry in the catalog")
+    return spec
 
 
-def _spec_for(actor_name: str, func: Any) -> ActorSpec | None:
-    return func if isinstance(func, ActorSpec) else CATALOG.get(actor_name)
-
-
-def _check_queue(queue_name: str, actor_name: str, func: Any) -> None:
-    spec = _spec_for(actor_name, func)
-    declared = spec.queue if spec else getattr(func, "queue_name", None)
-    if declared is None:
-        raise UnknownActorError(
-            f"unknown actor {actor_name!r}: add it to switchboard.common.jobs.catalog"
+def _check_arguments(spec: ActorSpec, params: dict[str, Any]) -> None:
+    accepted = spec.accepts()
+    if accepted is not None:
+        unknown = sorted(set(params) - accepted)
+        if unknown:
+            raise TypeError(f"{spec.name} got unexpected argument(s): {', '.join(unknown)}")
+        missing = [name for name in spec.params or () if name not in params]
+        if missing:
+            raise TypeError(f"{spec.name} is missing argument(s): {', '.join(missing)}")
+    for name, value in params.items():
+        if name in spec.documents or value is None or isinstance(value, int | float):
+            continue
+        if isinstance(value, str) and len(value) <= MAX_TEXT:
+            continue
+        what = (
+            f"a {len(value)}-character string" if isinstance(value, str) else type(value).__name__
         )
-    if declared != queue_name:
-        raise UnknownActorError(
-            f"actor {actor_name!r} consumes queue {declared!r}, not {queue_name!r}"
+        raise ValueError(
+            f"argument {name!r} of {spec.name} must be an id or a string of at most {MAX_TEXT} "
+            f"characters, got {what}: store it and pass its id"
         )
 
 
@@ -141,38 +149,38 @@ def _write(session: Session, job: PreparedJob) -> JobRef:
 
 
 def prepare_job(
-    queue_name: str,
-    func: Any,
-    args: tuple[Any, ...],
-    kwargs: dict[str, Any],
+    spec: ActorSpec,
+    /,
     *,
     business_id: int,
-    run_id: int | None = None,
+    key: str | None = None,
+    period: Period = None,
     job_id: str | None = None,
     ttl: int | None = None,
     timeout: int | None = None,
     retry: int | None = None,
-    dedup_key: str | None = None,
-    period: Period = None,
+    **params: Any,
 ) -> PreparedJob:
-    """Build and check a job without writing it (``enqueue_job`` writes what this returns).
+    """Build and check ``spec``'s job without writing it (``enqueue`` writes what this returns).
 
-    Raises ``UnknownActorError`` for an unknown actor or the wrong queue, ``ValueError`` for a
-    bad ``business_id`` or ``period``, ``TypeError`` for arguments that are not JSON-simple.
+    Raises ``TypeError`` for an argument the entry does not declare (or a missing one) and for
+    a value that is not JSON, ``ValueError`` for a value that is not an id or short string, a
+    bad ``business_id`` or ``period``. A ``run_id`` argument also files the job under that
+    outbound run in the ledger.
     """
-    actor_name = _actor_name(func)
-    _check_queue(queue_name, actor_name, func)
-    spec = _spec_for(actor_name, func)
-    ttl = ttl if ttl is not None else (spec.ttl_s if spec else SEED_TTL_S)
-    timeout = timeout if timeout is not None else (spec.timeout_s if spec else SEED_TIMEOUT_S)
-    retry = retry if retry is not None else (spec.max_retries if spec else SEED_RETRY)
+    spec = _check_spec(spec)
+    _check_arguments(spec, params)
+    ttl = ttl if ttl is not None else spec.ttl_s
+    timeout = timeout if timeout is not None else spec.timeout_s
+    retry = retry if retry is not None else spec.max_retries
     if not isinstance(business_id, int) or isinstance(business_id, bool) or business_id <= 0:
         raise ValueError(f"business_id must be a positive integer, got {business_id!r}")
+    run_id = params.get("run_id")
     message: Message[Any] = Message(
-        queue_name=queue_name,
-        actor_name=actor_name,
-        args=args,
-        kwargs={"business_id": business_id, **kwargs},
+        queue_name=spec.queue,
+        actor_name=spec.name,
+        args=(),
+        kwargs={"business_id": business_id, **params},
         options={
             "max_age": ttl * 1000,
             "time_limit": timeout * 1000,
@@ -186,17 +194,14 @@ def prepare_job(
     try:
         payload = message.encode().decode()
     except TypeError as exc:
-        raise TypeError(
-            f"arguments of {actor_name} must be JSON-simple (ids, not objects): {exc}"
-        ) from exc
-    window = _window_key(dedup_key, period) if dedup_key is not None else None
-    return PreparedJob(message, payload, business_id, run_id, dedup_key, window, retry)
+        raise TypeError(f"arguments of {spec.name} must be JSON: {exc}") from exc
+    if key is not None and not key:
+        raise ValueError("key must be a non-empty string")
+    window = _window_key(key, period) if key is not None else None
+    return PreparedJob(message, payload, business_id, run_id, key, window, retry)
 
 
-def _enqueue(
-    queue_name: str, func: Any, args: tuple[Any, ...], kwargs: dict[str, Any], **options: Any
-) -> JobRef:
-    job = prepare_job(queue_name, func, args, kwargs, **options)
+def _write_in_unit_of_work(job: PreparedJob) -> JobRef:
     session = current_session()
     if session is not None:
         owner = session.info.get("business_id")
@@ -210,79 +215,67 @@ def _enqueue(
         return _write(own, job)
 
 
-def enqueue_job(
-    queue_name: str,
-    func: Any,
-    *args: Any,
+def enqueue(
+    spec: ActorSpec,
+    /,
+    *,
     business_id: int,
-    run_id: int | None = None,
     job_id: str | None = None,
     ttl: int | None = None,
     timeout: int | None = None,
     retry: int | None = None,
-    **kwargs: Any,
+    **params: Any,
 ) -> JobRef:
-    """Enqueue ``func(*args, business_id=..., **kwargs)`` on ``queue_name``.
-
-    ``func`` is a Dramatiq actor, a catalog actor name, or an :class:`ActorSpec`.
+    """Enqueue ``spec``'s actor with ``business_id`` and ``params`` (ids, by keyword).
 
     ``ttl`` (seconds) becomes Dramatiq's ``max_age``, ``timeout`` its ``time_limit`` and
-    ``retry`` its ``max_retries`` (exponential backoff between attempts). Left out, they come
-    from the actor's catalog entry, else the seed's defaults (600, 300, 3). Inside a
-    :func:`~switchboard.common.db.tenant_session` the job joins that transaction; otherwise it
-    gets its own. Passing an existing ``job_id`` again does not create a second job.
+    ``retry`` its ``max_retries`` (exponential backoff between attempts); left out, they come
+    from the entry. Inside a :func:`~switchboard.common.db.tenant_session` the job joins that
+    transaction; otherwise it gets its own. Passing an existing ``job_id`` again does not
+    create a second job. Checks as :func:`prepare_job`.
     """
-    return _enqueue(
-        queue_name,
-        func,
-        args,
-        kwargs,
+    job = prepare_job(
+        spec,
         business_id=business_id,
-        run_id=run_id,
         job_id=job_id,
         ttl=ttl,
         timeout=timeout,
         retry=retry,
-        dedup_key=None,
-        period=None,
+        **params,
     )
+    return _write_in_unit_of_work(job)
 
 
 def enqueue_unique(
-    queue_name: str,
-    func: Any,
-    dedup_key: str,
-    *args: Any,
+    spec: ActorSpec,
+    /,
+    *,
+    key: str,
+    business_id: int,
     period: Period = None,
-    **kwargs: Any,
+    job_id: str | None = None,
+    ttl: int | None = None,
+    timeout: int | None = None,
+    retry: int | None = None,
+    **params: Any,
 ) -> JobRef:
-    """Enqueue unless a job with ``dedup_key`` exists; return the existing one if it does.
+    """Enqueue unless a job with ``key`` exists; return the existing one if it does.
 
     With ``period=None`` the key is unique among live (queued or running) jobs; with a number
     of seconds, among all jobs enqueued in the same period; with :data:`FOREVER`, for good.
     A database constraint enforces it, so concurrent callers cannot both win.
     """
-    if not dedup_key:
-        raise ValueError("dedup_key must be a non-empty string")
-    options = {
-        name: kwargs.pop(name)
-        for name in ("run_id", "job_id", "ttl", "timeout", "retry")
-        if name in kwargs
-    }
-    if "business_id" not in kwargs:
-        raise TypeError("enqueue_unique() missing required keyword argument: 'business_id'")
-    business_id = kwargs.pop("business_id")
-    return _enqueue(
-        queue_name,
-        func,
-        args,
-        kwargs,
+    if not key:
+        raise ValueError("key must be a non-empty string")
+    job = prepare_job(
+        spec,
         business_id=business_id,
-        run_id=options.get("run_id"),
-        job_id=options.get("job_id"),
-        ttl=options.get("ttl"),
-        timeout=options.get("timeout"),
-        retry=options.get("retry"),
-        dedup_key=dedup_key,
+        key=key,
         period=period,
+        job_id=job_id,
+        ttl=ttl,
+        timeout=timeout,
+        retry=retry,
+        **params,
     )
+    return _write_in_unit_of_work(job)

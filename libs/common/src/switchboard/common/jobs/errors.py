@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from switchboard.common.errors import NotFoundError
+from switchboard.common.integrations.errors import PermanentIntegrationError
+
 
 class PermanentJobError(Exception):
     """The job can never succeed (bad input, another tenant's object): fail it, do not retry."""
@@ -12,4 +15,13 @@ class JobCancelled(Exception):  # noqa: N818 - reads as an event, like Dramatiq'
 
 
 class UnknownActorError(ValueError):
-    """``enqueue_job`` was given an actor or queue the catalog does not know."""
+    """``enqueue`` was given an entry that differs from the catalog's entry of that name."""
+
+
+#: What a job can raise that retrying cannot help: the job fails at once. Besides the job
+#: system's own error, another tenant's or a missing row, and an outside service's refusal.
+PERMANENT_ERRORS: tuple[type[Exception], ...] = (
+    PermanentJobError,
+    NotFoundError,
+    PermanentIntegrationError,
+)

@@ -4,10 +4,14 @@ A rolled-back transaction leaves no row, so nothing is published. After commit t
 published with confirms and deleted. Whatever is still there (the process died in between,
 or the broker was down) is republished by :func:`relay_outbox`, which the scheduler runs; the
 ledger makes a duplicate publish harmless.
+
+Importing this module registers :func:`hand_over_committed` as the sessions' after-commit step
+for the outbox (``db/tenancy.py``): whoever can add to the outbox has registered it.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import timedelta
 
 from dramatiq import Message
@@ -15,7 +19,7 @@ from sqlalchemy import delete, insert, select
 from sqlalchemy.orm import Session
 
 from switchboard.common.db.base import utcnow
-from switchboard.common.db.tenancy import system_session
+from switchboard.common.db.tenancy import after_commit, collect, system_session
 from switchboard.common.jobs.broker import get_broker
 from switchboard.common.logging import get_logger, redact
 from switchboard.common.models.jobs import OutboxMessage
@@ -23,6 +27,8 @@ from switchboard.common.models.jobs import OutboxMessage
 log = get_logger(__name__)
 
 PendingMessage = tuple[int, str]
+#: Where a session keeps the messages it added, until it commits.
+PENDING_KEY = "outbox_pending"
 _INSERT = insert(OutboxMessage).returning(OutboxMessage.id)
 
 
@@ -40,7 +46,7 @@ def add_to_outbox(
             "created_at": utcnow(),
         },
     ).scalar_one()
-    session.info.setdefault("outbox_pending", []).append((outbox_id, payload))
+    collect(session, PENDING_KEY, (outbox_id, payload))
 
 
 def _publish(pending: list[PendingMessage], *, republish: bool = False) -> list[int]:
@@ -77,6 +83,28 @@ def publish_after_commit(pending: list[PendingMessage]) -> int:
         with system_session() as session:
             session.execute(delete(OutboxMessage).where(OutboxMessage.id.in_(published)))
     return len(published)
+
+
+#: Where committed messages go: published in this thread (None), or handed to a publisher on
+#: an event loop (the API installs one; see ``jobs/async_outbox.py``).
+_sink: Callable[[list[PendingMessage]], object] | None = None
+
+
+def set_outbox_sink(sink: Callable[[list[PendingMessage]], object] | None) -> None:
+    """Route committed outbox messages to ``sink`` (None: publish synchronously after commit)."""
+    global _sink
+    _sink = sink
+
+
+def hand_over_committed(pending: list[PendingMessage]) -> None:
+    """Publish outbox rows whose transaction has committed (through the sink, if one is set)."""
+    if _sink is not None:
+        _sink(pending)
+        return
+    publish_after_commit(pending)
+
+
+after_commit(PENDING_KEY, hand_over_committed)
 
 
 def relay_outbox(*, min_age_s: float = 2.0, batch_size: int = 500) -> int:

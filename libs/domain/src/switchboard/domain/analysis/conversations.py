@@ -1,24 +1,27 @@
 """Conversation analysis: what a call or a WhatsApp chat tells us about the lead.
 
-Two units of work with the AI's extraction between them. On PostgreSQL a chat's are one
-function call each (``analysis_postgres.py``); calls, and everything on SQLite, use the ORM.
+Two units of work with the AI's extraction between them: reading the conversation, writing
+what the AI found on the lead. A chat's reading and every writing are methods of the
+:class:`AnalysisStore` port. :class:`OrmAnalysisStore` is the portable adapter (SQLAlchemy's
+ORM, on SQLite and PostgreSQL alike); the worker's bootstrap gives PostgreSQL one that makes
+each one function call. A call's transcript is read through the ORM.
 """
 
 from __future__ import annotations
 
+import abc
 from collections.abc import Iterable
 from dataclasses import dataclass
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from switchboard.common.db.engine import get_engine
+from switchboard.common.db.owned import owned_row
 from switchboard.common.db.tenancy import tenant_session
-from switchboard.common.db.tenant_rows import ForeignOrMissingRow, owned_row
+from switchboard.common.errors import NotFoundError
 from switchboard.common.integrations.ai_text import AIText, LeadFields
 from switchboard.common.logging import get_logger
 from switchboard.common.models import CallLog, Lead, WhatsAppConversation, WhatsAppMessage
-from switchboard.domain.analysis import postgres as analysis_postgres
 from switchboard.domain.calls.logs import caller_number
 from switchboard.domain.leads.store import upsert_lead
 
@@ -49,23 +52,22 @@ def _call_conversation(session: Session, business_id: int, call_log_id: int) -> 
     return Conversation(lead_id, "\n".join(lines))
 
 
-def _chat_conversation(session: Session, business_id: int, conversation_id: int) -> Conversation:
-    conversation = owned_row(session, WhatsAppConversation, business_id, conversation_id)
-    bodies = session.execute(
-        select(WhatsAppMessage.direction, WhatsAppMessage.body)
-        .where(
-            WhatsAppMessage.business_id == business_id,
-            WhatsAppMessage.conversation_id == conversation_id,
-        )
-        .order_by(WhatsAppMessage.id)
-    ).all()
-    if conversation.lead_id is None:
-        lead, _ = upsert_lead(session, business_id, conversation.contact_number, source="whatsapp")
-        conversation.lead_id = lead.id
-    return Conversation(conversation.lead_id, _transcript(bodies))
+class AnalysisStore(abc.ABC):
+    """Where the analysis reads a chat and writes what it learnt on the lead."""
+
+    @abc.abstractmethod
+    def chat(self, business_id: int, conversation_id: int) -> Conversation:
+        """The chat's messages as a transcript, and its lead (created if it has none yet).
+        Raises ``NotFoundError`` for a conversation the business does not have."""
+
+    @abc.abstractmethod
+    def apply_fields(self, business_id: int, lead_id: int, fields: LeadFields) -> None:
+        """Write ``fields`` on the lead, keeping a name or e-mail it has and a status other
+        than ``new`` the AI did not find. Raises ``NotFoundError`` for another business's lead."""
 
 
-def _transcript(messages: Iterable[tuple[str, str]]) -> str:
+def transcript(messages: Iterable[tuple[str, str]]) -> str:
+    """A chat's ``(direction, body)`` messages, in order, as the AI reads them."""
     return "\n".join(f"{_LABELS[direction]}: {body}" for direction, body in messages)
 
 
@@ -79,42 +81,55 @@ def _apply(lead: Lead, fields: LeadFields) -> None:
         lead.status = fields.status
 
 
+class OrmAnalysisStore(AnalysisStore):
+    """Reading and writing through the ORM, each in a ``tenant_session`` transaction."""
+
+    def chat(self, business_id: int, conversation_id: int) -> Conversation:
+        """The chat's transcript and its lead."""
+        with tenant_session(business_id) as session:
+            conversation = owned_row(session, WhatsAppConversation, business_id, conversation_id)
+            messages = session.execute(
+                select(WhatsAppMessage.direction, WhatsAppMessage.body)
+                .where(
+                    WhatsAppMessage.business_id == business_id,
+                    WhatsAppMessage.conversation_id == conversation_id,
+                )
+                .order_by(WhatsAppMessage.id)
+            ).all()
+            if conversation.lead_id is None:
+                lead, _ = upsert_lead(
+                    session, business_id, conversation.contact_number, source="whatsapp"
+                )
+                conversation.lead_id = lead.id
+            return Conversation(conversation.lead_id, transcript(messages))
+
+    def apply_fields(self, business_id: int, lead_id: int, fields: LeadFields) -> None:
+        """Write ``fields`` on the lead."""
+        with tenant_session(business_id) as session:
+            _apply(owned_row(session, Lead, business_id, lead_id, lock=True), fields)
+
+
 def analyze_conversation(
     business_id: int,
     ai: AIText,
+    store: AnalysisStore,
     *,
     conversation_id: int | None = None,
     call_log_id: int | None = None,
 ) -> LeadFields | None:
     """Extract name, e-mail, intent and status from a call or chat into the lead's fields."""
     if (conversation_id is None) == (call_log_id is None):
-        raise ForeignOrMissingRow("give exactly one of conversation_id and call_log_id")
-    on_postgres = get_engine().dialect.name == "postgresql"
-    if on_postgres and conversation_id is not None:
-        chat = analysis_postgres.chat(business_id, conversation_id)
-        if chat is None:
-            raise ForeignOrMissingRow(
-                f"WhatsAppConversation {conversation_id} not found for business {business_id}"
-            )
-        conversation = Conversation(chat[0], _transcript(chat[1]))
+        raise NotFoundError("give exactly one of conversation_id and call_log_id")
+    if conversation_id is not None:
+        conversation = store.chat(business_id, conversation_id)
     else:
+        assert call_log_id is not None
         with tenant_session(business_id) as session:
-            if call_log_id is not None:
-                conversation = _call_conversation(session, business_id, call_log_id)
-            else:
-                assert conversation_id is not None
-                conversation = _chat_conversation(session, business_id, conversation_id)
+            conversation = _call_conversation(session, business_id, call_log_id)
     if conversation.lead_id is None or not conversation.transcript.strip():
         return None
     fields = ai.extract_lead_fields(conversation.transcript)
-    if on_postgres:
-        if not analysis_postgres.apply_fields(business_id, conversation.lead_id, fields):
-            raise ForeignOrMissingRow(
-                f"Lead {conversation.lead_id} not found for business {business_id}"
-            )
-    else:
-        with tenant_session(business_id) as session:
-            _apply(owned_row(session, Lead, business_id, conversation.lead_id, lock=True), fields)
+    store.apply_fields(business_id, conversation.lead_id, fields)
     log.info(
         "analysis.lead_updated",
         business_id=business_id,

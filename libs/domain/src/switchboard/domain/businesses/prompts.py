@@ -11,7 +11,7 @@ from sqlalchemy.orm import Session
 
 from switchboard.common.db.base import utcnow
 from switchboard.common.db.tenancy import tenant_session
-from switchboard.common.db.tenant_rows import ForeignOrMissingRow
+from switchboard.common.errors import NotFoundError
 from switchboard.common.logging import get_logger
 from switchboard.common.models import AgentSettings, Business, PrebuiltPrompt
 
@@ -51,7 +51,7 @@ def _agent_settings(session: Session, business_id: int) -> tuple[Business, Agent
         select(AgentSettings).where(AgentSettings.business_id == business_id)
     ).scalar_one_or_none()
     if business is None or agent is None:
-        raise ForeignOrMissingRow(f"business {business_id} or its agent settings not found")
+        raise NotFoundError(f"business {business_id} or its agent settings not found")
     return business, agent
 
 

@@ -18,12 +18,12 @@ from sqlalchemy.orm import Session
 from switchboard.common.db.keyset import Page, fetch_page
 from switchboard.common.db.tenancy import system_session, tenant_session
 from switchboard.common.errors import ConflictError, NotFoundError
-from switchboard.common.jobs import enqueue_job
-from switchboard.common.jobs.catalog import CATALOG
+from switchboard.common.jobs import enqueue
+from switchboard.common.jobs.catalog import PREBUILD_PROMPT, WARMUP_BUSINESS
 from switchboard.common.models import AgentSettings, Business
 from switchboard.domain.leads.store import like_pattern
 
-REFRESH_JOBS = (CATALOG["prebuild_prompt_job"], CATALOG["warmup_business_job"])
+REFRESH_JOBS = (PREBUILD_PROMPT, WARMUP_BUSINESS)
 
 
 @dataclass(frozen=True)
@@ -61,9 +61,7 @@ def _apply(
     session.flush()
     if not business_changes and not agent_changes:
         return found
-    jobs = tuple(
-        enqueue_job(spec.queue, spec, business_id=business_id).job_id for spec in REFRESH_JOBS
-    )
+    jobs = tuple(enqueue(spec, business_id=business_id).job_id for spec in REFRESH_JOBS)
     return BusinessSettings(found.business, found.agent, jobs)
 
 

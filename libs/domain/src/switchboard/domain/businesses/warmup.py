@@ -1,7 +1,7 @@
 """Warming a business up: its settings read, its prompts built, its adapters constructed.
 
-The old monolith did this in daemon threads at start-up and after creating a business; here
-each is a job, so a slow database or AI provider delays nothing else.
+Each is a job, enqueued at start-up and after a business is created, so a slow database or AI
+provider delays nothing else.
 """
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ from sqlalchemy import select
 
 from switchboard.common.bootstrap import Adapters
 from switchboard.common.db.tenancy import tenant_session
-from switchboard.common.db.tenant_rows import ForeignOrMissingRow
+from switchboard.common.errors import NotFoundError
 from switchboard.common.logging import get_logger
 from switchboard.common.models import AgentSettings, Business
 from switchboard.domain.businesses.prompts import missing_channels, prebuild_prompts
@@ -37,7 +37,7 @@ def _require_business(business_id: int) -> list[str]:
             .where(Business.id == business_id, AgentSettings.business_id == business_id)
         ).first()
         if found is None:
-            raise ForeignOrMissingRow(f"business {business_id} not found")
+            raise NotFoundError(f"business {business_id} not found")
         return missing_channels(session, business_id)
 
 

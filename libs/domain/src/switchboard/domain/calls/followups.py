@@ -16,8 +16,14 @@ from switchboard.common.events.models import (
     EventBase,
     RecordingReady,
 )
-from switchboard.common.jobs import FOREVER, JobRef, enqueue_unique
-from switchboard.common.jobs.catalog import CATALOG
+from switchboard.common.jobs import FOREVER, ActorSpec, JobRef, enqueue_unique
+from switchboard.common.jobs.catalog import (
+    DEFERRED_CALL_SETUP,
+    FINALIZE_CALL_LOG,
+    FINALIZE_CALL_SESSION,
+    OUTBOUND_CALL_STATUS,
+    PROCESS_RECORDING,
+)
 from switchboard.common.logging import get_logger
 from switchboard.domain.calls.logs import FINAL_CALL_STATUSES
 from switchboard.domain.webhooks.delivery import enqueue_event_webhooks
@@ -28,11 +34,10 @@ log = get_logger(__name__)
 WEBHOOK_EVENTS = ("call.started", "call.ended", "recording.ready")
 
 
-def _once(event: EventBase, actor: str, **kwargs: Any) -> JobRef:
+def _once(event: EventBase, spec: ActorSpec, **kwargs: Any) -> JobRef:
     return enqueue_unique(
-        CATALOG[actor].queue,
-        actor,
-        f"{event.event_id}:{actor}",
+        spec,
+        key=f"{event.event_id}:{spec.name}",
         period=FOREVER,
         business_id=event.business_id,
         **kwargs,
@@ -43,19 +48,14 @@ def _outbound_item(event: CallStatusChanged | CallEnded, call_status: str) -> li
     """An outbound run's item moves on every status of its call (and on its end)."""
     if event.run_id is None or event.item_id is None:
         return []
-    actor = "outbound_call_status_job"
     return [
-        enqueue_unique(
-            CATALOG[actor].queue,
-            actor,
-            f"{event.event_id}:{actor}",
-            event.run_id,
-            event.item_id,
-            event.call_sid,
-            call_status,
-            period=FOREVER,
-            business_id=event.business_id,
+        _once(
+            event,
+            OUTBOUND_CALL_STATUS,
             run_id=event.run_id,
+            item_id=event.item_id,
+            call_sid=event.call_sid,
+            call_status=call_status,
         )
     ]
 
@@ -65,7 +65,7 @@ def _jobs_for(event: EventBase) -> list[JobRef]:
         return [
             _once(
                 event,
-                "deferred_call_setup_job",
+                DEFERRED_CALL_SETUP,
                 call_sid=event.call_sid,
                 stream_sid=event.stream_sid,
                 direction=event.direction,
@@ -82,7 +82,7 @@ def _jobs_for(event: EventBase) -> list[JobRef]:
         return _outbound_item(event, event.call_status) + [
             _once(
                 event,
-                "finalize_call_log_job",
+                FINALIZE_CALL_LOG,
                 call_sid=event.call_sid,
                 status=event.call_status,
                 direction=event.direction,
@@ -102,7 +102,7 @@ def _jobs_for(event: EventBase) -> list[JobRef]:
         return _outbound_item(event, "completed") + [
             _once(
                 event,
-                "finalize_call_log_job",
+                FINALIZE_CALL_LOG,
                 **ended,
                 status="completed",
                 direction=event.direction,
@@ -117,7 +117,7 @@ def _jobs_for(event: EventBase) -> list[JobRef]:
             ),
             _once(
                 event,
-                "finalize_call_session_job",
+                FINALIZE_CALL_SESSION,
                 **ended,
                 stream_sid=event.stream_sid,
                 end_reason=event.end_reason,
@@ -127,7 +127,7 @@ def _jobs_for(event: EventBase) -> list[JobRef]:
         return [
             _once(
                 event,
-                "process_recording_job",
+                PROCESS_RECORDING,
                 recording_sid=event.recording_sid,
                 call_sid=event.call_sid,
                 recording_url=event.recording_url,

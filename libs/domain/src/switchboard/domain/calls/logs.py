@@ -14,10 +14,12 @@ from sqlalchemy import select, union_all
 from sqlalchemy.orm import Session
 
 from switchboard.common.db.base import utcnow
+from switchboard.common.db.owned import owned_row
 from switchboard.common.db.tenancy import system_session, tenant_session
-from switchboard.common.db.tenant_rows import ForeignOrMissingRow, owned_row
 from switchboard.common.db.upsert import insert_ignoring_conflicts
+from switchboard.common.errors import NotFoundError
 from switchboard.common.jobs import FOREVER, enqueue_unique
+from switchboard.common.jobs.catalog import ANALYZE_CONVERSATION, CREATE_LEAD_FROM_CALL
 from switchboard.common.logging import get_logger
 from switchboard.common.models import CallLog, CallSession, Recording
 from switchboard.domain.leads.store import upsert_lead
@@ -36,7 +38,7 @@ def parse_time(value: str | None) -> datetime | None:
 def ensure_call_is_ours(business_id: int, call_sid: str) -> None:
     """Refuse a call sid that another business already has (permanent job failure)."""
     if not call_sid:
-        raise ForeignOrMissingRow("a call sid is required")
+        raise NotFoundError("a call sid is required")
     foreign = union_all(
         *(
             select(model.business_id).where(
@@ -47,7 +49,7 @@ def ensure_call_is_ours(business_id: int, call_sid: str) -> None:
     )
     with system_session() as session:
         if session.execute(foreign.limit(1)).first() is not None:
-            raise ForeignOrMissingRow(f"call {call_sid} not found for business {business_id}")
+            raise NotFoundError(f"call {call_sid} not found for business {business_id}")
 
 
 def _call_log(session: Session, business_id: int, call_sid: str, **defaults: Any) -> CallLog:
@@ -145,9 +147,8 @@ def finalize_call_log(business_id: int, *, call_sid: str, **fields: Any) -> int:
                 setattr(call_log, name, value)
         session.flush()
         enqueue_unique(
-            "calls",
-            "create_lead_from_call_job",
-            f"call-lead:{business_id}:{call_log.id}",
+            CREATE_LEAD_FROM_CALL,
+            key=f"call-lead:{business_id}:{call_log.id}",
             period=FOREVER,
             business_id=business_id,
             call_log_id=call_log.id,
@@ -182,9 +183,8 @@ def create_lead_from_call(business_id: int, call_log_id: int) -> int | None:
         call_log.lead_id = lead.id
         if call_log.transcript:
             enqueue_unique(
-                "analysis",
-                "analyze_conversation_job",
-                f"analyze-call:{business_id}:{call_log.id}",
+                ANALYZE_CONVERSATION,
+                key=f"analyze-call:{business_id}:{call_log.id}",
                 period=FOREVER,
                 business_id=business_id,
                 call_log_id=call_log.id,

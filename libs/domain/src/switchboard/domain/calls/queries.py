@@ -8,8 +8,8 @@ from dataclasses import dataclass
 from sqlalchemy import or_, select
 
 from switchboard.common.db.keyset import Page, fetch_page
+from switchboard.common.db.owned import owned_row
 from switchboard.common.db.tenancy import tenant_session
-from switchboard.common.db.tenant_lookup import find_owned
 from switchboard.common.errors import NotFoundError
 from switchboard.common.integrations.storage import RecordingNotFound, RecordingStorage
 from switchboard.common.models import CallLog, Recording
@@ -60,7 +60,7 @@ def list_calls(
 def get_call(business_id: int, call_id: int) -> CallDetail:
     """One call of this business with its recordings (oldest first)."""
     with tenant_session(business_id) as session:
-        call = find_owned(session, CallLog, business_id, call_id, "call")
+        call = owned_row(session, CallLog, business_id, call_id, what="call")
         recordings = session.execute(
             select(Recording)
             .where(

@@ -9,9 +9,10 @@ from sqlalchemy import delete, select
 from switchboard.common.bootstrap import Adapters
 from switchboard.common.db.base import utcnow
 from switchboard.common.db.tenancy import system_session, tenant_session
-from switchboard.common.db.tenant_rows import ForeignOrMissingRow
 from switchboard.common.db.upsert import insert_ignoring_conflicts
+from switchboard.common.errors import NotFoundError
 from switchboard.common.jobs import FOREVER, enqueue_unique
+from switchboard.common.jobs.catalog import ANALYZE_CONVERSATION
 from switchboard.common.logging import get_logger
 from switchboard.common.models import Recording
 from switchboard.domain.calls.logs import call_log_for_sid, caller_number, ensure_call_is_ours
@@ -20,7 +21,6 @@ from switchboard.domain.leads.store import upsert_lead
 log = get_logger(__name__)
 
 RETENTION = timedelta(days=7)
-CLEANUP_PERIOD_S = 86_400
 
 
 def _ensure_recording_is_ours(business_id: int, recording_sid: str) -> None:
@@ -31,7 +31,7 @@ def _ensure_recording_is_ours(business_id: int, recording_sid: str) -> None:
             )
         ).first()
     if foreign is not None:
-        raise ForeignOrMissingRow(f"recording {recording_sid} not found for business {business_id}")
+        raise NotFoundError(f"recording {recording_sid} not found for business {business_id}")
 
 
 def _register(business_id: int, recording_sid: str, call_sid: str, **fields: object) -> bool:
@@ -103,9 +103,8 @@ def process_recording(
                 lead, _ = upsert_lead(session, business_id, phone, source="call")
                 call_log.lead_id = call_log.lead_id or lead.id
                 enqueue_unique(
-                    "analysis",
-                    "analyze_conversation_job",
-                    f"analyze-recording:{business_id}:{recording.id}",
+                    ANALYZE_CONVERSATION,
+                    key=f"analyze-recording:{business_id}:{recording.id}",
                     period=FOREVER,
                     business_id=business_id,
                     call_log_id=call_log.id,
@@ -137,23 +136,3 @@ def cleanup_old_recordings(
             )
     log.info("recordings.cleaned_up", business_id=business_id, removed=len(old))
     return len(old)
-
-
-def schedule_recording_cleanups(now: datetime | None = None) -> int:
-    """Enqueue one cleanup per business that has expired recordings (at most once a day)."""
-    cutoff = (now or utcnow()) - RETENTION
-    with system_session() as session:
-        business_ids = list(
-            session.execute(
-                select(Recording.business_id).where(Recording.created_at < cutoff).distinct()
-            ).scalars()
-        )
-    for business_id in business_ids:
-        enqueue_unique(
-            "maintenance",
-            "cleanup_old_recordings_job",
-            f"cleanup-recordings:{business_id}",
-            period=CLEANUP_PERIOD_S,
-            business_id=business_id,
-        )
-    return len(business_ids)

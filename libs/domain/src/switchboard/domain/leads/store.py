@@ -12,8 +12,8 @@ from sqlalchemy.orm import Session
 
 from switchboard.common.db.base import utcnow
 from switchboard.common.db.keyset import Page, fetch_page
+from switchboard.common.db.owned import owned_row
 from switchboard.common.db.tenancy import tenant_session
-from switchboard.common.db.tenant_lookup import find_owned
 from switchboard.common.db.upsert import insert_ignoring_conflicts
 from switchboard.common.errors import ConflictError
 from switchboard.common.models import Lead
@@ -64,7 +64,7 @@ def like_pattern(text: str) -> str:
 
 
 def _find(session: Session, business_id: int, lead_id: int) -> Lead:
-    return find_owned(session, Lead, business_id, lead_id, "lead")
+    return owned_row(session, Lead, business_id, lead_id, what="lead")
 
 
 def _duplicate(phone: str) -> ConflictError:

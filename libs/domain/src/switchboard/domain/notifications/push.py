@@ -9,16 +9,15 @@ from typing import Any
 from sqlalchemy import delete, select
 
 from switchboard.common.db.base import utcnow
-from switchboard.common.db.tenancy import system_session, tenant_session
-from switchboard.common.db.tenant_rows import owned_row
+from switchboard.common.db.owned import owned_row
+from switchboard.common.db.tenancy import tenant_session
 from switchboard.common.integrations.push import PushSender, PushSubscriptionInfo, SubscriptionGone
 from switchboard.common.jobs import FOREVER, enqueue_unique
+from switchboard.common.jobs.catalog import SEND_PUSH_NOTIFICATION
 from switchboard.common.logging import get_logger
 from switchboard.common.models import PushSubscription, Reminder
 
 log = get_logger(__name__)
-
-REMINDER_SCAN_PERIOD_S = 30
 
 
 def send_push(
@@ -73,9 +72,8 @@ def send_due_reminders(business_id: int, now: datetime | None = None) -> int:
                 payload["lead_id"] = reminder.lead_id
             for subscription_id in subscriptions:
                 enqueue_unique(
-                    "notifications",
-                    "send_push_notification_job",
-                    f"reminder:{business_id}:{reminder.id}:{subscription_id}",
+                    SEND_PUSH_NOTIFICATION,
+                    key=f"reminder:{business_id}:{reminder.id}:{subscription_id}",
                     period=FOREVER,
                     business_id=business_id,
                     subscription_id=subscription_id,
@@ -83,25 +81,3 @@ def send_due_reminders(business_id: int, now: datetime | None = None) -> int:
                 )
     log.info("reminders.sent", business_id=business_id, count=len(due))
     return len(due)
-
-
-def schedule_reminder_scans(now: datetime | None = None) -> int:
-    """Enqueue a reminder job for each business with due reminders (once per 30 s window)."""
-    now = now or utcnow()
-    with system_session() as session:
-        business_ids = list(
-            session.execute(
-                select(Reminder.business_id)
-                .where(Reminder.status == "pending", Reminder.due_at <= now)
-                .distinct()
-            ).scalars()
-        )
-    for business_id in business_ids:
-        enqueue_unique(
-            "notifications",
-            "schedule_reminders_job",
-            f"reminders:{business_id}",
-            period=REMINDER_SCAN_PERIOD_S,
-            business_id=business_id,
-        )
-    return len(business_ids)

@@ -11,8 +11,8 @@ from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
 
 from switchboard.common.db.keyset import Page, fetch_page
+from switchboard.common.db.owned import owned_row
 from switchboard.common.db.tenancy import tenant_session
-from switchboard.common.db.tenant_lookup import find_owned
 from switchboard.common.errors import InvalidReferenceError
 from switchboard.common.models import Lead, Reminder
 
@@ -67,13 +67,13 @@ def list_reminders(
 def get_reminder(business_id: int, reminder_id: int) -> Reminder:
     """One reminder of this business."""
     with tenant_session(business_id) as session:
-        return find_owned(session, Reminder, business_id, reminder_id, "reminder")
+        return owned_row(session, Reminder, business_id, reminder_id, what="reminder")
 
 
 def update_reminder(business_id: int, reminder_id: int, changes: Mapping[str, Any]) -> Reminder:
     """Change a reminder's title, note, due time, lead or status."""
     with tenant_session(business_id) as session:
-        reminder = find_owned(session, Reminder, business_id, reminder_id, "reminder")
+        reminder = owned_row(session, Reminder, business_id, reminder_id, what="reminder")
         if "lead_id" in changes:
             _check_lead(session, business_id, changes["lead_id"])
         for name, value in changes.items():
@@ -85,7 +85,7 @@ def update_reminder(business_id: int, reminder_id: int, changes: Mapping[str, An
 def delete_reminder(business_id: int, reminder_id: int) -> None:
     """Delete a reminder."""
     with tenant_session(business_id) as session:
-        find_owned(session, Reminder, business_id, reminder_id, "reminder")
+        owned_row(session, Reminder, business_id, reminder_id, what="reminder")
         session.execute(
             delete(Reminder).where(Reminder.business_id == business_id, Reminder.id == reminder_id)
         )

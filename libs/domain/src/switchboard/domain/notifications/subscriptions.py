@@ -6,8 +6,8 @@ from sqlalchemy import delete, select
 
 from switchboard.common.db.base import utcnow
 from switchboard.common.db.keyset import Page, fetch_page
+from switchboard.common.db.owned import owned_row
 from switchboard.common.db.tenancy import tenant_session
-from switchboard.common.db.tenant_lookup import find_owned
 from switchboard.common.db.upsert import insert_ignoring_conflicts
 from switchboard.common.models import PushSubscription
 
@@ -57,13 +57,15 @@ def list_subscriptions(
 def get_subscription(business_id: int, subscription_id: int) -> PushSubscription:
     """One subscription of this business."""
     with tenant_session(business_id) as session:
-        return find_owned(session, PushSubscription, business_id, subscription_id, "subscription")
+        return owned_row(
+            session, PushSubscription, business_id, subscription_id, what="subscription"
+        )
 
 
 def unsubscribe(business_id: int, subscription_id: int) -> None:
     """Delete a subscription."""
     with tenant_session(business_id) as session:
-        find_owned(session, PushSubscription, business_id, subscription_id, "subscription")
+        owned_row(session, PushSubscription, business_id, subscription_id, what="subscription")
         session.execute(
             delete(PushSubscription).where(
                 PushSubscription.business_id == business_id,

@@ -1,1 +1,39 @@
-"""Outbound call runs (campaigns): creating, starting, cancelling, driving and progress."""
+"""Outbound call runs (campaigns): creating, starting, cancelling, driving and progress.
+
+``runs`` creates, lists, starts and cancels runs; ``driver`` places a run's calls under a lease;
+``calls`` moves an item on Twilio's call status; ``progress`` derives a run's progress from its
+items; ``active_runs`` lists the runs that are really active; ``scheduled`` declares the
+domain's periodic jobs (resuming or closing runs whose driver died).
+"""
+
+from switchboard.domain.outbound.active_runs import active_runs
+from switchboard.domain.outbound.calls import ItemNotFoundError, apply_call_status
+from switchboard.domain.outbound.driver import CallUrls, drive_run
+from switchboard.domain.outbound.runs import (
+    NewRun,
+    RunView,
+    cancel_run,
+    create_run,
+    enqueue_driver,
+    get_run,
+    list_items,
+    list_runs,
+    start_run,
+)
+
+__all__ = [
+    "CallUrls",
+    "ItemNotFoundError",
+    "NewRun",
+    "RunView",
+    "active_runs",
+    "apply_call_status",
+    "cancel_run",
+    "create_run",
+    "drive_run",
+    "enqueue_driver",
+    "get_run",
+    "list_items",
+    "list_runs",
+    "start_run",
+]

@@ -17,11 +17,10 @@ from sqlalchemy import select, update
 from switchboard.common.db.base import utcnow
 from switchboard.common.db.tenancy import tenant_session
 from switchboard.common.errors import ConflictError, InvalidReferenceError, NotFoundError
-from switchboard.common.jobs import enqueue_job
+from switchboard.common.jobs import enqueue
+from switchboard.common.jobs.catalog import OUTBOUND_RUN
 from switchboard.common.models import Business, Lead, OutboundItem, OutboundRun
 from switchboard.domain.outbound.progress import Progress, run_progress
-
-DRIVER = "outbound_run_job"
 
 
 class RunNotFoundError(NotFoundError):
@@ -195,4 +194,4 @@ def cancel_run(business_id: int, run_id: int) -> RunView:
 
 def enqueue_driver(business_id: int, run_id: int, *, delay_s: float | None = None) -> None:
     """Queue the run's driver job (in the caller's transaction when there is one)."""
-    enqueue_job("outbound", DRIVER, run_id, business_id=business_id, run_id=run_id)
+    enqueue(OUTBOUND_RUN, business_id=business_id, run_id=run_id)

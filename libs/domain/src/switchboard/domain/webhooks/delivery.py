@@ -9,21 +9,28 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from switchboard.common.db.base import utcnow
+from switchboard.common.db.owned import owned_row
 from switchboard.common.db.tenancy import tenant_session
-from switchboard.common.db.tenant_rows import ForeignOrMissingRow, owned_row
+from switchboard.common.errors import NotFoundError
 from switchboard.common.integrations.webhooks_out import (
     DeliveryAttempt,
     WebhookDestinationRefused,
     WebhookSender,
 )
-from switchboard.common.jobs import FOREVER, enqueue_unique
+from switchboard.common.jobs import FOREVER, ActorSpec, enqueue_unique
+from switchboard.common.jobs.catalog import SEND_WEBHOOK_TO_N8N, SEND_WEBHOOK_WITH_RETRY
 from switchboard.common.logging import get_logger
 from switchboard.common.models import WebhookDelivery, WebhookEndpoint
 
 log = get_logger(__name__)
 
-ACTOR_FOR_KIND = {"n8n": "send_webhook_to_n8n_job", "generic": "send_webhook_with_retry_job"}
+JOB_FOR_KIND = {"n8n": SEND_WEBHOOK_TO_N8N, "generic": SEND_WEBHOOK_WITH_RETRY}
 _ROW_STATUS = {"delivered": "delivered", "retryable": "failed", "permanent": "rejected"}
+
+
+def delivery_job(kind: str) -> ActorSpec:
+    """The job that delivers to an endpoint of ``kind`` (an unknown kind is generic)."""
+    return JOB_FOR_KIND.get(kind, SEND_WEBHOOK_WITH_RETRY)
 
 
 def enqueue_event_webhooks(
@@ -39,11 +46,10 @@ def enqueue_event_webhooks(
     for endpoint in endpoints:
         if endpoint.events and event_type not in endpoint.events:
             continue
-        actor = ACTOR_FOR_KIND.get(endpoint.kind, ACTOR_FOR_KIND["generic"])
+        job = delivery_job(endpoint.kind)
         enqueue_unique(
-            "webhooks",
-            actor,
-            f"{event_id}:{actor}:{endpoint.id}",
+            job,
+            key=f"{event_id}:{job.name}:{endpoint.id}",
             period=FOREVER,
             business_id=business_id,
             endpoint_id=endpoint.id,
@@ -61,10 +67,8 @@ def _target(
     """(url, secret, attempt number), or None when there is nothing (more) to deliver."""
     with tenant_session(business_id) as session:
         endpoint = owned_row(session, WebhookEndpoint, business_id, endpoint_id)
-        if endpoint.kind != kind and not (
-            kind == "generic" and endpoint.kind not in ACTOR_FOR_KIND
-        ):
-            raise ForeignOrMissingRow(f"webhook endpoint {endpoint_id} is not a {kind} endpoint")
+        if endpoint.kind != kind and not (kind == "generic" and endpoint.kind not in JOB_FOR_KIND):
+            raise NotFoundError(f"webhook endpoint {endpoint_id} is not a {kind} endpoint")
         if not endpoint.active:
             return None
         of_event = (

@@ -19,12 +19,11 @@ from sqlalchemy import delete, select
 
 from switchboard.common.db.base import utcnow
 from switchboard.common.db.keyset import Page, fetch_page
+from switchboard.common.db.owned import owned_row
 from switchboard.common.db.tenancy import tenant_session
-from switchboard.common.db.tenant_lookup import find_owned
-from switchboard.common.jobs import enqueue_job
-from switchboard.common.jobs.catalog import CATALOG
+from switchboard.common.jobs import enqueue
 from switchboard.common.models import WebhookDelivery, WebhookEndpoint
-from switchboard.domain.webhooks.delivery import ACTOR_FOR_KIND
+from switchboard.domain.webhooks.delivery import delivery_job
 
 TEST_EVENT = "webhook.test"
 
@@ -74,7 +73,9 @@ def list_endpoints(
 def get_endpoint(business_id: int, endpoint_id: int) -> WebhookEndpoint:
     """One endpoint of this business."""
     with tenant_session(business_id) as session:
-        return find_owned(session, WebhookEndpoint, business_id, endpoint_id, "webhook endpoint")
+        return owned_row(
+            session, WebhookEndpoint, business_id, endpoint_id, what="webhook endpoint"
+        )
 
 
 def update_endpoint(
@@ -82,8 +83,8 @@ def update_endpoint(
 ) -> WebhookEndpoint:
     """Change an endpoint's URL, kind, events or active flag; optionally issue a new secret."""
     with tenant_session(business_id) as session:
-        endpoint = find_owned(
-            session, WebhookEndpoint, business_id, endpoint_id, "webhook endpoint"
+        endpoint = owned_row(
+            session, WebhookEndpoint, business_id, endpoint_id, what="webhook endpoint"
         )
         for name, value in changes.items():
             setattr(endpoint, name, value)
@@ -96,7 +97,7 @@ def update_endpoint(
 def delete_endpoint(business_id: int, endpoint_id: int) -> None:
     """Delete an endpoint and its delivery log."""
     with tenant_session(business_id) as session:
-        find_owned(session, WebhookEndpoint, business_id, endpoint_id, "webhook endpoint")
+        owned_row(session, WebhookEndpoint, business_id, endpoint_id, what="webhook endpoint")
         session.execute(
             delete(WebhookEndpoint).where(
                 WebhookEndpoint.business_id == business_id, WebhookEndpoint.id == endpoint_id
@@ -114,7 +115,7 @@ def list_deliveries(
 ) -> Page[WebhookDelivery]:
     """One endpoint's deliveries, newest first."""
     with tenant_session(business_id) as session:
-        find_owned(session, WebhookEndpoint, business_id, endpoint_id, "webhook endpoint")
+        owned_row(session, WebhookEndpoint, business_id, endpoint_id, what="webhook endpoint")
         query = select(WebhookDelivery).where(
             WebhookDelivery.business_id == business_id, WebhookDelivery.endpoint_id == endpoint_id
         )
@@ -126,10 +127,10 @@ def list_deliveries(
 def send_test(business_id: int, endpoint_id: int) -> QueuedTest:
     """Queue a ``webhook.test`` delivery to the endpoint (an inactive one is skipped)."""
     with tenant_session(business_id) as session:
-        endpoint = find_owned(
-            session, WebhookEndpoint, business_id, endpoint_id, "webhook endpoint"
+        endpoint = owned_row(
+            session, WebhookEndpoint, business_id, endpoint_id, what="webhook endpoint"
         )
-        spec = CATALOG[ACTOR_FOR_KIND.get(endpoint.kind, ACTOR_FOR_KIND["generic"])]
+        spec = delivery_job(endpoint.kind)
         event_id = str(uuid.uuid4())
         payload = {
             "type": TEST_EVENT,
@@ -138,8 +139,7 @@ def send_test(business_id: int, endpoint_id: int) -> QueuedTest:
             "created_at": utcnow().isoformat(),
             "data": {"message": "This is a test delivery from Switchboard."},
         }
-        job = enqueue_job(
-            spec.queue,
+        job = enqueue(
             spec,
             business_id=business_id,
             endpoint_id=endpoint.id,

@@ -13,9 +13,9 @@ from __future__ import annotations
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
+from switchboard.common.jobs.catalog import PROCESS_WHATSAPP_WEBHOOK
 from switchboard.common.jobs.context import current_job
 from switchboard.common.models import Business, Job
-from switchboard.domain.whatsapp.inbound import REPLY_ACTOR
 
 
 class BusinessAtLimit(Exception):  # noqa: N818 - reads as what the reply found
@@ -36,7 +36,7 @@ def business_is_busy(session: Session, business_id: int) -> bool:
         .where(
             Job.business_id == business_id,
             Job.status == "running",
-            Job.actor_name == REPLY_ACTOR,
+            Job.actor_name == PROCESS_WHATSAPP_WEBHOOK.name,
         )
         .scalar_subquery()
     )

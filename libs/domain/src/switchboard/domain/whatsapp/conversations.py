@@ -17,12 +17,10 @@ from switchboard.common.db.keyset import Page, fetch_page
 from switchboard.common.db.tenancy import tenant_session
 from switchboard.common.db.upsert import insert_ignoring_conflicts
 from switchboard.common.errors import NotFoundError
-from switchboard.common.jobs import enqueue_job
-from switchboard.common.jobs.catalog import CATALOG
+from switchboard.common.jobs import enqueue
+from switchboard.common.jobs.catalog import SEND_WHATSAPP_MESSAGE
 from switchboard.common.models import Business, WhatsAppConversation, WhatsAppMessage
 from switchboard.domain.leads.store import like_pattern
-
-SEND_JOB = CATALOG["send_whatsapp_message_job"]
 
 
 @dataclass(frozen=True)
@@ -126,5 +124,5 @@ def send_message(business_id: int, conversation_id: int, body: str) -> QueuedMes
         session.add(message)
         conversation.last_message_at = utcnow()
         session.flush()
-        job = enqueue_job(SEND_JOB.queue, SEND_JOB, business_id=business_id, message_id=message.id)
+        job = enqueue(SEND_WHATSAPP_MESSAGE, business_id=business_id, message_id=message.id)
         return QueuedMessage(message, job.job_id)

@@ -1,4 +1,9 @@
-"""Storing an inbound WhatsApp message and enqueueing its processing, in one transaction."""
+"""Storing an inbound WhatsApp message and enqueueing its processing, in one transaction.
+
+:func:`store_inbound` is the portable unit of work (SQLAlchemy, on SQLite and PostgreSQL
+alike) behind ``inbound_store.ThreadedInboundStore``; the API gives PostgreSQL an adapter of
+the same port that writes through one function call.
+"""
 
 from __future__ import annotations
 
@@ -14,14 +19,12 @@ from sqlalchemy.orm import Session
 
 from switchboard.common.db.base import utcnow
 from switchboard.common.db.tenancy import system_session, tenant_session
-from switchboard.common.jobs import enqueue_job
+from switchboard.common.jobs import enqueue
+from switchboard.common.jobs.catalog import PROCESS_WHATSAPP_WEBHOOK
 from switchboard.common.logging import get_logger
 from switchboard.common.models import Business, WhatsAppConversation, WhatsAppMessage
 
 log = get_logger(__name__)
-
-#: The job that answers an inbound message, and its queue.
-REPLY_ACTOR, REPLY_QUEUE = "process_whatsapp_webhook_job", "whatsapp"
 
 #: Seconds a number → business lookup is cached (numbers move between businesses rarely).
 _NUMBER_CACHE_TTL_S = 60.0
@@ -102,7 +105,7 @@ def _conversation_id(session: Session, business_id: int, contact: str, business_
 
 
 def store_inbound(business_id: int, message: InboundMessage) -> int | None:
-    """Store the message and enqueue ``process_whatsapp_webhook_job`` atomically.
+    """Store the message and enqueue its ``PROCESS_WHATSAPP_WEBHOOK`` job atomically.
 
     Returns the new message's id, or None when this ``MessageSid`` was stored before
     (Twilio retried the webhook): then nothing is stored or enqueued again.
@@ -127,10 +130,5 @@ def store_inbound(business_id: int, message: InboundMessage) -> int | None:
         message_id = session.execute(statement, params).scalar_one_or_none()
         if message_id is None:
             return None
-        enqueue_job(
-            REPLY_QUEUE,
-            REPLY_ACTOR,
-            business_id=business_id,
-            message_id=int(message_id),
-        )
+        enqueue(PROCESS_WHATSAPP_WEBHOOK, business_id=business_id, message_id=int(message_id))
     return int(message_id)

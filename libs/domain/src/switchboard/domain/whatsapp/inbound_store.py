@@ -1,8 +1,8 @@
 """The port the WhatsApp webhook stores inbound messages through, and its portable adapter.
 
 The webhook runs on the API's event loop. :class:`ThreadedInboundStore` runs the SQLAlchemy
-unit of work (``inbound.store_inbound``) in a worker thread and works on any database;
-``inbound_postgres.PostgresInboundStore`` does the same in one round trip from the loop itself.
+unit of work (``inbound.store_inbound``) in a worker thread and works on any database; the
+API's PostgreSQL adapter does the same in one round trip from the loop itself.
 """
 
 from __future__ import annotations

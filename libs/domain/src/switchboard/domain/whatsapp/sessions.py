@@ -8,17 +8,15 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from switchboard.common.db.base import utcnow
-from switchboard.common.db.tenancy import system_session, tenant_session
-from switchboard.common.db.tenant_rows import owned_row
+from switchboard.common.db.owned import owned_row
+from switchboard.common.db.tenancy import tenant_session
 from switchboard.common.integrations.ai_text import AIText, ChatTurn
-from switchboard.common.jobs import enqueue_unique
 from switchboard.common.logging import get_logger
 from switchboard.common.models import Lead, WhatsAppConversation, WhatsAppMessage, WhatsAppSession
 
 log = get_logger(__name__)
 
 IDLE_AFTER = timedelta(minutes=15)
-SCAN_PERIOD_S = 60
 
 
 def as_aware(value: datetime) -> datetime:
@@ -106,27 +104,3 @@ def summarize_idle_sessions(
             closed.append(chat.id)
     log.info("whatsapp.sessions_summarized", business_id=business_id, closed=len(closed))
     return closed
-
-
-def schedule_session_summaries(now: datetime | None = None) -> int:
-    """Enqueue a summary job for every business with idle open sessions (once a minute)."""
-    cutoff = (now or utcnow()) - IDLE_AFTER
-    with system_session() as session:
-        business_ids = list(
-            session.execute(
-                select(WhatsAppSession.business_id)
-                .where(
-                    WhatsAppSession.closed_at.is_(None), WhatsAppSession.last_activity_at <= cutoff
-                )
-                .distinct()
-            ).scalars()
-        )
-    for business_id in business_ids:
-        enqueue_unique(
-            "analysis",
-            "auto_summary_whatsapp_session_job",
-            f"whatsapp-summary:{business_id}",
-            period=SCAN_PERIOD_S,
-            business_id=business_id,
-        )
-    return len(business_ids)

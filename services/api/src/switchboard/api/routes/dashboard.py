@@ -28,7 +28,7 @@ from switchboard.domain.businesses.accounts import live_api_key
 from switchboard.domain.calls import queries as calls_query
 from switchboard.domain.leads import store as leads
 from switchboard.domain.operations import overview as operations_overview
-from switchboard.domain.outbound.active_runs import active_runs
+from switchboard.domain.outbound import active_runs
 
 router = APIRouter(prefix="/dashboard", include_in_schema=False)
 STATIC_FILES = {"dashboard.css": "text/css", "dashboard.js": "text/javascript"}
@@ -102,7 +102,7 @@ def overview(request: Request, settings: SettingsDep) -> HTMLResponse:
     """Active calls, queues, job throughput, latency and failures, and live runs."""
     session = require_login(request, settings)
     assert session.business_id is not None
-    figures = operations_overview.overview(session.business_id)
+    figures = operations_overview(session.business_id)
     return page(request, "overview.html", **_context(session, "/dashboard", overview=figures))
 
 

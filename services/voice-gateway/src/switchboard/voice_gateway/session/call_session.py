@@ -8,12 +8,11 @@ still publishes its ``call.ended`` event.
 from __future__ import annotations
 
 import asyncio
-import time
 from collections.abc import Coroutine
 from dataclasses import dataclass
 from typing import Any
 
-from switchboard.common.events import CallEnded, CallStarted, EventBase, EventPublisher, utc_now
+from switchboard.common.events import CallEnded, CallStarted, EventBase, utc_now
 from switchboard.common.logging import get_logger
 from switchboard.voice_gateway import metrics
 from switchboard.voice_gateway.config import GatewaySettings
@@ -28,7 +27,6 @@ from switchboard.voice_gateway.domain.frames import (
     StreamStop,
 )
 from switchboard.voice_gateway.domain.media_token import StreamClaims
-from switchboard.voice_gateway.domain.playback import PlaybackTracker
 from switchboard.voice_gateway.domain.transcript import Transcript
 from switchboard.voice_gateway.domain.watchdog import CallWatchdog, WatchdogAction
 from switchboard.voice_gateway.ports.ai import (
@@ -38,13 +36,14 @@ from switchboard.voice_gateway.ports.ai import (
     ProviderUnavailable,
 )
 from switchboard.voice_gateway.ports.clock import Clock
+from switchboard.voice_gateway.ports.event_publisher import EventPublisher
 from switchboard.voice_gateway.ports.media_socket import MediaSocket, SocketClosed
 from switchboard.voice_gateway.ports.recorder import CallRecorder, RecordingFailed
 from switchboard.voice_gateway.ports.transcriber import Transcriber, Transcription
+from switchboard.voice_gateway.session.agent_playback import AgentPlayback
 from switchboard.voice_gateway.session.ai_bridge import AIBridge
 from switchboard.voice_gateway.session.registry import SessionRegistry
 from switchboard.voice_gateway.session.ticker import FrameTicker
-from switchboard.voice_gateway.session.tx_buffer import MarkEntry, TransmitBuffer
 from switchboard.voice_gateway.twilio.serializer import TwilioMediaSerializer
 
 log = get_logger(__name__)
@@ -96,11 +95,13 @@ class CallSession:
         self._finished = asyncio.Event()
         self._guard = guard
         settings = services.settings
-        self.tx = TransmitBuffer(
-            self.stream_sid, int(settings.max_tx_buffer_s * 50), settings.mark_every_ms
+        self.playback = AgentPlayback(
+            socket,
+            self.stream_sid,
+            services.serializer.clear(self.stream_sid),
+            max_frames=int(settings.max_tx_buffer_s * 50),
+            mark_every_ms=settings.mark_every_ms,
         )
-        self.tx_ready = asyncio.Event()
-        self.tracker = PlaybackTracker()
         self.transcript = Transcript()
         self.watchdog = CallWatchdog(
             started_at=self._t0,
@@ -111,8 +112,6 @@ class CallSession:
         self.transcription: Transcription | None = None
         self._hang_up_reason: str | None = None
         self._hang_up_at = 0.0
-        #: Set once goodbye audio is queued, so the call ends when it has been played.
-        self.goodbye_queued = False
         self._background: set[asyncio.Task[Any]] = set()
         self._started_publish: asyncio.Task[None] | None = None
 
@@ -128,16 +127,6 @@ class CallSession:
         """Wait until the session has ended and its ``call.ended`` event is out."""
         await self._finished.wait()
 
-    @property
-    def hanging_up(self) -> bool:
-        """True once the watchdog decided to end the call after a goodbye."""
-        return self._hang_up_reason is not None
-
-    @property
-    def agent_speaking(self) -> bool:
-        """True while agent audio is queued or Twilio has not played all of it yet."""
-        return bool(self.tx) or self.tracker.outstanding_marks > 0
-
     async def run(self) -> str:
         """Run the call until it ends; returns the end reason."""
         services = self.services
@@ -150,10 +139,19 @@ class CallSession:
         try:
             await self._open_conversation()
             if self.conversation is not None:
-                bridge = AIBridge(self, self.conversation)
+                bridge = AIBridge(
+                    self.conversation,
+                    self.playback,
+                    self.transcript,
+                    self.watchdog,
+                    services.clock,
+                    call_sid=self.call_sid,
+                    end=self.end,
+                    caller_stt=self.transcription is not None,
+                )
                 tasks = [
                     self._guarded(self._receive(), "receive"),
-                    self._guarded(self._transmit(), "transmit"),
+                    self._guarded(self.playback.transmit(services.ticker), "transmit"),
                     self._guarded(bridge.follow(), "ai"),
                     self._guarded(self._watch(), "watchdog"),
                 ]
@@ -241,65 +239,27 @@ class CallSession:
                 log.warning("media_protocol_error", call_sid=self.call_sid, reason=exc.reason)
                 self.end("protocol_error")
                 return
-            kind = type(frame)
-            if kind is CallerAudio:
-                metrics.FRAMES_IN.inc()
-                conversation.push_caller_audio(frame.payload)  # type: ignore[union-attr]
-                if transcription is not None:
-                    transcription.push_audio(frame.payload)  # type: ignore[union-attr]
-            elif kind is MarkPlayed:
-                self._mark_played(frame.name)  # type: ignore[union-attr]
-            elif kind is StreamStop:
-                self.end("caller_hung_up")
-                return
-            elif kind is Dtmf:
-                log.info("dtmf", call_sid=self.call_sid, digit=frame.digit)  # type: ignore[union-attr]
+            match frame:
+                case CallerAudio(payload=payload):
+                    metrics.FRAMES_IN.inc()
+                    conversation.push_caller_audio(payload)
+                    if transcription is not None:
+                        transcription.push_audio(payload)
+                case MarkPlayed(name=name):
+                    self._mark_played(name)
+                case StreamStop():
+                    self.end("caller_hung_up")
+                    return
+                case Dtmf(digit=digit):
+                    log.info("dtmf", call_sid=self.call_sid, digit=digit)
 
     def _mark_played(self, name: str) -> None:
-        self.tracker.mark_played(name)
-        if not self.agent_speaking:
+        playback = self.playback
+        playback.mark_played(name)
+        if not playback.speaking:
             self.watchdog.agent_finished(self.services.clock.now())
-            if self._hang_up_reason is not None and self.goodbye_queued:
+            if self._hang_up_reason is not None and playback.goodbye_queued:
                 self.end(self._hang_up_reason)
-
-    # -- transmit --------------------------------------------------------------------
-
-    async def _transmit(self) -> None:
-        ticker, tx, socket = self.services.ticker, self.tx, self.socket
-        period = ticker.period_s
-        ticker.listen()
-        try:
-            while True:
-                if not tx:
-                    self.tx_ready.clear()
-                    await self.tx_ready.wait()
-                deadline = await ticker.next_tick()
-                if not tx:
-                    continue
-                entry = tx.pop()
-                if type(entry) is str:
-                    lateness = time.monotonic() - deadline
-                    await socket.send_text(entry)
-                    metrics.FRAMES_OUT.inc()
-                    metrics.TX_JITTER.observe(lateness)
-                    if lateness > period:
-                        metrics.FRAMES_LATE.inc()
-                else:
-                    await self._send_mark(entry)  # type: ignore[arg-type]
-                while tx.peek_is_mark():
-                    await self._send_mark(tx.pop())  # type: ignore[arg-type]
-        finally:
-            ticker.unlisten()
-
-    async def _send_mark(self, entry: MarkEntry) -> None:
-        await self.socket.send_text(entry.message)
-        if entry.playback is not None:
-            self.tracker.mark_sent(entry.playback)
-
-    async def send_clear(self) -> None:
-        """Tell Twilio to drop the audio it has buffered, and drop ours."""
-        self.tx.clear()
-        await self.socket.send_text(self.services.serializer.clear(self.stream_sid))
 
     # -- watchdog --------------------------------------------------------------------
 
@@ -314,7 +274,7 @@ class CallSession:
                 if now >= self._hang_up_at:
                     self.end(self._hang_up_reason)
                 continue
-            action = self.watchdog.check(now, agent_speaking=self.agent_speaking)
+            action = self.watchdog.check(now, agent_speaking=self.playback.speaking)
             if action is WatchdogAction.PROMPT_SILENT_CALLER:
                 log.info("silent_caller_prompted", call_sid=self.call_sid)
                 await conversation.say(settings.silence_prompt)
@@ -322,6 +282,7 @@ class CallSession:
                 log.info("call_hang_up", call_sid=self.call_sid, reason=action.value)
                 self._hang_up_reason = action.value
                 self._hang_up_at = now + _GOODBYE_GRACE_S
+                self.playback.begin_goodbye()
                 await conversation.say(settings.goodbye)
 
     # -- events ----------------------------------------------------------------------

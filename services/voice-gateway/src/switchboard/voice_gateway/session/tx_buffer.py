@@ -94,13 +94,19 @@ class TransmitBuffer:
     def pop(self) -> str | MarkEntry:
         """The oldest entry (check truthiness first)."""
         entry = self._entries.popleft()
-        if type(entry) is str:
-            self._frames -= 1
+        match entry:
+            case str():
+                self._frames -= 1
         return entry
 
-    def peek_is_mark(self) -> bool:
-        """True if the oldest entry is a mark (sent without waiting for a tick)."""
-        return bool(self._entries) and type(self._entries[0]) is MarkEntry
+    def pop_mark(self) -> MarkEntry | None:
+        """The oldest entry if it is a mark (sent without waiting for a tick), else None."""
+        if self._entries:
+            match self._entries[0]:
+                case MarkEntry() as mark:
+                    self._entries.popleft()
+                    return mark
+        return None
 
     def clear(self) -> None:
         """Drop everything queued (barge-in)."""

@@ -1,4 +1,4 @@
-"""Every actor of the seed's MOVE_TO_WORKER table, one module per domain.
+"""Every background job's actor, one module per domain.
 
 Importing this package declares them all on the process's broker and installs the worker's
 runtime. :func:`install` does the same on another broker (tests make fresh ones).

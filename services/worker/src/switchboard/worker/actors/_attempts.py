@@ -8,13 +8,13 @@ import dramatiq
 from dramatiq.middleware import CurrentMessage
 
 from switchboard.common.jobs import current_job
-from switchboard.common.jobs.catalog import CATALOG
+from switchboard.common.jobs.catalog import ActorSpec
 
 
-def is_final_attempt(actor_name: str) -> bool:
-    """True when a failure now would not be retried (the catalog's retries are used up)."""
+def is_final_attempt(spec: ActorSpec) -> bool:
+    """True when a failure now would not be retried (the entry's retries are used up)."""
     job = current_job()
-    return job is None or job.attempt > CATALOG[actor_name].max_retries
+    return job is None or job.attempt > spec.max_retries
 
 
 def defer(reason: str, *, min_delay_ms: int = 200, max_delay_ms: int = 1000) -> None:

@@ -4,14 +4,20 @@ from __future__ import annotations
 
 from switchboard.common.bootstrap import adapters
 from switchboard.common.jobs.actor import job_actor
+from switchboard.common.jobs.catalog import ANALYZE_CONVERSATION
 from switchboard.domain.analysis.conversations import analyze_conversation
+from switchboard.worker.bootstrap import stores
 
 
-@job_actor()
+@job_actor(ANALYZE_CONVERSATION)
 def analyze_conversation_job(
     *, business_id: int, conversation_id: int | None = None, call_log_id: int | None = None
 ) -> None:
     """Extract name, e-mail, intent and status into the lead (give one of the two ids)."""
     analyze_conversation(
-        business_id, adapters().ai_text, conversation_id=conversation_id, call_log_id=call_log_id
+        business_id,
+        adapters().ai_text,
+        stores().analysis,
+        conversation_id=conversation_id,
+        call_log_id=call_log_id,
     )

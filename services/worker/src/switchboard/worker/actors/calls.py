@@ -5,28 +5,34 @@ from __future__ import annotations
 from typing import Any
 
 from switchboard.common.jobs.actor import job_actor
+from switchboard.common.jobs.catalog import (
+    CREATE_LEAD_FROM_CALL,
+    DEFERRED_CALL_SETUP,
+    FINALIZE_CALL_LOG,
+    FINALIZE_CALL_SESSION,
+)
 from switchboard.domain.calls import logs as calls
 
 
-@job_actor()
+@job_actor(DEFERRED_CALL_SETUP)
 def deferred_call_setup_job(*, business_id: int, call_sid: str, **fields: Any) -> None:
     """``call.started``: the call log, the session and the caller's lead exist."""
     calls.setup_call(business_id, call_sid=call_sid, **fields)
 
 
-@job_actor()
+@job_actor(FINALIZE_CALL_LOG)
 def finalize_call_log_job(*, business_id: int, call_sid: str, **fields: Any) -> None:
     """``call.ended`` or a final ``call.status``: timings, status, transcript on the call log."""
     calls.finalize_call_log(business_id, call_sid=call_sid, **fields)
 
 
-@job_actor()
+@job_actor(FINALIZE_CALL_SESSION)
 def finalize_call_session_job(*, business_id: int, call_sid: str, **fields: Any) -> None:
     """``call.ended``: the media session is closed."""
     calls.finalize_call_session(business_id, call_sid=call_sid, **fields)
 
 
-@job_actor()
+@job_actor(CREATE_LEAD_FROM_CALL)
 def create_lead_from_call_job(*, business_id: int, call_log_id: int) -> None:
     """After the call log is final: find or create the caller's lead and link it."""
     calls.create_lead_from_call(business_id, call_log_id)

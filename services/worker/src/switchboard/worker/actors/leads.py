@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 from switchboard.common.jobs.actor import job_actor
+from switchboard.common.jobs.catalog import CREATE_LEAD
 from switchboard.domain.leads.capture import capture_lead
 
 
-@job_actor()
+@job_actor(CREATE_LEAD)
 def create_lead_job(
     *,
     business_id: int,

@@ -6,10 +6,11 @@ from typing import Any
 
 from switchboard.common.bootstrap import adapters
 from switchboard.common.jobs.actor import job_actor
+from switchboard.common.jobs.catalog import SCHEDULE_REMINDERS, SEND_PUSH_NOTIFICATION
 from switchboard.domain.notifications import push as notifications
 
 
-@job_actor()
+@job_actor(SEND_PUSH_NOTIFICATION)
 def send_push_notification_job(
     *, business_id: int, subscription_id: int, payload: dict[str, Any]
 ) -> None:
@@ -19,7 +20,7 @@ def send_push_notification_job(
     )
 
 
-@job_actor()
+@job_actor(SCHEDULE_REMINDERS)
 def schedule_reminders_job(*, business_id: int) -> None:
     """Send the business's due reminders, each once."""
     notifications.send_due_reminders(business_id)

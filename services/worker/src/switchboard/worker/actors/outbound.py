@@ -7,6 +7,7 @@ import uuid
 from switchboard.common.bootstrap import adapters
 from switchboard.common.jobs import PermanentJobError, current_job
 from switchboard.common.jobs.actor import job_actor
+from switchboard.common.jobs.catalog import OUTBOUND_CALL_STATUS, OUTBOUND_RUN
 from switchboard.common.settings import get_settings
 from switchboard.domain.outbound.calls import ItemNotFoundError, apply_call_status
 from switchboard.domain.outbound.driver import CallUrls, drive_run
@@ -14,7 +15,7 @@ from switchboard.domain.outbound.runs import enqueue_driver
 
 
 # notify_shutdown: a stopping worker interrupts the tick; Retries hands it to the next worker.
-@job_actor(notify_shutdown=True)
+@job_actor(OUTBOUND_RUN, notify_shutdown=True)
 def outbound_run_job(run_id: int, *, business_id: int) -> None:
     """Drive the run for one tick, then hand over to the next tick."""
     settings = get_settings()
@@ -34,7 +35,7 @@ def outbound_run_job(run_id: int, *, business_id: int) -> None:
         enqueue_driver(business_id, run_id)
 
 
-@job_actor()
+@job_actor(OUTBOUND_CALL_STATUS)
 def outbound_call_status_job(
     run_id: int, item_id: int, call_sid: str, call_status: str, *, business_id: int
 ) -> None:

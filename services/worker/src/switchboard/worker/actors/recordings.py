@@ -4,10 +4,11 @@ from __future__ import annotations
 
 from switchboard.common.bootstrap import adapters
 from switchboard.common.jobs.actor import job_actor
+from switchboard.common.jobs.catalog import CLEANUP_OLD_RECORDINGS, PROCESS_RECORDING
 from switchboard.domain.calls import recordings
 
 
-@job_actor()
+@job_actor(PROCESS_RECORDING)
 def process_recording_job(
     *,
     business_id: int,
@@ -27,7 +28,7 @@ def process_recording_job(
     )
 
 
-@job_actor()
+@job_actor(CLEANUP_OLD_RECORDINGS)
 def cleanup_old_recordings_job(*, business_id: int) -> None:
     """Delete the business's recordings older than 7 days (ours and Twilio's copy)."""
     recordings.cleanup_old_recordings(business_id, adapters())

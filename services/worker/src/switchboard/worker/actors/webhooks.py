@@ -6,10 +6,11 @@ from typing import Any
 
 from switchboard.common.bootstrap import adapters
 from switchboard.common.jobs.actor import job_actor
+from switchboard.common.jobs.catalog import SEND_WEBHOOK_TO_N8N, SEND_WEBHOOK_WITH_RETRY
 from switchboard.domain.webhooks.delivery import deliver_webhook
 
 
-@job_actor()
+@job_actor(SEND_WEBHOOK_TO_N8N)
 def send_webhook_to_n8n_job(
     *, business_id: int, endpoint_id: int, event_type: str, event_id: str, payload: dict[str, Any]
 ) -> None:
@@ -25,7 +26,7 @@ def send_webhook_to_n8n_job(
     )
 
 
-@job_actor()
+@job_actor(SEND_WEBHOOK_WITH_RETRY)
 def send_webhook_with_retry_job(
     *, business_id: int, endpoint_id: int, event_type: str, event_id: str, payload: dict[str, Any]
 ) -> None:

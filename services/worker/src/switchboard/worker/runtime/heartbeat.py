@@ -1,6 +1,6 @@
 """The worker's heartbeat: a ``worker_heartbeats`` row per process, beaten from the worker loop.
 
-No thread of its own (the seed keeps the heartbeat inside the worker loop): the row is written
+No thread of its own (a thread would outlive a stuck worker loop and hide it): the row is written
 when the worker boots and then, at most every ``interval_s``, after a message is processed.
 """
 

@@ -12,7 +12,7 @@ import dramatiq
 from dramatiq.middleware import Middleware, SkipMessage
 
 from switchboard.common.jobs.context import JobContext, current_job, set_current_job
-from switchboard.common.jobs.errors import JobCancelled, PermanentJobError
+from switchboard.common.jobs.errors import PERMANENT_ERRORS, JobCancelled
 from switchboard.common.logging import get_logger
 from switchboard.worker.runtime import ledger
 from switchboard.worker.runtime.consumer import owe_success
@@ -129,7 +129,7 @@ class LedgerMiddleware(Middleware):
             status = "cancelled"
         elif not message.failed:
             status = "queued"  # Retries has scheduled another attempt
-        elif isinstance(exception, PermanentJobError):
+        elif isinstance(exception, PERMANENT_ERRORS):
             status = "failed"
         else:
             status = "dead"

@@ -1,7 +1,11 @@
-"""After any restart: no run stays ``running`` without a live owner for longer than the lease."""
+"""The outbound domain's periodic jobs: runs left ``running`` by a dead driver resume or close.
+
+After any restart, no run stays ``running`` without a live owner for longer than the lease.
+"""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import timedelta
 
 from sqlalchemy import select, update
@@ -9,9 +13,9 @@ from sqlalchemy import select, update
 from switchboard.common.db.base import utcnow
 from switchboard.common.db.tenancy import system_session, tenant_session
 from switchboard.common.jobs import enqueue_unique
+from switchboard.common.jobs.catalog import OUTBOUND_RUN
 from switchboard.common.models import Job, OutboundRun
 from switchboard.domain.outbound.driver import LEASE
-from switchboard.domain.outbound.runs import DRIVER
 
 
 def reconcile_runs() -> dict[str, int]:
@@ -32,7 +36,7 @@ def reconcile_runs() -> dict[str, int]:
                 .where(
                     Job.business_id == business_id,
                     Job.run_id == run_id,
-                    Job.actor_name == DRIVER,
+                    Job.actor_name == OUTBOUND_RUN.name,
                     Job.status.in_(("queued", "running")),
                 )
                 .limit(1)
@@ -45,7 +49,9 @@ def reconcile_runs() -> dict[str, int]:
             last = session.execute(
                 select(Job.status, Job.last_error)
                 .where(
-                    Job.business_id == business_id, Job.run_id == run_id, Job.actor_name == DRIVER
+                    Job.business_id == business_id,
+                    Job.run_id == run_id,
+                    Job.actor_name == OUTBOUND_RUN.name,
                 )
                 .order_by(Job.enqueued_at.desc())
                 .limit(1)
@@ -71,13 +77,18 @@ def reconcile_runs() -> dict[str, int]:
             # Unique per lease period, so a scheduler on every tick does not pile up drivers.
             bucket = int(now.timestamp() // LEASE.total_seconds())
             ref = enqueue_unique(
-                "outbound",
-                DRIVER,
-                f"outbound-resume:{run_id}:{bucket}",
-                run_id,
+                OUTBOUND_RUN,
+                key=f"outbound-resume:{run_id}:{bucket}",
                 business_id=business_id,
                 run_id=run_id,
                 period=int(timedelta(days=1).total_seconds()),
             )
             resumed += int(ref.created)
     return {"resumed": resumed, "closed": closed}
+
+
+# (name, interval in seconds, function): what the scheduler's leader runs for this domain.
+# Runs whose driver died are resumed, or closed if their driver job is dead.
+PERIODIC: tuple[tuple[str, float, Callable[[], object]], ...] = (
+    ("outbound_reconcile", 5, reconcile_runs),
+)

@@ -11,7 +11,7 @@ free, so a lone message waits for nothing, and under load one commit answers man
 something in its data is written again one message at a time, so one bad message fails only
 its own request. The jobs' messages are built here (``prepare_job``); committed outbox rows
 go to the API's asynchronous publisher, and whatever it cannot publish stays for the
-scheduler's relay.
+scheduler's relay. ``switchboard.api.app`` opens it at startup on PostgreSQL.
 """
 
 from __future__ import annotations
@@ -25,12 +25,11 @@ import psycopg
 from psycopg_pool import AsyncConnectionPool
 
 from switchboard.common.db.base import utcnow
+from switchboard.common.jobs.catalog import PROCESS_WHATSAPP_WEBHOOK
 from switchboard.common.jobs.enqueue import PreparedJob, prepare_job
 from switchboard.common.jobs.outbox import PendingMessage
 from switchboard.common.settings import Settings
 from switchboard.domain.whatsapp.inbound import (
-    REPLY_ACTOR,
-    REPLY_QUEUE,
     InboundMessage,
     bare_number,
     cached_business,
@@ -102,7 +101,8 @@ class PostgresInboundStore(InboundStore):
 
     async def store(self, business_id: int, message: InboundMessage) -> int | None:
         """Store the message and enqueue its processing once its batch commits; None if seen."""
-        job = prepare_job(REPLY_QUEUE, REPLY_ACTOR, (), {"message_id": 0}, business_id=business_id)
+        # The function writes the message's id into the job's message, hence 0 here.
+        job = prepare_job(PROCESS_WHATSAPP_WEBHOOK, business_id=business_id, message_id=0)
         waiting = _Waiting(message, job)
         self._waiting.setdefault(business_id, []).append(waiting)
         if len(self._writers) < self._max_batches:
@@ -168,8 +168,8 @@ class PostgresInboundStore(InboundStore):
             message.message_sid,
             message.body,
             job.message.message_id,
-            REPLY_QUEUE,
-            REPLY_ACTOR,
+            job.message.queue_name,
+            job.message.actor_name,
             job.max_retries,
             job.payload,
             utcnow(),
@@ -177,6 +177,7 @@ class PostgresInboundStore(InboundStore):
 
     def _many(self, business_id: int, batch: list[_Waiting]) -> tuple[Any, ...]:
         messages = [waiting.message for waiting in batch]
+        first = batch[0].job  # the batch's jobs differ only in id and message
         return (
             self._app_role,
             business_id,
@@ -186,9 +187,9 @@ class PostgresInboundStore(InboundStore):
             [message.body for message in messages],
             [waiting.job.message.message_id for waiting in batch],
             [waiting.job.payload for waiting in batch],
-            REPLY_QUEUE,
-            REPLY_ACTOR,
-            batch[0].job.max_retries,
+            first.message.queue_name,
+            first.message.actor_name,
+            first.max_retries,
             utcnow(),
         )
 

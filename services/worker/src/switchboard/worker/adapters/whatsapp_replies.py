@@ -1,0 +1,124 @@
+"""The reply's two units of work on PostgreSQL: one function call each (migration 0006).
+
+The context's call also writes a fast-started reply job's running mark (the worker's ledger
+owes it), so the reply counts itself against its business's limit in the same statement.
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import text
+
+from switchboard.common.db.base import utcnow
+from switchboard.common.db.engine import autocommit_connection
+from switchboard.common.db.tenancy import tenant_session
+from switchboard.common.errors import NotFoundError
+from switchboard.common.integrations.ai_text import ChatTurn
+from switchboard.common.jobs.catalog import PROCESS_WHATSAPP_WEBHOOK
+from switchboard.common.jobs.context import current_job
+from switchboard.common.jobs.outbox import PendingMessage, hand_over_committed
+from switchboard.domain.businesses.prompts import prompt_for
+from switchboard.domain.whatsapp.concurrency import BusinessAtLimit
+from switchboard.domain.whatsapp.replies import ReplyStore, reply_jobs
+from switchboard.domain.whatsapp.reply_context import HISTORY_LENGTH, ReplyContext
+from switchboard.worker.runtime import ledger
+
+_CONTEXT = text(
+    "SELECT * FROM switchboard_whatsapp_reply_context("
+    ":role, :business_id, :message_id, :actor, :history, :now, :job_id, :job_started)"
+)
+_STORE = text(
+    "SELECT * FROM switchboard_whatsapp_store_reply("
+    ":role, :business_id, :message_id, :conversation_id, :body, :now, "
+    ":send_id, :send_queue, :send_actor, :send_retries, :send_payload, "
+    ":analysis_id, :analysis_queue, :analysis_actor, :analysis_retries, :analysis_payload, "
+    ":analysis_key)"
+)
+
+
+class PostgresReplyStore(ReplyStore):
+    """The reply's context and store as calls of migration 0006's functions."""
+
+    def __init__(self, app_role: str) -> None:
+        self._app_role = app_role
+
+    def context(self, business_id: int, message_id: int) -> ReplyContext | None:
+        """What the reply needs (None if the message is answered); raises as the port says."""
+        job = current_job()
+        # A fast start's running mark, written by the same statement: this reply counts itself.
+        with (
+            ledger.running_mark(job.job_id if job else None) as mark,
+            autocommit_connection() as conn,
+        ):
+            state, conversation_id, prompt, directions, bodies = conn.execute(
+                _CONTEXT,
+                {
+                    "role": self._app_role,
+                    "business_id": business_id,
+                    "message_id": message_id,
+                    "actor": PROCESS_WHATSAPP_WEBHOOK.name,
+                    "history": HISTORY_LENGTH,
+                    "now": utcnow(),
+                    "job_id": mark[0] if mark else None,
+                    "job_started": mark[1] if mark else None,
+                },
+            ).one()
+        if state == "answered":
+            return None
+        if state == "busy":
+            raise BusinessAtLimit(f"business {business_id} at its WhatsApp concurrency limit")
+        if state == "missing":
+            raise NotFoundError(
+                f"WhatsAppMessage {message_id} not found for business {business_id}"
+            )
+        if state == "not_inbound":
+            raise NotFoundError(f"message {message_id} is not an inbound message")
+        if prompt is None:  # not prebuilt yet: built from the business's settings, as the ORM does
+            with tenant_session(business_id) as session:
+                prompt = prompt_for(session, business_id, "whatsapp")
+        turns = [
+            ChatTurn("user" if direction == "in" else "assistant", body)
+            for direction, body in zip(directions, bodies, strict=True)
+        ]
+        return ReplyContext(int(conversation_id), prompt, turns)
+
+    def store(
+        self, business_id: int, message_id: int, context: ReplyContext, body: str
+    ) -> int | None:
+        """Store the reply and queue its jobs in one transaction; None if already answered."""
+        # The function writes the reply's id into the send job's message, hence 0 here.
+        send, analysis = reply_jobs(business_id, context.conversation_id, 0)
+        with autocommit_connection() as conn:
+            rows = conn.execute(
+                _STORE,
+                {
+                    "role": self._app_role,
+                    "business_id": business_id,
+                    "message_id": message_id,
+                    "conversation_id": context.conversation_id,
+                    "body": body,
+                    "now": utcnow(),
+                    "send_id": send.message.message_id,
+                    "send_queue": send.message.queue_name,
+                    "send_actor": send.message.actor_name,
+                    "send_retries": send.max_retries,
+                    "send_payload": send.payload,
+                    "analysis_id": analysis.message.message_id,
+                    "analysis_queue": analysis.message.queue_name,
+                    "analysis_actor": analysis.message.actor_name,
+                    "analysis_retries": analysis.max_retries,
+                    "analysis_payload": analysis.payload,
+                    "analysis_key": analysis.dedup_key,
+                },
+            ).all()
+        state, reply_id = rows[0][0], rows[0][1]
+        if state == "missing":
+            raise NotFoundError(
+                f"WhatsAppMessage {message_id} not found for business {business_id}"
+            )
+        if state == "answered":
+            return None
+        pending: list[PendingMessage] = [
+            (int(outbox_id), str(payload)) for *_, outbox_id, payload in rows
+        ]
+        hand_over_committed(pending)
+        return int(reply_id)

@@ -1,0 +1,73 @@
+"""Claiming and recording a WhatsApp send on PostgreSQL: one function call each (migration 0007)."""
+
+from __future__ import annotations
+
+from sqlalchemy import text
+
+from switchboard.common.db.base import utcnow
+from switchboard.common.db.engine import autocommit_connection
+from switchboard.common.integrations.twilio_rest import whatsapp_address
+from switchboard.domain.whatsapp.sending import (
+    SENDING,
+    Outgoing,
+    SendLedger,
+    missing,
+    not_outbound,
+)
+
+_CLAIM = text(
+    "SELECT * FROM switchboard_whatsapp_claim_send("
+    ":role, :business_id, :message_id, :sending, :now)"
+)
+_RECORD = text(
+    "SELECT switchboard_whatsapp_record_send("
+    ":role, :business_id, :message_id, :status, :sid, :error, :now)"
+)
+
+
+class PostgresSendLedger(SendLedger):
+    """The claim and the record as calls of migration 0007's functions."""
+
+    def __init__(self, app_role: str) -> None:
+        self._app_role = app_role
+
+    def claim(self, business_id: int, message_id: int) -> Outgoing | None:
+        """Mark the message ``sending``; None if it is already sent or failed."""
+        with autocommit_connection() as conn:
+            state, contact, number, body, unsettled_since = conn.execute(
+                _CLAIM,
+                {
+                    "role": self._app_role,
+                    "business_id": business_id,
+                    "message_id": message_id,
+                    "sending": SENDING,
+                    "now": utcnow(),
+                },
+            ).one()
+        if state == "missing":
+            raise missing(business_id, message_id)
+        if state == "not_outbound":
+            raise not_outbound(message_id)
+        if state == "settled":
+            return None
+        return Outgoing(whatsapp_address(contact), whatsapp_address(number), body, unsettled_since)
+
+    def record(
+        self, business_id: int, message_id: int, status: str, sid: str | None, error: str | None
+    ) -> None:
+        """Write the outcome on the message."""
+        with autocommit_connection() as conn:
+            found = conn.execute(
+                _RECORD,
+                {
+                    "role": self._app_role,
+                    "business_id": business_id,
+                    "message_id": message_id,
+                    "status": status,
+                    "sid": sid,
+                    "error": error,
+                    "now": utcnow(),
+                },
+            ).scalar_one()
+        if not found:
+            raise missing(business_id, message_id)
