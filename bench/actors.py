@@ -1,4 +1,4 @@
-"""The benchmark's no-op job for Switchboard's worker: one Redis INCR, like the calibration."""
+"""The benchmark's no-op job for Switchboard's worker: one Redis INCR."""
 
 from __future__ import annotations
 

@@ -134,7 +134,7 @@ def _baseline_call(ws: Any) -> None:
                 )
             )
 
-    def tx_loop() -> None:  # one timer per frame per call, like the seed's _tx_loop
+    def tx_loop() -> None:  # one timer per frame per call, the naive design
         deadline = None
         while state["alive"]:
             try:
@@ -154,7 +154,7 @@ def _baseline_call(ws: Any) -> None:
 
     ai_inbox: queue.Queue[bytes | None] = queue.Queue()
 
-    def ai_loop() -> None:  # the seed's realtime thread: VAD, then an answer
+    def ai_loop() -> None:  # a naive realtime loop: VAD, then an answer
         while (frame := ai_inbox.get()) is not None:
             voiced = frame.translate(_LOUD).count(1) >= 24
             if not state["speech"]:

@@ -1,6 +1,6 @@
 """Jobs/s through Switchboard's full job path, side by side with plain Dramatiq.
 
-Both sides drain the same N no-op jobs (one Redis INCR each, as in the calibration) from the
+Both sides drain the same N no-op jobs (one Redis INCR each) from the
 same RabbitMQ with the same worker shape (``--processes 2 --threads 8`` by default):
 
 * Switchboard: ``enqueue`` (ledger row + outbox row in one transaction, published with
@@ -8,8 +8,8 @@ same RabbitMQ with the same worker shape (``--processes 2 --threads 8`` by defau
   start and outcome recorded per job).
 * Plain Dramatiq: ``actor.send`` with confirms → RabbitMQ → ``dramatiq`` worker.
 
-Throughput is measured from the worker's spawn to the last job done (worker start included,
-like the calibration) and from the first job to the last (steady state). The host's speed
+Throughput is measured from the worker's spawn to the last job done (worker start included)
+and from the first job to the last (steady state). The host's speed
 drifts by tens of percent within minutes, so ``--rounds N`` drains both sides N times,
 alternating which goes first, and reports each figure's median and the ratio per round. A
 second, paced phase enqueues jobs one at a time at a fixed rate into running workers and reports

@@ -1,4 +1,4 @@
-"""The seed's Test 1: only the voice gateway may start threads."""
+"""Only the voice gateway may start threads."""
 
 from __future__ import annotations
 

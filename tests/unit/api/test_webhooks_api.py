@@ -1,7 +1,9 @@
 from __future__ import annotations
 
+from sqlalchemy import select
+
 from switchboard.common.db import tenant_session
-from switchboard.common.models import Job
+from switchboard.common.models import Job, WebhookDelivery
 from tests.support.factories import make_business
 from tests.unit.api import rows
 from tests.unit.api.rows import auth
@@ -45,7 +47,12 @@ def test_a_test_event_is_enqueued_for_the_endpoint_s_kind(client) -> None:
         with tenant_session(business.id) as session:
             job = session.get(Job, body["job_id"])
         assert job is not None and (job.actor_name, job.queue_name) == (actor, "webhooks")
-        assert f'"endpoint_id":{endpoint["id"]}' in job.message.replace(" ", "")
+        with tenant_session(business.id) as session:
+            delivery = session.execute(
+                select(WebhookDelivery).where(WebhookDelivery.event_id == body["event_id"])
+            ).scalar_one()
+        assert (delivery.endpoint_id, delivery.status) == (endpoint["id"], "pending")
+        assert f'"delivery_id":{delivery.id}' in job.message.replace(" ", "")
 
 
 def test_deliveries_list_an_endpoint_s_attempts_newest_first(client) -> None:

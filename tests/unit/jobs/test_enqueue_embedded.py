@@ -160,7 +160,12 @@ def test_enqueue_inside_another_business_transaction_is_refused(embedded) -> Non
         (replace(CREATE_LEAD, queue="wrong_queue"), {"phone": "+1"}, UnknownActorError, "differs"),
         (CREATE_LEAD, {"phone": "+1", "tag": "x"}, TypeError, "unexpected argument.*tag"),
         (actors.NOOP, {"blob": object()}, ValueError, "'blob'"),
-        (SEND_PUSH_NOTIFICATION, {"subscription_id": 1, "payload": object()}, TypeError, "JSON"),
+        (
+            SEND_PUSH_NOTIFICATION,
+            {"subscription_id": 1, "reminder_id": {"title": "Call Dana back"}},
+            ValueError,
+            "'reminder_id'.*store it and pass its id",
+        ),
     ],
 )
 def test_bad_enqueue_calls_say_what_is_wrong(embedded, spec, kwargs, error, message) -> None:

@@ -15,6 +15,8 @@ from switchboard.common.jobs.catalog import (
     CATALOG,
     FINALIZE_CALL_LOG,
     OUTBOUND_CALL_STATUS,
+    SEND_PUSH_NOTIFICATION,
+    SEND_WEBHOOK_TO_N8N,
     SEND_WEBHOOK_WITH_RETRY,
     SEND_WHATSAPP_WITH_RETRY,
     ActorSpec,
@@ -90,20 +92,37 @@ def test_ids_numbers_short_strings_and_none_pass() -> None:
     assert kwargs_of(job.payload)["duration_s"] == 12.5
 
 
-def test_only_an_entry_s_declared_documents_may_carry_json_documents() -> None:
-    job = prepare_job(
-        SEND_WEBHOOK_WITH_RETRY,
-        business_id=7,
-        endpoint_id=1,
-        event_type="call.ended",
-        event_id="ev-1",
-        payload={"type": "call.ended", "data": {"transcript": ["..."]}},
-    )
-    assert kwargs_of(job.payload)["payload"] == {
-        "type": "call.ended",
-        "data": {"transcript": ["..."]},
-    }
-    assert set(FINALIZE_CALL_LOG.documents) == {"transcript"}
+TRANSCRIPT = [{"role": "caller", "text": "Hi, I'm Dana", "at": "2026-01-01T10:00:00+00:00"}]
+WEBHOOK_BODY = {"type": "call.ended", "data": {"transcript": TRANSCRIPT}}
+
+
+@pytest.mark.parametrize(
+    ("spec", "kwargs", "refused"),
+    [
+        (FINALIZE_CALL_LOG, {"call_sid": "CA1", "status": "completed"}, "transcript"),
+        (SEND_WEBHOOK_WITH_RETRY, {"delivery_id": 1}, "payload"),
+        (SEND_WEBHOOK_TO_N8N, {"delivery_id": 1}, "payload"),
+        (SEND_PUSH_NOTIFICATION, {"subscription_id": 1, "reminder_id": 1}, "payload"),
+    ],
+)
+def test_no_entry_takes_a_transcript_a_webhook_body_or_a_notification(
+    spec: ActorSpec, kwargs: dict[str, object], refused: str
+) -> None:
+    prepare_job(spec, business_id=7, **kwargs)
+    with pytest.raises(TypeError, match=f"unexpected argument.*{refused}"):
+        prepare_job(spec, business_id=7, **kwargs, **{refused: WEBHOOK_BODY})
+    for name in kwargs:  # nor in the place of one of its ids
+        for document in (TRANSCRIPT, WEBHOOK_BODY, "x" * (MAX_TEXT + 1)):
+            with pytest.raises(ValueError, match=f"{name!r} of {spec.name}"):
+                prepare_job(spec, business_id=7, **{**kwargs, name: document})
+
+
+@pytest.mark.parametrize("spec", [CATALOG[name] for name in sorted(CATALOG)], ids=sorted(CATALOG))
+def test_no_argument_of_any_entry_may_carry_a_document(spec: ActorSpec) -> None:
+    ids = dict.fromkeys(spec.params or (), 1)
+    for name in spec.accepts() or ():
+        with pytest.raises(ValueError, match=f"{name!r} of {spec.name}"):
+            prepare_job(spec, business_id=7, **{**ids, name: WEBHOOK_BODY})
 
 
 def test_a_run_id_argument_also_files_the_job_under_its_run() -> None:

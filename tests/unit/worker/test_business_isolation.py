@@ -1,4 +1,4 @@
-"""The seed's Test 3, for every actor: business A's job never reads or changes business B's data.
+"""For every actor: business A's job never reads or changes business B's data.
 
 A job given A's id and one of B's object ids changes nothing anywhere and ends as a permanent
 failure (one attempt, no retry loop). Jobs that take only the business id leave B untouched.
@@ -37,11 +37,11 @@ FOREIGN_OBJECT: dict[str, Callable[[World], dict[str, Any]]] = {
     "send_whatsapp_with_retry_job": lambda b: {"message_id": b.outbound_id},
     "analyze_conversation_job": lambda b: {"conversation_id": b.conversation_id},
     "auto_summary_whatsapp_session_job": lambda b: {"session_id": b.session_id},
-    "send_webhook_to_n8n_job": lambda b: _webhook(b.n8n_endpoint_id),
-    "send_webhook_with_retry_job": lambda b: _webhook(b.generic_endpoint_id),
+    "send_webhook_to_n8n_job": lambda b: {"delivery_id": b.n8n_delivery_id},
+    "send_webhook_with_retry_job": lambda b: {"delivery_id": b.generic_delivery_id},
     "send_push_notification_job": lambda b: {
         "subscription_id": b.subscription_id,
-        "payload": {"title": "hi"},
+        "reminder_id": b.reminder_id,
     },
 }
 #: Actors that take only the business id (or data that is not an object id).
@@ -55,15 +55,6 @@ BUSINESS_ONLY: dict[str, dict[str, Any]] = {
     "auto_summary_whatsapp_session_job": {},
     "create_lead_job": {},  # the phone of B's lead: A gets its own lead
 }
-
-
-def _webhook(endpoint_id: int) -> dict[str, Any]:
-    return {
-        "endpoint_id": endpoint_id,
-        "event_type": "call.ended",
-        "event_id": "ev-1",
-        "payload": {},
-    }
 
 
 def test_the_matrix_covers_every_actor_of_the_catalog() -> None:

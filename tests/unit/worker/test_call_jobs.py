@@ -2,15 +2,24 @@
 
 from __future__ import annotations
 
+import json
 from datetime import timedelta
 
 import dramatiq
 from sqlalchemy import func, select
 
 from switchboard.common.db import tenant_session
-from switchboard.common.events import CallEnded, CallStarted, TranscriptTurn, utc_now
+from switchboard.common.events import (
+    CallEnded,
+    CallStarted,
+    CallStatusChanged,
+    TranscriptTurn,
+    utc_now,
+)
+from switchboard.common.jobs.enqueue import MAX_TEXT
 from switchboard.common.models import CallLog, CallSession, Job, Lead
 from switchboard.common.models.jobs import FINAL_STATUSES
+from switchboard.common.settings import Settings
 from switchboard.domain.calls.followups import enqueue_follow_ups
 from tests.support.factories import make_business, unique_phone
 from tests.support.waiting import wait_for
@@ -74,6 +83,87 @@ def test_a_call_ended_twice_makes_one_call_log_and_one_lead_with_the_analysed_fi
     assert call_session.state == "ended"
     assert (lead.phone, lead.name, lead.email) == (caller, "Dana Smith", "dana@example.com")
     assert lead.intent == "booking"
+
+
+def _ended(business_id: int, caller: str, to_number: str, call_sid: str) -> CallEnded:
+    started = utc_now() - timedelta(minutes=2)
+    return CallEnded(
+        business_id=business_id,
+        call_sid=call_sid,
+        stream_sid=sid("MZ"),
+        direction="inbound",
+        from_number=caller,
+        to_number=to_number,
+        started_at=started,
+        ended_at=utc_now(),
+        duration_s=120.0,
+        end_reason="caller_hung_up",
+        transcript=[
+            TranscriptTurn(
+                role="caller",
+                text="My name is Dana Smith, I want to book an appointment, dana@example.com",
+                at=started,
+            ),
+        ],
+    )
+
+
+def test_call_ended_is_on_the_call_log_at_commit_and_its_jobs_carry_ids_only(
+    jobs_env: Settings,
+) -> None:
+    business = make_business()
+    ended = _ended(business.id, unique_phone(), business.phone_number, sid("CA"))
+
+    enqueue_follow_ups(ended)  # no worker runs: nothing but this transaction writes the call log
+    enqueue_follow_ups(ended)
+
+    with tenant_session(business.id) as session:
+        log = session.execute(select(CallLog)).scalar_one()
+        jobs = session.execute(select(Job.actor_name, Job.message)).all()
+    assert (log.call_sid, log.status, log.end_reason) == (
+        ended.call_sid,
+        "completed",
+        "caller_hung_up",
+    )
+    assert log.ended_at is not None and log.duration_s == 120.0
+    assert [turn["text"] for turn in log.transcript] == [ended.transcript[0].text]
+    assert sorted(actor for actor, _ in jobs) == [
+        "analyze_conversation_job",
+        "create_lead_from_call_job",
+        "finalize_call_session_job",
+    ]
+    for _, message in jobs:
+        assert "Dana" not in message
+        assert all(
+            value is None or isinstance(value, int | float) or len(value) <= MAX_TEXT
+            for value in json.loads(message)["kwargs"].values()
+        )
+
+
+def test_a_final_call_status_before_call_ended_still_gets_the_transcript_analysed(
+    worker: dramatiq.Worker,
+) -> None:
+    business = make_business()
+    caller = unique_phone()
+    call_sid = sid("CA")
+    status = CallStatusChanged(
+        business_id=business.id,
+        call_sid=call_sid,
+        call_status="completed",
+        direction="inbound",
+        from_number=caller,
+        to_number=business.phone_number,
+        call_duration_s=120,
+    )
+
+    enqueue_follow_ups(status)
+    wait_for(lambda: _count(business.id, Lead) == 1 and _all_jobs_done(business.id))
+    enqueue_follow_ups(_ended(business.id, caller, business.phone_number, call_sid))
+
+    wait_for(lambda: _lead(business.id).intent is not None, what="the analysis")
+    lead = _lead(business.id)
+    assert (lead.name, lead.email, lead.intent) == ("Dana Smith", "dana@example.com", "booking")
+    assert _count(business.id, CallLog) == 1
 
 
 def test_call_started_sets_up_the_call_log_session_and_lead(worker: dramatiq.Worker) -> None:

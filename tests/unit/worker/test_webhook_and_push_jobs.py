@@ -2,25 +2,35 @@
 
 from __future__ import annotations
 
+import json
+
 import dramatiq
 from sqlalchemy import func, select, update
 
 from switchboard.common.db import tenant_session
 from switchboard.common.events import RecordingReady
-from switchboard.common.models import PushSubscription, Reminder, WebhookDelivery, WebhookEndpoint
+from switchboard.common.models import (
+    Job,
+    PushSubscription,
+    Reminder,
+    WebhookDelivery,
+    WebhookEndpoint,
+)
+from switchboard.common.settings import Settings
 from switchboard.domain.calls.followups import enqueue_follow_ups
+from switchboard.domain.webhooks.endpoints import send_test
 from tests.fakes.web_push import FakePushService
 from tests.fakes.webhook_receiver import SECRET, FakeWebhookReceiver
 from tests.unit.worker.jobs import finished, jobs_of, run
 from tests.unit.worker.world import World, make_world
 
 
-def _deliveries(business_id: int) -> list[tuple[int, str, int | None]]:
+def _deliveries(business_id: int, event_id: str) -> list[tuple[int, str, int | None]]:
     with tenant_session(business_id) as session:
         rows = session.execute(
-            select(
-                WebhookDelivery.attempt, WebhookDelivery.status, WebhookDelivery.response_status
-            ).order_by(WebhookDelivery.id)
+            select(WebhookDelivery.attempt, WebhookDelivery.status, WebhookDelivery.response_status)
+            .where(WebhookDelivery.event_id == event_id)
+            .order_by(WebhookDelivery.id)
         ).all()
     return [tuple(row) for row in rows]
 
@@ -52,27 +62,76 @@ def test_a_call_event_reaches_n8n_signed_after_retries_with_one_log_row_per_atte
     enqueue_follow_ups(event)
 
     [job] = jobs_of(world.id, "send_webhook_to_n8n_job")
+    assert set(json.loads(job.message)["kwargs"]) == {"business_id", "delivery_id"}
     assert finished(world.id, job.id).status == "succeeded"
-    assert _deliveries(world.id) == [(1, "failed", 500), (2, "failed", 500), (3, "delivered", 200)]
-    delivered = webhook_receiver.received[-1]
-    assert delivered.signature_valid and delivered.json()["event_id"] == event.event_id
+    assert _deliveries(world.id, event.event_id) == [
+        (1, "failed", 500),
+        (2, "failed", 500),
+        (3, "delivered", 200),
+    ]
+    attempts = webhook_receiver.received
+    assert [hook.answered for hook in attempts] == [500, 500, 200]
+    assert all(hook.signature_valid for hook in attempts)
+    assert {hook.body for hook in attempts} == {attempts[0].body}  # each retry sends the same
+    assert {hook.headers["X-Switchboard-Delivery"] for hook in attempts} == {event.event_id}
+    assert attempts[-1].json() == event.model_dump(mode="json")
+
+
+def test_a_test_delivery_is_stored_pending_with_its_body_and_its_job_gets_the_row_s_id(
+    jobs_env: Settings,
+) -> None:
+    world = make_world()
+
+    queued = send_test(world.id, world.generic_endpoint_id)
+
+    with tenant_session(world.id) as session:
+        [stored] = session.execute(
+            select(WebhookDelivery).where(WebhookDelivery.event_id == queued.event_id)
+        ).scalars()
+        job = session.get(Job, queued.job_id)
+    assert (stored.endpoint_id, stored.status, stored.attempt) == (
+        world.generic_endpoint_id,
+        "pending",
+        0,
+    )
+    assert stored.payload["type"] == "webhook.test" and stored.payload["id"] == queued.event_id
+    assert job is not None
+    assert json.loads(job.message)["kwargs"] == {"business_id": world.id, "delivery_id": stored.id}
+
+
+def test_a_delivery_to_an_inactive_endpoint_is_skipped_and_to_an_active_one_sent(
+    worker: dramatiq.Worker, webhook_receiver: FakeWebhookReceiver
+) -> None:
+    world = make_world()
+    endpoint_id = _only_endpoint(world, webhook_receiver.url_for("generic"), "generic")
+    with tenant_session(world.id) as session:
+        session.execute(update(WebhookEndpoint).values(active=False))
+
+    skipped = send_test(world.id, endpoint_id)
+    assert finished(world.id, skipped.job_id).status == "succeeded"
+    assert _deliveries(world.id, skipped.event_id) == [(0, "skipped", None)]
+
+    with tenant_session(world.id) as session:
+        session.execute(update(WebhookEndpoint).values(active=True))
+    sent = send_test(world.id, endpoint_id)
+    assert finished(world.id, sent.job_id).status == "succeeded"
+    assert _deliveries(world.id, sent.event_id) == [(1, "delivered", 200)]
+    [hook] = webhook_receiver.received
+    assert hook.signature_valid and hook.json()["id"] == sent.event_id
 
 
 def test_a_webhook_to_a_private_address_is_refused_and_logged(worker: dramatiq.Worker) -> None:
     world = make_world()
     endpoint_id = _only_endpoint(world, "http://10.1.2.3/hook", "generic")
 
+    assert endpoint_id == world.n8n_endpoint_id
+
     job = run(
-        "send_webhook_with_retry_job",
-        business_id=world.id,
-        endpoint_id=endpoint_id,
-        event_type="recording.ready",
-        event_id="ev-private",
-        payload={"hello": "world"},
+        "send_webhook_with_retry_job", business_id=world.id, delivery_id=world.n8n_delivery_id
     )
 
     assert (job.status, job.attempts) == ("failed", 1)
-    assert _deliveries(world.id) == [(1, "refused", None)]
+    assert _deliveries(world.id, f"ev-world-{endpoint_id}") == [(1, "refused", None)]
 
 
 def test_a_push_reaches_the_browser_and_a_gone_subscription_is_removed(
@@ -86,22 +145,33 @@ def test_a_push_reaches_the_browser_and_a_gone_subscription_is_removed(
         assert subscription is not None
         subscription.p256dh, subscription.auth = info["keys"]["p256dh"], info["keys"]["auth"]
 
+        reminder = session.get(Reminder, world.reminder_id)
+        assert reminder is not None
+        reminder.title = "New lead: call back"  # the text is read when the push is sent
+
     sent = run(
         "send_push_notification_job",
         business_id=world.id,
         subscription_id=world.subscription_id,
-        payload={"title": "New lead"},
+        reminder_id=world.reminder_id,
     )
     fake_push_service.mark_gone(browser)
     gone = run(
         "send_push_notification_job",
         business_id=world.id,
         subscription_id=world.subscription_id,
-        payload={"title": "Another"},
+        reminder_id=world.reminder_id,
     )
 
     assert (sent.status, gone.status) == ("succeeded", "succeeded")
-    assert [push.json() for push in fake_push_service.received] == [{"title": "New lead"}]
+    assert [push.json() for push in fake_push_service.received] == [
+        {
+            "type": "reminder",
+            "reminder_id": world.reminder_id,
+            "title": "New lead: call back",
+            "lead_id": world.lead_id,
+        }
+    ]
     with tenant_session(world.id) as session:
         assert session.execute(select(func.count()).select_from(PushSubscription)).scalar() == 0
 
@@ -122,6 +192,11 @@ def test_a_due_reminder_is_pushed_once(
 
     fake_push_service.wait_for(lambda: fake_push_service.received, timeout=20)
     [push_job] = jobs_of(world.id, "send_push_notification_job")
+    assert json.loads(push_job.message)["kwargs"] == {
+        "business_id": world.id,
+        "subscription_id": world.subscription_id,
+        "reminder_id": world.reminder_id,
+    }
     assert finished(world.id, push_job.id).status == "succeeded"
     assert [push.json()["title"] for push in fake_push_service.received] == ["Call Dana back"]
     with tenant_session(world.id) as session:

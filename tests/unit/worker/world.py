@@ -18,6 +18,7 @@ from switchboard.common.models import (
     PushSubscription,
     Recording,
     Reminder,
+    WebhookDelivery,
     WebhookEndpoint,
     WhatsAppConversation,
     WhatsAppMessage,
@@ -63,7 +64,8 @@ def snapshot(business_id: int | None = None) -> dict[str, list[tuple[Any, ...]]]
 
 @dataclass
 class World:
-    """One business with a lead, a call, a recording, a chat, endpoints and a subscription."""
+    """One business with a lead, a call, a recording, a chat, endpoints with a queued delivery
+    each, a subscription and a due reminder."""
 
     business: TestBusiness
     lead_id: int
@@ -78,6 +80,8 @@ class World:
     n8n_endpoint_id: int
     subscription_id: int
     reminder_id: int
+    generic_delivery_id: int
+    n8n_delivery_id: int
 
     @property
     def id(self) -> int:
@@ -167,6 +171,21 @@ def make_world(
     reminder = add(
         bid, Reminder(business_id=bid, lead_id=lead.id, title="Call Dana back", due_at=long_ago)
     )
+    generic_delivery, n8n_delivery = (
+        add(
+            bid,
+            WebhookDelivery(
+                business_id=bid,
+                endpoint_id=endpoint.id,
+                event_type="call.ended",
+                event_id=f"ev-world-{endpoint.id}",
+                payload={"type": "call.ended", "call_sid": call_sid},
+                status="pending",
+                attempt=0,
+            ),
+        )
+        for endpoint in (generic, n8n)
+    )
     return World(
         business,
         lead.id,
@@ -181,4 +200,6 @@ def make_world(
         n8n.id,
         subscription.id,
         reminder.id,
+        generic_delivery.id,
+        n8n_delivery.id,
     )

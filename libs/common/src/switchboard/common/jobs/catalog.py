@@ -20,8 +20,8 @@ class ActorSpec:
 
     ``params`` are the keyword arguments (besides ``business_id``) every call must give and
     ``optional`` those it may give; ``None`` leaves them undeclared (tests' ad-hoc actors).
-    Arguments are ids and short strings; ``documents`` names the few that carry a JSON
-    document instead, exempt from that rule.
+    Arguments are ids and short strings, never documents: a transcript, a webhook body or a
+    notification's text is stored first and the job gets the row's id.
     """
 
     name: str
@@ -31,7 +31,6 @@ class ActorSpec:
     ttl_s: int = 600
     params: tuple[str, ...] | None = None
     optional: tuple[str, ...] = ()
-    documents: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
         taken = RESERVED.intersection((*(self.params or ()), *self.optional))
@@ -46,7 +45,6 @@ class ActorSpec:
 
 
 _CALL_FIELDS = ("direction", "from_number", "to_number", "started_at", "run_id", "item_id")
-_WEBHOOK = ("endpoint_id", "event_type", "event_id", "payload")
 
 WARMUP_AGENTS = ActorSpec("warmup_agents_job", "warmup", timeout_s=60, max_retries=1, params=())
 WARMUP_BUSINESS = ActorSpec("warmup_business_job", "warmup", timeout_s=60, max_retries=2, params=())
@@ -79,8 +77,7 @@ FINALIZE_CALL_LOG = ActorSpec(
     timeout_s=60,
     max_retries=5,
     params=("call_sid",),
-    optional=("status", "ended_at", "duration_s", "end_reason", "transcript", *_CALL_FIELDS),
-    documents=("transcript",),
+    optional=("status", "duration_s", *_CALL_FIELDS),
 )
 FINALIZE_CALL_SESSION = ActorSpec(
     "finalize_call_session_job",
@@ -141,8 +138,7 @@ SEND_WEBHOOK_TO_N8N = ActorSpec(
     timeout_s=30,
     max_retries=5,
     ttl_s=86_400,
-    params=_WEBHOOK,
-    documents=("payload",),
+    params=("delivery_id",),
 )
 SEND_WEBHOOK_WITH_RETRY = ActorSpec(
     "send_webhook_with_retry_job",
@@ -150,16 +146,14 @@ SEND_WEBHOOK_WITH_RETRY = ActorSpec(
     timeout_s=30,
     max_retries=8,
     ttl_s=86_400,
-    params=_WEBHOOK,
-    documents=("payload",),
+    params=("delivery_id",),
 )
 SEND_PUSH_NOTIFICATION = ActorSpec(
     "send_push_notification_job",
     "notifications",
     timeout_s=30,
     max_retries=3,
-    params=("subscription_id", "payload"),
-    documents=("payload",),
+    params=("subscription_id", "reminder_id"),
 )
 SCHEDULE_REMINDERS = ActorSpec(
     "schedule_reminders_job", "notifications", timeout_s=60, max_retries=1, params=()

@@ -64,7 +64,7 @@ def _check_arguments(spec: ActorSpec, params: dict[str, Any]) -> None:
         if missing:
             raise TypeError(f"{spec.name} is missing argument(s): {', '.join(missing)}")
     for name, value in params.items():
-        if name in spec.documents or value is None or isinstance(value, int | float):
+        if value is None or isinstance(value, int | float):
             continue
         if isinstance(value, str) and len(value) <= MAX_TEXT:
             continue
@@ -201,7 +201,8 @@ def prepare_job(
     return PreparedJob(message, payload, business_id, run_id, key, window, retry)
 
 
-def _write_in_unit_of_work(job: PreparedJob) -> JobRef:
+def enqueue_prepared(job: PreparedJob) -> JobRef:
+    """Write a job built by :func:`prepare_job`, in the current unit of work or its own."""
     session = current_session()
     if session is not None:
         owner = session.info.get("business_id")
@@ -243,7 +244,7 @@ def enqueue(
         retry=retry,
         **params,
     )
-    return _write_in_unit_of_work(job)
+    return enqueue_prepared(job)
 
 
 def enqueue_unique(
@@ -278,4 +279,4 @@ def enqueue_unique(
         retry=retry,
         **params,
     )
-    return _write_in_unit_of_work(job)
+    return enqueue_prepared(job)

@@ -11,9 +11,9 @@ from sqlalchemy.orm import Session
 
 from switchboard.common.db.base import utcnow
 from switchboard.common.db.tenancy import tenant_session
-from switchboard.common.errors import NotFoundError
 from switchboard.common.logging import get_logger
 from switchboard.common.models import AgentSettings, Business, PrebuiltPrompt
+from switchboard.domain.businesses.settings import load_settings
 
 log = get_logger(__name__)
 
@@ -43,23 +43,12 @@ def build_system_prompt(business: Business, agent: AgentSettings, channel: str) 
     return "\n".join(lines)
 
 
-def _agent_settings(session: Session, business_id: int) -> tuple[Business, AgentSettings]:
-    business = session.execute(
-        select(Business).where(Business.id == business_id)
-    ).scalar_one_or_none()
-    agent = session.execute(
-        select(AgentSettings).where(AgentSettings.business_id == business_id)
-    ).scalar_one_or_none()
-    if business is None or agent is None:
-        raise NotFoundError(f"business {business_id} or its agent settings not found")
-    return business, agent
-
-
 def prebuild_prompts(business_id: int) -> list[str]:
     """Build and store every channel's prompt; returns the channels whose prompt changed."""
     changed: list[str] = []
     with tenant_session(business_id) as session:
-        business, agent = _agent_settings(session, business_id)
+        found = load_settings(session, business_id)
+        business, agent = found.business, found.agent
         existing = {
             row.channel: row
             for row in session.execute(
@@ -93,7 +82,8 @@ def prompt_for(session: Session, business_id: int, channel: str) -> str:
     ).scalar_one_or_none()
     if content is not None:
         return content
-    business, agent = _agent_settings(session, business_id)
+    found = load_settings(session, business_id)
+    business, agent = found.business, found.agent
     return build_system_prompt(business, agent, channel)
 
 

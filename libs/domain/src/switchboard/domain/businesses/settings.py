@@ -35,7 +35,8 @@ class BusinessSettings:
     job_ids: tuple[str, ...] = ()
 
 
-def _load(session: Session, business_id: int) -> BusinessSettings:
+def load_settings(session: Session, business_id: int) -> BusinessSettings:
+    """The business and its agent settings; :class:`NotFoundError` if either is missing."""
     business = session.execute(
         select(Business).where(Business.id == business_id)
     ).scalar_one_or_none()
@@ -53,7 +54,7 @@ def _apply(
     business_changes: Mapping[str, Any],
     agent_changes: Mapping[str, Any],
 ) -> BusinessSettings:
-    found = _load(session, business_id)
+    found = load_settings(session, business_id)
     for name, value in business_changes.items():
         setattr(found.business, name, value)
     for name, value in agent_changes.items():
@@ -74,7 +75,7 @@ def _phone_taken(changes: Mapping[str, Any]) -> ConflictError:
 def own_settings(business_id: int) -> BusinessSettings:
     """The caller's business and agent settings."""
     with tenant_session(business_id) as session:
-        return _load(session, business_id)
+        return load_settings(session, business_id)
 
 
 def update_own_settings(
@@ -105,7 +106,7 @@ def list_businesses(
 def business_settings(business_id: int) -> BusinessSettings:
     """Any business's settings (admin)."""
     with system_session() as session:
-        return _load(session, business_id)
+        return load_settings(session, business_id)
 
 
 def update_business(

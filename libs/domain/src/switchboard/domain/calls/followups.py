@@ -1,12 +1,16 @@
 """What a call event leads to: the follow-up jobs, enqueued once per event in one transaction.
 
 Each job's dedup key is ``<event_id>:<actor>`` kept forever, so an event delivered twice
-(the bus is at-least-once) creates no second job.
+(the bus is at-least-once) creates no second job. Jobs carry ids: what ``call.ended``
+reports (timings, end reason, transcript) is written on the call log in that transaction,
+and webhook bodies on their delivery rows.
 """
 
 from __future__ import annotations
 
 from typing import Any
+
+from sqlalchemy.orm import Session
 
 from switchboard.common.db.tenancy import tenant_session
 from switchboard.common.events.models import (
@@ -25,7 +29,11 @@ from switchboard.common.jobs.catalog import (
     PROCESS_RECORDING,
 )
 from switchboard.common.logging import get_logger
-from switchboard.domain.calls.logs import FINAL_CALL_STATUSES
+from switchboard.domain.calls.logs import (
+    FINAL_CALL_STATUSES,
+    ensure_call_is_ours,
+    record_call_end,
+)
 from switchboard.domain.webhooks.delivery import enqueue_event_webhooks
 
 log = get_logger(__name__)
@@ -60,7 +68,7 @@ def _outbound_item(event: CallStatusChanged | CallEnded, call_status: str) -> li
     ]
 
 
-def _jobs_for(event: EventBase) -> list[JobRef]:
+def _jobs_for(session: Session, event: EventBase) -> list[JobRef]:
     if isinstance(event, CallStarted):
         return [
             _once(
@@ -94,31 +102,31 @@ def _jobs_for(event: EventBase) -> list[JobRef]:
             )
         ]
     if isinstance(event, CallEnded):
-        ended = {"call_sid": event.call_sid, "ended_at": event.ended_at.isoformat()}
-        transcript = [
-            {"role": turn.role, "text": turn.text, "at": turn.at.isoformat()}
-            for turn in event.transcript
-        ]
+        record_call_end(
+            session,
+            event.business_id,
+            call_sid=event.call_sid,
+            status="completed",
+            direction=event.direction,
+            from_number=event.from_number,
+            to_number=event.to_number,
+            started_at=event.started_at,
+            ended_at=event.ended_at,
+            duration_s=event.duration_s,
+            end_reason=event.end_reason,
+            transcript=[
+                {"role": turn.role, "text": turn.text, "at": turn.at.isoformat()}
+                for turn in event.transcript
+            ],
+            run_id=event.run_id,
+            item_id=event.item_id,
+        )
         return _outbound_item(event, "completed") + [
             _once(
                 event,
-                FINALIZE_CALL_LOG,
-                **ended,
-                status="completed",
-                direction=event.direction,
-                from_number=event.from_number,
-                to_number=event.to_number,
-                started_at=event.started_at.isoformat(),
-                duration_s=event.duration_s,
-                end_reason=event.end_reason,
-                transcript=transcript,
-                run_id=event.run_id,
-                item_id=event.item_id,
-            ),
-            _once(
-                event,
                 FINALIZE_CALL_SESSION,
-                **ended,
+                call_sid=event.call_sid,
+                ended_at=event.ended_at.isoformat(),
                 stream_sid=event.stream_sid,
                 end_reason=event.end_reason,
             ),
@@ -138,9 +146,16 @@ def _jobs_for(event: EventBase) -> list[JobRef]:
 
 
 def enqueue_follow_ups(event: EventBase) -> list[JobRef]:
-    """Enqueue the event's jobs and webhooks; committed when this returns."""
+    """Enqueue the event's jobs and webhooks; committed when this returns.
+
+    ``call.ended`` is recorded on the call log in the same transaction (its transcript is in
+    the database at commit, whether or not a worker runs); its jobs get ids only. Raises
+    ``NotFoundError`` for a call sid another business has.
+    """
+    if isinstance(event, CallEnded):
+        ensure_call_is_ours(event.business_id, event.call_sid)
     with tenant_session(event.business_id) as session:
-        refs = _jobs_for(event)
+        refs = _jobs_for(session, event)
         webhooks = 0
         if event.type in WEBHOOK_EVENTS:
             payload = event.model_dump(mode="json")

@@ -35,6 +35,21 @@ def parse_time(value: str | None) -> datetime | None:
     return datetime.fromisoformat(value) if value else None
 
 
+def _as_time(value: datetime | str | None) -> datetime | None:
+    return value if isinstance(value, datetime) else parse_time(value)
+
+
+def _queue_analysis(business_id: int, call_log_id: int) -> None:
+    """The call's transcript is analysed once, whichever of its writers gets there first."""
+    enqueue_unique(
+        ANALYZE_CONVERSATION,
+        key=f"analyze-call:{business_id}:{call_log_id}",
+        period=FOREVER,
+        business_id=business_id,
+        call_log_id=call_log_id,
+    )
+
+
 def ensure_call_is_ours(business_id: int, call_sid: str) -> None:
     """Refuse a call sid that another business already has (permanent job failure)."""
     if not call_sid:
@@ -125,36 +140,50 @@ def setup_call(business_id: int, *, call_sid: str, **fields: Any) -> int:
         return call_log.id
 
 
+def record_call_end(session: Session, business_id: int, *, call_sid: str, **fields: Any) -> int:
+    """In the caller's transaction, record how a call ended (any subset of fields).
+
+    The call log is upserted by call sid; ``status`` always takes the new value, every other
+    field only fills a blank one, so the events may come in any order and more than once.
+    Then its lead is found or created, and the transcript (if any) analysed, by jobs queued
+    once per call log. Returns the call log's id. The caller checks the sid is this
+    business's (:func:`ensure_call_is_ours`).
+    """
+    call_log = _call_log(session, business_id, call_sid, direction=fields.get("direction"))
+    updates = {
+        "from_number": fields.get("from_number"),
+        "to_number": fields.get("to_number"),
+        "status": fields.get("status"),
+        "started_at": _as_time(fields.get("started_at")),
+        "ended_at": _as_time(fields.get("ended_at")),
+        "duration_s": fields.get("duration_s"),
+        "end_reason": fields.get("end_reason"),
+        "transcript": fields.get("transcript") or None,
+        "outbound_run_id": fields.get("run_id"),
+        "outbound_item_id": fields.get("item_id"),
+    }
+    for name, value in updates.items():
+        if value is not None and (name == "status" or getattr(call_log, name) in (None, [])):
+            setattr(call_log, name, value)
+    session.flush()
+    enqueue_unique(
+        CREATE_LEAD_FROM_CALL,
+        key=f"call-lead:{business_id}:{call_log.id}",
+        period=FOREVER,
+        business_id=business_id,
+        call_log_id=call_log.id,
+    )
+    if call_log.transcript:
+        _queue_analysis(business_id, call_log.id)
+    log.info("calls.log_finalized", business_id=business_id, call_sid=call_sid)
+    return call_log.id
+
+
 def finalize_call_log(business_id: int, *, call_sid: str, **fields: Any) -> int:
-    """Record how a call ended (any subset of fields); then find or create its lead (a job)."""
+    """Record how a call ended in a transaction of its own (see :func:`record_call_end`)."""
     ensure_call_is_ours(business_id, call_sid)
     with tenant_session(business_id) as session:
-        call_log = _call_log(session, business_id, call_sid, direction=fields.get("direction"))
-        updates = {
-            "from_number": fields.get("from_number"),
-            "to_number": fields.get("to_number"),
-            "status": fields.get("status"),
-            "started_at": parse_time(fields.get("started_at")),
-            "ended_at": parse_time(fields.get("ended_at")),
-            "duration_s": fields.get("duration_s"),
-            "end_reason": fields.get("end_reason"),
-            "transcript": fields.get("transcript") or None,
-            "outbound_run_id": fields.get("run_id"),
-            "outbound_item_id": fields.get("item_id"),
-        }
-        for name, value in updates.items():
-            if value is not None and (name == "status" or getattr(call_log, name) in (None, [])):
-                setattr(call_log, name, value)
-        session.flush()
-        enqueue_unique(
-            CREATE_LEAD_FROM_CALL,
-            key=f"call-lead:{business_id}:{call_log.id}",
-            period=FOREVER,
-            business_id=business_id,
-            call_log_id=call_log.id,
-        )
-        log.info("calls.log_finalized", business_id=business_id, call_sid=call_sid)
-        return call_log.id
+        return record_call_end(session, business_id, call_sid=call_sid, **fields)
 
 
 def finalize_call_session(business_id: int, *, call_sid: str, **fields: Any) -> int:
@@ -182,13 +211,7 @@ def create_lead_from_call(business_id: int, call_log_id: int) -> int | None:
         lead, created = upsert_lead(session, business_id, phone, source="call")
         call_log.lead_id = lead.id
         if call_log.transcript:
-            enqueue_unique(
-                ANALYZE_CONVERSATION,
-                key=f"analyze-call:{business_id}:{call_log.id}",
-                period=FOREVER,
-                business_id=business_id,
-                call_log_id=call_log.id,
-            )
+            _queue_analysis(business_id, call_log.id)
         log.info("calls.lead_linked", business_id=business_id, lead_id=lead.id, created=created)
         return lead.id
 
@@ -209,5 +232,6 @@ __all__ = [
     "finalize_call_log",
     "finalize_call_session",
     "parse_time",
+    "record_call_end",
     "setup_call",
 ]

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from datetime import datetime
 from typing import Any
 
@@ -20,13 +19,27 @@ from switchboard.common.models import PushSubscription, Reminder
 log = get_logger(__name__)
 
 
+def reminder_notification(reminder: Reminder) -> dict[str, Any]:
+    """What a browser is pushed for a due reminder."""
+    payload: dict[str, Any] = {
+        "type": "reminder",
+        "reminder_id": reminder.id,
+        "title": reminder.title,
+    }
+    if reminder.lead_id is not None:
+        payload["lead_id"] = reminder.lead_id
+    return payload
+
+
 def send_push(
-    business_id: int, sender: PushSender, *, subscription_id: int, payload: Mapping[str, Any]
+    business_id: int, sender: PushSender, *, subscription_id: int, reminder_id: int
 ) -> bool:
-    """Push ``payload`` to one subscription; a gone subscription (404/410) is deleted."""
+    """Push a reminder to one subscription, its text read now; a gone subscription (404/410)
+    is deleted. Another business's subscription or reminder is ``NotFoundError``."""
     with tenant_session(business_id) as session:
         row = owned_row(session, PushSubscription, business_id, subscription_id)
         info = PushSubscriptionInfo(row.endpoint, row.p256dh, row.auth)
+        payload = reminder_notification(owned_row(session, Reminder, business_id, reminder_id))
     try:
         sender.send(info, payload)
     except SubscriptionGone:
@@ -46,7 +59,8 @@ def send_push(
 
 
 def send_due_reminders(business_id: int, now: datetime | None = None) -> int:
-    """Mark due reminders sent and queue a push per subscription, once per reminder."""
+    """Mark due reminders sent and queue a push per subscription, once per reminder (the
+    job gets the ids; the text is read when it is sent)."""
     now = now or utcnow()
     with tenant_session(business_id) as session:
         due = list(
@@ -67,9 +81,6 @@ def send_due_reminders(business_id: int, now: datetime | None = None) -> int:
         )
         for reminder in due:
             reminder.status, reminder.sent_at = "sent", now
-            payload = {"type": "reminder", "reminder_id": reminder.id, "title": reminder.title}
-            if reminder.lead_id is not None:
-                payload["lead_id"] = reminder.lead_id
             for subscription_id in subscriptions:
                 enqueue_unique(
                     SEND_PUSH_NOTIFICATION,
@@ -77,7 +88,7 @@ def send_due_reminders(business_id: int, now: datetime | None = None) -> int:
                     period=FOREVER,
                     business_id=business_id,
                     subscription_id=subscription_id,
-                    payload=payload,
+                    reminder_id=reminder.id,
                 )
     log.info("reminders.sent", business_id=business_id, count=len(due))
     return len(due)

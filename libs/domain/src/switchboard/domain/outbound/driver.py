@@ -20,6 +20,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from sqlalchemy import func, select, update
+from sqlalchemy.orm import Session
 
 from switchboard.common.db.base import utcnow
 from switchboard.common.db.tenancy import tenant_session
@@ -298,22 +299,34 @@ def _finish_if_done(business_id: int, run_id: int) -> bool:
         )
         if open_items:
             return False
-        session.execute(
-            update(OutboundRun)
-            .where(
-                OutboundRun.business_id == business_id,
-                OutboundRun.id == run_id,
-                OutboundRun.status == "running",
-            )
-            .values(
-                status="completed",
-                finished_at=utcnow(),
-                lease_owner=None,
-                lease_expires_at=None,
-                end_reason="every lead was called",
-            )
-        )
+        close_running_run(session, business_id, run_id, "completed", "every lead was called")
         return True
+
+
+def close_running_run(
+    session: Session,
+    business_id: int,
+    run_id: int,
+    status: str,
+    reason: str,
+    now: datetime | None = None,
+) -> None:
+    """End a running run with ``status`` and ``reason``, releasing its driver's lease."""
+    session.execute(
+        update(OutboundRun)
+        .where(
+            OutboundRun.business_id == business_id,
+            OutboundRun.id == run_id,
+            OutboundRun.status == "running",
+        )
+        .values(
+            status=status,
+            finished_at=now or utcnow(),
+            lease_owner=None,
+            lease_expires_at=None,
+            end_reason=reason,
+        )
+    )
 
 
 def drive_run(

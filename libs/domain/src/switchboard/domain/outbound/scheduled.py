@@ -8,14 +8,14 @@ from __future__ import annotations
 from collections.abc import Callable
 from datetime import timedelta
 
-from sqlalchemy import select, update
+from sqlalchemy import select
 
 from switchboard.common.db.base import utcnow
 from switchboard.common.db.tenancy import system_session, tenant_session
 from switchboard.common.jobs import enqueue_unique
 from switchboard.common.jobs.catalog import OUTBOUND_RUN
 from switchboard.common.models import Job, OutboundRun
-from switchboard.domain.outbound.driver import LEASE
+from switchboard.domain.outbound.driver import LEASE, close_running_run
 
 
 def reconcile_runs() -> dict[str, int]:
@@ -57,21 +57,8 @@ def reconcile_runs() -> dict[str, int]:
                 .limit(1)
             ).first()
             if last is not None and last.status in ("dead", "failed"):
-                session.execute(
-                    update(OutboundRun)
-                    .where(
-                        OutboundRun.business_id == business_id,
-                        OutboundRun.id == run_id,
-                        OutboundRun.status == "running",
-                    )
-                    .values(
-                        status="failed",
-                        finished_at=now,
-                        lease_owner=None,
-                        end_reason=f"driver job {last.status}: "
-                        f"{last.last_error or 'no error recorded'}",
-                    )
-                )
+                reason = f"driver job {last.status}: {last.last_error or 'no error recorded'}"
+                close_running_run(session, business_id, run_id, "failed", reason, now)
                 closed += 1
                 continue
             # Unique per lease period, so a scheduler on every tick does not pile up drivers.

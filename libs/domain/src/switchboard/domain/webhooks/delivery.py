@@ -1,8 +1,17 @@
-"""Outgoing webhooks for call events: one job per endpoint, one delivery-log row per attempt."""
+"""Outgoing webhooks for call events: one job per endpoint, one delivery-log row per attempt.
+
+Queuing a delivery writes its first ``webhook_deliveries`` row (``pending``, attempt 0) with
+the body to send, in the caller's transaction, and the job gets that row's id. Every attempt
+sends the body and the event id (the ``X-Switchboard-Delivery`` idempotency key) of that row,
+so a retry repeats the first attempt exactly. The first attempt fills the pending row in;
+each later one adds a row of its own. A delivery whose endpoint has been deactivated since is
+marked ``skipped`` and not sent.
+"""
 
 from __future__ import annotations
 
 from collections.abc import Mapping
+from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import func, select
@@ -26,6 +35,7 @@ log = get_logger(__name__)
 
 JOB_FOR_KIND = {"n8n": SEND_WEBHOOK_TO_N8N, "generic": SEND_WEBHOOK_WITH_RETRY}
 _ROW_STATUS = {"delivered": "delivered", "retryable": "failed", "permanent": "rejected"}
+PENDING = "pending"
 
 
 def delivery_job(kind: str) -> ActorSpec:
@@ -33,10 +43,34 @@ def delivery_job(kind: str) -> ActorSpec:
     return JOB_FOR_KIND.get(kind, SEND_WEBHOOK_WITH_RETRY)
 
 
+def store_delivery(
+    session: Session,
+    endpoint: WebhookEndpoint,
+    event_type: str,
+    event_id: str,
+    payload: Mapping[str, Any],
+) -> WebhookDelivery:
+    """In the caller's transaction, the pending delivery row holding the body to send (its
+    job, :func:`delivery_job` of the endpoint's kind, is given the row's id)."""
+    delivery = WebhookDelivery(
+        business_id=endpoint.business_id,
+        endpoint_id=endpoint.id,
+        event_type=event_type,
+        event_id=event_id,
+        payload=dict(payload),
+        status=PENDING,
+        attempt=0,
+    )
+    session.add(delivery)
+    session.flush()
+    return delivery
+
+
 def enqueue_event_webhooks(
     session: Session, business_id: int, event_type: str, event_id: str, payload: Mapping[str, Any]
 ) -> int:
-    """In the caller's transaction, queue one delivery job per subscribed active endpoint."""
+    """In the caller's transaction, queue one delivery per subscribed active endpoint, once
+    per event and endpoint; returns how many this call queued."""
     endpoints = session.execute(
         select(WebhookEndpoint).where(
             WebhookEndpoint.business_id == business_id, WebhookEndpoint.active.is_(True)
@@ -47,34 +81,51 @@ def enqueue_event_webhooks(
         if endpoint.events and event_type not in endpoint.events:
             continue
         job = delivery_job(endpoint.kind)
-        enqueue_unique(
+        delivery = store_delivery(session, endpoint, event_type, event_id, payload)
+        ref = enqueue_unique(
             job,
             key=f"{event_id}:{job.name}:{endpoint.id}",
             period=FOREVER,
             business_id=business_id,
-            endpoint_id=endpoint.id,
-            event_type=event_type,
-            event_id=event_id,
-            payload=dict(payload),
+            delivery_id=delivery.id,
         )
-        queued += 1
+        if ref.created:
+            queued += 1
+        else:  # the event was queued before, with its own delivery row
+            session.delete(delivery)
+            session.flush()
     return queued
 
 
-def _target(
-    business_id: int, endpoint_id: int, kind: str, event_id: str
-) -> tuple[str, str, int] | None:
-    """(url, secret, attempt number), or None when there is nothing (more) to deliver."""
+@dataclass(frozen=True)
+class _Attempt:
+    """What one attempt sends, where, and its number among the event's attempts."""
+
+    url: str
+    secret: str
+    event_type: str
+    event_id: str
+    payload: dict[str, Any]
+    number: int
+
+
+def _next_attempt(business_id: int, delivery_id: int, kind: str) -> _Attempt | None:
+    """The attempt to make, or None when there is nothing (more) to deliver."""
     with tenant_session(business_id) as session:
-        endpoint = owned_row(session, WebhookEndpoint, business_id, endpoint_id)
+        delivery = owned_row(
+            session, WebhookDelivery, business_id, delivery_id, what="webhook delivery"
+        )
+        endpoint = owned_row(session, WebhookEndpoint, business_id, delivery.endpoint_id)
         if endpoint.kind != kind and not (kind == "generic" and endpoint.kind not in JOB_FOR_KIND):
-            raise NotFoundError(f"webhook endpoint {endpoint_id} is not a {kind} endpoint")
+            raise NotFoundError(f"webhook endpoint {endpoint.id} is not a {kind} endpoint")
         if not endpoint.active:
+            if delivery.status == PENDING:
+                delivery.status, delivery.error = "skipped", "endpoint inactive"
             return None
         of_event = (
             WebhookDelivery.business_id == business_id,
-            WebhookDelivery.endpoint_id == endpoint_id,
-            WebhookDelivery.event_id == event_id,
+            WebhookDelivery.endpoint_id == endpoint.id,
+            WebhookDelivery.event_id == delivery.event_id,
         )
         delivered = session.execute(
             select(WebhookDelivery.id)
@@ -83,72 +134,73 @@ def _target(
         ).first()
         if delivered is not None:
             return None
-        attempts = session.execute(select(func.count()).where(*of_event)).scalar_one()
-        return endpoint.url, endpoint.secret, int(attempts) + 1
+        last = session.execute(select(func.max(WebhookDelivery.attempt)).where(*of_event))
+        return _Attempt(
+            endpoint.url,
+            endpoint.secret,
+            delivery.event_type,
+            delivery.event_id,
+            dict(delivery.payload),
+            int(last.scalar_one() or 0) + 1,
+        )
 
 
 def deliver_webhook(
-    business_id: int,
-    sender: WebhookSender,
-    *,
-    kind: str,
-    endpoint_id: int,
-    event_type: str,
-    event_id: str,
-    payload: Mapping[str, Any],
+    business_id: int, sender: WebhookSender, *, kind: str, delivery_id: int
 ) -> bool:
-    """One signed delivery attempt, logged as a ``webhook_deliveries`` row.
+    """One signed attempt of a queued delivery, logged on the ``webhook_deliveries`` log.
 
-    Returns True when delivered (or delivered before); raises a retryable error for a
-    network failure, 408, 429 or 5xx, and a permanent one for other answers or a refused
-    (private) destination.
+    Returns True when delivered (or delivered before, or the endpoint is inactive); raises a
+    retryable error for a network failure, 408, 429 or 5xx, and a permanent one for other
+    answers, a refused (private) destination or another business's delivery.
     """
-    target = _target(business_id, endpoint_id, kind, event_id)
-    if target is None:
+    attempt = _next_attempt(business_id, delivery_id, kind)
+    if attempt is None:
         return True
-    url, secret, attempt_no = target
     try:
-        attempt = sender.send(url, payload, secret, event_type=event_type, event_id=event_id)
-    except WebhookDestinationRefused as exc:
-        _log_attempt(
-            business_id, endpoint_id, event_type, event_id, payload, attempt_no, None, str(exc)
+        result = sender.send(
+            attempt.url,
+            attempt.payload,
+            attempt.secret,
+            event_type=attempt.event_type,
+            event_id=attempt.event_id,
         )
+    except WebhookDestinationRefused as exc:
+        _log_attempt(business_id, delivery_id, attempt.number, None, str(exc))
         raise
-    _log_attempt(business_id, endpoint_id, event_type, event_id, payload, attempt_no, attempt)
+    _log_attempt(business_id, delivery_id, attempt.number, result)
     log.info(
         "webhooks.attempt",
         business_id=business_id,
-        endpoint_id=endpoint_id,
-        attempt=attempt_no,
-        outcome=attempt.outcome,
+        delivery_id=delivery_id,
+        attempt=attempt.number,
+        outcome=result.outcome,
     )
-    attempt.raise_for_outcome()
+    result.raise_for_outcome()
     return True
 
 
 def _log_attempt(
     business_id: int,
-    endpoint_id: int,
-    event_type: str,
-    event_id: str,
-    payload: Mapping[str, Any],
-    attempt_no: int,
-    attempt: DeliveryAttempt | None,
+    delivery_id: int,
+    number: int,
+    result: DeliveryAttempt | None,
     refused: str | None = None,
 ) -> None:
-    status = "refused" if attempt is None else _ROW_STATUS[attempt.outcome]
+    status = "refused" if result is None else _ROW_STATUS[result.outcome]
     with tenant_session(business_id) as session:
-        session.add(
-            WebhookDelivery(
+        delivery = owned_row(session, WebhookDelivery, business_id, delivery_id, lock=True)
+        row = delivery
+        if delivery.status != PENDING:
+            row = WebhookDelivery(
                 business_id=business_id,
-                endpoint_id=endpoint_id,
-                event_type=event_type,
-                event_id=event_id,
-                payload=dict(payload),
-                status=status,
-                attempt=attempt_no,
-                response_status=None if attempt is None else attempt.status_code,
-                error=(refused or (attempt.error if attempt else None) or None),
-                delivered_at=utcnow() if status == "delivered" else None,
+                endpoint_id=delivery.endpoint_id,
+                event_type=delivery.event_type,
+                event_id=delivery.event_id,
+                payload=dict(delivery.payload),
             )
-        )
+            session.add(row)
+        row.status, row.attempt = status, number
+        row.response_status = None if result is None else result.status_code
+        row.error = refused or (result.error if result else None) or None
+        row.delivered_at = utcnow() if status == "delivered" else None

@@ -1,10 +1,10 @@
 """A business's outgoing webhook endpoints, their delivery log, and test deliveries.
 
-A test delivery is a ``webhook.test`` event enqueued for one endpoint exactly as call events
-are (see :mod:`switchboard.domain.webhooks.delivery`): the endpoint kind's actor
-(``send_webhook_with_retry_job`` or ``send_webhook_to_n8n_job``) with ``endpoint_id``,
-``event_type``, ``event_id`` and ``payload``. The worker signs and sends it (never to private
-addresses unless allow-listed) and logs each attempt as a ``webhook_deliveries`` row.
+A test delivery is a ``webhook.test`` event queued for one endpoint exactly as call events
+are (see :mod:`switchboard.domain.webhooks.delivery`): a pending ``webhook_deliveries`` row
+holding the body, and the endpoint kind's job (``send_webhook_with_retry_job`` or
+``send_webhook_to_n8n_job``) with its ``delivery_id``. The worker signs and sends it (never
+to private addresses unless allow-listed) and logs each attempt on the delivery log.
 """
 
 from __future__ import annotations
@@ -23,7 +23,7 @@ from switchboard.common.db.owned import owned_row
 from switchboard.common.db.tenancy import tenant_session
 from switchboard.common.jobs import enqueue
 from switchboard.common.models import WebhookDelivery, WebhookEndpoint
-from switchboard.domain.webhooks.delivery import delivery_job
+from switchboard.domain.webhooks.delivery import delivery_job, store_delivery
 
 TEST_EVENT = "webhook.test"
 
@@ -130,7 +130,6 @@ def send_test(business_id: int, endpoint_id: int) -> QueuedTest:
         endpoint = owned_row(
             session, WebhookEndpoint, business_id, endpoint_id, what="webhook endpoint"
         )
-        spec = delivery_job(endpoint.kind)
         event_id = str(uuid.uuid4())
         payload = {
             "type": TEST_EVENT,
@@ -139,12 +138,7 @@ def send_test(business_id: int, endpoint_id: int) -> QueuedTest:
             "created_at": utcnow().isoformat(),
             "data": {"message": "This is a test delivery from Switchboard."},
         }
-        job = enqueue(
-            spec,
-            business_id=business_id,
-            endpoint_id=endpoint.id,
-            event_type=TEST_EVENT,
-            event_id=event_id,
-            payload=payload,
-        )
+        delivery = store_delivery(session, endpoint, TEST_EVENT, event_id, payload)
+        spec = delivery_job(endpoint.kind)
+        job = enqueue(spec, business_id=business_id, delivery_id=delivery.id)
         return QueuedTest(event_id, TEST_EVENT, spec.name, job.job_id)

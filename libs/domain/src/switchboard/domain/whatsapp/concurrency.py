@@ -1,4 +1,4 @@
-"""A per-business bound on simultaneous WhatsApp reply jobs (it replaces the old semaphore).
+"""A per-business bound on simultaneous WhatsApp reply jobs, counted from the job ledger.
 
 The job ledger knows which jobs are running; a job that finds its business already at
 ``businesses.whatsapp_concurrency`` running replies steps back and is re-queued with a delay.

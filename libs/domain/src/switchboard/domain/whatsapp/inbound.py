@@ -19,8 +19,8 @@ from sqlalchemy.orm import Session
 
 from switchboard.common.db.base import utcnow
 from switchboard.common.db.tenancy import system_session, tenant_session
-from switchboard.common.jobs import enqueue
 from switchboard.common.jobs.catalog import PROCESS_WHATSAPP_WEBHOOK
+from switchboard.common.jobs.enqueue import PreparedJob, enqueue_prepared, prepare_job
 from switchboard.common.logging import get_logger
 from switchboard.common.models import Business, WhatsAppConversation, WhatsAppMessage
 
@@ -104,6 +104,11 @@ def _conversation_id(session: Session, business_id: int, contact: str, business_
     return int(session.execute(statement, params).scalar_one())
 
 
+def answer_job(business_id: int, message_id: int) -> PreparedJob:
+    """The job that answers a stored inbound message."""
+    return prepare_job(PROCESS_WHATSAPP_WEBHOOK, business_id=business_id, message_id=message_id)
+
+
 def store_inbound(business_id: int, message: InboundMessage) -> int | None:
     """Store the message and enqueue its ``PROCESS_WHATSAPP_WEBHOOK`` job atomically.
 
@@ -130,5 +135,5 @@ def store_inbound(business_id: int, message: InboundMessage) -> int | None:
         message_id = session.execute(statement, params).scalar_one_or_none()
         if message_id is None:
             return None
-        enqueue(PROCESS_WHATSAPP_WEBHOOK, business_id=business_id, message_id=int(message_id))
+        enqueue_prepared(answer_job(business_id, int(message_id)))
     return int(message_id)

@@ -16,9 +16,8 @@ from switchboard.common.db.owned import owned_row
 from switchboard.common.db.tenancy import tenant_session
 from switchboard.common.errors import NotFoundError
 from switchboard.common.integrations.ai_text import AIText, ChatTurn
-from switchboard.common.jobs import enqueue, enqueue_unique
 from switchboard.common.jobs.catalog import ANALYZE_CONVERSATION, SEND_WHATSAPP_WITH_RETRY
-from switchboard.common.jobs.enqueue import PreparedJob, prepare_job
+from switchboard.common.jobs.enqueue import PreparedJob, enqueue_prepared, prepare_job
 from switchboard.common.logging import get_logger
 from switchboard.common.models import WhatsAppConversation, WhatsAppMessage
 from switchboard.domain.businesses.prompts import prompt_for
@@ -150,12 +149,6 @@ class OrmReplyStore(ReplyStore):
             session.add(reply)
             inbound.status = "replied"
             session.flush()
-            # reply_jobs()'s two jobs, built by enqueue now that the reply has its id.
-            enqueue(SEND_WHATSAPP_WITH_RETRY, business_id=business_id, message_id=reply.id)
-            enqueue_unique(
-                ANALYZE_CONVERSATION,
-                key=analysis_key(business_id, context.conversation_id),
-                business_id=business_id,
-                conversation_id=context.conversation_id,
-            )
+            for job in reply_jobs(business_id, context.conversation_id, reply.id):
+                enqueue_prepared(job)
             return reply.id

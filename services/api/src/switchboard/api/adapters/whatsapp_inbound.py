@@ -25,12 +25,12 @@ import psycopg
 from psycopg_pool import AsyncConnectionPool
 
 from switchboard.common.db.base import utcnow
-from switchboard.common.jobs.catalog import PROCESS_WHATSAPP_WEBHOOK
-from switchboard.common.jobs.enqueue import PreparedJob, prepare_job
+from switchboard.common.jobs.enqueue import PreparedJob
 from switchboard.common.jobs.outbox import PendingMessage
 from switchboard.common.settings import Settings
 from switchboard.domain.whatsapp.inbound import (
     InboundMessage,
+    answer_job,
     bare_number,
     cached_business,
     remember_business,
@@ -102,7 +102,7 @@ class PostgresInboundStore(InboundStore):
     async def store(self, business_id: int, message: InboundMessage) -> int | None:
         """Store the message and enqueue its processing once its batch commits; None if seen."""
         # The function writes the message's id into the job's message, hence 0 here.
-        job = prepare_job(PROCESS_WHATSAPP_WEBHOOK, business_id=business_id, message_id=0)
+        job = answer_job(business_id, 0)
         waiting = _Waiting(message, job)
         self._waiting.setdefault(business_id, []).append(waiting)
         if len(self._writers) < self._max_batches:

@@ -1,10 +1,12 @@
 """Consuming call events: from RabbitMQ (``switchboard.events``) or the in-process bus.
 
 Each event becomes its follow-up jobs through ``enqueue_follow_ups`` (dedup key = event id);
-the AMQP message is acknowledged only after that transaction committed, so a crash in
-between redelivers the event and the dedup keys make the second pass a no-op. The handler is
-a few milliseconds of synchronous database work, run on the event loop on purpose (events are
-a handful per call, and no thread may be started outside the voice gateway).
+``call.ended`` also writes its transcript and end fields on the call log in that transaction,
+so what the event carries is stored before it is acknowledged, worker or no worker, and the
+jobs get ids only. The AMQP message is acknowledged only after that transaction committed, so
+a crash in between redelivers the event and the dedup keys make the second pass a no-op. The
+handler is a few milliseconds of synchronous database work, run on the event loop on purpose
+(events are a handful per call, and no thread may be started outside the voice gateway).
 """
 
 from __future__ import annotations

@@ -22,7 +22,8 @@ def deferred_call_setup_job(*, business_id: int, call_sid: str, **fields: Any) -
 
 @job_actor(FINALIZE_CALL_LOG)
 def finalize_call_log_job(*, business_id: int, call_sid: str, **fields: Any) -> None:
-    """``call.ended`` or a final ``call.status``: timings, status, transcript on the call log."""
+    """A final ``call.status``: status, numbers and duration on the call log (``call.ended``
+    is written by the API's event consumer itself)."""
     calls.finalize_call_log(business_id, call_sid=call_sid, **fields)
 
 

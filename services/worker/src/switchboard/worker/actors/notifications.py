@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 from switchboard.common.bootstrap import adapters
 from switchboard.common.jobs.actor import job_actor
 from switchboard.common.jobs.catalog import SCHEDULE_REMINDERS, SEND_PUSH_NOTIFICATION
@@ -11,12 +9,10 @@ from switchboard.domain.notifications import push as notifications
 
 
 @job_actor(SEND_PUSH_NOTIFICATION)
-def send_push_notification_job(
-    *, business_id: int, subscription_id: int, payload: dict[str, Any]
-) -> None:
-    """Push to one of the business's browser subscriptions (a gone one is removed)."""
+def send_push_notification_job(*, business_id: int, subscription_id: int, reminder_id: int) -> None:
+    """Push a reminder to one of the business's browser subscriptions (a gone one is removed)."""
     notifications.send_push(
-        business_id, adapters().push, subscription_id=subscription_id, payload=payload
+        business_id, adapters().push, subscription_id=subscription_id, reminder_id=reminder_id
     )
 
 
