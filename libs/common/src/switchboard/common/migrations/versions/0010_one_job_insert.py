@@ -12,7 +12,7 @@ checks every row. SQLite (embedded mode) writes the same row through the ORM
 
 Revision ID: 0010
 Revises: 0009
-Create Date: 2026-12-04
+Create Date: 2026-12-03
 """
 
 import importlib
