@@ -1,10 +1,13 @@
 """Call events as both sides see them: the schemas, the RabbitMQ exchange, the in-process bus.
 
+``amqp.BROKER_ERRORS`` is imported on its own: it brings aio-pika, which only the processes
+that speak AMQP asynchronously need.
+
 The voice gateway publishes (its publisher port and adapters live in the gateway); the API
 consumes. ``parse_event`` turns a JSON body back into a model.
 """
 
-from switchboard.common.events.amqp import BROKER_ERRORS, EVENTS_EXCHANGE
+from switchboard.common.events.exchange import EVENTS_EXCHANGE
 from switchboard.common.events.in_process import (
     EventSubscription,
     InProcessEventBus,
@@ -26,7 +29,6 @@ from switchboard.common.events.models import (
 )
 
 __all__ = [
-    "BROKER_ERRORS",
     "EVENTS_EXCHANGE",
     "EVENT_TYPES",
     "CallEnded",

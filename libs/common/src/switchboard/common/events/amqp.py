@@ -1,12 +1,9 @@
-"""The call-event exchange on RabbitMQ, as its publisher and its consumer both see it."""
+"""What a lost or refused broker looks like to the call-event publisher and consumer."""
 
 from __future__ import annotations
 
 import aio_pika
 import aiormq
-
-#: The durable topic exchange every call event is published to (routing key = event type).
-EVENTS_EXCHANGE = "switchboard.events"
 
 #: What a lost or refused broker looks like from aio-pika.
 BROKER_ERRORS: tuple[type[BaseException], ...] = (

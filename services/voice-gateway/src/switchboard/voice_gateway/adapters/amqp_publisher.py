@@ -18,7 +18,8 @@ from typing import Any
 import aio_pika
 from aio_pika.abc import AbstractChannel, AbstractConnection, AbstractExchange
 
-from switchboard.common.events import BROKER_ERRORS, EVENTS_EXCHANGE, EventBase
+from switchboard.common.events import EVENTS_EXCHANGE, EventBase
+from switchboard.common.events.amqp import BROKER_ERRORS
 from switchboard.common.logging import get_logger, redact
 from switchboard.voice_gateway.adapters.event_spool import EventSpool
 from switchboard.voice_gateway.metrics import (
