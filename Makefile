@@ -3,7 +3,7 @@ SHELL := /bin/bash
 UV := $(shell command -v uv 2>/dev/null || echo python3 -m uv)
 PYTEST_ARGS ?=
 
-.PHONY: install run test test-unit lint format bench up migrate browsers
+.PHONY: install run test test-unit chaos lint format bench up migrate browsers
 
 install:
 	@command -v uv >/dev/null 2>&1 || python3 -m uv --version >/dev/null 2>&1 || python3 -m pip install --quiet uv
@@ -19,6 +19,11 @@ test: install
 
 test-unit: install
 	$(UV) run --no-sync pytest tests/unit $(PYTEST_ARGS)
+
+# The chaos scenarios at full size (10,000 jobs, 300 webhooks, a 10-minute soak…); `make test`
+# runs their short forms. Stops PostgreSQL and RabbitMQ on this machine while it runs.
+chaos: install
+	CHAOS=full $(UV) run --no-sync pytest tests/chaos -p no:cacheprovider $(PYTEST_ARGS)
 
 lint: install
 	$(UV) run --no-sync ruff check .

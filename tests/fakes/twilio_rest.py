@@ -1,7 +1,9 @@
 """A fake Twilio REST API (2010-04-01) that the real ``twilio`` library can talk to.
 
 Covers Messages (create, list), Calls (create, update), call Recordings (create), and
-Recording media download and delete, with Twilio-shaped JSON and errors. Optionally plays a
+Recording media download and delete, with Twilio-shaped JSON and errors. Like Twilio's, its
+message list may lag behind creation (``list_lag_s``), and a create can be held unanswered
+(``hold_next``) so a test can kill the client mid-request. Optionally plays a
 call's life like Twilio does: status callbacks (initiated, ringing, answered,
 completed/busy/no-answer/failed) signed with the auth token (``X-Twilio-Signature``,
 RequestValidator's algorithm), and a recording status callback when a recording is ready.
@@ -12,6 +14,8 @@ Use the ``fake_twilio`` fixture; point ``TwilioRestClient(..., base_url=fake_twi
 from __future__ import annotations
 
 import socket
+import threading
+import time
 import uuid
 from collections.abc import Iterator
 from email.utils import formatdate
@@ -77,6 +81,7 @@ class FakeTwilioServer(CallProgress, FakeServer):
         *,
         send_callbacks: bool = False,
         call_duration_s: int = 7,
+        list_lag_s: float = 0.0,
     ) -> None:
         super().__init__()
         self.account_sid = account_sid
@@ -92,7 +97,17 @@ class FakeTwilioServer(CallProgress, FakeServer):
         self.invalid_numbers: set[str] = set()
         self.call_outcomes: dict[str, str] = {}
         self._failures: dict[str, list[int]] = {}
+        self._call_failures: dict[str, list[int]] = {}
+        #: Call creates answered with an error: (number, HTTP status).
+        self.refused_calls: list[tuple[str, int]] = []
         self._drops: dict[str, int] = {}
+        #: Seconds before a created message shows in the message list (Twilio's lag).
+        self.list_lag_s = list_lag_s
+        self._listed_from: dict[str, float] = {}
+        self._holds: dict[str, int] = {}
+        #: Requests carried out and waiting, unanswered, for ``release``.
+        self.held: list[str] = []
+        self._released = threading.Event()
 
     # --- test controls --------------------------------------------------------------------
 
@@ -100,6 +115,11 @@ class FakeTwilioServer(CallProgress, FakeServer):
         """Answer the next ``count`` requests to ``endpoint`` ("create_message" …) with an error."""
         with self.recording():
             self._failures.setdefault(endpoint, []).extend([status] * count)
+
+    def fail_calls_to(self, number: str, count: int = 1, status: int = 503) -> None:
+        """Answer the next ``count`` call creates to ``number`` with ``status`` (429, 5xx…)."""
+        with self.recording():
+            self._call_failures.setdefault(number, []).extend([status] * count)
 
     def drop_next(self, endpoint: str, count: int = 1) -> None:
         """Carry out the next ``count`` requests to ``endpoint`` but hang up instead of answering.
@@ -119,6 +139,31 @@ class FakeTwilioServer(CallProgress, FakeServer):
             connection = request.environ["werkzeug.socket"]
             connection.shutdown(socket.SHUT_RDWR)
             raise ConnectionAbortedError(f"fake Twilio hung up on {endpoint} as told")
+
+    def hold_next(self, endpoint: str, count: int = 1) -> None:
+        """Carry out the next ``count`` requests to ``endpoint`` but answer only after
+        :meth:`release` (``held`` lists them meanwhile): a client killed while it waits never
+        learns that Twilio took its request."""
+        with self.recording():
+            self._holds[endpoint] = self._holds.get(endpoint, 0) + count
+
+    def release(self) -> None:
+        """Answer every held request (and hold no more)."""
+        self._released.set()
+
+    def _wait_if_held(self, endpoint: str) -> None:
+        with self.recording():
+            hold = self._holds.get(endpoint, 0) > 0
+            if hold:
+                self._holds[endpoint] -= 1
+                self.held.append(endpoint)
+        if hold:
+            self._released.wait(timeout=120)
+
+    def stop(self) -> None:
+        """Answer what is held, then stop serving."""
+        self.release()
+        super().stop()
 
     def set_outcome(self, number: str, outcome: str) -> None:
         """How a call to ``number`` ends: one of ``OUTCOMES`` (default "completed")."""
@@ -199,21 +244,27 @@ class FakeTwilioServer(CallProgress, FakeServer):
         with self.recording():
             self.messages.append({"sid": sid, **params})
             self._message_resources.append(resource)
+            self._listed_from[sid] = time.monotonic() + self.list_lag_s
         self._hang_up_if_told(request, "create_message")
+        self._wait_if_held("create_message")
         return json_response(resource, status=201)
 
     def handle_list_messages(self, request: Request, account: str) -> Response:
-        """Newest first, filtered by ``To`` and ``From``, one page of ``PageSize``."""
+        """Newest first, filtered by ``To`` and ``From``, one page of ``PageSize``; a message
+        shows only ``list_lag_s`` after it was created."""
         refusal = self._refusal(request, account, "list_messages")
         if refusal is not None:
             return refusal
         to, from_ = request.args.get("To"), request.args.get("From")
         size = int(request.args.get("PageSize", "50"))
+        now = time.monotonic()
         with self.recording():
             found = [
                 resource
                 for resource in reversed(self._message_resources)
-                if to in (None, resource["to"]) and from_ in (None, resource["from"])
+                if to in (None, resource["to"])
+                and from_ in (None, resource["from"])
+                and self._listed_from[resource["sid"]] <= now
             ]
         uri = f"/2010-04-01/Accounts/{self.account_sid}/Messages.json"
         return json_response(
@@ -243,11 +294,17 @@ class FakeTwilioServer(CallProgress, FakeServer):
         )
 
     def handle_create_call(self, request: Request, account: str) -> Response:
-        refusal = self._refusal(request, account, "create_call") or self._invalid_to(
-            request.form.get("To", "")
-        )
+        to = request.form.get("To", "")
+        refusal = self._refusal(request, account, "create_call") or self._invalid_to(to)
         if refusal is not None:
             return refusal
+        with self.recording():
+            pending = self._call_failures.get(to)
+            status = pending.pop(0) if pending else None
+            if status is not None:
+                self.refused_calls.append((to, status))
+        if status is not None:
+            return twilio_error(status, 20500 if status >= 500 else 20429, "Injected failure")
         call = FakeCall(
             sid=self._sid("CA"),
             params=request.form.to_dict(),
@@ -255,6 +312,7 @@ class FakeTwilioServer(CallProgress, FakeServer):
         )
         with self.recording():
             self.calls[call.sid] = call
+        self._hang_up_if_told(request, "create_call")
         response = json_response(self._call_json(call), status=201)
         if self.send_callbacks and call.params.get("StatusCallback"):
             # Like Twilio, call progress starts only after the create has been answered.

@@ -54,7 +54,7 @@ def test_sixteen_threads_starting_and_finishing_jobs_leave_each_succeeded_once(
 def test_a_batch_delivering_one_job_twice_starts_it_once(pg: Settings) -> None:
     business = make_business()
     twice, once = _queued_jobs(business.id, 2)
-    params = {"max": 3, "now": ledger.utcnow(), "poison": "dead-lettered"}
+    params = {"now": ledger.utcnow(), "worker": "host:1"}
     batch = [Pending("start", {**params, "id": job_id}) for job_id in (twice, twice, once)]
 
     ledger._run_starts(batch)

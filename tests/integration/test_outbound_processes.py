@@ -3,18 +3,25 @@
 from __future__ import annotations
 
 import asyncio
+import time
 from collections.abc import Iterator
 from urllib.parse import parse_qs, urlparse
 
 import httpx
 import pytest
+from sqlalchemy import select
 
+from switchboard.common.db import system_session
 from switchboard.common.jobs import enqueue
-from switchboard.common.jobs.catalog import OUTBOUND_CALL_STATUS
+from switchboard.common.jobs import service as jobs
+from switchboard.common.jobs.catalog import OUTBOUND_CALL_STATUS, OUTBOUND_RUN
+from switchboard.common.models import Job
+from switchboard.domain.outbound import runs
 from tests.fakes.twilio_rest import ACCOUNT_SID, AUTH_TOKEN, FakeTwilioServer
 from tests.support.factories import make_business
 from tests.support.processes import free_port
 from tests.support.waiting import wait_for
+from tests.unit.outbound.test_outbound_runs import leads_for
 
 
 @pytest.fixture
@@ -54,8 +61,6 @@ def _up(url: str) -> bool:
 def create_run(api: str, key: str, leads: int, concurrency: int) -> int:
     auth = {"Authorization": f"Bearer {key}"}
     with httpx.Client(base_url=api, headers=auth) as client:
-        from tests.unit.outbound.test_outbound_runs import leads_for
-
         lead_ids = leads_for(client_business(client), leads)
         response = client.post(
             "/api/v1/outbound-runs",
@@ -163,3 +168,42 @@ def test_sigkill_of_every_process_mid_run_then_restart_finishes_without_redialin
     assert final["status"] == "completed" and not final["active"]
     assert final["completed"] + final["failed"] == 8
     assert len(run_calls(twilio, run_id)) >= dialed_before_restart
+
+
+def test_cancelling_the_driver_job_cancels_the_run_between_calls(
+    pg_rabbit, start_service, twilio
+) -> None:
+    start_service("worker", "--processes", "1", "--threads", "4", **twilio_env(twilio))
+    business = make_business()
+    new = runs.NewRun(name="spring", lead_ids=leads_for(business.id, 3), concurrency=1)
+    run_id = runs.create_run(business.id, new).run.id
+    runs.start_run(business.id, run_id)
+    # Nobody answers: one call stays in progress and the driver waits between calls.
+    wait_for(lambda: len(run_calls(twilio, run_id)) == 1, timeout=60, what="the first call")
+
+    def driver_job() -> str | None:
+        with system_session() as session:
+            return session.scalar(
+                select(Job.id).where(
+                    Job.run_id == run_id,
+                    Job.actor_name == OUTBOUND_RUN.name,
+                    Job.status == "running",
+                )
+            )
+
+    job_id = wait_for(driver_job, timeout=30, what="the running driver job")
+    asked = jobs.cancel_job(business.id, job_id)
+    assert (asked.status, asked.cancel_requested) == ("running", True)
+    wait_for(
+        lambda: jobs.get_job(business.id, job_id).status == "cancelled",
+        timeout=30,
+        what="the driver to stop",
+    )
+    view = runs.get_run(business.id, run_id)
+    assert view.run.status == "cancelled"
+    assert view.run.end_reason == "cancelled: its driver job was cancelled"
+    (call,) = run_calls(twilio, run_id).values()
+    assert call.status == "canceled" or call.updates, "the call in progress was not ended"
+    assert (view.progress.cancelled, view.progress.failed) == (2, 1)
+    time.sleep(1)
+    assert len(run_calls(twilio, run_id)) == 1, "a call was placed after the cancel"

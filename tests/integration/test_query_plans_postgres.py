@@ -224,18 +224,23 @@ def test_the_ledger_s_statements_find_jobs_by_key_on_a_new_table(new_database: S
         now = utcnow()
         conn.execute(
             psycopg_sql(ledger_statements.MARK_RUNNING),
-            {"ids": [ids[0]], "started": [now], "now": now},
+            {"ids": [ids[0]], "started": [now], "now": now, "worker": "host:1"},
+        )
+        conn.execute(  # a redelivery: the row and its worker's heartbeat, by key
+            psycopg_sql(ledger_statements.START_AGAIN),
+            {
+                "id": ids[2],
+                "max": 5,
+                "now": now,
+                "poison": "dead",
+                "worker": "host:1",
+                "fresh_since": now - timedelta(seconds=30),
+            },
         )
         for statement, values in (
             (
                 ledger_statements.START_MANY,
-                {
-                    "ids": [ids[1]],
-                    "max": 5,
-                    "now": now,
-                    "poison": "dead",
-                    "redelivered": False,
-                },
+                {"ids": [ids[1]], "now": now, "worker": "host:1"},
             ),
             (
                 ledger_statements.SUCCEED_MANY,
@@ -253,7 +258,7 @@ def test_the_ledger_s_statements_find_jobs_by_key_on_a_new_table(new_database: S
         conn.execute(psycopg_sql(ledger_statements.STATUS), {"id": ids[0]})
     finally:
         conn.close()
-    assert len(plans) == 4, plans
+    assert len(plans) == 5, plans
     assert not any("Seq Scan" in plan for plan in plans), plans
     worst, plan = _most_read(plans)
     assert worst <= MOST_ROWS_READ, plan

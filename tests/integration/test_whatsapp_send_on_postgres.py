@@ -1,5 +1,5 @@
-"""Sending a WhatsApp reply on PostgreSQL: the worker's ``PostgresSendLedger`` (migration 0007's
-claim and record functions).
+"""Sending a WhatsApp reply on PostgreSQL: the worker's ``PostgresSendLedger`` (the claim and
+record functions of migrations 0014 and 0007).
 
 They must write what the portable ``OrmSendLedger`` writes (compared on one database), keep a
 message from being sent twice, check the business, and carry the whole send through the real
@@ -8,6 +8,7 @@ message from being sent twice, check the business, and carry the whole send thro
 
 from __future__ import annotations
 
+from datetime import timedelta
 from typing import Any
 
 import pytest
@@ -29,6 +30,7 @@ from tests.support.factories import make_business, unique_phone
 
 pytestmark = [pytest.mark.integration, pytest.mark.usefixtures("whatsapp_queues")]
 __all__ = ["fake_twilio"]
+WINDOW = timedelta(seconds=2)
 
 
 def _reply_waiting_to_be_sent(business: Business) -> tuple[int, int]:
@@ -77,7 +79,8 @@ def test_claim_and_record_write_what_the_portable_path_writes(pg: Settings) -> N
         assert _state(business.id, message_id)[2] == twilio_sid
         assert first is not None and again is not None
         assert first.unsettled_since is None and again.unsettled_since is not None
-        assert again.unsettled_since <= claimed_at
+        assert again.unsettled_since == claimed_at  # kept: when the unsettled attempt began
+        assert first.created_at == again.created_at <= claimed_at
         outcomes.append(
             (
                 (first.body, first.to.startswith("whatsapp:"), first.from_),
@@ -116,8 +119,12 @@ def test_a_reply_is_sent_through_twilio_once(pg: Settings, fake_twilio: FakeTwil
     _, reply_id = _reply_waiting_to_be_sent(business)
     twilio = TwilioRestClient(ACCOUNT_SID, AUTH_TOKEN, base_url=fake_twilio.url)
 
-    assert sending.send_outbound(business.id, reply_id, twilio, stores().sends, final=False)
-    assert not sending.send_outbound(business.id, reply_id, twilio, stores().sends, final=False)
+    assert sending.send_outbound(
+        business.id, reply_id, twilio, stores().sends, final=False, lookup_window=WINDOW
+    )
+    assert not sending.send_outbound(
+        business.id, reply_id, twilio, stores().sends, final=False, lookup_window=WINDOW
+    )
 
     [sent] = fake_twilio.messages
     status, attempts, sid, error = _state(business.id, reply_id)
@@ -134,8 +141,44 @@ def test_a_send_twilio_refuses_is_queued_again_with_the_error(
     fake_twilio.fail_next("create_message", status=500)
 
     with pytest.raises(IntegrationError):
-        sending.send_outbound(business.id, reply_id, twilio, stores().sends, final=False)
+        sending.send_outbound(
+            business.id, reply_id, twilio, stores().sends, final=False, lookup_window=WINDOW
+        )
 
     status, attempts, sid, error = _state(business.id, reply_id)
     assert (status, attempts, sid) == ("queued", 1, None) and error
     assert fake_twilio.messages == []
+
+
+def test_an_unsettled_send_is_retaken_once_by_either_ledger(pg: Settings) -> None:
+    business = make_business()
+    for ledger in (PostgresSendLedger(get_settings().db_app_role), sending.OrmSendLedger()):
+        _, message_id = _reply_waiting_to_be_sent(business)
+        ledger.claim(business.id, message_id)
+        unsettled = ledger.claim(business.id, message_id)
+        assert unsettled is not None and unsettled.unsettled_since is not None
+
+        assert ledger.retake(business.id, message_id, unsettled.unsettled_since)
+        assert not ledger.retake(business.id, message_id, unsettled.unsettled_since)  # moved on
+        again = ledger.claim(business.id, message_id)
+        assert again is not None and again.unsettled_since is not None
+        assert again.unsettled_since > unsettled.unsettled_since
+        assert _state(business.id, message_id)[:2] == ("sending", 3)
+
+
+def test_a_send_found_unsettled_waits_out_the_window_without_sending(
+    pg: Settings, fake_twilio: FakeTwilioServer
+) -> None:
+    business = make_business()
+    _, reply_id = _reply_waiting_to_be_sent(business)
+    twilio = TwilioRestClient(ACCOUNT_SID, AUTH_TOKEN, base_url=fake_twilio.url)
+    stores().sends.claim(business.id, reply_id)  # an attempt that died before it heard back
+
+    with pytest.raises(sending.SendUnsettled) as unsettled:
+        sending.send_outbound(
+            business.id, reply_id, twilio, stores().sends, final=True, lookup_window=WINDOW
+        )
+
+    assert timedelta(0) < unsettled.value.retry_in <= WINDOW
+    assert fake_twilio.messages == []
+    assert _state(business.id, reply_id)[0] == "sending"

@@ -11,7 +11,12 @@ from typing import Any
 from sqlalchemy import text
 
 from switchboard.common.db import tenant_session
-from switchboard.common.jobs import PermanentJobError, current_job, report_progress
+from switchboard.common.jobs import (
+    PermanentJobError,
+    current_job,
+    raise_if_cancelled,
+    report_progress,
+)
 from switchboard.common.jobs.actor import job_actor
 from switchboard.common.jobs.catalog import ActorSpec
 from switchboard.domain.leads.store import upsert_lead
@@ -24,6 +29,14 @@ TENANT_PROBE = ActorSpec("test_tenant_probe_job", "test_jobs", timeout_s=30, max
 PROGRESS = ActorSpec("test_progress_job", "test_jobs", timeout_s=60, max_retries=0)
 NOOP = ActorSpec("test_noop_job", "test_jobs", timeout_s=30, max_retries=0)
 COUNT_RUNS = ActorSpec("test_count_runs_job", "test_jobs", timeout_s=30, max_retries=3)
+# Worker crashes: a poison job with a cap of its own and bystanders behind it on one queue; a
+# long job whose first run holds its worker.
+POISON_CAPPED = ActorSpec(
+    "test_poison_capped_job", "test_crash", timeout_s=30, max_retries=3, max_unfinished=3
+)
+BYSTANDER = ActorSpec("test_bystander_job", "test_crash", timeout_s=30, max_retries=3)
+HOLD_FIRST = ActorSpec("test_hold_first_run_job", "test_hold", timeout_s=120, max_retries=3)
+GATED = ActorSpec("test_gated_job", "test_jobs", timeout_s=120, max_retries=3)
 
 
 def record_lead(*, business_id: int, phone: str) -> None:
@@ -78,6 +91,29 @@ def count_runs(*, business_id: int, marker: str) -> None:
         runs.write(f"{job.job_id if job else '-'}\n")
 
 
+def gated(*, business_id: int, log: str, then: str = "checkpoint") -> None:
+    """Log ``started``, wait for the file ``<log>.gate``, then pass a checkpoint and log
+    ``passed`` (``then="checkpoint"``) or fail as a retry would be due (``then="fail"``)."""
+    with Path(log).open("a") as out:
+        out.write("started\n")
+    gate = Path(log + ".gate")
+    while not gate.exists():
+        time.sleep(0.02)
+    if then == "fail":
+        raise RuntimeError("failed after the gate")
+    raise_if_cancelled()
+    with Path(log).open("a") as out:
+        out.write("passed\n")
+
+
+def hold_first_run(*, business_id: int, marker: str) -> None:
+    """Append this process's pid to ``marker``; the first run then holds its worker."""
+    with Path(marker).open("a") as runs:
+        runs.write(f"{os.getpid()}\n")
+    if len(Path(marker).read_text().split()) == 1:
+        time.sleep(100)  # the test SIGKILLs the worker while we wait here
+
+
 def register() -> dict[str, Any]:
     """Declare every test actor on the current broker."""
     pairs = [
@@ -89,6 +125,10 @@ def register() -> dict[str, Any]:
         (PROGRESS, progress),
         (NOOP, noop),
         (COUNT_RUNS, count_runs),
+        (POISON_CAPPED, suicide),
+        (BYSTANDER, count_runs),
+        (HOLD_FIRST, hold_first_run),
+        (GATED, gated),
     ]
     return {spec.name: job_actor(spec)(fn) for spec, fn in pairs}
 

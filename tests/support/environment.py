@@ -11,15 +11,20 @@ from switchboard.common.jobs.broker import reset_broker
 from switchboard.common.settings import Settings, get_settings
 from switchboard.worker.runtime import ledger
 
-#: Fast retries and a low poison threshold keep the job tests short.
+#: Fast retries, a low poison threshold and a short heartbeat keep the job tests short.
 TEST_ENV = {
     "ENVIRONMENT": "development",
     "JOB_MIN_BACKOFF_MS": "50",
     "JOB_MAX_BACKOFF_MS": "200",
     "JOB_MAX_UNFINISHED_DELIVERIES": "2",
+    # A killed worker's job is taken over once its heartbeat is this old (production: 30 s).
+    "WORKER_HEARTBEAT_INTERVAL_S": "0.5",
+    "WORKER_STALE_AFTER_S": "4",
     "OUTBOX_RELAY_INTERVAL_S": "0.2",
     "OUTBOX_RELAY_MIN_AGE_S": "0.5",
     "LOG_LEVEL": "WARNING",
+    "TWILIO_DIAL_BACKOFF_S": "0.05",
+    "WHATSAPP_SEND_LOOKUP_WINDOW_S": "2",
 }
 
 

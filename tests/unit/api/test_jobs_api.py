@@ -1,8 +1,13 @@
 from __future__ import annotations
 
+from pathlib import Path
+
 from switchboard.common.jobs import enqueue
+from switchboard.common.jobs.broker import get_broker
+from switchboard.worker.runtime.inprocess import start_worker
 from tests.support import actors
 from tests.support.factories import make_business
+from tests.support.waiting import wait_for
 
 
 def auth(key: str) -> dict[str, str]:
@@ -67,5 +72,33 @@ def test_cancel_a_queued_job_then_a_second_cancel_is_409(client) -> None:
     job_id = enqueue(actors.NOOP, business_id=business.id).job_id
     cancelled = client.post(f"/api/v1/jobs/{job_id}/cancel", headers=auth(business.api_key))
     assert cancelled.status_code == 200 and cancelled.json()["status"] == "cancelled"
+    assert cancelled.json()["cancel_requested"] is False
     again = client.post(f"/api/v1/jobs/{job_id}/cancel", headers=auth(business.api_key))
     assert again.status_code == 409 and "already cancelled" in again.json()["detail"]
+
+
+def test_cancelling_a_running_job_is_202_and_it_says_cancelled_once_it_stopped(
+    client, tmp_path: Path
+) -> None:
+    business = make_business()
+    log = tmp_path / "gated.log"
+    actors.register()
+    worker = start_worker(get_broker(), threads=1, worker_timeout_ms=50)
+    try:
+        job_id = enqueue(actors.GATED, business_id=business.id, log=str(log)).job_id
+        wait_for(lambda: log.exists(), what="the job to start")
+        asked = client.post(f"/api/v1/jobs/{job_id}/cancel", headers=auth(business.api_key))
+        assert asked.status_code == 202, asked.text
+        assert (asked.json()["status"], asked.json()["cancel_requested"]) == ("running", True)
+        shown = client.get(f"/api/v1/jobs/{job_id}", headers=auth(business.api_key)).json()
+        assert (shown["status"], shown["cancel_requested"]) == ("running", True)
+        Path(f"{log}.gate").touch()
+
+        def status() -> str:
+            response = client.get(f"/api/v1/jobs/{job_id}", headers=auth(business.api_key))
+            return str(response.json()["status"])
+
+        wait_for(lambda: status() == "cancelled", what="the job to stop")
+        assert log.read_text().split() == ["started"]
+    finally:
+        worker.stop()

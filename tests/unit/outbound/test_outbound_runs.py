@@ -124,6 +124,7 @@ def test_a_busy_lead_is_retried_as_the_policy_allows(outbound_env, fake_twilio) 
     )
     item = runs.list_items(business.id, run.run.id)[0]
     assert (item.status, item.attempts, item.last_call_status) == ("failed", 2, "busy")
+    assert runs.get_run(business.id, run.run.id).progress.placed == 2, "two calls went out"
 
 
 def test_a_run_over_the_business_cap_is_refused_naming_concurrency(outbound_env) -> None:

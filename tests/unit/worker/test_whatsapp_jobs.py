@@ -177,6 +177,10 @@ def test_an_idle_session_gets_a_summary_and_is_closed(worker: dramatiq.Worker) -
     job = run("auto_summary_whatsapp_session_job", business_id=world.id)
 
     assert job.status == "succeeded", job.last_error
+    [summary] = [
+        j for j in jobs_of(world.id, "auto_summary_whatsapp_session_job") if j.id != job.id
+    ]
+    assert finished(world.id, summary.id).status == "succeeded"
     with tenant_session(world.id) as session:
         idle = session.get(WhatsAppSession, world.session_id)
         active = session.get(WhatsAppSession, fresh.id)
@@ -205,13 +209,20 @@ def _lead(business_id: int) -> Lead | None:
         return session.execute(select(Lead)).scalar_one_or_none()
 
 
-def _unsettled(world: World, fake_twilio: FakeTwilioServer, *, reached_twilio: bool) -> None:
-    """Leave the reply as an attempt that died mid-send leaves it: ``sending``, outcome unknown."""
+def _unsettled(
+    world: World,
+    fake_twilio: FakeTwilioServer,
+    *,
+    reached_twilio: bool,
+    died: timedelta = timedelta(minutes=5),
+) -> None:
+    """Leave the reply as an attempt that died mid-send ``died`` ago leaves it: ``sending``,
+    outcome unknown."""
     with tenant_session(world.id) as session:
         session.execute(
             update(WhatsAppMessage)
             .where(WhatsAppMessage.id == world.outbound_id)
-            .values(status="sending", attempts=1)
+            .values(status="sending", attempts=1, updated_at=utcnow() - died)
         )
         contact = session.get(WhatsAppConversation, world.conversation_id).contact_number
     if reached_twilio:  # the attempt's request got through before it died
@@ -264,6 +275,7 @@ def test_the_same_text_sent_as_another_message_is_not_mistaken_for_this_one(
             body="Sure!",
             status="sending",
             attempts=1,
+            updated_at=utcnow() - timedelta(minutes=5),
         ),
     )
 

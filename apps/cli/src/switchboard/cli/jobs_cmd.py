@@ -66,7 +66,8 @@ def cancel(
     api_url: str = ApiUrl,
     api_key: str = ApiKey,
 ) -> None:
-    """Cancel a queued or running job."""
+    """Cancel a queued job, or ask a running one to stop at its next checkpoint."""
     with ApiClient(api_url, api_key) as api:
         job = api.call("POST", f"/api/v1/jobs/{job_id}/cancel")
-    sys.stdout.write(f"job {job['id']} is {job['status']}\n")
+    asked = " and asked to stop" if job["status"] == "running" else ""
+    sys.stdout.write(f"job {job['id']} is {job['status']}{asked}\n")

@@ -19,11 +19,12 @@ err = Console(stderr=True)
 
 
 def _register_command_groups() -> None:
-    from switchboard.cli import jobs_cmd, leads_cmd, outbound_cmd
+    from switchboard.cli import events_cmd, jobs_cmd, leads_cmd, outbound_cmd
 
     app.add_typer(leads_cmd.app, name="leads")
     app.add_typer(jobs_cmd.app, name="jobs")
     app.add_typer(outbound_cmd.app, name="outbound")
+    app.add_typer(events_cmd.app, name="events")
 
 
 _register_command_groups()

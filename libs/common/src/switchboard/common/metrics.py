@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from datetime import datetime
 
-from prometheus_client.core import GaugeMetricFamily
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 from sqlalchemy import func, select
 
@@ -20,10 +20,15 @@ def _age_seconds(oldest: datetime | None, now: datetime) -> float:
     return max(0.0, (now - as_utc(oldest)).total_seconds())
 
 
-class LedgerCollector(Collector):
-    """Queue depth, oldest queued job age and job counts by status, read at scrape time."""
+#: How the worker's ledger begins ``last_error`` of a time-bound job that expired unstarted.
+EXPIRED_PREFIX = "expired:"
 
-    def collect(self) -> Iterator[GaugeMetricFamily]:
+
+class LedgerCollector(Collector):
+    """Queue depth, oldest queued job age, job counts by status and expired jobs by actor,
+    read at scrape time."""
+
+    def collect(self) -> Iterator[Metric]:
         depth = GaugeMetricFamily(
             "switchboard_queue_depth", "Jobs waiting per queue", labels=["queue"]
         )
@@ -34,6 +39,11 @@ class LedgerCollector(Collector):
         )
         by_status = GaugeMetricFamily(
             "switchboard_jobs", "Jobs in the ledger by status", labels=["status"]
+        )
+        expired = CounterMetricFamily(
+            "switchboard_jobs_expired",
+            "Time-bound jobs the ledger records as expired before a worker started them",
+            labels=["actor"],
         )
         now = utcnow()
         with system_session() as session:
@@ -48,6 +58,13 @@ class LedgerCollector(Collector):
                 select(Job.status, func.count()).group_by(Job.status)
             ):
                 by_status.add_metric([status], count)
+            for actor, count in session.execute(
+                select(Job.actor_name, func.count())
+                .where(Job.status == "dead", Job.last_error.startswith(EXPIRED_PREFIX))
+                .group_by(Job.actor_name)
+            ):
+                expired.add_metric([actor], count)
         yield depth
         yield age
         yield by_status
+        yield expired

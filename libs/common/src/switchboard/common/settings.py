@@ -45,6 +45,14 @@ class Settings(BaseSettings):
     twilio_account_sid: str = "AC00000000000000000000000000000000"
     twilio_auth_token: str = _DEV_SECRETS["TWILIO_AUTH_TOKEN"]
     twilio_api_base_url: str = "https://api.twilio.com"
+    #: An outbound dial Twilio refuses for now (429, 5xx) is tried again this many times,
+    #: after pauses doubling from TWILIO_DIAL_BACKOFF_S (at most 5 s), then the lead fails.
+    twilio_dial_retries: int = Field(default=3, ge=0)
+    twilio_dial_backoff_s: float = Field(default=1.0, gt=0)
+    #: A WhatsApp send whose attempt died or heard nothing back is looked up at Twilio first;
+    #: one not found there is sent again only this long after that attempt began, the time
+    #: Twilio is given to list the message (docs/reliability.md).
+    whatsapp_send_lookup_window_s: float = Field(default=60.0, gt=0)
 
     openai_api_key: str = ""
     openai_base_url: str = "https://api.openai.com/v1"
@@ -58,8 +66,17 @@ class Settings(BaseSettings):
     db_app_role: str = "switchboard_app"
     job_min_backoff_ms: int = Field(default=1000, ge=1)
     job_max_backoff_ms: int = Field(default=300_000, ge=1)
-    #: A message delivered more than this many times without finishing is dead-lettered.
+    #: A job whose executions died with their worker this many times is dead-lettered at its
+    #: next delivery (a catalog entry's ``max_unfinished`` overrides it).
     job_max_unfinished_deliveries: int = Field(default=3, ge=1)
+    #: Drills and tests: the age limit sees every message as this many seconds older
+    #: (``900`` plays a 15-minute outage). Only time-bound jobs (an entry's ``ttl_s``) expire.
+    job_age_offset_s: float = Field(default=0.0, ge=0)
+    #: How often a worker process writes its ``worker_heartbeats`` row.
+    worker_heartbeat_interval_s: float = Field(default=5.0, gt=0)
+    #: A worker whose heartbeat is older than this is presumed dead: a job it was running is
+    #: taken over by the worker its message reaches next. Until then, that worker requeues it.
+    worker_stale_after_s: float = Field(default=30.0, gt=0)
     outbox_relay_interval_s: float = Field(default=1.0, gt=0)
     outbox_relay_min_age_s: float = Field(default=2.0, ge=0)
     #: Connections of the API's asyncio pool for the WhatsApp webhook (PostgreSQL only).
@@ -90,6 +107,15 @@ class Settings(BaseSettings):
                     f"{env_name} still has its development default; set {env_name} to a secret "
                     f"value (ENVIRONMENT={self.environment})"
                 )
+        return self
+
+    @model_validator(mode="after")
+    def _stale_after_outlasts_beats(self) -> Settings:
+        if self.worker_stale_after_s < 2 * self.worker_heartbeat_interval_s:
+            raise ValueError(
+                "WORKER_STALE_AFTER_S must be at least twice WORKER_HEARTBEAT_INTERVAL_S, or a "
+                "live worker's jobs would be taken over between two of its beats"
+            )
         return self
 
     @property

@@ -6,13 +6,13 @@ import gc
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
-from fastapi import FastAPI, Request
-from fastapi.responses import JSONResponse
+from fastapi import FastAPI
 from starlette.types import Receive, Scope, Send
 
 from switchboard.api.adapters.whatsapp_inbound import open_postgres_inbound_store
 from switchboard.api.errors import install_error_handlers
 from switchboard.api.events import CallEventConsumer
+from switchboard.api.events.parking import ParkedEventsCollector
 from switchboard.api.routes import (
     businesses,
     calls,
@@ -22,6 +22,7 @@ from switchboard.api.routes import (
     jobs,
     leads,
     outbound_runs,
+    parked_events,
     push_subscriptions,
     reminders,
     webhooks,
@@ -54,11 +55,6 @@ def _freeze_startup_heap() -> None:
         _heap_frozen = True
 
 
-async def _unhandled(request: Request, exc: Exception) -> JSONResponse:
-    log.error("api.unhandled_error", path=request.url.path, error=type(exc).__name__)
-    return JSONResponse({"detail": "internal server error"}, status_code=500)
-
-
 class SwitchboardAPI(FastAPI):
     """The API app; the WhatsApp webhook, its hottest route, is served below the framework."""
 
@@ -77,8 +73,14 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         publisher = None
         if settings.amqp_url and settings.effective_database_url.startswith("postgresql"):
-            # Requests commit their outbox rows and move on; this task publishes them.
-            publisher = AsyncOutboxPublisher(settings.amqp_url, settings.effective_database_url)
+            # Requests commit their outbox rows and move on; this task publishes them, and
+            # another relays whatever is left (broker down), scheduler or no scheduler.
+            publisher = AsyncOutboxPublisher(
+                settings.amqp_url,
+                settings.effective_database_url,
+                relay_interval_s=settings.outbox_relay_interval_s,
+                relay_min_age_s=settings.outbox_relay_min_age_s,
+            )
             await publisher.start()
             set_outbox_sink(publisher.submit)
             app.state.whatsapp_inbound = await open_postgres_inbound_store(
@@ -104,9 +106,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         description="Multi-tenant backend for AI phone and WhatsApp agents.",
     )
     app.state.whatsapp_inbound = ThreadedInboundStore()  # until the lifespan picks another
-    app.add_exception_handler(Exception, _unhandled)
-    install_error_handlers(app)
-    app.include_router(health_router("api", settings, extra_collectors=[LedgerCollector()]))
+    install_error_handlers(app)  # domain errors, the database away (503), the rest (500)
+    collectors = [LedgerCollector(), ParkedEventsCollector()]
+    app.include_router(health_router("api", settings, extra_collectors=collectors))
     for module in (
         whatsapp_webhook,  # documents the webhook; the fast path serves it
         businesses,
@@ -119,6 +121,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         jobs,
         outbound_runs,
         internal,
+        parked_events,
         dashboard,
     ):
         app.include_router(module.router)

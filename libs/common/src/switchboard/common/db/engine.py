@@ -11,6 +11,11 @@ from sqlalchemy import Connection, Engine, create_engine, event
 from switchboard.common.settings import get_settings
 
 _engine: Engine | None = None
+#: How long opening a PostgreSQL connection may take, and how long a request waits for one
+#: from a full pool, before it gives up: a database out of reach is an error in seconds (the
+#: API answers 503), never a request left hanging.
+CONNECT_TIMEOUT_S = 5
+POOL_TIMEOUT_S = 5.0
 
 
 def make_engine(url: str, *, pool_size: int = 40) -> Engine:
@@ -29,8 +34,15 @@ def make_engine(url: str, *, pool_size: int = 40) -> Engine:
         return engine
     # pool_size covers the API's threadpool (40 threads): connections beyond the pool are
     # opened and closed per checkout, and a PostgreSQL backend per request is expensive.
+    # pool_pre_ping: a connection PostgreSQL dropped (a restart) is replaced, not handed out.
     return create_engine(
-        url, pool_size=pool_size, max_overflow=10, pool_pre_ping=True, pool_recycle=1800
+        url,
+        pool_size=pool_size,
+        max_overflow=10,
+        pool_pre_ping=True,
+        pool_recycle=1800,
+        pool_timeout=POOL_TIMEOUT_S,
+        connect_args={"connect_timeout": CONNECT_TIMEOUT_S},
     )
 
 

@@ -8,7 +8,7 @@ from typing import Any
 import dramatiq
 
 from switchboard.common.jobs.broker import get_broker
-from switchboard.common.jobs.catalog import CATALOG, ActorSpec
+from switchboard.common.jobs.catalog import CATALOG, ActorSpec, declare
 from switchboard.common.jobs.errors import PERMANENT_ERRORS, JobCancelled
 
 
@@ -19,7 +19,8 @@ def job_actor(
 
     Without ``spec`` the function's name picks the entry.
 
-    Permanent failures and cancellations are never retried (``throws``).
+    Permanent failures and cancellations are never retried (``throws``). An entry with no
+    ``ttl_s`` gets no ``max_age``: Dramatiq's age limit never drops it.
     """
 
     def decorate(fn: Callable[..., Any]) -> dramatiq.Actor[Any, Any]:
@@ -28,14 +29,16 @@ def job_actor(
             "queue_name": chosen.queue,
             "time_limit": chosen.timeout_s * 1000,
             "max_retries": chosen.max_retries,
-            "max_age": chosen.ttl_s * 1000,
             "throws": (*PERMANENT_ERRORS, JobCancelled),
         }
+        if chosen.ttl_s is not None:
+            options["max_age"] = chosen.ttl_s * 1000
         options.update(overrides)
         queue = options.pop("queue_name")
-        declare = dramatiq.actor(
+        declare(chosen)
+        actor = dramatiq.actor(
             actor_name=chosen.name, queue_name=queue, broker=get_broker(), **options
         )
-        return declare(fn)
+        return actor(fn)
 
     return decorate

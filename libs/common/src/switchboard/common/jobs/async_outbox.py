@@ -3,7 +3,18 @@
 A web request commits its outbox rows and hands them here; it does not wait for RabbitMQ.
 One task publishes what has accumulated as a batch with publisher confirms (aio-pika,
 pipelined), then deletes the confirmed rows with one statement. Whatever fails stays in the
-outbox for the scheduler's relay, so a crash or a broker outage still loses nothing.
+outbox.
+
+A second task relays: every ``relay_interval_s`` it publishes outbox rows older than
+``relay_min_age_s``, whoever wrote them (this process while the broker was down, a process
+that died between commit and publish), like the scheduler's :func:`relay_outbox`: the rows
+are locked for the transaction (``SKIP LOCKED``: two relays never take the same row),
+published marked ``republished`` and deleted in the same transaction. So an API alone
+publishes its rows within seconds of the broker coming back; a message published twice (its
+publisher was slower than the age bound) is skipped by the worker's ledger.
+
+If the process dies mid-way, its unconfirmed rows stay and the next relay, here or in any
+other process, publishes them.
 """
 
 from __future__ import annotations
@@ -11,6 +22,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+from datetime import timedelta
 from typing import Any
 
 import aio_pika
@@ -18,7 +30,8 @@ import psycopg
 from dramatiq.brokers.rabbitmq import DEAD_MESSAGE_TTL
 from dramatiq.common import xq_name
 
-from switchboard.common.jobs.outbox import PendingMessage
+from switchboard.common.db.base import utcnow
+from switchboard.common.jobs.outbox import PendingMessage, mark_republished
 from switchboard.common.logging import get_logger, redact
 
 log = get_logger(__name__)
@@ -28,6 +41,13 @@ MAX_BATCH = 500
 #: confirms costs ~0.4 ms of CPU for a lone message here and half that in a batch; a few
 #: milliseconds of delay before a background job starts buys that back under load.
 LINGER_S = 0.005
+#: A connection, or a publish's confirm, that takes longer counts as failed.
+BROKER_TIMEOUT_S = 10.0
+_SELECT_DUE = (
+    "SELECT id, payload FROM outbox WHERE created_at <= %s ORDER BY id LIMIT %s "
+    "FOR UPDATE SKIP LOCKED"
+)
+_DELETE = "DELETE FROM outbox WHERE id = ANY(%s)"
 
 
 def _queue_name(payload: str) -> str:
@@ -35,25 +55,44 @@ def _queue_name(payload: str) -> str:
     return str(json.loads(payload)["queue_name"])
 
 
-class AsyncOutboxPublisher:
-    """Batches outbox messages handed over from any thread and publishes them from one task."""
+def _describe(exc: BaseException) -> str:
+    return redact(f"{type(exc).__name__}: {exc}")[:300]
 
-    def __init__(self, amqp_url: str, database_url: str) -> None:
+
+class AsyncOutboxPublisher:
+    """Batches outbox messages handed over from any thread and publishes them from one task;
+    with ``relay_interval_s``, a second task relays what is left in the outbox."""
+
+    def __init__(
+        self,
+        amqp_url: str,
+        database_url: str,
+        *,
+        relay_interval_s: float | None = None,
+        relay_min_age_s: float = 2.0,
+    ) -> None:
         self._amqp_url = amqp_url
         self._dsn = database_url.replace("postgresql+psycopg://", "postgresql://")
+        self._relay_interval_s = relay_interval_s
+        self._relay_min_age_s = relay_min_age_s
         self._pending: asyncio.Queue[list[PendingMessage]] | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
-        self._task: asyncio.Task[None] | None = None
+        self._tasks: list[asyncio.Task[None]] = []
         self._connection: Any = None
         self._channel: Any = None
+        self._connecting = asyncio.Lock()
         self._declared: set[str] = set()
         self._db: psycopg.AsyncConnection[Any] | None = None
+        self._relay_db: psycopg.AsyncConnection[Any] | None = None
+        self._relay_stalled = False  # the last relay found rows and published none
 
     async def start(self) -> None:
-        """Start the publishing task on the running loop."""
+        """Start the publishing task (and the relay's) on the running loop."""
         self._loop = asyncio.get_running_loop()
         self._pending = asyncio.Queue()
-        self._task = asyncio.create_task(self._run(), name="outbox-publisher")
+        self._tasks = [asyncio.create_task(self._run(), name="outbox-publisher")]
+        if self._relay_interval_s is not None:
+            self._tasks.append(asyncio.create_task(self._relay_forever(), name="outbox-relay"))
 
     def submit(self, pending: list[PendingMessage]) -> None:
         """Hand over committed messages; safe to call from any thread."""
@@ -62,18 +101,57 @@ class AsyncOutboxPublisher:
 
     async def stop(self) -> None:
         """Publish what is waiting, then close."""
-        if self._task is not None:
-            self._task.cancel()
+        for task in self._tasks:
+            task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
-                await self._task
+                await task
+        self._tasks = []
         if self._pending is not None:
             leftover = [m for _ in range(self._pending.qsize()) for m in self._pending.get_nowait()]
             if leftover:
                 await self._publish_batch(leftover)
-        if self._connection is not None:
-            await self._connection.close()
-        if self._db is not None:
-            await self._db.close()
+        await self._close_broker()
+        for db in (self._db, self._relay_db):
+            if db is not None:
+                await db.close()
+        self._db = self._relay_db = None
+
+    async def relay(self, *, min_age_s: float, batch_size: int = MAX_BATCH) -> int:
+        """Publish outbox rows older than ``min_age_s`` that nobody else is publishing; return
+        how many went out (the asynchronous twin of :func:`relay_outbox`)."""
+        if self._relay_db is None or self._relay_db.closed:
+            self._relay_db = await psycopg.AsyncConnection.connect(self._dsn, autocommit=True)
+        db = self._relay_db
+        cutoff = utcnow() - timedelta(seconds=min_age_s)
+        async with db.transaction():
+            cursor = await db.execute(_SELECT_DUE, (cutoff, batch_size))
+            rows = await cursor.fetchall()
+            if not rows:
+                return 0
+            published = await self._publish(
+                [(outbox_id, mark_republished(payload)) for outbox_id, payload in rows],
+                quiet=self._relay_stalled,  # one warning per outage, not one per turn
+            )
+            if published:
+                await db.execute(_DELETE, (published,))
+        self._relay_stalled = not published
+        if published:
+            log.info("outbox.relayed", count=len(published), waiting=len(rows) - len(published))
+        return len(published)
+
+    async def _relay_forever(self) -> None:
+        assert self._relay_interval_s is not None
+        while True:
+            await asyncio.sleep(self._relay_interval_s)
+            try:
+                while await self.relay(min_age_s=self._relay_min_age_s) == MAX_BATCH:
+                    pass  # a backlog: go on at once
+            except Exception as exc:  # the database or broker is away: the next turn retries
+                log.warning("outbox.relay_failed", error=_describe(exc))
+                if self._relay_db is not None:
+                    with contextlib.suppress(Exception):
+                        await self._relay_db.close()
+                self._relay_db = None
 
     async def _run(self) -> None:
         assert self._pending is not None
@@ -85,11 +163,22 @@ class AsyncOutboxPublisher:
             await self._publish_batch(batch)
 
     async def _ensure_channel(self) -> Any:
-        if self._channel is None or self._channel.is_closed:
-            self._connection = await aio_pika.connect_robust(self._amqp_url)
-            self._channel = await self._connection.channel(publisher_confirms=True)
-            self._declared.clear()
-        return self._channel
+        async with self._connecting:  # the publisher and the relay share one connection
+            if self._channel is None or self._channel.is_closed:
+                await self._close_broker()
+                self._connection = await aio_pika.connect(self._amqp_url, timeout=BROKER_TIMEOUT_S)
+                self._channel = await self._connection.channel(publisher_confirms=True)
+                self._declared.clear()
+            return self._channel
+
+    async def _close_broker(self, failed: Any = None) -> None:
+        """Close the connection (only if its channel is still ``failed``, when given)."""
+        if failed is not None and self._channel is not failed:
+            return  # another task has already replaced it
+        connection, self._connection, self._channel = self._connection, None, None
+        if connection is not None:
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(connection.close(), BROKER_TIMEOUT_S)
 
     async def _declare(self, channel: Any, queue: str) -> None:
         if queue in self._declared:
@@ -105,7 +194,9 @@ class AsyncOutboxPublisher:
         )
         self._declared.add(queue)
 
-    async def _publish_batch(self, batch: list[PendingMessage]) -> None:
+    async def _publish(self, batch: list[PendingMessage], *, quiet: bool = False) -> list[int]:
+        """Publish with confirms; the ids the broker confirmed (none if it is unreachable)."""
+        channel = None
         try:
             channel = await self._ensure_channel()
             queues = [_queue_name(payload) for _, payload in batch]
@@ -119,19 +210,18 @@ class AsyncOutboxPublisher:
                         ),
                         routing_key=queue,
                         mandatory=True,
+                        timeout=BROKER_TIMEOUT_S,
                     )
                     for (_, payload), queue in zip(batch, queues, strict=True)
                 ),
                 return_exceptions=True,
             )
-        except Exception as exc:  # broker unreachable: the relay publishes these later
-            log.warning(
-                "outbox.async_publish_failed",
-                count=len(batch),
-                error=redact(f"{type(exc).__name__}: {exc}"),
-            )
-            self._channel = None
-            return
+        except Exception as exc:  # broker unreachable: the rows stay for the relay
+            if not quiet:
+                log.warning("outbox.async_publish_failed", count=len(batch), error=_describe(exc))
+            if channel is not None:
+                await self._close_broker(channel)
+            return []
         published = [
             oid
             for (oid, _), result in zip(batch, results, strict=True)
@@ -139,6 +229,11 @@ class AsyncOutboxPublisher:
         ]
         if len(published) < len(batch):
             log.warning("outbox.async_publish_partial", published=len(published), total=len(batch))
+            await self._close_broker(channel)  # a lost connection shows as failed confirms
+        return published
+
+    async def _publish_batch(self, batch: list[PendingMessage]) -> None:
+        published = await self._publish(batch)
         if published:
             await self._delete(published)
 
@@ -150,7 +245,7 @@ class AsyncOutboxPublisher:
                 # messages again, which the ledger makes harmless; not waiting for the WAL
                 # flush keeps these commits out of the webhook's own commit queue.
                 await self._db.execute("SET synchronous_commit = off")
-            await self._db.execute("DELETE FROM outbox WHERE id = ANY(%s)", (ids,))
+            await self._db.execute(_DELETE, (ids,))
         except psycopg.Error as exc:  # the rows stay; the relay republishes, the ledger dedupes
             log.warning("outbox.delete_failed", count=len(ids), error=redact(str(exc)))
             self._db = None

@@ -6,9 +6,12 @@ Every process publishes through it; a worker process installs its own broker fir
 
 from __future__ import annotations
 
+from typing import Any
+
 import dramatiq
 from dramatiq.brokers.rabbitmq import RabbitmqBroker
 from dramatiq.brokers.stub import StubBroker
+from dramatiq.common import current_millis
 from dramatiq.middleware import (
     AgeLimit,
     Callbacks,
@@ -16,6 +19,7 @@ from dramatiq.middleware import (
     Pipelines,
     Retries,
     ShutdownNotifications,
+    SkipMessage,
     TimeLimit,
 )
 
@@ -24,10 +28,37 @@ from switchboard.common.settings import Settings, get_settings
 _broker: dramatiq.Broker | None = None
 
 
+def max_age_ms(broker: dramatiq.Broker, message: Any) -> int | None:
+    """The message's age limit (its own, else its actor's); None: it never expires."""
+    limit = message.options.get("max_age")
+    if not limit and message.actor_name in broker.actors:
+        limit = broker.get_actor(message.actor_name).options.get("max_age")
+    return int(limit) if limit else None
+
+
+class JobAgeLimit(AgeLimit):
+    """Dramatiq's age limit, with a clock a drill can move ahead (``JOB_AGE_OFFSET_S``).
+
+    Only messages with a ``max_age`` expire: time-bound jobs (``ActorSpec.ttl_s``). The failed
+    message goes to the dead-letter queue; the worker's ledger records why (``expired: …``).
+    """
+
+    def __init__(self, *, offset_ms: int = 0) -> None:
+        super().__init__()
+        self.offset_ms = offset_ms
+
+    def before_process_message(self, broker: dramatiq.Broker, message: Any) -> None:
+        limit = max_age_ms(broker, message)
+        if limit and current_millis() + self.offset_ms - message.message_timestamp >= limit:
+            self.logger.warning("Message %r has exceeded its age limit.", message.message_id)
+            message.fail()
+            raise SkipMessage("Message age limit exceeded")
+
+
 def standard_middleware(settings: Settings) -> list[Middleware]:
     """Dramatiq's middleware every Switchboard broker has: limits, retries, pipelines."""
     return [
-        AgeLimit(),
+        JobAgeLimit(offset_ms=round(settings.job_age_offset_s * 1000)),
         TimeLimit(),
         ShutdownNotifications(),
         Callbacks(),

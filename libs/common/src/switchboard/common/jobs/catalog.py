@@ -1,9 +1,16 @@
-"""Every job Switchboard runs: its actor name, queue, arguments, time limit, retries, age limit.
+"""Every job Switchboard runs: its actor name, queue, arguments, limits and policies.
 
 Each entry is a constant named after its job; callers enqueue with it
 (``enqueue(SEND_WHATSAPP_WITH_RETRY, business_id=…, message_id=…)``) and the worker declares
 its actor from it, so the API never imports the worker and no queue or actor name is spelled
 twice.
+
+Expiry: work that records what already happened or what a customer is owed (a call's log and
+lead, a recording, a WhatsApp message and its reply, analysis, webhooks) has no ``ttl_s`` and
+never expires, however long the workers or the broker were away. Only time-bound work (a
+reminder push, an outbound run's driver, warm-ups, periodic scans that the next tick repeats)
+has one; expired, its ledger row says ``dead`` with ``expired: …`` and ``/metrics`` counts it
+(``switchboard_jobs_expired_total``).
 """
 
 from __future__ import annotations
@@ -22,20 +29,31 @@ class ActorSpec:
     ``optional`` those it may give; ``None`` leaves them undeclared (tests' ad-hoc actors).
     Arguments are ids and short strings, never documents: a transcript, a webhook body or a
     notification's text is stored first and the job gets the row's id.
+
+    ``ttl_s``: seconds after enqueueing past which a job not yet started expires; ``None``
+    (owed work) never expires. ``max_unfinished``: how many of its executions may die with
+    their worker (SIGKILL, OOM) before its next delivery dead-letters it; ``None`` takes the
+    ``JOB_MAX_UNFINISHED_DELIVERIES`` setting. Deliveries that never started (prefetched by a
+    worker that died) do not count.
     """
 
     name: str
     queue: str
     timeout_s: int = 300
     max_retries: int = 3
-    ttl_s: int = 600
+    ttl_s: int | None = None
     params: tuple[str, ...] | None = None
     optional: tuple[str, ...] = ()
+    max_unfinished: int | None = None
 
     def __post_init__(self) -> None:
         taken = RESERVED.intersection((*(self.params or ()), *self.optional))
         if taken:
             raise ValueError(f"{self.name}: argument names {sorted(taken)} are reserved")
+        if self.ttl_s is not None and self.ttl_s <= 0:
+            raise ValueError(f"{self.name}: ttl_s must be positive or None (never expires)")
+        if self.max_unfinished is not None and self.max_unfinished < 1:
+            raise ValueError(f"{self.name}: max_unfinished must be at least 1")
 
     def accepts(self) -> frozenset[str] | None:
         """Every argument name the actor takes besides ``business_id``; None if undeclared."""
@@ -46,12 +64,17 @@ class ActorSpec:
 
 _CALL_FIELDS = ("direction", "from_number", "to_number", "started_at", "run_id", "item_id")
 
-WARMUP_AGENTS = ActorSpec("warmup_agents_job", "warmup", timeout_s=60, max_retries=1, params=())
-WARMUP_BUSINESS = ActorSpec("warmup_business_job", "warmup", timeout_s=60, max_retries=2, params=())
-WARMUP_LAZY_SERVICES = ActorSpec(
-    "warmup_lazy_services_job", "warmup", timeout_s=60, max_retries=1, params=()
+# Time-bound: warming caches is pointless once the moment has passed.
+WARMUP_AGENTS = ActorSpec(
+    "warmup_agents_job", "warmup", timeout_s=60, max_retries=1, ttl_s=600, params=()
 )
-PREBUILD_PROMPT = ActorSpec("prebuild_prompt_job", "prompts", timeout_s=60, params=())
+WARMUP_BUSINESS = ActorSpec(
+    "warmup_business_job", "warmup", timeout_s=60, max_retries=2, ttl_s=600, params=()
+)
+WARMUP_LAZY_SERVICES = ActorSpec(
+    "warmup_lazy_services_job", "warmup", timeout_s=60, max_retries=1, ttl_s=600, params=()
+)
+PREBUILD_PROMPT = ActorSpec("prebuild_prompt_job", "prompts", timeout_s=60, ttl_s=600, params=())
 CREATE_LEAD = ActorSpec(
     "create_lead_job",
     "leads",
@@ -92,12 +115,16 @@ PROCESS_RECORDING = ActorSpec(
     "recordings",
     timeout_s=600,
     max_retries=5,
-    ttl_s=86_400,
     params=("recording_sid", "call_sid"),
     optional=("recording_url", "duration_s"),
 )
-CLEANUP_OLD_RECORDINGS = ActorSpec(
-    "cleanup_old_recordings_job", "maintenance", timeout_s=900, max_retries=2, params=()
+CLEANUP_OLD_RECORDINGS = ActorSpec(  # daily; the next day's run deletes what this one would
+    "cleanup_old_recordings_job",
+    "maintenance",
+    timeout_s=900,
+    max_retries=2,
+    ttl_s=86_400,
+    params=(),
 )
 PROCESS_WHATSAPP_WEBHOOK = ActorSpec(
     "process_whatsapp_webhook_job", "whatsapp", timeout_s=60, max_retries=3, params=("message_id",)
@@ -137,7 +164,6 @@ SEND_WEBHOOK_TO_N8N = ActorSpec(
     "webhooks",
     timeout_s=30,
     max_retries=5,
-    ttl_s=86_400,
     params=("delivery_id",),
 )
 SEND_WEBHOOK_WITH_RETRY = ActorSpec(
@@ -145,24 +171,24 @@ SEND_WEBHOOK_WITH_RETRY = ActorSpec(
     "webhooks",
     timeout_s=30,
     max_retries=8,
-    ttl_s=86_400,
     params=("delivery_id",),
 )
-SEND_PUSH_NOTIFICATION = ActorSpec(
+SEND_PUSH_NOTIFICATION = ActorSpec(  # a reminder's moment passes
     "send_push_notification_job",
     "notifications",
     timeout_s=30,
     max_retries=3,
+    ttl_s=600,
     params=("subscription_id", "reminder_id"),
 )
-SCHEDULE_REMINDERS = ActorSpec(
-    "schedule_reminders_job", "notifications", timeout_s=60, max_retries=1, params=()
+SCHEDULE_REMINDERS = ActorSpec(  # a scan: the next tick finds the reminders still pending
+    "schedule_reminders_job", "notifications", timeout_s=60, max_retries=1, ttl_s=600, params=()
 )
-OUTBOUND_RUN = ActorSpec(
-    "outbound_run_job", "outbound", timeout_s=120, max_retries=10, params=("run_id",)
+OUTBOUND_RUN = ActorSpec(  # dials: expired, the reconciler closes the run with the reason
+    "outbound_run_job", "outbound", timeout_s=120, max_retries=10, ttl_s=600, params=("run_id",)
 )
-OUTBOUND_RECONCILE = ActorSpec(
-    "outbound_reconcile_job", "outbound", timeout_s=60, max_retries=1, params=()
+OUTBOUND_RECONCILE = ActorSpec(  # a scan, repeated every few seconds
+    "outbound_reconcile_job", "outbound", timeout_s=60, max_retries=1, ttl_s=60, params=()
 )
 OUTBOUND_CALL_STATUS = ActorSpec(
     "outbound_call_status_job",
@@ -200,6 +226,19 @@ _SPECS = (
 
 #: The entries by actor name, for code that holds only the name (the worker, the ledger).
 CATALOG: dict[str, ActorSpec] = {spec.name: spec for spec in _SPECS}
+#: The entries actors were declared with in this process (``job_actor``), by actor name.
+_declared: dict[str, ActorSpec] = {}
+
+
+def declare(spec: ActorSpec) -> None:
+    """Remember ``spec`` as the entry its actor runs under (``job_actor`` calls it)."""
+    _declared[spec.name] = spec
+
+
+def entry_of(actor_name: str) -> ActorSpec | None:
+    """The entry of the actor named ``actor_name``: the one it was declared with in this
+    process, else the catalog's (tests' ad-hoc actors have only the former)."""
+    return _declared.get(actor_name) or CATALOG.get(actor_name)
 
 
 def queues() -> list[str]:

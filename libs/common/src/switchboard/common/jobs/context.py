@@ -17,10 +17,13 @@ class JobControl(Protocol):
     """What a job may ask of the runtime that runs it."""
 
     def record_progress(self, job_id: str, progress: float, message: str | None) -> bool:
-        """Store the job's progress; False if the job was cancelled."""
+        """Store the job's progress; False if the job was cancelled or asked to stop."""
 
     def status_of(self, job_id: str) -> str | None:
         """The job's status in the ledger."""
+
+    def cancel_requested(self, job_id: str) -> bool:
+        """True if the job was cancelled, or asked to stop while it runs."""
 
     def mark_running_due(self, job_id: str) -> int:
         """Write the running mark of a job started on the fast path; the marks written."""
@@ -60,7 +63,11 @@ def set_current_job(job: JobContext | None) -> None:
 
 
 def report_progress(progress: float, message: str | None = None) -> None:
-    """Record how far the running job is (0..1); raise :class:`JobCancelled` if cancelled."""
+    """Record how far the running job is (0..1); raise :class:`JobCancelled` if cancelled.
+
+    A checkpoint, like :func:`raise_if_cancelled`: call it between the steps of a long job, where
+    stopping leaves nothing half done.
+    """
     if not 0.0 <= progress <= 1.0:
         raise ValueError(f"progress must be between 0 and 1, got {progress!r}")
     job = current_job()
@@ -71,7 +78,12 @@ def report_progress(progress: float, message: str | None = None) -> None:
 
 
 def raise_if_cancelled() -> None:
-    """Stop the running job cooperatively if someone cancelled it."""
+    """A checkpoint: raise :class:`JobCancelled` if someone cancelled the running job.
+
+    Cancelling a running job only asks it to stop (``cancel_requested``); the job stops at its
+    next checkpoint, and its ledger row says ``cancelled`` once it has. Outside a job (a test
+    or a command calling the domain directly), nothing happens.
+    """
     job = current_job()
-    if job is not None and job.control.status_of(job.job_id) == "cancelled":
+    if job is not None and job.control.cancel_requested(job.job_id):
         raise JobCancelled(f"job {job.job_id} was cancelled")

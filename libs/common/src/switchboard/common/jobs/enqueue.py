@@ -124,6 +124,7 @@ class PreparedJob:
             "attempts": 0,
             "deliveries": 0,
             "failures": 0,
+            "cancel_requested": False,
             "max_retries": self.max_retries,
             "run_id": self.run_id,
             "dedup_key": self.dedup_key,
@@ -182,7 +183,8 @@ def prepare_job(
         args=(),
         kwargs={"business_id": business_id, **params},
         options={
-            "max_age": ttl * 1000,
+            # No max_age for an entry without a ttl (owed work): it never expires.
+            **({"max_age": ttl * 1000} if ttl is not None else {}),
             "time_limit": timeout * 1000,
             "max_retries": retry,
             "business_id": business_id,
@@ -231,9 +233,10 @@ def enqueue(
 
     ``ttl`` (seconds) becomes Dramatiq's ``max_age``, ``timeout`` its ``time_limit`` and
     ``retry`` its ``max_retries`` (exponential backoff between attempts); left out, they come
-    from the entry. Inside a :func:`~switchboard.common.db.tenant_session` the job joins that
-    transaction; otherwise it gets its own. Passing an existing ``job_id`` again does not
-    create a second job. Checks as :func:`prepare_job`.
+    from the entry (an entry without a ttl never expires). Inside a
+    :func:`~switchboard.common.db.tenant_session` the job joins that transaction; otherwise it
+    gets its own. Passing an existing ``job_id`` again does not create a second job. Checks as
+    :func:`prepare_job`.
     """
     job = prepare_job(
         spec,

@@ -2,8 +2,14 @@
 
 A rolled-back transaction leaves no row, so nothing is published. After commit the rows are
 published with confirms and deleted. Whatever is still there (the process died in between,
-or the broker was down) is republished by :func:`relay_outbox`, which the scheduler runs; the
-ledger makes a duplicate publish harmless.
+or the broker was down) is republished by :func:`relay_outbox`, which every long-running
+process runs every ``OUTBOX_RELAY_INTERVAL_S`` on rows older than ``OUTBOX_RELAY_MIN_AGE_S``:
+the scheduler, each worker process (``worker/runtime/outbox_relay.py``) and the API (its
+asynchronous twin, ``jobs/async_outbox.py``). So whichever of them is alive publishes the
+rows once the broker is back. Relays lock the rows they take (``SKIP LOCKED``), so two never
+publish the same row; a row whose first publisher was slower than the age bound can be
+published twice, and the worker's ledger skips the second (the relay marks it
+``republished``).
 
 Importing this module registers :func:`hand_over_committed` as the sessions' after-commit step
 for the outbox (``db/tenancy.py``): whoever can add to the outbox has registered it.
@@ -49,13 +55,17 @@ def add_to_outbox(
     collect(session, PENDING_KEY, (outbox_id, payload))
 
 
-def _publish(pending: list[PendingMessage], *, republish: bool = False) -> list[int]:
-    """Publish in order until one fails; the ids published.
+def mark_republished(payload: str) -> str:
+    """The message marked as one that may have been published before (its publisher died, or
+    was slow, before it deleted the row): the worker checks its ledger row before running
+    it, never taking the fast path (``worker/runtime/inflight.py``)."""
+    message = Message.decode(payload.encode())
+    return message.copy(options={**message.options, "republished": True}).encode().decode()
 
-    ``republish``: the message may have been published before (the publisher died before it
-    deleted the row), so the worker checks its ledger row before running it, never taking
-    the fast path (``jobs/inflight.py``).
-    """
+
+def _publish(pending: list[PendingMessage], *, republish: bool = False) -> list[int]:
+    """Publish in order until one fails; the ids published (``republish``: each message
+    marked by :func:`mark_republished`)."""
     broker = get_broker()
     published: list[int] = []
     for outbox_id, payload in pending:

@@ -3,17 +3,21 @@
 from __future__ import annotations
 
 import time
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
 from dramatiq import Message
 from sqlalchemy import and_, or_, select, update
+from sqlalchemy.orm import Session
 
 from switchboard.common.db.base import utcnow
 from switchboard.common.db.tenancy import tenant_session
 from switchboard.common.errors import ConflictError, NotFoundError
+from switchboard.common.jobs.catalog import ActorSpec
 from switchboard.common.jobs.outbox import add_to_outbox
-from switchboard.common.models.jobs import FINAL_STATUSES, LIVE_STATUSES, Job
+from switchboard.common.models.jobs import FINAL_STATUSES, Job
 
 
 class JobNotFoundError(NotFoundError):
@@ -66,23 +70,53 @@ def get_job(business_id: int, job_id: str) -> Job:
 
 
 def cancel_job(business_id: int, job_id: str) -> Job:
-    """Cancel a queued or running job; a running one stops at its next progress report.
+    """Cancel a queued job at once; ask a running one to stop.
 
-    A busy worker process may start a job up to ``inflight.FRESH_S`` (0.1 s) after it was
-    cancelled, as if it had already been running; its row stays ``cancelled``.
+    A queued job's row says ``cancelled`` and the worker skips its message. A running job's row
+    stays ``running`` with ``cancel_requested`` set: the job stops at its next checkpoint
+    (``report_progress`` or ``raise_if_cancelled``), and the worker writes ``cancelled`` once it
+    has stopped. A job with no checkpoint left runs to its end and says so (``succeeded``).
+
+    A job started on a worker's fast path is still ``queued`` in the ledger for up to
+    ``inflight.RUNNING_AFTER_S`` (0.05 s); cancelled then, its row says ``cancelled`` at once and
+    the job stops at its first checkpoint. A busy worker may also start a job up to
+    ``inflight.FRESH_S`` (0.1 s) after it was cancelled; its row stays ``cancelled``.
     """
+    now = utcnow()
+    owned = (Job.business_id == business_id, Job.id == job_id)
     with tenant_session(business_id) as session:
-        result = session.execute(
-            update(Job)
-            .where(Job.business_id == business_id, Job.id == job_id, Job.status.in_(LIVE_STATUSES))
-            .values(status="cancelled", finished_at=utcnow(), updated_at=utcnow())
-            .returning(Job.id)
+        changed = (
+            session.execute(
+                update(Job)
+                .where(*owned, Job.status == "queued")
+                .values(status="cancelled", finished_at=now, updated_at=now)
+                .returning(Job.id)
+            ).first()
+            or session.execute(
+                update(Job)
+                .where(*owned, Job.status == "running")
+                .values(cancel_requested=True, updated_at=now)
+                .returning(Job.id)
+            ).first()
         )
-        changed = result.first() is not None
     job = get_job(business_id, job_id)
-    if not changed:
+    if changed is None:
         raise JobStateError(f"job {job_id} is already {job.status} and cannot be cancelled")
     return job
+
+
+#: What a retry re-opens besides the job: ``hook(session, business_id, the job's arguments)``.
+RetryHook = Callable[[Session, int, Mapping[str, Any]], None]
+_retry_hooks: dict[str, RetryHook] = {}
+
+
+def on_retry(spec: ActorSpec, hook: RetryHook) -> None:
+    """Run ``hook`` in the transaction that queues a retried ``spec`` job again.
+
+    The domain that owns the job's effect registers it (a dead WhatsApp send re-opens its
+    failed message, so the retry sends it instead of finding it settled).
+    """
+    _retry_hooks[spec.name] = hook
 
 
 def retry_job(business_id: int, job_id: str) -> Job:
@@ -110,8 +144,13 @@ def retry_job(business_id: int, job_id: str) -> Job:
         fresh.options.update(options)
         payload = fresh.encode().decode()
         job.status, job.deliveries, job.failures = "queued", 0, 0
+        job.cancel_requested = False
+        job.worker_id = None  # no execution runs until its next start
         job.finished_at, job.message, job.updated_at = None, payload, utcnow()
         if job.dedup_key is not None:
             job.dedup_window_key = None
+        hook = _retry_hooks.get(job.actor_name)
+        if hook is not None:
+            hook(session, business_id, message.kwargs)
         add_to_outbox(session, business_id, job.id, job.queue_name, payload)
     return get_job(business_id, job_id)

@@ -2,6 +2,7 @@
 
 from switchboard.common.models.business import AgentSettings, ApiKey, Business, PrebuiltPrompt
 from switchboard.common.models.calls import CallLog, CallSession, Recording
+from switchboard.common.models.events import ParkedEvent
 from switchboard.common.models.jobs import Job, OutboxMessage, WorkerHeartbeat
 from switchboard.common.models.leads import Lead
 from switchboard.common.models.notifications import PushSubscription, Reminder
@@ -24,6 +25,7 @@ __all__ = [
     "OutboundItem",
     "OutboundRun",
     "OutboxMessage",
+    "ParkedEvent",
     "PrebuiltPrompt",
     "PushSubscription",
     "Recording",

@@ -4,7 +4,18 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import DateTime, Float, ForeignKey, Index, Integer, String, Text, text
+from sqlalchemy import (
+    Boolean,
+    DateTime,
+    Float,
+    ForeignKey,
+    Index,
+    Integer,
+    String,
+    Text,
+    false,
+    text,
+)
 from sqlalchemy.orm import Mapped, mapped_column
 
 from switchboard.common.db.base import Base, BigId, TenantOwned, utcnow
@@ -77,6 +88,11 @@ class Job(TenantOwned, Base):
     dedup_key: Mapped[str | None] = mapped_column(String(200))
     #: Set when uniqueness is for a period (or forever) rather than among live jobs only.
     dedup_window_key: Mapped[str | None] = mapped_column(String(240))
+    #: A running job was cancelled: it stops at its next checkpoint, then says ``cancelled``.
+    cancel_requested: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
+    #: The worker process (``host:pid``) that started the latest execution; while that
+    #: worker's heartbeat is fresh, no other worker starts the job.
+    worker_id: Mapped[str | None] = mapped_column(String(120))
     progress: Mapped[float | None] = mapped_column(Float)
     progress_message: Mapped[str | None] = mapped_column(String(500))
     message: Mapped[str] = mapped_column(Text)

@@ -42,7 +42,10 @@ class OutboundItem(TenantOwned, Timestamped, Base):
     status: Mapped[str] = mapped_column(String(16), default="pending")
     attempts: Mapped[int] = mapped_column(Integer, default=0)
     call_sid: Mapped[str | None] = mapped_column(String(64), index=True)
+    #: When Twilio accepted the latest call.
     placed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    #: Calls Twilio accepted for this lead (attempts it refused are not counted).
+    calls_placed: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
     completed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     last_call_status: Mapped[str | None] = mapped_column(String(32))
     error: Mapped[str | None] = mapped_column(Text)

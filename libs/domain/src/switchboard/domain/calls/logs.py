@@ -39,11 +39,29 @@ def _as_time(value: datetime | str | None) -> datetime | None:
     return value if isinstance(value, datetime) else parse_time(value)
 
 
-def _queue_analysis(business_id: int, call_log_id: int) -> None:
-    """The call's transcript is analysed once, whichever of its writers gets there first."""
+def queue_call_analysis(business_id: int, call_log_id: int) -> None:
+    """Queue the analysis of the call's transcript, in the caller's transaction.
+
+    One key per call log, kept forever: the transcript is analysed once, whichever of its
+    writers (``call.ended``, the status callback, the lead job, a recording) gets there
+    first. Each queues it only once the transcript is on the call log, and the analysis
+    finds or creates the lead itself, so no order of them leaves the call unanalysed.
+    """
     enqueue_unique(
         ANALYZE_CONVERSATION,
         key=f"analyze-call:{business_id}:{call_log_id}",
+        period=FOREVER,
+        business_id=business_id,
+        call_log_id=call_log_id,
+    )
+
+
+def queue_lead_from_call(business_id: int, call_log_id: int) -> None:
+    """Queue ``create_lead_from_call`` for the call log, once per call log, in the caller's
+    transaction."""
+    enqueue_unique(
+        CREATE_LEAD_FROM_CALL,
+        key=f"call-lead:{business_id}:{call_log_id}",
         period=FOREVER,
         business_id=business_id,
         call_log_id=call_log_id,
@@ -166,15 +184,9 @@ def record_call_end(session: Session, business_id: int, *, call_sid: str, **fiel
         if value is not None and (name == "status" or getattr(call_log, name) in (None, [])):
             setattr(call_log, name, value)
     session.flush()
-    enqueue_unique(
-        CREATE_LEAD_FROM_CALL,
-        key=f"call-lead:{business_id}:{call_log.id}",
-        period=FOREVER,
-        business_id=business_id,
-        call_log_id=call_log.id,
-    )
+    queue_lead_from_call(business_id, call_log.id)
     if call_log.transcript:
-        _queue_analysis(business_id, call_log.id)
+        queue_call_analysis(business_id, call_log.id)
     log.info("calls.log_finalized", business_id=business_id, call_sid=call_sid)
     return call_log.id
 
@@ -211,16 +223,17 @@ def create_lead_from_call(business_id: int, call_log_id: int) -> int | None:
         lead, created = upsert_lead(session, business_id, phone, source="call")
         call_log.lead_id = lead.id
         if call_log.transcript:
-            _queue_analysis(business_id, call_log.id)
+            queue_call_analysis(business_id, call_log.id)
         log.info("calls.lead_linked", business_id=business_id, lead_id=lead.id, created=created)
         return lead.id
 
 
-def call_log_for_sid(session: Session, business_id: int, call_sid: str) -> CallLog | None:
-    """This business's call log for ``call_sid``, if there is one."""
-    return session.execute(
-        select(CallLog).where(CallLog.business_id == business_id, CallLog.call_sid == call_sid)
-    ).scalar_one_or_none()
+def call_log_for_sid(
+    session: Session, business_id: int, call_sid: str, *, lock: bool = False
+) -> CallLog | None:
+    """This business's call log for ``call_sid``, if there is one (``lock``: for update)."""
+    query = select(CallLog).where(CallLog.business_id == business_id, CallLog.call_sid == call_sid)
+    return session.execute(query.with_for_update() if lock else query).scalar_one_or_none()
 
 
 __all__ = [
@@ -232,6 +245,8 @@ __all__ = [
     "finalize_call_log",
     "finalize_call_session",
     "parse_time",
+    "queue_call_analysis",
+    "queue_lead_from_call",
     "record_call_end",
     "setup_call",
 ]

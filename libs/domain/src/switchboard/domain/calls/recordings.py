@@ -2,20 +2,25 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import delete, select
+from sqlalchemy import delete, select, update
 
 from switchboard.common.bootstrap import Adapters
 from switchboard.common.db.base import utcnow
 from switchboard.common.db.tenancy import system_session, tenant_session
 from switchboard.common.db.upsert import insert_ignoring_conflicts
 from switchboard.common.errors import NotFoundError
-from switchboard.common.jobs import FOREVER, enqueue_unique
-from switchboard.common.jobs.catalog import ANALYZE_CONVERSATION
+from switchboard.common.jobs import raise_if_cancelled
 from switchboard.common.logging import get_logger
 from switchboard.common.models import Recording
-from switchboard.domain.calls.logs import call_log_for_sid, caller_number, ensure_call_is_ours
+from switchboard.domain.calls.logs import (
+    call_log_for_sid,
+    caller_number,
+    ensure_call_is_ours,
+    queue_call_analysis,
+)
 from switchboard.domain.leads.store import upsert_lead
 
 log = get_logger(__name__)
@@ -34,8 +39,17 @@ def _ensure_recording_is_ours(business_id: int, recording_sid: str) -> None:
         raise NotFoundError(f"recording {recording_sid} not found for business {business_id}")
 
 
-def _register(business_id: int, recording_sid: str, call_sid: str, **fields: object) -> bool:
-    """Upsert the recording row; False when it was already processed."""
+@dataclass(frozen=True)
+class _Progress:
+    """What earlier deliveries of the job already did, as the recording's row says."""
+
+    status: str
+    storage_key: str | None
+    transcript: str | None
+
+
+def _register(business_id: int, recording_sid: str, call_sid: str, **fields: object) -> _Progress:
+    """Upsert the recording row; its progress so far."""
     with tenant_session(business_id) as session:
         now = utcnow()
         insert_ignoring_conflicts(
@@ -51,12 +65,44 @@ def _register(business_id: int, recording_sid: str, call_sid: str, **fields: obj
                 **{k: v for k, v in fields.items() if v is not None},
             },
         )
-        status = session.execute(
-            select(Recording.status).where(
+        row = session.execute(
+            select(Recording.status, Recording.storage_key, Recording.transcript).where(
                 Recording.business_id == business_id, Recording.recording_sid == recording_sid
             )
+        ).one()
+    return _Progress(row.status, row.storage_key, row.transcript)
+
+
+def _save(business_id: int, recording_sid: str, **values: object) -> None:
+    """One step's result on the recording's row, committed before the next step starts."""
+    with tenant_session(business_id) as session:
+        session.execute(
+            update(Recording)
+            .where(Recording.business_id == business_id, Recording.recording_sid == recording_sid)
+            .values(**values)
+        )
+
+
+def _attach(business_id: int, recording_sid: str, call_sid: str, transcript: str) -> None:
+    """The transcript on the call (unless it has one) and its lead; the recording done."""
+    with tenant_session(business_id) as session:
+        recording = session.execute(
+            select(Recording)
+            .where(Recording.business_id == business_id, Recording.recording_sid == recording_sid)
+            .with_for_update()
         ).scalar_one()
-    return status != "transcribed"
+        recording.status = "transcribed"
+        call_log = call_log_for_sid(session, business_id, call_sid, lock=True)
+        if call_log is None:
+            return
+        recording.call_log_id = call_log.id
+        if not call_log.transcript:
+            call_log.transcript = [{"role": "recording", "text": transcript}]
+        phone = caller_number(call_log)
+        if phone:
+            lead, _ = upsert_lead(session, business_id, phone, source="call")
+            call_log.lead_id = call_log.lead_id or lead.id
+            queue_call_analysis(business_id, call_log.id)
 
 
 def process_recording(
@@ -70,46 +116,34 @@ def process_recording(
 ) -> bool:
     """Download, store and transcribe a recording, attach it to the call and its lead.
 
-    Returns False when the recording had been processed already (a redelivery).
+    Each step commits its result on the recording's row before the next begins (the audio's
+    ``storage_key``, then the ``transcript``, then ``transcribed`` with the call attached), and
+    a redelivery skips the steps done: a worker that dies mid-way costs the step it was in,
+    never a second download or transcription of a finished one. The call's transcript is
+    analysed once, under the call's analysis key. Returns False when the recording had been
+    processed already.
     """
     ensure_call_is_ours(business_id, call_sid)
     _ensure_recording_is_ours(business_id, recording_sid)
-    if not _register(
+    progress = _register(
         business_id, recording_sid, call_sid, source_url=recording_url, duration_s=duration_s
-    ):
+    )
+    if progress.status == "transcribed":
         return False
-    audio = adapters.twilio.download_recording(recording_sid)
-    key = f"{business_id}/{recording_sid}.wav"
-    adapters.storage.put(key, audio)
-    transcript = adapters.ai_text.transcribe(audio, f"{recording_sid}.wav")
-    with tenant_session(business_id) as session:
-        recording = session.execute(
-            select(Recording)
-            .where(Recording.business_id == business_id, Recording.recording_sid == recording_sid)
-            .with_for_update()
-        ).scalar_one()
-        recording.storage_key, recording.transcript, recording.status = (
-            key,
-            transcript,
-            "transcribed",
-        )
-        call_log = call_log_for_sid(session, business_id, call_sid)
-        if call_log is not None:
-            recording.call_log_id = call_log.id
-            if not call_log.transcript:
-                call_log.transcript = [{"role": "recording", "text": transcript}]
-            phone = caller_number(call_log)
-            if phone:
-                lead, _ = upsert_lead(session, business_id, phone, source="call")
-                call_log.lead_id = call_log.lead_id or lead.id
-                enqueue_unique(
-                    ANALYZE_CONVERSATION,
-                    key=f"analyze-recording:{business_id}:{recording.id}",
-                    period=FOREVER,
-                    business_id=business_id,
-                    call_log_id=call_log.id,
-                )
-    log.info("recordings.processed", business_id=business_id, sid=recording_sid, size=len(audio))
+    key, transcript = progress.storage_key, progress.transcript
+    if key is None:
+        audio = adapters.twilio.download_recording(recording_sid)
+        key = f"{business_id}/{recording_sid}.wav"
+        adapters.storage.put(key, audio)
+        _save(business_id, recording_sid, storage_key=key, status="stored")
+    raise_if_cancelled()  # a checkpoint: the audio is stored
+    if transcript is None:
+        audio = adapters.storage.get(key)
+        transcript = adapters.ai_text.transcribe(audio, f"{recording_sid}.wav")
+        _save(business_id, recording_sid, transcript=transcript)
+    raise_if_cancelled()  # a checkpoint: the transcript is stored
+    _attach(business_id, recording_sid, call_sid, transcript)
+    log.info("recordings.processed", business_id=business_id, sid=recording_sid)
     return True
 
 
@@ -125,6 +159,7 @@ def cleanup_old_recordings(
             )
         ).all()
     for row in old:
+        raise_if_cancelled()  # a checkpoint between recordings
         if row.storage_key:
             adapters.storage.delete(row.storage_key)
         adapters.twilio.delete_recording(row.recording_sid)

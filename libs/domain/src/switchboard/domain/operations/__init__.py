@@ -1,10 +1,10 @@
 """Operations: how a business's calls and jobs are doing, and which workers are alive.
 
-``overview`` is what the dashboard's overview shows a business; ``heartbeats`` records each
-worker process's heartbeat.
+``overview`` is what the dashboard's overview shows a business; ``heartbeats`` reads a worker
+process's last heartbeat.
 """
 
-from switchboard.domain.operations.heartbeats import heartbeat_of, record_heartbeat
+from switchboard.domain.operations.heartbeats import heartbeat_of
 from switchboard.domain.operations.overview import Overview, overview
 
-__all__ = ["Overview", "heartbeat_of", "overview", "record_heartbeat"]
+__all__ = ["Overview", "heartbeat_of", "overview"]

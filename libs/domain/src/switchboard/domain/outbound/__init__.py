@@ -1,14 +1,16 @@
 """Outbound call runs (campaigns): creating, starting, cancelling, driving and progress.
 
-``runs`` creates, lists, starts and cancels runs; ``driver`` places a run's calls under a lease;
-``calls`` moves an item on Twilio's call status; ``progress`` derives a run's progress from its
-items; ``active_runs`` lists the runs that are really active; ``scheduled`` declares the
-domain's periodic jobs (resuming or closing runs whose driver died).
+``runs`` creates, lists, starts and cancels runs; ``driver`` places a run's calls under a lease
+(``lease``), claiming and dialing each within the caps (``dialing``); ``calls`` moves an item on
+Twilio's call status; ``progress`` derives a run's progress from its items; ``active_runs``
+lists the runs that are really active; ``scheduled`` declares the domain's periodic jobs
+(resuming runs whose driver died, or closing them).
 """
 
 from switchboard.domain.outbound.active_runs import active_runs
 from switchboard.domain.outbound.calls import ItemNotFoundError, apply_call_status
-from switchboard.domain.outbound.driver import CallUrls, drive_run
+from switchboard.domain.outbound.dialing import CallUrls, DialRetries
+from switchboard.domain.outbound.driver import drive_run
 from switchboard.domain.outbound.runs import (
     NewRun,
     RunView,
@@ -23,6 +25,7 @@ from switchboard.domain.outbound.runs import (
 
 __all__ = [
     "CallUrls",
+    "DialRetries",
     "ItemNotFoundError",
     "NewRun",
     "RunView",

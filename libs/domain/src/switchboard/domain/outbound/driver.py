@@ -1,14 +1,19 @@
 """Driving a run: the ``outbound_run_job`` tick, under a lease with a heartbeat.
 
-One tick holds the run's lease for up to ``budget_s``, places calls up to the concurrency cap,
-and hands over to the next tick. Every call is placed in two steps so that no lead is ever
-dialed twice, whatever dies when:
+One tick holds the run's lease for up to ``budget_s``, places calls up to the run's and the
+business's caps, and hands over to the next tick. Every call is placed in two steps so that no
+lead is ever dialed twice, whatever dies when (``dialing.py``):
 
-1. claim an item (``pending`` → ``dialing``, committed);
+1. claim an item (``pending`` → ``dialing``, committed), under the business's lock;
 2. in one transaction: renew the lease (which also takes the run's row lock, so a cancel waits
    for us or we see it), place the call through Twilio, store its sid (``in_progress``).
 
 An item left ``dialing`` by a driver that died is never redialed: the call may have gone out.
+
+The tick checks between calls whether its job was cancelled (``raise_if_cancelled``); if so it
+cancels the run as ``runs.cancel_run`` does, ends the calls in progress and stops, and the job
+ends ``cancelled``. A worker that dies mid-tick leaves the run to the next delivery of the tick
+or to the scheduler's reconciler (``scheduled.py``).
 """
 
 from __future__ import annotations
@@ -16,7 +21,6 @@ from __future__ import annotations
 import time
 import zoneinfo
 from collections.abc import Callable
-from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from sqlalchemy import func, select, update
@@ -24,90 +28,22 @@ from sqlalchemy.orm import Session
 
 from switchboard.common.db.base import utcnow
 from switchboard.common.db.tenancy import tenant_session
-from switchboard.common.integrations.errors import (
-    PermanentIntegrationError,
-    RetryableIntegrationError,
-)
+from switchboard.common.integrations.errors import PermanentIntegrationError
 from switchboard.common.integrations.twilio_rest import TwilioRest
+from switchboard.common.jobs import raise_if_cancelled
+from switchboard.common.jobs.errors import JobCancelled
 from switchboard.common.logging import get_logger
 from switchboard.common.models import Business, OutboundItem, OutboundRun
 from switchboard.domain.outbound.calls import apply_call_status
+from switchboard.domain.outbound.dialing import CallUrls, DialRetries, claim_item, dial
+from switchboard.domain.outbound.lease import acquire_lease, release_lease, renew_lease
 from switchboard.domain.outbound.progress import IN_FLIGHT
+from switchboard.domain.outbound.runs import stop_run
 
 log = get_logger(__name__)
 
-LEASE = timedelta(seconds=15)
 #: An in-flight call with no news for this long is looked up at Twilio.
 STALE_CALL = timedelta(seconds=30)
-
-
-@dataclass(frozen=True)
-class CallUrls:
-    """Where Twilio fetches the outbound TwiML and sends status callbacks (the gateway)."""
-
-    gateway_base_url: str
-
-    def twiml(self, business_id: int, run_id: int, item_id: int) -> str:
-        return (
-            f"{self.gateway_base_url}/twilio/voice/outbound"
-            f"?business_id={business_id}&run_id={run_id}&item_id={item_id}"
-        )
-
-    def status(self, business_id: int, run_id: int, item_id: int) -> str:
-        return (
-            f"{self.gateway_base_url}/twilio/voice/status"
-            f"?business_id={business_id}&run_id={run_id}&item_id={item_id}"
-        )
-
-
-def _renew_lease(session: object, business_id: int, run_id: int, owner: str) -> bool:
-    now = utcnow()
-    row = session.execute(  # type: ignore[attr-defined]
-        update(OutboundRun)
-        .where(
-            OutboundRun.business_id == business_id,
-            OutboundRun.id == run_id,
-            OutboundRun.status == "running",
-            OutboundRun.lease_owner == owner,
-        )
-        .values(heartbeat_at=now, lease_expires_at=now + LEASE)
-        .returning(OutboundRun.id)
-    ).first()
-    return row is not None
-
-
-def acquire_lease(business_id: int, run_id: int, owner: str) -> bool:
-    """Take the run's lease if it is free, expired, or already ours."""
-    now = utcnow()
-    with tenant_session(business_id) as session:
-        row = session.execute(
-            update(OutboundRun)
-            .where(
-                OutboundRun.business_id == business_id,
-                OutboundRun.id == run_id,
-                OutboundRun.status == "running",
-                (OutboundRun.lease_owner.is_(None))
-                | (OutboundRun.lease_expires_at < now)
-                | (OutboundRun.lease_owner == owner),
-            )
-            .values(lease_owner=owner, lease_expires_at=now + LEASE, heartbeat_at=now)
-            .returning(OutboundRun.id)
-        ).first()
-        return row is not None
-
-
-def release_lease(business_id: int, run_id: int, owner: str) -> None:
-    """Let the next tick take over at once."""
-    with tenant_session(business_id) as session:
-        session.execute(
-            update(OutboundRun)
-            .where(
-                OutboundRun.business_id == business_id,
-                OutboundRun.id == run_id,
-                OutboundRun.lease_owner == owner,
-            )
-            .values(lease_owner=None, lease_expires_at=None)
-        )
 
 
 def _fail_interrupted_dials(business_id: int, run_id: int) -> int:
@@ -160,108 +96,6 @@ def in_calling_window(run: OutboundRun, tz: str, now: datetime) -> bool:
     if run.window_start <= run.window_end:
         return run.window_start <= local < run.window_end
     return local >= run.window_start or local < run.window_end  # a window across midnight
-
-
-def _claim(business_id: int, run: OutboundRun, business: Business) -> OutboundItem | None:
-    """Mark the next due item ``dialing`` if the run and the business have capacity."""
-    policy = run.retry_policy or {}
-    delay = timedelta(seconds=int(policy.get("retry_delay_s", 300)))
-    with tenant_session(business_id) as session:
-        busy_business = (
-            session.scalar(
-                select(func.count())
-                .select_from(OutboundItem)
-                .where(OutboundItem.business_id == business_id, OutboundItem.status.in_(IN_FLIGHT))
-            )
-            or 0
-        )
-        busy_run = (
-            session.scalar(
-                select(func.count())
-                .select_from(OutboundItem)
-                .where(
-                    OutboundItem.business_id == business_id,
-                    OutboundItem.run_id == run.id,
-                    OutboundItem.status.in_(IN_FLIGHT),
-                )
-            )
-            or 0
-        )
-        if busy_run >= run.concurrency or busy_business >= business.outbound_concurrency_cap:
-            return None
-        now = utcnow()
-        item = session.execute(
-            select(OutboundItem)
-            .where(
-                OutboundItem.business_id == business_id,
-                OutboundItem.run_id == run.id,
-                OutboundItem.status == "pending",
-                OutboundItem.completed_at.is_(None) | (OutboundItem.completed_at <= now - delay),
-            )
-            .order_by(OutboundItem.id)
-            .limit(1)
-            .with_for_update(skip_locked=True)
-        ).scalar_one_or_none()
-        if item is None:
-            return None
-        item.status, item.attempts, item.placed_at, item.call_sid = (
-            "dialing",
-            item.attempts + 1,
-            now,
-            None,
-        )
-        return item
-
-
-def _dial(
-    business_id: int,
-    run_id: int,
-    item: OutboundItem,
-    business: Business,
-    owner: str,
-    twilio: TwilioRest,
-    urls: CallUrls,
-    record: bool,
-) -> bool:
-    """Place the claimed call unless the run stopped; False if it did."""
-    with tenant_session(business_id) as session:
-        if not _renew_lease(session, business_id, run_id, owner):
-            session.execute(
-                update(OutboundItem)
-                .where(OutboundItem.business_id == business_id, OutboundItem.id == item.id)
-                .values(status="cancelled", error="run stopped before this call was placed")
-            )
-            return False
-        try:
-            call = twilio.place_call(
-                item.phone,
-                business.phone_number,
-                urls.twiml(business_id, run_id, item.id),
-                status_callback=urls.status(business_id, run_id, item.id),
-                record=record,
-            )
-        except PermanentIntegrationError as exc:
-            session.execute(
-                update(OutboundItem)
-                .where(OutboundItem.business_id == business_id, OutboundItem.id == item.id)
-                .values(status="failed", completed_at=utcnow(), error=str(exc)[:500])
-            )
-            return True
-        except RetryableIntegrationError as exc:
-            # Twilio refused for now (5xx, 429): not placed, so try this lead again later.
-            session.execute(
-                update(OutboundItem)
-                .where(OutboundItem.business_id == business_id, OutboundItem.id == item.id)
-                .values(status="pending", completed_at=utcnow(), error=str(exc)[:500])
-            )
-            return False
-        session.execute(
-            update(OutboundItem)
-            .where(OutboundItem.business_id == business_id, OutboundItem.id == item.id)
-            .values(status="in_progress", call_sid=call.sid, updated_at=utcnow())
-        )
-    log.info("outbound.call_placed", business_id=business_id, run_id=run_id, item_id=item.id)
-    return True
 
 
 def _end_calls(business_id: int, run_id: int, twilio: TwilioRest) -> None:
@@ -338,9 +172,13 @@ def drive_run(
     urls: CallUrls,
     budget_s: float = 50.0,
     poll_s: float = 0.2,
+    retries: DialRetries = DialRetries(),
     sleep: Callable[[float], None] = time.sleep,
 ) -> str:
-    """Run one tick; returns ``continue`` (enqueue the next tick) or why it stopped."""
+    """Run one tick; returns ``continue`` (enqueue the next tick) or why it stopped.
+
+    Raises :class:`JobCancelled` once it has stopped for its job's cancellation.
+    """
     with tenant_session(business_id) as session:
         run = session.execute(
             select(OutboundRun).where(
@@ -359,6 +197,7 @@ def drive_run(
     _reconcile(business_id, run_id, twilio, older_than=timedelta(0))
     deadline = time.monotonic() + budget_s
     while time.monotonic() < deadline:
+        _stop_if_job_cancelled(business_id, run_id, twilio)
         with tenant_session(business_id) as session:
             run = session.execute(
                 select(OutboundRun).where(
@@ -367,30 +206,42 @@ def drive_run(
             ).scalar_one()
             if run.status == "cancelled":
                 break
-            if not _renew_lease(session, business_id, run_id, owner):
+            if not renew_lease(session, business_id, run_id, owner):
                 return "lost-lease"
         _reconcile(business_id, run_id, twilio, older_than=STALE_CALL)
         if _finish_if_done(business_id, run_id):
             log.info("outbound.run_completed", business_id=business_id, run_id=run_id)
             return "completed"
-        placed = False
+        settled = False
         if in_calling_window(run, business.timezone, utcnow()):
-            item = _claim(business_id, run, business)
-            if item is not None:
-                placed = _dial(
+            item_id = claim_item(business_id, run)
+            if item_id is not None:
+                settled = dial(
                     business_id,
                     run_id,
-                    item,
-                    business,
-                    owner,
-                    twilio,
-                    urls,
-                    business.recording_enabled,
+                    item_id,
+                    owner=owner,
+                    twilio=twilio,
+                    urls=urls,
+                    retries=retries,
+                    sleep=sleep,
                 )
-        if not placed:
+        if not settled:
             sleep(poll_s)
     else:
         release_lease(business_id, run_id, owner)
         return "continue"
     _end_calls(business_id, run_id, twilio)
     return "cancelled"
+
+
+def _stop_if_job_cancelled(business_id: int, run_id: int, twilio: TwilioRest) -> None:
+    """A checkpoint between calls: a cancelled tick cancels its run, ends its calls, stops."""
+    try:
+        raise_if_cancelled()
+    except JobCancelled:
+        with tenant_session(business_id) as session:
+            stop_run(session, business_id, run_id, "cancelled: its driver job was cancelled")
+        _end_calls(business_id, run_id, twilio)
+        log.info("outbound.run_cancelled_with_its_job", business_id=business_id, run_id=run_id)
+        raise

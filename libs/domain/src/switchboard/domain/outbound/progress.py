@@ -19,7 +19,8 @@ FINAL_ITEM = ("completed", "failed", "cancelled")
 
 @dataclass(frozen=True)
 class Progress:
-    """Counts by item state and the 0..1 share of items that reached a final state."""
+    """Counts by item state, the calls Twilio accepted (``placed``), and the 0..1 share of
+    items that reached a final state."""
 
     total: int
     placed: int
@@ -43,27 +44,16 @@ def is_active(run: OutboundRun, now: datetime | None = None) -> bool:
 
 
 def run_progress(session: Session, run: OutboundRun) -> Progress:
-    """The run's progress: placed = leads Twilio accepted a call for; progress = final / total."""
+    """The run's progress: placed = calls Twilio accepted (not dials it refused or never
+    answered); progress = items in a final state / total."""
     rows = session.execute(
-        select(OutboundItem.status, func.count())
+        select(OutboundItem.status, func.count(), func.sum(OutboundItem.calls_placed))
         .where(OutboundItem.business_id == run.business_id, OutboundItem.run_id == run.id)
         .group_by(OutboundItem.status)
     ).all()
-    counts = {str(status): int(count) for status, count in rows}
+    counts = {str(status): int(count) for status, count, _ in rows}
+    placed = sum(int(calls or 0) for _, _, calls in rows)
     total = sum(counts.values())
-    placed = int(
-        session.scalar(
-            select(func.count())
-            .select_from(OutboundItem)
-            .where(
-                OutboundItem.business_id == run.business_id,
-                OutboundItem.run_id == run.id,
-                # Reached Twilio: its sid is known, or an earlier attempt's was.
-                OutboundItem.call_sid.is_not(None) | (OutboundItem.attempts > 1),
-            )
-        )
-        or 0
-    )
     finished = sum(counts.get(status, 0) for status in FINAL_ITEM)
     return Progress(
         total=total,

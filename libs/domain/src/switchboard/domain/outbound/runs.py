@@ -13,6 +13,7 @@ from datetime import time
 from typing import Any
 
 from sqlalchemy import select, update
+from sqlalchemy.orm import Session
 
 from switchboard.common.db.base import utcnow
 from switchboard.common.db.tenancy import tenant_session
@@ -174,22 +175,34 @@ def cancel_run(business_id: int, run_id: int) -> RunView:
     """Cancel a draft or running run; its driver ends calls in progress through Twilio."""
     with tenant_session(business_id) as session:
         run = _get(session, business_id, run_id, lock=True)  # waits for a dial in progress
-        if run.status not in ("draft", "running"):
-            raise RunStateError(f"outbound run {run_id} is already {run.status}")
         was_running = run.status == "running"
-        run.status, run.finished_at, run.end_reason = "cancelled", utcnow(), "cancelled by request"
-        session.execute(
-            update(OutboundItem)
-            .where(
-                OutboundItem.business_id == business_id,
-                OutboundItem.run_id == run_id,
-                OutboundItem.status == "pending",
-            )
-            .values(status="cancelled", updated_at=utcnow())
-        )
+        if not stop_run(session, business_id, run_id, "cancelled by request"):
+            raise RunStateError(f"outbound run {run_id} is already {run.status}")
         if was_running:
             enqueue_driver(business_id, run_id)
     return get_run(business_id, run_id)
+
+
+def stop_run(session: Session, business_id: int, run_id: int, reason: str) -> bool:
+    """Cancel a draft or running run and its pending items in ``session``; False if it had ended.
+
+    Takes the run's row lock, so it waits for a dial under way. Ending the calls in progress is
+    the driver's (``driver._end_calls``).
+    """
+    run = _get(session, business_id, run_id, lock=True)
+    if run.status not in ("draft", "running"):
+        return False
+    run.status, run.finished_at, run.end_reason = "cancelled", utcnow(), reason
+    session.execute(
+        update(OutboundItem)
+        .where(
+            OutboundItem.business_id == business_id,
+            OutboundItem.run_id == run_id,
+            OutboundItem.status == "pending",
+        )
+        .values(status="cancelled", updated_at=utcnow())
+    )
+    return True
 
 
 def enqueue_driver(business_id: int, run_id: int, *, delay_s: float | None = None) -> None:

@@ -1,5 +1,8 @@
 """The outbound domain's periodic jobs: runs left ``running`` by a dead driver resume or close.
 
+A run whose last driver job is dead or failed closes as ``failed``; one whose last driver job
+was cancelled is cancelled; any other resumes with a new driver job.
+
 After any restart, no run stays ``running`` without a live owner for longer than the lease.
 """
 
@@ -15,7 +18,9 @@ from switchboard.common.db.tenancy import system_session, tenant_session
 from switchboard.common.jobs import enqueue_unique
 from switchboard.common.jobs.catalog import OUTBOUND_RUN
 from switchboard.common.models import Job, OutboundRun
-from switchboard.domain.outbound.driver import LEASE, close_running_run
+from switchboard.domain.outbound.driver import close_running_run
+from switchboard.domain.outbound.lease import LEASE
+from switchboard.domain.outbound.runs import enqueue_driver, stop_run
 
 
 def reconcile_runs() -> dict[str, int]:
@@ -59,6 +64,13 @@ def reconcile_runs() -> dict[str, int]:
             if last is not None and last.status in ("dead", "failed"):
                 reason = f"driver job {last.status}: {last.last_error or 'no error recorded'}"
                 close_running_run(session, business_id, run_id, "failed", reason, now)
+                closed += 1
+                continue
+            if last is not None and last.status == "cancelled":
+                # Cancelled before it ran (a running one cancels its run itself): the run is
+                # cancelled, and a driver ends its calls in progress.
+                stop_run(session, business_id, run_id, "cancelled: its driver job was cancelled")
+                enqueue_driver(business_id, run_id)
                 closed += 1
                 continue
             # Unique per lease period, so a scheduler on every tick does not pile up drivers.

@@ -7,7 +7,7 @@ simultaneous reply jobs; ``sending`` sends a stored message through Twilio, clai
 recording each attempt through its ``SendLedger`` port. Each port's portable (ORM) adapter is
 here; the services hold their PostgreSQL adapters and pick one at startup.
 ``conversations`` is what the API shows and sends; ``sessions`` summarises and closes idle
-sessions; ``scheduled`` declares the domain's periodic jobs.
+sessions, one job each; ``scheduled`` declares the domain's periodic jobs.
 """
 
 from switchboard.domain.whatsapp.concurrency import BusinessAtLimit
@@ -22,7 +22,7 @@ from switchboard.domain.whatsapp.inbound import InboundMessage
 from switchboard.domain.whatsapp.inbound_store import InboundStore, ThreadedInboundStore
 from switchboard.domain.whatsapp.replies import reply_to_inbound
 from switchboard.domain.whatsapp.sending import send_outbound
-from switchboard.domain.whatsapp.sessions import summarize_idle_sessions
+from switchboard.domain.whatsapp.sessions import summarize_session
 
 __all__ = [
     "BusinessAtLimit",
@@ -36,5 +36,5 @@ __all__ = [
     "reply_to_inbound",
     "send_message",
     "send_outbound",
-    "summarize_idle_sessions",
+    "summarize_session",
 ]

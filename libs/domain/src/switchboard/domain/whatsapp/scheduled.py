@@ -5,42 +5,30 @@ from __future__ import annotations
 from collections.abc import Callable
 from datetime import datetime
 
-from sqlalchemy import select
-
 from switchboard.common.db.base import utcnow
 from switchboard.common.db.tenancy import system_session
-from switchboard.common.jobs import enqueue_unique
-from switchboard.common.jobs.catalog import AUTO_SUMMARY_WHATSAPP_SESSION
-from switchboard.common.models import WhatsAppSession
-from switchboard.domain.whatsapp.sessions import IDLE_AFTER
+from switchboard.domain.whatsapp.sessions import IDLE_AFTER, idle_session_ids, queue_session_summary
 
 SCAN_PERIOD_S = 60
+#: Sessions queued per scan at most, longest idle first; the next scan takes the rest.
+SCAN_LIMIT = 1000
 
 
 def schedule_session_summaries(now: datetime | None = None) -> int:
-    """Enqueue a summary job for every business with idle open sessions (once a minute)."""
+    """Queue a summary job for every idle open session (once a minute); how many were found.
+
+    One job per session, keyed by it: a session whose job is still queued or running gets no
+    second one, and no scan or job holds a transaction across an AI call.
+    """
     cutoff = (now or utcnow()) - IDLE_AFTER
     with system_session() as session:
-        business_ids = list(
-            session.execute(
-                select(WhatsAppSession.business_id)
-                .where(
-                    WhatsAppSession.closed_at.is_(None), WhatsAppSession.last_activity_at <= cutoff
-                )
-                .distinct()
-            ).scalars()
-        )
-    for business_id in business_ids:
-        enqueue_unique(
-            AUTO_SUMMARY_WHATSAPP_SESSION,
-            key=f"whatsapp-summary:{business_id}",
-            period=SCAN_PERIOD_S,
-            business_id=business_id,
-        )
-    return len(business_ids)
+        found = idle_session_ids(session, cutoff, limit=SCAN_LIMIT)
+    for business_id, session_id in found:
+        queue_session_summary(business_id, session_id)
+    return len(found)
 
 
 # (name, interval in seconds, function): what the scheduler's leader runs for this domain.
 PERIODIC: tuple[tuple[str, float, Callable[[], object]], ...] = (
-    ("whatsapp_session_summaries", 60, schedule_session_summaries),
+    ("whatsapp_session_summaries", SCAN_PERIOD_S, schedule_session_summaries),
 )

@@ -9,10 +9,13 @@ PostgreSQL one that makes each one function call.
 from __future__ import annotations
 
 import abc
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import select, update
+from sqlalchemy.orm import Session
 
 from switchboard.common.db.base import as_utc, utcnow
 from switchboard.common.db.owned import owned_row
@@ -20,6 +23,8 @@ from switchboard.common.db.tenancy import tenant_session
 from switchboard.common.errors import NotFoundError
 from switchboard.common.integrations.errors import IntegrationError, PermanentIntegrationError
 from switchboard.common.integrations.twilio_rest import TwilioRest, whatsapp_address
+from switchboard.common.jobs.catalog import SEND_WHATSAPP_MESSAGE, SEND_WHATSAPP_WITH_RETRY
+from switchboard.common.jobs.service import on_retry
 from switchboard.common.logging import get_logger
 from switchboard.common.models import WhatsAppConversation, WhatsAppMessage
 
@@ -28,9 +33,7 @@ log = get_logger(__name__)
 #: A message is ``sending`` from the moment an attempt starts until the attempt knows whether
 #: Twilio took it. A later attempt that finds it still ``sending`` asks Twilio first.
 SENDING = "sending"
-#: How far before the recorded start of an unsettled attempt Twilio may date the message it
-#: created: clock skew, and an unanswered attempt records ``sending`` again only when its
-#: request gave up (after the integration timeout, well under a minute).
+#: How far before a message's creation Twilio may date one of its attempts (clock skew).
 _CLOCK_SLACK = timedelta(minutes=1)
 
 
@@ -41,8 +44,22 @@ class Outgoing:
     to: str
     from_: str
     body: str
-    #: When an earlier attempt began that never learned whether Twilio took the message.
+    #: When the message was stored: every attempt to send it began later.
+    created_at: datetime
+    #: When the last attempt began that never learnt whether Twilio took the message.
     unsettled_since: datetime | None
+
+
+class SendUnsettled(Exception):
+    """An earlier attempt may have reached Twilio, which does not list the message yet.
+
+    Nothing was sent: the job steps back and looks again after ``retry_in`` (the rest of
+    the lookup window), and sends only if Twilio still does not list it then.
+    """
+
+    def __init__(self, message_id: int, retry_in: timedelta) -> None:
+        super().__init__(f"message {message_id}: an earlier attempt may still be listed by Twilio")
+        self.retry_in = retry_in
 
 
 def missing(business_id: int, message_id: int) -> NotFoundError:
@@ -60,8 +77,18 @@ class SendLedger(abc.ABC):
 
     @abc.abstractmethod
     def claim(self, business_id: int, message_id: int) -> Outgoing | None:
-        """Mark the message :data:`SENDING` (one more attempt); None if it is already sent or
-        failed. Raises :func:`missing` or :func:`not_outbound`'s error."""
+        """Claim the message for one more attempt; None if it is already sent or failed.
+
+        A queued message becomes :data:`SENDING` (``updated_at`` now). One already
+        ``sending`` keeps its ``updated_at``, returned as ``unsettled_since``: the attempt
+        must look it up at Twilio before it may :meth:`retake` it. Raises :func:`missing` or
+        :func:`not_outbound`'s error.
+        """
+
+    @abc.abstractmethod
+    def retake(self, business_id: int, message_id: int, unsettled_since: datetime) -> bool:
+        """Begin a new attempt on a message still unsettled since ``unsettled_since``
+        (``updated_at`` now); False if another attempt changed it meanwhile."""
 
     @abc.abstractmethod
     def record(
@@ -74,7 +101,7 @@ class OrmSendLedger(SendLedger):
     """Claim and record through the ORM, each in a ``tenant_session`` transaction."""
 
     def claim(self, business_id: int, message_id: int) -> Outgoing | None:
-        """Mark the message ``sending``; None if it is already sent or failed."""
+        """Claim the message; None if it is already sent or failed."""
         with tenant_session(business_id) as session:
             message = owned_row(session, WhatsAppMessage, business_id, message_id, lock=True)
             if message.direction != "out":
@@ -84,15 +111,28 @@ class OrmSendLedger(SendLedger):
             conversation = owned_row(
                 session, WhatsAppConversation, business_id, message.conversation_id
             )
-            unsettled_since = as_utc(message.updated_at) if message.status == SENDING else None
-            message.status = SENDING
-            message.attempts += 1
-            return Outgoing(
+            outgoing = Outgoing(
                 whatsapp_address(conversation.contact_number),
                 whatsapp_address(conversation.business_number),
                 message.body,
-                unsettled_since,
+                as_utc(message.created_at),
+                as_utc(message.updated_at) if message.status == SENDING else None,
             )
+            if outgoing.unsettled_since is None:
+                message.status = SENDING
+                message.attempts += 1
+            else:  # counted, while ``updated_at`` goes on saying when that attempt began
+                _keep_updated_at(session, business_id, message_id, attempts=message.attempts + 1)
+            return outgoing
+
+    def retake(self, business_id: int, message_id: int, unsettled_since: datetime) -> bool:
+        """Restart the unsettled attempt's clock unless another attempt moved it."""
+        with tenant_session(business_id) as session:
+            message = owned_row(session, WhatsAppMessage, business_id, message_id, lock=True)
+            if message.status != SENDING or as_utc(message.updated_at) != unsettled_since:
+                return False
+            message.updated_at = utcnow()
+            return True
 
     def record(
         self, business_id: int, message_id: int, status: str, sid: str | None, error: str | None
@@ -103,6 +143,43 @@ class OrmSendLedger(SendLedger):
             message.status, message.error = status, error
             if sid is not None:
                 message.message_sid = sid
+
+
+def _keep_updated_at(session: Session, business_id: int, message_id: int, **values: Any) -> None:
+    """Update the message without moving ``updated_at``."""
+    session.execute(
+        update(WhatsAppMessage)
+        .where(WhatsAppMessage.business_id == business_id, WhatsAppMessage.id == message_id)
+        .values(updated_at=WhatsAppMessage.updated_at, **values)
+        .execution_options(synchronize_session=False)
+    )
+
+
+def reopen_failed_send(session: Session, business_id: int, kwargs: Mapping[str, Any]) -> None:
+    """A dead send job retried: its failed message is unsettled again, so the job sends it.
+
+    It becomes ``sending``, not ``queued``: the failed attempt may have reached Twilio unheard,
+    so the retry looks the message up before it sends. ``updated_at`` still says when that
+    attempt began, which starts the lookup window.
+    """
+    message_id = kwargs.get("message_id")
+    if not isinstance(message_id, int):
+        return
+    session.execute(
+        update(WhatsAppMessage)
+        .where(
+            WhatsAppMessage.business_id == business_id,
+            WhatsAppMessage.id == message_id,
+            WhatsAppMessage.direction == "out",
+            WhatsAppMessage.status == "failed",
+        )
+        .values(status=SENDING, error=None, updated_at=WhatsAppMessage.updated_at)
+        .execution_options(synchronize_session=False)
+    )
+
+
+on_retry(SEND_WHATSAPP_MESSAGE, reopen_failed_send)
+on_retry(SEND_WHATSAPP_WITH_RETRY, reopen_failed_send)
 
 
 def _sent_since(
@@ -128,7 +205,13 @@ def _sent_since(
 
 
 def send_outbound(
-    business_id: int, message_id: int, twilio: TwilioRest, ledger: SendLedger, *, final: bool
+    business_id: int,
+    message_id: int,
+    twilio: TwilioRest,
+    ledger: SendLedger,
+    *,
+    final: bool,
+    lookup_window: timedelta,
 ) -> bool:
     """Send the message once; True if sent, False if it was already sent or failed.
 
@@ -137,8 +220,12 @@ def send_outbound(
     the job system retries with backoff. Twilio's own error answer means nothing was sent
     (``queued`` again). With no answer at all, the attempt asks Twilio whether the message
     arrived; if that cannot be told either, it stays ``sending``, as it does when a worker dies
-    mid-send or the database fails after Twilio took the message. An attempt that finds it
-    ``sending`` looks it up at Twilio before sending, so it is never sent twice.
+    mid-send or the database fails after Twilio took the message.
+
+    An attempt that finds the message ``sending`` looks it up at Twilio (every attempt since
+    the message was stored) and records the sid it finds. Found nowhere, it sends only once
+    ``lookup_window`` has passed since the unsettled attempt began, Twilio's time to list a
+    message it took; before that it raises :class:`SendUnsettled` having sent nothing.
     """
     began = utcnow()
     outgoing = ledger.claim(business_id, message_id)
@@ -146,12 +233,18 @@ def send_outbound(
         return False
     if outgoing.unsettled_since is not None:
         try:
-            earlier = _sent_since(business_id, outgoing, twilio, outgoing.unsettled_since)
+            earlier = _sent_since(business_id, outgoing, twilio, outgoing.created_at)
         except IntegrationError as exc:  # cannot tell: sending now might send it twice
             _record_failure(ledger, business_id, message_id, exc, "failed" if final else SENDING)
             raise
         if earlier is not None:
             return _record_sent(ledger, business_id, message_id, earlier, earlier_attempt=True)
+        wait = outgoing.unsettled_since + lookup_window - utcnow()
+        if wait > timedelta(0) or not ledger.retake(
+            business_id, message_id, outgoing.unsettled_since
+        ):
+            log.info("whatsapp.send_unsettled", business_id=business_id, message_id=message_id)
+            raise SendUnsettled(message_id, max(wait, timedelta(0)))
     try:
         sent = twilio.send_whatsapp(outgoing.to, outgoing.from_, outgoing.body)
     except IntegrationError as exc:

@@ -25,6 +25,7 @@ import psycopg
 from psycopg_pool import AsyncConnectionPool
 
 from switchboard.common.db.base import utcnow
+from switchboard.common.db.engine import CONNECT_TIMEOUT_S, POOL_TIMEOUT_S
 from switchboard.common.jobs.enqueue import PreparedJob
 from switchboard.common.jobs.outbox import PendingMessage
 from switchboard.common.settings import Settings
@@ -134,7 +135,7 @@ class PostgresInboundStore(InboundStore):
             for waiting in batch:  # perhaps one message's data: each alone, so only it fails
                 await self._write(business_id, [waiting])
             return
-        except Exception as exc:  # the database is unreachable: these requests fail (500)
+        except Exception as exc:  # the database is unreachable: these requests get 503
             _fail(batch, exc)
             return
         answers: dict[int, int] = {}
@@ -209,7 +210,8 @@ async def open_postgres_inbound_store(
         dsn,
         min_size=2,
         max_size=settings.whatsapp_db_pool_size,
-        kwargs={"autocommit": True},
+        kwargs={"autocommit": True, "connect_timeout": CONNECT_TIMEOUT_S},
+        timeout=POOL_TIMEOUT_S,  # then PoolTimeout: the webhook answers 503
         open=False,
         name="whatsapp-inbound",
     )

@@ -19,6 +19,7 @@ from switchboard.api.dashboard.session import (
     write_session,
 )
 from switchboard.api.deps import SettingsDep
+from switchboard.api.events import parking
 from switchboard.api.pagination import decode_cursor, encode_cursor
 from switchboard.common.db.keyset import MAX_ID
 from switchboard.common.errors import NotFoundError
@@ -197,6 +198,17 @@ def retry_job(
     except jobs.JobStateError as exc:
         raise HTTPException(status.HTTP_409_CONFLICT, detail=str(exc)) from exc
     return RedirectResponse(f"/dashboard/jobs?retried={job_id}", status.HTTP_303_SEE_OTHER)
+
+
+@router.get("/events", response_class=HTMLResponse)
+def parked_events(request: Request, settings: SettingsDep) -> HTMLResponse:
+    """Call events of this business that could not be handled: type, id, masked call, error."""
+    session = require_login(request, settings)
+    assert session.business_id is not None
+    events = parking.list_parked(session.business_id, limit=100)
+    count = parking.count_parked(session.business_id)
+    context = _context(session, "/dashboard/events", events=events, count=count)
+    return page(request, "events.html", **context)
 
 
 @router.get("/static/{name}")

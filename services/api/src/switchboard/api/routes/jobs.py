@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from fastapi import APIRouter, Query
+from fastapi import APIRouter, Query, Response, status
 
 from switchboard.api.deps import CurrentBusiness
 from switchboard.api.pagination import decode_cursor, encode_cursor
@@ -44,11 +44,23 @@ def get_job(business_id: CurrentBusiness, job_id: str) -> JobPublic:
 @router.post(
     "/{job_id}/cancel",
     response_model=JobPublic,
-    responses={**_NOT_FOUND, **CONFLICT},
+    responses={
+        **_NOT_FOUND,
+        **CONFLICT,
+        202: {
+            "model": JobPublic,
+            "description": "The job is running: asked to stop (`cancel_requested`); its "
+            "status turns `cancelled` once it has stopped",
+        },
+    },
 )
-def cancel(business_id: CurrentBusiness, job_id: str) -> JobPublic:
-    """Cancel a queued or running job (409 if it already ended); the API maps the errors."""
-    return JobPublic.model_validate(service.cancel_job(business_id, job_id))
+def cancel(business_id: CurrentBusiness, job_id: str, response: Response) -> JobPublic:
+    """Cancel a queued job (200, ``cancelled``) or ask a running one to stop (202); 409 if it
+    already ended."""
+    job = JobPublic.model_validate(service.cancel_job(business_id, job_id))
+    if job.status == "running":
+        response.status_code = status.HTTP_202_ACCEPTED
+    return job
 
 
 @router.post(

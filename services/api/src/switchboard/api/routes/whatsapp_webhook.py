@@ -19,6 +19,7 @@ from fastapi import APIRouter, HTTPException, Request, Response
 from starlette.types import Receive, Scope, Send
 from twilio.request_validator import RequestValidator
 
+from switchboard.api.errors import database_unavailable, log_unavailable, send_unavailable
 from switchboard.common.logging import get_logger
 from switchboard.common.settings import get_settings
 from switchboard.domain.whatsapp.inbound import InboundMessage
@@ -117,7 +118,8 @@ def is_webhook(scope: Scope) -> bool:
 
 async def serve_webhook(store: InboundStore, scope: Scope, receive: Receive, send: Send) -> None:
     """The webhook as plain ASGI: the route's checks and answers, errors as JSON ``detail``,
-    an unexpected failure logged and answered 500 like the app's own handler."""
+    the database out of reach answered 503 and an unexpected failure 500, like the app's
+    own handlers."""
     try:
         content_type = signature = ""
         for name, value in scope["headers"]:
@@ -132,6 +134,10 @@ async def serve_webhook(store: InboundStore, scope: Scope, receive: Receive, sen
         await _answer_json(send, refused.status, refused.detail)
         return
     except Exception as exc:
+        if database_unavailable(exc):  # Twilio retries a 503 later
+            log_unavailable(PATH, exc)
+            await send_unavailable(send)
+            return
         log.error("api.unhandled_error", path=PATH, error=type(exc).__name__)
         await _answer_json(send, 500, "internal server error")
         return

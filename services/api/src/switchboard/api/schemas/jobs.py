@@ -18,6 +18,9 @@ class JobPublic(BaseModel):
     queue_name: str
     actor_name: str
     status: JobStatus
+    cancel_requested: bool = Field(
+        description="Cancelled while running: the job stops at its next checkpoint"
+    )
     attempts: int
     deliveries: int
     run_id: int | None

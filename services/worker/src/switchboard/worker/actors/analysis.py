@@ -13,7 +13,9 @@ from switchboard.worker.bootstrap import stores
 def analyze_conversation_job(
     *, business_id: int, conversation_id: int | None = None, call_log_id: int | None = None
 ) -> None:
-    """Extract name, e-mail, intent and status into the lead (give one of the two ids)."""
+    """Extract name, e-mail, intent and status into the lead (give one of the two ids). The
+    fields are written in one transaction after the AI call: a worker dying mid-way has
+    written nothing, and the redelivery asks the AI again."""
     analyze_conversation(
         business_id,
         adapters().ai_text,

@@ -1,4 +1,7 @@
-"""Call jobs, enqueued by the API's call-event consumer (keyed by Twilio's call sid)."""
+"""Call jobs, enqueued by the API's call-event consumer (keyed by Twilio's call sid).
+
+Each is one transaction of upserts keyed by the call sid: a worker dying mid-way has written
+nothing, and the redelivery writes it once."""
 
 from __future__ import annotations
 

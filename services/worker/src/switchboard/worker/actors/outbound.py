@@ -10,14 +10,20 @@ from switchboard.common.jobs.actor import job_actor
 from switchboard.common.jobs.catalog import OUTBOUND_CALL_STATUS, OUTBOUND_RUN
 from switchboard.common.settings import get_settings
 from switchboard.domain.outbound.calls import ItemNotFoundError, apply_call_status
-from switchboard.domain.outbound.driver import CallUrls, drive_run
+from switchboard.domain.outbound.dialing import CallUrls, DialRetries
+from switchboard.domain.outbound.driver import drive_run
 from switchboard.domain.outbound.runs import enqueue_driver
 
 
 # notify_shutdown: a stopping worker interrupts the tick; Retries hands it to the next worker.
 @job_actor(OUTBOUND_RUN, notify_shutdown=True)
 def outbound_run_job(run_id: int, *, business_id: int) -> None:
-    """Drive the run for one tick, then hand over to the next tick."""
+    """Drive the run for one tick, then hand over to the next tick.
+
+    Cancelling this job cancels the run: the tick stops between calls and ends the calls in
+    progress. A worker that dies mid-tick has the tick redelivered; an item it was dialing is
+    failed, never redialed.
+    """
     settings = get_settings()
     job = current_job()
     # Unique per execution: a duplicate delivery of the same message must not share the lease.
@@ -28,6 +34,7 @@ def outbound_run_job(run_id: int, *, business_id: int) -> None:
         owner=owner,
         twilio=adapters().twilio,
         urls=CallUrls(settings.public_base_url.rstrip("/")),
+        retries=DialRetries(settings.twilio_dial_retries, settings.twilio_dial_backoff_s),
     )
     if outcome == "missing":
         raise PermanentJobError(f"outbound run {run_id} does not belong to business {business_id}")

@@ -17,7 +17,9 @@ def process_recording_job(
     recording_url: str | None = None,
     duration_s: float | None = None,
 ) -> None:
-    """Download from Twilio, store, transcribe, attach to the call log and its lead."""
+    """Download from Twilio, store, transcribe, attach to the call log and its lead. Each step
+    is committed on the recording's row: a worker dying mid-way costs only the step under way;
+    the redelivery skips the finished ones."""
     recordings.process_recording(
         business_id,
         adapters(),

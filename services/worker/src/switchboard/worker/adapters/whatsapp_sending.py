@@ -1,4 +1,5 @@
-"""Claiming and recording a WhatsApp send on PostgreSQL: one function call each (migration 0007)."""
+"""Claiming and recording a WhatsApp send on PostgreSQL: one function call each (migrations
+0007 and 0014)."""
 
 from __future__ import annotations
 
@@ -9,8 +10,8 @@ from switchboard.common.db.engine import autocommit_connection
 from switchboard.common.integrations.twilio_rest import whatsapp_address
 from switchboard.domain.whatsapp.sending import (
     SENDING,
+    OrmSendLedger,
     Outgoing,
-    SendLedger,
     missing,
     not_outbound,
 )
@@ -25,16 +26,17 @@ _RECORD = text(
 )
 
 
-class PostgresSendLedger(SendLedger):
-    """The claim and the record as calls of migration 0007's functions."""
+class PostgresSendLedger(OrmSendLedger):
+    """The claim and the record as function calls; the rare :meth:`retake` (an attempt that
+    died unsettled) through the ORM."""
 
     def __init__(self, app_role: str) -> None:
         self._app_role = app_role
 
     def claim(self, business_id: int, message_id: int) -> Outgoing | None:
-        """Mark the message ``sending``; None if it is already sent or failed."""
+        """Claim the message; None if it is already sent or failed."""
         with autocommit_connection() as conn:
-            state, contact, number, body, unsettled_since = conn.execute(
+            state, contact, number, body, created_at, unsettled_since = conn.execute(
                 _CLAIM,
                 {
                     "role": self._app_role,
@@ -50,7 +52,9 @@ class PostgresSendLedger(SendLedger):
             raise not_outbound(message_id)
         if state == "settled":
             return None
-        return Outgoing(whatsapp_address(contact), whatsapp_address(number), body, unsettled_since)
+        return Outgoing(
+            whatsapp_address(contact), whatsapp_address(number), body, created_at, unsettled_since
+        )
 
     def record(
         self, business_id: int, message_id: int, status: str, sid: str | None, error: str | None

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import dramatiq
 from dramatiq.broker import Consumer
 from dramatiq.brokers.rabbitmq import RabbitmqBroker
@@ -12,6 +14,7 @@ from switchboard.common.settings import Settings
 from switchboard.worker.runtime.consumer import LedgerConsumer
 from switchboard.worker.runtime.heartbeat import HeartbeatMiddleware
 from switchboard.worker.runtime.middleware import LedgerMiddleware
+from switchboard.worker.runtime.outbox_relay import OutboxRelayMiddleware
 
 
 class LedgerRabbitmqBroker(RabbitmqBroker):
@@ -21,7 +24,19 @@ class LedgerRabbitmqBroker(RabbitmqBroker):
     defers_success_marks = True
 
     def consume(self, queue_name: str, prefetch: int = 1, timeout: int = 5000) -> Consumer:
-        return LedgerConsumer(super().consume(queue_name, prefetch, timeout))
+        # Run on every turn of the consumer loop (at least once a second), so an idle worker
+        # still beats and relays what a dead publisher left in the outbox.
+        hooks: list[Callable[[], None]] = [
+            m.beat for m in self.middleware if isinstance(m, HeartbeatMiddleware)
+        ]
+        hooks += [m.tick for m in self.middleware if isinstance(m, OutboxRelayMiddleware)]
+
+        def turn() -> None:
+            for hook in hooks:
+                hook()  # neither raises
+
+        inner = super().consume(queue_name, prefetch, timeout)
+        return LedgerConsumer(inner, beat=turn if hooks else None)
 
 
 def worker_broker(settings: Settings) -> dramatiq.Broker:
@@ -35,17 +50,24 @@ def worker_broker(settings: Settings) -> dramatiq.Broker:
 
 
 def install_runtime(broker: dramatiq.Broker, settings: Settings) -> dramatiq.Broker:
-    """Add the worker's middleware to ``broker`` once: the ledger, heartbeats, current message.
+    """Add the worker's middleware to ``broker`` once: ledger, heartbeats, outbox relay, message.
 
     The ledger goes first: its "before" hooks run before the age and time limits look at a
     message, and Dramatiq runs "after" hooks in reverse, so it sees the Retries verdict.
     """
     present = {type(middleware) for middleware in broker.middleware}
     if LedgerMiddleware not in present:
-        ledger = LedgerMiddleware(max_unfinished_deliveries=settings.job_max_unfinished_deliveries)
+        ledger = LedgerMiddleware(
+            max_unfinished_deliveries=settings.job_max_unfinished_deliveries,
+            stale_after_s=settings.worker_stale_after_s,
+        )
         broker.add_middleware(ledger, before=AgeLimit)
     if CurrentMessage not in present:
         broker.add_middleware(CurrentMessage())
     if HeartbeatMiddleware not in present:
-        broker.add_middleware(HeartbeatMiddleware())
+        broker.add_middleware(HeartbeatMiddleware(settings.worker_heartbeat_interval_s))
+    if OutboxRelayMiddleware not in present:
+        broker.add_middleware(
+            OutboxRelayMiddleware(settings.outbox_relay_interval_s, settings.outbox_relay_min_age_s)
+        )
     return broker

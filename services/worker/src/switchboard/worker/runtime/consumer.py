@@ -5,8 +5,10 @@ worker threads that run the actors and then hand each message back to be acknowl
 consumer does two things in the consumer thread, so worker threads never wait for them:
 
 * each time the consumer loop turns, it marks fast-path jobs that have run for a moment as
-  ``running`` (``inflight.py``). The loop turns per delivery and at least every worker
-  timeout (1 s) when idle, so a long job shows ``running`` soon after it starts.
+  ``running`` (``inflight.py``), and beats the process's heartbeat when one is due
+  (``heartbeat.py``). The loop turns per delivery and at least every worker timeout (1 s) when
+  idle, so a long job shows ``running`` soon after it starts, and a process busy with long
+  jobs still beats.
 * a job whose actor returned is acknowledged only once its success is committed to the
   ledger. The worker thread leaves the mark owed on the message (:func:`owe_success`) and
   goes on to its next job; the connection's thread writes every owed mark in one statement
@@ -20,7 +22,8 @@ consumer does two things in the consumer thread, so worker threads never wait fo
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
+from functools import partial
 from typing import Any
 
 from dramatiq.broker import Consumer, MessageProxy
@@ -35,11 +38,17 @@ RETRY_S = 1.0
 # The owed mark travels on the MessageProxy (Dramatiq's per-delivery wrapper), never in
 # ``message.options``, which Dramatiq encodes into any copy of the message it enqueues.
 _OWED = "switchboard_owed_success"
+_REQUEUE = "switchboard_requeue"
 
 
 def owe_success(message: MessageProxy, job_id: str) -> None:
     """Leave the job's success mark for the consumer to commit before it acknowledges."""
     setattr(message, _OWED, ledger.success_outcome(job_id))
+
+
+def requeue_instead_of_ack(message: MessageProxy) -> None:
+    """Have the consumer return the message to its queue where it would acknowledge it."""
+    setattr(message, _REQUEUE, True)
 
 
 _Owed = list[tuple[MessageProxy, dict[str, Any]]]
@@ -77,8 +86,9 @@ def _commit(owed: _Owed) -> tuple[_Owed, _Owed, str]:
 class LedgerConsumer(Consumer):
     """Wraps Dramatiq's RabbitMQ consumer (``inner``); see the module's docstring."""
 
-    def __init__(self, inner: Any) -> None:
+    def __init__(self, inner: Any, beat: Callable[[], None] | None = None) -> None:
         self._inner = inner
+        self._beat = beat
         self._lock = threading.Lock()
         self._owed: _Owed = []
 
@@ -87,11 +97,16 @@ class LedgerConsumer(Consumer):
             ledger.mark_running_due()
         except Exception as exc:  # the marks are claimed again on the next turn
             log.warning("jobs.running_marks_failed", error=ledger.describe_error(exc))
+        if self._beat is not None:
+            self._beat()  # throttled; never raises
         message: MessageProxy | None = next(self._inner)
         return message
 
     def ack(self, message: MessageProxy) -> None:
         """Called by a worker thread; a message that owes its success mark waits for it."""
+        if message.__dict__.pop(_REQUEUE, False):
+            self._requeue_now(message)
+            return
         outcome = message.__dict__.pop(_OWED, None)
         if outcome is None:
             self._inner.ack(message)
@@ -145,6 +160,14 @@ class LedgerConsumer(Consumer):
                 inner.known_tags.remove(tag)
                 inner.channel._impl.basic_ack(delivery_tag=tag)
         inner.channel._flush_output()
+
+    def _requeue_now(self, message: MessageProxy) -> None:
+        """Return the message to the head of its queue (RabbitMQ marks it redelivered)."""
+        inner = self._inner
+        if message._tag in inner.known_tags:
+            inner.known_tags.remove(message._tag)
+            nack = partial(inner.channel.basic_nack, message._tag, requeue=True)
+            inner.connection.add_callback_threadsafe(nack)
 
     def nack(self, message: MessageProxy) -> None:
         self._inner.nack(message)

@@ -29,6 +29,7 @@ from switchboard.common.db.engine import get_engine
 from switchboard.common.db.libpq import Param
 from switchboard.common.logging import redact
 from switchboard.worker.runtime.coalesce import Coalescer, Pending
+from switchboard.worker.runtime.heartbeat import worker_identity
 from switchboard.worker.runtime.inflight import inflight
 from switchboard.worker.runtime.ledger_connections import (
     BatchConnection,
@@ -36,11 +37,14 @@ from switchboard.worker.runtime.ledger_connections import (
     execute,
 )
 from switchboard.worker.runtime.ledger_statements import (
+    CANCEL_REQUESTED,
     FAIL,
+    HOLDER,
     KILL,
     MARK_RUNNING,
     PROGRESS,
     START,
+    START_AGAIN,
     START_MANY,
     STATUS,
     SUCCEED,
@@ -54,17 +58,20 @@ CANCELLATION_LOOKBACK = timedelta(seconds=30)
 
 @dataclass(frozen=True)
 class Started:
-    """The ledger's answer to a delivery: run it (``running``) or dead-letter it (``dead``)."""
+    """The ledger's answer to a delivery: run it (``running``), dead-letter it (``dead``), end
+    it (``cancelled``), or leave it to the execution still running on ``worker_id`` (``busy``).
+    """
 
     status: str
     attempts: int
     deliveries: int
     business_id: int
+    worker_id: str | None = None
 
 
 def _run_starts(batch: list[Pending]) -> None:
-    """Mark a batch of deliveries in one statement (asynchronous commit)."""
-    params = {**batch[0].params, "ids": [item.params["id"] for item in batch], "redelivered": False}
+    """Mark a batch of first deliveries in one statement (asynchronous commit)."""
+    params = {**batch[0].params, "ids": [item.params["id"] for item in batch]}
     rows = _start_batches.run(params)
     by_id = {
         job_id: (status, int(attempts), int(deliveries), int(business_id))  # type: ignore[arg-type]
@@ -149,28 +156,43 @@ def start_fast(job_id: str) -> bool:
     return inflight.try_fast_start(job_id, utcnow())
 
 
-def mark_started(job_id: str, *, max_unfinished: int, redelivered: bool = False) -> Started | None:
-    """Record a delivery; None if the job is unknown or already final (skip it).
+def mark_started(
+    job_id: str, *, max_unfinished: int, redelivered: bool = False, stale_after_s: float = 30.0
+) -> Started | None:
+    """Record a delivery's start; None if the job is unknown or already final (skip it).
 
-    ``redelivered``: the broker delivered this message before (the worker died or lost its
-    connection), maybe on the fast path, which recorded nothing; that delivery counts too.
+    A first delivery starts (coalesced with other threads' into one statement). A
+    ``redelivered`` one (RabbitMQ delivered it before, or the outbox relay republished it) may
+    duplicate an execution: while one runs on another worker whose heartbeat is younger than
+    ``stale_after_s``, the answer is ``busy``; otherwise it takes the job over, and once more
+    than ``max_unfinished`` executions started and never finished (their worker died), the
+    job is ``dead`` instead. Deliveries that never started are not counted.
     """
+    now = utcnow()
+    if not redelivered:
+        row = _submit(
+            "start", START, {"id": job_id, "now": now, "worker": worker_identity()}, durable=False
+        )
+        return Started(row[0], row[1], row[2], row[3]) if row else None
     poison = (
-        f"dead-lettered: delivered more than {max_unfinished} times without finishing "
-        "(the worker crashed or was killed while running it)"
+        f"dead-lettered: started {max_unfinished} times without finishing "
+        "(its worker died each time: killed, out of memory, or crashed)"
     )
     params = {
         "id": job_id,
         "max": max_unfinished,
-        "now": utcnow(),
+        "now": now,
         "poison": poison,
-        "redelivered": redelivered,
+        "worker": worker_identity(),
+        "fresh_since": now - timedelta(seconds=stale_after_s),
     }
-    if redelivered:  # rare (crash recovery): one statement of its own
-        row = execute(START, params, durable=False)
-    else:
-        row = _submit("start", START, params, durable=False)
-    return Started(row[0], row[1], row[2], row[3]) if row else None
+    row = execute(START_AGAIN, params, durable=False)  # rare: one statement of its own
+    if row:
+        return Started(row[0], row[1], row[2], row[3])
+    holder = execute(HOLDER, {"id": job_id})
+    if holder is None or holder[0] != "running":
+        return None
+    return Started("busy", holder[1], holder[2], holder[3], holder[4])
 
 
 def _outcome_params(job_id: str) -> dict[str, Any]:
@@ -221,7 +243,8 @@ def mark_running_due(job_id: str | None = None) -> int:
     if not due:
         return 0
     ids = [key for key, _ in due]
-    params = {"ids": ids, "started": [started for _, started in due], "now": utcnow()}
+    started = [at for _, at in due]
+    params = {"ids": ids, "started": started, "now": utcnow(), "worker": worker_identity()}
     try:
         execute(MARK_RUNNING, params)
     except Exception:
@@ -255,7 +278,14 @@ def status_of(job_id: str) -> str | None:
 
 
 def record_progress(job_id: str, progress: float, message: str | None) -> bool:
-    """Store progress for a running job; False if it is no longer running (cancelled)."""
+    """Store progress for a running job; False if it was cancelled or asked to stop."""
     mark_running_due(job_id)  # a fast-path job's row is still queued
     params = {"id": job_id, "progress": progress, "message": message, "now": utcnow()}
-    return execute(PROGRESS, params) is not None
+    row = execute(PROGRESS, params)
+    return row is not None and not row[0]
+
+
+def cancel_requested(job_id: str) -> bool:
+    """True if the job was cancelled, or asked to stop while it runs."""
+    row = execute(CANCEL_REQUESTED, {"id": job_id})
+    return row is not None and bool(row[0])

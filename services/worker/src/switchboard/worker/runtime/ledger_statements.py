@@ -18,21 +18,46 @@ from switchboard.worker.runtime.inflight import MAX_KNOWN_CANCELLATIONS
 _NOT_FINAL = "jobs.status NOT IN ('succeeded', 'failed', 'dead', 'cancelled')"  # queued, running
 _QUEUED = "jobs.status NOT IN ('running', 'succeeded', 'failed', 'dead', 'cancelled')"
 _RUNNING = "jobs.status NOT IN ('queued', 'succeeded', 'failed', 'dead', 'cancelled')"
-# A redelivered message was delivered before; if that delivery took the fast path (nothing
-# recorded, see ``inflight.py``), it is counted now, so poison detection still sees it.
-_DELIVERIES = "(deliveries + CASE WHEN :redelivered AND deliveries <= failures THEN 2 ELSE 1 END)"
+# A job asked to stop while it ran (its worker died, or it failed and a retry was scheduled)
+# is not run again: its delivery ends it ``cancelled``.
+_STOPPED = "CASE WHEN cancel_requested THEN 'cancelled' ELSE 'running' END"
+# A first delivery (not redelivered, not republished) follows no execution that may still run
+# or that died: it starts. ``worker_id`` names the process, so a duplicate delivery of the job
+# can tell whether this execution may still be running (``START_AGAIN``).
 START = f"""
     UPDATE jobs SET
-        deliveries = {_DELIVERIES},
-        status = CASE WHEN {_DELIVERIES} - failures > :max THEN 'dead' ELSE 'running' END,
-        attempts = CASE WHEN {_DELIVERIES} - failures > :max THEN attempts ELSE attempts + 1 END,
-        finished_at = CASE WHEN {_DELIVERIES} - failures > :max THEN :now ELSE NULL END,
-        last_error = CASE WHEN {_DELIVERIES} - failures > :max THEN :poison ELSE last_error END,
-        started_at = :now,
-        updated_at = :now
+        status = {_STOPPED},
+        attempts = CASE WHEN cancel_requested THEN attempts ELSE attempts + 1 END,
+        finished_at = CASE WHEN cancel_requested THEN :now ELSE NULL END,
+        deliveries = deliveries + 1, worker_id = :worker, started_at = :now, updated_at = :now
     WHERE id = :id AND {_NOT_FINAL}
     RETURNING status, attempts, deliveries, business_id
 """
+# A redelivered or republished message may duplicate an execution. One still running on a live
+# worker (the row is ``running`` and names another process whose heartbeat is fresh) is left
+# alone: no row is returned. Otherwise the delivery starts, taking the job over, and counts the
+# executions that started and never finished, this one included: ``deliveries - failures`` of
+# a row that is not final. A ``queued`` row has none (a message that was only prefetched by a
+# worker that died, or started on the fast path and died before its running mark, costs
+# nothing); past ``:max`` the job is dead-lettered instead.
+_RUNS_ELSEWHERE = f"""({_RUNNING} AND EXISTS (
+        SELECT 1 FROM worker_heartbeats AS h
+        WHERE h.id = jobs.worker_id AND h.id <> :worker AND h.beat_at > :fresh_since))"""
+_POISON = "NOT cancel_requested AND deliveries + 1 - failures > :max"
+_ENDS = "(cancel_requested OR deliveries + 1 - failures > :max)"
+START_AGAIN = f"""
+    UPDATE jobs SET
+        deliveries = deliveries + 1,
+        status = CASE WHEN {_POISON} THEN 'dead' ELSE {_STOPPED} END,
+        attempts = CASE WHEN {_ENDS} THEN attempts ELSE attempts + 1 END,
+        finished_at = CASE WHEN {_ENDS} THEN :now ELSE NULL END,
+        last_error = CASE WHEN {_POISON} THEN :poison ELSE last_error END,
+        worker_id = :worker, started_at = :now, updated_at = :now
+    WHERE id = :id AND {_NOT_FINAL} AND NOT {_RUNS_ELSEWHERE}
+    RETURNING status, attempts, deliveries, business_id
+"""
+# Why ``START_AGAIN`` returned nothing: the job is final, unknown, or still running elsewhere.
+HOLDER = "SELECT status, attempts, deliveries, business_id, worker_id FROM jobs WHERE id = :id"
 # A fast-path job's row is still ``queued`` (or just marked ``running``) when it finishes: its
 # delivery and attempt are recorded with its outcome.
 
@@ -53,9 +78,15 @@ SUCCEED = f"""
         finished_at = :now, updated_at = :now
     WHERE id = :id AND {_RAN_HERE}
 """
+# A failed attempt of a job asked to stop ends it ``cancelled`` rather than ``queued`` for a retry.
+_STOPS = "(cancel_requested AND :status = 'queued')"
+# A job queued again (a retry) has no worker until its next start.
 FAIL = f"""
-    UPDATE jobs SET status = :status, failures = failures + 1, last_error = :error,
-        {_FAST_OUTCOME} finished_at = :finished, updated_at = :now
+    UPDATE jobs SET status = CASE WHEN {_STOPS} THEN 'cancelled' ELSE :status END,
+        failures = failures + 1, last_error = :error,
+        {_FAST_OUTCOME} finished_at = CASE WHEN {_STOPS} THEN :now ELSE :finished END,
+        updated_at = :now,
+        worker_id = CASE WHEN :status = 'queued' THEN NULL ELSE jobs.worker_id END
     WHERE id = :id AND {_RAN_HERE}
 """
 KILL = (
@@ -71,7 +102,7 @@ START_MANY = PreparedStatement(
     START.replace("WHERE id = :id AND", f"{_BY_IDS} AND").replace(
         "RETURNING status,", "RETURNING jobs.id, status,"
     ),
-    {"ids": "text[]", "max": "int4", "now": "timestamptz", "poison": "text", "redelivered": "bool"},
+    {"ids": "text[]", "now": "timestamptz", "worker": "text"},
 )
 SUCCEED_MANY = PreparedStatement(
     "switchboard_ledger_succeed_many",
@@ -99,13 +130,22 @@ SUCCEED_MANY = PreparedStatement(
 # Fast-path jobs still running after a moment, marked so the ledger shows them.
 MARK_RUNNING = f"""
     UPDATE jobs SET status = 'running', attempts = attempts + 1, deliveries = deliveries + 1,
-        started_at = v.started, updated_at = :now
+        worker_id = :worker, started_at = v.started, updated_at = :now
     FROM (SELECT unnest(CAST(:ids AS text[])) AS job_id,
                  unnest(CAST(:started AS timestamptz[])) AS started) AS v
     WHERE jobs.id = v.job_id AND {_QUEUED}
 """
 STATUS = "SELECT status FROM jobs WHERE id = :id"
+CANCEL_REQUESTED = "SELECT status = 'cancelled' OR cancel_requested FROM jobs WHERE id = :id"
 PROGRESS = (  # a fast-path job is marked running first (``record_progress``)
     "UPDATE jobs SET progress = :progress, progress_message = :message, updated_at = :now "
-    f"WHERE id = :id AND {_RUNNING} RETURNING id"
+    f"WHERE id = :id AND {_RUNNING} RETURNING cancel_requested"
 )
+# A worker process's heartbeat, one statement (``heartbeat.py``).
+BEAT = """
+    INSERT INTO worker_heartbeats (id, queues, started_at, beat_at, jobs_processed)
+    VALUES (:id, :queues, :started, :now, :processed)
+    ON CONFLICT (id) DO UPDATE SET queues = excluded.queues, started_at = excluded.started_at,
+        beat_at = excluded.beat_at,
+        jobs_processed = worker_heartbeats.jobs_processed + excluded.jobs_processed
+"""

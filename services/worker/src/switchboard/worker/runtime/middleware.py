@@ -2,68 +2,96 @@
 
 from __future__ import annotations
 
-import os
-import socket
 import threading
 import time
-from typing import Any
+from datetime import UTC, datetime
+from typing import Any, NoReturn
 
 import dramatiq
 from dramatiq.middleware import Middleware, SkipMessage
 
+from switchboard.common.jobs.broker import max_age_ms
+from switchboard.common.jobs.catalog import entry_of
 from switchboard.common.jobs.context import JobContext, current_job, set_current_job
 from switchboard.common.jobs.errors import PERMANENT_ERRORS, JobCancelled
 from switchboard.common.logging import get_logger
+from switchboard.common.metrics import EXPIRED_PREFIX
 from switchboard.worker.runtime import ledger
-from switchboard.worker.runtime.consumer import owe_success
+from switchboard.worker.runtime.consumer import owe_success, requeue_instead_of_ack
+from switchboard.worker.runtime.heartbeat import worker_identity
 
 log = get_logger("switchboard.jobs")
+
+# Set on the MessageProxy of a delivery that registered its job as executing in this process.
+_HERE = "switchboard_executing_here"
 
 
 class LedgerMiddleware(Middleware):
     """Records each delivery, start, outcome and error of a job in its ledger row.
 
     A message whose ledger row is final (cancelled, succeeded, dead) is acknowledged without
-    running. A message delivered more than ``max_unfinished_deliveries`` times without its
-    actor ever finishing (the worker died each time) is failed into the dead-letter queue,
-    where plain Dramatiq would redeliver it forever.
+    running. A redelivered or republished message whose job is still executing, in this
+    process or on another worker whose heartbeat is younger than ``stale_after_s``, is not
+    started a second time: it is published again to run in ``stale_after_s / 2`` (by then the
+    execution has finished, or its worker is presumed dead and the job is taken over). A job
+    whose executions died with their worker more than its entry's ``max_unfinished`` times
+    (default ``max_unfinished_deliveries``) is failed into the dead-letter queue at its next
+    delivery, where plain Dramatiq would redeliver it forever; deliveries that never started
+    (prefetched by a worker that died) are not counted.
     """
 
-    def __init__(self, *, max_unfinished_deliveries: int = 3) -> None:
+    def __init__(self, *, max_unfinished_deliveries: int = 3, stale_after_s: float = 30.0) -> None:
         self.max_unfinished_deliveries = max_unfinished_deliveries
-        self.worker_id = f"{socket.gethostname()}:{os.getpid()}"
+        self.stale_after_s = stale_after_s
+        self.requeue_delay_ms = max(100, round(stale_after_s * 500))
+        # Jobs executing in this process, by id: a second delivery of one waits its turn.
+        self._executing: set[str] = set()
+        self._executing_lock = threading.Lock()
         # Per worker thread: the message this thread just dead-lettered. Kept out of
         # message.options, which Dramatiq encodes into any retried copy of the message.
         self._local = threading.local()
 
     def before_process_message(self, broker: dramatiq.Broker, message: Any) -> None:
-        started = self._start_fast(message) or ledger.mark_started(
-            message.message_id,
-            max_unfinished=self.max_unfinished_deliveries,
-            redelivered=bool(getattr(message, "redelivered", False)),
-        )
+        job_id = message.message_id
+        with self._executing_lock:
+            executing_here = job_id in self._executing
+            self._executing.add(job_id)
+        if executing_here:
+            self._requeue(broker, message, "running in this process", worker_identity())
+        message.__dict__[_HERE] = True
+        try:
+            started = self._start_fast(message) or self._start_checked(message)
+        except Exception as exc:
+            if not ledger.database_unavailable(exc):
+                raise
+            self._requeue(broker, message, "ledger unavailable", ledger.describe_error(exc))
         if started is None:
             log.info(
                 "job.skipped",
-                job_id=message.message_id,
+                job_id=job_id,
                 actor=message.actor_name,
-                status=ledger.status_of(message.message_id) or "unknown",
+                status=ledger.status_of(job_id) or "unknown",
             )
             raise SkipMessage("job is final or unknown to the ledger")
+        if started.status == "busy":
+            self._requeue(broker, message, "running on a live worker", started.worker_id)
+        if started.status == "cancelled":
+            log.info("job.cancelled", job_id=job_id, actor=message.actor_name)
+            raise SkipMessage("job was asked to stop before this delivery")
         if started.status == "dead":
             log.error(
                 "job.dead_lettered",
-                job_id=message.message_id,
+                job_id=job_id,
                 actor=message.actor_name,
                 business_id=started.business_id,
                 deliveries=started.deliveries,
             )
-            self._local.dead_lettered = message.message_id
+            self._local.dead_lettered = job_id
             message.fail()
             raise SkipMessage("poison message dead-lettered")
         set_current_job(
             JobContext(
-                message.message_id,
+                job_id,
                 message.actor_name,
                 started.business_id,
                 started.attempts,
@@ -74,19 +102,59 @@ class LedgerMiddleware(Middleware):
         )
         log.info(
             "job.started",
-            job_id=message.message_id,
+            job_id=job_id,
             actor=message.actor_name,
             business_id=started.business_id,
             attempt=started.attempts,
         )
 
+    def _start_checked(self, message: Any) -> ledger.Started | None:
+        """Start through the ledger: a redelivered or republished message checks for an
+        execution still running and counts those that died (``ledger.mark_started``)."""
+        entry = entry_of(message.actor_name)
+        cap = entry.max_unfinished if entry and entry.max_unfinished else None
+        again = bool(getattr(message, "redelivered", False) or message.options.get("republished"))
+        return ledger.mark_started(
+            message.message_id,
+            max_unfinished=cap or self.max_unfinished_deliveries,
+            redelivered=again,
+            stale_after_s=self.stale_after_s,
+        )
+
+    def _requeue(self, broker: dramatiq.Broker, message: Any, reason: str, detail: Any) -> NoReturn:
+        """Publish the message again, to be delivered after ``requeue_delay_ms``, and skip
+        this delivery. Marked ``republished``, the copy takes the checked path. If it cannot be
+        published, the consumer returns this delivery to its queue instead of acknowledging it.
+        """
+        copy = message.copy(options={"republished": True})
+        try:
+            broker.enqueue(copy, delay=self.requeue_delay_ms)
+        except Exception as exc:
+            log.warning("job.requeue_failed", job_id=message.message_id, error=str(exc)[:200])
+            requeue_instead_of_ack(message)
+        log.info(
+            "job.requeued",
+            job_id=message.message_id,
+            actor=message.actor_name,
+            reason=reason,
+            detail=detail,
+            delay_ms=self.requeue_delay_ms,
+        )
+        raise SkipMessage(f"job not started: {reason}")
+
+    def _leave(self, message: Any) -> None:
+        """This delivery no longer executes its job here (it finished, or never started)."""
+        if message.__dict__.pop(_HERE, False):
+            with self._executing_lock:
+                self._executing.discard(message.message_id)
+
     @staticmethod
     def _start_fast(message: Any) -> ledger.Started | None:
         """A first delivery, published once, on a busy process: start with no round trip.
 
-        Not for redeliveries (poison counting needs the ledger), nor for messages the outbox
-        relay republished (a duplicate of a job that may have finished), nor messages whose
-        broker cannot tell (the in-process broker).
+        Not for redeliveries nor for messages the outbox relay (or ``_requeue``) republished:
+        they may duplicate an execution that finished, still runs, or died, which only the
+        ledger knows. Nor for messages whose broker cannot tell (the in-process broker).
         """
         business_id = message.options.get("business_id")
         if (
@@ -109,6 +177,7 @@ class LedgerMiddleware(Middleware):
     ) -> None:
         job = current_job()
         set_current_job(None)
+        self._leave(message)
         started = job.started_monotonic if job is not None else time.monotonic()
         duration_ms = round((time.monotonic() - started) * 1000, 1)
         fields = {
@@ -139,10 +208,17 @@ class LedgerMiddleware(Middleware):
 
     def after_skip_message(self, broker: dramatiq.Broker, message: Any) -> None:
         set_current_job(None)
+        self._leave(message)
         ledger.forget_started(message.message_id)  # AgeLimit may skip a fast-path start
         dead_lettered = getattr(self._local, "dead_lettered", None) == message.message_id
         self._local.dead_lettered = None
         if message.failed and not dead_lettered:
-            # AgeLimit failed it: the job waited longer than its ttl.
-            ledger.mark_dead(message.message_id, "expired: not started within its ttl")
+            # The age limit failed it: a time-bound job not started within its ttl.
+            limit_s = (max_age_ms(broker, message) or 0) / 1000
+            enqueued = datetime.fromtimestamp(message.message_timestamp / 1000, UTC)
+            error = (
+                f"{EXPIRED_PREFIX} older than {limit_s:g} s, its time limit to start "
+                f"(enqueued {enqueued:%Y-%m-%d %H:%M:%S} UTC)"
+            )
+            ledger.mark_dead(message.message_id, error)
             log.error("job.expired", job_id=message.message_id, actor=message.actor_name)

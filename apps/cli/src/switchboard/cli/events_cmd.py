@@ -1,0 +1,69 @@
+"""``switchboard events list|replay``: parked call events, over the API with the admin key."""
+
+from __future__ import annotations
+
+import json
+import sys
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from switchboard.cli.api_client import ApiClient, ApiUrl
+
+app = typer.Typer(help="Parked call events: list them, replay them once their cause is fixed.")
+PATH = "/api/v1/admin/parked-events"
+AdminKey = typer.Option(..., "--admin-key", envvar="ADMIN_API_KEY", help="The admin API key.")
+
+
+@app.command("list")
+def list_parked(
+    limit: int = typer.Option(100, min=1, max=500, help="How many (newest first)."),
+    as_json: bool = typer.Option(False, "--json", help="Print JSON instead of a table."),
+    api_url: str = ApiUrl,
+    admin_key: str = AdminKey,
+) -> None:
+    """List parked call events with their errors (call sids masked, no bodies)."""
+    with ApiClient(api_url, admin_key) as api:
+        page = api.call("GET", PATH, params={"limit": limit})
+    if as_json:
+        sys.stdout.write(json.dumps(page) + "\n")
+        return
+    table = Table("id", "event", "type", "business", "call", "failures", "parked", "error")
+    for event in page["items"]:
+        table.add_row(
+            str(event["id"]),
+            event["event_id"],
+            event["event_type"] or "unreadable",
+            str(event["business_id"] or "—"),
+            event["call_sid"] or "—",
+            str(event["failures"]),
+            event["parked_at"][:19],
+            event["error"][:80],
+        )
+    Console().print(table)
+    sys.stdout.write(f"{page['count']} parked\n")
+
+
+@app.command()
+def replay(
+    parked_id: int | None = typer.Option(None, "--id", min=1, help="Only this parked event."),
+    limit: int = typer.Option(100, min=1, max=1000, help="At most this many, oldest first."),
+    api_url: str = ApiUrl,
+    admin_key: str = AdminKey,
+) -> None:
+    """Handle parked events again; exits 1 if any failed again (they stay parked)."""
+    with ApiClient(api_url, admin_key) as api:
+        if parked_id is not None:
+            result = api.call("POST", f"{PATH}/{parked_id}/replay")
+        else:
+            result = api.call("POST", f"{PATH}/replay", params={"limit": limit})
+    for event_id in result["replayed"]:
+        sys.stdout.write(f"replayed {event_id}\n")
+    for failure in result["failed"]:
+        sys.stdout.write(f"failed {failure['event_id']}: {failure['error']}\n")
+    sys.stdout.write(
+        f"{len(result['replayed'])} replayed, {len(result['failed'])} failed, "
+        f"{result['remaining']} still parked\n"
+    )
+    raise typer.Exit(1 if result["failed"] else 0)

@@ -1,0 +1,240 @@
+"""Placing one call of a run: claim an item within the caps, then dial it through Twilio.
+
+A claim counts the calls in flight and marks the next item ``dialing`` in one transaction that
+first locks the business's row (``FOR NO KEY UPDATE``, which rows referencing the business do
+not wait for): the claims of one business, from all its runs and drivers, take turns, so its
+cap on calls in flight holds across runs. On SQLite, which has no row locks, the claim's write
+comes before its counts and holds the database's write lock until it commits. Either way the
+counts include the claimed item, and a claim over a cap is rolled back.
+
+Dialing renews the run's lease in the transaction that places the call (see ``lease.py``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import timedelta
+
+from sqlalchemy import func, select, update
+from sqlalchemy.orm import Session
+
+from switchboard.common.db.base import utcnow
+from switchboard.common.db.tenancy import tenant_session
+from switchboard.common.integrations.errors import (
+    PermanentIntegrationError,
+    RetryableIntegrationError,
+)
+from switchboard.common.integrations.twilio_rest import TwilioRest
+from switchboard.common.logging import get_logger
+from switchboard.common.models import Business, OutboundItem, OutboundRun
+from switchboard.domain.outbound.lease import renew_lease
+from switchboard.domain.outbound.progress import IN_FLIGHT
+
+log = get_logger(__name__)
+
+
+@dataclass(frozen=True)
+class CallUrls:
+    """Where Twilio fetches the outbound TwiML and sends status callbacks (the gateway)."""
+
+    gateway_base_url: str
+
+    def twiml(self, business_id: int, run_id: int, item_id: int) -> str:
+        """The TwiML Twilio fetches when the lead answers."""
+        return (
+            f"{self.gateway_base_url}/twilio/voice/outbound"
+            f"?business_id={business_id}&run_id={run_id}&item_id={item_id}"
+        )
+
+    def status(self, business_id: int, run_id: int, item_id: int) -> str:
+        """Where Twilio reports the call's progress."""
+        return (
+            f"{self.gateway_base_url}/twilio/voice/status"
+            f"?business_id={business_id}&run_id={run_id}&item_id={item_id}"
+        )
+
+
+@dataclass(frozen=True)
+class DialRetries:
+    """How often a dial Twilio refused for now (429, 5xx) is tried again, and how far apart.
+
+    Each pause is below the run's lease (15 s), which every try renews.
+    """
+
+    retries: int = 3
+    backoff_s: float = 1.0
+    max_backoff_s: float = 5.0
+
+    def delay(self, retry: int) -> float:
+        """Seconds to wait before retry number ``retry`` (1, 2, …): doubling, capped."""
+        return float(min(self.max_backoff_s, self.backoff_s * 2 ** (retry - 1)))
+
+
+class _NoRoom(Exception):
+    """The claim would exceed a cap: its transaction is rolled back."""
+
+
+def _in_flight(session: Session, business_id: int, run_id: int | None = None) -> int:
+    query = (
+        select(func.count())
+        .select_from(OutboundItem)
+        .where(OutboundItem.business_id == business_id, OutboundItem.status.in_(IN_FLIGHT))
+    )
+    if run_id is not None:
+        query = query.where(OutboundItem.run_id == run_id)
+    return int(session.scalar(query) or 0)
+
+
+def claim_item(business_id: int, run: OutboundRun) -> int | None:
+    """Mark the run's next due item ``dialing`` if the run and the business have room; its id."""
+    delay = timedelta(seconds=int((run.retry_policy or {}).get("retry_delay_s", 300)))
+    try:
+        with tenant_session(business_id) as session:
+            cap = session.scalar(
+                select(Business.outbound_concurrency_cap)
+                .where(Business.id == business_id)
+                .with_for_update(key_share=True)  # the claims of this business take turns
+            )
+            if (
+                cap is None
+                or _in_flight(session, business_id) >= cap
+                or _in_flight(session, business_id, run.id) >= run.concurrency
+            ):
+                return None
+            now = utcnow()
+            item_id = session.scalar(
+                select(OutboundItem.id)
+                .where(
+                    OutboundItem.business_id == business_id,
+                    OutboundItem.run_id == run.id,
+                    OutboundItem.status == "pending",
+                    OutboundItem.completed_at.is_(None)
+                    | (OutboundItem.completed_at <= now - delay),
+                )
+                .order_by(OutboundItem.id)
+                .limit(1)
+                .with_for_update(skip_locked=True)
+            )
+            if item_id is None:
+                return None
+            claimed = session.execute(
+                update(OutboundItem)
+                .where(
+                    OutboundItem.business_id == business_id,
+                    OutboundItem.id == item_id,
+                    OutboundItem.status == "pending",
+                )
+                .values(
+                    status="dialing",
+                    attempts=OutboundItem.attempts + 1,
+                    call_sid=None,
+                    updated_at=now,
+                )
+                .returning(OutboundItem.id)
+            ).first()
+            if claimed is None:
+                return None
+            if (
+                _in_flight(session, business_id) > cap
+                or _in_flight(session, business_id, run.id) > run.concurrency
+            ):
+                raise _NoRoom
+            return item_id
+    except _NoRoom:
+        return None
+
+
+def _settle(session: Session, business_id: int, item_id: int, **values: object) -> None:
+    session.execute(
+        update(OutboundItem)
+        .where(OutboundItem.business_id == business_id, OutboundItem.id == item_id)
+        .values(updated_at=utcnow(), **values)
+    )
+
+
+def _fail(session: Session, business_id: int, item_id: int, reason: str) -> None:
+    _settle(
+        session, business_id, item_id, status="failed", completed_at=utcnow(), error=reason[:500]
+    )
+
+
+def dial(
+    business_id: int,
+    run_id: int,
+    item_id: int,
+    *,
+    owner: str,
+    twilio: TwilioRest,
+    urls: CallUrls,
+    retries: DialRetries,
+    sleep: Callable[[float], None],
+) -> bool:
+    """Place the claimed call; False if the run stopped first (the item is then cancelled).
+
+    Twilio answering 429 or 5xx placed no call: the dial is tried again up to
+    ``retries.retries`` times, ``retries.delay(n)`` apart, each try in a transaction of its own
+    that renews the lease (a cancel in between is seen, and none waits for the pause); then the
+    item fails with Twilio's answer. A request Twilio may have carried out without answering (a
+    timeout, a dropped connection) is not repeated: the item fails, as one interrupted mid-dial
+    does, rather than risk calling the lead twice.
+    """
+    refused = 0
+    while True:
+        with tenant_session(business_id) as session:
+            item = session.execute(
+                select(OutboundItem.phone, Business.phone_number, Business.recording_enabled)
+                .join(Business, Business.id == OutboundItem.business_id)
+                .where(OutboundItem.business_id == business_id, OutboundItem.id == item_id)
+            ).one()
+            if not renew_lease(session, business_id, run_id, owner):
+                _settle(
+                    session,
+                    business_id,
+                    item_id,
+                    status="cancelled",
+                    error="run stopped before this call was placed",
+                )
+                return False
+            try:
+                call = twilio.place_call(
+                    item.phone,
+                    item.phone_number,
+                    urls.twiml(business_id, run_id, item_id),
+                    status_callback=urls.status(business_id, run_id, item_id),
+                    record=item.recording_enabled,
+                )
+            except PermanentIntegrationError as exc:
+                _fail(session, business_id, item_id, str(exc))
+                return True
+            except RetryableIntegrationError as exc:
+                refused += 1
+                if exc.status is None:
+                    reason = f"no answer from Twilio; not redialed to avoid a duplicate: {exc}"
+                elif refused > retries.retries:
+                    reason = f"Twilio refused the call {refused} times: {exc}"
+                else:
+                    reason = ""
+                if reason:
+                    _fail(session, business_id, item_id, reason)
+                    return True
+                _settle(session, business_id, item_id, error=f"trying again: {exc}"[:500])
+            else:
+                _settle(
+                    session,
+                    business_id,
+                    item_id,
+                    status="in_progress",
+                    call_sid=call.sid,
+                    placed_at=utcnow(),
+                    calls_placed=OutboundItem.calls_placed + 1,
+                    error=None,
+                )
+                log.info(
+                    "outbound.call_placed", business_id=business_id, run_id=run_id, item_id=item_id
+                )
+                return True
+        log.warning(
+            "outbound.dial_refused", business_id=business_id, run_id=run_id, item_id=item_id
+        )
+        sleep(retries.delay(refused))

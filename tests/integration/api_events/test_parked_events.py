@@ -1,0 +1,267 @@
+"""Call events the consumer cannot handle are parked, shown and replayed; transient failures
+are retried. Real RabbitMQ and PostgreSQL, and the embedded mode's bus and SQLite."""
+
+from __future__ import annotations
+
+import asyncio
+import re
+import uuid
+from collections.abc import AsyncIterator, Callable
+from datetime import timedelta
+
+import aio_pika
+import psycopg
+import pytest
+from fastapi.testclient import TestClient
+from sqlalchemy import delete, func, select
+
+from switchboard.api.app import create_app
+from switchboard.api.events import CallEventConsumer, parking
+from switchboard.common.db import system_session, tenant_session
+from switchboard.common.events import CallEnded, TranscriptTurn, get_in_process_bus, utc_now
+from switchboard.common.models import CallLog, Job, ParkedEvent
+from switchboard.common.settings import Settings
+from switchboard.domain.calls.followups import enqueue_follow_ups
+from tests.support.environment import configured
+from tests.support.factories import make_business, unique_phone
+
+TRANSCRIPT = "I'm Kim, kim@example.com, call me on +15550001234"
+
+
+def _call_ended(business_id: int, to_number: str, call_sid: str | None = None) -> CallEnded:
+    started = utc_now() - timedelta(minutes=1)
+    return CallEnded(
+        business_id=business_id,
+        call_sid=call_sid or "CA" + uuid.uuid4().hex,
+        stream_sid="MZ" + uuid.uuid4().hex,
+        direction="inbound",
+        from_number=unique_phone(),
+        to_number=to_number,
+        started_at=started,
+        ended_at=utc_now(),
+        duration_s=60.0,
+        end_reason="caller_hung_up",
+        transcript=[TranscriptTurn(role="caller", text=TRANSCRIPT, at=started)],
+    )
+
+
+async def _eventually(condition: Callable[[], object], limit_s: float = 30) -> None:
+    # Polls the database without blocking the consumer's event loop.
+    deadline = asyncio.get_running_loop().time() + limit_s
+    while not condition():
+        assert asyncio.get_running_loop().time() < deadline, "timed out"
+        await asyncio.sleep(0.05)
+
+
+def _parked(event_id: str) -> ParkedEvent | None:
+    with system_session() as session:
+        query = select(ParkedEvent).where(ParkedEvent.event_id == event_id)
+        return session.execute(query).scalar_one_or_none()
+
+
+def _call_logs(business_id: int, call_sid: str) -> int:
+    with tenant_session(business_id) as session:
+        query = select(func.count()).where(
+            CallLog.business_id == business_id, CallLog.call_sid == call_sid
+        )
+        return int(session.execute(query).scalar_one())
+
+
+def _jobs(business_id: int, actor: str) -> int:
+    with tenant_session(business_id) as session:
+        query = select(func.count()).where(Job.business_id == business_id, Job.actor_name == actor)
+        return int(session.execute(query).scalar_one())
+
+
+def _owned_by_another_business(call_sid: str) -> int:
+    """A call log of another business with ``call_sid``: an event claiming it is refused."""
+    owner = make_business()
+    enqueue_follow_ups(_call_ended(owner.id, owner.phone_number, call_sid))
+    return owner.id
+
+
+def _metric(client: TestClient, event_type: str) -> float:
+    text = client.get("/metrics").text
+    match = re.search(rf'^switchboard_parked_events{{type="{event_type}"}} (\S+)$', text, re.M)
+    assert match, text
+    return float(match.group(1))
+
+
+class _Rabbit:
+    """Publishes raw bodies straight to the consumer's queue."""
+
+    def __init__(self, channel: aio_pika.abc.AbstractChannel, queue: str) -> None:
+        self._channel, self._queue = channel, queue
+
+    async def publish(self, body: bytes) -> None:
+        await self._channel.default_exchange.publish(
+            aio_pika.Message(body, delivery_mode=aio_pika.DeliveryMode.PERSISTENT),
+            routing_key=self._queue,
+        )
+
+
+@pytest.fixture
+async def consuming(pg_rabbit: Settings) -> AsyncIterator[_Rabbit]:
+    queue = f"test.api.call-events.{uuid.uuid4().hex[:8]}"
+    consumer = CallEventConsumer(pg_rabbit, queue_name=queue, retry_delay_s=0.05)
+    await consumer.start()
+    connection = await aio_pika.connect(pg_rabbit.amqp_url)
+    try:
+        await asyncio.wait_for(consumer.ready.wait(), 30)
+        yield _Rabbit(await connection.channel(), queue)
+    finally:
+        await connection.close()
+        await consumer.stop()
+
+
+async def test_poison_events_are_parked_with_their_error_and_the_queue_keeps_flowing(
+    pg_rabbit: Settings, consuming: _Rabbit
+) -> None:
+    business = make_business()
+    client = TestClient(create_app(pg_rabbit))  # no lifespan: /metrics and the admin routes
+    before = _metric(client, "call.ended"), _metric(client, "unreadable")
+    foreign = _call_ended(business.id, business.phone_number)
+    _owned_by_another_business(foreign.call_sid)
+    no_such_business = _call_ended(2_000_000_000, business.phone_number)
+    incomplete = b'{"type": "call.ended", "business_id": %d, "call_sid": "CA1"}' % business.id
+    unreadable = b"\x00 not even JSON " + uuid.uuid4().bytes
+    good = _call_ended(business.id, business.phone_number)
+
+    for body in (
+        incomplete,
+        unreadable,
+        foreign.to_json_bytes(),
+        no_such_business.to_json_bytes(),
+        good.to_json_bytes(),
+    ):
+        await consuming.publish(body)
+
+    await _eventually(lambda: _call_logs(business.id, good.call_sid) == 1)
+    await _eventually(lambda: _parked(no_such_business.event_id) is not None)
+    refused = _parked(foreign.event_id)
+    assert refused is not None and refused.error.startswith("NotFoundError: call CA…")
+    assert foreign.call_sid not in refused.error
+    assert (refused.event_type, refused.event_business_id) == ("call.ended", business.id)
+    assert parking.read_facts(refused.body) == parking.read_facts(foreign.to_json_bytes())
+    failed = _parked(no_such_business.event_id)
+    assert failed is not None and failed.error.startswith("IntegrityError (ForeignKeyViolation): ")
+    with system_session() as session:
+        [garbled, unread] = session.execute(
+            select(ParkedEvent)
+            .where(ParkedEvent.body.in_([incomplete, unreadable]))
+            .order_by(ParkedEvent.id)
+        ).scalars()
+    assert garbled.event_id.startswith("sha256:") and garbled.event_business_id == business.id
+    assert garbled.error.startswith("ValidationError: call.ended.")
+    assert (unread.event_type, unread.event_business_id) == (None, None)
+    assert unread.error.startswith("ValidationError: Invalid JSON")
+    assert _call_logs(business.id, foreign.call_sid) == 0
+
+    assert _metric(client, "call.ended") >= before[0] + 3
+    assert _metric(client, "unreadable") >= before[1] + 1
+    admin = {"Authorization": f"Bearer {pg_rabbit.admin_api_key}"}
+    listed = client.get("/api/v1/admin/parked-events", headers=admin).json()
+    shown = {item["event_id"]: item for item in listed["items"]}
+    assert shown[foreign.event_id]["call_sid"] == f"CA…{foreign.call_sid[-4:]}"
+    assert TRANSCRIPT not in str(listed) and foreign.from_number not in str(listed)
+
+
+async def test_replay_after_fixing_the_cause_handles_the_event_once(
+    pg_rabbit: Settings, consuming: _Rabbit
+) -> None:
+    business = make_business()
+    event = _call_ended(business.id, business.phone_number)
+    owner = _owned_by_another_business(event.call_sid)
+    await consuming.publish(event.to_json_bytes())
+    await _eventually(lambda: _parked(event.event_id) is not None)
+    client = TestClient(create_app(pg_rabbit))
+    admin = {"Authorization": f"Bearer {pg_rabbit.admin_api_key}"}
+    parked = _parked(event.event_id)
+    assert parked is not None
+
+    still = client.post(f"/api/v1/admin/parked-events/{parked.id}/replay", headers=admin)
+    assert still.status_code == 200 and still.json()["replayed"] == []
+    assert _parked(event.event_id).failures == 2  # type: ignore[union-attr]
+    with tenant_session(owner) as session:  # the cause: the other business's call log
+        session.execute(delete(CallLog).where(CallLog.call_sid == event.call_sid))
+
+    replayed = client.post(f"/api/v1/admin/parked-events/{parked.id}/replay", headers=admin)
+    assert replayed.status_code == 200, replayed.text
+    assert replayed.json()["replayed"] == [event.event_id]
+    assert _parked(event.event_id) is None
+    again = client.post(f"/api/v1/admin/parked-events/{parked.id}/replay", headers=admin)
+    assert again.status_code == 404
+    await consuming.publish(event.to_json_bytes())  # delivered once more: nothing new
+    await asyncio.sleep(0.5)
+    assert _call_logs(business.id, event.call_sid) == 1
+    assert _jobs(business.id, "finalize_call_session_job") == 1
+    assert _parked(event.event_id) is None
+    assert client.post("/api/v1/admin/parked-events/replay").status_code == 401
+    key = {"Authorization": f"Bearer {business.api_key}"}
+    assert client.get("/api/v1/admin/parked-events", headers=key).status_code == 403
+
+
+async def test_a_transient_database_failure_is_retried_then_handled_not_parked(
+    pg_url: str, amqp_url: str, tmp_path
+) -> None:
+    # Every connection of this process gives up on a lock after 200 ms.
+    with configured(
+        database_url=f"{pg_url}?options=-c%20lock_timeout%3D200",
+        amqp_url=amqp_url,
+        var_dir=str(tmp_path),
+    ) as settings:
+        business = make_business()
+        event = _call_ended(business.id, business.phone_number)
+        queue = f"test.api.call-events.{uuid.uuid4().hex[:8]}"
+        consumer = CallEventConsumer(settings, queue_name=queue, retry_delay_s=0.05)
+        await consumer.start()
+        connection = await aio_pika.connect(amqp_url)
+        locker = psycopg.connect(pg_url)
+        try:
+            await asyncio.wait_for(consumer.ready.wait(), 30)
+            locker.execute("LOCK TABLE call_logs IN ACCESS EXCLUSIVE MODE")
+            await _Rabbit(await connection.channel(), queue).publish(event.to_json_bytes())
+            await asyncio.sleep(1.5)  # lock timeouts, retried with a growing pause
+            assert _parked(event.event_id) is None
+            locker.rollback()  # the database is usable again
+
+            await _eventually(lambda: _call_logs(business.id, event.call_sid) == 1)
+            assert _parked(event.event_id) is None
+            assert _jobs(business.id, "finalize_call_session_job") == 1
+        finally:
+            locker.rollback()
+            locker.close()
+            await connection.close()
+            await consumer.stop()
+
+
+async def test_in_embedded_mode_a_poison_event_is_parked_in_sqlite_and_replayed(
+    embedded: Settings,
+) -> None:
+    business = make_business()
+    poison = _call_ended(business.id, business.phone_number)
+    owner = _owned_by_another_business(poison.call_sid)
+    good = _call_ended(business.id, business.phone_number)
+    consumer = CallEventConsumer(embedded, retry_delay_s=0.05)
+    await consumer.start()
+    try:
+        await asyncio.wait_for(consumer.ready.wait(), 10)
+        get_in_process_bus().publish(poison)
+        get_in_process_bus().publish(good)
+        await _eventually(lambda: _call_logs(business.id, good.call_sid) == 1)
+        parked = _parked(poison.event_id)
+        assert parked is not None and parked.error.startswith("NotFoundError")
+        assert parking.count_parked(business.id) == 1
+        [shown] = parking.list_parked(business.id)
+        assert shown.call_sid == f"CA…{poison.call_sid[-4:]}"
+
+        with tenant_session(owner) as session:
+            session.execute(delete(CallLog).where(CallLog.call_sid == poison.call_sid))
+        report = parking.replay_parked(enqueue_follow_ups)
+        assert report.replayed == [poison.event_id] and report.failed == []
+        assert parking.replay_parked(enqueue_follow_ups).replayed == []
+        assert _call_logs(business.id, poison.call_sid) == 1
+        assert _jobs(business.id, "finalize_call_session_job") == 2  # one per call
+        assert parking.count_parked() == 0
+    finally:
+        await consumer.stop()

@@ -1,0 +1,107 @@
+"""Worker processes SIGKILLed under real RabbitMQ: poison jobs, bystanders, executions that
+must not run twice. The tests' heartbeat goes stale after ``WORKER_STALE_AFTER_S`` (4 s)."""
+
+from __future__ import annotations
+
+import socket
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+from sqlalchemy import select
+
+from switchboard.common.db import system_session, tenant_session
+from switchboard.common.jobs import enqueue
+from switchboard.common.jobs.outbox import add_to_outbox, relay_outbox
+from switchboard.common.models import Job
+from switchboard.common.settings import Settings
+from tests.support import actors
+from tests.support.factories import make_business
+from tests.support.processes import ServiceProcess
+from tests.support.waiting import wait_for
+
+pytestmark = pytest.mark.integration
+
+
+def job(job_id: str) -> Job:
+    with system_session() as session:
+        return session.execute(select(Job).where(Job.id == job_id)).scalar_one()
+
+
+def runs(marker: Path) -> list[str]:
+    return marker.read_text().split() if marker.exists() else []
+
+
+def test_a_poison_job_is_dead_after_its_own_cap_while_the_rest_of_its_queue_flows(
+    pg_rabbit: Settings, start_worker: Callable[..., ServiceProcess], tmp_path: Path
+) -> None:
+    """The poison job's entry allows 3 executions that die (the setting says 2). Each one
+    kills its worker; a new worker is started each time. Its bystanders, queued behind it and
+    prefetched by the workers it kills, each run once, before it is dead-lettered, and none
+    is counted for the crashes it merely waited through."""
+    business = make_business()
+    marker = tmp_path / "bystanders"
+    poison = enqueue(actors.POISON_CAPPED, business_id=business.id).job_id
+    bystanders = [
+        enqueue(actors.BYSTANDER, business_id=business.id, marker=str(marker)).job_id
+        for _ in range(10)
+    ]
+    workers: list[ServiceProcess] = []
+    flowed_before_dead = False
+    deadline = time.monotonic() + 150
+    while job(poison).status != "dead":
+        assert time.monotonic() < deadline, f"poison still {job(poison).status}"
+        if not workers or not workers[-1].alive:
+            workers.append(start_worker("test_crash", threads=1))
+        if not flowed_before_dead and len(runs(marker)) == len(bystanders):
+            flowed_before_dead = job(poison).status != "dead"
+        time.sleep(0.2)
+
+    dead = job(poison)
+    assert "without finishing" in (dead.last_error or "")
+    assert dead.deliveries == 4, "3 executions that died, then the delivery that ended it"
+    assert len(workers) == 4
+    wait_for(lambda: len(runs(marker)) == len(bystanders), what="every bystander")
+    assert flowed_before_dead, "the bystanders waited for the poison job to be dead-lettered"
+    assert sorted(runs(marker)) == sorted(bystanders), "each bystander ran exactly once"
+    for job_id in bystanders:
+        done = job(job_id)
+        assert (done.status, done.deliveries) == ("succeeded", 1), done.last_error
+
+
+def _worker_name(pid: str) -> str:
+    return f"{socket.gethostname()}:{pid}"
+
+
+def test_a_republished_job_never_runs_twice_while_its_worker_lives_and_is_taken_over_after(
+    pg_rabbit: Settings, start_worker: Callable[..., ServiceProcess], tmp_path: Path
+) -> None:
+    business = make_business()
+    marker = tmp_path / "runs"
+    first = start_worker("test_hold")
+    job_id = enqueue(actors.HOLD_FIRST, business_id=business.id, marker=str(marker)).job_id
+    wait_for(lambda: len(runs(marker)) == 1, timeout=60, what="the first run")
+    [holder] = runs(marker)
+    assert job(job_id).worker_id == _worker_name(holder)
+    second = start_worker("test_hold")
+    # The outbox relay publishes the job again, as it does when a publisher died before it
+    # deleted its row (either worker may get the copy).
+    with tenant_session(business.id) as session:
+        add_to_outbox(session, business.id, job_id, actors.HOLD_FIRST.queue, job(job_id).message)
+        session.info.pop("outbox_pending")
+    assert relay_outbox(min_age_s=0) >= 1
+
+    time.sleep(10)  # over two staleness periods: the copy came back several times
+    assert runs(marker) == [holder], "a second execution started while the first one runs"
+    assert (job(job_id).status, job(job_id).worker_id) == ("running", _worker_name(holder))
+    assert second.alive
+
+    first.kill()
+    wait_for(lambda: job(job_id).status == "succeeded", timeout=60, what="the take-over")
+    [_, taker] = runs(marker)
+    assert taker != holder
+    done = job(job_id)
+    assert (done.deliveries, done.worker_id) == (2, _worker_name(taker))
+    time.sleep(3)  # the other copy (the killed worker's redelivery or the relay's) is skipped
+    assert len(runs(marker)) == 2

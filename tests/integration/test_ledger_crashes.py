@@ -1,0 +1,197 @@
+"""Redelivered jobs on PostgreSQL: an execution still running on a live worker is left alone,
+one whose worker died is taken over and counted, and a delivery that never started costs
+nothing (``ledger_statements.START_AGAIN``)."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from pathlib import Path
+
+import pytest
+from dramatiq import Message
+from dramatiq.brokers.rabbitmq import _RabbitmqMessage
+from dramatiq.common import dq_name
+from dramatiq.middleware import SkipMessage
+from sqlalchemy import select, update
+
+from switchboard.common.db import system_session
+from switchboard.common.db.base import utcnow
+from switchboard.common.jobs import enqueue
+from switchboard.common.jobs.broker import get_broker
+from switchboard.common.jobs.catalog import ActorSpec
+from switchboard.common.models import Job
+from switchboard.common.settings import Settings
+from switchboard.worker.runtime import ledger
+from switchboard.worker.runtime.heartbeat import worker_identity
+from switchboard.worker.runtime.ledger_connections import execute
+from switchboard.worker.runtime.ledger_statements import BEAT
+from switchboard.worker.runtime.middleware import LedgerMiddleware
+from tests.support.actors import NOOP, POISON_CAPPED
+from tests.support.environment import configured
+from tests.support.factories import make_business
+
+pytestmark = pytest.mark.integration
+
+STALE_AFTER_S = 30.0
+LIVE, DEAD = "live-host:101", "dead-host:202"
+
+
+def _beat(worker_id: str, age_s: float) -> None:
+    """``worker_id``'s heartbeat, ``age_s`` seconds old."""
+    at = utcnow() - timedelta(seconds=age_s)
+    execute(BEAT, {"id": worker_id, "queues": "", "started": at, "now": at, "processed": 0})
+
+
+def _queued(business_id: int, spec: ActorSpec = NOOP) -> str:
+    get_broker().declare_queue(spec.queue)  # published, so the outbox keeps no row of it
+    return enqueue(spec, business_id=business_id).job_id
+
+
+def _row(job_id: str) -> Job:
+    with system_session() as session:
+        return session.execute(select(Job).where(Job.id == job_id)).scalar_one()
+
+
+def _running_on(job_id: str, worker_id: str) -> None:
+    """The latest execution of the job runs (or ran, until its worker died) on ``worker_id``."""
+    with system_session() as session:
+        session.execute(update(Job).where(Job.id == job_id).values(worker_id=worker_id))
+
+
+def _again(job_id: str, cap: int = 2) -> ledger.Started | None:
+    return ledger.mark_started(
+        job_id, max_unfinished=cap, redelivered=True, stale_after_s=STALE_AFTER_S
+    )
+
+
+def test_a_delivery_that_never_started_costs_nothing_and_only_dead_executions_count(
+    pg: Settings,
+) -> None:
+    business = make_business()
+    job_id = _queued(business.id)
+    _beat(DEAD, age_s=120)
+
+    # Prefetched by a worker that died, then redelivered: this is its first execution.
+    first = _again(job_id)
+    assert first is not None and (first.status, first.deliveries) == ("running", 1)
+    assert _row(job_id).worker_id == worker_identity()
+    _running_on(job_id, DEAD)  # ...which died with its worker
+
+    second = _again(job_id)
+    assert second is not None and second.status == "running", "one execution died: cap is 2"
+    _running_on(job_id, DEAD)
+
+    third = _again(job_id)
+    assert third is not None and third.status == "dead", "two executions died"
+    dead = _row(job_id)
+    assert (dead.deliveries, dead.attempts) == (3, 2)
+    assert "without finishing" in (dead.last_error or "")
+
+
+def test_a_redelivery_waits_while_its_execution_runs_on_a_live_worker_then_takes_it_over(
+    pg: Settings,
+) -> None:
+    business = make_business()
+    job_id = _queued(business.id)
+    assert ledger.mark_started(job_id, max_unfinished=2) is not None  # a first delivery
+    _running_on(job_id, LIVE)
+    _beat(LIVE, age_s=1)
+
+    busy = _again(job_id)
+    assert busy is not None and (busy.status, busy.worker_id) == ("busy", LIVE)
+    untouched = _row(job_id)
+    assert (untouched.status, untouched.deliveries, untouched.worker_id) == ("running", 1, LIVE)
+
+    _beat(LIVE, age_s=STALE_AFTER_S + 1)  # the worker stopped beating: presumed dead
+    taken = _again(job_id)
+    assert taken is not None and (taken.status, taken.deliveries) == ("running", 2)
+    assert _row(job_id).worker_id == worker_identity()
+
+
+def test_a_retry_is_queued_without_a_worker(pg: Settings) -> None:
+    business = make_business()
+    job_id = _queued(business.id)
+    assert ledger.mark_started(job_id, max_unfinished=2) is not None
+    ledger.mark_failed(job_id, "ValueError: boom", status="queued")
+    assert (_row(job_id).status, _row(job_id).worker_id) == ("queued", None)
+
+
+def _delivery(business_id: int, job_id: str, spec: ActorSpec = NOOP) -> _RabbitmqMessage:
+    """A redelivered RabbitMQ message of the job."""
+    options = {"business_id": business_id}
+    return _RabbitmqMessage(True, 1, Message(spec.queue, spec.name, (), {}, options, job_id))
+
+
+def test_the_middleware_publishes_a_busy_job_again_later_and_skips_this_delivery(
+    pg: Settings,
+) -> None:
+    business = make_business()
+    job_id = _queued(business.id)
+    assert ledger.mark_started(job_id, max_unfinished=2) is not None
+    _running_on(job_id, LIVE)
+    _beat(LIVE, age_s=1)
+    broker = get_broker()
+    broker.declare_queue(NOOP.queue)
+    delayed = broker.queues[dq_name(NOOP.queue)]
+    before = delayed.qsize()
+    middleware = LedgerMiddleware(max_unfinished_deliveries=2, stale_after_s=STALE_AFTER_S)
+
+    with pytest.raises(SkipMessage):
+        middleware.before_process_message(broker, _delivery(business.id, job_id))
+
+    assert delayed.qsize() == before + 1
+    copy = Message.decode(list(delayed.queue)[-1])
+    assert copy.message_id == job_id and copy.options["republished"] is True
+    assert copy.options["eta"] >= int(utcnow().timestamp() * 1000) + 14_000
+    assert (_row(job_id).status, _row(job_id).deliveries) == ("running", 1)
+
+
+def test_a_second_delivery_of_a_job_running_in_this_process_waits_its_turn(pg: Settings) -> None:
+    business = make_business()
+    job_id = _queued(business.id)
+    broker = get_broker()
+    broker.declare_queue(NOOP.queue)
+    middleware = LedgerMiddleware(max_unfinished_deliveries=2, stale_after_s=STALE_AFTER_S)
+    running = _delivery(business.id, job_id)
+    middleware.before_process_message(broker, running)
+
+    with pytest.raises(SkipMessage):
+        middleware.before_process_message(broker, _delivery(business.id, job_id))
+
+    middleware.after_process_message(broker, running)
+    assert _row(job_id).status == "succeeded"
+    with pytest.raises(SkipMessage):  # a later copy: the job is final
+        middleware.before_process_message(broker, _delivery(business.id, job_id))
+
+
+def test_the_unfinished_cap_is_the_entry_s_own(pg: Settings) -> None:
+    business = make_business()
+    job_id = _queued(business.id, POISON_CAPPED)  # max_unfinished=3; the setting says 2
+    _beat(DEAD, age_s=120)
+    middleware = LedgerMiddleware(max_unfinished_deliveries=2, stale_after_s=STALE_AFTER_S)
+    statuses = []
+    for _ in range(4):
+        started = middleware._start_checked(_delivery(business.id, job_id, POISON_CAPPED))
+        assert started is not None
+        statuses.append(started.status)
+        _running_on(job_id, DEAD)
+    assert statuses == ["running", "running", "running", "dead"]
+
+
+def test_a_delivery_the_ledger_cannot_record_is_published_again_not_failed(
+    pg: Settings, tmp_path: Path
+) -> None:
+    """PostgreSQL unreachable when a job starts: the message comes back later; no attempt,
+    no retry used up, nothing run."""
+    business = make_business()
+    job_id = _queued(business.id)
+    unreachable = "postgresql://nobody@127.0.0.1:1/none"
+    with configured(database_url=unreachable, amqp_url="", var_dir=str(tmp_path)):
+        broker = get_broker()
+        broker.declare_queue(NOOP.queue)
+        middleware = LedgerMiddleware(max_unfinished_deliveries=2, stale_after_s=STALE_AFTER_S)
+        with pytest.raises(SkipMessage):
+            middleware.before_process_message(broker, _delivery(business.id, job_id))
+        [copy] = [Message.decode(m) for m in broker.queues[dq_name(NOOP.queue)].queue]
+    assert copy.message_id == job_id and copy.options["republished"] is True
+    assert (_row(job_id).status, _row(job_id).attempts) == ("queued", 0)

@@ -1,0 +1,113 @@
+"""Dialing against the fake Twilio: a refusal (429, 5xx) is tried again with backoff, then the
+lead fails with Twilio's answer; a dial Twilio may have taken without answering is never
+repeated; a run's ``placed`` counts only the calls Twilio accepted."""
+
+from __future__ import annotations
+
+from sqlalchemy import update
+
+from switchboard.common.db import tenant_session
+from switchboard.common.models import OutboundItem
+from switchboard.domain.outbound import runs
+from tests.fakes.twilio_rest import FakeTwilioServer
+from tests.support.factories import make_business
+from tests.support.waiting import wait_for
+from tests.unit.outbound.test_outbound_runs import answer_calls, leads_for
+
+PHONE = "+14445550000"  # the first of ``leads_for``'s numbers
+
+
+def start(business_id: int, leads: int, **policy: int) -> int:
+    new = runs.NewRun(name="r", lead_ids=leads_for(business_id, leads), **policy)
+    run_id = runs.create_run(business_id, new).run.id
+    runs.start_run(business_id, run_id)
+    return run_id
+
+
+def item_for(business_id: int, run_id: int, phone: str) -> OutboundItem:
+    return next(i for i in runs.list_items(business_id, run_id) if i.phone == phone)
+
+
+def test_a_dial_twilio_refuses_for_now_is_tried_again_and_placed(
+    outbound_env, fake_twilio: FakeTwilioServer
+) -> None:
+    business = make_business()
+    fake_twilio.fail_calls_to(PHONE, 2, status=429)
+    run_id = start(business.id, 1)
+    wait_for(
+        lambda: item_for(business.id, run_id, PHONE).status == "in_progress",
+        timeout=20,
+        what="the call to be placed after two refusals",
+    )
+    item = item_for(business.id, run_id, PHONE)
+    assert fake_twilio.refused_calls == [(PHONE, 429), (PHONE, 429)]
+    assert len(fake_twilio.calls) == 1
+    assert (item.attempts, item.calls_placed, item.error) == (1, 1, None)
+    assert item.call_sid in fake_twilio.calls
+    assert runs.get_run(business.id, run_id).progress.placed == 1
+
+
+def test_a_dial_twilio_keeps_refusing_fails_the_lead_with_its_answer_and_is_not_placed(
+    outbound_env, fake_twilio: FakeTwilioServer
+) -> None:
+    business = make_business()
+    fake_twilio.fail_calls_to(PHONE, 10, status=503)
+    run_id = start(business.id, 2, retry_delay_s=0, max_attempts=3)
+    answered: set[str] = set()
+
+    def finished() -> bool:
+        view = runs.get_run(business.id, run_id)
+        # Read before the fake's calls: a call counted placed was accepted by then.
+        assert view.progress.placed <= len(fake_twilio.calls), "counted a call Twilio refused"
+        answer_calls(fake_twilio, business.id, answered)
+        return view.run.status == "completed"
+
+    wait_for(finished, timeout=30, what="the run to complete")
+    item = item_for(business.id, run_id, PHONE)
+    assert item.status == "failed" and item.calls_placed == 0
+    assert item.error is not None and "refused the call 4 times" in item.error
+    assert "503" in item.error
+    assert fake_twilio.refused_calls == [(PHONE, 503)] * 4, "1 try and 3 retries (the settings)"
+    view = runs.get_run(business.id, run_id).progress
+    assert (view.placed, view.completed, view.failed) == (1, 1, 1)
+    assert PHONE not in [call.params["To"] for call in fake_twilio.calls.values()]
+
+
+def test_a_dial_twilio_may_have_taken_without_answering_is_not_repeated(
+    outbound_env, fake_twilio: FakeTwilioServer
+) -> None:
+    business = make_business()
+    fake_twilio.drop_next("create_call")  # the call is created, the answer never arrives
+    run_id = start(business.id, 1, retry_delay_s=0, max_attempts=3)
+    wait_for(
+        lambda: runs.get_run(business.id, run_id).run.status == "completed",
+        timeout=20,
+        what="the run to complete",
+    )
+    item = item_for(business.id, run_id, PHONE)
+    assert item.status == "failed"
+    assert item.error is not None and "not redialed" in item.error
+    assert len(fake_twilio.calls) == 1, "the lead was called twice"
+    assert runs.get_run(business.id, run_id).progress.placed == 0
+
+
+def test_placed_counts_the_calls_twilio_accepted_not_the_attempts(outbound_env) -> None:
+    business = make_business()
+    run = runs.create_run(business.id, runs.NewRun(name="r", lead_ids=leads_for(business.id, 3)))
+    first, second, third = (item.id for item in runs.list_items(business.id, run.run.id))
+    states = {
+        # Twilio refused its dial: no call went out.
+        first: {"status": "failed", "attempts": 1, "calls_placed": 0},
+        # Busy on its first call, dialing again: one call so far.
+        second: {"status": "dialing", "attempts": 2, "calls_placed": 1},
+        # Ringing now after a busy first call: two calls.
+        third: {"status": "in_progress", "attempts": 2, "calls_placed": 2, "call_sid": "CA1"},
+    }
+    with tenant_session(business.id) as session:
+        for item_id, values in states.items():
+            session.execute(
+                update(OutboundItem)
+                .where(OutboundItem.business_id == business.id, OutboundItem.id == item_id)
+                .values(**values)
+            )
+    assert runs.get_run(business.id, run.run.id).progress.placed == 3

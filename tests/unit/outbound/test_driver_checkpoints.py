@@ -1,0 +1,57 @@
+"""A driver tick asked to stop cancels its run between calls and ends the call in progress."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import pytest
+
+from switchboard.common.integrations.twilio_rest import FakeTwilioRest, PlacedCall
+from switchboard.common.jobs.broker import get_broker
+from switchboard.common.jobs.errors import JobCancelled
+from switchboard.common.settings import Settings
+from switchboard.domain.outbound import CallUrls, runs
+from switchboard.domain.outbound.driver import drive_run
+from tests.support.factories import make_business
+from tests.support.job_control import AskedToStop, running_as_job
+from tests.unit.outbound.test_outbound_runs import leads_for
+
+
+@dataclass
+class CancelledWhileDialing(FakeTwilioRest):
+    """Twilio whose call create takes long enough for the driver's job to be cancelled."""
+
+    control: AskedToStop | None = None
+
+    def place_call(self, to: str, from_: str, url: str, **options: Any) -> PlacedCall:
+        assert self.control is not None
+        self.control.cancel()
+        return super().place_call(to, from_, url, **options)
+
+
+def test_a_driver_asked_to_stop_cancels_its_run_at_the_next_call(embedded: Settings) -> None:
+    get_broker().declare_queue("outbound")  # start_run's driver job waits there, unrun
+    business = make_business()
+    new = runs.NewRun(name="r", lead_ids=leads_for(business.id, 3), concurrency=3)
+    run_id = runs.create_run(business.id, new).run.id
+    runs.start_run(business.id, run_id)
+    control = AskedToStop()
+    twilio = CancelledWhileDialing(control=control)
+    with running_as_job(business.id, control), pytest.raises(JobCancelled):
+        drive_run(
+            business.id,
+            run_id,
+            owner="test",
+            twilio=twilio,
+            urls=CallUrls("http://gateway.test"),
+            poll_s=0.01,
+        )
+    assert [call["to"] for call in twilio.calls] == ["+14445550000"], "dialed after the cancel"
+    assert twilio.ended_calls == [twilio.calls[0]["sid"]]
+    view = runs.get_run(business.id, run_id)
+    assert (view.run.status, view.run.end_reason) == (
+        "cancelled",
+        "cancelled: its driver job was cancelled",
+    )
+    assert (view.progress.placed, view.progress.failed, view.progress.cancelled) == (1, 1, 2)

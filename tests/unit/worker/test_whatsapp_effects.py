@@ -1,0 +1,169 @@
+"""WhatsApp's outside effects happen once: an unsettled send waits for Twilio's list before it
+sends again, a retried dead send sends, and idle sessions are summarised one job each."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from datetime import timedelta
+
+import dramatiq
+import pytest
+from fastapi.testclient import TestClient
+from sqlalchemy import select, update
+
+from switchboard.api.app import create_app
+from switchboard.common.db import tenant_session
+from switchboard.common.db.base import utcnow
+from switchboard.common.integrations.twilio_client import TwilioRestClient
+from switchboard.common.jobs.broker import get_broker
+from switchboard.common.jobs.catalog import AUTO_SUMMARY_WHATSAPP_SESSION
+from switchboard.common.models import (
+    WhatsAppConversation,
+    WhatsAppMessage,
+    WhatsAppSession,
+)
+from switchboard.common.settings import Settings
+from switchboard.domain.whatsapp.scheduled import schedule_session_summaries
+from tests.fakes.openai_http import FakeOpenAIServer
+from tests.fakes.twilio_rest import ACCOUNT_SID, AUTH_TOKEN, FakeTwilioServer
+from tests.support.factories import make_business, unique_phone
+from tests.support.waiting import wait_for
+from tests.unit.worker.jobs import finished, jobs_of, run
+from tests.unit.worker.world import World, add, make_world
+
+
+@pytest.fixture
+def client(jobs_env: Settings) -> Iterator[TestClient]:
+    with TestClient(create_app(jobs_env)) as test_client:
+        yield test_client
+
+
+def _reply(world: World) -> WhatsAppMessage:
+    with tenant_session(world.id) as session:
+        reply = session.get(WhatsAppMessage, world.outbound_id)
+        assert reply is not None
+        return reply
+
+
+def _died_mid_send_just_now(world: World, fake_twilio: FakeTwilioServer) -> dict[str, str]:
+    """The reply as a worker killed in the middle of Twilio's create leaves it: Twilio took the
+    message, the reply is still ``sending`` since a moment ago. Returns what Twilio has."""
+    with tenant_session(world.id) as session:
+        session.execute(
+            update(WhatsAppMessage)
+            .where(WhatsAppMessage.id == world.outbound_id)
+            .values(status="sending", attempts=1, updated_at=utcnow())
+        )
+        conversation = session.get(WhatsAppConversation, world.conversation_id)
+        assert conversation is not None
+        contact = conversation.contact_number
+    twilio = TwilioRestClient(ACCOUNT_SID, AUTH_TOKEN, base_url=fake_twilio.url)
+    twilio.send_whatsapp(contact, world.business.phone_number, "Sure!")
+    [taken] = fake_twilio.messages
+    return taken
+
+
+def test_a_send_that_died_just_now_waits_for_twilio_to_list_it_instead_of_sending_again(
+    worker: dramatiq.Worker, fake_twilio: FakeTwilioServer, jobs_env: Settings
+) -> None:
+    assert jobs_env.whatsapp_send_lookup_window_s == 2
+    fake_twilio.list_lag_s = 1.0  # Twilio lists a message a second after taking it
+    world = make_world()
+    taken = _died_mid_send_just_now(world, fake_twilio)
+
+    job = run("send_whatsapp_message_job", business_id=world.id, message_id=world.outbound_id)
+
+    assert job.status == "succeeded", job.last_error
+    assert fake_twilio.messages == [taken]  # looked up again after the lag, never resent
+    reply = _reply(world)
+    assert (reply.status, reply.message_sid) == ("sent", taken["sid"])
+
+
+def test_twilio_listing_later_than_the_window_is_the_one_case_sent_twice(
+    worker: dramatiq.Worker, fake_twilio: FakeTwilioServer, jobs_env: Settings
+) -> None:
+    """The limit of exactly-once (docs/reliability.md): Twilio took the message, the worker
+    died before it heard back, and Twilio's list lags longer than the lookup window."""
+    fake_twilio.list_lag_s = jobs_env.whatsapp_send_lookup_window_s + 2
+    world = make_world()
+    _died_mid_send_just_now(world, fake_twilio)
+
+    job = run("send_whatsapp_message_job", business_id=world.id, message_id=world.outbound_id)
+
+    assert job.status == "succeeded", job.last_error
+    assert len(fake_twilio.messages) == 2
+    assert _reply(world).message_sid == fake_twilio.messages[1]["sid"]
+
+
+def test_retrying_a_dead_send_through_the_api_sends_the_message_and_marks_it_sent(
+    client: TestClient, worker: dramatiq.Worker, fake_twilio: FakeTwilioServer
+) -> None:
+    world = make_world()
+    fake_twilio.fail_next("create_message", count=6, status=503)  # every try of the job
+    dead = run("send_whatsapp_with_retry_job", business_id=world.id, message_id=world.outbound_id)
+    assert (dead.status, _reply(world).status) == ("dead", "failed")
+    assert fake_twilio.messages == []
+
+    answer = client.post(
+        f"/api/v1/jobs/{dead.id}/retry",
+        headers={"Authorization": f"Bearer {world.business.api_key}"},
+    )
+
+    assert answer.status_code == 200, answer.text
+    assert finished(world.id, dead.id).status == "succeeded"
+    [sent] = fake_twilio.messages
+    reply = _reply(world)
+    assert (reply.status, reply.message_sid, reply.error) == ("sent", sent["sid"], None)
+
+
+def test_fifty_idle_sessions_are_fifty_jobs_each_summarising_one(
+    jobs_env: Settings, fake_openai: FakeOpenAIServer, request: pytest.FixtureRequest
+) -> None:
+    business = make_business()
+    long_ago = utcnow() - timedelta(minutes=20)
+    ids = []
+    for _ in range(50):
+        conversation = add(
+            business.id,
+            WhatsAppConversation(
+                business_id=business.id,
+                contact_number=unique_phone(),
+                business_number=business.phone_number,
+            ),
+        )
+        add(
+            business.id,
+            WhatsAppMessage(
+                business_id=business.id,
+                conversation_id=conversation.id,
+                direction="in",
+                body="Do you open on Sundays?",
+                created_at=long_ago,
+            ),
+        )
+        chat = add(
+            business.id,
+            WhatsAppSession(
+                business_id=business.id,
+                conversation_id=conversation.id,
+                started_at=long_ago,
+                last_activity_at=long_ago,
+            ),
+        )
+        ids.append(chat.id)
+
+    get_broker().declare_queue(AUTO_SUMMARY_WHATSAPP_SESSION.queue)  # they wait: no worker yet
+    assert schedule_session_summaries() == 50
+    assert schedule_session_summaries() == 50  # the next scan, while they wait: no new job
+
+    jobs = jobs_of(business.id, "auto_summary_whatsapp_session_job")
+    assert sorted(json.loads(job.message)["kwargs"]["session_id"] for job in jobs) == ids
+    request.getfixturevalue("worker")
+    for job in jobs:
+        assert finished(business.id, job.id, timeout=60).status == "succeeded"
+    with tenant_session(business.id) as session:
+        chats = session.execute(select(WhatsAppSession)).scalars().all()
+    assert all(chat.closed_at is not None and chat.summary for chat in chats)
+    wait_for(lambda: len(fake_openai.chat_requests) >= 50)
+    assert len(fake_openai.chat_requests) == 50  # one summary each, none twice
