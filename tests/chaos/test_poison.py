@@ -19,12 +19,6 @@ BYSTANDERS = scale(300, 3_000)
 CAP = int(CHAOS_ENV["JOB_MAX_UNFINISHED_DELIVERIES"])
 
 
-@pytest.mark.xfail(
-    reason="known gap of issue #17 item 1: jobs running beside the poison job in the worker it "
-    "kills are redelivered with it, start beside it again and die with it, so they reach the "
-    "cap too (8 of 9 runs); a job taken over from a dead worker should run alone",
-    strict=False,
-)
 @pytest.mark.timeout(scale(180, 600))
 def test_a_poison_job_dies_after_n_deliveries_and_its_queue_keeps_flowing(
     stack: Stack, report

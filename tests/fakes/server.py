@@ -40,9 +40,9 @@ class FakeServer:
 
     # --- lifecycle ------------------------------------------------------------------------
 
-    def start(self) -> None:
-        """Listen on a free port and serve from a daemon thread."""
-        self._server = make_server("127.0.0.1", 0, self._wsgi, threaded=True)
+    def start(self, port: int = 0) -> None:
+        """Listen on ``port`` (a free one by default) and serve from a daemon thread."""
+        self._server = make_server("127.0.0.1", port, self._wsgi, threaded=True)
         self._thread = threading.Thread(
             target=self._server.serve_forever,
             kwargs={"poll_interval": 0.02},  # shutdown() waits for one poll

@@ -86,12 +86,6 @@ def _status(business_id: int, model: type, row_id: int) -> str:
         return str(session.execute(select(model.status).where(model.id == row_id)).scalar_one())
 
 
-@pytest.mark.xfail(
-    reason="open bug (issue #17 item 3): under a loaded machine (the full suite) the redelivered "
-    "send sometimes sends the reply a second time; passes alone. Timing between the lookup "
-    "window, the fake's list lag and the dead worker's takeover is not yet understood",
-    strict=False,
-)
 def test_a_reply_twilio_took_as_the_worker_died_is_found_not_sent_again(
     pg_rabbit: Settings,
     lagging_twilio: FakeTwilioServer,

@@ -146,7 +146,7 @@ def _answer_as_the_worker(business_id: int, phone_number: str, round_: int) -> N
     assert message_id is not None
     job_id = _scalar(
         "SELECT id FROM jobs WHERE actor_name = %(actor)s "
-        "AND CAST(message AS jsonb) -> 'kwargs' ->> 'message_id' = %(m)s",
+        "AND CAST(NULLIF(message, '') AS jsonb) -> 'kwargs' ->> 'message_id' = %(m)s",
         {"actor": PROCESS_WHATSAPP_WEBHOOK.name, "m": str(message_id)},
     )
     assert ledger.start_fast(job_id)

@@ -1,8 +1,36 @@
-"""One scheduler leads at a time (PostgreSQL advisory lock)."""
+"""One scheduler leads at a time (PostgreSQL advisory lock), and each tick is emitted exactly once
+however many schedulers run and whichever of them dies."""
 
 from __future__ import annotations
 
+import threading
+import time
+import uuid
+from collections.abc import Iterable
+from datetime import UTC, datetime, timedelta
+from itertools import pairwise
+from pathlib import Path
+
+import httpx
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from switchboard.common.db import system_session
+from switchboard.common.jobs.schedules import Every, Schedule, Tick
+from switchboard.common.models import Job, ScheduleTick
+from switchboard.common.settings import Settings
+from switchboard.scheduler.clock import FakeClock
+from switchboard.scheduler.emission import Outcome, emit_due
 from switchboard.scheduler.leader import Leadership
+from switchboard.scheduler.loop import Scheduler
+from switchboard.scheduler.registry import Registry
+from tests.support import schedules as process_schedules
+from tests.support.actors import NOOP
+from tests.support.factories import make_business
+from tests.support.processes import ServiceProcess, free_port, service_env
+from tests.support.waiting import wait_for
+
+MINUTE = timedelta(minutes=1)
 
 
 def test_only_one_of_two_schedulers_leads_until_the_leader_lets_go(pg) -> None:
@@ -15,3 +43,161 @@ def test_only_one_of_two_schedulers_leads_until_the_leader_lets_go(pg) -> None:
     finally:
         first.release()
         second.release()
+
+
+def a_schedule_for(business_id: int) -> Schedule:
+    """A minute schedule of this test's own (the session's database is shared)."""
+
+    def only_ours(session: Session, tick: Tick) -> Iterable[int]:
+        return [business_id]
+
+    return Schedule(f"test_{uuid.uuid4().hex[:12]}", NOOP, Every(60), only_ours)
+
+
+def ticks_of(schedule: str) -> list[datetime]:
+    with system_session() as session:
+        keys = session.execute(
+            select(Job.dedup_key).where(Job.dedup_key.like(f"schedule:{schedule}:%"))
+        ).scalars()
+        return sorted(datetime.fromisoformat(k.split(":", 2)[2].rsplit(":", 1)[0]) for k in keys)
+
+
+def test_two_schedulers_emit_each_tick_once_and_the_follower_goes_on_without_a_gap(
+    pg: Settings,
+) -> None:
+    schedule = a_schedule_for(make_business().id)
+    start = datetime(2027, 1, 1, 12, 0, 30, tzinfo=UTC)
+    clock = FakeClock(start)
+    first, second = (
+        Scheduler(pg, Registry((schedule,), ()), clock=clock, tasks=[]) for _ in range(2)
+    )
+    try:
+        first.step()
+        second.step()
+        assert (first.state.leader, second.state.leader) == (True, False)
+        for minute in (1, 2, 3):
+            clock.set(start.replace(second=0) + minute * MINUTE)
+            first.step()
+            second.step()
+        # The leader is gone at 12:04, before it emitted that minute's tick.
+        clock.set(start.replace(second=0) + 4 * MINUTE)
+        first.leadership.release()
+        clock.advance(2)
+        second.step()
+        clock.set(start.replace(second=0) + 5 * MINUTE)
+        second.step()
+    finally:
+        first.leadership.release()
+        second.leadership.release()
+
+    assert second.state.leader
+    base = start.replace(second=0)
+    assert ticks_of(schedule.name) == [base + minute * MINUTE for minute in (1, 2, 3, 4, 5)]
+
+
+def test_schedulers_racing_for_one_tick_emit_it_once(pg: Settings) -> None:
+    schedule = a_schedule_for(make_business().id)
+    now = datetime(2027, 1, 1, 12, 0, 30, tzinfo=UTC)
+    emit_due(schedule, "UTC", now, now)  # the first look notes where the schedule stands
+    tick = now + MINUTE
+    racers = 4
+    barrier = threading.Barrier(racers)
+    outcomes: list[Outcome] = []
+
+    def race() -> None:
+        barrier.wait()
+        outcomes.append(emit_due(schedule, "UTC", tick, now))
+
+    threads = [threading.Thread(target=race) for _ in range(racers)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+
+    assert sorted(str(o.decision) for o in outcomes) == ["None", "None", "None", "emit"]
+    assert ticks_of(schedule.name) == [tick.replace(second=0)]
+
+
+def _health(url: str) -> dict | None:  # type: ignore[type-arg]
+    try:
+        return dict(httpx.get(f"{url}/health", timeout=2).json()["scheduler"])
+    except (httpx.HTTPError, ValueError, KeyError):
+        return None
+
+
+def _roles(urls: list[str]) -> list[str] | None:
+    found = [_health(url) for url in urls]
+    return [str(h["role"]) for h in found if h] if all(found) else None
+
+
+def test_killing_the_leader_mid_interval_hands_over_without_a_duplicate_or_a_gap(
+    new_database: Settings, tmp_path: Path
+) -> None:
+    make_business()
+    name, interval = process_schedules.SCHEDULES[0].name, process_schedules.TICK_S
+    env = service_env(database_url=new_database.database_url, amqp_url="")
+    urls, processes = [], []
+    for i in range(2):
+        port = free_port()
+        args = ["scheduler", "tests.support.schedules", "--host", "127.0.0.1", "--port", str(port)]
+        processes.append(ServiceProcess(args, env, tmp_path / f"scheduler-{i}.log"))
+        urls.append(f"http://127.0.0.1:{port}")
+    try:
+        roles = wait_for(lambda: _roles(urls), timeout=60, what="both schedulers' /health")
+        assert sorted(roles) == ["follower", "leader"]
+        leader = roles.index("leader")
+        wait_for(lambda: len(ticks_of(name)) >= 2, timeout=30, what="two ticks")
+        while time.time() % interval < interval / 2:  # kill half-way between two ticks
+            time.sleep(0.02)
+        processes[leader].kill()
+        killed_at = time.monotonic()
+        follower = urls[1 - leader]
+        wait_for(lambda: (_health(follower) or {}).get("role") == "leader", timeout=30)
+        handover_s = time.monotonic() - killed_at
+        emitted_before = len(ticks_of(name))
+        wait_for(lambda: len(ticks_of(name)) >= emitted_before + 2, timeout=30, what="more ticks")
+        processes[1 - leader].stop()
+    finally:
+        for process in processes:
+            process.stop()
+            print(f"--- {process.log_path.name} ---\n{process.output()[-3000:]}")
+
+    ticks = ticks_of(name)
+    step = timedelta(seconds=interval)
+    assert all(b - a == step for a, b in pairwise(ticks)), ticks  # no gap, no repeat
+    with system_session() as session:
+        stored = session.execute(
+            select(ScheduleTick.ticks_emitted).where(ScheduleTick.schedule == name)
+        ).scalar_one()
+    assert stored == len(ticks)
+    assert handover_s < 5, f"the follower took {handover_s:.1f} s to lead"
+
+
+def test_a_scheduler_with_enable_schedulers_false_emits_nothing_and_says_so(
+    new_database: Settings, tmp_path: Path
+) -> None:
+    make_business()
+    port = free_port()
+    url = f"http://127.0.0.1:{port}"
+    env = service_env(
+        database_url=new_database.database_url, amqp_url="", enable_schedulers="false"
+    )
+    args = ["scheduler", "tests.support.schedules", "--host", "127.0.0.1", "--port", str(port)]
+    process = ServiceProcess(args, env, tmp_path / "scheduler.log")
+    try:
+        # Status is read after the leader's first pass, which emits the warm-ups when on.
+        health = wait_for(
+            lambda: (h := _health(url)) and h["role"] == "leader" and h["schedules"] and h,
+            timeout=60,
+            what="the leader's first pass",
+        )
+    finally:
+        process.stop()
+
+    assert health["emitting"] is False
+    assert "ENABLE_SCHEDULERS=false" in health["emission"]
+    assert all(s["ticks_emitted"] == 0 for s in health["schedules"])
+    with system_session() as session:
+        assert session.execute(select(Job.id)).first() is None
+        assert session.execute(select(ScheduleTick.schedule)).first() is None
+    assert "scheduler.emission_off" in process.output()

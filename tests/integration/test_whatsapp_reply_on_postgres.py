@@ -36,6 +36,7 @@ from switchboard.domain.whatsapp.concurrency import BusinessAtLimit
 from switchboard.domain.whatsapp.inbound import InboundMessage, store_inbound
 from switchboard.worker.adapters.whatsapp_replies import PostgresReplyStore
 from switchboard.worker.runtime import ledger
+from switchboard.worker.runtime.heartbeat import worker_identity
 from tests.support.factories import make_business, unique_phone
 from tests.support.fast_start import renew_cancellation_knowledge
 
@@ -277,4 +278,6 @@ def test_a_fast_started_reply_is_marked_running_by_the_call_and_counts_itself(
     first = rows[jobs["first"][1]]
     assert (first.status, first.attempts, first.deliveries) == ("running", 1, 1)
     assert first.started_at is not None
+    # Named for this process: a redelivery sees it running on a live worker and waits.
+    assert first.worker_id == worker_identity()
     assert ledger.mark_running_due(jobs["first"][1]) == 0, "the call wrote its mark"

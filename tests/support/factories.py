@@ -7,13 +7,16 @@ import random
 from dataclasses import dataclass
 
 from switchboard.domain.businesses.accounts import create_business
+from tests.support import private_data
 
 _numbers = itertools.count(random.randint(1_000_000, 8_000_000))
 
 
 def unique_phone() -> str:
     """A fresh E.164 number."""
-    return f"+1555{next(_numbers):07d}"
+    number = f"+1555{next(_numbers):07d}"
+    private_data.register(number)
+    return number
 
 
 @dataclass(frozen=True)
@@ -28,4 +31,5 @@ def make_business(name: str = "Test Business") -> TestBusiness:
     """Create a business and return its id, key and number."""
     phone = unique_phone()
     business, key = create_business(name, phone)
+    private_data.register(key.key)
     return TestBusiness(business.id, key.key, phone)

@@ -10,6 +10,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+from tests.support import private_data
 from tests.support.environment import TEST_ENV
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -59,6 +60,10 @@ class ServiceProcess:
 
     def __init__(self, args: list[str], env: dict[str, str], log_path: Path) -> None:
         self.log_path = log_path
+        if private_data.is_collecting():
+            # Scanned for private values afterwards: every event is printed, not only warnings.
+            env = {**env, "LOG_LEVEL": "INFO"}
+            private_data.watch(log_path)
         self._log = log_path.open("ab")
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "switchboard.cli", *args],

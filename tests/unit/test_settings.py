@@ -22,11 +22,12 @@ def test_production_refuses_a_default_secret_and_names_the_variable() -> None:
 def test_production_with_every_secret_set_is_accepted() -> None:
     settings = Settings(
         environment="production",
-        admin_api_key="a",
-        internal_api_token="b",
-        twilio_auth_token="c",
-        media_token_secret="d",
-        session_secret="e",
+        admin_api_key="a" * 32,
+        internal_api_token="b" * 32,
+        twilio_auth_token="c" * 32,
+        media_token_secret="d" * 32,
+        session_secret="e" * 32,
+        vapid_private_key="f" * 43,
     )
     assert settings.environment == "production"
 

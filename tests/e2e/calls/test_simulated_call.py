@@ -11,6 +11,7 @@ from sqlalchemy import select
 
 from switchboard.common.db import tenant_session
 from switchboard.common.models import CallLog, Lead
+from tests.support import private_data
 from tests.support.factories import make_business
 from tests.support.processes import ROOT, free_port, service_env
 from tests.support.waiting import wait_for
@@ -39,6 +40,8 @@ def test_a_simulated_call_ends_with_a_call_log_and_a_lead(pg_rabbit, start_servi
         )
     business = make_business("Acme Dental")
     caller = "+15559871234"
+    said = "Hi, my name is Dana Smith and I want to book a cleaning."
+    private_data.register(caller, said, "Dana Smith")
 
     env = service_env(database_url=pg_rabbit.database_url, amqp_url=pg_rabbit.amqp_url, **urls)
     result = subprocess.run(
@@ -55,7 +58,7 @@ def test_a_simulated_call_ends_with_a_call_log_and_a_lead(pg_rabbit, start_servi
             urls["public_base_url"],
             "--json",
             "--say",
-            "Hi, my name is Dana Smith and I want to book a cleaning.",
+            said,
         ],
         env=env,
         cwd=ROOT,
@@ -66,6 +69,7 @@ def test_a_simulated_call_ends_with_a_call_log_and_a_lead(pg_rabbit, start_servi
     )
     assert result.returncode == 0, result.stdout + result.stderr
     outcome = json.loads(result.stdout.strip().splitlines()[-1])
+    private_data.register(*outcome["agent_said"])
     assert outcome["status"] == "completed" and outcome["agent_said"], outcome
 
     def call_log() -> CallLog | None:

@@ -16,7 +16,7 @@ from switchboard.cli.main import app
 from switchboard.common.jobs import enqueue
 from switchboard.common.settings import Settings
 from switchboard.domain.leads.store import LeadFilter, list_leads
-from tests.support import actors
+from tests.support import actors, private_data
 from tests.support.api_server import running_api, shared_sqlite
 from tests.support.factories import TestBusiness, make_business
 from tests.support.processes import ROOT, service_env
@@ -51,9 +51,9 @@ def cli(api_url: str, business: TestBusiness, *args: str):
 
 
 def test_leads_import_uploads_a_big_file_in_chunks(api_url, business, tmp_path) -> None:
-    lines = ["phone,name,email"] + [
-        f"+1555300{n:04d},Lead {n},lead{n}@example.com" for n in range(450)
-    ]
+    leads = [(f"+1555300{n:04d}", f"Lead {n}", f"lead{n}@example.com") for n in range(450)]
+    private_data.register(*(value for lead in leads for value in lead))
+    lines = ["phone,name,email"] + [",".join(lead) for lead in leads]
     path = tmp_path / "leads.csv"
     path.write_text("\n".join(lines) + "\n")
     result = cli(api_url, business, "leads", "import", str(path))
@@ -68,6 +68,7 @@ def test_leads_import_names_the_file_line_and_field_and_imports_nothing(
     api_url, business, tmp_path
 ) -> None:
     path = tmp_path / "bad.csv"
+    private_data.register("+15553100001", "+15553100002")
     path.write_text("phone,name,email\n+15553100001,Ann,\n12345,Bob,\n+15553100002,Cy,nope\n")
     result = cli(api_url, business, "leads", "import", str(path))
     assert result.exit_code == 2

@@ -17,6 +17,7 @@ from switchboard.common.db import tenant_session
 from switchboard.domain.leads.store import upsert_lead
 from tests.e2e.dashboard.conftest import CHROMIUM_ARGS, _chromium_or_skip
 from tests.fakes.twilio_rest import ACCOUNT_SID, AUTH_TOKEN, FakeTwilioServer
+from tests.support import private_data
 from tests.support.factories import make_business
 from tests.support.processes import free_port
 from tests.support.waiting import wait_for
@@ -62,8 +63,10 @@ def test_the_bar_advances_while_the_worker_runs_the_run_and_disappears_when_it_e
         wait_for(lambda u=url: _up(u), timeout=60, what=url)
 
     business = make_business("Acme Dental")
+    numbers = [f"+1666555{i:04d}" for i in range(6)]
+    private_data.register(*numbers, AUTH_TOKEN)
     with tenant_session(business.id) as session:
-        lead_ids = [upsert_lead(session, business.id, f"+1666555{i:04d}")[0].id for i in range(6)]
+        lead_ids = [upsert_lead(session, business.id, number)[0].id for number in numbers]
     auth = {"Authorization": f"Bearer {business.api_key}"}
     body = {"name": "Spring check-ups", "lead_ids": lead_ids, "concurrency": 1}
     run = httpx.post(f"{api}/api/v1/outbound-runs", headers=auth, json=body).json()

@@ -21,6 +21,7 @@ from switchboard.common.models import (
     WhatsAppConversation,
     WhatsAppMessage,
 )
+from tests.support import private_data
 from tests.support.factories import unique_phone
 
 _sids = itertools.count(1)
@@ -38,6 +39,7 @@ def _add(business_id: int, row: Any) -> Any:
 
 
 def lead(business_id: int, **fields: Any) -> Lead:
+    private_data.register(fields.get("name"), fields.get("email"))
     return _add(business_id, Lead(business_id=business_id, phone=unique_phone(), **fields))
 
 

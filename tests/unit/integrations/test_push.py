@@ -9,8 +9,10 @@ from pathlib import Path
 import pytest
 from cryptography.hazmat.primitives.asymmetric import ec
 
+from switchboard.common.integrations.address_policy import AddressPolicy
 from switchboard.common.integrations.push import (
     FakePushSender,
+    PushDestinationRefused,
     PushPermanentError,
     PushRetryableError,
     PushSubscriptionInfo,
@@ -25,6 +27,9 @@ from switchboard.common.integrations.vapid import (
 )
 from switchboard.common.settings import Settings
 from tests.fakes.web_push import BrowserSubscription, FakePushService
+
+#: The fake push service listens on 127.0.0.1, which only an allow-list admits.
+LOCAL = AddressPolicy(["127.0.0.1"])
 
 
 def as_info(subscription: BrowserSubscription) -> PushSubscriptionInfo:
@@ -43,7 +48,7 @@ def test_a_push_arrives_encrypted_and_signed_and_decrypts_to_the_payload(
     fake_push_service.expected_vapid_key = keys.public_key
     subscription = fake_push_service.subscribe()
 
-    status = WebPushSender(keys).send(
+    status = WebPushSender(keys, policy=LOCAL).send(
         as_info(subscription), {"title": "Reminder", "body": "Call Dana"}, ttl=60
     )
 
@@ -63,7 +68,7 @@ def test_a_gone_subscription_raises_subscription_gone(
     fake_push_service.mark_gone(subscription, status)
 
     with pytest.raises(SubscriptionGone) as raised:
-        WebPushSender(keys).send(as_info(subscription), {"title": "x"})
+        WebPushSender(keys, policy=LOCAL).send(as_info(subscription), {"title": "x"})
 
     assert raised.value.status == status
 
@@ -74,7 +79,9 @@ def test_a_push_signed_with_another_key_is_rejected_permanently(
     fake_push_service.expected_vapid_key = generate_vapid_keys().public_key
 
     with pytest.raises(PushPermanentError) as raised:
-        WebPushSender(keys).send(as_info(fake_push_service.subscribe()), {"title": "x"})
+        WebPushSender(keys, policy=LOCAL).send(
+            as_info(fake_push_service.subscribe()), {"title": "x"}
+        )
 
     assert raised.value.status == 401 and not isinstance(raised.value, SubscriptionGone)
     assert fake_push_service.rejected == ["unexpected application server key"]
@@ -84,14 +91,40 @@ def test_an_unreachable_push_service_is_retryable(keys: VapidKeys) -> None:
     info = PushSubscriptionInfo("http://127.0.0.1:9/push/x", *_browser_keys())
 
     with pytest.raises(PushRetryableError):
-        WebPushSender(keys, timeout=2).send(info, {"title": "x"})
+        WebPushSender(keys, policy=LOCAL, timeout=2).send(info, {"title": "x"})
+
+
+def test_a_push_to_a_loopback_endpoint_is_refused_without_a_request(
+    fake_push_service: FakePushService, keys: VapidKeys
+) -> None:
+    subscription = as_info(fake_push_service.subscribe())
+
+    with pytest.raises(PushDestinationRefused, match="127.0.0.1, a loopback address"):
+        WebPushSender(keys).send(subscription, {"title": "x"})
+
+    assert fake_push_service.received == [] and fake_push_service.rejected == []
+
+
+def test_a_push_endpoint_rebound_to_a_private_address_is_refused(
+    fake_push_service: FakePushService, keys: VapidKeys
+) -> None:
+    answers = iter([["93.184.216.34"], ["127.0.0.1"]])
+    policy = AddressPolicy(resolver=lambda host, port: next(answers))
+    endpoint = fake_push_service.subscribe().endpoint.replace("127.0.0.1", "push.rebind.test")
+    policy.require_registrable(endpoint.replace("http:", "https:"), field="endpoint")
+    info = PushSubscriptionInfo(endpoint, *_browser_keys())
+
+    with pytest.raises(PushDestinationRefused, match="push.rebind.test resolves to 127.0.0.1"):
+        WebPushSender(keys, policy=policy).send(info, {"title": "x"})
+
+    assert fake_push_service.received == [] and fake_push_service.rejected == []
 
 
 def test_an_oversized_payload_is_refused_before_sending(keys: VapidKeys) -> None:
     info = PushSubscriptionInfo("http://127.0.0.1:9/push/x", *_browser_keys())
 
     with pytest.raises(PushPermanentError, match="over the limit"):
-        WebPushSender(keys).send(info, {"body": "x" * 5000})
+        WebPushSender(keys, policy=LOCAL).send(info, {"body": "x" * 5000})
 
 
 def test_a_dev_key_pair_is_created_once_under_var_dir_and_reused(tmp_path: Path) -> None:

@@ -4,6 +4,8 @@ repeated; a run's ``placed`` counts only the calls Twilio accepted."""
 
 from __future__ import annotations
 
+from urllib.parse import urlsplit
+
 from sqlalchemy import update
 
 from switchboard.common.db import tenant_session
@@ -71,6 +73,31 @@ def test_a_dial_twilio_keeps_refusing_fails_the_lead_with_its_answer_and_is_not_
     view = runs.get_run(business.id, run_id).progress
     assert (view.placed, view.completed, view.failed) == (1, 1, 1)
     assert PHONE not in [call.params["To"] for call in fake_twilio.calls.values()]
+
+
+def test_a_dial_that_never_reached_twilio_is_tried_again_and_placed(
+    outbound_env, fake_twilio: FakeTwilioServer
+) -> None:
+    """Connection refused: the request never left, so dialing again cannot call twice."""
+    business = make_business()
+    port = urlsplit(fake_twilio.url).port
+    assert port is not None
+    fake_twilio.stop()  # Twilio unreachable: connections to its address are refused
+    run_id = start(business.id, 1)
+    wait_for(
+        lambda: "trying again" in (item_for(business.id, run_id, PHONE).error or ""),
+        timeout=20,
+        what="a refused connection to be tried again",
+    )
+    fake_twilio.start(port)
+    wait_for(
+        lambda: item_for(business.id, run_id, PHONE).status == "in_progress",
+        timeout=30,
+        what="the call to be placed once Twilio is reachable",
+    )
+    item = item_for(business.id, run_id, PHONE)
+    assert (item.calls_placed, item.error) == (1, None)
+    assert len(fake_twilio.calls) == 1
 
 
 def test_a_dial_twilio_may_have_taken_without_answering_is_not_repeated(

@@ -23,8 +23,6 @@ from tests.unit.worker.world import World, make_world, snapshot
 FOREIGN_OBJECT: dict[str, Callable[[World], dict[str, Any]]] = {
     "deferred_call_setup_job": lambda b: {
         "call_sid": b.call_sid,
-        "from_number": "+15550001111",
-        "to_number": b.business.phone_number,
         "direction": "inbound",
         "started_at": "2026-01-01T10:00:00+00:00",
     },
@@ -52,6 +50,7 @@ BUSINESS_ONLY: dict[str, dict[str, Any]] = {
     "prebuild_prompt_job": {},
     "cleanup_old_recordings_job": {},
     "schedule_reminders_job": {},
+    "prune_finished_jobs_job": {},
     "auto_summary_whatsapp_session_job": {},
     "create_lead_job": {},  # the phone of B's lead: A gets its own lead
 }

@@ -17,14 +17,17 @@ from switchboard.common.db import tenant_session
 from switchboard.common.db.base import utcnow
 from switchboard.common.integrations.twilio_client import TwilioRestClient
 from switchboard.common.jobs.broker import get_broker
-from switchboard.common.jobs.catalog import AUTO_SUMMARY_WHATSAPP_SESSION
+from switchboard.common.jobs.catalog import (
+    AUTO_SUMMARY_WHATSAPP_SESSION,
+    SEND_WHATSAPP_WITH_RETRY,
+)
 from switchboard.common.models import (
     WhatsAppConversation,
     WhatsAppMessage,
     WhatsAppSession,
 )
 from switchboard.common.settings import Settings
-from switchboard.domain.whatsapp.scheduled import schedule_session_summaries
+from switchboard.domain.whatsapp.sessions import queue_idle_session_summaries
 from tests.fakes.openai_http import FakeOpenAIServer
 from tests.fakes.twilio_rest import ACCOUNT_SID, AUTH_TOKEN, FakeTwilioServer
 from tests.support.factories import make_business, unique_phone
@@ -96,6 +99,34 @@ def test_twilio_listing_later_than_the_window_is_the_one_case_sent_twice(
     assert _reply(world).message_sid == fake_twilio.messages[1]["sid"]
 
 
+def test_a_send_that_stepped_back_still_has_all_its_retries(
+    worker: dramatiq.Worker, fake_twilio: FakeTwilioServer, jobs_env: Settings
+) -> None:
+    """Waiting out the lookup window is not a failed try: after it, the job still gets its
+    five retries, and sends on the last one."""
+    world = make_world()
+    with tenant_session(world.id) as session:  # an earlier attempt, unheard, just now
+        session.execute(
+            update(WhatsAppMessage)
+            .where(WhatsAppMessage.id == world.outbound_id)
+            .values(status="sending", attempts=1, updated_at=utcnow())
+        )
+    retries = SEND_WHATSAPP_WITH_RETRY.max_retries
+    fake_twilio.fail_next("create_message", count=retries, status=503)
+
+    job = run(
+        SEND_WHATSAPP_WITH_RETRY.name,
+        business_id=world.id,
+        message_id=world.outbound_id,
+        timeout=60,
+    )
+
+    assert job.status == "succeeded", job.last_error
+    [sent] = fake_twilio.messages
+    reply = _reply(world)
+    assert (reply.status, reply.message_sid) == ("sent", sent["sid"])
+
+
 def test_retrying_a_dead_send_through_the_api_sends_the_message_and_marks_it_sent(
     client: TestClient, worker: dramatiq.Worker, fake_twilio: FakeTwilioServer
 ) -> None:
@@ -154,8 +185,9 @@ def test_fifty_idle_sessions_are_fifty_jobs_each_summarising_one(
         ids.append(chat.id)
 
     get_broker().declare_queue(AUTO_SUMMARY_WHATSAPP_SESSION.queue)  # they wait: no worker yet
-    assert schedule_session_summaries() == 50
-    assert schedule_session_summaries() == 50  # the next scan, while they wait: no new job
+    assert queue_idle_session_summaries(business.id) == 50
+    # the next sweep, while they wait: no new job
+    assert queue_idle_session_summaries(business.id) == 50
 
     jobs = jobs_of(business.id, "auto_summary_whatsapp_session_job")
     assert sorted(json.loads(job.message)["kwargs"]["session_id"] for job in jobs) == ids

@@ -7,10 +7,11 @@ import json
 import sys
 
 import typer
+from pydantic import ValidationError
 from rich.console import Console
 
 from switchboard.common.logging import configure_logging
-from switchboard.common.settings import get_settings
+from switchboard.common.settings import describe_invalid_settings, get_settings
 
 app = typer.Typer(
     help="Switchboard: the backend for AI phone and WhatsApp agents.", no_args_is_help=True
@@ -19,19 +20,28 @@ err = Console(stderr=True)
 
 
 def _register_command_groups() -> None:
-    from switchboard.cli import events_cmd, jobs_cmd, leads_cmd, outbound_cmd
+    from switchboard.cli import db_cmd, events_cmd, jobs_cmd, keys_cmd, leads_cmd, outbound_cmd
 
     app.add_typer(leads_cmd.app, name="leads")
     app.add_typer(jobs_cmd.app, name="jobs")
     app.add_typer(outbound_cmd.app, name="outbound")
     app.add_typer(events_cmd.app, name="events")
+    app.add_typer(keys_cmd.app, name="keys")
+    app.add_typer(db_cmd.app, name="db")
 
 
 _register_command_groups()
 
 
 def _setup() -> None:
-    settings = get_settings()
+    try:
+        settings = get_settings()
+    except ValidationError as exc:
+        # Plain lines on stderr (no traceback, no wrapping): one per problem, all at once.
+        problems = describe_invalid_settings(exc)
+        sys.stderr.write("switchboard: refusing to start, the environment is not fit:\n")
+        sys.stderr.write("".join(f"  {line}\n" for line in problems))
+        raise typer.Exit(2) from None
     configure_logging(settings.log_level, settings.log_json)
 
 
@@ -84,12 +94,22 @@ def gateway(host: str = "0.0.0.0", port: int = 8001) -> None:  # noqa: S104
 
 
 @app.command()
-def scheduler(host: str = "0.0.0.0", port: int = 8002) -> None:  # noqa: S104
+def scheduler(
+    modules: list[str] = typer.Argument(None, help="Extra modules whose SCHEDULES run too."),
+    host: str = "0.0.0.0",  # noqa: S104
+    port: int = 8002,
+    list_: bool = typer.Option(
+        False, "--list", help="Print the schedules with their last and next runs, and exit."
+    ),
+) -> None:
     """The scheduler (periodic jobs, outbox relay) with /health and /metrics."""
     _setup()
-    from switchboard.cli.embedded import serve_one
+    from switchboard.cli import scheduler_cmd
 
-    asyncio.run(serve_one("scheduler", host, port))
+    if list_:
+        scheduler_cmd.print_schedules(modules or [])
+    else:
+        scheduler_cmd.serve(host, port, modules or [])
 
 
 @app.command()

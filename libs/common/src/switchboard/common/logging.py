@@ -1,45 +1,140 @@
-"""Structured logging, with secrets and message bodies kept out of every line."""
+"""Structured logs, with secrets and personal data kept out of every line.
+
+Every line a process writes goes through ``scrub`` (``redaction.py``): our structlog events
+(field by field, tracebacks included), and every stdlib record — Dramatiq's, uvicorn's,
+SQLAlchemy's, asyncio's — through a log record factory, so it holds for loggers that do not
+propagate to the root logger and for handlers a library configures after us (uvicorn's
+``dictConfig``). A record's arguments are scrubbed when formatted, its traceback when it is
+made; a Dramatiq message among them shows its actor and id, never its arguments. Uncaught
+exceptions (main thread and threads) are printed scrubbed too.
+"""
 
 from __future__ import annotations
 
 import logging
-import re
 import sys
-from collections.abc import MutableMapping
+import threading
+import traceback
+from collections.abc import Callable, Mapping, MutableMapping
+from types import TracebackType
 from typing import Any
 
 import structlog
 
-#: (pattern, replacement) pairs; a replacement keeps the label and masks the value.
-_SECRET_PATTERNS: list[tuple[re.Pattern[str], str]] = [
-    (re.compile(r"(?i)(bearer\s+)[A-Za-z0-9._~+/=-]+"), r"\1***"),
-    (re.compile(r"\bsk-[A-Za-z0-9_-]{8,}"), "sk-***"),
-    (re.compile(r"\bsbk_[A-Za-z0-9_-]{8,}"), "sbk_***"),
-    (
-        re.compile(
-            r"(?i)((?:password|passwd|token|secret|api_key|apikey|auth)[\"']?\s*[=:]\s*[\"']?)[^\s\"',&]+"
-        ),
-        r"\1***",
-    ),
-    (re.compile(r"(://[^:/@\s]+:)[^@\s]+(@)"), r"\1***\2"),
-]
-_SENSITIVE_KEYS = {"password", "token", "secret", "api_key", "authorization", "body", "auth_token"}
+from switchboard.common.redaction import redact, scrub, scrub_field, scrub_value
+
+__all__ = ["configure_logging", "get_logger", "install_record_scrubbing", "redact", "scrub"]
+
+#: structlog's own fields, left as they are.
+_EVENT_KEYS = frozenset({"event", "level", "timestamp", "logger"})
+_formatter = logging.Formatter()
 
 
-def redact(text: str) -> str:
-    """Mask tokens, keys and URL passwords in free text (exception messages, URLs)."""
-    for pattern, replacement in _SECRET_PATTERNS:
-        text = pattern.sub(replacement, text)
-    return text
+def _format_exception(exc_info: Any) -> str | None:
+    if exc_info is True:
+        exc_info = sys.exc_info()
+    elif isinstance(exc_info, BaseException):
+        exc_info = (type(exc_info), exc_info, exc_info.__traceback__)
+    if not isinstance(exc_info, tuple) or exc_info[0] is None:
+        return None
+    return "".join(traceback.format_exception(*exc_info)).rstrip("\n")
+
+
+def _exception_as_text(
+    _: Any, __: str, event: MutableMapping[str, Any]
+) -> MutableMapping[str, Any]:
+    """A traceback as an ``exception`` string, so that it is scrubbed like any field."""
+    exc_info = event.pop("exc_info", None)
+    text = _format_exception(exc_info) if exc_info else None
+    if text:
+        event["exception"] = text
+    return event
 
 
 def _redact_event(_: Any, __: str, event: MutableMapping[str, Any]) -> MutableMapping[str, Any]:
     for key, value in list(event.items()):
-        if key.lower() in _SENSITIVE_KEYS:
-            event[key] = "***"
-        elif isinstance(value, str):
-            event[key] = redact(value)
+        if key in _EVENT_KEYS:
+            if isinstance(value, str):
+                event[key] = scrub(value)
+        else:
+            event[key] = scrub_field(key, value)
     return event
+
+
+class _Scrubbed:
+    """A log record's argument, scrubbed whenever it is formatted (``%s`` and ``%r`` alike)."""
+
+    __slots__ = ("_value",)
+
+    def __init__(self, value: Any) -> None:
+        self._value = value
+
+    def _describe(self, describe: Callable[[Any], str]) -> str:
+        value = self._value
+        actor, message_id = getattr(value, "actor_name", None), getattr(value, "message_id", None)
+        if type(value).__module__.startswith("dramatiq") and actor and message_id:
+            # A Dramatiq message prints its arguments: say which job it is instead.
+            return f"{actor}(message_id={message_id})"
+        if isinstance(value, str | Mapping | list | tuple | set | frozenset):
+            return describe(scrub_value(value, describe))
+        return scrub(describe(value))
+
+    def __str__(self) -> str:
+        return self._describe(str)
+
+    def __repr__(self) -> str:
+        return self._describe(repr)
+
+
+def _scrub_argument(value: Any) -> Any:
+    if value is None or isinstance(value, bool | int | float):
+        return value  # ``%d`` and ``%f`` still work
+    return _Scrubbed(value)
+
+
+def _scrub_record(record: logging.LogRecord) -> None:
+    args = record.args
+    if args:
+        if isinstance(args, tuple):
+            record.args = tuple(_scrub_argument(arg) for arg in args)
+        elif isinstance(args, Mapping):
+            record.args = {key: _scrub_argument(arg) for key, arg in args.items()}
+    elif isinstance(record.msg, str):
+        record.msg = scrub(record.msg)
+    else:
+        record.msg = _Scrubbed(record.msg)
+    if record.exc_info and not record.exc_text:
+        # Formatters use a record's ``exc_text`` when it has one.
+        record.exc_text = scrub(_formatter.formatException(record.exc_info))
+
+
+def install_record_scrubbing() -> None:
+    """Scrub every stdlib log record this process makes, whichever logger makes it."""
+    previous = logging.getLogRecordFactory()
+    if getattr(previous, "scrubs", False):
+        return
+
+    def factory(*args: Any, **kwargs: Any) -> logging.LogRecord:
+        record = previous(*args, **kwargs)
+        _scrub_record(record)
+        return record
+
+    factory.scrubs = True  # type: ignore[attr-defined]
+    logging.setLogRecordFactory(factory)
+
+
+def _print_uncaught(
+    exc_type: type[BaseException], exc: BaseException, tb: TracebackType | None
+) -> None:
+    print(scrub("".join(traceback.format_exception(exc_type, exc, tb))), file=sys.stderr)
+
+
+def _print_uncaught_in_thread(args: threading.ExceptHookArgs) -> None:
+    if issubclass(args.exc_type, SystemExit) or args.exc_value is None:
+        return
+    name = args.thread.name if args.thread is not None else "?"
+    print(f"Exception in thread {name}:", file=sys.stderr)
+    _print_uncaught(args.exc_type, args.exc_value, args.exc_traceback)
 
 
 class _StderrLogger(structlog.PrintLogger):
@@ -56,7 +151,7 @@ def _stderr_logger_factory(*_: Any) -> _StderrLogger:
 
 
 def configure_logging(level: str = "INFO", json: bool = False) -> None:
-    """Route stdlib and structlog output through one redacting renderer on stderr."""
+    """Route stdlib and structlog output through one scrubbing renderer on stderr."""
     renderer: Any = (
         structlog.processors.JSONRenderer() if json else structlog.dev.ConsoleRenderer(colors=False)
     )
@@ -65,6 +160,7 @@ def configure_logging(level: str = "INFO", json: bool = False) -> None:
             structlog.contextvars.merge_contextvars,
             structlog.processors.add_log_level,
             structlog.processors.TimeStamper(fmt="iso"),
+            _exception_as_text,
             _redact_event,
             renderer,
         ],
@@ -72,6 +168,9 @@ def configure_logging(level: str = "INFO", json: bool = False) -> None:
         logger_factory=_stderr_logger_factory,
         cache_logger_on_first_use=True,
     )
+    install_record_scrubbing()
+    sys.excepthook = _print_uncaught
+    threading.excepthook = _print_uncaught_in_thread
     logging.basicConfig(
         level=level.upper(), stream=sys.stderr, format="%(levelname)s %(name)s %(message)s"
     )

@@ -4,6 +4,10 @@
 call it at start and ``switchboard migrate`` calls it by hand. On PostgreSQL a session-level
 advisory lock serialises concurrent callers; the ones that wait find the schema at head and
 do nothing.
+
+Migrations run as ``MIGRATION_DATABASE_URL`` (the tables' owner) when it is set, so the
+services themselves may log in as a role that owns nothing (``DATABASE_URL``); unset, they
+run as ``DATABASE_URL``, as in the embedded and development setups.
 """
 
 from __future__ import annotations
@@ -13,7 +17,7 @@ from typing import TYPE_CHECKING
 
 from sqlalchemy import Connection, Engine, inspect, text
 
-from switchboard.common.db.engine import get_engine
+from switchboard.common.db.engine import migration_engine
 from switchboard.common.logging import get_logger
 
 if TYPE_CHECKING:
@@ -60,7 +64,13 @@ def current_revision(connection: Connection) -> str | None:
 
 def worker_startup_migrations(engine: Engine | None = None) -> bool:
     """Upgrade the database to head; return True if this call applied anything."""
-    engine = engine or get_engine()
+    if engine is None:
+        with migration_engine() as owner:
+            return _upgrade(owner)
+    return _upgrade(engine)
+
+
+def _upgrade(engine: Engine) -> bool:
     head = newest_script_revision()
     with engine.connect() as connection:
         is_pg = connection.dialect.name == "postgresql"

@@ -6,7 +6,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field, model_validator
+from pydantic import Field, ValidationError, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 ServiceRole = Literal["api", "worker", "gateway", "scheduler", "all"]
@@ -19,13 +19,22 @@ _DEV_SECRETS = {
     "MEDIA_TOKEN_SECRET": "dev-media-token-secret",
     "SESSION_SECRET": "dev-session-secret",
 }
+#: In production every secret must be set to a random value at least this long (Twilio's
+#: auth tokens are 32 characters); the VAPID key is a P-256 key, 43 characters at the least.
+MIN_SECRET_LENGTH = 32
+_MIN_VAPID_KEY_LENGTH = 43
 
 
 class Settings(BaseSettings):
     """Configuration from environment variables (names are the upper-case field names)."""
 
+    #: A refused environment's error must not print the values it was given (secrets).
     model_config = SettingsConfigDict(
-        env_file=".env", extra="ignore", case_sensitive=False, env_nested_delimiter="__"
+        env_file=".env",
+        extra="ignore",
+        case_sensitive=False,
+        env_nested_delimiter="__",
+        hide_input_in_errors=True,
     )
 
     environment: Literal["development", "test", "production"] = "development"
@@ -34,6 +43,9 @@ class Settings(BaseSettings):
 
     # Empty means "embedded": a SQLite file under var_dir and an in-process broker.
     database_url: str = ""
+    #: The URL migrations run with (the tables' owner); empty means DATABASE_URL. With it,
+    #: DATABASE_URL may name a role that owns nothing (``switchboard db grant-app-role``).
+    migration_database_url: str = ""
     amqp_url: str = ""
     var_dir: Path = Path("var")
 
@@ -72,6 +84,8 @@ class Settings(BaseSettings):
     #: Drills and tests: the age limit sees every message as this many seconds older
     #: (``900`` plays a 15-minute outage). Only time-bound jobs (an entry's ``ttl_s``) expire.
     job_age_offset_s: float = Field(default=0.0, ge=0)
+    #: Finished jobs' ledger rows are deleted this many days after they finished.
+    job_retention_days: float = Field(default=14.0, gt=0)
     #: How often a worker process writes its ``worker_heartbeats`` row.
     worker_heartbeat_interval_s: float = Field(default=5.0, gt=0)
     #: A worker whose heartbeat is older than this is presumed dead: a job it was running is
@@ -98,16 +112,36 @@ class Settings(BaseSettings):
     log_json: bool = False
 
     @model_validator(mode="after")
-    def _refuse_default_secrets(self) -> Settings:
-        if self.environment == "development":
-            return self
-        for env_name, default in _DEV_SECRETS.items():
-            if getattr(self, env_name.lower()) == default:
-                raise ValueError(
-                    f"{env_name} still has its development default; set {env_name} to a secret "
-                    f"value (ENVIRONMENT={self.environment})"
-                )
+    def _refuse_weak_secrets(self) -> Settings:
+        problems = self.secret_problems()
+        if problems:
+            raise ValueError("\n".join(problems))
         return self
+
+    def secret_problems(self) -> list[str]:
+        """One line per secret unfit for this environment: outside development, one left at
+        its development default; in production, also one empty or too short."""
+        if self.environment == "development":
+            return []
+        production = self.environment == "production"
+        problems = []
+        for env_name, default in _DEV_SECRETS.items():
+            value = getattr(self, env_name.lower()).strip()
+            if value == default:
+                problems.append(f"{env_name}: not set (still its development default)")
+            elif production and not value:
+                problems.append(f"{env_name}: empty (at least {MIN_SECRET_LENGTH} characters)")
+            elif production and len(value) < MIN_SECRET_LENGTH:
+                problems.append(
+                    f"{env_name}: too short ({len(value)} characters, "
+                    f"at least {MIN_SECRET_LENGTH} needed)"
+                )
+        vapid = self.vapid_private_key.strip()
+        if production and not vapid:
+            problems.append("VAPID_PRIVATE_KEY: not set (Web Push needs the server's P-256 key)")
+        elif production and len(vapid) < _MIN_VAPID_KEY_LENGTH:
+            problems.append("VAPID_PRIVATE_KEY: too short to be a P-256 private key")
+        return problems
 
     @model_validator(mode="after")
     def _stale_after_outlasts_beats(self) -> Settings:
@@ -127,10 +161,34 @@ class Settings(BaseSettings):
     def effective_database_url(self) -> str:
         """The SQLAlchemy URL to use, with the psycopg 3 driver for PostgreSQL."""
         url = self.database_url or f"sqlite:///{(self.var_dir / 'switchboard.db').resolve()}"
-        for prefix in ("postgresql://", "postgres://", "postgresql+psycopg2://"):
-            if url.startswith(prefix):
-                return "postgresql+psycopg://" + url[len(prefix) :]
-        return url
+        return _with_psycopg(url)
+
+    @property
+    def effective_migration_database_url(self) -> str:
+        """The SQLAlchemy URL migrations run with: MIGRATION_DATABASE_URL, else the app's."""
+        if self.migration_database_url:
+            return _with_psycopg(self.migration_database_url)
+        return self.effective_database_url
+
+
+def _with_psycopg(url: str) -> str:
+    for prefix in ("postgresql://", "postgres://", "postgresql+psycopg2://"):
+        if url.startswith(prefix):
+            return "postgresql+psycopg://" + url[len(prefix) :]
+    return url
+
+
+def describe_invalid_settings(error: ValidationError) -> list[str]:
+    """The problems of a refused environment, one line each, for a start-up message."""
+    lines: list[str] = []
+    for problem in error.errors():
+        cause = (problem.get("ctx") or {}).get("error")
+        if not problem["loc"] and isinstance(cause, ValueError):
+            lines.extend(str(cause).splitlines())
+        else:
+            name = ".".join(str(part) for part in problem["loc"]).upper() or "settings"
+            lines.append(f"{name}: {problem['msg']}")
+    return lines
 
 
 @lru_cache

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, Iterable, Iterator
+from collections.abc import Awaitable, Callable, Iterable, Iterator, Mapping
 
 from fastapi import APIRouter, Response
 from fastapi.concurrency import run_in_threadpool
@@ -34,11 +34,13 @@ def health_router(
     settings: Settings,
     extra_checks: dict[str, ReadinessCheck] | None = None,
     extra_collectors: Iterable[Collector] = (),
+    details: Callable[[], Mapping[str, object]] | None = None,
 ) -> APIRouter:
     """Routes for liveness (with threads by name), readiness and Prometheus metrics.
 
     Readiness checks the database and the broker unless ``extra_checks`` replaces them
-    (the gateway, which has no database, passes its own).
+    (the gateway, which has no database, passes its own). ``details`` adds what the service
+    reports of itself to ``/health`` (the scheduler: leader or follower, its schedules).
     """
     router = APIRouter(tags=["health"])
     registry = _WithExtras(extra_collectors)
@@ -56,7 +58,8 @@ def health_router(
     @router.get("/health")
     def health() -> dict[str, object]:
         """The process is alive; threads by name show what runs in threads here."""
-        return {"status": "ok", "service": service, "threads": threads_by_name()}
+        own = dict(details()) if details is not None else {}
+        return {"status": "ok", "service": service, "threads": threads_by_name(), **own}
 
     @router.get("/ready", responses={503: {"description": "a dependency is unreachable"}})
     async def ready() -> JSONResponse:

@@ -13,7 +13,9 @@ from switchboard.api.adapters.whatsapp_inbound import open_postgres_inbound_stor
 from switchboard.api.errors import install_error_handlers
 from switchboard.api.events import CallEventConsumer
 from switchboard.api.events.parking import ParkedEventsCollector
+from switchboard.api.params import UNREADABLE_BODY
 from switchboard.api.routes import (
+    api_keys,
     businesses,
     calls,
     conversations,
@@ -104,6 +106,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         title="Switchboard API",
         version="0.1.0",
         description="Multi-tenant backend for AI phone and WhatsApp agents.",
+        responses=UNREADABLE_BODY,
     )
     app.state.whatsapp_inbound = ThreadedInboundStore()  # until the lifespan picks another
     install_error_handlers(app)  # domain errors, the database away (503), the rest (500)
@@ -112,6 +115,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     for module in (
         whatsapp_webhook,  # documents the webhook; the fast path serves it
         businesses,
+        api_keys,
         leads,
         calls,
         conversations,

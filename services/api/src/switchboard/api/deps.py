@@ -44,15 +44,21 @@ def current_business_id(credentials: Credentials) -> int:
     return business_id
 
 
+def _same_secret(given: str, expected: str) -> bool:
+    # As bytes: a header may carry any Latin-1 character, and compare_digest refuses
+    # non-ASCII str.
+    return hmac.compare_digest(given.encode("utf-8", "surrogatepass"), expected.encode())
+
+
 def require_admin(credentials: Credentials, settings: SettingsDep) -> None:
     """Only ADMIN_API_KEY may pass."""
-    if not hmac.compare_digest(_token(credentials), settings.admin_api_key):
+    if not _same_secret(_token(credentials), settings.admin_api_key):
         raise HTTPException(status.HTTP_403_FORBIDDEN, detail="admin API key required")
 
 
 def require_internal(credentials: Credentials, settings: SettingsDep) -> None:
     """Only INTERNAL_API_TOKEN (the gateway and other services) may pass."""
-    if not hmac.compare_digest(_token(credentials), settings.internal_api_token):
+    if not _same_secret(_token(credentials), settings.internal_api_token):
         raise HTTPException(status.HTTP_403_FORBIDDEN, detail="internal token required")
 
 

@@ -1,5 +1,8 @@
-"""Errors as HTTP answers: not found is 404, a conflict 409, a bad reference 422, the database
-out of reach 503 (with ``Retry-After``), anything else 500.
+"""Errors as HTTP answers: not found is 404, a conflict 409, bad input or a bad reference 422,
+the database out of reach 503 (with ``Retry-After``), anything else 500.
+
+A 422 is FastAPI's list of field errors (``loc``, ``msg``, ``type``, ``input``), written as
+ASCII JSON: the input it echoes may hold what UTF-8 cannot encode (a lone surrogate).
 
 PostgreSQL restarting, refusing connections or not handing one over in time is no fault of
 the request: the caller is told to come back (Twilio retries a webhook answered 503), never
@@ -13,7 +16,9 @@ import json
 
 import psycopg
 from fastapi import FastAPI, Request
-from fastapi.responses import JSONResponse
+from fastapi.encoders import jsonable_encoder
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse, Response
 from sqlalchemy import exc as sa
 from starlette.types import Send
 
@@ -75,6 +80,17 @@ def log_unavailable(path: str, exc: BaseException) -> None:
     log.warning("api.database_unavailable", path=path, error=type(exc).__name__)
 
 
+async def _invalid_request(_: Request, exc: Exception) -> Response:
+    assert isinstance(exc, RequestValidationError)
+    errors = jsonable_encoder(exc.errors())
+    try:
+        body = json.dumps({"detail": errors}, allow_nan=False)
+    except ValueError:  # NaN or Infinity in the input (Python's JSON reads them): not echoed
+        errors = [{k: v for k, v in error.items() if k != "input"} for error in errors]
+        body = json.dumps({"detail": errors})
+    return Response(body, status_code=422, media_type="application/json")
+
+
 async def _not_found(_: Request, exc: Exception) -> JSONResponse:
     return JSONResponse({"detail": str(exc)}, status_code=404)
 
@@ -105,6 +121,7 @@ async def _unhandled(request: Request, exc: Exception) -> JSONResponse:
 def install_error_handlers(app: FastAPI) -> None:
     """Register the error handlers on ``app``: domain errors, the database away, the rest."""
     app.add_exception_handler(Exception, _unhandled)
+    app.add_exception_handler(RequestValidationError, _invalid_request)
     app.add_exception_handler(NotFoundError, _not_found)
     app.add_exception_handler(ConflictError, _conflict)
     app.add_exception_handler(InvalidReferenceError, _invalid_reference)

@@ -1,4 +1,10 @@
-"""Opaque keyset cursors for list endpoints."""
+"""Opaque keyset cursors for list endpoints.
+
+A cursor is the base64 of a JSON list holding the sort key of the last row shown. Whatever a
+client sends back is checked before it reaches a query: anything that is not a cursor this
+API could have issued (not base64, not JSON, the wrong shape, an id beyond BIGINT, a string
+with NUL) is a 422 naming ``cursor``, never a database error.
+"""
 
 from __future__ import annotations
 
@@ -16,6 +22,12 @@ from switchboard.common.db.keyset import Page as RowPage
 
 PageModel = TypeVar("PageModel", bound=BaseModel)
 
+#: Longer than any cursor we issue (a job's is ~90 characters).
+MAX_CURSOR_CHARS = 200
+#: The longest string key a cursor may carry (a job id is a UUID).
+MAX_KEY_CHARS = 36
+CURSOR_DESCRIPTION = "next_cursor of the previous page"
+
 
 def encode_cursor(*values: Any) -> str:
     """An opaque cursor for the given sort key."""
@@ -23,25 +35,63 @@ def encode_cursor(*values: Any) -> str:
     return base64.urlsafe_b64encode(json.dumps(plain).encode()).decode().rstrip("=")
 
 
+def invalid_cursor(why: str) -> HTTPException:
+    """The 422 for a cursor we did not issue, in FastAPI's shape for a bad parameter."""
+    detail = [
+        {
+            "loc": ["query", "cursor"],
+            "msg": f"invalid cursor ({why}): pass the next_cursor of the previous page",
+            "type": "value_error",
+        }
+    ]
+    return HTTPException(422, detail=detail)
+
+
 def decode_cursor(cursor: str, arity: int) -> list[Any]:
     """The sort key inside ``cursor``; a 422 naming the parameter if it is not one of ours."""
+    if len(cursor) > MAX_CURSOR_CHARS:
+        raise invalid_cursor("too long")
     try:
         padded = cursor + "=" * (-len(cursor) % 4)
         values = json.loads(base64.urlsafe_b64decode(padded.encode()))
-        if not isinstance(values, list) or len(values) != arity:
-            raise ValueError("wrong shape")
-        return values
-    except (ValueError, TypeError) as exc:
-        raise HTTPException(
-            422,
-            detail=[{"loc": ["query", "cursor"], "msg": "invalid cursor", "type": "value_error"}],
-        ) from exc
+    except (ValueError, RecursionError) as exc:  # binascii.Error is a ValueError
+        raise invalid_cursor("not base64 JSON") from exc
+    if not isinstance(values, list) or len(values) != arity:
+        raise invalid_cursor("wrong shape")
+    return values
 
 
-def _invalid_cursor() -> HTTPException:
-    return HTTPException(
-        422, detail=[{"loc": ["query", "cursor"], "msg": "invalid cursor", "type": "value_error"}]
-    )
+def _id_key(value: Any) -> int:
+    if not isinstance(value, int) or isinstance(value, bool) or not 1 <= value <= MAX_ID:
+        raise invalid_cursor("not an id")
+    return value
+
+
+def decode_id_cursor(cursor: str | None) -> int | None:
+    """The id to continue after, from a cursor of :func:`encode_cursor` (``id``)."""
+    if not cursor:
+        return None
+    (after,) = decode_cursor(cursor, 1)
+    return _id_key(after)
+
+
+def decode_time_cursor(cursor: str | None) -> tuple[datetime, str] | None:
+    """The (time, string id) to continue after, from a cursor of ``encode_cursor(at, id)``."""
+    if not cursor:
+        return None
+    at, key = decode_cursor(cursor, 2)
+    if not isinstance(key, str) or not 1 <= len(key) <= MAX_KEY_CHARS or "\x00" in key:
+        raise invalid_cursor("not an id")
+    if not isinstance(at, str):
+        raise invalid_cursor("not a time")
+    try:
+        return datetime.fromisoformat(at), key
+    except ValueError as exc:
+        raise invalid_cursor("not a time") from exc
+
+
+#: The ``cursor`` query parameter of every list.
+Cursor = Annotated[str | None, Query(max_length=MAX_CURSOR_CHARS, description=CURSOR_DESCRIPTION)]
 
 
 @dataclass(frozen=True)
@@ -54,15 +104,10 @@ class PageParams:
 
 def page_params(
     limit: int = Query(50, ge=1, le=200, description="Items per page"),
-    cursor: str | None = Query(None, description="next_cursor of the previous page"),
+    cursor: Cursor = None,
 ) -> PageParams:
     """Read ``limit`` and ``cursor``; a cursor that is not one of ours is a 422."""
-    if not cursor:
-        return PageParams(limit, None)
-    (after,) = decode_cursor(cursor, 1)
-    if not isinstance(after, int) or isinstance(after, bool) or not 1 <= after <= MAX_ID:
-        raise _invalid_cursor()
-    return PageParams(limit, after)
+    return PageParams(limit, decode_id_cursor(cursor))
 
 
 Paging = Annotated[PageParams, Depends(page_params)]

@@ -1,4 +1,8 @@
-"""Path parameters and response declarations the resource routes share."""
+"""Path parameters and response declarations the resource routes share.
+
+Ids are bounded to what a BIGINT can hold and text parameters are ``schemas.Text`` (no NUL),
+so a path or query the database could not take is a 422 naming it.
+"""
 
 from __future__ import annotations
 
@@ -6,7 +10,7 @@ from typing import Annotated, Any
 
 from fastapi import Path
 
-from switchboard.api.schemas import ErrorResponse
+from switchboard.api.schemas import ErrorResponse, Text
 from switchboard.common.db.keyset import MAX_ID
 
 
@@ -23,7 +27,13 @@ EndpointId = Annotated[int, object_id("The webhook endpoint's id")]
 ReminderId = Annotated[int, object_id("The reminder's id")]
 SubscriptionId = Annotated[int, object_id("The push subscription's id")]
 BusinessId = Annotated[int, object_id("The business's id")]
+#: A job's id (a UUID unless its caller chose one; at most 36 characters).
+JobId = Annotated[Text, Path(min_length=1, max_length=36, description="The job's id")]
 
+#: Every operation: a body that cannot be read at all (not UTF-8 JSON, broken multipart).
+UNREADABLE_BODY: dict[int | str, dict[str, Any]] = {
+    400: {"model": ErrorResponse, "description": "The request body could not be read"}
+}
 UNAUTHORIZED: dict[int | str, dict[str, Any]] = {
     401: {"model": ErrorResponse, "description": "Missing, invalid or revoked API key"}
 }

@@ -1,4 +1,4 @@
-"""What the scheduler emits, and how often."""
+"""Work the scheduler's leader does itself, every so many seconds of its monotonic clock."""
 
 from __future__ import annotations
 
@@ -8,12 +8,14 @@ from dataclasses import dataclass, field
 
 @dataclass
 class Periodic:
-    """A task run every ``interval_s`` by the leader; ``emits_jobs`` ones obey ENABLE_SCHEDULERS."""
+    """A task the leader runs every ``interval_s``: the outbox relay, new tables' statistics,
+    and the domains' safety checks (``safety``), which run only while ENABLE_SCHEDULERS=false
+    (otherwise the jobs the schedules emit do that work)."""
 
     name: str
     interval_s: float
     run: Callable[[], object]
-    emits_jobs: bool = True
+    safety: bool = False
     next_at: float = field(default=0.0)
 
     def due(self, now: float) -> bool:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import time
 from dataclasses import dataclass, field
 
 from switchboard.common.settings import Settings
@@ -14,7 +15,9 @@ from switchboard.voice_gateway.adapters.in_process_publisher import InProcessEve
 from switchboard.voice_gateway.adapters.offline_agent import OfflineAgentProvider
 from switchboard.voice_gateway.adapters.openai_realtime import OpenAIRealtimeProvider
 from switchboard.voice_gateway.adapters.twilio_recorder import TwilioCallRecorder
+from switchboard.voice_gateway.adapters.used_token_journal import UsedTokenJournal
 from switchboard.voice_gateway.config import GatewaySettings
+from switchboard.voice_gateway.domain.media_token import UsedMediaTokens
 from switchboard.voice_gateway.ports.agent_config import AgentConfigSource, CachedAgentConfigSource
 from switchboard.voice_gateway.ports.ai import AIProvider
 from switchboard.voice_gateway.ports.clock import Clock, SystemClock
@@ -89,6 +92,13 @@ def default_ai_provider(settings: Settings, gateway_settings: GatewaySettings) -
     return OfflineAgentProvider(gateway_settings.offline_end_of_speech_ms)
 
 
+def used_media_tokens(settings: Settings, closers: list[object]) -> UsedMediaTokens:
+    """The single-use register of media tokens, remembered under VAR_DIR across restarts."""
+    journal = UsedTokenJournal(settings.var_dir / "used-media-tokens")
+    closers.append(journal)
+    return UsedMediaTokens(journal.load(time.time()), journal.record)
+
+
 def build_gateway(
     settings: Settings,
     gateway_settings: GatewaySettings,
@@ -152,7 +162,9 @@ def build_gateway(
             media_token_secret=settings.media_token_secret,
             media_token_ttl_s=gateway_settings.media_token_ttl_s,
         ),
-        media_streams=MediaStreamHandler(services, configs, settings.media_token_secret),
+        media_streams=MediaStreamHandler(
+            services, configs, settings.media_token_secret, used_media_tokens(settings, closers)
+        ),
         reaper=SessionReaper(
             registry,
             clock,

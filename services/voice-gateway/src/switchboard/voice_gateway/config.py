@@ -28,7 +28,10 @@ class GatewaySettings(BaseSettings):
     #: before the API's consumer first starts. Empty: declare none.
     event_queue: str = "switchboard.api.call-events"  # the API consumer's queue
     media_token_ttl_s: float = Field(default=120.0, gt=0)
-    agent_config_ttl_s: float = Field(default=60.0, ge=0)
+    #: How long a fetched agent config is used without asking the API again; 0 (default):
+    #: every call start revalidates it (a 304 while unchanged), so a change reaches the next
+    #: call. Above 0, a changed setting or a moved number takes up to this long to arrive.
+    agent_config_ttl_s: float = Field(default=0.0, ge=0)
     agent_config_timeout_s: float = Field(default=3.0, gt=0)
     #: Longest agent audio queued for one call; beyond it frames are dropped and counted.
     max_tx_buffer_s: float = Field(default=120.0, gt=0)

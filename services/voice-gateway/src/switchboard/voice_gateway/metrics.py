@@ -44,7 +44,9 @@ TX_JITTER = Histogram(
 BARGE_INS = Counter("switchboard_gateway_barge_ins_total", "Callers who spoke over the agent.")
 PROTOCOL_ERRORS = Counter(
     "switchboard_gateway_protocol_errors_total",
-    "Calls ended by a malformed, oversized or out-of-order stream message.",
+    "Media streams closed (1008) for a malformed, oversized, out-of-order or unauthenticated "
+    "message, or no start in time, by reason.",
+    ["reason"],
 )
 WEBHOOKS = Counter(
     "switchboard_gateway_webhooks_total", "Twilio webhooks handled.", ["route", "outcome"]

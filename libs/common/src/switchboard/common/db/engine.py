@@ -19,9 +19,17 @@ POOL_TIMEOUT_S = 5.0
 
 
 def make_engine(url: str, *, pool_size: int = 40) -> Engine:
-    """Create an engine for ``url``; SQLite gets WAL mode and a busy timeout for many threads."""
+    """Create an engine for ``url``; SQLite gets WAL mode and a busy timeout for many threads.
+
+    ``hide_parameters``: a statement's error names the statement but not its values (message
+    bodies, names, numbers, keys), so no traceback or stored error repeats them.
+    """
     if url.startswith("sqlite"):
-        engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": 30})
+        engine = create_engine(
+            url,
+            connect_args={"check_same_thread": False, "timeout": 30},
+            hide_parameters=True,
+        )
 
         @event.listens_for(engine, "connect")
         def _sqlite_pragmas(dbapi_connection: Any, _: Any) -> None:
@@ -37,6 +45,7 @@ def make_engine(url: str, *, pool_size: int = 40) -> Engine:
     # pool_pre_ping: a connection PostgreSQL dropped (a restart) is replaced, not handed out.
     return create_engine(
         url,
+        hide_parameters=True,
         pool_size=pool_size,
         max_overflow=10,
         pool_pre_ping=True,
@@ -55,6 +64,23 @@ def get_engine() -> Engine:
             settings.var_dir.mkdir(parents=True, exist_ok=True)
         _engine = make_engine(settings.effective_database_url)
     return _engine
+
+
+@contextmanager
+def migration_engine() -> Iterator[Engine]:
+    """An engine of the tables' owner, for schema work (migrations, ``ANALYZE``):
+    ``MIGRATION_DATABASE_URL``'s when it differs from the services' URL (one connection,
+    disposed of afterwards), else the process-wide engine."""
+    settings = get_settings()
+    url = settings.effective_migration_database_url
+    if url == settings.effective_database_url:
+        yield get_engine()
+        return
+    engine = make_engine(url, pool_size=1)
+    try:
+        yield engine
+    finally:
+        engine.dispose()
 
 
 def reset_engine() -> None:

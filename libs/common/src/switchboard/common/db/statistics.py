@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from sqlalchemy import text
 
-from switchboard.common.db.engine import get_engine
+from switchboard.common.db.engine import migration_engine
 from switchboard.common.logging import get_logger
 
 log = get_logger(__name__)
@@ -29,16 +29,22 @@ _NEVER_ANALYZED = text(
 
 
 def analyze_new_tables(min_changes: int = MIN_CHANGES) -> list[str]:
-    """Analyze the tables that changed enough and were never analyzed; return their names."""
-    engine = get_engine()
-    if engine.dialect.name != "postgresql":
-        return []
-    with engine.connect() as conn:
-        names = [str(name) for name in conn.scalars(_NEVER_ANALYZED, {"min_changes": min_changes})]
-        preparer = conn.dialect.identifier_preparer
-        for name in names:
-            conn.execute(text(f"ANALYZE {preparer.quote(name)}"))
-        conn.commit()
+    """Analyze the tables that changed enough and were never analyzed; return their names.
+
+    As the tables' owner (``MIGRATION_DATABASE_URL``): PostgreSQL lets only the owner
+    analyze a table, and skips it with a warning for a role that owns nothing.
+    """
+    with migration_engine() as engine:
+        if engine.dialect.name != "postgresql":
+            return []
+        with engine.connect() as conn:
+            names = [
+                str(name) for name in conn.scalars(_NEVER_ANALYZED, {"min_changes": min_changes})
+            ]
+            preparer = conn.dialect.identifier_preparer
+            for name in names:
+                conn.execute(text(f"ANALYZE {preparer.quote(name)}"))
+            conn.commit()
     if names:
         log.info("db.new_tables_analyzed", tables=names)
     return names

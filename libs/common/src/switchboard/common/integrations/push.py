@@ -1,6 +1,8 @@
 """Web Push with VAPID: notifications to the dashboard's browsers.
 
-The real adapter uses ``pywebpush`` (aes128gcm payload encryption, VAPID-signed JWT). A push
+The real adapter encrypts with ``pywebpush`` (aes128gcm) and signs the VAPID JWT with
+``py_vapid``; the POST goes through a client pinned by the outbound-address policy
+(:mod:`.address_policy`), since a subscription's endpoint is an address a tenant chose. A push
 service answering 404 or 410 means the browser unsubscribed: ``SubscriptionGone`` tells the
 actor to delete the subscription.
 """
@@ -8,12 +10,21 @@ actor to delete the subscription.
 from __future__ import annotations
 
 import json
+import time
 from abc import ABC, abstractmethod
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
+from urllib.parse import urlparse
+
+import httpx
 
 from switchboard.common.integrations import config
+from switchboard.common.integrations.address_policy import (
+    AddressPolicy,
+    DestinationRefused,
+    pinned_client,
+)
 from switchboard.common.integrations.errors import (
     PermanentIntegrationError,
     RetryableIntegrationError,
@@ -22,8 +33,6 @@ from switchboard.common.logging import get_logger, redact
 from switchboard.common.settings import Settings
 
 if TYPE_CHECKING:
-    from pywebpush import WebPushException
-
     from switchboard.common.integrations.vapid import VapidKeys
 
 log = get_logger(__name__)
@@ -42,6 +51,10 @@ class PushPermanentError(PermanentIntegrationError):
 
 class SubscriptionGone(PushPermanentError):  # noqa: N818 - reads as the push service's answer
     """The subscription no longer exists (404/410): delete it."""
+
+
+class PushDestinationRefused(PushPermanentError, DestinationRefused):
+    """The subscription's endpoint is, or resolves to, an address the policy forbids."""
 
 
 @dataclass(frozen=True)
@@ -76,66 +89,87 @@ class PushSender(ABC):
 
 
 class WebPushSender(PushSender):
-    """The real adapter, through ``pywebpush.webpush``.
+    """The real adapter: ``pywebpush`` encrypts, ``py_vapid`` signs, a pinned httpx client sends.
 
-    Its libraries (``pywebpush``, ``py_vapid``, ``requests``, ``cryptography``) are imported
-    when the first sender is built: a tenth of a second of every worker's start otherwise.
+    ``pywebpush`` and ``py_vapid`` are imported when the first sender is built: a tenth of a
+    second of every worker's start otherwise. Without a policy, only public addresses.
     """
 
-    def __init__(self, keys: VapidKeys, *, timeout: float = 10.0) -> None:
-        import requests
+    def __init__(
+        self, keys: VapidKeys, *, policy: AddressPolicy | None = None, timeout: float = 10.0
+    ) -> None:
         from py_vapid import Vapid02
 
         self._keys = keys
         self._vapid = Vapid02(private_key=keys.private_key)
-        self._timeout = timeout
-        self._session = requests.Session()
+        self._client = pinned_client(policy or AddressPolicy(), timeout=timeout)
 
     @classmethod
     def from_settings(cls, settings: Settings) -> WebPushSender:
         """Build the adapter from the process settings."""
         from switchboard.common.integrations.vapid import load_vapid_keys
 
-        return cls(load_vapid_keys(settings), timeout=config.integration_timeout_s(settings))
+        return cls(
+            load_vapid_keys(settings),
+            policy=AddressPolicy.from_settings(settings),
+            timeout=config.integration_timeout_s(settings),
+        )
 
     def send(
         self, subscription: PushSubscriptionInfo, payload: Mapping[str, Any], *, ttl: int = 3600
     ) -> int:
-        """Encrypt and POST; maps 404/410 to ``SubscriptionGone``."""
-        import requests
-        from py_vapid import VapidException
-        from pywebpush import WebPushException, webpush
-
-        data = encode_payload(payload)
+        """Encrypt, sign and POST; maps 404/410 to ``SubscriptionGone``."""
+        headers = self._signed_headers(subscription.endpoint)
+        headers.update({"Content-Encoding": "aes128gcm", "TTL": str(ttl)})
+        body = _encrypt(subscription, encode_payload(payload))
         try:
-            response = webpush(
-                subscription.as_webpush_dict(),
-                data,
-                vapid_private_key=self._vapid,
-                vapid_claims={"sub": self._keys.subject},  # pywebpush adds aud and exp
-                ttl=ttl,
-                timeout=self._timeout,
-                requests_session=self._session,
-            )
-        except WebPushException as exc:
-            raise _push_error(exc) from exc
-        except VapidException as exc:  # e.g. a subject that is not a mailto: or https: URL
-            raise PushPermanentError(f"VAPID signing failed: {exc}") from exc
-        except requests.RequestException as exc:
+            response = self._client.post(subscription.endpoint, content=body, headers=headers)
+        except DestinationRefused as exc:
+            raise PushDestinationRefused(f"push refused: {exc}") from exc
+        except (httpx.InvalidURL, httpx.UnsupportedProtocol) as exc:
+            raise PushPermanentError(f"push refused: bad endpoint ({exc})") from exc
+        except httpx.HTTPError as exc:
             raise PushRetryableError(f"push service unreachable: {redact(str(exc))}") from exc
-        status = int(response.status_code)
+        status = response.status_code
+        if status > 202:
+            raise _push_error(status, response.text)
         log.info("push.sent", status=status)
         return status
 
+    def _signed_headers(self, endpoint: str) -> dict[str, str]:
+        """The VAPID ``Authorization`` header, its audience the endpoint's origin."""
+        from py_vapid import VapidException
 
-def _push_error(exc: WebPushException) -> PushPermanentError | PushRetryableError:
-    status = getattr(exc.response, "status_code", None)
+        url = urlparse(endpoint)
+        claims = {
+            "sub": self._keys.subject,
+            "aud": f"{url.scheme}://{url.netloc}",
+            "exp": int(time.time()) + 12 * 3600,
+        }
+        try:
+            return dict(self._vapid.sign(claims))
+        except VapidException as exc:  # e.g. a subject that is not a mailto: or https: URL
+            raise PushPermanentError(f"VAPID signing failed: {exc}") from exc
+
+
+def _encrypt(subscription: PushSubscriptionInfo, data: str) -> bytes:
+    """The aes128gcm body for the subscription's keys (RFC 8291)."""
+    from pywebpush import WebPusher, WebPushException
+
+    try:
+        pusher = WebPusher(subscription.as_webpush_dict())
+        return bytes(pusher.encode(data.encode(), "aes128gcm")["body"])
+    except (WebPushException, ValueError) as exc:
+        raise PushPermanentError(f"push refused: bad subscription keys ({exc})") from exc
+
+
+def _push_error(status: int, answer: str) -> PushPermanentError | PushRetryableError:
     log.warning("push.failed", status=status)
     if status in (404, 410):
         return SubscriptionGone(f"push subscription gone (HTTP {status})", status=status)
-    if status is not None and (status == 429 or status >= 500):
+    if status == 429 or status >= 500:
         return PushRetryableError(f"push service answered HTTP {status}", status=status)
-    return PushPermanentError(f"push refused: {redact(exc.message)}", status=status)
+    return PushPermanentError(f"push refused: HTTP {status} {redact(answer[:200])}", status=status)
 
 
 @dataclass

@@ -2,7 +2,8 @@
 
 Its HTTP client rewrites ``https://api.twilio.com`` to ``TWILIO_API_BASE_URL`` so tests can
 point it at a local fake. Recording audio is fetched with httpx, since the library's client
-decodes bodies as text.
+decodes bodies as text; Twilio redirects it to its media storage, and every redirect hop passes
+the outbound-address policy (:mod:`.address_policy`), only the configured API host trusted.
 """
 
 from __future__ import annotations
@@ -17,8 +18,14 @@ import requests
 from twilio.base.exceptions import TwilioException, TwilioRestException
 from twilio.http.http_client import TwilioHttpClient
 from twilio.rest import Client
+from urllib3.exceptions import NewConnectionError
 
 from switchboard.common.integrations import config
+from switchboard.common.integrations.address_policy import (
+    AddressPolicy,
+    DestinationRefused,
+    pinned_client,
+)
 from switchboard.common.integrations.twilio_rest import (
     DEFAULT_CALL_EVENTS,
     RECORDING_SID,
@@ -63,8 +70,21 @@ def _call_twilio(action: str, call: Callable[[], _T]) -> _T:
         log.warning("twilio.request_failed", action=action, status=exc.status, code=exc.code)
         raise error from exc
     except (requests.RequestException, TwilioException) as exc:
-        log.warning("twilio.unreachable", action=action, error=redact(str(exc)))
-        raise TwilioRetryableError(f"Twilio {action} failed: {redact(str(exc))}") from exc
+        unsent = _never_sent(exc)
+        log.warning("twilio.unreachable", action=action, unsent=unsent, error=redact(str(exc)))
+        raise TwilioRetryableError(
+            f"Twilio {action} failed: {redact(str(exc))}", unsent=unsent
+        ) from exc
+
+
+def _never_sent(exc: Exception) -> bool:
+    """Whether the request failed before any of it reached Twilio (no connection made)."""
+    if isinstance(exc, requests.ConnectTimeout):
+        return True
+    if not isinstance(exc, requests.ConnectionError):
+        return False
+    reason = getattr(exc.args[0], "reason", None) if exc.args else None
+    return isinstance(reason, NewConnectionError)  # NameResolutionError among them
 
 
 class _RebasingHttpClient(TwilioHttpClient):  # type: ignore[misc]  # twilio ships no types
@@ -90,11 +110,15 @@ class TwilioRestClient(TwilioRest):
         *,
         base_url: str = TWILIO_PUBLIC_BASE_URL,
         timeout: float = 15.0,
+        policy: AddressPolicy | None = None,
     ) -> None:
         self._account_sid = account_sid
         self._auth_token = auth_token
         self._base_url = base_url.rstrip("/")
         self._timeout = timeout
+        downloads = (policy or AddressPolicy()).trusting(httpx.URL(self._base_url).host)
+        # Twilio redirects media to its storage: followed, each hop through the policy.
+        self._downloads = pinned_client(downloads, timeout=timeout, follow_redirects=True)
         self._client = Client(
             account_sid, auth_token, http_client=_RebasingHttpClient(self._base_url, timeout)
         )
@@ -107,6 +131,7 @@ class TwilioRestClient(TwilioRest):
             settings.twilio_auth_token,
             base_url=config.twilio_api_base_url(settings),
             timeout=config.integration_timeout_s(settings),
+            policy=AddressPolicy.from_settings(settings),
         )
 
     def send_whatsapp(
@@ -192,12 +217,10 @@ class TwilioRestClient(TwilioRest):
             f"/Recordings/{recording_sid}.{audio_format}"
         )
         try:
-            response = httpx.get(
-                url,
-                auth=(self._account_sid, self._auth_token),
-                timeout=self._timeout,
-                follow_redirects=True,  # Twilio redirects media to its storage.
-            )
+            # httpx drops the credentials on a redirect to another host.
+            response = self._downloads.get(url, auth=(self._account_sid, self._auth_token))
+        except DestinationRefused as exc:
+            raise TwilioPermanentError(f"recording {recording_sid} download: {exc}") from exc
         except httpx.HTTPError as exc:
             raise TwilioRetryableError(f"recording download failed: {redact(str(exc))}") from exc
         if response.status_code != 200:

@@ -1,27 +1,30 @@
 """Outgoing webhooks (n8n and generic): HMAC-signed JSON POSTs that never reach private networks.
 
 Signature header: ``X-Switchboard-Signature: t=<unix>,v1=<hex HMAC-SHA256(secret, "<t>.<body>")>``.
-Before connecting, the host is resolved and every address is checked; the request then goes to
-the checked address (with the original ``Host`` and TLS server name), so a DNS answer that
-changes between check and connect cannot smuggle the request into a private network.
+Every connection passes the outbound-address policy (:mod:`.address_policy`): the host is
+resolved once, refused if any answer is forbidden, and the connection goes to the checked
+address with the original ``Host`` and TLS server name. Redirects are not followed.
 """
 
 from __future__ import annotations
 
 import hashlib
 import hmac
-import ipaddress
 import json
-import socket
 import time
 from abc import ABC, abstractmethod
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
 import httpx
 
 from switchboard.common.integrations import config
+from switchboard.common.integrations.address_policy import (
+    AddressPolicy,
+    DestinationRefused,
+    pinned_client,
+)
 from switchboard.common.integrations.errors import (
     PermanentIntegrationError,
     RetryableIntegrationError,
@@ -35,9 +38,6 @@ SIGNATURE_HEADER = "X-Switchboard-Signature"
 EVENT_HEADER = "X-Switchboard-Event"
 DELIVERY_HEADER = "X-Switchboard-Delivery"
 EXCERPT_CHARS = 200
-IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
-Network = ipaddress.IPv4Network | ipaddress.IPv6Network
-Resolver = Callable[[str, int], list[str]]
 Outcome = Literal["delivered", "retryable", "permanent"]
 
 
@@ -49,7 +49,7 @@ class WebhookPermanentError(PermanentIntegrationError):
     """The receiver rejected the delivery (other 4xx, redirects): retrying cannot help."""
 
 
-class WebhookDestinationRefused(WebhookPermanentError):
+class WebhookDestinationRefused(WebhookPermanentError, DestinationRefused):
     """The URL points at a private, loopback or otherwise non-public address."""
 
 
@@ -72,67 +72,6 @@ def verify_signature(
         return False
     expected = sign_payload(secret, body, timestamp).split("v1=", 1)[1]
     return hmac.compare_digest(expected, parts.get("v1", ""))
-
-
-def non_public_reason(address: IPAddress) -> str | None:
-    """Why an address must not receive webhooks (``"loopback"`` …), or None if it is public."""
-    if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
-        return non_public_reason(address.ipv4_mapped)
-    checks = (
-        ("unspecified", address.is_unspecified),
-        ("loopback", address.is_loopback),
-        ("link-local", address.is_link_local),
-        ("multicast", address.is_multicast),
-        ("reserved", address.is_reserved),
-        ("private", address.is_private),
-    )
-    for reason, applies in checks:
-        if applies:
-            return reason
-    return None if address.is_global else "not globally routable"
-
-
-def _resolve(host: str, port: int) -> list[str]:
-    infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
-    return list(dict.fromkeys(str(info[4][0]) for info in infos))
-
-
-class AddressPolicy:
-    """Which hosts a webhook may reach: public addresses, plus an allow-list of hosts/CIDRs."""
-
-    def __init__(self, allowlist: Iterable[str] = (), *, resolver: Resolver = _resolve) -> None:
-        self._hosts: set[str] = set()
-        self._networks: list[Network] = []
-        for entry in allowlist:
-            try:
-                self._networks.append(ipaddress.ip_network(entry, strict=False))
-            except ValueError:
-                self._hosts.add(entry.lower().rstrip("."))
-        self._resolve = resolver
-
-    def _allowed(self, address: IPAddress) -> bool:
-        return any(address in network for network in self._networks)
-
-    def checked_address(self, host: str, port: int) -> str:
-        """Resolve ``host`` and return an address to connect to, or refuse.
-
-        Raises ``WebhookDestinationRefused`` naming the offending address, or ``OSError``
-        when the name does not resolve.
-        """
-        host = host.lower().rstrip(".")
-        addresses = [ipaddress.ip_address(a) for a in self._resolve(host, port)]
-        if not addresses:
-            raise OSError(f"{host} did not resolve")
-        if host in self._hosts:
-            return str(addresses[0])
-        for address in addresses:
-            reason = non_public_reason(address)
-            if reason is not None and not self._allowed(address):
-                raise WebhookDestinationRefused(
-                    f"webhook refused: {host} resolves to {address}, a {reason} address "
-                    "(add it to WEBHOOK_ALLOWLIST to allow it)"
-                )
-        return str(addresses[0])
 
 
 @dataclass(frozen=True)
@@ -186,13 +125,12 @@ class HttpWebhookSender(WebhookSender):
     """The real adapter, through httpx; redirects are not followed (they could lead inside)."""
 
     def __init__(self, policy: AddressPolicy, *, timeout: float = 10.0) -> None:
-        self._policy = policy
-        self._client = httpx.Client(timeout=timeout, follow_redirects=False)
+        self._client = pinned_client(policy, timeout=timeout, follow_redirects=False)
 
     @classmethod
     def from_settings(cls, settings: Settings) -> HttpWebhookSender:
         """Build the adapter from the process settings."""
-        policy = AddressPolicy(config.webhook_allowlist(settings))
+        policy = AddressPolicy.from_settings(settings)
         return cls(policy, timeout=config.webhook_timeout_s(settings))
 
     def send(
@@ -204,30 +142,23 @@ class HttpWebhookSender(WebhookSender):
         event_type: str = "",
         event_id: str = "",
     ) -> DeliveryAttempt:
-        """Check the destination, sign, POST; raises ``WebhookDestinationRefused`` if private."""
+        """Sign and POST; raises ``WebhookDestinationRefused`` for a forbidden address."""
         target = httpx.URL(url)
         if target.scheme not in ("http", "https") or not target.host:
             raise WebhookDestinationRefused(f"webhook refused: {redact(url)} is not an http(s) URL")
         started = time.monotonic()
-        try:
-            default_port = 443 if target.scheme == "https" else 80
-            address = self._policy.checked_address(target.host, target.port or default_port)
-        except OSError as exc:
-            return self._failed(started, f"cannot resolve {target.host}: {exc}")
         body = encode_body(payload)
         headers = {
             "Content-Type": "application/json",
             "User-Agent": "Switchboard-Webhooks/1",
-            "Host": target.netloc.decode("ascii"),
             SIGNATURE_HEADER: sign_payload(secret, body, int(time.time())),
             EVENT_HEADER: event_type,
             DELIVERY_HEADER: event_id,
         }
-        extensions = {"sni_hostname": target.host} if target.scheme == "https" else {}
         try:
-            response = self._client.post(
-                target.copy_with(host=address), content=body, headers=headers, extensions=extensions
-            )
+            response = self._client.post(target, content=body, headers=headers)
+        except DestinationRefused as exc:
+            raise WebhookDestinationRefused(f"webhook refused: {exc}") from exc
         except httpx.HTTPError as exc:
             return self._failed(started, f"{type(exc).__name__}: {redact(str(exc))}")
         attempt = DeliveryAttempt(

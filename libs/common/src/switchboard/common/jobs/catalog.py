@@ -62,7 +62,8 @@ class ActorSpec:
         return frozenset((*self.params, *self.optional))
 
 
-_CALL_FIELDS = ("direction", "from_number", "to_number", "started_at", "run_id", "item_id")
+# No phone numbers: the call-event consumer writes them on the call log, the jobs read them.
+_CALL_FIELDS = ("direction", "started_at", "run_id", "item_id")
 
 # Time-bound: warming caches is pointless once the moment has passed.
 WARMUP_AGENTS = ActorSpec(
@@ -190,6 +191,14 @@ OUTBOUND_RUN = ActorSpec(  # dials: expired, the reconciler closes the run with 
 OUTBOUND_RECONCILE = ActorSpec(  # a scan, repeated every few seconds
     "outbound_reconcile_job", "outbound", timeout_s=60, max_retries=1, ttl_s=60, params=()
 )
+PRUNE_FINISHED_JOBS = ActorSpec(  # daily; the next day's run deletes what this one would
+    "prune_finished_jobs_job",
+    "maintenance",
+    timeout_s=900,
+    max_retries=2,
+    ttl_s=86_400,
+    params=(),
+)
 OUTBOUND_CALL_STATUS = ActorSpec(
     "outbound_call_status_job",
     "calls",
@@ -222,6 +231,7 @@ _SPECS = (
     OUTBOUND_RUN,
     OUTBOUND_RECONCILE,
     OUTBOUND_CALL_STATUS,
+    PRUNE_FINISHED_JOBS,
 )
 
 #: The entries by actor name, for code that holds only the name (the worker, the ledger).

@@ -1,12 +1,19 @@
 """Every table of Switchboard; importing this package registers them all on ``Base.metadata``."""
 
-from switchboard.common.models.business import AgentSettings, ApiKey, Business, PrebuiltPrompt
+from switchboard.common.models.business import (
+    AgentSettings,
+    ApiKey,
+    Business,
+    DashboardSession,
+    PrebuiltPrompt,
+)
 from switchboard.common.models.calls import CallLog, CallSession, Recording
 from switchboard.common.models.events import ParkedEvent
 from switchboard.common.models.jobs import Job, OutboxMessage, WorkerHeartbeat
 from switchboard.common.models.leads import Lead
 from switchboard.common.models.notifications import PushSubscription, Reminder
 from switchboard.common.models.outbound import OutboundItem, OutboundRun
+from switchboard.common.models.scheduler import ScheduleTick
 from switchboard.common.models.webhooks import WebhookDelivery, WebhookEndpoint
 from switchboard.common.models.whatsapp import (
     WhatsAppConversation,
@@ -20,6 +27,7 @@ __all__ = [
     "Business",
     "CallLog",
     "CallSession",
+    "DashboardSession",
     "Job",
     "Lead",
     "OutboundItem",
@@ -30,6 +38,7 @@ __all__ = [
     "PushSubscription",
     "Recording",
     "Reminder",
+    "ScheduleTick",
     "WebhookDelivery",
     "WebhookEndpoint",
     "WhatsAppConversation",

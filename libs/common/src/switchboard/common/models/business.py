@@ -1,10 +1,10 @@
-"""Businesses (tenants), their API keys, agent settings and prebuilt prompts."""
+"""Businesses (tenants), their API keys and dashboard sessions, agent settings and prompts."""
 
 from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import Boolean, DateTime, Integer, String, Text, UniqueConstraint
+from sqlalchemy import Boolean, DateTime, ForeignKey, Integer, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
 from switchboard.common.db.base import Base, BigId, TenantOwned, Timestamped
@@ -34,6 +34,20 @@ class ApiKey(TenantOwned, Timestamped, Base):
     key_hash: Mapped[str] = mapped_column(String(64), unique=True)
     last_used_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     revoked_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+
+
+class DashboardSession(TenantOwned, Timestamped, Base):
+    """A logged-in dashboard session; only the SHA-256 of its cookie's token is stored.
+
+    Logging out deletes the row; revoking the API key it was opened with ends it too.
+    """
+
+    __tablename__ = "dashboard_sessions"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    api_key_id: Mapped[int] = mapped_column(BigId, ForeignKey("api_keys.id", ondelete="CASCADE"))
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    expires_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
 
 
 class AgentSettings(TenantOwned, Timestamped, Base):

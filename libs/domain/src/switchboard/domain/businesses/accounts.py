@@ -1,16 +1,23 @@
-"""Creating businesses and issuing, hashing and checking their API keys."""
+"""Creating businesses and issuing, listing, revoking, hashing and checking their API keys.
+
+A business may hold several live keys: a new key does not end the others, so a client moves
+to it before the old one is revoked (rotation without downtime). Keys are checked against the
+database on every request, so a revoked key stops working in every process at once.
+"""
 
 from __future__ import annotations
 
 import hashlib
 import secrets
 from dataclasses import dataclass
+from datetime import datetime
 
 from sqlalchemy import select, update
 from sqlalchemy.exc import IntegrityError
 
 from switchboard.common.db.base import utcnow
 from switchboard.common.db.tenancy import system_session, tenant_session
+from switchboard.common.errors import NotFoundError
 from switchboard.common.models import AgentSettings, ApiKey, Business
 
 API_KEY_PREFIX = "sbk_"
@@ -26,6 +33,9 @@ class IssuedKey:
 
     key: str
     prefix: str
+    id: int
+    name: str
+    created_at: datetime
 
 
 def hash_api_key(key: str) -> str:
@@ -38,10 +48,39 @@ def issue_api_key(business_id: int, name: str = "default") -> IssuedKey:
     key = API_KEY_PREFIX + secrets.token_urlsafe(32)
     prefix = key[: len(API_KEY_PREFIX) + 6]
     with tenant_session(business_id) as session:
-        session.add(
-            ApiKey(business_id=business_id, name=name, prefix=prefix, key_hash=hash_api_key(key))
+        if session.get(Business, business_id) is None:
+            raise NotFoundError(f"business {business_id} not found")
+        row = ApiKey(business_id=business_id, name=name, prefix=prefix, key_hash=hash_api_key(key))
+        session.add(row)
+        session.flush()
+    return IssuedKey(key=key, prefix=prefix, id=row.id, name=name, created_at=row.created_at)
+
+
+def list_api_keys(business_id: int) -> list[ApiKey]:
+    """The business's keys, live and revoked, oldest first (their hashes stay inside)."""
+    with tenant_session(business_id) as session:
+        if session.get(Business, business_id) is None:
+            raise NotFoundError(f"business {business_id} not found")
+        return list(
+            session.scalars(
+                select(ApiKey).where(ApiKey.business_id == business_id).order_by(ApiKey.id)
+            )
         )
-    return IssuedKey(key=key, prefix=prefix)
+
+
+def revoke_api_key(business_id: int, key_id: int) -> ApiKey:
+    """Revoke one of the business's keys (again: no change) and return it; it stops working
+    at once, and the dashboard sessions opened with it end."""
+    with tenant_session(business_id) as session:
+        row = session.execute(
+            select(ApiKey).where(ApiKey.business_id == business_id, ApiKey.id == key_id)
+        ).scalar_one_or_none()
+        if row is None:
+            raise NotFoundError(f"API key {key_id} not found for business {business_id}")
+        if row.revoked_at is None:
+            row.revoked_at = utcnow()
+        session.flush()
+        return row
 
 
 def create_business(
@@ -65,21 +104,6 @@ def business_for_api_key(key: str) -> int | None:
     """The id of the business a live API key belongs to, or None."""
     found = live_api_key(key)
     return found[1] if found else None
-
-
-def api_key_is_live(key_id: int, business_id: int) -> bool:
-    """True while the key (by row id) exists, belongs to the business and is not revoked."""
-    with system_session() as session:
-        return (
-            session.execute(
-                select(ApiKey.id).where(
-                    ApiKey.id == key_id,
-                    ApiKey.business_id == business_id,
-                    ApiKey.revoked_at.is_(None),
-                )
-            ).first()
-            is not None
-        )
 
 
 def live_api_key(key: str) -> tuple[int, int] | None:

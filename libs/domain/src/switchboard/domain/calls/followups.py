@@ -2,13 +2,14 @@
 
 Each job's dedup key is ``<event_id>:<actor>`` kept forever, so an event delivered twice
 (the bus is at-least-once) creates no second job. Jobs carry ids: what ``call.ended``
-reports (timings, end reason, transcript) is written on the call log in that transaction,
-and webhook bodies on their delivery rows.
+reports (timings, end reason, transcript) and the callers' numbers are written on the call
+log in that transaction, and webhook bodies on their delivery rows.
 """
 
 from __future__ import annotations
 
-from typing import Any
+from datetime import datetime
+from typing import Any, TypeGuard
 
 from sqlalchemy.orm import Session
 
@@ -33,6 +34,7 @@ from switchboard.domain.calls.logs import (
     FINAL_CALL_STATUSES,
     ensure_call_is_ours,
     record_call_end,
+    record_call_parties,
 )
 from switchboard.domain.webhooks.delivery import enqueue_event_webhooks
 
@@ -68,91 +70,117 @@ def _outbound_item(event: CallStatusChanged | CallEnded, call_status: str) -> li
     ]
 
 
-def _jobs_for(session: Session, event: EventBase) -> list[JobRef]:
-    if isinstance(event, CallStarted):
-        return [
-            _once(
-                event,
-                DEFERRED_CALL_SETUP,
-                call_sid=event.call_sid,
-                stream_sid=event.stream_sid,
-                direction=event.direction,
-                from_number=event.from_number,
-                to_number=event.to_number,
-                started_at=event.started_at.isoformat(),
-                run_id=event.run_id,
-                item_id=event.item_id,
-            )
-        ]
-    if isinstance(event, CallStatusChanged):
-        if event.call_status not in FINAL_CALL_STATUSES:
-            return _outbound_item(event, event.call_status)
-        return _outbound_item(event, event.call_status) + [
-            _once(
-                event,
-                FINALIZE_CALL_LOG,
-                call_sid=event.call_sid,
-                status=event.call_status,
-                direction=event.direction,
-                from_number=event.from_number,
-                to_number=event.to_number,
-                duration_s=event.call_duration_s,
-                run_id=event.run_id,
-                item_id=event.item_id,
-            )
-        ]
-    if isinstance(event, CallEnded):
-        record_call_end(
+def _record_parties(
+    session: Session, event: CallStarted | CallStatusChanged, started_at: datetime | None = None
+) -> None:
+    """The call's numbers go on its log, in this transaction; its jobs get the sid only."""
+    if event.from_number or event.to_number:
+        record_call_parties(
             session,
             event.business_id,
             call_sid=event.call_sid,
-            status="completed",
             direction=event.direction,
             from_number=event.from_number,
             to_number=event.to_number,
-            started_at=event.started_at,
-            ended_at=event.ended_at,
-            duration_s=event.duration_s,
-            end_reason=event.end_reason,
-            transcript=[
-                {"role": turn.role, "text": turn.text, "at": turn.at.isoformat()}
-                for turn in event.transcript
-            ],
-            run_id=event.run_id,
-            item_id=event.item_id,
+            started_at=started_at,
         )
-        return _outbound_item(event, "completed") + [
-            _once(
-                event,
-                FINALIZE_CALL_SESSION,
+
+
+def _jobs_for(session: Session, event: EventBase) -> list[JobRef]:
+    match event:
+        case CallStarted():
+            _record_parties(session, event, event.started_at)
+            return [
+                _once(
+                    event,
+                    DEFERRED_CALL_SETUP,
+                    call_sid=event.call_sid,
+                    stream_sid=event.stream_sid,
+                    direction=event.direction,
+                    started_at=event.started_at.isoformat(),
+                    run_id=event.run_id,
+                    item_id=event.item_id,
+                )
+            ]
+        case CallStatusChanged():
+            if event.call_status not in FINAL_CALL_STATUSES:
+                return _outbound_item(event, event.call_status)
+            _record_parties(session, event)
+            return _outbound_item(event, event.call_status) + [
+                _once(
+                    event,
+                    FINALIZE_CALL_LOG,
+                    call_sid=event.call_sid,
+                    status=event.call_status,
+                    direction=event.direction,
+                    duration_s=event.call_duration_s,
+                    run_id=event.run_id,
+                    item_id=event.item_id,
+                )
+            ]
+        case CallEnded():
+            record_call_end(
+                session,
+                event.business_id,
                 call_sid=event.call_sid,
-                ended_at=event.ended_at.isoformat(),
-                stream_sid=event.stream_sid,
-                end_reason=event.end_reason,
-            ),
-        ]
-    if isinstance(event, RecordingReady):
-        return [
-            _once(
-                event,
-                PROCESS_RECORDING,
-                recording_sid=event.recording_sid,
-                call_sid=event.call_sid,
-                recording_url=event.recording_url,
+                status="completed",
+                direction=event.direction,
+                from_number=event.from_number,
+                to_number=event.to_number,
+                started_at=event.started_at,
+                ended_at=event.ended_at,
                 duration_s=event.duration_s,
+                end_reason=event.end_reason,
+                transcript=[
+                    {"role": turn.role, "text": turn.text, "at": turn.at.isoformat()}
+                    for turn in event.transcript
+                ],
+                run_id=event.run_id,
+                item_id=event.item_id,
             )
-        ]
-    return []
+            return _outbound_item(event, "completed") + [
+                _once(
+                    event,
+                    FINALIZE_CALL_SESSION,
+                    call_sid=event.call_sid,
+                    ended_at=event.ended_at.isoformat(),
+                    stream_sid=event.stream_sid,
+                    end_reason=event.end_reason,
+                ),
+            ]
+        case RecordingReady():
+            return [
+                _once(
+                    event,
+                    PROCESS_RECORDING,
+                    recording_sid=event.recording_sid,
+                    call_sid=event.call_sid,
+                    recording_url=event.recording_url,
+                    duration_s=event.duration_s,
+                )
+            ]
+        case _:
+            return []
+
+
+def _writes_call_log(event: EventBase) -> TypeGuard[CallStarted | CallStatusChanged | CallEnded]:
+    if isinstance(event, CallStatusChanged):
+        final = event.call_status in FINAL_CALL_STATUSES
+        return final and bool(event.from_number or event.to_number)
+    return isinstance(event, CallEnded) or (
+        isinstance(event, CallStarted) and bool(event.from_number or event.to_number)
+    )
 
 
 def enqueue_follow_ups(event: EventBase) -> list[JobRef]:
     """Enqueue the event's jobs and webhooks; committed when this returns.
 
     ``call.ended`` is recorded on the call log in the same transaction (its transcript is in
-    the database at commit, whether or not a worker runs); its jobs get ids only. Raises
+    the database at commit, whether or not a worker runs), and so are the numbers of
+    ``call.started`` and of a final ``call.status``: the jobs get ids and sids only. Raises
     ``NotFoundError`` for a call sid another business has.
     """
-    if isinstance(event, CallEnded):
+    if _writes_call_log(event):
         ensure_call_is_ours(event.business_id, event.call_sid)
     with tenant_session(event.business_id) as session:
         refs = _jobs_for(session, event)

@@ -136,10 +136,10 @@ def setup_call(business_id: int, *, call_sid: str, **fields: Any) -> int:
     ensure_call_is_ours(business_id, call_sid)
     started_at = parse_time(fields.get("started_at"))
     with tenant_session(business_id) as session:
-        call_log = _call_log(
-            session,
-            business_id,
-            call_sid,
+        call_log = _call_log(session, business_id, call_sid, direction=fields.get("direction"))
+        # The call-event consumer may have written the log first (its numbers, for one).
+        _fill_blanks(
+            call_log,
             direction=fields.get("direction"),
             from_number=fields.get("from_number"),
             to_number=fields.get("to_number"),
@@ -158,6 +158,41 @@ def setup_call(business_id: int, *, call_sid: str, **fields: Any) -> int:
         return call_log.id
 
 
+def _fill_blanks(call_log: CallLog, **updates: Any) -> None:
+    """``status`` always takes a new value; every other field only fills a blank one."""
+    for name, value in updates.items():
+        if value is not None and (name == "status" or getattr(call_log, name) in (None, [])):
+            setattr(call_log, name, value)
+
+
+def record_call_parties(
+    session: Session,
+    business_id: int,
+    *,
+    call_sid: str,
+    direction: str | None,
+    from_number: str | None,
+    to_number: str | None,
+    started_at: datetime | None = None,
+) -> int:
+    """In the caller's transaction, note who called whom on the call's log (blanks only).
+
+    The call-event consumer writes the numbers here so that the call's jobs carry its sid,
+    never a phone number; the jobs read the numbers from the call log. The caller checks the
+    sid is this business's (:func:`ensure_call_is_ours`). Returns the call log's id.
+    """
+    call_log = _call_log(session, business_id, call_sid, direction=direction)
+    _fill_blanks(
+        call_log,
+        direction=direction,
+        from_number=from_number,
+        to_number=to_number,
+        started_at=started_at,
+    )
+    session.flush()
+    return call_log.id
+
+
 def record_call_end(session: Session, business_id: int, *, call_sid: str, **fields: Any) -> int:
     """In the caller's transaction, record how a call ended (any subset of fields).
 
@@ -168,21 +203,19 @@ def record_call_end(session: Session, business_id: int, *, call_sid: str, **fiel
     business's (:func:`ensure_call_is_ours`).
     """
     call_log = _call_log(session, business_id, call_sid, direction=fields.get("direction"))
-    updates = {
-        "from_number": fields.get("from_number"),
-        "to_number": fields.get("to_number"),
-        "status": fields.get("status"),
-        "started_at": _as_time(fields.get("started_at")),
-        "ended_at": _as_time(fields.get("ended_at")),
-        "duration_s": fields.get("duration_s"),
-        "end_reason": fields.get("end_reason"),
-        "transcript": fields.get("transcript") or None,
-        "outbound_run_id": fields.get("run_id"),
-        "outbound_item_id": fields.get("item_id"),
-    }
-    for name, value in updates.items():
-        if value is not None and (name == "status" or getattr(call_log, name) in (None, [])):
-            setattr(call_log, name, value)
+    _fill_blanks(
+        call_log,
+        from_number=fields.get("from_number"),
+        to_number=fields.get("to_number"),
+        status=fields.get("status"),
+        started_at=_as_time(fields.get("started_at")),
+        ended_at=_as_time(fields.get("ended_at")),
+        duration_s=fields.get("duration_s"),
+        end_reason=fields.get("end_reason"),
+        transcript=fields.get("transcript") or None,
+        outbound_run_id=fields.get("run_id"),
+        outbound_item_id=fields.get("item_id"),
+    )
     session.flush()
     queue_lead_from_call(business_id, call_log.id)
     if call_log.transcript:
@@ -248,5 +281,6 @@ __all__ = [
     "queue_call_analysis",
     "queue_lead_from_call",
     "record_call_end",
+    "record_call_parties",
     "setup_call",
 ]

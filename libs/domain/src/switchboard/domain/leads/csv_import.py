@@ -1,5 +1,9 @@
 """Reading leads from CSV: every problem is reported with its line and column.
 
+Lines may end in LF, CRLF or CR alone. What the ``csv`` module cannot read (a field longer
+than its limit of 131,072 characters) ends the parse with an error on the line it was found
+on; a NUL character, which the database cannot store, is an error on its field.
+
 The API's import endpoint and the ``switchboard leads import`` command share this parser, so
 a file the command accepts is one the API accepts, and both name the same line and field.
 """
@@ -11,6 +15,10 @@ import io
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from _csv import Reader
 
 #: Columns a leads CSV may have (header names, case-insensitive); ``phone`` is required.
 COLUMNS = ("phone", "name", "email", "intent", "status", "notes")
@@ -52,6 +60,8 @@ def normalize_phone(raw: str) -> str | None:
 
 
 def _check(line: int, name: str, value: str) -> RowError | None:
+    if "\x00" in value:
+        return RowError(line, name, "contains a NUL character, which text cannot hold")
     if len(value) > MAX_LENGTHS.get(name, 32):
         return RowError(line, name, f"longer than {MAX_LENGTHS[name]} characters")
     if name == "email" and value and not _EMAIL.match(value):
@@ -77,11 +87,21 @@ def _header(names: list[str] | None) -> tuple[list[str], list[RowError]]:
 
 def parse_leads_csv(text: str) -> ParsedLeads:
     """Parse and validate a leads CSV; a phone appearing twice is an error on the second line."""
-    reader = csv.reader(io.StringIO(text.lstrip("\ufeff")))
+    # newline="": the reader sees each line's own ending, so a CR alone ends a line too.
+    reader = csv.reader(io.StringIO(text.lstrip("\ufeff"), newline=""))
+    parsed = ParsedLeads()
+    try:
+        _parse_rows(reader, parsed)
+    except csv.Error as exc:
+        parsed.errors.append(RowError(max(reader.line_num, 1), "file", f"unreadable CSV: {exc}"))
+    return parsed
+
+
+def _parse_rows(reader: Reader, parsed: ParsedLeads) -> None:
     header, errors = _header(next(reader, None))
-    parsed = ParsedLeads(errors=errors)
+    parsed.errors.extend(errors)
     if errors:
-        return parsed
+        return
     seen: dict[str, int] = {}
     for values in reader:
         line = reader.line_num
@@ -108,8 +128,7 @@ def parse_leads_csv(text: str) -> ParsedLeads:
         parsed.rows.append((line, {**row, "phone": phone}))
         if len(parsed.rows) > MAX_ROWS:
             parsed.errors.append(RowError(line, "phone", f"more than {MAX_ROWS} rows"))
-            break
-    return parsed
+            return
 
 
 def to_csv(rows: Iterable[dict[str, str]]) -> str:

@@ -1,4 +1,8 @@
-"""A business's Web Push subscriptions (the dashboard's browsers that get notifications)."""
+"""A business's Web Push subscriptions (the dashboard's browsers that get notifications).
+
+A subscription's endpoint is an address the tenant chose: it passes the outbound-address
+policy when it is stored (a ``RefusedAddressError`` naming ``endpoint``) and at every push.
+"""
 
 from __future__ import annotations
 
@@ -9,16 +13,25 @@ from switchboard.common.db.keyset import Page, fetch_page
 from switchboard.common.db.owned import owned_row
 from switchboard.common.db.tenancy import tenant_session
 from switchboard.common.db.upsert import insert_ignoring_conflicts
+from switchboard.common.integrations.address_policy import AddressPolicy
 from switchboard.common.models import PushSubscription
 
 
 def subscribe(
-    business_id: int, endpoint: str, p256dh: str, auth: str, label: str | None
+    business_id: int,
+    endpoint: str,
+    p256dh: str,
+    auth: str,
+    label: str | None,
+    *,
+    policy: AddressPolicy,
 ) -> tuple[PushSubscription, bool]:
-    """Store a browser's subscription; the same endpoint again refreshes its keys.
+    """Store a browser's subscription if ``policy`` admits its endpoint; the same endpoint
+    again refreshes its keys.
 
     Returns the subscription and whether this call created it.
     """
+    policy.require_registrable(endpoint, field="endpoint", schemes=("https",))
     now = utcnow()
     with tenant_session(business_id) as session:
         created = insert_ignoring_conflicts(

@@ -1,7 +1,7 @@
 """Operations: how a business's calls and jobs are doing, and which workers are alive.
 
 ``overview`` is what the dashboard's overview shows a business; ``heartbeats`` reads a worker
-process's last heartbeat.
+process's last heartbeat; ``scheduled`` prunes the job ledger (a daily job per business).
 """
 
 from switchboard.domain.operations.heartbeats import heartbeat_of

@@ -172,7 +172,8 @@ def dial(
 ) -> bool:
     """Place the claimed call; False if the run stopped first (the item is then cancelled).
 
-    Twilio answering 429 or 5xx placed no call: the dial is tried again up to
+    Twilio answering 429 or 5xx, or a request that never reached it (connection refused),
+    placed no call: the dial is tried again up to
     ``retries.retries`` times, ``retries.delay(n)`` apart, each try in a transaction of its own
     that renews the lease (a cancel in between is seen, and none waits for the pause); then the
     item fails with Twilio's answer. A request Twilio may have carried out without answering (a
@@ -209,7 +210,7 @@ def dial(
                 return True
             except RetryableIntegrationError as exc:
                 refused += 1
-                if exc.status is None:
+                if not exc.outcome_known:
                     reason = f"no answer from Twilio; not redialed to avoid a duplicate: {exc}"
                 elif refused > retries.retries:
                     reason = f"Twilio refused the call {refused} times: {exc}"

@@ -1,93 +1,134 @@
 """The outbound domain's periodic jobs: runs left ``running`` by a dead driver resume or close.
 
-A run whose last driver job is dead or failed closes as ``failed``; one whose last driver job
-was cancelled is cancelled; any other resumes with a new driver job.
+Every 15 seconds each business with such a run gets an ``outbound_reconcile_job``, which goes
+through the business's runs whose heartbeat is older than the lease: a run whose last driver
+job is dead or failed closes as ``failed``; one whose last driver job was cancelled is
+cancelled; any other resumes with a new driver job. After any restart, no run stays
+``running`` without a live owner for longer than the lease plus one tick.
 
-After any restart, no run stays ``running`` without a live owner for longer than the lease.
+While ``ENABLE_SCHEDULERS=false`` no reconcile job is emitted; the scheduler's leader runs the
+safety checks itself (:func:`close_abandoned_runs`): it closes and cancels as above but resumes
+nothing, so no call is placed for a run no driver holds, a run whose driver is gone does not
+show ``running`` for ever, and a cancel still ends the calls in progress.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from datetime import timedelta
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import datetime, timedelta
 
-from sqlalchemy import select
+from sqlalchemy import ColumnElement, select
+from sqlalchemy.orm import Session
 
 from switchboard.common.db.base import utcnow
 from switchboard.common.db.tenancy import system_session, tenant_session
 from switchboard.common.jobs import enqueue_unique
-from switchboard.common.jobs.catalog import OUTBOUND_RUN
+from switchboard.common.jobs.catalog import OUTBOUND_RECONCILE, OUTBOUND_RUN
+from switchboard.common.jobs.schedules import Every, Missed, SafetyCheck, Schedule, Tick
 from switchboard.common.models import Job, OutboundRun
 from switchboard.domain.outbound.driver import close_running_run
 from switchboard.domain.outbound.lease import LEASE
 from switchboard.domain.outbound.runs import enqueue_driver, stop_run
 
 
-def reconcile_runs() -> dict[str, int]:
-    """Resume orphaned runs whose driver can still run; close those whose driver is dead."""
-    now = utcnow()
-    resumed = closed = 0
-    with system_session() as session:
-        orphans = session.execute(
-            select(OutboundRun.business_id, OutboundRun.id).where(
-                OutboundRun.status == "running",
-                (OutboundRun.heartbeat_at.is_(None)) | (OutboundRun.heartbeat_at < now - LEASE),
-            )
-        ).all()
-    for business_id, run_id in orphans:
+@dataclass
+class Reconciled:
+    """What one pass over a business's orphaned runs did."""
+
+    resumed: int = 0
+    closed: int = 0
+    waiting: int = 0
+
+
+def _orphaned(now: datetime) -> ColumnElement[bool]:
+    """Running, and no driver has renewed the lease for longer than the lease."""
+    stale = OutboundRun.heartbeat_at.is_(None) | (OutboundRun.heartbeat_at < now - LEASE)
+    return (OutboundRun.status == "running") & stale
+
+
+def businesses_with_orphaned_runs(session: Session, tick: Tick) -> Iterable[int]:
+    """The businesses with a run left ``running`` by a driver that stopped renewing its lease."""
+    return session.execute(
+        select(OutboundRun.business_id).where(_orphaned(tick.at)).distinct()
+    ).scalars()
+
+
+def _reconcile_run(
+    session: Session, business_id: int, run_id: int, now: datetime, *, resume: bool
+) -> str:
+    drivers = (
+        Job.business_id == business_id,
+        Job.run_id == run_id,
+        Job.actor_name == OUTBOUND_RUN.name,
+    )
+    if session.scalar(select(Job.id).where(*drivers, Job.status == "queued").limit(1)):
+        return "waiting"  # its driver is waiting in the queue
+    last = session.execute(
+        select(Job.status, Job.last_error).where(*drivers).order_by(Job.enqueued_at.desc()).limit(1)
+    ).first()
+    if last is not None and last.status in ("dead", "failed"):
+        reason = f"driver job {last.status}: {last.last_error or 'no error recorded'}"
+        close_running_run(session, business_id, run_id, "failed", reason, now)
+        return "closed"
+    if last is not None and last.status == "cancelled":
+        # Cancelled before it ran (a running one cancels its run itself): the run is
+        # cancelled, and a driver ends its calls in progress (it places none).
+        stop_run(session, business_id, run_id, "cancelled: its driver job was cancelled")
+        enqueue_driver(business_id, run_id)
+        return "closed"
+    if not resume:
+        return "waiting"
+    # Unique per lease period, so reconcile jobs close together do not pile up drivers.
+    bucket = int(now.timestamp() // LEASE.total_seconds())
+    ref = enqueue_unique(
+        OUTBOUND_RUN,
+        key=f"outbound-resume:{run_id}:{bucket}",
+        business_id=business_id,
+        run_id=run_id,
+        period=int(timedelta(days=1).total_seconds()),
+    )
+    return "resumed" if ref.created else "waiting"
+
+
+def reconcile_runs(
+    business_id: int, *, resume: bool = True, now: datetime | None = None
+) -> Reconciled:
+    """Resume the business's orphaned runs whose driver can still run (unless ``resume`` is
+    False); close those whose driver is dead or was cancelled."""
+    now = now or utcnow()
+    done = Reconciled()
+    with tenant_session(business_id) as session:
+        run_ids = list(
+            session.execute(
+                select(OutboundRun.id).where(OutboundRun.business_id == business_id, _orphaned(now))
+            ).scalars()
+        )
+    for run_id in run_ids:
         with tenant_session(business_id) as session:
-            live = session.scalar(
-                select(Job.id)
-                .where(
-                    Job.business_id == business_id,
-                    Job.run_id == run_id,
-                    Job.actor_name == OUTBOUND_RUN.name,
-                    Job.status.in_(("queued", "running")),
-                )
-                .limit(1)
-            )
-            if (
-                live is not None
-                and session.scalar(select(Job.status).where(Job.id == live)) == "queued"
-            ):
-                continue  # its driver is waiting in the queue
-            last = session.execute(
-                select(Job.status, Job.last_error)
-                .where(
-                    Job.business_id == business_id,
-                    Job.run_id == run_id,
-                    Job.actor_name == OUTBOUND_RUN.name,
-                )
-                .order_by(Job.enqueued_at.desc())
-                .limit(1)
-            ).first()
-            if last is not None and last.status in ("dead", "failed"):
-                reason = f"driver job {last.status}: {last.last_error or 'no error recorded'}"
-                close_running_run(session, business_id, run_id, "failed", reason, now)
-                closed += 1
-                continue
-            if last is not None and last.status == "cancelled":
-                # Cancelled before it ran (a running one cancels its run itself): the run is
-                # cancelled, and a driver ends its calls in progress.
-                stop_run(session, business_id, run_id, "cancelled: its driver job was cancelled")
-                enqueue_driver(business_id, run_id)
-                closed += 1
-                continue
-            # Unique per lease period, so a scheduler on every tick does not pile up drivers.
-            bucket = int(now.timestamp() // LEASE.total_seconds())
-            ref = enqueue_unique(
-                OUTBOUND_RUN,
-                key=f"outbound-resume:{run_id}:{bucket}",
-                business_id=business_id,
-                run_id=run_id,
-                period=int(timedelta(days=1).total_seconds()),
-            )
-            resumed += int(ref.created)
-    return {"resumed": resumed, "closed": closed}
+            outcome = _reconcile_run(session, business_id, run_id, now, resume=resume)
+        done.resumed += outcome == "resumed"
+        done.closed += outcome == "closed"
+        done.waiting += outcome == "waiting"
+    return done
 
 
-# (name, interval in seconds, function): what the scheduler's leader runs for this domain.
-# Runs whose driver died are resumed, or closed if their driver job is dead.
-PERIODIC: tuple[tuple[str, float, Callable[[], object]], ...] = (
-    ("outbound_reconcile", 5, reconcile_runs),
+def close_abandoned_runs(now: datetime | None = None) -> int:
+    """The safety checks: close every business's orphaned runs whose driver is dead or was
+    cancelled, resuming none; how many were closed."""
+    now = now or utcnow()
+    with system_session() as session:
+        business_ids = list(businesses_with_orphaned_runs(session, Tick(now)))
+    return sum(reconcile_runs(b, resume=False, now=now).closed for b in business_ids)
+
+
+SCHEDULES = (
+    Schedule(
+        "outbound_reconcile",
+        OUTBOUND_RECONCILE,
+        when=Every(15),
+        missed=Missed.CATCH_UP_ONCE,
+        targets=businesses_with_orphaned_runs,
+    ),
 )
+SAFETY_CHECKS = (SafetyCheck("outbound_abandoned_runs", 15, close_abandoned_runs),)

@@ -5,6 +5,9 @@ are (see :mod:`switchboard.domain.webhooks.delivery`): a pending ``webhook_deliv
 holding the body, and the endpoint kind's job (``send_webhook_with_retry_job`` or
 ``send_webhook_to_n8n_job``) with its ``delivery_id``. The worker signs and sends it (never
 to private addresses unless allow-listed) and logs each attempt on the delivery log.
+
+An endpoint's URL passes the outbound-address policy when it is registered or changed (a
+``RefusedAddressError`` naming ``url``), and again at every connection.
 """
 
 from __future__ import annotations
@@ -21,6 +24,7 @@ from switchboard.common.db.base import utcnow
 from switchboard.common.db.keyset import Page, fetch_page
 from switchboard.common.db.owned import owned_row
 from switchboard.common.db.tenancy import tenant_session
+from switchboard.common.integrations.address_policy import AddressPolicy
 from switchboard.common.jobs import enqueue
 from switchboard.common.models import WebhookDelivery, WebhookEndpoint
 from switchboard.domain.webhooks.delivery import delivery_job, store_delivery
@@ -44,9 +48,16 @@ def new_secret() -> str:
 
 
 def create_endpoint(
-    business_id: int, url: str, kind: str, events: list[str] | None, active: bool
+    business_id: int,
+    url: str,
+    kind: str,
+    events: list[str] | None,
+    active: bool,
+    *,
+    policy: AddressPolicy,
 ) -> WebhookEndpoint:
-    """Register an endpoint with a new signing secret."""
+    """Register an endpoint with a new signing secret, if ``policy`` admits its URL."""
+    policy.require_registrable(url, field="url")
     with tenant_session(business_id) as session:
         endpoint = WebhookEndpoint(
             business_id=business_id,
@@ -79,9 +90,17 @@ def get_endpoint(business_id: int, endpoint_id: int) -> WebhookEndpoint:
 
 
 def update_endpoint(
-    business_id: int, endpoint_id: int, changes: Mapping[str, Any], *, rotate_secret: bool = False
+    business_id: int,
+    endpoint_id: int,
+    changes: Mapping[str, Any],
+    *,
+    policy: AddressPolicy,
+    rotate_secret: bool = False,
 ) -> WebhookEndpoint:
-    """Change an endpoint's URL, kind, events or active flag; optionally issue a new secret."""
+    """Change an endpoint's URL (if ``policy`` admits it), kind, events or active flag;
+    optionally issue a new secret."""
+    if "url" in changes:
+        policy.require_registrable(str(changes["url"]), field="url")
     with tenant_session(business_id) as session:
         endpoint = owned_row(
             session, WebhookEndpoint, business_id, endpoint_id, what="webhook endpoint"

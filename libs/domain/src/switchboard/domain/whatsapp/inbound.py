@@ -7,7 +7,6 @@ the same port that writes through one function call.
 
 from __future__ import annotations
 
-import time
 from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any
@@ -26,10 +25,6 @@ from switchboard.common.models import Business, WhatsAppConversation, WhatsAppMe
 
 log = get_logger(__name__)
 
-#: Seconds a number → business lookup is cached (numbers move between businesses rarely).
-_NUMBER_CACHE_TTL_S = 60.0
-_number_cache: dict[str, tuple[float, int | None]] = {}
-
 
 @dataclass(frozen=True)
 class InboundMessage:
@@ -46,31 +41,17 @@ def bare_number(address: str) -> str:
     return address.strip().removeprefix("whatsapp:")
 
 
-def cached_business(number: str) -> tuple[bool, int | None]:
-    """(known, business id) for a bare number from the short-lived lookup cache."""
-    cached = _number_cache.get(number)
-    if cached is not None and cached[0] > time.monotonic():
-        return True, cached[1]
-    return False, None
-
-
-def remember_business(number: str, business_id: int | None) -> None:
-    """Cache the business that answers ``number`` (None: nobody) for a minute."""
-    _number_cache[number] = (time.monotonic() + _NUMBER_CACHE_TTL_S, business_id)
-
-
 def business_for_whatsapp_number(address: str) -> int | None:
-    """The business that answers this WhatsApp number (cached briefly)."""
-    number = bare_number(address)
-    known, business_id = cached_business(number)
-    if known:
-        return business_id
+    """The business that answers this WhatsApp number, read for every message.
+
+    Not cached: an admin may move a number to another business at any time, in any API
+    process, and the next message must be stored under (and answered by) its new owner. The
+    read is one indexed lookup, a small part of a webhook (``docs/whatsapp.md``).
+    """
     with system_session() as session:
-        business_id = session.execute(
-            select(Business.id).where(Business.phone_number == number)
+        return session.execute(
+            select(Business.id).where(Business.phone_number == bare_number(address))
         ).scalar_one_or_none()
-    remember_business(number, business_id)
-    return business_id
 
 
 @lru_cache

@@ -18,6 +18,10 @@ from switchboard.domain.whatsapp.inbound import (
 )
 
 
+class NumberNotAnswered(LookupError):
+    """No business has the number the message was sent to (any more)."""
+
+
 class InboundStore(abc.ABC):
     """Where the webhook puts an inbound message and its ``process_whatsapp_webhook_job``."""
 
@@ -27,7 +31,10 @@ class InboundStore(abc.ABC):
 
     @abc.abstractmethod
     async def store(self, business_id: int, message: InboundMessage) -> int | None:
-        """Store the message and enqueue its processing atomically; None if seen before."""
+        """Store the message and enqueue its processing atomically; None if seen before.
+
+        A store that remembers numbers' businesses checks ``business_id`` again as it writes
+        and follows a moved number, raising ``NumberNotAnswered`` if nobody has it now."""
 
     async def close(self) -> None:  # noqa: B027 - optional hook; most stores hold nothing
         """Release what the store holds."""
@@ -37,7 +44,7 @@ class ThreadedInboundStore(InboundStore):
     """The SQLAlchemy unit of work, off the event loop (SQLite, or no RabbitMQ configured)."""
 
     async def business_for(self, address: str) -> int | None:
-        """The business that answers this WhatsApp number (cached briefly)."""
+        """The business that answers this WhatsApp number, read for every message."""
         return await run_in_threadpool(business_for_whatsapp_number, address)
 
     async def store(self, business_id: int, message: InboundMessage) -> int | None:

@@ -1,34 +1,42 @@
-"""The WhatsApp domain's periodic jobs: sessions idle for 15 minutes are summarised and closed."""
+"""The WhatsApp domain's periodic jobs: every minute, each business with sessions idle for
+15 minutes gets a sweep (``auto_summary_whatsapp_session_job`` without a session), which queues
+one summary job per idle session (``sessions.queue_idle_session_summaries``)."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from datetime import datetime
+from collections.abc import Iterable
 
-from switchboard.common.db.base import utcnow
-from switchboard.common.db.tenancy import system_session
-from switchboard.domain.whatsapp.sessions import IDLE_AFTER, idle_session_ids, queue_session_summary
+from sqlalchemy import select
+from sqlalchemy.orm import Session
 
-SCAN_PERIOD_S = 60
-#: Sessions queued per scan at most, longest idle first; the next scan takes the rest.
-SCAN_LIMIT = 1000
+from switchboard.common.jobs.catalog import AUTO_SUMMARY_WHATSAPP_SESSION
+from switchboard.common.jobs.schedules import Every, Missed, Schedule, Tick
+from switchboard.common.models import WhatsAppSession
+from switchboard.domain.whatsapp.sessions import IDLE_AFTER
 
-
-def schedule_session_summaries(now: datetime | None = None) -> int:
-    """Queue a summary job for every idle open session (once a minute); how many were found.
-
-    One job per session, keyed by it: a session whose job is still queued or running gets no
-    second one, and no scan or job holds a transaction across an AI call.
-    """
-    cutoff = (now or utcnow()) - IDLE_AFTER
-    with system_session() as session:
-        found = idle_session_ids(session, cutoff, limit=SCAN_LIMIT)
-    for business_id, session_id in found:
-        queue_session_summary(business_id, session_id)
-    return len(found)
+#: A sweep the next minute's repeats: one left waiting in a backlog longer expires.
+SWEEP_TTL_S = 600
 
 
-# (name, interval in seconds, function): what the scheduler's leader runs for this domain.
-PERIODIC: tuple[tuple[str, float, Callable[[], object]], ...] = (
-    ("whatsapp_session_summaries", SCAN_PERIOD_S, schedule_session_summaries),
+def businesses_with_idle_sessions(session: Session, tick: Tick) -> Iterable[int]:
+    """The businesses with an open session idle for 15 minutes at the tick."""
+    return session.execute(
+        select(WhatsAppSession.business_id)
+        .where(
+            WhatsAppSession.closed_at.is_(None),
+            WhatsAppSession.last_activity_at <= tick.at - IDLE_AFTER,
+        )
+        .distinct()
+    ).scalars()
+
+
+SCHEDULES = (
+    Schedule(
+        "whatsapp_idle_summaries",
+        AUTO_SUMMARY_WHATSAPP_SESSION,
+        when=Every(60),
+        missed=Missed.CATCH_UP_ONCE,
+        targets=businesses_with_idle_sessions,
+        ttl_s=SWEEP_TTL_S,
+    ),
 )

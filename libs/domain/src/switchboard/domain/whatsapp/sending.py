@@ -225,13 +225,17 @@ def send_outbound(
     An attempt that finds the message ``sending`` looks it up at Twilio (every attempt since
     the message was stored) and records the sid it finds. Found nowhere, it sends only once
     ``lookup_window`` has passed since the unsettled attempt began, Twilio's time to list a
-    message it took; before that it raises :class:`SendUnsettled` having sent nothing.
+    message it took, as of the lookup's start; before that it raises :class:`SendUnsettled`
+    having sent nothing.
     """
     began = utcnow()
     outgoing = ledger.claim(business_id, message_id)
     if outgoing is None:
         return False
     if outgoing.unsettled_since is not None:
+        # Whether the window has passed is judged at the lookup's start: a lookup begun inside
+        # it may miss a message Twilio lists while the lookup runs.
+        looked_at = utcnow()
         try:
             earlier = _sent_since(business_id, outgoing, twilio, outgoing.created_at)
         except IntegrationError as exc:  # cannot tell: sending now might send it twice
@@ -239,7 +243,7 @@ def send_outbound(
             raise
         if earlier is not None:
             return _record_sent(ledger, business_id, message_id, earlier, earlier_attempt=True)
-        wait = outgoing.unsettled_since + lookup_window - utcnow()
+        wait = outgoing.unsettled_since + lookup_window - looked_at
         if wait > timedelta(0) or not ledger.retake(
             business_id, message_id, outgoing.unsettled_since
         ):
@@ -248,7 +252,7 @@ def send_outbound(
     try:
         sent = twilio.send_whatsapp(outgoing.to, outgoing.from_, outgoing.body)
     except IntegrationError as exc:
-        answered = exc.status is not None  # Twilio said no; else the outcome is unknown
+        answered = exc.outcome_known  # Twilio said no, or never heard of it
         if not answered and (
             arrived := _lookup_after_silence(business_id, outgoing, twilio, began)
         ):

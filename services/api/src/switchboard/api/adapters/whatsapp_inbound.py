@@ -12,6 +12,12 @@ something in its data is written again one message at a time, so one bad message
 its own request. The jobs' messages are built here (``prepare_job``); committed outbox rows
 go to the API's asynchronous publisher, and whatever it cannot publish stays for the
 scheduler's relay. ``switchboard.api.app`` opens it at startup on PostgreSQL.
+
+Which business answers a number is remembered per process, and checked again by every store
+in its own statement: the function runs only while the business still has the number. When
+an admin has moved it (in any process), the statement stores nothing and says so, and the
+messages go again, to the number's business as read then. So a moved number is routed to its
+new business from the first message after the move, at no cost while it stays put.
 """
 
 from __future__ import annotations
@@ -29,28 +35,32 @@ from switchboard.common.db.engine import CONNECT_TIMEOUT_S, POOL_TIMEOUT_S
 from switchboard.common.jobs.enqueue import PreparedJob
 from switchboard.common.jobs.outbox import PendingMessage
 from switchboard.common.settings import Settings
-from switchboard.domain.whatsapp.inbound import (
-    InboundMessage,
-    answer_job,
-    bare_number,
-    cached_business,
-    remember_business,
-)
-from switchboard.domain.whatsapp.inbound_store import InboundStore
+from switchboard.domain.whatsapp.inbound import InboundMessage, answer_job, bare_number
+from switchboard.domain.whatsapp.inbound_store import InboundStore, NumberNotAnswered
 
 _BUSINESS = "SELECT id FROM businesses WHERE phone_number = %s"
 # The functions of migrations 0003 (one message) and 0005 (a batch): the tenant settings and
 # the inserts, one statement. A lone message takes the first, which plans and runs faster.
+# Each runs only if the business still has the messages' number (``owner``, read before the
+# function switches role); otherwise the statement's one row is position 0: "moved".
+_OWNER = "WITH owner AS (SELECT id FROM businesses WHERE id = %s AND phone_number = ALL(%s)) "
+_MOVED = " UNION ALL SELECT 0, NULL, NULL, NULL WHERE NOT EXISTS (SELECT FROM owner)"
 _STORE_ONE = (
-    "SELECT 1, * FROM switchboard_store_inbound_whatsapp("
-    "%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)"
+    _OWNER + "SELECT 1, s.* FROM owner, LATERAL switchboard_store_inbound_whatsapp("
+    "%s, owner.id, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s) AS s" + _MOVED
 )
 _STORE_BATCH = (
-    "SELECT * FROM switchboard_store_inbound_whatsapp_batch("
-    "%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)"
+    _OWNER + "SELECT s.* FROM owner, LATERAL switchboard_store_inbound_whatsapp_batch("
+    "%s, owner.id, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s) AS s" + _MOVED
 )
 #: The most messages one statement carries.
 MAX_BATCH = 100
+#: How many times one message follows its number to another business before it gives up.
+_MAX_MOVES = 3
+
+
+class _NumberMoved(Exception):  # noqa: N818 - reads as what happened
+    """The business a batch was written for no longer has the messages' number."""
 
 
 @dataclass
@@ -81,6 +91,8 @@ class PostgresInboundStore(InboundStore):
         self._max_batches = max_batches
         self._waiting: dict[int, list[_Waiting]] = {}
         self._writers: set[asyncio.Task[None]] = set()
+        #: number -> its business, as last read; every store checks it again.
+        self._owners: dict[str, int] = {}
 
     async def close(self) -> None:
         """Finish the batches under way, then close the pool's connections."""
@@ -89,19 +101,38 @@ class PostgresInboundStore(InboundStore):
         await self._pool.close()
 
     async def business_for(self, address: str) -> int | None:
-        """The business that answers this WhatsApp number (cached briefly)."""
+        """The business that answers this WhatsApp number: as last read in this process
+        (``store`` checks it again), else read now."""
         number = bare_number(address)
-        known, business_id = cached_business(number)
-        if known:
-            return business_id
+        known = self._owners.get(number)
+        return known if known is not None else await self._read_owner(number)
+
+    async def _read_owner(self, number: str) -> int | None:
         async with self._pool.connection() as conn:
             row = await (await conn.execute(_BUSINESS, (number,))).fetchone()
-        business_id = int(row[0]) if row else None
-        remember_business(number, business_id)
-        return business_id
+        if row is None:
+            self._owners.pop(number, None)
+            return None
+        self._owners[number] = int(row[0])
+        return int(row[0])
 
     async def store(self, business_id: int, message: InboundMessage) -> int | None:
-        """Store the message and enqueue its processing once its batch commits; None if seen."""
+        """Store the message and enqueue its processing once its batch commits; None if seen.
+
+        Stored under the business that has the number when the statement runs: if it moved
+        since ``business_id`` was read, under its new business (``NumberNotAnswered`` if none).
+        """
+        for _ in range(_MAX_MOVES):
+            try:
+                return await self._store(business_id, message)
+            except _NumberMoved:
+                found = await self._read_owner(bare_number(message.to_number))
+                if found is None:
+                    raise NumberNotAnswered("no business answers this number") from None
+                business_id = found
+        raise NumberNotAnswered("the number kept moving between businesses; try again")
+
+    async def _store(self, business_id: int, message: InboundMessage) -> int | None:
         # The function writes the message's id into the job's message, hence 0 here.
         job = answer_job(business_id, 0)
         waiting = _Waiting(message, job)
@@ -138,6 +169,9 @@ class PostgresInboundStore(InboundStore):
         except Exception as exc:  # the database is unreachable: these requests get 503
             _fail(batch, exc)
             return
+        if any(row[0] == 0 for row in rows):
+            _fail(batch, _NumberMoved())
+            return
         answers: dict[int, int] = {}
         committed: list[PendingMessage] = []
         for position, message_id, outbox_id, payload in rows:
@@ -162,8 +196,9 @@ class PostgresInboundStore(InboundStore):
     def _one(self, business_id: int, waiting: _Waiting) -> tuple[Any, ...]:
         message, job = waiting.message, waiting.job
         return (
-            self._app_role,
             business_id,
+            [bare_number(message.to_number)],
+            self._app_role,
             bare_number(message.from_number),
             bare_number(message.to_number),
             message.message_sid,
@@ -179,11 +214,13 @@ class PostgresInboundStore(InboundStore):
     def _many(self, business_id: int, batch: list[_Waiting]) -> tuple[Any, ...]:
         messages = [waiting.message for waiting in batch]
         first = batch[0].job  # the batch's jobs differ only in id and message
+        numbers = [bare_number(message.to_number) for message in messages]
         return (
-            self._app_role,
             business_id,
+            numbers,
+            self._app_role,
             [bare_number(message.from_number) for message in messages],
-            [bare_number(message.to_number) for message in messages],
+            numbers,
             [message.message_sid for message in messages],
             [message.body for message in messages],
             [waiting.job.message.message_id for waiting in batch],

@@ -1,7 +1,10 @@
-"""The dashboard's session: a signed cookie holding the business id and a CSRF token.
+"""The dashboard's session: a signed cookie holding the business id, a CSRF token and, once
+logged in, the token of a session recorded in the database.
 
 The cookie is ``HttpOnly`` and ``SameSite=Strict`` (no cross-site request carries it), and
-every POST form also carries the session's CSRF token, compared in constant time.
+every POST form also carries the session's CSRF token, compared in constant time. A signature
+alone logs nobody in: every page checks the recorded session, which logout deletes, so a
+cookie replayed after logout (or after its API key was revoked) opens nothing.
 """
 
 from __future__ import annotations
@@ -9,12 +12,17 @@ from __future__ import annotations
 import hmac
 import secrets
 from dataclasses import dataclass
+from datetime import timedelta
 
 from fastapi import HTTPException, Request, Response, status
 from itsdangerous import BadSignature, URLSafeTimedSerializer
 
 from switchboard.common.settings import Settings
-from switchboard.domain.businesses.accounts import api_key_is_live
+from switchboard.domain.businesses.dashboard_sessions import (
+    dashboard_session_is_live,
+    end_dashboard_session,
+    open_dashboard_session,
+)
 
 COOKIE = "sb_dashboard"
 MAX_AGE_S = 12 * 3600
@@ -29,6 +37,8 @@ class DashboardSession:
     csrf_token: str
     #: The API key the session was opened with; revoking it ends the session.
     api_key_id: int | None = None
+    #: The recorded session's token (None before login); logout deletes the record.
+    token: str | None = None
 
 
 def _serializer(settings: Settings) -> URLSafeTimedSerializer:
@@ -46,23 +56,41 @@ def read_session(request: Request, settings: Settings) -> DashboardSession | Non
         return None
     if not isinstance(data, dict) or not isinstance(data.get("csrf"), str):
         return None
-    business_id, key_id = data.get("b"), data.get("k")
+    business_id, key_id, token = data.get("b"), data.get("k"), data.get("s")
     return DashboardSession(
         business_id if isinstance(business_id, int) else None,
         data["csrf"],
         key_id if isinstance(key_id, int) else None,
+        token if isinstance(token, str) else None,
     )
 
 
-def new_session(business_id: int | None, api_key_id: int | None = None) -> DashboardSession:
-    """A fresh session with a new CSRF token (issued again at login and logout)."""
-    return DashboardSession(business_id, secrets.token_urlsafe(32), api_key_id)
+def new_session() -> DashboardSession:
+    """A fresh session before login: a new CSRF token for the login form, nobody logged in."""
+    return DashboardSession(None, secrets.token_urlsafe(32))
+
+
+def start_session(business_id: int, api_key_id: int) -> DashboardSession:
+    """Record a logged-in session for the business and return it, with a new CSRF token."""
+    token = open_dashboard_session(business_id, api_key_id, timedelta(seconds=MAX_AGE_S))
+    return DashboardSession(business_id, secrets.token_urlsafe(32), api_key_id, token)
+
+
+def end_session(session: DashboardSession | None) -> None:
+    """Delete the session's record, so its cookie is worth nothing from now on."""
+    if session is not None and session.business_id is not None and session.token is not None:
+        end_dashboard_session(session.business_id, session.token)
 
 
 def write_session(response: Response, session: DashboardSession, settings: Settings) -> None:
     """Set the signed session cookie on ``response``."""
     value = _serializer(settings).dumps(
-        {"b": session.business_id, "k": session.api_key_id, "csrf": session.csrf_token}
+        {
+            "b": session.business_id,
+            "k": session.api_key_id,
+            "s": session.token,
+            "csrf": session.csrf_token,
+        }
     )
     response.set_cookie(
         COOKIE,
@@ -76,12 +104,12 @@ def write_session(response: Response, session: DashboardSession, settings: Setti
 
 
 def is_logged_in(session: DashboardSession | None) -> bool:
-    """A session counts while the API key it was opened with is still live."""
+    """A session counts while its record lives: not logged out, not expired, key not revoked."""
     return (
         session is not None
         and session.business_id is not None
-        and session.api_key_id is not None
-        and api_key_is_live(session.api_key_id, session.business_id)
+        and session.token is not None
+        and dashboard_session_is_live(session.business_id, session.token)
     )
 
 
@@ -96,6 +124,9 @@ def require_login(request: Request, settings: Settings) -> DashboardSession:
 
 
 def check_csrf(session: DashboardSession | None, submitted: str) -> None:
-    """Refuse a form whose CSRF token is not the session's."""
-    if session is None or not hmac.compare_digest(session.csrf_token, submitted):
+    """Refuse a form whose CSRF token is not the session's (compared as bytes: any
+    character may arrive, and ``compare_digest`` refuses non-ASCII ``str``)."""
+    if session is None or not hmac.compare_digest(
+        session.csrf_token.encode(), submitted.encode("utf-8", "surrogatepass")
+    ):
         raise HTTPException(status.HTTP_403_FORBIDDEN, detail="invalid or missing CSRF token")

@@ -19,6 +19,7 @@ from switchboard.api.schemas import (
     BusinessPublic,
     BusinessSelfUpdate,
     ErrorResponse,
+    Text,
 )
 from switchboard.domain.businesses import settings as business_settings
 from switchboard.domain.businesses.accounts import BusinessExistsError, create_business
@@ -76,7 +77,7 @@ def update_me(business_id: CurrentBusiness, body: BusinessSelfUpdate) -> Busines
 
 @router.get("", response_model=BusinessPage, dependencies=[AdminOnly], responses=_ADMIN)
 def list_businesses(
-    page: Paging, q: str | None = Query(None, max_length=200, description="Name or number")
+    page: Paging, q: Text | None = Query(None, max_length=200, description="Name or number")
 ) -> BusinessPage:
     """Every business, newest first (admin)."""
     rows = business_settings.list_businesses(search=q, limit=page.limit, after=page.after)

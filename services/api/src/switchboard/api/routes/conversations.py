@@ -15,6 +15,7 @@ from switchboard.api.schemas import (
     MessagePage,
     MessagePublic,
     MessageQueued,
+    Text,
 )
 from switchboard.common.db.keyset import MAX_ID
 from switchboard.domain.whatsapp import conversations
@@ -27,7 +28,7 @@ def list_conversations(
     business_id: CurrentBusiness,
     page: Paging,
     lead_id: int | None = Query(None, ge=1, le=MAX_ID),
-    number: str | None = Query(None, max_length=32, description="Part of the contact's number"),
+    number: Text | None = Query(None, max_length=32, description="Part of the contact's number"),
 ) -> ConversationPage:
     """This business's WhatsApp conversations, newest first."""
     rows = conversations.list_conversations(

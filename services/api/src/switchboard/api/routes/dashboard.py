@@ -12,15 +12,18 @@ from switchboard.api.dashboard.rendering import SECURITY_HEADERS, STATIC, page
 from switchboard.api.dashboard.session import (
     DashboardSession,
     check_csrf,
+    end_session,
     is_logged_in,
     new_session,
     read_session,
     require_login,
+    start_session,
     write_session,
 )
 from switchboard.api.deps import SettingsDep
 from switchboard.api.events import parking
-from switchboard.api.pagination import decode_cursor, encode_cursor
+from switchboard.api.pagination import decode_id_cursor, encode_cursor
+from switchboard.api.schemas import Text
 from switchboard.common.db.keyset import MAX_ID
 from switchboard.common.errors import NotFoundError
 from switchboard.common.jobs import service as jobs
@@ -42,13 +45,6 @@ def _context(session: DashboardSession, active: str, **extra: Any) -> dict[str, 
     return {"business": business, "csrf_token": session.csrf_token, "active": active, **extra}
 
 
-def _after(cursor: str | None) -> int | None:
-    if not cursor:
-        return None
-    (after,) = decode_cursor(cursor, 1)
-    return after if isinstance(after, int) and 1 <= after <= MAX_ID else None
-
-
 def _next(next_after: int | None) -> str | None:
     return encode_cursor(next_after) if next_after is not None else None
 
@@ -56,7 +52,7 @@ def _next(next_after: int | None) -> str | None:
 @router.get("/login", response_class=HTMLResponse)
 def login_form(request: Request, settings: SettingsDep) -> HTMLResponse:
     """The login page; it issues a pre-login session so the form carries a CSRF token."""
-    session = read_session(request, settings) or new_session(None)
+    session = read_session(request, settings) or new_session()
     response = page(request, "login.html", csrf_token=session.csrf_token, business=None)
     write_session(response, session, settings)
     return response
@@ -66,8 +62,8 @@ def login_form(request: Request, settings: SettingsDep) -> HTMLResponse:
 def login(
     request: Request,
     settings: SettingsDep,
-    api_key: Annotated[str, Form(max_length=200)],
-    csrf_token: Annotated[str, Form(max_length=100)],
+    api_key: Annotated[Text, Form(max_length=200)],
+    csrf_token: Annotated[Text, Form(max_length=100)],
 ) -> HTMLResponse:
     """Exchange an API key for a session cookie."""
     check_csrf(read_session(request, settings), csrf_token)
@@ -83,18 +79,20 @@ def login(
         )
     response = RedirectResponse("/dashboard", status_code=status.HTTP_303_SEE_OTHER)
     key_id, business_id = found
-    write_session(response, new_session(business_id, key_id), settings)
+    write_session(response, start_session(business_id, key_id), settings)
     return response  # type: ignore[return-value]
 
 
 @router.post("/logout")
 def logout(
-    request: Request, settings: SettingsDep, csrf_token: Annotated[str, Form(max_length=100)]
+    request: Request, settings: SettingsDep, csrf_token: Annotated[Text, Form(max_length=100)]
 ) -> RedirectResponse:
-    """End the session."""
-    check_csrf(read_session(request, settings), csrf_token)
+    """End the session: its record is deleted, so the old cookie opens nothing any more."""
+    session = read_session(request, settings)
+    check_csrf(session, csrf_token)
+    end_session(session)
     response = RedirectResponse("/dashboard/login", status_code=status.HTTP_303_SEE_OTHER)
-    write_session(response, new_session(None), settings)
+    write_session(response, new_session(), settings)
     return response
 
 
@@ -126,13 +124,13 @@ def runs_json(request: Request, settings: SettingsDep) -> JSONResponse:
 
 @router.get("/calls", response_class=HTMLResponse)
 def calls(
-    request: Request, settings: SettingsDep, cursor: str | None = Query(None, max_length=100)
+    request: Request, settings: SettingsDep, cursor: Text | None = Query(None, max_length=100)
 ) -> HTMLResponse:
     """Recent calls, newest first."""
     session = require_login(request, settings)
     assert session.business_id is not None
     found = calls_query.list_calls(
-        session.business_id, calls_query.CallFilter(), limit=25, after=_after(cursor)
+        session.business_id, calls_query.CallFilter(), limit=25, after=decode_id_cursor(cursor)
     )
     context = _context(session, "/dashboard/calls", calls=found.items)
     return page(request, "calls.html", next_cursor=_next(found.next_after), **context)
@@ -155,14 +153,14 @@ def call(request: Request, settings: SettingsDep, call_id: CallId) -> HTMLRespon
 def leads_page(
     request: Request,
     settings: SettingsDep,
-    q: str | None = Query(None, max_length=200),
-    cursor: str | None = Query(None, max_length=100),
+    q: Text | None = Query(None, max_length=200),
+    cursor: Text | None = Query(None, max_length=100),
 ) -> HTMLResponse:
     """Leads, newest first, with search."""
     session = require_login(request, settings)
     assert session.business_id is not None
     found = leads.list_leads(
-        session.business_id, leads.LeadFilter(search=q), limit=50, after=_after(cursor)
+        session.business_id, leads.LeadFilter(search=q), limit=50, after=decode_id_cursor(cursor)
     )
     context = _context(session, "/dashboard/leads", leads=found.items, q=q)
     return page(request, "leads.html", next_cursor=_next(found.next_after), **context)
@@ -170,7 +168,7 @@ def leads_page(
 
 @router.get("/jobs", response_class=HTMLResponse)
 def dead_jobs(
-    request: Request, settings: SettingsDep, retried: str | None = Query(None, max_length=36)
+    request: Request, settings: SettingsDep, retried: Text | None = Query(None, max_length=36)
 ) -> HTMLResponse:
     """Dead jobs, each with a retry button."""
     session = require_login(request, settings)
@@ -184,8 +182,8 @@ def dead_jobs(
 def retry_job(
     request: Request,
     settings: SettingsDep,
-    job_id: Annotated[str, Path(max_length=36)],
-    csrf_token: Annotated[str, Form(max_length=100)],
+    job_id: Annotated[Text, Path(max_length=36)],
+    csrf_token: Annotated[Text, Form(max_length=100)],
 ) -> RedirectResponse:
     """Queue a dead job again, then show the list."""
     session = require_login(request, settings)

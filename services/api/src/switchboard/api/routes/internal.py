@@ -2,17 +2,28 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter, HTTPException, Query, status
+import hashlib
+from typing import Annotated
+
+from fastapi import APIRouter, HTTPException, Query, Request, Response, status
 from pydantic import BaseModel
 from sqlalchemy import select
 
 from switchboard.api.deps import InternalOnly
-from switchboard.api.schemas import ErrorResponse
+from switchboard.api.schemas import ErrorResponse, Text
 from switchboard.common.db import tenant_session
 from switchboard.common.models import AgentSettings, PrebuiltPrompt
 from switchboard.domain.businesses.accounts import business_for_number
 
-router = APIRouter(prefix="/internal/v1", tags=["internal"], dependencies=[InternalOnly])
+router = APIRouter(
+    prefix="/internal/v1",
+    tags=["internal"],
+    dependencies=[InternalOnly],
+    responses={
+        401: {"model": ErrorResponse, "description": "No bearer token"},
+        403: {"model": ErrorResponse, "description": "Not the internal token"},
+    },
+)
 
 
 class AgentConfig(BaseModel):
@@ -36,9 +47,33 @@ def _fallback_prompt(settings: AgentSettings, business_name: str) -> str:
     )
 
 
-@router.get("/agent-config", response_model=AgentConfig, responses={404: {"model": ErrorResponse}})
-def agent_config(to: str = Query(..., description="The called number, E.164")) -> AgentConfig:
-    """What the gateway's agent needs for a call to ``to``."""
+@router.get(
+    "/agent-config",
+    response_model=AgentConfig,
+    responses={
+        304: {"description": "Unchanged: the ETag sent in If-None-Match is still current"},
+        404: {"model": ErrorResponse},
+    },
+)
+def agent_config(
+    request: Request,
+    to: Annotated[Text, Query(max_length=64, description="The called number, E.164")],
+) -> Response:
+    """What the gateway's agent needs for a call to ``to``.
+
+    The gateway asks at every call start, sending the ETag of the config it holds in
+    ``If-None-Match``: a config unchanged since is a bodiless 304, a changed one (settings,
+    prompt, or the number moved to another business) arrives whole.
+    """
+    body = _agent_config(to).model_dump_json().encode()
+    etag = f'"{hashlib.sha256(body).hexdigest()[:32]}"'
+    headers = {"ETag": etag, "Cache-Control": "no-cache"}
+    if request.headers.get("if-none-match") == etag:
+        return Response(status_code=status.HTTP_304_NOT_MODIFIED, headers=headers)
+    return Response(body, media_type="application/json", headers=headers)
+
+
+def _agent_config(to: str) -> AgentConfig:
     business = business_for_number(to)
     if business is None:
         raise HTTPException(status.HTTP_404_NOT_FOUND, detail=f"no business answers {to}")

@@ -2,13 +2,11 @@
 
 from __future__ import annotations
 
-from datetime import datetime
-
 from fastapi import APIRouter, Query, Response, status
 
 from switchboard.api.deps import CurrentBusiness
-from switchboard.api.pagination import decode_cursor, encode_cursor
-from switchboard.api.params import CONFLICT, NOT_FOUND
+from switchboard.api.pagination import Cursor, decode_time_cursor, encode_cursor
+from switchboard.api.params import CONFLICT, NOT_FOUND, JobId
 from switchboard.api.schemas import ErrorResponse, JobPage, JobPublic, JobStatus
 from switchboard.common.jobs import service
 
@@ -21,13 +19,10 @@ def list_jobs(
     business_id: CurrentBusiness,
     status_: JobStatus | None = Query(None, alias="status"),
     limit: int = Query(50, ge=1, le=200),
-    cursor: str | None = Query(None),
+    cursor: Cursor = None,
 ) -> JobPage:
     """This business's jobs, newest first."""
-    after = None
-    if cursor:
-        at, job_id = decode_cursor(cursor, 2)
-        after = (datetime.fromisoformat(at), str(job_id))
+    after = decode_time_cursor(cursor)
     page = service.list_jobs(business_id, status=status_, limit=limit, after=after)
     return JobPage(
         items=[JobPublic.model_validate(j) for j in page.items],
@@ -36,7 +31,7 @@ def list_jobs(
 
 
 @router.get("/{job_id}", response_model=JobPublic, responses=_NOT_FOUND)
-def get_job(business_id: CurrentBusiness, job_id: str) -> JobPublic:
+def get_job(business_id: CurrentBusiness, job_id: JobId) -> JobPublic:
     """One job."""
     return JobPublic.model_validate(service.get_job(business_id, job_id))
 
@@ -54,7 +49,7 @@ def get_job(business_id: CurrentBusiness, job_id: str) -> JobPublic:
         },
     },
 )
-def cancel(business_id: CurrentBusiness, job_id: str, response: Response) -> JobPublic:
+def cancel(business_id: CurrentBusiness, job_id: JobId, response: Response) -> JobPublic:
     """Cancel a queued job (200, ``cancelled``) or ask a running one to stop (202); 409 if it
     already ended."""
     job = JobPublic.model_validate(service.cancel_job(business_id, job_id))
@@ -68,6 +63,6 @@ def cancel(business_id: CurrentBusiness, job_id: str, response: Response) -> Job
     response_model=JobPublic,
     responses={**_NOT_FOUND, **CONFLICT},
 )
-def retry(business_id: CurrentBusiness, job_id: str) -> JobPublic:
+def retry(business_id: CurrentBusiness, job_id: JobId) -> JobPublic:
     """Queue a dead, failed or cancelled job again."""
     return JobPublic.model_validate(service.retry_job(business_id, job_id))

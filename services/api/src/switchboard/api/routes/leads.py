@@ -15,6 +15,7 @@ from switchboard.api.schemas import (
     LeadPage,
     LeadPublic,
     LeadUpdate,
+    Text,
 )
 from switchboard.domain.leads import csv_import
 from switchboard.domain.leads import store as leads
@@ -34,9 +35,9 @@ def create_lead(business_id: CurrentBusiness, body: LeadCreate) -> LeadPublic:
 def list_leads(
     business_id: CurrentBusiness,
     page: Paging,
-    status_: str | None = Query(None, alias="status", max_length=32, examples=["new"]),
-    source: str | None = Query(None, max_length=32, examples=["import"]),
-    q: str | None = Query(None, max_length=200, description="Search name, phone and email"),
+    status_: Text | None = Query(None, alias="status", max_length=32, examples=["new"]),
+    source: Text | None = Query(None, max_length=32, examples=["import"]),
+    q: Text | None = Query(None, max_length=200, description="Search name, phone and email"),
 ) -> LeadPage:
     """This business's leads, newest first."""
     filters = leads.LeadFilter(status=status_, source=source, search=q)
@@ -48,7 +49,12 @@ def list_leads(
 @router.post(
     "/import",
     response_model=LeadImportResult,
-    responses={400: {"model": LeadImportResult, "description": "Errors by line; nothing imported"}},
+    responses={
+        400: {
+            "model": LeadImportResult | ErrorResponse,
+            "description": "Errors by line, nothing imported; or a body that is not a form",
+        }
+    },
 )
 def import_leads(
     business_id: CurrentBusiness,

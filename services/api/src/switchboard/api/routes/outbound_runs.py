@@ -2,16 +2,17 @@
 
 from __future__ import annotations
 
-from datetime import datetime, time
+from datetime import time
 from typing import Annotated, Literal
 
 from fastapi import APIRouter, Query
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from switchboard.api.deps import CurrentBusiness
-from switchboard.api.pagination import decode_cursor, encode_cursor
+from switchboard.api.pagination import Cursor, decode_id_cursor, encode_cursor
 from switchboard.api.params import CONFLICT, NOT_FOUND, object_id
-from switchboard.api.schemas import ErrorResponse
+from switchboard.api.schemas import ErrorResponse, IdList, Text
+from switchboard.api.schemas.common import Timestamp
 from switchboard.domain.outbound import runs
 
 RunId = Annotated[int, object_id("The outbound run's id")]
@@ -26,8 +27,8 @@ _409 = CONFLICT
 
 
 class LeadFilter(BaseModel):
-    status: str | None = Field(None, examples=["new"])
-    source: str | None = Field(None, examples=["csv"])
+    status: Text | None = Field(None, max_length=32, examples=["new"])
+    source: Text | None = Field(None, max_length=32, examples=["csv"])
 
 
 class RetryPolicy(BaseModel):
@@ -38,8 +39,8 @@ class RetryPolicy(BaseModel):
 
 
 class OutboundRunCreate(BaseModel):
-    name: str = Field(min_length=1, max_length=200, examples=["Spring check-ups"])
-    lead_ids: list[int] | None = Field(None, min_length=1, examples=[[1, 2, 3]])
+    name: Text = Field(min_length=1, max_length=200, examples=["Spring check-ups"])
+    lead_ids: IdList | None = None
     filter: LeadFilter | None = None
     concurrency: int = Field(
         1, ge=1, le=100, description="Calls at once; at most the business's cap"
@@ -69,8 +70,8 @@ class OutboundRunPublic(BaseModel):
     window_start: str | None
     window_end: str | None
     retry_policy: dict[str, int] | None
-    started_at: datetime | None
-    finished_at: datetime | None
+    started_at: Timestamp | None
+    finished_at: Timestamp | None
     end_reason: str | None
     total: int
     placed: int
@@ -96,8 +97,8 @@ class OutboundItemPublic(BaseModel):
     status: Literal["pending", "dialing", "in_progress", "completed", "failed", "cancelled"]
     attempts: int
     call_sid: str | None
-    placed_at: datetime | None
-    completed_at: datetime | None
+    placed_at: Timestamp | None
+    completed_at: Timestamp | None
     last_call_status: str | None
     error: str | None
 
@@ -145,10 +146,10 @@ def create(business_id: CurrentBusiness, body: OutboundRunCreate) -> OutboundRun
 
 @router.get("", response_model=OutboundRunPage)
 def list_runs(
-    business_id: CurrentBusiness, limit: int = Query(50, ge=1, le=200), cursor: str | None = None
+    business_id: CurrentBusiness, limit: int = Query(50, ge=1, le=200), cursor: Cursor = None
 ) -> OutboundRunPage:
     """This business's runs, newest first."""
-    after = int(decode_cursor(cursor, 1)[0]) if cursor else None
+    after = decode_id_cursor(cursor)
     views = runs.list_runs(business_id, limit=limit + 1, after_id=after)
     more, views = len(views) > limit, views[:limit]
     return OutboundRunPage(
@@ -180,10 +181,10 @@ def items(
     business_id: CurrentBusiness,
     run_id: RunId,
     limit: int = Query(100, ge=1, le=500),
-    cursor: str | None = None,
+    cursor: Cursor = None,
 ) -> OutboundItemPage:
     """The run's items (one per lead) in order."""
-    after = int(decode_cursor(cursor, 1)[0]) if cursor else None
+    after = decode_id_cursor(cursor)
     rows = runs.list_items(business_id, run_id, limit=limit + 1, after_id=after)
     more, rows = len(rows) > limit, rows[:limit]
     return OutboundItemPage(

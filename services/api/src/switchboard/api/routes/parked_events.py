@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from datetime import datetime
 from typing import Annotated, Any
 
 from fastapi import APIRouter, HTTPException, Path, Query, status
@@ -11,6 +10,7 @@ from pydantic import BaseModel, Field
 from switchboard.api.deps import AdminOnly
 from switchboard.api.events import parking
 from switchboard.api.schemas import ErrorResponse
+from switchboard.api.schemas.common import Timestamp
 from switchboard.common.db.keyset import MAX_ID
 from switchboard.domain.calls.followups import enqueue_follow_ups
 
@@ -32,8 +32,8 @@ class ParkedEventPublic(BaseModel):
     call_sid: str | None = Field(description="Masked: the prefix and last four characters")
     error: str
     failures: int
-    parked_at: datetime
-    failed_at: datetime
+    parked_at: Timestamp
+    failed_at: Timestamp
 
 
 class ParkedEventPage(BaseModel):

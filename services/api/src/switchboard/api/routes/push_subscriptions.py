@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from fastapi import APIRouter, Response, status
 
-from switchboard.api.deps import CurrentBusiness
+from switchboard.api.deps import CurrentBusiness, SettingsDep
 from switchboard.api.pagination import Paging, to_page
 from switchboard.api.params import NOT_FOUND, UNAUTHORIZED, SubscriptionId
 from switchboard.api.schemas import (
@@ -12,6 +12,7 @@ from switchboard.api.schemas import (
     PushSubscriptionPage,
     PushSubscriptionPublic,
 )
+from switchboard.common.integrations.address_policy import AddressPolicy
 from switchboard.domain.notifications import subscriptions
 
 router = APIRouter(
@@ -28,11 +29,20 @@ router = APIRouter(
     },
 )
 def subscribe(
-    business_id: CurrentBusiness, body: PushSubscriptionCreate, response: Response
+    business_id: CurrentBusiness,
+    body: PushSubscriptionCreate,
+    response: Response,
+    settings: SettingsDep,
 ) -> PushSubscriptionPublic:
-    """Store a browser's push subscription (201), or refresh a known endpoint's keys (200)."""
+    """Store a browser's push subscription (201), or refresh a known endpoint's keys (200).
+    An endpoint that is, or resolves to, a non-public address is a 422."""
     subscription, created = subscriptions.subscribe(
-        business_id, body.endpoint, body.keys.p256dh, body.keys.auth, body.label
+        business_id,
+        body.endpoint,
+        body.keys.p256dh,
+        body.keys.auth,
+        body.label,
+        policy=AddressPolicy.from_settings(settings),
     )
     response.status_code = status.HTTP_201_CREATED if created else status.HTTP_200_OK
     return PushSubscriptionPublic.model_validate(subscription)

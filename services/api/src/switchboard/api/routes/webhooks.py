@@ -4,10 +4,11 @@ from __future__ import annotations
 
 from fastapi import APIRouter, Query, Response, status
 
-from switchboard.api.deps import CurrentBusiness
+from switchboard.api.deps import CurrentBusiness, SettingsDep
 from switchboard.api.pagination import Paging, to_page
 from switchboard.api.params import NOT_FOUND, UNAUTHORIZED, EndpointId
 from switchboard.api.schemas import (
+    Text,
     WebhookDeliveryPage,
     WebhookEndpointCreate,
     WebhookEndpointPage,
@@ -17,6 +18,7 @@ from switchboard.api.schemas import (
     WebhookEndpointWithSecret,
     WebhookTestQueued,
 )
+from switchboard.common.integrations.address_policy import AddressPolicy
 from switchboard.domain.webhooks import endpoints
 
 router = APIRouter(prefix="/api/v1/webhooks", tags=["webhooks"], responses=UNAUTHORIZED)
@@ -24,11 +26,13 @@ router = APIRouter(prefix="/api/v1/webhooks", tags=["webhooks"], responses=UNAUT
 
 @router.post("", response_model=WebhookEndpointWithSecret, status_code=status.HTTP_201_CREATED)
 def create_endpoint(
-    business_id: CurrentBusiness, body: WebhookEndpointCreate
+    business_id: CurrentBusiness, body: WebhookEndpointCreate, settings: SettingsDep
 ) -> WebhookEndpointWithSecret:
-    """Register an endpoint; its signing secret is in this response only."""
+    """Register an endpoint; its signing secret is in this response only. A URL that is, or
+    resolves to, a private or otherwise non-public address is a 422."""
+    policy = AddressPolicy.from_settings(settings)
     endpoint = endpoints.create_endpoint(
-        business_id, str(body.url), body.kind, body.events, body.active
+        business_id, str(body.url), body.kind, body.events, body.active, policy=policy
     )
     return WebhookEndpointWithSecret.model_validate(endpoint)
 
@@ -48,14 +52,21 @@ def get_endpoint(business_id: CurrentBusiness, endpoint_id: EndpointId) -> Webho
 
 @router.patch("/{endpoint_id}", response_model=WebhookEndpointUpdated, responses=NOT_FOUND)
 def update_endpoint(
-    business_id: CurrentBusiness, endpoint_id: EndpointId, body: WebhookEndpointUpdate
+    business_id: CurrentBusiness,
+    endpoint_id: EndpointId,
+    body: WebhookEndpointUpdate,
+    settings: SettingsDep,
 ) -> WebhookEndpointUpdated:
     """Change an endpoint; with ``rotate_secret: true`` the response has the new secret."""
     changes = body.changes(exclude={"rotate_secret"})
     if "url" in changes:
         changes["url"] = str(body.url)
     endpoint = endpoints.update_endpoint(
-        business_id, endpoint_id, changes, rotate_secret=body.rotate_secret
+        business_id,
+        endpoint_id,
+        changes,
+        policy=AddressPolicy.from_settings(settings),
+        rotate_secret=body.rotate_secret,
     )
     updated = WebhookEndpointUpdated.model_validate(endpoint)
     return updated if body.rotate_secret else updated.model_copy(update={"secret": None})
@@ -78,7 +89,7 @@ def list_deliveries(
     business_id: CurrentBusiness,
     endpoint_id: EndpointId,
     page: Paging,
-    status_: str | None = Query(None, alias="status", max_length=16, examples=["failed"]),
+    status_: Text | None = Query(None, alias="status", max_length=16, examples=["failed"]),
 ) -> WebhookDeliveryPage:
     """An endpoint's deliveries, newest first."""
     rows = endpoints.list_deliveries(

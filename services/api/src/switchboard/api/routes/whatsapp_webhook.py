@@ -20,10 +20,11 @@ from starlette.types import Receive, Scope, Send
 from twilio.request_validator import RequestValidator
 
 from switchboard.api.errors import database_unavailable, log_unavailable, send_unavailable
+from switchboard.api.schemas import ErrorResponse
 from switchboard.common.logging import get_logger
 from switchboard.common.settings import get_settings
 from switchboard.domain.whatsapp.inbound import InboundMessage
-from switchboard.domain.whatsapp.inbound_store import InboundStore
+from switchboard.domain.whatsapp.inbound_store import InboundStore, NumberNotAnswered
 
 log = get_logger(__name__)
 router = APIRouter(tags=["whatsapp"])
@@ -74,20 +75,44 @@ async def accept_inbound(store: InboundStore, params: dict[str, str]) -> None:
     missing = [name for name in ("MessageSid", "From", "To") if not params.get(name)]
     if missing:
         raise WebhookRefused(400, f"missing form field(s): {', '.join(missing)}")
+    broken = [name for name in ("MessageSid", "From", "To") if "\x00" in params[name]]
+    if broken:  # never in what Twilio sends: ids and numbers are ASCII
+        raise WebhookRefused(400, f"NUL character in form field(s): {', '.join(broken)}")
     message = InboundMessage(
         message_sid=params["MessageSid"],
         from_number=params["From"],
         to_number=params["To"],
-        body=params.get("Body", ""),
+        # The text is the customer's: kept, with U+FFFD for a NUL, which PostgreSQL cannot
+        # store (refusing it would lose the message; Twilio does not resend it).
+        body=params.get("Body", "").replace("\x00", "\ufffd"),
     )
     business_id = await store.business_for(message.to_number)
     if business_id is None:
         raise WebhookRefused(404, "no business answers this number")
-    stored = await store.store(business_id, message)
+    try:
+        stored = await store.store(business_id, message)
+    except NumberNotAnswered as exc:  # moved away from every business since it was read
+        raise WebhookRefused(404, str(exc)) from exc
     log.info("whatsapp.inbound", business_id=business_id, sid=message.message_sid, new=bool(stored))
 
 
-@router.post(PATH, response_class=Response)
+def _error(description: str) -> dict[str, Any]:
+    return {"model": ErrorResponse, "description": description}
+
+
+@router.post(
+    PATH,
+    response_class=Response,
+    responses={
+        200: {"content": {"application/xml": {}}, "description": "Empty TwiML: stored"},
+        400: _error("A form field missing, or one Twilio never sends (a NUL in an id)"),
+        403: _error("Not signed by Twilio for this URL"),
+        404: _error("No business answers the number"),
+        413: _error(f"A form body over {MAX_BODY_BYTES} bytes"),
+        415: _error("Not a form body"),
+        503: _error("The database is unavailable; Twilio sends the message again"),
+    },
+)
 async def whatsapp_inbound(request: Request) -> Response:
     """Store the inbound message (once per ``MessageSid``) and queue the agent's reply."""
     body = await request.body()

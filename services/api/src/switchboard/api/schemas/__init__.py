@@ -16,7 +16,7 @@ from switchboard.api.schemas.businesses import (
     BusinessSelfUpdate,
 )
 from switchboard.api.schemas.calls import CallDetail, CallPage, CallPublic, RecordingPublic
-from switchboard.api.schemas.common import E164, ErrorResponse, Id, Page, Phone
+from switchboard.api.schemas.common import E164, ErrorResponse, Id, IdList, Page, Phone, Text
 from switchboard.api.schemas.conversations import (
     ConversationCreate,
     ConversationPage,
@@ -76,6 +76,7 @@ __all__ = [
     "ConversationPublic",
     "ErrorResponse",
     "Id",
+    "IdList",
     "ImportRowError",
     "JobPage",
     "JobPublic",
@@ -99,6 +100,7 @@ __all__ = [
     "ReminderPage",
     "ReminderPublic",
     "ReminderUpdate",
+    "Text",
     "WebhookDeliveryPage",
     "WebhookDeliveryPublic",
     "WebhookEndpointCreate",

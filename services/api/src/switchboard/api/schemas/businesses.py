@@ -6,7 +6,7 @@ from zoneinfo import available_timezones
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from switchboard.api.schemas.common import E164, Page, Patch, Timestamp
+from switchboard.api.schemas.common import E164, Page, Patch, Text, Timestamp
 
 
 def _known_timezone(value: str | None) -> str | None:
@@ -16,9 +16,9 @@ def _known_timezone(value: str | None) -> str | None:
 
 
 class BusinessBase(BaseModel):
-    name: str = Field(min_length=1, max_length=200, examples=["Acme Dental"])
+    name: Text = Field(min_length=1, max_length=200, examples=["Acme Dental"])
     phone_number: str = Field(pattern=E164, examples=["+15551234567"], description="E.164")
-    timezone: str = Field(default="UTC", examples=["Europe/London"])
+    timezone: Text = Field(default="UTC", max_length=64, examples=["Europe/London"])
 
     _timezone = field_validator("timezone")(_known_timezone)
 
@@ -43,11 +43,11 @@ class BusinessCreated(BaseModel):
 
 
 class AgentSettingsBase(BaseModel):
-    agent_name: str = Field(min_length=1, max_length=100, examples=["Ava"])
-    greeting: str = Field(max_length=2000, examples=["Hi, this is Ava from Acme Dental."])
-    instructions: str = Field(max_length=20_000, examples=["Book check-ups; never give prices."])
-    voice: str = Field(min_length=1, max_length=50, examples=["alloy"])
-    language: str = Field(min_length=2, max_length=16, examples=["en"])
+    agent_name: Text = Field(min_length=1, max_length=100, examples=["Ava"])
+    greeting: Text = Field(max_length=2000, examples=["Hi, this is Ava from Acme Dental."])
+    instructions: Text = Field(max_length=20_000, examples=["Book check-ups; never give prices."])
+    voice: Text = Field(min_length=1, max_length=50, examples=["alloy"])
+    language: Text = Field(min_length=2, max_length=16, examples=["en"])
     silence_timeout_s: int = Field(ge=2, le=120, examples=[8])
 
 
@@ -60,11 +60,11 @@ class AgentSettingsPublic(AgentSettingsBase):
 class AgentSettingsUpdate(Patch):
     """Only the fields given change."""
 
-    agent_name: str | None = Field(None, min_length=1, max_length=100, examples=["Ava"])
-    greeting: str | None = Field(None, max_length=2000)
-    instructions: str | None = Field(None, max_length=20_000)
-    voice: str | None = Field(None, min_length=1, max_length=50)
-    language: str | None = Field(None, min_length=2, max_length=16)
+    agent_name: Text | None = Field(None, min_length=1, max_length=100, examples=["Ava"])
+    greeting: Text | None = Field(None, max_length=2000)
+    instructions: Text | None = Field(None, max_length=20_000)
+    voice: Text | None = Field(None, min_length=1, max_length=50)
+    language: Text | None = Field(None, min_length=2, max_length=16)
     silence_timeout_s: int | None = Field(None, ge=2, le=120)
 
 
@@ -78,8 +78,8 @@ class BusinessDetail(BusinessPublic):
 class BusinessSelfUpdate(Patch):
     """What a business may change about itself; the prompt is rebuilt afterwards."""
 
-    name: str | None = Field(None, min_length=1, max_length=200)
-    timezone: str | None = Field(None, examples=["Europe/London"])
+    name: Text | None = Field(None, min_length=1, max_length=200)
+    timezone: Text | None = Field(None, max_length=64, examples=["Europe/London"])
     recording_enabled: bool | None = None
     max_call_seconds: int | None = Field(None, ge=30, le=14_400)
     agent: AgentSettingsUpdate | None = None

@@ -1,4 +1,10 @@
-"""Shapes every resource shares: errors, ids, phone numbers, pages."""
+"""Shapes every resource shares: errors, text, ids, phone numbers, times, pages.
+
+Every value a client sends passes through one of these types, so what the database cannot
+hold is refused here, at the edge, with a 422 naming the field: a NUL character (PostgreSQL
+text cannot store it), an id beyond BIGINT, an unbounded list of ids, a time that leaves the
+calendar once converted to UTC.
+"""
 
 from __future__ import annotations
 
@@ -6,12 +12,39 @@ from datetime import UTC, datetime
 from typing import Annotated, ClassVar, Generic, TypeVar
 
 from pydantic import AfterValidator, AwareDatetime, BaseModel, ConfigDict, Field, model_validator
+from pydantic_core import PydanticCustomError
 
 from switchboard.common.db.keyset import MAX_ID
 
 E164 = r"^\+[1-9]\d{6,14}$"
+#: The most ids one request may list (one statement binds them all).
+MAX_IDS = 10_000
+
+
+def storable_text(value: str) -> str:
+    """``value`` unchanged, or a validation error if the database could not store it: a NUL
+    character, or a lone UTF-16 surrogate (JSON's ``"\\ud800"``), which is not UTF-8."""
+    if "\x00" in value:
+        raise PydanticCustomError(
+            "nul_character", "contains a NUL character (\\u0000), which text cannot hold"
+        )
+    if not value.isascii():
+        try:
+            value.encode()
+        except UnicodeEncodeError:
+            raise PydanticCustomError(
+                "lone_surrogate", "contains a lone surrogate (\\ud800-\\udfff), which is not text"
+            ) from None
+    return value
+
+
+#: Text a client sends (a body field, a query or path parameter): NUL and lone surrogates
+#: are refused.
+Text = Annotated[str, AfterValidator(storable_text)]
 #: An object id in a request body (the same bounds as an id in a path).
 Id = Annotated[int, Field(ge=1, le=MAX_ID, examples=[42])]
+#: A list of object ids in a request body: at least one, at most ``MAX_IDS``.
+IdList = Annotated[list[Id], Field(min_length=1, max_length=MAX_IDS, examples=[[1, 2, 3]])]
 Phone = Annotated[str, Field(pattern=E164, examples=["+15551234567"], description="E.164")]
 
 T = TypeVar("T")
@@ -19,7 +52,14 @@ T = TypeVar("T")
 
 def _as_utc(moment: datetime) -> datetime:
     # Every stored time is UTC (SQLite hands them back naive and keeps no offset).
-    return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
+    if moment.tzinfo is None:
+        return moment.replace(tzinfo=UTC)
+    try:
+        return moment.astimezone(UTC)
+    except OverflowError:  # 0001-01-01T00:00+01:00 is in year 0 in UTC
+        raise PydanticCustomError(
+            "datetime_out_of_range", "falls outside the years 1 to 9999 once converted to UTC"
+        ) from None
 
 
 #: A timestamp in a response or a filter: timezone-aware UTC (naive means UTC).

@@ -6,7 +6,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from switchboard.api.schemas.common import Page, Phone, Timestamp
+from switchboard.api.schemas.common import Page, Phone, Text, Timestamp
 
 
 class ConversationCreate(BaseModel):
@@ -33,7 +33,7 @@ class ConversationPage(Page[ConversationPublic]):
 class MessageCreate(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    body: str = Field(min_length=1, max_length=4096, examples=["Your appointment is confirmed."])
+    body: Text = Field(min_length=1, max_length=4096, examples=["Your appointment is confirmed."])
 
 
 class MessagePublic(BaseModel):

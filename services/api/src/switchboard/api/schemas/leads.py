@@ -4,17 +4,17 @@ from __future__ import annotations
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from switchboard.api.schemas.common import Page, Patch, Phone, Timestamp
+from switchboard.api.schemas.common import Page, Patch, Phone, Text, Timestamp
 
 EMAIL = r"^[^@\s]+@[^@\s]+\.[^@\s]+$"
 STATUS = r"^[a-z][a-z0-9_-]{0,31}$"
 
 
 class LeadBase(BaseModel):
-    name: str | None = Field(None, max_length=200, examples=["Jane Doe"])
-    email: str | None = Field(None, max_length=320, pattern=EMAIL, examples=["jane@example.com"])
-    intent: str | None = Field(None, max_length=200, examples=["book a check-up"])
-    notes: str | None = Field(None, max_length=10_000, examples=["Prefers mornings."])
+    name: Text | None = Field(None, max_length=200, examples=["Jane Doe"])
+    email: Text | None = Field(None, max_length=320, pattern=EMAIL, examples=["jane@example.com"])
+    intent: Text | None = Field(None, max_length=200, examples=["book a check-up"])
+    notes: Text | None = Field(None, max_length=10_000, examples=["Prefers mornings."])
 
 
 class LeadCreate(LeadBase):

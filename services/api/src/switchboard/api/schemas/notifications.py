@@ -6,12 +6,12 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from switchboard.api.schemas.common import AwareTimestamp, Id, Page, Patch, Timestamp
+from switchboard.api.schemas.common import AwareTimestamp, Id, Page, Patch, Text, Timestamp
 
 
 class ReminderBase(BaseModel):
-    title: str = Field(min_length=1, max_length=200, examples=["Call Jane back"])
-    note: str | None = Field(None, max_length=10_000)
+    title: Text = Field(min_length=1, max_length=200, examples=["Call Jane back"])
+    note: Text | None = Field(None, max_length=10_000)
     lead_id: Id | None = None
 
 
@@ -26,8 +26,8 @@ class ReminderUpdate(Patch):
 
     nullable = frozenset({"note", "lead_id"})
 
-    title: str | None = Field(None, min_length=1, max_length=200)
-    note: str | None = Field(None, max_length=10_000)
+    title: Text | None = Field(None, min_length=1, max_length=200)
+    note: Text | None = Field(None, max_length=10_000)
     lead_id: Id | None = None
     due_at: AwareTimestamp | None = None
     status: Literal["pending", "done", "cancelled"] | None = None
@@ -48,20 +48,20 @@ class ReminderPage(Page[ReminderPublic]):
 
 
 class PushKeys(BaseModel):
-    p256dh: str = Field(min_length=1, max_length=200)
-    auth: str = Field(min_length=1, max_length=100)
+    p256dh: Text = Field(min_length=1, max_length=200)
+    auth: Text = Field(min_length=1, max_length=100)
 
 
 class PushSubscriptionCreate(BaseModel):
     """A browser's ``PushSubscription.toJSON()``, plus an optional label."""
 
-    endpoint: str = Field(
+    endpoint: Text = Field(
         pattern=r"^https://\S+$",
         max_length=1000,
         examples=["https://fcm.googleapis.com/fcm/send/abc123"],
     )
     keys: PushKeys
-    label: str | None = Field(None, max_length=100, examples=["Front desk"])
+    label: Text | None = Field(None, max_length=100, examples=["Front desk"])
 
 
 class PushSubscriptionPublic(BaseModel):

@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import AnyHttpUrl, BaseModel, ConfigDict, Field
 
-from switchboard.api.schemas.common import Page, Patch, Timestamp
+from switchboard.api.schemas.common import Page, Patch, Text, Timestamp
 
 Kind = Literal["generic", "n8n"]
-EventName = str
+EventName = Annotated[Text, Field(max_length=100)]
 
 
 class WebhookEndpointBase(BaseModel):

@@ -61,11 +61,20 @@ InboundFrame = Connected | StreamStart | CallerAudio | MarkPlayed | Dtmf | Strea
 
 
 class ProtocolError(ValueError):
-    """A message that breaks the Media Streams protocol; it ends that call, nothing else."""
+    """A message that breaks the Media Streams protocol; it ends that call, nothing else.
 
-    def __init__(self, reason: str) -> None:
+    ``reason`` says what was wrong (sent back in the close frame and logged); ``kind`` is one
+    of a few fixed words that label the metric: ``malformed``, ``oversized``,
+    ``unknown_event``, ``out_of_order``, ``unsupported_format``.
+    """
+
+    def __init__(self, reason: str, kind: str = "malformed") -> None:
         super().__init__(reason)
         self.reason = reason
+        self.kind = kind
+
+
+_OUT_OF_ORDER = "out_of_order"
 
 
 class SequenceGuard:
@@ -81,19 +90,20 @@ class SequenceGuard:
         """Raise ``ProtocolError`` if ``frame`` cannot come now."""
         if isinstance(frame, Connected):
             if self.started:
-                raise ProtocolError("connected after start")
+                raise ProtocolError("connected after start", _OUT_OF_ORDER)
             return
         if self.stopped:
-            raise ProtocolError("message after stop")
+            raise ProtocolError("message after stop", _OUT_OF_ORDER)
         if isinstance(frame, StreamStart):
             if self.started:
-                raise ProtocolError("second start")
+                raise ProtocolError("second start", _OUT_OF_ORDER)
             self.started = True
         elif not self.started:
-            raise ProtocolError(f"{type(frame).__name__} before start")
+            raise ProtocolError(f"{type(frame).__name__} before start", _OUT_OF_ORDER)
         if frame.sequence <= self.last_sequence:
             raise ProtocolError(
-                f"sequence number {frame.sequence} after {self.last_sequence} (out of order)"
+                f"sequence number {frame.sequence} after {self.last_sequence} (out of order)",
+                _OUT_OF_ORDER,
             )
         if frame.sequence != self.last_sequence + 1:
             self.gaps += 1

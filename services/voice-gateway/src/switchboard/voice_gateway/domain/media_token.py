@@ -1,7 +1,9 @@
-"""Short-lived HMAC tokens that let one call's media stream in.
+"""Short-lived HMAC tokens that let one call's media stream in, once.
 
 The webhook puts a token in the TwiML ``<Parameter>``s; the websocket accepts audio only
-when the ``start`` message carries a valid, unexpired token for that very call.
+when the ``start`` message carries a valid, unexpired token for that very call, and only the
+first socket that shows it (:class:`UsedMediaTokens`): Twilio opens one stream per
+``<Stream>``, so a second socket with the same token is a replay.
 """
 
 from __future__ import annotations
@@ -10,6 +12,7 @@ import base64
 import hashlib
 import hmac
 import json
+from collections.abc import Callable, Iterable
 from dataclasses import asdict, dataclass
 
 
@@ -63,3 +66,41 @@ def verify_media_token(token: str, secret: str, *, call_sid: str, now: float) ->
     if claims.call_sid != call_sid:
         raise InvalidMediaToken("token is for another call")
     return claims
+
+
+def media_token_id(token: str) -> str:
+    """What is kept of a used token: a digest of it, enough to know it again."""
+    return hashlib.sha256(token.encode()).hexdigest()[:32]
+
+
+class UsedMediaTokens:
+    """The ids of the tokens that have opened a stream, each kept until its token expires.
+
+    ``remembered`` are the ones an earlier run of the process recorded and ``record`` keeps
+    each new one for the next run (``adapters/used_token_journal.py``), so a token still
+    valid across a restart is refused too.
+    """
+
+    def __init__(
+        self,
+        remembered: Iterable[tuple[str, float]] = (),
+        record: Callable[[str, float], None] | None = None,
+    ) -> None:
+        self._expiry = dict(remembered)
+        self._record = record
+        self._next_prune = 0.0
+
+    def __len__(self) -> int:
+        return len(self._expiry)
+
+    def claim(self, token_id: str, expires_at: float, now: float) -> bool:
+        """True for the first use of the token, False for any later one (until it expires)."""
+        if now >= self._next_prune:  # tokens live minutes: a sweep a minute bounds the set
+            self._expiry = {tid: exp for tid, exp in self._expiry.items() if exp >= now}
+            self._next_prune = now + 60.0
+        if token_id in self._expiry:
+            return False
+        self._expiry[token_id] = expires_at
+        if self._record is not None:
+            self._record(token_id, expires_at)
+        return True

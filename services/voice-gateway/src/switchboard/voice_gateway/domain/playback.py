@@ -31,7 +31,10 @@ class PlaybackMark:
         """Read one of our marks back; None for anything else."""
         prefix, _, rest = name.partition(":")
         played, _, item_id = rest.partition(":")
-        if prefix != MARK_PREFIX or not played.isdigit() or not item_id:
+        # A few ASCII digits: str.isdigit() also accepts '²', and int() refuses it and more
+        # than 4,300 digits.
+        number = played.isascii() and played.isdigit() and len(played) <= 15
+        if prefix != MARK_PREFIX or not number or not item_id:
             return None
         return cls(item_id=item_id, played_ms=int(played))
 

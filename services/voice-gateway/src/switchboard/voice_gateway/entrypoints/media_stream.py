@@ -13,6 +13,12 @@ router = APIRouter(tags=["twilio"])
 log = get_logger(__name__)
 
 
+def _close_reason(reason: str) -> str:
+    # A close frame's reason is at most 123 bytes of UTF-8; a longer one is refused and the
+    # socket would end without its close frame.
+    return reason.encode(errors="replace")[:123].decode(errors="ignore")
+
+
 class StarletteMediaSocket(MediaSocket):
     """The media socket port over Starlette's ``WebSocket``, with the ASGI calls inlined."""
 
@@ -51,7 +57,7 @@ class StarletteMediaSocket(MediaSocket):
         self._closed = True
         if self._websocket.application_state != WebSocketState.DISCONNECTED:
             try:
-                await self._websocket.close(code=code, reason=reason[:120])
+                await self._websocket.close(code=code, reason=_close_reason(reason))
             except (WebSocketDisconnect, RuntimeError, OSError) as exc:
                 log.debug("media_socket_close_failed", error=repr(exc))
 
@@ -68,4 +74,9 @@ async def media_stream(websocket: WebSocket) -> None:
         await websocket.close(code=1008)  # before accept: the upgrade is refused with 403
         return
     await websocket.accept()
-    await gateway.media_streams.handle(StarletteMediaSocket(websocket))
+    socket = StarletteMediaSocket(websocket)
+    try:
+        await gateway.media_streams.handle(socket)
+    except Exception:  # a bug must still end this socket with a close frame, and only it
+        log.exception("media_stream_failed")
+        await socket.close(1011, "internal error")

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 from abc import ABC, abstractmethod
 from collections.abc import Callable
+from dataclasses import dataclass
 
 from switchboard.voice_gateway.domain.agent_config import AgentConfig
 
@@ -13,12 +14,25 @@ class AgentConfigUnavailable(RuntimeError):
     """The config could not be fetched (API down, bad token) — not the same as unknown."""
 
 
+@dataclass(frozen=True, slots=True)
+class FetchedConfig:
+    """A config as its source gave it, with the validator that asks later "has it changed?"."""
+
+    config: AgentConfig | None
+    etag: str | None = None
+
+
 class AgentConfigSource(ABC):
     """Looks up the agent that answers a phone number."""
 
     @abstractmethod
     async def get(self, phone_number: str) -> AgentConfig | None:
         """The agent for ``phone_number`` (E.164), or None if no business owns it."""
+
+    async def revalidate(self, phone_number: str, known: FetchedConfig | None) -> FetchedConfig:
+        """The current config; a source that can tell "unchanged" cheaply answers ``known``
+        (the API's ETag), others fetch it whole."""
+        return FetchedConfig(await self.get(phone_number))
 
 
 class InMemoryAgentConfigSource(AgentConfigSource):
@@ -35,7 +49,10 @@ class InMemoryAgentConfigSource(AgentConfigSource):
 
 
 class CachedAgentConfigSource(AgentConfigSource):
-    """Caches another source for ``ttl_s``; concurrent lookups of a number share one fetch.
+    """Keeps the last config per number and revalidates it with the source at every lookup
+    once it is ``ttl_s`` old (``GATEWAY__AGENT_CONFIG_TTL_S``, default 0: every call start
+    asks, so a changed setting or a number moved to another business reaches the next call;
+    an unchanged config costs a bodiless 304). Concurrent lookups of a number share one fetch.
 
     ``prefetch`` starts a lookup without waiting, so the config arrives while the phone
     rings and the media stream finds it ready.
@@ -45,14 +62,14 @@ class CachedAgentConfigSource(AgentConfigSource):
         self._inner = inner
         self._ttl_s = ttl_s
         self._now = now
-        self._entries: dict[str, tuple[float, AgentConfig | None]] = {}
+        self._entries: dict[str, tuple[float, FetchedConfig]] = {}
         self._inflight: dict[str, asyncio.Task[AgentConfig | None]] = {}
 
     async def get(self, phone_number: str) -> AgentConfig | None:
-        """The config, from the cache while fresh, else from the inner source."""
+        """The config: revalidated with the inner source, or kept while younger than ttl_s."""
         entry = self._entries.get(phone_number)
         if entry is not None and self._now() - entry[0] < self._ttl_s:
-            return entry[1]
+            return entry[1].config
         return await asyncio.shield(self._fetch(phone_number))
 
     def prefetch(self, phone_number: str) -> None:
@@ -72,8 +89,9 @@ class CachedAgentConfigSource(AgentConfigSource):
 
     async def _load(self, phone_number: str) -> AgentConfig | None:
         try:
-            config = await self._inner.get(phone_number)
-            self._entries[phone_number] = (self._now(), config)
-            return config
+            entry = self._entries.get(phone_number)
+            fetched = await self._inner.revalidate(phone_number, entry[1] if entry else None)
+            self._entries[phone_number] = (self._now(), fetched)
+            return fetched.config
         finally:
             self._inflight.pop(phone_number, None)

@@ -50,6 +50,8 @@ log = get_logger(__name__)
 
 #: After asking the agent to say goodbye, end the call at the latest this much later.
 _GOODBYE_GRACE_S = 10.0
+#: The close code for a stream that broke the protocol.
+_POLICY_VIOLATION = 1008
 
 
 @dataclass
@@ -91,6 +93,8 @@ class CallSession:
         self._t0 = clock.now()
         self.last_message_at = self._t0
         self.end_reason: str | None = None
+        #: What broke the protocol, sent back in the close frame (1008).
+        self._protocol_error: str | None = None
         self._ended = asyncio.Event()
         self._finished = asyncio.Event()
         self._guard = guard
@@ -197,7 +201,10 @@ class CallSession:
                     await asyncio.wait_for(closable.close(), 5)
                 except (TimeoutError, OSError, ProviderUnavailable) as exc:
                     log.warning("session_close_failed", call_sid=self.call_sid, error=repr(exc))
-        await self.socket.close(1000, self.end_reason or "")
+        if self._protocol_error is not None:
+            await self.socket.close(_POLICY_VIOLATION, self._protocol_error)
+        else:
+            await self.socket.close(1000, self.end_reason or "")
 
     def _guarded(self, work: Coroutine[Any, Any, None], name: str) -> asyncio.Task[None]:
         async def guarded() -> None:
@@ -235,8 +242,10 @@ class CallSession:
                 frame = serializer.deserialize(text)
                 guard.check(frame)
             except ProtocolError as exc:
-                metrics.PROTOCOL_ERRORS.inc()
+                metrics.PROTOCOL_ERRORS.labels(reason=exc.kind).inc()
                 log.warning("media_protocol_error", call_sid=self.call_sid, reason=exc.reason)
+                if self.end_reason is None:
+                    self._protocol_error = exc.reason
                 self.end("protocol_error")
                 return
             match frame:

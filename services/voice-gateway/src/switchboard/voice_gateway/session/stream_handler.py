@@ -8,7 +8,12 @@ import time
 from switchboard.common.logging import get_logger
 from switchboard.voice_gateway import metrics
 from switchboard.voice_gateway.domain.frames import ProtocolError, SequenceGuard, StreamStart
-from switchboard.voice_gateway.domain.media_token import InvalidMediaToken, verify_media_token
+from switchboard.voice_gateway.domain.media_token import (
+    InvalidMediaToken,
+    UsedMediaTokens,
+    media_token_id,
+    verify_media_token,
+)
 from switchboard.voice_gateway.ports.agent_config import (
     AgentConfigSource,
     AgentConfigUnavailable,
@@ -27,11 +32,16 @@ class MediaStreamHandler:
     """Turns an accepted socket into a running ``CallSession``, or closes it with a reason."""
 
     def __init__(
-        self, services: SessionServices, configs: AgentConfigSource, media_token_secret: str
+        self,
+        services: SessionServices,
+        configs: AgentConfigSource,
+        media_token_secret: str,
+        used_tokens: UsedMediaTokens | None = None,
     ) -> None:
         self._services = services
         self._configs = configs
         self._secret = media_token_secret
+        self._used_tokens = used_tokens or UsedMediaTokens()
 
     async def handle(self, socket: MediaSocket) -> str:
         """Serve one stream until it ends; returns why it ended."""
@@ -40,23 +50,33 @@ class MediaStreamHandler:
             start = await asyncio.wait_for(self._await_start(socket, guard), START_TIMEOUT_S)
         except (ProtocolError, TimeoutError) as exc:
             reason = exc.reason if isinstance(exc, ProtocolError) else "no start message"
-            metrics.PROTOCOL_ERRORS.inc()
+            kind = exc.kind if isinstance(exc, ProtocolError) else "no_start"
+            metrics.PROTOCOL_ERRORS.labels(reason=kind).inc()
             log.warning("media_stream_rejected", reason=reason)
             await socket.close(POLICY_VIOLATION, reason)
             return "protocol_error"
         except SocketClosed:
             return "socket_closed"
+        token = start.parameters.get("token", "")
         try:
+            if not token.isascii():  # ours are base64url; compare_digest refuses other str
+                raise InvalidMediaToken("not ASCII")
             claims = verify_media_token(
-                start.parameters.get("token", ""),
+                token,
                 self._secret,
                 call_sid=start.call_sid,
                 now=time.time(),
             )
         except InvalidMediaToken as exc:
+            metrics.PROTOCOL_ERRORS.labels(reason="invalid_token").inc()
             log.warning("media_token_rejected", call_sid=start.call_sid, reason=str(exc))
             await socket.close(POLICY_VIOLATION, "invalid token")
             return "invalid_token"
+        if not self._used_tokens.claim(media_token_id(token), claims.expires_at, time.time()):
+            metrics.PROTOCOL_ERRORS.labels(reason="token_reused").inc()
+            log.warning("media_token_reused", call_sid=start.call_sid)
+            await socket.close(POLICY_VIOLATION, "token already used")
+            return "token_reused"
         business_number = claims.to_number if claims.direction == "inbound" else claims.from_number
         try:
             config = await self._configs.get(business_number)
@@ -77,5 +97,8 @@ class MediaStreamHandler:
             guard.check(frame)
             if isinstance(frame, StreamStart):
                 if frame.encoding != "audio/x-mulaw" or frame.sample_rate != 8000:
-                    raise ProtocolError(f"unsupported media format {frame.encoding}")
+                    media_format = f"{frame.encoding[:40]!r} at {frame.sample_rate} Hz"
+                    raise ProtocolError(
+                        f"unsupported media format {media_format}", "unsupported_format"
+                    )
                 return frame

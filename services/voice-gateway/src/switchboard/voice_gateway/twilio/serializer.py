@@ -1,9 +1,10 @@
 """The Twilio Media Streams wire format, in one pure class.
 
-``deserialize`` turns Twilio's JSON text into an internal frame (or raises
-``ProtocolError``); ``media`` / ``mark`` / ``clear`` build the JSON we send back. Outbound
-media is formatted by hand: it is the hottest path of every call, and the only variable
-parts are base64 text and a stream sid we validated at start.
+``deserialize`` turns Twilio's JSON text into an internal frame, or raises ``ProtocolError``
+for anything else: every field is checked for its type, so no message can raise another
+error and end the socket without a close frame. ``media`` / ``mark`` / ``clear`` build the
+JSON we send back. Outbound media is formatted by hand: it is the hottest path of every
+call, and the only variable parts are base64 text and a stream sid we validated at start.
 """
 
 from __future__ import annotations
@@ -29,15 +30,33 @@ from switchboard.voice_gateway.domain.frames import (
 MAX_MESSAGE_CHARS = 64 * 1024
 #: Twilio sends 20 ms chunks; allow up to one second of audio in one message.
 MAX_AUDIO_BYTES = 8000
+#: Sequence numbers, timestamps and rates fit in 15 digits (Twilio sends some as strings).
+_MAX_DIGITS = 15
 _SID = re.compile(r"\A[A-Za-z0-9_-]{1,64}\Z")
 _MARK_NAME = re.compile(r"\A[^\"\\\x00-\x1f]{1,256}\Z")
 
 
+def _number(value: Any, what: str) -> int:
+    """A non-negative integer sent as a JSON number or a string of digits."""
+    if isinstance(value, str) and value.isascii() and value.isdigit():
+        if len(value) <= _MAX_DIGITS:
+            return int(value)
+    elif isinstance(value, int) and not isinstance(value, bool):
+        if 0 <= value < 10**_MAX_DIGITS:
+            return value
+    raise ProtocolError(f"invalid {what}")
+
+
 def _sequence(message: dict[str, Any]) -> int:
     try:
-        return int(message["sequenceNumber"])
-    except (KeyError, TypeError, ValueError) as exc:
+        return _number(message["sequenceNumber"], "sequenceNumber")
+    except (KeyError, ProtocolError) as exc:
         raise ProtocolError("missing or invalid sequenceNumber") from exc
+
+
+def _shown(value: Any) -> str:
+    # What a client sent, short enough for a log line and a close frame.
+    return repr(value)[:40]
 
 
 def _sid(value: Any, what: str) -> str:
@@ -54,17 +73,17 @@ class TwilioMediaSerializer:
     def deserialize(self, text: str) -> InboundFrame:
         """Parse one websocket text message from Twilio."""
         if len(text) > self.max_message_chars:
-            raise ProtocolError(f"oversized message ({len(text)} characters)")
+            raise ProtocolError(f"oversized message ({len(text)} characters)", "oversized")
         try:
             message = json.loads(text)
-        except ValueError as exc:
+        except (ValueError, RecursionError) as exc:  # RecursionError: nested too deep
             raise ProtocolError("malformed JSON") from exc
         if not isinstance(message, dict):
             raise ProtocolError("message is not an object")
         try:
             return self._frame(message)
         except (KeyError, TypeError, AttributeError) as exc:
-            raise ProtocolError(f"malformed {message.get('event')!r} message") from exc
+            raise ProtocolError(f"malformed {_shown(message.get('event'))} message") from exc
 
     def _frame(self, message: dict[str, Any]) -> InboundFrame:
         event = message.get("event")
@@ -74,12 +93,13 @@ class TwilioMediaSerializer:
                 raise ProtocolError("media for a track we did not ask for")
             payload = media["payload"]
             if len(payload) > MAX_AUDIO_BYTES * 4 // 3 + 4:
-                raise ProtocolError("oversized audio payload")
+                raise ProtocolError("oversized audio payload", "oversized")
             try:
                 audio = base64.b64decode(payload, validate=True)
             except (binascii.Error, ValueError) as exc:
                 raise ProtocolError("audio payload is not base64") from exc
-            return CallerAudio(_sequence(message), int(media.get("timestamp", 0)), audio)
+            timestamp = _number(media.get("timestamp", 0), "media timestamp")
+            return CallerAudio(_sequence(message), timestamp, audio)
         if event == "mark":
             name = message["mark"]["name"]
             if not isinstance(name, str):
@@ -98,7 +118,7 @@ class TwilioMediaSerializer:
                 account_sid=str(start.get("accountSid", "")),
                 parameters={str(k): str(v) for k, v in parameters.items()},
                 encoding=str(media_format.get("encoding", "audio/x-mulaw")),
-                sample_rate=int(media_format.get("sampleRate", 8000)),
+                sample_rate=_number(media_format.get("sampleRate", 8000), "sampleRate"),
             )
         if event == "dtmf":
             return Dtmf(_sequence(message), str(message["dtmf"]["digit"]))
@@ -106,7 +126,7 @@ class TwilioMediaSerializer:
             return StreamStop(_sequence(message))
         if event == "connected":
             return Connected(str(message.get("protocol", "")))
-        raise ProtocolError(f"unknown event {event!r}")
+        raise ProtocolError(f"unknown event {_shown(event)}", "unknown_event")
 
     @staticmethod
     def media(stream_sid: str, payload: bytes) -> str:

@@ -20,6 +20,7 @@ DOMAINS = (
     "calls",
     "leads",
     "notifications",
+    "operations",
     "outbound",
     "prompts",
     "recordings",

@@ -12,9 +12,15 @@ from switchboard.common.jobs.catalog import ActorSpec
 
 
 def is_final_attempt(spec: ActorSpec) -> bool:
-    """True when a failure now would not be retried (the entry's retries are used up)."""
-    job = current_job()
-    return job is None or job.attempt > spec.max_retries
+    """True when a failure now would not be retried (the entry's retries are used up).
+
+    Counted from the message's failed tries, which :func:`defer` gives back, not from the
+    ledger's attempts, which count every start (a deferral, a redelivery after a crash).
+    """
+    message = CurrentMessage.get_current_message()
+    if message is None or current_job() is None:
+        return True
+    return int(message.options.get("retries", 0)) >= spec.max_retries
 
 
 def defer(reason: str, *, min_delay_ms: int = 200, max_delay_ms: int = 1000) -> None:

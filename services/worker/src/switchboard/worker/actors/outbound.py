@@ -7,12 +7,17 @@ import uuid
 from switchboard.common.bootstrap import adapters
 from switchboard.common.jobs import PermanentJobError, current_job
 from switchboard.common.jobs.actor import job_actor
-from switchboard.common.jobs.catalog import OUTBOUND_CALL_STATUS, OUTBOUND_RUN
+from switchboard.common.jobs.catalog import (
+    OUTBOUND_CALL_STATUS,
+    OUTBOUND_RECONCILE,
+    OUTBOUND_RUN,
+)
 from switchboard.common.settings import get_settings
 from switchboard.domain.outbound.calls import ItemNotFoundError, apply_call_status
 from switchboard.domain.outbound.dialing import CallUrls, DialRetries
 from switchboard.domain.outbound.driver import drive_run
 from switchboard.domain.outbound.runs import enqueue_driver
+from switchboard.domain.outbound.scheduled import reconcile_runs
 
 
 # notify_shutdown: a stopping worker interrupts the tick; Retries hands it to the next worker.
@@ -51,3 +56,10 @@ def outbound_call_status_job(
         apply_call_status(business_id, run_id, item_id, call_sid, call_status)
     except ItemNotFoundError as exc:
         raise PermanentJobError(str(exc)) from exc
+
+
+@job_actor(OUTBOUND_RECONCILE)
+def outbound_reconcile_job(*, business_id: int) -> None:
+    """Resume the business's runs whose driver stopped renewing its lease, or close them if
+    their driver job is dead or was cancelled."""
+    reconcile_runs(business_id)

@@ -1,4 +1,4 @@
-"""The reply's two units of work on PostgreSQL: one function call each (migration 0006).
+"""The reply's two units of work on PostgreSQL: a function call each (migrations 0006, 0016).
 
 The context's call also writes a fast-started reply job's running mark (the worker's ledger
 owes it), so the reply counts itself against its business's limit in the same statement.
@@ -21,10 +21,11 @@ from switchboard.domain.whatsapp.concurrency import BusinessAtLimit
 from switchboard.domain.whatsapp.replies import ReplyStore, reply_jobs
 from switchboard.domain.whatsapp.reply_context import HISTORY_LENGTH, ReplyContext
 from switchboard.worker.runtime import ledger
+from switchboard.worker.runtime.heartbeat import worker_identity
 
 _CONTEXT = text(
     "SELECT * FROM switchboard_whatsapp_reply_context("
-    ":role, :business_id, :message_id, :actor, :history, :now, :job_id, :job_started)"
+    ":role, :business_id, :message_id, :actor, :history, :now, :job_id, :job_started, :worker)"
 )
 _STORE = text(
     "SELECT * FROM switchboard_whatsapp_store_reply("
@@ -60,6 +61,7 @@ class PostgresReplyStore(ReplyStore):
                     "now": utcnow(),
                     "job_id": mark[0] if mark else None,
                     "job_started": mark[1] if mark else None,
+                    "worker": worker_identity(),
                 },
             ).one()
         if state == "answered":

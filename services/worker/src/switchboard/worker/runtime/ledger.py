@@ -27,7 +27,7 @@ import psycopg
 from switchboard.common.db.base import utcnow
 from switchboard.common.db.engine import get_engine
 from switchboard.common.db.libpq import Param
-from switchboard.common.logging import redact
+from switchboard.common.logging import scrub
 from switchboard.worker.runtime.coalesce import Coalescer, Pending
 from switchboard.worker.runtime.heartbeat import worker_identity
 from switchboard.worker.runtime.inflight import inflight
@@ -67,6 +67,13 @@ class Started:
     deliveries: int
     business_id: int
     worker_id: str | None = None
+    #: Executions started and not finished, this one included (a redelivery's start only):
+    #: more than one means an earlier execution died with its worker.
+    unfinished: int = 0
+
+    @property
+    def taken_over(self) -> bool:
+        return self.status == "running" and self.unfinished > 1
 
 
 def _run_starts(batch: list[Pending]) -> None:
@@ -142,8 +149,9 @@ def database_unavailable(exc: BaseException) -> bool:
 
 
 def describe_error(exc: BaseException) -> str:
-    """A short, secret-free description of an exception for the ledger and the logs."""
-    return redact(f"{type(exc).__name__}: {exc}")[:1000]
+    """A short description of an exception for the ledger and the logs, with secrets and
+    personal data masked (``scrub``)."""
+    return scrub(f"{type(exc).__name__}: {exc}")[:1000]
 
 
 def start_fast(job_id: str) -> bool:
@@ -188,7 +196,7 @@ def mark_started(
     }
     row = execute(START_AGAIN, params, durable=False)  # rare: one statement of its own
     if row:
-        return Started(row[0], row[1], row[2], row[3])
+        return Started(row[0], row[1], row[2], row[3], unfinished=row[4])
     holder = execute(HOLDER, {"id": job_id})
     if holder is None or holder[0] != "running":
         return None

@@ -54,7 +54,7 @@ START_AGAIN = f"""
         last_error = CASE WHEN {_POISON} THEN :poison ELSE last_error END,
         worker_id = :worker, started_at = :now, updated_at = :now
     WHERE id = :id AND {_NOT_FINAL} AND NOT {_RUNS_ELSEWHERE}
-    RETURNING status, attempts, deliveries, business_id
+    RETURNING status, attempts, deliveries, business_id, deliveries - failures
 """
 # Why ``START_AGAIN`` returned nothing: the job is final, unknown, or still running elsewhere.
 HOLDER = "SELECT status, attempts, deliveries, business_id, worker_id FROM jobs WHERE id = :id"
@@ -73,8 +73,10 @@ def _fast_outcome(fast: str, started: str) -> str:
 
 _FAST_OUTCOME = _fast_outcome("CAST(:fast AS boolean)", ":started")
 _RAN_HERE = f"({_NOT_FINAL} AND (CAST(:fast AS boolean) OR jobs.status <> 'queued'))"
+# A succeeded job keeps no payload (its message: arguments, options); a failed, dead or
+# cancelled one keeps it for a retry (``jobs.service.retry_job``), ids only.
 SUCCEED = f"""
-    UPDATE jobs SET status = 'succeeded', progress = 1.0, {_FAST_OUTCOME}
+    UPDATE jobs SET status = 'succeeded', progress = 1.0, message = '', {_FAST_OUTCOME}
         finished_at = :now, updated_at = :now
     WHERE id = :id AND {_RAN_HERE}
 """
@@ -108,7 +110,8 @@ SUCCEED_MANY = PreparedStatement(
     "switchboard_ledger_succeed_many",
     f"""
     WITH done AS (
-        UPDATE jobs SET status = 'succeeded', progress = 1.0, {_fast_outcome("v.fast", "v.started")}
+        UPDATE jobs SET status = 'succeeded', progress = 1.0, message = '',
+            {_fast_outcome("v.fast", "v.started")}
             finished_at = :now, updated_at = :now
         FROM (SELECT unnest(CAST(:ids AS text[])) AS job_id,
                      unnest(CAST(:started AS timestamptz[])) AS started,

@@ -19,11 +19,14 @@ from switchboard.common.metrics import EXPIRED_PREFIX
 from switchboard.worker.runtime import ledger
 from switchboard.worker.runtime.consumer import owe_success, requeue_instead_of_ack
 from switchboard.worker.runtime.heartbeat import worker_identity
+from switchboard.worker.runtime.solo import Hold, SoloGate
 
 log = get_logger("switchboard.jobs")
 
 # Set on the MessageProxy of a delivery that registered its job as executing in this process.
 _HERE = "switchboard_executing_here"
+# Set on the MessageProxy of a delivery that holds the process's solo gate (``solo.py``).
+_HOLD = "switchboard_solo_gate"
 
 
 class LedgerMiddleware(Middleware):
@@ -37,7 +40,9 @@ class LedgerMiddleware(Middleware):
     whose executions died with their worker more than its entry's ``max_unfinished`` times
     (default ``max_unfinished_deliveries``) is failed into the dead-letter queue at its next
     delivery, where plain Dramatiq would redeliver it forever; deliveries that never started
-    (prefetched by a worker that died) are not counted.
+    (prefetched by a worker that died) are not counted, and a job taken over from a worker
+    that died runs alone in its process (``solo.py``), so the jobs that ran beside a poison
+    job are not counted again with it.
     """
 
     def __init__(self, *, max_unfinished_deliveries: int = 3, stale_after_s: float = 30.0) -> None:
@@ -50,6 +55,7 @@ class LedgerMiddleware(Middleware):
         # Per worker thread: the message this thread just dead-lettered. Kept out of
         # message.options, which Dramatiq encodes into any retried copy of the message.
         self._local = threading.local()
+        self._gate = SoloGate()
 
     def before_process_message(self, broker: dramatiq.Broker, message: Any) -> None:
         job_id = message.message_id
@@ -59,6 +65,9 @@ class LedgerMiddleware(Middleware):
         if executing_here:
             self._requeue(broker, message, "running in this process", worker_identity())
         message.__dict__[_HERE] = True
+        # Before the start is recorded: a job waiting here while another runs solo has not
+        # started, so it is not counted if that one kills the process.
+        message.__dict__[_HOLD] = self._gate.enter_shared()
         try:
             started = self._start_fast(message) or self._start_checked(message)
         except Exception as exc:
@@ -89,6 +98,14 @@ class LedgerMiddleware(Middleware):
             self._local.dead_lettered = job_id
             message.fail()
             raise SkipMessage("poison message dead-lettered")
+        if started.taken_over:
+            log.warning(
+                "job.running_solo",
+                job_id=job_id,
+                actor=message.actor_name,
+                unfinished=started.unfinished - 1,
+            )
+            message.__dict__[_HOLD] = self._gate.enter_solo(message.__dict__[_HOLD])
         set_current_job(
             JobContext(
                 job_id,
@@ -147,6 +164,9 @@ class LedgerMiddleware(Middleware):
         if message.__dict__.pop(_HERE, False):
             with self._executing_lock:
                 self._executing.discard(message.message_id)
+        held: Hold | None = message.__dict__.pop(_HOLD, None)
+        if held is not None:
+            self._gate.leave(held)
 
     @staticmethod
     def _start_fast(message: Any) -> ledger.Started | None:

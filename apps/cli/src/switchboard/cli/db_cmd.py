@@ -1,0 +1,37 @@
+"""``switchboard db grant-app-role ROLE``: let a role that owns nothing run the services."""
+
+from __future__ import annotations
+
+import sys
+
+import typer
+
+from switchboard.cli.api_client import fail
+
+app = typer.Typer(help="The database: the role the services log in as.")
+
+
+@app.command("grant-app-role")
+def grant_app_role(
+    role: str = typer.Argument(..., help="An existing login role that owns nothing."),
+) -> None:
+    """Migrate, then make ROLE a member of the application and system roles.
+
+    Runs as MIGRATION_DATABASE_URL (else DATABASE_URL): the tables' owner. Refuses a
+    superuser, a BYPASSRLS role and one that owns tables or the database, since row-level
+    security would not bind them. Then point DATABASE_URL at ROLE.
+    """
+    from switchboard.common.db.engine import migration_engine
+    from switchboard.common.db.rls import SYSTEM_ROLE
+    from switchboard.common.db.roles import UnfitRoleError, grant_login_role
+    from switchboard.common.migrate import worker_startup_migrations
+    from switchboard.common.settings import get_settings
+
+    app_role = get_settings().db_app_role
+    worker_startup_migrations()
+    try:
+        with migration_engine() as engine, engine.begin() as connection:
+            grant_login_role(connection, role, app_role)
+    except UnfitRoleError as exc:
+        fail(str(exc), 2)
+    sys.stdout.write(f"{role} is now a member of {app_role} and {SYSTEM_ROLE}\n")

@@ -1,0 +1,64 @@
+"""``switchboard scheduler``: serve the scheduler, or print its schedules (``--list``)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import UTC, datetime
+
+import uvicorn
+from rich.console import Console
+from rich.table import Table
+from sqlalchemy.exc import SQLAlchemyError
+
+from switchboard.common.settings import get_settings
+from switchboard.scheduler.app import create_app
+from switchboard.scheduler.clock import SystemClock
+from switchboard.scheduler.registry import collect
+from switchboard.scheduler.status import ScheduleStatus, read_status, status_lines
+from switchboard.scheduler.timetable import UTC_ZONE, zone_info
+
+err = Console(stderr=True)
+
+
+def serve(host: str, port: int, modules: Sequence[str]) -> None:
+    """Run the scheduler and its HTTP endpoints until interrupted."""
+    app = create_app(get_settings(), modules=modules)
+    uvicorn.run(app, host=host, port=port, log_level="warning", lifespan="on")
+
+
+def _when(moment: datetime | None, zone: str) -> str:
+    if moment is None:
+        return "-"
+    text = f"{moment.astimezone(UTC):%Y-%m-%d %H:%M:%S} UTC"
+    if zone == UTC_ZONE:
+        return text
+    return f"{text} ({moment.astimezone(zone_info(zone)):%H:%M %Z})"
+
+
+def print_schedules(modules: Sequence[str]) -> None:
+    """The schedule table: each schedule per zone, its last run, next run and emitted counts."""
+    schedules = collect(modules).schedules
+    now = SystemClock().now()
+    try:
+        lines: list[ScheduleStatus] = read_status(schedules, now)
+    except SQLAlchemyError as exc:
+        err.print(
+            f"[yellow]The database could not be read ({type(exc).__name__}): no last runs, and "
+            "the schedules read in each business's time zone are not listed.[/yellow]"
+        )
+        lines = status_lines(schedules, now, {}, [])
+    table = Table("schedule", "job", "when", "missed", "zone", "last run", "next run", "ticks")
+    for line in lines:
+        table.add_row(
+            line.name,
+            line.job,
+            line.when,
+            line.missed,
+            line.zone,
+            _when(line.last_run, line.zone),
+            _when(line.next_run, line.zone) if line.next_run else "at the next start",
+            f"{line.ticks_emitted} ({line.jobs_emitted} jobs)",
+        )
+    Console().print(table)
+    if not get_settings().enable_schedulers:
+        err.print("ENABLE_SCHEDULERS=false: no schedule emits while it is set.")

@@ -1,0 +1,269 @@
+"""The outbound-address policy: where a request to an address a tenant chose may go.
+
+Webhooks, Web Push and the redirects of recording downloads all go through it. An address is
+forbidden when it is not public unicast: loopback, private, link-local, CGNAT, site-local,
+unspecified, multicast, reserved or documentation ranges, IPv4-mapped and -compatible IPv6,
+and the IPv6 forms that carry an IPv4 address (6to4, Teredo, NAT64) when the carried address
+is forbidden. The table is ours rather than ``ipaddress``'s ``is_private``/``is_global``, whose
+answers change between Python versions. ``WEBHOOK_ALLOWLIST`` (hosts, IPs, CIDRs; empty by
+default, so nothing private is reachable in production unless an operator names it) admits
+exceptions, which is how the tests and the embedded setup reach their local fakes.
+
+The policy is applied twice: when an address is registered (a 422 naming the field) and when
+a connection is opened. :func:`pinned_client` resolves each new connection's host once,
+refuses it if any answer is forbidden, and connects to the checked address; the URL keeps its
+host name, so the ``Host`` header, TLS server name and certificate check are unchanged, and a
+DNS answer that changes between the check and the connect cannot move the request. Every
+redirect hop opens its connection through the same check.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import socket
+from collections.abc import Callable, Iterable, Sequence
+
+import httpcore
+import httpx
+
+from switchboard.common.errors import InvalidReferenceError
+from switchboard.common.integrations import config
+from switchboard.common.integrations.errors import PermanentIntegrationError
+from switchboard.common.settings import Settings
+
+IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
+Network = ipaddress.IPv4Network | ipaddress.IPv6Network
+#: ``(host, port) -> addresses``: the system resolver, or a table in tests.
+Resolver = Callable[[str, int], Sequence[str]]
+
+_V4_RULES = (
+    ("0.0.0.0/32", "unspecified"),
+    ("0.0.0.0/8", "reserved"),
+    ("10.0.0.0/8", "private"),
+    ("100.64.0.0/10", "CGNAT"),
+    ("127.0.0.0/8", "loopback"),
+    ("169.254.0.0/16", "link-local"),
+    ("172.16.0.0/12", "private"),
+    ("192.0.0.0/24", "reserved"),
+    ("192.0.2.0/24", "documentation"),
+    ("192.88.99.0/24", "reserved"),
+    ("192.168.0.0/16", "private"),
+    ("198.18.0.0/15", "reserved"),
+    ("198.51.100.0/24", "documentation"),
+    ("203.0.113.0/24", "documentation"),
+    ("224.0.0.0/4", "multicast"),
+    ("240.0.0.0/4", "reserved"),
+)
+_V6_RULES = (
+    ("::/128", "unspecified"),
+    ("::1/128", "loopback"),
+    ("::ffff:0:0/96", "IPv4-mapped"),
+    ("::/96", "IPv4-compatible"),
+    ("64:ff9b:1::/48", "local-use NAT64"),
+    ("100::/64", "reserved"),
+    ("2001::/23", "reserved"),
+    ("2001:db8::/32", "documentation"),
+    ("3fff::/20", "documentation"),
+    ("fc00::/7", "private"),
+    ("fe80::/10", "link-local"),
+    ("fec0::/10", "site-local"),
+    ("ff00::/8", "multicast"),
+)
+_V4_TABLE = [(ipaddress.IPv4Network(net), reason) for net, reason in _V4_RULES]
+_V6_TABLE = [(ipaddress.IPv6Network(net), reason) for net, reason in _V6_RULES]
+_NAT64 = ipaddress.IPv6Network("64:ff9b::/96")
+_SIX_TO_FOUR = ipaddress.IPv6Network("2002::/16")
+_TEREDO = ipaddress.IPv6Network("2001::/32")
+_GLOBAL_UNICAST = ipaddress.IPv6Network("2000::/3")
+
+
+class DestinationRefused(PermanentIntegrationError):
+    """The destination is, or resolves to, an address the policy forbids."""
+
+
+class RefusedAddressError(InvalidReferenceError):
+    """A registered URL the policy refuses (HTTP 422 naming the field)."""
+
+
+def forbidden_reason(address: IPAddress) -> str | None:
+    """Why a request must not go to ``address`` (``"loopback"`` …), or None when it is public."""
+    if isinstance(address, ipaddress.IPv4Address):
+        return next((reason for net, reason in _V4_TABLE if address in net), None)
+    address = ipaddress.IPv6Address(address.packed)  # drop a zone id (fe80::1%eth0)
+    embedded = _embedded_ipv4(address)
+    if embedded is not None:
+        kind, carried = embedded
+        inner = forbidden_reason(carried)
+        return f"{kind} (carrying {inner} {carried})" if inner else None
+    reason = next((reason for net, reason in _V6_TABLE if address in net), None)
+    if reason is None and address not in _GLOBAL_UNICAST:
+        return "reserved"
+    return reason
+
+
+def _embedded_ipv4(address: ipaddress.IPv6Address) -> tuple[str, ipaddress.IPv4Address] | None:
+    """The IPv4 address a translation form carries: NAT64, 6to4, or a Teredo client."""
+    if address in _NAT64:
+        return "NAT64", ipaddress.IPv4Address(int(address) & 0xFFFFFFFF)
+    if address in _SIX_TO_FOUR and address.sixtofour is not None:
+        return "6to4", address.sixtofour
+    if address in _TEREDO and address.teredo is not None:
+        return "Teredo", address.teredo[1]
+    return None
+
+
+def system_resolver(host: str, port: int) -> list[str]:
+    """Every address ``host`` resolves to, in the resolver's order, without repeats."""
+    try:
+        infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
+    except UnicodeError as exc:  # a name IDNA cannot encode resolves to nothing
+        raise OSError(f"{host}: {exc}") from exc
+    return list(dict.fromkeys(str(info[4][0]) for info in infos))
+
+
+def _literal(host: str) -> IPAddress | None:
+    try:
+        return ipaddress.ip_address(host.strip("[]"))
+    except ValueError:
+        return None
+
+
+class AddressPolicy:
+    """Public addresses only, plus an allow-list of hosts, IPs and CIDRs."""
+
+    def __init__(self, allowlist: Iterable[str] = (), *, resolver: Resolver = system_resolver):
+        self._hosts: set[str] = set()
+        self._networks: list[Network] = []
+        for entry in allowlist:
+            try:
+                self._networks.append(ipaddress.ip_network(entry, strict=False))
+            except ValueError:
+                self._hosts.add(_normal(entry))
+        self._resolve = resolver
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> AddressPolicy:
+        """The process's policy: ``WEBHOOK_ALLOWLIST`` and the system resolver."""
+        return cls(config.webhook_allowlist(settings))
+
+    def trusting(self, *hosts: str) -> AddressPolicy:
+        """This policy, also admitting ``hosts`` by name (an address the operator configured)."""
+        trusted = AddressPolicy(resolver=self._resolve)
+        trusted._networks = list(self._networks)
+        trusted._hosts = self._hosts | {_normal(host) for host in hosts}
+        return trusted
+
+    def refusal(self, address: IPAddress) -> str | None:
+        """Why ``address`` is refused, or None when it is public or allow-listed."""
+        if any(address in network for network in self._networks):
+            return None
+        return forbidden_reason(address)
+
+    def checked_address(self, host: str, port: int) -> str:
+        """Resolve ``host`` once and return the address to connect to, or refuse.
+
+        Raises ``DestinationRefused`` naming the first forbidden answer, or ``OSError`` when
+        the name does not resolve.
+        """
+        host = _normal(host)
+        literal = _literal(host)
+        if literal is not None:
+            answers: list[IPAddress] = [literal]
+        else:
+            answers = [ipaddress.ip_address(answer) for answer in self._resolve(host, port)]
+        if not answers:
+            raise OSError(f"{host} did not resolve")
+        if host not in self._hosts:
+            for answer in answers:
+                self._refuse(host, answer, named=literal is None)
+        return str(answers[0])
+
+    def check_url(self, url: str, *, schemes: Sequence[str] = ("http", "https")) -> None:
+        """At registration: refuse a URL whose scheme is not allowed or whose host is forbidden.
+
+        A name that does not resolve now is accepted: it is checked again at every connect.
+        """
+        try:
+            target = httpx.URL(url)
+        except httpx.InvalidURL as exc:
+            raise DestinationRefused(f"not a valid URL: {exc}") from exc
+        if target.scheme not in schemes or not target.host:
+            raise DestinationRefused(f"only {' or '.join(schemes)} URLs with a host are accepted")
+        host = target.raw_host.decode("ascii")
+        try:
+            self.checked_address(host, target.port or _default_port(target.scheme))
+        except OSError:
+            return
+
+    def require_registrable(
+        self, url: str, *, field: str, schemes: Sequence[str] = ("http", "https")
+    ) -> None:
+        """``check_url`` for a request's ``field``: ``RefusedAddressError`` when refused."""
+        try:
+            self.check_url(url, schemes=schemes)
+        except DestinationRefused as exc:
+            raise RefusedAddressError(field, str(exc)) from exc
+
+    def _refuse(self, host: str, address: IPAddress, *, named: bool) -> None:
+        reason = self.refusal(address)
+        if reason is None:
+            return
+        where = f"{host} resolves to {address}" if named else str(address)
+        raise DestinationRefused(
+            f"{where}, a {reason} address, is not reachable: only public addresses are "
+            "(an operator can add it to WEBHOOK_ALLOWLIST)"
+        )
+
+
+def _normal(host: str) -> str:
+    return host.lower().rstrip(".")
+
+
+def _default_port(scheme: str) -> int:
+    return 443 if scheme == "https" else 80
+
+
+class _PinnedBackend(httpcore.SyncBackend):
+    """Opens each TCP connection to the address the policy checked for the URL's host."""
+
+    def __init__(self, policy: AddressPolicy) -> None:
+        self._policy = policy
+
+    def connect_tcp(
+        self,
+        host: str,
+        port: int,
+        timeout: float | None = None,
+        local_address: str | None = None,
+        socket_options: Iterable[httpcore.SOCKET_OPTION] | None = None,
+    ) -> httpcore.NetworkStream:
+        try:
+            address = self._policy.checked_address(host, port)
+        except OSError as exc:
+            raise httpcore.ConnectError(f"cannot resolve {host}: {exc}") from exc
+        return super().connect_tcp(address, port, timeout, local_address, socket_options)
+
+
+class PinnedTransport(httpx.HTTPTransport):
+    """httpx's own transport, its connections opened through the policy.
+
+    Given as the client's transport, it also keeps httpx from using proxies from the
+    environment, which would connect in our place.
+    """
+
+    def __init__(self, policy: AddressPolicy) -> None:
+        super().__init__()
+        # HTTPTransport takes no network backend: its pool is rebuilt with one that
+        # resolves through the policy and connects to the checked address.
+        self._pool = httpcore.ConnectionPool(
+            ssl_context=httpx.create_ssl_context(), network_backend=_PinnedBackend(policy)
+        )
+
+
+def pinned_client(
+    policy: AddressPolicy, *, timeout: float, follow_redirects: bool = False
+) -> httpx.Client:
+    """An httpx client whose every connection, redirect hops included, passes ``policy``."""
+    return httpx.Client(
+        transport=PinnedTransport(policy), timeout=timeout, follow_redirects=follow_redirects
+    )

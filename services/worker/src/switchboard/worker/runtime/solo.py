@@ -1,0 +1,66 @@
+"""A job taken over from a worker that died runs alone in its process.
+
+When a worker dies, every job it was running is redelivered, and the ledger cannot tell which
+of them killed it. If they all started again side by side, a poison job would take the
+innocent ones down with it at every delivery until they reached the unfinished-executions cap
+too. So a job whose earlier execution died unfinished runs *solo*: it waits until the jobs
+running beside it in this process have finished, and no other job starts here until it is
+done. Another death during a solo run is then its own. Other processes keep running.
+
+:class:`SoloGate` is a readers–writer lock with writer preference: ordinary jobs share it, a
+solo job holds it alone, and a waiting solo job stops new ordinary jobs from starting (else a
+busy queue would keep it waiting for ever).
+"""
+
+from __future__ import annotations
+
+import threading
+from enum import Enum
+
+
+class Hold(Enum):
+    SHARED = "shared"
+    SOLO = "solo"
+
+
+class SoloGate:
+    """Shared by ordinary jobs, held alone by a job taken over from a dead worker."""
+
+    def __init__(self) -> None:
+        self._changed = threading.Condition(threading.Lock())
+        self._shared = 0
+        self._solo = False
+        self._solo_waiting = 0
+
+    def enter_shared(self) -> Hold:
+        """Wait while a solo job runs or waits to run, then join the ordinary jobs."""
+        with self._changed:
+            self._changed.wait_for(lambda: not self._solo and not self._solo_waiting)
+            self._shared += 1
+        return Hold.SHARED
+
+    def enter_solo(self, held: Hold | None = None) -> Hold:
+        """Wait until nothing else runs here, then run alone; ``held`` is given up first."""
+        with self._changed:
+            if held is Hold.SHARED:
+                self._shared -= 1
+                self._changed.notify_all()
+            self._solo_waiting += 1
+            try:
+                self._changed.wait_for(lambda: not self._solo and self._shared == 0)
+            finally:
+                self._solo_waiting -= 1
+            self._solo = True
+        return Hold.SOLO
+
+    def leave(self, held: Hold) -> None:
+        with self._changed:
+            if held is Hold.SOLO:
+                self._solo = False
+            else:
+                self._shared -= 1
+            self._changed.notify_all()
+
+    @property
+    def running_solo(self) -> bool:
+        return self._solo

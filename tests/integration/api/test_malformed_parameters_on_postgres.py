@@ -1,0 +1,136 @@
+"""Cursors we did not issue, ids beyond BIGINT, times that leave the calendar in UTC and CSV
+files the ``csv`` module balks at: each a 4xx naming the parameter or line, never a 500."""
+
+from __future__ import annotations
+
+import base64
+import json
+from typing import Any
+
+import pytest
+from fastapi.testclient import TestClient
+
+from tests.support.factories import TestBusiness, make_business, unique_phone
+from tests.unit.api import rows
+from tests.unit.api.rows import auth
+
+pytestmark = pytest.mark.integration
+
+
+def _cursor(value: object) -> str:
+    return base64.urlsafe_b64encode(json.dumps(value).encode()).decode().rstrip("=")
+
+
+MALFORMED_CURSORS = [
+    "garbage!",
+    "\u00e9t\u00e9",
+    _cursor(["x"]),
+    _cursor([[]]),
+    _cursor([{"id": 1}]),
+    _cursor([2**70]),
+    _cursor([-1]),
+    _cursor([1.5]),
+    _cursor(["a\x00b"]),
+    _cursor(["2030-01-01T00:00:00", ["x"]]),
+    _cursor(["not a time", "job"]),
+    _cursor([None, "job"]),
+    _cursor(["2030-01-01T00:00:00", "a\x00b"]),
+    _cursor(["2030-01-01T00:00:00", "x" * 37]),
+    base64.urlsafe_b64encode(b"[" * 100 + b"]" * 100).decode(),
+    "W" * 1000,
+]
+
+
+@pytest.fixture
+def business() -> TestBusiness:
+    return make_business()
+
+
+def test_a_malformed_cursor_on_runs_items_or_jobs_is_a_422_naming_it(
+    client: TestClient, business: TestBusiness
+) -> None:
+    headers = auth(business.api_key)
+    lead = rows.lead(business.id)
+    run = client.post(
+        "/api/v1/outbound-runs", json={"name": "Run", "lead_ids": [lead.id]}, headers=headers
+    ).json()
+    paths = ["/api/v1/outbound-runs", f"/api/v1/outbound-runs/{run['id']}/items", "/api/v1/jobs"]
+    for path in paths:
+        for cursor in MALFORMED_CURSORS:
+            response = client.get(path, params={"cursor": cursor}, headers=headers)
+            assert response.status_code == 422, (path, cursor, response.text)
+            assert response.json()["detail"][0]["loc"] == ["query", "cursor"], (path, cursor)
+
+
+@pytest.mark.parametrize(
+    ("lead_ids", "loc"),
+    [
+        ([2**63], ["body", "lead_ids", 0]),
+        ([1, 2**64], ["body", "lead_ids", 1]),
+        ([-(2**63) - 1], ["body", "lead_ids", 0]),
+        (list(range(1, 100_001)), ["body", "lead_ids"]),
+    ],
+)
+def test_lead_ids_beyond_bigint_or_too_many_are_a_422(
+    client: TestClient, business: TestBusiness, lead_ids: list[int], loc: list[object]
+) -> None:
+    response = client.post(
+        "/api/v1/outbound-runs",
+        json={"name": "Run", "lead_ids": lead_ids},
+        headers=auth(business.api_key),
+    )
+    assert response.status_code == 422, response.text
+    assert response.json()["detail"][0]["loc"] == loc
+
+
+@pytest.mark.parametrize("due_at", ["0001-01-01T00:00:00+05:00", "9999-12-31T23:00:00-05:00"])
+def test_a_due_time_outside_the_calendar_in_utc_is_a_422(
+    client: TestClient, business: TestBusiness, due_at: str
+) -> None:
+    headers = auth(business.api_key)
+    created = client.post(
+        "/api/v1/reminders", json={"title": "x", "due_at": due_at}, headers=headers
+    )
+    assert created.status_code == 422, created.text
+    assert created.json()["detail"][0]["loc"] == ["body", "due_at"]
+    listed = client.get("/api/v1/reminders", params={"due_before": due_at}, headers=headers)
+    assert listed.status_code == 422 and listed.json()["detail"][0]["loc"] == [
+        "query",
+        "due_before",
+    ]
+
+
+def _import(client: TestClient, business: TestBusiness, data: bytes) -> dict[str, Any]:
+    response = client.post(
+        "/api/v1/leads/import",
+        files={"file": ("leads.csv", data)},
+        headers=auth(business.api_key),
+    )
+    assert response.status_code in (200, 400), response.text
+    result: dict[str, Any] = response.json()
+    return result
+
+
+def test_a_csv_with_cr_only_line_endings_is_imported(
+    client: TestClient, business: TestBusiness
+) -> None:
+    data = f"phone,name\r{unique_phone()},Ann\r{unique_phone()},Bob\r".encode()
+    assert _import(client, business, data) == {"created": 2, "updated": 0, "errors": []}
+
+
+def test_a_csv_field_beyond_the_csv_limit_is_an_error_naming_its_line(
+    client: TestClient, business: TestBusiness
+) -> None:
+    data = f"phone,notes\n{unique_phone()},ok\n{unique_phone()},{'x' * 131_073}\n".encode()
+    result = _import(client, business, data)
+    assert result["created"] == 0
+    assert [(e["line"], e["field"]) for e in result["errors"]] == [(3, "file")]
+
+
+def test_a_csv_field_with_a_nul_is_an_error_naming_line_and_field(
+    client: TestClient, business: TestBusiness
+) -> None:
+    data = f"phone,name\n{unique_phone()},a\x00b\n".encode()
+    result = _import(client, business, data)
+    assert result["created"] == 0
+    assert [(e["line"], e["field"]) for e in result["errors"]] == [(2, "name")]

@@ -1,0 +1,41 @@
+"""``switchboard keys create|list|revoke`` against the embedded database."""
+
+from __future__ import annotations
+
+import json
+
+from typer.testing import CliRunner
+
+from switchboard.cli.main import app
+from switchboard.domain.businesses import business_for_api_key
+from tests.support.factories import make_business
+
+runner = CliRunner()
+
+
+def test_keys_are_created_listed_and_revoked_from_the_command_line(embedded) -> None:
+    business = make_business()
+    created = runner.invoke(
+        app, ["keys", "create", "--business", str(business.id), "--name", "ci", "--json"]
+    )
+    assert created.exit_code == 0, created.output
+    issued = json.loads(created.stdout.strip().splitlines()[-1])
+    assert business_for_api_key(issued["api_key"]) == business.id
+    listed = runner.invoke(app, ["keys", "list", "--business", str(business.id), "--json"])
+    rows = json.loads(listed.stdout.strip().splitlines()[-1])
+    assert [row["name"] for row in rows] == ["default", "ci"]
+    assert issued["api_key"] not in listed.stdout
+    revoked = runner.invoke(
+        app, ["keys", "revoke", str(issued["id"]), "--business", str(business.id)]
+    )
+    assert revoked.exit_code == 0, revoked.output
+    assert business_for_api_key(issued["api_key"]) is None
+    assert business_for_api_key(business.api_key) == business.id
+
+
+def test_keys_commands_name_a_missing_business_or_key(embedded) -> None:
+    business = make_business()
+    missing = runner.invoke(app, ["keys", "create", "--business", "999999999"])
+    assert missing.exit_code == 1 and "business 999999999 not found" in missing.output
+    foreign = runner.invoke(app, ["keys", "revoke", "999999999", "--business", str(business.id)])
+    assert foreign.exit_code == 1 and "API key 999999999 not found" in foreign.output

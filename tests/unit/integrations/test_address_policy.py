@@ -1,0 +1,175 @@
+"""The outbound-address policy: which addresses are forbidden, registration checks, and
+connections pinned to the checked address (DNS rebinding cannot move them)."""
+
+from __future__ import annotations
+
+import ipaddress
+from collections.abc import Callable, Sequence
+
+import pytest
+
+from switchboard.common.integrations.address_policy import (
+    AddressPolicy,
+    DestinationRefused,
+    RefusedAddressError,
+    forbidden_reason,
+)
+from switchboard.common.integrations.webhooks_out import (
+    HttpWebhookSender,
+    WebhookDestinationRefused,
+)
+from tests.fakes.webhook_receiver import SECRET, FakeWebhookReceiver
+
+
+@pytest.mark.parametrize(
+    ("address", "reason"),
+    [
+        ("127.0.0.1", "loopback"),
+        ("127.255.0.9", "loopback"),
+        ("::1", "loopback"),
+        ("10.1.2.3", "private"),
+        ("172.16.0.1", "private"),
+        ("192.168.1.10", "private"),
+        ("fc00::1", "private"),
+        ("fd12:3456::1", "private"),
+        ("169.254.169.254", "link-local"),
+        ("fe80::1", "link-local"),
+        ("fe80::1%eth0", "link-local"),
+        ("100.64.0.1", "CGNAT"),
+        ("100.127.255.254", "CGNAT"),
+        ("fec0::1", "site-local"),
+        ("0.0.0.0", "unspecified"),
+        ("::", "unspecified"),
+        ("224.0.0.251", "multicast"),
+        ("ff02::1", "multicast"),
+        ("240.0.0.1", "reserved"),
+        ("255.255.255.255", "reserved"),
+        ("0.1.2.3", "reserved"),
+        ("198.18.0.1", "reserved"),
+        ("100::1", "reserved"),
+        ("2001:2::1", "reserved"),
+        ("4000::1", "reserved"),
+        ("192.0.2.1", "documentation"),
+        ("2001:db8::1", "documentation"),
+        ("::ffff:127.0.0.1", "IPv4-mapped"),
+        ("::ffff:8.8.8.8", "IPv4-mapped"),
+        ("::8.8.8.8", "IPv4-compatible"),
+        ("2002:a00:1::1", "6to4 (carrying private 10.0.0.1)"),
+        ("2002:7f00:1::", "6to4 (carrying loopback 127.0.0.1)"),
+        ("2001:0:4136:e378:8000:63bf:f5ff:fffe", "Teredo (carrying private 10.0.0.1)"),
+        ("64:ff9b::a00:1", "NAT64 (carrying private 10.0.0.1)"),
+        ("64:ff9b::7f00:1", "NAT64 (carrying loopback 127.0.0.1)"),
+        ("64:ff9b::a9fe:a9fe", "NAT64 (carrying link-local 169.254.169.254)"),
+        ("64:ff9b:1::808:808", "local-use NAT64"),
+        ("8.8.8.8", None),
+        ("93.184.216.34", None),
+        ("2606:4700:4700::1111", None),
+        ("2002:808:808::1", None),
+        ("2001:0:4136:e378:8000:63bf:f7f7:f7f7", None),
+        ("64:ff9b::808:808", None),
+    ],
+)
+def test_each_kind_of_non_public_address_is_forbidden_and_public_ones_are_not(
+    address: str, reason: str | None
+) -> None:
+    assert forbidden_reason(ipaddress.ip_address(address)) == reason
+
+
+def table(answers: dict[str, list[str]]) -> Callable[[str, int], Sequence[str]]:
+    """A resolver answering from a table; an unknown name does not resolve."""
+
+    def resolve(host: str, port: int) -> Sequence[str]:
+        if host not in answers:
+            raise OSError(f"{host}: name not known")
+        return answers[host]
+
+    return resolve
+
+
+def test_a_host_with_any_forbidden_answer_is_refused_naming_the_address() -> None:
+    policy = AddressPolicy(resolver=table({"hooks.example.com": ["93.184.216.34", "10.0.0.7"]}))
+
+    with pytest.raises(
+        DestinationRefused, match=r"hooks.example.com resolves to 10.0.0.7, a private"
+    ):
+        policy.checked_address("hooks.example.com", 443)
+
+
+def test_a_public_host_is_pinned_to_its_first_checked_answer() -> None:
+    policy = AddressPolicy(resolver=table({"hooks.example.com": ["93.184.216.34", "8.8.8.8"]}))
+
+    assert policy.checked_address("hooks.example.com.", 443) == "93.184.216.34"
+
+
+def test_the_allowlist_admits_hosts_by_name_and_addresses_by_cidr() -> None:
+    answers = {
+        "n8n.internal": ["10.0.0.5"],
+        "other.internal": ["10.9.0.5"],
+        "db.internal": ["192.168.0.2"],
+    }
+    policy = AddressPolicy(["n8n.internal", "10.9.0.0/16"], resolver=table(answers))
+
+    assert policy.checked_address("n8n.internal", 80) == "10.0.0.5"
+    assert policy.checked_address("other.internal", 80) == "10.9.0.5"
+    with pytest.raises(DestinationRefused):
+        policy.checked_address("db.internal", 80)
+
+
+def test_registration_refuses_forbidden_literals_and_names_and_accepts_unresolved_ones() -> None:
+    policy = AddressPolicy(resolver=table({"internal.example": ["10.0.0.7"]}))
+
+    for url in ("http://127.0.0.1:9/x", "https://[2002:a00:1::1]/x", "http://internal.example/x"):
+        with pytest.raises(RefusedAddressError) as refused:
+            policy.require_registrable(url, field="url")
+        assert refused.value.field == "url"
+    with pytest.raises(RefusedAddressError, match="only https URLs"):
+        policy.require_registrable("http://push.example/x", field="endpoint", schemes=("https",))
+    policy.require_registrable("https://not-yet-registered.example/x", field="url")
+
+
+# --- connections -----------------------------------------------------------------------------
+
+
+class Rebinding:
+    """A DNS server whose answer for one name changes: each call gives the next answer."""
+
+    def __init__(self, host: str, *answers: str) -> None:
+        self.host = host
+        self.answers = list(answers)
+        self.asked = 0
+
+    def __call__(self, host: str, port: int) -> Sequence[str]:
+        if host != self.host:
+            raise OSError(f"{host}: name not known")
+        answer = self.answers[min(self.asked, len(self.answers) - 1)]
+        self.asked += 1
+        return [answer]
+
+
+def test_dns_rebinding_after_registration_is_refused_at_connect_time(
+    webhook_receiver: FakeWebhookReceiver,
+) -> None:
+    dns = Rebinding("hooks.rebind.test", "93.184.216.34", "127.0.0.1")
+    policy = AddressPolicy(resolver=dns)
+    url = webhook_receiver.url_for("n8n").replace("127.0.0.1", "hooks.rebind.test")
+    policy.require_registrable(url, field="url")  # public when registered
+
+    with pytest.raises(WebhookDestinationRefused, match="resolves to 127.0.0.1, a loopback"):
+        HttpWebhookSender(policy, timeout=3).send(url, {"a": 1}, SECRET)
+
+    assert webhook_receiver.received == []
+
+
+def test_the_connection_goes_to_the_checked_address_not_to_a_second_answer(
+    webhook_receiver: FakeWebhookReceiver,
+) -> None:
+    # 127.0.0.1 stands for a public address (allow-listed); the next answer is private.
+    dns = Rebinding("hooks.rebind.test", "127.0.0.1", "10.255.255.1")
+    policy = AddressPolicy(["127.0.0.1/32"], resolver=dns)
+    url = webhook_receiver.url_for("n8n").replace("127.0.0.1", "hooks.rebind.test")
+
+    attempt = HttpWebhookSender(policy, timeout=3).send(url, {"a": 1}, SECRET)
+
+    assert attempt.outcome == "delivered" and dns.asked == 1
+    [received] = webhook_receiver.received
+    assert received.headers["Host"] == url.split("/")[2]

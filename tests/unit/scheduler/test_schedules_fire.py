@@ -1,0 +1,158 @@
+"""Each of the seed's schedules emits its job when it should, for the businesses it should."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime, timedelta
+from zoneinfo import ZoneInfo
+
+from switchboard.common.jobs.catalog import (
+    AUTO_SUMMARY_WHATSAPP_SESSION,
+    CLEANUP_OLD_RECORDINGS,
+    OUTBOUND_RECONCILE,
+    PRUNE_FINISHED_JOBS,
+    SCHEDULE_REMINDERS,
+    WARMUP_AGENTS,
+    WARMUP_LAZY_SERVICES,
+)
+from switchboard.common.settings import Settings
+from switchboard.scheduler.clock import FakeClock
+from switchboard.scheduler.loop import Scheduler
+from tests.unit.scheduler.rows import (
+    SECOND,
+    at,
+    business_in,
+    due_reminder,
+    emitted,
+    emitted_jobs,
+    idle_session,
+    kwargs_of,
+    old_recording,
+    orphaned_run,
+    scheduler_for,
+)
+
+
+def emits_at(scheduler: Scheduler, clock: FakeClock, tick: datetime) -> list[str]:
+    """Step just before ``tick`` (nothing may be emitted) and at it; the zones emitted."""
+    clock.set(tick - SECOND)
+    assert [o for o in scheduler.step() if o.decision == "emit"] == []
+    clock.set(tick)
+    return [o.zone for o in scheduler.step() if o.decision == "emit"]
+
+
+def test_the_cleanup_runs_at_three_on_each_business_s_own_clock_across_dst(
+    embedded: Settings,
+) -> None:
+    zones = {"America/New_York": business_in("America/New_York")}
+    zones["Europe/Berlin"] = business_in("Europe/Berlin")
+    for business_id in zones.values():
+        old_recording(business_id)
+    clock = FakeClock(at(2027, 3, 11, 12))
+    scheduler = scheduler_for(embedded, clock, "recording_cleanup")
+    scheduler.step()  # the first look only notes where the schedule stands
+
+    # New York moves its clocks on 14 March, Berlin on 28 March.
+    expected = sorted(
+        (datetime(2027, 3, day, 3, tzinfo=ZoneInfo(zone)).astimezone(UTC), bid)
+        for day in range(12, 31)
+        for zone, bid in zones.items()
+    )
+    for tick, business_id in expected:
+        zone = next(z for z, b in zones.items() if b == business_id)
+        assert emits_at(scheduler, clock, tick) == [zone], tick
+
+    assert emitted(CLEANUP_OLD_RECORDINGS.name) == expected
+    new_york = [t for t, b in expected if b == zones["America/New_York"]]
+    assert {t.hour for t in new_york[:2]} == {8} and {t.hour for t in new_york[2:]} == {7}
+    berlin = [t for t, b in expected if b == zones["Europe/Berlin"]]
+    assert {t.hour for t in berlin[:16]} == {2} and {t.hour for t in berlin[16:]} == {1}
+
+
+def test_reminders_are_scanned_every_minute_for_businesses_with_reminders_due(
+    embedded: Settings,
+) -> None:
+    due, idle = business_in(), business_in()
+    due_reminder(due)
+    clock = FakeClock(at(2027, 1, 1, 12, 0, 30))
+    scheduler = scheduler_for(embedded, clock, "reminders")
+    scheduler.step()
+
+    ticks = [at(2027, 1, 1, 12, minute) for minute in (1, 2, 3)]
+    for tick in ticks:
+        assert emits_at(scheduler, clock, tick) == ["UTC"]
+
+    assert emitted(SCHEDULE_REMINDERS.name) == [(tick, due) for tick in ticks]
+    assert idle not in {b for _, b in emitted(SCHEDULE_REMINDERS.name)}
+
+
+def test_the_idle_whatsapp_sweep_runs_every_minute_and_expires_if_left_waiting(
+    embedded: Settings,
+) -> None:
+    business_id = business_in()
+    idle_session(business_id)
+    clock = FakeClock(at(2027, 1, 1, 12, 0, 30))
+    scheduler = scheduler_for(embedded, clock, "whatsapp_idle_summaries")
+    scheduler.step()
+
+    for minute in (1, 2):
+        emits_at(scheduler, clock, at(2027, 1, 1, 12, minute))
+
+    jobs = emitted_jobs(AUTO_SUMMARY_WHATSAPP_SESSION.name)
+    assert len(jobs) == 2
+    assert all(kwargs_of(job) == {"business_id": business_id} for job in jobs)  # the sweep
+    assert all(json.loads(job.message)["options"]["max_age"] == 600_000 for job in jobs)
+
+
+def test_the_outbound_reconciler_is_emitted_every_fifteen_seconds_where_runs_are_orphaned(
+    embedded: Settings,
+) -> None:
+    orphaned, calm = business_in(), business_in()
+    orphaned_run(orphaned)
+    clock = FakeClock(at(2027, 1, 1, 12, 0, 1))
+    scheduler = scheduler_for(embedded, clock, "outbound_reconcile")
+    scheduler.step()
+
+    ticks = [at(2027, 1, 1, 12, 0, second) for second in (15, 30, 45)]
+    for tick in ticks:
+        emits_at(scheduler, clock, tick)
+
+    assert emitted(OUTBOUND_RECONCILE.name) == [(tick, orphaned) for tick in ticks]
+    assert calm not in {b for _, b in emitted(OUTBOUND_RECONCILE.name)}
+
+
+def test_the_ledger_is_pruned_daily_for_every_business(embedded: Settings) -> None:
+    first, second = business_in(), business_in("Asia/Tokyo")
+    clock = FakeClock(at(2027, 1, 1, 12))
+    scheduler = scheduler_for(embedded, clock, "job_retention")
+    scheduler.step()
+
+    for day in (2, 3):
+        assert emits_at(scheduler, clock, at(2027, 1, day, 4, 30)) == ["UTC"]
+
+    assert emitted(PRUNE_FINISHED_JOBS.name) == sorted(
+        (at(2027, 1, day, 4, 30), b) for day in (2, 3) for b in (first, second)
+    )
+
+
+def test_warm_ups_are_emitted_once_each_time_a_scheduler_starts_leading(
+    embedded: Settings,
+) -> None:
+    first, second = business_in(), business_in()
+    clock = FakeClock(at(2027, 1, 1, 12))
+    names = ("warmup_agents", "warmup_lazy_services")
+    scheduler = scheduler_for(embedded, clock, *names)
+
+    scheduler.step()
+    clock.advance(timedelta(minutes=5))
+    scheduler.step()  # still the same leadership: nothing more
+    assert emitted(WARMUP_AGENTS.name) == [
+        (at(2027, 1, 1, 12), first),
+        (at(2027, 1, 1, 12), second),
+    ]
+    assert emitted(WARMUP_LAZY_SERVICES.name) == [(at(2027, 1, 1, 12), first)]
+
+    restarted = scheduler_for(embedded, clock, *names)
+    restarted.step()
+    assert len(emitted(WARMUP_AGENTS.name)) == 4
+    assert emitted(WARMUP_LAZY_SERVICES.name)[-1] == (clock.now(), first)

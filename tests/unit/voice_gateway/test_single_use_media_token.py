@@ -1,0 +1,74 @@
+"""A Media Streams token opens one socket: a second one is refused, also after a restart."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from pathlib import Path
+
+from switchboard.voice_gateway.adapters.used_token_journal import UsedTokenJournal
+from switchboard.voice_gateway.domain.media_token import (
+    UsedMediaTokens,
+    media_token_id,
+    sign_media_token,
+)
+from switchboard.voice_gateway.ports.agent_config import InMemoryAgentConfigSource
+from switchboard.voice_gateway.ports.media_socket import InMemoryMediaSocket
+from switchboard.voice_gateway.session.stream_handler import MediaStreamHandler
+from tests.unit.voice_gateway import twilio_messages as twilio
+from tests.unit.voice_gateway.wiring import AGENT, Core
+
+
+async def _replay(handler: MediaStreamHandler, token: str) -> InMemoryMediaSocket:
+    socket = InMemoryMediaSocket()
+    socket.feed(twilio.connected())
+    socket.feed(twilio.start("CA1", token=token))
+    assert await asyncio.wait_for(handler.handle(socket), 5) == "token_reused"
+    return socket
+
+
+async def test_a_second_socket_with_the_same_token_is_closed_with_a_reason(core: Core) -> None:
+    token = sign_media_token(twilio.claims("CA1"), twilio.SECRET)
+    first = InMemoryMediaSocket()
+    call = asyncio.create_task(core.handler.handle(first))
+    first.feed(twilio.connected())
+    first.feed(twilio.start("CA1", token=token))
+    await asyncio.wait_for(core.ai.opened.wait(), 5)
+    second = await _replay(core.handler, token)
+    assert second.closed_with == (1008, "token already used")
+    assert first.closed_with is None  # the call the token was issued for goes on
+    first.feed(twilio.stop(2))
+    assert await asyncio.wait_for(call, 5) != "token_reused"
+
+
+async def test_a_restarted_gateway_still_refuses_a_used_token(core: Core, tmp_path: Path) -> None:
+    path = tmp_path / "used-media-tokens"
+    token = sign_media_token(twilio.claims("CA1"), twilio.SECRET)
+    before = UsedTokenJournal(path)
+    used = UsedMediaTokens(before.load(time.time()), before.record)
+    assert used.claim(media_token_id(token), time.time() + 60, time.time())
+    before.close()  # the process ends
+    after = UsedTokenJournal(path)
+    handler = MediaStreamHandler(
+        core.services,
+        InMemoryAgentConfigSource([AGENT]),
+        twilio.SECRET,
+        UsedMediaTokens(after.load(time.time()), after.record),
+    )
+    socket = await _replay(handler, token)
+    assert socket.closed_with == (1008, "token already used")
+
+
+def test_expired_tokens_are_forgotten_and_a_torn_line_is_skipped(tmp_path: Path) -> None:
+    path = tmp_path / "used-media-tokens"
+    journal = UsedTokenJournal(path)
+    journal.load(100.0)
+    journal.record("a" * 32, 150.0)
+    journal.record("b" * 32, 250.0)
+    journal.close()
+    with path.open("a") as torn:
+        torn.write("3")  # a crash in the middle of a line
+    assert UsedTokenJournal(path).load(200.0) == [("b" * 32, 250.0)]
+    used = UsedMediaTokens([("b" * 32, 250.0)])
+    assert not used.claim("b" * 32, 250.0, 200.0)
+    assert used.claim("b" * 32, 400.0, 300.0)  # expired at 250: no longer remembered
