@@ -2,6 +2,7 @@
 SHELL := /bin/bash
 UV := $(shell command -v uv 2>/dev/null || echo python3 -m uv)
 PYTEST_ARGS ?=
+ARGS ?=
 
 .PHONY: install run test test-unit chaos lint format bench up migrate browsers
 
@@ -10,8 +11,9 @@ install:
 	@$(UV) sync --all-packages --locked --quiet --compile-bytecode
 	@$(UV) run --no-sync python -m compileall -q libs services bench >/dev/null
 
+# `make run ARGS="--api-port 9100 --gateway-port 9101 --scheduler-port 9102"`: any `switchboard run` option.
 run: install
-	$(UV) run --no-sync switchboard run
+	$(UV) run --no-sync switchboard run $(ARGS)
 
 test: install
 	@$(UV) run --no-sync pytest $(PYTEST_ARGS); rc=$$?; \

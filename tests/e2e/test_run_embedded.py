@@ -2,39 +2,25 @@
 
 from __future__ import annotations
 
+import json
 import re
+import stat
+import subprocess
+import sys
+from pathlib import Path
 
 import httpx
 
-from tests.support.processes import ServiceProcess, free_port, service_env
+from tests.support import private_data
+from tests.support.processes import ROOT, ServiceProcess, free_port, service_env
 from tests.support.waiting import wait_for
 
 
 def test_run_comes_up_embedded_with_every_service_and_a_demo_key(tmp_path) -> None:
     ports = [free_port() for _ in range(3)]
-    env = service_env(
-        database_url="", amqp_url="", var_dir=str(tmp_path / "var"), log_level="WARNING"
-    )
-    process = ServiceProcess(
-        [
-            "run",
-            "--api-port",
-            str(ports[0]),
-            "--gateway-port",
-            str(ports[1]),
-            "--scheduler-port",
-            str(ports[2]),
-        ],
-        env,
-        tmp_path / "run.log",
-    )
+    process = _run(tmp_path, ports, "run.log")
     try:
-        match = wait_for(
-            lambda: re.search(r"API key\s+(sbk_\S+)", process.output()),
-            timeout=90,
-            what="the API key to be printed",
-        )
-        key = match.group(1)
+        key = _banner(process)["SWITCHBOARD_API_KEY"]
         api = f"http://127.0.0.1:{ports[0]}"
         wait_for(lambda: _ok(f"{api}/ready"), what="the API to be ready")
         for port in ports[1:]:
@@ -45,6 +31,84 @@ def test_run_comes_up_embedded_with_every_service_and_a_demo_key(tmp_path) -> No
     finally:
         process.stop()
     assert "Traceback" not in process.output(), process.output()
+
+
+def test_on_other_ports_a_simulated_call_goes_through_and_the_demo_key_stays(tmp_path) -> None:
+    ports = [free_port() for _ in range(3)]
+    process = _run(tmp_path, ports, "run.log")
+    try:
+        urls = _banner(process)
+        # The gateway was told where the API is and what Twilio signs: the ports given.
+        assert urls["API_BASE_URL"] == f"http://127.0.0.1:{ports[0]}"
+        assert urls["PUBLIC_BASE_URL"] == f"http://127.0.0.1:{ports[1]}"
+        assert f"Dashboard  http://127.0.0.1:{ports[0]}/dashboard" in process.output()
+        wait_for(lambda: _ok(f"{urls['API_BASE_URL']}/ready"), what="the API to be ready")
+        wait_for(lambda: _ok(f"{urls['PUBLIC_BASE_URL']}/ready"), what="the gateway to be ready")
+
+        outcome = _simulate_call(urls["PUBLIC_BASE_URL"], tmp_path)
+        assert outcome["status"] == "completed" and outcome["agent_said"], outcome
+        calls = f"{urls['API_BASE_URL']}/api/v1/calls"
+        auth = {"Authorization": f"Bearer {urls['SWITCHBOARD_API_KEY']}"}
+        wait_for(
+            lambda: any(
+                call["call_sid"] == outcome["call_sid"] and call["status"] == "completed"
+                for call in httpx.get(calls, headers=auth).json()["items"]
+            ),
+            timeout=60,
+            what="the call's log, completed",
+        )
+    finally:
+        process.stop()
+    assert "Traceback" not in process.output(), process.output()
+
+    kept = tmp_path / "var" / "demo-api-key"
+    assert stat.S_IMODE(kept.stat().st_mode) == 0o600
+    again = _run(tmp_path, ports, "run-again.log")
+    try:
+        assert _banner(again)["SWITCHBOARD_API_KEY"] == urls["SWITCHBOARD_API_KEY"]
+    finally:
+        again.stop()
+
+
+def _run(tmp_path: Path, ports: list[int], log: str) -> ServiceProcess:
+    env = service_env(
+        database_url="", amqp_url="", var_dir=str(tmp_path / "var"), log_level="WARNING"
+    )
+    for name in ("PUBLIC_BASE_URL", "API_BASE_URL", "API_PUBLIC_BASE_URL"):
+        env.pop(name, None)
+    args = ["--api-port", str(ports[0]), "--gateway-port", str(ports[1])]
+    return ServiceProcess(["run", *args, "--scheduler-port", str(ports[2])], env, tmp_path / log)
+
+
+def _banner(process: ServiceProcess) -> dict[str, str]:
+    """The variables of the banner's ``export`` line, printed whole on one line."""
+    match = wait_for(
+        lambda: re.search(r"^ +export (API_BASE_URL=.*)$", process.output(), re.MULTILINE),
+        timeout=90,
+        what="the banner",
+    )
+    return dict(part.split("=", 1) for part in match.group(1).split())
+
+
+def _simulate_call(gateway_url: str, tmp_path: Path) -> dict[str, object]:
+    caller, said = "+15559870042", "Hi, this is Robin Park, I would like to book a visit."
+    private_data.register(caller, said, "Robin Park")
+    # The environment's PUBLIC_BASE_URL is another URL: the call is signed for the one targeted.
+    env = service_env(var_dir=str(tmp_path / "var"), public_base_url="http://localhost:8001")
+    result = subprocess.run(
+        [sys.executable, "-m", "switchboard.cli", "simulate-call", "--to", "+15550000000"]
+        + ["--from", caller, "--gateway-url", gateway_url, "--say", said, "--json"],
+        env=env,
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    outcome: dict[str, object] = json.loads(result.stdout.strip().splitlines()[-1])
+    private_data.register(*outcome["agent_said"])  # type: ignore[misc]
+    return outcome
 
 
 def _ok(url: str) -> bool:

@@ -39,7 +39,8 @@ LIVE, DEAD = "live-host:101", "dead-host:202"
 def _beat(worker_id: str, age_s: float) -> None:
     """``worker_id``'s heartbeat, ``age_s`` seconds old."""
     at = utcnow() - timedelta(seconds=age_s)
-    execute(BEAT, {"id": worker_id, "queues": "", "started": at, "now": at, "processed": 0})
+    beat = {"id": worker_id, "queues": "", "started": at, "now": at, "processed": 0}
+    execute(BEAT, {**beat, "threads": 1, "worker_threads": 1})
 
 
 def _queued(business_id: int, spec: ActorSpec = NOOP) -> str:

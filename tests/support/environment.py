@@ -25,6 +25,9 @@ TEST_ENV = {
     "LOG_LEVEL": "WARNING",
     "TWILIO_DIAL_BACKOFF_S": "0.05",
     "WHATSAPP_SEND_LOOKUP_WINDOW_S": "2",
+    # Workers of parallel tests would race for one status port; a test that wants the
+    # status server names its own port.
+    "WORKER_METRICS_PORT": "0",
 }
 
 

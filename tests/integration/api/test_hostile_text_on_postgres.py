@@ -89,7 +89,10 @@ def test_a_nul_in_any_text_field_is_a_422_naming_the_field(
         response = client.request(method, path, headers=auth(business.api_key), **arguments)
         assert response.status_code == 422, (method, path, response.text)
         error = response.json()["detail"][0]
-        assert error["loc"] == ["body", *loc] and "NUL" in error["msg"], (path, error)
+        # A field with a fixed vocabulary (webhook events, a lead status) refuses it as not one
+        # of its values, which its message lists.
+        refused = "NUL" in error["msg"] or error["type"] == "literal_error"
+        assert error["loc"] == ["body", *loc] and refused, (path, error)
 
 
 @pytest.mark.parametrize(

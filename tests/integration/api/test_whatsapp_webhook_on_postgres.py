@@ -182,7 +182,10 @@ def test_an_unsigned_or_incomplete_webhook_stores_nothing_and_says_why(
 
     assert forged.status_code == 403
     assert as_json.status_code == 415 and "x-www-form-urlencoded" in as_json.json()["detail"]
-    assert (missing.status_code, missing.json()) == (400, {"detail": "missing form field(s): From"})
+    assert (missing.status_code, missing.json()) == (
+        400,
+        {"code": "bad_request", "detail": "missing form field(s): From"},
+    )
     assert (nobody.status_code, nobody.json()["detail"]) == (404, "no business answers this number")
     with tenant_session(business.id) as session:
         assert session.execute(select(WhatsAppMessage)).all() == []

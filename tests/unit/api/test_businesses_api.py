@@ -35,7 +35,7 @@ def test_creating_a_business_needs_the_admin_key(client, admin) -> None:
         headers={"Authorization": "Bearer not-the-admin-key"},
     )
     assert response.status_code == 403
-    assert response.json() == {"detail": "admin API key required"}
+    assert response.json() == {"code": "forbidden", "detail": "admin API key required"}
 
 
 def test_bad_input_is_a_422_that_names_the_field(client, admin) -> None:
@@ -58,7 +58,7 @@ def test_me_without_a_valid_key_is_401_json(client) -> None:
     assert client.get("/api/v1/businesses/me").json()["detail"].startswith("missing API key")
     response = client.get("/api/v1/businesses/me", headers={"Authorization": "Bearer sbk_nope"})
     assert response.status_code == 401
-    assert response.json() == {"detail": "invalid or revoked API key"}
+    assert response.json() == {"code": "unauthorized", "detail": "invalid or revoked API key"}
 
 
 def test_health_reports_threads_by_name_and_ready_is_200_when_embedded(client) -> None:
@@ -78,7 +78,7 @@ def test_metrics_expose_queue_depth_from_the_ledger(client) -> None:
 def test_unknown_routes_are_json_404(client) -> None:
     response = client.get("/api/v1/nope")
     assert response.status_code == 404
-    assert response.json() == {"detail": "Not Found"}
+    assert response.json() == {"code": "not_found", "detail": "Not Found"}
 
 
 def test_the_internal_agent_config_needs_the_internal_token(client, admin, embedded) -> None:

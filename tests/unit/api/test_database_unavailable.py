@@ -38,6 +38,7 @@ def _is_unavailable(response: object) -> None:
     assert response.status_code == 503, response.text  # type: ignore[attr-defined]
     assert response.headers["retry-after"] == str(RETRY_AFTER_S)  # type: ignore[attr-defined]
     assert "database is unavailable" in response.json()["detail"]  # type: ignore[attr-defined]
+    assert response.json()["code"] == "unavailable"  # type: ignore[attr-defined]
 
 
 def test_a_rest_request_gets_503_with_retry_after(client: TestClient) -> None:

@@ -11,6 +11,7 @@ from fastapi.testclient import TestClient
 from sqlalchemy import select
 from twilio.request_validator import RequestValidator
 
+from switchboard.api.errors import install_error_handlers
 from switchboard.api.routes import whatsapp_webhook
 from switchboard.common.db import tenant_session
 from switchboard.common.models import Business, WhatsAppMessage
@@ -23,8 +24,10 @@ PATH = whatsapp_webhook.PATH
 
 @pytest.fixture
 def route_only(embedded: Settings) -> Iterator[TestClient]:
-    """An app with the FastAPI route alone (without the app's shortcut)."""
+    """An app with the FastAPI route alone (without the app's shortcut), answering errors
+    as the API does."""
     app = FastAPI()
+    install_error_handlers(app)
     app.include_router(whatsapp_webhook.router)
     app.state.whatsapp_inbound = ThreadedInboundStore()
     with TestClient(app) as test_client:
@@ -92,7 +95,8 @@ def test_the_fast_path_and_the_route_answer_every_case_alike(
         415,
         400,
     ]
-    assert fast["incomplete"][2] == {"detail": "missing form field(s): MessageSid"}  # type: ignore[index]
+    incomplete = {"code": "bad_request", "detail": "missing form field(s): MessageSid"}
+    assert fast["incomplete"][2] == incomplete  # type: ignore[index]
     assert fast["nobody's number"][:1] == (404,)  # type: ignore[index]
     assert fast["too large"][0] == 413 and fast["not utf-8"][0] == 400  # type: ignore[index]
     with tenant_session(business.id) as session:

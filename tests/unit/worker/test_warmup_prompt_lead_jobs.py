@@ -85,3 +85,6 @@ def test_the_worker_keeps_a_heartbeat_row(worker: dramatiq.Worker) -> None:
 
     heartbeat = wait_for(beat, what="a heartbeat row")
     assert "warmup" in heartbeat.queues
+    # What the console's workers page shows: the process's threads, and its job threads.
+    assert heartbeat.worker_threads == worker.worker_threads
+    assert heartbeat.threads is not None and heartbeat.threads > worker.worker_threads

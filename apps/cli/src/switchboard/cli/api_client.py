@@ -2,16 +2,20 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from typing import Any, NoReturn
 
 import httpx
 import typer
 from rich.console import Console
+from rich.markup import escape
 
 err = Console(stderr=True)
+#: The most items the API returns in one page.
+PAGE_LIMIT = 200
 
 ApiUrl = typer.Option(
-    "http://localhost:8000", "--api-url", envvar="API_BASE_URL", help="The API's base URL."
+    "http://127.0.0.1:8000", "--api-url", envvar="API_BASE_URL", help="The API's base URL."
 )
 ApiKey = typer.Option(
     ..., "--api-key", envvar="SWITCHBOARD_API_KEY", help="The business's API key (sbk_...)."
@@ -20,7 +24,8 @@ ApiKey = typer.Option(
 
 def fail(message: str, code: int = 1) -> NoReturn:
     """Print ``error: message`` in red on stderr and exit with ``code``."""
-    err.print(f"[red]error:[/red] {message}", highlight=False, soft_wrap=True)
+    # The message may quote the API or a file: brackets in it are text, not rich markup.
+    err.print(f"[red]error:[/red] {escape(message)}", highlight=False, soft_wrap=True)
     raise typer.Exit(code)
 
 
@@ -39,19 +44,26 @@ def _detail(response: httpx.Response) -> str:
 class ApiClient:
     """A few JSON calls with the business's key; any error response ends the command clearly."""
 
-    def __init__(self, base_url: str, api_key: str, *, timeout: float = 30.0) -> None:
+    def __init__(
+        self,
+        base_url: str,
+        api_key: str,
+        *,
+        timeout: float = 30.0,
+        http: httpx.Client | None = None,
+    ) -> None:
+        # ``http``: an already-open client (the tests pass the API's in-process TestClient).
         self.base_url = base_url.rstrip("/")
-        self._http = httpx.Client(
-            base_url=self.base_url,
-            headers={"Authorization": f"Bearer {api_key}"},
-            timeout=timeout,
-        )
+        self._owns_http = http is None
+        self._http = http or httpx.Client(base_url=self.base_url, timeout=timeout)
+        self._http.headers["Authorization"] = f"Bearer {api_key}"
 
     def __enter__(self) -> ApiClient:
         return self
 
     def __exit__(self, *_: object) -> None:
-        self._http.close()
+        if self._owns_http:
+            self._http.close()
 
     def request(self, method: str, path: str, **kwargs: Any) -> httpx.Response:
         """Send a request; connection problems end the command with the URL in the message."""
@@ -75,3 +87,24 @@ class ApiClient:
                 f"{request.method} {request.url.path} → {response.status_code}: {_detail(response)}"
             )
         return response.json() if response.content else None
+
+    def pages(self, path: str, params: dict[str, Any]) -> Iterator[list[dict[str, Any]]]:
+        """Each page's items of a paginated list in turn, following ``next_cursor``."""
+        cursor: str | None = None
+        while True:
+            page = self.call(
+                "GET", path, params={**params, **({"cursor": cursor} if cursor else {})}
+            )
+            yield page["items"]
+            cursor = page.get("next_cursor")
+            if not cursor:
+                return
+
+    def items(self, path: str, params: dict[str, Any], limit: int) -> list[dict[str, Any]]:
+        """Up to ``limit`` items of a paginated list (newest first), over as many pages."""
+        found: list[dict[str, Any]] = []
+        for page in self.pages(path, {**params, "limit": min(limit, PAGE_LIMIT)}):
+            found.extend(page)
+            if len(found) >= limit:
+                break
+        return found[:limit]

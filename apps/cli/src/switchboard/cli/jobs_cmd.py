@@ -1,18 +1,92 @@
-"""``switchboard jobs list|retry|cancel``: the business's job ledger over the API."""
+"""``switchboard jobs list|show|retry|cancel``: the business's job ledger over the API.
+
+A job can be named by its full id or by any unique prefix of it (at least 4 characters), as
+with git commits: ``switchboard jobs show 3f2a``.
+"""
 
 from __future__ import annotations
 
-import json
-import sys
+import re
+from typing import Any
 
 import typer
-from rich.console import Console
-from rich.table import Table
 
-from switchboard.cli.api_client import ApiClient, ApiKey, ApiUrl
+from switchboard.cli import output
+from switchboard.cli.api_client import ApiClient, ApiKey, ApiUrl, fail
+from switchboard.cli.output import Column, field
 
-app = typer.Typer(help="The job ledger: list jobs, retry dead ones, cancel queued ones.")
+app = typer.Typer(help="The job ledger: list and show jobs, retry dead ones, cancel queued ones.")
 STATUSES = ("queued", "running", "succeeded", "failed", "dead", "cancelled")
+MIN_PREFIX = 4
+#: A job id is a UUID (36 characters) unless its caller chose one.
+FULL_ID_LENGTH = 36
+_PREFIX_CHARS = re.compile(r"^[0-9a-fA-F-]+$")
+#: Ids shown when a prefix matches several jobs.
+SHOWN_CANDIDATES = 5
+
+JobArgument = typer.Argument(..., help="The job's id, or a unique prefix of it (4+ characters).")
+COLUMNS = (
+    field("id"),
+    field("actor_name", "actor"),
+    field("queue_name", "queue"),
+    field("status"),
+    field("attempts"),
+    Column("enqueued", lambda job: output.when(job["enqueued_at"])),
+    field("last_error", "last error", long=True),
+)
+
+
+def resolve_job_id(api: ApiClient, given: str) -> str:
+    """The id of the one job whose id is ``given`` or starts with it; otherwise exit clearly.
+
+    A full-length id, or one with characters a UUID cannot hold (an id its caller chose), is
+    used as it is. A shorter prefix of hex digits is looked up: none or several matching jobs
+    end the command with exit code 1, like any other job the API cannot find.
+    """
+    if len(given) >= FULL_ID_LENGTH or not _PREFIX_CHARS.match(given):
+        return given
+    if len(given) < MIN_PREFIX:
+        fail(f"job id '{given}' is too short: give at least {MIN_PREFIX} characters of it", 2)
+    params = {"id_prefix": given, "limit": SHOWN_CANDIDATES + 1}
+    matches = [job["id"] for job in api.call("GET", "/api/v1/jobs", params=params)["items"]]
+    if given.lower() in matches:
+        return given.lower()
+    if not matches:
+        fail(f"no job has an id starting with '{given}'")
+    if len(matches) > 1:
+        shown = ", ".join(matches[:SHOWN_CANDIDATES])
+        more = ", …" if len(matches) > SHOWN_CANDIDATES else ""
+        fail(f"'{given}' is the start of several job ids ({shown}{more}): give more characters")
+    return str(matches[0])
+
+
+def _timeline(job: dict[str, Any]) -> list[tuple[str, str]]:
+    """The job's moments so far, in order (the latest execution's start and end)."""
+    moments = ("enqueued", "started", "finished")
+    return [(name, output.when(job[f"{name}_at"])) for name in moments if job[f"{name}_at"]]
+
+
+def _render_job(job: dict[str, Any]) -> None:
+    progress = job.get("progress")
+    pairs: list[tuple[str, Any]] = [
+        ("id", job["id"]),
+        ("actor", job["actor_name"]),
+        ("queue", job["queue_name"]),
+        ("status", job["status"] + (" (cancel requested)" if job["cancel_requested"] else "")),
+        ("attempts", f"{job['attempts']} (deliveries: {job['deliveries']})"),
+        ("outbound run", job.get("run_id")),
+        ("dedup key", job.get("dedup_key")),
+        ("progress", None if progress is None else f"{progress:.0%}"),
+        ("progress note", job.get("progress_message")),
+    ]
+    # The API never returns a job's arguments unredacted; show them if it sends any.
+    if job.get("args") is not None:
+        pairs.append(("args", job["args"]))
+    pairs += _timeline(job)
+    output.print_record(pairs, title=f"job {job['id']}")
+    if job.get("last_error"):
+        output.stdout_console().print("last error:", style="bold")
+        output.stdout_console().print(job["last_error"], markup=False, soft_wrap=True)
 
 
 @app.command("list")
@@ -20,54 +94,58 @@ def list_jobs(
     status: str | None = typer.Option(
         None, help=f"Only jobs in this state: {', '.join(STATUSES)}."
     ),
-    limit: int = typer.Option(50, min=1, max=200, help="How many (newest first)."),
-    as_json: bool = typer.Option(False, "--json", help="Print JSON instead of a table."),
+    id_prefix: str | None = typer.Option(
+        None, "--id-prefix", help="Only jobs whose id starts with this (4+ hex characters)."
+    ),
+    limit: int = typer.Option(50, min=1, max=1000, help="How many (newest first)."),
+    as_json: bool = output.JsonOption,
     api_url: str = ApiUrl,
     api_key: str = ApiKey,
 ) -> None:
-    """List jobs, newest first."""
+    """List jobs, newest first, with their full ids."""
     if status is not None and status not in STATUSES:
         raise typer.BadParameter(f"must be one of {', '.join(STATUSES)}", param_hint="--status")
-    params: dict[str, str | int] = {"limit": limit, **({"status": status} if status else {})}
+    params = {"status": status, "id_prefix": id_prefix}
     with ApiClient(api_url, api_key) as api:
-        page = api.call("GET", "/api/v1/jobs", params=params)
-    if as_json:
-        sys.stdout.write(json.dumps(page["items"]) + "\n")
-        return
-    table = Table("id", "actor", "queue", "status", "attempts", "enqueued", "last error")
-    for job in page["items"]:
-        table.add_row(
-            job["id"],
-            job["actor_name"],
-            job["queue_name"],
-            job["status"],
-            str(job["attempts"]),
-            job["enqueued_at"][:19],
-            (job["last_error"] or "")[:60],
-        )
-    Console().print(table)
+        jobs = api.items("/api/v1/jobs", {k: v for k, v in params.items() if v}, limit)
+    output.show(jobs, as_json, lambda: output.print_table(jobs, COLUMNS, empty="no jobs"))
+
+
+@app.command()
+def show(
+    job_id: str = JobArgument,
+    as_json: bool = output.JsonOption,
+    api_url: str = ApiUrl,
+    api_key: str = ApiKey,
+) -> None:
+    """One job: status, attempts, timeline and last error."""
+    with ApiClient(api_url, api_key) as api:
+        job = api.call("GET", f"/api/v1/jobs/{resolve_job_id(api, job_id)}")
+    output.show(job, as_json, lambda: _render_job(job))
 
 
 @app.command()
 def retry(
-    job_id: str = typer.Argument(..., help="The job's id."),
+    job_id: str = JobArgument,
+    as_json: bool = output.JsonOption,
     api_url: str = ApiUrl,
     api_key: str = ApiKey,
 ) -> None:
     """Queue a dead, failed or cancelled job again."""
     with ApiClient(api_url, api_key) as api:
-        job = api.call("POST", f"/api/v1/jobs/{job_id}/retry")
-    sys.stdout.write(f"job {job['id']} is {job['status']}\n")
+        job = api.call("POST", f"/api/v1/jobs/{resolve_job_id(api, job_id)}/retry")
+    output.message(f"job {job['id']} is {job['status']}", job, as_json)
 
 
 @app.command()
 def cancel(
-    job_id: str = typer.Argument(..., help="The job's id."),
+    job_id: str = JobArgument,
+    as_json: bool = output.JsonOption,
     api_url: str = ApiUrl,
     api_key: str = ApiKey,
 ) -> None:
     """Cancel a queued job, or ask a running one to stop at its next checkpoint."""
     with ApiClient(api_url, api_key) as api:
-        job = api.call("POST", f"/api/v1/jobs/{job_id}/cancel")
+        job = api.call("POST", f"/api/v1/jobs/{resolve_job_id(api, job_id)}/cancel")
     asked = " and asked to stop" if job["status"] == "running" else ""
-    sys.stdout.write(f"job {job['id']} is {job['status']}{asked}\n")
+    output.message(f"job {job['id']} is {job['status']}{asked}", job, as_json)

@@ -1,20 +1,32 @@
-"""``switchboard leads import FILE.csv``: validate locally, then upload in chunks with a bar."""
+"""``switchboard leads import FILE.csv`` (checked, then uploaded in chunks) and ``leads list``."""
 
 from __future__ import annotations
 
-import sys
 from pathlib import Path
 from typing import Any
 
 import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
+from switchboard.cli import output
 from switchboard.cli.api_client import ApiClient, ApiKey, ApiUrl, err, fail
+from switchboard.cli.output import Column, field
 from switchboard.domain.leads.csv_import import ParsedLeads, parse_leads_csv, to_csv
 
-app = typer.Typer(help="Leads: import a CSV file.")
+app = typer.Typer(help="Leads: import a CSV file, list them.")
 CHUNK_ROWS = 200
 MAX_ERRORS_SHOWN = 20
+CsvFile = typer.Argument(..., help="CSV with a header: phone, name, email, intent, status, notes")
+COLUMNS = (
+    field("id"),
+    field("phone"),
+    field("name", long=True, max_width=30),
+    field("email", long=True, max_width=30),
+    field("status"),
+    field("source"),
+    field("intent", long=True, max_width=30),
+    Column("created", lambda lead: output.when(lead["created_at"])),
+)
 
 
 def _read(path: Path) -> str:
@@ -54,25 +66,20 @@ def _server_errors(
         )
 
 
-@app.command("import")
-def import_leads(
-    file: Path = typer.Argument(
-        ..., help="CSV with a header: phone, name, email, intent, status, notes"
-    ),
-    api_url: str = ApiUrl,
-    api_key: str = ApiKey,
-) -> None:
-    """Create or update leads from FILE (keyed on phone); the whole file is checked first."""
+def read_valid_csv(file: Path) -> ParsedLeads:
+    """``file``'s rows, every one valid; otherwise print each problem and exit with 2."""
     parsed = parse_leads_csv(_read(file))
     if parsed.errors:
         _report(file, parsed)
         raise typer.Exit(2)
+    return parsed
+
+
+def upload(api: ApiClient, file: Path, parsed: ParsedLeads) -> tuple[int, int]:
+    """Create or update ``parsed``'s leads in chunks, with a bar on stderr: (created, updated)."""
     created = updated = 0
     columns = [TextColumn("importing {task.description}"), BarColumn(), MofNCompleteColumn()]
-    with (
-        ApiClient(api_url, api_key) as api,
-        Progress(*columns, TimeElapsedColumn(), console=err) as progress,
-    ):
+    with Progress(*columns, TimeElapsedColumn(), console=err) as progress:
         task = progress.add_task(file.name, total=len(parsed.rows))
         for start in range(0, len(parsed.rows), CHUNK_ROWS):
             chunk = parsed.rows[start : start + CHUNK_ROWS]
@@ -86,4 +93,38 @@ def import_leads(
             result = api.json_of(response)
             created, updated = created + result["created"], updated + result["updated"]
             progress.advance(task, len(chunk))
-    sys.stdout.write(f"{file}: {created} created, {updated} updated\n")
+    return created, updated
+
+
+@app.command("import")
+def import_leads(
+    file: Path = CsvFile,
+    as_json: bool = output.JsonOption,
+    api_url: str = ApiUrl,
+    api_key: str = ApiKey,
+) -> None:
+    """Create or update leads from FILE (keyed on phone); the whole file is checked first."""
+    parsed = read_valid_csv(file)
+    with ApiClient(api_url, api_key) as api:
+        created, updated = upload(api, file, parsed)
+    result = {"created": created, "updated": updated}
+    output.message(f"{file}: {created} created, {updated} updated", result, as_json)
+
+
+@app.command("list")
+def list_leads(
+    status: str | None = typer.Option(None, help="Only leads in this status (e.g. new)."),
+    source: str | None = typer.Option(None, help="Only leads from this source (e.g. import)."),
+    search: str | None = typer.Option(
+        None, "--search", "-q", help="Only leads whose name, phone or email contains this."
+    ),
+    limit: int = typer.Option(50, min=1, max=1000, help="How many (newest first)."),
+    as_json: bool = output.JsonOption,
+    api_url: str = ApiUrl,
+    api_key: str = ApiKey,
+) -> None:
+    """List leads, newest first."""
+    params = {"status": status, "source": source, "q": search}
+    with ApiClient(api_url, api_key) as api:
+        leads = api.items("/api/v1/leads", {k: v for k, v in params.items() if v}, limit)
+    output.show(leads, as_json, lambda: output.print_table(leads, COLUMNS, empty="no leads"))

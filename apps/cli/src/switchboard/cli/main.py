@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import asyncio
+import functools
 import json
 import sys
+from collections.abc import Callable
+from typing import Any
 
 import typer
 from pydantic import ValidationError
@@ -20,14 +23,36 @@ err = Console(stderr=True)
 
 
 def _register_command_groups() -> None:
-    from switchboard.cli import db_cmd, events_cmd, jobs_cmd, keys_cmd, leads_cmd, outbound_cmd
+    from switchboard.cli import (
+        calls_cmd,
+        db_cmd,
+        events_cmd,
+        jobs_cmd,
+        keys_cmd,
+        leads_cmd,
+        outbound_cmd,
+        simulate_cmd,
+    )
 
     app.add_typer(leads_cmd.app, name="leads")
     app.add_typer(jobs_cmd.app, name="jobs")
     app.add_typer(outbound_cmd.app, name="outbound")
+    app.add_typer(calls_cmd.app, name="calls")
     app.add_typer(events_cmd.app, name="events")
     app.add_typer(keys_cmd.app, name="keys")
     app.add_typer(db_cmd.app, name="db")
+    app.command("simulate-whatsapp")(_after_setup(simulate_cmd.simulate_whatsapp))
+
+
+def _after_setup(command: Callable[..., None]) -> Callable[..., None]:
+    """``command``, run once the environment was checked and logging configured."""
+
+    @functools.wraps(command)
+    def checked(*args: Any, **kwargs: Any) -> None:
+        _setup()
+        command(*args, **kwargs)
+
+    return checked
 
 
 _register_command_groups()
@@ -71,15 +96,16 @@ def api(
     import uvicorn
 
     uvicorn.run(
-        "switchboard.api.app:create_app",
+        "switchboard.api.app:create_served_app",
         factory=True,
         host=host,
         port=port,
         workers=workers,
         loop="uvloop",
         http="httptools",
-        access_log=False,
+        access_log=False,  # the app's own access line has the route and the request id
         log_level="warning",
+        log_config=None,  # uvicorn's lines go through our logging (JSON with LOG_JSON)
         lifespan="on",
     )
 
@@ -118,12 +144,21 @@ def worker(
     processes: int = typer.Option(2, help="Worker processes."),
     threads: int = typer.Option(8, help="Threads per worker process."),
     queues: list[str] = typer.Option([], "--queue", "-Q", help="Only these queues (repeatable)."),
+    metrics_port: int | None = typer.Option(
+        None,
+        "--metrics-port",
+        "--port",
+        min=0,
+        max=65535,
+        help="Port of /health and /metrics for all the processes (default WORKER_METRICS_PORT, "
+        "8003; 0 serves none).",
+    ),
 ) -> None:
     """Dramatiq's own worker, after applying migrations once."""
     _setup()
     from switchboard.worker.runner import run_worker
 
-    raise typer.Exit(run_worker(processes, threads, queues, modules or []))
+    raise typer.Exit(run_worker(processes, threads, queues, modules or [], metrics_port))
 
 
 @app.command()
@@ -140,7 +175,12 @@ def migrate() -> None:
 def simulate_call_command(
     to: str = typer.Option(..., help="The business's number the call goes to (E.164)."),
     from_: str = typer.Option("+15557654321", "--from", help="The caller's number."),
-    gateway_url: str = typer.Option("http://localhost:8001", help="Where the gateway listens."),
+    gateway_url: str = typer.Option(
+        "http://127.0.0.1:8001",
+        envvar="PUBLIC_BASE_URL",
+        help="The gateway's URL: the call goes there and is signed for it, as Twilio signs the "
+        "exact URL it calls (so it must be the gateway's PUBLIC_BASE_URL).",
+    ),
     say: list[str] = typer.Option([], help="What the caller says, one turn per option."),
     barge_in: bool = typer.Option(False, help="Talk over the agent's first answer."),
     as_json: bool = typer.Option(False, "--json", help="Print the outcome as JSON."),
@@ -158,7 +198,6 @@ def simulate_call_command(
             from_,
             to,
             auth_token=settings.twilio_auth_token,
-            public_base_url=settings.public_base_url,
             utterances=say or DEFAULT_UTTERANCES,
             barge_in=barge_in,
         )
@@ -172,6 +211,11 @@ def simulate_call_command(
             f"call {outcome.call_sid}: {outcome.status} after {outcome.duration_s:.1f} s "
             f"(ended by {outcome.ended_by}){' — ' + outcome.message if outcome.message else ''}\n"
         )
+        if outcome.message.endswith("answered 403"):
+            sys.stderr.write(
+                f"the gateway refused the signature: is {gateway_url} its PUBLIC_BASE_URL, "
+                "and TWILIO_AUTH_TOKEN the same here and there?\n"
+            )
     raise typer.Exit(0 if outcome.status == "completed" else 1)
 
 

@@ -23,7 +23,8 @@ err = Console(stderr=True)
 def serve(host: str, port: int, modules: Sequence[str]) -> None:
     """Run the scheduler and its HTTP endpoints until interrupted."""
     app = create_app(get_settings(), modules=modules)
-    uvicorn.run(app, host=host, port=port, log_level="warning", lifespan="on")
+    # log_config=None: uvicorn's lines go through our logging (JSON with LOG_JSON).
+    uvicorn.run(app, host=host, port=port, log_level="warning", log_config=None, lifespan="on")
 
 
 def _when(moment: datetime | None, zone: str) -> str:

@@ -12,6 +12,7 @@ from functools import cached_property
 
 from switchboard.common.integrations.ai_text import AIText, OfflineAIText
 from switchboard.common.integrations.push import PushSender, WebPushSender
+from switchboard.common.integrations.sandbox.mode import telephony_mode
 from switchboard.common.integrations.storage import RecordingStorage, make_recording_storage
 from switchboard.common.integrations.twilio_rest import TwilioRest
 from switchboard.common.integrations.webhooks_out import HttpWebhookSender, WebhookSender
@@ -40,7 +41,11 @@ class Adapters:
 
     @cached_property
     def twilio(self) -> TwilioRest:
-        """Twilio REST (messages, recordings)."""
+        """Twilio REST (messages, calls, recordings), or its sandbox (``TELEPHONY``)."""
+        if telephony_mode(self.settings) == "sandbox":
+            from switchboard.common.integrations.sandbox.rest import SandboxTwilioRest
+
+            return SandboxTwilioRest.from_settings(self.settings)
         from switchboard.common.integrations.twilio_client import TwilioRestClient
 
         return TwilioRestClient.from_settings(self.settings)

@@ -7,6 +7,14 @@ propagate to the root logger and for handlers a library configures after us (uvi
 ``dictConfig``). A record's arguments are scrubbed when formatted, its traceback when it is
 made; a Dramatiq message among them shows its actor and id, never its arguments. Uncaught
 exceptions (main thread and threads) are printed scrubbed too.
+
+Library records are rendered by the same processors as our events (structlog's
+``ProcessorFormatter`` on the root logger), so with ``LOG_JSON=true`` every line is one JSON
+object, uvicorn's, Dramatiq's, Alembic's, aio-pika's and httpx's included. Every line also
+carries the fields bound for the work it belongs to: structlog's context variables (a
+request's ``request_id``, a job's ``job_id``, ``actor``, ``business_id``, a call's
+``call_sid``) and the fields of the enclosing :func:`log_scope`, which code running in a
+worker thread for that work (FastAPI's thread pool) can still add to (``bind_in_scope``).
 """
 
 from __future__ import annotations
@@ -15,19 +23,60 @@ import logging
 import sys
 import threading
 import traceback
-from collections.abc import Callable, Mapping, MutableMapping
+from collections.abc import Callable, Iterator, Mapping, MutableMapping
+from contextlib import contextmanager
+from contextvars import ContextVar
 from types import TracebackType
-from typing import Any
+from typing import Any, TextIO
 
 import structlog
 
 from switchboard.common.redaction import redact, scrub, scrub_field, scrub_value
 
-__all__ = ["configure_logging", "get_logger", "install_record_scrubbing", "redact", "scrub"]
+__all__ = [
+    "bind_in_scope",
+    "configure_logging",
+    "get_logger",
+    "install_record_scrubbing",
+    "log_scope",
+    "redact",
+    "scrub",
+]
 
 #: structlog's own fields, left as they are.
 _EVENT_KEYS = frozenset({"event", "level", "timestamp", "logger"})
 _formatter = logging.Formatter()
+#: The fields of the innermost ``log_scope``: one dict, shared by every copy of the context
+#: (a thread pool's included), so a field bound in a worker thread reaches the scope's lines.
+_scope: ContextVar[dict[str, Any] | None] = ContextVar("switchboard_log_scope", default=None)
+
+
+@contextmanager
+def log_scope(**fields: Any) -> Iterator[dict[str, Any]]:
+    """Every line logged inside carries ``fields`` and whatever ``bind_in_scope`` adds later."""
+    outer = _scope.get()
+    bound = {**(outer or {}), **fields}
+    token = _scope.set(bound)
+    try:
+        yield bound
+    finally:
+        _scope.reset(token)
+
+
+def bind_in_scope(**fields: Any) -> None:
+    """Add ``fields`` to the enclosing ``log_scope``, even from a thread it handed work to
+    (an API key's business, learnt in FastAPI's thread pool); outside any scope, nothing."""
+    bound = _scope.get()
+    if bound is not None:
+        bound.update(fields)
+
+
+def _merge_scope(_: Any, __: str, event: MutableMapping[str, Any]) -> MutableMapping[str, Any]:
+    bound = _scope.get()
+    if bound:
+        for key, value in bound.items():
+            event.setdefault(key, value)
+    return event
 
 
 def _format_exception(exc_info: Any) -> str | None:
@@ -126,22 +175,31 @@ def install_record_scrubbing() -> None:
 def _print_uncaught(
     exc_type: type[BaseException], exc: BaseException, tb: TracebackType | None
 ) -> None:
-    print(scrub("".join(traceback.format_exception(exc_type, exc, tb))), file=sys.stderr)
+    # A structlog event, so that it is one JSON line too (``exception`` scrubbed like any field).
+    structlog.get_logger("switchboard.uncaught").critical(
+        "uncaught_exception", exc_info=(exc_type, exc, tb)
+    )
 
 
 def _print_uncaught_in_thread(args: threading.ExceptHookArgs) -> None:
     if issubclass(args.exc_type, SystemExit) or args.exc_value is None:
         return
-    name = args.thread.name if args.thread is not None else "?"
-    print(f"Exception in thread {name}:", file=sys.stderr)
-    _print_uncaught(args.exc_type, args.exc_value, args.exc_traceback)
+    structlog.get_logger("switchboard.uncaught").critical(
+        "uncaught_exception",
+        thread=args.thread.name if args.thread is not None else "?",
+        exc_info=(args.exc_type, args.exc_value, args.exc_traceback),
+    )
 
 
 class _StderrLogger(structlog.PrintLogger):
     """Writes to whatever ``sys.stderr`` is now (test runners swap it), not the one at setup."""
 
     def msg(self, message: str) -> None:
-        print(message, file=sys.stderr, flush=True)
+        # One write per line: Dramatiq's worker processes write to a pipe that sends each
+        # write on its own, and ``print`` writes the newline apart, between other threads'.
+        stream = sys.stderr
+        stream.write(message + "\n")
+        stream.flush()
 
     log = debug = info = warn = warning = error = critical = exception = fatal = failure = err = msg
 
@@ -150,20 +208,65 @@ def _stderr_logger_factory(*_: Any) -> _StderrLogger:
     return _StderrLogger()
 
 
-def configure_logging(level: str = "INFO", json: bool = False) -> None:
-    """Route stdlib and structlog output through one scrubbing renderer on stderr."""
+class _StderrHandler(logging.StreamHandler):  # type: ignore[type-arg]
+    """The root logger's handler: like ``_StderrLogger``, the ``sys.stderr`` of the moment
+    (Dramatiq's worker processes point it at their logging pipe after we configured)."""
+
+    @property
+    def stream(self) -> TextIO:
+        return sys.stderr
+
+    @stream.setter
+    def stream(self, _: TextIO) -> None:
+        pass
+
+
+def _processors(json: bool) -> tuple[list[Any], Any]:
+    """The processors every line goes through, and the renderer that ends them."""
+    shared: list[Any] = [
+        # The scope first: its fields then count as the event's own, which structlog's
+        # context variables (bound further out, or left by a thread's earlier work) yield to.
+        _merge_scope,
+        structlog.contextvars.merge_contextvars,
+        structlog.processors.add_log_level,
+        structlog.processors.TimeStamper(fmt="iso", utc=True),
+    ]
     renderer: Any = (
         structlog.processors.JSONRenderer() if json else structlog.dev.ConsoleRenderer(colors=False)
     )
+    return shared, renderer
+
+
+def _library_handler(json: bool) -> logging.Handler:
+    """A handler that renders stdlib records (libraries') through our processors."""
+    shared, renderer = _processors(json)
+    handler = _StderrHandler()
+    handler.switchboard = True  # type: ignore[attr-defined]
+    handler.setFormatter(
+        structlog.stdlib.ProcessorFormatter(
+            foreign_pre_chain=[*shared, structlog.stdlib.add_logger_name],
+            processors=[
+                structlog.stdlib.ProcessorFormatter.remove_processors_meta,
+                _exception_as_text,
+                _redact_event,
+                renderer,
+            ],
+        )
+    )
+    return handler
+
+
+def configure_logging(level: str = "INFO", json: bool = False) -> None:
+    """Route stdlib and structlog output through one scrubbing renderer on stderr.
+
+    Our events go straight to the renderer; every stdlib record (libraries' loggers) reaches
+    the root logger's one handler, which renders it with the same processors. Loggers a
+    library gives handlers of its own (uvicorn's, unless ``log_config=None``) keep them,
+    scrubbed all the same by the record factory.
+    """
+    shared, renderer = _processors(json)
     structlog.configure(
-        processors=[
-            structlog.contextvars.merge_contextvars,
-            structlog.processors.add_log_level,
-            structlog.processors.TimeStamper(fmt="iso"),
-            _exception_as_text,
-            _redact_event,
-            renderer,
-        ],
+        processors=[*shared, _exception_as_text, _redact_event, renderer],
         wrapper_class=structlog.make_filtering_bound_logger(logging.getLevelName(level.upper())),
         logger_factory=_stderr_logger_factory,
         cache_logger_on_first_use=True,
@@ -171,9 +274,12 @@ def configure_logging(level: str = "INFO", json: bool = False) -> None:
     install_record_scrubbing()
     sys.excepthook = _print_uncaught
     threading.excepthook = _print_uncaught_in_thread
-    logging.basicConfig(
-        level=level.upper(), stream=sys.stderr, format="%(levelname)s %(name)s %(message)s"
-    )
+    root = logging.getLogger()
+    for handler in [h for h in root.handlers if getattr(h, "switchboard", False)]:
+        root.removeHandler(handler)  # configured again (tests, ``run`` after a command)
+    root.addHandler(_library_handler(json))
+    root.setLevel(level.upper())
+    logging.captureWarnings(True)  # ``warnings`` become records, rendered like the rest
 
 
 def get_logger(name: str) -> Any:

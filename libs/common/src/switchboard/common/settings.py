@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from functools import lru_cache
 from pathlib import Path
 from typing import Literal
@@ -22,6 +23,9 @@ _DEV_SECRETS = {
 #: In production every secret must be set to a random value at least this long (Twilio's
 #: auth tokens are 32 characters); the VAPID key is a P-256 key, 43 characters at the least.
 MIN_SECRET_LENGTH = 32
+#: The URLs one service needs to reach another, each with the role whose port it names.
+#: ``switchboard run`` derives them from the ports it serves on (:meth:`Settings.urls_for_ports`).
+_SERVICE_URLS = {"public_base_url": "gateway", "api_base_url": "api"}
 _MIN_VAPID_KEY_LENGTH = 43
 
 
@@ -49,14 +53,19 @@ class Settings(BaseSettings):
     amqp_url: str = ""
     var_dir: Path = Path("var")
 
-    public_base_url: str = "http://localhost:8001"
-    api_base_url: str = "http://localhost:8000"
+    # 127.0.0.1, what `switchboard run` binds and derives: a URL signed for "localhost" is
+    # another URL to Twilio's signature, and localhost may resolve to ::1 first.
+    public_base_url: str = "http://127.0.0.1:8001"
+    api_base_url: str = "http://127.0.0.1:8000"
     #: The API's address as Twilio sees it (signed webhook URLs); empty means API_BASE_URL.
     api_public_base_url: str = ""
 
     twilio_account_sid: str = "AC00000000000000000000000000000000"
     twilio_auth_token: str = _DEV_SECRETS["TWILIO_AUTH_TOKEN"]
     twilio_api_base_url: str = "https://api.twilio.com"
+    #: ``twilio`` or ``sandbox`` (a built-in stand-in for Twilio, docs/sandbox.md); empty: the
+    #: sandbox when embedded or on the development token, unless TWILIO_API_BASE_URL is moved.
+    telephony: Literal["", "twilio", "sandbox"] = ""
     #: An outbound dial Twilio refuses for now (429, 5xx) is tried again this many times,
     #: after pauses doubling from TWILIO_DIAL_BACKOFF_S (at most 5 s), then the lead fails.
     twilio_dial_retries: int = Field(default=3, ge=0)
@@ -91,6 +100,9 @@ class Settings(BaseSettings):
     #: A worker whose heartbeat is older than this is presumed dead: a job it was running is
     #: taken over by the worker its message reaches next. Until then, that worker requeues it.
     worker_stale_after_s: float = Field(default=30.0, gt=0)
+    #: Where ``switchboard worker`` serves ``/health`` and ``/metrics`` for all its processes
+    #: (``--metrics-port``); 0 serves nothing.
+    worker_metrics_port: int = Field(default=8003, ge=0, le=65535)
     outbox_relay_interval_s: float = Field(default=1.0, gt=0)
     outbox_relay_min_age_s: float = Field(default=2.0, ge=0)
     #: Connections of the API's asyncio pool for the WhatsApp webhook (PostgreSQL only).
@@ -152,6 +164,18 @@ class Settings(BaseSettings):
             )
         return self
 
+    def urls_for_ports(self, host: str, ports: Mapping[str, int]) -> dict[str, str]:
+        """The service URLs implied by serving the roles of ``ports`` on ``host``, as environment
+        variables (``{"PUBLIC_BASE_URL": "http://127.0.0.1:9101", …}``), leaving out those the
+        environment or ``.env`` sets: an explicit URL (a tunnel, a proxy) always wins.
+        API_PUBLIC_BASE_URL follows API_BASE_URL unless set."""
+        reachable = reachable_host(host)
+        return {
+            name.upper(): f"http://{reachable}:{ports[role]}"
+            for name, role in _SERVICE_URLS.items()
+            if role in ports and name not in self.model_fields_set
+        }
+
     @property
     def embedded(self) -> bool:
         """True when no external database or broker is configured (laptop mode)."""
@@ -169,6 +193,15 @@ class Settings(BaseSettings):
         if self.migration_database_url:
             return _with_psycopg(self.migration_database_url)
         return self.effective_database_url
+
+
+def reachable_host(host: str) -> str:
+    """The host to reach a server bound to ``host`` (all interfaces: this machine's loopback)."""
+    if host in ("", "0.0.0.0"):  # noqa: S104 - a bind address, not one we bind to
+        return "127.0.0.1"
+    if host == "::":
+        return "[::1]"
+    return f"[{host}]" if ":" in host else host
 
 
 def _with_psycopg(url: str) -> str:

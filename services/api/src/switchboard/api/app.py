@@ -5,9 +5,10 @@ from __future__ import annotations
 import gc
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from functools import cached_property
 
 from fastapi import FastAPI
-from starlette.types import Receive, Scope, Send
+from starlette.types import ASGIApp, Receive, Scope, Send
 
 from switchboard.api.adapters.whatsapp_inbound import open_postgres_inbound_store
 from switchboard.api.errors import install_error_handlers
@@ -15,11 +16,17 @@ from switchboard.api.events import CallEventConsumer
 from switchboard.api.events.parking import ParkedEventsCollector
 from switchboard.api.params import UNREADABLE_BODY
 from switchboard.api.routes import (
+    api_docs,
     api_keys,
     businesses,
     calls,
     conversations,
     dashboard,
+    dashboard_calls,
+    dashboard_conversations,
+    dashboard_jobs,
+    dashboard_overview,
+    dashboard_runs,
     internal,
     jobs,
     leads,
@@ -27,12 +34,14 @@ from switchboard.api.routes import (
     parked_events,
     push_subscriptions,
     reminders,
+    sandbox,
     webhooks,
     whatsapp_webhook,
 )
+from switchboard.common.http_observability import RequestObservability
 from switchboard.common.jobs.async_outbox import AsyncOutboxPublisher
 from switchboard.common.jobs.outbox import set_outbox_sink
-from switchboard.common.logging import get_logger
+from switchboard.common.logging import configure_logging, get_logger
 from switchboard.common.metrics import LedgerCollector
 from switchboard.common.settings import Settings, get_settings
 from switchboard.common.web import health_router
@@ -62,9 +71,18 @@ class SwitchboardAPI(FastAPI):
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if whatsapp_webhook.is_webhook(scope):
-            await whatsapp_webhook.serve_webhook(self.state.whatsapp_inbound, scope, receive, send)
+            await self._observed_webhook(scope, receive, send)
             return
         await super().__call__(scope, receive, send)
+
+    @cached_property
+    def _observed_webhook(self) -> ASGIApp:
+        # Below the framework, hence below its middleware: request id, access line and metric
+        # added here, as for every other request.
+        return RequestObservability(self._serve_webhook, "api", route=whatsapp_webhook.PATH)
+
+    async def _serve_webhook(self, scope: Scope, receive: Receive, send: Send) -> None:
+        await whatsapp_webhook.serve_webhook(self.state.whatsapp_inbound, scope, receive, send)
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
@@ -107,12 +125,16 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         version="0.1.0",
         description="Multi-tenant backend for AI phone and WhatsApp agents.",
         responses=UNREADABLE_BODY,
+        docs_url=None,  # served from vendored files by routes.api_docs, offline too
+        redoc_url=None,
     )
     app.state.whatsapp_inbound = ThreadedInboundStore()  # until the lifespan picks another
     install_error_handlers(app)  # domain errors, the database away (503), the rest (500)
+    app.add_middleware(RequestObservability, service="api")  # request id, access log, metrics
     collectors = [LedgerCollector(), ParkedEventsCollector()]
     app.include_router(health_router("api", settings, extra_collectors=collectors))
     for module in (
+        api_docs,
         whatsapp_webhook,  # documents the webhook; the fast path serves it
         businesses,
         api_keys,
@@ -126,7 +148,24 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         outbound_runs,
         internal,
         parked_events,
+        sandbox,
+        dashboard_runs,  # before dashboard: the console's runs and calls pages
+        dashboard_calls,
+        dashboard_conversations,
+        dashboard_overview,  # overview, queues, workers
+        dashboard_jobs,
         dashboard,
     ):
         app.include_router(module.router)
     return app
+
+
+def create_served_app() -> FastAPI:
+    """The application of one ``switchboard api`` server process, its logging configured.
+
+    With ``--workers N`` uvicorn spawns fresh interpreters that import this factory: the
+    parent's logging (JSON, the scrubbing of private data) does not reach them otherwise.
+    """
+    settings = get_settings()
+    configure_logging(settings.log_level, settings.log_json)
+    return create_app(settings)

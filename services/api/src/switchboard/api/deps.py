@@ -8,6 +8,7 @@ from typing import Annotated
 from fastapi import Depends, HTTPException, status
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
+from switchboard.common.logging import bind_in_scope
 from switchboard.common.settings import Settings, get_settings
 from switchboard.domain.businesses.accounts import business_for_api_key
 
@@ -41,6 +42,7 @@ def current_business_id(credentials: Credentials) -> int:
     business_id = business_for_api_key(_token(credentials))
     if business_id is None:
         raise _unauthorized("invalid or revoked API key")
+    bind_in_scope(business_id=business_id)  # the request's later lines and its access line
     return business_id
 
 

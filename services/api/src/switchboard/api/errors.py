@@ -1,8 +1,12 @@
 """Errors as HTTP answers: not found is 404, a conflict 409, bad input or a bad reference 422,
 the database out of reach 503 (with ``Retry-After``), anything else 500.
 
-A 422 is FastAPI's list of field errors (``loc``, ``msg``, ``type``, ``input``), written as
-ASCII JSON: the input it echoes may hold what UTF-8 cannot encode (a lone surrogate).
+Every error body is ``{"code": ..., "detail": ...}``: ``code`` is machine-readable and fixed
+per status (``ERROR_CODES``: ``not_found``, ``conflict``, ``validation_error``, ...), so a
+client branches on it rather than on the wording of ``detail``, which is for people. A 422's
+``detail`` stays FastAPI's list of field errors (``loc``, ``msg``, ``type``, ``input``),
+written as ASCII JSON: the input it echoes may hold what UTF-8 cannot encode (a lone
+surrogate). The OpenAPI description says the same for every operation (``_document_errors``).
 
 PostgreSQL restarting, refusing connections or not handing one over in time is no fault of
 the request: the caller is told to come back (Twilio retries a webhook answered 503), never
@@ -13,6 +17,8 @@ given a 500, and never kept waiting longer than the engine's connect and pool ti
 from __future__ import annotations
 
 import json
+from collections.abc import Callable, Mapping
+from typing import Any
 
 import psycopg
 from fastapi import FastAPI, Request
@@ -20,13 +26,30 @@ from fastapi.encoders import jsonable_encoder
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
 from sqlalchemy import exc as sa
+from starlette.exceptions import HTTPException
 from starlette.types import Send
 
+from switchboard.api.schemas.common import ErrorCode
 from switchboard.common.errors import ConflictError, InvalidReferenceError, NotFoundError
 from switchboard.common.logging import get_logger
 
 log = get_logger(__name__)
 
+#: The ``code`` of an error body, by HTTP status.
+ERROR_CODES: dict[int, ErrorCode] = {
+    400: "bad_request",
+    401: "unauthorized",
+    403: "forbidden",
+    404: "not_found",
+    405: "method_not_allowed",
+    409: "conflict",
+    413: "payload_too_large",
+    415: "unsupported_media_type",
+    422: "validation_error",
+    429: "rate_limited",
+    500: "internal_error",
+    503: "unavailable",
+}
 #: Seconds a client is asked to wait before trying again while the database is away.
 RETRY_AFTER_S = 5
 UNAVAILABLE_DETAIL = "the database is unavailable; try again shortly"
@@ -42,6 +65,23 @@ UNAVAILABLE_ERRORS: tuple[type[Exception], ...] = (
     sa.TimeoutError,
 )
 _HEADERS = {"Retry-After": str(RETRY_AFTER_S)}
+
+
+def error_code(status: int) -> ErrorCode:
+    """The machine-readable code of an error answered with ``status``."""
+    return ERROR_CODES.get(status, "client_error" if status < 500 else "server_error")
+
+
+def error_body(status: int, detail: object) -> dict[str, object]:
+    """The body of every error: its ``code`` and a ``detail`` for people."""
+    return {"code": error_code(status), "detail": detail}
+
+
+def error_response(
+    status: int, detail: object, headers: Mapping[str, str] | None = None
+) -> JSONResponse:
+    """An error answer with its code."""
+    return JSONResponse(error_body(status, detail), status_code=status, headers=headers)
 
 
 def database_unavailable(exc: BaseException) -> bool:
@@ -60,18 +100,21 @@ def database_unavailable(exc: BaseException) -> bool:
 
 def unavailable_response() -> JSONResponse:
     """503 with ``Retry-After`` and a JSON ``detail``."""
-    return JSONResponse({"detail": UNAVAILABLE_DETAIL}, status_code=503, headers=_HEADERS)
+    return error_response(503, UNAVAILABLE_DETAIL, headers=_HEADERS)
 
 
 async def send_unavailable(send: Send) -> None:
     """The same answer from plain ASGI (the WhatsApp webhook's fast path)."""
-    body = json.dumps({"detail": UNAVAILABLE_DETAIL}).encode()
-    headers = [
-        (b"content-type", b"application/json"),
-        (b"content-length", b"%d" % len(body)),
-        (b"retry-after", str(RETRY_AFTER_S).encode()),
-    ]
-    await send({"type": "http.response.start", "status": 503, "headers": headers})
+    await send_error(send, 503, UNAVAILABLE_DETAIL, [(b"retry-after", str(RETRY_AFTER_S).encode())])
+
+
+async def send_error(
+    send: Send, status: int, detail: object, headers: list[tuple[bytes, bytes]] | None = None
+) -> None:
+    """An error answer from plain ASGI, the same body as the app's handlers give."""
+    body = json.dumps(error_body(status, detail)).encode()
+    head = [(b"content-type", b"application/json"), (b"content-length", b"%d" % len(body))]
+    await send({"type": "http.response.start", "status": status, "headers": head + (headers or [])})
     await send({"type": "http.response.body", "body": body})
 
 
@@ -80,29 +123,38 @@ def log_unavailable(path: str, exc: BaseException) -> None:
     log.warning("api.database_unavailable", path=path, error=type(exc).__name__)
 
 
+async def _http_error(_: Request, exc: Exception) -> Response:
+    # Starlette's own (unknown path 404, wrong method 405) and every ``HTTPException`` raised
+    # by a route or a dependency (401, 403, ...), with the headers they carry.
+    assert isinstance(exc, HTTPException)
+    if exc.status_code in (204, 304):  # no body allowed
+        return Response(status_code=exc.status_code, headers=exc.headers)
+    return error_response(exc.status_code, exc.detail, headers=exc.headers)
+
+
 async def _invalid_request(_: Request, exc: Exception) -> Response:
     assert isinstance(exc, RequestValidationError)
     errors = jsonable_encoder(exc.errors())
     try:
-        body = json.dumps({"detail": errors}, allow_nan=False)
+        body = json.dumps(error_body(422, errors), allow_nan=False)
     except ValueError:  # NaN or Infinity in the input (Python's JSON reads them): not echoed
         errors = [{k: v for k, v in error.items() if k != "input"} for error in errors]
-        body = json.dumps({"detail": errors})
+        body = json.dumps(error_body(422, errors))
     return Response(body, status_code=422, media_type="application/json")
 
 
 async def _not_found(_: Request, exc: Exception) -> JSONResponse:
-    return JSONResponse({"detail": str(exc)}, status_code=404)
+    return error_response(404, str(exc))
 
 
 async def _conflict(_: Request, exc: Exception) -> JSONResponse:
-    return JSONResponse({"detail": str(exc)}, status_code=409)
+    return error_response(409, str(exc))
 
 
 async def _invalid_reference(_: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, InvalidReferenceError)
     detail = [{"loc": ["body", exc.field], "msg": str(exc), "type": "value_error"}]
-    return JSONResponse({"detail": detail}, status_code=422)
+    return error_response(422, detail)
 
 
 async def _unavailable(request: Request, exc: Exception) -> JSONResponse:
@@ -115,15 +167,93 @@ async def _unhandled(request: Request, exc: Exception) -> JSONResponse:
     if database_unavailable(exc):
         return await _unavailable(request, exc)
     log.error("api.unhandled_error", path=request.url.path, error=type(exc).__name__)
-    return JSONResponse({"detail": "internal server error"}, status_code=500)
+    return error_response(500, "internal server error")
 
 
 def install_error_handlers(app: FastAPI) -> None:
-    """Register the error handlers on ``app``: domain errors, the database away, the rest."""
+    """Register the error handlers on ``app``: domain errors, the database away, the rest;
+    and document the error bodies in its OpenAPI description."""
     app.add_exception_handler(Exception, _unhandled)
+    app.add_exception_handler(HTTPException, _http_error)
     app.add_exception_handler(RequestValidationError, _invalid_request)
     app.add_exception_handler(NotFoundError, _not_found)
     app.add_exception_handler(ConflictError, _conflict)
     app.add_exception_handler(InvalidReferenceError, _invalid_reference)
     for error in UNAVAILABLE_ERRORS:
         app.add_exception_handler(error, _unavailable)
+    _document_errors(app)
+
+
+#: What an example of each error says.
+_EXAMPLE_DETAIL: dict[int, object] = {
+    400: "There was an error parsing the body",
+    401: "invalid or revoked API key",
+    403: "admin API key required",
+    404: "lead 42 not found",
+    409: "a lead with phone +15551234567 already exists",
+    413: "form body larger than 65536 bytes",
+    415: "not a form body",
+    422: [
+        {
+            "loc": ["body", "status"],
+            "msg": "Input should be 'new', 'contacted', 'interested', 'qualified', "
+            "'not_interested', 'won' or 'lost'",
+            "type": "literal_error",
+        }
+    ],
+    429: "too many requests; try again shortly",
+    500: "internal server error",
+    503: UNAVAILABLE_DETAIL,
+}
+_ERROR_REF = "#/components/schemas/ErrorResponse"
+#: FastAPI's own schema of a 422, which our handler's body replaces.
+_FASTAPI_422 = "#/components/schemas/HTTPValidationError"
+#: What any operation may answer besides what it declares.
+_ALWAYS: dict[str, dict[str, Any]] = {
+    "500": {"description": "An unexpected error (logged by its type, never its text)"},
+    "503": {
+        "description": f"The database is unavailable; retry after Retry-After ({RETRY_AFTER_S}) s",
+        "headers": {"Retry-After": {"schema": {"type": "integer"}}},
+    },
+}
+
+
+def _document_errors(app: FastAPI) -> None:
+    """Every operation's 4xx/5xx answers are ``ErrorResponse`` with an example of its code."""
+    build: Callable[[], dict[str, Any]] = app.openapi
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema is None:
+            _describe_errors(build())  # build() keeps the schema in app.openapi_schema
+        assert app.openapi_schema is not None
+        return app.openapi_schema
+
+    app.openapi = openapi  # type: ignore[method-assign]  # FastAPI's documented extension point
+
+
+def _describe_errors(schema: dict[str, Any]) -> None:
+    for operations in schema.get("paths", {}).values():
+        for operation in operations.values():
+            responses = operation.setdefault("responses", {})
+            for status, extra in _ALWAYS.items():
+                if status == "503" and "health" in operation.get("tags", ()):
+                    continue  # liveness and metrics need no database; /ready has its own 503
+                responses.setdefault(status, {**extra, "content": _error_content(int(status))})
+            for status, response in responses.items():
+                if status.isdigit() and int(status) >= 400:
+                    _use_error_body(int(status), response)
+    components = schema.get("components", {}).get("schemas", {})
+    for unused in ("HTTPValidationError", "ValidationError"):  # FieldError says it instead
+        components.pop(unused, None)
+
+
+def _use_error_body(status: int, response: dict[str, Any]) -> None:
+    # Only where the body is ours: /ready's 503, say, is its own report, not an error body.
+    content = response.get("content", {}).get("application/json", {})
+    if content.get("schema", {}).get("$ref") in (_ERROR_REF, _FASTAPI_422):
+        response["content"]["application/json"] = _error_content(status)["application/json"]
+
+
+def _error_content(status: int) -> dict[str, Any]:
+    example = {"code": error_code(status), "detail": _EXAMPLE_DETAIL.get(status, "...")}
+    return {"application/json": {"schema": {"$ref": _ERROR_REF}, "example": example}}

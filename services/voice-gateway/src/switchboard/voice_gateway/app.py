@@ -7,10 +7,11 @@ from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
 
+from switchboard.common.http_observability import RequestObservability
 from switchboard.common.settings import Settings, get_settings
 from switchboard.voice_gateway.bootstrap import build_gateway
 from switchboard.voice_gateway.config import GatewaySettings
-from switchboard.voice_gateway.entrypoints import media_stream, ops, webhooks
+from switchboard.voice_gateway.entrypoints import media_stream, ops, sandbox, webhooks
 from switchboard.voice_gateway.ports.agent_config import AgentConfigSource
 from switchboard.voice_gateway.ports.ai import AIProvider
 from switchboard.voice_gateway.ports.clock import Clock
@@ -60,7 +61,9 @@ def create_app(
 
     app = FastAPI(title="Switchboard voice gateway", lifespan=lifespan)
     app.state.gateway = gateway
+    app.add_middleware(RequestObservability, service="gateway")  # request id, access log, metrics
     app.include_router(webhooks.router)
     app.include_router(media_stream.router)
     app.include_router(ops.router)
+    app.include_router(sandbox.router)
     return app

@@ -7,6 +7,8 @@ import contextlib
 import time
 from dataclasses import dataclass, field
 
+from switchboard.common.integrations.sandbox.calls import connect_local_line
+from switchboard.common.integrations.sandbox.mode import telephony_mode
 from switchboard.common.settings import Settings
 from switchboard.voice_gateway.adapters.agent_config_api import ApiAgentConfigSource
 from switchboard.voice_gateway.adapters.amqp_publisher import AmqpEventPublisher
@@ -24,6 +26,8 @@ from switchboard.voice_gateway.ports.clock import Clock, SystemClock
 from switchboard.voice_gateway.ports.event_publisher import EventPublisher
 from switchboard.voice_gateway.ports.recorder import CallRecorder
 from switchboard.voice_gateway.ports.transcriber import Transcriber
+from switchboard.voice_gateway.sandbox import SandboxCallee, SandboxCallRecorder
+from switchboard.voice_gateway.sandbox.local_line import LocalCalleeLine
 from switchboard.voice_gateway.session.call_session import SessionServices
 from switchboard.voice_gateway.session.registry import SessionReaper, SessionRegistry
 from switchboard.voice_gateway.session.stream_handler import MediaStreamHandler
@@ -47,6 +51,8 @@ class Gateway:
     webhooks: TwilioWebhookHandlers
     media_streams: MediaStreamHandler
     reaper: SessionReaper
+    #: The simulated callees while telephony is the sandbox (docs/sandbox.md), else None.
+    sandbox: SandboxCallee | None = None
     _tasks: list[asyncio.Task[None]] = field(default_factory=list)
     _closers: list[object] = field(default_factory=list)
 
@@ -56,9 +62,13 @@ class Gateway:
             await self.publisher.start()
         self.services.ticker.start()
         self._tasks.append(asyncio.create_task(self.reaper.run(), name="session-reaper"))
+        if self.sandbox is not None:
+            connect_local_line(LocalCalleeLine(self.sandbox, asyncio.get_running_loop()))
 
     async def stop(self) -> None:
         """End live calls (publishing their events), then stop everything."""
+        if self.sandbox is not None:
+            connect_local_line(None)
         await self.services.registry.end_all("shutdown")
         for task in self._tasks:
             task.cancel()
@@ -129,12 +139,19 @@ def build_gateway(
         transcriber = GoogleStreamingTranscriber(
             gateway_settings.google_stt_endpoint, insecure=gateway_settings.google_stt_insecure
         )
+    registry = SessionRegistry()
+    sandbox = None
+    if telephony_mode(settings) == "sandbox":
+        sandbox = SandboxCallee(
+            settings.twilio_account_sid, settings.twilio_auth_token, live_session=registry.get
+        )
+        closers.append(sandbox)
+        recorder = recorder or SandboxCallRecorder(sandbox)
     if recorder is None:
         recorder = TwilioCallRecorder(
             settings.twilio_account_sid, settings.twilio_auth_token, settings.twilio_api_base_url
         )
         closers.append(recorder)
-    registry = SessionRegistry()
     services = SessionServices(
         settings=gateway_settings,
         public_base_url=settings.public_base_url,
@@ -171,5 +188,6 @@ def build_gateway(
             timeout_s=gateway_settings.dead_socket_timeout_s,
             interval_s=gateway_settings.reaper_interval_s,
         ),
+        sandbox=sandbox,
         _closers=closers,
     )

@@ -44,5 +44,6 @@ def serve(
         ws_ping_interval=20,
         access_log=False,
         log_level="warning",
+        log_config=None,  # uvicorn's lines go through our logging (JSON with LOG_JSON)
         lifespan="on",
     )

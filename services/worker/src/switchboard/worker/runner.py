@@ -3,32 +3,54 @@
 from __future__ import annotations
 
 import importlib
+import shutil
 
 from dramatiq.cli import main as dramatiq_main
 from dramatiq.cli import make_argument_parser
 
 from switchboard.common.db.engine import reset_engine
 from switchboard.common.migrate import worker_startup_migrations
+from switchboard.common.settings import get_settings
+from switchboard.worker import status_server
 
 WORKER_MODULE = "switchboard.worker.app"
 
 
-def dramatiq_args(processes: int, threads: int, queues: list[str], modules: list[str]) -> list[str]:
-    """Command-line arguments for Dramatiq's worker."""
+def dramatiq_args(
+    processes: int, threads: int, queues: list[str], modules: list[str], status: bool = False
+) -> list[str]:
+    """Command-line arguments for Dramatiq's worker (``status``: fork the status server)."""
     # Positionals first: ``--queues`` takes a variable number of values.
     args = [WORKER_MODULE, *modules, "--processes", str(processes), "--threads", str(threads)]
     args.append("--skip-logging")
+    if status:
+        args += ["--fork-function", status_server.FORK_FUNCTION]
     return [*args, "--queues", *queues] if queues else args
 
 
-def run_worker(processes: int, threads: int, queues: list[str], modules: list[str]) -> int:
-    """Apply migrations (under the advisory lock) and run Dramatiq's worker until stopped."""
-    worker_startup_migrations()
-    reset_engine()  # worker processes open their own connections
-    # Import the actors (and their libraries) once here: the forked worker processes inherit
-    # them instead of each importing everything again on start.
-    for module in (WORKER_MODULE, *modules):
-        importlib.import_module(module)
-    parser = make_argument_parser()  # type: ignore[no-untyped-call]
-    parsed = parser.parse_args(dramatiq_args(processes, threads, queues, modules))
-    return int(dramatiq_main(parsed) or 0)  # type: ignore[no-untyped-call]
+def run_worker(
+    processes: int,
+    threads: int,
+    queues: list[str],
+    modules: list[str],
+    metrics_port: int | None = None,
+) -> int:
+    """Apply migrations (under the advisory lock) and run Dramatiq's worker until stopped,
+    with ``/health`` and ``/metrics`` on ``metrics_port`` (default ``WORKER_METRICS_PORT``;
+    0 serves none)."""
+    port = get_settings().worker_metrics_port if metrics_port is None else metrics_port
+    # Before the actors' modules are imported: their broker reads where to write its status.
+    metrics_dir = status_server.prepare(port) if port else None
+    try:
+        worker_startup_migrations()
+        reset_engine()  # worker processes open their own connections
+        # Import the actors (and their libraries) once here: the forked worker processes
+        # inherit them instead of each importing everything again on start.
+        for module in (WORKER_MODULE, *modules):
+            importlib.import_module(module)
+        parser = make_argument_parser()  # type: ignore[no-untyped-call]
+        args = dramatiq_args(processes, threads, queues, modules, status=bool(port))
+        return int(dramatiq_main(parser.parse_args(args)) or 0)  # type: ignore[no-untyped-call]
+    finally:
+        if metrics_dir is not None:
+            shutil.rmtree(metrics_dir, ignore_errors=True)

@@ -40,13 +40,25 @@ def list_jobs(
     business_id: int,
     *,
     status: str | None = None,
+    actor: str | None = None,
+    id_prefix: str | None = None,
     limit: int = 50,
     after: tuple[datetime, str] | None = None,
 ) -> JobPage:
-    """This business's jobs, newest first, keyset-paginated on (enqueued_at, id)."""
+    """This business's jobs, newest first, keyset-paginated on (enqueued_at, id).
+
+    ``id_prefix`` keeps the jobs whose id starts with it (so an operator can type a few
+    characters of an id).
+    """
     query = select(Job).where(Job.business_id == business_id)
     if status is not None:
         query = query.where(Job.status == status)
+    if actor is not None:
+        query = query.where(Job.actor_name == actor)
+    if id_prefix is not None:
+        # Ids are lowercase UUIDs; SQLite's LIKE ignores case and PostgreSQL's does not,
+        # so the prefix is lowered to mean the same on both.
+        query = query.where(Job.id.startswith(id_prefix.lower(), autoescape=True))
     if after is not None:
         at, job_id = after
         query = query.where(or_(Job.enqueued_at < at, and_(Job.enqueued_at == at, Job.id < job_id)))

@@ -13,6 +13,7 @@ from switchboard.common.models.jobs import Job, OutboxMessage, WorkerHeartbeat
 from switchboard.common.models.leads import Lead
 from switchboard.common.models.notifications import PushSubscription, Reminder
 from switchboard.common.models.outbound import OutboundItem, OutboundRun
+from switchboard.common.models.sandbox import SandboxMessage
 from switchboard.common.models.scheduler import ScheduleTick
 from switchboard.common.models.webhooks import WebhookDelivery, WebhookEndpoint
 from switchboard.common.models.whatsapp import (
@@ -38,6 +39,7 @@ __all__ = [
     "PushSubscription",
     "Recording",
     "Reminder",
+    "SandboxMessage",
     "ScheduleTick",
     "WebhookDelivery",
     "WebhookEndpoint",

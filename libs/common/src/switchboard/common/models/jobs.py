@@ -101,6 +101,8 @@ class Job(TenantOwned, Base):
     finished_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
     last_error: Mapped[str | None] = mapped_column(Text)
+    #: The last failed execution's traceback, masked (the operator console shows it).
+    last_traceback: Mapped[str | None] = mapped_column(Text)
 
 
 class OutboxMessage(TenantOwned, Base):
@@ -127,3 +129,6 @@ class WorkerHeartbeat(Base):
     started_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
     beat_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
     jobs_processed: Mapped[int] = mapped_column(Integer, default=0)
+    #: The process's threads at the last beat, and of them Dramatiq's worker threads.
+    threads: Mapped[int | None] = mapped_column(Integer)
+    worker_threads: Mapped[int | None] = mapped_column(Integer)

@@ -37,11 +37,9 @@ from switchboard.domain.calls.logs import (
     record_call_parties,
 )
 from switchboard.domain.webhooks.delivery import enqueue_event_webhooks
+from switchboard.domain.webhooks.events import WEBHOOK_EVENTS
 
 log = get_logger(__name__)
-
-#: Event types that customers' webhook endpoints hear about.
-WEBHOOK_EVENTS = ("call.started", "call.ended", "recording.ready")
 
 
 def _once(event: EventBase, spec: ActorSpec, **kwargs: Any) -> JobRef:

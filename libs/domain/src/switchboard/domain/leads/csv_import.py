@@ -17,6 +17,8 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
+from switchboard.domain.leads.statuses import LEAD_STATUSES
+
 if TYPE_CHECKING:
     from _csv import Reader
 
@@ -28,7 +30,6 @@ MAX_ROWS = 10_000
 _E164 = re.compile(r"^\+[1-9]\d{6,14}$")
 _PHONE_PUNCTUATION = re.compile(r"[\s\-().]")
 _EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
-_STATUS = re.compile(r"^[a-z][a-z0-9_-]*$")
 
 
 @dataclass(frozen=True)
@@ -66,8 +67,8 @@ def _check(line: int, name: str, value: str) -> RowError | None:
         return RowError(line, name, f"longer than {MAX_LENGTHS[name]} characters")
     if name == "email" and value and not _EMAIL.match(value):
         return RowError(line, name, f"{value!r} is not an email address")
-    if name == "status" and value and not _STATUS.match(value):
-        return RowError(line, name, "use lower-case letters, digits, '-' or '_'")
+    if name == "status" and value and value not in LEAD_STATUSES:
+        return RowError(line, name, f"{value!r} is not one of: {', '.join(LEAD_STATUSES)}")
     return None
 
 

@@ -28,6 +28,7 @@ from switchboard.common.integrations.address_policy import AddressPolicy
 from switchboard.common.jobs import enqueue
 from switchboard.common.models import WebhookDelivery, WebhookEndpoint
 from switchboard.domain.webhooks.delivery import delivery_job, store_delivery
+from switchboard.domain.webhooks.events import WebhookEvent
 
 TEST_EVENT = "webhook.test"
 
@@ -51,7 +52,7 @@ def create_endpoint(
     business_id: int,
     url: str,
     kind: str,
-    events: list[str] | None,
+    events: list[WebhookEvent] | None,
     active: bool,
     *,
     policy: AddressPolicy,

@@ -30,7 +30,13 @@ _ADMIN: dict[int | str, dict[str, Any]] = {
 KeyId = Annotated[int, object_id("The API key's id")]
 
 
-@router.post("", status_code=status.HTTP_201_CREATED, response_model=ApiKeyIssued, responses=_ADMIN)
+@router.post(
+    "",
+    summary="Issue an API key",
+    status_code=status.HTTP_201_CREATED,
+    response_model=ApiKeyIssued,
+    responses=_ADMIN,
+)
 def create_key(business_id: BusinessId, body: ApiKeyCreate | None = None) -> ApiKeyIssued:
     """Issue a new key for the business; it is in the response and never shown again."""
     issued = issue_api_key(business_id, (body or ApiKeyCreate()).name)
@@ -45,13 +51,18 @@ def create_key(business_id: BusinessId, body: ApiKeyCreate | None = None) -> Api
     )
 
 
-@router.get("", response_model=ApiKeyList, responses=_ADMIN)
+@router.get("", summary="List a business's API keys", response_model=ApiKeyList, responses=_ADMIN)
 def list_keys(business_id: BusinessId) -> ApiKeyList:
     """The business's keys, live and revoked (ids, names and prefixes; never the keys)."""
     return ApiKeyList(items=[ApiKeyPublic.model_validate(k) for k in list_api_keys(business_id)])
 
 
-@router.delete("/{key_id}", status_code=status.HTTP_204_NO_CONTENT, responses=_ADMIN)
+@router.delete(
+    "/{key_id}",
+    summary="Revoke an API key",
+    status_code=status.HTTP_204_NO_CONTENT,
+    responses=_ADMIN,
+)
 def revoke_key(business_id: BusinessId, key_id: KeyId) -> Response:
     """Revoke the key: it stops working at once, with the dashboard sessions opened with it."""
     revoke_api_key(business_id, key_id)

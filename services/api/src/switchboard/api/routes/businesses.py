@@ -33,6 +33,7 @@ _ADMIN: dict[int | str, dict[str, Any]] = {
 
 @router.post(
     "",
+    summary="Create a business",
     status_code=status.HTTP_201_CREATED,
     response_model=BusinessCreated,
     dependencies=[AdminOnly],
@@ -60,13 +61,23 @@ def _split(body: BusinessSelfUpdate) -> tuple[dict[str, object], dict[str, objec
     return body.changes(exclude={"agent"}), agent
 
 
-@router.get("/me", response_model=BusinessDetail, responses={401: {"model": ErrorResponse}})
+@router.get(
+    "/me",
+    summary="Get your business",
+    response_model=BusinessDetail,
+    responses={401: {"model": ErrorResponse}},
+)
 def me(business_id: CurrentBusiness) -> BusinessDetail:
     """The business the API key belongs to, with its agent settings."""
     return _detail(business_settings.own_settings(business_id))
 
 
-@router.patch("/me", response_model=BusinessDetail, responses={401: {"model": ErrorResponse}})
+@router.patch(
+    "/me",
+    summary="Update your business",
+    response_model=BusinessDetail,
+    responses={401: {"model": ErrorResponse}},
+)
 def update_me(business_id: CurrentBusiness, body: BusinessSelfUpdate) -> BusinessDetail:
     """Change the business's settings or its agent's; the prompt is rebuilt and re-warmed
     (``prebuild_prompt_job`` and ``warmup_business_job``)."""
@@ -75,7 +86,13 @@ def update_me(business_id: CurrentBusiness, body: BusinessSelfUpdate) -> Busines
     return _detail(found)
 
 
-@router.get("", response_model=BusinessPage, dependencies=[AdminOnly], responses=_ADMIN)
+@router.get(
+    "",
+    summary="List businesses",
+    response_model=BusinessPage,
+    dependencies=[AdminOnly],
+    responses=_ADMIN,
+)
 def list_businesses(
     page: Paging, q: Text | None = Query(None, max_length=200, description="Name or number")
 ) -> BusinessPage:
@@ -86,6 +103,7 @@ def list_businesses(
 
 @router.get(
     "/{business_id}",
+    summary="Get a business",
     response_model=BusinessDetail,
     dependencies=[AdminOnly],
     responses={**_ADMIN, **NOT_FOUND},
@@ -97,6 +115,7 @@ def get_business(business_id: BusinessId) -> BusinessDetail:
 
 @router.patch(
     "/{business_id}",
+    summary="Update a business",
     response_model=BusinessDetail,
     dependencies=[AdminOnly],
     responses={**_ADMIN, **NOT_FOUND, **CONFLICT},

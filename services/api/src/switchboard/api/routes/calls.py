@@ -17,7 +17,7 @@ from switchboard.domain.calls import queries as calls_query
 router = APIRouter(prefix="/api/v1/calls", tags=["calls"], responses=UNAUTHORIZED)
 
 
-@router.get("", response_model=CallPage)
+@router.get("", summary="List calls", response_model=CallPage)
 def list_calls(
     business_id: CurrentBusiness,
     page: Paging,
@@ -32,7 +32,7 @@ def list_calls(
     return to_page(CallPage, rows)
 
 
-@router.get("/{call_id}", response_model=CallDetail, responses=NOT_FOUND)
+@router.get("/{call_id}", summary="Get a call", response_model=CallDetail, responses=NOT_FOUND)
 def get_call(business_id: CurrentBusiness, call_id: CallId) -> CallDetail:
     """One call: transcript, end reason, summary and recordings."""
     detail = calls_query.get_call(business_id, call_id)
@@ -45,6 +45,7 @@ def get_call(business_id: CurrentBusiness, call_id: CallId) -> CallDetail:
 
 @router.get(
     "/{call_id}/recordings/{recording_id}/audio",
+    summary="Download a recording's audio",
     response_class=Response,
     responses={**NOT_FOUND, 200: {"content": {"audio/wav": {}}, "description": "WAV audio"}},
 )

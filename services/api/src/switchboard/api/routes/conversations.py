@@ -23,7 +23,7 @@ from switchboard.domain.whatsapp import conversations
 router = APIRouter(prefix="/api/v1/conversations", tags=["conversations"], responses=UNAUTHORIZED)
 
 
-@router.get("", response_model=ConversationPage)
+@router.get("", summary="List conversations", response_model=ConversationPage)
 def list_conversations(
     business_id: CurrentBusiness,
     page: Paging,
@@ -39,6 +39,7 @@ def list_conversations(
 
 @router.post(
     "",
+    summary="Open a conversation",
     response_model=ConversationPublic,
     status_code=status.HTTP_201_CREATED,
     responses={200: {"model": ConversationPublic, "description": "It already existed"}},
@@ -52,7 +53,12 @@ def open_conversation(
     return ConversationPublic.model_validate(conversation)
 
 
-@router.get("/{conversation_id}", response_model=ConversationPublic, responses=NOT_FOUND)
+@router.get(
+    "/{conversation_id}",
+    summary="Get a conversation",
+    response_model=ConversationPublic,
+    responses=NOT_FOUND,
+)
 def get_conversation(
     business_id: CurrentBusiness, conversation_id: ConversationId
 ) -> ConversationPublic:
@@ -61,7 +67,12 @@ def get_conversation(
     return ConversationPublic.model_validate(conversation)
 
 
-@router.get("/{conversation_id}/messages", response_model=MessagePage, responses=NOT_FOUND)
+@router.get(
+    "/{conversation_id}/messages",
+    summary="List a conversation's messages",
+    response_model=MessagePage,
+    responses=NOT_FOUND,
+)
 def list_messages(
     business_id: CurrentBusiness, conversation_id: ConversationId, page: Paging
 ) -> MessagePage:
@@ -74,6 +85,7 @@ def list_messages(
 
 @router.post(
     "/{conversation_id}/messages",
+    summary="Send a WhatsApp message",
     response_model=MessageQueued,
     status_code=status.HTTP_202_ACCEPTED,
     responses=NOT_FOUND,

@@ -1,52 +1,44 @@
-"""The operator dashboard at /dashboard: log in with an API key, then read-only pages and
-one action (retry a dead job). Pages are thin: each reads one domain service."""
+"""The operator console's shell at /dashboard: logging in and out, the static files, and the
+small pages (leads, parked events). The console's other pages have their own modules:
+``dashboard_overview`` (overview, queues, workers), ``dashboard_jobs``, ``dashboard_runs``,
+``dashboard_calls`` and ``dashboard_conversations``. Pages are thin: each reads one domain
+service."""
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Annotated
 
-from fastapi import APIRouter, Form, HTTPException, Path, Query, Request, status
+from fastapi import APIRouter, Form, HTTPException, Query, Request, status
 from fastapi.responses import FileResponse, HTMLResponse, JSONResponse, RedirectResponse
 
+from switchboard.api.dashboard.console import layout, logged_in, next_cursor
 from switchboard.api.dashboard.rendering import SECURITY_HEADERS, STATIC, page
 from switchboard.api.dashboard.session import (
-    DashboardSession,
     check_csrf,
     end_session,
     is_logged_in,
     new_session,
     read_session,
-    require_login,
     start_session,
     write_session,
 )
 from switchboard.api.deps import SettingsDep
 from switchboard.api.events import parking
-from switchboard.api.pagination import decode_id_cursor, encode_cursor
+from switchboard.api.pagination import decode_id_cursor
 from switchboard.api.schemas import Text
-from switchboard.common.db.keyset import MAX_ID
-from switchboard.common.errors import NotFoundError
-from switchboard.common.jobs import service as jobs
-from switchboard.domain.businesses import settings as business_settings
 from switchboard.domain.businesses.accounts import live_api_key
-from switchboard.domain.calls import queries as calls_query
 from switchboard.domain.leads import store as leads
-from switchboard.domain.operations import overview as operations_overview
 from switchboard.domain.outbound import active_runs
 
 router = APIRouter(prefix="/dashboard", include_in_schema=False)
-STATIC_FILES = {"dashboard.css": "text/css", "dashboard.js": "text/javascript"}
-CallId = Annotated[int, Path(ge=1, le=MAX_ID)]
-
-
-def _context(session: DashboardSession, active: str, **extra: Any) -> dict[str, Any]:
-    assert session.business_id is not None
-    business = business_settings.own_settings(session.business_id).business
-    return {"business": business, "csrf_token": session.csrf_token, "active": active, **extra}
-
-
-def _next(next_after: int | None) -> str | None:
-    return encode_cursor(next_after) if next_after is not None else None
+#: The files ``/dashboard/static/`` serves, and nothing else (vendored ones: vendor/README.md).
+STATIC_FILES = {
+    "dashboard.css": "text/css",
+    "dashboard.js": "text/javascript",
+    "vendor/htmx-2.0.11.min.js": "text/javascript",
+    "vendor/uPlot-1.6.32.iife.min.js": "text/javascript",
+    "vendor/uPlot-1.6.32.min.css": "text/css",
+}
 
 
 @router.get("/login", response_class=HTMLResponse)
@@ -96,22 +88,6 @@ def logout(
     return response
 
 
-@router.get("", response_class=HTMLResponse)
-def overview(request: Request, settings: SettingsDep) -> HTMLResponse:
-    """Active calls, queues, job throughput, latency and failures, and live runs."""
-    session = require_login(request, settings)
-    assert session.business_id is not None
-    figures = operations_overview(session.business_id)
-    return page(request, "overview.html", **_context(session, "/dashboard", overview=figures))
-
-
-@router.get("/runs", response_class=HTMLResponse)
-def runs(request: Request, settings: SettingsDep) -> HTMLResponse:
-    """Outbound runs with live progress bars."""
-    session = require_login(request, settings)
-    return page(request, "runs.html", **_context(session, "/dashboard/runs"))
-
-
 @router.get("/api/runs")
 def runs_json(request: Request, settings: SettingsDep) -> JSONResponse:
     """The active runs and their counts, polled by the progress bars."""
@@ -122,33 +98,6 @@ def runs_json(request: Request, settings: SettingsDep) -> JSONResponse:
     return JSONResponse(body, headers={"Cache-Control": "no-store"})
 
 
-@router.get("/calls", response_class=HTMLResponse)
-def calls(
-    request: Request, settings: SettingsDep, cursor: Text | None = Query(None, max_length=100)
-) -> HTMLResponse:
-    """Recent calls, newest first."""
-    session = require_login(request, settings)
-    assert session.business_id is not None
-    found = calls_query.list_calls(
-        session.business_id, calls_query.CallFilter(), limit=25, after=decode_id_cursor(cursor)
-    )
-    context = _context(session, "/dashboard/calls", calls=found.items)
-    return page(request, "calls.html", next_cursor=_next(found.next_after), **context)
-
-
-@router.get("/calls/{call_id}", response_class=HTMLResponse)
-def call(request: Request, settings: SettingsDep, call_id: CallId) -> HTMLResponse:
-    """One call with its transcript."""
-    session = require_login(request, settings)
-    assert session.business_id is not None
-    try:
-        detail = calls_query.get_call(session.business_id, call_id)
-    except NotFoundError as exc:
-        raise HTTPException(status.HTTP_404_NOT_FOUND, detail=str(exc)) from exc
-    context = _context(session, "/dashboard/calls", call=detail.call)
-    return page(request, "call.html", recordings=detail.recordings, **context)
-
-
 @router.get("/leads", response_class=HTMLResponse)
 def leads_page(
     request: Request,
@@ -157,62 +106,31 @@ def leads_page(
     cursor: Text | None = Query(None, max_length=100),
 ) -> HTMLResponse:
     """Leads, newest first, with search."""
-    session = require_login(request, settings)
-    assert session.business_id is not None
+    session, business_id = logged_in(request, settings)
     found = leads.list_leads(
-        session.business_id, leads.LeadFilter(search=q), limit=50, after=decode_id_cursor(cursor)
+        business_id, leads.LeadFilter(search=q), limit=50, after=decode_id_cursor(cursor)
     )
-    context = _context(session, "/dashboard/leads", leads=found.items, q=q)
-    return page(request, "leads.html", next_cursor=_next(found.next_after), **context)
-
-
-@router.get("/jobs", response_class=HTMLResponse)
-def dead_jobs(
-    request: Request, settings: SettingsDep, retried: Text | None = Query(None, max_length=36)
-) -> HTMLResponse:
-    """Dead jobs, each with a retry button."""
-    session = require_login(request, settings)
-    assert session.business_id is not None
-    found = jobs.list_jobs(session.business_id, status="dead", limit=100)
-    context = _context(session, "/dashboard/jobs", jobs=found.items, retried=retried)
-    return page(request, "jobs.html", **context)
-
-
-@router.post("/jobs/{job_id}/retry")
-def retry_job(
-    request: Request,
-    settings: SettingsDep,
-    job_id: Annotated[Text, Path(max_length=36)],
-    csrf_token: Annotated[Text, Form(max_length=100)],
-) -> RedirectResponse:
-    """Queue a dead job again, then show the list."""
-    session = require_login(request, settings)
-    check_csrf(session, csrf_token)
-    assert session.business_id is not None
-    try:
-        jobs.retry_job(session.business_id, job_id)
-    except jobs.JobNotFoundError as exc:
-        raise HTTPException(status.HTTP_404_NOT_FOUND, detail=str(exc)) from exc
-    except jobs.JobStateError as exc:
-        raise HTTPException(status.HTTP_409_CONFLICT, detail=str(exc)) from exc
-    return RedirectResponse(f"/dashboard/jobs?retried={job_id}", status.HTTP_303_SEE_OTHER)
+    context = layout(session, "/dashboard/leads", leads=found.items, q=q)
+    return page(request, "leads.html", next_cursor=next_cursor(found.next_after), **context)
 
 
 @router.get("/events", response_class=HTMLResponse)
 def parked_events(request: Request, settings: SettingsDep) -> HTMLResponse:
     """Call events of this business that could not be handled: type, id, masked call, error."""
-    session = require_login(request, settings)
-    assert session.business_id is not None
-    events = parking.list_parked(session.business_id, limit=100)
-    count = parking.count_parked(session.business_id)
-    context = _context(session, "/dashboard/events", events=events, count=count)
+    session, business_id = logged_in(request, settings)
+    events = parking.list_parked(business_id, limit=100)
+    count = parking.count_parked(business_id)
+    context = layout(session, "/dashboard/events", events=events, count=count)
     return page(request, "events.html", **context)
 
 
-@router.get("/static/{name}")
+@router.get("/static/{name:path}")
 def static(name: str) -> FileResponse:
-    """The dashboard's one stylesheet and one script."""
+    """The dashboard's stylesheet and script, and the vendored htmx and uPlot."""
     if name not in STATIC_FILES:
         raise HTTPException(status.HTTP_404_NOT_FOUND, detail="Not Found")
-    headers = {**SECURITY_HEADERS, "Cache-Control": "public, max-age=300"}
+    # A vendored file's name carries its version, so it never changes under that name.
+    vendored = name.startswith("vendor/")
+    cache = "public, max-age=31536000, immutable" if vendored else "public, max-age=300"
+    headers = {**SECURITY_HEADERS, "Cache-Control": cache}
     return FileResponse(STATIC / name, media_type=STATIC_FILES[name], headers=headers)

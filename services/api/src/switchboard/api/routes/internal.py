@@ -49,6 +49,7 @@ def _fallback_prompt(settings: AgentSettings, business_name: str) -> str:
 
 @router.get(
     "/agent-config",
+    summary="Get a number's agent config (internal)",
     response_model=AgentConfig,
     responses={
         304: {"description": "Unchanged: the ETag sent in If-None-Match is still current"},

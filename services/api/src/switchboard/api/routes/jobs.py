@@ -12,25 +12,37 @@ from switchboard.common.jobs import service
 
 router = APIRouter(prefix="/api/v1/jobs", tags=["jobs"], responses={401: {"model": ErrorResponse}})
 _NOT_FOUND = NOT_FOUND
+#: What a prefix of a UUID can hold: typing part of an id never turns into a pattern.
+ID_PREFIX_PATTERN = "^[0-9a-fA-F-]+$"
 
 
-@router.get("", response_model=JobPage)
+@router.get("", summary="List jobs", response_model=JobPage)
 def list_jobs(
     business_id: CurrentBusiness,
     status_: JobStatus | None = Query(None, alias="status"),
+    id_prefix: str | None = Query(
+        None,
+        min_length=4,
+        max_length=36,
+        pattern=ID_PREFIX_PATTERN,
+        description="Only jobs whose id starts with this (at least 4 hex digits or dashes)",
+        examples=["3f2a"],
+    ),
     limit: int = Query(50, ge=1, le=200),
     cursor: Cursor = None,
 ) -> JobPage:
     """This business's jobs, newest first."""
     after = decode_time_cursor(cursor)
-    page = service.list_jobs(business_id, status=status_, limit=limit, after=after)
+    page = service.list_jobs(
+        business_id, status=status_, id_prefix=id_prefix, limit=limit, after=after
+    )
     return JobPage(
         items=[JobPublic.model_validate(j) for j in page.items],
         next_cursor=encode_cursor(*page.next_cursor) if page.next_cursor else None,
     )
 
 
-@router.get("/{job_id}", response_model=JobPublic, responses=_NOT_FOUND)
+@router.get("/{job_id}", summary="Get a job", response_model=JobPublic, responses=_NOT_FOUND)
 def get_job(business_id: CurrentBusiness, job_id: JobId) -> JobPublic:
     """One job."""
     return JobPublic.model_validate(service.get_job(business_id, job_id))
@@ -38,6 +50,7 @@ def get_job(business_id: CurrentBusiness, job_id: JobId) -> JobPublic:
 
 @router.post(
     "/{job_id}/cancel",
+    summary="Cancel a job",
     response_model=JobPublic,
     responses={
         **_NOT_FOUND,
@@ -60,6 +73,7 @@ def cancel(business_id: CurrentBusiness, job_id: JobId, response: Response) -> J
 
 @router.post(
     "/{job_id}/retry",
+    summary="Retry a job",
     response_model=JobPublic,
     responses={**_NOT_FOUND, **CONFLICT},
 )

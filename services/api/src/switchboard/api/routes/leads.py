@@ -19,23 +19,30 @@ from switchboard.api.schemas import (
 )
 from switchboard.domain.leads import csv_import
 from switchboard.domain.leads import store as leads
+from switchboard.domain.leads.statuses import LeadStatus
 
 router = APIRouter(prefix="/api/v1/leads", tags=["leads"], responses=UNAUTHORIZED)
 MAX_IMPORT_BYTES = 5 * 1024 * 1024
 
 
-@router.post("", status_code=status.HTTP_201_CREATED, response_model=LeadPublic, responses=CONFLICT)
+@router.post(
+    "",
+    summary="Create a lead",
+    status_code=status.HTTP_201_CREATED,
+    response_model=LeadPublic,
+    responses=CONFLICT,
+)
 def create_lead(business_id: CurrentBusiness, body: LeadCreate) -> LeadPublic:
     """Create a lead; a second lead with the same phone number is a 409."""
     lead = leads.create_lead(business_id, source="api", **body.model_dump())
     return LeadPublic.model_validate(lead)
 
 
-@router.get("", response_model=LeadPage)
+@router.get("", summary="List leads", response_model=LeadPage)
 def list_leads(
     business_id: CurrentBusiness,
     page: Paging,
-    status_: Text | None = Query(None, alias="status", max_length=32, examples=["new"]),
+    status_: LeadStatus | None = Query(None, alias="status", examples=["new"]),
     source: Text | None = Query(None, max_length=32, examples=["import"]),
     q: Text | None = Query(None, max_length=200, description="Search name, phone and email"),
 ) -> LeadPage:
@@ -48,6 +55,7 @@ def list_leads(
 
 @router.post(
     "/import",
+    summary="Import leads from CSV",
     response_model=LeadImportResult,
     responses={
         400: {
@@ -74,13 +82,18 @@ def import_leads(
     return result
 
 
-@router.get("/{lead_id}", response_model=LeadPublic, responses=NOT_FOUND)
+@router.get("/{lead_id}", summary="Get a lead", response_model=LeadPublic, responses=NOT_FOUND)
 def get_lead(business_id: CurrentBusiness, lead_id: LeadId) -> LeadPublic:
     """One lead."""
     return LeadPublic.model_validate(leads.get_lead(business_id, lead_id))
 
 
-@router.patch("/{lead_id}", response_model=LeadPublic, responses={**NOT_FOUND, **CONFLICT})
+@router.patch(
+    "/{lead_id}",
+    summary="Update a lead",
+    response_model=LeadPublic,
+    responses={**NOT_FOUND, **CONFLICT},
+)
 def update_lead(business_id: CurrentBusiness, lead_id: LeadId, body: LeadUpdate) -> LeadPublic:
     """Change a lead; only the fields in the body change."""
     changes = body.model_dump(exclude_unset=True)
@@ -89,6 +102,7 @@ def update_lead(business_id: CurrentBusiness, lead_id: LeadId, body: LeadUpdate)
 
 @router.delete(
     "/{lead_id}",
+    summary="Delete a lead",
     status_code=status.HTTP_204_NO_CONTENT,
     response_class=Response,
     responses={**NOT_FOUND, 422: {"model": ErrorResponse}},

@@ -13,7 +13,8 @@ from switchboard.api.pagination import Cursor, decode_id_cursor, encode_cursor
 from switchboard.api.params import CONFLICT, NOT_FOUND, object_id
 from switchboard.api.schemas import ErrorResponse, IdList, Text
 from switchboard.api.schemas.common import Timestamp
-from switchboard.domain.outbound import runs
+from switchboard.domain.leads.statuses import LeadStatus
+from switchboard.domain.outbound import console, runs
 
 RunId = Annotated[int, object_id("The outbound run's id")]
 
@@ -27,7 +28,7 @@ _409 = CONFLICT
 
 
 class LeadFilter(BaseModel):
-    status: Text | None = Field(None, max_length=32, examples=["new"])
+    status: LeadStatus | None = Field(None, examples=["new"])
     source: Text | None = Field(None, max_length=32, examples=["csv"])
 
 
@@ -81,6 +82,9 @@ class OutboundRunPublic(BaseModel):
     cancelled: int
     progress: float = Field(description="Share of items in a final state, 0..1")
     active: bool = Field(description="Running with a fresh heartbeat (a live driver)")
+    last_error: str | None = Field(
+        None, description="Why the latest of its items that failed (or is retried) did"
+    )
 
 
 class OutboundRunPage(BaseModel):
@@ -108,7 +112,10 @@ class OutboundItemPage(BaseModel):
     next_cursor: str | None
 
 
-def _public(view: runs.RunView) -> OutboundRunPublic:
+def _public(view: runs.RunView, errors: dict[int, str] | None = None) -> OutboundRunPublic:
+    """The run as the API shows it; ``errors`` (reasons by run id) is read when not given."""
+    if errors is None:
+        errors = console.last_errors(view.run.business_id, [view.run.id])
     return OutboundRunPublic.model_validate(
         {
             **{
@@ -117,12 +124,17 @@ def _public(view: runs.RunView) -> OutboundRunPublic:
                 if hasattr(view.run, c)
             },
             **view.progress.__dict__,
+            "last_error": errors.get(view.run.id),
         }
     )
 
 
 @router.post(
-    "", status_code=201, response_model=OutboundRunPublic, responses={422: {"model": ErrorResponse}}
+    "",
+    summary="Create an outbound run",
+    status_code=201,
+    response_model=OutboundRunPublic,
+    responses={422: {"model": ErrorResponse}},
 )
 def create(business_id: CurrentBusiness, body: OutboundRunCreate) -> OutboundRunPublic:
     """Create a draft run over the chosen leads."""
@@ -144,7 +156,7 @@ def create(business_id: CurrentBusiness, body: OutboundRunCreate) -> OutboundRun
     return _public(view)
 
 
-@router.get("", response_model=OutboundRunPage)
+@router.get("", summary="List outbound runs", response_model=OutboundRunPage)
 def list_runs(
     business_id: CurrentBusiness, limit: int = Query(50, ge=1, le=200), cursor: Cursor = None
 ) -> OutboundRunPage:
@@ -152,31 +164,49 @@ def list_runs(
     after = decode_id_cursor(cursor)
     views = runs.list_runs(business_id, limit=limit + 1, after_id=after)
     more, views = len(views) > limit, views[:limit]
+    errors = console.last_errors(business_id, (v.run.id for v in views))
     return OutboundRunPage(
-        items=[_public(v) for v in views],
+        items=[_public(v, errors) for v in views],
         next_cursor=encode_cursor(views[-1].run.id) if more and views else None,
     )
 
 
-@router.get("/{run_id}", response_model=OutboundRunPublic, responses=_404)
+@router.get(
+    "/{run_id}", summary="Get an outbound run", response_model=OutboundRunPublic, responses=_404
+)
 def get_run(business_id: CurrentBusiness, run_id: RunId) -> OutboundRunPublic:
     """One run with its progress."""
     return _public(runs.get_run(business_id, run_id))
 
 
-@router.post("/{run_id}/start", response_model=OutboundRunPublic, responses={**_404, **_409})
+@router.post(
+    "/{run_id}/start",
+    summary="Start an outbound run",
+    response_model=OutboundRunPublic,
+    responses={**_404, **_409},
+)
 def start(business_id: CurrentBusiness, run_id: RunId) -> OutboundRunPublic:
     """Start a draft run; a second start is a 409, however many arrive at once."""
     return _public(runs.start_run(business_id, run_id))
 
 
-@router.post("/{run_id}/cancel", response_model=OutboundRunPublic, responses={**_404, **_409})
+@router.post(
+    "/{run_id}/cancel",
+    summary="Cancel an outbound run",
+    response_model=OutboundRunPublic,
+    responses={**_404, **_409},
+)
 def cancel(business_id: CurrentBusiness, run_id: RunId) -> OutboundRunPublic:
     """Cancel: once this answers, no new call is placed for the run."""
     return _public(runs.cancel_run(business_id, run_id))
 
 
-@router.get("/{run_id}/items", response_model=OutboundItemPage, responses=_404)
+@router.get(
+    "/{run_id}/items",
+    summary="List an outbound run's items",
+    response_model=OutboundItemPage,
+    responses=_404,
+)
 def items(
     business_id: CurrentBusiness,
     run_id: RunId,

@@ -64,7 +64,7 @@ def _result(report: parking.ReplayReport) -> ReplayResult:
     )
 
 
-@router.get("", response_model=ParkedEventPage, responses=_ADMIN)
+@router.get("", summary="List parked call events", response_model=ParkedEventPage, responses=_ADMIN)
 def list_parked(limit: int = Query(100, ge=1, le=500)) -> ParkedEventPage:
     """The count of parked call events and the newest ``limit`` of them."""
     return ParkedEventPage(
@@ -76,7 +76,9 @@ def list_parked(limit: int = Query(100, ge=1, le=500)) -> ParkedEventPage:
     )
 
 
-@router.post("/replay", response_model=ReplayResult, responses=_ADMIN)
+@router.post(
+    "/replay", summary="Replay parked call events", response_model=ReplayResult, responses=_ADMIN
+)
 def replay_all(limit: int = Query(100, ge=1, le=1000)) -> ReplayResult:
     """Handle up to ``limit`` parked events again, oldest first; those handled leave the
     parking, the others keep it with their new error. An event is never handled twice: its
@@ -86,6 +88,7 @@ def replay_all(limit: int = Query(100, ge=1, le=1000)) -> ReplayResult:
 
 @router.post(
     "/{parked_id}/replay",
+    summary="Replay one parked call event",
     response_model=ReplayResult,
     responses={**_ADMIN, 404: {"model": ErrorResponse, "description": "No such parked event"}},
 )

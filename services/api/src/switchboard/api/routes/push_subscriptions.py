@@ -22,6 +22,7 @@ router = APIRouter(
 
 @router.post(
     "",
+    summary="Subscribe a browser to push notifications",
     response_model=PushSubscriptionPublic,
     status_code=status.HTTP_201_CREATED,
     responses={
@@ -48,14 +49,19 @@ def subscribe(
     return PushSubscriptionPublic.model_validate(subscription)
 
 
-@router.get("", response_model=PushSubscriptionPage)
+@router.get("", summary="List push subscriptions", response_model=PushSubscriptionPage)
 def list_subscriptions(business_id: CurrentBusiness, page: Paging) -> PushSubscriptionPage:
     """This business's subscriptions, newest first."""
     rows = subscriptions.list_subscriptions(business_id, limit=page.limit, after=page.after)
     return to_page(PushSubscriptionPage, rows)
 
 
-@router.get("/{subscription_id}", response_model=PushSubscriptionPublic, responses=NOT_FOUND)
+@router.get(
+    "/{subscription_id}",
+    summary="Get a push subscription",
+    response_model=PushSubscriptionPublic,
+    responses=NOT_FOUND,
+)
 def get_subscription(
     business_id: CurrentBusiness, subscription_id: SubscriptionId
 ) -> PushSubscriptionPublic:
@@ -66,6 +72,7 @@ def get_subscription(
 
 @router.delete(
     "/{subscription_id}",
+    summary="Delete a push subscription",
     status_code=status.HTTP_204_NO_CONTENT,
     response_class=Response,
     responses=NOT_FOUND,

@@ -18,13 +18,18 @@ router = APIRouter(prefix="/api/v1/reminders", tags=["reminders"], responses=UNA
 ReminderStatus = Literal["pending", "sent", "done", "cancelled"]
 
 
-@router.post("", response_model=ReminderPublic, status_code=status.HTTP_201_CREATED)
+@router.post(
+    "",
+    summary="Create a reminder",
+    response_model=ReminderPublic,
+    status_code=status.HTTP_201_CREATED,
+)
 def create_reminder(business_id: CurrentBusiness, body: ReminderCreate) -> ReminderPublic:
     """Create a pending reminder; ``lead_id`` must be one of this business's leads."""
     return ReminderPublic.model_validate(reminders.create_reminder(business_id, body.model_dump()))
 
 
-@router.get("", response_model=ReminderPage)
+@router.get("", summary="List reminders", response_model=ReminderPage)
 def list_reminders(
     business_id: CurrentBusiness,
     page: Paging,
@@ -39,13 +44,20 @@ def list_reminders(
     return to_page(ReminderPage, rows)
 
 
-@router.get("/{reminder_id}", response_model=ReminderPublic, responses=NOT_FOUND)
+@router.get(
+    "/{reminder_id}", summary="Get a reminder", response_model=ReminderPublic, responses=NOT_FOUND
+)
 def get_reminder(business_id: CurrentBusiness, reminder_id: ReminderId) -> ReminderPublic:
     """One reminder."""
     return ReminderPublic.model_validate(reminders.get_reminder(business_id, reminder_id))
 
 
-@router.patch("/{reminder_id}", response_model=ReminderPublic, responses=NOT_FOUND)
+@router.patch(
+    "/{reminder_id}",
+    summary="Update a reminder",
+    response_model=ReminderPublic,
+    responses=NOT_FOUND,
+)
 def update_reminder(
     business_id: CurrentBusiness, reminder_id: ReminderId, body: ReminderUpdate
 ) -> ReminderPublic:
@@ -56,6 +68,7 @@ def update_reminder(
 
 @router.delete(
     "/{reminder_id}",
+    summary="Delete a reminder",
     status_code=status.HTTP_204_NO_CONTENT,
     response_class=Response,
     responses=NOT_FOUND,

@@ -24,7 +24,12 @@ from switchboard.domain.webhooks import endpoints
 router = APIRouter(prefix="/api/v1/webhooks", tags=["webhooks"], responses=UNAUTHORIZED)
 
 
-@router.post("", response_model=WebhookEndpointWithSecret, status_code=status.HTTP_201_CREATED)
+@router.post(
+    "",
+    summary="Register a webhook endpoint",
+    response_model=WebhookEndpointWithSecret,
+    status_code=status.HTTP_201_CREATED,
+)
 def create_endpoint(
     business_id: CurrentBusiness, body: WebhookEndpointCreate, settings: SettingsDep
 ) -> WebhookEndpointWithSecret:
@@ -37,20 +42,30 @@ def create_endpoint(
     return WebhookEndpointWithSecret.model_validate(endpoint)
 
 
-@router.get("", response_model=WebhookEndpointPage)
+@router.get("", summary="List webhook endpoints", response_model=WebhookEndpointPage)
 def list_endpoints(business_id: CurrentBusiness, page: Paging) -> WebhookEndpointPage:
     """This business's endpoints, newest first."""
     rows = endpoints.list_endpoints(business_id, limit=page.limit, after=page.after)
     return to_page(WebhookEndpointPage, rows)
 
 
-@router.get("/{endpoint_id}", response_model=WebhookEndpointPublic, responses=NOT_FOUND)
+@router.get(
+    "/{endpoint_id}",
+    summary="Get a webhook endpoint",
+    response_model=WebhookEndpointPublic,
+    responses=NOT_FOUND,
+)
 def get_endpoint(business_id: CurrentBusiness, endpoint_id: EndpointId) -> WebhookEndpointPublic:
     """One endpoint (without its secret)."""
     return WebhookEndpointPublic.model_validate(endpoints.get_endpoint(business_id, endpoint_id))
 
 
-@router.patch("/{endpoint_id}", response_model=WebhookEndpointUpdated, responses=NOT_FOUND)
+@router.patch(
+    "/{endpoint_id}",
+    summary="Update a webhook endpoint",
+    response_model=WebhookEndpointUpdated,
+    responses=NOT_FOUND,
+)
 def update_endpoint(
     business_id: CurrentBusiness,
     endpoint_id: EndpointId,
@@ -74,6 +89,7 @@ def update_endpoint(
 
 @router.delete(
     "/{endpoint_id}",
+    summary="Delete a webhook endpoint",
     status_code=status.HTTP_204_NO_CONTENT,
     response_class=Response,
     responses=NOT_FOUND,
@@ -84,7 +100,12 @@ def delete_endpoint(business_id: CurrentBusiness, endpoint_id: EndpointId) -> Re
     return Response(status_code=status.HTTP_204_NO_CONTENT)
 
 
-@router.get("/{endpoint_id}/deliveries", response_model=WebhookDeliveryPage, responses=NOT_FOUND)
+@router.get(
+    "/{endpoint_id}/deliveries",
+    summary="List an endpoint's deliveries",
+    response_model=WebhookDeliveryPage,
+    responses=NOT_FOUND,
+)
 def list_deliveries(
     business_id: CurrentBusiness,
     endpoint_id: EndpointId,
@@ -100,6 +121,7 @@ def list_deliveries(
 
 @router.post(
     "/{endpoint_id}/test",
+    summary="Send a test event",
     response_model=WebhookTestQueued,
     status_code=status.HTTP_202_ACCEPTED,
     responses=NOT_FOUND,

@@ -11,7 +11,6 @@ schema and serves it in an app without that shortcut.
 
 from __future__ import annotations
 
-import json
 from typing import Any
 from urllib.parse import parse_qsl
 
@@ -19,7 +18,12 @@ from fastapi import APIRouter, HTTPException, Request, Response
 from starlette.types import Receive, Scope, Send
 from twilio.request_validator import RequestValidator
 
-from switchboard.api.errors import database_unavailable, log_unavailable, send_unavailable
+from switchboard.api.errors import (
+    database_unavailable,
+    log_unavailable,
+    send_error,
+    send_unavailable,
+)
 from switchboard.api.schemas import ErrorResponse
 from switchboard.common.logging import get_logger
 from switchboard.common.settings import get_settings
@@ -102,6 +106,7 @@ def _error(description: str) -> dict[str, Any]:
 
 @router.post(
     PATH,
+    summary="Receive an inbound WhatsApp message (Twilio)",
     response_class=Response,
     responses={
         200: {"content": {"application/xml": {}}, "description": "Empty TwiML: stored"},
@@ -187,7 +192,4 @@ async def _read_body(receive: Receive) -> bytes:
 
 
 async def _answer_json(send: Send, status: int, detail: Any) -> None:
-    body = json.dumps({"detail": detail}).encode()
-    headers = [(b"content-type", b"application/json"), (b"content-length", b"%d" % len(body))]
-    await send({"type": "http.response.start", "status": status, "headers": headers})
-    await send({"type": "http.response.body", "body": body})
+    await send_error(send, status, detail)  # the app's error body, code and all

@@ -4,14 +4,28 @@ Every value a client sends passes through one of these types, so what the databa
 hold is refused here, at the edge, with a 422 naming the field: a NUL character (PostgreSQL
 text cannot store it), an id beyond BIGINT, an unbounded list of ids, a time that leaves the
 calendar once converted to UTC.
+
+Every time a response carries is UTC written with ``Z`` and exactly three decimals
+(``2026-12-04T10:00:00.000Z``, JavaScript's ``toISOString()``): fixed width so the text sorts
+as the time does, milliseconds because a job's steps are often less than a second apart, and
+truncated rather than rounded so a time never moves into the next second.
 """
 
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from typing import Annotated, ClassVar, Generic, TypeVar
+from typing import Annotated, ClassVar, Generic, Literal, TypeVar
 
-from pydantic import AfterValidator, AwareDatetime, BaseModel, ConfigDict, Field, model_validator
+from pydantic import (
+    AfterValidator,
+    AwareDatetime,
+    BaseModel,
+    ConfigDict,
+    Field,
+    PlainSerializer,
+    WithJsonSchema,
+    model_validator,
+)
 from pydantic_core import PydanticCustomError
 
 from switchboard.common.db.keyset import MAX_ID
@@ -62,16 +76,59 @@ def _as_utc(moment: datetime) -> datetime:
         ) from None
 
 
-#: A timestamp in a response or a filter: timezone-aware UTC (naive means UTC).
-Timestamp = Annotated[datetime, AfterValidator(_as_utc)]
+def utc_text(moment: datetime) -> str:
+    """``moment`` as every response writes a time: UTC, milliseconds, ``Z``
+    (``2026-12-04T10:00:00.000Z``); a naive ``moment`` is taken as UTC."""
+    utc = moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
+    # isoformat, not strftime: "%Y" does not pad years before 1000 to four digits.
+    return utc.replace(tzinfo=None).isoformat(timespec="milliseconds") + "Z"
+
+
+_AS_UTC_TEXT = PlainSerializer(utc_text, return_type=str, when_used="json")
+_UTC_TEXT_SCHEMA = WithJsonSchema(
+    {"type": "string", "format": "date-time", "examples": ["2026-12-04T10:00:00.000Z"]},
+    mode="serialization",
+)
+#: A timestamp in a response or a filter: timezone-aware UTC (naive means UTC), written as
+#: ``utc_text`` says.
+Timestamp = Annotated[datetime, AfterValidator(_as_utc), _AS_UTC_TEXT, _UTC_TEXT_SCHEMA]
 #: A time a client sets: it must carry its offset, and is stored in UTC.
-AwareTimestamp = Annotated[AwareDatetime, AfterValidator(_as_utc)]
+AwareTimestamp = Annotated[AwareDatetime, AfterValidator(_as_utc), _AS_UTC_TEXT, _UTC_TEXT_SCHEMA]
+
+#: The machine-readable ``code`` of an error; one per HTTP status (``api.errors.ERROR_CODES``).
+ErrorCode = Literal[
+    "bad_request",
+    "unauthorized",
+    "forbidden",
+    "not_found",
+    "method_not_allowed",
+    "conflict",
+    "payload_too_large",
+    "unsupported_media_type",
+    "validation_error",
+    "rate_limited",
+    "client_error",
+    "internal_error",
+    "unavailable",
+    "server_error",
+]
+
+
+class FieldError(BaseModel):
+    """One reason a request was refused (422), in FastAPI's form."""
+
+    model_config = ConfigDict(extra="allow")  # ``input``, ``ctx``, ``url`` when known
+
+    loc: list[str | int] = Field(examples=[["body", "status"]])
+    msg: str = Field(examples=["Input should be 'new', 'contacted', ... or 'lost'"])
+    type: str = Field(examples=["literal_error"])
 
 
 class ErrorResponse(BaseModel):
-    """Every error: a message, or FastAPI's list of field errors for a 422."""
+    """Every error: a code to branch on, and a message or (a 422) the list of field errors."""
 
-    detail: str | list[dict[str, object]] = Field(examples=["lead 42 not found"])
+    code: ErrorCode = Field(examples=["not_found"])
+    detail: str | list[FieldError] = Field(examples=["lead 42 not found"])
 
 
 class Page(BaseModel, Generic[T]):

@@ -5,9 +5,10 @@ from __future__ import annotations
 from pydantic import BaseModel, ConfigDict, Field
 
 from switchboard.api.schemas.common import Page, Patch, Phone, Text, Timestamp
+from switchboard.domain.leads.statuses import DEFAULT_STATUS, LEAD_STATUSES, LeadStatus
 
 EMAIL = r"^[^@\s]+@[^@\s]+\.[^@\s]+$"
-STATUS = r"^[a-z][a-z0-9_-]{0,31}$"
+STATUSES = f"One of: {', '.join(LEAD_STATUSES)}"
 
 
 class LeadBase(BaseModel):
@@ -21,7 +22,7 @@ class LeadCreate(LeadBase):
     model_config = ConfigDict(extra="forbid")
 
     phone: Phone
-    status: str = Field("new", pattern=STATUS, examples=["new"])
+    status: LeadStatus = Field(DEFAULT_STATUS, examples=["new"])
 
 
 class LeadUpdate(LeadBase, Patch):
@@ -30,7 +31,7 @@ class LeadUpdate(LeadBase, Patch):
     nullable = frozenset({"name", "email", "intent", "notes"})
 
     phone: Phone | None = None
-    status: str | None = Field(None, pattern=STATUS, examples=["qualified"])
+    status: LeadStatus | None = Field(None, examples=["qualified"])
 
 
 class LeadPublic(LeadBase):
@@ -38,7 +39,8 @@ class LeadPublic(LeadBase):
 
     id: int
     phone: str = Field(examples=["+15551234567"])
-    status: str = Field(examples=["new"])
+    # Plain text: a lead saved before the list was checked may hold another status.
+    status: str = Field(examples=["new"], description=STATUSES)
     source: str = Field(examples=["manual"], description="api, import, call, whatsapp, ...")
     summary: str | None = None
     created_at: Timestamp

@@ -6,20 +6,17 @@ from typing import Annotated, Any, Literal
 
 from pydantic import AnyHttpUrl, BaseModel, ConfigDict, Field
 
-from switchboard.api.schemas.common import Page, Patch, Text, Timestamp
+from switchboard.api.schemas.common import Page, Patch, Timestamp
+from switchboard.domain.webhooks.events import WEBHOOK_EVENTS, WebhookEvent
 
 Kind = Literal["generic", "n8n"]
-EventName = Annotated[Text, Field(max_length=100)]
+_EVENTS = f"Event types to send, of {', '.join(WEBHOOK_EVENTS)}; null means all"
+#: What a client subscribes to: known event names only (a 422 lists them).
+Subscription = Annotated[list[WebhookEvent], Field(max_length=50)]
 
 
 class WebhookEndpointBase(BaseModel):
     kind: Kind = Field("generic", examples=["n8n"])
-    events: list[EventName] | None = Field(
-        None,
-        max_length=50,
-        description="Event types to send; null means all",
-        examples=[["call.ended", "lead.created"]],
-    )
     active: bool = True
 
 
@@ -27,6 +24,9 @@ class WebhookEndpointCreate(WebhookEndpointBase):
     model_config = ConfigDict(extra="forbid")
 
     url: AnyHttpUrl = Field(examples=["https://hooks.example.com/switchboard"])
+    events: Subscription | None = Field(
+        None, description=_EVENTS, examples=[["call.ended", "recording.ready"]]
+    )
 
 
 class WebhookEndpointUpdate(Patch):
@@ -36,7 +36,7 @@ class WebhookEndpointUpdate(Patch):
 
     url: AnyHttpUrl | None = None
     kind: Kind | None = None
-    events: list[EventName] | None = Field(None, max_length=50)
+    events: Subscription | None = Field(None, description=_EVENTS)
     active: bool | None = None
     rotate_secret: bool = Field(False, description="Issue a new signing secret (shown once)")
 
@@ -46,6 +46,10 @@ class WebhookEndpointPublic(WebhookEndpointBase):
 
     id: int
     url: str
+    # Plain names: an endpoint saved before the list was checked may hold others.
+    events: list[str] | None = Field(
+        description=_EVENTS, examples=[["call.ended", "recording.ready"]]
+    )
     created_at: Timestamp
     updated_at: Timestamp
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import time
 
-from switchboard.common.logging import get_logger
+from switchboard.common.logging import get_logger, log_scope
 from switchboard.voice_gateway import metrics
 from switchboard.voice_gateway.domain.frames import ProtocolError, SequenceGuard, StreamStart
 from switchboard.voice_gateway.domain.media_token import (
@@ -77,18 +77,22 @@ class MediaStreamHandler:
             log.warning("media_token_reused", call_sid=start.call_sid)
             await socket.close(POLICY_VIOLATION, "token already used")
             return "token_reused"
-        business_number = claims.to_number if claims.direction == "inbound" else claims.from_number
-        try:
-            config = await self._configs.get(business_number)
-        except AgentConfigUnavailable as exc:
-            log.error("agent_config_unavailable", call_sid=start.call_sid, error=str(exc))
-            config = None
-        if config is None or config.business_id != claims.business_id:
-            log.warning("media_stream_without_agent", call_sid=start.call_sid)
-            await socket.close(POLICY_VIOLATION, "no agent for this call")
-            return "no_agent"
-        session = CallSession(self._services, socket, start, claims, config, guard)
-        return await session.run()
+        # Every later line of the call, its session's tasks' included, names the call.
+        with log_scope(call_sid=start.call_sid, business_id=claims.business_id):
+            business_number = (
+                claims.to_number if claims.direction == "inbound" else claims.from_number
+            )
+            try:
+                config = await self._configs.get(business_number)
+            except AgentConfigUnavailable as exc:
+                log.error("agent_config_unavailable", call_sid=start.call_sid, error=str(exc))
+                config = None
+            if config is None or config.business_id != claims.business_id:
+                log.warning("media_stream_without_agent", call_sid=start.call_sid)
+                await socket.close(POLICY_VIOLATION, "no agent for this call")
+                return "no_agent"
+            session = CallSession(self._services, socket, start, claims, config, guard)
+            return await session.run()
 
     async def _await_start(self, socket: MediaSocket, guard: SequenceGuard) -> StreamStart:
         serializer = self._services.serializer

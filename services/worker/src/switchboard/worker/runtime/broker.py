@@ -14,6 +14,7 @@ from switchboard.common.settings import Settings
 from switchboard.worker.runtime.consumer import LedgerConsumer
 from switchboard.worker.runtime.heartbeat import HeartbeatMiddleware
 from switchboard.worker.runtime.middleware import LedgerMiddleware
+from switchboard.worker.runtime.observability import JobObservability, status_dir
 from switchboard.worker.runtime.outbox_relay import OutboxRelayMiddleware
 
 
@@ -30,6 +31,7 @@ class LedgerRabbitmqBroker(RabbitmqBroker):
             m.beat for m in self.middleware if isinstance(m, HeartbeatMiddleware)
         ]
         hooks += [m.tick for m in self.middleware if isinstance(m, OutboxRelayMiddleware)]
+        hooks += [m.tick for m in self.middleware if isinstance(m, JobObservability)]
 
         def turn() -> None:
             for hook in hooks:
@@ -50,7 +52,8 @@ def worker_broker(settings: Settings) -> dramatiq.Broker:
 
 
 def install_runtime(broker: dramatiq.Broker, settings: Settings) -> dramatiq.Broker:
-    """Add the worker's middleware to ``broker`` once: ledger, heartbeats, outbox relay, message.
+    """Add the worker's middleware to ``broker`` once: ledger, job metrics, heartbeats, outbox
+    relay, message.
 
     The ledger goes first: its "before" hooks run before the age and time limits look at a
     message, and Dramatiq runs "after" hooks in reverse, so it sees the Retries verdict.
@@ -62,6 +65,8 @@ def install_runtime(broker: dramatiq.Broker, settings: Settings) -> dramatiq.Bro
             stale_after_s=settings.worker_stale_after_s,
         )
         broker.add_middleware(ledger, before=AgeLimit)
+    if JobObservability not in present:  # after the ledger: sees the Retries verdict too
+        broker.add_middleware(JobObservability(status_dir()), after=LedgerMiddleware)
     if CurrentMessage not in present:
         broker.add_middleware(CurrentMessage())
     if HeartbeatMiddleware not in present:

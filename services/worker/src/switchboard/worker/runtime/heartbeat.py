@@ -47,6 +47,7 @@ class HeartbeatMiddleware(Middleware):
         self._next_beat = float("inf")  # no beat before the worker booted
         self._started_at = utcnow()
         self._queues = ""
+        self._worker_threads: int | None = None
 
     @property
     def worker_id(self) -> str:
@@ -56,6 +57,7 @@ class HeartbeatMiddleware(Middleware):
     def after_worker_boot(self, broker: dramatiq.Broker, worker: Any) -> None:
         self._started_at = utcnow()
         self._queues = ",".join(sorted(worker.consumer_whitelist or broker.get_declared_queues()))
+        self._worker_threads = getattr(worker, "worker_threads", None)
         self.beat(force=True)
 
     def after_process_message(
@@ -84,6 +86,8 @@ class HeartbeatMiddleware(Middleware):
             "started": self._started_at,
             "now": utcnow(),
             "processed": processed,
+            "threads": threading.active_count(),
+            "worker_threads": self._worker_threads,
         }
         try:
             execute(BEAT, params, durable=False)

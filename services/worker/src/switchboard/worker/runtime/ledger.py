@@ -20,6 +20,7 @@ from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from traceback import format_exception
 from typing import Any
 
 import psycopg
@@ -50,6 +51,9 @@ from switchboard.worker.runtime.ledger_statements import (
     SUCCEED,
     SUCCEED_MANY,
 )
+
+#: How much of a traceback the ledger keeps (the innermost frames).
+_TRACEBACK_CHARS = 4000
 
 #: How far back each batch reads cancellations: covers clock differences between hosts and
 #: transactions that set ``updated_at`` before they committed.
@@ -154,6 +158,12 @@ def describe_error(exc: BaseException) -> str:
     return scrub(f"{type(exc).__name__}: {exc}")[:1000]
 
 
+def describe_traceback(exc: BaseException) -> str:
+    """The exception's traceback for the ledger (its innermost frames, if long), masked."""
+    text = "".join(format_exception(exc)).rstrip()
+    return scrub(text if len(text) <= _TRACEBACK_CHARS else "…" + text[-_TRACEBACK_CHARS:])
+
+
 def start_fast(job_id: str) -> bool:
     """Start a first delivery with no round trip if this process may (see ``inflight.py``).
 
@@ -230,11 +240,12 @@ def mark_succeeded_many(outcomes: Sequence[dict[str, Any]]) -> None:
     _succeed_many(outcomes)
 
 
-def mark_failed(job_id: str, error: str, *, status: str) -> None:
+def mark_failed(job_id: str, error: str, *, status: str, traceback: str | None = None) -> None:
     """The actor raised: ``queued`` (retry scheduled), ``failed``, ``dead`` or ``cancelled``."""
     params = _outcome_params(job_id)
     finished: datetime | None = None if status == "queued" else params["now"]
-    execute(FAIL, {**params, "status": status, "error": error, "finished": finished})
+    outcome = {"status": status, "error": error, "traceback": traceback, "finished": finished}
+    execute(FAIL, {**params, **outcome})
 
 
 def forget_started(job_id: str) -> None:

@@ -85,7 +85,7 @@ _STOPS = "(cancel_requested AND :status = 'queued')"
 # A job queued again (a retry) has no worker until its next start.
 FAIL = f"""
     UPDATE jobs SET status = CASE WHEN {_STOPS} THEN 'cancelled' ELSE :status END,
-        failures = failures + 1, last_error = :error,
+        failures = failures + 1, last_error = :error, last_traceback = :traceback,
         {_FAST_OUTCOME} finished_at = CASE WHEN {_STOPS} THEN :now ELSE :finished END,
         updated_at = :now,
         worker_id = CASE WHEN :status = 'queued' THEN NULL ELSE jobs.worker_id END
@@ -146,9 +146,11 @@ PROGRESS = (  # a fast-path job is marked running first (``record_progress``)
 )
 # A worker process's heartbeat, one statement (``heartbeat.py``).
 BEAT = """
-    INSERT INTO worker_heartbeats (id, queues, started_at, beat_at, jobs_processed)
-    VALUES (:id, :queues, :started, :now, :processed)
+    INSERT INTO worker_heartbeats
+        (id, queues, started_at, beat_at, jobs_processed, threads, worker_threads)
+    VALUES (:id, :queues, :started, :now, :processed, :threads, :worker_threads)
     ON CONFLICT (id) DO UPDATE SET queues = excluded.queues, started_at = excluded.started_at,
-        beat_at = excluded.beat_at,
+        beat_at = excluded.beat_at, threads = excluded.threads,
+        worker_threads = excluded.worker_threads,
         jobs_processed = worker_heartbeats.jobs_processed + excluded.jobs_processed
 """

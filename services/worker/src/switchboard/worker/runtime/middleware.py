@@ -8,6 +8,7 @@ from datetime import UTC, datetime
 from typing import Any, NoReturn
 
 import dramatiq
+import structlog
 from dramatiq.middleware import Middleware, SkipMessage
 
 from switchboard.common.jobs.broker import max_age_ms
@@ -27,6 +28,24 @@ log = get_logger("switchboard.jobs")
 _HERE = "switchboard_executing_here"
 # Set on the MessageProxy of a delivery that holds the process's solo gate (``solo.py``).
 _HOLD = "switchboard_solo_gate"
+#: Bound in a worker thread's log context while it handles a delivery: every line logged
+#: meanwhile, by the actor, the domain, the adapters or Dramatiq itself, names the job.
+_JOB_FIELDS = ("job_id", "actor", "business_id")
+
+
+def outcome_of(message: Any, exception: BaseException | None) -> str:
+    """The ledger status a finished execution leaves its job in: ``succeeded``, ``cancelled``
+    (it stopped at a checkpoint), ``queued`` (Retries scheduled another attempt), ``failed``
+    (a permanent error) or ``dead`` (retries exhausted)."""
+    if exception is None:
+        return "succeeded"
+    if isinstance(exception, JobCancelled):
+        return "cancelled"
+    if not message.failed:
+        return "queued"
+    if isinstance(exception, PERMANENT_ERRORS):
+        return "failed"
+    return "dead"
 
 
 class LedgerMiddleware(Middleware):
@@ -59,6 +78,9 @@ class LedgerMiddleware(Middleware):
 
     def before_process_message(self, broker: dramatiq.Broker, message: Any) -> None:
         job_id = message.message_id
+        structlog.contextvars.bind_contextvars(
+            job_id=job_id, actor=message.actor_name, business_id=message.options.get("business_id")
+        )
         with self._executing_lock:
             executing_here = job_id in self._executing
             self._executing.add(job_id)
@@ -106,6 +128,7 @@ class LedgerMiddleware(Middleware):
                 unfinished=started.unfinished - 1,
             )
             message.__dict__[_HOLD] = self._gate.enter_solo(message.__dict__[_HOLD])
+        structlog.contextvars.bind_contextvars(business_id=started.business_id)  # the ledger's
         set_current_job(
             JobContext(
                 job_id,
@@ -198,6 +221,9 @@ class LedgerMiddleware(Middleware):
         job = current_job()
         set_current_job(None)
         self._leave(message)
+        # The last "after" hook of the delivery (this middleware is the first): unbound here,
+        # the worker thread's next lines no longer name this job.
+        structlog.contextvars.unbind_contextvars(*_JOB_FIELDS)
         started = job.started_monotonic if job is not None else time.monotonic()
         duration_ms = round((time.monotonic() - started) * 1000, 1)
         fields = {
@@ -214,15 +240,9 @@ class LedgerMiddleware(Middleware):
             log.info("job.succeeded", **fields)
             return
         error = ledger.describe_error(exception)
-        if isinstance(exception, JobCancelled):
-            status = "cancelled"
-        elif not message.failed:
-            status = "queued"  # Retries has scheduled another attempt
-        elif isinstance(exception, PERMANENT_ERRORS):
-            status = "failed"
-        else:
-            status = "dead"
-        ledger.mark_failed(message.message_id, error, status=status)
+        status = outcome_of(message, exception)
+        trace = ledger.describe_traceback(exception)
+        ledger.mark_failed(message.message_id, error, status=status, traceback=trace)
         log_method = log.warning if status == "queued" else log.error
         log_method("job.failed", outcome=status, error=error, **fields)
 
@@ -242,3 +262,4 @@ class LedgerMiddleware(Middleware):
             )
             ledger.mark_dead(message.message_id, error)
             log.error("job.expired", job_id=message.message_id, actor=message.actor_name)
+        structlog.contextvars.unbind_contextvars(*_JOB_FIELDS)

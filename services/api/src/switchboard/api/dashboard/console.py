@@ -1,0 +1,37 @@
+"""What every console page needs: the logged-in business, the context base.html reads, the
+next page's cursor and the 404 of a row that is not the business's."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import HTTPException, Request, status
+
+from switchboard.api.dashboard.session import DashboardSession, require_login
+from switchboard.api.pagination import encode_cursor
+from switchboard.common.settings import Settings
+from switchboard.domain.businesses import settings as business_settings
+
+
+def logged_in(request: Request, settings: Settings) -> tuple[DashboardSession, int]:
+    """The logged-in session and its business id, or a redirect to the login page."""
+    session = require_login(request, settings)
+    assert session.business_id is not None  # require_login lets no other session through
+    return session, session.business_id
+
+
+def layout(session: DashboardSession, active: str, **extra: Any) -> dict[str, Any]:
+    """What base.html reads (the business, the CSRF token, the current nav entry), and more."""
+    assert session.business_id is not None
+    business = business_settings.own_settings(session.business_id).business
+    return {"business": business, "csrf_token": session.csrf_token, "active": active, **extra}
+
+
+def next_cursor(next_after: int | None) -> str | None:
+    """The cursor of the next page, if there is one."""
+    return encode_cursor(next_after) if next_after is not None else None
+
+
+def not_found(exc: Exception) -> HTTPException:
+    """The 404 of a row this business does not have."""
+    return HTTPException(status.HTTP_404_NOT_FOUND, detail=str(exc))

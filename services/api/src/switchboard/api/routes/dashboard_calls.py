@@ -1,0 +1,110 @@
+"""The console's calls: the list (by number and direction), one call with its transcript and
+recordings, and each recording's audio for the page's ``<audio>`` player.
+
+The audio route is the dashboard's own (session cookie, the session's business only): an
+``<audio>`` element cannot send the API's bearer key. It answers byte ranges, so the player
+can seek without fetching the whole file again.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Annotated, Literal
+
+from fastapi import APIRouter, Header, Path, Query, Request, status
+from fastapi.responses import HTMLResponse, Response
+
+from switchboard.api.dashboard.console import layout, logged_in, next_cursor, not_found
+from switchboard.api.dashboard.rendering import page
+from switchboard.api.deps import SettingsDep
+from switchboard.api.pagination import decode_id_cursor
+from switchboard.api.schemas import Text
+from switchboard.common.db.keyset import MAX_ID
+from switchboard.common.errors import NotFoundError
+from switchboard.common.integrations.storage import make_recording_storage
+from switchboard.domain.calls import queries as calls_query
+
+router = APIRouter(prefix="/dashboard/calls", include_in_schema=False)
+CallId = Annotated[int, Path(ge=1, le=MAX_ID)]
+RecordingId = Annotated[int, Path(ge=1, le=MAX_ID)]
+ACTIVE = "/dashboard/calls"
+PAGE_SIZE = 25
+#: One range, ``bytes=first-last``, ``bytes=first-`` or ``bytes=-suffix`` (what players send);
+#: digits are bounded so no header can make us parse a huge number.
+_RANGE = re.compile(r"bytes=(\d{0,18})-(\d{0,18})")
+
+
+@router.get("", response_class=HTMLResponse)
+def calls_page(
+    request: Request,
+    settings: SettingsDep,
+    q: Annotated[Text | None, Query(max_length=32)] = None,
+    direction: Annotated[Literal["inbound", "outbound"] | None, Query()] = None,
+    cursor: Annotated[Text | None, Query(max_length=100)] = None,
+) -> HTMLResponse:
+    """Calls newest first, narrowed by a number (caller or called) and direction."""
+    session, business_id = logged_in(request, settings)
+    filters = calls_query.CallFilter(direction=direction, number=q or None)
+    found = calls_query.list_calls(
+        business_id, filters, limit=PAGE_SIZE, after=decode_id_cursor(cursor)
+    )
+    context = layout(session, ACTIVE, calls=found.items, q=q, direction=direction)
+    return page(request, "calls.html", next_cursor=next_cursor(found.next_after), **context)
+
+
+@router.get("/{call_id}", response_class=HTMLResponse)
+def call_page(request: Request, settings: SettingsDep, call_id: CallId) -> HTMLResponse:
+    """One call: its facts, transcript, summary, and recordings with a player each."""
+    session, business_id = logged_in(request, settings)
+    try:
+        detail = calls_query.get_call(business_id, call_id)
+    except NotFoundError as exc:
+        raise not_found(exc) from exc
+    context = layout(session, ACTIVE, call=detail.call, recordings=detail.recordings)
+    return page(request, "call.html", **context)
+
+
+@router.get("/{call_id}/recordings/{recording_id}/audio")
+def recording_audio(
+    request: Request,
+    settings: SettingsDep,
+    call_id: CallId,
+    recording_id: RecordingId,
+    range_header: Annotated[str | None, Header(alias="range", max_length=100)] = None,
+) -> Response:
+    """The recording's stored audio (WAV), whole or the one byte range asked for."""
+    _, business_id = logged_in(request, settings)
+    storage = make_recording_storage(settings)
+    try:
+        audio = calls_query.recording_audio(business_id, call_id, recording_id, storage)
+    except NotFoundError as exc:
+        raise not_found(exc) from exc
+    return _audio(audio, range_header)
+
+
+def _audio(data: bytes, range_header: str | None) -> Response:
+    headers = {
+        "Accept-Ranges": "bytes",
+        "Cache-Control": "private, no-store",
+        "X-Content-Type-Options": "nosniff",
+    }
+    found = _RANGE.fullmatch(range_header.strip()) if range_header else None
+    if found is None or found.groups() == ("", ""):
+        # No range, or one we do not serve (several ranges, another unit): the whole file,
+        # which RFC 9110 allows for any Range a server chooses to ignore.
+        return Response(data, media_type="audio/wav", headers=headers)
+    first, last, size = found.group(1), found.group(2), len(data)
+    if first == "":
+        start, end = max(size - int(last), 0), size - 1
+    else:
+        start, end = int(first), min(int(last), size - 1) if last else size - 1
+    if start >= size or start > end:
+        headers["Content-Range"] = f"bytes */{size}"
+        return Response(status_code=status.HTTP_416_RANGE_NOT_SATISFIABLE, headers=headers)
+    headers["Content-Range"] = f"bytes {start}-{end}/{size}"
+    return Response(
+        data[start : end + 1],
+        status_code=status.HTTP_206_PARTIAL_CONTENT,
+        media_type="audio/wav",
+        headers=headers,
+    )

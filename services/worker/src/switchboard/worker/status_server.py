@@ -1,0 +1,162 @@
+"""The worker's ``/health`` and ``/metrics``: one port for all the processes of a worker.
+
+``switchboard worker`` runs several processes (``--processes``); rather than a port each, it
+serves one (``WORKER_METRICS_PORT``, ``--metrics-port``, default 8003, 0 for none) from a
+process of its own that Dramatiq forks beside the worker processes (``--fork-function``):
+
+- ``/metrics`` adds up the worker processes' figures with Prometheus' multiprocess mode: each
+  process writes its metrics to files in a directory made for this run, which the server
+  reads at scrape time. Counters and histograms of a process that exited stay counted; its
+  in-progress gauge leaves the sum.
+- ``/health`` reads the status file each worker process rewrites every second while its
+  consumer loop turns (``runtime/observability.py``): its threads, worker threads alive, the
+  jobs it runs, when it last heard from the broker; and checks that the broker accepts a
+  connection. 200 when every process is alive and consuming, 503 otherwise, with the reason.
+
+The server is a plain ``http.server`` in that process's main thread: no thread in the worker
+processes, and a stuck worker cannot take its own health check down with it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import tempfile
+import time
+from http.server import BaseHTTPRequestHandler, HTTPServer
+from pathlib import Path
+from typing import Any
+
+from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest, values
+from prometheus_client.multiprocess import MultiProcessCollector
+
+from switchboard.common.health import broker_ready
+from switchboard.common.logging import get_logger
+from switchboard.common.settings import get_settings
+from switchboard.worker.runtime.observability import STATUS_INTERVAL_S, status_dir
+
+log = get_logger(__name__)
+
+#: The function Dramatiq forks to run the server (``--fork-function``).
+FORK_FUNCTION = "switchboard.worker.status_server:serve"
+#: A process whose consumer loop has not turned for this long is not consuming (the loop
+#: turns at least once a second while connected; it stops while the broker is away).
+CONSUMING_WITHIN_S = 5 * STATUS_INTERVAL_S
+
+
+def prepare(port: int) -> Path:
+    """Before the worker processes are forked: a fresh metrics directory for this run, and
+    ``prometheus_client`` switched to values kept in it. Returns the directory (the caller
+    removes it when the worker stops)."""
+    directory = Path(tempfile.mkdtemp(prefix="switchboard-worker-metrics-"))
+    os.environ["PROMETHEUS_MULTIPROC_DIR"] = str(directory)
+    os.environ["WORKER_METRICS_PORT"] = str(port)  # the server process's settings read it
+    get_settings.cache_clear()
+    # prometheus_client picks its value class when first imported, which this process did
+    # long ago (the CLI's imports): choose again, now that the directory is set. Labelled
+    # metrics make their values in the worker processes, which inherit this choice.
+    values.ValueClass = values.get_value_class()  # type: ignore[no-untyped-call]
+    return directory
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # alive, another user's (not ours, but alive)
+        return True
+    return True
+
+
+def _process_health(status: dict[str, Any], now: float) -> dict[str, Any]:
+    turned_at = status.get("consumer_turned_at")
+    threads = status.get("worker_threads", {})
+    consuming = turned_at is not None and now - turned_at < CONSUMING_WITHIN_S
+    problems = []
+    if not _alive(int(status["pid"])):
+        problems.append("process gone")
+    if not consuming:
+        problems.append("consumer loop stopped (broker unreachable, or the process is stuck)")
+    if threads.get("alive", 0) < threads.get("expected", 0):
+        problems.append("worker threads died")
+    return {
+        **status,
+        "consuming": consuming,
+        "last_consumer_turn_s": None if turned_at is None else round(now - turned_at, 1),
+        "problems": problems,
+    }
+
+
+def health(directory: Path, broker_reachable: bool) -> tuple[int, dict[str, Any]]:
+    """The worker's health from its processes' status files: the HTTP status and the body."""
+    now = time.time()
+    processes = []
+    for path in sorted(directory.glob("status_*.json")):
+        try:
+            processes.append(_process_health(json.loads(path.read_text()), now))
+        except (OSError, ValueError, KeyError):  # being replaced, or its process just exited
+            continue
+    problems = [f"{p['worker_id']}: {reason}" for p in processes for reason in p["problems"]]
+    if not processes:
+        problems.append("no worker process has reported yet")
+    if not broker_reachable:
+        problems.append("broker unreachable")
+    body = {
+        "status": "degraded" if problems else "ok",
+        "service": "worker",
+        "broker": broker_reachable,
+        "processes": processes,
+        "problems": problems,
+    }
+    return (503 if problems else 200), body
+
+
+def metrics_text(directory: Path) -> bytes:
+    """Prometheus exposition of the figures of every worker process of this run."""
+    registry = CollectorRegistry()
+    MultiProcessCollector(registry, path=str(directory))  # type: ignore[no-untyped-call]
+    return bytes(generate_latest(registry))
+
+
+class _Handler(BaseHTTPRequestHandler):
+    directory: Path
+
+    def do_GET(self) -> None:
+        if self.path == "/metrics":
+            self._answer(200, metrics_text(self.directory), CONTENT_TYPE_LATEST)
+        elif self.path == "/health":
+            reachable = asyncio.run(broker_ready(get_settings()))
+            status, body = health(self.directory, reachable)
+            self._answer(status, json.dumps(body).encode(), "application/json")
+        else:
+            self._answer(404, b'{"detail": "not found"}', "application/json")
+
+    def _answer(self, status: int, body: bytes, content_type: str) -> None:
+        self.send_response(status)
+        self.send_header("Content-Type", content_type)
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, format: str, *args: Any) -> None:
+        log.debug("worker.status_request", request=format % args)
+
+
+def serve() -> int:
+    """Serve ``/health`` and ``/metrics`` until stopped (run by Dramatiq in a forked process)."""
+    directory, port = status_dir(), get_settings().worker_metrics_port
+    if directory is None or not port:
+        log.error("worker.status_server_unconfigured")
+        return 1
+    handler = type("Handler", (_Handler,), {"directory": directory})
+    try:
+        server = HTTPServer(("0.0.0.0", port), handler)  # noqa: S104 - scraped from outside
+    except OSError as exc:
+        log.error("worker.status_server_failed", port=port, error=str(exc))
+        return 1
+    log.info("worker.status_server_listening", port=port)
+    with server:
+        server.serve_forever()
+    return 0

@@ -1,0 +1,71 @@
+"""``switchboard worker`` serves /health and /metrics for all its processes on one port, on
+PostgreSQL and RabbitMQ."""
+
+from __future__ import annotations
+
+import json
+
+import httpx
+
+from switchboard.common.jobs import enqueue
+from tests.support import actors
+from tests.support.factories import make_business
+from tests.support.processes import free_port
+from tests.support.waiting import wait_for
+
+SUCCEEDED = 'switchboard_job_outcomes_total{actor="test_noop_job",outcome="succeeded"} 3.0'
+
+
+def _get(url: str) -> httpx.Response | None:
+    try:
+        return httpx.get(url, timeout=5)
+    except httpx.TransportError:
+        return None
+
+
+def test_the_worker_reports_its_processes_and_adds_up_their_metrics(start_service) -> None:
+    port = free_port()
+    base = f"http://127.0.0.1:{port}"
+    worker = start_service(
+        "worker",
+        "tests.support.actors",
+        "--processes",
+        "2",
+        "--threads",
+        "2",
+        "--queue",
+        "test_jobs",
+        "--metrics-port",
+        str(port),
+        log_json="true",
+        log_level="INFO",
+    )
+
+    def healthy() -> httpx.Response | None:
+        response = _get(f"{base}/health")
+        return response if response is not None and response.status_code == 200 else None
+
+    health = wait_for(healthy, timeout=60, what="the worker's /health to answer 200").json()
+    assert health["status"] == "ok" and health["broker"] is True
+    assert len(health["processes"]) == 2
+    for process in health["processes"]:
+        assert process["consuming"] and process["current_jobs"] == []
+        assert process["worker_threads"] == {"expected": 2, "alive": 2}
+        assert process["consumers"] == {"test_jobs": True, "test_jobs.DQ": True}
+
+    business = make_business()
+    for _ in range(3):
+        enqueue(actors.NOOP, business_id=business.id)
+
+    def counted() -> str | None:
+        response = _get(f"{base}/metrics")
+        text = response.text if response is not None else ""
+        return text if SUCCEEDED in text else None
+
+    metrics = wait_for(counted, timeout=30, what="three successes on the worker's /metrics")
+    assert 'switchboard_job_duration_seconds_count{actor="test_noop_job"} 3.0' in metrics
+    assert 'switchboard_job_queue_latency_seconds_count{queue="test_jobs"} 3.0' in metrics
+    # Every line of every process is one JSON object: Dramatiq's and ours, from any thread.
+    lines = [json.loads(line) for line in worker.output().splitlines() if line.strip()]
+    assert any(line.get("logger", "").startswith("dramatiq.WorkerProcess") for line in lines)
+    assert any(line["event"] == "worker.status_server_listening" for line in lines)

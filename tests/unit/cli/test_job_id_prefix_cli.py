@@ -1,0 +1,78 @@
+"""Naming a job by a prefix of its id: one match is the job, none or several a clear error."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterator
+
+import pytest
+import typer
+from fastapi.testclient import TestClient
+
+from switchboard.api.app import create_app
+from switchboard.cli.api_client import ApiClient
+from switchboard.cli.jobs_cmd import resolve_job_id
+from switchboard.common.jobs import enqueue
+from switchboard.common.settings import Settings
+from tests.support import actors
+from tests.support.factories import TestBusiness, make_business
+
+
+@pytest.fixture
+def business(embedded: Settings) -> TestBusiness:
+    return make_business()
+
+
+@pytest.fixture
+def api(embedded: Settings, business: TestBusiness) -> Iterator[ApiClient]:
+    """The CLI's client talking to the real API app in this process."""
+    with TestClient(create_app(embedded)) as http:
+        yield ApiClient("http://testserver", business.api_key, http=http)
+
+
+def job_starting_with(business: TestBusiness, prefix: str) -> str:
+    job_id = prefix + str(uuid.uuid4())[len(prefix) :]
+    return enqueue(actors.NOOP, business_id=business.id, job_id=job_id).job_id
+
+
+def exit_code_and_error(capsys, api: ApiClient, given: str) -> tuple[int, str]:
+    with pytest.raises(typer.Exit) as stopped:
+        resolve_job_id(api, given)
+    return stopped.value.exit_code, " ".join(capsys.readouterr().err.split())
+
+
+def test_a_unique_prefix_in_either_case_names_the_job(api, business) -> None:
+    job_id = job_starting_with(business, "ab12cd")
+    job_starting_with(business, "ab99")
+    assert resolve_job_id(api, "ab12") == job_id
+    assert resolve_job_id(api, "AB12CD") == job_id
+
+
+def test_a_full_id_or_a_chosen_non_hex_id_is_used_as_it_is(api) -> None:
+    full = str(uuid.uuid4())
+    assert resolve_job_id(api, full) == full
+    assert resolve_job_id(api, "nightly-report") == "nightly-report"
+
+
+def test_a_prefix_of_several_jobs_lists_them_and_exits_1(capsys, api, business) -> None:
+    first, second = job_starting_with(business, "cafe1"), job_starting_with(business, "cafe2")
+    code, error = exit_code_and_error(capsys, api, "cafe")
+    assert code == 1
+    assert "'cafe' is the start of several job ids" in error and "give more characters" in error
+    assert first in error and second in error
+
+
+def test_a_prefix_of_no_job_exits_1_naming_it(capsys, api) -> None:
+    code, error = exit_code_and_error(capsys, api, "dead00")
+    assert (code, error) == (1, "error: no job has an id starting with 'dead00'")
+
+
+def test_another_business_job_is_not_found_by_its_prefix(capsys, api) -> None:
+    job_starting_with(make_business(), "beef42")
+    code, error = exit_code_and_error(capsys, api, "beef42")
+    assert (code, error) == (1, "error: no job has an id starting with 'beef42'")
+
+
+def test_a_prefix_shorter_than_four_characters_is_a_usage_error(capsys, api) -> None:
+    code, error = exit_code_and_error(capsys, api, "3f2")
+    assert code == 2 and "too short: give at least 4 characters" in error

@@ -1,0 +1,82 @@
+"""``switchboard run`` on other ports: the URLs the services need from each other follow the
+ports unless the environment sets them, and the banner says where everything is."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from switchboard.cli.embedded import banner
+from switchboard.common.settings import Settings
+
+PORTS = {"api": 9100, "gateway": 9101, "scheduler": 9102}
+
+
+@pytest.fixture(autouse=True)
+def _no_urls_in_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    for name in ("PUBLIC_BASE_URL", "API_BASE_URL", "API_PUBLIC_BASE_URL"):
+        monkeypatch.delenv(name, raising=False)
+
+
+def test_other_ports_imply_the_gateway_and_api_urls() -> None:
+    assert Settings().urls_for_ports("127.0.0.1", PORTS) == {
+        "PUBLIC_BASE_URL": "http://127.0.0.1:9101",
+        "API_BASE_URL": "http://127.0.0.1:9100",
+    }
+
+
+def test_a_url_set_in_the_environment_wins_over_the_port(monkeypatch) -> None:
+    monkeypatch.setenv("PUBLIC_BASE_URL", "https://calls.example.com")
+    assert Settings().urls_for_ports("127.0.0.1", PORTS) == {
+        "API_BASE_URL": "http://127.0.0.1:9100"
+    }
+
+
+def test_a_url_set_in_a_dot_env_file_wins_too(tmp_path: Path, monkeypatch) -> None:
+    (tmp_path / ".env").write_text("API_BASE_URL=http://api.internal:8000\n")
+    monkeypatch.chdir(tmp_path)
+    assert "API_BASE_URL" not in Settings().urls_for_ports("127.0.0.1", PORTS)
+
+
+def test_only_the_roles_served_imply_urls() -> None:
+    assert Settings().urls_for_ports("127.0.0.1", {"gateway": 9101}) == {
+        "PUBLIC_BASE_URL": "http://127.0.0.1:9101"
+    }
+
+
+@pytest.mark.parametrize(
+    ("bound", "reached"),
+    [("0.0.0.0", "127.0.0.1"), ("::", "[::1]"), ("::1", "[::1]"), ("10.1.2.3", "10.1.2.3")],
+)
+def test_a_server_bound_to_every_interface_is_reached_on_loopback(bound, reached) -> None:
+    urls = Settings().urls_for_ports(bound, {"api": 9100})
+    assert urls["API_BASE_URL"] == f"http://{reached}:9100"
+
+
+def test_the_banner_gives_the_dashboard_the_key_and_the_cli_exports(tmp_path: Path) -> None:
+    settings = Settings(
+        var_dir=tmp_path,
+        environment="development",
+        public_base_url="http://127.0.0.1:9101",
+        api_base_url="http://127.0.0.1:9100",
+    )
+    lines = banner(settings, "127.0.0.1", PORTS, "sbk_demo")
+    text = "\n".join(lines)
+    assert "Dashboard  http://127.0.0.1:9100/dashboard  (log in with the API key below)" in text
+    assert f"sbk_demo  (demo business +15550000000; kept in {tmp_path / 'demo-api-key'})" in text
+    assert "dev-admin-key  (development default; set ADMIN_API_KEY" in text
+    assert (
+        "export API_BASE_URL=http://127.0.0.1:9100 PUBLIC_BASE_URL=http://127.0.0.1:9101 "
+        "SWITCHBOARD_API_KEY=sbk_demo"
+    ) in lines[-1]
+    assert not any("[" in line and "/]" in line for line in lines), "no rich markup"
+
+
+def test_the_banner_never_prints_a_secret_that_was_set(tmp_path: Path) -> None:
+    settings = Settings(
+        var_dir=tmp_path, admin_api_key="a-real-admin-key", twilio_auth_token="a-real-token"
+    )
+    text = "\n".join(banner(settings, "127.0.0.1", PORTS, "sbk_demo"))
+    assert "a-real-admin-key" not in text and "a-real-token" not in text
+    assert "set by ADMIN_API_KEY" in text

@@ -1,0 +1,80 @@
+"""With LOG_JSON=true every line is one JSON object: libraries' lines too, scrubbed, and
+carrying the fields bound for the work they belong to."""
+
+from __future__ import annotations
+
+import contextvars
+import logging
+import sys
+import warnings
+from concurrent.futures import ThreadPoolExecutor
+
+import structlog
+
+from switchboard.common.logging import bind_in_scope, get_logger, log_scope
+
+from .conftest import JsonLines
+
+PHONE = "+15557654321"
+
+
+def test_a_library_logger_s_line_is_json_with_its_name_level_and_scrubbed_text(
+    json_lines: JsonLines,
+) -> None:
+    logging.getLogger("aio_pika.robust_connection").warning("reconnecting for %s", PHONE)
+
+    (line,) = json_lines()
+    assert line["logger"] == "aio_pika.robust_connection"
+    assert line["level"] == "warning"
+    assert line["event"] == "reconnecting for +***4321"
+    assert line["timestamp"].endswith("Z")
+
+
+def test_a_library_s_traceback_is_a_scrubbed_field_of_its_json_line(json_lines: JsonLines) -> None:
+    try:
+        raise RuntimeError(f"refused {PHONE}")
+    except RuntimeError:
+        logging.getLogger("dramatiq.worker").exception("Failed to process message")
+
+    (line,) = json_lines()
+    assert line["level"] == "error"
+    assert "RuntimeError: refused +***4321" in line["exception"]
+    assert PHONE not in line["exception"]
+
+
+def test_library_lines_carry_the_fields_bound_for_the_work(json_lines: JsonLines) -> None:
+    with structlog.contextvars.bound_contextvars(request_id="r-1"), log_scope(call_sid="CA1"):
+        logging.getLogger("httpx").info("HTTP Request: GET https://api.example.com/x")
+        get_logger("switchboard.test").info("ours")
+
+    library, ours = json_lines()
+    for line in (library, ours):
+        assert line["request_id"] == "r-1" and line["call_sid"] == "CA1"
+
+
+def test_a_field_bound_in_a_worker_thread_reaches_the_scope_s_later_lines(
+    json_lines: JsonLines,
+) -> None:
+    log = get_logger("switchboard.test")
+    with log_scope(request_id="r-2"), ThreadPoolExecutor(1) as pool:
+        # FastAPI runs a plain dependency in a thread, with a copy of the request's context.
+        pool.submit(contextvars.copy_context().run, bind_in_scope, business_id=7).result()
+        log.info("after the dependency")
+    log.info("after the request")
+
+    inside, outside = json_lines()
+    assert inside["business_id"] == 7 and inside["request_id"] == "r-2"
+    assert "business_id" not in outside and "request_id" not in outside
+
+
+def test_warnings_and_uncaught_exceptions_are_json_lines_too(json_lines: JsonLines) -> None:
+    warnings.warn("deprecated thing", DeprecationWarning, stacklevel=1)
+    try:
+        raise ValueError(f"lost {PHONE}")
+    except ValueError:
+        sys.excepthook(*sys.exc_info())  # type: ignore[arg-type]
+
+    warned, uncaught = json_lines()
+    assert warned["logger"] == "py.warnings" and "deprecated thing" in warned["event"]
+    assert uncaught["event"] == "uncaught_exception" and uncaught["level"] == "critical"
+    assert "ValueError: lost +***4321" in uncaught["exception"]
