@@ -269,7 +269,10 @@ def configure_logging(level: str = "INFO", json: bool = False) -> None:
         processors=[*shared, _exception_as_text, _redact_event, renderer],
         wrapper_class=structlog.make_filtering_bound_logger(logging.getLevelName(level.upper())),
         logger_factory=_stderr_logger_factory,
-        cache_logger_on_first_use=True,
+        # Not cached: a module's logger used once would keep the level and output of the
+        # configuration it met first (a command run before ``run`` reconfigures, tests
+        # reconfigure); building it per call costs microseconds.
+        cache_logger_on_first_use=False,
     )
     install_record_scrubbing()
     sys.excepthook = _print_uncaught

@@ -50,6 +50,7 @@ from switchboard.worker.runtime.ledger_statements import (
     STATUS,
     SUCCEED,
     SUCCEED_MANY,
+    UNFINISHED,
 )
 
 #: How much of a traceback the ledger keeps (the innermost frames).
@@ -172,6 +173,19 @@ def start_fast(job_id: str) -> bool:
     if get_engine().dialect.name != "postgresql":
         return False
     return inflight.try_fast_start(job_id, utcnow())
+
+
+def takes_over(job_id: str, *, stale_after_s: float = 30.0) -> bool:
+    """Whether a redelivery of the job would take over an execution that started and never
+    finished (its worker's heartbeat is older than ``stale_after_s``): read before the
+    redelivery records its own start."""
+    params = {
+        "id": job_id,
+        "worker": worker_identity(),
+        "fresh_since": utcnow() - timedelta(seconds=stale_after_s),
+    }
+    row = execute(UNFINISHED, params, durable=False)
+    return bool(row and row[0])
 
 
 def mark_started(

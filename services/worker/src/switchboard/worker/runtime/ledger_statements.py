@@ -56,6 +56,11 @@ START_AGAIN = f"""
     WHERE id = :id AND {_NOT_FINAL} AND NOT {_RUNS_ELSEWHERE}
     RETURNING status, attempts, deliveries, business_id, deliveries - failures
 """
+# Before a redelivery records its start: would it take over an execution that started and
+# never finished (its worker is dead)? Such a delivery waits to run alone before it is counted.
+UNFINISHED = f"""
+    SELECT {_RUNNING} AND deliveries > failures AND NOT {_RUNS_ELSEWHERE} FROM jobs WHERE id = :id
+"""
 # Why ``START_AGAIN`` returned nothing: the job is final, unknown, or still running elsewhere.
 HOLDER = "SELECT status, attempts, deliveries, business_id, worker_id FROM jobs WHERE id = :id"
 # A fast-path job's row is still ``queued`` (or just marked ``running``) when it finishes: its

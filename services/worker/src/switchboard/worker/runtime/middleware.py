@@ -87,10 +87,10 @@ class LedgerMiddleware(Middleware):
         if executing_here:
             self._requeue(broker, message, "running in this process", worker_identity())
         message.__dict__[_HERE] = True
-        # Before the start is recorded: a job waiting here while another runs solo has not
-        # started, so it is not counted if that one kills the process.
-        message.__dict__[_HOLD] = self._gate.enter_shared()
         try:
+            # Before the start is recorded: a job waiting here while another runs solo has
+            # not started, so it is not counted if that one kills the process.
+            message.__dict__[_HOLD] = self._enter_gate(message)
             started = self._start_fast(message) or self._start_checked(message)
         except Exception as exc:
             if not ledger.database_unavailable(exc):
@@ -127,7 +127,8 @@ class LedgerMiddleware(Middleware):
                 actor=message.actor_name,
                 unfinished=started.unfinished - 1,
             )
-            message.__dict__[_HOLD] = self._gate.enter_solo(message.__dict__[_HOLD])
+            if message.__dict__[_HOLD] is not Hold.SOLO:  # its worker died since the look
+                message.__dict__[_HOLD] = self._gate.enter_solo(message.__dict__[_HOLD])
         structlog.contextvars.bind_contextvars(business_id=started.business_id)  # the ledger's
         set_current_job(
             JobContext(
@@ -148,16 +149,30 @@ class LedgerMiddleware(Middleware):
             attempt=started.attempts,
         )
 
+    @staticmethod
+    def _delivered_again(message: Any) -> bool:
+        """RabbitMQ delivered it before, or the outbox relay or ``_requeue`` republished it."""
+        return bool(getattr(message, "redelivered", False) or message.options.get("republished"))
+
+    def _enter_gate(self, message: Any) -> Hold:
+        """Join the ordinary jobs, or, for a delivery that will take over an execution whose
+        worker died, wait to run alone: before its start is counted, so that a poison job
+        running solo meanwhile does not count it among its victims."""
+        if self._delivered_again(message) and ledger.takes_over(
+            message.message_id, stale_after_s=self.stale_after_s
+        ):
+            return self._gate.enter_solo()
+        return self._gate.enter_shared()
+
     def _start_checked(self, message: Any) -> ledger.Started | None:
         """Start through the ledger: a redelivered or republished message checks for an
         execution still running and counts those that died (``ledger.mark_started``)."""
         entry = entry_of(message.actor_name)
         cap = entry.max_unfinished if entry and entry.max_unfinished else None
-        again = bool(getattr(message, "redelivered", False) or message.options.get("republished"))
         return ledger.mark_started(
             message.message_id,
             max_unfinished=cap or self.max_unfinished_deliveries,
-            redelivered=again,
+            redelivered=self._delivered_again(message),
             stale_after_s=self.stale_after_s,
         )
 
