@@ -32,16 +32,22 @@ lint: install
 	$(UV) run --no-sync ruff format --check .
 	$(UV) run --no-sync mypy libs/common/src libs/domain/src services/*/src apps/cli/src
 	$(UV) run --no-sync python tools/import_cycles.py
+	$(UV) run --no-sync python tools/lint_deploy.py  # hadolint + the compose schema, no engine needed
+	$(UV) run --no-sync python tools/validate_kubernetes.py  # deploy/kubernetes vs Kubernetes' and KEDA's schemas
 
 format: install
 	$(UV) run --no-sync ruff format .
 	$(UV) run --no-sync ruff check --fix .
 
+# Every benchmark in turn, one report: var/bench/report-<UTC time>.md and .json (docs/benchmarks.md,
+# "How to reproduce"). `make bench ARGS=--full`: the sizes that file records; ARGS=--smoke: toy sizes.
 bench: install
-	$(UV) run --no-sync python bench/jobs.py
+	$(UV) run --no-sync python bench/run_all.py $(ARGS)
 
+# PostgreSQL, RabbitMQ and one container per service (docs/operations.md, "Docker Compose");
+# `make up ARGS="--scale worker=4"`.
 up:
-	docker compose up --build
+	docker compose up --build $(ARGS)
 
 migrate: install
 	$(UV) run --no-sync switchboard migrate

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 import re
+import signal
+import socket
 import stat
 import subprocess
 import sys
@@ -70,6 +72,38 @@ def test_on_other_ports_a_simulated_call_goes_through_and_the_demo_key_stays(tmp
         again.stop()
 
 
+def test_a_port_in_use_is_named_in_one_line_before_anything_starts(tmp_path) -> None:
+    ports = [free_port() for _ in range(3)]
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", ports[1]))
+        taken.listen()
+        process = _run(tmp_path, ports, "run.log")
+        code = process.proc.wait(60)
+    output = process.output().strip()
+    assert code == 2, output
+    assert output == (
+        f"error: port {ports[1]} (--gateway-port) is in use; choose another, "
+        f'e.g. make run ARGS="--gateway-port {ports[1] + 100}"'
+    )
+    assert not (tmp_path / "var").exists()
+
+
+def test_ctrl_c_stops_every_service_cleanly(tmp_path) -> None:
+    ports = [free_port() for _ in range(3)]
+    process = _run(tmp_path, ports, "run.log")
+    try:
+        _banner(process)
+        # The banner comes once every port listens.
+        for port in ports:
+            assert _ok(f"http://127.0.0.1:{port}/health"), port
+        process.proc.send_signal(signal.SIGINT)
+        code = process.proc.wait(30)
+    finally:
+        process.stop()
+    assert code == 0, process.output()
+    assert "Traceback" not in process.output() and "CancelledError" not in process.output()
+
+
 def _run(tmp_path: Path, ports: list[int], log: str) -> ServiceProcess:
     env = service_env(
         database_url="", amqp_url="", var_dir=str(tmp_path / "var"), log_level="WARNING"
@@ -94,7 +128,9 @@ def _simulate_call(gateway_url: str, tmp_path: Path) -> dict[str, object]:
     caller, said = "+15559870042", "Hi, this is Robin Park, I would like to book a visit."
     private_data.register(caller, said, "Robin Park")
     # The environment's PUBLIC_BASE_URL is another URL: the call is signed for the one targeted.
-    env = service_env(var_dir=str(tmp_path / "var"), public_base_url="http://localhost:8001")
+    env = service_env(
+        var_dir=str(tmp_path / "var"), public_base_url="http://localhost:8001", log_level="INFO"
+    )
     result = subprocess.run(
         [sys.executable, "-m", "switchboard.cli", "simulate-call", "--to", "+15550000000"]
         + ["--from", caller, "--gateway-url", gateway_url, "--say", said, "--json"],
@@ -106,6 +142,7 @@ def _simulate_call(gateway_url: str, tmp_path: Path) -> dict[str, object]:
         check=False,
     )
     assert result.returncode == 0, result.stdout + result.stderr
+    assert "HTTP Request:" not in result.stderr, result.stderr
     outcome: dict[str, object] = json.loads(result.stdout.strip().splitlines()[-1])
     private_data.register(*outcome["agent_said"])  # type: ignore[misc]
     return outcome

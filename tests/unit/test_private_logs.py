@@ -133,7 +133,7 @@ def test_dramatiq_s_failure_line_names_the_job_not_its_arguments(
     worker = dramatiq.Worker(broker, worker_threads=1, worker_timeout=50)
     worker.start()
     try:
-        with caplog.at_level(logging.ERROR, logger="dramatiq"):
+        with caplog.at_level(logging.WARNING, logger="dramatiq"):
             broker.join(finalize.queue_name, fail_fast=False)
             worker.join()
     finally:

@@ -51,7 +51,11 @@ def test_a_rest_request_gets_503_with_retry_after(client: TestClient) -> None:
 def test_the_whatsapp_webhook_gets_503_with_retry_after(
     client: TestClient, unreachable: Settings
 ) -> None:
-    form = {"MessageSid": "SM" + "1" * 32, "From": "whatsapp:+15550001111", "To": "whatsapp:+1"}
+    form = {
+        "MessageSid": "SM" + "1" * 32,
+        "From": "whatsapp:+15550001111",
+        "To": "whatsapp:+15550002222",
+    }
     signature = RequestValidator(unreachable.twilio_auth_token).compute_signature(
         unreachable.api_base_url + PATH, form
     )

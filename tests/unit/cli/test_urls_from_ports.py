@@ -80,3 +80,18 @@ def test_the_banner_never_prints_a_secret_that_was_set(tmp_path: Path) -> None:
     text = "\n".join(banner(settings, "127.0.0.1", PORTS, "sbk_demo"))
     assert "a-real-admin-key" not in text and "a-real-token" not in text
     assert "set by ADMIN_API_KEY" in text
+
+
+def test_the_banner_names_every_secret_still_at_its_development_default(tmp_path: Path) -> None:
+    settings = Settings(var_dir=tmp_path, environment="development", session_secret="s" * 40)
+    lines = banner(settings, "127.0.0.1", PORTS, "sbk_demo")
+    assert (
+        "  Secrets    INTERNAL_API_TOKEN, MEDIA_TOKEN_SECRET, VAPID_PRIVATE_KEY: "
+        "development defaults (production refuses them)"
+    ) in lines
+    assert lines[-1].endswith(" ADMIN_API_KEY=dev-admin-key"), "for `events list`"
+
+
+def test_an_admin_key_that_was_set_is_not_exported(tmp_path: Path) -> None:
+    settings = Settings(var_dir=tmp_path, admin_api_key="a-real-admin-key")
+    assert "ADMIN_API_KEY=" not in banner(settings, "127.0.0.1", PORTS, "sbk_demo")[-1]

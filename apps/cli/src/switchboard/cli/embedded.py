@@ -3,8 +3,12 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
+import signal
+import socket
 import sys
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -19,6 +23,8 @@ from switchboard.domain.businesses.accounts import business_for_api_key, issue_a
 DEMO_PHONE = "+15550000000"
 #: Under VAR_DIR: the demo business's API key, so it stays the same across restarts.
 DEMO_KEY_FILE = "demo-api-key"
+#: The signals that stop ``switchboard run`` cleanly (Ctrl-C, ``kill``, ``docker stop``).
+STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
 
 
 def build_app(role: str, settings: Settings) -> Any:
@@ -38,8 +44,20 @@ def build_app(role: str, settings: Settings) -> Any:
     raise ValueError(f"unknown HTTP role {role!r}")
 
 
+class _Server(uvicorn.Server):
+    """A uvicorn server that leaves the signals to :func:`_serve_until_stopped`.
+
+    uvicorn's own handling is for one server per process: each would take SIGINT from the
+    others, and once stopped it raises the signal again, which ends ``asyncio.run`` with a
+    KeyboardInterrupt and a traceback per server's lifespan."""
+
+    @contextlib.contextmanager
+    def capture_signals(self) -> Iterator[None]:
+        yield
+
+
 def _server(app: Any, host: str, port: int) -> uvicorn.Server:
-    return uvicorn.Server(
+    return _Server(
         # log_config=None: uvicorn's lines go through our logging (JSON with LOG_JSON).
         uvicorn.Config(
             app, host=host, port=port, log_level="warning", log_config=None, lifespan="on"
@@ -47,9 +65,71 @@ def _server(app: Any, host: str, port: int) -> uvicorn.Server:
     )
 
 
+async def _serve_until_stopped(servers: list[uvicorn.Server], on_up: Callable[[], None]) -> None:
+    """Run ``servers`` until SIGINT or SIGTERM, calling ``on_up`` once all listen. A first
+    signal shuts them down (requests finish, lifespans end); a second one stops at once."""
+
+    def stop() -> None:
+        for server in servers:
+            server.force_exit = server.should_exit
+            server.should_exit = True
+
+    loop = asyncio.get_running_loop()
+    for signum in STOP_SIGNALS:
+        loop.add_signal_handler(signum, stop)
+    try:
+        tasks = [asyncio.create_task(server.serve()) for server in servers]
+        while not all(server.started for server in servers):
+            if any(task.done() for task in tasks):  # one could not start: stop the others
+                stop()
+                break
+            await asyncio.sleep(0.05)  # uvicorn offers no event for "listening"
+        else:
+            on_up()
+        await asyncio.gather(*tasks)
+    finally:
+        for signum in STOP_SIGNALS:
+            loop.remove_signal_handler(signum)
+
+
 async def serve_one(role: str, host: str, port: int) -> None:
     """Serve one HTTP role until interrupted."""
-    await _server(build_app(role, get_settings()), host, port).serve()
+    await _serve_until_stopped([_server(build_app(role, get_settings()), host, port)], _nothing)
+
+
+def _nothing() -> None:
+    return None
+
+
+def port_in_use(host: str, ports: dict[str, int]) -> tuple[str, int] | None:
+    """The first role whose port on ``host`` cannot be bound now (another process holds it),
+    with that port; None when every one is free. A test bind, as uvicorn binds (address
+    reuse, so a port left in TIME_WAIT by the last run counts as free)."""
+    for role, port in ports.items():
+        family, kind, proto, _, address = socket.getaddrinfo(
+            host or None, port, type=socket.SOCK_STREAM
+        )[0]
+        with socket.socket(family, kind, proto) as probe:
+            probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            try:
+                probe.bind(address)
+            except OSError:
+                return role, port
+    return None
+
+
+def refuse_ports_in_use(host: str, ports: dict[str, int]) -> None:
+    """Exit 2 with one line naming the option to change if one of ``ports`` is taken."""
+    busy = port_in_use(host, ports)
+    if busy is None:
+        return
+    role, port = busy
+    option = f"--{role}-port"
+    sys.stderr.write(
+        f"error: port {port} ({option}) is in use; choose another, "
+        f'e.g. make run ARGS="{option} {port + 100}"\n'
+    )
+    raise SystemExit(2)
 
 
 def demo_api_key(var_dir: Path) -> str:
@@ -117,27 +197,59 @@ def banner(settings: Settings, host: str, ports: dict[str, int], api_key: str | 
     exports = f"API_BASE_URL={settings.api_base_url} PUBLIC_BASE_URL={settings.public_base_url}"
     if api_key:
         exports += f" SWITCHBOARD_API_KEY={api_key}"
+    if settings.environment == "development" and "ADMIN_API_KEY" in development_secrets(settings):
+        exports += f" ADMIN_API_KEY={settings.admin_api_key}"  # `events list`; no secret here
     lines += ["  In another shell, for the CLI:", f"    export {exports}"]
     return lines
 
 
+#: The secrets production refuses to start with at their development defaults (the settings'
+#: ``secret_problems``), by the environment variable that sets each.
+PRODUCTION_SECRETS = (
+    "ADMIN_API_KEY",
+    "INTERNAL_API_TOKEN",
+    "TWILIO_AUTH_TOKEN",
+    "MEDIA_TOKEN_SECRET",
+    "SESSION_SECRET",
+    "VAPID_PRIVATE_KEY",
+)
+
+
+def development_secrets(settings: Settings) -> list[str]:
+    """The secrets of :data:`PRODUCTION_SECRETS` still at their development defaults (the
+    values written in ``switchboard.common.settings``, an empty VAPID key: one under VAR_DIR)."""
+    defaults = {name: field.default for name, field in Settings.model_fields.items()}
+    return [
+        name
+        for name in PRODUCTION_SECRETS
+        if getattr(settings, name.lower()).strip() == defaults[name.lower()]
+    ]
+
+
 def _secret_lines(settings: Settings) -> list[tuple[str, str]]:
     """Whether the admin key and the Twilio credentials are still the development defaults
-    written in ``switchboard.common.settings`` (printed, they are no secret) or set."""
-    defaults = {name: field.default for name, field in Settings.model_fields.items()}
-    admin = settings.admin_api_key
-    if admin == defaults["admin_api_key"]:
-        admin_text = f"{admin}  (development default; set ADMIN_API_KEY, see .env.example)"
+    (printed, they are no secret) or set, and which other secrets are defaults."""
+    left = development_secrets(settings)
+    if "ADMIN_API_KEY" in left:
+        admin_text = (
+            f"{settings.admin_api_key}  (development default; set ADMIN_API_KEY, see .env.example)"
+        )
     else:
         admin_text = "set by ADMIN_API_KEY"
-    if settings.twilio_auth_token == defaults["twilio_auth_token"]:
+    if "TWILIO_AUTH_TOKEN" in left:
         twilio_text = (
             "development credentials, no real calls or messages; "
             "set TWILIO_ACCOUNT_SID and TWILIO_AUTH_TOKEN for real ones"
         )
     else:
         twilio_text = f"account {settings.twilio_account_sid} (TWILIO_AUTH_TOKEN set)"
-    return [("Admin key", admin_text), ("Twilio", twilio_text)]
+    lines = [("Admin key", admin_text), ("Twilio", twilio_text)]
+    others = [name for name in left if name not in ("ADMIN_API_KEY", "TWILIO_AUTH_TOKEN")]
+    if others:
+        lines.append(
+            ("Secrets", f"{', '.join(others)}: development defaults (production refuses them)")
+        )
+    return lines
 
 
 def _start_worker(threads: int) -> Any:
@@ -163,18 +275,23 @@ async def serve(
         return
     ports = {"api": api_port, "gateway": gateway_port, "scheduler": scheduler_port}
     if role != "all":
+        refuse_ports_in_use(host, {role: ports[role]})
         use_urls_for_ports(host, {role: ports[role]})
         await serve_one(role, host, ports[role])
         return
+    refuse_ports_in_use(host, ports)
     settings = use_urls_for_ports(host, ports)
     worker_startup_migrations()
     apps = {name: build_app(name, settings) for name in ports}
     worker = _start_worker(threads)
     key = demo_api_key(settings.var_dir) if settings.environment == "development" else None
-    # Plain lines on stdout, never wrapped: the key and the URLs must copy whole.
-    sys.stdout.write("".join(line + "\n" for line in banner(settings, host, ports, key)))
-    sys.stdout.flush()
+
+    def announce() -> None:
+        # Plain lines on stdout, never wrapped: the key and the URLs must copy whole.
+        sys.stdout.write("".join(line + "\n" for line in banner(settings, host, ports, key)))
+        sys.stdout.flush()
+
     try:
-        await asyncio.gather(*(_server(apps[name], host, ports[name]).serve() for name in ports))
+        await _serve_until_stopped([_server(apps[n], host, ports[n]) for n in ports], announce)
     finally:
         worker.stop()

@@ -15,7 +15,10 @@ from switchboard.cli import output
 from switchboard.cli.api_client import ApiClient, ApiKey, ApiUrl, fail
 from switchboard.cli.output import Column, field
 
-app = typer.Typer(help="The job ledger: list and show jobs, retry dead ones, cancel queued ones.")
+app = typer.Typer(
+    help="The job ledger: list and show jobs, retry failed, dead and cancelled ones, "
+    "cancel queued or running ones."
+)
 STATUSES = ("queued", "running", "succeeded", "failed", "dead", "cancelled")
 MIN_PREFIX = 4
 #: A job id is a UUID (36 characters) unless its caller chose one.
@@ -118,7 +121,8 @@ def show(
     api_url: str = ApiUrl,
     api_key: str = ApiKey,
 ) -> None:
-    """One job: status, attempts, timeline and last error."""
+    """One job: status, attempts, progress, when it was enqueued, started and finished, and
+    its last error."""
     with ApiClient(api_url, api_key) as api:
         job = api.call("GET", f"/api/v1/jobs/{resolve_job_id(api, job_id)}")
     output.show(job, as_json, lambda: _render_job(job))

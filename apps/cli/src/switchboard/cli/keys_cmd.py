@@ -15,6 +15,7 @@ from rich.console import Console
 from rich.table import Table
 
 from switchboard.cli.api_client import fail
+from switchboard.cli.database_check import require_database
 from switchboard.common.errors import NotFoundError
 
 app = typer.Typer(help="API keys: create one (shown once), list them, revoke one.")
@@ -36,6 +37,7 @@ def create(
 
     if not name.strip() or "\x00" in name:
         raise typer.BadParameter("must be a non-empty name without NUL", param_hint="--name")
+    require_database()
     try:
         issued = issue_api_key(business, name)
     except NotFoundError as exc:
@@ -56,6 +58,7 @@ def list_keys(
     """List the business's keys: id, name, prefix, last use, revocation (never the keys)."""
     from switchboard.domain.businesses.accounts import list_api_keys
 
+    require_database()
     try:
         keys = list_api_keys(business)
     except NotFoundError as exc:
@@ -88,6 +91,7 @@ def revoke(
     """Revoke a key: every API process refuses it from the next request on."""
     from switchboard.domain.businesses.accounts import revoke_api_key
 
+    require_database()
     try:
         key = revoke_api_key(business, key_id)
     except NotFoundError as exc:

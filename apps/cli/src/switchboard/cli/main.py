@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import functools
 import json
+import logging
 import sys
 from collections.abc import Callable
 from typing import Any
@@ -41,15 +42,15 @@ def _register_command_groups() -> None:
     app.add_typer(events_cmd.app, name="events")
     app.add_typer(keys_cmd.app, name="keys")
     app.add_typer(db_cmd.app, name="db")
-    app.command("simulate-whatsapp")(_after_setup(simulate_cmd.simulate_whatsapp))
+    app.command("simulate-whatsapp")(_after_setup(simulate_cmd.simulate_whatsapp, client=True))
 
 
-def _after_setup(command: Callable[..., None]) -> Callable[..., None]:
+def _after_setup(command: Callable[..., None], *, client: bool = False) -> Callable[..., None]:
     """``command``, run once the environment was checked and logging configured."""
 
     @functools.wraps(command)
     def checked(*args: Any, **kwargs: Any) -> None:
-        _setup()
+        _setup(client=client)
         command(*args, **kwargs)
 
     return checked
@@ -58,7 +59,9 @@ def _after_setup(command: Callable[..., None]) -> Callable[..., None]:
 _register_command_groups()
 
 
-def _setup() -> None:
+def _setup(*, client: bool = False) -> None:
+    """Check the environment (exit 2 listing every problem) and configure logging; for a
+    ``client`` command (one that calls a service), without httpx's line per request."""
     try:
         settings = get_settings()
     except ValidationError as exc:
@@ -68,6 +71,9 @@ def _setup() -> None:
         sys.stderr.write("".join(f"  {line}\n" for line in problems))
         raise typer.Exit(2) from None
     configure_logging(settings.log_level, settings.log_json)
+    if client:
+        # "HTTP Request: POST …" at INFO for each call: noise on a command's stderr.
+        logging.getLogger("httpx").setLevel(max(logging.WARNING, logging.getLogger().level))
 
 
 @app.command()
@@ -93,21 +99,9 @@ def api(
 ) -> None:
     """The REST API, WhatsApp webhook and dashboard."""
     _setup()
-    import uvicorn
+    from switchboard.api.server import serve
 
-    uvicorn.run(
-        "switchboard.api.app:create_served_app",
-        factory=True,
-        host=host,
-        port=port,
-        workers=workers,
-        loop="uvloop",
-        http="httptools",
-        access_log=False,  # the app's own access line has the route and the request id
-        log_level="warning",
-        log_config=None,  # uvicorn's lines go through our logging (JSON with LOG_JSON)
-        lifespan="on",
-    )
+    serve(host, port, workers)
 
 
 @app.command()
@@ -186,22 +180,28 @@ def simulate_call_command(
     as_json: bool = typer.Option(False, "--json", help="Print the outcome as JSON."),
 ) -> None:
     """Act as Twilio: sign the webhook, stream 8 kHz μ-law speech, print what the agent said."""
-    _setup()
+    _setup(client=True)
     from dataclasses import asdict
 
+    import httpx
+
+    from switchboard.cli.api_client import fail
     from switchboard.voice_gateway.simulator.call import DEFAULT_UTTERANCES, simulate_call
 
     settings = get_settings()
-    outcome = asyncio.run(
-        simulate_call(
-            gateway_url,
-            from_,
-            to,
-            auth_token=settings.twilio_auth_token,
-            utterances=say or DEFAULT_UTTERANCES,
-            barge_in=barge_in,
+    try:
+        outcome = asyncio.run(
+            simulate_call(
+                gateway_url,
+                from_,
+                to,
+                auth_token=settings.twilio_auth_token,
+                utterances=say or DEFAULT_UTTERANCES,
+                barge_in=barge_in,
+            )
         )
-    )
+    except httpx.TransportError:
+        fail(f"cannot reach the gateway at {gateway_url} (check --gateway-url / PUBLIC_BASE_URL)")
     if as_json:
         sys.stdout.write(json.dumps(asdict(outcome)) + "\n")
     else:
@@ -231,6 +231,7 @@ def create_business_command(
     from pydantic import ValidationError
 
     from switchboard.api.schemas import BusinessCreate, BusinessCreated, BusinessPublic
+    from switchboard.cli.database_check import require_database
     from switchboard.common.migrate import worker_startup_migrations
     from switchboard.domain.businesses.accounts import BusinessExistsError, create_business
 
@@ -241,6 +242,7 @@ def create_business_command(
             field = {"phone_number": "--phone"}.get(str(error["loc"][0]), f"--{error['loc'][0]}")
             err.print(f"[red]error:[/red] {field}: {error['msg']}")
         raise typer.Exit(2) from exc
+    require_database(at_head=False)  # it migrates, but never creates a database elsewhere
     worker_startup_migrations()
     try:
         business, key = create_business(body.name, body.phone_number, body.timezone)

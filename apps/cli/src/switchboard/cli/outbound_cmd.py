@@ -13,7 +13,9 @@ from switchboard.cli import leads_cmd, output
 from switchboard.cli.api_client import ApiClient, ApiKey, ApiUrl, err, fail
 from switchboard.cli.output import Column, field
 
-app = typer.Typer(help="Outbound call runs (campaigns): create, list, follow, cancel.")
+app = typer.Typer(
+    help="Outbound call runs (campaigns): create, list, start (--follow), status, cancel."
+)
 LIVE_STATUSES = ("draft", "running")
 RunArgument = typer.Argument(..., min=1, help="The run's id.")
 RUN_COLUMNS = (
@@ -119,7 +121,7 @@ def create(
 ) -> None:
     """Create a draft run over some leads; then start it with: outbound start RUN_ID."""
     if bool(lead_ids) == (csv is not None):
-        raise typer.BadParameter("give --lead-id (one or more) or --csv, not both")
+        raise typer.BadParameter("give exactly one of --lead-id (one or more) or --csv")
     with ApiClient(api_url, api_key) as api:
         chosen = _lead_ids_of(api, csv) if csv is not None else lead_ids
         body = {

@@ -5,13 +5,12 @@ from __future__ import annotations
 from collections.abc import Sequence
 from datetime import UTC, datetime
 
-import uvicorn
 from rich.console import Console
 from rich.table import Table
 from sqlalchemy.exc import SQLAlchemyError
 
 from switchboard.common.settings import get_settings
-from switchboard.scheduler.app import create_app
+from switchboard.scheduler import server
 from switchboard.scheduler.clock import SystemClock
 from switchboard.scheduler.registry import collect
 from switchboard.scheduler.status import ScheduleStatus, read_status, status_lines
@@ -22,9 +21,7 @@ err = Console(stderr=True)
 
 def serve(host: str, port: int, modules: Sequence[str]) -> None:
     """Run the scheduler and its HTTP endpoints until interrupted."""
-    app = create_app(get_settings(), modules=modules)
-    # log_config=None: uvicorn's lines go through our logging (JSON with LOG_JSON).
-    uvicorn.run(app, host=host, port=port, log_level="warning", log_config=None, lifespan="on")
+    server.serve(host, port, modules)
 
 
 def _when(moment: datetime | None, zone: str) -> str:

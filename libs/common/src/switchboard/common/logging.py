@@ -5,7 +5,8 @@ Every line a process writes goes through ``scrub`` (``redaction.py``): our struc
 SQLAlchemy's, asyncio's — through a log record factory, so it holds for loggers that do not
 propagate to the root logger and for handlers a library configures after us (uvicorn's
 ``dictConfig``). A record's arguments are scrubbed when formatted, its traceback when it is
-made; a Dramatiq message among them shows its actor and id, never its arguments. Uncaught
+made; a Dramatiq message among them shows its actor and id, never its arguments, and
+Dramatiq's traceback for a failed job becomes one line (the ledger keeps the traceback). Uncaught
 exceptions (main thread and threads) are printed scrubbed too.
 
 Library records are rendered by the same processors as our events (structlog's
@@ -141,7 +142,40 @@ def _scrub_argument(value: Any) -> Any:
     return _Scrubbed(value)
 
 
+#: Dramatiq's line for a job whose actor raised, retried or not.
+_JOB_FAILURE_LOGGER = "dramatiq.worker.WorkerThread"
+_JOB_FAILURE_PREFIX = "Failed to process message"
+
+
+def _shorten_job_failure(record: logging.LogRecord) -> None:
+    """Dramatiq's traceback for a failed job, made one line at WARNING.
+
+    A job that fails is retried (a webhook to an endpoint that is down fails a dozen times a
+    minute), and each failure would print a full traceback at ERROR. The ledger middleware
+    logs ``job.failed`` with the error, and the job's row keeps the scrubbed traceback
+    (``jobs.last_traceback``), so the line only has to say which job failed and with what.
+    """
+    exc_info = record.exc_info
+    if not (
+        record.name == _JOB_FAILURE_LOGGER
+        and isinstance(record.msg, str)
+        and record.msg.startswith(_JOB_FAILURE_PREFIX)
+        and isinstance(record.args, tuple)
+        and isinstance(exc_info, tuple)
+        and exc_info[1] is not None
+    ):
+        return
+    error = exc_info[1]
+    record.msg = f"{record.msg.rstrip('.')}: %s"
+    record.args = (*record.args, f"{type(error).__name__}: {error}")
+    record.exc_info = None
+    record.exc_text = None
+    record.levelno = logging.WARNING
+    record.levelname = logging.getLevelName(logging.WARNING)
+
+
 def _scrub_record(record: logging.LogRecord) -> None:
+    _shorten_job_failure(record)
     args = record.args
     if args:
         if isinstance(args, tuple):

@@ -34,6 +34,7 @@ from switchboard.api.routes import (
     parked_events,
     push_subscriptions,
     reminders,
+    root,
     sandbox,
     webhooks,
     whatsapp_webhook,
@@ -134,6 +135,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     collectors = [LedgerCollector(), ParkedEventsCollector()]
     app.include_router(health_router("api", settings, extra_collectors=collectors))
     for module in (
+        root,  # / to the docs, the favicon
         api_docs,
         whatsapp_webhook,  # documents the webhook; the fast path serves it
         businesses,

@@ -28,6 +28,7 @@ from switchboard.voice_gateway.ports.recorder import CallRecorder
 from switchboard.voice_gateway.ports.transcriber import Transcriber
 from switchboard.voice_gateway.sandbox import SandboxCallee, SandboxCallRecorder
 from switchboard.voice_gateway.sandbox.local_line import LocalCalleeLine
+from switchboard.voice_gateway.session.admission import Admission
 from switchboard.voice_gateway.session.call_session import SessionServices
 from switchboard.voice_gateway.session.registry import SessionReaper, SessionRegistry
 from switchboard.voice_gateway.session.stream_handler import MediaStreamHandler
@@ -53,6 +54,8 @@ class Gateway:
     reaper: SessionReaper
     #: The simulated callees while telephony is the sandbox (docs/sandbox.md), else None.
     sandbox: SandboxCallee | None = None
+    #: Whether new calls are taken (not after SIGTERM), and the streams open.
+    admission: Admission = field(default_factory=Admission)
     _tasks: list[asyncio.Task[None]] = field(default_factory=list)
     _closers: list[object] = field(default_factory=list)
 

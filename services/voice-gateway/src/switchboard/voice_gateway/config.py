@@ -40,6 +40,9 @@ class GatewaySettings(BaseSettings):
     #: A session whose socket has carried nothing for this long is closed by the reaper.
     dead_socket_timeout_s: float = Field(default=15.0, gt=0)
     reaper_interval_s: float = Field(default=5.0, gt=0)
+    #: After SIGTERM, how long the calls in flight may run on before they are ended (keep
+    #: Kubernetes' ``terminationGracePeriodSeconds`` above it); a second signal stops at once.
+    drain_timeout_s: float = Field(default=600.0, ge=0)
     watchdog_interval_s: float = Field(default=0.5, gt=0)
     #: Used when the agent config does not say.
     default_silence_timeout_s: int = 20

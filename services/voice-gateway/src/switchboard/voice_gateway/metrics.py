@@ -5,6 +5,10 @@ from __future__ import annotations
 from prometheus_client import Counter, Gauge, Histogram
 
 ACTIVE_CALLS = Gauge("switchboard_gateway_active_calls", "Calls with a live media stream.")
+DRAINING = Gauge(
+    "switchboard_gateway_draining",
+    "1 while this gateway process drains (SIGTERM): it takes no new call, its calls run on.",
+)
 CALLS_ENDED = Counter(
     "switchboard_gateway_calls_ended_total", "Calls whose media stream ended.", ["reason"]
 )

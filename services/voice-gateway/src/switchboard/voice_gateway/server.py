@@ -2,14 +2,22 @@
 
 from __future__ import annotations
 
+import asyncio
 import gc
+import signal
+import socket
+import sys
+from types import FrameType
 
 import uvicorn
 
 from switchboard.common.settings import Settings
 from switchboard.voice_gateway.app import create_app
+from switchboard.voice_gateway.session.admission import Admission
 
 DEFAULT_PORT = 8001
+#: uvicorn's exit status when the app failed to start.
+STARTUP_FAILURE = 3
 
 
 def tune_garbage_collector() -> None:
@@ -24,16 +32,60 @@ def tune_garbage_collector() -> None:
     gc.set_threshold(50_000, 20, 100)
 
 
+class DrainingServer(uvicorn.Server):
+    """uvicorn's server, except that SIGTERM drains before it stops.
+
+    uvicorn stops on SIGTERM at once: it closes its listening socket and every websocket
+    (1012), which would cut every call in flight on each rolling update. Here the first
+    SIGTERM only starts the drain (``session/admission.py``): the process keeps serving, its
+    ``/ready`` answers 503, new calls go elsewhere, and the calls in flight run on; uvicorn's
+    own shutdown starts when the last one has ended or ``drain_timeout_s`` is up. A second
+    SIGTERM, or SIGINT (Ctrl-C), stops at once as before.
+    """
+
+    def __init__(self, config: uvicorn.Config, admission: Admission, drain_timeout_s: float):
+        super().__init__(config)
+        self._admission = admission
+        self._drain_timeout_s = drain_timeout_s
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._drain_task: asyncio.Task[None] | None = None
+
+    async def serve(self, sockets: list[socket.socket] | None = None) -> None:
+        """Serve until stopped (the loop is kept for the signal handler)."""
+        self._loop = asyncio.get_running_loop()
+        await super().serve(sockets)
+
+    def handle_exit(self, sig: int, frame: FrameType | None) -> None:
+        """SIGTERM first drains; anything else (or a second SIGTERM) is uvicorn's stop."""
+        first_term = sig == signal.SIGTERM and not self._admission.draining
+        if not first_term or self.should_exit or self._loop is None:
+            super().handle_exit(sig, frame)
+            return
+        # A signal handler runs between two bytecodes of the loop's own thread: hand the
+        # drain to the loop rather than touch its state from here.
+        self._admission.begin_drain()
+        self._loop.call_soon_threadsafe(self._start_drain)
+
+    def _start_drain(self) -> None:
+        self._drain_task = asyncio.create_task(self._drain(), name="gateway-drain")
+
+    async def _drain(self) -> None:
+        await self._admission.drain(self._drain_timeout_s)
+        self.should_exit = True  # uvicorn's main loop sees it within 0.1 s and shuts down
+
+
 def serve(
     host: str = "0.0.0.0", port: int = DEFAULT_PORT, settings: Settings | None = None
 ) -> None:
     """Run one gateway process: uvloop, httptools, the ``websockets`` protocol, no access log.
 
-    One process serves many calls; scale out with more processes behind the proxy.
+    One process serves many calls; scale out with more processes behind the proxy. SIGTERM
+    drains (``DrainingServer``).
     """
     app = create_app(settings)
+    gateway = app.state.gateway
     tune_garbage_collector()
-    uvicorn.run(
+    config = uvicorn.Config(
         app,
         host=host,
         port=port,
@@ -47,3 +99,7 @@ def serve(
         log_config=None,  # uvicorn's lines go through our logging (JSON with LOG_JSON)
         lifespan="on",
     )
+    server = DrainingServer(config, gateway.admission, gateway.gateway_settings.drain_timeout_s)
+    server.run()
+    if not server.started:
+        sys.exit(STARTUP_FAILURE)

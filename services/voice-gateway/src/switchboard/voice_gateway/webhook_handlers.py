@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Mapping
+from urllib.parse import parse_qsl, urlencode
 
 from switchboard.common.events import CallStatusChanged, RecordingReady
 from switchboard.common.logging import get_logger
@@ -18,6 +19,10 @@ from switchboard.voice_gateway.ports.event_publisher import EventPublisher
 from switchboard.voice_gateway.twilio import twiml
 
 log = get_logger(__name__)
+
+#: The query parameter a draining gateway adds when it sends a call's webhook back through
+#: the public URL: a call already bounced once is refused rather than bounced again.
+DRAIN_REDIRECT_PARAM = "drain_redirected"
 
 #: Twilio status-callback fields copied into ``call.status`` as they are.
 _STATUS_FIELDS = (
@@ -51,6 +56,7 @@ class TwilioWebhookHandlers:
     ) -> None:
         self._configs = configs
         self._publisher = publisher
+        self._public_base_url = public_base_url.rstrip("/")
         self._stream_url = twiml.media_stream_url(public_base_url)
         self._secret = media_token_secret
         self._ttl_s = media_token_ttl_s
@@ -78,6 +84,18 @@ class TwilioWebhookHandlers:
         self._configs.prefetch(form.get("From", ""))
         metrics.WEBHOOKS.labels(route="outbound", outcome="connected").inc()
         return self._stream_twiml(business_id, "outbound", form, run_id, item_id)
+
+    def while_draining(self, route: str, path: str, query: str) -> str:
+        """TwiML for a new call reaching a draining gateway: fetch the TwiML again through the
+        public URL, where the load balancer picks a gateway that takes calls (readiness takes
+        this one out); a call bounced once already is refused politely instead of looping."""
+        params = parse_qsl(query, keep_blank_values=True)
+        if any(name == DRAIN_REDIRECT_PARAM for name, _ in params):
+            metrics.WEBHOOKS.labels(route=route, outcome="draining_refused").inc()
+            return twiml.say_and_hang_up(twiml.UNAVAILABLE_MESSAGE)
+        metrics.WEBHOOKS.labels(route=route, outcome="draining_redirected").inc()
+        again = urlencode([*params, (DRAIN_REDIRECT_PARAM, "1")])
+        return twiml.redirect(f"{self._public_base_url}{path}?{again}")
 
     def _stream_twiml(
         self,

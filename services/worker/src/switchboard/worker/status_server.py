@@ -1,4 +1,4 @@
-"""The worker's ``/health`` and ``/metrics``: one port for all the processes of a worker.
+"""The worker's ``/health``, ``/ready`` and ``/metrics``: one port for all its processes.
 
 ``switchboard worker`` runs several processes (``--processes``); rather than a port each, it
 serves one (``WORKER_METRICS_PORT``, ``--metrics-port``, default 8003, 0 for none) from a
@@ -12,6 +12,7 @@ process of its own that Dramatiq forks beside the worker processes (``--fork-fun
   consumer loop turns (``runtime/observability.py``): its threads, worker threads alive, the
   jobs it runs, when it last heard from the broker; and checks that the broker accepts a
   connection. 200 when every process is alive and consuming, 503 otherwise, with the reason.
+- ``/ready`` (readiness): the database and the broker answer and a process is consuming.
 
 The server is a plain ``http.server`` in that process's main thread: no thread in the worker
 processes, and a stuck worker cannot take its own health check down with it.
@@ -31,7 +32,7 @@ from typing import Any
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest, values
 from prometheus_client.multiprocess import MultiProcessCollector
 
-from switchboard.common.health import broker_ready
+from switchboard.common.health import broker_ready, database_ready
 from switchboard.common.logging import get_logger
 from switchboard.common.settings import get_settings
 from switchboard.worker.runtime.observability import STATUS_INTERVAL_S, status_dir
@@ -89,15 +90,20 @@ def _process_health(status: dict[str, Any], now: float) -> dict[str, Any]:
     }
 
 
-def health(directory: Path, broker_reachable: bool) -> tuple[int, dict[str, Any]]:
-    """The worker's health from its processes' status files: the HTTP status and the body."""
-    now = time.time()
+def _processes(directory: Path, now: float) -> list[dict[str, Any]]:
     processes = []
     for path in sorted(directory.glob("status_*.json")):
         try:
             processes.append(_process_health(json.loads(path.read_text()), now))
         except (OSError, ValueError, KeyError):  # being replaced, or its process just exited
             continue
+    return processes
+
+
+def health(directory: Path, broker_reachable: bool) -> tuple[int, dict[str, Any]]:
+    """The worker's health from its processes' status files: the HTTP status and the body."""
+    now = time.time()
+    processes = _processes(directory, now)
     problems = [f"{p['worker_id']}: {reason}" for p in processes for reason in p["problems"]]
     if not processes:
         problems.append("no worker process has reported yet")
@@ -111,6 +117,26 @@ def health(directory: Path, broker_reachable: bool) -> tuple[int, dict[str, Any]
         "problems": problems,
     }
     return (503 if problems else 200), body
+
+
+def readiness(
+    directory: Path, *, database_reachable: bool, broker_reachable: bool
+) -> tuple[int, dict[str, Any]]:
+    """Ready to take jobs: the database and the broker answer, and a process consumes.
+
+    Unlike ``/health`` it asks the database too (every job writes its ledger row), and one
+    consuming process is enough: an orchestrator routes nothing to a worker, so readiness
+    only tells a rollout when the new pod has begun to work."""
+    consuming = sum(1 for process in _processes(directory, time.time()) if process["consuming"])
+    ready = database_reachable and broker_reachable and consuming > 0
+    body = {
+        "ready": ready,
+        "service": "worker",
+        "database": database_reachable,
+        "broker": broker_reachable,
+        "consuming_processes": consuming,
+    }
+    return (200 if ready else 503), body
 
 
 def metrics_text(directory: Path) -> bytes:
@@ -130,6 +156,13 @@ class _Handler(BaseHTTPRequestHandler):
             reachable = asyncio.run(broker_ready(get_settings()))
             status, body = health(self.directory, reachable)
             self._answer(status, json.dumps(body).encode(), "application/json")
+        elif self.path == "/ready":
+            status, body = readiness(
+                self.directory,
+                database_reachable=database_ready(),
+                broker_reachable=asyncio.run(broker_ready(get_settings())),
+            )
+            self._answer(status, json.dumps(body).encode(), "application/json")
         else:
             self._answer(404, b'{"detail": "not found"}', "application/json")
 
@@ -145,7 +178,8 @@ class _Handler(BaseHTTPRequestHandler):
 
 
 def serve() -> int:
-    """Serve ``/health`` and ``/metrics`` until stopped (run by Dramatiq in a forked process)."""
+    """Serve ``/health``, ``/ready`` and ``/metrics`` until stopped (in a process Dramatiq
+    forks)."""
     directory, port = status_dir(), get_settings().worker_metrics_port
     if directory is None or not port:
         log.error("worker.status_server_unconfigured")

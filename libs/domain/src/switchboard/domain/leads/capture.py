@@ -2,16 +2,13 @@
 
 from __future__ import annotations
 
-import re
-
 from switchboard.common.db.tenancy import tenant_session
 from switchboard.common.jobs.errors import PermanentJobError
 from switchboard.common.logging import get_logger
+from switchboard.common.phone import is_e164
 from switchboard.domain.leads.store import upsert_lead
 
 log = get_logger(__name__)
-
-_E164 = re.compile(r"\+[1-9]\d{6,14}")
 
 
 class InvalidPhoneNumber(PermanentJobError):  # noqa: N818 - reads as what the caller gave
@@ -27,7 +24,7 @@ def capture_lead(
     source: str = "api",
 ) -> tuple[int, bool]:
     """Find or create the lead for ``phone``, filling only fields it does not have yet."""
-    if not _E164.fullmatch(phone or ""):
+    if not is_e164(phone):
         raise InvalidPhoneNumber("phone must be E.164, like +15551234567")
     with tenant_session(business_id) as session:
         lead, created = upsert_lead(

@@ -17,6 +17,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
+from switchboard.common.phone import is_e164
 from switchboard.domain.leads.statuses import LEAD_STATUSES
 
 if TYPE_CHECKING:
@@ -27,7 +28,6 @@ COLUMNS = ("phone", "name", "email", "intent", "status", "notes")
 MAX_LENGTHS = {"name": 200, "email": 320, "intent": 200, "status": 32, "notes": 10_000}
 MAX_ROWS = 10_000
 
-_E164 = re.compile(r"^\+[1-9]\d{6,14}$")
 _PHONE_PUNCTUATION = re.compile(r"[\s\-().]")
 _EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 
@@ -57,7 +57,7 @@ def normalize_phone(raw: str) -> str | None:
     phone = _PHONE_PUNCTUATION.sub("", raw)
     if phone.startswith("00"):
         phone = "+" + phone[2:]
-    return phone if _E164.match(phone) else None
+    return phone if is_e164(phone) else None
 
 
 def _check(line: int, name: str, value: str) -> RowError | None:

@@ -1,8 +1,17 @@
-"""Moving an item on Twilio's call status: done, retried later, or failed."""
+"""Moving an item on Twilio's call status: done, retried later, or failed.
+
+Twilio's status callbacks can arrive, and be processed, out of order (one job each, run
+concurrently): ``ringing`` after ``in-progress``. An item's ``last_call_status`` therefore never
+moves backwards (queued < initiated < ringing < in-progress; a final status always wins), which
+the ``UPDATE`` decides itself with a ``CASE`` on the stored status, so that two writers cannot
+race between a read and a write.
+"""
 
 from __future__ import annotations
 
-from sqlalchemy import select
+from typing import Any
+
+from sqlalchemy import case, literal, select, update
 
 from switchboard.common.db.base import utcnow
 from switchboard.common.db.tenancy import tenant_session
@@ -11,6 +20,23 @@ from switchboard.common.models import OutboundItem, OutboundRun
 RINGING = {"queued", "initiated", "ringing", "in-progress", "answered"}
 RETRYABLE = {"busy", "no-answer"}
 FAILED = {"failed", "canceled"}
+#: The order of a call's statuses before it ends (``answered`` is the gateway's name for
+#: ``in-progress``); a status not listed here (the final ones) always wins.
+PROGRESS_RANK = {"queued": 0, "initiated": 1, "ringing": 2, "in-progress": 3, "answered": 3}
+_FINAL_RANK = 4
+
+
+def _forward_only(call_status: str) -> Any:
+    """``last_call_status``'s new value: ``call_status`` unless the stored one is further on."""
+    if call_status not in PROGRESS_RANK:
+        return literal(call_status)
+    # A stored status not in the order has ended the call: nothing moves it back.
+    stored_rank = case(PROGRESS_RANK, value=OutboundItem.last_call_status, else_=_FINAL_RANK)
+    return case(
+        (OutboundItem.last_call_status.is_(None), literal(call_status)),
+        (stored_rank <= PROGRESS_RANK[call_status], literal(call_status)),
+        else_=OutboundItem.last_call_status,
+    )
 
 
 class ItemNotFoundError(LookupError):
@@ -54,7 +80,12 @@ def apply_call_status(
                 OutboundRun.business_id == business_id, OutboundRun.id == run_id
             )
         ).scalar_one()
-        item.last_call_status, item.updated_at = call_status, utcnow()
+        session.execute(
+            update(OutboundItem)
+            .where(OutboundItem.business_id == business_id, OutboundItem.id == item_id)
+            .values(last_call_status=_forward_only(call_status), updated_at=utcnow())
+            .execution_options(synchronize_session=False)
+        )
         max_attempts = int((run.retry_policy or {}).get("max_attempts", 1))
         if call_status in RINGING:
             item.status = "in_progress"

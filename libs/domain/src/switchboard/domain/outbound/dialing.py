@@ -28,10 +28,14 @@ from switchboard.common.integrations.errors import (
 from switchboard.common.integrations.twilio_rest import TwilioRest
 from switchboard.common.logging import get_logger
 from switchboard.common.models import Business, OutboundItem, OutboundRun
+from switchboard.common.phone import is_e164
 from switchboard.domain.outbound.lease import renew_lease
 from switchboard.domain.outbound.progress import IN_FLIGHT
 
 log = get_logger(__name__)
+
+#: Why an item whose phone is not a number Twilio can dial fails without a call.
+NOT_E164 = "not dialed: the lead's phone is not a number in E.164 form (+15551234567)"
 
 
 @dataclass(frozen=True)
@@ -176,7 +180,9 @@ def dial(
     placed no call: the dial is tried again up to
     ``retries.retries`` times, ``retries.delay(n)`` apart, each try in a transaction of its own
     that renews the lease (a cancel in between is seen, and none waits for the pause); then the
-    item fails with Twilio's answer. A request Twilio may have carried out without answering (a
+    item fails with Twilio's answer. A request Twilio refused outright (a 4xx: an invalid
+    number, error 21211) fails the item with that answer, and a phone not in E.164 form is not
+    sent at all. A request Twilio may have carried out without answering (a
     timeout, a dropped connection) is not repeated: the item fails, as one interrupted mid-dial
     does, rather than risk calling the lead twice.
     """
@@ -197,6 +203,9 @@ def dial(
                     error="run stopped before this call was placed",
                 )
                 return False
+            if not is_e164(item.phone):  # an item of a run created before runs checked
+                _fail(session, business_id, item_id, NOT_E164)
+                return True
             try:
                 call = twilio.place_call(
                     item.phone,
@@ -205,8 +214,8 @@ def dial(
                     status_callback=urls.status(business_id, run_id, item_id),
                     record=item.recording_enabled,
                 )
-            except PermanentIntegrationError as exc:
-                _fail(session, business_id, item_id, str(exc))
+            except PermanentIntegrationError as exc:  # refused, so no call went out
+                _fail(session, business_id, item_id, f"Twilio refused the call: {exc}")
                 return True
             except RetryableIntegrationError as exc:
                 refused += 1

@@ -21,6 +21,7 @@ from switchboard.common.errors import ConflictError, InvalidReferenceError, NotF
 from switchboard.common.jobs import enqueue
 from switchboard.common.jobs.catalog import OUTBOUND_RUN
 from switchboard.common.models import Business, Lead, OutboundItem, OutboundRun
+from switchboard.common.phone import is_e164
 from switchboard.domain.outbound.progress import Progress, run_progress
 
 
@@ -72,7 +73,11 @@ def _get(session: Any, business_id: int, run_id: int, *, lock: bool = False) -> 
 
 
 def create_run(business_id: int, new: NewRun) -> RunView:
-    """Create a draft run with one item per selected lead."""
+    """Create a draft run with one item per selected lead.
+
+    Refused (``RunInputError``, 422) if a selected lead's phone is not in E.164 form, naming
+    those leads: no call to them could be placed.
+    """
     with tenant_session(business_id) as session:
         business = session.execute(select(Business).where(Business.id == business_id)).scalar_one()
         if new.concurrency > business.outbound_concurrency_cap:
@@ -95,6 +100,15 @@ def create_run(business_id: int, new: NewRun) -> RunView:
                 raise RunInputError("lead_ids", f"leads not found: {missing}")
         if not leads:
             raise RunInputError("leads", "the selection matches no leads")
+        undialable = [lead.id for lead in leads if not is_e164(lead.phone)]
+        if undialable:  # Twilio would refuse each call (error 21211): say so before the run
+            shown = ", ".join(str(lead_id) for lead_id in undialable[:20])
+            more = f" and {len(undialable) - 20} more" if len(undialable) > 20 else ""
+            raise RunInputError(
+                "lead_ids",
+                f"leads whose phone is not a number in E.164 form (+15551234567): {shown}{more}; "
+                "correct their phone or leave them out",
+            )
         run = OutboundRun(
             business_id=business_id,
             name=new.name,

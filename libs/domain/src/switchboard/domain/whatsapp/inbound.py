@@ -22,18 +22,41 @@ from switchboard.common.jobs.catalog import PROCESS_WHATSAPP_WEBHOOK
 from switchboard.common.jobs.enqueue import PreparedJob, enqueue_prepared, prepare_job
 from switchboard.common.logging import get_logger
 from switchboard.common.models import Business, WhatsAppConversation, WhatsAppMessage
+from switchboard.common.phone import EXAMPLE, is_whatsapp_or_e164
 
 log = get_logger(__name__)
 
 
+class MalformedNumber(ValueError):
+    """A ``From`` or ``To`` is not a phone number in E.164 form; ``fields`` names them."""
+
+    def __init__(self, fields: list[str]) -> None:
+        super().__init__(
+            f"{' and '.join(fields)} must be a phone number in E.164 form, "
+            f"like whatsapp:{EXAMPLE} or {EXAMPLE}"
+        )
+        self.fields = fields
+
+
 @dataclass(frozen=True)
 class InboundMessage:
-    """The fields of Twilio's inbound-message webhook that Switchboard keeps."""
+    """The fields of Twilio's inbound-message webhook that Switchboard keeps.
+
+    Its numbers are ``whatsapp:+E164`` or ``+E164`` (:class:`MalformedNumber` otherwise):
+    Twilio sends nothing else, and a malformed one would become a conversation, then a lead
+    that an outbound run dials.
+    """
 
     message_sid: str
     from_number: str
     to_number: str
     body: str
+
+    def __post_init__(self) -> None:
+        numbers = (("From", self.from_number), ("To", self.to_number))
+        malformed = [name for name, number in numbers if not is_whatsapp_or_e164(number)]
+        if malformed:
+            raise MalformedNumber(malformed)
 
 
 def bare_number(address: str) -> str:

@@ -35,6 +35,7 @@ router = APIRouter(prefix="/dashboard", include_in_schema=False)
 STATIC_FILES = {
     "dashboard.css": "text/css",
     "dashboard.js": "text/javascript",
+    "favicon.svg": "image/svg+xml",
     "vendor/htmx-2.0.11.min.js": "text/javascript",
     "vendor/uPlot-1.6.32.iife.min.js": "text/javascript",
     "vendor/uPlot-1.6.32.min.css": "text/css",

@@ -27,7 +27,7 @@ from switchboard.api.errors import (
 from switchboard.api.schemas import ErrorResponse
 from switchboard.common.logging import get_logger
 from switchboard.common.settings import get_settings
-from switchboard.domain.whatsapp.inbound import InboundMessage
+from switchboard.domain.whatsapp.inbound import InboundMessage, MalformedNumber
 from switchboard.domain.whatsapp.inbound_store import InboundStore, NumberNotAnswered
 
 log = get_logger(__name__)
@@ -82,14 +82,17 @@ async def accept_inbound(store: InboundStore, params: dict[str, str]) -> None:
     broken = [name for name in ("MessageSid", "From", "To") if "\x00" in params[name]]
     if broken:  # never in what Twilio sends: ids and numbers are ASCII
         raise WebhookRefused(400, f"NUL character in form field(s): {', '.join(broken)}")
-    message = InboundMessage(
-        message_sid=params["MessageSid"],
-        from_number=params["From"],
-        to_number=params["To"],
-        # The text is the customer's: kept, with U+FFFD for a NUL, which PostgreSQL cannot
-        # store (refusing it would lose the message; Twilio does not resend it).
-        body=params.get("Body", "").replace("\x00", "\ufffd"),
-    )
+    try:
+        message = InboundMessage(
+            message_sid=params["MessageSid"],
+            from_number=params["From"],
+            to_number=params["To"],
+            # The text is the customer's: kept, with U+FFFD for a NUL, which PostgreSQL cannot
+            # store (refusing it would lose the message; Twilio does not resend it).
+            body=params.get("Body", "").replace("\x00", "\ufffd"),
+        )
+    except MalformedNumber as exc:  # never from Twilio: nothing is stored
+        raise WebhookRefused(400, str(exc)) from exc
     business_id = await store.business_for(message.to_number)
     if business_id is None:
         raise WebhookRefused(404, "no business answers this number")
@@ -110,7 +113,10 @@ def _error(description: str) -> dict[str, Any]:
     response_class=Response,
     responses={
         200: {"content": {"application/xml": {}}, "description": "Empty TwiML: stored"},
-        400: _error("A form field missing, or one Twilio never sends (a NUL in an id)"),
+        400: _error(
+            "A form field missing, or one Twilio never sends (a NUL in an id, a From or To "
+            "that is not a phone number in E.164 form)"
+        ),
         403: _error("Not signed by Twilio for this URL"),
         404: _error("No business answers the number"),
         413: _error(f"A form body over {MAX_BODY_BYTES} bytes"),

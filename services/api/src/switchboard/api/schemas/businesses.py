@@ -6,7 +6,7 @@ from zoneinfo import available_timezones
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from switchboard.api.schemas.common import E164, Page, Patch, Text, Timestamp
+from switchboard.api.schemas.common import Page, Patch, Phone, Text, Timestamp
 
 
 def _known_timezone(value: str | None) -> str | None:
@@ -17,7 +17,7 @@ def _known_timezone(value: str | None) -> str | None:
 
 class BusinessBase(BaseModel):
     name: Text = Field(min_length=1, max_length=200, examples=["Acme Dental"])
-    phone_number: str = Field(pattern=E164, examples=["+15551234567"], description="E.164")
+    phone_number: Phone
     timezone: Text = Field(default="UTC", max_length=64, examples=["Europe/London"])
 
     _timezone = field_validator("timezone")(_known_timezone)
@@ -90,7 +90,7 @@ class BusinessSelfUpdate(Patch):
 class BusinessAdminUpdate(BusinessSelfUpdate):
     """What an admin may change about any business."""
 
-    phone_number: str | None = Field(None, pattern=E164, examples=["+15551234567"])
+    phone_number: Phone | None = None
     outbound_concurrency_cap: int | None = Field(None, ge=1, le=1000)
     whatsapp_concurrency: int | None = Field(None, ge=1, le=100)
 

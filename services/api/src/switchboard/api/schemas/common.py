@@ -29,8 +29,11 @@ from pydantic import (
 from pydantic_core import PydanticCustomError
 
 from switchboard.common.db.keyset import MAX_ID
+from switchboard.common.phone import E164 as E164_FORM
+from switchboard.common.phone import is_e164
 
-E164 = r"^\+[1-9]\d{6,14}$"
+#: The pattern OpenAPI publishes for a phone number (the check is ``is_e164``).
+E164 = f"^{E164_FORM.pattern}$"
 #: The most ids one request may list (one statement binds them all).
 MAX_IDS = 10_000
 
@@ -59,7 +62,24 @@ Text = Annotated[str, AfterValidator(storable_text)]
 Id = Annotated[int, Field(ge=1, le=MAX_ID, examples=[42])]
 #: A list of object ids in a request body: at least one, at most ``MAX_IDS``.
 IdList = Annotated[list[Id], Field(min_length=1, max_length=MAX_IDS, examples=[[1, 2, 3]])]
-Phone = Annotated[str, Field(pattern=E164, examples=["+15551234567"], description="E.164")]
+
+
+def e164_phone(value: str) -> str:
+    """``value`` unchanged if it is a phone number in E.164 form, else a validation error
+    that says so in words (pydantic's own message would quote the regular expression)."""
+    if not is_e164(value):
+        raise PydanticCustomError(
+            "phone_number", "is not a phone number in E.164 form (+15551234567)"
+        )
+    return value
+
+
+#: A phone number in E.164 form; the schema still publishes the pattern for clients.
+Phone = Annotated[
+    str,
+    AfterValidator(e164_phone),
+    Field(examples=["+15551234567"], description="E.164", json_schema_extra={"pattern": E164}),
+]
 
 T = TypeVar("T")
 

@@ -73,10 +73,15 @@ async def media_stream(websocket: WebSocket) -> None:
         log.warning("media_stream_bad_signature")
         await websocket.close(code=1008)  # before accept: the upgrade is refused with 403
         return
+    if gateway.admission.draining:  # this process is going away: no new call starts here
+        log.info("media_stream_refused_draining")
+        await websocket.close(code=1013)  # before accept: 403, as for any refused upgrade
+        return
     await websocket.accept()
     socket = StarletteMediaSocket(websocket)
-    try:
-        await gateway.media_streams.handle(socket)
-    except Exception:  # a bug must still end this socket with a close frame, and only it
-        log.exception("media_stream_failed")
-        await socket.close(1011, "internal error")
+    with gateway.admission.stream():
+        try:
+            await gateway.media_streams.handle(socket)
+        except Exception:  # a bug must still end this socket with a close frame, and only it
+            log.exception("media_stream_failed")
+            await socket.close(1011, "internal error")

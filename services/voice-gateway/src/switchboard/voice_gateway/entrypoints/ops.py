@@ -30,10 +30,18 @@ async def health(gateway: GatewayDep) -> dict[str, Any]:
 
 @router.get("/ready")
 async def ready(gateway: GatewayDep) -> JSONResponse:
-    """Readiness: the event broker is connected (or the in-process bus is used)."""
-    connected = getattr(gateway.publisher, "connected", True)
-    body = {"ready": bool(connected), "broker": "connected" if connected else "unreachable"}
-    return JSONResponse(body, status_code=200 if connected else 503)
+    """Readiness: the event broker is connected (or the in-process bus is used) and the
+    process is not draining (after SIGTERM it takes no new call: 503 takes it out of the
+    load balancer while its calls run on)."""
+    connected = bool(getattr(gateway.publisher, "connected", True))
+    draining = gateway.admission.draining
+    body = {
+        "ready": connected and not draining,
+        "broker": "connected" if connected else "unreachable",
+        "draining": draining,
+        "open_streams": gateway.admission.open_streams,
+    }
+    return JSONResponse(body, status_code=200 if body["ready"] else 503)
 
 
 @router.get("/metrics")

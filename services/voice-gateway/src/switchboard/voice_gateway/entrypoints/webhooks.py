@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from fastapi import APIRouter, Request, Response
 
+from switchboard.voice_gateway.bootstrap import Gateway
 from switchboard.voice_gateway.entrypoints.dependencies import GatewayDep, TwilioForm
 
 router = APIRouter(prefix="/twilio/voice", tags=["twilio"])
@@ -13,9 +14,15 @@ def _twiml(body: str) -> Response:
     return Response(content=body, media_type="application/xml")
 
 
+def _sent_elsewhere(route: str, gateway: Gateway, request: Request) -> Response:
+    return _twiml(gateway.webhooks.while_draining(route, request.url.path, request.url.query))
+
+
 @router.post("/incoming")
-async def incoming_call(form: TwilioForm, gateway: GatewayDep) -> Response:
+async def incoming_call(form: TwilioForm, gateway: GatewayDep, request: Request) -> Response:
     """A call to one of our numbers: connect it to the agent (or refuse politely)."""
+    if gateway.admission.draining:
+        return _sent_elsewhere("incoming", gateway, request)
     return _twiml(await gateway.webhooks.incoming_call(form))
 
 
@@ -23,11 +30,14 @@ async def incoming_call(form: TwilioForm, gateway: GatewayDep) -> Response:
 async def outbound_call(
     form: TwilioForm,
     gateway: GatewayDep,
+    request: Request,
     business_id: int,
     run_id: int | None = None,
     item_id: int | None = None,
 ) -> Response:
     """A call placed by an outbound run was answered: connect it to the agent."""
+    if gateway.admission.draining:
+        return _sent_elsewhere("outbound", gateway, request)
     return _twiml(await gateway.webhooks.outbound_call(form, business_id, run_id, item_id))
 
 

@@ -40,3 +40,10 @@ def say_and_hang_up(message: str) -> str:
     response.say(message)
     response.hangup()
     return str(response)
+
+
+def redirect(url: str) -> str:
+    """Ask Twilio to fetch the call's TwiML again from ``url`` (a POST, signed as ever)."""
+    response = VoiceResponse()
+    response.redirect(url, method="POST")
+    return str(response)

@@ -7,6 +7,7 @@ from collections.abc import Callable
 import dramatiq
 from dramatiq.broker import Consumer
 from dramatiq.brokers.rabbitmq import RabbitmqBroker
+from dramatiq.brokers.stub import StubBroker
 from dramatiq.middleware import AgeLimit, CurrentMessage
 
 from switchboard.common.jobs.broker import get_broker, standard_middleware
@@ -25,20 +26,44 @@ class LedgerRabbitmqBroker(RabbitmqBroker):
     defers_success_marks = True
 
     def consume(self, queue_name: str, prefetch: int = 1, timeout: int = 5000) -> Consumer:
-        # Run on every turn of the consumer loop (at least once a second), so an idle worker
-        # still beats and relays what a dead publisher left in the outbox.
-        hooks: list[Callable[[], None]] = [
-            m.beat for m in self.middleware if isinstance(m, HeartbeatMiddleware)
-        ]
-        hooks += [m.tick for m in self.middleware if isinstance(m, OutboxRelayMiddleware)]
-        hooks += [m.tick for m in self.middleware if isinstance(m, JobObservability)]
-
-        def turn() -> None:
-            for hook in hooks:
-                hook()  # neither raises
-
         inner = super().consume(queue_name, prefetch, timeout)
-        return LedgerConsumer(inner, beat=turn if hooks else None)
+        return LedgerConsumer(inner, beat=consumer_turn(self))
+
+
+def consumer_turn(broker: dramatiq.Broker) -> Callable[[], None] | None:
+    """What every turn of a consumer loop runs (at least once a second), so an idle worker
+    still beats and relays what a dead publisher left in the outbox; ``None`` if nothing."""
+    hooks: list[Callable[[], None]] = [
+        m.beat for m in broker.middleware if isinstance(m, HeartbeatMiddleware)
+    ]
+    hooks += [m.tick for m in broker.middleware if isinstance(m, OutboxRelayMiddleware)]
+    hooks += [m.tick for m in broker.middleware if isinstance(m, JobObservability)]
+    if not hooks:
+        return None
+
+    def turn() -> None:
+        for hook in hooks:
+            hook()  # neither raises
+
+    return turn
+
+
+def _turn_stub_consumers(broker: StubBroker) -> None:
+    """Give the in-process broker's consumers the RabbitMQ consumer's turns (``consume``).
+
+    Its consumer loop turns every worker timeout (100 ms) while idle, so the embedded worker
+    beats without a thread of its own; the stub's ``consume`` is wrapped on this one object
+    because the embedded broker is built in ``switchboard.common``, which knows no worker.
+    """
+    if getattr(broker, "switchboard_turns", False):
+        return
+    consume = broker.consume
+
+    def consume_turning(queue_name: str, prefetch: int = 1, timeout: int = 100) -> Consumer:
+        return LedgerConsumer(consume(queue_name, prefetch, timeout), beat=consumer_turn(broker))
+
+    setattr(broker, "consume", consume_turning)  # noqa: B010 (mypy refuses assigning a method)
+    setattr(broker, "switchboard_turns", True)  # noqa: B010
 
 
 def worker_broker(settings: Settings) -> dramatiq.Broker:
@@ -53,7 +78,7 @@ def worker_broker(settings: Settings) -> dramatiq.Broker:
 
 def install_runtime(broker: dramatiq.Broker, settings: Settings) -> dramatiq.Broker:
     """Add the worker's middleware to ``broker`` once: ledger, job metrics, heartbeats, outbox
-    relay, message.
+    relay, message; an in-process broker's consumers turn like RabbitMQ's (beats when idle).
 
     The ledger goes first: its "before" hooks run before the age and time limits look at a
     message, and Dramatiq runs "after" hooks in reverse, so it sees the Retries verdict.
@@ -75,4 +100,6 @@ def install_runtime(broker: dramatiq.Broker, settings: Settings) -> dramatiq.Bro
         broker.add_middleware(
             OutboxRelayMiddleware(settings.outbox_relay_interval_s, settings.outbox_relay_min_age_s)
         )
+    if isinstance(broker, StubBroker):
+        _turn_stub_consumers(broker)
     return broker

@@ -1,10 +1,11 @@
 """The worker's heartbeat: a ``worker_heartbeats`` row per process, beaten from the worker loop.
 
 No thread of its own (a thread would outlive a stuck worker loop and hide it): the row is written
-when the worker boots and then, at most every ``interval_s``, each time a RabbitMQ consumer's
-loop turns (``consumer.py``: per delivery, and at least every second when idle) or a message
-was processed. A worker whose row is older than ``WORKER_STALE_AFTER_S`` is presumed dead, and
-the job it was running may be taken over (``middleware.py``).
+when the worker boots and then, at most every ``interval_s``, each time a consumer's loop turns
+(``consumer.py``: per delivery, and at least every second when idle; the embedded broker's
+consumers turn the same way, ``broker.py``) or a message was processed. A worker whose row is
+older than ``WORKER_STALE_AFTER_S`` is presumed dead, and the job it was running may be taken
+over (``middleware.py``).
 """
 
 from __future__ import annotations

@@ -13,6 +13,7 @@ from datetime import datetime
 from typing import Any
 
 import httpx
+from pydantic import ValidationError
 
 from switchboard.common.integrations import config
 from switchboard.common.integrations.sandbox import inbox
@@ -36,15 +37,22 @@ from switchboard.common.integrations.twilio_rest import (
     TwilioRetryableError,
 )
 from switchboard.common.logging import get_logger
+from switchboard.common.phone import is_e164
 from switchboard.common.settings import Settings
 
 log = get_logger(__name__)
 
 
-def _invalid() -> TwilioPermanentError:
-    return TwilioPermanentError(
-        "sandbox: the 'To' number is not a valid phone number", status=400, code=21211
-    )
+def _check_to(number: str) -> None:
+    """Refuse a ``To`` as Twilio does (error 21211, before anything is sent): one not in
+    E.164 form, and Twilio's test number for an invalid one."""
+    if not is_e164(number) or number == INVALID_NUMBER:
+        # Twilio's message names the number; ours does not, since it is kept as the error.
+        raise TwilioPermanentError(
+            "sandbox: the 'To' number is not a valid phone number (Twilio error 21211)",
+            status=400,
+            code=21211,
+        )
 
 
 class HttpCalleeLine(CalleeLine):
@@ -129,8 +137,7 @@ class SandboxTwilioRest(TwilioRest):
         self, to: str, from_: str, body: str, *, status_callback: str | None = None
     ) -> SentMessage:
         """Keep the message in the sending business's sandbox inbox."""
-        if inbox.bare(to) == INVALID_NUMBER:
-            raise _invalid()
+        _check_to(inbox.bare(to))
         business_id = inbox.business_of_number(from_)
         if business_id is None:
             raise TwilioPermanentError(
@@ -165,16 +172,23 @@ class SandboxTwilioRest(TwilioRest):
         machine_detection: str | None = None,
     ) -> PlacedCall:
         """Hand the call to the gateway's simulated callee; returns at once, ``queued``."""
-        if to.strip() == INVALID_NUMBER:
-            raise _invalid()
-        request = SandboxCallRequest(
-            to=to,
-            from_=from_,
-            url=url,
-            status_callback=status_callback,
-            status_callback_events=list(status_callback_events),
-            record=record,
-        )
+        _check_to(to.strip())
+        try:
+            request = SandboxCallRequest(
+                to=to,
+                from_=from_,
+                url=url,
+                status_callback=status_callback,
+                status_callback_events=list(status_callback_events),
+                record=record,
+            )
+        except ValidationError as exc:  # refused before anything was sent, as Twilio's 400
+            fields = sorted(
+                {str(error["loc"][0]).rstrip("_") for error in exc.errors() if error["loc"]}
+            )
+            raise TwilioPermanentError(
+                f"sandbox: the call request is invalid ({', '.join(fields)})", status=400
+            ) from exc
         state = self._callees.place(request)
         log.info("sandbox.call_placed", sid=state.sid)
         return PlacedCall(sid=state.sid, status=state.status)

@@ -1,0 +1,255 @@
+"""The figures of each benchmark as docs/benchmarks.md shows them: one table per script.
+
+Each table takes a script's figures (its JSON, as bench/report.py reads it) and returns
+Markdown lines: the same rows docs/benchmarks.md shows, Switchboard beside the baseline
+measured in the same run, and the ratio (Switchboard ÷ baseline).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from typing import Any
+
+Row = tuple[str, str, str, str]
+
+# --- formatting ------------------------------------------------------------------------------
+
+
+def num(value: float | None) -> str:
+    """A figure with about the precision docs/benchmarks.md uses: 1,344, 28.0, 5.70."""
+    if value is None:
+        return "–"
+    if abs(value) >= 100:
+        return f"{value:,.0f}"
+    if abs(value) >= 10:
+        return f"{value:.1f}"
+    return f"{value:.2f}"
+
+
+def ratio(ours: float | None, baseline: float | None) -> str:
+    """``ours ÷ baseline`` to two decimals, or a dash when either is missing or zero."""
+    if ours is None or not baseline:
+        return ""
+    value = ours / baseline
+    # Two significant digits when small: the gateway's jitter is 1/5,000th of the baseline's.
+    return f"{value:.2g}" if 0 < abs(value) < 0.1 else f"{value:.2f}"
+
+
+def markdown_table(header: Sequence[str], rows: Sequence[Row]) -> list[str]:
+    """A Markdown table: the header, then one line per row."""
+    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    lines += ["| " + " | ".join(row) + " |" for row in rows]
+    return lines
+
+
+# --- the tables, one per script, as docs/benchmarks.md shows them ---------------------------
+
+
+def jobs_table(result: dict[str, Any]) -> list[str]:
+    """bench/jobs.py: jobs/s with the worker's start and steady, enqueue rate, paced latency."""
+    ours, plain = result["switchboard"], result["plain dramatiq"]
+    rounds = len(result.get("ratio_steady_per_round", [])) or 1
+    per_round = ", ".join(f"{r:.2f}" for r in result.get("ratio_steady_per_round", []))
+    steady_ratio = f"{result['ratio_steady']:.2f}" + (
+        f" (per round {per_round})" if rounds > 1 else ""
+    )
+    median = f"median of {rounds}" if rounds > 1 else "1 round"
+    rows: list[Row] = [
+        (
+            f"jobs/s, worker start included ({median})",
+            num(ours["jobs_per_s_with_start"]),
+            num(plain["jobs_per_s_with_start"]),
+            f"{result['ratio_with_start']:.2f}",
+        ),
+        (
+            f"jobs/s, steady ({median})",
+            num(ours["jobs_per_s_steady"]),
+            num(plain["jobs_per_s_steady"]),
+            steady_ratio,
+        ),
+        (
+            "enqueue/s, batched",
+            num(ours["enqueue_per_s"]),
+            num(plain["enqueue_per_s"]),
+            ratio(ours["enqueue_per_s"], plain["enqueue_per_s"]),
+        ),
+        (
+            f"enqueue → start p50 / p99, paced {num(ours['rate_per_s'])}/s",
+            f"{num(ours['latency_p50_ms'])} / {num(ours['latency_p99_ms'])} ms",
+            f"{num(plain['latency_p50_ms'])} / {num(plain['latency_p99_ms'])} ms",
+            "",
+        ),
+    ]
+    intro = (
+        f"{result['jobs']:,} jobs, `--processes {result['processes']} "
+        f"--threads {result['threads']}`:"
+    )
+    return [intro, "", *markdown_table(["", "Switchboard", "plain Dramatiq", "ratio"], rows)]
+
+
+def whatsapp_table(result: dict[str, Any]) -> list[str]:
+    """bench/whatsapp.py: paced latency, closed-loop throughput, replies (with the worker)."""
+    ours, bare = result["switchboard_paced"], result["bare_paced"]
+    paced = f"paced {num(result['rate'])}/s"
+    rows: list[Row] = [
+        (f"{paced}: latency {q}", f"{num(ours[key])} ms", f"{num(bare[key])} ms", "")
+        for q, key in (("p50", "p50_ms"), ("p99", "p99_ms"), ("max", "max_ms"))
+    ]
+    bare_levels = {run["connections"]: run for run in result["bare_closed_loop"]}
+    for run in result["switchboard_closed_loop"]:
+        other = bare_levels.get(run["connections"], {}).get("throughput_per_s")
+        rows.append(
+            (
+                f"closed loop, {run['connections']} connections",
+                f"{num(run['throughput_per_s'])}/s (p99 {num(run['p99_ms'])} ms)",
+                f"{num(other)}/s" if other is not None else "–",
+                ratio(run["throughput_per_s"], other),
+            )
+        )
+    rows.append(
+        ("throughput, each side's best level", "", "", f"{result['throughput_vs_ceiling']:.2f}")
+    )
+    replies = result.get("reply_enqueued")
+    if replies:
+        rows += [
+            (
+                f"replies enqueued per second (answered {replies['answered']})",
+                num(replies["replies_per_s"]),
+                "",
+                "",
+            ),
+            (
+                "inbound → reply enqueued p50 / p99",
+                f"{num(replies['p50_ms'])} / {num(replies['p99_ms'])} ms",
+                "",
+                "",
+            ),
+            ("replies sent to the fake Twilio", f"{result.get('replies_sent', 0):,}", "", ""),
+        ]
+    worker = (
+        f"the worker {result['worker_processes']} × {result['worker_threads']} threads"
+        f" at niceness {result['worker_nice']}"
+        if result.get("worker_processes")
+        else "no worker (the API alone)"
+    )
+    seconds = num(result["seconds"])
+    intro = f"`switchboard api` × {result['api_workers']}, {worker}, {seconds} s per phase:"
+    return [intro, "", *markdown_table(["", "switchboard api", "bare FastAPI", "ratio"], rows)]
+
+
+def _gateway_rows(ours: dict[str, Any], base: dict[str, Any]) -> list[Row]:
+    def pair(run: dict[str, Any], *keys: str) -> str:
+        if not run:
+            return "–"
+        return " / ".join(num(run.get(key)) for key in keys) + " ms"
+
+    def frames(run: dict[str, Any]) -> str:
+        if not run:
+            return "–"
+        return f"{run['frames_late']:,} / {run['frames_dropped']:,} of {run['frames_out']:,}"
+
+    def one(run: dict[str, Any], key: str, unit: str) -> str:
+        return f"{num(run[key])}{unit}" if run else "–"
+
+    return [
+        (
+            "server TX jitter p50 / p99",
+            pair(ours, "server_jitter_p50_ms", "server_jitter_p99_ms"),
+            pair(base, "server_jitter_p50_ms", "server_jitter_p99_ms"),
+            ratio(ours["server_jitter_p99_ms"], base.get("server_jitter_p99_ms")),
+        ),
+        (
+            "client-side jitter p50 / p99 / max",
+            pair(ours, "client_jitter_p50_ms", "client_jitter_p99_ms", "client_jitter_max_ms"),
+            pair(base, "client_jitter_p50_ms", "client_jitter_p99_ms", "client_jitter_max_ms"),
+            ratio(ours["client_jitter_p99_ms"], base.get("client_jitter_p99_ms")),
+        ),
+        ("frames late (> 20 ms) / dropped", frames(ours), frames(base), ""),
+        (
+            "CPU per call-second",
+            one(ours, "cpu_ms_per_call_second", " ms"),
+            one(base, "cpu_ms_per_call_second", " ms"),
+            ratio(ours["cpu_ms_per_call_second"], base.get("cpu_ms_per_call_second")),
+        ),
+        (
+            "RSS per call",
+            one(ours, "rss_kb_per_call", " KB"),
+            one(base, "rss_kb_per_call", " KB"),
+            ratio(ours["rss_kb_per_call"], base.get("rss_kb_per_call")),
+        ),
+        ("threads", f"{ours['threads']:,}", f"{base['threads']:,}" if base else "–", ""),
+        ("calls lost", str(ours["calls_lost"]), str(base["calls_lost"]) if base else "–", ""),
+        (
+            "other work on the host (CPU %, noise)",
+            one(ours, "other_cpu_percent", " %"),
+            one(base, "other_cpu_percent", " %"),
+            "",
+        ),
+    ]
+
+
+def gateway_table(result: dict[str, Any]) -> list[str]:
+    """bench/gateway.py: jitter, late frames, CPU and memory per call, threads — per call count."""
+    lines: list[str] = []
+    runs: list[dict[str, Any]] = result["results"]
+    for calls in dict.fromkeys(run["calls"] for run in runs):
+        ours = next(r for r in runs if r["calls"] == calls and r["server"] == "gateway")
+        no_baseline: dict[str, Any] = {}  # --no-baseline
+        base = next(
+            (r for r in runs if r["calls"] == calls and r["server"] == "baseline"), no_baseline
+        )
+        header = ["", "gateway (asyncio, one clock)", "thread-per-call baseline", "ratio"]
+        lines += [f"{calls} concurrent calls for {num(ours['seconds'])} s:", ""]
+        lines += [*markdown_table(header, _gateway_rows(ours, base)), ""]
+    return lines[:-1]
+
+
+def number_lookup_table(result: dict[str, Any]) -> list[str]:
+    """bench/number_lookup.py: median µs per message for each way, against the code's."""
+    ways = result["ways"]
+    code = ways[0]["median_us"]
+    rows: list[Row] = [
+        (
+            way["name"],
+            num(way["median_us"]),
+            ", ".join(num(r) for r in way["rounds_us"]),
+            ratio(way["median_us"], code),
+        )
+        for way in ways
+    ]
+    header = ["", "median µs per message", "rounds", "÷ the code"]
+    return [
+        "The webhook's store path, in-process on PostgreSQL:",
+        "",
+        *markdown_table(header, rows),
+    ]
+
+
+TABLES: dict[str, Callable[[dict[str, Any]], list[str]]] = {
+    "jobs": jobs_table,
+    "whatsapp": whatsapp_table,
+    "gateway": gateway_table,
+    "number_lookup": number_lookup_table,
+}
+
+
+def headline(kind: str, result: dict[str, Any]) -> str:
+    """The one figure a reader of the summary looks for first."""
+    if kind == "jobs":
+        return (
+            f"steady {result['ratio_steady']:.2f}, with the worker's start "
+            f"{result['ratio_with_start']:.2f} × plain Dramatiq"
+        )
+    if kind == "whatsapp":
+        return (
+            f"throughput {result['throughput_vs_ceiling']:.2f} × the bare endpoint; "
+            f"paced p99 {num(result['switchboard_paced']['p99_ms'])} ms"
+        )
+    if kind == "gateway":
+        ours = next(r for r in result["results"] if r["server"] == "gateway")
+        base = next((r for r in result["results"] if r["server"] == "baseline"), None)
+        cpu = ratio(ours["cpu_ms_per_call_second"], base and base["cpu_ms_per_call_second"])
+        late = f"{ours['frames_late']:,} of {ours['frames_out']:,} frames late"
+        return f"CPU per call-second {cpu} × the baseline; {late}" if cpu else late
+    ways = result["ways"]
+    return f"{ways[1]['name']}: {ratio(ways[1]['median_us'], ways[0]['median_us'])} × the code"

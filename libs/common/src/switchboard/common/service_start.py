@@ -1,0 +1,41 @@
+"""What every service's own entry point (``python -m switchboard.<service>``) does first.
+
+A service's image installs only that workspace member and its dependencies, not the
+``switchboard`` command (which imports every service), so each service package has a
+``__main__`` of its own; this is the part they share with the CLI's commands: refuse an unfit
+environment on plain lines, then configure logging.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from pydantic import ValidationError
+
+from switchboard.common.logging import configure_logging
+from switchboard.common.settings import Settings, describe_invalid_settings, get_settings
+
+#: The exit status of a start refused for its environment (the CLI's too).
+UNFIT_ENVIRONMENT = 2
+
+
+def checked_settings(program: str) -> Settings:
+    """The settings, logging configured from them; exit 2 listing every problem if unfit."""
+    try:
+        settings = get_settings()
+    except ValidationError as exc:
+        sys.stderr.write(f"{program}: refusing to start, the environment is not fit:\n")
+        sys.stderr.write("".join(f"  {line}\n" for line in describe_invalid_settings(exc)))
+        raise SystemExit(UNFIT_ENVIRONMENT) from None
+    configure_logging(settings.log_level, settings.log_json)
+    return settings
+
+
+def server_arguments(program: str, description: str, port: int) -> argparse.ArgumentParser:
+    """A parser with the ``--host`` and ``--port`` every HTTP service takes."""
+    parser = argparse.ArgumentParser(prog=program, description=description)
+    # A container's server listens on every interface; its port is published or not.
+    parser.add_argument("--host", default="0.0.0.0", help="address to bind (default 0.0.0.0)")  # noqa: S104
+    parser.add_argument("--port", type=int, default=port, help=f"port (default {port})")
+    return parser

@@ -1,0 +1,20 @@
+"""Serving the scheduler (what ``switchboard scheduler`` and ``python -m switchboard.scheduler``
+run): its loop and its ``/health``, ``/ready`` and ``/metrics``."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import uvicorn
+
+from switchboard.common.settings import get_settings
+from switchboard.scheduler.app import create_app
+
+DEFAULT_PORT = 8002
+
+
+def serve(host: str, port: int = DEFAULT_PORT, modules: Sequence[str] = ()) -> None:
+    """Run the scheduler and its HTTP endpoints until interrupted."""
+    app = create_app(get_settings(), modules=modules)
+    # log_config=None: uvicorn's lines go through our logging (JSON with LOG_JSON).
+    uvicorn.run(app, host=host, port=port, log_level="warning", log_config=None, lifespan="on")

@@ -1,0 +1,68 @@
+"""What a newcomer reads: errors in one line, help that lists what exists."""
+
+from __future__ import annotations
+
+import logging
+import socket
+
+from typer.testing import CliRunner
+
+from switchboard.cli.main import app
+from switchboard.common.settings import Settings
+
+runner = CliRunner()
+
+
+def one_line(output: str) -> str:
+    return " ".join(output.split())
+
+
+def unreachable_url() -> str:
+    """A local address nobody listens on (bound, never listening, so nothing else takes it)."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return f"http://127.0.0.1:{sock.getsockname()[1]}"
+
+
+def test_a_call_to_a_gateway_out_of_reach_ends_in_one_line(embedded: Settings) -> None:
+    url = unreachable_url()
+    result = runner.invoke(app, ["simulate-call", "--to", "+15550000000", "--gateway-url", url])
+    assert result.exit_code == 1
+    assert one_line(result.output) == (
+        f"error: cannot reach the gateway at {url} (check --gateway-url / PUBLIC_BASE_URL)"
+    )
+
+
+def test_the_simulators_do_not_log_each_http_request(embedded: Settings) -> None:
+    url = unreachable_url()
+    runner.invoke(app, ["simulate-call", "--to", "+15550000000", "--gateway-url", url])
+    assert not logging.getLogger("httpx").isEnabledFor(logging.INFO)
+
+
+def test_a_run_needs_exactly_one_source_of_leads() -> None:
+    result = runner.invoke(app, ["outbound", "create", "--name", "x", "--api-key", "sbk_x"])
+    assert result.exit_code == 2
+    assert "give exactly one of --lead-id (one or more) or --csv" in one_line(result.output)
+
+
+def test_group_help_names_the_commands_there_are() -> None:
+    outbound = one_line(runner.invoke(app, ["outbound", "--help"]).output)
+    assert "create, list, start (--follow), status, cancel" in outbound
+    jobs = one_line(runner.invoke(app, ["jobs", "--help"]).output)
+    assert "retry failed, dead and cancelled ones" in jobs
+
+
+def test_grant_app_role_help_is_one_paragraph_the_terminal_wraps() -> None:
+    result = runner.invoke(app, ["db", "grant-app-role", "--help"], env={"COLUMNS": "120"})
+    assert (
+        "Runs as MIGRATION_DATABASE_URL (else DATABASE_URL), the tables' owner, on PostgreSQL. "
+        "It refuses a superuser"
+    ) in result.output
+
+
+def test_a_phone_that_is_not_e164_is_refused_in_words(embedded: Settings) -> None:
+    result = runner.invoke(app, ["create-business", "--name", "Acme", "--phone", "555"])
+    assert result.exit_code == 2
+    assert one_line(result.output) == (
+        "error: --phone: is not a phone number in E.164 form (+15551234567)"
+    )

@@ -1,0 +1,175 @@
+"""deploy/kubernetes/: valid against Kubernetes' and KEDA's schemas, and what they promise."""
+
+from __future__ import annotations
+
+import re
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from switchboard.common.jobs.catalog import queues
+from tools.validate_kubernetes import DEPLOY, ROOT, render, validate
+
+BASE = DEPLOY / "base"
+SECRETS = {
+    "DATABASE_URL",
+    "MIGRATION_DATABASE_URL",
+    "AMQP_URL",
+    "TWILIO_ACCOUNT_SID",
+    "TWILIO_AUTH_TOKEN",
+    "OPENAI_API_KEY",
+    "ADMIN_API_KEY",
+    "INTERNAL_API_TOKEN",
+    "MEDIA_TOKEN_SECRET",
+    "SESSION_SECRET",
+    "VAPID_PRIVATE_KEY",
+}
+
+
+def _objects(kind: str, directory: Path = BASE) -> dict[str, dict[str, Any]]:
+    return {o["metadata"]["name"]: o for o in render(directory) if o["kind"] == kind}
+
+
+def _container(deployment: dict[str, Any]) -> dict[str, Any]:
+    (container,) = deployment["spec"]["template"]["spec"]["containers"]
+    return dict(container)
+
+
+@pytest.fixture
+def base_copy(tmp_path: Path) -> Path:
+    """A copy of the base to break."""
+    return Path(shutil.copytree(BASE, tmp_path / "base"))
+
+
+def _edit(path: Path, change: Any) -> None:
+    documents = list(yaml.safe_load_all(path.read_text()))
+    for document in documents:
+        change(document)
+    path.write_text(yaml.safe_dump_all(documents))
+
+
+def test_the_manifests_validate_as_make_lint_runs_them() -> None:
+    result = subprocess.run(
+        [sys.executable, "tools/validate_kubernetes.py"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "deploy/kubernetes/base:" in result.stdout
+    assert "deploy/kubernetes/overlays/example:" in result.stdout
+
+
+def test_a_field_kubernetes_does_not_know_fails_the_strict_schema(base_copy: Path) -> None:
+    def misspell(document: dict[str, Any]) -> None:
+        if document["kind"] == "Deployment":
+            document["spec"]["template"]["spec"]["containers"][0]["readynessProbe"] = {}
+
+    _edit(base_copy / "api.yaml", misspell)
+
+    assert any("readynessProbe" in problem for problem in validate(base_copy))
+
+
+def test_a_scaled_object_against_keda_s_schema(base_copy: Path) -> None:
+    def break_trigger(document: dict[str, Any]) -> None:
+        if document["kind"] == "ScaledObject":
+            document["spec"]["triggers"][0]["metadata"]["value"] = 50  # KEDA wants strings
+            document["spec"]["maxReplicaCount"] = 0
+
+    _edit(base_copy / "autoscaling.yaml", break_trigger)
+
+    problems = " | ".join(validate(base_copy))
+    assert "ScaledObject/switchboard-worker" in problems
+    assert "50 is not of type 'string'" in problems or "0 is less than" in problems
+
+
+def test_a_secret_key_nobody_defines_is_reported(base_copy: Path) -> None:
+    def rename_key(document: dict[str, Any]) -> None:
+        if document["kind"] == "Secret" and "AMQP_URL" in document.get("stringData", {}):
+            document["stringData"]["BROKER_URL"] = document["stringData"].pop("AMQP_URL")
+
+    _edit(base_copy / "secret.yaml", rename_key)
+
+    assert any("has no key AMQP_URL" in problem for problem in validate(base_copy))
+
+
+def test_every_env_example_variable_is_set_and_secrets_are_only_in_secrets() -> None:
+    example = (ROOT / ".env.example").read_text()
+    variables = set(re.findall(r"^#([A-Z][A-Z0-9_]*)=", example, re.MULTILINE))
+    (config,) = _objects("ConfigMap").values()
+    secret_keys: set[str] = set()
+    for secret in _objects("Secret").values():
+        secret_keys |= set(secret.get("stringData", {})) | set(secret.get("data", {}))
+
+    assert set(config["data"]) | secret_keys == variables
+    assert secret_keys == SECRETS
+    assert not set(config["data"]) & SECRETS
+
+
+def test_only_the_migration_job_the_worker_and_the_scheduler_see_the_owner_s_url() -> None:
+    readers = set()
+    for obj in render(BASE):
+        spec = obj.get("spec", {}).get("template", {}).get("spec", {})
+        for container in spec.get("containers", []):
+            if any(env["name"] == "MIGRATION_DATABASE_URL" for env in container.get("env", [])):
+                readers.add(obj["metadata"]["name"])
+
+    assert readers == {"switchboard-migrate", "switchboard-worker", "switchboard-scheduler"}
+
+
+@pytest.mark.parametrize("service", ["api", "gateway", "worker", "scheduler"])
+def test_every_service_is_probed_on_ready_and_health_and_has_a_budget(service: str) -> None:
+    deployment = _objects("Deployment")[f"switchboard-{service}"]
+    container = _container(deployment)
+
+    assert container["readinessProbe"]["httpGet"]["path"] == "/ready"
+    assert container["livenessProbe"]["httpGet"]["path"] == "/health"
+    assert container["resources"]["requests"]
+    budget = _objects("PodDisruptionBudget")[f"switchboard-{service}"]
+    assert (
+        budget["spec"]["selector"]["matchLabels"] == deployment["spec"]["selector"]["matchLabels"]
+    )
+
+
+def test_the_gateway_is_given_longer_than_its_drain_to_stop() -> None:
+    gateway = _objects("Deployment")["switchboard-gateway"]
+    container = _container(gateway)
+    drain_s = float(
+        next(e["value"] for e in container["env"] if e["name"] == "GATEWAY__DRAIN_TIMEOUT_S")
+    )
+    pause_s = float(container["lifecycle"]["preStop"]["exec"]["command"][-1])
+
+    assert gateway["spec"]["template"]["spec"]["terminationGracePeriodSeconds"] > drain_s + pause_s
+
+
+def test_the_worker_scales_on_queues_the_catalog_has_and_the_gateway_on_its_calls() -> None:
+    scaled = _objects("ScaledObject")
+    worker_triggers = scaled["switchboard-worker"]["spec"]["triggers"]
+    gateway_triggers = scaled["switchboard-gateway"]["spec"]["triggers"]
+
+    scaled_queues = {t["metadata"]["queueName"] for t in worker_triggers}
+    assert scaled_queues <= set(queues()) and {"calls", "whatsapp", "webhooks"} <= scaled_queues
+    assert {t["type"] for t in worker_triggers} == {"rabbitmq"}
+    assert {t["metadata"]["mode"] for t in worker_triggers} == {"QueueLength"}
+    (calls,) = gateway_triggers
+    assert calls["type"] == "prometheus"
+    assert "switchboard_gateway_active_calls" in calls["metadata"]["query"]
+
+
+def test_the_overlay_runs_its_own_images_in_its_namespace() -> None:
+    overlay = DEPLOY / "overlays" / "example"
+    deployments = _objects("Deployment", overlay)
+
+    for deployment in deployments.values():
+        assert deployment["metadata"]["namespace"] == "switchboard"
+        assert _container(deployment)["image"].startswith("registry.example.com/")
+    assert _objects("ConfigMap", overlay)["switchboard-config"]["data"]["ENVIRONMENT"] == (
+        "production"
+    )
