@@ -36,11 +36,11 @@ def test_jobs_committed_but_never_published_are_delivered_by_the_relay(
     stack: Stack, report
 ) -> None:
     business = make_business()
+    job_ids = enqueue_effects(business.id, JOBS, publish=False)
+    stranded = stack.outbox_rows(business.id)  # counted before any relay runs
+    started = time.monotonic()
     stack.worker("chaos")
     stack.scheduler(wait=False)
-    started = time.monotonic()
-    job_ids = enqueue_effects(business.id, JOBS, publish=False)
-    stranded = stack.outbox_rows(business.id)
     stack.wait_settled(business.id, timeout=scale(90, 300))
     elapsed = time.monotonic() - started
     effects = count_effects(stack, job_ids)

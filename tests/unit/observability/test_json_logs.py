@@ -44,7 +44,7 @@ def test_a_library_s_traceback_is_a_scrubbed_field_of_its_json_line(json_lines: 
 
 def test_library_lines_carry_the_fields_bound_for_the_work(json_lines: JsonLines) -> None:
     with structlog.contextvars.bound_contextvars(request_id="r-1"), log_scope(call_sid="CA1"):
-        logging.getLogger("httpx").info("HTTP Request: GET https://api.example.com/x")
+        logging.getLogger("aio_pika.robust_connection").info("Connection attempt 1")
         get_logger("switchboard.test").info("ours")
 
     library, ours = json_lines()

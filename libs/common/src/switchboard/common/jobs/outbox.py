@@ -6,10 +6,11 @@ or the broker was down) is republished by :func:`relay_outbox`, which every long
 process runs every ``OUTBOX_RELAY_INTERVAL_S`` on rows older than ``OUTBOX_RELAY_MIN_AGE_S``:
 the scheduler, each worker process (``worker/runtime/outbox_relay.py``) and the API (its
 asynchronous twin, ``jobs/async_outbox.py``). So whichever of them is alive publishes the
-rows once the broker is back. Relays lock the rows they take (``SKIP LOCKED``), so two never
-publish the same row; a row whose first publisher was slower than the age bound can be
-published twice, and the worker's ledger skips the second (the relay marks it
-``republished``).
+rows once the broker is back. Relays lock the rows they take (``SKIP LOCKED``), and so does
+the writer publishing its own rows after commit, so no row is published by two of them; a
+row is published twice only when its writer died between publishing and deleting it (or
+cannot tell whether the broker took it), and then the relay marks the copy ``republished``
+for the worker's ledger to check.
 
 Importing this module registers :func:`hand_over_committed` as the sessions' after-commit step
 for the outbox (``db/tenancy.py``): whoever can add to the outbox has registered it.
@@ -87,10 +88,24 @@ def _publish(pending: list[PendingMessage], *, republish: bool = False) -> list[
 
 
 def publish_after_commit(pending: list[PendingMessage]) -> int:
-    """Publish messages whose transaction just committed; return how many went out."""
-    published = _publish(pending)
-    if published:
-        with system_session() as session:
+    """Publish messages whose transaction just committed; return how many went out.
+
+    The rows are locked while they are published and deleted (``SKIP LOCKED``, as relays take
+    them): a relay never publishes a row its writer is publishing, however slow the writer,
+    and the writer leaves alone a row a relay has taken. A message published twice could
+    start twice, the first copy on the worker's fast path being invisible in the ledger.
+    """
+    ids = [outbox_id for outbox_id, _ in pending]
+    with system_session() as session:
+        mine = set(
+            session.scalars(
+                select(OutboxMessage.id)
+                .where(OutboxMessage.id.in_(ids))
+                .with_for_update(skip_locked=True)
+            )
+        )
+        published = _publish([row for row in pending if row[0] in mine])
+        if published:
             session.execute(delete(OutboxMessage).where(OutboxMessage.id.in_(published)))
     return len(published)
 
