@@ -157,8 +157,13 @@ def test_enqueue_inside_another_business_transaction_is_refused(embedded) -> Non
     ("spec", "kwargs", "error", "message"),
     [
         ("create_lead_job", {}, TypeError, "takes a catalog entry"),
-        (replace(CREATE_LEAD, queue="wrong_queue"), {"phone": "+1"}, UnknownActorError, "differs"),
-        (CREATE_LEAD, {"phone": "+1", "tag": "x"}, TypeError, "unexpected argument.*tag"),
+        (
+            replace(CREATE_LEAD, queue="wrong_queue"),
+            {"conversation_id": 1},
+            UnknownActorError,
+            "differs",
+        ),
+        (CREATE_LEAD, {"conversation_id": 1, "tag": "x"}, TypeError, "unexpected argument.*tag"),
         (actors.NOOP, {"blob": object()}, ValueError, "'blob'"),
         (
             SEND_PUSH_NOTIFICATION,

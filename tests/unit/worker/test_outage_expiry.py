@@ -117,7 +117,7 @@ def test_after_a_15_minute_outage_owed_work_happens_and_time_bound_work_expires_
     follow_ups = enqueue_follow_ups(ended)  # the call log and session, the lead, the analysis
     owed = [ref.job_id for ref in follow_ups] + [
         enqueue(PROCESS_WHATSAPP_WEBHOOK, business_id=bid, message_id=world.inbound_id).job_id,
-        enqueue(CREATE_LEAD, business_id=bid, phone=unique_phone()).job_id,
+        enqueue(CREATE_LEAD, business_id=bid, conversation_id=world.conversation_id).job_id,
         enqueue(
             SEND_WEBHOOK_WITH_RETRY, business_id=bid, delivery_id=world.generic_delivery_id
         ).job_id,

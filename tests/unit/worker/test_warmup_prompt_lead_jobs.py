@@ -8,11 +8,18 @@ from sqlalchemy import select, update
 
 from switchboard.api.app import create_app
 from switchboard.common.db import system_session, tenant_session
-from switchboard.common.models import AgentSettings, Lead, PrebuiltPrompt, WorkerHeartbeat
+from switchboard.common.models import (
+    AgentSettings,
+    Lead,
+    PrebuiltPrompt,
+    WhatsAppConversation,
+    WorkerHeartbeat,
+)
 from switchboard.common.settings import Settings
 from tests.support.factories import make_business, unique_phone
 from tests.support.waiting import wait_for
 from tests.unit.worker.jobs import run
+from tests.unit.worker.world import make_world
 
 
 def _prompts(business_id: int) -> dict[str, tuple[str, int]]:
@@ -61,18 +68,40 @@ def test_warmups_build_missing_prompts_and_construct_the_adapters(
     }
 
 
-def test_creating_a_lead_twice_for_one_number_keeps_one_lead(worker: dramatiq.Worker) -> None:
-    business = make_business()
-    phone = unique_phone()
+def test_a_conversation_s_contact_becomes_one_lead_however_often_asked(
+    worker: dramatiq.Worker,
+) -> None:
+    world = make_world()  # its contact is already the lead it called about
 
-    run("create_lead_job", business_id=business.id, phone=phone, name="Ann")
-    run("create_lead_job", business_id=business.id, phone=phone, email="ann@example.com")
-    bad = run("create_lead_job", business_id=business.id, phone="not a number")
+    first = run("create_lead_job", business_id=world.id, conversation_id=world.conversation_id)
+    again = run("create_lead_job", business_id=world.id, conversation_id=world.conversation_id)
+    unknown = run("create_lead_job", business_id=world.id, conversation_id=987_654_321)
+
+    with tenant_session(world.id) as session:
+        [lead] = session.execute(select(Lead)).scalars().all()
+        contact = session.get(WhatsAppConversation, world.conversation_id)
+    assert contact is not None and lead.phone == contact.contact_number
+    assert (lead.id, first.status, again.status) == (world.lead_id, "succeeded", "succeeded")
+    assert (unknown.status, unknown.attempts) == ("failed", 1)
+
+
+def test_a_new_contact_becomes_a_whatsapp_lead(worker: dramatiq.Worker) -> None:
+    business = make_business()
+    with tenant_session(business.id) as session:
+        conversation = WhatsAppConversation(
+            business_id=business.id,
+            contact_number=unique_phone(),
+            business_number=business.phone_number,
+        )
+        session.add(conversation)
+        session.flush()
+        conversation_id = conversation.id
+
+    done = run("create_lead_job", business_id=business.id, conversation_id=conversation_id)
 
     with tenant_session(business.id) as session:
         [lead] = session.execute(select(Lead)).scalars().all()
-    assert (lead.phone, lead.name, lead.email) == (phone, "Ann", "ann@example.com")
-    assert (bad.status, bad.attempts) == ("failed", 1)
+    assert done.status == "succeeded" and lead.source == "whatsapp"
 
 
 def test_the_worker_keeps_a_heartbeat_row(worker: dramatiq.Worker) -> None:

@@ -76,13 +76,10 @@ WARMUP_LAZY_SERVICES = ActorSpec(
     "warmup_lazy_services_job", "warmup", timeout_s=60, max_retries=1, ttl_s=600, params=()
 )
 PREBUILD_PROMPT = ActorSpec("prebuild_prompt_job", "prompts", timeout_s=60, ttl_s=600, params=())
+# The contact of a WhatsApp conversation as a lead: the job names the conversation, and the
+# number is read from it (no number in a payload).
 CREATE_LEAD = ActorSpec(
-    "create_lead_job",
-    "leads",
-    timeout_s=30,
-    max_retries=5,
-    params=("phone",),
-    optional=("name", "email", "source"),
+    "create_lead_job", "leads", timeout_s=30, max_retries=5, params=("conversation_id",)
 )
 DEFERRED_CALL_SETUP = ActorSpec(
     "deferred_call_setup_job",

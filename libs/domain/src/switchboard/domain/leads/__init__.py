@@ -4,7 +4,7 @@
 ``csv_import`` parses, imports and exports leads as CSV, naming each problem's line and column.
 """
 
-from switchboard.domain.leads.capture import capture_lead
+from switchboard.domain.leads.capture import capture_contact, capture_lead
 from switchboard.domain.leads.csv_import import (
     ParsedLeads,
     import_leads_csv,
@@ -23,6 +23,7 @@ from switchboard.domain.leads.store import (
 __all__ = [
     "LeadFilter",
     "ParsedLeads",
+    "capture_contact",
     "capture_lead",
     "create_lead",
     "delete_lead",
