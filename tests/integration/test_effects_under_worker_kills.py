@@ -108,19 +108,27 @@ def test_a_reply_twilio_took_as_the_worker_died_is_found_not_sent_again(
     first.kill()
     start_effect_worker("whatsapp_send")
 
+    def send_job_status() -> str:
+        with tenant_session(business.id) as session:
+            return str(
+                session.execute(
+                    select(Job.status).where(Job.actor_name == "send_whatsapp_with_retry_job")
+                ).scalar_one()
+            )
+
+    # The reply is marked sent inside the job; the ledger records the job's end just after.
     wait_for(
-        lambda: _status(business.id, WhatsAppMessage, reply_id) == "sent",
+        lambda: (
+            _status(business.id, WhatsAppMessage, reply_id) == "sent"
+            and send_job_status() == "succeeded"
+        ),
         timeout=90,
         what="the redelivered send to settle",
     )
     [taken] = lagging_twilio.messages  # the one the killed worker sent, never a second
     with tenant_session(business.id) as session:
         reply = session.get(WhatsAppMessage, reply_id)
-        send_job = session.execute(
-            select(Job).where(Job.actor_name == "send_whatsapp_with_retry_job")
-        ).scalar_one()
     assert reply is not None and reply.message_sid == taken["sid"]
-    assert send_job.status == "succeeded"
 
 
 def _hold_call_log(call_log_id: int, locked: threading.Event, release: threading.Event) -> None:

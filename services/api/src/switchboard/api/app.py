@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
 import gc
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable
 from contextlib import asynccontextmanager
 from functools import cached_property
 
@@ -49,6 +50,7 @@ from switchboard.common.web import health_router
 from switchboard.domain.whatsapp.inbound_store import ThreadedInboundStore
 
 log = get_logger(__name__)
+SHUTDOWN_STEP_S = 15.0
 
 
 _heap_frozen = False
@@ -65,6 +67,16 @@ def _freeze_startup_heap() -> None:
         gc.collect()
         gc.freeze()
         _heap_frozen = True
+
+
+async def _bounded(step: Awaitable[None], what: str) -> None:
+    """One step of the shutdown, given at most ``SHUTDOWN_STEP_S``: a shutdown that hangs on
+    a peer (a broker reconnecting, a stuck connection) would keep a deploy waiting. What a
+    step leaves unpublished stays in the outbox for the next relay."""
+    try:
+        await asyncio.wait_for(step, SHUTDOWN_STEP_S)
+    except TimeoutError:
+        log.warning("api.shutdown_step_timed_out", step=what, timeout_s=SHUTDOWN_STEP_S)
 
 
 class SwitchboardAPI(FastAPI):
@@ -113,12 +125,12 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         try:
             yield
         finally:
-            await consumer.stop()
-            await app.state.whatsapp_inbound.close()
+            await _bounded(consumer.stop(), "call_event_consumer")
+            await _bounded(app.state.whatsapp_inbound.close(), "whatsapp_inbound_store")
             app.state.whatsapp_inbound = ThreadedInboundStore()
             if publisher is not None:
                 set_outbox_sink(None)
-                await publisher.stop()
+                await _bounded(publisher.stop(), "outbox_publisher")
 
     app = SwitchboardAPI(
         lifespan=lifespan,

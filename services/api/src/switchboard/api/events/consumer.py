@@ -62,6 +62,7 @@ TRANSIENT_ERRORS: tuple[type[BaseException], ...] = (
 #: Failures another try cannot change: the event is parked at once.
 REFUSALS: tuple[type[Exception], ...] = (ValidationError, *PERMANENT_ERRORS)
 MAX_RETRY_DELAY_S = 30.0
+CLOSE_TIMEOUT_S = 5.0
 
 
 class CallEventConsumer:
@@ -103,8 +104,10 @@ class CallEventConsumer:
                 await self._task
             self._task = None
         if self._connection is not None:
-            with contextlib.suppress(*BROKER_ERRORS):
-                await self._connection.close()
+            # A robust connection that is reconnecting may never answer its close: the API's
+            # shutdown does not wait for it (the broker drops the socket with the process).
+            with contextlib.suppress(*BROKER_ERRORS, TimeoutError):
+                await asyncio.wait_for(self._connection.close(), CLOSE_TIMEOUT_S)
             self._connection = None
 
     async def settle(self, body: bytes, event: EventBase | None = None) -> bool:
