@@ -204,6 +204,50 @@ def gateway_table(result: dict[str, Any]) -> list[str]:
     return lines[:-1]
 
 
+#: bench/latency.py's figures, in the order the table shows them.
+LATENCY_ROWS = (
+    ("provider_to_twilio", "provider audio → Twilio frame p50 / p99"),
+    ("caller_to_provider", "caller frame → provider append p50 / p99"),
+    ("barge_in", "speech_started → clear p50 / p99"),
+    ("greeting", "start → first greeting frame, beyond the provider's delay, p50 / p99"),
+)
+
+
+def latency_table(result: dict[str, Any]) -> list[str]:
+    """bench/latency.py: the gateway's own share of each latency, beside its pre-fix self."""
+    lines: list[str] = []
+    runs: list[dict[str, Any]] = result["results"]
+    for calls in dict.fromkeys(run["calls"] for run in runs):
+        ours = next(r for r in runs if r["calls"] == calls and r["server"] == "gateway")
+        base = next((r for r in runs if r["calls"] == calls and r["server"] == "pre-fix"), {})
+
+        def pair(run: dict[str, Any], key: str) -> str:
+            if not run or not run[key]["n"]:
+                return "–"
+            return f"{num(run[key]['p50_ms'])} / {num(run[key]['p99_ms'])} ms"
+
+        rows: list[Row] = [
+            (
+                label,
+                pair(ours, key),
+                pair(base, key),
+                ratio(ours[key]["p99_ms"], base[key]["p99_ms"]) if base else "",
+            )
+            for key, label in LATENCY_ROWS
+        ]
+        missed = (ours["barge_in"]["missed"], base["barge_in"]["missed"] if base else "–")
+        rows.append(("barge-ins without a clear", str(missed[0]), str(missed[1]), ""))
+        header = ["", "gateway", "pre-fix switches (baseline)", "ratio of p99"]
+        lines += [
+            f"{calls} concurrent calls for {num(ours['seconds'])} s, provider delay "
+            f"{ours['provider_delay_ms']} ms, provider connect {ours['connect_delay_ms']} ms:",
+            "",
+            *markdown_table(header, rows),
+            "",
+        ]
+    return lines[:-1]
+
+
 def number_lookup_table(result: dict[str, Any]) -> list[str]:
     """bench/number_lookup.py: median µs per message for each way, against the code's."""
     ways = result["ways"]
@@ -230,6 +274,7 @@ TABLES: dict[str, Callable[[dict[str, Any]], list[str]]] = {
     "whatsapp": whatsapp_table,
     "gateway": gateway_table,
     "number_lookup": number_lookup_table,
+    "latency": latency_table,
 }
 
 
@@ -251,5 +296,15 @@ def headline(kind: str, result: dict[str, Any]) -> str:
         cpu = ratio(ours["cpu_ms_per_call_second"], base and base["cpu_ms_per_call_second"])
         late = f"{ours['frames_late']:,} of {ours['frames_out']:,} frames late"
         return f"CPU per call-second {cpu} × the baseline; {late}" if cpu else late
+    if kind == "latency":
+        largest = max(run["calls"] for run in result["results"])
+        ours = next(
+            r for r in result["results"] if r["server"] == "gateway" and r["calls"] == largest
+        )
+        return f"at {largest} calls p99: " + ", ".join(
+            f"{key.replace('_', ' ')} {num(ours[key]['p99_ms'])} ms"
+            for key, _ in LATENCY_ROWS
+            if ours[key]["n"]
+        )
     ways = result["ways"]
     return f"{ways[1]['name']}: {ratio(ways[1]['median_us'], ways[0]['median_us'])} × the code"

@@ -1,11 +1,11 @@
 """Every benchmark in turn, and one report: ``make bench`` (``make bench ARGS=--full``).
 
-Runs bench/jobs.py, bench/whatsapp.py (with the worker, then the API alone), bench/gateway.py
-and bench/number_lookup.py one after another, each in its own process group, collects each
-script's figures and writes one report — ``var/bench/report-<UTC time>.md`` and its JSON twin,
-each script's output beside them in ``var/bench/report-<UTC time>/``. A benchmark that fails
-is reported as failed with its output's last lines and the run goes on; the exit code is 0
-only if every benchmark ran.
+Runs bench/jobs.py, bench/whatsapp.py (with the worker, then the API alone),
+bench/gateway.py, bench/latency.py and bench/number_lookup.py one after another, each in its
+own process group, collects each script's figures and writes one report —
+``var/bench/report-<UTC time>.md`` and its JSON twin, each script's output beside them in
+``var/bench/report-<UTC time>/``. A benchmark that fails is reported as failed with its
+output's last lines and the run goes on; the exit code is 0 only if every benchmark ran.
 
 Sizes: the default (quick) halves the figures' sizes for a run of a few minutes; ``--full``
 runs the sizes docs/benchmarks.md records; ``--smoke`` runs toy sizes that only check the
@@ -126,6 +126,18 @@ BENCHMARKS = [
             "smoke": ["--calls", "4", "--seconds", "2"],
             "quick": ["--calls", "100", "--seconds", "10"],
             "full": ["--calls", "200", "--seconds", "20"],
+        },
+        _written_file,
+        takes_out=True,
+    ),
+    Benchmark(  # the gateway's own share of each latency, beside its pre-#22 behaviour
+        "latency",
+        "latency",
+        "bench/latency.py",
+        {
+            "smoke": ["--smoke"],
+            "quick": ["--calls", "1", "50", "--seconds", "10"],
+            "full": ["--calls", "1", "100", "--seconds", "20"],
         },
         _written_file,
         takes_out=True,

@@ -18,7 +18,7 @@ import asyncio
 import base64
 import itertools
 import json
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from typing import Any
 
@@ -59,6 +59,17 @@ class FakeRealtimeServer:
                 self._changed.clear()
                 await self._changed.wait()
         return self.of_type(kind)[0]
+
+    async def wait_until(self, predicate: Callable[[], bool], timeout_s: float = 5) -> None:
+        """Wait until ``predicate()`` holds, re-checked at each client event."""
+        async with asyncio.timeout(timeout_s):
+            while not predicate():
+                self._changed.clear()
+                await self._changed.wait()
+
+    def appended_audio(self) -> list[bytes]:
+        """The caller audio of each ``input_audio_buffer.append``, in order."""
+        return [base64.b64decode(e["audio"]) for e in self.of_type("input_audio_buffer.append")]
 
     @asynccontextmanager
     async def running(self) -> AsyncIterator[FakeRealtimeServer]:

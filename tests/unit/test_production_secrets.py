@@ -44,6 +44,28 @@ def test_every_unfit_secret_is_named_on_a_line_of_its_own() -> None:
     ]
 
 
+@pytest.mark.parametrize("provider", ["openai", "gemini"])
+def test_production_refuses_an_ai_provider_without_its_key(provider: str) -> None:
+    good = "s" * 32
+    with pytest.raises(ValidationError) as raised:
+        Settings(
+            environment="production",
+            admin_api_key=good,
+            internal_api_token=good,
+            twilio_auth_token=good,
+            media_token_secret=good,
+            session_secret=good,
+            vapid_private_key="v" * 64,
+            ai_provider=provider,
+            openai_api_key="",
+            gemini_api_key="",
+        )
+
+    assert describe_invalid_settings(raised.value) == [
+        f"AI_PROVIDER={provider}: {provider.upper()}_API_KEY is empty"
+    ]
+
+
 def test_development_keeps_its_defaults_and_accepts_empty_values() -> None:
     settings = Settings(environment="development", session_secret="", vapid_private_key="")
 

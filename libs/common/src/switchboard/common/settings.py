@@ -77,6 +77,13 @@ class Settings(BaseSettings):
 
     openai_api_key: str = ""
     openai_base_url: str = "https://api.openai.com/v1"
+    #: The phone agent's provider unless a business's agent settings name another:
+    #: ``openai``, ``gemini`` or ``offline``; empty: OpenAI when OPENAI_API_KEY is set, else
+    #: the offline agent.
+    ai_provider: Literal["", "openai", "gemini", "offline"] = ""
+    #: Gemini Live (the Gemini API, not Vertex AI); the library talks to it over ``wss://``.
+    gemini_api_key: str = ""
+    gemini_base_url: str = "https://generativelanguage.googleapis.com"
 
     admin_api_key: str = _DEV_SECRETS["ADMIN_API_KEY"]
     internal_api_token: str = _DEV_SECRETS["INTERNAL_API_TOKEN"]
@@ -153,6 +160,12 @@ class Settings(BaseSettings):
             problems.append("VAPID_PRIVATE_KEY: not set (Web Push needs the server's P-256 key)")
         elif production and len(vapid) < _MIN_VAPID_KEY_LENGTH:
             problems.append("VAPID_PRIVATE_KEY: too short to be a P-256 private key")
+        key_of = {"openai": self.openai_api_key, "gemini": self.gemini_api_key}
+        if production and self.ai_provider in key_of and not key_of[self.ai_provider].strip():
+            # In development the gateway falls back to another provider with a warning.
+            problems.append(
+                f"AI_PROVIDER={self.ai_provider}: {self.ai_provider.upper()}_API_KEY is empty"
+            )
         return problems
 
     @model_validator(mode="after")

@@ -18,6 +18,7 @@ from switchboard.voice_gateway.ports.clock import Clock
 from switchboard.voice_gateway.ports.event_publisher import EventPublisher
 from switchboard.voice_gateway.ports.recorder import CallRecorder
 from switchboard.voice_gateway.ports.transcriber import Transcriber
+from switchboard.voice_gateway.session.warm_up import warm_up_call_path
 
 
 def create_app(
@@ -30,6 +31,7 @@ def create_app(
     transcriber: Transcriber | None = None,
     recorder: CallRecorder | None = None,
     clock: Clock | None = None,
+    warm_up: bool = True,
 ) -> FastAPI:
     """The voice gateway app. Every port left as None gets its real adapter:
 
@@ -38,6 +40,9 @@ def create_app(
     transcriber → Google STT if ``GATEWAY__GOOGLE_STT_ENABLED``; recorder → Twilio REST.
     ``gateway_settings`` left as None are read from the ``GATEWAY__*`` variables.
     An injected ``event_publisher`` is started and closed by whoever made it.
+
+    ``warm_up`` readies the call path before the first call (``session/warm_up.py``); off
+    only for the latency benchmark's baseline.
     """
     settings = settings or get_settings()
     gateway = build_gateway(
@@ -54,6 +59,8 @@ def create_app(
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         await gateway.start()
+        if warm_up:
+            await warm_up_call_path(gateway.services)
         try:
             yield
         finally:

@@ -9,8 +9,10 @@ from dataclasses import dataclass, field
 
 from switchboard.common.integrations.sandbox.calls import connect_local_line
 from switchboard.common.integrations.sandbox.mode import telephony_mode
+from switchboard.common.logging import get_logger
 from switchboard.common.settings import Settings
 from switchboard.voice_gateway.adapters.agent_config_api import ApiAgentConfigSource
+from switchboard.voice_gateway.adapters.ai_router import ProviderRouter
 from switchboard.voice_gateway.adapters.amqp_publisher import AmqpEventPublisher
 from switchboard.voice_gateway.adapters.google_stt import GoogleStreamingTranscriber
 from switchboard.voice_gateway.adapters.in_process_publisher import InProcessEventPublisher
@@ -30,12 +32,15 @@ from switchboard.voice_gateway.sandbox import SandboxCallee, SandboxCallRecorder
 from switchboard.voice_gateway.sandbox.local_line import LocalCalleeLine
 from switchboard.voice_gateway.session.admission import Admission
 from switchboard.voice_gateway.session.call_session import SessionServices
+from switchboard.voice_gateway.session.preopen import PreopenedSessions
 from switchboard.voice_gateway.session.registry import SessionReaper, SessionRegistry
 from switchboard.voice_gateway.session.stream_handler import MediaStreamHandler
 from switchboard.voice_gateway.session.ticker import FrameTicker
 from switchboard.voice_gateway.twilio.serializer import TwilioMediaSerializer
 from switchboard.voice_gateway.twilio.signature import TwilioSignatureChecker
 from switchboard.voice_gateway.webhook_handlers import TwilioWebhookHandlers
+
+_log = get_logger(__name__)
 
 
 @dataclass
@@ -54,6 +59,8 @@ class Gateway:
     reaper: SessionReaper
     #: The simulated callees while telephony is the sandbox (docs/sandbox.md), else None.
     sandbox: SandboxCallee | None = None
+    #: Provider sessions opened while the phone rings, waiting for their streams.
+    preopened: PreopenedSessions | None = None
     #: Whether new calls are taken (not after SIGTERM), and the streams open.
     admission: Admission = field(default_factory=Admission)
     _tasks: list[asyncio.Task[None]] = field(default_factory=list)
@@ -73,6 +80,8 @@ class Gateway:
         if self.sandbox is not None:
             connect_local_line(None)
         await self.services.registry.end_all("shutdown")
+        if self.preopened is not None:
+            await self.preopened.close_all()
         for task in self._tasks:
             task.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)
@@ -97,12 +106,30 @@ def default_publisher(settings: Settings, gateway_settings: GatewaySettings) -> 
 
 
 def default_ai_provider(settings: Settings, gateway_settings: GatewaySettings) -> AIProvider:
-    """OpenAI Realtime when a key is set, else the offline agent."""
+    """Every provider this deployment has a key for (the offline agent needs none), each call
+    routed to the one its business's agent settings name. The default is ``AI_PROVIDER``;
+    unset, or naming a provider without its key (a warning), OpenAI with a key, else offline.
+    """
+    providers: dict[str, AIProvider] = {
+        "offline": OfflineAgentProvider(gateway_settings.offline_end_of_speech_ms)
+    }
     if settings.openai_api_key:
-        return OpenAIRealtimeProvider(
+        providers["openai"] = OpenAIRealtimeProvider(
             settings.openai_api_key, settings.openai_base_url, gateway_settings.openai_model
         )
-    return OfflineAgentProvider(gateway_settings.offline_end_of_speech_ms)
+    if settings.gemini_api_key:
+        # Imported only when used: google-genai takes over half a second to import.
+        from switchboard.voice_gateway.adapters.gemini_live import GeminiLiveProvider
+
+        providers["gemini"] = GeminiLiveProvider(
+            settings.gemini_api_key, settings.gemini_base_url, gateway_settings.gemini_model
+        )
+    fallback = "openai" if "openai" in providers else "offline"
+    default = settings.ai_provider or fallback
+    if default not in providers:
+        _log.warning("ai_provider_without_key", provider=default, using=fallback)
+        default = fallback
+    return ProviderRouter(providers, default)
 
 
 def used_media_tokens(settings: Settings, closers: list[object]) -> UsedMediaTokens:
@@ -167,6 +194,7 @@ def build_gateway(
         registry=registry,
         serializer=TwilioMediaSerializer(),
     )
+    preopened = PreopenedSessions(services.ai, gateway_settings.preopen_timeout_s)
     return Gateway(
         settings=settings,
         gateway_settings=gateway_settings,
@@ -181,9 +209,14 @@ def build_gateway(
             public_base_url=settings.public_base_url,
             media_token_secret=settings.media_token_secret,
             media_token_ttl_s=gateway_settings.media_token_ttl_s,
+            preopen=preopened,
         ),
         media_streams=MediaStreamHandler(
-            services, configs, settings.media_token_secret, used_media_tokens(settings, closers)
+            services,
+            configs,
+            settings.media_token_secret,
+            used_media_tokens(settings, closers),
+            preopened=preopened,
         ),
         reaper=SessionReaper(
             registry,
@@ -192,5 +225,6 @@ def build_gateway(
             interval_s=gateway_settings.reaper_interval_s,
         ),
         sandbox=sandbox,
+        preopened=preopened,
         _closers=closers,
     )

@@ -44,11 +44,16 @@ class GatewaySettings(BaseSettings):
     #: Kubernetes' ``terminationGracePeriodSeconds`` above it); a second signal stops at once.
     drain_timeout_s: float = Field(default=600.0, ge=0)
     watchdog_interval_s: float = Field(default=0.5, gt=0)
+    #: A provider session opened while the phone rings waits this long for its media stream
+    #: before it is closed; 0 opens every session when the stream starts instead.
+    preopen_timeout_s: float = Field(default=15.0, ge=0)
     #: Used when the agent config does not say.
     default_silence_timeout_s: int = 20
     silence_prompt: str = "Are you still there?"
     goodbye: str = "Thank you for calling. Goodbye."
     openai_model: str = "gpt-realtime"
+    #: A Gemini Live model of the Gemini API that speaks audio (``GATEWAY__GEMINI_MODEL``).
+    gemini_model: str = "gemini-2.5-flash-native-audio-preview-09-2025"
     #: Use Google Cloud streaming STT for caller transcripts when the provider gives none.
     google_stt_enabled: bool = False
     #: ``host:port`` of the Speech API; empty means Google's endpoint with default credentials.

@@ -52,6 +52,61 @@ PROTOCOL_ERRORS = Counter(
     "message, or no start in time, by reason.",
     ["reason"],
 )
+#: Latency buckets of the call path, 1 ms to 5 s.
+_LATENCY_BUCKETS = (
+    0.001,
+    0.002,
+    0.005,
+    0.010,
+    0.020,
+    0.040,
+    0.060,
+    0.100,
+    0.150,
+    0.250,
+    0.500,
+    1.0,
+    2.0,
+    5.0,
+)
+AGENT_AUDIO_LATENCY = Histogram(
+    "switchboard_gateway_agent_audio_latency_seconds",
+    "From the provider's agent audio reaching the gateway while the call's transmit buffer "
+    "was idle to its first frame sent on the Twilio socket, by provider.",
+    ["provider"],
+    buckets=_LATENCY_BUCKETS,
+)
+CALLER_AUDIO_LATENCY = Histogram(
+    "switchboard_gateway_caller_audio_latency_seconds",
+    "From a caller frame received on the Twilio socket to its append sent to the provider.",
+    ["provider"],
+    buckets=_LATENCY_BUCKETS,
+)
+CALLER_FRAMES_DROPPED = Counter(
+    "switchboard_gateway_caller_frames_dropped_total",
+    "Caller audio frames dropped because the provider was too slow to take them.",
+    ["provider"],
+)
+BARGE_IN_LATENCY = Histogram(
+    "switchboard_gateway_barge_in_latency_seconds",
+    "From the provider's speech_started (the caller spoke over the agent) to clear sent to "
+    "Twilio, by provider.",
+    ["provider"],
+    buckets=_LATENCY_BUCKETS,
+)
+GREETING_LATENCY = Histogram(
+    "switchboard_gateway_greeting_latency_seconds",
+    "From the media stream's start message to the greeting's first frame sent, provider's "
+    "own answer time included, by provider.",
+    ["provider"],
+    buckets=_LATENCY_BUCKETS,
+)
+PREOPENED_SESSIONS = Counter(
+    "switchboard_gateway_preopened_sessions_total",
+    "Provider sessions opened while the phone rang, by what became of them: used by the "
+    "call's stream, abandoned (no stream in time), failed, or closed at shutdown.",
+    ["outcome"],
+)
 WEBHOOKS = Counter(
     "switchboard_gateway_webhooks_total", "Twilio webhooks handled.", ["route", "outcome"]
 )

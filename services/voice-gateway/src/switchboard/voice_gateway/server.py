@@ -10,6 +10,7 @@ import sys
 from types import FrameType
 
 import uvicorn
+from fastapi import FastAPI
 
 from switchboard.common.settings import Settings
 from switchboard.voice_gateway.app import create_app
@@ -82,7 +83,11 @@ def serve(
     One process serves many calls; scale out with more processes behind the proxy. SIGTERM
     drains (``DrainingServer``).
     """
-    app = create_app(settings)
+    serve_app(create_app(settings), host, port)
+
+
+def serve_app(app: FastAPI, host: str, port: int) -> None:
+    """Serve a gateway app built by ``create_app`` as ``serve`` does (tests pass their own)."""
     gateway = app.state.gateway
     tune_garbage_collector()
     config = uvicorn.Config(

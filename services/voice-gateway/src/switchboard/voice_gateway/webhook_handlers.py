@@ -15,7 +15,9 @@ from switchboard.voice_gateway.ports.agent_config import (
     AgentConfigUnavailable,
     CachedAgentConfigSource,
 )
+from switchboard.voice_gateway.ports.ai import CallContext
 from switchboard.voice_gateway.ports.event_publisher import EventPublisher
+from switchboard.voice_gateway.session.preopen import PreopenedSessions
 from switchboard.voice_gateway.twilio import twiml
 
 log = get_logger(__name__)
@@ -53,8 +55,10 @@ class TwilioWebhookHandlers:
         public_base_url: str,
         media_token_secret: str,
         media_token_ttl_s: float,
+        preopen: PreopenedSessions | None = None,
     ) -> None:
         self._configs = configs
+        self._preopen = preopen
         self._publisher = publisher
         self._public_base_url = public_base_url.rstrip("/")
         self._stream_url = twiml.media_stream_url(public_base_url)
@@ -75,6 +79,7 @@ class TwilioWebhookHandlers:
             metrics.WEBHOOKS.labels(route="incoming", outcome="unknown_number").inc()
             return twiml.say_and_hang_up(twiml.UNKNOWN_NUMBER_MESSAGE)
         metrics.WEBHOOKS.labels(route="incoming", outcome="connected").inc()
+        self._preopen_session("inbound", form, config)
         return self._stream_twiml(config.business_id, "inbound", form, None, None)
 
     async def outbound_call(
@@ -82,8 +87,26 @@ class TwilioWebhookHandlers:
     ) -> str:
         """TwiML for a call an outbound run placed; the agent config is fetched meanwhile."""
         self._configs.prefetch(form.get("From", ""))
+        self._preopen_session("outbound", form, None)
         metrics.WEBHOOKS.labels(route="outbound", outcome="connected").inc()
         return self._stream_twiml(business_id, "outbound", form, run_id, item_id)
+
+    def _preopen_session(
+        self, direction: str, form: Mapping[str, str], config: AgentConfig | None
+    ) -> None:
+        """Have the call's provider session opened while Twilio starts its stream."""
+        if self._preopen is None:
+            return
+        call = CallContext(
+            form.get("CallSid", ""), direction, form.get("From", ""), form.get("To", "")
+        )
+        business_number = call.to_number if direction == "inbound" else call.from_number
+        configs = self._configs
+
+        async def agent_config() -> AgentConfig | None:
+            return config if config is not None else await configs.get(business_number)
+
+        self._preopen.prepare(call, agent_config)
 
     def while_draining(self, route: str, path: str, query: str) -> str:
         """TwiML for a new call reaching a draining gateway: fetch the TwiML again through the

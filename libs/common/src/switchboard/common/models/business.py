@@ -64,6 +64,9 @@ class AgentSettings(TenantOwned, Timestamped, Base):
     voice: Mapped[str] = mapped_column(String(50), default="alloy")
     language: Mapped[str] = mapped_column(String(16), default="en")
     silence_timeout_s: Mapped[int] = mapped_column(Integer, default=8)
+    #: ``openai``, ``gemini`` or ``offline`` for this business's calls; NULL: the deployment's
+    #: ``AI_PROVIDER``.
+    ai_provider: Mapped[str | None] = mapped_column(String(16))
 
 
 class PrebuiltPrompt(TenantOwned, Timestamped, Base):

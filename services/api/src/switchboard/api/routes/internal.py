@@ -37,6 +37,8 @@ class AgentConfig(BaseModel):
     recording_enabled: bool
     max_call_seconds: int
     silence_timeout_s: int
+    #: The provider the business's agent settings name; null: the gateway's default.
+    ai_provider: str | None = None
 
 
 def _fallback_prompt(settings: AgentSettings, business_name: str) -> str:
@@ -98,4 +100,5 @@ def _agent_config(to: str) -> AgentConfig:
             recording_enabled=business.recording_enabled,
             max_call_seconds=business.max_call_seconds,
             silence_timeout_s=agent.silence_timeout_s,
+            ai_provider=agent.ai_provider,
         )

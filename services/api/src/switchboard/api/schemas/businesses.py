@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from typing import Literal
 from zoneinfo import available_timezones
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
@@ -42,6 +43,14 @@ class BusinessCreated(BaseModel):
     api_key: str = Field(description="Shown once; store it now.")
 
 
+#: The AI providers a business's calls may use; None: the deployment's ``AI_PROVIDER``.
+AIProvider = Literal["openai", "gemini", "offline"]
+_AI_PROVIDER_HELP = (
+    "The AI provider of this business's calls: openai, gemini or offline; "
+    "null: the deployment's default (AI_PROVIDER)."
+)
+
+
 class AgentSettingsBase(BaseModel):
     agent_name: Text = Field(min_length=1, max_length=100, examples=["Ava"])
     greeting: Text = Field(max_length=2000, examples=["Hi, this is Ava from Acme Dental."])
@@ -49,6 +58,7 @@ class AgentSettingsBase(BaseModel):
     voice: Text = Field(min_length=1, max_length=50, examples=["alloy"])
     language: Text = Field(min_length=2, max_length=16, examples=["en"])
     silence_timeout_s: int = Field(ge=2, le=120, examples=[8])
+    ai_provider: AIProvider | None = Field(None, description=_AI_PROVIDER_HELP, examples=["gemini"])
 
 
 class AgentSettingsPublic(AgentSettingsBase):
@@ -60,12 +70,15 @@ class AgentSettingsPublic(AgentSettingsBase):
 class AgentSettingsUpdate(Patch):
     """Only the fields given change."""
 
+    nullable = frozenset({"ai_provider"})
+
     agent_name: Text | None = Field(None, min_length=1, max_length=100, examples=["Ava"])
     greeting: Text | None = Field(None, max_length=2000)
     instructions: Text | None = Field(None, max_length=20_000)
     voice: Text | None = Field(None, min_length=1, max_length=50)
     language: Text | None = Field(None, min_length=2, max_length=16)
     silence_timeout_s: int | None = Field(None, ge=2, le=120)
+    ai_provider: AIProvider | None = Field(None, description=_AI_PROVIDER_HELP)
 
 
 class BusinessDetail(BusinessPublic):

@@ -44,6 +44,7 @@ class OfflineConversation(AIConversation):
     """One call's offline agent: energy-based turn taking and synthesized answers."""
 
     transcribes_caller = False
+    provider_name = "offline"
 
     def __init__(self, config: AgentConfig, end_of_speech_ms: int) -> None:
         self._config = config

@@ -48,6 +48,11 @@ class TwilioCallRecorder(CallRecorder):
             raise RecordingFailed(str(exc)) from exc
         return str(recording.sid)
 
+    async def warm_up(self) -> None:
+        """Build the REST client and the recordings resource: ``twilio`` imports each of its
+        resources on first use (some 50 ms of module loading in the event loop)."""
+        self._rest().calls("CA" + "0" * 32).recordings  # noqa: B018 (built for its imports)
+
     async def aclose(self) -> None:
         """Close the HTTP session."""
         if self._client is not None:

@@ -2,7 +2,12 @@
 
 from __future__ import annotations
 
+from typing import Literal
+
 from pydantic import BaseModel, ConfigDict
+
+#: The providers a business's agent may name (``AI_PROVIDER`` names the deployment's default).
+AIProviderName = Literal["openai", "gemini", "offline"]
 
 
 class AgentConfig(BaseModel):
@@ -20,3 +25,7 @@ class AgentConfig(BaseModel):
     recording_enabled: bool = False
     max_call_seconds: int = 900
     silence_timeout_s: int = 20
+    #: The provider this business's calls use (one of ``AIProviderName``); None: the
+    #: deployment's default. A plain string, so a name this gateway does not know yet (an API
+    #: newer than the gateway) falls back to the default instead of refusing the call.
+    ai_provider: str | None = None

@@ -91,6 +91,8 @@ class AIConversation(ABC):
 
     #: True if the provider emits ``CallerText`` itself (else the STT port is used).
     transcribes_caller: bool = False
+    #: Which provider this is ("openai", "gemini", …): the label of the latency metrics.
+    provider_name: str = "ai"
 
     @abstractmethod
     def push_caller_audio(self, payload: bytes) -> None:
@@ -118,9 +120,22 @@ class AIProvider(ABC):
 
     name: str = "ai"
 
+    async def warm_up(self) -> None:  # noqa: B027 (optional: most adapters need none)
+        """Build now what the first conversation would build (lazy imports, parsers).
+
+        Called once as the gateway starts, so the first call does not stall the event loop
+        (and every other call's audio) doing it. Nothing by default.
+        """
+
     @abstractmethod
     async def open(self, config: AgentConfig, call: CallContext) -> AIConversation:
         """Start a conversation for one call with the business's agent."""
+
+
+def provider_name(conversation: AIConversation, provider: AIProvider) -> str:
+    """The metrics label of a conversation: its own provider name, else its opener's."""
+    name = conversation.provider_name
+    return name if name != AIConversation.provider_name else provider.name
 
 
 @dataclass

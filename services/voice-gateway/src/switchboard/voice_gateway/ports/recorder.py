@@ -19,6 +19,13 @@ class CallRecorder(ABC):
         Returns the recording sid.
         """
 
+    async def warm_up(self) -> None:  # noqa: B027 (optional: most adapters need none)
+        """Build now what the first recording would build (clients, lazy imports).
+
+        Called once as the gateway starts, so the first call does not stall the event loop
+        (and every other call's audio) doing it. Nothing by default.
+        """
+
 
 class InMemoryCallRecorder(CallRecorder):
     """Remembers which calls it was asked to record."""

@@ -28,7 +28,10 @@ class AgentPlayback:
         *,
         max_frames: int,
         mark_every_ms: int,
+        greeting_from: float | None = None,
     ) -> None:
+        """``greeting_from``: when the stream started (``time.monotonic``), if a greeting is
+        the first thing it plays: the first frame sent is then timed as the greeting's."""
         self._socket = socket
         self._clear_message = clear_message
         self._tx = TransmitBuffer(stream_sid, max_frames, mark_every_ms)
@@ -37,6 +40,16 @@ class AgentPlayback:
         self._saying_goodbye = False
         #: Set once goodbye audio is queued, so the call ends when it has been played.
         self.goodbye_queued = False
+        self._greeting_from = greeting_from
+        #: When agent audio reached an idle buffer, until its first frame is sent.
+        self._idle_audio_at: float | None = None
+        self._last_sent_at = 0.0
+        self.label("ai")
+
+    def label(self, provider: str) -> None:
+        """Name the provider in the latency metrics (once the conversation is open)."""
+        self._audio_latency = metrics.AGENT_AUDIO_LATENCY.labels(provider=provider)
+        self._greeting_latency = metrics.GREETING_LATENCY.labels(provider=provider)
 
     @property
     def speaking(self) -> bool:
@@ -57,6 +70,8 @@ class AgentPlayback:
     def queue_audio(self, item_id: str, payload: bytes) -> None:
         """Queue audio of answer ``item_id`` (frames beyond the buffer's cap are dropped)."""
         tx = self._tx
+        if not tx and self._idle_audio_at is None:
+            self._idle_audio_at = time.monotonic()
         dropped = tx.dropped
         tx.add_audio(item_id, payload)
         if tx.dropped > dropped:
@@ -77,6 +92,7 @@ class AgentPlayback:
     async def clear(self) -> None:
         """Barge-in: drop our queued audio and tell Twilio to drop what it has buffered."""
         self._tx.clear()
+        self._idle_audio_at = None
         await self._socket.send_text(self._clear_message)
 
     def cut(self, item_id: str) -> int:
@@ -90,23 +106,31 @@ class AgentPlayback:
         self._tracker.mark_played(name)
 
     async def transmit(self, ticker: FrameTicker) -> None:
-        """Send one queued frame per tick, each mark right after its frame; runs until cancelled."""
+        """Send one queued frame per tick, each mark right after its frame; runs until cancelled.
+
+        Audio reaching an idle line goes out at once: the caller's side has nothing left to
+        play, so waiting for the next tick would only add up to 20 ms before the answer is
+        heard. The frames after it follow the ticks.
+        """
         tx, socket, ready = self._tx, self._socket, self._ready
         period = ticker.period_s
         ticker.listen()
         try:
             while True:
+                idle = False
                 if not tx:
                     ready.clear()
                     await ready.wait()
-                deadline = await ticker.next_tick()
+                    idle = time.monotonic() - self._last_sent_at >= period
+                deadline = time.monotonic() if idle else await ticker.next_tick()
                 if not tx:
                     continue
                 match tx.pop():
                     case str() as media:
-                        lateness = time.monotonic() - deadline
+                        now = time.monotonic()
+                        lateness = now - deadline
                         await socket.send_text(media)
-                        metrics.FRAMES_OUT.inc()
+                        self._sent_media(now)
                         metrics.TX_JITTER.observe(lateness)
                         if lateness > period:
                             metrics.FRAMES_LATE.inc()
@@ -116,6 +140,16 @@ class AgentPlayback:
                     await self._send_mark(mark)
         finally:
             ticker.unlisten()
+
+    def _sent_media(self, now: float) -> None:
+        metrics.FRAMES_OUT.inc()
+        self._last_sent_at = now
+        if self._idle_audio_at is not None:
+            self._audio_latency.observe(now - self._idle_audio_at)
+            self._idle_audio_at = None
+        if self._greeting_from is not None:
+            self._greeting_latency.observe(now - self._greeting_from)
+            self._greeting_from = None
 
     async def _send_mark(self, mark: MarkEntry) -> None:
         await self._socket.send_text(mark.message)

@@ -4,6 +4,7 @@ and transcript; barge-in cuts the agent off at what the caller actually heard.
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
 from datetime import datetime
 from typing import Protocol
@@ -71,6 +72,7 @@ class AIBridge:
         call_sid: str,
         end: Callable[[str], None],
         caller_stt: bool,
+        provider: str = "ai",
     ) -> None:
         self._conversation = conversation
         self._playback = playback
@@ -86,6 +88,7 @@ class AIBridge:
         self._speech_started_at: datetime | None = None
         self._speech_started_t = 0.0
         self._has_caller_text = conversation.transcribes_caller or caller_stt
+        self._barge_in_latency = metrics.BARGE_IN_LATENCY.labels(provider=provider)
 
     async def follow(self) -> None:
         """Handle provider events until the conversation ends."""
@@ -134,13 +137,14 @@ class AIBridge:
         self._playback.queue_text(event.item_id, event.text)
 
     async def _caller_started(self) -> None:
+        heard_at = time.monotonic()
         now = self._clock.now()
         self._watchdog.activity(now)
         self._speech_started_at = utc_now()
         self._speech_started_t = now
         playback = self._playback
         if playback.speaking and not playback.saying_goodbye:
-            await self._barge_in()
+            await self._barge_in(heard_at)
 
     def _caller_stopped(self) -> None:
         now = self._clock.now()
@@ -149,10 +153,11 @@ class AIBridge:
             spoke_s = now - self._speech_started_t
             self._transcript.caller_said(f"[speech, {spoke_s:.1f} s]", self._speech_started_at)
 
-    async def _barge_in(self) -> None:
+    async def _barge_in(self, heard_at: float) -> None:
         """Stop the agent: clear Twilio's buffer and ours, cut answers at what was heard."""
         metrics.BARGE_INS.inc()
         await self._playback.clear()
+        self._barge_in_latency.observe(time.monotonic() - heard_at)
         for item_id in self._in_flight:
             played_ms = self._playback.cut(item_id)
             total_ms = self._answer_ms.get(item_id, 0)

@@ -8,6 +8,7 @@ still publishes its ``call.ended`` event.
 from __future__ import annotations
 
 import asyncio
+import time
 from collections.abc import Coroutine
 from dataclasses import dataclass
 from typing import Any
@@ -34,6 +35,7 @@ from switchboard.voice_gateway.ports.ai import (
     AIProvider,
     CallContext,
     ProviderUnavailable,
+    provider_name,
 )
 from switchboard.voice_gateway.ports.clock import Clock
 from switchboard.voice_gateway.ports.event_publisher import EventPublisher
@@ -81,7 +83,12 @@ class CallSession:
         claims: StreamClaims,
         config: AgentConfig,
         guard: SequenceGuard,
+        *,
+        conversation: AIConversation | None = None,
+        started_at: float | None = None,
     ) -> None:
+        """``conversation``: the provider session opened while the phone rang (else one is
+        opened now); ``started_at``: when ``start`` arrived (``time.monotonic``)."""
         self.services = services
         self.socket = socket
         self.claims = claims
@@ -105,6 +112,7 @@ class CallSession:
             services.serializer.clear(self.stream_sid),
             max_frames=int(settings.max_tx_buffer_s * 50),
             mark_every_ms=settings.mark_every_ms,
+            greeting_from=(started_at or time.monotonic()) if config.greeting else None,
         )
         self.transcript = Transcript()
         self.watchdog = CallWatchdog(
@@ -112,7 +120,7 @@ class CallSession:
             silence_timeout_s=config.silence_timeout_s or settings.default_silence_timeout_s,
             max_call_s=config.max_call_seconds,
         )
-        self.conversation: AIConversation | None = None
+        self.conversation: AIConversation | None = conversation
         self.transcription: Transcription | None = None
         self._hang_up_reason: str | None = None
         self._hang_up_at = 0.0
@@ -152,6 +160,7 @@ class CallSession:
                     call_sid=self.call_sid,
                     end=self.end,
                     caller_stt=self.transcription is not None,
+                    provider=provider_name(self.conversation, services.ai),
                 )
                 tasks = [
                     self._guarded(self._receive(), "receive"),
@@ -184,12 +193,14 @@ class CallSession:
         call = CallContext(
             self.call_sid, self.claims.direction, self.claims.from_number, self.claims.to_number
         )
-        try:
-            self.conversation = await self.services.ai.open(self.config, call)
-        except ProviderUnavailable as exc:
-            log.error("ai_provider_unavailable", call_sid=self.call_sid, error=str(exc))
-            self.end("ai_unavailable")
-            return
+        if self.conversation is None:
+            try:
+                self.conversation = await self.services.ai.open(self.config, call)
+            except ProviderUnavailable as exc:
+                log.error("ai_provider_unavailable", call_sid=self.call_sid, error=str(exc))
+                self.end("ai_unavailable")
+                return
+        self.playback.label(provider_name(self.conversation, self.services.ai))
         transcriber = self.services.transcriber
         if not self.conversation.transcribes_caller and transcriber is not None:
             self.transcription = await transcriber.start(self.config.language)

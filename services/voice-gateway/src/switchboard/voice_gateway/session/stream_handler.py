@@ -7,6 +7,7 @@ import time
 
 from switchboard.common.logging import get_logger, log_scope
 from switchboard.voice_gateway import metrics
+from switchboard.voice_gateway.domain.agent_config import AgentConfig
 from switchboard.voice_gateway.domain.frames import ProtocolError, SequenceGuard, StreamStart
 from switchboard.voice_gateway.domain.media_token import (
     InvalidMediaToken,
@@ -20,6 +21,7 @@ from switchboard.voice_gateway.ports.agent_config import (
 )
 from switchboard.voice_gateway.ports.media_socket import MediaSocket, SocketClosed
 from switchboard.voice_gateway.session.call_session import CallSession, SessionServices
+from switchboard.voice_gateway.session.preopen import PreopenedSessions, Prepared
 
 log = get_logger(__name__)
 
@@ -37,8 +39,10 @@ class MediaStreamHandler:
         configs: AgentConfigSource,
         media_token_secret: str,
         used_tokens: UsedMediaTokens | None = None,
+        preopened: PreopenedSessions | None = None,
     ) -> None:
         self._services = services
+        self._preopened = preopened
         self._configs = configs
         self._secret = media_token_secret
         self._used_tokens = used_tokens or UsedMediaTokens()
@@ -48,6 +52,7 @@ class MediaStreamHandler:
         guard = SequenceGuard()
         try:
             start = await asyncio.wait_for(self._await_start(socket, guard), START_TIMEOUT_S)
+            started_at = time.monotonic()
         except (ProtocolError, TimeoutError) as exc:
             reason = exc.reason if isinstance(exc, ProtocolError) else "no start message"
             kind = exc.kind if isinstance(exc, ProtocolError) else "no_start"
@@ -82,17 +87,48 @@ class MediaStreamHandler:
             business_number = (
                 claims.to_number if claims.direction == "inbound" else claims.from_number
             )
+            prepared = None
+            if self._preopened is not None:
+                prepared = await self._preopened.claim(start.call_sid)
+            try:
+                config = await self._agent_config(business_number, claims.business_id, prepared)
+                if config is None:
+                    log.warning("media_stream_without_agent", call_sid=start.call_sid)
+                    await socket.close(POLICY_VIOLATION, "no agent for this call")
+                    return "no_agent"
+                conversation = None
+                if prepared is not None and prepared.config == config:
+                    conversation, prepared.conversation = prepared.conversation, None
+            finally:
+                if prepared is not None:
+                    await prepared.close()  # whatever the call did not take
+            session = CallSession(
+                self._services,
+                socket,
+                start,
+                claims,
+                config,
+                guard,
+                conversation=conversation,
+                started_at=started_at,
+            )
+            return await session.run()
+
+    async def _agent_config(
+        self, business_number: str, business_id: int, prepared: Prepared | None
+    ) -> AgentConfig | None:
+        """The call's agent: the one fetched as the phone rang, else asked for now."""
+        if prepared is not None and prepared.config is not None:
+            config: AgentConfig | None = prepared.config
+        else:
             try:
                 config = await self._configs.get(business_number)
             except AgentConfigUnavailable as exc:
-                log.error("agent_config_unavailable", call_sid=start.call_sid, error=str(exc))
+                log.error("agent_config_unavailable", error=str(exc))
                 config = None
-            if config is None or config.business_id != claims.business_id:
-                log.warning("media_stream_without_agent", call_sid=start.call_sid)
-                await socket.close(POLICY_VIOLATION, "no agent for this call")
-                return "no_agent"
-            session = CallSession(self._services, socket, start, claims, config, guard)
-            return await session.run()
+        if config is None or config.business_id != business_id:
+            return None
+        return config
 
     async def _await_start(self, socket: MediaSocket, guard: SequenceGuard) -> StreamStart:
         serializer = self._services.serializer

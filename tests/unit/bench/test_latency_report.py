@@ -1,0 +1,77 @@
+"""bench/latency.py's figures in the report, and how it charges each frame (no benchmark runs)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from bench.latency import Call, Stamps
+from bench.report_tables import TABLES, headline
+from bench.run_all import BENCHMARKS
+
+
+def figures(p50: float, p99: float, n: int = 100) -> dict[str, Any]:
+    return {"n": n, "p50_ms": p50, "p99_ms": p99, "max_ms": p99 * 2}
+
+
+def run(server: str, calls: int, greeting_p99: float) -> dict[str, Any]:
+    return {
+        "server": server,
+        "calls": calls,
+        "seconds": 10.0,
+        "provider_delay_ms": 300,
+        "connect_delay_ms": 300,
+        "provider_to_twilio": figures(0.2, 1.5),
+        "caller_to_provider": figures(0.6, 3.0),
+        "barge_in": {**figures(0.7, 1.0), "missed": 0},
+        "greeting": figures(5.0, greeting_p99, n=calls),
+        "calls_without_greeting": 0,
+    }
+
+
+LATENCY_JSON = {
+    "machine_cpus": 2,
+    "results": [
+        run("gateway", 1, 8.0),
+        run("pre-fix", 1, 340.0),
+        run("gateway", 20, 12.0),
+        run("pre-fix", 20, 360.0),
+    ],
+}
+
+
+def test_latency_figures_sit_beside_the_pre_fix_baseline_per_call_count() -> None:
+    lines = TABLES["latency"](LATENCY_JSON)
+
+    assert lines[0].startswith("1 concurrent calls for 10.0 s, provider delay 300 ms")
+    greeting = [line for line in lines if line.startswith("| start → first greeting frame")]
+    assert greeting[0] == (
+        "| start → first greeting frame, beyond the provider's delay, p50 / p99 "
+        "| 5.00 / 8.00 ms | 5.00 / 340 ms | 0.024 |"
+    )
+    assert len(greeting) == 2
+    assert headline("latency", LATENCY_JSON).startswith("at 20 calls p99: provider to twilio 1.50")
+
+
+def test_the_gateway_alone_shows_dashes_for_the_baseline() -> None:
+    lines = TABLES["latency"]({"results": [run("gateway", 1, 8.0)]})
+
+    assert "| barge-ins without a clear | 0 | – |  |" in lines
+
+
+def test_latency_runs_with_the_others_and_has_a_smoke_size() -> None:
+    (latency,) = [b for b in BENCHMARKS if b.name == "latency"]
+
+    assert latency.sizes["smoke"] == ["--smoke"] and latency.takes_out
+
+
+def test_an_agent_frame_is_charged_only_what_it_waited_beyond_its_pacing_slot() -> None:
+    stamps, call = Stamps(provider_delay_s=0.3), Call(0, started_at=10.0)
+    for serial in (1, 2, 3):
+        stamps.agent_sent[serial] = 11.0  # one delta of three frames
+
+    stamps.agent_frame_arrived(call, 1, 11.002)  # 2 ms after the provider sent it
+    stamps.agent_frame_arrived(call, 2, 11.022)  # its slot: 20 ms after the first
+    stamps.agent_frame_arrived(call, 3, 11.050)  # 8 ms behind its slot
+
+    assert [round(x * 1000, 3) for x in stamps.provider_to_twilio] == [2.0, 0.0, 8.0]
+    assert [round(x * 1000, 3) for x in stamps.greeting] == [702.0]
