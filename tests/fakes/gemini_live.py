@@ -17,7 +17,17 @@ does), and:
   the real service) with ``outputTranscription`` fragments between them, then
   ``generationComplete``, then ``turnComplete`` once the audio would have been played
   (``playback_pacing`` × its duration: the real service waits for playback likewise).
-Client messages are kept in ``received`` with camelCase keys (the library mixes both cases).
+- when the setup asks for session resumption, sends ``sessionResumptionUpdate`` with a new
+  resumable handle after every ``turnComplete`` and after a resumed setup; a setup carrying a
+  handle resumes if the fake issued it (and ``refuse_resumption`` is off), else the connection
+  is closed with 1008 before ``setupComplete``; ``hold_resumption`` (an event) makes a resumed
+  setup wait for it;
+- ``go_away(time_left_s)`` sends ``goAway`` on every open connection and closes each one
+  ``time_left_s`` later, as the service does when a connection's time is up;
+  ``go_away_after_answers = n`` does that to a connection by itself once n answers are done
+  (for a gateway process, which a test cannot reach into).
+Client messages are kept in ``received`` with camelCase keys (the library mixes both cases),
+and per connection in ``connections[i].received``.
 """
 
 from __future__ import annotations
@@ -45,6 +55,7 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 from websockets.asyncio.server import ServerConnection, serve
+from websockets.protocol import State
 
 from switchboard.voice_gateway.domain.codecs import resample, ulaw_to_pcm16
 from switchboard.voice_gateway.domain.speech import speech_ulaw
@@ -137,9 +148,22 @@ class FakeGeminiLive:
         #: Caller words to transcribe only after the next answer has begun (the Live API does
         #: not order transcriptions with model turns).
         self.late_caller_words: str | None = None
+        #: Every connection that got past the API key check, in order.
+        self.connections: list[_Session] = []
+        #: Handles sent in ``sessionResumptionUpdate``, and those setups resumed from.
+        self.issued_handles: list[str] = []
+        self.resumed_handles: list[str] = []
+        self.refuse_resumption = False
+        #: Send ``goAway`` (30 s left) after this many answers are done, counted across
+        #: connections.
+        self.go_away_after_answers: int | None = None
+        self.answers_done = 0
+        #: When set to an unset event, a resumed setup waits for it before ``setupComplete``.
+        self.hold_resumption: asyncio.Event | None = None
         self.port = 0
         self._connections: list[ServerConnection] = []
         self._changed = asyncio.Event()
+        self._closers: set[asyncio.Task[None]] = set()
 
     @property
     def url(self) -> str:
@@ -177,10 +201,32 @@ class FakeGeminiLive:
         await self.wait_until(lambda: self.of_type(kind), timeout_s)
         return self.of_type(kind)[0]
 
+    @property
+    def open_connections(self) -> int:
+        """Connections open now (a resumed setup being held counts)."""
+        return len(self._connections)
+
     async def drop_connections(self, code: int = 1011, reason: str = "Internal error") -> None:
         """Close every open session as the service does when it fails."""
         for ws in list(self._connections):
             await ws.close(code, reason)
+
+    async def go_away(self, time_left_s: float = 10) -> None:
+        """Tell every open connection its time is nearly up, and end it ``time_left_s`` later."""
+        for ws in list(self._connections):
+            await self.go_away_from(ws, time_left_s)
+
+    async def go_away_from(self, ws: ServerConnection, time_left_s: float) -> None:
+        """``goAway`` on one connection, which ends ``time_left_s`` later."""
+        with contextlib.suppress(Exception):
+            await ws.send(json.dumps({"goAway": {"timeLeft": f"{time_left_s:g}s"}}))
+        closer = asyncio.create_task(self._expire(ws, time_left_s))
+        self._closers.add(closer)
+        closer.add_done_callback(self._closers.discard)
+
+    async def _expire(self, ws: ServerConnection, after_s: float) -> None:
+        await asyncio.sleep(after_s)
+        await ws.close(1011, "The session's time is up.")
 
     @asynccontextmanager
     async def running(self) -> AsyncIterator[FakeGeminiLive]:
@@ -190,7 +236,11 @@ class FakeGeminiLive:
         context.load_cert_chain(cert_file, key_file)
         async with serve(self._handle, "127.0.0.1", 0, ssl=context) as server:
             self.port = next(iter(server.sockets)).getsockname()[1]
-            yield self
+            try:
+                yield self
+            finally:
+                for closer in list(self._closers):
+                    closer.cancel()
 
     def _note(self, message: dict[str, Any]) -> None:
         self.received.append(message)
@@ -208,21 +258,29 @@ class FakeGeminiLive:
             await ws.close(1007, "API key not valid. Please pass a valid API key.")
             return
         self._connections.append(ws)
-        session = _Session(self, ws)
+        session = _Session(self, ws, len(self.connections))
+        self.connections.append(session)
+        self._changed.set()
         try:
             async for raw in ws:
                 message = _camel_keys(json.loads(raw))
+                session.received.append(message)
                 self._note(message)
                 await session.on_message(message)
         finally:
             self._connections.remove(ws)
+            self._changed.set()
             session.stop()
 
 
 class _Session:
-    def __init__(self, server: FakeGeminiLive, ws: ServerConnection) -> None:
+    def __init__(self, server: FakeGeminiLive, ws: ServerConnection, index: int) -> None:
         self.server = server
         self.ws = ws
+        self.index = index
+        self.received: list[dict[str, Any]] = []
+        self.resumable = False  # the setup asked for session resumption
+        self.handles = 0
         self.in_speech = False
         self.voiced = 0
         self.silent_ms = 0
@@ -239,8 +297,7 @@ class _Session:
 
     async def on_message(self, message: dict[str, Any]) -> None:
         if "setup" in message:
-            self.server.setups.append(message["setup"])
-            await self.send({"setupComplete": {}})
+            await self.on_setup(message["setup"])
         elif "realtimeInput" in message:
             realtime = message["realtimeInput"]
             if "audio" in realtime:
@@ -252,6 +309,37 @@ class _Session:
             if content.get("turnComplete"):
                 texts = [p.get("text", "") for t in content.get("turns", []) for p in t["parts"]]
                 await self.respond(_spoken(" ".join(texts)))
+
+    async def on_setup(self, setup: dict[str, Any]) -> None:
+        self.server.setups.append(setup)
+        resumption = setup.get("sessionResumption")
+        self.resumable = resumption is not None
+        handle = (resumption or {}).get("handle")
+        if handle is not None:
+            if self.server.refuse_resumption or handle not in self.server.issued_handles:
+                await self.ws.close(1008, "Invalid session resumption handle.")
+                return
+            if self.server.hold_resumption is not None:
+                released = asyncio.ensure_future(self.server.hold_resumption.wait())
+                closed = asyncio.ensure_future(self.ws.wait_closed())
+                await asyncio.wait({released, closed}, return_when=asyncio.FIRST_COMPLETED)
+                for waiter in (released, closed):
+                    waiter.cancel()
+                if self.ws.state is not State.OPEN:  # the client gave up waiting
+                    return
+            self.server.resumed_handles.append(handle)
+        await self.send({"setupComplete": {}})
+        if handle is not None:
+            await self.send_handle()
+
+    async def send_handle(self) -> None:
+        """A resumption point: a new handle, if the setup asked for them."""
+        if not self.resumable:
+            return
+        self.handles += 1
+        handle = f"session-{self.index}-{self.handles}"
+        self.server.issued_handles.append(handle)
+        await self.send({"sessionResumptionUpdate": {"newHandle": handle, "resumable": True}})
 
     async def on_audio(self, audio: bytes) -> None:
         data = self.pending + audio
@@ -283,6 +371,7 @@ class _Session:
         self.server.interruptions += 1
         await self.send({"serverContent": {"interrupted": True}})
         await self.send({"serverContent": {"turnComplete": True}})
+        await self.send_handle()
 
     async def respond(self, text: str) -> None:
         if self.turn is not None and not self.turn.done():
@@ -311,6 +400,10 @@ class _Session:
         await asyncio.sleep(after_s)
         with contextlib.suppress(Exception):
             await self.send({"serverContent": {"turnComplete": True}})
+            await self.send_handle()
+            self.server.answers_done += 1
+            if self.server.answers_done == self.server.go_away_after_answers:
+                await self.server.go_away_from(self.ws, 30)
 
 
 def _spoken(instructions: str) -> str:

@@ -107,6 +107,11 @@ PREOPENED_SESSIONS = Counter(
     "call's stream, abandoned (no stream in time), failed, or closed at shutdown.",
     ["outcome"],
 )
+AI_SESSIONS_RESUMED = Counter(
+    "switchboard_gateway_ai_sessions_resumed_total",
+    "Provider sessions carried on over a new connection mid-call (Gemini Live's goAway).",
+    ["provider", "reason"],
+)
 WEBHOOKS = Counter(
     "switchboard_gateway_webhooks_total", "Twilio webhooks handled.", ["route", "outcome"]
 )

@@ -21,6 +21,15 @@ Gemini has no truncate call: it stops generating by itself when it sends ``inter
 its context keeps what it generated (it streams faster than real time, so that may be more
 than the caller heard). ``interrupted`` therefore only drops whatever audio of the cut answer
 still arrives; the call's transcript holds what was heard.
+
+A Live connection lasts 10–15 minutes, a call up to hours, so sessions are resumable: the
+setup asks for resumption, ``sessionResumptionUpdate`` keeps the latest resumable handle, and
+on ``goAway`` (once no answer is being received and the handle is current) or on an
+unexpected close with a handle, a new connection resumes the session and is swapped in
+behind the same ``events()`` stream. Caller audio pushed during the swap waits in the sender's
+queue (bounded to 1 s; older audio is dropped and counted on ``CALLER_FRAMES_DROPPED``) and
+goes to the new connection; item ids and the resampler states carry on. A refused or failed
+resumption ends the conversation with ``ProviderFailed``, as a lost connection did before.
 """
 
 from __future__ import annotations
@@ -31,13 +40,22 @@ import itertools
 import ssl
 import time
 from collections.abc import AsyncIterator, Iterator
+from typing import Any
 
 from google import genai
-from google.genai import errors, live, types
-from websockets.exceptions import ConnectionClosed, InvalidHandshake
+from google.genai import errors, types
+from websockets.exceptions import ConnectionClosed
 
 from switchboard.common.logging import get_logger, redact
 from switchboard.voice_gateway import metrics
+from switchboard.voice_gateway.adapters.gemini_live_setup import (
+    GEMINI_VOICES,
+    Connection,
+    Resume,
+    close_connection,
+    connect,
+    live_config,
+)
 from switchboard.voice_gateway.domain.agent_config import AgentConfig
 from switchboard.voice_gateway.domain.resample import (
     DOWNSAMPLE_START,
@@ -57,8 +75,9 @@ from switchboard.voice_gateway.ports.ai import (
     CallerSpeechStopped,
     CallerText,
     ProviderFailed,
-    ProviderUnavailable,
 )
+
+__all__ = ["GEMINI_VOICES", "GeminiLiveConversation", "GeminiLiveProvider", "live_config"]
 
 log = get_logger(__name__)
 
@@ -68,43 +87,6 @@ _BATCH_FRAMES = 2
 #: Caller audio waiting for a slow Gemini beyond this (1 s) is dropped, oldest first.
 _MAX_WAITING_BATCHES = 25
 _INPUT_MIME = f"audio/pcm;rate={GEMINI_INPUT_RATE}"
-_CONNECT_TIMEOUT_S = 10
-_CONNECT_ERRORS = (errors.APIError, OSError, InvalidHandshake, TimeoutError, ConnectionClosed)
-#: Gemini Live's prebuilt voices; an agent voice outside them (OpenAI's ``alloy``, say) leaves
-#: the choice to Gemini.
-GEMINI_VOICES = frozenset(
-    "Achernar Achird Algenib Algieba Alnilam Aoede Autonoe Callirrhoe Charon Despina Enceladus "
-    "Erinome Fenrir Gacrux Iapetus Kore Laomedeia Leda Orus Puck Pulcherrima Rasalgethi "
-    "Sadachbia Sadaltager Schedar Sulafat Umbriel Vindemiatrix Zephyr Zubenelgenubi".split()
-)
-
-
-def live_config(config: AgentConfig, call: CallContext) -> types.LiveConnectConfig:
-    """The Live session's setup for a phone call with this agent: audio out, both sides
-    transcribed, the agent's prompt as system instructions."""
-    number = call.from_number if call.direction == "inbound" else call.to_number
-    instructions = (
-        f"{config.prompt}\n\nYou are on a phone call for {config.business_name} "
-        f"({call.direction}; the caller's number is {number}). "
-        # Native-audio models pick the language themselves; the instructions pin it.
-        f"Speak {config.language} unless the caller speaks another language."
-    )
-    voice = next((v for v in GEMINI_VOICES if v.lower() == config.voice.lower()), None)
-    return types.LiveConnectConfig(
-        response_modalities=[types.Modality.AUDIO],
-        system_instruction=instructions,
-        speech_config=(
-            types.SpeechConfig(
-                voice_config=types.VoiceConfig(
-                    prebuilt_voice_config=types.PrebuiltVoiceConfig(voice_name=voice)
-                )
-            )
-            if voice
-            else None
-        ),
-        input_audio_transcription=types.AudioTranscriptionConfig(),
-        output_audio_transcription=types.AudioTranscriptionConfig(),
-    )
 
 
 def _joined(fragments: list[str]) -> str:
@@ -113,27 +95,31 @@ def _joined(fragments: list[str]) -> str:
 
 
 class GeminiLiveConversation(AIConversation):
-    """One Live session for one call."""
+    """One call's Live session, over one connection at a time (see resumption above)."""
 
     name = "gemini"
     provider_name = "gemini"
     transcribes_caller = True
 
-    def __init__(
-        self,
-        session: live.AsyncSession,
-        connection: contextlib.AbstractAsyncContextManager[live.AsyncSession],
-    ) -> None:
-        self._session = session
-        self._connection = connection  # the library's ``connect()`` context, entered
+    def __init__(self, connection: Connection, resume: Resume | None = None) -> None:
+        self._session, self._connection = connection  # ``connect()``'s context, entered
+        self._resume = resume
         self._pending = bytearray()
         self._pending_frames = 0
         self._pending_since = 0.0  # when the batch's first frame came
         self._outbox: asyncio.Queue[tuple[bytes, float] | None] = asyncio.Queue()
         self._latency = metrics.CALLER_AUDIO_LATENCY.labels(provider=self.provider_name)
         self._dropped = metrics.CALLER_FRAMES_DROPPED.labels(provider=self.provider_name)
+        self._connected = asyncio.Event()  # clear while a new connection is being swapped in
+        self._connected.set()
         self._sender = asyncio.create_task(self._send_audio(), name="gemini-audio-sender")
         self._closing = False
+        self._failed = False
+        self._handle: str | None = None  # the latest handle to resume the session from
+        self._handle_current = False  # nothing has happened since that handle was issued
+        self._go_away = False
+        self._swap: asyncio.Task[Connection] | None = None
+        self._retiring: set[asyncio.Task[None]] = set()
         self._turns = itertools.count(1)
         self._item_id: str | None = None  # the answer being received
         self._downsample = DOWNSAMPLE_START
@@ -150,7 +136,9 @@ class GeminiLiveConversation(AIConversation):
         self._pending_frames += 1
         if self._pending_frames >= _BATCH_FRAMES:
             if self._outbox.qsize() >= _MAX_WAITING_BATCHES:
-                self._outbox.get_nowait()  # Gemini is not keeping up: the oldest audio goes
+                # Gemini is not keeping up (or a new connection is being swapped in): the
+                # oldest audio goes.
+                self._outbox.get_nowait()
                 self._dropped.inc(_BATCH_FRAMES)
             self._outbox.put_nowait((bytes(self._pending), self._pending_since))
             self._pending.clear()
@@ -161,30 +149,103 @@ class GeminiLiveConversation(AIConversation):
         while (batch := await self._outbox.get()) is not None:
             chunk, since = batch
             pcm, previous = ulaw8k_to_pcm16_16k(chunk, previous)
-            try:
-                await self._session.send_realtime_input(
-                    audio=types.Blob(data=pcm, mime_type=_INPUT_MIME)
-                )
-            except (ConnectionClosed, errors.APIError) as exc:
-                log.warning("gemini_send_failed", error=redact(repr(exc)))
+            if not await self._send(audio=types.Blob(data=pcm, mime_type=_INPUT_MIME)):
                 return
             self._latency.observe(time.monotonic() - since)
 
+    async def _send(self, **realtime_input: Any) -> bool:
+        """Send on the current connection, waiting out a swap; False once there is none."""
+        while True:
+            await self._connected.wait()
+            if self._failed:
+                return False
+            session = self._session
+            try:
+                await session.send_realtime_input(**realtime_input)
+                return True
+            except (ConnectionClosed, errors.APIError) as exc:
+                if self._closing or self._failed or self._resume is None:
+                    log.warning("gemini_send_failed", error=redact(repr(exc)))
+                    return False
+                # The connection went away under us: ``events()`` resumes the session (or
+                # fails), and this goes to the new connection.
+                if session is self._session:
+                    self._connected.clear()
+
     async def events(self) -> AsyncIterator[AIEvent]:
-        """Live messages mapped to the port's events."""
-        try:
-            while True:
+        """Live messages mapped to the port's events, across resumed connections."""
+        while not self._closing and not self._failed:
+            reason = "goAway"
+            try:
                 # ``receive()`` ends after each complete turn; the session goes on.
                 async for message in self._session.receive():
                     for event in self._map(message):
                         yield event
-        except (ConnectionClosed, errors.APIError, ValueError) as exc:
-            if not self._closing:
-                yield ProviderFailed(f"live connection lost: {type(exc).__name__}")
+                    if self._may_swap():
+                        break
+                else:
+                    if not self._may_swap():
+                        continue
+            except (ConnectionClosed, errors.APIError, ValueError) as exc:
+                if self._closing:
+                    return
+                reason = type(exc).__name__
+                if self._handle is None or self._resume is None:
+                    self._failed = True
+                    self._connected.set()
+                    yield ProviderFailed(f"live connection lost: {reason}")
+                    return
+                # An answer the lost connection was sending ends with what came of it.
+                for event in self._answer_done():
+                    yield event
+            if not await self._resumed(reason):
+                self._failed = not self._closing
+                self._connected.set()  # the sender stops
+                if self._failed:
+                    yield ProviderFailed("live session could not be resumed")
+                return
+
+    def _may_swap(self) -> bool:
+        """After ``goAway``, swap connections once the handle covers everything received."""
+        return self._go_away and self._handle_current and self._item_id is None
+
+    async def _resumed(self, reason: str) -> bool:
+        """Open a connection resuming the session and swap it in; False if that failed."""
+        assert self._handle is not None and self._resume is not None
+        self._connected.clear()  # caller audio waits for the new connection
+        swap = self._swap = asyncio.create_task(self._resume(self._handle), name="gemini-resume")
+        await asyncio.wait({swap})
+        if self._closing:  # close() owns the swap now
+            return False
+        self._swap = None
+        if swap.exception() is not None:
+            log.warning(
+                "gemini_resume_failed", reason=reason, error=type(swap.exception()).__name__
+            )
+            return False
+        old = self._session, self._connection
+        self._session, self._connection = swap.result()
+        self._go_away = False
+        self._handle_current = False
+        self._connected.set()
+        log.info("gemini_session_resumed", reason=reason)
+        metrics.AI_SESSIONS_RESUMED.labels(provider=self.provider_name, reason=reason).inc()
+        retire = asyncio.create_task(close_connection(old), name="gemini-retire")
+        self._retiring.add(retire)
+        retire.add_done_callback(self._retiring.discard)
+        return True
 
     def _map(self, message: types.LiveServerMessage) -> Iterator[AIEvent]:
+        update = message.session_resumption_update
+        if update is not None:
+            self._handle_current = bool(update.resumable and update.new_handle)
+            if self._handle_current:
+                self._handle = update.new_handle
+        elif message.server_content is not None or message.tool_call is not None:
+            self._handle_current = False  # the session moved on since the handle
         if message.go_away is not None:
-            log.warning("gemini_go_away", time_left=message.go_away.time_left)
+            log.info("gemini_go_away", time_left=message.go_away.time_left)
+            self._go_away = True
         content = message.server_content
         if content is None:
             return
@@ -259,9 +320,7 @@ class GeminiLiveConversation(AIConversation):
     async def say(self, instructions: str) -> None:
         """Ask for an answer now: a text turn (realtime text, which every Live model answers
         mid-conversation) saying ``instructions`` in the agent's voice."""
-        await self._session.send_realtime_input(
-            text=f"Say this to the caller, naturally: {instructions}"
-        )
+        await self._send(text=f"Say this to the caller, naturally: {instructions}")
 
     async def interrupted(self, item_id: str, played_ms: int) -> None:
         """Drop whatever still arrives of answer ``item_id`` (Gemini has no truncate call, and
@@ -270,13 +329,21 @@ class GeminiLiveConversation(AIConversation):
         self._cut.add(item_id)
 
     async def close(self) -> None:
-        """Stop sending and close the session."""
+        """Stop sending and close the session's connections, one being swapped in too."""
         self._closing = True
+        self._connected.set()
         self._outbox.put_nowait(None)
         with contextlib.suppress(asyncio.CancelledError, TimeoutError):
             await asyncio.wait_for(self._sender, 2)
-        with contextlib.suppress(*_CONNECT_ERRORS, RuntimeError):
-            await self._connection.__aexit__(None, None, None)
+        swap, self._swap = self._swap, None
+        if swap is not None:
+            swap.cancel()
+            await asyncio.wait({swap})
+            if not swap.cancelled() and swap.exception() is None:
+                await close_connection(swap.result())
+        await close_connection((self._session, self._connection))
+        if self._retiring:
+            await asyncio.wait(self._retiring)
 
 
 class GeminiLiveProvider(AIProvider):
@@ -303,13 +370,9 @@ class GeminiLiveProvider(AIProvider):
 
     async def open(self, config: AgentConfig, call: CallContext) -> AIConversation:
         """Connect, set the session up for phone audio, and return the conversation."""
-        connect = self._client.aio.live.connect(model=self._model, config=live_config(config, call))
-        try:
-            session = await asyncio.wait_for(connect.__aenter__(), _CONNECT_TIMEOUT_S)
-        except _CONNECT_ERRORS as exc:
-            raise ProviderUnavailable(f"Gemini Live: {type(exc).__name__}") from exc
-        if session.setup_complete is None:
-            with contextlib.suppress(*_CONNECT_ERRORS, RuntimeError):
-                await connect.__aexit__(None, None, None)
-            raise ProviderUnavailable("Gemini Live: no setupComplete")
-        return GeminiLiveConversation(session, connect)
+
+        async def resume(handle: str) -> Connection:
+            return await connect(self._client, self._model, live_config(config, call, handle))
+
+        first = await connect(self._client, self._model, live_config(config, call))
+        return GeminiLiveConversation(first, resume)
