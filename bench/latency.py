@@ -71,6 +71,7 @@ if str(ROOT) not in sys.path:
 
 from tests.fakes.twilio_calls import FakeCall  # noqa: E402
 from tests.fakes.twilio_rest import ACCOUNT_SID, AUTH_TOKEN, FakeTwilioServer  # noqa: E402
+from tests.support.processes import free_port  # noqa: E402
 
 API_KEY = "sk-bench-realtime-000000"
 BUSINESS_NUMBER = "+15550001111"
@@ -87,13 +88,6 @@ def percentile(values: list[float], q: float) -> float | None:
         return None
     ordered = sorted(values)
     return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
-
-
-def free_port() -> int:
-    """A TCP port free on 127.0.0.1 now."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def stamped_frame(serial: int) -> bytes:
