@@ -9,12 +9,22 @@ its marks. The load generator is one uvloop process with one 20 ms clock for all
   uvloop, httptools, websockets-sansio), fakes only for the agent config and events.
 * baseline: the old design — per call a receive thread, a paced transmit thread
   (``time.sleep`` per frame), an AI thread and a watchdog thread.
+* before (``--compare-tree PATH``): the gateway of another checkout (e.g. the code before a
+  change, in a clean worktree with its own ``.venv``), served by that tree's own
+  ``serve_gateway`` under the same load in the same run, so CPU per call-second of the two
+  can be compared side by side (the order of the two alternates from one size to the next).
 
 Transmit jitter is the lateness of each agent frame against its 20 ms slot, measured by the
 server (the gateway's histogram; the baseline's samples) and, as a cross-check, on arrival
 at the client. CPU and RSS are the server process's, per call.
 
     .venv/bin/python bench/gateway.py --calls 200 --seconds 30
+    .venv/bin/python bench/gateway.py --calls 100 150 200 250 --compare-tree ../base
+
+``--profile DIR`` runs this tree's gateway under cProfile and writes ``DIR/gateway-<calls>.prof``
+(the figures of a profiled run are not comparable with the others). The ``knee`` in the
+output is, per server, the fewest calls at which p99 server jitter exceeded 10 ms, a frame
+was dropped or a call was lost.
 """
 
 from __future__ import annotations
@@ -26,6 +36,7 @@ import json
 import os
 import queue
 import random
+import signal
 import socket
 import subprocess
 import sys
@@ -51,6 +62,8 @@ BUSINESS_NUMBER = "+15550001111"
 GREETING = "Hello, thanks for calling Acme Dental. How can I help you today?"
 UTTERANCE = "Hi, I would like to book a cleaning for next Tuesday please."
 JITTER_BOUNDS_MS = (0.5, 1, 2, 3, 4, 5, 6, 8, 10, 15, 20, 30, 50, 100, 250, 500, 1000)
+#: Past this p99 server jitter (or any dropped frame or lost call) a size is beyond the knee.
+KNEE_JITTER_P99_MS = 10.0
 
 
 def percentile(values: list[float], q: float) -> float:
@@ -82,6 +95,13 @@ def serve_gateway(port: int) -> None:
     from switchboard.voice_gateway.ports.recorder import InMemoryCallRecorder
     from switchboard.voice_gateway.server import tune_garbage_collector
 
+    try:  # served as ``switchboard gateway`` serves it (a tree from before has no such module)
+        from switchboard.voice_gateway.media_websocket import MediaWebSocketProtocol
+
+        ws: Any = MediaWebSocketProtocol
+    except ImportError:
+        ws = "websockets-sansio"
+
     configure_logging("WARNING")
     agent = AgentConfig(
         business_id=1,
@@ -102,13 +122,28 @@ def serve_gateway(port: int) -> None:
         recorder=InMemoryCallRecorder(),
     )
     tune_garbage_collector()
+    profile_to = os.environ.get("BENCH_GATEWAY_PROFILE")
+    profiler = None
+    if profile_to:
+        import cProfile
+
+        profiler = cProfile.Profile()
+
+        def dump(signum: int, frame: Any) -> None:
+            # uvicorn restores this handler once it has shut down and re-raises SIGTERM.
+            profiler.disable()
+            profiler.dump_stats(profile_to)
+            raise SystemExit(0)
+
+        signal.signal(signal.SIGTERM, dump)
+        profiler.enable()
     uvicorn.run(
         app,
         host="127.0.0.1",
         port=port,
         loop="uvloop",
         http="httptools",
-        ws="websockets-sansio",
+        ws=ws,
         ws_max_size=64 * 1024,
         access_log=False,
         log_level="warning",
@@ -287,6 +322,7 @@ async def server_counters(base: str, baseline: bool, server: psutil.Process) -> 
         "host_cpu_s": sum(psutil.cpu_times()[:3]),
         "loadgen_cpu_s": loadgen.user + loadgen.system,
         "cpu_s": cpu.user + cpu.system,
+        "cpu_system_s": cpu.system,
         "at": time.monotonic(),
         "rss": server.memory_info().rss,
         "threads": server.num_threads(),
@@ -356,6 +392,10 @@ def summarize(
         "cpu_ms_per_call_second": round(
             1000 * (after["cpu_s"] - before["cpu_s"]) / wall / calls, 2
         ),
+        # The kernel's share (socket reads and writes, epoll): what the code cannot cut.
+        "cpu_system_ms_per_call_second": round(
+            1000 * (after["cpu_system_s"] - before["cpu_system_s"]) / wall / calls, 2
+        ),
         "rss_mb": round(after["rss"] / 2**20, 1),
         "loadgen_cpu_percent": round(
             100 * (after["loadgen_cpu_s"] - before["loadgen_cpu_s"]) / wall, 1
@@ -406,8 +446,16 @@ def summarize(
     return result
 
 
-def bench(kind: str, calls: int, seconds: float) -> dict[str, Any]:
-    port = free_port()
+def server_command(kind: str, port: int, compare_tree: Path | None) -> tuple[list[str], Path]:
+    """How to start one server, and in which directory."""
+    if kind == "before":
+        assert compare_tree is not None
+        tree = compare_tree.resolve()
+        code = (
+            f"import sys; sys.path.insert(0, {str(tree)!r}); "
+            f"import bench.gateway as g; g.serve_gateway({port})"
+        )
+        return [str(tree / ".venv" / "bin" / "python"), "-c", code], tree
     code = (
         f"import sys; sys.path.insert(0, {str(ROOT)!r}); "
         f"import bench.gateway as g; g.serve_{kind}({port})"
@@ -415,7 +463,22 @@ def bench(kind: str, calls: int, seconds: float) -> dict[str, Any]:
     command = [sys.executable, "-c", code]
     if kind == "gateway" and os.environ.get("BENCH_GATEWAY_COMMAND"):
         command = [*os.environ["BENCH_GATEWAY_COMMAND"].split(), str(port)]
-    process = subprocess.Popen(command, cwd=ROOT)
+    return command, ROOT
+
+
+def bench(
+    kind: str,
+    calls: int,
+    seconds: float,
+    compare_tree: Path | None = None,
+    profile_to: Path | None = None,
+) -> dict[str, Any]:
+    port = free_port()
+    command, cwd = server_command(kind, port, compare_tree)
+    env = dict(os.environ)
+    if profile_to is not None and kind == "gateway":
+        env["BENCH_GATEWAY_PROFILE"] = str(profile_to)
+    process = subprocess.Popen(command, cwd=cwd, env=env)
     base = f"http://127.0.0.1:{port}"
     try:
         deadline = time.monotonic() + 30
@@ -435,7 +498,67 @@ def bench(kind: str, calls: int, seconds: float) -> dict[str, Any]:
         return {"server": kind, **result}
     finally:
         process.terminate()
-        process.wait(20)
+        process.wait(60 if profile_to is not None else 20)
+
+
+def beyond_knee(result: dict[str, Any]) -> bool:
+    """True if this run missed the real-time target: jitter, a dropped frame or a lost call."""
+    return bool(
+        result["server_jitter_p99_ms"] > KNEE_JITTER_P99_MS
+        or result["frames_dropped"]
+        or result["calls_lost"]
+    )
+
+
+def knees(results: list[dict[str, Any]]) -> dict[str, int | None]:
+    """Per server, the fewest calls that missed the target (None: every size met it)."""
+    found: dict[str, int | None] = {}
+    for result in sorted(results, key=lambda r: int(r["calls"])):
+        server = result["server"]
+        found.setdefault(server, None)
+        if found[server] is None and beyond_knee(result):
+            found[server] = int(result["calls"])
+    return found
+
+
+def comparisons(results: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Per size measured on both, this tree's gateway ÷ the compared tree's."""
+    compared = []
+    for ours in results:
+        if ours["server"] != "gateway":
+            continue
+        before = next(
+            (r for r in results if r["server"] == "before" and r["calls"] == ours["calls"]), None
+        )
+        if before is None:
+            continue
+        compared.append(
+            {
+                "calls": ours["calls"],
+                "cpu_ms_per_call_second": [
+                    ours["cpu_ms_per_call_second"],
+                    before["cpu_ms_per_call_second"],
+                ],
+                "cpu_ratio": round(
+                    ours["cpu_ms_per_call_second"] / max(before["cpu_ms_per_call_second"], 1e-9),
+                    3,
+                ),
+                "server_jitter_p99_ms": [
+                    ours["server_jitter_p99_ms"],
+                    before["server_jitter_p99_ms"],
+                ],
+                "frames_dropped": [ours["frames_dropped"], before["frames_dropped"]],
+            }
+        )
+    return compared
+
+
+def order(index: int, compare: bool, baseline: bool) -> list[str]:
+    """The servers to run at the ``index``-th size: the two gateways alternate who goes first."""
+    gateways = ["before", "gateway"] if compare else ["gateway"]
+    if index % 2:
+        gateways.reverse()
+    return [*gateways, *(["baseline"] if baseline else [])]
 
 
 def main() -> None:
@@ -445,22 +568,38 @@ def main() -> None:
     parser.add_argument("--calls", type=int, nargs="+", default=[200])
     parser.add_argument("--seconds", type=float, default=30)
     parser.add_argument("--no-baseline", action="store_true")
+    parser.add_argument(
+        "--compare-tree",
+        type=Path,
+        help="also serve the gateway of this checkout (with its own .venv) under the same load",
+    )
+    parser.add_argument("--profile", type=Path, help="cProfile this tree's gateway into DIR")
     parser.add_argument("--out", type=Path, default=ROOT / "bench" / "results" / "gateway.json")
     args = parser.parse_args()
     random.seed(1)
     results = []
-    for calls in args.calls:
-        for kind in ("gateway", *(() if args.no_baseline else ("baseline",))):
-            result = bench(kind, calls, args.seconds)
+    if args.profile is not None:
+        args.profile.mkdir(parents=True, exist_ok=True)
+    for index, calls in enumerate(args.calls):
+        for kind in order(index, args.compare_tree is not None, not args.no_baseline):
+            profile_to = args.profile and args.profile.resolve() / f"gateway-{calls}.prof"
+            result = bench(kind, calls, args.seconds, args.compare_tree, profile_to)
             print(json.dumps(result), flush=True)
             results.append(result)
+    summary: dict[str, Any] = {
+        "machine_cpus": os.cpu_count(),
+        "frame_bytes": FRAME_BYTES,
+        "results": results,
+        "knee": knees(results),
+    }
+    if args.compare_tree is not None:
+        summary["compare_tree"] = str(args.compare_tree.resolve())
+        summary["compared"] = comparisons(results)
+        for line in summary["compared"]:
+            print(json.dumps(line), flush=True)
+    print(json.dumps({"knee": summary["knee"]}), flush=True)
     args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(
-        json.dumps(
-            {"machine_cpus": os.cpu_count(), "frame_bytes": FRAME_BYTES, "results": results},
-            indent=2,
-        )
-    )
+    args.out.write_text(json.dumps(summary, indent=2))
 
 
 if __name__ == "__main__":

@@ -24,10 +24,10 @@ class TimedSocket(InMemoryMediaSocket):
         super().__init__()
         self.media_sent_at: list[float] = []
 
-    async def send_text(self, text: str) -> None:
+    def send_text_now(self, text: str) -> None:  # send_text sends through it too
         if text.startswith('{"event":"media"'):
             self.media_sent_at.append(time.monotonic())
-        await super().send_text(text)
+        super().send_text_now(text)
 
 
 async def answer(
@@ -75,6 +75,33 @@ async def test_agent_audio_goes_out_one_20_ms_frame_every_20_ms_with_marks(core:
     call = asyncio.create_task(core.handler.handle(socket))
     conversation = await answer(core, socket)
     conversation.emit(AgentAudio("i1", b"\x00" * 160 * 25))  # 500 ms at once
+    conversation.emit(AnswerDone("i1"))
+    await socket.wait_until(lambda _: len(socket.media_sent_at) >= 25)
+
+    span = socket.media_sent_at[-1] - socket.media_sent_at[0]
+    assert 0.40 <= span <= 0.70
+    marks = [m["mark"]["name"] for m in sent_events(socket, "mark")]
+    assert marks == [PlaybackMark("i1", ms).name for ms in (100, 200, 300, 400, 500)]
+    socket.feed(twilio.stop(3))
+    await asyncio.wait_for(call, 5)
+
+
+class TaskPacedSocket(TimedSocket):
+    """A socket that only sends with ``await send_text`` (as Starlette's does)."""
+
+    sends_now = False
+
+    async def send_text(self, text: str) -> None:
+        self.send_text_now(text)
+
+
+async def test_a_socket_that_cannot_send_now_gets_the_same_frames_from_a_task_per_call(
+    core: Core,
+) -> None:
+    socket = TaskPacedSocket()
+    call = asyncio.create_task(core.handler.handle(socket))
+    conversation = await answer(core, socket)
+    conversation.emit(AgentAudio("i1", b"\x00" * 160 * 25))
     conversation.emit(AnswerDone("i1"))
     await socket.wait_until(lambda _: len(socket.media_sent_at) >= 25)
 

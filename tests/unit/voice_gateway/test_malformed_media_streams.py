@@ -21,6 +21,7 @@ from switchboard.common.settings import Settings
 from switchboard.voice_gateway.app import create_app
 from switchboard.voice_gateway.domain.frames import ProtocolError
 from switchboard.voice_gateway.domain.playback import PlaybackMark
+from switchboard.voice_gateway.media_websocket import MediaWebSocketProtocol
 from switchboard.voice_gateway.ports.agent_config import InMemoryAgentConfigSource
 from switchboard.voice_gateway.ports.event_publisher import InMemoryEventPublisher
 from switchboard.voice_gateway.ports.recorder import InMemoryCallRecorder
@@ -89,7 +90,7 @@ def gateway(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
         app,
         host="127.0.0.1",
         port=port,
-        ws="websockets-sansio",
+        ws=MediaWebSocketProtocol,  # as server.py serves it
         ws_max_size=64 * 1024,
         log_level="warning",
         lifespan="on",

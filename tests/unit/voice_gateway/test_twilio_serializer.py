@@ -146,3 +146,56 @@ def test_media_before_start_and_a_second_start_are_out_of_order() -> None:
     guard.check(serializer.deserialize(start(1)))
     with pytest.raises(ProtocolError, match="second start"):
         guard.check(serializer.deserialize(start(2)))
+
+
+def _standard_library_outcome(text: str) -> object:
+    """What the serializer made of ``text`` before orjson: json.loads and ``_frame``."""
+    try:
+        message = json.loads(text)
+        if not isinstance(message, dict):
+            raise ProtocolError("message is not an object")
+        try:
+            return serializer._frame(message)
+        except (KeyError, TypeError, AttributeError) as exc:
+            raise ProtocolError(f"malformed {repr(message.get('event'))[:40]} message") from exc
+    except ProtocolError as exc:
+        return ("refused", exc.reason, exc.kind)
+    except (ValueError, RecursionError):
+        return ("refused", "malformed JSON", "malformed")
+
+
+def _outcome(text: str) -> object:
+    try:
+        return serializer.deserialize(text)
+    except ProtocolError as exc:
+        return ("refused", exc.reason, exc.kind)
+
+
+ODD_MEDIA = [
+    media(2),
+    media(2).replace('"timestamp": "20"', '"timestamp": 20'),
+    media(2).replace('"sequenceNumber": "2"', '"sequenceNumber": 2'),
+    media(2).replace('"sequenceNumber": "2"', '"sequenceNumber": "\u00b2"'),
+    media(2).replace('"sequenceNumber": "2"', '"sequenceNumber": "1234567890123456"'),
+    media(2).replace('"timestamp": "20"', '"timestamp": NaN'),
+    media(2).replace('"timestamp": "20"', '"timestamp": "soon"'),
+    media(2).replace('"track": "inbound"', '"track": "outbound"'),
+    media(2).replace('"payload": "', '"payload": "*'),
+    media(2).replace('"payload": "', '"payload": "\\ud800'),
+    '{"event": "media", "sequenceNumber": "2", "media": {"payload": 7}}',
+    media(2, payload=bytes(7000)),
+    media(2, payload=bytes(9000)),
+    '{"event": "media", "sequenceNumber": "2"}',
+    '{"event": "media", "sequenceNumber": "2", "media": []}',
+    '{"event": "media", "sequenceNumber": "2", "media": {"payload": ["AAAA"]}}',
+    '{"event": "media", "media": {"payload": "AAAA"}}',
+    '{"event": "media", "sequenceNumber": 1e400, "media": {"payload": "AAAA"}}',
+    '{"event": "mark", "sequenceNumber": "3", "mark": {"name": "sb:100:i1"}}',
+    '["media"]',
+    "[" * 5000,
+]
+
+
+@pytest.mark.parametrize("text", ODD_MEDIA)
+def test_orjson_and_the_media_fast_path_decide_as_the_standard_library_did(text: str) -> None:
+    assert _outcome(text) == _standard_library_outcome(text)

@@ -14,6 +14,7 @@ from fastapi import FastAPI
 
 from switchboard.common.settings import Settings
 from switchboard.voice_gateway.app import create_app
+from switchboard.voice_gateway.media_websocket import MediaWebSocketProtocol
 from switchboard.voice_gateway.session.admission import Admission
 
 DEFAULT_PORT = 8001
@@ -96,7 +97,7 @@ def serve_app(app: FastAPI, host: str, port: int) -> None:
         port=port,
         loop="uvloop",
         http="httptools",
-        ws="websockets-sansio",
+        ws=MediaWebSocketProtocol,  # websockets-sansio with a short path for media
         ws_max_size=64 * 1024,
         ws_ping_interval=20,
         access_log=False,

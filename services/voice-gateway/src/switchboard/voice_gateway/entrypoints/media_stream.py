@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from typing import Any
+
 from fastapi import APIRouter, WebSocket
 from starlette.websockets import WebSocketDisconnect, WebSocketState
 
 from switchboard.common.logging import get_logger
 from switchboard.voice_gateway.bootstrap import Gateway
+from switchboard.voice_gateway.media_websocket import DIRECT_TEXT, MediaWebSocketProtocol
 from switchboard.voice_gateway.ports.media_socket import MediaSocket, SocketClosed
 
 router = APIRouter(tags=["twilio"])
@@ -32,8 +36,7 @@ class StarletteMediaSocket(MediaSocket):
         """The next text message (binary frames are decoded as UTF-8)."""
         message = await self._receive()
         if message["type"] == "websocket.disconnect":
-            self._closed = True
-            raise SocketClosed(f"closed by peer ({message.get('code')})")
+            raise self._disconnected(message)
         text = message.get("text")
         if text is None:
             data = message.get("bytes") or b""
@@ -50,6 +53,10 @@ class StarletteMediaSocket(MediaSocket):
             self._closed = True
             raise SocketClosed(str(exc)) from exc
 
+    def _disconnected(self, message: Mapping[str, Any]) -> SocketClosed:
+        self._closed = True
+        return SocketClosed(f"closed by peer ({message.get('code')})")
+
     async def close(self, code: int = 1000, reason: str = "") -> None:
         """Close the socket if it is still open."""
         if self._closed:
@@ -60,6 +67,74 @@ class StarletteMediaSocket(MediaSocket):
                 await self._websocket.close(code=code, reason=_close_reason(reason))
             except (WebSocketDisconnect, RuntimeError, OSError) as exc:
                 log.debug("media_socket_close_failed", error=repr(exc))
+
+
+class DirectMediaSocket(StarletteMediaSocket):
+    """The media socket over ``MediaWebSocketProtocol``'s short path: text without ASGI dicts.
+
+    Messages come and go straight through the protocol (``media_websocket.DIRECT_TEXT``);
+    closing is still Starlette's.
+    """
+
+    sends_now = True
+
+    def __init__(self, websocket: WebSocket, protocol: MediaWebSocketProtocol) -> None:
+        super().__init__(websocket)
+        self._protocol = protocol
+
+    def can_send_now(self) -> bool:
+        """False while the peer does not read (the transport's buffer is over its mark)."""
+        return self._protocol.writable.is_set()
+
+    def send_text_now(self, text: str) -> None:
+        """Write one text frame now."""
+        if self._closed:
+            raise SocketClosed("closed")
+        self.send_texts_now([text])
+
+    def send_texts_now(self, texts: list[str]) -> None:
+        """Write text frames now, in one write."""
+        if self._closed:
+            raise SocketClosed("closed")
+        try:
+            self._protocol.send_texts_now(texts)
+        except (OSError, RuntimeError) as exc:
+            self._closed = True
+            raise SocketClosed(str(exc)) from exc
+
+    async def receive_text(self) -> str:
+        """The next text message (binary frames are decoded as UTF-8)."""
+        protocol = self._protocol
+        item = protocol.pop_nowait()
+        while item is None:  # awaiting the future itself: one frame less to resume per message
+            await protocol.readable()
+            item = protocol.pop_nowait()
+        if type(item) is str:
+            return item
+        if item["type"] == "websocket.disconnect":
+            raise self._disconnected(item)
+        text = item.get("text")
+        if text is None:
+            text = (item.get("bytes") or b"").decode("utf-8", errors="replace")
+        return str(text)
+
+    async def send_text(self, text: str) -> None:
+        """Send one text message."""
+        if self._closed:
+            raise SocketClosed("closed")
+        try:
+            await self._protocol.send_text(text)
+        except (OSError, RuntimeError) as exc:  # uvicorn's ClientDisconnected is an OSError
+            self._closed = True
+            raise SocketClosed(str(exc)) from exc
+
+
+def media_socket(websocket: WebSocket) -> StarletteMediaSocket:
+    """The fastest media socket the server offers for this (accepted) websocket."""
+    protocol = websocket.scope.get("extensions", {}).get(DIRECT_TEXT)
+    if isinstance(protocol, MediaWebSocketProtocol):
+        return DirectMediaSocket(websocket, protocol)
+    return StarletteMediaSocket(websocket)
 
 
 @router.websocket("/twilio/media")
@@ -78,7 +153,7 @@ async def media_stream(websocket: WebSocket) -> None:
         await websocket.close(code=1013)  # before accept: 403, as for any refused upgrade
         return
     await websocket.accept()
-    socket = StarletteMediaSocket(websocket)
+    socket = media_socket(websocket)
     with gateway.admission.stream():
         try:
             await gateway.media_streams.handle(socket)

@@ -12,7 +12,14 @@ class SocketClosed(ConnectionError):
 
 
 class MediaSocket(ABC):
-    """Text messages in and out of one Media Streams websocket."""
+    """Text messages in and out of one Media Streams websocket.
+
+    A socket whose ``sends_now`` is True can also send from synchronous code
+    (``can_send_now`` / ``send_text_now``): the paced transmit path then needs no task.
+    """
+
+    #: True if ``send_text_now`` works.
+    sends_now = False
 
     @abstractmethod
     async def receive_text(self) -> str:
@@ -26,9 +33,24 @@ class MediaSocket(ABC):
     async def close(self, code: int = 1000, reason: str = "") -> None:
         """Close the socket (idempotent)."""
 
+    def can_send_now(self) -> bool:
+        """True if ``send_text_now`` would not have to wait for the peer to read."""
+        return False
+
+    def send_text_now(self, text: str) -> None:
+        """Send a text message without waiting; raises ``SocketClosed`` when it is gone."""
+        raise NotImplementedError("this socket only sends with send_text")
+
+    def send_texts_now(self, texts: list[str]) -> None:
+        """Send text messages, in order, without waiting (in one write where it can)."""
+        for text in texts:
+            self.send_text_now(text)
+
 
 class InMemoryMediaSocket(MediaSocket):
     """A socket for tests: ``feed`` what Twilio would send, read ``sent`` for what we sent."""
+
+    sends_now = True
 
     def __init__(self) -> None:
         self.sent: list[str] = []
@@ -52,6 +74,14 @@ class InMemoryMediaSocket(MediaSocket):
         return text
 
     async def send_text(self, text: str) -> None:
+        """Record the message."""
+        self.send_text_now(text)
+
+    def can_send_now(self) -> bool:
+        """Always: "Twilio" reads everything."""
+        return True
+
+    def send_text_now(self, text: str) -> None:
         """Record the message."""
         if self.closed_with is not None:
             raise SocketClosed("closed")

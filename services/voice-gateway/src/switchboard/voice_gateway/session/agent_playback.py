@@ -3,6 +3,11 @@
 It owns a call's transmit buffer and playback tracker. The AI bridge queues answers and
 clears them on barge-in; the call session runs the paced transmit loop and hands over the
 marks Twilio echoes back.
+
+On a socket that can send without waiting (``MediaSocket.sends_now``), the frames of every
+call go out from the frame ticker's own step (``FrameTicker.add``): one wake-up a tick for
+all calls instead of one task switch per call; other sockets get a task per call that
+follows the ticks. Both send the same messages at the same moments.
 """
 
 from __future__ import annotations
@@ -44,6 +49,11 @@ class AgentPlayback:
         #: When agent audio reached an idle buffer, until its first frame is sent.
         self._idle_audio_at: float | None = None
         self._last_sent_at = 0.0
+        # The ticker-driven path: set while it runs; it fails with whatever ended sending.
+        self._failed: asyncio.Future[None] | None = None
+        self._parked = True  # nothing to send: wait for audio (``_wake``), not for ticks
+        self._wake_pending = False
+        self._period = 0.0
         self.label("ai")
 
     def label(self, provider: str) -> None:
@@ -78,7 +88,7 @@ class AgentPlayback:
             metrics.FRAMES_DROPPED.inc(tx.dropped - dropped)
         if self._saying_goodbye:
             self.goodbye_queued = True
-        self._ready.set()
+        self._wake()
 
     def queue_text(self, item_id: str, text: str) -> None:
         """Queue the words of answer ``item_id`` (a text mark, for simulators)."""
@@ -87,7 +97,7 @@ class AgentPlayback:
     def finish_answer(self) -> None:
         """The current answer is complete: its last partial frame and end mark go out."""
         self._tx.finish()
-        self._ready.set()
+        self._wake()
 
     async def clear(self) -> None:
         """Barge-in: drop our queued audio and tell Twilio to drop what it has buffered."""
@@ -112,6 +122,9 @@ class AgentPlayback:
         play, so waiting for the next tick would only add up to 20 ms before the answer is
         heard. The frames after it follow the ticks.
         """
+        if self._socket.sends_now:
+            await self._transmit_on_ticks(ticker)
+            return
         tx, socket, ready = self._tx, self._socket, self._ready
         period = ticker.period_s
         ticker.listen()
@@ -140,6 +153,83 @@ class AgentPlayback:
                     await self._send_mark(mark)
         finally:
             ticker.unlisten()
+
+    async def _transmit_on_ticks(self, ticker: FrameTicker) -> None:
+        """``transmit`` from the ticker's step: the same rules, no task per call."""
+        self._period = ticker.period_s
+        self._parked = not self._tx
+        failed = self._failed = asyncio.get_running_loop().create_future()
+        ticker.add(self._on_tick)
+        try:
+            await failed  # sending failed (the socket closed), or the call was cancelled
+        finally:
+            ticker.remove(self._on_tick)
+            self._failed = None
+
+    def _wake(self) -> None:
+        """Something to send: a parked sender looks at it right after this step."""
+        self._ready.set()
+        if self._parked and self._failed is not None and not self._wake_pending:
+            self._wake_pending = True
+            asyncio.get_running_loop().call_soon(self._woken)
+
+    def _woken(self) -> None:
+        self._wake_pending = False
+        if not self._parked or not self._tx or self._failed is None:
+            return
+        self._parked = False
+        now = time.monotonic()
+        if now - self._last_sent_at >= self._period:  # an idle line: no need to wait a tick
+            self._send_now(now)
+
+    def _on_tick(self, deadline: float) -> None:
+        if not self._parked:
+            self._send_now(deadline)
+
+    def _send_now(self, deadline: float) -> None:
+        """One frame (or mark) and the marks right after it; a failure ends ``transmit``."""
+        tx, socket = self._tx, self._socket
+        try:
+            if not tx:
+                self._parked = True
+                return
+            if not socket.can_send_now():
+                return  # the peer is not reading: queued audio waits (and overflows)
+            entry = tx.pop()
+            if tx.next_is_mark():  # the frame and its marks in one write
+                batch = [entry]
+                while (mark := tx.pop_mark()) is not None:
+                    batch.append(mark)
+                self._send_batch_now(batch, deadline)
+            elif type(entry) is str:
+                now = time.monotonic()
+                socket.send_text_now(entry)
+                self._sent_frame(now, deadline)
+            else:
+                self._send_batch_now([entry], deadline)
+            if not tx:
+                self._parked = True
+        except Exception as exc:  # handed to transmit, which raises it
+            self._parked = True
+            failed = self._failed
+            if failed is not None and not failed.done():
+                failed.set_exception(exc)
+
+    def _send_batch_now(self, batch: list[str | MarkEntry], deadline: float) -> None:
+        now = time.monotonic()
+        self._socket.send_texts_now([e.message if isinstance(e, MarkEntry) else e for e in batch])
+        for entry in batch:
+            if not isinstance(entry, MarkEntry):
+                self._sent_frame(now, deadline)
+            elif entry.playback is not None:
+                self._tracker.mark_sent(entry.playback)
+
+    def _sent_frame(self, now: float, deadline: float) -> None:
+        self._sent_media(now)
+        lateness = now - deadline
+        metrics.TX_JITTER.observe(lateness)
+        if lateness > self._period:
+            metrics.FRAMES_LATE.inc()
 
     def _sent_media(self, now: float) -> None:
         metrics.FRAMES_OUT.inc()

@@ -1,14 +1,16 @@
 """One process-wide 20 ms clock that every call's transmit task follows.
 
 A timer per frame per call means 50 × calls timer callbacks a second and every call
-drifting on its own; here one task sleeps to each 20 ms boundary and resolves a single
-shared future, which wakes all the transmit tasks at once.
+drifting on its own; here one task sleeps to each 20 ms boundary, calls every call's
+sending callback (``add``) in its own step — every call's frame written in one pass — and
+resolves a single shared future for the transmit tasks that wait for it instead.
 """
 
 from __future__ import annotations
 
 import asyncio
 import time
+from collections.abc import Callable
 
 FRAME_PERIOD_S = 0.020
 
@@ -22,6 +24,7 @@ class FrameTicker:
         self._listeners = 0
         self._has_listeners = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
+        self._callbacks: dict[Callable[[float], None], None] = {}
 
     def start(self) -> None:
         """Start ticking (call once, inside the running loop)."""
@@ -47,6 +50,16 @@ class FrameTicker:
             self._listeners = 0
             self._has_listeners.clear()
 
+    def add(self, callback: Callable[[float], None]) -> None:
+        """Call ``callback(scheduled time)`` at every tick until ``remove``; it must not raise."""
+        self._callbacks[callback] = None
+        self.listen()
+
+    def remove(self, callback: Callable[[float], None]) -> None:
+        """Stop calling ``callback``."""
+        if self._callbacks.pop(callback, False) is None:
+            self.unlisten()
+
     def next_tick(self) -> asyncio.Future[float]:
         """A future resolved with the scheduled time (``time.monotonic``) of the next tick."""
         if self._future is None or self._future.done():
@@ -68,5 +81,7 @@ class FrameTicker:
                 future, self._future = self._future, None
                 if future is not None and not future.done():
                     future.set_result(deadline)
+                for callback in list(self._callbacks):
+                    callback(deadline)
                 if delay <= 0.0002:
                     await asyncio.sleep(0)  # behind schedule: let listeners run every tick

@@ -99,6 +99,10 @@ class TransmitBuffer:
                 self._frames -= 1
         return entry
 
+    def next_is_mark(self) -> bool:
+        """True if the oldest entry is a mark."""
+        return bool(self._entries) and type(self._entries[0]) is MarkEntry
+
     def pop_mark(self) -> MarkEntry | None:
         """The oldest entry if it is a mark (sent without waiting for a tick), else None."""
         if self._entries:

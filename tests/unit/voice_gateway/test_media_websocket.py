@@ -1,0 +1,208 @@
+"""The gateway's websocket protocol (uvicorn's websockets-sansio with a short path for whole
+data frames) against real clients: messages arrive whole and in order whichever path they
+take, control frames and fragments still work, and broken frames close as before."""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import contextlib
+import os
+import socket
+import struct
+import threading
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+import uvicorn
+from websockets.asyncio.client import connect
+from websockets.exceptions import ConnectionClosed
+
+from switchboard.voice_gateway.media_websocket import DIRECT_TEXT, MediaWebSocketProtocol
+from tests.support.processes import free_port
+from tests.support.waiting import wait_for
+
+
+async def echo_app(scope: dict[str, Any], receive: Any, send: Any) -> None:
+    """Echoes every message; ``/direct`` uses the DIRECT_TEXT extension, ``/asgi`` plain ASGI."""
+    if scope["type"] != "websocket":
+        return
+    await receive()  # websocket.connect
+    await send({"type": "websocket.accept"})
+    direct = scope["extensions"].get(DIRECT_TEXT) if scope["path"] == "/direct" else None
+    while True:
+        if direct is not None:
+            message = direct.pop_nowait()
+            while message is None:
+                await direct.readable()
+                message = direct.pop_nowait()
+            if type(message) is str:
+                direct.send_texts_now([f"echo:{message}", "after"])
+                continue
+        else:
+            message = await receive()
+        if message["type"] == "websocket.disconnect":
+            return
+        text = message.get("text")
+        if text is None:
+            text = "bytes:" + bytes(message["bytes"]).hex()
+        await send({"type": "websocket.send", "text": f"echo:{text}"})
+        await send({"type": "websocket.send", "text": "after"})
+
+
+@contextlib.contextmanager
+def serving(protocol: Any) -> Iterator[str]:
+    """The echo app served by uvicorn with this websocket protocol, in a thread."""
+    port = free_port()
+    config = uvicorn.Config(
+        echo_app,
+        host="127.0.0.1",
+        port=port,
+        ws=protocol,
+        ws_max_size=64 * 1024,
+        log_level="warning",
+        lifespan="off",
+    )
+    served = uvicorn.Server(config)
+    thread = threading.Thread(target=served.run, name="ws", daemon=True)
+    thread.start()
+    wait_for(lambda: served.started, timeout=15, what="the server to listen")
+    yield f"127.0.0.1:{port}"
+    served.should_exit = True
+    thread.join(15)
+
+
+@pytest.fixture(scope="module")
+def server() -> Iterator[str]:
+    with serving(MediaWebSocketProtocol) as address:
+        yield address
+
+
+@pytest.fixture(scope="module")
+def stock_server() -> Iterator[str]:
+    """The same app on uvicorn's own websockets-sansio protocol."""
+    with serving("websockets-sansio") as address:
+        yield address
+
+
+async def _echoes(ws: Any, count: int) -> list[str]:
+    return [str(await asyncio.wait_for(ws.recv(), 5)) for _ in range(count)]
+
+
+@pytest.mark.parametrize("path", ["/asgi", "/direct"])
+async def test_text_of_every_size_comes_back_whole_and_in_order(server: str, path: str) -> None:
+    texts = ["a", "é" * 100, "x" * 300, "y" * 60_000]
+    async with connect(f"ws://{server}{path}", max_size=None) as ws:
+        for text in texts:
+            await ws.send(text)
+        replies = await _echoes(ws, 2 * len(texts))
+    assert replies[0::2] == [f"echo:{t}" for t in texts]
+    assert set(replies[1::2]) == {"after"}
+
+
+@pytest.mark.parametrize("path", ["/asgi", "/direct"])
+async def test_pings_fragments_and_binary_messages_still_work_between_text(
+    server: str, path: str
+) -> None:
+    async with connect(f"ws://{server}{path}", max_size=None) as ws:
+        await ws.send("one")
+        await asyncio.wait_for(await ws.ping(), 5)  # answered by the websockets path
+        await ws.send(["fr", "ag", "ments"])  # a fragmented message
+        await ws.send(b"\x01\x02")
+        await ws.send("two")
+        replies = await _echoes(ws, 8)
+    echoed = [reply for reply in replies if reply != "after"]
+    assert echoed == ["echo:one", "echo:fragments", "echo:bytes:0102", "echo:two"]
+
+
+async def test_a_message_over_the_size_limit_closes_with_1009(server: str) -> None:
+    async with connect(f"ws://{server}/direct", max_size=None) as ws:
+        await ws.send("z" * (64 * 1024 + 1))
+        with pytest.raises(ConnectionClosed):
+            await asyncio.wait_for(ws.recv(), 5)
+    assert ws.close_code == 1009
+
+
+# -- a raw client: frames as bytes, to send what well-behaved clients never do -----------------
+
+
+def _frame(payload: bytes, first: int = 0x81) -> bytes:
+    mask = os.urandom(4)
+    length = len(payload)
+    head = bytes([first]) + (
+        bytes([0x80 | length]) if length < 126 else bytes([0x80 | 126]) + struct.pack("!H", length)
+    )
+    return head + mask + bytes(b ^ mask[i % 4] for i, b in enumerate(payload))
+
+
+def _handshake(host: str, path: str) -> bytes:
+    key = base64.b64encode(os.urandom(16)).decode()
+    return (
+        f"GET {path} HTTP/1.1\r\nHost: {host}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+        f"Sec-WebSocket-Key: {key}\r\nSec-WebSocket-Version: 13\r\n\r\n"
+    ).encode()
+
+
+def _recv(sock: socket.socket) -> bytes:
+    chunk = sock.recv(65536)
+    if not chunk:
+        raise EOFError
+    return chunk
+
+
+def _read_frames(sock: socket.socket, data: bytes, count: int) -> list[tuple[int, bytes]]:
+    """Up to ``count`` server frames (opcode, payload), fewer if the server closes first."""
+    frames: list[tuple[int, bytes]] = []
+    try:
+        while len(frames) < count:
+            while len(data) < 4:
+                data += _recv(sock)
+            length, head = data[1] & 0x7F, 2
+            if length == 126:
+                length, head = struct.unpack("!H", data[2:4])[0], 4
+            while len(data) < head + length:
+                data += _recv(sock)
+            frames.append((data[0] & 0x0F, data[head : head + length]))
+            data = data[head + length :]
+    except (EOFError, TimeoutError):
+        pass
+    return frames
+
+
+def _raw(server: str, path: str, *, pipelined: bytes = b"", parts: tuple[bytes, ...] = ()) -> Any:
+    """Handshake (with ``pipelined`` bytes right behind it), then send ``parts`` one by one."""
+    host, port = server.split(":")
+    with socket.create_connection((host, int(port)), timeout=2) as sock:
+        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        sock.sendall(_handshake(server, path) + pipelined)
+        data = b""
+        while b"\r\n\r\n" not in data:
+            data += _recv(sock)
+        for part in parts:
+            sock.sendall(part)
+        return _read_frames(sock, data.split(b"\r\n\r\n", 1)[1], 6)
+
+
+@pytest.mark.parametrize("path", ["/asgi", "/direct"])
+def test_several_frames_in_one_segment_and_a_frame_split_across_two_all_arrive(
+    server: str, path: str
+) -> None:
+    three = _frame(b"a") + _frame(b"b" * 200) + _frame(b"c")
+    frames = _raw(server, path, parts=(three[:5], three[5:]))
+    assert [p for _, p in frames if p != b"after"] == [b"echo:a", b"echo:" + b"b" * 200, b"echo:c"]
+
+
+def test_a_client_that_sends_frames_with_its_handshake_gets_what_uvicorn_gave_it(
+    server: str, stock_server: str
+) -> None:
+    early = _frame(b"early") + _frame(b"later")
+    ours = _raw(server, "/direct", pipelined=early)
+    assert ours == _raw(stock_server, "/direct", pipelined=early)
+
+
+def test_invalid_utf8_text_closes_with_1007_as_before(server: str) -> None:
+    frames = _raw(server, "/direct", parts=(_frame(b"ok") + _frame(b"\xff\xfe"),))
+    opcode, payload = frames[-1]
+    assert opcode == 8  # close
+    assert struct.unpack("!H", payload[:2])[0] == 1007
