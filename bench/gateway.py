@@ -42,7 +42,6 @@ import subprocess
 import sys
 import threading
 import time
-import xml.etree.ElementTree as ET
 from pathlib import Path
 from typing import Any
 
@@ -50,13 +49,17 @@ import httpx
 import psutil
 import uvloop
 import websockets
-from twilio.request_validator import RequestValidator
 
 from switchboard.voice_gateway.domain.codecs import FRAME_BYTES, loud_sample_table, split_frames
 from switchboard.voice_gateway.domain.speech import speech_ulaw
 from switchboard.voice_gateway.simulator import MediaStreamDriver
 
 ROOT = Path(__file__).resolve().parents[1]
+if str(ROOT) not in sys.path:
+    sys.path.insert(0, str(ROOT))
+
+from bench.voice_webhook import ring  # noqa: E402
+
 AUTH_TOKEN = "bench-twilio-token"
 BUSINESS_NUMBER = "+15550001111"
 GREETING = "Hello, thanks for calling Acme Dental. How can I help you today?"
@@ -249,15 +252,7 @@ async def open_call(base: str, n: int, baseline: bool) -> MediaStreamDriver:
     ws_url = base.replace("http", "ws", 1) + "/twilio/media"
     if not baseline:
         form = {"CallSid": call_sid, "From": f"+1555{n:07d}", "To": BUSINESS_NUMBER}
-        path = "/twilio/voice/incoming"
-        signature = RequestValidator(AUTH_TOKEN).compute_signature(base + path, form)
-        async with httpx.AsyncClient(timeout=60) as http:
-            response = await http.post(
-                base + path, data=form, headers={"X-Twilio-Signature": signature}
-            )
-        stream = ET.fromstring(response.text).find("./Connect/Stream")
-        assert stream is not None, response.text
-        parameters = {p.get("name", ""): p.get("value", "") for p in stream.iter("Parameter")}
+        parameters = await ring(base, AUTH_TOKEN, form)
     ws = await websockets.connect(ws_url, max_size=None, compression=None, open_timeout=60)
     driver = MediaStreamDriver(
         ws, call_sid=call_sid, stream_sid=f"MZ{n:032x}", parameters=parameters

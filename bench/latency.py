@@ -51,17 +51,14 @@ import subprocess
 import sys
 import tempfile
 import time
-import xml.etree.ElementTree as ET
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import httpx
 import uvloop
 import websockets
-from twilio.request_validator import RequestValidator
 from websockets.asyncio.server import ServerConnection, serve
 from websockets.http11 import Request
 
@@ -69,6 +66,7 @@ ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
+from bench.voice_webhook import ring  # noqa: E402
 from tests.fakes.twilio_calls import FakeCall  # noqa: E402
 from tests.fakes.twilio_rest import ACCOUNT_SID, AUTH_TOKEN, FakeTwilioServer  # noqa: E402
 from tests.support.processes import free_port  # noqa: E402
@@ -437,17 +435,8 @@ async def open_call(base: str, call: Call, stamps: Stamps, twilio: FakeTwilioSer
     sid = f"CA{call.index:032x}"
     with twilio.recording():  # the call is live at Twilio: its recording can start
         twilio.calls[sid] = FakeCall(sid=sid, params={}, events=[], status="in-progress")
-    form = {"CallSid": sid, "From": f"+1555{call.index:07d}"}
-    form["To"] = BUSINESS_NUMBER
-    path = "/twilio/voice/incoming"
-    signature = RequestValidator(AUTH_TOKEN).compute_signature(base + path, form)
-    async with httpx.AsyncClient(timeout=60) as http:
-        response = await http.post(
-            base + path, data=form, headers={"X-Twilio-Signature": signature}
-        )
-    stream = ET.fromstring(response.text).find("./Connect/Stream")
-    assert stream is not None, response.text
-    parameters = {p.get("name", ""): p.get("value", "") for p in stream.iter("Parameter")}
+    form = {"CallSid": sid, "From": f"+1555{call.index:07d}", "To": BUSINESS_NUMBER}
+    parameters = await ring(base, AUTH_TOKEN, form)
     await asyncio.sleep(0.3)  # Twilio connects the stream a moment after the TwiML
     ws = await websockets.connect(
         base.replace("http", "ws", 1) + "/twilio/media", max_size=None, compression=None
