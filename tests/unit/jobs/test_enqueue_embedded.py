@@ -127,7 +127,11 @@ def test_a_dead_job_can_be_retried(stub_worker) -> None:
     business = make_business()
     ref = enqueue(actors.SLEEPY, business_id=business.id, seconds=5, timeout=1, retry=0)
     wait_for(lambda: job_status(ref.job_id) == "dead", timeout=30, what="job to die")
-    jobs.retry_job(business.id, ref.job_id)
+    died = jobs.get_job(business.id, ref.job_id)
+
+    retried = jobs.retry_job(business.id, ref.job_id)
+
+    assert retried.enqueued_at > died.enqueued_at  # its queue age starts again
     wait_for(
         lambda: (
             job_status(ref.job_id) == "dead" and jobs.get_job(business.id, ref.job_id).attempts == 2

@@ -3,6 +3,8 @@ schedule its last and next run and what it emitted."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from fastapi.testclient import TestClient
 from prometheus_client.parser import text_string_to_metric_families
 from typer.testing import CliRunner
@@ -12,6 +14,7 @@ from switchboard.common.jobs.catalog import SCHEDULE_REMINDERS
 from switchboard.common.settings import Settings
 from switchboard.scheduler.app import create_app
 from switchboard.scheduler.clock import FakeClock
+from tests.support.environment import configured
 from tests.support.waiting import wait_for
 from tests.unit.scheduler.rows import at, business_in, due_reminder, emitted
 
@@ -98,3 +101,13 @@ def test_switchboard_scheduler_list_prints_every_schedule_with_its_next_run(
     )
     assert "every 15 s" in lines["outbound_reconcile"]
     assert "at the next start" in lines["warmup_agents"]
+
+
+def test_listing_the_schedules_where_nothing_has_run_creates_no_database(tmp_path: Path) -> None:
+    var_dir = tmp_path / "var"
+    with configured(database_url="", amqp_url="", var_dir=str(var_dir)):
+        result = CliRunner().invoke(cli, ["scheduler", "--list"], env={"COLUMNS": "300"})
+
+    assert result.exit_code == 0, result.output
+    assert "outbound_reconcile" in result.stdout and "No database at" in result.stderr
+    assert not (var_dir / "switchboard.db").exists()

@@ -9,6 +9,7 @@ from rich.console import Console
 from rich.table import Table
 from sqlalchemy.exc import SQLAlchemyError
 
+from switchboard.common.jobs.schedules import Schedule
 from switchboard.common.settings import get_settings
 from switchboard.scheduler import server
 from switchboard.scheduler.clock import SystemClock
@@ -37,14 +38,35 @@ def print_schedules(modules: Sequence[str]) -> None:
     """The schedule table: each schedule per zone, its last run, next run and emitted counts."""
     schedules = collect(modules).schedules
     now = SystemClock().now()
+    settings = get_settings()
+    embedded_file = settings.embedded_database_path
+    lines: list[ScheduleStatus]
+    if not settings.database_url and not embedded_file.exists():
+        # Reading would create an empty database here: a listing must leave no trace.
+        err.print(
+            f"[yellow]No database at {embedded_file} yet (nothing has run from here): no last "
+            "runs, and the schedules read in each business's time zone are not listed.[/yellow]"
+        )
+        lines = status_lines(schedules, now, {}, [])
+    else:
+        lines = _read_lines(schedules, now)
+    _print_table(lines)
+    if not settings.enable_schedulers:
+        err.print("ENABLE_SCHEDULERS=false: no schedule emits while it is set.")
+
+
+def _read_lines(schedules: Sequence[Schedule], now: datetime) -> list[ScheduleStatus]:
     try:
-        lines: list[ScheduleStatus] = read_status(schedules, now)
+        return read_status(schedules, now)
     except SQLAlchemyError as exc:
         err.print(
             f"[yellow]The database could not be read ({type(exc).__name__}): no last runs, and "
             "the schedules read in each business's time zone are not listed.[/yellow]"
         )
-        lines = status_lines(schedules, now, {}, [])
+        return status_lines(schedules, now, {}, [])
+
+
+def _print_table(lines: list[ScheduleStatus]) -> None:
     table = Table("schedule", "job", "when", "missed", "zone", "last run", "next run", "ticks")
     for line in lines:
         table.add_row(
@@ -58,5 +80,3 @@ def print_schedules(modules: Sequence[str]) -> None:
             f"{line.ticks_emitted} ({line.jobs_emitted} jobs)",
         )
     Console().print(table)
-    if not get_settings().enable_schedulers:
-        err.print("ENABLE_SCHEDULERS=false: no schedule emits while it is set.")

@@ -195,9 +195,14 @@ class Settings(BaseSettings):
         return not self.database_url and not self.amqp_url
 
     @property
+    def embedded_database_path(self) -> Path:
+        """The SQLite file used when no ``DATABASE_URL`` is set."""
+        return self.var_dir / "switchboard.db"
+
+    @property
     def effective_database_url(self) -> str:
         """The SQLAlchemy URL to use, with the psycopg 3 driver for PostgreSQL."""
-        url = self.database_url or f"sqlite:///{(self.var_dir / 'switchboard.db').resolve()}"
+        url = self.database_url or f"sqlite:///{self.embedded_database_path.resolve()}"
         return _with_psycopg(url)
 
     @property

@@ -158,7 +158,9 @@ def retry_job(business_id: int, job_id: str) -> Job:
         job.status, job.deliveries, job.failures = "queued", 0, 0
         job.cancel_requested = False
         job.worker_id = None  # no execution runs until its next start
-        job.finished_at, job.message, job.updated_at = None, payload, utcnow()
+        # Queued again now: the queue's age counts from here, not from the first enqueue.
+        job.enqueued_at = job.updated_at = utcnow()
+        job.finished_at, job.message = None, payload
         if job.dedup_key is not None:
             job.dedup_window_key = None
         hook = _retry_hooks.get(job.actor_name)
