@@ -81,6 +81,7 @@ TITLES = {
     "whatsapp_api_alone": (
         "WhatsApp webhooks, the API alone: `bench/whatsapp.py --worker-processes 0`"
     ),
+    "whatsapp_path": "WhatsApp, inbound webhook → reply at Twilio: `bench/whatsapp_path.py`",
     "gateway": "Voice gateway: `bench/gateway.py`",
     "number_lookup": "The number's business on the webhook's store path: `bench/number_lookup.py`",
 }

@@ -188,8 +188,49 @@ def _gateway_rows(ours: dict[str, Any], base: dict[str, Any]) -> list[Row]:
     ]
 
 
+def _before_rows(ours: dict[str, Any], before: dict[str, Any]) -> list[Row]:
+    def frames(run: dict[str, Any]) -> str:
+        return f"{run['frames_late']:,} / {run['frames_dropped']:,} of {run['frames_out']:,}"
+
+    def ms(run: dict[str, Any], key: str) -> str:
+        return f"{num(run.get(key))} ms"
+
+    return [
+        (
+            "CPU per call-second",
+            ms(ours, "cpu_ms_per_call_second"),
+            ms(before, "cpu_ms_per_call_second"),
+            ratio(ours["cpu_ms_per_call_second"], before["cpu_ms_per_call_second"]),
+        ),
+        (
+            "of which the kernel's",
+            ms(ours, "cpu_system_ms_per_call_second"),
+            ms(before, "cpu_system_ms_per_call_second"),
+            "",
+        ),
+        (
+            "server TX jitter p50 / p99",
+            f"{num(ours['server_jitter_p50_ms'])} / {ms(ours, 'server_jitter_p99_ms')}",
+            f"{num(before['server_jitter_p50_ms'])} / {ms(before, 'server_jitter_p99_ms')}",
+            ratio(ours["server_jitter_p99_ms"], before["server_jitter_p99_ms"]),
+        ),
+        ("frames late (> 20 ms) / dropped", frames(ours), frames(before), ""),
+        ("calls lost", str(ours["calls_lost"]), str(before["calls_lost"]), ""),
+        (
+            "other work on the host (CPU %, noise)",
+            f"{num(ours['other_cpu_percent'])} %",
+            f"{num(before['other_cpu_percent'])} %",
+            "",
+        ),
+    ]
+
+
 def gateway_table(result: dict[str, Any]) -> list[str]:
-    """bench/gateway.py: jitter, late frames, CPU and memory per call, threads — per call count."""
+    """bench/gateway.py: jitter, late frames, CPU and memory per call, threads — per call count.
+
+    With ``--compare-tree`` a second table per call count puts the gateway beside the
+    compared tree's (the code before a change), measured in the same run; then the knee.
+    """
     lines: list[str] = []
     runs: list[dict[str, Any]] = result["results"]
     for calls in dict.fromkeys(run["calls"] for run in runs):
@@ -201,6 +242,22 @@ def gateway_table(result: dict[str, Any]) -> list[str]:
         header = ["", "gateway (asyncio, one clock)", "thread-per-call baseline", "ratio"]
         lines += [f"{calls} concurrent calls for {num(ours['seconds'])} s:", ""]
         lines += [*markdown_table(header, _gateway_rows(ours, base)), ""]
+        before = next((r for r in runs if r["calls"] == calls and r["server"] == "before"), None)
+        if before is not None:
+            header = ["", "gateway", f"gateway of `{result.get('compare_tree', '?')}`", "ratio"]
+            lines += [f"The same {calls} calls against the compared tree, same run:", ""]
+            lines += [*markdown_table(header, _before_rows(ours, before)), ""]
+    if "knee" in result:
+        knees = ", ".join(
+            f"{server}: {calls if calls is not None else 'none up to ' + str(largest)}"
+            for server, calls in result["knee"].items()
+            for largest in [max(r["calls"] for r in runs if r["server"] == server)]
+        )
+        lines += [
+            "Knee (fewest calls with p99 server jitter > 10 ms, a dropped frame or a lost"
+            f" call): {knees}.",
+            "",
+        ]
     return lines[:-1]
 
 
@@ -269,9 +326,17 @@ def number_lookup_table(result: dict[str, Any]) -> list[str]:
     ]
 
 
+def whatsapp_path_table(result: dict[str, Any]) -> list[str]:
+    """bench/whatsapp_path.py: the whole path beside its naive baseline (whatsapp_report.py)."""
+    from bench.whatsapp_report import path_table  # it builds on this module's helpers
+
+    return path_table(result)
+
+
 TABLES: dict[str, Callable[[dict[str, Any]], list[str]]] = {
     "jobs": jobs_table,
     "whatsapp": whatsapp_table,
+    "whatsapp_path": whatsapp_path_table,
     "gateway": gateway_table,
     "number_lookup": number_lookup_table,
     "latency": latency_table,
@@ -285,6 +350,10 @@ def headline(kind: str, result: dict[str, Any]) -> str:
             f"steady {result['ratio_steady']:.2f}, with the worker's start "
             f"{result['ratio_with_start']:.2f} × plain Dramatiq"
         )
+    if kind == "whatsapp_path":
+        from bench.whatsapp_report import path_headline
+
+        return path_headline(result)
     if kind == "whatsapp":
         return (
             f"throughput {result['throughput_vs_ceiling']:.2f} × the bare endpoint; "
@@ -295,6 +364,13 @@ def headline(kind: str, result: dict[str, Any]) -> str:
         base = next((r for r in result["results"] if r["server"] == "baseline"), None)
         cpu = ratio(ours["cpu_ms_per_call_second"], base and base["cpu_ms_per_call_second"])
         late = f"{ours['frames_late']:,} of {ours['frames_out']:,} frames late"
+        before = next((r for r in result["results"] if r["server"] == "before"), None)
+        if before is not None:
+            late += (
+                f"; CPU per call-second "
+                f"{ratio(ours['cpu_ms_per_call_second'], before['cpu_ms_per_call_second'])}"
+                " × the compared tree's"
+            )
         return f"CPU per call-second {cpu} × the baseline; {late}" if cpu else late
     if kind == "latency":
         largest = max(run["calls"] for run in result["results"])

@@ -1,11 +1,12 @@
 """Every benchmark in turn, and one report: ``make bench`` (``make bench ARGS=--full``).
 
 Runs bench/jobs.py, bench/whatsapp.py (with the worker, then the API alone),
-bench/gateway.py, bench/latency.py and bench/number_lookup.py one after another, each in its
-own process group, collects each script's figures and writes one report —
-``var/bench/report-<UTC time>.md`` and its JSON twin, each script's output beside them in
-``var/bench/report-<UTC time>/``. A benchmark that fails is reported as failed with its
-output's last lines and the run goes on; the exit code is 0 only if every benchmark ran.
+bench/whatsapp_path.py (the whole path, beside a naive baseline), bench/gateway.py,
+bench/latency.py and bench/number_lookup.py one after another, each in its own process group,
+collects each script's figures and writes one report — ``var/bench/report-<UTC time>.md`` and
+its JSON twin, each script's output beside them in ``var/bench/report-<UTC time>/``. A
+benchmark that fails is reported as failed with its output's last lines and the run goes on;
+the exit code is 0 only if every benchmark ran.
 
 Sizes: the default (quick) halves the figures' sizes for a run of a few minutes; ``--full``
 runs the sizes docs/benchmarks.md records; ``--smoke`` runs toy sizes that only check the
@@ -117,6 +118,21 @@ BENCHMARKS = [
         "bench/whatsapp.py",
         {size: [*args, "--worker-processes", "0"] for size, args in WHATSAPP_SIZES.items()},
         lambda finished: last_json_object(finished.stdout),
+    ),
+    Benchmark(  # inbound webhook → reply at Twilio, CPU per message, beside a naive baseline
+        "whatsapp_path",
+        "whatsapp_path",
+        "bench/whatsapp_path.py",
+        {
+            "smoke": [
+                *("--messages", "10", "--rate", "5", "--warmup", "3"),
+                *("--openai-delay-ms", "50", "--idle-seconds", "1", "--profile"),
+            ],
+            "quick": ["--messages", "150", "--rate", "20", "--profile"],
+            "full": ["--messages", "300", "--rate", "20", "--profile"],
+        },
+        _written_file,
+        takes_out=True,
     ),
     Benchmark(
         "gateway",

@@ -22,6 +22,12 @@ servers, which are not on our cores.
 The load generator (``http_load.py``) sends requests built and signed before the clock starts.
 
     uv run python bench/whatsapp.py --rate 300 --seconds 10
+
+``--whole-path`` (first argument) runs ``bench/whatsapp_path.py`` with the arguments after it
+instead: the inbound webhook to the reply handed to Twilio, CPU per answered message by
+process, beside a naive baseline.
+
+    uv run python bench/whatsapp.py --whole-path --messages 300 --rate 20 --profile
 """
 
 from __future__ import annotations
@@ -215,6 +221,12 @@ def wait_http(url: str, timeout: float = 60) -> None:
 
 
 def main() -> None:
+    if sys.argv[1:2] == ["--whole-path"]:  # inbound → reply at Twilio: bench/whatsapp_path.py
+        from bench.whatsapp_path import main as whole_path
+
+        sys.argv = [sys.argv[0], *sys.argv[2:]]
+        whole_path()
+        return
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )

@@ -134,8 +134,8 @@ def _gateway_run(server: str, calls: int, **figures: Any) -> dict[str, Any]:
     }
 
 
-def gateway_json(*, baseline: bool = True) -> dict[str, Any]:
-    """The file bench/gateway.py writes at ``--out``."""
+def gateway_json(*, baseline: bool = True, before: bool = False) -> dict[str, Any]:
+    """The file bench/gateway.py writes at ``--out`` (``before``: with ``--compare-tree``)."""
     runs = [
         _gateway_run(
             "gateway",
@@ -171,7 +171,29 @@ def gateway_json(*, baseline: bool = True) -> dict[str, Any]:
                 threads=1202,
             )
         )
-    return {"machine_cpus": 2, "frame_bytes": 160, "results": runs}
+    result: dict[str, Any] = {"machine_cpus": 2, "frame_bytes": 160, "results": runs}
+    if before:
+        runs.append(
+            _gateway_run(
+                "before",
+                200,
+                server_jitter_p50_ms=1.9,
+                server_jitter_p99_ms=5.02,
+                server_jitter_max_ms_at_most=30.0,
+                frames_out=111_980,
+                frames_late=3,
+                client_jitter_p50_ms=1.8,
+                client_jitter_p99_ms=5.5,
+                client_jitter_max_ms=31.0,
+                cpu_ms_per_call_second=4.48,
+                cpu_system_ms_per_call_second=0.6,
+                rss_kb_per_call=120.0,
+                threads=7,
+            )
+        )
+        runs[0]["cpu_system_ms_per_call_second"] = 0.2
+        result.update(compare_tree="/work/base", knee={"gateway": None, "before": 200})
+    return result
 
 
 NUMBER_LOOKUP_STDOUT = """\

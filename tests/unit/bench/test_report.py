@@ -14,7 +14,13 @@ from bench.report import (
     render_json,
     render_markdown,
 )
-from bench.report_tables import gateway_table, jobs_table, number_lookup_table, whatsapp_table
+from bench.report_tables import (
+    gateway_table,
+    headline,
+    jobs_table,
+    number_lookup_table,
+    whatsapp_table,
+)
 from tests.unit.bench import outputs
 
 MACHINE = {
@@ -112,6 +118,29 @@ def test_gateway_without_its_baseline_shows_dashes_and_no_ratio() -> None:
     table = "\n".join(gateway_table(outputs.gateway_json(baseline=False)))
 
     assert "| CPU per call-second | 2.24 ms | – |  |" in table
+
+
+def test_gateway_figures_sit_beside_the_compared_trees_gateway_with_the_knee() -> None:
+    table = "\n".join(gateway_table(outputs.gateway_json(before=True)))
+
+    assert "| CPU per call-second | 2.24 ms | 6.99 ms | 0.32 |" in table  # the baseline's
+    assert "The same 200 calls against the compared tree, same run:" in table
+    assert "| gateway | gateway of `/work/base` | ratio |" in table
+    assert "| CPU per call-second | 2.24 ms | 4.48 ms | 0.50 |" in table
+    assert "| of which the kernel's | 0.20 ms | 0.60 ms |  |" in table
+    assert "| server TX jitter p50 / p99 | 1.73 / 4.12 ms | 1.90 / 5.02 ms | 0.82 |" in table
+    assert "| frames late (> 20 ms) / dropped | 0 / 0 of 112,074 | 3 / 0 of 111,980 |  |" in table
+    assert "Knee (fewest calls with p99 server jitter > 10 ms, a dropped frame or a lost" in table
+    assert "call): gateway: none up to 200, before: 200." in table
+
+
+def test_gateway_headline_names_the_cpu_ratio_to_the_compared_tree() -> None:
+    line = headline("gateway", outputs.gateway_json(before=True))
+
+    assert line == (
+        "CPU per call-second 0.32 × the baseline; 0 of 112,074 frames late;"
+        " CPU per call-second 0.50 × the compared tree's"
+    )
 
 
 def test_number_lookup_lines_are_found_among_its_log_lines_and_compared_with_the_code() -> None:
