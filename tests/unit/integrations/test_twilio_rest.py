@@ -248,3 +248,19 @@ def test_numbers_and_recording_urls_are_normalised() -> None:
     )
     with pytest.raises(TwilioPermanentError):
         recording_sid_from_url("https://example.com/audio.wav")
+
+
+def test_the_proxy_in_the_environment_is_read_once_when_the_client_is_built(
+    fake_twilio: FakeTwilioServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    for name in ("http_proxy", "HTTP_PROXY", "no_proxy", "NO_PROXY", "all_proxy", "ALL_PROXY"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("http_proxy", fake_twilio.url)  # Twilio is reached through a proxy
+    twilio = TwilioRestClient(ACCOUNT_SID, AUTH_TOKEN, base_url="http://twilio.test", timeout=5)
+    monkeypatch.delenv("http_proxy")  # read per request, this would now go to twilio.test
+
+    sent = twilio.send_whatsapp("+15550001111", "+15559990000", "Hello!")
+
+    [message] = fake_twilio.messages
+    assert message["sid"] == sent.sid
+

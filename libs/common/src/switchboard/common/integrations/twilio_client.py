@@ -93,6 +93,13 @@ class _RebasingHttpClient(TwilioHttpClient):  # type: ignore[misc]  # twilio shi
     def __init__(self, base_url: str, timeout: float) -> None:
         super().__init__(timeout=timeout, logger=_library_log)
         self._base_url = base_url.rstrip("/")
+        # ``requests`` reads the proxy and CA-bundle variables from the whole environment on
+        # every request (~0.8 ms of each WhatsApp send): read once, for the one host this
+        # client talks to, with requests' own rules.
+        found = self.session.merge_environment_settings(self._base_url, {}, None, None, None)
+        self.proxy = found["proxies"]
+        self.session.verify = found["verify"]
+        self.session.trust_env = False
 
     def request(self, method: str, url: str, *args: Any, **kwargs: Any) -> Any:
         if url.startswith(TWILIO_PUBLIC_BASE_URL):
