@@ -263,4 +263,3 @@ def test_the_proxy_in_the_environment_is_read_once_when_the_client_is_built(
 
     [message] = fake_twilio.messages
     assert message["sid"] == sent.sid
-
