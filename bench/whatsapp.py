@@ -269,7 +269,7 @@ def main() -> None:
     # The fake Twilio stands in for Twilio's servers, which are not on our cores: it runs at
     # the worker's niceness, so answering the worker's sends never delays a webhook.
     twilio = subprocess.Popen(
-        [sys.executable, str(ROOT / "bench" / "twilio_process.py")],
+        [sys.executable, str(ROOT / "bench" / "whatsapp_fakes.py"), "twilio"],
         stdout=subprocess.PIPE,
         preexec_fn=lambda: os.nice(args.worker_nice),
     )

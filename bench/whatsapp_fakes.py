@@ -1,4 +1,4 @@
-"""The outside world of ``bench/whatsapp_path.py``, each in a process of its own.
+"""The outside world of the WhatsApp benchmarks, each in a process of its own.
 
 ``twilio``: the fake Twilio REST API, which also notes when each reply arrived (wall clock, by
 its ``To``) and tells the bench at ``GET /bench/received``: the count alone (cheap, polled),

@@ -88,3 +88,21 @@ async def test_a_business_naming_a_provider_without_a_key_gets_the_default_and_a
 def test_a_router_without_its_default_provider_is_a_configuration_error() -> None:
     with pytest.raises(ValueError, match="gemini"):
         ProviderRouter({"openai": ScriptedAIProvider()}, "gemini")
+
+
+class _WarmingProvider(ScriptedAIProvider):
+    def __init__(self) -> None:
+        super().__init__()
+        self.warmed = False
+
+    async def warm_up(self) -> None:
+        self.warmed = True
+
+
+async def test_warming_the_router_warms_every_provider_a_call_may_be_routed_to() -> None:
+    openai, gemini = _WarmingProvider(), _WarmingProvider()
+    router = ProviderRouter({"openai": openai, "gemini": gemini}, "openai")
+
+    await router.warm_up()
+
+    assert openai.warmed and gemini.warmed

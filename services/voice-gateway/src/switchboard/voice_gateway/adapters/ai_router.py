@@ -41,6 +41,11 @@ class ProviderRouter(AIProvider):
             return self.providers[self.default]
         return provider
 
+    async def warm_up(self) -> None:
+        """Ready every provider a call may be routed to."""
+        for provider in self.providers.values():
+            await provider.warm_up()
+
     async def open(self, config: AgentConfig, call: CallContext) -> AIConversation:
         """Open the conversation with the provider the agent's config names."""
         return await self.provider_for(config).open(config, call)

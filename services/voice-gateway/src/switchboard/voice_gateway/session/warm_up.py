@@ -12,24 +12,16 @@ from __future__ import annotations
 import anyio
 
 from switchboard.common.logging import get_logger
-from switchboard.voice_gateway.ports.ai import AIProvider
 from switchboard.voice_gateway.session.call_session import SessionServices
 
 log = get_logger(__name__)
-
-
-def _providers(ai: AIProvider) -> list[AIProvider]:
-    # A router (one provider per agent) holds its providers in ``providers``.
-    routed = getattr(ai, "providers", None)
-    return [ai, *routed.values()] if isinstance(routed, dict) else [ai]
 
 
 async def warm_up_call_path(services: SessionServices) -> None:
     """Import, build and start now what the first call would otherwise do in the event loop."""
     anyio.get_current_task()  # loads anyio's backend (FastAPI and ``openai`` use it per call)
     await anyio.to_thread.run_sync(int)  # FastAPI runs plain dependencies in its thread pool
-    for provider in _providers(services.ai):
-        await provider.warm_up()
+    await services.ai.warm_up()  # a router readies each provider it routes to
     if services.recorder is not None:
         await services.recorder.warm_up()
-    log.info("call_path_warmed_up", providers=[p.name for p in _providers(services.ai)])
+    log.info("call_path_warmed_up", provider=services.ai.name)
