@@ -20,6 +20,8 @@ at the client. CPU and RSS are the server process's, per call.
 
     .venv/bin/python bench/gateway.py --calls 200 --seconds 30
     .venv/bin/python bench/gateway.py --calls 100 150 200 250 --compare-tree ../base
+    .venv/bin/python bench/gateway.py --calls 100 100 100 --seconds 10 --no-baseline \
+        --compare-tree ../base      # three pairs at one size: the median CPU ratio
 
 ``--profile DIR`` runs this tree's gateway under cProfile and writes ``DIR/gateway-<calls>.prof``
 (the figures of a profiled run are not comparable with the others). The ``knee`` in the
@@ -32,16 +34,19 @@ from __future__ import annotations
 import argparse
 import asyncio
 import base64
+import contextlib
 import json
 import os
 import queue
 import random
 import signal
 import socket
+import statistics
 import subprocess
 import sys
 import threading
 import time
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -461,20 +466,17 @@ def server_command(kind: str, port: int, compare_tree: Path | None) -> tuple[lis
     return command, ROOT
 
 
-def bench(
-    kind: str,
-    calls: int,
-    seconds: float,
-    compare_tree: Path | None = None,
-    profile_to: Path | None = None,
-) -> dict[str, Any]:
+@contextlib.contextmanager
+def started(
+    kind: str, compare_tree: Path | None = None, profile_to: Path | None = None
+) -> Iterator[tuple[str, psutil.Process]]:
+    """One server of ``kind`` listening: its base URL and process; stopped on leaving."""
     port = free_port()
     command, cwd = server_command(kind, port, compare_tree)
     env = dict(os.environ)
     if profile_to is not None and kind == "gateway":
         env["BENCH_GATEWAY_PROFILE"] = str(profile_to)
     process = subprocess.Popen(command, cwd=cwd, env=env)
-    base = f"http://127.0.0.1:{port}"
     try:
         deadline = time.monotonic() + 30
         while True:
@@ -486,14 +488,49 @@ def bench(
                     f"{kind} did not start"
                 )
                 time.sleep(0.1)
-        server = psutil.Process(process.pid)
-        idle_rss = server.memory_info().rss
-        result = uvloop.run(run_load(base, calls, seconds, kind == "baseline", server))
-        result["rss_kb_per_call"] = round((result["rss_mb"] * 2**20 - idle_rss) / 1024 / calls, 1)
-        return {"server": kind, **result}
+        yield f"http://127.0.0.1:{port}", psutil.Process(process.pid)
     finally:
         process.terminate()
         process.wait(60 if profile_to is not None else 20)
+
+
+def bench(
+    kind: str,
+    calls: int,
+    seconds: float,
+    compare_tree: Path | None = None,
+    profile_to: Path | None = None,
+) -> dict[str, Any]:
+    with started(kind, compare_tree, profile_to) as (base, server):
+        idle_rss = server.memory_info().rss
+        result = uvloop.run(run_load(base, calls, seconds, kind == "baseline", server))
+    result["rss_kb_per_call"] = round((result["rss_mb"] * 2**20 - idle_rss) / 1024 / calls, 1)
+    return {"server": kind, **result}
+
+
+def bench_together(calls: int, seconds: float, compare_tree: Path) -> list[dict[str, Any]]:
+    """This tree's gateway and the compared tree's, each under ``calls`` calls, at the same
+    time: whatever else the host does in those seconds weighs on both alike."""
+    kinds = ("gateway", "before")
+    with started("gateway") as ours, started("before", compare_tree) as theirs:
+        servers = dict(zip(kinds, (ours, theirs), strict=True))
+        idle = {kind: server.memory_info().rss for kind, (_, server) in servers.items()}
+
+        async def both() -> list[dict[str, Any]]:
+            return list(
+                await asyncio.gather(
+                    *(
+                        run_load(base, calls, seconds, False, server)
+                        for base, server in servers.values()
+                    )
+                )
+            )
+
+        results = uvloop.run(both())
+    for kind, result in zip(kinds, results, strict=True):
+        rss_kb = (result["rss_mb"] * 2**20 - idle[kind]) / 1024 / calls
+        result.update(server=kind, rss_kb_per_call=round(rss_kb, 1), together=True)
+    return [{"server": r.pop("server"), **r} for r in results]
 
 
 def beyond_knee(result: dict[str, Any]) -> bool:
@@ -517,13 +554,15 @@ def knees(results: list[dict[str, Any]]) -> dict[str, int | None]:
 
 
 def comparisons(results: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """Per size measured on both, this tree's gateway ÷ the compared tree's."""
+    """Per size measured on both (per pair, where a size is given more than once, the two
+    run back to back), this tree's gateway ÷ the compared tree's."""
     compared = []
     for ours in results:
         if ours["server"] != "gateway":
             continue
         before = next(
-            (r for r in results if r["server"] == "before" and r["calls"] == ours["calls"]), None
+            (r for r in results if r["server"] == "before" and r.get("pair") == ours.get("pair")),
+            None,
         )
         if before is None:
             continue
@@ -548,6 +587,15 @@ def comparisons(results: list[dict[str, Any]]) -> list[dict[str, Any]]:
     return compared
 
 
+def median_ratios(compared: list[dict[str, Any]]) -> dict[str, float]:
+    """Per size, the median of its pairs' CPU ratios (``--calls 100 100 100``: three pairs,
+    each run back to back, so a drift of the host's speed hits both sides of a pair)."""
+    by_size: dict[int, list[float]] = {}
+    for line in compared:
+        by_size.setdefault(int(line["calls"]), []).append(float(line["cpu_ratio"]))
+    return {str(size): round(statistics.median(ratios), 3) for size, ratios in by_size.items()}
+
+
 def order(index: int, compare: bool, baseline: bool) -> list[str]:
     """The servers to run at the ``index``-th size: the two gateways alternate who goes first."""
     gateways = ["before", "gateway"] if compare else ["gateway"]
@@ -568,6 +616,12 @@ def main() -> None:
         type=Path,
         help="also serve the gateway of this checkout (with its own .venv) under the same load",
     )
+    parser.add_argument(
+        "--together",
+        action="store_true",
+        help="with --compare-tree: load both gateways at the same time (half the calls' "
+        "worth of host each), so the host's drift weighs on both alike",
+    )
     parser.add_argument("--profile", type=Path, help="cProfile this tree's gateway into DIR")
     parser.add_argument("--out", type=Path, default=ROOT / "bench" / "results" / "gateway.json")
     args = parser.parse_args()
@@ -576,9 +630,20 @@ def main() -> None:
     if args.profile is not None:
         args.profile.mkdir(parents=True, exist_ok=True)
     for index, calls in enumerate(args.calls):
+        if args.together:
+            assert args.compare_tree is not None, "--together needs --compare-tree"
+            for result in bench_together(calls, args.seconds, args.compare_tree):
+                result["pair"] = index
+                print(json.dumps(result), flush=True)
+                results.append(result)
+            if args.no_baseline:
+                continue
         for kind in order(index, args.compare_tree is not None, not args.no_baseline):
+            if args.together and kind != "baseline":
+                continue
             profile_to = args.profile and args.profile.resolve() / f"gateway-{calls}.prof"
             result = bench(kind, calls, args.seconds, args.compare_tree, profile_to)
+            result["pair"] = index
             print(json.dumps(result), flush=True)
             results.append(result)
     summary: dict[str, Any] = {
@@ -592,6 +657,8 @@ def main() -> None:
         summary["compared"] = comparisons(results)
         for line in summary["compared"]:
             print(json.dumps(line), flush=True)
+        summary["cpu_ratio_median"] = median_ratios(summary["compared"])
+        print(json.dumps({"cpu_ratio_median": summary["cpu_ratio_median"]}), flush=True)
     print(json.dumps({"knee": summary["knee"]}), flush=True)
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(summary, indent=2))

@@ -197,3 +197,38 @@ async def test_the_reaper_ends_a_session_whose_socket_went_quiet(core: Core) -> 
 
     assert reaper.reap_once() == ["CA1"]
     assert await asyncio.wait_for(call, 5) == "socket_dead"
+
+
+@pytest.mark.parametrize("delivers", [True, False], ids=["delivered", "awaited"])
+async def test_caller_audio_is_handled_in_order_whether_delivered_or_awaited(
+    core: Core, delivers: bool
+) -> None:
+    socket = InMemoryMediaSocket(delivers=delivers)
+    call = asyncio.create_task(core.handler.handle(socket))
+    conversation = await answer(core, socket)
+    frames = [bytes([0x80 + n]) * 160 for n in range(3, 9)]
+    for sequence, payload in enumerate(frames, start=3):
+        socket.feed(twilio.media(sequence, payload))
+    socket.feed(twilio.stop(9))
+
+    assert await asyncio.wait_for(call, 5) == "caller_hung_up"
+    assert conversation.received_audio[1:] == frames
+    # Delivered: the frames fed after the call was up went straight to the session.
+    assert (socket.delivered >= len(frames) + 1) is delivers
+
+
+async def test_a_message_delivered_as_it_arrives_that_breaks_the_protocol_ends_the_call(
+    core: Core,
+) -> None:
+    socket = InMemoryMediaSocket()
+    call = asyncio.create_task(core.handler.handle(socket))
+    conversation = await answer(core, socket)
+    delivered = socket.delivered
+    socket.feed(twilio.media(2))  # a sequence number seen before
+    socket.feed(twilio.media(3))  # after the error: not handled
+
+    assert await asyncio.wait_for(call, 5) == "protocol_error"
+    assert socket.delivered == delivered + 1
+    assert socket.closed_with is not None and socket.closed_with[0] == 1008
+    assert "out of order" in socket.closed_with[1]
+    assert len(conversation.received_audio) == 1

@@ -25,12 +25,23 @@ from tests.support.waiting import wait_for
 
 
 async def echo_app(scope: dict[str, Any], receive: Any, send: Any) -> None:
-    """Echoes every message; ``/direct`` uses the DIRECT_TEXT extension, ``/asgi`` plain ASGI."""
+    """Echoes every message; ``/direct`` uses the DIRECT_TEXT extension, ``/asgi`` plain ASGI,
+    ``/delivered`` has text delivered to a function (``deliver_text``) until "last-delivered"
+    and says "ready" first; text it is not delivered comes back as "queued:…"."""
     if scope["type"] != "websocket":
         return
     await receive()  # websocket.connect
     await send({"type": "websocket.accept"})
-    direct = scope["extensions"].get(DIRECT_TEXT) if scope["path"] == "/direct" else None
+    path = scope["path"]
+    direct = scope["extensions"].get(DIRECT_TEXT) if path in ("/direct", "/delivered") else None
+    if path == "/delivered":
+
+        def deliver(text: str) -> bool:
+            direct.send_texts_now([f"echo:{text}", "after"])
+            return text != "last-delivered"
+
+        direct.deliver_text(deliver)
+        direct.send_texts_now(["ready"])
     while True:
         if direct is not None:
             message = direct.pop_nowait()
@@ -38,7 +49,8 @@ async def echo_app(scope: dict[str, Any], receive: Any, send: Any) -> None:
                 await direct.readable()
                 message = direct.pop_nowait()
             if type(message) is str:
-                direct.send_texts_now([f"echo:{message}", "after"])
+                prefix = "queued" if path == "/delivered" else "echo"
+                direct.send_texts_now([f"{prefix}:{message}", "after"])
                 continue
         else:
             message = await receive()
@@ -47,7 +59,8 @@ async def echo_app(scope: dict[str, Any], receive: Any, send: Any) -> None:
         text = message.get("text")
         if text is None:
             text = "bytes:" + bytes(message["bytes"]).hex()
-        await send({"type": "websocket.send", "text": f"echo:{text}"})
+        prefix = "queued" if path == "/delivered" and "text" in message else "echo"
+        await send({"type": "websocket.send", "text": f"{prefix}:{text}"})
         await send({"type": "websocket.send", "text": "after"})
 
 
@@ -90,10 +103,12 @@ async def _echoes(ws: Any, count: int) -> list[str]:
     return [str(await asyncio.wait_for(ws.recv(), 5)) for _ in range(count)]
 
 
-@pytest.mark.parametrize("path", ["/asgi", "/direct"])
+@pytest.mark.parametrize("path", ["/asgi", "/direct", "/delivered"])
 async def test_text_of_every_size_comes_back_whole_and_in_order(server: str, path: str) -> None:
     texts = ["a", "é" * 100, "x" * 300, "y" * 60_000]
-    async with connect(f"ws://{server}{path}", max_size=None) as ws:
+    async with connect(f"ws://{server}{path}", max_size=None, compression=None) as ws:
+        if path == "/delivered":
+            assert await _echoes(ws, 1) == ["ready"]
         for text in texts:
             await ws.send(text)
         replies = await _echoes(ws, 2 * len(texts))
@@ -101,19 +116,34 @@ async def test_text_of_every_size_comes_back_whole_and_in_order(server: str, pat
     assert set(replies[1::2]) == {"after"}
 
 
-@pytest.mark.parametrize("path", ["/asgi", "/direct"])
+@pytest.mark.parametrize("path", ["/asgi", "/direct", "/delivered"])
 async def test_pings_fragments_and_binary_messages_still_work_between_text(
     server: str, path: str
 ) -> None:
-    async with connect(f"ws://{server}{path}", max_size=None) as ws:
+    async with connect(f"ws://{server}{path}", max_size=None, compression=None) as ws:
+        if path == "/delivered":
+            assert await _echoes(ws, 1) == ["ready"]
         await ws.send("one")
         await asyncio.wait_for(await ws.ping(), 5)  # answered by the websockets path
         await ws.send(["fr", "ag", "ments"])  # a fragmented message
         await ws.send(b"\x01\x02")
         await ws.send("two")
         replies = await _echoes(ws, 8)
-    echoed = [reply for reply in replies if reply != "after"]
+    # Delivered text that arrives while a fragment or binary message waits is queued behind it.
+    echoed = [reply.replace("queued:", "echo:", 1) for reply in replies if reply != "after"]
     assert echoed == ["echo:one", "echo:fragments", "echo:bytes:0102", "echo:two"]
+
+
+async def test_delivered_text_stops_when_the_function_says_so_and_then_queues(
+    server: str,
+) -> None:
+    # Uncompressed, as Twilio sends (compressed frames take the websockets path).
+    async with connect(f"ws://{server}/delivered", max_size=None, compression=None) as ws:
+        assert await _echoes(ws, 1) == ["ready"]
+        for text in ("a", "last-delivered", "b", "c"):
+            await ws.send(text)
+        replies = [r for r in await _echoes(ws, 8) if r != "after"]
+    assert replies == ["echo:a", "echo:last-delivered", "queued:b", "queued:c"]
 
 
 async def test_a_message_over_the_size_limit_closes_with_1009(server: str) -> None:

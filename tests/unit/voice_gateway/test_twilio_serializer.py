@@ -199,3 +199,52 @@ ODD_MEDIA = [
 @pytest.mark.parametrize("text", ODD_MEDIA)
 def test_orjson_and_the_media_fast_path_decide_as_the_standard_library_did(text: str) -> None:
     assert _outcome(text) == _standard_library_outcome(text)
+
+
+def compact_media(sequence: str = "7", payload: str = base64.b64encode(AUDIO).decode()) -> str:
+    """Caller audio byte for byte as Twilio writes it (compact, its key order)."""
+    return (
+        f'{{"event":"media","sequenceNumber":"{sequence}","media":{{"track":"inbound",'
+        f'"chunk":"3","timestamp":"60","payload":"{payload}"}},"streamSid":"MZ1"}}'
+    )
+
+
+def test_caller_audio_as_twilio_writes_it_is_read_without_the_json_parser_alike() -> None:
+    text = compact_media()
+    assert serializer.plain_audio(text) == (7, AUDIO)
+    assert serializer.deserialize(text) == CallerAudio(7, 60, AUDIO)
+    # The same message laid out otherwise takes the general path to the same frame.
+    assert serializer.plain_audio(json.dumps(json.loads(text))) is None
+    assert serializer.deserialize(json.dumps(json.loads(text))) == CallerAudio(7, 60, AUDIO)
+
+
+@pytest.mark.parametrize(
+    ("text", "reason"),
+    [
+        (compact_media(payload="AAA="), None),  # short but valid: read by the short path
+        (compact_media(payload="A=AA"), "audio payload is not base64"),
+        (compact_media(payload="A" * 10_672), "oversized audio payload"),
+        (compact_media(sequence="٣"), "missing or invalid sequenceNumber"),  # Arabic digit
+        (compact_media(sequence="1" * 16), "missing or invalid sequenceNumber"),
+    ],
+)
+def test_near_misses_of_the_short_path_are_judged_by_the_general_one(
+    text: str, reason: str | None
+) -> None:
+    if reason is None:
+        assert serializer.deserialize(text) == CallerAudio(7, 60, base64.b64decode("AAA="))
+        return
+    assert serializer.plain_audio(text) is None
+    with pytest.raises(ProtocolError, match=reason):
+        serializer.deserialize(text)
+
+
+def test_the_guard_takes_the_next_caller_frame_only_in_a_started_stream() -> None:
+    guard = SequenceGuard()
+    assert not guard.next_audio(1)  # before start: ``check`` refuses it
+    guard.check(serializer.deserialize(start(1)))
+    assert guard.next_audio(2)
+    assert not guard.next_audio(2)  # a repeat: ``check`` says out of order
+    assert not guard.next_audio(4)  # a gap: ``check`` counts it
+    guard.check(CallerAudio(4, 80, AUDIO))
+    assert guard.gaps == 1

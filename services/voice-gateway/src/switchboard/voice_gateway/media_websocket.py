@@ -14,8 +14,9 @@ and stays in step. The rest is parsed here, unmasked in C, and queued as bare te
 arrival order with the other ASGI messages; reading is paused only when many messages
 wait. The app may use it through plain ASGI, or take the protocol from the scope's
 ``DIRECT_TEXT`` extension: ``pop_nowait`` / ``readable`` give text as ``str`` (other ASGI
-messages as dicts), ``send_text`` / ``send_texts_now`` write frames without ASGI messages
-(several in one write).
+messages as dicts), or ``deliver_text`` hands text to a function as it is parsed, with no
+task woken per message; ``send_text`` / ``send_texts_now`` write frames without ASGI
+messages (several in one write).
 
 A client must not send frames before the handshake's answer (RFC 6455 §4.1); one that
 does, or whose request ends anywhere but at the end of what it sent, is served entirely
@@ -26,6 +27,7 @@ from __future__ import annotations
 
 import asyncio
 from collections import deque
+from collections.abc import Callable
 from typing import Any
 
 from uvicorn.protocols.utils import ClientDisconnected
@@ -93,6 +95,7 @@ class MediaWebSocketProtocol(WebSocketsSansIOProtocol):
         self._head: bytes | None = b""  # the request's bytes until the handshake is parsed
         self._direct = False
         self._pending = b""
+        self._on_text: Callable[[str], bool] | None = None
 
     # -- receiving -----------------------------------------------------------------------
 
@@ -125,7 +128,7 @@ class MediaWebSocketProtocol(WebSocketsSansIOProtocol):
             if length == 126:
                 if size - position < 4:
                     break
-                length, head = int.from_bytes(buffer[position + 2 : position + 4], "big"), 4
+                length, head = buffer[position + 2] << 8 | buffer[position + 3], 4
             elif length == 127:
                 if size - position < 10:
                     break
@@ -158,11 +161,18 @@ class MediaWebSocketProtocol(WebSocketsSansIOProtocol):
                     position = end
                     continue
                 try:
-                    inbox.put_nowait(payload.decode())
-                    position = end
-                    continue
+                    text = payload.decode()
                 except UnicodeDecodeError:
                     pass  # websockets' path closes with 1007
+                else:
+                    position = end
+                    on_text = self._on_text
+                    if on_text is not None and not inbox._items:
+                        if not on_text(text):
+                            self._on_text = None
+                    else:
+                        inbox.put_nowait(text)
+                    continue
             super().data_received(buffer[position:end])
             position = end
             if self.conn.parser_exc is not None or self.transport.is_closing():
@@ -200,6 +210,12 @@ class MediaWebSocketProtocol(WebSocketsSansIOProtocol):
             self.transport.resume_reading()
         return item
 
+    def deliver_text(self, handler: Callable[[str], bool] | None) -> None:
+        """Call ``handler(text)`` for each text message parsed on the short path while no
+        earlier message waits in the queue, until it returns False (None: queue them all
+        again). It runs inside ``data_received`` and must not raise."""
+        self._on_text = handler
+
     def readable(self) -> asyncio.Future[None]:
         """A future resolved when a message arrives (await it, then ``pop_nowait``)."""
         return self._inbox.waiter()
@@ -220,6 +236,18 @@ class MediaWebSocketProtocol(WebSocketsSansIOProtocol):
         data = text.encode()
         self.transport.write(_frame_header(len(data)) + data)
 
+    def send_text_now(self, text: str) -> None:
+        """Write one text frame now (even past the buffer's mark: check ``writable``)."""
+        if (
+            self.disconnected
+            or self.close_sent
+            or self.initial_response is not None
+            or self.conn.state is not State.OPEN
+        ):
+            raise ClientDisconnected()
+        data = text.encode()
+        self.transport.write(_frame_header(len(data)) + data)
+
     def send_texts_now(self, texts: list[str]) -> None:
         """Write text frames now, in one write (even past the buffer's mark: check
         ``writable``)."""
@@ -230,10 +258,6 @@ class MediaWebSocketProtocol(WebSocketsSansIOProtocol):
             or self.conn.state is not State.OPEN
         ):
             raise ClientDisconnected()
-        if len(texts) == 1:
-            data = texts[0].encode()
-            self.transport.write(_frame_header(len(data)) + data)
-            return
         frames: list[bytes] = []
         for text in texts:
             data = text.encode()

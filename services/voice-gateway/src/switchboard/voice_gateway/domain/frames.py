@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import NamedTuple
 
 
 @dataclass(frozen=True, slots=True)
@@ -25,9 +26,12 @@ class StreamStart:
     sample_rate: int = 8000
 
 
-@dataclass(frozen=True, slots=True)
-class CallerAudio:
-    """One chunk of the caller's μ-law audio (normally 20 ms)."""
+class CallerAudio(NamedTuple):
+    """One chunk of the caller's μ-law audio (normally 20 ms).
+
+    A named tuple, not a frozen dataclass like the others: fifty are made per call-second,
+    and a tuple is built in a third of the time (still immutable).
+    """
 
     sequence: int
     timestamp_ms: int
@@ -86,12 +90,18 @@ class SequenceGuard:
         self.last_sequence = 0
         self.gaps = 0
 
+    def next_audio(self, sequence: int) -> bool:
+        """Take caller audio numbered ``sequence`` if it is the usual case: the stream has
+        started, not stopped, and this is the next number. Else False: ``check`` its frame."""
+        if sequence == self.last_sequence + 1 and self.started and not self.stopped:
+            self.last_sequence = sequence
+            return True
+        return False
+
     def check(self, frame: InboundFrame) -> None:
         """Raise ``ProtocolError`` if ``frame`` cannot come now."""
-        if type(frame) is CallerAudio and frame.sequence == self.last_sequence + 1:
-            if self.started and not self.stopped:  # the usual case, in fewest steps
-                self.last_sequence = frame.sequence
-                return
+        if type(frame) is CallerAudio and self.next_audio(frame.sequence):
+            return
         if isinstance(frame, Connected):
             if self.started:
                 raise ProtocolError("connected after start", _OUT_OF_ORDER)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from fastapi import APIRouter, WebSocket
@@ -82,6 +82,11 @@ class DirectMediaSocket(StarletteMediaSocket):
         super().__init__(websocket)
         self._protocol = protocol
 
+    def deliver_text(self, handler: Callable[[str], bool] | None) -> bool:
+        """Text parsed by the protocol goes to ``handler`` straight from ``data_received``."""
+        self._protocol.deliver_text(handler)
+        return True
+
     def can_send_now(self) -> bool:
         """False while the peer does not read (the transport's buffer is over its mark)."""
         return self._protocol.writable.is_set()
@@ -90,7 +95,11 @@ class DirectMediaSocket(StarletteMediaSocket):
         """Write one text frame now."""
         if self._closed:
             raise SocketClosed("closed")
-        self.send_texts_now([text])
+        try:
+            self._protocol.send_text_now(text)
+        except (OSError, RuntimeError) as exc:
+            self._closed = True
+            raise SocketClosed(str(exc)) from exc
 
     def send_texts_now(self, texts: list[str]) -> None:
         """Write text frames now, in one write."""

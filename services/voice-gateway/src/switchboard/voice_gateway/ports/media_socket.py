@@ -16,6 +16,9 @@ class MediaSocket(ABC):
 
     A socket whose ``sends_now`` is True can also send from synchronous code
     (``can_send_now`` / ``send_text_now``): the paced transmit path then needs no task.
+    A socket that accepts ``deliver_text`` hands each text message, as it arrives, to a
+    function instead of waking the task that awaits ``receive_text``: the receive path then
+    needs no task switch per message either.
     """
 
     #: True if ``send_text_now`` works.
@@ -33,6 +36,15 @@ class MediaSocket(ABC):
     async def close(self, code: int = 1000, reason: str = "") -> None:
         """Close the socket (idempotent)."""
 
+    def deliver_text(self, handler: Callable[[str], bool] | None) -> bool:
+        """From now on call ``handler(text)`` for each text message as it arrives, whenever
+        no earlier message waits for ``receive_text``, until it returns False (or None is
+        given here). ``handler`` must not raise. Returns False if this socket cannot: then
+        only ``receive_text`` gives them. Anything else (the close, a message queued before)
+        still comes by ``receive_text``.
+        """
+        return False
+
     def can_send_now(self) -> bool:
         """True if ``send_text_now`` would not have to wait for the peer to read."""
         return False
@@ -48,19 +60,38 @@ class MediaSocket(ABC):
 
 
 class InMemoryMediaSocket(MediaSocket):
-    """A socket for tests: ``feed`` what Twilio would send, read ``sent`` for what we sent."""
+    """A socket for tests: ``feed`` what Twilio would send, read ``sent`` for what we sent.
+
+    It delivers text to a handler as the real socket does unless ``delivers`` is False.
+    """
 
     sends_now = True
 
-    def __init__(self) -> None:
+    def __init__(self, *, delivers: bool = True) -> None:
         self.sent: list[str] = []
         self.closed_with: tuple[int, str] | None = None
         self._inbox: asyncio.Queue[str | None] = asyncio.Queue()
         self._sent_event = asyncio.Event()
+        self._delivers = delivers
+        self._handler: Callable[[str], bool] | None = None
+        #: How many messages went to the handler (not through ``receive_text``).
+        self.delivered = 0
 
     def feed(self, text: str) -> None:
         """Deliver a message from "Twilio"."""
+        if self._handler is not None and self._inbox.empty() and self.closed_with is None:
+            self.delivered += 1
+            if not self._handler(text):
+                self._handler = None
+            return
         self._inbox.put_nowait(text)
+
+    def deliver_text(self, handler: Callable[[str], bool] | None) -> bool:
+        """Hand fed text to ``handler`` while nothing waits in the inbox."""
+        if not self._delivers:
+            return False
+        self._handler = handler
+        return True
 
     def hang_up(self) -> None:
         """Make the socket die from the far side."""

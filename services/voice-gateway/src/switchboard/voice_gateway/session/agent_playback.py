@@ -159,11 +159,11 @@ class AgentPlayback:
         self._period = ticker.period_s
         self._parked = not self._tx
         failed = self._failed = asyncio.get_running_loop().create_future()
-        ticker.add(self._on_tick)
+        ticker.add(self._send_now)
         try:
             await failed  # sending failed (the socket closed), or the call was cancelled
         finally:
-            ticker.remove(self._on_tick)
+            ticker.remove(self._send_now)
             self._failed = None
 
     def _wake(self) -> None:
@@ -182,12 +182,11 @@ class AgentPlayback:
         if now - self._last_sent_at >= self._period:  # an idle line: no need to wait a tick
             self._send_now(now)
 
-    def _on_tick(self, deadline: float) -> None:
-        if not self._parked:
-            self._send_now(deadline)
-
     def _send_now(self, deadline: float) -> None:
-        """One frame (or mark) and the marks right after it; a failure ends ``transmit``."""
+        """One frame (or mark) and the marks right after it, unless parked (called at every
+        tick); a failure ends ``transmit``."""
+        if self._parked:  # the ticker's call while there is nothing to send
+            return
         tx, socket = self._tx, self._socket
         try:
             if not tx:
@@ -225,15 +224,22 @@ class AgentPlayback:
                 self._tracker.mark_sent(entry.playback)
 
     def _sent_frame(self, now: float, deadline: float) -> None:
-        self._sent_media(now)
+        metrics.FRAMES_OUT.inc()
+        self._last_sent_at = now
         lateness = now - deadline
         metrics.TX_JITTER.observe(lateness)
         if lateness > self._period:
             metrics.FRAMES_LATE.inc()
+        if self._idle_audio_at is not None or self._greeting_from is not None:
+            self._sent_first(now)
 
     def _sent_media(self, now: float) -> None:
         metrics.FRAMES_OUT.inc()
         self._last_sent_at = now
+        self._sent_first(now)
+
+    def _sent_first(self, now: float) -> None:
+        """Time the first frame of audio that reached an idle line, and the greeting's."""
         if self._idle_audio_at is not None:
             self._audio_latency.observe(now - self._idle_audio_at)
             self._idle_audio_at = None

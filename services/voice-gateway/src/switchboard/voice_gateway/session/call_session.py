@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Coroutine
+from collections.abc import Callable, Coroutine
 from dataclasses import dataclass
 from typing import Any
 
@@ -21,6 +21,7 @@ from switchboard.voice_gateway.domain.agent_config import AgentConfig
 from switchboard.voice_gateway.domain.frames import (
     CallerAudio,
     Dtmf,
+    InboundFrame,
     MarkPlayed,
     ProtocolError,
     SequenceGuard,
@@ -102,6 +103,7 @@ class CallSession:
         self.end_reason: str | None = None
         #: What broke the protocol, sent back in the close frame (1008).
         self._protocol_error: str | None = None
+        self._receiving_done = False  # a stop or a protocol error was handled
         self._ended = asyncio.Event()
         self._finished = asyncio.Event()
         self._guard = guard
@@ -238,40 +240,77 @@ class CallSession:
     # -- receive ---------------------------------------------------------------------
 
     async def _receive(self) -> None:
-        socket, serializer, guard, clock = (
-            self.socket,
-            self.services.serializer,
-            self._guard,
-            self.services.clock,
-        )
+        """Handle Twilio's messages until the stream stops or breaks the protocol.
+
+        Where the socket delivers text as it arrives (``MediaSocket.deliver_text``), each
+        message is handled right there, with no task woken for it; this task then only
+        handles what the socket queues (messages that came before, the close).
+        """
+        socket = self.socket
+        handle = self._text_handler()
+        socket.deliver_text(handle)
+        try:
+            while handle(await socket.receive_text()):
+                pass
+        finally:
+            socket.deliver_text(None)
+
+    def _text_handler(self) -> Callable[[str], bool]:
+        """The function that handles one message from Twilio; False once the stream is over
+        (stopped, broke the protocol, or a bug: the call ends, as ``_guarded`` ends it)."""
+        serializer, guard, clock = self.services.serializer, self._guard, self.services.clock
         conversation, transcription = self.conversation, self.transcription
         assert conversation is not None
-        while True:
-            text = await socket.receive_text()
+        push = conversation.push_caller_audio
+        frames_in = metrics.FRAMES_IN
+        plain_audio, next_audio = serializer.plain_audio, guard.next_audio
+
+        def handle(text: str) -> bool:
+            if self._receiving_done:
+                return False
             self.last_message_at = clock.now()
             try:
-                frame = serializer.deserialize(text)
-                guard.check(frame)
+                # The usual message, the next caller frame, without building a frame.
+                plain = plain_audio(text)
+                if plain is not None and next_audio(plain[0]):
+                    payload = plain[1]
+                else:
+                    frame = serializer.deserialize(text)
+                    guard.check(frame)
+                    if type(frame) is not CallerAudio:
+                        return self._other_frame(frame)
+                    payload = frame.payload
+                frames_in.inc()
+                push(payload)
+                if transcription is not None:
+                    transcription.push_audio(payload)
+                return True
             except ProtocolError as exc:
+                self._receiving_done = True
                 metrics.PROTOCOL_ERRORS.labels(reason=exc.kind).inc()
                 log.warning("media_protocol_error", call_sid=self.call_sid, reason=exc.reason)
                 if self.end_reason is None:
                     self._protocol_error = exc.reason
                 self.end("protocol_error")
-                return
-            match frame:
-                case CallerAudio(payload=payload):
-                    metrics.FRAMES_IN.inc()
-                    conversation.push_caller_audio(payload)
-                    if transcription is not None:
-                        transcription.push_audio(payload)
-                case MarkPlayed(name=name):
-                    self._mark_played(name)
-                case StreamStop():
-                    self.end("caller_hung_up")
-                    return
-                case Dtmf(digit=digit):
-                    log.info("dtmf", call_sid=self.call_sid, digit=digit)
+            except Exception:  # a bug in one call must end that call, not the process
+                self._receiving_done = True
+                log.exception("session_task_failed", call_sid=self.call_sid, task="receive")
+                self.end("internal_error:receive")
+            return False
+
+        return handle
+
+    def _other_frame(self, frame: InboundFrame) -> bool:
+        match frame:
+            case MarkPlayed(name=name):
+                self._mark_played(name)
+            case StreamStop():
+                self._receiving_done = True
+                self.end("caller_hung_up")
+                return False
+            case Dtmf(digit=digit):
+                log.info("dtmf", call_sid=self.call_sid, digit=digit)
+        return True
 
     def _mark_played(self, name: str) -> None:
         playback = self.playback

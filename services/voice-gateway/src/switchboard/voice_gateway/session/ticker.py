@@ -13,6 +13,8 @@ import time
 from collections.abc import Callable
 
 FRAME_PERIOD_S = 0.020
+#: How early a tick may fire rather than sleep again (uvloop wakes up to ~1 ms early).
+_SLACK_S = 0.001
 
 
 class FrameTicker:
@@ -72,9 +74,11 @@ class FrameTicker:
             deadline = time.monotonic()
             while self._listeners:
                 deadline += self.period_s
-                # uvloop timers have millisecond resolution: re-sleep if woken early.
+                # uvloop timers have millisecond resolution: re-sleep if woken more than
+                # ``_SLACK_S`` early (a frame that early is still played on time: Twilio
+                # buffers; each extra wake-up costs more CPU than the tick's work for a call).
                 # It is a timer, not a condition to poll.
-                while (delay := deadline - time.monotonic()) > 0.0002:  # noqa: ASYNC110
+                while (delay := deadline - time.monotonic()) > _SLACK_S:  # noqa: ASYNC110
                     await asyncio.sleep(delay)
                 if delay < -self.period_s * 50:
                     deadline = time.monotonic()  # the loop stalled for a second: start afresh
@@ -83,5 +87,5 @@ class FrameTicker:
                     future.set_result(deadline)
                 for callback in list(self._callbacks):
                     callback(deadline)
-                if delay <= 0.0002:
+                if delay < 0:
                     await asyncio.sleep(0)  # behind schedule: let listeners run every tick

@@ -6,9 +6,10 @@ error and end the socket without a close frame. ``media`` / ``mark`` / ``clear``
 JSON we send back. Outbound media is formatted by hand: it is the hottest path of every
 call, and the only variable parts are base64 text and a stream sid we validated at start.
 
-Inbound messages are parsed with orjson (a 20 ms media message in about a microsecond);
-what orjson refuses goes through the standard library's parser as well, so a message is
-accepted or refused, and refused for the same reason, exactly as the standard parser would.
+Caller audio as Twilio writes it is matched by one regular expression (~0.8 µs, a third of
+parsing it); other inbound messages are parsed with orjson; what orjson refuses goes through
+the standard library's parser as well, so a message is accepted or refused, and refused for
+the same reason, exactly as the standard parser would.
 """
 
 from __future__ import annotations
@@ -39,6 +40,14 @@ MAX_AUDIO_BYTES = 8000
 _MAX_DIGITS = 15
 _MAX_PAYLOAD_CHARS = MAX_AUDIO_BYTES * 4 // 3 + 4
 _SID = re.compile(r"\A[A-Za-z0-9_-]{1,64}\Z")
+#: A caller audio message exactly as Twilio writes it (compact, its key order, numbers as
+#: strings): read without a JSON parser. Anything else takes the general path.
+_TWILIO_MEDIA = re.compile(
+    r'\{"event":"media","sequenceNumber":"([0-9]{1,15})","media":\{"track":"inbound",'
+    r'"chunk":"[0-9]{1,15}","timestamp":"([0-9]{1,15})","payload":"([A-Za-z0-9+/=]{0,'
+    + str(_MAX_PAYLOAD_CHARS)
+    + r'})"\},"streamSid":"[A-Za-z0-9_-]{1,64}"\}'
+)
 _MARK_NAME = re.compile(r"\A[^\"\\\x00-\x1f]{1,256}\Z")
 
 
@@ -109,8 +118,29 @@ class TwilioMediaSerializer:
 
     max_message_chars = MAX_MESSAGE_CHARS
 
+    @staticmethod
+    def plain_audio(text: str) -> tuple[int, bytes] | None:
+        """The sequence number and audio of a caller audio message exactly as Twilio writes
+        it, else None (``deserialize`` then reads it, or says what is wrong with it)."""
+        plain = _TWILIO_MEDIA.fullmatch(text)
+        if plain is None:
+            return None
+        try:
+            return int(plain[1]), binascii.a2b_base64(plain[3], strict_mode=True)
+        except (binascii.Error, ValueError):
+            return None
+
     def deserialize(self, text: str) -> InboundFrame:
         """Parse one websocket text message from Twilio."""
+        plain = _TWILIO_MEDIA.fullmatch(text)
+        if plain is not None:
+            sequence, timestamp, encoded = plain.groups()
+            try:
+                decoded = binascii.a2b_base64(encoded, strict_mode=True)
+            except (binascii.Error, ValueError):
+                pass  # the general path says why
+            else:
+                return CallerAudio(int(sequence), int(timestamp), decoded)
         if len(text) > self.max_message_chars:
             raise ProtocolError(f"oversized message ({len(text)} characters)", "oversized")
         try:
