@@ -1,7 +1,8 @@
 """The first call of a fresh gateway process pays nothing the later calls do not (issue #22).
 
-A real gateway process (uvicorn, uvloop) with the real OpenAI Realtime adapter and Twilio
-recorder, against the GA-protocol fake and the fake Twilio REST API. Whatever a library
+A real gateway process (uvicorn, uvloop) with the real OpenAI Realtime adapter (against the
+GA-protocol fake) or the real Gemini Live one (against the Live API fake), and the real
+Twilio recorder against the fake Twilio REST API. Whatever a library
 loads on first use is loaded in the event loop and holds every call's audio meanwhile (the
 first greeting reached Twilio 100–150 ms late, in one burst): after startup, a whole call —
 webhook, stream, greeting, recording, caller audio, barge-in — must import no new module.
@@ -17,7 +18,8 @@ import subprocess
 import sys
 import time
 import xml.etree.ElementTree as ET
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -28,6 +30,8 @@ from twilio.request_validator import RequestValidator
 
 from switchboard.voice_gateway.domain.codecs import split_frames
 from switchboard.voice_gateway.domain.speech import speech_ulaw
+from tests.fakes.gemini_live import API_KEY as GEMINI_KEY
+from tests.fakes.gemini_live import FakeGeminiLive
 from tests.fakes.openai_realtime import API_KEY, FakeRealtimeServer
 from tests.fakes.twilio_calls import FakeCall
 from tests.fakes.twilio_rest import ACCOUNT_SID, AUTH_TOKEN, FakeTwilioServer
@@ -50,7 +54,7 @@ from switchboard.voice_gateway.ports.agent_config import InMemoryAgentConfigSour
 from switchboard.voice_gateway.ports.event_publisher import InMemoryEventPublisher
 from switchboard.voice_gateway.server import serve_app
 
-port, openai_url, twilio_url, var_dir = sys.argv[1:5]
+port, provider, ai_url, twilio_url, var_dir = sys.argv[1:6]
 agent = AgentConfig(
     business_id=41, business_name="Acme Dental", phone_number="{BUSINESS_NUMBER}", prompt="Book.",
     greeting="Hello, Acme Dental here, how can I help you today?", recording_enabled=True,
@@ -58,8 +62,11 @@ agent = AgentConfig(
 settings = Settings(
     public_base_url=f"http://127.0.0.1:{{port}}", twilio_auth_token="{AUTH_TOKEN}",
     twilio_account_sid="{ACCOUNT_SID}", twilio_api_base_url=twilio_url, telephony="twilio",
-    openai_api_key="{API_KEY}", openai_base_url=openai_url, var_dir=Path(var_dir),
-    database_url="", amqp_url="",
+    var_dir=Path(var_dir), database_url="", amqp_url="",
+    **(
+        dict(openai_api_key="{API_KEY}", openai_base_url=ai_url) if provider == "openai"
+        else dict(ai_provider="gemini", gemini_api_key="{GEMINI_KEY}", gemini_base_url=ai_url)
+    ),
 )
 app = create_app(
     settings, event_publisher=InMemoryEventPublisher(),
@@ -81,10 +88,26 @@ serve_app(app, "127.0.0.1", int(port))
 """
 
 
-@pytest.fixture
-async def fake_openai() -> AsyncIterator[FakeRealtimeServer]:
-    async with FakeRealtimeServer().running() as server:
-        yield server
+@dataclass
+class Provider:
+    """The fake model the gateway talks to: its name, URL, and how many sessions it saw."""
+
+    name: str
+    url: str
+    sessions: Callable[[], int]
+    env: dict[str, str]
+
+
+@pytest.fixture(params=["openai", "gemini"])
+async def provider(request: pytest.FixtureRequest) -> AsyncIterator[Provider]:
+    if request.param == "openai":
+        async with FakeRealtimeServer().running() as openai:
+            yield Provider("openai", openai.url, lambda: len(openai.sessions), {})
+        return
+    async with FakeGeminiLive(answer_text="Of course, when would suit you?").running() as gemini:
+        # google-genai trusts this file for its wss:// connection: the fake's TLS.
+        env = {"SSL_CERT_FILE": str(gemini.ca_file)}
+        yield Provider("gemini", gemini.url, lambda: len(gemini.setups), env)
 
 
 @pytest.fixture
@@ -96,15 +119,16 @@ def fake_twilio() -> Iterator[FakeTwilioServer]:
 
 
 @pytest.fixture
-def gateway_url(
-    fake_openai: FakeRealtimeServer, fake_twilio: FakeTwilioServer, tmp_path: Path
-) -> Iterator[str]:
+def gateway_url(provider: Provider, fake_twilio: FakeTwilioServer, tmp_path: Path) -> Iterator[str]:
     port = free_port()
     url = f"http://127.0.0.1:{port}"
     log = (tmp_path / "gateway.log").open("w")
-    args = [str(port), fake_openai.url, fake_twilio.url, str(tmp_path)]
+    args = [str(port), provider.name, provider.url, fake_twilio.url, str(tmp_path)]
     process = subprocess.Popen(
-        [sys.executable, "-c", GATEWAY, *args], env=dict(os.environ), stdout=log, stderr=log
+        [sys.executable, "-c", GATEWAY, *args],
+        env={**os.environ, **provider.env},
+        stdout=log,
+        stderr=log,
     )
     try:
         deadline = time.monotonic() + 30
@@ -184,8 +208,9 @@ def sample(metrics: str, name: str, labels: str = 'provider="openai"') -> float:
 
 
 async def test_a_fresh_gateways_first_call_loads_no_module_and_is_timed_on_metrics(
-    gateway_url: str, fake_openai: FakeRealtimeServer, fake_twilio: FakeTwilioServer
+    gateway_url: str, provider: Provider, fake_twilio: FakeTwilioServer
 ) -> None:
+    by_provider = f'provider="{provider.name}"'
     async with httpx.AsyncClient() as http:
         await http.post(f"{gateway_url}/_test/modules")
 
@@ -195,9 +220,9 @@ async def test_a_fresh_gateways_first_call_loads_no_module_and_is_timed_on_metri
         metrics = (await http.get(f"{gateway_url}/metrics")).text
     assert received.count("media") >= 5 and "clear" in received
     assert loaded == []
-    assert sample(metrics, "switchboard_gateway_greeting_latency_seconds_count") == 1
-    assert sample(metrics, "switchboard_gateway_agent_audio_latency_seconds_count") >= 1
-    assert sample(metrics, "switchboard_gateway_caller_audio_latency_seconds_count") >= 1
-    assert sample(metrics, "switchboard_gateway_barge_in_latency_seconds_count") == 1
+    assert sample(metrics, "switchboard_gateway_greeting_latency_seconds_count", by_provider) == 1
+    assert sample(metrics, "switchboard_gateway_agent_audio_latency_seconds_count", by_provider)
+    assert sample(metrics, "switchboard_gateway_caller_audio_latency_seconds_count", by_provider)
+    assert sample(metrics, "switchboard_gateway_barge_in_latency_seconds_count", by_provider) == 1
     assert sample(metrics, "switchboard_gateway_preopened_sessions_total", 'outcome="used"') == 1
-    assert len(fake_openai.sessions) == 1  # the session opened as the phone rang, no other
+    assert provider.sessions() == 1  # the session opened as the phone rang, no other
