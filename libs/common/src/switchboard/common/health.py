@@ -7,7 +7,6 @@ import re
 import threading
 from collections import Counter
 
-import aio_pika
 from sqlalchemy import text
 
 from switchboard.common.db.engine import get_engine
@@ -33,6 +32,8 @@ async def broker_ready(settings: Settings, timeout_s: float = 2.0) -> bool:
     """True if RabbitMQ accepts a connection (always true for the in-process broker)."""
     if not settings.amqp_url:
         return True
+    import aio_pika  # here, not at import: the worker asks seldom and needs it nowhere else
+
     try:
         connection = await asyncio.wait_for(aio_pika.connect(settings.amqp_url), timeout_s)
     except Exception:  # refused, timed out, auth: all mean "not ready"
