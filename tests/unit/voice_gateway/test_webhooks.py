@@ -3,15 +3,18 @@ from collections.abc import AsyncIterator
 
 import httpx
 import pytest
+from pydantic import ValidationError
 from twilio.request_validator import RequestValidator
 
 from switchboard.common.events import CallStatusChanged, RecordingReady
 from switchboard.common.settings import Settings
 from switchboard.voice_gateway.app import create_app
+from switchboard.voice_gateway.config import GatewaySettings
 from switchboard.voice_gateway.domain.media_token import verify_media_token
 from switchboard.voice_gateway.ports.agent_config import InMemoryAgentConfigSource
 from switchboard.voice_gateway.ports.event_publisher import InMemoryEventPublisher
 from switchboard.voice_gateway.ports.recorder import InMemoryCallRecorder
+from switchboard.voice_gateway.twilio.signature import TwilioSignatureChecker
 from tests.unit.voice_gateway.wiring import AGENT
 
 PUBLIC = "https://voice.example.com"
@@ -181,3 +184,37 @@ async def test_health_reports_threads_by_name_and_metrics_are_prometheus_text(
     assert "switchboard_gateway_active_calls" in metrics
     assert "switchboard_gateway_tx_jitter_seconds_bucket" in metrics
     assert (await client.get("/ready")).status_code == 200
+
+
+async def test_a_stream_base_url_sends_the_stream_to_this_process_and_signs_it_there(
+    events: InMemoryEventPublisher,
+) -> None:
+    own = "https://gw-2.voice.example.com"
+    app = create_app(
+        SETTINGS,
+        gateway_settings=GatewaySettings(stream_base_url=own + "/"),
+        event_publisher=events,
+        agent_config_source=InMemoryAgentConfigSource([AGENT]),
+        recorder=InMemoryCallRecorder(),
+    )
+    path = "/twilio/voice/incoming"
+    async with httpx.AsyncClient(
+        transport=httpx.ASGITransport(app=app), base_url="http://internal:8001"
+    ) as http:
+        response = await http.post(path, data=CALL, headers=signed(path, CALL))  # signed as PUBLIC
+
+    stream = ET.fromstring(response.text).find("./Connect/Stream")
+    assert stream is not None and stream.get("url") == "wss://gw-2.voice.example.com/twilio/media"
+    checker = TwilioSignatureChecker("tw-token", PUBLIC, own)
+    validator = RequestValidator("tw-token")
+    query = "a=1"
+    for_stream = validator.compute_signature(f"{stream.get('url')}?{query}", {})
+    for_public = validator.compute_signature(f"wss://voice.example.com/twilio/media?{query}", {})
+    assert checker.websocket_is_signed(query, for_stream)
+    assert not checker.websocket_is_signed(query, for_public)
+    assert TwilioSignatureChecker("tw-token", PUBLIC).websocket_is_signed(query, for_public)
+
+
+def test_a_stream_base_url_must_be_an_http_url() -> None:
+    with pytest.raises(ValidationError, match="GATEWAY__STREAM_BASE_URL"):
+        GatewaySettings(stream_base_url="gw-2.voice.example.com")

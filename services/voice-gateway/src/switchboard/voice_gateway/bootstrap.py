@@ -202,11 +202,16 @@ def build_gateway(
         owns_publisher=owns_publisher,
         configs=configs,
         services=services,
-        signatures=TwilioSignatureChecker(settings.twilio_auth_token, settings.public_base_url),
+        signatures=TwilioSignatureChecker(
+            settings.twilio_auth_token,
+            settings.public_base_url,
+            gateway_settings.stream_base_url,
+        ),
         webhooks=TwilioWebhookHandlers(
             configs,
             publisher,
             public_base_url=settings.public_base_url,
+            stream_base_url=gateway_settings.stream_base_url,
             media_token_secret=settings.media_token_secret,
             media_token_ttl_s=gateway_settings.media_token_ttl_s,
             preopen=preopened,

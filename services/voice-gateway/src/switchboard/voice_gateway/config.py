@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from pydantic import Field
+from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 #: The prefix of every gateway variable (``GATEWAY__EVENT_QUEUE=…``).
@@ -47,6 +47,12 @@ class GatewaySettings(BaseSettings):
     #: A provider session opened while the phone rings waits this long for its media stream
     #: before it is closed; 0 opens every session when the stream starts instead.
     preopen_timeout_s: float = Field(default=15.0, ge=0)
+    #: The base URL Twilio is told to open the media stream on (``https://…``; the TwiML
+    #: says ``wss://…/twilio/media``). Empty: ``PUBLIC_BASE_URL``. With several gateway
+    #: processes behind one address, give each its own reachable address here (a per-pod
+    #: route): the stream then reaches the process that answered the webhook and claims the
+    #: session it opened while the phone rang, instead of opening another.
+    stream_base_url: str = ""
     #: Used when the agent config does not say.
     default_silence_timeout_s: int = 20
     silence_prompt: str = "Are you still there?"
@@ -60,5 +66,14 @@ class GatewaySettings(BaseSettings):
     google_stt_endpoint: str = ""
     #: Plain-text gRPC without credentials (only for a local fake server).
     google_stt_insecure: bool = False
+
+    @field_validator("stream_base_url")
+    @classmethod
+    def _http_base(cls, value: str) -> str:
+        value = value.strip().rstrip("/")
+        if value and not value.startswith(("https://", "http://")):
+            raise ValueError("GATEWAY__STREAM_BASE_URL must start with https:// or http://")
+        return value
+
     #: Offline agent: how long the caller must be quiet before it answers.
     offline_end_of_speech_ms: int = Field(default=600, ge=100)

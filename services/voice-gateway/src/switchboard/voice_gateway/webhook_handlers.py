@@ -53,6 +53,7 @@ class TwilioWebhookHandlers:
         publisher: EventPublisher,
         *,
         public_base_url: str,
+        stream_base_url: str = "",
         media_token_secret: str,
         media_token_ttl_s: float,
         preopen: PreopenedSessions | None = None,
@@ -61,7 +62,7 @@ class TwilioWebhookHandlers:
         self._preopen = preopen
         self._publisher = publisher
         self._public_base_url = public_base_url.rstrip("/")
-        self._stream_url = twiml.media_stream_url(public_base_url)
+        self._stream_url = twiml.media_stream_url(stream_base_url or public_base_url)
         self._secret = media_token_secret
         self._ttl_s = media_token_ttl_s
 

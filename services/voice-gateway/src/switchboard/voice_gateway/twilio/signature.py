@@ -17,9 +17,12 @@ from switchboard.voice_gateway.twilio.twiml import media_stream_url
 class TwilioSignatureChecker:
     """Validates webhook and websocket-upgrade signatures against the public base URL."""
 
-    def __init__(self, auth_token: str, public_base_url: str) -> None:
+    def __init__(self, auth_token: str, public_base_url: str, stream_base_url: str = "") -> None:
+        """``stream_base_url``: where the TwiML sends the media stream, if not the public
+        base URL (``GATEWAY__STREAM_BASE_URL``); Twilio signs the upgrade for that URL."""
         self._validator = RequestValidator(auth_token)
         self._public_base_url = public_base_url.rstrip("/")
+        self._stream_url = media_stream_url(stream_base_url or public_base_url)
 
     def public_url(self, path: str, query: str) -> str:
         """The URL Twilio called for ``path`` and ``query``."""
@@ -35,5 +38,5 @@ class TwilioSignatureChecker:
 
     def websocket_is_signed(self, query: str, signature: str) -> bool:
         """True if ``signature`` is Twilio's for the media websocket URL."""
-        url = media_stream_url(self._public_base_url) + (f"?{query}" if query else "")
+        url = self._stream_url + (f"?{query}" if query else "")
         return bool(self._validator.validate(url, {}, signature))
