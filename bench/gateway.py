@@ -561,7 +561,13 @@ def comparisons(results: list[dict[str, Any]]) -> list[dict[str, Any]]:
         if ours["server"] != "gateway":
             continue
         before = next(
-            (r for r in results if r["server"] == "before" and r.get("pair") == ours.get("pair")),
+            (
+                r
+                for r in results
+                if r["server"] == "before"
+                and r["calls"] == ours["calls"]
+                and r.get("pair") == ours.get("pair")
+            ),
             None,
         )
         if before is None:

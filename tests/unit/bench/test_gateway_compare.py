@@ -6,7 +6,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from bench.gateway import comparisons, knees, order, server_command
+from bench.gateway import comparisons, knees, median_ratios, order, server_command
 
 
 def run(server: str, calls: int, **figures: Any) -> dict[str, Any]:
@@ -64,3 +64,19 @@ def test_the_knee_is_the_fewest_calls_with_jitter_over_10_ms_a_dropped_frame_or_
     ]
 
     assert knees(results) == {"gateway": 250, "before": 200, "baseline": 100, "other": None}
+
+
+def test_repeated_sizes_are_compared_pair_by_pair_and_summed_up_by_the_median() -> None:
+    results = [
+        run("gateway", 100, cpu_ms_per_call_second=0.5, pair=0),
+        run("before", 100, cpu_ms_per_call_second=1.0, pair=0),
+        run("gateway", 100, cpu_ms_per_call_second=0.9, pair=1),
+        run("before", 100, cpu_ms_per_call_second=1.0, pair=1),
+        run("gateway", 100, cpu_ms_per_call_second=0.6, pair=2),
+        run("before", 100, cpu_ms_per_call_second=1.0, pair=2),
+    ]
+
+    compared = comparisons(results)
+
+    assert [c["cpu_ratio"] for c in compared] == [0.5, 0.9, 0.6]
+    assert median_ratios(compared) == {"100": 0.6}
