@@ -139,6 +139,12 @@ class JobObservability(Middleware):
 
     # The status file, for the status server's /health.
 
+    def before_worker_boot(self, broker: dramatiq.Broker, worker: dramatiq.Worker) -> None:
+        # Known before its threads start: Dramatiq starts the consumers, which write the
+        # status, before ``after_worker_boot``; a status without the worker would say it
+        # expects no worker threads (healthy with none alive).
+        self._worker = worker
+
     def after_worker_boot(self, broker: dramatiq.Broker, worker: dramatiq.Worker) -> None:
         self._worker = worker
         self.tick()
