@@ -360,15 +360,18 @@ def histogram_percentile(buckets: dict[str, float], q: float) -> float:
 
 
 def client_jitter(arrivals: list[list[float]]) -> list[float]:
-    """Lateness (ms) of each received frame against a 20 ms grid anchored per talk-burst."""
+    """Lateness (ms) of each received frame against its playout time: a player starts a
+    talk-burst when its first frame arrives and plays a frame every 20 ms from then on, so
+    frame i is late by how much it arrives after first + 20 ms × i. A frame that arrives
+    ahead of its time waits in the player's buffer: 0, not late."""
     lateness: list[float] = []
     for times in arrivals:
         burst: list[float] = []
         for t in [*times, float("inf")]:
             if burst and t - burst[-1] > 0.2:
-                offsets = [x - burst[0] - 0.02 * i for i, x in enumerate(burst)]
-                anchor = min(offsets)
-                lateness.extend((o - anchor) * 1000 for o in offsets)
+                lateness.extend(
+                    max(0.0, x - burst[0] - 0.02 * i) * 1000 for i, x in enumerate(burst)
+                )
                 burst = []
             burst.append(t)
     return lateness

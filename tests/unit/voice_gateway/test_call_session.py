@@ -1,4 +1,5 @@
 import asyncio
+import itertools
 import json
 import time
 
@@ -16,7 +17,7 @@ from switchboard.voice_gateway.ports.ai import (
 from switchboard.voice_gateway.ports.media_socket import InMemoryMediaSocket
 from switchboard.voice_gateway.session.registry import SessionReaper
 from tests.unit.voice_gateway import twilio_messages as twilio
-from tests.unit.voice_gateway.wiring import Core
+from tests.unit.voice_gateway.wiring import Core, wired_core
 
 
 class TimedSocket(InMemoryMediaSocket):
@@ -232,3 +233,43 @@ async def test_a_message_delivered_as_it_arrives_that_breaks_the_protocol_ends_t
     assert socket.closed_with is not None and socket.closed_with[0] == 1008
     assert "out of order" in socket.closed_with[1]
     assert len(conversation.received_audio) == 1
+
+
+class WriteRecordingSocket(InMemoryMediaSocket):
+    """Records each write: the media frames it carried and when."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.writes: list[tuple[float, int]] = []
+
+    def _record(self, texts: list[str]) -> None:
+        media = sum(1 for text in texts if text.startswith('{"event":"media"'))
+        if media:
+            self.writes.append((time.monotonic(), media))
+
+    def send_text_now(self, text: str) -> None:
+        self._record([text])
+        super().send_text_now(text)
+
+    def send_texts_now(self, texts: list[str]) -> None:
+        self._record(texts)
+        for text in texts:
+            super().send_text_now(text)
+
+
+async def test_two_frames_per_write_go_out_together_every_40_ms() -> None:
+    async with wired_core(frames_per_tick=2) as core:
+        socket = WriteRecordingSocket()
+        call = asyncio.create_task(core.handler.handle(socket))
+        conversation = await answer(core, socket)
+        conversation.emit(AgentAudio("i1", b"\x00" * 160 * 24))  # 480 ms at once
+        conversation.emit(AnswerDone("i1"))
+        await socket.wait_until(lambda _: sum(n for _, n in socket.writes) >= 24)
+
+        assert [n for _, n in socket.writes] == [2] * 12
+        gaps = [b - a for (a, _), (b, _) in itertools.pairwise(socket.writes)]
+        assert all(0.025 <= gap <= 0.060 for gap in gaps[1:]), gaps  # after the idle line's
+        marks = [m["mark"]["name"] for m in sent_events(socket, "mark")]
+        assert marks == [PlaybackMark("i1", ms).name for ms in (100, 200, 300, 400, 480)]
+        socket.feed(twilio.stop(3))
+        await asyncio.wait_for(call, 5)

@@ -43,7 +43,7 @@ class Core:
 
 
 @asynccontextmanager
-async def wired_core() -> AsyncIterator[Core]:
+async def wired_core(frames_per_tick: int = 1) -> AsyncIterator[Core]:
     """A session core with fakes on every port and a running frame ticker."""
     ai, events, clock, recorder = (
         ScriptedAIProvider(),
@@ -51,7 +51,7 @@ async def wired_core() -> AsyncIterator[Core]:
         FakeClock(),
         InMemoryCallRecorder(),
     )
-    ticker = FrameTicker()
+    ticker = FrameTicker(frames_per_tick)
     ticker.start()
     services = SessionServices(
         settings=GatewaySettings(mark_every_ms=100, watchdog_interval_s=0.5),

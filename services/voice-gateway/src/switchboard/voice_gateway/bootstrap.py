@@ -190,7 +190,7 @@ def build_gateway(
         transcriber=transcriber,
         recorder=recorder,
         clock=clock,
-        ticker=FrameTicker(),
+        ticker=FrameTicker(gateway_settings.frames_per_write),
         registry=registry,
         serializer=TwilioMediaSerializer(),
     )

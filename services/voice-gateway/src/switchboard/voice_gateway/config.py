@@ -53,6 +53,9 @@ class GatewaySettings(BaseSettings):
     #: route): the stream then reaches the process that answered the webhook and claims the
     #: session it opened while the phone rang, instead of opening another.
     stream_base_url: str = ""
+    #: Agent audio frames (20 ms each) written to a call's socket at once, every as many
+    #: 20 ms: Twilio buffers audio ahead of its slot. 1 paces every frame on its own.
+    frames_per_write: int = Field(default=2, ge=1, le=5)
     #: Used when the agent config does not say.
     default_silence_timeout_s: int = 20
     silence_prompt: str = "Are you still there?"

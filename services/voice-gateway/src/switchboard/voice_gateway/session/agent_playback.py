@@ -18,7 +18,7 @@ import time
 from switchboard.voice_gateway import metrics
 from switchboard.voice_gateway.domain.playback import PlaybackTracker
 from switchboard.voice_gateway.ports.media_socket import MediaSocket
-from switchboard.voice_gateway.session.ticker import FrameTicker
+from switchboard.voice_gateway.session.ticker import FRAME_PERIOD_S, FrameTicker
 from switchboard.voice_gateway.session.tx_buffer import MarkEntry, TransmitBuffer
 
 
@@ -54,6 +54,7 @@ class AgentPlayback:
         self._parked = True  # nothing to send: wait for audio (``_wake``), not for ticks
         self._wake_pending = False
         self._period = 0.0
+        self._per_tick = 1
         self.label("ai")
 
     def label(self, provider: str) -> None:
@@ -116,17 +117,18 @@ class AgentPlayback:
         self._tracker.mark_played(name)
 
     async def transmit(self, ticker: FrameTicker) -> None:
-        """Send one queued frame per tick, each mark right after its frame; runs until cancelled.
+        """Send the queued frames of one tick (``ticker.frames_per_tick``, each mark right
+        after its frame) at every tick; runs until cancelled.
 
         Audio reaching an idle line goes out at once: the caller's side has nothing left to
-        play, so waiting for the next tick would only add up to 20 ms before the answer is
+        play, so waiting for the next tick would only add up to a tick before the answer is
         heard. The frames after it follow the ticks.
         """
         if self._socket.sends_now:
             await self._transmit_on_ticks(ticker)
             return
         tx, socket, ready = self._tx, self._socket, self._ready
-        period = ticker.period_s
+        period, per_tick = ticker.period_s, ticker.frames_per_tick
         ticker.listen()
         try:
             while True:
@@ -136,27 +138,24 @@ class AgentPlayback:
                     await ready.wait()
                     idle = time.monotonic() - self._last_sent_at >= period
                 deadline = time.monotonic() if idle else await ticker.next_tick()
-                if not tx:
-                    continue
-                match tx.pop():
-                    case str() as media:
-                        now = time.monotonic()
-                        lateness = now - deadline
-                        await socket.send_text(media)
-                        self._sent_media(now)
-                        metrics.TX_JITTER.observe(lateness)
-                        if lateness > period:
-                            metrics.FRAMES_LATE.inc()
-                    case MarkEntry() as first:
-                        await self._send_mark(first)
-                while (mark := tx.pop_mark()) is not None:
-                    await self._send_mark(mark)
+                slot = 0
+                while tx and slot < per_tick:
+                    match tx.pop():
+                        case str() as media:
+                            now = time.monotonic()
+                            await socket.send_text(media)
+                            self._sent_frame(now, deadline + slot * FRAME_PERIOD_S)
+                            slot += 1
+                        case MarkEntry() as first:
+                            await self._send_mark(first)
+                    while (mark := tx.pop_mark()) is not None:
+                        await self._send_mark(mark)
         finally:
             ticker.unlisten()
 
     async def _transmit_on_ticks(self, ticker: FrameTicker) -> None:
         """``transmit`` from the ticker's step: the same rules, no task per call."""
-        self._period = ticker.period_s
+        self._period, self._per_tick = ticker.period_s, ticker.frames_per_tick
         self._parked = not self._tx
         failed = self._failed = asyncio.get_running_loop().create_future()
         ticker.add(self._send_now)
@@ -183,8 +182,8 @@ class AgentPlayback:
             self._send_now(now)
 
     def _send_now(self, deadline: float) -> None:
-        """One frame (or mark) and the marks right after it, unless parked (called at every
-        tick); a failure ends ``transmit``."""
+        """One tick's frames, each with the marks right after it, in one write, unless
+        parked (called at every tick); a failure ends ``transmit``."""
         if self._parked:  # the ticker's call while there is nothing to send
             return
         tx, socket = self._tx, self._socket
@@ -195,17 +194,12 @@ class AgentPlayback:
             if not socket.can_send_now():
                 return  # the peer is not reading: queued audio waits (and overflows)
             entry = tx.pop()
-            if tx.next_is_mark():  # the frame and its marks in one write
-                batch = [entry]
-                while (mark := tx.pop_mark()) is not None:
-                    batch.append(mark)
-                self._send_batch_now(batch, deadline)
-            elif type(entry) is str:
-                now = time.monotonic()
+            if self._per_tick == 1 and type(entry) is str and not tx.next_is_mark():
+                now = time.monotonic()  # the usual case of one frame a tick, in fewest steps
                 socket.send_text_now(entry)
                 self._sent_frame(now, deadline)
             else:
-                self._send_batch_now([entry], deadline)
+                self._send_batch_now(self._tick_batch(entry), deadline)
             if not tx:
                 self._parked = True
         except Exception as exc:  # handed to transmit, which raises it
@@ -214,29 +208,43 @@ class AgentPlayback:
             if failed is not None and not failed.done():
                 failed.set_exception(exc)
 
+    def _tick_batch(self, first: str | MarkEntry) -> list[str | MarkEntry]:
+        """``first`` and what follows it in this tick: up to a tick's frames, and the marks
+        right after each of them."""
+        tx, per_tick = self._tx, self._per_tick
+        batch, frames, entry = [first], 0, first
+        while True:
+            if type(entry) is str:
+                frames += 1
+            while (mark := tx.pop_mark()) is not None:
+                batch.append(mark)
+            if frames >= per_tick or not tx:
+                return batch
+            entry = tx.pop()
+            batch.append(entry)
+
     def _send_batch_now(self, batch: list[str | MarkEntry], deadline: float) -> None:
         now = time.monotonic()
         self._socket.send_texts_now([e.message if isinstance(e, MarkEntry) else e for e in batch])
+        slot = 0
         for entry in batch:
             if not isinstance(entry, MarkEntry):
-                self._sent_frame(now, deadline)
+                self._sent_frame(now, deadline + slot * FRAME_PERIOD_S)
+                slot += 1
             elif entry.playback is not None:
                 self._tracker.mark_sent(entry.playback)
 
-    def _sent_frame(self, now: float, deadline: float) -> None:
+    def _sent_frame(self, now: float, slot_at: float) -> None:
+        """A frame went out at ``now`` for its 20 ms slot starting at ``slot_at`` (a frame of
+        a tick's batch after the first goes out ahead of its slot: Twilio buffers it)."""
         metrics.FRAMES_OUT.inc()
         self._last_sent_at = now
-        lateness = now - deadline
+        lateness = now - slot_at
         metrics.TX_JITTER.observe(lateness)
-        if lateness > self._period:
+        if lateness > FRAME_PERIOD_S:
             metrics.FRAMES_LATE.inc()
         if self._idle_audio_at is not None or self._greeting_from is not None:
             self._sent_first(now)
-
-    def _sent_media(self, now: float) -> None:
-        metrics.FRAMES_OUT.inc()
-        self._last_sent_at = now
-        self._sent_first(now)
 
     def _sent_first(self, now: float) -> None:
         """Time the first frame of audio that reached an idle line, and the greeting's."""
