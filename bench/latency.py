@@ -17,8 +17,10 @@ carries its own serial number in its first 4 bytes (μ-law passes the gateway un
 each frame is matched with the moment it left the other side. Figures, p50 / p99 in ms:
 
 * ``provider_to_twilio``: an agent frame's arrival on the Twilio socket minus the moment it
-  was due there: when the provider sent its delta, or 20 ms after the call's previous agent
-  frame, whichever is later (the 20 ms pacing is the contract, not a delay);
+  was due there: when the provider sent its delta, or when the call's previous agent frame
+  has played (a player starts a frame when it has arrived and the one before has played,
+  20 ms later), whichever is later — the 20 ms pacing is the contract, not a delay, and a
+  frame sent ahead of its slot waits in Twilio's buffer;
 * ``caller_to_provider``: a caller frame's arrival at the provider in an
   ``input_audio_buffer.append`` minus its send on the Twilio socket;
 * ``barge_in``: the provider's ``input_audio_buffer.speech_started`` (sent while the agent
@@ -202,6 +204,8 @@ class Call:
     started_at: float = 0.0
     greeting_asked_at: float = 0.0
     first_agent_frame_at: float = 0.0
+    #: When the call's previous agent frame started playing (its arrival, or the end of the
+    #: one before it if that was later).
     previous_frame_at: float = 0.0
     barge_in_sent_at: float = 0.0
     clear_at: float = 0.0
@@ -229,7 +233,7 @@ class Stamps:
         if sent is None:
             return
         due = max(sent, call.previous_frame_at + 0.020)
-        call.previous_frame_at = now
+        call.previous_frame_at = max(due, now)
         if not call.first_agent_frame_at:
             call.first_agent_frame_at = now
             if self.recording:

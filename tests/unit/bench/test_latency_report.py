@@ -75,3 +75,16 @@ def test_an_agent_frame_is_charged_only_what_it_waited_beyond_its_pacing_slot() 
 
     assert [round(x * 1000, 3) for x in stamps.provider_to_twilio] == [2.0, 0.0, 8.0]
     assert [round(x * 1000, 3) for x in stamps.greeting] == [702.0]
+
+
+def test_frames_sent_ahead_of_their_slot_are_not_late_and_lateness_carries_on() -> None:
+    stamps, call = Stamps(provider_delay_s=0.3), Call(0, started_at=10.0)
+    for serial in range(1, 7):
+        stamps.agent_sent[serial] = 11.0  # one delta of six frames, sent two per write
+
+    for serial, at in ((1, 11.0), (2, 11.0), (3, 11.040), (4, 11.040), (5, 11.095), (6, 11.095)):
+        stamps.agent_frame_arrived(call, serial, at)
+
+    # 3 plays at 11.040 when 2 has played; 5 was due at 11.080 and came 15 ms after; 6,
+    # due when 5 has played (11.115), came ahead of it.
+    assert [round(x * 1000, 3) for x in stamps.provider_to_twilio] == [0, 0, 0, 0, 15.0, 0]
