@@ -96,43 +96,22 @@ class Side:
     def worker(self, processes: int, threads: int) -> list[str]:
         raise NotImplementedError
 
-    def env(self, env: dict[str, str]) -> dict[str, str]:
-        """The worker's environment."""
-        return env
-
 
 class Switchboard(Side):
     name = "switchboard"
 
-    def __init__(self, business_id: int, fair_share: bool = True) -> None:
+    def __init__(self, business_id: int) -> None:
         from bench.actors import BENCH_NOOP
         from switchboard.common.db import tenant_session
         from switchboard.common.jobs import enqueue
 
         self.spec, self.business_id = BENCH_NOOP, business_id
         self._enqueue, self._tenant_session = enqueue, tenant_session
-        self.fair_share = fair_share
-        if not fair_share:
-            self.name = "switchboard, fair share off"
-
-    def _switch(self) -> None:
-        """Enqueue parks with fair share on (its limit is the business's): as the worker."""
-        from switchboard.common.settings import get_settings
-
-        wanted = "true" if self.fair_share else "false"
-        if os.environ.get("JOB_FAIR_SHARE") != wanted:
-            os.environ["JOB_FAIR_SHARE"] = wanted
-            get_settings.cache_clear()
-
-    def env(self, env: dict[str, str]) -> dict[str, str]:
-        return {**env, "JOB_FAIR_SHARE": "true" if self.fair_share else "false"}
 
     def enqueue(self, prefix: str) -> None:
-        self._switch()
         self._enqueue(self.spec, business_id=self.business_id, prefix=prefix)
 
     def enqueue_batch(self, prefix: str, n: int) -> None:
-        self._switch()
         for start in range(0, n, 500):
             with self._tenant_session(self.business_id):
                 for _ in range(min(500, n - start)):
@@ -188,7 +167,7 @@ def drain(
     side.enqueue_batch(prefix, n)
     enqueue_s = time.perf_counter() - started
     spawned = time.perf_counter()
-    proc = spawn(side.worker(processes, threads), side.env(env))
+    proc = spawn(side.worker(processes, threads), env)
     try:
         first, last = wait_done(r, prefix, n, timeout=600)
     finally:
@@ -211,7 +190,7 @@ def paced(
 ) -> dict[str, Any]:
     prefix = f"bench:{side.name}:paced:{time.time_ns()}"
     warm = f"{prefix}:warm"
-    proc = spawn(side.worker(processes, threads), side.env(env))
+    proc = spawn(side.worker(processes, threads), env)
     try:
         side.enqueue(warm)
         wait_done(r, warm, 1, timeout=120)  # the worker is up and consuming
@@ -246,11 +225,6 @@ def main() -> None:
         type=int,
         default=1,
         help="drain both sides this many times, alternating which goes first; report medians",
-    )
-    parser.add_argument(
-        "--compare-fair-share",
-        action="store_true",
-        help="a third side: Switchboard with JOB_FAIR_SHARE=false (its business unlimited)",
     )
     parser.add_argument("--paced-jobs", type=int, default=2_000)
     parser.add_argument(
@@ -287,8 +261,6 @@ def main() -> None:
             worker_startup_migrations()
             business = make_business("Bench")
             sides: list[Side] = [Switchboard(business.id), PlainDramatiq()]
-            if args.compare_fair_share:  # the same, fair share off: its overhead
-                sides.insert(1, Switchboard(make_business("Bench off").id, fair_share=False))
             drains: dict[str, list[dict[str, Any]]] = {side.name: [] for side in sides}
             for round_no in range(args.rounds):
                 for side in sides if round_no % 2 == 0 else sides[::-1]:
@@ -339,15 +311,6 @@ def main() -> None:
     if args.rounds > 1:
         per_round = ", ".join(f"{ratio:.2f}" for ratio in results["ratio_steady_per_round"])
         print(f"medians of {args.rounds} rounds; steady ratio per round: {per_round}")
-    off = results.get("switchboard, fair share off")
-    if off:  # fair share's cost: on ÷ off, the same code otherwise
-        results["fair_share_ratio"] = {
-            key: ours[key] / off[key]
-            for key in ("jobs_per_s_with_start", "jobs_per_s_steady", "enqueue_per_s")
-        }
-        print(f"fair share off: {json.dumps({k: round(v, 1) for k, v in off.items()})}")
-        ratios = {k: round(v, 2) for k, v in results["fair_share_ratio"].items()}
-        print(f"fair share on ÷ off: {json.dumps(ratios)}")
     out = ROOT / "bench" / "results"
     out.mkdir(exist_ok=True)
     (out / "jobs.json").write_text(json.dumps(results, indent=2))

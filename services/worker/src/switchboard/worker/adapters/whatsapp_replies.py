@@ -119,10 +119,8 @@ class PostgresReplyStore(ReplyStore):
             )
         if state == "answered":
             return None
-        pending: list[PendingMessage] = [  # no outbox row: parked (fair share)
-            (int(outbox_id), str(payload))
-            for *_, outbox_id, payload in rows
-            if outbox_id is not None
+        pending: list[PendingMessage] = [
+            (int(outbox_id), str(payload)) for *_, outbox_id, payload in rows
         ]
         hand_over_committed(pending)
         return int(reply_id)
