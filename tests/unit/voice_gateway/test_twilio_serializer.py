@@ -211,7 +211,7 @@ def compact_media(sequence: str = "7", payload: str = base64.b64encode(AUDIO).de
 
 def test_caller_audio_as_twilio_writes_it_is_read_without_the_json_parser_alike() -> None:
     text = compact_media()
-    assert serializer.plain_audio(text) == (7, AUDIO)
+    assert serializer.plain_audio(text) == (7, 60, AUDIO)
     assert serializer.deserialize(text) == CallerAudio(7, 60, AUDIO)
     # The same message laid out otherwise takes the general path to the same frame.
     assert serializer.plain_audio(json.dumps(json.loads(text))) is None

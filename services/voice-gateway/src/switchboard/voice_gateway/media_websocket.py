@@ -220,16 +220,20 @@ class MediaWebSocketProtocol(WebSocketsSansIOProtocol):
         """A future resolved when a message arrives (await it, then ``pop_nowait``)."""
         return self._inbox.waiter()
 
-    async def send_text(self, text: str) -> None:
-        """Send one text message (as ``websocket.send`` would)."""
-        if not self.writable.is_set():
-            await self.writable.wait()
-        if (
+    def _open_for_frames(self) -> bool:
+        """True while data frames may be written straight to the transport."""
+        return not (
             self.disconnected
             or self.close_sent
             or self.initial_response is not None
             or self.conn.state is not State.OPEN
-        ):
+        )
+
+    async def send_text(self, text: str) -> None:
+        """Send one text message (as ``websocket.send`` would)."""
+        if not self.writable.is_set():
+            await self.writable.wait()
+        if not self._open_for_frames():
             # Whatever uvicorn does with a message it cannot send now (raise, mostly).
             await self.send({"type": "websocket.send", "text": text})
             return
@@ -238,12 +242,7 @@ class MediaWebSocketProtocol(WebSocketsSansIOProtocol):
 
     def send_text_now(self, text: str) -> None:
         """Write one text frame now (even past the buffer's mark: check ``writable``)."""
-        if (
-            self.disconnected
-            or self.close_sent
-            or self.initial_response is not None
-            or self.conn.state is not State.OPEN
-        ):
+        if not self._open_for_frames():
             raise ClientDisconnected()
         data = text.encode()
         self.transport.write(_frame_header(len(data)) + data)
@@ -251,12 +250,7 @@ class MediaWebSocketProtocol(WebSocketsSansIOProtocol):
     def send_texts_now(self, texts: list[str]) -> None:
         """Write text frames now, in one write (even past the buffer's mark: check
         ``writable``)."""
-        if (
-            self.disconnected
-            or self.close_sent
-            or self.initial_response is not None
-            or self.conn.state is not State.OPEN
-        ):
+        if not self._open_for_frames():
             raise ClientDisconnected()
         frames: list[bytes] = []
         for text in texts:

@@ -93,21 +93,18 @@ class DirectMediaSocket(StarletteMediaSocket):
 
     def send_text_now(self, text: str) -> None:
         """Write one text frame now."""
-        if self._closed:
-            raise SocketClosed("closed")
-        try:
-            self._protocol.send_text_now(text)
-        except (OSError, RuntimeError) as exc:
-            self._closed = True
-            raise SocketClosed(str(exc)) from exc
+        self._write_now(self._protocol.send_text_now, text)
 
     def send_texts_now(self, texts: list[str]) -> None:
         """Write text frames now, in one write."""
+        self._write_now(self._protocol.send_texts_now, texts)
+
+    def _write_now(self, write: Callable[[Any], None], what: Any) -> None:
         if self._closed:
             raise SocketClosed("closed")
         try:
-            self._protocol.send_texts_now(texts)
-        except (OSError, RuntimeError) as exc:
+            write(what)
+        except (OSError, RuntimeError) as exc:  # uvicorn's ClientDisconnected is an OSError
             self._closed = True
             raise SocketClosed(str(exc)) from exc
 

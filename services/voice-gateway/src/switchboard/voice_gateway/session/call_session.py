@@ -273,7 +273,7 @@ class CallSession:
                 # The usual message, the next caller frame, without building a frame.
                 plain = plain_audio(text)
                 if plain is not None and next_audio(plain[0]):
-                    payload = plain[1]
+                    payload = plain[2]
                 else:
                     frame = serializer.deserialize(text)
                     guard.check(frame)

@@ -119,28 +119,23 @@ class TwilioMediaSerializer:
     max_message_chars = MAX_MESSAGE_CHARS
 
     @staticmethod
-    def plain_audio(text: str) -> tuple[int, bytes] | None:
-        """The sequence number and audio of a caller audio message exactly as Twilio writes
-        it, else None (``deserialize`` then reads it, or says what is wrong with it)."""
+    def plain_audio(text: str) -> tuple[int, int, bytes] | None:
+        """The sequence number, timestamp and audio of a caller audio message exactly as
+        Twilio writes it, else None (``deserialize`` then reads it, or says what is wrong)."""
         plain = _TWILIO_MEDIA.fullmatch(text)
         if plain is None:
             return None
         try:
-            return int(plain[1]), binascii.a2b_base64(plain[3], strict_mode=True)
+            audio = binascii.a2b_base64(plain[3], strict_mode=True)
         except (binascii.Error, ValueError):
             return None
+        return int(plain[1]), int(plain[2]), audio
 
     def deserialize(self, text: str) -> InboundFrame:
         """Parse one websocket text message from Twilio."""
-        plain = _TWILIO_MEDIA.fullmatch(text)
+        plain = self.plain_audio(text)
         if plain is not None:
-            sequence, timestamp, encoded = plain.groups()
-            try:
-                decoded = binascii.a2b_base64(encoded, strict_mode=True)
-            except (binascii.Error, ValueError):
-                pass  # the general path says why
-            else:
-                return CallerAudio(int(sequence), int(timestamp), decoded)
+            return CallerAudio(*plain)
         if len(text) > self.max_message_chars:
             raise ProtocolError(f"oversized message ({len(text)} characters)", "oversized")
         try:
