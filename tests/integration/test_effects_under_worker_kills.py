@@ -17,14 +17,11 @@ import pytest
 from sqlalchemy import func, select, text
 
 from switchboard.common.db import system_session, tenant_session
-from switchboard.common.integrations.ai_text import OfflineAIText
 from switchboard.common.jobs import enqueue
 from switchboard.common.jobs.catalog import PROCESS_RECORDING
 from switchboard.common.models import CallLog, Job, Recording, WhatsAppMessage
 from switchboard.common.settings import Settings
-from switchboard.domain.whatsapp import replies
 from switchboard.domain.whatsapp.inbound import InboundMessage, store_inbound
-from switchboard.worker.bootstrap import stores
 from tests.fakes.openai_http import API_KEY, FakeOpenAIServer, fake_openai
 from tests.fakes.twilio_rest import ACCOUNT_SID, AUTH_TOKEN, FakeTwilioServer
 from tests.support.factories import make_business, unique_phone
@@ -93,42 +90,58 @@ def test_a_reply_twilio_took_as_the_worker_died_is_found_not_sent_again(
     lagging_twilio: FakeTwilioServer,
     start_effect_worker: Callable[[str], ServiceProcess],
 ) -> None:
+    """The reply job stores the reply and sends it itself; killed while Twilio holds the
+    request it made, its redelivery asks the agent nothing and finds the reply at Twilio."""
     business = make_business()
     contact = f"whatsapp:{unique_phone()}"
+    lagging_twilio.hold_next("create_message")  # Twilio takes it; the worker never hears back
+    first = start_effect_worker("whatsapp")
     inbound = store_inbound(
         business.id, InboundMessage(f"SM{uuid.uuid4().hex}", contact, business.phone_number, "Hi")
     )
     assert inbound is not None
-    lagging_twilio.hold_next("create_message")  # Twilio takes it; the worker never hears back
-    first = start_effect_worker("whatsapp_send")
-    reply_id = replies.reply_to_inbound(business.id, inbound, OfflineAIText(), stores().replies)
-    assert reply_id is not None
 
     lagging_twilio.wait_for(lambda: lagging_twilio.held, timeout=60)
     first.kill()
-    start_effect_worker("whatsapp_send")
+    start_effect_worker("whatsapp")
 
-    def send_job_status() -> str:
+    def reply_job_status() -> str:
         with tenant_session(business.id) as session:
             return str(
                 session.execute(
-                    select(Job.status).where(Job.actor_name == "send_whatsapp_with_retry_job")
+                    select(Job.status).where(Job.actor_name == "process_whatsapp_webhook_job")
                 ).scalar_one()
             )
+
+    def reply_id() -> int:
+        with tenant_session(business.id) as session:
+            linked = session.execute(
+                select(WhatsAppMessage.reply_id).where(WhatsAppMessage.id == inbound)
+            ).scalar_one()
+        assert linked is not None
+        return int(linked)
 
     # The reply is marked sent inside the job; the ledger records the job's end just after.
     wait_for(
         lambda: (
-            _status(business.id, WhatsAppMessage, reply_id) == "sent"
-            and send_job_status() == "succeeded"
+            _status(business.id, WhatsAppMessage, reply_id()) == "sent"
+            and reply_job_status() == "succeeded"
         ),
         timeout=90,
-        what="the redelivered send to settle",
+        what="the redelivered reply job to settle its send",
     )
     [taken] = lagging_twilio.messages  # the one the killed worker sent, never a second
     with tenant_session(business.id) as session:
-        reply = session.get(WhatsAppMessage, reply_id)
-    assert reply is not None and reply.message_sid == taken["sid"]
+        replies_written = (
+            session.execute(select(WhatsAppMessage).where(WhatsAppMessage.direction == "out"))
+            .scalars()
+            .all()
+        )
+        send_jobs = session.execute(
+            select(func.count()).select_from(Job).where(Job.queue_name == "whatsapp_send")
+        ).scalar_one()
+    assert [(r.id, r.message_sid) for r in replies_written] == [(reply_id(), taken["sid"])]
+    assert send_jobs == 0, "the reply job sends its reply: no send job on the way"
 
 
 def _hold_call_log(call_log_id: int, locked: threading.Event, release: threading.Event) -> None:

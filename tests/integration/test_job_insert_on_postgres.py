@@ -26,7 +26,7 @@ from switchboard.common.jobs.enqueue import PreparedJob, prepare_job
 from switchboard.common.migrate import alembic_config
 from switchboard.common.models import Job, OutboxMessage
 from switchboard.common.settings import Settings, get_settings
-from switchboard.domain.whatsapp.replies import reply_jobs
+from switchboard.domain.whatsapp.replies import analysis_job
 from tests.support.factories import TestBusiness, make_business, unique_phone
 
 pytestmark = pytest.mark.integration
@@ -45,9 +45,8 @@ _STORE_BATCH = text(
 )
 _STORE_REPLY = text(
     "SELECT * FROM switchboard_whatsapp_store_reply(:role, :business_id, :message_id, "
-    ":conversation_id, :body, :now, :send_id, :send_queue, :send_actor, :send_retries, "
-    ":send_payload, :analysis_id, :analysis_queue, :analysis_actor, :analysis_retries, "
-    ":analysis_payload, :analysis_key)"
+    ":conversation_id, :body, :now, 'sending', :analysis_id, :analysis_queue, "
+    ":analysis_actor, :analysis_retries, :analysis_payload, :analysis_key)"
 )
 
 
@@ -222,7 +221,7 @@ def test_the_reply_function_writes_the_ledger_rows(business: TestBusiness) -> No
             text("SELECT conversation_id FROM whatsapp_messages WHERE id = :id"),
             {"id": message_id},
         ).scalar_one()
-        send, analysis = reply_jobs(business.id, conversation_id, 0)
+        analysis = analysis_job(business.id, conversation_id)
         rows = conn.execute(
             _STORE_REPLY,
             {
@@ -232,11 +231,6 @@ def test_the_reply_function_writes_the_ledger_rows(business: TestBusiness) -> No
                 "conversation_id": conversation_id,
                 "body": "Hello!",
                 "now": now,
-                "send_id": send.message.message_id,
-                "send_queue": send.message.queue_name,
-                "send_actor": send.message.actor_name,
-                "send_retries": send.max_retries,
-                "send_payload": send.payload,
                 "analysis_id": analysis.message.message_id,
                 "analysis_queue": analysis.message.queue_name,
                 "analysis_actor": analysis.message.actor_name,
@@ -246,9 +240,8 @@ def test_the_reply_function_writes_the_ledger_rows(business: TestBusiness) -> No
             },
         ).all()
 
-    [reply_id] = {row[1] for row in rows}
-    assert [row[0] for row in rows] == ["ok", "ok"]
-    _assert_written(send, now, message_id=reply_id)
+    [(state, reply_id, *_)] = rows  # the reply (sent by the job that stored it) and its analysis
+    assert state == "ok" and reply_id is not None
     _assert_written(analysis, now)
 
 
@@ -269,7 +262,9 @@ def test_the_migration_goes_down_to_the_definitions_it_replaced_and_up_again(
         "switchboard_enqueue_jobs": latest.CREATE_ENQUEUE,
         "switchboard_store_inbound_whatsapp": latest.STORE_INBOUND,
         "switchboard_store_inbound_whatsapp_batch": latest.STORE_INBOUND_BATCH,
-        "switchboard_whatsapp_store_reply": latest.STORE_REPLY,
+        "switchboard_whatsapp_store_reply": _migration(
+            "0021_reply_sent_by_its_reply_job"
+        ).STORE_REPLY,
     }
 
     def bodies() -> dict[str, str]:

@@ -1,5 +1,5 @@
 """The agent's WhatsApp reply on PostgreSQL: the worker's ``PostgresReplyStore`` (migration
-0006's two functions).
+0006's context function, 0021's store).
 
 They must write exactly what the portable ``OrmReplyStore`` writes (the first test runs both on
 the same database and compares), check the business the way ``owned_row`` does, write nothing
@@ -58,7 +58,7 @@ def _functions() -> PostgresReplyStore:
     return PostgresReplyStore(get_settings().db_app_role)
 
 
-def _reply(business_id: int, message_id: int) -> int | None:
+def _reply(business_id: int, message_id: int) -> replies.ReplyToSend | None:
     return replies.reply_to_inbound(business_id, message_id, AI, _functions())
 
 
@@ -71,7 +71,10 @@ def _written(business_id: int, contact: str) -> dict[str, Any]:
         sessions = session.execute(select(WhatsAppSession)).scalars().all()
         jobs = session.execute(select(Job)).scalars()
         return {
-            "messages": [(m.direction, m.body, m.status, m.attempts) for m in messages],
+            "messages": [
+                (m.direction, m.body, m.status, m.attempts, m.reply_id is not None)
+                for m in messages
+            ],
             "lead": (
                 lead.phone == contact,
                 lead.status,
@@ -95,24 +98,36 @@ def _written(business_id: int, contact: str) -> dict[str, Any]:
 
 def test_the_functions_write_what_the_portable_path_writes(pg: Settings) -> None:
     on_functions, on_orm = make_business(), make_business()
-    written = []
+    written, outgoing = [], []
     for business, store in ((on_functions, _functions()), (on_orm, replies.OrmReplyStore())):
         contact = unique_phone()
         first = _inbound(business, contact, "Hi, how much is a haircut?")
         assert replies.reply_to_inbound(business.id, first, AI, store) is not None
         second = _inbound(business, contact, "And on Saturday?")
-        reply_id = replies.reply_to_inbound(business.id, second, AI, store)
-        assert reply_id is not None
+        reply = replies.reply_to_inbound(business.id, second, AI, store)
+        assert reply is not None and reply.outgoing is not None
         written.append(_written(business.id, contact))
         with tenant_session(business.id) as session:
-            send_job = session.execute(
-                select(Job).where(Job.actor_name == "send_whatsapp_with_retry_job").limit(1)
+            linked = session.execute(
+                select(WhatsAppMessage.reply_id).where(WhatsAppMessage.id == second)
             ).scalar_one()
-            assert json.loads(send_job.message)["kwargs"]["message_id"] != 0
+        assert linked == reply.reply_id
+        sent = reply.outgoing
+        assert sent.to == f"whatsapp:{contact}" and sent.unsettled_since is None
+        outgoing.append((sent.from_ == f"whatsapp:{business.phone_number}", sent.body))
     assert written[0] == written[1]
-    # Two inbound, two replies; one open session; one analysis job while it is still queued.
-    assert [m[0] for m in written[0]["messages"]] == ["in", "out", "in", "out"]
+    assert outgoing[0] == outgoing[1]
+    # Two inbound, two replies claimed for their first send (the job sends them itself), each
+    # linked from its message; one open session; one analysis job while it is still queued;
+    # no send job.
+    assert written[0]["messages"] == [
+        ("in", "Hi, how much is a haircut?", "replied", 0, True),
+        ("out", written[0]["messages"][1][1], "sending", 1, False),
+        ("in", "And on Saturday?", "replied", 0, True),
+        ("out", written[0]["messages"][3][1], "sending", 1, False),
+    ]
     assert [job[0] for job in written[0]["jobs"]].count("analyze_conversation_job") == 1
+    assert all(job[1] != "whatsapp_send" for job in written[0]["jobs"])
 
 
 def test_the_reply_sees_the_conversation_so_far_and_the_stored_prompt(pg: Settings) -> None:
@@ -152,11 +167,11 @@ def test_another_business_s_message_is_a_permanent_failure_that_writes_nothing(
 def test_an_outbound_message_id_is_refused(pg: Settings) -> None:
     business = make_business()
     inbound_id = _inbound(business, unique_phone(), "Hi")
-    reply_id = _reply(business.id, inbound_id)
-    assert reply_id is not None
+    reply = _reply(business.id, inbound_id)
+    assert reply is not None
 
     with pytest.raises(NotFoundError, match="not an inbound message"):
-        _reply(business.id, reply_id)
+        _reply(business.id, reply.reply_id)
 
 
 def test_an_answered_message_is_not_answered_again_even_between_the_two_calls(
@@ -166,19 +181,26 @@ def test_an_answered_message_is_not_answered_again_even_between_the_two_calls(
     message_id = _inbound(business, unique_phone(), "Hi")
     context = _functions().context(business.id, message_id)
     assert context is not None
-    assert _reply(business.id, message_id) is not None
+    first = _reply(business.id, message_id)
+    assert first is not None
 
     # A concurrent delivery that read its context before the first reply was stored.
     late = _functions().store(business.id, message_id, context, "a second answer")
 
     assert late is None
-    assert _reply(business.id, message_id) is None
+    # A redelivery while the reply is unsent (its job died before the send settled) is given
+    # that reply to send, claimed again by the send: nothing new is stored.
+    assert _reply(business.id, message_id) == replies.ReplyToSend(first.reply_id, None)
+    with tenant_session(business.id) as session:
+        session.execute(
+            update(WhatsAppMessage)
+            .where(WhatsAppMessage.id == first.reply_id)
+            .values(status="sent")
+        )
+    assert _reply(business.id, message_id) is None  # sent: nothing left to do
     with tenant_session(business.id) as session:
         directions = session.execute(select(WhatsAppMessage.direction)).scalars().all()
-        sends = session.execute(
-            select(Job.id).where(Job.actor_name == "send_whatsapp_with_retry_job")
-        ).all()
-    assert sorted(directions) == ["in", "out"] and len(sends) == 1
+    assert sorted(directions) == ["in", "out"]
 
 
 def test_a_business_at_its_limit_is_told_so_and_nothing_is_written(pg: Settings) -> None:

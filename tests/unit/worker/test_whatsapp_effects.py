@@ -1,5 +1,6 @@
 """WhatsApp's outside effects happen once: an unsettled send waits for Twilio's list before it
-sends again, a retried dead send sends, and idle sessions are summarised one job each."""
+sends again, a retried dead send sends, the reply job sends its own reply once however it
+dies or fails, and idle sessions are summarised one job each."""
 
 from __future__ import annotations
 
@@ -15,19 +16,24 @@ from sqlalchemy import select, update
 from switchboard.api.app import create_app
 from switchboard.common.db import tenant_session
 from switchboard.common.db.base import utcnow
+from switchboard.common.integrations.ai_text import OfflineAIText
 from switchboard.common.integrations.twilio_client import TwilioRestClient
 from switchboard.common.jobs.broker import get_broker
 from switchboard.common.jobs.catalog import (
     AUTO_SUMMARY_WHATSAPP_SESSION,
+    PROCESS_WHATSAPP_WEBHOOK,
     SEND_WHATSAPP_WITH_RETRY,
 )
 from switchboard.common.models import (
+    Job,
     WhatsAppConversation,
     WhatsAppMessage,
     WhatsAppSession,
 )
 from switchboard.common.settings import Settings
+from switchboard.domain.whatsapp import replies
 from switchboard.domain.whatsapp.sessions import queue_idle_session_summaries
+from switchboard.worker.bootstrap import stores
 from tests.fakes.openai_http import FakeOpenAIServer
 from tests.fakes.twilio_rest import ACCOUNT_SID, AUTH_TOKEN, FakeTwilioServer
 from tests.support.factories import make_business, unique_phone
@@ -47,6 +53,30 @@ def _reply(world: World) -> WhatsAppMessage:
         reply = session.get(WhatsAppMessage, world.outbound_id)
         assert reply is not None
         return reply
+
+
+def _replies_to(world: World) -> list[WhatsAppMessage]:
+    """The replies stored for the world's inbound message (the one its link names)."""
+    with tenant_session(world.id) as session:
+        inbound = session.get(WhatsAppMessage, world.inbound_id)
+        assert inbound is not None
+        return list(
+            session.execute(
+                select(WhatsAppMessage).where(
+                    WhatsAppMessage.direction == "out",
+                    WhatsAppMessage.id != world.outbound_id,
+                )
+            ).scalars()
+        )
+
+
+def _reply_job(world: World, timeout: float = 20) -> Job:
+    return run(
+        PROCESS_WHATSAPP_WEBHOOK.name,
+        business_id=world.id,
+        message_id=world.inbound_id,
+        timeout=timeout,
+    )
 
 
 def _died_mid_send_just_now(world: World, fake_twilio: FakeTwilioServer) -> dict[str, str]:
@@ -199,3 +229,60 @@ def test_fifty_idle_sessions_are_fifty_jobs_each_summarising_one(
     assert all(chat.closed_at is not None and chat.summary for chat in chats)
     wait_for(lambda: len(fake_openai.chat_requests) >= 50)
     assert len(fake_openai.chat_requests) == 50  # one summary each, none twice
+
+
+@pytest.mark.parametrize("reached_twilio", [False, True])
+def test_a_reply_job_that_died_after_storing_its_reply_sends_it_once_when_redelivered(
+    worker: dramatiq.Worker, fake_twilio: FakeTwilioServer, reached_twilio: bool
+) -> None:
+    """Killed between storing the reply (claimed for its first send) and learning whether
+    Twilio took it: the redelivery asks the agent nothing, looks the reply up at Twilio, and
+    sends it only if Twilio never got it."""
+    world = make_world()
+    stored = replies.reply_to_inbound(world.id, world.inbound_id, OfflineAIText(), stores().replies)
+    assert stored is not None and stored.outgoing is not None  # ...and the worker dies here
+    with tenant_session(world.id) as session:  # long enough ago for the lookup window to pass
+        session.execute(
+            update(WhatsAppMessage)
+            .where(WhatsAppMessage.id == stored.reply_id)
+            .values(updated_at=utcnow() - timedelta(minutes=5))
+        )
+    if reached_twilio:
+        twilio = TwilioRestClient(ACCOUNT_SID, AUTH_TOKEN, base_url=fake_twilio.url)
+        twilio.send_whatsapp(stored.outgoing.to, stored.outgoing.from_, stored.outgoing.body)
+
+    job = _reply_job(world)
+
+    assert job.status == "succeeded", job.last_error
+    [sent] = fake_twilio.messages  # once, whoever sent it
+    [reply] = _replies_to(world)
+    assert (reply.id, reply.status, reply.message_sid) == (stored.reply_id, "sent", sent["sid"])
+    assert reply.attempts == 2
+
+
+def test_a_reply_twilio_keeps_refusing_is_stored_once_and_failed_after_the_job_s_retries(
+    client: TestClient, worker: dramatiq.Worker, fake_twilio: FakeTwilioServer
+) -> None:
+    """The reply job's retries are its reply's send retries: one reply, failed at the end;
+    retried from the API, the job re-opens it and sends it (the agent is not asked again)."""
+    world = make_world()
+    tries = PROCESS_WHATSAPP_WEBHOOK.max_retries + 1
+    fake_twilio.fail_next("create_message", count=tries, status=503)
+
+    dead = _reply_job(world, timeout=60)
+
+    assert (dead.status, dead.attempts) == ("dead", tries)
+    [reply] = _replies_to(world)
+    assert (reply.status, reply.attempts) == ("failed", tries)
+    assert "503" in (reply.error or "") and fake_twilio.messages == []
+
+    answer = client.post(
+        f"/api/v1/jobs/{dead.id}/retry",
+        headers={"Authorization": f"Bearer {world.business.api_key}"},
+    )
+
+    assert answer.status_code == 200, answer.text
+    assert finished(world.id, dead.id).status == "succeeded"
+    [sent] = fake_twilio.messages
+    [again] = _replies_to(world)
+    assert (again.id, again.status, again.message_sid) == (reply.id, "sent", sent["sid"])

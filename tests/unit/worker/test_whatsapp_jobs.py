@@ -109,6 +109,8 @@ def test_an_inbound_message_is_answered_through_twilio_end_to_end(
     reply = _messages(business.id)[1]
     assert (reply.direction, reply.message_sid, reply.body) == ("out", sent["sid"], sent["Body"])
     wait_for(lambda: _lead(business.id) is not None and _lead(business.id).name == "Ana Ruiz")
+    # The reply job sent its reply itself: no send job between the reply and Twilio.
+    assert jobs_of(business.id, "send_whatsapp_with_retry_job") == []
 
 
 def test_a_reply_twilio_keeps_refusing_is_marked_failed_after_its_retries(

@@ -124,8 +124,9 @@ CLEANUP_OLD_RECORDINGS = ActorSpec(  # daily; the next day's run deletes what th
     ttl_s=86_400,
     params=(),
 )
+# It sends the reply it stores: its retries are the reply's send retries too.
 PROCESS_WHATSAPP_WEBHOOK = ActorSpec(
-    "process_whatsapp_webhook_job", "whatsapp", timeout_s=60, max_retries=3, params=("message_id",)
+    "process_whatsapp_webhook_job", "whatsapp", timeout_s=60, max_retries=5, params=("message_id",)
 )
 SEND_WHATSAPP_MESSAGE = ActorSpec(
     "send_whatsapp_message_job",

@@ -41,6 +41,11 @@ class WhatsAppMessage(TenantOwned, Timestamped, Base):
     status: Mapped[str] = mapped_column(String(32), default="received")
     attempts: Mapped[int] = mapped_column(Integer, default=0)
     error: Mapped[str | None] = mapped_column(Text)
+    #: On an inbound message: the agent's reply to it. The reply job sends that reply itself,
+    #: so its redelivery after a crash finds the reply here and finishes the send.
+    reply_id: Mapped[int | None] = mapped_column(
+        BigId, ForeignKey("whatsapp_messages.id", ondelete="SET NULL")
+    )
 
 
 class WhatsAppSession(TenantOwned, Timestamped, Base):

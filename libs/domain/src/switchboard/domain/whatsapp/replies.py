@@ -1,36 +1,69 @@
-"""The agent's reply to an inbound WhatsApp message: generated, stored and queued for sending.
+"""The agent's reply to an inbound WhatsApp message: generated, stored, and sent by its job.
 
 Two units of work with the reply's generation between them (an AI call holds no transaction),
-each a method of the :class:`ReplyStore` port. :class:`OrmReplyStore` is the portable adapter
-(SQLAlchemy's ORM, on SQLite and PostgreSQL alike); the worker's bootstrap gives PostgreSQL
-one that makes each unit of work one function call.
+each a method of the :class:`ReplyStore` port. The second stores the reply already claimed for
+its first send attempt (what :meth:`SendLedger.claim` would write) and links it from the
+inbound message, so the reply job sends it at once — no send job between the reply and Twilio —
+and a redelivery after its worker died finds the unsent reply (:func:`unsent_reply`) and
+finishes the send under the send ledger's rules (look it up at Twilio first). A failed send
+fails the reply job, whose retries send again. :class:`OrmReplyStore` is the portable adapter
+(SQLAlchemy's ORM, on SQLite and PostgreSQL alike); the worker's bootstrap gives PostgreSQL one
+that makes each unit of work one function call.
 """
 
 from __future__ import annotations
 
 import abc
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import timedelta
+from typing import Any
 
 from sqlalchemy import select
+from sqlalchemy.orm import Session, aliased
 
+from switchboard.common.db.base import as_utc, utcnow
 from switchboard.common.db.owned import owned_row
 from switchboard.common.db.tenancy import tenant_session
 from switchboard.common.errors import NotFoundError
 from switchboard.common.integrations.ai_text import AIText, ChatTurn
-from switchboard.common.jobs.catalog import ANALYZE_CONVERSATION, SEND_WHATSAPP_WITH_RETRY
+from switchboard.common.integrations.twilio_rest import TwilioRest, whatsapp_address
+from switchboard.common.jobs.catalog import ANALYZE_CONVERSATION, PROCESS_WHATSAPP_WEBHOOK
 from switchboard.common.jobs.enqueue import PreparedJob, enqueue_prepared, prepare_job
+from switchboard.common.jobs.service import on_retry
 from switchboard.common.logging import get_logger
 from switchboard.common.models import WhatsAppConversation, WhatsAppMessage
 from switchboard.domain.businesses.prompts import prompt_for
 from switchboard.domain.leads.store import upsert_lead
 from switchboard.domain.whatsapp.concurrency import BusinessAtLimit, business_is_busy
 from switchboard.domain.whatsapp.reply_context import HISTORY_LENGTH, ReplyContext
+from switchboard.domain.whatsapp.sending import (
+    SENDING,
+    Outgoing,
+    SendLedger,
+    reopen_failed_send,
+    send_claimed,
+    send_outbound,
+)
 from switchboard.domain.whatsapp.sessions import touch_session
 
 log = get_logger(__name__)
 
 
+@dataclass(frozen=True)
+class ReplyToSend:
+    """A stored reply its job is to send.
+
+    ``outgoing``: the reply as just stored, claimed for its first attempt; None for the reply
+    an earlier delivery stored and did not see settled, which the send claims again.
+    """
+
+    reply_id: int
+    outgoing: Outgoing | None
+
+
 class ReplyStore(abc.ABC):
-    """Where a reply reads what it answers and is stored with the jobs it brings."""
+    """Where a reply reads what it answers and is stored with the job it brings."""
 
     @abc.abstractmethod
     def context(self, business_id: int, message_id: int) -> ReplyContext | None:
@@ -45,10 +78,11 @@ class ReplyStore(abc.ABC):
     @abc.abstractmethod
     def store(
         self, business_id: int, message_id: int, context: ReplyContext, body: str
-    ) -> int | None:
-        """Store the reply, mark the inbound message replied and enqueue the reply's jobs
-        (:func:`reply_jobs`), in one transaction; the reply's id, or None if a concurrent
-        delivery answered the message first."""
+    ) -> ReplyToSend | None:
+        """Store the reply claimed for its first send attempt (``sending``, one attempt), link
+        it from the inbound message (``reply_id``), mark that replied and queue the
+        conversation's analysis (:func:`analysis_job`), in one transaction; None if a
+        concurrent delivery answered the message first."""
 
 
 def analysis_key(business_id: int, conversation_id: int) -> str:
@@ -56,39 +90,96 @@ def analysis_key(business_id: int, conversation_id: int) -> str:
     return f"analyze-chat:{business_id}:{conversation_id}"
 
 
-def reply_jobs(
-    business_id: int, conversation_id: int, reply_id: int
-) -> tuple[PreparedJob, PreparedJob]:
-    """The jobs a stored reply brings: its send, and the conversation's analysis unless one is
-    still to run (unique by :func:`analysis_key`)."""
-    return (
-        prepare_job(SEND_WHATSAPP_WITH_RETRY, business_id=business_id, message_id=reply_id),
-        prepare_job(
-            ANALYZE_CONVERSATION,
-            business_id=business_id,
-            key=analysis_key(business_id, conversation_id),
-            conversation_id=conversation_id,
-        ),
+def analysis_job(business_id: int, conversation_id: int) -> PreparedJob:
+    """The job a stored reply brings: the conversation's analysis, unless one is still to run
+    (unique by :func:`analysis_key`)."""
+    return prepare_job(
+        ANALYZE_CONVERSATION,
+        business_id=business_id,
+        key=analysis_key(business_id, conversation_id),
+        conversation_id=conversation_id,
     )
+
+
+def unsent_reply(business_id: int, message_id: int) -> int | None:
+    """The reply to an answered inbound message while it is neither sent nor failed: the job
+    that stored it died, or failed, before its send settled."""
+    reply = aliased(WhatsAppMessage)
+    with tenant_session(business_id) as session:
+        return session.scalar(
+            select(reply.id)
+            .join_from(WhatsAppMessage, reply, reply.id == WhatsAppMessage.reply_id)
+            .where(
+                WhatsAppMessage.business_id == business_id,
+                WhatsAppMessage.id == message_id,
+                reply.business_id == business_id,
+                reply.status.not_in(("sent", "failed")),
+            )
+        )
 
 
 def reply_to_inbound(
     business_id: int, message_id: int, ai: AIText, store: ReplyStore
-) -> int | None:
-    """Answer the inbound message; returns the queued reply's id (None if already answered).
+) -> ReplyToSend | None:
+    """Answer the inbound message: the stored reply to send now, or None if nothing is left.
 
-    Raises :class:`BusinessAtLimit`, having written nothing, when the business already runs
-    as many replies as it allows; the check shares the reply's first transaction.
+    An answered message whose reply is still unsent (an earlier delivery died or failed before
+    its send settled) gives that reply, without asking the agent again. Raises
+    :class:`BusinessAtLimit`, having written nothing, when the business already runs as many
+    replies as it allows; the check shares the reply's first transaction.
     """
     context = store.context(business_id, message_id)
     if context is None:
-        return None
-    reply_id = store.store(
-        business_id, message_id, context, ai.reply(context.prompt, context.history)
+        unsent = unsent_reply(business_id, message_id)
+        return None if unsent is None else ReplyToSend(unsent, None)
+    reply = store.store(business_id, message_id, context, ai.reply(context.prompt, context.history))
+    if reply is not None:
+        log.info("whatsapp.reply_stored", business_id=business_id, message_id=reply.reply_id)
+    return reply
+
+
+def send_reply(
+    business_id: int,
+    reply: ReplyToSend,
+    twilio: TwilioRest,
+    ledger: SendLedger,
+    *,
+    final: bool,
+    lookup_window: timedelta,
+) -> bool:
+    """Send the reply under the send ledger's rules (see ``sending.send_outbound``)."""
+    if reply.outgoing is None:
+        return send_outbound(
+            business_id, reply.reply_id, twilio, ledger, final=final, lookup_window=lookup_window
+        )
+    return send_claimed(
+        business_id,
+        reply.reply_id,
+        reply.outgoing,
+        twilio,
+        ledger,
+        final=final,
+        lookup_window=lookup_window,
+        began=reply.outgoing.created_at,
+    )
+
+
+def reopen_failed_reply(session: Session, business_id: int, kwargs: Mapping[str, Any]) -> None:
+    """A dead reply job retried: its reply, if its send failed, is unsettled again (see
+    ``sending.reopen_failed_send``), so the retry sends it instead of finding it settled."""
+    inbound_id = kwargs.get("message_id")
+    if not isinstance(inbound_id, int):
+        return
+    reply_id = session.scalar(
+        select(WhatsAppMessage.reply_id).where(
+            WhatsAppMessage.business_id == business_id, WhatsAppMessage.id == inbound_id
+        )
     )
     if reply_id is not None:
-        log.info("whatsapp.reply_queued", business_id=business_id, message_id=reply_id)
-    return reply_id
+        reopen_failed_send(session, business_id, {"message_id": reply_id})
+
+
+on_retry(PROCESS_WHATSAPP_WEBHOOK, reopen_failed_reply)
 
 
 class OrmReplyStore(ReplyStore):
@@ -132,23 +223,35 @@ class OrmReplyStore(ReplyStore):
 
     def store(
         self, business_id: int, message_id: int, context: ReplyContext, body: str
-    ) -> int | None:
-        """Store the reply and enqueue its jobs; None if already answered."""
+    ) -> ReplyToSend | None:
+        """Store the reply claimed for its first attempt; None if already answered."""
         with tenant_session(business_id) as session:
             inbound = owned_row(session, WhatsAppMessage, business_id, message_id, lock=True)
             if inbound.status == "replied":  # a concurrent delivery won
                 return None
+            conversation = owned_row(
+                session, WhatsAppConversation, business_id, context.conversation_id
+            )
+            now = utcnow()
             reply = WhatsAppMessage(
                 business_id=business_id,
                 conversation_id=context.conversation_id,
                 direction="out",
                 body=body,
-                status="queued",
-                attempts=0,
+                status=SENDING,
+                attempts=1,
+                created_at=now,
+                updated_at=now,
             )
             session.add(reply)
-            inbound.status = "replied"
             session.flush()
-            for job in reply_jobs(business_id, context.conversation_id, reply.id):
-                enqueue_prepared(job)
-            return reply.id
+            inbound.status, inbound.reply_id = "replied", reply.id
+            enqueue_prepared(analysis_job(business_id, context.conversation_id))
+            outgoing = Outgoing(
+                whatsapp_address(conversation.contact_number),
+                whatsapp_address(conversation.business_number),
+                body,
+                as_utc(now),
+                None,
+            )
+            return ReplyToSend(reply.id, outgoing)

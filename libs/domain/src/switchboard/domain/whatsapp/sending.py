@@ -232,6 +232,32 @@ def send_outbound(
     outgoing = ledger.claim(business_id, message_id)
     if outgoing is None:
         return False
+    return send_claimed(
+        business_id,
+        message_id,
+        outgoing,
+        twilio,
+        ledger,
+        final=final,
+        lookup_window=lookup_window,
+        began=began,
+    )
+
+
+def send_claimed(
+    business_id: int,
+    message_id: int,
+    outgoing: Outgoing,
+    twilio: TwilioRest,
+    ledger: SendLedger,
+    *,
+    final: bool,
+    lookup_window: timedelta,
+    began: datetime,
+) -> bool:
+    """Send a message this attempt holds the claim of, as :func:`send_outbound` says: claimed
+    by :meth:`SendLedger.claim`, or stored claimed (the agent's reply, sent by the job that
+    wrote it). ``began``: when the attempt began, before its claim."""
     if outgoing.unsettled_since is not None:
         # Whether the window has passed is judged at the lookup's start: a lookup begun inside
         # it may miss a message Twilio lists while the lookup runs.

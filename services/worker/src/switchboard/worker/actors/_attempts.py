@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import random
+from typing import NoReturn
 
 import dramatiq
 from dramatiq.middleware import CurrentMessage
@@ -23,7 +24,7 @@ def is_final_attempt(spec: ActorSpec) -> bool:
     return int(message.options.get("retries", 0)) >= spec.max_retries
 
 
-def defer(reason: str, *, min_delay_ms: int = 200, max_delay_ms: int = 1000) -> None:
+def defer(reason: str, *, min_delay_ms: int = 200, max_delay_ms: int = 1000) -> NoReturn:
     """Re-queue the running message after a jittered delay without using up one of its retries.
 
     Dramatiq's Retries middleware counts every re-queue as a retry; stepping back because the

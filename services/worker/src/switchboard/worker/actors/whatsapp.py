@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import timedelta
+from typing import NoReturn
 
 from switchboard.common.bootstrap import adapters
 from switchboard.common.jobs.actor import job_actor
@@ -20,17 +21,48 @@ from switchboard.worker.bootstrap import stores
 
 @job_actor(PROCESS_WHATSAPP_WEBHOOK)
 def process_whatsapp_webhook_job(*, business_id: int, message_id: int) -> None:
-    """Reply to a stored inbound message, unless the business is at its concurrency limit."""
+    """Reply to a stored inbound message and send the reply, unless the business is at its
+    concurrency limit.
+
+    Dying after the reply is stored leaves it ``sending``: the redelivery finds it (the
+    inbound message links it), asks the agent nothing, and finishes the send as a send job
+    would — a lookup at Twilio first, a send only once the lookup window has passed. A failed
+    send fails this job; its retries send again, the last one marks the reply failed.
+    """
     try:
-        replies.reply_to_inbound(business_id, message_id, adapters().ai_text, stores().replies)
+        reply = replies.reply_to_inbound(
+            business_id, message_id, adapters().ai_text, stores().replies
+        )
     except concurrency.BusinessAtLimit:
         defer("business at its WhatsApp concurrency limit")
+    if reply is None:
+        return
+    try:
+        replies.send_reply(
+            business_id,
+            reply,
+            adapters().twilio,
+            stores().sends,
+            final=is_final_attempt(PROCESS_WHATSAPP_WEBHOOK),
+            lookup_window=_lookup_window(),
+        )
+    except sending.SendUnsettled as unsettled:
+        _step_back(unsettled)
+
+
+def _lookup_window() -> timedelta:
+    return timedelta(seconds=get_settings().whatsapp_send_lookup_window_s)
+
+
+def _step_back(unsettled: sending.SendUnsettled) -> NoReturn:
+    """Come back once an earlier attempt's lookup window has passed (nothing was sent)."""
+    delay_ms = int(unsettled.retry_in.total_seconds() * 1000)
+    defer(str(unsettled), min_delay_ms=delay_ms + 200, max_delay_ms=delay_ms + 1000)
 
 
 def _send(business_id: int, message_id: int, *, final: bool) -> None:
     """Send once. Dying mid-send leaves the message ``sending``: the redelivery looks it up at
     Twilio and, not finding it, steps back until the lookup window has passed, then sends."""
-    window = timedelta(seconds=get_settings().whatsapp_send_lookup_window_s)
     try:
         sending.send_outbound(
             business_id,
@@ -38,11 +70,10 @@ def _send(business_id: int, message_id: int, *, final: bool) -> None:
             adapters().twilio,
             stores().sends,
             final=final,
-            lookup_window=window,
+            lookup_window=_lookup_window(),
         )
     except sending.SendUnsettled as unsettled:
-        delay_ms = int(unsettled.retry_in.total_seconds() * 1000)
-        defer(str(unsettled), min_delay_ms=delay_ms + 200, max_delay_ms=delay_ms + 1000)
+        _step_back(unsettled)
 
 
 @job_actor(SEND_WHATSAPP_MESSAGE)

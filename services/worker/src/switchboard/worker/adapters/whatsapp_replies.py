@@ -1,4 +1,5 @@
-"""The reply's two units of work on PostgreSQL: a function call each (migrations 0006, 0016).
+"""The reply's two units of work on PostgreSQL: a function call each (migrations 0006, 0016,
+0021).
 
 The context's call also writes a fast-started reply job's running mark (the worker's ledger
 owes it), so the reply counts itself against its business's limit in the same statement.
@@ -13,13 +14,15 @@ from switchboard.common.db.engine import autocommit_connection
 from switchboard.common.db.tenancy import tenant_session
 from switchboard.common.errors import NotFoundError
 from switchboard.common.integrations.ai_text import ChatTurn
+from switchboard.common.integrations.twilio_rest import whatsapp_address
 from switchboard.common.jobs.catalog import PROCESS_WHATSAPP_WEBHOOK
 from switchboard.common.jobs.context import current_job
-from switchboard.common.jobs.outbox import PendingMessage, hand_over_committed
+from switchboard.common.jobs.outbox import hand_over_committed
 from switchboard.domain.businesses.prompts import prompt_for
 from switchboard.domain.whatsapp.concurrency import BusinessAtLimit
-from switchboard.domain.whatsapp.replies import ReplyStore, reply_jobs
+from switchboard.domain.whatsapp.replies import ReplyStore, ReplyToSend, analysis_job
 from switchboard.domain.whatsapp.reply_context import HISTORY_LENGTH, ReplyContext
+from switchboard.domain.whatsapp.sending import SENDING, Outgoing
 from switchboard.worker.runtime import ledger
 from switchboard.worker.runtime.heartbeat import worker_identity
 
@@ -29,8 +32,7 @@ _CONTEXT = text(
 )
 _STORE = text(
     "SELECT * FROM switchboard_whatsapp_store_reply("
-    ":role, :business_id, :message_id, :conversation_id, :body, :now, "
-    ":send_id, :send_queue, :send_actor, :send_retries, :send_payload, "
+    ":role, :business_id, :message_id, :conversation_id, :body, :now, :sending, "
     ":analysis_id, :analysis_queue, :analysis_actor, :analysis_retries, :analysis_payload, "
     ":analysis_key)"
 )
@@ -85,10 +87,11 @@ class PostgresReplyStore(ReplyStore):
 
     def store(
         self, business_id: int, message_id: int, context: ReplyContext, body: str
-    ) -> int | None:
-        """Store the reply and queue its jobs in one transaction; None if already answered."""
-        # The function writes the reply's id into the send job's message, hence 0 here.
-        send, analysis = reply_jobs(business_id, context.conversation_id, 0)
+    ) -> ReplyToSend | None:
+        """Store the reply claimed for its first attempt and queue the analysis in one
+        transaction; None if already answered."""
+        analysis = analysis_job(business_id, context.conversation_id)
+        now = utcnow()
         with autocommit_connection() as conn:
             rows = conn.execute(
                 _STORE,
@@ -98,12 +101,8 @@ class PostgresReplyStore(ReplyStore):
                     "message_id": message_id,
                     "conversation_id": context.conversation_id,
                     "body": body,
-                    "now": utcnow(),
-                    "send_id": send.message.message_id,
-                    "send_queue": send.message.queue_name,
-                    "send_actor": send.message.actor_name,
-                    "send_retries": send.max_retries,
-                    "send_payload": send.payload,
+                    "now": now,
+                    "sending": SENDING,
                     "analysis_id": analysis.message.message_id,
                     "analysis_queue": analysis.message.queue_name,
                     "analysis_actor": analysis.message.actor_name,
@@ -112,15 +111,14 @@ class PostgresReplyStore(ReplyStore):
                     "analysis_key": analysis.dedup_key,
                 },
             ).all()
-        state, reply_id = rows[0][0], rows[0][1]
+        state, reply_id, contact, number, outbox_id, payload = rows[0]
         if state == "missing":
             raise NotFoundError(
                 f"WhatsAppMessage {message_id} not found for business {business_id}"
             )
         if state == "answered":
             return None
-        pending: list[PendingMessage] = [
-            (int(outbox_id), str(payload)) for *_, outbox_id, payload in rows
-        ]
-        hand_over_committed(pending)
-        return int(reply_id)
+        if outbox_id is not None:  # None: the conversation's analysis is still to run
+            hand_over_committed([(int(outbox_id), str(payload))])
+        outgoing = Outgoing(whatsapp_address(contact), whatsapp_address(number), body, now, None)
+        return ReplyToSend(int(reply_id), outgoing)
