@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
 from sqlalchemy import Connection, Engine, create_engine, event
+from sqlalchemy.exc import DisconnectionError
+from sqlalchemy.pool import ConnectionPoolEntry
 
 from switchboard.common.settings import get_settings
 
@@ -16,6 +19,9 @@ _engine: Engine | None = None
 #: API answers 503), never a request left hanging.
 CONNECT_TIMEOUT_S = 5
 POOL_TIMEOUT_S = 5.0
+#: A pooled connection idle longer than this is pinged before it is handed out; one back in
+#: the pool sooner is handed out as it is (see :func:`_ping_idle_connections`).
+PING_AFTER_IDLE_S = 1.0
 
 
 def make_engine(url: str, *, pool_size: int = 40) -> Engine:
@@ -42,17 +48,43 @@ def make_engine(url: str, *, pool_size: int = 40) -> Engine:
         return engine
     # pool_size covers the API's threadpool (40 threads): connections beyond the pool are
     # opened and closed per checkout, and a PostgreSQL backend per request is expensive.
-    # pool_pre_ping: a connection PostgreSQL dropped (a restart) is replaced, not handed out.
-    return create_engine(
+    engine = create_engine(
         url,
         hide_parameters=True,
         pool_size=pool_size,
         max_overflow=10,
-        pool_pre_ping=True,
         pool_recycle=1800,
         pool_timeout=POOL_TIMEOUT_S,
         connect_args={"connect_timeout": CONNECT_TIMEOUT_S},
     )
+    _ping_idle_connections(engine)
+    return engine
+
+
+def _ping_idle_connections(engine: Engine) -> None:
+    """A connection PostgreSQL dropped (a restart) is replaced, not handed out — pinged when it
+    has been idle in the pool for :data:`PING_AFTER_IDLE_S`.
+
+    ``pool_pre_ping`` pings on every checkout: a worker checks a connection out ~6 times per
+    answered WhatsApp message, each ping a round trip and a statement for PostgreSQL. One
+    checked in less than a second ago was working then; if PostgreSQL went away since, the
+    statement fails as a disconnect, SQLAlchemy invalidates the whole pool, the request gets
+    its 503 or the job its retry, and the next checkouts ping (or reconnect).
+    """
+
+    @event.listens_for(engine, "checkin")
+    def _checked_in(_dbapi_connection: Any, record: ConnectionPoolEntry) -> None:
+        record.info["idle_since"] = time.monotonic()
+
+    @event.listens_for(engine, "checkout")
+    def _checked_out(dbapi_connection: Any, record: ConnectionPoolEntry, _proxy: Any) -> None:
+        idle_since = record.info.pop("idle_since", None)
+        if idle_since is None or time.monotonic() - idle_since < PING_AFTER_IDLE_S:
+            return  # new, or back in the pool a moment ago
+        try:
+            engine.dialect.do_ping(dbapi_connection)
+        except Exception as exc:  # the pool discards it and checks out another
+            raise DisconnectionError("a pooled connection failed its ping") from exc
 
 
 def get_engine() -> Engine:
