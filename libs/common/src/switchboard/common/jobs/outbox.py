@@ -22,10 +22,11 @@ from collections.abc import Callable
 from datetime import timedelta
 
 from dramatiq import Message
-from sqlalchemy import delete, insert, select
+from sqlalchemy import bindparam, delete, insert, select
 from sqlalchemy.orm import Session
 
 from switchboard.common.db.base import utcnow
+from switchboard.common.db.engine import get_engine
 from switchboard.common.db.tenancy import after_commit, collect, system_session
 from switchboard.common.jobs.broker import get_broker
 from switchboard.common.logging import get_logger, redact
@@ -37,6 +38,11 @@ PendingMessage = tuple[int, str]
 #: Where a session keeps the messages it added, until it commits.
 PENDING_KEY = "outbox_pending"
 _INSERT = insert(OutboxMessage).returning(OutboxMessage.id)
+#: The writer's own rows, built once (a worker publishes after nearly every job it runs):
+#: taken unless a relay holds them, and deleted once published.
+_OWN_ROWS = OutboxMessage.id.in_(bindparam("ids", expanding=True))
+_TAKE_OWN = select(OutboxMessage.id).where(_OWN_ROWS).with_for_update(skip_locked=True)
+_DELETE_OWN = delete(OutboxMessage).where(_OWN_ROWS)
 
 
 def add_to_outbox(
@@ -96,17 +102,13 @@ def publish_after_commit(pending: list[PendingMessage]) -> int:
     start twice, the first copy on the worker's fast path being invisible in the ledger.
     """
     ids = [outbox_id for outbox_id, _ in pending]
-    with system_session() as session:
-        mine = set(
-            session.scalars(
-                select(OutboxMessage.id)
-                .where(OutboxMessage.id.in_(ids))
-                .with_for_update(skip_locked=True)
-            )
-        )
+    # One Core transaction on prebuilt statements: the ORM session and a statement built per
+    # call were a fifth of a WhatsApp reply job's CPU.
+    with get_engine().begin() as conn:
+        mine = set(conn.scalars(_TAKE_OWN, {"ids": ids}))
         published = _publish([row for row in pending if row[0] in mine])
         if published:
-            session.execute(delete(OutboxMessage).where(OutboxMessage.id.in_(published)))
+            conn.execute(_DELETE_OWN, {"ids": published})
     return len(published)
 
 
