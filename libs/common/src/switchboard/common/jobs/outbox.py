@@ -27,7 +27,7 @@ from sqlalchemy.orm import Session
 
 from switchboard.common.db.base import utcnow
 from switchboard.common.db.engine import get_engine
-from switchboard.common.db.tenancy import after_commit, collect, system_session
+from switchboard.common.db.tenancy import after_commit, collect
 from switchboard.common.jobs.broker import get_broker
 from switchboard.common.logging import get_logger, redact
 from switchboard.common.models.jobs import OutboxMessage
@@ -43,6 +43,14 @@ _INSERT = insert(OutboxMessage).returning(OutboxMessage.id)
 _OWN_ROWS = OutboxMessage.id.in_(bindparam("ids", expanding=True))
 _TAKE_OWN = select(OutboxMessage.id).where(_OWN_ROWS).with_for_update(skip_locked=True)
 _DELETE_OWN = delete(OutboxMessage).where(_OWN_ROWS)
+#: A relay's rows (every long-running process relays once a second, mostly finding none).
+_TAKE_STALE = (
+    select(OutboxMessage.id, OutboxMessage.payload)
+    .where(OutboxMessage.created_at <= bindparam("cutoff"))
+    .order_by(OutboxMessage.id)
+    .limit(bindparam("batch_size"))
+    .with_for_update(skip_locked=True)
+)
 
 
 def add_to_outbox(
@@ -137,19 +145,13 @@ after_commit(PENDING_KEY, hand_over_committed)
 def relay_outbox(*, min_age_s: float = 2.0, batch_size: int = 500) -> int:
     """Publish outbox rows older than ``min_age_s`` that nobody else is publishing."""
     cutoff = utcnow() - timedelta(seconds=min_age_s)
-    with system_session() as session:
-        rows = session.execute(
-            select(OutboxMessage.id, OutboxMessage.payload)
-            .where(OutboxMessage.created_at <= cutoff)
-            .order_by(OutboxMessage.id)
-            .limit(batch_size)
-            .with_for_update(skip_locked=True)
-        ).all()
+    with get_engine().begin() as conn:
+        rows = conn.execute(_TAKE_STALE, {"cutoff": cutoff, "batch_size": batch_size}).all()
         if not rows:
             return 0
         published = _publish([(row.id, row.payload) for row in rows], republish=True)
         if published:
-            session.execute(delete(OutboxMessage).where(OutboxMessage.id.in_(published)))
+            conn.execute(_DELETE_OWN, {"ids": published})
     if published:
         log.info("outbox.relayed", count=len(published))
     return len(published)
