@@ -154,9 +154,7 @@ def _answer_as_the_worker(business_id: int, phone_number: str, round_: int) -> N
         JobContext(job_id, PROCESS_WHATSAPP_WEBHOOK.name, business_id, attempt=1, control=ledger)
     )
     try:
-        reply = replies.reply_to_inbound(
-            business_id, message_id, OfflineAIText(), stores().replies
-        )
+        reply = replies.reply_to_inbound(business_id, message_id, OfflineAIText(), stores().replies)
         assert reply is not None  # stored claimed for its send: the job records the outcome
         stores().sends.record(business_id, reply.reply_id, "sent", f"SMsent{round_}", None)
     finally:

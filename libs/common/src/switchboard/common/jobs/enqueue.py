@@ -11,19 +11,20 @@ from __future__ import annotations
 
 import time
 import uuid
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
 
 from dramatiq import Message
-from sqlalchemy import select
+from sqlalchemy import select, text
 from sqlalchemy.orm import Session
 
 from switchboard.common.db.base import utcnow
-from switchboard.common.db.tenancy import current_session, tenant_session
+from switchboard.common.db.tenancy import collect, current_session, tenant_session
 from switchboard.common.db.upsert import insert_ignoring_conflicts
 from switchboard.common.jobs.catalog import CATALOG, ActorSpec
 from switchboard.common.jobs.errors import UnknownActorError
-from switchboard.common.jobs.outbox import add_to_outbox
+from switchboard.common.jobs.outbox import PENDING_KEY, add_to_outbox
 from switchboard.common.models.jobs import LIVE_STATUSES, Job
 
 #: ``period`` value for a key that may never be enqueued again (for example an event id).
@@ -203,19 +204,83 @@ def prepare_job(
     return PreparedJob(message, payload, business_id, run_id, key, window, retry)
 
 
+def _joinable(session: Session, business_id: int) -> Session:
+    owner = session.info.get("business_id")
+    if owner is not None and owner != business_id:
+        raise PermissionError(
+            f"cannot enqueue a job for business {business_id} inside business {owner}'s transaction"
+        )
+    return session
+
+
 def enqueue_prepared(job: PreparedJob) -> JobRef:
     """Write a job built by :func:`prepare_job`, in the current unit of work or its own."""
     session = current_session()
     if session is not None:
-        owner = session.info.get("business_id")
-        if owner is not None and owner != job.business_id:
-            raise PermissionError(
-                f"cannot enqueue a job for business {job.business_id} "
-                f"inside business {owner}'s transaction"
-            )
-        return _write(session, job)
+        return _write(_joinable(session, job.business_id), job)
     with tenant_session(job.business_id) as own:
         return _write(own, job)
+
+
+# Migration 0010's one SQL definition of a job's first ledger row and its outbox row, which the
+# WhatsApp paths' functions call too: a batch is one statement, its rows set-based inserts.
+_ENQUEUE_JOBS = text(
+    "SELECT out_job_id, out_outbox_id, out_payload FROM switchboard_enqueue_jobs("
+    ":business_id, :now, CAST(:ids AS text[]), CAST(:queues AS text[]), "
+    "CAST(:actors AS text[]), CAST(:retries AS integer[]), CAST(:messages AS text[]), "
+    "CAST(:keys AS text[]), CAST(:windows AS text[]), CAST(:runs AS bigint[]))"
+)
+
+
+def _write_many(session: Session, business_id: int, jobs: Sequence[PreparedJob]) -> list[JobRef]:
+    if session.get_bind().dialect.name != "postgresql":
+        return [_write(session, job) for job in jobs]  # SQLite: the ORM's rows, one by one
+    rows = session.execute(
+        _ENQUEUE_JOBS,
+        {
+            "business_id": business_id,
+            "now": utcnow(),
+            "ids": [job.message.message_id for job in jobs],
+            "queues": [job.message.queue_name for job in jobs],
+            "actors": [job.message.actor_name for job in jobs],
+            "retries": [job.max_retries for job in jobs],
+            "messages": [job.payload for job in jobs],
+            "keys": [job.dedup_key for job in jobs],
+            "windows": [job.window for job in jobs],
+            "runs": [job.run_id for job in jobs],
+        },
+    ).all()
+    written = {job_id for job_id, _, _ in rows}
+    for _, outbox_id, payload in sorted(rows, key=lambda row: row[1]):  # published in order
+        collect(session, PENDING_KEY, (outbox_id, payload))
+    refs: list[JobRef] = []
+    for job in jobs:
+        message = job.message
+        created = message.message_id in written
+        job_id = message.message_id
+        if not created:  # its key is taken (or the id exists): the job that holds it
+            job_id = _existing_job_id(session, job_id, job.dedup_key, job.window) or job_id
+        refs.append(JobRef(job_id, message.actor_name, message.queue_name, created))
+    return refs
+
+
+def enqueue_many(jobs: Sequence[PreparedJob]) -> list[JobRef]:
+    """Write one business's jobs built by :func:`prepare_job` in one statement (PostgreSQL),
+    in the current unit of work or its own; their messages are published after commit.
+
+    Each job is written as :func:`enqueue_prepared` writes it (a key or id already taken
+    creates nothing and names the job that holds it), in the order given.
+    """
+    if not jobs:
+        return []
+    business_id = jobs[0].business_id
+    if any(job.business_id != business_id for job in jobs):
+        raise ValueError("enqueue_many writes one business's jobs at a time")
+    session = current_session()
+    if session is not None:
+        return _write_many(_joinable(session, business_id), business_id, jobs)
+    with tenant_session(business_id) as own:
+        return _write_many(own, business_id, jobs)
 
 
 def enqueue(
