@@ -84,7 +84,11 @@ def send_whatsapp_message_job(*, business_id: int, message_id: int) -> None:
 
 @job_actor(SEND_WHATSAPP_WITH_RETRY)
 def send_whatsapp_with_retry_job(*, business_id: int, message_id: int) -> None:
-    """Send a stored outbound message, retried with backoff; failed after the last try."""
+    """Send a stored outbound message, retried with backoff; failed after the last try.
+
+    Nothing enqueues it since the reply job sends its own reply (migration 0021); it stays for
+    the send jobs an earlier version queued (a reply stored before the upgrade, not yet sent)
+    and for retrying such a job once dead."""
     _send(business_id, message_id, final=is_final_attempt(SEND_WHATSAPP_WITH_RETRY))
 
 
