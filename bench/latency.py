@@ -59,6 +59,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import psutil
 import uvloop
 import websockets
 from websockets.asyncio.server import ServerConnection, serve
@@ -169,8 +170,10 @@ def serve_gateway(port: int, provider_url: str, twilio_url: str, variant: str) -
 
 
 @contextmanager
-def gateway_process(provider_url: str, twilio_url: str, variant: str) -> Iterator[str]:
-    """A gateway subprocess serving on a free port; yields its base URL."""
+def gateway_process(
+    provider_url: str, twilio_url: str, variant: str
+) -> Iterator[tuple[str, psutil.Process]]:
+    """A gateway subprocess serving on a free port; yields its base URL and its process."""
     port = free_port()
     code = (
         f"import sys; sys.path.insert(0, {str(ROOT)!r}); import bench.latency as b; "
@@ -187,7 +190,7 @@ def gateway_process(provider_url: str, twilio_url: str, variant: str) -> Iterato
                 if time.monotonic() > deadline or process.poll() is not None:
                     raise RuntimeError(f"the {variant} gateway did not start") from None
                 time.sleep(0.1)
-        yield f"http://127.0.0.1:{port}"
+        yield f"http://127.0.0.1:{port}", psutil.Process(process.pid)
     finally:
         process.terminate()
         process.wait(30)
@@ -511,6 +514,28 @@ async def run_load(
     }
 
 
+def _cpu_now(gateway: psutil.Process) -> tuple[float, float, float]:
+    """Wall clock, the gateway's CPU seconds, and this process's (the fakes and clients)."""
+    times = gateway.cpu_times()
+    return time.monotonic(), times.user + times.system, time.process_time()
+
+
+def _cpu_share(
+    before: tuple[float, float, float], after: tuple[float, float, float]
+) -> dict[str, Any]:
+    """Cores each side used over the run. The load generator plays every caller and the
+    provider in one process: near one core it falls behind, and its lateness is counted as
+    the gateway's — figures from such a run say more about the host than about the gateway."""
+    wall = after[0] - before[0]
+    gateway, load = after[1] - before[1], after[2] - before[2]
+    return {
+        "wall_s": round(wall, 2),
+        "gateway_cores": round(gateway / wall, 3),
+        "load_generator_cores": round(load / wall, 3),
+        "load_generator_saturated": load / wall >= 0.9,
+    }
+
+
 def _ms(value: float | None) -> float | None:
     return None if value is None else round(value * 1000, 2)
 
@@ -525,8 +550,10 @@ def bench(
         server = await provider.serve()
         try:
             with FakeTwilioServer.running() as twilio:
-                with gateway_process(provider.url, twilio.url, variant) as base:
-                    return await run_load(base, provider, twilio, calls, seconds)
+                with gateway_process(provider.url, twilio.url, variant) as (base, gateway):
+                    before = _cpu_now(gateway)
+                    figures = await run_load(base, provider, twilio, calls, seconds)
+                    return {**figures, "cpu": _cpu_share(before, _cpu_now(gateway))}
         finally:
             server.close()
 

@@ -270,6 +270,15 @@ LATENCY_ROWS = (
 )
 
 
+def cores(run: dict[str, Any]) -> str:
+    """A latency run's CPU: the gateway's cores and the load generator's (saturated: "!")."""
+    if "cpu" not in run:
+        return "–"
+    cpu = run["cpu"]
+    flag = " (saturated)" if cpu["load_generator_saturated"] else ""
+    return f"{num(cpu['gateway_cores'])} / {num(cpu['load_generator_cores'])}{flag}"
+
+
 def latency_table(result: dict[str, Any]) -> list[str]:
     """bench/latency.py: the gateway's own share of each latency, beside its pre-fix self."""
     lines: list[str] = []
@@ -294,6 +303,8 @@ def latency_table(result: dict[str, Any]) -> list[str]:
         ]
         missed = (ours["barge_in"]["missed"], base["barge_in"]["missed"] if base else "–")
         rows.append(("barge-ins without a clear", str(missed[0]), str(missed[1]), ""))
+        if "cpu" in ours:  # the load generator near one core: its lateness is in the figures
+            rows.append(("cores used: gateway / load generator", cores(ours), cores(base), ""))
         header = ["", "gateway", "pre-fix switches (baseline)", "ratio of p99"]
         lines += [
             f"{calls} concurrent calls for {num(ours['seconds'])} s, provider delay "

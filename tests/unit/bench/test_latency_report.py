@@ -88,3 +88,23 @@ def test_frames_sent_ahead_of_their_slot_are_not_late_and_lateness_carries_on() 
     # 3 plays at 11.040 when 2 has played; 5 was due at 11.080 and came 15 ms after; 6,
     # due when 5 has played (11.115), came ahead of it.
     assert [round(x * 1000, 3) for x in stamps.provider_to_twilio] == [0, 0, 0, 0, 15.0, 0]
+
+
+def test_each_side_s_cores_are_shown_and_a_saturated_load_generator_is_named() -> None:
+    def cpu(gateway: float, load: float) -> dict[str, Any]:
+        return {
+            "wall_s": 12.0,
+            "gateway_cores": gateway,
+            "load_generator_cores": load,
+            "load_generator_saturated": load >= 0.9,
+        }
+
+    ours = {**run("gateway", 100, 60.0), "cpu": cpu(0.55, 0.97)}
+    base = {**run("pre-fix", 100, 700.0), "cpu": cpu(0.61, 0.42)}
+
+    lines = TABLES["latency"]({"results": [ours, base]})
+
+    assert (
+        "| cores used: gateway / load generator | 0.55 / 0.97 (saturated) | 0.61 / 0.42 |  |"
+        in lines
+    )
