@@ -12,7 +12,7 @@ from datetime import timedelta
 from typing import Any
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import select, update
 
 from switchboard.common.db import tenant_session
 from switchboard.common.errors import NotFoundError
@@ -34,16 +34,24 @@ WINDOW = timedelta(seconds=2)
 
 
 def _reply_waiting_to_be_sent(business: Business) -> tuple[int, int]:
-    """(inbound id, the queued reply's id) for a new contact."""
+    """(inbound id, a queued reply's id) for a new contact: the agent's reply, put back to
+    ``queued`` with no attempt, as an outbound message waits for its first send (the reply
+    job stores its reply already claimed, and sends it itself)."""
     sid = f"SM{unique_phone()[1:]}s"
     inbound_id = store_inbound(
         business.id,
         InboundMessage(sid, f"whatsapp:{unique_phone()}", business.phone_number, "Hi there"),
     )
     assert inbound_id is not None
-    reply_id = replies.reply_to_inbound(business.id, inbound_id, OfflineAIText(), stores().replies)
-    assert reply_id is not None
-    return inbound_id, reply_id
+    reply = replies.reply_to_inbound(business.id, inbound_id, OfflineAIText(), stores().replies)
+    assert reply is not None
+    with tenant_session(business.id) as session:
+        session.execute(
+            update(WhatsAppMessage)
+            .where(WhatsAppMessage.id == reply.reply_id)
+            .values(status="queued", attempts=0)
+        )
+    return inbound_id, reply.reply_id
 
 
 def _state(business_id: int, message_id: int) -> tuple[Any, ...]:
