@@ -271,12 +271,22 @@ LATENCY_ROWS = (
 
 
 def cores(run: dict[str, Any]) -> str:
-    """A latency run's CPU: the gateway's cores and the load generator's (saturated: "!")."""
+    """A latency run's CPU: the gateway's cores, then the fake provider's and the callers'
+    (their processes'), "(saturated)" if either of those is near one core."""
     if "cpu" not in run:
         return "–"
     cpu = run["cpu"]
     flag = " (saturated)" if cpu["load_generator_saturated"] else ""
-    return f"{num(cpu['gateway_cores'])} / {num(cpu['load_generator_cores'])}{flag}"
+    used = (cpu["gateway_cores"], cpu["provider_cores"], cpu["callers_cores"])
+    return " / ".join(num(cores) for cores in used) + flag
+
+
+def loop_lag(run: dict[str, Any]) -> str:
+    """A latency run's load processes' event loop lateness, p99: provider / callers."""
+    if "load_loop_lag" not in run:
+        return "–"
+    lag = run["load_loop_lag"]
+    return f"{num(lag['provider_p99_ms'])} / {num(lag['callers_p99_ms'])} ms"
 
 
 def latency_table(result: dict[str, Any]) -> list[str]:
@@ -303,8 +313,12 @@ def latency_table(result: dict[str, Any]) -> list[str]:
         ]
         missed = (ours["barge_in"]["missed"], base["barge_in"]["missed"] if base else "–")
         rows.append(("barge-ins without a clear", str(missed[0]), str(missed[1]), ""))
-        if "cpu" in ours:  # the load generator near one core: its lateness is in the figures
-            rows.append(("cores used: gateway / load generator", cores(ours), cores(base), ""))
+        if "cpu" in ours:  # a load process near one core: its lateness is in the figures
+            label = "cores used: gateway / provider / callers"
+            rows.append((label, cores(ours), cores(base), ""))
+        if "load_loop_lag" in ours:  # the load processes' own lateness, also in the figures
+            label = "load processes' loop lag p99: provider / callers"
+            rows.append((label, loop_lag(ours), loop_lag(base), ""))
         header = ["", "gateway", "pre-fix switches (baseline)", "ratio of p99"]
         lines += [
             f"{calls} concurrent calls for {num(ours['seconds'])} s, provider delay "

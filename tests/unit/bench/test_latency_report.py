@@ -4,7 +4,17 @@ from __future__ import annotations
 
 from typing import Any
 
-from bench.latency import Call, Stamps
+from bench.latency_stamps import (
+    CLEAR,
+    Call,
+    CallerStamps,
+    CallLog,
+    ProviderStamps,
+    Stamps,
+    loop_lag,
+    missed_barge_ins,
+    replay,
+)
 from bench.report_tables import TABLES, headline
 from bench.run_all import BENCHMARKS
 
@@ -90,21 +100,69 @@ def test_frames_sent_ahead_of_their_slot_are_not_late_and_lateness_carries_on() 
     assert [round(x * 1000, 3) for x in stamps.provider_to_twilio] == [0, 0, 0, 0, 15.0, 0]
 
 
-def test_each_side_s_cores_are_shown_and_a_saturated_load_generator_is_named() -> None:
-    def cpu(gateway: float, load: float) -> dict[str, Any]:
+def test_each_process_s_cores_are_shown_and_a_saturated_load_process_is_named() -> None:
+    def cpu(gateway: float, provider: float, callers: float) -> dict[str, Any]:
         return {
             "wall_s": 12.0,
             "gateway_cores": gateway,
-            "load_generator_cores": load,
-            "load_generator_saturated": load >= 0.9,
+            "provider_cores": provider,
+            "callers_cores": callers,
+            "load_generator_saturated": max(provider, callers) >= 0.9,
         }
 
-    ours = {**run("gateway", 100, 60.0), "cpu": cpu(0.55, 0.97)}
-    base = {**run("pre-fix", 100, 700.0), "cpu": cpu(0.61, 0.42)}
+    lag = {"provider_p99_ms": 1.5, "callers_p99_ms": 42.0}
+    ours = {**run("gateway", 100, 60.0), "cpu": cpu(0.55, 0.31, 0.97), "load_loop_lag": lag}
+    base = {**run("pre-fix", 100, 700.0), "cpu": cpu(0.61, 0.2, 0.42)}
 
     lines = TABLES["latency"]({"results": [ours, base]})
 
     assert (
-        "| cores used: gateway / load generator | 0.55 / 0.97 (saturated) | 0.61 / 0.42 |  |"
-        in lines
+        "| cores used: gateway / provider / callers | 0.55 / 0.31 / 0.97 (saturated) "
+        "| 0.61 / 0.20 / 0.42 |  |" in lines
     )
+    assert "| load processes' loop lag p99: provider / callers | 1.50 / 42.0 ms | – |  |" in lines
+
+
+def test_each_call_s_arrivals_are_replayed_against_the_provider_s_stamps() -> None:
+    # The provider sent frames 1 and 2 at 11.0, barged in at 11.030 and sent frame 3 at
+    # 11.032; the call started at 10.0 got 1 and 2, the clear (twice), then 3 after 2 ms —
+    # charged from its send: the clear emptied the player, 3 does not wait for 2 to play.
+    provider = ProviderStamps(
+        agent_sent={1: 11.0, 2: 11.0, 3: 11.032},
+        caller_arrived={2**31: 10.503, 2**31 + 1: 10.530},
+        barge_ins={0: [11.030]},
+    )
+    log = CallLog(
+        started_at=10.0,
+        received=[(11.002, 1), (11.022, 2), (11.031, CLEAR), (11.033, CLEAR), (11.034, 3)],
+    )
+    callers = CallerStamps(
+        caller_sent={2**31: 10.5, 2**31 + 1: 10.52, 2**31 + 2: 10.54},
+        calls={0: log, 1: CallLog(started_at=10.1)},
+        stopped_at=12.0,
+        loop_lags=[(9.0, 0.5), (10.5, 0.002), (12.5, 0.3)],  # only the one while calls were up
+    )
+
+    stamps = replay(provider, callers, provider_delay_s=0.3)
+
+    assert [round(x * 1000, 3) for x in stamps.provider_to_twilio] == [2.0, 0.0, 2.0]
+    assert [round(x * 1000, 3) for x in stamps.caller_to_provider] == [3.0, 10.0]
+    assert [round(x * 1000, 3) for x in stamps.barge_in] == [1.0]  # the first clear only
+    assert [round(x * 1000, 3) for x in stamps.greeting] == [702.0]
+    assert not stamps.calls[1].first_agent_frame_at
+    assert missed_barge_ins(provider, callers) == 0
+    assert loop_lag(provider, callers) == {"provider_p99_ms": None, "callers_p99_ms": 2.0}
+
+
+def test_a_call_whose_last_barge_in_had_no_clear_by_the_stop_is_missed() -> None:
+    provider = ProviderStamps(barge_ins={0: [11.0, 13.0], 1: [11.0, 12.9], 2: [11.0, 12.1]})
+    callers = CallerStamps(
+        calls={
+            0: CallLog(received=[(11.001, CLEAR)]),  # its second barge-in came after the stop
+            1: CallLog(received=[(11.001, CLEAR), (12.901, CLEAR)]),
+            2: CallLog(received=[(11.001, CLEAR), (12.101, CLEAR)]),  # its clear: too late
+        },
+        stopped_at=12.1,
+    )
+
+    assert missed_barge_ins(provider, callers) == 1

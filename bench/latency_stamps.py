@@ -1,0 +1,207 @@
+"""What bench/latency.py's two load processes stamp, and the figures made from their stamps.
+
+The fake provider and the Twilio-side callers run in processes of their own; each records
+``time.monotonic()`` stamps (CLOCK_MONOTONIC on Linux, one clock for every process on the
+machine, so a stamp taken in one process compares with a stamp taken in the other) and ships
+them to the parent at the end. Every audio frame carries its serial number in its first 4
+bytes, so the parent matches a frame's arrival in one process with its departure in the other,
+and replays each call's arrivals in order through :class:`Stamps` — the rules that charge each
+frame, applied after the run as the single-process bench applied them as it went.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from typing import Any
+
+FRAME_BYTES = 160
+#: A clear in a call's ``received`` list, among the serials of the agent frames (from 1).
+CLEAR = 0
+#: Caller frames count from here, the provider's agent frames from 1: a serial names its side.
+CALLER_SERIALS_FROM = 1 << 31
+
+
+def stamped_frame(serial: int) -> bytes:
+    """A 20 ms μ-law frame (silence) whose first 4 bytes are its serial number."""
+    return serial.to_bytes(4, "big") + b"\xff" * (FRAME_BYTES - 4)
+
+
+def serials(audio: bytes) -> Iterable[int]:
+    """The serial of every stamped frame in ``audio`` (μ-law passes the gateway untouched)."""
+    for start in range(0, len(audio) - 3, FRAME_BYTES):
+        yield int.from_bytes(audio[start : start + 4], "big")
+
+
+async def watch_loop(lags: list[tuple[float, float]], every_s: float = 0.010) -> None:
+    """Until cancelled: (when, how late) this process's event loop woke from each sleep of
+    ``every_s`` — the lateness the load process adds to the stamps it takes about then."""
+    while True:
+        due = time.monotonic() + every_s
+        await asyncio.sleep(every_s)
+        now = time.monotonic()
+        lags.append((now, now - due))
+
+
+@dataclass
+class ProviderStamps:
+    """The fake provider's stamps: agent frames sent, caller frames arrived, barge-ins sent."""
+
+    agent_sent: dict[int, float] = field(default_factory=dict)
+    caller_arrived: dict[int, float] = field(default_factory=dict)
+    #: Per call index, when each ``speech_started`` was sent, in order.
+    barge_ins: dict[int, list[float]] = field(default_factory=dict)
+    loop_lags: list[tuple[float, float]] = field(default_factory=list)
+
+
+@dataclass
+class CallLog:
+    """One call as Twilio's side saw it."""
+
+    started_at: float = 0.0
+    #: (arrival, serial) of every agent frame and clear (``CLEAR``), in the order they came.
+    received: list[tuple[float, int]] = field(default_factory=list)
+
+
+@dataclass
+class CallerStamps:
+    """The Twilio side's stamps: caller frames sent, and each call's arrivals."""
+
+    caller_sent: dict[int, float] = field(default_factory=dict)
+    calls: dict[int, CallLog] = field(default_factory=dict)
+    #: When the callers stopped talking: a barge-in without its clear by then is missed.
+    stopped_at: float = 0.0
+    loop_lags: list[tuple[float, float]] = field(default_factory=list)
+
+
+@dataclass
+class Call:
+    """One call's state while its arrivals are replayed."""
+
+    index: int
+    started_at: float = 0.0
+    first_agent_frame_at: float = 0.0
+    #: When the call's previous agent frame started playing (its arrival, or the end of the
+    #: one before it if that was later).
+    previous_frame_at: float = 0.0
+    barge_in_sent_at: float = 0.0
+    clear_at: float = 0.0
+
+
+@dataclass
+class Stamps:
+    """Every agent frame's departure, and the figures as the arrivals are replayed."""
+
+    provider_delay_s: float
+    calls: dict[int, Call] = field(default_factory=dict)
+    agent_sent: dict[int, float] = field(default_factory=dict)
+    provider_to_twilio: list[float] = field(default_factory=list)
+    caller_to_provider: list[float] = field(default_factory=list)
+    barge_in: list[float] = field(default_factory=list)
+    greeting: list[float] = field(default_factory=list)
+
+    def agent_frame_arrived(self, call: Call, serial: int, now: float) -> None:
+        """A frame of agent audio reached the Twilio socket."""
+        sent = self.agent_sent.pop(serial, None)
+        if sent is None:
+            return
+        due = max(sent, call.previous_frame_at + 0.020)
+        call.previous_frame_at = max(due, now)
+        if not call.first_agent_frame_at:
+            call.first_agent_frame_at = now
+            self.greeting.append(now - call.started_at - self.provider_delay_s)
+        self.provider_to_twilio.append(max(0.0, now - due))
+
+    def clear_arrived(self, call: Call, now: float) -> None:
+        """A ``clear`` reached the Twilio socket: the first one after a barge-in counts."""
+        if call.barge_in_sent_at and not call.clear_at:
+            call.clear_at = now
+            call.previous_frame_at = 0.0
+            self.barge_in.append(now - call.barge_in_sent_at)
+
+
+def replay(provider: ProviderStamps, callers: CallerStamps, provider_delay_s: float) -> Stamps:
+    """Both sides' stamps, charged frame by frame in each call's order of arrival."""
+    stamps = Stamps(provider_delay_s, agent_sent=dict(provider.agent_sent))
+    for serial, sent in callers.caller_sent.items():
+        arrived = provider.caller_arrived.get(serial)
+        if arrived is not None:
+            stamps.caller_to_provider.append(arrived - sent)
+    for index, log in callers.calls.items():
+        call = stamps.calls[index] = Call(index, started_at=log.started_at)
+        barge_ins = provider.barge_ins.get(index, [])
+        sent = 0  # how many of the call's barge-ins were sent before the arrival at hand
+        for now, serial in log.received:
+            while sent < len(barge_ins) and barge_ins[sent] <= now:  # speech_started went out
+                call.barge_in_sent_at, call.clear_at = barge_ins[sent], 0.0
+                sent += 1
+            if serial == CLEAR:
+                stamps.clear_arrived(call, now)
+            else:
+                stamps.agent_frame_arrived(call, serial, now)
+    return stamps
+
+
+def missed_barge_ins(provider: ProviderStamps, callers: CallerStamps) -> int:
+    """Calls whose last barge-in before the callers stopped had no clear by then."""
+    missed = 0
+    for index, log in callers.calls.items():
+        sent = [at for at in provider.barge_ins.get(index, []) if at <= callers.stopped_at]
+        if sent and not any(
+            serial == CLEAR and sent[-1] < at <= callers.stopped_at for at, serial in log.received
+        ):
+            missed += 1
+    return missed
+
+
+def percentile(values: list[float], q: float) -> float | None:
+    """The q-quantile of ``values`` (nearest rank), or None if there are none."""
+    if not values:
+        return None
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
+
+
+def ms(value: float | None) -> float | None:
+    """Seconds as milliseconds to two places."""
+    return None if value is None else round(value * 1000, 2)
+
+
+def figures(values: list[float]) -> dict[str, Any]:
+    """Count, p50, p99 and max in ms."""
+    return {
+        "n": len(values),
+        "p50_ms": ms(percentile(values, 0.50)),
+        "p99_ms": ms(percentile(values, 0.99)),
+        "max_ms": ms(max(values, default=None)),
+    }
+
+
+def loop_lag(provider: ProviderStamps, callers: CallerStamps) -> dict[str, Any]:
+    """p99 of each load process's event loop lateness while the calls were up, in ms: near the
+    figures, the load generator's own queueing is in them."""
+    start = min((log.started_at for log in callers.calls.values()), default=0.0)
+
+    def p99(lags: list[tuple[float, float]]) -> float | None:
+        return ms(percentile([lag for at, lag in lags if start <= at <= callers.stopped_at], 0.99))
+
+    return {"provider_p99_ms": p99(provider.loop_lags), "callers_p99_ms": p99(callers.loop_lags)}
+
+
+def report(
+    provider: ProviderStamps, callers: CallerStamps, provider_delay_s: float
+) -> dict[str, Any]:
+    """The figures bench/latency.py reports for one run."""
+    stamps = replay(provider, callers, provider_delay_s)
+    return {
+        "provider_to_twilio": figures(stamps.provider_to_twilio),
+        "caller_to_provider": figures(stamps.caller_to_provider),
+        "barge_in": {**figures(stamps.barge_in), "missed": missed_barge_ins(provider, callers)},
+        "greeting": figures(stamps.greeting),
+        "calls_without_greeting": sum(
+            1 for c in stamps.calls.values() if not c.first_agent_frame_at
+        ),
+        "load_loop_lag": loop_lag(provider, callers),
+    }
