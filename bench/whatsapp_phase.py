@@ -116,6 +116,10 @@ def phase(
         "answered_per_s": round(len(latencies) / max(last - began, 1e-9), 1),
         "latency_p50_ms": round(percentile(latencies, 0.5), 1) if twilio_url else None,
         "latency_p99_ms": round(percentile(latencies, 0.99), 1) if twilio_url else None,
+        # How long the last replies took once the load stopped: a flood is answered when?
+        "drained_s_after_last_sent": (
+            round(last - max(sent.values(), default=began), 2) if twilio_url else None
+        ),
         "cpu_s": {part: round(seconds, 3) for part, seconds in cpu.items()},
         "cpu_ms_per_message": per_message_ms(cpu, len(latencies), ours),
     }

@@ -40,6 +40,10 @@ def _ms(value: float | None) -> str:
     return "–" if value is None else f"{num(value)} ms"
 
 
+def _s(value: float | None) -> str:
+    return "–" if value is None else f"{num(value)} s"
+
+
 def _phase_rows(name: str, ours: dict[str, Any], base: dict[str, Any]) -> list[Row]:
     mine, theirs = ours["cpu_ms_per_message"], base.get("cpu_ms_per_message", {})
     rows: list[Row] = [
@@ -54,6 +58,12 @@ def _phase_rows(name: str, ours: dict[str, Any], base: dict[str, Any]) -> list[R
             f"{num(ours['latency_p50_ms'])} / {num(ours['latency_p99_ms'])} ms",
             f"{num(base.get('latency_p50_ms'))} / {num(base.get('latency_p99_ms'))} ms",
             ratio(ours["latency_p99_ms"], base.get("latency_p99_ms")),
+        ),
+        (
+            f"{name}: last reply after the last webhook",
+            _s(ours.get("drained_s_after_last_sent")),
+            _s(base.get("drained_s_after_last_sent")),
+            "",
         ),
         (
             f"{name}: **CPU per answered message**",

@@ -28,6 +28,7 @@ def phase(cpu: dict[str, float], answered_per_s: float, p99: float) -> dict[str,
         "answered_per_s": answered_per_s,
         "latency_p50_ms": p99 / 2,
         "latency_p99_ms": p99,
+        "drained_s_after_last_sent": p99 / 500,
         "cpu_s": {},
         "cpu_ms_per_message": {**cpu, "total": sum(cpu.values())},
     }
@@ -95,6 +96,7 @@ def test_each_mode_puts_switchboards_cpu_per_message_beside_the_naive_baselines(
         in table
     )
     assert "| — worker (all its processes) | 12.0 ms | – |  |" in table
+    assert "| paced: last reply after the last webhook | 0.12 s | 0.02 s |  |" in table
     assert "| — the naive process | – | 5.00 ms |  |" in table
     assert "| idle (before the phases): CPU per second | 30.0 ms | 6.00 ms | 5.00 |" in table
     assert "| — not ours: fake Twilio / fake OpenAI / load | 1.00 / 0.00 / 0.50 ms" in table
