@@ -124,9 +124,11 @@ CLEANUP_OLD_RECORDINGS = ActorSpec(  # daily; the next day's run deletes what th
     ttl_s=86_400,
     params=(),
 )
-# It sends the reply it stores: its retries are the reply's send retries too.
+# It sends the reply it stores: its retries are the reply's send retries too, and its time
+# limit covers the model's call, the send and a lookup after a silent send (each up to
+# INTEGRATION_TIMEOUT_S, 15 s) with room to spare.
 PROCESS_WHATSAPP_WEBHOOK = ActorSpec(
-    "process_whatsapp_webhook_job", "whatsapp", timeout_s=60, max_retries=5, params=("message_id",)
+    "process_whatsapp_webhook_job", "whatsapp", timeout_s=90, max_retries=5, params=("message_id",)
 )
 SEND_WHATSAPP_MESSAGE = ActorSpec(
     "send_whatsapp_message_job",
