@@ -3,8 +3,9 @@
 ``POST /v1/chat/completions`` answers deterministically: scripted replies first, else a reply
 quoting the last user message; with a ``json_schema`` response format it answers JSON that
 satisfies the schema, filled by simple rules from the prompt (an e-mail, "my name is …", enum
-values whose stem occurs in the text). ``POST /v1/audio/transcriptions`` takes the multipart
-upload and answers ``{"text": transcript}``. Every request is recorded.
+values whose stem occurs in the text), its ``reply`` property (the agent's answer with the
+lead's fields) the reply it would give without the schema. ``POST /v1/audio/transcriptions``
+takes the multipart upload and answers ``{"text": transcript}``. Every request is recorded.
 
 Use the ``fake_openai`` fixture; point ``OpenAI(base_url=f"{fake_openai.url}/v1")`` at it.
 """
@@ -122,13 +123,21 @@ class FakeOpenAIServer(FakeServer):
         response_format = body.get("response_format") or {}
         if response_format.get("type") == "json_schema":
             schema = response_format["json_schema"]["schema"]
-            content = json.dumps(fill_schema(schema, text, schema.get("$defs", {})))
-        elif self.replies:
-            content = self.replies.pop(0)
+            value = fill_schema(schema, text, schema.get("$defs", {}))
+            if isinstance(value, dict) and "reply" in value:  # a reply with the lead's fields
+                value["reply"] = self._reply(body)
+            content = json.dumps(value)
         else:
-            users = [m["content"] for m in body["messages"] if m["role"] == "user"]
-            content = f"Thanks for your message: {users[-1] if users else ''}"[:400]
+            content = self._reply(body)
         return json_response(self._completion(body["model"], content))
+
+    def _reply(self, body: dict[str, Any]) -> str:
+        """The next scripted reply, else one quoting the customer's last message."""
+        with self.recording():
+            if self.replies:
+                return self.replies.pop(0)
+        users = [m["content"] for m in body["messages"] if m["role"] == "user"]
+        return f"Thanks for your message: {users[-1] if users else ''}"[:400]
 
     def _completion(self, model: str, content: str) -> dict[str, Any]:
         return {

@@ -26,7 +26,6 @@ from switchboard.common.jobs.enqueue import PreparedJob, prepare_job
 from switchboard.common.migrate import alembic_config
 from switchboard.common.models import Job, OutboxMessage
 from switchboard.common.settings import Settings, get_settings
-from switchboard.domain.whatsapp.replies import analysis_job
 from tests.support.factories import TestBusiness, make_business, unique_phone
 
 pytestmark = pytest.mark.integration
@@ -45,8 +44,7 @@ _STORE_BATCH = text(
 )
 _STORE_REPLY = text(
     "SELECT * FROM switchboard_whatsapp_store_reply(:role, :business_id, :message_id, "
-    ":conversation_id, :body, :now, 'sending', :analysis_id, :analysis_queue, "
-    ":analysis_actor, :analysis_retries, :analysis_payload, :analysis_key)"
+    ":conversation_id, :body, :now, 'sending', NULL, NULL, 'other', 'new')"
 )
 
 
@@ -105,7 +103,6 @@ def test_the_functions_that_write_jobs_all_call_the_one_insert(pg: Settings) -> 
     for caller in (
         "switchboard_store_inbound_whatsapp",
         "switchboard_store_inbound_whatsapp_batch",
-        "switchboard_whatsapp_store_reply",
     ):
         assert "switchboard_enqueue_jobs(" in sources[caller], caller
 
@@ -196,7 +193,8 @@ def test_the_inbound_functions_write_the_ledger_row(business: TestBusiness) -> N
     _assert_written(jobs[2], now, message_id=by_position[2])
 
 
-def test_the_reply_function_writes_the_ledger_rows(business: TestBusiness) -> None:
+def test_the_reply_function_queues_no_job(business: TestBusiness) -> None:
+    """The reply job sends its reply and the same answer gave the lead's fields (0021)."""
     role, now = get_settings().db_app_role, utcnow()
     inbound = prepare_job(PROCESS_WHATSAPP_WEBHOOK, business_id=business.id, message_id=0)
     with autocommit_connection() as conn:
@@ -221,7 +219,6 @@ def test_the_reply_function_writes_the_ledger_rows(business: TestBusiness) -> No
             text("SELECT conversation_id FROM whatsapp_messages WHERE id = :id"),
             {"id": message_id},
         ).scalar_one()
-        analysis = analysis_job(business.id, conversation_id)
         rows = conn.execute(
             _STORE_REPLY,
             {
@@ -231,18 +228,14 @@ def test_the_reply_function_writes_the_ledger_rows(business: TestBusiness) -> No
                 "conversation_id": conversation_id,
                 "body": "Hello!",
                 "now": now,
-                "analysis_id": analysis.message.message_id,
-                "analysis_queue": analysis.message.queue_name,
-                "analysis_actor": analysis.message.actor_name,
-                "analysis_retries": analysis.max_retries,
-                "analysis_payload": analysis.payload,
-                "analysis_key": analysis.dedup_key,
             },
         ).all()
 
-    [(state, reply_id, *_)] = rows  # the reply (sent by the job that stored it) and its analysis
+    [(state, reply_id, *_)] = rows
     assert state == "ok" and reply_id is not None
-    _assert_written(analysis, now)
+    with tenant_session(business.id) as session:
+        actors = session.execute(select(Job.actor_name)).scalars().all()
+    assert actors == [PROCESS_WHATSAPP_WEBHOOK.name]  # the inbound's reply job, nothing more
 
 
 def test_the_migration_goes_down_to_the_definitions_it_replaced_and_up_again(

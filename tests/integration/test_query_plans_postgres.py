@@ -33,7 +33,6 @@ from switchboard.common.integrations.ai_text import OfflineAIText
 from switchboard.common.jobs.catalog import PROCESS_WHATSAPP_WEBHOOK
 from switchboard.common.jobs.context import JobContext, set_current_job
 from switchboard.common.settings import Settings
-from switchboard.domain.analysis import conversations as analysis
 from switchboard.domain.whatsapp import replies
 from switchboard.domain.whatsapp.inbound import InboundMessage, store_inbound
 from switchboard.domain.whatsapp.reply_context import HISTORY_LENGTH
@@ -137,8 +136,8 @@ def _scalar(sql: str, params: dict[str, Any]) -> Any:
 
 
 def _answer_as_the_worker(business_id: int, phone_number: str, round_: int) -> None:
-    """One message through the worker's path: its reply job fast-started, the reply, its send,
-    the chat's analysis."""
+    """One message through the worker's path: its reply job fast-started, the reply with the
+    lead's fields, its send's outcome (the analysis runs inside the reply's store)."""
     message_id = store_inbound(
         business_id,
         InboundMessage(f"SMplans{round_}", f"whatsapp:{unique_phone()}", phone_number, "Hi"),
@@ -160,12 +159,6 @@ def _answer_as_the_worker(business_id: int, phone_number: str, round_: int) -> N
     finally:
         set_current_job(None)
     ledger.mark_succeeded(job_id)
-    conversation_id = _scalar(
-        "SELECT conversation_id FROM whatsapp_messages WHERE id = %(id)s", {"id": message_id}
-    )
-    analysis.analyze_conversation(
-        business_id, OfflineAIText(), stores().analysis, conversation_id=conversation_id
-    )
 
 
 @pytest.mark.parametrize(
@@ -203,7 +196,7 @@ def test_the_worker_s_whatsapp_path_reads_only_its_own_rows(
         event.remove(engine, "connect", explain)
         engine.dispose()
     functions = [plan for plan in plans if "switchboard_" in plan]
-    assert len(functions) >= 5 * rounds, plans  # context, store, record, analysis ×2
+    assert len(functions) >= 3 * rounds, plans  # context, store (lead fields in it), record
     assert sum("started_at = p_job_started" in plan for plan in plans) == rounds, plans
     worst, plan = _most_read(plans)
     assert worst <= MOST_ROWS_READ, plan

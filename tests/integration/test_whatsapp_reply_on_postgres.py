@@ -19,7 +19,7 @@ from sqlalchemy.exc import DBAPIError
 from switchboard.common.db import system_session, tenant_session
 from switchboard.common.db.base import utcnow
 from switchboard.common.errors import NotFoundError
-from switchboard.common.integrations.ai_text import OfflineAIText
+from switchboard.common.integrations.ai_text import AgentAnswer, LeadFields, OfflineAIText
 from switchboard.common.jobs.catalog import PROCESS_WHATSAPP_WEBHOOK
 from switchboard.common.jobs.context import JobContext, set_current_job
 from switchboard.common.models import (
@@ -54,6 +54,12 @@ def _inbound(business: Business, contact: str, body: str) -> int:
     return message_id
 
 
+def _answer(reply: str) -> AgentAnswer:
+    return AgentAnswer(
+        reply=reply, lead=LeadFields(name=None, email=None, intent="other", status="new")
+    )
+
+
 def _functions() -> PostgresReplyStore:
     return PostgresReplyStore(get_settings().db_app_role)
 
@@ -79,6 +85,8 @@ def _written(business_id: int, contact: str) -> dict[str, Any]:
                 lead.phone == contact,
                 lead.status,
                 lead.source,
+                lead.name,
+                lead.intent,
                 conversation.lead_id == lead.id,
             ),
             "sessions": [(s.closed_at, s.last_activity_at >= s.started_at) for s in sessions],
@@ -101,7 +109,7 @@ def test_the_functions_write_what_the_portable_path_writes(pg: Settings) -> None
     written, outgoing = [], []
     for business, store in ((on_functions, _functions()), (on_orm, replies.OrmReplyStore())):
         contact = unique_phone()
-        first = _inbound(business, contact, "Hi, how much is a haircut?")
+        first = _inbound(business, contact, "Hi, my name is Ana Ruiz, how much is a haircut?")
         assert replies.reply_to_inbound(business.id, first, AI, store) is not None
         second = _inbound(business, contact, "And on Saturday?")
         reply = replies.reply_to_inbound(business.id, second, AI, store)
@@ -121,12 +129,14 @@ def test_the_functions_write_what_the_portable_path_writes(pg: Settings) -> None
     # linked from its message; one open session; one analysis job while it is still queued;
     # no send job.
     assert written[0]["messages"] == [
-        ("in", "Hi, how much is a haircut?", "replied", 0, True),
+        ("in", "Hi, my name is Ana Ruiz, how much is a haircut?", "replied", 0, True),
         ("out", written[0]["messages"][1][1], "sending", 1, False),
         ("in", "And on Saturday?", "replied", 0, True),
         ("out", written[0]["messages"][3][1], "sending", 1, False),
     ]
-    assert [job[0] for job in written[0]["jobs"]].count("analyze_conversation_job") == 1
+    # The same answer gave the lead's fields: no analysis job, no send job.
+    assert [job[0] for job in written[0]["jobs"]] == [PROCESS_WHATSAPP_WEBHOOK.name] * 2
+    assert written[0]["lead"][3] == "Ana Ruiz"
     assert all(job[1] != "whatsapp_send" for job in written[0]["jobs"])
 
 
@@ -185,7 +195,7 @@ def test_an_answered_message_is_not_answered_again_even_between_the_two_calls(
     assert first is not None
 
     # A concurrent delivery that read its context before the first reply was stored.
-    late = _functions().store(business.id, message_id, context, "a second answer")
+    late = _functions().store(business.id, message_id, context, _answer("a second answer"))
 
     assert late is None
     # A redelivery while the reply is unsent (its job died before the send settled) is given
@@ -250,7 +260,7 @@ def test_the_functions_act_as_the_application_role(pg: Settings) -> None:
     with pytest.raises(DBAPIError) as refused_context:
         powerless.context(business.id, message_id)
     with pytest.raises(DBAPIError) as refused_store:
-        powerless.store(business.id, message_id, context, "Hello")
+        powerless.store(business.id, message_id, context, _answer("Hello"))
     for refused in (refused_context, refused_store):
         assert isinstance(refused.value.orig, psycopg.errors.InsufficientPrivilege)
     with tenant_session(business.id) as session:

@@ -11,6 +11,7 @@ from switchboard.common.integrations.ai_text import (
     ChatTurn,
     LeadFields,
     OfflineAIText,
+    transcript_of,
 )
 from switchboard.common.integrations.openai_text import OpenAIText
 from switchboard.common.settings import Settings
@@ -60,6 +61,35 @@ def test_lead_fields_come_back_as_validated_structured_output(
         "intent",
         "status",
     }
+
+
+def test_the_reply_and_the_lead_s_fields_come_from_one_structured_call(
+    ai: OpenAIText, fake_openai: FakeOpenAIServer
+) -> None:
+    fake_openai.replies.append("Happy to book you in, Dana.")
+    history = [ChatTurn("user", "Hi, my name is Dana Levi, I'd like to book a cleaning.")]
+
+    answer = ai.answer("You are Acme's receptionist.", history)
+
+    assert answer.reply == "Happy to book you in, Dana."
+    assert answer.lead == LeadFields(name="Dana Levi", email=None, intent="booking", status="new")
+    [request] = fake_openai.chat_requests  # one model call for both
+    system, *turns = request["messages"]
+    assert system["role"] == "system"
+    assert system["content"].startswith("You are Acme's receptionist.\n\n")
+    assert turns == [{"role": "user", "content": history[0].content}]
+    schema = request["response_format"]["json_schema"]["schema"]
+    assert set(schema["required"]) == {"reply", "lead"}
+
+
+def test_the_offline_rules_answer_with_their_reply_and_their_extraction() -> None:
+    offline = OfflineAIText()
+    history = [ChatTurn("user", "Hi, I'm Dana Levi, dana@example.com, how much is a cleaning?")]
+
+    answer = offline.answer("prompt", history)
+
+    assert answer.reply == offline.reply("prompt", history)
+    assert answer.lead == offline.extract_lead_fields(transcript_of(history))
 
 
 def test_a_summary_is_asked_for_with_the_conversation_as_a_transcript(

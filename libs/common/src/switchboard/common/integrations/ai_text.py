@@ -49,12 +49,30 @@ class LeadFields(BaseModel):
     status: LeadStatus = Field(description="How far the lead has progressed")
 
 
+class AgentAnswer(BaseModel):
+    """The agent's next message and what the conversation so far tells about the lead; also
+    the JSON schema of the structured output that gives both in one model call."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    reply: str = Field(description="The agent's next message to the customer")
+    lead: LeadFields = Field(description="What the conversation so far tells about the customer")
+
+
 class AIText(ABC):
     """The port: the text work the agent's back office asks of an AI model."""
 
     @abstractmethod
     def reply(self, prompt: str, history: Sequence[ChatTurn]) -> str:
         """The agent's next message, given its system ``prompt`` and the conversation so far."""
+
+    def answer(self, prompt: str, history: Sequence[ChatTurn]) -> AgentAnswer:
+        """:meth:`reply` and the lead's fields from the same ``history``: a chat's reply and
+        its analysis at once. An adapter whose model can give both in one call overrides it."""
+        return AgentAnswer(
+            reply=self.reply(prompt, history),
+            lead=self.extract_lead_fields(transcript_of(history)),
+        )
 
     @abstractmethod
     def extract_lead_fields(self, transcript: str) -> LeadFields:

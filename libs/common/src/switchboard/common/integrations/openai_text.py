@@ -15,6 +15,7 @@ from openai import OpenAI
 
 from switchboard.common.integrations import config
 from switchboard.common.integrations.ai_text import (
+    AgentAnswer,
     AIText,
     AITextPermanentError,
     AITextRetryableError,
@@ -28,11 +29,20 @@ from switchboard.common.settings import Settings
 log = get_logger(__name__)
 _T = TypeVar("_T")
 
-_EXTRACT_INSTRUCTIONS = (
-    "You extract a sales lead from a conversation between a business's agent and a customer. "
+_LEAD_RULES = (
     "Give the customer's name and e-mail only if the customer stated them, otherwise null. "
     "Intent is what the customer mainly wants; status is how far the lead has progressed: "
     "qualified when they want to book and gave contact details."
+)
+_EXTRACT_INSTRUCTIONS = (
+    "You extract a sales lead from a conversation between a business's agent and a customer. "
+    + _LEAD_RULES
+)
+#: Appended to the business's prompt when the reply comes with the lead's fields.
+_ANSWER_INSTRUCTIONS = (
+    "Answer as JSON: `reply` is your next message to the customer, written as you would "
+    "without this instruction; `lead` is what the conversation so far tells about the "
+    "customer. " + _LEAD_RULES
 )
 _SUMMARY_INSTRUCTIONS = (
     "Summarise this conversation for the business owner in at most three sentences: who the "
@@ -109,6 +119,25 @@ class OpenAIText(AIText):
         messages = [{"role": "system", "content": prompt}]
         messages += [{"role": turn.role, "content": turn.content} for turn in history]
         return self._complete("reply", list(messages))
+
+    def answer(self, prompt: str, history: Sequence[ChatTurn]) -> AgentAnswer:
+        """The reply and the lead's fields in one structured-output call (``parse``)."""
+        messages = [{"role": "system", "content": f"{prompt}\n\n{_ANSWER_INSTRUCTIONS}"}]
+        messages += [{"role": turn.role, "content": turn.content} for turn in history]
+        completion = _call_openai(
+            "answer",
+            lambda: self._client.chat.completions.parse(
+                model=self._text_model,
+                messages=messages,  # type: ignore[arg-type]  # dicts match the TypedDicts
+                response_format=AgentAnswer,
+            ),
+        )
+        message = completion.choices[0].message
+        if message.parsed is None:
+            raise AITextPermanentError(f"OpenAI refused the answer: {message.refusal}")
+        if not message.parsed.reply.strip():
+            raise AITextRetryableError("OpenAI answer: empty reply")
+        return message.parsed
 
     def extract_lead_fields(self, transcript: str) -> LeadFields:
         """Structured output (``chat.completions.parse``) validated by ``LeadFields``."""

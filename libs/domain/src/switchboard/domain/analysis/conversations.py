@@ -71,7 +71,9 @@ def transcript(messages: Iterable[tuple[str, str]]) -> str:
     return "\n".join(f"{_LABELS[direction]}: {body}" for direction, body in messages)
 
 
-def _apply(lead: Lead, fields: LeadFields) -> None:
+def apply_lead_fields(lead: Lead, fields: LeadFields) -> None:
+    """Write ``fields`` on the lead, keeping a name or e-mail it has and a status other than
+    ``new`` the AI did not find (migration 0008's function writes the same on PostgreSQL)."""
     if fields.name and not lead.name:
         lead.name = fields.name
     if fields.email and not lead.email:
@@ -106,7 +108,7 @@ class OrmAnalysisStore(AnalysisStore):
     def apply_fields(self, business_id: int, lead_id: int, fields: LeadFields) -> None:
         """Write ``fields`` on the lead."""
         with tenant_session(business_id) as session:
-            _apply(owned_row(session, Lead, business_id, lead_id, lock=True), fields)
+            apply_lead_fields(owned_row(session, Lead, business_id, lead_id, lock=True), fields)
 
 
 def analyze_conversation(

@@ -1,14 +1,16 @@
 """The agent's reply to an inbound WhatsApp message: generated, stored, and sent by its job.
 
-Two units of work with the reply's generation between them (an AI call holds no transaction),
-each a method of the :class:`ReplyStore` port. The second stores the reply already claimed for
-its first send attempt (what :meth:`SendLedger.claim` would write) and links it from the
-inbound message, so the reply job sends it at once — no send job between the reply and Twilio —
-and a redelivery after its worker died finds the unsent reply (:func:`unsent_reply`) and
-finishes the send under the send ledger's rules (look it up at Twilio first). A failed send
-fails the reply job, whose retries send again. :class:`OrmReplyStore` is the portable adapter
-(SQLAlchemy's ORM, on SQLite and PostgreSQL alike); the worker's bootstrap gives PostgreSQL one
-that makes each unit of work one function call.
+Two units of work with the model's answer between them (an AI call holds no transaction),
+each a method of the :class:`ReplyStore` port. One model call gives the reply and what the
+conversation tells about the lead (``AIText.answer``): the second unit of work stores the
+reply, writes the lead's fields, and leaves the reply already claimed for its first send
+attempt (what :meth:`SendLedger.claim` would write), linked from the inbound message — so the
+reply job sends it at once, with no send job and no analysis job after it, and a redelivery
+after its worker died finds the unsent reply (:func:`unsent_reply`) and finishes the send under
+the send ledger's rules (look it up at Twilio first). A failed send fails the reply job, whose
+retries send again. :class:`OrmReplyStore` is the portable adapter (SQLAlchemy's ORM, on SQLite
+and PostgreSQL alike); the worker's bootstrap gives PostgreSQL one that makes each unit of work
+one function call.
 """
 
 from __future__ import annotations
@@ -26,13 +28,13 @@ from switchboard.common.db.base import as_utc, utcnow
 from switchboard.common.db.owned import owned_row
 from switchboard.common.db.tenancy import tenant_session
 from switchboard.common.errors import NotFoundError
-from switchboard.common.integrations.ai_text import AIText, ChatTurn
+from switchboard.common.integrations.ai_text import AgentAnswer, AIText, ChatTurn
 from switchboard.common.integrations.twilio_rest import TwilioRest, whatsapp_address
-from switchboard.common.jobs.catalog import ANALYZE_CONVERSATION, PROCESS_WHATSAPP_WEBHOOK
-from switchboard.common.jobs.enqueue import PreparedJob, enqueue_prepared, prepare_job
+from switchboard.common.jobs.catalog import PROCESS_WHATSAPP_WEBHOOK
 from switchboard.common.jobs.service import on_retry
 from switchboard.common.logging import get_logger
-from switchboard.common.models import WhatsAppConversation, WhatsAppMessage
+from switchboard.common.models import Lead, WhatsAppConversation, WhatsAppMessage
+from switchboard.domain.analysis.conversations import apply_lead_fields
 from switchboard.domain.businesses.prompts import prompt_for
 from switchboard.domain.leads.store import upsert_lead
 from switchboard.domain.whatsapp.concurrency import BusinessAtLimit, business_is_busy
@@ -63,7 +65,7 @@ class ReplyToSend:
 
 
 class ReplyStore(abc.ABC):
-    """Where a reply reads what it answers and is stored with the job it brings."""
+    """Where a reply reads what it answers and is stored with what it learnt."""
 
     @abc.abstractmethod
     def context(self, business_id: int, message_id: int) -> ReplyContext | None:
@@ -77,28 +79,12 @@ class ReplyStore(abc.ABC):
 
     @abc.abstractmethod
     def store(
-        self, business_id: int, message_id: int, context: ReplyContext, body: str
+        self, business_id: int, message_id: int, context: ReplyContext, answer: AgentAnswer
     ) -> ReplyToSend | None:
         """Store the reply claimed for its first send attempt (``sending``, one attempt), link
-        it from the inbound message (``reply_id``), mark that replied and queue the
-        conversation's analysis (:func:`analysis_job`), in one transaction; None if a
-        concurrent delivery answered the message first."""
-
-
-def analysis_key(business_id: int, conversation_id: int) -> str:
-    """The key that keeps one analysis of a conversation queued or running at a time."""
-    return f"analyze-chat:{business_id}:{conversation_id}"
-
-
-def analysis_job(business_id: int, conversation_id: int) -> PreparedJob:
-    """The job a stored reply brings: the conversation's analysis, unless one is still to run
-    (unique by :func:`analysis_key`)."""
-    return prepare_job(
-        ANALYZE_CONVERSATION,
-        business_id=business_id,
-        key=analysis_key(business_id, conversation_id),
-        conversation_id=conversation_id,
-    )
+        it from the inbound message (``reply_id``), mark that replied and write the answer's
+        lead fields on the conversation's lead (``apply_lead_fields``), in one transaction;
+        None if a concurrent delivery answered the message first."""
 
 
 def unsent_reply(business_id: int, message_id: int) -> int | None:
@@ -123,8 +109,9 @@ def reply_to_inbound(
 ) -> ReplyToSend | None:
     """Answer the inbound message: the stored reply to send now, or None if nothing is left.
 
-    An answered message whose reply is still unsent (an earlier delivery died or failed before
-    its send settled) gives that reply, without asking the agent again. Raises
+    The agent's one answer gives the reply and the lead's fields (no analysis job follows). An
+    answered message whose reply is still unsent (an earlier delivery died or failed before its
+    send settled) gives that reply, without asking the agent again. Raises
     :class:`BusinessAtLimit`, having written nothing, when the business already runs as many
     replies as it allows; the check shares the reply's first transaction.
     """
@@ -132,7 +119,9 @@ def reply_to_inbound(
     if context is None:
         unsent = unsent_reply(business_id, message_id)
         return None if unsent is None else ReplyToSend(unsent, None)
-    reply = store.store(business_id, message_id, context, ai.reply(context.prompt, context.history))
+    reply = store.store(
+        business_id, message_id, context, ai.answer(context.prompt, context.history)
+    )
     if reply is not None:
         log.info("whatsapp.reply_stored", business_id=business_id, message_id=reply.reply_id)
     return reply
@@ -222,9 +211,10 @@ class OrmReplyStore(ReplyStore):
             return ReplyContext(conversation.id, prompt, history)
 
     def store(
-        self, business_id: int, message_id: int, context: ReplyContext, body: str
+        self, business_id: int, message_id: int, context: ReplyContext, answer: AgentAnswer
     ) -> ReplyToSend | None:
-        """Store the reply claimed for its first attempt; None if already answered."""
+        """Store the reply claimed for its first attempt and the lead's fields; None if
+        already answered."""
         with tenant_session(business_id) as session:
             inbound = owned_row(session, WhatsAppMessage, business_id, message_id, lock=True)
             if inbound.status == "replied":  # a concurrent delivery won
@@ -237,7 +227,7 @@ class OrmReplyStore(ReplyStore):
                 business_id=business_id,
                 conversation_id=context.conversation_id,
                 direction="out",
-                body=body,
+                body=answer.reply,
                 status=SENDING,
                 attempts=1,
                 created_at=now,
@@ -246,11 +236,13 @@ class OrmReplyStore(ReplyStore):
             session.add(reply)
             session.flush()
             inbound.status, inbound.reply_id = "replied", reply.id
-            enqueue_prepared(analysis_job(business_id, context.conversation_id))
+            if conversation.lead_id is not None:  # the context found or created it
+                lead = owned_row(session, Lead, business_id, conversation.lead_id, lock=True)
+                apply_lead_fields(lead, answer.lead)
             outgoing = Outgoing(
                 whatsapp_address(conversation.contact_number),
                 whatsapp_address(conversation.business_number),
-                body,
+                answer.reply,
                 as_utc(now),
                 None,
             )

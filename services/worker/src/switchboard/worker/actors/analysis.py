@@ -15,7 +15,8 @@ def analyze_conversation_job(
 ) -> None:
     """Extract name, e-mail, intent and status into the lead (give one of the two ids). The
     fields are written in one transaction after the AI call: a worker dying mid-way has
-    written nothing, and the redelivery asks the AI again."""
+    written nothing, and the redelivery asks the AI again. A WhatsApp reply writes its lead's
+    fields itself (migration 0021): ``conversation_id`` is for jobs queued before that."""
     analyze_conversation(
         business_id,
         adapters().ai_text,

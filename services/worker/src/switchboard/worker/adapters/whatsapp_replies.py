@@ -13,14 +13,13 @@ from switchboard.common.db.base import utcnow
 from switchboard.common.db.engine import autocommit_connection
 from switchboard.common.db.tenancy import tenant_session
 from switchboard.common.errors import NotFoundError
-from switchboard.common.integrations.ai_text import ChatTurn
+from switchboard.common.integrations.ai_text import AgentAnswer, ChatTurn
 from switchboard.common.integrations.twilio_rest import whatsapp_address
 from switchboard.common.jobs.catalog import PROCESS_WHATSAPP_WEBHOOK
 from switchboard.common.jobs.context import current_job
-from switchboard.common.jobs.outbox import hand_over_committed
 from switchboard.domain.businesses.prompts import prompt_for
 from switchboard.domain.whatsapp.concurrency import BusinessAtLimit
-from switchboard.domain.whatsapp.replies import ReplyStore, ReplyToSend, analysis_job
+from switchboard.domain.whatsapp.replies import ReplyStore, ReplyToSend
 from switchboard.domain.whatsapp.reply_context import HISTORY_LENGTH, ReplyContext
 from switchboard.domain.whatsapp.sending import SENDING, Outgoing
 from switchboard.worker.runtime import ledger
@@ -33,8 +32,7 @@ _CONTEXT = text(
 _STORE = text(
     "SELECT * FROM switchboard_whatsapp_store_reply("
     ":role, :business_id, :message_id, :conversation_id, :body, :now, :sending, "
-    ":analysis_id, :analysis_queue, :analysis_actor, :analysis_retries, :analysis_payload, "
-    ":analysis_key)"
+    ":name, :email, :intent, :status)"
 )
 
 
@@ -86,39 +84,35 @@ class PostgresReplyStore(ReplyStore):
         return ReplyContext(int(conversation_id), prompt, turns)
 
     def store(
-        self, business_id: int, message_id: int, context: ReplyContext, body: str
+        self, business_id: int, message_id: int, context: ReplyContext, answer: AgentAnswer
     ) -> ReplyToSend | None:
-        """Store the reply claimed for its first attempt and queue the analysis in one
+        """Store the reply claimed for its first attempt and the lead's fields in one
         transaction; None if already answered."""
-        analysis = analysis_job(business_id, context.conversation_id)
-        now = utcnow()
+        now, lead = utcnow(), answer.lead
         with autocommit_connection() as conn:
-            rows = conn.execute(
+            state, reply_id, contact, number = conn.execute(
                 _STORE,
                 {
                     "role": self._app_role,
                     "business_id": business_id,
                     "message_id": message_id,
                     "conversation_id": context.conversation_id,
-                    "body": body,
+                    "body": answer.reply,
                     "now": now,
                     "sending": SENDING,
-                    "analysis_id": analysis.message.message_id,
-                    "analysis_queue": analysis.message.queue_name,
-                    "analysis_actor": analysis.message.actor_name,
-                    "analysis_retries": analysis.max_retries,
-                    "analysis_payload": analysis.payload,
-                    "analysis_key": analysis.dedup_key,
+                    "name": lead.name,
+                    "email": lead.email,
+                    "intent": lead.intent,
+                    "status": lead.status,
                 },
-            ).all()
-        state, reply_id, contact, number, outbox_id, payload = rows[0]
+            ).one()
         if state == "missing":
             raise NotFoundError(
                 f"WhatsAppMessage {message_id} not found for business {business_id}"
             )
         if state == "answered":
             return None
-        if outbox_id is not None:  # None: the conversation's analysis is still to run
-            hand_over_committed([(int(outbox_id), str(payload))])
-        outgoing = Outgoing(whatsapp_address(contact), whatsapp_address(number), body, now, None)
+        outgoing = Outgoing(
+            whatsapp_address(contact), whatsapp_address(number), answer.reply, now, None
+        )
         return ReplyToSend(int(reply_id), outgoing)

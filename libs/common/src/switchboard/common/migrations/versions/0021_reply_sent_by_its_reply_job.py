@@ -1,15 +1,18 @@
-"""The agent's WhatsApp reply is sent by the job that wrote it, not by a send job of its own.
+"""The agent's WhatsApp reply is sent by the job that wrote it, which also writes what the same
+model answer told about the lead: no send job and no analysis job per reply.
 
 - ``whatsapp_messages.reply_id``: on an inbound message, the reply to it. A reply job
   redelivered after its worker died between storing the reply and learning whether Twilio took
   it finds the reply here and finishes the send under the send ledger's rules (look it up at
   Twilio, send only once the lookup window has passed).
-- ``switchboard_whatsapp_store_reply`` (0006, 0010) takes no send job any more: it stores the
+- ``switchboard_whatsapp_store_reply`` (0006, 0010) queues no job any more: it stores the
   reply already claimed for its first attempt (``sending``, one attempt, ``updated_at`` now —
   what ``switchboard_whatsapp_claim_send`` (0007) would write), links it from the inbound
-  message and returns the addresses the send needs; the conversation's analysis is still queued
-  in the same transaction unless one is still to run. A message that was already answered, or
-  is missing, returns its state as before.
+  message, writes the lead's fields the same model answer gave (through 0008's
+  ``switchboard_apply_lead_fields``, the one SQL definition of that rule) on the
+  conversation's lead, and returns the addresses the send needs — one transaction. No send job
+  and no analysis job follow a reply. A message that was already answered, or is missing,
+  returns its state as before.
 
 Revision ID: 0021
 Revises: 0020
@@ -29,7 +32,7 @@ down_revision: str | None = "0020"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
-ENQUEUE = "switchboard_enqueue_jobs"
+APPLY = "switchboard_apply_lead_fields"
 STORE = "switchboard_whatsapp_store_reply"
 
 BIG_ID = sa.BigInteger().with_variant(sa.Integer(), "sqlite")
@@ -44,13 +47,12 @@ STORE_REPLY = f"""
 CREATE OR REPLACE FUNCTION {STORE}(
     p_role text, p_business_id bigint, p_message_id bigint, p_conversation_id bigint,
     p_body text, p_now timestamptz, p_sending text,
-    p_analysis_job_id text, p_analysis_queue text, p_analysis_actor text,
-    p_analysis_retries integer, p_analysis_payload text, p_analysis_dedup_key text
+    p_name text, p_email text, p_intent text, p_status text
 ) RETURNS TABLE (out_state text, out_reply_id bigint, out_contact text,
-                 out_business_number text, out_outbox_id bigint, out_payload text)
+                 out_business_number text)
 LANGUAGE plpgsql VOLATILE SECURITY INVOKER AS $fn$
 DECLARE
-    v_status text; v_reply bigint; v_contact text; v_number text;
+    v_status text; v_reply bigint; v_contact text; v_number text; v_lead bigint;
 BEGIN
     PERFORM set_config('role', p_role, true);
     PERFORM set_config('{TENANT_SETTING}', p_business_id::text, true);
@@ -58,15 +60,13 @@ BEGIN
     WHERE m.business_id = p_business_id AND m.id = p_message_id AND m.direction = 'in'
     FOR UPDATE;
     IF NOT FOUND THEN
-        RETURN QUERY SELECT 'missing', NULL::bigint, NULL::text, NULL::text, NULL::bigint,
-                            NULL::text;
+        RETURN QUERY SELECT 'missing', NULL::bigint, NULL::text, NULL::text;
         RETURN;
     ELSIF v_status = 'replied' THEN  -- a concurrent delivery won
-        RETURN QUERY SELECT 'answered', NULL::bigint, NULL::text, NULL::text, NULL::bigint,
-                            NULL::text;
+        RETURN QUERY SELECT 'answered', NULL::bigint, NULL::text, NULL::text;
         RETURN;
     END IF;
-    SELECT c.contact_number, c.business_number INTO v_contact, v_number
+    SELECT c.contact_number, c.business_number, c.lead_id INTO v_contact, v_number, v_lead
     FROM whatsapp_conversations c
     WHERE c.business_id = p_business_id AND c.id = p_conversation_id;
     -- Claimed for its first attempt, as the send claim would: this job sends it next.
@@ -76,14 +76,12 @@ BEGIN
     RETURNING id INTO v_reply;
     UPDATE whatsapp_messages SET status = 'replied', reply_id = v_reply, updated_at = p_now
     WHERE business_id = p_business_id AND id = p_message_id;
-    -- The analysis, unless one of this conversation's is still to run: then no outbox row.
-    RETURN QUERY
-    SELECT 'ok', v_reply, v_contact, v_number, job.out_outbox_id, job.out_payload
-    FROM (SELECT 1) AS one
-    LEFT JOIN {ENQUEUE}(p_business_id, p_now, ARRAY[p_analysis_job_id],
-                        ARRAY[p_analysis_queue], ARRAY[p_analysis_actor],
-                        ARRAY[p_analysis_retries], ARRAY[p_analysis_payload],
-                        ARRAY[p_analysis_dedup_key]) AS job ON true;
+    -- What the same answer told about the lead, by 0008's one rule (the context made the lead).
+    IF v_lead IS NOT NULL THEN
+        PERFORM {APPLY}(p_role, p_business_id, v_lead, p_name, p_email, p_intent, p_status,
+                        p_now);
+    END IF;
+    RETURN QUERY SELECT 'ok', v_reply, v_contact, v_number;
 END
 $fn$
 """
