@@ -105,6 +105,7 @@ class FakeTwilioServer(CallProgress, FakeServer):
         self.list_lag_s = list_lag_s
         self._listed_from: dict[str, float] = {}
         self._holds: dict[str, int] = {}
+        self._hold_only_to: dict[str, str | None] = {}
         #: Requests carried out and waiting, unanswered, for ``release``.
         self.held: list[str] = []
         self._released = threading.Event()
@@ -140,20 +141,22 @@ class FakeTwilioServer(CallProgress, FakeServer):
             connection.shutdown(socket.SHUT_RDWR)
             raise ConnectionAbortedError(f"fake Twilio hung up on {endpoint} as told")
 
-    def hold_next(self, endpoint: str, count: int = 1) -> None:
-        """Carry out the next ``count`` requests to ``endpoint`` but answer only after
-        :meth:`release` (``held`` lists them meanwhile): a client killed while it waits never
-        learns that Twilio took its request."""
+    def hold_next(self, endpoint: str, count: int = 1, *, to: str | None = None) -> None:
+        """Carry out the next ``count`` requests to ``endpoint`` (``to``: only those to that
+        address) but answer only after :meth:`release` (``held`` lists them meanwhile): a
+        client killed while it waits never learns that Twilio took its request."""
         with self.recording():
             self._holds[endpoint] = self._holds.get(endpoint, 0) + count
+            self._hold_only_to[endpoint] = to
 
     def release(self) -> None:
         """Answer every held request (and hold no more)."""
         self._released.set()
 
-    def _wait_if_held(self, endpoint: str) -> None:
+    def _wait_if_held(self, endpoint: str, to: str | None = None) -> None:
         with self.recording():
-            hold = self._holds.get(endpoint, 0) > 0
+            only_to = self._hold_only_to.get(endpoint)
+            hold = self._holds.get(endpoint, 0) > 0 and only_to in (None, to)
             if hold:
                 self._holds[endpoint] -= 1
                 self.held.append(endpoint)
@@ -246,7 +249,7 @@ class FakeTwilioServer(CallProgress, FakeServer):
             self._message_resources.append(resource)
             self._listed_from[sid] = time.monotonic() + self.list_lag_s
         self._hang_up_if_told(request, "create_message")
-        self._wait_if_held("create_message")
+        self._wait_if_held("create_message", params.get("To"))
         return json_response(resource, status=201)
 
     def handle_list_messages(self, request: Request, account: str) -> Response:

@@ -94,7 +94,9 @@ def test_a_reply_twilio_took_as_the_worker_died_is_found_not_sent_again(
     request it made, its redelivery asks the agent nothing and finds the reply at Twilio."""
     business = make_business()
     contact = f"whatsapp:{unique_phone()}"
-    lagging_twilio.hold_next("create_message")  # Twilio takes it; the worker never hears back
+    # Twilio takes it; the worker never hears back. (The worker may also run reply jobs other
+    # tests left in the session's queue and outbox: only this contact's messages count.)
+    lagging_twilio.hold_next("create_message", to=contact)
     first = start_effect_worker("whatsapp")
     inbound = store_inbound(
         business.id, InboundMessage(f"SM{uuid.uuid4().hex}", contact, business.phone_number, "Hi")
@@ -130,7 +132,8 @@ def test_a_reply_twilio_took_as_the_worker_died_is_found_not_sent_again(
         timeout=90,
         what="the redelivered reply job to settle its send",
     )
-    [taken] = lagging_twilio.messages  # the one the killed worker sent, never a second
+    # The one the killed worker sent, never a second.
+    [taken] = [m for m in lagging_twilio.messages if m["To"] == contact]
     with tenant_session(business.id) as session:
         replies_written = (
             session.execute(select(WhatsAppMessage).where(WhatsAppMessage.direction == "out"))
