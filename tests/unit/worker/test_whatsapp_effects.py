@@ -55,8 +55,18 @@ def _reply(world: World) -> WhatsAppMessage:
         return reply
 
 
+def _retried_through_the_api(client: TestClient, world: World, job_id: str) -> Job:
+    """Retry a dead job as the business would (``POST /api/v1/jobs/{id}/retry``); its end."""
+    answer = client.post(
+        f"/api/v1/jobs/{job_id}/retry",
+        headers={"Authorization": f"Bearer {world.business.api_key}"},
+    )
+    assert answer.status_code == 200, answer.text
+    return finished(world.id, job_id)
+
+
 def _replies_to(world: World) -> list[WhatsAppMessage]:
-    """The replies stored for the world's inbound message (the one its link names)."""
+    """The outbound messages stored besides the world's own (the agent's replies)."""
     with tenant_session(world.id) as session:
         inbound = session.get(WhatsAppMessage, world.inbound_id)
         assert inbound is not None
@@ -166,13 +176,7 @@ def test_retrying_a_dead_send_through_the_api_sends_the_message_and_marks_it_sen
     assert (dead.status, _reply(world).status) == ("dead", "failed")
     assert fake_twilio.messages == []
 
-    answer = client.post(
-        f"/api/v1/jobs/{dead.id}/retry",
-        headers={"Authorization": f"Bearer {world.business.api_key}"},
-    )
-
-    assert answer.status_code == 200, answer.text
-    assert finished(world.id, dead.id).status == "succeeded"
+    assert _retried_through_the_api(client, world, dead.id).status == "succeeded"
     [sent] = fake_twilio.messages
     reply = _reply(world)
     assert (reply.status, reply.message_sid, reply.error) == ("sent", sent["sid"], None)
@@ -276,13 +280,7 @@ def test_a_reply_twilio_keeps_refusing_is_stored_once_and_failed_after_the_job_s
     assert (reply.status, reply.attempts) == ("failed", tries)
     assert "503" in (reply.error or "") and fake_twilio.messages == []
 
-    answer = client.post(
-        f"/api/v1/jobs/{dead.id}/retry",
-        headers={"Authorization": f"Bearer {world.business.api_key}"},
-    )
-
-    assert answer.status_code == 200, answer.text
-    assert finished(world.id, dead.id).status == "succeeded"
+    assert _retried_through_the_api(client, world, dead.id).status == "succeeded"
     [sent] = fake_twilio.messages
     [again] = _replies_to(world)
     assert (again.id, again.status, again.message_sid) == (reply.id, "sent", sent["sid"])
