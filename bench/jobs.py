@@ -103,23 +103,44 @@ class Side:
     def worker(self, processes: int, threads: int) -> list[str]:
         raise NotImplementedError
 
+    def env(self, env: dict[str, str]) -> dict[str, str]:
+        """The worker's environment."""
+        return env
+
 
 class Switchboard(Side):
     name = "switchboard"
 
-    def __init__(self, business_id: int) -> None:
+    def __init__(self, business_id: int, fair_share: bool = True) -> None:
         from bench.actors import BENCH_NOOP
         from switchboard.common.jobs import enqueue
         from switchboard.common.jobs.enqueue import enqueue_many, prepare_job
 
         self.spec, self.business_id = BENCH_NOOP, business_id
         self._enqueue, self._enqueue_many, self._prepare = enqueue, enqueue_many, prepare_job
+        self.fair_share = fair_share
+        if not fair_share:
+            self.name = "switchboard, fair share off"
+
+    def _switch(self) -> None:
+        """Enqueue parks with fair share on (its limit is the business's): as the worker."""
+        from switchboard.common.settings import get_settings
+
+        wanted = "true" if self.fair_share else "false"
+        if os.environ.get("JOB_FAIR_SHARE") != wanted:
+            os.environ["JOB_FAIR_SHARE"] = wanted
+            get_settings.cache_clear()
+
+    def env(self, env: dict[str, str]) -> dict[str, str]:
+        return {**env, "JOB_FAIR_SHARE": "true" if self.fair_share else "false"}
 
     def enqueue(self, prefix: str) -> None:
+        self._switch()
         self._enqueue(self.spec, business_id=self.business_id, prefix=prefix)
 
     def enqueue_batch(self, prefix: str, n: int) -> None:
         """500 jobs per transaction: one statement writes their ledger and outbox rows."""
+        self._switch()
         for start in range(0, n, 500):
             self._enqueue_many(
                 [
@@ -178,7 +199,7 @@ def drain(
     side.enqueue_batch(prefix, n)
     enqueue_s = time.perf_counter() - started
     spawned = time.perf_counter()
-    proc = spawn(side.worker(processes, threads), env)
+    proc = spawn(side.worker(processes, threads), side.env(env))
     try:
         first, last = wait_done(r, prefix, n, timeout=600)
     finally:
@@ -202,7 +223,7 @@ def paced(
 ) -> dict[str, Any]:
     prefix = f"bench:{side.name}:paced:{time.time_ns()}"
     warm = f"{prefix}:warm"
-    proc = spawn(side.worker(processes, threads), env)
+    proc = spawn(side.worker(processes, threads), side.env(env))
     try:
         side.enqueue(warm)
         wait_done(r, warm, 1, timeout=120)  # the worker is up and consuming
@@ -237,6 +258,11 @@ def main() -> None:
         type=int,
         default=1,
         help="drain both sides this many times, alternating which goes first; report medians",
+    )
+    parser.add_argument(
+        "--compare-fair-share",
+        action="store_true",
+        help="a third side: Switchboard with JOB_FAIR_SHARE=false (its business unlimited)",
     )
     parser.add_argument("--paced-jobs", type=int, default=2_000)
     parser.add_argument(
@@ -273,6 +299,8 @@ def main() -> None:
             worker_startup_migrations()
             business = make_business("Bench")
             sides: list[Side] = [Switchboard(business.id), PlainDramatiq()]
+            if args.compare_fair_share:  # the same, fair share off: its overhead
+                sides.insert(1, Switchboard(make_business("Bench off").id, fair_share=False))
             drains: dict[str, list[dict[str, Any]]] = {side.name: [] for side in sides}
             for round_no in range(args.rounds):
                 for side in sides if round_no % 2 == 0 else sides[::-1]:
@@ -326,6 +354,15 @@ def main() -> None:
         for key in RATIOS:
             per_round = ", ".join(f"{ratio:.2f}" for ratio in results[f"ratio_{key}_per_round"])
             print(f"  {key}: {per_round}")
+    off = results.get("switchboard, fair share off")
+    if off:  # fair share's cost: on ÷ off, the same code otherwise
+        results["fair_share_ratio"] = {
+            key: ours[key] / off[key]
+            for key in ("jobs_per_s_with_start", "jobs_per_s_steady", "enqueue_per_s")
+        }
+        print(f"fair share off: {json.dumps({k: round(v, 1) for k, v in off.items()})}")
+        ratios = {k: round(v, 2) for k, v in results["fair_share_ratio"].items()}
+        print(f"fair share on ÷ off: {json.dumps(ratios)}")
     out = ROOT / "bench" / "results"
     out.mkdir(exist_ok=True)
     (out / "jobs.json").write_text(json.dumps(results, indent=2))

@@ -358,7 +358,15 @@ def whatsapp_path_table(result: dict[str, Any]) -> list[str]:
     return path_table(result)
 
 
+def fairness_table(result: dict[str, Any]) -> list[str]:
+    """bench/fairness.py: B's replies beside A's flood, fair share on and off."""
+    from bench.fairness import table
+
+    return table(result)
+
+
 TABLES: dict[str, Callable[[dict[str, Any]], list[str]]] = {
+    "fairness": fairness_table,
     "jobs": jobs_table,
     "whatsapp": whatsapp_table,
     "whatsapp_path": whatsapp_path_table,
@@ -375,6 +383,10 @@ def headline(kind: str, result: dict[str, Any]) -> str:
             f"steady {result['ratio_steady']:.2f}, with the worker's start "
             f"{result['ratio_with_start']:.2f} × plain Dramatiq"
         )
+    if kind == "fairness":
+        from bench.fairness import headline as fairness_headline
+
+        return fairness_headline(result)
     if kind == "whatsapp_path":
         from bench.whatsapp_report import path_headline
 

@@ -2,7 +2,8 @@
 
 Runs bench/jobs.py, bench/whatsapp.py (with the worker, then the API alone),
 bench/whatsapp_path.py (the whole path, beside a naive baseline), bench/gateway.py,
-bench/latency.py and bench/number_lookup.py one after another, each in its own process group,
+bench/latency.py, bench/fairness.py (fair share between businesses) and
+bench/number_lookup.py one after another, each in its own process group,
 collects each script's figures and writes one report — ``var/bench/report-<UTC time>.md`` and
 its JSON twin, each script's output beside them in ``var/bench/report-<UTC time>/``. A
 benchmark that fails is reported as failed with its output's last lines and the run goes on;
@@ -154,6 +155,21 @@ BENCHMARKS = [
             "smoke": ["--smoke"],
             "quick": ["--calls", "1", "50", "--seconds", "10"],
             "full": ["--calls", "1", "100", "--seconds", "20"],
+        },
+        _written_file,
+        takes_out=True,
+    ),
+    Benchmark(  # one business's flood beside another's replies, fair share on and off
+        "fairness",
+        "fairness",
+        "bench/fairness.py",
+        {
+            "smoke": [
+                *("--analysis", "100", "--whatsapp", "20", "--b-alone-seconds", "5"),
+                *("--openai-delay-ms", "20"),
+            ],
+            "quick": ["--short"],
+            "full": [],
         },
         _written_file,
         takes_out=True,

@@ -167,6 +167,14 @@ class Stack:
         )
         return int(count)
 
+    def parked_jobs(self, business_id: int) -> int:
+        """The business's jobs parked in the ledger (fair share): owed, with no outbox row."""
+        [(count,)] = self.query(
+            "SELECT count(*) FROM jobs WHERE business_id = %s AND parked_at IS NOT NULL",
+            (business_id,),
+        )
+        return int(count)
+
     def settled(self, business_id: int) -> bool:
         """No job of the business is queued or running and its outbox is empty."""
         by_status = self.jobs_by_status(business_id)

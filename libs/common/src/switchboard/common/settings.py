@@ -110,6 +110,23 @@ class Settings(BaseSettings):
     #: Where ``switchboard worker`` serves ``/health`` and ``/metrics`` for all its processes
     #: (``--metrics-port``); 0 serves nothing.
     worker_metrics_port: int = Field(default=8003, ge=0, le=65535)
+    #: Fair share between businesses (docs/architecture.md, "Fair share"): at most this many
+    #: of one business's jobs execute at once in a queue, across all workers; the others wait
+    #: parked in the ledger, holding no worker thread, and are published again as the
+    #: business's slots free, so businesses' jobs alternate in a queue. A business's own
+    #: limits (``businesses.job_concurrency``, set by an admin through the API) come first,
+    #: then JOB_BUSINESS_CONCURRENCY_BY_QUEUE ("analysis=2"), then this.
+    #: JOB_FAIR_SHARE=false: plain arrival order, no limit (PostgreSQL only; embedded: off).
+    job_fair_share: bool = True
+    job_business_concurrency: int = Field(default=4, ge=1, le=10_000)
+    #: ``analysis=2,whatsapp=8``: a queue's own default limit.
+    job_business_concurrency_by_queue: str = ""
+    #: A slot reserved for a parked job published again is freed if the job has not started
+    #: this long after (its publisher died first): the job is parked again, and woken again.
+    job_slot_reservation_s: float = Field(default=60.0, gt=0)
+    #: ``/metrics`` names this many businesses per queue (the most jobs waiting); the rest
+    #: are summed as ``business="other"``.
+    metrics_top_businesses: int = Field(default=10, ge=0, le=1000)
     outbox_relay_interval_s: float = Field(default=1.0, gt=0)
     outbox_relay_min_age_s: float = Field(default=2.0, ge=0)
     #: Connections of the API's asyncio pool for the WhatsApp webhook (PostgreSQL only).
@@ -167,6 +184,32 @@ class Settings(BaseSettings):
                 f"AI_PROVIDER={self.ai_provider}: {self.ai_provider.upper()}_API_KEY is empty"
             )
         return problems
+
+    @property
+    def business_concurrency_by_queue(self) -> dict[str, int]:
+        """JOB_BUSINESS_CONCURRENCY_BY_QUEUE as queue → limit."""
+        limits: dict[str, int] = {}
+        for item in filter(
+            None, (part.strip() for part in self.job_business_concurrency_by_queue.split(","))
+        ):
+            queue, _, limit = item.partition("=")
+            limits[queue.strip()] = int(limit)
+        return limits
+
+    @model_validator(mode="after")
+    def _limits_by_queue_parse(self) -> Settings:
+        try:
+            bad = [
+                q for q, limit in self.business_concurrency_by_queue.items() if not q or limit < 1
+            ]
+        except ValueError:
+            bad = ["?"]
+        if bad:
+            raise ValueError(
+                "JOB_BUSINESS_CONCURRENCY_BY_QUEUE: expected queue=limit pairs separated by "
+                "commas, each limit at least 1 (analysis=2,whatsapp=8)"
+            )
+        return self
 
     @model_validator(mode="after")
     def _stale_after_outlasts_beats(self) -> Settings:

@@ -4,7 +4,8 @@ A job is named by its catalog entry (``enqueue(SEND_WHATSAPP_WITH_RETRY, busines
 message_id=…)``): queue, actor name and limits come from the entry only. Both write the job's
 ledger row and an outbox row in the caller's unit of work (or a new one), so the job exists
 exactly when the data it belongs to does. The message is published once the transaction
-commits.
+commits; a job whose business is at its limit in the queue is parked instead, and published
+when a slot frees (``fair_share.py``).
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ from switchboard.common.db.tenancy import collect, current_session, tenant_sessi
 from switchboard.common.db.upsert import insert_ignoring_conflicts
 from switchboard.common.jobs.catalog import CATALOG, ActorSpec
 from switchboard.common.jobs.errors import UnknownActorError
+from switchboard.common.jobs.fair_share import park_on_enqueue
 from switchboard.common.jobs.outbox import PENDING_KEY, add_to_outbox
 from switchboard.common.models.jobs import LIVE_STATUSES, Job
 
@@ -113,10 +115,12 @@ class PreparedJob:
     window: str | None
     max_retries: int
 
-    def ledger_row(self) -> dict[str, Any]:
-        """The job's ``jobs`` row as it is first written (status ``queued``)."""
+    def ledger_row(self, *, parked: bool = False) -> dict[str, Any]:
+        """The job's ``jobs`` row as it is first written (status ``queued``; ``parked``:
+        waiting for a slot of its business, not published)."""
         now = utcnow()
         return {
+            "parked_at": now if parked else None,
             "id": self.message.message_id,
             "business_id": self.business_id,
             "queue_name": self.message.queue_name,
@@ -138,15 +142,17 @@ class PreparedJob:
 
 def _write(session: Session, job: PreparedJob) -> JobRef:
     message = job.message
+    parked = park_on_enqueue(session, job.business_id, message.queue_name)
     created = insert_ignoring_conflicts(
         session,
         Job.__table__,  # type: ignore[arg-type]
-        job.ledger_row(),
+        job.ledger_row(parked=parked),
     )
     if not created:
         existing = _existing_job_id(session, message.message_id, job.dedup_key, job.window)
         return JobRef(existing or message.message_id, message.actor_name, message.queue_name, False)
-    add_to_outbox(session, job.business_id, message.message_id, message.queue_name, job.payload)
+    if not parked:  # a parked job is published when its business has a free slot
+        add_to_outbox(session, job.business_id, message.message_id, message.queue_name, job.payload)
     return JobRef(message.message_id, message.actor_name, message.queue_name, True)
 
 
@@ -251,7 +257,8 @@ def _write_many(session: Session, business_id: int, jobs: Sequence[PreparedJob])
         },
     ).all()
     written = {job_id for job_id, _, _ in rows}
-    for _, outbox_id, payload in sorted(rows, key=lambda row: row[1]):  # published in order
+    published = sorted((row for row in rows if row[1] is not None), key=lambda row: row[1])
+    for _, outbox_id, payload in published:  # in order; parked ones (no outbox row) wait
         collect(session, PENDING_KEY, (outbox_id, payload))
     refs: list[JobRef] = []
     for job in jobs:

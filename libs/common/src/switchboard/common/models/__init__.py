@@ -9,7 +9,13 @@ from switchboard.common.models.business import (
 )
 from switchboard.common.models.calls import CallLog, CallSession, Recording
 from switchboard.common.models.events import ParkedEvent
-from switchboard.common.models.jobs import Job, OutboxMessage, WorkerHeartbeat
+from switchboard.common.models.jobs import (
+    Job,
+    JobLimitDefault,
+    JobSlot,
+    OutboxMessage,
+    WorkerHeartbeat,
+)
 from switchboard.common.models.leads import Lead
 from switchboard.common.models.notifications import PushSubscription, Reminder
 from switchboard.common.models.outbound import OutboundItem, OutboundRun
@@ -30,6 +36,8 @@ __all__ = [
     "CallSession",
     "DashboardSession",
     "Job",
+    "JobLimitDefault",
+    "JobSlot",
     "Lead",
     "OutboundItem",
     "OutboundRun",

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Any
 
-from sqlalchemy import Boolean, DateTime, ForeignKey, Integer, String, Text, UniqueConstraint
+from sqlalchemy import JSON, Boolean, DateTime, ForeignKey, Integer, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
 from switchboard.common.db.base import Base, BigId, TenantOwned, Timestamped
@@ -21,6 +22,9 @@ class Business(Timestamped, Base):
     max_call_seconds: Mapped[int] = mapped_column(Integer, default=1800)
     outbound_concurrency_cap: Mapped[int] = mapped_column(Integer, default=5)
     whatsapp_concurrency: Mapped[int] = mapped_column(Integer, default=4)
+    #: The business's own limits on its jobs executing at once, by queue (``{"analysis": 2}``);
+    #: a queue not named takes the deployment's (``JOB_BUSINESS_CONCURRENCY``…).
+    job_concurrency: Mapped[dict[str, Any] | None] = mapped_column(JSON)
 
 
 class ApiKey(TenantOwned, Timestamped, Base):

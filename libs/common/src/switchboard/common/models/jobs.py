@@ -28,6 +28,7 @@ _LIVE_DEDUP_SQL = text("status IN ('queued', 'running') AND dedup_key IS NOT NUL
 _WINDOW_SQL = text("dedup_window_key IS NOT NULL")
 _RUN_SQL = text("run_id IS NOT NULL")
 _CANCELLED_SQL = text("status = 'cancelled'")
+_PARKED_SQL = text("parked_at IS NOT NULL AND status = 'queued'")
 
 
 class Job(TenantOwned, Base):
@@ -71,6 +72,14 @@ class Job(TenantOwned, Base):
             postgresql_where=_CANCELLED_SQL,
             sqlite_where=_CANCELLED_SQL,
         ),
+        Index(
+            "ix_jobs_parked",
+            "queue_name",
+            "business_id",
+            "enqueued_at",
+            postgresql_where=_PARKED_SQL,
+            sqlite_where=_PARKED_SQL,
+        ),
     )
 
     id: Mapped[str] = mapped_column(String(36), primary_key=True)
@@ -93,6 +102,9 @@ class Job(TenantOwned, Base):
     #: The worker process (``host:pid``) that started the latest execution; while that
     #: worker's heartbeat is fresh, no other worker starts the job.
     worker_id: Mapped[str | None] = mapped_column(String(120))
+    #: Set while the job waits for a slot of its business in its queue (fair share): its
+    #: status says ``queued`` and no message of it is in the broker until a slot frees.
+    parked_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     progress: Mapped[float | None] = mapped_column(Float)
     progress_message: Mapped[str | None] = mapped_column(String(500))
     message: Mapped[str] = mapped_column(Text)
@@ -117,6 +129,35 @@ class OutboxMessage(TenantOwned, Base):
     created_at: Mapped[datetime] = mapped_column(
         DateTime(timezone=True), default=utcnow, index=True
     )
+
+
+class JobSlot(Base):
+    """A slot of a business in a queue, held by one job (fair share, ``fair_share.py``).
+
+    ``worker_id`` names the worker process running the job; NULL, the slot is reserved for a
+    parked job published again and not started yet. Only the worker's functions (migration
+    0022) write these rows.
+    """
+
+    __tablename__ = "job_slots"
+    __table_args__ = (Index("ix_job_slots_business_queue", "business_id", "queue_name"),)
+
+    job_id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    business_id: Mapped[int] = mapped_column(BigId)
+    queue_name: Mapped[str] = mapped_column(String(64))
+    worker_id: Mapped[str | None] = mapped_column(String(120))
+    taken_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
+class JobLimitDefault(Base):
+    """The deployment's limit on a business's jobs executing at once in a queue (``*``: any
+    other queue), as the workers last wrote it from their settings; empty while fair share
+    is off. For SQL that has no settings: the WhatsApp webhook's insert (migration 0022)."""
+
+    __tablename__ = "job_limit_defaults"
+
+    queue_name: Mapped[str] = mapped_column(String(64), primary_key=True)
+    max_running: Mapped[int] = mapped_column(Integer)
 
 
 class WorkerHeartbeat(Base):

@@ -56,6 +56,8 @@ def _apply(
 ) -> BusinessSettings:
     found = load_settings(session, business_id)
     for name, value in business_changes.items():
+        if name == "job_concurrency":
+            value = _merged_limits(found.business.job_concurrency, value)
         setattr(found.business, name, value)
     for name, value in agent_changes.items():
         setattr(found.agent, name, value)
@@ -64,6 +66,15 @@ def _apply(
         return found
     jobs = tuple(enqueue(spec, business_id=business_id).job_id for spec in REFRESH_JOBS)
     return BusinessSettings(found.business, found.agent, jobs)
+
+
+def _merged_limits(
+    current: Mapping[str, int] | None, changes: Mapping[str, int | None] | None
+) -> dict[str, int] | None:
+    """A business's job limits by queue after ``changes`` (a queue given None loses its own)."""
+    merged = {**(current or {}), **(changes or {})}
+    kept = {queue: limit for queue, limit in merged.items() if limit is not None}
+    return kept or None
 
 
 def _phone_taken(changes: Mapping[str, Any]) -> ConflictError:

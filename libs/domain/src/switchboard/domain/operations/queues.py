@@ -3,7 +3,9 @@ jobs go through.
 
 Figures come from the business's own rows of the job ledger (never the broker, which other
 businesses share): depth is the jobs ``queued``, the rate counts the jobs that finished in the
-last ``RATE_WINDOW``. Every queue of the catalog is listed, busy or not.
+last ``RATE_WINDOW``. Every queue of the catalog is listed, busy or not. With fair share on,
+each queue shows the business's limit on jobs executing at once (its own, else the
+deployment's) and how many of its waiting jobs are parked for a free slot.
 """
 
 from __future__ import annotations
@@ -14,9 +16,11 @@ from datetime import datetime, timedelta
 from sqlalchemy import ColumnElement, case, func, or_, select
 
 from switchboard.common.db.base import as_utc, utcnow
+from switchboard.common.db.engine import get_engine
 from switchboard.common.db.tenancy import tenant_session
 from switchboard.common.jobs import catalog
-from switchboard.common.models import Job
+from switchboard.common.models import Business, Job
+from switchboard.common.settings import get_settings
 
 RATE_WINDOW = timedelta(minutes=5)
 
@@ -32,7 +36,25 @@ class QueueRow:
     #: Jobs finished per minute over the last ``RATE_WINDOW``.
     rate_per_min: float
     #: Of those, how many failed or died.
-    failed: int
+    failed: int = 0
+    #: Of the waiting jobs, those parked until the business has a free slot in the queue.
+    parked: int = 0
+    #: The business's limit on its jobs executing at once here; None: fair share is off.
+    limit: int | None = None
+
+
+def limits_of(business_limits: dict[str, int] | None, queues: list[str]) -> dict[str, int] | None:
+    """The business's limit in each queue (its own, else the deployment's); None when fair
+    share is off (or embedded: SQLite runs jobs in arrival order)."""
+    settings = get_settings()
+    if not settings.job_fair_share or get_engine().dialect.name != "postgresql":
+        return None
+    defaults = settings.business_concurrency_by_queue
+    own = business_limits or {}
+    return {
+        queue: int(own.get(queue) or defaults.get(queue) or settings.job_business_concurrency)
+        for queue in queues
+    }
 
 
 def _count(condition: ColumnElement[bool]) -> ColumnElement[int]:
@@ -52,17 +74,26 @@ def queue_rows(business_id: int, now: datetime | None = None) -> list[QueueRow]:
             func.min(case((Job.status == "queued", Job.enqueued_at))),
             _count(recent),
             _count(recent & Job.status.in_(("failed", "dead"))),
+            _count((Job.status == "queued") & Job.parked_at.is_not(None)),
         )
         .where(Job.business_id == business_id, or_(Job.status.in_(("queued", "running")), recent))
         .group_by(Job.queue_name)
     )
     with tenant_session(business_id) as session:
         found = {row[0]: row for row in session.execute(query)}
+        own = session.scalar(select(Business.job_concurrency).where(Business.id == business_id))
     minutes = RATE_WINDOW.total_seconds() / 60
+    queues = sorted(set(catalog.queues()) | set(found))
+    limits = limits_of(own, queues)
     rows = []
-    for queue in sorted(set(catalog.queues()) | set(found)):
-        _, depth, running, oldest, finished, failed = found.get(queue, (queue, 0, 0, None, 0, 0))
+    for queue in queues:
+        _, depth, running, oldest, finished, failed, parked = found.get(
+            queue, (queue, 0, 0, None, 0, 0, 0)
+        )
         age = max(0.0, (now - as_utc(oldest)).total_seconds()) if oldest is not None else None
         rate = round(int(finished) / minutes, 2)
-        rows.append(QueueRow(queue, int(depth), int(running), age, rate, int(failed)))
+        limit = limits[queue] if limits is not None else None
+        rows.append(
+            QueueRow(queue, int(depth), int(running), age, rate, int(failed), int(parked), limit)
+        )
     return rows

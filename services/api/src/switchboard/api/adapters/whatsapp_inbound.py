@@ -176,7 +176,8 @@ class PostgresInboundStore(InboundStore):
         committed: list[PendingMessage] = []
         for position, message_id, outbox_id, payload in rows:
             answers[int(position) - 1] = int(message_id)
-            committed.append((int(outbox_id), str(payload)))
+            if outbox_id is not None:  # None: parked until its business has a free slot
+                committed.append((int(outbox_id), str(payload)))
         if committed:
             self._publish(committed)
         for index, waiting in enumerate(batch):

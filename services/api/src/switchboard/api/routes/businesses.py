@@ -52,6 +52,7 @@ def _detail(found: business_settings.BusinessSettings) -> BusinessDetail:
     return BusinessDetail(
         **BusinessPublic.model_validate(found.business).model_dump(),
         whatsapp_concurrency=found.business.whatsapp_concurrency,
+        job_concurrency=found.business.job_concurrency or {},
         agent=AgentSettingsPublic.model_validate(found.agent),
     )
 
@@ -121,7 +122,9 @@ def get_business(business_id: BusinessId) -> BusinessDetail:
     responses={**_ADMIN, **NOT_FOUND, **CONFLICT},
 )
 def update_business(business_id: BusinessId, body: BusinessAdminUpdate) -> BusinessDetail:
-    """Change any business (admin), including its number and concurrency caps."""
+    """Change any business (admin), including its number and concurrency caps, and its
+    limits on jobs executing at once per queue (``job_concurrency``, merged: a queue given
+    null goes back to the deployment's limit)."""
     business_changes, agent_changes = _split(body)
     found = business_settings.update_business(business_id, business_changes, agent_changes)
     return _detail(found)

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Annotated, Literal
 from zoneinfo import available_timezones
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from switchboard.api.schemas.common import Page, Patch, Phone, Text, Timestamp
+from switchboard.common.jobs import catalog
 
 
 def _known_timezone(value: str | None) -> str | None:
@@ -81,10 +82,28 @@ class AgentSettingsUpdate(Patch):
     ai_provider: AIProvider | None = Field(None, description=_AI_PROVIDER_HELP)
 
 
+#: A business's limit on its jobs executing at once in one queue (fair share).
+JobLimit = Annotated[int, Field(ge=1, le=10_000)]
+_JOB_CONCURRENCY_HELP = (
+    "This business's own limits on its jobs executing at once, by queue, over the "
+    "deployment's (JOB_BUSINESS_CONCURRENCY); queues not named keep the deployment's."
+)
+
+
+def _known_queues(value: dict[str, int | None] | None) -> dict[str, int | None] | None:
+    unknown = sorted(set(value or ()) - set(catalog.queues()))
+    if unknown:
+        raise ValueError(
+            f"unknown queue(s) {', '.join(unknown)} (known: {', '.join(catalog.queues())})"
+        )
+    return value
+
+
 class BusinessDetail(BusinessPublic):
     """A business with its agent settings."""
 
     whatsapp_concurrency: int
+    job_concurrency: dict[str, int] = Field(description=_JOB_CONCURRENCY_HELP)
     agent: AgentSettingsPublic
 
 
@@ -106,6 +125,13 @@ class BusinessAdminUpdate(BusinessSelfUpdate):
     phone_number: Phone | None = None
     outbound_concurrency_cap: int | None = Field(None, ge=1, le=1000)
     whatsapp_concurrency: int | None = Field(None, ge=1, le=100)
+    job_concurrency: dict[str, JobLimit | None] | None = Field(
+        None,
+        description=_JOB_CONCURRENCY_HELP + " A queue given null goes back to the deployment's.",
+        examples=[{"analysis": 2, "whatsapp": None}],
+    )
+
+    _queues = field_validator("job_concurrency")(_known_queues)
 
 
 class BusinessPage(Page[BusinessPublic]):

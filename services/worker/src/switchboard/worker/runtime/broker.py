@@ -13,6 +13,7 @@ from dramatiq.middleware import AgeLimit, CurrentMessage
 from switchboard.common.jobs.broker import get_broker, standard_middleware
 from switchboard.common.settings import Settings
 from switchboard.worker.runtime.consumer import LedgerConsumer
+from switchboard.worker.runtime.fair_share import FairShareMiddleware
 from switchboard.worker.runtime.heartbeat import HeartbeatMiddleware
 from switchboard.worker.runtime.middleware import LedgerMiddleware
 from switchboard.worker.runtime.observability import JobObservability, status_dir
@@ -27,7 +28,7 @@ class LedgerRabbitmqBroker(RabbitmqBroker):
 
     def consume(self, queue_name: str, prefetch: int = 1, timeout: int = 5000) -> Consumer:
         inner = super().consume(queue_name, prefetch, timeout)
-        return LedgerConsumer(inner, beat=consumer_turn(self))
+        return LedgerConsumer(inner, beat=consumer_turn(self), queue_name=queue_name)
 
 
 def consumer_turn(broker: dramatiq.Broker) -> Callable[[], None] | None:
@@ -37,6 +38,7 @@ def consumer_turn(broker: dramatiq.Broker) -> Callable[[], None] | None:
         m.beat for m in broker.middleware if isinstance(m, HeartbeatMiddleware)
     ]
     hooks += [m.tick for m in broker.middleware if isinstance(m, OutboxRelayMiddleware)]
+    hooks += [m.tick for m in broker.middleware if isinstance(m, FairShareMiddleware)]
     hooks += [m.tick for m in broker.middleware if isinstance(m, JobObservability)]
     if not hooks:
         return None
@@ -77,8 +79,9 @@ def worker_broker(settings: Settings) -> dramatiq.Broker:
 
 
 def install_runtime(broker: dramatiq.Broker, settings: Settings) -> dramatiq.Broker:
-    """Add the worker's middleware to ``broker`` once: ledger, job metrics, heartbeats, outbox
-    relay, message; an in-process broker's consumers turn like RabbitMQ's (beats when idle).
+    """Add the worker's middleware to ``broker`` once: fair share, ledger, job metrics,
+    heartbeats, outbox relay, message; an in-process broker's consumers turn like RabbitMQ's
+    (beats when idle).
 
     The ledger goes first: its "before" hooks run before the age and time limits look at a
     message, and Dramatiq runs "after" hooks in reverse, so it sees the Retries verdict.
@@ -90,6 +93,8 @@ def install_runtime(broker: dramatiq.Broker, settings: Settings) -> dramatiq.Bro
             stale_after_s=settings.worker_stale_after_s,
         )
         broker.add_middleware(ledger, before=AgeLimit)
+    if FairShareMiddleware not in present:  # before the ledger: a parked job never starts
+        broker.add_middleware(FairShareMiddleware(), before=LedgerMiddleware)
     if JobObservability not in present:  # after the ledger: sees the Retries verdict too
         broker.add_middleware(JobObservability(status_dir()), after=LedgerMiddleware)
     if CurrentMessage not in present:

@@ -17,6 +17,9 @@ consumer does two things in the consumer thread, so worker threads never wait fo
   them redelivered, so RabbitMQ never drops a message whose success the ledger has not
   recorded (one redelivered after the commit is skipped, its row being final). At most
   ``prefetch`` messages are unacknowledged per consumer, so the owed marks are bounded.
+* fair share (``fair_share.py``): a slot whose business has jobs waiting for it is handed
+  here as its job ends (:meth:`LedgerConsumer.free_slot`); the connection's thread frees the
+  handed slots in one statement and publishes the jobs they wake on its own channel.
 """
 
 from __future__ import annotations
@@ -26,6 +29,7 @@ from collections.abc import Callable, Iterable
 from functools import partial
 from typing import Any
 
+import pika
 from dramatiq.broker import Consumer, MessageProxy
 
 from switchboard.common.logging import get_logger
@@ -83,14 +87,66 @@ def _commit(owed: _Owed) -> tuple[_Owed, _Owed, str]:
     return written, refused, ledger.describe_error(error) if refused else ""
 
 
+#: Each queue's consumer in this process, for the fair share's hand-over of freed slots.
+_consumers: dict[str, LedgerConsumer] = {}
+
+
+def consumer_of(queue_name: str) -> LedgerConsumer | None:
+    """This process's RabbitMQ consumer of ``queue_name``, if it has one."""
+    return _consumers.get(queue_name)
+
+
 class LedgerConsumer(Consumer):
     """Wraps Dramatiq's RabbitMQ consumer (``inner``); see the module's docstring."""
 
-    def __init__(self, inner: Any, beat: Callable[[], None] | None = None) -> None:
+    def __init__(
+        self, inner: Any, beat: Callable[[], None] | None = None, queue_name: str | None = None
+    ) -> None:
         self._inner = inner
         self._beat = beat
         self._lock = threading.Lock()
         self._owed: _Owed = []
+        self._freed: list[str] = []
+        if queue_name is not None and hasattr(inner, "connection"):
+            _consumers[queue_name] = self
+
+    def free_slot(self, job_id: str, release: Callable[[list[str]], list[Any]]) -> bool:
+        """Hand a job's slot to this consumer's thread to free (``fair_share.py``): with
+        others' in one statement, the woken jobs published on its channel, so the worker
+        thread goes on at once. False if it cannot take it (the caller frees it itself)."""
+        with self._lock:
+            first = not self._freed
+            self._freed.append(job_id)
+        if not first:
+            return True  # a write is already scheduled and will take this one too
+        try:
+            self._inner.connection.add_callback_threadsafe(partial(self._free_slots, release))
+        except Exception:
+            with self._lock:
+                self._freed.remove(job_id)
+            return False
+        return True
+
+    def _free_slots(self, release: Callable[[list[str]], list[Any]]) -> None:
+        """In the connection's thread: free the handed-over slots, publish the woken jobs."""
+        with self._lock:
+            job_ids, self._freed = self._freed, []
+        try:
+            woken = release(job_ids)
+            channel = self._inner.channel
+            for message in woken:
+                channel._impl.basic_publish(
+                    exchange="",
+                    routing_key=message.queue_name,
+                    body=message.encode(),
+                    properties=pika.BasicProperties(
+                        delivery_mode=2, priority=message.options.get("broker_priority")
+                    ),
+                )
+            if woken:
+                channel._flush_output()
+        except Exception as exc:  # the sweep frees finished jobs' slots and expires the rest
+            log.warning("jobs.slot_release_failed", jobs=len(job_ids), error=str(exc)[:300])
 
     def __next__(self) -> MessageProxy | None:
         try:

@@ -16,7 +16,7 @@ those messages); outcomes commit synchronously before the message is acknowledge
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -110,6 +110,13 @@ def _succeed_many(outcomes: Sequence[dict[str, Any]]) -> None:
     read_at = time.monotonic()
     rows = _success_batches.run(params)
     inflight.learn_cancellations([str(row[0]) for row in rows], read_at=read_at)
+    for listener in success_listeners:
+        listener(params["ids"])  # type: ignore[arg-type]
+
+
+#: Called with the ids of each batch of successes once recorded (fair share frees their
+#: slots, ``fair_share.py``); a listener never raises.
+success_listeners: list[Callable[[Sequence[str]], None]] = []
 
 
 def _run_successes(batch: list[Pending]) -> None:

@@ -123,20 +123,35 @@ class BatchConnection:
 
 def execute(sql: str, params: dict[str, Any], *, durable: bool = True) -> Sequence[Any] | None:
     """Run one statement; return the first row if it returns any."""
+    rows = execute_all(sql, params, durable=durable, first=True)
+    return rows[0] if rows else None
+
+
+def execute_all(
+    sql: str, params: dict[str, Any], *, durable: bool = True, first: bool = False
+) -> list[Sequence[Any]]:
+    """Run one statement; return its rows (``first``: only the first, if any)."""
     if get_engine().dialect.name != "postgresql":
         with get_engine().begin() as conn:
             result = conn.execute(text(sql), params)
-            return result.first() if result.returns_rows else None
+            if not result.returns_rows:
+                return []
+            return [row for row in [result.first()] if row is not None] if first else list(result)
     for attempt in range(2):
         pg = _pg_connection(durable)
         try:
             cursor = pg.execute(psycopg_sql(sql), params)
-            return cursor.fetchone() if cursor.description else None
+            if not cursor.description:
+                return []
+            if first:
+                row = cursor.fetchone()
+                return [row] if row is not None else []
+            return list(cursor.fetchall())
         except psycopg.OperationalError:
             pg.close()  # the server restarted or the socket died: reconnect once
             if attempt:
                 raise
-    return None
+    return []
 
 
 def close_thread_connections() -> None:

@@ -1,0 +1,173 @@
+"""Fair share on PostgreSQL without a worker: a job enqueued while its business holds its
+limit in the queue, or has jobs parked there, is parked at once (no outbox row), through
+``enqueue`` and through the one SQL insert the WhatsApp functions use; and the console's
+queues view shows each queue's limit and the jobs parked for a slot."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterator
+
+import pytest
+from sqlalchemy import func, select, text, update
+
+from switchboard.common.db import system_session, tenant_session
+from switchboard.common.db.base import utcnow
+from switchboard.common.jobs import enqueue
+from switchboard.common.jobs.catalog import PROCESS_WHATSAPP_WEBHOOK
+from switchboard.common.jobs.enqueue import enqueue_many, prepare_job
+from switchboard.common.models import Business, Job, JobSlot, OutboxMessage
+from switchboard.common.settings import Settings
+from switchboard.domain.operations import queue_rows
+from tests.support.factories import make_business
+from tests.support.ledger_rows import job_in
+
+pytestmark = pytest.mark.integration
+
+
+@pytest.fixture
+def two_businesses(pg: Settings, whatsapp_queues: None) -> Iterator[tuple[int, int]]:
+    """Two businesses whose jobs and outbox rows are removed afterwards: no worker of a later
+    test wakes a parked job, and no relay trips on an outbox row."""
+    ids = [make_business().id, make_business().id]
+    yield ids[0], ids[1]
+    with system_session() as session:
+        for table in ("jobs", "outbox", "job_slots"):
+            session.execute(
+                text(f"DELETE FROM {table} WHERE business_id = ANY(:ids)"), {"ids": ids}
+            )
+
+
+def set_limits(business_id: int, limits: dict[str, int]) -> None:
+    with system_session() as session:
+        session.execute(
+            update(Business).where(Business.id == business_id).values(job_concurrency=limits)
+        )
+
+
+def test_the_queues_view_shows_the_business_s_limits_and_its_parked_jobs(
+    pg: Settings, two_businesses: tuple[int, int]
+) -> None:
+    business_id, other_id = two_businesses
+    parked = [job_in(business_id, "queued") for _ in range(3)]
+    job_in(other_id, "queued")
+    with system_session() as session:
+        session.execute(update(Job).where(Job.id.in_(parked[:2])).values(parked_at=utcnow()))
+    set_limits(business_id, {"test_jobs": 2})
+    rows = {row.queue: row for row in queue_rows(business_id)}
+    assert (rows["test_jobs"].depth, rows["test_jobs"].parked, rows["test_jobs"].limit) == (3, 2, 2)
+    assert rows["analysis"].limit == pg.job_business_concurrency  # the deployment's
+    theirs = {row.queue: row for row in queue_rows(other_id)}["test_jobs"]
+    assert (theirs.depth, theirs.parked, theirs.limit) == (1, 0, pg.job_business_concurrency)
+
+
+def _published(job_id: str) -> bool:
+    """Not parked; a parked job has no outbox row (a published one's is gone once the broker
+    took it)."""
+    with system_session() as session:
+        parked = session.scalar(select(Job.parked_at).where(Job.id == job_id))
+        outbox = session.scalar(
+            select(func.count()).select_from(OutboxMessage).where(OutboxMessage.job_id == job_id)
+        )
+    if parked is not None:
+        assert outbox == 0
+    return parked is None
+
+
+def test_a_business_at_its_limit_has_new_jobs_parked_at_enqueue(
+    two_businesses: tuple[int, int],
+) -> None:
+    business_id, other_id = two_businesses
+    set_limits(business_id, {"whatsapp": 1})
+    with system_session() as session:
+        session.add(
+            JobSlot(job_id=str(uuid.uuid4()), business_id=business_id, queue_name="whatsapp")
+        )
+    spec = PROCESS_WHATSAPP_WEBHOOK
+    assert not _published(enqueue(spec, business_id=business_id, message_id=1).job_id)
+    assert _published(enqueue(spec, business_id=other_id, message_id=2).job_id)
+    with system_session() as session:
+        session.execute(text("DELETE FROM job_slots WHERE business_id = :b"), {"b": business_id})
+    # A free slot, but a job parked first: the new one queues behind it.
+    assert not _published(enqueue(spec, business_id=business_id, message_id=3).job_id)
+    # The WhatsApp functions' one SQL insert (migration 0010, as 0022 redefines it) parks too.
+    job = prepare_job(spec, business_id=business_id, message_id=4)
+    with tenant_session(business_id) as session:
+        rows = session.execute(
+            text(
+                "SELECT * FROM switchboard_enqueue_jobs(:b, :now, :ids, :queues, :actors, "
+                "CAST(:retries AS integer[]), :messages)"
+            ),
+            {
+                "b": business_id,
+                "now": utcnow(),
+                "ids": [job.message.message_id],
+                "queues": [spec.queue],
+                "actors": [spec.name],
+                "retries": [job.max_retries],
+                "messages": [job.payload],
+            },
+        ).all()
+    assert [tuple(row) for row in rows] == [(job.message.message_id, None, None)]
+    assert not _published(job.message.message_id)
+
+
+def test_the_sql_insert_parks_a_job_whose_business_holds_its_limit(
+    two_businesses: tuple[int, int],
+) -> None:
+    business_id, other_id = two_businesses
+    set_limits(business_id, {"whatsapp": 1})
+    set_limits(other_id, {"whatsapp": 1})
+    with system_session() as session:
+        held = JobSlot(job_id=str(uuid.uuid4()), business_id=business_id, queue_name="whatsapp")
+        session.add(held)
+    spec = PROCESS_WHATSAPP_WEBHOOK
+    outbox_ids = {}
+    for owner in (business_id, other_id):
+        job = prepare_job(spec, business_id=owner, message_id=5)
+        with tenant_session(owner) as session:
+            [(job_id, outbox_id, _)] = session.execute(
+                text(
+                    "SELECT * FROM switchboard_enqueue_jobs(:b, :now, :ids, :queues, :actors, "
+                    "CAST(:retries AS integer[]), :messages)"
+                ),
+                {
+                    "b": owner,
+                    "now": utcnow(),
+                    "ids": [job.message.message_id],
+                    "queues": [spec.queue],
+                    "actors": [spec.name],
+                    "retries": [job.max_retries],
+                    "messages": [job.payload],
+                },
+            ).all()
+        outbox_ids[owner] = outbox_id
+    assert outbox_ids[business_id] is None  # its one slot is held: parked
+    assert outbox_ids[other_id] is not None  # published
+
+
+def test_a_batch_publishes_only_what_its_business_has_slots_for_and_parks_the_rest(
+    two_businesses: tuple[int, int],
+) -> None:
+    """``enqueue_many``'s one statement counts the batch's own earlier jobs in each queue:
+    10 jobs against a limit of 3 with one slot held publish 2 and park 8 (a backlog is never
+    in the broker whole), and the queue of a business without parked jobs is not affected by
+    another queue's."""
+    business_id, _ = two_businesses
+    set_limits(business_id, {"whatsapp": 3})
+    with system_session() as session:
+        session.add(
+            JobSlot(job_id=str(uuid.uuid4()), business_id=business_id, queue_name="whatsapp")
+        )
+    spec = PROCESS_WHATSAPP_WEBHOOK
+    jobs = [prepare_job(spec, business_id=business_id, message_id=100 + n) for n in range(10)]
+    refs = enqueue_many(jobs)
+    published = [_published(ref.job_id) for ref in refs]
+    assert published == [True, True] + [False] * 8  # the first two, in the order given
+    with system_session() as session:
+        parked = session.scalar(
+            select(func.count())
+            .select_from(Job)
+            .where(Job.business_id == business_id, Job.parked_at.is_not(None))
+        )
+    assert parked == 8

@@ -1,0 +1,186 @@
+"""Fair share between businesses through real RabbitMQ and real ``switchboard worker`` processes:
+a business's limit per queue holds across worker processes, its jobs over the limit wait
+(parked, no thread held, not dead-lettered) and then run, businesses alternate in a queue, and
+a slot held by a worker that was SIGKILLed is freed."""
+
+from __future__ import annotations
+
+import json
+import uuid
+from collections.abc import Callable
+from pathlib import Path
+
+import pika
+import pytest
+from sqlalchemy import func, select, text, update
+
+from switchboard.common.db import system_session
+from switchboard.common.jobs import enqueue
+from switchboard.common.models import Business, Job, JobSlot
+from tests.support import fair_actors
+from tests.support.factories import make_business
+from tests.support.processes import ServiceProcess
+from tests.support.waiting import wait_for
+
+pytestmark = pytest.mark.integration
+
+StartWorker = Callable[..., ServiceProcess]
+
+
+@pytest.fixture
+def start_fair_worker(start_service: Callable[..., ServiceProcess]) -> StartWorker:
+    """A worker process on the ``test_fair`` queue; a dead worker's slots are freed fast."""
+
+    def start(threads: int = 4, **env: str) -> ServiceProcess:
+        return start_service(
+            "worker",
+            "tests.support.fair_actors",
+            "--processes",
+            "1",
+            "--threads",
+            str(threads),
+            "--queue",
+            "test_fair",
+            worker_heartbeat_interval_s="0.5",
+            worker_stale_after_s="2",
+            **env,
+        )
+
+    return start
+
+
+def set_limits(business_id: int, limits: dict[str, int]) -> None:
+    with system_session() as session:
+        session.execute(
+            update(Business).where(Business.id == business_id).values(job_concurrency=limits)
+        )
+
+
+def statuses(business_id: int) -> list[str]:
+    with system_session() as session:
+        return list(session.scalars(select(Job.status).where(Job.business_id == business_id)))
+
+
+def all_succeeded(*business_ids: int) -> bool:
+    return all(set(statuses(b)) == {"succeeded"} for b in business_ids)
+
+
+def parked(business_id: int) -> int:
+    with system_session() as session:
+        return int(
+            session.scalar(
+                select(func.count())
+                .select_from(Job)
+                .where(Job.business_id == business_id, Job.parked_at.is_not(None))
+            )
+            or 0
+        )
+
+
+def slots(business_id: int) -> list[str | None]:
+    with system_session() as session:
+        return list(
+            session.scalars(select(JobSlot.worker_id).where(JobSlot.business_id == business_id))
+        )
+
+
+def dead_lettered(amqp_url: str) -> int:
+    connection = pika.BlockingConnection(pika.URLParameters(amqp_url))
+    try:
+        channel = connection.channel()
+        return int(channel.queue_declare("test_fair.XQ", passive=True).method.message_count)
+    finally:
+        connection.close()
+
+
+def spans(business_id: int, log: Path, n: int, seconds: float) -> None:
+    for _ in range(n):
+        enqueue(fair_actors.SPAN, business_id=business_id, log=str(log), seconds=seconds)
+
+
+def starts(log: Path) -> list[int]:
+    """The businesses of the runs, in the order they started."""
+    return [business for _, event, business, _ in fair_actors.events(log) if event == "start"]
+
+
+def test_a_business_limit_holds_across_worker_processes_and_its_waiting_jobs_run_later(
+    pg_rabbit, start_fair_worker: StartWorker, tmp_path: Path
+) -> None:
+    a, b = make_business(), make_business()
+    set_limits(a.id, {"test_fair": 2})
+    log = tmp_path / "runs.log"
+    start_fair_worker()
+    start_fair_worker()  # 8 threads over two processes, A may use 2 of them
+    spans(a.id, log, 10, 0.4)
+    spans(b.id, log, 1, 0.4)
+    wait_for(lambda: parked(a.id) > 0, timeout=60, what="A's jobs over its limit to be parked")
+    wait_for(lambda: all_succeeded(a.id, b.id), timeout=120, what="every job to run")
+    assert fair_actors.most_at_once(log, a.id) == 2
+    order = starts(log)
+    # B's job did not wait for A's: A's waiting jobs held no worker thread.
+    assert order.index(b.id) < 3, order
+    assert len(order) == 11 and dead_lettered(pg_rabbit.amqp_url) == 0
+    assert slots(a.id) == [] and parked(a.id) == 0
+
+
+@pytest.mark.parametrize("fair", [True, False])
+def test_two_businesses_backlogs_alternate_in_a_queue_unless_fair_share_is_off(
+    pg_rabbit, start_fair_worker: StartWorker, tmp_path: Path, fair: bool
+) -> None:
+    a, b = make_business(), make_business()
+    log = tmp_path / "runs.log"
+    start_fair_worker(
+        threads=2, job_business_concurrency="1", job_fair_share="true" if fair else "false"
+    )
+    spans(a.id, log, 1, 0.05)  # the worker is up once A's first job ran
+    wait_for(lambda: all_succeeded(a.id), timeout=60, what="the worker to start")
+    spans(a.id, log, 8, 0.1)  # A's backlog first, then B's
+    spans(b.id, log, 8, 0.1)
+    wait_for(lambda: all_succeeded(a.id, b.id), timeout=120, what="every job to run")
+    order = starts(log)[1:]
+    if fair:
+        # Round robin: never more than 2 of one business's starts in a row.
+        runs = "".join("a" if business == a.id else "b" for business in order)
+        assert "aaa" not in runs and "bbb" not in runs[: len(runs) - 2], runs
+        assert order[:4].count(b.id) >= 1, runs
+    else:
+        assert order == [a.id] * 8 + [b.id] * 8
+
+
+def test_a_slot_held_by_a_sigkilled_worker_is_freed_and_the_waiting_job_runs(
+    pg_rabbit, start_fair_worker: StartWorker, tmp_path: Path
+) -> None:
+    a = make_business()
+    set_limits(a.id, {"test_fair": 1})
+    log, marker = tmp_path / "runs.log", tmp_path / "held"
+    first = start_fair_worker()
+    enqueue(fair_actors.HOLD_UNTIL_KILLED, business_id=a.id, log=str(log), marker=str(marker))
+    wait_for(marker.exists, timeout=60, what="the first job to hold A's only slot")
+    spans(a.id, log, 1, 0.05)
+    wait_for(lambda: parked(a.id) == 1, timeout=60, what="the second job to wait for the slot")
+    first.kill()
+    start_fair_worker()
+    wait_for(lambda: all_succeeded(a.id), timeout=120, what="both jobs to run")
+    assert len(starts(log)) == 3  # the held job twice (killed, then taken over), the other once
+    assert slots(a.id) == [] and dead_lettered(pg_rabbit.amqp_url) == 0
+
+
+def test_the_sweep_frees_a_slot_whose_worker_is_gone(
+    pg_rabbit, start_fair_worker: StartWorker, tmp_path: Path
+) -> None:
+    a = make_business()
+    set_limits(a.id, {"test_fair": 1})
+    ghost = f"gone:{uuid.uuid4().hex[:8]}"  # no heartbeat: a worker that died long ago
+    with system_session() as session:
+        session.execute(
+            text(
+                "INSERT INTO job_slots (job_id, business_id, queue_name, worker_id, taken_at) "
+                "VALUES (:job, :business, 'test_fair', :worker, now())"
+            ),
+            {"job": str(uuid.uuid4()), "business": a.id, "worker": ghost},
+        )
+    log = tmp_path / "runs.log"
+    spans(a.id, log, 2, 0.05)
+    start_fair_worker()
+    wait_for(lambda: all_succeeded(a.id), timeout=60, what="the jobs to run")
+    assert ghost not in slots(a.id) and json.dumps(starts(log)) == json.dumps([a.id, a.id])
