@@ -5,8 +5,8 @@ WhatsApp messages (2,000) at once; business B sends one WhatsApp message every `
 seconds. Each scenario runs on fresh ``switchboard api`` + ``switchboard worker`` processes
 (``--worker-processes`` × ``--worker-threads``, 1 × 8: two worker processes hold some 90
 PostgreSQL connections between them, most of a default server's 100) with
-``JOB_BUSINESS_CONCURRENCY=--limit`` (2: A's flood fills three queues, so 6 of the 8 threads at
-most, as docs/architecture.md advises) against a fresh database and RabbitMQ vhost,
+``JOB_BUSINESS_CONCURRENCY=--limit`` (2: A's flood fills two queues, ``whatsapp`` and
+``analysis``, so 4 of the 8 threads at most, as docs/architecture.md advises) against a fresh database and RabbitMQ vhost,
 with a fake Twilio (noting when each reply arrives) and a fake OpenAI answering each call
 after ``--openai-delay-ms`` (``bench/whatsapp_fakes.py``, each in a process of its own):
 
@@ -16,8 +16,8 @@ after ``--openai-delay-ms`` (``bench/whatsapp_fakes.py``, each in a process of i
 4. ``flood_off``: the same with ``JOB_FAIR_SHARE=false``: plain arrival order, the baseline.
 
 Reported: B's inbound → reply-at-Twilio latency p50/p99 (the load generator's and the fake's
-wall clocks, one machine), and A's throughput: A's jobs finished (the analyses, the WhatsApp
-replies, their sends and the analyses they bring) ÷ from the flood's start to A's last job's
+wall clocks, one machine), and A's throughput: A's jobs finished (the analyses and the WhatsApp
+replies, each of which sends itself) ÷ from the flood's start to A's last job's
 end. Targets (issue #24): B's p99 in ``flood_fair`` ≤ 2 × its p99 in ``b_alone``, and A's
 throughput in ``flood_fair`` ≥ 0.9 × in ``a_alone``.
 
