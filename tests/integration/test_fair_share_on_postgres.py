@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Iterator
+from typing import Any
 
 import pytest
 from sqlalchemy import func, select, text, update
@@ -15,7 +16,7 @@ from switchboard.common.db import system_session, tenant_session
 from switchboard.common.db.base import utcnow
 from switchboard.common.jobs import enqueue
 from switchboard.common.jobs.catalog import PROCESS_WHATSAPP_WEBHOOK
-from switchboard.common.jobs.enqueue import enqueue_many, prepare_job
+from switchboard.common.jobs.enqueue import PreparedJob, enqueue_many, prepare_job
 from switchboard.common.models import Business, Job, JobSlot, OutboxMessage
 from switchboard.common.settings import Settings
 from switchboard.domain.operations import queue_rows
@@ -74,6 +75,28 @@ def _published(job_id: str) -> bool:
     return parked is None
 
 
+def _sql_enqueue(business_id: int, job: PreparedJob) -> list[tuple[Any, ...]]:
+    """``job`` through the one SQL insert the WhatsApp functions use (migration 0010, as 0022
+    redefines it): its (job id, outbox id or None when parked, payload)."""
+    with tenant_session(business_id) as session:
+        rows = session.execute(
+            text(
+                "SELECT * FROM switchboard_enqueue_jobs(:b, :now, :ids, :queues, :actors, "
+                "CAST(:retries AS integer[]), :messages)"
+            ),
+            {
+                "b": business_id,
+                "now": utcnow(),
+                "ids": [job.message.message_id],
+                "queues": [job.message.queue_name],
+                "actors": [job.message.actor_name],
+                "retries": [job.max_retries],
+                "messages": [job.payload],
+            },
+        ).all()
+    return [tuple(row) for row in rows]
+
+
 def test_a_business_at_its_limit_has_new_jobs_parked_at_enqueue(
     two_businesses: tuple[int, int],
 ) -> None:
@@ -92,23 +115,7 @@ def test_a_business_at_its_limit_has_new_jobs_parked_at_enqueue(
     assert not _published(enqueue(spec, business_id=business_id, message_id=3).job_id)
     # The WhatsApp functions' one SQL insert (migration 0010, as 0022 redefines it) parks too.
     job = prepare_job(spec, business_id=business_id, message_id=4)
-    with tenant_session(business_id) as session:
-        rows = session.execute(
-            text(
-                "SELECT * FROM switchboard_enqueue_jobs(:b, :now, :ids, :queues, :actors, "
-                "CAST(:retries AS integer[]), :messages)"
-            ),
-            {
-                "b": business_id,
-                "now": utcnow(),
-                "ids": [job.message.message_id],
-                "queues": [spec.queue],
-                "actors": [spec.name],
-                "retries": [job.max_retries],
-                "messages": [job.payload],
-            },
-        ).all()
-    assert [tuple(row) for row in rows] == [(job.message.message_id, None, None)]
+    assert _sql_enqueue(business_id, job) == [(job.message.message_id, None, None)]
     assert not _published(job.message.message_id)
 
 
@@ -125,22 +132,7 @@ def test_the_sql_insert_parks_a_job_whose_business_holds_its_limit(
     outbox_ids = {}
     for owner in (business_id, other_id):
         job = prepare_job(spec, business_id=owner, message_id=5)
-        with tenant_session(owner) as session:
-            [(job_id, outbox_id, _)] = session.execute(
-                text(
-                    "SELECT * FROM switchboard_enqueue_jobs(:b, :now, :ids, :queues, :actors, "
-                    "CAST(:retries AS integer[]), :messages)"
-                ),
-                {
-                    "b": owner,
-                    "now": utcnow(),
-                    "ids": [job.message.message_id],
-                    "queues": [spec.queue],
-                    "actors": [spec.name],
-                    "retries": [job.max_retries],
-                    "messages": [job.payload],
-                },
-            ).all()
+        [(_, outbox_id, _)] = _sql_enqueue(owner, job)
         outbox_ids[owner] = outbox_id
     assert outbox_ids[business_id] is None  # its one slot is held: parked
     assert outbox_ids[other_id] is not None  # published
