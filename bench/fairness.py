@@ -6,7 +6,8 @@ seconds. Each scenario runs on fresh ``switchboard api`` + ``switchboard worker`
 (``--worker-processes`` × ``--worker-threads``, 1 × 8: two worker processes hold some 90
 PostgreSQL connections between them, most of a default server's 100) with
 ``JOB_BUSINESS_CONCURRENCY=--limit`` (2: A's flood fills two queues, ``whatsapp`` and
-``analysis``, so 4 of the 8 threads at most, as docs/architecture.md advises) against a fresh database and RabbitMQ vhost,
+``analysis``, so 4 of the 8 threads at most, as docs/architecture.md advises) against a fresh
+database and RabbitMQ vhost,
 with a fake Twilio (noting when each reply arrives) and a fake OpenAI answering each call
 after ``--openai-delay-ms`` (``bench/whatsapp_fakes.py``, each in a process of its own):
 
