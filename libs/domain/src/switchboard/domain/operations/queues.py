@@ -19,6 +19,7 @@ from switchboard.common.db.base import as_utc, utcnow
 from switchboard.common.db.engine import get_engine
 from switchboard.common.db.tenancy import tenant_session
 from switchboard.common.jobs import catalog
+from switchboard.common.jobs.fair_share import limit_of
 from switchboard.common.models import Business, Job
 from switchboard.common.settings import get_settings
 
@@ -49,12 +50,7 @@ def limits_of(business_limits: dict[str, int] | None, queues: list[str]) -> dict
     settings = get_settings()
     if not settings.job_fair_share or get_engine().dialect.name != "postgresql":
         return None
-    defaults = settings.business_concurrency_by_queue
-    own = business_limits or {}
-    return {
-        queue: int(own.get(queue) or defaults.get(queue) or settings.job_business_concurrency)
-        for queue in queues
-    }
+    return {queue: limit_of(settings, business_limits, queue) for queue in queues}
 
 
 def _count(condition: ColumnElement[bool]) -> ColumnElement[int]:
