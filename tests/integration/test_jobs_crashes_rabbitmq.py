@@ -3,6 +3,7 @@ must not run twice. The tests' heartbeat goes stale after ``WORKER_STALE_AFTER_S
 
 from __future__ import annotations
 
+import signal
 import socket
 import time
 from collections.abc import Callable
@@ -105,3 +106,16 @@ def test_a_republished_job_never_runs_twice_while_its_worker_lives_and_is_taken_
     assert (done.deliveries, done.worker_id) == (2, _worker_name(taker))
     time.sleep(3)  # the other copy (the killed worker's redelivery or the relay's) is skipped
     assert len(runs(marker)) == 2
+
+
+def test_a_worker_process_that_dies_before_it_is_ready_stops_its_worker_at_once(
+    start_service: Callable[..., ServiceProcess],
+) -> None:
+    """Dramatiq's main process waits for its processes' ready reports before it watches them:
+    30 s by default, during which a process killed by its first job went unnoticed (and the
+    bystanders of a poison job waited; its logs too). The wait is bounded (``FORK_TIMEOUT_MS``),
+    so the worker stops, with the process's exit code, well within that."""
+    worker = start_service("worker", "tests.support.boot_crash", "--processes", "1")
+    wait_for(lambda: not worker.alive, timeout=15, what="the worker to stop")
+    assert worker.stop() != 0
+    assert f"exited unexpectedly (code {-signal.SIGKILL})" in worker.output()

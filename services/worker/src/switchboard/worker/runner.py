@@ -14,6 +14,12 @@ from switchboard.common.settings import get_settings
 from switchboard.worker import status_server
 
 WORKER_MODULE = "switchboard.worker.app"
+#: How long Dramatiq's main process waits for its worker processes to report ready before it
+#: starts the fork processes (the status server) and its log watcher, in milliseconds. Its
+#: default, 30 s, is also how long it would take to notice a worker process that died before
+#: reporting ready (a job that kills its process can run before then: consumers start first)
+#: and how long that process's logs would wait in their pipe.
+FORK_TIMEOUT_MS = 2_000
 
 
 def dramatiq_args(
@@ -22,7 +28,7 @@ def dramatiq_args(
     """Command-line arguments for Dramatiq's worker (``status``: fork the status server)."""
     # Positionals first: ``--queues`` takes a variable number of values.
     args = [WORKER_MODULE, *modules, "--processes", str(processes), "--threads", str(threads)]
-    args.append("--skip-logging")
+    args += ["--skip-logging", "--worker-fork-timeout", str(FORK_TIMEOUT_MS)]
     if status:
         args += ["--fork-function", status_server.FORK_FUNCTION]
     return [*args, "--queues", *queues] if queues else args
