@@ -39,6 +39,7 @@ class FakeRealtimeServer:
         self.received: list[dict[str, Any]] = []
         self.sessions: list[dict[str, Any]] = []
         self.rejected_keys: list[str] = []
+        self.connections: list[ServerConnection] = []
         self.port = 0
         self._ids = itertools.count(1)
         self._changed = asyncio.Event()
@@ -78,6 +79,11 @@ class FakeRealtimeServer:
             self.port = next(iter(server.sockets)).getsockname()[1]
             yield self
 
+    async def send_raw(self, message: str) -> None:
+        """Send ``message`` as it is to every client connected (a server's malformed event)."""
+        for ws in self.connections:
+            await ws.send(message)
+
     def _id(self, prefix: str) -> str:
         return f"{prefix}_{next(self._ids):06d}"
 
@@ -89,6 +95,7 @@ class FakeRealtimeServer:
             self.rejected_keys.append(auth)
             await ws.close(4001, "invalid_api_key")
             return
+        self.connections.append(ws)
         await self._send(ws, {"type": "session.created", "session": {"type": "realtime"}})
         conversation = _Conversation(self, ws)
         async for raw in ws:

@@ -20,6 +20,7 @@ from switchboard.voice_gateway.ports.ai import (
     CallerSpeechStarted,
     CallerSpeechStopped,
     CallerText,
+    ProviderFailed,
     ProviderUnavailable,
 )
 from tests.fakes.openai_realtime import API_KEY, FakeRealtimeServer
@@ -113,3 +114,43 @@ async def test_a_wrong_api_key_makes_the_provider_unavailable(
     provider = OpenAIRealtimeProvider("sk-wrong-key-000000", fake_openai.url, "gpt-realtime")
     with pytest.raises(ProviderUnavailable):
         await provider.open(AGENT, CALL)
+
+
+async def test_an_error_event_is_logged_and_the_call_goes_on(
+    conversation: AIConversation, fake_openai: FakeRealtimeServer
+) -> None:
+    await fake_openai.wait_for("session.update")
+    await fake_openai.send_raw(
+        '{"type": "error", "event_id": "e1", "error": {"type": "invalid_request_error",'
+        ' "message": "audio_end_ms is past the end"}}'
+    )
+    await conversation.say("Still here")
+    seen = await events_until(conversation, AnswerDone)
+    assert [e.text for e in seen if isinstance(e, AgentText)] == ["Still here"]
+
+
+@pytest.mark.parametrize(
+    "message",
+    [
+        "not json",
+        '{"no_type": 1}',
+        '{"type": "response.output_audio.delta", "item_id": "i1", "delta": "#not base64#"}',
+    ],
+)
+async def test_an_event_the_adapter_cannot_read_fails_the_provider_rather_than_the_call(
+    conversation: AIConversation, fake_openai: FakeRealtimeServer, message: str
+) -> None:
+    await fake_openai.wait_for("session.update")
+    await fake_openai.send_raw(message)
+    (*_, last) = await events_until(conversation, ProviderFailed)
+    assert isinstance(last, ProviderFailed) and "not understood" in last.reason
+
+
+async def test_the_provider_closing_the_call_normally_ends_its_events(
+    conversation: AIConversation, fake_openai: FakeRealtimeServer
+) -> None:
+    await fake_openai.wait_for("session.update")
+    await fake_openai.connections[0].close()
+    async with asyncio.timeout(5):
+        seen = [event async for event in conversation.events()]
+    assert not any(isinstance(e, ProviderFailed) for e in seen)
