@@ -101,6 +101,11 @@ class Stamps:
     caller_to_provider: list[float] = field(default_factory=list)
     barge_in: list[float] = field(default_factory=list)
     greeting: list[float] = field(default_factory=list)
+    #: When each figure of the three lists above was taken (its frame's arrival, or the caller
+    #: frame's departure), index for index: to tell the ramp-up from all calls up.
+    provider_to_twilio_at: list[float] = field(default_factory=list)
+    caller_to_provider_at: list[float] = field(default_factory=list)
+    barge_in_at: list[float] = field(default_factory=list)
 
     def agent_frame_arrived(self, call: Call, serial: int, now: float) -> None:
         """A frame of agent audio reached the Twilio socket."""
@@ -113,6 +118,7 @@ class Stamps:
             call.first_agent_frame_at = now
             self.greeting.append(now - call.started_at - self.provider_delay_s)
         self.provider_to_twilio.append(max(0.0, now - due))
+        self.provider_to_twilio_at.append(now)
 
     def clear_arrived(self, call: Call, now: float) -> None:
         """A ``clear`` reached the Twilio socket: the first one after a barge-in counts."""
@@ -120,6 +126,7 @@ class Stamps:
             call.clear_at = now
             call.previous_frame_at = 0.0
             self.barge_in.append(now - call.barge_in_sent_at)
+            self.barge_in_at.append(now)
 
 
 def replay(provider: ProviderStamps, callers: CallerStamps, provider_delay_s: float) -> Stamps:
@@ -129,6 +136,7 @@ def replay(provider: ProviderStamps, callers: CallerStamps, provider_delay_s: fl
         arrived = provider.caller_arrived.get(serial)
         if arrived is not None:
             stamps.caller_to_provider.append(arrived - sent)
+            stamps.caller_to_provider_at.append(sent)
     for index, log in callers.calls.items():
         call = stamps.calls[index] = Call(index, started_at=log.started_at)
         barge_ins = provider.barge_ins.get(index, [])
@@ -190,6 +198,32 @@ def loop_lag(provider: ProviderStamps, callers: CallerStamps) -> dict[str, Any]:
     return {"provider_p99_ms": p99(provider.loop_lags), "callers_p99_ms": p99(callers.loop_lags)}
 
 
+#: How long after the last call's ``start`` every call counts as up (its greeting has begun).
+SETTLE_S = 1.0
+
+
+def all_up(stamps: Stamps, callers: CallerStamps, provider_delay_s: float) -> dict[str, Any]:
+    """The figures of what happened once every call was up (from ``SETTLE_S`` plus the
+    provider's delay after the last call's ``start``): the load of that many concurrent calls
+    without the ramp-up's call set-ups (webhooks, provider connects) among them."""
+    since = max((c.started_at for c in stamps.calls.values()), default=0.0)
+    since += SETTLE_S + provider_delay_s
+
+    def after(values: list[float], at: list[float]) -> list[float]:
+        return [v for v, when in zip(values, at, strict=True) if since <= when]
+
+    return {
+        "seconds": round(max(0.0, callers.stopped_at - since), 1),
+        "provider_to_twilio": figures(
+            after(stamps.provider_to_twilio, stamps.provider_to_twilio_at)
+        ),
+        "caller_to_provider": figures(
+            after(stamps.caller_to_provider, stamps.caller_to_provider_at)
+        ),
+        "barge_in": figures(after(stamps.barge_in, stamps.barge_in_at)),
+    }
+
+
 def report(
     provider: ProviderStamps, callers: CallerStamps, provider_delay_s: float
 ) -> dict[str, Any]:
@@ -204,4 +238,5 @@ def report(
             1 for c in stamps.calls.values() if not c.first_agent_frame_at
         ),
         "load_loop_lag": loop_lag(provider, callers),
+        "all_up": all_up(stamps, callers, provider_delay_s),
     }

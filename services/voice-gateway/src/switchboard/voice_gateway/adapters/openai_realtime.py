@@ -233,20 +233,19 @@ class OpenAIRealtimeProvider(AIProvider):
         """Load and build now what the library loads and builds on its first call.
 
         The ``openai`` library imports its websocket client at the first connect, asks
-        ``anyio`` (whose backend loads on first use) at every send, and builds its event
-        parser and request transformer at the first event of each kind; on the first call,
-        in the event loop, that held every call's audio for tens of milliseconds.
+        ``anyio`` (whose backend loads on first use) at every send, and builds its request
+        transformer at the first request of each kind; on the first call, in the event loop,
+        that held every call's audio for tens of milliseconds. (Server events are parsed
+        here, not by the library: ``_mapped``.)
         """
         import anyio
 
         try:  # the library's own helpers: if a release renames them, start cold, not fail
             import openai.lib._websocket  # noqa: F401 (the library imports it at first connect)
-            from openai._models import construct_type_unchecked
             from openai._utils import async_maybe_transform
             from openai.types.realtime.realtime_client_event_param import (
                 RealtimeClientEventParam,
             )
-            from openai.types.realtime.realtime_server_event import RealtimeServerEvent
             from openai.types.realtime.response_create_event_with_references_param import (
                 ResponseCreateEventWithReferencesParam,
             )
@@ -255,33 +254,10 @@ class OpenAIRealtimeProvider(AIProvider):
             return
         self._client.realtime  # noqa: B018 (a cached property: built on first use)
         anyio.get_current_task()
-        for event in _WARM_UP_SERVER_EVENTS:
-            construct_type_unchecked(value=event, type_=cast(Any, RealtimeServerEvent))
         # Spelled as the library spells it: its transformer caches per type object.
         client_event = Union[RealtimeClientEventParam, ResponseCreateEventWithReferencesParam]  # noqa: UP007
         for request in _warm_up_client_events():
             await async_maybe_transform(request, client_event)
-
-
-#: One of each server event a call meets, to build the library's parser for them.
-_WARM_UP_SERVER_EVENTS: tuple[dict[str, Any], ...] = (
-    {"type": "session.created", "event_id": "e", "session": {"type": "realtime"}},
-    {
-        "type": "response.output_audio.delta",
-        "event_id": "e",
-        "delta": "",
-        "item_id": "i",
-        "response_id": "r",
-        "output_index": 0,
-        "content_index": 0,
-    },
-    {
-        "type": "input_audio_buffer.speech_started",
-        "event_id": "e",
-        "audio_start_ms": 0,
-        "item_id": "i",
-    },
-)
 
 
 def _warm_up_client_events() -> list[dict[str, Any]]:
