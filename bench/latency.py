@@ -75,7 +75,7 @@ if str(ROOT) not in sys.path:
 
 from bench.latency_callers import BUSINESS_NUMBER, run_callers  # noqa: E402
 from bench.latency_provider import serve_provider  # noqa: E402
-from bench.latency_stamps import report  # noqa: E402
+from bench.latency_stamps import lag_p99, report, watch_loop  # noqa: E402
 from tests.fakes.twilio_rest import ACCOUNT_SID, AUTH_TOKEN  # noqa: E402
 from tests.support.processes import free_port  # noqa: E402
 
@@ -86,9 +86,14 @@ VARIANTS = ("gateway", "pre-fix")
 # --- the gateway process -------------------------------------------------------------------
 
 
-def serve_gateway(port: int, provider_url: str, twilio_url: str, variant: str) -> None:
-    """The real gateway app with the real OpenAI and Twilio adapters pointed at the fakes."""
+def serve_gateway(
+    port: int, provider_url: str, twilio_url: str, variant: str, lag_file: str = ""
+) -> None:
+    """The real gateway app with the real OpenAI and Twilio adapters pointed at the fakes;
+    ``lag_file``: where to write its event loop's lateness, (when, how late) every 10 ms,
+    as JSON once it stops."""
     import uvicorn
+    import uvloop
 
     from switchboard.common.logging import configure_logging
     from switchboard.common.settings import Settings
@@ -147,7 +152,17 @@ def serve_gateway(port: int, provider_url: str, twilio_url: str, variant: str) -
         backlog=4096,
     )
     if not os.environ.get("BENCH_LATENCY_DEBUG"):
-        uvicorn.Server(config).run()
+
+        async def serve() -> None:
+            lags: list[tuple[float, float]] = []
+            watch = asyncio.create_task(watch_loop(lags))
+            keep = asyncio.create_task(_keep_lags(lags, Path(lag_file))) if lag_file else None
+            await uvicorn.Server(config).serve()  # re-raises the SIGTERM that stopped it
+            watch.cancel()
+            if keep:
+                keep.cancel()
+
+        uvloop.run(serve())
         return
     # The stdlib loop in debug mode: it logs every callback that holds the loop > 10 ms.
     loop = asyncio.new_event_loop()
@@ -156,15 +171,25 @@ def serve_gateway(port: int, provider_url: str, twilio_url: str, variant: str) -
     loop.run_until_complete(uvicorn.Server(config).serve())
 
 
+async def _keep_lags(lags: list[tuple[float, float]], path: Path) -> None:
+    """Every second, write the loop lateness measured so far (uvicorn ends the process with
+    the signal that stopped it, so nothing runs after it)."""
+    while True:
+        await asyncio.sleep(1)
+        path.write_text(json.dumps(lags))  # noqa: ASYNC240 (a few kB once a second)
+
+
 @contextmanager
 def gateway_process(
-    provider_url: str, twilio_url: str, variant: str
+    provider_url: str, twilio_url: str, variant: str, lag_file: Path
 ) -> Iterator[tuple[str, psutil.Process]]:
-    """A gateway subprocess serving on a free port; yields its base URL and its process."""
+    """A gateway subprocess serving on a free port; yields its base URL and its process. It
+    writes its event loop's lateness to ``lag_file`` when it stops."""
     port = free_port()
     code = (
         f"import sys; sys.path.insert(0, {str(ROOT)!r}); import bench.latency as b; "
-        f"b.serve_gateway({port}, {provider_url!r}, {twilio_url!r}, {variant!r})"
+        f"b.serve_gateway({port}, {provider_url!r}, {twilio_url!r}, {variant!r}, "
+        f"{str(lag_file)!r})"
     )
     process = subprocess.Popen([sys.executable, "-c", code], cwd=ROOT)
     try:
@@ -243,10 +268,11 @@ def bench(
     variant: str, calls: int, seconds: float, provider_delay_s: float, connect_delay_s: float
 ) -> dict[str, Any]:
     """One gateway process of ``variant`` under ``calls`` concurrent calls."""
+    lag_file = Path(tempfile.mkdtemp(prefix="bench-latency-lag-")) / "gateway.json"
     with (
         load_process(serve_provider, provider_delay_s, connect_delay_s) as provider,
         load_process(run_callers, calls, seconds) as callers,
-        gateway_process(provider.url, callers.url, variant) as (base, gateway),
+        gateway_process(provider.url, callers.url, variant, lag_file) as (base, gateway),
     ):
         processes = (gateway, provider.process, callers.process)
         before = _cpu_seconds(*processes)
@@ -255,6 +281,8 @@ def bench(
         cpu = _cpu_share(before, _cpu_seconds(*processes))
         provider.pipe.send("done")
         provider_stamps = receive(provider.pipe, 60)
+    lags = [tuple(lag) for lag in json.loads(lag_file.read_text())] if lag_file.exists() else []
+    gateway_lag = lag_p99(lags, caller_stamps)
     return {
         "server": variant,
         "calls": calls,
@@ -263,6 +291,7 @@ def bench(
         "connect_delay_ms": round(connect_delay_s * 1000),
         **report(provider_stamps, caller_stamps, provider_delay_s),
         "cpu": cpu,
+        "gateway_loop_lag": gateway_lag,
     }
 
 

@@ -187,6 +187,22 @@ def figures(values: list[float]) -> dict[str, Any]:
     }
 
 
+#: How long after the last call's ``start`` every call counts as up (its greeting has begun).
+SETTLE_S = 1.0
+
+
+def lag_p99(lags: list[tuple[float, float]], callers: CallerStamps) -> dict[str, Any]:
+    """p99 of a process's event loop lateness (``watch_loop``) while the calls were up, and
+    once they all were (``all_up``'s span), in ms."""
+    first = min((log.started_at for log in callers.calls.values()), default=0.0)
+    last = max((log.started_at for log in callers.calls.values()), default=0.0) + SETTLE_S
+
+    def p99(since: float) -> float | None:
+        return ms(percentile([lag for at, lag in lags if since <= at <= callers.stopped_at], 0.99))
+
+    return {"p99_ms": p99(first), "all_up_p99_ms": p99(last)}
+
+
 def loop_lag(provider: ProviderStamps, callers: CallerStamps) -> dict[str, Any]:
     """p99 of each load process's event loop lateness while the calls were up, in ms: near the
     figures, the load generator's own queueing is in them."""
@@ -196,10 +212,6 @@ def loop_lag(provider: ProviderStamps, callers: CallerStamps) -> dict[str, Any]:
         return ms(percentile([lag for at, lag in lags if start <= at <= callers.stopped_at], 0.99))
 
     return {"provider_p99_ms": p99(provider.loop_lags), "callers_p99_ms": p99(callers.loop_lags)}
-
-
-#: How long after the last call's ``start`` every call counts as up (its greeting has begun).
-SETTLE_S = 1.0
 
 
 def all_up(stamps: Stamps, callers: CallerStamps, provider_delay_s: float) -> dict[str, Any]:
