@@ -152,15 +152,37 @@ def replay(provider: ProviderStamps, callers: CallerStamps, provider_delay_s: fl
     return stamps
 
 
+#: How long a barge-in has for its ``clear`` before it counts as missed; one sent less than
+#: this before the callers stopped is not judged (its clear may come after the stop).
+BARGE_IN_GRACE_S = 1.0
+
+
 def missed_barge_ins(provider: ProviderStamps, callers: CallerStamps) -> int:
-    """Calls whose last barge-in before the callers stopped had no clear by then."""
-    missed = 0
+    """Barge-ins sent ``BARGE_IN_GRACE_S`` or more before the callers stopped that got no
+    ``clear`` within ``BARGE_IN_GRACE_S``."""
+    return len(missed_barge_in_details(provider, callers))
+
+
+def missed_barge_in_details(
+    provider: ProviderStamps, callers: CallerStamps
+) -> list[dict[str, float | None]]:
+    """Each missed barge-in (``missed_barge_ins``): its call, how long before the stop it was
+    sent, and when its first clear came after it (None: never)."""
+    missed: list[dict[str, float | None]] = []
     for index, log in callers.calls.items():
-        sent = [at for at in provider.barge_ins.get(index, []) if at <= callers.stopped_at]
-        if sent and not any(
-            serial == CLEAR and sent[-1] < at <= callers.stopped_at for at, serial in log.received
-        ):
-            missed += 1
+        clears = [at for at, serial in log.received if serial == CLEAR]
+        for sent in provider.barge_ins.get(index, []):
+            if sent + BARGE_IN_GRACE_S > callers.stopped_at:
+                continue
+            if not any(sent < at <= sent + BARGE_IN_GRACE_S for at in clears):
+                late = [at - sent for at in clears if at > sent]
+                missed.append(
+                    {
+                        "call": index,
+                        "before_stop_s": round(callers.stopped_at - sent, 3),
+                        "clear_after_s": round(late[0], 3) if late else None,
+                    }
+                )
     return missed
 
 
@@ -244,7 +266,11 @@ def report(
     return {
         "provider_to_twilio": figures(stamps.provider_to_twilio),
         "caller_to_provider": figures(stamps.caller_to_provider),
-        "barge_in": {**figures(stamps.barge_in), "missed": missed_barge_ins(provider, callers)},
+        "barge_in": {
+            **figures(stamps.barge_in),
+            "missed": missed_barge_ins(provider, callers),
+            "missed_details": missed_barge_in_details(provider, callers)[:10],
+        },
         "greeting": figures(stamps.greeting),
         "calls_without_greeting": sum(
             1 for c in stamps.calls.values() if not c.first_agent_frame_at
