@@ -106,6 +106,10 @@ class Bench:
             "AI_PROVIDER": "openai" if mode == "openai" else "offline",
             "LOG_LEVEL": "WARNING",
             "PYTHONPATH": str(ROOT),
+            # Every message is one business's: its fair-share limit (default 4 jobs at once
+            # per queue) would cap the path at 4 model calls at a time, which is the policy
+            # bench/fairness.py measures; here the business may use every worker thread.
+            "JOB_BUSINESS_CONCURRENCY": str(self.args.worker_processes * self.args.worker_threads),
         }
 
     def start(self, command: list[str], env: dict[str, str]) -> subprocess.Popen[bytes]:
