@@ -110,8 +110,10 @@ class Side:
 
 class Switchboard(Side):
     name = "switchboard"
+    #: The side whose settings this process holds (``_switch``).
+    _active: Switchboard | None = None
 
-    def __init__(self, business_id: int, fair_share: bool = True) -> None:
+    def __init__(self, business_id: int, limit: int, fair_share: bool = True) -> None:
         from bench.actors import BENCH_NOOP
         from switchboard.common.jobs import enqueue
         from switchboard.common.jobs.enqueue import enqueue_many, prepare_job
@@ -119,20 +121,36 @@ class Switchboard(Side):
         self.spec, self.business_id = BENCH_NOOP, business_id
         self._enqueue, self._enqueue_many, self._prepare = enqueue, enqueue_many, prepare_job
         self.fair_share = fair_share
+        #: The bench's one business may run a job on every worker thread: fair share's
+        #: mechanism is measured (a slot taken and freed per job), not its cap on one
+        #: business (bench/fairness.py measures that).
+        self.limit = str(limit)
         if not fair_share:
             self.name = "switchboard, fair share off"
 
     def _switch(self) -> None:
-        """Enqueue parks with fair share on (its limit is the business's): as the worker."""
+        """This process's settings as the worker's (enqueue parks with fair share on, by the
+        business's limit), and the deployment's limits written where the SQL enqueue reads
+        them, as a worker with these settings writes them when it boots: else the other
+        side's last worker's would decide what a batch parks (with fair share off, all of
+        it, then published 500 a second by the sweep)."""
         from switchboard.common.settings import get_settings
+        from switchboard.worker.runtime.fair_share import publish_defaults
 
-        wanted = "true" if self.fair_share else "false"
-        if os.environ.get("JOB_FAIR_SHARE") != wanted:
-            os.environ["JOB_FAIR_SHARE"] = wanted
-            get_settings.cache_clear()
+        if Switchboard._active is self:
+            return
+        Switchboard._active = self
+        os.environ["JOB_FAIR_SHARE"] = "true" if self.fair_share else "false"
+        os.environ["JOB_BUSINESS_CONCURRENCY"] = self.limit
+        get_settings.cache_clear()
+        publish_defaults()
 
     def env(self, env: dict[str, str]) -> dict[str, str]:
-        return {**env, "JOB_FAIR_SHARE": "true" if self.fair_share else "false"}
+        return {
+            **env,
+            "JOB_FAIR_SHARE": "true" if self.fair_share else "false",
+            "JOB_BUSINESS_CONCURRENCY": self.limit,
+        }
 
     def enqueue(self, prefix: str) -> None:
         self._switch()
@@ -298,9 +316,11 @@ def main() -> None:
 
             worker_startup_migrations()
             business = make_business("Bench")
-            sides: list[Side] = [Switchboard(business.id), PlainDramatiq()]
+            limit = args.processes * args.threads
+            sides: list[Side] = [Switchboard(business.id, limit), PlainDramatiq()]
             if args.compare_fair_share:  # the same, fair share off: its overhead
-                sides.insert(1, Switchboard(make_business("Bench off").id, fair_share=False))
+                off = Switchboard(make_business("Bench off").id, limit, fair_share=False)
+                sides.insert(1, off)
             drains: dict[str, list[dict[str, Any]]] = {side.name: [] for side in sides}
             for round_no in range(args.rounds):
                 for side in sides if round_no % 2 == 0 else sides[::-1]:
