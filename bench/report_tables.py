@@ -48,9 +48,9 @@ def markdown_table(header: Sequence[str], rows: Sequence[Row]) -> list[str]:
 def jobs_table(result: dict[str, Any]) -> list[str]:
     """bench/jobs.py: jobs/s with the worker's start and steady, enqueue rate, paced latency."""
     ours, plain = result["switchboard"], result["plain dramatiq"]
-    rounds = len(result.get("ratio_steady_per_round", [])) or 1
-    per_round = ", ".join(f"{r:.2f}" for r in result.get("ratio_steady_per_round", []))
-    steady_ratio = f"{result['ratio_steady']:.2f}" + (
+    rounds = len(result.get("ratio_jobs_per_s_steady_per_round", [])) or 1
+    per_round = ", ".join(f"{r:.2f}" for r in result.get("ratio_jobs_per_s_steady_per_round", []))
+    steady_ratio = f"{result['ratio_jobs_per_s_steady']:.2f}" + (
         f" (per round {per_round})" if rounds > 1 else ""
     )
     median = f"median of {rounds}" if rounds > 1 else "1 round"
@@ -59,7 +59,7 @@ def jobs_table(result: dict[str, Any]) -> list[str]:
             f"jobs/s, worker start included ({median})",
             num(ours["jobs_per_s_with_start"]),
             num(plain["jobs_per_s_with_start"]),
-            f"{result['ratio_with_start']:.2f}",
+            f"{result['ratio_jobs_per_s_with_start']:.2f}",
         ),
         (
             f"jobs/s, steady ({median})",
@@ -80,6 +80,21 @@ def jobs_table(result: dict[str, Any]) -> list[str]:
             "",
         ),
     ]
+    off = result.get("switchboard, fair share off")
+    if off is not None:  # the like-for-like job path (--compare-fair-share)
+        rows += [
+            (
+                f"fair share off: {label}",
+                num(off[key]),
+                num(plain[key]),
+                ratio(off[key], plain[key]),
+            )
+            for label, key in (
+                ("jobs/s, worker start included", "jobs_per_s_with_start"),
+                ("jobs/s, steady", "jobs_per_s_steady"),
+                ("enqueue/s, batched", "enqueue_per_s"),
+            )
+        ]
     intro = (
         f"{result['jobs']:,} jobs, `--processes {result['processes']} "
         f"--threads {result['threads']}`:"
@@ -380,8 +395,8 @@ def headline(kind: str, result: dict[str, Any]) -> str:
     """The one figure a reader of the summary looks for first."""
     if kind == "jobs":
         return (
-            f"steady {result['ratio_steady']:.2f}, with the worker's start "
-            f"{result['ratio_with_start']:.2f} × plain Dramatiq"
+            f"steady {result['ratio_jobs_per_s_steady']:.2f}, with the worker's start "
+            f"{result['ratio_jobs_per_s_with_start']:.2f} × plain Dramatiq"
         )
     if kind == "fairness":
         from bench.fairness import headline as fairness_headline

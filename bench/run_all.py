@@ -102,7 +102,11 @@ BENCHMARKS = [
         {
             "smoke": ["--jobs", "200", "--paced-jobs", "20", "--processes", "1", "--threads", "2"],
             "quick": ["--jobs", "5000", "--rounds", "1", "--paced-jobs", "500"],
-            "full": ["--jobs", "10000", "--rounds", "3", "--paced-jobs", "500"],
+            # Fair share off too: the like-for-like job path beside plain Dramatiq.
+            "full": [
+                *("--jobs", "10000", "--rounds", "3", "--paced-jobs", "500"),
+                "--compare-fair-share",
+            ],
         },
         _jobs_file,
     ),

@@ -22,9 +22,9 @@ def jobs_json(rounds: int = 3) -> dict[str, Any]:
         "switchboard": {**ours, **paced, "latency_p50_ms": 5.7, "latency_p99_ms": 13.9},
         "plain dramatiq": {**plain, **paced, "latency_p50_ms": 1.6, "latency_p99_ms": 3.9},
         "rounds": {"switchboard": [ours] * rounds, "plain dramatiq": [plain] * rounds},
-        "ratio_steady_per_round": [0.67, 0.78, 0.89][:rounds],
-        "ratio_with_start": 0.681,
-        "ratio_steady": 0.768,
+        "ratio_jobs_per_s_steady_per_round": [0.67, 0.78, 0.89][:rounds],
+        "ratio_jobs_per_s_with_start": 0.681,
+        "ratio_jobs_per_s_steady": 0.768,
     }
 
 

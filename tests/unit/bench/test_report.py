@@ -229,3 +229,17 @@ def test_the_json_twin_holds_every_scripts_full_figures_and_whether_all_ran() ->
     assert [b["status"] for b in twin["benchmarks"]] == ["ran"] * 5 + ["failed"]
     assert twin["benchmarks"][0]["result"] == outputs.jobs_json()
     assert twin["benchmarks"][-1]["error"] == "stopped after its 1800 s timeout"
+
+
+def test_the_fair_share_off_side_is_shown_beside_plain_dramatiq_when_it_ran() -> None:
+    result = outputs.jobs_json()
+    result["switchboard, fair share off"] = {
+        "jobs_per_s_with_start": 2447.0,
+        "jobs_per_s_steady": 3067.0,
+        "enqueue_per_s": 1325.0,
+    }
+    table = "\n".join(jobs_table(result))
+
+    assert "| fair share off: jobs/s, worker start included | 2,447 | 1,974 | 1.24 |" in table
+    assert "| fair share off: enqueue/s, batched | 1,325 | 513 | 2.58 |" in table
+    assert "fair share off" not in "\n".join(jobs_table(outputs.jobs_json()))
