@@ -282,7 +282,7 @@ def bench(
         provider.pipe.send("done")
         provider_stamps = receive(provider.pipe, 60)
     lags = [tuple(lag) for lag in json.loads(lag_file.read_text())] if lag_file.exists() else []
-    gateway_lag = lag_p99(lags, caller_stamps)
+    gateway_lag = lag_p99(lags, caller_stamps, provider_delay_s)
     return {
         "server": variant,
         "calls": calls,

@@ -157,17 +157,12 @@ def replay(provider: ProviderStamps, callers: CallerStamps, provider_delay_s: fl
 BARGE_IN_GRACE_S = 1.0
 
 
-def missed_barge_ins(provider: ProviderStamps, callers: CallerStamps) -> int:
-    """Barge-ins sent ``BARGE_IN_GRACE_S`` or more before the callers stopped that got no
-    ``clear`` within ``BARGE_IN_GRACE_S``."""
-    return len(missed_barge_in_details(provider, callers))
-
-
 def missed_barge_in_details(
     provider: ProviderStamps, callers: CallerStamps
 ) -> list[dict[str, float | None]]:
-    """Each missed barge-in (``missed_barge_ins``): its call, how long before the stop it was
-    sent, and when its first clear came after it (None: never)."""
+    """Each missed barge-in — sent ``BARGE_IN_GRACE_S`` or more before the callers stopped,
+    with no ``clear`` within ``BARGE_IN_GRACE_S`` — with its call, how long before the stop
+    it was sent, and when its first clear came after it (None: never)."""
     missed: list[dict[str, float | None]] = []
     for index, log in callers.calls.items():
         clears = [at for at, serial in log.received if serial == CLEAR]
@@ -209,39 +204,51 @@ def figures(values: list[float]) -> dict[str, Any]:
     }
 
 
-#: How long after the last call's ``start`` every call counts as up (its greeting has begun).
+#: How long after the last call's ``start``, beyond the provider's delay, every call counts
+#: as up (its greeting has begun).
 SETTLE_S = 1.0
 
 
-def lag_p99(lags: list[tuple[float, float]], callers: CallerStamps) -> dict[str, Any]:
-    """p99 of a process's event loop lateness (``watch_loop``) while the calls were up, and
-    once they all were (``all_up``'s span), in ms."""
+def all_up_since(callers: CallerStamps, provider_delay_s: float) -> float:
+    """When every call was up: ``SETTLE_S`` plus the provider's delay after the last
+    call's ``start``."""
+    last = max((log.started_at for log in callers.calls.values()), default=0.0)
+    return last + SETTLE_S + provider_delay_s
+
+
+def _lag_p99(lags: list[tuple[float, float]], since: float, until: float) -> float | None:
+    """p99 of the lateness measured (``watch_loop``) between ``since`` and ``until``, in ms."""
+    return ms(percentile([lag for at, lag in lags if since <= at <= until], 0.99))
+
+
+def lag_p99(
+    lags: list[tuple[float, float]], callers: CallerStamps, provider_delay_s: float
+) -> dict[str, Any]:
+    """p99 of a process's event loop lateness while the calls were up, and once they all were
+    (``all_up_since``), in ms."""
     first = min((log.started_at for log in callers.calls.values()), default=0.0)
-    last = max((log.started_at for log in callers.calls.values()), default=0.0) + SETTLE_S
-
-    def p99(since: float) -> float | None:
-        return ms(percentile([lag for at, lag in lags if since <= at <= callers.stopped_at], 0.99))
-
-    return {"p99_ms": p99(first), "all_up_p99_ms": p99(last)}
+    stop = callers.stopped_at
+    return {
+        "p99_ms": _lag_p99(lags, first, stop),
+        "all_up_p99_ms": _lag_p99(lags, all_up_since(callers, provider_delay_s), stop),
+    }
 
 
 def loop_lag(provider: ProviderStamps, callers: CallerStamps) -> dict[str, Any]:
     """p99 of each load process's event loop lateness while the calls were up, in ms: near the
     figures, the load generator's own queueing is in them."""
     start = min((log.started_at for log in callers.calls.values()), default=0.0)
-
-    def p99(lags: list[tuple[float, float]]) -> float | None:
-        return ms(percentile([lag for at, lag in lags if start <= at <= callers.stopped_at], 0.99))
-
-    return {"provider_p99_ms": p99(provider.loop_lags), "callers_p99_ms": p99(callers.loop_lags)}
+    return {
+        "provider_p99_ms": _lag_p99(provider.loop_lags, start, callers.stopped_at),
+        "callers_p99_ms": _lag_p99(callers.loop_lags, start, callers.stopped_at),
+    }
 
 
 def all_up(stamps: Stamps, callers: CallerStamps, provider_delay_s: float) -> dict[str, Any]:
-    """The figures of what happened once every call was up (from ``SETTLE_S`` plus the
-    provider's delay after the last call's ``start``): the load of that many concurrent calls
-    without the ramp-up's call set-ups (webhooks, provider connects) among them."""
-    since = max((c.started_at for c in stamps.calls.values()), default=0.0)
-    since += SETTLE_S + provider_delay_s
+    """The figures of what happened once every call was up (``all_up_since``): the load of
+    that many concurrent calls without the ramp-up's call set-ups (webhooks, provider
+    connects) among them."""
+    since = all_up_since(callers, provider_delay_s)
 
     def after(values: list[float], at: list[float]) -> list[float]:
         return [v for v, when in zip(values, at, strict=True) if since <= when]
@@ -263,13 +270,14 @@ def report(
 ) -> dict[str, Any]:
     """The figures bench/latency.py reports for one run."""
     stamps = replay(provider, callers, provider_delay_s)
+    missed = missed_barge_in_details(provider, callers)
     return {
         "provider_to_twilio": figures(stamps.provider_to_twilio),
         "caller_to_provider": figures(stamps.caller_to_provider),
         "barge_in": {
             **figures(stamps.barge_in),
-            "missed": missed_barge_ins(provider, callers),
-            "missed_details": missed_barge_in_details(provider, callers)[:10],
+            "missed": len(missed),
+            "missed_details": missed[:10],
         },
         "greeting": figures(stamps.greeting),
         "calls_without_greeting": sum(

@@ -11,8 +11,10 @@ from bench.latency_stamps import (
     CallLog,
     ProviderStamps,
     Stamps,
+    all_up,
+    lag_p99,
     loop_lag,
-    missed_barge_ins,
+    missed_barge_in_details,
     replay,
 )
 from bench.report_tables import TABLES, headline
@@ -150,7 +152,7 @@ def test_each_call_s_arrivals_are_replayed_against_the_provider_s_stamps() -> No
     assert [round(x * 1000, 3) for x in stamps.barge_in] == [1.0]  # the first clear only
     assert [round(x * 1000, 3) for x in stamps.greeting] == [702.0]
     assert not stamps.calls[1].first_agent_frame_at
-    assert missed_barge_ins(provider, callers) == 0
+    assert missed_barge_in_details(provider, callers) == []
     assert loop_lag(provider, callers) == {"provider_p99_ms": None, "callers_p99_ms": 2.0}
 
 
@@ -167,4 +169,34 @@ def test_a_barge_in_without_its_clear_within_a_second_is_missed_unless_it_came_a
         stopped_at=12.1,
     )
 
-    assert missed_barge_ins(provider, callers) == 1
+    assert missed_barge_in_details(provider, callers) == [
+        {"call": 1, "before_stop_s": 1.1, "clear_after_s": 1.5}
+    ]
+
+
+def test_the_all_up_figures_and_the_gateway_s_lag_count_from_the_same_moment() -> None:
+    # Calls started at 10.0 and 10.5: all up from 10.5 + 1 s + the provider's 0.3 s = 11.8.
+    provider = ProviderStamps(
+        agent_sent={1: 11.0, 2: 12.0},
+        caller_arrived={2**31: 11.003, 2**31 + 1: 12.001},
+    )
+    callers = CallerStamps(
+        caller_sent={2**31: 11.0, 2**31 + 1: 12.0},
+        calls={
+            0: CallLog(started_at=10.0, received=[(11.050, 1)]),
+            1: CallLog(started_at=10.5, received=[(12.002, 2)]),
+        },
+        stopped_at=13.0,
+    )
+    stamps = replay(provider, callers, provider_delay_s=0.3)
+
+    up = all_up(stamps, callers, provider_delay_s=0.3)
+    lags = [(11.6, 0.040), (12.0, 0.002)]  # 11.6: a call still starting
+
+    assert up["seconds"] == 1.2
+    assert up["caller_to_provider"]["n"] == 1 and up["caller_to_provider"]["p99_ms"] == 1.0
+    assert up["provider_to_twilio"]["n"] == 1 and up["provider_to_twilio"]["p99_ms"] == 2.0
+    assert lag_p99(lags, callers, provider_delay_s=0.3) == {
+        "p99_ms": 40.0,
+        "all_up_p99_ms": 2.0,
+    }
