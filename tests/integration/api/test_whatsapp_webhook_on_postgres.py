@@ -200,11 +200,24 @@ def _inserting_transactions(business_id: int, sids: list[str]) -> set[str]:
         return set(session.execute(query, {"sids": sids}).scalars())
 
 
+#: Bodies a batch carries exactly: quotes, backslashes, braces and commas (array syntax),
+#: text beyond ASCII, escapes that are JSON's own, an empty body.
+_BODIES = [
+    'she said "yes", then {no}',
+    "C:\\path\\to\\file \\n is not a newline",
+    "línea uno\nlínea dos\t👋 ¿mañana?",
+    '\\u0041 is not A; \\"quoted\\"',
+    "",
+    *(f"message {i}" for i in range(5, 12)),
+]
+
+
 async def test_messages_that_arrive_together_are_stored_in_one_transaction(
     pg_rabbit: Settings,
 ) -> None:
-    """One batch: each request gets its own message's id, a contact writing twice has one
-    conversation, a ``MessageSid`` twice in the batch is stored once, one job per message."""
+    """One batch: each request gets its own message's id and exactly its body, a contact
+    writing twice has one conversation, a ``MessageSid`` twice in the batch is stored once, one
+    job per message."""
     business = make_business()
     published: list[tuple[int, str]] = []
     store = await open_postgres_inbound_store(pg_rabbit, published.extend)
@@ -214,9 +227,9 @@ async def test_messages_that_arrive_together_are_stored_in_one_transaction(
             f"SM{unique_phone()[1:]}{i}",
             twice if i < 2 else f"whatsapp:{unique_phone()}",
             business.phone_number,
-            f"message {i}",
+            body,
         )
-        for i in range(12)
+        for i, body in enumerate(_BODIES)
     ]
     duplicate = messages[5]
     try:

@@ -2,8 +2,10 @@
 
 A web request commits its outbox rows and hands them here; it does not wait for RabbitMQ.
 One task publishes what has accumulated as a batch with publisher confirms (aio-pika,
-pipelined), then deletes the confirmed rows with one statement. Whatever fails stays in the
-outbox.
+pipelined), then deletes the confirmed rows with one statement, gathered over up to
+``DELETE_LINGER_S`` (a quarter of the relay's age bound at most, so no relay takes a row
+already published): at a webhook every 50 ms that is one delete for several messages instead
+of a round trip and a commit each. Whatever fails stays in the outbox.
 
 A second task relays: every ``relay_interval_s`` it publishes outbox rows older than
 ``relay_min_age_s``, whoever wrote them (this process while the broker was down, a process
@@ -41,6 +43,10 @@ MAX_BATCH = 500
 #: confirms costs ~0.4 ms of CPU for a lone message here and half that in a batch; a few
 #: milliseconds of delay before a background job starts buys that back under load.
 LINGER_S = 0.005
+#: How long confirmed rows wait to be deleted together (at most; ``MAX_BATCH`` of them go at
+#: once). A row still there when the process dies is published again by a relay, and the
+#: worker's ledger skips the copy.
+DELETE_LINGER_S = 0.25
 #: A connection, or a publish's confirm, that takes longer counts as failed.
 BROKER_TIMEOUT_S = 10.0
 _SELECT_DUE = (
@@ -70,6 +76,7 @@ class AsyncOutboxPublisher:
         *,
         relay_interval_s: float | None = None,
         relay_min_age_s: float = 2.0,
+        delete_linger_s: float = DELETE_LINGER_S,
     ) -> None:
         self._amqp_url = amqp_url
         self._dsn = database_url.replace("postgresql+psycopg://", "postgresql://")
@@ -85,6 +92,10 @@ class AsyncOutboxPublisher:
         self._db: psycopg.AsyncConnection[Any] | None = None
         self._relay_db: psycopg.AsyncConnection[Any] | None = None
         self._relay_stalled = False  # the last relay found rows and published none
+        #: Confirmed rows not deleted yet, and when the first of them was confirmed.
+        self._confirmed: list[int] = []
+        self._confirmed_at = 0.0
+        self._delete_linger_s = min(delete_linger_s, relay_min_age_s / 4)
 
     async def start(self) -> None:
         """Start the publishing task (and the relay's) on the running loop."""
@@ -110,6 +121,7 @@ class AsyncOutboxPublisher:
             leftover = [m for _ in range(self._pending.qsize()) for m in self._pending.get_nowait()]
             if leftover:
                 await self._publish_batch(leftover)
+        await self._delete_confirmed()
         await self._close_broker()
         for db in (self._db, self._relay_db):
             if db is not None:
@@ -155,12 +167,26 @@ class AsyncOutboxPublisher:
 
     async def _run(self) -> None:
         assert self._pending is not None
+        loop = asyncio.get_running_loop()
         while True:
-            batch = list(await self._pending.get())
+            if self._confirmed:  # wait for more only until the confirmed rows are due
+                due = self._confirmed_at + self._delete_linger_s - loop.time()
+                try:
+                    first = await asyncio.wait_for(self._pending.get(), max(due, 0))
+                except TimeoutError:
+                    await self._delete_confirmed()
+                    continue
+            else:
+                first = await self._pending.get()
+            batch = list(first)
             await asyncio.sleep(LINGER_S)
             while not self._pending.empty() and len(batch) < MAX_BATCH:
                 batch.extend(self._pending.get_nowait())
             await self._publish_batch(batch)
+            if len(self._confirmed) >= MAX_BATCH or (
+                self._confirmed and loop.time() >= self._confirmed_at + self._delete_linger_s
+            ):
+                await self._delete_confirmed()
 
     async def _ensure_channel(self) -> Any:
         async with self._connecting:  # the publisher and the relay share one connection
@@ -233,9 +259,22 @@ class AsyncOutboxPublisher:
         return published
 
     async def _publish_batch(self, batch: list[PendingMessage]) -> None:
+        """Publish; the confirmed rows wait to be deleted together (``_delete_confirmed``)."""
         published = await self._publish(batch)
-        if published:
-            await self._delete(published)
+        if published and not self._confirmed:
+            self._confirmed_at = asyncio.get_running_loop().time()
+        self._confirmed.extend(published)
+
+    async def _delete_confirmed(self) -> None:
+        ids, self._confirmed = self._confirmed, []
+        if not ids:
+            return
+        try:
+            await self._delete(ids)
+        except asyncio.CancelledError:  # stopping: ``stop`` deletes them on a new connection
+            self._confirmed = ids + self._confirmed
+            self._db = None
+            raise
 
     async def _delete(self, ids: list[int]) -> None:
         try:
