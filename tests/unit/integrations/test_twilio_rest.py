@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import socket
+
 import pytest
 from twilio.request_validator import RequestValidator
 from werkzeug.routing import Rule
@@ -97,11 +99,35 @@ def test_wrong_credentials_are_a_permanent_error(fake_twilio: FakeTwilioServer) 
     assert raised.value.status == 401
 
 
-def test_an_unreachable_twilio_is_retryable() -> None:
+def test_an_unreachable_twilio_is_retryable_and_known_unsent() -> None:
     client = TwilioRestClient(ACCOUNT_SID, AUTH_TOKEN, base_url="http://127.0.0.1:9", timeout=2)
 
-    with pytest.raises(TwilioRetryableError):
+    with pytest.raises(TwilioRetryableError) as raised:
         client.send_whatsapp("+15550001111", "+15559990000", "Hi")
+    assert raised.value.unsent  # no connection was made: sending again cannot send twice
+
+
+def test_a_twilio_that_took_the_request_and_never_answered_may_have_sent_it() -> None:
+    with socket.create_server(("127.0.0.1", 0)) as silent:  # accepts, reads, answers nothing
+        port = silent.getsockname()[1]
+        client = TwilioRestClient(
+            ACCOUNT_SID, AUTH_TOKEN, base_url=f"http://127.0.0.1:{port}", timeout=0.5
+        )
+
+        with pytest.raises(TwilioRetryableError) as raised:
+            client.send_whatsapp("+15550001111", "+15559990000", "Hi")
+    assert not raised.value.unsent  # the send may have happened: a lookup must come first
+
+
+def test_text_beyond_ascii_and_form_syntax_reaches_twilio_exactly(
+    twilio: TwilioRestClient, fake_twilio: FakeTwilioServer
+) -> None:
+    body = "¿Mañana a las 10? 👋 a=b&c=d+e %20 «ok»\nsecond line"
+
+    twilio.send_whatsapp("+15550001111", "+15559990000", body)
+
+    [message] = fake_twilio.messages
+    assert message["Body"] == body
 
 
 def test_the_adapter_reads_the_base_url_from_settings(fake_twilio: FakeTwilioServer) -> None:

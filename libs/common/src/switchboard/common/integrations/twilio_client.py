@@ -1,9 +1,10 @@
 """The real Twilio REST adapter, through the official ``twilio`` library.
 
-Its HTTP client rewrites ``https://api.twilio.com`` to ``TWILIO_API_BASE_URL`` so tests can
-point it at a local fake. Recording audio is fetched with httpx, since the library's client
-decodes bodies as text; Twilio redirects it to its media storage, and every redirect hop passes
-the outbound-address policy (:mod:`.address_policy`), only the configured API host trusted.
+Its HTTP client (``twilio_http.py``: urllib3 under the library) rewrites
+``https://api.twilio.com`` to ``TWILIO_API_BASE_URL`` so tests can point it at a local fake.
+Recording audio is fetched with httpx, since the library's client decodes bodies as text;
+Twilio redirects it to its media storage, and every redirect hop passes the outbound-address
+policy (:mod:`.address_policy`), only the configured API host trusted.
 """
 
 from __future__ import annotations
@@ -14,11 +15,10 @@ from datetime import datetime
 from typing import Any, TypeVar
 
 import httpx
-import requests
+import urllib3
 from twilio.base.exceptions import TwilioException, TwilioRestException
-from twilio.http.http_client import TwilioHttpClient
 from twilio.rest import Client
-from urllib3.exceptions import NewConnectionError
+from urllib3.exceptions import ConnectTimeoutError
 
 from switchboard.common.integrations import config
 from switchboard.common.integrations.address_policy import (
@@ -26,6 +26,7 @@ from switchboard.common.integrations.address_policy import (
     DestinationRefused,
     pinned_client,
 )
+from switchboard.common.integrations.twilio_http import Urllib3TwilioHttpClient
 from switchboard.common.integrations.twilio_rest import (
     DEFAULT_CALL_EVENTS,
     RECORDING_SID,
@@ -69,7 +70,7 @@ def _call_twilio(action: str, call: Callable[[], _T]) -> _T:
         error = _rest_error(exc)
         log.warning("twilio.request_failed", action=action, status=exc.status, code=exc.code)
         raise error from exc
-    except (requests.RequestException, TwilioException) as exc:
+    except (urllib3.exceptions.HTTPError, TwilioException) as exc:
         unsent = _never_sent(exc)
         log.warning("twilio.unreachable", action=action, unsent=unsent, error=redact(str(exc)))
         raise TwilioRetryableError(
@@ -78,33 +79,9 @@ def _call_twilio(action: str, call: Callable[[], _T]) -> _T:
 
 
 def _never_sent(exc: Exception) -> bool:
-    """Whether the request failed before any of it reached Twilio (no connection made)."""
-    if isinstance(exc, requests.ConnectTimeout):
-        return True
-    if not isinstance(exc, requests.ConnectionError):
-        return False
-    reason = getattr(exc.args[0], "reason", None) if exc.args else None
-    return isinstance(reason, NewConnectionError)  # NameResolutionError among them
-
-
-class _RebasingHttpClient(TwilioHttpClient):  # type: ignore[misc]  # twilio ships no types
-    """The library's HTTP client, sending ``https://api.twilio.com`` requests to another base."""
-
-    def __init__(self, base_url: str, timeout: float) -> None:
-        super().__init__(timeout=timeout, logger=_library_log)
-        self._base_url = base_url.rstrip("/")
-        # ``requests`` reads the proxy and CA-bundle variables from the whole environment on
-        # every request (~0.8 ms of each WhatsApp send): read once, for the one host this
-        # client talks to, with requests' own rules.
-        found = self.session.merge_environment_settings(self._base_url, {}, None, None, None)
-        self.proxy = found["proxies"]
-        self.session.verify = found["verify"]
-        self.session.trust_env = False
-
-    def request(self, method: str, url: str, *args: Any, **kwargs: Any) -> Any:
-        if url.startswith(TWILIO_PUBLIC_BASE_URL):
-            url = self._base_url + url[len(TWILIO_PUBLIC_BASE_URL) :]
-        return super().request(method, url, *args, **kwargs)
+    """Whether the request failed before any of it reached Twilio: no connection was made
+    (refused, a name that does not resolve: ``NewConnectionError``, a kind of connect timeout)."""
+    return isinstance(exc, ConnectTimeoutError)
 
 
 class TwilioRestClient(TwilioRest):
@@ -127,7 +104,9 @@ class TwilioRestClient(TwilioRest):
         # Twilio redirects media to its storage: followed, each hop through the policy.
         self._downloads = pinned_client(downloads, timeout=timeout, follow_redirects=True)
         self._client = Client(
-            account_sid, auth_token, http_client=_RebasingHttpClient(self._base_url, timeout)
+            account_sid,
+            auth_token,
+            http_client=Urllib3TwilioHttpClient(self._base_url, timeout, _library_log),
         )
 
     @classmethod
