@@ -15,9 +15,12 @@ servers, which are not on our cores.
    reports p50/p99 webhook latency, and inbound-to-reply-enqueued latency (the reply's row
    ``created_at`` minus the inbound message's, both written as they happen);
 2. the same paced load against a bare FastAPI endpoint that does nothing (the ceiling);
-3. closed loop: each of ``--connections`` (levels of concurrency) for ``--seconds`` against
-   both, for the throughput of each: a server's throughput is its best level's (one that is
-   latency-bound at 32 connections is not yet saturated there), and each level is reported.
+3. closed loop: each of ``--connections`` (levels of concurrency) against both, for the
+   throughput of each: a server's throughput is its best level's (one that is latency-bound
+   at 32 connections is not yet saturated there), and each level is reported. In
+   ``--closed-rounds`` rounds of ``--seconds``/N per level, the servers' order alternating:
+   the host's speed drifts by tens of percent within minutes, and one server measured after
+   the other would carry the drift in the ratio; the ratio of each round is reported too.
 
 The load generator (``http_load.py``) sends requests built and signed before the clock starts.
 
@@ -130,10 +133,44 @@ async def closed_loop(
     return {
         "connections": connections,
         "requests": len(done),
+        "seconds": elapsed,
         "throughput_per_s": round(len(done) / elapsed, 1),
         "p50_ms": round(percentile(done, 0.5), 2),
         "p99_ms": round(percentile(done, 0.99), 2),
     }
+
+
+def closed_loop_figures(rounds: list[dict[str, list[dict[str, Any]]]]) -> dict[str, Any]:
+    """The closed-loop rounds (server → one run per level): each server's levels over all
+    rounds (requests ÷ seconds; p50/p99 the rounds' medians), ``throughput_vs_ceiling`` from
+    each server's best level, and the same ratio in each round with its median."""
+    figures: dict[str, Any] = {}
+    for name in ("switchboard", "bare"):
+        levels = []
+        for index, first in enumerate(rounds[0][name]):
+            runs = [each[name][index] for each in rounds]
+            requests, seconds = sum(r["requests"] for r in runs), sum(r["seconds"] for r in runs)
+            levels.append(
+                {
+                    "connections": first["connections"],
+                    "requests": requests,
+                    "throughput_per_s": round(requests / seconds, 1),
+                    "p50_ms": statistics.median(r["p50_ms"] for r in runs),
+                    "p99_ms": statistics.median(r["p99_ms"] for r in runs),
+                }
+            )
+        figures[f"{name}_closed_loop"] = levels
+
+    def best(levels: list[dict[str, Any]]) -> float:
+        return max(float(level["throughput_per_s"]) for level in levels)
+
+    per_round = [best(each["switchboard"]) / best(each["bare"]) for each in rounds]
+    figures["throughput_vs_ceiling"] = round(
+        best(figures["switchboard_closed_loop"]) / best(figures["bare_closed_loop"]), 2
+    )
+    figures["throughput_vs_ceiling_per_round"] = [round(ratio, 2) for ratio in per_round]
+    figures["throughput_vs_ceiling_median_of_rounds"] = round(statistics.median(per_round), 2)
+    return figures
 
 
 def reply_latencies(business_id: int) -> tuple[int, list[float], float]:
@@ -243,6 +280,12 @@ def main() -> None:
         type=lambda text: [int(n) for n in text.split(",")],
         default=[32, 128],
         help="closed-loop phase: the concurrency levels tried (each server's best counts)",
+    )
+    parser.add_argument(
+        "--closed-rounds",
+        type=int,
+        default=3,
+        help="closed-loop phase in this many rounds of --seconds/N per level, alternating",
     )
     parser.add_argument("--api-workers", type=int, default=1, help="switchboard api processes")
     parser.add_argument(
@@ -401,20 +444,26 @@ def main() -> None:
                     "p99_ms": round(percentile(latencies, 0.99), 1),
                     "mean_ms": round(statistics.fmean(latencies), 1) if latencies else None,
                 }
-            for name, url in (("switchboard", api_url), ("bare", bare_url)):
-                runs = []
-                for connections in args.connections:
-                    print(f"closed loop: {connections} connections → {name} …", flush=True)
-                    requests = signed_requests(url, business.phone_number, int(args.seconds * 4000))
-                    runs.append(
-                        uvloop.run(closed_loop(url + PATH, requests, connections, args.seconds))
-                    )
-                results[f"{name}_closed_loop"] = runs
-            best = {
-                name: max(run["throughput_per_s"] for run in results[f"{name}_closed_loop"])
-                for name in ("switchboard", "bare")
-            }
-            results["throughput_vs_ceiling"] = round(best["switchboard"] / best["bare"], 2)
+            # In turns, the order alternating, so the host's drift reaches both servers alike.
+            turn_s = args.seconds / args.closed_rounds
+            servers = [("switchboard", api_url), ("bare", bare_url)]
+            rounds: list[dict[str, list[dict[str, Any]]]] = []
+            for round_no in range(args.closed_rounds):
+                runs: dict[str, list[dict[str, Any]]] = {}
+                for name, url in servers if round_no % 2 == 0 else servers[::-1]:
+                    runs[name] = []
+                    for connections in args.connections:
+                        print(
+                            f"closed loop, round {round_no + 1}: {connections} connections"
+                            f" → {name} …",
+                            flush=True,
+                        )
+                        requests = signed_requests(url, business.phone_number, int(turn_s * 4000))
+                        runs[name].append(
+                            uvloop.run(closed_loop(url + PATH, requests, connections, turn_s))
+                        )
+                rounds.append(runs)
+            results.update(closed_loop_figures(rounds))
             results["replies_sent"] = sent_replies(business.id)
     finally:
         for proc in procs:
