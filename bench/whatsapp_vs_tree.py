@@ -248,7 +248,9 @@ def main() -> None:
     where.add_argument("--rev", help="the other tree's commit: a worktree is made for it")
     parser.add_argument("--turns", type=int, default=6, help="turns per tree")
     parser.add_argument("--messages", type=int, default=150, help="webhooks per turn")
-    parser.add_argument("--rate", type=float, default=20.0, help="webhooks/s")
+    parser.add_argument(
+        "--rate", type=float, default=20.0, help="webhooks/s (0: each turn sent at once, a burst)"
+    )
     parser.add_argument("--warmup", type=int, default=30, help="answered first, not counted")
     parser.add_argument("--mode", choices=["offline", "openai"], default="offline")
     parser.add_argument("--openai-delay-ms", type=float, default=300.0)
