@@ -86,6 +86,16 @@ def postgres_server() -> Finder:
     return find
 
 
+def servers(database: str) -> dict[str, Finder]:
+    """The shared servers' parts: ``database``'s PostgreSQL backends, PostgreSQL's own
+    processes and RabbitMQ's ``beam.smp`` (the whole broker)."""
+    return {
+        "postgres": postgres_backends(database),
+        "postgres_server": postgres_server(),
+        "rabbitmq": by_name("beam.smp"),
+    }
+
+
 @dataclass
 class CpuMeter:
     """CPU seconds per part between :meth:`start` and :meth:`stop`."""

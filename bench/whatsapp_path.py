@@ -50,15 +50,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from bench.whatsapp import analyze_tables, wait_http  # noqa: E402
-from bench.whatsapp_cpu import (  # noqa: E402
-    CpuMeter,
-    Finder,
-    by_name,
-    per_message_ms,
-    postgres_backends,
-    postgres_server,
-    tree,
-)
+from bench.whatsapp_cpu import CpuMeter, Finder, per_message_ms, servers, tree  # noqa: E402
 from bench.whatsapp_fakes import OPENAI_KEY  # noqa: E402
 from bench.whatsapp_phase import live_jobs, phase, signed_messages, wait_until  # noqa: E402
 from bench.whatsapp_profile import DIR_ENV, by_area  # noqa: E402
@@ -70,6 +62,51 @@ from tests.support.processes import free_port  # noqa: E402
 #: The shared servers: counted in our total (the naive baseline's: PostgreSQL only).
 SHARED = ("postgres", "postgres_server", "rabbitmq")
 QUIET = {"stdout": subprocess.DEVNULL, "stderr": subprocess.DEVNULL, "cwd": ROOT}
+
+
+def stop_processes(processes: list[subprocess.Popen[bytes]]) -> None:
+    """Terminate the processes, then kill those still running a minute later."""
+    for process in processes:
+        process.terminate()
+    for process in processes:
+        try:
+            process.wait(60)
+        except subprocess.TimeoutExpired:
+            process.kill()
+
+
+def service_env(
+    *,
+    database_url: str,
+    amqp_url: str,
+    base_url: str,
+    twilio_url: str,
+    openai_url: str,
+    mode: str,
+    root: Path,
+    threads: int,
+) -> dict[str, str]:
+    """The environment of a measured API and worker (the tree at ``root``; ``threads``: the
+    worker's in all) for an agent ``mode``: ``offline`` (no key, the rules agent) or
+    ``openai`` (the fake OpenAI)."""
+    return {
+        **os.environ,
+        "DATABASE_URL": database_url,
+        "AMQP_URL": amqp_url,
+        "API_BASE_URL": base_url,
+        "TWILIO_API_BASE_URL": twilio_url,
+        "TWILIO_ACCOUNT_SID": ACCOUNT_SID,
+        "TWILIO_AUTH_TOKEN": AUTH_TOKEN,
+        "OPENAI_API_KEY": OPENAI_KEY if mode == "openai" else "",
+        "OPENAI_BASE_URL": f"{openai_url}/v1",
+        "AI_PROVIDER": "openai" if mode == "openai" else "offline",
+        "LOG_LEVEL": "WARNING",
+        "PYTHONPATH": str(root),
+        # Every message is one business's: its fair-share limit (default 4 jobs at once per
+        # queue) would cap the path at 4 model calls at a time, which is the policy
+        # bench/fairness.py measures; here the business may use every worker thread.
+        "JOB_BUSINESS_CONCURRENCY": str(threads),
+    }
 
 
 class Bench:
@@ -93,24 +130,16 @@ class Bench:
 
     def env(self, mode: str, base_url: str) -> dict[str, str]:
         """The environment of the measured processes for an agent ``mode``."""
-        return {
-            **os.environ,
-            "DATABASE_URL": self.database_url,
-            "AMQP_URL": self.amqp_url,
-            "API_BASE_URL": base_url,
-            "TWILIO_API_BASE_URL": self.urls["twilio"],
-            "TWILIO_ACCOUNT_SID": ACCOUNT_SID,
-            "TWILIO_AUTH_TOKEN": AUTH_TOKEN,
-            "OPENAI_API_KEY": OPENAI_KEY if mode == "openai" else "",
-            "OPENAI_BASE_URL": f"{self.urls['openai']}/v1",
-            "AI_PROVIDER": "openai" if mode == "openai" else "offline",
-            "LOG_LEVEL": "WARNING",
-            "PYTHONPATH": str(ROOT),
-            # Every message is one business's: its fair-share limit (default 4 jobs at once
-            # per queue) would cap the path at 4 model calls at a time, which is the policy
-            # bench/fairness.py measures; here the business may use every worker thread.
-            "JOB_BUSINESS_CONCURRENCY": str(self.args.worker_processes * self.args.worker_threads),
-        }
+        return service_env(
+            database_url=self.database_url,
+            amqp_url=self.amqp_url,
+            base_url=base_url,
+            twilio_url=self.urls["twilio"],
+            openai_url=self.urls["openai"],
+            mode=mode,
+            root=ROOT,
+            threads=self.args.worker_processes * self.args.worker_threads,
+        )
 
     def start(self, command: list[str], env: dict[str, str]) -> subprocess.Popen[bytes]:
         """Start one measured process (stopped by :meth:`stop_all`)."""
@@ -120,13 +149,7 @@ class Bench:
 
     def stop_all(self) -> None:
         """Stop the measured processes, gently first (the worker writes its profile then)."""
-        for process in self.procs:
-            process.terminate()
-        for process in self.procs:
-            try:
-                process.wait(60)
-            except subprocess.TimeoutExpired:
-                process.kill()
+        stop_processes(self.procs)
         self.procs = []
 
     def meter(self, own: dict[str, int]) -> CpuMeter:
@@ -134,9 +157,7 @@ class Bench:
         database = self.database_url.rsplit("/", 1)[1]
         parts: dict[str, Finder] = {part: tree(pid) for part, pid in own.items()}
         parts |= {
-            "postgres": postgres_backends(database),
-            "postgres_server": postgres_server(),
-            "rabbitmq": by_name("beam.smp"),
+            **servers(database),
             "fake_twilio": tree(self.fakes["twilio"].pid),
             "fake_openai": tree(self.fakes["openai"].pid),
             "load_generator": lambda: [psutil.Process()],

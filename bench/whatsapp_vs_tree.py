@@ -39,17 +39,9 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from bench.whatsapp import wait_http  # noqa: E402
-from bench.whatsapp_cpu import (  # noqa: E402
-    CpuMeter,
-    by_name,
-    per_message_ms,
-    postgres_backends,
-    postgres_server,
-    tree,
-)
-from bench.whatsapp_fakes import OPENAI_KEY  # noqa: E402
+from bench.whatsapp_cpu import CpuMeter, per_message_ms, servers, tree  # noqa: E402
+from bench.whatsapp_path import service_env, stop_processes  # noqa: E402
 from bench.whatsapp_phase import phase, signed_messages, wait_until  # noqa: E402
-from tests.fakes.twilio_rest import ACCOUNT_SID, AUTH_TOKEN  # noqa: E402
 from tests.support import services  # noqa: E402
 from tests.support.processes import free_port  # noqa: E402
 
@@ -115,20 +107,16 @@ class Side:
         port = free_port()
         self.url = f"http://127.0.0.1:{port}"
         env = {
-            **os.environ,
-            "DATABASE_URL": self.database_url,
-            "AMQP_URL": self.amqp_url,
-            "API_BASE_URL": self.url,
-            "TWILIO_API_BASE_URL": self.twilio_url,
-            "TWILIO_ACCOUNT_SID": ACCOUNT_SID,
-            "TWILIO_AUTH_TOKEN": AUTH_TOKEN,
-            "OPENAI_API_KEY": OPENAI_KEY if mode == "openai" else "",
-            "OPENAI_BASE_URL": f"{openai_url}/v1",
-            "AI_PROVIDER": "openai" if mode == "openai" else "offline",
-            "LOG_LEVEL": "WARNING",
-            "PYTHONPATH": str(self.root),
-            # One business: it may use every worker thread (bench/whatsapp_path.py says why).
-            "JOB_BUSINESS_CONCURRENCY": str(processes * threads),
+            **service_env(
+                database_url=self.database_url,
+                amqp_url=self.amqp_url,
+                base_url=self.url,
+                twilio_url=self.twilio_url,
+                openai_url=openai_url,
+                mode=mode,
+                root=self.root,
+                threads=processes * threads,
+            ),
             **extra,
         }
         cli = [self.python, "-m", "switchboard.cli"]
@@ -147,9 +135,7 @@ class Side:
             {
                 "api": tree(self.pids["api"]),
                 "worker": tree(self.pids["worker"]),
-                "postgres": postgres_backends(self.database_url.rsplit("/", 1)[1]),
-                "postgres_server": postgres_server(),
-                "rabbitmq": by_name("beam.smp"),
+                **servers(self.database_url.rsplit("/", 1)[1]),
                 "load_generator": lambda: [psutil.Process()],
             }
         )
@@ -181,13 +167,7 @@ class Side:
             conn.execute("ANALYZE")
 
     def close(self) -> None:
-        for process in self.procs:
-            process.terminate()
-        for process in self.procs:
-            try:
-                process.wait(60)
-            except subprocess.TimeoutExpired:
-                process.kill()
+        stop_processes(self.procs)
         if self.database_url:
             services.drop_database(self.admin_url, self.database_url)
         if self.vhost:
