@@ -17,8 +17,9 @@ from switchboard.common.db.base import utcnow
 from switchboard.common.jobs import enqueue
 from switchboard.common.jobs.catalog import PROCESS_WHATSAPP_WEBHOOK
 from switchboard.common.jobs.enqueue import PreparedJob, enqueue_many, prepare_job
+from switchboard.common.jobs.fair_share import limits_in
 from switchboard.common.models import Business, Job, JobSlot, OutboxMessage
-from switchboard.common.settings import Settings
+from switchboard.common.settings import Settings, get_settings
 from switchboard.domain.operations import queue_rows
 from tests.support.factories import make_business
 from tests.support.ledger_rows import job_in
@@ -60,6 +61,27 @@ def test_the_queues_view_shows_the_business_s_limits_and_its_parked_jobs(
     assert rows["analysis"].limit == pg.job_business_concurrency  # the deployment's
     theirs = {row.queue: row for row in queue_rows(other_id)}["test_jobs"]
     assert (theirs.depth, theirs.parked, theirs.limit) == (1, 0, pg.job_business_concurrency)
+
+
+def test_a_business_s_own_limit_comes_first_then_the_queue_s_then_the_default(
+    pg: Settings, two_businesses: tuple[int, int], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    business_id, other_id = two_businesses
+    monkeypatch.setenv("JOB_BUSINESS_CONCURRENCY", "4")
+    monkeypatch.setenv("JOB_BUSINESS_CONCURRENCY_BY_QUEUE", "analysis=2")
+    get_settings.cache_clear()
+    try:
+        set_limits(business_id, {"analysis": 9, "calls": 1})
+        queues = ["analysis", "calls", "whatsapp"]
+        with tenant_session(business_id) as session:
+            own = limits_in(session, business_id, queues)
+        with tenant_session(other_id) as session:
+            theirs = limits_in(session, other_id, queues)
+    finally:
+        monkeypatch.undo()
+        get_settings.cache_clear()
+    assert own == {"analysis": 9, "calls": 1, "whatsapp": 4}
+    assert theirs == {"analysis": 2, "calls": 4, "whatsapp": 4}
 
 
 def _published(job_id: str) -> bool:

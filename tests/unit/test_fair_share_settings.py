@@ -2,19 +2,20 @@
 
 from __future__ import annotations
 
+import json
+
 import pytest
 from pydantic import ValidationError
 
-from switchboard.common.jobs.fair_share import limit_of
+from switchboard.common.jobs.fair_share import defaults_json
 from switchboard.common.settings import Settings
 
 
-def test_a_business_s_own_limit_comes_first_then_the_queue_s_then_the_default() -> None:
+def test_the_deployment_s_limits_reach_sql_as_a_default_and_each_queue_s_own() -> None:
     settings = Settings(job_business_concurrency=4, job_business_concurrency_by_queue="analysis=2")
     assert settings.business_concurrency_by_queue == {"analysis": 2}
-    assert limit_of(settings, {"analysis": 9}, "analysis") == 9
-    assert limit_of(settings, {"whatsapp": 9}, "analysis") == 2
-    assert limit_of(settings, None, "calls") == 4
+    # The rule that picks a business's limit is SQL's (test_fair_share_on_postgres.py).
+    assert json.loads(defaults_json(settings)) == {"*": 4, "analysis": 2}
 
 
 @pytest.mark.parametrize("value", ["analysis", "analysis=0", "=3", "analysis=two"])

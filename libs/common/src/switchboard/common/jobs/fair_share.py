@@ -14,6 +14,9 @@ PostgreSQL only, and only with ``JOB_FAIR_SHARE`` on.
 
 from __future__ import annotations
 
+import json
+from collections.abc import Sequence
+
 from sqlalchemy import text
 from sqlalchemy.orm import Session
 
@@ -22,22 +25,33 @@ from switchboard.common.settings import Settings, get_settings
 #: Where a unit of work counts the jobs it published, by (business, queue).
 PUBLISHED_KEY = "fair_share_published"
 
+# A business's limit in a queue is migration 0022's ``switchboard_slot_limit``: its own, else
+# the deployment's for the queue, else the deployment's for every queue (one rule, in SQL).
 _FULL = text(
     """
     SELECT (SELECT count(*) FROM job_slots WHERE business_id = :b AND queue_name = :q),
         EXISTS (SELECT 1 FROM jobs WHERE queue_name = :q AND business_id = :b
                 AND parked_at IS NOT NULL AND status = 'queued'),
-        (SELECT job_concurrency FROM businesses WHERE id = :b)
+        switchboard_slot_limit(:b, :q, CAST(:defaults AS jsonb))
     """
+)
+_LIMITS = text(
+    "SELECT q, switchboard_slot_limit(:b, q, CAST(:defaults AS jsonb)) "
+    "FROM unnest(CAST(:queues AS text[])) AS q"
 )
 
 
-def limit_of(settings: Settings, own: dict[str, int] | None, queue: str) -> int:
-    """A business's limit in ``queue``: its own, else the deployment's for the queue or all."""
-    for limits in (own or {}, settings.business_concurrency_by_queue):
-        if limits.get(queue):
-            return int(limits[queue])
-    return settings.job_business_concurrency
+def defaults_json(settings: Settings) -> str:
+    """The deployment's limits as the SQL functions read them: ``{"*": 8, "analysis": 4}``."""
+    return json.dumps(
+        {"*": settings.job_business_concurrency, **settings.business_concurrency_by_queue}
+    )
+
+
+def limits_in(session: Session, business_id: int, queues: Sequence[str]) -> dict[str, int]:
+    """The business's limit in each of ``queues`` (PostgreSQL)."""
+    params = {"b": business_id, "queues": list(queues), "defaults": defaults_json(get_settings())}
+    return {str(queue): int(limit) for queue, limit in session.execute(_LIMITS, params)}
 
 
 def park_on_enqueue(session: Session, business_id: int, queue: str) -> bool:
@@ -50,8 +64,9 @@ def park_on_enqueue(session: Session, business_id: int, queue: str) -> bool:
         return False
     published: dict[tuple[int, str], int] = session.info.setdefault(PUBLISHED_KEY, {})
     key = (business_id, queue)
-    held, parked, own = session.execute(_FULL, {"b": business_id, "q": queue}).one()
-    if parked or int(held) + published.get(key, 0) >= limit_of(settings, own, queue):
+    params = {"b": business_id, "q": queue, "defaults": defaults_json(settings)}
+    held, parked, limit = session.execute(_FULL, params).one()
+    if parked or int(held) + published.get(key, 0) >= int(limit):
         return True
     published[key] = published.get(key, 0) + 1
     return False

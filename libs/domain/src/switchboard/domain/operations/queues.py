@@ -14,13 +14,14 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from sqlalchemy import ColumnElement, case, func, or_, select
+from sqlalchemy.orm import Session
 
 from switchboard.common.db.base import as_utc, utcnow
 from switchboard.common.db.engine import get_engine
 from switchboard.common.db.tenancy import tenant_session
 from switchboard.common.jobs import catalog
-from switchboard.common.jobs.fair_share import limit_of
-from switchboard.common.models import Business, Job
+from switchboard.common.jobs.fair_share import limits_in
+from switchboard.common.models import Job
 from switchboard.common.settings import get_settings
 
 RATE_WINDOW = timedelta(minutes=5)
@@ -44,13 +45,12 @@ class QueueRow:
     limit: int | None = None
 
 
-def limits_of(business_limits: dict[str, int] | None, queues: list[str]) -> dict[str, int] | None:
+def limits_of(session: Session, business_id: int, queues: list[str]) -> dict[str, int] | None:
     """The business's limit in each queue (its own, else the deployment's); None when fair
     share is off (or embedded: SQLite runs jobs in arrival order)."""
-    settings = get_settings()
-    if not settings.job_fair_share or get_engine().dialect.name != "postgresql":
+    if not get_settings().job_fair_share or get_engine().dialect.name != "postgresql":
         return None
-    return {queue: limit_of(settings, business_limits, queue) for queue in queues}
+    return limits_in(session, business_id, queues)
 
 
 def _count(condition: ColumnElement[bool]) -> ColumnElement[int]:
@@ -77,10 +77,9 @@ def queue_rows(business_id: int, now: datetime | None = None) -> list[QueueRow]:
     )
     with tenant_session(business_id) as session:
         found = {row[0]: row for row in session.execute(query)}
-        own = session.scalar(select(Business.job_concurrency).where(Business.id == business_id))
+        queues = sorted(set(catalog.queues()) | set(found))
+        limits = limits_of(session, business_id, queues)
     minutes = RATE_WINDOW.total_seconds() / 60
-    queues = sorted(set(catalog.queues()) | set(found))
-    limits = limits_of(own, queues)
     rows = []
     for queue in queues:
         _, depth, running, oldest, finished, failed, parked = found.get(

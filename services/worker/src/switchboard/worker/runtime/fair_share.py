@@ -49,6 +49,7 @@ from switchboard.common.db.base import utcnow
 from switchboard.common.db.engine import get_engine
 from switchboard.common.db.libpq import psycopg_sql
 from switchboard.common.jobs.broker import get_broker
+from switchboard.common.jobs.fair_share import defaults_json
 from switchboard.common.logging import get_logger, redact
 from switchboard.common.settings import Settings, get_settings
 from switchboard.worker.runtime import ledger
@@ -88,13 +89,6 @@ _DEFAULTS = """
     ON CONFLICT (queue_name) DO UPDATE SET max_running = excluded.max_running
 """
 _SWEEP = "SELECT woken_message FROM switchboard_sweep_slots(:fresh, :reserved, :defaults)"
-
-
-def defaults_json(settings: Settings) -> str:
-    """The deployment's limits as the functions read them: ``{"*": 8, "analysis": 4}``."""
-    return json.dumps(
-        {"*": settings.job_business_concurrency, **settings.business_concurrency_by_queue}
-    )
 
 
 def enabled(settings: Settings | None = None) -> bool:
