@@ -8,6 +8,7 @@ import collections
 import time
 import uuid
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 
 import httpx
 import pika
@@ -197,3 +198,54 @@ def test_with_no_scheduler_and_no_api_an_idle_worker_relays_what_a_dead_publishe
         timeout=30,
         what="the relayed jobs to run",
     )
+
+
+def test_an_api_killed_before_deleting_what_it_published_leaves_rows_answered_once(
+    pg_rabbit: Settings,
+    start_service: Callable[..., ServiceProcess],
+    fake_twilio: FakeTwilioServer,
+) -> None:
+    """The API deletes confirmed outbox rows together, a moment after their publish: killed in
+    that moment, it leaves rows whose messages RabbitMQ already has. The worker's relay
+    publishes them again, and the ledger skips the copies: each message answered once."""
+    business = make_business()
+    port = free_port()
+    api = f"http://127.0.0.1:{port}"
+    # Relays take rows older than 2 s: the API's deletes gather for 0.25 s (a quarter of it,
+    # at most DELETE_LINGER_S), the moment this test kills it in. Fair share parks jobs
+    # beyond the business's limit without an outbox row: here none is parked.
+    env = {
+        **_twilio_env(fake_twilio),
+        "outbox_relay_min_age_s": "2",
+        "job_business_concurrency": "32",
+    }
+    killed = start_service(
+        "api", "--host", "127.0.0.1", "--port", str(port), api_base_url=api, **env
+    )
+    start_service("worker", "--processes", "1", "--threads", "4", **env)
+    wait_for(lambda: _up(api), timeout=60, what="the API")
+    first = uuid.uuid4().int % 9_000_000
+    warm, *contacts = [f"+1444{first + n:07d}" for n in range(9)]
+    assert _send(api, business.phone_number, warm) == 200
+    wait_for(lambda: _replies(fake_twilio)[warm], timeout=30, what="the first reply")
+
+    with ThreadPoolExecutor(len(contacts)) as pool:
+        sent = list(pool.map(lambda c: _send(api, business.phone_number, c), contacts))
+    killed.kill()
+    assert sent == [200] * len(contacts)
+    assert _outbox_rows(business.id) > 0  # killed before it deleted them
+
+    wait_for(
+        lambda: _outbox_rows(business.id) == 0,
+        timeout=RELAYED_WITHIN_S,
+        what="the worker to relay what the killed API left",
+    )
+    wait_for(
+        lambda: all(_replies(fake_twilio)[c] for c in contacts),
+        timeout=40,
+        what="a reply to every message",
+    )
+    time.sleep(1.0)  # a duplicate would have had time to be sent
+    replies = _replies(fake_twilio)
+    assert [replies[c] for c in [warm, *contacts]] == [1] * (len(contacts) + 1)
+    assert _statuses(business.id, "process_whatsapp_webhook_job") == {"succeeded": 9}
