@@ -124,6 +124,10 @@ def whatsapp_table(result: dict[str, Any]) -> list[str]:
     rows.append(
         ("throughput, each side's best level", "", "", f"{result['throughput_vs_ceiling']:.2f}")
     )
+    per_round = result.get("throughput_vs_ceiling_per_round")
+    if per_round:  # the closed loop in rounds, the servers' order alternating
+        rounds = ", ".join(f"{value:.2f}" for value in per_round)
+        rows.append((f"the same in each of {len(per_round)} rounds", "", "", rounds))
     replies = result.get("reply_enqueued")
     if replies:
         rows += [

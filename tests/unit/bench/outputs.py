@@ -88,6 +88,8 @@ def whatsapp_json(*, with_worker: bool = True) -> dict[str, Any]:
             },
         ],
         "throughput_vs_ceiling": 0.32,
+        "throughput_vs_ceiling_per_round": [0.3, 0.34, 0.31],
+        "throughput_vs_ceiling_median_of_rounds": 0.31,
         "replies_sent": 0,
     }
     if with_worker:
