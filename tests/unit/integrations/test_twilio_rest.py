@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import logging
 import socket
+import threading
+from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 from twilio.request_validator import RequestValidator
@@ -289,3 +292,24 @@ def test_the_proxy_in_the_environment_is_read_once_when_the_client_is_built(
 
     [message] = fake_twilio.messages
     assert message["sid"] == sent.sid
+
+
+def test_a_worker_s_threads_sending_at_once_keep_their_connections(
+    twilio: TwilioRestClient, fake_twilio: FakeTwilioServer, caplog: pytest.LogCaptureFixture
+) -> None:
+    """One client serves a worker process's threads (8 by default): each keeps a connection
+    instead of the pool closing the surplus after every request and opening it again."""
+    threads = 12
+    start = threading.Barrier(threads)
+
+    def send_three(n: int) -> None:
+        start.wait()
+        for i in range(3):
+            twilio.send_whatsapp(f"+1555000{n:04d}", "+15559990000", f"message {i}")
+
+    with caplog.at_level(logging.WARNING, logger="urllib3.connectionpool"):
+        with ThreadPoolExecutor(threads) as pool:
+            list(pool.map(send_three, range(threads)))
+
+    assert len(fake_twilio.messages) == 3 * threads
+    assert not [r for r in caplog.records if "pool is full" in r.getMessage()]

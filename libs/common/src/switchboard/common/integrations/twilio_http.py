@@ -34,6 +34,8 @@ from twilio.http.response import Response
 from switchboard.common.integrations.twilio_rest import TWILIO_PUBLIC_BASE_URL
 
 _JSON_TYPES = ("application/json", "application/scim+json")
+#: Connections kept open to Twilio per process (at most one per thread sending at once).
+_MAX_CONNECTIONS = 32
 
 
 class Urllib3TwilioHttpClient(HttpClient):  # type: ignore[misc]  # twilio ships no types
@@ -104,7 +106,10 @@ def _pool_for(base_url: str) -> urllib3.PoolManager:
     with the environment's CA bundle (requests' rules, read once)."""
     found = requests.Session().merge_environment_settings(base_url, {}, None, None, None)
     verify = found["verify"]
-    tls: dict[str, Any] = {"maxsize": min(32, (os.cpu_count() or 1) + 4)}
+    # One client serves every worker thread of the process: a pool smaller than the threads
+    # sending at once would close each surplus connection after its request and open a new
+    # one (a TLS handshake) for the next. Connections are opened only as threads need them.
+    tls: dict[str, Any] = {"maxsize": _MAX_CONNECTIONS}
     if verify is False:
         tls["cert_reqs"] = "CERT_NONE"
     else:
