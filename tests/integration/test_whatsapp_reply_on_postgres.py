@@ -14,7 +14,6 @@ from typing import Any
 import psycopg
 import pytest
 from sqlalchemy import select, text, update
-from sqlalchemy.exc import DBAPIError
 
 from switchboard.common.db import system_session, tenant_session
 from switchboard.common.db.base import utcnow
@@ -257,12 +256,10 @@ def test_the_functions_act_as_the_application_role(pg: Settings) -> None:
     context = _functions().context(business.id, message_id)
     assert context is not None
     powerless = PostgresReplyStore("sb_no_access")
-    with pytest.raises(DBAPIError) as refused_context:
+    with pytest.raises(psycopg.errors.InsufficientPrivilege):
         powerless.context(business.id, message_id)
-    with pytest.raises(DBAPIError) as refused_store:
+    with pytest.raises(psycopg.errors.InsufficientPrivilege):
         powerless.store(business.id, message_id, context, _answer("Hello"))
-    for refused in (refused_context, refused_store):
-        assert isinstance(refused.value.orig, psycopg.errors.InsufficientPrivilege)
     with tenant_session(business.id) as session:
         assert session.execute(select(WhatsAppMessage.status)).scalars().all() == ["received"]
 

@@ -3,14 +3,16 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from typing import Any
 
-from sqlalchemy import Connection, Engine, create_engine, event
+import psycopg
+from sqlalchemy import Connection, Engine, create_engine, event, text
 from sqlalchemy.exc import DisconnectionError
 from sqlalchemy.pool import ConnectionPoolEntry
 
+from switchboard.common.db.libpq import psycopg_sql
 from switchboard.common.settings import get_settings
 
 _engine: Engine | None = None
@@ -132,3 +134,39 @@ def autocommit_connection() -> Iterator[Connection]:
     """
     with get_engine().connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
         yield conn
+
+
+def call_function(sql: str, params: Mapping[str, Any]) -> Sequence[Any]:
+    """Run one statement that returns one row (a call of one of the migrations' functions) as
+    its own transaction on a pooled connection; its row.
+
+    On PostgreSQL the statement goes to the pooled psycopg connection itself: SQLAlchemy's
+    ``Connection`` and ``Result`` around it cost ~135 µs of CPU per call here (165 µs against
+    300 µs in a loop, the pool's checkout included), and a WhatsApp reply makes three. A
+    connection the server dropped fails the call and is discarded as it goes back (the pool's
+    reset fails on it). Placeholders are SQLAlchemy's (``:name``).
+    """
+    engine = get_engine()
+    row: Sequence[Any] | None
+    if engine.dialect.name != "postgresql":
+        with autocommit_connection() as conn:
+            row = conn.execute(text(sql), dict(params)).first()
+    else:
+        row = _call_pooled(engine, psycopg_sql(sql), params)
+    if row is None:
+        raise LookupError("the statement returned no row")
+    return row
+
+
+def _call_pooled(engine: Engine, sql: str, params: Mapping[str, Any]) -> Sequence[Any] | None:
+    pooled = engine.raw_connection()
+    try:
+        driver: psycopg.Connection[Any] = pooled.driver_connection  # type: ignore[assignment]
+        driver.autocommit = True
+        try:
+            return driver.execute(sql, params).fetchone()
+        finally:
+            if not (driver.broken or driver.closed):
+                driver.autocommit = False  # the pool's other users run transactions
+    finally:
+        pooled.close()

@@ -2,18 +2,14 @@
 
 from __future__ import annotations
 
-from sqlalchemy import text
-
 from switchboard.common.db.base import utcnow
-from switchboard.common.db.engine import autocommit_connection
+from switchboard.common.db.engine import call_function
 from switchboard.common.errors import NotFoundError
 from switchboard.common.integrations.ai_text import LeadFields
 from switchboard.domain.analysis.conversations import AnalysisStore, Conversation, transcript
 
-_CHAT = text(
-    "SELECT * FROM switchboard_chat_for_analysis(:role, :business_id, :conversation_id, :now)"
-)
-_APPLY = text(
+_CHAT = "SELECT * FROM switchboard_chat_for_analysis(:role, :business_id, :conversation_id, :now)"
+_APPLY = (
     "SELECT switchboard_apply_lead_fields("
     ":role, :business_id, :lead_id, :name, :email, :intent, :status, :now)"
 )
@@ -27,16 +23,15 @@ class PostgresAnalysisStore(AnalysisStore):
 
     def chat(self, business_id: int, conversation_id: int) -> Conversation:
         """The chat's transcript and its lead."""
-        with autocommit_connection() as conn:
-            found, lead_id, directions, bodies = conn.execute(
-                _CHAT,
-                {
-                    "role": self._app_role,
-                    "business_id": business_id,
-                    "conversation_id": conversation_id,
-                    "now": utcnow(),
-                },
-            ).one()
+        found, lead_id, directions, bodies = call_function(
+            _CHAT,
+            {
+                "role": self._app_role,
+                "business_id": business_id,
+                "conversation_id": conversation_id,
+                "now": utcnow(),
+            },
+        )
         if not found:
             raise NotFoundError(
                 f"WhatsAppConversation {conversation_id} not found for business {business_id}"
@@ -45,19 +40,18 @@ class PostgresAnalysisStore(AnalysisStore):
 
     def apply_fields(self, business_id: int, lead_id: int, fields: LeadFields) -> None:
         """Write ``fields`` on the lead."""
-        with autocommit_connection() as conn:
-            found = conn.execute(
-                _APPLY,
-                {
-                    "role": self._app_role,
-                    "business_id": business_id,
-                    "lead_id": lead_id,
-                    "name": fields.name,
-                    "email": fields.email,
-                    "intent": fields.intent,
-                    "status": fields.status,
-                    "now": utcnow(),
-                },
-            ).scalar_one()
+        (found,) = call_function(
+            _APPLY,
+            {
+                "role": self._app_role,
+                "business_id": business_id,
+                "lead_id": lead_id,
+                "name": fields.name,
+                "email": fields.email,
+                "intent": fields.intent,
+                "status": fields.status,
+                "now": utcnow(),
+            },
+        )
         if not found:
             raise NotFoundError(f"Lead {lead_id} not found for business {business_id}")

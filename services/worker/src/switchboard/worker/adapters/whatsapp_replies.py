@@ -7,10 +7,8 @@ owes it), so the reply counts itself against its business's limit in the same st
 
 from __future__ import annotations
 
-from sqlalchemy import text
-
 from switchboard.common.db.base import utcnow
-from switchboard.common.db.engine import autocommit_connection
+from switchboard.common.db.engine import call_function
 from switchboard.common.db.tenancy import tenant_session
 from switchboard.common.errors import NotFoundError
 from switchboard.common.integrations.ai_text import AgentAnswer, ChatTurn
@@ -25,11 +23,11 @@ from switchboard.domain.whatsapp.sending import SENDING, Outgoing
 from switchboard.worker.runtime import ledger
 from switchboard.worker.runtime.heartbeat import worker_identity
 
-_CONTEXT = text(
+_CONTEXT = (
     "SELECT * FROM switchboard_whatsapp_reply_context("
     ":role, :business_id, :message_id, :actor, :history, :now, :job_id, :job_started, :worker)"
 )
-_STORE = text(
+_STORE = (
     "SELECT * FROM switchboard_whatsapp_store_reply("
     ":role, :business_id, :message_id, :conversation_id, :body, :now, :sending, "
     ":name, :email, :intent, :status)"
@@ -46,11 +44,8 @@ class PostgresReplyStore(ReplyStore):
         """What the reply needs (None if the message is answered); raises as the port says."""
         job = current_job()
         # A fast start's running mark, written by the same statement: this reply counts itself.
-        with (
-            ledger.running_mark(job.job_id if job else None) as mark,
-            autocommit_connection() as conn,
-        ):
-            state, conversation_id, prompt, directions, bodies = conn.execute(
+        with ledger.running_mark(job.job_id if job else None) as mark:
+            state, conversation_id, prompt, directions, bodies = call_function(
                 _CONTEXT,
                 {
                     "role": self._app_role,
@@ -63,7 +58,7 @@ class PostgresReplyStore(ReplyStore):
                     "job_started": mark[1] if mark else None,
                     "worker": worker_identity(),
                 },
-            ).one()
+            )
         if state == "answered":
             return None
         if state == "busy":
@@ -89,23 +84,22 @@ class PostgresReplyStore(ReplyStore):
         """Store the reply claimed for its first attempt and the lead's fields in one
         transaction; None if already answered."""
         now, lead = utcnow(), answer.lead
-        with autocommit_connection() as conn:
-            state, reply_id, contact, number = conn.execute(
-                _STORE,
-                {
-                    "role": self._app_role,
-                    "business_id": business_id,
-                    "message_id": message_id,
-                    "conversation_id": context.conversation_id,
-                    "body": answer.reply,
-                    "now": now,
-                    "sending": SENDING,
-                    "name": lead.name,
-                    "email": lead.email,
-                    "intent": lead.intent,
-                    "status": lead.status,
-                },
-            ).one()
+        state, reply_id, contact, number = call_function(
+            _STORE,
+            {
+                "role": self._app_role,
+                "business_id": business_id,
+                "message_id": message_id,
+                "conversation_id": context.conversation_id,
+                "body": answer.reply,
+                "now": now,
+                "sending": SENDING,
+                "name": lead.name,
+                "email": lead.email,
+                "intent": lead.intent,
+                "status": lead.status,
+            },
+        )
         if state == "missing":
             raise NotFoundError(
                 f"WhatsAppMessage {message_id} not found for business {business_id}"

@@ -3,10 +3,8 @@
 
 from __future__ import annotations
 
-from sqlalchemy import text
-
 from switchboard.common.db.base import utcnow
-from switchboard.common.db.engine import autocommit_connection
+from switchboard.common.db.engine import call_function
 from switchboard.common.integrations.twilio_rest import whatsapp_address
 from switchboard.domain.whatsapp.sending import (
     SENDING,
@@ -16,11 +14,11 @@ from switchboard.domain.whatsapp.sending import (
     not_outbound,
 )
 
-_CLAIM = text(
+_CLAIM = (
     "SELECT * FROM switchboard_whatsapp_claim_send("
     ":role, :business_id, :message_id, :sending, :now)"
 )
-_RECORD = text(
+_RECORD = (
     "SELECT switchboard_whatsapp_record_send("
     ":role, :business_id, :message_id, :status, :sid, :error, :now)"
 )
@@ -35,17 +33,16 @@ class PostgresSendLedger(OrmSendLedger):
 
     def claim(self, business_id: int, message_id: int) -> Outgoing | None:
         """Claim the message; None if it is already sent or failed."""
-        with autocommit_connection() as conn:
-            state, contact, number, body, created_at, unsettled_since = conn.execute(
-                _CLAIM,
-                {
-                    "role": self._app_role,
-                    "business_id": business_id,
-                    "message_id": message_id,
-                    "sending": SENDING,
-                    "now": utcnow(),
-                },
-            ).one()
+        state, contact, number, body, created_at, unsettled_since = call_function(
+            _CLAIM,
+            {
+                "role": self._app_role,
+                "business_id": business_id,
+                "message_id": message_id,
+                "sending": SENDING,
+                "now": utcnow(),
+            },
+        )
         if state == "missing":
             raise missing(business_id, message_id)
         if state == "not_outbound":
@@ -60,18 +57,17 @@ class PostgresSendLedger(OrmSendLedger):
         self, business_id: int, message_id: int, status: str, sid: str | None, error: str | None
     ) -> None:
         """Write the outcome on the message."""
-        with autocommit_connection() as conn:
-            found = conn.execute(
-                _RECORD,
-                {
-                    "role": self._app_role,
-                    "business_id": business_id,
-                    "message_id": message_id,
-                    "status": status,
-                    "sid": sid,
-                    "error": error,
-                    "now": utcnow(),
-                },
-            ).scalar_one()
+        (found,) = call_function(
+            _RECORD,
+            {
+                "role": self._app_role,
+                "business_id": business_id,
+                "message_id": message_id,
+                "status": status,
+                "sid": sid,
+                "error": error,
+                "now": utcnow(),
+            },
+        )
         if not found:
             raise missing(business_id, message_id)

@@ -18,7 +18,7 @@ advisory lock per (business, queue): two workers never give out the same slot, a
 freed while a job was being parked still wakes it. A *contended* slot (the business's last,
 or others wait) is freed as its job ends, by the queue's consumer thread (``consumer.py``:
 freed slots in one statement, the woken jobs published on its channel), so the worker thread
-goes on at once; other successes free theirs with their success marks, one statement per
+goes on at once; other successes free theirs in their success marks' statement, one per
 batch (``ledger.py``); failures and skipped deliveries one at a time. About once a second each
 worker sweeps, from its consumer loop: slots of a worker whose heartbeat went stale (SIGKILL,
 out of memory) and of finished jobs are freed, reservations not started within
@@ -235,24 +235,28 @@ _freed: set[str] = set()
 _freed_lock = threading.Lock()
 
 
-def release_succeeded(job_ids: Sequence[str]) -> None:
-    """Free the slots of jobs whose success was just recorded; never raises (the sweep frees
-    the slots of finished jobs this could not)."""
-    share = fair_share()
-    if share is None:
-        return
-    with _freed_lock:
-        held = [job_id for job_id in job_ids if job_id not in _freed]
-        _freed.difference_update(job_ids)
-    if not held:
-        return
-    try:
-        share.release(held, shared=True)
-    except Exception as exc:
-        log.warning("jobs.slot_release_failed", jobs=len(held), error=_describe(exc))
+class _SuccessRelease:
+    """Frees the slots of a batch of successes in the batch's own statement (``ledger.py``)."""
+
+    @staticmethod
+    def held(job_ids: Sequence[str]) -> tuple[list[str], str] | None:
+        share = fair_share()
+        if share is None:
+            return None
+        with _freed_lock:
+            held = [job_id for job_id in job_ids if job_id not in _freed]
+            _freed.difference_update(job_ids)
+        return held, share.defaults
+
+    @staticmethod
+    def publish(woken: list[str]) -> None:
+        try:
+            _publish([_woken_message(payload) for payload in woken])
+        except Exception as exc:  # their reservations expire: the sweep parks them again
+            log.warning("jobs.wake_publish_failed", error=_describe(exc))
 
 
-ledger.success_listeners.append(release_succeeded)
+ledger.slot_release = _SuccessRelease()
 
 
 def _describe(exc: BaseException) -> str:

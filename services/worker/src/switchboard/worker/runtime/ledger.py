@@ -16,12 +16,12 @@ those messages); outcomes commit synchronously before the message is acknowledge
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from traceback import format_exception
-from typing import Any
+from typing import Any, Protocol
 
 import psycopg
 
@@ -96,27 +96,44 @@ def _run_starts(batch: list[Pending]) -> None:
 def _succeed_many(outcomes: Sequence[dict[str, Any]]) -> None:
     """Mark successes in one statement, committed before any of them is acked.
 
-    The same statement reads the recent cancellations: what lets first deliveries start
-    without a round trip of their own (``inflight.py``).
+    The same statement reads the recent cancellations, what lets first deliveries start
+    without a round trip of their own (``inflight.py``), and frees the jobs' fair-share slots
+    (:data:`slot_release`).
     """
     now = max(outcome["now"] for outcome in outcomes)
+    ids = [outcome["id"] for outcome in outcomes]
+    release = slot_release.held(ids) if slot_release is not None else None
     params: dict[str, Param] = {
         "now": now,
         "since": now - CANCELLATION_LOOKBACK,
-        "ids": [outcome["id"] for outcome in outcomes],
+        "ids": ids,
         "started": [(outcome["started"] or now).isoformat() for outcome in outcomes],
         "fast": ["t" if outcome["fast"] else "f" for outcome in outcomes],
+        "release": release[0] if release else [],
+        "defaults": release[1] if release else "{}",
     }
     read_at = time.monotonic()
     rows = _success_batches.run(params)
-    inflight.learn_cancellations([str(row[0]) for row in rows], read_at=read_at)
-    for listener in success_listeners:
-        listener(params["ids"])  # type: ignore[arg-type]
+    cancelled = [str(value) for kind, value in rows if kind == "cancelled"]
+    inflight.learn_cancellations(cancelled, read_at=read_at)
+    woken = [str(value) for kind, value in rows if kind == "woken"]
+    if woken and slot_release is not None:
+        slot_release.publish(woken)
 
 
-#: Called with the ids of each batch of successes once recorded (fair share frees their
-#: slots, ``fair_share.py``); a listener never raises.
-success_listeners: list[Callable[[Sequence[str]], None]] = []
+class SlotRelease(Protocol):
+    """Fair share's part in a success batch (``fair_share.py``)."""
+
+    def held(self, job_ids: Sequence[str]) -> tuple[list[str], str] | None:
+        """Of the batch's jobs, those whose slots it frees, and the deployment's limits
+        (JSON) for the parked jobs they wake; None while fair share does not apply."""
+
+    def publish(self, woken: list[str]) -> None:
+        """Publish the woken jobs (their stored messages); never raises."""
+
+
+#: Set by ``fair_share.py`` when it is imported.
+slot_release: SlotRelease | None = None
 
 
 def _run_successes(batch: list[Pending]) -> None:

@@ -111,6 +111,10 @@ START_MANY = PreparedStatement(
     ),
     {"ids": "text[]", "now": "timestamptz", "worker": "text"},
 )
+# A success batch also frees the slots its jobs held under fair share (``:release``, none while
+# it is off: the function is then not called) and returns the parked jobs they wake (migration
+# 0022's ``switchboard_release_slots``), each row ``('cancelled', id)`` or ``('woken', message)``.
+# The slots go in the successes' transaction: no statement and commit of their own per batch.
 SUCCEED_MANY = PreparedStatement(
     "switchboard_ledger_succeed_many",
     f"""
@@ -124,8 +128,12 @@ SUCCEED_MANY = PreparedStatement(
         WHERE jobs.id = v.job_id AND {_NOT_FINAL} AND (v.fast OR jobs.status <> 'queued')
         RETURNING jobs.id
     )
-    SELECT id FROM jobs WHERE status = 'cancelled' AND updated_at > :since
-    LIMIT {MAX_KNOWN_CANCELLATIONS + 1}
+    (SELECT 'cancelled', id FROM jobs WHERE status = 'cancelled' AND updated_at > :since
+     LIMIT {MAX_KNOWN_CANCELLATIONS + 1})
+    UNION ALL
+    SELECT 'woken', w.woken_message
+    FROM (SELECT WHERE cardinality(:release) > 0) AS freeing,
+         LATERAL switchboard_release_slots(:release, :defaults) AS w
     """,
     {
         "ids": "text[]",
@@ -133,6 +141,8 @@ SUCCEED_MANY = PreparedStatement(
         "fast": "bool[]",
         "now": "timestamptz",
         "since": "timestamptz",
+        "release": "text[]",
+        "defaults": "jsonb",
     },
 )
 # Fast-path jobs still running after a moment, marked so the ledger shows them.

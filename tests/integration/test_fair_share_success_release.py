@@ -1,0 +1,105 @@
+"""A batch of successes frees its jobs' fair-share slots in its own statement and publishes the
+parked jobs they wake (``ledger._succeed_many``, ``fair_share._SuccessRelease``)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+from sqlalchemy import select, text, update
+
+from switchboard.common.db import system_session
+from switchboard.common.jobs.broker import get_broker
+from switchboard.common.jobs.catalog import PROCESS_WHATSAPP_WEBHOOK
+from switchboard.common.jobs.enqueue import enqueue_many, prepare_job
+from switchboard.common.models import Business, Job, JobSlot
+from switchboard.common.settings import Settings
+from switchboard.worker.runtime import fair_share, ledger
+from tests.support.factories import make_business
+
+pytestmark = pytest.mark.integration
+
+
+@pytest.fixture
+def business_id(pg: Settings, whatsapp_queues: None) -> Iterator[int]:
+    business = make_business()
+    with system_session() as session:
+        session.execute(
+            update(Business)
+            .where(Business.id == business.id)
+            .values(job_concurrency={"whatsapp": 2})
+        )
+    yield business.id
+    with system_session() as session:
+        for table in ("jobs", "outbox", "job_slots"):
+            session.execute(
+                text(f"DELETE FROM {table} WHERE business_id = :id"), {"id": business.id}
+            )
+
+
+def _enqueue(business_id: int, *message_ids: int) -> list[str]:
+    jobs = [
+        prepare_job(PROCESS_WHATSAPP_WEBHOOK, business_id=business_id, message_id=message_id)
+        for message_id in message_ids
+    ]
+    return [ref.job_id for ref in enqueue_many(jobs)]
+
+
+def _start(share: fair_share.FairShare, business_id: int, job_id: str) -> str:
+    """What the fair-share middleware and the ledger do as a delivery starts."""
+    answer = share.take(job_id, business_id, "whatsapp", None)
+    assert ledger.mark_started(job_id, max_unfinished=3) is not None
+    return answer
+
+
+def test_a_success_frees_its_slot_in_its_own_statement_and_wakes_the_parked_job(
+    business_id: int,
+) -> None:
+    share = fair_share.fair_share()
+    assert share is not None
+    (first,) = _enqueue(business_id, 1)
+    assert _start(share, business_id, first) == "taken"  # one of two: freed with its success
+    second, third = _enqueue(business_id, 2, 3)  # the third finds the limit held: parked
+    assert _start(share, business_id, second) == "contended"
+    queue = get_broker().queues["whatsapp"]  # the stub broker's
+    while not queue.empty():
+        queue.get_nowait()
+
+    ledger.mark_succeeded_many([ledger.success_outcome(first)])
+
+    with system_session() as session:
+        held = dict(session.execute(select(JobSlot.job_id, JobSlot.worker_id)).all())
+        statuses = dict(session.execute(select(Job.id, Job.status)).all())
+        parked = session.scalar(select(Job.parked_at).where(Job.id == third))
+    assert statuses[first] == "succeeded"
+    assert first not in held  # freed by the success's statement
+    assert second in held
+    assert held[third] is None  # reserved for the woken job, not yet started
+    assert parked is None
+    published = [queue.get_nowait() for _ in range(queue.qsize())]
+    assert [_job_id(body) for body in published] == [third]
+
+
+def test_a_success_whose_slot_was_freed_as_it_ended_frees_nothing_more(
+    business_id: int,
+) -> None:
+    """A contended slot is freed by the consumer as its job ends; its success batch must not
+    free a slot again (the job's row is gone, and its business's count with it)."""
+    share = fair_share.fair_share()
+    assert share is not None
+    first, second = _enqueue(business_id, 1, 2)
+    _start(share, business_id, first)
+    assert _start(share, business_id, second) == "contended"
+    share.release([second])  # as the consumer does for a contended slot …
+    with fair_share._freed_lock:
+        fair_share._freed.add(second)  # … noting that its success batch has none to free
+
+    assert ledger.slot_release is not None
+    assert ledger.slot_release.held([first, second]) == ([first], share.defaults)
+    assert second not in fair_share._freed
+
+
+def _job_id(body: bytes) -> str:
+    from dramatiq import Message
+
+    return str(Message.decode(body).message_id)
