@@ -15,6 +15,7 @@ from typing import Any
 import psycopg
 from sqlalchemy import text
 
+from switchboard.common.db import planner
 from switchboard.common.db.engine import get_engine
 from switchboard.common.db.libpq import Param, PreparedStatement, psycopg_sql
 from switchboard.common.settings import get_settings
@@ -40,16 +41,9 @@ def _dsn() -> str:
 # The ledger's sessions, set in the connection's startup packet (no round trip of their own):
 # one generic plan per statement (see ``_BY_IDS`` in ``ledger_statements.py``), and
 # primary-key lookups only, since a generic plan cached while the table was small (a seq scan
-# and a hash join were cheaper then) would otherwise read the whole table ever after.
-_SESSION = " ".join(
-    [
-        "-c plan_cache_mode=force_generic_plan",
-        *(
-            f"-c enable_{method}=off"
-            for method in ("seqscan", "bitmapscan", "hashjoin", "mergejoin")
-        ),
-    ]
-)
+# and a hash join were cheaper then) would otherwise read the whole table ever after
+# (``db/planner.py``).
+_SESSION = f"-c plan_cache_mode=force_generic_plan {planner.session_options()}"
 
 
 #: No ledger statement waits longer (a row lock held elsewhere, a stalled disk): the RabbitMQ
