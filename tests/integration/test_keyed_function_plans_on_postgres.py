@@ -12,6 +12,7 @@ import psycopg
 import pytest
 from sqlalchemy import text
 
+from switchboard.api.adapters.whatsapp_inbound import open_postgres_inbound_store
 from switchboard.common.db.base import utcnow
 from switchboard.common.db.engine import get_engine
 from switchboard.common.db.planner import KEYED_OFF
@@ -31,7 +32,7 @@ INLINED = {"switchboard_slot_limit"}
 
 def test_every_function_of_ours_plans_by_key_unless_it_scans(pg: Settings) -> None:
     with get_engine().connect() as conn:
-        settings = dict(
+        settings: dict[str, list[str] | None] = dict(
             conn.execute(
                 text("SELECT proname, proconfig FROM pg_proc WHERE proname LIKE 'switchboard%'")
             ).all()
@@ -102,3 +103,15 @@ def test_answering_a_message_reads_no_table_sequentially(dsn: str) -> None:
     )
     assert sent is True
     assert scanned == []
+
+
+async def test_the_webhook_store_s_connections_plan_by_key(pg: Settings) -> None:
+    """Its own statements (the number's owner, the outbox deletes) are lookups by key too."""
+    store = await open_postgres_inbound_store(pg, lambda pending: None)
+    try:
+        async with store._pool.connection() as conn:
+            for method in KEYED_OFF:
+                cursor = await conn.execute(f"SHOW enable_{method}")
+                assert await cursor.fetchone() == ("off",), method
+    finally:
+        await store.close()

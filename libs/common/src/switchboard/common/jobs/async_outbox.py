@@ -32,6 +32,7 @@ import psycopg
 from dramatiq.brokers.rabbitmq import DEAD_MESSAGE_TTL
 from dramatiq.common import xq_name
 
+from switchboard.common.db import planner
 from switchboard.common.db.base import utcnow
 from switchboard.common.jobs.outbox import PendingMessage, mark_republished
 from switchboard.common.logging import get_logger, redact
@@ -279,7 +280,9 @@ class AsyncOutboxPublisher:
     async def _delete(self, ids: list[int]) -> None:
         try:
             if self._db is None or self._db.closed:
-                self._db = await psycopg.AsyncConnection.connect(self._dsn, autocommit=True)
+                self._db = await psycopg.AsyncConnection.connect(
+                    self._dsn, autocommit=True, options=planner.session_options()
+                )  # deletes by id: never a scan of an outbox grown while the broker was away
                 # A delete lost in a PostgreSQL crash only means the relay publishes those
                 # messages again, which the ledger makes harmless; not waiting for the WAL
                 # flush keeps these commits out of the webhook's own commit queue.

@@ -34,6 +34,7 @@ from typing import Any
 import psycopg
 from psycopg_pool import AsyncConnectionPool
 
+from switchboard.common.db import planner
 from switchboard.common.db.base import utcnow
 from switchboard.common.db.engine import CONNECT_TIMEOUT_S, POOL_TIMEOUT_S
 from switchboard.common.jobs.enqueue import PreparedJob
@@ -265,7 +266,13 @@ async def open_postgres_inbound_store(
         dsn,
         min_size=2,
         max_size=settings.whatsapp_db_pool_size,
-        kwargs={"autocommit": True, "connect_timeout": CONNECT_TIMEOUT_S},
+        # Every statement here finds its rows by key: no plan cached while the tables were
+        # small scans them ever after (``db/planner.py``).
+        kwargs={
+            "autocommit": True,
+            "connect_timeout": CONNECT_TIMEOUT_S,
+            "options": planner.session_options(),
+        },
         timeout=POOL_TIMEOUT_S,  # then PoolTimeout: the webhook answers 503
         open=False,
         name="whatsapp-inbound",
