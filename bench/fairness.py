@@ -44,6 +44,7 @@ import uvloop
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from bench.stopping import stop_cleanly_on_sigterm  # noqa: E402
 from bench.whatsapp import PATH, percentile, wait_http  # noqa: E402
 from bench.whatsapp_path import Bench, new_business  # noqa: E402
 from bench.whatsapp_phase import fire, received, signed_messages, wait_until  # noqa: E402
@@ -329,4 +330,5 @@ def main() -> None:
 
 
 if __name__ == "__main__":
+    stop_cleanly_on_sigterm()
     main()

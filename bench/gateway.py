@@ -63,6 +63,7 @@ ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
+from bench.stopping import stop_cleanly_on_sigterm  # noqa: E402
 from bench.voice_webhook import ring  # noqa: E402
 
 AUTH_TOKEN = "bench-twilio-token"
@@ -674,4 +675,5 @@ def main() -> None:
 
 
 if __name__ == "__main__":
+    stop_cleanly_on_sigterm()
     main()

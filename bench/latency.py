@@ -76,6 +76,7 @@ if str(ROOT) not in sys.path:
 from bench.latency_callers import BUSINESS_NUMBER, run_callers  # noqa: E402
 from bench.latency_provider import serve_provider  # noqa: E402
 from bench.latency_stamps import lag_p99, report, watch_loop  # noqa: E402
+from bench.stopping import stop_cleanly_on_sigterm  # noqa: E402
 from tests.fakes.twilio_rest import ACCOUNT_SID, AUTH_TOKEN  # noqa: E402
 from tests.support.processes import free_port  # noqa: E402
 
@@ -331,4 +332,5 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
+    stop_cleanly_on_sigterm()
     sys.exit(main())

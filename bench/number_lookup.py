@@ -27,6 +27,7 @@ from typing import Any
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from bench.stopping import stop_cleanly_on_sigterm  # noqa: E402
 from switchboard.api.adapters.whatsapp_inbound import (  # noqa: E402
     PostgresInboundStore,
     open_postgres_inbound_store,
@@ -120,6 +121,7 @@ async def main(messages: int, concurrency: int, rounds: int) -> None:
 
 
 if __name__ == "__main__":
+    stop_cleanly_on_sigterm()
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--messages", type=int, default=3000)
     parser.add_argument("--concurrency", type=int, default=32)

@@ -57,6 +57,7 @@ sys.path.insert(0, str(ROOT))
 
 from bench.http_load import Client, at_rate, build_request  # noqa: E402
 from bench.http_load import closed_loop as run_closed_loop  # noqa: E402
+from bench.stopping import stop_cleanly_on_sigterm  # noqa: E402
 from tests.fakes.twilio_rest import ACCOUNT_SID, AUTH_TOKEN  # noqa: E402
 from tests.support import services  # noqa: E402
 from tests.support.environment import configured  # noqa: E402
@@ -481,4 +482,5 @@ def main() -> None:
 
 
 if __name__ == "__main__":
+    stop_cleanly_on_sigterm()
     main()

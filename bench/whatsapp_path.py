@@ -49,6 +49,7 @@ import psutil
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from bench.stopping import stop_cleanly_on_sigterm  # noqa: E402
 from bench.whatsapp import analyze_tables, wait_http  # noqa: E402
 from bench.whatsapp_cpu import CpuMeter, Finder, per_message_ms, servers, tree  # noqa: E402
 from bench.whatsapp_fakes import OPENAI_KEY  # noqa: E402
@@ -365,4 +366,5 @@ def main() -> None:
 
 
 if __name__ == "__main__":
+    stop_cleanly_on_sigterm()
     main()

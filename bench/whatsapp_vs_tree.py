@@ -38,6 +38,7 @@ import psycopg
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from bench.stopping import stop_cleanly_on_sigterm  # noqa: E402
 from bench.whatsapp import wait_http  # noqa: E402
 from bench.whatsapp_cpu import CpuMeter, per_message_ms, servers, tree  # noqa: E402
 from bench.whatsapp_path import service_env, stop_processes  # noqa: E402
@@ -291,4 +292,5 @@ def main() -> None:
 
 
 if __name__ == "__main__":
+    stop_cleanly_on_sigterm()
     main()
