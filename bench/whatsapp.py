@@ -21,6 +21,8 @@ servers, which are not on our cores.
    ``--closed-rounds`` rounds of ``--seconds``/N per level, the servers' order alternating:
    the host's speed drifts by tens of percent within minutes, and one server measured after
    the other would carry the drift in the ratio; the ratio of each round is reported too.
+   With the worker, each server's turn starts once every message before it is answered: the
+   worker answers during our turns, never through the bare endpoint's.
 
 The load generator (``http_load.py``) sends requests built and signed before the clock starts.
 
@@ -216,6 +218,13 @@ def analyze_tables() -> None:
 
     with system_session() as session:
         session.execute(text("ANALYZE"))
+
+
+def wait_answered(business_id: int, timeout_s: float) -> None:
+    """Until the worker has answered every inbound message (or ``timeout_s`` has passed)."""
+    deadline = time.monotonic() + timeout_s
+    while unanswered(business_id) and time.monotonic() < deadline:
+        time.sleep(1)
 
 
 def unanswered(business_id: int) -> int:
@@ -434,9 +443,7 @@ def main() -> None:
             if args.worker_processes > 0:
                 # Polled with a cheap count, and the latencies read once: the join that
                 # reads them costs PostgreSQL more than the worker it would be waiting for.
-                deadline = time.monotonic() + 120
-                while unanswered(business.id) and time.monotonic() < deadline:
-                    time.sleep(1)
+                wait_answered(business.id, 120)
                 inbound, latencies, per_second = reply_latencies(business.id)
                 results["reply_enqueued"] = {
                     "answered": f"{len(latencies)}/{inbound}",
@@ -452,6 +459,12 @@ def main() -> None:
             for round_no in range(args.closed_rounds):
                 runs: dict[str, list[dict[str, Any]]] = {}
                 for name, url in servers if round_no % 2 == 0 else servers[::-1]:
+                    if args.worker_processes > 0:
+                        # The worker answers each turn's flood during the turn, and what is
+                        # left of it before the next: the bare endpoint's turn never shares
+                        # the cores with our backlog (the worker's PostgreSQL work is not
+                        # niced), nor ours with the one before.
+                        wait_answered(business.id, 300)
                     runs[name] = []
                     for connections in args.connections:
                         print(
