@@ -13,9 +13,9 @@ import pytest
 from sqlalchemy import text
 
 from switchboard.api.adapters.whatsapp_inbound import open_postgres_inbound_store
+from switchboard.common.db import planner
 from switchboard.common.db.base import utcnow
 from switchboard.common.db.engine import get_engine
-from switchboard.common.db.planner import KEYED_OFF
 from switchboard.common.settings import Settings
 from switchboard.domain.whatsapp.inbound import InboundMessage, store_inbound
 from tests.support.factories import make_business, unique_phone
@@ -39,7 +39,9 @@ def test_every_function_of_ours_plans_by_key_unless_it_scans(pg: Settings) -> No
         )
     assert set(settings) == set(KEYED) | SCANNING | INLINED  # a new function is placed
     for name in KEYED:
-        assert {f"enable_{method}=off" for method in KEYED_OFF} <= set(settings[name] or []), name
+        assert {f"{key}={value}" for key, value in planner.KEYED_SETTINGS.items()} <= set(
+            settings[name] or []
+        ), name
 
 
 @pytest.fixture
@@ -110,8 +112,8 @@ async def test_the_webhook_store_s_connections_plan_by_key(pg: Settings) -> None
     store = await open_postgres_inbound_store(pg, lambda pending: None)
     try:
         async with store._pool.connection() as conn:
-            for method in KEYED_OFF:
-                cursor = await conn.execute(f"SHOW enable_{method}")
-                assert await cursor.fetchone() == ("off",), method
+            for name, value in planner.KEYED_SETTINGS.items():
+                cursor = await conn.execute(f"SHOW {name}")
+                assert await cursor.fetchone() == (value,), name
     finally:
         await store.close()

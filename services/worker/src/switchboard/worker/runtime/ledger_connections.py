@@ -43,7 +43,7 @@ def _dsn() -> str:
 # primary-key lookups only, since a generic plan cached while the table was small (a seq scan
 # and a hash join were cheaper then) would otherwise read the whole table ever after
 # (``db/planner.py``).
-_SESSION = f"-c plan_cache_mode=force_generic_plan {planner.session_options()}"
+_SESSION = planner.session_options()
 
 
 #: No ledger statement waits longer (a row lock held elsewhere, a stalled disk): the RabbitMQ

@@ -1,4 +1,5 @@
-"""The functions that look rows up by key plan with index scans and nested loops only.
+"""The functions that look rows up by key keep one generic plan per statement, made of index
+scans and nested loops only.
 
 Each of these functions' statements is planned once per session by PL/pgSQL and kept. Planned
 while a table was small or its statistics stale (a new database, a table grown since its last
@@ -6,7 +7,8 @@ while a table was small or its statistics stale (a new database, a table grown s
 reads the whole table on every call for as long as the connection lives: answering a WhatsApp
 message read every conversation, message, lead and session stored before it, and cost more
 with each one (``db/planner.py``). With the ``SET`` clauses below, their statements and the
-foreign-key checks their writes fire use the indexes whatever the statistics say.
+foreign-key checks their writes fire use the indexes whatever the statistics say, and are
+planned once per session, not on every call.
 
 A later ``CREATE OR REPLACE`` of one of them drops its clauses: it gives them again
 (``planner.function_settings()``); a test checks every function here has them.
