@@ -115,6 +115,11 @@ START_MANY = PreparedStatement(
 # it is off: the function is then not called) and returns the parked jobs they wake (migration
 # 0022's ``switchboard_release_slots``), each row ``('cancelled', id)`` or ``('woken', message)``.
 # The slots go in the successes' transaction: no statement and commit of their own per batch.
+# Their advisory locks are taken after the successes' row locks, so a take of a slot for one of
+# these very jobs at that moment (a duplicate delivery, parked under its lock) can deadlock
+# with it; PostgreSQL ends one side within ``deadlock_timeout`` and either failure is safe: the
+# batch is written again, and a take that fails lets the duplicate through to the ledger,
+# which skips it as final.
 SUCCEED_MANY = PreparedStatement(
     "switchboard_ledger_succeed_many",
     f"""
