@@ -6,6 +6,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 import pytest
+from dramatiq import Message
 from sqlalchemy import select, text, update
 
 from switchboard.common.db import system_session
@@ -100,6 +101,4 @@ def test_a_success_whose_slot_was_freed_as_it_ended_frees_nothing_more(
 
 
 def _job_id(body: bytes) -> str:
-    from dramatiq import Message
-
     return str(Message.decode(body).message_id)
