@@ -59,7 +59,7 @@ sys.path.insert(0, str(ROOT))
 
 from bench.http_load import Client, at_rate, build_request  # noqa: E402
 from bench.http_load import closed_loop as run_closed_loop  # noqa: E402
-from bench.stopping import stop_cleanly_on_sigterm  # noqa: E402
+from bench.stopping import stop_cleanly_on_sigterm, stop_processes  # noqa: E402
 from tests.fakes.twilio_rest import ACCOUNT_SID, AUTH_TOKEN  # noqa: E402
 from tests.support import services  # noqa: E402
 from tests.support.environment import configured  # noqa: E402
@@ -480,13 +480,7 @@ def main() -> None:
             results.update(closed_loop_figures(rounds))
             results["replies_sent"] = sent_replies(business.id)
     finally:
-        for proc in procs:
-            proc.terminate()
-        for proc in procs:
-            try:
-                proc.wait(30)
-            except subprocess.TimeoutExpired:
-                proc.kill()
+        stop_processes(procs, wait_s=30)
         twilio.terminate()
         twilio.wait(30)
         services.drop_database(admin_url, database_url)

@@ -49,7 +49,7 @@ import psutil
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from bench.stopping import stop_cleanly_on_sigterm  # noqa: E402
+from bench.stopping import stop_cleanly_on_sigterm, stop_processes  # noqa: E402
 from bench.whatsapp import analyze_tables, wait_http  # noqa: E402
 from bench.whatsapp_cpu import CpuMeter, Finder, per_message_ms, servers, tree  # noqa: E402
 from bench.whatsapp_fakes import OPENAI_KEY  # noqa: E402
@@ -63,17 +63,6 @@ from tests.support.processes import free_port  # noqa: E402
 #: The shared servers: counted in our total (the naive baseline's: PostgreSQL only).
 SHARED = ("postgres", "postgres_server", "rabbitmq")
 QUIET = {"stdout": subprocess.DEVNULL, "stderr": subprocess.DEVNULL, "cwd": ROOT}
-
-
-def stop_processes(processes: list[subprocess.Popen[bytes]]) -> None:
-    """Terminate the processes, then kill those still running a minute later."""
-    for process in processes:
-        process.terminate()
-    for process in processes:
-        try:
-            process.wait(60)
-        except subprocess.TimeoutExpired:
-            process.kill()
 
 
 def service_env(

@@ -38,10 +38,10 @@ import psycopg
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from bench.stopping import stop_cleanly_on_sigterm  # noqa: E402
+from bench.stopping import stop_cleanly_on_sigterm, stop_processes  # noqa: E402
 from bench.whatsapp import wait_http  # noqa: E402
 from bench.whatsapp_cpu import CpuMeter, per_message_ms, servers, tree  # noqa: E402
-from bench.whatsapp_path import service_env, stop_processes  # noqa: E402
+from bench.whatsapp_path import service_env  # noqa: E402
 from bench.whatsapp_phase import phase, signed_messages, wait_until  # noqa: E402
 from tests.support import services  # noqa: E402
 from tests.support.processes import free_port  # noqa: E402

@@ -147,9 +147,10 @@ class FairShare:
         }
         return str(self.run(_TAKE, params)[0][0])
 
-    def release(self, job_ids: Sequence[str], *, shared: bool = False) -> int:
-        """Free the jobs' slots; publish the parked jobs that get one. How many woke."""
-        return _publish(self.woken(job_ids, shared=shared))
+    def release(self, job_ids: Sequence[str]) -> int:
+        """Free the jobs' slots from a worker thread; publish the parked jobs that get one.
+        How many woke."""
+        return _publish(self.woken(job_ids, shared=False))
 
     def woken(self, job_ids: Sequence[str], *, shared: bool = True) -> list[Message[Any]]:
         """Free the jobs' slots; the parked jobs that got one, to publish (``_publish``).
