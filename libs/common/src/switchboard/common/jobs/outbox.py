@@ -28,7 +28,7 @@ from sqlalchemy.orm import Session
 from switchboard.common.db.base import utcnow
 from switchboard.common.db.engine import get_engine
 from switchboard.common.db.tenancy import after_commit, collect
-from switchboard.common.jobs.broker import get_broker
+from switchboard.common.jobs.broker import publish_many
 from switchboard.common.logging import get_logger, redact
 from switchboard.common.models.jobs import OutboxMessage
 
@@ -79,26 +79,23 @@ def mark_republished(payload: str) -> str:
 
 
 def _publish(pending: list[PendingMessage], *, republish: bool = False) -> list[int]:
-    """Publish in order until one fails; the ids published (``republish``: each message
-    marked by :func:`mark_republished`)."""
-    broker = get_broker()
-    published: list[int] = []
-    for outbox_id, payload in pending:
+    """Publish in order, a batch in one broker transaction; the ids published (``republish``:
+    each message marked by :func:`mark_republished`)."""
+    messages = []
+    for _, payload in pending:
         message = Message.decode(payload.encode())
         if republish:
             message = message.copy(options={**message.options, "republished": True})
-        try:
-            broker.enqueue(message)
-        except Exception as exc:  # the broker is down: the relay will try again
-            log.warning(
-                "outbox.publish_failed",
-                outbox_id=outbox_id,
-                remaining=len(pending) - len(published),
-                error=redact(f"{type(exc).__name__}: {exc}"),
-            )
-            break
-        published.append(outbox_id)
-    return published
+        messages.append(message)
+    count, error = publish_many(messages)
+    if error is not None:  # the broker is down: the relay will try again
+        log.warning(
+            "outbox.publish_failed",
+            outbox_id=pending[count][0],
+            remaining=len(pending) - count,
+            error=redact(f"{type(error).__name__}: {error}"),
+        )
+    return [outbox_id for outbox_id, _ in pending[:count]]
 
 
 def publish_after_commit(pending: list[PendingMessage]) -> int:

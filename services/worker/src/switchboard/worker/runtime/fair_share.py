@@ -48,7 +48,7 @@ from dramatiq.middleware import Middleware, SkipMessage
 from switchboard.common.db.base import utcnow
 from switchboard.common.db.engine import get_engine
 from switchboard.common.db.libpq import psycopg_sql
-from switchboard.common.jobs.broker import get_broker
+from switchboard.common.jobs.broker import publish_many
 from switchboard.common.jobs.fair_share import defaults_json
 from switchboard.common.logging import get_logger, redact
 from switchboard.common.settings import Settings, get_settings
@@ -180,16 +180,13 @@ def _woken_message(payload: str) -> Message[Any]:
 
 
 def _publish(messages: list[Message[Any]]) -> int:
-    """Publish woken jobs now. One that cannot be published keeps its reserved slot until
-    the sweep expires it (``JOB_SLOT_RESERVATION_S``) and parks the job again."""
-    broker = get_broker()
-    for count, message in enumerate(messages):
-        try:
-            broker.enqueue(message)
-        except Exception as exc:  # the broker is down
-            log.warning("jobs.wake_publish_failed", error=_describe(exc))
-            return count
-    return len(messages)
+    """Publish woken jobs now (a batch in one broker transaction). One that cannot be
+    published keeps its reserved slot until the sweep expires it (``JOB_SLOT_RESERVATION_S``)
+    and parks the job again."""
+    count, error = publish_many(messages)
+    if error is not None:  # the broker is down
+        log.warning("jobs.wake_publish_failed", error=_describe(error))
+    return count
 
 
 _fair_share: tuple[Settings, FairShare] | None = None
