@@ -40,12 +40,17 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from bench.stopping import stop_cleanly_on_sigterm  # noqa: E402
+from bench.whatsapp_cpu import CpuMeter, by_name, per_message_ms, servers, tree  # noqa: E402
 from tests.support import services  # noqa: E402
 from tests.support.environment import configured  # noqa: E402
 
 #: The figures compared side by side, Switchboard's over plain Dramatiq's (for the worker's
 #: start, a time: above 1 is slower).
 RATIOS = ("jobs_per_s_with_start", "jobs_per_s_steady", "enqueue_per_s", "worker_start_s")
+#: Where a drain's CPU goes (worker start included), per job: the worker's processes, the
+#: bench database's PostgreSQL backends, PostgreSQL's own processes (WAL writer …), RabbitMQ
+#: and Redis (each job's INCR).
+CPU_PARTS = ("worker", "postgres", "postgres_server", "rabbitmq", "redis")
 
 
 def percentile(values: list[float], q: float) -> float:
@@ -211,7 +216,13 @@ class PlainDramatiq(Side):
 
 
 def drain(
-    side: Side, r: redis.Redis, env: dict[str, str], n: int, processes: int, threads: int
+    side: Side,
+    r: redis.Redis,
+    env: dict[str, str],
+    n: int,
+    processes: int,
+    threads: int,
+    database: str,
 ) -> dict[str, Any]:
     prefix = f"bench:{side.name}:drain:{time.time_ns()}"
     started = time.perf_counter()
@@ -220,7 +231,12 @@ def drain(
     spawned = time.perf_counter()
     proc = spawn(side.worker(processes, threads), side.env(env))
     try:
+        meter = CpuMeter(
+            {"worker": tree(proc.pid), **servers(database), "redis": by_name("redis-server")}
+        )
+        meter.start()  # the worker's processes count from zero as they start
         first, last = wait_done(r, prefix, n, timeout=600)
+        cpu = per_message_ms(meter.stop(), n, CPU_PARTS)
     finally:
         stop(proc)
     return {
@@ -228,6 +244,7 @@ def drain(
         "jobs_per_s_with_start": n / (last - spawned),
         "jobs_per_s_steady": n / (last - first),
         "worker_start_s": first - spawned,
+        **{f"cpu_ms_{part}": ms for part, ms in cpu.items()},
     }
 
 
@@ -294,6 +311,7 @@ def main() -> None:
 
     admin_url = services.admin_database_url()
     database_url = services.create_database(admin_url)
+    database = database_url.rsplit("/", 1)[-1]
     amqp_url, vhost = services.create_vhost(services.broker_url())
     r = redis.Redis.from_url(args.redis_url)
     env = {
@@ -330,7 +348,7 @@ def main() -> None:
                         flush=True,
                     )
                     drains[side.name].append(
-                        drain(side, r, env, args.jobs, args.processes, args.threads)
+                        drain(side, r, env, args.jobs, args.processes, args.threads, database)
                     )
             for side in sides:
                 results[side.name] = median_of(drains[side.name])
@@ -370,6 +388,12 @@ def main() -> None:
     ]:
         ratio = f"{results[f'ratio_{key}']:>8.2f}" if key in RATIOS else ""
         print(f"{label:30}{ours[key]:>14.2f}{plain[key]:>16.2f}{ratio}")
+    print("CPU ms per job, draining (worker start included):")
+    for side in results:
+        if not isinstance(results[side], dict) or "cpu_ms_total" not in results[side]:
+            continue
+        parts = ", ".join(f"{part} {results[side][f'cpu_ms_{part}']:.3f}" for part in CPU_PARTS)
+        print(f"  {side}: {results[side]['cpu_ms_total']:.3f} ({parts})")
     if args.rounds > 1:
         print(f"medians of {args.rounds} rounds; ratio per round:")
         for key in RATIOS:

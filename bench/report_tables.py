@@ -45,6 +45,14 @@ def markdown_table(header: Sequence[str], rows: Sequence[Row]) -> list[str]:
 # --- the tables, one per script, as docs/benchmarks.md shows them ---------------------------
 
 
+def _cpu_parts(side: dict[str, Any]) -> str:
+    """A drain's CPU per job: the total, then the worker, PostgreSQL (its backends and its
+    own processes), RabbitMQ and Redis."""
+    postgres = side["cpu_ms_postgres"] + side["cpu_ms_postgres_server"]
+    parts = (side["cpu_ms_worker"], postgres, side["cpu_ms_rabbitmq"], side["cpu_ms_redis"])
+    return f"{side['cpu_ms_total']:.2f} = " + " + ".join(f"{part:.2f}" for part in parts)
+
+
 def jobs_table(result: dict[str, Any]) -> list[str]:
     """bench/jobs.py: jobs/s with the worker's start and steady, enqueue rate, paced latency."""
     ours, plain = result["switchboard"], result["plain dramatiq"]
@@ -72,6 +80,30 @@ def jobs_table(result: dict[str, Any]) -> list[str]:
             num(ours["enqueue_per_s"]),
             num(plain["enqueue_per_s"]),
             ratio(ours["enqueue_per_s"], plain["enqueue_per_s"]),
+        ),
+        *(
+            [
+                (
+                    "worker start, s (spawn to 1st job)",
+                    f"{ours['worker_start_s']:.2f}",
+                    f"{plain['worker_start_s']:.2f}",
+                    f"{ours['worker_start_s'] / plain['worker_start_s']:.1f}× slower",
+                )
+            ]
+            if "worker_start_s" in ours
+            else []
+        ),
+        *(
+            [
+                (
+                    "CPU ms per job, draining: worker + PostgreSQL + RabbitMQ + Redis",
+                    _cpu_parts(ours),
+                    _cpu_parts(plain),
+                    ratio(ours["cpu_ms_total"], plain["cpu_ms_total"]),
+                )
+            ]
+            if "cpu_ms_total" in ours
+            else []
         ),
         (
             f"enqueue → start p50 / p99, paced {num(ours['rate_per_s'])}/s",

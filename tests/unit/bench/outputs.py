@@ -12,8 +12,22 @@ from typing import Any
 
 def jobs_json(rounds: int = 3) -> dict[str, Any]:
     """bench/jobs.py's bench/results/jobs.json."""
-    ours = {"enqueue_per_s": 450.0, "jobs_per_s_with_start": 1344.2, "jobs_per_s_steady": 1711.0}
-    plain = {"enqueue_per_s": 513.0, "jobs_per_s_with_start": 1974.0, "jobs_per_s_steady": 2227.0}
+    ours = {
+        "enqueue_per_s": 450.0,
+        "jobs_per_s_with_start": 1344.2,
+        "jobs_per_s_steady": 1711.0,
+        "worker_start_s": 2.07,
+        **{"cpu_ms_worker": 1.46, "cpu_ms_postgres": 0.18, "cpu_ms_postgres_server": 0.004},
+        **{"cpu_ms_rabbitmq": 0.15, "cpu_ms_redis": 0.056, "cpu_ms_total": 1.85},
+    }
+    plain = {
+        "enqueue_per_s": 513.0,
+        "jobs_per_s_with_start": 1974.0,
+        "jobs_per_s_steady": 2227.0,
+        "worker_start_s": 0.40,
+        **{"cpu_ms_worker": 0.816, "cpu_ms_postgres": 0.0, "cpu_ms_postgres_server": 0.0},
+        **{"cpu_ms_rabbitmq": 0.158, "cpu_ms_redis": 0.042, "cpu_ms_total": 1.016},
+    }
     paced = {"rate_per_s": 199.8, "latency_mean_ms": 6.1}
     return {
         "jobs": 10_000,

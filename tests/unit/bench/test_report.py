@@ -74,6 +74,11 @@ def test_jobs_figures_sit_beside_plain_dramatiqs_with_the_ratio_per_round() -> N
     assert (
         "| enqueue → start p50 / p99, paced 200/s | 5.70 / 13.9 ms | 1.60 / 3.90 ms |  |" in table
     )
+    assert "| worker start, s (spawn to 1st job) | 2.07 | 0.40 | 5.2× slower |" in table
+    assert (
+        "| CPU ms per job, draining: worker + PostgreSQL + RabbitMQ + Redis "
+        "| 1.85 = 1.46 + 0.18 + 0.15 + 0.06 | 1.02 = 0.82 + 0.00 + 0.16 + 0.04 | 1.82 |" in table
+    )
 
 
 def test_one_round_of_jobs_shows_no_per_round_ratios() -> None:
