@@ -134,28 +134,42 @@ def _tx_channel(broker: RabbitmqBroker) -> Any:
 
 
 def _publish_in_transaction(broker: RabbitmqBroker, messages: Sequence[Message[Any]]) -> None:
-    try:
-        channel = _tx_channel(broker)
-        for message in messages:
-            broker.declare_queue(message.queue_name, ensure=True)
-            broker.emit_before("enqueue", message, None)
-            channel.basic_publish(
-                exchange="",
-                routing_key=message.queue_name,
-                body=message.encode(),
-                properties=pika.BasicProperties(
-                    delivery_mode=2, priority=message.options.get("broker_priority")
-                ),
-                mandatory=True,
-            )
-        # RabbitMQ answers commit-ok once it holds every message (persistent ones written),
-        # after returning any it could not route.
-        channel.tx_commit()
-        channel.connection.process_data_events(time_limit=0)  # runs the return callbacks
-    except Exception:
-        _tx.channel = None
-        del broker.connection  # closes it: the next publish opens a new one
-        raise
+    """Publish ``messages`` in one transaction, on a new connection if the thread's was gone.
+
+    Until ``tx.commit`` is sent nothing is published (RabbitMQ drops an open transaction with
+    its channel), so a failure before it is tried once more on a new connection: a thread's
+    connection can die while it is idle (a broker restart, missed heartbeats). A failure
+    during the commit is not: RabbitMQ may hold the messages, and the caller's fallback (the
+    outbox relay) marks them republished.
+    """
+    for attempt in (1, 2):
+        committing = False
+        try:
+            channel = _tx_channel(broker)
+            channel.connection.process_data_events(time_limit=0)  # a closed socket shows here
+            for message in messages:
+                broker.declare_queue(message.queue_name, ensure=True)
+                broker.emit_before("enqueue", message, None)
+                channel.basic_publish(
+                    exchange="",
+                    routing_key=message.queue_name,
+                    body=message.encode(),
+                    properties=pika.BasicProperties(
+                        delivery_mode=2, priority=message.options.get("broker_priority")
+                    ),
+                    mandatory=True,
+                )
+            # RabbitMQ answers commit-ok once it holds every message (persistent ones
+            # written), after returning any it could not route.
+            committing = True
+            channel.tx_commit()
+            channel.connection.process_data_events(time_limit=0)  # runs the return callbacks
+            break
+        except Exception:
+            _tx.channel = None
+            del broker.connection  # closes it: the next publish opens a new one
+            if committing or attempt == 2:
+                raise
     if _tx.returned:
         raise UnroutableError(f"{len(_tx.returned)} of {len(messages)} messages unroutable")
     for message in messages:
