@@ -98,6 +98,8 @@ class Side:
     """One system under test: how to enqueue, and the worker command."""
 
     name: str
+    #: What its worker imports before it can run a job (``import_seconds``).
+    imports: str
 
     def enqueue(self, prefix: str) -> None:
         raise NotImplementedError
@@ -116,6 +118,10 @@ class Side:
 
 class Switchboard(Side):
     name = "switchboard"
+    imports = (
+        "import switchboard.cli.main, switchboard.worker.runner, switchboard.worker.app, "
+        "bench.actors"
+    )
     #: The side whose settings this process holds (``_switch``).
     _active: Switchboard | None = None
 
@@ -191,6 +197,7 @@ class Switchboard(Side):
 
 class PlainDramatiq(Side):
     name = "plain dramatiq"
+    imports = "import dramatiq.cli, bench.plain_actors"
 
     def __init__(self) -> None:
         from bench.plain_actors import plain_noop_job
@@ -213,6 +220,18 @@ class PlainDramatiq(Side):
             "--queues",
             "bench_plain",
         ]
+
+
+def import_seconds(side: Side, env: dict[str, str], times: int = 3) -> float:
+    """How long a new interpreter takes to import what the side's worker imports, the bench's
+    actors too (median of ``times``): the floor under its worker's start."""
+    args = [sys.executable, "-c", side.imports]
+    seconds = []
+    for _ in range(times):
+        started = time.perf_counter()
+        subprocess.run(args, env=side.env(env), cwd=ROOT, check=True, stdout=subprocess.DEVNULL)
+        seconds.append(time.perf_counter() - started)
+    return statistics.median(seconds)
 
 
 def drain(
@@ -352,6 +371,7 @@ def main() -> None:
                     )
             for side in sides:
                 results[side.name] = median_of(drains[side.name])
+                results[side.name]["imports_s"] = import_seconds(side, env)
             results["rounds"] = drains
             for key in RATIOS:
                 results[f"ratio_{key}_per_round"] = [
@@ -383,6 +403,7 @@ def main() -> None:
         ("jobs_per_s_steady", "jobs/s (steady)"),
         ("enqueue_per_s", "enqueue/s (batched)"),
         ("worker_start_s", "worker start s (to 1st job)"),
+        ("imports_s", "imports alone s"),
         ("latency_p50_ms", "enqueue→start p50 ms"),
         ("latency_p99_ms", "enqueue→start p99 ms"),
     ]:

@@ -96,6 +96,18 @@ def jobs_table(result: dict[str, Any]) -> list[str]:
         *(
             [
                 (
+                    "imports alone, s (a new interpreter importing the worker's modules)",
+                    f"{ours['imports_s']:.2f}",
+                    f"{plain['imports_s']:.2f}",
+                    f"{ours['imports_s'] / plain['imports_s']:.1f}× slower",
+                )
+            ]
+            if "imports_s" in ours
+            else []
+        ),
+        *(
+            [
+                (
                     "CPU ms per job, draining: worker + PostgreSQL + RabbitMQ + Redis",
                     _cpu_parts(ours),
                     _cpu_parts(plain),
