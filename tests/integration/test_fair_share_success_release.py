@@ -100,5 +100,28 @@ def test_a_success_whose_slot_was_freed_as_it_ended_frees_nothing_more(
     assert second not in fair_share._freed
 
 
+def test_a_consumer_threads_release_frees_the_slot_and_returns_the_woken_job(
+    business_id: int,
+) -> None:
+    """The consumer thread's statement (a prepared one on its own connection): the freed
+    slot goes to the parked job, whose message comes back marked as holding it."""
+    share = fair_share.fair_share()
+    assert share is not None
+    first, second = _enqueue(business_id, 1, 2)
+    _start(share, business_id, first)
+    assert _start(share, business_id, second) == "contended"
+    (third,) = _enqueue(business_id, 3)  # parked behind them
+
+    woken = share.woken([second])
+
+    assert [message.message_id for message in woken] == [third]
+    assert woken[0].options[fair_share.WOKEN] == 0
+    with system_session() as session:
+        held = dict(session.execute(select(JobSlot.job_id, JobSlot.worker_id)).all())
+    assert second not in held
+    assert held[third] is None  # reserved for the woken job
+    assert share.woken([second]) == []  # freed once: nothing more to wake
+
+
 def _job_id(body: bytes) -> str:
     return str(Message.decode(body).message_id)

@@ -47,7 +47,7 @@ from dramatiq.middleware import Middleware, SkipMessage
 
 from switchboard.common.db.base import utcnow
 from switchboard.common.db.engine import get_engine
-from switchboard.common.db.libpq import psycopg_sql
+from switchboard.common.db.libpq import PreparedStatement, psycopg_sql
 from switchboard.common.jobs.broker import publish_many
 from switchboard.common.jobs.fair_share import defaults_json
 from switchboard.common.logging import get_logger, redact
@@ -55,7 +55,7 @@ from switchboard.common.settings import Settings, get_settings
 from switchboard.worker.runtime import ledger
 from switchboard.worker.runtime.consumer import consumer_of
 from switchboard.worker.runtime.heartbeat import worker_identity
-from switchboard.worker.runtime.ledger_connections import connect, execute_all
+from switchboard.worker.runtime.ledger_connections import BatchConnection, connect, execute_all
 
 log = get_logger("switchboard.jobs")
 
@@ -74,6 +74,12 @@ _TAKE = (
     "SELECT switchboard_take_slot(:job, :business, :queue, :worker, :defaults, :fresh, :message)"
 )
 _RELEASE = "SELECT woken_message FROM switchboard_release_slots(:jobs, :defaults)"
+#: The same, as consumer threads run it (a queue's freed slots, one statement per turn): a
+#: libpq prepared statement on a connection of its own (``ledger_connections.py``).
+_RELEASE_BATCHES = BatchConnection(
+    PreparedStatement("fair_release", _RELEASE, {"jobs": "text[]", "defaults": "jsonb"}),
+    durable=False,
+)
 _UNPARK = """
     WITH next AS (
         SELECT id FROM jobs WHERE parked_at IS NOT NULL AND status = 'queued'
@@ -154,12 +160,12 @@ class FairShare:
 
     def woken(self, job_ids: Sequence[str], *, shared: bool = True) -> list[Message[Any]]:
         """Free the jobs' slots; the parked jobs that got one, to publish (``_publish``).
-        ``shared``: from a consumer thread (:meth:`run_shared`)."""
+        ``shared``: from a consumer thread (``_RELEASE_BATCHES``)."""
         if not job_ids:
             return []
         params = {"jobs": list(job_ids), "defaults": self.defaults}
-        rows = self.run_shared(_RELEASE, params) if shared else self.run(_RELEASE, params)
-        return [_woken_message(payload) for (payload,) in rows]
+        rows = _release_batch(params) if shared else self.run(_RELEASE, params)
+        return [_woken_message(str(payload)) for (payload,) in rows]
 
     def sweep(self) -> int:
         """Free dead workers' slots and stale reservations; wake what fits. How many woke."""
@@ -171,6 +177,17 @@ class FairShare:
         }
         rows = self.run_shared(_SWEEP, params)
         return _publish([_woken_message(payload) for (payload,) in rows])
+
+
+def _release_batch(params: dict[str, Any]) -> list[list[str | None]]:
+    """Run the consumers' release; once more on a new connection if the server dropped it."""
+    for attempt in range(2):
+        try:
+            return _RELEASE_BATCHES.run(params)
+        except psycopg.OperationalError:
+            if attempt:
+                raise
+    return []
 
 
 def _woken_message(payload: str) -> Message[Any]:
