@@ -122,9 +122,10 @@ class FairShare:
         return execute_all(sql, params, durable=False)
 
     def run_shared(self, sql: str, params: dict[str, Any]) -> list[Sequence[Any]]:
-        """Run one statement on the process's one connection for consumer threads (a queue's
-        freed slots, the sweep), one statement at a time; its rows. Consumer threads are one
-        per queue: a connection each would be dozens per worker process."""
+        """Run one statement on the process's one connection for consumer threads' other
+        statements (the sweep, the defaults; freed slots have ``_RELEASE_BATCHES``), one
+        statement at a time; its rows. Consumer threads are one per queue: a connection each
+        would be dozens per worker process."""
         with self._shared_lock:
             for attempt in range(2):
                 if self._shared is None or self._shared.closed or self._pid != os.getpid():
