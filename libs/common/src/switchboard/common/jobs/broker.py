@@ -127,7 +127,7 @@ def _tx_channel(broker: RabbitmqBroker) -> Any:
     if channel is None or not channel.is_open or channel.connection is not connection:
         channel = connection.channel()
         channel.tx_select()
-        channel.add_on_return_callback(lambda _ch, _method, props, _body: _tx.returned.append(1))
+        channel.add_on_return_callback(lambda _ch, _method, _props, _body: _tx.returned.append(1))
         _tx.channel = channel
     _tx.returned = []
     return channel

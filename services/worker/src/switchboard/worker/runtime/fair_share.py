@@ -75,10 +75,9 @@ _TAKE = (
 )
 _RELEASE = "SELECT woken_message FROM switchboard_release_slots(:jobs, :defaults)"
 #: The same, as consumer threads run it (a queue's freed slots, one statement per turn): a
-#: libpq prepared statement on a connection of its own (``ledger_connections.py``).
-_RELEASE_BATCHES = BatchConnection(
-    PreparedStatement("fair_release", _RELEASE, {"jobs": "text[]", "defaults": "jsonb"}),
-    durable=False,
+#: libpq prepared statement on a connection of its own (``FairShare.release_batches``).
+_RELEASE_PREPARED = PreparedStatement(
+    "fair_release", _RELEASE, {"jobs": "text[]", "defaults": "jsonb"}
 )
 _UNPARK = """
     WITH next AS (
@@ -114,6 +113,8 @@ class FairShare:
         self._shared_lock = threading.Lock()
         self._shared: psycopg.Connection[Any] | None = None
         self._pid = 0
+        #: Where consumer threads free slots (``ledger_connections.BatchConnection``).
+        self.release_batches = BatchConnection(_RELEASE_PREPARED, durable=False)
 
     @staticmethod
     def run(sql: str, params: dict[str, Any]) -> list[Sequence[Any]]:
@@ -123,7 +124,7 @@ class FairShare:
 
     def run_shared(self, sql: str, params: dict[str, Any]) -> list[Sequence[Any]]:
         """Run one statement on the process's one connection for consumer threads' other
-        statements (the sweep, the defaults; freed slots have ``_RELEASE_BATCHES``), one
+        statements (the sweep, the defaults; freed slots have ``release_batches``), one
         statement at a time; its rows. Consumer threads are one per queue: a connection each
         would be dozens per worker process."""
         with self._shared_lock:
@@ -161,12 +162,22 @@ class FairShare:
 
     def woken(self, job_ids: Sequence[str], *, shared: bool = True) -> list[Message[Any]]:
         """Free the jobs' slots; the parked jobs that got one, to publish (``_publish``).
-        ``shared``: from a consumer thread (``_RELEASE_BATCHES``)."""
+        ``shared``: from a consumer thread (``release_batches``)."""
         if not job_ids:
             return []
         params = {"jobs": list(job_ids), "defaults": self.defaults}
-        rows = _release_batch(params) if shared else self.run(_RELEASE, params)
+        rows = self._release_batch(params) if shared else self.run(_RELEASE, params)
         return [_woken_message(str(payload)) for (payload,) in rows]
+
+    def _release_batch(self, params: dict[str, Any]) -> list[list[str | None]]:
+        """The consumers' release; once more on a new connection if the server dropped it."""
+        for attempt in range(2):
+            try:
+                return self.release_batches.run(params)
+            except psycopg.OperationalError:
+                if attempt:
+                    raise
+        return []
 
     def sweep(self) -> int:
         """Free dead workers' slots and stale reservations; wake what fits. How many woke."""
@@ -178,17 +189,6 @@ class FairShare:
         }
         rows = self.run_shared(_SWEEP, params)
         return _publish([_woken_message(payload) for (payload,) in rows])
-
-
-def _release_batch(params: dict[str, Any]) -> list[list[str | None]]:
-    """Run the consumers' release; once more on a new connection if the server dropped it."""
-    for attempt in range(2):
-        try:
-            return _RELEASE_BATCHES.run(params)
-        except psycopg.OperationalError:
-            if attempt:
-                raise
-    return []
 
 
 def _woken_message(payload: str) -> Message[Any]:
