@@ -15,7 +15,7 @@ Reports, per tree, CPU in ms per answered message by part and in total (API, wor
 PostgreSQL's backends and server, RabbitMQ), summed over its turns; ``ratio`` is this tree's
 total over the other's, with each pair of turns' own ratio and their median.
 
-    uv run python bench/whatsapp_vs_tree.py --rev 485a940              # a worktree made here
+    uv run python bench/whatsapp_vs_tree.py --rev 485a940    # a worktree in ~/.cache, kept
     uv run python bench/whatsapp_vs_tree.py --tree ../other --turns 8 --messages 150
 """
 
@@ -207,11 +207,18 @@ def compare(ours: list[dict[str, Any]], theirs: list[dict[str, Any]]) -> dict[st
     }
 
 
+#: Where ``--rev`` worktrees are kept between runs (their virtualenvs take a minute to make):
+#: outside this tree, so the other tree's code is never read as this project's (linters,
+#: searches, the checks that walk the project).
+TREES = Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "switchboard-bench-trees"
+
+
 def worktree(rev: str) -> Path:
-    """A worktree of ``rev`` under var/bench/trees with its virtualenv (made if missing)."""
-    path = ROOT / "var" / "bench" / "trees" / rev
+    """A worktree of ``rev`` under :data:`TREES` with its virtualenv (made if missing)."""
+    path = TREES / rev
     if not path.exists():
         path.parent.mkdir(parents=True, exist_ok=True)
+        subprocess.run(["git", "worktree", "prune"], cwd=ROOT, check=True)
         subprocess.run(
             ["git", "worktree", "add", "--detach", "-f", str(path), rev], cwd=ROOT, check=True
         )

@@ -11,8 +11,6 @@ from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 
 import httpx
-import pika
-from dramatiq import Message
 from sqlalchemy import func, select
 from twilio.request_validator import RequestValidator
 
@@ -26,6 +24,7 @@ from tests.fakes.twilio_rest import ACCOUNT_SID, AUTH_TOKEN, FakeTwilioServer, f
 from tests.support import actors, services
 from tests.support.factories import make_business
 from tests.support.processes import ServiceProcess, free_port
+from tests.support.queues import drain
 from tests.support.waiting import wait_for
 
 __all__ = ["fake_twilio"]
@@ -56,20 +55,6 @@ def _statuses(business_id: int, actor: str) -> collections.Counter[str]:
         return collections.Counter(session.execute(query).scalars())
 
 
-def _drain(amqp_url: str, queue: str) -> list[Message[object]]:
-    connection = pika.BlockingConnection(pika.URLParameters(amqp_url))
-    try:
-        channel = connection.channel()
-        messages = []
-        while True:
-            method, _, body = channel.basic_get(queue, auto_ack=True)
-            if method is None:
-                return messages
-            messages.append(Message.decode(body))
-    finally:
-        connection.close()
-
-
 async def test_two_api_relays_at_once_publish_each_stranded_row_once(pg_rabbit: Settings) -> None:
     business = make_business()
     queue = f"test_relay_{uuid.uuid4().hex[:8]}"
@@ -88,7 +73,7 @@ async def test_two_api_relays_at_once_publish_each_stranded_row_once(pg_rabbit: 
 
     assert sum(counts) >= len(stranded)  # other tests' rows may be relayed too
     assert _outbox_rows(business.id) == 0
-    published = _drain(pg_rabbit.amqp_url, queue)
+    published = drain(pg_rabbit.amqp_url, queue)
     assert sorted(m.message_id for m in published) == sorted(stranded)
     assert all(m.options["republished"] is True for m in published)
 

@@ -18,6 +18,7 @@ from switchboard.common.jobs.broker import (
 )
 from switchboard.common.settings import Settings
 from tests.support.processes import free_port
+from tests.support.queues import drain
 from tests.support.waiting import wait_for
 
 
@@ -25,18 +26,9 @@ def _messages(queue: str, n: int) -> list[Message[object]]:
     return [Message(queue, "probe", (), {"n": i}, {}) for i in range(n)]
 
 
-def _drain(amqp_url: str, queue: str) -> list[int]:
-    connection = pika.BlockingConnection(pika.URLParameters(amqp_url))
-    try:
-        channel = connection.channel()
-        numbers: list[int] = []
-        while True:
-            method, _, body = channel.basic_get(queue, auto_ack=True)
-            if method is None:
-                return numbers
-            numbers.append(Message.decode(body).kwargs["n"])
-    finally:
-        connection.close()
+def _numbers(amqp_url: str, queue: str) -> list[int]:
+    """The ``n`` of each message waiting in ``queue``, in order (they are taken)."""
+    return [int(message.kwargs["n"]) for message in drain(amqp_url, queue)]
 
 
 def _broker() -> RabbitmqBroker:
@@ -57,13 +49,13 @@ def test_a_batch_arrives_whole_and_in_order(pg_rabbit: Settings) -> None:
     queue = f"test_many_{uuid.uuid4().hex[:8]}"
     assert publish_many(_messages(queue, 300)) == (300, None)
     assert publish_many(_messages(queue, 2)) == (2, None)  # the channel is used again
-    assert _drain(pg_rabbit.amqp_url, queue) == [*range(300), 0, 1]
+    assert _numbers(pg_rabbit.amqp_url, queue) == [*range(300), 0, 1]
 
 
 def test_an_unroutable_message_fails_the_batch(pg_rabbit: Settings) -> None:
     queue = f"test_many_{uuid.uuid4().hex[:8]}"
     assert publish_many(_messages(queue, 2)) == (2, None)  # the broker declares the queue
-    _drain(pg_rabbit.amqp_url, queue)
+    _numbers(pg_rabbit.amqp_url, queue)
     _delete_queue(pg_rabbit.amqp_url, queue)  # the broker still thinks it exists
 
     count, error = publish_many(_messages(queue, 3))
@@ -80,7 +72,7 @@ def test_a_connection_closed_before_the_batch_is_replaced_and_the_batch_goes_out
     _broker().connection.close()
 
     assert publish_many(_messages(queue, 3)) == (3, None)
-    assert _drain(pg_rabbit.amqp_url, queue) == [0, 1, 0, 1, 2]
+    assert _numbers(pg_rabbit.amqp_url, queue) == [0, 1, 0, 1, 2]
 
 
 def test_with_rabbitmq_unreachable_the_batch_fails_whole(pg_rabbit: Settings) -> None:
@@ -109,7 +101,7 @@ def test_a_connection_the_broker_closed_while_idle_is_replaced_before_the_batch(
     wait_for(lambda: not _alive(_broker().connection), timeout=10)
 
     assert publish_many(_messages(queue, 3)) == (3, None)
-    assert _drain(pg_rabbit.amqp_url, queue) == [0, 1, 0, 1, 2]
+    assert _numbers(pg_rabbit.amqp_url, queue) == [0, 1, 0, 1, 2]
 
 
 def _alive(connection: pika.BlockingConnection) -> bool:

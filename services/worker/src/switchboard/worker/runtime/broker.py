@@ -36,6 +36,11 @@ class LedgerRabbitmqBroker(RabbitmqBroker):
     #: The ledger middleware leaves success marks for the consumer (``consumer.owe_success``).
     defers_success_marks = True
 
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        #: Each signal's hooks, in call order (Dramatiq's constructor adds middleware).
+        self._hooks: dict[str, tuple[Hook, ...]] = {}
+        super().__init__(*args, **kwargs)
+
     def add_middleware(
         self,
         middleware: Middleware,
@@ -44,14 +49,15 @@ class LedgerRabbitmqBroker(RabbitmqBroker):
         after: type[Middleware] | None = None,
     ) -> None:
         super().add_middleware(middleware, before=before, after=after)
-        self.__dict__["_hooks"] = {}
+        self._hooks.clear()
 
     def _hooks_for(self, name: str, middleware: Any) -> tuple[Hook, ...]:
-        listed: dict[str, tuple[Hook, ...]] = self.__dict__.setdefault("_hooks", {})
-        hooks = listed.get(name)
+        """``name``'s hooks among ``middleware`` (in the order given: "after" hooks reversed),
+        listed once; the order is the same for every use of a name."""
+        hooks = self._hooks.get(name)
         if hooks is None:
             noop = getattr(Middleware, name, None)
-            hooks = listed[name] = tuple(
+            hooks = self._hooks[name] = tuple(
                 getattr(m, name)
                 for m in middleware
                 if name in vars(m) or getattr(type(m), name, noop) is not noop
