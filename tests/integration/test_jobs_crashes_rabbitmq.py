@@ -7,6 +7,7 @@ import signal
 import socket
 import time
 from collections.abc import Callable
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
@@ -15,7 +16,7 @@ from sqlalchemy import select
 from switchboard.common.db import system_session, tenant_session
 from switchboard.common.jobs import enqueue
 from switchboard.common.jobs.outbox import add_to_outbox, relay_outbox
-from switchboard.common.models import Job
+from switchboard.common.models import Job, WorkerHeartbeat
 from switchboard.common.settings import Settings
 from tests.support import actors
 from tests.support.factories import make_business
@@ -38,37 +39,53 @@ def test_a_poison_job_is_dead_after_its_own_cap_while_the_rest_of_its_queue_flow
     pg_rabbit: Settings, start_worker: Callable[..., ServiceProcess], tmp_path: Path
 ) -> None:
     """The poison job's entry allows 3 executions that die (the setting says 2). Each one
-    kills its worker; a new worker is started each time. Its bystanders, queued behind it and
-    prefetched by the workers it kills, each run once, before it is dead-lettered, and none
-    is counted for the crashes it merely waited through."""
+    kills its worker; two workers are kept running, so the survivor gets what the dead one
+    held at once, while the dead one's heartbeat is still fresh: the poison job is put back
+    behind its bystanders, which run once each before it is dead-lettered, and none is
+    counted for the crashes it merely waited through.
+
+    (With one worker restarted after each death, whether the bystanders ran before the
+    dead-lettering depended on whether the new worker started within the heartbeat's
+    staleness period: on a slow host the poison job, first in the queue, took over at once
+    three times and the bystanders ran only after it was dead.)"""
     business = make_business()
     marker = tmp_path / "bystanders"
+    since = datetime.now(UTC)
+    workers = [start_worker("test_crash", threads=1) for _ in range(2)]
+    wait_for(lambda: len(beating_since(since)) == 2, timeout=60, what="two running workers")
     poison = enqueue(actors.POISON_CAPPED, business_id=business.id).job_id
     bystanders = [
         enqueue(actors.BYSTANDER, business_id=business.id, marker=str(marker)).job_id
         for _ in range(10)
     ]
-    workers: list[ServiceProcess] = []
-    flowed_before_dead = False
     deadline = time.monotonic() + 150
     while job(poison).status != "dead":
         assert time.monotonic() < deadline, f"poison still {job(poison).status}"
-        if not workers or not workers[-1].alive:
+        if sum(worker.alive for worker in workers) < 2 and len(workers) < 2 + 3:
             workers.append(start_worker("test_crash", threads=1))
-        if not flowed_before_dead and len(runs(marker)) == len(bystanders):
-            flowed_before_dead = job(poison).status != "dead"
         time.sleep(0.2)
 
     dead = job(poison)
     assert "without finishing" in (dead.last_error or "")
     assert dead.deliveries == 4, "3 executions that died, then the delivery that ended it"
-    assert len(workers) == 4
+    assert sum(not w.alive for w in workers) == 3, "each execution killed its worker"
     wait_for(lambda: len(runs(marker)) == len(bystanders), what="every bystander")
-    assert flowed_before_dead, "the bystanders waited for the poison job to be dead-lettered"
     assert sorted(runs(marker)) == sorted(bystanders), "each bystander ran exactly once"
-    for job_id in bystanders:
-        done = job(job_id)
-        assert (done.status, done.deliveries) == ("succeeded", 1), done.last_error
+    done = [job(job_id) for job_id in bystanders]
+    for bystander in done:
+        assert (bystander.status, bystander.deliveries) == ("succeeded", 1), bystander.last_error
+    assert dead.finished_at is not None
+    assert max(b.finished_at for b in done if b.finished_at) < dead.finished_at, (
+        "the bystanders waited for the poison job to be dead-lettered"
+    )
+
+
+def beating_since(since: datetime) -> list[str]:
+    """The worker processes that started since ``since`` (their heartbeat rows)."""
+    with system_session() as session:
+        return list(
+            session.scalars(select(WorkerHeartbeat.id).where(WorkerHeartbeat.started_at >= since))
+        )
 
 
 def _worker_name(pid: str) -> str:
