@@ -16,7 +16,6 @@ from urllib.parse import parse_qsl
 
 from fastapi import APIRouter, HTTPException, Request, Response
 from starlette.types import Receive, Scope, Send
-from twilio.request_validator import RequestValidator
 
 from switchboard.api.errors import (
     database_unavailable,
@@ -25,6 +24,7 @@ from switchboard.api.errors import (
     send_unavailable,
 )
 from switchboard.api.schemas import ErrorResponse
+from switchboard.common.integrations.twilio_signature import TwilioRequestValidator
 from switchboard.common.logging import get_logger
 from switchboard.common.settings import get_settings
 from switchboard.domain.whatsapp.inbound import InboundMessage, MalformedNumber
@@ -68,7 +68,7 @@ def signed_form(content_type: str, body: bytes, path: str, query: str, signature
     settings = get_settings()
     base = (settings.api_public_base_url or settings.api_base_url).rstrip("/")
     url = base + path + (f"?{query}" if query else "")
-    if not RequestValidator(settings.twilio_auth_token).validate(url, params, signature):
+    if not TwilioRequestValidator(settings.twilio_auth_token).validate(url, params, signature):
         log.warning("whatsapp.bad_signature", path=path)
         raise WebhookRefused(403, "invalid Twilio signature")
     return params

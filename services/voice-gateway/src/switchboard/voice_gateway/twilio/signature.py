@@ -1,4 +1,4 @@
-"""``X-Twilio-Signature`` checks with the ``twilio`` library's ``RequestValidator``.
+"""``X-Twilio-Signature`` checks (``common.integrations.twilio_signature``).
 
 Twilio signs the URL it called — the public one, not the one behind our proxy — so the
 URL is rebuilt from ``PUBLIC_BASE_URL`` plus the request's path and query string.
@@ -9,8 +9,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from twilio.request_validator import RequestValidator
-
+from switchboard.common.integrations.twilio_signature import TwilioRequestValidator
 from switchboard.voice_gateway.twilio.twiml import media_stream_url
 
 
@@ -20,7 +19,7 @@ class TwilioSignatureChecker:
     def __init__(self, auth_token: str, public_base_url: str, stream_base_url: str = "") -> None:
         """``stream_base_url``: where the TwiML sends the media stream, if not the public
         base URL (``GATEWAY__STREAM_BASE_URL``); Twilio signs the upgrade for that URL."""
-        self._validator = RequestValidator(auth_token)
+        self._validator = TwilioRequestValidator(auth_token)
         self._public_base_url = public_base_url.rstrip("/")
         self._stream_url = media_stream_url(stream_base_url or public_base_url)
 

@@ -1,0 +1,72 @@
+"""``TwilioRequestValidator`` gives the ``twilio`` library's answer for every request, and
+signs the URL a second time only when the first form's signature does not match."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from twilio.request_validator import RequestValidator
+
+from switchboard.common.integrations.twilio_signature import TwilioRequestValidator
+
+TOKEN = "12345"
+FORM = {"From": "whatsapp:+15550001111", "Body": "hi", "MessageSid": "SM1"}
+
+
+class _Counting(TwilioRequestValidator):
+    signed = 0
+
+    def compute_signature(self, uri: str, params: Any, algorithm: str | None = None) -> str:
+        self.signed += 1
+        return str(super().compute_signature(uri, params, algorithm))
+
+
+def _sign(url: str, params: Any = FORM) -> str:
+    return str(RequestValidator(TOKEN).compute_signature(url, params))
+
+
+CASES = [
+    # (URL the request reached, URL Twilio signed)
+    ("https://api.example.com/twilio/whatsapp?x=1", "https://api.example.com/twilio/whatsapp?x=1"),
+    ("https://api.example.com/twilio/whatsapp", "https://api.example.com:443/twilio/whatsapp"),
+    ("https://api.example.com:8443/twilio/whatsapp", "https://api.example.com/twilio/whatsapp"),
+    ("http://127.0.0.1:8000/twilio/whatsapp", "http://127.0.0.1:8000/twilio/whatsapp"),
+    ("https://api.example.com/twilio/whatsapp", "https://evil.example.com/twilio/whatsapp"),
+    ("https://api.example.com/twilio/whatsapp", "https://api.example.com/other"),
+]
+
+
+@pytest.mark.parametrize(("url", "signed_url"), CASES)
+@pytest.mark.parametrize("params", [FORM, {}, None])
+def test_it_answers_as_the_library_does(url: str, signed_url: str, params: Any) -> None:
+    signature = _sign(signed_url, params)
+    expected = RequestValidator(TOKEN).validate(url, params, signature)
+    assert TwilioRequestValidator(TOKEN).validate(url, params, signature) is expected
+    assert TwilioRequestValidator(TOKEN).validate(url, params, signature[:-2] + "x=") is False
+    assert TwilioRequestValidator("other").validate(url, params, signature) is False
+
+
+def test_a_signature_for_the_url_as_written_is_checked_with_one_hmac() -> None:
+    url = "https://api.example.com/twilio/whatsapp"
+    validator = _Counting(TOKEN)
+    assert validator.validate(url, FORM, _sign(url))
+    assert validator.signed == 1
+    validator.signed = 0
+    assert validator.validate(url, FORM, _sign("https://api.example.com:443/twilio/whatsapp"))
+    assert validator.signed == 2
+    validator.signed = 0
+    assert not validator.validate(url, FORM, "forged")
+    assert validator.signed == 2
+
+
+def test_another_algorithm_and_a_json_body_take_the_library_s_path() -> None:
+    url = "https://api.example.com/hook"
+    sha256 = str(RequestValidator(TOKEN).compute_signature(url, FORM, "HMAC_SHA256"))
+    assert TwilioRequestValidator(TOKEN).validate(url, FORM, sha256, "HMAC_SHA256")
+    assert not TwilioRequestValidator(TOKEN).validate(url, FORM, sha256)
+    body = '{"a": 1}'
+    hashed = f"{url}?bodySHA256={RequestValidator(TOKEN).compute_hash(body)}"
+    signature = _sign(hashed, {})
+    assert TwilioRequestValidator(TOKEN).validate(hashed, body, signature)
+    assert not TwilioRequestValidator(TOKEN).validate(hashed, body + " ", signature)
