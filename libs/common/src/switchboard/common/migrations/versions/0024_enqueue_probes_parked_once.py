@@ -3,13 +3,14 @@ per queue of its batch, and the sweep lists the (business, queue) pairs that hav
 skipping through the index. Neither costs more with a bigger backlog.
 
 ``switchboard_enqueue_jobs`` (0022) asked, for each job of a batch, ``EXISTS`` (a job of the
-business parked in the job's queue). PostgreSQL plans a correlated ``EXISTS`` in a select list
-as a *hashed* subplan: it reads every queued job of the business to build a hash of their
-queues, then looks each job up in it. Under a flood, every batch of webhooks read the whole
-backlog of its business: 52,000 parked rows, 22 ms of a 44-message batch's 35 ms, and more
-with every message parked. Now each distinct queue of the batch is probed once, with a
-``LATERAL … LIMIT 1`` on ``ix_jobs_parked`` (no ``EXISTS`` to hash), and so are the
-business's slots and limit.
+business parked in the job's queue). PostgreSQL may plan a correlated ``EXISTS`` in a select
+list as a *hashed* subplan, and does when the backlog is small as the plan is made (a
+connection keeps its functions' plans until the next ``ANALYZE``): it reads every queued job of
+the business to build a hash of their queues, then looks each job up in it. Under a flood,
+every batch of webhooks then read the whole backlog of its business: 52,000 parked rows, 22 ms
+of a 44-message batch's 35 ms, and more with every message parked. Now each distinct queue
+of the batch is probed once, with a ``LATERAL … LIMIT 1`` on ``ix_jobs_parked`` (no
+``EXISTS`` to hash), and so are the business's slots and limit.
 
 The result rows are no longer matched job by job to their outbox rows (with hash joins off,
 ``db/planner.py``, a nested loop over both: n² for ``enqueue_many``'s 500): the outbox rows
