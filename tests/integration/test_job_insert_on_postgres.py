@@ -251,8 +251,9 @@ def test_the_migration_goes_down_to_the_definitions_it_replaced_and_up_again(
         ).CREATE_STORE,
     }
     latest = _migration("0010_one_job_insert")
-    current = {  # 0021 parks a job whose business has jobs parked in its queue (fair share)
-        "switchboard_enqueue_jobs": _migration("0022_fair_share_slots").CREATE_ENQUEUE,
+    current = {  # 0022 parks a job whose business has jobs parked in its queue (fair share);
+        # 0024 looks for them once per queue of the batch
+        "switchboard_enqueue_jobs": _migration("0024_enqueue_probes_parked_once").CREATE_ENQUEUE,
         "switchboard_store_inbound_whatsapp": latest.STORE_INBOUND,
         "switchboard_store_inbound_whatsapp_batch": latest.STORE_INBOUND_BATCH,
         "switchboard_whatsapp_store_reply": _migration(
