@@ -157,12 +157,23 @@ class LedgerMiddleware(Middleware):
     def _enter_gate(self, message: Any) -> Hold:
         """Join the ordinary jobs, or, for a delivery that will take over an execution whose
         worker died, wait to run alone: before its start is counted, so that a poison job
-        running solo meanwhile does not count it among its victims."""
-        if self._delivered_again(message) and ledger.takes_over(
-            message.message_id, stale_after_s=self.stale_after_s
-        ):
-            return self._gate.enter_solo()
-        return self._gate.enter_shared()
+        running solo meanwhile does not count it among its victims.
+
+        It looks once it has joined the ordinary jobs, not before: the wait to join them
+        lasts as long as a job running solo here, and a look from before it could miss the
+        worker dying meanwhile. The start would then be counted (taking over) while the
+        delivery waits behind a poison job, and the poison job's next death would count it
+        too: a bystander dead-lettered after three such waits (``tests/chaos/test_poison.py``
+        caught it on a slow host)."""
+        held = self._gate.enter_shared()
+        try:
+            takes_over = self._delivered_again(message) and ledger.takes_over(
+                message.message_id, stale_after_s=self.stale_after_s
+            )
+        except BaseException:  # the ledger is away: this delivery holds nothing
+            self._gate.leave(held)
+            raise
+        return self._gate.enter_solo(held) if takes_over else held
 
     def _start_checked(self, message: Any) -> ledger.Started | None:
         """Start through the ledger: a redelivered or republished message checks for an
