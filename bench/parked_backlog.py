@@ -24,7 +24,6 @@ import importlib
 import statistics
 import sys
 import time
-import uuid
 from pathlib import Path
 
 import psycopg
@@ -36,17 +35,11 @@ from bench.stopping import stop_cleanly_on_sigterm  # noqa: E402
 from switchboard.common.db.planner import function_settings  # noqa: E402
 from switchboard.common.migrate import worker_startup_migrations  # noqa: E402
 from tests.support import services  # noqa: E402
+from tests.support.backlog import add_jobs, enqueue_args  # noqa: E402
 from tests.support.environment import configured  # noqa: E402
 from tests.support.factories import make_business  # noqa: E402
 
 _VERSIONS = "switchboard.common.migrations.versions."
-_PARK = """
-    INSERT INTO jobs (id, business_id, queue_name, actor_name, status, attempts, deliveries,
-        failures, max_retries, cancel_requested, message, enqueued_at, updated_at, parked_at)
-    SELECT gen_random_uuid()::text, %s, 'whatsapp', 'process_whatsapp_webhook_job', 'queued',
-        0, 0, 0, 3, false, '{}', now(), now(), now()
-    FROM generate_series(1, %s)
-"""
 
 
 def install_previous(conn: psycopg.Connection[tuple[object, ...]]) -> None:
@@ -93,20 +86,9 @@ class Run:
             for way, (sql, n) in self.ways.items():
                 fn = sweep_fn if n == 0 else enqueue_fn
                 for _ in range(self.calls):
-                    params = batch(self.business_id, n) if n else ()
+                    params = enqueue_args(self.business_id, n) if n else ()
                     elapsed = timed(self.conn, sql.format(fn), params)
                     self.ms.setdefault((way, version), []).append(elapsed)
-
-
-def batch(business_id: int, n: int) -> tuple[object, ...]:
-    return (
-        business_id,
-        [str(uuid.uuid4()) for _ in range(n)],
-        ["whatsapp"] * n,
-        ["process_whatsapp_webhook_job"] * n,
-        [3] * n,
-        ["{}"] * n,
-    )
 
 
 def main() -> None:
@@ -137,7 +119,7 @@ def main() -> None:
             }
             run = Run(conn, business.id, ways, args.calls)
             run.round()  # the connection's plans, made on an empty backlog
-            conn.execute(_PARK, (business.id, args.backlog))
+            add_jobs(conn, business.id, args.backlog)
             for phase in ("plans from before the flood", "after ANALYZE"):
                 if phase == "after ANALYZE":
                     conn.execute("ANALYZE")

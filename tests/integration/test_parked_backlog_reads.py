@@ -5,25 +5,17 @@ whole backlog (a hashed ``EXISTS``), and so did every worker's sweep, once a sec
 
 from __future__ import annotations
 
-import uuid
 from collections.abc import Iterator
 
 import psycopg
 import pytest
 
 from switchboard.common.settings import Settings
+from tests.support.backlog import add_jobs, enqueue_args
 from tests.support.factories import make_business
 
 pytestmark = pytest.mark.integration
 
-_JOBS = """
-    INSERT INTO jobs (id, business_id, queue_name, actor_name, status, attempts, deliveries,
-        failures, max_retries, cancel_requested, message, enqueued_at, updated_at, parked_at)
-    SELECT gen_random_uuid()::text, %(business)s, 'whatsapp', 'process_whatsapp_webhook_job',
-        %(status)s::text, 0, 0, 0, 3, false, '{}', now(), now(),
-        CASE WHEN %(status)s::text = 'queued' THEN now() END
-    FROM generate_series(1, %(n)s)
-"""
 #: A reservation that expired, a slot of a worker without a heartbeat, a finished job's slot.
 _SLOTS = """
     INSERT INTO job_slots (job_id, business_id, queue_name, worker_id, taken_at)
@@ -61,28 +53,16 @@ def _rows_read(dsn: str, sql: str, params: tuple[object, ...] = ()) -> tuple[obj
     return row, int(read)
 
 
-def _batch(business_id: int, n: int = 10) -> tuple[object, ...]:
-    ids = [str(uuid.uuid4()) for _ in range(n)]
-    return (
-        business_id,
-        ids,
-        ["whatsapp"] * n,
-        ["process_whatsapp_webhook_job"] * n,
-        [3] * n,
-        ["{}"] * n,
-    )
-
-
 def test_the_sql_enqueue_and_the_sweep_read_no_more_with_a_bigger_backlog(dsn: str) -> None:
     business = make_business()
     with psycopg.connect(dsn, autocommit=True) as admin:
-        admin.execute(_JOBS, {"business": business.id, "status": "queued", "n": 20})
-        admin.execute(_JOBS, {"business": business.id, "status": "succeeded", "n": 10})
+        add_jobs(admin, business.id, 20)
+        add_jobs(admin, business.id, 10, "succeeded")
         admin.execute(_SLOTS)
-        small = _rows_read(dsn, _ENQUEUE, _batch(business.id)), _rows_read(dsn, _SWEEP)
-        admin.execute(_JOBS, {"business": business.id, "status": "queued", "n": 1980})
-        admin.execute(_JOBS, {"business": business.id, "status": "succeeded", "n": 1000})
-        large = _rows_read(dsn, _ENQUEUE, _batch(business.id)), _rows_read(dsn, _SWEEP)
+        small = _rows_read(dsn, _ENQUEUE, enqueue_args(business.id, 10)), _rows_read(dsn, _SWEEP)
+        add_jobs(admin, business.id, 1980)
+        add_jobs(admin, business.id, 1000, "succeeded")
+        large = _rows_read(dsn, _ENQUEUE, enqueue_args(business.id, 10)), _rows_read(dsn, _SWEEP)
 
     (enqueued, enqueue_read), (swept, sweep_read) = large
     assert enqueued == (10, 0), "parked behind the business's parked jobs, no outbox row"
