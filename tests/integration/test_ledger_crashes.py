@@ -1,9 +1,11 @@
 """Redelivered jobs on PostgreSQL: an execution still running on a live worker is left alone,
 one whose worker died is taken over and counted, and a delivery that never started costs
-nothing (``ledger_statements.START_AGAIN``)."""
+nothing (``ledger_statements.START_AGAIN``). A job taken over runs alone in its process, and the
+jobs it waits for, or that wait for it, are told (``jobs.others_wait``)."""
 
 from __future__ import annotations
 
+import threading
 from datetime import timedelta
 from pathlib import Path
 
@@ -16,7 +18,7 @@ from sqlalchemy import select, update
 
 from switchboard.common.db import system_session
 from switchboard.common.db.base import utcnow
-from switchboard.common.jobs import enqueue
+from switchboard.common.jobs import enqueue, others_wait
 from switchboard.common.jobs.broker import get_broker
 from switchboard.common.jobs.catalog import ActorSpec
 from switchboard.common.models import Job
@@ -29,10 +31,12 @@ from switchboard.worker.runtime.middleware import LedgerMiddleware
 from tests.support.actors import NOOP, POISON_CAPPED
 from tests.support.environment import configured
 from tests.support.factories import make_business
+from tests.support.waiting import wait_for
 
 pytestmark = pytest.mark.integration
 
 STALE_AFTER_S = 30.0
+WAIT_S = 10
 LIVE, DEAD = "live-host:101", "dead-host:202"
 
 
@@ -196,3 +200,50 @@ def test_a_delivery_the_ledger_cannot_record_is_published_again_not_failed(
         [copy] = [Message.decode(m) for m in broker.queues[dq_name(NOOP.queue)].queue]
     assert copy.message_id == job_id and copy.options["republished"] is True
     assert (_row(job_id).status, _row(job_id).attempts) == ("queued", 0)
+
+
+def test_the_jobs_a_taken_over_job_waits_for_and_that_wait_for_it_are_told(pg: Settings) -> None:
+    """A long job that waits on others (an outbound tick) hands over when told
+    (``test_driver_checkpoints.py``); here the worker's middleware tells it."""
+    business = make_business()
+    ordinary, taken_over, later = (_queued(business.id) for _ in range(3))
+    assert ledger.mark_started(taken_over, max_unfinished=2) is not None
+    _running_on(taken_over, DEAD)
+    _beat(DEAD, age_s=120)
+    broker = get_broker()
+    broker.declare_queue(NOOP.queue)
+    middleware = LedgerMiddleware(max_unfinished_deliveries=2, stale_after_s=STALE_AFTER_S)
+    running = _delivery(business.id, ordinary)
+    middleware.before_process_message(broker, running)
+    assert not others_wait()
+    solo_told = threading.Event()
+    seen: dict[str, bool] = {}
+
+    def take_over() -> None:
+        delivery = _delivery(business.id, taken_over)
+        middleware.before_process_message(broker, delivery)  # waits for ``ordinary``
+        seen["alone, nobody waiting"] = not others_wait()
+        seen["told of the job behind it"] = wait_for(others_wait, timeout=WAIT_S, what="told")
+        solo_told.set()
+        middleware.after_process_message(broker, delivery)
+
+    def run_later() -> None:
+        delivery = _delivery(business.id, later)
+        middleware.before_process_message(broker, delivery)  # waits for the solo job
+        seen["later ran after the solo job"] = solo_told.is_set()
+        middleware.after_process_message(broker, delivery)
+
+    solo = threading.Thread(target=take_over, daemon=True)
+    solo.start()
+    wait_for(others_wait, timeout=WAIT_S, what="the running job told that a job waits for it")
+    middleware.after_process_message(broker, running)
+    wait_for(lambda: "alone, nobody waiting" in seen, timeout=WAIT_S, what="the solo start")
+    behind = threading.Thread(target=run_later, daemon=True)
+    behind.start()
+    solo.join(WAIT_S)
+    behind.join(WAIT_S)
+    assert seen == dict.fromkeys(
+        ["alone, nobody waiting", "told of the job behind it", "later ran after the solo job"],
+        True,
+    )
+    assert [_row(job).status for job in (ordinary, taken_over, later)] == ["succeeded"] * 3

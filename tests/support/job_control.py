@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 
 from switchboard.common.jobs.context import JobContext, JobControl, set_current_job
@@ -34,9 +34,14 @@ class AskedToStop(JobControl):
 
 
 @contextmanager
-def running_as_job(business_id: int, control: JobControl) -> Iterator[None]:
-    """Run the block as job ``test-job`` of ``business_id`` under ``control``."""
-    set_current_job(JobContext("test-job", "test_job", business_id, 1, control))
+def running_as_job(
+    business_id: int, control: JobControl, waited_for: Callable[[], bool] = lambda: False
+) -> Iterator[None]:
+    """Run the block as job ``test-job`` of ``business_id`` under ``control``; ``waited_for``
+    says whether other jobs wait for it to make way (``jobs.others_wait``)."""
+    set_current_job(
+        JobContext("test-job", "test_job", business_id, 1, control, waited_for=waited_for)
+    )
     try:
         yield
     finally:

@@ -1,4 +1,5 @@
-"""A driver tick asked to stop cancels its run between calls and ends the call in progress."""
+"""A driver tick asked to stop cancels its run between calls and ends the call in progress; one
+that other jobs wait for hands over to the next tick at its first idle moment."""
 
 from __future__ import annotations
 
@@ -55,3 +56,69 @@ def test_a_driver_asked_to_stop_cancels_its_run_at_the_next_call(embedded: Setti
         "cancelled: its driver job was cancelled",
     )
     assert (view.progress.placed, view.progress.failed, view.progress.cancelled) == (1, 1, 2)
+
+
+@dataclass
+class WaitedForOnceDialed(FakeTwilioRest):
+    """Twilio whose call create is followed by a job waiting for the driver to make way."""
+
+    waiting: bool = False
+
+    def place_call(self, to: str, from_: str, url: str, **options: Any) -> PlacedCall:
+        self.waiting = True
+        return super().place_call(to, from_, url, **options)
+
+
+def test_a_driver_other_jobs_wait_for_hands_over_instead_of_waiting_out_its_budget(
+    embedded: Settings,
+) -> None:
+    """A job taken over from a dead worker waits to run alone in the tick's process, and no
+    other job starts there meanwhile: the call statuses the tick waits for neither. The tick
+    must hand over at once rather than hold them back for the rest of its 50 s."""
+    get_broker().declare_queue("outbound")
+    business = make_business()
+    new = runs.NewRun(name="r", lead_ids=leads_for(business.id, 3), concurrency=1)
+    run_id = runs.create_run(business.id, new).run.id
+    runs.start_run(business.id, run_id)
+    twilio = WaitedForOnceDialed()
+    sleeps: list[float] = []
+    with running_as_job(business.id, AskedToStop(), waited_for=lambda: twilio.waiting):
+        outcome = drive_run(
+            business.id,
+            run_id,
+            owner="test",
+            twilio=twilio,
+            urls=CallUrls("http://gateway.test"),
+            sleep=sleeps.append,
+        )
+    assert outcome == "continue"
+    assert sleeps == [], "the tick waited while other jobs waited for it"
+    assert len(twilio.calls) == 1  # the line is busy: nothing more to do until a status comes
+    view = runs.get_run(business.id, run_id)
+    assert (view.run.status, view.run.lease_owner) == ("running", None)
+
+
+def test_a_driver_nobody_waits_for_keeps_its_turn_while_the_line_is_busy(
+    embedded: Settings,
+) -> None:
+    get_broker().declare_queue("outbound")
+    business = make_business()
+    new = runs.NewRun(name="r", lead_ids=leads_for(business.id, 3), concurrency=1)
+    run_id = runs.create_run(business.id, new).run.id
+    runs.start_run(business.id, run_id)
+    twilio = FakeTwilioRest()
+    sleeps: list[float] = []
+    with running_as_job(business.id, AskedToStop()):
+        outcome = drive_run(
+            business.id,
+            run_id,
+            owner="test",
+            twilio=twilio,
+            urls=CallUrls("http://gateway.test"),
+            budget_s=0.3,
+            poll_s=0.05,
+            sleep=sleeps.append,
+        )
+    assert outcome == "continue"
+    assert sleeps and set(sleeps) == {0.05}
+    assert len(twilio.calls) == 1

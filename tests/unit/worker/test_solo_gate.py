@@ -5,6 +5,7 @@ from __future__ import annotations
 import threading
 
 from switchboard.worker.runtime.solo import Hold, SoloGate
+from tests.support.waiting import wait_for
 
 WAIT_S = 5
 
@@ -65,3 +66,26 @@ def test_two_solo_jobs_run_one_after_the_other() -> None:
     gate.leave(holds[0])
     thread.join(WAIT_S)
     assert gate.enter_shared() is Hold.SHARED
+
+
+def test_a_running_job_learns_that_others_wait_for_it_to_make_way() -> None:
+    gate = SoloGate()
+    running = gate.enter_shared()
+    assert not gate.others_waiting(running)
+    holds: dict[str, Hold] = {}
+    solo_thread = _in_thread(lambda: holds.setdefault("solo", gate.enter_solo()))
+    # A solo job waits for the ordinary one.
+    wait_for(lambda: gate.others_waiting(running), timeout=WAIT_S)
+
+    gate.leave(running)
+    solo_thread.join(WAIT_S)
+    solo = holds["solo"]
+    assert not gate.others_waiting(solo)
+    later_thread = _in_thread(lambda: holds.setdefault("later", gate.enter_shared()))
+    # An ordinary job waits behind the solo one.
+    wait_for(lambda: gate.others_waiting(solo), timeout=WAIT_S)
+
+    gate.leave(solo)
+    later_thread.join(WAIT_S)
+    assert not gate.others_waiting(holds["later"])
+    gate.leave(holds["later"])

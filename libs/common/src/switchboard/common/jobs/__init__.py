@@ -4,7 +4,12 @@ Jobs are named by their entries in :mod:`switchboard.common.jobs.catalog`.
 """
 
 from switchboard.common.jobs.catalog import ActorSpec
-from switchboard.common.jobs.context import current_job, raise_if_cancelled, report_progress
+from switchboard.common.jobs.context import (
+    current_job,
+    others_wait,
+    raise_if_cancelled,
+    report_progress,
+)
 from switchboard.common.jobs.enqueue import FOREVER, JobRef, enqueue, enqueue_unique
 from switchboard.common.jobs.errors import JobCancelled, PermanentJobError, UnknownActorError
 
@@ -18,6 +23,7 @@ __all__ = [
     "current_job",
     "enqueue",
     "enqueue_unique",
+    "others_wait",
     "raise_if_cancelled",
     "report_progress",
 ]

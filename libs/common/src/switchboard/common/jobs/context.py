@@ -6,6 +6,7 @@ so domain code can report progress and check cancellation without knowing the wo
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from contextvars import ContextVar
 from dataclasses import dataclass
 from typing import Protocol
@@ -29,6 +30,10 @@ class JobControl(Protocol):
         """Write the running mark of a job started on the fast path; the marks written."""
 
 
+def _nobody_waits() -> bool:
+    return False
+
+
 @dataclass(frozen=True)
 class JobContext:
     """The job the current worker thread is running."""
@@ -43,6 +48,9 @@ class JobContext:
     enqueued_ms: int = 0
     #: ``time.monotonic()`` when this attempt started.
     started_monotonic: float = 0.0
+    #: True while other jobs wait for this one to make way in its worker process (see
+    #: :func:`others_wait`).
+    waited_for: Callable[[], bool] = _nobody_waits
 
     def mark_running(self) -> None:
         """Make the ledger say ``running`` now (a fast start writes it lazily)."""
@@ -75,6 +83,20 @@ def report_progress(progress: float, message: str | None = None) -> None:
         raise RuntimeError("report_progress() called outside a job")
     if not job.control.record_progress(job.job_id, progress, message):
         raise JobCancelled(f"job {job.job_id} was cancelled")
+
+
+def others_wait() -> bool:
+    """True if other jobs wait for the running job to make way in its worker process.
+
+    A job taken over from a dead worker waits to run alone, and while it waits no new job starts
+    beside it; while it runs alone, the jobs delivered meanwhile wait for it (``solo.py`` in the
+    worker). A long job that spends its time waiting on other jobs (an outbound driver tick
+    waiting for call statuses) asks this at its idle moments and hands over to a fresh job when
+    it says so, rather than holding everything back for the rest of its budget. Outside a job,
+    False.
+    """
+    job = current_job()
+    return job is not None and job.waited_for()
 
 
 def raise_if_cancelled() -> None:

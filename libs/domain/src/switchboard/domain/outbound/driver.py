@@ -10,6 +10,11 @@ lead is ever dialed twice, whatever dies when (``dialing.py``):
 
 An item left ``dialing`` by a driver that died is never redialed: the call may have gone out.
 
+While it waits (for a free line, for the calling window), a tick that other jobs wait for in
+its worker process (``others_wait``: a job taken over from a dead worker waits to run alone,
+or jobs wait behind this tick running alone) hands over to the next tick at once: the call
+statuses it waits for may be among them.
+
 The tick checks between calls whether its job was cancelled (``raise_if_cancelled``); if so it
 cancels the run as ``runs.cancel_run`` does, ends the calls in progress and stops, and the job
 ends ``cancelled``. A worker that dies mid-tick leaves the run to the next delivery of the tick
@@ -30,7 +35,7 @@ from switchboard.common.db.base import utcnow
 from switchboard.common.db.tenancy import tenant_session
 from switchboard.common.integrations.errors import PermanentIntegrationError
 from switchboard.common.integrations.twilio_rest import TwilioRest
-from switchboard.common.jobs import raise_if_cancelled
+from switchboard.common.jobs import others_wait, raise_if_cancelled
 from switchboard.common.jobs.errors import JobCancelled
 from switchboard.common.logging import get_logger
 from switchboard.common.models import Business, OutboundItem, OutboundRun
@@ -204,10 +209,12 @@ def drive_run(
                     OutboundRun.business_id == business_id, OutboundRun.id == run_id
                 )
             ).scalar_one()
-            if run.status == "cancelled":
-                break
-            if not renew_lease(session, business_id, run_id, owner):
+            cancelled = run.status == "cancelled"
+            if not cancelled and not renew_lease(session, business_id, run_id, owner):
                 return "lost-lease"
+        if cancelled:
+            _end_calls(business_id, run_id, twilio)
+            return "cancelled"
         _reconcile(business_id, run_id, twilio, older_than=STALE_CALL)
         if _finish_if_done(business_id, run_id):
             log.info("outbound.run_completed", business_id=business_id, run_id=run_id)
@@ -227,12 +234,11 @@ def drive_run(
                     sleep=sleep,
                 )
         if not settled:
+            if others_wait():  # hand over: the next tick is queued behind the waiting jobs
+                break
             sleep(poll_s)
-    else:
-        release_lease(business_id, run_id, owner)
-        return "continue"
-    _end_calls(business_id, run_id, twilio)
-    return "cancelled"
+    release_lease(business_id, run_id, owner)
+    return "continue"
 
 
 def _stop_if_job_cancelled(business_id: int, run_id: int, twilio: TwilioRest) -> None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import threading
 import time
 from datetime import UTC, datetime
+from functools import partial
 from typing import Any, NoReturn
 
 import dramatiq
@@ -139,6 +140,7 @@ class LedgerMiddleware(Middleware):
                 ledger,
                 message.message_timestamp,
                 time.monotonic(),
+                partial(self._gate.others_waiting, message.__dict__[_HOLD]),
             )
         )
         log.info(

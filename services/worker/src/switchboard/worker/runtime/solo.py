@@ -9,7 +9,9 @@ done. Another death during a solo run is then its own. Other processes keep runn
 
 :class:`SoloGate` is a readers–writer lock with writer preference: ordinary jobs share it, a
 solo job holds it alone, and a waiting solo job stops new ordinary jobs from starting (else a
-busy queue would keep it waiting for ever).
+busy queue would keep it waiting for ever). A long job that waits on other jobs would hold them
+all back for its whole run under that rule, so :meth:`SoloGate.others_waiting` tells a running
+job that someone waits for it to make way (``jobs.others_wait``).
 """
 
 from __future__ import annotations
@@ -31,11 +33,16 @@ class SoloGate:
         self._shared = 0
         self._solo = False
         self._solo_waiting = 0
+        self._shared_waiting = 0
 
     def enter_shared(self) -> Hold:
         """Wait while a solo job runs or waits to run, then join the ordinary jobs."""
         with self._changed:
-            self._changed.wait_for(lambda: not self._solo and not self._solo_waiting)
+            self._shared_waiting += 1
+            try:
+                self._changed.wait_for(lambda: not self._solo and not self._solo_waiting)
+            finally:
+                self._shared_waiting -= 1
             self._shared += 1
         return Hold.SHARED
 
@@ -60,6 +67,13 @@ class SoloGate:
             else:
                 self._shared -= 1
             self._changed.notify_all()
+
+    def others_waiting(self, held: Hold) -> bool:
+        """True if a job waits for the holder of ``held`` to leave: a solo job waiting for the
+        ordinary ones, or ordinary jobs waiting for the one running solo."""
+        if held is Hold.SOLO:
+            return self._shared_waiting > 0 or self._solo_waiting > 0
+        return self._solo_waiting > 0
 
     @property
     def running_solo(self) -> bool:
