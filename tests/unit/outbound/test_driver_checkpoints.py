@@ -31,23 +31,33 @@ class CancelledWhileDialing(FakeTwilioRest):
         return super().place_call(to, from_, url, **options)
 
 
+def _started_run(business_id: int, concurrency: int) -> int:
+    """A started run of three leads; its driver job waits in its queue, unrun."""
+    get_broker().declare_queue("outbound")
+    new = runs.NewRun(name="r", lead_ids=leads_for(business_id, 3), concurrency=concurrency)
+    run_id = runs.create_run(business_id, new).run.id
+    runs.start_run(business_id, run_id)
+    return run_id
+
+
+def _tick(business_id: int, run_id: int, twilio: FakeTwilioRest, **options: Any) -> str:
+    return drive_run(
+        business_id,
+        run_id,
+        owner="test",
+        twilio=twilio,
+        urls=CallUrls("http://gateway.test"),
+        **options,
+    )
+
+
 def test_a_driver_asked_to_stop_cancels_its_run_at_the_next_call(embedded: Settings) -> None:
-    get_broker().declare_queue("outbound")  # start_run's driver job waits there, unrun
     business = make_business()
-    new = runs.NewRun(name="r", lead_ids=leads_for(business.id, 3), concurrency=3)
-    run_id = runs.create_run(business.id, new).run.id
-    runs.start_run(business.id, run_id)
+    run_id = _started_run(business.id, concurrency=3)
     control = AskedToStop()
     twilio = CancelledWhileDialing(control=control)
     with running_as_job(business.id, control), pytest.raises(JobCancelled):
-        drive_run(
-            business.id,
-            run_id,
-            owner="test",
-            twilio=twilio,
-            urls=CallUrls("http://gateway.test"),
-            poll_s=0.01,
-        )
+        _tick(business.id, run_id, twilio, poll_s=0.01)
     assert [call["to"] for call in twilio.calls] == ["+14445550000"], "dialed after the cancel"
     assert twilio.ended_calls == [twilio.calls[0]["sid"]]
     view = runs.get_run(business.id, run_id)
@@ -75,22 +85,12 @@ def test_a_driver_other_jobs_wait_for_hands_over_instead_of_waiting_out_its_budg
     """A job taken over from a dead worker waits to run alone in the tick's process, and no
     other job starts there meanwhile: the call statuses the tick waits for neither. The tick
     must hand over at once rather than hold them back for the rest of its 50 s."""
-    get_broker().declare_queue("outbound")
     business = make_business()
-    new = runs.NewRun(name="r", lead_ids=leads_for(business.id, 3), concurrency=1)
-    run_id = runs.create_run(business.id, new).run.id
-    runs.start_run(business.id, run_id)
+    run_id = _started_run(business.id, concurrency=1)
     twilio = WaitedForOnceDialed()
     sleeps: list[float] = []
     with running_as_job(business.id, AskedToStop(), waited_for=lambda: twilio.waiting):
-        outcome = drive_run(
-            business.id,
-            run_id,
-            owner="test",
-            twilio=twilio,
-            urls=CallUrls("http://gateway.test"),
-            sleep=sleeps.append,
-        )
+        outcome = _tick(business.id, run_id, twilio, sleep=sleeps.append)
     assert outcome == "continue"
     assert sleeps == [], "the tick waited while other jobs waited for it"
     assert len(twilio.calls) == 1  # the line is busy: nothing more to do until a status comes
@@ -101,24 +101,12 @@ def test_a_driver_other_jobs_wait_for_hands_over_instead_of_waiting_out_its_budg
 def test_a_driver_nobody_waits_for_keeps_its_turn_while_the_line_is_busy(
     embedded: Settings,
 ) -> None:
-    get_broker().declare_queue("outbound")
     business = make_business()
-    new = runs.NewRun(name="r", lead_ids=leads_for(business.id, 3), concurrency=1)
-    run_id = runs.create_run(business.id, new).run.id
-    runs.start_run(business.id, run_id)
+    run_id = _started_run(business.id, concurrency=1)
     twilio = FakeTwilioRest()
     sleeps: list[float] = []
     with running_as_job(business.id, AskedToStop()):
-        outcome = drive_run(
-            business.id,
-            run_id,
-            owner="test",
-            twilio=twilio,
-            urls=CallUrls("http://gateway.test"),
-            budget_s=0.3,
-            poll_s=0.05,
-            sleep=sleeps.append,
-        )
+        outcome = _tick(business.id, run_id, twilio, budget_s=0.3, poll_s=0.05, sleep=sleeps.append)
     assert outcome == "continue"
     assert sleeps and set(sleeps) == {0.05}
     assert len(twilio.calls) == 1
