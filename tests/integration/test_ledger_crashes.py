@@ -9,6 +9,7 @@ import threading
 from datetime import timedelta
 from pathlib import Path
 
+import psycopg
 import pytest
 from dramatiq import Message
 from dramatiq.brokers.rabbitmq import _RabbitmqMessage
@@ -63,9 +64,9 @@ def _running_on(job_id: str, worker_id: str) -> None:
         session.execute(update(Job).where(Job.id == job_id).values(worker_id=worker_id))
 
 
-def _again(job_id: str, cap: int = 2) -> ledger.Started | None:
+def _again(job_id: str, cap: int = 2, *, alone: bool = True) -> ledger.Started | None:
     return ledger.mark_started(
-        job_id, max_unfinished=cap, redelivered=True, stale_after_s=STALE_AFTER_S
+        job_id, max_unfinished=cap, redelivered=True, stale_after_s=STALE_AFTER_S, alone=alone
     )
 
 
@@ -111,6 +112,24 @@ def test_a_redelivery_waits_while_its_execution_runs_on_a_live_worker_then_takes
     taken = _again(job_id)
     assert taken is not None and (taken.status, taken.deliveries) == ("running", 2)
     assert _row(job_id).worker_id == worker_identity()
+
+
+def test_only_a_delivery_running_alone_takes_over_a_dead_execution(pg: Settings) -> None:
+    business = make_business()
+    job_id = _queued(business.id)
+    assert ledger.mark_started(job_id, max_unfinished=2) is not None
+    _running_on(job_id, DEAD)
+    _beat(DEAD, age_s=120)
+
+    beside_others = _again(job_id, alone=False)
+    assert beside_others is not None and beside_others.status == "alone"
+    assert (_row(job_id).deliveries, _row(job_id).worker_id) == (1, DEAD)  # nothing counted
+    taken = _again(job_id, alone=True)
+    assert taken is not None and (taken.status, taken.deliveries, taken.taken_over) == (
+        "running",
+        2,
+        True,
+    )
 
 
 def test_a_retry_is_queued_without_a_worker(pg: Settings) -> None:
@@ -247,3 +266,58 @@ def test_the_jobs_a_taken_over_job_waits_for_and_that_wait_for_it_are_told(pg: S
         True,
     )
     assert [_row(job).status for job in (ordinary, taken_over, later)] == ["succeeded"] * 3
+
+
+def test_a_worker_dying_between_the_look_and_the_start_costs_a_wait_not_a_count(
+    pg: Settings,
+) -> None:
+    """The look (``ledger.takes_over``) saw a job never started; by its start the job runs on
+    a worker that died. The start is counted only once the delivery runs alone: while it
+    waits for the job beside it, a poison job's death could not count it."""
+    business = make_business()
+    beside, job_id = _queued(business.id), _queued(business.id)
+    _beat(DEAD, age_s=120)
+    broker = get_broker()
+    broker.declare_queue(NOOP.queue)
+    middleware = LedgerMiddleware(max_unfinished_deliveries=2, stale_after_s=STALE_AFTER_S)
+    running = _delivery(business.id, beside)
+    middleware.before_process_message(broker, running)
+    dsn = pg.database_url.replace("postgresql+psycopg://", "postgresql://")
+    delivery = _delivery(business.id, job_id)
+    started, finish = threading.Event(), threading.Event()
+
+    def deliver() -> None:
+        middleware.before_process_message(broker, delivery)
+        started.set()
+        finish.wait(WAIT_S)
+        middleware.after_process_message(broker, delivery)
+
+    with psycopg.connect(dsn) as holder, psycopg.connect(dsn, autocommit=True) as watcher:
+        holder.execute("SELECT 1 FROM jobs WHERE id = %s FOR UPDATE", (job_id,))
+        thread = threading.Thread(target=deliver, daemon=True)
+        thread.start()
+
+        def start_waits_for_the_row() -> bool:  # the look is done: it saw the row queued
+            query = (
+                "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database()"
+                " AND wait_event_type = 'Lock' AND query LIKE '%deliveries = deliveries + 1%'"
+            )
+            return watcher.execute(query).fetchone() == (1,)
+
+        wait_for(start_waits_for_the_row, timeout=WAIT_S, what="the start")
+        # Meanwhile the job started on another worker, which died.
+        holder.execute(
+            "UPDATE jobs SET status = 'running', worker_id = %s, deliveries = 1, attempts = 1"
+            " WHERE id = %s",
+            (DEAD, job_id),
+        )
+        holder.commit()
+        wait_for(others_wait, timeout=WAIT_S, what="the delivery waiting to run alone")
+        assert _row(job_id).deliveries == 1, "counted while waiting beside another job"
+        middleware.after_process_message(broker, running)
+        assert started.wait(WAIT_S)
+    row = _row(job_id)
+    assert (row.status, row.deliveries, row.worker_id) == ("running", 2, worker_identity())
+    finish.set()
+    thread.join(WAIT_S)
+    assert _row(job_id).status == "succeeded"

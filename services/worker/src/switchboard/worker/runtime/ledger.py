@@ -64,7 +64,9 @@ CANCELLATION_LOOKBACK = timedelta(seconds=30)
 @dataclass(frozen=True)
 class Started:
     """The ledger's answer to a delivery: run it (``running``), dead-letter it (``dead``), end
-    it (``cancelled``), or leave it to the execution still running on ``worker_id`` (``busy``).
+    it (``cancelled``), leave it to the execution still running on ``worker_id`` (``busy``), or
+    run it alone first: it takes over an execution whose worker died (``alone``, nothing
+    recorded).
     """
 
     status: str
@@ -213,7 +215,12 @@ def takes_over(job_id: str, *, stale_after_s: float = 30.0) -> bool:
 
 
 def mark_started(
-    job_id: str, *, max_unfinished: int, redelivered: bool = False, stale_after_s: float = 30.0
+    job_id: str,
+    *,
+    max_unfinished: int,
+    redelivered: bool = False,
+    stale_after_s: float = 30.0,
+    alone: bool = True,
 ) -> Started | None:
     """Record a delivery's start; None if the job is unknown or already final (skip it).
 
@@ -222,7 +229,9 @@ def mark_started(
     duplicate an execution: while one runs on another worker whose heartbeat is younger than
     ``stale_after_s``, the answer is ``busy``; otherwise it takes the job over, and once more
     than ``max_unfinished`` executions started and never finished (their worker died), the
-    job is ``dead`` instead. Deliveries that never started are not counted.
+    job is ``dead`` instead. Deliveries that never started are not counted. A delivery not
+    running ``alone`` in its process takes nothing over: the answer is ``alone``, and it
+    records its start once it runs alone (the worker's solo gate).
     """
     now = utcnow()
     if not redelivered:
@@ -241,6 +250,7 @@ def mark_started(
         "poison": poison,
         "worker": worker_identity(),
         "fresh_since": now - timedelta(seconds=stale_after_s),
+        "alone": alone,
     }
     row = execute(START_AGAIN, params, durable=False)  # rare: one statement of its own
     if row:
@@ -248,6 +258,8 @@ def mark_started(
     holder = execute(HOLDER, {"id": job_id})
     if holder is None or holder[0] != "running":
         return None
+    if not alone and takes_over(job_id, stale_after_s=stale_after_s):
+        return Started("alone", holder[1], holder[2], holder[3], holder[4])
     return Started("busy", holder[1], holder[2], holder[3], holder[4])
 
 

@@ -43,6 +43,10 @@ START = f"""
 _RUNS_ELSEWHERE = f"""({_RUNNING} AND EXISTS (
         SELECT 1 FROM worker_heartbeats AS h
         WHERE h.id = jobs.worker_id AND h.id <> :worker AND h.beat_at > :fresh_since))"""
+# Taking over an execution that started and never finished (its worker died, or the row names
+# this process) counts it; only a delivery running alone in its process may (``:alone``, the
+# worker's solo gate), else a poison job running solo beside it could count it again.
+_TAKES_OVER = f"({_RUNNING} AND deliveries > failures)"
 _POISON = "NOT cancel_requested AND deliveries + 1 - failures > :max"
 _ENDS = "(cancel_requested OR deliveries + 1 - failures > :max)"
 START_AGAIN = f"""
@@ -54,14 +58,16 @@ START_AGAIN = f"""
         last_error = CASE WHEN {_POISON} THEN :poison ELSE last_error END,
         worker_id = :worker, started_at = :now, updated_at = :now
     WHERE id = :id AND {_NOT_FINAL} AND NOT {_RUNS_ELSEWHERE}
+        AND (CAST(:alone AS boolean) OR NOT {_TAKES_OVER})
     RETURNING status, attempts, deliveries, business_id, deliveries - failures
 """
 # Before a redelivery records its start: would it take over an execution that started and
 # never finished (its worker is dead)? Such a delivery waits to run alone before it is counted.
 UNFINISHED = f"""
-    SELECT {_RUNNING} AND deliveries > failures AND NOT {_RUNS_ELSEWHERE} FROM jobs WHERE id = :id
+    SELECT {_TAKES_OVER} AND NOT {_RUNS_ELSEWHERE} FROM jobs WHERE id = :id
 """
-# Why ``START_AGAIN`` returned nothing: the job is final, unknown, or still running elsewhere.
+# Why ``START_AGAIN`` returned nothing: the job is final, unknown, still running elsewhere, or
+# would be taken over by a delivery not running alone.
 HOLDER = "SELECT status, attempts, deliveries, business_id, worker_id FROM jobs WHERE id = :id"
 # A fast-path job's row is still ``queued`` (or just marked ``running``) when it finishes: its
 # delivery and attempt are recorded with its outcome.

@@ -91,8 +91,11 @@ class LedgerMiddleware(Middleware):
         try:
             # Before the start is recorded: a job waiting here while another runs solo has
             # not started, so it is not counted if that one kills the process.
-            message.__dict__[_HOLD] = self._enter_gate(message)
-            started = self._start_fast(message) or self._start_checked(message)
+            held = message.__dict__[_HOLD] = self._enter_gate(message)
+            started = self._start_fast(message) or self._start_checked(message, held)
+            if started is not None and started.status == "alone":  # its worker died since
+                held = message.__dict__[_HOLD] = self._gate.enter_solo(held)
+                started = self._start_checked(message, held)
         except Exception as exc:
             if not ledger.database_unavailable(exc):
                 raise
@@ -128,8 +131,6 @@ class LedgerMiddleware(Middleware):
                 actor=message.actor_name,
                 unfinished=started.unfinished - 1,
             )
-            if message.__dict__[_HOLD] is not Hold.SOLO:  # its worker died since the look
-                message.__dict__[_HOLD] = self._gate.enter_solo(message.__dict__[_HOLD])
         structlog.contextvars.bind_contextvars(business_id=started.business_id)  # the ledger's
         set_current_job(
             JobContext(
@@ -166,7 +167,10 @@ class LedgerMiddleware(Middleware):
         worker dying meanwhile. The start would then be counted (taking over) while the
         delivery waits behind a poison job, and the poison job's next death would count it
         too: a bystander dead-lettered after three such waits (``tests/chaos/test_poison.py``
-        caught it on a slow host)."""
+        caught it on a slow host). The look only saves a round trip: the start itself takes
+        nothing over unless the delivery runs alone (``ledger.mark_started``'s ``alone``),
+        so a worker that dies between the look and the start costs a wait here, never a
+        count."""
         held = self._gate.enter_shared()
         try:
             takes_over = self._delivered_again(message) and ledger.takes_over(
@@ -177,9 +181,10 @@ class LedgerMiddleware(Middleware):
             raise
         return self._gate.enter_solo(held) if takes_over else held
 
-    def _start_checked(self, message: Any) -> ledger.Started | None:
+    def _start_checked(self, message: Any, held: Hold = Hold.SOLO) -> ledger.Started | None:
         """Start through the ledger: a redelivered or republished message checks for an
-        execution still running and counts those that died (``ledger.mark_started``)."""
+        execution still running and counts those that died (``ledger.mark_started``), only
+        while it runs alone (``held``): else the answer is ``alone``."""
         entry = entry_of(message.actor_name)
         cap = entry.max_unfinished if entry and entry.max_unfinished else None
         return ledger.mark_started(
@@ -187,6 +192,7 @@ class LedgerMiddleware(Middleware):
             max_unfinished=cap or self.max_unfinished_deliveries,
             redelivered=self._delivered_again(message),
             stale_after_s=self.stale_after_s,
+            alone=held is Hold.SOLO,
         )
 
     def _requeue(self, broker: dramatiq.Broker, message: Any, reason: str, detail: Any) -> NoReturn:
