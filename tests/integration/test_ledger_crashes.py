@@ -8,6 +8,7 @@ from __future__ import annotations
 import threading
 from datetime import timedelta
 from pathlib import Path
+from typing import Any
 
 import psycopg
 import pytest
@@ -221,6 +222,17 @@ def test_a_delivery_the_ledger_cannot_record_is_published_again_not_failed(
     assert (_row(job_id).status, _row(job_id).attempts) == ("queued", 0)
 
 
+def _beside(business_id: int, job_id: str) -> tuple[Any, LedgerMiddleware, _RabbitmqMessage]:
+    """A worker's middleware with ``job_id``'s delivery started in this thread (it holds the
+    ordinary jobs' gate): the broker, the middleware and that delivery."""
+    broker = get_broker()
+    broker.declare_queue(NOOP.queue)
+    middleware = LedgerMiddleware(max_unfinished_deliveries=2, stale_after_s=STALE_AFTER_S)
+    running = _delivery(business_id, job_id)
+    middleware.before_process_message(broker, running)
+    return broker, middleware, running
+
+
 def test_the_jobs_a_taken_over_job_waits_for_and_that_wait_for_it_are_told(pg: Settings) -> None:
     """A long job that waits on others (an outbound tick) hands over when told
     (``test_driver_checkpoints.py``); here the worker's middleware tells it."""
@@ -229,11 +241,7 @@ def test_the_jobs_a_taken_over_job_waits_for_and_that_wait_for_it_are_told(pg: S
     assert ledger.mark_started(taken_over, max_unfinished=2) is not None
     _running_on(taken_over, DEAD)
     _beat(DEAD, age_s=120)
-    broker = get_broker()
-    broker.declare_queue(NOOP.queue)
-    middleware = LedgerMiddleware(max_unfinished_deliveries=2, stale_after_s=STALE_AFTER_S)
-    running = _delivery(business.id, ordinary)
-    middleware.before_process_message(broker, running)
+    broker, middleware, running = _beside(business.id, ordinary)
     assert not others_wait()
     solo_told = threading.Event()
     seen: dict[str, bool] = {}
@@ -277,11 +285,7 @@ def test_a_worker_dying_between_the_look_and_the_start_costs_a_wait_not_a_count(
     business = make_business()
     beside, job_id = _queued(business.id), _queued(business.id)
     _beat(DEAD, age_s=120)
-    broker = get_broker()
-    broker.declare_queue(NOOP.queue)
-    middleware = LedgerMiddleware(max_unfinished_deliveries=2, stale_after_s=STALE_AFTER_S)
-    running = _delivery(business.id, beside)
-    middleware.before_process_message(broker, running)
+    broker, middleware, running = _beside(business.id, beside)
     dsn = pg.database_url.replace("postgresql+psycopg://", "postgresql://")
     delivery = _delivery(business.id, job_id)
     started, finish = threading.Event(), threading.Event()
