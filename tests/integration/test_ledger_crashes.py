@@ -276,12 +276,10 @@ def test_the_jobs_a_taken_over_job_waits_for_and_that_wait_for_it_are_told(pg: S
     assert [_row(job).status for job in (ordinary, taken_over, later)] == ["succeeded"] * 3
 
 
-def test_a_worker_dying_between_the_look_and_the_start_costs_a_wait_not_a_count(
-    pg: Settings,
-) -> None:
-    """The look (``ledger.takes_over``) saw a job never started; by its start the job runs on
-    a worker that died. The start is counted only once the delivery runs alone: while it
-    waits for the job beside it, a poison job's death could not count it."""
+def test_a_worker_dying_before_the_start_costs_a_wait_not_a_count(pg: Settings) -> None:
+    """The delivery joined the ordinary jobs while its job was never started; by its start the
+    job runs on a worker that died. The start is counted only once the delivery runs alone:
+    while it waits for the job beside it, a poison job's death could not count it."""
     business = make_business()
     beside, job_id = _queued(business.id), _queued(business.id)
     _beat(DEAD, age_s=120)
@@ -301,7 +299,7 @@ def test_a_worker_dying_between_the_look_and_the_start_costs_a_wait_not_a_count(
         thread = threading.Thread(target=deliver, daemon=True)
         thread.start()
 
-        def start_waits_for_the_row() -> bool:  # the look is done: it saw the row queued
+        def start_waits_for_the_row() -> bool:
             query = (
                 "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database()"
                 " AND wait_event_type = 'Lock' AND query LIKE '%deliveries = deliveries + 1%'"

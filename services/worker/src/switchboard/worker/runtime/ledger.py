@@ -50,7 +50,6 @@ from switchboard.worker.runtime.ledger_statements import (
     STATUS,
     SUCCEED,
     SUCCEED_MANY,
-    UNFINISHED,
 )
 
 #: How much of a traceback the ledger keeps (the innermost frames).
@@ -201,19 +200,6 @@ def start_fast(job_id: str) -> bool:
     return inflight.try_fast_start(job_id, utcnow())
 
 
-def takes_over(job_id: str, *, stale_after_s: float = 30.0) -> bool:
-    """Whether a redelivery of the job would take over an execution that started and never
-    finished (its worker's heartbeat is older than ``stale_after_s``): read before the
-    redelivery records its own start."""
-    params = {
-        "id": job_id,
-        "worker": worker_identity(),
-        "fresh_since": utcnow() - timedelta(seconds=stale_after_s),
-    }
-    row = execute(UNFINISHED, params, durable=False)
-    return bool(row and row[0])
-
-
 def mark_started(
     job_id: str,
     *,
@@ -255,12 +241,11 @@ def mark_started(
     row = execute(START_AGAIN, params, durable=False)  # rare: one statement of its own
     if row:
         return Started(row[0], row[1], row[2], row[3], unfinished=row[4])
-    holder = execute(HOLDER, {"id": job_id})
+    holder = execute(HOLDER, {key: params[key] for key in ("id", "worker", "fresh_since")})
     if holder is None or holder[0] != "running":
         return None
-    if not alone and takes_over(job_id, stale_after_s=stale_after_s):
-        return Started("alone", holder[1], holder[2], holder[3], holder[4])
-    return Started("busy", holder[1], holder[2], holder[3], holder[4])
+    # A delivery already alone gets ``busy`` if the row changed between the two statements.
+    return Started("alone" if holder[5] and not alone else "busy", *holder[1:5])
 
 
 def _outcome_params(job_id: str) -> dict[str, Any]:

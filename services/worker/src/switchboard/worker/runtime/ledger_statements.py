@@ -61,14 +61,13 @@ START_AGAIN = f"""
         AND (CAST(:alone AS boolean) OR NOT {_TAKES_OVER})
     RETURNING status, attempts, deliveries, business_id, deliveries - failures
 """
-# Before a redelivery records its start: would it take over an execution that started and
-# never finished (its worker is dead)? Such a delivery waits to run alone before it is counted.
-UNFINISHED = f"""
-    SELECT {_TAKES_OVER} AND NOT {_RUNS_ELSEWHERE} FROM jobs WHERE id = :id
-"""
 # Why ``START_AGAIN`` returned nothing: the job is final, unknown, still running elsewhere, or
-# would be taken over by a delivery not running alone.
-HOLDER = "SELECT status, attempts, deliveries, business_id, worker_id FROM jobs WHERE id = :id"
+# would be taken over (the last column) by a delivery not running alone.
+HOLDER = f"""
+    SELECT status, attempts, deliveries, business_id, worker_id,
+           {_TAKES_OVER} AND NOT {_RUNS_ELSEWHERE}
+    FROM jobs WHERE id = :id
+"""
 # A fast-path job's row is still ``queued`` (or just marked ``running``) when it finishes: its
 # delivery and attempt are recorded with its outcome.
 

@@ -90,10 +90,13 @@ class LedgerMiddleware(Middleware):
         message.__dict__[_HERE] = True
         try:
             # Before the start is recorded: a job waiting here while another runs solo has
-            # not started, so it is not counted if that one kills the process.
-            held = message.__dict__[_HOLD] = self._enter_gate(message)
+            # not started, so it is not counted if that one kills the process. A delivery
+            # that would take over an execution whose worker died is answered ``alone``,
+            # uncounted, and waits to run alone before its start is counted: a poison job
+            # running solo meanwhile cannot count it among its victims.
+            held = message.__dict__[_HOLD] = self._gate.enter_shared()
             started = self._start_fast(message) or self._start_checked(message, held)
-            if started is not None and started.status == "alone":  # its worker died since
+            if started is not None and started.status == "alone":
                 held = message.__dict__[_HOLD] = self._gate.enter_solo(held)
                 started = self._start_checked(message, held)
         except Exception as exc:
@@ -156,30 +159,6 @@ class LedgerMiddleware(Middleware):
     def _delivered_again(message: Any) -> bool:
         """RabbitMQ delivered it before, or the outbox relay or ``_requeue`` republished it."""
         return bool(getattr(message, "redelivered", False) or message.options.get("republished"))
-
-    def _enter_gate(self, message: Any) -> Hold:
-        """Join the ordinary jobs, or, for a delivery that will take over an execution whose
-        worker died, wait to run alone: before its start is counted, so that a poison job
-        running solo meanwhile does not count it among its victims.
-
-        It looks once it has joined the ordinary jobs, not before: the wait to join them
-        lasts as long as a job running solo here, and a look from before it could miss the
-        worker dying meanwhile. The start would then be counted (taking over) while the
-        delivery waits behind a poison job, and the poison job's next death would count it
-        too: a bystander dead-lettered after three such waits (``tests/chaos/test_poison.py``
-        caught it on a slow host). The look only saves a round trip: the start itself takes
-        nothing over unless the delivery runs alone (``ledger.mark_started``'s ``alone``),
-        so a worker that dies between the look and the start costs a wait here, never a
-        count."""
-        held = self._gate.enter_shared()
-        try:
-            takes_over = self._delivered_again(message) and ledger.takes_over(
-                message.message_id, stale_after_s=self.stale_after_s
-            )
-        except BaseException:  # the ledger is away: this delivery holds nothing
-            self._gate.leave(held)
-            raise
-        return self._gate.enter_solo(held) if takes_over else held
 
     def _start_checked(self, message: Any, held: Hold = Hold.SOLO) -> ledger.Started | None:
         """Start through the ledger: a redelivered or republished message checks for an
