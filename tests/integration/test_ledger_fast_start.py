@@ -7,10 +7,12 @@ from datetime import timedelta
 import pytest
 from dramatiq import Message
 from dramatiq.brokers.rabbitmq import _RabbitmqMessage
+from dramatiq.middleware import SkipMessage
 from sqlalchemy import select, update
 
 from switchboard.common.db import tenant_session
 from switchboard.common.jobs import enqueue
+from switchboard.common.jobs.broker import get_broker
 from switchboard.common.jobs.catalog import PROCESS_WHATSAPP_WEBHOOK
 from switchboard.common.jobs.context import JobContext, set_current_job
 from switchboard.common.jobs.service import cancel_job
@@ -155,6 +157,13 @@ def test_a_fast_job_that_fails_is_recorded_and_a_redelivery_after_a_fast_start_c
     assert again is not None and (again.status, again.deliveries) == ("running", 1)
 
 
+def _delivery(business_id: int, job_id: str, *, again: bool, **options: object) -> _RabbitmqMessage:
+    """A RabbitMQ delivery of the job: ``again``, its redelivered flag."""
+    options = {"business_id": business_id, **options}
+    message = Message(NOOP.queue, NOOP.name, (), {}, options, message_id=job_id)
+    return _RabbitmqMessage(again, 1, message)
+
+
 def test_redeliveries_and_republished_messages_never_take_the_fast_path(
     pg: Settings, fresh: None
 ) -> None:
@@ -163,16 +172,38 @@ def test_redeliveries_and_republished_messages_never_take_the_fast_path(
     _refresh_knowledge(business.id)
     middleware = LedgerMiddleware()
 
-    def delivery(job_id: str, *, again: bool, **options: object) -> _RabbitmqMessage:
-        options = {"business_id": business.id, **options}
-        message = Message(NOOP.queue, NOOP.name, (), {}, options, message_id=job_id)
-        return _RabbitmqMessage(again, 1, message)
-
-    fast = middleware._start_fast(delivery(first, again=False))
+    fast = middleware._start_fast(_delivery(business.id, first, again=False))
     assert fast is not None and (fast.status, fast.business_id) == ("running", business.id)
-    assert middleware._start_fast(delivery(redelivered, again=True)) is None
-    assert middleware._start_fast(delivery(republished, again=False, republished=True)) is None
+    assert middleware._start_fast(_delivery(business.id, redelivered, again=True)) is None
+    copy = _delivery(business.id, republished, again=False, republished=True)
+    assert middleware._start_fast(copy) is None
     assert _row(business.id, first).status == "queued"
+
+
+def test_a_copy_skipped_while_its_job_runs_on_the_fast_path_leaves_that_start_recorded(
+    pg: Settings, fresh: None
+) -> None:
+    # The outbox relay's copy of a job parked and woken at once (fair share) can reach this
+    # process while the woken copy runs: skipped, it must not forget the running one's start,
+    # or that one's success matches no row (still ``queued``) and the job is never finished.
+    business = make_business()
+    (job_id,) = _queued(business.id, 1)
+    _refresh_knowledge(business.id)
+    broker = get_broker()
+    broker.declare_queue(NOOP.queue)
+    middleware = LedgerMiddleware()
+    running = _delivery(business.id, job_id, again=False)
+    middleware.before_process_message(broker, running)
+    assert _row(business.id, job_id).status == "queued", "it started on the fast path"
+
+    copy = _delivery(business.id, job_id, again=False, republished=True)
+    with pytest.raises(SkipMessage):  # running in this process: published again for later
+        middleware.before_process_message(broker, copy)
+    middleware.after_skip_message(broker, copy)
+    middleware.after_process_message(broker, running)
+
+    done = _row(business.id, job_id)
+    assert (done.status, done.attempts, done.deliveries) == ("succeeded", 1, 1)
 
 
 def test_the_cancellations_read_reaches_back_over_the_lookback(pg: Settings, fresh: None) -> None:

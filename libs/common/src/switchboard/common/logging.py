@@ -40,6 +40,7 @@ __all__ = [
     "get_logger",
     "install_record_scrubbing",
     "log_scope",
+    "record_argument",
     "redact",
     "scrub",
 ]
@@ -134,6 +135,12 @@ class _Scrubbed:
 
     def __repr__(self) -> str:
         return self._describe(repr)
+
+
+def record_argument(value: Any) -> Any:
+    """A stdlib record's argument as it was logged, before :func:`install_record_scrubbing`
+    wrapped it (for filters that look at what a library logged, never to print it)."""
+    return value._value if isinstance(value, _Scrubbed) else value
 
 
 def _scrub_argument(value: Any) -> Any:

@@ -50,7 +50,7 @@ from switchboard.common.db.engine import get_engine
 from switchboard.common.db.libpq import PreparedStatement, psycopg_sql
 from switchboard.common.jobs.broker import publish_many
 from switchboard.common.jobs.fair_share import defaults_json
-from switchboard.common.logging import get_logger, redact
+from switchboard.common.logging import get_logger, record_argument, redact
 from switchboard.common.settings import Settings, get_settings
 from switchboard.worker.runtime import ledger
 from switchboard.worker.runtime.consumer import consumer_of
@@ -295,7 +295,7 @@ class _QuietParking(logging.Filter):
 
     def filter(self, record: logging.LogRecord) -> bool:
         args = record.args
-        message = args[0] if isinstance(args, tuple) and args else None
+        message = record_argument(args[0]) if isinstance(args, tuple) and args else None
         return not (message is not None and getattr(message, "__dict__", {}).get(_PARKED))
 
 

@@ -29,6 +29,10 @@ log = get_logger("switchboard.jobs")
 _HERE = "switchboard_executing_here"
 # Set on the MessageProxy of a delivery that holds the process's solo gate (``solo.py``).
 _HOLD = "switchboard_solo_gate"
+# Set on the MessageProxy of a delivery that started its job on the fast path: if it is skipped
+# after all (the age limit), its start is forgotten. Never another delivery's: a duplicate
+# skipped while the job runs here must leave the running delivery's start recorded.
+_FAST = "switchboard_fast_start"
 #: Bound in a worker thread's log context while it handles a delivery: every line logged
 #: meanwhile, by the actor, the domain, the adapters or Dramatiq itself, names the job.
 _JOB_FIELDS = ("job_id", "actor", "business_id")
@@ -220,6 +224,7 @@ class LedgerMiddleware(Middleware):
             or not ledger.start_fast(message.message_id)
         ):
             return None
+        message.__dict__[_FAST] = True
         attempt = int(message.options.get("retries", 0)) + 1
         return ledger.Started("running", attempt, attempt, business_id)
 
@@ -262,7 +267,8 @@ class LedgerMiddleware(Middleware):
     def after_skip_message(self, broker: dramatiq.Broker, message: Any) -> None:
         set_current_job(None)
         self._leave(message)
-        ledger.forget_started(message.message_id)  # AgeLimit may skip a fast-path start
+        if message.__dict__.pop(_FAST, False):  # AgeLimit may skip a fast-path start
+            ledger.forget_started(message.message_id)
         dead_lettered = getattr(self._local, "dead_lettered", None) == message.message_id
         self._local.dead_lettered = None
         if message.failed and not dead_lettered:
