@@ -204,3 +204,60 @@ def test_the_sweep_plans_with_the_server_s_defaults_not_the_ledger_connection_s(
         "enable_mergejoin=on",
         "plan_cache_mode=auto",
     }
+
+
+def _reserve(business_id: int, job_id: str, *, age_s: float) -> None:
+    """A slot reserved for the job ``age_s`` seconds ago, as a wake leaves it (no worker)."""
+    with system_session() as session:
+        session.execute(
+            text(
+                "INSERT INTO job_slots (job_id, business_id, queue_name, worker_id, taken_at) "
+                "VALUES (:job, :business, 'test_jobs', NULL, now() - make_interval(secs => :age))"
+            ),
+            {"job": job_id, "business": business_id, "age": age_s},
+        )
+
+
+def _sweep(reservation_s: float) -> list[str]:
+    """One sweep, reservations older than ``reservation_s`` expiring; the jobs it woke."""
+    with system_session() as session:
+        rows = session.execute(
+            text(
+                "SELECT woken_job FROM switchboard_sweep_slots(now() - interval '30 seconds',"
+                " now() - make_interval(secs => :reservation), '{}')"
+            ),
+            {"reservation": reservation_s},
+        )
+        return [row.woken_job for row in rows]
+
+
+def _slot_holders(business_id: int) -> list[str]:
+    with system_session() as session:
+        return list(
+            session.scalars(select(JobSlot.job_id).where(JobSlot.business_id == business_id))
+        )
+
+
+def test_a_woken_job_running_past_its_reservation_keeps_its_slot(
+    pg: Settings, two_businesses: tuple[int, int]
+) -> None:
+    # Its delivery started in the reserved slot without taking it again (``WOKEN``): the slot
+    # names no worker. A minute into its run, it is still the business's one slot.
+    business_id, _ = two_businesses
+    set_limits(business_id, {"test_jobs": 1})
+    woken = job_in(business_id, "running")
+    waiting = job_in(business_id, "queued")
+    with system_session() as session:
+        session.execute(update(Job).where(Job.id == waiting).values(parked_at=utcnow()))
+    _reserve(business_id, woken, age_s=120)
+
+    assert waiting not in _sweep(reservation_s=60)
+    assert _slot_holders(business_id) == [woken]
+
+    # Never started (its publisher died first): the reservation expires, the job is parked
+    # again, and the oldest parked job gets the slot.
+    with system_session() as session:
+        session.execute(update(Job).where(Job.id == woken).values(status="queued"))
+    swept = _sweep(reservation_s=60)
+    assert woken in swept and waiting not in swept
+    assert _slot_holders(business_id) == [woken]
