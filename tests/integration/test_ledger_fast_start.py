@@ -9,6 +9,7 @@ from dramatiq import Message
 from dramatiq.brokers.rabbitmq import _RabbitmqMessage
 from dramatiq.middleware import SkipMessage
 from sqlalchemy import select, update
+from structlog.testing import capture_logs
 
 from switchboard.common.db import tenant_session
 from switchboard.common.jobs import enqueue
@@ -275,3 +276,24 @@ def test_a_fast_started_reply_counts_against_its_business_whatsapp_limit(
     assert busy_as(first) is False  # alone at the limit of one
     assert busy_as(second) is True  # the first one runs: the second would be one too many
     assert _row(business.id, first).status == "running"
+
+
+def test_a_success_that_records_nothing_for_a_job_not_final_is_an_error(
+    pg: Settings, fresh: None
+) -> None:
+    # What the skipped copy above used to leave: a success for a ``queued`` row with no fast
+    # start known for it. Nothing would run the job again: the batch says so.
+    business = make_business()
+    lost, ran = _queued(business.id, 2)
+    assert ledger.mark_started(ran, max_unfinished=3) is not None
+    with capture_logs() as events:
+        ledger.mark_succeeded_many([ledger.success_outcome(lost), ledger.success_outcome(ran)])
+
+    assert (_row(business.id, lost).status, _row(business.id, ran).status) == (
+        "queued",
+        "succeeded",
+    )
+    errors = [event for event in events if event["log_level"] == "error"]
+    assert [(e["event"], e["job_ids"], e["jobs"]) for e in errors] == [
+        ("jobs.success_unrecorded", [lost], 1)
+    ]

@@ -28,7 +28,7 @@ import psycopg
 from switchboard.common.db.base import utcnow
 from switchboard.common.db.engine import get_engine
 from switchboard.common.db.libpq import Param
-from switchboard.common.logging import scrub
+from switchboard.common.logging import get_logger, scrub
 from switchboard.worker.runtime.coalesce import Coalescer, Pending
 from switchboard.worker.runtime.heartbeat import worker_identity
 from switchboard.worker.runtime.inflight import inflight
@@ -51,6 +51,8 @@ from switchboard.worker.runtime.ledger_statements import (
     SUCCEED,
     SUCCEED_MANY,
 )
+
+log = get_logger("switchboard.jobs")
 
 #: How much of a traceback the ledger keeps (the innermost frames).
 _TRACEBACK_CHARS = 4000
@@ -120,6 +122,9 @@ def _succeed_many(outcomes: Sequence[dict[str, Any]]) -> None:
     woken = [str(value) for kind, value in rows if kind == "woken"]
     if woken and slot_release is not None:
         slot_release.publish(woken)
+    unrecorded = [str(value) for kind, value in rows if kind == "unrecorded"]
+    if unrecorded:  # a bug of ours: nothing runs these jobs again
+        log.error("jobs.success_unrecorded", job_ids=unrecorded[:10], jobs=len(unrecorded))
 
 
 class SlotRelease(Protocol):

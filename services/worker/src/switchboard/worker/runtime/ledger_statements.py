@@ -119,6 +119,9 @@ START_MANY = PreparedStatement(
 # A success batch also frees the slots its jobs held under fair share (``:release``, none while
 # it is off: the function is then not called) and returns the parked jobs they wake (migration
 # 0022's ``switchboard_release_slots``), each row ``('cancelled', id)`` or ``('woken', message)``.
+# A success that matched no row although the job is not final (a ``queued`` row with no fast
+# start known for it: the job would stay queued for good, its message acknowledged) comes back
+# as ``('unrecorded', id)``: its row as the statement found it, before the update.
 # The slots go in the successes' transaction: no statement and commit of their own per batch.
 # Their advisory locks are taken after the successes' row locks, so a take of a slot for one of
 # these very jobs at that moment (a duplicate delivery, parked under its lock) can deadlock
@@ -140,6 +143,10 @@ SUCCEED_MANY = PreparedStatement(
     )
     (SELECT 'cancelled', id FROM jobs WHERE status = 'cancelled' AND updated_at > :since
      LIMIT {MAX_KNOWN_CANCELLATIONS + 1})
+    UNION ALL
+    SELECT 'unrecorded', jobs.id
+    FROM (SELECT unnest(CAST(:ids AS text[])) AS job_id) AS v, jobs
+    WHERE jobs.id = v.job_id AND {_NOT_FINAL} AND jobs.id NOT IN (SELECT id FROM done)
     UNION ALL
     SELECT 'woken', w.woken_message
     FROM (SELECT WHERE cardinality(:release) > 0) AS freeing,
