@@ -10,19 +10,25 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
+from dramatiq import Message
+from dramatiq.brokers.rabbitmq import _RabbitmqMessage
+from dramatiq.middleware import SkipMessage
 from sqlalchemy import func, select, text, update
 
 from switchboard.common.db import system_session, tenant_session
 from switchboard.common.db.base import utcnow
 from switchboard.common.jobs import enqueue
+from switchboard.common.jobs.broker import get_broker
 from switchboard.common.jobs.catalog import PROCESS_WHATSAPP_WEBHOOK
 from switchboard.common.jobs.enqueue import PreparedJob, enqueue_many, prepare_job
 from switchboard.common.jobs.fair_share import limits_in
 from switchboard.common.models import Business, Job, JobSlot, OutboxMessage
 from switchboard.common.settings import Settings, get_settings
 from switchboard.domain.operations import queue_rows
+from switchboard.worker.runtime.fair_share import FairShareMiddleware
+from tests.support.actors import NOOP
 from tests.support.factories import make_business
-from tests.support.ledger_rows import job_in
+from tests.support.ledger_rows import heartbeat, job_in, running_on
 
 pytestmark = pytest.mark.integration
 
@@ -261,3 +267,57 @@ def test_a_woken_job_running_past_its_reservation_keeps_its_slot(
     swept = _sweep(reservation_s=60)
     assert woken in swept and waiting not in swept
     assert _slot_holders(business_id) == [woken]
+
+
+def _take(business_id: int, job_id: str, worker: str) -> str:
+    """``worker``'s delivery of the job takes a slot (``FairShare.take``'s statement)."""
+    with system_session() as session:
+        answer = session.scalar(
+            text(
+                "SELECT switchboard_take_slot(:job, :business, 'test_jobs', :worker, '{}',"
+                " now() - interval '30 seconds', NULL)"
+            ),
+            {"job": job_id, "business": business_id, "worker": worker},
+        )
+    return str(answer)
+
+
+def _slot_worker(job_id: str) -> str | None:
+    with system_session() as session:
+        return session.scalar(select(JobSlot.worker_id).where(JobSlot.job_id == job_id))
+
+
+def test_another_copy_of_a_woken_job_takes_its_reserved_slot_only_to_take_it_over(
+    pg: Settings, two_businesses: tuple[int, int]
+) -> None:
+    # The woken publication runs in the reserved slot without taking it. Another copy (the
+    # relay's, a requeue) must neither run the job beside it nor free the slot under it.
+    business_id, _ = two_businesses
+    set_limits(business_id, {"test_jobs": 1})
+    live, dead = f"live:{uuid.uuid4().hex[:6]}", f"dead:{uuid.uuid4().hex[:6]}"
+    heartbeat(live)
+    copy_s_worker = f"copy:{uuid.uuid4().hex[:6]}"
+    not_started, on_live, on_dead, done = (
+        job_in(business_id, "queued"),
+        running_on(business_id, live),
+        running_on(business_id, dead),  # no heartbeat: it died
+        job_in(business_id, "succeeded"),
+    )
+    for job_id in (not_started, on_live, on_dead, done):
+        _reserve(business_id, job_id, age_s=1)
+
+    answers = [_take(business_id, job_id, copy_s_worker) for job_id in (not_started, on_live)]
+    assert answers == ["reserved", "held"]
+    assert [_slot_worker(job_id) for job_id in (not_started, on_live)] == [None, None]
+    assert _take(business_id, done, copy_s_worker) == "final"
+    assert _take(business_id, on_dead, copy_s_worker) == "contended"  # taken over
+    assert _slot_worker(on_dead) == copy_s_worker
+
+    # The worker's middleware drops the copy of the job not started: its message is acked
+    # unrun, and the job keeps its reservation for the woken publication.
+    options = {"business_id": business_id, "republished": True}
+    copy = _RabbitmqMessage(False, 1, Message("test_jobs", NOOP.name, (), {}, options, not_started))
+    with pytest.raises(SkipMessage):
+        FairShareMiddleware().before_process_message(get_broker(), copy)
+    assert _slot_worker(not_started) is None
+    assert _slot_holders(business_id).count(not_started) == 1

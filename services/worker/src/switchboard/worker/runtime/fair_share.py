@@ -8,10 +8,12 @@ acknowledged unrun — not dead-lettered. ``enqueue`` parks a job at once when i
 already holds its limit or has parked jobs (``jobs/fair_share.py``), so a backlog enqueued at
 once is never in the broker whole. When one of the business's executions ends, its slot goes
 to the business's oldest parked job, which is published again with the slot reserved for it:
-its first delivery starts without asking (option ``WOKEN``). So a business never has more than
-its limit of jobs published or running in a queue, parked ones aside: another business's job
-waits behind at most the sum of the busy businesses' limits, whatever their backlogs —
-round-robin between businesses, weighted by their limits.
+its first delivery starts without asking (option ``WOKEN``), and another copy of the job (the
+outbox relay's, the ledger's requeue) never takes that slot unless it takes over a job whose
+worker died (migration 0026). So a business never has more than its limit of jobs published
+or running in a queue, parked ones aside: another business's job waits behind at most the sum
+of the busy businesses' limits, whatever their backlogs — round-robin between businesses,
+weighted by their limits.
 
 Every step is one call of a PostgreSQL function (migration 0022) under a transaction-level
 advisory lock per (business, queue): two workers never give out the same slot, and a slot
@@ -141,8 +143,9 @@ class FairShare:
         return []
 
     def take(self, job_id: str, business_id: int, queue: str, payload: str | None) -> str:
-        """``taken``, ``contended``, ``held`` (by a live execution), ``parked`` or ``final``
-        (migration 0022)."""
+        """``taken``, ``contended``, ``held`` (by a live execution), ``parked``, ``final``,
+        or ``reserved``: the job's woken publication holds its slot and has not started, so
+        this copy is not needed (migrations 0022, 0026)."""
         fresh_since = utcnow() - self.stale_after
         params = {
             "job": job_id,
@@ -346,6 +349,9 @@ class FairShareMiddleware(Middleware):
                 queue=message.queue_name,
             )
             raise SkipMessage("business at its limit in this queue: parked")
+        elif answer == "reserved":
+            log.info("job.copy_dropped", job_id=message.message_id, actor=message.actor_name)
+            raise SkipMessage("the job's woken publication holds its reserved slot")
 
     def after_process_message(
         self,
