@@ -25,7 +25,7 @@ from switchboard.common.jobs.fair_share import limits_in
 from switchboard.common.models import Business, Job, JobSlot, OutboxMessage
 from switchboard.common.settings import Settings, get_settings
 from switchboard.domain.operations import queue_rows
-from switchboard.worker.runtime.fair_share import FairShareMiddleware
+from switchboard.worker.runtime.fair_share import WOKEN, FairShareMiddleware
 from tests.support.actors import NOOP
 from tests.support.factories import make_business
 from tests.support.ledger_rows import heartbeat, job_in, running_on
@@ -321,3 +321,10 @@ def test_another_copy_of_a_woken_job_takes_its_reserved_slot_only_to_take_it_ove
         FairShareMiddleware().before_process_message(get_broker(), copy)
     assert _slot_worker(not_started) is None
     assert _slot_holders(business_id).count(not_started) == 1
+
+    # The woken publication itself, delivered again (its worker lost RabbitMQ before it
+    # started the job), is the reservation's: it goes on to the ledger, to run in that slot.
+    woken = {"business_id": business_id, WOKEN: 0}
+    again = _RabbitmqMessage(True, 2, Message("test_jobs", NOOP.name, (), {}, woken, not_started))
+    FairShareMiddleware().before_process_message(get_broker(), again)
+    assert _slot_worker(not_started) is None

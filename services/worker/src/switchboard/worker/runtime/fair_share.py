@@ -282,12 +282,18 @@ def _describe(exc: BaseException) -> str:
     return redact(f"{type(exc).__name__}: {exc}")[:300]
 
 
+def _of_woken_publication(message: Any) -> bool:
+    """A delivery of a woken job's publication (or of a copy of it the ledger published again),
+    for the attempt it was woken for: the slot reserved when it was woken is its own."""
+    return bool(message.options.get(WOKEN) == message.options.get("retries", 0))
+
+
 def _woken(message: Any) -> bool:
-    """The first delivery of a woken job's publication, for the attempt it was woken for: its
-    slot was reserved when it was woken. A retry's copy, a redelivery or a copy published
-    again take theirs as any other delivery (the reservation, if still there, is theirs)."""
+    """The first delivery of a woken job's publication: it starts in its reserved slot without
+    asking. A redelivery or a copy published again asks (the job may run elsewhere), and
+    a retry's copy takes a slot as any other delivery."""
     return (
-        message.options.get(WOKEN) == message.options.get("retries", 0)
+        _of_woken_publication(message)
         and getattr(message, "redelivered", True) is False
         and not message.options.get("republished")
     )
@@ -349,7 +355,10 @@ class FairShareMiddleware(Middleware):
                 queue=message.queue_name,
             )
             raise SkipMessage("business at its limit in this queue: parked")
-        elif answer == "reserved":
+        elif answer == "reserved":  # the job has not started
+            if _of_woken_publication(message):  # delivered again: its worker lost RabbitMQ
+                message.__dict__[_SLOT] = "contended"
+                return
             log.info("job.copy_dropped", job_id=message.message_id, actor=message.actor_name)
             raise SkipMessage("the job's woken publication holds its reserved slot")
 

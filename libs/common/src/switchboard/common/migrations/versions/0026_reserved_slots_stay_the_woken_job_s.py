@@ -17,8 +17,9 @@ asks the ledger nothing: the reservation is the slot it runs in. Two rules let t
   time on the fast path. Reaching it while the woken one ran, the copy claimed the slot, was
   skipped (the job runs), and freed the slot under it. Now a reservation is only claimed by a
   delivery taking the job over from a worker that died (its row ``running`` on a worker whose
-  heartbeat is stale). Otherwise the answer is ``reserved`` while the job has not started (the
-  copy is dropped: the woken publication runs it, or the sweep parks it again once the
+  heartbeat is stale). Otherwise the answer is ``reserved`` while the job has not started (a
+  delivery of the woken publication itself, redelivered, runs in the reservation; any other
+  copy is dropped: the woken publication runs the job, or the sweep parks it again once the
   reservation expires), ``held`` while it runs on a live worker (the ledger sends the copy
   back for later), or ``final``.
 
