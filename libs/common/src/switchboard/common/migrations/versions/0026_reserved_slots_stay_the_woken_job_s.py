@@ -50,20 +50,9 @@ _NOT_RUNNING = (
 
 # 0022's function with the reservation's rule first: the rest (a slot of the job's own held by
 # a worker, a free slot, parking at the limit, a job taken over) is unchanged.
-CREATE_TAKE = f"""
-CREATE OR REPLACE FUNCTION switchboard_take_slot(
-    p_job text, p_business bigint, p_queue text, p_worker text, p_defaults jsonb,
-    p_fresh_since timestamptz, p_message text)
-RETURNS text LANGUAGE plpgsql {function_settings()} AS $$
-DECLARE
-    v_holder text;
-    v_status text;
-    v_held integer;
-    v_limit integer;
-BEGIN
-    PERFORM pg_advisory_xact_lock(hashtextextended(p_queue, p_business));
-    SELECT worker_id INTO v_holder FROM job_slots WHERE job_id = p_job;
-    IF FOUND THEN
+_FOUND = """    IF FOUND THEN
+        IF v_holder IS NOT NULL"""
+_RESERVED = """    IF FOUND THEN
         IF v_holder IS NULL THEN
             -- Reserved for the job's woken publication: the job's row says who runs it.
             SELECT status, worker_id INTO v_status, v_holder FROM jobs WHERE id = p_job;
@@ -73,42 +62,7 @@ BEGIN
                 RETURN 'final';
             END IF;
         END IF;
-        IF v_holder IS NOT NULL AND (v_holder = p_worker OR EXISTS (
-                SELECT 1 FROM worker_heartbeats h
-                WHERE h.id = v_holder AND h.beat_at > p_fresh_since)) THEN
-            RETURN 'held';
-        END IF;
-        UPDATE job_slots SET worker_id = p_worker, taken_at = now() WHERE job_id = p_job;
-        RETURN 'contended';
-    END IF;
-    v_held := (SELECT count(*) FROM job_slots
-               WHERE business_id = p_business AND queue_name = p_queue);
-    v_limit := switchboard_slot_limit(p_business, p_queue, p_defaults);
-    IF v_held < v_limit THEN
-        INSERT INTO job_slots (job_id, business_id, queue_name, worker_id, taken_at)
-        VALUES (p_job, p_business, p_queue, p_worker, now());
-        IF v_held + 1 >= v_limit OR EXISTS (
-                SELECT 1 FROM jobs j WHERE j.queue_name = p_queue AND j.business_id = p_business
-                AND j.parked_at IS NOT NULL AND j.status = 'queued') THEN
-            RETURN 'contended';
-        END IF;
-        RETURN 'taken';
-    END IF;
-    UPDATE jobs SET parked_at = now(), updated_at = now(), message = COALESCE(p_message, message)
-    WHERE id = p_job AND status = 'queued';
-    IF FOUND THEN
-        RETURN 'parked';
-    END IF;
-    SELECT status INTO v_status FROM jobs WHERE id = p_job;
-    IF v_status = 'running' THEN
-        INSERT INTO job_slots (job_id, business_id, queue_name, worker_id, taken_at)
-        VALUES (p_job, p_business, p_queue, p_worker, now());
-        RETURN 'contended';
-    END IF;
-    RETURN 'final';
-END
-$$
-"""
+        IF v_holder IS NOT NULL"""
 
 
 def _fair_share() -> ModuleType:
@@ -129,14 +83,26 @@ def create_sweep() -> str:
     return sweep.replace(_EXPIRED, _NOT_RUNNING)
 
 
+def create_take() -> str:
+    """0022's ``switchboard_take_slot``, a reservation claimed only to take its job over."""
+    take: str = _fair_share()._TAKE
+    if take.count(_FOUND) != 1:
+        raise RuntimeError("0022's take no longer has the slot lookup this amends")
+    return take.replace(_FOUND, _RESERVED)
+
+
+def _create_take(sql: str) -> None:
+    op.execute(sql)  # a CREATE OR REPLACE drops the function's settings (0023): given again
+    op.execute(f"ALTER FUNCTION switchboard_take_slot {function_settings()}")
+
+
 def upgrade() -> None:
     if op.get_bind().dialect.name == "postgresql":
         op.execute(create_sweep())
-        op.execute(CREATE_TAKE)
+        _create_take(create_take())
 
 
 def downgrade() -> None:
     if op.get_bind().dialect.name == "postgresql":
         op.execute(_probes().CREATE_SWEEP)
-        op.execute(_fair_share()._TAKE)
-        op.execute(f"ALTER FUNCTION switchboard_take_slot {function_settings()}")
+        _create_take(_fair_share()._TAKE)
