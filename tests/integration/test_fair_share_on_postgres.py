@@ -26,6 +26,7 @@ from switchboard.common.models import Business, Job, JobSlot, OutboxMessage
 from switchboard.common.settings import Settings, get_settings
 from switchboard.domain.operations import queue_rows
 from switchboard.worker.runtime.fair_share import WOKEN, FairShareMiddleware
+from switchboard.worker.runtime.middleware import LedgerMiddleware
 from tests.support.actors import NOOP
 from tests.support.factories import make_business
 from tests.support.ledger_rows import heartbeat, job_in, running_on
@@ -328,3 +329,36 @@ def test_another_copy_of_a_woken_job_takes_its_reserved_slot_only_to_take_it_ove
     again = _RabbitmqMessage(True, 2, Message("test_jobs", NOOP.name, (), {}, woken, not_started))
     FairShareMiddleware().before_process_message(get_broker(), again)
     assert _slot_worker(not_started) is None
+
+
+def test_a_woken_delivery_sent_back_while_its_job_runs_here_leaves_the_slot_to_it(
+    pg: Settings, two_businesses: tuple[int, int]
+) -> None:
+    # Another delivery of the job runs in this process (it took the job over); the woken
+    # publication arrives, inherits the reservation, and the ledger sends it back for later.
+    # Its skip must not free the slot the running execution holds.
+    business_id, _ = two_businesses
+    set_limits(business_id, {"test_jobs": 1})
+    job_id = job_in(business_id, "queued")
+    _reserve(business_id, job_id, age_s=1)
+    broker = get_broker()
+    broker.declare_queue(NOOP.queue)
+    fair, ledger_middleware = FairShareMiddleware(), LedgerMiddleware()
+
+    def delivery(again: bool, **options: object) -> _RabbitmqMessage:
+        options = {"business_id": business_id, **options}
+        return _RabbitmqMessage(again, 1, Message(NOOP.queue, NOOP.name, (), {}, options, job_id))
+
+    running = delivery(True, **{WOKEN: 0})  # the woken publication's redelivery: it runs
+    fair.before_process_message(broker, running)
+    ledger_middleware.before_process_message(broker, running)
+    woken = delivery(False, **{WOKEN: 0})
+    fair.before_process_message(broker, woken)
+    with pytest.raises(SkipMessage):
+        ledger_middleware.before_process_message(broker, woken)
+    ledger_middleware.after_skip_message(broker, woken)
+    fair.after_skip_message(broker, woken)
+
+    assert _slot_holders(business_id) == [job_id]
+    ledger_middleware.after_process_message(broker, running)
+    fair.after_process_message(broker, running)

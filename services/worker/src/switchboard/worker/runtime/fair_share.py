@@ -58,6 +58,7 @@ from switchboard.worker.runtime import ledger
 from switchboard.worker.runtime.consumer import consumer_of
 from switchboard.worker.runtime.heartbeat import worker_identity
 from switchboard.worker.runtime.ledger_connections import BatchConnection, connect, execute_all
+from switchboard.worker.runtime.middleware import skipped_as_running
 
 log = get_logger("switchboard.jobs")
 
@@ -386,7 +387,9 @@ class FairShareMiddleware(Middleware):
                 self._release(message.message_id)
 
     def after_skip_message(self, broker: dramatiq.Broker, message: Any) -> None:
-        if message.__dict__.pop(_SLOT, False):
+        # A job that runs keeps its slot: a woken delivery skipped beside it inherited the
+        # slot of its reservation, not one of its own.
+        if message.__dict__.pop(_SLOT, False) and not skipped_as_running(message):
             self._release(message.message_id)
 
     @staticmethod

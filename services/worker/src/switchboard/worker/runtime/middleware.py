@@ -33,9 +33,18 @@ _HOLD = "switchboard_solo_gate"
 # after all (the age limit), its start is forgotten. Never another delivery's: a duplicate
 # skipped while the job runs here must leave the running delivery's start recorded.
 _FAST = "switchboard_fast_start"
+# Set on the MessageProxy of a delivery sent back because its job runs, in this process or on
+# a live worker: the job's fair-share slot is that execution's (``fair_share.py``).
+_RUNS = "switchboard_job_runs"
 #: Bound in a worker thread's log context while it handles a delivery: every line logged
 #: meanwhile, by the actor, the domain, the adapters or Dramatiq itself, names the job.
 _JOB_FIELDS = ("job_id", "actor", "business_id")
+
+
+def skipped_as_running(message: Any) -> bool:
+    """The ledger skipped this delivery, to be published again, because its job runs: in this
+    process or on a live worker."""
+    return bool(message.__dict__.get(_RUNS))
 
 
 def outcome_of(message: Any, exception: BaseException | None) -> str:
@@ -90,6 +99,7 @@ class LedgerMiddleware(Middleware):
             executing_here = job_id in self._executing
             self._executing.add(job_id)
         if executing_here:
+            message.__dict__[_RUNS] = True
             self._requeue(broker, message, "running in this process", worker_identity())
         message.__dict__[_HERE] = True
         try:
@@ -116,6 +126,7 @@ class LedgerMiddleware(Middleware):
             )
             raise SkipMessage("job is final or unknown to the ledger")
         if started.status == "busy":
+            message.__dict__[_RUNS] = True
             self._requeue(broker, message, "running on a live worker", started.worker_id)
         if started.status == "cancelled":
             log.info("job.cancelled", job_id=job_id, actor=message.actor_name)
