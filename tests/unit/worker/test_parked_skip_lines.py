@@ -32,6 +32,7 @@ def worker_thread_lines() -> Iterator[logging.Logger]:
     logger.propagate = False
     yield logger
     logger.removeFilter(quiet)
+    logger.propagate = True
 
 
 def test_only_a_parked_delivery_s_skipped_line_is_dropped(
