@@ -10,8 +10,6 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
-from dramatiq import Message
-from dramatiq.brokers.rabbitmq import _RabbitmqMessage
 from dramatiq.middleware import SkipMessage
 from sqlalchemy import func, select, text, update
 
@@ -28,6 +26,7 @@ from switchboard.domain.operations import queue_rows
 from switchboard.worker.runtime.fair_share import WOKEN, FairShareMiddleware
 from switchboard.worker.runtime.middleware import LedgerMiddleware
 from tests.support.actors import NOOP
+from tests.support.deliveries import delivery
 from tests.support.factories import make_business
 from tests.support.ledger_rows import heartbeat, job_in, running_on
 
@@ -213,6 +212,13 @@ def test_the_sweep_plans_with_the_server_s_defaults_not_the_ledger_connection_s(
     }
 
 
+@pytest.fixture
+def business_id(two_businesses: tuple[int, int]) -> int:
+    """A business with one slot in ``test_jobs``."""
+    set_limits(two_businesses[0], {"test_jobs": 1})
+    return two_businesses[0]
+
+
 def _reserve(business_id: int, job_id: str, *, age_s: float) -> None:
     """A slot reserved for the job ``age_s`` seconds ago, as a wake leaves it (no worker)."""
     with system_session() as session:
@@ -245,13 +251,9 @@ def _slot_holders(business_id: int) -> list[str]:
         )
 
 
-def test_a_woken_job_running_past_its_reservation_keeps_its_slot(
-    pg: Settings, two_businesses: tuple[int, int]
-) -> None:
+def test_a_woken_job_running_past_its_reservation_keeps_its_slot(business_id: int) -> None:
     # Its delivery started in the reserved slot without taking it again (``WOKEN``): the slot
     # names no worker. A minute into its run, it is still the business's one slot.
-    business_id, _ = two_businesses
-    set_limits(business_id, {"test_jobs": 1})
     woken = job_in(business_id, "running")
     waiting = job_in(business_id, "queued")
     with system_session() as session:
@@ -289,12 +291,10 @@ def _slot_worker(job_id: str) -> str | None:
 
 
 def test_another_copy_of_a_woken_job_takes_its_reserved_slot_only_to_take_it_over(
-    pg: Settings, two_businesses: tuple[int, int]
+    business_id: int,
 ) -> None:
     # The woken publication runs in the reserved slot without taking it. Another copy (the
     # relay's, a requeue) must neither run the job beside it nor free the slot under it.
-    business_id, _ = two_businesses
-    set_limits(business_id, {"test_jobs": 1})
     live, dead = f"live:{uuid.uuid4().hex[:6]}", f"dead:{uuid.uuid4().hex[:6]}"
     heartbeat(live)
     copy_s_worker = f"copy:{uuid.uuid4().hex[:6]}"
@@ -316,8 +316,7 @@ def test_another_copy_of_a_woken_job_takes_its_reserved_slot_only_to_take_it_ove
 
     # The worker's middleware drops the copy of the job not started: its message is acked
     # unrun, and the job keeps its reservation for the woken publication.
-    options = {"business_id": business_id, "republished": True}
-    copy = _RabbitmqMessage(False, 1, Message("test_jobs", NOOP.name, (), {}, options, not_started))
+    copy = delivery(business_id, not_started, again=False, republished=True)
     with pytest.raises(SkipMessage):
         FairShareMiddleware().before_process_message(get_broker(), copy)
     assert _slot_worker(not_started) is None
@@ -325,34 +324,28 @@ def test_another_copy_of_a_woken_job_takes_its_reserved_slot_only_to_take_it_ove
 
     # The woken publication itself, delivered again (its worker lost RabbitMQ before it
     # started the job), is the reservation's: it goes on to the ledger, to run in that slot.
-    woken = {"business_id": business_id, WOKEN: 0}
-    again = _RabbitmqMessage(True, 2, Message("test_jobs", NOOP.name, (), {}, woken, not_started))
-    FairShareMiddleware().before_process_message(get_broker(), again)
+    again = delivery(business_id, not_started, again=True, **{WOKEN: 0})
+    FairShareMiddleware().before_process_message(get_broker(), again)  # not skipped
     assert _slot_worker(not_started) is None
 
 
 def test_a_woken_delivery_sent_back_while_its_job_runs_here_leaves_the_slot_to_it(
-    pg: Settings, two_businesses: tuple[int, int]
+    business_id: int,
 ) -> None:
     # Another delivery of the job runs in this process (it took the job over); the woken
     # publication arrives, inherits the reservation, and the ledger sends it back for later.
     # Its skip must not free the slot the running execution holds.
-    business_id, _ = two_businesses
-    set_limits(business_id, {"test_jobs": 1})
     job_id = job_in(business_id, "queued")
     _reserve(business_id, job_id, age_s=1)
     broker = get_broker()
     broker.declare_queue(NOOP.queue)
     fair, ledger_middleware = FairShareMiddleware(), LedgerMiddleware()
 
-    def delivery(again: bool, **options: object) -> _RabbitmqMessage:
-        options = {"business_id": business_id, **options}
-        return _RabbitmqMessage(again, 1, Message(NOOP.queue, NOOP.name, (), {}, options, job_id))
-
-    running = delivery(True, **{WOKEN: 0})  # the woken publication's redelivery: it runs
+    # The woken publication's redelivery runs; its first delivery arrives after.
+    running = delivery(business_id, job_id, again=True, **{WOKEN: 0})
     fair.before_process_message(broker, running)
     ledger_middleware.before_process_message(broker, running)
-    woken = delivery(False, **{WOKEN: 0})
+    woken = delivery(business_id, job_id, again=False, **{WOKEN: 0})
     fair.before_process_message(broker, woken)
     with pytest.raises(SkipMessage):
         ledger_middleware.before_process_message(broker, woken)

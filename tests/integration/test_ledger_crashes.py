@@ -31,6 +31,7 @@ from switchboard.worker.runtime.ledger_connections import execute
 from switchboard.worker.runtime.ledger_statements import BEAT
 from switchboard.worker.runtime.middleware import LedgerMiddleware
 from tests.support.actors import NOOP, POISON_CAPPED
+from tests.support.deliveries import delivery
 from tests.support.environment import configured
 from tests.support.factories import make_business
 from tests.support.waiting import wait_for
@@ -143,8 +144,7 @@ def test_a_retry_is_queued_without_a_worker(pg: Settings) -> None:
 
 def _delivery(business_id: int, job_id: str, spec: ActorSpec = NOOP) -> _RabbitmqMessage:
     """A redelivered RabbitMQ message of the job."""
-    options = {"business_id": business_id}
-    return _RabbitmqMessage(True, 1, Message(spec.queue, spec.name, (), {}, options, job_id))
+    return delivery(business_id, job_id, again=True, spec=spec)
 
 
 def test_the_middleware_publishes_a_busy_job_again_later_and_skips_this_delivery(

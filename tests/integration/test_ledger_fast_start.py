@@ -6,7 +6,6 @@ from datetime import timedelta
 
 import pytest
 from dramatiq import Message
-from dramatiq.brokers.rabbitmq import _RabbitmqMessage
 from dramatiq.middleware import SkipMessage
 from sqlalchemy import select, update
 from structlog.testing import capture_logs
@@ -24,6 +23,7 @@ from switchboard.worker.runtime import inflight, ledger
 from switchboard.worker.runtime.broker import LedgerRabbitmqBroker
 from switchboard.worker.runtime.middleware import LedgerMiddleware
 from tests.support.actors import NOOP
+from tests.support.deliveries import delivery
 from tests.support.factories import make_business
 
 pytestmark = pytest.mark.integration
@@ -158,13 +158,6 @@ def test_a_fast_job_that_fails_is_recorded_and_a_redelivery_after_a_fast_start_c
     assert again is not None and (again.status, again.deliveries) == ("running", 1)
 
 
-def _delivery(business_id: int, job_id: str, *, again: bool, **options: object) -> _RabbitmqMessage:
-    """A RabbitMQ delivery of the job: ``again``, its redelivered flag."""
-    options = {"business_id": business_id, **options}
-    message = Message(NOOP.queue, NOOP.name, (), {}, options, message_id=job_id)
-    return _RabbitmqMessage(again, 1, message)
-
-
 def test_redeliveries_and_republished_messages_never_take_the_fast_path(
     pg: Settings, fresh: None
 ) -> None:
@@ -173,10 +166,10 @@ def test_redeliveries_and_republished_messages_never_take_the_fast_path(
     _refresh_knowledge(business.id)
     middleware = LedgerMiddleware()
 
-    fast = middleware._start_fast(_delivery(business.id, first, again=False))
+    fast = middleware._start_fast(delivery(business.id, first, again=False))
     assert fast is not None and (fast.status, fast.business_id) == ("running", business.id)
-    assert middleware._start_fast(_delivery(business.id, redelivered, again=True)) is None
-    copy = _delivery(business.id, republished, again=False, republished=True)
+    assert middleware._start_fast(delivery(business.id, redelivered, again=True)) is None
+    copy = delivery(business.id, republished, again=False, republished=True)
     assert middleware._start_fast(copy) is None
     assert _row(business.id, first).status == "queued"
 
@@ -193,11 +186,11 @@ def test_a_copy_skipped_while_its_job_runs_on_the_fast_path_leaves_that_start_re
     broker = get_broker()
     broker.declare_queue(NOOP.queue)
     middleware = LedgerMiddleware()
-    running = _delivery(business.id, job_id, again=False)
+    running = delivery(business.id, job_id, again=False)
     middleware.before_process_message(broker, running)
     assert _row(business.id, job_id).status == "queued", "it started on the fast path"
 
-    copy = _delivery(business.id, job_id, again=False, republished=True)
+    copy = delivery(business.id, job_id, again=False, republished=True)
     with pytest.raises(SkipMessage):  # running in this process: published again for later
         middleware.before_process_message(broker, copy)
     middleware.after_skip_message(broker, copy)

@@ -99,8 +99,7 @@ class LedgerMiddleware(Middleware):
             executing_here = job_id in self._executing
             self._executing.add(job_id)
         if executing_here:
-            message.__dict__[_RUNS] = True
-            self._requeue(broker, message, "running in this process", worker_identity())
+            self._requeue(broker, message, "running in this process", worker_identity(), runs=True)
         message.__dict__[_HERE] = True
         try:
             # Before the start is recorded: a job waiting here while another runs solo has
@@ -126,8 +125,7 @@ class LedgerMiddleware(Middleware):
             )
             raise SkipMessage("job is final or unknown to the ledger")
         if started.status == "busy":
-            message.__dict__[_RUNS] = True
-            self._requeue(broker, message, "running on a live worker", started.worker_id)
+            self._requeue(broker, message, "running on a live worker", started.worker_id, runs=True)
         if started.status == "cancelled":
             log.info("job.cancelled", job_id=job_id, actor=message.actor_name)
             raise SkipMessage("job was asked to stop before this delivery")
@@ -189,11 +187,15 @@ class LedgerMiddleware(Middleware):
             alone=held is Hold.SOLO,
         )
 
-    def _requeue(self, broker: dramatiq.Broker, message: Any, reason: str, detail: Any) -> NoReturn:
+    def _requeue(
+        self, broker: dramatiq.Broker, message: Any, reason: str, detail: Any, *, runs: bool = False
+    ) -> NoReturn:
         """Publish the message again, to be delivered after ``requeue_delay_ms``, and skip
         this delivery. Marked ``republished``, the copy takes the checked path. If it cannot be
         published, the consumer returns this delivery to its queue instead of acknowledging it.
+        ``runs``: because the job runs (:func:`skipped_as_running`).
         """
+        message.__dict__[_RUNS] = runs
         copy = message.copy(options={"republished": True})
         try:
             broker.enqueue(copy, delay=self.requeue_delay_ms)
