@@ -324,6 +324,12 @@ def main() -> None:
         "--rate", type=float, default=200.0, help="paced phase: jobs enqueued per second"
     )
     parser.add_argument(
+        "--log-level",
+        default="WARNING",
+        help="Switchboard's LOG_LEVEL (INFO, as deployed, writes a line per job; WARNING, the "
+        "default, measures the rest)",
+    )
+    parser.add_argument(
         "--redis-url", default=os.environ.get("BENCH_REDIS_URL", "redis://127.0.0.1:6379/0")
     )
     args = parser.parse_args()
@@ -337,7 +343,7 @@ def main() -> None:
         **os.environ,
         "DATABASE_URL": database_url,
         "AMQP_URL": amqp_url,
-        "LOG_LEVEL": "WARNING",
+        "LOG_LEVEL": args.log_level,
         "BENCH_REDIS_URL": args.redis_url,
         "PYTHONPATH": str(ROOT),
     }

@@ -307,6 +307,12 @@ def main() -> None:
     )
     parser.add_argument("--concurrency", type=int, default=8, help="business WhatsApp limit")
     parser.add_argument(
+        "--log-level",
+        default="WARNING",
+        help="the API's and worker's LOG_LEVEL (INFO, as deployed, writes a line or two per "
+        "request and job; WARNING, the default, measures the rest)",
+    )
+    parser.add_argument(
         "--no-analyze",
         action="store_true",
         help="leave the new database without statistics (see analyze_tables)",
@@ -337,7 +343,7 @@ def main() -> None:
         "TWILIO_ACCOUNT_SID": ACCOUNT_SID,
         "TWILIO_AUTH_TOKEN": AUTH_TOKEN,
         "OPENAI_API_KEY": "",
-        "LOG_LEVEL": "WARNING",
+        "LOG_LEVEL": args.log_level,
         "PYTHONPATH": str(ROOT),
     }
     procs: list[subprocess.Popen[bytes]] = []
