@@ -75,6 +75,7 @@ def service_env(
     mode: str,
     root: Path,
     threads: int,
+    log_level: str = "WARNING",
 ) -> dict[str, str]:
     """The environment of a measured API and worker (the tree at ``root``; ``threads``: the
     worker's in all) for an agent ``mode``: ``offline`` (no key, the rules agent) or
@@ -90,7 +91,7 @@ def service_env(
         "OPENAI_API_KEY": OPENAI_KEY if mode == "openai" else "",
         "OPENAI_BASE_URL": f"{openai_url}/v1",
         "AI_PROVIDER": "openai" if mode == "openai" else "offline",
-        "LOG_LEVEL": "WARNING",
+        "LOG_LEVEL": log_level,
         "PYTHONPATH": str(root),
         # Every message is one business's: its fair-share limit (default 4 jobs at once per
         # queue) would cap the path at 4 model calls at a time, which is the policy
@@ -129,6 +130,7 @@ class Bench:
             mode=mode,
             root=ROOT,
             threads=self.args.worker_processes * self.args.worker_threads,
+            log_level=self.args.log_level,
         )
 
     def start(self, command: list[str], env: dict[str, str]) -> subprocess.Popen[bytes]:
@@ -310,6 +312,12 @@ def main() -> None:
         "--profile-out", type=Path, help="--profile: also keep the merged profile (pstats) here"
     )
     parser.add_argument("--out", type=Path, help="also write the figures to this file")
+    parser.add_argument(
+        "--log-level",
+        default="WARNING",
+        help="the API's and worker's LOG_LEVEL (INFO, as deployed, writes lines per message "
+        "and job; WARNING, the default, measures the rest)",
+    )
     args = parser.parse_args()
 
     results: dict[str, Any] = {

@@ -59,6 +59,7 @@ _CLUES = (
     + ("apikey", "auth", "://", "[parameters: ", "detail:", "input_value=", "p256dh", "@")
     + ("+", "%2b")
 )
+_ANY_CLUE = re.compile("|".join(re.escape(clue) for clue in _CLUES))
 #: The shortest text ``_OPAQUE`` matches.
 _OPAQUE_MIN = 40
 _DIGITS = re.compile(r"\D")
@@ -121,8 +122,7 @@ def _plain(text: str) -> bool:
     patterns match some other letters (``ſ`` for ``s``) that ``lower`` keeps apart."""
     if len(text) >= _OPAQUE_MIN or not text.isascii():
         return False
-    lowered = text.lower()
-    return not any(clue in lowered for clue in _CLUES)
+    return _ANY_CLUE.search(text.lower()) is None
 
 
 def scrub(text: str) -> str:
