@@ -227,6 +227,22 @@ def wait_answered(business_id: int, timeout_s: float) -> None:
         time.sleep(1)
 
 
+def wait_published(timeout_s: float) -> None:
+    """Until the API has published every job it committed (its outbox is empty), or
+    ``timeout_s`` has passed: without a worker, the API is still publishing a turn's flood
+    when the turn ends."""
+    from sqlalchemy import text
+
+    from switchboard.common.db.engine import get_engine
+
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        with get_engine().connect() as connection:
+            if not connection.execute(text("SELECT EXISTS (SELECT FROM outbox)")).scalar_one():
+                return
+        time.sleep(0.5)
+
+
 def unanswered(business_id: int) -> int:
     """Inbound messages not replied to yet (one cheap count: the bench polls it)."""
     from sqlalchemy import func, select
@@ -471,6 +487,8 @@ def main() -> None:
                         # the cores with our backlog (the worker's PostgreSQL work is not
                         # niced), nor ours with the one before.
                         wait_answered(business.id, 300)
+                    else:  # nor the bare endpoint's with the API publishing our last turn's
+                        wait_published(300)
                     runs[name] = []
                     for connections in args.connections:
                         print(
