@@ -44,6 +44,7 @@ import uvloop
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from bench.options import add_log_level  # noqa: E402
 from bench.stopping import stop_cleanly_on_sigterm  # noqa: E402
 from bench.whatsapp import PATH, percentile, wait_http  # noqa: E402
 from bench.whatsapp_path import Bench, new_business  # noqa: E402
@@ -305,6 +306,7 @@ def main() -> None:
     parser.add_argument("--short", action="store_true", help="a tenth of the flood, B for 30 s")
     parser.add_argument("--scenarios", nargs="+", choices=list(SCENARIOS), default=list(SCENARIOS))
     parser.add_argument("--out", type=Path, help="also write the figures to this file")
+    add_log_level(parser)
     args = parser.parse_args()
     if args.short:
         args.analysis, args.whatsapp, args.b_alone_seconds = 1_000, 200, 30.0

@@ -39,6 +39,7 @@ import redis
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from bench.options import add_log_level  # noqa: E402
 from bench.stopping import stop_cleanly_on_sigterm  # noqa: E402
 from bench.whatsapp_cpu import CpuMeter, by_name, per_message_ms, servers, tree  # noqa: E402
 from tests.support import services  # noqa: E402
@@ -323,12 +324,7 @@ def main() -> None:
     parser.add_argument(
         "--rate", type=float, default=200.0, help="paced phase: jobs enqueued per second"
     )
-    parser.add_argument(
-        "--log-level",
-        default="WARNING",
-        help="Switchboard's LOG_LEVEL (INFO, as deployed, writes a line per job; WARNING, the "
-        "default, measures the rest)",
-    )
+    add_log_level(parser)
     parser.add_argument(
         "--redis-url", default=os.environ.get("BENCH_REDIS_URL", "redis://127.0.0.1:6379/0")
     )

@@ -59,6 +59,7 @@ sys.path.insert(0, str(ROOT))
 
 from bench.http_load import Client, at_rate, build_request  # noqa: E402
 from bench.http_load import closed_loop as run_closed_loop  # noqa: E402
+from bench.options import add_log_level  # noqa: E402
 from bench.stopping import stop_cleanly_on_sigterm, stop_processes  # noqa: E402
 from tests.fakes.twilio_rest import ACCOUNT_SID, AUTH_TOKEN  # noqa: E402
 from tests.support import services  # noqa: E402
@@ -322,12 +323,7 @@ def main() -> None:
         "--worker-nice", type=int, default=10, help="the worker's niceness (0: same as the API)"
     )
     parser.add_argument("--concurrency", type=int, default=8, help="business WhatsApp limit")
-    parser.add_argument(
-        "--log-level",
-        default="WARNING",
-        help="the API's and worker's LOG_LEVEL (INFO, as deployed, writes a line or two per "
-        "request and job; WARNING, the default, measures the rest)",
-    )
+    add_log_level(parser)
     parser.add_argument(
         "--no-analyze",
         action="store_true",

@@ -49,6 +49,7 @@ import psutil
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from bench.options import add_log_level  # noqa: E402
 from bench.stopping import stop_cleanly_on_sigterm, stop_processes  # noqa: E402
 from bench.whatsapp import analyze_tables, wait_http  # noqa: E402
 from bench.whatsapp_cpu import CpuMeter, Finder, per_message_ms, servers, tree  # noqa: E402
@@ -312,12 +313,7 @@ def main() -> None:
         "--profile-out", type=Path, help="--profile: also keep the merged profile (pstats) here"
     )
     parser.add_argument("--out", type=Path, help="also write the figures to this file")
-    parser.add_argument(
-        "--log-level",
-        default="WARNING",
-        help="the API's and worker's LOG_LEVEL (INFO, as deployed, writes lines per message "
-        "and job; WARNING, the default, measures the rest)",
-    )
+    add_log_level(parser)
     args = parser.parse_args()
 
     results: dict[str, Any] = {
