@@ -117,11 +117,17 @@ def jobs_table(result: dict[str, Any]) -> list[str]:
             if "cpu_ms_total" in ours
             else []
         ),
-        (
-            f"enqueue → start p50 / p99, paced {num(ours['rate_per_s'])}/s",
-            f"{num(ours['latency_p50_ms'])} / {num(ours['latency_p99_ms'])} ms",
-            f"{num(plain['latency_p50_ms'])} / {num(plain['latency_p99_ms'])} ms",
-            "",
+        *(
+            [
+                (
+                    f"enqueue → start p50 / p99, paced {num(ours['rate_per_s'])}/s",
+                    f"{num(ours['latency_p50_ms'])} / {num(ours['latency_p99_ms'])} ms",
+                    f"{num(plain['latency_p50_ms'])} / {num(plain['latency_p99_ms'])} ms",
+                    "",
+                )
+            ]
+            if "rate_per_s" in ours  # --paced-jobs 0: no paced phase
+            else []
         ),
     ]
     off = result.get("switchboard, fair share off")

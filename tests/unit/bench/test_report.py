@@ -91,6 +91,17 @@ def test_one_round_of_jobs_shows_no_per_round_ratios() -> None:
     assert "| jobs/s, steady (1 round) | 1,711 | 2,227 | 0.77 |" in table
 
 
+def test_jobs_without_the_paced_phase_shows_no_latency_row() -> None:
+    result = outputs.jobs_json()
+    for side in ("switchboard", "plain dramatiq"):  # what --paced-jobs 0 leaves out
+        for key in ("rate_per_s", "latency_mean_ms", "latency_p50_ms", "latency_p99_ms"):
+            del result[side][key]
+    table = "\n".join(jobs_table(result))
+
+    assert "enqueue → start" not in table
+    assert "| jobs/s, worker start included (median of 3) | 1,344 | 1,974 | 0.68 |" in table
+
+
 def test_whatsapps_figures_are_read_after_its_progress_lines() -> None:
     assert last_json_object(outputs.whatsapp_stdout()) == outputs.whatsapp_json()
 

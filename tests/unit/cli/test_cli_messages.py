@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import logging
 import socket
+import subprocess
+import sys
 
 from typer.testing import CliRunner
 
-from switchboard.cli.main import app
+from switchboard.cli.main import GROUPS, app
 from switchboard.common.settings import Settings
 
 runner = CliRunner()
@@ -50,6 +52,36 @@ def test_group_help_names_the_commands_there_are() -> None:
     assert "create, list, start (--follow), status, cancel" in outbound
     jobs = one_line(runner.invoke(app, ["jobs", "--help"]).output)
     assert "retry failed, dead and cancelled ones" in jobs
+
+
+def test_the_root_help_lists_every_command_once() -> None:
+    result = runner.invoke(app, ["--help"], env={"COLUMNS": "200"})
+    assert result.exit_code == 0
+    listed = [line.split()[1] for line in result.output.splitlines() if line.startswith("│ ")]
+    services = ["run", "api", "gateway", "scheduler", "worker", "migrate"]
+    simulators = ["simulate-call", "simulate-whatsapp", "create-business"]
+    assert listed[listed.index("run") :] == [*services, *simulators, *GROUPS]
+    assert "Act as Twilio: post a signed inbound WhatsApp message" in result.output
+
+
+def test_the_services_commands_load_no_admin_group() -> None:
+    """``switchboard worker`` (and the other services) starts without importing the admin
+    groups, the simulators or the table printer: they load when one of their commands runs."""
+    code = (
+        "import sys, switchboard.cli.main as m; "
+        "m.app(['worker', '--help'], standalone_mode=False); "
+        "print(' '.join(sorted(n for n in sys.modules if n.startswith('switchboard.cli.'))))"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=60
+    )
+    assert done.stdout.split()[-1:] == ["switchboard.cli.main"], done.stdout
+
+
+def test_a_group_loaded_on_use_runs_its_commands() -> None:
+    result = runner.invoke(app, ["leads", "list", "--api-key", "sbk_x", "--api-url", "bad"])
+    assert result.exit_code == 1
+    assert one_line(result.output).startswith("error: cannot reach the API at bad:")
 
 
 def test_grant_app_role_help_is_one_paragraph_the_terminal_wraps() -> None:

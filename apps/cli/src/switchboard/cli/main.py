@@ -1,9 +1,16 @@
-"""The ``switchboard`` command line: one entry point for every service and admin task."""
+"""The ``switchboard`` command line: one entry point for every service and admin task.
+
+The services' commands are here; the admin groups (``leads``, ``jobs``…) and
+``simulate-whatsapp`` are imported when one of them runs or help lists them
+(:class:`_LazyCommands`), so ``switchboard worker`` and the other services start without
+loading the CSV import, the API client or the table printer.
+"""
 
 from __future__ import annotations
 
 import asyncio
 import functools
+import importlib
 import json
 import logging
 import sys
@@ -12,37 +19,22 @@ from typing import Any
 
 import typer
 from pydantic import ValidationError
-from rich.console import Console
+from typer.core import TyperGroup
 
 from switchboard.common.logging import configure_logging
 from switchboard.common.settings import describe_invalid_settings, get_settings
 
-app = typer.Typer(
-    help="Switchboard: the backend for AI phone and WhatsApp agents.", no_args_is_help=True
-)
-err = Console(stderr=True)
-
-
-def _register_command_groups() -> None:
-    from switchboard.cli import (
-        calls_cmd,
-        db_cmd,
-        events_cmd,
-        jobs_cmd,
-        keys_cmd,
-        leads_cmd,
-        outbound_cmd,
-        simulate_cmd,
-    )
-
-    app.add_typer(leads_cmd.app, name="leads")
-    app.add_typer(jobs_cmd.app, name="jobs")
-    app.add_typer(outbound_cmd.app, name="outbound")
-    app.add_typer(calls_cmd.app, name="calls")
-    app.add_typer(events_cmd.app, name="events")
-    app.add_typer(keys_cmd.app, name="keys")
-    app.add_typer(db_cmd.app, name="db")
-    app.command("simulate-whatsapp")(_after_setup(simulate_cmd.simulate_whatsapp, client=True))
+#: The admin command groups, by name: the module whose ``app`` each is.
+GROUPS = {
+    "leads": "switchboard.cli.leads_cmd",
+    "jobs": "switchboard.cli.jobs_cmd",
+    "outbound": "switchboard.cli.outbound_cmd",
+    "calls": "switchboard.cli.calls_cmd",
+    "events": "switchboard.cli.events_cmd",
+    "keys": "switchboard.cli.keys_cmd",
+    "db": "switchboard.cli.db_cmd",
+}
+SIMULATE_WHATSAPP = "simulate-whatsapp"
 
 
 def _after_setup(command: Callable[..., None], *, client: bool = False) -> Callable[..., None]:
@@ -56,7 +48,46 @@ def _after_setup(command: Callable[..., None], *, client: bool = False) -> Calla
     return checked
 
 
-_register_command_groups()
+def _lazy_command(name: str) -> Any:
+    """The click command of a lazily imported name (``GROUPS``, ``simulate-whatsapp``)."""
+    if name == SIMULATE_WHATSAPP:
+        from switchboard.cli.simulate_cmd import simulate_whatsapp
+
+        single = typer.Typer(add_completion=False)
+        single.command()(_after_setup(simulate_whatsapp, client=True))
+        command = typer.main.get_command(single)
+    else:
+        command = typer.main.get_group(importlib.import_module(GROUPS[name]).app)
+    command.name = name
+    return command
+
+
+class _LazyCommands(TyperGroup):
+    """The root group: the services' commands as declared, the others imported on use."""
+
+    def list_commands(self, ctx: Any) -> list[str]:
+        names = super().list_commands(ctx)
+        after = names.index("simulate-call") + 1
+        return [*names[:after], SIMULATE_WHATSAPP, *names[after:], *GROUPS]
+
+    def get_command(self, ctx: Any, cmd_name: str) -> Any:
+        if cmd_name in GROUPS or cmd_name == SIMULATE_WHATSAPP:
+            return _lazy_command(cmd_name)
+        return super().get_command(ctx, cmd_name)
+
+
+app = typer.Typer(
+    cls=_LazyCommands,
+    help="Switchboard: the backend for AI phone and WhatsApp agents.",
+    no_args_is_help=True,
+)
+
+
+def _err() -> Any:
+    """The console for messages on stderr (rich, imported only by the commands that print)."""
+    from rich.console import Console
+
+    return Console(stderr=True)
 
 
 def _setup(*, client: bool = False) -> None:
@@ -162,7 +193,7 @@ def migrate() -> None:
     from switchboard.common.migrate import worker_startup_migrations
 
     applied = worker_startup_migrations()
-    err.print("migrations applied" if applied else "database already up to date")
+    _err().print("migrations applied" if applied else "database already up to date")
 
 
 @app.command("simulate-call")
@@ -240,18 +271,18 @@ def create_business_command(
     except ValidationError as exc:
         for error in exc.errors():
             field = {"phone_number": "--phone"}.get(str(error["loc"][0]), f"--{error['loc'][0]}")
-            err.print(f"[red]error:[/red] {field}: {error['msg']}")
+            _err().print(f"[red]error:[/red] {field}: {error['msg']}")
         raise typer.Exit(2) from exc
     require_database(at_head=False)  # it migrates, but never creates a database elsewhere
     worker_startup_migrations()
     try:
         business, key = create_business(body.name, body.phone_number, body.timezone)
     except BusinessExistsError as exc:
-        err.print(f"[red]error:[/red] {exc}")
+        _err().print(f"[red]error:[/red] {exc}")
         raise typer.Exit(1) from exc
     created = BusinessCreated(business=BusinessPublic.model_validate(business), api_key=key.key)
     if as_json:
         sys.stdout.write(json.dumps(created.model_dump(mode="json")) + "\n")
     else:
-        err.print(f"created business {business.id} ({business.name}, {business.phone_number})")
+        _err().print(f"created business {business.id} ({business.name}, {business.phone_number})")
         sys.stdout.write(f"API key (shown once): {key.key}\n")
