@@ -7,9 +7,6 @@ import re
 import threading
 from collections import Counter
 
-from sqlalchemy import text
-
-from switchboard.common.db.engine import get_engine
 from switchboard.common.settings import Settings
 
 
@@ -20,6 +17,12 @@ def threads_by_name() -> dict[str, int]:
 
 def database_ready() -> bool:
     """True if the database answers a trivial query."""
+    # Here, not at import: the voice gateway reports threads from this module and never
+    # touches the database (SQLAlchemy would be a tenth of its start).
+    from sqlalchemy import text
+
+    from switchboard.common.db.engine import get_engine
+
     try:
         with get_engine().connect() as conn:
             conn.execute(text("SELECT 1"))
