@@ -1,7 +1,9 @@
-"""The worker's outbox relay: from the worker loop's threads, throttled, never before boot."""
+"""The worker's outbox relay: from the worker loop's threads, throttled, first one interval
+after boot."""
 
 from __future__ import annotations
 
+import pytest
 from dramatiq import Message
 from sqlalchemy import func, select
 
@@ -10,6 +12,7 @@ from switchboard.common.jobs import enqueue
 from switchboard.common.jobs.broker import get_broker
 from switchboard.common.models import OutboxMessage
 from switchboard.common.settings import Settings
+from switchboard.worker.runtime import outbox_relay
 from switchboard.worker.runtime.outbox_relay import OutboxRelayMiddleware
 from tests.support.actors import NOOP
 from tests.support.factories import make_business
@@ -33,27 +36,47 @@ def _published() -> list[Message[object]]:
     return [Message.decode(queue.get_nowait()) for _ in range(queue.qsize())]
 
 
+class _Clock:
+    """``time`` as the relay reads it: ``monotonic`` returns ``now``, moved by the test."""
+
+    def __init__(self) -> None:
+        self.now = 1000.0
+
+    def monotonic(self) -> float:
+        return self.now
+
+
 def test_a_booted_worker_relays_stranded_rows_at_most_once_per_interval(
-    embedded: Settings,
+    embedded: Settings, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     broker = get_broker()
     broker.declare_queue(NOOP.queue)
     business = make_business()
     first = _strand(business.id)
+    clock = _Clock()
+    monkeypatch.setattr(outbox_relay, "time", clock)
     relay = OutboxRelayMiddleware(interval_s=3600, min_age_s=0)
 
     relay.tick()  # the CLI's parent process, before any worker booted: nothing
     assert _outbox_rows() == 1
 
     relay.after_worker_boot(broker, None)
+    relay.after_skip_message(broker, None)  # the first turns after boot: the first job first
+    assert _outbox_rows() == 1
+
+    clock.now += 3600  # one interval after the boot
     relay.after_skip_message(broker, None)
     assert _outbox_rows() == 0
     [message] = _published()
     assert message.message_id == first and message.options["republished"] is True
 
     _strand(business.id)
+    clock.now += 3599
     relay.after_process_message(broker, None)  # within the interval: not yet
     assert _outbox_rows() == 1 and _published() == []
+    clock.now += 1
+    relay.tick()
+    assert _outbox_rows() == 0
 
 
 def test_a_message_the_broker_refuses_stays_in_the_outbox_for_the_next_turn(

@@ -322,7 +322,10 @@ class FairShareMiddleware(Middleware):
         self._next = float("inf")  # no sweep before the worker booted
 
     def after_worker_boot(self, broker: dramatiq.Broker, worker: Any) -> None:
-        self._next = 0.0
+        # The first sweep one interval after the boot, not on the consumers' first turn: it
+        # delayed the first job (a connection and the sweep before the first message was
+        # fetched), and the other workers sweep meanwhile.
+        self._next = time.monotonic() + self.interval_s
         try:
             publish_defaults()
         except Exception as exc:  # the SQL enqueue parks only behind parked jobs meanwhile

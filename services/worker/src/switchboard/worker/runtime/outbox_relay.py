@@ -40,7 +40,11 @@ class OutboxRelayMiddleware(Middleware):
         self._next = float("inf")  # nothing before the worker booted (the CLI's parent process)
 
     def after_worker_boot(self, broker: dramatiq.Broker, worker: Any) -> None:
-        self._next = 0.0  # the first turn relays what a process that died left behind
+        # The first relay, of what a process that died left behind, one interval after the
+        # boot: not on the consumers' first turn, where it delayed the first job (a connection
+        # and a query before the first message was fetched). Rows are relayed only once they
+        # are ``min_age_s`` old anyway.
+        self._next = time.monotonic() + self.interval_s
 
     def after_process_message(
         self, broker: dramatiq.Broker, message: Any, *, result: Any = None, exception: Any = None
