@@ -16,10 +16,13 @@ a time (it has no batch send). The host's speed
 drifts by tens of percent within minutes, so ``--rounds N`` drains both sides N times,
 alternating which goes first, and reports each figure's median and the ratio per round. A
 second, paced phase enqueues jobs one at a time at a fixed rate into running workers and reports
-enqueue-to-start latency. Needs PostgreSQL, RabbitMQ and Redis (local defaults).
+enqueue-to-start latency. ``--start-rounds N`` times each side's worker start alone N more times
+(20 jobs waiting, spawn to the first done), alternating, and reports the median: a drain's
+start is one sample. Needs PostgreSQL, RabbitMQ and Redis (local defaults).
 
     uv run python bench/jobs.py --jobs 20000
     uv run python bench/jobs.py --jobs 10000 --rounds 5 --paced-jobs 1000
+    uv run python bench/jobs.py --jobs 2000 --rounds 1 --paced-jobs 0 --start-rounds 10
 """
 
 from __future__ import annotations
@@ -48,6 +51,8 @@ from tests.support.environment import configured  # noqa: E402
 #: The figures compared side by side, Switchboard's over plain Dramatiq's (for the worker's
 #: start, a time: above 1 is slower).
 RATIOS = ("jobs_per_s_with_start", "jobs_per_s_steady", "enqueue_per_s", "worker_start_s")
+#: The jobs waiting for each worker started by ``--start-rounds`` (its first one times it).
+START_JOBS = 20
 #: Where a drain's CPU goes (worker start included), per job: the worker's processes, the
 #: bench database's PostgreSQL backends, PostgreSQL's own processes (WAL writer …), RabbitMQ
 #: and Redis (each job's INCR).
@@ -268,6 +273,32 @@ def drain(
     }
 
 
+def starts(
+    sides: list[Side],
+    r: redis.Redis,
+    env: dict[str, str],
+    rounds: int,
+    processes: int,
+    threads: int,
+) -> dict[str, list[float]]:
+    """Each side's worker start (spawn to its first job done), ``rounds`` times, the sides'
+    order alternating: one drain's start is a single sample of a figure that varies by a
+    fifth from one spawn to the next."""
+    seconds: dict[str, list[float]] = {side.name: [] for side in sides}
+    for round_no in range(rounds):
+        for side in sides if round_no % 2 == 0 else sides[::-1]:
+            prefix = f"bench:{side.name}:start:{time.time_ns()}"
+            side.enqueue_batch(prefix, START_JOBS)
+            spawned = time.perf_counter()
+            proc = spawn(side.worker(processes, threads), side.env(env))
+            try:
+                first, _ = wait_done(r, prefix, START_JOBS, timeout=120)
+            finally:
+                stop(proc)
+            seconds[side.name].append(first - spawned)
+    return seconds
+
+
 def paced(
     side: Side,
     r: redis.Redis,
@@ -325,6 +356,12 @@ def main() -> None:
     )
     parser.add_argument(
         "--rate", type=float, default=200.0, help="paced phase: jobs enqueued per second"
+    )
+    parser.add_argument(
+        "--start-rounds",
+        type=int,
+        default=0,
+        help="also time each side's worker start alone this many times, alternating (median)",
     )
     add_log_level(parser)
     parser.add_argument(
@@ -384,6 +421,14 @@ def main() -> None:
                         drains["switchboard"], drains["plain dramatiq"], strict=True
                     )
                 ]
+            if args.start_rounds:
+                print(f"worker start alone, {args.start_rounds} times each ...", flush=True)
+                timed = starts(sides, r, env, args.start_rounds, args.processes, args.threads)
+                for side in sides:
+                    results[side.name]["worker_start_alone_s"] = timed[side.name]
+                    results[side.name]["worker_start_median_s"] = statistics.median(
+                        timed[side.name]
+                    )
             for side in sides if args.paced_jobs else []:  # 0: no paced phase
                 print(
                     f"paced latency: {args.paced_jobs} jobs at {args.rate}/s "
@@ -398,8 +443,9 @@ def main() -> None:
         services.drop_database(admin_url, database_url)
 
     ours, plain = results["switchboard"], results["plain dramatiq"]
-    for key in RATIOS:
-        results[f"ratio_{key}"] = ours[key] / plain[key]
+    for key in (*RATIOS, "worker_start_median_s"):
+        if key in ours:
+            results[f"ratio_{key}"] = ours[key] / plain[key]
     print()
     print(f"{'':30}{'switchboard':>14}{'plain dramatiq':>16}{'ratio':>8}")
     for key, label in [
@@ -410,10 +456,11 @@ def main() -> None:
         ("imports_s", "imports alone s"),
         ("latency_p50_ms", "enqueue→start p50 ms"),
         ("latency_p99_ms", "enqueue→start p99 ms"),
+        ("worker_start_median_s", "worker start alone, median s"),
     ]:
-        if key not in ours:  # the paced phase's, when it did not run
+        if key not in ours:  # the paced phase's or the starts', when they did not run
             continue
-        ratio = f"{results[f'ratio_{key}']:>8.2f}" if key in RATIOS else ""
+        ratio = f"{results[f'ratio_{key}']:>8.2f}" if f"ratio_{key}" in results else ""
         print(f"{label:30}{ours[key]:>14.2f}{plain[key]:>16.2f}{ratio}")
     print("CPU ms per job, draining (worker start included):")
     for side in results:

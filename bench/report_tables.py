@@ -96,6 +96,18 @@ def jobs_table(result: dict[str, Any]) -> list[str]:
         *(
             [
                 (
+                    f"worker start alone, s (median of {len(ours['worker_start_alone_s'])})",
+                    f"{ours['worker_start_median_s']:.2f}",
+                    f"{plain['worker_start_median_s']:.2f}",
+                    f"{ours['worker_start_median_s'] / plain['worker_start_median_s']:.1f}× slower",
+                )
+            ]
+            if "worker_start_median_s" in ours
+            else []
+        ),
+        *(
+            [
+                (
                     "imports alone, s (a new interpreter importing the worker's modules)",
                     f"{ours['imports_s']:.2f}",
                     f"{plain['imports_s']:.2f}",

@@ -102,6 +102,18 @@ def test_jobs_without_the_paced_phase_shows_no_latency_row() -> None:
     assert "| jobs/s, worker start included (median of 3) | 1,344 | 1,974 | 0.68 |" in table
 
 
+def test_worker_starts_timed_alone_show_their_median() -> None:
+    result = outputs.jobs_json()
+    result["switchboard"]["worker_start_alone_s"] = [1.0, 1.2, 0.9]
+    result["switchboard"]["worker_start_median_s"] = 1.0
+    result["plain dramatiq"]["worker_start_alone_s"] = [0.2, 0.25, 0.3]
+    result["plain dramatiq"]["worker_start_median_s"] = 0.25
+    table = "\n".join(jobs_table(result))
+
+    assert "| worker start alone, s (median of 3) | 1.00 | 0.25 | 4.0× slower |" in table
+    assert "worker start alone" not in "\n".join(jobs_table(outputs.jobs_json()))
+
+
 def test_whatsapps_figures_are_read_after_its_progress_lines() -> None:
     assert last_json_object(outputs.whatsapp_stdout()) == outputs.whatsapp_json()
 
