@@ -100,12 +100,18 @@ BENCHMARKS = [
         "jobs",
         "bench/jobs.py",
         {
-            "smoke": ["--jobs", "200", "--paced-jobs", "20", "--processes", "1", "--threads", "2"],
-            "quick": ["--jobs", "5000", "--rounds", "1", "--paced-jobs", "500"],
+            "smoke": [
+                *("--jobs", "200", "--paced-jobs", "20", "--start-rounds", "1"),
+                *("--processes", "1", "--threads", "2"),
+            ],
+            "quick": [
+                *("--jobs", "5000", "--rounds", "1", "--paced-jobs", "500"),
+                *("--start-rounds", "4"),
+            ],
             # Fair share off too: the like-for-like job path beside plain Dramatiq.
             "full": [
                 *("--jobs", "10000", "--rounds", "3", "--paced-jobs", "500"),
-                "--compare-fair-share",
+                *("--start-rounds", "10", "--compare-fair-share"),
             ],
         },
         _jobs_file,
