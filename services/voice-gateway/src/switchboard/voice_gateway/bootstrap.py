@@ -14,11 +14,8 @@ from switchboard.common.settings import Settings
 from switchboard.voice_gateway.adapters.agent_config_api import ApiAgentConfigSource
 from switchboard.voice_gateway.adapters.ai_router import ProviderRouter
 from switchboard.voice_gateway.adapters.amqp_publisher import AmqpEventPublisher
-from switchboard.voice_gateway.adapters.google_stt import GoogleStreamingTranscriber
 from switchboard.voice_gateway.adapters.in_process_publisher import InProcessEventPublisher
 from switchboard.voice_gateway.adapters.offline_agent import OfflineAgentProvider
-from switchboard.voice_gateway.adapters.openai_realtime import OpenAIRealtimeProvider
-from switchboard.voice_gateway.adapters.twilio_recorder import TwilioCallRecorder
 from switchboard.voice_gateway.adapters.used_token_journal import UsedTokenJournal
 from switchboard.voice_gateway.config import GatewaySettings
 from switchboard.voice_gateway.domain.media_token import UsedMediaTokens
@@ -113,12 +110,15 @@ def default_ai_provider(settings: Settings, gateway_settings: GatewaySettings) -
     providers: dict[str, AIProvider] = {
         "offline": OfflineAgentProvider(gateway_settings.offline_end_of_speech_ms)
     }
+    # Each provider's library is imported only when the deployment has its key: openai takes
+    # half a second to import and google-genai more, a third of a gateway's start.
     if settings.openai_api_key:
+        from switchboard.voice_gateway.adapters.openai_realtime import OpenAIRealtimeProvider
+
         providers["openai"] = OpenAIRealtimeProvider(
             settings.openai_api_key, settings.openai_base_url, gateway_settings.openai_model
         )
     if settings.gemini_api_key:
-        # Imported only when used: google-genai takes over half a second to import.
         from switchboard.voice_gateway.adapters.gemini_live import GeminiLiveProvider
 
         providers["gemini"] = GeminiLiveProvider(
@@ -166,6 +166,9 @@ def build_gateway(
         agent_config_source, gateway_settings.agent_config_ttl_s, clock.now
     )
     if transcriber is None and gateway_settings.google_stt_enabled:
+        # Imported only when enabled: grpc and the Speech client are a tenth of a start.
+        from switchboard.voice_gateway.adapters.google_stt import GoogleStreamingTranscriber
+
         transcriber = GoogleStreamingTranscriber(
             gateway_settings.google_stt_endpoint, insecure=gateway_settings.google_stt_insecure
         )
@@ -177,7 +180,9 @@ def build_gateway(
         )
         closers.append(sandbox)
         recorder = recorder or SandboxCallRecorder(sandbox)
-    if recorder is None:
+    if recorder is None:  # aiohttp, which Twilio's async client uses, imported only here
+        from switchboard.voice_gateway.adapters.twilio_recorder import TwilioCallRecorder
+
         recorder = TwilioCallRecorder(
             settings.twilio_account_sid, settings.twilio_auth_token, settings.twilio_api_base_url
         )
