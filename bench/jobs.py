@@ -479,7 +479,8 @@ def main() -> None:
             key: ours[key] / off[key]
             for key in ("jobs_per_s_with_start", "jobs_per_s_steady", "enqueue_per_s")
         }
-        print(f"fair share off: {json.dumps({k: round(v, 1) for k, v in off.items()})}")
+        figures = {k: round(v, 1) for k, v in off.items() if isinstance(v, int | float)}
+        print(f"fair share off: {json.dumps(figures)}")
         ratios = {k: round(v, 2) for k, v in results["fair_share_ratio"].items()}
         print(f"fair share on ÷ off: {json.dumps(ratios)}")
     out = ROOT / "bench" / "results"

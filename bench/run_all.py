@@ -102,7 +102,7 @@ BENCHMARKS = [
         {
             "smoke": [
                 *("--jobs", "200", "--paced-jobs", "20", "--start-rounds", "1"),
-                *("--processes", "1", "--threads", "2"),
+                *("--processes", "1", "--threads", "2", "--compare-fair-share"),
             ],
             "quick": [
                 *("--jobs", "5000", "--rounds", "1", "--paced-jobs", "500"),
