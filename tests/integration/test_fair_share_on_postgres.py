@@ -23,6 +23,7 @@ from switchboard.common.jobs.fair_share import limits_in
 from switchboard.common.models import Business, Job, JobSlot, OutboxMessage
 from switchboard.common.settings import Settings, get_settings
 from switchboard.domain.operations import queue_rows
+from switchboard.worker.runtime import fair_share as fair_share_runtime
 from switchboard.worker.runtime.fair_share import WOKEN, FairShareMiddleware
 from switchboard.worker.runtime.middleware import LedgerMiddleware
 from tests.support.actors import NOOP
@@ -355,3 +356,37 @@ def test_a_woken_delivery_sent_back_while_its_job_runs_here_leaves_the_slot_to_i
     assert _slot_holders(business_id) == [job_id]
     ledger_middleware.after_process_message(broker, running)
     fair.after_process_message(broker, running)
+
+
+class _Clock:
+    """``time`` as the fair-share middleware reads it: ``monotonic`` returns ``now``."""
+
+    def __init__(self) -> None:
+        self.now = 1000.0
+
+    def monotonic(self) -> float:
+        return self.now
+
+
+def test_a_booted_worker_sweeps_one_interval_after_its_boot_not_before_its_first_job(
+    business_id: int, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # A parked job with its business's slots all free: the first sweep wakes it. On the
+    # consumers' first turn that sweep would delay the worker's first job; it comes one
+    # interval after the boot.
+    get_broker().declare_queue(NOOP.queue)
+    parked = job_in(business_id, "queued")
+    with system_session() as session:
+        session.execute(update(Job).where(Job.id == parked).values(parked_at=utcnow()))
+    clock = _Clock()
+    monkeypatch.setattr(fair_share_runtime, "time", clock)
+    middleware = FairShareMiddleware(interval_s=5)
+
+    middleware.tick()  # before the boot (the CLI's parent process): never
+    middleware.after_worker_boot(get_broker(), None)
+    middleware.tick()  # the first turns after the boot
+    assert not _published(parked)
+
+    clock.now += 5
+    middleware.tick()
+    assert _published(parked)

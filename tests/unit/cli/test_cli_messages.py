@@ -75,7 +75,7 @@ def test_the_services_commands_load_no_admin_group() -> None:
     done = subprocess.run(
         [sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=60
     )
-    assert done.stdout.split()[-1:] == ["switchboard.cli.main"], done.stdout
+    assert done.stdout.splitlines()[-1].split() == ["switchboard.cli.main"]
 
 
 def test_a_group_loaded_on_use_runs_its_commands() -> None:
