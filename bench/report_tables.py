@@ -53,6 +53,15 @@ def _cpu_parts(side: dict[str, Any]) -> str:
     return f"{side['cpu_ms_total']:.2f} = " + " + ".join(f"{part:.2f}" for part in parts)
 
 
+def _seconds_row(label: str, key: str, ours: dict[str, Any], plain: dict[str, Any]) -> list[Row]:
+    """A time of both sides and how many times slower ours is; none if the run lacks it."""
+    if key not in ours:
+        return []
+    return [
+        (label, f"{ours[key]:.2f}", f"{plain[key]:.2f}", f"{ours[key] / plain[key]:.1f}× slower")
+    ]
+
+
 def jobs_table(result: dict[str, Any]) -> list[str]:
     """bench/jobs.py: jobs/s with the worker's start and steady, enqueue rate, paced latency."""
     ours, plain = result["switchboard"], result["plain dramatiq"]
@@ -81,41 +90,18 @@ def jobs_table(result: dict[str, Any]) -> list[str]:
             num(plain["enqueue_per_s"]),
             ratio(ours["enqueue_per_s"], plain["enqueue_per_s"]),
         ),
-        *(
-            [
-                (
-                    "worker start, s (spawn to 1st job)",
-                    f"{ours['worker_start_s']:.2f}",
-                    f"{plain['worker_start_s']:.2f}",
-                    f"{ours['worker_start_s'] / plain['worker_start_s']:.1f}× slower",
-                )
-            ]
-            if "worker_start_s" in ours
-            else []
+        *_seconds_row("worker start, s (spawn to 1st job)", "worker_start_s", ours, plain),
+        *_seconds_row(
+            f"worker start alone, s (median of {len(ours.get('worker_start_alone_s', []))})",
+            "worker_start_median_s",
+            ours,
+            plain,
         ),
-        *(
-            [
-                (
-                    f"worker start alone, s (median of {len(ours['worker_start_alone_s'])})",
-                    f"{ours['worker_start_median_s']:.2f}",
-                    f"{plain['worker_start_median_s']:.2f}",
-                    f"{ours['worker_start_median_s'] / plain['worker_start_median_s']:.1f}× slower",
-                )
-            ]
-            if "worker_start_median_s" in ours
-            else []
-        ),
-        *(
-            [
-                (
-                    "imports alone, s (a new interpreter importing the worker's modules)",
-                    f"{ours['imports_s']:.2f}",
-                    f"{plain['imports_s']:.2f}",
-                    f"{ours['imports_s'] / plain['imports_s']:.1f}× slower",
-                )
-            ]
-            if "imports_s" in ours
-            else []
+        *_seconds_row(
+            "imports alone, s (a new interpreter importing the worker's modules)",
+            "imports_s",
+            ours,
+            plain,
         ),
         *(
             [

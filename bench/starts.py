@@ -22,7 +22,6 @@ import argparse
 import json
 import os
 import shutil
-import socket
 import statistics
 import subprocess
 import sys
@@ -38,6 +37,7 @@ sys.path.insert(0, str(ROOT))
 from bench.stopping import stop_cleanly_on_sigterm  # noqa: E402
 from tests.support import services  # noqa: E402
 from tests.support.environment import configured  # noqa: E402
+from tests.support.processes import free_port  # noqa: E402
 
 #: Each started thing: the command after the interpreter, the path that answers when it is up.
 COMMANDS: dict[str, tuple[list[str], str]] = {
@@ -45,12 +45,6 @@ COMMANDS: dict[str, tuple[list[str], str]] = {
     "gateway": (["-m", "switchboard.cli", "gateway", "--host", "127.0.0.1"], "/health"),
     "api": (["-m", "switchboard.cli", "api", "--host", "127.0.0.1"], "/health"),
 }
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def start_seconds(name: str, env: dict[str, str], timeout_s: float = 60.0) -> float:
