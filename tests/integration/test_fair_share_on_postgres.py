@@ -27,6 +27,7 @@ from switchboard.worker.runtime import fair_share as fair_share_runtime
 from switchboard.worker.runtime.fair_share import WOKEN, FairShareMiddleware
 from switchboard.worker.runtime.middleware import LedgerMiddleware
 from tests.support.actors import NOOP
+from tests.support.clock import MonotonicClock
 from tests.support.deliveries import delivery
 from tests.support.factories import make_business
 from tests.support.ledger_rows import heartbeat, job_in, running_on
@@ -358,16 +359,6 @@ def test_a_woken_delivery_sent_back_while_its_job_runs_here_leaves_the_slot_to_i
     fair.after_process_message(broker, running)
 
 
-class _Clock:
-    """``time`` as the fair-share middleware reads it: ``monotonic`` returns ``now``."""
-
-    def __init__(self) -> None:
-        self.now = 1000.0
-
-    def monotonic(self) -> float:
-        return self.now
-
-
 def test_a_booted_worker_sweeps_one_interval_after_its_boot_not_before_its_first_job(
     business_id: int, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -378,7 +369,7 @@ def test_a_booted_worker_sweeps_one_interval_after_its_boot_not_before_its_first
     parked = job_in(business_id, "queued")
     with system_session() as session:
         session.execute(update(Job).where(Job.id == parked).values(parked_at=utcnow()))
-    clock = _Clock()
+    clock = MonotonicClock()
     monkeypatch.setattr(fair_share_runtime, "time", clock)
     middleware = FairShareMiddleware(interval_s=5)
 

@@ -15,6 +15,7 @@ from switchboard.common.settings import Settings
 from switchboard.worker.runtime import outbox_relay
 from switchboard.worker.runtime.outbox_relay import OutboxRelayMiddleware
 from tests.support.actors import NOOP
+from tests.support.clock import MonotonicClock
 from tests.support.factories import make_business
 
 
@@ -36,16 +37,6 @@ def _published() -> list[Message[object]]:
     return [Message.decode(queue.get_nowait()) for _ in range(queue.qsize())]
 
 
-class _Clock:
-    """``time`` as the relay reads it: ``monotonic`` returns ``now``, moved by the test."""
-
-    def __init__(self) -> None:
-        self.now = 1000.0
-
-    def monotonic(self) -> float:
-        return self.now
-
-
 def test_a_booted_worker_relays_stranded_rows_at_most_once_per_interval(
     embedded: Settings, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -53,7 +44,7 @@ def test_a_booted_worker_relays_stranded_rows_at_most_once_per_interval(
     broker.declare_queue(NOOP.queue)
     business = make_business()
     first = _strand(business.id)
-    clock = _Clock()
+    clock = MonotonicClock()
     monkeypatch.setattr(outbox_relay, "time", clock)
     relay = OutboxRelayMiddleware(interval_s=3600, min_age_s=0)
 
