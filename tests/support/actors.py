@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import gc
+import json
 import os
 import signal
 import time
@@ -37,6 +39,7 @@ POISON_CAPPED = ActorSpec(
 BYSTANDER = ActorSpec("test_bystander_job", "test_crash", timeout_s=30, max_retries=3)
 HOLD_FIRST = ActorSpec("test_hold_first_run_job", "test_hold", timeout_s=120, max_retries=3)
 GATED = ActorSpec("test_gated_job", "test_jobs", timeout_s=120, max_retries=3)
+HEAP_PROBE = ActorSpec("test_heap_probe_job", "test_jobs", timeout_s=30, max_retries=0)
 
 
 def record_lead(*, business_id: int, phone: str) -> None:
@@ -114,6 +117,14 @@ def hold_first_run(*, business_id: int, marker: str) -> None:
         time.sleep(100)  # the test SIGKILLs the worker while we wait here
 
 
+def heap_probe(*, business_id: int, marker: str) -> None:
+    """Write, as JSON, whether the collector is on in this worker process and how many
+    objects its start left frozen (``startup_heap``)."""
+    tmp = Path(marker + ".tmp")
+    tmp.write_text(json.dumps({"enabled": gc.isenabled(), "frozen": gc.get_freeze_count()}))
+    tmp.replace(marker)
+
+
 def register() -> dict[str, Any]:
     """Declare every test actor on the current broker."""
     pairs = [
@@ -129,6 +140,7 @@ def register() -> dict[str, Any]:
         (BYSTANDER, count_runs),
         (HOLD_FIRST, hold_first_run),
         (GATED, gated),
+        (HEAP_PROBE, heap_probe),
     ]
     return {spec.name: job_actor(spec)(fn) for spec, fn in pairs}
 

@@ -1,5 +1,14 @@
-"""``python -m switchboard.cli`` is the ``switchboard`` command."""
+"""The ``switchboard`` command (``python -m switchboard.cli`` too)."""
 
-from switchboard.cli.main import app
+from switchboard.common.startup_heap import collector_paused
 
-app()
+
+def main() -> None:
+    """Load the command line with the collector paused (``startup_heap``), then run it."""
+    with collector_paused():
+        from switchboard.cli.main import app
+    app()
+
+
+if __name__ == "__main__":
+    main()

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import gc
 from collections.abc import AsyncIterator, Awaitable
 from contextlib import asynccontextmanager
 from functools import cached_property
@@ -46,27 +45,12 @@ from switchboard.common.jobs.outbox import set_outbox_sink
 from switchboard.common.logging import configure_logging, get_logger
 from switchboard.common.metrics import LedgerCollector
 from switchboard.common.settings import Settings, get_settings
+from switchboard.common.startup_heap import freeze_startup_heap
 from switchboard.common.web import health_router
 from switchboard.domain.whatsapp.inbound_store import ThreadedInboundStore
 
 log = get_logger(__name__)
 SHUTDOWN_STEP_S = 15.0
-
-
-_heap_frozen = False
-
-
-def _freeze_startup_heap() -> None:
-    """Once per process: keep the imports' objects out of every later full collection.
-
-    They are ~150,000 long-lived objects; a full collection scans them all (~100 ms here, a
-    stall for every request in flight). Frozen, they are skipped.
-    """
-    global _heap_frozen
-    if not _heap_frozen:
-        gc.collect()
-        gc.freeze()
-        _heap_frozen = True
 
 
 async def _bounded(step: Awaitable[None], what: str) -> None:
@@ -121,7 +105,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             )
         consumer = CallEventConsumer(settings)  # call events → follow-up jobs
         await consumer.start()
-        _freeze_startup_heap()
+        freeze_startup_heap()  # what the start left, out of every later collection
         try:
             yield
         finally:

@@ -2,19 +2,28 @@
 
 from __future__ import annotations
 
+import importlib
+
 import uvicorn
 
+from switchboard.common.startup_heap import collector_paused
+
 DEFAULT_PORT = 8000
+APP_MODULE = "switchboard.api.app"
 
 
 def serve(host: str = "0.0.0.0", port: int = DEFAULT_PORT, workers: int = 1) -> None:  # noqa: S104
     """Run the API in ``workers`` server processes, each with its own event loop.
 
     The factory (not an app object) lets uvicorn's spawned workers each build theirs, with
-    logging configured in that process.
+    logging configured in that process. With one process uvicorn imports the app's module
+    here: it is imported first with the collector paused (``startup_heap``).
     """
+    if workers == 1:
+        with collector_paused():
+            importlib.import_module(APP_MODULE)
     uvicorn.run(
-        "switchboard.api.app:create_served_app",
+        f"{APP_MODULE}:create_served_app",
         factory=True,
         host=host,
         port=port,

@@ -8,13 +8,16 @@ from collections.abc import Sequence
 import uvicorn
 
 from switchboard.common.settings import get_settings
-from switchboard.scheduler.app import create_app
+from switchboard.common.startup_heap import collector_paused
 
 DEFAULT_PORT = 8002
 
 
 def serve(host: str, port: int = DEFAULT_PORT, modules: Sequence[str] = ()) -> None:
     """Run the scheduler and its HTTP endpoints until interrupted."""
-    app = create_app(get_settings(), modules=modules)
+    with collector_paused():  # the app's modules are imported here, not with this one's
+        from switchboard.scheduler.app import create_app
+
+        app = create_app(get_settings(), modules=modules)
     # log_config=None: uvicorn's lines go through our logging (JSON with LOG_JSON).
     uvicorn.run(app, host=host, port=port, log_level="warning", log_config=None, lifespan="on")

@@ -13,7 +13,7 @@ import uvicorn
 from fastapi import FastAPI
 
 from switchboard.common.settings import Settings
-from switchboard.voice_gateway.app import create_app
+from switchboard.common.startup_heap import collector_paused, freeze_startup_heap
 from switchboard.voice_gateway.media_websocket import MediaWebSocketProtocol
 from switchboard.voice_gateway.session.admission import Admission
 
@@ -29,8 +29,7 @@ def tune_garbage_collector() -> None:
     young-generation threshold is raised: the per-frame path allocates few cyclic objects,
     so collections become rare and short instead of frequent scans of the whole heap.
     """
-    gc.collect()
-    gc.freeze()
+    freeze_startup_heap()
     gc.set_threshold(50_000, 20, 100)
 
 
@@ -84,7 +83,11 @@ def serve(
     One process serves many calls; scale out with more processes behind the proxy. SIGTERM
     drains (``DrainingServer``).
     """
-    serve_app(create_app(settings), host, port)
+    with collector_paused():  # the app's modules are imported here, not with this one's
+        from switchboard.voice_gateway.app import create_app
+
+        app = create_app(settings)
+    serve_app(app, host, port)
 
 
 def serve_app(app: FastAPI, host: str, port: int) -> None:

@@ -11,6 +11,7 @@ from dramatiq.cli import make_argument_parser
 from switchboard.common.db.engine import reset_engine
 from switchboard.common.migrate import worker_startup_migrations
 from switchboard.common.settings import get_settings
+from switchboard.common.startup_heap import collector_paused
 from switchboard.worker import status_server
 
 WORKER_MODULE = "switchboard.worker.app"
@@ -48,12 +49,13 @@ def run_worker(
     # Before the actors' modules are imported: their broker reads where to write its status.
     metrics_dir = status_server.prepare(port) if port else None
     try:
-        worker_startup_migrations()
-        reset_engine()  # worker processes open their own connections
-        # Import the actors (and their libraries) once here: the forked worker processes
-        # inherit them instead of each importing everything again on start.
-        for module in (WORKER_MODULE, *modules):
-            importlib.import_module(module)
+        with collector_paused():
+            worker_startup_migrations()
+            reset_engine()  # worker processes open their own connections
+            # Import the actors (and their libraries) once here: the forked worker processes
+            # inherit them (frozen, ``startup_heap``) instead of each importing them again.
+            for module in (WORKER_MODULE, *modules):
+                importlib.import_module(module)
         parser = make_argument_parser()  # type: ignore[no-untyped-call]
         args = dramatiq_args(processes, threads, queues, modules, status=bool(port))
         return int(dramatiq_main(parser.parse_args(args)) or 0)  # type: ignore[no-untyped-call]

@@ -1,0 +1,88 @@
+"""The collector around a service's start (``switchboard.common.startup_heap``)."""
+
+from __future__ import annotations
+
+import gc
+import json
+import subprocess
+import sys
+import weakref
+from collections.abc import Iterator
+
+import pytest
+
+from switchboard.common.startup_heap import collector_paused
+
+
+class _Cycle:
+    """An object that refers to itself: only the collector frees it."""
+
+    def __init__(self) -> None:
+        self.me = self
+
+
+@pytest.fixture(autouse=True)
+def _collector_restored() -> Iterator[None]:
+    """Each test's freezes undone and the collector left on, as pytest had it."""
+    gc.enable()
+    gc.unfreeze()
+    yield
+    gc.enable()
+    gc.unfreeze()
+
+
+def test_nothing_is_collected_inside_and_what_was_made_is_frozen_on_leaving() -> None:
+    before = gc.get_freeze_count()
+    with collector_paused():
+        assert not gc.isenabled()
+        made = [_Cycle() for _ in range(1_000)]
+    assert gc.isenabled()
+    assert gc.get_freeze_count() >= before + len(made)
+    alive = [weakref.ref(cycle) for cycle in made]
+    del made
+    # Frozen: a full collection no longer looks at those cycles, so it frees none of them.
+    gc.collect()
+    assert all(ref() is not None for ref in alive)
+
+
+def test_nested_uses_resume_only_at_the_outermost() -> None:
+    with collector_paused():
+        with collector_paused():
+            pass
+        assert not gc.isenabled()
+        frozen_inside = gc.get_freeze_count()
+    assert gc.isenabled()
+    assert gc.get_freeze_count() >= frozen_inside
+
+
+def test_a_collector_switched_off_by_the_caller_stays_off_and_nothing_is_frozen() -> None:
+    gc.disable()
+    before = gc.get_freeze_count()
+    with collector_paused():
+        [_Cycle() for _ in range(100)]
+    assert not gc.isenabled()
+    assert gc.get_freeze_count() == before
+
+
+def test_the_collector_resumes_when_the_start_fails() -> None:
+    with pytest.raises(ImportError), collector_paused():
+        import switchboard.no_such_module  # type: ignore[import-not-found] # noqa: F401
+    assert gc.isenabled()
+
+
+def test_the_switchboard_command_loads_with_the_collector_paused_and_leaves_it_on() -> None:
+    """The console script's entry (``switchboard.cli.__main__:main``), in a new interpreter."""
+    code = (
+        "import gc, json, sys\n"
+        "sys.argv = ['switchboard', '--help']\n"
+        "from switchboard.cli.__main__ import main\n"
+        "try:\n    main()\nexcept SystemExit:\n    pass\n"
+        "sys.stderr.write(json.dumps([gc.isenabled(), gc.get_freeze_count()]))\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=60
+    )
+    enabled, frozen = json.loads(done.stderr.strip().splitlines()[-1])
+    assert enabled is True
+    # typer, pydantic, the settings and logging: tens of thousands of objects, frozen.
+    assert frozen > 30_000
