@@ -97,12 +97,12 @@ def serve_gateway(port: int) -> None:
 
     from switchboard.common.logging import configure_logging
     from switchboard.common.settings import Settings
+    from switchboard.common.startup_heap import tune_for_serving
     from switchboard.voice_gateway.app import create_app
     from switchboard.voice_gateway.domain.agent_config import AgentConfig
     from switchboard.voice_gateway.ports.agent_config import InMemoryAgentConfigSource
     from switchboard.voice_gateway.ports.event_publisher import InMemoryEventPublisher
     from switchboard.voice_gateway.ports.recorder import InMemoryCallRecorder
-    from switchboard.voice_gateway.server import tune_garbage_collector
 
     try:  # served as ``switchboard gateway`` serves it (a tree from before has no such module)
         from switchboard.voice_gateway.media_websocket import MediaWebSocketProtocol
@@ -130,7 +130,7 @@ def serve_gateway(port: int) -> None:
         agent_config_source=InMemoryAgentConfigSource([agent]),
         recorder=InMemoryCallRecorder(),
     )
-    tune_garbage_collector()
+    tune_for_serving()
     profile_to = os.environ.get("BENCH_GATEWAY_PROFILE")
     profiler = None
     if profile_to:

@@ -98,13 +98,13 @@ def serve_gateway(
 
     from switchboard.common.logging import configure_logging
     from switchboard.common.settings import Settings
+    from switchboard.common.startup_heap import tune_for_serving
     from switchboard.voice_gateway.adapters.openai_realtime import OpenAIRealtimeProvider
     from switchboard.voice_gateway.app import create_app
     from switchboard.voice_gateway.config import GatewaySettings
     from switchboard.voice_gateway.domain.agent_config import AgentConfig
     from switchboard.voice_gateway.ports.agent_config import InMemoryAgentConfigSource
     from switchboard.voice_gateway.ports.event_publisher import InMemoryEventPublisher
-    from switchboard.voice_gateway.server import tune_garbage_collector
 
     configure_logging("WARNING")
     prefix = variant == "pre-fix"
@@ -139,7 +139,7 @@ def serve_gateway(
         gateway_settings=GatewaySettings(preopen_timeout_s=0) if prefix else None,
         warm_up=not prefix,
     )
-    tune_garbage_collector()
+    tune_for_serving()
     config = uvicorn.Config(
         app,
         host="127.0.0.1",

@@ -98,7 +98,7 @@ def jobs_table(result: dict[str, Any]) -> list[str]:
             plain,
         ),
         *_seconds_row(
-            "imports alone, s (a new interpreter importing the worker's modules)",
+            "imports alone, s (a new interpreter importing the worker's modules, to their end)",
             "imports_s",
             ours,
             plain,

@@ -11,7 +11,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from switchboard.common.startup_heap import collector_paused
+from switchboard.common.startup_heap import SERVING_THRESHOLDS, collector_paused, tune_for_serving
 
 
 class _Cycle:
@@ -23,12 +23,14 @@ class _Cycle:
 
 @pytest.fixture(autouse=True)
 def _collector_restored() -> Iterator[None]:
-    """Each test's freezes undone and the collector left on, as pytest had it."""
+    """Each test's freezes and thresholds undone, the collector left on, as pytest had it."""
+    thresholds = gc.get_threshold()
     gc.enable()
     gc.unfreeze()
     yield
     gc.enable()
     gc.unfreeze()
+    gc.set_threshold(*thresholds)
 
 
 def test_nothing_is_collected_inside_and_what_was_made_is_frozen_on_leaving() -> None:
@@ -68,6 +70,14 @@ def test_the_collector_resumes_when_the_start_fails() -> None:
     with pytest.raises(ImportError), collector_paused():
         import switchboard.no_such_module  # type: ignore[import-not-found] # noqa: F401
     assert gc.isenabled()
+
+
+def test_a_server_tuned_for_serving_collects_rarely_and_keeps_its_start_frozen() -> None:
+    gc.set_threshold(700, 10, 10)
+    made = [_Cycle() for _ in range(100)]
+    tune_for_serving()
+    assert gc.get_threshold() == SERVING_THRESHOLDS
+    assert gc.get_freeze_count() >= len(made)
 
 
 def test_the_switchboard_command_loads_with_the_collector_paused_and_leaves_it_on() -> None:

@@ -45,7 +45,7 @@ from switchboard.common.jobs.outbox import set_outbox_sink
 from switchboard.common.logging import configure_logging, get_logger
 from switchboard.common.metrics import LedgerCollector
 from switchboard.common.settings import Settings, get_settings
-from switchboard.common.startup_heap import freeze_startup_heap
+from switchboard.common.startup_heap import tune_for_serving
 from switchboard.common.web import health_router
 from switchboard.domain.whatsapp.inbound_store import ThreadedInboundStore
 
@@ -105,7 +105,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             )
         consumer = CallEventConsumer(settings)  # call events → follow-up jobs
         await consumer.start()
-        freeze_startup_heap()  # what the start left, out of every later collection
+        tune_for_serving()  # the start's objects frozen, collections rare (startup_heap)
         try:
             yield
         finally:

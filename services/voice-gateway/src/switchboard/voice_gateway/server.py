@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import gc
 import signal
 import socket
 import sys
@@ -13,24 +12,13 @@ import uvicorn
 from fastapi import FastAPI
 
 from switchboard.common.settings import Settings
-from switchboard.common.startup_heap import collector_paused, freeze_startup_heap
+from switchboard.common.startup_heap import collector_paused, tune_for_serving
 from switchboard.voice_gateway.media_websocket import MediaWebSocketProtocol
 from switchboard.voice_gateway.session.admission import Admission
 
 DEFAULT_PORT = 8001
 #: uvicorn's exit status when the app failed to start.
 STARTUP_FAILURE = 3
-
-
-def tune_garbage_collector() -> None:
-    """Keep full garbage collections from pausing every call's audio.
-
-    Objects alive at startup (the app, libraries) are frozen out of collections, and the
-    young-generation threshold is raised: the per-frame path allocates few cyclic objects,
-    so collections become rare and short instead of frequent scans of the whole heap.
-    """
-    freeze_startup_heap()
-    gc.set_threshold(50_000, 20, 100)
 
 
 class DrainingServer(uvicorn.Server):
@@ -93,7 +81,7 @@ def serve(
 def serve_app(app: FastAPI, host: str, port: int) -> None:
     """Serve a gateway app built by ``create_app`` as ``serve`` does (tests pass their own)."""
     gateway = app.state.gateway
-    tune_garbage_collector()
+    tune_for_serving()  # no collection pausing every call's audio (startup_heap)
     config = uvicorn.Config(
         app,
         host=host,
