@@ -65,6 +65,7 @@ if str(ROOT) not in sys.path:
 
 from bench.stopping import stop_cleanly_on_sigterm  # noqa: E402
 from bench.voice_webhook import ring  # noqa: E402
+from tests.support.processes import free_port  # noqa: E402
 
 AUTH_TOKEN = "bench-twilio-token"
 BUSINESS_NUMBER = "+15550001111"
@@ -80,12 +81,6 @@ def percentile(values: list[float], q: float) -> float:
         return float("nan")
     ordered = sorted(values)
     return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 # --- servers ------------------------------------------------------------------------------
