@@ -36,7 +36,8 @@ SERVING_THRESHOLDS = (50_000, 20, 100)
 
 @contextmanager
 def collector_paused() -> Iterator[None]:
-    """No collection inside; on leaving, freeze every object made so far and collect again.
+    """No collection inside; on leaving, freeze every object made so far and turn the
+    collector back on.
 
     Nested uses resume at the outermost. If the collector was already off (the caller's
     choice), nothing is frozen and it stays off.

@@ -49,9 +49,10 @@ def run_worker(
     # Before the actors' modules are imported: their broker reads where to write its status.
     metrics_dir = status_server.prepare(port) if port else None
     try:
+        # Outside the pause: a migration's garbage is collected, not frozen for good.
+        worker_startup_migrations()
+        reset_engine()  # worker processes open their own connections
         with collector_paused():
-            worker_startup_migrations()
-            reset_engine()  # worker processes open their own connections
             # Import the actors (and their libraries) once here: the forked worker processes
             # inherit them (frozen, ``startup_heap``) instead of each importing them again.
             for module in (WORKER_MODULE, *modules):
