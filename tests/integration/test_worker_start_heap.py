@@ -13,13 +13,13 @@ from tests.support.factories import make_business
 from tests.support.waiting import wait_for
 
 
-def test_a_worker_process_collects_and_keeps_its_start_frozen(start_worker, tmp_path) -> None:
+def test_a_worker_process_collects_and_keeps_its_start_frozen(start_worker, tmp_path: Path) -> None:
     start_worker("test_jobs", processes=1, threads=2)
     marker = tmp_path / "heap.json"
     enqueue(actors.HEAP_PROBE, business_id=make_business().id, marker=str(marker))
 
     def probed() -> dict[str, object] | None:
-        return json.loads(marker.read_text()) if Path(marker).exists() else None
+        return json.loads(marker.read_text()) if marker.exists() else None
 
     heap = wait_for(probed, timeout=60, what="the heap probe job to run")
     assert heap["enabled"] is True  # never left off after the start
