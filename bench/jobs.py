@@ -125,8 +125,8 @@ class Side:
 class Switchboard(Side):
     name = "switchboard"
     imports = (
-        "from switchboard.common.startup_heap import collector_paused\n"
-        "with collector_paused():\n"
+        "from switchboard.common.startup_imports import startup_imports\n"
+        "with startup_imports():\n"
         "    import switchboard.cli.main, switchboard.worker.runner, switchboard.worker.app\n"
         "    import bench.actors"
     )

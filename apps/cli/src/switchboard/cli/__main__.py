@@ -1,11 +1,11 @@
 """The ``switchboard`` command (``python -m switchboard.cli`` too)."""
 
-from switchboard.common.startup_heap import collector_paused
+from switchboard.common.startup_imports import startup_imports
 
 
 def main() -> None:
-    """Load the command line with the collector paused (``startup_heap``), then run it."""
-    with collector_paused():
+    """Load the command line as a service starts (``startup_imports``), then run it."""
+    with startup_imports():
         from switchboard.cli.main import app
     app()
 

@@ -23,7 +23,7 @@ from typer.core import TyperGroup
 
 from switchboard.common.logging import configure_logging
 from switchboard.common.settings import describe_invalid_settings, get_settings
-from switchboard.common.startup_heap import collector_paused
+from switchboard.common.startup_imports import startup_imports
 
 #: The admin command groups, by name: the module whose ``app`` each is.
 GROUPS = {
@@ -118,7 +118,7 @@ def run(
 ) -> None:
     """Run what SERVICE_ROLE says (default: everything in one process)."""
     _setup()
-    with collector_paused():
+    with startup_imports():
         from switchboard.cli.embedded import serve
 
     asyncio.run(serve(host, api_port, gateway_port, scheduler_port, threads))
@@ -183,7 +183,7 @@ def worker(
 ) -> None:
     """Dramatiq's own worker, after applying migrations once."""
     _setup()
-    with collector_paused():
+    with startup_imports():
         from switchboard.worker.runner import run_worker
 
     raise typer.Exit(run_worker(processes, threads, queues, modules or [], metrics_port))

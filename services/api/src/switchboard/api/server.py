@@ -6,7 +6,7 @@ import importlib
 
 import uvicorn
 
-from switchboard.common.startup_heap import collector_paused
+from switchboard.common.startup_imports import startup_imports
 
 DEFAULT_PORT = 8000
 APP_MODULE = "switchboard.api.app"
@@ -17,10 +17,10 @@ def serve(host: str = "0.0.0.0", port: int = DEFAULT_PORT, workers: int = 1) -> 
 
     The factory (not an app object) lets uvicorn's spawned workers each build theirs, with
     logging configured in that process. With one process uvicorn imports the app's module
-    here: it is imported first with the collector paused (``startup_heap``).
+    here: it is imported first as a start imports (``startup_imports``).
     """
     if workers == 1:
-        with collector_paused():
+        with startup_imports():
             importlib.import_module(APP_MODULE)
     uvicorn.run(
         f"{APP_MODULE}:create_served_app",

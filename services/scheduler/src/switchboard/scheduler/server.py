@@ -8,14 +8,14 @@ from collections.abc import Sequence
 import uvicorn
 
 from switchboard.common.settings import get_settings
-from switchboard.common.startup_heap import collector_paused
+from switchboard.common.startup_imports import startup_imports
 
 DEFAULT_PORT = 8002
 
 
 def serve(host: str, port: int = DEFAULT_PORT, modules: Sequence[str] = ()) -> None:
     """Run the scheduler and its HTTP endpoints until interrupted."""
-    with collector_paused():  # the app's modules are imported here, not with this one's
+    with startup_imports():  # the app's modules are imported here, not with this one's
         from switchboard.scheduler.app import create_app
 
         app = create_app(get_settings(), modules=modules)

@@ -12,7 +12,8 @@ import uvicorn
 from fastapi import FastAPI
 
 from switchboard.common.settings import Settings
-from switchboard.common.startup_heap import collector_paused, tune_for_serving
+from switchboard.common.startup_heap import tune_for_serving
+from switchboard.common.startup_imports import startup_imports
 from switchboard.voice_gateway.media_websocket import MediaWebSocketProtocol
 from switchboard.voice_gateway.session.admission import Admission
 
@@ -71,7 +72,7 @@ def serve(
     One process serves many calls; scale out with more processes behind the proxy. SIGTERM
     drains (``DrainingServer``).
     """
-    with collector_paused():  # the app's modules are imported here, not with this one's
+    with startup_imports():  # the app's modules are imported here, not with this one's
         from switchboard.voice_gateway.app import create_app
 
         app = create_app(settings)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 
 from switchboard.common.service_start import checked_settings
-from switchboard.common.startup_heap import collector_paused
+from switchboard.common.startup_imports import startup_imports
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -28,7 +28,7 @@ def main(argv: list[str] | None = None) -> None:
     )
     args = parser.parse_args(argv)
     checked_settings(parser.prog)
-    with collector_paused():
+    with startup_imports():
         from switchboard.worker.runner import run_worker
     raise SystemExit(
         run_worker(args.processes, args.threads, args.queues, args.modules, args.metrics_port)

@@ -11,7 +11,7 @@ from dramatiq.cli import make_argument_parser
 from switchboard.common.db.engine import reset_engine
 from switchboard.common.migrate import worker_startup_migrations
 from switchboard.common.settings import get_settings
-from switchboard.common.startup_heap import collector_paused
+from switchboard.common.startup_imports import startup_imports
 from switchboard.worker import status_server
 
 WORKER_MODULE = "switchboard.worker.app"
@@ -52,7 +52,7 @@ def run_worker(
         # Outside the pause: a migration's garbage is collected, not frozen for good.
         worker_startup_migrations()
         reset_engine()  # worker processes open their own connections
-        with collector_paused():
+        with startup_imports():
             # Import the actors (and their libraries) once here: the forked worker processes
             # inherit them (frozen, ``startup_heap``) instead of each importing them again.
             for module in (WORKER_MODULE, *modules):
