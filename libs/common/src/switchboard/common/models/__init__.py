@@ -9,6 +9,7 @@ from switchboard.common.models.business import (
 )
 from switchboard.common.models.calls import CallLog, CallSession, Recording
 from switchboard.common.models.events import ParkedEvent
+from switchboard.common.models.idempotency import IdempotencyKey
 from switchboard.common.models.jobs import (
     Job,
     JobLimitDefault,
@@ -35,6 +36,7 @@ __all__ = [
     "CallLog",
     "CallSession",
     "DashboardSession",
+    "IdempotencyKey",
     "Job",
     "JobLimitDefault",
     "JobSlot",
