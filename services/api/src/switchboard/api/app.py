@@ -14,6 +14,7 @@ from switchboard.api.adapters.whatsapp_inbound import open_postgres_inbound_stor
 from switchboard.api.errors import install_error_handlers
 from switchboard.api.events import CallEventConsumer
 from switchboard.api.events.parking import ParkedEventsCollector
+from switchboard.api.idempotency import install_idempotency
 from switchboard.api.params import UNREADABLE_BODY
 from switchboard.api.routes import (
     api_docs,
@@ -127,6 +128,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     )
     app.state.whatsapp_inbound = ThreadedInboundStore()  # until the lifespan picks another
     install_error_handlers(app)  # domain errors, the database away (503), the rest (500)
+    install_idempotency(app)  # Idempotency-Key on the POSTs that depend on Idempotent
     app.add_middleware(RequestObservability, service="api")  # request id, access log, metrics
     collectors = [LedgerCollector(), ParkedEventsCollector()]
     app.include_router(health_router("api", settings, extra_collectors=collectors))

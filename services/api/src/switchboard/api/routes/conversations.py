@@ -5,6 +5,7 @@ from __future__ import annotations
 from fastapi import APIRouter, Query, Response, status
 
 from switchboard.api.deps import CurrentBusiness
+from switchboard.api.idempotency import Idempotent
 from switchboard.api.pagination import Paging, to_page
 from switchboard.api.params import NOT_FOUND, UNAUTHORIZED, ConversationId
 from switchboard.api.schemas import (
@@ -40,6 +41,7 @@ def list_conversations(
 @router.post(
     "",
     summary="Open a conversation",
+    dependencies=[Idempotent],
     response_model=ConversationPublic,
     status_code=status.HTTP_201_CREATED,
     responses={200: {"model": ConversationPublic, "description": "It already existed"}},
@@ -86,6 +88,7 @@ def list_messages(
 @router.post(
     "/{conversation_id}/messages",
     summary="Send a WhatsApp message",
+    dependencies=[Idempotent],
     response_model=MessageQueued,
     status_code=status.HTTP_202_ACCEPTED,
     responses=NOT_FOUND,

@@ -5,6 +5,7 @@ from __future__ import annotations
 from fastapi import APIRouter, Query, Response, status
 
 from switchboard.api.deps import CurrentBusiness
+from switchboard.api.idempotency import Idempotent
 from switchboard.api.pagination import Cursor, decode_time_cursor, encode_cursor
 from switchboard.api.params import CONFLICT, NOT_FOUND, JobId
 from switchboard.api.schemas import ErrorResponse, JobPage, JobPublic, JobStatus
@@ -51,6 +52,7 @@ def get_job(business_id: CurrentBusiness, job_id: JobId) -> JobPublic:
 @router.post(
     "/{job_id}/cancel",
     summary="Cancel a job",
+    dependencies=[Idempotent],
     response_model=JobPublic,
     responses={
         **_NOT_FOUND,
@@ -74,6 +76,7 @@ def cancel(business_id: CurrentBusiness, job_id: JobId, response: Response) -> J
 @router.post(
     "/{job_id}/retry",
     summary="Retry a job",
+    dependencies=[Idempotent],
     response_model=JobPublic,
     responses={**_NOT_FOUND, **CONFLICT},
 )

@@ -6,6 +6,7 @@ from fastapi import APIRouter, File, Query, Response, UploadFile, status
 from fastapi.responses import JSONResponse
 
 from switchboard.api.deps import CurrentBusiness
+from switchboard.api.idempotency import Idempotent
 from switchboard.api.pagination import Paging, to_page
 from switchboard.api.params import CONFLICT, NOT_FOUND, UNAUTHORIZED, LeadId
 from switchboard.api.schemas import (
@@ -28,6 +29,7 @@ MAX_IMPORT_BYTES = 5 * 1024 * 1024
 @router.post(
     "",
     summary="Create a lead",
+    dependencies=[Idempotent],
     status_code=status.HTTP_201_CREATED,
     response_model=LeadPublic,
     responses=CONFLICT,
@@ -56,6 +58,7 @@ def list_leads(
 @router.post(
     "/import",
     summary="Import leads from CSV",
+    dependencies=[Idempotent],
     response_model=LeadImportResult,
     responses={
         400: {

@@ -9,6 +9,7 @@ from fastapi import APIRouter, Query
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from switchboard.api.deps import CurrentBusiness
+from switchboard.api.idempotency import Idempotent
 from switchboard.api.pagination import Cursor, decode_id_cursor, encode_cursor
 from switchboard.api.params import CONFLICT, NOT_FOUND, object_id
 from switchboard.api.schemas import ErrorResponse, IdList, Text
@@ -132,6 +133,7 @@ def _public(view: runs.RunView, errors: dict[int, str] | None = None) -> Outboun
 @router.post(
     "",
     summary="Create an outbound run",
+    dependencies=[Idempotent],
     status_code=201,
     response_model=OutboundRunPublic,
     responses={422: {"model": ErrorResponse}},
@@ -182,6 +184,7 @@ def get_run(business_id: CurrentBusiness, run_id: RunId) -> OutboundRunPublic:
 @router.post(
     "/{run_id}/start",
     summary="Start an outbound run",
+    dependencies=[Idempotent],
     response_model=OutboundRunPublic,
     responses={**_404, **_409},
 )
@@ -193,6 +196,7 @@ def start(business_id: CurrentBusiness, run_id: RunId) -> OutboundRunPublic:
 @router.post(
     "/{run_id}/cancel",
     summary="Cancel an outbound run",
+    dependencies=[Idempotent],
     response_model=OutboundRunPublic,
     responses={**_404, **_409},
 )

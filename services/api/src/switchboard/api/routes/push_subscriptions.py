@@ -5,6 +5,7 @@ from __future__ import annotations
 from fastapi import APIRouter, Response, status
 
 from switchboard.api.deps import CurrentBusiness, SettingsDep
+from switchboard.api.idempotency import Idempotent
 from switchboard.api.pagination import Paging, to_page
 from switchboard.api.params import NOT_FOUND, UNAUTHORIZED, SubscriptionId
 from switchboard.api.schemas import (
@@ -23,6 +24,7 @@ router = APIRouter(
 @router.post(
     "",
     summary="Subscribe a browser to push notifications",
+    dependencies=[Idempotent],
     response_model=PushSubscriptionPublic,
     status_code=status.HTTP_201_CREATED,
     responses={

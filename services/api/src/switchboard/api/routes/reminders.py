@@ -7,6 +7,7 @@ from typing import Literal
 from fastapi import APIRouter, Query, Response, status
 
 from switchboard.api.deps import CurrentBusiness
+from switchboard.api.idempotency import Idempotent
 from switchboard.api.pagination import Paging, to_page
 from switchboard.api.params import NOT_FOUND, UNAUTHORIZED, ReminderId
 from switchboard.api.schemas import ReminderCreate, ReminderPage, ReminderPublic, ReminderUpdate
@@ -21,6 +22,7 @@ ReminderStatus = Literal["pending", "sent", "done", "cancelled"]
 @router.post(
     "",
     summary="Create a reminder",
+    dependencies=[Idempotent],
     response_model=ReminderPublic,
     status_code=status.HTTP_201_CREATED,
 )

@@ -5,6 +5,7 @@ from __future__ import annotations
 from fastapi import APIRouter, Query, Response, status
 
 from switchboard.api.deps import CurrentBusiness, SettingsDep
+from switchboard.api.idempotency import Idempotent
 from switchboard.api.pagination import Paging, to_page
 from switchboard.api.params import NOT_FOUND, UNAUTHORIZED, EndpointId
 from switchboard.api.schemas import (
@@ -27,6 +28,7 @@ router = APIRouter(prefix="/api/v1/webhooks", tags=["webhooks"], responses=UNAUT
 @router.post(
     "",
     summary="Register a webhook endpoint",
+    dependencies=[Idempotent],
     response_model=WebhookEndpointWithSecret,
     status_code=status.HTTP_201_CREATED,
 )
@@ -122,6 +124,7 @@ def list_deliveries(
 @router.post(
     "/{endpoint_id}/test",
     summary="Send a test event",
+    dependencies=[Idempotent],
     response_model=WebhookTestQueued,
     status_code=status.HTTP_202_ACCEPTED,
     responses=NOT_FOUND,
