@@ -307,7 +307,9 @@ def test_keys_older_than_a_day_are_deleted_and_free_again(client) -> None:
     client.post("/api/v1/leads", json={"phone": unique_phone()}, headers=headers)
     with tenant_session(business.id) as session:
         session.execute(
-            update(IdempotencyKey).values(created_at=utcnow() - timedelta(hours=24, seconds=1))
+            update(IdempotencyKey)
+            .where(IdempotencyKey.business_id == business.id)
+            .values(created_at=utcnow() - timedelta(hours=24, seconds=1))
         )
     again = client.post("/api/v1/leads", json={"phone": unique_phone()}, headers=headers)
     assert again.status_code == 201 and "Idempotent-Replayed" not in again.headers
