@@ -4,7 +4,7 @@ UV := $(shell command -v uv 2>/dev/null || echo python3 -m uv)
 PYTEST_ARGS ?=
 ARGS ?=
 
-.PHONY: install run test test-unit chaos lint format bench up migrate browsers
+.PHONY: install run test test-unit chaos lint format bench up migrate
 
 install:
 	@command -v uv >/dev/null 2>&1 || python3 -m uv --version >/dev/null 2>&1 || python3 -m pip install --quiet uv

@@ -11,7 +11,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 import structlog
 
-from switchboard.common.logging import bind_in_scope, get_logger, log_scope
+from switchboard.common.logging import bind_in_scope, configure_logging, get_logger, log_scope
 
 from .conftest import JsonLines
 
@@ -78,3 +78,19 @@ def test_warnings_and_uncaught_exceptions_are_json_lines_too(json_lines: JsonLin
     assert warned["logger"] == "py.warnings" and "deprecated thing" in warned["event"]
     assert uncaught["event"] == "uncaught_exception" and uncaught["level"] == "critical"
     assert "ValueError: lost +***4321" in uncaught["exception"]
+
+
+def test_pika_s_routine_steps_are_left_out_at_info_and_its_warnings_kept(
+    json_lines: JsonLines,
+) -> None:
+    pika = logging.getLogger("pika.adapters.utils.connection_workflow")
+    try:
+        pika.info("Streaming transport linked up")
+        pika.warning("connection refused")
+        assert [line["event"] for line in json_lines()] == ["connection refused"]
+
+        configure_logging("DEBUG", json=True)
+        pika.info("Streaming transport linked up")
+        assert [line["event"] for line in json_lines()] == ["Streaming transport linked up"]
+    finally:
+        logging.getLogger("pika").setLevel(logging.NOTSET)

@@ -297,6 +297,11 @@ def _library_handler(json: bool) -> logging.Handler:
     return handler
 
 
+#: Libraries that narrate routine steps at INFO: pika logs each connection's socket, transport
+#: and channel (some 700 lines for a worker's burst of jobs on PostgreSQL and RabbitMQ).
+CHATTY_LIBRARIES = ("pika",)
+
+
 def configure_logging(level: str = "INFO", json: bool = False) -> None:
     """Route stdlib and structlog output through one scrubbing renderer on stderr.
 
@@ -323,6 +328,10 @@ def configure_logging(level: str = "INFO", json: bool = False) -> None:
         root.removeHandler(handler)  # configured again (tests, ``run`` after a command)
     root.addHandler(_library_handler(json))
     root.setLevel(level.upper())
+    for name in CHATTY_LIBRARIES:  # their steps at DEBUG only; warnings and errors always
+        logging.getLogger(name).setLevel(
+            logging.WARNING if root.level > logging.DEBUG else logging.NOTSET
+        )
     logging.captureWarnings(True)  # ``warnings`` become records, rendered like the rest
 
 
