@@ -4,9 +4,10 @@ from collections.abc import AsyncIterator
 import httpx
 import pytest
 from pydantic import ValidationError
+from structlog.testing import capture_logs
 from twilio.request_validator import RequestValidator
 
-from switchboard.common.events import CallStatusChanged, RecordingReady
+from switchboard.common.events import CallStatusChanged, EventBase, RecordingReady
 from switchboard.common.settings import Settings
 from switchboard.voice_gateway.app import create_app
 from switchboard.voice_gateway.config import GatewaySettings
@@ -218,3 +219,43 @@ async def test_a_stream_base_url_sends_the_stream_to_this_process_and_signs_it_t
 def test_a_stream_base_url_must_be_an_http_url() -> None:
     with pytest.raises(ValidationError, match="GATEWAY__STREAM_BASE_URL"):
         GatewaySettings(stream_base_url="gw-2.voice.example.com")
+
+
+async def test_a_refused_webhook_answers_the_error_body_with_its_code(
+    client: httpx.AsyncClient,
+) -> None:
+    response = await client.post("/twilio/voice/incoming", data=CALL)
+
+    assert response.status_code == 403
+    assert response.json() == {"code": "forbidden", "detail": "invalid Twilio signature"}
+    assert (await client.get("/nowhere")).json() == {"code": "not_found", "detail": "Not Found"}
+    wrong_method = await client.get("/twilio/voice/incoming")
+    assert wrong_method.json()["code"] == "method_not_allowed"
+
+
+class _BrokenPublisher(InMemoryEventPublisher):
+    """A publisher whose broker fails in a way nobody planned for."""
+
+    async def publish(self, event: EventBase) -> None:
+        raise RuntimeError(f"broker said no to {event.model_dump_json()}")
+
+
+async def test_an_unexpected_error_is_a_json_500_logged_by_its_type_only() -> None:
+    app = create_app(
+        SETTINGS,
+        event_publisher=_BrokenPublisher(),
+        agent_config_source=InMemoryAgentConfigSource([AGENT]),
+        recorder=InMemoryCallRecorder(),
+    )
+    transport = httpx.ASGITransport(app=app, raise_app_exceptions=False)
+    path = "/twilio/voice/status?business_id=7"
+    form = {**CALL, "CallStatus": "completed"}
+    async with httpx.AsyncClient(transport=transport, base_url="http://internal:8001") as http:
+        with capture_logs() as logs:
+            response = await http.post(path, data=form, headers=signed(path, form))
+
+    assert response.status_code == 500
+    assert response.json() == {"code": "internal_error", "detail": "internal server error"}
+    (line,) = [entry for entry in logs if entry["event"] == "gateway.unhandled_error"]
+    assert line["error"] == "RuntimeError" and line["path"] == "/twilio/voice/status"
+    assert CALL["From"] not in repr(logs)

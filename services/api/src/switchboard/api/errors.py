@@ -6,7 +6,10 @@ per status (``ERROR_CODES``: ``not_found``, ``conflict``, ``validation_error``, 
 client branches on it rather than on the wording of ``detail``, which is for people. A 422's
 ``detail`` stays FastAPI's list of field errors (``loc``, ``msg``, ``type``, ``input``),
 written as ASCII JSON: the input it echoes may hold what UTF-8 cannot encode (a lone
-surrogate). The OpenAPI description says the same for every operation (``_document_errors``).
+surrogate). The body, the table of codes and the handlers of ``HTTPException`` and of a 422
+are ``switchboard.common.http_errors`` (the voice gateway answers with them too); this module
+adds the domain errors, the database away and the OpenAPI description, which says the same
+for every operation (``_document_errors``).
 
 PostgreSQL restarting, refusing connections or not handing one over in time is no fault of
 the request: the caller is told to come back (Twilio retries a webhook answered 503), never
@@ -16,40 +19,30 @@ given a 500, and never kept waiting longer than the engine's connect and pool ti
 
 from __future__ import annotations
 
-import json
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from typing import Any
 
 import psycopg
 from fastapi import FastAPI, Request
-from fastapi.encoders import jsonable_encoder
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse, Response
+from fastapi.responses import JSONResponse
 from sqlalchemy import exc as sa
 from starlette.exceptions import HTTPException
 from starlette.types import Send
 
-from switchboard.api.schemas.common import ErrorCode
 from switchboard.common.errors import ConflictError, InvalidReferenceError, NotFoundError
+from switchboard.common.http_errors import (
+    INTERNAL_ERROR_DETAIL,
+    error_code,
+    error_response,
+    http_error,
+    invalid_request,
+    send_error,
+)
 from switchboard.common.logging import get_logger
 
 log = get_logger(__name__)
 
-#: The ``code`` of an error body, by HTTP status.
-ERROR_CODES: dict[int, ErrorCode] = {
-    400: "bad_request",
-    401: "unauthorized",
-    403: "forbidden",
-    404: "not_found",
-    405: "method_not_allowed",
-    409: "conflict",
-    413: "payload_too_large",
-    415: "unsupported_media_type",
-    422: "validation_error",
-    429: "rate_limited",
-    500: "internal_error",
-    503: "unavailable",
-}
 #: Seconds a client is asked to wait before trying again while the database is away.
 RETRY_AFTER_S = 5
 UNAVAILABLE_DETAIL = "the database is unavailable; try again shortly"
@@ -65,23 +58,6 @@ UNAVAILABLE_ERRORS: tuple[type[Exception], ...] = (
     sa.TimeoutError,
 )
 _HEADERS = {"Retry-After": str(RETRY_AFTER_S)}
-
-
-def error_code(status: int) -> ErrorCode:
-    """The machine-readable code of an error answered with ``status``."""
-    return ERROR_CODES.get(status, "client_error" if status < 500 else "server_error")
-
-
-def error_body(status: int, detail: object) -> dict[str, object]:
-    """The body of every error: its ``code`` and a ``detail`` for people."""
-    return {"code": error_code(status), "detail": detail}
-
-
-def error_response(
-    status: int, detail: object, headers: Mapping[str, str] | None = None
-) -> JSONResponse:
-    """An error answer with its code."""
-    return JSONResponse(error_body(status, detail), status_code=status, headers=headers)
 
 
 def database_unavailable(exc: BaseException) -> bool:
@@ -108,39 +84,9 @@ async def send_unavailable(send: Send) -> None:
     await send_error(send, 503, UNAVAILABLE_DETAIL, [(b"retry-after", str(RETRY_AFTER_S).encode())])
 
 
-async def send_error(
-    send: Send, status: int, detail: object, headers: list[tuple[bytes, bytes]] | None = None
-) -> None:
-    """An error answer from plain ASGI, the same body as the app's handlers give."""
-    body = json.dumps(error_body(status, detail)).encode()
-    head = [(b"content-type", b"application/json"), (b"content-length", b"%d" % len(body))]
-    await send({"type": "http.response.start", "status": status, "headers": head + (headers or [])})
-    await send({"type": "http.response.body", "body": body})
-
-
 def log_unavailable(path: str, exc: BaseException) -> None:
     """One warning per refused request: the error's type, never its text (it names hosts)."""
     log.warning("api.database_unavailable", path=path, error=type(exc).__name__)
-
-
-async def _http_error(_: Request, exc: Exception) -> Response:
-    # Starlette's own (unknown path 404, wrong method 405) and every ``HTTPException`` raised
-    # by a route or a dependency (401, 403, ...), with the headers they carry.
-    assert isinstance(exc, HTTPException)
-    if exc.status_code in (204, 304):  # no body allowed
-        return Response(status_code=exc.status_code, headers=exc.headers)
-    return error_response(exc.status_code, exc.detail, headers=exc.headers)
-
-
-async def _invalid_request(_: Request, exc: Exception) -> Response:
-    assert isinstance(exc, RequestValidationError)
-    errors = jsonable_encoder(exc.errors())
-    try:
-        body = json.dumps(error_body(422, errors), allow_nan=False)
-    except ValueError:  # NaN or Infinity in the input (Python's JSON reads them): not echoed
-        errors = [{k: v for k, v in error.items() if k != "input"} for error in errors]
-        body = json.dumps(error_body(422, errors))
-    return Response(body, status_code=422, media_type="application/json")
 
 
 async def _not_found(_: Request, exc: Exception) -> JSONResponse:
@@ -167,15 +113,15 @@ async def _unhandled(request: Request, exc: Exception) -> JSONResponse:
     if database_unavailable(exc):
         return await _unavailable(request, exc)
     log.error("api.unhandled_error", path=request.url.path, error=type(exc).__name__)
-    return error_response(500, "internal server error")
+    return error_response(500, INTERNAL_ERROR_DETAIL)
 
 
 def install_error_handlers(app: FastAPI) -> None:
     """Register the error handlers on ``app``: domain errors, the database away, the rest;
     and document the error bodies in its OpenAPI description."""
     app.add_exception_handler(Exception, _unhandled)
-    app.add_exception_handler(HTTPException, _http_error)
-    app.add_exception_handler(RequestValidationError, _invalid_request)
+    app.add_exception_handler(HTTPException, http_error)
+    app.add_exception_handler(RequestValidationError, invalid_request)
     app.add_exception_handler(NotFoundError, _not_found)
     app.add_exception_handler(ConflictError, _conflict)
     app.add_exception_handler(InvalidReferenceError, _invalid_reference)
@@ -202,7 +148,7 @@ _EXAMPLE_DETAIL: dict[int, object] = {
         }
     ],
     429: "too many requests; try again shortly",
-    500: "internal server error",
+    500: INTERNAL_ERROR_DETAIL,
     503: UNAVAILABLE_DETAIL,
 }
 _ERROR_REF = "#/components/schemas/ErrorResponse"

@@ -7,6 +7,7 @@ from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
 
+from switchboard.common.http_errors import install_http_error_handlers
 from switchboard.common.http_observability import RequestObservability
 from switchboard.common.settings import Settings, get_settings
 from switchboard.voice_gateway.bootstrap import build_gateway
@@ -68,6 +69,7 @@ def create_app(
 
     app = FastAPI(title="Switchboard voice gateway", lifespan=lifespan)
     app.state.gateway = gateway
+    install_http_error_handlers(app, "gateway")  # {"code", "detail"}, as the API answers
     app.add_middleware(RequestObservability, service="gateway")  # request id, access log, metrics
     app.include_router(webhooks.router)
     app.include_router(media_stream.router)

@@ -14,7 +14,7 @@ truncated rather than rounded so a time never moves into the next second.
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from typing import Annotated, ClassVar, Generic, Literal, TypeVar
+from typing import Annotated, ClassVar, Generic, TypeVar
 
 from pydantic import (
     AfterValidator,
@@ -29,6 +29,7 @@ from pydantic import (
 from pydantic_core import PydanticCustomError
 
 from switchboard.common.db.keyset import MAX_ID
+from switchboard.common.http_errors import ErrorCode
 from switchboard.common.phone import E164 as E164_FORM
 from switchboard.common.phone import is_e164
 
@@ -114,24 +115,6 @@ _UTC_TEXT_SCHEMA = WithJsonSchema(
 Timestamp = Annotated[datetime, AfterValidator(_as_utc), _AS_UTC_TEXT, _UTC_TEXT_SCHEMA]
 #: A time a client sets: it must carry its offset, and is stored in UTC.
 AwareTimestamp = Annotated[AwareDatetime, AfterValidator(_as_utc), _AS_UTC_TEXT, _UTC_TEXT_SCHEMA]
-
-#: The machine-readable ``code`` of an error; one per HTTP status (``api.errors.ERROR_CODES``).
-ErrorCode = Literal[
-    "bad_request",
-    "unauthorized",
-    "forbidden",
-    "not_found",
-    "method_not_allowed",
-    "conflict",
-    "payload_too_large",
-    "unsupported_media_type",
-    "validation_error",
-    "rate_limited",
-    "client_error",
-    "internal_error",
-    "unavailable",
-    "server_error",
-]
 
 
 class FieldError(BaseModel):

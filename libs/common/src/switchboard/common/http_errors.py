@@ -1,0 +1,124 @@
+"""The error body every HTTP service answers: ``{"code": ..., "detail": ...}`` (docs/api.md).
+
+``code`` is machine-readable and fixed per status (``ERROR_CODES``), ``detail`` is for people.
+A 422's ``detail`` stays FastAPI's list of field errors (``loc``, ``msg``, ``type``,
+``input``), written as ASCII JSON: the input it echoes may hold what UTF-8 cannot encode (a
+lone surrogate). An unexpected error is a 500 logged by its type, never its text.
+
+The API (``switchboard.api.errors``, which adds its domain errors, the database away and the
+OpenAPI description) and the voice gateway both install these handlers.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from typing import Literal
+
+from fastapi import FastAPI, Request
+from fastapi.encoders import jsonable_encoder
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse, Response
+from starlette.exceptions import HTTPException
+from starlette.types import Send
+
+from switchboard.common.logging import get_logger
+
+log = get_logger(__name__)
+
+#: The machine-readable ``code`` of an error; one per HTTP status (``ERROR_CODES``).
+ErrorCode = Literal[
+    "bad_request",
+    "unauthorized",
+    "forbidden",
+    "not_found",
+    "method_not_allowed",
+    "conflict",
+    "payload_too_large",
+    "unsupported_media_type",
+    "validation_error",
+    "rate_limited",
+    "client_error",
+    "internal_error",
+    "unavailable",
+    "server_error",
+]
+
+#: The ``code`` of an error body, by HTTP status.
+ERROR_CODES: dict[int, ErrorCode] = {
+    400: "bad_request",
+    401: "unauthorized",
+    403: "forbidden",
+    404: "not_found",
+    405: "method_not_allowed",
+    409: "conflict",
+    413: "payload_too_large",
+    415: "unsupported_media_type",
+    422: "validation_error",
+    429: "rate_limited",
+    500: "internal_error",
+    503: "unavailable",
+}
+INTERNAL_ERROR_DETAIL = "internal server error"
+
+
+def error_code(status: int) -> ErrorCode:
+    """The machine-readable code of an error answered with ``status``."""
+    return ERROR_CODES.get(status, "client_error" if status < 500 else "server_error")
+
+
+def error_body(status: int, detail: object) -> dict[str, object]:
+    """The body of every error: its ``code`` and a ``detail`` for people."""
+    return {"code": error_code(status), "detail": detail}
+
+
+def error_response(
+    status: int, detail: object, headers: Mapping[str, str] | None = None
+) -> JSONResponse:
+    """An error answer with its code."""
+    return JSONResponse(error_body(status, detail), status_code=status, headers=headers)
+
+
+async def send_error(
+    send: Send, status: int, detail: object, headers: list[tuple[bytes, bytes]] | None = None
+) -> None:
+    """An error answer from plain ASGI, the same body as the app's handlers give."""
+    body = json.dumps(error_body(status, detail)).encode()
+    head = [(b"content-type", b"application/json"), (b"content-length", b"%d" % len(body))]
+    await send({"type": "http.response.start", "status": status, "headers": head + (headers or [])})
+    await send({"type": "http.response.body", "body": body})
+
+
+async def http_error(_: Request, exc: Exception) -> Response:
+    """Starlette's own (unknown path 404, wrong method 405) and every ``HTTPException`` raised
+    by a route or a dependency (401, 403, ...), with the headers they carry."""
+    assert isinstance(exc, HTTPException)
+    if exc.status_code in (204, 304):  # no body allowed
+        return Response(status_code=exc.status_code, headers=exc.headers)
+    return error_response(exc.status_code, exc.detail, headers=exc.headers)
+
+
+async def invalid_request(_: Request, exc: Exception) -> Response:
+    """A 422 with FastAPI's list of field errors under ``detail``."""
+    assert isinstance(exc, RequestValidationError)
+    errors = jsonable_encoder(exc.errors())
+    try:
+        body = json.dumps(error_body(422, errors), allow_nan=False)
+    except ValueError:  # NaN or Infinity in the input (Python's JSON reads them): not echoed
+        errors = [{k: v for k, v in error.items() if k != "input"} for error in errors]
+        body = json.dumps(error_body(422, errors))
+    return Response(body, status_code=422, media_type="application/json")
+
+
+def install_http_error_handlers(app: FastAPI, service: str) -> None:
+    """Every ``HTTPException`` and 422 in the error body, anything else a logged 500
+    (``service`` names the log line: ``gateway.unhandled_error``)."""
+
+    async def unhandled(request: Request, exc: Exception) -> JSONResponse:
+        # Its type, never its text (which may quote the request).
+        log.error(f"{service}.unhandled_error", path=request.url.path, error=type(exc).__name__)
+        return error_response(500, INTERNAL_ERROR_DETAIL)
+
+    app.add_exception_handler(Exception, unhandled)
+    app.add_exception_handler(HTTPException, http_error)
+    app.add_exception_handler(RequestValidationError, invalid_request)
