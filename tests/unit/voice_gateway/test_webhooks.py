@@ -259,3 +259,38 @@ async def test_an_unexpected_error_is_a_json_500_logged_by_its_type_only() -> No
     (line,) = [entry for entry in logs if entry["event"] == "gateway.unhandled_error"]
     assert line["error"] == "RuntimeError" and line["path"] == "/twilio/voice/status"
     assert CALL["From"] not in repr(logs)
+
+
+WEBHOOKS = [
+    "/twilio/voice/incoming",
+    "/twilio/voice/outbound?business_id=7",
+    "/twilio/voice/status",
+    "/twilio/voice/recording?business_id=7",
+]
+
+
+@pytest.mark.parametrize("path", WEBHOOKS)
+async def test_a_webhook_that_is_not_a_url_encoded_form_is_415_before_any_signature_work(
+    client: httpx.AsyncClient, path: str
+) -> None:
+    headers = {"X-Twilio-Signature": "x"}
+    with_a_file = await client.post(
+        path, data={"To": AGENT.phone_number}, files={"f": ("hostname", b"gw\n")}, headers=headers
+    )
+    as_json = await client.post(path, json=CALL, headers=headers)
+
+    for response in (with_a_file, as_json):
+        assert response.status_code == 415
+        assert response.json()["code"] == "unsupported_media_type"
+
+
+@pytest.mark.parametrize("path", WEBHOOKS)
+async def test_a_form_too_large_or_not_utf8_is_refused_with_its_code(
+    client: httpx.AsyncClient, path: str
+) -> None:
+    form_type = {"Content-Type": "application/x-www-form-urlencoded", "X-Twilio-Signature": "x"}
+    huge = await client.post(path, content=b"To=" + b"1" * 70_000, headers=form_type)
+    latin1 = await client.post(path, content=b"To=caf\xe9", headers=form_type)
+
+    assert (huge.status_code, huge.json()["code"]) == (413, "payload_too_large")
+    assert (latin1.status_code, latin1.json()["code"]) == (400, "bad_request")

@@ -12,7 +12,6 @@ schema and serves it in an app without that shortcut.
 from __future__ import annotations
 
 from typing import Any
-from urllib.parse import parse_qsl
 
 from fastapi import APIRouter, HTTPException, Request, Response
 from starlette.types import Receive, Scope, Send
@@ -20,10 +19,17 @@ from starlette.types import Receive, Scope, Send
 from switchboard.api.errors import (
     database_unavailable,
     log_unavailable,
-    send_error,
     send_unavailable,
 )
 from switchboard.api.schemas import ErrorResponse
+from switchboard.common.http_errors import send_error
+from switchboard.common.integrations.twilio_form import (
+    MAX_FORM_BYTES,
+    TwilioForm,
+    WebhookRefused,
+    read_form,
+    refuse_if_too_large,
+)
 from switchboard.common.integrations.twilio_signature import TwilioRequestValidator
 from switchboard.common.logging import get_logger
 from switchboard.common.settings import get_settings
@@ -35,36 +41,15 @@ router = APIRouter(tags=["whatsapp"])
 
 PATH = "/webhooks/twilio/whatsapp"
 EMPTY_TWIML = '<?xml version="1.0" encoding="UTF-8"?><Response></Response>'
-#: Twilio's form for one message is a few hundred bytes to a few kilobytes.
-MAX_BODY_BYTES = 64 * 1024
+#: Twilio's form for one message is a few hundred bytes to a few kilobytes (``twilio_form``).
+MAX_BODY_BYTES = MAX_FORM_BYTES
 
 
-class WebhookRefused(Exception):  # noqa: N818 - reads as what happened to the request
-    """The request is answered ``status`` with ``{"detail": detail}`` and nothing is stored."""
-
-    def __init__(self, status: int, detail: str) -> None:
-        super().__init__(detail)
-        self.status, self.detail = status, detail
-
-
-class _Form(dict[str, str]):
-    """Form fields, last value wins; ``getall`` is what the ``twilio`` validator asks first
-    (a plain dict makes it fail two lookups per field, twice per request)."""
-
-    def getall(self, name: str) -> list[str]:
-        return [self[name]]
-
-
-def signed_form(content_type: str, body: bytes, path: str, query: str, signature: str) -> _Form:
+def signed_form(
+    content_type: str, body: bytes, path: str, query: str, signature: str
+) -> TwilioForm:
     """The form fields, once Twilio's ``X-Twilio-Signature`` checks out for this URL."""
-    if not content_type.startswith("application/x-www-form-urlencoded"):
-        raise WebhookRefused(
-            415, "expected an application/x-www-form-urlencoded body, as Twilio sends"
-        )
-    try:
-        params = _Form(parse_qsl(body.decode(), keep_blank_values=True))
-    except UnicodeDecodeError as exc:
-        raise WebhookRefused(400, "form body is not UTF-8") from exc
+    params = read_form(content_type, body)
     settings = get_settings()
     base = (settings.api_public_base_url or settings.api_base_url).rstrip("/")
     url = base + path + (f"?{query}" if query else "")
@@ -127,8 +112,6 @@ def _error(description: str) -> dict[str, Any]:
 async def whatsapp_inbound(request: Request) -> Response:
     """Store the inbound message (once per ``MessageSid``) and queue the agent's reply."""
     body = await request.body()
-    if len(body) > MAX_BODY_BYTES:
-        raise HTTPException(413, detail=f"form body larger than {MAX_BODY_BYTES} bytes")
     try:
         params = signed_form(
             request.headers.get("content-type", ""),
@@ -190,8 +173,7 @@ async def _read_body(receive: Receive) -> bytes:
             raise WebhookRefused(400, "the client went away before sending the whole body")
         chunk = message.get("body", b"")
         size += len(chunk)
-        if size > MAX_BODY_BYTES:
-            raise WebhookRefused(413, f"form body larger than {MAX_BODY_BYTES} bytes")
+        refuse_if_too_large(size)
         chunks.append(chunk)
         if not message.get("more_body", False):
             return b"".join(chunks)

@@ -5,7 +5,14 @@ from __future__ import annotations
 from typing import Annotated
 
 from fastapi import Depends, HTTPException, Request
+from starlette.requests import ClientDisconnect
 
+from switchboard.common.integrations import twilio_form
+from switchboard.common.integrations.twilio_form import (
+    WebhookRefused,
+    read_form,
+    refuse_if_too_large,
+)
 from switchboard.voice_gateway.bootstrap import Gateway
 
 
@@ -18,9 +25,27 @@ def get_gateway(request: Request) -> Gateway:
 GatewayDep = Annotated[Gateway, Depends(get_gateway)]
 
 
-async def signed_twilio_form(request: Request, gateway: GatewayDep) -> dict[str, str]:
-    """The POSTed form, if ``X-Twilio-Signature`` proves Twilio sent it; else 403."""
-    form = await request.form()
+async def _body(request: Request) -> bytes:
+    """The body, read no further than the form's limit (413 beyond it)."""
+    chunks: list[bytes] = []
+    size = 0
+    try:
+        async for chunk in request.stream():
+            size += len(chunk)
+            refuse_if_too_large(size)
+            chunks.append(chunk)
+    except ClientDisconnect as exc:
+        raise WebhookRefused(400, "the client went away before sending the whole body") from exc
+    return b"".join(chunks)
+
+
+async def signed_twilio_form(request: Request, gateway: GatewayDep) -> twilio_form.TwilioForm:
+    """The POSTed form, if it is one as Twilio sends (``twilio_form``: else 413, 415 or 400)
+    and ``X-Twilio-Signature`` proves Twilio sent it (else 403)."""
+    try:
+        form = read_form(request.headers.get("content-type", ""), await _body(request))
+    except WebhookRefused as refused:
+        raise HTTPException(refused.status, detail=refused.detail) from refused
     if not gateway.signatures.webhook_is_signed(
         request.url.path,
         request.url.query,
@@ -28,7 +53,7 @@ async def signed_twilio_form(request: Request, gateway: GatewayDep) -> dict[str,
         request.headers.get("X-Twilio-Signature"),
     ):
         raise HTTPException(status_code=403, detail="invalid Twilio signature")
-    return {key: str(value) for key, value in form.items()}
+    return form
 
 
-TwilioForm = Annotated[dict[str, str], Depends(signed_twilio_form)]
+TwilioForm = Annotated[twilio_form.TwilioForm, Depends(signed_twilio_form)]
