@@ -23,7 +23,7 @@ PUBLIC = "https://voice.example.com"
 SETTINGS = Settings(
     public_base_url=PUBLIC, twilio_auth_token="tw-token", media_token_secret="s", amqp_url=""
 )
-CALL = {"CallSid": "CA1", "From": "+15557654321", "To": AGENT.phone_number}
+CALL = {"CallSid": "CA" + "1" * 32, "From": "+15557654321", "To": AGENT.phone_number}
 
 
 @pytest.fixture

@@ -208,11 +208,12 @@ async def test_the_incoming_webhook_pre_opens_the_session_of_its_call(
         preopen=sessions,
     )
 
-    form = {"CallSid": "CA9", "From": "+15557654321", "To": AGENT.phone_number}
+    call_sid = "CA" + "9" * 32
+    form = {"CallSid": call_sid, "From": "+15557654321", "To": AGENT.phone_number}
     twiml = await webhooks.incoming_call(form)
 
-    assert "<Stream" in twiml and "CA9" in sessions
-    prepared = await sessions.claim("CA9")
+    assert "<Stream" in twiml and call_sid in sessions
+    prepared = await sessions.claim(call_sid)
     assert prepared is not None and prepared.config == AGENT
     assert prepared.conversation is provider.conversations[0]
     await prepared.close()
@@ -232,7 +233,7 @@ async def test_a_stopping_gateway_closes_the_sessions_its_webhooks_opened(
         ai_factory=provider,
         recorder=InMemoryCallRecorder(),
     )
-    form = {"CallSid": "CA1", "From": "+15557654321", "To": AGENT.phone_number}
+    form = {"CallSid": "CA" + "1" * 32, "From": "+15557654321", "To": AGENT.phone_number}
     path = "/twilio/voice/incoming"
     signature = RequestValidator("tw-token").compute_signature(public + path, form)
     async with app.router.lifespan_context(app):

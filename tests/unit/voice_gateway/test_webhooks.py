@@ -7,6 +7,7 @@ from pydantic import ValidationError
 from structlog.testing import capture_logs
 from twilio.request_validator import RequestValidator
 
+from switchboard.common.db.keyset import MAX_ID
 from switchboard.common.events import CallStatusChanged, EventBase, RecordingReady
 from switchboard.common.settings import Settings
 from switchboard.voice_gateway.app import create_app
@@ -15,6 +16,7 @@ from switchboard.voice_gateway.domain.media_token import verify_media_token
 from switchboard.voice_gateway.ports.agent_config import InMemoryAgentConfigSource
 from switchboard.voice_gateway.ports.event_publisher import InMemoryEventPublisher
 from switchboard.voice_gateway.ports.recorder import InMemoryCallRecorder
+from switchboard.voice_gateway.twilio import form_fields
 from switchboard.voice_gateway.twilio.signature import TwilioSignatureChecker
 from tests.unit.voice_gateway.wiring import AGENT
 
@@ -50,7 +52,14 @@ def signed(path: str, form: dict[str, str], token: str = "tw-token") -> dict[str
     return {"X-Twilio-Signature": RequestValidator(token).compute_signature(PUBLIC + path, form)}
 
 
-CALL = {"CallSid": "CA1", "From": "+15557654321", "To": AGENT.phone_number, "CallStatus": "ringing"}
+CALL_SID = "CA" + "1" * 32
+RECORDING_SID = "RE" + "2" * 32
+CALL = {
+    "CallSid": CALL_SID,
+    "From": "+15557654321",
+    "To": AGENT.phone_number,
+    "CallStatus": "ringing",
+}
 
 
 @pytest.mark.parametrize(
@@ -81,7 +90,7 @@ async def test_an_incoming_call_is_connected_to_the_media_stream_with_a_token(
     assert stream is not None and stream.get("url") == "wss://voice.example.com/twilio/media"
     parameters = {p.get("name"): p.get("value") for p in stream.iter("Parameter")}
     assert parameters["business_id"] == "7"
-    claims = verify_media_token(parameters["token"], "media-secret", call_sid="CA1", now=0)
+    claims = verify_media_token(parameters["token"], "media-secret", call_sid=CALL_SID, now=0)
     assert (claims.business_id, claims.direction, claims.to_number) == (
         7,
         "inbound",
@@ -116,7 +125,7 @@ async def test_an_outbound_call_carries_its_run_and_item_into_the_stream(
         "34",
         "outbound",
     )
-    claims = verify_media_token(parameters["token"], "media-secret", call_sid="CA1", now=0)
+    claims = verify_media_token(parameters["token"], "media-secret", call_sid=CALL_SID, now=0)
     assert (claims.run_id, claims.item_id) == (12, 34)
 
 
@@ -162,9 +171,9 @@ async def test_a_completed_recording_becomes_a_recording_ready_event(
 ) -> None:
     path = "/twilio/voice/recording?business_id=7"
     form = {
-        "CallSid": "CA1",
-        "RecordingSid": "RE1",
-        "RecordingUrl": "https://api.twilio.com/RE1",
+        "CallSid": CALL_SID,
+        "RecordingSid": RECORDING_SID,
+        "RecordingUrl": f"https://api.twilio.com/{RECORDING_SID}",
         "RecordingStatus": "completed",
         "RecordingDuration": "31",
     }
@@ -173,7 +182,7 @@ async def test_a_completed_recording_becomes_a_recording_ready_event(
     assert response.status_code == 204
     (event,) = events.events
     assert isinstance(event, RecordingReady)
-    assert (event.recording_sid, event.call_sid, event.duration_s) == ("RE1", "CA1", 31)
+    assert (event.recording_sid, event.call_sid, event.duration_s) == (RECORDING_SID, CALL_SID, 31)
 
 
 async def test_health_reports_threads_by_name_and_metrics_are_prometheus_text(
@@ -294,3 +303,166 @@ async def test_a_form_too_large_or_not_utf8_is_refused_with_its_code(
 
     assert (huge.status_code, huge.json()["code"]) == (413, "payload_too_large")
     assert (latin1.status_code, latin1.json()["code"]) == (400, "bad_request")
+
+
+async def post_signed(client: httpx.AsyncClient, path: str, form: dict[str, str]) -> httpx.Response:
+    return await client.post(path, data=form, headers=signed(path, form))
+
+
+@pytest.mark.parametrize("value", ["²", "9" * 5000, "-1", "1.5", "86401", " 42"])
+async def test_a_duration_that_is_not_a_day_of_ascii_seconds_is_400_naming_it(
+    client: httpx.AsyncClient, events: InMemoryEventPublisher, value: str
+) -> None:
+    status = await post_signed(
+        client, "/twilio/voice/status?business_id=7", {**CALL, "CallDuration": value}
+    )
+    recording = await post_signed(
+        client,
+        "/twilio/voice/recording?business_id=7",
+        {"CallSid": CALL_SID, "RecordingSid": RECORDING_SID, "RecordingDuration": value},
+    )
+
+    assert status.status_code == 400 and recording.status_code == 400
+    assert status.json()["code"] == "bad_request" and "CallDuration" in status.json()["detail"]
+    assert "RecordingDuration" in recording.json()["detail"]
+    assert events.events == []
+
+
+@pytest.mark.parametrize(
+    "query",
+    [
+        "business_id=%C2%B2",
+        "business_id=7&run_id=%C2%B2",
+        "business_id=7&item_id=%C2%B2",
+        "business_id=99999999999999999999",
+        "business_id=0",
+        "business_id=7&run_id=" + "9" * 5000,
+    ],
+)
+@pytest.mark.parametrize("route", ["status", "outbound", "recording"])
+async def test_an_id_in_the_query_that_no_bigint_holds_is_422_naming_it(
+    client: httpx.AsyncClient, events: InMemoryEventPublisher, route: str, query: str
+) -> None:
+    if route == "recording" and "business_id=7&" in query:
+        return  # the recording callback carries the business only
+    form = {**CALL, "From": AGENT.phone_number, "To": "+15557654321"}
+    response = await post_signed(client, f"/twilio/voice/{route}?{query}", form)
+
+    assert response.status_code == 422
+    (error,) = response.json()["detail"]
+    assert error["loc"][0] == "query" and error["loc"][1] in query.split("&")[-1]
+    assert events.events == []
+
+
+@pytest.mark.parametrize(
+    "call_sid",
+    ["", "CA1", "CA" + "1" * 63, "CA" + "1" * 31 + "\x00", "ca" + "1" * 32, "CA" + "g" * 32],
+)
+@pytest.mark.parametrize(
+    "path",
+    [
+        "/twilio/voice/incoming",
+        "/twilio/voice/outbound?business_id=7",
+        "/twilio/voice/status?business_id=7",
+        "/twilio/voice/recording?business_id=7",
+    ],
+)
+async def test_a_call_sid_that_is_not_twilio_s_is_400_and_nothing_is_published(
+    client: httpx.AsyncClient, events: InMemoryEventPublisher, path: str, call_sid: str
+) -> None:
+    form = {
+        **CALL,
+        "From": AGENT.phone_number,
+        "To": AGENT.phone_number,
+        "CallSid": call_sid,
+        "RecordingSid": RECORDING_SID,
+    }
+    response = await post_signed(client, path, form)
+
+    assert response.status_code == 400
+    assert "CallSid" in response.json()["detail"]
+    assert events.events == []
+
+
+@pytest.mark.parametrize("recording_sid", ["", "RE1", "RE" + "2" * 40, "RE" + "2" * 31 + "\x00"])
+async def test_a_recording_sid_that_is_not_twilio_s_is_400(
+    client: httpx.AsyncClient, events: InMemoryEventPublisher, recording_sid: str
+) -> None:
+    form = {"CallSid": CALL_SID, "RecordingSid": recording_sid, "RecordingStatus": "completed"}
+    response = await post_signed(client, "/twilio/voice/recording?business_id=7", form)
+
+    assert response.status_code == 400 and "RecordingSid" in response.json()["detail"]
+    assert events.events == []
+
+
+@pytest.fixture
+def configs() -> InMemoryAgentConfigSource:
+    return InMemoryAgentConfigSource([AGENT])
+
+
+@pytest.fixture
+async def gateway(
+    events: InMemoryEventPublisher, configs: InMemoryAgentConfigSource
+) -> AsyncIterator[httpx.AsyncClient]:
+    app = create_app(
+        SETTINGS,
+        event_publisher=events,
+        agent_config_source=configs,
+        recorder=InMemoryCallRecorder(),
+    )
+    transport = httpx.ASGITransport(app=app)
+    async with httpx.AsyncClient(transport=transport, base_url="http://internal:8001") as client:
+        yield client
+
+
+@pytest.mark.parametrize("to", ["1" * 60_000, "garbage\x00", "+1555000111\x00", "client:alice"])
+async def test_a_call_to_what_is_not_a_phone_number_is_the_unknown_number_s_without_lookup(
+    gateway: httpx.AsyncClient, configs: InMemoryAgentConfigSource, to: str
+) -> None:
+    with capture_logs() as logs:
+        response = await post_signed(gateway, "/twilio/voice/incoming", {**CALL, "To": to})
+
+    assert response.status_code == 200
+    assert "not connected to an assistant" in response.text
+    assert configs.lookups == []
+    assert to not in repr(logs) and "\x00" not in repr(logs)
+
+
+async def test_an_outbound_call_whose_numbers_are_not_e164_is_400_naming_them(
+    gateway: httpx.AsyncClient, configs: InMemoryAgentConfigSource
+) -> None:
+    path = "/twilio/voice/outbound?business_id=7"
+    bad_from = await post_signed(gateway, path, {**CALL, "From": "1" * 60_000})
+    bad_to = await post_signed(gateway, path, {**CALL, "From": AGENT.phone_number, "To": "x\x00"})
+
+    assert bad_from.status_code == 400 and "From" in bad_from.json()["detail"]
+    assert bad_to.status_code == 400 and "To" in bad_to.json()["detail"]
+    assert configs.lookups == []
+
+
+async def test_a_withheld_caller_is_connected_with_no_number(gateway: httpx.AsyncClient) -> None:
+    response = await post_signed(gateway, "/twilio/voice/incoming", {**CALL, "From": "anonymous"})
+
+    stream = ET.fromstring(response.text).find("./Connect/Stream")
+    assert stream is not None
+    token = {p.get("name"): p.get("value") for p in stream.iter("Parameter")}["token"]
+    claims = verify_media_token(token, "media-secret", call_sid=CALL_SID, now=0)
+    assert claims.from_number == ""
+
+
+async def test_a_status_callback_with_numbers_that_are_not_e164_looks_nothing_up(
+    gateway: httpx.AsyncClient, configs: InMemoryAgentConfigSource, events: InMemoryEventPublisher
+) -> None:
+    form = {**CALL, "Direction": "inbound", "To": "1" * 60_000, "From": "x\x00"}
+    response = await post_signed(gateway, "/twilio/voice/status", form)
+    with_business = await post_signed(gateway, "/twilio/voice/status?business_id=7", form)
+
+    assert response.status_code == 204 and with_business.status_code == 204
+    assert configs.lookups == []
+    (event,) = events.events
+    assert isinstance(event, CallStatusChanged)
+    assert (event.from_number, event.to_number) == (None, None)
+
+
+def test_the_gateway_s_largest_id_is_the_database_s() -> None:
+    assert form_fields.MAX_ID == MAX_ID

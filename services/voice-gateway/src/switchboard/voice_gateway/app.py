@@ -70,6 +70,7 @@ def create_app(
     app = FastAPI(title="Switchboard voice gateway", lifespan=lifespan)
     app.state.gateway = gateway
     install_http_error_handlers(app, "gateway")  # {"code", "detail"}, as the API answers
+    webhooks.install_webhook_errors(app)  # a form field Twilio never sends: 400
     app.add_middleware(RequestObservability, service="gateway")  # request id, access log, metrics
     app.include_router(webhooks.router)
     app.include_router(media_stream.router)

@@ -18,7 +18,7 @@ from switchboard.voice_gateway.ports.agent_config import (
 from switchboard.voice_gateway.ports.ai import CallContext
 from switchboard.voice_gateway.ports.event_publisher import EventPublisher
 from switchboard.voice_gateway.session.preopen import PreopenedSessions
-from switchboard.voice_gateway.twilio import twiml
+from switchboard.voice_gateway.twilio import form_fields, twiml
 
 log = get_logger(__name__)
 
@@ -38,10 +38,16 @@ _STATUS_FIELDS = (
     "ParentCallSid",
     "ErrorCode",
 )
+_MAX_EXTRA_CHARS = 200
 
 
-def _optional_int(value: str | None) -> int | None:
-    return int(value) if value not in (None, "") and str(value).isdigit() else None
+def _extra_fields(form: Mapping[str, str]) -> dict[str, str]:
+    """The ``_STATUS_FIELDS`` worth keeping: short printable text, as Twilio sends them."""
+    return {
+        name: value
+        for name in _STATUS_FIELDS
+        if (value := form.get(name, "")) and len(value) <= _MAX_EXTRA_CHARS and value.isprintable()
+    }
 
 
 class TwilioWebhookHandlers:
@@ -67,41 +73,47 @@ class TwilioWebhookHandlers:
         self._ttl_s = media_token_ttl_s
 
     async def incoming_call(self, form: Mapping[str, str]) -> str:
-        """TwiML connecting an inbound call to the media stream, or a polite refusal."""
-        called = form.get("To", "")
+        """TwiML connecting an inbound call to the media stream, or a polite refusal (a
+        ``To`` that is not E.164 is no number of ours: the unknown number's, unlooked-up)."""
+        call_sid = form_fields.sid(form, "CallSid")
+        called = form_fields.number_or_none(form, "To")
         try:
-            config = await self._configs.get(called)
+            config = await self._configs.get(called) if called is not None else None
         except AgentConfigUnavailable as exc:
             log.error("agent_config_unavailable", to=called, error=str(exc))
             metrics.WEBHOOKS.labels(route="incoming", outcome="unavailable").inc()
             return twiml.say_and_hang_up(twiml.UNAVAILABLE_MESSAGE)
-        if config is None:
+        if config is None or called is None:
             log.info("call_to_unknown_number", to=called)
             metrics.WEBHOOKS.labels(route="incoming", outcome="unknown_number").inc()
             return twiml.say_and_hang_up(twiml.UNKNOWN_NUMBER_MESSAGE)
         metrics.WEBHOOKS.labels(route="incoming", outcome="connected").inc()
-        self._preopen_session("inbound", form, config)
-        return self._stream_twiml(config.business_id, "inbound", form, None, None)
+        caller = form_fields.number_or_none(form, "From") or ""  # "": withheld
+        call = CallContext(call_sid, "inbound", caller, called)
+        self._preopen_session(call, config)
+        return self._stream_twiml(config.business_id, call, None, None)
 
     async def outbound_call(
         self, form: Mapping[str, str], business_id: int, run_id: int | None, item_id: int | None
     ) -> str:
-        """TwiML for a call an outbound run placed; the agent config is fetched meanwhile."""
-        self._configs.prefetch(form.get("From", ""))
-        self._preopen_session("outbound", form, None)
+        """TwiML for a call an outbound run placed; the agent config is fetched meanwhile.
+        Both numbers are ours to have dialed: E.164, or the request is refused."""
+        call = CallContext(
+            form_fields.sid(form, "CallSid"),
+            "outbound",
+            form_fields.number(form, "From"),
+            form_fields.number(form, "To"),
+        )
+        self._configs.prefetch(call.from_number)
+        self._preopen_session(call, None)
         metrics.WEBHOOKS.labels(route="outbound", outcome="connected").inc()
-        return self._stream_twiml(business_id, "outbound", form, run_id, item_id)
+        return self._stream_twiml(business_id, call, run_id, item_id)
 
-    def _preopen_session(
-        self, direction: str, form: Mapping[str, str], config: AgentConfig | None
-    ) -> None:
+    def _preopen_session(self, call: CallContext, config: AgentConfig | None) -> None:
         """Have the call's provider session opened while Twilio starts its stream."""
         if self._preopen is None:
             return
-        call = CallContext(
-            form.get("CallSid", ""), direction, form.get("From", ""), form.get("To", "")
-        )
-        business_number = call.to_number if direction == "inbound" else call.from_number
+        business_number = call.to_number if call.direction == "inbound" else call.from_number
         configs = self._configs
 
         async def agent_config() -> AgentConfig | None:
@@ -122,19 +134,14 @@ class TwilioWebhookHandlers:
         return twiml.redirect(f"{self._public_base_url}{path}?{again}")
 
     def _stream_twiml(
-        self,
-        business_id: int,
-        direction: str,
-        form: Mapping[str, str],
-        run_id: int | None,
-        item_id: int | None,
+        self, business_id: int, call: CallContext, run_id: int | None, item_id: int | None
     ) -> str:
         claims = StreamClaims(
-            call_sid=form.get("CallSid", ""),
+            call_sid=call.call_sid,
             business_id=business_id,
-            direction=direction,
-            from_number=form.get("From", ""),
-            to_number=form.get("To", ""),
+            direction=call.direction,
+            from_number=call.from_number,
+            to_number=call.to_number,
             expires_at=time.time() + self._ttl_s,
             run_id=run_id,
             item_id=item_id,
@@ -142,7 +149,7 @@ class TwilioWebhookHandlers:
         parameters = {
             "token": sign_media_token(claims, self._secret),
             "business_id": str(business_id),
-            "direction": direction,
+            "direction": call.direction,
         }
         if run_id is not None:
             parameters["run_id"] = str(run_id)
@@ -150,31 +157,40 @@ class TwilioWebhookHandlers:
             parameters["item_id"] = str(item_id)
         return twiml.connect_stream(self._stream_url, parameters)
 
-    async def call_status(self, form: Mapping[str, str], query: Mapping[str, str]) -> bool:
+    async def call_status(
+        self,
+        form: Mapping[str, str],
+        business_id: int | None,
+        run_id: int | None = None,
+        item_id: int | None = None,
+    ) -> bool:
         """Publish ``call.status``; False if the call's business cannot be told."""
-        business_id = _optional_int(query.get("business_id"))
+        call_sid = form_fields.sid(form, "CallSid")
+        call_duration_s = form_fields.duration(form, "CallDuration")
         direction = form.get("Direction", "")
+        from_number = form_fields.number_or_none(form, "From")
+        to_number = form_fields.number_or_none(form, "To")
         if business_id is None:
-            number = form.get("To", "") if direction == "inbound" else form.get("From", "")
-            config = await self._config_or_none(number)
+            number = to_number if direction == "inbound" else from_number
+            config = await self._config_or_none(number) if number is not None else None
             business_id = config.business_id if config else None
         if business_id is None:
-            log.warning("call_status_without_business", call_sid=form.get("CallSid"))
+            log.warning("call_status_without_business", call_sid=call_sid)
             metrics.WEBHOOKS.labels(route="status", outcome="unknown_business").inc()
             return False
         await self._publisher.publish(
             CallStatusChanged(
                 business_id=business_id,
-                call_sid=form.get("CallSid", ""),
+                call_sid=call_sid,
                 call_status=form.get("CallStatus", ""),
                 direction=direction or None,
-                from_number=form.get("From") or None,
-                to_number=form.get("To") or None,
-                call_duration_s=_optional_int(form.get("CallDuration")),
+                from_number=from_number,
+                to_number=to_number,
+                call_duration_s=call_duration_s,
                 answered_by=form.get("AnsweredBy") or None,
-                run_id=_optional_int(query.get("run_id")),
-                item_id=_optional_int(query.get("item_id")),
-                twilio_fields={k: form[k] for k in _STATUS_FIELDS if form.get(k)},
+                run_id=run_id,
+                item_id=item_id,
+                twilio_fields=_extra_fields(form),
             )
         )
         metrics.WEBHOOKS.labels(route="status", outcome="published").inc()
@@ -189,10 +205,10 @@ class TwilioWebhookHandlers:
         await self._publisher.publish(
             RecordingReady(
                 business_id=business_id,
-                call_sid=form.get("CallSid", ""),
-                recording_sid=form.get("RecordingSid", ""),
+                call_sid=form_fields.sid(form, "CallSid"),
+                recording_sid=form_fields.sid(form, "RecordingSid"),
                 recording_url=form.get("RecordingUrl", ""),
-                duration_s=_optional_int(form.get("RecordingDuration")),
+                duration_s=form_fields.duration(form, "RecordingDuration"),
             )
         )
         metrics.WEBHOOKS.labels(route="recording", outcome="published").inc()
