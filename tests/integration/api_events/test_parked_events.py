@@ -14,11 +14,18 @@ import psycopg
 import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import delete, func, select
+from structlog.testing import capture_logs
 
 from switchboard.api.app import create_app
 from switchboard.api.events import CallEventConsumer, parking
 from switchboard.common.db import system_session, tenant_session
-from switchboard.common.events import CallEnded, TranscriptTurn, get_in_process_bus, utc_now
+from switchboard.common.events import (
+    CallEnded,
+    CallStatusChanged,
+    TranscriptTurn,
+    get_in_process_bus,
+    utc_now,
+)
 from switchboard.common.models import CallLog, Job, ParkedEvent
 from switchboard.common.settings import Settings
 from switchboard.domain.calls.followups import enqueue_follow_ups
@@ -263,5 +270,73 @@ async def test_in_embedded_mode_a_poison_event_is_parked_in_sqlite_and_replayed(
         assert _call_logs(business.id, poison.call_sid) == 1
         assert _jobs(business.id, "finalize_call_session_job") == 2  # one per call
         assert parking.count_parked() == 0
+    finally:
+        await consumer.stop()
+
+
+def _status(business_id: int, call_sid: str) -> CallStatusChanged:
+    """A final status with numbers: the consumer writes them on the call's log itself."""
+    return CallStatusChanged(
+        business_id=business_id,
+        call_sid=call_sid,
+        call_status="completed",
+        direction="inbound",
+        from_number=unique_phone(),
+        to_number=unique_phone(),
+    )
+
+
+#: Events no table holds as they read (QA's, from signed status callbacks before the gateway
+#: checked its fields): a call sid over 64 characters or with a NUL, a business id past BIGINT.
+UNSTORABLE = {
+    "long call sid": lambda business_id: _status(business_id, "CA" + "1" * 100),
+    "NUL in the call sid": lambda business_id: _status(business_id, "CA" + "1" * 31 + "\x00"),
+    "business id past BIGINT": lambda _: _status(10**20, "CA" + uuid.uuid4().hex),
+}
+
+
+@pytest.mark.parametrize("unstorable", UNSTORABLE.values(), ids=UNSTORABLE.keys())
+async def test_an_event_that_cannot_be_parked_as_it_reads_is_parked_without_its_facts(
+    pg_rabbit: Settings, consuming: _Rabbit, unstorable: Callable[[int], CallStatusChanged]
+) -> None:
+    business = make_business()
+    bad = unstorable(business.id)
+    good = _call_ended(business.id, business.phone_number)
+
+    with capture_logs() as logs:
+        await consuming.publish(bad.to_json_bytes())
+        await consuming.publish(good.to_json_bytes())
+        await _eventually(lambda: _parked(bad.event_id) is not None)
+        await _eventually(lambda: _call_logs(business.id, good.call_sid) == 1)
+
+    parked = _parked(bad.event_id)
+    assert parked is not None and parked.body == bad.to_json_bytes()  # kept whole, for replay
+    assert (parked.event_type, parked.failures) == ("call.status", 1)  # parked once, acked
+    fits = len(bad.call_sid) <= 64 and "\x00" not in bad.call_sid
+    assert parked.call_sid == (bad.call_sid if fits else None)  # the facts that fit are kept
+    assert parked.event_business_id == (business.id if bad.business_id < 2**63 else None)
+    assert parked.error.startswith("DataError") and "[parked without its facts: " in parked.error
+    assert "\x00" not in parked.error and bad.call_sid not in parked.error
+    assert not [line for line in logs if line["event"] == "call_event.park_failed"]
+    (line,) = [line for line in logs if line["event"] == "call_event.parked_without_facts"]
+    assert bad.call_sid not in repr(line)
+
+
+async def test_in_embedded_mode_an_event_sqlite_cannot_hold_is_parked_without_its_facts(
+    embedded: Settings,
+) -> None:
+    business = make_business()
+    bad = _status(10**20, "CA" + uuid.uuid4().hex)
+    good = _call_ended(business.id, business.phone_number)
+    consumer = CallEventConsumer(embedded, retry_delay_s=0.05)
+    await consumer.start()
+    try:
+        await asyncio.wait_for(consumer.ready.wait(), 10)
+        get_in_process_bus().publish(bad)
+        get_in_process_bus().publish(good)
+        await _eventually(lambda: _call_logs(business.id, good.call_sid) == 1)
+        parked = _parked(bad.event_id)
+        assert parked is not None and parked.event_business_id is None
+        assert parked.body == bad.to_json_bytes()
     finally:
         await consumer.stop()

@@ -116,3 +116,9 @@ def test_errors_shown_to_operators_carry_no_sql_parameters_or_input_values() -> 
     error = IntegrityError("INSERT INTO leads VALUES (%(phone)s)", {"phone": "+15551234567"}, orig)
     assert parking.describe_error(error) == "IntegrityError (Exception): duplicate key"
     assert parking.mask_call_sid("CA" + "0" * 28 + "beef") == "CA…beef"
+
+
+def test_an_error_s_control_characters_are_replaced_so_the_row_can_hold_it() -> None:
+    described = parking.describe_error(NotFoundError("call CA1\x00\x1b[2J not found"))
+
+    assert described == "NotFoundError: call CA1\ufffd\ufffd[2J not found"

@@ -13,8 +13,10 @@ no retry can change (``NotFoundError``: a call sid another business has) at once
 error after ``attempts`` tries. A transient failure (the database unreachable, a lock or
 statement timeout) is not the event's fault: the event goes back to the queue after a pause
 that doubles with each failure in a row, up to 30 s, and so does an event whose parking
-failed. The in-process bus of embedded mode follows the same rules, keeping the event and
-trying it again instead of requeueing it.
+failed that way. An event whose facts no row can hold (a call sid too long or with a NUL, a
+business id past BIGINT) is parked without them (``parking.park``): kept and acknowledged,
+never retried for ever. The in-process bus of embedded mode follows the same rules, keeping
+the event and trying it again instead of requeueing it.
 
 If the API dies mid-way, an unacknowledged event is redelivered: a handled one's dedup keys
 make the second pass a no-op, and parking again updates the same row.

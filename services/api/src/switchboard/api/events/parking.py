@@ -12,6 +12,13 @@ Replaying runs the handler again, one event per transaction, oldest first: a suc
 the row, and the handler's dedup keys (the event id) make a second success a no-op; a failure
 records its error and keeps the row. The row is locked while its handler runs, so two replays
 never run one event at the same time.
+
+An event whose facts no row can hold as they read (a call sid too long for its column or with
+a NUL, a business id past BIGINT: the database refuses the row, a data error no retry
+changes) is parked again without them: its id (or its body's hash), its type if it is one,
+the facts that fit, and the body whole, so it stays listed and replayable rather than being
+retried for ever. The database away is not such an error: it reaches the consumer, which
+tries the event again later.
 """
 
 from __future__ import annotations
@@ -30,7 +37,7 @@ from pydantic import ValidationError
 from sqlalchemy import func, select
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
-from sqlalchemy.exc import StatementError
+from sqlalchemy.exc import DataError, IntegrityError, StatementError
 
 from switchboard.common.db.base import utcnow
 from switchboard.common.db.tenancy import system_session
@@ -47,6 +54,19 @@ OTHER_TYPE = "unreadable"
 _SID = re.compile(r"\b([A-Z]{2})[0-9a-fA-F]{28}([0-9a-fA-F]{4})\b")
 _PHONE = re.compile(r"\+\d{4,13}(\d{2})\b")
 _EMAIL = re.compile(r"[\w.+-]+@[\w-]+(\.[\w-]+)+")
+#: Control characters (a NUL above all: PostgreSQL text cannot hold it) in an error's text.
+_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f]")
+#: What a row refuses to hold, for good: the database's data errors (a value too long, out of
+#: range, a NUL) and what a driver refuses before sending (SQLite's ``OverflowError`` on an
+#: integer past 64 bits, psycopg's ``ValueError`` on a NUL).
+UNSTORABLE_ERRORS: tuple[type[Exception], ...] = (
+    DataError,
+    IntegrityError,
+    OverflowError,
+    ValueError,
+)
+#: The columns' limits (``ParkedEvent``): a fact past them is dropped, not stored.
+_MAX_EVENT_ID, _MAX_TYPE, _MAX_CALL_SID, _MAX_ID = 80, 40, 64, 2**63 - 1
 
 
 def mask_call_sid(call_sid: str | None) -> str | None:
@@ -78,7 +98,7 @@ def describe_error(exc: BaseException) -> str:
         text = f"{type(exc).__name__} ({type(exc.orig).__name__}): {first_line}"
     else:
         text = f"{type(exc).__name__}: {exc}"
-    return for_operators(text)[:MAX_ERROR_CHARS]
+    return _CONTROL.sub("\ufffd", for_operators(text))[:MAX_ERROR_CHARS]
 
 
 @dataclass(frozen=True)
@@ -116,11 +136,56 @@ def read_facts(body: bytes, event: EventBase | None = None) -> BodyFacts:
     )
 
 
+def _fits(text: str | None, limit: int) -> bool:
+    return text is not None and 0 < len(text) <= limit and text.isascii() and text.isprintable()
+
+
+def storable_facts(body: bytes, facts: BodyFacts) -> BodyFacts:
+    """``facts`` without what no row holds: an id that does not fit is the body's hash, a type
+    that is none of ours, a business id past BIGINT and a call sid that does not fit are
+    dropped."""
+    business_id = facts.business_id
+    return BodyFacts(
+        event_id=(
+            facts.event_id
+            if _fits(facts.event_id, _MAX_EVENT_ID)
+            else "sha256:" + hashlib.sha256(body).hexdigest()[:40]
+        ),
+        event_type=facts.event_type if facts.event_type in EVENT_TYPES else None,
+        business_id=business_id if business_id is not None and 0 < business_id <= _MAX_ID else None,
+        call_sid=facts.call_sid if _fits(facts.call_sid, _MAX_CALL_SID) else None,
+    )
+
+
 def park(body: bytes, error: BaseException, event: EventBase | None = None) -> BodyFacts:
-    """Keep the event with its error; committed when this returns (parking it again updates)."""
+    """Keep the event with its error; committed when this returns (parking it again updates).
+    Facts no row can hold are dropped (``storable_facts``) rather than the event lost."""
     facts = read_facts(body, event)
-    now = utcnow()
     described = describe_error(error)
+    try:
+        _store(body, facts, described)
+    except UNSTORABLE_ERRORS as refused:
+        facts = storable_facts(body, facts)
+        described = f"{described} [parked without its facts: {type(refused).__name__}]"
+        _store(body, facts, described[:MAX_ERROR_CHARS])
+        log.error(
+            "call_event.parked_without_facts",
+            event_id=facts.event_id,
+            type=facts.event_type,
+            refused=type(refused).__name__,
+        )
+    log.error(
+        "call_event.parked",
+        event_id=facts.event_id,
+        type=facts.event_type,
+        business_id=facts.business_id,
+        error=described,
+    )
+    return facts
+
+
+def _store(body: bytes, facts: BodyFacts, described: str) -> None:
+    now = utcnow()
     with system_session() as session:
         dialect = session.get_bind().dialect.name
         builder = pg_insert if dialect == "postgresql" else sqlite_insert
@@ -145,14 +210,6 @@ def park(body: bytes, error: BaseException, event: EventBase | None = None) -> B
                 },
             )
         )
-    log.error(
-        "call_event.parked",
-        event_id=facts.event_id,
-        type=facts.event_type,
-        business_id=facts.business_id,
-        error=described,
-    )
-    return facts
 
 
 @dataclass(frozen=True)
