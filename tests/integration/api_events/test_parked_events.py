@@ -340,3 +340,40 @@ async def test_in_embedded_mode_an_event_sqlite_cannot_hold_is_parked_without_it
         assert parked.body == bad.to_json_bytes()
     finally:
         await consumer.stop()
+
+
+async def test_parking_that_fails_because_the_database_is_busy_is_retried_not_stripped(
+    pg_url: str, amqp_url: str, tmp_path
+) -> None:
+    # Every connection of this process gives up on a lock after 200 ms.
+    with configured(
+        database_url=f"{pg_url}?options=-c%20lock_timeout%3D200",
+        amqp_url=amqp_url,
+        var_dir=str(tmp_path),
+    ) as settings:
+        business = make_business()
+        bad = _status(business.id, "CA" + "1" * 100)
+        queue = f"test.api.call-events.{uuid.uuid4().hex[:8]}"
+        consumer = CallEventConsumer(settings, queue_name=queue, retry_delay_s=0.05)
+        await consumer.start()
+        connection = await aio_pika.connect(amqp_url)
+        locker = psycopg.connect(pg_url)
+        try:
+            await asyncio.wait_for(consumer.ready.wait(), 30)
+            locker.execute("LOCK TABLE parked_events IN ACCESS EXCLUSIVE MODE")
+            with capture_logs() as logs:
+                await _Rabbit(await connection.channel(), queue).publish(bad.to_json_bytes())
+                await _eventually(
+                    lambda: any(line["event"] == "call_event.retry_later" for line in logs)
+                )
+            assert not [line for line in logs if line["event"].startswith("call_event.parked")]
+            locker.rollback()  # the database is usable again
+
+            await _eventually(lambda: _parked(bad.event_id) is not None)
+            parked = _parked(bad.event_id)
+            assert parked is not None and parked.failures == 1 and parked.call_sid is None
+        finally:
+            locker.rollback()
+            locker.close()
+            await connection.close()
+            await consumer.stop()
