@@ -3,6 +3,7 @@ signs the URL a second time only when the first form's signature does not match.
 
 from __future__ import annotations
 
+import io
 from typing import Any
 
 import pytest
@@ -70,3 +71,17 @@ def test_another_algorithm_and_a_json_body_take_the_library_s_path() -> None:
     signature = _sign(hashed, {})
     assert TwilioRequestValidator(TOKEN).validate(hashed, body, signature)
     assert not TwilioRequestValidator(TOKEN).validate(hashed, body + " ", signature)
+
+
+def test_a_form_with_a_value_that_is_not_text_is_not_signed_rather_than_an_error() -> None:
+    from starlette.datastructures import FormData, UploadFile
+
+    url = "https://voice.example.com/twilio/voice/incoming"
+    upload = UploadFile(io.BytesIO(b"gw\n"), filename="hostname")
+    with_a_file = FormData([("To", "+15550000000"), ("f", upload)])
+    repeated = FormData([("To", upload), ("To", "+15550000000")])
+
+    validator = TwilioRequestValidator(TOKEN)
+    assert not validator.validate(url, with_a_file, _sign(url, {"To": "+15550000000"}))
+    assert not validator.validate(url, repeated, _sign(url, {"To": "+15550000000"}))
+    assert validator.validate(url, FORM, _sign(url))
