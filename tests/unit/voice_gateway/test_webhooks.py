@@ -466,3 +466,16 @@ async def test_a_status_callback_with_numbers_that_are_not_e164_looks_nothing_up
 
 def test_the_gateway_s_largest_id_is_the_database_s() -> None:
     assert form_fields.MAX_ID == MAX_ID
+
+
+async def test_extra_status_fields_are_kept_only_as_short_printable_text(
+    client: httpx.AsyncClient, events: InMemoryEventPublisher
+) -> None:
+    form = {**CALL, "SipResponseCode": "200", "ErrorCode": "1" * 201, "Timestamp": "now\x00"}
+    response = await post_signed(client, "/twilio/voice/status?business_id=7", form)
+
+    assert response.status_code == 204
+    (event,) = events.events
+    assert isinstance(event, CallStatusChanged) and event.twilio_fields == {
+        "SipResponseCode": "200"
+    }
