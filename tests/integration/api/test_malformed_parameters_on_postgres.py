@@ -36,6 +36,11 @@ MALFORMED_CURSORS = [
     _cursor([None, "job"]),
     _cursor(["2030-01-01T00:00:00", "a\x00b"]),
     _cursor(["2030-01-01T00:00:00", "x" * 37]),
+    _cursor(["2030-01-01T00:00:00", "\ud800"]),
+    _cursor(["2030-01-01T00:00:00", "job\udfff"]),
+    _cursor(["2030-01-01T00:00:00Z", "job"]),
+    base64.urlsafe_b64encode(b"[ 7]").decode(),
+    _cursor([7]) + "==",
     base64.urlsafe_b64encode(b"[" * 100 + b"]" * 100).decode(),
     "W" * 1000,
 ]

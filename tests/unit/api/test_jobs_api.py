@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import base64
 from pathlib import Path
 
 from switchboard.common.jobs import enqueue
@@ -8,6 +9,7 @@ from switchboard.worker.runtime.inprocess import start_worker
 from tests.support import actors
 from tests.support.factories import make_business
 from tests.support.waiting import wait_for
+from tests.unit.api.test_dashboard_pages import log_in
 
 
 def auth(key: str) -> dict[str, str]:
@@ -102,3 +104,40 @@ def test_cancelling_a_running_job_is_202_and_it_says_cancelled_once_it_stopped(
         assert log.read_text().split() == ["started"]
     finally:
         worker.stop()
+
+
+def _cursor(text: str) -> str:
+    return base64.urlsafe_b64encode(text.encode()).decode().rstrip("=")
+
+
+#: Cursors this API never writes: a lone surrogate (QA's 500), a NUL, JSON spaced or escaped
+#: otherwise than ``json.dumps``, a time in another form than ``isoformat``, padding.
+FOREIGN_CURSORS = [
+    _cursor('["2026-01-01T00:00:00","\\ud800"]'),
+    _cursor('["2026-01-01T00:00:00", "\\ud800"]'),
+    _cursor('["2026-01-01T00:00:00", "\\udfff-job"]'),
+    _cursor('["2026-01-01T00:00:00", "a\\u0000b"]'),
+    _cursor('["2026-01-01T00:00:00","job"]'),
+    _cursor('["2026-01-01T00:00:00Z", "job"]'),
+    _cursor('["2026-01-01", "job"]'),
+    _cursor('["2026-01-01T00:00:00", "\\u006aob"]'),
+    _cursor('["2026-01-01T00:00:00", "job"]') + "==",
+]
+
+
+def test_a_cursor_this_api_did_not_write_is_a_422_on_jobs_and_the_dashboard(client) -> None:
+
+    business = make_business()
+    log_in(client, business)
+    for cursor in FOREIGN_CURSORS:
+        listed = client.get(
+            "/api/v1/jobs", params={"cursor": cursor}, headers=auth(business.api_key)
+        )
+        assert listed.status_code == 422, (cursor, listed.text)
+        assert listed.json()["detail"][0]["loc"] == ["query", "cursor"]
+        page = client.get("/dashboard/jobs", params={"cursor": cursor})
+        assert page.status_code == 422, (cursor, page.text)
+    well_formed = _cursor('["2026-01-01T00:00:00", "job"]')
+    assert client.get(
+        "/api/v1/jobs", params={"cursor": well_formed}, headers=auth(business.api_key)
+    ).json() == {"items": [], "next_cursor": None}

@@ -3,7 +3,8 @@
 A cursor is the base64 of a JSON list holding the sort key of the last row shown. Whatever a
 client sends back is checked before it reaches a query: anything that is not a cursor this
 API could have issued (not base64, not JSON, the wrong shape, an id beyond BIGINT, a string
-with NUL) is a 422 naming ``cursor``, never a database error.
+with NUL or a lone surrogate, a key written otherwise than ``encode_cursor`` writes it) is a
+422 naming ``cursor``, never a database error.
 """
 
 from __future__ import annotations
@@ -16,7 +17,9 @@ from typing import Annotated, Any, TypeVar
 
 from fastapi import Depends, HTTPException, Query
 from pydantic import BaseModel
+from pydantic_core import PydanticCustomError
 
+from switchboard.api.schemas.common import storable_text
 from switchboard.common.db.keyset import MAX_ID
 from switchboard.common.db.keyset import Page as RowPage
 
@@ -61,6 +64,12 @@ def decode_cursor(cursor: str, arity: int) -> list[Any]:
     return values
 
 
+def _as_issued(cursor: str, *key: Any) -> None:
+    """A 422 unless ``cursor`` is exactly what :func:`encode_cursor` writes for ``key``."""
+    if encode_cursor(*key) != cursor:
+        raise invalid_cursor("not written as this API writes cursors")
+
+
 def _id_key(value: Any) -> int:
     if not isinstance(value, int) or isinstance(value, bool) or not 1 <= value <= MAX_ID:
         raise invalid_cursor("not an id")
@@ -72,7 +81,8 @@ def decode_id_cursor(cursor: str | None) -> int | None:
     if not cursor:
         return None
     (after,) = decode_cursor(cursor, 1)
-    return _id_key(after)
+    _as_issued(cursor, _id_key(after))
+    return after
 
 
 def decode_time_cursor(cursor: str | None) -> tuple[datetime, str] | None:
@@ -80,14 +90,20 @@ def decode_time_cursor(cursor: str | None) -> tuple[datetime, str] | None:
     if not cursor:
         return None
     at, key = decode_cursor(cursor, 2)
-    if not isinstance(key, str) or not 1 <= len(key) <= MAX_KEY_CHARS or "\x00" in key:
+    if not isinstance(key, str) or not 1 <= len(key) <= MAX_KEY_CHARS:
         raise invalid_cursor("not an id")
+    try:
+        storable_text(key)
+    except PydanticCustomError as exc:
+        raise invalid_cursor("not an id") from exc
     if not isinstance(at, str):
         raise invalid_cursor("not a time")
     try:
-        return datetime.fromisoformat(at), key
+        moment = datetime.fromisoformat(at)
     except ValueError as exc:
         raise invalid_cursor("not a time") from exc
+    _as_issued(cursor, moment, key)
+    return moment, key
 
 
 #: The ``cursor`` query parameter of every list.
