@@ -3,7 +3,18 @@ number is refused in words."""
 
 from __future__ import annotations
 
+import pytest
 from fastapi.testclient import TestClient
+
+from tests.support.factories import make_business
+from tests.unit.api.rows import auth
+
+#: Digits ``\\d`` matches that are not ASCII: Arabic-Indic, fullwidth, Devanagari.
+UNICODE_DIGITS = [
+    "+1555\u0663\u0663\u06638888",
+    "+1555\uff10\uff10\uff10\uff11\uff12\uff13\uff14",
+    "+1555\u0966\u0966\u09661234",
+]
 
 
 def test_the_api_address_redirects_to_the_docs(client: TestClient) -> None:
@@ -36,5 +47,31 @@ def test_a_phone_number_not_in_e164_form_is_a_422_in_words(
 
 def test_the_schema_still_publishes_the_phone_pattern(client: TestClient) -> None:
     schema = client.get("/openapi.json").json()["components"]["schemas"]
-    assert schema["BusinessCreate"]["properties"]["phone_number"]["pattern"] == r"^\+[1-9]\d{6,14}$"
-    assert schema["LeadCreate"]["properties"]["phone"]["pattern"] == r"^\+[1-9]\d{6,14}$"
+    assert (
+        schema["BusinessCreate"]["properties"]["phone_number"]["pattern"] == r"^\+[1-9][0-9]{6,14}$"
+    )
+    assert schema["LeadCreate"]["properties"]["phone"]["pattern"] == r"^\+[1-9][0-9]{6,14}$"
+
+
+@pytest.mark.parametrize("number", UNICODE_DIGITS)
+def test_a_phone_number_with_digits_other_than_ascii_is_refused_everywhere(
+    client: TestClient, admin: dict[str, str], number: str
+) -> None:
+    business = make_business()
+    headers = auth(business.api_key)
+    bodies = [
+        ("/api/v1/leads", headers, {"phone": number}, "phone"),
+        ("/api/v1/conversations", headers, {"contact_number": number}, "contact_number"),
+        ("/api/v1/businesses", admin, {"name": "Acme", "phone_number": number}, "phone_number"),
+    ]
+    for path, who, body, field in bodies:
+        response = client.post(path, json=body, headers=who)
+        assert response.status_code == 422, (path, response.text)
+        assert response.json()["detail"][0]["loc"] == ["body", field]
+    imported = client.post(
+        "/api/v1/leads/import",
+        files={"file": ("leads.csv", f"phone,name\n{number},Ann\n".encode())},
+        headers=headers,
+    )
+    assert imported.status_code == 400
+    assert [(e["line"], e["field"]) for e in imported.json()["errors"]] == [(2, "phone")]

@@ -20,7 +20,16 @@ from switchboard.domain.whatsapp.inbound_store import ThreadedInboundStore
 from tests.support.factories import make_business, unique_phone
 
 PATH = whatsapp_webhook.PATH
-MALFORMED = ["12345", "whatsapp:12345", "not-a-phone", "whatsapp:+1", "+1", "whatsapp:"]
+MALFORMED = [
+    "12345",
+    "whatsapp:12345",
+    "not-a-phone",
+    "whatsapp:+1",
+    "+1",
+    "whatsapp:",
+    "whatsapp:+1555\u0663\u0663\u06638888",  # Arabic-Indic digits
+    "whatsapp:+1555\uff10\uff10\uff10\uff11\uff12\uff13\uff14",  # fullwidth digits
+]
 
 
 @pytest.fixture(params=["fast path", "route"])

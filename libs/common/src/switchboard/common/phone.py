@@ -9,7 +9,10 @@ from __future__ import annotations
 import re
 
 #: ``+`` then 7 to 15 digits, the first not 0 (the ITU's limit; no real number is shorter).
-E164 = re.compile(r"\+[1-9]\d{6,14}")
+#: ASCII digits only: ``\d`` would take any Unicode digit (``+1555٣٣٣8888``, fullwidth
+#: ``０``), stored and dialled as is, and one number written two ways would be two leads.
+#: The API publishes this pattern in its OpenAPI description too.
+E164 = re.compile(r"\+[1-9][0-9]{6,14}")
 EXAMPLE = "+15551234567"
 
 
