@@ -94,18 +94,24 @@ def create_run(business_id: int, new: NewRun) -> RunView:
         if new.lead_source is not None:
             query = query.where(Lead.source == new.lead_source)
         leads = session.execute(query.order_by(Lead.id)).all()
+        # What chose the leads, as the request names it: the ids, else the filter.
+        chosen_by = "lead_ids" if new.lead_ids is not None else "filter"
         if new.lead_ids is not None:
             missing = sorted(set(new.lead_ids) - {lead.id for lead in leads})
             if missing:
                 raise RunInputError("lead_ids", f"leads not found: {missing}")
         if not leads:
-            raise RunInputError("leads", "the selection matches no leads")
+            filtered = new.lead_ids is None or (new.lead_status, new.lead_source) != (None, None)
+            raise RunInputError(
+                "filter" if filtered else "lead_ids",
+                f"the {'filter' if filtered else 'selection'} matches no leads",
+            )
         undialable = [lead.id for lead in leads if not is_e164(lead.phone)]
         if undialable:  # Twilio would refuse each call (error 21211): say so before the run
             shown = ", ".join(str(lead_id) for lead_id in undialable[:20])
             more = f" and {len(undialable) - 20} more" if len(undialable) > 20 else ""
             raise RunInputError(
-                "lead_ids",
+                chosen_by,
                 f"leads whose phone is not a number in E.164 form (+15551234567): {shown}{more}; "
                 "correct their phone or leave them out",
             )

@@ -13,7 +13,7 @@ from switchboard.api.idempotency import Idempotent
 from switchboard.api.pagination import Cursor, decode_id_cursor, encode_cursor
 from switchboard.api.params import CONFLICT, NOT_FOUND, object_id
 from switchboard.api.schemas import ErrorResponse, IdList, Text
-from switchboard.api.schemas.common import Timestamp
+from switchboard.api.schemas.common import RequestBody, Timestamp
 from switchboard.domain.leads.statuses import LeadStatus
 from switchboard.domain.outbound import console, runs
 
@@ -28,19 +28,19 @@ _404 = NOT_FOUND
 _409 = CONFLICT
 
 
-class LeadFilter(BaseModel):
+class LeadFilter(RequestBody):
     status: LeadStatus | None = Field(None, examples=["new"])
     source: Text | None = Field(None, max_length=32, examples=["csv"])
 
 
-class RetryPolicy(BaseModel):
+class RetryPolicy(RequestBody):
     max_attempts: int = Field(
         1, ge=1, le=5, description="Dial attempts per lead (busy / no-answer retry)"
     )
     retry_delay_s: int = Field(300, ge=0, le=86_400)
 
 
-class OutboundRunCreate(BaseModel):
+class OutboundRunCreate(RequestBody):
     name: Text = Field(min_length=1, max_length=200, examples=["Spring check-ups"])
     lead_ids: IdList | None = None
     filter: LeadFilter | None = None

@@ -16,7 +16,16 @@ from switchboard.api.schemas.businesses import (
     BusinessSelfUpdate,
 )
 from switchboard.api.schemas.calls import CallDetail, CallPage, CallPublic, RecordingPublic
-from switchboard.api.schemas.common import E164, ErrorResponse, Id, IdList, Page, Phone, Text
+from switchboard.api.schemas.common import (
+    E164,
+    ErrorResponse,
+    Id,
+    IdList,
+    Page,
+    Phone,
+    RequestBody,
+    Text,
+)
 from switchboard.api.schemas.conversations import (
     ConversationCreate,
     ConversationPage,
@@ -96,6 +105,7 @@ __all__ = [
     "PushSubscriptionPage",
     "PushSubscriptionPublic",
     "RecordingPublic",
+    "RequestBody",
     "ReminderCreate",
     "ReminderPage",
     "ReminderPublic",

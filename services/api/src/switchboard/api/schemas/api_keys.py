@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from switchboard.api.schemas.common import Text, Timestamp
+from switchboard.api.schemas.common import RequestBody, Text, Timestamp
 
 
-class ApiKeyCreate(BaseModel):
+class ApiKeyCreate(RequestBody):
     name: Text = Field(default="default", min_length=1, max_length=100, examples=["zapier"])
 
 

@@ -7,7 +7,7 @@ from zoneinfo import available_timezones
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from switchboard.api.schemas.common import Page, Patch, Phone, Text, Timestamp
+from switchboard.api.schemas.common import Page, Patch, Phone, RequestBody, Text, Timestamp
 from switchboard.common.jobs import catalog
 
 
@@ -25,7 +25,7 @@ class BusinessBase(BaseModel):
     _timezone = field_validator("timezone")(_known_timezone)
 
 
-class BusinessCreate(BusinessBase):
+class BusinessCreate(BusinessBase, RequestBody):
     pass
 
 

@@ -143,10 +143,16 @@ class Page(BaseModel, Generic[T]):
     )
 
 
-class Patch(BaseModel):
-    """A partial update: only the fields given change; ``null`` only where ``nullable`` says."""
+class RequestBody(BaseModel):
+    """Every request body: a field it does not declare is a 422 naming it, never ignored (a
+    misspelt ``{"filter": {"staus": "won"}}`` would otherwise select every lead)."""
 
     model_config = ConfigDict(extra="forbid")
+
+
+class Patch(RequestBody):
+    """A partial update: only the fields given change; ``null`` only where ``nullable`` says."""
+
     nullable: ClassVar[frozenset[str]] = frozenset()
 
     @model_validator(mode="after")

@@ -6,12 +6,10 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from switchboard.api.schemas.common import Page, Phone, Text, Timestamp
+from switchboard.api.schemas.common import Page, Phone, RequestBody, Text, Timestamp
 
 
-class ConversationCreate(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
+class ConversationCreate(RequestBody):
     contact_number: Phone
 
 
@@ -30,9 +28,7 @@ class ConversationPage(Page[ConversationPublic]):
     pass
 
 
-class MessageCreate(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
+class MessageCreate(RequestBody):
     body: Text = Field(min_length=1, max_length=4096, examples=["Your appointment is confirmed."])
 
 

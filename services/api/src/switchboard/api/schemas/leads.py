@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from switchboard.api.schemas.common import Page, Patch, Phone, Text, Timestamp
+from switchboard.api.schemas.common import Page, Patch, Phone, RequestBody, Text, Timestamp
 from switchboard.domain.leads.statuses import DEFAULT_STATUS, LEAD_STATUSES, LeadStatus
 
 EMAIL = r"^[^@\s]+@[^@\s]+\.[^@\s]+$"
@@ -18,9 +18,7 @@ class LeadBase(BaseModel):
     notes: Text | None = Field(None, max_length=10_000, examples=["Prefers mornings."])
 
 
-class LeadCreate(LeadBase):
-    model_config = ConfigDict(extra="forbid")
-
+class LeadCreate(LeadBase, RequestBody):
     phone: Phone
     status: LeadStatus = Field(DEFAULT_STATUS, examples=["new"])
 

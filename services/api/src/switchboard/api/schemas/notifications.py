@@ -6,7 +6,15 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from switchboard.api.schemas.common import AwareTimestamp, Id, Page, Patch, Text, Timestamp
+from switchboard.api.schemas.common import (
+    AwareTimestamp,
+    Id,
+    Page,
+    Patch,
+    RequestBody,
+    Text,
+    Timestamp,
+)
 
 
 class ReminderBase(BaseModel):
@@ -15,9 +23,7 @@ class ReminderBase(BaseModel):
     lead_id: Id | None = None
 
 
-class ReminderCreate(ReminderBase):
-    model_config = ConfigDict(extra="forbid")
-
+class ReminderCreate(ReminderBase, RequestBody):
     due_at: AwareTimestamp = Field(examples=["2030-01-01T09:00:00Z"])
 
 
@@ -47,12 +53,12 @@ class ReminderPage(Page[ReminderPublic]):
     pass
 
 
-class PushKeys(BaseModel):
+class PushKeys(RequestBody):
     p256dh: Text = Field(min_length=1, max_length=200)
     auth: Text = Field(min_length=1, max_length=100)
 
 
-class PushSubscriptionCreate(BaseModel):
+class PushSubscriptionCreate(RequestBody):
     """A browser's ``PushSubscription.toJSON()``, plus an optional label."""
 
     endpoint: Text = Field(
@@ -61,6 +67,9 @@ class PushSubscriptionCreate(BaseModel):
         examples=["https://fcm.googleapis.com/fcm/send/abc123"],
     )
     keys: PushKeys
+    expirationTime: float | None = Field(  # noqa: N815 - the browser's own name for it
+        None, description="As the browser gives it; not used (the push service says when)"
+    )
     label: Text | None = Field(None, max_length=100, examples=["Front desk"])
 
 

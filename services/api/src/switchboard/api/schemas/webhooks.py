@@ -6,7 +6,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import AnyHttpUrl, BaseModel, ConfigDict, Field
 
-from switchboard.api.schemas.common import Page, Patch, Timestamp
+from switchboard.api.schemas.common import Page, Patch, RequestBody, Timestamp
 from switchboard.domain.webhooks.events import WEBHOOK_EVENTS, WebhookEvent
 
 Kind = Literal["generic", "n8n"]
@@ -20,9 +20,7 @@ class WebhookEndpointBase(BaseModel):
     active: bool = True
 
 
-class WebhookEndpointCreate(WebhookEndpointBase):
-    model_config = ConfigDict(extra="forbid")
-
+class WebhookEndpointCreate(WebhookEndpointBase, RequestBody):
     url: AnyHttpUrl = Field(examples=["https://hooks.example.com/switchboard"])
     events: Subscription | None = Field(
         None, description=_EVENTS, examples=[["call.ended", "recording.ready"]]

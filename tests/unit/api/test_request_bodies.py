@@ -1,0 +1,76 @@
+"""Every request body refuses a field it does not declare (a 422 naming it), so a misspelt
+key never widens what a request does: ``{"filter": {"staus": "won"}}`` selected every lead."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi.testclient import TestClient
+
+from tests.support.factories import make_business
+from tests.unit.api import rows
+from tests.unit.api.rows import auth
+
+
+def _body_schemas(spec: dict[str, Any]) -> set[str]:
+    """The component schemas a request body may hold, nested ones included."""
+    schemas = spec["components"]["schemas"]
+    seen: set[str] = set()
+
+    def walk(node: Any) -> None:
+        if isinstance(node, dict):
+            ref = node.get("$ref")
+            if isinstance(ref, str) and ref.startswith("#/components/schemas/"):
+                name = ref.rsplit("/", 1)[1]
+                if name not in seen:
+                    seen.add(name)
+                    walk(schemas[name])
+            for value in node.values():
+                walk(value)
+        elif isinstance(node, list):
+            for value in node:
+                walk(value)
+
+    for operations in spec["paths"].values():
+        for operation in operations.values():
+            content = operation.get("requestBody", {}).get("content", {})
+            walk(content.get("application/json", {}))
+    return seen
+
+
+def test_every_json_request_body_forbids_fields_it_does_not_declare(client: TestClient) -> None:
+    spec = client.get("/openapi.json").json()
+    schemas = spec["components"]["schemas"]
+    objects = {n for n in _body_schemas(spec) if schemas[n].get("type") == "object"}
+    assert {"OutboundRunCreate", "LeadFilter", "RetryPolicy", "BusinessCreate"} <= objects
+    lax = sorted(n for n in objects if schemas[n].get("additionalProperties") is not False)
+    assert lax == []
+
+
+def test_a_misspelt_outbound_filter_or_field_is_a_422_and_no_run(client: TestClient) -> None:
+    business = make_business()
+    headers = auth(business.api_key)
+    rows.lead(business.id)
+    for body, loc in [
+        ({"name": "Run", "filter": {"staus": "won"}}, ["body", "filter", "staus"]),
+        ({"name": "Run", "filter": {}, "lead_id": [1]}, ["body", "lead_id"]),
+        ({"name": "Run", "filter": {}, "retry_policy": {"attempts": 3}}, None),
+    ]:
+        response = client.post("/api/v1/outbound-runs", json=body, headers=headers)
+        assert response.status_code == 422, response.text
+        if loc is not None:
+            assert response.json()["detail"][0]["loc"] == loc
+    assert client.get("/api/v1/outbound-runs", headers=headers).json()["items"] == []
+
+
+def test_a_filter_matching_no_lead_is_a_422_naming_the_filter(client: TestClient) -> None:
+    business = make_business()
+    rows.lead(business.id)
+    response = client.post(
+        "/api/v1/outbound-runs",
+        json={"name": "Run", "filter": {"status": "won"}},
+        headers=auth(business.api_key),
+    )
+    assert response.status_code == 422, response.text
+    (error,) = response.json()["detail"]
+    assert error["loc"] == ["body", "filter"] and "matches no leads" in error["msg"]
