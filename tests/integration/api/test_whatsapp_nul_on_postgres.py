@@ -73,3 +73,21 @@ def test_a_nul_in_the_message_sid_or_a_number_is_a_400_naming_the_field(
 
     assert response.status_code == 400 and field in response.json()["detail"]
     assert _bodies(business.id) == []
+
+
+def test_a_message_sid_longer_than_its_column_is_a_400_naming_it(
+    client: TestClient, pg_rabbit: Settings
+) -> None:
+    business = make_business()
+    fits = _inbound(business.phone_number, MessageSid="SM" + "1" * 62)
+    assert _post(client, pg_rabbit, fits).status_code == 200
+    long = _inbound(business.phone_number, MessageSid="SM" + "2" * 63)
+
+    response = _post(client, pg_rabbit, long)
+
+    assert response.status_code == 400, response.text
+    assert response.json() == {
+        "code": "bad_request",
+        "detail": "MessageSid longer than 64 characters",
+    }
+    assert len(_bodies(business.id)) == 1

@@ -116,3 +116,21 @@ def test_a_sender_in_e164_form_with_or_without_the_whatsapp_prefix_is_stored(
 
     assert _post(webhook, embedded, params) == (200, None)
     assert _stored(business.id)[:2] == (1, 1)
+
+
+def test_a_message_sid_longer_than_its_column_is_a_400_naming_it(
+    webhook: TestClient, embedded: Settings
+) -> None:
+    business = make_business()
+    params = {
+        "MessageSid": "SM" + "4" * 63,
+        "From": f"whatsapp:{unique_phone()}",
+        "To": f"whatsapp:{business.phone_number}",
+        "Body": "Hi",
+    }
+
+    assert _post(webhook, embedded, params) == (
+        400,
+        {"code": "bad_request", "detail": "MessageSid longer than 64 characters"},
+    )
+    assert _stored(business.id) == (0, 0, 0)

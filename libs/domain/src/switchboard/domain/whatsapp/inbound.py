@@ -38,6 +38,10 @@ class MalformedNumber(ValueError):
         self.fields = fields
 
 
+#: The longest ``MessageSid`` a message keeps (its column's length; Twilio's are 34).
+MAX_SID_CHARS: int = WhatsAppMessage.__table__.c.message_sid.type.length
+
+
 @dataclass(frozen=True)
 class InboundMessage:
     """The fields of Twilio's inbound-message webhook that Switchboard keeps.

@@ -33,7 +33,7 @@ from switchboard.common.integrations.twilio_form import (
 from switchboard.common.integrations.twilio_signature import TwilioRequestValidator
 from switchboard.common.logging import get_logger
 from switchboard.common.settings import get_settings
-from switchboard.domain.whatsapp.inbound import InboundMessage, MalformedNumber
+from switchboard.domain.whatsapp.inbound import MAX_SID_CHARS, InboundMessage, MalformedNumber
 from switchboard.domain.whatsapp.inbound_store import InboundStore, NumberNotAnswered
 
 log = get_logger(__name__)
@@ -67,6 +67,8 @@ async def accept_inbound(store: InboundStore, params: dict[str, str]) -> None:
     broken = [name for name in ("MessageSid", "From", "To") if "\x00" in params[name]]
     if broken:  # never in what Twilio sends: ids and numbers are ASCII
         raise WebhookRefused(400, f"NUL character in form field(s): {', '.join(broken)}")
+    if len(params["MessageSid"]) > MAX_SID_CHARS:  # never from Twilio: its ids are 34
+        raise WebhookRefused(400, f"MessageSid longer than {MAX_SID_CHARS} characters")
     try:
         message = InboundMessage(
             message_sid=params["MessageSid"],
@@ -99,8 +101,8 @@ def _error(description: str) -> dict[str, Any]:
     responses={
         200: {"content": {"application/xml": {}}, "description": "Empty TwiML: stored"},
         400: _error(
-            "A form field missing, or one Twilio never sends (a NUL in an id, a From or To "
-            "that is not a phone number in E.164 form)"
+            "A form field missing, or one Twilio never sends (a NUL in an id, a MessageSid "
+            "over 64 characters, a From or To that is not a phone number in E.164 form)"
         ),
         403: _error("Not signed by Twilio for this URL"),
         404: _error("No business answers the number"),
