@@ -183,3 +183,21 @@ def test_a_dashboard_csrf_token_with_non_ascii_characters_is_a_403(
     assert response.status_code == 403
     nul = client.post("/dashboard/login", data={"api_key": NUL, "csrf_token": "x"})
     assert nul.status_code == 422
+
+
+@pytest.mark.parametrize(
+    "url", ["https://example.com/" + "a" * 981, "https://example.com/" + "\u00e9" * 300]
+)
+def test_a_webhook_url_over_its_column_once_normalised_is_a_422_not_a_500(
+    client: TestClient, business: TestBusiness, url: str
+) -> None:
+    headers = auth(business.api_key)
+    created = client.post("/api/v1/webhooks", json={"url": url}, headers=headers)
+    assert created.status_code == 422, created.text
+    assert created.json()["detail"][0]["loc"] == ["body", "url"]
+    endpoint = client.post(
+        "/api/v1/webhooks", json={"url": "https://example.com/in"}, headers=headers
+    ).json()
+    patched = client.patch(f"/api/v1/webhooks/{endpoint['id']}", json={"url": url}, headers=headers)
+    assert patched.status_code == 422, patched.text
+    assert patched.json()["detail"][0]["loc"] == ["body", "url"]

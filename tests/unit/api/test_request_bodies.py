@@ -74,3 +74,60 @@ def test_a_filter_matching_no_lead_is_a_422_naming_the_filter(client: TestClient
     assert response.status_code == 422, response.text
     (error,) = response.json()["detail"]
     assert error["loc"] == ["body", "filter"] and "matches no leads" in error["msg"]
+
+
+#: Each request body and the table it writes (its fields named as the columns are).
+STORED_BY = {
+    "LeadCreate": "leads",
+    "LeadUpdate": "leads",
+    "BusinessCreate": "businesses",
+    "BusinessSelfUpdate": "businesses",
+    "BusinessAdminUpdate": "businesses",
+    "AgentSettingsUpdate": "agent_settings",
+    "ApiKeyCreate": "api_keys",
+    "ReminderCreate": "reminders",
+    "ReminderUpdate": "reminders",
+    "PushSubscriptionCreate": "push_subscriptions",
+    "PushKeys": "push_subscriptions",
+    "WebhookEndpointCreate": "webhook_endpoints",
+    "WebhookEndpointUpdate": "webhook_endpoints",
+    "OutboundRunCreate": "outbound_runs",
+    "ConversationCreate": "whatsapp_conversations",
+    "MessageCreate": "whatsapp_messages",
+}
+
+
+def _max_length(prop: dict[str, Any]) -> int | None:
+    """The longest string the property takes: its maxLength, or its longest enum value."""
+    enum = [v for p in [prop, *prop.get("anyOf", [])] for v in p.get("enum", [])]
+    if enum:
+        return max(len(v) for v in enum)
+    lengths = [
+        p.get("maxLength") for p in [prop, *prop.get("anyOf", [])] if p.get("type") == "string"
+    ]
+    return max((n for n in lengths if n is not None), default=None) if lengths else None
+
+
+def test_every_string_a_body_stores_is_bounded_by_its_column(client: TestClient) -> None:
+    from sqlalchemy import String
+
+    from switchboard.common.db.base import Base
+
+    schemas = client.get("/openapi.json").json()["components"]["schemas"]
+    assert set(STORED_BY) <= _body_schemas(client.get("/openapi.json").json())
+    unbounded = []
+    for name, table in STORED_BY.items():
+        columns = Base.metadata.tables[table].c
+        for field, prop in schemas[name]["properties"].items():
+            column = columns.get(field)
+            if column is None or not isinstance(column.type, String) or not column.type.length:
+                continue
+            variants = [prop, *prop.get("anyOf", [])]
+            limit = _max_length(prop)
+            if any(p.get("pattern") == r"^\+[1-9][0-9]{6,14}$" for p in variants):
+                limit = 16  # a phone number in E.164 form
+            if any(p.get("format") == "time" for p in variants):
+                limit = 5  # stored as HH:MM
+            if limit is None or limit > column.type.length:
+                unbounded.append((name, field, limit, column.type.length))
+    assert unbounded == [], unbounded

@@ -75,3 +75,45 @@ def test_deleting_an_endpoint_removes_it(client) -> None:
     endpoint = _create(client, headers).json()
     assert client.delete(f"/api/v1/webhooks/{endpoint['id']}", headers=headers).status_code == 204
     assert client.get("/api/v1/webhooks", headers=headers).json()["items"] == []
+
+
+def _error(response) -> tuple[list[object], str]:
+    assert response.status_code == 422, response.text
+    (error,) = response.json()["detail"]
+    return error["loc"], error["msg"]
+
+
+def test_a_url_longer_than_its_column_once_normalised_is_a_422_on_create_and_update(
+    client,
+) -> None:
+    headers = auth(make_business().api_key)
+    fits = _create(client, headers, url="https://example.com/" + "a" * 980)
+    assert fits.status_code == 201 and len(fits.json()["url"]) == 1000
+    url = f"/api/v1/webhooks/{fits.json()['id']}"
+    # 320 characters sent, 1,820 once each "é" is percent-encoded.
+    for long_url in ("https://example.com/" + "a" * 981, "https://example.com/" + "é" * 300):
+        loc, msg = _error(_create(client, headers, url=long_url))
+        assert loc == ["body", "url"] and "at most 1000" in msg
+        loc, msg = _error(client.patch(url, json={"url": long_url}, headers=headers))
+        assert loc == ["body", "url"] and "at most 1000" in msg
+    assert client.get(url, headers=headers).json()["url"] == fits.json()["url"]
+
+
+def test_events_are_at_least_one_each_named_once(client) -> None:
+    headers = auth(make_business().api_key)
+    assert _error(_create(client, headers, events=[]))[0] == ["body", "events"]
+    loc, msg = _error(_create(client, headers, events=["call.ended", "call.ended"]))
+    assert loc == ["body", "events"] and "call.ended" in msg
+    created = _create(client, headers, events=["call.ended"]).json()
+    patch = client.patch(f"/api/v1/webhooks/{created['id']}", json={"events": []}, headers=headers)
+    assert _error(patch)[0] == ["body", "events"]
+    assert _create(client, headers, events=None).json()["events"] is None
+
+
+def test_a_deliveries_status_filter_takes_known_states_only(client) -> None:
+    headers = auth(make_business().api_key)
+    endpoint = _create(client, headers).json()
+    url = f"/api/v1/webhooks/{endpoint['id']}/deliveries"
+    loc, msg = _error(client.get(url, params={"status": "bogus"}, headers=headers))
+    assert loc == ["query", "status"] and "'refused'" in msg
+    assert client.get(url, params={"status": "refused"}, headers=headers).status_code == 200

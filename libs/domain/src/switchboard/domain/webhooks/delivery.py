@@ -30,12 +30,17 @@ from switchboard.common.jobs import FOREVER, ActorSpec, enqueue_unique
 from switchboard.common.jobs.catalog import SEND_WEBHOOK_TO_N8N, SEND_WEBHOOK_WITH_RETRY
 from switchboard.common.logging import get_logger
 from switchboard.common.models import WebhookDelivery, WebhookEndpoint
+from switchboard.domain.webhooks.statuses import DeliveryStatus
 
 log = get_logger(__name__)
 
 JOB_FOR_KIND = {"n8n": SEND_WEBHOOK_TO_N8N, "generic": SEND_WEBHOOK_WITH_RETRY}
-_ROW_STATUS = {"delivered": "delivered", "retryable": "failed", "permanent": "rejected"}
-PENDING = "pending"
+_ROW_STATUS: dict[str, DeliveryStatus] = {
+    "delivered": "delivered",
+    "retryable": "failed",
+    "permanent": "rejected",
+}
+PENDING: DeliveryStatus = "pending"
 
 
 def delivery_job(kind: str) -> ActorSpec:
@@ -187,7 +192,7 @@ def _log_attempt(
     result: DeliveryAttempt | None,
     refused: str | None = None,
 ) -> None:
-    status = "refused" if result is None else _ROW_STATUS[result.outcome]
+    status: DeliveryStatus = "refused" if result is None else _ROW_STATUS[result.outcome]
     with tenant_session(business_id) as session:
         delivery = owned_row(session, WebhookDelivery, business_id, delivery_id, lock=True)
         row = delivery

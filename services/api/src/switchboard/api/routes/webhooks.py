@@ -9,7 +9,6 @@ from switchboard.api.idempotency import Idempotent
 from switchboard.api.pagination import Paging, to_page
 from switchboard.api.params import NOT_FOUND, UNAUTHORIZED, EndpointId
 from switchboard.api.schemas import (
-    Text,
     WebhookDeliveryPage,
     WebhookEndpointCreate,
     WebhookEndpointPage,
@@ -21,6 +20,7 @@ from switchboard.api.schemas import (
 )
 from switchboard.common.integrations.address_policy import AddressPolicy
 from switchboard.domain.webhooks import endpoints
+from switchboard.domain.webhooks.statuses import DeliveryStatus
 
 router = APIRouter(prefix="/api/v1/webhooks", tags=["webhooks"], responses=UNAUTHORIZED)
 
@@ -112,7 +112,7 @@ def list_deliveries(
     business_id: CurrentBusiness,
     endpoint_id: EndpointId,
     page: Paging,
-    status_: Text | None = Query(None, alias="status", max_length=16, examples=["failed"]),
+    status_: DeliveryStatus | None = Query(None, alias="status", examples=["failed"]),
 ) -> WebhookDeliveryPage:
     """An endpoint's deliveries, newest first."""
     rows = endpoints.list_deliveries(

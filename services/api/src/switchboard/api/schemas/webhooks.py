@@ -4,15 +4,58 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
-from pydantic import AnyHttpUrl, BaseModel, ConfigDict, Field
+from pydantic import AfterValidator, AnyHttpUrl, BaseModel, ConfigDict, Field
+from pydantic_core import PydanticCustomError
 
 from switchboard.api.schemas.common import Page, Patch, RequestBody, Timestamp
+from switchboard.common.models import WebhookEndpoint
 from switchboard.domain.webhooks.events import WEBHOOK_EVENTS, WebhookEvent
+from switchboard.domain.webhooks.statuses import DELIVERY_STATUSES
 
 Kind = Literal["generic", "n8n"]
 _EVENTS = f"Event types to send, of {', '.join(WEBHOOK_EVENTS)}; null means all"
-#: What a client subscribes to: known event names only (a 422 lists them).
-Subscription = Annotated[list[WebhookEvent], Field(max_length=50)]
+#: The longest URL an endpoint keeps (its column's length).
+MAX_URL_CHARS: int = WebhookEndpoint.__table__.c.url.type.length
+
+
+def _storable_url(url: AnyHttpUrl) -> AnyHttpUrl:
+    # The URL as stored is pydantic's normalised form: non-ASCII percent-encoded (one "é",
+    # six characters), so it is measured after, not as sent.
+    if len(str(url)) > MAX_URL_CHARS:
+        raise PydanticCustomError(
+            "url_too_long",
+            "is {length} characters once normalised (non-ASCII percent-encoded); "
+            "at most {max_length} are kept",
+            {"length": len(str(url)), "max_length": MAX_URL_CHARS},
+        )
+    return url
+
+
+def _distinct(events: list[WebhookEvent]) -> list[WebhookEvent]:
+    repeated = sorted({event for event in events if events.count(event) > 1})
+    if repeated:
+        raise PydanticCustomError(
+            "duplicate_events", "names {repeated} more than once", {"repeated": repeated}
+        )
+    return events
+
+
+#: An endpoint's URL: http(s), at most ``MAX_URL_CHARS`` once normalised.
+WebhookUrl = Annotated[
+    AnyHttpUrl,
+    AfterValidator(_storable_url),
+    Field(
+        examples=["https://hooks.example.com/switchboard"],
+        json_schema_extra={"maxLength": MAX_URL_CHARS},
+    ),
+]
+#: What a client subscribes to: known event names only (a 422 lists them), each once, at
+#: least one (``null`` is every event).
+Subscription = Annotated[
+    list[WebhookEvent],
+    Field(min_length=1, max_length=len(WEBHOOK_EVENTS)),
+    AfterValidator(_distinct),
+]
 
 
 class WebhookEndpointBase(BaseModel):
@@ -21,7 +64,7 @@ class WebhookEndpointBase(BaseModel):
 
 
 class WebhookEndpointCreate(WebhookEndpointBase, RequestBody):
-    url: AnyHttpUrl = Field(examples=["https://hooks.example.com/switchboard"])
+    url: WebhookUrl
     events: Subscription | None = Field(
         None, description=_EVENTS, examples=[["call.ended", "recording.ready"]]
     )
@@ -32,7 +75,7 @@ class WebhookEndpointUpdate(Patch):
 
     nullable = frozenset({"events"})
 
-    url: AnyHttpUrl | None = None
+    url: WebhookUrl | None = None
     kind: Kind | None = None
     events: Subscription | None = Field(None, description=_EVENTS)
     active: bool | None = None
@@ -70,7 +113,7 @@ class WebhookDeliveryPublic(BaseModel):
     event_type: str = Field(examples=["webhook.test"])
     event_id: str
     payload: dict[str, Any]
-    status: str = Field(examples=["pending"], description="pending, delivered, failed, ...")
+    status: str = Field(examples=["pending"], description=", ".join(DELIVERY_STATUSES))
     attempt: int
     response_status: int | None
     error: str | None
