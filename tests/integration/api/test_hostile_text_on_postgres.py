@@ -56,6 +56,46 @@ def _nul_requests(business: TestBusiness) -> list[tuple[str, str, dict[str, Any]
         ),
         ("PATCH", "/api/v1/businesses/me", {"json": {"name": NUL}}, ["name"]),
         (
+            "PATCH",
+            "/api/v1/businesses/me",
+            {"json": {"agent": {"agent_name": NUL}}},
+            ["agent", "agent_name"],
+        ),
+        (
+            "PATCH",
+            "/api/v1/businesses/me",
+            {"json": {"agent": {"greeting": NUL}}},
+            ["agent", "greeting"],
+        ),
+        ("PATCH", "/api/v1/businesses/me", {"json": {"agent": {"voice": NUL}}}, ["agent", "voice"]),
+        (
+            "PATCH",
+            "/api/v1/businesses/me",
+            {"json": {"agent": {"language": NUL}}},
+            ["agent", "language"],
+        ),
+        ("PATCH", "/api/v1/businesses/me", {"json": {"timezone": NUL}}, ["timezone"]),
+        ("POST", "/api/v1/leads", {"json": {"phone": unique_phone(), "intent": NUL}}, ["intent"]),
+        (
+            "POST",
+            "/api/v1/reminders",
+            {"json": {"title": "t", "note": NUL, "due_at": "2030-01-01T09:00:00Z"}},
+            ["note"],
+        ),
+        ("POST", "/api/v1/conversations", {"json": {"contact_number": NUL}}, ["contact_number"]),
+        (
+            "POST",
+            "/api/v1/push-subscriptions",
+            {
+                "json": {
+                    "endpoint": "https://push.example.com/x",
+                    "keys": {"p256dh": "k", "auth": "a"},
+                    "label": NUL,
+                }
+            },
+            ["label"],
+        ),
+        (
             "POST",
             "/api/v1/webhooks",
             {"json": {"url": "https://hooks.example.com/x", "events": [NUL]}},
@@ -90,8 +130,8 @@ def test_a_nul_in_any_text_field_is_a_422_naming_the_field(
         assert response.status_code == 422, (method, path, response.text)
         error = response.json()["detail"][0]
         # A field with a fixed vocabulary (webhook events, a lead status) refuses it as not one
-        # of its values, which its message lists.
-        refused = "NUL" in error["msg"] or error["type"] == "literal_error"
+        # of its values, which its message lists; a phone number, as not one.
+        refused = "NUL" in error["msg"] or error["type"] in ("literal_error", "phone_number")
         assert error["loc"] == ["body", *loc] and refused, (path, error)
 
 
