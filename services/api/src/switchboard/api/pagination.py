@@ -81,8 +81,9 @@ def decode_id_cursor(cursor: str | None) -> int | None:
     if not cursor:
         return None
     (after,) = decode_cursor(cursor, 1)
-    _as_issued(cursor, _id_key(after))
-    return after
+    key = _id_key(after)
+    _as_issued(cursor, key)
+    return key
 
 
 def decode_time_cursor(cursor: str | None) -> tuple[datetime, str] | None:
