@@ -23,6 +23,7 @@ from switchboard.common.jobs.enqueue import PreparedJob, enqueue_prepared, prepa
 from switchboard.common.logging import get_logger
 from switchboard.common.models import Business, WhatsAppConversation, WhatsAppMessage
 from switchboard.common.phone import EXAMPLE, is_whatsapp_or_e164
+from switchboard.domain.lengths import column_chars
 
 log = get_logger(__name__)
 
@@ -39,7 +40,7 @@ class MalformedNumber(ValueError):
 
 
 #: The longest ``MessageSid`` a message keeps (its column's length; Twilio's are 34).
-MAX_SID_CHARS: int = WhatsAppMessage.__table__.c.message_sid.type.length
+MAX_SID_CHARS = column_chars(WhatsAppMessage.__table__.c.message_sid)
 
 
 @dataclass(frozen=True)

@@ -9,13 +9,14 @@ from pydantic_core import PydanticCustomError
 
 from switchboard.api.schemas.common import Page, Patch, RequestBody, Timestamp
 from switchboard.common.models import WebhookEndpoint
+from switchboard.domain.lengths import column_chars
 from switchboard.domain.webhooks.events import WEBHOOK_EVENTS, WebhookEvent
 from switchboard.domain.webhooks.statuses import DELIVERY_STATUSES
 
 Kind = Literal["generic", "n8n"]
 _EVENTS = f"Event types to send, of {', '.join(WEBHOOK_EVENTS)}; null means all"
 #: The longest URL an endpoint keeps (its column's length).
-MAX_URL_CHARS: int = WebhookEndpoint.__table__.c.url.type.length
+MAX_URL_CHARS = column_chars(WebhookEndpoint.__table__.c.url)
 
 
 def _storable_url(url: AnyHttpUrl) -> AnyHttpUrl:
