@@ -131,3 +131,27 @@ def test_every_string_a_body_stores_is_bounded_by_its_column(client: TestClient)
             if limit is None or limit > column.type.length:
                 unbounded.append((name, field, limit, column.type.length))
     assert unbounded == [], unbounded
+
+
+def test_a_string_too_long_is_counted_in_characters_in_a_body_and_a_query(
+    client: TestClient,
+) -> None:
+    business = make_business()
+    headers = auth(business.api_key)
+    lead = rows.lead(business.id)
+    refusals = [
+        client.post(
+            "/api/v1/leads", json={"phone": "+15550001234", "name": "x" * 201}, headers=headers
+        ),
+        client.patch(f"/api/v1/leads/{lead.id}", json={"notes": "x" * 10_001}, headers=headers),
+        client.patch("/api/v1/businesses/me", json={"agent": {"voice": "x" * 51}}, headers=headers),
+        client.get("/api/v1/leads", params={"q": "x" * 201}, headers=headers),
+        client.get("/api/v1/calls", params={"number": "1" * 33}, headers=headers),
+    ]
+    for response in refusals:
+        assert response.status_code == 422, response.text
+        (error,) = response.json()["detail"]
+        assert error["type"] == "string_too_long", error
+        assert (
+            error["msg"].startswith("String should have at most") and "characters" in error["msg"]
+        )

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Annotated, Any
 
 from fastapi import APIRouter, HTTPException, Query, status
+from pydantic import Field
 
 from switchboard.api.deps import AdminOnly, CurrentBusiness
 from switchboard.api.pagination import Paging, to_page
@@ -19,7 +20,7 @@ from switchboard.api.schemas import (
     BusinessPublic,
     BusinessSelfUpdate,
     ErrorResponse,
-    Text,
+    Storable,
 )
 from switchboard.domain.businesses import settings as business_settings
 from switchboard.domain.businesses.accounts import BusinessExistsError, create_business
@@ -95,7 +96,10 @@ def update_me(business_id: CurrentBusiness, body: BusinessSelfUpdate) -> Busines
     responses=_ADMIN,
 )
 def list_businesses(
-    page: Paging, q: Text | None = Query(None, max_length=200, description="Name or number")
+    page: Paging,
+    q: Annotated[str, Field(max_length=200), Storable] | None = Query(
+        None, description="Name or number"
+    ),
 ) -> BusinessPage:
     """Every business, newest first (admin)."""
     rows = business_settings.list_businesses(search=q, limit=page.limit, after=page.after)

@@ -2,14 +2,21 @@
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Annotated, Literal
 
 from fastapi import APIRouter, Query, Response
+from pydantic import Field
 
 from switchboard.api.deps import CurrentBusiness, SettingsDep
 from switchboard.api.pagination import Paging, to_page
 from switchboard.api.params import NOT_FOUND, UNAUTHORIZED, CallId, RecordingId
-from switchboard.api.schemas import CallDetail, CallPage, CallPublic, RecordingPublic, Text
+from switchboard.api.schemas import (
+    CallDetail,
+    CallPage,
+    CallPublic,
+    RecordingPublic,
+    Storable,
+)
 from switchboard.common.db.keyset import MAX_ID
 from switchboard.common.integrations.storage import make_recording_storage
 from switchboard.domain.calls import queries as calls_query
@@ -22,9 +29,13 @@ def list_calls(
     business_id: CurrentBusiness,
     page: Paging,
     direction: Literal["inbound", "outbound"] | None = Query(None),
-    status: Text | None = Query(None, max_length=32, examples=["completed"]),
+    status: Annotated[str, Field(max_length=32), Storable] | None = Query(
+        None, examples=["completed"]
+    ),
     lead_id: int | None = Query(None, ge=1, le=MAX_ID),
-    number: Text | None = Query(None, max_length=32, description="Part of either number"),
+    number: Annotated[str, Field(max_length=32), Storable] | None = Query(
+        None, description="Part of either number"
+    ),
 ) -> CallPage:
     """This business's calls, newest first (without transcripts)."""
     filters = calls_query.CallFilter(direction, status, lead_id, number)

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+from typing import Annotated
+
 from fastapi import APIRouter, Query, Response, status
+from pydantic import Field
 
 from switchboard.api.deps import CurrentBusiness
 from switchboard.api.idempotency import Idempotent
@@ -16,7 +19,7 @@ from switchboard.api.schemas import (
     MessagePage,
     MessagePublic,
     MessageQueued,
-    Text,
+    Storable,
 )
 from switchboard.common.db.keyset import MAX_ID
 from switchboard.domain.whatsapp import conversations
@@ -29,7 +32,9 @@ def list_conversations(
     business_id: CurrentBusiness,
     page: Paging,
     lead_id: int | None = Query(None, ge=1, le=MAX_ID),
-    number: Text | None = Query(None, max_length=32, description="Part of the contact's number"),
+    number: Annotated[str, Field(max_length=32), Storable] | None = Query(
+        None, description="Part of the contact's number"
+    ),
 ) -> ConversationPage:
     """This business's WhatsApp conversations, newest first."""
     rows = conversations.list_conversations(

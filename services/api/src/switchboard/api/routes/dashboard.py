@@ -10,6 +10,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Form, HTTPException, Query, Request, status
 from fastapi.responses import FileResponse, HTMLResponse, JSONResponse, RedirectResponse
+from pydantic import Field
 
 from switchboard.api.dashboard.console import layout, logged_in, next_cursor
 from switchboard.api.dashboard.rendering import SECURITY_HEADERS, STATIC, page
@@ -25,7 +26,7 @@ from switchboard.api.dashboard.session import (
 from switchboard.api.deps import SettingsDep
 from switchboard.api.events import parking
 from switchboard.api.pagination import decode_id_cursor
-from switchboard.api.schemas import Text
+from switchboard.api.schemas import Storable, Text
 from switchboard.domain.businesses.accounts import live_api_key
 from switchboard.domain.leads import store as leads
 from switchboard.domain.outbound import active_runs
@@ -103,8 +104,8 @@ def runs_json(request: Request, settings: SettingsDep) -> JSONResponse:
 def leads_page(
     request: Request,
     settings: SettingsDep,
-    q: Text | None = Query(None, max_length=200),
-    cursor: Text | None = Query(None, max_length=100),
+    q: Annotated[str, Field(max_length=200), Storable] | None = Query(None),
+    cursor: Annotated[str, Field(max_length=100), Storable] | None = Query(None),
 ) -> HTMLResponse:
     """Leads, newest first, with search."""
     session, business_id = logged_in(request, settings)

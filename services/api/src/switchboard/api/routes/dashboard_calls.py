@@ -13,12 +13,13 @@ from typing import Annotated, Literal
 
 from fastapi import APIRouter, Header, Path, Query, Request, status
 from fastapi.responses import HTMLResponse, Response
+from pydantic import Field
 
 from switchboard.api.dashboard.console import layout, logged_in, next_cursor, not_found
 from switchboard.api.dashboard.rendering import page
 from switchboard.api.deps import SettingsDep
 from switchboard.api.pagination import decode_id_cursor
-from switchboard.api.schemas import Text
+from switchboard.api.schemas import Storable
 from switchboard.common.db.keyset import MAX_ID
 from switchboard.common.errors import NotFoundError
 from switchboard.common.integrations.storage import make_recording_storage
@@ -38,9 +39,9 @@ _RANGE = re.compile(r"bytes=(\d{0,18})-(\d{0,18})")
 def calls_page(
     request: Request,
     settings: SettingsDep,
-    q: Annotated[Text | None, Query(max_length=32)] = None,
+    q: Annotated[str, Field(max_length=32), Storable] | None = None,
     direction: Annotated[Literal["inbound", "outbound"] | None, Query()] = None,
-    cursor: Annotated[Text | None, Query(max_length=100)] = None,
+    cursor: Annotated[str, Field(max_length=100), Storable] | None = None,
 ) -> HTMLResponse:
     """Calls newest first, narrowed by a number (caller or called) and direction."""
     session, business_id = logged_in(request, settings)

@@ -4,21 +4,22 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Path, Query, Request
+from fastapi import APIRouter, Path, Request
 from fastapi.responses import HTMLResponse
+from pydantic import Field
 
 from switchboard.api.dashboard.console import layout, logged_in, next_cursor, not_found
 from switchboard.api.dashboard.rendering import page
 from switchboard.api.deps import SettingsDep
 from switchboard.api.pagination import decode_id_cursor
-from switchboard.api.schemas import Text
+from switchboard.api.schemas import Storable
 from switchboard.common.db.keyset import MAX_ID
 from switchboard.common.errors import NotFoundError
 from switchboard.domain.whatsapp import conversations
 
 router = APIRouter(prefix="/dashboard/conversations", include_in_schema=False)
 ConversationId = Annotated[int, Path(ge=1, le=MAX_ID)]
-Cursor = Annotated[Text | None, Query(max_length=100)]
+Cursor = Annotated[str, Field(max_length=100), Storable] | None
 ACTIVE = "/dashboard/conversations"
 PAGE_SIZE = 25
 MESSAGES_PAGE_SIZE = 50
@@ -28,7 +29,7 @@ MESSAGES_PAGE_SIZE = 50
 def conversations_page(
     request: Request,
     settings: SettingsDep,
-    q: Annotated[Text | None, Query(max_length=32)] = None,
+    q: Annotated[str, Field(max_length=32), Storable] | None = None,
     cursor: Cursor = None,
 ) -> HTMLResponse:
     """WhatsApp threads, newest first, narrowed by the contact's number."""

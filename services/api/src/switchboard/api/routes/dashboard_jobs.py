@@ -17,7 +17,7 @@ from switchboard.api.dashboard.rendering import page
 from switchboard.api.dashboard.session import check_csrf
 from switchboard.api.deps import SettingsDep
 from switchboard.api.pagination import decode_time_cursor, encode_cursor
-from switchboard.api.schemas import Text
+from switchboard.api.schemas import Storable, Text
 from switchboard.common.errors import ConflictError, NotFoundError
 from switchboard.common.jobs import service
 from switchboard.common.jobs.catalog import CATALOG
@@ -31,7 +31,7 @@ State = Literal["queued", "running", "succeeded", "failed", "dead", "cancelled"]
 Action = Literal["retry", "cancel", "discard"]
 JobId = Annotated[Text, Path(min_length=1, max_length=36)]
 CsrfToken = Annotated[Text, Form(max_length=100)]
-Back = Annotated[Text | None, Form(max_length=500)]
+Back = Annotated[Annotated[str, Field(max_length=500), Storable] | None, Form()]
 TickedJob = Annotated[str, Field(min_length=1, max_length=36)]
 ACTORS = sorted(CATALOG)
 
@@ -52,10 +52,10 @@ def jobs_page(
     request: Request,
     settings: SettingsDep,
     state: Annotated[State | Literal[""] | None, Query()] = None,
-    actor: Annotated[Text | None, Query(max_length=100)] = None,
-    cursor: Annotated[Text | None, Query(max_length=200)] = None,
+    actor: Annotated[str, Field(max_length=100), Storable] | None = None,
+    cursor: Annotated[str, Field(max_length=200), Storable] | None = None,
     done: Annotated[Action | Literal["none"] | None, Query()] = None,
-    job: Annotated[Text | None, Query(max_length=36)] = None,
+    job: Annotated[str, Field(max_length=36), Storable] | None = None,
     n: Annotated[int | None, Query(ge=0, le=MAX_BULK)] = None,
     refused: Annotated[int | None, Query(ge=0, le=MAX_BULK)] = None,
 ) -> HTMLResponse:

@@ -20,7 +20,7 @@ from switchboard.api.dashboard.session import check_csrf
 from switchboard.api.deps import SettingsDep
 from switchboard.api.pagination import decode_id_cursor, encode_cursor
 from switchboard.api.routes.leads import MAX_IMPORT_BYTES
-from switchboard.api.schemas import Text
+from switchboard.api.schemas import Storable, Text
 from switchboard.api.schemas.common import MAX_IDS
 from switchboard.common.db.keyset import MAX_ID
 from switchboard.common.errors import ConflictError, InvalidReferenceError, NotFoundError
@@ -30,7 +30,7 @@ from switchboard.domain.outbound import console, runs
 
 router = APIRouter(prefix="/dashboard/runs", include_in_schema=False)
 RunId = Annotated[int, Path(ge=1, le=MAX_ID)]
-Cursor = Annotated[Text | None, Query(max_length=100)]
+Cursor = Annotated[str, Field(max_length=100), Storable] | None
 CsrfToken = Annotated[Text, Form(max_length=100)]
 RunName = Annotated[Text, Form(min_length=1, max_length=200, pattern=r"\S")]  # not blank
 Concurrency = Annotated[int, Form(ge=1, le=100)]
@@ -76,7 +76,9 @@ def _new_run_page(
 
 @router.get("/new", response_class=HTMLResponse)
 def new_run(
-    request: Request, settings: SettingsDep, q: Annotated[Text | None, Query(max_length=200)] = None
+    request: Request,
+    settings: SettingsDep,
+    q: Annotated[str, Field(max_length=200), Storable] | None = None,
 ) -> HTMLResponse:
     """The form for a new run: pick leads (searchable), or upload a CSV of leads."""
     return _new_run_page(request, settings, q)

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+from typing import Annotated
+
 from fastapi import APIRouter, File, Query, Response, UploadFile, status
 from fastapi.responses import JSONResponse
+from pydantic import Field
 
 from switchboard.api.deps import CurrentBusiness
 from switchboard.api.idempotency import Idempotent
@@ -16,7 +19,7 @@ from switchboard.api.schemas import (
     LeadPage,
     LeadPublic,
     LeadUpdate,
-    Text,
+    Storable,
 )
 from switchboard.domain.leads import csv_import
 from switchboard.domain.leads import store as leads
@@ -45,8 +48,12 @@ def list_leads(
     business_id: CurrentBusiness,
     page: Paging,
     status_: LeadStatus | None = Query(None, alias="status", examples=["new"]),
-    source: Text | None = Query(None, max_length=32, examples=["import"]),
-    q: Text | None = Query(None, max_length=200, description="Search name, phone and email"),
+    source: Annotated[str, Field(max_length=32), Storable] | None = Query(
+        None, examples=["import"]
+    ),
+    q: Annotated[str, Field(max_length=200), Storable] | None = Query(
+        None, description="Search name, phone and email"
+    ),
 ) -> LeadPage:
     """This business's leads, newest first."""
     filters = leads.LeadFilter(status=status_, source=source, search=q)

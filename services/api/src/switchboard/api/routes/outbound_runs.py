@@ -12,7 +12,7 @@ from switchboard.api.deps import CurrentBusiness
 from switchboard.api.idempotency import Idempotent
 from switchboard.api.pagination import Cursor, decode_id_cursor, encode_cursor
 from switchboard.api.params import CONFLICT, NOT_FOUND, object_id
-from switchboard.api.schemas import ErrorResponse, IdList, Text
+from switchboard.api.schemas import ErrorResponse, IdList, Storable, Text
 from switchboard.api.schemas.common import RequestBody, Timestamp
 from switchboard.domain.leads.statuses import LeadStatus
 from switchboard.domain.outbound import console, runs
@@ -30,7 +30,7 @@ _409 = CONFLICT
 
 class LeadFilter(RequestBody):
     status: LeadStatus | None = Field(None, examples=["new"])
-    source: Text | None = Field(None, max_length=32, examples=["csv"])
+    source: Annotated[str, Field(max_length=32), Storable] | None = Field(None, examples=["csv"])
 
 
 class RetryPolicy(RequestBody):

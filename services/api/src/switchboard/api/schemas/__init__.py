@@ -24,6 +24,7 @@ from switchboard.api.schemas.common import (
     Page,
     Phone,
     RequestBody,
+    Storable,
     Text,
 )
 from switchboard.api.schemas.conversations import (
@@ -106,6 +107,7 @@ __all__ = [
     "PushSubscriptionPublic",
     "RecordingPublic",
     "RequestBody",
+    "Storable",
     "ReminderCreate",
     "ReminderPage",
     "ReminderPublic",

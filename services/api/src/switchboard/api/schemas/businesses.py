@@ -7,7 +7,15 @@ from zoneinfo import available_timezones
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from switchboard.api.schemas.common import Page, Patch, Phone, RequestBody, Text, Timestamp
+from switchboard.api.schemas.common import (
+    Page,
+    Patch,
+    Phone,
+    RequestBody,
+    Storable,
+    Text,
+    Timestamp,
+)
 from switchboard.common.jobs import catalog
 
 
@@ -73,11 +81,13 @@ class AgentSettingsUpdate(Patch):
 
     nullable = frozenset({"ai_provider"})
 
-    agent_name: Text | None = Field(None, min_length=1, max_length=100, examples=["Ava"])
-    greeting: Text | None = Field(None, max_length=2000)
-    instructions: Text | None = Field(None, max_length=20_000)
-    voice: Text | None = Field(None, min_length=1, max_length=50)
-    language: Text | None = Field(None, min_length=2, max_length=16)
+    agent_name: Annotated[str, Field(min_length=1, max_length=100), Storable] | None = Field(
+        None, examples=["Ava"]
+    )
+    greeting: Annotated[str, Field(max_length=2000), Storable] | None = None
+    instructions: Annotated[str, Field(max_length=20_000), Storable] | None = None
+    voice: Annotated[str, Field(min_length=1, max_length=50), Storable] | None = None
+    language: Annotated[str, Field(min_length=2, max_length=16), Storable] | None = None
     silence_timeout_s: int | None = Field(None, ge=2, le=120)
     ai_provider: AIProvider | None = Field(None, description=_AI_PROVIDER_HELP)
 
@@ -110,8 +120,10 @@ class BusinessDetail(BusinessPublic):
 class BusinessSelfUpdate(Patch):
     """What a business may change about itself; the prompt is rebuilt afterwards."""
 
-    name: Text | None = Field(None, min_length=1, max_length=200)
-    timezone: Text | None = Field(None, max_length=64, examples=["Europe/London"])
+    name: Annotated[str, Field(min_length=1, max_length=200), Storable] | None = None
+    timezone: Annotated[str, Field(max_length=64), Storable] | None = Field(
+        None, examples=["Europe/London"]
+    )
     recording_enabled: bool | None = None
     max_call_seconds: int | None = Field(None, ge=30, le=14_400)
     agent: AgentSettingsUpdate | None = None

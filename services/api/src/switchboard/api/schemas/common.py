@@ -56,9 +56,14 @@ def storable_text(value: str) -> str:
     return value
 
 
+#: The check of ``Text``, for text that may also be absent and has a length: written after
+#: the length, ``Annotated[str, Field(max_length=200), Storable] | None``, the length applies
+#: to the string and a 422 says "at most 200 characters" (a ``Text | None`` field's
+#: ``Field(max_length=200)`` bounds the optional value, whose message says "items").
+Storable = AfterValidator(storable_text)
 #: Text a client sends (a body field, a query or path parameter): NUL and lone surrogates
 #: are refused.
-Text = Annotated[str, AfterValidator(storable_text)]
+Text = Annotated[str, Storable]
 #: An object id in a request body (the same bounds as an id in a path).
 Id = Annotated[int, Field(ge=1, le=MAX_ID, examples=[42])]
 #: A list of object ids in a request body: at least one, at most ``MAX_IDS``.

@@ -2,9 +2,18 @@
 
 from __future__ import annotations
 
+from typing import Annotated
+
 from pydantic import BaseModel, ConfigDict, Field
 
-from switchboard.api.schemas.common import Page, Patch, Phone, RequestBody, Text, Timestamp
+from switchboard.api.schemas.common import (
+    Page,
+    Patch,
+    Phone,
+    RequestBody,
+    Storable,
+    Timestamp,
+)
 from switchboard.domain.leads.statuses import DEFAULT_STATUS, LEAD_STATUSES, LeadStatus
 
 EMAIL = r"^[^@\s]+@[^@\s]+\.[^@\s]+$"
@@ -12,10 +21,18 @@ STATUSES = f"One of: {', '.join(LEAD_STATUSES)}"
 
 
 class LeadBase(BaseModel):
-    name: Text | None = Field(None, max_length=200, examples=["Jane Doe"])
-    email: Text | None = Field(None, max_length=320, pattern=EMAIL, examples=["jane@example.com"])
-    intent: Text | None = Field(None, max_length=200, examples=["book a check-up"])
-    notes: Text | None = Field(None, max_length=10_000, examples=["Prefers mornings."])
+    name: Annotated[str, Field(max_length=200), Storable] | None = Field(
+        None, examples=["Jane Doe"]
+    )
+    email: Annotated[str, Field(max_length=320, pattern=EMAIL), Storable] | None = Field(
+        None, examples=["jane@example.com"]
+    )
+    intent: Annotated[str, Field(max_length=200), Storable] | None = Field(
+        None, examples=["book a check-up"]
+    )
+    notes: Annotated[str, Field(max_length=10_000), Storable] | None = Field(
+        None, examples=["Prefers mornings."]
+    )
 
 
 class LeadCreate(LeadBase, RequestBody):

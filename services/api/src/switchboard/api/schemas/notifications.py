@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -12,6 +12,7 @@ from switchboard.api.schemas.common import (
     Page,
     Patch,
     RequestBody,
+    Storable,
     Text,
     Timestamp,
 )
@@ -19,7 +20,7 @@ from switchboard.api.schemas.common import (
 
 class ReminderBase(BaseModel):
     title: Text = Field(min_length=1, max_length=200, examples=["Call Jane back"])
-    note: Text | None = Field(None, max_length=10_000)
+    note: Annotated[str, Field(max_length=10_000), Storable] | None = None
     lead_id: Id | None = None
 
 
@@ -32,8 +33,8 @@ class ReminderUpdate(Patch):
 
     nullable = frozenset({"note", "lead_id"})
 
-    title: Text | None = Field(None, min_length=1, max_length=200)
-    note: Text | None = Field(None, max_length=10_000)
+    title: Annotated[str, Field(min_length=1, max_length=200), Storable] | None = None
+    note: Annotated[str, Field(max_length=10_000), Storable] | None = None
     lead_id: Id | None = None
     due_at: AwareTimestamp | None = None
     status: Literal["pending", "done", "cancelled"] | None = None
@@ -70,7 +71,9 @@ class PushSubscriptionCreate(RequestBody):
     expirationTime: float | None = Field(  # noqa: N815 - the browser's own name for it
         None, description="As the browser gives it; not used (the push service says when)"
     )
-    label: Text | None = Field(None, max_length=100, examples=["Front desk"])
+    label: Annotated[str, Field(max_length=100), Storable] | None = Field(
+        None, examples=["Front desk"]
+    )
 
 
 class PushSubscriptionPublic(BaseModel):
