@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+import pytest
+
 from tests.support.factories import make_business, unique_phone
 from tests.unit.api.rows import auth
 
@@ -79,3 +81,17 @@ def test_admin_moving_a_business_to_a_taken_number_is_a_409(client, admin) -> No
         f"/api/v1/businesses/{second.id}", json={"phone_number": first.phone_number}, headers=admin
     )
     assert response.status_code == 409 and first.phone_number in response.json()["detail"]
+
+
+@pytest.mark.parametrize("zone", ["localtime", "Factory", "posixrules", "europe/london"])
+def test_a_time_zone_that_is_not_an_iana_name_is_a_422_naming_it(client, admin, zone) -> None:
+    headers = auth(make_business().api_key)
+    patched = client.patch("/api/v1/businesses/me", json={"timezone": zone}, headers=headers)
+    assert patched.status_code == 422, patched.text
+    assert patched.json()["detail"][0]["loc"] == ["body", "timezone"]
+    body = {"name": "Acme", "phone_number": unique_phone(), "timezone": zone}
+    created = client.post("/api/v1/businesses", json=body, headers=admin)
+    assert created.status_code == 422
+    assert created.json()["detail"][0]["loc"] == ["body", "timezone"]
+    kept = client.patch("/api/v1/businesses/me", json={"timezone": "Asia/Kolkata"}, headers=headers)
+    assert kept.status_code == 200

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from typing import Annotated, Literal
-from zoneinfo import available_timezones
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
@@ -17,11 +16,14 @@ from switchboard.api.schemas.common import (
     Timestamp,
 )
 from switchboard.common.jobs import catalog
+from switchboard.domain.businesses import timezones
 
 
 def _known_timezone(value: str | None) -> str | None:
-    if value is not None and value not in available_timezones():
-        raise ValueError(f"unknown time zone {value!r} (use an IANA name like 'Europe/London')")
+    if value is not None and not timezones.is_time_zone(value):
+        raise ValueError(
+            f"unknown time zone {value!r} (use an IANA name like {timezones.EXAMPLE!r})"
+        )
     return value
 
 
