@@ -6,7 +6,16 @@ from datetime import time
 from typing import Annotated, Literal
 
 from fastapi import APIRouter, Query
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
+from pydantic_core import PydanticCustomError
 
 from switchboard.api.deps import CurrentBusiness
 from switchboard.api.idempotency import Idempotent
@@ -28,6 +37,23 @@ _404 = NOT_FOUND
 _409 = CONFLICT
 
 
+def _wall_clock(value: time) -> time:
+    """A calling window's bound: a time of day in the business's zone, to the minute (it is
+    stored as HH:MM, so an offset or seconds would be dropped without a word)."""
+    if value.tzinfo is not None:
+        raise PydanticCustomError(
+            "time_offset",
+            "is read in the business's time zone: give it without an offset, like 09:00",
+        )
+    if value.second or value.microsecond:
+        raise PydanticCustomError("time_seconds", "is kept to the minute: give HH:MM, like 09:00")
+    return value
+
+
+#: A bound of a calling window: ``HH:MM``, no offset, no seconds.
+WindowTime = Annotated[time, AfterValidator(_wall_clock)]
+
+
 class LeadFilter(RequestBody):
     status: LeadStatus | None = Field(None, examples=["new"])
     source: Annotated[str, Field(max_length=32), Storable] | None = Field(None, examples=["csv"])
@@ -47,11 +73,26 @@ class OutboundRunCreate(RequestBody):
     concurrency: int = Field(
         1, ge=1, le=100, description="Calls at once; at most the business's cap"
     )
-    window_start: time | None = Field(
-        None, description="Calling window start, business time zone", examples=["09:00"]
+    window_start: WindowTime | None = Field(
+        None,
+        description="Calling window start, HH:MM in the business's time zone",
+        examples=["09:00"],
     )
-    window_end: time | None = Field(None, examples=["18:00"])
+    window_end: WindowTime | None = Field(
+        None,
+        description="Calling window end, HH:MM (before the start: the window spans midnight)",
+        examples=["18:00"],
+    )
     retry_policy: RetryPolicy = RetryPolicy()
+
+    @field_validator("window_end")
+    @classmethod
+    def _a_window_with_length(cls, end: time | None, info: ValidationInfo) -> time | None:
+        if end is not None and end == info.data.get("window_start"):
+            raise PydanticCustomError(
+                "empty_window", "equals window_start: a window with no time would never call"
+            )
+        return end
 
     @model_validator(mode="after")
     def _one_selection(self) -> OutboundRunCreate:
