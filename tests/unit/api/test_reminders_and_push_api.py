@@ -71,3 +71,26 @@ def test_a_push_endpoint_must_be_https(client) -> None:
     headers = auth(make_business().api_key)
     body = {"endpoint": "http://push.example.com/x", "keys": {"p256dh": "k", "auth": "a"}}
     assert client.post("/api/v1/push-subscriptions", json=body, headers=headers).status_code == 422
+
+
+def test_a_time_sent_as_a_number_is_a_422_not_seconds_since_1970(client) -> None:
+    headers = auth(make_business().api_key)
+    for due_at in (-1, "-1", 1_900_000_000, 1.5e9):
+        response = client.post(
+            "/api/v1/reminders", json={"title": "x", "due_at": due_at}, headers=headers
+        )
+        assert response.status_code == 422, (due_at, response.text)
+        (error,) = response.json()["detail"]
+        assert error["loc"] == ["body", "due_at"] and "not a number" in error["msg"]
+    reminder = client.post(
+        "/api/v1/reminders", json={"title": "x", "due_at": "2030-01-01T09:00:00Z"}, headers=headers
+    ).json()
+    patched = client.patch(
+        f"/api/v1/reminders/{reminder['id']}", json={"due_at": 0}, headers=headers
+    )
+    assert patched.status_code == 422 and patched.json()["detail"][0]["loc"] == ["body", "due_at"]
+    listed = client.get("/api/v1/reminders", params={"due_before": "-1"}, headers=headers)
+    assert listed.status_code == 422 and listed.json()["detail"][0]["loc"] == [
+        "query",
+        "due_before",
+    ]

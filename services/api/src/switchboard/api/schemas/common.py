@@ -20,6 +20,7 @@ from pydantic import (
     AfterValidator,
     AwareDatetime,
     BaseModel,
+    BeforeValidator,
     ConfigDict,
     Field,
     PlainSerializer,
@@ -110,16 +111,40 @@ def utc_text(moment: datetime) -> str:
     return utc.replace(tzinfo=None).isoformat(timespec="milliseconds") + "Z"
 
 
+def _not_a_number(value: object) -> object:
+    # pydantic would read 1700000000, -1 or "-1" as seconds since 1970, in UTC: a time a
+    # client sends is ISO 8601 text (or, from our own code, a datetime).
+    number = isinstance(value, int | float)
+    if isinstance(value, str):
+        try:
+            float(value)
+            number = True
+        except ValueError:
+            pass
+    if number:
+        raise PydanticCustomError(
+            "datetime_type",
+            "must be a date and time in ISO 8601 with its offset, like "
+            "2031-01-01T09:00:00+02:00, not a number",
+        )
+    return value
+
+
+_NOT_A_NUMBER = BeforeValidator(_not_a_number)
 _AS_UTC_TEXT = PlainSerializer(utc_text, return_type=str, when_used="json")
 _UTC_TEXT_SCHEMA = WithJsonSchema(
     {"type": "string", "format": "date-time", "examples": ["2026-12-04T10:00:00.000Z"]},
     mode="serialization",
 )
-#: A timestamp in a response or a filter: timezone-aware UTC (naive means UTC), written as
-#: ``utc_text`` says.
-Timestamp = Annotated[datetime, AfterValidator(_as_utc), _AS_UTC_TEXT, _UTC_TEXT_SCHEMA]
-#: A time a client sets: it must carry its offset, and is stored in UTC.
-AwareTimestamp = Annotated[AwareDatetime, AfterValidator(_as_utc), _AS_UTC_TEXT, _UTC_TEXT_SCHEMA]
+#: A timestamp in a response or a filter: timezone-aware UTC (naive means UTC; a number is
+#: refused), written as ``utc_text`` says.
+Timestamp = Annotated[
+    datetime, _NOT_A_NUMBER, AfterValidator(_as_utc), _AS_UTC_TEXT, _UTC_TEXT_SCHEMA
+]
+#: A time a client sets: it must carry its offset (text, never a number), and is stored in UTC.
+AwareTimestamp = Annotated[
+    AwareDatetime, _NOT_A_NUMBER, AfterValidator(_as_utc), _AS_UTC_TEXT, _UTC_TEXT_SCHEMA
+]
 
 
 class FieldError(BaseModel):
