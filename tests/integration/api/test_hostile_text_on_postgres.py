@@ -89,7 +89,7 @@ def _nul_requests(business: TestBusiness) -> list[tuple[str, str, dict[str, Any]
             {
                 "json": {
                     "endpoint": "https://push.example.com/x",
-                    "keys": {"p256dh": "k", "auth": "a"},
+                    "keys": rows.push_keys(),
                     "label": NUL,
                 }
             },
@@ -107,7 +107,7 @@ def _nul_requests(business: TestBusiness) -> list[tuple[str, str, dict[str, Any]
             {
                 "json": {
                     "endpoint": "https://push.example.com/\x00",
-                    "keys": {"p256dh": "k", "auth": "a"},
+                    "keys": rows.push_keys(),
                 }
             },
             ["endpoint"],

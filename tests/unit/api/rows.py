@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import itertools
+import os
 from datetime import timedelta
 from typing import Any
 
+from cryptography.hazmat.primitives.asymmetric import ec
 from sqlalchemy import select, update
 
 from switchboard.common.db import tenant_session
@@ -21,6 +23,7 @@ from switchboard.common.models import (
     WhatsAppConversation,
     WhatsAppMessage,
 )
+from tests.fakes.web_push import BrowserSubscription
 from tests.support import private_data
 from tests.support.factories import unique_phone
 
@@ -29,6 +32,13 @@ _sids = itertools.count(1)
 
 def auth(key: str) -> dict[str, str]:
     return {"Authorization": f"Bearer {key}"}
+
+
+def push_keys() -> dict[str, str]:
+    """A new browser's push keys, as ``PushSubscription.toJSON()`` gives them."""
+    key, secret = ec.generate_private_key(ec.SECP256R1()), os.urandom(16)
+    keys: dict[str, str] = BrowserSubscription("", key, secret).as_subscription_info()["keys"]
+    return keys
 
 
 def _add(business_id: int, row: Any) -> Any:

@@ -86,7 +86,7 @@ def owned(client, embedded: Settings) -> Owned:
     ).json()
     subscription = client.post(
         "/api/v1/push-subscriptions",
-        json={"endpoint": "https://push.example.com/a", "keys": {"p256dh": "k", "auth": "a"}},
+        json={"endpoint": "https://push.example.com/a", "keys": rows.push_keys()},
         headers=headers,
     ).json()
     job = enqueue(actors.NOOP, business_id=owner.id).job_id

@@ -7,9 +7,8 @@ import pytest
 from fastapi.testclient import TestClient
 
 from tests.support.factories import make_business
+from tests.unit.api import rows
 from tests.unit.api.rows import auth
-
-PUSH_KEYS = {"p256dh": "k", "auth": "a"}
 
 
 @pytest.mark.parametrize(
@@ -64,7 +63,7 @@ def test_a_push_subscription_to_a_non_public_address_is_refused_naming_the_endpo
 
     answer = client.post(
         "/api/v1/push-subscriptions",
-        json={"endpoint": endpoint, "keys": PUSH_KEYS},
+        json={"endpoint": endpoint, "keys": rows.push_keys()},
         headers=headers,
     )
 

@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+import base64
+
 from tests.support.factories import make_business
 from tests.unit.api import rows
 from tests.unit.api.rows import auth
@@ -52,11 +54,11 @@ def test_subscribing_the_same_browser_twice_refreshes_its_keys(client) -> None:
     headers = auth(make_business().api_key)
     body = {
         "endpoint": "https://push.example.com/send/abc",
-        "keys": {"p256dh": "key-1", "auth": "auth-1"},
+        "keys": rows.push_keys(),
         "label": "Front desk",
     }
     first = client.post("/api/v1/push-subscriptions", json=body, headers=headers)
-    body["keys"] = {"p256dh": "key-2", "auth": "auth-2"}
+    body["keys"] = rows.push_keys()
     again = client.post("/api/v1/push-subscriptions", json=body, headers=headers)
     assert (first.status_code, again.status_code) == (201, 200)
     assert first.json()["id"] == again.json()["id"] and "keys" not in again.json()
@@ -69,7 +71,7 @@ def test_subscribing_the_same_browser_twice_refreshes_its_keys(client) -> None:
 
 def test_a_push_endpoint_must_be_https(client) -> None:
     headers = auth(make_business().api_key)
-    body = {"endpoint": "http://push.example.com/x", "keys": {"p256dh": "k", "auth": "a"}}
+    body = {"endpoint": "http://push.example.com/x", "keys": rows.push_keys()}
     assert client.post("/api/v1/push-subscriptions", json=body, headers=headers).status_code == 422
 
 
@@ -94,3 +96,34 @@ def test_a_time_sent_as_a_number_is_a_422_not_seconds_since_1970(client) -> None
         "query",
         "due_before",
     ]
+
+
+def _b64url(data: bytes) -> str:
+    return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
+
+
+def test_push_keys_that_no_push_could_use_are_a_422_naming_the_key(client) -> None:
+    headers = auth(make_business().api_key)
+    good = rows.push_keys()
+    point = base64.urlsafe_b64decode(good["p256dh"] + "=")
+    bad_keys = [
+        ({"p256dh": "x"}, "p256dh"),
+        ({"p256dh": good["p256dh"] + "+"}, "p256dh"),  # not the base64url alphabet
+        ({"p256dh": _b64url(point[:33])}, "p256dh"),  # a compressed point's length
+        ({"p256dh": _b64url(b"\x03" + point[1:])}, "p256dh"),  # not uncompressed
+        ({"p256dh": _b64url(b"\x04" + bytes(64))}, "p256dh"),  # not on the curve
+        ({"auth": "a"}, "auth"),
+        ({"auth": _b64url(bytes(15))}, "auth"),
+        ({"auth": _b64url(bytes(32))}, "auth"),
+    ]
+    for change, key in bad_keys:
+        body = {"endpoint": "https://push.example.com/send/x", "keys": {**good, **change}}
+        response = client.post("/api/v1/push-subscriptions", json=body, headers=headers)
+        assert response.status_code == 422, (change, response.text)
+        assert [e["loc"] for e in response.json()["detail"]] == [["body", "keys", key]]
+    padded = {"p256dh": good["p256dh"] + "=", "auth": good["auth"] + "=="}
+    browser = {"endpoint": "https://push.example.com/send/x", "expirationTime": None}
+    created = client.post(
+        "/api/v1/push-subscriptions", json={**browser, "keys": padded}, headers=headers
+    )
+    assert created.status_code == 201, created.text

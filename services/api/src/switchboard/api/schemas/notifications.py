@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field
+from pydantic_core import PydanticCustomError
 
 from switchboard.api.schemas.common import (
     AwareTimestamp,
@@ -16,6 +18,7 @@ from switchboard.api.schemas.common import (
     Text,
     Timestamp,
 )
+from switchboard.domain.notifications import push_keys
 
 
 class ReminderBase(BaseModel):
@@ -54,9 +57,40 @@ class ReminderPage(Page[ReminderPublic]):
     pass
 
 
+def _checked(problem: Callable[[str], str | None]) -> AfterValidator:
+    def check(value: str) -> str:
+        why = problem(value)
+        if why is not None:
+            raise PydanticCustomError("push_key", why)
+        return value
+
+    return AfterValidator(check)
+
+
+_P256DH_EXAMPLE = (
+    "BGUvyTV_ePyDFhU7HiP198ttN0k0sOg7xz0h8zataY5dzHXBpr1Lb48MFewEpt9c2YNkKassVdPp0pOXo0d5aeY"
+)
+#: A browser's push public key: base64url of an uncompressed P-256 point.
+PublicKey = Annotated[
+    str,
+    Field(max_length=200, examples=[_P256DH_EXAMPLE]),
+    Storable,
+    _checked(push_keys.p256dh_problem),
+]
+#: A browser's push authentication secret: base64url of 16 bytes.
+AuthSecret = Annotated[
+    str,
+    Field(max_length=100, examples=["tBHItJI5svbpez7KI4CCXg"]),
+    Storable,
+    _checked(push_keys.auth_problem),
+]
+
+
 class PushKeys(RequestBody):
-    p256dh: Text = Field(min_length=1, max_length=200)
-    auth: Text = Field(min_length=1, max_length=100)
+    """The browser's keys, base64url: its P-256 public key and its authentication secret."""
+
+    p256dh: PublicKey
+    auth: AuthSecret
 
 
 class PushSubscriptionCreate(RequestBody):
