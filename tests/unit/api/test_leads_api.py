@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+import pytest
+
 from tests.support.factories import make_business
 from tests.unit.api.rows import auth
 
@@ -127,3 +129,26 @@ def test_a_csv_without_a_phone_column_or_not_utf8_is_a_400(client) -> None:
         headers=headers,
     )
     assert latin1.status_code == 400 and latin1.json()["errors"][0]["field"] == "file"
+
+
+@pytest.mark.parametrize(
+    ("header", "repeated"),
+    [
+        ("phone,phone", ["phone"]),
+        ("phone,name,Name", ["name"]),
+        ("name,phone,name,phone", ["name", "phone"]),
+    ],
+)
+def test_a_csv_header_naming_a_column_twice_is_a_400_naming_it(
+    client, header: str, repeated: list[str]
+) -> None:
+    headers = auth(make_business().api_key)
+    row = ",".join("+15551110060" if n.lower() == "phone" else "Ann" for n in header.split(","))
+    response = client.post(
+        "/api/v1/leads/import", files={"file": ("l.csv", f"{header}\n{row}\n")}, headers=headers
+    )
+    assert response.status_code == 400, response.text
+    errors = response.json()["errors"]
+    assert [(e["line"], e["field"]) for e in errors] == [(1, name) for name in repeated]
+    assert all("2 times" in e["message"] for e in errors)
+    assert client.get("/api/v1/leads", headers=headers).json()["items"] == []

@@ -81,6 +81,11 @@ def _header(names: list[str] | None) -> tuple[list[str], list[RowError]]:
         for name in header
         if name not in COLUMNS
     ]
+    repeated = sorted({name for name in header if name in COLUMNS and header.count(name) > 1})
+    errors.extend(
+        RowError(1, name, f"column {name!r} appears {header.count(name)} times in the header")
+        for name in repeated
+    )  # a row would keep only the last of them, without a word
     if "phone" not in header:
         errors.append(RowError(1, "phone", "the header has no 'phone' column"))
     return header, errors
