@@ -74,6 +74,10 @@ class Settings(BaseSettings):
     #: one not found there is sent again only this long after that attempt began, the time
     #: Twilio is given to list the message (docs/reliability.md).
     whatsapp_send_lookup_window_s: float = Field(default=60.0, gt=0)
+    #: A call with no event for its business's longest call (``max_call_seconds``, where the
+    #: gateway hangs up) plus this long is ended by the stale-call sweep: its gateway died or
+    #: its end was lost (docs/reliability.md).
+    call_end_grace_s: float = Field(default=300.0, gt=0)
 
     openai_api_key: str = ""
     openai_base_url: str = "https://api.openai.com/v1"
