@@ -6,9 +6,11 @@ import json
 from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo
 
+from switchboard.common.db.base import utcnow
 from switchboard.common.jobs.catalog import (
     AUTO_SUMMARY_WHATSAPP_SESSION,
     CLEANUP_OLD_RECORDINGS,
+    END_STALE_CALLS,
     OUTBOUND_RECONCILE,
     PRUNE_FINISHED_JOBS,
     SCHEDULE_REMINDERS,
@@ -16,8 +18,11 @@ from switchboard.common.jobs.catalog import (
     WARMUP_LAZY_SERVICES,
 )
 from switchboard.common.settings import Settings
+from switchboard.domain.calls.stale import quiet_limit
 from switchboard.scheduler.clock import FakeClock
 from switchboard.scheduler.loop import Scheduler
+from tests.support.calls import started_call
+from tests.support.factories import make_business
 from tests.unit.scheduler.rows import (
     SECOND,
     at,
@@ -102,6 +107,24 @@ def test_the_idle_whatsapp_sweep_runs_every_minute_and_expires_if_left_waiting(
     assert len(jobs) == 2
     assert all(kwargs_of(job) == {"business_id": business_id} for job in jobs)  # the sweep
     assert all(json.loads(job.message)["options"]["max_age"] == 600_000 for job in jobs)
+
+
+def test_the_stale_call_sweep_runs_every_minute_for_businesses_with_a_call_past_its_limit(
+    embedded: Settings,
+) -> None:
+    stale, live = make_business(), make_business()
+    started_call(stale.id, stale.phone_number, quiet_for=quiet_limit(1800) + timedelta(minutes=1))
+    started_call(live.id, live.phone_number, quiet_for=timedelta(minutes=1))
+    now = utcnow().replace(second=30, microsecond=0)
+    clock = FakeClock(now)
+    scheduler = scheduler_for(embedded, clock, "stale_calls")
+    scheduler.step()
+
+    ticks = [now.replace(second=0) + timedelta(minutes=n) for n in (1, 2)]
+    for tick in ticks:
+        assert emits_at(scheduler, clock, tick) == ["UTC"]
+
+    assert emitted(END_STALE_CALLS.name) == [(tick, stale.id) for tick in ticks]
 
 
 def test_the_outbound_reconciler_is_emitted_every_fifteen_seconds_where_runs_are_orphaned(

@@ -50,6 +50,7 @@ BUSINESS_ONLY: dict[str, dict[str, Any]] = {
     "warmup_lazy_services_job": {},
     "prebuild_prompt_job": {},
     "cleanup_old_recordings_job": {},
+    "end_stale_calls_job": {},
     "schedule_reminders_job": {},
     "prune_finished_jobs_job": {},
     "auto_summary_whatsapp_session_job": {},

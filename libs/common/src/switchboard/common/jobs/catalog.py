@@ -124,6 +124,9 @@ CLEANUP_OLD_RECORDINGS = ActorSpec(  # daily; the next day's run deletes what th
     ttl_s=86_400,
     params=(),
 )
+END_STALE_CALLS = ActorSpec(  # a scan, repeated every minute
+    "end_stale_calls_job", "calls", timeout_s=120, max_retries=1, ttl_s=600, params=()
+)
 # It sends the reply it stores: its retries are the reply's send retries too, and its time
 # limit covers the model's call, the send and a lookup after a silent send (each up to
 # INTEGRATION_TIMEOUT_S, 15 s) with room to spare.
@@ -219,6 +222,7 @@ _SPECS = (
     FINALIZE_CALL_SESSION,
     PROCESS_RECORDING,
     CLEANUP_OLD_RECORDINGS,
+    END_STALE_CALLS,
     PROCESS_WHATSAPP_WEBHOOK,
     SEND_WHATSAPP_MESSAGE,
     SEND_WHATSAPP_WITH_RETRY,

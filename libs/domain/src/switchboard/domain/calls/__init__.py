@@ -3,7 +3,8 @@
 ``logs`` writes call logs, call sessions and the caller's lead from the call events;
 ``followups`` enqueues the jobs a call event leads to, once per event; ``queries`` reads a
 business's calls; ``recordings`` fetches, stores, transcribes and later removes recordings;
-``scheduled`` declares the domain's periodic jobs.
+``stale`` ends the calls whose end never came (a gateway died); ``scheduled`` declares the
+domain's periodic jobs.
 """
 
 from switchboard.domain.calls.followups import enqueue_follow_ups

@@ -28,6 +28,9 @@ log = get_logger(__name__)
 
 #: Twilio call statuses after which nothing more happens on the call.
 FINAL_CALL_STATUSES = frozenset({"completed", "busy", "no-answer", "failed", "canceled"})
+#: The end reason of a call the stale-call sweep ended (``stale.py``): no end ever came. A
+#: real end arriving later replaces it.
+NO_END_EVENT = "no_end_event"
 
 
 def parse_time(value: str | None) -> datetime | None:
@@ -201,8 +204,13 @@ def record_call_end(session: Session, business_id: int, *, call_sid: str, **fiel
     Then its lead is found or created, and the transcript (if any) analysed, by jobs queued
     once per call log. Returns the call log's id. The caller checks the sid is this
     business's (:func:`ensure_call_is_ours`).
+
+    A call the stale-call sweep ended (end reason :data:`NO_END_EVENT`) takes a real end's
+    status and reason: the sweep presumed them; the rest it left blank for the real end.
     """
     call_log = _call_log(session, business_id, call_sid, direction=fields.get("direction"))
+    if call_log.end_reason == NO_END_EVENT and fields.get("end_reason") != NO_END_EVENT:
+        call_log.end_reason = None
     _fill_blanks(
         call_log,
         from_number=fields.get("from_number"),
@@ -231,19 +239,25 @@ def finalize_call_log(business_id: int, *, call_sid: str, **fields: Any) -> int:
         return record_call_end(session, business_id, call_sid=call_sid, **fields)
 
 
+def record_session_end(session: Session, business_id: int, *, call_sid: str, **fields: Any) -> int:
+    """In the caller's transaction, close the call's session with its end reason (upserted by
+    call sid; the stream sid and end time fill blanks only). Returns the session's id."""
+    call_session = _call_session(session, business_id, call_sid)
+    call_session.state = "ended"
+    call_session.stream_sid = call_session.stream_sid or fields.get("stream_sid")
+    call_session.ended_at = call_session.ended_at or parse_time(fields.get("ended_at"))
+    call_session.details = {
+        **(call_session.details or {}),
+        "end_reason": fields.get("end_reason"),
+    }
+    return call_session.id
+
+
 def finalize_call_session(business_id: int, *, call_sid: str, **fields: Any) -> int:
     """The media stream ended: the session is closed with its end reason."""
     ensure_call_is_ours(business_id, call_sid)
     with tenant_session(business_id) as session:
-        call_session = _call_session(session, business_id, call_sid)
-        call_session.state = "ended"
-        call_session.stream_sid = call_session.stream_sid or fields.get("stream_sid")
-        call_session.ended_at = call_session.ended_at or parse_time(fields.get("ended_at"))
-        call_session.details = {
-            **(call_session.details or {}),
-            "end_reason": fields.get("end_reason"),
-        }
-        return call_session.id
+        return record_session_end(session, business_id, call_sid=call_sid, **fields)
 
 
 def create_lead_from_call(business_id: int, call_log_id: int) -> int | None:
@@ -271,6 +285,7 @@ def call_log_for_sid(
 
 __all__ = [
     "FINAL_CALL_STATUSES",
+    "NO_END_EVENT",
     "call_log_for_sid",
     "caller_number",
     "create_lead_from_call",
@@ -282,5 +297,6 @@ __all__ = [
     "queue_lead_from_call",
     "record_call_end",
     "record_call_parties",
+    "record_session_end",
     "setup_call",
 ]

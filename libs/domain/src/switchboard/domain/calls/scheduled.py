@@ -1,5 +1,6 @@
 """The calls domain's periodic jobs: recordings past their retention are removed at 03:00 on
-each business's own clock, once a day (DST included)."""
+each business's own clock, once a day (DST included); every minute, each business with a call
+no event has ended that cannot still be live gets ``end_stale_calls_job`` (``stale.py``)."""
 
 from __future__ import annotations
 
@@ -8,10 +9,11 @@ from collections.abc import Iterable
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from switchboard.common.jobs.catalog import CLEANUP_OLD_RECORDINGS
-from switchboard.common.jobs.schedules import Cron, Missed, Schedule, Tick, Zone
+from switchboard.common.jobs.catalog import CLEANUP_OLD_RECORDINGS, END_STALE_CALLS
+from switchboard.common.jobs.schedules import Cron, Every, Missed, Schedule, Tick, Zone
 from switchboard.common.models import Recording
 from switchboard.domain.calls.recordings import RETENTION
+from switchboard.domain.calls.stale import businesses_with_stale_calls
 
 
 def businesses_with_expired_recordings(session: Session, tick: Tick) -> Iterable[int]:
@@ -31,5 +33,12 @@ SCHEDULES = (
         zone=Zone.BUSINESS,
         missed=Missed.CATCH_UP_ONCE,
         targets=businesses_with_expired_recordings,
+    ),
+    Schedule(
+        "stale_calls",
+        END_STALE_CALLS,
+        when=Every(60),
+        missed=Missed.CATCH_UP_ONCE,
+        targets=businesses_with_stale_calls,
     ),
 )

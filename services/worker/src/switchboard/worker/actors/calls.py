@@ -1,7 +1,10 @@
-"""Call jobs, enqueued by the API's call-event consumer (keyed by Twilio's call sid).
+"""Call jobs, enqueued by the API's call-event consumer (keyed by Twilio's call sid), and the
+scheduler's sweep of calls whose end never came.
 
-Each is one transaction of upserts keyed by the call sid: a worker dying mid-way has written
-nothing, and the redelivery writes it once."""
+Each event's job is one transaction of upserts keyed by the call sid: a worker dying mid-way
+has written nothing, and the redelivery writes it once. The sweep ends one call per
+transaction: a worker dying mid-way leaves the calls ended so far ended, and the next run
+ends the rest."""
 
 from __future__ import annotations
 
@@ -11,10 +14,12 @@ from switchboard.common.jobs.actor import job_actor
 from switchboard.common.jobs.catalog import (
     CREATE_LEAD_FROM_CALL,
     DEFERRED_CALL_SETUP,
+    END_STALE_CALLS,
     FINALIZE_CALL_LOG,
     FINALIZE_CALL_SESSION,
 )
 from switchboard.domain.calls import logs as calls
+from switchboard.domain.calls.stale import end_stale_calls
 
 
 @job_actor(DEFERRED_CALL_SETUP)
@@ -40,3 +45,10 @@ def finalize_call_session_job(*, business_id: int, call_sid: str, **fields: Any)
 def create_lead_from_call_job(*, business_id: int, call_log_id: int) -> None:
     """After the call log is final: find or create the caller's lead and link it."""
     calls.create_lead_from_call(business_id, call_log_id)
+
+
+@job_actor(END_STALE_CALLS)
+def end_stale_calls_job(*, business_id: int) -> None:
+    """The sweep: end the business's calls whose gateway died or whose end was lost, with the
+    outbound item's final status, else ``failed`` (``domain/calls/stale.py``)."""
+    end_stale_calls(business_id)

@@ -1,0 +1,180 @@
+"""On PostgreSQL, the stale-call sweep ends the calls a dead gateway left ``in-progress``: only
+those quiet past their business's longest call plus the grace, or whose outbound item Twilio
+already ended; only the business's own; once; and a real end arriving later still wins."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from datetime import timedelta
+
+import pytest
+from sqlalchemy import func, select, update
+
+from switchboard.common.db import system_session, tenant_session
+from switchboard.common.db.base import utcnow
+from switchboard.common.jobs.broker import get_broker
+from switchboard.common.jobs.catalog import OUTBOUND_CALL_STATUS
+from switchboard.common.jobs.schedules import Tick
+from switchboard.common.models import Business, CallLog, Job
+from switchboard.common.settings import Settings
+from switchboard.domain.calls.followups import enqueue_follow_ups
+from switchboard.domain.calls.stale import (
+    businesses_with_stale_calls,
+    end_stale_calls,
+    quiet_limit,
+)
+from switchboard.domain.outbound.calls import apply_call_status
+from tests.support.calls import (
+    call_ended,
+    call_of,
+    dialed_item,
+    item_of,
+    session_of,
+    started_call,
+)
+from tests.support.factories import make_business
+from tests.unit.worker.world import snapshot
+
+pytestmark = pytest.mark.integration
+
+MINUTE = timedelta(minutes=1)
+
+
+@pytest.fixture
+def calls_queue(pg: Settings) -> Iterator[Settings]:
+    """The call jobs the test enqueues land in the in-process broker (no outbox row left)."""
+    for queue in ("calls", "analysis"):
+        get_broker().declare_queue(queue)
+    yield pg
+
+
+def _past_the_limit() -> timedelta:
+    return quiet_limit(1800) + MINUTE  # a new business's longest call: 1800 s
+
+
+def test_a_call_quiet_past_the_limit_is_ended_once_and_a_fresh_one_and_another_business_s_are_not(
+    calls_queue: Settings,
+) -> None:
+    ours, theirs = make_business(), make_business()
+    stale = started_call(ours.id, ours.phone_number, quiet_for=_past_the_limit())
+    fresh = started_call(ours.id, ours.phone_number, quiet_for=quiet_limit(1800) - MINUTE)
+    foreign = started_call(theirs.id, theirs.phone_number, quiet_for=_past_the_limit())
+    with system_session() as session:
+        targets = list(businesses_with_stale_calls(session, Tick(utcnow())))
+    assert ours.id in targets and theirs.id in targets
+
+    assert end_stale_calls(ours.id) == 1
+
+    ended = call_of(ours.id, stale)
+    assert (ended.status, ended.end_reason) == ("failed", "no_end_event")
+    assert (ended.ended_at, ended.duration_s) == (None, None)  # unknown: left to a real end
+    assert session_of(ours.id, stale).state == "ended"
+    assert call_of(ours.id, fresh).status == "in-progress"
+    assert session_of(ours.id, fresh).state == "active"
+    assert (call_of(theirs.id, foreign).status, call_of(theirs.id, foreign).end_reason) == (
+        "in-progress",
+        None,
+    )
+    assert session_of(theirs.id, foreign).state == "active"
+
+    before = snapshot(ours.id)
+    assert end_stale_calls(ours.id) == 0
+    assert snapshot(ours.id) == before
+    with system_session() as session:
+        assert ours.id not in list(businesses_with_stale_calls(session, Tick(utcnow())))
+
+
+def test_the_limit_is_the_business_s_own_longest_call(calls_queue: Settings) -> None:
+    short = make_business()
+    with system_session() as session:
+        session.execute(update(Business).where(Business.id == short.id).values(max_call_seconds=60))
+    quiet = quiet_limit(60) + MINUTE
+    assert quiet < quiet_limit(1800)
+    sid = started_call(short.id, short.phone_number, quiet_for=quiet)
+
+    assert end_stale_calls(short.id) == 1
+    assert call_of(short.id, sid).status == "failed"
+
+
+def test_a_real_end_after_the_sweep_is_applied_on_the_same_log_and_nothing_reopens_it(
+    calls_queue: Settings,
+) -> None:
+    business = make_business()
+    sid = started_call(business.id, business.phone_number, quiet_for=_past_the_limit())
+    assert end_stale_calls(business.id) == 1
+
+    enqueue_follow_ups(call_ended(business.id, business.phone_number, sid))  # the late end
+    started_again = started_call(business.id, business.phone_number, quiet_for=MINUTE, sid=sid)
+
+    with tenant_session(business.id) as session:
+        logs = session.execute(
+            select(func.count()).select_from(CallLog).where(CallLog.call_sid == sid)
+        ).scalar_one()
+    call = call_of(business.id, started_again)
+    assert logs == 1
+    assert (call.status, call.end_reason, call.duration_s) == ("completed", "caller_hung_up", 120)
+    assert call.ended_at is not None and [t["text"] for t in call.transcript] == ["Thanks, bye."]
+    assert end_stale_calls(business.id) == 0  # the redelivered start did not reopen it
+
+
+def test_a_call_whose_outbound_item_twilio_already_failed_says_failed_without_waiting(
+    calls_queue: Settings,
+) -> None:
+    business = make_business()
+    sid = started_call(business.id, business.phone_number, quiet_for=MINUTE)
+    run_id, item_id = dialed_item(
+        business.id, sid, status="failed", last_call_status="failed", quiet_for=2 * MINUTE
+    )
+    told_now = started_call(business.id, business.phone_number, quiet_for=MINUTE)
+    dialed_item(
+        business.id,
+        told_now,
+        status="completed",
+        last_call_status="completed",
+        quiet_for=timedelta(0),
+    )
+
+    assert end_stale_calls(business.id) == 1
+
+    call = call_of(business.id, sid)
+    assert (call.status, call.end_reason) == ("failed", "no_end_event")
+    assert (call.outbound_run_id, call.outbound_item_id) == (run_id, item_id)
+    assert call_of(business.id, told_now).status == "in-progress"  # its own end may be queued
+    with tenant_session(business.id) as session:
+        moves = session.scalar(
+            select(func.count()).select_from(Job).where(Job.actor_name == OUTBOUND_CALL_STATUS.name)
+        )
+    assert moves == 0  # the item already said it
+
+
+def test_an_item_still_in_flight_is_failed_with_its_call(calls_queue: Settings) -> None:
+    business = make_business()
+    sid = started_call(business.id, business.phone_number, quiet_for=_past_the_limit())
+    run_id, item_id = dialed_item(
+        business.id,
+        sid,
+        status="in_progress",
+        last_call_status="in-progress",
+        quiet_for=_past_the_limit(),
+    )
+
+    assert end_stale_calls(business.id) == 1
+    assert end_stale_calls(business.id) == 0
+
+    assert call_of(business.id, sid).status == "failed"
+    with tenant_session(business.id) as session:
+        (job,) = session.execute(
+            select(Job).where(Job.actor_name == OUTBOUND_CALL_STATUS.name)
+        ).scalars()
+    kwargs = json.loads(job.message)["kwargs"]
+    assert kwargs == {
+        "business_id": business.id,
+        "run_id": run_id,
+        "item_id": item_id,
+        "call_sid": sid,
+        "call_status": "failed",
+    }
+    del kwargs["business_id"]
+    apply_call_status(business.id, **kwargs)  # what the job does
+    assert tuple(item_of(business.id, item_id)) == ("failed", "failed", "call ended failed")
