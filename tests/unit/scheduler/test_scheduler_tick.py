@@ -10,14 +10,16 @@ import pytest
 from sqlalchemy import func, select, update
 
 from switchboard.common.db import system_session, tenant_session
+from switchboard.common.db.base import utcnow
 from switchboard.common.jobs import enqueue
 from switchboard.common.jobs.broker import get_broker
-from switchboard.common.jobs.catalog import OUTBOUND_RUN
+from switchboard.common.jobs.catalog import END_STALE_CALLS, OUTBOUND_RUN
 from switchboard.common.migrate import worker_startup_migrations
 from switchboard.common.models import Job, OutboundRun
 from switchboard.common.settings import Settings
 from switchboard.domain.businesses import scheduled as businesses_scheduled
 from switchboard.domain.calls import scheduled as calls_scheduled
+from switchboard.domain.calls.stale import quiet_limit
 from switchboard.domain.notifications import scheduled as notifications_scheduled
 from switchboard.domain.operations import scheduled as operations_scheduled
 from switchboard.domain.outbound import scheduled as outbound_scheduled
@@ -26,7 +28,9 @@ from switchboard.scheduler.clock import FakeClock
 from switchboard.scheduler.loop import Scheduler, platform_tasks
 from switchboard.scheduler.registry import collect
 from switchboard.scheduler.schedule import Periodic
+from tests.support.calls import call_of, started_call
 from tests.support.environment import configured
+from tests.support.factories import make_business
 from tests.unit.scheduler.rows import (
     at,
     business_in,
@@ -100,7 +104,10 @@ def test_the_safety_checks_close_a_run_whose_driver_is_dead_and_resume_none(
     with tenant_session(business_id) as session:
         session.execute(update(Job).where(Job.id == job_id).values(status="dead"))
     scheduler = Scheduler(switched_off, collect(), clock=FakeClock(at(2027, 1, 1)))
-    assert [t.name for t in scheduler.tasks if t.safety] == ["outbound_abandoned_runs"]
+    assert [t.name for t in scheduler.tasks if t.safety] == [
+        "calls_left_open",
+        "outbound_abandoned_runs",
+    ]
 
     scheduler.step()
 
@@ -108,6 +115,27 @@ def test_the_safety_checks_close_a_run_whose_driver_is_dead_and_resume_none(
         runs = dict(session.execute(select(OutboundRun.id, OutboundRun.status)).all())
     assert runs == {dead: "failed", driverless: "running"}
     assert job_count() == 1  # the dead driver's own: nothing emitted
+
+
+def test_the_safety_checks_end_a_call_a_dead_gateway_left_open_and_emit_no_sweep(
+    switched_off: Settings,
+) -> None:
+    business = make_business()
+    get_broker().declare_queue(END_STALE_CALLS.queue)
+    stale = started_call(business.id, business.phone_number, quiet_for=2 * quiet_limit(1800))
+    live = started_call(business.id, business.phone_number, quiet_for=timedelta(minutes=1))
+
+    Scheduler(switched_off, collect(), clock=FakeClock(utcnow())).step()
+
+    assert (call_of(business.id, stale).status, call_of(business.id, live).status) == (
+        "failed",
+        "in-progress",
+    )
+    with system_session() as session:
+        sweeps = session.scalar(
+            select(func.count()).select_from(Job).where(Job.actor_name == END_STALE_CALLS.name)
+        )
+    assert sweeps == 0
 
 
 def test_safety_checks_are_left_to_the_emitted_jobs_while_schedules_run(
@@ -139,7 +167,12 @@ def test_the_leader_s_own_tasks_run_once_per_interval_and_one_failing_stops_no_o
 
 def test_the_leader_relays_the_outbox_whatever_the_switch(embedded: Settings) -> None:
     names = [task.name for task in platform_tasks(embedded, collect())]
-    assert names == ["outbox_relay", "new_table_statistics", "outbound_abandoned_runs"]
+    assert names == [
+        "outbox_relay",
+        "new_table_statistics",
+        "calls_left_open",
+        "outbound_abandoned_runs",
+    ]
 
 
 def test_the_scheduler_runs_what_each_domain_declares(embedded: Settings) -> None:

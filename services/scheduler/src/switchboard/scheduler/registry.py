@@ -24,7 +24,10 @@ DOMAIN_SCHEDULES: tuple[Schedule, ...] = (
     *outbound_scheduled.SCHEDULES,
     *operations_scheduled.SCHEDULES,
 )
-DOMAIN_SAFETY_CHECKS: tuple[SafetyCheck, ...] = (*outbound_scheduled.SAFETY_CHECKS,)
+DOMAIN_SAFETY_CHECKS: tuple[SafetyCheck, ...] = (
+    *calls_scheduled.SAFETY_CHECKS,
+    *outbound_scheduled.SAFETY_CHECKS,
+)
 
 
 @dataclass(frozen=True)

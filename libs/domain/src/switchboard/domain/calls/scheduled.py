@@ -1,6 +1,7 @@
 """The calls domain's periodic jobs: recordings past their retention are removed at 03:00 on
 each business's own clock, once a day (DST included); every minute, each business with a call
-no event has ended that cannot still be live gets ``end_stale_calls_job`` (``stale.py``)."""
+no event has ended that cannot still be live gets ``end_stale_calls_job`` (``stale.py``), and
+while ``ENABLE_SCHEDULERS=false`` the scheduler's leader ends them itself (a safety check)."""
 
 from __future__ import annotations
 
@@ -10,10 +11,18 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from switchboard.common.jobs.catalog import CLEANUP_OLD_RECORDINGS, END_STALE_CALLS
-from switchboard.common.jobs.schedules import Cron, Every, Missed, Schedule, Tick, Zone
+from switchboard.common.jobs.schedules import (
+    Cron,
+    Every,
+    Missed,
+    SafetyCheck,
+    Schedule,
+    Tick,
+    Zone,
+)
 from switchboard.common.models import Recording
 from switchboard.domain.calls.recordings import RETENTION
-from switchboard.domain.calls.stale import businesses_with_stale_calls
+from switchboard.domain.calls.stale import businesses_with_stale_calls, end_every_stale_call
 
 
 def businesses_with_expired_recordings(session: Session, tick: Tick) -> Iterable[int]:
@@ -42,3 +51,4 @@ SCHEDULES = (
         targets=businesses_with_stale_calls,
     ),
 )
+SAFETY_CHECKS = (SafetyCheck("calls_left_open", 60, end_every_stale_call),)

@@ -28,6 +28,10 @@ duplicate), its status replaces the presumed one, its end reason replaces ``no_e
 its end time, duration and transcript fill the blanks; no event moves a call log back to
 ``in-progress``. An outbound item the sweep failed stays failed (final items do not move).
 
+While ``ENABLE_SCHEDULERS=false`` emits no sweep, the scheduler's leader runs it itself every
+minute for every business (:func:`end_every_stale_call`, a safety check): a call log left
+open is state that would otherwise stay wrong, and ending it dials no one.
+
 Run twice, the sweep finds nothing more: an ended call is no longer open. A worker that dies
 mid-sweep leaves the calls it ended ended and the rest open; the next tick's job (or the
 redelivery) ends them.
@@ -42,7 +46,7 @@ from sqlalchemy import Row, Select, select
 from sqlalchemy.orm import Session
 
 from switchboard.common.db.base import as_utc, utcnow
-from switchboard.common.db.tenancy import tenant_session
+from switchboard.common.db.tenancy import system_session, tenant_session
 from switchboard.common.jobs import FOREVER, enqueue_unique, raise_if_cancelled
 from switchboard.common.jobs.catalog import OUTBOUND_CALL_STATUS
 from switchboard.common.jobs.schedules import Tick
@@ -172,10 +176,20 @@ def end_stale_calls(business_id: int, now: datetime | None = None) -> int:
     return ended
 
 
+def end_every_stale_call(now: datetime | None = None) -> int:
+    """The safety check: end every business's stale calls here, in the scheduler's leader,
+    while ``ENABLE_SCHEDULERS=false`` emits no sweep; how many were ended."""
+    now = now or utcnow()
+    with system_session() as session:
+        business_ids = list(businesses_with_stale_calls(session, Tick(now)))
+    return sum(end_stale_calls(business_id, now) for business_id in business_ids)
+
+
 __all__ = [
     "ITEM_SETTLE",
     "PRESUMED_STATUS",
     "businesses_with_stale_calls",
+    "end_every_stale_call",
     "end_stale_calls",
     "quiet_limit",
 ]
