@@ -1,11 +1,12 @@
 """On PostgreSQL, the stale-call sweep ends the calls a dead gateway left ``in-progress``: only
 those quiet past their business's longest call plus the grace, or whose outbound item Twilio
-already ended; only the business's own; once; and a real end arriving later still wins."""
+already ended; only the business's own; once; and a real end arriving later still wins. The
+last test runs the job in a ``switchboard worker`` process over RabbitMQ."""
 
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from datetime import timedelta
 
 import pytest
@@ -13,10 +14,13 @@ from sqlalchemy import func, select, update
 
 from switchboard.common.db import system_session, tenant_session
 from switchboard.common.db.base import utcnow
+from switchboard.common.jobs import enqueue
 from switchboard.common.jobs.broker import get_broker
-from switchboard.common.jobs.catalog import OUTBOUND_CALL_STATUS
+from switchboard.common.jobs.catalog import END_STALE_CALLS, OUTBOUND_CALL_STATUS
 from switchboard.common.jobs.schedules import Tick
+from switchboard.common.jobs.service import get_job
 from switchboard.common.models import Business, CallLog, Job
+from switchboard.common.models.jobs import FINAL_STATUSES
 from switchboard.common.settings import Settings
 from switchboard.domain.calls.followups import enqueue_follow_ups
 from switchboard.domain.calls.stale import (
@@ -30,10 +34,13 @@ from tests.support.calls import (
     call_of,
     dialed_item,
     item_of,
+    quiet_since,
     session_of,
     started_call,
 )
 from tests.support.factories import make_business
+from tests.support.processes import ServiceProcess
+from tests.support.waiting import wait_for
 from tests.unit.worker.world import snapshot
 
 pytestmark = pytest.mark.integration
@@ -178,3 +185,37 @@ def test_an_item_still_in_flight_is_failed_with_its_call(calls_queue: Settings) 
     del kwargs["business_id"]
     apply_call_status(business.id, **kwargs)  # what the job does
     assert tuple(item_of(business.id, item_id)) == ("failed", "failed", "call ended failed")
+
+
+def test_the_job_in_a_worker_process_ends_the_call_and_fails_its_item(
+    pg_rabbit: Settings, start_service: Callable[..., ServiceProcess]
+) -> None:
+    business, other = make_business(), make_business()
+    sid = started_call(business.id, business.phone_number, quiet_for=MINUTE)
+    _, item_id = dialed_item(
+        business.id, sid, status="in_progress", last_call_status="in-progress", quiet_for=MINUTE
+    )
+    foreign = started_call(other.id, other.phone_number, quiet_for=MINUTE)
+    start_service("worker", "--processes", "1", "--threads", "2", "--queue", "calls")
+    for business_id in (business.id, other.id):
+        wait_for(lambda b=business_id: _jobs_final(b), what="the call.started jobs")
+    quiet_since(business.id, sid, _past_the_limit())  # the gateway died a while ago
+    quiet_since(other.id, foreign, _past_the_limit())
+
+    ref = enqueue(END_STALE_CALLS, business_id=business.id)  # as the scheduler emits it
+
+    wait_for(
+        lambda: tuple(item_of(business.id, item_id)) == ("failed", "failed", "call ended failed"),
+        timeout=60,
+        what="the item to fail with its call",
+    )
+    assert get_job(business.id, ref.job_id).status == "succeeded"
+    call = call_of(business.id, sid)
+    assert (call.status, call.end_reason) == ("failed", "no_end_event")
+    assert call_of(other.id, foreign).status == "in-progress"
+
+
+def _jobs_final(business_id: int) -> bool:
+    with tenant_session(business_id) as session:
+        statuses = session.execute(select(Job.status)).scalars().all()
+    return bool(statuses) and all(status in FINAL_STATUSES for status in statuses)

@@ -57,13 +57,18 @@ def started_call(
         run_id=run_id,
         item_id=item_id,
     )
+    quiet_since(business_id, sid, quiet_for)
+    return sid
+
+
+def quiet_since(business_id: int, sid: str, quiet_for: timedelta) -> None:
+    """The call's log last changed ``quiet_for`` ago."""
     with tenant_session(business_id) as session:
         session.execute(
             update(CallLog)
             .where(CallLog.business_id == business_id, CallLog.call_sid == sid)
             .values(updated_at=utcnow() - quiet_for)
         )
-    return sid
 
 
 def call_ended(business_id: int, business_phone: str, sid: str) -> CallEnded:
