@@ -74,9 +74,15 @@ CALL = {
 async def test_an_unsigned_or_wrongly_signed_webhook_is_403(
     client: httpx.AsyncClient, path: str
 ) -> None:
-    assert (await client.post(path, data=CALL)).status_code == 403
     forged = signed(path, CALL, token="not-the-auth-token")
-    assert (await client.post(path, data=CALL, headers=forged)).status_code == 403
+    with capture_logs() as logs:
+        assert (await client.post(path, data=CALL)).status_code == 403
+        assert (await client.post(path, data=CALL, headers=forged)).status_code == 403
+
+    # The operator learns why, and which URL the signature had to be for (PUBLIC_BASE_URL).
+    refusals = [line for line in logs if line["event"] == "twilio.signature_refused"]
+    assert [line["reason"] for line in refusals] == ["missing", "mismatch"]
+    assert {line["checked_for"] for line in refusals} == {PUBLIC + path.split("?")[0]}
 
 
 async def test_an_incoming_call_is_connected_to_the_media_stream_with_a_token(

@@ -13,7 +13,10 @@ from switchboard.common.integrations.twilio_form import (
     read_form,
     refuse_if_too_large,
 )
+from switchboard.common.logging import get_logger
 from switchboard.voice_gateway.bootstrap import Gateway
+
+log = get_logger(__name__)
 
 
 def get_gateway(request: Request) -> Gateway:
@@ -52,6 +55,13 @@ async def signed_twilio_form(request: Request, gateway: GatewayDep) -> twilio_fo
         form,
         request.headers.get("X-Twilio-Signature"),
     ):
+        # The operator's clue: a signature for another URL is a PUBLIC_BASE_URL that is not
+        # the address Twilio (or ``simulate-call``) called.
+        log.warning(
+            "twilio.signature_refused",
+            reason="missing" if not request.headers.get("X-Twilio-Signature") else "mismatch",
+            checked_for=gateway.signatures.public_url(request.url.path, ""),
+        )
         raise HTTPException(status_code=403, detail="invalid Twilio signature")
     return form
 
