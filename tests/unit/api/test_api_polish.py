@@ -17,6 +17,7 @@ from fastapi.testclient import TestClient
 from switchboard.api.errors import install_error_handlers
 from switchboard.api.routes import api_docs
 from switchboard.api.schemas.common import utc_text
+from switchboard.common.bootstrap import adapters
 from switchboard.common.http_errors import ERROR_CODES
 from switchboard.common.integrations.text_rules import LeadStatus as AnalysisStatus
 from switchboard.domain.calls import followups
@@ -25,7 +26,9 @@ from switchboard.domain.webhooks.events import WEBHOOK_EVENTS
 from tests.support.factories import make_business, unique_phone
 from tests.unit.api import rows
 from tests.unit.api.rows import auth
+from tests.unit.api.test_dashboard_pages import log_in
 
+TIME_EXAMPLE = "2026-12-04T10:00:00.000Z"
 UTC_TEXT = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$")
 EXTERNAL_URL = re.compile(r"""(?:src|href)\s*=\s*["']?(?:https?:)?//""", re.IGNORECASE)
 
@@ -164,6 +167,89 @@ def test_every_time_in_a_response_is_utc_with_milliseconds_and_z(client: TestCli
     assert all(UTC_TEXT.match(str(text)) for _, text in times), times
     assert ("due_at", "2031-01-01T07:00:00.123Z") in times
     assert ("started_at", "2026-12-04T10:00:00.250Z") in times
+
+
+def test_times_the_api_did_not_write_itself_are_rewritten_in_the_same_form(
+    client: TestClient,
+) -> None:
+    # A transcript turn's time as the call's end event records it, a sandbox message's time
+    # as the inbox stores it, an active run's start as the dashboard's feed reads it.
+    business = make_business()
+    headers = auth(business.api_key)
+    said = datetime(2026, 12, 4, 10, 0, 1, 234_567, tzinfo=UTC)
+    turns = [{"role": "agent", "text": "Hello!", "at": said.isoformat()}]
+    call = rows.call(business.id, transcript=[*turns, {"role": "caller", "text": "Hi"}])
+    adapters().twilio.send_whatsapp(unique_phone(), business.phone_number, "We open at 9")
+    rows.running_run(business.id, items=1)
+    log_in(client, business)
+
+    detail = client.get(f"/api/v1/calls/{call.id}", headers=headers).json()
+    inbox = client.get("/api/v1/sandbox/messages", headers=headers).json()
+    runs = client.get("/dashboard/api/runs").json()
+
+    assert detail["transcript"] == [
+        {"role": "agent", "text": "Hello!", "at": "2026-12-04T10:00:01.234Z"},
+        {"role": "caller", "text": "Hi"},  # recorded without a time: none shown
+    ]
+    times = [found for body in (inbox, runs) for found in _times(body)]
+    assert {key for key, _ in times} == {"created_at", "started_at"}
+    assert all(UTC_TEXT.match(str(text)) for _, text in times), times
+
+
+def _refs(value: object) -> Iterator[str]:
+    if isinstance(value, dict):
+        if isinstance(value.get("$ref"), str):
+            yield value["$ref"].rsplit("/", 1)[-1]
+        for item in value.values():
+            yield from _refs(item)
+    elif isinstance(value, list):
+        for item in value:
+            yield from _refs(item)
+
+
+def _date_times(schema: object, where: str) -> Iterator[tuple[str, dict[str, Any]]]:
+    if isinstance(schema, dict):
+        if schema.get("format") == "date-time":
+            yield where, schema
+        for key, item in schema.items():
+            yield from _date_times(item, f"{where}.{key}")
+    elif isinstance(schema, list):
+        for index, item in enumerate(schema):
+            yield from _date_times(item, f"{where}[{index}]")
+
+
+def test_every_time_a_response_schema_declares_is_written_by_the_one_serializer(
+    client: TestClient,
+) -> None:
+    # A time typed ``datetime`` (not ``Timestamp``) would be written by pydantic, with
+    # microseconds and whatever offset it has; only ``Timestamp`` publishes this example.
+    spec = client.get("/openapi.json").json()
+    components = spec["components"]["schemas"]
+    seen: set[str] = set()
+    pending = [
+        name
+        for _, _, operation in _operations(spec)
+        for status, response in operation["responses"].items()
+        if status.startswith("2")
+        for name in _refs(response)
+    ]
+    while pending:
+        name = pending.pop()
+        if name not in seen:
+            seen.add(name)
+            pending.extend(_refs(components[name]))
+
+    found = [
+        (f"{name}{where}", schema)
+        for name in sorted(seen)
+        for where, schema in _date_times(components[name], "")
+    ]
+    assert {"SandboxMessagePublic.properties.created_at", "CallPublic.properties.created_at"} <= {
+        where for where, _ in found
+    }
+    assert any(where.startswith("TranscriptTurn.properties.at") for where, _ in found)
+    wrong = [where for where, schema in found if schema.get("examples") != [TIME_EXAMPLE]]
+    assert not wrong, wrong
 
 
 def test_a_time_is_written_truncated_to_the_millisecond_in_utc() -> None:

@@ -27,6 +27,7 @@ from switchboard.api.deps import SettingsDep
 from switchboard.api.events import parking
 from switchboard.api.pagination import decode_id_cursor
 from switchboard.api.schemas import Storable, Text
+from switchboard.api.schemas.common import utc_text
 from switchboard.domain.businesses.accounts import live_api_key
 from switchboard.domain.leads import store as leads
 from switchboard.domain.outbound import active_runs
@@ -96,7 +97,11 @@ def runs_json(request: Request, settings: SettingsDep) -> JSONResponse:
     session = read_session(request, settings)
     if session is None or session.business_id is None or not is_logged_in(session):
         return JSONResponse({"detail": "log in"}, status_code=status.HTTP_401_UNAUTHORIZED)
-    body = {"runs": [run.as_json() for run in active_runs(session.business_id)]}
+    runs = [
+        {**run.as_json(), "started_at": run.started_at and utc_text(run.started_at)}
+        for run in active_runs(session.business_id)
+    ]
+    body = {"runs": runs}
     return JSONResponse(body, headers={"Cache-Control": "no-store"})
 
 

@@ -5,7 +5,6 @@
 
 from __future__ import annotations
 
-from datetime import datetime
 from typing import Literal
 
 from fastapi import APIRouter, Query, Request
@@ -16,6 +15,7 @@ from switchboard.api.dashboard.rendering import page
 from switchboard.api.dashboard.session import require_login
 from switchboard.api.deps import CurrentBusiness, SettingsDep
 from switchboard.api.params import UNAUTHORIZED
+from switchboard.api.schemas.common import Timestamp
 from switchboard.common.integrations.sandbox import inbox
 from switchboard.common.integrations.sandbox.mode import telephony_mode
 from switchboard.domain.businesses import settings as business_settings
@@ -32,7 +32,7 @@ class SandboxMessagePublic(BaseModel):
     to: str = Field(examples=["+15557654321"])
     from_: str = Field(alias="from", examples=["+15550000000"])
     body: str
-    created_at: datetime
+    created_at: Timestamp
 
     model_config = {"populate_by_name": True}
 

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 from pydantic import BaseModel, ConfigDict, Field
 
 from switchboard.api.schemas.common import Page, Timestamp
@@ -39,10 +37,21 @@ class RecordingPublic(BaseModel):
     created_at: Timestamp
 
 
+class TranscriptTurn(BaseModel):
+    """One turn of a call's transcript, as the agent recorded it; ``at`` when it was said."""
+
+    model_config = ConfigDict(extra="allow")  # what the agent recorded besides, kept
+
+    role: str = Field(examples=["agent"])
+    text: str = Field(examples=["Hello!"])
+    #: Absent from turns recorded without a time (rather than ``null``).
+    at: Timestamp | None = Field(None, exclude_if=lambda at: at is None)
+
+
 class CallDetail(CallPublic):
     """A call with its transcript (turns as the agent recorded them) and recordings."""
 
-    transcript: list[dict[str, Any]] | None = Field(
+    transcript: list[TranscriptTurn] | None = Field(
         examples=[[{"role": "agent", "text": "Hello!"}, {"role": "caller", "text": "Hi."}]]
     )
     recordings: list[RecordingPublic]
