@@ -4,6 +4,7 @@ in UTC with ``Z``, lead statuses and webhook events from one list each, and ``/d
 
 from __future__ import annotations
 
+import json
 import re
 from collections import Counter
 from collections.abc import Iterator
@@ -116,6 +117,52 @@ def test_a_422_keeps_fastapis_list_of_field_errors_under_detail(client: TestClie
     assert body["code"] == "validation_error"
     assert [error["loc"] for error in body["detail"]] == [["body", "phone"]]
     assert {"msg", "type"} <= set(body["detail"][0])
+
+
+def test_a_422_echoes_a_long_input_cut_to_200_characters(client: TestClient) -> None:
+    headers = auth(make_business().api_key)
+    huge = "5" * 1_000_000
+    as_text = client.post("/api/v1/leads", json={"phone": huge}, headers=headers)
+    as_list = client.post("/api/v1/leads", json={"phone": [1] * 1000}, headers=headers)
+    short = client.post("/api/v1/leads", json={"phone": "555"}, headers=headers)
+
+    assert as_text.status_code == as_list.status_code == 422
+    assert len(as_text.content) < 1000
+    assert as_text.json()["detail"][0]["input"] == "5" * 200 + "... [1000000 characters, cut]"
+    assert as_list.json()["detail"][0]["input"] == json.dumps([1] * 1000)[:200] + (
+        "... [3000 characters, cut]"
+    )
+    assert short.json()["detail"][0]["input"] == "555"  # short ones as they were
+
+
+def test_a_body_that_is_not_json_is_located_by_line_and_column(client: TestClient) -> None:
+    headers = {**auth(make_business().api_key), "Content-Type": "application/json"}
+    response = client.post("/api/v1/leads", content=b'{\n  "phone": "+1555",,\n}', headers=headers)
+
+    assert response.status_code == 422
+    error = response.json()["detail"][0]
+    assert error["type"] == "json_invalid" and error["loc"] == ["body", 21]
+    assert (
+        error["msg"]
+        == "not JSON: Expecting property name enclosed in double quotes at line 2 column 20"
+    )
+
+
+@pytest.mark.parametrize(
+    ("body", "detail"),
+    [
+        (b'{"phone": "+1555\xff"}', "the body is not UTF-8: invalid start byte at byte 16"),
+        (b"[" * 100_000 + b"]" * 100_000, "the JSON body is nested too deeply to be read"),
+    ],
+)
+def test_a_body_that_cannot_be_read_is_a_400_that_says_why(
+    client: TestClient, body: bytes, detail: str
+) -> None:
+    headers = {**auth(make_business().api_key), "Content-Type": "application/json"}
+    response = client.post("/api/v1/leads", content=body, headers=headers)
+
+    assert response.status_code == 400
+    assert response.json() == {"code": "bad_request", "detail": detail}
 
 
 @pytest.mark.parametrize(("status", "code"), [(413, "payload_too_large"), (429, "rate_limited")])

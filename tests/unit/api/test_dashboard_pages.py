@@ -41,7 +41,12 @@ def test_pages_redirect_to_login_until_logged_in(client, business) -> None:
     for path in ("/dashboard", "/dashboard/runs", "/dashboard/calls", "/dashboard/jobs"):
         response = client.get(path, follow_redirects=False)
         assert response.status_code == 303 and response.headers["location"] == "/dashboard/login"
-    assert client.get("/dashboard/api/runs").status_code == 401
+    feed = client.get("/dashboard/api/runs")
+    assert feed.status_code == 401
+    assert feed.json() == {
+        "code": "unauthorized",
+        "detail": "not logged in: log in at /dashboard/login",
+    }
 
 
 def test_logging_in_needs_the_form_s_csrf_token_and_a_valid_key(client, business) -> None:

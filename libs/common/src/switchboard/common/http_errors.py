@@ -3,7 +3,9 @@
 ``code`` is machine-readable and fixed per status (``ERROR_CODES``), ``detail`` is for people.
 A 422's ``detail`` stays FastAPI's list of field errors (``loc``, ``msg``, ``type``,
 ``input``), written as ASCII JSON: the input it echoes may hold what UTF-8 cannot encode (a
-lone surrogate). An unexpected error is a 500 logged by its type, never its text.
+lone surrogate), and is cut to ``MAX_ECHOED_INPUT`` characters; unreadable JSON is located by
+line and column. A body that cannot be read at all is a 400 that says why (not UTF-8, nested
+too deeply). An unexpected error is a 500 logged by its type, never its text.
 
 The API (``switchboard.api.errors``, which adds its domain errors, the database away and the
 OpenAPI description) and the voice gateway both install these handlers.
@@ -13,7 +15,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping
-from typing import Literal
+from typing import Any, Literal
 
 from fastapi import FastAPI, Request
 from fastapi.encoders import jsonable_encoder
@@ -60,6 +62,10 @@ ERROR_CODES: dict[int, ErrorCode] = {
     503: "unavailable",
 }
 INTERNAL_ERROR_DETAIL = "internal server error"
+#: A 422 echoes at most this many characters of a refused input.
+MAX_ECHOED_INPUT = 200
+#: FastAPI's ``detail`` of any body it could not read, whatever went wrong.
+UNREADABLE = "There was an error parsing the body"
 
 
 def error_code(status: int) -> ErrorCode:
@@ -95,13 +101,58 @@ async def http_error(_: Request, exc: Exception) -> Response:
     assert isinstance(exc, HTTPException)
     if exc.status_code in (204, 304):  # no body allowed
         return Response(status_code=exc.status_code, headers=exc.headers)
-    return error_response(exc.status_code, exc.detail, headers=exc.headers)
+    detail = exc.detail
+    if exc.status_code == 400 and detail == UNREADABLE:  # raised from what went wrong
+        detail = unreadable_body(exc.__cause__)
+    return error_response(exc.status_code, detail, headers=exc.headers)
+
+
+def unreadable_body(cause: BaseException | None) -> str:
+    """What was wrong with a body FastAPI could not read (it says only ``UNREADABLE``)."""
+    if isinstance(cause, UnicodeDecodeError):
+        return f"the body is not UTF-8: {cause.reason} at byte {cause.start}"
+    if isinstance(cause, RecursionError):
+        return "the JSON body is nested too deeply to be read"
+    return "the body could not be read"
+
+
+def _echoed(value: object) -> object:
+    # The input a field error echoes, cut to ``MAX_ECHOED_INPUT`` characters (of its text, or
+    # of its JSON): a 50 MB field is not sent back.
+    text = value if isinstance(value, str) else json.dumps(value)
+    if len(text) <= MAX_ECHOED_INPUT:
+        return value
+    return f"{text[:MAX_ECHOED_INPUT]}... [{len(text)} characters, cut]"
+
+
+def _where_not_json(error: dict[str, Any], body: object) -> dict[str, Any]:
+    # FastAPI says "JSON decode error" at a character offset; say what and at which line and
+    # column, as a person reads the body.
+    position = error["loc"][-1]
+    if not isinstance(body, str) or not isinstance(position, int):
+        return error
+    line = body.count("\n", 0, position) + 1
+    column = position - body.rfind("\n", 0, position)
+    what = (error.get("ctx") or {}).get("error", "cannot be read")
+    return {**error, "msg": f"not JSON: {what} at line {line} column {column}"}
+
+
+def _field_errors(exc: RequestValidationError) -> list[dict[str, Any]]:
+    """FastAPI's list of field errors, as a 422 answers it: long inputs cut, unreadable JSON
+    located by line and column."""
+    errors: list[dict[str, Any]] = jsonable_encoder(exc.errors())
+    for index, error in enumerate(errors):
+        if error.get("type") == "json_invalid":
+            errors[index] = error = _where_not_json(error, exc.body)
+        if "input" in error:
+            error["input"] = _echoed(error["input"])
+    return errors
 
 
 async def invalid_request(_: Request, exc: Exception) -> Response:
-    """A 422 with FastAPI's list of field errors under ``detail``."""
+    """A 422 with FastAPI's list of field errors under ``detail`` (``_field_errors``)."""
     assert isinstance(exc, RequestValidationError)
-    errors = jsonable_encoder(exc.errors())
+    errors = _field_errors(exc)
     try:
         body = json.dumps(error_body(422, errors), allow_nan=False)
     except ValueError:  # NaN or Infinity in the input (Python's JSON reads them): not echoed

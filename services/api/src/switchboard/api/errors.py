@@ -6,9 +6,11 @@ per status (``ERROR_CODES``: ``not_found``, ``conflict``, ``validation_error``, 
 client branches on it rather than on the wording of ``detail``, which is for people. A 422's
 ``detail`` stays FastAPI's list of field errors (``loc``, ``msg``, ``type``, ``input``),
 written as ASCII JSON: the input it echoes may hold what UTF-8 cannot encode (a lone
-surrogate). The body, the table of codes and the handlers of ``HTTPException`` and of a 422
-are ``switchboard.common.http_errors`` (the voice gateway answers with them too); this module
-adds the domain errors, the database away and the OpenAPI description, which says the same
+surrogate), and is cut to ``MAX_ECHOED_INPUT`` characters; a body that cannot be read at all
+is a 400 that says why (not UTF-8, nested too deeply). The body, the table of codes and the
+handlers of ``HTTPException`` and of a 422 are ``switchboard.common.http_errors`` (the voice
+gateway answers with them too); this module adds the domain errors, the database away and the
+OpenAPI description, which says the same
 for every operation (``_document_errors``).
 
 PostgreSQL restarting, refusing connections or not handing one over in time is no fault of
@@ -132,7 +134,7 @@ def install_error_handlers(app: FastAPI) -> None:
 
 #: What an example of each error says.
 _EXAMPLE_DETAIL: dict[int, object] = {
-    400: "There was an error parsing the body",
+    400: "the body is not UTF-8: invalid start byte at byte 12",
     401: "invalid or revoked API key",
     403: "admin API key required",
     404: "lead 42 not found",

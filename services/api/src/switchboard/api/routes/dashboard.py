@@ -13,6 +13,7 @@ from fastapi.responses import FileResponse, HTMLResponse, JSONResponse, Redirect
 from pydantic import Field
 
 from switchboard.api.dashboard.console import layout, logged_in, next_cursor
+from switchboard.api.dashboard.htmx import LOGIN
 from switchboard.api.dashboard.rendering import SECURITY_HEADERS, STATIC, page
 from switchboard.api.dashboard.session import (
     check_csrf,
@@ -24,6 +25,7 @@ from switchboard.api.dashboard.session import (
     write_session,
 )
 from switchboard.api.deps import SettingsDep
+from switchboard.api.errors import error_response
 from switchboard.api.events import parking
 from switchboard.api.pagination import decode_id_cursor
 from switchboard.api.schemas import Storable, Text
@@ -96,7 +98,7 @@ def runs_json(request: Request, settings: SettingsDep) -> JSONResponse:
     """The active runs and their counts, polled by the progress bars."""
     session = read_session(request, settings)
     if session is None or session.business_id is None or not is_logged_in(session):
-        return JSONResponse({"detail": "log in"}, status_code=status.HTTP_401_UNAUTHORIZED)
+        return error_response(status.HTTP_401_UNAUTHORIZED, "not logged in: log in at " + LOGIN)
     runs = [
         {**run.as_json(), "started_at": run.started_at and utc_text(run.started_at)}
         for run in active_runs(session.business_id)
