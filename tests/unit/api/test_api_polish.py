@@ -61,6 +61,8 @@ def test_every_documented_error_is_an_error_response_with_its_code(client: TestC
     assert "HTTPValidationError" not in str(spec)
     for method, path, operation in _operations(spec):
         assert "500" in operation["responses"], (method, path)
+        if "requestBody" in operation:  # every body has a limit
+            assert "413" in operation["responses"], (method, path)
         for status, response in operation["responses"].items():
             body = response.get("content", {}).get("application/json", {})
             if int(status) < 400 or body.get("schema", {}).get("$ref") is None:

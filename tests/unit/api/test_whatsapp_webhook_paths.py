@@ -11,6 +11,8 @@ from fastapi.testclient import TestClient
 from sqlalchemy import select
 from twilio.request_validator import RequestValidator
 
+from switchboard.api.app import body_limits
+from switchboard.api.body_limit import BodyLimit
 from switchboard.api.errors import install_error_handlers
 from switchboard.api.routes import whatsapp_webhook
 from switchboard.common.db import tenant_session
@@ -25,9 +27,10 @@ PATH = whatsapp_webhook.PATH
 @pytest.fixture
 def route_only(embedded: Settings) -> Iterator[TestClient]:
     """An app with the FastAPI route alone (without the app's shortcut), answering errors
-    as the API does."""
+    and limiting bodies as the API does."""
     app = FastAPI()
     install_error_handlers(app)
+    app.add_middleware(BodyLimit, limits=body_limits(embedded))
     app.include_router(whatsapp_webhook.router)
     app.state.whatsapp_inbound = ThreadedInboundStore()
     with TestClient(app) as test_client:

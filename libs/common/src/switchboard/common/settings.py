@@ -135,6 +135,11 @@ class Settings(BaseSettings):
     outbox_relay_min_age_s: float = Field(default=2.0, ge=0)
     #: Connections of the API's asyncio pool for the WhatsApp webhook (PostgreSQL only).
     whatsapp_db_pool_size: int = Field(default=8, ge=1)
+    #: The largest request body the API reads (JSON, a form), in bytes; a larger one is a
+    #: 413, answered before it is read when its Content-Length says so.
+    api_max_body_bytes: int = Field(default=2 * 1024 * 1024, ge=1)
+    #: The same for a file upload (multipart/form-data: a CSV of leads, 5 MB at most).
+    api_max_upload_bytes: int = Field(default=6 * 1024 * 1024, ge=1)
     # Integrations (outside services; each has a local fake in the tests).
     integration_timeout_s: float = Field(default=15.0, gt=0)
     openai_text_model: str = "gpt-4o-mini"

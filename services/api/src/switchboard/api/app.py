@@ -11,6 +11,7 @@ from fastapi import FastAPI
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from switchboard.api.adapters.whatsapp_inbound import open_postgres_inbound_store
+from switchboard.api.body_limit import BodyLimit, BodyLimits
 from switchboard.api.errors import install_error_handlers
 from switchboard.api.events import CallEventConsumer
 from switchboard.api.events.parking import ParkedEventsCollector
@@ -75,12 +76,22 @@ class SwitchboardAPI(FastAPI):
 
     @cached_property
     def _observed_webhook(self) -> ASGIApp:
-        # Below the framework, hence below its middleware: request id, access line and metric
-        # added here, as for every other request.
-        return RequestObservability(self._serve_webhook, "api", route=whatsapp_webhook.PATH)
+        # Below the framework, hence below its middleware: request id, access line, metric and
+        # body limit added here, as for every other request.
+        limited = BodyLimit(self._serve_webhook, self.state.body_limits)
+        return RequestObservability(limited, "api", route=whatsapp_webhook.PATH)
 
     async def _serve_webhook(self, scope: Scope, receive: Receive, send: Send) -> None:
         await whatsapp_webhook.serve_webhook(self.state.whatsapp_inbound, scope, receive, send)
+
+
+def body_limits(settings: Settings) -> BodyLimits:
+    """The limits of the API's request bodies: the settings', the WhatsApp webhook's own."""
+    return BodyLimits(
+        body=settings.api_max_body_bytes,
+        upload=settings.api_max_upload_bytes,
+        by_path={whatsapp_webhook.PATH: whatsapp_webhook.MAX_BODY_BYTES},
+    )
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
@@ -127,8 +138,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         redoc_url=None,
     )
     app.state.whatsapp_inbound = ThreadedInboundStore()  # until the lifespan picks another
+    app.state.body_limits = body_limits(settings)
     install_error_handlers(app)  # domain errors, the database away (503), the rest (500)
     install_idempotency(app)  # Idempotency-Key on the POSTs that depend on Idempotent
+    app.add_middleware(BodyLimit, limits=app.state.body_limits)  # 413 while it streams
     app.add_middleware(RequestObservability, service="api")  # request id, access log, metrics
     collectors = [LedgerCollector(), ParkedEventsCollector()]
     app.include_router(health_router("api", settings, extra_collectors=collectors))

@@ -139,7 +139,7 @@ _EXAMPLE_DETAIL: dict[int, object] = {
     403: "admin API key required",
     404: "lead 42 not found",
     409: "a lead with phone +15551234567 already exists",
-    413: "form body larger than 65536 bytes",
+    413: "request body larger than 2097152 bytes",
     415: "not a form body",
     422: [
         {
@@ -166,6 +166,13 @@ _ALWAYS: dict[str, dict[str, Any]] = {
 }
 
 
+#: What any operation with a body may answer (``api.body_limit``).
+_TOO_LARGE = {
+    "description": "The body is over its limit (API_MAX_BODY_BYTES; a file upload "
+    "API_MAX_UPLOAD_BYTES), refused unread when its Content-Length says so"
+}
+
+
 def _document_errors(app: FastAPI) -> None:
     """Every operation's 4xx/5xx answers are ``ErrorResponse`` with an example of its code."""
     build: Callable[[], dict[str, Any]] = app.openapi
@@ -187,6 +194,8 @@ def _describe_errors(schema: dict[str, Any]) -> None:
                 if status == "503" and "health" in operation.get("tags", ()):
                     continue  # liveness and metrics need no database; /ready has its own 503
                 responses.setdefault(status, {**extra, "content": _error_content(int(status))})
+            if "requestBody" in operation:
+                responses.setdefault("413", {**_TOO_LARGE, "content": _error_content(413)})
             for status, response in responses.items():
                 if status.isdigit() and int(status) >= 400:
                     _use_error_body(int(status), response)

@@ -16,6 +16,7 @@ from typing import Any
 from fastapi import APIRouter, HTTPException, Request, Response
 from starlette.types import Receive, Scope, Send
 
+from switchboard.api.body_limit import BodyTooLarge
 from switchboard.api.errors import (
     database_unavailable,
     log_unavailable,
@@ -28,7 +29,6 @@ from switchboard.common.integrations.twilio_form import (
     TwilioForm,
     WebhookRefused,
     read_form,
-    refuse_if_too_large,
 )
 from switchboard.common.integrations.twilio_signature import TwilioRequestValidator
 from switchboard.common.logging import get_logger
@@ -41,7 +41,8 @@ router = APIRouter(tags=["whatsapp"])
 
 PATH = "/webhooks/twilio/whatsapp"
 EMPTY_TWIML = '<?xml version="1.0" encoding="UTF-8"?><Response></Response>'
-#: Twilio's form for one message is a few hundred bytes to a few kilobytes (``twilio_form``).
+#: Twilio's form for one message is a few hundred bytes to a few kilobytes (``twilio_form``
+#: refuses more as it reads); the app's body limit (``api.body_limit``) holds this path to it.
 MAX_BODY_BYTES = MAX_FORM_BYTES
 
 
@@ -154,6 +155,8 @@ async def serve_webhook(store: InboundStore, scope: Scope, receive: Receive, sen
     except WebhookRefused as refused:
         await _answer_json(send, refused.status, refused.detail)
         return
+    except BodyTooLarge:  # answered by the body limit around this app
+        raise
     except Exception as exc:
         if database_unavailable(exc):  # Twilio retries a 503 later
             log_unavailable(PATH, exc)
@@ -168,15 +171,11 @@ async def serve_webhook(store: InboundStore, scope: Scope, receive: Receive, sen
 
 async def _read_body(receive: Receive) -> bytes:
     chunks: list[bytes] = []
-    size = 0
     while True:
         message = await receive()
         if message["type"] == "http.disconnect":
             raise WebhookRefused(400, "the client went away before sending the whole body")
-        chunk = message.get("body", b"")
-        size += len(chunk)
-        refuse_if_too_large(size)
-        chunks.append(chunk)
+        chunks.append(message.get("body", b""))
         if not message.get("more_body", False):
             return b"".join(chunks)
 

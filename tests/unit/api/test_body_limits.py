@@ -1,0 +1,150 @@
+"""Every request body has a limit, checked before it is read (``Content-Length``) or as it
+streams in (chunks counted): the app is driven over plain ASGI, so the test sees how much of
+a body was pulled."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from itertools import chain
+
+import pytest
+from fastapi import FastAPI
+from starlette.types import Message
+
+from switchboard.api.app import create_app
+from switchboard.api.routes import whatsapp_webhook
+from switchboard.common.settings import Settings
+from tests.support.factories import make_business, unique_phone
+
+BODY_LIMIT = 1_000
+UPLOAD_LIMIT = 5_000
+JSON = (b"content-type", b"application/json")
+UPLOAD = (b"content-type", b"multipart/form-data; boundary=xyz")
+
+
+@pytest.fixture
+def app(embedded: Settings) -> FastAPI:
+    limits = {"api_max_body_bytes": BODY_LIMIT, "api_max_upload_bytes": UPLOAD_LIMIT}
+    return create_app(embedded.model_copy(update=limits))
+
+
+@dataclass
+class Answer:
+    status: int = 0
+    body: bytes = b""
+    #: How many of the body's chunks the app asked for.
+    pulled: int = 0
+    headers: dict[bytes, bytes] = field(default_factory=dict)
+
+    def json(self) -> object:
+        return json.loads(self.body)
+
+
+def _post(
+    app: FastAPI,
+    path: str,
+    chunks: Iterator[bytes],
+    headers: list[tuple[bytes, bytes]],
+) -> Answer:
+    answer = Answer()
+
+    async def receive() -> Message:
+        chunk = next(chunks, None)
+        answer.pulled += chunk is not None
+        return {"type": "http.request", "body": chunk or b"", "more_body": chunk is not None}
+
+    async def send(message: Message) -> None:
+        if message["type"] == "http.response.start":
+            answer.status = message["status"]
+            answer.headers = dict(message["headers"])
+        elif message["type"] == "http.response.body":
+            answer.body += message.get("body", b"")
+
+    scope = {
+        "type": "http",
+        "asgi": {"version": "3.0"},
+        "http_version": "1.1",
+        "method": "POST",
+        "scheme": "http",
+        "path": path,
+        "raw_path": path.encode(),
+        "root_path": "",
+        "query_string": b"",
+        "headers": headers,
+        "client": ("127.0.0.1", 50000),
+        "server": ("testserver", 80),
+    }
+    asyncio.run(app(scope, receive, send))
+    return answer
+
+
+def _endless(size: int = 300) -> Iterator[bytes]:
+    """A body sent in chunks, without a length: 10,000 of them, far more than any limit."""
+    for _ in range(10_000):
+        yield b" " * size
+
+
+def _bearer(key: str) -> tuple[bytes, bytes]:
+    return (b"authorization", f"Bearer {key}".encode())
+
+
+def test_a_body_whose_length_is_over_the_limit_is_refused_unread(app: FastAPI) -> None:
+    key = make_business().api_key
+    length = (b"content-length", str(100 * 1024 * 1024).encode())
+
+    answer = _post(app, "/api/v1/leads", _endless(), [JSON, length, _bearer(key)])
+
+    assert answer.status == 413 and answer.pulled == 0
+    assert answer.json() == {
+        "code": "payload_too_large",
+        "detail": f"request body larger than {BODY_LIMIT} bytes",
+    }
+
+
+def test_a_body_sent_in_chunks_is_counted_and_cut_at_the_limit(app: FastAPI) -> None:
+    key = make_business().api_key
+
+    answer = _post(app, "/api/v1/leads", _endless(300), [JSON, _bearer(key)])
+
+    assert answer.status == 413 and answer.pulled == 4  # 1200 bytes: one chunk past 1000
+    assert answer.json() == {
+        "code": "payload_too_large",
+        "detail": f"request body larger than {BODY_LIMIT} bytes",
+    }
+
+
+def test_an_upload_may_be_larger_up_to_its_own_limit(app: FastAPI) -> None:
+    key = make_business().api_key
+    form = b'--xyz\r\nContent-Disposition: form-data; name="file"; filename="a.csv"\r\n\r\n'
+    csv = f"phone,notes\n{unique_phone()},{'x' * 3000}\n".encode()  # over the body limit
+
+    fits = _post(
+        app, "/api/v1/leads/import", iter([form, csv, b"\r\n--xyz--\r\n"]), [UPLOAD, _bearer(key)]
+    )
+    over = _post(app, "/api/v1/leads/import", chain([form], _endless(1000)), [UPLOAD, _bearer(key)])
+
+    assert fits.status == 200 and json.loads(fits.body)["created"] == 1, fits.body
+    assert over.status == 413 and over.pulled == 6
+    assert over.json() == {
+        "code": "payload_too_large",
+        "detail": f"request body larger than {UPLOAD_LIMIT} bytes",
+    }
+
+
+def test_the_whatsapp_webhook_keeps_its_own_smaller_limit_on_its_fast_path(
+    app: FastAPI,
+) -> None:
+    form = (b"content-type", b"application/x-www-form-urlencoded")
+    limit = whatsapp_webhook.MAX_BODY_BYTES
+
+    answer = _post(app, whatsapp_webhook.PATH, _endless(1024), [form])
+
+    assert answer.status == 413 and answer.pulled == limit // 1024 + 1
+    assert answer.json() == {
+        "code": "payload_too_large",
+        "detail": f"request body larger than {limit} bytes",
+    }
+    assert b"x-request-id" in answer.headers  # observed like every other request
