@@ -12,6 +12,7 @@ from itertools import chain
 
 import pytest
 from fastapi import FastAPI
+from fastapi.testclient import TestClient
 from starlette.types import Message
 
 from switchboard.api.app import create_app
@@ -148,3 +149,62 @@ def test_the_whatsapp_webhook_keeps_its_own_smaller_limit_on_its_fast_path(
         "detail": f"request body larger than {limit} bytes",
     }
     assert b"x-request-id" in answer.headers  # observed like every other request
+
+
+# --- credentials before the body -------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("path", "content_type", "credentials", "status"),
+    [
+        ("/api/v1/leads", JSON, None, 401),
+        ("/api/v1/leads", JSON, "sbk_not-a-key", 401),
+        ("/api/v1/leads/import", UPLOAD, None, 401),
+        ("/api/v1/businesses", JSON, "business", 403),  # an admin operation
+    ],
+)
+def test_a_body_is_not_read_before_the_credentials_pass(
+    app: FastAPI,
+    path: str,
+    content_type: tuple[bytes, bytes],
+    credentials: str | None,
+    status: int,
+) -> None:
+    key = make_business().api_key if credentials == "business" else credentials
+    headers = [content_type] + ([_bearer(key)] if key else [])
+
+    answer = _post(app, path, _endless(), headers)
+
+    assert answer.status == status and answer.pulled == 0
+    assert answer.json()["code"] == ("unauthorized" if status == 401 else "forbidden")  # type: ignore[index]
+
+
+def test_a_console_form_is_not_read_before_the_login(app: FastAPI) -> None:
+    answer = _post(app, "/dashboard/runs/csv", _endless(), [UPLOAD])
+
+    assert answer.status == 303 and answer.pulled == 0
+    assert answer.headers[b"location"] == b"/dashboard/login"
+
+
+def test_malformed_json_without_a_key_is_a_401_not_a_422(client: TestClient) -> None:
+    headers = {"Content-Type": "application/json"}
+
+    response = client.post("/api/v1/leads", content=b'{"phone": ', headers=headers)
+
+    assert response.status_code == 401
+    assert response.json()["code"] == "unauthorized"
+    assert response.headers["www-authenticate"] == "Bearer"
+
+
+def test_with_valid_credentials_the_body_is_read_as_before(client: TestClient) -> None:
+    headers = {"Authorization": f"Bearer {make_business().api_key}"}
+
+    created = client.post("/api/v1/leads", json={"phone": unique_phone()}, headers=headers)
+    malformed = client.post(
+        "/api/v1/leads",
+        content=b'{"phone": ',
+        headers={**headers, "Content-Type": "application/json"},
+    )
+
+    assert created.status_code == 201, created.text
+    assert malformed.status_code == 422

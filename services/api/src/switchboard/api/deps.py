@@ -1,11 +1,17 @@
-"""Request dependencies: the caller's business, admin and internal authentication."""
+"""Request dependencies: the caller's business, admin and internal authentication.
+
+Each also runs before the request's body is read (``BEFORE_BODY``, which
+``api.credentials_first`` calls): a request without valid credentials is refused without its
+body being read or checked. The API key's business is looked up once per request."""
 
 from __future__ import annotations
 
 import hmac
+from collections.abc import Awaitable, Callable
 from typing import Annotated
 
-from fastapi import Depends, HTTPException, status
+from fastapi import Depends, HTTPException, Request, status
+from fastapi.concurrency import run_in_threadpool
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from switchboard.common.logging import bind_in_scope
@@ -13,6 +19,8 @@ from switchboard.common.settings import Settings, get_settings
 from switchboard.domain.businesses.accounts import business_for_api_key
 
 _bearer = HTTPBearer(auto_error=False)
+#: Where a request keeps its API key's business once looked up.
+_BUSINESS = "switchboard.business_id"
 Credentials = Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)]
 
 
@@ -37,12 +45,16 @@ def _token(credentials: HTTPAuthorizationCredentials | None) -> str:
     return credentials.credentials
 
 
-def current_business_id(credentials: Credentials) -> int:
+def current_business_id(request: Request, credentials: Credentials) -> int:
     """The business whose API key authorised this request."""
+    known = request.scope.get(_BUSINESS)
+    if isinstance(known, int):  # looked up before the body was read
+        return known
     business_id = business_for_api_key(_token(credentials))
     if business_id is None:
         raise _unauthorized("invalid or revoked API key")
     bind_in_scope(business_id=business_id)  # the request's later lines and its access line
+    request.scope[_BUSINESS] = business_id
     return business_id
 
 
@@ -63,6 +75,26 @@ def require_internal(credentials: Credentials, settings: SettingsDep) -> None:
     if not _same_secret(_token(credentials), settings.internal_api_token):
         raise HTTPException(status.HTTP_403_FORBIDDEN, detail="internal token required")
 
+
+async def _business_first(request: Request) -> None:
+    await run_in_threadpool(current_business_id, request, await _bearer(request))
+
+
+async def _admin_first(request: Request) -> None:
+    require_admin(await _bearer(request), get_settings())
+
+
+async def _internal_first(request: Request) -> None:
+    require_internal(await _bearer(request), get_settings())
+
+
+#: Each authentication dependency as it runs before the body is read: it raises what the
+#: dependency would raise.
+BEFORE_BODY: dict[object, Callable[[Request], Awaitable[None]]] = {
+    current_business_id: _business_first,
+    require_admin: _admin_first,
+    require_internal: _internal_first,
+}
 
 CurrentBusiness = Annotated[int, Depends(current_business_id)]
 AdminOnly = Depends(require_admin)

@@ -1,15 +1,17 @@
-"""What every console page needs: the logged-in business, the context base.html reads, the
-next page's cursor and the 404 of a row that is not the business's."""
+"""What every console page needs: the logged-in business (checked before a form's body is
+read, ``login_first``), the context base.html reads, the next page's cursor and the 404 of a
+row that is not the business's."""
 
 from __future__ import annotations
 
 from typing import Any
 
 from fastapi import HTTPException, Request, status
+from fastapi.concurrency import run_in_threadpool
 
 from switchboard.api.dashboard.session import DashboardSession, require_login
 from switchboard.api.pagination import encode_cursor
-from switchboard.common.settings import Settings
+from switchboard.common.settings import Settings, get_settings
 from switchboard.domain.businesses import settings as business_settings
 
 
@@ -18,6 +20,16 @@ def logged_in(request: Request, settings: Settings) -> tuple[DashboardSession, i
     session = require_login(request, settings)
     assert session.business_id is not None  # require_login lets no other session through
     return session, session.business_id
+
+
+#: The console's forms a visitor posts without a session: every other one needs a login.
+OPEN_FORMS = frozenset({"/dashboard/login", "/dashboard/logout"})
+
+
+async def login_first(request: Request) -> None:
+    """:func:`logged_in`'s check, before a console form's body is read
+    (``api.credentials_first``): without a session, the redirect to the login page."""
+    await run_in_threadpool(logged_in, request, get_settings())
 
 
 def layout(session: DashboardSession, active: str, **extra: Any) -> dict[str, Any]:
