@@ -154,24 +154,29 @@ def test_the_whatsapp_webhook_keeps_its_own_smaller_limit_on_its_fast_path(
 # --- credentials before the body -------------------------------------------------------
 
 
+HUGE = (b"content-length", str(100 * 1024 * 1024).encode())
+
+
 @pytest.mark.parametrize(
-    ("path", "content_type", "credentials", "status"),
+    ("path", "headers", "credentials", "status"),
     [
-        ("/api/v1/leads", JSON, None, 401),
-        ("/api/v1/leads", JSON, "sbk_not-a-key", 401),
-        ("/api/v1/leads/import", UPLOAD, None, 401),
-        ("/api/v1/businesses", JSON, "business", 403),  # an admin operation
+        ("/api/v1/leads", [JSON], None, 401),
+        ("/api/v1/leads", [JSON, HUGE], None, 401),  # not a 413: the credentials come first
+        ("/api/v1/leads", [JSON], "sbk_not-a-key", 401),
+        ("/api/v1/leads/import", [UPLOAD], None, 401),
+        ("/api/v1/leads/import", [UPLOAD, HUGE], None, 401),
+        ("/api/v1/businesses", [JSON], "business", 403),  # an admin operation
     ],
 )
 def test_a_body_is_not_read_before_the_credentials_pass(
     app: FastAPI,
     path: str,
-    content_type: tuple[bytes, bytes],
+    headers: list[tuple[bytes, bytes]],
     credentials: str | None,
     status: int,
 ) -> None:
     key = make_business().api_key if credentials == "business" else credentials
-    headers = [content_type] + ([_bearer(key)] if key else [])
+    headers = headers + ([_bearer(key)] if key else [])
 
     answer = _post(app, path, _endless(), headers)
 

@@ -1,10 +1,10 @@
 """Every request body has a limit, enforced while it streams in.
 
-A body whose ``Content-Length`` is over its limit is answered 413 at once, unread. One sent
-in chunks is counted as the app reads it, and the read that passes the limit raises
-:class:`BodyTooLarge`, which the app's handlers answer 413 like any ``HTTPException`` (a
-route reads nothing more). Nothing is read before the app asks for it, so a request refused
-first (no credentials: ``credentials_first``) never has its body read at all.
+Nothing is read before the app asks for it, so a request refused first (no credentials:
+``credentials_first``; no such path) never has its body read at all, whatever its size. When
+the app asks, a ``Content-Length`` over the limit raises :class:`BodyTooLarge` before a byte
+is read, and a body sent in chunks is counted, the read that passes the limit raising it; the
+app's handlers answer it 413 like any ``HTTPException``, and the route reads nothing more.
 
 Which limit (:class:`BodyLimits`): a path's own (the WhatsApp webhook's form), else
 ``API_MAX_UPLOAD_BYTES`` for a file upload (``multipart/form-data``), else
@@ -59,7 +59,8 @@ def _content_length(scope: Scope) -> int | None:
 
 
 class BodyLimit:
-    """ASGI middleware: a 413 for a body over its limit, before it is read or as it is."""
+    """ASGI middleware: a 413 for a body over its limit, before it is read (its
+    ``Content-Length``) or as it is (chunks counted)."""
 
     def __init__(self, app: ASGIApp, limits: BodyLimits) -> None:
         self.app = app
@@ -71,14 +72,13 @@ class BodyLimit:
             return
         limit = self.limits.of(scope)
         length = _content_length(scope)
-        if length is not None and length > limit:
-            await send_error(send, 413, BodyTooLarge(limit).detail)
-            return
         received = 0
         started = False
 
         async def counted() -> Message:
             nonlocal received
+            if length is not None and length > limit:  # said up front: none of it is read
+                raise BodyTooLarge(limit)
             message = await receive()
             if message["type"] == "http.request":
                 received += len(message.get("body", b""))
