@@ -184,6 +184,12 @@ def test_a_body_is_not_read_before_the_credentials_pass(
     assert answer.json()["code"] == ("unauthorized" if status == 401 else "forbidden")  # type: ignore[index]
 
 
+def test_a_body_to_no_such_path_is_a_404_unread(app: FastAPI) -> None:
+    answer = _post(app, "/api/v1/nothing-here", _endless(), [JSON, HUGE])
+
+    assert answer.status == 404 and answer.pulled == 0
+
+
 def test_a_console_form_is_not_read_before_the_login(app: FastAPI) -> None:
     answer = _post(app, "/dashboard/runs/csv", _endless(), [UPLOAD])
 
