@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from starlette.exceptions import HTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from switchboard.api.errors import send_error
+from switchboard.common.http_errors import send_error
 
 _UPLOAD = b"multipart/form-data"
 

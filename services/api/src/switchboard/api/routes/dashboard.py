@@ -25,11 +25,11 @@ from switchboard.api.dashboard.session import (
     write_session,
 )
 from switchboard.api.deps import SettingsDep
-from switchboard.api.errors import error_response
 from switchboard.api.events import parking
 from switchboard.api.pagination import decode_id_cursor
 from switchboard.api.schemas import Storable, Text
 from switchboard.api.schemas.common import utc_text
+from switchboard.common.http_errors import error_response
 from switchboard.domain.businesses.accounts import live_api_key
 from switchboard.domain.leads import store as leads
 from switchboard.domain.outbound import active_runs
