@@ -116,6 +116,49 @@ def test_a_redelivery_waits_while_its_execution_runs_on_a_live_worker_then_takes
     assert _row(job_id).worker_id == worker_identity()
 
 
+def test_an_execution_older_than_its_time_limit_is_taken_over_though_its_worker_lives(
+    pg: Settings,
+) -> None:
+    """Its worker lost the outcome (it stopped consuming while PostgreSQL refused the mark):
+    the row names a live worker that no longer runs it, so it cannot wait for that worker."""
+    business = make_business()
+    job_id = _queued(business.id)
+    assert ledger.mark_started(job_id, max_unfinished=3) is not None
+    _running_on(job_id, LIVE)
+    _beat(LIVE, age_s=1)
+    limit_s = 60.0
+
+    def again() -> ledger.Started | None:
+        return ledger.mark_started(
+            job_id,
+            max_unfinished=3,
+            redelivered=True,
+            stale_after_s=STALE_AFTER_S,
+            time_limit_s=limit_s,
+        )
+
+    busy = again()
+    assert busy is not None and (busy.status, busy.worker_id) == ("busy", LIVE)
+    started = utcnow() - timedelta(seconds=limit_s + STALE_AFTER_S - 5)
+    with system_session() as session:  # started within the limit (and the staleness): runs
+        session.execute(update(Job).where(Job.id == job_id).values(started_at=started))
+    busy = again()
+    assert busy is not None and busy.status == "busy"
+
+    with system_session() as session:  # past both: that execution cannot still be running
+        session.execute(
+            update(Job).where(Job.id == job_id).values(started_at=started - timedelta(seconds=10))
+        )
+    _beat(LIVE, age_s=1)
+    taken = again()
+    assert taken is not None and (taken.status, taken.deliveries, taken.taken_over) == (
+        "running",
+        2,
+        True,
+    )
+    assert _row(job_id).worker_id == worker_identity()
+
+
 def test_only_a_delivery_running_alone_takes_over_a_dead_execution(pg: Settings) -> None:
     business = make_business()
     job_id = _queued(business.id)

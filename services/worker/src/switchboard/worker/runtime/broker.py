@@ -13,7 +13,7 @@ from dramatiq.middleware import AgeLimit, CurrentMessage, Middleware, Middleware
 
 from switchboard.common.jobs.broker import get_broker, standard_middleware
 from switchboard.common.settings import Settings
-from switchboard.worker.runtime.consumer import LedgerConsumer
+from switchboard.worker.runtime.consumer import LedgerConsumer, defer_retry
 from switchboard.worker.runtime.fair_share import FairShareMiddleware
 from switchboard.worker.runtime.heartbeat import HeartbeatMiddleware
 from switchboard.worker.runtime.middleware import LedgerMiddleware
@@ -33,7 +33,7 @@ class LedgerRabbitmqBroker(RabbitmqBroker):
     The hooks are listed per signal on first use, again after ``add_middleware``.
     """
 
-    #: The ledger middleware leaves success marks for the consumer (``consumer.owe_success``).
+    #: The ledger middleware leaves outcome marks for the consumer (``consumer.owe_outcome``).
     defers_success_marks = True
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
@@ -86,9 +86,20 @@ class LedgerRabbitmqBroker(RabbitmqBroker):
                     "Unexpected failure in %s of %r.", name, _owner(hook), exc_info=True
                 )
 
+    def enqueue(self, message: Any, *, delay: int | None = None) -> Any:
+        """Publish ``message``; a retry of a delivery (Dramatiq's ``Retries`` enqueues the
+        delivery itself) is held back until its failure is recorded (``consumer.py``)."""
+        if defer_retry(message, delay):
+            return message
+        return super().enqueue(message, delay=delay)
+
+    def _publish_now(self, message: Any, delay: int | None) -> Any:
+        return super().enqueue(message, delay=delay)
+
     def consume(self, queue_name: str, prefetch: int = 1, timeout: int = 5000) -> Consumer:
         inner = super().consume(queue_name, prefetch, timeout)
-        return LedgerConsumer(inner, beat=consumer_turn(self), queue_name=queue_name)
+        beat = consumer_turn(self)
+        return LedgerConsumer(inner, beat, queue_name=queue_name, publish=self._publish_now)
 
 
 def _owner(hook: Hook) -> Any:

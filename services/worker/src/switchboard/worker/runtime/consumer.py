@@ -9,14 +9,18 @@ consumer does two things in the consumer thread, so worker threads never wait fo
   (``heartbeat.py``). The loop turns per delivery and at least every worker timeout (1 s) when
   idle, so a long job shows ``running`` soon after it starts, and a process busy with long
   jobs still beats.
-* a job whose actor returned is acknowledged only once its success is committed to the
-  ledger. The worker thread leaves the mark owed on the message (:func:`owe_success`) and
-  goes on to its next job; the connection's thread writes every owed mark in one statement
-  and then acknowledges those messages. While PostgreSQL refuses, the marks are tried again
-  every ``RETRY_S`` and the messages stay unacknowledged: a worker that dies meanwhile has
-  them redelivered, so RabbitMQ never drops a message whose success the ledger has not
-  recorded (one redelivered after the commit is skipped, its row being final). At most
-  ``prefetch`` messages are unacknowledged per consumer, so the owed marks are bounded.
+* a job's delivery is settled only once its outcome is committed to the ledger, whatever
+  the outcome: acknowledged (success), its retry published and then acknowledged (a failed
+  attempt: Dramatiq's ``Retries`` copy is held back until then, :func:`defer_retry`), or
+  dead-lettered (a permanent failure, retries exhausted, expired). The worker thread leaves
+  the mark owed on the message (:func:`owe_outcome`) and goes on to its next job; the
+  connection's thread writes the owed successes in one statement (each failure in its own)
+  and then settles those messages. While PostgreSQL refuses, the marks are tried again every
+  ``RETRY_S`` and the messages stay unacknowledged: a worker that dies meanwhile has them
+  redelivered, so RabbitMQ never drops, retries or dead-letters a message whose outcome the
+  ledger has not recorded (one redelivered after the commit is skipped, its row being final,
+  or started as the retry, its row being queued). At most ``prefetch`` messages are
+  unacknowledged per consumer, so the owed marks are bounded.
 * fair share (``fair_share.py``): a slot whose business has jobs waiting for it is handed
   here as its job ends (:meth:`LedgerConsumer.free_slot`); the connection's thread frees the
   handed slots in one statement and publishes the jobs they wake on its own channel.
@@ -26,6 +30,7 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Callable, Iterable
+from dataclasses import dataclass
 from functools import partial
 from typing import Any
 
@@ -37,17 +42,36 @@ from switchboard.worker.runtime import ledger
 
 log = get_logger(__name__)
 
-#: Seconds between attempts to write owed success marks while PostgreSQL refuses them.
+#: Seconds between attempts to write owed outcome marks while PostgreSQL refuses them.
 RETRY_S = 1.0
 # The owed mark travels on the MessageProxy (Dramatiq's per-delivery wrapper), never in
 # ``message.options``, which Dramatiq encodes into any copy of the message it enqueues.
-_OWED = "switchboard_owed_success"
+_OWED = "switchboard_owed_outcome"
+_RETRY = "switchboard_retry_delay"
 _REQUEUE = "switchboard_requeue"
 
 
 def owe_success(message: MessageProxy, job_id: str) -> None:
     """Leave the job's success mark for the consumer to commit before it acknowledges."""
-    setattr(message, _OWED, ledger.success_outcome(job_id))
+    owe_outcome(message, ledger.success_outcome(job_id))
+
+
+def owe_outcome(message: MessageProxy, outcome: dict[str, Any]) -> None:
+    """Leave the job's outcome (``ledger.success_outcome``, ``failure_outcome``,
+    ``expiry_outcome``) for the consumer to commit before it settles the message: acknowledges
+    it, publishes its retry (:func:`defer_retry`) or dead-letters it."""
+    setattr(message, _OWED, outcome)
+
+
+def defer_retry(message: Any, delay: int | None) -> bool:
+    """Hold back the retry of a delivery: Dramatiq's ``Retries`` publishes the very delivery
+    it retries (the MessageProxy), before the attempt's failure is recorded. The consumer
+    publishes it once the failure is (``LedgerRabbitmqBroker.enqueue``). False for any other
+    message: it is published at once."""
+    if not isinstance(message, MessageProxy):
+        return False
+    setattr(message, _RETRY, delay)
+    return True
 
 
 def requeue_instead_of_ack(message: MessageProxy) -> None:
@@ -55,36 +79,67 @@ def requeue_instead_of_ack(message: MessageProxy) -> None:
     setattr(message, _REQUEUE, True)
 
 
-_Owed = list[tuple[MessageProxy, dict[str, Any]]]
+@dataclass(frozen=True)
+class _Owing:
+    """A delivery settled once its outcome is written (``outcome`` None: nothing to write)."""
+
+    message: MessageProxy
+    outcome: dict[str, Any] | None
+    dead_letter: bool  # Dramatiq failed it: nack, not ack
+    retry_delay: int | None  # Retries' copy, published before the ack (:func:`defer_retry`)
+    retry: bool = False  # a retry copy is owed (its delay may be None)
+
+
+_Owed = list[_Owing]
 
 
 def _commit(owed: _Owed) -> tuple[_Owed, _Owed, str]:
-    """Write owed success marks: (written, refused, the last error, described).
+    """Write owed outcome marks: (written, refused, the last error, described).
 
-    One statement for all; if PostgreSQL refuses it for something in its rows, one per mark,
-    so a mark it will never take does not hold back the others. Not when the database is
-    unavailable or timed out: each mark would wait as long again.
+    The successes in one statement, each failure in its own; if PostgreSQL refuses the
+    successes' statement for something in its rows, one per mark, so a mark it will never take
+    does not hold back the others. Once the database is unavailable or timed out, nothing
+    more is tried in this turn: each mark would wait as long again.
     """
-    if not owed:
-        return [], [], ""
+    marks = [item for item in owed if item.outcome is not None]
+    successes = [item for item in marks if not ledger.is_failure(item.outcome or {})]
+    groups = ([successes] if successes else []) + [
+        [item] for item in marks if ledger.is_failure(item.outcome or {})
+    ]
+    written = [item for item in owed if item.outcome is None]
+    refused: _Owed = []
+    error: BaseException | None = None
+    for group in groups:
+        if error is not None and ledger.database_unavailable(error):
+            refused += group
+            continue
+        done, failed, group_error = _write(group)
+        written += done
+        refused += failed
+        error = group_error or error
+    return written, refused, ledger.describe_error(error) if refused and error else ""
+
+
+def _write(group: _Owed) -> tuple[_Owed, _Owed, BaseException | None]:
+    """Write a group's marks in one statement, else (a row's fault) one by one."""
     try:
-        ledger.mark_succeeded_many([outcome for _, outcome in owed])
-        return owed, [], ""
+        ledger.mark_outcomes([item.outcome for item in group if item.outcome is not None])
+        return group, [], None
     except Exception as exc:
-        if len(owed) == 1 or ledger.database_unavailable(exc):
-            return [], owed, ledger.describe_error(exc)
+        if len(group) == 1 or ledger.database_unavailable(exc):
+            return [], group, exc
         error = exc
     written: _Owed = []
     refused: _Owed = []
-    for item in owed:
+    for item in group:
         try:
-            ledger.mark_succeeded_many([item[1]])
+            ledger.mark_outcomes([item.outcome] if item.outcome is not None else [])
         except Exception as exc:
             refused.append(item)
             error = exc
         else:
             written.append(item)
-    return written, refused, ledger.describe_error(error) if refused else ""
+    return written, refused, error if refused else None
 
 
 #: Each queue's consumer in this process, for the fair share's hand-over of freed slots.
@@ -100,10 +155,16 @@ class LedgerConsumer(Consumer):
     """Wraps Dramatiq's RabbitMQ consumer (``inner``); see the module's docstring."""
 
     def __init__(
-        self, inner: Any, beat: Callable[[], None] | None = None, queue_name: str | None = None
+        self,
+        inner: Any,
+        beat: Callable[[], None] | None = None,
+        queue_name: str | None = None,
+        publish: Callable[[MessageProxy, int | None], Any] | None = None,
     ) -> None:
         self._inner = inner
         self._beat = beat
+        #: Publishes a held-back retry (the broker's own ``enqueue``, not holding it back).
+        self._publish = publish
         self._lock = threading.Lock()
         self._owed: _Owed = []
         self._freed: list[str] = []
@@ -159,22 +220,36 @@ class LedgerConsumer(Consumer):
         return message
 
     def ack(self, message: MessageProxy) -> None:
-        """Called by a worker thread; a message that owes its success mark waits for it."""
+        """Called by a worker thread; a message that owes its outcome mark waits for it."""
         if message.__dict__.pop(_REQUEUE, False):
             self._requeue_now(message)
             return
-        outcome = message.__dict__.pop(_OWED, None)
-        if outcome is None:
+        if not self._owe(message, dead_letter=False):
             self._inner.ack(message)
-            return
+
+    def nack(self, message: MessageProxy) -> None:
+        """Called by a worker thread for a message Dramatiq failed (dead-lettered): once its
+        outcome mark is written."""
+        if not self._owe(message, dead_letter=True):
+            self._inner.nack(message)
+
+    def _owe(self, message: MessageProxy, *, dead_letter: bool) -> bool:
+        """Leave the message to be settled once its owed mark is written; False if it owes
+        none (settle it now)."""
+        outcome = message.__dict__.pop(_OWED, None)
+        retry = _RETRY in message.__dict__
+        delay = message.__dict__.pop(_RETRY, None)
+        if outcome is None and not retry:
+            return False
         with self._lock:
             first = not self._owed
-            self._owed.append((message, outcome))
+            self._owed.append(_Owing(message, outcome, dead_letter, delay, retry))
         if first:  # otherwise a write is already scheduled and will take this one too
             try:
                 self._inner.connection.add_callback_threadsafe(self._write_owed)
             except Exception as exc:  # the connection died: close() writes the marks
                 log.warning("jobs.success_marks_deferred", error=ledger.describe_error(exc))
+        return True
 
     def _take_owed(self) -> _Owed:
         with self._lock:
@@ -182,40 +257,65 @@ class LedgerConsumer(Consumer):
         return owed
 
     def _write_owed(self) -> None:
-        """In the connection's thread: commit the owed marks, then acknowledge the messages."""
+        """In the connection's thread: commit the owed marks, then settle the messages."""
         written, refused, error = _commit(self._take_owed())
         if refused:
             log.warning(
                 "jobs.success_marks_failed",
-                job_ids=[outcome["id"] for _, outcome in refused][:10],
+                job_ids=[item.message.message_id for item in refused][:10],
                 jobs=len(refused),
+                outcomes=sorted({_status(item) for item in refused}),
                 retry_in_s=RETRY_S,
                 error=error,
             )
             with self._lock:
                 self._owed[:0] = refused  # new ones that arrived meanwhile wait for the retry
             self._inner.connection.call_later(RETRY_S, self._write_owed)
-        self._ack_all([message for message, _ in written])
+        self._settle(written)
 
-    def _ack_all(self, messages: list[MessageProxy]) -> None:
-        """Acknowledge ``messages`` from the connection's thread, sent in one write.
+    def _settle(self, owed: _Owed) -> None:
+        """Settle messages whose marks are written, from the connection's thread, sent in one
+        write: publish a held-back retry, then acknowledge; or dead-letter.
 
         pika's ``BlockingChannel.basic_ack`` flushes the socket on every call (a poll and a
         send per message: a tenth of the worker's CPU per job); queued on the underlying
         channel, a batch's acks go out together. Dramatiq's consumer keeps the tags it may
-        still acknowledge in ``known_tags``, so a tag from before a reconnect is never sent.
-        An AMQP error ends this turn of the consumer loop, which reconnects; the messages not
-        acknowledged are redelivered and skipped, their rows being final.
+        still acknowledge in ``known_tags``, so a tag from before a reconnect is never sent
+        (nor its retry published: the delivery comes again and starts the queued job). An AMQP
+        error ends this turn of the consumer loop, which reconnects; the messages not settled
+        are redelivered and skipped, their rows being final (or started, if queued again).
         """
-        if not messages:
+        if not owed:
             return
         inner = self._inner
-        for message in messages:
-            tag = message._tag
-            if tag in inner.known_tags:
-                inner.known_tags.remove(tag)
+        for item in owed:
+            tag = item.message._tag
+            if tag not in inner.known_tags:
+                continue
+            inner.known_tags.remove(tag)
+            if item.retry and not self._publish_retry(item):
+                # Its row says queued: the delivery itself comes back, and runs as the retry.
+                inner.channel._impl.basic_nack(delivery_tag=tag, requeue=True)
+            elif item.dead_letter:
+                inner.channel._impl.basic_nack(delivery_tag=tag, requeue=False)
+            else:
                 inner.channel._impl.basic_ack(delivery_tag=tag)
         inner.channel._flush_output()
+
+    def _publish_retry(self, item: _Owing) -> bool:
+        """Publish the retry Dramatiq's ``Retries`` asked for; False if RabbitMQ refused it."""
+        try:
+            if self._publish is None:  # only a broker that holds retries back gives one
+                raise RuntimeError("this consumer cannot publish retries")
+            self._publish(item.message, item.retry_delay)
+        except Exception as exc:
+            log.warning(
+                "job.retry_publish_failed",
+                job_id=item.message.message_id,
+                error=ledger.describe_error(exc),
+            )
+            return False
+        return True
 
     def _requeue_now(self, message: MessageProxy) -> None:
         """Return the message to the head of its queue (RabbitMQ marks it redelivered)."""
@@ -225,23 +325,27 @@ class LedgerConsumer(Consumer):
             nack = partial(inner.channel.basic_nack, message._tag, requeue=True)
             inner.connection.add_callback_threadsafe(nack)
 
-    def nack(self, message: MessageProxy) -> None:
-        self._inner.nack(message)
-
     def requeue(self, messages: Iterable[MessageProxy]) -> None:
         self._inner.requeue(messages)
 
     def close(self) -> None:
-        """Write what is still owed, acknowledge it if the connection still can, and close.
+        """Write what is still owed, settle it if the connection still can, and close.
 
         A mark that cannot be written now is lost with this consumer: RabbitMQ redelivers
-        its message, which runs again (the ledger row is still ``running`` or ``queued``).
+        its message, which runs again (the ledger row is still ``running`` or ``queued``; a
+        ``running`` row is taken over once its worker is dead or its actor's time limit
+        has passed, ``ledger.mark_started``).
         """
         written, refused, error = _commit(self._take_owed())
         if refused:
             log.error("jobs.success_marks_lost", jobs=len(refused), error=error)
         try:
-            self._ack_all([message for message, _ in written])
+            self._settle(written)
         except Exception as exc:  # redelivered later, then skipped as already final
             log.warning("jobs.ack_failed", error=ledger.describe_error(exc))
         self._inner.close()
+
+
+def _status(item: _Owing) -> str:
+    """What a refused mark would record, for the log (never the job's error)."""
+    return str((item.outcome or {}).get("status", "succeeded"))

@@ -57,6 +57,9 @@ log = get_logger("switchboard.jobs")
 #: How much of a traceback the ledger keeps (the innermost frames).
 _TRACEBACK_CHARS = 4000
 
+#: Dramatiq's time limit for an actor that sets none (``TimeLimit``'s default: 10 minutes).
+DEFAULT_TIME_LIMIT_S = 600.0
+
 #: How far back each batch reads cancellations: covers clock differences between hosts and
 #: transactions that set ``updated_at`` before they committed.
 CANCELLATION_LOOKBACK = timedelta(seconds=30)
@@ -212,6 +215,7 @@ def mark_started(
     redelivered: bool = False,
     stale_after_s: float = 30.0,
     alone: bool = True,
+    time_limit_s: float = DEFAULT_TIME_LIMIT_S,
 ) -> Started | None:
     """Record a delivery's start; None if the job is unknown or already final (skip it).
 
@@ -222,7 +226,9 @@ def mark_started(
     than ``max_unfinished`` executions started and never finished (their worker died), the
     job is ``dead`` instead. Deliveries that never started are not counted. A delivery not
     running ``alone`` in its process takes nothing over: the answer is ``alone``, and it
-    records its start once it runs alone (the worker's solo gate).
+    records its start once it runs alone (the worker's solo gate). An execution that started
+    more than ``time_limit_s`` (the actor's) and ``stale_after_s`` ago no longer runs, whatever
+    its worker's heartbeat: it is taken over too.
     """
     now = utcnow()
     if not redelivered:
@@ -241,12 +247,14 @@ def mark_started(
         "poison": poison,
         "worker": worker_identity(),
         "fresh_since": now - timedelta(seconds=stale_after_s),
+        "running_since": now - timedelta(seconds=time_limit_s + stale_after_s),
         "alone": alone,
     }
     row = execute(START_AGAIN, params, durable=False)  # rare: one statement of its own
     if row:
         return Started(row[0], row[1], row[2], row[3], unfinished=row[4])
-    holder = execute(HOLDER, {key: params[key] for key in ("id", "worker", "fresh_since")})
+    keys = ("id", "worker", "fresh_since", "running_since")
+    holder = execute(HOLDER, {key: params[key] for key in keys})
     if holder is None or holder[0] != "running":
         return None
     # A delivery already alone gets ``busy`` if the row changed between the two statements.
@@ -280,12 +288,46 @@ def mark_succeeded_many(outcomes: Sequence[dict[str, Any]]) -> None:
     _succeed_many(outcomes)
 
 
-def mark_failed(job_id: str, error: str, *, status: str, traceback: str | None = None) -> None:
-    """The actor raised: ``queued`` (retry scheduled), ``failed``, ``dead`` or ``cancelled``."""
+def failure_outcome(
+    job_id: str, error: str, *, status: str, traceback: str | None = None
+) -> dict[str, Any]:
+    """The actor raised: what :func:`mark_outcomes` records, taken now. ``status``: ``queued``
+    (retry scheduled), ``failed``, ``dead`` or ``cancelled``."""
     params = _outcome_params(job_id)
     finished: datetime | None = None if status == "queued" else params["now"]
     outcome = {"status": status, "error": error, "traceback": traceback, "finished": finished}
-    execute(FAIL, {**params, **outcome})
+    return {**params, **outcome}
+
+
+def expiry_outcome(job_id: str, error: str) -> dict[str, Any]:
+    """A job that never ran is dead (it expired before a worker reached it): what
+    :func:`mark_outcomes` records."""
+    return {"id": job_id, "error": error, "now": utcnow(), "status": "dead", _NEVER_RAN: True}
+
+
+#: Marks an outcome of a job that never ran (:func:`expiry_outcome`): ``KILL``, not ``FAIL``.
+_NEVER_RAN = "never_ran"
+
+
+def is_failure(outcome: dict[str, Any]) -> bool:
+    """The outcome is not a success: one statement of its own (``mark_outcomes``)."""
+    return "status" in outcome
+
+
+def mark_outcomes(outcomes: Sequence[dict[str, Any]]) -> None:
+    """Record outcomes (:func:`success_outcome`, :func:`failure_outcome`,
+    :func:`expiry_outcome`): the successes in one statement, then each failure in its own."""
+    mark_succeeded_many([outcome for outcome in outcomes if not is_failure(outcome)])
+    for outcome in outcomes:
+        if outcome.get(_NEVER_RAN):
+            execute(KILL, {key: outcome[key] for key in ("id", "error", "now")})
+        elif is_failure(outcome):
+            execute(FAIL, outcome)
+
+
+def mark_failed(job_id: str, error: str, *, status: str, traceback: str | None = None) -> None:
+    """The actor raised: ``queued`` (retry scheduled), ``failed``, ``dead`` or ``cancelled``."""
+    mark_outcomes([failure_outcome(job_id, error, status=status, traceback=traceback)])
 
 
 def forget_started(job_id: str) -> None:
@@ -327,7 +369,7 @@ def running_mark(job_id: str | None) -> Iterator[tuple[str, datetime] | None]:
 
 def mark_dead(job_id: str, error: str) -> None:
     """Dead-letter a job that never ran (expired before a worker reached it)."""
-    execute(KILL, {"id": job_id, "error": error, "now": utcnow()})
+    mark_outcomes([expiry_outcome(job_id, error)])
 
 
 def status_of(job_id: str) -> str | None:

@@ -40,7 +40,11 @@ START = f"""
 # a row that is not final. A ``queued`` row has none (a message that was only prefetched by a
 # worker that died, or started on the fast path and died before its running mark, costs
 # nothing); past ``:max`` the job is dead-lettered instead.
-_RUNS_ELSEWHERE = f"""({_RUNNING} AND EXISTS (
+# An execution that started longer ago than its actor's time limit (and the heartbeat's
+# staleness on top) no longer runs, though its worker lives: the worker lost its outcome mark
+# (it stopped consuming while PostgreSQL refused it), so the row would otherwise say
+# ``running`` for as long as that worker lives. It is taken over like a dead worker's.
+_RUNS_ELSEWHERE = f"""({_RUNNING} AND jobs.started_at > :running_since AND EXISTS (
         SELECT 1 FROM worker_heartbeats AS h
         WHERE h.id = jobs.worker_id AND h.id <> :worker AND h.beat_at > :fresh_since))"""
 # Taking over an execution that started and never finished (its worker died, or the row names

@@ -19,7 +19,7 @@ from switchboard.common.jobs.errors import PERMANENT_ERRORS, JobCancelled
 from switchboard.common.logging import get_logger
 from switchboard.common.metrics import EXPIRED_PREFIX
 from switchboard.worker.runtime import ledger
-from switchboard.worker.runtime.consumer import owe_success, requeue_instead_of_ack
+from switchboard.worker.runtime.consumer import owe_outcome, owe_success, requeue_instead_of_ack
 from switchboard.worker.runtime.heartbeat import worker_identity
 from switchboard.worker.runtime.solo import Hold, SoloGate
 
@@ -185,6 +185,7 @@ class LedgerMiddleware(Middleware):
             redelivered=self._delivered_again(message),
             stale_after_s=self.stale_after_s,
             alone=held is Hold.SOLO,
+            time_limit_s=entry.timeout_s if entry else ledger.DEFAULT_TIME_LIMIT_S,
         )
 
     def _requeue(
@@ -273,9 +274,23 @@ class LedgerMiddleware(Middleware):
         error = ledger.describe_error(exception)
         status = outcome_of(message, exception)
         trace = ledger.describe_traceback(exception)
-        ledger.mark_failed(message.message_id, error, status=status, traceback=trace)
+        self._record(
+            broker,
+            message,
+            ledger.failure_outcome(message.message_id, error, status=status, traceback=trace),
+        )
         log_method = log.warning if status == "queued" else log.error
         log_method("job.failed", outcome=status, error=error, **fields)
+
+    @staticmethod
+    def _record(broker: dramatiq.Broker, message: Any, outcome: dict[str, Any]) -> None:
+        """Record a failure or an expiry: by the consumer before it settles the message (the
+        same rule as successes: a mark PostgreSQL refuses is tried again while the message
+        waits), or here where the broker has no such consumer (in-process)."""
+        if getattr(broker, "defers_success_marks", False):
+            owe_outcome(message, outcome)
+        else:
+            ledger.mark_outcomes([outcome])
 
     def after_skip_message(self, broker: dramatiq.Broker, message: Any) -> None:
         set_current_job(None)
@@ -292,6 +307,6 @@ class LedgerMiddleware(Middleware):
                 f"{EXPIRED_PREFIX} older than {limit_s:g} s, its time limit to start "
                 f"(enqueued {enqueued:%Y-%m-%d %H:%M:%S} UTC)"
             )
-            ledger.mark_dead(message.message_id, error)
+            self._record(broker, message, ledger.expiry_outcome(message.message_id, error))
             log.error("job.expired", job_id=message.message_id, actor=message.actor_name)
         structlog.contextvars.unbind_contextvars(*_JOB_FIELDS)
