@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import time
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
@@ -16,6 +17,14 @@ from switchboard.common.db.libpq import psycopg_sql
 from switchboard.common.settings import get_settings
 
 _engine: Engine | None = None
+_engine_pid = 0
+#: The process-wide engine's pool: connections kept, and opened beyond them at busy moments
+#: (closed as they come back). By default the API's: its threadpool's 40 threads. A worker
+#: process sizes it to its threads (:func:`size_pool`).
+_pool = (40, 10)
+#: Connections a worker process's pool opens beyond one per thread: its consumers' threads'
+#: sweeps (the outbox relay) and a job's nested session.
+POOL_SPARE = 2
 #: How long opening a PostgreSQL connection may take, and how long a request waits for one
 #: from a full pool, before it gives up: a database out of reach is an error in seconds (the
 #: API answers 503), never a request left hanging.
@@ -26,7 +35,7 @@ POOL_TIMEOUT_S = 5.0
 PING_AFTER_IDLE_S = 1.0
 
 
-def make_engine(url: str, *, pool_size: int = 40) -> Engine:
+def make_engine(url: str, *, pool_size: int = 40, max_overflow: int = 10) -> Engine:
     """Create an engine for ``url``; SQLite gets WAL mode and a busy timeout for many threads.
 
     ``hide_parameters``: a statement's error names the statement but not its values (message
@@ -48,13 +57,14 @@ def make_engine(url: str, *, pool_size: int = 40) -> Engine:
             cursor.close()
 
         return engine
-    # pool_size covers the API's threadpool (40 threads): connections beyond the pool are
-    # opened and closed per checkout, and a PostgreSQL backend per request is expensive.
+    # pool_size covers the threads that use it (the API's threadpool, 40; a worker's threads,
+    # ``size_pool``): connections beyond the pool are opened and closed per checkout, and a
+    # PostgreSQL backend per request is expensive.
     engine = create_engine(
         url,
         hide_parameters=True,
         pool_size=pool_size,
-        max_overflow=10,
+        max_overflow=max_overflow,
         pool_recycle=1800,
         pool_timeout=POOL_TIMEOUT_S,
         connect_args={"connect_timeout": CONNECT_TIMEOUT_S},
@@ -91,13 +101,32 @@ def _ping_idle_connections(engine: Engine) -> None:
 
 def get_engine() -> Engine:
     """The process-wide engine for the configured database (created on first use)."""
-    global _engine
+    global _engine, _engine_pid
     if _engine is None:
         settings = get_settings()
         if settings.embedded or settings.database_url.startswith("sqlite"):
             settings.var_dir.mkdir(parents=True, exist_ok=True)
-        _engine = make_engine(settings.effective_database_url)
+        size, overflow = _pool
+        _engine = make_engine(
+            settings.effective_database_url, pool_size=size, max_overflow=overflow
+        )
+        _engine_pid = os.getpid()
     return _engine
+
+
+def size_pool(threads: int) -> None:
+    """Size the process-wide engine's pool for a process whose ``threads`` threads run
+    statements (a worker process: ``--threads``), instead of the API's threadpool: ``threads``
+    connections kept, :data:`POOL_SPARE` more at busy moments. An engine made before is
+    replaced: the connections it opened in this process are closed, those a forked process
+    inherited are left to its parent."""
+    global _engine, _pool
+    if _pool == (threads, POOL_SPARE):
+        return
+    _pool = (threads, POOL_SPARE)
+    if _engine is not None:
+        _engine.dispose(close=_engine_pid == os.getpid())
+        _engine = None
 
 
 @contextmanager

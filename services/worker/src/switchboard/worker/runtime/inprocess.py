@@ -6,6 +6,7 @@ import dramatiq
 
 from switchboard.common.settings import get_settings
 from switchboard.worker.runtime.broker import install_runtime
+from switchboard.worker.runtime.middleware import LedgerMiddleware
 
 
 def start_worker(
@@ -17,6 +18,9 @@ def start_worker(
     starts there); an in-process worker has to do the same.
     """
     install_runtime(broker, get_settings())
+    for middleware in broker.middleware:
+        if isinstance(middleware, LedgerMiddleware):  # the process's pools are not its alone
+            middleware.sizes_connections = False
     broker.emit_after("process_boot")
     worker = dramatiq.Worker(broker, worker_threads=threads, worker_timeout=worker_timeout_ms)
     worker.start()

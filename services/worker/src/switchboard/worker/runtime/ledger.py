@@ -5,7 +5,7 @@ the pool. Concurrent threads' delivery marks are coalesced into one statement pe
 ``coalesce.py``); success marks are written in batches by the RabbitMQ consumer's own thread,
 before it acknowledges their messages (``consumer.py``; coalesced like deliveries elsewhere).
 Each kind of batch runs on one connection per process, as a libpq prepared statement
-(``db/libpq.py``); the rarer single statements use per-thread connections
+(``db/libpq.py``); the rarer single statements share a few connections per process
 (``ledger_connections.py``). The statements themselves: ``ledger_statements.py``.
 Delivery marks commit asynchronously (``synchronous_commit=off``: a PostgreSQL crash may
 forget the last few hundred milliseconds of them, which only weakens poison detection for
@@ -34,7 +34,7 @@ from switchboard.worker.runtime.heartbeat import worker_identity
 from switchboard.worker.runtime.inflight import inflight
 from switchboard.worker.runtime.ledger_connections import (
     BatchConnection,
-    close_thread_connections,
+    close_idle_connections,
     execute,
 )
 from switchboard.worker.runtime.ledger_statements import (
@@ -168,16 +168,16 @@ def _submit(op: str, sql: str, params: dict[str, Any], *, durable: bool) -> Sequ
     try:
         return _coalescers[op].submit(op, params)  # type: ignore[no-any-return]
     except psycopg.OperationalError:
-        # The server restarted: drop this thread's connections and write it directly.
-        close_thread_connections()
+        # The server restarted: drop the idle connections and write it directly.
+        close_idle_connections()
         return execute(sql, params, durable=durable)
 
 
 def close_connections() -> None:
-    """Close the batches' connections and this thread's (the database changed: tests)."""
+    """Close the batches' connections and the idle single ones (the database changed: tests)."""
     _start_batches.close()
     _success_batches.close()
-    close_thread_connections()
+    close_idle_connections()
 
 
 def database_unavailable(exc: BaseException) -> bool:

@@ -1,37 +1,129 @@
 """The job ledger's connections to PostgreSQL, and its single statements' way to them.
 
 Batches each run on one connection per process (:class:`BatchConnection`), as a libpq prepared
-statement; single statements use per-thread autocommit connections (:func:`execute`), and go
-through SQLAlchemy on SQLite (embedded mode).
+statement; single statements share the process's few autocommit connections (:func:`execute`:
+at most one per worker thread and :data:`SPARE` more, for the consumers' threads; idle ones
+are reused, never one per thread), and go through SQLAlchemy on SQLite (embedded mode).
 """
 
 from __future__ import annotations
 
 import os
 import threading
-from collections.abc import Sequence
+import time
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from typing import Any
 
 import psycopg
 from sqlalchemy import text
 
 from switchboard.common.db import planner
-from switchboard.common.db.engine import get_engine
+from switchboard.common.db.engine import POOL_TIMEOUT_S, get_engine, size_pool
 from switchboard.common.db.libpq import Param, PreparedStatement, psycopg_sql
 from switchboard.common.settings import get_settings
 
 #: How the ledger's own connections show in ``pg_stat_activity``.
 APPLICATION_NAME = "switchboard-ledger"
+#: Single-statement connections beyond one per worker thread: the consumers' threads (one per
+#: queue, each writing running marks, heartbeats and failure marks now and then) share them.
+SPARE = 2
+#: Worker threads assumed until the worker boots (:func:`size_for`): the worker's default.
+DEFAULT_THREADS = 8
 
 
-class _PostgresConnections(threading.local):
-    """Per-thread autocommit connections for single statements: ``fast`` commits asynchronously."""
+class _Pool:
+    """The process's connections for single statements, shared by its threads: at most
+    ``capacity`` open, each lent for one statement; the idle ones are reused, newest first.
+    One lent for the other kind of statement (durable or not) switches its
+    ``synchronous_commit`` first. A thread finding them all lent waits up to
+    ``POOL_TIMEOUT_S``, then fails as if PostgreSQL were unavailable."""
 
-    fast: psycopg.Connection[Any] | None = None
-    safe: psycopg.Connection[Any] | None = None
+    def __init__(self, capacity: int) -> None:
+        self.capacity = capacity
+        self._cond = threading.Condition()
+        self._idle: dict[bool, list[psycopg.Connection[Any]]] = {True: [], False: []}
+        self._open = 0
+        self._pid = os.getpid()
+
+    @contextmanager
+    def lend(self, durable: bool) -> Iterator[psycopg.Connection[Any]]:
+        conn = self._take(durable)
+        try:
+            yield conn
+        finally:
+            self._give(conn, durable)
+
+    def _take(self, durable: bool) -> psycopg.Connection[Any]:
+        deadline = time.monotonic() + POOL_TIMEOUT_S
+        conn: psycopg.Connection[Any] | None = None
+        with self._cond:
+            self._forget_if_forked()
+            while True:
+                if self._idle[durable]:
+                    return self._idle[durable].pop()
+                if self._idle[not durable]:
+                    conn = self._idle[not durable].pop()
+                    break
+                if self._open < self.capacity:
+                    self._open += 1
+                    break
+                remaining = deadline - time.monotonic()
+                if remaining <= 0:
+                    raise psycopg.OperationalError(
+                        f"all {self.capacity} ledger connections of this process are in use"
+                    )
+                self._cond.wait(remaining)
+        try:
+            if conn is None:
+                return connect(durable)
+            conn.execute(f"SET synchronous_commit = {'on' if durable else 'off'}")
+            return conn
+        except BaseException:
+            if conn is not None:
+                conn.close()
+            self._closed()
+            raise
+
+    def _give(self, conn: psycopg.Connection[Any], durable: bool) -> None:
+        if conn.closed:
+            self._closed()
+            return
+        with self._cond:
+            if self._pid == os.getpid():
+                self._idle[durable].append(conn)
+                self._cond.notify()
+
+    def _closed(self) -> None:
+        with self._cond:
+            self._open -= 1
+            self._cond.notify()
+
+    def _forget_if_forked(self) -> None:
+        """A forked process opens its own: its parent's connections are left to the parent."""
+        if self._pid != os.getpid():
+            self._idle, self._open, self._pid = {True: [], False: []}, 0, os.getpid()
+
+    def close_idle(self) -> None:
+        with self._cond:
+            self._forget_if_forked()
+            idle = self._idle[True] + self._idle[False]
+            self._idle = {True: [], False: []}
+            self._open -= len(idle)
+            self._cond.notify_all()
+        for conn in idle:
+            conn.close()
 
 
-_pg = _PostgresConnections()
+_pool = _Pool(DEFAULT_THREADS + SPARE)
+
+
+def size_for(threads: int) -> None:
+    """Bound a worker process's connections by its ``threads`` worker threads: the ledger's
+    single statements share ``threads + SPARE`` connections, and SQLAlchemy's pool is sized
+    to the threads too (``db/engine.size_pool``). Called as the worker boots."""
+    _pool.capacity = threads + SPARE
+    size_pool(threads)
 
 
 def _dsn() -> str:
@@ -64,17 +156,6 @@ def connect(durable: bool) -> psycopg.Connection[Any]:
         application_name=APPLICATION_NAME,
         options=options,
     )
-
-
-def _pg_connection(durable: bool) -> psycopg.Connection[Any]:
-    conn = _pg.safe if durable else _pg.fast
-    if conn is None or conn.closed:
-        conn = connect(durable)
-        if durable:
-            _pg.safe = conn
-        else:
-            _pg.fast = conn
-    return conn
 
 
 class BatchConnection:
@@ -132,24 +213,22 @@ def execute_all(
                 return []
             return [row for row in [result.first()] if row is not None] if first else list(result)
     for attempt in range(2):
-        pg = _pg_connection(durable)
-        try:
-            cursor = pg.execute(psycopg_sql(sql), params)
-            if not cursor.description:
-                return []
-            if first:
-                row = cursor.fetchone()
-                return [row] if row is not None else []
-            return list(cursor.fetchall())
-        except psycopg.OperationalError:
-            pg.close()  # the server restarted or the socket died: reconnect once
-            if attempt:
-                raise
+        with _pool.lend(durable) as pg:
+            try:
+                cursor = pg.execute(psycopg_sql(sql), params)
+                if not cursor.description:
+                    return []
+                if first:
+                    row = cursor.fetchone()
+                    return [row] if row is not None else []
+                return list(cursor.fetchall())
+            except psycopg.OperationalError:
+                pg.close()  # the server restarted or the socket died: reconnect once
+                if attempt:
+                    raise
     return []
 
 
-def close_thread_connections() -> None:
-    """Close this thread's single-statement connections; the next statement reconnects."""
-    for conn in (_pg.fast, _pg.safe):
-        if conn is not None:
-            conn.close()
+def close_idle_connections() -> None:
+    """Close the single-statement connections not in use; the next statements reconnect."""
+    _pool.close_idle()

@@ -21,6 +21,7 @@ from switchboard.common.metrics import EXPIRED_PREFIX
 from switchboard.worker.runtime import ledger
 from switchboard.worker.runtime.consumer import owe_outcome, owe_success, requeue_instead_of_ack
 from switchboard.worker.runtime.heartbeat import worker_identity
+from switchboard.worker.runtime.ledger_connections import size_for
 from switchboard.worker.runtime.solo import Hold, SoloGate
 
 log = get_logger("switchboard.jobs")
@@ -69,7 +70,9 @@ class LedgerMiddleware(Middleware):
     running. A redelivered or republished message whose job is still executing, in this
     process or on another worker whose heartbeat is younger than ``stale_after_s``, is not
     started a second time: it is published again to run in ``stale_after_s / 2`` (by then the
-    execution has finished, or its worker is presumed dead and the job is taken over). A job
+    execution has finished, or its worker is presumed dead, or the execution is older than its
+    actor's time limit and ``stale_after_s``, and the job is taken over). Every outcome is
+    recorded before the delivery is settled (``consumer.owe_outcome``). A job
     whose executions died with their worker more than its entry's ``max_unfinished`` times
     (default ``max_unfinished_deliveries``) is failed into the dead-letter queue at its next
     delivery, where plain Dramatiq would redeliver it forever; deliveries that never started
@@ -89,6 +92,14 @@ class LedgerMiddleware(Middleware):
         # message.options, which Dramatiq encodes into any retried copy of the message.
         self._local = threading.local()
         self._gate = SoloGate()
+        #: As the worker boots, bound the process's connections by its threads
+        #: (``ledger_connections.size_for``): a worker process's own; not a worker started
+        #: inside another process, whose engine is the API's too (``inprocess.py``).
+        self.sizes_connections = True
+
+    def before_worker_boot(self, broker: dramatiq.Broker, worker: Any) -> None:
+        if self.sizes_connections:
+            size_for(worker.worker_threads)
 
     def before_process_message(self, broker: dramatiq.Broker, message: Any) -> None:
         job_id = message.message_id
