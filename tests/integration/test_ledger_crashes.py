@@ -214,6 +214,35 @@ def test_the_middleware_publishes_a_busy_job_again_later_and_skips_this_delivery
     assert (_row(job_id).status, _row(job_id).deliveries) == ("running", 1)
 
 
+def test_the_middleware_judges_an_execution_s_age_by_the_message_s_own_time_limit(
+    pg: Settings,
+) -> None:
+    """``enqueue(timeout=…)`` gives a message a longer limit than its entry's (NOOP: 30 s):
+    an execution within it may still run; past the entry's, without one, it cannot."""
+    business = make_business()
+    job_id = _queued(business.id)
+    assert ledger.mark_started(job_id, max_unfinished=3) is not None
+    _running_on(job_id, LIVE)
+    _beat(LIVE, age_s=1)
+    started = utcnow() - timedelta(seconds=NOOP.timeout_s + STALE_AFTER_S + 10)
+    with system_session() as session:
+        session.execute(update(Job).where(Job.id == job_id).values(started_at=started))
+    broker = get_broker()
+    broker.declare_queue(NOOP.queue)
+    middleware = LedgerMiddleware(max_unfinished_deliveries=3, stale_after_s=STALE_AFTER_S)
+
+    own_limit = delivery(business.id, job_id, again=True, time_limit=600_000)
+    with pytest.raises(SkipMessage):  # busy: published again for later
+        middleware.before_process_message(broker, own_limit)
+    middleware.after_skip_message(broker, own_limit)
+    assert (_row(job_id).deliveries, _row(job_id).worker_id) == (1, LIVE)
+
+    entry_s_limit = _delivery(business.id, job_id)
+    middleware.before_process_message(broker, entry_s_limit)  # taken over
+    middleware.after_process_message(broker, entry_s_limit)
+    assert (_row(job_id).status, _row(job_id).deliveries) == ("succeeded", 2)
+
+
 def test_a_second_delivery_of_a_job_running_in_this_process_waits_its_turn(pg: Settings) -> None:
     business = make_business()
     job_id = _queued(business.id)

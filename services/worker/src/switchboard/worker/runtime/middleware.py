@@ -48,6 +48,16 @@ def skipped_as_running(message: Any) -> bool:
     return bool(message.__dict__.get(_RUNS))
 
 
+def _time_limit_s(message: Any) -> float:
+    """How long an execution of the message may run before Dramatiq's ``TimeLimit`` ends it:
+    its own limit (``enqueue(timeout=…)``), else its entry's, else Dramatiq's default."""
+    limit_ms = message.options.get("time_limit")
+    if limit_ms:
+        return float(limit_ms) / 1000
+    entry = entry_of(message.actor_name)
+    return float(entry.timeout_s) if entry else ledger.DEFAULT_TIME_LIMIT_S
+
+
 def outcome_of(message: Any, exception: BaseException | None) -> str:
     """The ledger status a finished execution leaves its job in: ``succeeded``, ``cancelled``
     (it stopped at a checkpoint), ``queued`` (Retries scheduled another attempt), ``failed``
@@ -196,7 +206,7 @@ class LedgerMiddleware(Middleware):
             redelivered=self._delivered_again(message),
             stale_after_s=self.stale_after_s,
             alone=held is Hold.SOLO,
-            time_limit_s=entry.timeout_s if entry else ledger.DEFAULT_TIME_LIMIT_S,
+            time_limit_s=_time_limit_s(message),
         )
 
     def _requeue(
