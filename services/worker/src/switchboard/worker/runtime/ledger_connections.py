@@ -126,6 +126,11 @@ def size_for(threads: int) -> None:
     size_pool(threads)
 
 
+def capacity() -> int:
+    """How many single-statement connections this process may have open."""
+    return _pool.capacity
+
+
 def _dsn() -> str:
     return get_settings().effective_database_url.replace("postgresql+psycopg://", "postgresql://")
 
