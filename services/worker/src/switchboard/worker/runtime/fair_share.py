@@ -34,7 +34,6 @@ PostgreSQL only: embedded mode (one process, SQLite) runs in arrival order. With
 from __future__ import annotations
 
 import json
-import logging
 import os
 import threading
 import time
@@ -52,7 +51,7 @@ from switchboard.common.db.engine import get_engine
 from switchboard.common.db.libpq import PreparedStatement, psycopg_sql
 from switchboard.common.jobs.broker import publish_many
 from switchboard.common.jobs.fair_share import defaults_json
-from switchboard.common.logging import get_logger, record_argument, redact
+from switchboard.common.logging import get_logger, redact
 from switchboard.common.settings import Settings, get_settings
 from switchboard.worker.runtime import ledger
 from switchboard.worker.runtime.consumer import consumer_of
@@ -65,9 +64,6 @@ log = get_logger("switchboard.jobs")
 #: Set on the MessageProxy of a delivery that holds its job's slot (it frees it if it ends
 #: without running, or failing; a success's slot is freed with its mark).
 _SLOT = "switchboard_fair_slot"
-#: Set on the MessageProxy of a delivery that parked its job (Dramatiq need not say it
-#: skipped it: ``job.parked`` did).
-_PARKED = "switchboard_fair_parked"
 #: How often (at most) a worker process sweeps stale slots and wakes parked jobs.
 SWEEP_INTERVAL_S = 1.0
 
@@ -300,15 +296,6 @@ def _woken(message: Any) -> bool:
     )
 
 
-class _QuietParking(logging.Filter):
-    """Drops Dramatiq's "was skipped" warning for a parked job: a flood parks thousands."""
-
-    def filter(self, record: logging.LogRecord) -> bool:
-        args = record.args
-        message = record_argument(args[0]) if isinstance(args, tuple) and args else None
-        return not (message is not None and getattr(message, "__dict__", {}).get(_PARKED))
-
-
 class FairShareMiddleware(Middleware):
     """Takes a slot before a job starts, or parks the job; frees it when a delivery ends
     without a success mark; sweeps from the consumer loop (:meth:`tick`).
@@ -330,7 +317,6 @@ class FairShareMiddleware(Middleware):
             publish_defaults()
         except Exception as exc:  # the SQL enqueue parks only behind parked jobs meanwhile
             log.warning("jobs.slot_defaults_failed", error=_describe(exc))
-        logging.getLogger("dramatiq.worker.WorkerThread").addFilter(_QuietParking())
 
     def before_process_message(self, broker: dramatiq.Broker, message: Any) -> None:
         share = fair_share()
@@ -350,7 +336,6 @@ class FairShareMiddleware(Middleware):
         if answer in ("taken", "contended"):
             message.__dict__[_SLOT] = answer
         elif answer == "parked":
-            message.__dict__[_PARKED] = True
             log.debug(
                 "job.parked",
                 job_id=message.message_id,

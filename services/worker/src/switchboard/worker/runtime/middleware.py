@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import threading
 import time
 from datetime import UTC, datetime
@@ -73,6 +74,21 @@ def outcome_of(message: Any, exception: BaseException | None) -> str:
     return "dead"
 
 
+#: Dramatiq's warning for every skipped delivery (``dramatiq.worker.WorkerThread``).
+DRAMATIQ_SKIPPED = "Message %s was skipped."
+
+
+class ToldSkips(logging.Filter):
+    """Drops Dramatiq's "Message … was skipped." warning. Every skip in a worker is raised by a
+    middleware that says why in a line of its own (``job.requeued``, ``job.skipped``,
+    ``job.cancelled``, ``job.dead_lettered``; fair share's ``job.parked`` and
+    ``job.copy_dropped``; the age limit's), and an outage or a flood skips thousands: the
+    warning would double each of those lines, at a higher level."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return record.msg != DRAMATIQ_SKIPPED
+
+
 class LedgerMiddleware(Middleware):
     """Records each delivery, start, outcome and error of a job in its ledger row.
 
@@ -110,6 +126,9 @@ class LedgerMiddleware(Middleware):
     def before_worker_boot(self, broker: dramatiq.Broker, worker: Any) -> None:
         if self.sizes_connections:
             size_for(worker.worker_threads)
+        dramatiq_lines = logging.getLogger("dramatiq.worker.WorkerThread")
+        if not any(isinstance(f, ToldSkips) for f in dramatiq_lines.filters):
+            dramatiq_lines.addFilter(ToldSkips())
 
     def before_process_message(self, broker: dramatiq.Broker, message: Any) -> None:
         job_id = message.message_id
