@@ -225,6 +225,7 @@ def test_the_ledger_s_statements_find_jobs_by_key_on_a_new_table(new_database: S
                 "poison": "dead",
                 "worker": "host:1",
                 "fresh_since": now - timedelta(seconds=30),
+                "running_since": now - timedelta(seconds=330),  # its time limit, then stale
                 "alone": True,
             },
         )
