@@ -6,6 +6,7 @@ Here PostgreSQL refuses one job's mark (a trigger the test installs), so the ord
 
 from __future__ import annotations
 
+import threading
 import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -18,11 +19,14 @@ from switchboard.common.jobs.broker import use_broker
 from switchboard.worker.runtime import ledger, ledger_connections
 from switchboard.worker.runtime.broker import worker_broker
 from switchboard.worker.runtime.consumer import owe_success
+from switchboard.worker.runtime.middleware import LedgerMiddleware
 from tests.integration.test_jobs_rabbitmq import job, queue_depth
 from tests.support import actors
 from tests.support.database import on_own_connection
+from tests.support.deliveries import delivery
 from tests.support.factories import make_business
 from tests.support.processes import ServiceProcess
+from tests.support.queues import drain
 from tests.support.waiting import wait_for
 
 _REFUSE = """
@@ -199,3 +203,51 @@ def test_marks_that_time_out_together_wait_together_instead_of_one_at_a_time(
         ledger.close_connections()
     assert {job(locked).status, job(free).status} == {"succeeded"}
     assert queue_depth(pg_rabbit.amqp_url, "test_jobs") == 0
+
+
+def test_a_job_taken_over_runs_solo_only_once_the_marks_owed_before_it_are_written(
+    pg_rabbit, refuse_success
+) -> None:
+    """A poison job running solo kills its process: the job that ran just before it must not
+    be counted among its victims for want of a mark the consumer had not yet written."""
+    business = make_business()
+    before = str(uuid.uuid4())
+    refuse_success(before)
+    enqueue_counted(business.id, Path("/nonexistent/never-run"), before)
+    taken_over = enqueue_counted(business.id, Path("/nonexistent/never-run"))
+    broker = worker_broker(pg_rabbit)
+    consumer = use_broker(broker).consume("test_jobs", prefetch=1, timeout=100)
+    middleware = LedgerMiddleware(max_unfinished_deliveries=3)
+    try:
+        message = wait_for(lambda: next(consumer), what="the delivery")
+        assert message.message_id == before
+        middleware.before_process_message(broker, message)
+        middleware.after_process_message(broker, message)  # succeeded: its mark is owed
+        consumer.ack(message)
+        assert next(consumer) is None  # the turn in which the write is refused
+        # The other job ran on a worker that died: its delivery takes it over, alone.
+        assert ledger.mark_started(taken_over, max_unfinished=3) is not None
+        on_own_connection(
+            "UPDATE jobs SET worker_id = 'dead-host:1' WHERE id = %(id)s", {"id": taken_over}
+        )
+        again = delivery(business.id, taken_over, again=True, spec=actors.COUNT_RUNS)
+        started = threading.Event()
+
+        def take_over() -> None:
+            middleware.before_process_message(broker, again)
+            started.set()
+
+        thread = threading.Thread(target=take_over, daemon=True)
+        thread.start()
+        assert not started.wait(0.5), "ran solo while the mark before it was unwritten"
+        assert job(taken_over).worker_id == "dead-host:1"  # not even counted yet
+        allow_success(before)
+        consumer.close()  # writes the owed mark
+        assert started.wait(10)
+        thread.join(10)
+        assert job(before).status == "succeeded"
+        assert (job(taken_over).status, job(taken_over).deliveries) == ("running", 2)
+        middleware.after_process_message(broker, again)
+    finally:
+        ledger.close_connections()
+        drain(pg_rabbit.amqp_url, "test_jobs")  # the taken-over job's own message

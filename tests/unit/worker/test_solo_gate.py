@@ -89,3 +89,35 @@ def test_a_running_job_learns_that_others_wait_for_it_to_make_way() -> None:
     later_thread.join(WAIT_S)
     assert not gate.others_waiting(holds["later"])
     gate.leave(holds["later"])
+
+
+def test_a_solo_job_alone_at_last_waits_for_the_marks_the_jobs_before_it_owe() -> None:
+    """A job that left may not have its outcome committed yet: a death now would count it."""
+    gate = SoloGate()
+    running = gate.enter_shared()
+    written = gate.owing()  # its success is owed to the consumer
+    gate.leave(running)
+    solo_in = threading.Event()
+    holds: list[Hold] = []
+
+    def solo() -> None:
+        holds.append(gate.enter_solo())
+        solo_in.set()
+
+    thread = _in_thread(solo)
+    assert not solo_in.wait(0.2), "a solo job started while a mark before it was unwritten"
+    assert gate.unwritten == 1
+    written()
+    assert solo_in.wait(WAIT_S)
+    assert gate.unwritten == 0
+    gate.leave(holds[0])
+    thread.join(WAIT_S)
+
+
+def test_a_mark_that_never_comes_holds_one_solo_job_back_for_a_while_and_no_other() -> None:
+    gate = SoloGate(unwritten_wait_s=0.1)
+    gate.owing()  # lost with its consumer: never told
+    gate.leave(gate.enter_solo())  # after 0.1 s
+    assert gate.unwritten == 0
+    gate.owing()()  # a mark told at once holds nobody
+    assert gate.unwritten == 0

@@ -49,18 +49,26 @@ RETRY_S = 1.0
 _OWED = "switchboard_owed_outcome"
 _RETRY = "switchboard_retry_delay"
 _REQUEUE = "switchboard_requeue"
+_WRITTEN = "switchboard_on_written"
 
 
-def owe_success(message: MessageProxy, job_id: str) -> None:
+def owe_success(
+    message: MessageProxy, job_id: str, *, written: Callable[[], None] | None = None
+) -> None:
     """Leave the job's success mark for the consumer to commit before it acknowledges."""
-    owe_outcome(message, ledger.success_outcome(job_id))
+    owe_outcome(message, ledger.success_outcome(job_id), written=written)
 
 
-def owe_outcome(message: MessageProxy, outcome: dict[str, Any]) -> None:
+def owe_outcome(
+    message: MessageProxy, outcome: dict[str, Any], *, written: Callable[[], None] | None = None
+) -> None:
     """Leave the job's outcome (``ledger.success_outcome``, ``failure_outcome``,
     ``expiry_outcome``) for the consumer to commit before it settles the message: acknowledges
-    it, publishes its retry (:func:`defer_retry`) or dead-letters it."""
+    it, publishes its retry (:func:`defer_retry`) or dead-letters it. ``written`` is called
+    once the mark is committed, or lost (the solo gate waits for it, ``solo.py``)."""
     setattr(message, _OWED, outcome)
+    if written is not None:
+        setattr(message, _WRITTEN, written)
 
 
 def defer_retry(message: Any, delay: int | None) -> bool:
@@ -88,9 +96,16 @@ class _Owing:
     dead_letter: bool  # Dramatiq failed it: nack, not ack
     retry_delay: int | None  # Retries' copy, published before the ack (:func:`defer_retry`)
     retry: bool = False  # a retry copy is owed (its delay may be None)
+    written: Callable[[], None] | None = None  # told once the mark is committed or lost
 
 
 _Owed = list[_Owing]
+
+
+def _tell_written(owed: _Owed) -> None:
+    for item in owed:
+        if item.written is not None:
+            item.written()
 
 
 def _commit(owed: _Owed) -> tuple[_Owed, _Owed, str]:
@@ -223,6 +238,7 @@ class LedgerConsumer(Consumer):
         """Called by a worker thread; a message that owes its outcome mark waits for it."""
         if message.__dict__.pop(_REQUEUE, False):
             self._requeue_now(message)
+            self._written_now(message)
             return
         if not self._owe(message, dead_letter=False):
             self._inner.ack(message)
@@ -240,16 +256,25 @@ class LedgerConsumer(Consumer):
         retry = _RETRY in message.__dict__
         delay = message.__dict__.pop(_RETRY, None)
         if outcome is None and not retry:
+            self._written_now(message)
             return False
+        written = message.__dict__.pop(_WRITTEN, None)
         with self._lock:
             first = not self._owed
-            self._owed.append(_Owing(message, outcome, dead_letter, delay, retry))
+            self._owed.append(_Owing(message, outcome, dead_letter, delay, retry, written))
         if first:  # otherwise a write is already scheduled and will take this one too
             try:
                 self._inner.connection.add_callback_threadsafe(self._write_owed)
             except Exception as exc:  # the connection died: close() writes the marks
                 log.warning("jobs.success_marks_deferred", error=ledger.describe_error(exc))
         return True
+
+    @staticmethod
+    def _written_now(message: MessageProxy) -> None:
+        """The message owes no mark after all (it is settled at once)."""
+        written = message.__dict__.pop(_WRITTEN, None)
+        if written is not None:
+            written()
 
     def _take_owed(self) -> _Owed:
         with self._lock:
@@ -259,6 +284,7 @@ class LedgerConsumer(Consumer):
     def _write_owed(self) -> None:
         """In the connection's thread: commit the owed marks, then settle the messages."""
         written, refused, error = _commit(self._take_owed())
+        _tell_written(written)
         if refused:
             log.warning(
                 "jobs.success_marks_failed",
@@ -337,6 +363,7 @@ class LedgerConsumer(Consumer):
         has passed, ``ledger.mark_started``).
         """
         written, refused, error = _commit(self._take_owed())
+        _tell_written(written + refused)
         if refused:
             log.error("jobs.success_marks_lost", jobs=len(refused), error=error)
         try:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
+from collections.abc import Callable
 from datetime import UTC, datetime
 from functools import partial
 from typing import Any, NoReturn
@@ -292,7 +293,21 @@ class LedgerMiddleware(Middleware):
     ) -> None:
         job = current_job()
         set_current_job(None)
-        self._leave(message)
+        try:
+            self._finish(broker, message, job, exception)
+        finally:
+            # Once its outcome is recorded or owed: a solo job waits for owed marks
+            # (``solo.py``), so it must not find this one gone and its mark not yet owed.
+            self._leave(message)
+
+    def _finish(
+        self,
+        broker: dramatiq.Broker,
+        message: Any,
+        job: JobContext | None,
+        exception: BaseException | None,
+    ) -> None:
+        """Record or owe the delivery's outcome, and log it."""
         # The last "after" hook of the delivery (this middleware is the first): unbound here,
         # the worker thread's next lines no longer name this job.
         structlog.contextvars.unbind_contextvars(*_JOB_FIELDS)
@@ -305,8 +320,8 @@ class LedgerMiddleware(Middleware):
             "duration_ms": duration_ms,
         }
         if exception is None:
-            if getattr(broker, "defers_success_marks", False):
-                owe_success(message, message.message_id)  # committed before the ack
+            if getattr(broker, "defers_success_marks", False):  # committed before the ack
+                owe_success(message, message.message_id, written=self._owing(message))
             else:
                 ledger.mark_succeeded(message.message_id)
             log.info("job.succeeded", **fields)
@@ -322,13 +337,17 @@ class LedgerMiddleware(Middleware):
         log_method = log.warning if status == "queued" else log.error
         log_method("job.failed", outcome=status, error=error, **fields)
 
-    @staticmethod
-    def _record(broker: dramatiq.Broker, message: Any, outcome: dict[str, Any]) -> None:
+    def _owing(self, message: Any) -> Callable[[], None] | None:
+        """What the consumer calls once this delivery's owed mark is written: its job held the
+        solo gate, which a solo job waits for until the mark is written (``solo.py``)."""
+        return self._gate.owing() if _HOLD in message.__dict__ else None
+
+    def _record(self, broker: dramatiq.Broker, message: Any, outcome: dict[str, Any]) -> None:
         """Record a failure or an expiry: by the consumer before it settles the message (the
         same rule as successes: a mark PostgreSQL refuses is tried again while the message
         waits), or here where the broker has no such consumer (in-process)."""
         if getattr(broker, "defers_success_marks", False):
-            owe_outcome(message, outcome)
+            owe_outcome(message, outcome, written=self._owing(message))
         else:
             ledger.mark_outcomes([outcome])
 

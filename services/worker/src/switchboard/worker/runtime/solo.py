@@ -12,12 +12,23 @@ solo job holds it alone, and a waiting solo job stops new ordinary jobs from sta
 busy queue would keep it waiting for ever). A long job that waits on other jobs would hold them
 all back for its whole run under that rule, so :meth:`SoloGate.others_waiting` tells a running
 job that someone waits for it to make way (``jobs.others_wait``).
+
+A job that has left the gate may still owe its outcome mark: the RabbitMQ consumer commits it
+a moment later (``consumer.py``). A death before that commit counts the job as unfinished, as
+if it had died too; so a solo job, once alone, also waits until the outcomes owed by the jobs
+that ran before it are written (:meth:`SoloGate.owing`), at most ``unwritten_wait_s``: a mark
+that never comes (its consumer lost it with its connection) holds nobody back for longer.
 """
 
 from __future__ import annotations
 
+import itertools
 import threading
+from collections.abc import Callable
 from enum import Enum
+
+#: Seconds a solo job waits, at most, for the outcome marks owed by the jobs before it.
+UNWRITTEN_WAIT_S = 5.0
 
 
 class Hold(Enum):
@@ -28,12 +39,15 @@ class Hold(Enum):
 class SoloGate:
     """Shared by ordinary jobs, held alone by a job taken over from a dead worker."""
 
-    def __init__(self) -> None:
+    def __init__(self, *, unwritten_wait_s: float = UNWRITTEN_WAIT_S) -> None:
         self._changed = threading.Condition(threading.Lock())
         self._shared = 0
         self._solo = False
         self._solo_waiting = 0
         self._shared_waiting = 0
+        self._unwritten: set[int] = set()
+        self._tickets = itertools.count()
+        self.unwritten_wait_s = unwritten_wait_s
 
     def enter_shared(self) -> Hold:
         """Wait while a solo job runs or waits to run, then join the ordinary jobs."""
@@ -58,7 +72,29 @@ class SoloGate:
             finally:
                 self._solo_waiting -= 1
             self._solo = True
+            # Alone now: nothing new can owe a mark, so the owed ones only get written.
+            if not self._changed.wait_for(lambda: not self._unwritten, self.unwritten_wait_s):
+                self._unwritten.clear()  # lost with their consumer: not waited for again
         return Hold.SOLO
+
+    def owing(self) -> Callable[[], None]:
+        """A job about to leave owes its outcome mark: call the answer once it is written (or
+        lost). Called before :meth:`leave`, so a solo job alone at last still sees it."""
+        ticket = next(self._tickets)
+        with self._changed:
+            self._unwritten.add(ticket)
+
+        def written() -> None:
+            with self._changed:
+                self._unwritten.discard(ticket)
+                self._changed.notify_all()
+
+        return written
+
+    @property
+    def unwritten(self) -> int:
+        """Outcome marks owed by jobs that left, not yet written."""
+        return len(self._unwritten)
 
     def leave(self, held: Hold) -> None:
         with self._changed:
