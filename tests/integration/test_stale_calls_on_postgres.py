@@ -9,8 +9,10 @@ import json
 from collections.abc import Callable, Iterator
 from datetime import timedelta
 
+import psycopg.sql
 import pytest
-from sqlalchemy import func, select, update
+from sqlalchemy import func, select, text, update
+from sqlalchemy.dialects import postgresql
 
 from switchboard.common.db import system_session, tenant_session
 from switchboard.common.db.base import utcnow
@@ -26,6 +28,7 @@ from switchboard.domain.calls.followups import enqueue_follow_ups
 from switchboard.domain.calls.stale import (
     businesses_with_stale_calls,
     end_stale_calls,
+    open_calls,
     quiet_limit,
 )
 from switchboard.domain.outbound.calls import apply_call_status
@@ -219,3 +222,43 @@ def _jobs_final(business_id: int) -> bool:
     with tenant_session(business_id) as session:
         statuses = session.execute(select(Job.status)).scalars().all()
     return bool(statuses) and all(status in FINAL_STATUSES for status in statuses)
+
+
+def test_the_sweep_reads_the_open_calls_through_their_index_not_the_table(
+    calls_queue: Settings,
+) -> None:
+    """Every minute, across every business: the calls ever logged are not read, only the open
+    ones (``ix_call_logs_open``, a partial index whose predicate the sweep's query implies)."""
+    business = make_business()
+    started_call(business.id, business.phone_number, quiet_for=MINUTE)
+    with system_session() as session:
+        session.execute(
+            text(
+                "INSERT INTO call_logs (business_id, call_sid, direction, status, "
+                "created_at, updated_at) SELECT :b, 'CA' || lpad(i::text, 32, '0'), 'inbound', "
+                "'completed', now(), now() FROM generate_series(1, 2000) AS i"
+            ),
+            {"b": business.id},
+        )
+        session.execute(text("ANALYZE call_logs"))
+        # As a pooled connection runs it once it is prepared: one generic plan, for any values
+        # of its parameters. No plan may read the table itself: the index is the only way
+        # left, and it is usable only if the query's condition implies the index's without
+        # the parameters' values.
+        session.execute(text("SET LOCAL enable_seqscan = off"))
+        session.execute(text("SET LOCAL plan_cache_mode = force_generic_plan"))
+        query = open_calls(utcnow()).where(Tick(utcnow()).scope(CallLog.business_id))
+        compiled = query.compile(
+            dialect=postgresql.dialect(paramstyle="numeric_dollar"),
+            compile_kwargs={"render_postcompile": True},
+        )
+        values = [compiled.params[name] for name in compiled.positiontup or ()]
+        connection = session.connection()
+        connection.exec_driver_sql(f"PREPARE sweep AS {compiled}")
+        driver = connection.connection.driver_connection
+        arguments = ", ".join(psycopg.sql.Literal(v).as_string(driver) for v in values)
+        explain = connection.exec_driver_sql(f"EXPLAIN EXECUTE sweep({arguments})")
+        plan = "\n".join(explain.scalars())
+        connection.exec_driver_sql("DEALLOCATE sweep")
+    assert "ix_call_logs_open" in plan, plan
+    assert "Seq Scan on call_logs" not in plan, plan

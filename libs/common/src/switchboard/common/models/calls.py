@@ -5,15 +5,41 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import JSON, DateTime, Float, ForeignKey, String, Text, UniqueConstraint
+from sqlalchemy import (
+    JSON,
+    DateTime,
+    Float,
+    ForeignKey,
+    Index,
+    String,
+    Text,
+    UniqueConstraint,
+    text,
+)
 from sqlalchemy.orm import Mapped, mapped_column
 
 from switchboard.common.db.base import Base, BigId, TenantOwned, Timestamped
 
+#: Twilio call statuses after which nothing more happens on the call; any other is open.
+FINAL_CALL_STATUSES = ("busy", "canceled", "completed", "failed", "no-answer")
+_FINAL_LIST = ", ".join(f"'{status}'" for status in FINAL_CALL_STATUSES)
+#: The call logs still open, as a constant list: a query that says it the same way (the
+#: stale-call sweep's, every minute) reads them through ``ix_call_logs_open``, not the table.
+OPEN_CALL_SQL = text(f"call_logs.status NOT IN ({_FINAL_LIST})")
+_OPEN_INDEX_SQL = text(f"status NOT IN ({_FINAL_LIST})")
+
 
 class CallLog(TenantOwned, Timestamped, Base):
     __tablename__ = "call_logs"
-    __table_args__ = (UniqueConstraint("business_id", "call_sid"),)
+    __table_args__ = (
+        UniqueConstraint("business_id", "call_sid"),
+        Index(
+            "ix_call_logs_open",
+            "updated_at",
+            postgresql_where=_OPEN_INDEX_SQL,
+            sqlite_where=_OPEN_INDEX_SQL,
+        ),
+    )
     business_id_leads_unique_key = True
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)

@@ -22,12 +22,13 @@ from switchboard.common.jobs import FOREVER, enqueue_unique
 from switchboard.common.jobs.catalog import ANALYZE_CONVERSATION, CREATE_LEAD_FROM_CALL
 from switchboard.common.logging import get_logger
 from switchboard.common.models import CallLog, CallSession, Recording
+from switchboard.common.models.calls import FINAL_CALL_STATUSES as _FINAL
 from switchboard.domain.leads.store import upsert_lead
 
 log = get_logger(__name__)
 
-#: Twilio call statuses after which nothing more happens on the call.
-FINAL_CALL_STATUSES = frozenset({"completed", "busy", "no-answer", "failed", "canceled"})
+#: Twilio call statuses after which nothing more happens on the call (``models.calls``).
+FINAL_CALL_STATUSES = frozenset(_FINAL)
 #: The end reason of a call the stale-call sweep ended (``stale.py``): no end ever came. A
 #: real end arriving later replaces it.
 NO_END_EVENT = "no_end_event"

@@ -52,6 +52,7 @@ from switchboard.common.jobs.catalog import OUTBOUND_CALL_STATUS
 from switchboard.common.jobs.schedules import Tick
 from switchboard.common.logging import get_logger
 from switchboard.common.models import Business, CallLog, OutboundItem
+from switchboard.common.models.calls import OPEN_CALL_SQL
 from switchboard.common.settings import get_settings
 from switchboard.domain.calls.logs import (
     FINAL_CALL_STATUSES,
@@ -73,7 +74,7 @@ def quiet_limit(max_call_seconds: int) -> timedelta:
     return timedelta(seconds=max_call_seconds + get_settings().call_end_grace_s)
 
 
-def _open_calls(now: datetime) -> Select[int, int, str, datetime, int, bool]:
+def open_calls(now: datetime) -> Select[int, int, str, datetime, int, bool]:
     """Every open call: its business's longest call, when it last changed, and whether its
     outbound item already has a final status for it."""
     settled = (
@@ -96,7 +97,7 @@ def _open_calls(now: datetime) -> Select[int, int, str, datetime, int, bool]:
             settled.label("settled"),
         )
         .join(Business, Business.id == CallLog.business_id)
-        .where(CallLog.status.not_in(FINAL_CALL_STATUSES))
+        .where(OPEN_CALL_SQL)  # through the open calls' partial index
     )
 
 
@@ -106,14 +107,14 @@ def _is_stale(call: Row[int, int, str, datetime, int, bool], now: datetime) -> b
 
 def businesses_with_stale_calls(session: Session, tick: Tick) -> Iterable[int]:
     """The businesses with a call no event has ended that cannot still be live."""
-    calls = session.execute(_open_calls(tick.at).where(tick.scope(CallLog.business_id)))
+    calls = session.execute(open_calls(tick.at).where(tick.scope(CallLog.business_id)))
     return sorted({call.business_id for call in calls if _is_stale(call, tick.at)})
 
 
 def _end_call(session: Session, business_id: int, call_log_id: int, now: datetime) -> str | None:
     """End the call if it is still open and stale (its row locked); the status it ended with."""
     call = session.execute(
-        _open_calls(now)
+        open_calls(now)
         .where(CallLog.business_id == business_id, CallLog.id == call_log_id)
         .with_for_update(of=CallLog)
     ).one_or_none()
@@ -158,7 +159,7 @@ def end_stale_calls(business_id: int, now: datetime | None = None) -> int:
     """End this business's stale calls, one transaction each; how many were ended."""
     now = now or utcnow()
     with tenant_session(business_id) as session:
-        calls = session.execute(_open_calls(now).where(CallLog.business_id == business_id))
+        calls = session.execute(open_calls(now).where(CallLog.business_id == business_id))
         stale = [call.id for call in calls if _is_stale(call, now)]
     ended = 0
     for call_log_id in stale:
@@ -189,6 +190,7 @@ __all__ = [
     "ITEM_SETTLE",
     "PRESUMED_STATUS",
     "businesses_with_stale_calls",
+    "open_calls",
     "end_every_stale_call",
     "end_stale_calls",
     "quiet_limit",
