@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from switchboard.common.phone import is_e164
+from switchboard.domain.leads.limits import MAX_CHARS
 from switchboard.domain.leads.statuses import LEAD_STATUSES
 
 if TYPE_CHECKING:
@@ -25,7 +26,6 @@ if TYPE_CHECKING:
 
 #: Columns a leads CSV may have (header names, case-insensitive); ``phone`` is required.
 COLUMNS = ("phone", "name", "email", "intent", "status", "notes")
-MAX_LENGTHS = {"name": 200, "email": 320, "intent": 200, "status": 32, "notes": 10_000}
 MAX_ROWS = 10_000
 
 _PHONE_PUNCTUATION = re.compile(r"[\s\-().]")
@@ -63,8 +63,8 @@ def normalize_phone(raw: str) -> str | None:
 def _check(line: int, name: str, value: str) -> RowError | None:
     if "\x00" in value:
         return RowError(line, name, "contains a NUL character, which text cannot hold")
-    if len(value) > MAX_LENGTHS.get(name, 32):
-        return RowError(line, name, f"longer than {MAX_LENGTHS[name]} characters")
+    if len(value) > MAX_CHARS[name]:
+        return RowError(line, name, f"longer than {MAX_CHARS[name]} characters")
     if name == "email" and value and not _EMAIL.match(value):
         return RowError(line, name, f"{value!r} is not an email address")
     if name == "status" and value and value not in LEAD_STATUSES:

@@ -14,6 +14,7 @@ from switchboard.api.schemas.common import (
     Storable,
     Timestamp,
 )
+from switchboard.domain.leads.limits import MAX_CHARS
 from switchboard.domain.leads.statuses import DEFAULT_STATUS, LEAD_STATUSES, LeadStatus
 
 EMAIL = r"^[^@\s]+@[^@\s]+\.[^@\s]+$"
@@ -21,16 +22,16 @@ STATUSES = f"One of: {', '.join(LEAD_STATUSES)}"
 
 
 class LeadBase(BaseModel):
-    name: Annotated[str, Field(max_length=200), Storable] | None = Field(
+    name: Annotated[str, Field(max_length=MAX_CHARS["name"]), Storable] | None = Field(
         None, examples=["Jane Doe"]
     )
-    email: Annotated[str, Field(max_length=320, pattern=EMAIL), Storable] | None = Field(
-        None, examples=["jane@example.com"]
+    email: Annotated[str, Field(max_length=MAX_CHARS["email"], pattern=EMAIL), Storable] | None = (
+        Field(None, examples=["jane@example.com"])
     )
-    intent: Annotated[str, Field(max_length=200), Storable] | None = Field(
+    intent: Annotated[str, Field(max_length=MAX_CHARS["intent"]), Storable] | None = Field(
         None, examples=["book a check-up"]
     )
-    notes: Annotated[str, Field(max_length=10_000), Storable] | None = Field(
+    notes: Annotated[str, Field(max_length=MAX_CHARS["notes"]), Storable] | None = Field(
         None, examples=["Prefers mornings."]
     )
 
