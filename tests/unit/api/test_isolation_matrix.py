@@ -1,21 +1,34 @@
-"""Every route that names an object × another business's id → 404; lists never show foreign rows."""
+"""Every route that names an object × another business's id → 404, answered exactly as for an id
+that does not exist, and nothing changes; lists never show foreign rows; a body naming another
+business's object is refused as if it did not exist. ``tests/unit/api/test_dashboard_isolation
+_matrix.py`` does the same for the console's pages, and the coverage test below makes a new
+route with an id in its path fail until one of the two matrices (or ``ADMIN_ONLY``) lists it."""
 
 from __future__ import annotations
 
+import importlib
+import pkgutil
 import re
+import uuid
 from dataclasses import dataclass
+from typing import Any
 
 import pytest
+from fastapi.routing import APIRoute
 
+from switchboard.api import routes as routes_package
 from switchboard.common.integrations.storage import make_recording_storage
 from switchboard.common.jobs import enqueue
-from switchboard.common.settings import Settings
+from switchboard.common.settings import get_settings
+from switchboard.domain.outbound import runs
+from switchboard.worker.runtime.ledger import mark_dead
 from tests.support import actors
 from tests.support.factories import TestBusiness, make_business
 from tests.unit.api import rows
 from tests.unit.api.rows import auth
+from tests.unit.api.test_dashboard_isolation_matrix import DASHBOARD_MATRIX, STATIC
 
-#: Prefixes whose isolation this matrix owns (outbound runs are tested with their engine).
+#: Prefixes whose isolation this matrix owns.
 OWNED = (
     "/api/v1/leads",
     "/api/v1/calls",
@@ -24,6 +37,7 @@ OWNED = (
     "/api/v1/reminders",
     "/api/v1/push-subscriptions",
     "/api/v1/jobs",
+    "/api/v1/outbound-runs",
 )
 
 #: (method, path template, JSON body) for every route that names an object.
@@ -48,30 +62,59 @@ MATRIX = [
     ("DELETE", "/api/v1/push-subscriptions/{subscription}", None),
     ("GET", "/api/v1/jobs/{job}", None),
     ("POST", "/api/v1/jobs/{job}/cancel", None),
-    ("POST", "/api/v1/jobs/{job}/retry", None),
+    ("POST", "/api/v1/jobs/{dead_job}/retry", None),
+    ("GET", "/api/v1/outbound-runs/{run}", None),
+    ("POST", "/api/v1/outbound-runs/{run}/start", None),
+    ("POST", "/api/v1/outbound-runs/{run}/cancel", None),
+    ("GET", "/api/v1/outbound-runs/{run}/items", None),
 ]
 LISTS = [
     *OWNED,
     "/api/v1/webhooks/{endpoint}/deliveries",
     "/api/v1/conversations/{conversation}/messages",
+    "/api/v1/outbound-runs/{run}/items",
 ]
+#: Routes with an id in the path that only the admin key (or the internal token) opens: any
+#: business key is a 403 whatever the id, so they say nothing about another business's ids.
+ADMIN_ONLY = [
+    ("GET", "/api/v1/businesses/{business}", None),
+    ("PATCH", "/api/v1/businesses/{business}", {"name": "stolen"}),
+    ("POST", "/api/v1/businesses/{business}/api-keys", None),
+    ("GET", "/api/v1/businesses/{business}/api-keys", None),
+    ("DELETE", "/api/v1/businesses/{business}/api-keys/{key}", None),
+    ("POST", "/api/v1/admin/parked-events/{parked}/replay", None),
+]
+#: Ids no business has (a job id is a UUID).
+MISSING_ID = 987_654_321_987
+MISSING_JOB = str(uuid.UUID(int=0x1234))
+#: What an action's path ends with; the owner's view is the path without it.
+ACTIONS = ("/cancel", "/retry", "/test", "/start")
 
 
 @dataclass
 class Owned:
     owner: TestBusiness
     intruder: TestBusiness
-    ids: dict[str, object]
+    ids: dict[str, Any]
+
+    def missing(self) -> dict[str, Any]:
+        """The same names, each an id nothing has."""
+        return {
+            name: MISSING_JOB if "job" in name else MISSING_ID + index
+            for index, name in enumerate(self.ids)
+        }
 
 
 @pytest.fixture
-def owned(client, embedded: Settings) -> Owned:
+def owned(client) -> Owned:
+    # The tier's settings (SQLite here, PostgreSQL where the integration tier collects this):
+    # asking for ``embedded`` would move a PostgreSQL run onto a fresh SQLite file.
     owner, intruder = make_business(), make_business()
     headers = auth(owner.api_key)
     lead = rows.lead(owner.id, name="Owner's lead")
     call = rows.call(owner.id, lead_id=lead.id)
     audio_key = f"{owner.id}/owned.wav"
-    make_recording_storage(embedded).put(audio_key, b"RIFF owner's audio")
+    make_recording_storage(get_settings()).put(audio_key, b"RIFF owner's audio")
     recording = rows.recording(owner.id, call, storage_key=audio_key)
     conversation = rows.conversation(owner.id, lead_id=lead.id)
     rows.message(owner.id, conversation.id)
@@ -90,6 +133,9 @@ def owned(client, embedded: Settings) -> Owned:
         headers=headers,
     ).json()
     job = enqueue(actors.NOOP, business_id=owner.id).job_id
+    dead_job = enqueue(actors.NOOP, business_id=owner.id).job_id
+    mark_dead(dead_job, "boom")
+    run = runs.create_run(owner.id, runs.NewRun(name="Owner's run", lead_ids=[lead.id])).run
     ids = {
         "lead": lead.id,
         "call": call.id,
@@ -99,32 +145,71 @@ def owned(client, embedded: Settings) -> Owned:
         "reminder": reminder["id"],
         "subscription": subscription["id"],
         "job": job,
+        "dead_job": dead_job,
+        "run": run.id,
     }
     return Owned(owner, intruder, ids)
 
 
-def test_the_matrix_covers_every_route_that_names_an_object(client) -> None:
-    routes = {
-        (method.upper(), path)
-        for path, operations in client.app.openapi()["paths"].items()
-        if path.startswith(OWNED) and "{" in path
-        for method in operations
-    }
-    covered = {(method, _template(path)) for method, path, _ in MATRIX}
-    assert {(m, _template(p)) for m, p in routes} == covered
+def test_every_route_with_an_id_in_its_path_is_in_a_matrix() -> None:
+    routes = [
+        (method, _route_pattern(route.path))
+        for route in _all_routes()
+        if "{" in route.path
+        for method in route.methods - {"HEAD"}
+    ]
+    assert len(routes) > 40, "too few routes found: the walk missed the routers"
+    listed = [
+        (method, re.sub(r"\{[^}]+\}", "1", path))
+        for method, path, _ in (*MATRIX, *ADMIN_ONLY, *DASHBOARD_MATRIX)
+    ] + [("GET", re.sub(r"\{[^}]+\}", "1", path)) for path in STATIC]
+
+    def covers(row: tuple[str, str], route: tuple[str, re.Pattern[str]]) -> bool:
+        return row[0] == route[0] and route[1].fullmatch(row[1]) is not None
+
+    uncovered = [r[1].pattern for r in routes if not any(covers(row, r) for row in listed)]
+    assert uncovered == [], "routes with an id that no isolation matrix covers"
+    stale = [row for row in listed if not any(covers(row, r) for r in routes)]
+    assert stale == [], "matrix rows no route answers"
 
 
 @pytest.mark.parametrize(("method", "path", "body"), MATRIX, ids=[f"{m} {p}" for m, p, _ in MATRIX])
 def test_another_business_s_object_is_404_and_stays_untouched(client, owned, method, path, body):
     url = path.format(**owned.ids)
+    owner_view = _owner_view(url)
+    before = client.get(owner_view, headers=auth(owned.owner.api_key))
+    assert before.status_code == 200, before.text
+
     response = client.request(method, url, json=body, headers=auth(owned.intruder.api_key))
+
     assert response.status_code == 404, response.text
-    owner_view = client.get(
-        url.removesuffix("/cancel").removesuffix("/retry").removesuffix("/test"),
-        headers=auth(owned.owner.api_key),
-    )
-    assert owner_view.status_code == 200
-    assert "stolen" not in owner_view.text
+    after = client.get(owner_view, headers=auth(owned.owner.api_key))
+    assert (after.status_code, after.content) == (200, before.content)
+
+
+@pytest.mark.parametrize(("method", "path", "body"), MATRIX, ids=[f"{m} {p}" for m, p, _ in MATRIX])
+def test_another_business_s_id_is_answered_exactly_as_a_missing_one(
+    client, owned, method, path, body
+):
+    headers = auth(owned.intruder.api_key)
+    missing = owned.missing()
+    foreign = client.request(method, path.format(**owned.ids), json=body, headers=headers)
+    absent = client.request(method, path.format(**missing), json=body, headers=headers)
+    assert foreign.status_code == absent.status_code == 404
+    assert _ids_masked(foreign.text, owned.ids) == _ids_masked(absent.text, missing)
+
+
+@pytest.mark.parametrize(
+    ("method", "path", "body"), ADMIN_ONLY, ids=[f"{m} {p}" for m, p, _ in ADMIN_ONLY]
+)
+def test_admin_routes_refuse_a_business_key_whatever_the_id(client, owned, method, path, body):
+    theirs = {"business": owned.owner.id, "key": 1, "parked": 1}
+    missing = {"business": MISSING_ID, "key": MISSING_ID, "parked": MISSING_ID}
+    headers = auth(owned.intruder.api_key)
+    foreign = client.request(method, path.format(**theirs), json=body, headers=headers)
+    absent = client.request(method, path.format(**missing), json=body, headers=headers)
+    assert foreign.status_code == absent.status_code == 403
+    assert foreign.json() == absent.json()
 
 
 @pytest.mark.parametrize("path", LISTS)
@@ -146,7 +231,96 @@ def test_filters_naming_a_foreign_lead_find_nothing(client, owned) -> None:
         assert response.json()["items"] == [], path
     search = client.get("/api/v1/leads", params={"q": "Owner"}, headers=headers)
     assert search.json()["items"] == []
+    by_prefix = client.get(
+        "/api/v1/jobs", params={"id_prefix": owned.ids["job"][:8]}, headers=headers
+    )
+    assert by_prefix.status_code == 200 and by_prefix.json()["items"] == []
 
 
-def _template(path: str) -> str:
-    return re.sub(r"\{[^}]+\}", "{}", path)
+#: (method, path, body with ``{lead}``) of the requests whose body names a lead.
+BODY_NAMES_A_LEAD = [
+    ("POST", "/api/v1/outbound-runs", {"name": "Theirs", "lead_ids": ["{lead}"]}),
+    (
+        "POST",
+        "/api/v1/reminders",
+        {"title": "x", "due_at": "2030-01-01T09:00:00Z", "lead_id": "{lead}"},
+    ),
+    ("PATCH", "/api/v1/reminders/{own_reminder}", {"lead_id": "{lead}"}),
+]
+
+
+@pytest.mark.parametrize(
+    ("method", "path", "body"), BODY_NAMES_A_LEAD, ids=[f"{m} {p}" for m, p, _ in BODY_NAMES_A_LEAD]
+)
+def test_a_body_naming_another_business_s_lead_is_refused_as_a_missing_one(
+    client, owned, method, path, body
+) -> None:
+    headers = auth(owned.intruder.api_key)
+    own_reminder = client.post(
+        "/api/v1/reminders",
+        json={"title": "own", "due_at": "2030-01-01T09:00:00Z"},
+        headers=headers,
+    ).json()["id"]
+    url = path.format(own_reminder=own_reminder)
+    lead, missing = owned.ids["lead"], MISSING_ID
+    foreign = client.request(method, url, json=_with_lead(body, lead), headers=headers)
+    absent = client.request(method, url, json=_with_lead(body, missing), headers=headers)
+    assert foreign.status_code == absent.status_code == 422, foreign.text
+    assert foreign.text.replace(str(lead), "<id>") == absent.text.replace(str(missing), "<id>")
+    assert client.get("/api/v1/outbound-runs", headers=headers).json()["items"] == []
+    [mine] = client.get("/api/v1/reminders", headers=headers).json()["items"]
+    assert mine["lead_id"] is None
+    owner_run = client.get(
+        f"/api/v1/outbound-runs/{owned.ids['run']}", headers=auth(owned.owner.api_key)
+    )
+    assert owner_run.json()["total"] == 1
+
+
+def test_an_idempotency_key_replays_only_within_its_business(client, owned) -> None:
+    key = {"Idempotency-Key": "shared-key-1"}
+    body = {"title": "x", "due_at": "2030-01-01T09:00:00Z"}
+    mine = client.post("/api/v1/reminders", json=body, headers={**auth(owned.owner.api_key), **key})
+    theirs = client.post(
+        "/api/v1/reminders", json=body, headers={**auth(owned.intruder.api_key), **key}
+    )
+    assert (mine.status_code, theirs.status_code) == (201, 201)
+    assert "Idempotent-Replayed" not in theirs.headers
+    assert mine.json()["id"] != theirs.json()["id"]
+
+
+def _with_lead(body: dict[str, Any], lead: int) -> dict[str, Any]:
+    def fill(value: Any) -> Any:
+        if value == "{lead}":
+            return lead
+        if isinstance(value, list):
+            return [fill(v) for v in value]
+        return value
+
+    return {name: fill(value) for name, value in body.items()}
+
+
+def _owner_view(url: str) -> str:
+    for action in ACTIONS:
+        url = url.removesuffix(action)
+    return url
+
+
+def _ids_masked(text: str, ids: dict[str, Any]) -> str:
+    for value in sorted((str(v) for v in ids.values()), key=len, reverse=True):
+        text = re.sub(rf"(?<![\w-]){re.escape(value)}(?![\w-])", "<id>", text)
+    return text
+
+
+def _all_routes() -> list[APIRoute]:
+    """Every route of every module of ``switchboard.api.routes`` (a new module included)."""
+    found = []
+    for module in pkgutil.iter_modules(routes_package.__path__):
+        imported = importlib.import_module(f"{routes_package.__name__}.{module.name}")
+        router = getattr(imported, "router", None)
+        found += [r for r in getattr(router, "routes", []) if isinstance(r, APIRoute)]
+    return found
+
+
+def _route_pattern(path: str) -> re.Pattern[str]:
+    """A route's path as a pattern: each parameter one path segment."""
+    return re.compile("[^/]+".join(re.escape(part) for part in re.split(r"\{[^}]+\}", path)))

@@ -11,11 +11,15 @@ from typing import Any
 
 import dramatiq
 import pytest
+from sqlalchemy import select
 
+from switchboard.common.db import tenant_session
 from switchboard.common.jobs.catalog import CATALOG
+from switchboard.common.models import OutboundItem
 from tests.fakes.openai_http import FakeOpenAIServer
 from tests.fakes.twilio_rest import FakeTwilioServer
 from tests.support.factories import make_business
+from tests.unit.api import rows
 from tests.unit.worker.jobs import run
 from tests.unit.worker.world import World, make_world, snapshot
 
@@ -54,12 +58,22 @@ BUSINESS_ONLY: dict[str, dict[str, Any]] = {
     "schedule_reminders_job": {},
     "prune_finished_jobs_job": {},
     "auto_summary_whatsapp_session_job": {},
+    "outbound_reconcile_job": {},
+}
+#: actor → the kwargs that name one of B's outbound runs (``run``) or its dialing item.
+FOREIGN_RUN: dict[str, Callable[[int, int, str], dict[str, Any]]] = {
+    "outbound_run_job": lambda run, _item, _sid: {"run_id": run},
+    "outbound_call_status_job": lambda run, item, sid: {
+        "run_id": run,
+        "item_id": item,
+        "call_sid": sid,
+        "call_status": "completed",
+    },
 }
 
 
 def test_the_matrix_covers_every_actor_of_the_catalog() -> None:
-    ours = {name for name in CATALOG if not name.startswith("outbound_")}
-    assert ours <= set(FOREIGN_OBJECT) | set(BUSINESS_ONLY)
+    assert set(CATALOG) <= set(FOREIGN_OBJECT) | set(BUSINESS_ONLY) | set(FOREIGN_RUN)
 
 
 @pytest.mark.parametrize("actor", sorted(FOREIGN_OBJECT))
@@ -110,6 +124,37 @@ def test_a_job_of_business_a_leaves_business_b_untouched(
     assert job.status == "succeeded", job.last_error
     assert _rows_of(b.id) == before
     assert all(r.call_sid != b.call_sid for r in fake_twilio.recordings.values() if r.deleted)
+
+
+@pytest.mark.parametrize("actor", sorted(FOREIGN_RUN))
+def test_a_job_of_business_a_given_business_b_s_outbound_run_changes_nothing_and_fails(
+    worker: dramatiq.Worker, fake_twilio: FakeTwilioServer, actor: str
+) -> None:
+    business_a = make_business("A")
+    b = make_world()
+    run_ = rows.running_run(b.id, 2)
+    rows.advance_run(b.id, run_.id, done=0, dialing=1)
+    item_id, call_sid = _dialing_item(b.id, run_.id)
+    before = snapshot()
+
+    job = run(actor, business_id=business_a.id, **FOREIGN_RUN[actor](run_.id, item_id, call_sid))
+
+    assert (job.status, job.attempts) == ("failed", 1), job.last_error
+    assert snapshot() == before
+    assert fake_twilio.calls == {} and fake_twilio.messages == []
+
+
+def _dialing_item(business_id: int, run_id: int) -> tuple[int, str]:
+    with tenant_session(business_id) as session:
+        item = session.execute(
+            select(OutboundItem).where(
+                OutboundItem.business_id == business_id,
+                OutboundItem.run_id == run_id,
+                OutboundItem.status == "dialing",
+            )
+        ).scalar_one()
+        assert item.call_sid is not None
+        return item.id, item.call_sid
 
 
 def _rows_of(business_id: int) -> dict[str, list[tuple[Any, ...]]]:
