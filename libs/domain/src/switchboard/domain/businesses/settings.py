@@ -11,7 +11,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import or_, select
+from sqlalchemy import or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -20,7 +20,7 @@ from switchboard.common.db.tenancy import system_session, tenant_session
 from switchboard.common.errors import ConflictError, NotFoundError
 from switchboard.common.jobs import enqueue
 from switchboard.common.jobs.catalog import PREBUILD_PROMPT, WARMUP_BUSINESS
-from switchboard.common.models import AgentSettings, Business
+from switchboard.common.models import AgentSettings, Business, WhatsAppConversation
 from switchboard.domain.leads.store import like_pattern
 
 REFRESH_JOBS = (PREBUILD_PROMPT, WARMUP_BUSINESS)
@@ -62,10 +62,30 @@ def _apply(
     for name, value in agent_changes.items():
         setattr(found.agent, name, value)
     session.flush()
+    if "phone_number" in business_changes:
+        _conversations_follow(session, business_id, found.business.phone_number)
     if not business_changes and not agent_changes:
         return found
     jobs = tuple(enqueue(spec, business_id=business_id).job_id for spec in REFRESH_JOBS)
     return BusinessSettings(found.business, found.agent, jobs)
+
+
+def _conversations_follow(session: Session, business_id: int, number: str) -> None:
+    """The business's WhatsApp conversations take its new number, in the move's transaction.
+
+    Messages and replies go out from their conversation's ``business_number``; the old number
+    may be another business's from the next moment on, and a message sent from it would be
+    that business's (its sender, its sandbox inbox, the contact's answer routed to it).
+    """
+    session.execute(
+        update(WhatsAppConversation)
+        .where(
+            WhatsAppConversation.business_id == business_id,
+            WhatsAppConversation.business_number != number,
+        )
+        .values(business_number=number)
+        .execution_options(synchronize_session=False)
+    )
 
 
 def _merged_limits(
