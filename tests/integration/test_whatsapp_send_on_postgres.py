@@ -21,6 +21,7 @@ from switchboard.common.integrations.errors import IntegrationError
 from switchboard.common.integrations.twilio_client import TwilioRestClient
 from switchboard.common.models import Business, WhatsAppMessage
 from switchboard.common.settings import Settings, get_settings
+from switchboard.domain.businesses.settings import update_business
 from switchboard.domain.whatsapp import replies, sending
 from switchboard.domain.whatsapp.inbound import InboundMessage, store_inbound
 from switchboard.worker.adapters.whatsapp_sending import PostgresSendLedger
@@ -190,3 +191,25 @@ def test_a_send_found_unsettled_waits_out_the_window_without_sending(
     assert timedelta(0) < unsettled.value.retry_in <= WINDOW
     assert fake_twilio.messages == []
     assert _state(business.id, reply_id)[0] == "sending"
+
+
+def test_after_a_number_move_the_functions_send_from_the_business_s_new_number(
+    pg: Settings,
+) -> None:
+    moved = make_business()
+    old, new = moved.phone_number, unique_phone()
+    _, waiting_id = _reply_waiting_to_be_sent(moved)
+    update_business(moved.id, {"phone_number": new}, {})
+    update_business(make_business().id, {"phone_number": old}, {})  # another business takes it
+
+    outgoing = PostgresSendLedger(get_settings().db_app_role).claim(moved.id, waiting_id)
+    contact = outgoing.to if outgoing else ""
+    inbound_id = store_inbound(
+        moved.id, InboundMessage(f"SM{unique_phone()[1:]}m", contact, new, "Still on for ten?")
+    )
+    assert inbound_id is not None
+    reply = replies.reply_to_inbound(moved.id, inbound_id, OfflineAIText(), stores().replies)
+
+    assert outgoing is not None and outgoing.from_ == f"whatsapp:{new}"
+    assert reply is not None and reply.outgoing is not None
+    assert reply.outgoing.from_ == f"whatsapp:{new}"
