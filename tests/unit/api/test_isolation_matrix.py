@@ -276,6 +276,21 @@ def test_a_body_naming_another_business_s_lead_is_refused_as_a_missing_one(
     assert owner_run.json()["total"] == 1
 
 
+def test_a_csv_naming_another_business_s_lead_creates_the_caller_s_own(client, owned) -> None:
+    theirs = client.get(f"/api/v1/leads/{owned.ids['lead']}", headers=auth(owned.owner.api_key))
+    phone = theirs.json()["phone"]
+    csv = f"phone,name\n{phone},stolen\n"
+    headers = auth(owned.intruder.api_key)
+
+    imported = client.post("/api/v1/leads/import", files={"file": ("l.csv", csv)}, headers=headers)
+
+    assert imported.status_code == 200 and imported.json()["created"] == 1, imported.text
+    [mine] = client.get("/api/v1/leads", headers=headers).json()["items"]
+    assert (mine["phone"], mine["name"]) == (phone, "stolen") and mine["id"] != owned.ids["lead"]
+    after = client.get(f"/api/v1/leads/{owned.ids['lead']}", headers=auth(owned.owner.api_key))
+    assert after.content == theirs.content
+
+
 def test_an_idempotency_key_replays_only_within_its_business(client, owned) -> None:
     key = {"Idempotency-Key": "shared-key-1"}
     body = {"title": "x", "due_at": "2030-01-01T09:00:00Z"}
