@@ -20,3 +20,11 @@ def client(pg: Settings) -> Iterator[TestClient]:
 @pytest.fixture
 def admin(pg: Settings) -> dict[str, str]:
     return {"Authorization": f"Bearer {pg.admin_api_key}"}
+
+
+@pytest.fixture
+def embedded(pg: Settings) -> Settings:
+    """The unit tests collected here again run on this tier's PostgreSQL: one of theirs (or a
+    fixture) asking for ``embedded`` gets these settings, instead of switching the process
+    onto a fresh SQLite file halfway through the test."""
+    return pg
