@@ -1,4 +1,4 @@
-"""Migration 0028: conversations left on a moved business's old number take its current one."""
+"""Migration 0029: conversations left on a moved business's old number take its current one."""
 
 from __future__ import annotations
 
@@ -29,9 +29,9 @@ def test_conversations_on_an_old_number_take_their_business_s_current_one(
     moved, kept = make_business(), make_business()
     stale = rows.conversation(moved.id, business_number=moved.phone_number)
     current = rows.conversation(kept.id, business_number=kept.phone_number)
-    _migrate("0027", down=True)
+    _migrate("0028", down=True)
     new = unique_phone()
-    with system_session() as session:  # a move made before 0028: the conversation kept it
+    with system_session() as session:  # a move made before 0029: the conversation kept it
         session.execute(update(Business).where(Business.id == moved.id).values(phone_number=new))
 
     _migrate("head")
