@@ -79,3 +79,30 @@ def test_the_worker_reports_its_processes_and_adds_up_their_metrics(start_servic
     lines = [json.loads(line) for line in worker.output().splitlines() if line.strip()]
     assert any(line.get("logger", "").startswith("dramatiq.WorkerProcess") for line in lines)
     assert any(line["event"] == "worker.status_server_listening" for line in lines)
+
+
+def test_with_metrics_token_set_the_worker_s_metrics_need_it(start_service) -> None:
+    token = "scrape-token-of-at-least-thirty-two-chars"
+    port = free_port()
+    base = f"http://127.0.0.1:{port}"
+    start_service(
+        "worker",
+        "tests.support.actors",
+        "--processes",
+        "1",
+        "--threads",
+        "1",
+        "--queue",
+        "test_jobs",
+        "--metrics-port",
+        str(port),
+        metrics_token=token,
+    )
+    health = wait_for(lambda: _get(f"{base}/health"), timeout=60, what="the worker's /health")
+    refused = httpx.get(f"{base}/metrics", headers={"Authorization": "Bearer wrong"}, timeout=5)
+    shown = httpx.get(f"{base}/metrics", headers={"Authorization": f"Bearer {token}"}, timeout=5)
+
+    assert health.status_code in (200, 503)  # open, whatever it says
+    assert refused.status_code == 401 and refused.json()["code"] == "unauthorized"
+    assert refused.headers["WWW-Authenticate"] == 'Bearer realm="metrics"'
+    assert shown.status_code == 200 and "# TYPE" in shown.text

@@ -93,6 +93,9 @@ class Settings(BaseSettings):
     internal_api_token: str = _DEV_SECRETS["INTERNAL_API_TOKEN"]
     media_token_secret: str = _DEV_SECRETS["MEDIA_TOKEN_SECRET"]
     session_secret: str = _DEV_SECRETS["SESSION_SECRET"]
+    #: When set, every service's ``/metrics`` answers only ``Authorization: Bearer`` this
+    #: (401 otherwise); empty: open, for a Prometheus on a private network (metrics_access.py).
+    metrics_token: str = ""
 
     # Jobs.
     db_app_role: str = "switchboard_app"

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Iterable, Iterator, Mapping
 
-from fastapi import APIRouter, Response
+from fastapi import APIRouter, Request, Response
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse
 from prometheus_client import CONTENT_TYPE_LATEST, REGISTRY, generate_latest
@@ -12,6 +12,7 @@ from prometheus_client.metrics_core import Metric
 from prometheus_client.registry import Collector
 
 from switchboard.common.health import broker_ready, database_ready, threads_by_name
+from switchboard.common.metrics_access import CHALLENGE, metrics_allowed, refused_body
 from switchboard.common.settings import Settings
 
 ReadinessCheck = Callable[[], Awaitable[bool]]
@@ -68,9 +69,15 @@ def health_router(
         ok = all(results.values())
         return JSONResponse({"ready": ok, "checks": results}, status_code=200 if ok else 503)
 
-    @router.get("/metrics", response_class=Response)
-    def metrics() -> Response:
-        """Prometheus exposition."""
+    @router.get(
+        "/metrics",
+        response_class=Response,
+        responses={401: {"description": "METRICS_TOKEN is set and was not shown"}},
+    )
+    def metrics(request: Request) -> Response:
+        """Prometheus exposition (behind ``METRICS_TOKEN`` when it is set)."""
+        if not metrics_allowed(request.headers.get("authorization"), settings.metrics_token):
+            return JSONResponse(refused_body(), 401, headers={"WWW-Authenticate": CHALLENGE})
         return Response(generate_latest(registry), media_type=CONTENT_TYPE_LATEST)
 
     return router

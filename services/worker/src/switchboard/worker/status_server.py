@@ -34,6 +34,7 @@ from prometheus_client.multiprocess import MultiProcessCollector
 
 from switchboard.common.health import broker_ready, database_ready
 from switchboard.common.logging import get_logger
+from switchboard.common.metrics_access import CHALLENGE, metrics_allowed, refused_body
 from switchboard.common.settings import get_settings
 from switchboard.worker.runtime.observability import STATUS_INTERVAL_S, status_dir
 
@@ -151,7 +152,11 @@ class _Handler(BaseHTTPRequestHandler):
 
     def do_GET(self) -> None:
         if self.path == "/metrics":
-            self._answer(200, metrics_text(self.directory), CONTENT_TYPE_LATEST)
+            if metrics_allowed(self.headers.get("Authorization"), get_settings().metrics_token):
+                self._answer(200, metrics_text(self.directory), CONTENT_TYPE_LATEST)
+            else:
+                refused = json.dumps(refused_body()).encode()
+                self._answer(401, refused, "application/json", challenge=CHALLENGE)
         elif self.path == "/health":
             reachable = asyncio.run(broker_ready(get_settings()))
             status, body = health(self.directory, reachable)
@@ -166,9 +171,13 @@ class _Handler(BaseHTTPRequestHandler):
         else:
             self._answer(404, b'{"detail": "not found"}', "application/json")
 
-    def _answer(self, status: int, body: bytes, content_type: str) -> None:
+    def _answer(
+        self, status: int, body: bytes, content_type: str, *, challenge: str | None = None
+    ) -> None:
         self.send_response(status)
         self.send_header("Content-Type", content_type)
+        if challenge is not None:
+            self.send_header("WWW-Authenticate", challenge)
         self.send_header("Content-Length", str(len(body)))
         self.end_headers()
         self.wfile.write(body)

@@ -5,11 +5,12 @@ from __future__ import annotations
 import threading
 from typing import Any
 
-from fastapi import APIRouter, Response
+from fastapi import APIRouter, Request, Response
 from fastapi.responses import JSONResponse
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from switchboard.common.health import threads_by_name
+from switchboard.common.metrics_access import CHALLENGE, metrics_allowed, refused_body
 from switchboard.voice_gateway.entrypoints.dependencies import GatewayDep
 
 router = APIRouter(tags=["ops"])
@@ -45,6 +46,9 @@ async def ready(gateway: GatewayDep) -> JSONResponse:
 
 
 @router.get("/metrics")
-async def metrics() -> Response:
-    """Prometheus metrics of this process."""
+async def metrics(gateway: GatewayDep, request: Request) -> Response:
+    """Prometheus metrics of this process (behind ``METRICS_TOKEN`` when it is set)."""
+    token = gateway.settings.metrics_token
+    if not metrics_allowed(request.headers.get("authorization"), token):
+        return JSONResponse(refused_body(), 401, headers={"WWW-Authenticate": CHALLENGE})
     return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)
