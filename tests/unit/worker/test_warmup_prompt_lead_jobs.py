@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import dramatiq
 from fastapi.testclient import TestClient
-from sqlalchemy import select, update
+from sqlalchemy import event, select, update
 
 from switchboard.api.app import create_app
 from switchboard.common.db import system_session, tenant_session
+from switchboard.common.db.engine import get_engine
 from switchboard.common.models import (
     AgentSettings,
     Lead,
@@ -16,6 +17,7 @@ from switchboard.common.models import (
     WorkerHeartbeat,
 )
 from switchboard.common.settings import Settings
+from switchboard.domain.businesses.prompts import prebuild_prompts
 from tests.support.factories import make_business, unique_phone
 from tests.support.waiting import wait_for
 from tests.unit.worker.jobs import run
@@ -117,3 +119,29 @@ def test_the_worker_keeps_a_heartbeat_row(worker: dramatiq.Worker) -> None:
     # What the console's workers page shows: the process's threads, and its job threads.
     assert heartbeat.worker_threads == worker.worker_threads
     assert heartbeat.threads is not None and heartbeat.threads > worker.worker_threads
+
+
+def test_two_builds_of_one_business_at_once_store_each_prompt_once(jobs_env: Settings) -> None:
+    """A settings change queues the build and the warm-up, which builds too: here another build
+    inserts the prompts just before this one's own insert. This one leaves them, without a
+    unique-key failure (a failed attempt, retried), and counts no version twice."""
+    business = make_business()
+    engine = get_engine()
+    others: list[list[str]] = []
+
+    def another_build_first(conn, cursor, statement: str, *args: object) -> None:
+        if statement.lstrip().upper().startswith("INSERT INTO PREBUILT_PROMPTS") and not others:
+            others.append([])  # once: the build below inserts too
+            others[0] = prebuild_prompts(business.id)
+
+    event.listen(engine, "before_cursor_execute", another_build_first)
+    try:
+        changed = prebuild_prompts(business.id)
+    finally:
+        event.remove(engine, "before_cursor_execute", another_build_first)
+
+    assert others == [["voice", "whatsapp"]] and changed == []
+    assert {channel: version for channel, (_, version) in _prompts(business.id).items()} == {
+        "voice": 1,
+        "whatsapp": 1,
+    }

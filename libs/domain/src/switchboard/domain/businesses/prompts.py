@@ -11,6 +11,7 @@ from sqlalchemy.orm import Session
 
 from switchboard.common.db.base import utcnow
 from switchboard.common.db.tenancy import tenant_session
+from switchboard.common.db.upsert import insert_ignoring_conflicts
 from switchboard.common.logging import get_logger
 from switchboard.common.models import AgentSettings, Business, PrebuiltPrompt
 from switchboard.domain.businesses.settings import load_settings
@@ -44,33 +45,49 @@ def build_system_prompt(business: Business, agent: AgentSettings, channel: str) 
 
 
 def prebuild_prompts(business_id: int) -> list[str]:
-    """Build and store every channel's prompt; returns the channels whose prompt changed."""
+    """Build and store every channel's prompt; returns the channels whose prompt changed.
+
+    A settings change queues this job and the business's warm-up, which calls it too: two
+    builds of one business may run at once. The first to insert a channel's row wins and the
+    other updates it (no unique-key failure and retry), and rows are updated locked, so a
+    version is never counted twice.
+    """
     changed: list[str] = []
     with tenant_session(business_id) as session:
         found = load_settings(session, business_id)
         business, agent = found.business, found.agent
-        existing = {
-            row.channel: row
-            for row in session.execute(
-                select(PrebuiltPrompt).where(PrebuiltPrompt.business_id == business_id)
-            ).scalars()
-        }
         for channel in CHANNELS:
             content = build_system_prompt(business, agent, channel)
-            row = existing.get(channel)
-            if row is None:
-                session.add(
-                    PrebuiltPrompt(
-                        business_id=business_id, channel=channel, content=content, built_at=utcnow()
-                    )
-                )
-            elif row.content != content:
-                row.content, row.version, row.built_at = content, row.version + 1, utcnow()
-            else:
-                continue
-            changed.append(channel)
+            if _stored(session, business_id, channel, content):
+                changed.append(channel)
     log.info("prompts.prebuilt", business_id=business_id, changed=changed)
     return changed
+
+
+def _stored(session: Session, business_id: int, channel: str, content: str) -> bool:
+    """Store ``content`` as the channel's prompt; False if it was already."""
+    row = _locked_row(session, business_id, channel)
+    if row is None:
+        values = {"business_id": business_id, "channel": channel, "content": content}
+        if insert_ignoring_conflicts(
+            session, PrebuiltPrompt.__table__, {**values, "version": 1, "built_at": utcnow()}
+        ):
+            return True
+        row = _locked_row(session, business_id, channel)  # another build inserted it first
+        assert row is not None  # rows are never deleted but with their business
+    if row.content == content:
+        return False
+    row.content, row.version, row.built_at = content, row.version + 1, utcnow()
+    return True
+
+
+def _locked_row(session: Session, business_id: int, channel: str) -> PrebuiltPrompt | None:
+    return session.execute(
+        select(PrebuiltPrompt)
+        .where(PrebuiltPrompt.business_id == business_id, PrebuiltPrompt.channel == channel)
+        .with_for_update()
+        .execution_options(populate_existing=True)
+    ).scalar_one_or_none()
 
 
 def prompt_for(session: Session, business_id: int, channel: str) -> str:
