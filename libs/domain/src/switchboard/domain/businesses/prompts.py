@@ -69,9 +69,9 @@ def _stored(session: Session, business_id: int, channel: str, content: str) -> b
     row = _locked_row(session, business_id, channel)
     if row is None:
         values = {"business_id": business_id, "channel": channel, "content": content}
-        if insert_ignoring_conflicts(
-            session, PrebuiltPrompt.__table__, {**values, "version": 1, "built_at": utcnow()}
-        ):
+        table = PrebuiltPrompt.__table__
+        row_values = {**values, "version": 1, "built_at": utcnow()}
+        if insert_ignoring_conflicts(session, table, row_values):  # type: ignore[arg-type]
             return True
         row = _locked_row(session, business_id, channel)  # another build inserted it first
         assert row is not None  # rows are never deleted but with their business
