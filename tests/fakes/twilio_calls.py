@@ -14,6 +14,7 @@ import wave
 from collections.abc import Callable
 from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
+from email.utils import formatdate
 from typing import Any
 
 import httpx
@@ -37,6 +38,8 @@ class FakeCall:
     params: dict[str, str]
     events: list[str]
     status: str = "queued"
+    #: Twilio's ``date_created`` (RFC 2822, to the second), set when the call is created.
+    date_created: str = field(default_factory=lambda: formatdate(usegmt=True))
     updates: list[dict[str, str]] = field(default_factory=list)
 
 

@@ -1,9 +1,10 @@
 """A fake Twilio REST API (2010-04-01) that the real ``twilio`` library can talk to.
 
-Covers Messages (create, list), Calls (create, update), call Recordings (create), and
+Covers Messages (create, list), Calls (create, list, update), call Recordings (create), and
 Recording media download and delete, with Twilio-shaped JSON and errors. Like Twilio's, its
-message list may lag behind creation (``list_lag_s``), and a create can be held unanswered
-(``hold_next``) so a test can kill the client mid-request. Optionally plays a
+message and call lists may lag behind creation (``list_lag_s``), a create can be held
+unanswered (``hold_next``) so a test can kill the client mid-request, and it can be carried out
+and answered with an error all the same (``lose_answer_next``). Optionally plays a
 call's life like Twilio does: status callbacks (initiated, ringing, answered,
 completed/busy/no-answer/failed) signed with the auth token (``X-Twilio-Signature``,
 RequestValidator's algorithm), and a recording status callback when a recording is ready.
@@ -55,6 +56,7 @@ class FakeTwilioServer(CallProgress, FakeServer):
         Rule(f"{_ACCOUNT}/Messages.json", methods=["POST"], endpoint="create_message"),
         Rule(f"{_ACCOUNT}/Messages.json", methods=["GET"], endpoint="list_messages"),
         Rule(f"{_ACCOUNT}/Calls.json", methods=["POST"], endpoint="create_call"),
+        Rule(f"{_ACCOUNT}/Calls.json", methods=["GET"], endpoint="list_calls"),
         Rule(f"{_ACCOUNT}/Calls/<call_sid>.json", methods=["POST"], endpoint="update_call"),
         Rule(f"{_ACCOUNT}/Calls/<call_sid>.json", methods=["GET"], endpoint="fetch_call"),
         Rule(
@@ -101,6 +103,7 @@ class FakeTwilioServer(CallProgress, FakeServer):
         #: Call creates answered with an error: (number, HTTP status).
         self.refused_calls: list[tuple[str, int]] = []
         self._drops: dict[str, int] = {}
+        self._lost_answers: dict[str, list[int]] = {}
         #: Seconds before a created message shows in the message list (Twilio's lag).
         self.list_lag_s = list_lag_s
         self._listed_from: dict[str, float] = {}
@@ -130,6 +133,20 @@ class FakeTwilioServer(CallProgress, FakeServer):
         """
         with self.recording():
             self._drops[endpoint] = self._drops.get(endpoint, 0) + count
+
+    def lose_answer_next(self, endpoint: str, count: int = 1, status: int = 500) -> None:
+        """Carry out the next ``count`` requests to ``endpoint`` but answer ``status`` as if
+        they had failed (a server error after the work was done: the client cannot tell)."""
+        with self.recording():
+            self._lost_answers.setdefault(endpoint, []).extend([status] * count)
+
+    def _lost_answer(self, endpoint: str) -> Response | None:
+        with self.recording():
+            pending = self._lost_answers.get(endpoint)
+            status = pending.pop(0) if pending else None
+        if status is None:
+            return None
+        return twilio_error(status, 20500, "Internal server error (after carrying it out)")
 
     def _hang_up_if_told(self, request: Request, endpoint: str) -> None:
         with self.recording():
@@ -250,7 +267,7 @@ class FakeTwilioServer(CallProgress, FakeServer):
             self._listed_from[sid] = time.monotonic() + self.list_lag_s
         self._hang_up_if_told(request, "create_message")
         self._wait_if_held("create_message", params.get("To"))
-        return json_response(resource, status=201)
+        return self._lost_answer("create_message") or json_response(resource, status=201)
 
     def handle_list_messages(self, request: Request, account: str) -> Response:
         """Newest first, filtered by ``To`` and ``From``, one page of ``PageSize``; a message
@@ -290,6 +307,7 @@ class FakeTwilioServer(CallProgress, FakeServer):
         return self._resource(
             "Calls",
             call.sid,
+            date_created=call.date_created,
             to=call.params.get("To"),
             status=call.status,
             direction="outbound-api",
@@ -315,12 +333,47 @@ class FakeTwilioServer(CallProgress, FakeServer):
         )
         with self.recording():
             self.calls[call.sid] = call
+            self._listed_from[call.sid] = time.monotonic() + self.list_lag_s
         self._hang_up_if_told(request, "create_call")
-        response = json_response(self._call_json(call), status=201)
+        self._wait_if_held("create_call", to)
+        lost = self._lost_answer("create_call")
+        response = lost or json_response(self._call_json(call), status=201)
         if self.send_callbacks and call.params.get("StatusCallback"):
             # Like Twilio, call progress starts only after the create has been answered.
             response.call_on_close(lambda: self._in_background(self._play_call, call))
         return response
+
+    def handle_list_calls(self, request: Request, account: str) -> Response:
+        """Newest first, filtered by ``To`` and ``From``, one page of ``PageSize``; a call
+        shows only ``list_lag_s`` after it was created."""
+        refusal = self._refusal(request, account, "list_calls")
+        if refusal is not None:
+            return refusal
+        to, from_ = request.args.get("To"), request.args.get("From")
+        size = int(request.args.get("PageSize", "50"))
+        now = time.monotonic()
+        with self.recording():
+            found = [
+                self._call_json(call)
+                for call in reversed(self.calls.values())
+                if to in (None, call.params.get("To"))
+                and from_ in (None, call.params.get("From"))
+                and self._listed_from[call.sid] <= now
+            ]
+        uri = f"/2010-04-01/Accounts/{self.account_sid}/Calls.json"
+        return json_response(
+            {
+                "calls": found[:size],
+                "page": 0,
+                "page_size": size,
+                "start": 0,
+                "end": max(0, min(size, len(found)) - 1),
+                "uri": uri,
+                "first_page_uri": uri,
+                "previous_page_uri": None,
+                "next_page_uri": None,
+            }
+        )
 
     def handle_fetch_call(self, request: Request, account: str, call_sid: str) -> Response:
         refusal = self._refusal(request, account, "fetch_call")

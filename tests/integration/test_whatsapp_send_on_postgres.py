@@ -147,7 +147,7 @@ def test_a_send_twilio_refuses_is_queued_again_with_the_error(
     business = make_business()
     _, reply_id = _reply_waiting_to_be_sent(business)
     twilio = TwilioRestClient(ACCOUNT_SID, AUTH_TOKEN, base_url=fake_twilio.url)
-    fake_twilio.fail_next("create_message", status=500)
+    fake_twilio.fail_next("create_message", status=503)
 
     with pytest.raises(IntegrationError):
         sending.send_outbound(
@@ -157,6 +157,27 @@ def test_a_send_twilio_refuses_is_queued_again_with_the_error(
     status, attempts, sid, error = _state(business.id, reply_id)
     assert (status, attempts, sid) == ("queued", 1, None) and error
     assert fake_twilio.messages == []
+
+
+def test_a_send_twilio_took_but_answered_500_is_found_at_twilio_not_sent_again(
+    pg: Settings, fake_twilio: FakeTwilioServer
+) -> None:
+    """A 500 does not say Twilio did nothing (its gateway may fail after the message was
+    created): the attempt looks the message up and records it instead of queuing it again."""
+    business = make_business()
+    _, reply_id = _reply_waiting_to_be_sent(business)
+    twilio = TwilioRestClient(ACCOUNT_SID, AUTH_TOKEN, base_url=fake_twilio.url)
+    fake_twilio.lose_answer_next("create_message", status=500)
+
+    assert sending.send_outbound(
+        business.id, reply_id, twilio, stores().sends, final=False, lookup_window=WINDOW
+    )
+    assert not sending.send_outbound(
+        business.id, reply_id, twilio, stores().sends, final=False, lookup_window=WINDOW
+    )
+
+    [taken] = fake_twilio.messages
+    assert _state(business.id, reply_id) == ("sent", 1, taken["sid"], None)
 
 
 def test_an_unsettled_send_is_retaken_once_by_either_ledger(pg: Settings) -> None:

@@ -1,6 +1,7 @@
-"""Dialing against the fake Twilio: a refusal (429, 5xx) is tried again with backoff, then the
-lead fails with Twilio's answer; a dial Twilio may have taken without answering is never
-repeated; a run's ``placed`` counts only the calls Twilio accepted."""
+"""Dialing against the fake Twilio: a refusal (429, 503) is tried again with backoff, then the
+lead fails with Twilio's answer; a dial Twilio may have taken without answering (no answer, a
+500, a driver that died mid-request) is never repeated: it is looked up in Twilio's calls and
+placed if found, failed if not; a run's ``placed`` counts only the calls Twilio accepted."""
 
 from __future__ import annotations
 
@@ -9,9 +10,13 @@ from urllib.parse import urlsplit
 from sqlalchemy import update
 
 from switchboard.common.db import tenant_session
-from switchboard.common.models import OutboundItem
+from switchboard.common.db.base import utcnow
+from switchboard.common.integrations.twilio_client import TwilioRestClient
+from switchboard.common.models import OutboundItem, OutboundRun
 from switchboard.domain.outbound import runs
-from tests.fakes.twilio_rest import FakeTwilioServer
+from switchboard.domain.outbound.dialing import CallUrls
+from switchboard.domain.outbound.driver import drive_run
+from tests.fakes.twilio_rest import ACCOUNT_SID, AUTH_TOKEN, FakeTwilioServer
 from tests.support.factories import make_business
 from tests.support.waiting import wait_for
 from tests.unit.outbound.test_outbound_runs import answer_calls, leads_for
@@ -100,11 +105,49 @@ def test_a_dial_that_never_reached_twilio_is_tried_again_and_placed(
     assert len(fake_twilio.calls) == 1
 
 
-def test_a_dial_twilio_may_have_taken_without_answering_is_not_repeated(
+def test_a_dial_twilio_took_without_answering_is_found_at_twilio_and_placed_once(
     outbound_env, fake_twilio: FakeTwilioServer
 ) -> None:
     business = make_business()
     fake_twilio.drop_next("create_call")  # the call is created, the answer never arrives
+    run_id = start(business.id, 1, retry_delay_s=0, max_attempts=3)
+    wait_for(
+        lambda: item_for(business.id, run_id, PHONE).status == "in_progress",
+        timeout=20,
+        what="the unanswered dial to be found at Twilio",
+    )
+    [call] = fake_twilio.calls  # the lead was called once, by the request that heard nothing
+    item = item_for(business.id, run_id, PHONE)
+    assert (item.call_sid, item.calls_placed, item.error) == (call, 1, None)
+    assert runs.get_run(business.id, run_id).progress.placed == 1
+
+
+def test_a_dial_twilio_took_but_answered_with_a_server_error_is_not_dialed_again(
+    outbound_env, fake_twilio: FakeTwilioServer
+) -> None:
+    """A 500 (unlike a 429 or 503) does not say the call was not made: it is looked up."""
+    business = make_business()
+    fake_twilio.lose_answer_next("create_call", status=500)
+    run_id = start(business.id, 1, retry_delay_s=0, max_attempts=3)
+    wait_for(
+        lambda: item_for(business.id, run_id, PHONE).status == "in_progress",
+        timeout=20,
+        what="the dial answered 500 to be found at Twilio",
+    )
+    [call] = fake_twilio.calls
+    item = item_for(business.id, run_id, PHONE)
+    assert (item.call_sid, item.calls_placed, item.error) == (call, 1, None)
+    assert fake_twilio.refused_calls == []
+
+
+def test_a_dial_twilio_took_unanswered_and_does_not_list_yet_is_failed_not_repeated(
+    outbound_env, fake_twilio: FakeTwilioServer
+) -> None:
+    """The limit (docs/reliability.md): Twilio's list lags, the item fails though the call went
+    out; the lead is still called only once."""
+    business = make_business()
+    fake_twilio.list_lag_s = 600.0
+    fake_twilio.drop_next("create_call")
     run_id = start(business.id, 1, retry_delay_s=0, max_attempts=3)
     wait_for(
         lambda: runs.get_run(business.id, run_id).run.status == "completed",
@@ -116,6 +159,49 @@ def test_a_dial_twilio_may_have_taken_without_answering_is_not_repeated(
     assert item.error is not None and "not redialed" in item.error
     assert len(fake_twilio.calls) == 1, "the lead was called twice"
     assert runs.get_run(business.id, run_id).progress.placed == 0
+
+
+def test_a_dial_its_driver_died_in_is_found_at_twilio_and_one_that_never_reached_it_fails(
+    outbound_env, fake_twilio: FakeTwilioServer
+) -> None:
+    """Two items a dead driver left ``dialing``: Twilio made the first one's call (the driver
+    died before it stored the sid), the second's request never reached Twilio. The next tick
+    records the first call as placed and fails the second; neither lead is dialed again."""
+    business = make_business()
+    new = runs.NewRun(name="r", lead_ids=leads_for(business.id, 2))
+    run_id = runs.create_run(business.id, new).run.id
+    reached, lost = runs.list_items(business.id, run_id)
+    with tenant_session(business.id) as session:
+        session.execute(
+            update(OutboundRun).where(OutboundRun.id == run_id).values(status="running")
+        )
+        session.execute(
+            update(OutboundItem)
+            .where(OutboundItem.id.in_((reached.id, lost.id)))
+            .values(status="dialing", attempts=1, updated_at=utcnow())
+        )
+    twilio = TwilioRestClient(ACCOUNT_SID, AUTH_TOKEN, base_url=fake_twilio.url)
+    taken = twilio.place_call(reached.phone, business.phone_number, "http://gateway.test/t")
+
+    outcome = drive_run(
+        business.id,
+        run_id,
+        owner="next-tick",
+        twilio=twilio,
+        urls=CallUrls("http://gateway.test"),
+        budget_s=0,
+    )
+
+    assert outcome == "continue"
+    assert list(fake_twilio.calls) == [taken.sid]  # nothing dialed by the tick
+    first, second = (
+        item_for(business.id, run_id, reached.phone),
+        item_for(business.id, run_id, lost.phone),
+    )
+    assert (first.status, first.call_sid, first.calls_placed) == ("in_progress", taken.sid, 1)
+    assert (second.status, second.call_sid, second.calls_placed) == ("failed", None, 0)
+    assert second.error is not None and "not redialed" in second.error
+    assert runs.get_run(business.id, run_id).progress.placed == 1
 
 
 def test_placed_counts_the_calls_twilio_accepted_not_the_attempts(outbound_env) -> None:

@@ -284,3 +284,20 @@ def test_a_reply_twilio_keeps_refusing_is_stored_once_and_failed_after_the_job_s
     [sent] = fake_twilio.messages
     [again] = _replies_to(world)
     assert (again.id, again.status, again.message_sid) == (reply.id, "sent", sent["sid"])
+
+
+@pytest.mark.parametrize("status", [500, 502, 504])
+def test_a_reply_twilio_took_but_answered_with_a_server_error_is_sent_once(
+    worker: dramatiq.Worker, fake_twilio: FakeTwilioServer, status: int
+) -> None:
+    """Twilio created the message and answered 500, 502 or 504 (its gateway failed after the
+    work was done): the reply job looks it up and records it instead of sending it again."""
+    world = make_world()
+    fake_twilio.lose_answer_next("create_message", status=status)
+
+    job = _reply_job(world)
+
+    assert job.status == "succeeded", job.last_error
+    [sent] = fake_twilio.messages  # before, the job's retry sent a second one
+    [reply] = _replies_to(world)
+    assert (reply.status, reply.message_sid, reply.attempts) == ("sent", sent["sid"], 1)

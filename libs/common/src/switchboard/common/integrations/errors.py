@@ -7,6 +7,9 @@ job that raises :class:`PermanentIntegrationError` without retrying, ``jobs/erro
 
 from __future__ import annotations
 
+#: The server errors that say the request was not carried out (503 Service Unavailable).
+REFUSED_5XX = frozenset({503})
+
 
 class IntegrationError(Exception):
     """A call to an outside service failed."""
@@ -29,8 +32,16 @@ class IntegrationError(Exception):
 
     @property
     def outcome_known(self) -> bool:
-        """The service answered, or never got the request: nothing is left to look up."""
-        return self.status is not None or self.unsent
+        """The service said it did nothing (a 4xx, 429 included, or 503), or never got the
+        request: nothing is left to look up.
+
+        A 500, 502 or 504 is no such answer: a server (or the gateway in front of it) can fail
+        after the request was carried out, so, like a dropped connection, it leaves the outcome
+        to be looked up before anything is tried again.
+        """
+        if self.unsent:
+            return True
+        return self.status is not None and (self.status < 500 or self.status in REFUSED_5XX)
 
 
 class RetryableIntegrationError(IntegrationError):

@@ -44,7 +44,8 @@ from switchboard.common.settings import Settings
 
 log = get_logger(__name__)
 
-#: How many of the newest messages between two numbers ``find_whatsapp`` looks through.
+#: How many of the newest messages (``find_whatsapp``) or calls (``find_calls``) between two
+#: numbers a lookup reads.
 _FIND_LIMIT = 50
 _T = TypeVar("_T")
 _library_log = logging.getLogger(f"{__name__}.library")
@@ -172,6 +173,18 @@ class TwilioRestClient(TwilioRest):
         call = _call_twilio("place_call", lambda: self._client.calls.create(**params))
         log.info("twilio.call_placed", sid=call.sid, status=call.status)
         return PlacedCall(sid=str(call.sid), status=str(call.status))
+
+    def find_calls(self, to: str, from_: str, *, created_after: datetime) -> list[str]:
+        """Search the newest calls between the two numbers through ``calls.list``."""
+        found = _call_twilio(
+            "find_calls",
+            lambda: self._client.calls.list(to=to, from_=from_, limit=_FIND_LIMIT),
+        )
+        return [
+            str(call.sid)
+            for call in found
+            if call.date_created is not None and call.date_created >= created_after
+        ]
 
     def call_status(self, call_sid: str) -> str:
         """The call's current status through ``calls(sid).fetch()``."""

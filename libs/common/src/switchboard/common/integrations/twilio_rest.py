@@ -100,6 +100,14 @@ class TwilioRest(ABC):
         """Dial ``to``; Twilio fetches TwiML from ``url`` when the call is answered."""
 
     @abstractmethod
+    def find_calls(self, to: str, from_: str, *, created_after: datetime) -> list[str]:
+        """Sids of calls to ``to`` from ``from_`` that Twilio created since ``created_after``.
+
+        Newest first. A dial asks this when its request may have reached Twilio without
+        learning the answer (the worker died, the connection dropped, a 500).
+        """
+
+    @abstractmethod
     def call_status(self, call_sid: str) -> str:
         """The call's status as Twilio knows it now (``in-progress``, ``completed``, ``busy``…)."""
 
@@ -138,7 +146,8 @@ class FakeTwilioRest(TwilioRest):
     _ids: itertools.count[int] = field(default_factory=lambda: itertools.count(1))
 
     def fail_next(self, count: int) -> None:
-        """Make the next ``count`` requests raise ``TwilioRetryableError``."""
+        """Make the next ``count`` requests raise ``TwilioRetryableError`` (a 503: refused, nothing
+        done)."""
         self.failures_left = count
 
     def _sid(self, prefix: str) -> str:
@@ -147,7 +156,7 @@ class FakeTwilioRest(TwilioRest):
     def _check(self, number: str) -> None:
         if self.failures_left > 0:
             self.failures_left -= 1
-            raise TwilioRetryableError("injected failure", status=500)
+            raise TwilioRetryableError("injected failure", status=503)
         if number.removeprefix("whatsapp:") in self.invalid_numbers:
             raise TwilioPermanentError(f"invalid number {number}", status=400, code=21211)
 
@@ -192,7 +201,17 @@ class FakeTwilioRest(TwilioRest):
         self.calls.append(
             {"sid": sid, "to": to, "from": from_, "url": url, "status_callback": status_callback}
         )
+        self.created[sid] = datetime.now(UTC)
         return PlacedCall(sid=sid, status="queued")
+
+    def find_calls(self, to: str, from_: str, *, created_after: datetime) -> list[str]:
+        """The recorded calls between the two numbers, newest first."""
+        return [
+            call["sid"]
+            for call in reversed(self.calls)
+            if (call["to"], call["from"]) == (to, from_)
+            and self.created[call["sid"]] >= created_after
+        ]
 
     def call_status(self, call_sid: str) -> str:
         """``completed`` once hung up, else ``in-progress``; an unknown sid is a 404."""

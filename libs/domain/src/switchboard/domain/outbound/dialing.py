@@ -8,20 +8,26 @@ comes before its counts and holds the database's write lock until it commits. Ei
 counts include the claimed item, and a claim over a cap is rolled back.
 
 Dialing renews the run's lease in the transaction that places the call (see ``lease.py``).
+
+A dial that may have reached Twilio unheard (no answer, a 500, a driver that died mid-request)
+is looked up in Twilio's list of calls between the two numbers (:func:`find_unheard_call`):
+the call found is recorded as placed, and the item is failed, never redialed, only when
+Twilio lists none.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
-from switchboard.common.db.base import utcnow
+from switchboard.common.db.base import as_utc, utcnow
 from switchboard.common.db.tenancy import tenant_session
 from switchboard.common.integrations.errors import (
+    IntegrationError,
     PermanentIntegrationError,
     RetryableIntegrationError,
 )
@@ -36,6 +42,10 @@ log = get_logger(__name__)
 
 #: Why an item whose phone is not a number Twilio can dial fails without a call.
 NOT_E164 = "not dialed: the lead's phone is not a number in E.164 form (+15551234567)"
+#: How much earlier than a dial began Twilio may date the call it made (``date_created`` counts
+#: whole seconds; clocks differ a little). Small, so that an earlier call to the same lead is
+#: not taken for this dial's.
+_CLOCK_SLACK = timedelta(seconds=5)
 
 
 @dataclass(frozen=True)
@@ -157,6 +167,56 @@ def _settle(session: Session, business_id: int, item_id: int, **values: object) 
     )
 
 
+def find_unheard_call(
+    business_id: int,
+    twilio: TwilioRest,
+    *,
+    to: str,
+    from_: str,
+    since: datetime,
+    previous_call_at: datetime | None,
+) -> str | None:
+    """The sid of the call Twilio made for a dial begun at ``since`` that never heard back, or
+    None when Twilio lists none (or cannot be asked: then the dial counts as not found).
+
+    Candidates are Twilio's calls between the two numbers created since the dial began; one
+    recorded on an item already is that item's, and none older than the item's previous
+    call's placing (``previous_call_at``) is taken. Twilio may list a new call late: a call
+    it does not list yet is not found, and its item is failed rather than dialed again.
+    """
+    after = since - _CLOCK_SLACK
+    if previous_call_at is not None:
+        after = max(after, as_utc(previous_call_at))
+    try:
+        candidates = twilio.find_calls(to, from_, created_after=after)
+    except IntegrationError as exc:
+        log.warning("outbound.call_lookup_failed", business_id=business_id, error=str(exc)[:200])
+        return None
+    if not candidates:
+        return None
+    with tenant_session(business_id) as session:
+        recorded = set(
+            session.scalars(
+                select(OutboundItem.call_sid).where(
+                    OutboundItem.business_id == business_id,
+                    OutboundItem.call_sid.in_(candidates),
+                )
+            )
+        )
+    return next((sid for sid in candidates if sid not in recorded), None)
+
+
+def placed_values(call_sid: str) -> dict[str, object]:
+    """An item's columns once Twilio took its call."""
+    return {
+        "status": "in_progress",
+        "call_sid": call_sid,
+        "placed_at": utcnow(),
+        "calls_placed": OutboundItem.calls_placed + 1,
+        "error": None,
+    }
+
+
 def _fail(session: Session, business_id: int, item_id: int, reason: str) -> None:
     _settle(
         session, business_id, item_id, status="failed", completed_at=utcnow(), error=reason[:500]
@@ -182,15 +242,21 @@ def dial(
     that renews the lease (a cancel in between is seen, and none waits for the pause); then the
     item fails with Twilio's answer. A request Twilio refused outright (a 4xx: an invalid
     number, error 21211) fails the item with that answer, and a phone not in E.164 form is not
-    sent at all. A request Twilio may have carried out without answering (a
-    timeout, a dropped connection) is not repeated: the item fails, as one interrupted mid-dial
-    does, rather than risk calling the lead twice.
+    sent at all. A request Twilio may have carried out without answering (a timeout, a
+    dropped connection, a 500, 502 or 504) is not repeated: it is looked up in Twilio's calls
+    (:func:`find_unheard_call`), recorded as placed if found, and otherwise the item fails, as
+    one interrupted mid-dial does, rather than risk calling the lead twice.
     """
     refused = 0
     while True:
         with tenant_session(business_id) as session:
             item = session.execute(
-                select(OutboundItem.phone, Business.phone_number, Business.recording_enabled)
+                select(
+                    OutboundItem.phone,
+                    OutboundItem.placed_at,
+                    Business.phone_number,
+                    Business.recording_enabled,
+                )
                 .join(Business, Business.id == OutboundItem.business_id)
                 .where(OutboundItem.business_id == business_id, OutboundItem.id == item_id)
             ).one()
@@ -206,6 +272,7 @@ def dial(
             if not is_e164(item.phone):  # an item of a run created before runs checked
                 _fail(session, business_id, item_id, NOT_E164)
                 return True
+            began = utcnow()
             try:
                 call = twilio.place_call(
                     item.phone,
@@ -220,7 +287,28 @@ def dial(
             except RetryableIntegrationError as exc:
                 refused += 1
                 if not exc.outcome_known:
-                    reason = f"no answer from Twilio; not redialed to avoid a duplicate: {exc}"
+                    unheard = find_unheard_call(
+                        business_id,
+                        twilio,
+                        to=item.phone,
+                        from_=item.phone_number,
+                        since=began,
+                        previous_call_at=item.placed_at,
+                    )
+                    if unheard is not None:
+                        _settle(session, business_id, item_id, **placed_values(unheard))
+                        log.info(
+                            "outbound.call_placed",
+                            business_id=business_id,
+                            run_id=run_id,
+                            item_id=item_id,
+                            found_at_twilio=True,
+                        )
+                        return True
+                    reason = (
+                        "no answer from Twilio, which lists no such call; "
+                        f"not redialed to avoid a duplicate: {exc}"
+                    )
                 elif refused > retries.retries:
                     reason = f"Twilio refused the call {refused} times: {exc}"
                 else:
@@ -230,16 +318,7 @@ def dial(
                     return True
                 _settle(session, business_id, item_id, error=f"trying again: {exc}"[:500])
             else:
-                _settle(
-                    session,
-                    business_id,
-                    item_id,
-                    status="in_progress",
-                    call_sid=call.sid,
-                    placed_at=utcnow(),
-                    calls_placed=OutboundItem.calls_placed + 1,
-                    error=None,
-                )
+                _settle(session, business_id, item_id, **placed_values(call.sid))
                 log.info(
                     "outbound.call_placed", business_id=business_id, run_id=run_id, item_id=item_id
                 )

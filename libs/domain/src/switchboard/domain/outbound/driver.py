@@ -9,6 +9,9 @@ lead is ever dialed twice, whatever dies when (``dialing.py``):
    for us or we see it), place the call through Twilio, store its sid (``in_progress``).
 
 An item left ``dialing`` by a driver that died is never redialed: the call may have gone out.
+The next tick looks it up in Twilio's calls (``dialing.find_unheard_call``): the call found is
+recorded as placed (its status then asked of Twilio like any call gone quiet), and the item is
+failed only when Twilio lists none.
 
 While it waits (for a free line, for the calling window), a tick that other jobs wait for in
 its worker process (``others_wait``: a job taken over from a dead worker waits to run alone,
@@ -31,7 +34,7 @@ from datetime import datetime, timedelta
 from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
-from switchboard.common.db.base import utcnow
+from switchboard.common.db.base import as_utc, utcnow
 from switchboard.common.db.tenancy import tenant_session
 from switchboard.common.integrations.errors import PermanentIntegrationError
 from switchboard.common.integrations.twilio_rest import TwilioRest
@@ -40,7 +43,14 @@ from switchboard.common.jobs.errors import JobCancelled
 from switchboard.common.logging import get_logger
 from switchboard.common.models import Business, OutboundItem, OutboundRun
 from switchboard.domain.outbound.calls import apply_call_status
-from switchboard.domain.outbound.dialing import CallUrls, DialRetries, claim_item, dial
+from switchboard.domain.outbound.dialing import (
+    CallUrls,
+    DialRetries,
+    claim_item,
+    dial,
+    find_unheard_call,
+    placed_values,
+)
 from switchboard.domain.outbound.lease import acquire_lease, release_lease, renew_lease
 from switchboard.domain.outbound.progress import IN_FLIGHT
 from switchboard.domain.outbound.runs import stop_run
@@ -51,24 +61,65 @@ log = get_logger(__name__)
 STALE_CALL = timedelta(seconds=30)
 
 
-def _fail_interrupted_dials(business_id: int, run_id: int) -> int:
+#: Why an item whose dial a dead driver interrupted, and that Twilio lists no call for, failed.
+INTERRUPTED = "interrupted while placing the call; not redialed to avoid a duplicate"
+
+
+def _settle_interrupted_dials(business_id: int, run_id: int, twilio: TwilioRest) -> None:
+    """Items a driver that died left ``dialing``: placed if Twilio lists their call (the dial
+    began at the latest when the item last changed), else failed; never dialed again."""
     with tenant_session(business_id) as session:
-        rows = session.execute(
-            update(OutboundItem)
+        interrupted = session.execute(
+            select(
+                OutboundItem.id,
+                OutboundItem.phone,
+                OutboundItem.placed_at,
+                OutboundItem.updated_at,
+                Business.phone_number,
+            )
+            .join(Business, Business.id == OutboundItem.business_id)
             .where(
                 OutboundItem.business_id == business_id,
                 OutboundItem.run_id == run_id,
                 OutboundItem.status == "dialing",
                 OutboundItem.call_sid.is_(None),
             )
-            .values(
-                status="failed",
-                completed_at=utcnow(),
-                error="interrupted while placing the call; not redialed to avoid a duplicate",
-            )
-            .returning(OutboundItem.id)
         ).all()
-    return len(rows)
+    for item in interrupted:
+        unheard = find_unheard_call(
+            business_id,
+            twilio,
+            to=item.phone,
+            from_=item.phone_number,
+            since=as_utc(item.updated_at),
+            previous_call_at=item.placed_at,
+        )
+        if unheard is None:
+            values: dict[str, object] = {
+                "status": "failed",
+                "completed_at": utcnow(),
+                "error": INTERRUPTED,
+            }
+        else:
+            values = placed_values(unheard)
+        with tenant_session(business_id) as session:
+            session.execute(
+                update(OutboundItem)
+                .where(
+                    OutboundItem.business_id == business_id,
+                    OutboundItem.id == item.id,
+                    OutboundItem.status == "dialing",
+                    OutboundItem.call_sid.is_(None),
+                )
+                .values(updated_at=utcnow(), **values)
+            )
+        log.info(
+            "outbound.interrupted_dial_settled",
+            business_id=business_id,
+            run_id=run_id,
+            item_id=item.id,
+            found_at_twilio=unheard is not None,
+        )
 
 
 def _reconcile(business_id: int, run_id: int, twilio: TwilioRest, older_than: timedelta) -> None:
@@ -198,7 +249,7 @@ def drive_run(
         return "cancelled"
     if run.status != "running" or not acquire_lease(business_id, run_id, owner):
         return "not-owner"
-    _fail_interrupted_dials(business_id, run_id)
+    _settle_interrupted_dials(business_id, run_id, twilio)
     _reconcile(business_id, run_id, twilio, older_than=timedelta(0))
     deadline = time.monotonic() + budget_s
     while time.monotonic() < deadline:

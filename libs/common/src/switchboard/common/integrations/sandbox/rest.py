@@ -193,6 +193,11 @@ class SandboxTwilioRest(TwilioRest):
         log.info("sandbox.call_placed", sid=state.sid)
         return PlacedCall(sid=state.sid, status=state.status)
 
+    def find_calls(self, to: str, from_: str, *, created_after: datetime) -> list[str]:
+        """None: the simulated line lists no calls, so a sandbox dial that was never answered
+        is failed, not looked up."""
+        return []
+
     def call_status(self, call_sid: str) -> str:
         """The callee's status as the gateway knows it (404 once the gateway forgot it)."""
         return self._callees.state(call_sid).status
