@@ -104,3 +104,41 @@ class FakeServer:
         except HTTPException as exc:
             response = json_response({"error": exc.description}, status=exc.code or 500)
         return response(environ, start_response)
+
+
+class HeldAnswers:
+    """For a fake that carries out a request and then holds its answer: ``hold_next(n)``
+    makes the next n requests wait for :meth:`release` once recorded, so a test can kill the
+    client after the fake did its work and before the client heard of it. Mixed into a
+    :class:`FakeServer` (it uses its ``recording`` lock); ``stop`` releases what is held."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._holds_left = 0
+        #: How many requests were carried out and are waiting, unanswered, for ``release``.
+        self.held = 0
+        self._released = threading.Event()
+
+    def hold_next(self, count: int = 1) -> None:
+        """Hold the answers to the next ``count`` requests."""
+        with self.recording():  # type: ignore[attr-defined]
+            self._holds_left += count
+
+    def release(self) -> None:
+        """Answer every held request (and hold no more)."""
+        self._released.set()
+
+    def _wait_if_held(self) -> None:
+        """Called by a handler after it recorded the request."""
+        with self.recording():  # type: ignore[attr-defined]
+            hold = self._holds_left > 0
+            if hold:
+                self._holds_left -= 1
+                self.held += 1
+        if hold:
+            self._released.wait(timeout=120)
+
+    def stop(self) -> None:
+        """Answer what is held, then stop serving."""
+        self.release()
+        super().stop()  # type: ignore[misc]

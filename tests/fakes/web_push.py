@@ -30,7 +30,7 @@ from cryptography.hazmat.primitives.asymmetric.utils import encode_dss_signature
 from werkzeug.routing import Rule
 from werkzeug.wrappers import Request, Response
 
-from tests.fakes.server import FakeServer, json_response
+from tests.fakes.server import FakeServer, HeldAnswers, json_response
 
 
 def b64url_decode(text: str) -> bytes:
@@ -67,6 +67,8 @@ class ReceivedPush:
     ttl: int
     claims: dict[str, Any]
     vapid_public_key: str
+    #: RFC 8030's ``Topic`` header, when the push had one.
+    topic: str | None = None
 
     def json(self) -> Any:
         """The decrypted payload parsed as JSON."""
@@ -77,8 +79,9 @@ class VapidRejected(Exception):
     """The request's VAPID authorization is missing or invalid."""
 
 
-class FakePushService(FakeServer):
-    """The fake push service; tests read ``received`` and ``rejected``."""
+class FakePushService(HeldAnswers, FakeServer):
+    """The fake push service; tests read ``received`` and ``rejected``; ``hold_next(n)`` holds
+    the answers to the next n pushes it accepted."""
 
     rules = (Rule("/push/<subscription_id>", methods=["POST"], endpoint="push"),)
 
@@ -161,10 +164,16 @@ class FakePushService(FakeServer):
             version="aes128gcm",
         )
         push = ReceivedPush(
-            subscription.endpoint, payload, int(request.headers["TTL"]), claims, key
+            subscription.endpoint,
+            payload,
+            int(request.headers["TTL"]),
+            claims,
+            key,
+            request.headers.get("Topic"),
         )
         with self.recording():
             self.received.append(push)
+        self._wait_if_held()
         response = Response(status=201)
         response.headers["Location"] = f"{self.url}/messages/{len(self.received)}"
         return response

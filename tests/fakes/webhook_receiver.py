@@ -21,7 +21,7 @@ import pytest
 from werkzeug.routing import Rule
 from werkzeug.wrappers import Request, Response
 
-from tests.fakes.server import FakeServer, json_response
+from tests.fakes.server import FakeServer, HeldAnswers, json_response
 
 SECRET = "whsec-fake-receiver-secret"
 
@@ -53,8 +53,9 @@ def signature_is_valid(secret: str, body: bytes, header: str, tolerance_s: int =
     return fresh and hmac.compare_digest(expected, fields.get("v1", ""))
 
 
-class FakeWebhookReceiver(FakeServer):
-    """Tests read ``received``; ``fail_next(n)`` makes the next n deliveries answer 500."""
+class FakeWebhookReceiver(HeldAnswers, FakeServer):
+    """Tests read ``received``; ``fail_next(n)`` makes the next n deliveries answer 500 (once
+    received: the receiver has them), ``hold_next(n)`` holds the answers to the next n."""
 
     rules = (Rule("/hooks/<name>", methods=["POST"], endpoint="hook"),)
 
@@ -86,6 +87,7 @@ class FakeWebhookReceiver(FakeServer):
             self.received.append(
                 ReceivedWebhook(request.path, body, dict(request.headers), valid, status)
             )
+        self._wait_if_held()
         if status == 401:
             return json_response({"error": "bad signature"}, status=401)
         if status == 500:

@@ -172,6 +172,8 @@ def test_a_push_reaches_the_browser_and_a_gone_subscription_is_removed(
             "lead_id": world.lead_id,
         }
     ]
+    # A second push of the reminder (a redelivery) replaces one the service still holds.
+    assert [push.topic for push in fake_push_service.received] == [f"reminder-{world.reminder_id}"]
     with tenant_session(world.id) as session:
         assert session.execute(select(func.count()).select_from(PushSubscription)).scalar() == 0
 

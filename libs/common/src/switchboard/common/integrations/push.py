@@ -83,9 +83,18 @@ class PushSender(ABC):
 
     @abstractmethod
     def send(
-        self, subscription: PushSubscriptionInfo, payload: Mapping[str, Any], *, ttl: int = 3600
+        self,
+        subscription: PushSubscriptionInfo,
+        payload: Mapping[str, Any],
+        *,
+        ttl: int = 3600,
+        topic: str | None = None,
     ) -> int:
-        """Send ``payload`` as JSON; returns the push service's status (201 normally)."""
+        """Send ``payload`` as JSON; returns the push service's status (201 normally).
+
+        ``topic`` (RFC 8030's ``Topic``: at most 32 characters of the base64url alphabet): a
+        push with the topic of one the service still holds undelivered replaces it, so a
+        notification sent twice reaches a browser that was away once."""
 
 
 class WebPushSender(PushSender):
@@ -116,11 +125,18 @@ class WebPushSender(PushSender):
         )
 
     def send(
-        self, subscription: PushSubscriptionInfo, payload: Mapping[str, Any], *, ttl: int = 3600
+        self,
+        subscription: PushSubscriptionInfo,
+        payload: Mapping[str, Any],
+        *,
+        ttl: int = 3600,
+        topic: str | None = None,
     ) -> int:
         """Encrypt, sign and POST; maps 404/410 to ``SubscriptionGone``."""
         headers = self._signed_headers(subscription.endpoint)
         headers.update({"Content-Encoding": "aes128gcm", "TTL": str(ttl)})
+        if topic:
+            headers["Topic"] = topic
         body = _encrypt(subscription, encode_payload(payload))
         try:
             response = self._client.post(subscription.endpoint, content=body, headers=headers)
@@ -180,7 +196,12 @@ class FakePushSender(PushSender):
     gone_endpoints: set[str] = field(default_factory=set)
 
     def send(
-        self, subscription: PushSubscriptionInfo, payload: Mapping[str, Any], *, ttl: int = 3600
+        self,
+        subscription: PushSubscriptionInfo,
+        payload: Mapping[str, Any],
+        *,
+        ttl: int = 3600,
+        topic: str | None = None,
     ) -> int:
         """Record the payload, or raise ``SubscriptionGone`` for a gone endpoint."""
         if subscription.endpoint in self.gone_endpoints:

@@ -31,17 +31,29 @@ def reminder_notification(reminder: Reminder) -> dict[str, Any]:
     return payload
 
 
+def reminder_topic(reminder_id: int) -> str:
+    """The push ``Topic`` of a reminder's notification: a second push of it (a redelivered job
+    whose worker died after the push service took the first) replaces the first while the
+    service still holds it undelivered."""
+    return f"reminder-{reminder_id}"
+
+
 def send_push(
     business_id: int, sender: PushSender, *, subscription_id: int, reminder_id: int
 ) -> bool:
     """Push a reminder to one subscription, its text read now; a gone subscription (404/410)
-    is deleted. Another business's subscription or reminder is ``NotFoundError``."""
+    is deleted. Another business's subscription or reminder is ``NotFoundError``.
+
+    At least once: a worker that dies after the push service took the push, before the job's
+    success is recorded, has the job redelivered and the push sent again, under the same
+    :func:`reminder_topic` (Web Push has no idempotency key and nothing to look a push up by).
+    """
     with tenant_session(business_id) as session:
         row = owned_row(session, PushSubscription, business_id, subscription_id)
         info = PushSubscriptionInfo(row.endpoint, row.p256dh, row.auth)
         payload = reminder_notification(owned_row(session, Reminder, business_id, reminder_id))
     try:
-        sender.send(info, payload)
+        sender.send(info, payload, topic=reminder_topic(reminder_id))
     except SubscriptionGone:
         with tenant_session(business_id) as session:
             session.execute(
