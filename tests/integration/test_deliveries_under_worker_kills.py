@@ -5,8 +5,9 @@ kill).
 
 A dial Twilio made is found in Twilio's calls by the next driver tick and recorded, never
 dialed again. A webhook and a push have no way to be looked up: the redelivered job sends them
-again, the webhook with the same body and ``X-Switchboard-Delivery`` key, the push with the
-same ``Topic`` (docs/reliability.md, "Known limits").
+again, the webhook with the same body and ``X-Switchboard-Delivery`` key (its delivery log
+showing the attempt cut off, its outcome unknown), the push with the same ``Topic``
+(docs/reliability.md, "Known limits").
 """
 
 from __future__ import annotations
@@ -33,6 +34,7 @@ from switchboard.common.settings import Settings
 from switchboard.domain.leads.store import upsert_lead
 from switchboard.domain.outbound import runs
 from switchboard.domain.outbound.scheduled import reconcile_runs
+from switchboard.domain.webhooks.delivery import UNKNOWN_OUTCOME
 from switchboard.domain.webhooks.endpoints import send_test
 from tests.fakes.twilio_rest import ACCOUNT_SID, AUTH_TOKEN, FakeTwilioServer
 from tests.fakes.web_push import FakePushService
@@ -175,13 +177,17 @@ def test_a_webhook_the_receiver_took_as_the_worker_died_comes_again_with_its_key
     assert all(hook.signature_valid for hook in hooks)
     assert {hook.body for hook in hooks} == {hooks[0].body}
     assert {hook.headers["X-Switchboard-Delivery"] for hook in hooks} == {queued.event_id}
+    # The delivery log says so: the attempt cut off is there, its outcome unknown.
     with tenant_session(business.id) as session:
         logged = session.execute(
-            select(WebhookDelivery.attempt, WebhookDelivery.status).where(
-                WebhookDelivery.event_id == queued.event_id
-            )
+            select(WebhookDelivery.attempt, WebhookDelivery.status, WebhookDelivery.error)
+            .where(WebhookDelivery.event_id == queued.event_id)
+            .order_by(WebhookDelivery.attempt)
         ).all()
-    assert [tuple(row) for row in logged] == [(1, "delivered")]
+    assert [tuple(row) for row in logged] == [
+        (1, "failed", UNKNOWN_OUTCOME),
+        (2, "delivered", None),
+    ]
 
 
 def test_a_push_the_service_took_as_the_worker_died_comes_again_under_its_topic(

@@ -18,7 +18,8 @@ from switchboard.common.models import (
 )
 from switchboard.common.settings import Settings
 from switchboard.domain.calls.followups import enqueue_follow_ups
-from switchboard.domain.webhooks.endpoints import send_test
+from switchboard.domain.webhooks.delivery import UNKNOWN_OUTCOME
+from switchboard.domain.webhooks.endpoints import QueuedTest, send_test
 from tests.fakes.web_push import FakePushService
 from tests.fakes.webhook_receiver import SECRET, FakeWebhookReceiver
 from tests.unit.worker.jobs import finished, jobs_of, run
@@ -75,6 +76,50 @@ def test_a_call_event_reaches_n8n_signed_after_retries_with_one_log_row_per_atte
     assert {hook.body for hook in attempts} == {attempts[0].body}  # each retry sends the same
     assert {hook.headers["X-Switchboard-Delivery"] for hook in attempts} == {event.event_id}
     assert attempts[-1].json() == event.model_dump(mode="json")
+
+
+def test_an_attempt_whose_answer_was_never_written_is_logged_unknown_and_sent_again(
+    worker: dramatiq.Worker, webhook_receiver: FakeWebhookReceiver
+) -> None:
+    """An attempt is written ``pending`` with its number before it is sent; one its worker
+    never wrote the answer of is logged as unknown by the next, which sends the same event."""
+    world = make_world()
+    endpoint_id = _only_endpoint(world, webhook_receiver.url_for("generic"), "generic")
+    queued = send_test(world.id, endpoint_id)
+    assert finished(world.id, queued.job_id).status == "succeeded"
+    with tenant_session(world.id) as session:  # as if its worker had died mid-request
+        session.execute(
+            update(WebhookDelivery)
+            .where(WebhookDelivery.event_id == queued.event_id)
+            .values(status="pending", response_status=None, delivered_at=None)
+        )
+
+    row_id = _row(world, queued)
+    again = run("send_webhook_with_retry_job", business_id=world.id, delivery_id=row_id)
+
+    assert again.status == "succeeded"
+    assert _deliveries(world.id, queued.event_id) == [(1, "failed", None), (2, "delivered", 200)]
+    with tenant_session(world.id) as session:
+        errors = session.execute(
+            select(WebhookDelivery.error)
+            .where(WebhookDelivery.event_id == queued.event_id)
+            .order_by(WebhookDelivery.id)
+        ).scalars()
+        assert list(errors) == [UNKNOWN_OUTCOME, None]
+    first, second = webhook_receiver.received
+    assert first.body == second.body
+    assert first.headers["X-Switchboard-Delivery"] == second.headers["X-Switchboard-Delivery"]
+
+
+def _row(world: World, queued: QueuedTest) -> int:
+    with tenant_session(world.id) as session:
+        return int(
+            session.execute(
+                select(func.min(WebhookDelivery.id)).where(
+                    WebhookDelivery.event_id == queued.event_id
+                )
+            ).scalar_one()
+        )
 
 
 def test_a_test_delivery_is_stored_pending_with_its_body_and_its_job_gets_the_row_s_id(

@@ -6,6 +6,12 @@ sends the body and the event id (the ``X-Switchboard-Delivery`` idempotency key)
 so a retry repeats the first attempt exactly. The first attempt fills the pending row in;
 each later one adds a row of its own. A delivery whose endpoint has been deactivated since is
 marked ``skipped`` and not sent.
+
+An attempt is written, still ``pending`` with its number, before it is sent, and its answer
+after. The receiver cannot be asked what it got, so delivery is at least once: an attempt
+whose answer was never written (its worker died mid-request) is found ``pending`` by the next
+one, logged ``failed`` as :data:`UNKNOWN_OUTCOME` (the endpoint may have it), and the event is
+sent again under the same key.
 """
 
 from __future__ import annotations
@@ -14,7 +20,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
 from switchboard.common.db.base import utcnow
@@ -41,6 +47,11 @@ _ROW_STATUS: dict[str, DeliveryStatus] = {
     "permanent": "rejected",
 }
 PENDING: DeliveryStatus = "pending"
+#: The error of an attempt whose answer was never written: its worker stopped mid-request.
+UNKNOWN_OUTCOME = (
+    "outcome unknown: the worker stopped before this attempt's answer was written; "
+    "the endpoint may have received it (sent again under the same X-Switchboard-Delivery key)"
+)
 
 
 def delivery_job(kind: str) -> ActorSpec:
@@ -123,15 +134,22 @@ def _next_attempt(business_id: int, delivery_id: int, kind: str) -> _Attempt | N
         endpoint = owned_row(session, WebhookEndpoint, business_id, delivery.endpoint_id)
         if endpoint.kind != kind and not (kind == "generic" and endpoint.kind not in JOB_FOR_KIND):
             raise NotFoundError(f"webhook endpoint {endpoint.id} is not a {kind} endpoint")
-        if not endpoint.active:
-            if delivery.status == PENDING:
-                delivery.status, delivery.error = "skipped", "endpoint inactive"
-            return None
         of_event = (
             WebhookDelivery.business_id == business_id,
             WebhookDelivery.endpoint_id == endpoint.id,
             WebhookDelivery.event_id == delivery.event_id,
         )
+        # An attempt still pending was cut off before its answer was written.
+        session.execute(
+            update(WebhookDelivery)
+            .where(*of_event, WebhookDelivery.status == PENDING, WebhookDelivery.attempt > 0)
+            .values(status="failed", error=UNKNOWN_OUTCOME)
+            .execution_options(synchronize_session=False)
+        )
+        if not endpoint.active:
+            if delivery.status == PENDING and delivery.attempt == 0:
+                delivery.status, delivery.error = "skipped", "endpoint inactive"
+            return None
         delivered = session.execute(
             select(WebhookDelivery.id)
             .where(*of_event, WebhookDelivery.status == "delivered")
@@ -162,6 +180,7 @@ def deliver_webhook(
     attempt = _next_attempt(business_id, delivery_id, kind)
     if attempt is None:
         return True
+    _begin_attempt(business_id, delivery_id, attempt.number)
     try:
         result = sender.send(
             attempt.url,
@@ -185,6 +204,30 @@ def deliver_webhook(
     return True
 
 
+def _attempt_row(session: Session, business_id: int, delivery_id: int) -> WebhookDelivery:
+    """The row the attempt under way is logged on: the queued row until its first attempt,
+    then a new one for each attempt."""
+    delivery = owned_row(session, WebhookDelivery, business_id, delivery_id, lock=True)
+    if delivery.status == PENDING and delivery.attempt == 0:
+        return delivery
+    row = WebhookDelivery(
+        business_id=business_id,
+        endpoint_id=delivery.endpoint_id,
+        event_type=delivery.event_type,
+        event_id=delivery.event_id,
+        payload=dict(delivery.payload),
+        status=PENDING,
+    )
+    session.add(row)
+    return row
+
+
+def _begin_attempt(business_id: int, delivery_id: int, number: int) -> None:
+    """Write the attempt, ``pending`` with its number, before it is sent."""
+    with tenant_session(business_id) as session:
+        _attempt_row(session, business_id, delivery_id).attempt = number
+
+
 def _log_attempt(
     business_id: int,
     delivery_id: int,
@@ -195,16 +238,15 @@ def _log_attempt(
     status: DeliveryStatus = "refused" if result is None else _ROW_STATUS[result.outcome]
     with tenant_session(business_id) as session:
         delivery = owned_row(session, WebhookDelivery, business_id, delivery_id, lock=True)
-        row = delivery
-        if delivery.status != PENDING:
-            row = WebhookDelivery(
-                business_id=business_id,
-                endpoint_id=delivery.endpoint_id,
-                event_type=delivery.event_type,
-                event_id=delivery.event_id,
-                payload=dict(delivery.payload),
+        row = session.execute(
+            select(WebhookDelivery).where(
+                WebhookDelivery.business_id == business_id,
+                WebhookDelivery.endpoint_id == delivery.endpoint_id,
+                WebhookDelivery.event_id == delivery.event_id,
+                WebhookDelivery.attempt == number,
+                WebhookDelivery.status == PENDING,
             )
-            session.add(row)
+        ).scalar_one_or_none() or _attempt_row(session, business_id, delivery_id)
         row.status, row.attempt = status, number
         row.response_status = None if result is None else result.status_code
         row.error = refused or (result.error if result else None) or None

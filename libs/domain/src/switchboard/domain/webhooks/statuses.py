@@ -1,6 +1,7 @@
 """The states of a webhook delivery's row, one vocabulary for the delivery log and the API.
 
-``pending`` until its first attempt; then ``delivered``, ``failed`` (worth another try),
+``pending`` until its first attempt and while an attempt is under way (one whose worker died
+is ``failed`` with an unknown outcome); then ``delivered``, ``failed`` (worth another try),
 ``rejected`` (the endpoint refused it for good) or ``refused`` (its address is not one we
 send to). The API's ``?status=`` filter of an endpoint's deliveries takes these only.
 """
