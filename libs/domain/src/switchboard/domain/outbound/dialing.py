@@ -10,7 +10,8 @@ counts include the claimed item, and a claim over a cap is rolled back.
 Dialing renews the run's lease in the transaction that places the call (see ``lease.py``).
 
 A dial that may have reached Twilio unheard (no answer, a 500, a driver that died mid-request)
-is looked up in Twilio's list of calls between the two numbers (:func:`find_unheard_call`):
+is looked up in Twilio's list of calls between the two numbers (:func:`calls_since`,
+:func:`unheard_call`):
 the call found is recorded as placed, and the item is failed, never redialed, only when
 Twilio lists none.
 """
@@ -167,7 +168,7 @@ def _settle(session: Session, business_id: int, item_id: int, **values: object) 
     )
 
 
-def find_unheard_call(
+def calls_since(
     business_id: int,
     twilio: TwilioRest,
     *,
@@ -175,34 +176,37 @@ def find_unheard_call(
     from_: str,
     since: datetime,
     previous_call_at: datetime | None,
-) -> str | None:
-    """The sid of the call Twilio made for a dial begun at ``since`` that never heard back, or
-    None when Twilio lists none (or cannot be asked: then the dial counts as not found).
+) -> list[str]:
+    """Twilio's calls between the two numbers that a dial begun at ``since`` may have made,
+    newest first: none dated before the item's previous call was placed
+    (``previous_call_at``). Empty when Twilio cannot be asked (the dial counts as not found).
 
-    Candidates are Twilio's calls between the two numbers created since the dial began; one
-    recorded on an item already is that item's, and none older than the item's previous
-    call's placing (``previous_call_at``) is taken. Twilio may list a new call late: a call
-    it does not list yet is not found, and its item is failed rather than dialed again.
+    Twilio may list a new call late: a call it does not list yet is not found, and its item is
+    failed rather than dialed again.
     """
     after = since - _CLOCK_SLACK
     if previous_call_at is not None:
         after = max(after, as_utc(previous_call_at))
     try:
-        candidates = twilio.find_calls(to, from_, created_after=after)
+        return twilio.find_calls(to, from_, created_after=after)
     except IntegrationError as exc:
         log.warning("outbound.call_lookup_failed", business_id=business_id, error=str(exc)[:200])
-        return None
+        return []
+
+
+def unheard_call(session: Session, business_id: int, candidates: list[str]) -> str | None:
+    """The newest of :func:`calls_since`'s ``candidates`` no item has recorded (one recorded is
+    that item's call): the call the dial made though it never heard back, or None."""
     if not candidates:
         return None
-    with tenant_session(business_id) as session:
-        recorded = set(
-            session.scalars(
-                select(OutboundItem.call_sid).where(
-                    OutboundItem.business_id == business_id,
-                    OutboundItem.call_sid.in_(candidates),
-                )
+    recorded = set(
+        session.scalars(
+            select(OutboundItem.call_sid).where(
+                OutboundItem.business_id == business_id,
+                OutboundItem.call_sid.in_(candidates),
             )
         )
+    )
     return next((sid for sid in candidates if sid not in recorded), None)
 
 
@@ -244,7 +248,7 @@ def dial(
     number, error 21211) fails the item with that answer, and a phone not in E.164 form is not
     sent at all. A request Twilio may have carried out without answering (a timeout, a
     dropped connection, a 500, 502 or 504) is not repeated: it is looked up in Twilio's calls
-    (:func:`find_unheard_call`), recorded as placed if found, and otherwise the item fails, as
+    (:func:`calls_since`), recorded as placed if found, and otherwise the item fails, as
     one interrupted mid-dial does, rather than risk calling the lead twice.
     """
     refused = 0
@@ -287,7 +291,7 @@ def dial(
             except RetryableIntegrationError as exc:
                 refused += 1
                 if not exc.outcome_known:
-                    unheard = find_unheard_call(
+                    made = calls_since(
                         business_id,
                         twilio,
                         to=item.phone,
@@ -295,6 +299,7 @@ def dial(
                         since=began,
                         previous_call_at=item.placed_at,
                     )
+                    unheard = unheard_call(session, business_id, made)
                     if unheard is not None:
                         _settle(session, business_id, item_id, **placed_values(unheard))
                         log.info(

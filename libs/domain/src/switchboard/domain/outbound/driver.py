@@ -9,7 +9,7 @@ lead is ever dialed twice, whatever dies when (``dialing.py``):
    for us or we see it), place the call through Twilio, store its sid (``in_progress``).
 
 An item left ``dialing`` by a driver that died is never redialed: the call may have gone out.
-The next tick looks it up in Twilio's calls (``dialing.find_unheard_call``): the call found is
+The next tick looks it up in Twilio's calls (``dialing.calls_since``): the call found is
 recorded as placed (its status then asked of Twilio like any call gone quiet), and the item is
 failed only when Twilio lists none.
 
@@ -46,10 +46,11 @@ from switchboard.domain.outbound.calls import apply_call_status
 from switchboard.domain.outbound.dialing import (
     CallUrls,
     DialRetries,
+    calls_since,
     claim_item,
     dial,
-    find_unheard_call,
     placed_values,
+    unheard_call,
 )
 from switchboard.domain.outbound.lease import acquire_lease, release_lease, renew_lease
 from switchboard.domain.outbound.progress import IN_FLIGHT
@@ -86,7 +87,7 @@ def _settle_interrupted_dials(business_id: int, run_id: int, twilio: TwilioRest)
             )
         ).all()
     for item in interrupted:
-        unheard = find_unheard_call(
+        made = calls_since(  # no transaction open while Twilio is asked
             business_id,
             twilio,
             to=item.phone,
@@ -94,15 +95,16 @@ def _settle_interrupted_dials(business_id: int, run_id: int, twilio: TwilioRest)
             since=as_utc(item.updated_at),
             previous_call_at=item.placed_at,
         )
-        if unheard is None:
-            values: dict[str, object] = {
-                "status": "failed",
-                "completed_at": utcnow(),
-                "error": INTERRUPTED,
-            }
-        else:
-            values = placed_values(unheard)
         with tenant_session(business_id) as session:
+            unheard = unheard_call(session, business_id, made)
+            if unheard is None:
+                values: dict[str, object] = {
+                    "status": "failed",
+                    "completed_at": utcnow(),
+                    "error": INTERRUPTED,
+                }
+            else:
+                values = placed_values(unheard)
             session.execute(
                 update(OutboundItem)
                 .where(
