@@ -81,7 +81,7 @@ class VapidRejected(Exception):
 
 class FakePushService(HeldAnswers, FakeServer):
     """The fake push service; tests read ``received`` and ``rejected``; ``hold_next(n)`` holds
-    the answers to the next n pushes it accepted."""
+    the answers to the next n pushes it accepted, ``lose_answer_next(n)`` answers them 500."""
 
     rules = (Rule("/push/<subscription_id>", methods=["POST"], endpoint="push"),)
 
@@ -93,6 +93,7 @@ class FakePushService(HeldAnswers, FakeServer):
         self.received: list[ReceivedPush] = []
         self.rejected: list[str] = []
         self._ids = itertools.count(1)
+        self._lost_answers: list[int] = []
 
     def subscribe(self) -> BrowserSubscription:
         """A new browser subscription whose pushes this service accepts and decrypts."""
@@ -104,6 +105,11 @@ class FakePushService(HeldAnswers, FakeServer):
         )
         self.subscriptions[subscription_id] = subscription
         return subscription
+
+    def lose_answer_next(self, count: int = 1, status: int = 500) -> None:
+        """Take the next ``count`` pushes (they reach the browser) but answer ``status``."""
+        with self.recording():
+            self._lost_answers.extend([status] * count)
 
     def mark_gone(self, subscription: BrowserSubscription, status: int = 410) -> None:
         """From now on, pushes to this subscription answer ``status`` (404 or 410)."""
@@ -173,7 +179,10 @@ class FakePushService(HeldAnswers, FakeServer):
         )
         with self.recording():
             self.received.append(push)
+            lost = self._lost_answers.pop(0) if self._lost_answers else None
         self._wait_if_held()
+        if lost is not None:
+            return json_response({"reason": "internal error after taking it"}, status=lost)
         response = Response(status=201)
         response.headers["Location"] = f"{self.url}/messages/{len(self.received)}"
         return response

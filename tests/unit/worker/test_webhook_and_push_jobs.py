@@ -223,6 +223,33 @@ def test_a_push_reaches_the_browser_and_a_gone_subscription_is_removed(
         assert session.execute(select(func.count()).select_from(PushSubscription)).scalar() == 0
 
 
+def test_a_push_the_service_took_but_answered_500_is_pushed_again_under_its_topic(
+    worker: dramatiq.Worker, fake_push_service: FakePushService
+) -> None:
+    """At least once (docs/reliability.md): Web Push cannot be asked what it took, so the retry
+    pushes again; the same ``Topic`` replaces the first while the service still holds it."""
+    browser = fake_push_service.subscribe()
+    info = browser.as_subscription_info()
+    world = make_world(push_endpoint=info["endpoint"])
+    with tenant_session(world.id) as session:
+        subscription = session.get(PushSubscription, world.subscription_id)
+        assert subscription is not None
+        subscription.p256dh, subscription.auth = info["keys"]["p256dh"], info["keys"]["auth"]
+    fake_push_service.lose_answer_next(status=500)
+
+    job = run(
+        "send_push_notification_job",
+        business_id=world.id,
+        subscription_id=world.subscription_id,
+        reminder_id=world.reminder_id,
+    )
+
+    assert (job.status, job.attempts) == ("succeeded", 2)
+    first, second = fake_push_service.received
+    assert first.payload == second.payload
+    assert first.topic == second.topic == f"reminder-{world.reminder_id}"
+
+
 def test_a_due_reminder_is_pushed_once(
     worker: dramatiq.Worker, fake_push_service: FakePushService
 ) -> None:
