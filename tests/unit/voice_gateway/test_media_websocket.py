@@ -5,9 +5,7 @@ take, control frames and fragments still work, and broken frames close as before
 from __future__ import annotations
 
 import asyncio
-import base64
 import contextlib
-import os
 import socket
 import struct
 import threading
@@ -22,6 +20,7 @@ from websockets.exceptions import ConnectionClosed
 from switchboard.voice_gateway.media_websocket import DIRECT_TEXT, MediaWebSocketProtocol
 from tests.support.processes import free_port
 from tests.support.waiting import wait_for
+from tests.unit.voice_gateway.raw_websocket import frame, handshake
 
 
 async def echo_app(scope: dict[str, Any], receive: Any, send: Any) -> None:
@@ -65,25 +64,33 @@ async def echo_app(scope: dict[str, Any], receive: Any, send: Any) -> None:
 
 
 @contextlib.contextmanager
-def serving(protocol: Any) -> Iterator[str]:
-    """The echo app served by uvicorn with this websocket protocol, in a thread."""
+def serving(protocol: Any, buffer_bytes: int | None = None) -> Iterator[str]:
+    """The echo app served by uvicorn with this websocket protocol, in a thread; with
+    ``buffer_bytes``, its sockets' kernel buffers that small."""
     port = free_port()
+    listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    if buffer_bytes is not None:  # accepted sockets inherit them
+        listener.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, buffer_bytes)
+        listener.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, buffer_bytes)
+    listener.bind(("127.0.0.1", port))
     config = uvicorn.Config(
         echo_app,
-        host="127.0.0.1",
-        port=port,
         ws=protocol,
         ws_max_size=64 * 1024,
         log_level="warning",
         lifespan="off",
     )
     served = uvicorn.Server(config)
-    thread = threading.Thread(target=served.run, name="ws", daemon=True)
+    thread = threading.Thread(
+        target=served.run, kwargs={"sockets": [listener]}, name="ws", daemon=True
+    )
     thread.start()
     wait_for(lambda: served.started, timeout=15, what="the server to listen")
     yield f"127.0.0.1:{port}"
     served.should_exit = True
     thread.join(15)
+    listener.close()
 
 
 @pytest.fixture(scope="module")
@@ -157,23 +164,6 @@ async def test_a_message_over_the_size_limit_closes_with_1009(server: str) -> No
 # -- a raw client: frames as bytes, to send what well-behaved clients never do -----------------
 
 
-def _frame(payload: bytes, first: int = 0x81) -> bytes:
-    mask = os.urandom(4)
-    length = len(payload)
-    head = bytes([first]) + (
-        bytes([0x80 | length]) if length < 126 else bytes([0x80 | 126]) + struct.pack("!H", length)
-    )
-    return head + mask + bytes(b ^ mask[i % 4] for i, b in enumerate(payload))
-
-
-def _handshake(host: str, path: str) -> bytes:
-    key = base64.b64encode(os.urandom(16)).decode()
-    return (
-        f"GET {path} HTTP/1.1\r\nHost: {host}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
-        f"Sec-WebSocket-Key: {key}\r\nSec-WebSocket-Version: 13\r\n\r\n"
-    ).encode()
-
-
 def _recv(sock: socket.socket) -> bytes:
     chunk = sock.recv(65536)
     if not chunk:
@@ -205,7 +195,7 @@ def _raw(server: str, path: str, *, pipelined: bytes = b"", parts: tuple[bytes, 
     host, port = server.split(":")
     with socket.create_connection((host, int(port)), timeout=2) as sock:
         sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-        sock.sendall(_handshake(server, path) + pipelined)
+        sock.sendall(handshake(server, path) + pipelined)
         data = b""
         while b"\r\n\r\n" not in data:
             data += _recv(sock)
@@ -218,7 +208,7 @@ def _raw(server: str, path: str, *, pipelined: bytes = b"", parts: tuple[bytes, 
 def test_several_frames_in_one_segment_and_a_frame_split_across_two_all_arrive(
     server: str, path: str
 ) -> None:
-    three = _frame(b"a") + _frame(b"b" * 200) + _frame(b"c")
+    three = frame(b"a") + frame(b"b" * 200) + frame(b"c")
     frames = _raw(server, path, parts=(three[:5], three[5:]))
     assert [p for _, p in frames if p != b"after"] == [b"echo:a", b"echo:" + b"b" * 200, b"echo:c"]
 
@@ -226,13 +216,36 @@ def test_several_frames_in_one_segment_and_a_frame_split_across_two_all_arrive(
 def test_a_client_that_sends_frames_with_its_handshake_gets_what_uvicorn_gave_it(
     server: str, stock_server: str
 ) -> None:
-    early = _frame(b"early") + _frame(b"later")
+    early = frame(b"early") + frame(b"later")
     ours = _raw(server, "/direct", pipelined=early)
     assert ours == _raw(stock_server, "/direct", pipelined=early)
 
 
 def test_invalid_utf8_text_closes_with_1007_as_before(server: str) -> None:
-    frames = _raw(server, "/direct", parts=(_frame(b"ok") + _frame(b"\xff\xfe"),))
+    frames = _raw(server, "/direct", parts=(frame(b"ok") + frame(b"\xff\xfe"),))
     opcode, payload = frames[-1]
     assert opcode == 8  # close
     assert struct.unpack("!H", payload[:2])[0] == 1007
+
+
+def test_a_peer_that_pings_and_never_reads_the_pongs_is_read_no_further() -> None:
+    # Each ping read adds a pong to the transport's write buffer: read from a peer that
+    # reads nothing, they would pile up in the server's memory for as long as it sends.
+    with serving(MediaWebSocketProtocol, buffer_bytes=4096) as address:
+        host, port = address.split(":")
+        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, 4096)
+            sock.settimeout(2)
+            sock.connect((host, int(port)))
+            sock.sendall(handshake(address, "/direct"))
+            answer = b""
+            while b"\r\n\r\n" not in answer:
+                answer += sock.recv(1)  # the upgrade's answer, then nothing more is read
+            pings = frame(b"p" * 125, first=0x89) * 100
+            sent = 0
+            with contextlib.suppress(TimeoutError):  # the server stopped reading
+                while sent < 10 * 1024 * 1024:
+                    sock.sendall(pings)
+                    sent += len(pings)
+    assert sent < 1024 * 1024, f"{sent} bytes of pings read from a peer that reads nothing"

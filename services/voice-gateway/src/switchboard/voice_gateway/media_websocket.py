@@ -18,6 +18,10 @@ messages as dicts), or ``deliver_text`` hands text to a function as it is parsed
 task woken per message; ``send_text`` / ``send_texts_now`` write frames without ASGI
 messages (several in one write).
 
+Nothing more is read from a peer that does not read what it is sent (the transport's write
+buffer over its mark): each ping it sent would otherwise add a pong to that buffer, without
+bound. Reading resumes once the buffer has drained.
+
 A client must not send frames before the handshake's answer (RFC 6455 §4.1); one that
 does, or whose request ends anywhere but at the end of what it sent, is served entirely
 by the ``websockets`` path.
@@ -96,6 +100,22 @@ class MediaWebSocketProtocol(WebSocketsSansIOProtocol):
         self._direct = False
         self._pending = b""
         self._on_text: Callable[[str], bool] | None = None
+        self._peer_not_reading = False  # reading is paused until our writes drain
+
+    # -- flow control --------------------------------------------------------------------
+
+    def pause_writing(self) -> None:
+        """The peer does not read: read no more from it until it does."""
+        super().pause_writing()
+        self._peer_not_reading = True
+        self.transport.pause_reading()
+
+    def resume_writing(self) -> None:
+        """The peer reads again: so do we, unless messages wait for the app."""
+        super().resume_writing()
+        self._peer_not_reading = False
+        if not self.read_paused and not self.transport.is_closing():
+            self.transport.resume_reading()
 
     # -- receiving -----------------------------------------------------------------------
 
@@ -207,7 +227,8 @@ class MediaWebSocketProtocol(WebSocketsSansIOProtocol):
         item = items.popleft()
         if self.read_paused and not items:
             self.read_paused = False
-            self.transport.resume_reading()
+            if not self._peer_not_reading:
+                self.transport.resume_reading()
         return item
 
     def deliver_text(self, handler: Callable[[str], bool] | None) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Callable, Mapping
 from typing import Any
 
@@ -15,6 +16,10 @@ from switchboard.voice_gateway.ports.media_socket import MediaSocket, SocketClos
 
 router = APIRouter(tags=["twilio"])
 log = get_logger(__name__)
+
+#: How long a close frame may wait to be written: a peer that stopped reading (its buffers
+#: full) would hold it, and with it the end of the call and its ``call.ended``, for ever.
+CLOSE_TIMEOUT_S = 5.0
 
 
 def _close_reason(reason: str) -> str:
@@ -64,9 +69,19 @@ class StarletteMediaSocket(MediaSocket):
         self._closed = True
         if self._websocket.application_state != WebSocketState.DISCONNECTED:
             try:
-                await self._websocket.close(code=code, reason=_close_reason(reason))
+                await asyncio.wait_for(
+                    self._websocket.close(code=code, reason=_close_reason(reason)),
+                    CLOSE_TIMEOUT_S,
+                )
+            except TimeoutError:
+                log.warning("media_socket_not_reading", code=code)
+                self._abort()
             except (WebSocketDisconnect, RuntimeError, OSError) as exc:
                 log.debug("media_socket_close_failed", error=repr(exc))
+
+    def _abort(self) -> None:
+        """Drop a connection whose close frame could not be written (plain ASGI cannot: the
+        server closes it once the app returns)."""
 
 
 class DirectMediaSocket(StarletteMediaSocket):
@@ -81,6 +96,10 @@ class DirectMediaSocket(StarletteMediaSocket):
     def __init__(self, websocket: WebSocket, protocol: MediaWebSocketProtocol) -> None:
         super().__init__(websocket)
         self._protocol = protocol
+
+    def _abort(self) -> None:
+        """Drop the connection now, without the close frame its peer does not read."""
+        self._protocol.transport.abort()
 
     def deliver_text(self, handler: Callable[[str], bool] | None) -> bool:
         """Text parsed by the protocol goes to ``handler`` straight from ``data_received``."""
