@@ -4,6 +4,7 @@ import json
 import time
 
 import pytest
+from structlog.testing import capture_logs
 
 from switchboard.common.events import CallEnded, CallStarted
 from switchboard.voice_gateway.domain.playback import PlaybackMark
@@ -273,3 +274,18 @@ async def test_two_frames_per_write_go_out_together_every_40_ms() -> None:
         assert marks == [PlaybackMark("i1", ms).name for ms in (100, 200, 300, 400, 480)]
         socket.feed(twilio.stop(3))
         await asyncio.wait_for(call, 5)
+
+
+async def test_the_keys_a_caller_presses_never_reach_a_log_line(core: Core) -> None:
+    # A card number or a PIN typed on the keypad is the caller's, not the operator's.
+    socket = InMemoryMediaSocket()
+    call = asyncio.create_task(core.handler.handle(socket))
+    with capture_logs() as logs:
+        await answer(core, socket)
+        for sequence, digit in enumerate("4929", start=3):
+            socket.feed(twilio.dtmf(sequence, digit))
+        socket.feed(twilio.stop(7))
+        assert await asyncio.wait_for(call, 5) == "caller_hung_up"
+
+    assert len([line for line in logs if line["event"] == "dtmf"]) == 4
+    assert not any("digit" in line for line in logs), logs

@@ -71,3 +71,14 @@ def mark(sequence: int, name: str) -> str:
 
 def stop(sequence: int) -> str:
     return json.dumps({"event": "stop", "sequenceNumber": str(sequence), "stop": {}})
+
+
+def dtmf(sequence: int, digit: str) -> str:
+    return json.dumps(
+        {
+            "event": "dtmf",
+            "sequenceNumber": str(sequence),
+            "streamSid": "MZCA1",
+            "dtmf": {"track": "inbound_track", "digit": digit},
+        }
+    )

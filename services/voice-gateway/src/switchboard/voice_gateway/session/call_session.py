@@ -308,8 +308,9 @@ class CallSession:
                 self._receiving_done = True
                 self.end("caller_hung_up")
                 return False
-            case Dtmf(digit=digit):
-                log.info("dtmf", call_sid=self.call_sid, digit=digit)
+            case Dtmf():
+                # Not the key: a PIN or a card number typed on the keypad is the caller's.
+                log.info("dtmf", call_sid=self.call_sid)
         return True
 
     def _mark_played(self, name: str) -> None:
