@@ -6,6 +6,7 @@ import asyncio
 from collections.abc import AsyncIterator
 
 import pytest
+from structlog.testing import capture_logs
 
 from switchboard.voice_gateway.adapters.openai_realtime import OpenAIRealtimeProvider
 from switchboard.voice_gateway.domain.codecs import rms_dbfs, split_frames
@@ -154,3 +155,21 @@ async def test_the_provider_closing_the_call_normally_ends_its_events(
     async with asyncio.timeout(5):
         seen = [event async for event in conversation.events()]
     assert not any(isinstance(e, ProviderFailed) for e in seen)
+
+
+async def test_asking_a_lost_connection_for_an_answer_or_a_cut_leaves_the_failure_to_its_events(
+    conversation: AIConversation, fake_openai: FakeRealtimeServer
+) -> None:
+    # The call's greeting, a silence prompt or a barge-in can come just after the connection
+    # is lost: the call must end as the provider's failure (its events say so), not raise
+    # out of the session as an internal error.
+    await fake_openai.wait_for("session.update")
+    await fake_openai.connections[0].close(1011, "Internal error")
+    (*_, last) = await events_until(conversation, ProviderFailed)
+    assert isinstance(last, ProviderFailed)
+
+    with capture_logs() as logs:
+        await conversation.say("Are you still there?")
+        await conversation.interrupted("item_1", 400)
+
+    assert [line["event"] for line in logs] == ["openai_send_failed", "openai_send_failed"]

@@ -17,7 +17,7 @@ import json
 import ssl
 import time
 from collections import deque
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 from typing import Any, Union, cast
 
 import orjson
@@ -156,15 +156,17 @@ class OpenAIRealtimeConversation(AIConversation):
 
     async def say(self, instructions: str) -> None:
         """Ask for an answer that says ``instructions`` in the agent's voice."""
-        await self._connection.response.create(
-            response={"instructions": f"Say this to the caller, naturally: {instructions}"}
-        )
+        with _send_failures_logged():
+            await self._connection.response.create(
+                response={"instructions": f"Say this to the caller, naturally: {instructions}"}
+            )
 
     async def interrupted(self, item_id: str, played_ms: int) -> None:
         """Truncate the answer at what the caller heard (OpenAI drops the unheard text)."""
-        await self._connection.conversation.item.truncate(
-            item_id=item_id, content_index=0, audio_end_ms=played_ms
-        )
+        with _send_failures_logged():
+            await self._connection.conversation.item.truncate(
+                item_id=item_id, content_index=0, audio_end_ms=played_ms
+            )
 
     async def close(self) -> None:
         """Send what is left of the caller's audio, stop sending and close the websocket."""
@@ -174,6 +176,16 @@ class OpenAIRealtimeConversation(AIConversation):
             await asyncio.wait_for(self._sender, 2)
         with contextlib.suppress(*_CONNECT_ERRORS):
             await self._connection.close()
+
+
+@contextlib.contextmanager
+def _send_failures_logged() -> Iterator[None]:
+    """A request on a lost connection is logged, not raised: ``events`` reports the loss
+    (``ProviderFailed``), which ends the call as the provider's failure."""
+    try:
+        yield
+    except (ConnectionClosed, OpenAIError) as exc:
+        log.warning("openai_send_failed", error=redact(repr(exc)))
 
 
 def _mapped(event: Any) -> AIEvent | None:
