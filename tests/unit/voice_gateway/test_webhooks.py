@@ -9,6 +9,7 @@ from twilio.request_validator import RequestValidator
 
 from switchboard.common.db.keyset import MAX_ID
 from switchboard.common.events import CallStatusChanged, EventBase, RecordingReady
+from switchboard.common.models import Recording
 from switchboard.common.settings import Settings
 from switchboard.voice_gateway.app import create_app
 from switchboard.voice_gateway.config import GatewaySettings
@@ -485,3 +486,85 @@ async def test_extra_status_fields_are_kept_only_as_short_printable_text(
     assert isinstance(event, CallStatusChanged) and event.twilio_fields == {
         "SipResponseCode": "200"
     }
+
+
+@pytest.mark.parametrize(
+    ("field", "value"),
+    [
+        ("CallStatus", ""),
+        ("CallStatus", "garbage"),
+        ("CallStatus", "completed" + "d" * 30),  # past the 32 characters an item's status holds
+        ("CallStatus", "completed\x00"),
+        ("Direction", "outbound-api" + "x" * 10),  # past the 16 characters a call log's holds
+        ("Direction", "sideways"),
+    ],
+)
+async def test_a_status_or_direction_twilio_never_sends_is_400_naming_it_and_not_published(
+    client: httpx.AsyncClient, events: InMemoryEventPublisher, field: str, value: str
+) -> None:
+    form = {**CALL, "CallStatus": "completed", "Direction": "outbound-api", field: value}
+    path = "/twilio/voice/status?business_id=7&run_id=1&item_id=2"
+    response = await post_signed(client, path, form)
+
+    assert response.status_code == 400 and field in response.json()["detail"]
+    assert value not in response.json()["detail"] or not value
+    assert events.events == []
+
+
+#: Every ``CallStatus`` Twilio's Voice API documents.
+TWILIO_CALL_STATUSES = (
+    "queued initiated ringing in-progress completed busy failed no-answer canceled".split()
+)
+
+
+@pytest.mark.parametrize("status", TWILIO_CALL_STATUSES)
+async def test_every_status_twilio_sends_is_published_in_every_direction(
+    client: httpx.AsyncClient, events: InMemoryEventPublisher, status: str
+) -> None:
+    for direction in ("inbound", "outbound-api", "outbound-dial", ""):
+        form = {**CALL, "CallStatus": status, "Direction": direction}
+        response = await post_signed(client, "/twilio/voice/status?business_id=7", form)
+        assert response.status_code == 204
+
+    assert [(e.call_status, e.direction) for e in events.events] == [  # type: ignore[attr-defined]
+        (status, "inbound"),
+        (status, "outbound-api"),
+        (status, "outbound-dial"),
+        (status, None),
+    ]
+
+
+async def test_answered_by_is_kept_only_as_short_printable_text(
+    client: httpx.AsyncClient, events: InMemoryEventPublisher
+) -> None:
+    for answered_by in ("machine_end_beep", "human\x00", "h" * 201):
+        form = {**CALL, "AnsweredBy": answered_by}
+        await post_signed(client, "/twilio/voice/status?business_id=7", form)
+
+    answers = [e.answered_by for e in events.events]  # type: ignore[attr-defined]
+    assert answers == ["machine_end_beep", None, None]
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "",
+        "ftp://api.twilio.com/recording",
+        "javascript:alert(1)",
+        "https://api.twilio.com/" + "a" * 500,  # past the 500 characters a recording's holds
+        "https://api.twilio.com/Recordings/RE1\x00",
+        "https://api.twilio.com/Recordings/RE 1",
+    ],
+)
+async def test_a_recording_url_that_is_not_a_short_http_url_is_400_naming_it(
+    client: httpx.AsyncClient, events: InMemoryEventPublisher, url: str
+) -> None:
+    form = {"CallSid": CALL_SID, "RecordingSid": RECORDING_SID, "RecordingUrl": url}
+    response = await post_signed(client, "/twilio/voice/recording?business_id=7", form)
+
+    assert response.status_code == 400 and "RecordingUrl" in response.json()["detail"]
+    assert events.events == []
+
+
+def test_the_gateway_s_longest_recording_url_is_the_database_s() -> None:
+    assert form_fields.MAX_URL_CHARS == Recording.__table__.c.source_url.type.length

@@ -166,8 +166,9 @@ class TwilioWebhookHandlers:
     ) -> bool:
         """Publish ``call.status``; False if the call's business cannot be told."""
         call_sid = form_fields.sid(form, "CallSid")
+        call_status = form_fields.one_of(form, "CallStatus", form_fields.CALL_STATUSES)
         call_duration_s = form_fields.duration(form, "CallDuration")
-        direction = form.get("Direction", "")
+        direction = form_fields.one_of_or_none(form, "Direction", form_fields.DIRECTIONS)
         from_number = form_fields.number_or_none(form, "From")
         to_number = form_fields.number_or_none(form, "To")
         if business_id is None:
@@ -178,19 +179,20 @@ class TwilioWebhookHandlers:
             log.warning("call_status_without_business", call_sid=call_sid)
             metrics.WEBHOOKS.labels(route="status", outcome="unknown_business").inc()
             return False
+        twilio_fields = _extra_fields(form)
         await self._publisher.publish(
             CallStatusChanged(
                 business_id=business_id,
                 call_sid=call_sid,
-                call_status=form.get("CallStatus", ""),
-                direction=direction or None,
+                call_status=call_status,
+                direction=direction,
                 from_number=from_number,
                 to_number=to_number,
                 call_duration_s=call_duration_s,
-                answered_by=form.get("AnsweredBy") or None,
+                answered_by=twilio_fields.get("AnsweredBy"),
                 run_id=run_id,
                 item_id=item_id,
-                twilio_fields=_extra_fields(form),
+                twilio_fields=twilio_fields,
             )
         )
         metrics.WEBHOOKS.labels(route="status", outcome="published").inc()
@@ -207,8 +209,8 @@ class TwilioWebhookHandlers:
                 business_id=business_id,
                 call_sid=form_fields.sid(form, "CallSid"),
                 recording_sid=form_fields.sid(form, "RecordingSid"),
-                recording_url=form.get("RecordingUrl", ""),
                 duration_s=form_fields.duration(form, "RecordingDuration"),
+                recording_url=form_fields.url(form, "RecordingUrl"),
             )
         )
         metrics.WEBHOOKS.labels(route="recording", outcome="published").inc()

@@ -1,7 +1,8 @@
 """What the fields of a Voice webhook may hold, checked before anything is looked up or published.
 
 Twilio's sids are two letters and 32 hex digits, its numbers E.164 (``common.phone``), its
-durations a few ASCII digits; the ids our own callback URLs carry (``business_id``,
+durations a few ASCII digits, its statuses and directions words of a fixed set, its URLs
+short printable ``http(s)`` ones; the ids our own callback URLs carry (``business_id``,
 ``run_id``, ``item_id``) are positive and fit a BIGINT. A field Twilio never sends that way is
 refused (``MalformedField``, a 400 naming the field): an event the API could neither store
 nor park is never published, and no raw value reaches a log line or the API's lookup URL.
@@ -23,6 +24,16 @@ SID = re.compile(r"[A-Z]{2}[0-9a-fA-F]{32}")
 MAX_ID = 2**63 - 1
 #: Twilio ends a call at 24 hours at the latest (its ``timeLimit``); a recording is no longer.
 MAX_DURATION_S = 24 * 60 * 60
+#: What Twilio's ``CallStatus`` holds.
+CALL_STATUSES = frozenset(
+    {"queued", "initiated", "ringing", "in-progress", "completed", "busy", "failed"}
+    | {"no-answer", "canceled"}
+)
+#: What Twilio's ``Direction`` holds for a call to or from a number (not a SIP trunk's).
+DIRECTIONS = frozenset({"inbound", "outbound-api", "outbound-dial"})
+#: The longest URL kept (a recording's ``source_url``: ``common.models.calls``, which the
+#: gateway does not import, for the reason ``MAX_ID`` says).
+MAX_URL_CHARS = 500
 
 
 class MalformedField(ValueError):
@@ -64,3 +75,37 @@ def duration(form: Mapping[str, str], name: str) -> int | None:
     if seconds > MAX_DURATION_S:
         raise MalformedField(f"{name} is over {MAX_DURATION_S} seconds")
     return seconds
+
+
+def one_of(form: Mapping[str, str], name: str, allowed: frozenset[str]) -> str:
+    """The word in ``name`` (required), one of ``allowed``."""
+    value = form.get(name, "")
+    if not value:
+        raise MalformedField(f"missing form field: {name}")
+    if value not in allowed:
+        raise MalformedField(f"{name} is not one of Twilio's: {', '.join(sorted(allowed))}")
+    return value
+
+
+def one_of_or_none(form: Mapping[str, str], name: str, allowed: frozenset[str]) -> str | None:
+    """The word in ``name``, one of ``allowed``; None if missing or empty."""
+    return one_of(form, name, allowed) if form.get(name) else None
+
+
+def url(form: Mapping[str, str], name: str) -> str:
+    """The ``http(s)`` URL in ``name`` (required): printable ASCII without spaces, at most
+    ``MAX_URL_CHARS``."""
+    value = form.get(name, "")
+    if not value:
+        raise MalformedField(f"missing form field: {name}")
+    if not (
+        value.startswith(("https://", "http://"))
+        and len(value) <= MAX_URL_CHARS
+        and value.isascii()
+        and value.isprintable()
+        and " " not in value
+    ):
+        raise MalformedField(
+            f"{name} is not an http(s) URL of at most {MAX_URL_CHARS} printable characters"
+        )
+    return value
