@@ -8,7 +8,7 @@ import os
 import signal
 import socket
 import sys
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -56,11 +56,23 @@ class _Server(uvicorn.Server):
         yield
 
 
-def _server(app: Any, host: str, port: int) -> uvicorn.Server:
+def _server(app: Any, host: str, port: int, role: str) -> uvicorn.Server:
+    """The server of one HTTP role; the gateway's takes Media Streams as its own server does."""
+    options: Mapping[str, Any] = {}
+    if role == "gateway":
+        from switchboard.voice_gateway.server import WEBSOCKET_OPTIONS
+
+        options = WEBSOCKET_OPTIONS
     return _Server(
         # log_config=None: uvicorn's lines go through our logging (JSON with LOG_JSON).
         uvicorn.Config(
-            app, host=host, port=port, log_level="warning", log_config=None, lifespan="on"
+            app,
+            host=host,
+            port=port,
+            log_level="warning",
+            log_config=None,
+            lifespan="on",
+            **options,
         )
     )
 
@@ -94,7 +106,8 @@ async def _serve_until_stopped(servers: list[uvicorn.Server], on_up: Callable[[]
 
 async def serve_one(role: str, host: str, port: int) -> None:
     """Serve one HTTP role until interrupted."""
-    await _serve_until_stopped([_server(build_app(role, get_settings()), host, port)], _nothing)
+    app = build_app(role, get_settings())
+    await _serve_until_stopped([_server(app, host, port, role)], _nothing)
 
 
 def _nothing() -> None:
@@ -292,6 +305,7 @@ async def serve(
         sys.stdout.flush()
 
     try:
-        await _serve_until_stopped([_server(apps[n], host, ports[n]) for n in ports], announce)
+        servers = [_server(apps[name], host, ports[name], name) for name in ports]
+        await _serve_until_stopped(servers, announce)
     finally:
         worker.stop()

@@ -6,7 +6,9 @@ import asyncio
 import signal
 import socket
 import sys
+from collections.abc import Mapping
 from types import FrameType
+from typing import Any
 
 import uvicorn
 from fastapi import FastAPI
@@ -18,6 +20,14 @@ from switchboard.voice_gateway.media_websocket import MediaWebSocketProtocol
 from switchboard.voice_gateway.session.admission import Admission
 
 DEFAULT_PORT = 8001
+#: How a gateway server takes Media Streams (``serve_app``, and ``switchboard run``'s): the
+#: protocol with the short path for media, frames of at most 64 KiB (no message the gateway
+#: accepts is larger: a bigger one is refused before it is buffered), a ping every 20 s.
+WEBSOCKET_OPTIONS: Mapping[str, Any] = {
+    "ws": MediaWebSocketProtocol,
+    "ws_max_size": 64 * 1024,
+    "ws_ping_interval": 20,
+}
 #: uvicorn's exit status when the app failed to start.
 STARTUP_FAILURE = 3
 
@@ -89,9 +99,7 @@ def serve_app(app: FastAPI, host: str, port: int) -> None:
         port=port,
         loop="uvloop",
         http="httptools",
-        ws=MediaWebSocketProtocol,  # websockets-sansio with a short path for media
-        ws_max_size=64 * 1024,
-        ws_ping_interval=20,
+        **WEBSOCKET_OPTIONS,
         access_log=False,
         log_level="warning",
         log_config=None,  # uvicorn's lines go through our logging (JSON with LOG_JSON)
