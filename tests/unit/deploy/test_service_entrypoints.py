@@ -83,3 +83,28 @@ def test_the_api_module_serves_health_until_sigterm(tmp_path: Path) -> None:
         if server.poll() is None:
             server.kill()
             server.wait()
+
+
+@pytest.mark.parametrize(
+    "command",
+    [["-m", "switchboard.voice_gateway"], ["-m", "switchboard.cli", "gateway"]],
+    ids=["module", "cli"],
+)
+def test_the_gateway_on_its_own_refuses_to_start_without_a_broker(
+    command: list[str], tmp_path: Path
+) -> None:
+    # Its call events would go to its own in-process bus, which nothing reads: every call
+    # would end with no call log, and the events would pile up in its memory.
+    env = {**os.environ, "VAR_DIR": str(tmp_path / "var"), "AMQP_URL": ""}
+    env["ENVIRONMENT"] = "development"
+    port = str(free_port())
+    result = subprocess.run(
+        [sys.executable, *command, "--host", "127.0.0.1", "--port", port],
+        env=env,
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=30,
+    )
+    assert result.returncode == 2, result.stderr
+    assert "AMQP_URL is empty" in result.stderr and "switchboard run" in result.stderr

@@ -13,7 +13,8 @@ from typing import Any
 import uvicorn
 from fastapi import FastAPI
 
-from switchboard.common.settings import Settings
+from switchboard.common.service_start import UNFIT_ENVIRONMENT
+from switchboard.common.settings import Settings, get_settings
 from switchboard.common.startup_heap import tune_for_serving
 from switchboard.common.startup_imports import startup_imports
 from switchboard.voice_gateway.media_websocket import MediaWebSocketProtocol
@@ -80,8 +81,19 @@ def serve(
     """Run one gateway process: uvloop, httptools, the ``websockets`` protocol, no access log.
 
     One process serves many calls; scale out with more processes behind the proxy. SIGTERM
-    drains (``DrainingServer``).
+    drains (``DrainingServer``). Without ``AMQP_URL`` it refuses to start (exit 2): its call
+    events would go to this process's in-process bus, where nothing reads them (only
+    ``switchboard run`` has the API's consumer in the same process).
     """
+    settings = settings or get_settings()
+    if not settings.amqp_url:
+        sys.stderr.write(
+            "refusing to start the gateway on its own: AMQP_URL is empty, so its call events "
+            "would stay in this process, where nothing reads them (no call would reach the "
+            "call log); set AMQP_URL to the broker the API reads, or run everything in one "
+            "process with `switchboard run`\n"
+        )
+        sys.exit(UNFIT_ENVIRONMENT)
     with startup_imports():  # the app's modules are imported here, not with this one's
         from switchboard.voice_gateway.app import create_app
 
