@@ -203,12 +203,17 @@ class MediaStreamDriver:
         )
 
     async def run_paced(self, until: Callable[[], Awaitable[None]], period_s: float = 0.02) -> None:
-        """Tick every ``period_s`` until ``until()`` finishes or the gateway hangs up."""
+        """Tick every ``period_s`` until ``until()`` finishes or the gateway hangs up (a
+        tick that finds the socket closed, before ``receive`` has seen it, ends it too)."""
         script = asyncio.ensure_future(until())
         deadline = time.monotonic()
         try:
             while not script.done() and not self.receiving_done.is_set():
-                await self.tick()
+                try:
+                    await self.tick()
+                except ConnectionClosed:
+                    self.closed_by_gateway = True
+                    return
                 deadline += period_s
                 await asyncio.sleep(max(0.0, deadline - time.monotonic()))
         finally:
