@@ -55,6 +55,8 @@ def _messages(case: str) -> list[str]:
             return [twilio.connected(), _start("CAbad3"), _media(2, "CAbad3", "soon")]
         case "JSON nested too deep":
             return ["[" * 30_000]
+        case "connected again and again before start":  # a flood without a token
+            return [twilio.connected()] * 1000
         case _:  # 3 bytes a character: the reason is cut to 123 bytes
             return [json.dumps({"event": "\u8a9e" * 500})]
 
@@ -65,6 +67,7 @@ MALFORMED = {
     "non-ASCII stream token": ("invalid token", "invalid_token"),
     "non-numeric media timestamp": ("invalid media timestamp", "malformed"),
     "JSON nested too deep": ("malformed JSON", "malformed"),
+    "connected again and again before start": ("second connected", "out_of_order"),
     "unknown event with a long non-ASCII name": ("unknown event '\u8a9e", "unknown_event"),
 }
 

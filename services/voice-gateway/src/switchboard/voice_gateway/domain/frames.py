@@ -82,9 +82,14 @@ _OUT_OF_ORDER = "out_of_order"
 
 
 class SequenceGuard:
-    """Enforces the order Twilio promises: connected, start, then increasing sequence numbers."""
+    """Enforces the order Twilio promises: connected, start, then increasing sequence numbers.
+
+    ``connected`` comes once at most: before ``start`` (and its token) nothing else is sent,
+    so a socket without a token has two messages to make its case, not a flood of them.
+    """
 
     def __init__(self) -> None:
+        self.connected = False
         self.started = False
         self.stopped = False
         self.last_sequence = 0
@@ -105,6 +110,9 @@ class SequenceGuard:
         if isinstance(frame, Connected):
             if self.started:
                 raise ProtocolError("connected after start", _OUT_OF_ORDER)
+            if self.connected:
+                raise ProtocolError("second connected", _OUT_OF_ORDER)
+            self.connected = True
             return
         if self.stopped:
             raise ProtocolError("message after stop", _OUT_OF_ORDER)
