@@ -13,6 +13,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 from switchboard.api.adapters.whatsapp_inbound import open_postgres_inbound_store
 from switchboard.api.body_limit import BodyLimit, BodyLimits
 from switchboard.api.credentials_first import CredentialsFirst
+from switchboard.api.dashboard.headers import ConsoleHeaders
 from switchboard.api.errors import install_error_handlers
 from switchboard.api.events import CallEventConsumer
 from switchboard.api.events.parking import ParkedEventsCollector
@@ -145,6 +146,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.add_middleware(CredentialsFirst)  # 401 before a body is read
     app.add_middleware(BodyLimit, limits=app.state.body_limits)  # 413 while it streams
     app.add_middleware(RequestObservability, service="api")  # request id, access log, metrics
+    app.add_middleware(ConsoleHeaders)  # the console's security headers on all its answers
     collectors = [LedgerCollector(), ParkedEventsCollector()]
     app.include_router(health_router("api", settings, extra_collectors=collectors))
     for module in (

@@ -1,4 +1,5 @@
-"""Rendering dashboard pages: the Jinja2 environment, its filters and the security headers."""
+"""Rendering dashboard pages: the Jinja2 environment and its filters (the security headers are
+``dashboard.headers``'s, on every console answer)."""
 
 from __future__ import annotations
 
@@ -13,13 +14,6 @@ from starlette.templating import Jinja2Templates
 
 HERE = Path(__file__).parent
 STATIC = HERE / "static"
-SECURITY_HEADERS = {
-    "Content-Security-Policy": "default-src 'self'; frame-ancestors 'none'; form-action 'self'",
-    "X-Frame-Options": "DENY",
-    "X-Content-Type-Options": "nosniff",
-    "Referrer-Policy": "no-referrer",
-    "Cache-Control": "no-store",
-}
 
 
 def when(moment: datetime | None) -> str:
@@ -50,7 +44,5 @@ templates = Jinja2Templates(env=_env)
 
 
 def page(request: Request, name: str, status_code: int = 200, **context: Any) -> HTMLResponse:
-    """Render template ``name`` with ``context`` and the dashboard's security headers."""
-    response = templates.TemplateResponse(request, name, context, status_code=status_code)
-    response.headers.update(SECURITY_HEADERS)
-    return response
+    """Render template ``name`` with ``context``."""
+    return templates.TemplateResponse(request, name, context, status_code=status_code)

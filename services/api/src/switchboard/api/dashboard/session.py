@@ -1,7 +1,8 @@
 """The dashboard's session: a signed cookie holding the business id, a CSRF token and, once
 logged in, the token of a session recorded in the database.
 
-The cookie is ``HttpOnly`` and ``SameSite=Strict`` (no cross-site request carries it), and
+The cookie is ``HttpOnly`` and ``SameSite=Strict`` (no cross-site request carries it),
+``Secure`` wherever the console is reached over https (:func:`over_https`), and
 every POST form also carries the session's CSRF token, compared in constant time. A signature
 alone logs nobody in: every page checks the recorded session, which logout deletes, so a
 cookie replayed after logout (or after its API key was revoked) opens nothing.
@@ -82,8 +83,22 @@ def end_session(session: DashboardSession | None) -> None:
         end_dashboard_session(session.business_id, session.token)
 
 
-def write_session(response: Response, session: DashboardSession, settings: Settings) -> None:
-    """Set the signed session cookie on ``response``."""
+def over_https(request: Request, settings: Settings) -> bool:
+    """The console is reached over https: in production, when the request came over https, or
+    when the API's public address (API_PUBLIC_BASE_URL, the console's) is https; then the
+    cookie is ``Secure`` and no plain-http request to the host ever carries it."""
+    public = settings.api_public_base_url or settings.api_base_url
+    return (
+        settings.environment == "production"
+        or request.url.scheme == "https"
+        or public.lower().startswith("https://")
+    )
+
+
+def write_session(
+    request: Request, response: Response, session: DashboardSession, settings: Settings
+) -> None:
+    """Set the signed session cookie on ``response`` (the answer to ``request``)."""
     value = _serializer(settings).dumps(
         {
             "b": session.business_id,
@@ -99,7 +114,7 @@ def write_session(response: Response, session: DashboardSession, settings: Setti
         path="/dashboard",
         httponly=True,
         samesite="strict",
-        secure=settings.environment == "production",
+        secure=over_https(request, settings),
     )
 
 

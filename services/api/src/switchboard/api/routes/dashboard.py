@@ -14,7 +14,7 @@ from pydantic import Field
 
 from switchboard.api.dashboard.console import layout, logged_in, next_cursor
 from switchboard.api.dashboard.htmx import LOGIN
-from switchboard.api.dashboard.rendering import SECURITY_HEADERS, STATIC, page
+from switchboard.api.dashboard.rendering import STATIC, page
 from switchboard.api.dashboard.session import (
     check_csrf,
     end_session,
@@ -51,7 +51,7 @@ def login_form(request: Request, settings: SettingsDep) -> HTMLResponse:
     """The login page; it issues a pre-login session so the form carries a CSRF token."""
     session = read_session(request, settings) or new_session()
     response = page(request, "login.html", csrf_token=session.csrf_token, business=None)
-    write_session(response, session, settings)
+    write_session(request, response, session, settings)
     return response
 
 
@@ -76,7 +76,7 @@ def login(
         )
     response = RedirectResponse("/dashboard", status_code=status.HTTP_303_SEE_OTHER)
     key_id, business_id = found
-    write_session(response, start_session(business_id, key_id), settings)
+    write_session(request, response, start_session(business_id, key_id), settings)
     return response  # type: ignore[return-value]
 
 
@@ -89,7 +89,7 @@ def logout(
     check_csrf(session, csrf_token)
     end_session(session)
     response = RedirectResponse("/dashboard/login", status_code=status.HTTP_303_SEE_OTHER)
-    write_session(response, new_session(), settings)
+    write_session(request, response, new_session(), settings)
     return response
 
 
@@ -103,8 +103,7 @@ def runs_json(request: Request, settings: SettingsDep) -> JSONResponse:
         {**run.as_json(), "started_at": run.started_at and utc_text(run.started_at)}
         for run in active_runs(session.business_id)
     ]
-    body = {"runs": runs}
-    return JSONResponse(body, headers={"Cache-Control": "no-store"})
+    return JSONResponse({"runs": runs})
 
 
 @router.get("/leads", response_class=HTMLResponse)
@@ -141,5 +140,5 @@ def static(name: str) -> FileResponse:
     # A vendored file's name carries its version, so it never changes under that name.
     vendored = name.startswith("vendor/")
     cache = "public, max-age=31536000, immutable" if vendored else "public, max-age=300"
-    headers = {**SECURITY_HEADERS, "Cache-Control": cache}
+    headers = {"Cache-Control": cache}
     return FileResponse(STATIC / name, media_type=STATIC_FILES[name], headers=headers)
