@@ -1,0 +1,172 @@
+"""Stored and reflected XSS, proved in a real headless Chromium against a real API process:
+every text a caller, contact or API client controls (business name, lead name, email and
+intent, a CSV's bad row, a run's name and its items' reasons, a call's transcript, summary and
+end reason, a recording's transcript, a WhatsApp message and its error, a job's error and
+traceback, a parked event's error, search boxes) is put on each page and live fragment that
+shows it, as markup, script, htmx attributes, a ``javascript:`` link and template syntax.
+
+Each page must show the payload as text, and the browser must have run nothing: no dialog, no
+request to the payloads' URLs (an injected ``<img>`` or htmx element would fetch one), no
+injected element in the DOM, no CSP violation (an escaped page gives the CSP nothing to block).
+"""
+
+from __future__ import annotations
+
+from urllib.parse import quote, urlsplit
+
+import httpx
+import pytest
+from sqlalchemy import update
+
+from switchboard.api.events import parking
+from switchboard.common.db import tenant_session
+from switchboard.common.models import (
+    CallLog,
+    Job,
+    OutboundItem,
+    OutboundRun,
+    Recording,
+    WhatsAppMessage,
+)
+from tests.support.factories import TestBusiness, make_business
+from tests.support.ledger_rows import job_in
+from tests.unit.api import rows
+from tests.unit.api.rows import auth
+
+pytestmark = pytest.mark.e2e
+TIMEOUT_MS = 15_000
+#: Markup, script, an htmx element that would fetch at load, a javascript: link, Jinja syntax.
+PAYLOAD = (
+    "<img src=/evil-img onerror=alert(1)>'\"><script>alert(2)</script>"
+    "<b hx-get=/evil-htmx hx-trigger=load>{{7*7}}</b><a href=javascript:alert(3)>j</a>"
+)
+SHORT = '"><img src=/evil-img onerror=alert(4)>'  # for columns of 64 characters or fewer
+EMAIL = "<img/src=/evil-img/onerror=alert(5)>@evil.example"
+WATCH = """
+window.__violations = [];
+window.__swaps = 0;
+document.addEventListener("securitypolicyviolation", (e) => {
+  window.__violations.push(e.violatedDirective + " " + e.blockedURI);
+});
+document.addEventListener("htmx:afterSettle", () => { window.__swaps += 1; });
+"""
+INJECTED = (
+    "img[src='/evil-img'], [hx-get='/evil-htmx'], a[href^='javascript:'], "
+    "script:not([src]):not([type='application/json'])"
+)
+
+
+def _seed(api_url: str, business: TestBusiness) -> dict[str, str]:
+    """Every hostile text in place; the pages that show them."""
+    created = httpx.post(
+        f"{api_url}/api/v1/leads",
+        headers=auth(business.api_key),
+        json={"phone": "+15550101010", "name": PAYLOAD, "email": EMAIL, "intent": PAYLOAD},
+    )
+    assert created.status_code == 201, created.text
+    lead_id = created.json()["id"]
+    run = rows.running_run(business.id, 1)
+    call = rows.call(
+        business.id,
+        summary=PAYLOAD,
+        end_reason=SHORT,
+        transcript=[{"role": SHORT, "text": PAYLOAD}, {"role": "caller", "content": PAYLOAD}],
+    )
+    recording = rows.recording(business.id, call)
+    conversation = rows.conversation(business.id)
+    message = rows.message(business.id, conversation.id, body=PAYLOAD)
+    job = job_in(business.id, "dead", error=PAYLOAD)
+    with tenant_session(business.id) as session:
+        session.execute(update(OutboundRun).where(OutboundRun.id == run.id).values(name=PAYLOAD))
+        session.execute(
+            update(OutboundItem).where(OutboundItem.run_id == run.id).values(error=PAYLOAD)
+        )
+        session.execute(
+            update(Recording).where(Recording.id == recording.id).values(transcript=PAYLOAD)
+        )
+        session.execute(
+            update(WhatsAppMessage).where(WhatsAppMessage.id == message.id).values(error=PAYLOAD)
+        )
+        session.execute(update(Job).where(Job.id == job).values(last_traceback=PAYLOAD))
+        session.execute(update(CallLog).where(CallLog.id == call.id).values(summary=PAYLOAD))
+    parking.park(b"{not json", ValueError(PAYLOAD))
+    assert lead_id
+    return {
+        "overview": "/dashboard",
+        "leads": "/dashboard/leads",
+        "leads search": f"/dashboard/leads?q={quote(PAYLOAD)}",
+        "runs (history and live bars)": "/dashboard/runs",
+        "one run (polled)": f"/dashboard/runs/{run.id}",
+        "new run (leads, search)": f"/dashboard/runs/new?q={quote(SHORT)}",
+        "calls search": f"/dashboard/calls?q={quote(SHORT[:32])}",
+        "calls": "/dashboard/calls",
+        "one call": f"/dashboard/calls/{call.id}",
+        "conversations search": f"/dashboard/conversations?q={quote(SHORT[:32])}",
+        "one conversation": f"/dashboard/conversations/{conversation.id}",
+        "jobs": "/dashboard/jobs",
+        "jobs by actor": f"/dashboard/jobs?actor={quote(SHORT)}",
+        "one job": f"/dashboard/jobs/{job}",
+        "parked events": "/dashboard/events",
+        "sandbox": "/dashboard/sandbox",
+    }
+
+
+def _evil(url: str) -> bool:
+    """A fetch of one of the payloads' URLs (not a page whose query merely quotes them)."""
+    return urlsplit(url).path.startswith("/evil-")
+
+
+def _nothing_ran(page, what: str, dialogs: list[str], fetched: list[str]) -> None:
+    assert dialogs == [], (what, dialogs)
+    assert fetched == [], (what, fetched)
+    assert page.locator(INJECTED).count() == 0, (what, page.content())
+    assert page.evaluate("window.__violations") == [], what
+
+
+def test_hostile_text_is_shown_as_text_and_runs_nothing_on_any_page(browser_page, api_url) -> None:
+    page = browser_page
+    business = make_business(PAYLOAD[:190])
+    pages = _seed(api_url, business)
+    dialogs: list[str] = []
+    fetched: list[str] = []
+    page.on("dialog", lambda dialog: (dialogs.append(dialog.message), dialog.dismiss()))
+    page.on("request", lambda request: _evil(request.url) and fetched.append(request.url))
+    page.add_init_script(WATCH)
+    page.goto(f"{api_url}/dashboard/login")
+    page.fill("#api_key", business.api_key)
+    page.click("button[type=submit]")
+    page.wait_for_url(f"{api_url}/dashboard")
+
+    polled = {"overview", "runs (history and live bars)", "one run (polled)"}
+    for what, path in pages.items():
+        page.goto(f"{api_url}{path}")
+        page.wait_for_load_state("load")
+        if what in polled:  # the live fragment has been swapped in at least once
+            page.wait_for_function("() => window.__swaps >= 1", timeout=TIMEOUT_MS)
+        _nothing_ran(page, what, dialogs, fetched)
+        text = page.inner_text("body")
+        assert "<img src=/evil-img" in text or "<img/src=/evil-img" in text, (what, text)
+    assert "{{7*7}}" in page.inner_text("header") and "49" not in page.inner_text("header")
+
+
+def test_a_csv_s_hostile_rows_are_reported_as_text(browser_page, api_url, tmp_path) -> None:
+    page = browser_page
+    business = make_business("Acme Dental")
+    dialogs: list[str] = []
+    fetched: list[str] = []
+    page.on("dialog", lambda dialog: (dialogs.append(dialog.message), dialog.dismiss()))
+    page.on("request", lambda request: _evil(request.url) and fetched.append(request.url))
+    page.add_init_script(WATCH)
+    page.goto(f"{api_url}/dashboard/login")
+    page.fill("#api_key", business.api_key)
+    page.click("button[type=submit]")
+    page.wait_for_url(f"{api_url}/dashboard")
+    csv = tmp_path / "leads.csv"
+    csv.write_text(f'phone,name,email\n"{SHORT}","{PAYLOAD}",{EMAIL}\n')
+    page.goto(f"{api_url}/dashboard/runs/new")
+    page.fill("#csv-run-name", PAYLOAD[:190])
+    page.set_input_files("#csv-file", str(csv))
+    page.click("#from-csv button[type=submit]")
+    page.wait_for_selector("text=The file was not imported")
+    _nothing_ran(page, "CSV errors", dialogs, fetched)
+    assert page.input_value("#csv-run-name") == PAYLOAD[:190]
