@@ -36,7 +36,8 @@ _CACHE = {"Cache-Control": "public, max-age=31536000, immutable"}
 # The pages may load from this origin only: ReDoc 2 shows its logo from cdn.redoc.ly (it hides
 # the image when it fails to load), a request the browser never makes under this policy.
 # Inline script and styles are the pages' own (FastAPI's HTML, ReDoc's styled components);
-# ReDoc searches in a worker it starts from a blob.
+# ReDoc searches in a worker it starts from a blob. No other site may frame them (Swagger UI
+# takes an API key: a framed page could be clicked or typed into unseen).
 _POLICY = {
     "Content-Security-Policy": "; ".join(
         (
@@ -46,8 +47,12 @@ _POLICY = {
             "img-src 'self' data:",
             "worker-src 'self' blob:",
             "connect-src 'self'",
+            "base-uri 'none'",
+            "frame-ancestors 'none'",
         )
-    )
+    ),
+    "X-Frame-Options": "DENY",
+    "X-Content-Type-Options": "nosniff",
 }
 
 router = APIRouter(include_in_schema=False)
