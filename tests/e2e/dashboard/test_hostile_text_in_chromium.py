@@ -2,8 +2,9 @@
 every text a caller, contact or API client controls (business name, lead name, email and
 intent, a CSV's bad row, a run's name and its items' reasons, a call's transcript, summary and
 end reason, a recording's transcript, a WhatsApp message and its error, a job's error and
-traceback, a parked event's error, search boxes) is put on each page and live fragment that
-shows it, as markup, script, htmx attributes, a ``javascript:`` link and template syntax.
+traceback, a parked event's error, a sandbox reply, search boxes) is put on each page and
+live fragment that shows it, as markup, script, htmx attributes, a ``javascript:`` link and
+template syntax.
 
 Each page must show the payload as text, and the browser must have run nothing: no dialog, no
 request to the payloads' URLs (an injected ``<img>`` or htmx element would fetch one), no
@@ -12,6 +13,7 @@ injected element in the DOM, no CSP violation (an escaped page gives the CSP not
 
 from __future__ import annotations
 
+import uuid
 from urllib.parse import quote, urlsplit
 
 import httpx
@@ -20,6 +22,8 @@ from sqlalchemy import update
 
 from switchboard.api.events import parking
 from switchboard.common.db import tenant_session
+from switchboard.common.events import CallEnded, utc_now
+from switchboard.common.integrations.sandbox import inbox
 from switchboard.common.models import (
     CallLog,
     Job,
@@ -89,7 +93,21 @@ def _seed(api_url: str, business: TestBusiness) -> dict[str, str]:
         )
         session.execute(update(Job).where(Job.id == job).values(last_traceback=PAYLOAD))
         session.execute(update(CallLog).where(CallLog.id == call.id).values(summary=PAYLOAD))
-    parking.park(b"{not json", ValueError(PAYLOAD))
+    ended = CallEnded(
+        business_id=business.id,
+        call_sid="CA" + uuid.uuid4().hex,
+        stream_sid="MZ" + uuid.uuid4().hex,
+        direction="inbound",
+        from_number="+15557654321",
+        to_number=business.phone_number,
+        started_at=utc_now(),
+        ended_at=utc_now(),
+        duration_s=1.0,
+        end_reason="caller_hung_up",
+        transcript=[],
+    )
+    parking.park(ended.to_json_bytes(), ValueError(PAYLOAD), ended)
+    inbox.deliver(business.id, "+15550101010", business.phone_number, PAYLOAD)
     assert lead_id
     return {
         "overview": "/dashboard",
@@ -144,7 +162,8 @@ def test_hostile_text_is_shown_as_text_and_runs_nothing_on_any_page(browser_page
         if what in polled:  # the live fragment has been swapped in at least once
             page.wait_for_function("() => window.__swaps >= 1", timeout=TIMEOUT_MS)
         _nothing_ran(page, what, dialogs, fetched)
-        text = page.inner_text("body")
+        text = page.inner_text("header" if what == "overview" else "main")
+        text += " ".join(page.locator("main input").evaluate_all("els => els.map(e => e.value)"))
         assert "<img src=/evil-img" in text or "<img/src=/evil-img" in text, (what, text)
     assert "{{7*7}}" in page.inner_text("header") and "49" not in page.inner_text("header")
 
