@@ -286,20 +286,7 @@ class FakeTwilioServer(CallProgress, FakeServer):
                 and from_ in (None, resource["from"])
                 and self._listed_from[resource["sid"]] <= now
             ]
-        uri = f"/2010-04-01/Accounts/{self.account_sid}/Messages.json"
-        return json_response(
-            {
-                "messages": found[:size],
-                "page": 0,
-                "page_size": size,
-                "start": 0,
-                "end": max(0, min(size, len(found)) - 1),
-                "uri": uri,
-                "first_page_uri": uri,
-                "previous_page_uri": None,
-                "next_page_uri": None,
-            }
-        )
+        return self._first_page("messages", "Messages", found, size)
 
     # --- calls ----------------------------------------------------------------------------
 
@@ -360,10 +347,14 @@ class FakeTwilioServer(CallProgress, FakeServer):
                 and from_ in (None, call.params.get("From"))
                 and self._listed_from[call.sid] <= now
             ]
-        uri = f"/2010-04-01/Accounts/{self.account_sid}/Calls.json"
+        return self._first_page("calls", "Calls", found, size)
+
+    def _first_page(self, key: str, resource: str, found: list[Any], size: int) -> Response:
+        """One page of a list, as Twilio pages it (there is never a next page here)."""
+        uri = f"/2010-04-01/Accounts/{self.account_sid}/{resource}.json"
         return json_response(
             {
-                "calls": found[:size],
+                key: found[:size],
                 "page": 0,
                 "page_size": size,
                 "start": 0,

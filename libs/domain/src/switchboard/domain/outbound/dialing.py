@@ -38,6 +38,7 @@ from switchboard.common.models import Business, OutboundItem, OutboundRun
 from switchboard.common.phone import is_e164
 from switchboard.domain.outbound.lease import renew_lease
 from switchboard.domain.outbound.progress import IN_FLIGHT
+from switchboard.domain.unrecorded import first_unrecorded
 
 log = get_logger(__name__)
 
@@ -197,17 +198,7 @@ def calls_since(
 def unheard_call(session: Session, business_id: int, candidates: list[str]) -> str | None:
     """The newest of :func:`calls_since`'s ``candidates`` no item has recorded (one recorded is
     that item's call): the call the dial made though it never heard back, or None."""
-    if not candidates:
-        return None
-    recorded = set(
-        session.scalars(
-            select(OutboundItem.call_sid).where(
-                OutboundItem.business_id == business_id,
-                OutboundItem.call_sid.in_(candidates),
-            )
-        )
-    )
-    return next((sid for sid in candidates if sid not in recorded), None)
+    return first_unrecorded(session, OutboundItem.call_sid, business_id, candidates)
 
 
 def placed_values(call_sid: str) -> dict[str, object]:

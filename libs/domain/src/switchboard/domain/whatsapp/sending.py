@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import select, update
+from sqlalchemy import update
 from sqlalchemy.orm import Session
 
 from switchboard.common.db.base import as_utc, utcnow
@@ -27,6 +27,7 @@ from switchboard.common.jobs.catalog import SEND_WHATSAPP_MESSAGE, SEND_WHATSAPP
 from switchboard.common.jobs.service import on_retry
 from switchboard.common.logging import get_logger
 from switchboard.common.models import WhatsAppConversation, WhatsAppMessage
+from switchboard.domain.unrecorded import first_unrecorded
 
 log = get_logger(__name__)
 
@@ -191,17 +192,9 @@ def _sent_since(
     )
     if not candidates:
         return None
-    with tenant_session(business_id) as session:
-        recorded = set(
-            session.scalars(
-                select(WhatsAppMessage.message_sid).where(
-                    WhatsAppMessage.business_id == business_id,
-                    WhatsAppMessage.message_sid.in_(candidates),
-                )
-            )
-        )
     # The same text sent as another of our messages is that message's, not this one's.
-    return next((sid for sid in candidates if sid not in recorded), None)
+    with tenant_session(business_id) as session:
+        return first_unrecorded(session, WhatsAppMessage.message_sid, business_id, candidates)
 
 
 def send_outbound(
