@@ -55,6 +55,9 @@ class LedgerCollector(Collector):
     queue by depth and ``other``), job counts by status and expired jobs by actor, read at
     scrape time."""
 
+    #: The ``source`` label of ``switchboard_metrics_source_up``.
+    source = "ledger"
+
     def collect(self) -> Iterator[Metric]:
         depth = GaugeMetricFamily(
             "switchboard_queue_depth", "Jobs waiting per queue", labels=["queue"]

@@ -8,26 +8,66 @@ from fastapi import APIRouter, Request, Response
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse
 from prometheus_client import CONTENT_TYPE_LATEST, REGISTRY, generate_latest
+from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.metrics_core import Metric
 from prometheus_client.registry import Collector
 
 from switchboard.common.health import broker_ready, database_ready, threads_by_name
+from switchboard.common.logging import get_logger
 from switchboard.common.metrics_access import CHALLENGE, metrics_allowed, refused_body
 from switchboard.common.settings import Settings
 
+log = get_logger(__name__)
 ReadinessCheck = Callable[[], Awaitable[bool]]
 
 
+def source_name(collector: Collector) -> str:
+    """The ``source`` label of a collector's figures: its ``source`` attribute, else its class."""
+    return str(getattr(collector, "source", type(collector).__name__))
+
+
+def _first_line(exc: BaseException) -> str:
+    """The error's type and the first line of its cause (a driver's message without
+    SQLAlchemy's statement and parameters)."""
+    cause = getattr(exc, "orig", None) or exc
+    lines = str(cause).strip().splitlines()
+    return f"{type(exc).__name__}: {lines[0] if lines else ''}"[:300]
+
+
 class _WithExtras:
-    """The process's default registry plus collectors only this service exposes."""
+    """The process's default registry plus collectors only this service exposes.
+
+    A collector that fails (the ledger's figures while PostgreSQL is away) leaves its figures
+    out of this scrape, not the whole scrape: the process's own figures (HTTP requests and
+    their 5xx, the scheduler's role) are what an operator needs during that outage.
+    ``switchboard_metrics_source_up`` says, per source, whether its figures were read.
+    """
 
     def __init__(self, extras: Iterable[Collector]) -> None:
         self.extras = list(extras)
 
     def collect(self) -> Iterator[Metric]:
         yield from REGISTRY.collect()
+        if not self.extras:
+            return
+        up = GaugeMetricFamily(
+            "switchboard_metrics_source_up",
+            "1 when this scrape read the source's figures, 0 when reading them failed "
+            "(then they are left out)",
+            labels=["source"],
+        )
         for collector in self.extras:
-            yield from collector.collect()
+            try:
+                figures = list(collector.collect())
+            except Exception as exc:  # any failure: the other figures are still worth having
+                log.warning(
+                    "metrics.source_failed", source=source_name(collector), error=_first_line(exc)
+                )
+                up.add_metric([source_name(collector)], 0)
+                continue
+            up.add_metric([source_name(collector)], 1)
+            yield from figures
+        yield up
 
 
 def health_router(

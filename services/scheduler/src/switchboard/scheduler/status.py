@@ -133,6 +133,9 @@ class SchedulerCollector(Collector):
     """``/metrics``: the role, the switch, and per schedule and zone its last and next run
     (Unix seconds) and the ticks and jobs it emitted."""
 
+    #: The ``source`` label of ``switchboard_metrics_source_up``.
+    source = "scheduler"
+
     def __init__(self, state: Callable[[], SchedulerState]) -> None:
         self._state = state
 

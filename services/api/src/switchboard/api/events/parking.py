@@ -306,6 +306,9 @@ def replay_parked(
 class ParkedEventsCollector(Collector):
     """``switchboard_parked_events``: parked call events by type, read at scrape time."""
 
+    #: The ``source`` label of ``switchboard_metrics_source_up``.
+    source = "parked_events"
+
     def collect(self) -> Iterator[GaugeMetricFamily]:
         gauge = GaugeMetricFamily(
             "switchboard_parked_events",
