@@ -84,6 +84,20 @@ def test_jobs_list_shows_whole_ids_and_show_finds_a_job_by_a_prefix(api_url, bus
     assert sorted(job["id"] for job in listed) == sorted([dead_id, queued_id])
 
 
+def test_jobs_list_filters_by_actor_for_retrying_one_integration_s_dead_jobs(
+    api_url, business
+) -> None:
+    dead = dead_job(business, str(uuid.uuid4()), "TwilioRestError: the number is unreachable")
+    enqueue(actors.COUNT_RUNS, business_id=business.id, marker="unused")
+    other_dead = str(uuid.uuid4())
+    enqueue(actors.COUNT_RUNS, business_id=business.id, marker="unused", job_id=other_dead)
+    with tenant_session(business.id) as session:
+        session.execute(update(Job).where(Job.id == other_dead).values(status="dead"))
+    args = ("jobs", "list", "--status", "dead", "--actor", actors.NOOP.name, "--json")
+    assert [job["id"] for job in json_of(cli(api_url, business, *args))] == [dead]
+    assert "--actor" in cli(api_url, business, "jobs", "list", "--help").stdout
+
+
 def test_an_ambiguous_or_unknown_prefix_is_an_error_on_stderr_with_exit_1(api_url, business):
     shared = uuid.uuid4().hex[:6]
     for tail in ("a", "b"):

@@ -51,6 +51,30 @@ def test_jobs_filter_by_status_and_never_show_another_business(client) -> None:
     )
 
 
+def test_jobs_filter_by_actor_with_status_and_never_show_another_business(client) -> None:
+    """An operator recovering one broken integration's dead jobs lists that actor's only
+    (before, ``actor`` was ignored and every job came back)."""
+    owner, other = make_business(), make_business()
+    noop = enqueue(actors.NOOP, business_id=owner.id).job_id
+    counted = enqueue(actors.COUNT_RUNS, business_id=owner.id, marker="unused").job_id
+    enqueue(actors.NOOP, business_id=other.id)
+
+    def listed(key: str, **params: str) -> list[str]:
+        response = client.get("/api/v1/jobs", params=params, headers=auth(key))
+        assert response.status_code == 200, response.text
+        return [job["id"] for job in response.json()["items"]]
+
+    assert listed(owner.api_key, actor=actors.NOOP.name) == [noop]
+    assert listed(owner.api_key, actor=actors.COUNT_RUNS.name, status="queued") == [counted]
+    assert listed(owner.api_key, actor=actors.COUNT_RUNS.name, status="dead") == []
+    assert listed(owner.api_key, actor="no_such_job") == []
+    assert listed(other.api_key, actor=actors.COUNT_RUNS.name) == []
+    for bad in ("", "a" * 101, "noop\x00"):
+        response = client.get("/api/v1/jobs", params={"actor": bad}, headers=auth(owner.api_key))
+        assert response.status_code == 422, response.text
+        assert response.json()["detail"][0]["loc"][:2] == ["query", "actor"]
+
+
 def test_a_bad_status_or_cursor_is_a_422_naming_it(client) -> None:
     business = make_business()
     bad_status = client.get(

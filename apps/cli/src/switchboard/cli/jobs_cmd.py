@@ -97,6 +97,9 @@ def list_jobs(
     status: str | None = typer.Option(
         None, help=f"Only jobs in this state: {', '.join(STATUSES)}."
     ),
+    actor: str | None = typer.Option(
+        None, help="Only this actor's jobs (its name as the list shows it)."
+    ),
     id_prefix: str | None = typer.Option(
         None, "--id-prefix", help="Only jobs whose id starts with this (4+ hex characters)."
     ),
@@ -108,7 +111,7 @@ def list_jobs(
     """List jobs, newest first, with their full ids."""
     if status is not None and status not in STATUSES:
         raise typer.BadParameter(f"must be one of {', '.join(STATUSES)}", param_hint="--status")
-    params = {"status": status, "id_prefix": id_prefix}
+    params = {"status": status, "actor": actor, "id_prefix": id_prefix}
     with ApiClient(api_url, api_key) as api:
         jobs = api.items("/api/v1/jobs", {k: v for k, v in params.items() if v}, limit)
     output.show(jobs, as_json, lambda: output.print_table(jobs, COLUMNS, empty="no jobs"))

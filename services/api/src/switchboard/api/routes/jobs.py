@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+from typing import Annotated
+
 from fastapi import APIRouter, Query, Response, status
+from pydantic import Field
 
 from switchboard.api.deps import CurrentBusiness
 from switchboard.api.idempotency import Idempotent
 from switchboard.api.pagination import Cursor, decode_time_cursor, encode_cursor
 from switchboard.api.params import CONFLICT, NOT_FOUND, JobId
-from switchboard.api.schemas import ErrorResponse, JobPage, JobPublic, JobStatus
+from switchboard.api.schemas import ErrorResponse, JobPage, JobPublic, JobStatus, Storable
 from switchboard.common.jobs import service
 
 router = APIRouter(prefix="/api/v1/jobs", tags=["jobs"], responses={401: {"model": ErrorResponse}})
@@ -21,6 +24,11 @@ ID_PREFIX_PATTERN = "^[0-9a-fA-F-]+$"
 def list_jobs(
     business_id: CurrentBusiness,
     status_: JobStatus | None = Query(None, alias="status"),
+    actor: Annotated[str, Field(min_length=1, max_length=100), Storable] | None = Query(
+        None,
+        description="Only this actor's jobs (the job's `actor_name`)",
+        examples=["whatsapp_send_job"],
+    ),
     id_prefix: str | None = Query(
         None,
         min_length=4,
@@ -35,7 +43,7 @@ def list_jobs(
     """This business's jobs, newest first."""
     after = decode_time_cursor(cursor)
     page = service.list_jobs(
-        business_id, status=status_, id_prefix=id_prefix, limit=limit, after=after
+        business_id, status=status_, actor=actor, id_prefix=id_prefix, limit=limit, after=after
     )
     return JobPage(
         items=[JobPublic.model_validate(j) for j in page.items],
