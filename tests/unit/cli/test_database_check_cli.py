@@ -83,3 +83,30 @@ def test_granting_a_role_on_the_embedded_database_is_refused_before_migrating(
 def test_a_migrated_database_is_used(embedded: Settings) -> None:
     result = runner.invoke(app, ["keys", "list", "--business", "999999999"])
     assert result.exit_code == 1 and "business 999999999 not found" in result.output
+
+
+#: Nothing listens on port 1: every connection is refused at once, as while PostgreSQL is down.
+NOWHERE = "postgresql://postgres:not-shown@127.0.0.1:1/switchboard"
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["keys", "list", "--business", "1"],
+        ["keys", "revoke", "1", "--business", "1"],
+        ["create-business", "--name", "Acme", "--phone", "+15551234567"],
+        ["migrate"],
+    ],
+)
+def test_a_postgresql_that_refuses_the_connection_is_one_line_naming_it(
+    tmp_path: Path, args: list[str]
+) -> None:
+    with configured(database_url=NOWHERE, amqp_url="", var_dir=str(tmp_path)):
+        result = runner.invoke(app, args)
+    assert result.exit_code == 1, result.output
+    assert result.exception is None or isinstance(result.exception, SystemExit)
+    assert one_line(result.output).startswith(
+        "error: the database is unavailable: connection failed: "
+        'connection to server at "127.0.0.1", port 1 failed'
+    ), result.output
+    assert "Traceback" not in result.output and "not-shown" not in result.output

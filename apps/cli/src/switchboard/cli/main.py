@@ -76,6 +76,36 @@ class _LazyCommands(TyperGroup):
             return _lazy_command(cmd_name)
         return super().get_command(ctx, cmd_name)
 
+    def invoke(self, ctx: Any) -> Any:
+        """Run the command; PostgreSQL refusing its connection ends it with one line, exit 1
+        (the commands that work on the database directly, a service's start-up migration)."""
+        try:
+            return super().invoke(ctx)
+        except Exception as exc:
+            reason = database_unavailable(exc)
+            if reason is None:
+                raise
+            _err().print(
+                f"[red]error:[/red] {reason}", markup=True, highlight=False, soft_wrap=True
+            )
+            raise typer.Exit(1) from None
+
+
+def database_unavailable(exc: BaseException) -> str | None:
+    """What to say when ``exc`` is the database refusing or dropping a connection (the
+    driver's first line: it names the server and the database, never a password); None for
+    any other error."""
+    import psycopg
+    from sqlalchemy.exc import OperationalError
+
+    if isinstance(exc, OperationalError) and exc.orig is not None:
+        exc = exc.orig
+    if not isinstance(exc, psycopg.OperationalError):
+        return None
+    lines = str(exc).strip().splitlines()
+    first = " ".join(lines[0].split()) if lines else type(exc).__name__
+    return f"the database is unavailable: {first}"
+
 
 app = typer.Typer(
     cls=_LazyCommands,
