@@ -68,3 +68,25 @@ def test_events_list_shows_what_is_parked_and_replay_handles_it(api_url, databas
         app, ["events", "list"], env={"API_BASE_URL": api_url, "ADMIN_API_KEY": "nope"}
     )
     assert refused.exit_code == 1
+
+
+def test_events_list_shows_whole_ids_and_errors_on_one_line_each(api_url, database) -> None:
+    """As ``jobs list``: an id cut with an ellipsis cannot be replayed or looked up (before,
+    this table was 80 columns wide off a terminal and cut both the event id and the error)."""
+    settings, _ = database
+    business = make_business()
+    event = CallStatusChanged(
+        business_id=business.id,
+        call_sid="CA" + uuid.uuid4().hex,
+        call_status="ringing",
+        occurred_at=utc_now(),
+    )
+    parking.park(event.to_json_bytes(), NotFoundError("the call belongs elsewhere"), event)
+    try:
+        listed = cli(api_url, settings, "list")
+        assert listed.exit_code == 0, listed.output
+        [row] = [line for line in listed.stdout.splitlines() if event.event_id in line]
+        assert "call.status" in row and "NotFoundError: the call belongs elsewhere" in row
+        assert event.call_sid not in listed.stdout
+    finally:
+        cli(api_url, settings, "replay")

@@ -2,24 +2,33 @@
 
 from __future__ import annotations
 
-import json
 import sys
 
 import typer
-from rich.console import Console
-from rich.table import Table
 
+from switchboard.cli import output
 from switchboard.cli.api_client import ApiClient, ApiUrl
+from switchboard.cli.output import Column, field
 
 app = typer.Typer(help="Parked call events: list them, replay them once their cause is fixed.")
 PATH = "/api/v1/admin/parked-events"
 AdminKey = typer.Option(..., "--admin-key", envvar="ADMIN_API_KEY", help="The admin API key.")
+COLUMNS = (
+    field("id"),
+    field("event_id", "event"),
+    Column("type", lambda event: event["event_type"] or "unreadable"),
+    Column("business", lambda event: event["business_id"] or "—"),
+    Column("call", lambda event: event["call_sid"] or "—"),
+    field("failures"),
+    Column("parked", lambda event: output.when(event["parked_at"])),
+    field("error", long=True),
+)
 
 
 @app.command("list")
 def list_parked(
     limit: int = typer.Option(100, min=1, max=500, help="How many (newest first)."),
-    as_json: bool = typer.Option(False, "--json", help="Print JSON instead of a table."),
+    as_json: bool = output.JsonOption,
     api_url: str = ApiUrl,
     admin_key: str = AdminKey,
 ) -> None:
@@ -27,21 +36,9 @@ def list_parked(
     with ApiClient(api_url, admin_key) as api:
         page = api.call("GET", PATH, params={"limit": limit})
     if as_json:
-        sys.stdout.write(json.dumps(page) + "\n")
+        output.emit_json(page)
         return
-    table = Table("id", "event", "type", "business", "call", "failures", "parked", "error")
-    for event in page["items"]:
-        table.add_row(
-            str(event["id"]),
-            event["event_id"],
-            event["event_type"] or "unreadable",
-            str(event["business_id"] or "—"),
-            event["call_sid"] or "—",
-            str(event["failures"]),
-            event["parked_at"][:19],
-            event["error"][:80],
-        )
-    Console().print(table)
+    output.print_table(page["items"], COLUMNS, empty="no parked events")
     sys.stdout.write(f"{page['count']} parked\n")
 
 
