@@ -79,3 +79,31 @@ def test_another_business_job_is_not_found_by_its_prefix(capsys, api) -> None:
 def test_a_prefix_shorter_than_four_characters_is_a_usage_error(capsys, api) -> None:
     code, error = exit_code_and_error(capsys, api, "3f2")
     assert code == 2 and "too short: give at least 4 characters" in error
+
+
+@pytest.mark.parametrize("prefix", ["3f2", "zzzz", "3f2a%", "3f2a" * 10])
+def test_jobs_list_refuses_a_bad_id_prefix_as_show_does_exit_2_naming_the_option(
+    prefix: str,
+) -> None:
+    """Before, the prefix went to the API, whose 422 ended the command with exit 1, unlike
+    ``jobs show 3f2`` (a usage error, 2)."""
+    from typer.testing import CliRunner
+
+    from switchboard.cli.main import app
+
+    nowhere = ["--api-url", "http://127.0.0.1:1", "--api-key", "sbk_unused"]
+    result = CliRunner().invoke(app, ["jobs", "list", "--id-prefix", prefix, *nowhere])
+    assert result.exit_code == 2, result.output
+    assert "--id-prefix" in result.output and "hex digits" in result.output
+
+
+def test_json_is_described_for_commands_that_print_a_line_too() -> None:
+    from typer.testing import CliRunner
+
+    from switchboard.cli.main import app
+
+    for command in (["jobs", "retry"], ["jobs", "cancel"], ["outbound", "start"]):
+        output = CliRunner().invoke(app, [*command, "--help"]).output.replace("│", " ")
+        shown = " ".join(output.split())
+        assert "instead of a table" not in shown, command
+        assert "Print the result as JSON on stdout instead of text for people" in shown

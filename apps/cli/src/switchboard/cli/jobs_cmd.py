@@ -111,6 +111,12 @@ def list_jobs(
     """List jobs, newest first, with their full ids."""
     if status is not None and status not in STATUSES:
         raise typer.BadParameter(f"must be one of {', '.join(STATUSES)}", param_hint="--status")
+    if id_prefix is not None and not (
+        MIN_PREFIX <= len(id_prefix) <= FULL_ID_LENGTH and _PREFIX_CHARS.match(id_prefix)
+    ):
+        raise typer.BadParameter(
+            f"give {MIN_PREFIX} to {FULL_ID_LENGTH} hex digits or dashes", param_hint="--id-prefix"
+        )
     params = {"status": status, "actor": actor, "id_prefix": id_prefix}
     with ApiClient(api_url, api_key) as api:
         jobs = api.items("/api/v1/jobs", {k: v for k, v in params.items() if v}, limit)

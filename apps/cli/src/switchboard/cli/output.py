@@ -20,7 +20,9 @@ from rich.table import Table
 Row = Mapping[str, Any]
 
 #: The ``--json`` option every command takes.
-JsonOption = typer.Option(False, "--json", help="Print JSON on stdout instead of a table.")
+JsonOption = typer.Option(
+    False, "--json", help="Print the result as JSON on stdout instead of text for people."
+)
 
 
 @dataclass(frozen=True)
