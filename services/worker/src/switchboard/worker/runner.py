@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import importlib
 import shutil
+import sys
 
 from dramatiq.cli import main as dramatiq_main
 from dramatiq.cli import make_argument_parser
 
 from switchboard.common.db.engine import reset_engine
+from switchboard.common.jobs.broker import get_broker
 from switchboard.common.migrate import worker_startup_migrations
 from switchboard.common.settings import get_settings
 from switchboard.common.startup_imports import startup_imports
@@ -45,6 +47,10 @@ def run_worker(
     """Apply migrations (under the advisory lock) and run Dramatiq's worker until stopped,
     with ``/health`` and ``/metrics`` on ``metrics_port`` (default ``WORKER_METRICS_PORT``;
     0 serves none)."""
+    if processes < 1 or threads < 1:
+        # Dramatiq would start no worker process and exit 0, or processes with no thread
+        # that look alive and run nothing.
+        return _refuse(f"--processes and --threads must be at least 1 (got {processes}, {threads})")
     port = get_settings().worker_metrics_port if metrics_port is None else metrics_port
     # Before the actors' modules are imported: their broker reads where to write its status.
     metrics_dir = status_server.prepare(port) if port else None
@@ -57,9 +63,26 @@ def run_worker(
             # inherit them (frozen, ``startup_heap``) instead of each importing them again.
             for module in (WORKER_MODULE, *modules):
                 importlib.import_module(module)
+        unknown = unknown_queues(queues)
+        if unknown:
+            known = ", ".join(sorted(get_broker().get_declared_queues()))
+            return _refuse(f"no actor uses the queue {', '.join(unknown)}; the queues are: {known}")
         parser = make_argument_parser()  # type: ignore[no-untyped-call]
         args = dramatiq_args(processes, threads, queues, modules, status=bool(port))
         return int(dramatiq_main(parser.parse_args(args)) or 0)  # type: ignore[no-untyped-call]
     finally:
         if metrics_dir is not None:
             shutil.rmtree(metrics_dir, ignore_errors=True)
+
+
+def unknown_queues(queues: list[str]) -> list[str]:
+    """The ``--queue`` names no imported actor declares (a typo would start a worker that
+    consumes nothing, while the queue it was meant for waits)."""
+    declared = get_broker().get_declared_queues()
+    return [queue for queue in dict.fromkeys(queues) if queue not in declared]
+
+
+def _refuse(reason: str) -> int:
+    """Say why the worker does not start, on one line on stderr; exit status 2."""
+    sys.stderr.write(f"error: {reason}\n")
+    return 2

@@ -1,0 +1,30 @@
+"""``switchboard worker`` refuses options under which it would run nothing: no process or no
+thread (Dramatiq started no worker and exited 0, or ran processes that looked alive and ran
+nothing), or a ``--queue`` no actor uses (a typo: a worker consuming nothing, reported by its
+``/health`` as a stopped consumer loop, while the queue it was meant for waited)."""
+
+from __future__ import annotations
+
+import pytest
+
+from switchboard.common.settings import Settings
+from switchboard.worker.runner import run_worker
+
+
+@pytest.mark.parametrize(("processes", "threads"), [(0, 8), (2, 0), (-1, 8)])
+def test_no_process_or_no_thread_is_refused_naming_the_options(
+    embedded: Settings, capsys: pytest.CaptureFixture[str], processes: int, threads: int
+) -> None:
+    assert run_worker(processes, threads, [], [], metrics_port=0) == 2
+    assert capsys.readouterr().err == (
+        f"error: --processes and --threads must be at least 1 (got {processes}, {threads})\n"
+    )
+
+
+def test_a_queue_no_actor_uses_is_refused_listing_the_queues(
+    embedded: Settings, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert run_worker(1, 1, ["calls", "calz"], [], metrics_port=0) == 2
+    error = capsys.readouterr().err
+    assert error.startswith("error: no actor uses the queue calz; the queues are: ")
+    assert "calls" in error.split("the queues are: ")[1].split(", ")
