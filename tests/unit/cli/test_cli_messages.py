@@ -7,8 +7,11 @@ import socket
 import subprocess
 import sys
 
+import pytest
+import typer
 from typer.testing import CliRunner
 
+from switchboard.cli.api_client import ApiClient
 from switchboard.cli.main import GROUPS, app
 from switchboard.common.settings import Settings
 
@@ -97,4 +100,22 @@ def test_a_phone_that_is_not_e164_is_refused_in_words(embedded: Settings) -> Non
     assert result.exit_code == 2
     assert one_line(result.output) == (
         "error: --phone: is not a phone number in E.164 form (+15551234567)"
+    )
+
+
+def test_an_api_that_takes_too_long_is_not_called_out_of_reach(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """A replay of many parked events can outlast the client's timeout while the API goes on
+    with it: the message says so instead of "cannot reach the API (check --api-url)"."""
+    with socket.socket() as server:
+        server.bind(("127.0.0.1", 0))
+        server.listen()  # accepts the connection, never answers
+        url = f"http://127.0.0.1:{server.getsockname()[1]}"
+        with ApiClient(url, "sbk_unused", timeout=0.3) as api, pytest.raises(typer.Exit) as ended:
+            api.call("POST", "/api/v1/admin/parked-events/replay")
+    assert ended.value.exit_code == 1
+    assert one_line(capsys.readouterr().err) == (
+        f"error: the API at {url} did not answer POST /api/v1/admin/parked-events/replay "
+        "within 0.3 s; it may still be doing it: check before trying again"
     )

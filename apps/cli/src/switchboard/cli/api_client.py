@@ -54,6 +54,7 @@ class ApiClient:
     ) -> None:
         # ``http``: an already-open client (the tests pass the API's in-process TestClient).
         self.base_url = base_url.rstrip("/")
+        self.timeout = timeout
         self._owns_http = http is None
         self._http = http or httpx.Client(base_url=self.base_url, timeout=timeout)
         self._http.headers["Authorization"] = f"Bearer {api_key}"
@@ -69,6 +70,13 @@ class ApiClient:
         """Send a request; connection problems end the command with the URL in the message."""
         try:
             return self._http.request(method, path, **kwargs)
+        except httpx.ReadTimeout:
+            # Reached, and it may still be at work (a replay of many events, a bulk action):
+            # "cannot reach" would invite the same request again at once.
+            fail(
+                f"the API at {self.base_url} did not answer {method} {path} within "
+                f"{self.timeout:g} s; it may still be doing it: check before trying again"
+            )
         except httpx.HTTPError as exc:
             fail(f"cannot reach the API at {self.base_url}: {exc} (check --api-url)")
 
