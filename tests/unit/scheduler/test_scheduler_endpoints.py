@@ -103,6 +103,16 @@ def test_switchboard_scheduler_list_prints_every_schedule_with_its_next_run(
     assert "at the next start" in lines["warmup_agents"]
 
 
+def test_the_schedule_list_piped_keeps_every_cell_whole(embedded: Settings) -> None:
+    """Off a terminal (``| grep``, a log), as ``jobs list`` does: before, the table was 80
+    columns wide and cut names to ``warmup…``."""
+    result = CliRunner().invoke(cli, ["scheduler", "--list"], env={"COLUMNS": None})
+
+    assert result.exit_code == 0, result.output
+    assert "…" not in result.stdout
+    assert "whatsapp_idle_summaries" in result.stdout and "at the next start" in result.stdout
+
+
 def test_listing_the_schedules_where_nothing_has_run_creates_no_database(tmp_path: Path) -> None:
     var_dir = tmp_path / "var"
     with configured(database_url="", amqp_url="", var_dir=str(var_dir)):

@@ -6,7 +6,6 @@ from collections.abc import Sequence
 from datetime import UTC, datetime
 
 from rich.console import Console
-from rich.table import Table
 from sqlalchemy.exc import SQLAlchemyError
 
 from switchboard.common.jobs.schedules import Schedule
@@ -67,16 +66,28 @@ def _read_lines(schedules: Sequence[Schedule], now: datetime) -> list[ScheduleSt
 
 
 def _print_table(lines: list[ScheduleStatus]) -> None:
-    table = Table("schedule", "job", "when", "missed", "zone", "last run", "next run", "ticks")
-    for line in lines:
-        table.add_row(
-            line.name,
-            line.job,
-            line.when,
-            line.missed,
-            line.zone,
-            _when(line.last_run, line.zone),
-            _when(line.next_run, line.zone) if line.next_run else "at the next start",
-            f"{line.ticks_emitted} ({line.jobs_emitted} jobs)",
+    """The shared table printer's table (loaded only for ``--list``: serving needs none of
+    it): whole cells on one line each, also when piped."""
+    from switchboard.cli.output import field, print_table
+
+    headers = ("schedule", "job", "when", "missed", "zone", "last run", "next run", "ticks")
+    rows = [
+        dict(
+            zip(
+                headers,
+                (
+                    line.name,
+                    line.job,
+                    line.when,
+                    line.missed,
+                    line.zone,
+                    _when(line.last_run, line.zone),
+                    _when(line.next_run, line.zone) if line.next_run else "at the next start",
+                    f"{line.ticks_emitted} ({line.jobs_emitted} jobs)",
+                ),
+                strict=True,
+            )
         )
-    Console().print(table)
+        for line in lines
+    ]
+    print_table(rows, [field(header) for header in headers], empty="no schedules")
