@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 
 from typer.testing import CliRunner
 
@@ -39,3 +40,14 @@ def test_keys_commands_name_a_missing_business_or_key(embedded) -> None:
     assert missing.exit_code == 1 and "business 999999999 not found" in missing.output
     foreign = runner.invoke(app, ["keys", "revoke", "999999999", "--business", str(business.id)])
     assert foreign.exit_code == 1 and "API key 999999999 not found" in foreign.output
+
+
+def test_the_key_table_piped_keeps_each_key_on_one_line(embedded) -> None:
+    """Before, off a terminal the table was 80 columns wide and wrapped names and times."""
+    business = make_business()
+    name = "the CRM's nightly sync of yesterday's calls"
+    runner.invoke(app, ["keys", "create", "--business", str(business.id), "--name", name])
+    listed = runner.invoke(app, ["keys", "list", "--business", str(business.id)])
+    assert listed.exit_code == 0, listed.output
+    [row] = [line for line in listed.stdout.splitlines() if name in line]
+    assert re.search(r"\d{4}-\d\d-\d\d \d\d:\d\d:\d\d", row), row  # created, whole

@@ -12,14 +12,22 @@ import sys
 
 import typer
 from rich.console import Console
-from rich.table import Table
 
+from switchboard.cli import output
 from switchboard.cli.api_client import fail
 from switchboard.cli.database_check import require_database
 from switchboard.common.errors import NotFoundError
 
 app = typer.Typer(help="API keys: create one (shown once), list them, revoke one.")
 BusinessOption = typer.Option(..., "--business", min=1, help="The business's id.")
+COLUMNS = (
+    output.field("id"),
+    output.field("name", long=True),
+    output.field("prefix"),
+    output.field("created_at", "created"),
+    output.field("last_used_at", "last used"),
+    output.field("revoked_at", "revoked"),
+)
 
 
 def _when(moment: object) -> str:
@@ -53,7 +61,7 @@ def create(
 @app.command("list")
 def list_keys(
     business: int = BusinessOption,
-    as_json: bool = typer.Option(False, "--json", help="Print JSON instead of a table."),
+    as_json: bool = output.JsonOption,
 ) -> None:
     """List the business's keys: id, name, prefix, last use, revocation (never the keys)."""
     from switchboard.domain.businesses.accounts import list_api_keys
@@ -77,10 +85,7 @@ def list_keys(
     if as_json:
         sys.stdout.write(json.dumps(rows) + "\n")
         return
-    table = Table("id", "name", "prefix", "created", "last used", "revoked")
-    for row in rows:
-        table.add_row(*(str(value) for value in row.values()))
-    Console().print(table)
+    output.print_table(rows, COLUMNS, empty="no keys")
 
 
 @app.command()
