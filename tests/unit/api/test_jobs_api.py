@@ -3,8 +3,13 @@ from __future__ import annotations
 import base64
 from pathlib import Path
 
+from sqlalchemy import update
+
+from switchboard.common.db.tenancy import tenant_session
 from switchboard.common.jobs import enqueue
 from switchboard.common.jobs.broker import get_broker
+from switchboard.common.jobs.enqueue import enqueue_unique
+from switchboard.common.models.jobs import Job
 from switchboard.worker.runtime.inprocess import start_worker
 from tests.support import actors
 from tests.support.factories import make_business
@@ -165,3 +170,27 @@ def test_a_cursor_this_api_did_not_write_is_a_422_on_jobs_and_the_dashboard(clie
     assert client.get(
         "/api/v1/jobs", params={"cursor": well_formed}, headers=auth(business.api_key)
     ).json() == {"items": [], "next_cursor": None}
+
+
+def test_retrying_a_dead_job_whose_key_a_live_job_holds_is_a_409_naming_it(client) -> None:
+    """Before, the live-key constraint's error was a 500 (the scheduler had enqueued the same
+    work again under the key): the retry is refused until the live job ends."""
+    business = make_business()
+    dead = enqueue_unique(actors.NOOP, key=f"nightly-{business.id}", business_id=business.id)
+    with tenant_session(business.id) as session:
+        session.execute(update(Job).where(Job.id == dead.job_id).values(status="dead"))
+    live = enqueue_unique(actors.NOOP, key=f"nightly-{business.id}", business_id=business.id)
+    assert live.job_id != dead.job_id
+
+    refused = client.post(f"/api/v1/jobs/{dead.job_id}/retry", headers=auth(business.api_key))
+    assert refused.status_code == 409, refused.text
+    assert refused.json()["detail"] == (
+        f"job {dead.job_id} cannot be retried while job {live.job_id} (queued) holds its dedup "
+        "key (it does the same work): retry it once that job has ended, or cancel that one first"
+    )
+    shown = client.get(f"/api/v1/jobs/{dead.job_id}", headers=auth(business.api_key)).json()
+    assert shown["status"] == "dead"
+
+    client.post(f"/api/v1/jobs/{live.job_id}/cancel", headers=auth(business.api_key))
+    retried = client.post(f"/api/v1/jobs/{dead.job_id}/retry", headers=auth(business.api_key))
+    assert retried.status_code == 200 and retried.json()["status"] == "queued"

@@ -10,6 +10,7 @@ from typing import Any
 
 from dramatiq import Message
 from sqlalchemy import and_, or_, select, update
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from switchboard.common.db.base import utcnow
@@ -17,7 +18,7 @@ from switchboard.common.db.tenancy import tenant_session
 from switchboard.common.errors import ConflictError, NotFoundError
 from switchboard.common.jobs.catalog import ActorSpec
 from switchboard.common.jobs.outbox import add_to_outbox
-from switchboard.common.models.jobs import FINAL_STATUSES, Job
+from switchboard.common.models.jobs import FINAL_STATUSES, LIVE_STATUSES, Job
 
 
 class JobNotFoundError(NotFoundError):
@@ -131,6 +132,32 @@ def on_retry(spec: ActorSpec, hook: RetryHook) -> None:
     _retry_hooks[spec.name] = hook
 
 
+_KEY_HELD = (
+    "job {job_id} cannot be retried while {holder} holds its dedup key (it does the same "
+    "work): retry it once that job has ended, or cancel that one first"
+)
+
+
+def _refuse_if_key_is_held(session: Session, job: Job) -> None:
+    """A job's dedup key is unique among live jobs: while another holds it (the scheduler
+    enqueued the same work again), queueing this one again is refused, not a constraint's
+    error."""
+    if job.dedup_key is None:
+        return
+    holder = session.execute(
+        select(Job.id, Job.status).where(
+            Job.business_id == job.business_id,
+            Job.dedup_key == job.dedup_key,
+            Job.status.in_(LIVE_STATUSES),
+            Job.id != job.id,
+        )
+    ).first()
+    if holder is not None:
+        raise JobStateError(
+            _KEY_HELD.format(job_id=job.id, holder=f"job {holder.id} ({holder.status})")
+        )
+
+
 def retry_job(business_id: int, job_id: str) -> Job:
     """Queue a dead, failed or cancelled job again, with fresh attempts and a new timestamp."""
     with tenant_session(business_id) as session:
@@ -143,6 +170,7 @@ def retry_job(business_id: int, job_id: str) -> Job:
             raise JobStateError(
                 f"job {job_id} is {job.status}; only dead, failed or cancelled jobs can be retried"
             )
+        _refuse_if_key_is_held(session, job)
         message = Message.decode(job.message.encode())
         options = {
             k: v
@@ -163,6 +191,10 @@ def retry_job(business_id: int, job_id: str) -> Job:
         job.finished_at, job.message = None, payload
         if job.dedup_key is not None:
             job.dedup_window_key = None
+        try:
+            session.flush()
+        except IntegrityError as exc:  # a job with its key was enqueued meanwhile
+            raise JobStateError(_KEY_HELD.format(job_id=job_id, holder="another live job")) from exc
         hook = _retry_hooks.get(job.actor_name)
         if hook is not None:
             hook(session, business_id, message.kwargs)
