@@ -21,7 +21,7 @@ log = get_logger(__name__)
 ReadinessCheck = Callable[[], Awaitable[bool]]
 
 
-def source_name(collector: Collector) -> str:
+def _source_name(collector: Collector) -> str:
     """The ``source`` label of a collector's figures: its ``source`` attribute, else its class."""
     return str(getattr(collector, "source", type(collector).__name__))
 
@@ -61,11 +61,11 @@ class _WithExtras:
                 figures = list(collector.collect())
             except Exception as exc:  # any failure: the other figures are still worth having
                 log.warning(
-                    "metrics.source_failed", source=source_name(collector), error=_first_line(exc)
+                    "metrics.source_failed", source=_source_name(collector), error=_first_line(exc)
                 )
-                up.add_metric([source_name(collector)], 0)
+                up.add_metric([_source_name(collector)], 0)
                 continue
-            up.add_metric([source_name(collector)], 1)
+            up.add_metric([_source_name(collector)], 1)
             yield from figures
         yield up
 
