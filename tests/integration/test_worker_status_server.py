@@ -27,8 +27,12 @@ def _value(metrics: str, sample: str) -> float:
 
 
 def _get(url: str) -> httpx.Response | None:
+    return _get_with(url, {})
+
+
+def _get_with(url: str, headers: dict[str, str]) -> httpx.Response | None:
     try:
-        return httpx.get(url, timeout=5)
+        return httpx.get(url, headers=headers, timeout=5)
     except httpx.TransportError:
         return None
 
@@ -99,10 +103,18 @@ def test_with_metrics_token_set_the_worker_s_metrics_need_it(start_service) -> N
         metrics_token=token,
     )
     health = wait_for(lambda: _get(f"{base}/health"), timeout=60, what="the worker's /health")
-    refused = httpx.get(f"{base}/metrics", headers={"Authorization": "Bearer wrong"}, timeout=5)
-    shown = httpx.get(f"{base}/metrics", headers={"Authorization": f"Bearer {token}"}, timeout=5)
+    enqueue(actors.NOOP, business_id=make_business().id)  # a job done: figures to show
+
+    def shown() -> httpx.Response | None:
+        """The figures, once the worker process has written its job's (an empty page before)."""
+        response = _get_with(f"{base}/metrics", {"Authorization": f"Bearer {token}"})
+        return response if response is not None and "# TYPE" in response.text else None
+
+    figures = wait_for(shown, timeout=60, what="the worker's figures, with the token")
+    refused = _get_with(f"{base}/metrics", {"Authorization": "Bearer wrong"})
 
     assert health.status_code in (200, 503)  # open, whatever it says
-    assert refused.status_code == 401 and refused.json()["code"] == "unauthorized"
+    assert figures.status_code == 200
+    assert refused is not None and refused.status_code == 401
+    assert refused.json()["code"] == "unauthorized" and "# TYPE" not in refused.text
     assert refused.headers["WWW-Authenticate"] == 'Bearer realm="metrics"'
-    assert shown.status_code == 200 and "# TYPE" in shown.text
