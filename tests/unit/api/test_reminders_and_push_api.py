@@ -2,6 +2,10 @@ from __future__ import annotations
 
 import base64
 
+from sqlalchemy import update
+
+from switchboard.common.db import tenant_session
+from switchboard.common.models import Reminder
 from tests.support.factories import make_business
 from tests.unit.api import rows
 from tests.unit.api.rows import auth
@@ -127,3 +131,24 @@ def test_push_keys_that_no_push_could_use_are_a_422_naming_the_key(client) -> No
         "/api/v1/push-subscriptions", json={**browser, "keys": padded}, headers=headers
     )
     assert created.status_code == 201, created.text
+
+
+def test_a_sent_reminder_given_a_new_due_time_is_pending_again(client) -> None:
+    business = make_business()
+    headers = auth(business.api_key)
+    created = client.post(
+        "/api/v1/reminders", json={"title": "x", "due_at": "2030-01-01T09:00:00Z"}, headers=headers
+    ).json()
+    url = f"/api/v1/reminders/{created['id']}"
+    with tenant_session(business.id) as session:
+        session.execute(update(Reminder).values(status="sent"))
+    same = client.patch(url, json={"due_at": "2030-01-01T10:00:00+01:00"}, headers=headers)
+    assert same.json()["status"] == "sent"  # the same moment written another way
+    snoozed = client.patch(url, json={"due_at": "2030-01-01T09:15:00Z"}, headers=headers)
+    assert snoozed.json()["status"] == "pending"
+    with tenant_session(business.id) as session:
+        session.execute(update(Reminder).values(status="sent"))
+    closed = client.patch(
+        url, json={"due_at": "2030-01-01T09:30:00Z", "status": "done"}, headers=headers
+    )
+    assert closed.json()["status"] == "done"

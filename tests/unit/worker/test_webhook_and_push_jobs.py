@@ -8,6 +8,7 @@ import dramatiq
 from sqlalchemy import func, select, update
 
 from switchboard.common.db import tenant_session
+from switchboard.common.db.base import utcnow
 from switchboard.common.events import RecordingReady
 from switchboard.common.models import (
     Job,
@@ -18,6 +19,7 @@ from switchboard.common.models import (
 )
 from switchboard.common.settings import Settings
 from switchboard.domain.calls.followups import enqueue_follow_ups
+from switchboard.domain.notifications.reminders import update_reminder
 from switchboard.domain.webhooks.delivery import UNKNOWN_OUTCOME
 from switchboard.domain.webhooks.endpoints import QueuedTest, send_test
 from tests.fakes.web_push import FakePushService
@@ -271,6 +273,32 @@ def test_a_due_reminder_is_pushed_once(
     # The payload was kept only until the job succeeded (it named ids, never the push's text).
     assert done.message == ""
     assert [push.json()["title"] for push in fake_push_service.received] == ["Call Dana back"]
+    with tenant_session(world.id) as session:
+        reminder = session.get(Reminder, world.reminder_id)
+    assert reminder is not None and reminder.status == "sent"
+
+
+def test_a_reminder_moved_on_after_its_push_is_pushed_again_at_its_new_time(
+    worker: dramatiq.Worker, fake_push_service: FakePushService
+) -> None:
+    """Snoozing: a sent reminder given a new due time (PATCH ``due_at``) is pending again, and
+    its push at the new time is a new job, not the first one's key seen again."""
+    browser = fake_push_service.subscribe()
+    info = browser.as_subscription_info()
+    world = make_world(push_endpoint=info["endpoint"])
+    with tenant_session(world.id) as session:
+        subscription = session.get(PushSubscription, world.subscription_id)
+        assert subscription is not None
+        subscription.p256dh, subscription.auth = info["keys"]["p256dh"], info["keys"]["auth"]
+    assert run("schedule_reminders_job", business_id=world.id).status == "succeeded"
+    fake_push_service.wait_for(lambda: len(fake_push_service.received) == 1, timeout=20)
+
+    snoozed = update_reminder(world.id, world.reminder_id, {"due_at": utcnow()})
+    assert snoozed.status == "pending"
+    assert run("schedule_reminders_job", business_id=world.id).status == "succeeded"
+
+    fake_push_service.wait_for(lambda: len(fake_push_service.received) == 2, timeout=20)
+    assert len(jobs_of(world.id, "send_push_notification_job")) == 2
     with tenant_session(world.id) as session:
         reminder = session.get(Reminder, world.reminder_id)
     assert reminder is not None and reminder.status == "sent"

@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import delete, select
 
-from switchboard.common.db.base import utcnow
+from switchboard.common.db.base import as_utc, utcnow
 from switchboard.common.db.owned import owned_row
 from switchboard.common.db.tenancy import tenant_session
 from switchboard.common.integrations.push import PushSender, PushSubscriptionInfo, SubscriptionGone
@@ -36,6 +36,14 @@ def reminder_topic(reminder_id: int) -> str:
     whose worker died after the push service took the first) replaces the first while the
     service still holds it undelivered."""
     return f"reminder-{reminder_id}"
+
+
+def push_key(reminder: Reminder, subscription_id: int) -> str:
+    """The unique key of a reminder's push to one subscription: once per due time, so a
+    reminder moved on after its push (a snooze) is pushed again, and a scan that runs twice
+    pushes once."""
+    due = as_utc(reminder.due_at).astimezone(UTC).isoformat()
+    return f"reminder:{reminder.business_id}:{reminder.id}:{due}:{subscription_id}"
 
 
 def send_push(
@@ -96,7 +104,7 @@ def send_due_reminders(business_id: int, now: datetime | None = None) -> int:
             for subscription_id in subscriptions:
                 enqueue_unique(
                     SEND_PUSH_NOTIFICATION,
-                    key=f"reminder:{business_id}:{reminder.id}:{subscription_id}",
+                    key=push_key(reminder, subscription_id),
                     period=FOREVER,
                     business_id=business_id,
                     subscription_id=subscription_id,

@@ -32,7 +32,9 @@ class ReminderCreate(ReminderBase, RequestBody):
 
 
 class ReminderUpdate(Patch):
-    """Only the fields given change; ``null`` clears the note or the lead."""
+    """Only the fields given change; ``null`` clears the note or the lead. A sent reminder
+    given a new ``due_at`` (a snooze) is pending again, and pushed at that time, unless the
+    same request sets its ``status``."""
 
     nullable = frozenset({"note", "lead_id"})
 
