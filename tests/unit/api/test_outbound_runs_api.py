@@ -48,3 +48,21 @@ def test_a_window_of_minutes_is_kept_as_given(client: TestClient, start: str, en
     )
     assert response.status_code == 201, response.text
     assert (response.json()["window_start"], response.json()["window_end"]) == (start, end[:5])
+
+
+@pytest.mark.parametrize(
+    ("start", "end", "loc"), [("09:00", "24:00", "window_end"), ("24:00", "06:00", "window_start")]
+)
+def test_24_00_is_a_422_that_says_midnight_is_00_00(
+    client: TestClient, start: str, end: str, loc: str
+) -> None:
+    business = make_business()
+    rows.lead(business.id)
+    response = client.post(
+        "/api/v1/outbound-runs",
+        json={"name": "Run", "filter": {}, "window_start": start, "window_end": end},
+        headers=auth(business.api_key),
+    )
+    assert response.status_code == 422, response.text
+    [error] = response.json()["detail"]
+    assert error["loc"] == ["body", loc] and "ends at 00:00" in error["msg"]

@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import base64
 
+import pytest
 from sqlalchemy import update
 
 from switchboard.common.db import tenant_session
@@ -152,3 +153,41 @@ def test_a_sent_reminder_given_a_new_due_time_is_pending_again(client) -> None:
         url, json={"due_at": "2030-01-01T09:30:00Z", "status": "done"}, headers=headers
     )
     assert closed.json()["status"] == "done"
+
+
+def test_a_query_time_whose_plus_became_a_space_is_a_422_that_says_write_2b(client) -> None:
+    headers = auth(make_business().api_key)
+    # A + in a query string is a space: curl "...?due_before=2030-01-01T09:00:00+02:00".
+    response = client.get("/api/v1/reminders?due_before=2030-01-01T09:00:00+02:00", headers=headers)
+    assert response.status_code == 422
+    [error] = response.json()["detail"]
+    assert error["loc"] == ["query", "due_before"] and "%2B" in error["msg"]
+    encoded = client.get(
+        "/api/v1/reminders?due_before=2030-01-01T09:00:00%2B02:00", headers=headers
+    )
+    assert encoded.status_code == 200
+
+
+@pytest.mark.parametrize("due_at", ["2030-01-01T24:00:00Z", "2030-01-01T24:00+02:00"])
+def test_24_00_is_a_422_that_says_write_00_00_of_the_next_day(client, due_at: str) -> None:
+    headers = auth(make_business().api_key)
+    response = client.post(
+        "/api/v1/reminders", json={"title": "x", "due_at": due_at}, headers=headers
+    )
+    assert response.status_code == 422
+    [error] = response.json()["detail"]
+    assert error["loc"] == ["body", "due_at"] and "00:00 of the next day" in error["msg"]
+
+
+def test_a_filter_time_without_an_offset_is_read_as_utc(client) -> None:
+    headers = auth(make_business().api_key)
+    client.post(
+        "/api/v1/reminders", json={"title": "x", "due_at": "2030-01-01T09:00:00Z"}, headers=headers
+    )
+
+    def count(due_before: str) -> int:
+        page = client.get("/api/v1/reminders", params={"due_before": due_before}, headers=headers)
+        return len(page.json()["items"])
+
+    assert (count("2030-01-01T09:00:01"), count("2030-01-01T09:00:00")) == (1, 0)
+    assert (count("2030-01-02"), count("2030-01-01")) == (1, 0)

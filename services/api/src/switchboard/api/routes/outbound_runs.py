@@ -9,6 +9,7 @@ from fastapi import APIRouter, Query
 from pydantic import (
     AfterValidator,
     BaseModel,
+    BeforeValidator,
     ConfigDict,
     Field,
     ValidationInfo,
@@ -50,8 +51,20 @@ def _wall_clock(value: time) -> time:
     return value
 
 
+def _not_end_of_day(value: object) -> object:
+    # ISO 8601's 24:00 is a natural way to say "until midnight"; the parser would only say
+    # the hour is out of range.
+    if isinstance(value, str) and value.startswith("24:"):
+        raise PydanticCustomError(
+            "time_end_of_day",
+            "uses 24:00, which is not a time of day: a window that ends at midnight ends at "
+            "00:00 (an end before the start spans midnight)",
+        )
+    return value
+
+
 #: A bound of a calling window: ``HH:MM``, no offset, no seconds.
-WindowTime = Annotated[time, AfterValidator(_wall_clock)]
+WindowTime = Annotated[time, BeforeValidator(_not_end_of_day), AfterValidator(_wall_clock)]
 
 
 class LeadFilter(RequestBody):

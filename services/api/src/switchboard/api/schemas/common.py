@@ -13,6 +13,7 @@ truncated rather than rounded so a time never moves into the next second.
 
 from __future__ import annotations
 
+import re
 from datetime import UTC, datetime
 from typing import Annotated, ClassVar, Generic, TypeVar
 
@@ -130,7 +131,31 @@ def _not_a_number(value: object) -> object:
     return value
 
 
+#: ``2030-01-01T09:00:00 02:00``: an offset whose ``+`` a URL's query turned into a space.
+_PLUS_AS_SPACE = re.compile(r"^\d{4}-\d{2}-\d{2}[Tt ]\d{2}:\d{2}(:\d{2}(\.\d+)?)? \d{2}(:?\d{2})?$")
+#: ``2030-01-01T24:00``: ISO 8601's end of the day, which Python's times do not hold.
+_END_OF_DAY = re.compile(r"^\d{4}-\d{2}-\d{2}[Tt ]24:00")
+
+
+def _time_text_mistakes(value: object) -> object:
+    # Two mistakes a client makes in good faith, which the parser would call only
+    # "unexpected extra characters": named here, with what to write instead.
+    if isinstance(value, str) and _PLUS_AS_SPACE.match(value):
+        raise PydanticCustomError(
+            "datetime_offset_space",
+            "has a space where its offset's + should be: a + in a URL's query string is read "
+            "as a space, so write it %2B (2031-01-01T09:00:00%2B02:00)",
+        )
+    if isinstance(value, str) and _END_OF_DAY.match(value):
+        raise PydanticCustomError(
+            "datetime_end_of_day",
+            "uses 24:00, which is not taken: write 00:00 of the next day",
+        )
+    return value
+
+
 _NOT_A_NUMBER = BeforeValidator(_not_a_number)
+_TIME_TEXT = BeforeValidator(_time_text_mistakes)
 _AS_UTC_TEXT = PlainSerializer(utc_text, return_type=str, when_used="json")
 _UTC_TEXT_SCHEMA = WithJsonSchema(
     {"type": "string", "format": "date-time", "examples": ["2026-12-04T10:00:00.000Z"]},
@@ -139,11 +164,16 @@ _UTC_TEXT_SCHEMA = WithJsonSchema(
 #: A timestamp in a response or a filter: timezone-aware UTC (naive means UTC; a number is
 #: refused), written as ``utc_text`` says.
 Timestamp = Annotated[
-    datetime, _NOT_A_NUMBER, AfterValidator(_as_utc), _AS_UTC_TEXT, _UTC_TEXT_SCHEMA
+    datetime, _NOT_A_NUMBER, _TIME_TEXT, AfterValidator(_as_utc), _AS_UTC_TEXT, _UTC_TEXT_SCHEMA
 ]
 #: A time a client sets: it must carry its offset (text, never a number), and is stored in UTC.
 AwareTimestamp = Annotated[
-    AwareDatetime, _NOT_A_NUMBER, AfterValidator(_as_utc), _AS_UTC_TEXT, _UTC_TEXT_SCHEMA
+    AwareDatetime,
+    _NOT_A_NUMBER,
+    _TIME_TEXT,
+    AfterValidator(_as_utc),
+    _AS_UTC_TEXT,
+    _UTC_TEXT_SCHEMA,
 ]
 
 
