@@ -25,6 +25,7 @@ from switchboard.scheduler.leader import Leadership
 from switchboard.scheduler.loop import Scheduler
 from switchboard.scheduler.registry import Registry
 from tests.support import schedules as process_schedules
+from tests.support import stalling_schedules
 from tests.support.actors import NOOP
 from tests.support.factories import make_business
 from tests.support.processes import ServiceProcess, free_port, service_env
@@ -168,6 +169,54 @@ def test_killing_the_leader_mid_interval_hands_over_without_a_duplicate_or_a_gap
     with system_session() as session:
         stored = session.execute(
             select(ScheduleTick.ticks_emitted).where(ScheduleTick.schedule == name)
+        ).scalar_one()
+    assert stored == len(ticks)
+    assert handover_s < 5, f"the follower took {handover_s:.1f} s to lead"
+
+
+def test_killing_the_leader_mid_tick_hands_the_tick_to_the_follower_once(
+    new_database: Settings, tmp_path: Path
+) -> None:
+    """SIGKILL while the leader is inside a tick's transaction, holding the schedule's row
+    lock: nothing of it is kept, and the follower emits that very tick, once, then goes on."""
+    make_business()
+    [schedule] = stalling_schedules.SCHEDULES
+    marker = tmp_path / "stalled"
+    env = service_env(
+        database_url=new_database.database_url,
+        amqp_url="",
+        **{stalling_schedules.MARKER_ENV: str(marker)},
+    )
+    urls, processes = [], []
+    for i in range(2):
+        port = free_port()
+        args = ["scheduler", stalling_schedules.__name__, "--host", "127.0.0.1"]
+        processes.append(ServiceProcess([*args, "--port", str(port)], env, tmp_path / f"s{i}.log"))
+        urls.append(f"http://127.0.0.1:{port}")
+    try:
+        roles = wait_for(lambda: _roles(urls), timeout=60, what="both schedulers' /health")
+        leader = roles.index("leader")
+        wait_for(marker.exists, timeout=30, what="the leader stalled inside a tick")
+        stalled_tick = wait_for(lambda: marker.read_text() or None, timeout=5)
+        processes[leader].kill()
+        killed_at = time.monotonic()
+        follower = urls[1 - leader]
+        wait_for(lambda: (_health(follower) or {}).get("role") == "leader", timeout=30)
+        handover_s = time.monotonic() - killed_at
+        wait_for(lambda: len(ticks_of(schedule.name)) >= 3, timeout=30, what="three ticks")
+        processes[1 - leader].stop()
+    finally:
+        for process in processes:
+            process.stop()
+            print(f"--- {process.log_path.name} ---\n{process.output()[-3000:]}")
+
+    ticks = ticks_of(schedule.name)
+    assert ticks[0] == datetime.fromisoformat(stalled_tick), ticks  # not lost, not skipped
+    step = timedelta(seconds=process_schedules.TICK_S)
+    assert all(b - a == step for a, b in pairwise(ticks)), ticks  # no repeat, no gap
+    with system_session() as session:
+        stored = session.execute(
+            select(ScheduleTick.ticks_emitted).where(ScheduleTick.schedule == schedule.name)
         ).scalar_one()
     assert stored == len(ticks)
     assert handover_s < 5, f"the follower took {handover_s:.1f} s to lead"
