@@ -23,8 +23,11 @@ def locked_packages() -> dict[str, list[dict[str, Any]]]:
     return packages
 
 
-def requirements(packages: dict[str, list[dict[str, Any]]], node: Node) -> Iterator[Node]:
-    """What ``node`` pulls in: its dependencies, or those of the extra (markers ignored)."""
+def requirements(
+    packages: dict[str, list[dict[str, Any]]], node: Node, *, unconditional: bool = False
+) -> Iterator[Node]:
+    """What ``node`` pulls in: its dependencies, or those of the extra (markers ignored, or,
+    with ``unconditional``, a dependency with a marker, such as Windows only, left out)."""
     name, extra = node
     for package in packages[name]:
         if extra is None:
@@ -32,19 +35,22 @@ def requirements(packages: dict[str, list[dict[str, Any]]], node: Node) -> Itera
         else:
             deps = package.get("optional-dependencies", {}).get(extra, [])
         for dep in deps:
+            if unconditional and "marker" in dep:
+                continue
             yield dep["name"], None
             for dep_extra in dep.get("extra", []):
                 yield dep["name"], dep_extra
 
 
-def closure(root: str) -> dict[Node, set[Node]]:
-    """Every requirement installed with ``root`` (its runtime dependencies), with who asks."""
+def closure(root: str, *, unconditional: bool = False) -> dict[Node, set[Node]]:
+    """Every requirement installed with ``root`` (its runtime dependencies), with who asks
+    (``unconditional``: only what every platform installs)."""
     packages = locked_packages()
     parents: dict[Node, set[Node]] = {(root, None): set()}
     todo: list[Node] = [(root, None)]
     while todo:
         node = todo.pop()
-        for child in requirements(packages, node):
+        for child in requirements(packages, node, unconditional=unconditional):
             if child not in parents:
                 parents[child] = set()
                 todo.append(child)
@@ -80,3 +86,13 @@ def test_other_services_install_neither_google_speech_nor_openai_realtime(servic
 
 def test_the_worker_installs_no_websockets_at_all() -> None:
     assert "websockets" not in names(closure("switchboard-worker"))
+
+
+@pytest.mark.parametrize(
+    "service", ["switchboard-api", "switchboard-worker", "switchboard-scheduler"]
+)
+def test_services_that_read_business_time_zones_install_the_zone_database(service: str) -> None:
+    """The API checks a business's zone, the worker reads its calling window in it, the
+    scheduler ticks in it: each needs IANA's database whether or not the image has one
+    (Debian's slim images from trixie on do not)."""
+    assert "tzdata" in names(closure(service, unconditional=True))
