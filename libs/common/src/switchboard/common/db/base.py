@@ -26,8 +26,10 @@ def utcnow() -> datetime:
 
 
 def as_utc(moment: datetime) -> datetime:
-    """A stored time as an aware UTC datetime (SQLite gives back naive ones, stored as UTC)."""
-    return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment
+    """A stored time as an aware UTC datetime: SQLite gives back naive ones (stored as UTC),
+    PostgreSQL aware ones in its session's ``TimeZone``, which is the host's local zone
+    wherever ``initdb`` found one."""
+    return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
 
 
 class Base(DeclarativeBase):

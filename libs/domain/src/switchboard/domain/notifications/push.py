@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import delete, select
@@ -42,7 +42,7 @@ def push_key(reminder: Reminder, subscription_id: int) -> str:
     """The unique key of a reminder's push to one subscription: once per due time, so a
     reminder moved on after its push (a snooze) is pushed again, and a scan that runs twice
     pushes once."""
-    due = as_utc(reminder.due_at).astimezone(UTC).isoformat()
+    due = as_utc(reminder.due_at).isoformat()
     return f"reminder:{reminder.business_id}:{reminder.id}:{due}:{subscription_id}"
 
 
