@@ -4,8 +4,9 @@ tick is emitted once however many schedulers look, and a failed emission leaves 
 from __future__ import annotations
 
 from collections.abc import Iterable
-from datetime import timedelta
+from datetime import datetime, timedelta
 
+import pytest
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
@@ -47,6 +48,46 @@ def test_the_daily_cleanup_catches_up_once_after_days_without_a_scheduler(
         (at(2027, 3, 15, 3), business_id),
         (at(2027, 3, 16, 3), business_id),
     ]
+
+
+@pytest.mark.parametrize(
+    ("zone", "down_at", "back_at", "ticks"),
+    [
+        # New York springs forward on 14 March 2027: that 03:00 is 07:00 UTC, not 08:00.
+        (
+            "America/New_York",
+            at(2027, 3, 13, 20),
+            at(2027, 3, 14, 12),
+            [at(2027, 3, 14, 7), at(2027, 3, 15, 7)],
+        ),
+        # Chatham falls back from +13:45 to +12:45 at 03:45 on 4 April 2027: 03:00 comes
+        # twice (13:15 and 14:15 UTC on the 3rd) and is run once.
+        (
+            "Pacific/Chatham",
+            at(2027, 4, 3, 10),
+            at(2027, 4, 3, 14, 30),
+            [at(2027, 4, 3, 13, 15), at(2027, 4, 4, 14, 15)],
+        ),
+    ],
+)
+def test_a_cleanup_missed_across_a_clock_change_runs_once_on_return(
+    embedded: Settings, zone: str, down_at: datetime, back_at: datetime, ticks: list[datetime]
+) -> None:
+    """Down through the night the clocks change: the missed 03:00 runs once when a scheduler
+    is back, and the next at 03:00 on the business's wall clock (looks every 15 minutes)."""
+    business_id = business_in(zone)
+    old_recording(business_id)
+    clock = FakeClock(down_at)
+    scheduler_for(embedded, clock, "recording_cleanup").step()
+
+    clock.set(back_at)
+    restarted = scheduler_for(embedded, clock, "recording_cleanup")
+    assert [(o.zone, o.decision, o.jobs) for o in restarted.step()] == [(zone, "emit", 1)]
+    for _ in range(4 * 30):
+        clock.advance(timedelta(minutes=15))
+        restarted.step()
+
+    assert emitted(CLEANUP_OLD_RECORDINGS.name) == [(tick, business_id) for tick in ticks]
 
 
 def test_an_hour_of_minute_scans_missed_coalesces_into_one_scan(embedded: Settings) -> None:
