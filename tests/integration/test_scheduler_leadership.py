@@ -3,6 +3,8 @@ however many schedulers run and whichever of them dies."""
 
 from __future__ import annotations
 
+import os
+import signal
 import threading
 import time
 import uuid
@@ -21,7 +23,7 @@ from switchboard.common.models import Job, ScheduleTick
 from switchboard.common.settings import Settings
 from switchboard.scheduler.clock import FakeClock
 from switchboard.scheduler.emission import Outcome, emit_due
-from switchboard.scheduler.leader import Leadership
+from switchboard.scheduler.leader import LEADER_SILENCE_S, Leadership
 from switchboard.scheduler.loop import Scheduler
 from switchboard.scheduler.registry import Registry
 from tests.support import schedules as process_schedules
@@ -220,6 +222,103 @@ def test_killing_the_leader_mid_tick_hands_the_tick_to_the_follower_once(
         ).scalar_one()
     assert stored == len(ticks)
     assert handover_s < 5, f"the follower took {handover_s:.1f} s to lead"
+
+
+def test_a_frozen_leader_is_replaced_and_emits_nothing_twice_when_it_thaws(
+    new_database: Settings, tmp_path: Path
+) -> None:
+    """SIGSTOP, as a paused VM or a process stuck in a C call: the kernel still answers TCP
+    keepalives, so only the database's own clock on the leader's silence frees the lock
+    (``LEADER_SILENCE_S``). The follower leads; the thawed leader finds its session ended,
+    follows, and no tick is emitted twice."""
+    make_business()
+    name = process_schedules.SCHEDULES[0].name
+    env = service_env(database_url=new_database.database_url, amqp_url="")
+    urls, processes = [], []
+    for i in range(2):
+        port = free_port()
+        args = ["scheduler", "tests.support.schedules", "--host", "127.0.0.1"]
+        processes.append(ServiceProcess([*args, "--port", str(port)], env, tmp_path / f"s{i}.log"))
+        urls.append(f"http://127.0.0.1:{port}")
+    try:
+        roles = wait_for(lambda: _roles(urls), timeout=60, what="both schedulers' /health")
+        leader, follower = roles.index("leader"), urls[1 - roles.index("leader")]
+        wait_for(lambda: len(ticks_of(name)) >= 2, timeout=30, what="two ticks")
+        frozen = processes[leader].proc.pid
+        os.killpg(frozen, signal.SIGSTOP)
+        frozen_at = time.monotonic()
+        try:
+            wait_for(
+                lambda: (_health(follower) or {}).get("role") == "leader",
+                timeout=LEADER_SILENCE_S + 10,
+                what="the follower to lead",
+            )
+            handover_s = time.monotonic() - frozen_at
+            emitted = len(ticks_of(name))
+            wait_for(lambda: len(ticks_of(name)) >= emitted + 2, timeout=30, what="more ticks")
+        finally:
+            os.killpg(frozen, signal.SIGCONT)
+        wait_for(lambda: _roles(urls) is not None, timeout=30, what="the thawed /health")
+        assert sorted(_roles(urls) or []) == ["follower", "leader"]
+        emitted = len(ticks_of(name))
+        wait_for(lambda: len(ticks_of(name)) >= emitted + 2, timeout=30, what="ticks after")
+    finally:
+        for process in processes:
+            process.stop()
+            print(f"--- {process.log_path.name} ---\n{process.output()[-3000:]}")
+
+    ticks = ticks_of(name)
+    assert len(set(ticks)) == len(ticks), ticks  # none twice
+    with system_session() as session:
+        stored = session.execute(
+            select(ScheduleTick.ticks_emitted).where(ScheduleTick.schedule == name)
+        ).scalar_one()
+    assert stored == len(ticks)
+    assert handover_s < LEADER_SILENCE_S + 3, f"the follower took {handover_s:.1f} s to lead"
+
+
+def test_a_leader_stuck_inside_a_tick_is_replaced_and_its_row_lock_freed(
+    new_database: Settings, tmp_path: Path
+) -> None:
+    """A leader stuck mid-tick (alive, its socket open, its transaction holding the
+    schedule's row lock) says nothing: PostgreSQL ends its leader session and its idle
+    transaction after ``LEADER_SILENCE_S``, and the follower leads and emits (the ticks the
+    stuck one missed catch up once) instead of waiting on the row for ever."""
+    make_business()
+    [schedule] = stalling_schedules.SCHEDULES
+    marker = tmp_path / "stalled"
+    env = service_env(
+        database_url=new_database.database_url,
+        amqp_url="",
+        **{stalling_schedules.MARKER_ENV: str(marker)},
+    )
+    urls, processes = [], []
+    for i in range(2):
+        port = free_port()
+        args = ["scheduler", stalling_schedules.__name__, "--host", "127.0.0.1"]
+        processes.append(ServiceProcess([*args, "--port", str(port)], env, tmp_path / f"s{i}.log"))
+        urls.append(f"http://127.0.0.1:{port}")
+    try:
+        roles = wait_for(lambda: _roles(urls), timeout=60, what="both schedulers' /health")
+        follower = urls[1 - roles.index("leader")]
+        wait_for(marker.exists, timeout=30, what="the leader stuck inside a tick")
+        stuck_at = time.monotonic()
+        wait_for(
+            lambda: (_health(follower) or {}).get("role") == "leader",
+            timeout=LEADER_SILENCE_S + 10,
+            what="the follower to lead",
+        )
+        handover_s = time.monotonic() - stuck_at
+        wait_for(lambda: len(ticks_of(schedule.name)) >= 2, timeout=30, what="two ticks")
+    finally:
+        for process in processes:
+            process.stop()
+            print(f"--- {process.log_path.name} ---\n{process.output()[-3000:]}")
+
+    ticks = ticks_of(schedule.name)
+    assert len(set(ticks)) == len(ticks), ticks
+    assert ticks[0] > datetime.fromisoformat(marker.read_text())  # caught up, once
+    assert handover_s < LEADER_SILENCE_S + 3, f"the follower took {handover_s:.1f} s to lead"
 
 
 def test_a_scheduler_with_enable_schedulers_false_emits_nothing_and_says_so(

@@ -4,7 +4,9 @@ One transaction per schedule and zone: lock the schedule's ``schedule_ticks`` ro
 tick that is due from the stored last one, enqueue one job per target with a key naming the
 schedule, the tick and the business, and store the tick. A scheduler that dies half-way
 leaves nothing (the next leader emits the tick); two that try at once queue on the row's lock,
-and the second finds the tick stored. The key makes a repeat harmless even so.
+and the second finds the tick stored. The key makes a repeat harmless even so. One that stops
+half-way without dying (a paused VM, a stuck call) holds the row's lock until PostgreSQL ends
+its transaction, idle for ``LEADER_SILENCE_S``: the next leader waits that long, not for ever.
 """
 
 from __future__ import annotations
@@ -13,7 +15,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta, tzinfo
 from typing import Literal
 
-from sqlalchemy import select
+from sqlalchemy import select, text
 from sqlalchemy.orm import Session
 
 from switchboard.common.db.base import as_utc
@@ -23,6 +25,7 @@ from switchboard.common.jobs import FOREVER, enqueue_unique
 from switchboard.common.jobs.schedules import AtStart, Missed, Schedule, Tick, Zone
 from switchboard.common.logging import get_logger
 from switchboard.common.models import ScheduleTick
+from switchboard.scheduler.leader import LEADER_SILENCE_S
 from switchboard.scheduler.timetable import latest_at_or_before, next_after, zone_info
 
 log = get_logger(__name__)
@@ -80,6 +83,11 @@ def decide(
 
 
 def _locked_row(session: Session, schedule: str, zone: str, now: datetime) -> ScheduleTick:
+    if session.get_bind().dialect.name == "postgresql":
+        session.execute(
+            text("SELECT set_config('idle_in_transaction_session_timeout', :ms, true)"),
+            {"ms": str(LEADER_SILENCE_S * 1000)},
+        )
     insert_ignoring_conflicts(
         session,
         ScheduleTick.__table__,  # type: ignore[arg-type]

@@ -4,7 +4,10 @@ The lock lives exactly as long as the leader's database session. A leader proces
 (SIGKILL, OOM) closes its socket, PostgreSQL ends the session and frees the lock, and the
 next follower to try (every poll, under a second) leads. A leader whose machine or network
 vanishes without closing the socket is found out by TCP keepalives on both ends within about
-ten seconds. Which scheduler leads decides only who does the work: each tick's emission is
+ten seconds. A leader that is there but silent (a paused VM, a process stopped or stuck in a
+call: its kernel still answers keepalives) is ended by PostgreSQL itself once its session has
+said nothing for :data:`LEADER_SILENCE_S` (``idle_session_timeout``; a live leader speaks
+every poll). Which scheduler leads decides only who does the work: each tick's emission is
 exactly-once by itself (``emission``), so even two leaders at once could not emit twice.
 """
 
@@ -18,6 +21,12 @@ from switchboard.common.db.engine import CONNECT_TIMEOUT_S, get_engine
 LEADER_LOCK_ID = 0x53574C44  # "SWLD"
 #: Seconds of silence before a keepalive probe, between probes, and probes before giving up.
 KEEPALIVE = (5, 2, 3)
+#: Seconds a leader's session may say nothing before PostgreSQL ends it (and frees the lock);
+#: also how long a scheduler's transaction may wait on it (``emission``). A live leader
+#: speaks every poll, or after a step that took longer.
+LEADER_SILENCE_S = 10
+#: ``idle_session_timeout`` came with PostgreSQL 14.
+_IDLE_SESSION_TIMEOUT_SINCE = (14,)
 
 
 def _leader_engine(engine: Engine) -> Engine:
@@ -87,6 +96,13 @@ class Leadership:
             {"idle": str(idle), "interval": str(interval), "count": str(count)},
         )
         conn.commit()
+        if (conn.dialect.server_version_info or ()) >= _IDLE_SESSION_TIMEOUT_SINCE:
+            # A leader stopped with its socket open (its kernel answers keepalives) lets go.
+            conn.execute(
+                text("SELECT set_config('idle_session_timeout', :ms, false)"),
+                {"ms": str(LEADER_SILENCE_S * 1000)},
+            )
+            conn.commit()
         return conn
 
     def _drop(self) -> None:
