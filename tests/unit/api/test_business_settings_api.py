@@ -95,3 +95,28 @@ def test_a_time_zone_that_is_not_an_iana_name_is_a_422_naming_it(client, admin, 
     assert created.json()["detail"][0]["loc"] == ["body", "timezone"]
     kept = client.patch("/api/v1/businesses/me", json={"timezone": "Asia/Kolkata"}, headers=headers)
     assert kept.status_code == 200
+
+
+@pytest.mark.parametrize(
+    ("zone", "says"),
+    [
+        ("asia/kathmandu", "did you mean 'Asia/Kathmandu'?"),
+        ("Etc/GMT+5", "'Etc/GMT+5' is UTC-05:00"),
+        ("Etc/GMT-14", "'Etc/GMT-14' is UTC+14:00"),
+    ],
+)
+def test_a_zone_written_in_the_wrong_case_or_with_a_posix_sign_is_a_422_that_says_so(
+    client, zone: str, says: str
+) -> None:
+    headers = auth(make_business().api_key)
+    patched = client.patch("/api/v1/businesses/me", json={"timezone": zone}, headers=headers)
+    assert patched.status_code == 422, patched.text
+    [error] = patched.json()["detail"]
+    assert error["loc"] == ["body", "timezone"] and says in error["msg"], error
+
+
+@pytest.mark.parametrize("zone", ["Asia/Kathmandu", "Pacific/Chatham", "Etc/GMT", "Etc/GMT+0"])
+def test_zones_off_the_whole_hour_and_utc_by_any_name_are_taken(client, zone: str) -> None:
+    headers = auth(make_business().api_key)
+    patched = client.patch("/api/v1/businesses/me", json={"timezone": zone}, headers=headers)
+    assert patched.status_code == 200 and patched.json()["timezone"] == zone

@@ -20,10 +20,9 @@ from switchboard.domain.businesses import timezones
 
 
 def _known_timezone(value: str | None) -> str | None:
-    if value is not None and not timezones.is_time_zone(value):
-        raise ValueError(
-            f"unknown time zone {value!r} (use an IANA name like {timezones.EXAMPLE!r})"
-        )
+    problem = None if value is None else timezones.time_zone_problem(value)
+    if problem is not None:
+        raise ValueError(problem)
     return value
 
 
