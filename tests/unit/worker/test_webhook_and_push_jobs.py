@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from datetime import datetime
 
 import dramatiq
 from sqlalchemy import func, select, update
@@ -142,6 +143,9 @@ def test_a_test_delivery_is_stored_pending_with_its_body_and_its_job_gets_the_ro
         0,
     )
     assert stored.payload["type"] == "webhook.test" and stored.payload["id"] == queued.event_id
+    # Its time is written as a real event's are (``occurred_at``: UTC, ``Z``).
+    created_at = stored.payload["created_at"]
+    assert created_at.endswith("Z") and datetime.fromisoformat(created_at).tzinfo is not None
     assert job is not None
     assert json.loads(job.message)["kwargs"] == {"business_id": world.id, "delivery_id": stored.id}
 

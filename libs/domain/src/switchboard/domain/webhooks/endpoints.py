@@ -16,8 +16,10 @@ import secrets
 import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
+from pydantic import TypeAdapter
 from sqlalchemy import delete, select
 
 from switchboard.common.db.base import utcnow
@@ -31,6 +33,8 @@ from switchboard.domain.webhooks.delivery import delivery_job, store_delivery
 from switchboard.domain.webhooks.events import WebhookEvent
 
 TEST_EVENT = "webhook.test"
+#: Times in a test delivery's body are written as the call events' (pydantic's JSON: UTC, ``Z``).
+_EVENT_TIME = TypeAdapter(datetime)
 
 
 @dataclass(frozen=True)
@@ -155,7 +159,7 @@ def send_test(business_id: int, endpoint_id: int) -> QueuedTest:
             "type": TEST_EVENT,
             "id": event_id,
             "business_id": business_id,
-            "created_at": utcnow().isoformat(),
+            "created_at": _EVENT_TIME.dump_python(utcnow(), mode="json"),
             "data": {"message": "This is a test delivery from Switchboard."},
         }
         delivery = store_delivery(session, endpoint, TEST_EVENT, event_id, payload)
