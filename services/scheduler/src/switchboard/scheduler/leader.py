@@ -21,9 +21,9 @@ from switchboard.common.db.engine import CONNECT_TIMEOUT_S, get_engine
 LEADER_LOCK_ID = 0x53574C44  # "SWLD"
 #: Seconds of silence before a keepalive probe, between probes, and probes before giving up.
 KEEPALIVE = (5, 2, 3)
-#: Seconds a leader's session may say nothing before PostgreSQL ends it (and frees the lock);
-#: also how long a scheduler's transaction may wait on it (``emission``). A live leader
-#: speaks every poll, or after a step that took longer.
+#: Seconds a leader's session may say nothing before PostgreSQL ends it (and frees the lock),
+#: and an emission's transaction may sit idle holding its schedule's row (``emission``). A
+#: live leader speaks every poll, or after a step that took longer.
 LEADER_SILENCE_S = 10
 #: ``idle_session_timeout`` came with PostgreSQL 14.
 _IDLE_SESSION_TIMEOUT_SINCE = (14,)
