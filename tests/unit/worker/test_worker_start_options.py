@@ -5,10 +5,13 @@ nothing), or a ``--queue`` no actor uses (a typo: a worker consuming nothing, re
 
 from __future__ import annotations
 
+import importlib
+
 import pytest
 
+from switchboard.common.jobs.broker import make_broker, use_broker
 from switchboard.common.settings import Settings
-from switchboard.worker.runner import run_worker
+from switchboard.worker.runner import WORKER_MODULE, run_worker
 
 
 @pytest.mark.parametrize(("processes", "threads"), [(0, 8), (2, 0), (-1, 8)])
@@ -28,3 +31,16 @@ def test_a_queue_no_actor_uses_is_refused_listing_the_queues(
     error = capsys.readouterr().err
     assert error.startswith("error: no actor uses the queue calz; the queues are: ")
     assert "calls" in error.split("the queues are: ")[1].split(", ")
+
+
+def test_the_queues_of_actors_imported_under_another_broker_are_known(
+    embedded: Settings, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The actors' modules are imported once per process; a broker made since (a test's) has
+    not seen their queues declared, and a known queue was refused as a typo (CI, 2026-12-06)."""
+    importlib.import_module(WORKER_MODULE)
+    use_broker(make_broker(embedded))  # knows no queue yet
+    assert run_worker(1, 1, ["calls", "calz"], [], metrics_port=0) == 2
+    error = capsys.readouterr().err
+    assert error.startswith("error: no actor uses the queue calz; the queues are: ")
+    assert "calls" in error.split("the queues are: ")[1].strip().split(", ")

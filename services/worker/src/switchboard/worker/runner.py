@@ -11,6 +11,7 @@ from dramatiq.cli import make_argument_parser
 
 from switchboard.common.db.engine import reset_engine
 from switchboard.common.jobs.broker import get_broker
+from switchboard.common.jobs.catalog import declared_queues
 from switchboard.common.migrate import worker_startup_migrations
 from switchboard.common.settings import get_settings
 from switchboard.common.startup_imports import startup_imports
@@ -63,10 +64,11 @@ def run_worker(
             # inherit them (frozen, ``startup_heap``) instead of each importing them again.
             for module in (WORKER_MODULE, *modules):
                 importlib.import_module(module)
-        unknown = unknown_queues(queues)
+        known = _known_queues()
+        unknown = [queue for queue in dict.fromkeys(queues) if queue not in known]
         if unknown:
-            known = ", ".join(sorted(get_broker().get_declared_queues()))
-            return _refuse(f"no actor uses the queue {', '.join(unknown)}; the queues are: {known}")
+            listed, typos = ", ".join(sorted(known)), ", ".join(unknown)
+            return _refuse(f"no actor uses the queue {typos}; the queues are: {listed}")
         parser = make_argument_parser()  # type: ignore[no-untyped-call]
         args = dramatiq_args(processes, threads, queues, modules, status=bool(port))
         return int(dramatiq_main(parser.parse_args(args)) or 0)  # type: ignore[no-untyped-call]
@@ -75,11 +77,11 @@ def run_worker(
             shutil.rmtree(metrics_dir, ignore_errors=True)
 
 
-def unknown_queues(queues: list[str]) -> list[str]:
-    """The ``--queue`` names no imported actor declares (a typo would start a worker that
-    consumes nothing, while the queue it was meant for waits)."""
-    declared = get_broker().get_declared_queues()
-    return [queue for queue in dict.fromkeys(queues) if queue not in declared]
+def _known_queues() -> set[str]:
+    """The queues the imported actors use: a ``--queue`` outside them is a typo, which would
+    start a worker that consumes nothing while the queue it was meant for waits. Ours are
+    declared through the catalog; a module's own ``dramatiq.actor`` only on the broker."""
+    return declared_queues() | set(get_broker().get_declared_queues())
 
 
 def _refuse(reason: str) -> int:

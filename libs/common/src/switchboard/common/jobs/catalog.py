@@ -255,6 +255,12 @@ def entry_of(actor_name: str) -> ActorSpec | None:
     return _declared.get(actor_name) or CATALOG.get(actor_name)
 
 
+def declared_queues() -> set[str]:
+    """The queues of the actors declared in this process (``job_actor``), whichever broker
+    is current: a broker made since (tests) has not seen them declared."""
+    return {spec.queue for spec in _declared.values()}
+
+
 def queues() -> list[str]:
     """Every queue the catalog's actors use, sorted."""
     return sorted({spec.queue for spec in _SPECS})
