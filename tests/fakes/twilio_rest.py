@@ -190,6 +190,12 @@ class FakeTwilioServer(CallProgress, FakeServer):
         assert outcome in OUTCOMES, outcome
         self.call_outcomes[number] = outcome
 
+    def end_call(self, call_sid: str, status: str = "completed") -> None:
+        """The call ends as ``status``: what a later fetch of it answers (callbacks are the
+        test's to send)."""
+        with self.recording():
+            self.calls[call_sid].status = status
+
     def add_recording(self, audio: bytes | None = None, call_sid: str | None = None) -> str:
         """Store a finished recording and return its ``RE`` sid."""
         sid = self._sid("RE")

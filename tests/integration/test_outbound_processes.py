@@ -84,8 +84,16 @@ def run_calls(fake: FakeTwilioServer, run_id: int) -> dict[str, object]:
 
 
 def answer(fake: FakeTwilioServer, business_id: int, answered: set[str], run_id: int) -> None:
+    """End each new call of the run at the fake and send its ``completed`` status job.
+
+    The job can come before the worker stored the call's sid (or, when a kill interrupted the
+    dial, before the restarted driver found the call at Twilio): the status is then dropped as
+    an earlier attempt's, and the driver's lookup of quiet calls reads the call's end from the
+    fake, as it would from Twilio.
+    """
     for sid, call in run_calls(fake, run_id).items():
         if sid not in answered:
+            fake.end_call(sid)
             query = parse_qs(urlparse(call.params["Url"]).query)
             enqueue(
                 OUTBOUND_CALL_STATUS,
