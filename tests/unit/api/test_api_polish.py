@@ -17,10 +17,10 @@ from fastapi.testclient import TestClient
 
 from switchboard.api.errors import install_error_handlers
 from switchboard.api.routes import api_docs
-from switchboard.api.schemas.common import utc_text
 from switchboard.common.bootstrap import adapters
 from switchboard.common.http_errors import ERROR_CODES
 from switchboard.common.integrations.text_rules import LeadStatus as AnalysisStatus
+from switchboard.common.utc_text import utc_text
 from switchboard.domain.calls import followups
 from switchboard.domain.leads.statuses import LEAD_STATUSES
 from switchboard.domain.webhooks.events import WEBHOOK_EVENTS

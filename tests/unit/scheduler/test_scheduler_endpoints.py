@@ -39,21 +39,23 @@ def test_health_and_metrics_say_who_leads_and_each_schedule_s_last_and_next_run(
     assert health["service"] == "scheduler"
     ours = health["scheduler"]
     assert (ours["role"], ours["emitting"]) == ("leader", True)
+    # Every time written as the API writes one (common.utc_text), not isoformat's +00:00.
+    assert ours["leading_since"] == "2027-01-01T12:00:30.000Z"
     assert _status(health, "reminders") == {
         "name": "reminders",
         "job": "schedule_reminders_job",
         "when": "every 60 s",
         "missed": "catch_up_once",
         "zone": "UTC",
-        "last_run": "2027-01-01T12:01:00+00:00",
-        "next_run": "2027-01-01T12:02:00+00:00",
+        "last_run": "2027-01-01T12:01:00.000Z",
+        "next_run": "2027-01-01T12:02:00.000Z",
         "ticks_emitted": 1,
         "jobs_emitted": 1,
     }
     cleanup = _status(health, "recording_cleanup")
     assert cleanup["zone"] == "Europe/Berlin"
-    assert cleanup["last_run"] == "2027-01-01T02:00:00+00:00"  # 03:00 in Berlin, in winter
-    assert cleanup["next_run"] == "2027-01-02T02:00:00+00:00"
+    assert cleanup["last_run"] == "2027-01-01T02:00:00.000Z"  # 03:00 in Berlin, in winter
+    assert cleanup["next_run"] == "2027-01-02T02:00:00.000Z"
     assert _status(health, "warmup_agents")["next_run"] is None
     samples = {
         (sample.name, tuple(sorted(sample.labels.items()))): sample.value

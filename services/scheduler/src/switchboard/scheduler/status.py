@@ -19,6 +19,7 @@ from switchboard.common.db.base import as_utc
 from switchboard.common.db.tenancy import system_session
 from switchboard.common.jobs.schedules import AtStart, Schedule, Zone
 from switchboard.common.models import Business, ScheduleTick
+from switchboard.common.utc_text import utc_text
 from switchboard.scheduler.timetable import UTC_ZONE, describe, next_after, zone_info
 
 #: What ``/health`` says while ENABLE_SCHEDULERS=false.
@@ -50,8 +51,8 @@ class ScheduleStatus:
             "when": self.when,
             "missed": self.missed,
             "zone": self.zone,
-            "last_run": self.last_run.isoformat() if self.last_run else None,
-            "next_run": self.next_run.isoformat() if self.next_run else None,
+            "last_run": self.last_run and utc_text(self.last_run),
+            "next_run": self.next_run and utc_text(self.next_run),
             "ticks_emitted": self.ticks_emitted,
             "jobs_emitted": self.jobs_emitted,
         }
@@ -122,7 +123,7 @@ class SchedulerState:
         """The scheduler's part of ``/health``."""
         return {
             "role": "leader" if self.leader else "follower",
-            "leading_since": self.leading_since.isoformat() if self.leading_since else None,
+            "leading_since": self.leading_since and utc_text(self.leading_since),
             "emitting": self.emitting,
             **({} if self.emitting else {"emission": EMISSION_OFF}),
             "schedules": [status.as_json() for status in self.schedules],

@@ -28,8 +28,8 @@ from switchboard.api.deps import SettingsDep
 from switchboard.api.events import parking
 from switchboard.api.pagination import decode_id_cursor
 from switchboard.api.schemas import Storable, Text
-from switchboard.api.schemas.common import utc_text
 from switchboard.common.http_errors import error_response
+from switchboard.common.utc_text import utc_text
 from switchboard.domain.businesses.accounts import live_api_key
 from switchboard.domain.leads import store as leads
 from switchboard.domain.outbound import active_runs

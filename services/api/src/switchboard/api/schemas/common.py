@@ -5,10 +5,8 @@ hold is refused here, at the edge, with a 422 naming the field: a NUL character 
 text cannot store it), an id beyond BIGINT, an unbounded list of ids, a time that leaves the
 calendar once converted to UTC.
 
-Every time a response carries is UTC written with ``Z`` and exactly three decimals
-(``2026-12-04T10:00:00.000Z``, JavaScript's ``toISOString()``): fixed width so the text sorts
-as the time does, milliseconds because a job's steps are often less than a second apart, and
-truncated rather than rounded so a time never moves into the next second.
+Every time a response carries is written as ``common.utc_text`` says
+(``2026-12-04T10:00:00.000Z``).
 """
 
 from __future__ import annotations
@@ -34,6 +32,7 @@ from switchboard.common.db.keyset import MAX_ID
 from switchboard.common.http_errors import ErrorCode
 from switchboard.common.phone import E164 as E164_FORM
 from switchboard.common.phone import is_e164
+from switchboard.common.utc_text import utc_text
 
 #: The pattern OpenAPI publishes for a phone number (the check is ``is_e164``).
 E164 = f"^{E164_FORM.pattern}$"
@@ -102,14 +101,6 @@ def _as_utc(moment: datetime) -> datetime:
         raise PydanticCustomError(
             "datetime_out_of_range", "falls outside the years 1 to 9999 once converted to UTC"
         ) from None
-
-
-def utc_text(moment: datetime) -> str:
-    """``moment`` as every response writes a time: UTC, milliseconds, ``Z``
-    (``2026-12-04T10:00:00.000Z``); a naive ``moment`` is taken as UTC."""
-    utc = moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
-    # isoformat, not strftime: "%Y" does not pad years before 1000 to four digits.
-    return utc.replace(tzinfo=None).isoformat(timespec="milliseconds") + "Z"
 
 
 def _not_a_number(value: object) -> object:
