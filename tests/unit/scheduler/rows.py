@@ -7,12 +7,13 @@ import json
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import select, update
 
 from switchboard.common.db import system_session, tenant_session
 from switchboard.common.db.base import as_utc
 from switchboard.common.jobs.schedules import Schedule
 from switchboard.common.models import (
+    Business,
     Job,
     OutboundRun,
     Recording,
@@ -35,6 +36,11 @@ _sids = itertools.count(1)
 def business_in(zone: str = "UTC") -> int:
     business, _ = create_business(f"Business in {zone}", unique_phone(), timezone=zone)
     return business.id
+
+
+def move_business(business_id: int, zone: str) -> None:
+    with system_session() as session:
+        session.execute(update(Business).where(Business.id == business_id).values(timezone=zone))
 
 
 def _add(business_id: int, row: Any) -> Any:

@@ -20,7 +20,7 @@ from switchboard.common.jobs.catalog import (
 from switchboard.common.settings import Settings
 from switchboard.domain.calls.stale import quiet_limit
 from switchboard.scheduler.clock import FakeClock
-from switchboard.scheduler.loop import Scheduler
+from switchboard.scheduler.loop import ZONES_REFRESH_S, Scheduler
 from tests.support.calls import started_call
 from tests.support.factories import make_business
 from tests.unit.scheduler.rows import (
@@ -32,9 +32,11 @@ from tests.unit.scheduler.rows import (
     emitted_jobs,
     idle_session,
     kwargs_of,
+    move_business,
     old_recording,
     orphaned_run,
     scheduler_for,
+    stored_ticks,
 )
 
 
@@ -179,3 +181,30 @@ def test_warm_ups_are_emitted_once_each_time_a_scheduler_starts_leading(
     restarted.step()
     assert len(emitted(WARMUP_AGENTS.name)) == 4
     assert emitted(WARMUP_LAZY_SERVICES.name)[-1] == (clock.now(), first)
+
+
+def test_a_zone_no_business_is_in_any_more_loses_its_tick_record_and_starts_afresh(
+    embedded: Settings,
+) -> None:
+    business_id = business_in("Asia/Kolkata")
+    old_recording(business_id)
+    clock = FakeClock(at(2027, 1, 1, 12))
+    scheduler = scheduler_for(embedded, clock, "recording_cleanup", "reminders")
+    scheduler.step()
+    assert set(stored_ticks()) == {("recording_cleanup", "Asia/Kolkata"), ("reminders", "UTC")}
+
+    move_business(business_id, "UTC")
+    clock.advance(ZONES_REFRESH_S)  # when the leader reads the zones again
+    scheduler.step()
+    assert set(stored_ticks()) == {("recording_cleanup", "UTC"), ("reminders", "UTC")}
+
+    # Back in a zone it forgot: looked at at once, from its latest tick, as a new zone is.
+    move_business(business_id, "Asia/Kolkata")
+    clock.advance(ZONES_REFRESH_S)
+    scheduler.step()
+    kolkata = ("recording_cleanup", "Asia/Kolkata")
+    assert stored_ticks()[kolkata] == datetime(2027, 1, 1, 3, tzinfo=ZoneInfo(kolkata[1]))
+    tick = datetime(2027, 1, 2, 3, tzinfo=ZoneInfo(kolkata[1])).astimezone(UTC)
+    clock.set(tick)
+    scheduler.step()
+    assert emitted(CLEANUP_OLD_RECORDINGS.name) == [(tick, business_id)]

@@ -139,8 +139,11 @@ class Scheduler:
         if self._zones_read_at is not None and monotonic - self._zones_read_at < ZONES_REFRESH_S:
             return
         try:
-            self._zones = business_zones()
+            self._zones = business_zones(forget_others=True)
             self._zones_read_at = monotonic
+            # A zone gone is looked at afresh should it come back (its record went too).
+            kept = {UTC_ZONE, *self._zones}
+            self._look_at = {key: at for key, at in self._look_at.items() if key[1] in kept}
         except Exception as exc:  # keep the zones known; try again next pass
             log.warning("scheduler.zones_unread", error=type(exc).__name__)
 

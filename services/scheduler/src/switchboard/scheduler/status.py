@@ -13,7 +13,7 @@ from datetime import datetime
 
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
-from sqlalchemy import select
+from sqlalchemy import delete, select
 
 from switchboard.common.db.base import as_utc
 from switchboard.common.db.tenancy import system_session
@@ -58,10 +58,21 @@ class ScheduleStatus:
         }
 
 
-def business_zones() -> list[str]:
-    """The time zones businesses are in."""
+def business_zones(*, forget_others: bool = False) -> list[str]:
+    """The time zones businesses are in.
+
+    With ``forget_others`` (the leader, each time it reads them), the tick records of every
+    other zone but ``UTC`` go in the same transaction: a zone whose last business left or moved
+    keeps none for ever, and one a business comes to later starts from its latest tick, as a
+    new zone does. The leader alone writes tick records, and only for the zones it read here.
+    """
     with system_session() as session:
-        return sorted(set(session.execute(select(Business.timezone).distinct()).scalars()))
+        zones = sorted(set(session.execute(select(Business.timezone).distinct()).scalars()))
+        if forget_others:
+            session.execute(
+                delete(ScheduleTick).where(ScheduleTick.zone.not_in([UTC_ZONE, *zones]))
+            )
+        return zones
 
 
 def read_status(schedules: Sequence[Schedule], now: datetime) -> list[ScheduleStatus]:
