@@ -248,3 +248,27 @@ def test_the_guard_takes_the_next_caller_frame_only_in_a_started_stream() -> Non
     assert not guard.next_audio(4)  # a gap: ``check`` counts it
     guard.check(CallerAudio(4, 80, AUDIO))
     assert guard.gaps == 1
+
+
+def _media_laid_out(layout: str, audio: bytes) -> str:
+    payload = base64.b64encode(audio).decode()
+    if layout == "as twilio writes it":  # the pattern
+        return compact_media(payload=payload)
+    text = json.dumps(json.loads(compact_media(payload=payload)), indent=1)
+    if layout == "laid out otherwise":  # orjson, then _plain_media
+        return text
+    return text.replace('"sequenceNumber": "7"', '"sequenceNumber": 7')  # _frame
+
+
+@pytest.mark.parametrize("layout", ["as twilio writes it", "laid out otherwise", "numbers"])
+def test_audio_is_taken_up_to_8000_bytes_exactly_on_every_path(layout: str) -> None:
+    # 8,000 and 8,001 bytes are both 10,668 base64 characters: only the padding differs.
+    for size in (7999, 8000):
+        audio = bytes(range(256)) * (size // 256) + bytes(size % 256)
+        assert serializer.deserialize(_media_laid_out(layout, audio)) == CallerAudio(7, 60, audio)
+    for size in (8001, 8002):
+        text = _media_laid_out(layout, bytes(size))
+        assert serializer.plain_audio(text) is None
+        with pytest.raises(ProtocolError, match="oversized audio payload") as refused:
+            serializer.deserialize(text)
+        assert refused.value.kind == "oversized"

@@ -38,7 +38,12 @@ MAX_MESSAGE_CHARS = 64 * 1024
 MAX_AUDIO_BYTES = 8000
 #: Sequence numbers, timestamps and rates fit in 15 digits (Twilio sends some as strings).
 _MAX_DIGITS = 15
-_MAX_PAYLOAD_CHARS = MAX_AUDIO_BYTES * 4 // 3 + 4
+#: Base64 of at most MAX_AUDIO_BYTES: 4 characters per 3 bytes, the last group padded with
+#: ``=`` (one per byte it lacks). Strict base64 has a length that is a multiple of 4, so its
+#: length and padding tell the size it decodes to: ``len // 4 * 3`` less one per ``=``.
+_MAX_PAYLOAD_CHARS = -(-MAX_AUDIO_BYTES // 3) * 4
+#: The ``=`` a payload of ``_MAX_PAYLOAD_CHARS`` ends with to stay within MAX_AUDIO_BYTES.
+_FULL_PAYLOAD_PADDING = "=" * (_MAX_PAYLOAD_CHARS // 4 * 3 - MAX_AUDIO_BYTES)
 _SID = re.compile(r"\A[A-Za-z0-9_-]{1,64}\Z")
 #: A caller audio message exactly as Twilio writes it (compact, its key order, numbers as
 #: strings): read without a JSON parser. Anything else takes the general path.
@@ -49,6 +54,14 @@ _TWILIO_MEDIA = re.compile(
     + r'})"\},"streamSid":"[A-Za-z0-9_-]{1,64}"\}'
 )
 _MARK_NAME = re.compile(r"\A[^\"\\\x00-\x1f]{1,256}\Z")
+
+
+def _oversized(payload: str) -> bool:
+    """Whether ``payload``, were it base64, decodes to more than MAX_AUDIO_BYTES: told by its
+    length and padding, without decoding it (a length no multiple of 4 is not base64)."""
+    return len(payload) > _MAX_PAYLOAD_CHARS or (
+        len(payload) == _MAX_PAYLOAD_CHARS and not payload.endswith(_FULL_PAYLOAD_PADDING)
+    )
 
 
 def _number(value: Any, what: str) -> int:
@@ -94,7 +107,7 @@ def _plain_media(message: dict[str, Any]) -> CallerAudio | None:
     timestamp = media.get("timestamp", "0")
     if not (
         type(payload) is str
-        and len(payload) <= _MAX_PAYLOAD_CHARS
+        and not _oversized(payload)
         and media.get("track", "inbound") == "inbound"
         and type(sequence) is str
         and sequence.isdigit()
@@ -125,8 +138,11 @@ class TwilioMediaSerializer:
         plain = _TWILIO_MEDIA.fullmatch(text)
         if plain is None:
             return None
+        payload = plain[3]
+        if _oversized(payload):  # the pattern bounds its length, not what its padding says
+            return None
         try:
-            audio = binascii.a2b_base64(plain[3], strict_mode=True)
+            audio = binascii.a2b_base64(payload, strict_mode=True)
         except (binascii.Error, ValueError):
             return None
         return int(plain[1]), int(plain[2]), audio
@@ -164,7 +180,7 @@ class TwilioMediaSerializer:
             if media.get("track", "inbound") != "inbound":
                 raise ProtocolError("media for a track we did not ask for")
             payload = media["payload"]
-            if len(payload) > _MAX_PAYLOAD_CHARS:
+            if _oversized(payload):
                 raise ProtocolError("oversized audio payload", "oversized")
             try:  # base64.b64decode(payload, validate=True) without its wrapper
                 audio = binascii.a2b_base64(payload, strict_mode=True)
