@@ -20,8 +20,8 @@ from pydantic import BaseModel
 from pydantic_core import PydanticCustomError
 
 from switchboard.api.schemas.common import storable_text
-from switchboard.common.db.keyset import MAX_ID
 from switchboard.common.db.keyset import Page as RowPage
+from switchboard.common.ids import MAX_ID
 
 PageModel = TypeVar("PageModel", bound=BaseModel)
 

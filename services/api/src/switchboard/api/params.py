@@ -11,7 +11,7 @@ from typing import Annotated, Any
 from fastapi import Path
 
 from switchboard.api.schemas import ErrorResponse, Text
-from switchboard.common.db.keyset import MAX_ID
+from switchboard.common.ids import MAX_ID
 
 
 def object_id(description: str) -> Any:

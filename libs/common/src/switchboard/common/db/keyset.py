@@ -10,9 +10,6 @@ from sqlalchemy.orm import InstrumentedAttribute, Session
 
 T = TypeVar("T")
 
-#: The largest id a cursor or path may name (BIGINT and SQLite INTEGER both stop here).
-MAX_ID = 2**63 - 1
-
 
 @dataclass(frozen=True)
 class Page(Generic[T]):

@@ -42,6 +42,7 @@ from sqlalchemy.exc import DataError, IntegrityError, StatementError
 from switchboard.common.db.base import utcnow
 from switchboard.common.db.tenancy import system_session
 from switchboard.common.events import EVENT_TYPES, EventBase, parse_event
+from switchboard.common.ids import MAX_ID
 from switchboard.common.logging import get_logger, redact
 from switchboard.common.models import ParkedEvent
 
@@ -66,7 +67,7 @@ UNSTORABLE_ERRORS: tuple[type[Exception], ...] = (
     ValueError,
 )
 #: The columns' limits (``ParkedEvent``): a fact past them is dropped, not stored.
-_MAX_EVENT_ID, _MAX_TYPE, _MAX_CALL_SID, _MAX_ID = 80, 40, 64, 2**63 - 1
+_MAX_EVENT_ID, _MAX_TYPE, _MAX_CALL_SID = 80, 40, 64
 
 
 def mask_call_sid(call_sid: str | None) -> str | None:
@@ -152,7 +153,7 @@ def storable_facts(body: bytes, facts: BodyFacts) -> BodyFacts:
             else "sha256:" + hashlib.sha256(body).hexdigest()[:40]
         ),
         event_type=facts.event_type if facts.event_type in EVENT_TYPES else None,
-        business_id=business_id if business_id is not None and 0 < business_id <= _MAX_ID else None,
+        business_id=business_id if business_id is not None and 0 < business_id <= MAX_ID else None,
         call_sid=facts.call_sid if _fits(facts.call_sid, _MAX_CALL_SID) else None,
     )
 

@@ -17,7 +17,7 @@ from switchboard.api.schemas import (
     RecordingPublic,
     Storable,
 )
-from switchboard.common.db.keyset import MAX_ID
+from switchboard.common.ids import MAX_ID
 from switchboard.common.integrations.storage import make_recording_storage
 from switchboard.domain.calls import queries as calls_query
 

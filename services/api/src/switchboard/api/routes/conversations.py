@@ -21,7 +21,7 @@ from switchboard.api.schemas import (
     MessageQueued,
     Storable,
 )
-from switchboard.common.db.keyset import MAX_ID
+from switchboard.common.ids import MAX_ID
 from switchboard.domain.whatsapp import conversations
 
 router = APIRouter(prefix="/api/v1/conversations", tags=["conversations"], responses=UNAUTHORIZED)

@@ -20,8 +20,8 @@ from switchboard.api.dashboard.rendering import page
 from switchboard.api.deps import SettingsDep
 from switchboard.api.pagination import decode_id_cursor
 from switchboard.api.schemas import Storable
-from switchboard.common.db.keyset import MAX_ID
 from switchboard.common.errors import NotFoundError
+from switchboard.common.ids import MAX_ID
 from switchboard.common.integrations.storage import make_recording_storage
 from switchboard.domain.calls import queries as calls_query
 

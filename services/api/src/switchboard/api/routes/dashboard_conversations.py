@@ -13,8 +13,8 @@ from switchboard.api.dashboard.rendering import page
 from switchboard.api.deps import SettingsDep
 from switchboard.api.pagination import decode_id_cursor
 from switchboard.api.schemas import Storable
-from switchboard.common.db.keyset import MAX_ID
 from switchboard.common.errors import NotFoundError
+from switchboard.common.ids import MAX_ID
 from switchboard.domain.whatsapp import conversations
 
 router = APIRouter(prefix="/dashboard/conversations", include_in_schema=False)

@@ -22,8 +22,8 @@ from switchboard.api.pagination import decode_id_cursor, encode_cursor
 from switchboard.api.routes.leads import MAX_IMPORT_BYTES
 from switchboard.api.schemas import Storable, Text
 from switchboard.api.schemas.common import MAX_IDS
-from switchboard.common.db.keyset import MAX_ID
 from switchboard.common.errors import ConflictError, InvalidReferenceError, NotFoundError
+from switchboard.common.ids import MAX_ID
 from switchboard.domain.leads import store as leads
 from switchboard.domain.leads.csv_import import RowError
 from switchboard.domain.outbound import console, runs

@@ -11,7 +11,7 @@ from switchboard.api.deps import AdminOnly
 from switchboard.api.events import parking
 from switchboard.api.schemas import ErrorResponse
 from switchboard.api.schemas.common import Timestamp
-from switchboard.common.db.keyset import MAX_ID
+from switchboard.common.ids import MAX_ID
 from switchboard.domain.calls.followups import enqueue_follow_ups
 
 router = APIRouter(prefix="/api/v1/admin/parked-events", tags=["admin"], dependencies=[AdminOnly])

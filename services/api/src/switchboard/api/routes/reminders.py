@@ -12,7 +12,7 @@ from switchboard.api.pagination import Paging, to_page
 from switchboard.api.params import NOT_FOUND, UNAUTHORIZED, ReminderId
 from switchboard.api.schemas import ReminderCreate, ReminderPage, ReminderPublic, ReminderUpdate
 from switchboard.api.schemas.common import Timestamp
-from switchboard.common.db.keyset import MAX_ID
+from switchboard.common.ids import MAX_ID
 from switchboard.domain.notifications import reminders
 
 router = APIRouter(prefix="/api/v1/reminders", tags=["reminders"], responses=UNAUTHORIZED)

@@ -28,8 +28,8 @@ from pydantic import (
 )
 from pydantic_core import PydanticCustomError
 
-from switchboard.common.db.keyset import MAX_ID
 from switchboard.common.http_errors import ErrorCode
+from switchboard.common.ids import MAX_ID
 from switchboard.common.phone import E164 as E164_FORM
 from switchboard.common.phone import is_e164
 from switchboard.common.utc_text import utc_text

@@ -11,9 +11,10 @@ from typing import Annotated
 from fastapi import APIRouter, FastAPI, Query, Request, Response
 
 from switchboard.common.http_errors import error_response
+from switchboard.common.ids import MAX_ID
 from switchboard.voice_gateway.bootstrap import Gateway
 from switchboard.voice_gateway.entrypoints.dependencies import GatewayDep, TwilioForm
-from switchboard.voice_gateway.twilio.form_fields import MAX_ID, MalformedField
+from switchboard.voice_gateway.twilio.form_fields import MalformedField
 
 router = APIRouter(prefix="/twilio/voice", tags=["twilio"])
 

@@ -19,9 +19,6 @@ from switchboard.common.phone import is_e164
 
 #: ``CA…`` (a call), ``RE…`` (a recording): two letters, then 32 hex digits.
 SID = re.compile(r"[A-Z]{2}[0-9a-fA-F]{32}")
-#: The largest id the database holds (BIGINT; ``common.db.keyset.MAX_ID``, which the gateway
-#: does not import: it would load SQLAlchemy into a process without a database).
-MAX_ID = 2**63 - 1
 #: Twilio ends a call at 24 hours at the latest (its ``timeLimit``); a recording is no longer.
 MAX_DURATION_S = 24 * 60 * 60
 #: What Twilio's ``CallStatus`` holds.
@@ -32,7 +29,7 @@ CALL_STATUSES = frozenset(
 #: What Twilio's ``Direction`` holds for a call to or from a number (not a SIP trunk's).
 DIRECTIONS = frozenset({"inbound", "outbound-api", "outbound-dial"})
 #: The longest URL kept (a recording's ``source_url``: ``common.models.calls``, which the
-#: gateway does not import, for the reason ``MAX_ID`` says).
+#: gateway does not import: it would load SQLAlchemy into a process without a database).
 MAX_URL_CHARS = 500
 
 
