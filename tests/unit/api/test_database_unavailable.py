@@ -17,6 +17,7 @@ from switchboard.api.errors import RETRY_AFTER_S, database_unavailable
 from switchboard.api.routes.whatsapp_webhook import PATH
 from switchboard.common.settings import Settings
 from tests.support.environment import configured
+from tests.unit.api.test_dashboard_pages import _csrf
 
 #: Nothing listens on port 1: every connection is refused at once, as while PostgreSQL is down.
 NOWHERE = "postgresql://postgres@127.0.0.1:1/switchboard"
@@ -61,6 +62,18 @@ def test_the_whatsapp_webhook_gets_503_with_retry_after(
     )
     response = client.post(PATH, data=form, headers={"X-Twilio-Signature": signature})
     _is_unavailable(response)
+
+
+def test_a_console_form_gets_a_503_page_with_retry_after(client: TestClient) -> None:
+    # The login page needs no database; logging in looks the key up.
+    token = _csrf(client.get("/dashboard/login").text)
+
+    response = client.post("/dashboard/login", data={"api_key": "sbk_x", "csrf_token": token})
+
+    assert response.status_code == 503 and response.headers["retry-after"] == str(RETRY_AFTER_S)
+    assert response.headers["content-type"].startswith("text/html")  # a console page
+    assert "503 · Service Unavailable" in response.text
+    assert "database is unavailable" in response.text
 
 
 def test_only_errors_of_reaching_the_database_count() -> None:

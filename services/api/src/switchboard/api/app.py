@@ -13,6 +13,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 from switchboard.api.adapters.whatsapp_inbound import open_postgres_inbound_store
 from switchboard.api.body_limit import BodyLimit, BodyLimits
 from switchboard.api.credentials_first import CredentialsFirst
+from switchboard.api.dashboard.errors import install_console_errors
 from switchboard.api.dashboard.headers import ConsoleHeaders
 from switchboard.api.errors import install_error_handlers
 from switchboard.api.events import CallEventConsumer
@@ -143,6 +144,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.body_limits = body_limits(settings)
     install_error_handlers(app)  # domain errors, the database away (503), the rest (500)
     install_idempotency(app)  # Idempotency-Key on the POSTs that depend on Idempotent
+    install_console_errors(app)  # the same errors as pages, for a console page
     app.add_middleware(CredentialsFirst)  # 401 before a body is read
     app.add_middleware(BodyLimit, limits=app.state.body_limits)  # 413 while it streams
     app.add_middleware(RequestObservability, service="api")  # request id, access log, metrics

@@ -22,6 +22,27 @@ def logged_in(request: Request, settings: Settings) -> tuple[DashboardSession, i
     return session, session.business_id
 
 
+#: The console's sections, as its navigation lists them: (path, label).
+NAV = (
+    ("/dashboard", "Overview"),
+    ("/dashboard/queues", "Queues"),
+    ("/dashboard/workers", "Workers"),
+    ("/dashboard/jobs", "Jobs"),
+    ("/dashboard/runs", "Outbound runs"),
+    ("/dashboard/calls", "Calls"),
+    ("/dashboard/conversations", "Conversations"),
+    ("/dashboard/leads", "Leads"),
+    ("/dashboard/events", "Parked events"),
+    ("/dashboard/sandbox", "Sandbox"),
+)
+
+
+def section(path: str) -> tuple[str, str]:
+    """The section ``path`` is in (its list page and label), the overview if none is."""
+    within = [(href, label) for href, label in NAV if path == href or path.startswith(href + "/")]
+    return max(within, default=NAV[0], key=lambda entry: len(entry[0]))
+
+
 #: The console's forms a visitor posts without a session: every other one needs a login.
 OPEN_FORMS = frozenset({"/dashboard/login", "/dashboard/logout"})
 

@@ -12,6 +12,8 @@ from fastapi.responses import HTMLResponse
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 from starlette.templating import Jinja2Templates
 
+from switchboard.api.dashboard.console import NAV
+
 HERE = Path(__file__).parent
 STATIC = HERE / "static"
 
@@ -40,6 +42,7 @@ def seconds(value: float | None) -> str:
 _env = Environment(loader=FileSystemLoader(HERE / "templates"), autoescape=select_autoescape())
 _env.filters["when"] = when
 _env.filters["seconds"] = seconds
+_env.globals["nav"] = NAV
 templates = Jinja2Templates(env=_env)
 
 

@@ -51,7 +51,7 @@ def _back_to(back: str | None, **notice: str | int) -> str:
 def jobs_page(
     request: Request,
     settings: SettingsDep,
-    state: Annotated[State | Literal[""] | None, Query()] = None,
+    state: Annotated[Literal[State, ""] | None, Query()] = None,  # one literal: one reason
     actor: Annotated[str, Field(max_length=100), Storable] | None = None,
     cursor: Annotated[str, Field(max_length=200), Storable] | None = None,
     done: Annotated[Action | Literal["none"] | None, Query()] = None,
