@@ -385,6 +385,7 @@ def test_the_docs_pages_load_nothing_from_another_host(client: TestClient, page:
     # No other site frames them (clickjacking of Swagger UI's API key box).
     assert "frame-ancestors 'none'" in response.headers["content-security-policy"]
     assert response.headers["x-frame-options"] == "DENY"
+    assert response.headers["x-content-type-options"] == "nosniff"
     assert not EXTERNAL_URL.search(html), EXTERNAL_URL.findall(html)
     assert "fonts.googleapis" not in html and "cdn.jsdelivr" not in html
     assets = re.findall(r"""(?:src|href)=["']?(/docs/assets/[^"' >]+)""", html)

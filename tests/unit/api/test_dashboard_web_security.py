@@ -12,6 +12,7 @@ from fastapi.routing import APIRoute
 from fastapi.testclient import TestClient
 
 from switchboard.api.app import create_app
+from switchboard.common.integrations.storage import make_recording_storage
 from switchboard.common.jobs.service import get_job
 from switchboard.common.migrate import worker_startup_migrations
 from switchboard.common.settings import Settings
@@ -97,7 +98,13 @@ def _has_security_headers(response) -> bool:
     )
 
 
-def test_every_console_answer_carries_the_security_headers_not_only_pages(client, business) -> None:
+def test_every_console_answer_carries_the_security_headers_not_only_pages(
+    client, business, embedded: Settings
+) -> None:
+    call = rows.call(business.id)
+    make_recording_storage(embedded).put(f"{business.id}/{call.call_sid}.wav", b"RIFF audio")
+    recording = rows.recording(business.id, call, storage_key=f"{business.id}/{call.call_sid}.wav")
+    audio = f"/dashboard/calls/{call.id}/recordings/{recording.id}/audio"
     answers = {"login page": client.get("/dashboard/login")}
     token = _csrf(answers["login page"].text)
     answers["forged login (403)"] = client.post(
@@ -113,6 +120,11 @@ def test_every_console_answer_carries_the_security_headers_not_only_pages(client
     answers["unknown job (404)"] = client.get("/dashboard/jobs/nope")
     answers["bad run id (422)"] = client.get("/dashboard/runs/abc")
     answers["runs JSON"] = client.get("/dashboard/api/runs")
+    answers["recording"] = client.get(audio)
+    answers["recording's range (206)"] = client.get(audio, headers={"Range": "bytes=0-3"})
+    answers["recording's range past its end (416)"] = client.get(
+        audio, headers={"Range": "bytes=999-"}
+    )
     answers["unknown console path"] = client.get("/dashboard/nothing-here")
     answers["script"] = client.get("/dashboard/static/dashboard.js")
     for what, response in answers.items():

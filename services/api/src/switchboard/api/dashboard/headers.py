@@ -1,7 +1,7 @@
 """The console's security headers on every answer under /dashboard, not only its pages: the
 login's redirect that sets the session cookie, a 404 or 403, a refused form's 422, the runs'
-JSON, a recording's audio. A header the route set itself (a static file's ``Cache-Control``)
-is kept."""
+JSON, a recording's audio; so no route writes them again. A header a route set for its own
+reason (a static file's ``Cache-Control``) is kept."""
 
 from __future__ import annotations
 
@@ -9,13 +9,15 @@ from starlette.datastructures import MutableHeaders
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 PREFIX = "/dashboard"
+#: Whoever frames or sniffs a page of ours: no one. The console's and the API docs' pages
+#: (``routes.api_docs``, under a CSP of their own) both say it with these.
+NO_FRAMING_OR_SNIFFING = {"X-Frame-Options": "DENY", "X-Content-Type-Options": "nosniff"}
 #: Whoever frames, sniffs, caches or is referred from a console answer: no one.
 SECURITY_HEADERS = {
     "Content-Security-Policy": (
         "default-src 'self'; base-uri 'none'; frame-ancestors 'none'; form-action 'self'"
     ),
-    "X-Frame-Options": "DENY",
-    "X-Content-Type-Options": "nosniff",
+    **NO_FRAMING_OR_SNIFFING,
     "Referrer-Policy": "no-referrer",
     "Cache-Control": "no-store",
 }

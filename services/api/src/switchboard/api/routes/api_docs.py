@@ -16,6 +16,8 @@ from fastapi import APIRouter, HTTPException, status
 from fastapi.openapi.docs import get_redoc_html, get_swagger_ui_html
 from fastapi.responses import FileResponse, HTMLResponse
 
+from switchboard.api.dashboard.headers import NO_FRAMING_OR_SNIFFING
+
 STATIC = Path(__file__).resolve().parent.parent / "static" / "docs"
 SWAGGER_UI = "swagger-ui-dist-5.35.0"
 REDOC = "redoc-2.5.4"
@@ -51,8 +53,7 @@ _POLICY = {
             "frame-ancestors 'none'",
         )
     ),
-    "X-Frame-Options": "DENY",
-    "X-Content-Type-Options": "nosniff",
+    **NO_FRAMING_OR_SNIFFING,
 }
 
 router = APIRouter(include_in_schema=False)

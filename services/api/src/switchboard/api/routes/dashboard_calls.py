@@ -84,11 +84,8 @@ def recording_audio(
 
 
 def _audio(data: bytes, range_header: str | None) -> Response:
-    headers = {
-        "Accept-Ranges": "bytes",
-        "Cache-Control": "private, no-store",
-        "X-Content-Type-Options": "nosniff",
-    }
+    # Not cached, not sniffed: as every console answer (``dashboard.headers``).
+    headers = {"Accept-Ranges": "bytes"}
     found = _RANGE.fullmatch(range_header.strip()) if range_header else None
     if found is None or found.groups() == ("", ""):
         # No range, or one we do not serve (several ranges, another unit): the whole file,
