@@ -163,8 +163,8 @@ def _alert(page: str) -> str:
 
 
 def _masked(text: str, ids: dict[str, Any]) -> str:
-    # An id as a word of the answer ("run 3 not found"), not a digit of the page's layout
-    # (``initial-scale=1``, ``htmx-2.0.11``): an error is a console page.
+    # An id as a word of the answer ("run 3 not found"), not a number of the error page's
+    # markup (``initial-scale=1``, ``htmx-2.0.11``, ``<h1>404``, ``data-status="404"``).
     for value in sorted((str(v) for v in ids.values()), key=len, reverse=True):
-        text = re.sub(rf"(?<![\w.=-]){re.escape(value)}(?![\w.-])", "<id>", text)
+        text = re.sub(rf'(?<![\w.=>"-]){re.escape(value)}(?![\w.-])', "<id>", text)
     return text
