@@ -1,6 +1,6 @@
 """What every console page needs: the logged-in business (checked before a form's body is
-read, ``login_first``), the context base.html reads, the next page's cursor and the 404 of a
-row that is not the business's."""
+read, ``login_first``), the context base.html reads and its sections (``NAV``, the section a
+path is in), the next page's cursor and the 404 of a row that is not the business's."""
 
 from __future__ import annotations
 
