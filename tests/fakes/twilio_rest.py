@@ -2,10 +2,10 @@
 
 Covers Messages (create, list), Calls (create, list, update), call Recordings (create), and
 Recording media download and delete, with Twilio-shaped JSON and errors. Like Twilio's, its
-message and call lists may lag behind creation (``list_lag_s``), a create can be held
-unanswered (``hold_next``) so a test can kill the client mid-request, and it can be carried out
-and answered with an error all the same (``lose_answer_next``). Optionally plays a
-call's life like Twilio does: status callbacks (initiated, ringing, answered,
+message and call lists may lag behind creation (``list_lag_s``, ended by ``list_now``), a
+create can be held unanswered (``hold_next``) so a test can kill the client mid-request, and it
+can be carried out and answered with an error all the same (``lose_answer_next``). Optionally
+plays a call's life like Twilio does: status callbacks (initiated, ringing, answered,
 completed/busy/no-answer/failed) signed with the auth token (``X-Twilio-Signature``,
 RequestValidator's algorithm), and a recording status callback when a recording is ready.
 
@@ -184,6 +184,13 @@ class FakeTwilioServer(CallProgress, FakeServer):
         """Answer what is held, then stop serving."""
         self.release()
         super().stop()
+
+    def list_now(self) -> None:
+        """End the list lag (``list_lag_s``) of every message and call created so far: each
+        shows in its list from now on, as once Twilio has caught up."""
+        now = time.monotonic()
+        with self.recording():
+            self._listed_from = {sid: min(at, now) for sid, at in self._listed_from.items()}
 
     def set_outcome(self, number: str, outcome: str) -> None:
         """How a call to ``number`` ends: one of ``OUTCOMES`` (default "completed")."""

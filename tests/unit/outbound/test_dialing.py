@@ -1,10 +1,12 @@
 """Dialing against the fake Twilio: a refusal (429, 503) is tried again with backoff, then the
 lead fails with Twilio's answer; a dial Twilio may have taken without answering (no answer, a
 500, a driver that died mid-request) is never repeated: it is looked up in Twilio's calls and
-placed if found, failed if not; a run's ``placed`` counts only the calls Twilio accepted."""
+placed if found, failed if still not listed after the grace (``test_unheard_dials.py``); a
+run's ``placed`` counts only the calls Twilio accepted."""
 
 from __future__ import annotations
 
+from datetime import timedelta
 from urllib.parse import urlsplit
 
 from sqlalchemy import update
@@ -16,6 +18,7 @@ from switchboard.common.models import OutboundItem, OutboundRun
 from switchboard.domain.outbound import runs
 from switchboard.domain.outbound.dialing import CallUrls
 from switchboard.domain.outbound.driver import drive_run
+from switchboard.domain.outbound.unheard import LIST_LAG_GRACE, NOT_LISTED
 from tests.fakes.twilio_rest import ACCOUNT_SID, AUTH_TOKEN, FakeTwilioServer
 from tests.support.factories import make_business
 from tests.support.waiting import wait_for
@@ -140,33 +143,13 @@ def test_a_dial_twilio_took_but_answered_with_a_server_error_is_not_dialed_again
     assert fake_twilio.refused_calls == []
 
 
-def test_a_dial_twilio_took_unanswered_and_does_not_list_yet_is_failed_not_repeated(
-    outbound_env, fake_twilio: FakeTwilioServer
-) -> None:
-    """The limit (docs/reliability.md): Twilio's list lags, the item fails though the call went
-    out; the lead is still called only once."""
-    business = make_business()
-    fake_twilio.list_lag_s = 600.0
-    fake_twilio.drop_next("create_call")
-    run_id = start(business.id, 1, retry_delay_s=0, max_attempts=3)
-    wait_for(
-        lambda: runs.get_run(business.id, run_id).run.status == "completed",
-        timeout=20,
-        what="the run to complete",
-    )
-    item = item_for(business.id, run_id, PHONE)
-    assert item.status == "failed"
-    assert item.error is not None and "not redialed" in item.error
-    assert len(fake_twilio.calls) == 1, "the lead was called twice"
-    assert runs.get_run(business.id, run_id).progress.placed == 0
-
-
 def test_a_dial_its_driver_died_in_is_found_at_twilio_and_one_that_never_reached_it_fails(
     outbound_env, fake_twilio: FakeTwilioServer
 ) -> None:
     """Two items a dead driver left ``dialing``: Twilio made the first one's call (the driver
     died before it stored the sid), the second's request never reached Twilio. The next tick
-    records the first call as placed and fails the second; neither lead is dialed again."""
+    records the first call as placed; the second waits for Twilio's list to catch up, and a
+    tick after the grace fails it. Neither lead is dialed again."""
     business = make_business()
     new = runs.NewRun(name="r", lead_ids=leads_for(business.id, 2))
     run_id = runs.create_run(business.id, new).run.id
@@ -199,8 +182,25 @@ def test_a_dial_its_driver_died_in_is_found_at_twilio_and_one_that_never_reached
         item_for(business.id, run_id, lost.phone),
     )
     assert (first.status, first.call_sid, first.calls_placed) == ("in_progress", taken.sid, 1)
-    assert (second.status, second.call_sid, second.calls_placed) == ("failed", None, 0)
-    assert second.error is not None and "not redialed" in second.error
+    assert (second.status, second.call_sid, second.calls_placed) == ("dialing", None, 0)
+
+    with tenant_session(business.id) as session:  # the dial began longer ago than the grace
+        session.execute(
+            update(OutboundItem)
+            .where(OutboundItem.id == lost.id)
+            .values(updated_at=utcnow() - LIST_LAG_GRACE - timedelta(seconds=1))
+        )
+    drive_run(
+        business.id,
+        run_id,
+        owner="next-tick",
+        twilio=twilio,
+        urls=CallUrls("http://gateway.test"),
+        budget_s=0,
+    )
+    second = item_for(business.id, run_id, lost.phone)
+    assert (second.status, second.call_sid, second.error) == ("failed", None, NOT_LISTED)
+    assert list(fake_twilio.calls) == [taken.sid]
     assert runs.get_run(business.id, run_id).progress.placed == 1
 
 

@@ -1,7 +1,8 @@
 """Outbound call runs (campaigns): creating, starting, cancelling, driving and progress.
 
 ``runs`` creates, lists, starts and cancels runs; ``driver`` places a run's calls under a lease
-(``lease``), claiming and dialing each within the caps (``dialing``); ``calls`` moves an item on
+(``lease``), claiming and dialing each within the caps (``dialing``) and looking up at Twilio
+the dials that never heard back (``unheard``); ``calls`` moves an item on
 Twilio's call status; ``progress`` derives a run's progress from its items; ``active_runs``
 lists the runs that are really active; ``scheduled`` declares the domain's periodic jobs
 (resuming runs whose driver died, or closing them).

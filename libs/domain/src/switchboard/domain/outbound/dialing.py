@@ -10,25 +10,23 @@ counts include the claimed item, and a claim over a cap is rolled back.
 Dialing renews the run's lease in the transaction that places the call (see ``lease.py``).
 
 A dial that may have reached Twilio unheard (no answer, a 500, a driver that died mid-request)
-is looked up in Twilio's list of calls between the two numbers (:func:`calls_since`,
-:func:`unheard_call`):
-the call found is recorded as placed, and the item is failed, never redialed, only when
-Twilio lists none.
+is never repeated: it is looked up in Twilio's list of calls between the two numbers, and
+recorded as placed, left waiting for the next lookup, or failed, by the one rule of
+``unheard.py``.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import timedelta
 
 from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
-from switchboard.common.db.base import as_utc, utcnow
+from switchboard.common.db.base import utcnow
 from switchboard.common.db.tenancy import tenant_session
 from switchboard.common.integrations.errors import (
-    IntegrationError,
     PermanentIntegrationError,
     RetryableIntegrationError,
 )
@@ -38,16 +36,12 @@ from switchboard.common.models import Business, OutboundItem, OutboundRun
 from switchboard.common.phone import is_e164
 from switchboard.domain.outbound.lease import renew_lease
 from switchboard.domain.outbound.progress import IN_FLIGHT
-from switchboard.domain.unrecorded import first_unrecorded
+from switchboard.domain.outbound.unheard import calls_since, placed_values, settle_unheard_dial
 
 log = get_logger(__name__)
 
 #: Why an item whose phone is not a number Twilio can dial fails without a call.
 NOT_E164 = "not dialed: the lead's phone is not a number in E.164 form (+15551234567)"
-#: How much earlier than a dial began Twilio may date the call it made (``date_created`` counts
-#: whole seconds; clocks differ a little). Small, so that an earlier call to the same lead is
-#: not taken for this dial's.
-_CLOCK_SLACK = timedelta(seconds=5)
 
 
 @dataclass(frozen=True)
@@ -169,49 +163,6 @@ def _settle(session: Session, business_id: int, item_id: int, **values: object) 
     )
 
 
-def calls_since(
-    business_id: int,
-    twilio: TwilioRest,
-    *,
-    to: str,
-    from_: str,
-    since: datetime,
-    previous_call_at: datetime | None,
-) -> list[str]:
-    """Twilio's calls between the two numbers that a dial begun at ``since`` may have made,
-    newest first: none dated before the item's previous call was placed
-    (``previous_call_at``). Empty when Twilio cannot be asked (the dial counts as not found).
-
-    Twilio may list a new call late: a call it does not list yet is not found, and its item is
-    failed rather than dialed again.
-    """
-    after = since - _CLOCK_SLACK
-    if previous_call_at is not None:
-        after = max(after, as_utc(previous_call_at))
-    try:
-        return twilio.find_calls(to, from_, created_after=after)
-    except IntegrationError as exc:
-        log.warning("outbound.call_lookup_failed", business_id=business_id, error=str(exc)[:200])
-        return []
-
-
-def unheard_call(session: Session, business_id: int, candidates: list[str]) -> str | None:
-    """The newest of :func:`calls_since`'s ``candidates`` no item has recorded (one recorded is
-    that item's call): the call the dial made though it never heard back, or None."""
-    return first_unrecorded(session, OutboundItem.call_sid, business_id, candidates)
-
-
-def placed_values(call_sid: str) -> dict[str, object]:
-    """An item's columns once Twilio took its call."""
-    return {
-        "status": "in_progress",
-        "call_sid": call_sid,
-        "placed_at": utcnow(),
-        "calls_placed": OutboundItem.calls_placed + 1,
-        "error": None,
-    }
-
-
 def _fail(session: Session, business_id: int, item_id: int, reason: str) -> None:
     _settle(
         session, business_id, item_id, status="failed", completed_at=utcnow(), error=reason[:500]
@@ -239,8 +190,9 @@ def dial(
     number, error 21211) fails the item with that answer, and a phone not in E.164 form is not
     sent at all. A request Twilio may have carried out without answering (a timeout, a
     dropped connection, a 500, 502 or 504) is not repeated: it is looked up in Twilio's calls
-    (:func:`calls_since`), recorded as placed if found, and otherwise the item fails, as
-    one interrupted mid-dial does, rather than risk calling the lead twice.
+    and recorded as placed if found; otherwise the item stays ``dialing`` for the driver's
+    next lookups, as one interrupted mid-dial does (``unheard.py``), rather than risk calling
+    the lead twice.
     """
     refused = 0
     while True:
@@ -282,7 +234,7 @@ def dial(
             except RetryableIntegrationError as exc:
                 refused += 1
                 if not exc.outcome_known:
-                    made = calls_since(
+                    lookup = calls_since(
                         business_id,
                         twilio,
                         to=item.phone,
@@ -290,27 +242,25 @@ def dial(
                         since=began,
                         previous_call_at=item.placed_at,
                     )
-                    unheard = unheard_call(session, business_id, made)
-                    if unheard is not None:
-                        _settle(session, business_id, item_id, **placed_values(unheard))
-                        log.info(
-                            "outbound.call_placed",
-                            business_id=business_id,
-                            run_id=run_id,
-                            item_id=item_id,
-                            found_at_twilio=True,
-                        )
-                        return True
-                    reason = (
-                        "no answer from Twilio, which lists no such call; "
-                        f"not redialed to avoid a duplicate: {exc}"
+                    outcome = settle_unheard_dial(
+                        session, business_id, item_id, lookup, began=began
                     )
-                elif refused > retries.retries:
-                    reason = f"Twilio refused the call {refused} times: {exc}"
-                else:
-                    reason = ""
-                if reason:
-                    _fail(session, business_id, item_id, reason)
+                    log.info(
+                        "outbound.dial_unanswered",
+                        business_id=business_id,
+                        run_id=run_id,
+                        item_id=item_id,
+                        outcome=outcome,
+                        twilio_status=exc.status,  # None: no answer came
+                    )
+                    return True
+                if refused > retries.retries:
+                    _fail(
+                        session,
+                        business_id,
+                        item_id,
+                        f"Twilio refused the call {refused} times: {exc}",
+                    )
                     return True
                 _settle(session, business_id, item_id, error=f"trying again: {exc}"[:500])
             else:

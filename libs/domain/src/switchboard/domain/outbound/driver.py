@@ -8,10 +8,12 @@ lead is ever dialed twice, whatever dies when (``dialing.py``):
 2. in one transaction: renew the lease (which also takes the run's row lock, so a cancel waits
    for us or we see it), place the call through Twilio, store its sid (``in_progress``).
 
-An item left ``dialing`` by a driver that died is never redialed: the call may have gone out.
-The next tick looks it up in Twilio's calls (``dialing.calls_since``): the call found is
-recorded as placed (its status then asked of Twilio like any call gone quiet), and the item is
-failed only when Twilio lists none.
+An item left ``dialing`` with no call, by a driver that died or a dial that got no answer, is
+never redialed: the call may have gone out. Each tick looks it up in Twilio's calls when it
+starts and every ``RELOOK_EVERY_S`` (``unheard.py``): the call found is recorded as placed (its
+status then asked of Twilio like any call gone quiet); the item fails only once Twilio has had
+time to list the call and does not, or could not be asked for long. Meanwhile it holds its line
+and its run does not complete. A cancel looks it up once more, to end the call if found.
 
 While it waits (for a free line, for the calling window), a tick that other jobs wait for in
 its worker process (``others_wait``: a job taken over from a dead worker waits to run alone,
@@ -34,7 +36,7 @@ from datetime import datetime, timedelta
 from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
-from switchboard.common.db.base import as_utc, utcnow
+from switchboard.common.db.base import utcnow
 from switchboard.common.db.tenancy import tenant_session
 from switchboard.common.integrations.errors import PermanentIntegrationError
 from switchboard.common.integrations.twilio_rest import TwilioRest
@@ -43,85 +45,19 @@ from switchboard.common.jobs.errors import JobCancelled
 from switchboard.common.logging import get_logger
 from switchboard.common.models import Business, OutboundItem, OutboundRun
 from switchboard.domain.outbound.calls import apply_call_status
-from switchboard.domain.outbound.dialing import (
-    CallUrls,
-    DialRetries,
-    calls_since,
-    claim_item,
-    dial,
-    placed_values,
-    unheard_call,
-)
+from switchboard.domain.outbound.dialing import CallUrls, DialRetries, claim_item, dial
 from switchboard.domain.outbound.lease import acquire_lease, release_lease, renew_lease
 from switchboard.domain.outbound.progress import IN_FLIGHT
 from switchboard.domain.outbound.runs import stop_run
+from switchboard.domain.outbound.unheard import settle_unheard_dials
 
 log = get_logger(__name__)
 
 #: An in-flight call with no news for this long is looked up at Twilio.
 STALE_CALL = timedelta(seconds=30)
-
-
-#: Why an item whose dial a dead driver interrupted, and that Twilio lists no call for, failed.
-INTERRUPTED = "interrupted while placing the call; not redialed to avoid a duplicate"
-
-
-def _settle_interrupted_dials(business_id: int, run_id: int, twilio: TwilioRest) -> None:
-    """Items a driver that died left ``dialing``: placed if Twilio lists their call (the dial
-    began at the latest when the item last changed), else failed; never dialed again."""
-    with tenant_session(business_id) as session:
-        interrupted = session.execute(
-            select(
-                OutboundItem.id,
-                OutboundItem.phone,
-                OutboundItem.placed_at,
-                OutboundItem.updated_at,
-                Business.phone_number,
-            )
-            .join(Business, Business.id == OutboundItem.business_id)
-            .where(
-                OutboundItem.business_id == business_id,
-                OutboundItem.run_id == run_id,
-                OutboundItem.status == "dialing",
-                OutboundItem.call_sid.is_(None),
-            )
-        ).all()
-    for item in interrupted:
-        made = calls_since(  # no transaction open while Twilio is asked
-            business_id,
-            twilio,
-            to=item.phone,
-            from_=item.phone_number,
-            since=as_utc(item.updated_at),
-            previous_call_at=item.placed_at,
-        )
-        with tenant_session(business_id) as session:
-            unheard = unheard_call(session, business_id, made)
-            if unheard is None:
-                values: dict[str, object] = {
-                    "status": "failed",
-                    "completed_at": utcnow(),
-                    "error": INTERRUPTED,
-                }
-            else:
-                values = placed_values(unheard)
-            session.execute(
-                update(OutboundItem)
-                .where(
-                    OutboundItem.business_id == business_id,
-                    OutboundItem.id == item.id,
-                    OutboundItem.status == "dialing",
-                    OutboundItem.call_sid.is_(None),
-                )
-                .values(updated_at=utcnow(), **values)
-            )
-        log.info(
-            "outbound.interrupted_dial_settled",
-            business_id=business_id,
-            run_id=run_id,
-            item_id=item.id,
-            found_at_twilio=unheard is not None,
-        )
+#: How often a tick looks up again the dials whose outcome is unknown (``unheard.py``): a
+#: call Twilio lists a few seconds late is recorded soon after, well within the grace.
+RELOOK_EVERY_S = 5.0
 
 
 def _reconcile(business_id: int, run_id: int, twilio: TwilioRest, older_than: timedelta) -> None:
@@ -157,6 +93,8 @@ def in_calling_window(run: OutboundRun, tz: str, now: datetime) -> bool:
 
 
 def _end_calls(business_id: int, run_id: int, twilio: TwilioRest) -> None:
+    """End the calls of a cancelled run: first its dials of unknown outcome, found or not."""
+    settle_unheard_dials(business_id, run_id, twilio, stopping=True)
     with tenant_session(business_id) as session:
         live = session.execute(
             select(OutboundItem.id, OutboundItem.call_sid).where(
@@ -251,9 +189,10 @@ def drive_run(
         return "cancelled"
     if run.status != "running" or not acquire_lease(business_id, run_id, owner):
         return "not-owner"
-    _settle_interrupted_dials(business_id, run_id, twilio)
+    settle_unheard_dials(business_id, run_id, twilio)
     _reconcile(business_id, run_id, twilio, older_than=timedelta(0))
     deadline = time.monotonic() + budget_s
+    relook_at = time.monotonic() + RELOOK_EVERY_S
     while time.monotonic() < deadline:
         _stop_if_job_cancelled(business_id, run_id, twilio)
         with tenant_session(business_id) as session:
@@ -268,6 +207,9 @@ def drive_run(
         if cancelled:
             _end_calls(business_id, run_id, twilio)
             return "cancelled"
+        if time.monotonic() >= relook_at:
+            settle_unheard_dials(business_id, run_id, twilio)
+            relook_at = time.monotonic() + RELOOK_EVERY_S
         _reconcile(business_id, run_id, twilio, older_than=STALE_CALL)
         if _finish_if_done(business_id, run_id):
             log.info("outbound.run_completed", business_id=business_id, run_id=run_id)

@@ -27,7 +27,8 @@ def outbound_run_job(run_id: int, *, business_id: int) -> None:
 
     Cancelling this job cancels the run: the tick stops between calls and ends the calls in
     progress. A worker that dies mid-tick has the tick redelivered; an item it was dialing is
-    failed, never redialed.
+    looked up at Twilio (recorded if listed, failed once the grace for Twilio's list has
+    passed), never redialed.
     """
     settings = get_settings()
     job = current_job()
