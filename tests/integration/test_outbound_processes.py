@@ -17,6 +17,7 @@ from switchboard.common.jobs import service as jobs
 from switchboard.common.jobs.catalog import OUTBOUND_CALL_STATUS, OUTBOUND_RUN
 from switchboard.common.models import Job
 from switchboard.domain.outbound import runs
+from switchboard.domain.outbound.unheard import LIST_LAG_GRACE
 from tests.fakes.twilio_rest import ACCOUNT_SID, AUTH_TOKEN, FakeTwilioServer
 from tests.support.factories import make_business
 from tests.support.processes import free_port
@@ -167,7 +168,13 @@ def test_sigkill_of_every_process_mid_run_then_restart_finishes_without_redialin
         answer(twilio, business.id, answered, run_id)
         return progress()["status"] != "running"
 
-    wait_for(finished, timeout=180, what="the run to finish after the restart")
+    # A dial the kill cut off before it reached Twilio is listed nowhere: its item waits out
+    # the grace for Twilio's list (2 min after it was claimed) before it fails.
+    wait_for(
+        finished,
+        timeout=LIST_LAG_GRACE.total_seconds() + 180,
+        what="the run to finish after the restart",
+    )
     final = progress()
     # Only this run's calls: an earlier test's run may be driven by this worker too.
     numbers = [call.params["To"] for call in run_calls(twilio, run_id).values()]

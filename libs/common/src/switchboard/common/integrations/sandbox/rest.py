@@ -195,7 +195,7 @@ class SandboxTwilioRest(TwilioRest):
 
     def find_calls(self, to: str, from_: str, *, created_after: datetime) -> list[str]:
         """None: the simulated line lists no calls, so a sandbox dial that was never answered
-        is failed, not looked up."""
+        is failed once Twilio's grace for listing it has passed (``outbound/unheard.py``)."""
         return []
 
     def call_status(self, call_sid: str) -> str:
