@@ -19,6 +19,7 @@ from switchboard.common.models import OutboundItem, OutboundRun
 from switchboard.domain.outbound import runs
 from switchboard.domain.outbound.dialing import CallUrls
 from switchboard.domain.outbound.driver import drive_run
+from switchboard.domain.outbound.progress import FINAL_ITEM
 from switchboard.domain.outbound.unheard import (
     LIST_LAG_GRACE,
     LOOKUP_GIVE_UP,
@@ -200,9 +201,9 @@ def test_cancelling_a_run_ends_the_waiting_call_twilio_lists_and_cancels_the_unl
     fake_twilio.list_now()
     runs.cancel_run(business.id, run_id)  # its driver, run by the worker, ends the calls
     wait_for(
-        lambda: all(i.status != "dialing" for i in runs.list_items(business.id, run_id)),
+        lambda: all(i.status in FINAL_ITEM for i in runs.list_items(business.id, run_id)),
         timeout=20,
-        what="the cancel to settle the waiting dials",
+        what="the cancel to settle the waiting dials and end the call found",
     )
     first, second = (
         item_for(business.id, run_id, reached.phone),
