@@ -172,8 +172,9 @@ def settle_unheard_dials(
     business_id: int, run_id: int, twilio: TwilioRest, *, stopping: bool = False
 ) -> None:
     """Look up again each item of the run left ``dialing`` with no call: by a dial that got no
-    answer, or by a driver that died mid-dial (its dial began at the latest when the item last
-    changed). Called by the run's driver only, which dials nothing meanwhile."""
+    answer, or by a driver that died mid-dial (its dial began no earlier than the item's last
+    change). Called by the run's driver between its dials, and by the ticks ending a cancelled
+    run: each write is conditional, so one another tick settled first is left alone."""
     with tenant_session(business_id) as session:
         unsettled = session.execute(
             select(
