@@ -23,7 +23,7 @@ from switchboard.common.settings import get_settings
 from switchboard.domain.outbound import runs
 from switchboard.worker.runtime.ledger import mark_dead
 from tests.support import actors
-from tests.support.factories import TestBusiness, make_business
+from tests.support.factories import TestBusiness, make_business, unique_phone
 from tests.unit.api import rows
 from tests.unit.api.rows import auth
 from tests.unit.api.test_dashboard_isolation_matrix import DASHBOARD_MATRIX, STATIC
@@ -38,6 +38,7 @@ OWNED = (
     "/api/v1/push-subscriptions",
     "/api/v1/jobs",
     "/api/v1/outbound-runs",
+    "/api/v1/erasures",
 )
 
 #: (method, path template, JSON body) for every route that names an object.
@@ -67,6 +68,7 @@ MATRIX = [
     ("POST", "/api/v1/outbound-runs/{run}/start", None),
     ("POST", "/api/v1/outbound-runs/{run}/cancel", None),
     ("GET", "/api/v1/outbound-runs/{run}/items", None),
+    ("GET", "/api/v1/erasures/{erasure}", None),
 ]
 LISTS = [
     *OWNED,
@@ -136,6 +138,9 @@ def owned(client) -> Owned:
     dead_job = enqueue(actors.NOOP, business_id=owner.id).job_id
     mark_dead(dead_job, "boom")
     run = runs.create_run(owner.id, runs.NewRun(name="Owner's run", lead_ids=[lead.id])).run
+    erasure = client.post(
+        "/api/v1/erasures", json={"phone": unique_phone()}, headers=headers
+    ).json()
     ids = {
         "lead": lead.id,
         "call": call.id,
@@ -147,6 +152,7 @@ def owned(client) -> Owned:
         "job": job,
         "dead_job": dead_job,
         "run": run.id,
+        "erasure": erasure["id"],
     }
     return Owned(owner, intruder, ids)
 

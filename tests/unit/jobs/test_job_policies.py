@@ -29,6 +29,7 @@ OWED = {
     "send_webhook_to_n8n_job",
     "send_webhook_with_retry_job",
     "outbound_call_status_job",
+    "erase_person_job",
 }
 FIFTEEN_MINUTES_MS = 15 * 60 * 1000
 

@@ -42,6 +42,7 @@ FOREIGN_OBJECT: dict[str, Callable[[World], dict[str, Any]]] = {
     "auto_summary_whatsapp_session_job": lambda b: {"session_id": b.session_id},
     "send_webhook_to_n8n_job": lambda b: {"delivery_id": b.n8n_delivery_id},
     "send_webhook_with_retry_job": lambda b: {"delivery_id": b.generic_delivery_id},
+    "erase_person_job": lambda b: {"erasure_id": b.erasure_id},
     "send_push_notification_job": lambda b: {
         "subscription_id": b.subscription_id,
         "reminder_id": b.reminder_id,

@@ -14,6 +14,7 @@ from switchboard.common.db.base import Base, utcnow
 from switchboard.common.models import (
     CallLog,
     CallSession,
+    Erasure,
     Lead,
     PushSubscription,
     Recording,
@@ -24,6 +25,7 @@ from switchboard.common.models import (
     WhatsAppMessage,
     WhatsAppSession,
 )
+from switchboard.domain.erasures.requests import phone_hash
 from tests.support.factories import TestBusiness, make_business, unique_phone
 
 _sids = itertools.count(1)
@@ -65,7 +67,8 @@ def snapshot(business_id: int | None = None) -> dict[str, list[tuple[Any, ...]]]
 @dataclass
 class World:
     """One business with a lead, a call, a recording, a chat, endpoints with a queued delivery
-    each, a subscription and a due reminder."""
+    each, a subscription, a due reminder and a pending erasure of the lead (its job not
+    queued)."""
 
     business: TestBusiness
     lead_id: int
@@ -82,6 +85,7 @@ class World:
     reminder_id: int
     generic_delivery_id: int
     n8n_delivery_id: int
+    erasure_id: int
 
     @property
     def id(self) -> int:
@@ -186,6 +190,10 @@ def make_world(
         )
         for endpoint in (generic, n8n)
     )
+    erasure = add(
+        bid,
+        Erasure(business_id=bid, phone=phone, phone_hash=phone_hash(bid, phone), counts={}),
+    )
     return World(
         business,
         lead.id,
@@ -202,4 +210,5 @@ def make_world(
         reminder.id,
         generic_delivery.id,
         n8n_delivery.id,
+        erasure.id,
     )

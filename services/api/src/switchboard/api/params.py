@@ -26,6 +26,7 @@ ConversationId = Annotated[int, object_id("The conversation's id")]
 EndpointId = Annotated[int, object_id("The webhook endpoint's id")]
 ReminderId = Annotated[int, object_id("The reminder's id")]
 SubscriptionId = Annotated[int, object_id("The push subscription's id")]
+ErasureId = Annotated[int, object_id("The erasure's id")]
 BusinessId = Annotated[int, object_id("The business's id")]
 #: A job's id (a UUID unless its caller chose one; at most 36 characters).
 JobId = Annotated[Text, Path(min_length=1, max_length=36, description="The job's id")]

@@ -6,11 +6,11 @@ its actor from it, so the API never imports the worker and no queue or actor nam
 twice.
 
 Expiry: work that records what already happened or what a customer is owed (a call's log and
-lead, a recording, a WhatsApp message and its reply, analysis, webhooks) has no ``ttl_s`` and
-never expires, however long the workers or the broker were away. Only time-bound work (a
-reminder push, an outbound run's driver, warm-ups, periodic scans that the next tick repeats)
-has one; expired, its ledger row says ``dead`` with ``expired: …`` and ``/metrics`` counts it
-(``switchboard_jobs_expired_total``).
+lead, a recording, a WhatsApp message and its reply, analysis, webhooks, an erasure) has no
+``ttl_s`` and never expires, however long the workers or the broker were away. Only
+time-bound work (a reminder push, an outbound run's driver, warm-ups, periodic scans that the
+next tick repeats) has one; expired, its ledger row says ``dead`` with ``expired: …`` and
+``/metrics`` counts it (``switchboard_jobs_expired_total``).
 """
 
 from __future__ import annotations
@@ -202,6 +202,11 @@ PRUNE_FINISHED_JOBS = ActorSpec(  # daily; the next day's run deletes what this 
     ttl_s=86_400,
     params=(),
 )
+# Owed to the person who asked (GDPR art. 17): never expires. Rare, so it shares the quiet
+# ``maintenance`` queue. The job names the erasure; the number is read from its row.
+ERASE_PERSON = ActorSpec(
+    "erase_person_job", "maintenance", timeout_s=900, max_retries=5, params=("erasure_id",)
+)
 OUTBOUND_CALL_STATUS = ActorSpec(
     "outbound_call_status_job",
     "calls",
@@ -236,6 +241,7 @@ _SPECS = (
     OUTBOUND_RECONCILE,
     OUTBOUND_CALL_STATUS,
     PRUNE_FINISHED_JOBS,
+    ERASE_PERSON,
 )
 
 #: The entries by actor name, for code that holds only the name (the worker, the ledger).

@@ -37,7 +37,10 @@ class OutboundItem(TenantOwned, Timestamped, Base):
     run_id: Mapped[int] = mapped_column(
         BigId, ForeignKey("outbound_runs.id", ondelete="CASCADE"), index=True
     )
-    lead_id: Mapped[int] = mapped_column(BigId, ForeignKey("leads.id", ondelete="CASCADE"))
+    #: Null once the lead is erased (``domain/erasures``): the item's history stays, its
+    #: number blanked. Deleting a lead otherwise deletes its items (``leads.store``).
+    lead_id: Mapped[int | None] = mapped_column(BigId, ForeignKey("leads.id", ondelete="SET NULL"))
+    #: Empty once the lead is erased.
     phone: Mapped[str] = mapped_column(String(32))
     status: Mapped[str] = mapped_column(String(16), default="pending")
     attempts: Mapped[int] = mapped_column(Integer, default=0)

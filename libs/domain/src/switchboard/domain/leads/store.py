@@ -16,7 +16,7 @@ from switchboard.common.db.owned import owned_row
 from switchboard.common.db.tenancy import tenant_session
 from switchboard.common.db.upsert import insert_ignoring_conflicts
 from switchboard.common.errors import ConflictError
-from switchboard.common.models import Lead
+from switchboard.common.models import Lead, OutboundItem
 
 
 def upsert_lead(session: Session, business_id: int, phone: str, **fields: Any) -> tuple[Lead, bool]:
@@ -125,9 +125,18 @@ def update_lead(business_id: int, lead_id: int, changes: Mapping[str, Any]) -> L
 
 
 def delete_lead(business_id: int, lead_id: int) -> None:
-    """Delete a lead (its calls and conversations stay, unlinked)."""
+    """Delete a lead (its calls and conversations stay, unlinked) and its outbound items.
+
+    The items go in a statement of their own: their key keeps them when an erasure deletes
+    the lead (``domain/erasures``), which blanks their number instead.
+    """
     with tenant_session(business_id) as session:
         _find(session, business_id, lead_id)
+        session.execute(
+            delete(OutboundItem).where(
+                OutboundItem.business_id == business_id, OutboundItem.lead_id == lead_id
+            )
+        )
         session.execute(delete(Lead).where(Lead.business_id == business_id, Lead.id == lead_id))
 
 

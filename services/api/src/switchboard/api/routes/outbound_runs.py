@@ -151,8 +151,8 @@ class OutboundItemPublic(BaseModel):
     model_config = ConfigDict(from_attributes=True)
 
     id: int
-    lead_id: int
-    phone: str
+    lead_id: int | None = Field(description="Null once the lead was erased")
+    phone: str = Field(description="Empty once the lead was erased")
     status: Literal["pending", "dialing", "in_progress", "completed", "failed", "cancelled"]
     attempts: int
     call_sid: str | None

@@ -36,6 +36,12 @@ from switchboard.api.schemas.conversations import (
     MessagePublic,
     MessageQueued,
 )
+from switchboard.api.schemas.erasures import (
+    ErasureAccepted,
+    ErasureCreate,
+    ErasurePage,
+    ErasurePublic,
+)
 from switchboard.api.schemas.jobs import JobPage, JobPublic, JobStatus
 from switchboard.api.schemas.leads import (
     ImportRowError,
@@ -84,6 +90,10 @@ __all__ = [
     "ConversationCreate",
     "ConversationPage",
     "ConversationPublic",
+    "ErasureAccepted",
+    "ErasureCreate",
+    "ErasurePage",
+    "ErasurePublic",
     "ErrorResponse",
     "Id",
     "IdList",

@@ -18,6 +18,7 @@ from switchboard.worker.runtime.broker import install_runtime
 DOMAINS = (
     "analysis",
     "calls",
+    "erasures",
     "leads",
     "notifications",
     "operations",

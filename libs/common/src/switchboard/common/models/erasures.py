@@ -1,0 +1,36 @@
+"""Erasure requests: everything a business holds about one person, deleted on request."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import JSON, DateTime, Index, String
+from sqlalchemy.orm import Mapped, mapped_column
+
+from switchboard.common.db.base import Base, BigId, TenantOwned, Timestamped
+
+
+class Erasure(TenantOwned, Timestamped, Base):
+    """One request to erase a person (GDPR art. 17), named by their phone number.
+
+    ``phone`` is kept only while the job runs: it is cleared in the transaction that marks the
+    erasure ``done``, after which only ``phone_hash`` (a keyed hash, ``domain/erasures``) says
+    which number it was, so a repeated request is recognised without keeping the number.
+    ``counts`` holds what was erased per kind, each written in the transaction that erased it.
+    """
+
+    __tablename__ = "erasures"
+    __table_args__ = (
+        # The one index business_id leads: a business's requests for one number (a repeat).
+        Index("ix_erasures_business_id_phone_hash", "business_id", "phone_hash"),
+    )
+    business_id_leads_unique_key = True
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    phone: Mapped[str | None] = mapped_column(String(32))
+    #: HMAC-SHA256 (hex) of the number, keyed per deployment.
+    phone_hash: Mapped[str] = mapped_column(String(64))
+    status: Mapped[str] = mapped_column(String(16), default="pending")
+    counts: Mapped[dict[str, int]] = mapped_column(JSON, default=dict)
+    job_id: Mapped[str | None] = mapped_column(String(36))
+    finished_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))

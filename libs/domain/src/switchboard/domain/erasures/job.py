@@ -1,0 +1,291 @@
+"""Erasing one person's data: the job behind ``POST /api/v1/erasures``.
+
+The person is their number: the leads with it, the calls from or to it (or linked to those
+leads), those calls' recordings and sessions, the WhatsApp conversations with it (their
+messages and sessions go with them), the reminders of those leads, the outbound items that
+dial it (blanked: the run's history stays), and the webhook deliveries whose payload names the
+number or one of those calls.
+
+Each kind is one step: its rows are found afresh from what is left, deleted, and its count
+added to the erasure's, in one transaction. A worker that dies between steps leaves the
+finished ones done and counted; the redelivered job finds nothing left of them and goes on.
+Recordings go one at a time (stored audio, then Twilio's copy, where a 404 means already gone,
+then the row with its count), so a death between the outside deletes and the row costs only
+deleting them again. The order matters: a step finds its rows through those a later step
+deletes (deliveries and recordings through the calls, reminders and items through the leads).
+The last transaction marks the erasure done and clears its number. Nothing is logged but ids
+and counts.
+"""
+
+from __future__ import annotations
+
+import typing
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import CursorResult, Delete, Text, Update, cast, delete, or_, select, update
+from sqlalchemy.orm import Session
+
+from switchboard.common.bootstrap import Adapters
+from switchboard.common.db.base import utcnow
+from switchboard.common.db.owned import owned_row
+from switchboard.common.db.tenancy import tenant_session
+from switchboard.common.logging import get_logger
+from switchboard.common.models import (
+    CallLog,
+    CallSession,
+    Erasure,
+    Lead,
+    OutboundItem,
+    Recording,
+    Reminder,
+    SandboxMessage,
+    WebhookDelivery,
+    WhatsAppConversation,
+    WhatsAppMessage,
+)
+
+log = get_logger(__name__)
+
+#: Why a blanked outbound item that was still to be dialled never will be.
+ERASED_ITEM = "erased on the person's request"
+
+
+@dataclass(frozen=True)
+class _Person:
+    business_id: int
+    phone: str
+
+    @property
+    def numbers(self) -> tuple[str, str]:
+        """The number as calls and chats store it (a WhatsApp address may keep its prefix)."""
+        return self.phone, f"whatsapp:{self.phone}"
+
+
+def _lead_ids(session: Session, person: _Person) -> list[int]:
+    return list(
+        session.execute(
+            select(Lead.id).where(
+                Lead.business_id == person.business_id, Lead.phone == person.phone
+            )
+        ).scalars()
+    )
+
+
+def _calls(session: Session, person: _Person) -> list[tuple[int, str]]:
+    """The person's calls: (id, sid)."""
+    leads = _lead_ids(session, person)
+    rows = session.execute(
+        select(CallLog.id, CallLog.call_sid).where(
+            CallLog.business_id == person.business_id,
+            or_(
+                CallLog.from_number.in_(person.numbers),
+                CallLog.to_number.in_(person.numbers),
+                CallLog.lead_id.in_(leads),
+            ),
+        )
+    ).all()
+    return [(row.id, row.call_sid) for row in rows]
+
+
+def _affected(session: Session, statement: Delete | Update) -> int:
+    """How many rows ``statement`` deleted or changed."""
+    result = session.execute(statement.execution_options(synchronize_session=False))
+    return int(typing.cast(CursorResult[Any], result).rowcount or 0)
+
+
+def _count(session: Session, person: _Person, erasure_id: int, kind: str, erased: int) -> None:
+    """Add ``erased`` to the erasure's count of ``kind``, in the transaction that erased them."""
+    erasure = owned_row(session, Erasure, person.business_id, erasure_id, lock=True)
+    counts = dict(erasure.counts or {})
+    counts[kind] = counts.get(kind, 0) + erased
+    erasure.counts = counts
+
+
+def _webhook_deliveries(session: Session, person: _Person) -> int:
+    mentions = [person.phone, *(sid for _, sid in _calls(session, person))]
+    payload = cast(WebhookDelivery.payload, Text)
+    return _affected(
+        session,
+        delete(WebhookDelivery).where(
+            WebhookDelivery.business_id == person.business_id,
+            or_(*(payload.contains(text, autoescape=True) for text in mentions)),
+        ),
+    )
+
+
+def _calls_step(session: Session, person: _Person) -> int:
+    calls = _calls(session, person)
+    ids, sids = [call_id for call_id, _ in calls], [sid for _, sid in calls]
+    session.execute(
+        delete(CallSession)
+        .where(CallSession.business_id == person.business_id, CallSession.call_sid.in_(sids))
+        .execution_options(synchronize_session=False)
+    )
+    return _affected(
+        session,
+        delete(CallLog).where(CallLog.business_id == person.business_id, CallLog.id.in_(ids)),
+    )
+
+
+def _conversation_ids(session: Session, person: _Person) -> list[int]:
+    leads = _lead_ids(session, person)
+    return list(
+        session.execute(
+            select(WhatsAppConversation.id).where(
+                WhatsAppConversation.business_id == person.business_id,
+                or_(
+                    WhatsAppConversation.contact_number.in_(person.numbers),
+                    WhatsAppConversation.lead_id.in_(leads),
+                ),
+            )
+        ).scalars()
+    )
+
+
+def _whatsapp_messages(session: Session, person: _Person) -> int:
+    return _affected(
+        session,
+        delete(WhatsAppMessage).where(
+            WhatsAppMessage.business_id == person.business_id,
+            WhatsAppMessage.conversation_id.in_(_conversation_ids(session, person)),
+        ),
+    )
+
+
+def _whatsapp_conversations(session: Session, person: _Person) -> int:
+    """The conversations (their sessions cascade), and the sandbox's copies of the messages."""
+    session.execute(
+        delete(SandboxMessage)
+        .where(
+            SandboxMessage.business_id == person.business_id,
+            or_(
+                SandboxMessage.to_number.in_(person.numbers),
+                SandboxMessage.from_number.in_(person.numbers),
+            ),
+        )
+        .execution_options(synchronize_session=False)
+    )
+    return _affected(
+        session,
+        delete(WhatsAppConversation).where(
+            WhatsAppConversation.business_id == person.business_id,
+            WhatsAppConversation.id.in_(_conversation_ids(session, person)),
+        ),
+    )
+
+
+def _reminders(session: Session, person: _Person) -> int:
+    return _affected(
+        session,
+        delete(Reminder).where(
+            Reminder.business_id == person.business_id,
+            Reminder.lead_id.in_(_lead_ids(session, person)),
+        ),
+    )
+
+
+def _outbound_items(session: Session, person: _Person) -> int:
+    """Blank the number of the items that dial the person; those still to be dialled are
+    cancelled. Status, attempts and call sids stay: the run's history. Counted once: a blanked
+    item no longer matches."""
+    mine = or_(
+        OutboundItem.phone == person.phone,
+        OutboundItem.lead_id.in_(_lead_ids(session, person)),
+    )
+    base = (OutboundItem.business_id == person.business_id, OutboundItem.phone != "", mine)
+    session.execute(
+        update(OutboundItem)
+        .where(*base, OutboundItem.status == "pending")
+        .values(status="cancelled", error=ERASED_ITEM, completed_at=utcnow())
+        .execution_options(synchronize_session=False)
+    )
+    return _affected(
+        session,
+        update(OutboundItem).where(*base).values(phone="", updated_at=utcnow()),
+    )
+
+
+def _leads(session: Session, person: _Person) -> int:
+    return _affected(
+        session,
+        delete(Lead).where(Lead.business_id == person.business_id, Lead.phone == person.phone),
+    )
+
+
+#: The steps after recordings, in order (recordings have their own loop: outside effects).
+_STEPS: tuple[tuple[str, Callable[[Session, _Person], int]], ...] = (
+    ("calls", _calls_step),
+    ("whatsapp_messages", _whatsapp_messages),
+    ("whatsapp_conversations", _whatsapp_conversations),
+    ("reminders", _reminders),
+    ("outbound_items", _outbound_items),
+    ("leads", _leads),
+)
+
+
+def _step(
+    person: _Person, erasure_id: int, kind: str, erase: Callable[[Session, _Person], int]
+) -> None:
+    with tenant_session(person.business_id) as session:
+        _count(session, person, erasure_id, kind, erase(session, person))
+
+
+def _recordings(person: _Person, erasure_id: int, adapters: Adapters) -> None:
+    """Each recording of the person's calls: our audio, Twilio's copy, then the row and its
+    count in one transaction."""
+    with tenant_session(person.business_id) as session:
+        calls = _calls(session, person)
+        recordings = session.execute(
+            select(Recording.id, Recording.recording_sid, Recording.storage_key).where(
+                Recording.business_id == person.business_id,
+                or_(
+                    Recording.call_sid.in_([sid for _, sid in calls]),
+                    Recording.call_log_id.in_([call_id for call_id, _ in calls]),
+                ),
+            )
+        ).all()
+    for recording in recordings:
+        if recording.storage_key:
+            adapters.storage.delete(recording.storage_key)
+        adapters.twilio.delete_recording(recording.recording_sid)  # False: gone already
+        with tenant_session(person.business_id) as session:
+            erased = _affected(
+                session,
+                delete(Recording).where(
+                    Recording.business_id == person.business_id, Recording.id == recording.id
+                ),
+            )
+            _count(session, person, erasure_id, "recordings", erased)
+
+
+def _start(business_id: int, erasure_id: int) -> _Person | None:
+    """The person to erase, the erasure marked running; None once it is done."""
+    with tenant_session(business_id) as session:
+        erasure = owned_row(session, Erasure, business_id, erasure_id, what="erasure", lock=True)
+        if erasure.status == "done" or erasure.phone is None:
+            return None
+        erasure.status = "running"
+        return _Person(business_id, erasure.phone)
+
+
+def _finish(business_id: int, erasure_id: int) -> dict[str, int]:
+    with tenant_session(business_id) as session:
+        erasure = owned_row(session, Erasure, business_id, erasure_id, lock=True)
+        erasure.status, erasure.phone, erasure.finished_at = "done", None, utcnow()
+        return dict(erasure.counts or {})
+
+
+def run_erasure(business_id: int, erasure_id: int, adapters: Adapters) -> bool:
+    """Erase the person the erasure names; False when it was done already (a redelivery)."""
+    person = _start(business_id, erasure_id)
+    if person is None:
+        return False
+    _step(person, erasure_id, "webhook_deliveries", _webhook_deliveries)
+    _recordings(person, erasure_id, adapters)
+    for kind, erase in _STEPS:
+        _step(person, erasure_id, kind, erase)
+    counts = _finish(business_id, erasure_id)
+    log.info("erasures.done", business_id=business_id, erasure_id=erasure_id, **counts)
+    return True

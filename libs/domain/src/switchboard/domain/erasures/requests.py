@@ -1,0 +1,97 @@
+"""Recording an erasure request and queueing its job; reading one back."""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+from dataclasses import dataclass
+
+from sqlalchemy import select
+
+from switchboard.common.db.keyset import Page, fetch_page
+from switchboard.common.db.owned import owned_row
+from switchboard.common.db.tenancy import tenant_session
+from switchboard.common.jobs import enqueue
+from switchboard.common.jobs.catalog import ERASE_PERSON
+from switchboard.common.models import Erasure
+from switchboard.common.settings import get_settings
+
+#: What an erasure counts, in the order the job erases it (``job.py`` says why).
+ERASED_KINDS = (
+    "webhook_deliveries",
+    "recordings",
+    "calls",
+    "whatsapp_messages",
+    "whatsapp_conversations",
+    "reminders",
+    "outbound_items",
+    "leads",
+)
+#: Keeps the number's hash apart from any other use of the secret.
+_HASH_PURPOSE = b"switchboard erasure phone v1"
+
+
+def phone_hash(business_id: int, phone: str) -> str:
+    """The keyed hash an erasure keeps of its number once done (HMAC-SHA256, hex).
+
+    Keyed with ``SESSION_SECRET`` (through a purpose label), so a leaked table does not give
+    the numbers back by hashing every number there is; per business, so two businesses' hashes
+    of one number differ. Changing the secret only stops repeats from being recognised.
+    """
+    key = hmac.new(get_settings().session_secret.encode(), _HASH_PURPOSE, hashlib.sha256)
+    message = f"{business_id}:{phone}".encode()
+    return hmac.new(key.digest(), message, hashlib.sha256).hexdigest()
+
+
+@dataclass(frozen=True)
+class Requested:
+    """The erasure a request started, or the unfinished one it repeats."""
+
+    erasure: Erasure
+    repeated: bool
+
+
+def request_erasure(business_id: int, phone: str) -> Requested:
+    """Record a request to erase ``phone`` and queue its job (one transaction).
+
+    A repeat while an erasure of the number is still pending or running answers that one:
+    its job will erase everything the repeat would. Once done, a new request starts a new
+    erasure (the person may have called again since). The job names only the erasure.
+    """
+    digest = phone_hash(business_id, phone)
+    with tenant_session(business_id) as session:
+        unfinished = session.execute(
+            select(Erasure)
+            .where(
+                Erasure.business_id == business_id,
+                Erasure.phone_hash == digest,
+                Erasure.status != "done",
+            )
+            .order_by(Erasure.id)
+            .limit(1)
+        ).scalar_one_or_none()
+        if unfinished is not None:
+            return Requested(unfinished, repeated=True)
+        erasure = Erasure(
+            business_id=business_id, phone=phone, phone_hash=digest, status="pending", counts={}
+        )
+        session.add(erasure)
+        session.flush()
+        erasure.job_id = enqueue(
+            ERASE_PERSON, business_id=business_id, erasure_id=erasure.id
+        ).job_id
+        session.flush()
+        return Requested(erasure, repeated=False)
+
+
+def get_erasure(business_id: int, erasure_id: int) -> Erasure:
+    """One erasure of this business (another's is not found)."""
+    with tenant_session(business_id) as session:
+        return owned_row(session, Erasure, business_id, erasure_id, what="erasure")
+
+
+def list_erasures(business_id: int, *, limit: int = 50, after: int | None = None) -> Page[Erasure]:
+    """This business's erasures, newest first."""
+    query = select(Erasure).where(Erasure.business_id == business_id)
+    with tenant_session(business_id) as session:
+        return fetch_page(session, query, Erasure.id, limit=limit, after=after)
