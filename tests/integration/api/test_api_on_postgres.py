@@ -18,6 +18,12 @@ from tests.unit.api.test_dashboard_isolation_matrix import (  # noqa: F401
     test_another_business_s_object_is_404_on_the_console_and_stays_untouched,
     theirs,
 )
+from tests.unit.api.test_erasures_api import (  # noqa: F401
+    test_a_number_not_in_e164_is_a_422_naming_phone,
+    test_a_repeat_while_unfinished_answers_the_same_erasure_and_queues_nothing,
+    test_a_request_is_accepted_queued_and_shown_without_its_number,
+    test_deleting_a_lead_still_takes_it_out_of_its_runs,
+)
 from tests.unit.api.test_isolation_matrix import (  # noqa: F401
     owned,
     test_a_body_naming_another_business_s_lead_is_refused_as_a_missing_one,

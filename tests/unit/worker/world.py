@@ -93,12 +93,16 @@ class World:
 
 
 def make_world(
-    endpoint_url: str = "https://hooks.example.com/x", push_endpoint: str | None = None
+    endpoint_url: str = "https://hooks.example.com/x",
+    push_endpoint: str | None = None,
+    *,
+    phone: str | None = None,
 ) -> World:
+    """A new business's world; its lead, call and chat are ``phone``'s (default: a new one)."""
     business = make_business()
     bid = business.id
     long_ago = utcnow() - timedelta(days=10)
-    phone = unique_phone()
+    phone = phone or unique_phone()
     lead = add(bid, Lead(business_id=bid, phone=phone, source="call"))
     call_sid = sid("CA")
     transcript = [{"role": "caller", "text": "Hi, my name is Dana Smith, dana@example.com"}]

@@ -1,0 +1,82 @@
+"""``/api/v1/erasures``: a request is accepted as a queued job, shows its progress and never
+its number; a bad number is a 422 naming ``phone``."""
+
+from __future__ import annotations
+
+from sqlalchemy import select
+
+from switchboard.common.db import system_session
+from switchboard.common.models import Erasure, Job
+from tests.support.factories import make_business, unique_phone
+from tests.unit.api import rows
+from tests.unit.api.rows import auth
+
+
+def test_a_request_is_accepted_queued_and_shown_without_its_number(client) -> None:
+    headers = auth(make_business().api_key)
+    phone = unique_phone()
+
+    response = client.post("/api/v1/erasures", json={"phone": phone}, headers=headers)
+
+    assert response.status_code == 202, response.text
+    body = response.json()
+    assert (body["status"], body["counts"], body["repeated"]) == ("pending", {}, False)
+    assert phone not in response.text
+    shown = client.get(f"/api/v1/erasures/{body['id']}", headers=headers)
+    assert shown.status_code == 200 and shown.json()["status"] == "pending"
+    assert phone not in shown.text
+    listed = client.get("/api/v1/erasures", headers=headers).json()["items"]
+    assert [item["id"] for item in listed] == [body["id"]]
+    with system_session() as session:
+        job = session.get(Job, body["job_id"])
+        erasure = session.get(Erasure, body["id"])
+    assert job is not None and job.actor_name == "erase_person_job"
+    assert erasure is not None and erasure.phone == phone  # held for the job until done
+
+
+def test_a_repeat_while_unfinished_answers_the_same_erasure_and_queues_nothing(client) -> None:
+    business = make_business()
+    headers = auth(business.api_key)
+    phone = unique_phone()
+    first = client.post("/api/v1/erasures", json={"phone": phone}, headers=headers).json()
+
+    again = client.post("/api/v1/erasures", json={"phone": phone}, headers=headers)
+
+    assert again.status_code == 202
+    assert (again.json()["id"], again.json()["repeated"]) == (first["id"], True)
+    with system_session() as session:
+        jobs = session.execute(
+            select(Job.id).where(
+                Job.business_id == business.id, Job.actor_name == "erase_person_job"
+            )
+        ).all()
+    assert len(jobs) == 1
+
+
+def test_a_number_not_in_e164_is_a_422_naming_phone(client) -> None:
+    headers = auth(make_business().api_key)
+    for bad in ("555-1234", "15551234567", "", None, 15551234567):
+        response = client.post("/api/v1/erasures", json={"phone": bad}, headers=headers)
+        assert response.status_code == 422, (bad, response.text)
+        assert response.json()["detail"][0]["loc"] == ["body", "phone"], bad
+    missing = client.post("/api/v1/erasures", json={}, headers=headers)
+    assert missing.status_code == 422 and missing.json()["detail"][0]["loc"] == ["body", "phone"]
+
+
+def test_an_erasure_needs_a_business_key(client) -> None:
+    assert client.post("/api/v1/erasures", json={"phone": unique_phone()}).status_code == 401
+
+
+def test_deleting_a_lead_still_takes_it_out_of_its_runs(client) -> None:
+    """Outbound items outlive a lead only when an erasure deletes it (migration 0030)."""
+    business = make_business()
+    headers = auth(business.api_key)
+    lead = rows.lead(business.id)
+    run = client.post(
+        "/api/v1/outbound-runs", json={"name": "Spring", "lead_ids": [lead.id]}, headers=headers
+    ).json()
+
+    assert client.delete(f"/api/v1/leads/{lead.id}", headers=headers).status_code == 204
+
+    items = client.get(f"/api/v1/outbound-runs/{run['id']}/items", headers=headers).json()
+    assert items["items"] == []
