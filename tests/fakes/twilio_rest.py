@@ -3,11 +3,12 @@
 Covers Messages (create, list), Calls (create, list, update), call Recordings (create), and
 Recording media download and delete, with Twilio-shaped JSON and errors. Like Twilio's, its
 message and call lists may lag behind creation (``list_lag_s``, ended by ``list_now``), a
-create can be held unanswered (``hold_next``) so a test can kill the client mid-request, and it
-can be carried out and answered with an error all the same (``lose_answer_next``). Optionally
-plays a call's life like Twilio does: status callbacks (initiated, ringing, answered,
-completed/busy/no-answer/failed) signed with the auth token (``X-Twilio-Signature``,
-RequestValidator's algorithm), and a recording status callback when a recording is ready.
+create or a recording's delete can be carried out but held unanswered (``hold_next``) so a test
+can kill the client mid-request, and it can be carried out and answered with an error all the
+same (``lose_answer_next``). Optionally plays a call's life like Twilio does: status callbacks
+(initiated, ringing, answered, completed/busy/no-answer/failed) signed with the auth token
+(``X-Twilio-Signature``, RequestValidator's algorithm), and a recording status callback when
+a recording is ready.
 
 Use the ``fake_twilio`` fixture; point ``TwilioRestClient(..., base_url=fake_twilio.url)`` at it.
 """
@@ -457,6 +458,7 @@ class FakeTwilioServer(CallProgress, FakeServer):
             return twilio_error(404, 20404, f"The requested resource {recording_sid} was not found")
         with self.recording():
             recording.deleted = True
+        self._wait_if_held("delete_recording")
         return Response(status=204)
 
 

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 
 from sqlalchemy import select
 
-from switchboard.common.db import system_session
+from switchboard.common.db import system_session, tenant_session
 from switchboard.common.integrations.storage import RecordingStorage
 from switchboard.common.models import (
     Erasure,
@@ -17,6 +17,7 @@ from switchboard.common.models import (
     Recording,
     WebhookDelivery,
 )
+from switchboard.domain.erasures import request_erasure
 from switchboard.domain.outbound import runs
 from tests.fakes.twilio_rest import FakeTwilioServer
 from tests.support.factories import unique_phone
@@ -111,3 +112,11 @@ def erasure_row(business_id: int, erasure_id: int) -> Erasure:
         erasure = session.get(Erasure, erasure_id)
         assert erasure is not None and erasure.business_id == business_id
         return erasure
+
+
+def request_for(person: Person) -> Erasure:
+    """Ask to erase the person as the API does (the world's own pending erasure row, which
+    no job runs, is deleted first, or the request would answer it as a repeat)."""
+    with tenant_session(person.business_id) as session:
+        session.delete(session.get(Erasure, person.world.erasure_id))
+    return request_erasure(person.business_id, person.phone).erasure

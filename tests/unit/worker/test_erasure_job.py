@@ -14,7 +14,13 @@ from switchboard.domain.erasures import request_erasure, run_erasure
 from switchboard.domain.erasures.job import ERASED_ITEM
 from switchboard.domain.erasures.requests import phone_hash
 from tests.fakes.twilio_rest import FakeTwilioServer
-from tests.unit.worker.erasure_world import ERASED, erasure_row, person_world, traces
+from tests.unit.worker.erasure_world import (
+    ERASED,
+    erasure_row,
+    person_world,
+    request_for,
+    traces,
+)
 from tests.unit.worker.jobs import run
 from tests.unit.worker.world import snapshot
 
@@ -82,16 +88,14 @@ def test_a_request_queues_a_job_whose_payload_names_only_the_erasure(
 ) -> None:
     person = person_world(fake_twilio, make_recording_storage(jobs_env))
     bid = person.business_id
-    with tenant_session(bid) as session:  # the world's own erasure row is another test's
-        session.delete(session.get(Erasure, person.world.erasure_id))
 
-    requested = request_erasure(bid, person.phone)
+    erasure = request_for(person)
 
-    assert requested.repeated is False and requested.erasure.job_id is not None
+    assert erasure.job_id is not None
     with tenant_session(bid) as session:
-        job = session.get(Job, requested.erasure.job_id)
+        job = session.get(Job, erasure.job_id)
     assert job is not None and job.actor_name == "erase_person_job"
-    assert f'"erasure_id": {requested.erasure.id}' in job.message.replace('":', '": ')
+    assert f'"erasure_id": {erasure.id}' in job.message.replace('":', '": ')
     assert person.phone not in job.message and person.phone[1:] not in job.message
     again = request_erasure(bid, person.phone)
-    assert again.repeated is True and again.erasure.id == requested.erasure.id
+    assert again.repeated is True and again.erasure.id == erasure.id
