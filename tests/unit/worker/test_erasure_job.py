@@ -10,7 +10,7 @@ from switchboard.common.db import tenant_session
 from switchboard.common.integrations.storage import make_recording_storage
 from switchboard.common.models import Erasure, Job, Lead, OutboundItem, WebhookDelivery
 from switchboard.common.settings import get_settings
-from switchboard.domain.erasures import request_erasure, run_erasure
+from switchboard.domain.erasures import ERASED_KINDS, request_erasure, run_erasure
 from switchboard.domain.erasures.job import ERASED_ITEM
 from switchboard.domain.erasures.requests import phone_hash
 from tests.fakes.twilio_rest import FakeTwilioServer
@@ -39,6 +39,7 @@ def test_an_erasure_leaves_nothing_of_the_person_and_another_business_s_same_num
     assert job.status == "succeeded", job.last_error
     erasure = erasure_row(bid, person.world.erasure_id)
     assert (erasure.status, erasure.counts) == ("done", ERASED)
+    assert tuple(ERASED) == ERASED_KINDS  # every kind counted, zero or more
     assert erasure.phone is None and erasure.finished_at is not None
     assert erasure.phone_hash == phone_hash(bid, person.phone) != person.phone
     assert traces(bid, person.phone, person.world.call_sid, "Dana") == []

@@ -5,9 +5,8 @@ person's data kind by kind, each kind's deletion and its count in one transactio
 redelivered job finishes what a dead worker left and counts nothing twice.
 """
 
-from switchboard.domain.erasures.job import run_erasure
+from switchboard.domain.erasures.job import ERASED_KINDS, run_erasure
 from switchboard.domain.erasures.requests import (
-    ERASED_KINDS,
     get_erasure,
     list_erasures,
     request_erasure,

@@ -225,6 +225,10 @@ _STEPS: tuple[tuple[str, Callable[[Session, _Person], int]], ...] = (
 )
 
 
+#: What an erasure counts, in the order the job erases it.
+ERASED_KINDS = ("webhook_deliveries", "recordings", *(kind for kind, _ in _STEPS))
+
+
 def _step(
     person: _Person, erasure_id: int, kind: str, erase: Callable[[Session, _Person], int]
 ) -> None:

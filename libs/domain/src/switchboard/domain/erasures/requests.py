@@ -16,17 +16,6 @@ from switchboard.common.jobs.catalog import ERASE_PERSON
 from switchboard.common.models import Erasure
 from switchboard.common.settings import get_settings
 
-#: What an erasure counts, in the order the job erases it (``job.py`` says why).
-ERASED_KINDS = (
-    "webhook_deliveries",
-    "recordings",
-    "calls",
-    "whatsapp_messages",
-    "whatsapp_conversations",
-    "reminders",
-    "outbound_items",
-    "leads",
-)
 #: Keeps the number's hash apart from any other use of the secret.
 _HASH_PURPOSE = b"switchboard erasure phone v1"
 
