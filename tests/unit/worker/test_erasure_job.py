@@ -8,12 +8,14 @@ import dramatiq
 from switchboard.common.bootstrap import adapters
 from switchboard.common.db import tenant_session
 from switchboard.common.integrations.storage import make_recording_storage
+from switchboard.common.jobs.service import retry_job
 from switchboard.common.models import Erasure, Job, Lead, OutboundItem, WebhookDelivery
 from switchboard.common.settings import get_settings
 from switchboard.domain.erasures import ERASED_KINDS, request_erasure, run_erasure
 from switchboard.domain.erasures.job import ERASED_ITEM
 from switchboard.domain.erasures.requests import phone_hash
 from tests.fakes.twilio_rest import FakeTwilioServer
+from tests.support.waiting import wait_for
 from tests.unit.worker.erasure_world import (
     ERASED,
     erasure_row,
@@ -21,7 +23,7 @@ from tests.unit.worker.erasure_world import (
     request_for,
     traces,
 )
-from tests.unit.worker.jobs import run
+from tests.unit.worker.jobs import finished, run
 from tests.unit.worker.world import snapshot
 
 
@@ -100,3 +102,27 @@ def test_a_request_queues_a_job_whose_payload_names_only_the_erasure(
     assert person.phone not in job.message and person.phone[1:] not in job.message
     again = request_erasure(bid, person.phone)
     assert again.repeated is True and again.erasure.id == erasure.id
+
+
+def test_an_erasure_whose_job_failed_is_finished_by_retrying_the_job(
+    worker: dramatiq.Worker, fake_twilio: FakeTwilioServer
+) -> None:
+    person = person_world(fake_twilio, make_recording_storage(get_settings()))
+    bid = person.business_id
+    fake_twilio.fail_next("delete_recording", status=400)  # refused: no retry of its own
+    erasure = request_for(person)
+    assert erasure.job_id is not None
+
+    failed = finished(bid, erasure.job_id)
+
+    assert failed.status in ("failed", "dead"), failed.last_error
+    stuck = erasure_row(bid, erasure.id)
+    assert stuck.status == "running" and stuck.phone == person.phone
+    retry_job(bid, erasure.job_id)
+    wait_for(
+        lambda: erasure_row(bid, erasure.id).status == "done",
+        timeout=20,
+        what="the retried erasure to finish",
+    )
+    assert erasure_row(bid, erasure.id).counts == ERASED
+    assert traces(bid, person.phone, person.world.call_sid, "Dana") == []
