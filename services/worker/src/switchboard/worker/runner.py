@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import importlib
+import os
 import shutil
 import sys
 
@@ -16,25 +17,22 @@ from switchboard.common.migrate import worker_startup_migrations
 from switchboard.common.settings import get_settings
 from switchboard.common.startup_imports import startup_imports
 from switchboard.worker import status_server
+from switchboard.worker.status_supervisor import StatusSupervisor
 
 WORKER_MODULE = "switchboard.worker.app"
 #: How long Dramatiq's main process waits for its worker processes to report ready before it
-#: starts the fork processes (the status server) and its log watcher, in milliseconds. Its
+#: starts its fork processes (we have none) and its log watcher, in milliseconds. Its
 #: default, 30 s, is also how long it would take to notice a worker process that died before
 #: reporting ready (a job that kills its process can run before then: consumers start first)
 #: and how long that process's logs would wait in their pipe.
 FORK_TIMEOUT_MS = 2_000
 
 
-def dramatiq_args(
-    processes: int, threads: int, queues: list[str], modules: list[str], status: bool = False
-) -> list[str]:
-    """Command-line arguments for Dramatiq's worker (``status``: fork the status server)."""
+def dramatiq_args(processes: int, threads: int, queues: list[str], modules: list[str]) -> list[str]:
+    """Command-line arguments for Dramatiq's worker."""
     # Positionals first: ``--queues`` takes a variable number of values.
     args = [WORKER_MODULE, *modules, "--processes", str(processes), "--threads", str(threads)]
     args += ["--skip-logging", "--worker-fork-timeout", str(FORK_TIMEOUT_MS)]
-    if status:
-        args += ["--fork-function", status_server.FORK_FUNCTION]
     return [*args, "--queues", *queues] if queues else args
 
 
@@ -47,15 +45,26 @@ def run_worker(
 ) -> int:
     """Apply migrations (under the advisory lock) and run Dramatiq's worker until stopped,
     with ``/health`` and ``/metrics`` on ``metrics_port`` (default ``WORKER_METRICS_PORT``;
-    0 serves none)."""
+    0 serves none). A port it cannot listen on refuses the start: a worker without them
+    would look dead to its probes, or go unseen by its scrape, while it runs jobs."""
     if processes < 1 or threads < 1:
         # Dramatiq would start no worker process and exit 0, or processes with no thread
         # that look alive and run nothing.
         return _refuse(f"--processes and --threads must be at least 1 (got {processes}, {threads})")
     port = get_settings().worker_metrics_port if metrics_port is None else metrics_port
     # Before the actors' modules are imported: their broker reads where to write its status.
-    metrics_dir = status_server.prepare(port) if port else None
+    metrics_dir = status_server.prepare() if port else None
+    supervisor: StatusSupervisor | None = None
     try:
+        if port:
+            try:
+                supervisor = StatusSupervisor(port)
+            except OSError as exc:
+                reason = os.strerror(exc.errno) if exc.errno else str(exc)
+                return _refuse(
+                    f"cannot serve /health and /metrics on port {port}: {reason}"
+                    " (choose another with --metrics-port or WORKER_METRICS_PORT)"
+                )
         # Outside the pause: a migration's garbage is collected, not frozen for good.
         worker_startup_migrations()
         reset_engine()  # worker processes open their own connections
@@ -70,9 +79,13 @@ def run_worker(
             listed, typos = ", ".join(sorted(known)), ", ".join(unknown)
             return _refuse(f"no actor uses the queue {typos}; the queues are: {listed}")
         parser = make_argument_parser()  # type: ignore[no-untyped-call]
-        args = dramatiq_args(processes, threads, queues, modules, status=bool(port))
-        return int(dramatiq_main(parser.parse_args(args)) or 0)  # type: ignore[no-untyped-call]
+        args = parser.parse_args(dramatiq_args(processes, threads, queues, modules))
+        if supervisor is not None:
+            supervisor.start()
+        return int(dramatiq_main(args) or 0)  # type: ignore[no-untyped-call]
     finally:
+        if supervisor is not None:
+            supervisor.stop()
         if metrics_dir is not None:
             shutil.rmtree(metrics_dir, ignore_errors=True)
 

@@ -2,7 +2,8 @@
 
 ``switchboard worker`` runs several processes (``--processes``); rather than a port each, it
 serves one (``WORKER_METRICS_PORT``, ``--metrics-port``, default 8003, 0 for none) from a
-process of its own that Dramatiq forks beside the worker processes (``--fork-function``):
+process of its own beside the worker processes, which the worker's main process starts, and
+restarts if it dies, on the socket it holds (``status_supervisor.py``):
 
 - ``/metrics`` adds up the worker processes' figures with Prometheus' multiprocess mode: each
   process writes its metrics to files in a directory made for this run, which the server
@@ -15,7 +16,8 @@ process of its own that Dramatiq forks beside the worker processes (``--fork-fun
 - ``/ready`` (readiness): the database and the broker answer and a process is consuming.
 
 The server is a plain ``http.server`` in that process's main thread: no thread in the worker
-processes, and a stuck worker cannot take its own health check down with it.
+processes, and a stuck worker cannot take its own health check down with it. It exits when its
+parent does (a main process killed outright): it would serve a worker that is no more.
 """
 
 from __future__ import annotations
@@ -23,38 +25,41 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import signal
+import socket
+import sys
 import tempfile
 import time
 from http.server import BaseHTTPRequestHandler, HTTPServer
 from pathlib import Path
 from typing import Any
 
+from dramatiq.cli import HANDLED_SIGNALS
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest, values
 from prometheus_client.multiprocess import MultiProcessCollector
 
 from switchboard.common.health import broker_ready, database_ready
 from switchboard.common.logging import get_logger
 from switchboard.common.metrics_access import CHALLENGE, metrics_allowed, refused_body
+from switchboard.common.service_start import checked_settings
 from switchboard.common.settings import get_settings
 from switchboard.worker.runtime.observability import STATUS_INTERVAL_S, status_dir
 
 log = get_logger(__name__)
 
-#: The function Dramatiq forks to run the server (``--fork-function``).
-FORK_FUNCTION = "switchboard.worker.status_server:serve"
+#: How often the server looks whether its parent (the worker's main process) still runs.
+PARENT_CHECK_S = 0.5
 #: A process whose consumer loop has not turned for this long is not consuming (the loop
 #: turns at least once a second while connected; it stops while the broker is away).
 CONSUMING_WITHIN_S = 5 * STATUS_INTERVAL_S
 
 
-def prepare(port: int) -> Path:
+def prepare() -> Path:
     """Before the worker processes are forked: a fresh metrics directory for this run, and
     ``prometheus_client`` switched to values kept in it. Returns the directory (the caller
     removes it when the worker stops)."""
     directory = Path(tempfile.mkdtemp(prefix="switchboard-worker-metrics-"))
-    os.environ["PROMETHEUS_MULTIPROC_DIR"] = str(directory)
-    os.environ["WORKER_METRICS_PORT"] = str(port)  # the server process's settings read it
-    get_settings.cache_clear()
+    os.environ["PROMETHEUS_MULTIPROC_DIR"] = str(directory)  # the server process reads it too
     # prometheus_client picks its value class when first imported, which this process did
     # long ago (the CLI's imports): choose again, now that the directory is set. Labelled
     # metrics make their values in the worker processes, which inherit this choice.
@@ -186,20 +191,41 @@ class _Handler(BaseHTTPRequestHandler):
         log.debug("worker.status_request", request=format % args)
 
 
-def serve() -> int:
-    """Serve ``/health``, ``/ready`` and ``/metrics`` until stopped (in a process Dramatiq
-    forks)."""
-    directory, port = status_dir(), get_settings().worker_metrics_port
-    if directory is None or not port:
+def serve(listener: socket.socket, parent: int) -> int:
+    """Serve ``/health``, ``/ready`` and ``/metrics`` on ``listener`` while this process's
+    parent is ``parent`` (the worker's main process)."""
+    directory = status_dir()
+    if directory is None:
         log.error("worker.status_server_unconfigured")
         return 1
     handler = type("Handler", (_Handler,), {"directory": directory})
-    try:
-        server = HTTPServer(("0.0.0.0", port), handler)  # noqa: S104 - scraped from outside
-    except OSError as exc:
-        log.error("worker.status_server_failed", port=port, error=str(exc))
-        return 1
-    log.info("worker.status_server_listening", port=port)
+    server = HTTPServer(listener.getsockname()[:2], handler, bind_and_activate=False)
+    server.socket.close()
+    server.socket, server.timeout = listener, PARENT_CHECK_S
+    log.info("worker.status_server_listening", port=listener.getsockname()[1])
     with server:
-        server.serve_forever()
+        while os.getppid() == parent:
+            server.handle_request()
     return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    """``python -m switchboard.worker.status_server FD PARENT``: serve on the listening socket
+    inherited as file descriptor FD while the process PARENT runs."""
+    fd, parent = sys.argv[1:] if argv is None else argv
+    checked_settings("switchboard worker status server")
+    # The thread that started it blocks the signals that stop the worker, and exec keeps
+    # that mask. SIGTERM stops the server; a terminal's Ctrl-C is for the main process, which
+    # stops it.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, _exit)
+    signal.pthread_sigmask(signal.SIG_UNBLOCK, HANDLED_SIGNALS)
+    return serve(socket.socket(fileno=int(fd)), int(parent))
+
+
+def _exit(signum: int, frame: object) -> None:
+    raise SystemExit(0)
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
