@@ -9,7 +9,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from switchboard.worker.runtime.observability import status_path
+from switchboard.worker.runtime.status_files import status_path
 from switchboard.worker.status_server import health
 
 

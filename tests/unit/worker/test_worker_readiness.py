@@ -7,7 +7,7 @@ import os
 import time
 from pathlib import Path
 
-from switchboard.worker.runtime.observability import status_path
+from switchboard.worker.runtime.status_files import status_path
 from switchboard.worker.status_server import readiness
 
 

@@ -43,7 +43,7 @@ from switchboard.common.logging import get_logger
 from switchboard.common.metrics_access import CHALLENGE, metrics_allowed, refused_body
 from switchboard.common.service_start import checked_settings
 from switchboard.common.settings import get_settings
-from switchboard.worker.runtime.observability import STATUS_INTERVAL_S, status_dir
+from switchboard.worker.runtime.status_files import STATUS_INTERVAL_S, status_dir
 
 log = get_logger(__name__)
 

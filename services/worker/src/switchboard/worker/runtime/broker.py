@@ -17,8 +17,9 @@ from switchboard.worker.runtime.consumer import LedgerConsumer, defer_retry
 from switchboard.worker.runtime.fair_share import FairShareMiddleware
 from switchboard.worker.runtime.heartbeat import HeartbeatMiddleware
 from switchboard.worker.runtime.middleware import LedgerMiddleware
-from switchboard.worker.runtime.observability import JobObservability, status_dir
+from switchboard.worker.runtime.observability import JobObservability
 from switchboard.worker.runtime.outbox_relay import OutboxRelayMiddleware
+from switchboard.worker.runtime.status_files import status_dir
 
 Hook = Callable[..., Any]
 

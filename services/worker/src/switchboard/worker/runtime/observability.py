@@ -26,6 +26,7 @@ from prometheus_client import Counter, Gauge, Histogram, multiprocess
 from switchboard.common.health import threads_by_name
 from switchboard.worker.runtime.heartbeat import worker_identity
 from switchboard.worker.runtime.middleware import outcome_of
+from switchboard.worker.runtime.status_files import STATUS_INTERVAL_S, status_path
 
 #: Seconds, from a 5 ms reply to a 10-minute recording transcription.
 _DURATION_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300, 600)
@@ -59,20 +60,6 @@ JOBS_IN_PROGRESS = Gauge(
 _OUTCOME_LABELS = {"queued": "retried"}
 #: Set on the MessageProxy of a delivery whose execution this middleware saw start.
 _STARTED = "switchboard_observed_start"
-#: How often (at most) a worker process rewrites its status file.
-STATUS_INTERVAL_S = 1.0
-
-
-def status_dir() -> Path | None:
-    """The status server's directory, if this worker has one: Prometheus' multiprocess
-    directory, named by its own variable (set by ``status_server.prepare`` before forking)."""
-    directory = os.environ.get("PROMETHEUS_MULTIPROC_DIR")
-    return Path(directory) if directory else None
-
-
-def status_path(directory: Path, pid: int) -> Path:
-    """Where the worker process ``pid`` writes its status for the status server."""
-    return directory / f"status_{pid}.json"
 
 
 class JobObservability(Middleware):
