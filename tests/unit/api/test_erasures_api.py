@@ -3,10 +3,13 @@ its number; a bad number is a 422 naming ``phone``."""
 
 from __future__ import annotations
 
+import pytest
 from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
 
-from switchboard.common.db import system_session
+from switchboard.common.db import system_session, tenant_session
 from switchboard.common.models import Erasure, Job
+from switchboard.domain.erasures.requests import phone_hash
 from tests.support.factories import make_business, unique_phone
 from tests.unit.api import rows
 from tests.unit.api.rows import auth
@@ -80,3 +83,27 @@ def test_deleting_a_lead_still_takes_it_out_of_its_runs(client) -> None:
 
     items = client.get(f"/api/v1/outbound-runs/{run['id']}/items", headers=headers).json()
     assert items["items"] == []
+
+
+def test_the_database_holds_one_unfinished_erasure_per_number_and_business(client) -> None:
+    """Not only the request path: a second unfinished row for one number is refused (migration
+    0031); a done one, or another business's, is not in the way."""
+    business, other = make_business(), make_business()
+    phone = unique_phone()
+    first = client.post("/api/v1/erasures", json={"phone": phone}, headers=auth(business.api_key))
+    erasure_id = first.json()["id"]
+    digest = phone_hash(business.id, phone)
+
+    with pytest.raises(IntegrityError), tenant_session(business.id) as session:
+        session.add(Erasure(business_id=business.id, phone=phone, phone_hash=digest))
+        session.flush()
+
+    with tenant_session(business.id) as session:
+        done = session.get(Erasure, erasure_id)
+        assert done is not None
+        done.status, done.phone = "done", None
+    again = client.post("/api/v1/erasures", json={"phone": phone}, headers=auth(business.api_key))
+    assert (again.status_code, again.json()["repeated"]) == (202, False)
+    assert again.json()["id"] != erasure_id
+    theirs = client.post("/api/v1/erasures", json={"phone": phone}, headers=auth(other.api_key))
+    assert (theirs.status_code, theirs.json()["repeated"]) == (202, False)

@@ -4,10 +4,13 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import JSON, DateTime, Index, String
+from sqlalchemy import JSON, DateTime, Index, String, text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from switchboard.common.db.base import Base, BigId, TenantOwned, Timestamped
+
+#: The erasures a repeated request answers rather than starting another (``domain/erasures``).
+UNFINISHED_SQL = text("status <> 'done'")
 
 
 class Erasure(TenantOwned, Timestamped, Base):
@@ -16,6 +19,8 @@ class Erasure(TenantOwned, Timestamped, Base):
     ``phone`` is kept only while the job runs: it is cleared in the transaction that marks the
     erasure ``done``, after which only ``phone_hash`` (a keyed hash, ``domain/erasures``) says
     which number it was, so a repeated request is recognised without keeping the number.
+    At most one unfinished erasure per number and business, held by the database (two requests
+    at the same instant cannot both start one: migration 0031).
     ``counts`` holds what was erased per kind, each written in the transaction that erased it.
     """
 
@@ -23,6 +28,16 @@ class Erasure(TenantOwned, Timestamped, Base):
     __table_args__ = (
         # The one index business_id leads: a business's requests for one number (a repeat).
         Index("ix_erasures_business_id_phone_hash", "business_id", "phone_hash"),
+        # One unfinished erasure per number and business; the hash leads, as business_id
+        # leads one index only (it is per business: the pair is what must be unique).
+        Index(
+            "uq_erasures_unfinished_phone_hash",
+            "phone_hash",
+            "business_id",
+            unique=True,
+            postgresql_where=UNFINISHED_SQL,
+            sqlite_where=UNFINISHED_SQL,
+        ),
     )
     business_id_leads_unique_key = True
 

@@ -5,15 +5,19 @@ from __future__ import annotations
 import hashlib
 import hmac
 from dataclasses import dataclass
+from typing import Any
 
 from sqlalchemy import select
+from sqlalchemy.orm import Session
 
 from switchboard.common.db.keyset import Page, fetch_page
 from switchboard.common.db.owned import owned_row
 from switchboard.common.db.tenancy import tenant_session
+from switchboard.common.db.upsert import insert_ignoring_conflicts
 from switchboard.common.jobs import enqueue
 from switchboard.common.jobs.catalog import ERASE_PERSON
 from switchboard.common.models import Erasure
+from switchboard.common.models.erasures import UNFINISHED_SQL
 from switchboard.common.settings import get_settings
 
 #: Keeps the number's hash apart from any other use of the secret.
@@ -40,32 +44,47 @@ class Requested:
     repeated: bool
 
 
+def _unfinished(session: Session, business_id: int, digest: str) -> Erasure | None:
+    return session.execute(
+        select(Erasure).where(
+            Erasure.business_id == business_id,
+            Erasure.phone_hash == digest,
+            UNFINISHED_SQL,
+        )
+    ).scalar_one_or_none()
+
+
 def request_erasure(business_id: int, phone: str) -> Requested:
     """Record a request to erase ``phone`` and queue its job (one transaction).
 
     A repeat while an erasure of the number is still pending or running answers that one:
     its job will erase everything the repeat would. Once done, a new request starts a new
     erasure (the person may have called again since). The job names only the erasure.
+
+    The database holds one unfinished erasure per number and business (migration 0031): of
+    two requests at the same instant, which both found none, the second's insert is ignored
+    once the first commits, and it answers the first's erasure as a repeat.
     """
     digest = phone_hash(business_id, phone)
+    table: Any = Erasure.__table__
     with tenant_session(business_id) as session:
-        unfinished = session.execute(
-            select(Erasure)
-            .where(
-                Erasure.business_id == business_id,
-                Erasure.phone_hash == digest,
-                Erasure.status != "done",
-            )
-            .order_by(Erasure.id)
-            .limit(1)
-        ).scalar_one_or_none()
-        if unfinished is not None:
-            return Requested(unfinished, repeated=True)
-        erasure = Erasure(
-            business_id=business_id, phone=phone, phone_hash=digest, status="pending", counts={}
-        )
-        session.add(erasure)
-        session.flush()
+        while True:
+            unfinished = _unfinished(session, business_id, digest)
+            if unfinished is not None:
+                return Requested(unfinished, repeated=True)
+            values = {
+                "business_id": business_id,
+                "phone": phone,
+                "phone_hash": digest,
+                "status": "pending",
+                "counts": {},
+            }
+            if insert_ignoring_conflicts(session, table, values):
+                break
+            # Lost the race: the winner's erasure is committed now; read it (again, should
+            # it have been done meanwhile).
+        erasure = _unfinished(session, business_id, digest)
+        assert erasure is not None  # inserted by this transaction
         erasure.job_id = enqueue(
             ERASE_PERSON, business_id=business_id, erasure_id=erasure.id
         ).job_id
