@@ -1,19 +1,25 @@
 """A person's data in one business, as an erasure finds it: a world (``world.py``) whose lead,
 call and chat are the person's, plus recordings stored here and at Twilio, an outbound run
-that dials them, and another person's lead and webhook delivery that must stay."""
+that dials them, stored idempotency answers and parked call events naming them, and another
+person's lead, webhook delivery, answer and parked event that must stay."""
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
+from datetime import timedelta
 
 from sqlalchemy import select
 
 from switchboard.common.db import system_session, tenant_session
+from switchboard.common.db.base import utcnow
 from switchboard.common.integrations.storage import RecordingStorage
 from switchboard.common.models import (
     Erasure,
+    IdempotencyKey,
     Lead,
     OutboundItem,
+    ParkedEvent,
     Recording,
     WebhookDelivery,
 )
@@ -26,6 +32,8 @@ from tests.unit.worker.world import World, add, make_world, sid, snapshot
 #: What erasing the person of :func:`person_world` counts.
 ERASED = {
     "webhook_deliveries": 2,  # the world's two, naming the person's call
+    "idempotency_answers": 2,  # one naming the number, one the call
+    "parked_events": 2,  # one naming the number, one the call
     "recordings": 3,  # the world's (no copy at Twilio any more) and two at Twilio
     "calls": 1,
     "whatsapp_messages": 2,
@@ -45,6 +53,10 @@ class Person:
     item_id: int
     kept_lead_id: int
     kept_delivery_id: int
+    answer_ids: list[int]
+    kept_answer_id: int
+    parked_ids: list[int]
+    kept_parked_id: int
 
     @property
     def business_id(self) -> int:
@@ -94,7 +106,75 @@ def person_world(
         item_id = session.execute(
             select(OutboundItem.id).where(OutboundItem.run_id == run.id)
         ).scalar_one()
-    return Person(world, phone, recording_sids, audio_keys, item_id, other.id, kept.id)
+    answers = [
+        answer(bid, {"id": world.lead_id, "phone": phone}),
+        answer(bid, {"call_sid": world.call_sid, "status": "queued"}),
+    ]
+    kept_answer = answer(bid, {"id": other.id, "phone": other.phone})
+    parked = [
+        parked_event(bid, {"type": "call.started", "from_number": phone}),
+        parked_event(bid, {"type": "call.ended", "call_sid": world.call_sid}),
+    ]
+    kept_parked = parked_event(bid, {"type": "call.started", "from_number": other.phone})
+    return Person(
+        world,
+        phone,
+        recording_sids,
+        audio_keys,
+        item_id,
+        other.id,
+        kept.id,
+        answers,
+        kept_answer,
+        parked,
+        kept_parked,
+    )
+
+
+def answer(business_id: int, body: dict[str, object]) -> int:
+    """A stored ``Idempotency-Key`` answer (``api/idempotency.py``) with this JSON body."""
+    row = add(
+        business_id,
+        IdempotencyKey(
+            business_id=business_id,
+            key=sid("key-"),
+            request_hash="0" * 64,
+            token="0" * 32,
+            lease_until=utcnow() + timedelta(seconds=60),
+            work_committed=True,
+            status_code=201,
+            body=json.dumps(body).encode(),
+        ),
+    )
+    return int(row.id)
+
+
+def parked_event(business_id: int, body: dict[str, object]) -> int:
+    """A call event of the business the consumer parked (``api/events/parking.py``)."""
+    event_id = sid("ev-")
+    call_sid = body.get("call_sid")
+    with system_session() as session:
+        row = ParkedEvent(
+            event_id=event_id,
+            event_type=str(body["type"]),
+            event_business_id=business_id,
+            call_sid=call_sid if isinstance(call_sid, str) else None,
+            body=json.dumps({"event_id": event_id, "business_id": business_id, **body}).encode(),
+            error="RuntimeError: the handler failed",
+        )
+        session.add(row)
+        session.flush()
+        return int(row.id)
+
+
+def parked_left(business_id: int) -> list[int]:
+    """The ids of the business's parked events."""
+    with system_session() as session:
+        return sorted(
+            session.execute(
+                select(ParkedEvent.id).where(ParkedEvent.event_business_id == business_id)
+            ).scalars()
+        )
 
 
 def traces(business_id: int, *texts: str) -> list[str]:

@@ -9,7 +9,14 @@ from switchboard.common.bootstrap import adapters
 from switchboard.common.db import tenant_session
 from switchboard.common.integrations.storage import make_recording_storage
 from switchboard.common.jobs.service import retry_job
-from switchboard.common.models import Erasure, Job, Lead, OutboundItem, WebhookDelivery
+from switchboard.common.models import (
+    Erasure,
+    IdempotencyKey,
+    Job,
+    Lead,
+    OutboundItem,
+    WebhookDelivery,
+)
 from switchboard.common.settings import get_settings
 from switchboard.domain.erasures import ERASED_KINDS, request_erasure, run_erasure
 from switchboard.domain.erasures.job import ERASED_ITEM
@@ -19,6 +26,7 @@ from tests.support.waiting import wait_for
 from tests.unit.worker.erasure_world import (
     ERASED,
     erasure_row,
+    parked_left,
     person_world,
     request_for,
     traces,
@@ -34,6 +42,7 @@ def test_an_erasure_leaves_nothing_of_the_person_and_another_business_s_same_num
     person = person_world(fake_twilio, storage)
     same_number_elsewhere = person_world(fake_twilio, storage, phone=person.phone)
     theirs_before = snapshot(same_number_elsewhere.business_id)
+    their_parked = parked_left(same_number_elsewhere.business_id)
     bid = person.business_id
 
     job = run("erase_person_job", business_id=bid, erasure_id=person.world.erasure_id)
@@ -58,8 +67,17 @@ def test_an_erasure_leaves_nothing_of_the_person_and_another_business_s_same_num
         )
         assert session.get(Lead, person.kept_lead_id) is not None
         assert session.get(WebhookDelivery, person.kept_delivery_id) is not None
+        # A blanked answer: a repeat of its request is told it was carried out, not redone.
+        for answer_id in person.answer_ids:
+            blanked = session.get(IdempotencyKey, answer_id)
+            assert blanked is not None
+            assert (blanked.status_code, blanked.body, blanked.work_committed) == (None, None, True)
+        kept_answer = session.get(IdempotencyKey, person.kept_answer_id)
+        assert kept_answer is not None and kept_answer.status_code == 201
+    assert parked_left(bid) == [person.kept_parked_id]
     # The other business's rows with the same number, and its recordings, are as they were.
     assert snapshot(same_number_elsewhere.business_id) == theirs_before
+    assert parked_left(same_number_elsewhere.business_id) == their_parked
     assert not any(fake_twilio.recordings[s].deleted for s in same_number_elsewhere.recording_sids)
     assert all(storage.exists(key) for key in same_number_elsewhere.audio_keys)
 

@@ -3,8 +3,10 @@
 The person is their number: the leads with it, the calls from or to it (or linked to those
 leads), those calls' recordings and sessions, the WhatsApp conversations with it (their
 messages and sessions go with them), the reminders of those leads, the outbound items that
-dial it (blanked: the run's history stays), and the webhook deliveries whose payload names the
-number or one of those calls.
+dial it (blanked: the run's history stays), the webhook deliveries whose payload names the
+number or one of those calls, the stored ``Idempotency-Key`` answers that name them (blanked:
+a repeat of the request is told it was carried out, and is not carried out again, which would
+bring the person back), and the parked call events whose body names them.
 
 Each kind is one step: its rows are found afresh from what is left, deleted, and its count
 added to the erasure's, in one transaction. A worker that dies between steps leaves the
@@ -14,7 +16,8 @@ then the row with its count), so a death between the outside deletes and the row
 deleting them again. The order matters: a step finds its rows through those a later step
 deletes (deliveries and recordings through the calls, reminders and items through the leads).
 The last transaction marks the erasure done and clears its number. Nothing is logged but ids
-and counts.
+and counts. Parked events are infrastructure, out of the tenant role's reach: their step runs
+in a system unit of work, on the business's events only (``event_business_id``).
 """
 
 from __future__ import annotations
@@ -30,14 +33,16 @@ from sqlalchemy.orm import Session
 from switchboard.common.bootstrap import Adapters
 from switchboard.common.db.base import utcnow
 from switchboard.common.db.owned import owned_row
-from switchboard.common.db.tenancy import tenant_session
+from switchboard.common.db.tenancy import system_session, tenant_session
 from switchboard.common.logging import get_logger
 from switchboard.common.models import (
     CallLog,
     CallSession,
     Erasure,
+    IdempotencyKey,
     Lead,
     OutboundItem,
+    ParkedEvent,
     Recording,
     Reminder,
     SandboxMessage,
@@ -104,13 +109,61 @@ def _count(session: Session, person: _Person, erasure_id: int, kind: str, erased
 
 
 def _webhook_deliveries(session: Session, person: _Person) -> int:
-    mentions = [person.phone, *(sid for _, sid in _calls(session, person))]
+    mentions = [text.decode() for text in _mentions(session, person)]
     payload = cast(WebhookDelivery.payload, Text)
     return _affected(
         session,
         delete(WebhookDelivery).where(
             WebhookDelivery.business_id == person.business_id,
             or_(*(payload.contains(text, autoescape=True) for text in mentions)),
+        ),
+    )
+
+
+def _mentions(session: Session, person: _Person) -> list[bytes]:
+    """What names the person in a stored body: the number, or one of their calls' sids."""
+    return [text.encode() for text in (person.phone, *(sid for _, sid in _calls(session, person)))]
+
+
+def _naming(rows: Any, mentions: list[bytes]) -> list[int]:
+    """The ids of ``rows`` (id, body) whose body names the person. Read here rather than in
+    SQL: the bodies are bytes (no portable ``LIKE``), and a business holds only a day of
+    answers and a backlog of parked events."""
+    return [row.id for row in rows if row.body and any(text in row.body for text in mentions)]
+
+
+def _idempotency_answers(session: Session, person: _Person) -> int:
+    """Blank the stored answers that name the person. The row stays, marked carried out and
+    unanswered: a repeat of the request is a 409 saying so (``api/idempotency.py``), not the
+    request done again (which would bring the person back). Counted once: a blanked answer
+    names no one."""
+    rows = session.execute(
+        select(IdempotencyKey.id, IdempotencyKey.body).where(
+            IdempotencyKey.business_id == person.business_id, IdempotencyKey.body.is_not(None)
+        )
+    ).all()
+    ids = _naming(rows, _mentions(session, person))
+    return _affected(
+        session,
+        update(IdempotencyKey)
+        .where(IdempotencyKey.business_id == person.business_id, IdempotencyKey.id.in_(ids))
+        .values(status_code=None, body=None, work_committed=True, updated_at=utcnow()),
+    )
+
+
+def _parked_events(session: Session, person: _Person) -> int:
+    """The business's parked call events whose body names the person (a system unit of work:
+    the table is infrastructure, its rows keyed by the business the event names)."""
+    rows = session.execute(
+        select(ParkedEvent.id, ParkedEvent.body).where(
+            ParkedEvent.event_business_id == person.business_id
+        )
+    ).all()
+    ids = _naming(rows, _mentions(session, person))
+    return _affected(
+        session,
+        delete(ParkedEvent).where(
+            ParkedEvent.event_business_id == person.business_id, ParkedEvent.id.in_(ids)
         ),
     )
 
@@ -225,14 +278,29 @@ _STEPS: tuple[tuple[str, Callable[[Session, _Person], int]], ...] = (
 )
 
 
+#: The steps before recordings, in order: what names the person's calls goes before them.
+_FIRST_STEPS: tuple[tuple[str, Callable[[Session, _Person], int]], ...] = (
+    ("webhook_deliveries", _webhook_deliveries),
+    ("idempotency_answers", _idempotency_answers),
+    ("parked_events", _parked_events),
+)
+
+#: The steps that erase infrastructure rows, run in a system unit of work.
+_SYSTEM_STEPS = frozenset({"parked_events"})
+
 #: What an erasure counts, in the order the job erases it.
-ERASED_KINDS = ("webhook_deliveries", "recordings", *(kind for kind, _ in _STEPS))
+ERASED_KINDS = (
+    *(kind for kind, _ in _FIRST_STEPS),
+    "recordings",
+    *(kind for kind, _ in _STEPS),
+)
 
 
 def _step(
     person: _Person, erasure_id: int, kind: str, erase: Callable[[Session, _Person], int]
 ) -> None:
-    with tenant_session(person.business_id) as session:
+    unit = system_session() if kind in _SYSTEM_STEPS else tenant_session(person.business_id)
+    with unit as session:
         _count(session, person, erasure_id, kind, erase(session, person))
 
 
@@ -286,7 +354,8 @@ def run_erasure(business_id: int, erasure_id: int, adapters: Adapters) -> bool:
     person = _start(business_id, erasure_id)
     if person is None:
         return False
-    _step(person, erasure_id, "webhook_deliveries", _webhook_deliveries)
+    for kind, erase in _FIRST_STEPS:
+        _step(person, erasure_id, kind, erase)
     _recordings(person, erasure_id, adapters)
     for kind, erase in _STEPS:
         _step(person, erasure_id, kind, erase)
