@@ -54,6 +54,12 @@ BAD: dict[str, list[Bad]] = {
         Bad(f"/dashboard/conversations/{HOSTILE}", 422, "conversation_id", ESCAPED),
         Bad(f"/dashboard/conversations/{MISSING}", 404, None, None),
     ],
+    "/dashboard/erasures": [Bad(f"/dashboard/erasures?cursor={HOSTILE}", 422, "cursor", None)],
+    "/dashboard/erasures/{erasure_id}": [
+        Bad(f"/dashboard/erasures/{HOSTILE}", 422, "erasure_id", ESCAPED),
+        Bad(f"/dashboard/erasures/{MISSING}", 404, None, None),
+        Bad(f"/dashboard/erasures/1?done={HOSTILE}", 422, "done", ESCAPED),
+    ],
     "/dashboard/jobs": [
         Bad(f"/dashboard/jobs?state={HOSTILE}", 422, "state", ESCAPED),
         Bad(f"/dashboard/jobs?done={HOSTILE}", 422, "done", ESCAPED),

@@ -17,10 +17,11 @@ from switchboard.common.integrations.storage import make_recording_storage
 from switchboard.common.jobs import enqueue
 from switchboard.common.jobs.service import get_job
 from switchboard.common.settings import get_settings
+from switchboard.domain import erasures
 from switchboard.domain.outbound import runs
 from switchboard.worker.runtime.ledger import mark_dead
 from tests.support import actors
-from tests.support.factories import TestBusiness, make_business
+from tests.support.factories import TestBusiness, make_business, unique_phone
 from tests.unit.api import rows
 from tests.unit.api.test_dashboard_pages import log_in
 
@@ -30,6 +31,7 @@ DASHBOARD_MATRIX = [
     ("GET", "/dashboard/calls/{call}", None),
     ("GET", "/dashboard/calls/{call}/recordings/{recording}/audio", None),
     ("GET", "/dashboard/conversations/{conversation}", None),
+    ("GET", "/dashboard/erasures/{erasure}", None),
     ("GET", "/dashboard/jobs/{job}", None),
     ("POST", "/dashboard/jobs/{job}/cancel", {"csrf_token": "csrf"}),
     ("POST", "/dashboard/jobs/{dead_job}/retry", {"csrf_token": "csrf"}),
@@ -64,6 +66,7 @@ class Theirs:
             get_job(self.owner.id, self.ids["job"]).status,
             get_job(self.owner.id, self.ids["dead_job"]).status,
             runs.get_run(self.owner.id, self.ids["run"]).run.status,
+            erasures.get_erasure(self.owner.id, self.ids["erasure"]).status,
         )
 
 
@@ -80,6 +83,7 @@ def theirs(client: TestClient) -> Theirs:
     dead_job = enqueue(actors.NOOP, business_id=owner.id).job_id
     mark_dead(dead_job, "boom")
     run = runs.create_run(owner.id, runs.NewRun(name="Theirs", lead_ids=[lead.id])).run
+    erasure = erasures.request_erasure(owner.id, unique_phone()).erasure
     ids = {
         "lead": lead.id,
         "call": call.id,
@@ -88,6 +92,7 @@ def theirs(client: TestClient) -> Theirs:
         "job": job,
         "dead_job": dead_job,
         "run": run.id,
+        "erasure": erasure.id,
     }
     csrf = log_in(client, make_business("Intruder"))
     return Theirs(owner, ids, csrf)

@@ -51,6 +51,7 @@ def _post_forms(business: TestBusiness) -> dict[str, tuple[str, dict, dict]]:
         "/dashboard/runs/csv": ("/dashboard/runs/csv", {**token, "name": "X"}, csv),
         "/dashboard/runs/{run_id}/start": (f"/dashboard/runs/{draft}/start", token, {}),
         "/dashboard/runs/{run_id}/cancel": (f"/dashboard/runs/{draft}/cancel", token, {}),
+        "/dashboard/erasures": ("/dashboard/erasures", {**token, "phone": lead.phone}, {}),
     }
 
 
@@ -85,6 +86,7 @@ def test_every_console_form_refuses_a_forged_csrf_token_and_changes_nothing(
     assert html.count("data-history-run=") == 1 and ">draft<" in html  # not started, no new run
     dead = forms["/dashboard/jobs/bulk"][1]["job_id"][0]
     assert get_job(business.id, dead).status == "dead"  # not retried
+    assert 'data-erasure="' not in client.get("/dashboard/erasures").text  # none requested
 
 
 def _has_security_headers(response) -> bool:

@@ -29,6 +29,7 @@ from switchboard.api.routes import (
     dashboard,
     dashboard_calls,
     dashboard_conversations,
+    dashboard_erasures,
     dashboard_jobs,
     dashboard_overview,
     dashboard_runs,
@@ -173,6 +174,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         dashboard_runs,  # before dashboard: the console's runs and calls pages
         dashboard_calls,
         dashboard_conversations,
+        dashboard_erasures,
         dashboard_overview,  # overview, queues, workers
         dashboard_jobs,
         dashboard,

@@ -33,6 +33,7 @@ NAV = (
     ("/dashboard/conversations", "Conversations"),
     ("/dashboard/leads", "Leads"),
     ("/dashboard/events", "Parked events"),
+    ("/dashboard/erasures", "Erasures"),
     ("/dashboard/sandbox", "Sandbox"),
 )
 
