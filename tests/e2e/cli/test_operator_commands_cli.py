@@ -1,5 +1,5 @@
-"""``switchboard jobs|outbound|leads|calls`` as an operator types them: the CLI as a process
-against a real API process, tables with whole ids, ``--json`` alone on stdout."""
+"""``switchboard jobs|outbound|leads|calls|erasures`` as an operator types them: the CLI as a
+process against a real API process, tables with whole ids, ``--json`` alone on stdout."""
 
 from __future__ import annotations
 
@@ -16,6 +16,7 @@ from sqlalchemy import update
 
 from switchboard.common.db.tenancy import tenant_session
 from switchboard.common.jobs import enqueue
+from switchboard.common.models import Erasure
 from switchboard.common.models.jobs import Job
 from tests.support import actors, private_data
 from tests.support.api_server import running_api, shared_sqlite
@@ -174,3 +175,40 @@ def test_leads_and_calls_are_listed_with_the_api_filters(api_url, business) -> N
     assert outbound.call_sid in shown.stdout and "agent: Hello!" in shown.stdout
     empty = cli(api_url, business, "calls", "list", "--status", "ringing", "--json")
     assert json_of(empty) == []
+
+
+def test_erasures_are_requested_listed_and_shown_without_the_number(api_url, business) -> None:
+    phone = "+15554100090"
+    private_data.register(phone)
+    requested = cli(api_url, business, "erasures", "request", phone)
+    assert requested.returncode == 0, requested.stderr
+    [erasure] = json_of(cli(api_url, business, "erasures", "list", "--json"))
+    assert f"erasure {erasure['id']} requested" in requested.stdout
+    again = json_of(cli(api_url, business, "erasures", "request", phone, "--json"))
+    assert (again["id"], again["repeated"]) == (erasure["id"], True)
+    with tenant_session(business.id) as session:  # as the job leaves it
+        session.execute(
+            update(Erasure)
+            .where(Erasure.id == erasure["id"])
+            .values(status="done", phone=None, counts={"leads": 1, "calls": 2})
+        )
+    shown = cli(api_url, business, "erasures", "show", str(erasure["id"]))
+    assert shown.returncode == 0, shown.stderr
+    assert f"erasure {erasure['id']}" in shown.stdout and "done" in shown.stdout
+    assert "erased calls" in shown.stdout and "2" in shown.stdout
+    table = cli(api_url, business, "erasures", "list")
+    assert table.returncode == 0 and str(erasure["id"]) in table.stdout
+    assert " 3 " in table.stdout  # erased, all kinds
+    for result in (requested, shown, table):
+        assert phone not in result.stdout + result.stderr
+        assert phone[1:] not in result.stdout + result.stderr
+
+
+def test_an_erasure_of_a_bad_number_or_another_business_s_is_an_error(api_url, business):
+    bad = cli(api_url, business, "erasures", "request", "555-1234")
+    assert bad.returncode == 1 and bad.stdout == ""
+    assert "422" in bad.stderr and "phone" in bad.stderr
+    private_data.register("+15554100091")
+    theirs = json_of(cli(api_url, make_business(), "erasures", "request", "+15554100091", "--json"))
+    foreign = cli(api_url, business, "erasures", "show", str(theirs["id"]))
+    assert foreign.returncode == 1 and "404" in foreign.stderr and foreign.stdout == ""

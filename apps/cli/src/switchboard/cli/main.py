@@ -32,6 +32,7 @@ GROUPS = {
     "outbound": "switchboard.cli.outbound_cmd",
     "calls": "switchboard.cli.calls_cmd",
     "events": "switchboard.cli.events_cmd",
+    "erasures": "switchboard.cli.erasures_cmd",
     "keys": "switchboard.cli.keys_cmd",
     "db": "switchboard.cli.db_cmd",
 }
