@@ -22,8 +22,8 @@ from tests.unit.api.test_erasures_api import (  # noqa: F401
     test_a_number_not_in_e164_is_a_422_naming_phone,
     test_a_repeat_while_unfinished_answers_the_same_erasure_and_queues_nothing,
     test_a_request_is_accepted_queued_and_shown_without_its_number,
-    test_the_database_holds_one_unfinished_erasure_per_number_and_business,
     test_deleting_a_lead_still_takes_it_out_of_its_runs,
+    test_the_database_holds_one_unfinished_erasure_per_number_and_business,
 )
 from tests.unit.api.test_isolation_matrix import (  # noqa: F401
     owned,

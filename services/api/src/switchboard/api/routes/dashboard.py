@@ -1,8 +1,8 @@
 """The operator console's shell at /dashboard: logging in and out, the static files, and the
 small pages (leads, parked events). The console's other pages have their own modules:
 ``dashboard_overview`` (overview, queues, workers), ``dashboard_jobs``, ``dashboard_runs``,
-``dashboard_calls``, ``dashboard_conversations`` and ``dashboard_erasures``. Pages are thin: each reads one domain
-service."""
+``dashboard_calls``, ``dashboard_conversations`` and ``dashboard_erasures``. Pages are thin:
+each reads one domain service."""
 
 from __future__ import annotations
 
