@@ -12,26 +12,25 @@ the scrape silently stopped. So the main process runs the server itself:
 - it starts the server as a program (``python -m switchboard.worker.status_server``), not a
   fork: by then the main process has threads (Dramatiq's log watcher writes to stderr), and a
   fork could inherit a lock one of them holds;
-- a thread of its own restarts the server when it exits, after ``restart_delay``, and logs
-  ``worker.status_server_restarted`` with its exit status;
-- the signals that stop Dramatiq's workers (SIGTERM, SIGINT, SIGHUP: its handlers take them,
-  this thread sees them through ``signal.set_wakeup_fd``) stop the server at once and end the
-  restarts, as Dramatiq stopped its fork processes; so does ``stop``, when Dramatiq returns.
+- without a thread of its own (only the voice gateway starts threads): the server's exit
+  reaches the main thread as ``SIGCHLD``, whose handler arms a timer (``SIGALRM``) for
+  :func:`restart_delay`, whose handler starts the server again and logs
+  ``worker.status_server_restarted`` with its exit status. Dramatiq's main thread turns at
+  least once a second (it joins its worker processes with a timeout), so both run promptly;
+- a server that exited with status 0 was stopped, not lost: by a SIGTERM (the worker's process
+  group stopped together, or an operator's), or because the main process was gone. It is not
+  started again. :meth:`StatusSupervisor.stop`, once Dramatiq returns, stops it for good.
 """
 
 from __future__ import annotations
 
-import contextlib
 import os
-import select
 import signal
 import socket
 import subprocess
 import sys
-import threading
 import time
-
-from dramatiq.cli import HANDLED_SIGNALS, try_block_signals
+from types import FrameType
 
 from switchboard.common.logging import get_logger
 
@@ -46,11 +45,8 @@ FIRST_DELAY_S = 0.5
 MAX_DELAY_S = 30.0
 #: A server that exits sooner than this after its start died "at once": the next delay doubles.
 QUICK_EXIT_S = 10.0
-#: How often the watching thread looks whether the server is still running.
-POLL_S = 0.25
 #: How long a stopped server has to exit before it is killed.
 STOP_TIMEOUT_S = 5.0
-_STOP_BYTES = frozenset({0, *(int(number) for number in HANDLED_SIGNALS)})
 
 
 def restart_delay(quick_exits: int) -> float:
@@ -70,112 +66,36 @@ def _signal_name(status: int) -> str | None:
 
 
 class StatusSupervisor:
-    """Runs the status server on ``port`` and restarts it when it exits, until stopped."""
+    """Runs the status server on ``port`` and restarts it when it dies, until stopped; from
+    the main thread (signal handlers run there)."""
 
     def __init__(self, port: int) -> None:
         """Bind the port (raises ``OSError`` if it is taken or not allowed)."""
         # SO_REUSEADDR (as http.server): a previous run's connections in TIME_WAIT do not count.
         self._listener = socket.create_server(("0.0.0.0", port))  # noqa: S104 - probed from outside
-        self._wake_read, self._wake_write = os.pipe()
-        os.set_blocking(self._wake_read, False)
-        os.set_blocking(self._wake_write, False)
-        self._stopping = False
         self._server: subprocess.Popen[bytes] | None = None
         self._started_at = 0.0
-        self._previous_wakeup_fd: int | None = None
+        self._quick_exits = 0
+        #: The exit status of the server a restart is waiting for (its timer armed), if any.
+        self._lost: int | None = None
+        self._stopped = False
         self._closed = False
-        self._thread = threading.Thread(target=self._watch, name="status-supervisor", daemon=True)
+        self._previous: dict[int, object] = {}
         os.register_at_fork(after_in_child=self._leave_to_parent)
 
     def start(self) -> None:
-        """Start the server and the thread that restarts it; from the main thread, the
-        signals that stop the worker stop it too."""
+        """Start the server, and watch it through the main thread's signal handlers."""
+        for number, handler in ((signal.SIGCHLD, self._on_exit), (signal.SIGALRM, self._on_due)):
+            self._previous[number] = signal.signal(number, handler)
         self._spawn()
-        if threading.current_thread() is threading.main_thread():
-            self._previous_wakeup_fd = signal.set_wakeup_fd(
-                self._wake_write, warn_on_full_buffer=False
-            )
-        self._thread.start()
 
     def stop(self) -> None:
-        """Stop the server for good, release the port (idempotent; from the starting thread)."""
-        if self._previous_wakeup_fd is not None:
-            signal.set_wakeup_fd(self._previous_wakeup_fd)
-            self._previous_wakeup_fd = None
-        if self._thread.is_alive():
-            os.write(self._wake_write, b"\0")
-            self._thread.join()
-        self._shut_down()
-        self._close()
-
-    def _leave_to_parent(self) -> None:
-        """In a process forked from this one (Dramatiq's worker processes): the socket, the
-        pipe and the signals' wakeup are the main process's. Inherited, a worker process's
-        own SIGTERM would reach the main process's thread as a stop, and a worker process
-        that outlived the main process would keep the port."""
-        if self._previous_wakeup_fd is not None:
-            with contextlib.suppress(ValueError):  # forked from another thread: not ours to set
-                signal.set_wakeup_fd(self._previous_wakeup_fd)
-        self._close()
-
-    def _close(self) -> None:
-        if not self._closed:
-            self._closed = True
-            self._listener.close()
-            os.close(self._wake_read)
-            os.close(self._wake_write)
-
-    def _spawn(self) -> None:
-        fd = self._listener.fileno()
-        self._started_at = time.monotonic()
-        self._server = subprocess.Popen(  # noqa: S603 - our interpreter, our module
-            [sys.executable, "-m", SERVER_MODULE, str(fd), str(os.getpid())], pass_fds=(fd,)
-        )
-
-    def _watch(self) -> None:
-        # As Dramatiq's main thread does while it sets its handlers: those signals are for it
-        # (a thread that does not block them would take them with their default action then).
-        try_block_signals()  # type: ignore[no-untyped-call]
-        quick_exits = 0
-        while (status := self._wait_for_exit()) is not None:
-            lived = time.monotonic() - self._started_at
-            quick_exits = quick_exits + 1 if lived < QUICK_EXIT_S else 0
-            delay = restart_delay(quick_exits)
-            if self._stop_requested(delay):
-                break
-            try:
-                self._spawn()
-            except OSError as exc:  # no process to be had now: the next try waits longer
-                log.error("worker.status_server_start_failed", error=str(exc))
-                continue
-            log.warning(
-                "worker.status_server_restarted",
-                exit_code=status,
-                signal=_signal_name(status),
-                after_s=delay,
-            )
-        self._shut_down()
-
-    def _wait_for_exit(self) -> int | None:
-        """The server's exit status once it exits; ``None`` once the worker stops."""
-        assert self._server is not None
-        while not self._stop_requested(POLL_S):
-            status = self._server.poll()
-            if status is not None:
-                return status
-        return None
-
-    def _stop_requested(self, timeout: float) -> bool:
-        """Wait up to ``timeout`` for a signal that stops the worker (or ``stop``)."""
-        if not self._stopping and select.select([self._wake_read], [], [], timeout)[0]:
-            try:
-                received = os.read(self._wake_read, 512)
-            except BlockingIOError:
-                received = b""
-            self._stopping = any(number in _STOP_BYTES for number in received)
-        return self._stopping
-
-    def _shut_down(self) -> None:
+        """Stop the server for good and release the port (idempotent)."""
+        self._stopped = True
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        for number, previous in self._previous.items():
+            signal.signal(number, previous)  # type: ignore[arg-type]
+        self._previous.clear()
         server, self._server = self._server, None
         if server is not None and server.poll() is None:
             server.terminate()
@@ -184,4 +104,63 @@ class StatusSupervisor:
             except subprocess.TimeoutExpired:
                 server.kill()
                 server.wait()
-        self._listener.close()  # the port is free once the server stopped
+        self._close()  # the port is free once the server stopped
+
+    def _on_exit(self, signum: int, frame: FrameType | None) -> None:
+        """``SIGCHLD`` (any child: a worker process too): if the server is gone, arm the
+        timer of its restart, unless it was stopped (exit status 0)."""
+        server = self._server
+        if self._stopped or self._lost is not None or server is None or server.poll() is None:
+            return
+        status = server.returncode
+        if status == 0:
+            self._server = None
+            log.info("worker.status_server_stopped")
+            return
+        lived = time.monotonic() - self._started_at
+        self._quick_exits = self._quick_exits + 1 if lived < QUICK_EXIT_S else 0
+        self._lost = status
+        signal.setitimer(signal.ITIMER_REAL, restart_delay(self._quick_exits))
+
+    def _on_due(self, signum: int, frame: FrameType | None) -> None:
+        """``SIGALRM``: start the lost server again."""
+        status, self._lost = self._lost, None
+        if self._stopped or status is None:
+            return
+        try:
+            self._spawn()
+        except OSError as exc:  # no process to be had now: the next try waits longer
+            log.error("worker.status_server_start_failed", error=str(exc))
+            self._quick_exits += 1
+            self._lost = status
+            signal.setitimer(signal.ITIMER_REAL, restart_delay(self._quick_exits))
+            return
+        log.warning(
+            "worker.status_server_restarted",
+            exit_code=status,
+            signal=_signal_name(status),
+            after_s=restart_delay(self._quick_exits),
+        )
+
+    def _spawn(self) -> None:
+        fd = self._listener.fileno()
+        self._started_at = time.monotonic()
+        self._server = subprocess.Popen(  # noqa: S603 - our interpreter, our module
+            [sys.executable, "-m", SERVER_MODULE, str(fd), str(os.getpid())], pass_fds=(fd,)
+        )
+
+    def _leave_to_parent(self) -> None:
+        """In a process forked from this one (Dramatiq's worker processes): the socket and the
+        server are the main process's. Inherited, a worker process would look after a server
+        that is not its child, and one that outlived the main process would keep the port."""
+        for number in self._previous:
+            signal.signal(number, signal.SIG_DFL)
+        self._previous.clear()
+        self._stopped = True
+        self._server = None
+        self._close()
+
+    def _close(self) -> None:
+        if not self._closed:
+            self._closed = True
+            self._listener.close()
