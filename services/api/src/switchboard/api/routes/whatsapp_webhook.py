@@ -33,6 +33,7 @@ from switchboard.common.integrations.twilio_form import (
 from switchboard.common.integrations.twilio_signature import TwilioRequestValidator
 from switchboard.common.logging import get_logger
 from switchboard.common.settings import get_settings
+from switchboard.domain.whatsapp.attachments import inbound_text
 from switchboard.domain.whatsapp.inbound import MAX_SID_CHARS, InboundMessage, MalformedNumber
 from switchboard.domain.whatsapp.inbound_store import InboundStore, NumberNotAnswered
 
@@ -77,7 +78,8 @@ async def accept_inbound(store: InboundStore, params: dict[str, str]) -> None:
             to_number=params["To"],
             # The text is the customer's: kept, with U+FFFD for a NUL, which PostgreSQL cannot
             # store (refusing it would lose the message; Twilio does not resend it).
-            body=params.get("Body", "").replace("\x00", "\ufffd"),
+            # A photo, voice note or location is told in words (``attachments``).
+            body=inbound_text(params).replace("\x00", "\ufffd"),
         )
     except MalformedNumber as exc:  # never from Twilio: nothing is stored
         raise WebhookRefused(400, str(exc)) from exc
