@@ -35,6 +35,8 @@ AUTH_TOKEN = "fake-twilio-auth-token"
 _ACCOUNT = "/2010-04-01/Accounts/<account>"
 #: Call outcomes per dialled number; "live" answers and stays up until the call is ended.
 OUTCOMES = ("completed", "busy", "no-answer", "failed", "live")
+#: The longest message body Twilio accepts.
+MAX_BODY_CHARS = 1600
 
 
 def twilio_error(status: int, code: int, message: str) -> Response:
@@ -242,6 +244,18 @@ class FakeTwilioServer(CallProgress, FakeServer):
             )
         return None
 
+    @staticmethod
+    def _unsendable(body: str) -> Response | None:
+        """Twilio refuses an empty message (no media: 21619) or one over 1,600 characters
+        (21617)."""
+        if not body:
+            return twilio_error(400, 21619, "A text message body or media URL must be specified.")
+        if len(body) > MAX_BODY_CHARS:
+            return twilio_error(
+                400, 21617, "The concatenated message body exceeds the 1600 character limit."
+            )
+        return None
+
     def _resource(self, kind: str, sid: str, **fields: Any) -> dict[str, Any]:
         now = formatdate(usegmt=True)
         uri = f"/2010-04-01/Accounts/{self.account_sid}/{kind}/{sid}.json"
@@ -258,8 +272,10 @@ class FakeTwilioServer(CallProgress, FakeServer):
     # --- messages -------------------------------------------------------------------------
 
     def handle_create_message(self, request: Request, account: str) -> Response:
-        refusal = self._refusal(request, account, "create_message") or self._invalid_to(
-            request.form.get("To", "")
+        refusal = (
+            self._refusal(request, account, "create_message")
+            or self._invalid_to(request.form.get("To", ""))
+            or self._unsendable(request.form.get("Body", ""))
         )
         if refusal is not None:
             return refusal

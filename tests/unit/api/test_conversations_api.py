@@ -66,3 +66,22 @@ def test_an_empty_message_is_a_422(client) -> None:
         headers=auth(business.api_key),
     )
     assert response.status_code == 422
+
+
+def test_a_message_longer_than_whatsapp_takes_is_a_422_and_one_at_the_limit_is_queued(
+    client,
+) -> None:
+    business = make_business()
+    conversation = rows.conversation(business.id)
+    at_limit = "Ça va? 你好 👋🏽 " * 122 + "x" * 14  # 1,586 + 14 characters: Twilio's 1,600
+
+    def send(body: str) -> int:
+        return client.post(
+            f"/api/v1/conversations/{conversation.id}/messages",
+            json={"body": body},
+            headers=auth(business.api_key),
+        ).status_code
+
+    assert len(at_limit) == 1600
+    # Twilio refuses 1,601 characters (21617): the business hears it now, not as a failed send.
+    assert (send(at_limit + "!"), send(at_limit)) == (422, 202)

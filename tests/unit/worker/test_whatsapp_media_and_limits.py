@@ -1,5 +1,5 @@
 """WhatsApp as Twilio really sends it and takes it: media and locations with no text, the
-fields a message may carry besides, bodies at Twilio's limits."""
+fields a message may carry besides, bodies at Twilio's limits, and agent replies over them."""
 
 from __future__ import annotations
 
@@ -17,6 +17,7 @@ from switchboard.common.settings import Settings
 from tests.fakes.openai_http import FakeOpenAIServer
 from tests.fakes.twilio_rest import FakeTwilioServer
 from tests.support.factories import make_business
+from tests.support.waiting import wait_for
 from tests.unit.worker.test_whatsapp_jobs import PATH, inbound, signed
 
 MEDIA_URL = "https://api.twilio.com/2010-04-01/Accounts/AC1/Messages/MM1/Media/ME1"
@@ -130,3 +131,21 @@ def test_twilio_s_other_fields_and_bodies_at_its_limits_are_stored_as_sent(
         _post(client, jobs_env, {**inbound(business.phone_number, body), **extras})
 
     assert _bodies(business.id, "in") == bodies
+
+
+def test_an_agent_reply_over_twilio_s_limit_is_shortened_at_a_sentence_and_sent(
+    client: TestClient,
+    jobs_env: Settings,
+    worker: dramatiq.Worker,
+    fake_twilio: FakeTwilioServer,
+    fake_openai: FakeOpenAIServer,
+) -> None:
+    business = make_business()
+    fake_openai.replies = ["We are open every day, 👨‍👩‍👧‍👦 welcome. " * 60]
+
+    _post(client, jobs_env, inbound(business.phone_number, "When are you open?"))
+
+    [sent] = fake_twilio.wait_for(lambda: fake_twilio.messages or None, timeout=20)
+    assert len(sent["Body"]) <= 1600  # Twilio refuses more (21617): no answer at all
+    assert sent["Body"].endswith("welcome.…")
+    wait_for(lambda: _bodies(business.id, "out") == [sent["Body"]])

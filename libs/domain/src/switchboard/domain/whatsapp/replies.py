@@ -38,6 +38,7 @@ from switchboard.domain.analysis.conversations import apply_lead_fields
 from switchboard.domain.businesses.prompts import prompt_for
 from switchboard.domain.leads.store import upsert_lead
 from switchboard.domain.whatsapp.concurrency import BusinessAtLimit, business_is_busy
+from switchboard.domain.whatsapp.message_text import fitted_reply
 from switchboard.domain.whatsapp.reply_context import HISTORY_LENGTH, ReplyContext
 from switchboard.domain.whatsapp.sending import (
     SENDING,
@@ -119,9 +120,10 @@ def reply_to_inbound(
     if context is None:
         unsent = unsent_reply(business_id, message_id)
         return None if unsent is None else ReplyToSend(unsent, None)
-    reply = store.store(
-        business_id, message_id, context, ai.answer(context.prompt, context.history)
-    )
+    answer = ai.answer(context.prompt, context.history)
+    # Stored as it is sent: a redelivery looks the reply up at Twilio by this text.
+    answer = answer.model_copy(update={"reply": fitted_reply(answer.reply)})
+    reply = store.store(business_id, message_id, context, answer)
     if reply is not None:
         log.info("whatsapp.reply_stored", business_id=business_id, message_id=reply.reply_id)
     return reply
