@@ -44,9 +44,11 @@ from switchboard.api.routes import (
     root,
     sandbox,
     webhooks,
+    whatsapp_status,
     whatsapp_webhook,
 )
 from switchboard.common.http_observability import RequestObservability
+from switchboard.common.integrations.twilio_rest import WHATSAPP_STATUS_PATH
 from switchboard.common.jobs.async_outbox import AsyncOutboxPublisher
 from switchboard.common.jobs.outbox import set_outbox_sink
 from switchboard.common.logging import configure_logging, get_logger
@@ -95,7 +97,10 @@ def body_limits(settings: Settings) -> BodyLimits:
     return BodyLimits(
         body=settings.api_max_body_bytes,
         upload=settings.api_max_upload_bytes,
-        by_path={whatsapp_webhook.PATH: whatsapp_webhook.MAX_BODY_BYTES},
+        by_path={
+            whatsapp_webhook.PATH: whatsapp_webhook.MAX_BODY_BYTES,
+            WHATSAPP_STATUS_PATH: whatsapp_webhook.MAX_BODY_BYTES,
+        },
     )
 
 
@@ -157,6 +162,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         root,  # / to the docs, the favicon
         api_docs,
         whatsapp_webhook,  # documents the webhook; the fast path serves it
+        whatsapp_status,
         businesses,
         api_keys,
         leads,

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from switchboard.common.integrations.twilio_rest import WHATSAPP_STATUS_PATH
 from switchboard.common.settings import Settings
 
 DEFAULT_OPENAI_TEXT_MODEL = "gpt-4o-mini"
@@ -18,6 +19,13 @@ DEFAULT_VAPID_SUBJECT = "mailto:ops@switchboard.local"
 def twilio_api_base_url(settings: Settings) -> str:
     """Where the Twilio REST API lives (a local fake in tests)."""
     return settings.twilio_api_base_url.rstrip("/")
+
+
+def whatsapp_status_url(settings: Settings) -> str:
+    """Where Twilio reports whether a WhatsApp message sent was delivered: the API, at the
+    public base URL its webhooks are signed for."""
+    base = (settings.api_public_base_url or settings.api_base_url).rstrip("/")
+    return base + WHATSAPP_STATUS_PATH
 
 
 def integration_timeout_s(settings: Settings) -> float:

@@ -96,8 +96,11 @@ class TwilioRestClient(TwilioRest):
         base_url: str = TWILIO_PUBLIC_BASE_URL,
         timeout: float = 15.0,
         policy: AddressPolicy | None = None,
+        whatsapp_status_callback: str | None = None,
     ) -> None:
         self._account_sid = account_sid
+        #: Every WhatsApp message sent names it, so a failed delivery is reported back.
+        self._whatsapp_status_callback = whatsapp_status_callback
         self._auth_token = auth_token
         self._base_url = base_url.rstrip("/")
         self._timeout = timeout
@@ -119,6 +122,7 @@ class TwilioRestClient(TwilioRest):
             base_url=config.twilio_api_base_url(settings),
             timeout=config.integration_timeout_s(settings),
             policy=AddressPolicy.from_settings(settings),
+            whatsapp_status_callback=config.whatsapp_status_url(settings),
         )
 
     def send_whatsapp(
@@ -130,6 +134,7 @@ class TwilioRestClient(TwilioRest):
             "from_": whatsapp_address(from_),
             "body": body,
         }
+        status_callback = status_callback or self._whatsapp_status_callback
         if status_callback:
             params["status_callback"] = status_callback
         message = _call_twilio("send_whatsapp", lambda: self._client.messages.create(**params))

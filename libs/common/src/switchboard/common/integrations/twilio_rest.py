@@ -23,6 +23,9 @@ from switchboard.common.logging import redact
 
 TWILIO_PUBLIC_BASE_URL = "https://api.twilio.com"
 DEFAULT_CALL_EVENTS = ("initiated", "ringing", "answered", "completed")
+#: The API's path for Twilio's delivery reports on the WhatsApp messages sent (their
+#: ``StatusCallback``, under the API's public base URL).
+WHATSAPP_STATUS_PATH = "/webhooks/twilio/whatsapp/status"
 AudioFormat = Literal["wav", "mp3"]
 RECORDING_SID = re.compile(r"RE[0-9a-fA-F]{32}")
 #: The library logs every request's URL and headers at INFO; keep only its warnings.
