@@ -22,7 +22,7 @@ from switchboard.common.integrations.twilio_client import TwilioRestClient
 from switchboard.common.models import Business, WhatsAppMessage
 from switchboard.common.settings import Settings, get_settings
 from switchboard.domain.businesses.settings import update_business
-from switchboard.domain.whatsapp import replies, sending
+from switchboard.domain.whatsapp import delivery, replies, sending
 from switchboard.domain.whatsapp.inbound import InboundMessage, store_inbound
 from switchboard.worker.adapters.whatsapp_sending import PostgresSendLedger
 from switchboard.worker.bootstrap import stores
@@ -234,3 +234,32 @@ def test_after_a_number_move_the_functions_send_from_the_business_s_new_number(
     assert outgoing is not None and outgoing.from_ == f"whatsapp:{new}"
     assert reply is not None and reply.outgoing is not None
     assert reply.outgoing.from_ == f"whatsapp:{new}"
+
+
+def test_a_report_that_a_sent_reply_was_not_delivered_fails_it_under_row_level_security(
+    pg: Settings,
+) -> None:
+    owner, other = make_business(), make_business()
+    inbound_id, reply_id = _reply_waiting_to_be_sent(owner)
+    functions = PostgresSendLedger(get_settings().db_app_role)
+    assert functions.claim(owner.id, reply_id) is not None
+    functions.record(owner.id, reply_id, "sent", "SM-delivered-not", None)
+    with tenant_session(owner.id) as session:
+        inbound_sid = session.scalar(
+            select(WhatsAppMessage.message_sid).where(WhatsAppMessage.id == inbound_id)
+        )
+    assert inbound_sid is not None
+
+    # Another business's number, or the customer's own message: nothing changes.
+    assert not delivery.record_delivery(other.phone_number, "SM-delivered-not", "failed", "1")
+    assert not delivery.record_delivery(owner.phone_number, inbound_sid, "failed", "1")
+    assert not delivery.record_delivery(owner.phone_number, "SM-delivered-not", "read", "")
+    assert _state(owner.id, reply_id)[0] == "sent"
+
+    assert delivery.record_delivery(
+        f"whatsapp:{owner.phone_number}", "SM-delivered-not", "undelivered", "63016"
+    )
+    status, attempts, sid, error = _state(owner.id, reply_id)
+    assert (status, attempts, sid) == ("failed", 1, "SM-delivered-not")
+    assert error is not None and "63016" in error
+    assert functions.claim(owner.id, reply_id) is None  # failed: no attempt sends it again
