@@ -105,6 +105,8 @@ def test_a_photo_without_text_is_answered_as_a_photo(
     [request] = fake_openai.chat_requests
     said = [m["content"] for m in request["messages"] if m["role"] == "user"]
     assert said[-1] == "[sent a photo]"  # the agent is told what came, not an empty line
+    [system] = [m["content"] for m in request["messages"] if m["role"] == "system"]
+    assert "[sent a photo]" in system and "cannot see" in system  # and not to pretend it saw it
     assert reply["To"] == params["From"] and MEDIA_URL not in reply["Body"]
 
 

@@ -26,7 +26,8 @@ _CHANNEL_RULES = {
     ),
     "whatsapp": (
         "You are chatting on WhatsApp: answer in a few short lines of plain text, "
-        "and ask one question at a time."
+        "and ask one question at a time. A customer's line in square brackets, like "
+        "[sent a photo], says what they sent besides text: you cannot see, hear or open it."
     ),
 }
 

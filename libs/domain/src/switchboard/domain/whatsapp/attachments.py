@@ -5,7 +5,8 @@ Twilio's inbound form carries a photo, voice note, video, document or contact ca
 ``Latitude``/``Longitude`` (with ``Address``/``Label`` for a named place), often with an empty
 ``Body``. Stored as the ``Body`` alone, such a message is an empty line the agent answers as a
 greeting. The stored text gets a bracketed note instead (``[sent a photo]``), so the agent
-answers what arrived and the conversation shows it.
+answers what arrived and the conversation shows it; the WhatsApp prompt tells the agent what
+such a line means (``businesses.prompts``).
 
 The media stay at Twilio: their URLs are not kept or logged. Each one is a private link to the
 customer's file (fetched with the account's credentials), and Switchboard neither downloads nor
