@@ -48,6 +48,7 @@ from switchboard.api.routes import (
     whatsapp_webhook,
 )
 from switchboard.common.http_observability import RequestObservability
+from switchboard.common.integrations.twilio_form import MAX_FORM_BYTES
 from switchboard.common.integrations.twilio_rest import WHATSAPP_STATUS_PATH
 from switchboard.common.jobs.async_outbox import AsyncOutboxPublisher
 from switchboard.common.jobs.outbox import set_outbox_sink
@@ -99,7 +100,7 @@ def body_limits(settings: Settings) -> BodyLimits:
         upload=settings.api_max_upload_bytes,
         by_path={
             whatsapp_webhook.PATH: whatsapp_webhook.MAX_BODY_BYTES,
-            WHATSAPP_STATUS_PATH: whatsapp_webhook.MAX_BODY_BYTES,
+            WHATSAPP_STATUS_PATH: MAX_FORM_BYTES,
         },
     )
 

@@ -15,7 +15,7 @@ from starlette.concurrency import run_in_threadpool
 
 from switchboard.api.routes.whatsapp_webhook import signed_form
 from switchboard.api.schemas import ErrorResponse
-from switchboard.common.integrations.twilio_form import WebhookRefused
+from switchboard.common.integrations.twilio_form import MAX_FORM_BYTES, WebhookRefused
 from switchboard.common.integrations.twilio_rest import WHATSAPP_STATUS_PATH
 from switchboard.common.logging import get_logger
 from switchboard.domain.whatsapp.delivery import record_delivery
@@ -36,7 +36,9 @@ def _error(description: str) -> dict[str, Any]:
     responses={
         400: _error("MessageSid, MessageStatus or From missing"),
         403: _error("Not signed by Twilio for this URL"),
+        413: _error(f"A form body over {MAX_FORM_BYTES} bytes"),
         415: _error("Not a form body"),
+        503: _error("The database is unavailable"),
     },
 )
 async def whatsapp_status(request: Request) -> Response:
