@@ -26,7 +26,9 @@ from switchboard.common.integrations.vapid import (
     parse_vapid_private_key,
 )
 from switchboard.common.settings import Settings
+from tests.fakes.flooding_receiver import FloodingReceiver
 from tests.fakes.web_push import BrowserSubscription, FakePushService
+from tests.support.processes import free_port
 
 #: The fake push service listens on 127.0.0.1, which only an allow-list admits.
 LOCAL = AddressPolicy(["127.0.0.1"])
@@ -88,7 +90,7 @@ def test_a_push_signed_with_another_key_is_rejected_permanently(
 
 
 def test_an_unreachable_push_service_is_retryable(keys: VapidKeys) -> None:
-    info = PushSubscriptionInfo("http://127.0.0.1:9/push/x", *_browser_keys())
+    info = PushSubscriptionInfo(f"http://127.0.0.1:{free_port()}/push/x", *_browser_keys())
 
     with pytest.raises(PushRetryableError):
         WebPushSender(keys, policy=LOCAL, timeout=2).send(info, {"title": "x"})
@@ -118,6 +120,20 @@ def test_a_push_endpoint_rebound_to_a_private_address_is_refused(
         WebPushSender(keys, policy=policy).send(info, {"title": "x"})
 
     assert fake_push_service.received == [] and fake_push_service.rejected == []
+
+
+def test_an_endless_error_answer_is_read_for_its_start_and_the_connection_dropped(
+    keys: VapidKeys,
+) -> None:
+    with FloodingReceiver.running(status=400) as service:
+        info = PushSubscriptionInfo(f"{service.url}/push/x", *_browser_keys())
+
+        with pytest.raises(PushPermanentError, match="HTTP 400 x+$") as raised:
+            WebPushSender(keys, policy=LOCAL).send(info, {"title": "x"})
+
+        assert len(str(raised.value)) < 300
+        service.wait_for(lambda: service.ended)
+        assert service.written < service.size // 2
 
 
 def test_an_oversized_payload_is_refused_before_sending(keys: VapidKeys) -> None:

@@ -21,7 +21,9 @@ from switchboard.common.integrations.webhooks_out import (
     sign_payload,
     verify_signature,
 )
+from tests.fakes.flooding_receiver import FloodingReceiver
 from tests.fakes.webhook_receiver import SECRET, FakeWebhookReceiver
+from tests.support.processes import free_port
 
 EVENT = {"event": "lead.created", "lead": {"id": 7, "name": "Dana"}}
 
@@ -111,7 +113,7 @@ def test_an_allow_listed_hostname_keeps_its_host_header(
 
 
 def test_an_unreachable_receiver_is_a_retryable_attempt_without_status() -> None:
-    attempt = sender("127.0.0.1").send("http://127.0.0.1:9/hook", EVENT, SECRET)
+    attempt = sender("127.0.0.1").send(f"http://127.0.0.1:{free_port()}/hook", EVENT, SECRET)
 
     assert attempt.status_code is None and attempt.outcome == "retryable"
     assert attempt.error and "ConnectError" in attempt.error
@@ -120,6 +122,18 @@ def test_an_unreachable_receiver_is_a_retryable_attempt_without_status() -> None
 def test_only_http_urls_are_accepted() -> None:
     with pytest.raises(WebhookDestinationRefused, match="not an http"):
         sender().send("file:///etc/passwd", EVENT, SECRET)
+    with pytest.raises(WebhookDestinationRefused, match="not a valid URL"):
+        sender().send("http://0177.0.0.1/hook", EVENT, SECRET)
+
+
+def test_an_endless_answer_is_read_for_its_excerpt_and_the_connection_dropped(
+    flooding_receiver: FloodingReceiver,
+) -> None:
+    attempt = sender("127.0.0.1").send(f"{flooding_receiver.url}/hook", EVENT, SECRET)
+
+    assert attempt.outcome == "delivered" and len(attempt.response_excerpt) <= 200
+    flooding_receiver.wait_for(lambda: flooding_receiver.ended)
+    assert flooding_receiver.written < flooding_receiver.size // 2
 
 
 def test_redirects_and_client_errors_are_permanent() -> None:

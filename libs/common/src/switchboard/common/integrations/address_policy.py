@@ -15,6 +15,9 @@ refuses it if any answer is forbidden, and connects to the checked address; the 
 host name, so the ``Host`` header, TLS server name and certificate check are unchanged, and a
 DNS answer that changes between the check and the connect cannot move the request. Every
 redirect hop opens its connection through the same check.
+
+:func:`post_reading_at_most` reads at most a few bytes of an answer: a receiver the tenant
+chose could otherwise stream gigabytes into a worker's memory.
 """
 
 from __future__ import annotations
@@ -22,6 +25,8 @@ from __future__ import annotations
 import ipaddress
 import socket
 from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
+from typing import Any
 
 import httpcore
 import httpx
@@ -267,3 +272,36 @@ def pinned_client(
     return httpx.Client(
         transport=PinnedTransport(policy), timeout=timeout, follow_redirects=follow_redirects
     )
+
+
+@dataclass(frozen=True)
+class Answer:
+    """What a receiver answered: its status and the start of its body."""
+
+    status_code: int
+    text: str
+
+
+def post_reading_at_most(
+    client: httpx.Client, url: str | httpx.URL, limit: int, **request: Any
+) -> Answer:
+    """POST and read at most ``limit`` bytes of the answer, undecoded, then drop the connection.
+
+    The body is read raw (and ``identity`` asked for) so a compressed answer cannot inflate
+    past the limit while being decoded. ``request`` is passed to ``client.stream``.
+    """
+    headers = {"Accept-Encoding": "identity", **request.pop("headers", {})}
+    start = bytearray()
+    with client.stream("POST", url, headers=headers, **request) as response:
+        for chunk in response.iter_raw():
+            start += chunk
+            if len(start) >= limit:
+                break
+    return Answer(response.status_code, _text(bytes(start[:limit]), response.charset_encoding))
+
+
+def _text(raw: bytes, charset: str | None) -> str:
+    try:
+        return raw.decode(charset or "utf-8", errors="replace")
+    except LookupError:  # a charset Python does not know
+        return raw.decode("utf-8", errors="replace")

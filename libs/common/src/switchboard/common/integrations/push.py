@@ -24,6 +24,7 @@ from switchboard.common.integrations.address_policy import (
     AddressPolicy,
     DestinationRefused,
     pinned_client,
+    post_reading_at_most,
 )
 from switchboard.common.integrations.errors import (
     PermanentIntegrationError,
@@ -39,6 +40,8 @@ log = get_logger(__name__)
 
 #: Push services accept about 4 KB of encrypted payload; stay clearly below.
 MAX_PAYLOAD_BYTES = 3800
+#: The most of a push service's answer that is read (its error text is logged, cut shorter).
+ANSWER_BYTES = 800
 
 
 class PushRetryableError(RetryableIntegrationError):
@@ -139,16 +142,18 @@ class WebPushSender(PushSender):
             headers["Topic"] = topic
         body = _encrypt(subscription, encode_payload(payload))
         try:
-            response = self._client.post(subscription.endpoint, content=body, headers=headers)
+            answer = post_reading_at_most(
+                self._client, subscription.endpoint, ANSWER_BYTES, content=body, headers=headers
+            )
         except DestinationRefused as exc:
             raise PushDestinationRefused(f"push refused: {exc}") from exc
         except (httpx.InvalidURL, httpx.UnsupportedProtocol) as exc:
             raise PushPermanentError(f"push refused: bad endpoint ({exc})") from exc
         except httpx.HTTPError as exc:
             raise PushRetryableError(f"push service unreachable: {redact(str(exc))}") from exc
-        status = response.status_code
+        status = answer.status_code
         if status > 202:
-            raise _push_error(status, response.text)
+            raise _push_error(status, answer.text)
         log.info("push.sent", status=status)
         return status
 

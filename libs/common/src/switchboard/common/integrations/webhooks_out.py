@@ -24,6 +24,7 @@ from switchboard.common.integrations.address_policy import (
     AddressPolicy,
     DestinationRefused,
     pinned_client,
+    post_reading_at_most,
 )
 from switchboard.common.integrations.errors import (
     PermanentIntegrationError,
@@ -38,6 +39,8 @@ SIGNATURE_HEADER = "X-Switchboard-Signature"
 EVENT_HEADER = "X-Switchboard-Event"
 DELIVERY_HEADER = "X-Switchboard-Delivery"
 EXCERPT_CHARS = 200
+#: The most of an answer that is read: enough for ``EXCERPT_CHARS`` of UTF-8.
+EXCERPT_BYTES = 4 * EXCERPT_CHARS
 Outcome = Literal["delivered", "retryable", "permanent"]
 
 
@@ -143,7 +146,10 @@ class HttpWebhookSender(WebhookSender):
         event_id: str = "",
     ) -> DeliveryAttempt:
         """Sign and POST; raises ``WebhookDestinationRefused`` for a forbidden address."""
-        target = httpx.URL(url)
+        try:
+            target = httpx.URL(url)
+        except httpx.InvalidURL as exc:
+            raise WebhookDestinationRefused(f"webhook refused: not a valid URL ({exc})") from exc
         if target.scheme not in ("http", "https") or not target.host:
             raise WebhookDestinationRefused(f"webhook refused: {redact(url)} is not an http(s) URL")
         started = time.monotonic()
@@ -156,14 +162,16 @@ class HttpWebhookSender(WebhookSender):
             DELIVERY_HEADER: event_id,
         }
         try:
-            response = self._client.post(target, content=body, headers=headers)
+            answer = post_reading_at_most(
+                self._client, target, EXCERPT_BYTES, content=body, headers=headers
+            )
         except DestinationRefused as exc:
             raise WebhookDestinationRefused(f"webhook refused: {exc}") from exc
         except httpx.HTTPError as exc:
             return self._failed(started, f"{type(exc).__name__}: {redact(str(exc))}")
         attempt = DeliveryAttempt(
-            status_code=response.status_code,
-            response_excerpt=redact(response.text[:EXCERPT_CHARS]),
+            status_code=answer.status_code,
+            response_excerpt=redact(answer.text[:EXCERPT_CHARS]),
             duration_ms=_elapsed_ms(started),
         )
         log.info(
