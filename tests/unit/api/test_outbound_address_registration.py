@@ -14,7 +14,7 @@ from tests.unit.api.rows import auth
 @pytest.mark.parametrize(
     ("url", "reason"),
     [
-        ("http://127.0.0.1:9/hook", "loopback"),
+        ("http://127.0.0.1:8080/hook", "loopback"),
         ("http://localhost:5678/webhook/abc", "loopback"),
         ("http://169.254.169.254/latest/meta-data", "link-local"),
         ("http://10.0.0.7/hook", "private"),
@@ -23,6 +23,7 @@ from tests.unit.api.rows import auth
         ("http://[2002:a00:1::1]/hook", "6to4"),
         ("http://[64:ff9b::7f00:1]/hook", "NAT64"),
         ("http://[::ffff:10.0.0.7]/hook", "IPv4-mapped"),
+        ("https://hooks.example.com:25/hook", "port 25"),
     ],
 )
 def test_a_webhook_to_a_non_public_address_is_refused_naming_the_url(
@@ -54,7 +55,13 @@ def test_changing_a_webhook_url_to_a_private_address_is_refused_and_keeps_the_ol
 
 
 @pytest.mark.parametrize(
-    "endpoint", ["https://127.0.0.1:8443/push/x", "https://[fd00::1]/push/x", "https://[::1]/x"]
+    "endpoint",
+    [
+        "https://127.0.0.1:8443/push/x",
+        "https://[fd00::1]/push/x",
+        "https://[::1]/x",
+        "https://push.example.com:6667/x",
+    ],
 )
 def test_a_push_subscription_to_a_non_public_address_is_refused_naming_the_endpoint(
     client: TestClient, endpoint: str

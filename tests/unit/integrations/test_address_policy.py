@@ -4,11 +4,14 @@ connections pinned to the checked address (DNS rebinding cannot move them)."""
 from __future__ import annotations
 
 import ipaddress
-from collections.abc import Callable, Sequence
+import select
+import socket
+from collections.abc import Callable, Iterator, Sequence
 
 import pytest
 
 from switchboard.common.integrations.address_policy import (
+    BAD_PORTS,
     AddressPolicy,
     DestinationRefused,
     RefusedAddressError,
@@ -127,6 +130,26 @@ def test_registration_refuses_forbidden_literals_and_names_and_accepts_unresolve
     policy.require_registrable("https://not-yet-registered.example/x", field="url")
 
 
+@pytest.mark.parametrize("port", [25, 22, 6667, 10080, 65536])
+def test_a_bad_port_is_refused_on_any_host_even_an_allow_listed_or_unresolved_one(
+    port: int,
+) -> None:
+    policy = AddressPolicy(["127.0.0.1"], resolver=table({"hooks.example.com": ["8.8.8.8"]}))
+
+    for host in ("hooks.example.com", "127.0.0.1", "8.8.8.8"):
+        with pytest.raises(DestinationRefused, match=f"port {port} is not reachable"):
+            policy.checked_address(host, port)
+    with pytest.raises(RefusedAddressError, match=f"port {port}"):
+        policy.require_registrable(f"https://not-yet-registered.example:{port}/x", field="url")
+
+
+@pytest.mark.parametrize("port", [80, 443, 5678, 8080, 8443, 65535])
+def test_other_ports_are_allowed(port: int) -> None:
+    policy = AddressPolicy(resolver=table({"hooks.example.com": ["8.8.8.8"]}))
+
+    assert policy.checked_address("hooks.example.com", port) == "8.8.8.8"
+
+
 # --- connections -----------------------------------------------------------------------------
 
 
@@ -144,6 +167,37 @@ class Rebinding:
         answer = self.answers[min(self.asked, len(self.answers) - 1)]
         self.asked += 1
         return [answer]
+
+
+@pytest.fixture
+def listening_on_a_bad_port() -> Iterator[socket.socket]:
+    """A TCP listener on 127.0.0.1 on the first free bad port a user may bind (IRC, SIP …)."""
+    for port in sorted(p for p in BAD_PORTS if p >= 1024):
+        listener = socket.socket()
+        try:
+            listener.bind(("127.0.0.1", port))
+        except OSError:
+            listener.close()
+            continue
+        listener.listen()
+        with listener:
+            yield listener
+        return
+    pytest.skip("every unprivileged bad port is taken")
+
+
+def test_a_delivery_to_a_bad_port_is_refused_without_connecting(
+    listening_on_a_bad_port: socket.socket,
+) -> None:
+    port = listening_on_a_bad_port.getsockname()[1]
+
+    with pytest.raises(WebhookDestinationRefused, match=f"port {port} is not reachable"):
+        HttpWebhookSender(AddressPolicy(["127.0.0.1"]), timeout=3).send(
+            f"http://127.0.0.1:{port}/hook", {"a": 1}, SECRET
+        )
+
+    # A connection attempt would have completed in the listener's backlog before send ended.
+    assert select.select([listening_on_a_bad_port], [], [], 0)[0] == []
 
 
 def test_dns_rebinding_after_registration_is_refused_at_connect_time(

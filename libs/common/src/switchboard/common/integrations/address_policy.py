@@ -16,6 +16,9 @@ host name, so the ``Host`` header, TLS server name and certificate check are unc
 DNS answer that changes between the check and the connect cannot move the request. Every
 redirect hop opens its connection through the same check.
 
+A port is refused when it is outside 1-65535 or one of the Fetch standard's "bad ports"
+(:data:`BAD_PORTS`: SMTP, IRC, SIP …, whose servers could take a POST for their own protocol);
+any other port is allowed, since receivers such as n8n (5678) listen on their own. And
 :func:`post_reading_at_most` reads at most a few bytes of an answer: a receiver the tenant
 chose could otherwise stream gigabytes into a worker's memory.
 """
@@ -80,6 +83,17 @@ _NAT64 = ipaddress.IPv6Network("64:ff9b::/96")
 _SIX_TO_FOUR = ipaddress.IPv6Network("2002::/16")
 _TEREDO = ipaddress.IPv6Network("2001::/32")
 _GLOBAL_UNICAST = ipaddress.IPv6Network("2000::/3")
+
+
+#: The Fetch standard's bad ports (https://fetch.spec.whatwg.org/#bad-port), which browsers
+#: refuse for the same reason: what listens there is not HTTP and may act on a request's lines.
+BAD_PORTS = frozenset(
+    {0, 1, 7, 9, 11, 13, 15, 17, 19, 20, 21, 22, 23, 25, 37, 42, 43, 53, 69, 77, 79, 87, 95}
+    | {101, 102, 103, 104, 109, 110, 111, 113, 115, 117, 119, 123, 135, 137, 139, 143, 161}
+    | {179, 389, 427, 465, 512, 513, 514, 515, 526, 530, 531, 532, 540, 548, 554, 556, 563}
+    | {587, 601, 636, 989, 990, 993, 995, 1719, 1720, 1723, 2049, 3659, 4045, 4190, 5060}
+    | {5061, 6000, 6566, 6665, 6666, 6667, 6668, 6669, 6679, 6697, 10080}
+)
 
 
 class DestinationRefused(PermanentIntegrationError):
@@ -167,9 +181,14 @@ class AddressPolicy:
     def checked_address(self, host: str, port: int) -> str:
         """Resolve ``host`` once and return the address to connect to, or refuse.
 
-        Raises ``DestinationRefused`` naming the first forbidden answer, or ``OSError`` when
-        the name does not resolve.
+        Raises ``DestinationRefused`` for a refused port or naming the first forbidden answer,
+        or ``OSError`` when the name does not resolve.
         """
+        if port in BAD_PORTS or not 0 < port < 65536:
+            raise DestinationRefused(
+                f"port {port} is not reachable: it is not an HTTP port (the Fetch standard's "
+                "bad ports and ports outside 1-65535 are refused)"
+            )
         host = _normal(host)
         literal = _literal(host)
         if literal is not None:
