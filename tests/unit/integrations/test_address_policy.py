@@ -1,5 +1,6 @@
-"""The outbound-address policy: which addresses are forbidden, registration checks, and
-connections pinned to the checked address (DNS rebinding cannot move them)."""
+"""The outbound-address policy: which addresses and ports are forbidden, registration checks,
+connections pinned to the checked address (DNS rebinding cannot move them), and clients that
+keep no cookies between tenants."""
 
 from __future__ import annotations
 
@@ -9,6 +10,8 @@ import socket
 from collections.abc import Callable, Iterator, Sequence
 
 import pytest
+from werkzeug.routing import Rule
+from werkzeug.wrappers import Request, Response
 
 from switchboard.common.integrations.address_policy import (
     BAD_PORTS,
@@ -21,6 +24,7 @@ from switchboard.common.integrations.webhooks_out import (
     HttpWebhookSender,
     WebhookDestinationRefused,
 )
+from tests.fakes.server import FakeServer
 from tests.fakes.webhook_receiver import SECRET, FakeWebhookReceiver
 
 
@@ -227,3 +231,30 @@ def test_the_connection_goes_to_the_checked_address_not_to_a_second_answer(
     assert attempt.outcome == "delivered" and dns.asked == 1
     [received] = webhook_receiver.received
     assert received.headers["Host"] == url.split("/")[2]
+
+
+class CookieSetter(FakeServer):
+    """A receiver whose answers set a cookie; it records the ``Cookie`` header of each POST."""
+
+    rules = (Rule("/<name>", methods=["POST"], endpoint="hook"),)
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.cookies: list[str | None] = []
+
+    def handle_hook(self, request: Request, name: str) -> Response:
+        with self.recording():
+            self.cookies.append(request.headers.get("Cookie"))
+        response = Response("ok")
+        response.set_cookie("planted", f"by-{name}")
+        return response
+
+
+def test_a_cookie_one_receiver_sets_is_not_sent_with_the_next_request() -> None:
+    sender = HttpWebhookSender(AddressPolicy(["127.0.0.1"]), timeout=3)
+
+    with CookieSetter.running() as receiver:
+        for tenant in ("tenant-a", "tenant-b"):
+            sender.send(f"{receiver.url}/{tenant}", {"a": 1}, SECRET)
+
+    assert receiver.cookies == [None, None]

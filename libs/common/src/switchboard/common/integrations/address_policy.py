@@ -29,6 +29,7 @@ import ipaddress
 import socket
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
+from http.cookiejar import CookieJar, DefaultCookiePolicy
 from typing import Any
 
 import httpcore
@@ -287,9 +288,16 @@ class PinnedTransport(httpx.HTTPTransport):
 def pinned_client(
     policy: AddressPolicy, *, timeout: float, follow_redirects: bool = False
 ) -> httpx.Client:
-    """An httpx client whose every connection, redirect hops included, passes ``policy``."""
+    """An httpx client whose every connection, redirect hops included, passes ``policy``.
+
+    It keeps no cookies: one client serves every tenant's requests, and a cookie one tenant's
+    receiver set would otherwise go with another tenant's requests to that host.
+    """
     return httpx.Client(
-        transport=PinnedTransport(policy), timeout=timeout, follow_redirects=follow_redirects
+        transport=PinnedTransport(policy),
+        timeout=timeout,
+        follow_redirects=follow_redirects,
+        cookies=CookieJar(policy=DefaultCookiePolicy(allowed_domains=[])),
     )
 
 
