@@ -134,6 +134,15 @@ def test_registration_refuses_forbidden_literals_and_names_and_accepts_unresolve
     policy.require_registrable("https://not-yet-registered.example/x", field="url")
 
 
+def test_an_https_only_url_may_be_plain_http_to_a_host_the_allow_list_names() -> None:
+    policy = AddressPolicy(["push.internal", "10.0.0.0/8"], resolver=table({}))
+
+    policy.require_registrable("http://push.internal/x", field="endpoint", schemes=("https",))
+    policy.require_registrable("http://10.1.2.3/x", field="endpoint", schemes=("https",))
+    with pytest.raises(RefusedAddressError, match="only https URLs"):
+        policy.require_registrable("http://push.example/x", field="endpoint", schemes=("https",))
+
+
 @pytest.mark.parametrize("port", [25, 22, 6667, 10080, 65536])
 def test_a_bad_port_is_refused_on_any_host_even_an_allow_listed_or_unresolved_one(
     port: int,

@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import base64
 import os
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
 from cryptography.hazmat.primitives.asymmetric import ec
 
-from switchboard.common.integrations.address_policy import AddressPolicy
+from switchboard.common.integrations.address_policy import PUSH_SCHEMES, AddressPolicy
 from switchboard.common.integrations.push import (
     FakePushSender,
     PushDestinationRefused,
@@ -99,7 +100,8 @@ def test_an_unreachable_push_service_is_retryable(keys: VapidKeys) -> None:
 def test_a_push_to_a_loopback_endpoint_is_refused_without_a_request(
     fake_push_service: FakePushService, keys: VapidKeys
 ) -> None:
-    subscription = as_info(fake_push_service.subscribe())
+    info = as_info(fake_push_service.subscribe())
+    subscription = replace(info, endpoint=info.endpoint.replace("http:", "https:"))
 
     with pytest.raises(PushDestinationRefused, match="127.0.0.1, a loopback address"):
         WebPushSender(keys).send(subscription, {"title": "x"})
@@ -113,13 +115,30 @@ def test_a_push_endpoint_rebound_to_a_private_address_is_refused(
     answers = iter([["93.184.216.34"], ["127.0.0.1"]])
     policy = AddressPolicy(resolver=lambda host, port: next(answers))
     endpoint = fake_push_service.subscribe().endpoint.replace("127.0.0.1", "push.rebind.test")
-    policy.require_registrable(endpoint.replace("http:", "https:"), field="endpoint")
+    endpoint = endpoint.replace("http:", "https:")
+    policy.require_registrable(endpoint, field="endpoint", schemes=PUSH_SCHEMES)
     info = PushSubscriptionInfo(endpoint, *_browser_keys())
 
     with pytest.raises(PushDestinationRefused, match="push.rebind.test resolves to 127.0.0.1"):
         WebPushSender(keys, policy=policy).send(info, {"title": "x"})
 
     assert fake_push_service.received == [] and fake_push_service.rejected == []
+
+
+def test_a_plain_http_endpoint_is_refused_at_send_time_unless_its_host_is_allow_listed(
+    fake_push_service: FakePushService, keys: VapidKeys
+) -> None:
+    # The name stands for a public push service (its address allow-listed), stored as http
+    # some other way than the API, which refuses it.
+    policy = AddressPolicy(["127.0.0.1/32"], resolver=lambda host, port: ["127.0.0.1"])
+    browser = as_info(fake_push_service.subscribe())
+    named = replace(browser, endpoint=browser.endpoint.replace("127.0.0.1", "push.example.test"))
+
+    with pytest.raises(PushDestinationRefused, match="only https URLs"):
+        WebPushSender(keys, policy=policy).send(named, {"title": "x"})
+    assert WebPushSender(keys, policy=policy).send(browser, {"title": "x"}) == 201
+
+    assert len(fake_push_service.received) == 1 and fake_push_service.rejected == []
 
 
 def test_an_endless_error_answer_is_read_for_its_start_and_the_connection_dropped(

@@ -120,7 +120,7 @@ def test_an_unreachable_receiver_is_a_retryable_attempt_without_status() -> None
 
 
 def test_only_http_urls_are_accepted() -> None:
-    with pytest.raises(WebhookDestinationRefused, match="not an http"):
+    with pytest.raises(WebhookDestinationRefused, match="only http or https URLs"):
         sender().send("file:///etc/passwd", EVENT, SECRET)
     with pytest.raises(WebhookDestinationRefused, match="not a valid URL"):
         sender().send("http://0177.0.0.1/hook", EVENT, SECRET)

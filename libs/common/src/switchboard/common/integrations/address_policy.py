@@ -97,6 +97,13 @@ BAD_PORTS = frozenset(
 )
 
 
+#: The schemes each kind of outgoing URL may use, checked when it is registered and when it is
+#: sent. Web Push is https (RFC 8030); plain http is admitted for it only to a host the
+#: allow-list names (an operator's own relay; the tests' fake push service).
+WEBHOOK_SCHEMES = ("http", "https")
+PUSH_SCHEMES = ("https",)
+
+
 class DestinationRefused(PermanentIntegrationError):
     """The destination is, or resolves to, an address the policy forbids."""
 
@@ -203,17 +210,30 @@ class AddressPolicy:
                 self._refuse(host, answer, named=literal is None)
         return str(answers[0])
 
-    def check_url(self, url: str, *, schemes: Sequence[str] = ("http", "https")) -> None:
-        """At registration: refuse a URL whose scheme is not allowed or whose host is forbidden.
+    def checked_url(self, url: str, *, schemes: Sequence[str]) -> httpx.URL:
+        """The parsed URL, or ``DestinationRefused`` when it is not a URL, has no host, or
+        uses a scheme outside ``schemes`` (plain http being admitted to an allow-listed host).
 
-        A name that does not resolve now is accepted: it is checked again at every connect.
+        At registration and again before every request: a URL stored another way (or before
+        a rule changed) is held to the same rule.
         """
         try:
             target = httpx.URL(url)
         except httpx.InvalidURL as exc:
             raise DestinationRefused(f"not a valid URL: {exc}") from exc
-        if target.scheme not in schemes or not target.host:
+        host = target.raw_host.decode("ascii")
+        allowed = target.scheme in schemes or (target.scheme == "http" and self._names(host))
+        if not allowed or not host:
             raise DestinationRefused(f"only {' or '.join(schemes)} URLs with a host are accepted")
+        return target
+
+    def check_url(self, url: str, *, schemes: Sequence[str] = WEBHOOK_SCHEMES) -> None:
+        """At registration: refuse a URL ``checked_url`` refuses or whose host or port is
+        forbidden.
+
+        A name that does not resolve now is accepted: it is checked again at every connect.
+        """
+        target = self.checked_url(url, schemes=schemes)
         host = target.raw_host.decode("ascii")
         try:
             self.checked_address(host, target.port or _default_port(target.scheme))
@@ -221,13 +241,20 @@ class AddressPolicy:
             return
 
     def require_registrable(
-        self, url: str, *, field: str, schemes: Sequence[str] = ("http", "https")
+        self, url: str, *, field: str, schemes: Sequence[str] = WEBHOOK_SCHEMES
     ) -> None:
         """``check_url`` for a request's ``field``: ``RefusedAddressError`` when refused."""
         try:
             self.check_url(url, schemes=schemes)
         except DestinationRefused as exc:
             raise RefusedAddressError(field, str(exc)) from exc
+
+    def _names(self, host: str) -> bool:
+        """Whether the allow-list names ``host``: by name, or as an address in its networks."""
+        literal = _literal(host)
+        if literal is None:
+            return _normal(host) in self._hosts
+        return any(literal in network for network in self._networks)
 
     def _refuse(self, host: str, address: IPAddress, *, named: bool) -> None:
         reason = self.refusal(address)

@@ -21,6 +21,7 @@ import httpx
 
 from switchboard.common.integrations import config
 from switchboard.common.integrations.address_policy import (
+    PUSH_SCHEMES,
     AddressPolicy,
     DestinationRefused,
     pinned_client,
@@ -114,7 +115,8 @@ class WebPushSender(PushSender):
 
         self._keys = keys
         self._vapid = Vapid02(private_key=keys.private_key)
-        self._client = pinned_client(policy or AddressPolicy(), timeout=timeout)
+        self._policy = policy or AddressPolicy()
+        self._client = pinned_client(self._policy, timeout=timeout)
 
     @classmethod
     def from_settings(cls, settings: Settings) -> WebPushSender:
@@ -136,6 +138,10 @@ class WebPushSender(PushSender):
         topic: str | None = None,
     ) -> int:
         """Encrypt, sign and POST; maps 404/410 to ``SubscriptionGone``."""
+        try:
+            self._policy.checked_url(subscription.endpoint, schemes=PUSH_SCHEMES)
+        except DestinationRefused as exc:
+            raise PushDestinationRefused(f"push refused: {exc}") from exc
         headers = self._signed_headers(subscription.endpoint)
         headers.update({"Content-Encoding": "aes128gcm", "TTL": str(ttl)})
         if topic:
@@ -147,8 +153,6 @@ class WebPushSender(PushSender):
             )
         except DestinationRefused as exc:
             raise PushDestinationRefused(f"push refused: {exc}") from exc
-        except (httpx.InvalidURL, httpx.UnsupportedProtocol) as exc:
-            raise PushPermanentError(f"push refused: bad endpoint ({exc})") from exc
         except httpx.HTTPError as exc:
             raise PushRetryableError(f"push service unreachable: {redact(str(exc))}") from exc
         status = answer.status_code

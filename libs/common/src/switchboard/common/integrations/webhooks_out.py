@@ -21,6 +21,7 @@ import httpx
 
 from switchboard.common.integrations import config
 from switchboard.common.integrations.address_policy import (
+    WEBHOOK_SCHEMES,
     AddressPolicy,
     DestinationRefused,
     pinned_client,
@@ -128,6 +129,7 @@ class HttpWebhookSender(WebhookSender):
     """The real adapter, through httpx; redirects are not followed (they could lead inside)."""
 
     def __init__(self, policy: AddressPolicy, *, timeout: float = 10.0) -> None:
+        self._policy = policy
         self._client = pinned_client(policy, timeout=timeout, follow_redirects=False)
 
     @classmethod
@@ -147,11 +149,9 @@ class HttpWebhookSender(WebhookSender):
     ) -> DeliveryAttempt:
         """Sign and POST; raises ``WebhookDestinationRefused`` for a forbidden address."""
         try:
-            target = httpx.URL(url)
-        except httpx.InvalidURL as exc:
-            raise WebhookDestinationRefused(f"webhook refused: not a valid URL ({exc})") from exc
-        if target.scheme not in ("http", "https") or not target.host:
-            raise WebhookDestinationRefused(f"webhook refused: {redact(url)} is not an http(s) URL")
+            target = self._policy.checked_url(url, schemes=WEBHOOK_SCHEMES)
+        except DestinationRefused as exc:
+            raise WebhookDestinationRefused(f"webhook refused: {exc}") from exc
         started = time.monotonic()
         body = encode_body(payload)
         headers = {

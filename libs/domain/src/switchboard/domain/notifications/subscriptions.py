@@ -13,7 +13,7 @@ from switchboard.common.db.keyset import Page, fetch_page
 from switchboard.common.db.owned import owned_row
 from switchboard.common.db.tenancy import tenant_session
 from switchboard.common.db.upsert import insert_ignoring_conflicts
-from switchboard.common.integrations.address_policy import AddressPolicy
+from switchboard.common.integrations.address_policy import PUSH_SCHEMES, AddressPolicy
 from switchboard.common.models import PushSubscription
 
 
@@ -31,7 +31,7 @@ def subscribe(
 
     Returns the subscription and whether this call created it.
     """
-    policy.require_registrable(endpoint, field="endpoint", schemes=("https",))
+    policy.require_registrable(endpoint, field="endpoint", schemes=PUSH_SCHEMES)
     now = utcnow()
     with tenant_session(business_id) as session:
         created = insert_ignoring_conflicts(

@@ -26,7 +26,7 @@ from switchboard.common.db.base import utcnow
 from switchboard.common.db.keyset import Page, fetch_page
 from switchboard.common.db.owned import owned_row
 from switchboard.common.db.tenancy import tenant_session
-from switchboard.common.integrations.address_policy import AddressPolicy
+from switchboard.common.integrations.address_policy import WEBHOOK_SCHEMES, AddressPolicy
 from switchboard.common.jobs import enqueue
 from switchboard.common.models import WebhookDelivery, WebhookEndpoint
 from switchboard.domain.webhooks.delivery import delivery_job, store_delivery
@@ -62,7 +62,7 @@ def create_endpoint(
     policy: AddressPolicy,
 ) -> WebhookEndpoint:
     """Register an endpoint with a new signing secret, if ``policy`` admits its URL."""
-    policy.require_registrable(url, field="url")
+    policy.require_registrable(url, field="url", schemes=WEBHOOK_SCHEMES)
     with tenant_session(business_id) as session:
         endpoint = WebhookEndpoint(
             business_id=business_id,
@@ -105,7 +105,7 @@ def update_endpoint(
     """Change an endpoint's URL (if ``policy`` admits it), kind, events or active flag;
     optionally issue a new secret."""
     if "url" in changes:
-        policy.require_registrable(str(changes["url"]), field="url")
+        policy.require_registrable(str(changes["url"]), field="url", schemes=WEBHOOK_SCHEMES)
     with tenant_session(business_id) as session:
         endpoint = owned_row(
             session, WebhookEndpoint, business_id, endpoint_id, what="webhook endpoint"
