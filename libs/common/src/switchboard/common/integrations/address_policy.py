@@ -18,9 +18,11 @@ redirect hop opens its connection through the same check.
 
 A port is refused when it is outside 1-65535 or one of the Fetch standard's "bad ports"
 (:data:`BAD_PORTS`: SMTP, IRC, SIP …, whose servers could take a POST for their own protocol);
-any other port is allowed, since receivers such as n8n (5678) listen on their own. And
-:func:`post_reading_at_most` reads at most a few bytes of an answer: a receiver the tenant
-chose could otherwise stream gigabytes into a worker's memory.
+any other port is allowed, since receivers such as n8n (5678) listen on their own. Each kind
+of URL has its schemes (:data:`WEBHOOK_SCHEMES`, :data:`PUSH_SCHEMES`), held by
+:meth:`AddressPolicy.checked_url` at registration and before every request. The clients keep
+no cookies, and :func:`post_reading_at_most` reads at most a few bytes of an answer: a
+receiver the tenant chose could otherwise stream gigabytes into a worker's memory.
 """
 
 from __future__ import annotations
