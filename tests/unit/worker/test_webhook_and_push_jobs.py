@@ -23,6 +23,7 @@ from switchboard.domain.calls.followups import enqueue_follow_ups
 from switchboard.domain.notifications.reminders import update_reminder
 from switchboard.domain.webhooks.delivery import UNKNOWN_OUTCOME
 from switchboard.domain.webhooks.endpoints import QueuedTest, send_test
+from tests.fakes.flooding_receiver import FloodingReceiver
 from tests.fakes.web_push import FakePushService
 from tests.fakes.webhook_receiver import SECRET, FakeWebhookReceiver
 from tests.unit.worker.jobs import finished, jobs_of, run
@@ -183,6 +184,21 @@ def test_a_webhook_to_a_private_address_is_refused_and_logged(worker: dramatiq.W
 
     assert (job.status, job.attempts) == ("failed", 1)
     assert _deliveries(world.id, f"ev-world-{endpoint_id}") == [(1, "refused", None)]
+
+
+def test_a_receiver_answering_an_endless_body_costs_the_worker_an_excerpt(
+    worker: dramatiq.Worker,
+) -> None:
+    world = make_world()
+    with FloodingReceiver.running() as receiver:
+        endpoint_id = _only_endpoint(world, f"{receiver.url}/hook", "generic")
+
+        sent = send_test(world.id, endpoint_id)
+
+        assert finished(world.id, sent.job_id).status == "succeeded"
+        assert _deliveries(world.id, sent.event_id) == [(1, "delivered", 200)]
+        receiver.wait_for(lambda: receiver.ended)
+        assert receiver.written < receiver.size // 2
 
 
 def test_a_push_reaches_the_browser_and_a_gone_subscription_is_removed(
