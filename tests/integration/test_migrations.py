@@ -16,7 +16,7 @@ from switchboard.common.migrate import (
 from switchboard.common.settings import get_settings
 from tests.support import services
 from tests.support.environment import configured
-from tests.support.processes import ServiceProcess, service_env
+from tests.support.processes import ServiceProcess, free_port, service_env
 
 
 def schema_drift(url: str) -> list[object]:
@@ -75,3 +75,25 @@ def test_every_tenant_table_has_a_non_null_business_id_leading_an_index() -> Non
         # exactly one: a single-column index beside a unique key that starts with business_id
         # costs every write and misleads the planner (migration 0009)
         assert leaders.count("business_id") == 1, f"{name}: business_id leads {leaders}"
+
+
+def test_a_database_migrated_by_newer_code_is_refused_in_one_line(new_database) -> None:
+    # an older release started against the database a newer one migrated (a rollback)
+    from sqlalchemy import text
+    from typer.testing import CliRunner
+
+    from switchboard.cli.main import app
+    from switchboard.common.db.engine import get_engine
+
+    with get_engine().begin() as conn:
+        conn.execute(text("UPDATE alembic_version SET version_num = '9999'"))
+    port = str(free_port())
+    for args in (["migrate"], ["worker", "--queue", "default"], ["scheduler", "--port", port]):
+        result = CliRunner().invoke(app, args)
+        assert result.exit_code == 1, result.output
+        assert " ".join(result.output.split()) == (
+            f"error: the database is at revision 9999, which this code does not know (its "
+            f"newest is {head_revision()}): run the release that migrated it, or a newer one"
+        )
+    with get_engine().connect() as conn:
+        assert conn.execute(text("SELECT version_num FROM alembic_version")).all() == [("9999",)]

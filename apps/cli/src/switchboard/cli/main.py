@@ -78,12 +78,13 @@ class _LazyCommands(TyperGroup):
         return super().get_command(ctx, cmd_name)
 
     def invoke(self, ctx: Any) -> Any:
-        """Run the command; PostgreSQL refusing its connection ends it with one line, exit 1
-        (the commands that work on the database directly, a service's start-up migration)."""
+        """Run the command; PostgreSQL refusing its connection, or a database migrated by newer
+        code, ends it with one line, exit 1 (the commands that work on the database directly,
+        a service's start-up migration)."""
         try:
             return super().invoke(ctx)
         except Exception as exc:
-            reason = database_unavailable(exc)
+            reason = database_unavailable(exc) or schema_ahead(exc)
             if reason is None:
                 raise
             _err().print(
@@ -106,6 +107,14 @@ def database_unavailable(exc: BaseException) -> str | None:
     lines = str(exc).strip().splitlines()
     first = " ".join(lines[0].split()) if lines else type(exc).__name__
     return f"the database is unavailable: {first}"
+
+
+def schema_ahead(exc: BaseException) -> str | None:
+    """What to say when the database is at a revision this code does not know; None for any
+    other error."""
+    from switchboard.common.migrate import SchemaAheadError
+
+    return str(exc) if isinstance(exc, SchemaAheadError) else None
 
 
 app = typer.Typer(

@@ -46,13 +46,25 @@ def head_revision() -> str | None:
     return ScriptDirectory.from_config(alembic_config()).get_current_head()
 
 
-def newest_script_revision() -> str:
-    """The newest revision, from the scripts' names alone (``NNNN_what.py``, one line of
-    history): what a start compares with the database's without importing Alembic (a quarter
-    of a second of a worker's start). A test checks it against :func:`head_revision`."""
+class SchemaAheadError(RuntimeError):
+    """The database is at a revision this code has no script for: newer code migrated it (a
+    rollback of the release, or an older image started beside a newer one). Nothing is
+    applied; the message says what to run instead."""
+
+
+def script_revisions() -> list[str]:
+    """Every revision, from the scripts' names alone (``NNNN_what.py``, one line of history),
+    oldest first."""
     versions = files("switchboard.common") / "migrations" / "versions"
     names = [p.name for p in versions.iterdir() if p.name[:4].isdigit() and p.name.endswith(".py")]
-    return max(names)[:4]
+    return sorted(name[:4] for name in names)
+
+
+def newest_script_revision() -> str:
+    """The newest revision, from the scripts' names: what a start compares with the
+    database's without importing Alembic (a quarter of a second of a worker's start). A test
+    checks it against :func:`head_revision`."""
+    return script_revisions()[-1]
 
 
 def current_revision(connection: Connection) -> str | None:
@@ -78,9 +90,15 @@ def _upgrade(engine: Engine) -> bool:
             connection.execute(text("SELECT pg_advisory_lock(:id)"), {"id": MIGRATION_LOCK_ID})
             connection.commit()
         try:
-            if current_revision(connection) == head:
+            current = current_revision(connection)
+            if current == head:
                 log.info("migrations.up_to_date", revision=head)
                 return False
+            if current is not None and current not in script_revisions():
+                raise SchemaAheadError(
+                    f"the database is at revision {current}, which this code does not know "
+                    f"(its newest is {head}): run the release that migrated it, or a newer one"
+                )
             from alembic import command
 
             log.info("migrations.applying", target=head)

@@ -14,10 +14,15 @@ DEFAULT_PORT = 8002
 
 
 def serve(host: str, port: int = DEFAULT_PORT, modules: Sequence[str] = ()) -> None:
-    """Run the scheduler and its HTTP endpoints until interrupted."""
+    """Run the scheduler and its HTTP endpoints until interrupted. Migrations are applied
+    first, outside uvicorn's lifespan (which would log their refusal as a traceback), so the
+    command line says in one line why a database cannot be used."""
     with startup_imports():  # the app's modules are imported here, not with this one's
+        from switchboard.common.migrate import worker_startup_migrations
         from switchboard.scheduler.app import create_app
 
-        app = create_app(get_settings(), modules=modules)
+        app = create_app(get_settings(), migrate=False, modules=modules)
+    # Outside the pause, as the worker's: a migration's garbage is collected, not frozen.
+    worker_startup_migrations()
     # log_config=None: uvicorn's lines go through our logging (JSON with LOG_JSON).
     uvicorn.run(app, host=host, port=port, log_level="warning", log_config=None, lifespan="on")
