@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
+
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
 from sqlalchemy import create_engine
@@ -95,5 +98,20 @@ def test_a_database_migrated_by_newer_code_is_refused_in_one_line(new_database) 
             f"error: the database is at revision 9999, which this code does not know (its "
             f"newest is {head_revision()}): run the release that migrated it, or a newer one"
         )
+    for module, *args in (
+        ["switchboard.worker", "--metrics-port", "0"],
+        ["switchboard.scheduler", "--port", port],
+    ):  # as their images start them
+        ran = subprocess.run(
+            [sys.executable, "-m", module, *args],
+            env=service_env(database_url=new_database.database_url, amqp_url=""),
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+        assert ran.returncode == 1, ran.stderr
+        assert ran.stderr.startswith(
+            f"python -m {module}: refusing to start: the database is at revision 9999,"
+        ), ran.stderr
     with get_engine().connect() as conn:
         assert conn.execute(text("SELECT version_num FROM alembic_version")).all() == [("9999",)]

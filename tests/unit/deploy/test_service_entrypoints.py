@@ -108,3 +108,26 @@ def test_the_gateway_on_its_own_refuses_to_start_without_a_broker(
     )
     assert result.returncode == 2, result.stderr
     assert "AMQP_URL is empty" in result.stderr and "switchboard run" in result.stderr
+
+
+#: Nothing listens on port 1: every connection is refused at once, as while PostgreSQL is down.
+NOWHERE = "postgresql://postgres:not-shown@127.0.0.1:1/switchboard"
+
+
+@pytest.mark.parametrize(
+    "args",
+    [["switchboard.worker", "--metrics-port", "0"], ["switchboard.scheduler", "--port", "0"]],
+    ids=["worker", "scheduler"],
+)
+def test_a_service_that_migrates_at_start_refuses_an_unreachable_database_in_one_line(
+    args: list[str], tmp_path: Path
+) -> None:
+    env = {**os.environ, "VAR_DIR": str(tmp_path / "var"), "DATABASE_URL": NOWHERE}
+    env.update(ENVIRONMENT="development", AMQP_URL="", MIGRATION_DATABASE_URL="")
+    result = run_module(*args, env=env, cwd=tmp_path)
+    assert result.returncode == 1, result.stderr
+    assert result.stderr.startswith(
+        f"python -m {args[0]}: refusing to start: the database is unavailable: connection "
+        'failed: connection to server at "127.0.0.1", port 1 failed'
+    ), result.stderr
+    assert result.stderr.count("\n") == 1 and "not-shown" not in result.stderr

@@ -84,37 +84,15 @@ class _LazyCommands(TyperGroup):
         try:
             return super().invoke(ctx)
         except Exception as exc:
-            reason = database_unavailable(exc) or schema_ahead(exc)
+            from switchboard.common.service_start import database_refusal
+
+            reason = database_refusal(exc)
             if reason is None:
                 raise
             _err().print(
                 f"[red]error:[/red] {reason}", markup=True, highlight=False, soft_wrap=True
             )
             raise typer.Exit(1) from None
-
-
-def database_unavailable(exc: BaseException) -> str | None:
-    """What to say when ``exc`` is the database refusing or dropping a connection (the
-    driver's first line: it names the server and the database, never a password); None for
-    any other error."""
-    import psycopg
-    from sqlalchemy.exc import OperationalError
-
-    if isinstance(exc, OperationalError) and exc.orig is not None:
-        exc = exc.orig
-    if not isinstance(exc, psycopg.OperationalError):
-        return None
-    lines = str(exc).strip().splitlines()
-    first = " ".join(lines[0].split()) if lines else type(exc).__name__
-    return f"the database is unavailable: {first}"
-
-
-def schema_ahead(exc: BaseException) -> str | None:
-    """What to say when the database is at a revision this code does not know; None for any
-    other error."""
-    from switchboard.common.migrate import SchemaAheadError
-
-    return str(exc) if isinstance(exc, SchemaAheadError) else None
 
 
 app = typer.Typer(

@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import argparse
 import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 
 from pydantic import ValidationError
 
@@ -18,6 +20,8 @@ from switchboard.common.settings import Settings, describe_invalid_settings, get
 
 #: The exit status of a start refused for its environment (the CLI's too).
 UNFIT_ENVIRONMENT = 2
+#: The exit status of a start refused for its database: unreachable, or migrated by newer code.
+UNUSABLE_DATABASE = 1
 
 
 def checked_settings(program: str) -> Settings:
@@ -39,3 +43,39 @@ def server_arguments(program: str, description: str, port: int) -> argparse.Argu
     parser.add_argument("--host", default="0.0.0.0", help="address to bind (default 0.0.0.0)")  # noqa: S104
     parser.add_argument("--port", type=int, default=port, help=f"port (default {port})")
     return parser
+
+
+def database_refusal(exc: BaseException) -> str | None:
+    """One line for an error that is the database's state, not a bug; None for any other.
+
+    PostgreSQL refusing or dropping a connection: the driver's first line (it names the server
+    and the database, never a password). A database migrated by newer code: what to run.
+    """
+    import psycopg
+    from sqlalchemy.exc import OperationalError
+
+    from switchboard.common.migrate import SchemaAheadError
+
+    if isinstance(exc, SchemaAheadError):
+        return str(exc)
+    if isinstance(exc, OperationalError) and exc.orig is not None:
+        exc = exc.orig
+    if not isinstance(exc, psycopg.OperationalError):
+        return None
+    lines = str(exc).strip().splitlines()
+    first = " ".join(lines[0].split()) if lines else type(exc).__name__
+    return f"the database is unavailable: {first}"
+
+
+@contextmanager
+def refusing_unusable_database(program: str) -> Iterator[None]:
+    """Around a service's start-up migration: a :func:`database_refusal` ends the process
+    with that one line on stderr, exit 1, not a traceback."""
+    try:
+        yield
+    except Exception as exc:
+        reason = database_refusal(exc)
+        if reason is None:
+            raise
+        sys.stderr.write(f"{program}: refusing to start: {reason}\n")
+        raise SystemExit(UNUSABLE_DATABASE) from None

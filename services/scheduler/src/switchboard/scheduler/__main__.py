@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
-from switchboard.common.service_start import checked_settings, server_arguments
+from switchboard.common.service_start import (
+    checked_settings,
+    refusing_unusable_database,
+    server_arguments,
+)
 from switchboard.scheduler.server import DEFAULT_PORT, serve
 
 
@@ -16,7 +20,8 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("modules", nargs="*", help="extra modules whose SCHEDULES run too")
     args = parser.parse_args(argv)
     checked_settings(parser.prog)
-    serve(args.host, args.port, args.modules)
+    with refusing_unusable_database(parser.prog):  # its start-up migration
+        serve(args.host, args.port, args.modules)
 
 
 if __name__ == "__main__":

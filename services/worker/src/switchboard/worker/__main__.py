@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from switchboard.common.service_start import checked_settings
+from switchboard.common.service_start import checked_settings, refusing_unusable_database
 from switchboard.common.startup_imports import startup_imports
 
 
@@ -30,9 +30,11 @@ def main(argv: list[str] | None = None) -> None:
     checked_settings(parser.prog)
     with startup_imports():
         from switchboard.worker.runner import run_worker
-    raise SystemExit(
-        run_worker(args.processes, args.threads, args.queues, args.modules, args.metrics_port)
-    )
+    with refusing_unusable_database(parser.prog):  # its start-up migration
+        status = run_worker(
+            args.processes, args.threads, args.queues, args.modules, args.metrics_port
+        )
+    raise SystemExit(status)
 
 
 if __name__ == "__main__":
