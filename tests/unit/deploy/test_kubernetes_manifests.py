@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import shlex
 import shutil
 import subprocess
 import sys
@@ -10,9 +11,16 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import typer
 import yaml
 
+from switchboard.api import server as api_server
+from switchboard.cli.main import app as cli
 from switchboard.common.jobs.catalog import queues
+from switchboard.common.settings import Settings
+from switchboard.scheduler import server as scheduler_server
+from switchboard.voice_gateway import server as gateway_server
+from tools.lint_deploy import load_compose
 from tools.validate_kubernetes import DEPLOY, ROOT, render, validate
 
 BASE = DEPLOY / "base"
@@ -151,13 +159,19 @@ def test_the_gateway_is_given_longer_than_its_drain_to_stop() -> None:
     assert gateway["spec"]["template"]["spec"]["terminationGracePeriodSeconds"] > drain_s + pause_s
 
 
+#: The catalog's queues no worker is scaled for: the scheduler's few periodic jobs
+#: (autoscaling.yaml). A new queue is in the ScaledObject or here, never forgotten.
+UNSCALED_QUEUES = {"warmup", "prompts", "maintenance"}
+
+
 def test_the_worker_scales_on_queues_the_catalog_has_and_the_gateway_on_its_calls() -> None:
     scaled = _objects("ScaledObject")
     worker_triggers = scaled["switchboard-worker"]["spec"]["triggers"]
     gateway_triggers = scaled["switchboard-gateway"]["spec"]["triggers"]
 
     scaled_queues = {t["metadata"]["queueName"] for t in worker_triggers}
-    assert scaled_queues <= set(queues()) and {"calls", "whatsapp", "webhooks"} <= scaled_queues
+    assert scaled_queues | UNSCALED_QUEUES == set(queues())
+    assert not scaled_queues & UNSCALED_QUEUES
     assert {t["type"] for t in worker_triggers} == {"rabbitmq"}
     assert {t["metadata"]["mode"] for t in worker_triggers} == {"QueueLength"}
     (calls,) = gateway_triggers
@@ -175,3 +189,99 @@ def test_the_overlay_runs_its_own_images_in_its_namespace() -> None:
     assert _objects("ConfigMap", overlay)["switchboard-config"]["data"]["ENVIRONMENT"] == (
         "production"
     )
+
+
+def _production_secrets() -> set[str]:
+    """The variables production refuses to start without, by the settings' own rule: each
+    ``NAME`` its problems name with nothing set, whichever AI provider is chosen (not the
+    ``AI_PROVIDER=…`` that says why a key is needed)."""
+    names: set[str] = set()
+    for provider in ("", "openai", "gemini"):
+        unset = Settings.model_construct(environment="production", ai_provider=provider)
+        for problem in unset.secret_problems():
+            names |= set(re.findall(r"\b[A-Z][A-Z0-9_]+\b(?!=)", problem)) & SETTINGS
+    return names
+
+
+SETTINGS = {name.upper() for name in Settings.model_fields}
+
+
+def test_every_secret_production_requires_is_in_the_secret_not_the_config_map() -> None:
+    required = _production_secrets()
+    (config,) = _objects("ConfigMap").values()
+    (secret,) = (s for s in _objects("Secret").values() if "DATABASE_URL" in s["stringData"])
+
+    assert {"ADMIN_API_KEY", "VAPID_PRIVATE_KEY", "OPENAI_API_KEY"} <= required
+    assert required <= set(secret["stringData"]) and required <= SECRETS
+    assert not required & set(config["data"])
+
+
+def _listening_port(deployment: dict[str, Any], config: dict[str, str]) -> int:
+    """The port the container's process serves /health and /ready on: its ``--port`` (else
+    the module's default), or the worker's ``--metrics-port`` (else WORKER_METRICS_PORT,
+    the container's own env over the ConfigMap)."""
+    container = _container(deployment)
+    args = container.get("args", [])
+    if deployment["metadata"]["name"] == "switchboard-worker":
+        env = {**config, **{e["name"]: e["value"] for e in container["env"] if "value" in e}}
+        option, default = "--metrics-port", env.get("WORKER_METRICS_PORT", "8003")
+    else:
+        option, default = "--port", str(DEFAULT_PORTS[deployment["metadata"]["name"]])
+    return int(args[args.index(option) + 1]) if option in args else int(default)
+
+
+DEFAULT_PORTS = {
+    "switchboard-api": api_server.DEFAULT_PORT,
+    "switchboard-gateway": gateway_server.DEFAULT_PORT,
+    "switchboard-scheduler": scheduler_server.DEFAULT_PORT,
+}
+
+
+@pytest.mark.parametrize(
+    "directory", [BASE, DEPLOY / "overlays" / "example"], ids=["base", "example"]
+)
+def test_probes_services_and_scrapes_reach_the_port_each_process_listens_on(
+    directory: Path,
+) -> None:
+    (config,) = _objects("ConfigMap", directory).values()
+    services = _objects("Service", directory)
+    for name, deployment in _objects("Deployment", directory).items():
+        container = _container(deployment)
+        ports = {p["name"]: p["containerPort"] for p in container["ports"]}
+        listening = _listening_port(deployment, config["data"])
+        for probe in ("readinessProbe", "livenessProbe", "startupProbe"):
+            assert ports[container[probe]["httpGet"]["port"]] == listening, (name, probe)
+        (served,) = services[name]["spec"]["ports"]
+        assert ports[served["targetPort"]] == listening, name
+        annotations = deployment["spec"]["template"]["metadata"]["annotations"]
+        assert int(annotations["prometheus.io/port"]) == listening, name
+
+
+def _parse_cli(words: list[str]) -> None:
+    """Parse ``switchboard <words>`` as the CLI would, running nothing: an unknown command or
+    option, or a missing argument, raises a usage error (typer's click)."""
+    command = typer.main.get_command(cli)
+    context = command.make_context("switchboard", [], resilient_parsing=True)
+    while hasattr(command, "list_commands"):  # a group: its next word names a command
+        name, *words = words
+        found = command.get_command(context, name)
+        assert found is not None, f"switchboard has no command {name!r}"
+        command = found
+        context = command.make_context(name, [], parent=context, resilient_parsing=True)
+    command.make_context(context.info_name, words, parent=context.parent)
+
+
+def test_every_switchboard_command_the_deployments_run_exists() -> None:
+    (job,) = _objects("Job").values()
+    (container,) = job["spec"]["template"]["spec"]["containers"]
+    assert "command" not in container  # the cli image's entrypoint: `switchboard`
+    _parse_cli(container["args"])
+    compose, problems = load_compose()
+    assert problems == []
+    migrate = compose["services"]["migrate"]
+    assert migrate["entrypoint"] == ["/bin/sh", "-c"]
+    (script,) = migrate["command"]
+    for step in script.split("&&"):
+        program, *words = shlex.split(step)
+        assert program == "switchboard"
+        _parse_cli(words)
