@@ -115,3 +115,41 @@ def test_a_database_migrated_by_newer_code_is_refused_in_one_line(new_database) 
         ), ran.stderr
     with get_engine().connect() as conn:
         assert conn.execute(text("SELECT version_num FROM alembic_version")).all() == [("9999",)]
+
+
+def test_a_command_on_a_postgresql_database_not_migrated_says_so_in_one_line(
+    admin_database_url, tmp_path
+) -> None:
+    from alembic import command
+    from sqlalchemy.engine import make_url
+    from typer.testing import CliRunner
+
+    from switchboard.cli.main import app
+    from switchboard.common.db.engine import get_engine
+    from switchboard.common.migrate import alembic_config
+
+    url = services.create_database(admin_database_url)
+    where = "{0.host}:{0.port}/{0.database}".format(make_url(url))
+    args = ["keys", "list", "--business", "1"]
+    try:
+        with configured(database_url=url, amqp_url="", var_dir=str(tmp_path)):
+            never = CliRunner().invoke(app, args)
+            with get_engine().connect() as conn:
+                command.upgrade(alembic_config(conn), "0011")
+                conn.commit()
+            old = CliRunner().invoke(app, args)
+            worker_startup_migrations()
+            current = CliRunner().invoke(app, args)
+    finally:
+        services.drop_database(admin_database_url, url)
+
+    assert (never.exit_code, " ".join(never.output.split())) == (
+        1,
+        f"error: no Switchboard tables in the database {where}: run `switchboard migrate`",
+    )
+    assert (old.exit_code, " ".join(old.output.split())) == (
+        1,
+        f"error: the database {where} is at revision 0011, older than this code's: run "
+        "`switchboard migrate` (or `make run`) first",
+    )
+    assert current.exit_code == 1 and "business 1 not found" in current.output

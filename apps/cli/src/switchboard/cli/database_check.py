@@ -1,8 +1,10 @@
-"""Before a command works on the embedded database directly: is there one, and is it migrated?
+"""Before a command works on the database directly: is there one, and is it migrated?
 
 Opening the SQLite file through the engine would create it (and ``var/``) wherever the
-command runs, and then fail on a missing table. The commands that read or write the database
-themselves (``keys``, ``create-business``, ``db``) ask here first and end with one line.
+command runs, and then fail on a missing table; a PostgreSQL database never migrated (or
+migrated by older code) fails on a missing table or column, a traceback. The commands that
+read or write the database themselves (``keys``, ``create-business``, ``db``) ask here first
+and end with one line.
 """
 
 from __future__ import annotations
@@ -36,21 +38,41 @@ def _revision(path: Path) -> str | None:
     return str(row[0]) if row else None
 
 
+def _server_revision() -> tuple[str, str | None]:
+    """The PostgreSQL database's name (server and database, no credentials) and revision."""
+    from switchboard.common.db.engine import get_engine
+    from switchboard.common.migrate import current_revision
+
+    engine = get_engine()
+    url = engine.url
+    with engine.connect() as connection:
+        return f"{url.host}:{url.port or 5432}/{url.database}", current_revision(connection)
+
+
 def require_database(*, at_head: bool = True) -> None:
-    """Exit with one line unless the embedded database exists and was migrated (to the code's
-    newest revision with ``at_head``; a command that migrates itself asks only that it exists).
-    A PostgreSQL database is not checked here: its own errors name it."""
+    """Exit with one line unless the database exists and was migrated to the code's newest
+    revision (``at_head``); a command that migrates itself asks only that the embedded file
+    exists (a PostgreSQL database it migrates is not checked)."""
     path = sqlite_path()
     if path is None:
+        if at_head:
+            where, revision = _server_revision()
+            if revision is None:
+                fail(f"no Switchboard tables in the database {where}: run `switchboard migrate`")
+            _require_head(f"the database {where}", revision)
         return
     revision = _revision(path) if path.is_file() else None
     if revision is None:
         fail(f"no Switchboard database at {path}: {HINT}")
     if at_head:
-        from switchboard.common.migrate import newest_script_revision
+        _require_head(f"the Switchboard database at {path}", revision)
 
-        if revision[:4] < newest_script_revision():
-            fail(
-                f"the Switchboard database at {path} is at revision {revision}, older than "
-                "this code's: run `switchboard migrate` (or `make run`) first"
-            )
+
+def _require_head(database: str, revision: str) -> None:
+    from switchboard.common.migrate import newest_script_revision
+
+    if revision[:4] < newest_script_revision():
+        fail(
+            f"{database} is at revision {revision}, older than this code's: run "
+            "`switchboard migrate` (or `make run`) first"
+        )
