@@ -5,13 +5,22 @@ from __future__ import annotations
 import subprocess
 import sys
 
+import pytest
+from alembic import command
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
-from sqlalchemy import create_engine
+from sqlalchemy import create_engine, text
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import ProgrammingError
+from typer.testing import CliRunner
 
 import switchboard.common.models  # noqa: F401
+from switchboard.cli.main import app
 from switchboard.common.db.base import Base
+from switchboard.common.db.engine import get_engine
 from switchboard.common.migrate import (
+    MIGRATION_LOCK_ID,
+    alembic_config,
     head_revision,
     newest_script_revision,
     worker_startup_migrations,
@@ -82,12 +91,6 @@ def test_every_tenant_table_has_a_non_null_business_id_leading_an_index() -> Non
 
 def test_a_database_migrated_by_newer_code_is_refused_in_one_line(new_database) -> None:
     # an older release started against the database a newer one migrated (a rollback)
-    from sqlalchemy import text
-    from typer.testing import CliRunner
-
-    from switchboard.cli.main import app
-    from switchboard.common.db.engine import get_engine
-
     with get_engine().begin() as conn:
         conn.execute(text("UPDATE alembic_version SET version_num = '9999'"))
     port = str(free_port())
@@ -120,14 +123,6 @@ def test_a_database_migrated_by_newer_code_is_refused_in_one_line(new_database) 
 def test_a_command_on_a_postgresql_database_not_migrated_says_so_in_one_line(
     admin_database_url, tmp_path
 ) -> None:
-    from alembic import command
-    from sqlalchemy.engine import make_url
-    from typer.testing import CliRunner
-
-    from switchboard.cli.main import app
-    from switchboard.common.db.engine import get_engine
-    from switchboard.common.migrate import alembic_config
-
     url = services.create_database(admin_database_url)
     where = "{0.host}:{0.port}/{0.database}".format(make_url(url))
     args = ["keys", "list", "--business", "1"]
@@ -153,3 +148,22 @@ def test_a_command_on_a_postgresql_database_not_migrated_says_so_in_one_line(
         "`switchboard migrate` (or `make run`) first",
     )
     assert current.exit_code == 1 and "business 1 not found" in current.output
+
+
+def test_a_failing_migration_raises_its_own_error_and_frees_the_lock(new_database) -> None:
+    with get_engine().connect() as conn:
+        command.downgrade(alembic_config(conn), "0027")
+        # what 0028 creates, there already (made by hand): 0028 fails
+        conn.execute(text("CREATE INDEX ix_call_logs_open ON call_logs (id)"))
+        conn.commit()
+
+    with pytest.raises(ProgrammingError, match="ix_call_logs_open"):
+        worker_startup_migrations()
+
+    other = create_engine(new_database.database_url)  # another session: the lock is not its
+    try:
+        with other.connect() as conn:
+            locked = "SELECT pg_try_advisory_lock(:id)"
+            assert conn.execute(text(locked), {"id": MIGRATION_LOCK_ID}).scalar() is True
+    finally:
+        other.dispose()

@@ -108,6 +108,9 @@ def _upgrade(engine: Engine) -> bool:
             return True
         finally:
             if is_pg:
+                # A failed migration left its transaction aborted: the unlock would fail in it,
+                # its error hiding the migration's, and the lock stay held by the connection.
+                connection.rollback()
                 connection.execute(
                     text("SELECT pg_advisory_unlock(:id)"), {"id": MIGRATION_LOCK_ID}
                 )
