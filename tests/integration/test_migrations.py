@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import subprocess
 import sys
+import uuid
 
+import psycopg
 import pytest
 from alembic import command
 from alembic.autogenerate import compare_metadata
@@ -17,7 +19,7 @@ from typer.testing import CliRunner
 import switchboard.common.models  # noqa: F401
 from switchboard.cli.main import app
 from switchboard.common.db.base import Base
-from switchboard.common.db.engine import get_engine
+from switchboard.common.db.engine import get_engine, migration_engine
 from switchboard.common.migrate import (
     MIGRATION_LOCK_ID,
     alembic_config,
@@ -167,3 +169,32 @@ def test_a_failing_migration_raises_its_own_error_and_frees_the_lock(new_databas
             assert conn.execute(text(locked), {"id": MIGRATION_LOCK_ID}).scalar() is True
     finally:
         other.dispose()
+
+
+def test_migrating_as_a_role_that_owns_nothing_is_refused_in_one_line(
+    admin_database_url, tmp_path
+) -> None:
+    # the operator forgot MIGRATION_DATABASE_URL: DATABASE_URL is the services' login role
+    owner = services.create_database(admin_database_url)
+    role = f"sb_login_{uuid.uuid4().hex[:10]}"
+    login = make_url(owner).set(username=role, password="pw").render_as_string(False)
+    try:
+        with psycopg.connect(admin_database_url, autocommit=True) as conn:
+            conn.execute(f"CREATE ROLE {role} LOGIN PASSWORD 'pw' NOSUPERUSER NOBYPASSRLS")
+        with configured(database_url=login, migration_database_url=owner, amqp_url=""):
+            assert CliRunner().invoke(app, ["db", "grant-app-role", role]).exit_code == 0
+            with migration_engine() as engine, engine.connect() as conn:
+                command.downgrade(alembic_config(conn), "0027")
+                conn.commit()
+        with configured(database_url=login, amqp_url="", var_dir=str(tmp_path)):
+            result = CliRunner().invoke(app, ["migrate"])
+    finally:
+        services.drop_database(admin_database_url, owner)
+        with psycopg.connect(admin_database_url, autocommit=True) as conn:
+            conn.execute(f"DROP ROLE IF EXISTS {role}")
+
+    assert result.exit_code == 1, result.output
+    assert " ".join(result.output.split()) == (
+        f"error: the role {role} may not migrate the database (must be owner of table "
+        "call_logs): migrations run as the tables' owner, MIGRATION_DATABASE_URL"
+    )

@@ -78,9 +78,9 @@ class _LazyCommands(TyperGroup):
         return super().get_command(ctx, cmd_name)
 
     def invoke(self, ctx: Any) -> Any:
-        """Run the command; PostgreSQL refusing its connection, or a database migrated by newer
-        code, ends it with one line, exit 1 (the commands that work on the database directly,
-        a service's start-up migration)."""
+        """Run the command; PostgreSQL refusing its connection, or a database this process may
+        not migrate (``database_refusal``), ends it with one line, exit 1 (the commands that
+        work on the database directly, a service's start-up migration)."""
         try:
             return super().invoke(ctx)
         except Exception as exc:

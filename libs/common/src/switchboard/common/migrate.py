@@ -16,6 +16,7 @@ from importlib.resources import files
 from typing import TYPE_CHECKING
 
 from sqlalchemy import Connection, Engine, inspect, text
+from sqlalchemy.exc import ProgrammingError
 
 from switchboard.common.db.engine import migration_engine
 from switchboard.common.logging import get_logger
@@ -46,10 +47,14 @@ def head_revision() -> str | None:
     return ScriptDirectory.from_config(alembic_config()).get_current_head()
 
 
-class SchemaAheadError(RuntimeError):
+class MigrationRefusedError(RuntimeError):
+    """The database cannot be migrated by this process; nothing is applied, and the message
+    (one line) says what to do instead."""
+
+
+class SchemaAheadError(MigrationRefusedError):
     """The database is at a revision this code has no script for: newer code migrated it (a
-    rollback of the release, or an older image started beside a newer one). Nothing is
-    applied; the message says what to run instead."""
+    rollback of the release, or an older image started beside a newer one)."""
 
 
 def script_revisions() -> list[str]:
@@ -72,6 +77,19 @@ def current_revision(connection: Connection) -> str | None:
     if not inspect(connection).has_table("alembic_version"):
         return None
     return connection.execute(text("SELECT version_num FROM alembic_version")).scalar()
+
+
+def _refuse_without_privilege(exc: ProgrammingError, connection: Connection) -> None:
+    """A migration the role may not run (the services' login role, MIGRATION_DATABASE_URL
+    unset): :class:`MigrationRefusedError` naming the role and the fix."""
+    from psycopg.errors import InsufficientPrivilege
+
+    if isinstance(exc.orig, InsufficientPrivilege):
+        reason = str(exc.orig).strip().splitlines()[0]
+        raise MigrationRefusedError(
+            f"the role {connection.engine.url.username} may not migrate the database "
+            f"({reason}): migrations run as the tables' owner, MIGRATION_DATABASE_URL"
+        ) from exc
 
 
 def worker_startup_migrations(engine: Engine | None = None) -> bool:
@@ -102,7 +120,11 @@ def _upgrade(engine: Engine) -> bool:
             from alembic import command
 
             log.info("migrations.applying", target=head)
-            command.upgrade(alembic_config(connection), "head")
+            try:
+                command.upgrade(alembic_config(connection), "head")
+            except ProgrammingError as exc:
+                _refuse_without_privilege(exc, connection)
+                raise
             connection.commit()
             log.info("migrations.applied", revision=head)
             return True

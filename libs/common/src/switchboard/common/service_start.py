@@ -49,14 +49,15 @@ def database_refusal(exc: BaseException) -> str | None:
     """One line for an error that is the database's state, not a bug; None for any other.
 
     PostgreSQL refusing or dropping a connection: the driver's first line (it names the server
-    and the database, never a password). A database migrated by newer code: what to run.
+    and the database, never a password). A database this process may not migrate (migrated
+    by newer code, or a role that owns nothing): what to do instead.
     """
     import psycopg
     from sqlalchemy.exc import OperationalError
 
-    from switchboard.common.migrate import SchemaAheadError
+    from switchboard.common.migrate import MigrationRefusedError
 
-    if isinstance(exc, SchemaAheadError):
+    if isinstance(exc, MigrationRefusedError):
         return str(exc)
     if isinstance(exc, OperationalError) and exc.orig is not None:
         exc = exc.orig
