@@ -1,4 +1,4 @@
-"""An operator's upgrade: a database written by an old release, several businesses' rows in
+"""An operator's upgrade: a database written by the first release, several businesses' rows in
 it, brought to head by ``switchboard migrate``; every old row is still there, and the API and
 a worker of this release work on it (a job queued before the upgrade runs after it)."""
 
@@ -29,9 +29,9 @@ from tests.support.waiting import wait_for
 
 pytestmark = pytest.mark.integration
 
-#: Before 0012's rewrite of outbound items (``calls_placed``), 0015's row security and system
-#: role, 0021's reply link, 0022's fair share and 0029's conversation numbers.
-OLD = "0011"
+#: The first release: every later migration runs on its rows (0002's job indexes, 0012's
+#: rewrite of outbound items, 0015's system role, 0022's fair share, 0029's numbers…).
+OLD = "0001"
 #: Parked events began at 0013.
 PARKED = "0013"
 NOW = datetime(2026, 11, 2, 9, 30, tzinfo=UTC)
