@@ -13,6 +13,7 @@ from typing import Any
 import pytest
 import typer
 import yaml
+from sqlalchemy.engine import make_url
 
 from switchboard.api import server as api_server
 from switchboard.cli.main import app as cli
@@ -285,3 +286,17 @@ def test_every_switchboard_command_the_deployments_run_exists() -> None:
         program, *words = shlex.split(step)
         assert program == "switchboard"
         _parse_cli(words)
+
+
+def test_the_migration_job_grants_the_role_the_services_log_in_as() -> None:
+    (job,) = _objects("Job").values()
+    (container,) = job["spec"]["template"]["spec"]["containers"]
+    env = {e["name"]: e.get("value") for e in container["env"]}
+    granted = container["args"][-1].replace("$(APP_LOGIN_ROLE)", env["APP_LOGIN_ROLE"])
+    (secret,) = (s for s in _objects("Secret").values() if "DATABASE_URL" in s["stringData"])
+    (owner,) = (
+        s for s in _objects("Secret").values() if "MIGRATION_DATABASE_URL" in s["stringData"]
+    )
+
+    assert make_url(secret["stringData"]["DATABASE_URL"]).username == granted
+    assert make_url(owner["stringData"]["MIGRATION_DATABASE_URL"]).username != granted
