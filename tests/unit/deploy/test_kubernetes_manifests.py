@@ -21,6 +21,7 @@ from switchboard.common.jobs.catalog import queues
 from switchboard.common.settings import Settings
 from switchboard.scheduler import server as scheduler_server
 from switchboard.voice_gateway import server as gateway_server
+from switchboard.voice_gateway.config import ENV_PREFIX, GatewaySettings
 from tools.lint_deploy import load_compose
 from tools.validate_kubernetes import DEPLOY, ROOT, render, validate
 
@@ -300,3 +301,19 @@ def test_the_migration_job_grants_the_role_the_services_log_in_as() -> None:
 
     assert make_url(secret["stringData"]["DATABASE_URL"]).username == granted
     assert make_url(owner["stringData"]["MIGRATION_DATABASE_URL"]).username != granted
+
+
+@pytest.mark.parametrize(
+    "directory", [BASE, DEPLOY / "overlays" / "example"], ids=["base", "example"]
+)
+def test_every_variable_a_container_sets_is_a_setting_it_reads(directory: Path) -> None:
+    # settings ignore unknown variables: a misspelt one would silently keep the default
+    gateway = {ENV_PREFIX + name.upper() for name in GatewaySettings.model_fields}
+    for obj in render(directory):
+        spec = obj.get("spec", {}).get("template", {}).get("spec", {})
+        for container in spec.get("containers", []):
+            names = {e["name"] for e in container.get("env", [])}
+            if obj["kind"] == "Job":
+                names -= {"APP_LOGIN_ROLE"}  # the Job's own, expanded in its args
+            known = SETTINGS | gateway if container["name"] == "gateway" else SETTINGS
+            assert names <= known, (obj["metadata"]["name"], names - known)
