@@ -198,3 +198,37 @@ def test_migrating_as_a_role_that_owns_nothing_is_refused_in_one_line(
         f"error: the role {role} may not migrate the database (must be owner of table "
         "call_logs): migrations run as the tables' owner, MIGRATION_DATABASE_URL"
     )
+
+
+def test_a_command_as_a_login_role_not_granted_yet_names_the_grant(
+    admin_database_url, tmp_path
+) -> None:
+    # the login role was created, `switchboard db grant-app-role` not run yet
+    owner = services.create_database(admin_database_url)
+    role = f"sb_login_{uuid.uuid4().hex[:10]}"
+    login = make_url(owner).set(username=role, password="pw").render_as_string(False)
+    try:
+        with psycopg.connect(admin_database_url, autocommit=True) as conn:
+            conn.execute(f"CREATE ROLE {role} LOGIN PASSWORD 'pw' NOSUPERUSER NOBYPASSRLS")
+        env = {"database_url": login, "migration_database_url": owner, "amqp_url": ""}
+        with configured(**env, var_dir=str(tmp_path)):
+            worker_startup_migrations()  # as the owner
+            results = [
+                CliRunner().invoke(app, args)
+                for args in (
+                    ["keys", "list", "--business", "1"],
+                    ["create-business", "--name", "Acme", "--phone", "+15551230001"],
+                )
+            ]
+    finally:
+        services.drop_database(admin_database_url, owner)
+        with psycopg.connect(admin_database_url, autocommit=True) as conn:
+            conn.execute(f"DROP ROLE IF EXISTS {role}")
+
+    for result, table in zip(results, ("alembic_version", "businesses"), strict=True):
+        assert result.exit_code == 1, result.output
+        assert " ".join(result.output.split()) == (
+            f"error: the role {role} may not use the database (permission denied for table "
+            f"{table}): grant it its rights with `switchboard db grant-app-role {role}`, as "
+            "the tables' owner"
+        )

@@ -50,21 +50,31 @@ def database_refusal(exc: BaseException) -> str | None:
 
     PostgreSQL refusing or dropping a connection: the driver's first line (it names the server
     and the database, never a password). A database this process may not migrate (migrated
-    by newer code, or a role that owns nothing): what to do instead.
+    by newer code, or a role that owns nothing): what to do instead. DATABASE_URL's role
+    refused a table (a login role not granted yet): the command that grants it.
     """
     import psycopg
-    from sqlalchemy.exc import OperationalError
+    from sqlalchemy.engine import make_url
+    from sqlalchemy.exc import DBAPIError
 
     from switchboard.common.migrate import MigrationRefusedError
 
     if isinstance(exc, MigrationRefusedError):
         return str(exc)
-    if isinstance(exc, OperationalError) and exc.orig is not None:
+    if isinstance(exc, DBAPIError) and exc.orig is not None:
         exc = exc.orig
-    if not isinstance(exc, psycopg.OperationalError):
+    if not isinstance(exc, psycopg.OperationalError | psycopg.errors.InsufficientPrivilege):
         return None
     lines = str(exc).strip().splitlines()
     first = " ".join(lines[0].split()) if lines else type(exc).__name__
+    if isinstance(exc, psycopg.errors.InsufficientPrivilege):
+        if not first.startswith("permission denied for "):
+            return None  # not a table or sequence refused (a GRANT the owner may not make)
+        role = make_url(get_settings().effective_database_url).username
+        return (
+            f"the role {role} may not use the database ({first}): grant it its rights with "
+            f"`switchboard db grant-app-role {role}`, as the tables' owner"
+        )
     return f"the database is unavailable: {first}"
 
 
