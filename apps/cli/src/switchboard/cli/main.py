@@ -213,7 +213,7 @@ def migrate() -> None:
     _setup()
     from switchboard.common.migrate import worker_startup_migrations
 
-    applied = worker_startup_migrations()
+    applied = worker_startup_migrations(refuse_newer=True)
     _err().print("migrations applied" if applied else "database already up to date")
 
 

@@ -54,7 +54,9 @@ class MigrationRefusedError(RuntimeError):
 
 class SchemaAheadError(MigrationRefusedError):
     """The database is at a revision this code has no script for: newer code migrated it (a
-    rollback of the release, or an older image started beside a newer one)."""
+    rollback of the release, or an older image started beside a newer one). Only
+    ``switchboard migrate`` refuses it; a start runs on it (see
+    :func:`worker_startup_migrations`)."""
 
 
 def script_revisions() -> list[str]:
@@ -92,15 +94,22 @@ def _refuse_without_privilege(exc: ProgrammingError, connection: Connection) -> 
         ) from exc
 
 
-def worker_startup_migrations(engine: Engine | None = None) -> bool:
-    """Upgrade the database to head; return True if this call applied anything."""
+def worker_startup_migrations(engine: Engine | None = None, *, refuse_newer: bool = False) -> bool:
+    """Upgrade the database to head; return True if this call applied anything.
+
+    A database newer code migrated is left as it is, with a warning: the previous release
+    runs on the next one's schema (migrations add first and remove a release later), so a
+    rolled-back worker or scheduler starts (docs/operations.md, "Roll back").
+    ``refuse_newer`` (``switchboard migrate``, asked to bring it to this code's revision)
+    raises :class:`SchemaAheadError` instead.
+    """
     if engine is None:
         with migration_engine() as owner:
-            return _upgrade(owner)
-    return _upgrade(engine)
+            return _upgrade(owner, refuse_newer)
+    return _upgrade(engine, refuse_newer)
 
 
-def _upgrade(engine: Engine) -> bool:
+def _upgrade(engine: Engine, refuse_newer: bool) -> bool:
     head = newest_script_revision()
     with engine.connect() as connection:
         is_pg = connection.dialect.name == "postgresql"
@@ -113,10 +122,14 @@ def _upgrade(engine: Engine) -> bool:
                 log.info("migrations.up_to_date", revision=head)
                 return False
             if current is not None and current not in script_revisions():
-                raise SchemaAheadError(
-                    f"the database is at revision {current}, which this code does not know "
-                    f"(its newest is {head}): run the release that migrated it, or a newer one"
-                )
+                if refuse_newer:
+                    raise SchemaAheadError(
+                        f"the database is at revision {current}, which this code does not "
+                        f"know (its newest is {head}): run the release that migrated it, or a "
+                        "newer one"
+                    )
+                log.warning("migrations.database_ahead", revision=current, code_revision=head)
+                return False
             from alembic import command
 
             log.info("migrations.applying", target=head)
