@@ -20,7 +20,7 @@ from switchboard.common.settings import Settings, describe_invalid_settings, get
 
 #: The exit status of a start refused for its environment (the CLI's too).
 UNFIT_ENVIRONMENT = 2
-#: The exit status of a start refused for its database: unreachable, or migrated by newer code.
+#: The exit status of a start refused for its database: unreachable, or one it may not migrate.
 UNUSABLE_DATABASE = 1
 
 
