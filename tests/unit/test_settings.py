@@ -42,3 +42,40 @@ def test_postgres_urls_use_the_psycopg3_driver() -> None:
     settings = Settings(database_url="postgresql://u@h/db")
     assert settings.effective_database_url == "postgresql+psycopg://u@h/db"
     assert not settings.embedded
+
+
+@pytest.mark.parametrize(
+    ("variable", "url", "problem"),
+    [
+        (
+            "DATABASE_URL",
+            "mysql://u:not-shown@h/db",
+            "DATABASE_URL: mysql:// is neither PostgreSQL (postgresql://…) nor SQLite (sqlite:///…)",
+        ),
+        (
+            "MIGRATION_DATABASE_URL",
+            "owner:not-shown@h/db",
+            "MIGRATION_DATABASE_URL: not a URL (postgresql://user:password@host/db)",
+        ),
+    ],
+)
+def test_a_database_url_switchboard_cannot_use_is_refused_in_one_line(
+    tmp_path, monkeypatch: pytest.MonkeyPatch, variable: str, url: str, problem: str
+) -> None:
+    # before: every command ended in SQLAlchemy's traceback (no MySQLdb, an unparsable URL)
+    from typer.testing import CliRunner
+
+    from switchboard.cli.main import app
+    from switchboard.common.settings import get_settings
+
+    monkeypatch.setenv(variable, url)
+    monkeypatch.setenv("VAR_DIR", str(tmp_path))
+    get_settings.cache_clear()
+    try:
+        result = CliRunner().invoke(app, ["migrate"])
+    finally:
+        get_settings.cache_clear()
+    assert result.exit_code == 2, result.output
+    assert result.output == (
+        f"switchboard: refusing to start, the environment is not fit:\n  {problem}\n"
+    )

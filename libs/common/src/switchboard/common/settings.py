@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from functools import lru_cache
 from pathlib import Path
@@ -27,6 +28,11 @@ MIN_SECRET_LENGTH = 32
 #: ``switchboard run`` derives them from the ports it serves on (:meth:`Settings.urls_for_ports`).
 _SERVICE_URLS = {"public_base_url": "gateway", "api_base_url": "api"}
 _MIN_VAPID_KEY_LENGTH = 43
+#: The URL schemes of the databases Switchboard runs on: PostgreSQL (through psycopg 3, see
+#: :func:`_with_psycopg`) and SQLite.
+_DATABASE_SCHEMES = frozenset(
+    {"postgresql", "postgres", "postgresql+psycopg", "postgresql+psycopg2", "sqlite"}
+)
 
 
 class Settings(BaseSettings):
@@ -221,6 +227,28 @@ class Settings(BaseSettings):
                 "JOB_BUSINESS_CONCURRENCY_BY_QUEUE: expected queue=limit pairs separated by "
                 "commas, each limit at least 1 (analysis=2,whatsapp=8)"
             )
+        return self
+
+    @model_validator(mode="after")
+    def _database_urls_name_a_database(self) -> Settings:
+        """DATABASE_URL and MIGRATION_DATABASE_URL: a PostgreSQL or SQLite URL, else every
+        command would end in SQLAlchemy's traceback (a driver not installed, a URL it cannot
+        parse). The message names the scheme at most: the URL carries a password."""
+        problems = []
+        for env_name in ("DATABASE_URL", "MIGRATION_DATABASE_URL"):
+            url = getattr(self, env_name.lower()).strip()
+            scheme, separator, _ = url.partition("://")
+            if not url or scheme.lower() in _DATABASE_SCHEMES:
+                continue
+            if separator and re.fullmatch(r"[A-Za-z][A-Za-z0-9+.-]{0,30}", scheme):
+                problems.append(
+                    f"{env_name}: {scheme}:// is neither PostgreSQL (postgresql://…) nor "
+                    "SQLite (sqlite:///…)"
+                )
+            else:
+                problems.append(f"{env_name}: not a URL (postgresql://user:password@host/db)")
+        if problems:
+            raise ValueError("\n".join(problems))
         return self
 
     @model_validator(mode="after")
