@@ -44,25 +44,29 @@ def test_postgres_urls_use_the_psycopg3_driver() -> None:
     assert not settings.embedded
 
 
+SQL = "PostgreSQL (postgresql://user:password@host/db) or SQLite (sqlite:///path)"
+
+
 @pytest.mark.parametrize(
     ("variable", "url", "problem"),
     [
-        (
-            "DATABASE_URL",
-            "mysql://u:not-shown@h/db",
-            "DATABASE_URL: mysql:// is neither PostgreSQL (postgresql://…) nor SQLite (sqlite:///…)",
-        ),
+        ("DATABASE_URL", "mysql://u:not-shown@h/db", f"DATABASE_URL: mysql:// is not {SQL}"),
         (
             "MIGRATION_DATABASE_URL",
             "owner:not-shown@h/db",
-            "MIGRATION_DATABASE_URL: not a URL (postgresql://user:password@host/db)",
+            f"MIGRATION_DATABASE_URL: not a URL of {SQL}",
+        ),
+        (
+            "AMQP_URL",
+            "redis://u:not-shown@h/0",
+            "AMQP_URL: redis:// is not RabbitMQ (amqp://user:password@host/vhost)",
         ),
     ],
 )
-def test_a_database_url_switchboard_cannot_use_is_refused_in_one_line(
+def test_a_url_switchboard_cannot_use_is_refused_in_one_line(
     tmp_path, monkeypatch: pytest.MonkeyPatch, variable: str, url: str, problem: str
 ) -> None:
-    # before: every command ended in SQLAlchemy's traceback (no MySQLdb, an unparsable URL)
+    # before: a traceback (no MySQLdb, an unparsable URL, pika's unexpected scheme)
     from typer.testing import CliRunner
 
     from switchboard.cli.main import app

@@ -28,11 +28,17 @@ MIN_SECRET_LENGTH = 32
 #: ``switchboard run`` derives them from the ports it serves on (:meth:`Settings.urls_for_ports`).
 _SERVICE_URLS = {"public_base_url": "gateway", "api_base_url": "api"}
 _MIN_VAPID_KEY_LENGTH = 43
-#: The URL schemes of the databases Switchboard runs on: PostgreSQL (through psycopg 3, see
-#: :func:`_with_psycopg`) and SQLite.
-_DATABASE_SCHEMES = frozenset(
-    {"postgresql", "postgres", "postgresql+psycopg", "postgresql+psycopg2", "sqlite"}
+#: The URL schemes each URL setting accepts (PostgreSQL through psycopg 3, see
+#: :func:`_with_psycopg`; SQLite; RabbitMQ), and the form its message shows.
+_POSTGRESQL_OR_SQLITE = (
+    frozenset({"postgresql", "postgres", "postgresql+psycopg", "postgresql+psycopg2", "sqlite"}),
+    "PostgreSQL (postgresql://user:password@host/db) or SQLite (sqlite:///path)",
 )
+_URL_SCHEMES = {
+    "DATABASE_URL": _POSTGRESQL_OR_SQLITE,
+    "MIGRATION_DATABASE_URL": _POSTGRESQL_OR_SQLITE,
+    "AMQP_URL": (frozenset({"amqp", "amqps"}), "RabbitMQ (amqp://user:password@host/vhost)"),
+}
 
 
 class Settings(BaseSettings):
@@ -230,23 +236,21 @@ class Settings(BaseSettings):
         return self
 
     @model_validator(mode="after")
-    def _database_urls_name_a_database(self) -> Settings:
-        """DATABASE_URL and MIGRATION_DATABASE_URL: a PostgreSQL or SQLite URL, else every
-        command would end in SQLAlchemy's traceback (a driver not installed, a URL it cannot
-        parse). The message names the scheme at most: the URL carries a password."""
+    def _urls_name_what_they_connect_to(self) -> Settings:
+        """DATABASE_URL, MIGRATION_DATABASE_URL and AMQP_URL: a URL of the server each names
+        (:data:`_URL_SCHEMES`), else every command and service would end in a traceback (a
+        driver not installed, a URL not parsed). The message shows the scheme at most: the
+        URL carries a password."""
         problems = []
-        for env_name in ("DATABASE_URL", "MIGRATION_DATABASE_URL"):
+        for env_name, (schemes, expected) in _URL_SCHEMES.items():
             url = getattr(self, env_name.lower()).strip()
             scheme, separator, _ = url.partition("://")
-            if not url or scheme.lower() in _DATABASE_SCHEMES:
+            if not url or scheme.lower() in schemes:
                 continue
             if separator and re.fullmatch(r"[A-Za-z][A-Za-z0-9+.-]{0,30}", scheme):
-                problems.append(
-                    f"{env_name}: {scheme}:// is neither PostgreSQL (postgresql://…) nor "
-                    "SQLite (sqlite:///…)"
-                )
+                problems.append(f"{env_name}: {scheme}:// is not {expected}")
             else:
-                problems.append(f"{env_name}: not a URL (postgresql://user:password@host/db)")
+                problems.append(f"{env_name}: not a URL of {expected}")
         if problems:
             raise ValueError("\n".join(problems))
         return self
