@@ -1,5 +1,11 @@
 """Moving an item on Twilio's call status: done, retried later, or failed.
 
+A status applies to an item in flight whatever its run's state: a call placed before its run
+was cancelled or failed still ends on its item (a ``busy`` or ``no-answer`` then fails it,
+never puts it back to be dialed). Calls that went quiet (callbacks lost) are asked of Twilio
+(:func:`look_up_quiet_calls`), by the run's driver and, once the run has ended, by the passes
+that settle its calls (``closing.py``).
+
 Twilio's status callbacks can arrive, and be processed, out of order (one job each, run
 concurrently): ``ringing`` after ``in-progress``. An item's ``last_call_status`` therefore never
 moves backwards (queued < initiated < ringing < in-progress; a final status always wins), which
@@ -9,12 +15,15 @@ race between a read and a write.
 
 from __future__ import annotations
 
+from datetime import timedelta
 from typing import Any
 
 from sqlalchemy import case, literal, select, update
 
 from switchboard.common.db.base import utcnow
 from switchboard.common.db.tenancy import tenant_session
+from switchboard.common.integrations.errors import PermanentIntegrationError
+from switchboard.common.integrations.twilio_rest import TwilioRest
 from switchboard.common.models import OutboundItem, OutboundRun
 
 RINGING = {"queued", "initiated", "ringing", "in-progress", "answered"}
@@ -24,6 +33,8 @@ FAILED = {"failed", "canceled"}
 #: ``in-progress``); a status not listed here (the final ones) always wins.
 PROGRESS_RANK = {"queued": 0, "initiated": 1, "ringing": 2, "in-progress": 3, "answered": 3}
 _FINAL_RANK = 4
+#: An in-flight call with no news for this long is looked up at Twilio.
+STALE_CALL = timedelta(seconds=30)
 
 
 def _forward_only(call_status: str) -> Any:
@@ -99,3 +110,28 @@ def apply_call_status(
         else:
             return item.status
         return item.status
+
+
+def look_up_quiet_calls(
+    business_id: int, run_id: int, twilio: TwilioRest, older_than: timedelta
+) -> None:
+    """Ask Twilio about the run's in-flight calls we heard nothing of for ``older_than``
+    (callbacks lost in a restart) and apply what it says."""
+    cutoff = utcnow() - older_than
+    with tenant_session(business_id) as session:
+        quiet = session.execute(
+            select(OutboundItem.id, OutboundItem.call_sid).where(
+                OutboundItem.business_id == business_id,
+                OutboundItem.run_id == run_id,
+                OutboundItem.status == "in_progress",
+                OutboundItem.updated_at <= cutoff,
+                OutboundItem.call_sid.is_not(None),
+            )
+        ).all()
+    for item_id, call_sid in quiet:
+        assert call_sid is not None  # selected with call_sid IS NOT NULL
+        try:
+            status = twilio.call_status(call_sid)
+        except PermanentIntegrationError:
+            status = "failed"
+        apply_call_status(business_id, run_id, item_id, call_sid, status)

@@ -13,7 +13,11 @@ never redialed: the call may have gone out. Each tick looks it up in Twilio's ca
 starts and every ``RELOOK_EVERY_S`` (``unheard.py``): the call found is recorded as placed (its
 status then asked of Twilio like any call gone quiet); the item fails only once Twilio has had
 time to list the call and does not, or could not be asked for long. Meanwhile it holds its line
-and its run does not complete. A cancel looks it up once more, to end the call if found.
+and its run does not complete. A run that ends meanwhile keeps looking it up
+(``closing.py``), and a cancelled run's call found is ended.
+
+A driver job for a run that has ended (``cancelled`` or ``failed``: the one a cancel enqueues,
+or the reconciler's) places no call: it settles the run's calls in flight (``closing.py``).
 
 While it waits (for a free line, for the calling window), a tick that other jobs wait for in
 its worker process (``others_wait``: a job taken over from a dead worker waits to run alone,
@@ -38,48 +42,24 @@ from sqlalchemy.orm import Session
 
 from switchboard.common.db.base import utcnow
 from switchboard.common.db.tenancy import tenant_session
-from switchboard.common.integrations.errors import PermanentIntegrationError
 from switchboard.common.integrations.twilio_rest import TwilioRest
 from switchboard.common.jobs import others_wait, raise_if_cancelled
 from switchboard.common.jobs.errors import JobCancelled
 from switchboard.common.logging import get_logger
 from switchboard.common.models import Business, OutboundItem, OutboundRun
-from switchboard.domain.outbound.calls import apply_call_status
+from switchboard.domain.outbound.calls import STALE_CALL, look_up_quiet_calls
+from switchboard.domain.outbound.closing import ENDED, finish_calls
 from switchboard.domain.outbound.dialing import CallUrls, DialRetries, claim_item, dial
 from switchboard.domain.outbound.lease import acquire_lease, release_lease, renew_lease
 from switchboard.domain.outbound.progress import IN_FLIGHT
-from switchboard.domain.outbound.runs import stop_run
+from switchboard.domain.outbound.runs import cancel_pending_items, stop_run
 from switchboard.domain.outbound.unheard import settle_unheard_dials
 
 log = get_logger(__name__)
 
-#: An in-flight call with no news for this long is looked up at Twilio.
-STALE_CALL = timedelta(seconds=30)
 #: How often a tick looks up again the dials whose outcome is unknown (``unheard.py``): a
 #: call Twilio lists a few seconds late is recorded soon after, well within the grace.
 RELOOK_EVERY_S = 5.0
-
-
-def _reconcile(business_id: int, run_id: int, twilio: TwilioRest, older_than: timedelta) -> None:
-    """Ask Twilio about in-flight calls we heard nothing of (callbacks lost in a restart)."""
-    cutoff = utcnow() - older_than
-    with tenant_session(business_id) as session:
-        stale = session.execute(
-            select(OutboundItem.id, OutboundItem.call_sid).where(
-                OutboundItem.business_id == business_id,
-                OutboundItem.run_id == run_id,
-                OutboundItem.status == "in_progress",
-                OutboundItem.updated_at <= cutoff,
-                OutboundItem.call_sid.is_not(None),
-            )
-        ).all()
-    for item_id, call_sid in stale:
-        assert call_sid is not None  # selected with call_sid IS NOT NULL
-        try:
-            status = twilio.call_status(call_sid)
-        except PermanentIntegrationError:
-            status = "failed"
-        apply_call_status(business_id, run_id, item_id, call_sid, status)
 
 
 def in_calling_window(run: OutboundRun, tz: str, now: datetime) -> bool:
@@ -90,27 +70,6 @@ def in_calling_window(run: OutboundRun, tz: str, now: datetime) -> bool:
     if run.window_start <= run.window_end:
         return run.window_start <= local < run.window_end
     return local >= run.window_start or local < run.window_end  # a window across midnight
-
-
-def _end_calls(business_id: int, run_id: int, twilio: TwilioRest) -> None:
-    """End the calls of a cancelled run: first its dials of unknown outcome, found or not."""
-    settle_unheard_dials(business_id, run_id, twilio, stopping=True)
-    with tenant_session(business_id) as session:
-        live = session.execute(
-            select(OutboundItem.id, OutboundItem.call_sid).where(
-                OutboundItem.business_id == business_id,
-                OutboundItem.run_id == run_id,
-                OutboundItem.status == "in_progress",
-                OutboundItem.call_sid.is_not(None),
-            )
-        ).all()
-    for item_id, call_sid in live:
-        assert call_sid is not None  # selected with call_sid IS NOT NULL
-        try:
-            twilio.end_call(call_sid)
-        except PermanentIntegrationError:
-            pass  # the call already ended; its status callback settles the item
-        apply_call_status(business_id, run_id, item_id, call_sid, "canceled")
 
 
 def _finish_if_done(business_id: int, run_id: int) -> bool:
@@ -141,8 +100,10 @@ def close_running_run(
     reason: str,
     now: datetime | None = None,
 ) -> None:
-    """End a running run with ``status`` and ``reason``, releasing its driver's lease."""
-    session.execute(
+    """End a running run with ``status`` and ``reason``, releasing its driver's lease; items
+    never dialed are cancelled (a completed run has none). Its calls in flight are settled by
+    ``closing.finish_calls``."""
+    ended = session.execute(
         update(OutboundRun)
         .where(
             OutboundRun.business_id == business_id,
@@ -156,7 +117,10 @@ def close_running_run(
             lease_expires_at=None,
             end_reason=reason,
         )
-    )
+        .returning(OutboundRun.id)
+    ).first()
+    if ended is not None:
+        cancel_pending_items(session, business_id, run_id, reason)
 
 
 def drive_run(
@@ -184,13 +148,13 @@ def drive_run(
         business = session.execute(select(Business).where(Business.id == business_id)).scalar_one()
     if run is None:
         return "missing"
-    if run.status == "cancelled":
-        _end_calls(business_id, run_id, twilio)
-        return "cancelled"
+    if run.status in ENDED:
+        finish_calls(business_id, run_id, twilio, run.status)
+        return str(run.status)
     if run.status != "running" or not acquire_lease(business_id, run_id, owner):
         return "not-owner"
     settle_unheard_dials(business_id, run_id, twilio)
-    _reconcile(business_id, run_id, twilio, older_than=timedelta(0))
+    look_up_quiet_calls(business_id, run_id, twilio, older_than=timedelta(0))
     deadline = time.monotonic() + budget_s
     relook_at = time.monotonic() + RELOOK_EVERY_S
     while time.monotonic() < deadline:
@@ -205,12 +169,12 @@ def drive_run(
             if not cancelled and not renew_lease(session, business_id, run_id, owner):
                 return "lost-lease"
         if cancelled:
-            _end_calls(business_id, run_id, twilio)
+            finish_calls(business_id, run_id, twilio, "cancelled")
             return "cancelled"
         if time.monotonic() >= relook_at:
             settle_unheard_dials(business_id, run_id, twilio)
             relook_at = time.monotonic() + RELOOK_EVERY_S
-        _reconcile(business_id, run_id, twilio, older_than=STALE_CALL)
+        look_up_quiet_calls(business_id, run_id, twilio, older_than=STALE_CALL)
         if _finish_if_done(business_id, run_id):
             log.info("outbound.run_completed", business_id=business_id, run_id=run_id)
             return "completed"
@@ -243,6 +207,6 @@ def _stop_if_job_cancelled(business_id: int, run_id: int, twilio: TwilioRest) ->
     except JobCancelled:
         with tenant_session(business_id) as session:
             stop_run(session, business_id, run_id, "cancelled: its driver job was cancelled")
-        _end_calls(business_id, run_id, twilio)
+        finish_calls(business_id, run_id, twilio, "cancelled")
         log.info("outbound.run_cancelled_with_its_job", business_id=business_id, run_id=run_id)
         raise

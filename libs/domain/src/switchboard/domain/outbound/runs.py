@@ -207,12 +207,19 @@ def stop_run(session: Session, business_id: int, run_id: int, reason: str) -> bo
     """Cancel a draft or running run and its pending items in ``session``; False if it had ended.
 
     Takes the run's row lock, so it waits for a dial under way. Ending the calls in progress is
-    the driver's (``driver._end_calls``).
+    the driver's (``closing.finish_calls``).
     """
     run = _get(session, business_id, run_id, lock=True)
     if run.status not in ("draft", "running"):
         return False
     run.status, run.finished_at, run.end_reason = "cancelled", utcnow(), reason
+    cancel_pending_items(session, business_id, run_id, reason)
+    return True
+
+
+def cancel_pending_items(session: Session, business_id: int, run_id: int, reason: str) -> None:
+    """Cancel the items of an ending run that were never dialed, saying why (the run's end
+    ``reason``): a run cancelled, or closed as failed, dials no one more."""
     session.execute(
         update(OutboundItem)
         .where(
@@ -220,9 +227,12 @@ def stop_run(session: Session, business_id: int, run_id: int, reason: str) -> bo
             OutboundItem.run_id == run_id,
             OutboundItem.status == "pending",
         )
-        .values(status="cancelled", updated_at=utcnow())
+        .values(
+            status="cancelled",
+            updated_at=utcnow(),
+            error=f"not dialed, the run ended: {reason}"[:500],
+        )
     )
-    return True
 
 
 def enqueue_driver(business_id: int, run_id: int, *, delay_s: float | None = None) -> None:

@@ -15,9 +15,10 @@ looked up in Twilio's calls between the two numbers (:func:`calls_since`,
   and fails only :data:`LOOKUP_GIVE_UP` after the dial began, so that no run waits for ever.
 
 While it waits the item holds a line like any call in flight (``progress.IN_FLIGHT``: it counts
-against the caps, and its run does not complete). A run cancelled meanwhile looks its waiting
-dials up once more (``stopping``): the call found is recorded so that the driver ends it, and
-an item whose call Twilio does not list is cancelled, its call, if any, left to end by itself.
+against the caps, and its run does not complete). A run that ends meanwhile (cancelled, or
+closed as failed) keeps it waiting under the same rule: the passes that settle an ended run's
+calls (``closing.py``) look it up until the call is found (then ended, for a cancelled run) or
+the grace has passed, so that a call Twilio lists after the cancel is still ended.
 
 The grace counts from the item's ``updated_at``, which is when the dial began or earlier (the
 claim, or a try Twilio refused before it): a dial that got no answer stores its start there,
@@ -65,10 +66,6 @@ NOT_LISTED = (
 NOT_LOOKED_UP = (
     f"the dial got no answer or was interrupted, and Twilio could not be asked about it for "
     f"{int(LOOKUP_GIVE_UP.total_seconds())} s; not redialed to avoid a duplicate"
-)
-#: Why an item waiting for its call to be listed was cancelled with its run.
-STOPPED = (
-    "run cancelled while the dial's outcome was unknown: Twilio listed no call to end; not redialed"
 )
 
 
@@ -131,19 +128,15 @@ def settle_unheard_dial(
     lookup: Lookup,
     *,
     began: datetime,
-    stopping: bool = False,
 ) -> str:
     """Record what ``lookup`` says of the item's dial begun at ``began`` (the rule above):
-    ``placed``, ``failed``, ``cancelled`` (``stopping``: its run was cancelled) or
-    ``waiting``. Written only while the item is still ``dialing`` with no call."""
+    ``placed``, ``failed`` or ``waiting``. Written only while the item is still ``dialing``
+    with no call."""
     waited = lookup.asked_at - began
     unheard = None if lookup.calls is None else unheard_call(session, business_id, lookup.calls)
     values: dict[str, object]
     if unheard is not None:
         outcome, values = "placed", placed_values(unheard)
-    elif stopping:
-        outcome, values = "cancelled", {"status": "cancelled", "completed_at": utcnow()}
-        values["error"] = STOPPED
     elif lookup.calls is not None and waited >= LIST_LAG_GRACE:
         outcome, values = "failed", {"status": "failed", "completed_at": utcnow()}
         values["error"] = NOT_LISTED
@@ -168,13 +161,11 @@ def settle_unheard_dial(
     return outcome
 
 
-def settle_unheard_dials(
-    business_id: int, run_id: int, twilio: TwilioRest, *, stopping: bool = False
-) -> None:
+def settle_unheard_dials(business_id: int, run_id: int, twilio: TwilioRest) -> None:
     """Look up again each item of the run left ``dialing`` with no call: by a dial that got no
     answer, or by a driver that died mid-dial (its dial began no earlier than the item's last
-    change). Called by the run's driver between its dials, and by the ticks ending a cancelled
-    run: each write is conditional, so one another tick settled first is left alone."""
+    change). Called by the run's driver between its dials, and by the passes settling an ended
+    run's calls: each write is conditional, so one another pass settled first is left alone."""
     with tenant_session(business_id) as session:
         unsettled = session.execute(
             select(
@@ -203,9 +194,7 @@ def settle_unheard_dials(
             previous_call_at=item.placed_at,
         )
         with tenant_session(business_id) as session:
-            outcome = settle_unheard_dial(
-                session, business_id, item.id, lookup, began=began, stopping=stopping
-            )
+            outcome = settle_unheard_dial(session, business_id, item.id, lookup, began=began)
         log.info(
             "outbound.unheard_dial_looked_up",
             business_id=business_id,
