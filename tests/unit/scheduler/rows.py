@@ -15,6 +15,8 @@ from switchboard.common.jobs.schedules import Schedule
 from switchboard.common.models import (
     Business,
     Job,
+    Lead,
+    OutboundItem,
     OutboundRun,
     Recording,
     Reminder,
@@ -95,6 +97,32 @@ def orphaned_run(business_id: int) -> int:
             status="running",
             started_at=LONG_AGO,
             heartbeat_at=LONG_AGO,
+        ),
+    )
+    return int(run.id)
+
+
+def ended_run_in_flight(business_id: int, finished_at: datetime, status: str = "cancelled") -> int:
+    """A run that ended ``status`` at ``finished_at`` with a dial still waiting for Twilio."""
+    run = _add(
+        business_id,
+        OutboundRun(
+            business_id=business_id,
+            name="Check-ups",
+            status=status,
+            started_at=LONG_AGO,
+            finished_at=finished_at,
+        ),
+    )
+    lead = _add(business_id, Lead(business_id=business_id, name="Ann", phone=unique_phone()))
+    _add(
+        business_id,
+        OutboundItem(
+            business_id=business_id,
+            run_id=run.id,
+            lead_id=lead.id,
+            phone=lead.phone,
+            status="dialing",
         ),
     )
     return int(run.id)

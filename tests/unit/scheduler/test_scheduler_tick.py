@@ -35,6 +35,7 @@ from tests.unit.scheduler.rows import (
     at,
     business_in,
     due_reminder,
+    ended_run_in_flight,
     idle_session,
     old_recording,
     orphaned_run,
@@ -115,6 +116,24 @@ def test_the_safety_checks_close_a_run_whose_driver_is_dead_and_resume_none(
         runs = dict(session.execute(select(OutboundRun.id, OutboundRun.status)).all())
     assert runs == {dead: "failed", driverless: "running"}
     assert job_count() == 1  # the dead driver's own: nothing emitted
+
+
+def test_the_safety_checks_have_an_ended_run_s_calls_in_flight_settled_by_a_driver(
+    switched_off: Settings,
+) -> None:
+    """Settling places no call, so it is not left waiting while nothing is emitted: the
+    safety check enqueues the run's driver job (once per lease period), which settles it."""
+    business_id = business_in()
+    cancelled = ended_run_in_flight(business_id, utcnow())
+    get_broker().declare_queue(OUTBOUND_RUN.queue)
+    scheduler = Scheduler(switched_off, collect(), clock=FakeClock(at(2027, 1, 1)))
+
+    scheduler.step()
+    scheduler.step()
+
+    with system_session() as session:
+        drivers = session.execute(select(Job.run_id).where(Job.actor_name == OUTBOUND_RUN.name))
+        assert list(drivers.scalars()) == [cancelled]
 
 
 def test_the_safety_checks_end_a_call_a_dead_gateway_left_open_and_emit_no_sweep(

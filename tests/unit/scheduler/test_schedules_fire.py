@@ -19,6 +19,7 @@ from switchboard.common.jobs.catalog import (
 )
 from switchboard.common.settings import Settings
 from switchboard.domain.calls.stale import quiet_limit
+from switchboard.domain.outbound.closing import SETTLE_HORIZON
 from switchboard.scheduler.clock import FakeClock
 from switchboard.scheduler.loop import ZONES_REFRESH_S, Scheduler
 from tests.support.calls import started_call
@@ -30,6 +31,7 @@ from tests.unit.scheduler.rows import (
     due_reminder,
     emitted,
     emitted_jobs,
+    ended_run_in_flight,
     idle_session,
     kwargs_of,
     move_business,
@@ -144,6 +146,24 @@ def test_the_outbound_reconciler_is_emitted_every_fifteen_seconds_where_runs_are
 
     assert emitted(OUTBOUND_RECONCILE.name) == [(tick, orphaned) for tick in ticks]
     assert calm not in {b for _, b in emitted(OUTBOUND_RECONCILE.name)}
+
+
+def test_the_outbound_reconciler_is_emitted_where_an_ended_run_has_a_call_in_flight(
+    embedded: Settings,
+) -> None:
+    """A cancelled run whose dial still waits for Twilio's list has its calls settled by the
+    reconcile job; one that ended past the horizon is left alone."""
+    unsettled, old = business_in(), business_in()
+    ended_run_in_flight(unsettled, at(2027, 1, 1, 11, 59))
+    ended_run_in_flight(old, at(2027, 1, 1, 11, 59) - SETTLE_HORIZON, status="failed")
+    clock = FakeClock(at(2027, 1, 1, 12, 0, 1))
+    scheduler = scheduler_for(embedded, clock, "outbound_reconcile")
+    scheduler.step()
+
+    tick = at(2027, 1, 1, 12, 0, 15)
+    emits_at(scheduler, clock, tick)
+
+    assert emitted(OUTBOUND_RECONCILE.name) == [(tick, unsettled)]
 
 
 def test_the_ledger_is_pruned_daily_for_every_business(embedded: Settings) -> None:
