@@ -5,17 +5,20 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import Iterator
+from datetime import timedelta
 from urllib.parse import parse_qs, urlparse
 
 import httpx
 import pytest
-from sqlalchemy import select
+from sqlalchemy import select, update
 
-from switchboard.common.db import system_session
+from switchboard.common.db import system_session, tenant_session
+from switchboard.common.db.base import utcnow
+from switchboard.common.integrations.twilio_client import TwilioRestClient
 from switchboard.common.jobs import enqueue
 from switchboard.common.jobs import service as jobs
 from switchboard.common.jobs.catalog import OUTBOUND_CALL_STATUS, OUTBOUND_RUN
-from switchboard.common.models import Job
+from switchboard.common.models import Job, OutboundItem, OutboundRun
 from switchboard.domain.outbound import runs
 from switchboard.domain.outbound.unheard import LIST_LAG_GRACE
 from tests.fakes.twilio_rest import ACCOUNT_SID, AUTH_TOKEN, FakeTwilioServer
@@ -23,6 +26,7 @@ from tests.support.factories import make_business
 from tests.support.processes import free_port
 from tests.support.waiting import wait_for
 from tests.unit.outbound.test_outbound_runs import leads_for
+from tests.unit.worker.test_scheduled_job_actors import ledger_row
 
 
 @pytest.fixture
@@ -222,3 +226,78 @@ def test_cancelling_the_driver_job_cancels_the_run_between_calls(
     assert (view.progress.cancelled, view.progress.failed) == (2, 1)
     time.sleep(1)
     assert len(run_calls(twilio, run_id)) == 1, "a call was placed after the cancel"
+
+
+def test_a_run_whose_driver_died_for_good_is_closed_and_its_calls_settled_by_the_scheduler(
+    pg_rabbit, start_service, twilio
+) -> None:
+    """The run's driver job is dead with a lead never dialed, one on the phone and one whose
+    dial waits for Twilio's list. The scheduler's reconciler closes the run ``failed`` and
+    cancels the lead never dialed; its passes then record the call Twilio lists late, and the
+    calls' ends reach their items; no lead is dialed again."""
+    business = make_business()
+    new = runs.NewRun(name="spring", lead_ids=leads_for(business.id, 3))
+    run_id = runs.create_run(business.id, new).run.id
+    never, live, late = runs.list_items(business.id, run_id)
+    fake = TwilioRestClient(ACCOUNT_SID, AUTH_TOKEN, base_url=twilio.url)
+    on_phone = fake.place_call(live.phone, business.phone_number, "http://gateway.test/t")
+    twilio.list_lag_s = 600.0
+    listed_late = fake.place_call(late.phone, business.phone_number, "http://gateway.test/t")
+    with tenant_session(business.id) as session:
+        session.execute(
+            update(OutboundRun).where(OutboundRun.id == run_id).values(status="running")
+        )
+        session.execute(
+            update(OutboundItem)
+            .where(OutboundItem.id == live.id)
+            .values(status="in_progress", call_sid=on_phone.sid, attempts=1, calls_placed=1)
+        )
+        session.execute(
+            update(OutboundItem)
+            .where(OutboundItem.id == late.id)
+            .values(status="dialing", attempts=1, updated_at=utcnow())
+        )
+    ledger_row(
+        business.id, "dead", timedelta(minutes=5), actor_name=OUTBOUND_RUN.name, run_id=run_id
+    )
+    start_service("worker", "--processes", "1", "--threads", "4", **twilio_env(twilio))
+    start_service("scheduler", "--port", str(free_port()), **twilio_env(twilio))
+
+    def item(item_id: int) -> OutboundItem:
+        return next(i for i in runs.list_items(business.id, run_id) if i.id == item_id)
+
+    wait_for(
+        lambda: "outcome unknown" in (item(late.id).error or ""),
+        timeout=60,
+        what="the reconciler to close the run and look the waiting dial up",
+    )
+    view = runs.get_run(business.id, run_id)
+    assert view.run.status == "failed" and view.run.end_reason is not None
+    assert view.run.end_reason.startswith("driver job dead")
+    assert item(never.id).status == "cancelled"
+
+    twilio.list_now()
+    wait_for(
+        lambda: item(late.id).call_sid == listed_late.sid,
+        timeout=60,
+        what="a later pass to record the call Twilio listed late",
+    )
+    for item_id, sid in ((live.id, on_phone.sid), (late.id, listed_late.sid)):
+        twilio.end_call(sid)
+        enqueue(
+            OUTBOUND_CALL_STATUS,
+            business_id=business.id,
+            run_id=run_id,
+            item_id=item_id,
+            call_sid=sid,
+            call_status="completed",
+        )
+    wait_for(
+        lambda: (
+            {i.status for i in runs.list_items(business.id, run_id)} == {"cancelled", "completed"}
+        ),
+        timeout=30,
+        what="the calls' ends to reach their items",
+    )
+    assert sorted(twilio.calls) == sorted([on_phone.sid, listed_late.sid]), "a lead redialed"
+    assert all(not call.updates for call in twilio.calls.values()), "a failed run hung up"
