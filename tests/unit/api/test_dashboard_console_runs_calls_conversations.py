@@ -77,6 +77,21 @@ def test_a_run_is_created_from_ticked_leads_then_started_and_cancelled(client, b
     assert 'id="cancel-run"' not in cancelled.text
 
 
+def test_an_ended_run_is_re_read_while_a_call_of_it_is_still_in_flight(client, business) -> None:
+    """A cancelled run whose dial still waits for Twilio's list can still change: its page
+    keeps re-reading itself until no item is in flight."""
+    log_in(client, business)
+    lead = rows.lead(business.id, name="Jane Roe")
+    run_id = runs.create_run(business.id, runs.NewRun(name="Spring", lead_ids=[lead.id])).run.id
+    runs.cancel_run(business.id, run_id)
+    assert 'hx-trigger="every 2s"' not in client.get(f"/dashboard/runs/{run_id}").text
+    with tenant_session(business.id) as session:
+        session.execute(
+            update(OutboundItem).where(OutboundItem.run_id == run_id).values(status="dialing")
+        )
+    assert 'hx-trigger="every 2s"' in client.get(f"/dashboard/runs/{run_id}").text
+
+
 def test_forms_without_the_session_s_csrf_token_change_nothing(client, business) -> None:
     lead = rows.lead(business.id)
     draft = runs.create_run(business.id, runs.NewRun(name="Draft", lead_ids=[lead.id]))
