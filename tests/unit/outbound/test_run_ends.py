@@ -108,7 +108,10 @@ def test_a_run_closed_failed_cancels_its_undialed_leads_and_settles_every_call_i
     assert never.status == "cancelled"
     assert never.error == "not dialed, the run ended: driver job dead: boom"
     wait_for(
-        lambda: "outcome unknown" in (item_for(business.id, run_id, by_id[late].phone).error or ""),
+        lambda: all(
+            "outcome unknown" in (item_for(business.id, run_id, by_id[i].phone).error or "")
+            for i in (late, lost)
+        ),
         timeout=20,
         what="the settling driver to look the waiting dials up",
     )
