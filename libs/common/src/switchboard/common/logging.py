@@ -37,6 +37,7 @@ from switchboard.common.redaction import redact, scrub, scrub_field, scrub_value
 __all__ = [
     "bind_in_scope",
     "configure_logging",
+    "current_request_id",
     "get_logger",
     "install_record_scrubbing",
     "log_scope",
@@ -71,6 +72,15 @@ def bind_in_scope(**fields: Any) -> None:
     bound = _scope.get()
     if bound is not None:
         bound.update(fields)
+
+
+def current_request_id() -> str | None:
+    """The id of the request this work serves, if any: an HTTP request's (bound by
+    ``http_observability``), or, in a worker, the one behind the job it runs (bound from the
+    job's options). ``prepare_job`` writes it into every job it builds, so a request's id
+    follows it through the jobs it causes, and the jobs those enqueue."""
+    value = structlog.contextvars.get_contextvars().get("request_id")
+    return value if isinstance(value, str) else None
 
 
 def _merge_scope(_: Any, __: str, event: MutableMapping[str, Any]) -> MutableMapping[str, Any]:

@@ -40,8 +40,15 @@ _FAST = "switchboard_fast_start"
 # a live worker: the job's fair-share slot is that execution's (``fair_share.py``).
 _RUNS = "switchboard_job_runs"
 #: Bound in a worker thread's log context while it handles a delivery: every line logged
-#: meanwhile, by the actor, the domain, the adapters or Dramatiq itself, names the job.
-_JOB_FIELDS = ("job_id", "actor", "business_id")
+#: meanwhile, by the actor, the domain, the adapters or Dramatiq itself, names the job, and
+#: the request that caused it (``request_id``, when it has one; jobs it enqueues carry it on).
+_JOB_FIELDS = ("job_id", "actor", "business_id", "request_id")
+
+
+def _request_fields(message: Any) -> dict[str, str]:
+    """The ``request_id`` the job's options carry (``prepare_job``), as log fields."""
+    request_id = message.options.get("request_id")
+    return {"request_id": request_id} if isinstance(request_id, str) else {}
 
 
 def skipped_as_running(message: Any) -> bool:
@@ -134,7 +141,10 @@ class LedgerMiddleware(Middleware):
     def before_process_message(self, broker: dramatiq.Broker, message: Any) -> None:
         job_id = message.message_id
         structlog.contextvars.bind_contextvars(
-            job_id=job_id, actor=message.actor_name, business_id=message.options.get("business_id")
+            job_id=job_id,
+            actor=message.actor_name,
+            business_id=message.options.get("business_id"),
+            **_request_fields(message),
         )
         with self._executing_lock:
             executing_here = job_id in self._executing
@@ -317,6 +327,7 @@ class LedgerMiddleware(Middleware):
             "job_id": message.message_id,
             "actor": message.actor_name,
             "business_id": message.options.get("business_id"),
+            **_request_fields(message),
             "duration_ms": duration_ms,
         }
         if exception is None:
@@ -367,5 +378,10 @@ class LedgerMiddleware(Middleware):
                 f"(enqueued {enqueued:%Y-%m-%d %H:%M:%S} UTC)"
             )
             self._record(broker, message, ledger.expiry_outcome(message.message_id, error))
-            log.error("job.expired", job_id=message.message_id, actor=message.actor_name)
+            log.error(
+                "job.expired",
+                job_id=message.message_id,
+                actor=message.actor_name,
+                **_request_fields(message),
+            )
         structlog.contextvars.unbind_contextvars(*_JOB_FIELDS)
