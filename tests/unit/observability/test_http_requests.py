@@ -82,6 +82,30 @@ def test_an_unknown_path_is_counted_without_its_path(api) -> None:
     assert "wp-admin" not in metrics
 
 
+def _series(route: str) -> list[str]:
+    return [
+        line
+        for line in generate_latest(REGISTRY).decode().splitlines()
+        if line.startswith("switchboard_http_request_duration_seconds_count")
+        and f'route="{route}"' in line
+    ]
+
+
+def test_a_scan_of_ids_and_made_up_methods_adds_a_handful_of_series(api) -> None:
+    route = "/api/v1/leads/{lead_id}"
+    before = set(_series(route))  # other tests' requests share the process's registry
+    for lead_id in range(1, 301):
+        api.get(f"/api/v1/leads/{lead_id}")
+    for n in range(50):  # any token passes an HTTP parser that accepts any method (h11)
+        api.request(f"SCAN{n}", f"/api/v1/leads/{n}")
+    api.request("PROPFIND", "/api/v1/leads/1")
+
+    series = _series(route)
+    new = {line.rsplit(" ", 1)[0] for line in series} - {line.rsplit(" ", 1)[0] for line in before}
+    assert len(new) <= 2, new  # GET 401 and OTHER 405 at most: nothing per id or method
+    assert any('method="OTHER"' in line and 'status="405"' in line for line in series)
+
+
 def test_the_whatsapp_fast_path_is_observed_like_any_route(api, json_lines: JsonLines) -> None:
     response = api.post(
         whatsapp_webhook.PATH,

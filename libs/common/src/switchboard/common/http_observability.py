@@ -26,7 +26,13 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from switchboard.common.logging import get_logger, log_scope
 
-__all__ = ["HTTP_REQUEST_DURATION", "REQUEST_ID_HEADER", "RequestObservability", "route_of"]
+__all__ = [
+    "HTTP_REQUEST_DURATION",
+    "OTHER_METHOD",
+    "REQUEST_ID_HEADER",
+    "RequestObservability",
+    "route_of",
+]
 
 REQUEST_ID_HEADER = "X-Request-ID"
 _HEADER = REQUEST_ID_HEADER.lower().encode()
@@ -38,6 +44,10 @@ _QUIET_PATHS = frozenset({"/health", "/ready", "/metrics"})
 #: What ``route`` says of a request no route matched (a 404): never its path, which would make
 #: a metric label per scanned URL.
 UNMATCHED = "<unmatched>"
+#: The methods our routes serve. Any other a client sends (a scanner's ``PROPFIND``, any token
+#: where the HTTP parser accepts any) is ``OTHER``: one label value, not one per method.
+_METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
+OTHER_METHOD = "OTHER"
 
 HTTP_REQUEST_DURATION = Histogram(
     "switchboard_http_request_duration_seconds",
@@ -113,6 +123,7 @@ class RequestObservability:
     def _record(self, scope: Scope, status: int, elapsed_s: float) -> None:
         route = self.route or route_of(scope)
         method = scope.get("method", "")
+        method = method if method in _METHODS else OTHER_METHOD
         HTTP_REQUEST_DURATION.labels(self.service, method, route, str(status)).observe(elapsed_s)
         quiet = scope.get("path") in _QUIET_PATHS and status < 500
         (log.debug if quiet else log.info)(
