@@ -20,7 +20,10 @@ from switchboard.voice_gateway.ports.event_publisher import InMemoryEventPublish
 from switchboard.voice_gateway.ports.recorder import InMemoryCallRecorder
 from switchboard.voice_gateway.twilio import form_fields
 from switchboard.voice_gateway.twilio.signature import TwilioSignatureChecker
+from tests.unit.observability.conftest import JsonLines, json_lines
 from tests.unit.voice_gateway.wiring import AGENT
+
+__all__ = ["json_lines"]
 
 PUBLIC = "https://voice.example.com"
 SETTINGS = Settings(
@@ -161,6 +164,20 @@ async def test_a_status_callback_becomes_a_call_status_event(
     )
     assert (event.run_id, event.item_id) == (12, 34)
     assert event.twilio_fields == {"CallDuration": "42", "AnsweredBy": "human"}
+
+
+async def test_a_webhook_s_access_line_names_its_call(
+    client: httpx.AsyncClient, json_lines: JsonLines
+) -> None:
+    path = "/twilio/voice/status?business_id=7"
+    form = {**CALL, "CallStatus": "completed"}
+    json_lines()  # forget the setup's lines
+
+    response = await client.post(path, data=form, headers=signed(path, form))
+
+    assert response.status_code == 204
+    (access,) = [line for line in json_lines() if line["event"] == "http.request"]
+    assert access["call_sid"] == CALL_SID  # grep the sid: the gateway's lines, then its jobs'
 
 
 async def test_an_inbound_status_callback_finds_its_business_from_the_called_number(

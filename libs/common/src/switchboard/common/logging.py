@@ -36,8 +36,10 @@ from switchboard.common.redaction import redact, scrub, scrub_field, scrub_value
 
 __all__ = [
     "bind_in_scope",
+    "CORRELATION_FIELDS",
     "configure_logging",
-    "current_request_id",
+    "correlated",
+    "correlation_fields",
     "get_logger",
     "install_record_scrubbing",
     "log_scope",
@@ -74,13 +76,28 @@ def bind_in_scope(**fields: Any) -> None:
         bound.update(fields)
 
 
-def current_request_id() -> str | None:
-    """The id of the request this work serves, if any: an HTTP request's (bound by
-    ``http_observability``), or, in a worker, the one behind the job it runs (bound from the
-    job's options). ``prepare_job`` writes it into every job it builds, so a request's id
-    follows it through the jobs it causes, and the jobs those enqueue."""
-    value = structlog.contextvars.get_contextvars().get("request_id")
-    return value if isinstance(value, str) else None
+#: The fields that say what a piece of work serves, across processes: an HTTP request's id (bound
+#: by ``http_observability``), a call's sid (bound by :func:`correlated` where a call event is
+#: followed up). ``prepare_job`` writes the bound ones into every job it builds, and the worker
+#: binds them to the job's lines: a request or a call is followed through the jobs it causes,
+#: and the jobs those enqueue.
+CORRELATION_FIELDS = ("request_id", "call_sid")
+
+
+def correlation_fields() -> dict[str, str]:
+    """The :data:`CORRELATION_FIELDS` bound for the work at hand (the enclosing scope's first)."""
+    bound = {**structlog.contextvars.get_contextvars(), **(_scope.get() or {})}
+    return {name: bound[name] for name in CORRELATION_FIELDS if isinstance(bound.get(name), str)}
+
+
+@contextmanager
+def correlated(**fields: str | None) -> Iterator[None]:
+    """Every line logged inside, and every job enqueued inside, carries ``fields`` (those not
+    None): ``with correlated(call_sid=event.call_sid):``."""
+    with structlog.contextvars.bound_contextvars(
+        **{name: value for name, value in fields.items() if value is not None}
+    ):
+        yield
 
 
 def _merge_scope(_: Any, __: str, event: MutableMapping[str, Any]) -> MutableMapping[str, Any]:

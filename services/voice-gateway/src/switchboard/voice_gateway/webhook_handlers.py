@@ -7,7 +7,7 @@ from collections.abc import Mapping
 from urllib.parse import parse_qsl, urlencode
 
 from switchboard.common.events import CallStatusChanged, RecordingReady
-from switchboard.common.logging import get_logger
+from switchboard.common.logging import bind_in_scope, get_logger
 from switchboard.voice_gateway import metrics
 from switchboard.voice_gateway.domain.agent_config import AgentConfig
 from switchboard.voice_gateway.domain.media_token import StreamClaims, sign_media_token
@@ -76,6 +76,7 @@ class TwilioWebhookHandlers:
         """TwiML connecting an inbound call to the media stream, or a polite refusal (a
         ``To`` that is not E.164 is no number of ours: the unknown number's, unlooked-up)."""
         call_sid = form_fields.sid(form, "CallSid")
+        bind_in_scope(call_sid=call_sid)  # the request's lines (its access line) name the call
         called = form_fields.number_or_none(form, "To")
         try:
             config = await self._configs.get(called) if called is not None else None
@@ -98,8 +99,10 @@ class TwilioWebhookHandlers:
     ) -> str:
         """TwiML for a call an outbound run placed; the agent config is fetched meanwhile.
         Both numbers are ours to have dialed: E.164, or the request is refused."""
+        call_sid = form_fields.sid(form, "CallSid")
+        bind_in_scope(call_sid=call_sid)
         call = CallContext(
-            form_fields.sid(form, "CallSid"),
+            call_sid,
             "outbound",
             form_fields.number(form, "From"),
             form_fields.number(form, "To"),
@@ -166,6 +169,7 @@ class TwilioWebhookHandlers:
     ) -> bool:
         """Publish ``call.status``; False if the call's business cannot be told."""
         call_sid = form_fields.sid(form, "CallSid")
+        bind_in_scope(call_sid=call_sid)
         call_status = form_fields.one_of(form, "CallStatus", form_fields.CALL_STATUSES)
         call_duration_s = form_fields.duration(form, "CallDuration")
         direction = form_fields.one_of_or_none(form, "Direction", form_fields.DIRECTIONS)
@@ -204,10 +208,12 @@ class TwilioWebhookHandlers:
         if business_id is None or status != "completed":
             metrics.WEBHOOKS.labels(route="recording", outcome="ignored").inc()
             return False
+        call_sid = form_fields.sid(form, "CallSid")
+        bind_in_scope(call_sid=call_sid)
         await self._publisher.publish(
             RecordingReady(
                 business_id=business_id,
-                call_sid=form_fields.sid(form, "CallSid"),
+                call_sid=call_sid,
                 recording_sid=form_fields.sid(form, "RecordingSid"),
                 duration_s=form_fields.duration(form, "RecordingDuration"),
                 recording_url=form_fields.url(form, "RecordingUrl"),

@@ -27,7 +27,7 @@ from switchboard.common.jobs.catalog import CATALOG, ActorSpec
 from switchboard.common.jobs.errors import UnknownActorError
 from switchboard.common.jobs.fair_share import park_on_enqueue
 from switchboard.common.jobs.outbox import PENDING_KEY, add_to_outbox
-from switchboard.common.logging import current_request_id
+from switchboard.common.logging import correlation_fields
 from switchboard.common.models.jobs import LIVE_STATUSES, Job
 
 #: ``period`` value for a key that may never be enqueued again (for example an event id).
@@ -175,8 +175,9 @@ def prepare_job(
     Raises ``TypeError`` for an argument the entry does not declare (or a missing one) and for
     a value that is not JSON, ``ValueError`` for a value that is not an id or short string, a
     bad ``business_id`` or ``period``. A ``run_id`` argument also files the job under that
-    outbound run in the ledger. Built while a request (or a job) is served, the job carries
-    its ``request_id`` in its options (:func:`~switchboard.common.logging.current_request_id`).
+    outbound run in the ledger. Built while a request, a call event or a job is served, the job
+    carries its ``request_id`` or ``call_sid`` in its options
+    (:func:`~switchboard.common.logging.correlation_fields`).
     """
     spec = _check_spec(spec)
     _check_arguments(spec, params)
@@ -186,8 +187,8 @@ def prepare_job(
     if not isinstance(business_id, int) or isinstance(business_id, bool) or business_id <= 0:
         raise ValueError(f"business_id must be a positive integer, got {business_id!r}")
     run_id = params.get("run_id")
-    # An option, not an argument: the worker binds it to the job's lines (never the actor's).
-    request_id = current_request_id()
+    # Options, not arguments: the worker binds them to the job's lines (the actor never sees them).
+    correlation = correlation_fields()
     message: Message[Any] = Message(
         queue_name=spec.queue,
         actor_name=spec.name,
@@ -200,7 +201,7 @@ def prepare_job(
             "max_retries": retry,
             "business_id": business_id,
             "run_id": run_id,
-            **({"request_id": request_id} if request_id is not None else {}),
+            **correlation,
         },
         message_id=job_id or str(uuid.uuid4()),
         message_timestamp=int(time.time() * 1000),

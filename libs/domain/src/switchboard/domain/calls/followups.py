@@ -29,7 +29,7 @@ from switchboard.common.jobs.catalog import (
     OUTBOUND_CALL_STATUS,
     PROCESS_RECORDING,
 )
-from switchboard.common.logging import get_logger
+from switchboard.common.logging import correlated, get_logger
 from switchboard.domain.calls.logs import (
     FINAL_CALL_STATUSES,
     ensure_call_is_ours,
@@ -178,22 +178,25 @@ def enqueue_follow_ups(event: EventBase) -> list[JobRef]:
     ``call.started`` and of a final ``call.status``: the jobs get ids and sids only. Raises
     ``NotFoundError`` for a call sid another business has.
     """
-    if _writes_call_log(event):
-        ensure_call_is_ours(event.business_id, event.call_sid)
-    with tenant_session(event.business_id) as session:
-        refs = _jobs_for(session, event)
-        webhooks = 0
-        if event.type in WEBHOOK_EVENTS:
-            payload = event.model_dump(mode="json")
-            webhooks = enqueue_event_webhooks(
-                session, event.business_id, event.type, event.event_id, payload
-            )
-    log.info(
-        "call_event.followed_up",
-        event_id=event.event_id,
-        type=event.type,
-        business_id=event.business_id,
-        jobs=sum(ref.created for ref in refs),
-        webhooks=webhooks,
-    )
+    # The call's sid on these lines and on every job enqueued here (and on the worker's lines
+    # for them): one call is followed from the gateway to its jobs by its sid.
+    with correlated(call_sid=getattr(event, "call_sid", None)):
+        if _writes_call_log(event):
+            ensure_call_is_ours(event.business_id, event.call_sid)
+        with tenant_session(event.business_id) as session:
+            refs = _jobs_for(session, event)
+            webhooks = 0
+            if event.type in WEBHOOK_EVENTS:
+                payload = event.model_dump(mode="json")
+                webhooks = enqueue_event_webhooks(
+                    session, event.business_id, event.type, event.event_id, payload
+                )
+        log.info(
+            "call_event.followed_up",
+            event_id=event.event_id,
+            type=event.type,
+            business_id=event.business_id,
+            jobs=sum(ref.created for ref in refs),
+            webhooks=webhooks,
+        )
     return refs

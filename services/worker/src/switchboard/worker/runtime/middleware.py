@@ -18,7 +18,7 @@ from switchboard.common.jobs.broker import max_age_ms
 from switchboard.common.jobs.catalog import entry_of
 from switchboard.common.jobs.context import JobContext, current_job, set_current_job
 from switchboard.common.jobs.errors import PERMANENT_ERRORS, JobCancelled
-from switchboard.common.logging import get_logger
+from switchboard.common.logging import CORRELATION_FIELDS, get_logger
 from switchboard.common.metrics import EXPIRED_PREFIX
 from switchboard.worker.runtime import ledger
 from switchboard.worker.runtime.consumer import owe_outcome, owe_success, requeue_instead_of_ack
@@ -41,14 +41,16 @@ _FAST = "switchboard_fast_start"
 _RUNS = "switchboard_job_runs"
 #: Bound in a worker thread's log context while it handles a delivery: every line logged
 #: meanwhile, by the actor, the domain, the adapters or Dramatiq itself, names the job, and
-#: the request that caused it (``request_id``, when it has one; jobs it enqueues carry it on).
-_JOB_FIELDS = ("job_id", "actor", "business_id", "request_id")
+#: the request or call that caused it (``CORRELATION_FIELDS``; jobs it enqueues carry them on).
+_JOB_FIELDS = ("job_id", "actor", "business_id", *CORRELATION_FIELDS)
 
 
-def _request_fields(message: Any) -> dict[str, str]:
-    """The ``request_id`` the job's options carry (``prepare_job``), as log fields."""
-    request_id = message.options.get("request_id")
-    return {"request_id": request_id} if isinstance(request_id, str) else {}
+def _correlation(message: Any) -> dict[str, str]:
+    """The correlation fields the job's options carry (``prepare_job``), as log fields."""
+    options = message.options
+    return {
+        name: options[name] for name in CORRELATION_FIELDS if isinstance(options.get(name), str)
+    }
 
 
 def skipped_as_running(message: Any) -> bool:
@@ -144,7 +146,7 @@ class LedgerMiddleware(Middleware):
             job_id=job_id,
             actor=message.actor_name,
             business_id=message.options.get("business_id"),
-            **_request_fields(message),
+            **_correlation(message),
         )
         with self._executing_lock:
             executing_here = job_id in self._executing
@@ -327,7 +329,7 @@ class LedgerMiddleware(Middleware):
             "job_id": message.message_id,
             "actor": message.actor_name,
             "business_id": message.options.get("business_id"),
-            **_request_fields(message),
+            **_correlation(message),
             "duration_ms": duration_ms,
         }
         if exception is None:
@@ -382,6 +384,6 @@ class LedgerMiddleware(Middleware):
                 "job.expired",
                 job_id=message.message_id,
                 actor=message.actor_name,
-                **_request_fields(message),
+                **_correlation(message),
             )
         structlog.contextvars.unbind_contextvars(*_JOB_FIELDS)
