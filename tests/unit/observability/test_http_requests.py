@@ -7,13 +7,16 @@ from __future__ import annotations
 import re
 from collections.abc import Iterator
 
+import httpx
 import pytest
+import structlog
 from fastapi.testclient import TestClient
 from prometheus_client import REGISTRY, generate_latest
 
 from switchboard.api.app import create_app
 from switchboard.api.routes import whatsapp_webhook
 from switchboard.common.settings import Settings
+from switchboard.voice_gateway.adapters.agent_config_api import ApiAgentConfigSource
 from switchboard.voice_gateway.app import create_app as create_gateway
 from tests.support.factories import make_business
 
@@ -131,3 +134,21 @@ def test_the_gateway_s_routes_get_request_ids_and_access_lines(
     (access,) = _access_lines(json_lines())
     assert access["service"] == "gateway" and access["route"] == "/twilio/voice/incoming"
     assert access["status"] == response.status_code
+
+
+async def test_the_gateway_asks_the_api_for_a_call_s_config_under_the_call_s_request_id(
+    api, embedded: Settings, json_lines: JsonLines
+) -> None:
+    business = make_business()
+    transport = httpx.ASGITransport(app=api.app)
+    source = ApiAgentConfigSource(
+        "http://api", embedded.internal_api_token, 5.0, transport=transport
+    )
+    json_lines()
+    with structlog.contextvars.bound_contextvars(request_id="gw-call-1"):  # the webhook's
+        config = await source.get(business.phone_number)
+    await source.aclose()
+
+    assert config is not None and config.business_id == business.id
+    (access,) = _access_lines(json_lines())
+    assert access["route"] == "/internal/v1/agent-config" and access["request_id"] == "gw-call-1"

@@ -5,7 +5,8 @@ from __future__ import annotations
 import httpx
 from pydantic import ValidationError
 
-from switchboard.common.logging import get_logger
+from switchboard.common.http_observability import REQUEST_ID_HEADER
+from switchboard.common.logging import correlation_fields, get_logger
 from switchboard.voice_gateway.domain.agent_config import AgentConfig
 from switchboard.voice_gateway.ports.agent_config import (
     AgentConfigSource,
@@ -41,11 +42,13 @@ class ApiAgentConfigSource(AgentConfigSource):
     async def revalidate(self, phone_number: str, known: FetchedConfig | None) -> FetchedConfig:
         """Ask with ``If-None-Match`` when a config is known: 304 keeps it, 200 replaces it."""
         etag = known.etag if known is not None else None
+        headers = {"If-None-Match": etag} if etag else {}
+        request_id = correlation_fields().get("request_id")
+        if request_id is not None:  # the call's webhook's: the API's lines for it say it too
+            headers[REQUEST_ID_HEADER] = request_id
         try:
             response = await self._client.get(
-                "/internal/v1/agent-config",
-                params={"to": phone_number},
-                headers={"If-None-Match": etag} if etag else None,
+                "/internal/v1/agent-config", params={"to": phone_number}, headers=headers
             )
         except httpx.HTTPError as exc:
             raise AgentConfigUnavailable(f"API unreachable: {type(exc).__name__}") from exc
