@@ -9,9 +9,12 @@ one ``http.request`` line says the method, the route template, the status and th
 and ``switchboard_http_request_duration_seconds`` records the duration by service, method,
 route and status.
 
-Why not asgi-correlation-id: it would only do the first of these four things, for the price
-of a second middleware layer around every request (the WhatsApp webhook is the API's hot
-path), and its default validator refuses the non-UUID ids proxies send (AWS, Heroku).
+Why not asgi-correlation-id: it would only do the first of these four things (some fifteen
+lines here), for the price of a second middleware layer around every request (the WhatsApp
+webhook is the API's hot path) and of a second context variable for the id beside structlog's;
+its default validator refuses the non-UUID ids proxies send (AWS, Heroku) unless replaced, and
+it carries ids into Celery tasks, not Dramatiq jobs (``prepare_job`` does that here, from
+``logging.correlation_fields``).
 """
 
 from __future__ import annotations
