@@ -80,7 +80,8 @@ def test_a_signed_webhook_is_stored_queued_and_published_in_one_transaction(
     business = make_business()
     params = _inbound(business.phone_number, f"SM{unique_phone()[1:]}a")
 
-    response = client.post(PATH, data=params, headers=_signed(pg_rabbit, params))
+    headers = {**_signed(pg_rabbit, params), "X-Request-ID": "edge-pg-1"}
+    response = client.post(PATH, data=params, headers=headers)
 
     assert response.status_code == 200 and response.text.endswith("<Response></Response>")
     assert isinstance(client.app.state.whatsapp_inbound, PostgresInboundStore)  # type: ignore[attr-defined]
@@ -101,8 +102,9 @@ def test_a_signed_webhook_is_stored_queued_and_published_in_one_transaction(
         "whatsapp",
         "queued",
     )
-    kwargs = json.loads(job.message)["kwargs"]
-    assert kwargs == {"business_id": business.id, "message_id": message.id}
+    payload = json.loads(job.message)
+    assert payload["kwargs"] == {"business_id": business.id, "message_id": message.id}
+    assert payload["options"]["request_id"] == "edge-pg-1"  # for the worker's lines, not an arg
     # Published with confirms after the commit, then its outbox row deleted.
     wait_for(lambda: job.id in _queued_job_ids(pg_rabbit.amqp_url, "whatsapp"), what="publish")
 
