@@ -36,11 +36,15 @@ def _access_lines(lines: list[dict[str, object]]) -> list[dict[str, object]]:
 def test_a_caller_s_request_id_is_returned_and_a_missing_or_unfit_one_replaced(api) -> None:
     given = api.get("/health", headers={"X-Request-ID": "lb-7f3a:42"})
     missing = api.get("/health")
-    unfit = api.get("/health", headers={"X-Request-ID": "two words"})
+    # Echoed in a header and written in every line: never a caller's spaces, quotes (a JSON
+    # line's end), escapes (a terminal's colours) or kilobytes.
+    hostile = ["two words", 'x","level":"critical', "\x1b[31mred\x1b[0m", "a\tb", "x" * 129]
+    unfit = [api.get("/health", headers={"X-Request-ID": value}) for value in hostile]
 
     assert given.headers["X-Request-ID"] == "lb-7f3a:42"
     assert re.fullmatch(r"[0-9a-f]{32}", missing.headers["X-Request-ID"])
-    assert re.fullmatch(r"[0-9a-f]{32}", unfit.headers["X-Request-ID"])
+    for response in unfit:
+        assert re.fullmatch(r"[0-9a-f]{32}", response.headers["X-Request-ID"])
 
 
 def test_the_access_line_names_the_route_template_status_business_and_request_id(
