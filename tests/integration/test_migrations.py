@@ -26,6 +26,8 @@ from switchboard.common.migrate import (
     alembic_config,
     head_revision,
     newest_script_revision,
+    schema_behind,
+    script_revisions,
     worker_startup_migrations,
 )
 from switchboard.common.settings import get_settings
@@ -75,6 +77,17 @@ def test_concurrent_starts_apply_the_migrations_exactly_once(admin_database_url,
 def test_the_newest_script_s_name_is_alembic_s_head() -> None:
     # starts compare the database with the scripts' names, without importing Alembic
     assert newest_script_revision() == head_revision()
+
+
+def test_only_a_schema_behind_the_code_s_newest_revision_cannot_serve_it() -> None:
+    previous, head = script_revisions()[-2:]
+    assert schema_behind(head) is None
+    assert schema_behind("9999") is None  # ahead: a rolled-back release runs on it
+    assert schema_behind(previous) == (
+        f"database schema at revision {previous}, this release needs {head}: "
+        "run the migration (switchboard migrate)"
+    )
+    assert schema_behind(None) is not None and "revision none" in str(schema_behind(None))
 
 
 def test_every_tenant_table_has_a_non_null_business_id_leading_an_index() -> None:

@@ -66,7 +66,7 @@ def test_health_reports_threads_by_name_and_ready_is_200_when_embedded(client) -
     assert health["status"] == "ok" and "MainThread" in health["threads"]
     ready = client.get("/ready")
     assert ready.status_code == 200
-    assert ready.json()["checks"] == {"database": True, "broker": True}
+    assert ready.json()["checks"] == {"database": True, "broker": True, "schema": True}
 
 
 def test_metrics_expose_queue_depth_from_the_ledger(client) -> None:

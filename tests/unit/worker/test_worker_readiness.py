@@ -43,3 +43,14 @@ def test_a_worker_whose_processes_do_not_consume_is_not_ready(tmp_path: Path) ->
     code, body = readiness(tmp_path, database_reachable=True, broker_reachable=True)
 
     assert code == 503 and body["consuming_processes"] == 0
+
+
+def test_a_worker_on_a_schema_behind_its_code_is_not_ready_and_says_why(tmp_path: Path) -> None:
+    _status(tmp_path, turned_ago_s=0)
+    behind = "database schema at revision 0030, this release needs 0031: run the migration"
+
+    code, body = readiness(
+        tmp_path, database_reachable=True, broker_reachable=True, schema_reason=behind
+    )
+
+    assert code == 503 and body["schema"] is False and body["problems"] == [behind]

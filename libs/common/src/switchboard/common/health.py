@@ -5,9 +5,13 @@ from __future__ import annotations
 import asyncio
 import re
 import threading
+import time
 from collections import Counter
 
+from switchboard.common.logging import get_logger
 from switchboard.common.settings import Settings
+
+log = get_logger(__name__)
 
 
 def threads_by_name() -> dict[str, int]:
@@ -29,6 +33,48 @@ def database_ready() -> bool:
         return True
     except Exception:  # any failure means "not ready"; the reason goes to the logs elsewhere
         return False
+
+
+#: How long a read of the database's schema revision answers ``/ready``: probes come every few
+#: seconds, and a migration that just ran is seen this much later at most.
+SCHEMA_CHECK_TTL_S = 5.0
+
+#: The last read per database URL: (monotonic time, the problem or None).
+_schema_seen: dict[str, tuple[float, str | None]] = {}
+
+
+def schema_problem() -> str | None:
+    """Why the database's schema cannot serve this code (it is behind: the migration has not
+    run), or None; read at most every :data:`SCHEMA_CHECK_TTL_S` seconds.
+
+    Asked only once the database answers (:func:`database_ready`): a read that fails then is a
+    problem of its own, not cached. The rule is :func:`switchboard.common.migrate.schema_behind`.
+    """
+    from switchboard.common.db.engine import get_engine
+    from switchboard.common.migrate import current_revision, schema_behind
+
+    engine = get_engine()
+    key = engine.url.render_as_string(hide_password=True)
+    seen = _schema_seen.get(key)
+    now = time.monotonic()
+    if seen is not None and now - seen[0] < SCHEMA_CHECK_TTL_S:
+        return seen[1]
+    try:
+        with engine.connect() as conn:
+            current = current_revision(conn)
+    except Exception as exc:  # reachable but unreadable: say so, and read again next time
+        # The driver's message to the logs only: /ready is open to anyone who reaches it.
+        cause = str(getattr(exc, "orig", None) or exc).strip().splitlines()
+        log.warning("ready.schema_unreadable", error=cause[0][:300] if cause else "")
+        return f"database schema revision unreadable ({type(exc).__name__})"
+    problem = schema_behind(current)
+    _schema_seen[key] = (now, problem)
+    return problem
+
+
+def forget_schema_check() -> None:
+    """Read the schema's revision afresh at the next probe (tests that migrate meanwhile)."""
+    _schema_seen.clear()
 
 
 async def broker_ready(settings: Settings, timeout_s: float = 2.0) -> bool:

@@ -12,6 +12,7 @@ run as ``DATABASE_URL``, as in the embedded and development setups.
 
 from __future__ import annotations
 
+from functools import cache
 from importlib.resources import files
 from typing import TYPE_CHECKING
 
@@ -72,6 +73,30 @@ def newest_script_revision() -> str:
     database's without importing Alembic (a quarter of a second of a worker's start). A test
     checks it against :func:`head_revision`."""
     return script_revisions()[-1]
+
+
+@cache
+def _code_revisions() -> tuple[str, ...]:
+    """:func:`script_revisions`, read once per process: readiness asks every few seconds."""
+    return tuple(script_revisions())
+
+
+def schema_behind(current: str | None) -> str | None:
+    """Why a database at revision ``current`` cannot serve this code, or None if it can.
+
+    Behind (a revision this code has a script for, older than its newest, or none at all):
+    the migration has not run, and requests would fail on missing tables and columns. Ahead
+    (a revision the code does not know) serves: the previous release runs on the next one's
+    schema (docs/operations.md, "Roll back"). The one rule every service's ``/ready`` follows.
+    """
+    revisions = _code_revisions()
+    head = revisions[-1]
+    if current == head or (current is not None and current not in revisions):
+        return None
+    return (
+        f"database schema at revision {current or 'none'}, this release needs {head}: "
+        "run the migration (switchboard migrate)"
+    )
 
 
 def current_revision(connection: Connection) -> str | None:

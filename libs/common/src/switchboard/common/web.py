@@ -12,7 +12,12 @@ from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.metrics_core import Metric
 from prometheus_client.registry import Collector
 
-from switchboard.common.health import broker_ready, database_ready, threads_by_name
+from switchboard.common.health import (
+    broker_ready,
+    database_ready,
+    schema_problem,
+    threads_by_name,
+)
 from switchboard.common.logging import get_logger
 from switchboard.common.metrics_access import CHALLENGE, metrics_allowed, refused_body
 from switchboard.common.settings import Settings
@@ -79,9 +84,10 @@ def health_router(
 ) -> APIRouter:
     """Routes for liveness (with threads by name), readiness and Prometheus metrics.
 
-    Readiness checks the database and the broker unless ``extra_checks`` replaces them
-    (the gateway, which has no database, passes its own). ``details`` adds what the service
-    reports of itself to ``/health`` (the scheduler: leader or follower, its schedules).
+    Readiness checks the database, its schema's revision and the broker unless
+    ``extra_checks`` replaces them (the gateway, which has no database, passes its own).
+    ``details`` adds what the service reports of itself to ``/health`` (the scheduler: leader
+    or follower, its schedules).
     """
     router = APIRouter(tags=["health"])
     registry = _WithExtras(extra_collectors)
@@ -102,12 +108,22 @@ def health_router(
         own = dict(details()) if details is not None else {}
         return {"status": "ok", "service": service, "threads": threads_by_name(), **own}
 
-    @router.get("/ready", responses={503: {"description": "a dependency is unreachable"}})
+    @router.get(
+        "/ready",
+        responses={503: {"description": "a dependency is unreachable, or the schema is behind"}},
+    )
     async def ready() -> JSONResponse:
-        """200 only when every dependency answers."""
+        """200 only when every dependency answers and, with the database, its schema is not
+        behind this code's (``problems`` says why)."""
         results = {name: await check() for name, check in checks.items()}
+        problems: list[str] = []
+        if extra_checks is None:
+            problem = await run_in_threadpool(schema_problem) if results["database"] else None
+            results["schema"] = results["database"] and problem is None
+            problems += [problem] if problem else []
         ok = all(results.values())
-        return JSONResponse({"ready": ok, "checks": results}, status_code=200 if ok else 503)
+        body = {"ready": ok, "checks": results, "problems": problems}
+        return JSONResponse(body, status_code=200 if ok else 503)
 
     @router.get(
         "/metrics",

@@ -13,7 +13,8 @@ restarts if it dies, on the socket it holds (``status_supervisor.py``):
   consumer loop turns (``runtime/observability.py``): its threads, worker threads alive, the
   jobs it runs, when it last heard from the broker; and checks that the broker accepts a
   connection. 200 when every process is alive and consuming, 503 otherwise, with the reason.
-- ``/ready`` (readiness): the database and the broker answer and a process is consuming.
+- ``/ready`` (readiness): the database and the broker answer, the database's schema is not
+  behind this code's, and a process is consuming.
 
 The server is a plain ``http.server`` in that process's main thread: no thread in the worker
 processes, and a stuck worker cannot take its own health check down with it. It exits when its
@@ -38,7 +39,7 @@ from dramatiq.cli import HANDLED_SIGNALS
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest, values
 from prometheus_client.multiprocess import MultiProcessCollector
 
-from switchboard.common.health import broker_ready, database_ready
+from switchboard.common.health import broker_ready, database_ready, schema_problem
 from switchboard.common.logging import get_logger
 from switchboard.common.metrics_access import CHALLENGE, metrics_allowed, refused_body
 from switchboard.common.service_start import checked_settings
@@ -126,21 +127,30 @@ def health(directory: Path, broker_reachable: bool) -> tuple[int, dict[str, Any]
 
 
 def readiness(
-    directory: Path, *, database_reachable: bool, broker_reachable: bool
+    directory: Path,
+    *,
+    database_reachable: bool,
+    broker_reachable: bool,
+    schema_reason: str | None = None,
 ) -> tuple[int, dict[str, Any]]:
-    """Ready to take jobs: the database and the broker answer, and a process consumes.
+    """Ready to take jobs: the database and the broker answer, the schema is not behind
+    (``schema_reason``, from :func:`switchboard.common.health.schema_problem`), and a
+    process consumes.
 
     Unlike ``/health`` it asks the database too (every job writes its ledger row), and one
     consuming process is enough: an orchestrator routes nothing to a worker, so readiness
     only tells a rollout when the new pod has begun to work."""
     consuming = sum(1 for process in _processes(directory, time.time()) if process["consuming"])
-    ready = database_reachable and broker_reachable and consuming > 0
+    schema_current = database_reachable and schema_reason is None
+    ready = database_reachable and schema_current and broker_reachable and consuming > 0
     body = {
         "ready": ready,
         "service": "worker",
         "database": database_reachable,
+        "schema": schema_current,
         "broker": broker_reachable,
         "consuming_processes": consuming,
+        "problems": [schema_reason] if schema_reason else [],
     }
     return (200 if ready else 503), body
 
@@ -167,10 +177,12 @@ class _Handler(BaseHTTPRequestHandler):
             status, body = health(self.directory, reachable)
             self._answer(status, json.dumps(body).encode(), "application/json")
         elif self.path == "/ready":
+            reachable = database_ready()
             status, body = readiness(
                 self.directory,
-                database_reachable=database_ready(),
+                database_reachable=reachable,
                 broker_reachable=asyncio.run(broker_ready(get_settings())),
+                schema_reason=schema_problem() if reachable else None,
             )
             self._answer(status, json.dumps(body).encode(), "application/json")
         else:
