@@ -253,7 +253,7 @@ def test_a_report_that_a_sent_reply_was_not_delivered_fails_it_under_row_level_s
     # Another business's number, or the customer's own message: nothing changes.
     assert not delivery.record_delivery(other.phone_number, "SM-delivered-not", "failed", "1")
     assert not delivery.record_delivery(owner.phone_number, inbound_sid, "failed", "1")
-    assert not delivery.record_delivery(owner.phone_number, "SM-delivered-not", "read", "")
+    assert not delivery.record_delivery(owner.phone_number, "SM-delivered-not", "queued", "")
     assert _state(owner.id, reply_id)[0] == "sent"
 
     assert delivery.record_delivery(
@@ -263,3 +263,61 @@ def test_a_report_that_a_sent_reply_was_not_delivered_fails_it_under_row_level_s
     assert (status, attempts, sid) == ("failed", 1, "SM-delivered-not")
     assert error is not None and "63016" in error
     assert functions.claim(owner.id, reply_id) is None  # failed: no attempt sends it again
+    # Not delivered is for good: a late report moves it nowhere.
+    assert not delivery.record_delivery(owner.phone_number, "SM-delivered-not", "delivered", "")
+    assert _delivery(owner.id, reply_id)[0] == "undelivered"
+
+
+def _delivery(business_id: int, message_id: int) -> tuple[Any, ...]:
+    with tenant_session(business_id) as session:
+        message = session.execute(
+            select(WhatsAppMessage).where(WhatsAppMessage.id == message_id)
+        ).scalar_one()
+        return message.delivery_status, message.delivery_status_at, message.status
+
+
+def _sent_reply(business: Business, sid: str) -> int:
+    """A reply the send functions recorded as taken by Twilio as ``sid``."""
+    functions = PostgresSendLedger(get_settings().db_app_role)
+    _, reply_id = _reply_waiting_to_be_sent(business)
+    assert functions.claim(business.id, reply_id) is not None
+    functions.record(business.id, reply_id, "sent", sid, None)
+    return reply_id
+
+
+def test_delivery_reports_move_forward_only_under_row_level_security(pg: Settings) -> None:
+    owner, other = make_business(), make_business()
+    first, second = f"SM{unique_phone()[1:]}a", f"SM{unique_phone()[1:]}b"
+    reply_id, later_id = _sent_reply(owner, first), _sent_reply(owner, second)
+    others_id = _sent_reply(other, f"SM{unique_phone()[1:]}c")
+    others_sid = _state(other.id, others_id)[2]
+
+    # Another business's message, named from the owner's number, is not found.
+    for status in ("delivered", "read", "failed"):
+        assert not delivery.record_delivery(owner.phone_number, others_sid, status, "63016")
+        assert not delivery.record_delivery(other.phone_number, first, status, "63016")
+    assert _delivery(other.id, others_id) == (None, None, "sent")
+
+    # In order, each report once; Twilio's retries and late reports change nothing.
+    assert delivery.record_delivery(owner.phone_number, first, "sent", "")
+    assert delivery.record_delivery(owner.phone_number, first, "delivered", "")
+    delivered = _delivery(owner.id, reply_id)
+    assert delivered[0] == "delivered" and delivered[1] is not None
+    assert not delivery.record_delivery(owner.phone_number, first, "delivered", "")
+    assert not delivery.record_delivery(owner.phone_number, first, "sent", "")
+    assert _delivery(owner.id, reply_id) == delivered
+    assert delivery.record_delivery(owner.phone_number, first, "read", "")
+    for late in ("read", "delivered", "sent", "undelivered", "failed"):
+        assert not delivery.record_delivery(owner.phone_number, first, late, "63016")
+    assert _delivery(owner.id, reply_id)[0::2] == ("read", "sent")
+
+    # Out of order: read first, then its delivered and sent.
+    assert delivery.record_delivery(owner.phone_number, second, "read", "")
+    assert not delivery.record_delivery(owner.phone_number, second, "delivered", "")
+    assert not delivery.record_delivery(owner.phone_number, second, "sent", "")
+    assert _delivery(owner.id, later_id)[0::2] == ("read", "sent")
+
+    # The send's claim is untouched: both are settled, nothing sends them again.
+    functions = PostgresSendLedger(get_settings().db_app_role)
+    assert functions.claim(owner.id, reply_id) is None
+    assert functions.claim(owner.id, later_id) is None

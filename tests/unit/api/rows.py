@@ -118,15 +118,14 @@ def conversation(business_id: int, **fields: Any) -> WhatsAppConversation:
     return _add(business_id, WhatsAppConversation(business_id=business_id, **values))
 
 
-def message(business_id: int, conversation_id: int, body: str = "hi") -> WhatsAppMessage:
+def message(
+    business_id: int, conversation_id: int, body: str = "hi", **fields: Any
+) -> WhatsAppMessage:
+    values = {"direction": "in", "status": "received", **fields}
     return _add(
         business_id,
         WhatsAppMessage(
-            business_id=business_id,
-            conversation_id=conversation_id,
-            direction="in",
-            body=body,
-            status="received",
+            business_id=business_id, conversation_id=conversation_id, body=body, **values
         ),
     )
 

@@ -15,6 +15,7 @@ from switchboard.common.integrations.storage import make_recording_storage
 from switchboard.common.models import Lead, OutboundItem
 from switchboard.common.settings import Settings
 from switchboard.domain.outbound import runs
+from switchboard.domain.whatsapp import delivery
 from tests.support.factories import TestBusiness, make_business
 from tests.unit.api import rows
 from tests.unit.api.test_dashboard_pages import log_in
@@ -191,6 +192,29 @@ def test_a_conversation_reads_oldest_message_first(client, business) -> None:
     assert f'href="/dashboard/conversations/{thread.id}"' in listing
     page = client.get(f"/dashboard/conversations/{thread.id}").text
     assert page.index("first &lt;b&gt;hello") < page.index("second") < page.index("third")
+
+
+def test_a_conversation_marks_each_reply_sent_delivered_or_read(client, business) -> None:
+    thread = rows.conversation(business.id, business_number=business.phone_number)
+    for n, report in enumerate(("sent", "delivered", "read", "undelivered", None)):
+        sid = f"SM{thread.id}x{n}"
+        rows.message(
+            business.id, thread.id, f"reply {n}", direction="out", status="sent", message_sid=sid
+        )
+        if report is not None:
+            assert delivery.record_delivery(business.phone_number, sid, report, "63016")
+    log_in(client, business)
+    page = client.get(f"/dashboard/conversations/{thread.id}").text
+    turns = re.findall(r'<li class="turn agent".*?</li>', page, flags=re.S)
+    marks = [re.search(r'<span class="delivery (\w+)"[^>]*>([^<]*)<', turn) for turn in turns]
+    assert [m.groups() if m else None for m in marks] == [
+        ("sent", "✓"),
+        ("delivered", "✓✓"),
+        ("read", "✓✓ read"),
+        None,
+        None,
+    ]
+    assert "failed · undelivered" in turns[3] and "63016" in turns[3]
 
 
 def test_a_call_page_plays_its_stored_recording_in_ranges(

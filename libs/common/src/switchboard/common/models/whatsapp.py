@@ -41,6 +41,13 @@ class WhatsAppMessage(TenantOwned, Timestamped, Base):
     status: Mapped[str] = mapped_column(String(32), default="received")
     attempts: Mapped[int] = mapped_column(Integer, default=0)
     error: Mapped[str | None] = mapped_column(Text)
+    #: On an outbound message Twilio took: what Twilio last reported of its delivery (``sent``,
+    #: ``delivered``, ``read``; ``failed`` or ``undelivered`` for good), forward only
+    #: (``domain.whatsapp.delivery``); None until a report arrives. Apart from ``status``,
+    #: which is also the send attempt's claim.
+    delivery_status: Mapped[str | None] = mapped_column(String(16))
+    #: When the report that set ``delivery_status`` arrived.
+    delivery_status_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     #: On an inbound message: the agent's reply to it. The reply job sends that reply itself,
     #: so its redelivery after a crash finds the reply here and finishes the send.
     reply_id: Mapped[int | None] = mapped_column(

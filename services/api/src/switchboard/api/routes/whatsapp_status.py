@@ -1,7 +1,8 @@
 """``POST /webhooks/twilio/whatsapp/status``: Twilio's delivery reports on the messages sent.
 
-Every WhatsApp send names this URL as its ``StatusCallback``; a report that the message was
-not delivered marks it ``failed`` with Twilio's error (``domain.whatsapp.delivery``). Signed
+Every WhatsApp send names this URL as its ``StatusCallback``; the report is kept as the
+message's ``delivery_status`` (sent, delivered, read), forward only, and one that it was not
+delivered marks it ``failed`` with Twilio's error (``domain.whatsapp.delivery``). Signed
 like the inbound webhook; an unknown number or message is answered 200 and changes nothing,
 since Twilio does not send a report again.
 """
@@ -42,8 +43,9 @@ def _error(description: str) -> dict[str, Any]:
     },
 )
 async def whatsapp_status(request: Request) -> Response:
-    """Apply Twilio's report: a message not delivered (``failed``, ``undelivered``) becomes
-    ``failed`` with Twilio's error; nothing else changes."""
+    """Apply Twilio's report to the message's delivery status, forward only (sent, delivered,
+    read); a message not delivered (``failed``, ``undelivered``) also becomes ``failed`` with
+    Twilio's error."""
     try:
         params = signed_form(
             request.headers.get("content-type", ""),

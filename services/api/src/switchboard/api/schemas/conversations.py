@@ -7,6 +7,7 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 from switchboard.api.schemas.common import Page, Phone, RequestBody, Text, Timestamp
+from switchboard.domain.whatsapp.delivery import DeliveryStatus
 from switchboard.domain.whatsapp.message_text import MAX_BODY_CHARS
 
 
@@ -49,6 +50,15 @@ class MessagePublic(BaseModel):
     )
     attempts: int
     error: str | None
+    delivery_status: DeliveryStatus | None = Field(
+        examples=["delivered"],
+        description="On a message sent: what Twilio last reported of its delivery, forward "
+        "only (sent, then delivered, then read; undelivered or failed for good); null until "
+        "a report arrives",
+    )
+    delivery_status_at: Timestamp | None = Field(
+        description="When the report that set delivery_status arrived"
+    )
     created_at: Timestamp
 
 
