@@ -77,7 +77,12 @@ class CallSession(TenantOwned, Timestamped, Base):
 
 class Recording(TenantOwned, Timestamped, Base):
     __tablename__ = "recordings"
-    __table_args__ = (UniqueConstraint("business_id", "recording_sid"),)
+    __table_args__ = (
+        UniqueConstraint("business_id", "recording_sid"),
+        # The recordings past their retention (daily in each time zone,
+        # ``calls/scheduled.py``): not the week's kept (migration 0033).
+        Index("ix_recordings_created_at", "created_at"),
+    )
     business_id_leads_unique_key = True
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)

@@ -4,10 +4,23 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import DateTime, ForeignKey, Index, Integer, String, Text, UniqueConstraint
+from sqlalchemy import (
+    DateTime,
+    ForeignKey,
+    Index,
+    Integer,
+    String,
+    Text,
+    UniqueConstraint,
+    text,
+)
 from sqlalchemy.orm import Mapped, mapped_column
 
 from switchboard.common.db.base import Base, BigId, TenantOwned, Timestamped
+
+#: A session not closed yet. No parameter in it: a prepared statement's generic plan saying
+#: ``closed_at IS NULL`` can use the partial index below.
+_OPEN_SESSION_SQL = text("closed_at IS NULL")
 
 
 class WhatsAppConversation(TenantOwned, Timestamped, Base):
@@ -59,6 +72,16 @@ class WhatsAppSession(TenantOwned, Timestamped, Base):
     """A burst of conversation; closed with a summary after 15 idle minutes."""
 
     __tablename__ = "whatsapp_sessions"
+    __table_args__ = (
+        # The idle sessions (every minute, ``whatsapp/scheduled.py``): the open ones only,
+        # not every session ever closed with its summary (migration 0033).
+        Index(
+            "ix_whatsapp_sessions_open",
+            "last_activity_at",
+            postgresql_where=_OPEN_SESSION_SQL,
+            sqlite_where=_OPEN_SESSION_SQL,
+        ),
+    )
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
     conversation_id: Mapped[int] = mapped_column(

@@ -15,6 +15,7 @@ from switchboard.common.jobs import FOREVER, enqueue_unique
 from switchboard.common.jobs.catalog import SEND_PUSH_NOTIFICATION
 from switchboard.common.logging import get_logger
 from switchboard.common.models import PushSubscription, Reminder
+from switchboard.common.models.notifications import PENDING_REMINDER_SQL
 
 log = get_logger(__name__)
 
@@ -88,7 +89,7 @@ def send_due_reminders(business_id: int, now: datetime | None = None) -> int:
                 select(Reminder)
                 .where(
                     Reminder.business_id == business_id,
-                    Reminder.status == "pending",
+                    PENDING_REMINDER_SQL,  # through ix_reminders_pending
                     Reminder.due_at <= now,
                 )
                 .with_for_update(skip_locked=True)

@@ -11,13 +11,14 @@ from sqlalchemy.orm import Session
 from switchboard.common.jobs.catalog import SCHEDULE_REMINDERS
 from switchboard.common.jobs.schedules import Every, Missed, Schedule, Tick
 from switchboard.common.models import Reminder
+from switchboard.common.models.notifications import PENDING_REMINDER_SQL
 
 
 def businesses_with_due_reminders(session: Session, tick: Tick) -> Iterable[int]:
     """The businesses with a pending reminder due by the tick."""
     return session.execute(
         select(Reminder.business_id)
-        .where(Reminder.status == "pending", Reminder.due_at <= tick.at)
+        .where(PENDING_REMINDER_SQL, Reminder.due_at <= tick.at)  # through ix_reminders_pending
         .distinct()
     ).scalars()
 
