@@ -28,8 +28,9 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 
-from sqlalchemy import BindParameter, ColumnElement, bindparam, exists, select
+from sqlalchemy import ColumnElement, exists, select
 
+from switchboard.common.db.inline import inline, inline_list
 from switchboard.common.db.tenancy import tenant_session
 from switchboard.common.integrations.errors import PermanentIntegrationError
 from switchboard.common.integrations.twilio_rest import TwilioRest
@@ -54,20 +55,12 @@ def ended_runs_in_flight(now: datetime) -> ColumnElement[bool]:
         OutboundItem.run_id == OutboundRun.id,
         OutboundItem.status.in_(IN_FLIGHT),
     )
-    # The statuses and the bound are written into the statement, not passed as parameters:
-    # the statement is new each time, never prepared, and even a generic plan of it sees the
-    # few runs ended since (``ix_outbound_runs_status_finished_at``). A guess (a third of the
-    # ended runs, a quarter of all runs for a status) has the planner check every item in
-    # flight ever left, in one scan of the items, rather than those of the runs it found.
-    ended: BindParameter[str] = bindparam(
-        "ended", list(ENDED), expanding=True, literal_execute=True
-    )
-    since = bindparam(
-        "settle_since",
-        now - SETTLE_HORIZON,
-        type_=OutboundRun.finished_at.type,
-        literal_execute=True,
-    )
+    # Written into the statement (``db/inline.py``): a plan sees the few runs ended since
+    # (``ix_outbound_runs_status_finished_at``). On a guess (a third of the ended runs) it
+    # checks every item in flight ever left, in one scan of the items, rather than those of
+    # the runs it found.
+    ended = inline_list("ended", ENDED)
+    since = inline("settle_since", now - SETTLE_HORIZON, OutboundRun.finished_at.type)
     return OutboundRun.status.in_(ended) & (OutboundRun.finished_at >= since) & in_flight
 
 
