@@ -138,7 +138,7 @@ class TwilioRestClient(TwilioRest):
         if status_callback:
             params["status_callback"] = status_callback
         message = _call_twilio("send_whatsapp", lambda: self._client.messages.create(**params))
-        log.info("twilio.message_sent", sid=message.sid, status=message.status)
+        log.info("twilio.message_sent", message_sid=message.sid, status=message.status)
         return SentMessage(sid=str(message.sid), status=str(message.status))
 
     def find_whatsapp(
@@ -176,7 +176,7 @@ class TwilioRestClient(TwilioRest):
         if machine_detection:
             params["machine_detection"] = machine_detection
         call = _call_twilio("place_call", lambda: self._client.calls.create(**params))
-        log.info("twilio.call_placed", sid=call.sid, status=call.status)
+        log.info("twilio.call_placed", call_sid=call.sid, status=call.status)
         return PlacedCall(sid=str(call.sid), status=str(call.status))
 
     def find_calls(self, to: str, from_: str, *, created_after: datetime) -> list[str]:
@@ -199,7 +199,7 @@ class TwilioRestClient(TwilioRest):
     def end_call(self, call_sid: str) -> None:
         """Hang up through ``calls(sid).update(status="completed")``."""
         _call_twilio("end_call", lambda: self._client.calls(call_sid).update(status="completed"))
-        log.info("twilio.call_ended", sid=call_sid)
+        log.info("twilio.call_ended", call_sid=call_sid)
 
     def start_recording(self, call_sid: str, *, recording_status_callback: str) -> str:
         """Start a recording through ``calls(sid).recordings.create``."""
@@ -209,7 +209,7 @@ class TwilioRestClient(TwilioRest):
                 recording_status_callback=recording_status_callback
             ),
         )
-        log.info("twilio.recording_started", call_sid=call_sid, sid=recording.sid)
+        log.info("twilio.recording_started", call_sid=call_sid, recording_sid=recording.sid)
         return str(recording.sid)
 
     def download_recording(self, recording_sid: str, audio_format: AudioFormat = "wav") -> bytes:
@@ -233,7 +233,9 @@ class TwilioRestClient(TwilioRest):
                 TwilioRetryableError if _is_retryable_status(status) else TwilioPermanentError
             )
             raise error_class(f"recording {recording_sid} download: HTTP {status}", status=status)
-        log.info("twilio.recording_downloaded", sid=recording_sid, size=len(response.content))
+        log.info(
+            "twilio.recording_downloaded", recording_sid=recording_sid, size=len(response.content)
+        )
         return response.content
 
     def delete_recording(self, recording_sid: str) -> bool:
@@ -246,5 +248,5 @@ class TwilioRestClient(TwilioRest):
             if exc.status == 404:
                 return False
             raise
-        log.info("twilio.recording_deleted", sid=recording_sid)
+        log.info("twilio.recording_deleted", recording_sid=recording_sid)
         return True

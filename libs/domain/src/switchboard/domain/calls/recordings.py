@@ -143,7 +143,7 @@ def process_recording(
         _save(business_id, recording_sid, transcript=transcript)
     raise_if_cancelled()  # a checkpoint: the transcript is stored
     _attach(business_id, recording_sid, call_sid, transcript)
-    log.info("recordings.processed", business_id=business_id, sid=recording_sid)
+    log.info("recordings.processed", business_id=business_id, recording_sid=recording_sid)
     return True
 
 

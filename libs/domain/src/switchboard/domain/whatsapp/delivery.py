@@ -98,6 +98,9 @@ def record_delivery(business_number: str, message_sid: str, status: str, error_c
         )
     if changed is not None and status in NOT_DELIVERED:
         log.info(
-            "whatsapp.not_delivered", business_id=business_id, sid=message_sid, code=error_code
+            "whatsapp.not_delivered",
+            business_id=business_id,
+            message_sid=message_sid,
+            code=error_code,
         )
     return changed is not None

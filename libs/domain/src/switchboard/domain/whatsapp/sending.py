@@ -301,7 +301,7 @@ def _record_sent(
         "whatsapp.sent",
         business_id=business_id,
         message_id=message_id,
-        sid=sid,
+        message_sid=sid,
         found_at_twilio=earlier_attempt,
     )
     return True

@@ -90,7 +90,12 @@ async def accept_inbound(store: InboundStore, params: dict[str, str]) -> None:
         stored = await store.store(business_id, message)
     except NumberNotAnswered as exc:  # moved away from every business since it was read
         raise WebhookRefused(404, str(exc)) from exc
-    log.info("whatsapp.inbound", business_id=business_id, sid=message.message_sid, new=bool(stored))
+    log.info(
+        "whatsapp.inbound",
+        business_id=business_id,
+        message_sid=message.message_sid,
+        new=bool(stored),
+    )
 
 
 def _error(description: str) -> dict[str, Any]:

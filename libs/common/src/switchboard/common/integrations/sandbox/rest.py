@@ -146,7 +146,7 @@ class SandboxTwilioRest(TwilioRest):
                 code=21606,
             )
         sid = inbox.deliver(business_id, to, from_, body)
-        log.info("sandbox.message_delivered", business_id=business_id, sid=sid)
+        log.info("sandbox.message_delivered", business_id=business_id, message_sid=sid)
         return SentMessage(sid=sid, status="delivered")
 
     def find_whatsapp(
@@ -190,7 +190,7 @@ class SandboxTwilioRest(TwilioRest):
                 f"sandbox: the call request is invalid ({', '.join(fields)})", status=400
             ) from exc
         state = self._callees.place(request)
-        log.info("sandbox.call_placed", sid=state.sid)
+        log.info("sandbox.call_placed", call_sid=state.sid)
         return PlacedCall(sid=state.sid, status=state.status)
 
     def find_calls(self, to: str, from_: str, *, created_after: datetime) -> list[str]:
