@@ -10,6 +10,7 @@ import pika
 import pika.exceptions
 import psycopg
 import pytest
+import structlog
 from fastapi.testclient import TestClient
 from sqlalchemy import select, text
 from twilio.request_validator import RequestValidator
@@ -24,9 +25,11 @@ from switchboard.common.models import Job, OutboxMessage, WhatsAppConversation, 
 from switchboard.common.settings import Settings
 from switchboard.domain.whatsapp.inbound import InboundMessage
 from tests.support.factories import make_business, unique_phone
+from tests.support.json_logs import JsonLines, json_lines
 from tests.support.waiting import wait_for
 
 pytestmark = pytest.mark.integration
+__all__ = ["json_lines"]
 
 PATH = "/webhooks/twilio/whatsapp"
 
@@ -300,3 +303,40 @@ async def test_a_message_postgresql_refuses_fails_alone_and_its_batch_is_stored(
     assert bodies == {m.body for m in good}
     assert theirs == ["hello"]  # another business's message: its own batch, its own tenant
     assert len(published) == 5
+
+
+async def test_the_batch_writer_s_lines_carry_no_request_id_though_a_request_started_it(
+    pg_rabbit: Settings, json_lines: JsonLines
+) -> None:
+    """The writer a request starts writes the batch of many requests: its lines (here, a batch
+    PostgreSQL refuses) carry none of their ids, each request's own lines carry its own."""
+    business = make_business()
+    store = await open_postgres_inbound_store(pg_rabbit, lambda _: None)
+    test_log = structlog.get_logger("tests.whatsapp_request")
+
+    async def request(request_id: str, body: str) -> None:
+        structlog.contextvars.bind_contextvars(request_id=request_id)  # this task's context
+        message = InboundMessage(
+            f"SM{unique_phone()[1:]}r", f"whatsapp:{unique_phone()}", business.phone_number, body
+        )
+        try:
+            await store.store(business.id, message)
+        except psycopg.DataError:
+            pass
+        test_log.info("test.request_answered")
+
+    try:  # the first request starts the writer; the second joins its batch
+        await asyncio.gather(request("req-first", "hello"), request("req-second", "NUL \x00"))
+    finally:
+        await store.close()
+
+    lines = json_lines()
+    [refused] = [line for line in lines if line["event"] == "whatsapp.batch_refused"]
+    assert "request_id" not in refused
+    assert (refused["business_id"], refused["messages"], refused["error"]) == (
+        business.id,
+        2,
+        "UntranslatableCharacter",
+    )
+    answered = [line["request_id"] for line in lines if line["event"] == "test.request_answered"]
+    assert sorted(answered) == ["req-first", "req-second"]

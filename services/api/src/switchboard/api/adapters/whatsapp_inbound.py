@@ -1,20 +1,21 @@
 """The WhatsApp webhook's store on PostgreSQL: messages that arrive together, one round trip.
 
-A webhook hands its message over and awaits its batch: the messages waiting for one business
-go to PostgreSQL together, as one call of migration 0005's function (a lone message, through
+A webhook hands its message over and awaits its batch: the messages waiting for one business go
+to PostgreSQL together, as one call of migration 0005's function (a lone message, through
 0003's single-message function, cheaper for one). Both switch to the unprivileged application
 role and set the tenant for their transaction only, exactly as ``tenant_session`` does, so
 row-level security checks every row, then upsert the conversations and insert the messages,
 their ledger rows and outbox rows. A batch leaves as soon as one of ``max_batches`` slots is
 free, so a lone message waits for nothing, and under load one commit answers many requests
 (group commit); only a committed batch answers its requests. A batch's messages travel as one
-JSON parameter that PostgreSQL turns into the function's arrays (``json_to_record``):
-psycopg's array dumper escapes each element in Python, a tenth of the webhook's CPU under
-load, where the JSON encoder is C. A batch PostgreSQL refuses for
-something in its data is written again one message at a time, so one bad message fails only
-its own request. The jobs' messages are built here (``prepare_job``); committed outbox rows
-go to the API's asynchronous publisher, and whatever it cannot publish stays for the
-scheduler's relay. ``switchboard.api.app`` opens it at startup on PostgreSQL.
+JSON parameter that PostgreSQL turns into the function's arrays (``json_to_record``): psycopg's
+array dumper escapes each element in Python, a tenth of the webhook's CPU under load, where the
+JSON encoder is C. A batch PostgreSQL refuses for something in its data is written again one
+message at a time (``whatsapp.batch_refused``), so one bad message fails only its own request.
+The batches are written by tasks of their own context, not the request's that started them, so
+their lines carry no request's id. The jobs' messages are built here (``prepare_job``);
+committed outbox rows go to the API's asynchronous publisher, and whatever it cannot publish
+stays for the scheduler's relay. ``switchboard.api.app`` opens it at startup on PostgreSQL.
 
 Which business answers a number is remembered per process, and checked again by every store
 in its own statement: the function runs only while the business still has the number. When
@@ -26,6 +27,7 @@ new business from the first message after the move, at no cost while it stays pu
 from __future__ import annotations
 
 import asyncio
+import contextvars
 import json
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -39,9 +41,12 @@ from switchboard.common.db.base import utcnow
 from switchboard.common.db.engine import CONNECT_TIMEOUT_S, POOL_TIMEOUT_S
 from switchboard.common.jobs.enqueue import PreparedJob
 from switchboard.common.jobs.outbox import PendingMessage
+from switchboard.common.logging import get_logger
 from switchboard.common.settings import Settings
 from switchboard.domain.whatsapp.inbound import InboundMessage, answer_job, bare_number
 from switchboard.domain.whatsapp.inbound_store import InboundStore, NumberNotAnswered
+
+log = get_logger(__name__)
 
 _BUSINESS = "SELECT id FROM businesses WHERE phone_number = %s"
 # The functions of migrations 0003 (one message) and 0005 (a batch): the tenant settings and
@@ -154,7 +159,11 @@ class PostgresInboundStore(InboundStore):
         return await waiting.answer
 
     def _start_writer(self) -> None:
-        writer = asyncio.get_running_loop().create_task(self._write_batches())
+        # In a context of its own: started by whichever request came first, it writes for many,
+        # so its lines (and the libraries' it calls) must not carry that request's ``request_id``.
+        writer = asyncio.get_running_loop().create_task(
+            self._write_batches(), context=contextvars.Context()
+        )
         self._writers.add(writer)
         writer.add_done_callback(self._writers.discard)
 
@@ -175,6 +184,12 @@ class PostgresInboundStore(InboundStore):
             if len(batch) == 1:
                 _fail(batch, exc)
                 return
+            log.info(
+                "whatsapp.batch_refused",
+                business_id=business_id,
+                messages=len(batch),
+                error=type(exc).__name__,  # its text may quote a message's data
+            )
             for waiting in batch:  # perhaps one message's data: each alone, so only it fails
                 await self._write(business_id, [waiting])
             return
