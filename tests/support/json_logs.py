@@ -26,6 +26,9 @@ def json_lines(capsys: pytest.CaptureFixture[str]) -> Iterator[JsonLines]:
     hooks = sys.excepthook, threading.excepthook
     root = logging.getLogger()
     handlers, level = list(root.handlers), root.level
+    uvicorn = logging.getLogger("uvicorn.error")
+    uvicorn_filters = list(uvicorn.filters)
+    uvicorn.filters[:] = []  # a filter of its own (``invalid_requests.py``), counting afresh
     configure_logging("INFO", json=True)
 
     def lines() -> list[dict[str, Any]]:
@@ -41,3 +44,4 @@ def json_lines(capsys: pytest.CaptureFixture[str]) -> Iterator[JsonLines]:
         root.handlers[:] = handlers
         root.setLevel(level)
         logging.captureWarnings(False)
+        uvicorn.filters[:] = uvicorn_filters

@@ -32,6 +32,7 @@ from typing import Any, TextIO
 
 import structlog
 
+from switchboard.common.invalid_requests import install_invalid_request_lines
 from switchboard.common.redaction import redact, scrub, scrub_field, scrub_value
 
 __all__ = [
@@ -360,6 +361,7 @@ def configure_logging(level: str = "INFO", json: bool = False) -> None:
             logging.WARNING if root.level > logging.DEBUG else logging.NOTSET
         )
     logging.captureWarnings(True)  # ``warnings`` become records, rendered like the rest
+    install_invalid_request_lines()  # uvicorn's warning per malformed request: counted lines
 
 
 def get_logger(name: str) -> Any:
