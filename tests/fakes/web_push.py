@@ -18,7 +18,7 @@ import json
 import os
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import http_ece
@@ -69,6 +69,8 @@ class ReceivedPush:
     vapid_public_key: str
     #: RFC 8030's ``Topic`` header, when the push had one.
     topic: str | None = None
+    #: When it arrived (``time.monotonic()``).
+    at: float = field(default_factory=time.monotonic)
 
     def json(self) -> Any:
         """The decrypted payload parsed as JSON."""
@@ -94,6 +96,9 @@ class FakePushService(HeldAnswers, FakeServer):
         self.rejected: list[str] = []
         self._ids = itertools.count(1)
         self._lost_answers: list[int] = []
+        self._throttles: list[str] = []
+        #: When each push answered 429 arrived (``time.monotonic()``).
+        self.throttled: list[float] = []
 
     def subscribe(self) -> BrowserSubscription:
         """A new browser subscription whose pushes this service accepts and decrypts."""
@@ -110,6 +115,11 @@ class FakePushService(HeldAnswers, FakeServer):
         """Take the next ``count`` pushes (they reach the browser) but answer ``status``."""
         with self.recording():
             self._lost_answers.extend([status] * count)
+
+    def throttle_next(self, count: int = 1, retry_after: str = "3") -> None:
+        """Answer the next ``count`` pushes 429 with this ``Retry-After`` (not taking them)."""
+        with self.recording():
+            self._throttles.extend([retry_after] * count)
 
     def mark_gone(self, subscription: BrowserSubscription, status: int = 410) -> None:
         """From now on, pushes to this subscription answer ``status`` (404 or 410)."""
@@ -155,6 +165,14 @@ class FakePushService(HeldAnswers, FakeServer):
             return json_response(
                 {"reason": "subscription expired"}, status=self.gone[subscription_id]
             )
+        with self.recording():
+            retry_after = self._throttles.pop(0) if self._throttles else None
+            if retry_after is not None:
+                self.throttled.append(time.monotonic())
+        if retry_after is not None:
+            response = json_response({"reason": "too many requests"}, status=429)
+            response.headers["Retry-After"] = retry_after
+            return response
         try:
             claims, key = self._verified_claims(request.headers.get("Authorization", ""))
         except (VapidRejected, ValueError) as exc:

@@ -76,6 +76,22 @@ def test_a_gone_subscription_raises_subscription_gone(
     assert raised.value.status == status
 
 
+@pytest.mark.parametrize("retry_after", ["7", "Sun, 06 Dec 2099 00:00:07 GMT"])
+def test_a_429_carries_the_push_service_s_retry_after(
+    fake_push_service: FakePushService, keys: VapidKeys, retry_after: str
+) -> None:
+    fake_push_service.throttle_next(retry_after=retry_after)
+
+    with pytest.raises(PushRetryableError) as raised:
+        WebPushSender(keys, policy=LOCAL).send(
+            as_info(fake_push_service.subscribe()), {"title": "x"}
+        )
+
+    assert raised.value.status == 429
+    assert raised.value.retry_after is not None and raised.value.retry_after >= 7
+    assert fake_push_service.received == []
+
+
 def test_a_push_signed_with_another_key_is_rejected_permanently(
     fake_push_service: FakePushService, keys: VapidKeys
 ) -> None:

@@ -272,6 +272,32 @@ def test_a_push_the_service_took_but_answered_500_is_pushed_again_under_its_topi
     assert first.topic == second.topic == f"reminder-{world.reminder_id}"
 
 
+def test_a_push_rate_limited_with_retry_after_is_tried_again_no_sooner_than_asked(
+    worker: dramatiq.Worker, fake_push_service: FakePushService
+) -> None:
+    """A 429's ``Retry-After`` (3 s) outlasts the job's first back-off (1-2 s): it is obeyed."""
+    browser = fake_push_service.subscribe()
+    info = browser.as_subscription_info()
+    world = make_world(push_endpoint=info["endpoint"])
+    with tenant_session(world.id) as session:
+        subscription = session.get(PushSubscription, world.subscription_id)
+        assert subscription is not None
+        subscription.p256dh, subscription.auth = info["keys"]["p256dh"], info["keys"]["auth"]
+    fake_push_service.throttle_next(retry_after="3")
+
+    job = run(
+        "send_push_notification_job",
+        business_id=world.id,
+        subscription_id=world.subscription_id,
+        reminder_id=world.reminder_id,
+    )
+
+    assert (job.status, job.attempts) == ("succeeded", 2)
+    [throttled] = fake_push_service.throttled
+    [push] = fake_push_service.received
+    assert push.at - throttled >= 3
+
+
 def test_a_due_reminder_is_pushed_once(
     worker: dramatiq.Worker, fake_push_service: FakePushService
 ) -> None:

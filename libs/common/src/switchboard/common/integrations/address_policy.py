@@ -30,7 +30,7 @@ from __future__ import annotations
 import ipaddress
 import socket
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from http.cookiejar import CookieJar, DefaultCookiePolicy
 from typing import Any
 
@@ -332,10 +332,11 @@ def pinned_client(
 
 @dataclass(frozen=True)
 class Answer:
-    """What a receiver answered: its status and the start of its body."""
+    """What a receiver answered: its status, the start of its body and its headers."""
 
     status_code: int
     text: str
+    headers: httpx.Headers = field(default_factory=httpx.Headers)
 
 
 def post_reading_at_most(
@@ -353,7 +354,8 @@ def post_reading_at_most(
             start += chunk
             if len(start) >= limit:
                 break
-    return Answer(response.status_code, _text(bytes(start[:limit]), response.charset_encoding))
+    text = _text(bytes(start[:limit]), response.charset_encoding)
+    return Answer(response.status_code, text, response.headers)
 
 
 def _text(raw: bytes, charset: str | None) -> str:

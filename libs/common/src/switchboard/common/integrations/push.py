@@ -14,6 +14,7 @@ import time
 from abc import ABC, abstractmethod
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from email.utils import parsedate_to_datetime
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlparse
 
@@ -46,7 +47,15 @@ ANSWER_BYTES = 800
 
 
 class PushRetryableError(RetryableIntegrationError):
-    """The push service was unreachable, overloaded (5xx) or rate limited us (429)."""
+    """The push service was unreachable, overloaded (5xx) or rate limited us (429).
+
+    ``retry_after``: the seconds its ``Retry-After`` asked us to wait (None when it said
+    nothing): the job is retried no sooner, rather than after its usual back-off.
+    """
+
+    def __init__(self, message: str, *, retry_after: float | None = None, **kwargs: Any):
+        super().__init__(message, **kwargs)
+        self.retry_after = retry_after
 
 
 class PushPermanentError(PermanentIntegrationError):
@@ -157,7 +166,7 @@ class WebPushSender(PushSender):
             raise PushRetryableError(f"push service unreachable: {redact(str(exc))}") from exc
         status = answer.status_code
         if status > 202:
-            raise _push_error(status, answer.text)
+            raise _push_error(status, answer.text, answer.headers.get("Retry-After"))
         log.info("push.sent", status=status)
         return status
 
@@ -188,12 +197,32 @@ def _encrypt(subscription: PushSubscriptionInfo, data: str) -> bytes:
         raise PushPermanentError(f"push refused: bad subscription keys ({exc})") from exc
 
 
-def _push_error(status: int, answer: str) -> PushPermanentError | PushRetryableError:
+def retry_after_seconds(value: str | None, now: float | None = None) -> float | None:
+    """A ``Retry-After`` header's wait in seconds: delta-seconds or an HTTP-date (RFC 9110)."""
+    if not value:
+        return None
+    value = value.strip()
+    if value.isdigit():
+        return float(value)
+    try:
+        when = parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None
+    return max(0.0, when.timestamp() - (time.time() if now is None else now))
+
+
+def _push_error(
+    status: int, answer: str, retry_after: str | None = None
+) -> PushPermanentError | PushRetryableError:
     log.warning("push.failed", status=status)
     if status in (404, 410):
         return SubscriptionGone(f"push subscription gone (HTTP {status})", status=status)
     if status == 429 or status >= 500:
-        return PushRetryableError(f"push service answered HTTP {status}", status=status)
+        return PushRetryableError(
+            f"push service answered HTTP {status}",
+            status=status,
+            retry_after=retry_after_seconds(retry_after),
+        )
     return PushPermanentError(f"push refused: HTTP {status} {redact(answer[:200])}", status=status)
 
 

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import dramatiq
+
 from switchboard.common.bootstrap import adapters
+from switchboard.common.integrations.push import PushRetryableError
 from switchboard.common.jobs.actor import job_actor
 from switchboard.common.jobs.catalog import SCHEDULE_REMINDERS, SEND_PUSH_NOTIFICATION
 from switchboard.domain.notifications import push as notifications
@@ -10,10 +13,20 @@ from switchboard.domain.notifications import push as notifications
 
 @job_actor(SEND_PUSH_NOTIFICATION)
 def send_push_notification_job(*, business_id: int, subscription_id: int, reminder_id: int) -> None:
-    """Push a reminder to one of the business's browser subscriptions (a gone one is removed)."""
-    notifications.send_push(
-        business_id, adapters().push, subscription_id=subscription_id, reminder_id=reminder_id
-    )
+    """Push a reminder to one of the business's browser subscriptions (a gone one is removed).
+
+    A push service that rate limits us (429) with ``Retry-After`` is tried again no sooner than
+    it asked (within the job's lifetime), not after the usual, shorter back-off.
+    """
+    try:
+        notifications.send_push(
+            business_id, adapters().push, subscription_id=subscription_id, reminder_id=reminder_id
+        )
+    except PushRetryableError as exc:
+        if exc.retry_after is None:
+            raise
+        wait_s = min(exc.retry_after, float(SEND_PUSH_NOTIFICATION.ttl_s or 0))
+        raise dramatiq.Retry(str(exc), delay=int(wait_s * 1000)) from exc
 
 
 @job_actor(SCHEDULE_REMINDERS)
