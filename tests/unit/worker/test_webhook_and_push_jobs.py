@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import json
-from datetime import datetime
+from datetime import datetime, timedelta
 
 import dramatiq
+import pytest
 from sqlalchemy import func, select, update
 
 from switchboard.common.db import tenant_session
@@ -296,6 +297,39 @@ def test_a_push_rate_limited_with_retry_after_is_tried_again_no_sooner_than_aske
     [throttled] = fake_push_service.throttled
     [push] = fake_push_service.received
     assert push.at - throttled >= 3
+
+
+@pytest.mark.parametrize(
+    "change",
+    [{"due_at": "later"}, {"status": "done"}, {"status": "cancelled"}],
+    ids=["snoozed", "done", "cancelled"],
+)
+def test_a_reminder_snoozed_or_closed_after_its_push_was_queued_is_not_pushed(
+    worker: dramatiq.Worker, fake_push_service: FakePushService, change: dict[str, object]
+) -> None:
+    browser = fake_push_service.subscribe()
+    info = browser.as_subscription_info()
+    world = make_world(push_endpoint=info["endpoint"])
+    with tenant_session(world.id) as session:
+        subscription = session.get(PushSubscription, world.subscription_id)
+        assert subscription is not None
+        subscription.p256dh, subscription.auth = info["keys"]["p256dh"], info["keys"]["auth"]
+        reminder = session.get(Reminder, world.reminder_id)
+        assert reminder is not None
+        reminder.status = "sent"  # as the sweep leaves it when it queues the push
+    if change.get("due_at") == "later":
+        change = {"due_at": utcnow() + timedelta(hours=1)}
+    update_reminder(world.id, world.reminder_id, change)
+
+    job = run(
+        "send_push_notification_job",
+        business_id=world.id,
+        subscription_id=world.subscription_id,
+        reminder_id=world.reminder_id,
+    )
+
+    assert job.status == "succeeded"
+    assert fake_push_service.received == []
 
 
 def test_a_due_reminder_is_pushed_once(

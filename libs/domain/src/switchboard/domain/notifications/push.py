@@ -47,11 +47,21 @@ def push_key(reminder: Reminder, subscription_id: int) -> str:
     return f"reminder:{reminder.business_id}:{reminder.id}:{due}:{subscription_id}"
 
 
+def still_due(reminder: Reminder, now: datetime) -> bool:
+    """Whether a queued push of the reminder is still wanted: it was sent, or is pending and
+    due. One snoozed to a later time, done or cancelled since its push was queued is not
+    pushed (a snoozed one is pushed by the sweep at its new time, under a new key)."""
+    if reminder.status == "sent":
+        return True
+    return reminder.status == "pending" and as_utc(reminder.due_at) <= now
+
+
 def send_push(
     business_id: int, sender: PushSender, *, subscription_id: int, reminder_id: int
 ) -> bool:
     """Push a reminder to one subscription, its text read now; a gone subscription (404/410)
-    is deleted. Another business's subscription or reminder is ``NotFoundError``.
+    is deleted. Another business's subscription or reminder (or a reminder deleted since) is
+    ``NotFoundError``; one no longer due (:func:`still_due`) is skipped.
 
     At least once: a worker that dies after the push service took the push, before the job's
     success is recorded, has the job redelivered and the push sent again, under the same
@@ -60,7 +70,16 @@ def send_push(
     with tenant_session(business_id) as session:
         row = owned_row(session, PushSubscription, business_id, subscription_id)
         info = PushSubscriptionInfo(row.endpoint, row.p256dh, row.auth)
-        payload = reminder_notification(owned_row(session, Reminder, business_id, reminder_id))
+        reminder = owned_row(session, Reminder, business_id, reminder_id)
+        if not still_due(reminder, utcnow()):
+            log.info(
+                "push.skipped_not_due",
+                business_id=business_id,
+                reminder_id=reminder_id,
+                status=reminder.status,
+            )
+            return False
+        payload = reminder_notification(reminder)
     try:
         sender.send(info, payload, topic=reminder_topic(reminder_id))
     except SubscriptionGone:
