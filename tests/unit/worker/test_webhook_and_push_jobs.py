@@ -7,7 +7,7 @@ from datetime import datetime, timedelta
 
 import dramatiq
 import pytest
-from sqlalchemy import func, select, update
+from sqlalchemy import delete, func, select, update
 
 from switchboard.common.db import tenant_session
 from switchboard.common.db.base import utcnow
@@ -356,6 +356,24 @@ def test_a_due_reminder_is_pushed_once(
     with tenant_session(world.id) as session:
         reminder = session.get(Reminder, world.reminder_id)
     assert reminder is not None and reminder.status == "sent"
+
+
+def test_a_reminder_due_with_no_browser_subscribed_is_unheard_once_and_a_snooze_revives_it(
+    worker: dramatiq.Worker,
+) -> None:
+    world = make_world()
+    with tenant_session(world.id) as session:
+        session.execute(delete(PushSubscription))
+
+    assert run("schedule_reminders_job", business_id=world.id).status == "succeeded"
+    assert run("schedule_reminders_job", business_id=world.id).status == "succeeded"
+
+    with tenant_session(world.id) as session:
+        reminder = session.get(Reminder, world.reminder_id)
+    assert reminder is not None and (reminder.status, reminder.sent_at) == ("unheard", None)
+    assert jobs_of(world.id, "send_push_notification_job") == []
+    snoozed = update_reminder(world.id, world.reminder_id, {"due_at": utcnow()})
+    assert snoozed.status == "pending"
 
 
 def test_a_reminder_moved_on_after_its_push_is_pushed_again_at_its_new_time(

@@ -1,8 +1,8 @@
 """Notifications: reminders and the Web Push notifications that deliver them to dashboards.
 
 ``reminders`` creates and edits a business's reminders; ``subscriptions`` keeps the browsers
-that get notifications; ``push`` sends a notification and the due reminders; ``scheduled``
-declares the domain's periodic jobs.
+that get notifications; ``push`` sends a notification and the due reminders; ``statuses``
+names a reminder's states; ``scheduled`` declares the domain's periodic jobs.
 """
 
 from switchboard.domain.notifications.push import send_due_reminders, send_push

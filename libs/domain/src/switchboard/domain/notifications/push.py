@@ -100,7 +100,7 @@ def send_push(
 
 def send_due_reminders(business_id: int, now: datetime | None = None) -> int:
     """Mark due reminders sent and queue a push per subscription, once per reminder (the
-    job gets the ids; the text is read when it is sent)."""
+    job gets the ids; the text is read when it is sent); with no subscription, ``unheard``."""
     now = now or utcnow()
     with tenant_session(business_id) as session:
         due = list(
@@ -120,6 +120,9 @@ def send_due_reminders(business_id: int, now: datetime | None = None) -> int:
             ).scalars()
         )
         for reminder in due:
+            if not subscriptions:  # nobody to tell: said on the reminder, never retried
+                reminder.status = "unheard"
+                continue
             reminder.status, reminder.sent_at = "sent", now
             for subscription_id in subscriptions:
                 enqueue_unique(
@@ -130,5 +133,8 @@ def send_due_reminders(business_id: int, now: datetime | None = None) -> int:
                     subscription_id=subscription_id,
                     reminder_id=reminder.id,
                 )
-    log.info("reminders.sent", business_id=business_id, count=len(due))
+    if due and not subscriptions:
+        log.warning("reminders.unheard", business_id=business_id, count=len(due))
+    else:
+        log.info("reminders.sent", business_id=business_id, count=len(due))
     return len(due)

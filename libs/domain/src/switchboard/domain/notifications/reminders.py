@@ -16,6 +16,7 @@ from switchboard.common.db.owned import owned_row
 from switchboard.common.db.tenancy import tenant_session
 from switchboard.common.errors import InvalidReferenceError
 from switchboard.common.models import Lead, Reminder
+from switchboard.domain.notifications.statuses import SWEPT
 
 
 @dataclass(frozen=True)
@@ -74,15 +75,15 @@ def get_reminder(business_id: int, reminder_id: int) -> Reminder:
 def update_reminder(business_id: int, reminder_id: int, changes: Mapping[str, Any]) -> Reminder:
     """Change a reminder's title, note, due time, lead or status.
 
-    A sent reminder given a new due time (a snooze) is pending again, unless the change sets
-    its status too: it is pushed once more at the new time.
+    A sent (or unheard) reminder given a new due time (a snooze) is pending again, unless the
+    change sets its status too: it is pushed once more at the new time.
     """
     with tenant_session(business_id) as session:
         reminder = owned_row(session, Reminder, business_id, reminder_id, what="reminder")
         if "lead_id" in changes:
             _check_lead(session, business_id, changes["lead_id"])
         moved = "due_at" in changes and as_utc(changes["due_at"]) != as_utc(reminder.due_at)
-        if moved and reminder.status == "sent" and "status" not in changes:
+        if moved and reminder.status in SWEPT and "status" not in changes:
             reminder.status = "pending"
         for name, value in changes.items():
             setattr(reminder, name, value)

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from typing import Literal
-
 from fastapi import APIRouter, Query, Response, status
 
 from switchboard.api.deps import CurrentBusiness
@@ -14,9 +12,9 @@ from switchboard.api.schemas import ReminderCreate, ReminderPage, ReminderPublic
 from switchboard.api.schemas.common import Timestamp
 from switchboard.common.ids import MAX_ID
 from switchboard.domain.notifications import reminders
+from switchboard.domain.notifications.statuses import ReminderStatus
 
 router = APIRouter(prefix="/api/v1/reminders", tags=["reminders"], responses=UNAUTHORIZED)
-ReminderStatus = Literal["pending", "sent", "done", "cancelled"]
 
 
 @router.post(

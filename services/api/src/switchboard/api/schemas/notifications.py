@@ -19,6 +19,7 @@ from switchboard.api.schemas.common import (
     Timestamp,
 )
 from switchboard.domain.notifications import push_keys
+from switchboard.domain.notifications.statuses import REMINDER_STATUSES
 
 
 class ReminderBase(BaseModel):
@@ -50,7 +51,7 @@ class ReminderPublic(ReminderBase):
 
     id: int
     due_at: Timestamp
-    status: str = Field(examples=["pending"], description="pending, sent, done, cancelled")
+    status: str = Field(examples=["pending"], description=", ".join(REMINDER_STATUSES))
     sent_at: Timestamp | None
     created_at: Timestamp
 
