@@ -188,6 +188,12 @@ def test_a_dev_key_pair_is_created_once_under_var_dir_and_reused(tmp_path: Path)
     assert (tmp_path / "vapid_private_key.pem").stat().st_mode & 0o777 == 0o600
 
 
+@pytest.mark.parametrize("subject", ["ops@example.com", "http://example.com", "mailto:"])
+def test_a_vapid_subject_that_no_push_service_accepts_is_refused_at_start(subject: str) -> None:
+    with pytest.raises(ValueError, match="vapid_subject"):
+        Settings(vapid_subject=subject)
+
+
 def test_production_without_a_configured_key_refuses_to_invent_one(tmp_path: Path) -> None:
     settings = Settings.model_construct(environment="production", var_dir=tmp_path)
 

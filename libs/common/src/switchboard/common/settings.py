@@ -164,7 +164,11 @@ class Settings(BaseSettings):
     webhook_timeout_s: float = Field(default=10.0, gt=0)
     #: PEM or base64url DER/raw; empty means a dev key under var_dir (refused in production).
     vapid_private_key: str = ""
-    vapid_subject: str = "mailto:ops@switchboard.local"
+    #: The VAPID ``sub``: a contact push services accept (RFC 8292), checked at start, since
+    #: with any other every push would fail.
+    vapid_subject: str = Field(
+        default="mailto:ops@switchboard.local", pattern=r"^(mailto:[^@\s]+@[^@\s]+|https://\S+)$"
+    )
     #: Where recordings are stored; default var_dir / "recordings".
     recordings_dir: Path | None = None
 
