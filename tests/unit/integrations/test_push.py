@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 from cryptography.hazmat.primitives.asymmetric import ec
+from structlog.testing import capture_logs
 
 from switchboard.common.integrations.address_policy import PUSH_SCHEMES, AddressPolicy
 from switchboard.common.integrations.push import (
@@ -95,15 +96,21 @@ def test_a_429_carries_the_push_service_s_retry_after(
 def test_a_push_signed_with_another_key_is_rejected_permanently(
     fake_push_service: FakePushService, keys: VapidKeys
 ) -> None:
+    """A configuration error: failed at once, and logged as one, without the private key."""
     fake_push_service.expected_vapid_key = generate_vapid_keys().public_key
 
-    with pytest.raises(PushPermanentError) as raised:
+    with capture_logs() as logs, pytest.raises(PushPermanentError) as raised:
         WebPushSender(keys, policy=LOCAL).send(
             as_info(fake_push_service.subscribe()), {"title": "x"}
         )
 
     assert raised.value.status == 401 and not isinstance(raised.value, SubscriptionGone)
     assert fake_push_service.rejected == ["unexpected application server key"]
+    [refused] = [line for line in logs if line["event"] == "push.vapid_refused"]
+    assert refused["log_level"] == "error" and "VAPID_PRIVATE_KEY" in refused["hint"]
+    assert "unexpected application server key" in refused["reason"]
+    private = keys.private_key_pem().splitlines()[1]
+    assert all(private not in str(line) for line in logs)
 
 
 def test_an_unreachable_push_service_is_retryable(keys: VapidKeys) -> None:

@@ -42,6 +42,9 @@ log = get_logger(__name__)
 
 #: Push services accept about 4 KB of encrypted payload; stay clearly below.
 MAX_PAYLOAD_BYTES = 3800
+#: What push services answer a push whose VAPID token they refuse (FCM 400/403, Mozilla 401,
+#: Apple 400/403 ``BadJwtToken``): our configuration, not the subscription, is at fault.
+VAPID_REFUSALS = frozenset({400, 401, 403})
 #: The most of a push service's answer that is read (its error text is logged, cut shorter).
 ANSWER_BYTES = 800
 
@@ -214,7 +217,15 @@ def retry_after_seconds(value: str | None, now: float | None = None) -> float | 
 def _push_error(
     status: int, answer: str, retry_after: str | None = None
 ) -> PushPermanentError | PushRetryableError:
-    log.warning("push.failed", status=status)
+    if status in VAPID_REFUSALS:
+        log.error(
+            "push.vapid_refused",
+            status=status,
+            reason=redact(answer[:200]),
+            hint="check VAPID_PRIVATE_KEY and VAPID_SUBJECT; the push is not retried",
+        )
+    else:
+        log.warning("push.failed", status=status)
     if status in (404, 410):
         return SubscriptionGone(f"push subscription gone (HTTP {status})", status=status)
     if status == 429 or status >= 500:
