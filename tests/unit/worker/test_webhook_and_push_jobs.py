@@ -12,6 +12,7 @@ from sqlalchemy import delete, func, select, update
 from switchboard.common.db import tenant_session
 from switchboard.common.db.base import utcnow
 from switchboard.common.events import RecordingReady
+from switchboard.common.integrations.push import MAX_PAYLOAD_BYTES
 from switchboard.common.models import (
     Job,
     PushSubscription,
@@ -244,6 +245,36 @@ def test_a_push_reaches_the_browser_and_a_gone_subscription_is_removed(
     assert [push.topic for push in fake_push_service.received] == [f"reminder-{world.reminder_id}"]
     with tenant_session(world.id) as session:
         assert session.execute(select(func.count()).select_from(PushSubscription)).scalar() == 0
+
+
+def test_a_reminder_s_long_note_is_pushed_as_its_body_shortened_to_fit(
+    worker: dramatiq.Worker, fake_push_service: FakePushService
+) -> None:
+    browser = fake_push_service.subscribe()
+    info = browser.as_subscription_info()
+    world = make_world(push_endpoint=info["endpoint"])
+    note = "Ask about the 😀 offer. " * 400  # 9,600 characters, 11,200 bytes
+    with tenant_session(world.id) as session:
+        subscription = session.get(PushSubscription, world.subscription_id)
+        assert subscription is not None
+        subscription.p256dh, subscription.auth = info["keys"]["p256dh"], info["keys"]["auth"]
+        reminder = session.get(Reminder, world.reminder_id)
+        assert reminder is not None
+        reminder.title, reminder.note = "Émile 😀" * 25, note
+
+    job = run(
+        "send_push_notification_job",
+        business_id=world.id,
+        subscription_id=world.subscription_id,
+        reminder_id=world.reminder_id,
+    )
+
+    assert job.status == "succeeded"
+    [push] = fake_push_service.received
+    assert 3000 < len(push.payload) <= MAX_PAYLOAD_BYTES
+    body = push.json()
+    assert body["title"] == "Émile 😀" * 25
+    assert body["body"].endswith("…") and note.startswith(body["body"][:-1])
 
 
 def test_a_push_the_service_took_but_answered_500_is_pushed_again_under_its_topic(

@@ -86,12 +86,36 @@ class PushSubscriptionInfo:
         return {"endpoint": self.endpoint, "keys": {"p256dh": self.p256dh, "auth": self.auth}}
 
 
+def _json(payload: Mapping[str, Any]) -> str:
+    # UTF-8 as is (not \uXXXX escapes): an emoji costs 4 bytes of the limit, not 12.
+    return json.dumps(payload, separators=(",", ":"), default=str, ensure_ascii=False)
+
+
 def encode_payload(payload: Mapping[str, Any]) -> str:
     """The JSON text sent to the browser; refuses payloads a push service would reject."""
-    data = json.dumps(payload, separators=(",", ":"), default=str)
+    data = _json(payload)
     if len(data.encode()) > MAX_PAYLOAD_BYTES:
         raise PushPermanentError(f"push payload is {len(data.encode())} bytes, over the limit")
     return data
+
+
+def fit_text(payload: Mapping[str, Any], key: str) -> dict[str, Any]:
+    """``payload`` with its ``key`` text cut short (ending in "…") so that the whole fits
+    :data:`MAX_PAYLOAD_BYTES`: a long text is shown shortened rather than not pushed."""
+    fitted, text = dict(payload), str(payload[key])
+
+    def fits(chars: int) -> bool:
+        fitted[key] = text if chars == len(text) else text[:chars].rstrip() + "…"
+        return len(_json(fitted).encode()) <= MAX_PAYLOAD_BYTES
+
+    if fits(len(text)):
+        return fitted
+    shortest, longest = 0, len(text) - 1  # the most characters that fit, by bisection
+    while shortest < longest:
+        middle = (shortest + longest + 1) // 2
+        shortest, longest = (middle, longest) if fits(middle) else (shortest, middle - 1)
+    fits(shortest)
+    return fitted
 
 
 class PushSender(ABC):

@@ -10,7 +10,12 @@ from sqlalchemy import delete, select
 from switchboard.common.db.base import as_utc, utcnow
 from switchboard.common.db.owned import owned_row
 from switchboard.common.db.tenancy import tenant_session
-from switchboard.common.integrations.push import PushSender, PushSubscriptionInfo, SubscriptionGone
+from switchboard.common.integrations.push import (
+    PushSender,
+    PushSubscriptionInfo,
+    SubscriptionGone,
+    fit_text,
+)
 from switchboard.common.jobs import FOREVER, enqueue_unique
 from switchboard.common.jobs.catalog import SEND_PUSH_NOTIFICATION
 from switchboard.common.logging import get_logger
@@ -21,7 +26,8 @@ log = get_logger(__name__)
 
 
 def reminder_notification(reminder: Reminder) -> dict[str, Any]:
-    """What a browser is pushed for a due reminder."""
+    """What a browser is pushed for a due reminder: its title and, as the body, its note,
+    shortened to what a push can carry (about 4 KB)."""
     payload: dict[str, Any] = {
         "type": "reminder",
         "reminder_id": reminder.id,
@@ -29,7 +35,9 @@ def reminder_notification(reminder: Reminder) -> dict[str, Any]:
     }
     if reminder.lead_id is not None:
         payload["lead_id"] = reminder.lead_id
-    return payload
+    if reminder.note:
+        payload = fit_text({**payload, "body": reminder.note}, "body")
+    return fit_text(payload, "title")
 
 
 def reminder_topic(reminder_id: int) -> str:
