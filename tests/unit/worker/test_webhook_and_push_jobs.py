@@ -407,6 +407,40 @@ def test_a_reminder_due_with_no_browser_subscribed_is_unheard_once_and_a_snooze_
     assert snoozed.status == "pending"
 
 
+def test_a_gone_browser_is_dropped_and_the_reminder_s_other_browsers_still_get_it(
+    worker: dramatiq.Worker, fake_push_service: FakePushService
+) -> None:
+    gone, live = fake_push_service.subscribe(), fake_push_service.subscribe()
+    gone_info, live_info = gone.as_subscription_info(), live.as_subscription_info()
+    world = make_world(push_endpoint=gone_info["endpoint"])
+    with tenant_session(world.id) as session:
+        subscription = session.get(PushSubscription, world.subscription_id)
+        assert subscription is not None
+        subscription.p256dh, subscription.auth = gone_info["keys"].values()
+        session.add(
+            PushSubscription(
+                business_id=world.id,
+                endpoint=live_info["endpoint"],
+                p256dh=live_info["keys"]["p256dh"],
+                auth=live_info["keys"]["auth"],
+            )
+        )
+    fake_push_service.mark_gone(gone, 410)
+
+    assert run("schedule_reminders_job", business_id=world.id).status == "succeeded"
+    jobs = jobs_of(world.id, "send_push_notification_job")
+    assert [finished(world.id, job.id).status for job in jobs] == ["succeeded"] * 2
+    update_reminder(world.id, world.reminder_id, {"due_at": utcnow()})  # a snooze: due again
+    assert run("schedule_reminders_job", business_id=world.id).status == "succeeded"
+    fake_push_service.wait_for(lambda: len(fake_push_service.received) == 2, timeout=20)
+
+    assert {push.endpoint for push in fake_push_service.received} == {live.endpoint}
+    assert len(jobs_of(world.id, "send_push_notification_job")) == 3  # none to the gone one
+    with tenant_session(world.id) as session:
+        endpoints = session.execute(select(PushSubscription.endpoint)).scalars().all()
+    assert endpoints == [live.endpoint]
+
+
 def test_a_reminder_moved_on_after_its_push_is_pushed_again_at_its_new_time(
     worker: dramatiq.Worker, fake_push_service: FakePushService
 ) -> None:
