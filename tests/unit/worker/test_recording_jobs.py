@@ -10,12 +10,16 @@ from sqlalchemy import select, update
 from switchboard.common.bootstrap import adapters
 from switchboard.common.db import tenant_session
 from switchboard.common.db.base import utcnow
+from switchboard.common.events import RecordingReady
 from switchboard.common.models import CallLog, Lead, Recording
 from switchboard.common.settings import Settings
+from switchboard.domain.calls.followups import enqueue_follow_ups
+from switchboard.domain.calls.logs import finalize_call_log
 from tests.fakes.openai_http import FakeOpenAIServer
+from tests.fakes.twilio_calls import silent_wav
 from tests.fakes.twilio_rest import FakeTwilioServer
 from tests.support.factories import make_business, unique_phone
-from tests.unit.worker.jobs import run
+from tests.unit.worker.jobs import finished, jobs_of, run
 from tests.unit.worker.world import add, sid
 
 
@@ -87,3 +91,98 @@ def test_recordings_older_than_seven_days_are_removed_here_and_at_twilio(
     assert fake_twilio.recordings[old_sid].deleted and not fake_twilio.recordings[new_sid].deleted
     assert not storage.exists(f"{business.id}/{old_sid}.wav")
     assert storage.exists(f"{business.id}/{new_sid}.wav")
+
+
+def test_a_recording_callback_twilio_retries_processes_the_recording_once(
+    worker: dramatiq.Worker,
+    jobs_env: Settings,
+    fake_twilio: FakeTwilioServer,
+    fake_openai: FakeOpenAIServer,
+) -> None:
+    """Each delivery of Twilio's callback becomes its own event (its own ``event_id``)."""
+    business = make_business()
+    call_sid = sid("CA")
+    add(
+        business.id, CallLog(business_id=business.id, call_sid=call_sid, from_number=unique_phone())
+    )
+    recording_sid = fake_twilio.add_recording(silent_wav(), call_sid=call_sid)
+    deliveries = [
+        RecordingReady(
+            business_id=business.id,
+            call_sid=call_sid,
+            recording_sid=recording_sid,
+            recording_url=fake_twilio.recording_url(recording_sid),
+            duration_s=1,
+        )
+        for _ in range(2)
+    ]
+
+    for event in deliveries:
+        enqueue_follow_ups(event)
+
+    [job] = jobs_of(business.id, "process_recording_job")
+    assert finished(business.id, job.id).status == "succeeded"
+    assert len(fake_twilio.downloads) == 1 and len(fake_openai.transcriptions) == 1
+
+
+def test_a_recording_before_its_call_log_is_attached_and_the_call_s_events_fill_the_rest(
+    worker: dramatiq.Worker,
+    jobs_env: Settings,
+    fake_twilio: FakeTwilioServer,
+    fake_openai: FakeOpenAIServer,
+) -> None:
+    """Twilio's recording callback can overtake the call's own events."""
+    business = make_business()
+    call_sid, caller = sid("CA"), unique_phone()
+    recording_sid = fake_twilio.add_recording(silent_wav(), call_sid=call_sid)
+    fake_openai.transcript = "I need a plumber tomorrow."
+
+    job = run(
+        "process_recording_job",
+        business_id=business.id,
+        recording_sid=recording_sid,
+        call_sid=call_sid,
+        duration_s=1,
+    )
+    finalize_call_log(business.id, call_sid=call_sid, from_number=caller, status="completed")
+
+    assert job.status == "succeeded", job.last_error
+    with tenant_session(business.id) as session:
+        recording = session.execute(select(Recording)).scalar_one()
+        log = session.execute(select(CallLog)).scalar_one()
+    assert recording.call_log_id == log.id
+    assert log.transcript == [{"role": "recording", "text": fake_openai.transcript}]
+    assert (log.from_number, log.status) == (caller, "completed")
+
+
+def test_a_zero_second_recording_is_stored_and_never_sent_for_transcription(
+    worker: dramatiq.Worker,
+    jobs_env: Settings,
+    fake_twilio: FakeTwilioServer,
+    fake_openai: FakeOpenAIServer,
+) -> None:
+    """Twilio reports ``completed`` with ``RecordingDuration=0`` for a call hung up at once;
+    speech-to-text refuses a file without audio as invalid, which would fail the job."""
+    business = make_business()
+    call_sid = sid("CA")
+    add(
+        business.id, CallLog(business_id=business.id, call_sid=call_sid, from_number=unique_phone())
+    )
+    recording_sid = fake_twilio.add_recording(silent_wav(0), call_sid=call_sid)
+
+    job = run(
+        "process_recording_job",
+        business_id=business.id,
+        recording_sid=recording_sid,
+        call_sid=call_sid,
+        duration_s=0,
+    )
+
+    assert job.status == "succeeded", job.last_error
+    assert fake_openai.transcriptions == []
+    with tenant_session(business.id) as session:
+        recording = session.execute(select(Recording)).scalar_one()
+        log = session.execute(select(CallLog)).scalar_one()
+    assert (recording.status, recording.transcript) == ("transcribed", "")
+    assert recording.call_log_id == log.id and not log.transcript
+    assert adapters().storage.exists(recording.storage_key)

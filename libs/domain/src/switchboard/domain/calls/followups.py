@@ -1,9 +1,10 @@
 """What a call event leads to: the follow-up jobs, enqueued once per event in one transaction.
 
 Each job's dedup key is ``<event_id>:<actor>`` kept forever, so an event delivered twice
-(the bus is at-least-once) creates no second job. Jobs carry ids: what ``call.ended``
-reports (timings, end reason, transcript) and the callers' numbers are written on the call
-log in that transaction, and webhook bodies on their delivery rows.
+(the bus is at-least-once) creates no second job; a recording's job is keyed by its sid, so
+Twilio's retried callback (a new event) does not process it twice either. Jobs carry ids:
+what ``call.ended`` reports (timings, end reason, transcript) and the callers' numbers are
+written on the call log in that transaction, and webhook bodies on their delivery rows.
 """
 
 from __future__ import annotations
@@ -147,10 +148,14 @@ def _jobs_for(session: Session, event: EventBase) -> list[JobRef]:
                 ),
             ]
         case RecordingReady():
+            # Keyed by the recording, not the event: Twilio retries an unanswered callback,
+            # and each retry reaches us as a new event for the same recording.
             return [
-                _once(
-                    event,
+                enqueue_unique(
                     PROCESS_RECORDING,
+                    key=f"recording:{event.business_id}:{event.recording_sid}",
+                    period=FOREVER,
+                    business_id=event.business_id,
                     recording_sid=event.recording_sid,
                     call_sid=event.call_sid,
                     recording_url=event.recording_url,

@@ -14,12 +14,12 @@ from switchboard.common.db.upsert import insert_ignoring_conflicts
 from switchboard.common.errors import NotFoundError
 from switchboard.common.jobs import raise_if_cancelled
 from switchboard.common.logging import get_logger
-from switchboard.common.models import Recording
+from switchboard.common.models import CallLog, Recording
 from switchboard.domain.calls.logs import (
-    call_log_for_sid,
     caller_number,
     ensure_call_is_ours,
     queue_call_analysis,
+    record_call_parties,
 )
 from switchboard.domain.leads.store import upsert_lead
 
@@ -84,7 +84,12 @@ def _save(business_id: int, recording_sid: str, **values: object) -> None:
 
 
 def _attach(business_id: int, recording_sid: str, call_sid: str, transcript: str) -> None:
-    """The transcript on the call (unless it has one) and its lead; the recording done."""
+    """The transcript on the call (unless it has one) and its lead; the recording done.
+
+    Twilio's recording callback may come before any event of its call: the call log is then
+    upserted by sid here (as every call event does), and the call's events fill its blanks
+    when they come. An empty transcript (silence, a 0-second recording) is not written.
+    """
     with tenant_session(business_id) as session:
         recording = session.execute(
             select(Recording)
@@ -92,10 +97,18 @@ def _attach(business_id: int, recording_sid: str, call_sid: str, transcript: str
             .with_for_update()
         ).scalar_one()
         recording.status = "transcribed"
-        call_log = call_log_for_sid(session, business_id, call_sid, lock=True)
-        if call_log is None:
-            return
+        call_log_id = record_call_parties(  # upserted and locked by sid
+            session,
+            business_id,
+            call_sid=call_sid,
+            direction=None,
+            from_number=None,
+            to_number=None,
+        )
+        call_log = session.execute(select(CallLog).where(CallLog.id == call_log_id)).scalar_one()
         recording.call_log_id = call_log.id
+        if not transcript:
+            return
         if not call_log.transcript:
             call_log.transcript = [{"role": "recording", "text": transcript}]
         phone = caller_number(call_log)
@@ -139,7 +152,9 @@ def process_recording(
     raise_if_cancelled()  # a checkpoint: the audio is stored
     if transcript is None:
         audio = adapters.storage.get(key)
-        transcript = adapters.ai_text.transcribe(audio, f"{recording_sid}.wav")
+        # No speech to send: providers refuse an empty or 0-second file as invalid audio.
+        silent = duration_s == 0 or not audio
+        transcript = "" if silent else adapters.ai_text.transcribe(audio, f"{recording_sid}.wav")
         _save(business_id, recording_sid, transcript=transcript)
     raise_if_cancelled()  # a checkpoint: the transcript is stored
     _attach(business_id, recording_sid, call_sid, transcript)
