@@ -186,3 +186,24 @@ def test_a_zero_second_recording_is_stored_and_never_sent_for_transcription(
     assert (recording.status, recording.transcript) == ("transcribed", "")
     assert recording.call_log_id == log.id and not log.transcript
     assert adapters().storage.exists(recording.storage_key)
+
+
+def test_a_recording_deleted_at_twilio_before_its_download_is_marked_gone_not_retried(
+    worker: dramatiq.Worker, jobs_env: Settings, fake_twilio: FakeTwilioServer
+) -> None:
+    business = make_business()
+    call_sid = sid("CA")
+    recording_sid = fake_twilio.add_recording(silent_wav(), call_sid=call_sid)
+    fake_twilio.recordings[recording_sid].deleted = True
+
+    job = run(
+        "process_recording_job",
+        business_id=business.id,
+        recording_sid=recording_sid,
+        call_sid=call_sid,
+    )
+
+    assert (job.status, job.attempts) == ("succeeded", 1), job.last_error
+    with tenant_session(business.id) as session:
+        recording = session.execute(select(Recording)).scalar_one()
+    assert (recording.status, recording.storage_key) == ("gone", None)

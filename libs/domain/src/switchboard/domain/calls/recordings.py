@@ -12,6 +12,7 @@ from switchboard.common.db.base import utcnow
 from switchboard.common.db.tenancy import system_session, tenant_session
 from switchboard.common.db.upsert import insert_ignoring_conflicts
 from switchboard.common.errors import NotFoundError
+from switchboard.common.integrations.twilio_rest import TwilioPermanentError
 from switchboard.common.jobs import raise_if_cancelled
 from switchboard.common.logging import get_logger
 from switchboard.common.models import CallLog, Recording
@@ -26,6 +27,8 @@ from switchboard.domain.leads.store import upsert_lead
 log = get_logger(__name__)
 
 RETENTION = timedelta(days=7)
+#: The status of a recording Twilio no longer had when we came to download it.
+GONE = "gone"
 
 
 def _ensure_recording_is_ours(business_id: int, recording_sid: str) -> None:
@@ -134,18 +137,27 @@ def process_recording(
     a redelivery skips the steps done: a worker that dies mid-way costs the step it was in,
     never a second download or transcription of a finished one. The call's transcript is
     analysed once, under the call's analysis key. Returns False when the recording had been
-    processed already.
+    processed already, or is gone from Twilio (a 404: status ``gone``).
     """
     ensure_call_is_ours(business_id, call_sid)
     _ensure_recording_is_ours(business_id, recording_sid)
     progress = _register(
         business_id, recording_sid, call_sid, source_url=recording_url, duration_s=duration_s
     )
-    if progress.status == "transcribed":
+    if progress.status in ("transcribed", GONE):
         return False
     key, transcript = progress.storage_key, progress.transcript
     if key is None:
-        audio = adapters.twilio.download_recording(recording_sid)
+        try:
+            audio = adapters.twilio.download_recording(recording_sid)
+        except TwilioPermanentError as exc:
+            if exc.status != 404:  # 401 (credentials rotated): a retry can work once fixed
+                raise
+            # Deleted at Twilio (by hand, or its own retention) before we fetched it: no
+            # retry can bring it back; the row says so instead of staying "pending".
+            _save(business_id, recording_sid, status=GONE)
+            log.warning("recordings.gone_at_twilio", business_id=business_id, sid=recording_sid)
+            return False
         key = f"{business_id}/{recording_sid}.wav"
         adapters.storage.put(key, audio)
         _save(business_id, recording_sid, storage_key=key, status="stored")
