@@ -87,6 +87,8 @@ class FakeOpenAIServer(FakeServer):
         self.api_key = api_key
         self.replies: list[str] = []
         self.transcript = "Hello, I would like to book an appointment."
+        #: OpenAI's limit on an uploaded audio file (tests lower it rather than upload 25 MB).
+        self.max_upload_bytes = 25 * 1024 * 1024
         self.chat_requests: list[dict[str, Any]] = []
         self.transcriptions: list[Transcription] = []
         self._failures: dict[str, list[int]] = {}
@@ -165,6 +167,12 @@ class FakeOpenAIServer(FakeServer):
         if upload is None or not model:
             return openai_error(400, "file and model are required", "invalid_request_error")
         data = upload.read()
+        if len(data) > self.max_upload_bytes:  # what OpenAI answers a file over its limit
+            return openai_error(
+                413,
+                f"Maximum content size limit ({self.max_upload_bytes}) exceeded",
+                "server_error",
+            )
         with self.recording():
             self.transcriptions.append(Transcription(upload.filename or "", model, len(data)))
         return json_response({"text": self.transcript})

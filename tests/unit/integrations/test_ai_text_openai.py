@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import io
+import wave
+
 import pytest
 
 from switchboard.common.bootstrap import make_ai_text
@@ -114,6 +117,33 @@ def test_audio_is_transcribed_through_a_multipart_upload(
     assert text == "I would like to cancel my appointment."
     [upload] = fake_openai.transcriptions
     assert (upload.filename, upload.model, upload.size) == ("RE123.wav", "whisper-1", 12)
+
+
+def test_audio_over_the_upload_limit_is_transcribed_in_wav_pieces_within_it(
+    fake_openai: FakeOpenAIServer,
+) -> None:
+    """A long (or dual-channel) call's WAV exceeds the 25 MB OpenAI takes: sent whole it is a
+    413 and the recording is never transcribed. The limit is lowered here, on both sides."""
+    limit = 40_000
+    fake_openai.max_upload_bytes = limit
+    ai = OpenAIText(API_KEY, base_url=f"{fake_openai.url}/v1", timeout=5, max_upload_bytes=limit)
+    fake_openai.transcript = "part"
+
+    text = ai.transcribe(_silent_stereo_wav(frames=32_000), "RE123.wav")  # 128 kB
+
+    assert text == "part part part part"
+    assert [upload.size <= limit for upload in fake_openai.transcriptions] == [True] * 4
+
+
+def _silent_stereo_wav(frames: int) -> bytes:
+    """As a dual-channel Twilio recording (``RecordingChannels=2``): 16-bit PCM, 8 kHz."""
+    buffer = io.BytesIO()
+    with wave.open(buffer, "wb") as wav:
+        wav.setnchannels(2)
+        wav.setsampwidth(2)
+        wav.setframerate(8000)
+        wav.writeframes(b"\x00" * 4 * frames)
+    return buffer.getvalue()
 
 
 @pytest.mark.parametrize("status", [429, 500, 503])

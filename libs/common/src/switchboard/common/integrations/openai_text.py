@@ -23,11 +23,14 @@ from switchboard.common.integrations.ai_text import (
     LeadFields,
     transcript_of,
 )
+from switchboard.common.integrations.wav_pieces import wav_pieces
 from switchboard.common.logging import get_logger, redact
 from switchboard.common.settings import Settings
 
 log = get_logger(__name__)
 _T = TypeVar("_T")
+#: The largest file ``audio.transcriptions`` accepts (25 MB); a larger one is a 413.
+MAX_TRANSCRIPTION_UPLOAD_BYTES = 25 * 1024 * 1024
 
 _LEAD_RULES = (
     "Give the customer's name and e-mail only if the customer stated them, otherwise null. "
@@ -82,6 +85,7 @@ class OpenAIText(AIText):
         transcribe_model: str = config.DEFAULT_OPENAI_TRANSCRIBE_MODEL,
         timeout: float = 30.0,
         max_retries: int = 0,
+        max_upload_bytes: int = MAX_TRANSCRIPTION_UPLOAD_BYTES,
     ) -> None:
         # max_retries=0: the job system's retries with backoff already cover transient errors.
         self._client = OpenAI(
@@ -89,6 +93,7 @@ class OpenAIText(AIText):
         )
         self._text_model = text_model
         self._transcribe_model = transcribe_model
+        self._max_upload_bytes = max_upload_bytes
 
     @classmethod
     def from_settings(cls, settings: Settings) -> OpenAIText:
@@ -168,7 +173,13 @@ class OpenAIText(AIText):
         )
 
     def transcribe(self, audio: bytes, filename: str) -> str:
-        """``audio.transcriptions.create`` with the configured model."""
+        """``audio.transcriptions.create`` with the configured model; WAV audio over the
+        upload limit (a long call) is sent in pieces and their texts joined."""
+        pieces = wav_pieces(audio, self._max_upload_bytes)
+        texts = [self._transcribe_one(piece, filename) for piece in pieces]
+        return " ".join(text for text in texts if text)
+
+    def _transcribe_one(self, audio: bytes, filename: str) -> str:
         transcription = _call_openai(
             "transcribe",
             lambda: self._client.audio.transcriptions.create(
