@@ -24,7 +24,7 @@ import pytest
 from werkzeug.routing import Rule
 from werkzeug.wrappers import Request, Response
 
-from tests.fakes.server import FakeServer, json_response
+from tests.fakes.server import FakeServer, HeldAnswers, json_response
 
 API_KEY = "sk-fake-openai-key-0000"
 _EMAIL = re.compile(r"[\w.+-]+@[\w-]+(?:\.[\w-]+)+")
@@ -74,7 +74,7 @@ class Transcription:
     size: int
 
 
-class FakeOpenAIServer(FakeServer):
+class FakeOpenAIServer(HeldAnswers, FakeServer):
     """The fake API; tests read ``chat_requests`` and ``transcriptions``."""
 
     rules = (
@@ -175,6 +175,7 @@ class FakeOpenAIServer(FakeServer):
             )
         with self.recording():
             self.transcriptions.append(Transcription(upload.filename or "", model, len(data)))
+        self._wait_if_held()  # as the provider listening to a long file before it answers
         return json_response({"text": self.transcript})
 
 

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import io
+import threading
+import time
 import wave
 
 import pytest
@@ -19,6 +21,7 @@ from switchboard.common.integrations.ai_text import (
 from switchboard.common.integrations.openai_text import OpenAIText
 from switchboard.common.settings import Settings
 from tests.fakes.openai_http import API_KEY, FakeOpenAIServer
+from tests.support.waiting import wait_for
 
 TRANSCRIPT = (
     "Agent: Hello, you've reached Acme Dental.\n"
@@ -133,6 +136,32 @@ def test_audio_over_the_upload_limit_is_transcribed_in_wav_pieces_within_it(
 
     assert text == "part part part part"
     assert [upload.size <= limit for upload in fake_openai.transcriptions] == [True] * 4
+
+
+def test_a_long_recording_s_transcription_may_take_longer_than_other_requests(
+    fake_openai: FakeOpenAIServer,
+) -> None:
+    """The answer comes once the provider has listened to the file: a request timeout that
+    fits a chat reply times out on every retry of a call of a few minutes."""
+    ai = OpenAIText(API_KEY, base_url=f"{fake_openai.url}/v1", timeout=0.2)
+    audio = _silent_stereo_wav(frames=50_000)  # 200 kB: 2 s more than the 0.2 s
+    fake_openai.hold_next()
+    answer: list[str | BaseException] = []
+
+    def transcribe() -> None:
+        try:
+            answer.append(ai.transcribe(audio, "RE123.wav"))
+        except BaseException as exc:
+            answer.append(exc)
+
+    caller = threading.Thread(target=transcribe)
+    caller.start()
+    wait_for(lambda: fake_openai.held == 1)
+    time.sleep(0.5)  # the provider still listening, past the 0.2 s of a chat request
+    fake_openai.release()
+    caller.join(timeout=10)
+
+    assert answer == [fake_openai.transcript]
 
 
 def _silent_stereo_wav(frames: int) -> bytes:

@@ -31,6 +31,10 @@ log = get_logger(__name__)
 _T = TypeVar("_T")
 #: The largest file ``audio.transcriptions`` accepts (25 MB); a larger one is a 413.
 MAX_TRANSCRIPTION_UPLOAD_BYTES = 25 * 1024 * 1024
+#: A transcription's answer comes after the provider has listened to the whole file: its
+#: timeout grows by a second per this many bytes uploaded (about 6 s of a call's WAV), on top
+#: of the integration timeout every request has (15 s, which a 5-minute call can outlast).
+TRANSCRIPTION_BYTES_PER_EXTRA_SECOND = 100_000
 
 _LEAD_RULES = (
     "Give the customer's name and e-mail only if the customer stated them, otherwise null. "
@@ -94,6 +98,7 @@ class OpenAIText(AIText):
         self._text_model = text_model
         self._transcribe_model = transcribe_model
         self._max_upload_bytes = max_upload_bytes
+        self._timeout = timeout
 
     @classmethod
     def from_settings(cls, settings: Settings) -> OpenAIText:
@@ -183,7 +188,9 @@ class OpenAIText(AIText):
         transcription = _call_openai(
             "transcribe",
             lambda: self._client.audio.transcriptions.create(
-                model=self._transcribe_model, file=(filename, audio)
+                model=self._transcribe_model,
+                file=(filename, audio),
+                timeout=self._timeout + len(audio) / TRANSCRIPTION_BYTES_PER_EXTRA_SECOND,
             ),
         )
         return transcription.text.strip()
