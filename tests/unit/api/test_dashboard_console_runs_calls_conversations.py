@@ -5,6 +5,7 @@ as 404."""
 from __future__ import annotations
 
 import re
+import tracemalloc
 
 import pytest
 from fastapi.testclient import TestClient
@@ -238,6 +239,34 @@ def test_a_call_page_plays_its_stored_recording_in_ranges(
     assert part.headers["content-range"] == f"bytes 4-7/{len(audio)}"
     assert client.get(src, headers={"Range": "bytes=-4"}).content == audio[-4:]
     assert client.get(src, headers={"Range": "bytes=99999-"}).status_code == 416
+
+
+def test_a_range_of_an_hour_long_recording_is_read_from_its_file_not_the_whole_file(
+    client, business, embedded: Settings
+) -> None:
+    """A player seeks with many small ranges; an hour of a call's WAV is about 58 MB."""
+    call = rows.call(business.id)
+    key = f"{business.id}/{call.call_sid}.wav"
+    size = 16 * 1024 * 1024
+    make_recording_storage(embedded).put(key, b"RIFF" + bytes(size - 4))
+    recording = rows.recording(business.id, call, storage_key=key)
+    log_in(client, business)
+    src = f"/dashboard/calls/{call.id}/recordings/{recording.id}/audio"
+
+    tracemalloc.start()
+    try:
+        part = client.get(src, headers={"Range": "bytes=0-3"})
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+
+    assert (part.status_code, part.content) == (206, b"RIFF")
+    assert part.headers["content-range"] == f"bytes 0-3/{size}"
+    assert peak < size // 4
+    tail = client.get(src, headers={"Range": "bytes=-2"})
+    assert (tail.content, tail.headers["content-length"]) == (b"\x00\x00", "2")
+    assert client.get(src, headers={"Range": "bytes=0-1, 4-5"}).status_code == 200  # several
+    assert client.get(src, headers={"Range": f"bytes={size}-"}).status_code == 416
 
 
 def test_a_recording_without_stored_audio_is_404_and_shows_no_player(client, business) -> None:

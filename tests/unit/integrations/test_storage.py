@@ -7,6 +7,7 @@ from pathlib import Path
 import pytest
 
 from switchboard.common.integrations.storage import (
+    CHUNK_BYTES,
     InMemoryStorage,
     InvalidStorageKey,
     LocalDirectoryStorage,
@@ -104,3 +105,20 @@ def test_by_default_recordings_live_under_var_dir(tmp_path: Path) -> None:
 
     assert isinstance(storage, LocalDirectoryStorage)
     assert storage.root == (tmp_path / "recordings").resolve()
+
+
+def test_a_range_is_read_in_chunks_and_a_missing_key_is_refused_before_any(
+    storage: RecordingStorage,
+) -> None:
+    data = bytes(range(256)) * (CHUNK_BYTES // 128)  # two chunks' worth
+    storage.put("1/long.wav", data)
+
+    assert storage.size("1/long.wav") == len(data)
+    assert (
+        b"".join(storage.chunks("1/long.wav", 10, CHUNK_BYTES + 5)) == data[10 : CHUNK_BYTES + 15]
+    )
+    assert b"".join(storage.chunks("1/long.wav", len(data) - 3, 99)) == data[-3:]
+    with pytest.raises(RecordingNotFound):
+        storage.size("1/missing.wav")
+    with pytest.raises(RecordingNotFound):
+        storage.chunks("1/missing.wav", 0, 1)

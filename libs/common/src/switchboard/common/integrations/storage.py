@@ -10,13 +10,17 @@ import os
 import re
 import tempfile
 from abc import ABC, abstractmethod
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import BinaryIO
 
 from switchboard.common.integrations import config
 from switchboard.common.settings import Settings
 
 MAX_KEY_LENGTH = 512
+#: How much of a file one read of :meth:`RecordingStorage.chunks` holds.
+CHUNK_BYTES = 64 * 1024
 _SEGMENT = re.compile(r"[A-Za-z0-9_-][A-Za-z0-9._-]*")
 
 
@@ -55,6 +59,16 @@ class RecordingStorage(ABC):
     @abstractmethod
     def exists(self, key: str) -> bool:
         """Whether something is stored under ``key``."""
+
+    def size(self, key: str) -> int:
+        """How many bytes are stored under ``key``; raises ``RecordingNotFound``."""
+        return len(self.get(key))
+
+    def chunks(self, key: str, start: int, length: int) -> Iterator[bytes]:
+        """``length`` bytes from ``start``, in pieces: a player's range of an hour-long call
+        is served without reading the whole file. Raises ``RecordingNotFound`` at once."""
+        data = self.get(key)[start : start + length]
+        return iter([data] if data else [])
 
 
 class LocalDirectoryStorage(RecordingStorage):
@@ -105,6 +119,34 @@ class LocalDirectoryStorage(RecordingStorage):
     def exists(self, key: str) -> bool:
         """Whether the file for ``key`` exists."""
         return self._path(key).is_file()
+
+    def size(self, key: str) -> int:
+        """The file's size, from its metadata."""
+        path = self._path(key)
+        if not path.is_file():
+            raise RecordingNotFound(key)
+        return path.stat().st_size
+
+    def chunks(self, key: str, start: int, length: int) -> Iterator[bytes]:
+        """Reads of at most :data:`CHUNK_BYTES` from an open file (opened now, so a missing
+        file raises here, before any answer starts)."""
+        path = self._path(key)
+        try:
+            handle = path.open("rb")
+        except (FileNotFoundError, IsADirectoryError) as exc:
+            raise RecordingNotFound(key) from exc
+        return _read_chunks(handle, start, length)
+
+
+def _read_chunks(handle: BinaryIO, start: int, length: int) -> Iterator[bytes]:
+    with handle:
+        handle.seek(start)
+        while length > 0:
+            chunk = handle.read(min(length, CHUNK_BYTES))
+            if not chunk:
+                return
+            length -= len(chunk)
+            yield chunk
 
 
 @dataclass

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import contextlib
 from dataclasses import dataclass
 
 from sqlalchemy import or_, select
@@ -85,11 +84,25 @@ def recording_audio(
     business_id: int, call_id: int, recording_id: int, storage: RecordingStorage
 ) -> bytes:
     """The stored audio of one recording of one call of this business."""
+    key = stored_recording_key(business_id, call_id, recording_id, storage)
+    try:
+        return storage.get(key)
+    except RecordingNotFound as exc:  # removed in between: retention
+        raise _no_audio(recording_id, "removed") from exc
+
+
+def stored_recording_key(
+    business_id: int, call_id: int, recording_id: int, storage: RecordingStorage
+) -> str:
+    """The storage key of one recording of one call of this business, if its audio is there."""
     recording = get_recording(business_id, call_id, recording_id)
-    if recording.storage_key:
-        with contextlib.suppress(RecordingNotFound):  # removed since: retention
-            return storage.get(recording.storage_key)
-    raise NotFoundError(
-        f"recording {recording_id} has no stored audio (status {recording.status!r}: "
-        "not processed yet, or removed after the retention period)"
+    if recording.storage_key and storage.exists(recording.storage_key):
+        return recording.storage_key
+    raise _no_audio(recording_id, recording.status)
+
+
+def _no_audio(recording_id: int, status: str) -> NotFoundError:
+    return NotFoundError(
+        f"recording {recording_id} has no stored audio (status {status!r}: "
+        "not processed yet, gone from Twilio, or removed after the retention period)"
     )
