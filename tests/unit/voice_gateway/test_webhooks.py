@@ -210,6 +210,47 @@ async def test_a_completed_recording_becomes_a_recording_ready_event(
     assert (event.recording_sid, event.call_sid, event.duration_s) == (RECORDING_SID, CALL_SID, 31)
 
 
+@pytest.mark.parametrize("recording_status", ["in-progress", "absent", "failed"])
+async def test_a_recording_that_is_not_completed_publishes_nothing(
+    client: httpx.AsyncClient, events: InMemoryEventPublisher, recording_status: str
+) -> None:
+    """``absent`` (no audio, e.g. the call ended as recording began) and ``failed`` have no
+    media to fetch; ``in-progress`` comes before the ``completed`` one when subscribed."""
+    path = "/twilio/voice/recording?business_id=7"
+    form = {
+        "CallSid": CALL_SID,
+        "RecordingSid": RECORDING_SID,
+        "RecordingStatus": recording_status,
+        "RecordingDuration": "-1" if recording_status != "in-progress" else "",
+    }
+    response = await client.post(path, data=form, headers=signed(path, form))
+
+    assert response.status_code == 204 and events.events == []
+
+
+async def test_a_dual_channel_recording_s_extra_fields_do_not_stop_its_event(
+    client: httpx.AsyncClient, events: InMemoryEventPublisher
+) -> None:
+    path = "/twilio/voice/recording?business_id=7"
+    form = {
+        "AccountSid": "AC" + "0" * 32,
+        "CallSid": CALL_SID,
+        "RecordingSid": RECORDING_SID,
+        "RecordingUrl": f"https://api.twilio.com/{RECORDING_SID}",
+        "RecordingStatus": "completed",
+        "RecordingDuration": "0",
+        "RecordingChannels": "2",
+        "RecordingSource": "OutboundAPI",
+        "RecordingTrack": "both",
+        "RecordingStartTime": "Sun, 06 Dec 2026 13:00:00 +0000",
+    }
+    response = await client.post(path, data=form, headers=signed(path, form))
+
+    assert response.status_code == 204
+    (event,) = events.events
+    assert isinstance(event, RecordingReady) and event.duration_s == 0
+
+
 async def test_health_reports_threads_by_name_and_metrics_are_prometheus_text(
     client: httpx.AsyncClient,
 ) -> None:
