@@ -207,3 +207,39 @@ def test_a_recording_deleted_at_twilio_before_its_download_is_marked_gone_not_re
     with tenant_session(business.id) as session:
         recording = session.execute(select(Recording)).scalar_one()
     assert (recording.status, recording.storage_key) == ("gone", None)
+
+
+def test_an_empty_transcript_writes_no_empty_turn_on_the_call(
+    worker: dramatiq.Worker,
+    jobs_env: Settings,
+    fake_twilio: FakeTwilioServer,
+    fake_openai: FakeOpenAIServer,
+) -> None:
+    """Speech-to-text answers "" for a recording of silence or hold music."""
+    business = make_business()
+    call_sid = sid("CA")
+    add(
+        business.id, CallLog(business_id=business.id, call_sid=call_sid, from_number=unique_phone())
+    )
+    recording_sid = fake_twilio.add_recording(silent_wav(), call_sid=call_sid)
+    fake_openai.transcript = ""
+
+    job = run(
+        "process_recording_job",
+        business_id=business.id,
+        recording_sid=recording_sid,
+        call_sid=call_sid,
+        duration_s=5,
+    )
+
+    assert job.status == "succeeded", job.last_error
+    assert len(fake_openai.transcriptions) == 1
+    with tenant_session(business.id) as session:
+        recording = session.execute(select(Recording)).scalar_one()
+        log = session.execute(select(CallLog)).scalar_one()
+    assert (recording.status, recording.transcript, recording.call_log_id) == (
+        "transcribed",
+        "",
+        log.id,
+    )
+    assert not log.transcript and jobs_of(business.id, "analyze_conversation_job") == []
