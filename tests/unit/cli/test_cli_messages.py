@@ -7,6 +7,7 @@ import socket
 import subprocess
 import sys
 
+import httpx
 import pytest
 import typer
 from typer.testing import CliRunner
@@ -119,3 +120,45 @@ def test_an_api_that_takes_too_long_is_not_called_out_of_reach(
         f"error: the API at {url} did not answer POST /api/v1/admin/parked-events/replay "
         "within 0.3 s; it may still be doing it: check before trying again"
     )
+
+
+def another_server(status: int, body: bytes, content_type: str, **headers: str) -> httpx.Client:
+    """A client whose every request is answered by a server that is not the API (a web
+    server's page, a redirect to https): the answer a mistaken --api-url gets."""
+    answer = httpx.Response(status, content=body, headers={"content-type": content_type, **headers})
+    transport = httpx.MockTransport(lambda request: answer)
+    return httpx.Client(transport=transport, base_url="http://127.0.0.1:9")
+
+
+@pytest.mark.parametrize(
+    ("server", "said"),
+    [
+        (
+            another_server(200, b"<html>Welcome</html>", "text/html"),
+            "GET /api/v1/calls → 200, not JSON: is --api-url the Switchboard API's address?",
+        ),
+        (
+            another_server(301, b"", "text/html", location="https://example.test/api/v1/calls"),
+            "GET /api/v1/calls → 301, sent on to https://example.test/api/v1/calls: "
+            "is --api-url the Switchboard API's address?",
+        ),
+        (
+            another_server(200, b'{"status": "ok"}', "application/json"),
+            "GET /api/v1/calls: the answer is not a page of items: "
+            "is --api-url the Switchboard API's address?",
+        ),
+        (
+            another_server(404, b"<!DOCTYPE html>\n<html>\n<h1>Not here</h1>", "text/html"),
+            "GET /api/v1/calls → 404: an HTML page: is --api-url the Switchboard API's address?",
+        ),
+    ],
+    ids=["a web page", "a redirect", "other JSON", "an error page"],
+)
+def test_a_url_that_is_not_the_api_ends_in_one_line_without_a_traceback(
+    capsys: pytest.CaptureFixture[str], server: httpx.Client, said: str
+) -> None:
+    with ApiClient("http://127.0.0.1:9", "sbk_unused", http=server) as api:
+        with pytest.raises(typer.Exit) as ended:
+            api.items("/api/v1/calls", {}, 50)
+    assert ended.value.exit_code == 1
+    assert one_line(capsys.readouterr().err) == f"error: {said}"

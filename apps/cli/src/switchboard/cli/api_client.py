@@ -13,6 +13,8 @@ from rich.markup import escape
 err = Console(stderr=True)
 #: The most items the API returns in one page.
 PAGE_LIMIT = 200
+#: What an answer the API would never give means (``--api-url`` names another server).
+NOT_THE_API = "is --api-url the Switchboard API's address?"
 
 ApiUrl = typer.Option(
     "http://127.0.0.1:8000", "--api-url", envvar="API_BASE_URL", help="The API's base URL."
@@ -32,8 +34,12 @@ def fail(message: str, code: int = 1) -> NoReturn:
 def _detail(response: httpx.Response) -> str:
     try:
         detail = response.json().get("detail", response.text)
-    except ValueError:
-        return response.text[:200] or response.reason_phrase
+    except (ValueError, AttributeError):
+        # Not the API's JSON: another server's page says nothing to the point, a proxy's
+        # line of text may ("Bad Gateway"), on one line.
+        if response.headers.get("content-type", "").startswith("text/html"):
+            return f"an HTML page: {NOT_THE_API}"
+        return " ".join(response.text.split())[:200] or response.reason_phrase
     if isinstance(detail, list):
         return "; ".join(
             f"{'.'.join(str(p) for p in e.get('loc', [])[1:])}: {e.get('msg')}" for e in detail
@@ -89,12 +95,22 @@ class ApiClient:
         """The JSON of a successful response; otherwise print the API's reason and exit."""
         if response.status_code == 401:
             fail("the API key was refused (check --api-key / SWITCHBOARD_API_KEY)")
+        request = response.request
+        asked = f"{request.method} {request.url.path}"
         if response.is_error:
-            request = response.request
+            fail(f"{asked} → {response.status_code}: {_detail(response)}")
+        if response.is_redirect:
+            # The API never redirects: another server (an http → https hop, a login page).
             fail(
-                f"{request.method} {request.url.path} → {response.status_code}: {_detail(response)}"
+                f"{asked} → {response.status_code}, sent on to "
+                f"{response.headers.get('location', '?')}: {NOT_THE_API}"
             )
-        return response.json() if response.content else None
+        if not response.content:
+            return None
+        try:
+            return response.json()
+        except ValueError:
+            fail(f"{asked} → {response.status_code}, not JSON: {NOT_THE_API}")
 
     def pages(self, path: str, params: dict[str, Any]) -> Iterator[list[dict[str, Any]]]:
         """Each page's items of a paginated list in turn, following ``next_cursor``."""
@@ -103,6 +119,8 @@ class ApiClient:
             page = self.call(
                 "GET", path, params={**params, **({"cursor": cursor} if cursor else {})}
             )
+            if not isinstance(page, dict) or not isinstance(page.get("items"), list):
+                fail(f"GET {path}: the answer is not a page of items: {NOT_THE_API}")
             yield page["items"]
             cursor = page.get("next_cursor")
             if not cursor:
