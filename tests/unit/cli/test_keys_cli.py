@@ -51,3 +51,19 @@ def test_the_key_table_piped_keeps_each_key_on_one_line(embedded) -> None:
     assert listed.exit_code == 0, listed.output
     [row] = [line for line in listed.stdout.splitlines() if name in line]
     assert re.search(r"\d{4}-\d\d-\d\d \d\d:\d\d:\d\d", row), row  # created, whole
+
+
+def test_keys_list_json_says_null_for_a_key_never_used_or_not_revoked(embedded) -> None:
+    """Before, ``--json`` carried the table's dash: ``revoked_at: "—"`` made every live key
+    look revoked to a script, and its times were not ISO 8601 as the API's are."""
+    business = make_business()
+    args = ["keys", "create", "--business", str(business.id), "--name", "spare", "--json"]
+    spare = json.loads(runner.invoke(app, args).stdout)
+    runner.invoke(app, ["keys", "revoke", str(spare["id"]), "--business", str(business.id)])
+    listed = runner.invoke(app, ["keys", "list", "--business", str(business.id), "--json"])
+    assert listed.exit_code == 0, listed.output
+    default, revoked = json.loads(listed.stdout)
+    assert default["revoked_at"] is None and default["last_used_at"] is None
+    assert revoked["last_used_at"] is None
+    for moment in (default["created_at"], revoked["created_at"], revoked["revoked_at"]):
+        assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d+)?Z", moment), moment

@@ -7,8 +7,8 @@ the client to it, then revoke the old one; the old key works until it is revoked
 
 from __future__ import annotations
 
-import json
 import sys
+from typing import Any
 
 import typer
 from rich.console import Console
@@ -24,14 +24,19 @@ COLUMNS = (
     output.field("id"),
     output.field("name", long=True),
     output.field("prefix"),
-    output.field("created_at", "created"),
-    output.field("last_used_at", "last used"),
-    output.field("revoked_at", "revoked"),
+    output.Column("created", lambda key: output.when(key["created_at"])),
+    output.Column("last used", lambda key: output.when(key["last_used_at"]) or "—"),
+    output.Column("revoked", lambda key: output.when(key["revoked_at"]) or "—"),
 )
 
 
-def _when(moment: object) -> str:
-    return str(moment)[:19] if moment is not None else "—"
+def _public(key: object) -> dict[str, Any]:
+    """``key`` as the admin API lists it (``/api/v1/businesses/{id}/api-keys``): ISO 8601
+    times, null when never used or not revoked, so a script reads ``--json`` as it reads the
+    API (a display dash there read as "revoked" to ``revoked_at != null``)."""
+    from switchboard.api.schemas.api_keys import ApiKeyPublic
+
+    return ApiKeyPublic.model_validate(key).model_dump(mode="json")
 
 
 @app.command()
@@ -52,7 +57,7 @@ def create(
         fail(str(exc))
     if as_json:
         body = {"id": issued.id, "name": issued.name, "prefix": issued.prefix}
-        sys.stdout.write(json.dumps({**body, "api_key": issued.key}) + "\n")
+        output.emit_json({**body, "api_key": issued.key})
         return
     Console(stderr=True).print(f"created key {issued.id} ({issued.name}) for business {business}")
     sys.stdout.write(f"API key (shown once): {issued.key}\n")
@@ -71,21 +76,8 @@ def list_keys(
         keys = list_api_keys(business)
     except NotFoundError as exc:
         fail(str(exc))
-    rows = [
-        {
-            "id": key.id,
-            "name": key.name,
-            "prefix": key.prefix,
-            "created_at": _when(key.created_at),
-            "last_used_at": _when(key.last_used_at),
-            "revoked_at": _when(key.revoked_at),
-        }
-        for key in keys
-    ]
-    if as_json:
-        sys.stdout.write(json.dumps(rows) + "\n")
-        return
-    output.print_table(rows, COLUMNS, empty="no keys")
+    rows = [_public(key) for key in keys]
+    output.show(rows, as_json, lambda: output.print_table(rows, COLUMNS, empty="no keys"))
 
 
 @app.command()
