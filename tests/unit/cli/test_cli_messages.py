@@ -6,6 +6,7 @@ import logging
 import socket
 import subprocess
 import sys
+from pathlib import Path
 
 import httpx
 import pytest
@@ -162,3 +163,21 @@ def test_a_url_that_is_not_the_api_ends_in_one_line_without_a_traceback(
             api.items("/api/v1/calls", {}, 50)
     assert ended.value.exit_code == 1
     assert one_line(capsys.readouterr().err) == f"error: {said}"
+
+
+@pytest.mark.parametrize(("separator", "name"), [(";", "semicolons"), ("\t", "tabs")])
+def test_a_leads_file_separated_otherwise_than_by_commas_is_named_so(
+    tmp_path: Path, separator: str, name: str
+) -> None:
+    """A spreadsheet in a locale with a decimal comma saves "CSV" with semicolons: the header
+    is then one unknown column, and "no 'phone' column" alone left the reason to guess."""
+    path = tmp_path / "leads.csv"
+    path.write_text(f"phone{separator}name\n+15550001001{separator}Ada\n", encoding="utf-8")
+    result = runner.invoke(app, ["leads", "import", str(path), "--api-key", "sbk_unused"])
+    assert result.exit_code == 2
+    said = one_line(result.output)
+    assert (
+        f"{path}:1: field 'phone': the header has no 'phone' column "
+        f"(the file is separated by {name}: save it as comma-separated CSV)"
+    ) in said
+    assert said.endswith(f"{path}: nothing imported (2 errors)")

@@ -50,7 +50,10 @@ def _report(path: Path, parsed: ParsedLeads) -> None:
     hidden = len(parsed.errors) - MAX_ERRORS_SHOWN
     if hidden > 0:
         err.print(f"… and {hidden} more errors", highlight=False)
-    err.print(f"{path}: nothing imported ({len(parsed.errors)} errors)", highlight=False)
+    count = len(parsed.errors)
+    err.print(
+        f"{path}: nothing imported ({count} error{'' if count == 1 else 's'})", highlight=False
+    )
 
 
 def _server_errors(

@@ -87,8 +87,17 @@ def _header(names: list[str] | None) -> tuple[list[str], list[RowError]]:
         for name in repeated
     )  # a row would keep only the last of them, without a word
     if "phone" not in header:
-        errors.append(RowError(1, "phone", "the header has no 'phone' column"))
+        errors.append(RowError(1, "phone", "the header has no 'phone' column" + _separator(header)))
     return header, errors
+
+
+def _separator(header: list[str]) -> str:
+    """A hint when the header reads as one column holding another separator: a spreadsheet
+    saving "CSV" in a locale whose decimal mark is a comma writes semicolons."""
+    for mark, name in ((";", "semicolons"), ("\t", "tabs")):
+        if any(mark in column for column in header):
+            return f" (the file is separated by {name}: save it as comma-separated CSV)"
+    return ""
 
 
 def parse_leads_csv(text: str) -> ParsedLeads:
