@@ -82,20 +82,28 @@ def upload(api: ApiClient, file: Path, parsed: ParsedLeads) -> tuple[int, int]:
     """Create or update ``parsed``'s leads in chunks, with a bar on stderr: (created, updated)."""
     created = updated = 0
     columns = [TextColumn("importing {task.description}"), BarColumn(), MofNCompleteColumn()]
-    with Progress(*columns, TimeElapsedColumn(), console=err) as progress:
-        task = progress.add_task(file.name, total=len(parsed.rows))
-        for start in range(0, len(parsed.rows), CHUNK_ROWS):
-            chunk = parsed.rows[start : start + CHUNK_ROWS]
-            body = to_csv(row for _, row in chunk).encode()
-            response = api.request(
-                "POST", "/api/v1/leads/import", files={"file": (file.name, body, "text/csv")}
-            )
-            if response.status_code == 400:
-                _server_errors(file, chunk, response.json()["errors"])
-                fail(f"{file}: stopped after {created + updated} imported rows", 2)
-            result = api.json_of(response)
-            created, updated = created + result["created"], updated + result["updated"]
-            progress.advance(task, len(chunk))
+    try:
+        with Progress(*columns, TimeElapsedColumn(), console=err) as progress:
+            task = progress.add_task(file.name, total=len(parsed.rows))
+            for start in range(0, len(parsed.rows), CHUNK_ROWS):
+                chunk = parsed.rows[start : start + CHUNK_ROWS]
+                body = to_csv(row for _, row in chunk).encode()
+                response = api.request(
+                    "POST", "/api/v1/leads/import", files={"file": (file.name, body, "text/csv")}
+                )
+                if response.status_code == 400:
+                    _server_errors(file, chunk, response.json()["errors"])
+                    fail(f"{file}: stopped after {created + updated} imported rows", 2)
+                result = api.json_of(response)
+                created, updated = created + result["created"], updated + result["updated"]
+                progress.advance(task, len(chunk))
+    except KeyboardInterrupt:
+        # The chunks sent are imported: say how far it got (a chunk under way may be too).
+        fail(
+            f"{file}: interrupted after {created + updated} of {len(parsed.rows)} rows were "
+            "imported; importing the file again updates them and adds the rest",
+            130,
+        )
     return created, updated
 
 

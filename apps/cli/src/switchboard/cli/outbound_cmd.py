@@ -54,14 +54,22 @@ def _counts(run: dict[str, Any]) -> str:
 def _follow(api: ApiClient, run: dict[str, Any], interval: float) -> dict[str, Any]:
     columns = [TextColumn("{task.description}"), BarColumn(), TaskProgressColumn()]
     extra = [TextColumn("{task.fields[counts]}"), TimeElapsedColumn()]
-    with Progress(*columns, *extra, console=err) as progress:
-        task = progress.add_task(f"run {run['id']} {run['name']}", total=100, counts="")
-        while True:
-            progress.update(task, completed=run["progress"] * 100, counts=_counts(run))
-            if run["status"] not in LIVE_STATUSES:
-                return run
-            time.sleep(interval)  # polling a remote API: there is nothing local to wait on
-            run = api.call("GET", f"/api/v1/outbound-runs/{run['id']}")
+    try:
+        with Progress(*columns, *extra, console=err) as progress:
+            task = progress.add_task(f"run {run['id']} {run['name']}", total=100, counts="")
+            while True:
+                progress.update(task, completed=run["progress"] * 100, counts=_counts(run))
+                if run["status"] not in LIVE_STATUSES:
+                    return run
+                time.sleep(interval)  # polling a remote API: there is nothing local to wait on
+                run = api.call("GET", f"/api/v1/outbound-runs/{run['id']}")
+    except KeyboardInterrupt:
+        # Ctrl-C stops the watching, not the run: say so, and how to stop the run too.
+        fail(
+            f"stopped following run {run['id']}, which goes on: switchboard outbound status "
+            f"{run['id']} shows it, switchboard outbound cancel {run['id']} stops it",
+            130,
+        )
 
 
 def _lead_ids_of(api: ApiClient, csv: Path) -> list[int]:
