@@ -181,3 +181,23 @@ def test_a_leads_file_separated_otherwise_than_by_commas_is_named_so(
         f"(the file is separated by {name}: save it as comma-separated CSV)"
     ) in said
     assert said.endswith(f"{path}: nothing imported (2 errors)")
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["run", "--api-port", "70000"],
+        ["run", "--gateway-port", "-1"],
+        ["run", "--scheduler-port", "0"],
+        ["api", "--port", "65536"],
+        ["gateway", "--port", "-5"],
+        ["scheduler", "--port", "99999"],
+    ],
+)
+def test_a_port_out_of_range_is_a_usage_error_before_anything_starts(args: list[str]) -> None:
+    """Before, ``run --api-port 70000`` migrated the database, then died in bind() with a
+    traceback (and a negative port in getaddrinfo); ``run`` with 0 printed a banner of
+    http://127.0.0.1:0 URLs."""
+    result = runner.invoke(app, args)
+    assert result.exit_code == 2, result.output
+    assert f"Invalid value for '{args[1]}'" in one_line(result.output)

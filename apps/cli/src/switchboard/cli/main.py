@@ -126,12 +126,19 @@ def _setup(*, client: bool = False) -> None:
         logging.getLogger("httpx").setLevel(max(logging.WARNING, logging.getLogger().level))
 
 
+def _port(default: int, lowest: int = 0) -> Any:
+    """A TCP port option: one out of range is a usage error (exit 2), not bind()'s traceback
+    after the migrations ran. 0 lets the system choose, for a server on its own; ``run``
+    derives the services' URLs from its ports, so there ``lowest`` is 1."""
+    return typer.Option(default, min=lowest, max=65535)
+
+
 @app.command()
 def run(
     host: str = typer.Option("127.0.0.1", help="Address the HTTP services bind to."),
-    api_port: int = typer.Option(8000),
-    gateway_port: int = typer.Option(8001),
-    scheduler_port: int = typer.Option(8002),
+    api_port: int = _port(8000, lowest=1),
+    gateway_port: int = _port(8001, lowest=1),
+    scheduler_port: int = _port(8002, lowest=1),
     threads: int = typer.Option(4, help="Worker threads for the in-process worker."),
 ) -> None:
     """Run what SERVICE_ROLE says (default: everything in one process)."""
@@ -145,7 +152,7 @@ def run(
 @app.command()
 def api(
     host: str = "0.0.0.0",  # noqa: S104 - a server binds all interfaces
-    port: int = 8000,
+    port: int = _port(8000),
     workers: int = typer.Option(1, help="Server processes (each with its own event loop)."),
 ) -> None:
     """The REST API, WhatsApp webhook and dashboard."""
@@ -156,7 +163,7 @@ def api(
 
 
 @app.command()
-def gateway(host: str = "0.0.0.0", port: int = 8001) -> None:  # noqa: S104
+def gateway(host: str = "0.0.0.0", port: int = _port(8001)) -> None:  # noqa: S104
     """The voice gateway (Twilio webhooks and Media Streams)."""
     _setup()
     from switchboard.voice_gateway.server import serve
@@ -168,7 +175,7 @@ def gateway(host: str = "0.0.0.0", port: int = 8001) -> None:  # noqa: S104
 def scheduler(
     modules: list[str] = typer.Argument(None, help="Extra modules whose SCHEDULES run too."),
     host: str = "0.0.0.0",  # noqa: S104
-    port: int = 8002,
+    port: int = _port(8002),
     list_: bool = typer.Option(
         False, "--list", help="Print the schedules with their last and next runs, and exit."
     ),
