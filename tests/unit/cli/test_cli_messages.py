@@ -192,12 +192,19 @@ def test_a_leads_file_separated_otherwise_than_by_commas_is_named_so(
         ["api", "--port", "65536"],
         ["gateway", "--port", "-5"],
         ["scheduler", "--port", "99999"],
+        ["run", "--threads", "0"],
+        ["api", "--workers", "0"],
+        ["worker", "--processes", "0"],
+        ["worker", "--threads", "-1"],
     ],
 )
-def test_a_port_out_of_range_is_a_usage_error_before_anything_starts(args: list[str]) -> None:
+def test_a_port_or_count_out_of_range_is_a_usage_error_before_anything_starts(
+    args: list[str],
+) -> None:
     """Before, ``run --api-port 70000`` migrated the database, then died in bind() with a
-    traceback (and a negative port in getaddrinfo); ``run`` with 0 printed a banner of
-    http://127.0.0.1:0 URLs."""
+    traceback (and a negative port in getaddrinfo); ``run`` with port 0 printed a banner of
+    http://127.0.0.1:0 URLs; ``run --threads 0`` came up with no worker thread, so no job
+    ever ran, and ``--threads -1`` with a worker thread's traceback."""
     result = runner.invoke(app, args)
     assert result.exit_code == 2, result.output
     assert f"Invalid value for '{args[1]}'" in one_line(result.output)

@@ -139,7 +139,7 @@ def run(
     api_port: int = _port(8000, lowest=1),
     gateway_port: int = _port(8001, lowest=1),
     scheduler_port: int = _port(8002, lowest=1),
-    threads: int = typer.Option(4, help="Worker threads for the in-process worker."),
+    threads: int = typer.Option(4, min=1, help="Worker threads for the in-process worker."),
 ) -> None:
     """Run what SERVICE_ROLE says (default: everything in one process)."""
     _setup()
@@ -153,7 +153,7 @@ def run(
 def api(
     host: str = "0.0.0.0",  # noqa: S104 - a server binds all interfaces
     port: int = _port(8000),
-    workers: int = typer.Option(1, help="Server processes (each with its own event loop)."),
+    workers: int = typer.Option(1, min=1, help="Server processes (each with its own event loop)."),
 ) -> None:
     """The REST API, WhatsApp webhook and dashboard."""
     _setup()
@@ -193,8 +193,8 @@ def scheduler(
 @app.command()
 def worker(
     modules: list[str] = typer.Argument(None, help="Extra modules that declare actors."),
-    processes: int = typer.Option(2, help="Worker processes."),
-    threads: int = typer.Option(8, help="Threads per worker process."),
+    processes: int = typer.Option(2, min=1, help="Worker processes."),
+    threads: int = typer.Option(8, min=1, help="Threads per worker process."),
     queues: list[str] = typer.Option([], "--queue", "-Q", help="Only these queues (repeatable)."),
     metrics_port: int | None = typer.Option(
         None,
