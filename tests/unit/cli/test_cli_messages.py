@@ -208,3 +208,15 @@ def test_a_port_or_count_out_of_range_is_a_usage_error_before_anything_starts(
     result = runner.invoke(app, args)
     assert result.exit_code == 2, result.output
     assert f"Invalid value for '{args[1]}'" in one_line(result.output)
+
+
+def test_a_leads_file_quoting_rich_markup_is_reported_as_written(tmp_path: Path) -> None:
+    """The errors quote the file: "[/x]" as a phone ended the report in a MarkupError."""
+    path = tmp_path / "[b]leads.csv"
+    path.write_text("phone,name\n[/x],Ada\n", encoding="utf-8")
+    result = runner.invoke(app, ["leads", "import", str(path), "--api-key", "sbk_unused"])
+    assert result.exit_code == 2, result.output
+    assert one_line(result.output) == (
+        f"error: {path}:2: field 'phone': '[/x]' is not a phone number in E.164 form "
+        f"(+15551234567) {path}: nothing imported (1 error)"
+    )

@@ -67,3 +67,14 @@ def test_keys_list_json_says_null_for_a_key_never_used_or_not_revoked(embedded) 
     assert revoked["last_used_at"] is None
     for moment in (default["created_at"], revoked["created_at"], revoked["revoked_at"]):
         assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d+)?Z", moment), moment
+
+
+def test_a_key_named_like_rich_markup_is_created_and_shown(embedded) -> None:
+    """The name is the operator's text: "[/x]" ended ``keys create`` in a MarkupError after
+    the key was made, so the key, shown once, was never shown."""
+    business = make_business()
+    args = ["keys", "create", "--business", str(business.id), "--name", "[/x] nightly"]
+    created = runner.invoke(app, args)
+    assert created.exit_code == 0, created.output
+    assert "created key" in created.stderr and "([/x] nightly)" in created.stderr
+    assert re.search(r"API key \(shown once\): sbk_\S+", created.stdout)

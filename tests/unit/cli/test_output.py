@@ -77,3 +77,14 @@ def test_a_table_without_a_terminal_is_wide_enough_for_one_line_per_row(capsys) 
     output.print_table([JOB], JOB_COLUMNS, empty="no jobs")
     lines = [line for line in capsys.readouterr().out.splitlines() if JOB["id"] in line]
     assert len(lines) == 1 and "send_whatsapp_reply" in lines[0]
+
+
+def test_a_cell_is_shown_as_written_never_read_as_markup() -> None:
+    """A lead's name comes from a CSV or a caller: "[/x]" stopped the whole table with a
+    MarkupError traceback, and "[link=…]" turned into a link in the operator's terminal."""
+    names = ["[/oops]", "[link=https://evil.test]click[/link] [bold]x[/bold]"]
+    rows = [{"id": index, "name": name} for index, name in enumerate(names)]
+    columns = (output.field("id"), output.field("name", long=True, max_width=80))
+    shown = rendered(200, rows, columns)
+    for name in names:
+        assert name in shown

@@ -59,7 +59,9 @@ def create(
         body = {"id": issued.id, "name": issued.name, "prefix": issued.prefix}
         output.emit_json({**body, "api_key": issued.key})
         return
-    Console(stderr=True).print(f"created key {issued.id} ({issued.name}) for business {business}")
+    Console(stderr=True).print(
+        f"created key {issued.id} ({issued.name}) for business {business}", markup=False
+    )
     sys.stdout.write(f"API key (shown once): {issued.key}\n")
 
 

@@ -6,6 +6,7 @@ from pathlib import Path
 from typing import Any
 
 import typer
+from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from switchboard.cli import output
@@ -40,19 +41,23 @@ def _read(path: Path) -> str:
         fail(f"{path}: {exc.strerror}", 2)
 
 
+def _print_error(where: str, field: str, message: str) -> None:
+    # The message quotes the file ("'[/x]' is not a phone number"): text, not rich markup.
+    said = escape(f"{where}: field '{field}': {message}")
+    err.print(f"[red]error:[/red] {said}", highlight=False, soft_wrap=True)
+
+
 def _report(path: Path, parsed: ParsedLeads) -> None:
     for error in parsed.errors[:MAX_ERRORS_SHOWN]:
-        err.print(
-            f"[red]error:[/red] {path}:{error.line}: field '{error.field}': {error.message}",
-            highlight=False,
-            soft_wrap=True,
-        )
+        _print_error(f"{path}:{error.line}", error.field, error.message)
     hidden = len(parsed.errors) - MAX_ERRORS_SHOWN
     if hidden > 0:
         err.print(f"… and {hidden} more errors", highlight=False)
     count = len(parsed.errors)
     err.print(
-        f"{path}: nothing imported ({count} error{'' if count == 1 else 's'})", highlight=False
+        f"{path}: nothing imported ({count} error{'' if count == 1 else 's'})",
+        highlight=False,
+        markup=False,
     )
 
 
@@ -62,11 +67,7 @@ def _server_errors(
     # A chunk's line n (its header is line 1) is the file's line chunk[n - 2][0].
     for error in errors:
         line = chunk[error["line"] - 2][0] if 2 <= error["line"] <= len(chunk) + 1 else "?"
-        err.print(
-            f"[red]error:[/red] {file}:{line}: field '{error['field']}': {error['message']}",
-            highlight=False,
-            soft_wrap=True,
-        )
+        _print_error(f"{file}:{line}", error["field"], error["message"])
 
 
 def read_valid_csv(file: Path) -> ParsedLeads:
@@ -81,7 +82,11 @@ def read_valid_csv(file: Path) -> ParsedLeads:
 def upload(api: ApiClient, file: Path, parsed: ParsedLeads) -> tuple[int, int]:
     """Create or update ``parsed``'s leads in chunks, with a bar on stderr: (created, updated)."""
     created = updated = 0
-    columns = [TextColumn("importing {task.description}"), BarColumn(), MofNCompleteColumn()]
+    columns = [
+        TextColumn("importing {task.description}", markup=False),
+        BarColumn(),
+        MofNCompleteColumn(),
+    ]
     try:
         with Progress(*columns, TimeElapsedColumn(), console=err) as progress:
             task = progress.add_task(file.name, total=len(parsed.rows))

@@ -312,5 +312,8 @@ def create_business_command(
     if as_json:
         sys.stdout.write(json.dumps(created.model_dump(mode="json")) + "\n")
     else:
-        _err().print(f"created business {business.id} ({business.name}, {business.phone_number})")
+        _err().print(
+            f"created business {business.id} ({business.name}, {business.phone_number})",
+            markup=False,
+        )
         sys.stdout.write(f"API key (shown once): {key.key}\n")

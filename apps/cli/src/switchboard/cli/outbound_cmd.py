@@ -52,7 +52,7 @@ def _counts(run: dict[str, Any]) -> str:
 
 
 def _follow(api: ApiClient, run: dict[str, Any], interval: float) -> dict[str, Any]:
-    columns = [TextColumn("{task.description}"), BarColumn(), TaskProgressColumn()]
+    columns = [TextColumn("{task.description}", markup=False), BarColumn(), TaskProgressColumn()]
     extra = [TextColumn("{task.fields[counts]}"), TimeElapsedColumn()]
     try:
         with Progress(*columns, *extra, console=err) as progress:

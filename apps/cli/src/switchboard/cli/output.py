@@ -16,6 +16,7 @@ from typing import Any
 import typer
 from rich.console import Console
 from rich.table import Table
+from rich.text import Text
 
 Row = Mapping[str, Any]
 
@@ -116,7 +117,9 @@ def build_table(
         else:
             table.add_column(column.header, no_wrap=True, min_width=widest)
     for row in cells:
-        table.add_row(*row)
+        # Text, not markup: a cell holds what callers, files and errors wrote ("[/x]" in a
+        # lead's name stopped the whole table with a MarkupError; "[link=…]" made a link).
+        table.add_row(*(Text(cell) for cell in row))
     return table
 
 
