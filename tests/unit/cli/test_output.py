@@ -88,3 +88,17 @@ def test_a_cell_is_shown_as_written_never_read_as_markup() -> None:
     shown = rendered(200, rows, columns)
     for name in names:
         assert name in shown
+
+
+def test_control_characters_are_written_out_not_sent_to_the_terminal() -> None:
+    """An ESC sequence in a lead's name (a CSV cell, a caller) cleared the operator's screen
+    or wrote a link; it is shown as ``\\x1b`` in tables and records alike."""
+    name = "Ada\x1b[2J\x1b]8;;https://evil.test\x07x\x9b"
+    rows = [{"id": 1, "name": name}]
+    columns = (output.field("id"), output.field("name", long=True, max_width=80))
+    buffer = io.StringIO()
+    console = Console(file=buffer, width=200, color_system=None)
+    output.print_record([("name", name)], console=console)
+    for shown in (rendered(200, rows, columns), buffer.getvalue()):
+        assert "\x1b" not in shown and "\x07" not in shown and "\x9b" not in shown
+        assert "Ada\\x1b[2J\\x1b]8;;https://evil.test\\x07x\\x9b" in shown

@@ -47,7 +47,11 @@ def _render_call(call: dict[str, Any]) -> None:
         console = output.stdout_console()
         console.print("transcript:", style="bold")
         for turn in call["transcript"]:
-            console.print(f"  {turn.get('role')}: {turn.get('text')}", markup=False, soft_wrap=True)
+            console.print(
+                f"  {turn.get('role')}: {output.text(turn.get('text'))}",
+                markup=False,
+                soft_wrap=True,
+            )
     if call.get("recordings"):
         output.print_table(call["recordings"], RECORDING_COLUMNS, empty="", title="recordings")
 

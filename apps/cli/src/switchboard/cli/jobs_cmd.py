@@ -89,7 +89,7 @@ def _render_job(job: dict[str, Any]) -> None:
     output.print_record(pairs, title=f"job {job['id']}")
     if job.get("last_error"):
         output.stdout_console().print("last error:", style="bold")
-        output.stdout_console().print(job["last_error"], markup=False, soft_wrap=True)
+        output.stdout_console().print(output.text(job["last_error"]), markup=False, soft_wrap=True)
 
 
 @app.command("list")

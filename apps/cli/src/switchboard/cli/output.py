@@ -53,13 +53,21 @@ def when(value: str | None) -> str:
     return value.replace("T", " ").removesuffix("Z").split(".")[0].split("+")[0]
 
 
+#: Control characters but tabs and line ends (rich drops a CR), shown as ``\x1b``: a caller's
+#: name or a file's cell holding ESC sequences would otherwise drive the operator's terminal.
+_CONTROLS = {
+    code: f"\\x{code:02x}" for code in (*range(0x20), *range(0x7F, 0xA0)) if code not in (9, 10, 13)
+}
+
+
 def text(value: Any) -> str:
-    """A cell's text: blank for null, ``yes``/``no`` for booleans."""
+    """A cell's text: blank for null, ``yes``/``no`` for booleans, control characters
+    written out (``\\x1b``), never sent to the terminal."""
     if value is None:
         return ""
     if isinstance(value, bool):
         return "yes" if value else "no"
-    return str(value)
+    return str(value).translate(_CONTROLS)
 
 
 def stdout_console() -> Console:
