@@ -74,9 +74,11 @@ class WhatsAppSession(TenantOwned, Timestamped, Base):
     __tablename__ = "whatsapp_sessions"
     __table_args__ = (
         # The idle sessions (every minute, ``whatsapp/scheduled.py``): the open ones only,
-        # not every session ever closed with its summary (migration 0033).
+        # not every session ever closed with its summary; and a conversation's open session,
+        # which the worker looks up on every message (migration 0033).
         Index(
             "ix_whatsapp_sessions_open",
+            "conversation_id",
             "last_activity_at",
             postgresql_where=_OPEN_SESSION_SQL,
             sqlite_where=_OPEN_SESSION_SQL,

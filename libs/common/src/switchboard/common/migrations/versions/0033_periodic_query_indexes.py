@@ -53,7 +53,11 @@ def upgrade() -> None:
     op.create_index(
         "ix_whatsapp_sessions_open",
         "whatsapp_sessions",
-        ["last_activity_at"],
+        # conversation_id first: the worker finds a conversation's open session through it
+        # on every message (led by last_activity_at, an unanalyzed table's plan read every
+        # open session of every business there); the minute's sweep reads it whole, which is
+        # the open sessions only.
+        ["conversation_id", "last_activity_at"],
         postgresql_where=_OPEN_SESSION,
         sqlite_where=_OPEN_SESSION,
     )
