@@ -78,13 +78,25 @@ def api() -> Iterator[StandInApi]:
     server.server_close()
 
 
+def _as_from_a_terminal() -> None:
+    """In the command's process before it starts: SIGINT as a shell in a terminal leaves it
+    (default, unblocked). The test run's own may differ: started in the background, or after a
+    test that ran Dramatiq's worker in-process (it blocks and ignores SIGINT), it is inherited
+    ignored or blocked, and the Ctrl-C would never arrive."""
+    signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGINT})
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 def interrupted(api: StandInApi, *args: str) -> tuple[int, str]:
     """Run ``switchboard ARGS`` against ``api``, Ctrl-C it once a request is held: its exit
     code and stderr on one line."""
     url = f"http://127.0.0.1:{api.server_address[1]}"
     command = [sys.executable, "-m", "switchboard.cli", *args, "--api-url", url]
     process = subprocess.Popen(
-        [*command, "--api-key", "sbk_unused"], stdout=subprocess.PIPE, stderr=subprocess.PIPE
+        [*command, "--api-key", "sbk_unused"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        preexec_fn=_as_from_a_terminal,
     )
     try:
         assert api.holding.wait(60), "the command never sent its second request"
