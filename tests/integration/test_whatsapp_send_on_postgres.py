@@ -321,3 +321,36 @@ def test_delivery_reports_move_forward_only_under_row_level_security(pg: Setting
     functions = PostgresSendLedger(get_settings().db_app_role)
     assert functions.claim(owner.id, reply_id) is None
     assert functions.claim(owner.id, later_id) is None
+
+
+def test_a_report_before_the_sid_is_recorded_outlives_the_record_of_either_ledger(
+    pg: Settings,
+) -> None:
+    owner, other = make_business(), make_business()
+    functions = PostgresSendLedger(get_settings().db_app_role)
+    outcomes = []
+    for ledger in (functions, sending.OrmSendLedger()):
+        failed_sid, read_sid = f"SM{unique_phone()[1:]}f", f"SM{unique_phone()[1:]}r"
+        _, failing = _reply_waiting_to_be_sent(owner)
+        _, reading = _reply_waiting_to_be_sent(owner)
+        for message_id in (failing, reading):
+            assert ledger.claim(owner.id, message_id) is not None
+        # Named by id from another business's number, or with a sid of another message: no.
+        assert not delivery.record_delivery(other.phone_number, failed_sid, "failed", "1", failing)
+        # Twilio reports on each before the send hears back.
+        assert delivery.record_delivery(
+            owner.phone_number, failed_sid, "undelivered", "63016", failing
+        )
+        assert delivery.record_delivery(owner.phone_number, read_sid, "read", "", reading)
+        assert not delivery.record_delivery(owner.phone_number, read_sid, "failed", "1", failing)
+
+        ledger.record(owner.id, failing, "sent", failed_sid, None)
+        ledger.record(owner.id, reading, "sent", read_sid, None)
+
+        failed, read = _state(owner.id, failing), _state(owner.id, reading)
+        assert (failed[0], failed[2]) == ("failed", failed_sid) and "63016" in str(failed[3])
+        assert (read[0], read[2], read[3]) == ("sent", read_sid, None)
+        outcomes.append(
+            (failed[0], _delivery(owner.id, failing)[0], _delivery(owner.id, reading)[0::2])
+        )
+    assert outcomes[0] == outcomes[1] == ("failed", "undelivered", ("read", "sent"))

@@ -12,13 +12,19 @@ from fastapi.testclient import TestClient
 from twilio.request_validator import RequestValidator
 
 from switchboard.api.app import create_app
+from switchboard.common.db import tenant_session
 from switchboard.common.integrations.twilio_rest import WHATSAPP_STATUS_PATH
+from switchboard.common.jobs import enqueue
+from switchboard.common.jobs.catalog import PROCESS_WHATSAPP_WEBHOOK, SEND_WHATSAPP_MESSAGE
+from switchboard.common.models import Job, WhatsAppMessage
 from switchboard.common.settings import Settings
 from tests.fakes.twilio_rest import AUTH_TOKEN, FakeTwilioServer
 from tests.support.factories import TestBusiness, make_business
 from tests.support.waiting import wait_for
 from tests.unit.api.rows import auth
+from tests.unit.worker.jobs import finished, jobs_of
 from tests.unit.worker.test_whatsapp_jobs import PATH, inbound, signed
+from tests.unit.worker.world import make_world
 
 
 @pytest.fixture
@@ -28,9 +34,17 @@ def client(jobs_env: Settings) -> Iterator[TestClient]:
 
 
 def _report(
-    client: TestClient, settings: Settings, sent: dict[str, str], status: str, code: str = ""
+    client: TestClient,
+    settings: Settings,
+    sent: dict[str, str],
+    status: str,
+    code: str = "",
+    *,
+    callback: str | None = None,
 ) -> int:
-    """Twilio's status callback for a message it took, signed as Twilio signs it."""
+    """Twilio's status callback for a message it took, signed as Twilio signs it: to the
+    ``StatusCallback`` the send named (``callback``: to another, e.g. the plain path that the
+    messages sent before the id was named have)."""
     params = {
         "MessageSid": sent["sid"],
         "SmsSid": sent["sid"],
@@ -42,10 +56,11 @@ def _report(
         "ChannelPrefix": "whatsapp",
         **({"ErrorCode": code} if code else {}),
     }
-    url = settings.api_base_url + WHATSAPP_STATUS_PATH
+    url = callback or sent["StatusCallback"]
     signature = RequestValidator(AUTH_TOKEN).compute_signature(url, params)
     headers = {"X-Twilio-Signature": signature}
-    return client.post(WHATSAPP_STATUS_PATH, data=params, headers=headers).status_code
+    path = url.removeprefix(settings.api_base_url)
+    return client.post(path, data=params, headers=headers).status_code
 
 
 def _reply(client: TestClient, business_api_key: str) -> dict[str, object]:
@@ -67,8 +82,11 @@ def test_a_reply_whatsapp_did_not_deliver_shows_as_failed_with_twilio_s_error(
     [sent] = fake_twilio.wait_for(lambda: fake_twilio.messages or None, timeout=20)
     wait_for(lambda: _reply(client, business.api_key)["status"] == "sent")
 
-    # Every send asks Twilio to report on it here.
-    assert sent["StatusCallback"] == jobs_env.api_base_url + WHATSAPP_STATUS_PATH
+    # Every send asks Twilio to report on it here, naming the message.
+    reply_id = _reply(client, business.api_key)["id"]
+    assert sent["StatusCallback"] == (
+        f"{jobs_env.api_base_url}{WHATSAPP_STATUS_PATH}?message_id={reply_id}"
+    )
     for status in ("queued", "sent"):
         assert _report(client, jobs_env, sent, status) == 204
     reply = _reply(client, business.api_key)
@@ -181,3 +199,140 @@ def test_a_report_on_another_business_s_message_changes_nothing(
         assert _report(client, jobs_env, {**owners, "sid": others["sid"]}, status, "63016") == 204
     assert _delivery(client, other) == ("sent", None, None)
     assert _delivery(client, owner) == ("sent", None, None)
+
+
+def _held_reply(
+    client: TestClient, settings: Settings, fake_twilio: FakeTwilioServer, business: TestBusiness
+) -> tuple[dict[str, str], Job]:
+    """The agent's reply, taken by Twilio but not yet answered: its sid is not recorded."""
+    params = inbound(business.phone_number)
+    fake_twilio.hold_next("create_message", to=params["From"])
+    assert client.post(PATH, data=params, headers=signed(settings, params)).status_code == 200
+    sent = fake_twilio.wait_for(
+        lambda: next((m for m in fake_twilio.messages if m["To"] == params["From"]), None),
+        timeout=20,
+    )
+    [job] = jobs_of(business.id, PROCESS_WHATSAPP_WEBHOOK.name)
+    return sent, job
+
+
+def test_a_report_before_the_send_heard_back_is_kept_and_outlives_the_send_s_record(
+    client: TestClient, jobs_env: Settings, worker: dramatiq.Worker, fake_twilio: FakeTwilioServer
+) -> None:
+    business = make_business()
+    sent, job = _held_reply(client, jobs_env, fake_twilio, business)
+    assert _reply(client, business.api_key)["message_sid"] is None  # Twilio has not answered
+
+    # Twilio reports before it answers the send: outside the 24-hour window.
+    assert _report(client, jobs_env, sent, "undelivered", "63016") == 204
+    reply = _reply(client, business.api_key)
+    assert (reply["status"], reply["delivery_status"]) == ("failed", "undelivered")
+    assert reply["message_sid"] == sent["sid"] and "63016" in str(reply["error"])
+
+    fake_twilio.release()  # the send hears back and records the sid: the failure stays
+    assert finished(business.id, job.id).status == "succeeded"
+    assert _reply(client, business.api_key) == reply
+    assert len([m for m in fake_twilio.messages if m["To"] == sent["To"]]) == 1
+
+
+def test_a_delivery_reported_before_the_send_heard_back_stays_once_it_is_sent(
+    client: TestClient, jobs_env: Settings, worker: dramatiq.Worker, fake_twilio: FakeTwilioServer
+) -> None:
+    business = make_business()
+    sent, job = _held_reply(client, jobs_env, fake_twilio, business)
+
+    for status in ("delivered", "read"):
+        assert _report(client, jobs_env, sent, status) == 204
+    assert _delivery(client, business)[:2] == ("sending", "read")
+
+    fake_twilio.release()
+    assert finished(business.id, job.id).status == "succeeded"
+    reply = _reply(client, business.api_key)
+    assert (reply["status"], reply["delivery_status"], reply["message_sid"]) == (
+        "sent",
+        "read",
+        sent["sid"],
+    )
+    assert reply["error"] is None
+
+
+def test_a_send_whose_answer_was_lost_after_its_report_came_finds_its_own_sid(
+    client: TestClient, jobs_env: Settings, worker: dramatiq.Worker, fake_twilio: FakeTwilioServer
+) -> None:
+    """The message the API queued: Twilio took it and reported on it, then the answer to the
+    send was lost. The lookup finds the sid the report recorded: this message's, not sent
+    again."""
+    world = make_world()
+    fake_twilio.hold_next("create_message")
+    fake_twilio.lose_answer_next("create_message")
+    ref = enqueue(SEND_WHATSAPP_MESSAGE, business_id=world.id, message_id=world.outbound_id)
+    [sent] = fake_twilio.wait_for(lambda: fake_twilio.messages or None, timeout=20)
+    assert _report(client, jobs_env, sent, "delivered") == 204
+
+    fake_twilio.release()
+
+    assert finished(world.id, ref.job_id).status == "succeeded"
+    assert len(fake_twilio.messages) == 1
+    with tenant_session(world.id) as session:
+        message = session.get(WhatsAppMessage, world.outbound_id)
+        assert message is not None
+        assert (message.status, message.delivery_status, message.message_sid) == (
+            "sent",
+            "delivered",
+            sent["sid"],
+        )
+
+
+def test_a_report_naming_another_business_s_message_changes_nothing(
+    client: TestClient, jobs_env: Settings, worker: dramatiq.Worker, fake_twilio: FakeTwilioServer
+) -> None:
+    owner, other = make_business(), make_business()
+    owners = _sent_reply(client, jobs_env, fake_twilio, owner)
+    wait_for(lambda: _reply(client, owner.api_key)["status"] == "sent")
+    others, job = _held_reply(client, jobs_env, fake_twilio, other)  # no sid recorded yet
+    others_id = _reply(client, other.api_key)["id"]
+    callback = f"{jobs_env.api_base_url}{WHATSAPP_STATUS_PATH}?message_id="
+
+    # Signed by Twilio, from the owner's number, naming the other business's message; and
+    # naming a message nobody has.
+    for sid, message_id in (
+        (others["sid"], others_id),
+        (owners["sid"], others_id),
+        (owners["sid"], 9_000_000_000_000_000_000),
+    ):
+        for status in ("delivered", "undelivered"):
+            report = {**owners, "sid": sid}
+            assert (
+                _report(
+                    client, jobs_env, report, status, "63016", callback=callback + str(message_id)
+                )
+                == 204
+            )
+    # Not an id at all: refused, naming it.
+    refused = client.post(WHATSAPP_STATUS_PATH + "?message_id=x", data={})
+    assert refused.status_code == 422 and "message_id" in refused.text
+
+    assert _delivery(client, other) == ("sending", None, None)
+    assert _reply(client, other.api_key)["message_sid"] is None
+    assert _delivery(client, owner) == ("sent", None, None)
+    fake_twilio.release()
+    assert finished(other.id, job.id).status == "succeeded"
+    assert _delivery(client, other) == ("sent", None, None)
+
+
+def test_a_report_without_the_message_id_finds_its_message_by_sid(
+    client: TestClient, jobs_env: Settings, worker: dramatiq.Worker, fake_twilio: FakeTwilioServer
+) -> None:
+    """A message sent before the callback named its id: the report names only Twilio's sid."""
+    business = make_business()
+    sent = _sent_reply(client, jobs_env, fake_twilio, business)
+    wait_for(lambda: _reply(client, business.api_key)["status"] == "sent")
+    plain = jobs_env.api_base_url + WHATSAPP_STATUS_PATH
+
+    assert _report(client, jobs_env, sent, "delivered", callback=plain) == 204
+    assert _delivery(client, business)[:2] == ("sent", "delivered")
+    assert _report(client, jobs_env, sent, "undelivered", "63016", callback=plain) == 204
+    assert _delivery(client, business)[:2] == ("sent", "delivered")  # forward only
+    other = {**sent, "sid": "SM" + "e" * 32}
+    assert _report(client, jobs_env, other, "read", callback=plain) == 204
+    assert _delivery(client, business)[:2] == ("sent", "delivered")

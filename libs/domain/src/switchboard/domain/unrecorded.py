@@ -15,14 +15,21 @@ from sqlalchemy.orm import InstrumentedAttribute, Session
 
 
 def first_unrecorded(
-    session: Session, sid: InstrumentedAttribute[Any], business_id: int, candidates: list[str]
+    session: Session,
+    sid: InstrumentedAttribute[Any],
+    business_id: int,
+    candidates: list[str],
+    *,
+    own_id: int | None = None,
 ) -> str | None:
     """The first of ``candidates`` (Twilio's sids, newest first) that no row of the business
-    records in ``sid`` (a model's sid column), or None."""
+    records in ``sid`` (a model's sid column), or None. The row ``own_id`` (the one looking)
+    does not count: a report may have recorded its sid before its attempt heard back."""
     if not candidates:
         return None
     model = sid.class_
-    recorded = set(
-        session.scalars(select(sid).where(model.business_id == business_id, sid.in_(candidates)))
-    )
+    query = select(sid).where(model.business_id == business_id, sid.in_(candidates))
+    if own_id is not None:
+        query = query.where(model.id != own_id)
+    recorded = set(session.scalars(query))
     return next((each for each in candidates if each not in recorded), None)

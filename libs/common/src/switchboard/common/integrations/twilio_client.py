@@ -38,6 +38,7 @@ from switchboard.common.integrations.twilio_rest import (
     TwilioRest,
     TwilioRetryableError,
     whatsapp_address,
+    whatsapp_status_callback,
 )
 from switchboard.common.logging import get_logger, redact
 from switchboard.common.settings import Settings
@@ -126,7 +127,13 @@ class TwilioRestClient(TwilioRest):
         )
 
     def send_whatsapp(
-        self, to: str, from_: str, body: str, *, status_callback: str | None = None
+        self,
+        to: str,
+        from_: str,
+        body: str,
+        *,
+        status_callback: str | None = None,
+        message_id: int | None = None,
     ) -> SentMessage:
         """Send a WhatsApp message through ``messages.create``."""
         params: dict[str, Any] = {
@@ -134,7 +141,8 @@ class TwilioRestClient(TwilioRest):
             "from_": whatsapp_address(from_),
             "body": body,
         }
-        status_callback = status_callback or self._whatsapp_status_callback
+        if not status_callback and self._whatsapp_status_callback:
+            status_callback = whatsapp_status_callback(self._whatsapp_status_callback, message_id)
         if status_callback:
             params["status_callback"] = status_callback
         message = _call_twilio("send_whatsapp", lambda: self._client.messages.create(**params))

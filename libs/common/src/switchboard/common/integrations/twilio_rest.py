@@ -26,6 +26,9 @@ DEFAULT_CALL_EVENTS = ("initiated", "ringing", "answered", "completed")
 #: The API's path for Twilio's delivery reports on the WhatsApp messages sent (their
 #: ``StatusCallback``, under the API's public base URL).
 WHATSAPP_STATUS_PATH = "/webhooks/twilio/whatsapp/status"
+#: The query parameter of that callback naming our message (its row's id): Twilio may report
+#: before the send has recorded the sid Twilio answered with, and signs the URL with it.
+WHATSAPP_STATUS_MESSAGE_ID = "message_id"
 AudioFormat = Literal["wav", "mp3"]
 RECORDING_SID = re.compile(r"RE[0-9a-fA-F]{32}")
 #: The library logs every request's URL and headers at INFO; keep only its warnings.
@@ -61,6 +64,11 @@ def whatsapp_address(number: str) -> str:
     return number if number.startswith("whatsapp:") else f"whatsapp:{number}"
 
 
+def whatsapp_status_callback(url: str, message_id: int | None) -> str:
+    """The status callback ``url`` naming our message ``message_id`` (unchanged without one)."""
+    return url if message_id is None else f"{url}?{WHATSAPP_STATUS_MESSAGE_ID}={message_id}"
+
+
 def recording_sid_from_url(recording_url: str) -> str:
     """The ``RE…`` sid in a Twilio ``RecordingUrl`` (with or without a file extension)."""
     match = RECORDING_SID.search(recording_url.rsplit("/", 1)[-1])
@@ -74,9 +82,19 @@ class TwilioRest(ABC):
 
     @abstractmethod
     def send_whatsapp(
-        self, to: str, from_: str, body: str, *, status_callback: str | None = None
+        self,
+        to: str,
+        from_: str,
+        body: str,
+        *,
+        status_callback: str | None = None,
+        message_id: int | None = None,
     ) -> SentMessage:
-        """Send a WhatsApp message; numbers may be given with or without ``whatsapp:``."""
+        """Send a WhatsApp message; numbers may be given with or without ``whatsapp:``.
+
+        ``message_id``: our message's id, named in the default ``status_callback``
+        (:func:`whatsapp_status_callback`) so a report finds the message before its sid is
+        recorded."""
 
     @abstractmethod
     def find_whatsapp(
@@ -164,13 +182,25 @@ class FakeTwilioRest(TwilioRest):
             raise TwilioPermanentError(f"invalid number {number}", status=400, code=21211)
 
     def send_whatsapp(
-        self, to: str, from_: str, body: str, *, status_callback: str | None = None
+        self,
+        to: str,
+        from_: str,
+        body: str,
+        *,
+        status_callback: str | None = None,
+        message_id: int | None = None,
     ) -> SentMessage:
         """Record the message and return a queued ``SM`` sid."""
         self._check(to)
         sid = self._sid("SM")
         self.messages.append(
-            {"sid": sid, "to": whatsapp_address(to), "from": whatsapp_address(from_), "body": body}
+            {
+                "sid": sid,
+                "to": whatsapp_address(to),
+                "from": whatsapp_address(from_),
+                "body": body,
+                "message_id": message_id,
+            }
         )
         self.created[sid] = datetime.now(UTC)
         return SentMessage(sid=sid, status="queued")

@@ -16,16 +16,23 @@ error, as a refused send would: shown in the conversation, and retried by nothin
 same text again cannot succeed). The usual one is error 63016: the customer's last message is
 more than 24 hours old, and WhatsApp then delivers only an approved template.
 
-Each report is one ``UPDATE`` by the ``(business_id, message_sid)`` unique key, within the
-business that owns the number the message was sent from. A report on a message whose sid the
-send has not recorded yet finds nothing and is lost (docs/whatsapp.md says when).
+Each report is one ``UPDATE``, within the business that owns the number the message was sent
+from. Every send names our message's id in its callback (``?message_id=``, part of the URL
+Twilio signs), and the report finds the message by it: Twilio may report before the send has
+heard back and recorded the sid, while the message is still ``sending``. Such a report is kept
+all the same, with Twilio's sid when the message has none yet; a sid already recorded must be
+the report's. The send's record afterwards leaves the delivery alone, and a message reported
+not delivered stays ``failed`` (``sending.SendLedger.record``). A callback without the id (a
+message sent before the id was named) finds its message by the ``(business_id, message_sid)``
+unique key, once the sid is recorded.
 """
 
 from __future__ import annotations
 
 from typing import Literal
 
-from sqlalchemy import ColumnElement, or_, update
+from sqlalchemy import ColumnElement, Exists, exists, func, or_, update
+from sqlalchemy.orm import aliased
 
 from switchboard.common.db.base import utcnow
 from switchboard.common.db.tenancy import tenant_session
@@ -66,9 +73,32 @@ _FOLLOWS: dict[str, tuple[DeliveryStatus, ...]] = {
 }
 
 
-def record_delivery(business_number: str, message_sid: str, status: str, error_code: str) -> bool:
+#: The message's send states a report applies to when it names the message by id: an attempt
+#: may not have heard back from Twilio yet.
+_REPORTED_BY_ID = ("sending", "sent")
+
+
+def _sid_elsewhere(business_id: int, message_id: int, message_sid: str) -> Exists:
+    """Whether another message of the business records the sid: the report is not this one's
+    (and its sid could not be kept, the key being unique)."""
+    other = aliased(WhatsAppMessage)
+    return exists().where(
+        other.business_id == business_id,
+        other.message_sid == message_sid,
+        other.id != message_id,
+    )
+
+
+def record_delivery(
+    business_number: str,
+    message_sid: str,
+    status: str,
+    error_code: str,
+    message_id: int | None = None,
+) -> bool:
     """Apply Twilio's report on the message it sent as ``message_sid`` from the business's
-    ``business_number``; True if the message changed."""
+    ``business_number`` (our ``message_id`` when the callback names it); True if the message
+    changed."""
     earlier = _FOLLOWS.get(status)
     if earlier is None:  # queued, accepted, sending: nothing WhatsApp did yet
         return False
@@ -82,14 +112,24 @@ def record_delivery(business_number: str, message_sid: str, status: str, error_c
     not_later: ColumnElement[bool] = WhatsAppMessage.delivery_status.is_(None)
     if earlier:
         not_later = or_(not_later, WhatsAppMessage.delivery_status.in_(earlier))
+    which: tuple[ColumnElement[bool], ...]
+    if message_id is None:
+        which = (WhatsAppMessage.message_sid == message_sid, WhatsAppMessage.status == "sent")
+    else:
+        which = (
+            WhatsAppMessage.id == message_id,
+            or_(WhatsAppMessage.message_sid.is_(None), WhatsAppMessage.message_sid == message_sid),
+            WhatsAppMessage.status.in_(_REPORTED_BY_ID),
+            ~_sid_elsewhere(business_id, message_id, message_sid),
+        )
+        values["message_sid"] = func.coalesce(WhatsAppMessage.message_sid, message_sid)
     with tenant_session(business_id) as session:
         changed = session.scalar(
             update(WhatsAppMessage)
             .where(
                 WhatsAppMessage.business_id == business_id,
-                WhatsAppMessage.message_sid == message_sid,
                 WhatsAppMessage.direction == "out",
-                WhatsAppMessage.status == "sent",
+                *which,
                 not_later,
             )
             .values(values)
@@ -100,6 +140,7 @@ def record_delivery(business_number: str, message_sid: str, status: str, error_c
         log.info(
             "whatsapp.not_delivered",
             business_id=business_id,
+            message_id=changed,
             message_sid=message_sid,
             code=error_code,
         )

@@ -28,6 +28,7 @@ from switchboard.common.jobs.service import on_retry
 from switchboard.common.logging import get_logger
 from switchboard.common.models import WhatsAppConversation, WhatsAppMessage
 from switchboard.domain.unrecorded import first_unrecorded
+from switchboard.domain.whatsapp.delivery import NOT_DELIVERED
 
 log = get_logger(__name__)
 
@@ -95,7 +96,11 @@ class SendLedger(abc.ABC):
     def record(
         self, business_id: int, message_id: int, status: str, sid: str | None, error: str | None
     ) -> None:
-        """The attempt's outcome on the message (Twilio's sid, when there is one, kept)."""
+        """The attempt's outcome on the message (Twilio's sid, when there is one, kept).
+
+        Twilio may report on the message before the attempt hears back (``delivery.py``): a
+        report that it was not delivered has made it ``failed`` with Twilio's error, and that
+        stays; the ``delivery_status`` is never the attempt's to write."""
 
 
 class OrmSendLedger(SendLedger):
@@ -141,7 +146,10 @@ class OrmSendLedger(SendLedger):
         """The attempt's outcome on the message."""
         with tenant_session(business_id) as session:
             message = owned_row(session, WhatsAppMessage, business_id, message_id, lock=True)
-            message.status, message.error = status, error
+            if message.delivery_status in NOT_DELIVERED:  # Twilio reported it first
+                message.status = "failed"
+            else:
+                message.status, message.error = status, error
             if sid is not None:
                 message.message_sid = sid
 
@@ -184,7 +192,7 @@ on_retry(SEND_WHATSAPP_WITH_RETRY, reopen_failed_send)
 
 
 def _sent_since(
-    business_id: int, outgoing: Outgoing, twilio: TwilioRest, since: datetime
+    business_id: int, message_id: int, outgoing: Outgoing, twilio: TwilioRest, since: datetime
 ) -> str | None:
     """The sid Twilio gave an attempt of this message begun at ``since``, if it reached Twilio."""
     candidates = twilio.find_whatsapp(
@@ -194,7 +202,9 @@ def _sent_since(
         return None
     # The same text sent as another of our messages is that message's, not this one's.
     with tenant_session(business_id) as session:
-        return first_unrecorded(session, WhatsAppMessage.message_sid, business_id, candidates)
+        return first_unrecorded(
+            session, WhatsAppMessage.message_sid, business_id, candidates, own_id=message_id
+        )
 
 
 def send_outbound(
@@ -256,7 +266,7 @@ def send_claimed(
         # it may miss a message Twilio lists while the lookup runs.
         looked_at = utcnow()
         try:
-            earlier = _sent_since(business_id, outgoing, twilio, outgoing.created_at)
+            earlier = _sent_since(business_id, message_id, outgoing, twilio, outgoing.created_at)
         except IntegrationError as exc:  # cannot tell: sending now might send it twice
             _record_failure(ledger, business_id, message_id, exc, "failed" if final else SENDING)
             raise
@@ -269,11 +279,13 @@ def send_claimed(
             log.info("whatsapp.send_unsettled", business_id=business_id, message_id=message_id)
             raise SendUnsettled(message_id, max(wait, timedelta(0)))
     try:
-        sent = twilio.send_whatsapp(outgoing.to, outgoing.from_, outgoing.body)
+        sent = twilio.send_whatsapp(
+            outgoing.to, outgoing.from_, outgoing.body, message_id=message_id
+        )
     except IntegrationError as exc:
         answered = exc.outcome_known  # Twilio said no, or never heard of it
         if not answered and (
-            arrived := _lookup_after_silence(business_id, outgoing, twilio, began)
+            arrived := _lookup_after_silence(business_id, message_id, outgoing, twilio, began)
         ):
             return _record_sent(ledger, business_id, message_id, arrived, earlier_attempt=True)
         given_up = final or isinstance(exc, PermanentIntegrationError)
@@ -284,10 +296,10 @@ def send_claimed(
 
 
 def _lookup_after_silence(
-    business_id: int, outgoing: Outgoing, twilio: TwilioRest, began: datetime
+    business_id: int, message_id: int, outgoing: Outgoing, twilio: TwilioRest, began: datetime
 ) -> str | None:
     try:
-        return _sent_since(business_id, outgoing, twilio, began)
+        return _sent_since(business_id, message_id, outgoing, twilio, began)
     except IntegrationError:
         return None  # still unknown: the message stays ``sending`` for the next attempt
 

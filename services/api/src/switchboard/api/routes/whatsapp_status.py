@@ -1,25 +1,32 @@
 """``POST /webhooks/twilio/whatsapp/status``: Twilio's delivery reports on the messages sent.
 
-Every WhatsApp send names this URL as its ``StatusCallback``; the report is kept as the
+Every WhatsApp send names this URL as its ``StatusCallback``, with our message's id
+(``?message_id=``, signed by Twilio with the rest of the URL); the report is kept as the
 message's ``delivery_status`` (sent, delivered, read), forward only, and one that it was not
 delivered marks it ``failed`` with Twilio's error (``domain.whatsapp.delivery``). Signed
-like the inbound webhook; an unknown number or message is answered 200 and changes nothing,
-since Twilio does not send a report again.
+like the inbound webhook; an unknown number or message is answered 204 and changes nothing,
+since Twilio does not send a report again. A callback without the id (a message sent before
+it was named) finds its message by ``MessageSid``.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
-from fastapi import APIRouter, HTTPException, Request, Response
+from fastapi import APIRouter, HTTPException, Query, Request, Response
 from starlette.concurrency import run_in_threadpool
 
 from switchboard.api.routes.whatsapp_webhook import signed_form
 from switchboard.api.schemas import ErrorResponse
+from switchboard.common.ids import MAX_ID
 from switchboard.common.integrations.twilio_form import MAX_FORM_BYTES, WebhookRefused
-from switchboard.common.integrations.twilio_rest import WHATSAPP_STATUS_PATH
+from switchboard.common.integrations.twilio_rest import (
+    WHATSAPP_STATUS_MESSAGE_ID,
+    WHATSAPP_STATUS_PATH,
+)
 from switchboard.common.logging import get_logger
 from switchboard.domain.whatsapp.delivery import record_delivery
+from switchboard.domain.whatsapp.inbound import MAX_SID_CHARS
 
 log = get_logger(__name__)
 router = APIRouter(tags=["whatsapp"])
@@ -35,17 +42,28 @@ def _error(description: str) -> dict[str, Any]:
     status_code=204,
     response_class=Response,
     responses={
-        400: _error("MessageSid, MessageStatus or From missing"),
+        400: _error("MessageSid, MessageStatus or From missing, or MessageSid malformed"),
         403: _error("Not signed by Twilio for this URL"),
         413: _error(f"A form body over {MAX_FORM_BYTES} bytes"),
         415: _error("Not a form body"),
         503: _error("The database is unavailable"),
     },
 )
-async def whatsapp_status(request: Request) -> Response:
+async def whatsapp_status(
+    request: Request,
+    message_id: int | None = Query(
+        None,
+        alias=WHATSAPP_STATUS_MESSAGE_ID,
+        ge=1,
+        le=MAX_ID,
+        description="Our message's id, as the send named it in the callback URL",
+    ),
+) -> Response:
     """Apply Twilio's report to the message's delivery status, forward only (sent, delivered,
     read); a message not delivered (``failed``, ``undelivered``) also becomes ``failed`` with
-    Twilio's error."""
+    Twilio's error. The message is the one ``message_id`` names, of the business whose number
+    sent it, even before its send has recorded Twilio's sid; without it, the one with the
+    ``MessageSid``."""
     try:
         params = signed_form(
             request.headers.get("content-type", ""),
@@ -64,7 +82,9 @@ async def whatsapp_status(request: Request) -> Response:
     missing += [] if params.get("From") else ["From"]
     if missing:
         raise HTTPException(400, detail=f"missing form field(s): {', '.join(missing)}")
+    if len(sid) > MAX_SID_CHARS or "\x00" in sid:  # never from Twilio: its ids are 34, ASCII
+        raise HTTPException(400, detail="MessageSid is not a Twilio message sid")
     await run_in_threadpool(
-        record_delivery, params["From"], sid, status, params.get("ErrorCode", "")
+        record_delivery, params["From"], sid, status, params.get("ErrorCode", ""), message_id
     )
     return Response(status_code=204)

@@ -134,7 +134,13 @@ class SandboxTwilioRest(TwilioRest):
     # --- messages ---------------------------------------------------------------------------
 
     def send_whatsapp(
-        self, to: str, from_: str, body: str, *, status_callback: str | None = None
+        self,
+        to: str,
+        from_: str,
+        body: str,
+        *,
+        status_callback: str | None = None,
+        message_id: int | None = None,
     ) -> SentMessage:
         """Keep the message in the sending business's sandbox inbox."""
         _check_to(inbox.bare(to))
