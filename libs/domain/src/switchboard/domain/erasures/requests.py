@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
-import hmac
 from dataclasses import dataclass
 from typing import Any
 
@@ -16,24 +14,18 @@ from switchboard.common.db.tenancy import tenant_session
 from switchboard.common.db.upsert import insert_ignoring_conflicts
 from switchboard.common.jobs import enqueue
 from switchboard.common.jobs.catalog import ERASE_PERSON
+from switchboard.common.keyed_hash import keyed_hash
 from switchboard.common.models import Erasure
 from switchboard.common.models.erasures import UNFINISHED_SQL
-from switchboard.common.settings import get_settings
 
 #: Keeps the number's hash apart from any other use of the secret.
 _HASH_PURPOSE = b"switchboard erasure phone v1"
 
 
 def phone_hash(business_id: int, phone: str) -> str:
-    """The keyed hash an erasure keeps of its number once done (HMAC-SHA256, hex).
-
-    Keyed with ``SESSION_SECRET`` (through a purpose label), so a leaked table does not give
-    the numbers back by hashing every number there is; per business, so two businesses' hashes
-    of one number differ. Changing the secret only stops repeats from being recognised.
-    """
-    key = hmac.new(get_settings().session_secret.encode(), _HASH_PURPOSE, hashlib.sha256)
-    message = f"{business_id}:{phone}".encode()
-    return hmac.new(key.digest(), message, hashlib.sha256).hexdigest()
+    """The keyed hash an erasure keeps of its number once done (``common/keyed_hash.py``):
+    per business, so two businesses' hashes of one number differ."""
+    return keyed_hash(_HASH_PURPOSE, f"{business_id}:{phone}".encode())
 
 
 @dataclass(frozen=True)
