@@ -7,6 +7,7 @@ them again on PostgreSQL with row-level security, and races two requests for rea
 from __future__ import annotations
 
 import asyncio
+import hashlib
 from datetime import timedelta
 from typing import Any
 
@@ -182,6 +183,33 @@ def test_work_committed_but_its_answer_lost_is_never_done_again(client) -> None:
 
     assert repeat.status_code == 409 and "not kept" in repeat.json()["detail"]
     assert _count(business.id, WhatsAppMessage) == 0
+
+
+def _plain_sha256(path: str, body: bytes) -> str:
+    """A plain SHA-256 of a JSON POST, as the stored hash was before it was keyed."""
+    digest = hashlib.sha256()
+    for part in (b"POST", path.encode(), b""):
+        digest.update(b"%d:%s" % (len(part), part))
+    digest.update(body)
+    return digest.hexdigest()
+
+
+def test_the_kept_request_hash_is_keyed_and_cannot_confirm_a_guessed_number(client) -> None:
+    """An erasure's body names only the number: a plain hash of it, kept for a day, would
+    give the number back to anyone hashing every number there is."""
+    business = make_business()
+    path, phone = "/api/v1/erasures", unique_phone()
+    body = b'{"phone": "%s"}' % phone.encode()
+
+    first = client.post(path, content=body, headers=_keyed(business.api_key, "erase-1"))
+    again = client.post(path, content=body, headers=_keyed(business.api_key, "erase-1"))
+
+    assert first.status_code == again.status_code == 202
+    assert again.headers[idempotency.REPLAYED_HEADER] == "true"
+    row = _key_row(business.id, "erase-1")
+    assert row is not None and len(row.request_hash) == 64
+    assert row.request_hash != _plain_sha256(path, body)
+    assert phone not in row.request_hash
 
 
 def test_work_whose_key_was_taken_over_rolls_back(client) -> None:

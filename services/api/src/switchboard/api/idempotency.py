@@ -50,6 +50,7 @@ from switchboard.common.db.base import as_utc, utcnow
 from switchboard.common.db.tenancy import tenant_session
 from switchboard.common.db.upsert import insert_ignoring_conflicts
 from switchboard.common.errors import ConflictError
+from switchboard.common.keyed_hash import keyed_hash
 from switchboard.common.logging import get_logger
 from switchboard.common.models import IdempotencyKey
 
@@ -67,6 +68,8 @@ _PRINTABLE_ASCII = r"^[\x20-\x7e]+$"
 _HEADER_NAME = HEADER.lower().encode()
 _SCOPE_KEY = "switchboard.idempotency"
 _MARKED = "switchboard.idempotency_marked"  # session.info: this commit marks the claim
+#: Keeps the request hashes apart from any other use of the secret (migration 0035 uses it).
+_REQUEST_PURPOSE = b"switchboard idempotency request v1"
 
 
 @dataclass
@@ -243,9 +246,11 @@ _CHUNK = 64 * 1024
 
 
 async def _request_hash(request: Request) -> str:
-    """SHA-256 of the method, path, query and body. A form is hashed as its fields and files
-    (already read by the route's parameters), not its bytes: a client sending the same upload
-    again picks another multipart boundary."""
+    """A keyed hash (``common/keyed_hash.py``) of the SHA-256 of the method, path, query and
+    body. Keyed: a body naming only a number (an erasure's, a lead's) must not be found again
+    by hashing every number there is, which a plain hash allows, the person erased or not. A
+    form is hashed as its fields and files (already read by the route's parameters), not its
+    bytes: a client sending the same upload again picks another multipart boundary."""
     scope = request.scope
     digest = hashlib.sha256()
     for part in (scope["method"].encode(), scope["path"].encode(), scope["query_string"]):
@@ -262,7 +267,7 @@ async def _request_hash(request: Request) -> str:
                 _length_prefixed(digest, value.encode())
     else:
         digest.update(await request.body())
-    return digest.hexdigest()
+    return keyed_hash(_REQUEST_PURPOSE, digest.hexdigest().encode())
 
 
 def _length_prefixed(digest: Any, part: bytes) -> None:

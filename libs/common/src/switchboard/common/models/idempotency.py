@@ -31,7 +31,8 @@ class IdempotencyKey(TenantOwned, Timestamped, Base):
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
     key: Mapped[str] = mapped_column(String(255))
-    #: SHA-256 (hex) of the request's method, path, query and body.
+    #: HMAC-SHA256 (hex), keyed per deployment, of the SHA-256 of the request's method, path,
+    #: query and body (``api/idempotency.py``): no fingerprint of a body naming a number.
     request_hash: Mapped[str] = mapped_column(String(64))
     token: Mapped[str] = mapped_column(String(32))
     lease_until: Mapped[datetime] = mapped_column(DateTime(timezone=True))
