@@ -8,7 +8,7 @@ from switchboard.common.models.business import (
     PrebuiltPrompt,
 )
 from switchboard.common.models.calls import CallLog, CallSession, Recording
-from switchboard.common.models.erasures import Erasure
+from switchboard.common.models.erasures import ErasedCall, Erasure
 from switchboard.common.models.events import ParkedEvent
 from switchboard.common.models.idempotency import IdempotencyKey
 from switchboard.common.models.jobs import (
@@ -37,6 +37,7 @@ __all__ = [
     "CallLog",
     "CallSession",
     "DashboardSession",
+    "ErasedCall",
     "Erasure",
     "IdempotencyKey",
     "Job",

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import JSON, DateTime, Index, String, text
+from sqlalchemy import JSON, DateTime, Index, String, UniqueConstraint, text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from switchboard.common.db.base import Base, BigId, TenantOwned, Timestamped
@@ -49,3 +49,22 @@ class Erasure(TenantOwned, Timestamped, Base):
     counts: Mapped[dict[str, int]] = mapped_column(JSON, default=dict)
     job_id: Mapped[str | None] = mapped_column(String(36))
     finished_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+
+
+class ErasedCall(TenantOwned, Timestamped, Base):
+    """A call an erasure erased, kept for good as a keyed hash of its sid (``domain/erasures``).
+
+    What arrives about the call after its erasure (Twilio's recording callback, late or
+    retried; a recording job that waited in the queue) is recognised by it and refused: the
+    recording is deleted at Twilio, never downloaded or transcribed. No personal data: the
+    hash is keyed and per business, as the erasure's number's is.
+    """
+
+    __tablename__ = "erased_calls"
+    __table_args__ = (UniqueConstraint("business_id", "call_sid_hash"),)
+    business_id_leads_unique_key = True
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    #: HMAC-SHA256 (hex) of the call's sid, keyed per deployment.
+    call_sid_hash: Mapped[str] = mapped_column(String(64))
+    erasure_id: Mapped[int] = mapped_column(BigId)

@@ -37,6 +37,7 @@ from switchboard.domain.calls.logs import (
     record_call_end,
     record_call_parties,
 )
+from switchboard.domain.erasures.erased_calls import is_erased_call
 from switchboard.domain.webhooks.delivery import enqueue_event_webhooks
 from switchboard.domain.webhooks.events import WEBHOOK_EVENTS
 
@@ -149,7 +150,9 @@ def _jobs_for(session: Session, event: EventBase) -> list[JobRef]:
             ]
         case RecordingReady():
             # Keyed by the recording, not the event: Twilio retries an unanswered callback,
-            # and each retry reaches us as a new event for the same recording.
+            # and each retry reaches us as a new event for the same recording. A recording
+            # of an erased call gets its job too: the job deletes it at Twilio, downloading
+            # nothing (``recordings.py``).
             return [
                 enqueue_unique(
                     PROCESS_RECORDING,
@@ -175,6 +178,17 @@ def _writes_call_log(event: EventBase) -> TypeGuard[CallStarted | CallStatusChan
     )
 
 
+def _announced(session: Session, event: EventBase) -> bool:
+    """Whether the event goes to the business's webhooks: not the recording of a call an
+    erasure erased (its delivery would name the call again, and hand out the recording)."""
+    if event.type not in WEBHOOK_EVENTS:
+        return False
+    return not (
+        isinstance(event, RecordingReady)
+        and is_erased_call(session, event.business_id, event.call_sid)
+    )
+
+
 def enqueue_follow_ups(event: EventBase) -> list[JobRef]:
     """Enqueue the event's jobs and webhooks; committed when this returns.
 
@@ -191,7 +205,7 @@ def enqueue_follow_ups(event: EventBase) -> list[JobRef]:
         with tenant_session(event.business_id) as session:
             refs = _jobs_for(session, event)
             webhooks = 0
-            if event.type in WEBHOOK_EVENTS:
+            if _announced(session, event):
                 payload = event.model_dump(mode="json")
                 webhooks = enqueue_event_webhooks(
                     session, event.business_id, event.type, event.event_id, payload

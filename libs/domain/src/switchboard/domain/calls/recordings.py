@@ -22,6 +22,7 @@ from switchboard.domain.calls.logs import (
     queue_call_analysis,
     record_call_parties,
 )
+from switchboard.domain.erasures.erased_calls import is_erased_call
 from switchboard.domain.leads.store import upsert_lead
 
 log = get_logger(__name__)
@@ -29,6 +30,34 @@ log = get_logger(__name__)
 RETENTION = timedelta(days=7)
 #: The status of a recording Twilio no longer had when we came to download it.
 GONE = "gone"
+
+
+def _erased(business_id: int, call_sid: str) -> bool:
+    with tenant_session(business_id) as session:
+        return is_erased_call(session, business_id, call_sid)
+
+
+def _refuse(business_id: int, adapters: Adapters, recording_sid: str) -> bool:
+    """A recording of an erased call: our audio (if stored before the erasure was seen),
+    Twilio's copy (False: gone already) and the row go; nothing is downloaded or transcribed.
+    Each delete is idempotent, so a redelivery does it again harmlessly. Returns False."""
+    with tenant_session(business_id) as session:
+        key = session.execute(
+            select(Recording.storage_key).where(
+                Recording.business_id == business_id, Recording.recording_sid == recording_sid
+            )
+        ).scalar_one_or_none()
+    if key:
+        adapters.storage.delete(key)
+    adapters.twilio.delete_recording(recording_sid)
+    with tenant_session(business_id) as session:
+        session.execute(
+            delete(Recording).where(
+                Recording.business_id == business_id, Recording.recording_sid == recording_sid
+            )
+        )
+    log.info("recordings.refused_erased_call", business_id=business_id, sid=recording_sid)
+    return False
 
 
 def _ensure_recording_is_ours(business_id: int, recording_sid: str) -> None:
@@ -86,14 +115,17 @@ def _save(business_id: int, recording_sid: str, **values: object) -> None:
         )
 
 
-def _attach(business_id: int, recording_sid: str, call_sid: str, transcript: str) -> None:
+def _attach(business_id: int, recording_sid: str, call_sid: str, transcript: str) -> bool:
     """The transcript on the call (unless it has one) and its lead; the recording done.
+    False, attaching nothing, when the call was erased meanwhile.
 
     Twilio's recording callback may come before any event of its call: the call log is then
     upserted by sid here (as every call event does), and the call's events fill its blanks
     when they come. An empty transcript (silence, a 0-second recording) is not written.
     """
     with tenant_session(business_id) as session:
+        if is_erased_call(session, business_id, call_sid):
+            return False
         recording = session.execute(
             select(Recording)
             .where(Recording.business_id == business_id, Recording.recording_sid == recording_sid)
@@ -111,7 +143,7 @@ def _attach(business_id: int, recording_sid: str, call_sid: str, transcript: str
         call_log = session.execute(select(CallLog).where(CallLog.id == call_log_id)).scalar_one()
         recording.call_log_id = call_log.id
         if not transcript:
-            return
+            return True
         if not call_log.transcript:
             call_log.transcript = [{"role": "recording", "text": transcript}]
         phone = caller_number(call_log)
@@ -119,6 +151,7 @@ def _attach(business_id: int, recording_sid: str, call_sid: str, transcript: str
             lead, _ = upsert_lead(session, business_id, phone, source="call")
             call_log.lead_id = call_log.lead_id or lead.id
             queue_call_analysis(business_id, call_log.id)
+        return True
 
 
 def process_recording(
@@ -138,9 +171,16 @@ def process_recording(
     never a second download or transcription of a finished one. The call's transcript is
     analysed once, under the call's analysis key. Returns False when the recording had been
     processed already, or is gone from Twilio (a 404: status ``gone``).
+
+    A recording of a call an erasure erased (``domain/erasures``) is refused, however late
+    its callback or its job: deleted at Twilio, never downloaded, transcribed or attached.
+    The erasure is looked for first, before transcribing and in the transaction that attaches,
+    so a job already under way when the erasure starts stops there.
     """
     ensure_call_is_ours(business_id, call_sid)
     _ensure_recording_is_ours(business_id, recording_sid)
+    if _erased(business_id, call_sid):
+        return _refuse(business_id, adapters, recording_sid)
     progress = _register(
         business_id, recording_sid, call_sid, source_url=recording_url, duration_s=duration_s
     )
@@ -163,13 +203,16 @@ def process_recording(
         _save(business_id, recording_sid, storage_key=key, status="stored")
     raise_if_cancelled()  # a checkpoint: the audio is stored
     if transcript is None:
+        if _erased(business_id, call_sid):
+            return _refuse(business_id, adapters, recording_sid)
         audio = adapters.storage.get(key)
         # No speech to send: providers refuse an empty or 0-second file as invalid audio.
         silent = duration_s == 0 or not audio
         transcript = "" if silent else adapters.ai_text.transcribe(audio, f"{recording_sid}.wav")
         _save(business_id, recording_sid, transcript=transcript)
     raise_if_cancelled()  # a checkpoint: the transcript is stored
-    _attach(business_id, recording_sid, call_sid, transcript)
+    if not _attach(business_id, recording_sid, call_sid, transcript):
+        return _refuse(business_id, adapters, recording_sid)
     log.info("recordings.processed", business_id=business_id, recording_sid=recording_sid)
     return True
 

@@ -18,6 +18,12 @@ deletes (deliveries and recordings through the calls, reminders and items throug
 The last transaction marks the erasure done and clears its number. Nothing is logged but ids
 and counts. Parked events are infrastructure, out of the tenant role's reach: their step runs
 in a system unit of work, on the business's events only (``event_business_id``).
+
+The person's calls are remembered for good as keyed hashes of their sids (``erased_calls``),
+at the start (a recording job refuses them from then on) and again in the step that deletes
+them (a call since the start too): a recording of one that comes after the erasure, its
+callback late or retried or its job queued, is deleted at Twilio and never downloaded,
+transcribed or announced (``calls/recordings.py``, ``calls/followups.py``).
 """
 
 from __future__ import annotations
@@ -50,6 +56,7 @@ from switchboard.common.models import (
     WhatsAppConversation,
     WhatsAppMessage,
 )
+from switchboard.domain.erasures.erased_calls import remember_erased_calls
 
 log = get_logger(__name__)
 
@@ -61,6 +68,7 @@ ERASED_ITEM = "erased on the person's request"
 class _Person:
     business_id: int
     phone: str
+    erasure_id: int
 
     @property
     def numbers(self) -> tuple[str, str]:
@@ -168,8 +176,16 @@ def _parked_events(session: Session, person: _Person) -> int:
     )
 
 
-def _calls_step(session: Session, person: _Person) -> int:
+def _remember_calls(session: Session, person: _Person) -> list[tuple[int, str]]:
+    """The person's calls, their sids' keyed hashes kept for good (``erased_calls.py``): a
+    recording of one that comes after this is refused."""
     calls = _calls(session, person)
+    remember_erased_calls(session, person.business_id, person.erasure_id, (sid for _, sid in calls))
+    return calls
+
+
+def _calls_step(session: Session, person: _Person) -> int:
+    calls = _remember_calls(session, person)  # a call since the start is remembered too
     ids, sids = [call_id for call_id, _ in calls], [sid for _, sid in calls]
     session.execute(
         delete(CallSession)
@@ -333,13 +349,16 @@ def _recordings(person: _Person, erasure_id: int, adapters: Adapters) -> None:
 
 
 def _start(business_id: int, erasure_id: int) -> _Person | None:
-    """The person to erase, the erasure marked running; None once it is done."""
+    """The person to erase, the erasure marked running and their calls remembered (a
+    recording job from now on refuses them); None once it is done."""
     with tenant_session(business_id) as session:
         erasure = owned_row(session, Erasure, business_id, erasure_id, what="erasure", lock=True)
         if erasure.status == "done" or erasure.phone is None:
             return None
         erasure.status = "running"
-        return _Person(business_id, erasure.phone)
+        person = _Person(business_id, erasure.phone, erasure_id)
+        _remember_calls(session, person)
+        return person
 
 
 def _finish(business_id: int, erasure_id: int) -> dict[str, int]:

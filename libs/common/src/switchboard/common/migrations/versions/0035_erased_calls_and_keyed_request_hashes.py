@@ -1,4 +1,9 @@
-"""Idempotency keys' request hashes keyed.
+"""Erased calls remembered; idempotency keys' request hashes keyed.
+
+``erased_calls``: one row per call an erasure erased, holding a keyed hash of its sid (never
+the sid, never a number), so a recording of the call that comes after the erasure (Twilio's
+callback late or retried, a queued job) is refused: deleted at Twilio, never downloaded or
+transcribed (``domain/erasures/erased_calls.py``). A tenant table under row-level security.
 
 ``idempotency_keys.request_hash`` was a plain SHA-256 of the request: of a body naming only
 a number (``POST /api/v1/erasures``, a lead), hashing every number there is gave the number
@@ -20,6 +25,7 @@ from collections.abc import Sequence
 import sqlalchemy as sa
 from alembic import op
 
+from switchboard.common.db.rls import secure_new_table_sql
 from switchboard.common.settings import get_settings
 
 revision: str = "0035"
@@ -38,6 +44,32 @@ def _keyed(plain_hex: str) -> str:
 
 
 def upgrade() -> None:
+    op.create_table(
+        "erased_calls",
+        sa.Column("id", BIG_ID, autoincrement=True, nullable=False),
+        sa.Column("business_id", BIG_ID, nullable=False),
+        sa.Column("call_sid_hash", sa.String(64), nullable=False),
+        sa.Column("erasure_id", BIG_ID, nullable=False),
+        sa.Column(
+            "created_at", sa.DateTime(timezone=True), server_default=sa.func.now(), nullable=False
+        ),
+        sa.Column(
+            "updated_at", sa.DateTime(timezone=True), server_default=sa.func.now(), nullable=False
+        ),
+        sa.ForeignKeyConstraint(
+            ["business_id"],
+            ["businesses.id"],
+            name=op.f("fk_erased_calls_business_id_businesses"),
+            ondelete="CASCADE",
+        ),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_erased_calls")),
+        sa.UniqueConstraint(
+            "business_id", "call_sid_hash", name=op.f("uq_erased_calls_business_id_call_sid_hash")
+        ),
+    )
+    if op.get_bind().dialect.name == "postgresql":
+        for statement in secure_new_table_sql("erased_calls", get_settings().db_app_role):
+            op.execute(statement)
     keys = sa.table("idempotency_keys", sa.column("id", BIG_ID), sa.column("request_hash"))
     bind = op.get_bind()
     for row in bind.execute(sa.select(keys.c.id, keys.c.request_hash)).all():
@@ -47,4 +79,4 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
-    pass  # the plain hashes are not kept: nothing to restore
+    op.drop_table("erased_calls")  # the plain request hashes are not kept: not restored

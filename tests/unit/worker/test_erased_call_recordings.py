@@ -1,0 +1,168 @@
+"""A recording of a call an erasure erased, coming after it (Twilio's callback late or
+retried, a job that waited in the queue): deleted at Twilio, never downloaded, transcribed,
+attached or announced to the business's webhooks; and a new call from the same number is
+a new contact, recorded as any other."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import dramatiq
+from sqlalchemy import func, select
+
+from switchboard.common.bootstrap import adapters
+from switchboard.common.db import tenant_session
+from switchboard.common.events import RecordingReady
+from switchboard.common.integrations.storage import make_recording_storage
+from switchboard.common.models import CallLog, ErasedCall, Lead, Recording, WebhookDelivery
+from switchboard.common.settings import Settings
+from switchboard.domain.calls.followups import enqueue_follow_ups
+from switchboard.domain.erasures import run_erasure
+from switchboard.domain.erasures.erased_calls import remember_erased_calls
+from tests.fakes.openai_http import FakeOpenAIServer
+from tests.fakes.twilio_rest import FakeTwilioServer
+from tests.unit.worker.erasure_world import Person, person_world, traces
+from tests.unit.worker.jobs import finished, jobs_of, run
+from tests.unit.worker.world import add, sid
+
+
+def _erased(fake_twilio: FakeTwilioServer, jobs_env: Settings) -> Person:
+    person = person_world(fake_twilio, make_recording_storage(jobs_env))
+    assert run_erasure(person.business_id, person.world.erasure_id, adapters()) is True
+    return person
+
+
+def _count(business_id: int, model: Any) -> int:
+    with tenant_session(business_id) as session:
+        query = select(func.count()).select_from(model).where(model.business_id == business_id)
+        return int(session.execute(query).scalar_one())
+
+
+def test_a_recording_job_after_the_erasure_downloads_and_transcribes_nothing(
+    worker: dramatiq.Worker,
+    jobs_env: Settings,
+    fake_twilio: FakeTwilioServer,
+    fake_openai: FakeOpenAIServer,
+) -> None:
+    person = _erased(fake_twilio, jobs_env)
+    bid, call_sid = person.business_id, person.world.call_sid
+    late = fake_twilio.add_recording(b"RIFF the person's voice", call_sid=call_sid)
+    fake_openai.transcript = "I am Dana Smith"
+
+    for _ in range(2):  # a redelivery (the job run twice) deletes again, harmlessly
+        job = run(
+            "process_recording_job",
+            business_id=bid,
+            recording_sid=late,
+            call_sid=call_sid,
+            recording_url=fake_twilio.recording_url(late),
+            duration_s=3,
+        )
+        assert job.status == "succeeded", job.last_error
+
+    assert fake_twilio.downloads == [] and fake_openai.transcriptions == []
+    assert fake_twilio.recordings[late].deleted
+    assert _count(bid, Recording) == 0 and _count(bid, CallLog) == 0
+    with tenant_session(bid) as session:
+        assert session.execute(select(Lead.id).where(Lead.phone == person.phone)).first() is None
+    assert traces(bid, person.phone, call_sid, "Dana") == []
+
+
+def test_a_late_recording_callback_is_not_announced_and_its_job_deletes_it_at_twilio(
+    worker: dramatiq.Worker,
+    jobs_env: Settings,
+    fake_twilio: FakeTwilioServer,
+    fake_openai: FakeOpenAIServer,
+) -> None:
+    person = _erased(fake_twilio, jobs_env)
+    bid, call_sid = person.business_id, person.world.call_sid
+    late = fake_twilio.add_recording(b"RIFF the person's voice", call_sid=call_sid)
+    deliveries_before = _count(bid, WebhookDelivery)
+
+    for _ in range(2):  # Twilio retries its callback: each is a new event
+        enqueue_follow_ups(
+            RecordingReady(
+                business_id=bid,
+                call_sid=call_sid,
+                recording_sid=late,
+                recording_url=fake_twilio.recording_url(late),
+                duration_s=3,
+            )
+        )
+
+    [job] = jobs_of(bid, "process_recording_job")
+    assert finished(bid, job.id).status == "succeeded"
+    assert fake_twilio.downloads == [] and fake_openai.transcriptions == []
+    assert fake_twilio.recordings[late].deleted
+    assert _count(bid, WebhookDelivery) == deliveries_before  # none naming the call again
+    assert _count(bid, Recording) == 0
+    assert traces(bid, person.phone, call_sid, "Dana") == []
+
+
+def test_a_job_that_stored_the_audio_before_the_erasure_stops_before_transcribing(
+    worker: dramatiq.Worker,
+    jobs_env: Settings,
+    fake_twilio: FakeTwilioServer,
+    fake_openai: FakeOpenAIServer,
+) -> None:
+    """A worker died after storing the audio; the erasure came (and missed the row, written
+    after it looked); the redelivery sees the call erased at its next step."""
+    person = person_world(fake_twilio, make_recording_storage(jobs_env))
+    bid, call_sid = person.business_id, person.world.call_sid
+    storage = adapters().storage
+    late = fake_twilio.add_recording(b"RIFF the person's voice", call_sid=call_sid)
+    key = f"{bid}/{late}.wav"
+    storage.put(key, b"RIFF the person's voice")
+    add(
+        bid,
+        Recording(
+            business_id=bid,
+            recording_sid=late,
+            call_sid=call_sid,
+            storage_key=key,
+            status="stored",
+        ),
+    )
+    with tenant_session(bid) as session:
+        remember_erased_calls(session, bid, person.world.erasure_id, [call_sid])
+
+    job = run("process_recording_job", business_id=bid, recording_sid=late, call_sid=call_sid)
+
+    assert job.status == "succeeded", job.last_error
+    assert fake_openai.transcriptions == [] and not storage.exists(key)
+    assert fake_twilio.recordings[late].deleted
+    with tenant_session(bid) as session:
+        left = session.execute(select(Recording.id).where(Recording.recording_sid == late))
+        assert left.first() is None
+
+
+def test_the_erasure_keeps_only_keyed_hashes_of_the_calls_and_a_new_call_is_recorded(
+    worker: dramatiq.Worker,
+    jobs_env: Settings,
+    fake_twilio: FakeTwilioServer,
+    fake_openai: FakeOpenAIServer,
+) -> None:
+    person = _erased(fake_twilio, jobs_env)
+    bid = person.business_id
+    with tenant_session(bid) as session:
+        kept = session.execute(select(ErasedCall)).scalars().all()
+    assert [row.erasure_id for row in kept] == [person.world.erasure_id]
+    assert person.world.call_sid not in repr([(r.call_sid_hash,) for r in kept])
+    new_call = sid("CA")
+    add(bid, CallLog(business_id=bid, call_sid=new_call, from_number=person.phone))
+    recording_sid = fake_twilio.add_recording(b"RIFF-audio", call_sid=new_call)
+    fake_openai.transcript = "Hello again."
+
+    job = run(
+        "process_recording_job",
+        business_id=bid,
+        recording_sid=recording_sid,
+        call_sid=new_call,
+        duration_s=2,
+    )
+
+    assert job.status == "succeeded", job.last_error
+    assert len(fake_twilio.downloads) == 1 and len(fake_openai.transcriptions) == 1
+    with tenant_session(bid) as session:
+        status = session.execute(select(Recording.status)).scalar_one()
+    assert status == "transcribed"
