@@ -14,7 +14,7 @@ undone by the downgrade (the plain hashes are not kept): a retry of a request se
 the downgrade is then told its key was used for another request.
 
 Revision ID: 0035
-Revises: 0033
+Revises: 0034
 Create Date: 2026-12-06
 """
 
@@ -29,7 +29,7 @@ from switchboard.common.db.rls import secure_new_table_sql
 from switchboard.common.settings import get_settings
 
 revision: str = "0035"
-down_revision: str | None = "0033"
+down_revision: str | None = "0034"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
