@@ -4,6 +4,7 @@ transaction shows another tenant's rows or changes the schema."""
 
 from __future__ import annotations
 
+import json
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -45,8 +46,12 @@ def database(admin_database_url: str) -> Iterator[tuple[str, str, str]]:
     try:
         env = {"DATABASE_URL": app_url, "MIGRATION_DATABASE_URL": owner_url, "AMQP_URL": ""}
         with configured(**env):
-            granted = runner.invoke(cli, ["db", "grant-app-role", role])
+            granted = runner.invoke(cli, ["db", "grant-app-role", role, "--json"])
         assert granted.exit_code == 0, granted.output
+        assert json.loads(granted.stdout) == {
+            "role": role,
+            "member_of": ["switchboard_app", "switchboard_system"],
+        }
         yield owner_url, app_url, role
     finally:
         services.drop_database(admin_database_url, owner_url)

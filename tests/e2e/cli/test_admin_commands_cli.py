@@ -87,7 +87,7 @@ def test_leads_import_explains_a_missing_file_a_bad_key_and_a_wrong_url(
     bad_key = runner.invoke(
         app, ["leads", "import", str(path), "--api-url", api_url, "--api-key", "sbk_wrong"]
     )
-    assert bad_key.exit_code == 1 and "API key was refused" in bad_key.output
+    assert bad_key.exit_code == 2 and "API key was refused" in bad_key.output
     nowhere = runner.invoke(
         app, ["leads", "import", str(path), "--api-url", "http://127.0.0.1:9", "--api-key", "k"]
     )
@@ -102,7 +102,7 @@ def test_jobs_list_cancel_and_retry(api_url, business) -> None:
     assert f"job {job_id} is cancelled" in cli(api_url, business, "jobs", "cancel", job_id).stdout
     assert f"job {job_id} is queued" in cli(api_url, business, "jobs", "retry", job_id).stdout
     twice = cli(api_url, business, "jobs", "retry", job_id)
-    assert twice.exit_code == 1 and "409" in twice.output and "queued" in twice.output
+    assert twice.exit_code == 2 and "409" in twice.output and "queued" in twice.output
     bad = cli(api_url, business, "jobs", "list", "--status", "exploded")
     assert bad.exit_code == 2 and "--status" in bad.output
 
@@ -160,4 +160,4 @@ def test_outbound_start_follows_the_run_to_its_end(api_url, business, database) 
     assert follower.returncode == 0, stderr
     assert f"run {run_id} is completed: 3 completed" in stdout
     again = cli(api_url, business, "outbound", "start", str(run_id))
-    assert again.exit_code == 1 and "409" in again.output
+    assert again.exit_code == 2 and "409" in again.output

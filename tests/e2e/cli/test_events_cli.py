@@ -67,7 +67,7 @@ def test_events_list_shows_what_is_parked_and_replay_handles_it(api_url, databas
     refused = runner.invoke(
         app, ["events", "list"], env={"API_BASE_URL": api_url, "ADMIN_API_KEY": "nope"}
     )
-    assert refused.exit_code == 1
+    assert refused.exit_code == 2
 
 
 def test_events_list_shows_whole_ids_and_errors_on_one_line_each(api_url, database) -> None:
@@ -90,3 +90,28 @@ def test_events_list_shows_whole_ids_and_errors_on_one_line_each(api_url, databa
         assert event.call_sid not in listed.stdout
     finally:
         cli(api_url, settings, "replay")
+
+
+def test_events_replay_json_is_the_apis_answer_alone_on_stdout(api_url, database) -> None:
+    """Before, ``events replay`` had no ``--json``: a script parsed its lines of text."""
+    settings, _ = database
+    business = make_business()
+    event = CallStatusChanged(
+        business_id=business.id,
+        call_sid="CA" + uuid.uuid4().hex,
+        call_status="ringing",
+        occurred_at=utc_now(),
+    )
+    parking.park(event.to_json_bytes(), NotFoundError("the cause, since fixed"), event)
+    [parked] = json.loads(cli(api_url, settings, "list", "--json").stdout)["items"]
+
+    replayed = cli(api_url, settings, "replay", "--id", str(parked["id"]), "--json")
+    assert replayed.exit_code == 0, replayed.output
+    assert json.loads(replayed.stdout) == {
+        "replayed": [event.event_id],
+        "failed": [],
+        "remaining": 0,
+    }
+    again = cli(api_url, settings, "replay", "--json")
+    assert again.exit_code == 0, again.output
+    assert json.loads(again.stdout) == {"replayed": [], "failed": [], "remaining": 0}

@@ -99,16 +99,16 @@ def test_jobs_list_filters_by_actor_for_retrying_one_integration_s_dead_jobs(
     assert "--actor" in cli(api_url, business, "jobs", "list", "--help").stdout
 
 
-def test_an_ambiguous_or_unknown_prefix_is_an_error_on_stderr_with_exit_1(api_url, business):
+def test_an_ambiguous_or_unknown_prefix_is_an_error_on_stderr_with_exit_2(api_url, business):
     shared = uuid.uuid4().hex[:6]
     for tail in ("a", "b"):
         enqueue(actors.NOOP, business_id=business.id, job_id=shared + tail + str(uuid.uuid4())[7:])
     ambiguous = cli(api_url, business, "jobs", "show", shared, "--json")
-    assert ambiguous.returncode == 1 and ambiguous.stdout == ""
+    assert ambiguous.returncode == 2 and ambiguous.stdout == ""
     assert f"'{shared}' is the start of several job ids" in ambiguous.stderr
     foreign = dead_job(make_business(), str(uuid.uuid4()), "boom")
     unknown = cli(api_url, business, "jobs", "cancel", foreign[:8])
-    assert unknown.returncode == 1 and unknown.stdout == ""
+    assert unknown.returncode == 2 and unknown.stdout == ""
     assert f"no job has an id starting with '{foreign[:8]}'" in unknown.stderr
     short = cli(api_url, business, "jobs", "show", "3f2")
     assert short.returncode == 2 and "at least 4 characters" in short.stderr
@@ -141,7 +141,7 @@ def test_outbound_runs_are_created_from_leads_or_a_csv_listed_shown_and_cancelle
     cancelled = cli(api_url, business, "outbound", "cancel", str(spring))
     assert cancelled.returncode == 0 and f"run {spring} is cancelled" in cancelled.stdout
     again = cli(api_url, business, "outbound", "cancel", str(spring), "--json")
-    assert again.returncode == 1 and again.stdout == "" and "409" in again.stderr
+    assert again.returncode == 2 and again.stdout == "" and "409" in again.stderr
 
 
 def test_outbound_create_wants_lead_ids_or_a_csv_but_not_both(api_url, business, tmp_path):
@@ -206,9 +206,9 @@ def test_erasures_are_requested_listed_and_shown_without_the_number(api_url, bus
 
 def test_an_erasure_of_a_bad_number_or_another_business_s_is_an_error(api_url, business):
     bad = cli(api_url, business, "erasures", "request", "555-1234")
-    assert bad.returncode == 1 and bad.stdout == ""
+    assert bad.returncode == 2 and bad.stdout == ""
     assert "422" in bad.stderr and "phone" in bad.stderr
     private_data.register("+15554100091")
     theirs = json_of(cli(api_url, make_business(), "erasures", "request", "+15554100091", "--json"))
     foreign = cli(api_url, business, "erasures", "show", str(theirs["id"]))
-    assert foreign.returncode == 1 and "404" in foreign.stderr and foreign.stdout == ""
+    assert foreign.returncode == 2 and "404" in foreign.stderr and foreign.stdout == ""

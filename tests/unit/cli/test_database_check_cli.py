@@ -82,7 +82,7 @@ def test_granting_a_role_on_the_embedded_database_is_refused_before_migrating(
 
 def test_a_migrated_database_is_used(embedded: Settings) -> None:
     result = runner.invoke(app, ["keys", "list", "--business", "999999999"])
-    assert result.exit_code == 1 and "business 999999999 not found" in result.output
+    assert result.exit_code == 2 and "business 999999999 not found" in result.output
 
 
 #: Nothing listens on port 1: every connection is refused at once, as while PostgreSQL is down.

@@ -130,3 +130,9 @@ def test_following_a_run_interrupted_says_the_run_goes_on(api: StandInApi) -> No
         "error: stopped following run 7, which goes on: switchboard outbound status 7 shows "
         "it, switchboard outbound cancel 7 stops it"
     )
+
+
+def test_any_other_command_interrupted_exits_130_in_one_line(api: StandInApi) -> None:
+    """Before, click's own "Aborted!" and exit 1, the code of a failed operation."""
+    code, said = interrupted(api, "outbound", "status", "7")
+    assert (code, said) == (130, "error: interrupted")

@@ -57,23 +57,23 @@ def test_a_full_id_or_a_chosen_non_hex_id_is_used_as_it_is(api) -> None:
     assert resolve_job_id(api, "nightly-report") == "nightly-report"
 
 
-def test_a_prefix_of_several_jobs_lists_them_and_exits_1(capsys, api, business) -> None:
+def test_a_prefix_of_several_jobs_lists_them_and_exits_2(capsys, api, business) -> None:
     first, second = job_starting_with(business, "cafe1"), job_starting_with(business, "cafe2")
     code, error = exit_code_and_error(capsys, api, "cafe")
-    assert code == 1
+    assert code == 2
     assert "'cafe' is the start of several job ids" in error and "give more characters" in error
     assert first in error and second in error
 
 
-def test_a_prefix_of_no_job_exits_1_naming_it(capsys, api) -> None:
+def test_a_prefix_of_no_job_exits_2_naming_it(capsys, api) -> None:
     code, error = exit_code_and_error(capsys, api, "dead00")
-    assert (code, error) == (1, "error: no job has an id starting with 'dead00'")
+    assert (code, error) == (2, "error: no job has an id starting with 'dead00'")
 
 
 def test_another_business_job_is_not_found_by_its_prefix(capsys, api) -> None:
     job_starting_with(make_business(), "beef42")
     code, error = exit_code_and_error(capsys, api, "beef42")
-    assert (code, error) == (1, "error: no job has an id starting with 'beef42'")
+    assert (code, error) == (2, "error: no job has an id starting with 'beef42'")
 
 
 def test_a_prefix_shorter_than_four_characters_is_a_usage_error(capsys, api) -> None:

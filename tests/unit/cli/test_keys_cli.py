@@ -37,9 +37,9 @@ def test_keys_are_created_listed_and_revoked_from_the_command_line(embedded) -> 
 def test_keys_commands_name_a_missing_business_or_key(embedded) -> None:
     business = make_business()
     missing = runner.invoke(app, ["keys", "create", "--business", "999999999"])
-    assert missing.exit_code == 1 and "business 999999999 not found" in missing.output
+    assert missing.exit_code == 2 and "business 999999999 not found" in missing.output
     foreign = runner.invoke(app, ["keys", "revoke", "999999999", "--business", str(business.id)])
-    assert foreign.exit_code == 1 and "API key 999999999 not found" in foreign.output
+    assert foreign.exit_code == 2 and "API key 999999999 not found" in foreign.output
 
 
 def test_the_key_table_piped_keeps_each_key_on_one_line(embedded) -> None:
@@ -67,6 +67,22 @@ def test_keys_list_json_says_null_for_a_key_never_used_or_not_revoked(embedded) 
     assert revoked["last_used_at"] is None
     for moment in (default["created_at"], revoked["created_at"], revoked["revoked_at"]):
         assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d+)?Z", moment), moment
+
+
+def test_keys_revoke_json_is_the_key_as_keys_list_json_shows_it(embedded) -> None:
+    """Before, ``keys revoke`` had no ``--json``: only a line of text for people."""
+    business = make_business()
+    args = ["keys", "create", "--business", str(business.id), "--name", "old", "--json"]
+    old = json.loads(runner.invoke(app, args).stdout)
+    revoke = ["keys", "revoke", str(old["id"]), "--business", str(business.id), "--json"]
+    revoked = runner.invoke(app, revoke)
+    assert revoked.exit_code == 0, revoked.output
+    shown = json.loads(revoked.stdout)
+    listed = runner.invoke(app, ["keys", "list", "--business", str(business.id), "--json"])
+    assert shown == json.loads(listed.stdout)[-1]
+    assert shown["id"] == old["id"] and shown["prefix"] == old["prefix"]
+    assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d+)?Z", shown["revoked_at"])
+    assert old["api_key"] not in revoked.stdout
 
 
 def test_a_key_named_like_rich_markup_is_created_and_shown(embedded) -> None:

@@ -10,6 +10,8 @@ import typer
 from rich.console import Console
 from rich.markup import escape
 
+from switchboard.cli.exit_codes import FAILED, for_status
+
 err = Console(stderr=True)
 #: The most items the API returns in one page.
 PAGE_LIMIT = 200
@@ -24,8 +26,9 @@ ApiKey = typer.Option(
 )
 
 
-def fail(message: str, code: int = 1) -> NoReturn:
-    """Print ``error: message`` in red on stderr and exit with ``code``."""
+def fail(message: str, code: int = FAILED) -> NoReturn:
+    """Print ``error: message`` in red on stderr and exit with ``code`` (``exit_codes``: 1 the
+    operation failed, 2 the command as given is refused, 130 interrupted)."""
     # The message may quote the API or a file: brackets in it are text, not rich markup.
     err.print(f"[red]error:[/red] {escape(message)}", highlight=False, soft_wrap=True)
     raise typer.Exit(code)
@@ -92,13 +95,20 @@ class ApiClient:
 
     @staticmethod
     def json_of(response: httpx.Response) -> Any:
-        """The JSON of a successful response; otherwise print the API's reason and exit."""
-        if response.status_code == 401:
-            fail("the API key was refused (check --api-key / SWITCHBOARD_API_KEY)")
+        """The JSON of a successful response; otherwise print the API's reason and exit with
+        ``exit_codes.for_status``: 2 for the API's 4xx (the request is refused as given), else 1.
+        """
+        if response.is_error:
+            # The API's refusals are JSON; a page or a proxy's line of text comes from another
+            # server (a mistaken --api-url, a proxy in the way): the API was not reached.
+            by_the_api = response.headers.get("content-type", "").startswith("application/json")
+            code = for_status(response.status_code) if by_the_api else FAILED
+            if response.status_code == 401:
+                fail("the API key was refused (check --api-key / SWITCHBOARD_API_KEY)", code)
+            asked = f"{response.request.method} {response.request.url.path}"
+            fail(f"{asked} → {response.status_code}: {_detail(response)}", code)
         request = response.request
         asked = f"{request.method} {request.url.path}"
-        if response.is_error:
-            fail(f"{asked} → {response.status_code}: {_detail(response)}")
         if response.is_redirect:
             # The API never redirects: another server (an http → https hop, a login page).
             fail(

@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-import sys
-
 import typer
 
+from switchboard.cli import output
 from switchboard.cli.api_client import fail
 from switchboard.cli.database_check import sqlite_path
+from switchboard.cli.exit_codes import REFUSED
 
 app = typer.Typer(help="The database: the role the services log in as.")
 
@@ -24,6 +24,7 @@ GRANT_HELP = (
 @app.command("grant-app-role", help=GRANT_HELP)
 def grant_app_role(
     role: str = typer.Argument(..., help="An existing login role that owns nothing."),
+    as_json: bool = output.JsonOption,
 ) -> None:
     """Migrate, then make ROLE a member of the application and system roles (GRANT_HELP)."""
     from switchboard.common.db.engine import migration_engine
@@ -33,12 +34,16 @@ def grant_app_role(
     from switchboard.common.settings import get_settings
 
     if sqlite_path() is not None:
-        fail("roles exist on PostgreSQL only: set DATABASE_URL (and MIGRATION_DATABASE_URL)", 2)
+        fail(
+            "roles exist on PostgreSQL only: set DATABASE_URL (and MIGRATION_DATABASE_URL)",
+            REFUSED,
+        )
     app_role = get_settings().db_app_role
     worker_startup_migrations()
     try:
         with migration_engine() as engine, engine.begin() as connection:
             grant_login_role(connection, role, app_role)
     except UnfitRoleError as exc:
-        fail(str(exc), 2)
-    sys.stdout.write(f"{role} is now a member of {app_role} and {SYSTEM_ROLE}\n")
+        fail(str(exc), REFUSED)
+    line = f"{role} is now a member of {app_role} and {SYSTEM_ROLE}"
+    output.message(line, {"role": role, "member_of": [app_role, SYSTEM_ROLE]}, as_json)

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import sys
+from typing import Any
 
 import typer
 
 from switchboard.cli import output
 from switchboard.cli.api_client import ApiClient, ApiUrl
+from switchboard.cli.exit_codes import FAILED, OK
 from switchboard.cli.output import Column, field
 
 app = typer.Typer(help="Parked call events: list them, replay them once their cause is fixed.")
@@ -46,15 +48,24 @@ def list_parked(
 def replay(
     parked_id: int | None = typer.Option(None, "--id", min=1, help="Only this parked event."),
     limit: int = typer.Option(100, min=1, max=1000, help="At most this many, oldest first."),
+    as_json: bool = output.JsonOption,
     api_url: str = ApiUrl,
     admin_key: str = AdminKey,
 ) -> None:
-    """Handle parked events again; exits 1 if any failed again (they stay parked)."""
+    """Handle parked events again; exits 1 if any failed again (they stay parked).
+
+    ``--json``: the API's answer, ``{"replayed": [event ids], "failed": [{"event_id",
+    "error"}], "remaining": n}``."""
     with ApiClient(api_url, admin_key) as api:
         if parked_id is not None:
             result = api.call("POST", f"{PATH}/{parked_id}/replay")
         else:
             result = api.call("POST", f"{PATH}/replay", params={"limit": limit})
+    output.show(result, as_json, lambda: _render_replay(result))
+    raise typer.Exit(FAILED if result["failed"] else OK)
+
+
+def _render_replay(result: dict[str, Any]) -> None:
     for event_id in result["replayed"]:
         sys.stdout.write(f"replayed {event_id}\n")
     for failure in result["failed"]:
@@ -63,4 +74,3 @@ def replay(
         f"{len(result['replayed'])} replayed, {len(result['failed'])} failed, "
         f"{result['remaining']} still parked\n"
     )
-    raise typer.Exit(1 if result["failed"] else 0)

@@ -13,6 +13,7 @@ import typer
 
 from switchboard.cli import output
 from switchboard.cli.api_client import ApiClient, ApiKey, ApiUrl, fail
+from switchboard.cli.exit_codes import REFUSED
 from switchboard.cli.output import Column, field
 
 app = typer.Typer(
@@ -44,22 +45,23 @@ def resolve_job_id(api: ApiClient, given: str) -> str:
 
     A full-length id, or one with characters a UUID cannot hold (an id its caller chose), is
     used as it is. A shorter prefix of hex digits is looked up: none or several matching jobs
-    end the command with exit code 1, like any other job the API cannot find.
+    end the command with exit code 2, as the API's 404 for a job it cannot find does.
     """
     if len(given) >= FULL_ID_LENGTH or not _PREFIX_CHARS.match(given):
         return given
     if len(given) < MIN_PREFIX:
-        fail(f"job id '{given}' is too short: give at least {MIN_PREFIX} characters of it", 2)
+        fail(f"job id '{given}' is too short: give at least {MIN_PREFIX} characters of it", REFUSED)
     params = {"id_prefix": given, "limit": SHOWN_CANDIDATES + 1}
     matches = [job["id"] for job in api.call("GET", "/api/v1/jobs", params=params)["items"]]
     if given.lower() in matches:
         return given.lower()
     if not matches:
-        fail(f"no job has an id starting with '{given}'")
+        fail(f"no job has an id starting with '{given}'", REFUSED)
     if len(matches) > 1:
         shown = ", ".join(matches[:SHOWN_CANDIDATES])
         more = ", …" if len(matches) > SHOWN_CANDIDATES else ""
-        fail(f"'{given}' is the start of several job ids ({shown}{more}): give more characters")
+        several = f"'{given}' is the start of several job ids ({shown}{more})"
+        fail(f"{several}: give more characters", REFUSED)
     return str(matches[0])
 
 

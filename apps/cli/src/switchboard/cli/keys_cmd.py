@@ -16,6 +16,7 @@ from rich.console import Console
 from switchboard.cli import output
 from switchboard.cli.api_client import fail
 from switchboard.cli.database_check import require_database
+from switchboard.cli.exit_codes import REFUSED
 from switchboard.common.errors import NotFoundError
 
 app = typer.Typer(help="API keys: create one (shown once), list them, revoke one.")
@@ -43,7 +44,7 @@ def _public(key: object) -> dict[str, Any]:
 def create(
     business: int = BusinessOption,
     name: str = typer.Option("default", min=1, max=100, help="What the key is for."),
-    as_json: bool = typer.Option(False, "--json", help="Print the result as JSON."),
+    as_json: bool = output.JsonOption,
 ) -> None:
     """Create a new key for the business and print it (shown once); other keys keep working."""
     from switchboard.domain.businesses.accounts import issue_api_key
@@ -54,7 +55,7 @@ def create(
     try:
         issued = issue_api_key(business, name)
     except NotFoundError as exc:
-        fail(str(exc))
+        fail(str(exc), REFUSED)  # as the admin API's 404
     if as_json:
         body = {"id": issued.id, "name": issued.name, "prefix": issued.prefix}
         output.emit_json({**body, "api_key": issued.key})
@@ -77,7 +78,7 @@ def list_keys(
     try:
         keys = list_api_keys(business)
     except NotFoundError as exc:
-        fail(str(exc))
+        fail(str(exc), REFUSED)  # as the admin API's 404
     rows = [_public(key) for key in keys]
     output.show(rows, as_json, lambda: output.print_table(rows, COLUMNS, empty="no keys"))
 
@@ -86,13 +87,16 @@ def list_keys(
 def revoke(
     key_id: int = typer.Argument(..., min=1, help="The key's id (see `keys list`)."),
     business: int = BusinessOption,
+    as_json: bool = output.JsonOption,
 ) -> None:
-    """Revoke a key: every API process refuses it from the next request on."""
+    """Revoke a key: every API process refuses it from the next request on (``--json``: the
+    key as ``keys list --json`` shows it, ``revoked_at`` set)."""
     from switchboard.domain.businesses.accounts import revoke_api_key
 
     require_database()
     try:
         key = revoke_api_key(business, key_id)
     except NotFoundError as exc:
-        fail(str(exc))
-    sys.stdout.write(f"revoked key {key.id} ({key.prefix}…) of business {business}\n")
+        fail(str(exc), REFUSED)  # as the admin API's 404
+    line = f"revoked key {key.id} ({key.prefix}…) of business {business}"
+    output.message(line, _public(key), as_json)

@@ -11,6 +11,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 
 from switchboard.cli import output
 from switchboard.cli.api_client import ApiClient, ApiKey, ApiUrl, err, fail
+from switchboard.cli.exit_codes import INTERRUPTED, REFUSED
 from switchboard.cli.output import Column, field
 from switchboard.domain.leads.csv_import import ParsedLeads, parse_leads_csv, to_csv
 
@@ -34,11 +35,11 @@ def _read(path: Path) -> str:
     try:
         return path.read_text(encoding="utf-8")
     except FileNotFoundError:
-        fail(f"{path}: no such file", 2)
+        fail(f"{path}: no such file", REFUSED)
     except UnicodeDecodeError as exc:
-        fail(f"{path}: not UTF-8 text (byte {exc.start}); save it as UTF-8", 2)
+        fail(f"{path}: not UTF-8 text (byte {exc.start}); save it as UTF-8", REFUSED)
     except OSError as exc:
-        fail(f"{path}: {exc.strerror}", 2)
+        fail(f"{path}: {exc.strerror}", REFUSED)
 
 
 def _print_error(where: str, field: str, message: str) -> None:
@@ -71,11 +72,11 @@ def _server_errors(
 
 
 def read_valid_csv(file: Path) -> ParsedLeads:
-    """``file``'s rows, every one valid; otherwise print each problem and exit with 2."""
+    """``file``'s rows, every one valid; otherwise print each problem and exit 2 (refused)."""
     parsed = parse_leads_csv(_read(file))
     if parsed.errors:
         _report(file, parsed)
-        raise typer.Exit(2)
+        raise typer.Exit(REFUSED)
     return parsed
 
 
@@ -98,7 +99,7 @@ def upload(api: ApiClient, file: Path, parsed: ParsedLeads) -> tuple[int, int]:
                 )
                 if response.status_code == 400:
                     _server_errors(file, chunk, response.json()["errors"])
-                    fail(f"{file}: stopped after {created + updated} imported rows", 2)
+                    fail(f"{file}: stopped after {created + updated} imported rows", REFUSED)
                 result = api.json_of(response)
                 created, updated = created + result["created"], updated + result["updated"]
                 progress.advance(task, len(chunk))
@@ -107,7 +108,7 @@ def upload(api: ApiClient, file: Path, parsed: ParsedLeads) -> tuple[int, int]:
         fail(
             f"{file}: interrupted after {created + updated} of {len(parsed.rows)} rows were "
             "imported; importing the file again updates them and adds the rest",
-            130,
+            INTERRUPTED,
         )
     return created, updated
 

@@ -37,6 +37,10 @@ GROUPS = {
     "db": "switchboard.cli.db_cmd",
 }
 SIMULATE_WHATSAPP = "simulate-whatsapp"
+#: The groups that work on the database directly: like ``create-business``, they check the
+#: environment and configure logging first, so the platform's lines (a migration's) go to
+#: stderr, never into ``--json``'s stdout.
+DATABASE_GROUPS = ("keys", "db")
 
 
 def _after_setup(command: Callable[..., None], *, client: bool = False) -> Callable[..., None]:
@@ -60,6 +64,10 @@ def _lazy_command(name: str) -> Any:
         command = typer.main.get_command(single)
     else:
         command = typer.main.get_group(importlib.import_module(GROUPS[name]).app)
+        if name in DATABASE_GROUPS:
+            for sub in command.commands.values():
+                if sub.callback is not None:
+                    sub.callback = _after_setup(sub.callback)
     command.name = name
     return command
 
@@ -80,19 +88,27 @@ class _LazyCommands(TyperGroup):
     def invoke(self, ctx: Any) -> Any:
         """Run the command; PostgreSQL refusing its connection, or a database this process may
         not migrate (``database_refusal``), ends it with one line, exit 1 (the commands that
-        work on the database directly, a service's start-up migration)."""
+        work on the database directly, a service's start-up migration); Ctrl-C with one line,
+        exit 130 (click's own is "Aborted!", exit 1: a failure, not an interruption)."""
         try:
             return super().invoke(ctx)
+        except KeyboardInterrupt:
+            from switchboard.cli.exit_codes import INTERRUPTED
+
+            _err().print("[red]error:[/red] interrupted", highlight=False)
+            raise typer.Exit(INTERRUPTED) from None
         except Exception as exc:
             from switchboard.common.service_start import database_refusal
 
             reason = database_refusal(exc)
             if reason is None:
                 raise
+            from switchboard.cli.exit_codes import FAILED
+
             _err().print(
                 f"[red]error:[/red] {reason}", markup=True, highlight=False, soft_wrap=True
             )
-            raise typer.Exit(1) from None
+            raise typer.Exit(FAILED) from None
 
 
 app = typer.Typer(
@@ -115,11 +131,13 @@ def _setup(*, client: bool = False) -> None:
     try:
         settings = get_settings()
     except ValidationError as exc:
+        from switchboard.cli.exit_codes import REFUSED
+
         # Plain lines on stderr (no traceback, no wrapping): one per problem, all at once.
         problems = describe_invalid_settings(exc)
         sys.stderr.write("switchboard: refusing to start, the environment is not fit:\n")
         sys.stderr.write("".join(f"  {line}\n" for line in problems))
-        raise typer.Exit(2) from None
+        raise typer.Exit(REFUSED) from None
     configure_logging(settings.log_level, settings.log_json)
     if client:
         # "HTTP Request: POST …" at INFO for each call: noise on a command's stderr.
@@ -245,6 +263,7 @@ def simulate_call_command(
     import httpx
 
     from switchboard.cli.api_client import fail
+    from switchboard.cli.exit_codes import FAILED, OK
     from switchboard.voice_gateway.simulator.call import DEFAULT_UTTERANCES, simulate_call
 
     settings = get_settings()
@@ -275,7 +294,7 @@ def simulate_call_command(
                 f"the gateway refused the signature: is {gateway_url} its PUBLIC_BASE_URL, "
                 "and TWILIO_AUTH_TOKEN the same here and there?\n"
             )
-    raise typer.Exit(0 if outcome.status == "completed" else 1)
+    raise typer.Exit(OK if outcome.status == "completed" else FAILED)
 
 
 @app.command("create-business")
@@ -291,6 +310,7 @@ def create_business_command(
 
     from switchboard.api.schemas import BusinessCreate, BusinessCreated, BusinessPublic
     from switchboard.cli.database_check import require_database
+    from switchboard.cli.exit_codes import REFUSED
     from switchboard.common.migrate import worker_startup_migrations
     from switchboard.domain.businesses.accounts import BusinessExistsError, create_business
 
@@ -300,14 +320,14 @@ def create_business_command(
         for error in exc.errors():
             field = {"phone_number": "--phone"}.get(str(error["loc"][0]), f"--{error['loc'][0]}")
             _err().print(f"[red]error:[/red] {field}: {error['msg']}")
-        raise typer.Exit(2) from exc
+        raise typer.Exit(REFUSED) from exc
     require_database(at_head=False)  # it migrates, but never creates a database elsewhere
     worker_startup_migrations()
     try:
         business, key = create_business(body.name, body.phone_number, body.timezone)
     except BusinessExistsError as exc:
         _err().print(f"[red]error:[/red] {exc}")
-        raise typer.Exit(1) from exc
+        raise typer.Exit(REFUSED) from exc  # as the API's 409
     created = BusinessCreated(business=BusinessPublic.model_validate(business), api_key=key.key)
     if as_json:
         sys.stdout.write(json.dumps(created.model_dump(mode="json")) + "\n")

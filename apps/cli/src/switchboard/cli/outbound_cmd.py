@@ -11,6 +11,7 @@ from rich.progress import BarColumn, Progress, TaskProgressColumn, TextColumn, T
 
 from switchboard.cli import leads_cmd, output
 from switchboard.cli.api_client import ApiClient, ApiKey, ApiUrl, err, fail
+from switchboard.cli.exit_codes import FAILED, INTERRUPTED, REFUSED
 from switchboard.cli.output import Column, field
 
 app = typer.Typer(
@@ -68,7 +69,7 @@ def _follow(api: ApiClient, run: dict[str, Any], interval: float) -> dict[str, A
         fail(
             f"stopped following run {run['id']}, which goes on: switchboard outbound status "
             f"{run['id']} shows it, switchboard outbound cancel {run['id']} stops it",
-            130,
+            INTERRUPTED,
         )
 
 
@@ -76,7 +77,7 @@ def _lead_ids_of(api: ApiClient, csv: Path) -> list[int]:
     """Import ``csv``'s leads (created or updated), then their ids in the file's order."""
     parsed = leads_cmd.read_valid_csv(csv)
     if not parsed.rows:
-        fail(f"{csv}: no leads in the file", 2)
+        fail(f"{csv}: no leads in the file", REFUSED)
     leads_cmd.upload(api, csv, parsed)
     wanted = {row["phone"] for _, row in parsed.rows}
     found: dict[str, int] = {}
@@ -192,7 +193,7 @@ def start(
         last = f"last failure: {run['last_error']}; " if run.get("last_error") else ""
         err.print(f"{last}reasons: switchboard outbound status {run['id']}", markup=False)
     if follow and run["status"] != "completed":
-        raise typer.Exit(1)
+        raise typer.Exit(FAILED)
 
 
 @app.command()

@@ -17,6 +17,7 @@ import typer
 from twilio.request_validator import RequestValidator
 
 from switchboard.cli.api_client import ApiClient, fail
+from switchboard.cli.exit_codes import FAILED, REFUSED, for_status
 from switchboard.common.settings import get_settings
 
 WEBHOOK_PATH = "/webhooks/twilio/whatsapp"
@@ -90,7 +91,7 @@ def simulate_whatsapp(
     base = (api_url or settings.api_public_base_url or settings.api_base_url).rstrip("/")
     url = base + WEBHOOK_PATH
     if not body.strip():
-        fail("--body is empty", 2)
+        fail("--body is empty", REFUSED)
     form = inbound_form(from_, to, body, settings.twilio_account_sid)
     signature = RequestValidator(settings.twilio_auth_token).compute_signature(url, form)
     before = _newest_id(base, api_key) if api_key else 0
@@ -101,10 +102,13 @@ def simulate_whatsapp(
     if response.status_code == 403:
         fail(
             f"the API refused the signature: is {base} its API_PUBLIC_BASE_URL (or API_BASE_URL), "
-            "and TWILIO_AUTH_TOKEN the same here and there?"
+            "and TWILIO_AUTH_TOKEN the same here and there?",
+            for_status(response.status_code),
         )
     if response.status_code >= 400:
-        fail(f"the webhook answered {response.status_code}: {response.text[:200]}")
+        said = " ".join(response.text.split())[:200]
+        code = for_status(response.status_code)
+        fail(f"the webhook answered {response.status_code}: {said}", code)
     reply = _wait_for_reply(base, api_key, from_, before, wait_s) if api_key else None
     outcome = {"message_sid": form["MessageSid"], "status": response.status_code, "reply": reply}
     if as_json:
@@ -117,4 +121,4 @@ def simulate_whatsapp(
             sys.stdout.write(f"agent: {reply['body']}\n")
     if api_key and reply is None:
         sys.stderr.write(f"no reply in the sandbox inbox within {wait_s:g} s\n")
-        raise typer.Exit(1)
+        raise typer.Exit(FAILED)
