@@ -172,7 +172,7 @@ def test_a_command_on_a_postgresql_database_not_migrated_says_so_in_one_line(
         f"error: the database {where} is at revision 0011, older than this code's: run "
         "`switchboard migrate` (or `make run`) first",
     )
-    assert current.exit_code == 1 and "business 1 not found" in current.output
+    assert current.exit_code == 2 and "business 1 not found" in current.output
 
 
 def test_a_failing_migration_raises_its_own_error_and_frees_the_lock(new_database) -> None:
