@@ -61,6 +61,7 @@ from bench.http_load import Client, at_rate, build_request  # noqa: E402
 from bench.http_load import closed_loop as run_closed_loop  # noqa: E402
 from bench.options import add_log_level  # noqa: E402
 from bench.stopping import stop_cleanly_on_sigterm, stop_processes  # noqa: E402
+from bench.whatsapp_cpu import CpuMeter, Finder, servers, tree  # noqa: E402
 from tests.fakes.twilio_rest import ACCOUNT_SID, AUTH_TOKEN  # noqa: E402
 from tests.support import services  # noqa: E402
 from tests.support.environment import configured  # noqa: E402
@@ -130,10 +131,12 @@ async def paced(
 
 
 async def closed_loop(
-    url: str, requests: list[bytes], connections: int, seconds: float
+    url: str, requests: list[bytes], connections: int, seconds: float, meter: CpuMeter
 ) -> dict[str, Any]:
     _freeze_heap()
+    meter.start()
     done, elapsed = await run_closed_loop(Client(url, connections), requests, connections, seconds)
+    cpu = meter.stop()
     return {
         "connections": connections,
         "requests": len(done),
@@ -141,6 +144,7 @@ async def closed_loop(
         "throughput_per_s": round(len(done) / elapsed, 1),
         "p50_ms": round(percentile(done, 0.5), 2),
         "p99_ms": round(percentile(done, 0.99), 2),
+        "cpu_s": cpu,
     }
 
 
@@ -161,6 +165,12 @@ def closed_loop_figures(rounds: list[dict[str, list[dict[str, Any]]]]) -> dict[s
                     "throughput_per_s": round(requests / seconds, 1),
                     "p50_ms": statistics.median(r["p50_ms"] for r in runs),
                     "p99_ms": statistics.median(r["p99_ms"] for r in runs),
+                    # CPU per request by part, µs, over the rounds: the server's own process
+                    # tree, and for ours PostgreSQL's backends and server and RabbitMQ.
+                    "cpu_us_per_request": {
+                        part: round(sum(r["cpu_s"][part] for r in runs) * 1e6 / requests, 1)
+                        for part in first["cpu_s"]
+                    },
                 }
             )
         figures[f"{name}_closed_loop"] = levels
@@ -472,11 +482,19 @@ def main() -> None:
                 }
             # In turns, the order alternating, so the host's drift reaches both servers alike.
             turn_s = args.seconds / args.closed_rounds
-            servers = [("switchboard", api_url), ("bare", bare_url)]
+            targets = [("switchboard", api_url), ("bare", bare_url)]
+            api_parts: dict[str, Finder] = {
+                "server": tree(procs[0].pid),
+                **servers(database_url.rsplit("/", 1)[-1]),
+            }
+            meters = {
+                "switchboard": CpuMeter(api_parts),
+                "bare": CpuMeter({"server": tree(procs[-1].pid)}),
+            }
             rounds: list[dict[str, list[dict[str, Any]]]] = []
             for round_no in range(args.closed_rounds):
                 runs: dict[str, list[dict[str, Any]]] = {}
-                for name, url in servers if round_no % 2 == 0 else servers[::-1]:
+                for name, url in targets if round_no % 2 == 0 else targets[::-1]:
                     if args.worker_processes > 0:
                         # The worker answers each turn's flood during the turn, and what is
                         # left of it before the next: the bare endpoint's turn never shares
@@ -494,7 +512,9 @@ def main() -> None:
                         )
                         requests = signed_requests(url, business.phone_number, int(turn_s * 4000))
                         runs[name].append(
-                            uvloop.run(closed_loop(url + PATH, requests, connections, turn_s))
+                            uvloop.run(
+                                closed_loop(url + PATH, requests, connections, turn_s, meters[name])
+                            )
                         )
                 rounds.append(runs)
             results.update(closed_loop_figures(rounds))
