@@ -11,6 +11,12 @@ concurrently): ``ringing`` after ``in-progress``. An item's ``last_call_status``
 moves backwards (queued < initiated < ringing < in-progress; a final status always wins), which
 the ``UPDATE`` decides itself with a ``CASE`` on the stored status, so that two writers cannot
 race between a read and a write.
+
+An answered call of an item that failed because its dial's call was never found (Twilio
+listed it after the grace, ``unheard.py``) is adopted: the item records the call and moves
+on its statuses like any other (:func:`_adopt_late_call`). Under a cancelled run the call is
+then ended through Twilio by the run's settling pass (``closing.py``), enqueued at once; under
+a run that failed or completed it is left to end by itself, as that run's other calls.
 """
 
 from __future__ import annotations
@@ -24,9 +30,16 @@ from switchboard.common.db.base import utcnow
 from switchboard.common.db.tenancy import tenant_session
 from switchboard.common.integrations.errors import PermanentIntegrationError
 from switchboard.common.integrations.twilio_rest import TwilioRest
+from switchboard.common.logging import get_logger
 from switchboard.common.models import OutboundItem, OutboundRun
+from switchboard.domain.outbound.runs import enqueue_driver
+from switchboard.domain.outbound.unheard import failed_unheard
+
+log = get_logger(__name__)
 
 RINGING = {"queued", "initiated", "ringing", "in-progress", "answered"}
+#: The statuses of a call that was answered (``completed`` ends a call that connected).
+ANSWERED = {"in-progress", "answered", "completed"}
 RETRYABLE = {"busy", "no-answer"}
 FAILED = {"failed", "canceled"}
 #: The order of a call's statuses before it ends (``answered`` is the gateway's name for
@@ -69,20 +82,13 @@ def apply_call_status(
                 OutboundItem.business_id == business_id,
                 OutboundItem.run_id == run_id,
                 OutboundItem.id == item_id,
-                OutboundItem.call_sid == call_sid,
             )
             .with_for_update()
         ).scalar_one_or_none()
         if item is None:
-            exists = session.scalar(
-                select(OutboundItem.id).where(
-                    OutboundItem.business_id == business_id,
-                    OutboundItem.run_id == run_id,
-                    OutboundItem.id == item_id,
-                )
-            )
-            if exists is None:
-                raise ItemNotFoundError(f"outbound item {item_id} of run {run_id} not found")
+            raise ItemNotFoundError(f"outbound item {item_id} of run {run_id} not found")
+        adopted = item.call_sid != call_sid and _adopt_late_call(item, call_sid, call_status)
+        if item.call_sid != call_sid:
             return None  # a status for an earlier attempt's call
         if item.status not in ("dialing", "in_progress"):
             return None
@@ -109,7 +115,37 @@ def apply_call_status(
             item.error = f"call ended {call_status}"
         else:
             return item.status
+        if adopted:
+            log.info(
+                "outbound.late_call_adopted",
+                business_id=business_id,
+                run_id=run_id,
+                item_id=item_id,
+                run_status=run.status,
+                item_status=item.status,
+            )
+            if run.status == "cancelled" and item.status == "in_progress":
+                enqueue_driver(business_id, run_id)  # its settling pass ends the call
         return item.status
+
+
+def _adopt_late_call(item: OutboundItem, call_sid: str, call_status: str) -> bool:
+    """Record ``call_sid`` on an item that failed because its dial's call was never found
+    (``unheard.failed_unheard``), if ``call_status`` says the call was answered; whether it did.
+
+    Only an answered call is adopted: it can only be that dial's. The item's earlier calls
+    (before a retry) all ended ``busy`` or ``no-answer``, unanswered, and a late ``ringing``
+    or ``busy`` of one of them must not put the item back in flight (or to be dialed again).
+    Adopted, the item is ``in_progress`` with the call as if its dial had been answered; the
+    status is then applied as usual. The caller holds the item's row lock: a second status of
+    the same call finds it recorded.
+    """
+    if call_status not in ANSWERED or not failed_unheard(item):
+        return False
+    item.call_sid, item.status = call_sid, "in_progress"
+    item.placed_at, item.completed_at, item.error = utcnow(), None, None
+    item.calls_placed = (item.calls_placed or 0) + 1
+    return True
 
 
 def look_up_quiet_calls(

@@ -20,6 +20,13 @@ closed as failed) keeps it waiting under the same rule: the passes that settle a
 calls (``closing.py``) look it up until the call is found (then ended, for a cancelled run) or
 the grace has passed, so that a call Twilio lists after the cancel is still ended.
 
+A call may still show up after its item failed by this rule (Twilio listed it later than the
+grace, or could not be asked for longer than the bound): its status callbacks, or the
+gateway's end of the call, name the item. The item adopts such a call once it is known to have
+been answered (``calls.apply_call_status``, :func:`failed_unheard`): the lead was reached and
+may be talking to the agent, so the item records the call and its real outcome rather than
+say ``failed``. Never redialed meanwhile: a failed item is final until it adopts a call.
+
 The grace counts from the item's ``updated_at``, which is when the dial began or earlier (the
 claim, or a try Twilio refused before it): a dial that got no answer stores its start there,
 and nothing else writes the item while it waits.
@@ -67,6 +74,17 @@ NOT_LOOKED_UP = (
     f"the dial got no answer or was interrupted, and Twilio could not be asked about it for "
     f"{int(LOOKUP_GIVE_UP.total_seconds())} s; not redialed to avoid a duplicate"
 )
+
+
+def failed_unheard(item: OutboundItem) -> bool:
+    """True if the item failed by this module's rule: a dial of unknown outcome whose call was
+    never found (no ``call_sid``, failed saying :data:`NOT_LISTED` or :data:`NOT_LOOKED_UP`)."""
+    error = item.error or ""
+    return (
+        item.status == "failed"
+        and item.call_sid is None
+        and (error == NOT_LISTED or error.startswith(NOT_LOOKED_UP))
+    )
 
 
 @dataclass(frozen=True)
