@@ -150,13 +150,18 @@ ANALYZED = pytest.mark.parametrize("analyzed", [False, True], ids=["new", "analy
 
 
 @ANALYZED
-def test_the_reconciler_reads_the_running_and_recently_ended_runs_only(
+def test_the_reconciler_reads_the_running_runs_and_the_items_in_flight_only(
     new_database: Settings, analyzed: bool
 ) -> None:
-    """Every 15 seconds: the runs left running, and the runs ended within a day with items
-    in flight; not the thousands of runs ended before, some of whose items stayed in flight
-    (ended before their calls were settled)."""
-    old, orphaned, ended = make_business(), make_business(), make_business()
+    """Every 15 seconds: the runs left running, and the ended runs with items in flight,
+    however long ago they ended (one whose settling never ran, a year ago, included); not
+    the thousands of runs ended before, nor their settled items."""
+    old, orphaned, ended, forgotten = (
+        make_business(),
+        make_business(),
+        make_business(),
+        make_business(),
+    )
     now = utcnow()
     _seed(
         "INSERT INTO outbound_runs (business_id, name, status, concurrency, started_at, "
@@ -172,7 +177,7 @@ def test_the_reconciler_reads_the_running_and_recently_ended_runs_only(
         "INSERT INTO outbound_items (business_id, run_id, phone, status, attempts, "
         "created_at, updated_at) "
         "SELECT r.business_id, r.id, '+1999' || lpad(i::text, 7, '0'), "
-        "CASE WHEN i = 1 THEN 'dialing' ELSE 'completed' END, 1, r.created_at, r.created_at "
+        "(ARRAY['completed', 'failed', 'cancelled'])[1 + i % 3], 1, r.created_at, r.created_at "
         "FROM outbound_runs r, generate_series(1, 5) AS i WHERE r.business_id = :b",
         b=old.id,
     )
@@ -180,17 +185,25 @@ def test_the_reconciler_reads_the_running_and_recently_ended_runs_only(
         "INSERT INTO outbound_runs (business_id, name, status, concurrency, heartbeat_at, "
         "started_at, finished_at, created_at, updated_at) VALUES "
         "(:orphaned, 'orphaned', 'running', 1, :stale, :stale, NULL, :stale, :stale), "
-        "(:ended, 'ended', 'failed', 1, :recent, :recent, :recent, :recent, :recent)",
+        "(:ended, 'ended', 'failed', 1, :recent, :recent, :recent, :recent, :recent), "
+        "(:forgotten, 'forgotten', 'cancelled', 1, :long_ago, :long_ago, :long_ago, "
+        ":long_ago, :long_ago)",
         orphaned=orphaned.id,
         ended=ended.id,
+        forgotten=forgotten.id,
         stale=now - timedelta(hours=1),
         recent=now - timedelta(hours=2),
+        long_ago=now - timedelta(days=400),
     )
     _seed(
         "INSERT INTO outbound_items (business_id, run_id, phone, status, attempts, "
-        "created_at, updated_at) SELECT business_id, id, '+15550000001', 'in_progress', 1, "
-        "created_at, created_at FROM outbound_runs WHERE business_id = :ended",
+        "created_at, updated_at) SELECT business_id, id, '+15550000001', "
+        "CASE WHEN business_id = :ended THEN 'in_progress' ELSE 'dialing' END, 1, "
+        "created_at, created_at FROM outbound_runs "
+        "WHERE business_id IN (:orphaned, :ended, :forgotten)",
+        orphaned=orphaned.id,
         ended=ended.id,
+        forgotten=forgotten.id,
     )
     _prepare(("outbound_runs", "outbound_items"), analyzed)
 
@@ -198,6 +211,7 @@ def test_the_reconciler_reads_the_running_and_recently_ended_runs_only(
     assert _assert_reads_only_what_is_due(_targets(targets, Tick(now))) == {
         orphaned.id,
         ended.id,
+        forgotten.id,
     }
     if analyzed:
         # The reconcile job of a business with a year of runs: none orphaned, none to

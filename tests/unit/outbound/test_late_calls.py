@@ -23,7 +23,7 @@ from tests.fakes.twilio_rest import FakeTwilioServer
 from tests.support.factories import make_business
 from tests.support.waiting import wait_for
 from tests.unit.outbound.test_dialing import item_for
-from tests.unit.outbound.test_run_ends import a_run, reconcile, set_item
+from tests.unit.outbound.test_run_ends import a_run, quiet, reconcile, set_item
 from tests.unit.outbound.test_unheard_dials import client, dial_began, dials_interrupted, tick
 
 
@@ -150,3 +150,36 @@ def test_a_cancelled_run_s_call_listed_after_the_grace_is_adopted_and_ended(
 
 def item_for_id(business_id: int, run_id: int, item_id: int) -> OutboundItem:
     return next(i for i in runs.list_items(business_id, run_id) if i.id == item_id)
+
+
+def test_a_completed_run_s_late_call_is_adopted_and_settled_by_the_reconciler(
+    outbound_env, fake_twilio: FakeTwilioServer
+) -> None:
+    """The run completed with its last item failed ``not listed``; then the call is answered:
+    the item adopts it (the run stays completed, the call in flight). Its end's callback is
+    lost: the reconciler's settling pass asks Twilio and records it, hanging nothing up."""
+    business = make_business()
+    run_id, [late] = a_run(business.id, 1, status="completed")
+    twilio = client(fake_twilio)
+    phone = item_for_id(business.id, run_id, late).phone
+    made = twilio.place_call(phone, business.phone_number, "http://gateway.test/t")
+    set_item(business.id, late, status="failed", error=NOT_LISTED)
+
+    status_callback(business.id, run_id, late, made.sid, "in-progress")
+    wait_for(
+        lambda: item_for(business.id, run_id, phone).status == "in_progress",
+        timeout=20,
+        what="the answered call to be adopted",
+    )
+    assert runs.get_run(business.id, run_id).run.status == "completed"
+
+    fake_twilio.end_call(made.sid, "completed")
+    quiet(business.id, late)
+    assert reconcile(business.id).settling == 1
+    wait_for(
+        lambda: item_for(business.id, run_id, phone).status == "completed",
+        timeout=20,
+        what="the settling pass to read the call's end from Twilio",
+    )
+    assert fake_twilio.calls[made.sid].updates == []
+    assert reconcile(business.id) == Reconciled()

@@ -20,7 +20,6 @@ from switchboard.common.jobs import enqueue
 from switchboard.common.jobs.catalog import OUTBOUND_CALL_STATUS, OUTBOUND_RUN
 from switchboard.common.models import OutboundItem, OutboundRun
 from switchboard.domain.outbound import runs
-from switchboard.domain.outbound.closing import SETTLE_HORIZON
 from switchboard.domain.outbound.lease import LEASE
 from switchboard.domain.outbound.progress import FINAL_ITEM
 from switchboard.domain.outbound.scheduled import Reconciled, reconcile_runs
@@ -213,14 +212,28 @@ def test_a_cancel_keeps_looking_up_a_dial_twilio_lists_late_and_ends_its_call(
     assert reconcile(business.id) == Reconciled()
 
 
-def test_runs_ended_before_the_horizon_are_not_looked_at(outbound_env) -> None:
-    """The reconciler's query reads only runs ended within ``SETTLE_HORIZON``."""
+def test_a_run_ended_days_ago_whose_calls_were_never_settled_is_settled(
+    outbound_env, fake_twilio: FakeTwilioServer
+) -> None:
+    """A run cancelled three days ago whose settling never ran (Twilio down, no worker over a
+    long weekend) still has a dial waiting: the reconciler's next pass settles it (here:
+    failed, Twilio listing no such call), then has nothing left to read."""
     business = make_business()
     run_id, [item] = a_run(business.id, 1, status="cancelled")
     set_item(business.id, item, status="dialing")
-    long_ago: datetime = utcnow() - SETTLE_HORIZON - timedelta(minutes=1)
+    long_ago: datetime = utcnow() - timedelta(days=3)
     with tenant_session(business.id) as session:
         session.execute(
             update(OutboundRun).where(OutboundRun.id == run_id).values(finished_at=long_ago)
         )
+    dial_began(business.id, item, timedelta(days=3))
+
+    assert reconcile(business.id).settling == 1
+    wait_for(
+        lambda: items(business.id, run_id)[item].status in FINAL_ITEM,
+        timeout=20,
+        what="the old run's dial to be settled",
+    )
+    assert items(business.id, run_id)[item].error == NOT_LISTED
+    assert fake_twilio.calls == {}
     assert reconcile(business.id) == Reconciled()

@@ -102,8 +102,11 @@ def orphaned_run(business_id: int) -> int:
     return int(run.id)
 
 
-def ended_run_in_flight(business_id: int, finished_at: datetime, status: str = "cancelled") -> int:
-    """A run that ended ``status`` at ``finished_at`` with a dial still waiting for Twilio."""
+def ended_run_in_flight(
+    business_id: int, finished_at: datetime, status: str = "cancelled", item: str = "dialing"
+) -> int:
+    """A run that ended ``status`` at ``finished_at`` with an item ``item`` (by default a dial
+    still waiting for Twilio)."""
     run = _add(
         business_id,
         OutboundRun(
@@ -122,7 +125,7 @@ def ended_run_in_flight(business_id: int, finished_at: datetime, status: str = "
             run_id=run.id,
             lead_id=lead.id,
             phone=lead.phone,
-            status="dialing",
+            status=item,
         ),
     )
     return int(run.id)

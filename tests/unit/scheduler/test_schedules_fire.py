@@ -19,7 +19,6 @@ from switchboard.common.jobs.catalog import (
 )
 from switchboard.common.settings import Settings
 from switchboard.domain.calls.stale import quiet_limit
-from switchboard.domain.outbound.closing import SETTLE_HORIZON
 from switchboard.scheduler.clock import FakeClock
 from switchboard.scheduler.loop import ZONES_REFRESH_S, Scheduler
 from tests.support.calls import started_call
@@ -152,10 +151,12 @@ def test_the_outbound_reconciler_is_emitted_where_an_ended_run_has_a_call_in_fli
     embedded: Settings,
 ) -> None:
     """A cancelled run whose dial still waits for Twilio's list has its calls settled by the
-    reconcile job; one that ended past the horizon is left alone."""
-    unsettled, old = business_in(), business_in()
+    reconcile job, and so has one that ended a month ago and was never settled (Twilio or
+    the workers down meanwhile); one whose items are all final is left alone."""
+    unsettled, old, settled = business_in(), business_in(), business_in()
     ended_run_in_flight(unsettled, at(2027, 1, 1, 11, 59))
-    ended_run_in_flight(old, at(2027, 1, 1, 11, 59) - SETTLE_HORIZON, status="failed")
+    ended_run_in_flight(old, at(2026, 12, 1, 11, 59), status="failed")
+    ended_run_in_flight(settled, at(2027, 1, 1, 11, 59), item="failed")
     clock = FakeClock(at(2027, 1, 1, 12, 0, 1))
     scheduler = scheduler_for(embedded, clock, "outbound_reconcile")
     scheduler.step()
@@ -163,7 +164,7 @@ def test_the_outbound_reconciler_is_emitted_where_an_ended_run_has_a_call_in_fli
     tick = at(2027, 1, 1, 12, 0, 15)
     emits_at(scheduler, clock, tick)
 
-    assert emitted(OUTBOUND_RECONCILE.name) == [(tick, unsettled)]
+    assert sorted(emitted(OUTBOUND_RECONCILE.name)) == sorted([(tick, unsettled), (tick, old)])
 
 
 def test_the_ledger_is_pruned_daily_for_every_business(embedded: Settings) -> None:

@@ -14,23 +14,24 @@ real calls, and :func:`finish_calls` settles them, one rule for both ends:
   stop), the item failing ``call ended canceled``;
 - a failed run's calls are left to end by themselves (no one asked to hang up on a lead mid
   conversation): their status callbacks still apply, and a call gone quiet is asked of Twilio
-  (``calls.look_up_quiet_calls``).
+  (``calls.look_up_quiet_calls``). So is a call a completed run's item adopted after the run
+  completed (Twilio listed it after the grace, ``calls.py``).
 
 The run's driver job does it (the one a cancel enqueues, or a tick that sees its run
 cancelled), once. Whatever is still in flight after that (a dial Twilio does not list yet, a
 failed run's live call) is settled again by driver jobs the reconciler enqueues every
-15 seconds (``scheduled.py``: :func:`ended_runs_in_flight`) for runs that ended within
-:data:`SETTLE_HORIZON`, until none is left. Settling places no call, so it also runs while
-``ENABLE_SCHEDULERS=false``.
+15 seconds (``scheduled.py``: :func:`ended_runs_in_flight`) until none is left, however long
+ago the run ended: a run whose settling failed for days (Twilio down, no worker over a
+weekend) is settled once they are back. The reconciler finds those runs from the items in
+flight (a partial index, migration 0036), not by reading every run ever ended. Settling places
+no call, so it also runs while ``ENABLE_SCHEDULERS=false``.
 """
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
+from sqlalchemy import Select, select
 
-from sqlalchemy import ColumnElement, exists, select
-
-from switchboard.common.db.inline import inline, inline_list
+from switchboard.common.db.inline import inline_list
 from switchboard.common.db.tenancy import tenant_session
 from switchboard.common.integrations.errors import PermanentIntegrationError
 from switchboard.common.integrations.twilio_rest import TwilioRest
@@ -39,29 +40,33 @@ from switchboard.domain.outbound.calls import STALE_CALL, apply_call_status, loo
 from switchboard.domain.outbound.progress import IN_FLIGHT
 from switchboard.domain.outbound.unheard import settle_unheard_dials
 
-#: The ends after which a run's calls may still be in flight.
-ENDED = ("cancelled", "failed")
-#: How long after a run ended its calls in flight are still settled. Each settles within
-#: minutes (a dial of unknown outcome within ``unheard.LOOKUP_GIVE_UP``, a call once Twilio
-#: answers a lookup or its callback comes); the bound keeps the reconciler's query to recent
-#: runs rather than every run ever ended.
-SETTLE_HORIZON = timedelta(days=1)
+#: The ends after which a run's calls may still be in flight (a completed run's, once one of
+#: its items adopted a call Twilio listed late: ``calls.apply_call_status``).
+ENDED = ("cancelled", "failed", "completed")
 
 
-def ended_runs_in_flight(now: datetime) -> ColumnElement[bool]:
-    """Runs that ended within :data:`SETTLE_HORIZON` and still have an item in flight."""
-    in_flight = exists().where(
-        OutboundItem.business_id == OutboundRun.business_id,
-        OutboundItem.run_id == OutboundRun.id,
-        OutboundItem.status.in_(IN_FLIGHT),
+def ended_runs_in_flight() -> Select[int, int]:
+    """The business and id of each ended run with an item in flight, however long ago it
+    ended: read from the items in flight (``ix_outbound_items_in_flight``, a handful at any
+    time), never from the runs ever ended."""
+    # Written into the statement (``db/inline.py``): the partial index's predicate, which a
+    # generic plan could not match against a parameter.
+    in_flight = OutboundItem.status.in_(inline_list("in_flight", IN_FLIGHT))
+    # The run's status as a subquery of each item in flight, not a join: a join's plan may
+    # start from the runs ended (every run ever ended, on a guess) and probe their items.
+    run_status = (
+        select(OutboundRun.status)
+        .where(
+            OutboundRun.business_id == OutboundItem.business_id,
+            OutboundRun.id == OutboundItem.run_id,
+        )
+        .scalar_subquery()
     )
-    # Written into the statement (``db/inline.py``): a plan sees the few runs ended since
-    # (``ix_outbound_runs_status_finished_at``). On a guess (a third of the ended runs) it
-    # checks every item in flight ever left, in one scan of the items, rather than those of
-    # the runs it found.
-    ended = inline_list("ended", ENDED)
-    since = inline("settle_since", now - SETTLE_HORIZON, OutboundRun.finished_at.type)
-    return OutboundRun.status.in_(ended) & (OutboundRun.finished_at >= since) & in_flight
+    return (
+        select(OutboundItem.business_id, OutboundItem.run_id)
+        .where(in_flight, run_status.in_(inline_list("ended", ENDED)))
+        .distinct()
+    )
 
 
 def finish_calls(business_id: int, run_id: int, twilio: TwilioRest, ended: str) -> None:

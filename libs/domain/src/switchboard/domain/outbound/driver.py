@@ -16,8 +16,8 @@ time to list the call and does not, or could not be asked for long. Meanwhile it
 and its run does not complete. A run that ends meanwhile keeps looking it up
 (``closing.py``), and a cancelled run's call found is ended.
 
-A driver job for a run that has ended (``cancelled`` or ``failed``: the one a cancel enqueues,
-or the reconciler's) places no call: it settles the run's calls in flight (``closing.py``).
+A driver job for a run that has ended (``closing.ENDED``: the one a cancel enqueues, or the
+reconciler's) places no call: it settles the run's calls in flight (``closing.py``).
 
 While it waits (for a free line, for the calling window), a tick that other jobs wait for in
 its worker process (``others_wait``: a job taken over from a dead worker waits to run alone,

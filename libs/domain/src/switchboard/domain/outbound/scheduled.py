@@ -7,10 +7,11 @@ job is dead or failed closes as ``failed`` (its items never dialed cancelled); o
 driver job was cancelled is cancelled; any other resumes with a new driver job. After any
 restart, no run stays ``running`` without a live owner for longer than the lease plus one
 tick. The same job then enqueues a driver job for each of the business's runs that ended
-(``cancelled`` or ``failed``) with items still in flight, which settles them
+(``closing.ENDED``) with items still in flight, however long ago, which settles them
 (``closing.py``: a dial of unknown outcome looked up at Twilio, a cancelled run's call found
 ended, a failed run's quiet call asked of Twilio), one per run and lease period: no item of
-an ended run stays in flight for good.
+an ended run stays in flight for good. Those runs are found from the items in flight
+(``closing.ended_runs_in_flight``), so no pass reads every run ever ended.
 
 While ``ENABLE_SCHEDULERS=false`` no reconcile job is emitted; the scheduler's leader runs the
 safety checks itself (:func:`close_abandoned_runs`): it closes and cancels as above and
@@ -25,7 +26,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import ColumnElement, select
+from sqlalchemy import ColumnElement, select, union
 from sqlalchemy.orm import Session
 
 from switchboard.common.db.base import utcnow
@@ -34,7 +35,7 @@ from switchboard.common.db.tenancy import system_session, tenant_session
 from switchboard.common.jobs import enqueue_unique
 from switchboard.common.jobs.catalog import OUTBOUND_RECONCILE, OUTBOUND_RUN
 from switchboard.common.jobs.schedules import Every, Missed, SafetyCheck, Schedule, Tick
-from switchboard.common.models import Job, OutboundRun
+from switchboard.common.models import Job, OutboundItem, OutboundRun
 from switchboard.domain.outbound.closing import ended_runs_in_flight
 from switchboard.domain.outbound.driver import close_running_run
 from switchboard.domain.outbound.lease import LEASE
@@ -62,11 +63,9 @@ def _orphaned(now: datetime) -> ColumnElement[bool]:
 def businesses_to_reconcile(session: Session, tick: Tick) -> Iterable[int]:
     """The businesses with a run left ``running`` by a driver that stopped renewing its lease,
     or an ended run whose calls are still in flight."""
-    return session.execute(
-        select(OutboundRun.business_id)
-        .where(_orphaned(tick.at) | ended_runs_in_flight(tick.at))
-        .distinct()
-    ).scalars()
+    orphaned = select(OutboundRun.business_id).where(_orphaned(tick.at))
+    settling = ended_runs_in_flight().with_only_columns(OutboundItem.business_id)
+    return session.execute(union(orphaned, settling)).scalars()
 
 
 def _reconcile_run(
@@ -134,9 +133,9 @@ def reconcile_runs(
         # After the closes above, so that a run just closed is settled in this pass.
         ended = list(
             session.execute(
-                select(OutboundRun.id).where(
-                    OutboundRun.business_id == business_id, ended_runs_in_flight(now)
-                )
+                ended_runs_in_flight()
+                .with_only_columns(OutboundItem.run_id)
+                .where(OutboundItem.business_id == business_id)
             ).scalars()
         )
         for run_id in ended:
