@@ -24,8 +24,8 @@ from switchboard.common.db.base import Base, BigId, TenantOwned, Timestamped
 class OutboundRun(TenantOwned, Timestamped, Base):
     __tablename__ = "outbound_runs"
     __table_args__ = (
-        # The reconciler's runs ended lately (every 15 seconds, ``outbound/scheduled.py``):
-        # those of a status that finished since, not every run ever ended (migration 0033).
+        # Runs of a status by when they finished (migration 0033, for the reconciler's runs
+        # ended lately; it now reads the items in flight instead: ix_outbound_items_in_flight).
         Index("ix_outbound_runs_status_finished_at", "status", "finished_at"),
     )
 
