@@ -11,7 +11,7 @@ left to settle), not every item ever dialed.
 Its predicate is written into the query's text (``db/inline.py``), so a generic plan can use it.
 
 Revision ID: 0036
-Revises: 0033
+Revises: 0035
 Create Date: 2026-12-06
 """
 
@@ -21,7 +21,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision: str = "0036"
-down_revision: str | None = "0033"
+down_revision: str | None = "0035"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
