@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import io
+
 import pytest
 
 from switchboard.common.integrations.ai_text import ChatTurn, FakeAIText, LeadFields, OfflineAIText
@@ -112,7 +114,7 @@ def test_a_greeting_is_answered_with_an_offer_to_help() -> None:
 
 
 def test_transcription_offline_is_a_clear_placeholder() -> None:
-    text = offline.transcribe(b"\x00" * 10, "RE1.wav")
+    text = offline.transcribe(io.BytesIO(b"\x00" * 10), "RE1.wav")
 
     assert text.startswith("[no transcript") and "OPENAI_API_KEY" in text and "RE1.wav" in text
 
@@ -124,7 +126,7 @@ def test_the_fake_records_calls_follows_its_script_and_can_fail() -> None:
     with pytest.raises(Exception, match="injected"):
         fake.reply("p", [ChatTurn("user", "hi")])
     assert fake.reply("p", [ChatTurn("user", "hi")]) == "scripted"
-    assert fake.transcribe(b"", "a.wav") == "spoken words"
+    assert fake.transcribe(io.BytesIO(), "a.wav") == "spoken words"
     assert fake.extract_lead_fields("Customer: cancel please").intent == "cancellation"
     assert [name for name, _ in fake.calls] == [
         "reply",

@@ -115,7 +115,7 @@ def test_audio_is_transcribed_through_a_multipart_upload(
 ) -> None:
     fake_openai.transcript = "I would like to cancel my appointment."
 
-    text = ai.transcribe(b"RIFF....WAVE", "RE123.wav")
+    text = ai.transcribe(io.BytesIO(b"RIFF....WAVE"), "RE123.wav")
 
     assert text == "I would like to cancel my appointment."
     [upload] = fake_openai.transcriptions
@@ -132,7 +132,7 @@ def test_audio_over_the_upload_limit_is_transcribed_in_wav_pieces_within_it(
     ai = OpenAIText(API_KEY, base_url=f"{fake_openai.url}/v1", timeout=5, max_upload_bytes=limit)
     fake_openai.transcript = "part"
 
-    text = ai.transcribe(_silent_stereo_wav(frames=32_000), "RE123.wav")  # 128 kB
+    text = ai.transcribe(io.BytesIO(_silent_stereo_wav(frames=32_000)), "RE123.wav")  # 128 kB
 
     assert text == "part part part part"
     assert [upload.size <= limit for upload in fake_openai.transcriptions] == [True] * 4
@@ -150,7 +150,7 @@ def test_a_long_recording_s_transcription_may_take_longer_than_other_requests(
 
     def transcribe() -> None:
         try:
-            answer.append(ai.transcribe(audio, "RE123.wav"))
+            answer.append(ai.transcribe(io.BytesIO(audio), "RE123.wav"))
         except BaseException as exc:
             answer.append(exc)
 
@@ -191,7 +191,7 @@ def test_a_wrong_api_key_is_a_permanent_error(fake_openai: FakeOpenAIServer) -> 
     ai = OpenAIText("sk-wrong-key-123456", base_url=f"{fake_openai.url}/v1")
 
     with pytest.raises(AITextPermanentError) as raised:
-        ai.transcribe(b"x", "a.wav")
+        ai.transcribe(io.BytesIO(b"x"), "a.wav")
 
     assert raised.value.status == 401
 

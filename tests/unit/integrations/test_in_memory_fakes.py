@@ -9,6 +9,7 @@ from switchboard.common.integrations.twilio_rest import (
     TwilioPermanentError,
     TwilioRetryableError,
 )
+from tests.support.recordings import downloaded
 
 
 def test_the_fake_twilio_records_messages_and_calls() -> None:
@@ -37,7 +38,7 @@ def test_the_fake_twilio_keeps_recordings_until_deleted() -> None:
     sid = twilio.start_recording("CA1", recording_status_callback="https://gw.test/r")
     twilio.recordings[sid] = b"audio"
 
-    assert twilio.download_recording(sid) == b"audio"
+    assert downloaded(twilio, sid) == b"audio"
     assert twilio.delete_recording(sid) is True
     with pytest.raises(TwilioPermanentError):
-        twilio.download_recording(sid)
+        downloaded(twilio, sid)

@@ -14,6 +14,7 @@ from switchboard.common.integrations.twilio_client import TwilioRestClient
 from switchboard.common.integrations.twilio_rest import TwilioPermanentError
 from tests.fakes.server import FakeServer
 from tests.fakes.twilio_rest import ACCOUNT_SID, AUTH_TOKEN
+from tests.support.recordings import downloaded
 
 RECORDING_SID = "RE" + "0" * 32
 AUDIO = b"RIFF-not-really-a-wav"
@@ -70,7 +71,7 @@ def test_a_redirect_to_a_private_address_is_refused_before_connecting(
     policy = AddressPolicy(resolver=resolving_to_loopback("media.internal.test"))
 
     with pytest.raises(TwilioPermanentError, match="media.internal.test resolves to 127.0.0.1"):
-        client(media, policy).download_recording(RECORDING_SID)
+        downloaded(client(media, policy), RECORDING_SID)
 
     assert media.media_requests == []
 
@@ -84,7 +85,7 @@ def test_a_redirect_to_an_allowed_host_is_pinned_and_gets_no_credentials(
         ["media.example.test"], resolver=resolving_to_loopback("media.example.test")
     )
 
-    assert client(media, policy).download_recording(RECORDING_SID) == AUDIO
+    assert downloaded(client(media, policy), RECORDING_SID) == AUDIO
 
     [headers] = media.media_requests
     assert headers["Host"].startswith("media.example.test:")

@@ -18,6 +18,7 @@ from switchboard.common.settings import Settings
 from tests.support.environment import configured
 from tests.support.factories import make_business, unique_phone
 from tests.support.processes import free_port
+from tests.support.recordings import downloaded
 
 
 @pytest.fixture
@@ -123,8 +124,8 @@ def test_a_call_while_the_gateway_is_down_is_refused_for_now_and_never_placed(em
 
 def test_a_recording_is_a_short_wav_and_deleting_it_succeeds(embedded) -> None:
     twilio = adapters().twilio
-    audio = twilio.download_recording("RE" + "a" * 32)
+    audio = downloaded(twilio, "RE" + "a" * 32)
     assert audio[:4] == b"RIFF" and audio[8:12] == b"WAVE"
     assert twilio.delete_recording("RE" + "a" * 32)
     with pytest.raises(TwilioPermanentError):
-        twilio.download_recording("../../etc/passwd")
+        downloaded(twilio, "../../etc/passwd")

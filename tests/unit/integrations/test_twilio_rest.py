@@ -22,6 +22,7 @@ from switchboard.common.integrations.twilio_rest import (
 from switchboard.common.settings import Settings
 from tests.fakes.server import FakeServer, json_response
 from tests.fakes.twilio_rest import ACCOUNT_SID, AUTH_TOKEN, FakeTwilioServer, silent_wav
+from tests.support.recordings import downloaded
 
 
 @pytest.fixture
@@ -239,8 +240,8 @@ def test_a_recording_is_downloaded_with_the_accounts_credentials(
     audio = silent_wav(0.25)
     recording_sid = fake_twilio.add_recording(audio)
 
-    assert twilio.download_recording(recording_sid) == audio
-    assert twilio.download_recording(recording_sid, "mp3") == audio
+    assert downloaded(twilio, recording_sid) == audio
+    assert downloaded(twilio, recording_sid, "mp3") == audio
     assert fake_twilio.downloads == [(recording_sid, "wav"), (recording_sid, "mp3")]
 
 
@@ -249,7 +250,7 @@ def test_a_download_with_wrong_credentials_is_refused(fake_twilio: FakeTwilioSer
     client = TwilioRestClient(ACCOUNT_SID, "wrong-token", base_url=fake_twilio.url)
 
     with pytest.raises(TwilioPermanentError) as raised:
-        client.download_recording(recording_sid)
+        downloaded(client, recording_sid)
 
     assert raised.value.status == 401 and fake_twilio.downloads == []
 
@@ -262,7 +263,7 @@ def test_a_deleted_recording_is_gone_and_deleting_it_again_reports_false(
     assert twilio.delete_recording(recording_sid) is True
     assert twilio.delete_recording(recording_sid) is False
     with pytest.raises(TwilioPermanentError):
-        twilio.download_recording(recording_sid)
+        downloaded(twilio, recording_sid)
 
 
 def test_numbers_and_recording_urls_are_normalised() -> None:

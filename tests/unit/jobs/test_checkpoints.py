@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import timedelta
+from typing import BinaryIO
 
 import pytest
 from sqlalchemy import select
@@ -39,11 +40,20 @@ class CancelledWhileDownloading(FakeTwilioRest):
 
     control: AskedToStop | None = None
 
-    def download_recording(self, recording_sid: str, audio_format: AudioFormat = "wav") -> bytes:
-        audio = super().download_recording(recording_sid, audio_format)
+    def download_recording(
+        self,
+        recording_sid: str,
+        into: BinaryIO,
+        *,
+        max_bytes: int,
+        audio_format: AudioFormat = "wav",
+    ) -> int:
+        size = super().download_recording(
+            recording_sid, into, max_bytes=max_bytes, audio_format=audio_format
+        )
         assert self.control is not None
         self.control.cancel()
-        return audio
+        return size
 
 
 @dataclass

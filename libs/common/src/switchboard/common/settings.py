@@ -171,6 +171,11 @@ class Settings(BaseSettings):
     )
     #: Where recordings are stored; default var_dir / "recordings".
     recordings_dir: Path | None = None
+    #: The largest recording the worker downloads, in bytes; a larger one is refused (status
+    #: ``too_large``) before or while it streams in. 128 MiB holds an hour of Twilio's
+    #: dual-channel WAV (115 MB) with room; it may be lowered, not raised past what the
+    #: recording job's time limit covers (``PROCESS_RECORDING`` in ``jobs/catalog.py``).
+    recording_max_bytes: int = Field(default=128 * 1024 * 1024, ge=1, le=128 * 1024 * 1024)
 
     log_level: str = "INFO"
     log_json: bool = False

@@ -7,10 +7,11 @@ real one, ``OpenAIText``, has its own module (``openai_text.py``); ``bootstrap.p
 
 from __future__ import annotations
 
+import os
 from abc import ABC, abstractmethod
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, BinaryIO
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -83,8 +84,10 @@ class AIText(ABC):
         """A short summary of a conversation for the business owner."""
 
     @abstractmethod
-    def transcribe(self, audio: bytes, filename: str) -> str:
-        """The text spoken in an audio file (``filename``'s extension names the format)."""
+    def transcribe(self, audio: BinaryIO, filename: str) -> str:
+        """The text spoken in an audio file, open for reading and seekable (``filename``'s
+        extension names the format); an adapter reads it as its provider allows, in pieces
+        where it can."""
 
 
 def transcript_of(messages: Sequence[ChatTurn]) -> str:
@@ -117,11 +120,12 @@ class OfflineAIText(AIText):
         """The most informative sentences of the conversation."""
         return text_rules.extractive_summary([(turn.role, turn.content) for turn in messages])
 
-    def transcribe(self, audio: bytes, filename: str) -> str:
+    def transcribe(self, audio: BinaryIO, filename: str) -> str:
         """A placeholder: there is no speech-to-text model offline."""
+        size = audio.seek(0, os.SEEK_END)
         return (
             f"[no transcript: speech-to-text needs OPENAI_API_KEY; {filename} "
-            f"({len(audio)} bytes) was kept untranscribed]"
+            f"({size} bytes) was kept untranscribed]"
         )
 
 
@@ -164,7 +168,7 @@ class FakeAIText(AIText):
         self._record("summarize", list(messages))
         return self._offline.summarize(messages)
 
-    def transcribe(self, audio: bytes, filename: str) -> str:
+    def transcribe(self, audio: BinaryIO, filename: str) -> str:
         """The scripted transcript, else the offline placeholder."""
         self._record("transcribe", filename)
         if self.transcript is not None:

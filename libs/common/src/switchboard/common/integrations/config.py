@@ -68,3 +68,8 @@ def recordings_dir(settings: Settings) -> Path:
     """Where the local recording storage keeps audio files."""
     configured = settings.recordings_dir
     return Path(configured) if configured else settings.var_dir / "recordings"
+
+
+def recording_max_bytes(settings: Settings) -> int:
+    """The largest recording download accepted, in bytes."""
+    return int(settings.recording_max_bytes)

@@ -7,7 +7,7 @@ to import, which every worker, API and CLI process would otherwise pay at start.
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from typing import Any, TypeVar
+from typing import Any, BinaryIO, TypeVar
 
 import openai
 import pydantic
@@ -177,11 +177,13 @@ class OpenAIText(AIText):
             ],
         )
 
-    def transcribe(self, audio: bytes, filename: str) -> str:
+    def transcribe(self, audio: BinaryIO, filename: str) -> str:
         """``audio.transcriptions.create`` with the configured model; WAV audio over the
-        upload limit (a long call) is sent in pieces and their texts joined."""
-        pieces = wav_pieces(audio, self._max_upload_bytes)
-        texts = [self._transcribe_one(piece, filename) for piece in pieces]
+        upload limit (a long call) is read and sent a piece at a time, their texts joined."""
+        texts = [
+            self._transcribe_one(piece, filename)
+            for piece in wav_pieces(audio, self._max_upload_bytes)
+        ]
         return " ".join(text for text in texts if text)
 
     def _transcribe_one(self, audio: bytes, filename: str) -> str:

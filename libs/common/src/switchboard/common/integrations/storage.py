@@ -1,16 +1,20 @@
 """Recording storage: where call audio is kept once downloaded from Twilio.
 
 Keys look like ``<business_id>/<call_sid>.wav``: slash-separated segments of letters, digits,
-``.``, ``_`` and ``-``, none starting with a dot, so no key can escape the storage root.
+``.``, ``_`` and ``-``, none starting with a dot, so no key can escape the storage root (and
+no key names a file being written, whose name starts with one).
 """
 
 from __future__ import annotations
 
+import glob
+import io
 import os
 import re
 import tempfile
 from abc import ABC, abstractmethod
 from collections.abc import Iterator
+from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import BinaryIO
@@ -49,8 +53,20 @@ class RecordingStorage(ABC):
         """Store ``data`` under ``key``, replacing what was there."""
 
     @abstractmethod
+    def writing(self, key: str) -> AbstractContextManager[BinaryIO]:
+        """A file to write ``key``'s bytes into, piece by piece: stored under ``key`` only
+        when the block ends without an error, replacing what was there. Until then nothing
+        (and after an error, or a process killed mid-way, never) is served under ``key``; a
+        later ``writing`` of the same key starts over."""
+
+    @abstractmethod
     def get(self, key: str) -> bytes:
         """The bytes under ``key``; raises ``RecordingNotFound``."""
+
+    def reader(self, key: str) -> BinaryIO:
+        """The bytes under ``key`` as a file open for reading (close it); raises
+        ``RecordingNotFound`` at once."""
+        return io.BytesIO(self.get(key))
 
     @abstractmethod
     def delete(self, key: str) -> bool:
@@ -72,7 +88,8 @@ class RecordingStorage(ABC):
 
 
 class LocalDirectoryStorage(RecordingStorage):
-    """Files under one root directory; writes are atomic (temporary file, then rename)."""
+    """Files under one root directory; writes are atomic (a partial file beside the key's,
+    ``.<name>.<random>.part``, renamed into place once complete)."""
 
     def __init__(self, root: Path) -> None:
         self.root = Path(root).resolve()
@@ -90,15 +107,26 @@ class LocalDirectoryStorage(RecordingStorage):
 
     def put(self, key: str, data: bytes) -> None:
         """Write atomically, creating parent directories."""
+        with self.writing(key) as handle:
+            handle.write(data)
+
+    @contextmanager
+    def writing(self, key: str) -> Iterator[BinaryIO]:
+        """Write a partial file of this writer's own, flush it to disk, then rename it to the
+        key's name; removed on an error. One a killed writer left is never served (no key
+        names it) and goes with the key's :meth:`delete`."""
         path = self._path(key)
         path.parent.mkdir(parents=True, exist_ok=True)
-        fd, temporary = tempfile.mkstemp(dir=path.parent, prefix=".tmp-")
+        fd, name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".part")
+        partial = Path(name)
         try:
             with os.fdopen(fd, "wb") as handle:
-                handle.write(data)
-            os.replace(temporary, path)
+                yield handle
+                handle.flush()
+                os.fsync(handle.fileno())
+            os.replace(partial, path)
         except BaseException:
-            Path(temporary).unlink(missing_ok=True)
+            partial.unlink(missing_ok=True)
             raise
 
     def get(self, key: str) -> bytes:
@@ -109,8 +137,10 @@ class LocalDirectoryStorage(RecordingStorage):
             raise RecordingNotFound(key) from exc
 
     def delete(self, key: str) -> bool:
-        """Remove the file for ``key``."""
+        """Remove the file for ``key`` (and a partial one a killed writer left)."""
         path = self._path(key)
+        for partial in path.parent.glob(f".{glob.escape(path.name)}.*.part"):
+            partial.unlink(missing_ok=True)
         if not path.is_file():
             return False
         path.unlink(missing_ok=True)
@@ -127,15 +157,17 @@ class LocalDirectoryStorage(RecordingStorage):
             raise RecordingNotFound(key)
         return path.stat().st_size
 
+    def reader(self, key: str) -> BinaryIO:
+        """The file, open for reading."""
+        try:
+            return self._path(key).open("rb")
+        except (FileNotFoundError, IsADirectoryError) as exc:
+            raise RecordingNotFound(key) from exc
+
     def chunks(self, key: str, start: int, length: int) -> Iterator[bytes]:
         """Reads of at most :data:`CHUNK_BYTES` from an open file (opened now, so a missing
         file raises here, before any answer starts)."""
-        path = self._path(key)
-        try:
-            handle = path.open("rb")
-        except (FileNotFoundError, IsADirectoryError) as exc:
-            raise RecordingNotFound(key) from exc
-        return _read_chunks(handle, start, length)
+        return _read_chunks(self.reader(key), start, length)
 
 
 def _read_chunks(handle: BinaryIO, start: int, length: int) -> Iterator[bytes]:
@@ -158,6 +190,14 @@ class InMemoryStorage(RecordingStorage):
     def put(self, key: str, data: bytes) -> None:
         """Store a copy of ``data``."""
         self.objects[validate_key(key)] = bytes(data)
+
+    @contextmanager
+    def writing(self, key: str) -> Iterator[BinaryIO]:
+        """A buffer, stored when the block ends without an error."""
+        validate_key(key)
+        buffer = io.BytesIO()
+        yield buffer
+        self.objects[key] = buffer.getvalue()
 
     def get(self, key: str) -> bytes:
         """The stored bytes."""

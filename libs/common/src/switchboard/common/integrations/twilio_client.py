@@ -2,9 +2,10 @@
 
 Its HTTP client (``twilio_http.py``: urllib3 under the library) rewrites
 ``https://api.twilio.com`` to ``TWILIO_API_BASE_URL`` so tests can point it at a local fake.
-Recording audio is fetched with httpx, since the library's client decodes bodies as text;
-Twilio redirects it to its media storage, and every redirect hop passes the outbound-address
-policy (:mod:`.address_policy`), only the configured API host trusted.
+Recording audio is fetched with httpx, since the library's client decodes bodies as text,
+and streamed into the caller's file a chunk at a time, bounded by a maximum size; Twilio
+redirects it to its media storage, and every redirect hop passes the outbound-address policy
+(:mod:`.address_policy`), only the configured API host trusted.
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable, Sequence
 from datetime import datetime
-from typing import Any, TypeVar
+from typing import Any, BinaryIO, TypeVar
 
 import httpx
 import urllib3
@@ -37,8 +38,10 @@ from switchboard.common.integrations.twilio_rest import (
     TwilioPermanentError,
     TwilioRest,
     TwilioRetryableError,
+    too_large,
     whatsapp_address,
     whatsapp_status_callback,
+    write_at_most,
 )
 from switchboard.common.logging import get_logger, redact
 from switchboard.common.settings import Settings
@@ -48,6 +51,8 @@ log = get_logger(__name__)
 #: How many of the newest messages (``find_whatsapp``) or calls (``find_calls``) between two
 #: numbers a lookup reads.
 _FIND_LIMIT = 50
+#: How much of a recording's body one read holds.
+_DOWNLOAD_CHUNK_BYTES = 64 * 1024
 _T = TypeVar("_T")
 _library_log = logging.getLogger(f"{__name__}.library")
 _library_log.setLevel(logging.WARNING)
@@ -220,31 +225,46 @@ class TwilioRestClient(TwilioRest):
         log.info("twilio.recording_started", call_sid=call_sid, recording_sid=recording.sid)
         return str(recording.sid)
 
-    def download_recording(self, recording_sid: str, audio_format: AudioFormat = "wav") -> bytes:
-        """GET the media file with the account's basic auth (never sent to another host)."""
+    def download_recording(
+        self,
+        recording_sid: str,
+        into: BinaryIO,
+        *,
+        max_bytes: int,
+        audio_format: AudioFormat = "wav",
+    ) -> int:
+        """GET the media file with the account's basic auth (never sent to another host),
+        streamed into ``into``: refused unread when its ``Content-Length`` is over
+        ``max_bytes``, else at the first chunk past it. A body cut short (the connection
+        closed, a read timed out) is a retryable error."""
         if not RECORDING_SID.fullmatch(recording_sid):
             raise TwilioPermanentError(f"not a recording sid: {recording_sid!r}")
         url = (
             f"{self._base_url}/2010-04-01/Accounts/{self._account_sid}"
             f"/Recordings/{recording_sid}.{audio_format}"
         )
+        # Undecoded (identity asked): a compressed body cannot inflate past the bound.
+        headers = {"Accept-Encoding": "identity"}
         try:
             # httpx drops the credentials on a redirect to another host.
-            response = self._downloads.get(url, auth=(self._account_sid, self._auth_token))
+            with self._downloads.stream(
+                "GET", url, auth=(self._account_sid, self._auth_token), headers=headers
+            ) as response:
+                _check_download(response, recording_sid, max_bytes)
+                size = write_at_most(
+                    response.iter_raw(_DOWNLOAD_CHUNK_BYTES), into, max_bytes, recording_sid
+                )
+                declared = response.headers.get("Content-Length")
         except DestinationRefused as exc:
             raise TwilioPermanentError(f"recording {recording_sid} download: {exc}") from exc
         except httpx.HTTPError as exc:
             raise TwilioRetryableError(f"recording download failed: {redact(str(exc))}") from exc
-        if response.status_code != 200:
-            status = response.status_code
-            error_class = (
-                TwilioRetryableError if _is_retryable_status(status) else TwilioPermanentError
+        if declared is not None and declared.isdigit() and int(declared) != size:
+            raise TwilioRetryableError(
+                f"recording {recording_sid} download: {size} of {declared} bytes"
             )
-            raise error_class(f"recording {recording_sid} download: HTTP {status}", status=status)
-        log.info(
-            "twilio.recording_downloaded", recording_sid=recording_sid, size=len(response.content)
-        )
-        return response.content
+        log.info("twilio.recording_downloaded", recording_sid=recording_sid, size=size)
+        return size
 
     def delete_recording(self, recording_sid: str) -> bool:
         """DELETE the recording; a 404 means it is already gone."""
@@ -258,3 +278,14 @@ class TwilioRestClient(TwilioRest):
             raise
         log.info("twilio.recording_deleted", recording_sid=recording_sid)
         return True
+
+
+def _check_download(response: httpx.Response, recording_sid: str, max_bytes: int) -> None:
+    """Refuse an answer that is not the recording's audio, or says it is too large."""
+    status = response.status_code
+    if status != 200:
+        error_class = TwilioRetryableError if _is_retryable_status(status) else TwilioPermanentError
+        raise error_class(f"recording {recording_sid} download: HTTP {status}", status=status)
+    declared = response.headers.get("Content-Length", "")
+    if declared.isdigit() and int(declared) > max_bytes:
+        raise too_large(recording_sid, max_bytes)

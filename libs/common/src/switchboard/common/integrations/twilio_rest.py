@@ -10,10 +10,10 @@ from __future__ import annotations
 import itertools
 import re
 from abc import ABC, abstractmethod
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any, Literal
+from typing import Any, BinaryIO, Literal
 
 from switchboard.common.integrations.errors import (
     PermanentIntegrationError,
@@ -40,6 +40,33 @@ class TwilioRetryableError(RetryableIntegrationError):
 
 class TwilioPermanentError(PermanentIntegrationError):
     """Twilio refused the request (4xx, e.g. 21211 invalid number): retrying cannot help."""
+
+
+class RecordingTooLarge(TwilioPermanentError):
+    """The recording is larger than the configured maximum (``RECORDING_MAX_BYTES``): refused
+    as soon as its size or its bytes so far show it, with nothing of it kept."""
+
+
+def write_at_most(
+    chunks: Iterable[bytes], into: BinaryIO, max_bytes: int, recording_sid: str
+) -> int:
+    """Write ``chunks`` into ``into``; how many bytes. Raises ``RecordingTooLarge`` at the
+    first chunk past ``max_bytes``, so no more than that is ever read or held."""
+    written = 0
+    for chunk in chunks:
+        written += len(chunk)
+        if written > max_bytes:
+            raise too_large(recording_sid, max_bytes)
+        into.write(chunk)
+    return written
+
+
+def too_large(recording_sid: str, max_bytes: int) -> RecordingTooLarge:
+    """The error for a recording over ``max_bytes``."""
+    return RecordingTooLarge(
+        f"recording {recording_sid} is larger than RECORDING_MAX_BYTES ({max_bytes} bytes)",
+        status=413,
+    )
 
 
 @dataclass(frozen=True)
@@ -141,8 +168,16 @@ class TwilioRest(ABC):
         """Start recording a live call; returns the recording sid."""
 
     @abstractmethod
-    def download_recording(self, recording_sid: str, audio_format: AudioFormat = "wav") -> bytes:
-        """The audio of a finished recording."""
+    def download_recording(
+        self,
+        recording_sid: str,
+        into: BinaryIO,
+        *,
+        max_bytes: int,
+        audio_format: AudioFormat = "wav",
+    ) -> int:
+        """Write the audio of a finished recording into ``into`` as it arrives; how many bytes.
+        Raises ``RecordingTooLarge`` for one over ``max_bytes`` (``into`` then holds a part)."""
 
     @abstractmethod
     def delete_recording(self, recording_sid: str) -> bool:
@@ -263,11 +298,18 @@ class FakeTwilioRest(TwilioRest):
         self.recording_calls[sid] = call_sid
         return sid
 
-    def download_recording(self, recording_sid: str, audio_format: AudioFormat = "wav") -> bytes:
+    def download_recording(
+        self,
+        recording_sid: str,
+        into: BinaryIO,
+        *,
+        max_bytes: int,
+        audio_format: AudioFormat = "wav",
+    ) -> int:
         """The stored bytes, or a permanent 404 error."""
         if recording_sid not in self.recordings:
             raise TwilioPermanentError(f"no recording {recording_sid}", status=404, code=20404)
-        return self.recordings[recording_sid]
+        return write_at_most([self.recordings[recording_sid]], into, max_bytes, recording_sid)
 
     def delete_recording(self, recording_sid: str) -> bool:
         """Forget the recording; False when there was none."""

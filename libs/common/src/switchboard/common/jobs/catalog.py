@@ -108,10 +108,16 @@ FINALIZE_CALL_SESSION = ActorSpec(
     params=("call_sid",),
     optional=("stream_sid", "ended_at", "end_reason"),
 )
+# Its limit fits the largest recording it takes (RECORDING_MAX_BYTES, 128 MiB: an hour of
+# dual-channel WAV and more): the streamed download, then up to six 25 MB pieces transcribed
+# one after another, each taking the provider about a minute or two (600 s covered only
+# about three). It stays under RabbitMQ's 30-minute consumer timeout for an unacknowledged
+# delivery, past which the broker would close the channel and deliver the job again. The
+# steps are committed on the recording's row: a retry never downloads again.
 PROCESS_RECORDING = ActorSpec(
     "process_recording_job",
     "recordings",
-    timeout_s=600,
+    timeout_s=1500,
     max_retries=5,
     params=("recording_sid", "call_sid"),
     optional=("recording_url", "duration_s"),

@@ -14,7 +14,7 @@ from switchboard.domain.calls.logs import (
     finalize_call_session,
     setup_call,
 )
-from switchboard.domain.calls.queries import CallFilter, get_call, list_calls, recording_audio
+from switchboard.domain.calls.queries import CallFilter, get_call, list_calls
 from switchboard.domain.calls.recordings import cleanup_old_recordings, process_recording
 
 __all__ = [
@@ -27,6 +27,5 @@ __all__ = [
     "get_call",
     "list_calls",
     "process_recording",
-    "recording_audio",
     "setup_call",
 ]

@@ -10,7 +10,7 @@ from switchboard.common.db.keyset import Page, fetch_page
 from switchboard.common.db.owned import owned_row
 from switchboard.common.db.tenancy import tenant_session
 from switchboard.common.errors import NotFoundError
-from switchboard.common.integrations.storage import RecordingNotFound, RecordingStorage
+from switchboard.common.integrations.storage import RecordingStorage
 from switchboard.common.models import CallLog, Recording
 from switchboard.domain.leads.store import like_pattern
 
@@ -78,17 +78,6 @@ def get_recording(business_id: int, call_id: int, recording_id: int) -> Recordin
         if recording.id == recording_id:
             return recording
     raise NotFoundError(f"recording {recording_id} not found")
-
-
-def recording_audio(
-    business_id: int, call_id: int, recording_id: int, storage: RecordingStorage
-) -> bytes:
-    """The stored audio of one recording of one call of this business."""
-    key = stored_recording_key(business_id, call_id, recording_id, storage)
-    try:
-        return storage.get(key)
-    except RecordingNotFound as exc:  # removed in between: retention
-        raise _no_audio(recording_id, "removed") from exc
 
 
 def stored_recording_key(

@@ -12,7 +12,8 @@ from switchboard.common.db.base import utcnow
 from switchboard.common.db.tenancy import system_session, tenant_session
 from switchboard.common.db.upsert import insert_ignoring_conflicts
 from switchboard.common.errors import NotFoundError
-from switchboard.common.integrations.twilio_rest import TwilioPermanentError
+from switchboard.common.integrations import config
+from switchboard.common.integrations.twilio_rest import RecordingTooLarge, TwilioPermanentError
 from switchboard.common.jobs import raise_if_cancelled
 from switchboard.common.logging import get_logger
 from switchboard.common.models import CallLog, Recording
@@ -30,6 +31,8 @@ log = get_logger(__name__)
 RETENTION = timedelta(days=7)
 #: The status of a recording Twilio no longer had when we came to download it.
 GONE = "gone"
+#: The status of a recording larger than ``RECORDING_MAX_BYTES``: refused, none of it kept.
+TOO_LARGE = "too_large"
 
 
 def _erased(business_id: int, call_sid: str) -> bool:
@@ -56,7 +59,7 @@ def _refuse(business_id: int, adapters: Adapters, recording_sid: str) -> bool:
                 Recording.business_id == business_id, Recording.recording_sid == recording_sid
             )
         )
-    log.info("recordings.refused_erased_call", business_id=business_id, sid=recording_sid)
+    log.info("recordings.refused_erased_call", business_id=business_id, recording_sid=recording_sid)
     return False
 
 
@@ -170,7 +173,8 @@ def process_recording(
     a redelivery skips the steps done: a worker that dies mid-way costs the step it was in,
     never a second download or transcription of a finished one. The call's transcript is
     analysed once, under the call's analysis key. Returns False when the recording had been
-    processed already, or is gone from Twilio (a 404: status ``gone``).
+    processed already, is gone from Twilio (a 404: status ``gone``), or is larger than
+    ``RECORDING_MAX_BYTES`` (status ``too_large``, nothing of it stored).
 
     A recording of a call an erasure erased (``domain/erasures``) is refused, however late
     its callback or its job: deleted at Twilio, never downloaded, transcribed or attached.
@@ -184,31 +188,43 @@ def process_recording(
     progress = _register(
         business_id, recording_sid, call_sid, source_url=recording_url, duration_s=duration_s
     )
-    if progress.status in ("transcribed", GONE):
+    if progress.status in ("transcribed", GONE, TOO_LARGE):
         return False
     key, transcript = progress.storage_key, progress.transcript
     if key is None:
+        key = f"{business_id}/{recording_sid}.wav"
         try:
-            audio = adapters.twilio.download_recording(recording_sid)
+            # Streamed into the storage a chunk at a time, bounded; stored under the key only
+            # once complete, so a worker killed mid-download leaves nothing served there, and
+            # the redelivery downloads it again from the start.
+            with adapters.storage.writing(key) as into:
+                adapters.twilio.download_recording(
+                    recording_sid,
+                    into,
+                    max_bytes=config.recording_max_bytes(adapters.settings),
+                )
+        except RecordingTooLarge:
+            _save(business_id, recording_sid, status=TOO_LARGE)
+            log.warning("recordings.too_large", business_id=business_id, recording_sid=recording_sid)
+            return False
         except TwilioPermanentError as exc:
             if exc.status != 404:  # 401 (credentials rotated): a retry can work once fixed
                 raise
             # Deleted at Twilio (by hand, or its own retention) before we fetched it: no
             # retry can bring it back; the row says so instead of staying "pending".
             _save(business_id, recording_sid, status=GONE)
-            log.warning("recordings.gone_at_twilio", business_id=business_id, sid=recording_sid)
+            log.warning("recordings.gone_at_twilio", business_id=business_id, recording_sid=recording_sid)
             return False
-        key = f"{business_id}/{recording_sid}.wav"
-        adapters.storage.put(key, audio)
         _save(business_id, recording_sid, storage_key=key, status="stored")
     raise_if_cancelled()  # a checkpoint: the audio is stored
     if transcript is None:
         if _erased(business_id, call_sid):
             return _refuse(business_id, adapters, recording_sid)
-        audio = adapters.storage.get(key)
         # No speech to send: providers refuse an empty or 0-second file as invalid audio.
-        silent = duration_s == 0 or not audio
-        transcript = "" if silent else adapters.ai_text.transcribe(audio, f"{recording_sid}.wav")
+        transcript = ""
+        if duration_s != 0 and adapters.storage.size(key) > 0:
+            with adapters.storage.reader(key) as audio:  # read by the adapter as it needs
+                transcript = adapters.ai_text.transcribe(audio, f"{recording_sid}.wav")
         _save(business_id, recording_sid, transcript=transcript)
     raise_if_cancelled()  # a checkpoint: the transcript is stored
     if not _attach(business_id, recording_sid, call_sid, transcript):

@@ -4,12 +4,13 @@ from __future__ import annotations
 
 from typing import Annotated, Literal
 
-from fastapi import APIRouter, Query, Response
+from fastapi import APIRouter, Header, Query, Response
 from pydantic import Field
 
 from switchboard.api.deps import CurrentBusiness, SettingsDep
 from switchboard.api.pagination import Paging, to_page
 from switchboard.api.params import NOT_FOUND, UNAUTHORIZED, CallId, RecordingId
+from switchboard.api.recording_audio import MEDIA_TYPE, recording_audio_response
 from switchboard.api.schemas import (
     CallDetail,
     CallPage,
@@ -58,16 +59,29 @@ def get_call(business_id: CurrentBusiness, call_id: CallId) -> CallDetail:
     "/{call_id}/recordings/{recording_id}/audio",
     summary="Download a recording's audio",
     response_class=Response,
-    responses={**NOT_FOUND, 200: {"content": {"audio/wav": {}}, "description": "WAV audio"}},
+    responses={
+        **NOT_FOUND,
+        200: {"content": {MEDIA_TYPE: {}}, "description": "WAV audio"},
+        206: {"content": {MEDIA_TYPE: {}}, "description": "The byte range asked for"},
+        416: {"description": "The range starts past the end (``Content-Range: bytes */size``)"},
+    },
 )
 def get_recording_audio(
-    business_id: CurrentBusiness, call_id: CallId, recording_id: RecordingId, settings: SettingsDep
+    business_id: CurrentBusiness,
+    call_id: CallId,
+    recording_id: RecordingId,
+    settings: SettingsDep,
+    range_header: Annotated[str | None, Header(alias="range", max_length=100)] = None,
 ) -> Response:
-    """A recording's audio as stored once processed (kept for the retention period)."""
-    storage = make_recording_storage(settings)
-    audio = calls_query.recording_audio(business_id, call_id, recording_id, storage)
-    return Response(
-        audio,
-        media_type="audio/wav",
-        headers={"Content-Disposition": f'attachment; filename="recording-{recording_id}.wav"'},
+    """A recording's audio as stored once processed (kept for the retention period), streamed
+    from its file: whole, or the one byte range asked for (``Range: bytes=a-b``, ``a-``,
+    ``-n``)."""
+    disposition = f'attachment; filename="recording-{recording_id}.wav"'
+    return recording_audio_response(
+        make_recording_storage(settings),
+        business_id,
+        call_id,
+        recording_id,
+        range_header,
+        {"Content-Disposition": disposition},
     )

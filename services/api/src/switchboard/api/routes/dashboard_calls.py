@@ -8,25 +8,21 @@ can seek without fetching the whole file again.
 
 from __future__ import annotations
 
-import re
 from typing import Annotated, Literal
 
-from fastapi import APIRouter, Header, Path, Query, Request, status
-from fastapi.responses import HTMLResponse, Response, StreamingResponse
+from fastapi import APIRouter, Header, Path, Query, Request
+from fastapi.responses import HTMLResponse, Response
 from pydantic import Field
 
 from switchboard.api.dashboard.console import layout, logged_in, next_cursor, not_found
 from switchboard.api.dashboard.rendering import page
 from switchboard.api.deps import SettingsDep
 from switchboard.api.pagination import decode_id_cursor
+from switchboard.api.recording_audio import recording_audio_response
 from switchboard.api.schemas import Storable
 from switchboard.common.errors import NotFoundError
 from switchboard.common.ids import MAX_ID
-from switchboard.common.integrations.storage import (
-    RecordingNotFound,
-    RecordingStorage,
-    make_recording_storage,
-)
+from switchboard.common.integrations.storage import make_recording_storage
 from switchboard.domain.calls import queries as calls_query
 
 router = APIRouter(prefix="/dashboard/calls", include_in_schema=False)
@@ -34,9 +30,6 @@ CallId = Annotated[int, Path(ge=1, le=MAX_ID)]
 RecordingId = Annotated[int, Path(ge=1, le=MAX_ID)]
 ACTIVE = "/dashboard/calls"
 PAGE_SIZE = 25
-#: One range, ``bytes=first-last``, ``bytes=first-`` or ``bytes=-suffix`` (what players send);
-#: digits are bounded so no header can make us parse a huge number.
-_RANGE = re.compile(r"bytes=(\d{0,18})-(\d{0,18})")
 
 
 @router.get("", response_class=HTMLResponse)
@@ -78,43 +71,11 @@ def recording_audio(
     range_header: Annotated[str | None, Header(alias="range", max_length=100)] = None,
 ) -> Response:
     """The recording's stored audio (WAV), whole or the one byte range asked for, streamed
-    from the file: an hour-long call is about 58 MB, and a player asks for many ranges."""
+    from the file (:mod:`switchboard.api.recording_audio`)."""
     _, business_id = logged_in(request, settings)
     storage = make_recording_storage(settings)
     try:
-        key = calls_query.stored_recording_key(business_id, call_id, recording_id, storage)
-        size = storage.size(key)
-        return _audio(storage, key, size, range_header)
+        # Not cached, not sniffed: as every console answer (``dashboard.headers``).
+        return recording_audio_response(storage, business_id, call_id, recording_id, range_header)
     except NotFoundError as exc:
         raise not_found(exc) from exc
-    except RecordingNotFound as exc:  # removed since it was found: retention, erasure
-        raise not_found(NotFoundError(f"recording {recording_id} has no stored audio")) from exc
-
-
-def _audio(storage: RecordingStorage, key: str, size: int, range_header: str | None) -> Response:
-    # Not cached, not sniffed: as every console answer (``dashboard.headers``).
-    headers = {"Accept-Ranges": "bytes"}
-    found = _RANGE.fullmatch(range_header.strip()) if range_header else None
-    if found is None or found.groups() == ("", ""):
-        # No range, or one we do not serve (several ranges, another unit): the whole file,
-        # which RFC 9110 allows for any Range a server chooses to ignore.
-        headers["Content-Length"] = str(size)
-        return StreamingResponse(
-            storage.chunks(key, 0, size), media_type="audio/wav", headers=headers
-        )
-    first, last = found.group(1), found.group(2)
-    if first == "":
-        start, end = max(size - int(last), 0), size - 1
-    else:
-        start, end = int(first), min(int(last), size - 1) if last else size - 1
-    if start >= size or start > end:
-        headers["Content-Range"] = f"bytes */{size}"
-        return Response(status_code=status.HTTP_416_RANGE_NOT_SATISFIABLE, headers=headers)
-    headers["Content-Range"] = f"bytes {start}-{end}/{size}"
-    headers["Content-Length"] = str(end - start + 1)
-    return StreamingResponse(
-        storage.chunks(key, start, end - start + 1),
-        status_code=status.HTTP_206_PARTIAL_CONTENT,
-        media_type="audio/wav",
-        headers=headers,
-    )

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import datetime
-from typing import Any
+from typing import Any, BinaryIO
 
 import httpx
 from pydantic import ValidationError
@@ -35,6 +35,7 @@ from switchboard.common.integrations.twilio_rest import (
     TwilioPermanentError,
     TwilioRest,
     TwilioRetryableError,
+    write_at_most,
 )
 from switchboard.common.logging import get_logger
 from switchboard.common.phone import is_e164
@@ -218,11 +219,18 @@ class SandboxTwilioRest(TwilioRest):
         """The gateway starts recordings itself (its sandbox recorder); here, only a sid."""
         return "RE" + call_sid.removeprefix("CA")[:32].ljust(32, "0")
 
-    def download_recording(self, recording_sid: str, audio_format: AudioFormat = "wav") -> bytes:
+    def download_recording(
+        self,
+        recording_sid: str,
+        into: BinaryIO,
+        *,
+        max_bytes: int,
+        audio_format: AudioFormat = "wav",
+    ) -> int:
         """A second of silence: the sandbox keeps no audio."""
         if not RECORDING_SID.fullmatch(recording_sid):
             raise TwilioPermanentError(f"not a recording sid: {recording_sid!r}")
-        return silent_wav()
+        return write_at_most([silent_wav()], into, max_bytes, recording_sid)
 
     def delete_recording(self, recording_sid: str) -> bool:
         """Nothing is kept, so there is nothing to delete."""
