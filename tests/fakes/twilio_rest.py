@@ -1,7 +1,9 @@
 """A fake Twilio REST API (2010-04-01) that the real ``twilio`` library can talk to.
 
 Covers Messages (create, list), Calls (create, list, update), call Recordings (create), and
-Recording media download and delete, with Twilio-shaped JSON and errors. Like Twilio's, its
+Recording media download and delete, with Twilio-shaped JSON and errors; a recording's media
+may be generated as it is sent (``add_generated_recording``: an hour-long call's size without
+holding it) and cut short by a connection closed mid-body. Like Twilio's, its
 message and call lists may lag behind creation (``list_lag_s``, ended by ``list_now``), a
 create or a recording's delete can be carried out but held unanswered (``hold_next``) so a test
 can kill the client mid-request, and it can be carried out and answered with an error all the
@@ -98,6 +100,9 @@ class FakeTwilioServer(CallProgress, FakeServer):
         self.calls: dict[str, FakeCall] = {}
         self.recordings: dict[str, FakeRecording] = {}
         self.downloads: list[tuple[str, str]] = []
+        #: Recordings whose media is generated as sent: their size and where the connection
+        #: is closed mid-body (None: never).
+        self._generated: dict[str, tuple[int, int | None]] = {}
         self.callbacks: list[SentCallback] = []
         self.invalid_numbers: set[str] = set()
         self.call_outcomes: dict[str, str] = {}
@@ -212,6 +217,23 @@ class FakeTwilioServer(CallProgress, FakeServer):
         with self.recording():
             self.recordings[sid] = FakeRecording(sid, call_sid, audio or silent_wav())
         return sid
+
+    def add_generated_recording(
+        self, size: int, call_sid: str | None = None, *, cut_after: int | None = None
+    ) -> str:
+        """A finished recording of ``size`` bytes (:func:`generated_media`), made as it is
+        sent in 64 kB pieces; with ``cut_after``, its downloads announce the whole size but
+        the connection is closed after that many bytes (a media host dropping it)."""
+        sid = self.add_recording(b"-", call_sid)
+        with self.recording():
+            self._generated[sid] = (size, cut_after)
+        return sid
+
+    def stop_cutting(self, recording_sid: str) -> None:
+        """A generated recording's downloads are sent whole from now on."""
+        with self.recording():
+            size, _ = self._generated[recording_sid]
+            self._generated[recording_sid] = (size, None)
 
     def recording_url(self, recording_sid: str) -> str:
         """The ``RecordingUrl`` Twilio would send for a recording (no extension)."""
@@ -461,7 +483,12 @@ class FakeTwilioServer(CallProgress, FakeServer):
         with self.recording():
             self.downloads.append((recording_sid, ext))
         mimetype = "audio/x-wav" if ext == "wav" else "audio/mpeg"
-        return Response(recording.audio, status=200, mimetype=mimetype)
+        generated = self._generated.get(recording_sid)
+        if generated is None:
+            return Response(recording.audio, status=200, mimetype=mimetype)
+        size, cut_after = generated
+        body = _generated_body(request, size, cut_after)
+        return Response(body, status=200, mimetype=mimetype, headers={"Content-Length": str(size)})
 
     def handle_delete_recording(
         self, request: Request, account: str, recording_sid: str
@@ -476,6 +503,28 @@ class FakeTwilioServer(CallProgress, FakeServer):
             recording.deleted = True
         self._wait_if_held("delete_recording")
         return Response(status=204)
+
+
+_PIECE = bytes(range(256)) * 256  # 64 kB
+
+
+def generated_media(size: int) -> Iterator[bytes]:
+    """The media of a generated recording: a repeating byte pattern, 64 kB at a time."""
+    while size > 0:
+        piece = _PIECE[: min(size, len(_PIECE))]
+        size -= len(piece)
+        yield piece
+
+
+def _generated_body(request: Request, size: int, cut_after: int | None) -> Iterator[bytes]:
+    sent = 0
+    for piece in generated_media(size):
+        if cut_after is not None and sent + len(piece) > cut_after:
+            yield piece[: cut_after - sent]
+            request.environ["werkzeug.socket"].shutdown(socket.SHUT_RDWR)
+            return
+        sent += len(piece)
+        yield piece
 
 
 @pytest.fixture
