@@ -5,7 +5,9 @@ from __future__ import annotations
 import io
 import threading
 import time
+import tracemalloc
 import wave
+from pathlib import Path
 
 import pytest
 
@@ -136,6 +138,39 @@ def test_audio_over_the_upload_limit_is_transcribed_in_wav_pieces_within_it(
 
     assert text == "part part part part"
     assert [upload.size <= limit for upload in fake_openai.transcriptions] == [True] * 4
+
+
+def test_a_long_recording_is_read_from_its_file_a_piece_at_a_time(
+    fake_openai: FakeOpenAIServer, tmp_path: Path
+) -> None:
+    """An hour's dual-channel call is 115 MB: each piece is read from the file as it is sent,
+    never the whole audio (nor every piece) at once. Scaled down: 48 MiB in 1 MiB pieces;
+    the peak counts this process's fake server and HTTP client too (about 13 MB, however
+    long the file), and the whole file read would be 48 MiB and more."""
+    limit = 1024 * 1024
+    fake_openai.max_upload_bytes = limit
+    ai = OpenAIText(API_KEY, base_url=f"{fake_openai.url}/v1", timeout=5, max_upload_bytes=limit)
+    path = tmp_path / "RE123.wav"
+    with wave.open(str(path), "wb") as wav:  # written a second at a time, as the storage did
+        wav.setnchannels(2)
+        wav.setsampwidth(2)
+        wav.setframerate(8000)
+        for _ in range(48 * limit // 32_000):
+            wav.writeframes(b"\x00" * 32_000)
+    fake_openai.transcript = "part"
+
+    tracemalloc.start()
+    try:
+        with path.open("rb") as audio:
+            text = ai.transcribe(audio, "RE123.wav")
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+
+    sizes = [upload.size for upload in fake_openai.transcriptions]
+    assert text == " ".join(["part"] * len(sizes)) and len(sizes) == 48
+    assert all(size <= limit for size in sizes) and sum(sizes) >= path.stat().st_size
+    assert peak < 24 * limit, f"{peak} bytes held at once"
 
 
 def test_a_long_recording_s_transcription_may_take_longer_than_other_requests(
