@@ -6,6 +6,7 @@ served under the recording's key; the redelivery downloads it again from the sta
 from __future__ import annotations
 
 import hashlib
+import math
 import tracemalloc
 from pathlib import Path
 
@@ -15,9 +16,11 @@ from sqlalchemy import select
 from switchboard.common.bootstrap import Adapters
 from switchboard.common.db import tenant_session
 from switchboard.common.integrations.config import recordings_dir
+from switchboard.common.integrations.openai_text import MAX_TRANSCRIPTION_UPLOAD_BYTES
 from switchboard.common.integrations.storage import LocalDirectoryStorage, RecordingNotFound
 from switchboard.common.integrations.twilio_client import TwilioRestClient
 from switchboard.common.integrations.twilio_rest import RecordingTooLarge, TwilioRetryableError
+from switchboard.common.jobs.catalog import PROCESS_RECORDING
 from switchboard.common.models import CallLog, Recording
 from switchboard.common.settings import Settings
 from switchboard.domain.calls.recordings import process_recording
@@ -170,3 +173,16 @@ def test_a_job_whose_download_was_cut_stores_nothing_and_its_retry_downloads_it_
     assert (row.status, row.storage_key) == ("transcribed", key)
     with adapters.storage.reader(key) as stored:
         assert hashlib.file_digest(stored, "sha256").hexdigest() == _digest(size)
+
+
+def test_the_recording_job_s_time_limit_fits_the_largest_recording_it_takes() -> None:
+    """An hour's dual-channel call (115 MB) is five 25 MB pieces transcribed one after the
+    other, each about a minute or two at the provider; 600 s covered about three. The limit
+    stays under RabbitMQ's 30-minute timeout for an unacknowledged delivery."""
+    largest = Settings().recording_max_bytes  # also the most the setting may be raised to
+    assert largest >= 115_200_000  # 8 kHz, 16-bit, two channels, an hour
+    pieces = math.ceil(largest / MAX_TRANSCRIPTION_UPLOAD_BYTES)
+    slow_piece_s, slow_download_bytes_per_s = 200, 1_000_000
+    needed = pieces * slow_piece_s + largest / slow_download_bytes_per_s
+
+    assert needed <= PROCESS_RECORDING.timeout_s < 30 * 60
