@@ -205,7 +205,9 @@ def process_recording(
                 )
         except RecordingTooLarge:
             _save(business_id, recording_sid, status=TOO_LARGE)
-            log.warning("recordings.too_large", business_id=business_id, recording_sid=recording_sid)
+            log.warning(
+                "recordings.too_large", business_id=business_id, recording_sid=recording_sid
+            )
             return False
         except TwilioPermanentError as exc:
             if exc.status != 404:  # 401 (credentials rotated): a retry can work once fixed
@@ -213,7 +215,9 @@ def process_recording(
             # Deleted at Twilio (by hand, or its own retention) before we fetched it: no
             # retry can bring it back; the row says so instead of staying "pending".
             _save(business_id, recording_sid, status=GONE)
-            log.warning("recordings.gone_at_twilio", business_id=business_id, recording_sid=recording_sid)
+            log.warning(
+                "recordings.gone_at_twilio", business_id=business_id, recording_sid=recording_sid
+            )
             return False
         _save(business_id, recording_sid, storage_key=key, status="stored")
     raise_if_cancelled()  # a checkpoint: the audio is stored
