@@ -190,3 +190,31 @@ def test_call_started_sets_up_the_call_log_session_and_lead(worker: dramatiq.Wor
 def _lead(business_id: int) -> Lead:
     with tenant_session(business_id) as session:
         return session.execute(select(Lead).where(Lead.business_id == business_id)).scalar_one()
+
+
+def test_an_outbound_call_known_only_from_twilio_s_status_is_logged_with_the_callee_s_lead(
+    worker: dramatiq.Worker,
+) -> None:
+    """A busy or unanswered outbound call never reaches the gateway's stream: its status
+    callback alone logs it, with Twilio's ``Direction`` (``outbound-api``). The call is
+    ``outbound`` and its lead the callee, never the business's own number."""
+    business = make_business()
+    callee = unique_phone()
+    for direction in ("outbound-api", "outbound-dial"):
+        enqueue_follow_ups(
+            CallStatusChanged(
+                business_id=business.id,
+                call_sid=sid("CA"),
+                call_status="busy",
+                direction=direction,
+                from_number=business.phone_number,
+                to_number=callee,
+            )
+        )
+
+    wait_for(lambda: _count(business.id, CallLog) == 2 and _all_jobs_done(business.id))
+    with tenant_session(business.id) as session:
+        logs = session.execute(select(CallLog)).scalars().all()
+    lead = _lead(business.id)
+    assert lead.phone == callee
+    assert {(log.direction, log.lead_id) for log in logs} == {("outbound", lead.id)}

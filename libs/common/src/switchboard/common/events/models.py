@@ -10,9 +10,16 @@ from datetime import UTC, datetime
 from typing import Annotated, Literal
 from uuid import uuid4
 
-from pydantic import BaseModel, ConfigDict, Field, TypeAdapter
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, TypeAdapter
 
 Direction = Literal["inbound", "outbound"]
+#: Twilio's ``Direction`` of a call it placed: from its REST API (ours, an outbound run) or
+#: from a ``<Dial>``. Either is an ``outbound`` call here.
+TWILIO_OUTBOUND_DIRECTIONS = frozenset({"outbound-api", "outbound-dial"})
+
+
+def _our_direction(value: object) -> object:
+    return "outbound" if value in TWILIO_OUTBOUND_DIRECTIONS else value
 
 
 def utc_now() -> datetime:
@@ -70,7 +77,9 @@ class CallStatusChanged(EventBase):
     type: Literal["call.status"] = "call.status"
     call_sid: str
     call_status: str
-    direction: str | None = None
+    #: Twilio's word (``outbound-api``) is read as ours (``outbound``): the call log's
+    #: direction says whose number is the customer's (``calls.logs.caller_number``).
+    direction: Annotated[Direction | None, BeforeValidator(_our_direction)] = None
     from_number: str | None = None
     to_number: str | None = None
     call_duration_s: int | None = None
