@@ -220,3 +220,33 @@ def test_a_leads_file_quoting_rich_markup_is_reported_as_written(tmp_path: Path)
         f"error: {path}:2: field 'phone': '[/x]' is not a phone number in E.164 form "
         f"(+15551234567) {path}: nothing imported (1 error)"
     )
+
+
+@pytest.mark.parametrize(
+    ("args", "said"),
+    [
+        (
+            ["calls", "list", "--direction", "x", "--api-key", "sbk_x"],
+            "error: Invalid value for --direction: must be inbound or outbound "
+            "(switchboard calls list --help)",
+        ),
+        (
+            ["jobs", "list", "--bogus"],
+            "error: No such option: --bogus (switchboard jobs list --help)",
+        ),
+        (
+            ["erasures", "show", "abc"],
+            "error: Invalid value for 'erasure_id': Input should be a valid integer, unable to "
+            "parse string as an integer (switchboard erasures show --help)",
+        ),
+        (["simulate-call"], "error: Missing option '--to'. (switchboard simulate-call --help)"),
+        (["--bogus"], "error: No such option: --bogus (switchboard --help)"),
+        (["jobz"], "error: No such command 'jobz'. (switchboard --help)"),
+    ],
+)
+def test_a_usage_error_is_one_line_too(args: list[str], said: str) -> None:
+    """docs/cli.md: every error is one line, ``error: …``; a usage error was a box of rich
+    text over five lines, the help's usage line above it."""
+    result = runner.invoke(app, args, prog_name="switchboard")
+    assert result.exit_code == 2, result.output
+    assert result.output.count("\n") == 1 and one_line(result.output) == said

@@ -72,6 +72,25 @@ def _lazy_command(name: str) -> Any:
     return command
 
 
+def _end_usage_error(exc: Exception, ctx: Any) -> None:
+    """Exit 2 with one line, ``error: …``, if ``exc`` is click's usage error (an option missing,
+    unknown or refused: click draws a box of it under the usage line); else return.
+
+    Typer vendors click: its errors derive from ``typer.TyperException``, a usage error is the
+    one with exit code 2 and a context. Help asked for by giving no arguments is no error.
+    """
+    from switchboard.cli.exit_codes import REFUSED
+
+    if getattr(exc, "exit_code", None) != REFUSED or not hasattr(exc, "format_message"):
+        return
+    if type(exc).__name__ == "NoArgsIsHelpError":
+        return
+    where = (getattr(exc, "ctx", None) or ctx).command_path
+    message = " ".join(exc.format_message().split())
+    sys.stderr.write(f"error: {message} ({where} --help)\n")
+    raise typer.Exit(REFUSED) from None
+
+
 class _LazyCommands(TyperGroup):
     """The root group: the services' commands as declared, the others imported on use."""
 
@@ -85,13 +104,26 @@ class _LazyCommands(TyperGroup):
             return _lazy_command(cmd_name)
         return super().get_command(ctx, cmd_name)
 
+    def parse_args(self, ctx: Any, args: list[str]) -> list[str]:
+        """The root's own options and command name; a usage error there is one line too."""
+        try:
+            return super().parse_args(ctx, args)
+        except typer.TyperException as exc:
+            _end_usage_error(exc, ctx)
+            raise
+
     def invoke(self, ctx: Any) -> Any:
         """Run the command; PostgreSQL refusing its connection, or a database this process may
         not migrate (``database_refusal``), ends it with one line, exit 1 (the commands that
         work on the database directly, a service's start-up migration); Ctrl-C with one line,
-        exit 130 (click's own is "Aborted!", exit 1: a failure, not an interruption)."""
+        exit 130 (click's own is "Aborted!", exit 1: a failure, not an interruption); a usage
+        error (an option missing, unknown or refused) with one line too, exit 2, where click
+        draws a box under the usage line."""
         try:
             return super().invoke(ctx)
+        except typer.TyperException as exc:
+            _end_usage_error(exc, ctx)
+            raise
         except KeyboardInterrupt:
             from switchboard.cli.exit_codes import INTERRUPTED
 
