@@ -250,3 +250,11 @@ def test_a_usage_error_is_one_line_too(args: list[str], said: str) -> None:
     result = runner.invoke(app, args, prog_name="switchboard")
     assert result.exit_code == 2, result.output
     assert result.output.count("\n") == 1 and one_line(result.output) == said
+
+
+def test_events_replay_help_shows_its_json_whole() -> None:
+    """Rich read ``[event ids]`` in the help as a markup tag and dropped it."""
+    result = runner.invoke(app, ["events", "replay", "--help"], terminal_width=200)
+    assert '{"replayed": ["<event id>", …], "failed": [{"event_id", "error"}]' in one_line(
+        result.output
+    )
