@@ -258,3 +258,17 @@ def test_events_replay_help_shows_its_json_whole() -> None:
     assert '{"replayed": ["<event id>", …], "failed": [{"event_id", "error"}]' in one_line(
         result.output
     )
+
+
+def test_create_business_quotes_a_bad_value_as_written_on_one_line() -> None:
+    """The time zone is quoted back: "[/x]" was read as rich markup (a MarkupError traceback,
+    exit 0), and a long message wrapped at 80 columns."""
+    for zone in ("[/x]", "Mars/" + "Olympus" * 8):
+        result = runner.invoke(
+            app, ["create-business", "--name", "QA", "--phone", "+15550009998", "--timezone", zone]
+        )
+        assert result.exit_code == 2, result.output
+        assert result.output.count("\n") == 1, result.output
+        assert result.output.startswith(
+            f"error: --timezone: Value error, unknown time zone '{zone}'"
+        )

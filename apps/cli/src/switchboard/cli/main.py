@@ -157,6 +157,14 @@ def _err() -> Any:
     return Console(stderr=True)
 
 
+def _say_error(message: str) -> None:
+    """``error: message`` on one line of stderr; the message is text (it may quote a value
+    given, brackets and all), never rich markup."""
+    from rich.markup import escape
+
+    _err().print(f"[red]error:[/red] {escape(message)}", highlight=False, soft_wrap=True)
+
+
 def _setup(*, client: bool = False) -> None:
     """Check the environment (exit 2 listing every problem) and configure logging; for a
     ``client`` command (one that calls a service), without httpx's line per request."""
@@ -351,14 +359,14 @@ def create_business_command(
     except ValidationError as exc:
         for error in exc.errors():
             field = {"phone_number": "--phone"}.get(str(error["loc"][0]), f"--{error['loc'][0]}")
-            _err().print(f"[red]error:[/red] {field}: {error['msg']}")
+            _say_error(f"{field}: {error['msg']}")
         raise typer.Exit(REFUSED) from exc
     require_database(at_head=False)  # it migrates, but never creates a database elsewhere
     worker_startup_migrations()
     try:
         business, key = create_business(body.name, body.phone_number, body.timezone)
     except BusinessExistsError as exc:
-        _err().print(f"[red]error:[/red] {exc}")
+        _say_error(str(exc))
         raise typer.Exit(REFUSED) from exc  # as the API's 409
     created = BusinessCreated(business=BusinessPublic.model_validate(business), api_key=key.key)
     if as_json:
