@@ -272,3 +272,18 @@ def test_create_business_quotes_a_bad_value_as_written_on_one_line() -> None:
         assert result.output.startswith(
             f"error: --timezone: Value error, unknown time zone '{zone}'"
         )
+
+
+@pytest.mark.parametrize("to", ["123", "+1 555 000 0000", "whatsapp:+15550000000"])
+def test_simulate_call_refuses_a_number_that_is_not_e164_before_calling(to: str) -> None:
+    """It was sent as it was: the gateway took it for a number nobody answers, and the command
+    said "rejected … not connected to an assistant", exit 1 (try again later)."""
+    url = unreachable_url()  # nothing is called: were it, the error would be "cannot reach"
+    result = runner.invoke(
+        app, ["simulate-call", "--to", to, "--gateway-url", url], prog_name="switchboard"
+    )
+    assert result.exit_code == 2, result.output
+    assert one_line(result.output) == (
+        "error: Invalid value for --to: is not a phone number in E.164 form (+15551234567) "
+        "(switchboard simulate-call --help)"
+    )

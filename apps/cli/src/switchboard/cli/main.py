@@ -297,6 +297,12 @@ def simulate_call_command(
     as_json: bool = typer.Option(False, "--json", help="Print the outcome as JSON."),
 ) -> None:
     """Act as Twilio: sign the webhook, stream 8 kHz μ-law speech, print what the agent said."""
+    from switchboard.common.phone import EXAMPLE, is_e164
+
+    if not is_e164(to):  # the gateway would take it for a number no business answers
+        raise typer.BadParameter(
+            f"is not a phone number in E.164 form ({EXAMPLE})", param_hint="--to"
+        )
     _setup(client=True)
     from dataclasses import asdict
 
