@@ -287,3 +287,11 @@ def test_simulate_call_refuses_a_number_that_is_not_e164_before_calling(to: str)
         "error: Invalid value for --to: is not a phone number in E.164 form (+15551234567) "
         "(switchboard simulate-call --help)"
     )
+
+
+@pytest.mark.parametrize("group", list(GROUPS))
+def test_a_group_alone_shows_its_help_as_the_command_alone_does(group: str) -> None:
+    """``switchboard jobs`` said "Missing command." where ``switchboard`` shows its help."""
+    result = runner.invoke(app, [group], prog_name="switchboard")
+    assert f"Usage: switchboard {group} [OPTIONS] COMMAND [ARGS]..." in one_line(result.output)
+    assert "Missing command" not in result.output

@@ -64,6 +64,7 @@ def _lazy_command(name: str) -> Any:
         command = typer.main.get_command(single)
     else:
         command = typer.main.get_group(importlib.import_module(GROUPS[name]).app)
+        command.no_args_is_help = True  # as the root: ``switchboard jobs`` lists its commands
         if name in DATABASE_GROUPS:
             for sub in command.commands.values():
                 if sub.callback is not None:
