@@ -1,6 +1,7 @@
 """A fake Twilio REST API (2010-04-01) that the real ``twilio`` library can talk to.
 
-Covers Messages (create, list), Calls (create, list, update), call Recordings (create), and
+Covers Messages (create, list; a body or a Content API template, ``ContentSid`` and
+``ContentVariables``), Calls (create, list, update), call Recordings (create), and
 Recording media download and delete, with Twilio-shaped JSON and errors; a recording's media
 may be generated as it is sent (``add_generated_recording``: an hour-long call's size without
 holding it) and cut short by a connection closed mid-body. Like Twilio's, its
@@ -17,6 +18,8 @@ Use the ``fake_twilio`` fixture; point ``TwilioRestClient(..., base_url=fake_twi
 
 from __future__ import annotations
 
+import json
+import re
 import socket
 import threading
 import time
@@ -39,6 +42,15 @@ _ACCOUNT = "/2010-04-01/Accounts/<account>"
 OUTCOMES = ("completed", "busy", "no-answer", "failed", "live")
 #: The longest message body Twilio accepts.
 MAX_BODY_CHARS = 1600
+#: A Content API template's sid.
+_CONTENT_SID = re.compile(r"HX[0-9a-fA-F]{32}")
+
+
+def _rendered(params: dict[str, str]) -> str:
+    """A template message's text as the fake renders it: the sid and the variables' values
+    (Twilio renders the approved template's text, which the caller does not know)."""
+    variables = json.loads(params.get("ContentVariables") or "{}")
+    return " ".join([params.get("ContentSid", ""), *map(str, variables.values())])
 
 
 def twilio_error(status: int, code: int, message: str) -> Response:
@@ -267,10 +279,25 @@ class FakeTwilioServer(CallProgress, FakeServer):
         return None
 
     @staticmethod
-    def _unsendable(body: str) -> Response | None:
-        """Twilio refuses an empty message (no media: 21619) or one over 1,600 characters
-        (21617)."""
-        if not body:
+    def _bad_template(content_sid: str | None, variables: str | None) -> Response | None:
+        """Twilio refuses a ``ContentSid`` that is not ``HX`` + 32 hex digits (21655) and
+        ``ContentVariables`` that are not a JSON object (21656)."""
+        if content_sid is not None and not _CONTENT_SID.fullmatch(content_sid):
+            return twilio_error(400, 21655, "The ContentSid is Invalid.")
+        if variables is not None:
+            try:
+                parsed = json.loads(variables)
+            except ValueError:
+                parsed = None
+            if not isinstance(parsed, dict):
+                return twilio_error(400, 21656, "The ContentVariables Parameter is invalid.")
+        return None
+
+    @staticmethod
+    def _unsendable(body: str, content_sid: str | None) -> Response | None:
+        """Twilio refuses a message with neither a body nor a template (no media: 21619) or
+        one over 1,600 characters (21617)."""
+        if not body and not content_sid:
             return twilio_error(400, 21619, "A text message body or media URL must be specified.")
         if len(body) > MAX_BODY_CHARS:
             return twilio_error(
@@ -297,7 +324,10 @@ class FakeTwilioServer(CallProgress, FakeServer):
         refusal = (
             self._refusal(request, account, "create_message")
             or self._invalid_to(request.form.get("To", ""))
-            or self._unsendable(request.form.get("Body", ""))
+            or self._bad_template(
+                request.form.get("ContentSid"), request.form.get("ContentVariables")
+            )
+            or self._unsendable(request.form.get("Body", ""), request.form.get("ContentSid"))
         )
         if refusal is not None:
             return refusal
@@ -307,7 +337,7 @@ class FakeTwilioServer(CallProgress, FakeServer):
             "Messages",
             sid,
             to=params.get("To"),
-            body=params.get("Body"),
+            body=params.get("Body") or _rendered(params),
             status="queued",
             direction="outbound-api",
             num_segments="1",

@@ -6,6 +6,7 @@ import logging
 import socket
 import threading
 from concurrent.futures import ThreadPoolExecutor
+from datetime import UTC, datetime, timedelta
 
 import pytest
 from twilio.request_validator import RequestValidator
@@ -70,6 +71,53 @@ def test_a_whatsapp_message_is_sent_with_whatsapp_prefixed_numbers(
     assert message["From"] == "whatsapp:+15559990000"
     assert message["Body"] == "Hello!"
     assert message["StatusCallback"] == "https://x.test/s"
+
+
+def test_a_template_is_sent_as_content_sid_and_variables_without_a_body(
+    twilio: TwilioRestClient, fake_twilio: FakeTwilioServer
+) -> None:
+    template = "HX" + "0123456789abcdef" * 2
+
+    twilio.send_whatsapp(
+        "+15550001111", "+15559990000", None, content_sid=template, content_variables='{"1": "x"}'
+    )
+
+    [message] = fake_twilio.messages
+    assert (message["ContentSid"], message["ContentVariables"]) == (template, '{"1": "x"}')
+    assert "Body" not in message
+    assert twilio.find_whatsapp(
+        "+15550001111", "+15559990000", None, created_after=datetime.now(UTC) - timedelta(1)
+    ) == [message["sid"]]
+
+
+@pytest.mark.parametrize(
+    ("body", "content_sid", "variables", "code"),
+    [
+        (None, None, None, 21619),  # neither a body nor a template
+        ("", None, None, 21619),
+        (None, "HX123", None, 21655),
+        (None, "HX" + "0" * 32, "[1]", 21656),
+    ],
+)
+def test_a_message_twilio_cannot_send_is_refused_with_its_code(
+    twilio: TwilioRestClient,
+    fake_twilio: FakeTwilioServer,
+    body: str | None,
+    content_sid: str | None,
+    variables: str | None,
+    code: int,
+) -> None:
+    with pytest.raises(TwilioPermanentError) as raised:
+        twilio.send_whatsapp(
+            "+15550001111",
+            "+15559990000",
+            body,
+            content_sid=content_sid,
+            content_variables=variables,
+        )
+
+    assert raised.value.code == code
+    assert fake_twilio.messages == []
 
 
 def test_an_invalid_number_is_a_permanent_error_with_twilios_code(

@@ -135,17 +135,21 @@ class TwilioRestClient(TwilioRest):
         self,
         to: str,
         from_: str,
-        body: str,
+        body: str | None,
         *,
+        content_sid: str | None = None,
+        content_variables: str | None = None,
         status_callback: str | None = None,
         message_id: int | None = None,
     ) -> SentMessage:
-        """Send a WhatsApp message through ``messages.create``."""
-        params: dict[str, Any] = {
-            "to": whatsapp_address(to),
-            "from_": whatsapp_address(from_),
-            "body": body,
-        }
+        """Send a WhatsApp message (or template) through ``messages.create``."""
+        params: dict[str, Any] = {"to": whatsapp_address(to), "from_": whatsapp_address(from_)}
+        if body is not None:
+            params["body"] = body
+        if content_sid is not None:
+            params["content_sid"] = content_sid
+        if content_variables is not None:
+            params["content_variables"] = content_variables
         if not status_callback and self._whatsapp_status_callback:
             status_callback = whatsapp_status_callback(self._whatsapp_status_callback, message_id)
         if status_callback:
@@ -155,7 +159,7 @@ class TwilioRestClient(TwilioRest):
         return SentMessage(sid=str(message.sid), status=str(message.status))
 
     def find_whatsapp(
-        self, to: str, from_: str, body: str, *, created_after: datetime
+        self, to: str, from_: str, body: str | None, *, created_after: datetime
     ) -> list[str]:
         """Search the newest messages between the two numbers through ``messages.list``."""
         found = _call_twilio(
@@ -167,7 +171,7 @@ class TwilioRestClient(TwilioRest):
         return [
             str(message.sid)
             for message in found
-            if message.body == body and message.date_created >= created_after
+            if body in (None, message.body) and message.date_created >= created_after
         ]
 
     def place_call(

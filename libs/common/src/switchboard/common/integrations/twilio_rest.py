@@ -112,12 +112,17 @@ class TwilioRest(ABC):
         self,
         to: str,
         from_: str,
-        body: str,
+        body: str | None,
         *,
+        content_sid: str | None = None,
+        content_variables: str | None = None,
         status_callback: str | None = None,
         message_id: int | None = None,
     ) -> SentMessage:
         """Send a WhatsApp message; numbers may be given with or without ``whatsapp:``.
+
+        The free-form ``body``, or a Content API template: ``content_sid`` (``HX…``) and its
+        ``content_variables`` (a JSON object), with no body.
 
         ``message_id``: our message's id, named in the default ``status_callback``
         (:func:`whatsapp_status_callback`) so a report finds the message before its sid is
@@ -125,9 +130,10 @@ class TwilioRest(ABC):
 
     @abstractmethod
     def find_whatsapp(
-        self, to: str, from_: str, body: str, *, created_after: datetime
+        self, to: str, from_: str, body: str | None, *, created_after: datetime
     ) -> list[str]:
-        """Sids of messages with this body sent to ``to`` from ``from_`` since ``created_after``.
+        """Sids of messages with this body (any body if None: a template's text is Twilio's)
+        sent to ``to`` from ``from_`` since ``created_after``.
 
         Newest first. A retry asks this when an earlier attempt may have reached Twilio without
         learning the answer (the worker died, or the connection dropped mid-request).
@@ -220,20 +226,28 @@ class FakeTwilioRest(TwilioRest):
         self,
         to: str,
         from_: str,
-        body: str,
+        body: str | None,
         *,
+        content_sid: str | None = None,
+        content_variables: str | None = None,
         status_callback: str | None = None,
         message_id: int | None = None,
     ) -> SentMessage:
         """Record the message and return a queued ``SM`` sid."""
         self._check(to)
+        if not body and not content_sid:
+            raise TwilioPermanentError(
+                "A text message body or media URL must be specified.", status=400, code=21619
+            )
         sid = self._sid("SM")
         self.messages.append(
             {
                 "sid": sid,
                 "to": whatsapp_address(to),
                 "from": whatsapp_address(from_),
-                "body": body,
+                "body": body or f"template {content_sid}",
+                "content_sid": content_sid,
+                "content_variables": content_variables,
                 "message_id": message_id,
             }
         )
@@ -241,14 +255,14 @@ class FakeTwilioRest(TwilioRest):
         return SentMessage(sid=sid, status="queued")
 
     def find_whatsapp(
-        self, to: str, from_: str, body: str, *, created_after: datetime
+        self, to: str, from_: str, body: str | None, *, created_after: datetime
     ) -> list[str]:
         """The recorded messages that match, newest first."""
         return [
             message["sid"]
             for message in reversed(self.messages)
-            if (message["to"], message["from"], message["body"])
-            == (whatsapp_address(to), whatsapp_address(from_), body)
+            if (message["to"], message["from"]) == (whatsapp_address(to), whatsapp_address(from_))
+            and body in (None, message["body"])
             and self.created[message["sid"]] >= created_after
         ]
 

@@ -61,20 +61,18 @@ def deliver(business_id: int, to: str, from_: str, body: str) -> str:
     return sid
 
 
-def find(business_id: int, to: str, from_: str, body: str, since: datetime) -> list[str]:
-    """Sids of this business's messages with this body between the numbers since ``since``."""
+def find(business_id: int, to: str, from_: str, body: str | None, since: datetime) -> list[str]:
+    """Sids of this business's messages with this body (any if None) between the numbers
+    since ``since``."""
+    query = select(SandboxMessage.sid, SandboxMessage.created_at).where(
+        SandboxMessage.business_id == business_id,
+        SandboxMessage.to_number == bare(to),
+        SandboxMessage.from_number == bare(from_),
+    )
+    if body is not None:
+        query = query.where(SandboxMessage.body == body)
     with tenant_session(business_id) as session:
-        rows = session.execute(
-            select(SandboxMessage.sid, SandboxMessage.created_at)
-            .where(
-                SandboxMessage.business_id == business_id,
-                SandboxMessage.to_number == bare(to),
-                SandboxMessage.from_number == bare(from_),
-                SandboxMessage.body == body,
-            )
-            .order_by(SandboxMessage.id.desc())
-            .limit(50)
-        ).all()
+        rows = session.execute(query.order_by(SandboxMessage.id.desc()).limit(50)).all()
     return [sid for sid, created in rows if as_utc(created) >= since]
 
 

@@ -8,6 +8,7 @@ for the conversation. Recordings are short silent WAVs, since nobody real spoke.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Sequence
 from datetime import datetime
 from typing import Any, BinaryIO
@@ -138,12 +139,15 @@ class SandboxTwilioRest(TwilioRest):
         self,
         to: str,
         from_: str,
-        body: str,
+        body: str | None,
         *,
+        content_sid: str | None = None,
+        content_variables: str | None = None,
         status_callback: str | None = None,
         message_id: int | None = None,
     ) -> SentMessage:
-        """Keep the message in the sending business's sandbox inbox."""
+        """Keep the message in the sending business's sandbox inbox (a template as its sid and
+        its variables' values: the sandbox has no template's text)."""
         _check_to(inbox.bare(to))
         business_id = inbox.business_of_number(from_)
         if business_id is None:
@@ -152,14 +156,17 @@ class SandboxTwilioRest(TwilioRest):
                 status=400,
                 code=21606,
             )
+        if body is None:
+            values = json.loads(content_variables or "{}").values()
+            body = " ".join([f"[template {content_sid}]", *map(str, values)])
         sid = inbox.deliver(business_id, to, from_, body)
         log.info("sandbox.message_delivered", business_id=business_id, message_sid=sid)
         return SentMessage(sid=sid, status="delivered")
 
     def find_whatsapp(
-        self, to: str, from_: str, body: str, *, created_after: datetime
+        self, to: str, from_: str, body: str | None, *, created_after: datetime
     ) -> list[str]:
-        """The inbox's matching messages, newest first."""
+        """The inbox's matching messages (any body if None), newest first."""
         business_id = inbox.business_of_number(from_)
         if business_id is None:
             return []
