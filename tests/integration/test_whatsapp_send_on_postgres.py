@@ -1,5 +1,5 @@
 """Sending a WhatsApp reply on PostgreSQL: the worker's ``PostgresSendLedger`` (the claim and
-record functions of migrations 0014 and 0007).
+record functions of migrations 0036 and 0007).
 
 They must write what the portable ``OrmSendLedger`` writes (compared on one database), keep a
 message from being sent twice, check the business, and carry the whole send through the real
@@ -22,7 +22,7 @@ from switchboard.common.integrations.twilio_client import TwilioRestClient
 from switchboard.common.models import Business, WhatsAppMessage
 from switchboard.common.settings import Settings, get_settings
 from switchboard.domain.businesses.settings import update_business
-from switchboard.domain.whatsapp import delivery, replies, sending
+from switchboard.domain.whatsapp import conversations, delivery, replies, sending, window
 from switchboard.domain.whatsapp.inbound import InboundMessage, store_inbound
 from switchboard.worker.adapters.whatsapp_sending import PostgresSendLedger
 from switchboard.worker.bootstrap import stores
@@ -32,6 +32,7 @@ from tests.support.factories import make_business, unique_phone
 pytestmark = [pytest.mark.integration, pytest.mark.usefixtures("whatsapp_queues")]
 __all__ = ["fake_twilio"]
 WINDOW = timedelta(seconds=2)
+TEMPLATE = "HX" + "0123456789abcdef" * 2
 
 
 def _reply_waiting_to_be_sent(business: Business) -> tuple[int, int]:
@@ -354,3 +355,63 @@ def test_a_report_before_the_sid_is_recorded_outlives_the_record_of_either_ledge
             (failed[0], _delivery(owner.id, failing)[0], _delivery(owner.id, reading)[0::2])
         )
     assert outcomes[0] == outcomes[1] == ("failed", "undelivered", ("read", "sent"))
+
+
+def _template_waiting_to_be_sent(business: Business, variables: str) -> int:
+    """A template message queued through the API's path in a conversation whose contact last
+    wrote three days ago (outside WhatsApp's window)."""
+    inbound_id, _ = _reply_waiting_to_be_sent(business)
+    with tenant_session(business.id) as session:
+        inbound = session.get(WhatsAppMessage, inbound_id)
+        assert inbound is not None
+        inbound.created_at = inbound.created_at - timedelta(days=3)
+        conversation_id = inbound.conversation_id
+    template = window.Template(TEMPLATE, variables)
+    return conversations.send_message(business.id, conversation_id, None, template).message.id
+
+
+def test_a_template_is_claimed_by_either_ledger_and_sent_with_its_sid_and_variables(
+    pg: Settings, fake_twilio: FakeTwilioServer
+) -> None:
+    business = make_business()
+    variables = '{"1": "Ana", "2": "9:00"}'
+    claims = []
+    for ledger in (PostgresSendLedger(get_settings().db_app_role), sending.OrmSendLedger()):
+        claimed = ledger.claim(business.id, _template_waiting_to_be_sent(business, variables))
+        assert claimed is not None
+        claims.append((claimed.body, claimed.template))
+    expected = (f"[template {TEMPLATE}]", window.Template(TEMPLATE, variables))
+    assert claims[0] == claims[1] == expected
+
+    message_id = _template_waiting_to_be_sent(business, variables)
+    twilio = TwilioRestClient(ACCOUNT_SID, AUTH_TOKEN, base_url=fake_twilio.url)
+    fake_twilio.lose_answer_next("create_message", status=500)  # taken, but answered 500
+    assert sending.send_outbound(
+        business.id, message_id, twilio, stores().sends, final=False, lookup_window=WINDOW
+    )
+
+    [sent] = fake_twilio.messages  # found at Twilio by the lookup, not sent twice
+    assert (sent["ContentSid"], sent["ContentVariables"]) == (TEMPLATE, variables)
+    assert "Body" not in sent
+    assert _state(business.id, message_id) == ("sent", 1, sent["sid"], None)
+
+
+def test_a_free_form_send_after_the_window_fails_without_calling_twilio(
+    pg: Settings, fake_twilio: FakeTwilioServer
+) -> None:
+    business = make_business()
+    inbound_id, reply_id = _reply_waiting_to_be_sent(business)
+    with tenant_session(business.id) as session:
+        session.execute(
+            update(WhatsAppMessage)
+            .where(WhatsAppMessage.id == inbound_id)
+            .values(created_at=WhatsAppMessage.created_at - timedelta(hours=25))
+        )
+    twilio = TwilioRestClient(ACCOUNT_SID, AUTH_TOKEN, base_url=fake_twilio.url)
+
+    assert not sending.send_outbound(
+        business.id, reply_id, twilio, stores().sends, final=False, lookup_window=WINDOW
+    )
+
+    assert fake_twilio.messages == []
+    assert _state(business.id, reply_id) == ("failed", 1, None, window.WINDOW_CLOSED_ERROR)

@@ -31,7 +31,7 @@ def business() -> TestBusiness:
 def _nul_requests(business: TestBusiness) -> list[tuple[str, str, dict[str, Any], list[Any]]]:
     """(method, path, request arguments, the ``loc`` the 422 must name) for each text input."""
     lead = rows.lead(business.id)
-    conversation = rows.conversation(business.id)
+    conversation = rows.written_conversation(business.id)
     return [
         ("POST", "/api/v1/leads", {"json": {"phone": unique_phone(), "name": NUL}}, ["name"]),
         ("PATCH", f"/api/v1/leads/{lead.id}", {"json": {"notes": NUL}}, ["notes"]),

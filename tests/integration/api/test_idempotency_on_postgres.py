@@ -41,7 +41,7 @@ def test_a_repeat_racing_the_first_is_a_409_then_gets_the_first_s_answer(
     client, pg: Settings
 ) -> None:
     business = make_business()
-    conversation = rows.conversation(business.id)
+    conversation = rows.written_conversation(business.id)
     path = f"/api/v1/conversations/{conversation.id}/messages"
     body = b'{"body": "Racing the retry."}'
     headers = _keyed(business.api_key, "race")
@@ -74,5 +74,5 @@ def test_a_repeat_racing_the_first_is_a_409_then_gets_the_first_s_answer(
     assert answered.status_code == 202
     repeat = client.post(path, content=body, headers=headers)
     assert (repeat.status_code, repeat.content) == (202, answered.content)
-    assert _count(business.id, WhatsAppMessage) == 1
+    assert _count(business.id, WhatsAppMessage, WhatsAppMessage.direction == "out") == 1
     assert _count(business.id, Job, Job.actor_name == "send_whatsapp_message_job") == 1

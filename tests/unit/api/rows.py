@@ -118,6 +118,13 @@ def conversation(business_id: int, **fields: Any) -> WhatsAppConversation:
     return _add(business_id, WhatsAppConversation(business_id=business_id, **values))
 
 
+def written_conversation(business_id: int, **fields: Any) -> WhatsAppConversation:
+    """A conversation whose contact has just written: WhatsApp's 24-hour window is open."""
+    opened = conversation(business_id, **fields)
+    message(business_id, opened.id)
+    return opened
+
+
 def message(
     business_id: int, conversation_id: int, body: str = "hi", **fields: Any
 ) -> WhatsAppMessage:

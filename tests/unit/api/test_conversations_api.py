@@ -36,7 +36,7 @@ def test_messages_are_listed_newest_first(client) -> None:
 
 def test_sending_a_message_stores_it_and_enqueues_the_send_job_together(client) -> None:
     business = make_business()
-    conversation = rows.conversation(business.id)
+    conversation = rows.written_conversation(business.id)
     response = client.post(
         f"/api/v1/conversations/{conversation.id}/messages",
         json={"body": "Your appointment is confirmed."},
@@ -72,7 +72,7 @@ def test_a_message_longer_than_whatsapp_takes_is_a_422_and_one_at_the_limit_is_q
     client,
 ) -> None:
     business = make_business()
-    conversation = rows.conversation(business.id)
+    conversation = rows.written_conversation(business.id)
     at_limit = "Ça va? 你好 👋🏽 " * 122 + "x" * 14  # 1,586 + 14 characters: Twilio's 1,600
 
     def send(body: str) -> int:

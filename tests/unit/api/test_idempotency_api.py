@@ -70,7 +70,7 @@ def _key_row(business_id: int, key: str) -> IdempotencyKey | None:
 
 def test_a_repeated_send_answers_the_same_bytes_and_sends_once(client) -> None:
     business = make_business()
-    conversation = rows.conversation(business.id)
+    conversation = rows.written_conversation(business.id)
     path = f"/api/v1/conversations/{conversation.id}/messages"
     body = b'{"body": "See you at nine."}'
 
@@ -81,24 +81,24 @@ def test_a_repeated_send_answers_the_same_bytes_and_sends_once(client) -> None:
     assert again.content == first.content
     assert again.headers["Idempotent-Replayed"] == "true"
     assert "Idempotent-Replayed" not in first.headers
-    assert _count(business.id, WhatsAppMessage) == 1
+    assert _count(business.id, WhatsAppMessage, WhatsAppMessage.direction == "out") == 1
     assert _count(business.id, Job, Job.actor_name == "send_whatsapp_message_job") == 1
 
 
 def test_without_the_header_every_request_is_carried_out(client) -> None:
     business = make_business()
-    conversation = rows.conversation(business.id)
+    conversation = rows.written_conversation(business.id)
     path = f"/api/v1/conversations/{conversation.id}/messages"
     for _ in range(2):
         response = client.post(path, json={"body": "Twice."}, headers=auth(business.api_key))
         assert response.status_code == 202
-    assert _count(business.id, WhatsAppMessage) == 2
+    assert _count(business.id, WhatsAppMessage, WhatsAppMessage.direction == "out") == 2
     assert _count(business.id, IdempotencyKey) == 0
 
 
 def test_the_same_key_with_another_body_is_a_422_naming_the_header(client) -> None:
     business = make_business()
-    conversation = rows.conversation(business.id)
+    conversation = rows.written_conversation(business.id)
     path = f"/api/v1/conversations/{conversation.id}/messages"
     headers = _keyed(business.api_key, "send-2")
     assert client.post(path, content=b'{"body": "One."}', headers=headers).status_code == 202
@@ -112,7 +112,7 @@ def test_the_same_key_with_another_body_is_a_422_naming_the_header(client) -> No
         ["header", "Idempotency-Key"],
         "idempotency_key_reused",
     )
-    assert _count(business.id, WhatsAppMessage) == 1
+    assert _count(business.id, WhatsAppMessage, WhatsAppMessage.direction == "out") == 1
 
 
 def test_the_same_key_on_another_path_is_refused_too(client) -> None:
@@ -128,7 +128,7 @@ def test_the_same_key_on_another_path_is_refused_too(client) -> None:
 
 def test_a_repeat_while_the_first_is_in_progress_is_a_409(client) -> None:
     business = make_business()
-    conversation = rows.conversation(business.id)
+    conversation = rows.written_conversation(business.id)
     path = f"/api/v1/conversations/{conversation.id}/messages"
     body = b'{"body": "Still going?"}'
     claim = idempotency._claim(business.id, "busy", _request_hash(path, body))
@@ -139,13 +139,13 @@ def test_a_repeat_while_the_first_is_in_progress_is_a_409(client) -> None:
     assert repeat.status_code == 409
     assert repeat.json()["code"] == "conflict" and "in progress" in repeat.json()["detail"]
     assert repeat.headers["Retry-After"] == "1"
-    assert _count(business.id, WhatsAppMessage) == 0
+    assert _count(business.id, WhatsAppMessage, WhatsAppMessage.direction == "out") == 0
     assert _key_row(business.id, "busy") is not None  # the first still holds it
 
 
 def test_a_key_whose_holder_died_is_taken_over_after_its_lease(client) -> None:
     business = make_business()
-    conversation = rows.conversation(business.id)
+    conversation = rows.written_conversation(business.id)
     path = f"/api/v1/conversations/{conversation.id}/messages"
     body = b'{"body": "After the crash."}'
     dead = idempotency._claim(business.id, "crashed", _request_hash(path, body))
@@ -162,12 +162,12 @@ def test_a_key_whose_holder_died_is_taken_over_after_its_lease(client) -> None:
 
     assert retried.status_code == again.status_code == 202
     assert again.content == retried.content
-    assert _count(business.id, WhatsAppMessage) == 1
+    assert _count(business.id, WhatsAppMessage, WhatsAppMessage.direction == "out") == 1
 
 
 def test_work_committed_but_its_answer_lost_is_never_done_again(client) -> None:
     business = make_business()
-    conversation = rows.conversation(business.id)
+    conversation = rows.written_conversation(business.id)
     path = f"/api/v1/conversations/{conversation.id}/messages"
     body = b'{"body": "Sent before the crash."}'
     dead = idempotency._claim(business.id, "lost", _request_hash(path, body))
@@ -182,7 +182,7 @@ def test_work_committed_but_its_answer_lost_is_never_done_again(client) -> None:
     repeat = client.post(path, content=body, headers=_keyed(business.api_key, "lost"))
 
     assert repeat.status_code == 409 and "not kept" in repeat.json()["detail"]
-    assert _count(business.id, WhatsAppMessage) == 0
+    assert _count(business.id, WhatsAppMessage, WhatsAppMessage.direction == "out") == 0
 
 
 def _plain_sha256(path: str, body: bytes) -> str:

@@ -51,6 +51,12 @@ class WhatsAppMessage(TenantOwned, Timestamped, Base):
     direction: Mapped[str] = mapped_column(String(8))  # "in" | "out"
     message_sid: Mapped[str | None] = mapped_column(String(64))
     body: Mapped[str] = mapped_column(Text)
+    #: On an outbound template message (WhatsApp's only message outside the 24-hour window):
+    #: Twilio's Content API template (``HX…``); ``body`` then says ``[template HX…]``.
+    content_sid: Mapped[str | None] = mapped_column(String(34))
+    #: The template's variables as the JSON object sent to Twilio (``{"1": "…"}``): personal
+    #: data, kept like ``body`` and never logged.
+    content_variables: Mapped[str | None] = mapped_column(Text)
     status: Mapped[str] = mapped_column(String(32), default="received")
     attempts: Mapped[int] = mapped_column(Integer, default=0)
     error: Mapped[str | None] = mapped_column(Text)

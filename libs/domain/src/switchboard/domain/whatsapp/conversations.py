@@ -3,6 +3,8 @@
 Sending writes the outgoing message row and enqueues ``send_whatsapp_message_job`` (kwargs
 ``business_id`` and ``message_id``) in the same transaction: the job exists exactly when the
 message does. The worker's actor sends it through Twilio and records the outcome on the row.
+A free-form message is refused outside WhatsApp's 24-hour window; a template is not
+(``window.py``).
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ from switchboard.common.jobs import enqueue
 from switchboard.common.jobs.catalog import SEND_WHATSAPP_MESSAGE
 from switchboard.common.models import Business, WhatsAppConversation, WhatsAppMessage
 from switchboard.domain.leads.store import like_pattern
+from switchboard.domain.whatsapp.window import Template, require_open, template_body, window_end
 
 
 @dataclass(frozen=True)
@@ -109,20 +112,34 @@ def list_messages(
         return fetch_page(session, query, WhatsAppMessage.id, limit=limit, after=after)
 
 
-def send_message(business_id: int, conversation_id: int, body: str) -> QueuedMessage:
-    """Queue ``body`` for sending in a conversation (message row and job in one transaction)."""
+def send_message(
+    business_id: int,
+    conversation_id: int,
+    body: str | None = None,
+    template: Template | None = None,
+) -> QueuedMessage:
+    """Queue a message for sending in a conversation (message row and job in one transaction):
+    the free-form ``body``, refused outside the 24-hour window (:class:`WindowClosed`), or a
+    ``template``, sent at any time (stored with ``template_body`` as its body)."""
+    if (body is None) == (template is None):
+        raise ValueError("send_message takes a body or a template")
     with tenant_session(business_id) as session:
         conversation = _conversation(session, business_id, conversation_id)
+        now = utcnow()
+        if template is None:
+            require_open(window_end(session, business_id, conversation.id), now)
         message = WhatsAppMessage(
             business_id=business_id,
             conversation_id=conversation.id,
             direction="out",
-            body=body,
+            body=body if template is None else template_body(template.content_sid),
+            content_sid=None if template is None else template.content_sid,
+            content_variables=None if template is None else template.variables,
             status="queued",
             attempts=0,
         )
         session.add(message)
-        conversation.last_message_at = utcnow()
+        conversation.last_message_at = now
         session.flush()
         job = enqueue(SEND_WHATSAPP_MESSAGE, business_id=business_id, message_id=message.id)
         return QueuedMessage(message, job.job_id)

@@ -22,13 +22,23 @@ from switchboard.common.db.owned import owned_row
 from switchboard.common.db.tenancy import tenant_session
 from switchboard.common.errors import NotFoundError
 from switchboard.common.integrations.errors import IntegrationError, PermanentIntegrationError
-from switchboard.common.integrations.twilio_rest import TwilioRest, whatsapp_address
+from switchboard.common.integrations.twilio_rest import (
+    SentMessage,
+    TwilioRest,
+    whatsapp_address,
+)
 from switchboard.common.jobs.catalog import SEND_WHATSAPP_MESSAGE, SEND_WHATSAPP_WITH_RETRY
 from switchboard.common.jobs.service import on_retry
 from switchboard.common.logging import get_logger
 from switchboard.common.models import WhatsAppConversation, WhatsAppMessage
 from switchboard.domain.unrecorded import first_unrecorded
 from switchboard.domain.whatsapp.delivery import NOT_DELIVERED
+from switchboard.domain.whatsapp.window import (
+    WINDOW_CLOSED_ERROR,
+    Template,
+    is_open,
+    message_window_end,
+)
 
 log = get_logger(__name__)
 
@@ -41,15 +51,18 @@ _CLOCK_SLACK = timedelta(minutes=1)
 
 @dataclass(frozen=True)
 class Outgoing:
-    """A claimed message: Twilio's addresses and the text."""
+    """A claimed message: Twilio's addresses and the text (or the template)."""
 
     to: str
     from_: str
+    #: The text; on a template message what it stores for the console (``template_body``).
     body: str
     #: When the message was stored: every attempt to send it began later.
     created_at: datetime
     #: When the last attempt began that never learnt whether Twilio took the message.
     unsettled_since: datetime | None
+    #: A template message's template, sent instead of ``body``; None for a free-form one.
+    template: Template | None = None
 
 
 class SendUnsettled(Exception):
@@ -62,6 +75,11 @@ class SendUnsettled(Exception):
     def __init__(self, message_id: int, retry_in: timedelta) -> None:
         super().__init__(f"message {message_id}: an earlier attempt may still be listed by Twilio")
         self.retry_in = retry_in
+
+
+def template_of(content_sid: str | None, content_variables: str | None) -> Template | None:
+    """A stored message's template; None for a free-form message."""
+    return None if content_sid is None else Template(content_sid, content_variables)
 
 
 def missing(business_id: int, message_id: int) -> NotFoundError:
@@ -123,6 +141,7 @@ class OrmSendLedger(SendLedger):
                 message.body,
                 as_utc(message.created_at),
                 as_utc(message.updated_at) if message.status == SENDING else None,
+                template_of(message.content_sid, message.content_variables),
             )
             if outgoing.unsettled_since is None:
                 message.status = SENDING
@@ -195,8 +214,13 @@ def _sent_since(
     business_id: int, message_id: int, outgoing: Outgoing, twilio: TwilioRest, since: datetime
 ) -> str | None:
     """The sid Twilio gave an attempt of this message begun at ``since``, if it reached Twilio."""
+    # Twilio lists a template message with the template's text, which we do not know: any
+    # message to the contact since then that none of ours recorded is taken for it.
     candidates = twilio.find_whatsapp(
-        outgoing.to, outgoing.from_, outgoing.body, created_after=since - _CLOCK_SLACK
+        outgoing.to,
+        outgoing.from_,
+        outgoing.body if outgoing.template is None else None,
+        created_after=since - _CLOCK_SLACK,
     )
     if not candidates:
         return None
@@ -216,7 +240,9 @@ def send_outbound(
     final: bool,
     lookup_window: timedelta,
 ) -> bool:
-    """Send the message once; True if sent, False if it was already sent or failed.
+    """Send the message once; True if sent, False if it was already sent or failed, or fails
+    now because WhatsApp's 24-hour window closed on a free-form message (``window.py``: no
+    call to Twilio, no retry).
 
     A failure is recorded on the message. It becomes ``failed`` (visible in the conversation)
     when it is permanent or this was the ``final`` attempt; otherwise the error is re-raised so
@@ -278,10 +304,15 @@ def send_claimed(
         ):
             log.info("whatsapp.send_unsettled", business_id=business_id, message_id=message_id)
             raise SendUnsettled(message_id, max(wait, timedelta(0)))
+    if outgoing.template is None and not is_open(
+        message_window_end(business_id, message_id), utcnow()
+    ):
+        # WhatsApp would not deliver it (Twilio's 63016): failed for good, nothing sent.
+        ledger.record(business_id, message_id, "failed", None, WINDOW_CLOSED_ERROR)
+        log.warning("whatsapp.window_closed", business_id=business_id, message_id=message_id)
+        return False
     try:
-        sent = twilio.send_whatsapp(
-            outgoing.to, outgoing.from_, outgoing.body, message_id=message_id
-        )
+        sent = _send(twilio, message_id, outgoing)
     except IntegrationError as exc:
         answered = exc.outcome_known  # Twilio said no, or never heard of it
         if not answered and (
@@ -293,6 +324,21 @@ def send_claimed(
         _record_failure(ledger, business_id, message_id, exc, status)
         raise
     return _record_sent(ledger, business_id, message_id, sent.sid, earlier_attempt=False)
+
+
+def _send(twilio: TwilioRest, message_id: int, outgoing: Outgoing) -> SentMessage:
+    if outgoing.template is None:
+        return twilio.send_whatsapp(
+            outgoing.to, outgoing.from_, outgoing.body, message_id=message_id
+        )
+    return twilio.send_whatsapp(
+        outgoing.to,
+        outgoing.from_,
+        None,
+        content_sid=outgoing.template.content_sid,
+        content_variables=outgoing.template.variables,
+        message_id=message_id,
+    )
 
 
 def _lookup_after_silence(

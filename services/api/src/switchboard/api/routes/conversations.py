@@ -15,6 +15,7 @@ from switchboard.api.schemas import (
     ConversationCreate,
     ConversationPage,
     ConversationPublic,
+    ErrorResponse,
     MessageCreate,
     MessagePage,
     MessagePublic,
@@ -23,6 +24,7 @@ from switchboard.api.schemas import (
 )
 from switchboard.common.ids import MAX_ID
 from switchboard.domain.whatsapp import conversations
+from switchboard.domain.whatsapp.window import Template, variables_json
 
 router = APIRouter(prefix="/api/v1/conversations", tags=["conversations"], responses=UNAUTHORIZED)
 
@@ -96,11 +98,25 @@ def list_messages(
     dependencies=[Idempotent],
     response_model=MessageQueued,
     status_code=status.HTTP_202_ACCEPTED,
-    responses=NOT_FOUND,
+    responses={
+        **NOT_FOUND,
+        409: {
+            "model": ErrorResponse,
+            "description": "A free-form body outside WhatsApp's 24-hour window (the contact "
+            "last wrote more than 24 hours ago, or never): the detail names when the window "
+            "closed; only a template (content_sid) is delivered",
+        },
+    },
 )
 def send_message(
     business_id: CurrentBusiness, conversation_id: ConversationId, body: MessageCreate
 ) -> MessageQueued:
-    """Queue a WhatsApp message; ``send_whatsapp_message_job`` sends it."""
-    queued = conversations.send_message(business_id, conversation_id, body.body)
+    """Queue a WhatsApp message, free-form or a template; ``send_whatsapp_message_job`` sends
+    it. A free-form body is refused (409) outside the 24-hour window; a template is not."""
+    template = (
+        None
+        if body.content_sid is None
+        else Template(body.content_sid, variables_json(body.content_variables))
+    )
+    queued = conversations.send_message(business_id, conversation_id, body.body, template)
     return MessageQueued(message=MessagePublic.model_validate(queued.message), job_id=queued.job_id)

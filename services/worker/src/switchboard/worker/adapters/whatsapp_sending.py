@@ -1,5 +1,5 @@
 """Claiming and recording a WhatsApp send on PostgreSQL: one function call each (migrations
-0007 and 0014)."""
+0007, 0014 and 0036)."""
 
 from __future__ import annotations
 
@@ -12,6 +12,7 @@ from switchboard.domain.whatsapp.sending import (
     Outgoing,
     missing,
     not_outbound,
+    template_of,
 )
 
 _CLAIM = (
@@ -33,7 +34,16 @@ class PostgresSendLedger(OrmSendLedger):
 
     def claim(self, business_id: int, message_id: int) -> Outgoing | None:
         """Claim the message; None if it is already sent or failed."""
-        state, contact, number, body, created_at, unsettled_since = call_function(
+        (
+            state,
+            contact,
+            number,
+            body,
+            created_at,
+            unsettled_since,
+            content_sid,
+            content_variables,
+        ) = call_function(
             _CLAIM,
             {
                 "role": self._app_role,
@@ -50,7 +60,12 @@ class PostgresSendLedger(OrmSendLedger):
         if state == "settled":
             return None
         return Outgoing(
-            whatsapp_address(contact), whatsapp_address(number), body, created_at, unsettled_since
+            whatsapp_address(contact),
+            whatsapp_address(number),
+            body,
+            created_at,
+            unsettled_since,
+            template_of(content_sid, content_variables),
         )
 
     def record(

@@ -1,0 +1,188 @@
+"""WhatsApp's 24-hour window: free-form messages refused or failed outside it, templates sent
+at any time (through the API, the worker and fake Twilio)."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from datetime import datetime, timedelta
+from typing import Any
+
+import dramatiq
+import pytest
+from fastapi.testclient import TestClient
+from sqlalchemy import select, update
+
+from switchboard.api.app import create_app
+from switchboard.common.db import tenant_session
+from switchboard.common.db.base import as_utc, utcnow
+from switchboard.common.models import WhatsAppMessage
+from switchboard.common.settings import Settings
+from switchboard.domain.whatsapp.window import WINDOW_CLOSED_ERROR
+from tests.fakes.twilio_rest import FakeTwilioServer
+from tests.support.waiting import wait_for
+from tests.unit.worker.jobs import finished, jobs_of, run
+from tests.unit.worker.world import World, make_world
+
+TEMPLATE = "HX" + "0123456789abcdef" * 2
+
+
+@pytest.fixture
+def client(jobs_env: Settings) -> Iterator[TestClient]:
+    with TestClient(create_app(jobs_env)) as test_client:
+        yield test_client
+
+
+def _last_wrote(world: World, ago: timedelta) -> datetime:
+    """Date the contact's (only) message ``ago``; returns when the window closes."""
+    wrote = utcnow() - ago
+    with tenant_session(world.id) as session:
+        session.execute(
+            update(WhatsAppMessage)
+            .where(WhatsAppMessage.id == world.inbound_id)
+            .values(created_at=wrote)
+        )
+    return as_utc(wrote) + timedelta(hours=24)
+
+
+def _send(client: TestClient, world: World, payload: dict[str, Any]) -> Any:
+    return client.post(
+        f"/api/v1/conversations/{world.conversation_id}/messages",
+        json=payload,
+        headers={"Authorization": f"Bearer {world.business.api_key}"},
+    )
+
+
+def _outbound(world: World) -> list[WhatsAppMessage]:
+    with tenant_session(world.id) as session:
+        return list(
+            session.execute(
+                select(WhatsAppMessage)
+                .where(WhatsAppMessage.direction == "out")
+                .order_by(WhatsAppMessage.id)
+            ).scalars()
+        )
+
+
+def _send_jobs(world: World) -> int:
+    return len(jobs_of(world.id, "send_whatsapp_message_job"))
+
+
+def test_a_free_form_message_outside_the_window_is_a_409_naming_its_end(
+    client: TestClient,
+) -> None:
+    world = make_world()
+    closed_at = _last_wrote(world, timedelta(hours=25))
+
+    response = _send(client, world, {"body": "Are you still interested?"})
+
+    assert response.status_code == 409
+    detail = response.json()["detail"]
+    assert closed_at.isoformat() in detail and "content_sid" in detail and "template" in detail
+    assert len(_outbound(world)) == 1 and _send_jobs(world) == 0  # the world's own reply only
+
+
+def test_a_free_form_message_inside_the_window_is_queued(client: TestClient) -> None:
+    world = make_world()
+    _last_wrote(world, timedelta(hours=23))
+
+    assert _send(client, world, {"body": "See you at nine."}).status_code == 202
+
+
+def test_a_template_outside_the_window_is_sent_with_its_sid_and_variables(
+    client: TestClient, worker: dramatiq.Worker, fake_twilio: FakeTwilioServer
+) -> None:
+    world = make_world()
+    _last_wrote(world, timedelta(days=3))
+    variables = {"1": "12/1", "2": "3pm"}
+
+    response = _send(client, world, {"content_sid": TEMPLATE, "content_variables": variables})
+
+    assert response.status_code == 202, response.text
+    queued = response.json()
+    assert queued["message"]["body"] == f"[template {TEMPLATE}]"
+    assert queued["message"]["content_sid"] == TEMPLATE
+    job = finished(world.id, queued["job_id"])
+    assert job.status == "succeeded", job.last_error
+    [sent] = fake_twilio.messages
+    assert sent["ContentSid"] == TEMPLATE and "Body" not in sent
+    assert json.loads(sent["ContentVariables"]) == variables
+    message = _outbound(world)[-1]
+    assert (message.status, message.message_sid) == ("sent", sent["sid"])
+    assert json.loads(message.content_variables or "") == variables
+
+
+def test_a_template_send_repeated_with_its_key_is_sent_once(
+    client: TestClient, worker: dramatiq.Worker, fake_twilio: FakeTwilioServer
+) -> None:
+    world = make_world()
+    _last_wrote(world, timedelta(days=3))
+    headers = {"Authorization": f"Bearer {world.business.api_key}", "Idempotency-Key": "t-1"}
+    path = f"/api/v1/conversations/{world.conversation_id}/messages"
+    payload = {"content_sid": TEMPLATE, "content_variables": {"1": "Ana"}}
+
+    first = client.post(path, json=payload, headers=headers)
+    again = client.post(path, json=payload, headers=headers)
+
+    assert (first.status_code, again.status_code) == (202, 202)
+    assert first.json() == again.json()
+    assert finished(world.id, first.json()["job_id"]).status == "succeeded"
+    assert len(fake_twilio.messages) == 1 and _send_jobs(world) == 1
+
+
+@pytest.mark.parametrize(
+    ("payload", "field"),
+    [
+        ({"content_sid": "HX123"}, "content_sid"),
+        ({"content_sid": "MG" + "0" * 32}, "content_sid"),
+        ({"body": "Hi", "content_sid": TEMPLATE}, "content_sid"),
+        ({}, "content_sid"),
+        ({"body": "Hi", "content_variables": {"1": "x"}}, "content_variables"),
+        ({"content_sid": TEMPLATE, "content_variables": {"name": "x"}}, "content_variables"),
+        ({"content_sid": TEMPLATE, "content_variables": {"1": ""}}, "content_variables"),
+        ({"content_sid": TEMPLATE, "content_variables": {"1": "x" * 1025}}, "content_variables"),
+        ({"content_sid": TEMPLATE, "content_variables": {"1": 5}}, "content_variables"),
+        (
+            {"content_sid": TEMPLATE, "content_variables": {str(n): "x" for n in range(1, 52)}},
+            "content_variables",
+        ),
+    ],
+)
+def test_a_bad_template_request_is_a_422_naming_the_field(
+    client: TestClient, payload: dict[str, Any], field: str
+) -> None:
+    world = make_world()
+
+    response = _send(client, world, payload)
+
+    assert response.status_code == 422
+    assert [error["loc"][:2] for error in response.json()["detail"]] == [["body", field]]
+    assert _send_jobs(world) == 0
+
+
+def test_a_reply_job_run_after_the_window_fails_its_reply_without_calling_twilio(
+    worker: dramatiq.Worker, fake_twilio: FakeTwilioServer
+) -> None:
+    world = make_world()
+    _last_wrote(world, timedelta(hours=25))  # the reply job waited too long
+
+    job = run("process_whatsapp_webhook_job", business_id=world.id, message_id=world.inbound_id)
+
+    assert (job.status, job.attempts) == ("succeeded", 1)  # not retried
+    assert fake_twilio.messages == []
+    reply = _outbound(world)[-1]
+    assert (reply.status, reply.error) == ("failed", WINDOW_CLOSED_ERROR)
+
+
+def test_a_queued_send_run_after_the_window_fails_without_calling_twilio(
+    worker: dramatiq.Worker, fake_twilio: FakeTwilioServer
+) -> None:
+    world = make_world()
+    _last_wrote(world, timedelta(hours=25))
+
+    job = run("send_whatsapp_message_job", business_id=world.id, message_id=world.outbound_id)
+
+    assert job.status == "succeeded", job.last_error
+    assert fake_twilio.messages == []
+    wait_for(lambda: _outbound(world)[0].status == "failed")
+    assert _outbound(world)[0].error == WINDOW_CLOSED_ERROR
