@@ -6,8 +6,8 @@ the JSON object sent to Twilio). ``switchboard_whatsapp_claim_send`` (migration 
 replaced to return them too, so the attempt sends the template; otherwise as before, with the
 ``SET`` clauses of migration 0023.
 
-Revision ID: 0036
-Revises: 0035
+Revision ID: 0037
+Revises: 0036
 Create Date: 2026-12-06
 """
 
@@ -20,8 +20,8 @@ from alembic import op
 from switchboard.common.db.planner import function_settings
 from switchboard.common.db.tenancy import TENANT_SETTING
 
-revision: str = "0036"
-down_revision: str | None = "0035"
+revision: str = "0037"
+down_revision: str | None = "0036"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
