@@ -15,6 +15,7 @@ def run(connections: int, requests: int, seconds: float, p99: float = 10.0) -> d
         "throughput_per_s": requests / seconds,
         "p50_ms": p99 / 2,
         "p99_ms": p99,
+        "cpu_s": {"server": requests * 200e-6},  # 200 µs of the server's CPU a request
     }
 
 
@@ -38,3 +39,6 @@ def test_levels_sum_over_rounds_and_the_ratio_comes_from_each_servers_best_level
     assert figures["throughput_vs_ceiling"] == 0.5  # 3,000 (128) over 6,000 (32)
     assert figures["throughput_vs_ceiling_per_round"] == [0.5, 0.5]
     assert figures["throughput_vs_ceiling_median_of_rounds"] == 0.5
+    assert ours[128]["cpu_us_per_request"] == {
+        "server": 200.0
+    }  # the rounds' CPU over their requests
