@@ -5,7 +5,8 @@ quoting the last user message; with a ``json_schema`` response format it answers
 satisfies the schema, filled by simple rules from the prompt (an e-mail, "my name is …", enum
 values whose stem occurs in the text), its ``reply`` property (the agent's answer with the
 lead's fields) the reply it would give without the schema. ``POST /v1/audio/transcriptions``
-takes the multipart upload and answers ``{"text": transcript}``. Every request is recorded.
+takes the multipart upload and answers ``{"text": …}``: the scripted ``transcripts`` first, one a
+request, else ``transcript``. Every request is recorded.
 
 Use the ``fake_openai`` fixture; point ``OpenAI(base_url=f"{fake_openai.url}/v1")`` at it.
 """
@@ -87,17 +88,22 @@ class FakeOpenAIServer(HeldAnswers, FakeServer):
         self.api_key = api_key
         self.replies: list[str] = []
         self.transcript = "Hello, I would like to book an appointment."
+        #: Answers to the next transcriptions, one each, in order (then ``transcript``).
+        self.transcripts: list[str] = []
         #: OpenAI's limit on an uploaded audio file (tests lower it rather than upload 25 MB).
         self.max_upload_bytes = 25 * 1024 * 1024
         self.chat_requests: list[dict[str, Any]] = []
         self.transcriptions: list[Transcription] = []
-        self._failures: dict[str, list[int]] = {}
+        self._failures: dict[str, list[int | None]] = {}
         self._ids = itertools.count(1)
 
-    def fail_next(self, endpoint: str, count: int = 1, status: int = 500) -> None:
-        """Answer the next ``count`` requests to ``endpoint`` ("chat", "transcribe") with errors."""
+    def fail_next(
+        self, endpoint: str, count: int = 1, status: int = 500, *, after: int = 0
+    ) -> None:
+        """Answer the next ``count`` requests to ``endpoint`` ("chat", "transcribe") with errors,
+        once ``after`` more have been answered as usual (a provider failing mid-way)."""
         with self.recording():
-            self._failures.setdefault(endpoint, []).extend([status] * count)
+            self._failures.setdefault(endpoint, []).extend([None] * after + [status] * count)
 
     def _refusal(self, request: Request, endpoint: str) -> Response | None:
         if request.headers.get("Authorization") != f"Bearer {self.api_key}":
@@ -175,8 +181,9 @@ class FakeOpenAIServer(HeldAnswers, FakeServer):
             )
         with self.recording():
             self.transcriptions.append(Transcription(upload.filename or "", model, len(data)))
+            text = self.transcripts.pop(0) if self.transcripts else self.transcript
         self._wait_if_held()  # as the provider listening to a long file before it answers
-        return json_response({"text": self.transcript})
+        return json_response({"text": text})
 
 
 @pytest.fixture

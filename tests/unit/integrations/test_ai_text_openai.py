@@ -140,6 +140,29 @@ def test_audio_over_the_upload_limit_is_transcribed_in_wav_pieces_within_it(
     assert [upload.size <= limit for upload in fake_openai.transcriptions] == [True] * 4
 
 
+def test_pieces_are_given_one_text_each_and_the_skipped_ones_are_not_sent(
+    fake_openai: FakeOpenAIServer,
+) -> None:
+    """A retry resumes after the pieces an earlier try transcribed: they are not sent again,
+    and the rest are the same cuts as the first try's (the same sizes)."""
+    limit = 40_000
+    fake_openai.max_upload_bytes = limit
+    ai = OpenAIText(API_KEY, base_url=f"{fake_openai.url}/v1", timeout=5, max_upload_bytes=limit)
+    audio = _silent_stereo_wav(frames=32_000)  # 128 kB: four pieces
+    texts = ["one", "two", "three", "four"]
+    fake_openai.transcripts = list(texts)
+
+    assert list(ai.transcribe_pieces(io.BytesIO(audio), "RE1.wav")) == texts
+    sizes = [upload.size for upload in fake_openai.transcriptions]
+    fake_openai.transcripts = ["three", "four"]
+
+    assert list(ai.transcribe_pieces(io.BytesIO(audio), "RE1.wav", skip=2)) == ["three", "four"]
+    assert [upload.size for upload in fake_openai.transcriptions[4:]] == sizes[2:]
+    assert list(ai.transcribe_pieces(io.BytesIO(audio), "RE1.wav", skip=4)) == []
+    assert list(ai.transcribe_pieces(io.BytesIO(b"RIFF....WAVE"), "RE2.wav", skip=1)) == []
+    assert len(fake_openai.transcriptions) == 6
+
+
 def test_a_long_recording_is_read_from_its_file_a_piece_at_a_time(
     fake_openai: FakeOpenAIServer, tmp_path: Path
 ) -> None:

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import os
 from abc import ABC, abstractmethod
-from collections.abc import Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any, BinaryIO
 
@@ -88,6 +88,21 @@ class AIText(ABC):
         """The text spoken in an audio file, open for reading and seekable (``filename``'s
         extension names the format); an adapter reads it as its provider allows, in pieces
         where it can."""
+
+    def transcribe_pieces(self, audio: BinaryIO, filename: str, *, skip: int = 0) -> Iterator[str]:
+        """:meth:`transcribe`'s work a piece at a time: the text of each piece the adapter
+        sends the audio in, in order, each given as soon as the provider answered it,
+        beginning after the first ``skip`` (transcribed by an earlier try, whose texts the
+        caller kept): a caller that saves each text resumes there instead of paying for them
+        again. :func:`joined_transcript` of all of them is the transcript. An adapter that
+        sends the file whole gives one piece."""
+        if skip == 0:
+            yield self.transcribe(audio, filename)
+
+
+def joined_transcript(texts: Iterable[str]) -> str:
+    """A transcript from its pieces' texts, in order; a silent piece's empty text left out."""
+    return " ".join(text for text in texts if text)
 
 
 def transcript_of(messages: Sequence[ChatTurn]) -> str:

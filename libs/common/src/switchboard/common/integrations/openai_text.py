@@ -6,7 +6,7 @@ to import, which every worker, API and CLI process would otherwise pay at start.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from typing import Any, BinaryIO, TypeVar
 
 import openai
@@ -21,6 +21,7 @@ from switchboard.common.integrations.ai_text import (
     AITextRetryableError,
     ChatTurn,
     LeadFields,
+    joined_transcript,
     transcript_of,
 )
 from switchboard.common.integrations.wav_pieces import wav_pieces
@@ -180,11 +181,13 @@ class OpenAIText(AIText):
     def transcribe(self, audio: BinaryIO, filename: str) -> str:
         """``audio.transcriptions.create`` with the configured model; WAV audio over the
         upload limit (a long call) is read and sent a piece at a time, their texts joined."""
-        texts = [
-            self._transcribe_one(piece, filename)
-            for piece in wav_pieces(audio, self._max_upload_bytes)
-        ]
-        return " ".join(text for text in texts if text)
+        return joined_transcript(self.transcribe_pieces(audio, filename))
+
+    def transcribe_pieces(self, audio: BinaryIO, filename: str, *, skip: int = 0) -> Iterator[str]:
+        """Each :func:`wav_pieces` piece from the ``skip``-th sent and its text given before
+        the next is read."""
+        for piece in wav_pieces(audio, self._max_upload_bytes, start=skip):
+            yield self._transcribe_one(piece, filename)
 
     def _transcribe_one(self, audio: bytes, filename: str) -> str:
         transcription = _call_openai(

@@ -19,9 +19,11 @@ from typing import BinaryIO
 _HEADER_BYTES = 44
 
 
-def wav_pieces(audio: BinaryIO, max_bytes: int) -> Iterator[bytes]:
+def wav_pieces(audio: BinaryIO, max_bytes: int, start: int = 0) -> Iterator[bytes]:
     """The file ``audio`` (seekable, read from its start) as WAV files of at most
-    ``max_bytes`` each, in order, read as they are asked for.
+    ``max_bytes`` each, in order, read as they are asked for; from the ``start``-th (counted
+    from 0), the ones before it neither read nor cut, so a transcription that stopped after
+    some pieces resumes at the next (the same file and limit cut the same pieces).
 
     Audio within the limit, or that is not PCM WAV (``wave`` cannot read it), is given whole:
     the provider then accepts it or says why not.
@@ -29,19 +31,22 @@ def wav_pieces(audio: BinaryIO, max_bytes: int) -> Iterator[bytes]:
     size = audio.seek(0, os.SEEK_END)
     audio.seek(0)
     if size <= max_bytes:
-        yield audio.read()
+        if start == 0:
+            yield audio.read()
         return
     try:
         source = wave.open(audio, "rb")  # noqa: SIM115 - closed below, the file is the caller's
     except (wave.Error, EOFError):
-        audio.seek(0)
-        yield audio.read()
+        if start == 0:
+            audio.seek(0)
+            yield audio.read()
         return
     with source:
         params = source.getparams()
         frame_bytes = params.sampwidth * params.nchannels
         step_frames = max((max_bytes - _HEADER_BYTES) // frame_bytes, 1)
-        given = False
+        given = start > 0  # a whole file given as the first piece, never after it
+        source.setpos(min(start * step_frames, source.getnframes()))
         while frames := source.readframes(step_frames):
             buffer = io.BytesIO()
             with wave.open(buffer, "wb") as piece:

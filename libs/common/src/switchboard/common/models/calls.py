@@ -96,3 +96,7 @@ class Recording(TenantOwned, Timestamped, Base):
     duration_s: Mapped[float | None] = mapped_column(Float)
     status: Mapped[str] = mapped_column(String(32), default="pending")
     transcript: Mapped[str | None] = mapped_column(Text)
+    #: The texts of the pieces transcribed so far, in order, while the transcription is under
+    #: way (a long call's WAV is sent in 25 MB pieces): a retry resumes at the next piece.
+    #: Emptied when ``transcript`` is written (migration 0038).
+    transcript_pieces: Mapped[list[str] | None] = mapped_column(JSON)

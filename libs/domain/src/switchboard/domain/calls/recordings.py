@@ -13,6 +13,7 @@ from switchboard.common.db.tenancy import system_session, tenant_session
 from switchboard.common.db.upsert import insert_ignoring_conflicts
 from switchboard.common.errors import NotFoundError
 from switchboard.common.integrations import config
+from switchboard.common.integrations.ai_text import joined_transcript
 from switchboard.common.integrations.twilio_rest import RecordingTooLarge, TwilioPermanentError
 from switchboard.common.jobs import raise_if_cancelled
 from switchboard.common.logging import get_logger
@@ -81,6 +82,8 @@ class _Progress:
     status: str
     storage_key: str | None
     transcript: str | None
+    #: The texts of the pieces transcribed before, while the transcript is not written yet.
+    transcript_pieces: list[str]
 
 
 def _register(business_id: int, recording_sid: str, call_sid: str, **fields: object) -> _Progress:
@@ -101,11 +104,14 @@ def _register(business_id: int, recording_sid: str, call_sid: str, **fields: obj
             },
         )
         row = session.execute(
-            select(Recording.status, Recording.storage_key, Recording.transcript).where(
-                Recording.business_id == business_id, Recording.recording_sid == recording_sid
-            )
+            select(
+                Recording.status,
+                Recording.storage_key,
+                Recording.transcript,
+                Recording.transcript_pieces,
+            ).where(Recording.business_id == business_id, Recording.recording_sid == recording_sid)
         ).one()
-    return _Progress(row.status, row.storage_key, row.transcript)
+    return _Progress(row.status, row.storage_key, row.transcript, row.transcript_pieces or [])
 
 
 def _save(business_id: int, recording_sid: str, **values: object) -> None:
@@ -157,6 +163,23 @@ def _attach(business_id: int, recording_sid: str, call_sid: str, transcript: str
         return True
 
 
+def _transcribe(
+    business_id: int, adapters: Adapters, recording_sid: str, key: str, done: list[str]
+) -> list[str]:
+    """The texts of all the audio's pieces: ``done``, the ones an earlier try transcribed,
+    then the rest, each saved on the row as soon as the provider answered it, so a retry
+    (after the time limit, a killed worker, a provider's error) never pays for it again."""
+    texts = list(done)
+    with adapters.storage.reader(key) as audio:  # read by the adapter as it needs
+        for text in adapters.ai_text.transcribe_pieces(
+            audio, f"{recording_sid}.wav", skip=len(texts)
+        ):
+            texts.append(text)
+            _save(business_id, recording_sid, transcript_pieces=texts)
+            raise_if_cancelled()  # a checkpoint: a piece's text is stored
+    return texts
+
+
 def process_recording(
     business_id: int,
     adapters: Adapters,
@@ -169,9 +192,11 @@ def process_recording(
     """Download, store and transcribe a recording, attach it to the call and its lead.
 
     Each step commits its result on the recording's row before the next begins (the audio's
-    ``storage_key``, then the ``transcript``, then ``transcribed`` with the call attached), and
+    ``storage_key``, then each transcribed piece's text in ``transcript_pieces``, then the
+    ``transcript``, then ``transcribed`` with the call attached), and
     a redelivery skips the steps done: a worker that dies mid-way costs the step it was in,
-    never a second download or transcription of a finished one. The call's transcript is
+    never a second download or transcription of a finished one (nor of a long call's
+    piece transcribed already: its retry resumes at the next piece). The call's transcript is
     analysed once, under the call's analysis key. Returns False when the recording had been
     processed already, is gone from Twilio (a 404: status ``gone``), or is larger than
     ``RECORDING_MAX_BYTES`` (status ``too_large``, nothing of it stored).
@@ -224,12 +249,12 @@ def process_recording(
     if transcript is None:
         if _erased(business_id, call_sid):
             return _refuse(business_id, adapters, recording_sid)
+        texts = progress.transcript_pieces
         # No speech to send: providers refuse an empty or 0-second file as invalid audio.
-        transcript = ""
         if duration_s != 0 and adapters.storage.size(key) > 0:
-            with adapters.storage.reader(key) as audio:  # read by the adapter as it needs
-                transcript = adapters.ai_text.transcribe(audio, f"{recording_sid}.wav")
-        _save(business_id, recording_sid, transcript=transcript)
+            texts = _transcribe(business_id, adapters, recording_sid, key, texts)
+        transcript = joined_transcript(texts)
+        _save(business_id, recording_sid, transcript=transcript, transcript_pieces=None)
     raise_if_cancelled()  # a checkpoint: the transcript is stored
     if not _attach(business_id, recording_sid, call_sid, transcript):
         return _refuse(business_id, adapters, recording_sid)
