@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import os
+import time
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
@@ -122,3 +125,31 @@ def test_a_range_is_read_in_chunks_and_a_missing_key_is_refused_before_any(
         storage.size("1/missing.wav")
     with pytest.raises(RecordingNotFound):
         storage.chunks("1/missing.wav", 0, 1)
+
+
+def test_partial_files_older_than_the_bound_are_removed_under_the_prefix_only(
+    tmp_path: Path,
+) -> None:
+    storage = LocalDirectoryStorage(tmp_path)
+    now, killed = time.time(), []  # writers killed mid-way: their blocks never end
+    for key, age_s in (("1/old.wav", 7200), ("1/new.wav", 60), ("2/old.wav", 7200)):
+        killed.append(storage.writing(key))
+        with killed[-1].__enter__() as handle:  # noqa: PLC2801 - the block never ends
+            handle.write(b"half")
+        [partial] = (tmp_path / key).parent.glob(f".{Path(key).name}.*.part")
+        os.utime(partial, (now - age_s, now - age_s))
+    storage.put("1/kept.wav", b"whole")
+    os.utime(tmp_path / "1/kept.wav", (now - 7200, now - 7200))
+
+    cutoff = datetime.fromtimestamp(now - 3600, UTC)
+    assert storage.remove_partials("1", cutoff) == 1
+    assert storage.remove_partials("1", cutoff) == 0
+    assert storage.remove_partials("3", cutoff) == 0  # no such directory
+
+    left = sorted(p.name.split(".")[1] for p in tmp_path.rglob(".*.part"))
+    assert left == ["new", "old"]  # 1/new.wav's and 2/old.wav's
+    assert not list((tmp_path / "1").glob(".old.wav.*"))
+    assert storage.get("1/kept.wav") == b"whole"
+    with pytest.raises(InvalidStorageKey):
+        storage.remove_partials("../1", cutoff)
+    assert InMemoryStorage().remove_partials("1", cutoff) == 0

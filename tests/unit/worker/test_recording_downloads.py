@@ -7,6 +7,8 @@ from __future__ import annotations
 
 import hashlib
 import math
+import os
+import time
 import tracemalloc
 from pathlib import Path
 
@@ -23,7 +25,7 @@ from switchboard.common.integrations.twilio_rest import RecordingTooLarge, Twili
 from switchboard.common.jobs.catalog import PROCESS_RECORDING
 from switchboard.common.models import CallLog, Recording
 from switchboard.common.settings import Settings
-from switchboard.domain.calls.recordings import process_recording
+from switchboard.domain.calls.recordings import cleanup_old_recordings, process_recording
 from tests.fakes.twilio_rest import ACCOUNT_SID, AUTH_TOKEN, FakeTwilioServer, generated_media
 from tests.support.factories import make_business, unique_phone
 from tests.unit.worker.world import add, sid
@@ -186,3 +188,43 @@ def test_the_recording_job_s_time_limit_fits_the_largest_recording_it_takes() ->
     needed = pieces * slow_piece_s + largest / slow_download_bytes_per_s
 
     assert needed <= PROCESS_RECORDING.timeout_s < 30 * 60
+
+
+#: Writers whose block never ends (a killed worker's), kept from the garbage collector.
+_KILLED: list[object] = []
+
+
+def _killed_download(storage: LocalDirectoryStorage, key: str, age_s: float) -> Path:
+    """A partial file a worker killed mid-download left, last written ``age_s`` ago."""
+    writer = storage.writing(key)
+    _KILLED.append(writer)
+    with writer.__enter__() as handle:  # and never __exit__: the worker died
+        handle.write(b"RIFF-half")
+    [partial] = (storage.root / key).parent.glob(f".{Path(key).name}.*.part")
+    written = time.time() - age_s
+    os.utime(partial, (written, written))
+    return partial
+
+
+def test_the_retention_cleanup_removes_partial_files_older_than_twice_the_job_s_limit(
+    jobs_env: Settings, fake_twilio: FakeTwilioServer
+) -> None:
+    """A download whose worker was killed and whose job never succeeded has no key whose
+    delete would take its partial file; a download under way (written within the bound) and
+    another business's files are left alone."""
+    business, other = make_business(), make_business()
+    adapters = Adapters(jobs_env)
+    storage = LocalDirectoryStorage(recordings_dir(jobs_env))
+    bound = 2 * PROCESS_RECORDING.timeout_s
+    abandoned = _killed_download(storage, f"{business.id}/RE1.wav", bound + 60)
+    under_way = _killed_download(storage, f"{business.id}/RE2.wav", bound - 60)
+    others = _killed_download(storage, f"{other.id}/RE3.wav", bound + 60)
+    storage.put(f"{business.id}/RE4.wav", b"RIFF-stored")
+
+    assert len(_files(storage.root / str(business.id))) == 3
+
+    cleanup_old_recordings(business.id, adapters)
+
+    assert not abandoned.exists()
+    assert under_way.exists() and others.exists()
+    assert storage.get(f"{business.id}/RE4.wav") == b"RIFF-stored"

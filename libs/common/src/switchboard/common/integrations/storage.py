@@ -16,6 +16,7 @@ from abc import ABC, abstractmethod
 from collections.abc import Iterator
 from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass, field
+from datetime import datetime
 from pathlib import Path
 from typing import BinaryIO
 
@@ -79,6 +80,14 @@ class RecordingStorage(ABC):
     def size(self, key: str) -> int:
         """How many bytes are stored under ``key``; raises ``RecordingNotFound``."""
         return len(self.get(key))
+
+    def remove_partials(self, prefix: str, older_than: datetime) -> int:
+        """Remove the partial files of writers killed mid-way (their block never ended)
+        under the keys starting ``prefix/``, last written before ``older_than``: ones whose key
+        is never stored (the job never succeeded) would stay forever. How many went. A storage
+        whose writes leave none (not on disk) has none."""
+        validate_key(prefix)
+        return 0
 
     def chunks(self, key: str, start: int, length: int) -> Iterator[bytes]:
         """``length`` bytes from ``start``, in pieces: a player's range of an hour-long call
@@ -149,6 +158,23 @@ class LocalDirectoryStorage(RecordingStorage):
     def exists(self, key: str) -> bool:
         """Whether the file for ``key`` exists."""
         return self._path(key).is_file()
+
+    def remove_partials(self, prefix: str, older_than: datetime) -> int:
+        """The ``.<name>.<random>.part`` files under the prefix's directory, by modification
+        time: a live writer's file is written to as it goes, so a bound past the longest
+        write never touches one."""
+        directory = self._path(prefix)
+        if not directory.is_dir():
+            return 0
+        cutoff, removed = older_than.timestamp(), 0
+        for partial in directory.rglob(".*.part"):
+            try:
+                if partial.is_file() and partial.stat().st_mtime < cutoff:
+                    partial.unlink()
+                    removed += 1
+            except FileNotFoundError:  # renamed into place, or removed, meanwhile
+                continue
+        return removed
 
     def size(self, key: str) -> int:
         """The file's size, from its metadata."""

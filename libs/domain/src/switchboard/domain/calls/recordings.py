@@ -16,6 +16,7 @@ from switchboard.common.integrations import config
 from switchboard.common.integrations.ai_text import joined_transcript
 from switchboard.common.integrations.twilio_rest import RecordingTooLarge, TwilioPermanentError
 from switchboard.common.jobs import raise_if_cancelled
+from switchboard.common.jobs.catalog import PROCESS_RECORDING
 from switchboard.common.logging import get_logger
 from switchboard.common.models import CallLog, Recording
 from switchboard.domain.calls.logs import (
@@ -30,6 +31,9 @@ from switchboard.domain.leads.store import upsert_lead
 log = get_logger(__name__)
 
 RETENTION = timedelta(days=7)
+#: A partial file (a download cut short by a killed worker) older than this has no writer
+#: left: twice the recording job's time limit, so a download under way is never touched.
+PARTIAL_FILE_AGE = timedelta(seconds=2 * PROCESS_RECORDING.timeout_s)
 #: The status of a recording Twilio no longer had when we came to download it.
 GONE = "gone"
 #: The status of a recording larger than ``RECORDING_MAX_BYTES``: refused, none of it kept.
@@ -265,8 +269,11 @@ def process_recording(
 def cleanup_old_recordings(
     business_id: int, adapters: Adapters, now: datetime | None = None
 ) -> int:
-    """Remove this business's recordings older than 7 days: stored audio, Twilio's copy, row."""
-    cutoff = (now or utcnow()) - RETENTION
+    """Remove this business's recordings older than 7 days: stored audio, Twilio's copy, row;
+    and its partial files older than ``PARTIAL_FILE_AGE`` (downloads whose worker was killed
+    and whose job never succeeded, so no key's delete takes them)."""
+    now = now or utcnow()
+    cutoff = now - RETENTION
     with tenant_session(business_id) as session:
         old = session.execute(
             select(Recording.id, Recording.recording_sid, Recording.storage_key).where(
@@ -284,5 +291,6 @@ def cleanup_old_recordings(
                     Recording.business_id == business_id, Recording.id == row.id
                 )
             )
-    log.info("recordings.cleaned_up", business_id=business_id, removed=len(old))
+    partials = adapters.storage.remove_partials(str(business_id), now - PARTIAL_FILE_AGE)
+    log.info("recordings.cleaned_up", business_id=business_id, removed=len(old), partials=partials)
     return len(old)
