@@ -67,7 +67,9 @@ def test_a_large_recording_streams_into_its_file_without_being_held_in_memory(
     assert written == size == storage.size("1/long.wav")
     with storage.reader("1/long.wav") as stored:
         assert hashlib.file_digest(stored, "sha256").hexdigest() == _digest(size)
-    assert peak < 4 * MIB, f"{peak} bytes held at once"
+    # tracemalloc counts every thread's allocations, the fake Twilio's in this process too
+    # (seen at 10 MiB once): a third of the body, where reading it whole holds all of it.
+    assert peak < 16 * MIB, f"{peak} bytes held at once"
     assert _files(tmp_path) == ["1/long.wav"]
 
 
