@@ -15,6 +15,7 @@ import pytest
 from sqlalchemy import select, update
 
 from switchboard.common.db import tenant_session
+from switchboard.common.db.base import utcnow
 from switchboard.common.errors import NotFoundError
 from switchboard.common.integrations.ai_text import OfflineAIText
 from switchboard.common.integrations.errors import IntegrationError
@@ -415,3 +416,39 @@ def test_a_free_form_send_after_the_window_fails_without_calling_twilio(
 
     assert fake_twilio.messages == []
     assert _state(business.id, reply_id) == ("failed", 1, None, window.WINDOW_CLOSED_ERROR)
+
+
+class _NoAgent(OfflineAIText):
+    """The agent a reply past the window must not ask."""
+
+    def answer(self, *args: Any, **kwargs: Any) -> Any:
+        raise AssertionError("the agent was asked")
+
+
+def test_a_reply_past_the_window_fails_its_message_unanswered_under_row_level_security(
+    pg: Settings,
+) -> None:
+    business, other = make_business(), make_business()
+    stale = store_inbound(
+        business.id,
+        InboundMessage(
+            "SM" + unique_phone()[1:] + "w",
+            f"whatsapp:{unique_phone()}",
+            business.phone_number,
+            "Still open?",
+        ),
+    )
+    assert stale is not None
+    with tenant_session(business.id) as session:
+        session.execute(
+            update(WhatsAppMessage)
+            .where(WhatsAppMessage.id == stale)
+            .values(created_at=WhatsAppMessage.created_at - timedelta(hours=25))
+        )
+
+    assert not window.fail_unanswerable(other.id, stale, utcnow())  # another business's
+    assert replies.reply_to_inbound(business.id, stale, _NoAgent(), stores().replies) is None
+    status, _, _, error = _state(business.id, stale)
+    assert (status, error) == ("failed", window.UNANSWERED_ERROR)
+    # 23 hours after it came, its window was still open: nothing to fail.
+    assert not window.fail_unanswerable(business.id, stale, utcnow() - timedelta(hours=2))

@@ -1,5 +1,6 @@
-"""WhatsApp's 24-hour window: free-form messages refused or failed outside it, templates sent
-at any time (through the API, the worker and fake Twilio)."""
+"""WhatsApp's 24-hour window: free-form messages refused or failed outside it, a reply job past
+it ending before it asks the agent, templates sent at any time (through the API, the worker,
+fake Twilio and fake OpenAI)."""
 
 from __future__ import annotations
 
@@ -18,7 +19,8 @@ from switchboard.common.db import tenant_session
 from switchboard.common.db.base import as_utc, utcnow
 from switchboard.common.models import WhatsAppMessage
 from switchboard.common.settings import Settings
-from switchboard.domain.whatsapp.window import WINDOW_CLOSED_ERROR
+from switchboard.domain.whatsapp.window import UNANSWERED_ERROR, WINDOW_CLOSED_ERROR
+from tests.fakes.openai_http import FakeOpenAIServer
 from tests.fakes.twilio_rest import FakeTwilioServer
 from tests.support.waiting import wait_for
 from tests.unit.worker.jobs import finished, jobs_of, run
@@ -62,6 +64,11 @@ def _outbound(world: World) -> list[WhatsAppMessage]:
                 .order_by(WhatsAppMessage.id)
             ).scalars()
         )
+
+
+def _message(world: World, message_id: int) -> WhatsAppMessage:
+    with tenant_session(world.id) as session:
+        return session.get_one(WhatsAppMessage, message_id)
 
 
 def _send_jobs(world: World) -> int:
@@ -160,8 +167,8 @@ def test_a_bad_template_request_is_a_422_naming_the_field(
     assert _send_jobs(world) == 0
 
 
-def test_a_reply_job_run_after_the_window_fails_its_reply_without_calling_twilio(
-    worker: dramatiq.Worker, fake_twilio: FakeTwilioServer
+def test_a_reply_job_run_after_the_window_asks_the_agent_nothing_and_fails_the_message(
+    worker: dramatiq.Worker, fake_twilio: FakeTwilioServer, fake_openai: FakeOpenAIServer
 ) -> None:
     world = make_world()
     _last_wrote(world, timedelta(hours=25))  # the reply job waited too long
@@ -169,9 +176,44 @@ def test_a_reply_job_run_after_the_window_fails_its_reply_without_calling_twilio
     job = run("process_whatsapp_webhook_job", business_id=world.id, message_id=world.inbound_id)
 
     assert (job.status, job.attempts) == ("succeeded", 1)  # not retried
-    assert fake_twilio.messages == []
-    reply = _outbound(world)[-1]
+    assert fake_openai.chat_requests == [] and fake_twilio.messages == []
+    assert [message.id for message in _outbound(world)] == [world.outbound_id]  # no reply
+    inbound = _message(world, world.inbound_id)
+    assert (inbound.status, inbound.error, inbound.reply_id) == ("failed", UNANSWERED_ERROR, None)
+
+
+def test_a_reply_job_inside_the_window_still_asks_the_agent_and_sends(
+    worker: dramatiq.Worker, fake_twilio: FakeTwilioServer, fake_openai: FakeOpenAIServer
+) -> None:
+    world = make_world()
+    _last_wrote(world, timedelta(hours=23))
+
+    job = run("process_whatsapp_webhook_job", business_id=world.id, message_id=world.inbound_id)
+
+    assert job.status == "succeeded", job.last_error
+    assert len(fake_openai.chat_requests) == 1 and len(fake_twilio.messages) == 1
+    assert _message(world, world.inbound_id).status == "replied"
+
+
+def test_a_reply_stored_before_the_window_closed_fails_at_its_send_without_calling_twilio(
+    worker: dramatiq.Worker, fake_twilio: FakeTwilioServer, fake_openai: FakeOpenAIServer
+) -> None:
+    world = make_world()
+    _last_wrote(world, timedelta(hours=25))
+    with tenant_session(world.id) as session:  # answered, then the worker died before its send
+        session.execute(
+            update(WhatsAppMessage)
+            .where(WhatsAppMessage.id == world.inbound_id)
+            .values(status="replied", reply_id=world.outbound_id)
+        )
+
+    job = run("process_whatsapp_webhook_job", business_id=world.id, message_id=world.inbound_id)
+
+    assert (job.status, job.attempts) == ("succeeded", 1)
+    assert fake_openai.chat_requests == [] and fake_twilio.messages == []
+    reply = _message(world, world.outbound_id)
     assert (reply.status, reply.error) == ("failed", WINDOW_CLOSED_ERROR)
+    assert _message(world, world.inbound_id).status == "replied"
 
 
 def test_a_queued_send_run_after_the_window_fails_without_calling_twilio(

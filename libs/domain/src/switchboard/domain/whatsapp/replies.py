@@ -49,6 +49,7 @@ from switchboard.domain.whatsapp.sending import (
     send_outbound,
 )
 from switchboard.domain.whatsapp.sessions import touch_session
+from switchboard.domain.whatsapp.window import fail_unanswerable
 
 log = get_logger(__name__)
 
@@ -115,7 +116,15 @@ def reply_to_inbound(
     send settled) gives that reply, without asking the agent again. Raises
     :class:`BusinessAtLimit`, having written nothing, when the business already runs as many
     replies as it allows; the check shares the reply's first transaction.
+
+    A message whose conversation's 24-hour window has closed (the job waited that long) is
+    failed unanswered first, asking the agent nothing (``window.fail_unanswerable``).
     """
+    if fail_unanswerable(business_id, message_id, utcnow()):
+        log.warning(
+            "whatsapp.window_closed_unanswered", business_id=business_id, message_id=message_id
+        )
+        return None
     context = store.context(business_id, message_id)
     if context is None:
         unsent = unsent_reply(business_id, message_id)

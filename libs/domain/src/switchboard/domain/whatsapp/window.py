@@ -8,7 +8,9 @@ ends 24 hours after its newest inbound message (as stored: when it reached us).
 
 The API refuses a free-form message outside the window (:class:`WindowClosed`, a 409); a send
 attempt that finds the window closed (its job waited too long) fails the message without
-calling Twilio (:data:`WINDOW_CLOSED_ERROR`). A template is sent at any time.
+calling Twilio (:data:`WINDOW_CLOSED_ERROR`), and a reply job that finds it closed before it
+asks the agent fails the inbound message unanswered (:func:`fail_unanswerable`: no AI call, no
+reply). A template is sent at any time.
 """
 
 from __future__ import annotations
@@ -18,8 +20,9 @@ import re
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import select
-from sqlalchemy.orm import Session
+from sqlalchemy import exists, select, update
+from sqlalchemy.orm import Session, aliased
+from sqlalchemy.sql.selectable import ScalarSelect
 
 from switchboard.common.db.base import as_utc
 from switchboard.common.db.tenancy import tenant_session
@@ -37,6 +40,11 @@ MAX_VARIABLE_CHARS = 1024
 WINDOW_CLOSED_ERROR = (
     "WhatsApp's 24-hour window closed before the message could be sent: outside it only a "
     "template is delivered (not sent to Twilio)"
+)
+#: The error a reply job records on an inbound message it finds outside the window.
+UNANSWERED_ERROR = (
+    "WhatsApp's 24-hour window closed before the agent could answer: a reply would not be "
+    "delivered (the agent was not asked)"
 )
 
 
@@ -78,6 +86,12 @@ class WindowClosed(ConflictError):
 def window_end(session: Session, business_id: int, conversation_id: int) -> datetime | None:
     """When the conversation's window closes (closed already, maybe); None if the contact has
     never written."""
+    return _newest_inbound_end(session, business_id, conversation_id)
+
+
+def _newest_inbound_end(
+    session: Session, business_id: int, conversation_id: int | ScalarSelect[int]
+) -> datetime | None:
     last = session.scalar(
         select(WhatsAppMessage.created_at)
         .where(
@@ -92,16 +106,49 @@ def window_end(session: Session, business_id: int, conversation_id: int) -> date
 
 
 def message_window_end(business_id: int, message_id: int) -> datetime | None:
-    """When the window of the message's conversation closes (see :func:`window_end`)."""
+    """When the window of the message's conversation closes (see :func:`window_end`); None
+    also for a message the business does not have. One query."""
+    conversation_id = (
+        select(WhatsAppMessage.conversation_id)
+        .where(WhatsAppMessage.business_id == business_id, WhatsAppMessage.id == message_id)
+        .scalar_subquery()
+    )
     with tenant_session(business_id) as session:
-        conversation_id = session.scalar(
-            select(WhatsAppMessage.conversation_id).where(
-                WhatsAppMessage.business_id == business_id, WhatsAppMessage.id == message_id
+        return _newest_inbound_end(session, business_id, conversation_id)
+
+
+def fail_unanswerable(business_id: int, message_id: int, now: datetime) -> bool:
+    """Fail the inbound message unanswered if its conversation's window is closed ``now``: True
+    if it is (``failed``, :data:`UNANSWERED_ERROR`), so its reply job asks the agent nothing.
+
+    One statement, which reads no more than the message's row while the message itself is
+    under 24 hours old (the usual case). A message answered already (``replied``) is left as it
+    is: its reply's send checks the window itself. One failed already is failed again, so a
+    redelivered job ends the same way.
+    """
+    newer = aliased(WhatsAppMessage)
+    opened_since = now - WINDOW
+    with tenant_session(business_id) as session:
+        failed = session.scalar(
+            update(WhatsAppMessage)
+            .where(
+                WhatsAppMessage.business_id == business_id,
+                WhatsAppMessage.id == message_id,
+                WhatsAppMessage.direction == "in",
+                WhatsAppMessage.status != "replied",
+                WhatsAppMessage.created_at <= opened_since,
+                ~exists().where(
+                    newer.business_id == business_id,
+                    newer.conversation_id == WhatsAppMessage.conversation_id,
+                    newer.direction == "in",
+                    newer.created_at > opened_since,
+                ),
             )
+            .values(status="failed", error=UNANSWERED_ERROR)
+            .returning(WhatsAppMessage.id)
+            .execution_options(synchronize_session=False)
         )
-        if conversation_id is None:
-            return None
-        return window_end(session, business_id, conversation_id)
+    return failed is not None
 
 
 def is_open(ends_at: datetime | None, now: datetime) -> bool:
