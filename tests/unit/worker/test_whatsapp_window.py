@@ -119,6 +119,43 @@ def test_a_template_outside_the_window_is_sent_with_its_sid_and_variables(
     assert json.loads(message.content_variables or "") == variables
 
 
+def test_the_message_listing_shows_a_template_s_sid_and_variables(client: TestClient) -> None:
+    world = make_world()
+    variables = {"1": "Ana", "2": "9:00"}
+    queued = _send(client, world, {"content_sid": TEMPLATE, "content_variables": variables})
+    assert queued.status_code == 202, queued.text
+    assert queued.json()["message"]["content_variables"] == variables
+
+    listed = client.get(
+        f"/api/v1/conversations/{world.conversation_id}/messages",
+        headers={"Authorization": f"Bearer {world.business.api_key}"},
+    )
+
+    assert listed.status_code == 200
+    shown = {item["id"]: item for item in listed.json()["items"]}
+    template = shown[queued.json()["message"]["id"]]
+    assert (template["content_sid"], template["content_variables"]) == (TEMPLATE, variables)
+    assert (
+        shown[world.inbound_id]["content_sid"],
+        shown[world.inbound_id]["content_variables"],
+    ) == (
+        None,
+        None,
+    )
+
+
+def test_the_openapi_schema_documents_a_message_s_template_fields(client: TestClient) -> None:
+    schema = client.get("/openapi.json").json()["components"]["schemas"]["MessagePublic"]
+
+    fields = schema["properties"]
+    assert {"content_sid", "content_variables"} <= set(schema["required"])
+    assert "template" in fields["content_sid"]["description"]
+    assert "variables" in fields["content_variables"]["description"]
+    assert {"type": "object", "additionalProperties": {"type": "string"}} in fields[
+        "content_variables"
+    ]["anyOf"]
+
+
 def test_a_template_send_repeated_with_its_key_is_sent_once(
     client: TestClient, worker: dramatiq.Worker, fake_twilio: FakeTwilioServer
 ) -> None:

@@ -66,6 +66,11 @@ def variables_json(variables: dict[str, str] | None) -> str | None:
     return None if not variables else json.dumps(variables, ensure_ascii=False)
 
 
+def variables_of(stored: str | None) -> dict[str, str] | None:
+    """A template message's stored variables (:func:`variables_json`) as the object again."""
+    return None if stored is None else json.loads(stored)
+
+
 class WindowClosed(ConflictError):
     """A free-form message outside the conversation's window: only a template is delivered."""
 

@@ -23,6 +23,7 @@ from switchboard.domain.whatsapp.window import (
     CONTENT_SID,
     MAX_VARIABLE_CHARS,
     MAX_VARIABLES,
+    variables_of,
 )
 
 
@@ -145,7 +146,15 @@ class MessagePublic(BaseModel):
     direction: Literal["in", "out"]
     message_sid: str | None
     body: str = Field(description="The text; a template message's is [template HX…]")
-    content_sid: str | None = Field(description="A template message's template sid")
+    content_sid: str | None = Field(
+        examples=["HX" + "0123456789abcdef" * 2],
+        description="A template message's template sid; null on a free-form message",
+    )
+    content_variables: dict[str, str] | None = Field(
+        examples=[{"1": "12/1", "2": "3pm"}],
+        description="A template message's variables by number, as sent; null on a free-form "
+        "message or a template without variables",
+    )
     status: str = Field(
         examples=["queued"], description="received, replied, queued, sending, sent, failed"
     )
@@ -161,6 +170,12 @@ class MessagePublic(BaseModel):
         description="When the report that set delivery_status arrived"
     )
     created_at: Timestamp
+
+    @field_validator("content_variables", mode="before")
+    @classmethod
+    def _stored_variables(cls, stored: object) -> object:
+        """The row keeps the JSON object sent to Twilio."""
+        return variables_of(stored) if isinstance(stored, str) else stored
 
 
 class MessagePage(Page[MessagePublic]):
