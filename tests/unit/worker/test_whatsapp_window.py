@@ -265,3 +265,90 @@ def test_a_queued_send_run_after_the_window_fails_without_calling_twilio(
     assert fake_twilio.messages == []
     wait_for(lambda: _outbound(world)[0].status == "failed")
     assert _outbound(world)[0].error == WINDOW_CLOSED_ERROR
+
+
+def _bound_ms(at: datetime) -> int:
+    return int(at.timestamp() * 1000)
+
+
+def test_a_reply_job_carrying_a_bound_in_the_future_reads_no_window(
+    worker: dramatiq.Worker, fake_twilio: FakeTwilioServer, fake_openai: FakeOpenAIServer
+) -> None:
+    """The bound a reply job carries (its message's arrival + 24 h) is trusted: the window is
+    not read, before the agent is asked nor before the send. Dated 25 h back here, the
+    message's row would say closed: the reply goes all the same."""
+    world = make_world()
+    _last_wrote(world, timedelta(hours=25))
+
+    job = run(
+        "process_whatsapp_webhook_job",
+        business_id=world.id,
+        message_id=world.inbound_id,
+        window_open_until_ms=_bound_ms(utcnow() + timedelta(hours=1)),
+    )
+
+    assert job.status == "succeeded", job.last_error
+    assert len(fake_openai.chat_requests) == 1 and len(fake_twilio.messages) == 1
+    assert _message(world, world.inbound_id).status == "replied"
+
+
+def test_a_reply_job_whose_bound_has_passed_reads_the_window(
+    worker: dramatiq.Worker, fake_twilio: FakeTwilioServer, fake_openai: FakeOpenAIServer
+) -> None:
+    world = make_world()
+    _last_wrote(world, timedelta(hours=25))
+
+    job = run(
+        "process_whatsapp_webhook_job",
+        business_id=world.id,
+        message_id=world.inbound_id,
+        window_open_until_ms=_bound_ms(utcnow() - timedelta(hours=1)),
+    )
+
+    assert (job.status, job.attempts) == ("succeeded", 1)
+    assert fake_openai.chat_requests == [] and fake_twilio.messages == []
+    assert _message(world, world.inbound_id).status == "failed"
+
+
+def test_the_webhook_s_reply_job_carries_its_message_s_arrival_plus_24_hours(
+    jobs_env: Settings,
+) -> None:
+    from switchboard.domain.whatsapp.inbound import InboundMessage, store_inbound
+
+    world = make_world()
+    before = utcnow()
+    message_id = store_inbound(
+        world.id,
+        InboundMessage(
+            message_sid="SM" + "7" * 32,
+            from_number="whatsapp:+15550101010",
+            to_number=f"whatsapp:{world.business.phone_number}",
+            body="hello",
+        ),
+    )
+    assert message_id is not None
+
+    [job] = [
+        job
+        for job in jobs_of(world.id, "process_whatsapp_webhook_job")
+        if json.loads(job.message)["kwargs"]["message_id"] == message_id
+    ]
+    bound = json.loads(job.message)["kwargs"]["window_open_until_ms"]
+    arrival = as_utc(_message(world, message_id).created_at)
+    # Never past the window's real end (arrival + 24 h), and not far before it.
+    assert (
+        _bound_ms(before + timedelta(hours=24)) <= bound <= _bound_ms(arrival + timedelta(hours=24))
+    )
+
+
+def test_the_api_s_send_job_carries_the_window_s_end_a_template_s_none(client: TestClient) -> None:
+    world = make_world()
+    ends = _last_wrote(world, timedelta(hours=2))
+
+    assert _send(client, world, {"body": "hello"}).status_code == 202
+    assert _send(client, world, {"content_sid": TEMPLATE}).status_code == 202
+
+    kwargs = [
+        json.loads(job.message)["kwargs"] for job in jobs_of(world.id, "send_whatsapp_message_job")
+    ]
+    assert sorted(k.get("window_open_until_ms", 0) for k in kwargs) == [0, _bound_ms(ends)]

@@ -136,8 +136,15 @@ END_STALE_CALLS = ActorSpec(  # a scan, repeated every minute
 # It sends the reply it stores: its retries are the reply's send retries too, and its time
 # limit covers the model's call, the send and a lookup after a silent send (each up to
 # INTEGRATION_TIMEOUT_S, 15 s) with room to spare.
+# ``window_open_until_ms``: a time until which the conversation's WhatsApp window is known
+# open (``domain/whatsapp/window.py``), so the send before it needs no query to check it.
 PROCESS_WHATSAPP_WEBHOOK = ActorSpec(
-    "process_whatsapp_webhook_job", "whatsapp", timeout_s=90, max_retries=5, params=("message_id",)
+    "process_whatsapp_webhook_job",
+    "whatsapp",
+    timeout_s=90,
+    max_retries=5,
+    params=("message_id",),
+    optional=("window_open_until_ms",),
 )
 SEND_WHATSAPP_MESSAGE = ActorSpec(
     "send_whatsapp_message_job",
@@ -145,6 +152,7 @@ SEND_WHATSAPP_MESSAGE = ActorSpec(
     timeout_s=30,
     max_retries=0,
     params=("message_id",),
+    optional=("window_open_until_ms",),
 )
 SEND_WHATSAPP_WITH_RETRY = ActorSpec(
     "send_whatsapp_with_retry_job",

@@ -23,7 +23,13 @@ from switchboard.common.jobs import enqueue
 from switchboard.common.jobs.catalog import SEND_WHATSAPP_MESSAGE
 from switchboard.common.models import Business, WhatsAppConversation, WhatsAppMessage
 from switchboard.domain.leads.store import like_pattern
-from switchboard.domain.whatsapp.window import Template, require_open, template_body, window_end
+from switchboard.domain.whatsapp.window import (
+    Template,
+    open_until_ms,
+    require_open,
+    template_body,
+    window_end,
+)
 
 
 @dataclass(frozen=True)
@@ -126,8 +132,10 @@ def send_message(
     with tenant_session(business_id) as session:
         conversation = _conversation(session, business_id, conversation_id)
         now = utcnow()
+        ends_at = None
         if template is None:
-            require_open(window_end(session, business_id, conversation.id), now)
+            ends_at = window_end(session, business_id, conversation.id)
+            require_open(ends_at, now)
         message = WhatsAppMessage(
             business_id=business_id,
             conversation_id=conversation.id,
@@ -141,5 +149,8 @@ def send_message(
         session.add(message)
         conversation.last_message_at = now
         session.flush()
-        job = enqueue(SEND_WHATSAPP_MESSAGE, business_id=business_id, message_id=message.id)
+        bound = {} if ends_at is None else {"window_open_until_ms": open_until_ms(ends_at)}
+        job = enqueue(
+            SEND_WHATSAPP_MESSAGE, business_id=business_id, message_id=message.id, **bound
+        )
         return QueuedMessage(message, job.job_id)

@@ -8,6 +8,7 @@ the same port that writes through one function call.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import datetime
 from functools import lru_cache
 from typing import Any
 
@@ -24,6 +25,7 @@ from switchboard.common.logging import get_logger
 from switchboard.common.models import Business, WhatsAppConversation, WhatsAppMessage
 from switchboard.common.phone import EXAMPLE, is_whatsapp_or_e164
 from switchboard.domain.lengths import column_chars
+from switchboard.domain.whatsapp.window import WINDOW, open_until_ms
 
 log = get_logger(__name__)
 
@@ -113,9 +115,15 @@ def _conversation_id(session: Session, business_id: int, contact: str, business_
     return int(session.execute(statement, params).scalar_one())
 
 
-def answer_job(business_id: int, message_id: int) -> PreparedJob:
-    """The job that answers a stored inbound message."""
-    return prepare_job(PROCESS_WHATSAPP_WEBHOOK, business_id=business_id, message_id=message_id)
+def answer_job(business_id: int, message_id: int, received: datetime) -> PreparedJob:
+    """The job that answers a stored inbound message, ``received`` no later than the time
+    stored as its arrival: the conversation's window is open at least 24 hours after it."""
+    return prepare_job(
+        PROCESS_WHATSAPP_WEBHOOK,
+        business_id=business_id,
+        message_id=message_id,
+        window_open_until_ms=open_until_ms(received + WINDOW),
+    )
 
 
 def store_inbound(business_id: int, message: InboundMessage) -> int | None:
@@ -144,5 +152,5 @@ def store_inbound(business_id: int, message: InboundMessage) -> int | None:
         message_id = session.execute(statement, params).scalar_one_or_none()
         if message_id is None:
             return None
-        enqueue_prepared(answer_job(business_id, int(message_id)))
+        enqueue_prepared(answer_job(business_id, int(message_id), now))
     return int(message_id)

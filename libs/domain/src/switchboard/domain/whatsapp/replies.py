@@ -49,7 +49,7 @@ from switchboard.domain.whatsapp.sending import (
     send_outbound,
 )
 from switchboard.domain.whatsapp.sessions import touch_session
-from switchboard.domain.whatsapp.window import fail_unanswerable
+from switchboard.domain.whatsapp.window import fail_unanswerable, known_open
 
 log = get_logger(__name__)
 
@@ -107,7 +107,12 @@ def unsent_reply(business_id: int, message_id: int) -> int | None:
 
 
 def reply_to_inbound(
-    business_id: int, message_id: int, ai: AIText, store: ReplyStore
+    business_id: int,
+    message_id: int,
+    ai: AIText,
+    store: ReplyStore,
+    *,
+    window_open_until_ms: int | None = None,
 ) -> ReplyToSend | None:
     """Answer the inbound message: the stored reply to send now, or None if nothing is left.
 
@@ -118,9 +123,12 @@ def reply_to_inbound(
     replies as it allows; the check shares the reply's first transaction.
 
     A message whose conversation's 24-hour window has closed (the job waited that long) is
-    failed unanswered first, asking the agent nothing (``window.fail_unanswerable``).
+    failed unanswered first, asking the agent nothing (``window.fail_unanswerable``); not
+    looked for while the job's ``window_open_until_ms`` (its message's arrival + 24 h) holds.
     """
-    if fail_unanswerable(business_id, message_id, utcnow()):
+    if not known_open(window_open_until_ms, utcnow()) and fail_unanswerable(
+        business_id, message_id, utcnow()
+    ):
         log.warning(
             "whatsapp.window_closed_unanswered", business_id=business_id, message_id=message_id
         )
@@ -146,11 +154,18 @@ def send_reply(
     *,
     final: bool,
     lookup_window: timedelta,
+    window_open_until_ms: int | None = None,
 ) -> bool:
     """Send the reply under the send ledger's rules (see ``sending.send_outbound``)."""
     if reply.outgoing is None:
         return send_outbound(
-            business_id, reply.reply_id, twilio, ledger, final=final, lookup_window=lookup_window
+            business_id,
+            reply.reply_id,
+            twilio,
+            ledger,
+            final=final,
+            lookup_window=lookup_window,
+            window_open_until_ms=window_open_until_ms,
         )
     return send_claimed(
         business_id,
@@ -161,6 +176,7 @@ def send_reply(
         final=final,
         lookup_window=lookup_window,
         began=reply.outgoing.created_at,
+        window_open_until_ms=window_open_until_ms,
     )
 
 

@@ -37,6 +37,7 @@ from switchboard.domain.whatsapp.window import (
     WINDOW_CLOSED_ERROR,
     Template,
     is_open,
+    known_open,
     message_window_end,
 )
 
@@ -239,10 +240,11 @@ def send_outbound(
     *,
     final: bool,
     lookup_window: timedelta,
+    window_open_until_ms: int | None = None,
 ) -> bool:
     """Send the message once; True if sent, False if it was already sent or failed, or fails
     now because WhatsApp's 24-hour window closed on a free-form message (``window.py``: no
-    call to Twilio, no retry).
+    call to Twilio, no retry; not read while the job's ``window_open_until_ms`` holds).
 
     A failure is recorded on the message. It becomes ``failed`` (visible in the conversation)
     when it is permanent or this was the ``final`` attempt; otherwise the error is re-raised so
@@ -270,6 +272,7 @@ def send_outbound(
         final=final,
         lookup_window=lookup_window,
         began=began,
+        window_open_until_ms=window_open_until_ms,
     )
 
 
@@ -283,6 +286,7 @@ def send_claimed(
     final: bool,
     lookup_window: timedelta,
     began: datetime,
+    window_open_until_ms: int | None = None,
 ) -> bool:
     """Send a message this attempt holds the claim of, as :func:`send_outbound` says: claimed
     by :meth:`SendLedger.claim`, or stored claimed (the agent's reply, sent by the job that
@@ -304,8 +308,10 @@ def send_claimed(
         ):
             log.info("whatsapp.send_unsettled", business_id=business_id, message_id=message_id)
             raise SendUnsettled(message_id, max(wait, timedelta(0)))
-    if outgoing.template is None and not is_open(
-        message_window_end(business_id, message_id), utcnow()
+    if (
+        outgoing.template is None
+        and not known_open(window_open_until_ms, utcnow())
+        and not is_open(message_window_end(business_id, message_id), utcnow())
     ):
         # WhatsApp would not deliver it (Twilio's 63016): failed for good, nothing sent.
         ledger.record(business_id, message_id, "failed", None, WINDOW_CLOSED_ERROR)

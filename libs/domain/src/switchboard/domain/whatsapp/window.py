@@ -156,6 +156,21 @@ def fail_unanswerable(business_id: int, message_id: int, now: datetime) -> bool:
     return failed is not None
 
 
+def open_until_ms(ends_at: datetime) -> int:
+    """A time the window is known to be open until, as a job carries it (ms since the epoch):
+    the job's send checks it without a query (:func:`known_open`). The window only grows
+    after it (a newer message from the contact), so a bound stays true for a retry days later.
+    """
+    return int(ends_at.timestamp() * 1000)
+
+
+def known_open(until_ms: int | None, now: datetime) -> bool:
+    """Whether a job's bound (:func:`open_until_ms`) shows the window open ``now``; False
+    when the job carries none (queued before the bound existed) or it has passed, and the
+    window is then read from the database."""
+    return until_ms is not None and now.timestamp() * 1000 < until_ms
+
+
 def is_open(ends_at: datetime | None, now: datetime) -> bool:
     """Whether a free-form message sent ``now`` is delivered."""
     return ends_at is not None and now < ends_at

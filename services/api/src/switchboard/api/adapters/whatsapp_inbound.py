@@ -150,8 +150,9 @@ class PostgresInboundStore(InboundStore):
         raise NumberNotAnswered("the number kept moving between businesses; try again")
 
     async def _store(self, business_id: int, message: InboundMessage) -> int | None:
-        # The function writes the message's id into the job's message, hence 0 here.
-        job = answer_job(business_id, 0)
+        # The function writes the message's id into the job's message, hence 0 here; its
+        # arrival is stored later than now (the statement's time), so now bounds the window.
+        job = answer_job(business_id, 0, utcnow())
         waiting = _Waiting(message, job)
         self._waiting.setdefault(business_id, []).append(waiting)
         if len(self._writers) < self._max_batches:

@@ -20,7 +20,9 @@ from switchboard.worker.bootstrap import stores
 
 
 @job_actor(PROCESS_WHATSAPP_WEBHOOK)
-def process_whatsapp_webhook_job(*, business_id: int, message_id: int) -> None:
+def process_whatsapp_webhook_job(
+    *, business_id: int, message_id: int, window_open_until_ms: int | None = None
+) -> None:
     """Reply to a stored inbound message and send the reply, unless the business is at its
     concurrency limit.
 
@@ -31,7 +33,11 @@ def process_whatsapp_webhook_job(*, business_id: int, message_id: int) -> None:
     """
     try:
         reply = replies.reply_to_inbound(
-            business_id, message_id, adapters().ai_text, stores().replies
+            business_id,
+            message_id,
+            adapters().ai_text,
+            stores().replies,
+            window_open_until_ms=window_open_until_ms,
         )
     except concurrency.BusinessAtLimit:
         defer("business at its WhatsApp concurrency limit")
@@ -45,6 +51,7 @@ def process_whatsapp_webhook_job(*, business_id: int, message_id: int) -> None:
             stores().sends,
             final=is_final_attempt(PROCESS_WHATSAPP_WEBHOOK),
             lookup_window=_lookup_window(),
+            window_open_until_ms=window_open_until_ms,
         )
     except sending.SendUnsettled as unsettled:
         _step_back(unsettled)
@@ -60,7 +67,9 @@ def _step_back(unsettled: sending.SendUnsettled) -> NoReturn:
     defer(str(unsettled), min_delay_ms=delay_ms + 200, max_delay_ms=delay_ms + 1000)
 
 
-def _send(business_id: int, message_id: int, *, final: bool) -> None:
+def _send(
+    business_id: int, message_id: int, *, final: bool, window_open_until_ms: int | None = None
+) -> None:
     """Send once. Dying mid-send leaves the message ``sending``: the redelivery looks it up at
     Twilio and, not finding it, steps back until the lookup window has passed, then sends."""
     try:
@@ -71,15 +80,18 @@ def _send(business_id: int, message_id: int, *, final: bool) -> None:
             stores().sends,
             final=final,
             lookup_window=_lookup_window(),
+            window_open_until_ms=window_open_until_ms,
         )
     except sending.SendUnsettled as unsettled:
         _step_back(unsettled)
 
 
 @job_actor(SEND_WHATSAPP_MESSAGE)
-def send_whatsapp_message_job(*, business_id: int, message_id: int) -> None:
+def send_whatsapp_message_job(
+    *, business_id: int, message_id: int, window_open_until_ms: int | None = None
+) -> None:
     """Send a stored outbound message once; a failure marks it failed."""
-    _send(business_id, message_id, final=True)
+    _send(business_id, message_id, final=True, window_open_until_ms=window_open_until_ms)
 
 
 @job_actor(SEND_WHATSAPP_WITH_RETRY)
