@@ -149,8 +149,13 @@ def send_message(
         session.add(message)
         conversation.last_message_at = now
         session.flush()
-        bound = {} if ends_at is None else {"window_open_until_ms": open_until_ms(ends_at)}
-        job = enqueue(
-            SEND_WHATSAPP_MESSAGE, business_id=business_id, message_id=message.id, **bound
-        )
+        if ends_at is None:  # a template: sent at any time, nothing to check
+            job = enqueue(SEND_WHATSAPP_MESSAGE, business_id=business_id, message_id=message.id)
+        else:
+            job = enqueue(
+                SEND_WHATSAPP_MESSAGE,
+                business_id=business_id,
+                message_id=message.id,
+                window_open_until_ms=open_until_ms(ends_at),
+            )
         return QueuedMessage(message, job.job_id)
