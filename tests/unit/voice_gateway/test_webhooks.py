@@ -67,22 +67,43 @@ CALL = {
 }
 
 
-@pytest.mark.parametrize(
-    "path",
-    [
-        "/twilio/voice/incoming",
-        "/twilio/voice/outbound?business_id=7",
-        "/twilio/voice/status",
-        "/twilio/voice/recording?business_id=7",
-    ],
-)
+#: Every Twilio webhook of the gateway, with the query our own callback URLs give it.
+SIGNED_PATHS = [
+    "/twilio/voice/incoming",
+    "/twilio/voice/outbound?business_id=7",
+    "/twilio/voice/status?business_id=7",
+    "/twilio/voice/recording?business_id=7",
+]
+
+
+def test_every_webhook_route_of_the_gateway_is_tried_unsigned() -> None:
+    app = create_app(SETTINGS, event_publisher=InMemoryEventPublisher())
+    posted = sorted(
+        path
+        for path, methods in app.openapi()["paths"].items()
+        if "post" in methods and path.startswith("/twilio/")
+    )
+    assert posted == sorted(path.split("?")[0] for path in SIGNED_PATHS)
+
+
+@pytest.mark.parametrize("path", SIGNED_PATHS)
 async def test_an_unsigned_or_wrongly_signed_webhook_is_403(
-    client: httpx.AsyncClient, path: str
+    client: httpx.AsyncClient, events: InMemoryEventPublisher, path: str
 ) -> None:
     forged = signed(path, CALL, token="not-the-auth-token")
+    # Twilio's signature for our URL naming another business (or none), and the reverse.
+    other = (
+        path.replace("business_id=7", "business_id=8") if "?" in path else path + "?business_id=8"
+    )
+    elsewhere = signed(other, CALL)
     with capture_logs() as logs:
         assert (await client.post(path, data=CALL)).status_code == 403
         assert (await client.post(path, data=CALL, headers=forged)).status_code == 403
+    assert (await client.post(path, data=CALL, headers=elsewhere)).status_code == 403
+    assert (await client.post(other, data=CALL, headers=signed(path, CALL))).status_code == 403
+    changed = {**CALL, "CallStatus": "completed"}
+    assert (await client.post(path, data=changed, headers=signed(path, CALL))).status_code == 403
+    assert events.events == []
 
     # The operator learns why, and which URL the signature had to be for (PUBLIC_BASE_URL).
     refusals = [line for line in logs if line["event"] == "twilio.signature_refused"]
