@@ -29,6 +29,7 @@ from tests.unit.api.test_isolation_matrix import (  # noqa: F401
     owned,
     test_a_body_naming_another_business_s_lead_is_refused_as_a_missing_one,
     test_a_csv_naming_another_business_s_lead_creates_the_caller_s_own,
+    test_a_range_of_another_business_s_recording_is_404_as_a_missing_one,
     test_admin_routes_refuse_a_business_key_whatever_the_id,
     test_an_idempotency_key_replays_only_within_its_business,
     test_another_business_s_id_is_answered_exactly_as_a_missing_one,
