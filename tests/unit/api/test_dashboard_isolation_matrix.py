@@ -123,6 +123,19 @@ def test_another_business_s_object_is_404_on_the_console_and_stays_untouched(
     assert theirs.state() == before
 
 
+@pytest.mark.parametrize("range_header", ["bytes=0-3", "bytes=-2", "bytes=999-"])
+def test_a_range_of_another_business_s_recording_is_404_on_the_console(
+    client: TestClient, theirs: Theirs, range_header: str
+) -> None:
+    path = "/dashboard/calls/{call}/recordings/{recording}/audio"
+    headers = {"Range": range_header}
+    foreign = client.get(path.format(**theirs.ids), headers=headers)
+    absent = client.get(path.format(**theirs.missing()), headers=headers)
+    assert foreign.status_code == absent.status_code == 404, foreign.text
+    assert "content-range" not in foreign.headers
+    assert _masked(foreign.text, theirs.ids) == _masked(absent.text, theirs.missing())
+
+
 def test_a_bulk_action_on_another_business_s_jobs_acts_on_none(
     client: TestClient, theirs: Theirs
 ) -> None:
