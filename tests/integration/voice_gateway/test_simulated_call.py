@@ -144,6 +144,7 @@ async def test_a_call_to_an_unknown_number_is_refused_politely(gateway_url: str)
     outcome = await simulate_call(gateway_url, CALLER, "+15550000000", auth_token=AUTH_TOKEN)
     assert outcome.status == "rejected"
     assert "not connected to an assistant" in outcome.message
+    assert outcome.reason == "unknown_number"
 
 
 async def test_a_webhook_signed_with_the_wrong_token_is_refused(gateway_url: str) -> None:

@@ -310,7 +310,7 @@ def simulate_call_command(
     import httpx
 
     from switchboard.cli.api_client import fail
-    from switchboard.cli.exit_codes import FAILED, OK
+    from switchboard.cli.exit_codes import FAILED, OK, REFUSED
     from switchboard.voice_gateway.simulator.call import DEFAULT_UTTERANCES, simulate_call
 
     settings = get_settings()
@@ -327,6 +327,8 @@ def simulate_call_command(
         )
     except httpx.TransportError:
         fail(f"cannot reach the gateway at {gateway_url} (check --gateway-url / PUBLIC_BASE_URL)")
+    if outcome.reason == "unknown_number":  # the number is the mistake: as simulate-whatsapp's
+        fail(f"no business answers {to}: the gateway refused the call (check --to)", REFUSED)
     if as_json:
         sys.stdout.write(json.dumps(asdict(outcome)) + "\n")
     else:

@@ -19,8 +19,20 @@ from websockets.exceptions import InvalidStatus
 
 from switchboard.voice_gateway.domain.speech import speech_ulaw
 from switchboard.voice_gateway.simulator.driver import MediaStreamDriver
+from switchboard.voice_gateway.twilio import twiml as gateway_twiml
 
 DEFAULT_UTTERANCES = ("Hello, I would like to book an appointment for next Tuesday morning.",)
+
+
+def _words(text: str) -> str:
+    return " ".join(text.split())
+
+
+#: Why the gateway refused a call, told by what its TwiML says (``twilio/twiml.py``).
+REFUSALS = {
+    _words(gateway_twiml.UNKNOWN_NUMBER_MESSAGE): "unknown_number",
+    _words(gateway_twiml.UNAVAILABLE_MESSAGE): "unavailable",
+}
 
 
 @dataclass(frozen=True)
@@ -49,6 +61,9 @@ class CallOutcome:
     clears: int = 0
     duration_s: float = 0.0
     message: str = ""
+    #: Of a ``rejected`` call, why: ``unknown_number`` (no business answers the number,
+    #: :data:`REFUSALS`), ``unavailable`` (the gateway could not look it up), or ``""``.
+    reason: str = ""
 
 
 def _sign(auth_token: str, url: str, params: dict[str, str]) -> str:
@@ -127,11 +142,15 @@ async def simulate_call(
         )
     if response.status_code != 200:
         return CallOutcome(call_sid, "failed", message=f"webhook answered {response.status_code}")
-    twiml = ET.fromstring(response.text)
+    try:
+        twiml = ET.fromstring(response.text)
+    except ET.ParseError:
+        return CallOutcome(call_sid, "failed", message="the webhook's answer is not TwiML")
     stream = twiml.find("./Connect/Stream")
     if stream is None:
-        said = " ".join(el.text or "" for el in twiml.iter("Say"))
-        return CallOutcome(call_sid, "rejected", ended_by="gateway", message=said)
+        said = _words(" ".join(el.text or "" for el in twiml.iter("Say")))
+        reason = REFUSALS.get(said, "")
+        return CallOutcome(call_sid, "rejected", ended_by="gateway", message=said, reason=reason)
     parameters = {p.get("name", ""): p.get("value", "") for p in stream.iter("Parameter")}
     stream_url = stream.get("url", "")
     headers = {"X-Twilio-Signature": _sign(auth_token, stream_url, {})}
