@@ -27,6 +27,7 @@ Create Date: 2026-12-06
 """
 
 from collections.abc import Sequence
+from typing import Any
 
 import sqlalchemy as sa
 from alembic import op
@@ -64,7 +65,7 @@ _leads = sa.table(
 _businesses = sa.table("businesses", sa.column("id"), sa.column("phone_number"))
 
 
-def _own_number_leads(bind: sa.Connection, ids: list[int]) -> list[sa.Row]:
+def _own_number_leads(bind: sa.Connection, ids: list[int]) -> Sequence[Any]:
     """The call logs among ``ids`` whose lead is their business's own number."""
     own = sa.or_(
         _leads.c.phone == _calls.c.from_number, _leads.c.phone == _businesses.c.phone_number
@@ -94,9 +95,13 @@ def _callee_lead(bind: sa.Connection, business_id: int, phone: str) -> int:
         )
         .on_conflict_do_nothing()
     )
-    return bind.execute(
-        sa.select(_leads.c.id).where(_leads.c.business_id == business_id, _leads.c.phone == phone)
-    ).scalar_one()
+    return int(
+        bind.execute(
+            sa.select(_leads.c.id).where(
+                _leads.c.business_id == business_id, _leads.c.phone == phone
+            )
+        ).scalar_one()
+    )
 
 
 def _referrers(bind: sa.Connection) -> list[tuple[str, str]]:
