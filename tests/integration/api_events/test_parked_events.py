@@ -151,7 +151,8 @@ async def test_poison_events_are_parked_with_their_error_and_the_queue_keeps_flo
     assert (refused.event_type, refused.event_business_id) == ("call.ended", business.id)
     assert parking.read_facts(refused.body) == parking.read_facts(foreign.to_json_bytes())
     failed = _parked(no_such_business.event_id)
-    assert failed is not None and failed.error.startswith("IntegrityError (ForeignKeyViolation): ")
+    assert failed is not None
+    assert failed.error == "NotFoundError: business 2000000000 does not exist"
     with system_session() as session:
         [garbled, unread] = session.execute(
             select(ParkedEvent)
@@ -377,3 +378,24 @@ async def test_parking_that_fails_because_the_database_is_busy_is_retried_not_st
             locker.close()
             await connection.close()
             await consumer.stop()
+
+
+async def test_an_event_of_a_business_that_does_not_exist_is_parked_with_that_reason(
+    pg_rabbit: Settings, consuming: _Rabbit
+) -> None:
+    """Not the database's foreign-key error (its table and constraint): the reason, in words,
+    when the event is parked and when it is replayed (``/api/v1/admin/parked-events``)."""
+    missing = 9_000_000_000 + uuid.uuid4().int % 1_000_000
+    event = _call_ended(missing, unique_phone())
+    reason = f"NotFoundError: business {missing} does not exist"
+    await consuming.publish(event.to_json_bytes())
+    await _eventually(lambda: _parked(event.event_id) is not None)
+    parked = _parked(event.event_id)
+    assert parked is not None and (parked.error, parked.failures) == (reason, 1)
+
+    client = TestClient(create_app(pg_rabbit))
+    admin = {"Authorization": f"Bearer {pg_rabbit.admin_api_key}"}
+    replay = client.post(f"/api/v1/admin/parked-events/{parked.id}/replay", headers=admin)
+    assert replay.status_code == 200, replay.text
+    assert replay.json()["failed"] == [{"event_id": event.event_id, "error": reason}]
+    assert _parked(event.event_id).error == reason  # type: ignore[union-attr]

@@ -122,6 +122,13 @@ def live_api_key(key: str) -> tuple[int, int] | None:
         return int(row.id), int(row.business_id)
 
 
+def business_exists(business_id: int) -> bool:
+    """Whether there is a business with this id (system lookup)."""
+    with system_session() as session:
+        found = session.execute(select(Business.id).where(Business.id == business_id)).first()
+        return found is not None
+
+
 def business_for_number(phone_number: str) -> Business | None:
     """The business that answers ``phone_number`` (system lookup for routing calls)."""
     with system_session() as session:

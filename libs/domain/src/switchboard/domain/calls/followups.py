@@ -12,9 +12,11 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any, TypeGuard
 
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from switchboard.common.db.tenancy import tenant_session
+from switchboard.common.errors import NotFoundError
 from switchboard.common.events.models import (
     CallEnded,
     CallStarted,
@@ -31,6 +33,7 @@ from switchboard.common.jobs.catalog import (
     PROCESS_RECORDING,
 )
 from switchboard.common.logging import correlated, get_logger
+from switchboard.domain.businesses.accounts import business_exists
 from switchboard.domain.calls.logs import (
     FINAL_CALL_STATUSES,
     ensure_call_is_ours,
@@ -195,21 +198,29 @@ def enqueue_follow_ups(event: EventBase) -> list[JobRef]:
     ``call.ended`` is recorded on the call log in the same transaction (its transcript is in
     the database at commit, whether or not a worker runs), and so are the numbers of
     ``call.started`` and of a final ``call.status``: the jobs get ids and sids only. Raises
-    ``NotFoundError`` for a call sid another business has.
+    ``NotFoundError`` for a call sid another business has, and for a business that does not
+    exist (the database's foreign-key error, told in words: no table or constraint names
+    reach a parked event's error).
     """
     # The call's sid on these lines and on every job enqueued here (and on the worker's lines
     # for them): one call is followed from the gateway to its jobs by its sid.
     with correlated(call_sid=getattr(event, "call_sid", None)):
         if _writes_call_log(event):
             ensure_call_is_ours(event.business_id, event.call_sid)
-        with tenant_session(event.business_id) as session:
-            refs = _jobs_for(session, event)
-            webhooks = 0
-            if _announced(session, event):
-                payload = event.model_dump(mode="json")
-                webhooks = enqueue_event_webhooks(
-                    session, event.business_id, event.type, event.event_id, payload
-                )
+        try:
+            with tenant_session(event.business_id) as session:
+                refs = _jobs_for(session, event)
+                webhooks = 0
+                if _announced(session, event):
+                    payload = event.model_dump(mode="json")
+                    webhooks = enqueue_event_webhooks(
+                        session, event.business_id, event.type, event.event_id, payload
+                    )
+        except IntegrityError:
+            # Looked up only once a write failed: the events of live businesses pay nothing.
+            if not business_exists(event.business_id):
+                raise NotFoundError(f"business {event.business_id} does not exist") from None
+            raise
         log.info(
             "call_event.followed_up",
             event_id=event.event_id,

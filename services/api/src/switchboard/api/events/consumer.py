@@ -8,15 +8,15 @@ event loop on purpose (events are a handful per call, and no thread may be start
 the voice gateway).
 
 No event is dropped. One the handler cannot take is parked (``parking.py``, a table, so it
-survives restarts) and only then acknowledged: a body that is not a call event and a refusal
-no retry can change (``NotFoundError``: a call sid another business has) at once, any other
-error after ``attempts`` tries. A transient failure (the database unreachable, a lock or
-statement timeout) is not the event's fault: the event goes back to the queue after a pause
-that doubles with each failure in a row, up to 30 s, and so does an event whose parking
-failed that way. An event whose facts no row can hold (a call sid too long or with a NUL, a
-business id past BIGINT) is parked without them (``parking.park``): kept and acknowledged,
-never retried for ever. The in-process bus of embedded mode follows the same rules, keeping
-the event and trying it again instead of requeueing it.
+survives restarts) and only then acknowledged: a body that is not a call event and a refusal no
+retry can change (``NotFoundError``: a call sid another business has, a business that does not
+exist) at once, any other error after ``attempts`` tries. A transient failure (the database
+unreachable, a lock or statement timeout) is not the event's fault: the event goes back to the
+queue after a pause that doubles with each failure in a row, up to 30 s, and so does an event
+whose parking failed that way. An event whose facts no row can hold (a call sid too long or with
+a NUL, a business id past BIGINT) is parked without them (``parking.park``): kept and
+acknowledged, never retried for ever. The in-process bus of embedded mode follows the same
+rules, keeping the event and trying it again instead of requeueing it.
 
 If the API dies mid-way, an unacknowledged event is redelivered: a handled one's dedup keys
 make the second pass a no-op, and parking again updates the same row.

@@ -1,12 +1,12 @@
 """Parked call events: what the consumer could not handle, kept in ``parked_events``.
 
 An event is parked when its body is not a call event, when the handler refuses it for good
-(``NotFoundError``: a call sid another business has), or when the handler still fails after
-the consumer's retries. The row keeps the body as it arrived (for the replay) and the last
-error, with tokens, call sids, phone numbers and e-mail addresses masked: operators see the
-error, the type, the id and a masked call sid, never what was said or who called. Parking is
-an upsert on the event id, so an event parked twice (redelivered before its acknowledgement)
-is one row.
+(``NotFoundError``: a call sid another business has, a business that does not exist), or when
+the handler still fails after the consumer's retries. The row keeps the body as it arrived (for
+the replay) and the last error, with tokens, call sids, phone numbers and e-mail addresses
+masked: operators see the error, the type, the id and a masked call sid, never what was said or
+who called. Parking is an upsert on the event id, so an event parked twice (redelivered before
+its acknowledgement) is one row.
 
 Replaying runs the handler again, one event per transaction, oldest first: a success deletes
 the row, and the handler's dedup keys (the event id) make a second success a no-op; a failure
