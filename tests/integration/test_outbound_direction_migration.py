@@ -8,7 +8,7 @@ from datetime import timedelta
 
 import pytest
 from alembic import command
-from sqlalchemy import select
+from sqlalchemy import insert, select
 
 from switchboard.common.db import tenant_session
 from switchboard.common.db.base import utcnow
@@ -44,12 +44,25 @@ def _old_outbound_call(business_id: int, own: str, callee: str | None, lead_id: 
 
 def _state(business_id: int) -> tuple[dict[int, tuple[str, int | None]], dict[int, str]]:
     with tenant_session(business_id) as session:
-        calls = session.execute(select(CallLog.id, CallLog.direction, CallLog.lead_id)).all()
-        leads = session.execute(select(Lead.id, Lead.phone)).all()
+        calls = session.execute(
+            select(CallLog.id, CallLog.direction, CallLog.lead_id).where(
+                CallLog.business_id == business_id
+            )
+        ).all()
+        leads = session.execute(
+            select(Lead.id, Lead.phone).where(Lead.business_id == business_id)
+        ).all()
     return {c.id: (c.direction, c.lead_id) for c in calls}, dict(leads)
 
 
-def test_outbound_calls_kept_as_twilio_said_take_the_callee_s_lead(new_database: Settings) -> None:
+@pytest.fixture(params=["new_database", "embedded"])
+def database(request: pytest.FixtureRequest) -> Settings:
+    """PostgreSQL, and SQLite (embedded mode runs the same migrations)."""
+    settings: Settings = request.getfixturevalue(request.param)
+    return settings
+
+
+def test_outbound_calls_kept_as_twilio_said_take_the_callee_s_lead(database: Settings) -> None:
     repaired, kept, other = make_business(), make_business(), make_business()
     _migrate("0037", down=True)
 
@@ -129,3 +142,36 @@ def test_outbound_calls_kept_as_twilio_said_take_the_callee_s_lead(new_database:
     _migrate("0037", down=True)
     _migrate("head")
     assert [_state(b.id) for b in (repaired, kept, other)] == after
+
+
+def test_an_own_number_lead_is_deleted_once_no_batch_refers_to_it(new_database: Settings) -> None:
+    """More call logs than a batch, all on one own-number lead: the first batch leaves it
+    (the second still refers to it), the second deletes it."""
+    business = make_business()
+    _migrate("0037", down=True)
+    own = rows.lead(business.id, source="call")
+    callee = unique_phone()
+    with tenant_session(business.id) as session:
+        session.get(Lead, own.id).phone = business.phone_number  # type: ignore[union-attr]
+        session.execute(
+            insert(CallLog),
+            [
+                {
+                    "business_id": business.id,
+                    "call_sid": f"CA{n:032d}",
+                    "direction": "outbound-api",
+                    "from_number": business.phone_number,
+                    "to_number": callee,
+                    "status": "no-answer",
+                    "lead_id": own.id,
+                }
+                for n in range(1_234)
+            ],
+        )
+
+    _migrate("head")
+
+    calls, leads = _state(business.id)
+    [(callee_lead, phone)] = leads.items()
+    assert phone == callee
+    assert set(calls.values()) == {("outbound", callee_lead)} and len(calls) == 1_234
