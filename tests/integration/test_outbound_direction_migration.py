@@ -64,7 +64,7 @@ def database(request: pytest.FixtureRequest) -> Settings:
 
 def test_outbound_calls_kept_as_twilio_said_take_the_callee_s_lead(database: Settings) -> None:
     repaired, kept, other = make_business(), make_business(), make_business()
-    _migrate("0037", down=True)
+    _migrate("0038", down=True)
 
     # A business whose own-number lead was made by outbound calls only: two callees, one a
     # lead already (named), one not; a call with no callee; a dialled call.
@@ -137,9 +137,9 @@ def test_outbound_calls_kept_as_twilio_said_take_the_callee_s_lead(database: Set
     assert _state(other.id) == other_before
     assert inbound.id in other_before[0]
 
-    # Run again (down to 0037 and up): nothing left to change.
+    # Run again (down to 0038 and up): nothing left to change.
     after = [_state(b.id) for b in (repaired, kept, other)]
-    _migrate("0037", down=True)
+    _migrate("0038", down=True)
     _migrate("head")
     assert [_state(b.id) for b in (repaired, kept, other)] == after
 
@@ -148,7 +148,7 @@ def test_an_own_number_lead_is_deleted_once_no_batch_refers_to_it(new_database: 
     """More call logs than a batch, all on one own-number lead: the first batch leaves it
     (the second still refers to it), the second deletes it."""
     business = make_business()
-    _migrate("0037", down=True)
+    _migrate("0038", down=True)
     own = rows.lead(business.id, source="call")
     callee = unique_phone()
     with tenant_session(business.id) as session:

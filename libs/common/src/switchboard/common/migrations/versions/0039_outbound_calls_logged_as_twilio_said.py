@@ -22,7 +22,7 @@ word. The logic is frozen here, as of this revision, rather than imported from t
 Nothing to undo: Twilio's words are not worth restoring.
 
 Revision ID: 0039
-Revises: 0037
+Revises: 0038
 Create Date: 2026-12-06
 """
 
@@ -35,7 +35,7 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
 revision: str = "0039"
-down_revision: str | None = "0037"
+down_revision: str | None = "0038"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
