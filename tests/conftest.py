@@ -6,10 +6,21 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+import structlog
 
 from switchboard.common.migrate import worker_startup_migrations
 from switchboard.common.settings import Settings
 from tests.support.environment import configured
+
+
+@pytest.fixture(autouse=True)
+def _logging_configuration_kept() -> Iterator[None]:
+    """Each test leaves structlog as it found it: a command run in-process configures logging
+    at its settings' level (``keys``, ``create-business``), which would otherwise filter out
+    the INFO lines a later test captures with ``structlog.testing.capture_logs``."""
+    kept = structlog.get_config()
+    yield
+    structlog.configure(**kept)
 
 
 @pytest.fixture
