@@ -1,25 +1,30 @@
 """A recording of a call an erasure erased, coming after it (Twilio's callback late or
 retried, a job that waited in the queue): deleted at Twilio, never downloaded, transcribed,
-attached or announced to the business's webhooks; and a new call from the same number is
-a new contact, recorded as any other."""
+attached or announced to the business's webhooks; one being transcribed when the erasure
+comes sends no more of its pieces; and a new call from the same number is a new contact,
+recorded as any other."""
 
 from __future__ import annotations
 
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import dramatiq
 from sqlalchemy import func, select
 
-from switchboard.common.bootstrap import adapters
+from switchboard.common.bootstrap import Adapters, adapters
 from switchboard.common.db import tenant_session
 from switchboard.common.events import RecordingReady
+from switchboard.common.integrations.openai_text import OpenAIText
 from switchboard.common.integrations.storage import make_recording_storage
 from switchboard.common.models import CallLog, ErasedCall, Lead, Recording, WebhookDelivery
 from switchboard.common.settings import Settings
 from switchboard.domain.calls.followups import enqueue_follow_ups
+from switchboard.domain.calls.recordings import process_recording
 from switchboard.domain.erasures import run_erasure
 from switchboard.domain.erasures.erased_calls import remember_erased_calls
-from tests.fakes.openai_http import FakeOpenAIServer
+from tests.fakes.openai_http import API_KEY, FakeOpenAIServer
+from tests.fakes.twilio_calls import silent_wav
 from tests.fakes.twilio_rest import FakeTwilioServer
 from tests.unit.worker.erasure_world import Person, person_world, traces
 from tests.unit.worker.jobs import finished, jobs_of, run
@@ -134,6 +139,40 @@ def test_a_job_that_stored_the_audio_before_the_erasure_stops_before_transcribin
     with tenant_session(bid) as session:
         left = session.execute(select(Recording.id).where(Recording.recording_sid == late))
         assert left.first() is None
+
+
+def test_an_erasure_during_a_long_transcription_stops_it_before_the_next_piece_is_sent(
+    jobs_env: Settings, fake_twilio: FakeTwilioServer, fake_openai: FakeOpenAIServer
+) -> None:
+    """The provider holds its answer to the first of five pieces; the erasure runs meanwhile
+    (the job has no transaction open while it waits): the job sends no other piece, keeps
+    nothing and attaches nothing."""
+    person = person_world(fake_twilio, make_recording_storage(jobs_env))
+    bid, call_sid = person.business_id, person.world.call_sid
+    limit = 40_000  # OpenAI's upload limit, lowered on both sides: 12 s of WAV is 5 pieces
+    fake_openai.max_upload_bytes = limit
+    fake_openai.transcripts = ["I am Dana Smith", "two", "three", "four", "five"]
+    job_adapters = Adapters(jobs_env)
+    job_adapters.ai_text = OpenAIText(
+        API_KEY, base_url=f"{fake_openai.url}/v1", timeout=5, max_upload_bytes=limit
+    )
+    late = fake_twilio.add_recording(silent_wav(seconds=12), call_sid=call_sid)
+    fake_openai.hold_next(1)
+
+    with ThreadPoolExecutor(1) as pool:
+        job = pool.submit(
+            process_recording, bid, job_adapters, recording_sid=late, call_sid=call_sid
+        )
+        fake_openai.wait_for(lambda: fake_openai.held, timeout=30)  # piece 1 is at the provider
+        assert run_erasure(bid, person.world.erasure_id, job_adapters) is True
+        fake_openai.release()
+        assert job.result(timeout=30) is False
+
+    assert len(fake_openai.transcriptions) == 1  # pieces 2 to 5 never left
+    assert fake_twilio.recordings[late].deleted
+    assert not job_adapters.storage.exists(f"{bid}/{late}.wav")
+    assert _count(bid, Recording) == 0 and _count(bid, CallLog) == 0
+    assert traces(bid, person.phone, call_sid, "Dana") == []
 
 
 def test_the_erasure_keeps_only_keyed_hashes_of_the_calls_and_a_new_call_is_recorded(

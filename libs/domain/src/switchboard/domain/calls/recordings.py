@@ -168,11 +168,21 @@ def _attach(business_id: int, recording_sid: str, call_sid: str, transcript: str
 
 
 def _transcribe(
-    business_id: int, adapters: Adapters, recording_sid: str, key: str, done: list[str]
-) -> list[str]:
+    business_id: int,
+    adapters: Adapters,
+    recording_sid: str,
+    call_sid: str,
+    key: str,
+    done: list[str],
+) -> list[str] | None:
     """The texts of all the audio's pieces: ``done``, the ones an earlier try transcribed,
     then the rest, each saved on the row as soon as the provider answered it, so a retry
-    (after the time limit, a killed worker, a provider's error) never pays for it again."""
+    (after the time limit, a killed worker, a provider's error) never pays for it again.
+
+    None, the rest never sent, when the call was erased meanwhile: the erasure is looked for
+    after each piece, before the adapter reads and sends the next (it sends one only when
+    asked for it), so an erasure that comes while a long call is transcribed stops it there.
+    """
     texts = list(done)
     with adapters.storage.reader(key) as audio:  # read by the adapter as it needs
         for text in adapters.ai_text.transcribe_pieces(
@@ -181,6 +191,8 @@ def _transcribe(
             texts.append(text)
             _save(business_id, recording_sid, transcript_pieces=texts)
             raise_if_cancelled()  # a checkpoint: a piece's text is stored
+            if _erased(business_id, call_sid):
+                return None
     return texts
 
 
@@ -207,8 +219,9 @@ def process_recording(
 
     A recording of a call an erasure erased (``domain/erasures``) is refused, however late
     its callback or its job: deleted at Twilio, never downloaded, transcribed or attached.
-    The erasure is looked for first, before transcribing and in the transaction that attaches,
-    so a job already under way when the erasure starts stops there.
+    The erasure is looked for first, before transcribing, after each piece transcribed
+    (before the next is sent) and in the transaction that attaches, so a job already under
+    way when the erasure starts stops there: no more of the voice goes to the provider.
     """
     ensure_call_is_ours(business_id, call_sid)
     _ensure_recording_is_ours(business_id, recording_sid)
@@ -256,7 +269,10 @@ def process_recording(
         texts = progress.transcript_pieces
         # No speech to send: providers refuse an empty or 0-second file as invalid audio.
         if duration_s != 0 and adapters.storage.size(key) > 0:
-            texts = _transcribe(business_id, adapters, recording_sid, key, texts)
+            transcribed = _transcribe(business_id, adapters, recording_sid, call_sid, key, texts)
+            if transcribed is None:
+                return _refuse(business_id, adapters, recording_sid)
+            texts = transcribed
         transcript = joined_transcript(texts)
         _save(business_id, recording_sid, transcript=transcript, transcript_pieces=None)
     raise_if_cancelled()  # a checkpoint: the transcript is stored
