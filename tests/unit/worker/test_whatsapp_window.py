@@ -156,6 +156,17 @@ def test_the_openapi_schema_documents_a_message_s_template_fields(client: TestCl
     ]["anyOf"]
 
 
+def test_the_openapi_schema_says_an_inbound_message_can_fail_unanswered(
+    client: TestClient,
+) -> None:
+    schema = client.get("/openapi.json").json()["components"]["schemas"]["MessagePublic"]
+
+    described = schema["properties"]["status"]["description"]
+    inbound, outbound = described.split("An outbound")
+    assert all(word in inbound for word in ("received", "replied", "failed", "24-hour window"))
+    assert all(word in outbound for word in ("queued", "sending", "sent", "failed"))
+
+
 def test_a_template_send_repeated_with_its_key_is_sent_once(
     client: TestClient, worker: dramatiq.Worker, fake_twilio: FakeTwilioServer
 ) -> None:

@@ -156,7 +156,11 @@ class MessagePublic(BaseModel):
         "message or a template without variables",
     )
     status: str = Field(
-        examples=["queued"], description="received, replied, queued, sending, sent, failed"
+        examples=["queued"],
+        description="An inbound message (direction in): received, then replied, or failed "
+        "unanswered when its reply job ran after WhatsApp's 24-hour window closed (error says "
+        "so; the agent was not asked). An outbound one (out): queued, sending, then sent or "
+        "failed",
     )
     attempts: int
     error: str | None
