@@ -12,7 +12,7 @@ from datetime import datetime
 from functools import lru_cache
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import bindparam, case, exists, select
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
@@ -86,22 +86,37 @@ def business_for_whatsapp_number(address: str) -> int | None:
 
 @lru_cache
 def _statements(dialect: str) -> tuple[Any, Any]:
-    """The two inserts, built once per dialect so each request only binds its values."""
+    """The two inserts, built once per dialect so each request only binds its values.
+
+    The conversation's upsert touches it (``last_message_at``, ``updated_at``) only when the
+    message's ``MessageSid`` (``stored_sid``) is not stored for the business: a repeat leaves
+    it as it was, as migration 0040's functions do on PostgreSQL.
+    """
     builder = pg_insert if dialect == "postgresql" else sqlite_insert
     upsert = builder(WhatsAppConversation)
+    stored = exists().where(
+        WhatsAppMessage.business_id == upsert.excluded.business_id,
+        WhatsAppMessage.message_sid == bindparam("stored_sid"),
+    )
     conversation = upsert.on_conflict_do_update(
         index_elements=["business_id", "contact_number"],
         set_={
-            "last_message_at": upsert.excluded.last_message_at,
-            "updated_at": upsert.excluded.updated_at,
+            column: case(
+                (stored, getattr(WhatsAppConversation, column)),
+                else_=getattr(upsert.excluded, column),
+            )
+            for column in ("last_message_at", "updated_at")
         },
     ).returning(WhatsAppConversation.id)
     message = builder(WhatsAppMessage).on_conflict_do_nothing().returning(WhatsAppMessage.id)
     return conversation, message
 
 
-def _conversation_id(session: Session, business_id: int, contact: str, business_number: str) -> int:
-    """Find or create the conversation with ``contact``, touching it, in one statement."""
+def _conversation_id(
+    session: Session, business_id: int, contact: str, business_number: str, message_sid: str
+) -> int:
+    """Find or create the conversation with ``contact``, in one statement: touched for a new
+    message, left as it was for a ``message_sid`` stored before (a repeat)."""
     now = utcnow()
     statement, _ = _statements(session.get_bind().dialect.name)
     params = {
@@ -111,6 +126,7 @@ def _conversation_id(session: Session, business_id: int, contact: str, business_
         "last_message_at": now,
         "created_at": now,
         "updated_at": now,
+        "stored_sid": message_sid,
     }
     return int(session.execute(statement, params).scalar_one())
 
@@ -130,11 +146,16 @@ def store_inbound(business_id: int, message: InboundMessage) -> int | None:
     """Store the message and enqueue its ``PROCESS_WHATSAPP_WEBHOOK`` job atomically.
 
     Returns the new message's id, or None when this ``MessageSid`` was stored before
-    (Twilio retried the webhook): then nothing is stored or enqueued again.
+    (Twilio retried the webhook): then nothing is stored or enqueued again, and the
+    conversation's ``last_message_at`` and ``updated_at`` stay as they were.
     """
     with tenant_session(business_id) as session:
         conversation_id = _conversation_id(
-            session, business_id, bare_number(message.from_number), bare_number(message.to_number)
+            session,
+            business_id,
+            bare_number(message.from_number),
+            bare_number(message.to_number),
+            message.message_sid,
         )
         _, statement = _statements(session.get_bind().dialect.name)
         now = utcnow()
