@@ -250,9 +250,9 @@ def test_the_migration_goes_down_to_the_definitions_it_replaced_and_up_again(
             "0006_whatsapp_reply_functions"
         ).CREATE_STORE,
     }
-    latest = _migration("0010_one_job_insert")
+    latest = _migration("0040_repeated_message_leaves_conversation")
     current = {  # 0022 parks a job whose business has jobs parked in its queue (fair share);
-        # 0024 looks for them once per queue of the batch
+        # 0024 looks for them once per queue of the batch; 0040 leaves a repeat's conversation
         "switchboard_enqueue_jobs": _migration("0024_enqueue_probes_parked_once").CREATE_ENQUEUE,
         "switchboard_store_inbound_whatsapp": latest.STORE_INBOUND,
         "switchboard_store_inbound_whatsapp_batch": latest.STORE_INBOUND_BATCH,
