@@ -106,9 +106,13 @@ def test_a_signed_webhook_is_stored_queued_and_published_in_one_transaction(
         "queued",
     )
     payload = json.loads(job.message)
+    # Ids and a time (the window's bound: the arrival + 24 h at the latest), nothing else.
+    window_open_until_ms = payload["kwargs"].pop("window_open_until_ms")
     assert payload["kwargs"] == {"business_id": business.id, "message_id": message.id}
+    arrived_ms = message.created_at.timestamp() * 1000
+    assert arrived_ms + 86_400_000 - 60_000 < window_open_until_ms <= arrived_ms + 86_400_000
     assert payload["options"]["request_id"] == "edge-pg-1"  # for the worker's lines, not an arg
-    # Published with confirms after the commit, then its outbox row deleted.
+    # Published after the commit (one AMQP transaction per batch), then its outbox row deleted.
     wait_for(lambda: job.id in _queued_job_ids(pg_rabbit.amqp_url, "whatsapp"), what="publish")
 
     def outbox_row_left() -> bool:
