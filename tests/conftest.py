@@ -16,8 +16,9 @@ from tests.support.environment import configured
 @pytest.fixture(autouse=True)
 def _logging_configuration_kept() -> Iterator[None]:
     """Each test leaves structlog as it found it: a command run in-process configures logging
-    at its settings' level (``keys``, ``create-business``), which would otherwise filter out
-    the INFO lines a later test captures with ``structlog.testing.capture_logs``."""
+    at its settings' level (``keys``, ``create-business``), which would otherwise hold for
+    every later test (what a module's fixture sets holds for its module: a test capturing
+    lines uses ``tests.support.log_capture``, at every level whatever was set)."""
     kept = structlog.get_config()
     yield
     structlog.configure(**kept)

@@ -8,7 +8,6 @@ import pytest
 from dramatiq import Message
 from dramatiq.middleware import SkipMessage
 from sqlalchemy import select, update
-from structlog.testing import capture_logs
 
 from switchboard.common.db import tenant_session
 from switchboard.common.jobs import enqueue
@@ -25,6 +24,7 @@ from switchboard.worker.runtime.middleware import LedgerMiddleware
 from tests.support.actors import NOOP
 from tests.support.deliveries import delivery
 from tests.support.factories import make_business
+from tests.support.log_capture import capture_logs
 
 pytestmark = pytest.mark.integration
 

@@ -14,7 +14,6 @@ import psycopg
 import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import delete, func, select
-from structlog.testing import capture_logs
 
 from switchboard.api.app import create_app
 from switchboard.api.events import CallEventConsumer, parking
@@ -31,6 +30,7 @@ from switchboard.common.settings import Settings
 from switchboard.domain.calls.followups import enqueue_follow_ups
 from tests.support.environment import configured
 from tests.support.factories import make_business, unique_phone
+from tests.support.log_capture import capture_logs
 
 TRANSCRIPT = "I'm Kim, kim@example.com, call me on +15550001234"
 

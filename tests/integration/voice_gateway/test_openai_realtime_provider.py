@@ -6,7 +6,6 @@ import asyncio
 from collections.abc import AsyncIterator
 
 import pytest
-from structlog.testing import capture_logs
 
 from switchboard.voice_gateway.adapters.openai_realtime import OpenAIRealtimeProvider
 from switchboard.voice_gateway.domain.codecs import rms_dbfs, split_frames
@@ -25,6 +24,7 @@ from switchboard.voice_gateway.ports.ai import (
     ProviderUnavailable,
 )
 from tests.fakes.openai_realtime import API_KEY, FakeRealtimeServer
+from tests.support.log_capture import capture_logs
 from tests.unit.voice_gateway.twilio_messages import SILENCE
 from tests.unit.voice_gateway.wiring import AGENT
 

@@ -9,7 +9,6 @@ from pathlib import Path
 
 import pytest
 from cryptography.hazmat.primitives.asymmetric import ec
-from structlog.testing import capture_logs
 
 from switchboard.common.integrations.address_policy import PUSH_SCHEMES, AddressPolicy
 from switchboard.common.integrations.push import (
@@ -30,6 +29,7 @@ from switchboard.common.integrations.vapid import (
 from switchboard.common.settings import Settings
 from tests.fakes.flooding_receiver import FloodingReceiver
 from tests.fakes.web_push import BrowserSubscription, FakePushService
+from tests.support.log_capture import capture_logs
 from tests.support.processes import free_port
 
 #: The fake push service listens on 127.0.0.1, which only an allow-list admits.

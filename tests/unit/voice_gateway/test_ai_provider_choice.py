@@ -4,7 +4,6 @@ business."""
 from __future__ import annotations
 
 import pytest
-from structlog.testing import capture_logs
 
 from switchboard.common.settings import Settings
 from switchboard.voice_gateway.adapters.ai_router import ProviderRouter
@@ -14,6 +13,7 @@ from switchboard.voice_gateway.adapters.openai_realtime import OpenAIRealtimePro
 from switchboard.voice_gateway.bootstrap import default_ai_provider
 from switchboard.voice_gateway.config import GatewaySettings
 from switchboard.voice_gateway.ports.ai import CallContext, ScriptedAIProvider
+from tests.support.log_capture import capture_logs
 from tests.unit.voice_gateway.wiring import AGENT
 
 CALL = CallContext("CA1", "inbound", "+15557654321", AGENT.phone_number)

@@ -4,7 +4,6 @@ import json
 import time
 
 import pytest
-from structlog.testing import capture_logs
 
 from switchboard.common.events import CallEnded, CallStarted
 from switchboard.voice_gateway.domain.playback import PlaybackMark
@@ -17,6 +16,7 @@ from switchboard.voice_gateway.ports.ai import (
 )
 from switchboard.voice_gateway.ports.media_socket import InMemoryMediaSocket
 from switchboard.voice_gateway.session.registry import SessionReaper
+from tests.support.log_capture import capture_logs
 from tests.unit.voice_gateway import twilio_messages as twilio
 from tests.unit.voice_gateway.wiring import Core, wired_core
 

@@ -4,7 +4,6 @@ from collections.abc import AsyncIterator
 import httpx
 import pytest
 from pydantic import ValidationError
-from structlog.testing import capture_logs
 from twilio.request_validator import RequestValidator
 
 from switchboard.common.events import CallStatusChanged, EventBase, RecordingReady
@@ -20,6 +19,7 @@ from switchboard.voice_gateway.ports.event_publisher import InMemoryEventPublish
 from switchboard.voice_gateway.ports.recorder import InMemoryCallRecorder
 from switchboard.voice_gateway.twilio import form_fields
 from switchboard.voice_gateway.twilio.signature import TwilioSignatureChecker
+from tests.support.log_capture import capture_logs
 from tests.unit.observability.conftest import JsonLines, json_lines
 from tests.unit.voice_gateway.wiring import AGENT
 
