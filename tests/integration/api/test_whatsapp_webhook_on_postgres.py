@@ -112,7 +112,7 @@ def test_a_signed_webhook_is_stored_queued_and_published_in_one_transaction(
     arrived_ms = message.created_at.timestamp() * 1000
     assert arrived_ms + 86_400_000 - 60_000 < window_open_until_ms <= arrived_ms + 86_400_000
     assert payload["options"]["request_id"] == "edge-pg-1"  # for the worker's lines, not an arg
-    # Published after the commit (one AMQP transaction per batch), then its outbox row deleted.
+    # Published with confirms after the commit, then its outbox row deleted.
     wait_for(lambda: job.id in _queued_job_ids(pg_rabbit.amqp_url, "whatsapp"), what="publish")
 
     def outbox_row_left() -> bool:
