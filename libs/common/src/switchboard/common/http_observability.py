@@ -22,6 +22,7 @@ from __future__ import annotations
 import re
 import time
 import uuid
+from typing import Any
 
 import structlog
 from prometheus_client import Histogram
@@ -96,6 +97,9 @@ class RequestObservability:
         self.app = app
         self.service = service
         self.route = route
+        #: The histogram's child per (method, route, status): ``labels`` checks, joins and
+        #: locks at each call. Bounded: routes are templates, methods and statuses few.
+        self._durations: dict[tuple[str, str, int], Any] = {}
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -127,7 +131,13 @@ class RequestObservability:
         route = self.route or route_of(scope)
         method = scope.get("method", "")
         method = method if method in _METHODS else OTHER_METHOD
-        HTTP_REQUEST_DURATION.labels(self.service, method, route, str(status)).observe(elapsed_s)
+        key = (method, route, status)
+        durations = self._durations.get(key)
+        if durations is None:
+            durations = self._durations[key] = HTTP_REQUEST_DURATION.labels(
+                self.service, method, route, str(status)
+            )
+        durations.observe(elapsed_s)
         quiet = scope.get("path") in _QUIET_PATHS and status < 500
         (log.debug if quiet else log.info)(
             "http.request",
