@@ -169,6 +169,19 @@ def whatsapp_table(result: dict[str, Any]) -> list[str]:
                 ratio(run["throughput_per_s"], other),
             )
         )
+        busy, other_busy = (
+            run.get("cores_busy"),
+            bare_levels.get(run["connections"], {}).get("cores_busy"),
+        )
+        if busy is not None:  # all measured processes' CPU over the turn: 2.0 = both cores
+            rows.append(
+                (
+                    f"  cores busy ({run['connections']} connections, load generator included)",
+                    num(busy),
+                    num(other_busy) if other_busy is not None else "–",
+                    "",
+                )
+            )
     rows.append(
         ("throughput, each side's best level", "", "", f"{result['throughput_vs_ceiling']:.2f}")
     )

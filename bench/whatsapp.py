@@ -61,7 +61,7 @@ from bench.http_load import Client, at_rate, build_request  # noqa: E402
 from bench.http_load import closed_loop as run_closed_loop  # noqa: E402
 from bench.options import add_log_level  # noqa: E402
 from bench.stopping import stop_cleanly_on_sigterm, stop_processes  # noqa: E402
-from bench.whatsapp_cpu import CpuMeter, Finder, servers, tree  # noqa: E402
+from bench.whatsapp_cpu import CpuMeter, Finder, alone, servers, tree  # noqa: E402
 from tests.fakes.twilio_rest import ACCOUNT_SID, AUTH_TOKEN  # noqa: E402
 from tests.support import services  # noqa: E402
 from tests.support.environment import configured  # noqa: E402
@@ -166,11 +166,15 @@ def closed_loop_figures(rounds: list[dict[str, list[dict[str, Any]]]]) -> dict[s
                     "p50_ms": statistics.median(r["p50_ms"] for r in runs),
                     "p99_ms": statistics.median(r["p99_ms"] for r in runs),
                     # CPU per request by part, µs, over the rounds: the server's own process
-                    # tree, and for ours PostgreSQL's backends and server and RabbitMQ.
+                    # tree, the load generator, and for ours PostgreSQL's backends and server
+                    # and RabbitMQ.
                     "cpu_us_per_request": {
                         part: round(sum(r["cpu_s"][part] for r in runs) * 1e6 / requests, 1)
                         for part in first["cpu_s"]
                     },
+                    # Every measured part's CPU over the turns' time: 2.0 is both cores of
+                    # this machine kind busy (the host's other tenants aside).
+                    "cores_busy": round(sum(sum(r["cpu_s"].values()) for r in runs) / seconds, 2),
                 }
             )
         figures[f"{name}_closed_loop"] = levels
@@ -483,13 +487,17 @@ def main() -> None:
             # In turns, the order alternating, so the host's drift reaches both servers alike.
             turn_s = args.seconds / args.closed_rounds
             targets = [("switchboard", api_url), ("bare", bare_url)]
+            # The load generator (this process) shares the two cores with the servers: its
+            # part, with theirs, says how much of the host a turn kept busy (``cores_busy``).
+            load = alone(os.getpid())
             api_parts: dict[str, Finder] = {
                 "server": tree(procs[0].pid),
                 **servers(database_url.rsplit("/", 1)[-1]),
+                "load_generator": load,
             }
             meters = {
                 "switchboard": CpuMeter(api_parts),
-                "bare": CpuMeter({"server": tree(procs[-1].pid)}),
+                "bare": CpuMeter({"server": tree(procs[-1].pid), "load_generator": load}),
             }
             rounds: list[dict[str, list[dict[str, Any]]]] = []
             for round_no in range(args.closed_rounds):

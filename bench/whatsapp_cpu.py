@@ -49,6 +49,19 @@ def tree(pid: int) -> Finder:
     return find
 
 
+def alone(pid: int) -> Finder:
+    """The process ``pid`` only, not its children (the bench's own process: the load
+    generator, whose children are the servers it measures)."""
+
+    def find() -> list[psutil.Process]:
+        try:
+            return [psutil.Process(pid)]
+        except psutil.NoSuchProcess:
+            return []
+
+    return find
+
+
 def by_name(name: str, title_has: str = "") -> Finder:
     """Every process named ``name`` whose command line contains ``title_has``."""
 

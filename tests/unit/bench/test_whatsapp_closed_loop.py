@@ -15,7 +15,8 @@ def run(connections: int, requests: int, seconds: float, p99: float = 10.0) -> d
         "throughput_per_s": requests / seconds,
         "p50_ms": p99 / 2,
         "p99_ms": p99,
-        "cpu_s": {"server": requests * 200e-6},  # 200 µs of the server's CPU a request
+        # 200 µs of the server's CPU a request, 50 of the load generator's
+        "cpu_s": {"server": requests * 200e-6, "load_generator": requests * 50e-6},
     }
 
 
@@ -40,5 +41,8 @@ def test_levels_sum_over_rounds_and_the_ratio_comes_from_each_servers_best_level
     assert figures["throughput_vs_ceiling_per_round"] == [0.5, 0.5]
     assert figures["throughput_vs_ceiling_median_of_rounds"] == 0.5
     assert ours[128]["cpu_us_per_request"] == {
-        "server": 200.0
+        "server": 200.0,
+        "load_generator": 50.0,
     }  # the rounds' CPU over their requests
+    # 6,000 requests in 2 s at 250 µs each: 0.75 of a core busy
+    assert ours[128]["cores_busy"] == 0.75
