@@ -34,8 +34,8 @@ ERASED = {
     "webhook_deliveries": 2,  # the world's two, naming the person's call
     "idempotency_answers": 2,  # one naming the number, one the call
     "parked_events": 2,  # one naming the number, one the call
-    "recordings": 3,  # the world's (no copy at Twilio any more) and two at Twilio
     "calls": 1,
+    "recordings": 3,  # the world's (no copy at Twilio any more) and two at Twilio
     "whatsapp_messages": 2,
     "whatsapp_conversations": 1,
     "reminders": 1,

@@ -25,7 +25,7 @@ from switchboard.domain.calls.logs import (
     queue_call_analysis,
     record_call_parties,
 )
-from switchboard.domain.erasures.erased_calls import is_erased_call
+from switchboard.domain.erasures.erased_calls import erased_call_locked, is_erased_call
 from switchboard.domain.leads.store import upsert_lead
 
 log = get_logger(__name__)
@@ -135,9 +135,13 @@ def _attach(business_id: int, recording_sid: str, call_sid: str, transcript: str
     Twilio's recording callback may come before any event of its call: the call log is then
     upserted by sid here (as every call event does), and the call's events fill its blanks
     when they come. An empty transcript (silence, a 0-second recording) is not written.
+
+    The erasure is looked for under the call's lock (``erasures/erased_calls.py``), held to
+    commit: an erasure remembering the call waits for this attach and then removes it, or
+    has committed and is found here.
     """
     with tenant_session(business_id) as session:
-        if is_erased_call(session, business_id, call_sid):
+        if erased_call_locked(session, business_id, call_sid):
             return False
         recording = session.execute(
             select(Recording)

@@ -14,7 +14,8 @@ finished ones done and counted; the redelivered job finds nothing left of them a
 Recordings go one at a time (stored audio, then Twilio's copy, where a 404 means already gone,
 then the row with its count), so a death between the outside deletes and the row costs only
 deleting them again. The order matters: a step finds its rows through those a later step
-deletes (deliveries and recordings through the calls, reminders and items through the leads).
+deletes (deliveries through the calls, reminders and items through the leads); recordings
+come after the calls, found through the calls' keyed hashes this erasure kept.
 The last transaction marks the erasure done and clears its number. Nothing is logged but ids
 and counts. Parked events are infrastructure, out of the tenant role's reach: their step runs
 in a system unit of work, on the business's events only (``event_business_id``).
@@ -23,7 +24,10 @@ The person's calls are remembered for good as keyed hashes of their sids (``eras
 at the start (a recording job refuses them from then on) and again in the step that deletes
 them (a call since the start too): a recording of one that comes after the erasure, its
 callback late or retried or its job queued, is deleted at Twilio and never downloaded,
-transcribed or announced (``calls/recordings.py``, ``calls/followups.py``).
+transcribed or announced (``calls/recordings.py``, ``calls/followups.py``), and a late event
+of one writes nothing. The calls step remembers each call under the call's lock, which a
+recording's attach and a call event's writes take too (``erased_calls.lock_call``): one that
+commits first is removed by the steps after it, one after it finds the call erased.
 """
 
 from __future__ import annotations
@@ -44,6 +48,7 @@ from switchboard.common.logging import get_logger
 from switchboard.common.models import (
     CallLog,
     CallSession,
+    ErasedCall,
     Erasure,
     IdempotencyKey,
     Lead,
@@ -56,7 +61,7 @@ from switchboard.common.models import (
     WhatsAppConversation,
     WhatsAppMessage,
 )
-from switchboard.domain.erasures.erased_calls import remember_erased_calls
+from switchboard.domain.erasures.erased_calls import call_sid_hash, remember_erased_calls
 
 log = get_logger(__name__)
 
@@ -283,9 +288,8 @@ def _leads(session: Session, person: _Person) -> int:
     )
 
 
-#: The steps after recordings, in order (recordings have their own loop: outside effects).
+#: The calls step, then recordings (their own loop: outside effects), then these, in order.
 _STEPS: tuple[tuple[str, Callable[[Session, _Person], int]], ...] = (
-    ("calls", _calls_step),
     ("whatsapp_messages", _whatsapp_messages),
     ("whatsapp_conversations", _whatsapp_conversations),
     ("reminders", _reminders),
@@ -294,11 +298,13 @@ _STEPS: tuple[tuple[str, Callable[[Session, _Person], int]], ...] = (
 )
 
 
-#: The steps before recordings, in order: what names the person's calls goes before them.
+#: The steps before recordings, in order: what names the person's calls goes before them,
+#: then the calls (remembered under their locks); recordings are found through those.
 _FIRST_STEPS: tuple[tuple[str, Callable[[Session, _Person], int]], ...] = (
     ("webhook_deliveries", _webhook_deliveries),
     ("idempotency_answers", _idempotency_answers),
     ("parked_events", _parked_events),
+    ("calls", _calls_step),
 )
 
 #: The steps that erase infrastructure rows, run in a system unit of work.
@@ -320,20 +326,32 @@ def _step(
         _count(session, person, erasure_id, kind, erase(session, person))
 
 
+def _erased_recordings(session: Session, person: _Person) -> list[Any]:
+    """The recordings of the calls this erasure remembered, found by their sids' keyed hashes
+    (the calls themselves are gone by now): with the ones a recording job attached before the
+    calls step took its calls' locks. A business keeps a week of recordings: read here."""
+    remembered = set(
+        session.execute(
+            select(ErasedCall.call_sid_hash).where(
+                ErasedCall.business_id == person.business_id,
+                ErasedCall.erasure_id == person.erasure_id,
+            )
+        ).scalars()
+    )
+    rows = session.execute(
+        select(Recording.id, Recording.recording_sid, Recording.storage_key, Recording.call_sid)
+        .where(Recording.business_id == person.business_id)
+        .order_by(Recording.id)
+    ).all()
+    return [row for row in rows if call_sid_hash(person.business_id, row.call_sid) in remembered]
+
+
 def _recordings(person: _Person, erasure_id: int, adapters: Adapters) -> None:
     """Each recording of the person's calls: our audio, Twilio's copy, then the row and its
-    count in one transaction."""
+    count in one transaction. Runs after the calls step: every recording attached before
+    that step remembered its call is found here, and a job after it refuses its own."""
     with tenant_session(person.business_id) as session:
-        calls = _calls(session, person)
-        recordings = session.execute(
-            select(Recording.id, Recording.recording_sid, Recording.storage_key).where(
-                Recording.business_id == person.business_id,
-                or_(
-                    Recording.call_sid.in_([sid for _, sid in calls]),
-                    Recording.call_log_id.in_([call_id for call_id, _ in calls]),
-                ),
-            )
-        ).all()
+        recordings = _erased_recordings(session, person)
     for recording in recordings:
         if recording.storage_key:
             adapters.storage.delete(recording.storage_key)
@@ -375,7 +393,7 @@ def run_erasure(business_id: int, erasure_id: int, adapters: Adapters) -> bool:
         return False
     for kind, erase in _FIRST_STEPS:
         _step(person, erasure_id, kind, erase)
-    _recordings(person, erasure_id, adapters)
+    _recordings(person, erasure_id, adapters)  # after the calls: found by their hashes
     for kind, erase in _STEPS:
         _step(person, erasure_id, kind, erase)
     counts = _finish(business_id, erasure_id)
