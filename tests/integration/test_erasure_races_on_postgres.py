@@ -131,3 +131,44 @@ def test_an_attach_after_the_erasure_looked_at_the_recordings_is_refused(
         assert session.execute(select(Recording.id)).first() is None
         assert session.execute(select(CallLog.id)).first() is None
     assert traces(bid, person.phone, call_sid, "Dana") == []
+
+
+def test_an_attach_under_way_when_the_erasure_comes_is_removed_by_it(
+    env: Settings, fake_twilio: FakeTwilioServer, fake_openai: FakeOpenAIServer
+) -> None:
+    """The job's attach has the call's lock (it waits on the recording's row, held here)
+    when the erasure starts: the erasure waits for it, then removes what it attached."""
+    adapters = Adapters(env)
+    person = person_world(fake_twilio, make_recording_storage(env))
+    bid, call_sid = person.business_id, person.world.call_sid
+    late = fake_twilio.add_recording(b"RIFF the person's voice", call_sid=call_sid)
+    key = f"{bid}/{late}.wav"
+    adapters.storage.put(key, b"RIFF the person's voice")
+    add(
+        bid,
+        Recording(
+            business_id=bid,
+            recording_sid=late,
+            call_sid=call_sid,
+            storage_key=key,
+            status="stored",
+            transcript="I am Dana Smith",  # transcribed: the job's next step is the attach
+        ),
+    )
+    with ThreadPoolExecutor(2) as pool:
+        with tenant_session(bid) as holder:
+            holder.execute(
+                select(Recording.id).where(Recording.recording_sid == late).with_for_update()
+            ).one()
+            job = pool.submit(process_recording, bid, adapters, recording_sid=late, call_sid=call_sid)
+            _until_waiting(1, job, what="the attach waiting on the recording's row")
+            erasure = pool.submit(run_erasure, bid, person.world.erasure_id, adapters)
+            _until_waiting(2, job, erasure, what="the erasure waiting for the attach")
+        assert job.result(timeout=30) is True  # attached first
+        assert erasure.result(timeout=30) is True
+
+    assert fake_twilio.recordings[late].deleted and not adapters.storage.exists(key)
+    with tenant_session(bid) as session:
+        assert session.execute(select(Recording.id)).first() is None
+        assert session.execute(select(CallLog.id)).first() is None
+    assert traces(bid, person.phone, call_sid, "Dana") == []
