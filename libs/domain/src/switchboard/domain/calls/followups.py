@@ -37,10 +37,10 @@ from switchboard.domain.businesses.accounts import business_exists
 from switchboard.domain.calls.logs import (
     FINAL_CALL_STATUSES,
     ensure_call_is_ours,
+    erased_call,
     record_call_end,
     record_call_parties,
 )
-from switchboard.domain.erasures.erased_calls import is_erased_call
 from switchboard.domain.webhooks.delivery import enqueue_event_webhooks
 from switchboard.domain.webhooks.events import WEBHOOK_EVENTS
 
@@ -89,7 +89,18 @@ def _record_parties(
         )
 
 
-def _jobs_for(session: Session, event: EventBase) -> list[JobRef]:
+def _jobs_for(session: Session, event: EventBase, erased: bool) -> list[JobRef]:
+    """The event's writes and jobs. Of a call an erasure erased, only the outbound item's
+    move (no personal data: its number is blanked) and a recording's job (which deletes the
+    recording at Twilio): nothing that logs the call again."""
+    if erased and not isinstance(event, RecordingReady):
+        match event:
+            case CallStatusChanged():
+                return _outbound_item(event, event.call_status)
+            case CallEnded():
+                return _outbound_item(event, "completed")
+            case _:
+                return []
     match event:
         case CallStarted():
             _record_parties(session, event, event.started_at)
@@ -181,15 +192,17 @@ def _writes_call_log(event: EventBase) -> TypeGuard[CallStarted | CallStatusChan
     )
 
 
-def _announced(session: Session, event: EventBase) -> bool:
-    """Whether the event goes to the business's webhooks: not the recording of a call an
-    erasure erased (its delivery would name the call again, and hand out the recording)."""
-    if event.type not in WEBHOOK_EVENTS:
-        return False
-    return not (
-        isinstance(event, RecordingReady)
-        and is_erased_call(session, event.business_id, event.call_sid)
-    )
+def _erased(session: Session, event: EventBase) -> bool:
+    """Whether the event is about a call an erasure erased (a late final status, its end, a
+    late recording), looked for under the call's lock (``calls/logs.py``)."""
+    call_sid = getattr(event, "call_sid", None)
+    return bool(call_sid) and erased_call(session, event.business_id, str(call_sid))
+
+
+def _announced(event: EventBase, erased: bool) -> bool:
+    """Whether the event goes to the business's webhooks: nothing about a call an erasure
+    erased (its delivery would name the call again, its numbers or its recording)."""
+    return event.type in WEBHOOK_EVENTS and not erased
 
 
 def enqueue_follow_ups(event: EventBase) -> list[JobRef]:
@@ -197,7 +210,8 @@ def enqueue_follow_ups(event: EventBase) -> list[JobRef]:
 
     ``call.ended`` is recorded on the call log in the same transaction (its transcript is in
     the database at commit, whether or not a worker runs), and so are the numbers of
-    ``call.started`` and of a final ``call.status``: the jobs get ids and sids only. Raises
+    ``call.started`` and of a final ``call.status``: the jobs get ids and sids only. An event
+    of a call an erasure erased writes nothing and is not announced (``_jobs_for``). Raises
     ``NotFoundError`` for a call sid another business has, and for a business that does not
     exist (the database's foreign-key error, told in words: no table or constraint names
     reach a parked event's error).
@@ -209,9 +223,10 @@ def enqueue_follow_ups(event: EventBase) -> list[JobRef]:
             ensure_call_is_ours(event.business_id, event.call_sid)
         try:
             with tenant_session(event.business_id) as session:
-                refs = _jobs_for(session, event)
+                erased = _erased(session, event)
+                refs = _jobs_for(session, event, erased)
                 webhooks = 0
-                if _announced(session, event):
+                if _announced(event, erased):
                     payload = event.model_dump(mode="json")
                     webhooks = enqueue_event_webhooks(
                         session, event.business_id, event.type, event.event_id, payload

@@ -3,6 +3,7 @@
 Every function is keyed by Twilio's call sid and is an upsert, so events may arrive in any
 order and any number of times. A call sid that already belongs to another business is refused
 (Twilio sids are global: an event for it under this business is wrong and can never succeed).
+A call an erasure erased is not written again, however late its job (:func:`erased_call`).
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ from switchboard.common.jobs.catalog import ANALYZE_CONVERSATION, CREATE_LEAD_FR
 from switchboard.common.logging import get_logger
 from switchboard.common.models import CallLog, CallSession, Recording
 from switchboard.common.models.calls import FINAL_CALL_STATUSES as _FINAL
+from switchboard.domain.erasures.erased_calls import erased_call_locked
 from switchboard.domain.leads.store import upsert_lead
 
 log = get_logger(__name__)
@@ -89,6 +91,18 @@ def ensure_call_is_ours(business_id: int, call_sid: str) -> None:
             raise NotFoundError(f"call {call_sid} not found for business {business_id}")
 
 
+def erased_call(session: Session, business_id: int, call_sid: str) -> bool:
+    """Whether an erasure erased the call, so what comes about it now (a late final status,
+    its end, a job queued before the erasure) is dropped: writing it would log the call
+    again, the person's numbers with it. Looked for under the call's lock, held to the
+    caller's commit, so an erasure under way removes what the caller writes, or has
+    committed and is found (``erasures/erased_calls.py``). The line names no number."""
+    if not erased_call_locked(session, business_id, call_sid):
+        return False
+    log.info("calls.erased_call_ignored", business_id=business_id)
+    return True
+
+
 def _call_log(session: Session, business_id: int, call_sid: str, **defaults: Any) -> CallLog:
     now = utcnow()
     insert_ignoring_conflicts(
@@ -135,11 +149,14 @@ def caller_number(call_log: CallLog) -> str | None:
     return call_log.to_number if call_log.direction == "outbound" else call_log.from_number
 
 
-def setup_call(business_id: int, *, call_sid: str, **fields: Any) -> int:
-    """A call began: its call log and session exist, linked to the caller's lead."""
+def setup_call(business_id: int, *, call_sid: str, **fields: Any) -> int | None:
+    """A call began: its call log and session exist, linked to the caller's lead (None,
+    nothing written, for an erased call)."""
     ensure_call_is_ours(business_id, call_sid)
     started_at = parse_time(fields.get("started_at"))
     with tenant_session(business_id) as session:
+        if erased_call(session, business_id, call_sid):
+            return None
         call_log = _call_log(session, business_id, call_sid, direction=fields.get("direction"))
         # The call-event consumer may have written the log first (its numbers, for one).
         _fill_blanks(
@@ -233,10 +250,13 @@ def record_call_end(session: Session, business_id: int, *, call_sid: str, **fiel
     return call_log.id
 
 
-def finalize_call_log(business_id: int, *, call_sid: str, **fields: Any) -> int:
-    """Record how a call ended in a transaction of its own (see :func:`record_call_end`)."""
+def finalize_call_log(business_id: int, *, call_sid: str, **fields: Any) -> int | None:
+    """Record how a call ended in a transaction of its own (see :func:`record_call_end`);
+    None, nothing written, for an erased call."""
     ensure_call_is_ours(business_id, call_sid)
     with tenant_session(business_id) as session:
+        if erased_call(session, business_id, call_sid):
+            return None
         return record_call_end(session, business_id, call_sid=call_sid, **fields)
 
 
@@ -254,10 +274,13 @@ def record_session_end(session: Session, business_id: int, *, call_sid: str, **f
     return call_session.id
 
 
-def finalize_call_session(business_id: int, *, call_sid: str, **fields: Any) -> int:
-    """The media stream ended: the session is closed with its end reason."""
+def finalize_call_session(business_id: int, *, call_sid: str, **fields: Any) -> int | None:
+    """The media stream ended: the session is closed with its end reason (None, nothing
+    written, for an erased call)."""
     ensure_call_is_ours(business_id, call_sid)
     with tenant_session(business_id) as session:
+        if erased_call(session, business_id, call_sid):
+            return None
         return record_session_end(session, business_id, call_sid=call_sid, **fields)
 
 
@@ -291,6 +314,7 @@ __all__ = [
     "caller_number",
     "create_lead_from_call",
     "ensure_call_is_ours",
+    "erased_call",
     "finalize_call_log",
     "finalize_call_session",
     "parse_time",
