@@ -160,7 +160,9 @@ def test_an_attach_under_way_when_the_erasure_comes_is_removed_by_it(
             holder.execute(
                 select(Recording.id).where(Recording.recording_sid == late).with_for_update()
             ).one()
-            job = pool.submit(process_recording, bid, adapters, recording_sid=late, call_sid=call_sid)
+            job = pool.submit(
+                process_recording, bid, adapters, recording_sid=late, call_sid=call_sid
+            )
             _until_waiting(1, job, what="the attach waiting on the recording's row")
             erasure = pool.submit(run_erasure, bid, person.world.erasure_id, adapters)
             _until_waiting(2, job, erasure, what="the erasure waiting for the attach")
