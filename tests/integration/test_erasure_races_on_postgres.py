@@ -46,24 +46,33 @@ def env(
         yield settings
 
 
-def _lock_waiters() -> int:
-    """How many of this database's backends wait on a lock (a row's or an advisory one)."""
+def _waiting(statement: str) -> bool:
+    """Whether a backend of this database waits on a lock (a row's, an insert's or an
+    advisory one) in a statement ``LIKE statement``."""
     with system_session() as session:
         waiting = session.execute(
             text(
-                "SELECT count(*) FROM pg_stat_activity "
-                "WHERE datname = current_database() AND wait_event_type = 'Lock'"
-            )
+                "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() "
+                "AND wait_event_type = 'Lock' AND query LIKE :statement"
+            ),
+            {"statement": statement},
         ).scalar_one()
-    return int(waiting)
+    return int(waiting) > 0
 
 
-def _until_waiting(count: int, *pending: Future[object], what: str) -> None:
-    """Until ``count`` backends wait on locks; fails at once if one of ``pending`` finished
-    instead (it did not wait where it should have)."""
-    wait_for(lambda: any(f.done() for f in pending) or _lock_waiters() >= count, what=what)
+def _until_waiting(statement: str, *pending: Future[object], what: str) -> None:
+    """Until a backend waits on a lock in ``statement``; fails at once if one of ``pending``
+    finished instead (it did not wait where it should have)."""
+    wait_for(lambda: any(f.done() for f in pending) or _waiting(statement), what=what)
     finished = [f for f in pending if f.done()]
     assert not finished, f"finished instead of waiting: {[f.result() for f in finished]}"
+
+
+#: The statements the interleavings wait in.
+_DELETE_DELIVERIES = "DELETE FROM webhook_deliveries%"
+_INSERT_ERASED_CALL = "INSERT INTO erased_calls%"
+_CALL_LOCK = "SELECT pg_advisory_xact_lock%"
+_LOCK_RECORDING = "SELECT recordings.%FOR UPDATE%"
 
 
 def _new_call(person: Person) -> str:
@@ -95,7 +104,7 @@ def test_an_attach_after_the_erasure_looked_at_the_recordings_is_refused(
                 .with_for_update()
             ).all()
             erasure = pool.submit(run_erasure, bid, erasure_id, adapters)
-            _until_waiting(1, erasure, what="the erasure held at its first step")
+            _until_waiting(_DELETE_DELIVERIES, erasure, what="the erasure held at its first step")
             call_sid = _new_call(person)
             with tenant_session(bid) as calls_holder:  # holds the erasure's calls step
                 calls_holder.add(
@@ -109,7 +118,9 @@ def test_an_attach_after_the_erasure_looked_at_the_recordings_is_refused(
                 )
                 calls_holder.flush()
                 holder.rollback()  # the erasure goes on, to its calls step
-                _until_waiting(1, erasure, what="the erasure held at its calls step")
+                _until_waiting(
+                    _INSERT_ERASED_CALL, erasure, what="the erasure held at its calls step"
+                )
                 late = fake_twilio.add_recording(b"RIFF the person's voice", call_sid=call_sid)
                 job = pool.submit(
                     process_recording,
@@ -120,7 +131,7 @@ def test_an_attach_after_the_erasure_looked_at_the_recordings_is_refused(
                     recording_url=fake_twilio.recording_url(late),
                     duration_s=3,
                 )
-                _until_waiting(2, erasure, job, what="the attach waiting for the erasure")
+                _until_waiting(_CALL_LOCK, erasure, job, what="the attach waiting on the call")
                 calls_holder.rollback()  # the erasure's own insert goes through
             assert erasure.result(timeout=30) is True
             assert job.result(timeout=30) is False
@@ -163,9 +174,9 @@ def test_an_attach_under_way_when_the_erasure_comes_is_removed_by_it(
             job = pool.submit(
                 process_recording, bid, adapters, recording_sid=late, call_sid=call_sid
             )
-            _until_waiting(1, job, what="the attach waiting on the recording's row")
+            _until_waiting(_LOCK_RECORDING, job, what="the attach waiting on the recording")
             erasure = pool.submit(run_erasure, bid, person.world.erasure_id, adapters)
-            _until_waiting(2, job, erasure, what="the erasure waiting for the attach")
+            _until_waiting(_CALL_LOCK, job, erasure, what="the erasure waiting on the call")
         assert job.result(timeout=30) is True  # attached first
         assert erasure.result(timeout=30) is True
 
