@@ -60,6 +60,9 @@ class WhatsAppMessage(TenantOwned, Timestamped, Base):
     status: Mapped[str] = mapped_column(String(32), default="received")
     attempts: Mapped[int] = mapped_column(Integer, default=0)
     error: Mapped[str | None] = mapped_column(Text)
+    #: On an outbound message Twilio reported not delivered: Twilio's error code (``63016``),
+    #: kept apart from ``error`` so a client can act on it (``domain.whatsapp.delivery``).
+    error_code: Mapped[str | None] = mapped_column(String(16))
     #: On an outbound message Twilio took: what Twilio last reported of its delivery (``sent``,
     #: ``delivered``, ``read``; ``failed`` or ``undelivered`` for good), forward only
     #: (``domain.whatsapp.delivery``); None until a report arrives. Apart from ``status``,

@@ -12,8 +12,10 @@ SQL functions too). Forward only: ``sent`` < ``delivered`` < ``read``, and ``fai
 ``read`` is not believed: WhatsApp had the message.
 
 A ``failed`` or ``undelivered`` report also turns the ``sent`` message ``failed`` with Twilio's
-error, as a refused send would: shown in the conversation, and retried by nothing (sending the
-same text again cannot succeed). The usual one is error 63016: the customer's last message is
+error, as a refused send would: shown in the conversation (Twilio's code in ``error_code``, what
+it means in ``error``), and retried by nothing, not even a retried dead send job
+(``sending.reopen_failed_send``): sending the same text again cannot succeed, and could reach
+the customer twice or a number that blocked the business. The usual one is error 63016: the customer's last message is
 more than 24 hours old, and WhatsApp then delivers only an approved template.
 
 Each report is one ``UPDATE``, within the business that owns the number the message was sent
@@ -29,6 +31,7 @@ unique key, once the sid is recorded.
 
 from __future__ import annotations
 
+import re
 from typing import Literal
 
 from sqlalchemy import ColumnElement, Exists, exists, func, or_, update
@@ -54,11 +57,40 @@ _MEANINGS = {
 }
 
 
-def delivery_error(status: str, error_code: str) -> str:
+#: Twilio's error codes are numbers (five digits today); anything else in ``ErrorCode`` is
+#: not kept as one.
+_ERROR_CODE = re.compile(r"[0-9]{1,8}")
+#: The most of Twilio's own ``ErrorMessage`` a message keeps.
+MAX_DESCRIPTION_CHARS = 160
+#: What in Twilio's text could name a person: a phone number written with any separators, a
+#: ``whatsapp:`` address or an email address. Replaced, never kept.
+_PERSONAL = re.compile(r"\S*@\S*|whatsapp:\S*|\+?[0-9][0-9 ().-]{4,}[0-9]", re.IGNORECASE)
+
+
+def error_code_of(raw: str) -> str | None:
+    """Twilio's ``ErrorCode`` as the message keeps it; None when absent or not a number."""
+    code = raw.strip()
+    return code if _ERROR_CODE.fullmatch(code) else None
+
+
+def _description(code: str | None, twilio_message: str) -> str | None:
+    """What the error means: ours for Twilio's usual codes, else Twilio's ``ErrorMessage`` when
+    it sends one, on one line, cut short, and with anything that could be a phone number or an
+    address taken out (the report is about a customer; their number is not the error)."""
+    if code in _MEANINGS:
+        return _MEANINGS[code]
+    text = " ".join("".join(c for c in twilio_message if c.isprintable()).split())
+    text = _PERSONAL.sub("…", text)[:MAX_DESCRIPTION_CHARS].strip()
+    return text or None
+
+
+def delivery_error(status: str, error_code: str, error_message: str = "") -> str:
     """The message's ``error`` for a report that it was not delivered."""
-    code = error_code.strip() or "none"
-    meaning = _MEANINGS.get(code)
-    return f"Twilio: {status}, error {code}" + (f" ({meaning})" if meaning else "")
+    code = error_code_of(error_code)
+    description = _description(code, error_message)
+    return f"Twilio: {status}, error {code or 'none'}" + (
+        f" ({description})" if description else ""
+    )
 
 
 #: What a message's ``delivery_status`` can say (None: no report yet).
@@ -95,10 +127,13 @@ def record_delivery(
     status: str,
     error_code: str,
     message_id: int | None = None,
+    error_message: str = "",
 ) -> bool:
     """Apply Twilio's report on the message it sent as ``message_sid`` from the business's
     ``business_number`` (our ``message_id`` when the callback names it); True if the message
-    changed."""
+    changed. A report that it was not delivered keeps Twilio's ``error_code`` on the message,
+    and in its ``error`` what the code means (or Twilio's ``error_message``, see
+    :func:`delivery_error`)."""
     earlier = _FOLLOWS.get(status)
     if earlier is None:  # queued, accepted, sending: nothing WhatsApp did yet
         return False
@@ -108,7 +143,12 @@ def record_delivery(
     now = utcnow()
     values: dict[str, object] = {"delivery_status": status, "delivery_status_at": now}
     if status in NOT_DELIVERED:
-        values.update(status="failed", error=delivery_error(status, error_code), updated_at=now)
+        values.update(
+            status="failed",
+            error=delivery_error(status, error_code, error_message),
+            error_code=error_code_of(error_code),
+            updated_at=now,
+        )
     not_later: ColumnElement[bool] = WhatsAppMessage.delivery_status.is_(None)
     if earlier:
         not_later = or_(not_later, WhatsAppMessage.delivery_status.in_(earlier))
@@ -142,6 +182,6 @@ def record_delivery(
             business_id=business_id,
             message_id=changed,
             message_sid=message_sid,
-            code=error_code,
+            code=error_code_of(error_code),
         )
     return changed is not None

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import update
+from sqlalchemy import or_, update
 from sqlalchemy.orm import Session
 
 from switchboard.common.db.base import as_utc, utcnow
@@ -190,6 +190,10 @@ def reopen_failed_send(session: Session, business_id: int, kwargs: Mapping[str, 
     It becomes ``sending``, not ``queued``: the failed attempt may have reached Twilio unheard,
     so the retry looks the message up before it sends. ``updated_at`` still says when that
     attempt began, which starts the lookup window.
+
+    A message Twilio reported not delivered (``delivery.NOT_DELIVERED``) stays ``failed`` with
+    Twilio's error: Twilio took it and WhatsApp refused it, so sending it again could reach the
+    customer twice, or a number that blocked the business.
     """
     message_id = kwargs.get("message_id")
     if not isinstance(message_id, int):
@@ -201,6 +205,10 @@ def reopen_failed_send(session: Session, business_id: int, kwargs: Mapping[str, 
             WhatsAppMessage.id == message_id,
             WhatsAppMessage.direction == "out",
             WhatsAppMessage.status == "failed",
+            or_(
+                WhatsAppMessage.delivery_status.is_(None),
+                WhatsAppMessage.delivery_status.not_in(NOT_DELIVERED),
+            ),
         )
         .values(status=SENDING, error=None, updated_at=WhatsAppMessage.updated_at)
         .execution_options(synchronize_session=False)

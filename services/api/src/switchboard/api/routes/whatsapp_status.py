@@ -3,7 +3,8 @@
 Every WhatsApp send names this URL as its ``StatusCallback``, with our message's id
 (``?message_id=``, signed by Twilio with the rest of the URL); the report is kept as the
 message's ``delivery_status`` (sent, delivered, read), forward only, and one that it was not
-delivered marks it ``failed`` with Twilio's error (``domain.whatsapp.delivery``). Signed
+delivered marks it ``failed`` for good with Twilio's ``ErrorCode`` (and what it means, or a
+cleaned ``ErrorMessage``; ``domain.whatsapp.delivery``). Signed
 like the inbound webhook; an unknown number or message is answered 204 and changes nothing,
 since Twilio does not send a report again. A callback without the id (a message sent before
 it was named) finds its message by ``MessageSid``.
@@ -85,6 +86,12 @@ async def whatsapp_status(
     if len(sid) > MAX_SID_CHARS or "\x00" in sid:  # never from Twilio: its ids are 34, ASCII
         raise HTTPException(400, detail="MessageSid is not a Twilio message sid")
     await run_in_threadpool(
-        record_delivery, params["From"], sid, status, params.get("ErrorCode", ""), message_id
+        record_delivery,
+        params["From"],
+        sid,
+        status,
+        params.get("ErrorCode", ""),
+        message_id,
+        params.get("ErrorMessage", ""),
     )
     return Response(status_code=204)

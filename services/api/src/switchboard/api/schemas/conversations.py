@@ -163,7 +163,16 @@ class MessagePublic(BaseModel):
         "failed",
     )
     attempts: int
-    error: str | None
+    error: str | None = Field(
+        description="Why the message failed; for one Twilio reported not delivered, Twilio's "
+        "status and error code with what the code means"
+    )
+    error_code: str | None = Field(
+        examples=["63016"],
+        description="On an outbound message Twilio reported undelivered or failed: Twilio's "
+        "error code (63016: outside WhatsApp's 24-hour window); such a message is failed for "
+        "good, never sent again by a retry. Null otherwise",
+    )
     delivery_status: DeliveryStatus | None = Field(
         examples=["delivered"],
         description="On a message sent: what Twilio last reported of its delivery, forward "
