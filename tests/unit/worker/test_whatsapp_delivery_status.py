@@ -18,6 +18,7 @@ from switchboard.common.jobs import enqueue
 from switchboard.common.jobs.catalog import PROCESS_WHATSAPP_WEBHOOK, SEND_WHATSAPP_MESSAGE
 from switchboard.common.models import Job, WhatsAppMessage
 from switchboard.common.settings import Settings
+from switchboard.domain.whatsapp.delivery import delivery_error
 from tests.fakes.twilio_rest import AUTH_TOKEN, FakeTwilioServer
 from tests.support.factories import TestBusiness, make_business
 from tests.support.waiting import wait_for
@@ -41,6 +42,7 @@ def _report(
     code: str = "",
     *,
     callback: str | None = None,
+    error_message: str = "",
 ) -> int:
     """Twilio's status callback for a message it took, signed as Twilio signs it: to the
     ``StatusCallback`` the send named (``callback``: to another, e.g. the plain path that the
@@ -55,6 +57,7 @@ def _report(
         "To": sent["To"],
         "ChannelPrefix": "whatsapp",
         **({"ErrorCode": code} if code else {}),
+        **({"ErrorMessage": error_message} if error_message else {}),
     }
     url = callback or sent["StatusCallback"]
     signature = RequestValidator(AUTH_TOKEN).compute_signature(url, params)
@@ -336,3 +339,54 @@ def test_a_report_without_the_message_id_finds_its_message_by_sid(
     other = {**sent, "sid": "SM" + "e" * 32}
     assert _report(client, jobs_env, other, "read", callback=plain) == 204
     assert _delivery(client, business)[:2] == ("sent", "delivered")
+
+
+def test_a_message_reported_undelivered_keeps_twilio_s_code_and_its_retried_dead_job_leaves_it(
+    client: TestClient, jobs_env: Settings, worker: dramatiq.Worker, fake_twilio: FakeTwilioServer
+) -> None:
+    """Twilio's ``undelivered`` with 63016 is final: the code is shown on its own field, and
+    retrying the send's dead job through the API neither reopens nor resends the message (the
+    retry hook used to make it ``sending`` again without its error, to be sent unless Twilio
+    listed it); a later ``delivered`` does not move it back.
+
+    The job dies as it can: Twilio took the message but its answer was lost, the report came
+    meanwhile, and the lookup at Twilio failed on the one-shot job's only try."""
+    world = make_world()
+    fake_twilio.hold_next("create_message")
+    fake_twilio.lose_answer_next("create_message")
+    fake_twilio.fail_next("list_messages", status=503)
+    ref = enqueue(SEND_WHATSAPP_MESSAGE, business_id=world.id, message_id=world.outbound_id)
+    [sent] = fake_twilio.wait_for(lambda: fake_twilio.messages or None, timeout=20)
+    assert _report(client, jobs_env, sent, "undelivered", "63016") == 204
+    fake_twilio.release()
+    assert finished(world.id, ref.job_id).status == "dead"
+
+    message = _reply(client, world.business.api_key)
+    assert (message["status"], message["delivery_status"]) == ("failed", "undelivered")
+    assert message["error_code"] == "63016" and "24 hours" in str(message["error"])
+
+    answer = client.post(f"/api/v1/jobs/{ref.job_id}/retry", headers=auth(world.business.api_key))
+    assert answer.status_code == 200, answer.text
+    assert finished(world.id, ref.job_id).status == "succeeded"
+
+    assert _reply(client, world.business.api_key) == message
+    assert len(fake_twilio.messages) == 1
+    # Forward only: a late ``delivered`` (or ``read``) does not bring it back.
+    for late in ("delivered", "read"):
+        assert _report(client, jobs_env, sent, late) == 204
+    assert _reply(client, world.business.api_key) == message
+
+
+def test_twilio_s_error_message_is_kept_short_and_without_numbers_or_addresses() -> None:
+    """Twilio's own text, for a code we do not describe, never carries a phone number, a
+    WhatsApp or email address, or more than a short line into the message's error."""
+    said = "Message to whatsapp:+15551234567 (+1 555-123-4567, dana@example.com) failed\n" + (
+        "x" * 500
+    )
+    error = delivery_error("failed", "30008", said)
+
+    assert error.startswith("Twilio: failed, error 30008 (Message to … (…, …) failed x")
+    assert "555" not in error and "@" not in error and "\n" not in error
+    assert len(error) < 220
+    assert delivery_error("undelivered", "not-a-code", "") == "Twilio: undelivered, error none"
+    assert "24 hours" in delivery_error("undelivered", "63016", "Twilio's text")

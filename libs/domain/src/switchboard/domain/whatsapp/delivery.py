@@ -64,7 +64,10 @@ _ERROR_CODE = re.compile(r"[0-9]{1,8}")
 MAX_DESCRIPTION_CHARS = 160
 #: What in Twilio's text could name a person: a phone number written with any separators, a
 #: ``whatsapp:`` address or an email address. Replaced, never kept.
-_PERSONAL = re.compile(r"\S*@\S*|whatsapp:\S*|\+?[0-9][0-9 ().-]{4,}[0-9]", re.IGNORECASE)
+_PERSONAL = re.compile(
+    r"[^\s()<>,;]*@[^\s()<>,;]*|whatsapp:[^\s()<>,;]*|\+?[0-9][0-9 ().-]{4,}[0-9]",
+    re.IGNORECASE,
+)
 
 
 def error_code_of(raw: str) -> str | None:
@@ -79,7 +82,7 @@ def _description(code: str | None, twilio_message: str) -> str | None:
     address taken out (the report is about a customer; their number is not the error)."""
     if code in _MEANINGS:
         return _MEANINGS[code]
-    text = " ".join("".join(c for c in twilio_message if c.isprintable()).split())
+    text = " ".join("".join(c if c.isprintable() else " " for c in twilio_message).split())
     text = _PERSONAL.sub("…", text)[:MAX_DESCRIPTION_CHARS].strip()
     return text or None
 
