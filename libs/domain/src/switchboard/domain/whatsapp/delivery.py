@@ -15,8 +15,9 @@ A ``failed`` or ``undelivered`` report also turns the ``sent`` message ``failed`
 error, as a refused send would: shown in the conversation (Twilio's code in ``error_code``, what
 it means in ``error``), and retried by nothing, not even a retried dead send job
 (``sending.reopen_failed_send``): sending the same text again cannot succeed, and could reach
-the customer twice or a number that blocked the business. The usual one is error 63016: the customer's last message is
-more than 24 hours old, and WhatsApp then delivers only an approved template.
+the customer twice or a number that blocked the business. The usual one is error 63016: the
+customer's last message is more than 24 hours old, and WhatsApp then delivers only an approved
+template.
 
 Each report is one ``UPDATE``, within the business that owns the number the message was sent
 from. Every send names our message's id in its callback (``?message_id=``, part of the URL
