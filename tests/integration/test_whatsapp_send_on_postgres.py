@@ -452,3 +452,34 @@ def test_a_reply_past_the_window_fails_its_message_unanswered_under_row_level_se
     assert (status, error) == ("failed", window.UNANSWERED_ERROR)
     # 23 hours after it came, its window was still open: nothing to fail.
     assert not window.fail_unanswerable(business.id, stale, utcnow() - timedelta(hours=2))
+
+
+def test_a_retried_send_reopens_a_failed_send_but_never_one_twilio_reported_undelivered(
+    pg: Settings,
+) -> None:
+    """The retry hook of a dead send job (``sending.reopen_failed_send``) on PostgreSQL: the
+    message its attempts failed to send is unsettled again; the one Twilio took and reported
+    undelivered stays failed with Twilio's code, and the worker's claim does not send it."""
+    owner = make_business()
+    functions = PostgresSendLedger(get_settings().db_app_role)
+    _, refused = _reply_waiting_to_be_sent(owner)
+    _, undelivered = _reply_waiting_to_be_sent(owner)
+    sid = f"SM{unique_phone()[1:]}u"
+    for message_id in (refused, undelivered):
+        assert functions.claim(owner.id, message_id) is not None
+    functions.record(owner.id, refused, "failed", None, "Twilio POST failed: 503")
+    functions.record(owner.id, undelivered, "sent", sid, None)
+    assert delivery.record_delivery(owner.phone_number, sid, "undelivered", "63016", undelivered)
+    reported = _state(owner.id, undelivered)
+
+    with tenant_session(owner.id) as session:
+        for message_id in (refused, undelivered):
+            sending.reopen_failed_send(session, owner.id, {"message_id": message_id})
+
+    assert _state(owner.id, refused)[0] == sending.SENDING
+    assert _state(owner.id, undelivered) == reported
+    assert functions.claim(owner.id, undelivered) is None
+    with tenant_session(owner.id) as session:
+        message = session.get(WhatsAppMessage, undelivered)
+        assert message is not None
+        assert (message.status, message.error_code) == ("failed", "63016")
