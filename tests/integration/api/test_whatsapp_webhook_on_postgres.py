@@ -187,10 +187,16 @@ def test_an_unsigned_or_incomplete_webhook_stores_nothing_and_says_why(
     unknown = {**params, "To": f"whatsapp:{unique_phone()}"}
     nobody = client.post(PATH, data=unknown, headers=_signed(pg_rabbit, unknown))
 
+    # A JSON body does not carry the fields signed: not signed (403). Signed for the URL with
+    # no fields, its own fault is the answer (415).
     as_json = client.post(PATH, json=params, headers=_signed(pg_rabbit, params))
+    signed_json = client.post(PATH, json=params, headers=_signed(pg_rabbit, {}))
 
     assert forged.status_code == 403
-    assert as_json.status_code == 415 and "x-www-form-urlencoded" in as_json.json()["detail"]
+    assert as_json.status_code == 403
+    assert (
+        signed_json.status_code == 415 and "x-www-form-urlencoded" in signed_json.json()["detail"]
+    )
     assert (missing.status_code, missing.json()) == (
         400,
         {"code": "bad_request", "detail": "missing form field(s): From"},

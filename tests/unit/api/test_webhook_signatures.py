@@ -1,7 +1,10 @@
 """Every ``/webhooks`` route of the API's OpenAPI schema refuses a request Twilio did not sign
 for exactly this URL with 403, and writes nothing: unsigned, signed with another token,
 signed for another URL (another path, another ``message_id``), or a signed request with a
-field changed. The same form, signed for the URL, is accepted (the refusals are the
+field changed; and the signature is checked before anything else about the request, so an
+unsigned or wrongly signed one is 403 however malformed it also is (a ``message_id`` that is
+not an id, a body that is not a form or not UTF-8, fields missing). The same form, signed for
+the URL, is accepted (the refusals are the
 signature's, not the form's), and the same signed request again (a replay) changes nothing
 more. A new webhook route fails ``FORMS`` until it is listed."""
 
@@ -126,6 +129,58 @@ def _forgeries(settings: Settings, hook: Hook) -> dict[str, tuple[str, dict[str,
             {"X-Twilio-Signature": signature},
         ),
     }
+
+
+def _malformed(settings: Settings, hook: Hook) -> dict[str, tuple[str, dict[str, str], dict]]:
+    """(url, headers-and-body, signature header) of requests that are wrong twice: not signed
+    for what they ask, and malformed besides; the signature must be what refuses them."""
+    bad_id = f"{hook.path}?message_id=not-an-id"
+    garbage = {"X-Twilio-Signature": "bm90IGl0"}
+    stolen = {"X-Twilio-Signature": _sign(settings, hook.url, hook.form)}
+    variants: dict[str, tuple[str, dict[str, Any], dict[str, str]]] = {}
+    for who, headers in (("unsigned", {}), ("garbage-signed", garbage), ("re-used", stolen)):
+        variants[f"{who}, message_id not an id"] = (bad_id, {"data": hook.form}, headers)
+        variants[f"{who}, message_id out of range"] = (
+            f"{hook.path}?message_id=0",
+            {"data": hook.form},
+            headers,
+        )
+        variants[f"{who}, JSON body"] = (
+            hook.url,
+            {"json": hook.form},
+            headers,
+        )
+        variants[f"{who}, text body"] = (
+            hook.url,
+            {"content": b"hello", "headers": {"Content-Type": "text/plain"}},
+            headers,
+        )
+        variants[f"{who}, form not UTF-8"] = (
+            hook.url,
+            {
+                "content": b"Body=\xff\xfe",
+                "headers": {"Content-Type": "application/x-www-form-urlencoded"},
+            },
+            headers,
+        )
+        variants[f"{who}, fields missing"] = (hook.url, {"data": {}}, headers)
+    return variants
+
+
+@pytest.mark.parametrize("path", sorted(FORMS))
+def test_a_malformed_webhook_not_signed_is_403_not_its_other_fault(
+    client: TestClient, embedded: Settings, path: str
+) -> None:
+    business = make_business()
+    hook = FORMS[path](business)
+    before = _every_row()
+    answers = {}
+    for name, (url, request, signature) in _malformed(embedded, hook).items():
+        headers = {**request.pop("headers", {}), **signature}
+        answers[name] = client.post(url, headers=headers, **request).status_code
+
+    assert answers == dict.fromkeys(answers, 403)
+    assert _every_row() == before
 
 
 @pytest.mark.parametrize("path", sorted(FORMS))

@@ -57,13 +57,21 @@ def _cases(settings: Settings, business: Business, tag: str) -> dict[str, dict[s
         "retried": {"data": params, "headers": _signed(settings, params)},
         "forged": {"data": params, "headers": {"X-Twilio-Signature": "bm90IGl0"}},
         "unsigned": {"data": params},
-        "as json": {"json": params, "headers": _signed(settings, params)},
+        "as json": {"json": params, "headers": _signed(settings, params)},  # fields not sent
+        "as json, signed": {"json": params, "headers": _signed(settings, {})},
         "incomplete": {"data": incomplete, "headers": _signed(settings, incomplete)},
         "nobody's number": {"data": unknown, "headers": _signed(settings, unknown)},
         "too large": {"data": huge, "headers": _signed(settings, huge)},
         "not utf-8": {
             "content": b"Body=%ff%fe\xff",
             "headers": {"Content-Type": "application/x-www-form-urlencoded"},
+        },
+        "not utf-8, signed": {
+            "content": b"Body=%ff%fe\xff",
+            "headers": {
+                "Content-Type": "application/x-www-form-urlencoded",
+                **_signed(settings, {}),
+            },
         },
     }
 
@@ -92,16 +100,12 @@ def test_the_fast_path_and_the_route_answer_every_case_alike(
     assert fast == route
     assert fast["stored"] == (200, "application/xml", whatsapp_webhook.EMPTY_TWIML)
     assert fast["retried"] == fast["stored"]
-    assert [fast[name][0] for name in ("forged", "unsigned", "as json", "incomplete")] == [  # type: ignore[index]
-        403,
-        403,
-        415,
-        400,
-    ]
+    names = ("forged", "unsigned", "as json", "as json, signed", "incomplete", "not utf-8")
+    assert [fast[name][0] for name in names] == [403, 403, 403, 415, 400, 403]  # type: ignore[index]
     incomplete = {"code": "bad_request", "detail": "missing form field(s): MessageSid"}
     assert fast["incomplete"][2] == incomplete  # type: ignore[index]
     assert fast["nobody's number"][:1] == (404,)  # type: ignore[index]
-    assert fast["too large"][0] == 413 and fast["not utf-8"][0] == 400  # type: ignore[index]
+    assert fast["too large"][0] == 413 and fast["not utf-8, signed"][0] == 400  # type: ignore[index]
     with tenant_session(business.id) as session:
         stored = session.execute(select(WhatsAppMessage.body)).scalars().all()
     assert stored == ["Hi, is Saturday free?", "Hi, is Saturday free?"]  # one per path

@@ -14,13 +14,13 @@ from __future__ import annotations
 
 from typing import Any
 
-from fastapi import APIRouter, HTTPException, Query, Request, Response
+from fastapi import APIRouter, Depends, HTTPException, Query, Response
 from starlette.concurrency import run_in_threadpool
 
-from switchboard.api.routes.whatsapp_webhook import signed_form
+from switchboard.api.routes.whatsapp_webhook import twilio_signed
 from switchboard.api.schemas import ErrorResponse
 from switchboard.common.ids import MAX_ID
-from switchboard.common.integrations.twilio_form import MAX_FORM_BYTES, WebhookRefused
+from switchboard.common.integrations.twilio_form import MAX_FORM_BYTES, TwilioForm
 from switchboard.common.integrations.twilio_rest import (
     WHATSAPP_STATUS_MESSAGE_ID,
     WHATSAPP_STATUS_PATH,
@@ -51,7 +51,7 @@ def _error(description: str) -> dict[str, Any]:
     },
 )
 async def whatsapp_status(
-    request: Request,
+    params: TwilioForm = Depends(twilio_signed),
     message_id: int | None = Query(
         None,
         alias=WHATSAPP_STATUS_MESSAGE_ID,
@@ -64,17 +64,8 @@ async def whatsapp_status(
     read); a message not delivered (``failed``, ``undelivered``) also becomes ``failed`` with
     Twilio's error. The message is the one ``message_id`` names, of the business whose number
     sent it, even before its send has recorded Twilio's sid; without it, the one with the
-    ``MessageSid``."""
-    try:
-        params = signed_form(
-            request.headers.get("content-type", ""),
-            await request.body(),
-            request.url.path,
-            request.url.query,
-            request.headers.get("X-Twilio-Signature", ""),
-        )
-    except WebhookRefused as refused:
-        raise HTTPException(refused.status, detail=refused.detail) from refused
+    ``MessageSid``. The signature is checked first (``twilio_signed``): an unsigned request
+    is 403 even with a ``message_id`` that is no id."""
     sid = params.get("MessageSid") or params.get("SmsSid", "")
     status = params.get("MessageStatus") or params.get("SmsStatus", "")
     missing = [

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from fastapi import APIRouter, HTTPException, Request, Response
+from fastapi import APIRouter, Depends, HTTPException, Request, Response
 from starlette.types import Receive, Scope, Send
 
 from switchboard.api.body_limit import BodyTooLarge
@@ -50,15 +50,54 @@ MAX_BODY_BYTES = MAX_FORM_BYTES
 def signed_form(
     content_type: str, body: bytes, path: str, query: str, signature: str
 ) -> TwilioForm:
-    """The form fields, once Twilio's ``X-Twilio-Signature`` checks out for this URL."""
-    params = read_form(content_type, body)
+    """The form fields, once Twilio's ``X-Twilio-Signature`` checks out for this URL.
+
+    The signature is the first thing checked: a request Twilio did not sign is 403 however
+    else it is wrong, so a caller without the auth token learns nothing about what the
+    webhook accepts. A body that is no form (415, 400) is signed by nobody, unless signed for
+    the URL with no fields at all: only then is its own fault the answer.
+    """
+    if not signature:  # nothing to check: refused before the body is even looked at
+        raise _refused(path)
+    try:
+        params = read_form(content_type, body)
+    except WebhookRefused as unreadable:
+        if not _signed(path, query, TwilioForm(), signature):
+            raise _refused(path) from unreadable
+        raise
+    if not _signed(path, query, params, signature):
+        raise _refused(path)
+    return params
+
+
+def _signed(path: str, query: str, params: TwilioForm, signature: str) -> bool:
     settings = get_settings()
     base = (settings.api_public_base_url or settings.api_base_url).rstrip("/")
     url = base + path + (f"?{query}" if query else "")
-    if not TwilioRequestValidator(settings.twilio_auth_token).validate(url, params, signature):
-        log.warning("whatsapp.bad_signature", path=path)
-        raise WebhookRefused(403, "invalid Twilio signature")
-    return params
+    return bool(TwilioRequestValidator(settings.twilio_auth_token).validate(url, params, signature))
+
+
+def _refused(path: str) -> WebhookRefused:
+    log.warning("whatsapp.bad_signature", path=path)
+    return WebhookRefused(403, "invalid Twilio signature")
+
+
+async def twilio_signed(request: Request) -> TwilioForm:
+    """Dependency: the request's form, signed by Twilio for its URL (``signed_form``).
+
+    FastAPI runs a route's dependencies before it validates the route's own query
+    parameters, so a route taking this one answers an unsigned request 403 before any 422.
+    """
+    try:
+        return signed_form(
+            request.headers.get("content-type", ""),
+            await request.body(),
+            request.url.path,
+            request.url.query,
+            request.headers.get("X-Twilio-Signature", ""),
+        )
+    except WebhookRefused as refused:
+        raise HTTPException(refused.status, detail=refused.detail) from refused
 
 
 async def accept_inbound(store: InboundStore, params: dict[str, str]) -> None:
@@ -119,17 +158,11 @@ def _error(description: str) -> dict[str, Any]:
         503: _error("The database is unavailable; Twilio sends the message again"),
     },
 )
-async def whatsapp_inbound(request: Request) -> Response:
+async def whatsapp_inbound(
+    request: Request, params: TwilioForm = Depends(twilio_signed)
+) -> Response:
     """Store the inbound message (once per ``MessageSid``) and queue the agent's reply."""
-    body = await request.body()
     try:
-        params = signed_form(
-            request.headers.get("content-type", ""),
-            body,
-            request.url.path,
-            request.url.query,
-            request.headers.get("X-Twilio-Signature", ""),
-        )
         await accept_inbound(request.app.state.whatsapp_inbound, params)
     except WebhookRefused as refused:
         raise HTTPException(refused.status, detail=refused.detail) from refused
