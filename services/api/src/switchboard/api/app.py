@@ -19,6 +19,7 @@ from switchboard.api.errors import install_error_handlers
 from switchboard.api.events import CallEventConsumer
 from switchboard.api.events.parking import ParkedEventsCollector
 from switchboard.api.idempotency import install_idempotency
+from switchboard.api.json_bodies import JsonBodies
 from switchboard.api.params import UNREADABLE_BODY
 from switchboard.api.routes import (
     api_docs,
@@ -154,6 +155,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     install_idempotency(app)  # Idempotency-Key on the POSTs that depend on Idempotent
     install_console_errors(app)  # the same errors as pages, for a console page
     app.add_middleware(CredentialsFirst)  # 401 before a body is read
+    app.add_middleware(JsonBodies)  # then 415 for a body that is not JSON, to a JSON operation
     app.add_middleware(BodyLimit, limits=app.state.body_limits)  # 413 while it streams
     app.add_middleware(RequestObservability, service="api")  # request id, access log, metrics
     app.add_middleware(ConsoleHeaders)  # the console's security headers on all its answers
