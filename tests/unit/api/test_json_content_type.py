@@ -60,3 +60,11 @@ def test_an_empty_body_is_left_to_the_route(client: TestClient) -> None:
     headers = {**auth(make_business().api_key), "Content-Type": "text/plain"}
     response = client.post("/api/v1/leads", content=b"", headers=headers)
     assert response.status_code == 422  # the body is required: FastAPI says so
+
+
+def test_every_json_operation_documents_the_415(client: TestClient) -> None:
+    paths = client.app.openapi()["paths"]  # type: ignore[attr-defined]
+    for operations in paths.values():
+        for operation in operations.values():
+            if "application/json" in operation.get("requestBody", {}).get("content", {}):
+                assert operation["responses"]["415"]["content"]["application/json"]

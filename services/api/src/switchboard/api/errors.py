@@ -186,6 +186,11 @@ def _document_errors(app: FastAPI) -> None:
     app.openapi = openapi  # type: ignore[method-assign]  # FastAPI's documented extension point
 
 
+#: What any operation with a JSON body may answer (``api.json_bodies``).
+_NOT_JSON = {"description": "A body sent without Content-Type: application/json"}
+_NOT_JSON_EXAMPLE = "the body must be application/json (sent with Content-Type 'text/plain')"
+
+
 def _describe_errors(schema: dict[str, Any]) -> None:
     for operations in schema.get("paths", {}).values():
         for operation in operations.values():
@@ -199,6 +204,9 @@ def _describe_errors(schema: dict[str, Any]) -> None:
             for status, response in responses.items():
                 if status.isdigit() and int(status) >= 400:
                     _use_error_body(int(status), response)
+            if "application/json" in operation.get("requestBody", {}).get("content", {}):
+                not_json = _error_content(415, _NOT_JSON_EXAMPLE)
+                responses.setdefault("415", {**_NOT_JSON, "content": not_json})
     components = schema.get("components", {}).get("schemas", {})
     for unused in ("HTTPValidationError", "ValidationError"):  # FieldError says it instead
         components.pop(unused, None)
@@ -211,6 +219,7 @@ def _use_error_body(status: int, response: dict[str, Any]) -> None:
         response["content"]["application/json"] = _error_content(status)["application/json"]
 
 
-def _error_content(status: int) -> dict[str, Any]:
-    example = {"code": error_code(status), "detail": _EXAMPLE_DETAIL.get(status, "...")}
+def _error_content(status: int, detail: object = None) -> dict[str, Any]:
+    detail = _EXAMPLE_DETAIL.get(status, "...") if detail is None else detail
+    example = {"code": error_code(status), "detail": detail}
     return {"application/json": {"schema": {"$ref": _ERROR_REF}, "example": example}}
