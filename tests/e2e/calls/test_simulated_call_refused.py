@@ -1,5 +1,5 @@
 """``switchboard simulate-call`` to a number no business answers is the caller's mistake (exit
-2, as ``simulate-whatsapp``'s); a gateway that cannot look the number up is a failure (exit 1).
+2, as ``simulate-whatsapp``'s), and so is a call whose signature the gateway refuses; a gateway that cannot look the number up is a failure (exit 1).
 The real CLI against a real gateway and API (docs/cli.md, exit codes)."""
 
 from __future__ import annotations
@@ -23,11 +23,14 @@ def _gateway(start_service: Callable[..., ServiceProcess], api_base_url: str) ->
     return url
 
 
-def _simulate_call(pg_rabbit, gateway_url: str, to: str) -> subprocess.CompletedProcess[str]:
+def _simulate_call(
+    pg_rabbit, gateway_url: str, to: str, **extra_env: str
+) -> subprocess.CompletedProcess[str]:
     env = service_env(
         database_url=pg_rabbit.database_url,
         amqp_url=pg_rabbit.amqp_url,
         public_base_url=gateway_url,
+        **extra_env,
     )
     return subprocess.run(
         [sys.executable, "-m", "switchboard.cli", "simulate-call", "--to", to, "--json"],
@@ -64,3 +67,20 @@ def test_a_gateway_that_cannot_look_the_number_up_is_a_failure(pg_rabbit, start_
     assert result.returncode == 1, result.stdout + result.stderr
     assert '"status": "rejected"' in result.stdout
     assert '"reason": "unavailable"' in result.stdout
+
+
+def test_a_call_whose_signature_the_gateway_refuses_is_refused_as_given(
+    pg_rabbit, start_service
+) -> None:
+    """A 403 is the command's mistake (another auth token, another URL): exit 2 with one
+    line saying what to check, nothing on stdout; it was exit 1, "try again later"."""
+    url = _gateway(start_service, unreachable_url())
+
+    result = _simulate_call(pg_rabbit, url, unique_phone(), twilio_auth_token="not-the-gateways")
+
+    assert result.returncode == 2, result.stdout + result.stderr
+    assert result.stdout == ""
+    assert result.stderr == (
+        f"error: the gateway refused the call's signature (403): is {url} its PUBLIC_BASE_URL, "
+        "and TWILIO_AUTH_TOKEN the same here and there?\n"
+    )

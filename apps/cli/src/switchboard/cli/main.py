@@ -311,7 +311,11 @@ def simulate_call_command(
 
     from switchboard.cli.api_client import fail
     from switchboard.cli.exit_codes import FAILED, OK, REFUSED
-    from switchboard.voice_gateway.simulator.call import DEFAULT_UTTERANCES, simulate_call
+    from switchboard.voice_gateway.simulator.call import (
+        DEFAULT_UTTERANCES,
+        SIGNATURE_REFUSED,
+        simulate_call,
+    )
 
     settings = get_settings()
     try:
@@ -329,6 +333,12 @@ def simulate_call_command(
         fail(f"cannot reach the gateway at {gateway_url} (check --gateway-url / PUBLIC_BASE_URL)")
     if outcome.reason == "unknown_number":  # the number is the mistake: as simulate-whatsapp's
         fail(f"no business answers {to}: the gateway refused the call (check --to)", REFUSED)
+    if outcome.reason == SIGNATURE_REFUSED:  # a 403 is refused as given, as the API's are
+        fail(
+            f"the gateway refused the call's signature (403): is {gateway_url} its "
+            "PUBLIC_BASE_URL, and TWILIO_AUTH_TOKEN the same here and there?",
+            REFUSED,
+        )
     if as_json:
         sys.stdout.write(json.dumps(asdict(outcome)) + "\n")
     else:
@@ -338,11 +348,6 @@ def simulate_call_command(
             f"call {outcome.call_sid}: {outcome.status} after {outcome.duration_s:.1f} s "
             f"(ended by {outcome.ended_by}){' — ' + outcome.message if outcome.message else ''}\n"
         )
-        if outcome.message.endswith("answered 403"):
-            sys.stderr.write(
-                f"the gateway refused the signature: is {gateway_url} its PUBLIC_BASE_URL, "
-                "and TWILIO_AUTH_TOKEN the same here and there?\n"
-            )
     raise typer.Exit(OK if outcome.status == "completed" else FAILED)
 
 

@@ -35,6 +35,10 @@ REFUSALS = {
 }
 
 
+#: Why a call failed when the gateway's webhook refused its signature (403).
+SIGNATURE_REFUSED = "signature_refused"
+
+
 @dataclass(frozen=True)
 class OutboundCall:
     """Simulate a call placed by an outbound run (``/twilio/voice/outbound``)."""
@@ -62,7 +66,9 @@ class CallOutcome:
     duration_s: float = 0.0
     message: str = ""
     #: Of a ``rejected`` call, why: ``unknown_number`` (no business answers the number,
-    #: :data:`REFUSALS`), ``unavailable`` (the gateway could not look it up), or ``""``.
+    #: :data:`REFUSALS`), ``unavailable`` (the gateway could not look it up), or ``""``. Of
+    #: a ``failed`` one, ``signature_refused`` when the webhook answered 403: the call was
+    #: signed for another URL or with another auth token than the gateway's.
     reason: str = ""
 
 
@@ -141,7 +147,9 @@ async def simulate_call(
             headers={"X-Twilio-Signature": _sign(auth_token, public + path + query, form)},
         )
     if response.status_code != 200:
-        return CallOutcome(call_sid, "failed", message=f"webhook answered {response.status_code}")
+        reason = SIGNATURE_REFUSED if response.status_code == 403 else ""
+        message = f"webhook answered {response.status_code}"
+        return CallOutcome(call_sid, "failed", message=message, reason=reason)
     try:
         twiml = ET.fromstring(response.text)
     except ET.ParseError:
