@@ -238,13 +238,18 @@ def scheduler(
     list_: bool = typer.Option(
         False, "--list", help="Print the schedules with their last and next runs, and exit."
     ),
+    as_json: bool = typer.Option(
+        False, "--json", help="With --list: print the schedules as JSON on stdout."
+    ),
 ) -> None:
     """The scheduler (periodic jobs, outbox relay) with /health and /metrics."""
     _setup()
     from switchboard.cli import scheduler_cmd
 
+    if as_json and not list_:
+        raise typer.BadParameter("only with --list (serving prints no result)", param_hint="--json")
     if list_:
-        scheduler_cmd.print_schedules(modules or [])
+        scheduler_cmd.print_schedules(modules or [], as_json)
     else:
         scheduler_cmd.serve(host, port, modules or [])
 
@@ -274,13 +279,24 @@ def worker(
 
 
 @app.command()
-def migrate() -> None:
+def migrate(
+    as_json: bool = typer.Option(
+        False,
+        "--json",
+        help='Print {"applied": true or false, "revision": "<the head>"} on stdout.',
+    ),
+) -> None:
     """Apply database migrations (safe to run from many processes at once)."""
     _setup()
-    from switchboard.common.migrate import worker_startup_migrations
+    from switchboard.common.migrate import newest_script_revision, worker_startup_migrations
 
     applied = worker_startup_migrations(refuse_newer=True)
-    _err().print("migrations applied" if applied else "database already up to date")
+    if as_json:  # the database is at this code's newest revision now (or it raised)
+        sys.stdout.write(
+            json.dumps({"applied": applied, "revision": newest_script_revision()}) + "\n"
+        )
+    else:
+        _err().print("migrations applied" if applied else "database already up to date")
 
 
 @app.command("simulate-call")

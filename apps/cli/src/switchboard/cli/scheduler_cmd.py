@@ -33,8 +33,10 @@ def _when(moment: datetime | None, zone: str) -> str:
     return f"{text} ({moment.astimezone(zone_info(zone)):%H:%M %Z})"
 
 
-def print_schedules(modules: Sequence[str]) -> None:
-    """The schedule table: each schedule per zone, its last run, next run and emitted counts."""
+def print_schedules(modules: Sequence[str], as_json: bool = False) -> None:
+    """The schedule table: each schedule per zone, its last run, next run and emitted counts;
+    with ``as_json``, the same lines as ``/health`` gives them (``ScheduleStatus.as_json``),
+    one JSON array on stdout, the warnings still on stderr."""
     schedules = collect(modules).schedules
     now = SystemClock().now()
     settings = get_settings()
@@ -49,7 +51,12 @@ def print_schedules(modules: Sequence[str]) -> None:
         lines = status_lines(schedules, now, {}, [])
     else:
         lines = _read_lines(schedules, now)
-    _print_table(lines)
+    if as_json:
+        from switchboard.cli.output import emit_json
+
+        emit_json([line.as_json() for line in lines])
+    else:
+        _print_table(lines)
     if not settings.enable_schedulers:
         err.print("ENABLE_SCHEDULERS=false: no schedule emits while it is set.")
 
