@@ -1,6 +1,7 @@
 """``switchboard simulate-call`` to a number no business answers is the caller's mistake (exit
-2, as ``simulate-whatsapp``'s), and so is a call whose signature the gateway refuses; a gateway that cannot look the number up is a failure (exit 1).
-The real CLI against a real gateway and API (docs/cli.md, exit codes)."""
+2, as ``simulate-whatsapp``'s), and so is a call whose signature the gateway refuses (403); a
+gateway that cannot look the number up is a failure (exit 1). The real CLI against a real
+gateway and API (docs/cli.md, exit codes)."""
 
 from __future__ import annotations
 
