@@ -366,18 +366,34 @@ WEBHOOKS = [
 
 
 @pytest.mark.parametrize("path", WEBHOOKS)
-async def test_a_webhook_that_is_not_a_url_encoded_form_is_415_before_any_signature_work(
+async def test_a_webhook_that_is_not_a_url_encoded_form_is_403_unless_signed_then_415(
     client: httpx.AsyncClient, path: str
 ) -> None:
-    headers = {"X-Twilio-Signature": "x"}
-    with_a_file = await client.post(
-        path, data={"To": AGENT.phone_number}, files={"f": ("hostname", b"gw\n")}, headers=headers
-    )
-    as_json = await client.post(path, json=CALL, headers=headers)
+    """The signature first: a body that is no form, unsigned or wrongly signed, is 403 (it
+    was 415, telling a caller without the auth token what the webhook takes)."""
+    answers = {}
+    for name, headers in (
+        ("unsigned", {}),
+        ("garbage", {"X-Twilio-Signature": "x"}),
+        ("signed for its fields", signed(path, CALL)),  # which the body does not carry
+        ("signed for the URL", signed(path, {})),
+    ):
+        with_a_file = await client.post(
+            path,
+            data={"To": AGENT.phone_number},
+            files={"f": ("hostname", b"gw\n")},
+            headers=headers,
+        )
+        as_json = await client.post(path, json=CALL, headers=headers)
+        answers[name] = [(r.status_code, r.json()["code"]) for r in (with_a_file, as_json)]
 
-    for response in (with_a_file, as_json):
-        assert response.status_code == 415
-        assert response.json()["code"] == "unsupported_media_type"
+    refused = [(403, "forbidden")] * 2
+    assert answers == {
+        "unsigned": refused,
+        "garbage": refused,
+        "signed for its fields": refused,
+        "signed for the URL": [(415, "unsupported_media_type")] * 2,
+    }
 
 
 @pytest.mark.parametrize("path", WEBHOOKS)
@@ -387,9 +403,13 @@ async def test_a_form_too_large_or_not_utf8_is_refused_with_its_code(
     form_type = {"Content-Type": "application/x-www-form-urlencoded", "X-Twilio-Signature": "x"}
     huge = await client.post(path, content=b"To=" + b"1" * 70_000, headers=form_type)
     latin1 = await client.post(path, content=b"To=caf\xe9", headers=form_type)
+    signed_latin1 = await client.post(
+        path, content=b"To=caf\xe9", headers={**form_type, **signed(path, {})}
+    )
 
     assert (huge.status_code, huge.json()["code"]) == (413, "payload_too_large")
-    assert (latin1.status_code, latin1.json()["code"]) == (400, "bad_request")
+    assert (latin1.status_code, latin1.json()["code"]) == (403, "forbidden")  # not signed
+    assert (signed_latin1.status_code, signed_latin1.json()["code"]) == (400, "bad_request")
 
 
 async def post_signed(client: httpx.AsyncClient, path: str, form: dict[str, str]) -> httpx.Response:

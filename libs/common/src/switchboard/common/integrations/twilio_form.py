@@ -8,11 +8,13 @@ voice gateway's four Voice webhooks read their forms with these.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from urllib.parse import parse_qsl
 
 #: Twilio's form for one message or call event is a few hundred bytes to a few kilobytes.
 MAX_FORM_BYTES = 64 * 1024
 FORM_TYPE = "application/x-www-form-urlencoded"
+SIGNATURE_REFUSED = "invalid Twilio signature"
 
 
 class WebhookRefused(Exception):  # noqa: N818 - reads as what happened to the request
@@ -46,3 +48,27 @@ def read_form(content_type: str, body: bytes) -> TwilioForm:
         return TwilioForm(parse_qsl(body.decode(), keep_blank_values=True))
     except UnicodeDecodeError as exc:
         raise WebhookRefused(400, "form body is not UTF-8") from exc
+
+
+def read_signed_form(
+    content_type: str, body: bytes, signature: str, is_signed: Callable[[TwilioForm], bool]
+) -> TwilioForm:
+    """The fields of a webhook's form, its signature checked before anything else about it.
+
+    A request Twilio did not sign is 403 however else it is wrong, so a caller without the
+    auth token learns nothing of what the webhook accepts: no signature at all is refused
+    before the body is looked at; a body that is no form (415, 400) is signed by nobody,
+    unless ``is_signed`` the URL with no fields, and only then is its own fault the answer.
+    (A body over ``MAX_FORM_BYTES`` is still 413: it is refused before it could be checked.)
+    """
+    if not signature:
+        raise WebhookRefused(403, SIGNATURE_REFUSED)
+    try:
+        form = read_form(content_type, body)
+    except WebhookRefused as unreadable:
+        if unreadable.status != 413 and not is_signed(TwilioForm()):
+            raise WebhookRefused(403, SIGNATURE_REFUSED) from unreadable
+        raise
+    if not is_signed(form):
+        raise WebhookRefused(403, SIGNATURE_REFUSED)
+    return form

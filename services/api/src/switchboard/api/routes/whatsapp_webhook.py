@@ -28,7 +28,7 @@ from switchboard.common.integrations.twilio_form import (
     MAX_FORM_BYTES,
     TwilioForm,
     WebhookRefused,
-    read_form,
+    read_signed_form,
 )
 from switchboard.common.integrations.twilio_signature import TwilioRequestValidator
 from switchboard.common.logging import get_logger
@@ -50,36 +50,20 @@ MAX_BODY_BYTES = MAX_FORM_BYTES
 def signed_form(
     content_type: str, body: bytes, path: str, query: str, signature: str
 ) -> TwilioForm:
-    """The form fields, once Twilio's ``X-Twilio-Signature`` checks out for this URL.
-
-    The signature is the first thing checked: a request Twilio did not sign is 403 however
-    else it is wrong, so a caller without the auth token learns nothing about what the
-    webhook accepts. A body that is no form (415, 400) is signed by nobody, unless signed for
-    the URL with no fields at all: only then is its own fault the answer.
-    """
-    if not signature:  # nothing to check: refused before the body is even looked at
-        raise _refused(path)
-    try:
-        params = read_form(content_type, body)
-    except WebhookRefused as unreadable:
-        if not _signed(path, query, TwilioForm(), signature):
-            raise _refused(path) from unreadable
-        raise
-    if not _signed(path, query, params, signature):
-        raise _refused(path)
-    return params
-
-
-def _signed(path: str, query: str, params: TwilioForm, signature: str) -> bool:
+    """The form fields, once Twilio's ``X-Twilio-Signature`` checks out for this URL; the
+    signature is checked first (``read_signed_form``): unsigned is 403 whatever else."""
     settings = get_settings()
     base = (settings.api_public_base_url or settings.api_base_url).rstrip("/")
     url = base + path + (f"?{query}" if query else "")
-    return bool(TwilioRequestValidator(settings.twilio_auth_token).validate(url, params, signature))
-
-
-def _refused(path: str) -> WebhookRefused:
-    log.warning("whatsapp.bad_signature", path=path)
-    return WebhookRefused(403, "invalid Twilio signature")
+    validator = TwilioRequestValidator(settings.twilio_auth_token)
+    try:
+        return read_signed_form(
+            content_type, body, signature, lambda form: validator.validate(url, form, signature)
+        )
+    except WebhookRefused as refused:
+        if refused.status == 403:
+            log.warning("whatsapp.bad_signature", path=path)
+        raise
 
 
 async def twilio_signed(request: Request) -> TwilioForm:

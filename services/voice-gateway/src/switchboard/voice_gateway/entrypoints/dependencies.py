@@ -10,7 +10,7 @@ from starlette.requests import ClientDisconnect
 from switchboard.common.integrations import twilio_form
 from switchboard.common.integrations.twilio_form import (
     WebhookRefused,
-    read_form,
+    read_signed_form,
     refuse_if_too_large,
 )
 from switchboard.common.logging import get_logger
@@ -43,27 +43,30 @@ async def _body(request: Request) -> bytes:
 
 
 async def signed_twilio_form(request: Request, gateway: GatewayDep) -> twilio_form.TwilioForm:
-    """The POSTed form, if it is one as Twilio sends (``twilio_form``: else 413, 415 or 400)
-    and ``X-Twilio-Signature`` proves Twilio sent it (else 403)."""
+    """The POSTed form, once ``X-Twilio-Signature`` proves Twilio sent it for this URL.
+
+    The signature comes first (``read_signed_form``): a request Twilio did not sign is 403
+    whatever else is wrong with it, and one without a signature is refused before its body
+    is read. Then a body that is not a form as Twilio sends it is 413, 415 or 400."""
+    signature = request.headers.get("X-Twilio-Signature", "")
+    path, query = request.url.path, request.url.query
+
+    def is_signed(form: twilio_form.TwilioForm) -> bool:
+        return gateway.signatures.webhook_is_signed(path, query, form, signature)
+
     try:
-        form = read_form(request.headers.get("content-type", ""), await _body(request))
+        body = await _body(request) if signature else b""
+        return read_signed_form(request.headers.get("content-type", ""), body, signature, is_signed)
     except WebhookRefused as refused:
+        if refused.status == 403:
+            # The operator's clue: a signature for another URL is a PUBLIC_BASE_URL that is
+            # not the address Twilio (or ``simulate-call``) called.
+            log.warning(
+                "twilio.signature_refused",
+                reason="mismatch" if signature else "missing",
+                checked_for=gateway.signatures.public_url(path, ""),
+            )
         raise HTTPException(refused.status, detail=refused.detail) from refused
-    if not gateway.signatures.webhook_is_signed(
-        request.url.path,
-        request.url.query,
-        form,
-        request.headers.get("X-Twilio-Signature"),
-    ):
-        # The operator's clue: a signature for another URL is a PUBLIC_BASE_URL that is not
-        # the address Twilio (or ``simulate-call``) called.
-        log.warning(
-            "twilio.signature_refused",
-            reason="missing" if not request.headers.get("X-Twilio-Signature") else "mismatch",
-            checked_for=gateway.signatures.public_url(request.url.path, ""),
-        )
-        raise HTTPException(status_code=403, detail="invalid Twilio signature")
-    return form
 
 
 TwilioForm = Annotated[twilio_form.TwilioForm, Depends(signed_twilio_form)]
