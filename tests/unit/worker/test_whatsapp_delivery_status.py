@@ -311,8 +311,15 @@ def test_a_report_naming_another_business_s_message_changes_nothing(
                 )
                 == 204
             )
-    # Not an id at all: refused, naming it.
-    refused = client.post(WHATSAPP_STATUS_PATH + "?message_id=x", data={})
+    # Not an id at all: unsigned, 403 before anything else; signed for it, refused naming it.
+    unsigned = client.post(WHATSAPP_STATUS_PATH + "?message_id=x", data={})
+    assert unsigned.status_code == 403
+    not_an_id = callback + "x"
+    signed = {
+        "X-Twilio-Signature": RequestValidator(AUTH_TOKEN).compute_signature(not_an_id, {}),
+        "Content-Type": "application/x-www-form-urlencoded",
+    }
+    refused = client.post(WHATSAPP_STATUS_PATH + "?message_id=x", content=b"", headers=signed)
     assert refused.status_code == 422 and "message_id" in refused.text
 
     assert _delivery(client, other) == ("sending", None, None)
