@@ -4,7 +4,7 @@ A delivery report (``domain/whatsapp/delivery.py``) saying ``failed`` or ``undel
 the code only inside the message's ``error`` text; ``error_code`` keeps it on its own (Twilio's
 codes are numbers, ``63016``), so the API's message listing shows it as a field.
 
-Revision ID: 0042
+Revision ID: 0041
 Revises: 0040
 Create Date: 2026-12-06
 """
@@ -14,7 +14,7 @@ from collections.abc import Sequence
 import sqlalchemy as sa
 from alembic import op
 
-revision: str = "0042"
+revision: str = "0041"
 down_revision: str | None = "0040"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
