@@ -28,7 +28,7 @@ from tests.fakes.twilio_rest import FakeTwilioServer, fake_twilio
 from tests.support.environment import configured
 from tests.support.waiting import wait_for
 from tests.unit.worker.conftest import fake_service_env
-from tests.unit.worker.erasure_world import Person, person_world, traces
+from tests.unit.worker.erasure_world import Person, late_recording, person_world, traces
 from tests.unit.worker.world import add, sid
 
 pytestmark = pytest.mark.integration
@@ -152,20 +152,8 @@ def test_an_attach_under_way_when_the_erasure_comes_is_removed_by_it(
     adapters = Adapters(env)
     person = person_world(fake_twilio, make_recording_storage(env))
     bid, call_sid = person.business_id, person.world.call_sid
-    late = fake_twilio.add_recording(b"RIFF the person's voice", call_sid=call_sid)
-    key = f"{bid}/{late}.wav"
-    adapters.storage.put(key, b"RIFF the person's voice")
-    add(
-        bid,
-        Recording(
-            business_id=bid,
-            recording_sid=late,
-            call_sid=call_sid,
-            storage_key=key,
-            status="stored",
-            transcript="I am Dana Smith",  # transcribed: the job's next step is the attach
-        ),
-    )
+    # Transcribed: the job's next step is the attach.
+    late = late_recording(person, fake_twilio, adapters.storage, transcript="I am Dana Smith")
     with ThreadPoolExecutor(2) as pool:
         with tenant_session(bid) as holder:
             holder.execute(
@@ -180,7 +168,7 @@ def test_an_attach_under_way_when_the_erasure_comes_is_removed_by_it(
         assert job.result(timeout=30) is True  # attached first
         assert erasure.result(timeout=30) is True
 
-    assert fake_twilio.recordings[late].deleted and not adapters.storage.exists(key)
+    assert fake_twilio.recordings[late].deleted and not adapters.storage.exists(f"{bid}/{late}.wav")
     with tenant_session(bid) as session:
         assert session.execute(select(Recording.id)).first() is None
         assert session.execute(select(CallLog.id)).first() is None

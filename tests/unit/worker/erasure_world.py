@@ -8,12 +8,14 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 from datetime import timedelta
+from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 
+from switchboard.common.bootstrap import adapters
 from switchboard.common.db import system_session, tenant_session
 from switchboard.common.db.base import utcnow
-from switchboard.common.integrations.storage import RecordingStorage
+from switchboard.common.integrations.storage import RecordingStorage, make_recording_storage
 from switchboard.common.models import (
     Erasure,
     IdempotencyKey,
@@ -23,7 +25,8 @@ from switchboard.common.models import (
     Recording,
     WebhookDelivery,
 )
-from switchboard.domain.erasures import request_erasure
+from switchboard.common.settings import Settings
+from switchboard.domain.erasures import request_erasure, run_erasure
 from switchboard.domain.outbound import runs
 from tests.fakes.twilio_rest import FakeTwilioServer
 from tests.support.factories import unique_phone
@@ -200,3 +203,40 @@ def request_for(person: Person) -> Erasure:
     with tenant_session(person.business_id) as session:
         session.delete(session.get(Erasure, person.world.erasure_id))
     return request_erasure(person.business_id, person.phone).erasure
+
+
+def erased_person(fake_twilio: FakeTwilioServer, settings: Settings) -> Person:
+    """A :func:`person_world` whose erasure has run to its end."""
+    person = person_world(fake_twilio, make_recording_storage(settings))
+    assert run_erasure(person.business_id, person.world.erasure_id, adapters()) is True
+    return person
+
+
+def count_rows(business_id: int, model: Any) -> int:
+    """How many rows of ``model`` the business has."""
+    with tenant_session(business_id) as session:
+        query = select(func.count()).select_from(model).where(model.business_id == business_id)
+        return int(session.execute(query).scalar_one())
+
+
+def late_recording(
+    person: Person, fake_twilio: FakeTwilioServer, storage: RecordingStorage, **fields: Any
+) -> str:
+    """A recording of the person's call that came after the world was made: at Twilio, in
+    ``storage`` and stored (``fields`` add to its row); its sid."""
+    bid, call_sid = person.business_id, person.world.call_sid
+    late = fake_twilio.add_recording(b"RIFF the person's voice", call_sid=call_sid)
+    key = f"{bid}/{late}.wav"
+    storage.put(key, b"RIFF the person's voice")
+    add(
+        bid,
+        Recording(
+            business_id=bid,
+            recording_sid=late,
+            call_sid=call_sid,
+            storage_key=key,
+            status="stored",
+            **fields,
+        ),
+    )
+    return str(late)

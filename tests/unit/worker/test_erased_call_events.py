@@ -8,38 +8,23 @@ from __future__ import annotations
 from typing import Any
 
 import dramatiq
-from sqlalchemy import func, select
+from sqlalchemy import select
 
-from switchboard.common.bootstrap import adapters
 from switchboard.common.db import tenant_session
 from switchboard.common.db.base import utcnow
 from switchboard.common.events import CallEnded, CallStarted, CallStatusChanged
-from switchboard.common.integrations.storage import make_recording_storage
 from switchboard.common.models import CallLog, CallSession, Lead, WebhookDelivery
 from switchboard.common.settings import Settings
 from switchboard.domain.calls.followups import enqueue_follow_ups
-from switchboard.domain.erasures import run_erasure
 from tests.fakes.twilio_rest import FakeTwilioServer
 from tests.support.log_capture import capture_logs
-from tests.unit.worker.erasure_world import Person, person_world, traces
+from tests.unit.worker.erasure_world import Person, count_rows, erased_person, traces
 from tests.unit.worker.jobs import jobs_of, run
-
-
-def _erased(fake_twilio: FakeTwilioServer, jobs_env: Settings) -> Person:
-    person = person_world(fake_twilio, make_recording_storage(jobs_env))
-    assert run_erasure(person.business_id, person.world.erasure_id, adapters()) is True
-    return person
-
-
-def _count(business_id: int, model: Any) -> int:
-    with tenant_session(business_id) as session:
-        query = select(func.count()).select_from(model).where(model.business_id == business_id)
-        return int(session.execute(query).scalar_one())
 
 
 def _nothing_of_the_call(person: Person) -> None:
     bid = person.business_id
-    assert _count(bid, CallLog) == 0 and _count(bid, CallSession) == 0
+    assert count_rows(bid, CallLog) == 0 and count_rows(bid, CallSession) == 0
     with tenant_session(bid) as session:
         assert session.execute(select(Lead.id).where(Lead.phone == person.phone)).first() is None
     assert traces(bid, person.phone, person.world.call_sid, "Dana") == []
@@ -48,10 +33,10 @@ def _nothing_of_the_call(person: Person) -> None:
 def test_a_late_final_status_and_end_of_an_erased_call_write_nothing(
     worker: dramatiq.Worker, jobs_env: Settings, fake_twilio: FakeTwilioServer
 ) -> None:
-    person = _erased(fake_twilio, jobs_env)
+    person = erased_person(fake_twilio, jobs_env)
     bid, call_sid, phone = person.business_id, person.world.call_sid, person.phone
     business_number = person.world.business.phone_number
-    deliveries_before = _count(bid, WebhookDelivery)
+    deliveries_before = count_rows(bid, WebhookDelivery)
     now = utcnow()
     parties: dict[str, Any] = {
         "business_id": bid,
@@ -82,7 +67,7 @@ def test_a_late_final_status_and_end_of_an_erased_call_write_nothing(
 
     assert refs == []  # no job: nothing to finalize, no lead to find
     assert jobs_of(bid, "finalize_call_log_job") == []
-    assert _count(bid, WebhookDelivery) == deliveries_before  # none naming the call again
+    assert count_rows(bid, WebhookDelivery) == deliveries_before  # none naming the call again
     _nothing_of_the_call(person)
     assert phone not in repr(logs)
 
@@ -90,7 +75,7 @@ def test_a_late_final_status_and_end_of_an_erased_call_write_nothing(
 def test_call_jobs_queued_before_the_erasure_write_nothing_after_it(
     worker: dramatiq.Worker, jobs_env: Settings, fake_twilio: FakeTwilioServer
 ) -> None:
-    person = _erased(fake_twilio, jobs_env)
+    person = erased_person(fake_twilio, jobs_env)
     bid, call_sid = person.business_id, person.world.call_sid
 
     jobs = [

@@ -7,10 +7,9 @@ recorded as any other."""
 from __future__ import annotations
 
 from concurrent.futures import ThreadPoolExecutor
-from typing import Any
 
 import dramatiq
-from sqlalchemy import func, select
+from sqlalchemy import select
 
 from switchboard.common.bootstrap import Adapters, adapters
 from switchboard.common.db import tenant_session
@@ -26,21 +25,15 @@ from switchboard.domain.erasures.erased_calls import remember_erased_calls
 from tests.fakes.openai_http import API_KEY, FakeOpenAIServer
 from tests.fakes.twilio_calls import silent_wav
 from tests.fakes.twilio_rest import FakeTwilioServer
-from tests.unit.worker.erasure_world import Person, person_world, traces
+from tests.unit.worker.erasure_world import (
+    count_rows,
+    erased_person,
+    late_recording,
+    person_world,
+    traces,
+)
 from tests.unit.worker.jobs import finished, jobs_of, run
 from tests.unit.worker.world import add, sid
-
-
-def _erased(fake_twilio: FakeTwilioServer, jobs_env: Settings) -> Person:
-    person = person_world(fake_twilio, make_recording_storage(jobs_env))
-    assert run_erasure(person.business_id, person.world.erasure_id, adapters()) is True
-    return person
-
-
-def _count(business_id: int, model: Any) -> int:
-    with tenant_session(business_id) as session:
-        query = select(func.count()).select_from(model).where(model.business_id == business_id)
-        return int(session.execute(query).scalar_one())
 
 
 def test_a_recording_job_after_the_erasure_downloads_and_transcribes_nothing(
@@ -49,7 +42,7 @@ def test_a_recording_job_after_the_erasure_downloads_and_transcribes_nothing(
     fake_twilio: FakeTwilioServer,
     fake_openai: FakeOpenAIServer,
 ) -> None:
-    person = _erased(fake_twilio, jobs_env)
+    person = erased_person(fake_twilio, jobs_env)
     bid, call_sid = person.business_id, person.world.call_sid
     late = fake_twilio.add_recording(b"RIFF the person's voice", call_sid=call_sid)
     fake_openai.transcript = "I am Dana Smith"
@@ -67,7 +60,7 @@ def test_a_recording_job_after_the_erasure_downloads_and_transcribes_nothing(
 
     assert fake_twilio.downloads == [] and fake_openai.transcriptions == []
     assert fake_twilio.recordings[late].deleted
-    assert _count(bid, Recording) == 0 and _count(bid, CallLog) == 0
+    assert count_rows(bid, Recording) == 0 and count_rows(bid, CallLog) == 0
     with tenant_session(bid) as session:
         assert session.execute(select(Lead.id).where(Lead.phone == person.phone)).first() is None
     assert traces(bid, person.phone, call_sid, "Dana") == []
@@ -79,10 +72,10 @@ def test_a_late_recording_callback_is_not_announced_and_its_job_deletes_it_at_tw
     fake_twilio: FakeTwilioServer,
     fake_openai: FakeOpenAIServer,
 ) -> None:
-    person = _erased(fake_twilio, jobs_env)
+    person = erased_person(fake_twilio, jobs_env)
     bid, call_sid = person.business_id, person.world.call_sid
     late = fake_twilio.add_recording(b"RIFF the person's voice", call_sid=call_sid)
-    deliveries_before = _count(bid, WebhookDelivery)
+    deliveries_before = count_rows(bid, WebhookDelivery)
 
     for _ in range(2):  # Twilio retries its callback: each is a new event
         enqueue_follow_ups(
@@ -99,8 +92,8 @@ def test_a_late_recording_callback_is_not_announced_and_its_job_deletes_it_at_tw
     assert finished(bid, job.id).status == "succeeded"
     assert fake_twilio.downloads == [] and fake_openai.transcriptions == []
     assert fake_twilio.recordings[late].deleted
-    assert _count(bid, WebhookDelivery) == deliveries_before  # none naming the call again
-    assert _count(bid, Recording) == 0
+    assert count_rows(bid, WebhookDelivery) == deliveries_before  # none naming the call again
+    assert count_rows(bid, Recording) == 0
     assert traces(bid, person.phone, call_sid, "Dana") == []
 
 
@@ -115,26 +108,14 @@ def test_a_job_that_stored_the_audio_before_the_erasure_stops_before_transcribin
     person = person_world(fake_twilio, make_recording_storage(jobs_env))
     bid, call_sid = person.business_id, person.world.call_sid
     storage = adapters().storage
-    late = fake_twilio.add_recording(b"RIFF the person's voice", call_sid=call_sid)
-    key = f"{bid}/{late}.wav"
-    storage.put(key, b"RIFF the person's voice")
-    add(
-        bid,
-        Recording(
-            business_id=bid,
-            recording_sid=late,
-            call_sid=call_sid,
-            storage_key=key,
-            status="stored",
-        ),
-    )
+    late = late_recording(person, fake_twilio, storage)
     with tenant_session(bid) as session:
         remember_erased_calls(session, bid, person.world.erasure_id, [call_sid])
 
     job = run("process_recording_job", business_id=bid, recording_sid=late, call_sid=call_sid)
 
     assert job.status == "succeeded", job.last_error
-    assert fake_openai.transcriptions == [] and not storage.exists(key)
+    assert fake_openai.transcriptions == [] and not storage.exists(f"{bid}/{late}.wav")
     assert fake_twilio.recordings[late].deleted
     with tenant_session(bid) as session:
         left = session.execute(select(Recording.id).where(Recording.recording_sid == late))
@@ -171,7 +152,7 @@ def test_an_erasure_during_a_long_transcription_stops_it_before_the_next_piece_i
     assert len(fake_openai.transcriptions) == 1  # pieces 2 to 5 never left
     assert fake_twilio.recordings[late].deleted
     assert not job_adapters.storage.exists(f"{bid}/{late}.wav")
-    assert _count(bid, Recording) == 0 and _count(bid, CallLog) == 0
+    assert count_rows(bid, Recording) == 0 and count_rows(bid, CallLog) == 0
     assert traces(bid, person.phone, call_sid, "Dana") == []
 
 
@@ -181,7 +162,7 @@ def test_the_erasure_keeps_only_keyed_hashes_of_the_calls_and_a_new_call_is_reco
     fake_twilio: FakeTwilioServer,
     fake_openai: FakeOpenAIServer,
 ) -> None:
-    person = _erased(fake_twilio, jobs_env)
+    person = erased_person(fake_twilio, jobs_env)
     bid = person.business_id
     with tenant_session(bid) as session:
         kept = session.execute(select(ErasedCall)).scalars().all()
