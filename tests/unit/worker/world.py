@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import itertools
+import secrets
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
@@ -28,7 +29,9 @@ from switchboard.common.models import (
 from switchboard.domain.erasures.requests import phone_hash
 from tests.support.factories import TestBusiness, make_business, unique_phone
 
-_sids = itertools.count(1)
+#: From a random start: tests share databases, and another module's sids (``CA`` + a small
+#: number, zero-padded) matched this counter's first ones, so a call was "another business's".
+_sids = itertools.count(secrets.randbits(64))
 #: Tables a job may change; the ledger, outbox and heartbeats are the job system's own.
 DATA_TABLES = [
     table
