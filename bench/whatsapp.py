@@ -495,6 +495,8 @@ def main() -> None:
                 **servers(database_url.rsplit("/", 1)[-1]),
                 "load_generator": load,
             }
+            if args.worker_processes > 0:  # it answers during our turns, on the same cores
+                api_parts["worker"] = tree(procs[1].pid)
             meters = {
                 "switchboard": CpuMeter(api_parts),
                 "bare": CpuMeter({"server": tree(procs[-1].pid), "load_generator": load}),
