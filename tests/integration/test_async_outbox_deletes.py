@@ -1,5 +1,5 @@
 """The API's outbox publisher deletes the rows RabbitMQ confirmed together: within its linger
-when nothing else comes, and at once when it stops."""
+when nothing else comes, and at once when it stops; a message RabbitMQ returns is not one."""
 
 from __future__ import annotations
 
@@ -102,3 +102,45 @@ async def test_confirmed_rows_are_deleted_together_after_the_linger_and_when_it_
         assert await asyncio.to_thread(arrived.holds, _job_ids(rows))
     finally:
         await publisher.stop()
+
+
+async def test_a_message_rabbitmq_returns_keeps_its_row_until_a_relay_delivers_it(
+    pg_rabbit: Settings,
+) -> None:
+    """Its queue deleted after the publisher declared it, RabbitMQ returns the message (it was
+    published ``mandatory``) and acks it: that is no delivery. The row stays, and the next
+    relay, on a new connection, declares the queue again and delivers it."""
+    queue = f"test_returns_{uuid.uuid4().hex[:8]}"
+    spec = ActorSpec("test_returns_probe_job", queue, timeout_s=30, max_retries=0)
+    business = make_business()
+    arrived = _Queue(pg_rabbit.amqp_url, queue)
+    publisher = AsyncOutboxPublisher(pg_rabbit.amqp_url, pg_rabbit.effective_database_url)
+    await publisher.start()
+    try:
+        first = _committed_rows(business.id, spec, 1)
+        publisher.submit(first)  # declares the queue
+        await asyncio.to_thread(
+            wait_for, lambda: not _rows(business.id), timeout=10, what="the first row deleted"
+        )
+        assert await asyncio.to_thread(arrived.holds, _job_ids(first))
+        connection = pika.BlockingConnection(pika.URLParameters(pg_rabbit.amqp_url))
+        try:
+            connection.channel().queue_delete(queue)
+        finally:
+            connection.close()
+
+        second = _committed_rows(business.id, spec, 1)
+        assert await publisher.relay(min_age_s=0) == 0  # returned: not published
+        assert _rows(business.id) == second
+        assert await publisher.relay(min_age_s=0) == 1
+        assert _rows(business.id) == []
+        assert await asyncio.to_thread(arrived.holds, _job_ids(first) | _job_ids(second))
+    finally:
+        await publisher.stop()
+        connection = pika.BlockingConnection(pika.URLParameters(pg_rabbit.amqp_url))
+        try:
+            channel = connection.channel()
+            channel.queue_delete(queue)
+            channel.queue_delete(f"{queue}.XQ")
+        finally:
+            connection.close()
