@@ -1,5 +1,7 @@
 """An erasure racing a recording job's attach, on PostgreSQL: they serialize on the call's lock
-(``erasures/erased_calls.py``), so the erased voice never comes back.
+(``erasures/erased_calls.py``), so the erased voice never comes back. And an erased call's
+status reaching its outbound item while the erasure runs, or after it: the item is never put
+back to be dialed, so the erased person is never called again.
 
 The interleavings are held with database locks a test connection takes and lets go of, each
 step awaited on ``pg_stat_activity`` (a backend waiting on a lock), never slept for.
@@ -18,11 +20,23 @@ from switchboard.common.bootstrap import Adapters
 from switchboard.common.db import system_session, tenant_session
 from switchboard.common.db.base import utcnow
 from switchboard.common.integrations.storage import make_recording_storage
-from switchboard.common.models import CallLog, ErasedCall, Recording, WebhookDelivery
+from switchboard.common.models import (
+    CallLog,
+    ErasedCall,
+    OutboundItem,
+    OutboundRun,
+    Recording,
+    Reminder,
+    WebhookDelivery,
+)
 from switchboard.common.settings import Settings
 from switchboard.domain.calls.recordings import process_recording
 from switchboard.domain.erasures import run_erasure
 from switchboard.domain.erasures.erased_calls import call_sid_hash
+from switchboard.domain.erasures.job import ERASED_ITEM
+from switchboard.domain.outbound.calls import apply_call_status
+from switchboard.domain.outbound.dialing import CallUrls
+from switchboard.domain.outbound.driver import drive_run
 from tests.fakes.openai_http import FakeOpenAIServer, fake_openai
 from tests.fakes.twilio_rest import FakeTwilioServer, fake_twilio
 from tests.support.environment import configured
@@ -73,6 +87,7 @@ _DELETE_DELIVERIES = "DELETE FROM webhook_deliveries%"
 _INSERT_ERASED_CALL = "INSERT INTO erased_calls%"
 _CALL_LOCK = "SELECT pg_advisory_xact_lock%"
 _LOCK_RECORDING = "SELECT recordings.%FOR UPDATE%"
+_DELETE_REMINDERS = "DELETE FROM reminders%"
 
 
 def _new_call(person: Person) -> str:
@@ -173,3 +188,85 @@ def test_an_attach_under_way_when_the_erasure_comes_is_removed_by_it(
         assert session.execute(select(Recording.id)).first() is None
         assert session.execute(select(CallLog.id)).first() is None
     assert traces(bid, person.phone, call_sid, "Dana") == []
+
+
+def _calling(person: Person) -> int:
+    """The person's outbound item is ringing them on the person's call, in a running run that
+    tries a busy lead again at once; the run's id."""
+    bid, call_sid = person.business_id, person.world.call_sid
+    with tenant_session(bid) as session:
+        item = session.get(OutboundItem, person.item_id)
+        assert item is not None
+        item.status, item.call_sid, item.last_call_status = "in_progress", call_sid, "ringing"
+        item.attempts, item.calls_placed, item.placed_at = 1, 1, utcnow()
+        run = session.get(OutboundRun, item.run_id)
+        assert run is not None
+        run.status, run.retry_policy = "running", {"max_attempts": 3, "retry_delay_s": 0}
+        return int(run.id)
+
+
+def _drive(bid: int, run_id: int, adapters: Adapters) -> str:
+    """One tick of the run's driver, as the driver job runs it."""
+    urls = CallUrls("https://gateway.example.com")
+    return drive_run(bid, run_id, owner="test", twilio=adapters.twilio, urls=urls, budget_s=1)
+
+
+def _assert_closed_uncalled(person: Person, fake_twilio: FakeTwilioServer) -> None:
+    """The item is closed as the erasure closes the person's items still to be dialed, and
+    no call went to the person."""
+    assert person.phone not in [call.params.get("To") for call in fake_twilio.calls.values()]
+    with tenant_session(person.business_id) as session:
+        item = session.get(OutboundItem, person.item_id)
+        assert item is not None
+        assert (item.status, item.error, item.phone) == ("cancelled", ERASED_ITEM, "")
+        assert (item.attempts, item.last_call_status) == (1, "ringing")  # not moved
+    assert traces(person.business_id, person.phone, "Dana") == []
+
+
+def test_a_busy_of_the_erased_call_while_the_erasure_runs_never_calls_the_person_again(
+    env: Settings, fake_twilio: FakeTwilioServer
+) -> None:
+    """The erasure has remembered the person's call and is held before it blanks their
+    outbound item; the call ends busy and the run's driver ticks meanwhile. The item is
+    closed, not put back to be dialed: no call goes to the person, the run completes."""
+    adapters = Adapters(env)
+    person = person_world(fake_twilio, make_recording_storage(env))
+    bid, call_sid = person.business_id, person.world.call_sid
+    run_id = _calling(person)
+    with ThreadPoolExecutor(1) as pool:
+        with tenant_session(bid) as holder:  # holds the erasure before its outbound step
+            holder.execute(
+                select(Reminder.id).where(Reminder.business_id == bid).with_for_update()
+            ).all()
+            erasure = pool.submit(run_erasure, bid, person.world.erasure_id, adapters)
+            _until_waiting(_DELETE_REMINDERS, erasure, what="the erasure held at its reminders")
+            busy = apply_call_status(bid, run_id, person.item_id, call_sid, "busy")
+            tick = _drive(bid, run_id, adapters)
+        assert erasure.result(timeout=30) is True
+
+    assert fake_twilio.calls == {}
+    assert (busy, tick) == ("cancelled", "completed")
+    _assert_closed_uncalled(person, fake_twilio)
+
+
+def test_statuses_of_an_erased_call_after_the_erasure_move_its_item_only_to_its_close(
+    env: Settings, fake_twilio: FakeTwilioServer
+) -> None:
+    """After the erasure, the call's late statuses: a ringing moves nothing, a no-answer
+    (which would have put the item back to be dialed) closes it, a late answer moves nothing
+    either; the driver then completes the run without a call."""
+    adapters = Adapters(env)
+    person = person_world(fake_twilio, make_recording_storage(env))
+    bid, call_sid = person.business_id, person.world.call_sid
+    run_id = _calling(person)
+    assert run_erasure(bid, person.world.erasure_id, adapters) is True
+
+    applied = [
+        apply_call_status(bid, run_id, person.item_id, call_sid, status)
+        for status in ("in-progress", "no-answer", "completed", "ringing")
+    ]
+
+    assert applied == [None, "cancelled", None, None]
+    assert _drive(bid, run_id, adapters) == "completed"
+    assert fake_twilio.calls == {}
+    _assert_closed_uncalled(person, fake_twilio)

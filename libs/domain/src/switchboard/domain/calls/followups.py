@@ -91,7 +91,8 @@ def _record_parties(
 
 def _jobs_for(session: Session, event: EventBase, erased: bool) -> list[JobRef]:
     """The event's writes and jobs. Of a call an erasure erased, only the outbound item's
-    move (no personal data: its number is blanked) and a recording's job (which deletes the
+    job (no personal data; it never puts the item back to be dialed, and frees its line at
+    the call's end: ``outbound/calls.py``) and a recording's job (which deletes the
     recording at Twilio): nothing that logs the call again."""
     if erased and not isinstance(event, RecordingReady):
         match event:

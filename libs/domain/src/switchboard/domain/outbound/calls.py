@@ -17,6 +17,12 @@ listed it after the grace, ``unheard.py``) is adopted: the item records the call
 on its statuses like any other (:func:`_adopt_late_call`). Under a cancelled run the call is
 then ended through Twilio by the run's settling pass (``closing.py``), enqueued at once; under
 a run that failed or completed it is left to end by itself, as that run's other calls.
+
+No status of a call an erasure erased moves its item (``calls.logs.erased_call``, looked for
+under the call's lock before the item is read): the erased person is never put back to be
+dialed, nor an erased call adopted. Only the call's end, if the item is still in flight on it,
+closes the item as the erasure closes the person's items still to be dialed
+(``erasures.job.ERASED_ITEM``), so that its line is freed and its run can end.
 """
 
 from __future__ import annotations
@@ -32,6 +38,9 @@ from switchboard.common.integrations.errors import PermanentIntegrationError
 from switchboard.common.integrations.twilio_rest import TwilioRest
 from switchboard.common.logging import get_logger
 from switchboard.common.models import OutboundItem, OutboundRun
+from switchboard.domain.calls.logs import FINAL_CALL_STATUSES, erased_call
+from switchboard.domain.erasures.job import ERASED_ITEM
+from switchboard.domain.outbound.progress import IN_FLIGHT
 from switchboard.domain.outbound.runs import enqueue_driver
 from switchboard.domain.outbound.unheard import failed_unheard
 
@@ -73,9 +82,11 @@ def apply_call_status(
     """Apply a status to the item; returns its new status, or None if it is not ours or final.
 
     ``busy`` and ``no-answer`` put the item back to ``pending`` while the run's retry policy
-    allows another attempt; the driver waits ``retry_delay_s`` before dialing it again.
+    allows another attempt; the driver waits ``retry_delay_s`` before dialing it again. A
+    status of an erased call never does (:func:`_close_erased`).
     """
     with tenant_session(business_id) as session:
+        erased = erased_call(session, business_id, call_sid)
         item = session.execute(
             select(OutboundItem)
             .where(
@@ -87,6 +98,8 @@ def apply_call_status(
         ).scalar_one_or_none()
         if item is None:
             raise ItemNotFoundError(f"outbound item {item_id} of run {run_id} not found")
+        if erased:
+            return _close_erased(item, call_sid, call_status)
         adopted = item.call_sid != call_sid and _adopt_late_call(item, call_sid, call_status)
         if item.call_sid != call_sid:
             return None  # a status for an earlier attempt's call
@@ -127,6 +140,22 @@ def apply_call_status(
             if run.status == "cancelled" and item.status == "in_progress":
                 enqueue_driver(business_id, run_id)  # its settling pass ends the call
         return item.status
+
+
+def _close_erased(item: OutboundItem, call_sid: str, call_status: str) -> str | None:
+    """The item of a call an erasure erased: moved by none of its statuses; closed, never to
+    be dialed again, by its end while it is in flight on it. Its new status, or None."""
+    ended = call_status in FINAL_CALL_STATUSES
+    if not ended or item.call_sid != call_sid or item.status not in IN_FLIGHT:
+        return None
+    item.status, item.error, item.completed_at = "cancelled", ERASED_ITEM, utcnow()
+    log.info(
+        "outbound.erased_call_closed",
+        business_id=item.business_id,
+        run_id=item.run_id,
+        item_id=item.id,
+    )
+    return item.status
 
 
 def _adopt_late_call(item: OutboundItem, call_sid: str, call_status: str) -> bool:
