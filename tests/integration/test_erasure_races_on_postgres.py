@@ -10,14 +10,14 @@ step awaited on ``pg_stat_activity`` (a backend waiting on a lock), never slept 
 from __future__ import annotations
 
 from collections.abc import Iterator
-from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
-from sqlalchemy import select, text
+from sqlalchemy import select
 
 from switchboard.common.bootstrap import Adapters
-from switchboard.common.db import system_session, tenant_session
+from switchboard.common.db import tenant_session
 from switchboard.common.db.base import utcnow
 from switchboard.common.integrations.storage import make_recording_storage
 from switchboard.common.models import (
@@ -40,7 +40,7 @@ from switchboard.domain.outbound.driver import drive_run
 from tests.fakes.openai_http import FakeOpenAIServer, fake_openai
 from tests.fakes.twilio_rest import FakeTwilioServer, fake_twilio
 from tests.support.environment import configured
-from tests.support.waiting import wait_for
+from tests.support.lock_waits import until_waiting
 from tests.unit.worker.conftest import fake_service_env
 from tests.unit.worker.erasure_world import Person, late_recording, person_world, traces
 from tests.unit.worker.world import add, sid
@@ -58,28 +58,6 @@ def env(
     extra = fake_service_env(fake_twilio, fake_openai)
     with configured(database_url=pg_url, amqp_url="", var_dir=str(tmp_path), **extra) as settings:
         yield settings
-
-
-def _waiting(statement: str) -> bool:
-    """Whether a backend of this database waits on a lock (a row's, an insert's or an
-    advisory one) in a statement ``LIKE statement``."""
-    with system_session() as session:
-        waiting = session.execute(
-            text(
-                "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() "
-                "AND wait_event_type = 'Lock' AND query LIKE :statement"
-            ),
-            {"statement": statement},
-        ).scalar_one()
-    return int(waiting) > 0
-
-
-def _until_waiting(statement: str, *pending: Future[object], what: str) -> None:
-    """Until a backend waits on a lock in ``statement``; fails at once if one of ``pending``
-    finished instead (it did not wait where it should have)."""
-    wait_for(lambda: any(f.done() for f in pending) or _waiting(statement), what=what)
-    finished = [f for f in pending if f.done()]
-    assert not finished, f"finished instead of waiting: {[f.result() for f in finished]}"
 
 
 #: The statements the interleavings wait in.
@@ -119,7 +97,7 @@ def test_an_attach_after_the_erasure_looked_at_the_recordings_is_refused(
                 .with_for_update()
             ).all()
             erasure = pool.submit(run_erasure, bid, erasure_id, adapters)
-            _until_waiting(_DELETE_DELIVERIES, erasure, what="the erasure held at its first step")
+            until_waiting(_DELETE_DELIVERIES, erasure, what="the erasure held at its first step")
             call_sid = _new_call(person)
             with tenant_session(bid) as calls_holder:  # holds the erasure's calls step
                 calls_holder.add(
@@ -133,7 +111,7 @@ def test_an_attach_after_the_erasure_looked_at_the_recordings_is_refused(
                 )
                 calls_holder.flush()
                 holder.rollback()  # the erasure goes on, to its calls step
-                _until_waiting(
+                until_waiting(
                     _INSERT_ERASED_CALL, erasure, what="the erasure held at its calls step"
                 )
                 late = fake_twilio.add_recording(b"RIFF the person's voice", call_sid=call_sid)
@@ -146,7 +124,7 @@ def test_an_attach_after_the_erasure_looked_at_the_recordings_is_refused(
                     recording_url=fake_twilio.recording_url(late),
                     duration_s=3,
                 )
-                _until_waiting(_CALL_LOCK, erasure, job, what="the attach waiting on the call")
+                until_waiting(_CALL_LOCK, erasure, job, what="the attach waiting on the call")
                 calls_holder.rollback()  # the erasure's own insert goes through
             assert erasure.result(timeout=30) is True
             assert job.result(timeout=30) is False
@@ -177,9 +155,9 @@ def test_an_attach_under_way_when_the_erasure_comes_is_removed_by_it(
             job = pool.submit(
                 process_recording, bid, adapters, recording_sid=late, call_sid=call_sid
             )
-            _until_waiting(_LOCK_RECORDING, job, what="the attach waiting on the recording")
+            until_waiting(_LOCK_RECORDING, job, what="the attach waiting on the recording")
             erasure = pool.submit(run_erasure, bid, person.world.erasure_id, adapters)
-            _until_waiting(_CALL_LOCK, job, erasure, what="the erasure waiting on the call")
+            until_waiting(_CALL_LOCK, job, erasure, what="the erasure waiting on the call")
         assert job.result(timeout=30) is True  # attached first
         assert erasure.result(timeout=30) is True
 
@@ -239,7 +217,7 @@ def test_a_busy_of_the_erased_call_while_the_erasure_runs_never_calls_the_person
                 select(Reminder.id).where(Reminder.business_id == bid).with_for_update()
             ).all()
             erasure = pool.submit(run_erasure, bid, person.world.erasure_id, adapters)
-            _until_waiting(_DELETE_REMINDERS, erasure, what="the erasure held at its reminders")
+            until_waiting(_DELETE_REMINDERS, erasure, what="the erasure held at its reminders")
             busy = apply_call_status(bid, run_id, person.item_id, call_sid, "busy")
             tick = _drive(bid, run_id, adapters)
         assert erasure.result(timeout=30) is True
