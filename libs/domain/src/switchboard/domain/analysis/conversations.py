@@ -5,6 +5,12 @@ what the AI found on the lead. A chat's reading and every writing are methods of
 :class:`AnalysisStore` port. :class:`OrmAnalysisStore` is the portable adapter (SQLAlchemy's
 ORM, on SQLite and PostgreSQL alike); the worker's bootstrap gives PostgreSQL one that makes
 each one function call. A call's transcript is read through the ORM.
+
+A call an erasure erased is not analysed, however late its job (queued by an attach that
+committed before the erasure): its call log is gone once the erasure has deleted it (the job
+then fails, not found), and while the erasure runs the erasure is looked for under the call's
+lock before the transcript is read (``calls.logs.erased_call``), so nothing of it goes to the
+AI, and no lead is written for it.
 """
 
 from __future__ import annotations
@@ -22,7 +28,7 @@ from switchboard.common.errors import NotFoundError
 from switchboard.common.integrations.ai_text import AIText, LeadFields
 from switchboard.common.logging import get_logger
 from switchboard.common.models import CallLog, Lead, WhatsAppConversation, WhatsAppMessage
-from switchboard.domain.calls.logs import caller_number
+from switchboard.domain.calls.logs import caller_number, erased_call
 from switchboard.domain.leads.store import upsert_lead
 
 log = get_logger(__name__)
@@ -40,6 +46,8 @@ class Conversation:
 
 def _call_conversation(session: Session, business_id: int, call_log_id: int) -> Conversation:
     call_log = owned_row(session, CallLog, business_id, call_log_id)
+    if erased_call(session, business_id, call_log.call_sid):
+        return Conversation(None, "")  # nothing to analyse
     lines = [
         f"{_LABELS.get(str(turn.get('role')), 'Recording')}: {turn.get('text', '')}"
         for turn in call_log.transcript or []

@@ -12,6 +12,13 @@ after. The receiver cannot be asked what it got, so delivery is at least once: a
 whose answer was never written (its worker died mid-request) is found ``pending`` by the next
 one, logged ``failed`` as :data:`UNKNOWN_OUTCOME` (the endpoint may have it), and the event is
 sent again under the same key.
+
+Nothing about a call an erasure erased is sent, however late its delivery job (queued with
+the event before the erasure, or retried): each attempt looks for the erasure of the call
+the event names before it is written (:func:`_begin_attempt`), under the call's lock
+(``erasures/erased_calls.py``), held to its commit. An erasure that comes after finds the
+attempt's row and deletes it; one that came before is found, and the event's rows for the
+endpoint (which name the call) go, unsent. A delivery the erasure has deleted is not found.
 """
 
 from __future__ import annotations
@@ -20,7 +27,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import func, select, update
+from sqlalchemy import delete, func, select, update
 from sqlalchemy.orm import Session
 
 from switchboard.common.db.base import utcnow
@@ -36,6 +43,7 @@ from switchboard.common.jobs import FOREVER, ActorSpec, enqueue_unique
 from switchboard.common.jobs.catalog import SEND_WEBHOOK_TO_N8N, SEND_WEBHOOK_WITH_RETRY
 from switchboard.common.logging import get_logger
 from switchboard.common.models import WebhookDelivery, WebhookEndpoint
+from switchboard.domain.erasures.erased_calls import erased_call_locked
 from switchboard.domain.webhooks.statuses import DeliveryStatus
 
 log = get_logger(__name__)
@@ -173,14 +181,16 @@ def deliver_webhook(
 ) -> bool:
     """One signed attempt of a queued delivery, logged on the ``webhook_deliveries`` log.
 
-    Returns True when delivered (or delivered before, or the endpoint is inactive); raises a
-    retryable error for a network failure, 408, 429 or 5xx, and a permanent one for other
-    answers, a refused (private) destination or another business's delivery.
+    Returns True when delivered (or delivered before, or the endpoint is inactive, or the
+    event's call was erased: nothing sent); raises a retryable error for a network failure,
+    408, 429 or 5xx, and a permanent one for other answers, a refused (private) destination
+    or another business's delivery.
     """
     attempt = _next_attempt(business_id, delivery_id, kind)
     if attempt is None:
         return True
-    _begin_attempt(business_id, delivery_id, attempt.number)
+    if not _begin_attempt(business_id, delivery_id, attempt.number):
+        return True
     try:
         result = sender.send(
             attempt.url,
@@ -222,10 +232,37 @@ def _attempt_row(session: Session, business_id: int, delivery_id: int) -> Webhoo
     return row
 
 
-def _begin_attempt(business_id: int, delivery_id: int, number: int) -> None:
-    """Write the attempt, ``pending`` with its number, before it is sent."""
+def _of_erased_call(session: Session, delivery: WebhookDelivery) -> bool:
+    """Whether the delivery's event is about a call an erasure erased, looked for under the
+    call's lock, which the caller's transaction then holds."""
+    call_sid = (delivery.payload or {}).get("call_sid")
+    if not isinstance(call_sid, str) or not call_sid:
+        return False
+    return erased_call_locked(session, delivery.business_id, call_sid)
+
+
+def _begin_attempt(business_id: int, delivery_id: int, number: int) -> bool:
+    """Write the attempt, ``pending`` with its number, before it is sent. False, nothing
+    written and nothing to send, when the event's call was erased: the event's rows for the
+    endpoint, which name the call, go instead."""
     with tenant_session(business_id) as session:
-        _attempt_row(session, business_id, delivery_id).attempt = number
+        delivery = owned_row(
+            session, WebhookDelivery, business_id, delivery_id, what="webhook delivery"
+        )
+        if not _of_erased_call(session, delivery):
+            _attempt_row(session, business_id, delivery_id).attempt = number
+            return True
+        session.execute(
+            delete(WebhookDelivery)
+            .where(
+                WebhookDelivery.business_id == business_id,
+                WebhookDelivery.endpoint_id == delivery.endpoint_id,
+                WebhookDelivery.event_id == delivery.event_id,
+            )
+            .execution_options(synchronize_session=False)
+        )
+    log.info("webhooks.erased_call_not_sent", business_id=business_id, delivery_id=delivery_id)
+    return False
 
 
 def _log_attempt(
