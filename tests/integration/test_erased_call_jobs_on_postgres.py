@@ -12,9 +12,10 @@ finds it erased. The interleavings are held with database locks, each step await
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, MutableMapping
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
+from typing import Any
 
 import pytest
 from sqlalchemy import select, update
@@ -35,6 +36,7 @@ from tests.fakes.twilio_rest import FakeTwilioServer, fake_twilio
 from tests.fakes.webhook_receiver import SECRET, FakeWebhookReceiver, webhook_receiver
 from tests.support.environment import configured
 from tests.support.lock_waits import until_waiting
+from tests.support.log_capture import capture_logs
 from tests.unit.worker.conftest import fake_service_env
 from tests.unit.worker.erasure_world import Person, late_recording, person_world, traces
 
@@ -97,6 +99,14 @@ def _nothing_sent_or_left(
     assert traces(person.business_id, person.phone, person.world.call_sid, "Dana") == []
 
 
+def _logged_ids_only(person: Person, logs: list[MutableMapping[str, Any]], event: str) -> None:
+    """The job said it found its call erased, in a line that names neither the person's
+    number nor the call."""
+    assert event in [line["event"] for line in logs]
+    for private in (person.phone, person.world.call_sid, "Dana"):
+        assert private not in repr(logs)
+
+
 def test_an_analysis_and_a_delivery_queued_before_the_erasure_find_nothing_after_it(
     env: Settings,
     fake_twilio: FakeTwilioServer,
@@ -151,10 +161,12 @@ def test_an_analysis_once_the_erasure_remembered_the_call_sends_nothing_to_the_a
             ).all()
             erasure = pool.submit(run_erasure, bid, person.world.erasure_id, adapters)
             until_waiting(_DELETE_DELIVERIES, erasure, what="the erasure held at its first step")
-            analysed = _analyse(person, adapters)
+            with capture_logs() as logs:
+                analysed = _analyse(person, adapters)
         assert erasure.result(timeout=30) is True
 
     assert analysed is None
+    _logged_ids_only(person, logs, "calls.erased_call_ignored")
     _nothing_sent_or_left(person, fake_openai, webhook_receiver)
 
 
@@ -199,8 +211,10 @@ def test_a_delivery_between_the_erasure_remembering_the_call_and_deleting_it_sen
     with tenant_session(bid) as session:
         remember_erased_calls(session, bid, person.world.erasure_id, [call_sid])
 
-    assert _deliver(person, adapters) is True  # nothing to send
+    with capture_logs() as logs:
+        assert _deliver(person, adapters) is True  # nothing to send
     assert webhook_receiver.received == []
+    _logged_ids_only(person, logs, "webhooks.erased_call_not_sent")
     with tenant_session(bid) as session:
         assert session.get(WebhookDelivery, person.world.generic_delivery_id) is None
 
