@@ -18,8 +18,12 @@ def status_event() -> CallStatusChanged:
 
 
 def test_every_event_has_a_unique_id_a_type_and_a_utc_time() -> None:
-    first, second = status_event(), status_event()
+    """Unique to what it reports: the same status of the same call (Twilio's callback sent
+    again) is the same event."""
+    first = status_event()
+    second = CallStatusChanged(business_id=1, call_sid="CA1", call_status="in-progress")
     assert first.event_id != second.event_id
+    assert status_event().event_id == first.event_id
     assert first.type == first.routing_key == "call.status"
     assert (
         first.occurred_at.utcoffset() is not None

@@ -231,6 +231,34 @@ async def test_a_completed_recording_becomes_a_recording_ready_event(
     assert (event.recording_sid, event.call_sid, event.duration_s) == (RECORDING_SID, CALL_SID, 31)
 
 
+async def test_a_callback_twilio_sends_again_is_published_as_the_same_event(
+    client: httpx.AsyncClient, events: InMemoryEventPublisher
+) -> None:
+    """Twilio sends a callback again when it got no 2xx in time: the same event id (the
+    consumers' dedup key), from its call sid and status or its recording sid. Another status
+    of the call, or the same sid under another business, is another event."""
+    recording = {
+        "CallSid": CALL_SID,
+        "RecordingSid": RECORDING_SID,
+        "RecordingUrl": f"https://api.twilio.com/{RECORDING_SID}",
+        "RecordingStatus": "completed",
+    }
+    posts = [
+        ("/twilio/voice/status?business_id=7", {**CALL, "CallStatus": "busy"}),
+        ("/twilio/voice/status?business_id=7", {**CALL, "CallStatus": "busy"}),
+        ("/twilio/voice/status?business_id=7", {**CALL, "CallStatus": "ringing"}),
+        ("/twilio/voice/status?business_id=8", {**CALL, "CallStatus": "busy"}),
+        ("/twilio/voice/recording?business_id=7", recording),
+        ("/twilio/voice/recording?business_id=7", recording),
+    ]
+    for path, form in posts:
+        assert (await client.post(path, data=form, headers=signed(path, form))).status_code == 204
+
+    ids = [event.event_id for event in events.events]
+    assert ids[0] == ids[1] and ids[4] == ids[5]
+    assert len({ids[0], ids[2], ids[3], ids[4]}) == 4
+
+
 @pytest.mark.parametrize("recording_status", ["in-progress", "absent", "failed"])
 async def test_a_recording_that_is_not_completed_publishes_nothing(
     client: httpx.AsyncClient, events: InMemoryEventPublisher, recording_status: str

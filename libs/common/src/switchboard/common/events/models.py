@@ -2,20 +2,29 @@
 
 Each event is past tense and self-contained: consumers dedupe on ``event_id`` (delivery is
 at least once) and route on ``type``, which is also the AMQP routing key.
+
+An event that reports what Twilio names (a call's status, a recording) has an id derived from
+those names (:attr:`EventBase.fact_fields`): Twilio sends a callback again when its first got
+no 2xx in time, and may send one twice, and each reaches the gateway as a new request; the
+same id makes it the same event, so every consumer's dedup (the follow-up jobs, the webhook
+deliveries and their ``X-Switchboard-Delivery`` key) holds for it too.
 """
 
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from typing import Annotated, Literal
-from uuid import uuid4
+from typing import Annotated, ClassVar, Literal, Self
+from uuid import UUID, uuid4, uuid5
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, TypeAdapter
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, TypeAdapter, model_validator
 
 Direction = Literal["inbound", "outbound"]
 #: Twilio's ``Direction`` of a call it placed: from its REST API (ours, an outbound run) or
 #: from a ``<Dial>``. Either is an ``outbound`` call here.
 TWILIO_OUTBOUND_DIRECTIONS = frozenset({"outbound-api", "outbound-dial"})
+#: The namespace of the ids derived from Twilio's names (:func:`fact_event_id`); never changed,
+#: or a callback sent again across the change would be a new event.
+_FACT_IDS = UUID("6f1d8c8e-3b52-4f0e-9a51-6c1b2d0e7a43")
 
 
 def _our_direction(value: object) -> object:
@@ -37,15 +46,32 @@ class TranscriptTurn(BaseModel):
     at: datetime
 
 
+def fact_event_id(business_id: int, event_type: str, *names: str) -> str:
+    """The id of the business's event of ``event_type`` about what Twilio named ``names``."""
+    return str(uuid5(_FACT_IDS, ":".join((str(business_id), event_type, *names))))
+
+
 class EventBase(BaseModel):
     """Fields every call event carries."""
 
     model_config = ConfigDict(frozen=True, extra="ignore")
 
+    #: The fields naming what the event reports, when Twilio names it: an event given no id
+    #: gets :func:`fact_event_id` of them, so each delivery of one callback is one event.
+    fact_fields: ClassVar[tuple[str, ...]] = ()
+
     event_id: str = Field(default_factory=lambda: str(uuid4()))
     type: str
     occurred_at: datetime = Field(default_factory=utc_now)
     business_id: int
+
+    @model_validator(mode="after")
+    def _id_of_the_fact(self) -> Self:
+        if self.fact_fields and "event_id" not in self.model_fields_set:
+            names = (str(getattr(self, name)) for name in self.fact_fields)
+            # Frozen: set once, here, before anyone holds the event.
+            self.__dict__["event_id"] = fact_event_id(self.business_id, self.type, *names)
+        return self
 
     @property
     def routing_key(self) -> str:
@@ -73,6 +99,8 @@ class CallStarted(EventBase):
 
 class CallStatusChanged(EventBase):
     """Twilio reported a call status (``ringing``, ``in-progress``, ``completed``, ``busy``…)."""
+
+    fact_fields = ("call_sid", "call_status")
 
     type: Literal["call.status"] = "call.status"
     call_sid: str
@@ -110,6 +138,8 @@ class CallEnded(EventBase):
 
 class RecordingReady(EventBase):
     """Twilio finished a call recording; the file can be fetched from ``recording_url``."""
+
+    fact_fields = ("recording_sid",)
 
     type: Literal["recording.ready"] = "recording.ready"
     call_sid: str

@@ -1,8 +1,10 @@
 """What a call event leads to: the follow-up jobs, enqueued once per event in one transaction.
 
 Each job's dedup key is ``<event_id>:<actor>`` kept forever, so an event delivered twice
-(the bus is at-least-once) creates no second job; a recording's job is keyed by its sid, so
-Twilio's retried callback (a new event) does not process it twice either. Jobs carry ids:
+(the bus is at-least-once) creates no second job, and neither does a status or recording
+callback Twilio sent again: its event has the first's id (``events.models.fact_event_id``).
+A recording's job is keyed by its sid besides (the key of the events published before their
+ids were derived). Jobs carry ids:
 what ``call.ended`` reports (timings, end reason, transcript) and the callers' numbers are
 written on the call log in that transaction, and webhook bodies on their delivery rows.
 """
@@ -164,10 +166,9 @@ def _jobs_for(session: Session, event: EventBase, erased: bool) -> list[JobRef]:
                 ),
             ]
         case RecordingReady():
-            # Keyed by the recording, not the event: Twilio retries an unanswered callback,
-            # and each retry reaches us as a new event for the same recording. A recording
-            # of an erased call gets its job too: the job deletes it at Twilio, downloading
-            # nothing (``recordings.py``).
+            # Keyed by the recording (as before events of one recording shared their id):
+            # Twilio retries an unanswered callback. A recording of an erased call gets its
+            # job too: the job deletes it at Twilio, downloading nothing (``recordings.py``).
             return [
                 enqueue_unique(
                     PROCESS_RECORDING,
