@@ -54,9 +54,9 @@ from tests.fakes.openai_http import FakeOpenAIServer, fake_openai
 from tests.fakes.twilio_calls import silent_wav
 from tests.fakes.twilio_rest import FakeTwilioServer, fake_twilio
 from tests.fakes.webhook_receiver import FakeWebhookReceiver, webhook_receiver
-from tests.support.database import lock_waiters
 from tests.support.environment import configured
 from tests.support.factories import TestBusiness, make_business, unique_phone
+from tests.support.lock_waits import until_waiting
 from tests.support.waiting import wait_for
 from tests.unit.worker.conftest import fake_service_env
 from tests.unit.worker.jobs import jobs_of
@@ -70,7 +70,9 @@ T = TypeVar("T")
 TWICE = ["one_after_the_other", "at_once"]
 #: The statements the races wait in.
 _CALL_LOCK = "SELECT pg_advisory_xact_lock%"
-_LOCK_ITEM = "SELECT outbound_items.%FOR UPDATE%"
+#: The first of two handlers waits on the item's row; the second on the call's lock (taken
+#: first, to look for an erasure of the call), which the first holds.
+_LOCK_ITEM_OR_CALL = "SELECT %"
 
 
 @pytest.fixture
@@ -112,12 +114,12 @@ def _at_once(
         with tenant_session(business_id) as holder:
             lock(holder)
             pending = [pool.submit(handle, item) for item in items]
-            wait_for(
-                lambda: any(f.done() for f in pending) or lock_waiters(statement) >= len(items),
+            until_waiting(
+                statement,
+                *pending,
                 what=f"{len(items)} of {call_sid}'s handlers waiting on its lock",
+                backends=len(items),
             )
-            done = [f.result() for f in pending if f.done()]
-            assert not done, f"finished instead of waiting: {done}"
             holder.rollback()
         return [f.result(timeout=30) for f in pending]
 
@@ -284,7 +286,8 @@ def test_a_busy_outcome_twilio_reports_twice_calls_the_person_again_once(
 
 def test_two_workers_applying_one_busy_at_once_put_the_item_back_once(worker: Settings) -> None:
     """Two jobs moving the item on the same status (two deliveries, or a status job and the
-    driver's look-up of the call) race on the item's row: the second finds it moved."""
+    driver's look-up of the call) race on the call's lock and the item's row: the second
+    finds it moved."""
     business = make_business()
     person = unique_phone()
     with tenant_session(business.id) as session:
@@ -317,7 +320,7 @@ def test_two_workers_applying_one_busy_at_once_put_the_item_back_once(worker: Se
         lambda _: apply_call_status(business.id, run_id, item.id, call_sid, "busy"),
         [1, 2],
         lock=lock_item,
-        statement=_LOCK_ITEM,
+        statement=_LOCK_ITEM_OR_CALL,
     )
 
     assert Counter(outcomes) == Counter({"pending": 1, None: 1})
