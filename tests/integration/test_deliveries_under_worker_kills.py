@@ -201,6 +201,7 @@ def test_a_push_the_service_took_as_the_worker_died_comes_again_under_its_topic(
         business.id,
         PushSubscription(
             business_id=business.id,
+            api_key_id=business.api_key_id,
             endpoint=browser["endpoint"],
             p256dh=browser["keys"]["p256dh"],
             auth=browser["keys"]["auth"],

@@ -25,6 +25,8 @@ class TestBusiness:
     id: int
     api_key: str
     phone_number: str
+    #: The id of ``api_key`` (a push subscription's ``api_key_id``).
+    api_key_id: int = 0
 
 
 def make_business(name: str = "Test Business") -> TestBusiness:
@@ -32,4 +34,4 @@ def make_business(name: str = "Test Business") -> TestBusiness:
     phone = unique_phone()
     business, key = create_business(name, phone)
     private_data.register(key.key)
-    return TestBusiness(business.id, key.key, phone)
+    return TestBusiness(business.id, key.key, phone, key.id)

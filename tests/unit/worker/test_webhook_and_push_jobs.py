@@ -420,6 +420,7 @@ def test_a_gone_browser_is_dropped_and_the_reminder_s_other_browsers_still_get_i
         session.add(
             PushSubscription(
                 business_id=world.id,
+                api_key_id=world.business.api_key_id,
                 endpoint=live_info["endpoint"],
                 p256dh=live_info["keys"]["p256dh"],
                 auth=live_info["keys"]["auth"],

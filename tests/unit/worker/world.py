@@ -174,6 +174,7 @@ def make_world(
         bid,
         PushSubscription(
             business_id=bid,
+            api_key_id=business.api_key_id,
             endpoint=push_endpoint or "https://push.example.com/abc",
             p256dh="BPk",
             auth="au",

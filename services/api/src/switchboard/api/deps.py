@@ -16,11 +16,12 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from switchboard.common.logging import bind_in_scope
 from switchboard.common.settings import Settings, get_settings
-from switchboard.domain.businesses.accounts import business_for_api_key
+from switchboard.domain.businesses.accounts import live_api_key
 
 _bearer = HTTPBearer(auto_error=False)
-#: Where a request keeps its API key's business once looked up.
+#: Where a request keeps its API key's business, and the key's id, once looked up.
 _BUSINESS = "switchboard.business_id"
+_API_KEY = "switchboard.api_key_id"
 Credentials = Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)]
 
 
@@ -50,12 +51,21 @@ def current_business_id(request: Request, credentials: Credentials) -> int:
     known = request.scope.get(_BUSINESS)
     if isinstance(known, int):  # looked up before the body was read
         return known
-    business_id = business_for_api_key(_token(credentials))
-    if business_id is None:
+    found = live_api_key(_token(credentials))
+    if found is None:
         raise _unauthorized("invalid or revoked API key")
+    api_key_id, business_id = found
     bind_in_scope(business_id=business_id)  # the request's later lines and its access line
-    request.scope[_BUSINESS] = business_id
+    request.scope[_BUSINESS], request.scope[_API_KEY] = business_id, api_key_id
     return business_id
+
+
+def current_api_key_id(
+    request: Request, business_id: Annotated[int, Depends(current_business_id)]
+) -> int:
+    """The id of the API key (of ``current_business_id``'s business) that authorised this
+    request: the member whose browser a push subscription is."""
+    return int(request.scope[_API_KEY])
 
 
 def _same_secret(given: str, expected: str) -> bool:
@@ -97,5 +107,6 @@ BEFORE_BODY: dict[object, Callable[[Request], Awaitable[None]]] = {
 }
 
 CurrentBusiness = Annotated[int, Depends(current_business_id)]
+CurrentApiKey = Annotated[int, Depends(current_api_key_id)]
 AdminOnly = Depends(require_admin)
 InternalOnly = Depends(require_internal)

@@ -22,6 +22,12 @@ class PushSubscription(TenantOwned, Timestamped, Base):
     business_id_leads_unique_key = True
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    #: The API key (a member of the business) whose browser it is: only a live key's
+    #: subscriptions are pushed, and revoking the key deletes them. None: registered before
+    #: subscriptions had keys (migration 0045), and pushed no more until registered again.
+    api_key_id: Mapped[int | None] = mapped_column(
+        BigId, ForeignKey("api_keys.id", ondelete="CASCADE"), index=True
+    )
     endpoint: Mapped[str] = mapped_column(String(1000))
     p256dh: Mapped[str] = mapped_column(String(200))
     auth: Mapped[str] = mapped_column(String(100))

@@ -12,13 +12,13 @@ import secrets
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import select, update
+from sqlalchemy import delete, select, update
 from sqlalchemy.exc import IntegrityError
 
 from switchboard.common.db.base import utcnow
 from switchboard.common.db.tenancy import system_session, tenant_session
 from switchboard.common.errors import NotFoundError
-from switchboard.common.models import AgentSettings, ApiKey, Business
+from switchboard.common.models import AgentSettings, ApiKey, Business, PushSubscription
 
 API_KEY_PREFIX = "sbk_"
 
@@ -70,7 +70,8 @@ def list_api_keys(business_id: int) -> list[ApiKey]:
 
 def revoke_api_key(business_id: int, key_id: int) -> ApiKey:
     """Revoke one of the business's keys (again: no change) and return it; it stops working
-    at once, and the dashboard sessions opened with it end."""
+    at once, the dashboard sessions opened with it end, and the browsers it subscribed to
+    push notifications are unsubscribed (its holder hears no more of the business)."""
     with tenant_session(business_id) as session:
         row = session.execute(
             select(ApiKey).where(ApiKey.business_id == business_id, ApiKey.id == key_id)
@@ -79,6 +80,11 @@ def revoke_api_key(business_id: int, key_id: int) -> ApiKey:
             raise NotFoundError(f"API key {key_id} not found for business {business_id}")
         if row.revoked_at is None:
             row.revoked_at = utcnow()
+        session.execute(
+            delete(PushSubscription).where(
+                PushSubscription.business_id == business_id, PushSubscription.api_key_id == key_id
+            )
+        )
         session.flush()
         return row
 

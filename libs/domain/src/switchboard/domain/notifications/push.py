@@ -10,6 +10,7 @@ from sqlalchemy import delete, select
 from switchboard.common.db.base import as_utc, utcnow
 from switchboard.common.db.owned import owned_row
 from switchboard.common.db.tenancy import tenant_session
+from switchboard.common.errors import NotFoundError
 from switchboard.common.integrations.push import (
     PushSender,
     PushSubscriptionInfo,
@@ -21,6 +22,7 @@ from switchboard.common.jobs.catalog import SEND_PUSH_NOTIFICATION
 from switchboard.common.logging import get_logger
 from switchboard.common.models import PushSubscription, Reminder
 from switchboard.common.models.notifications import PENDING_REMINDER_SQL
+from switchboard.domain.notifications.subscriptions import pushed
 
 log = get_logger(__name__)
 
@@ -68,15 +70,22 @@ def send_push(
     business_id: int, sender: PushSender, *, subscription_id: int, reminder_id: int
 ) -> bool:
     """Push a reminder to one subscription, its text read now; a gone subscription (404/410)
-    is deleted. Another business's subscription or reminder (or a reminder deleted since) is
-    ``NotFoundError``; one no longer due (:func:`still_due`) is skipped.
+    is deleted. Another business's subscription or reminder, one deleted since, or a
+    subscription no longer pushed (its API key revoked: :func:`.subscriptions.pushed`) is
+    ``NotFoundError``; a reminder no longer due (:func:`still_due`) is skipped.
 
     At least once: a worker that dies after the push service took the push, before the job's
     success is recorded, has the job redelivered and the push sent again, under the same
     :func:`reminder_topic` (Web Push has no idempotency key and nothing to look a push up by).
     """
     with tenant_session(business_id) as session:
-        row = owned_row(session, PushSubscription, business_id, subscription_id)
+        row = session.execute(
+            select(PushSubscription).where(
+                PushSubscription.id == subscription_id, pushed(business_id)
+            )
+        ).scalar_one_or_none()
+        if row is None:
+            raise NotFoundError(f"subscription {subscription_id} not found")
         info = PushSubscriptionInfo(row.endpoint, row.p256dh, row.auth)
         reminder = owned_row(session, Reminder, business_id, reminder_id)
         if not still_due(reminder, utcnow()):
@@ -107,8 +116,9 @@ def send_push(
 
 
 def send_due_reminders(business_id: int, now: datetime | None = None) -> int:
-    """Mark due reminders sent and queue a push per subscription, once per reminder (the
-    job gets the ids; the text is read when it is sent); with no subscription, ``unheard``."""
+    """Mark due reminders sent and queue a push per subscription pushed (a live API key's),
+    once per reminder (the job gets the ids; the text is read when it is sent); with no
+    such subscription, ``unheard``."""
     now = now or utcnow()
     with tenant_session(business_id) as session:
         due = list(
@@ -123,9 +133,7 @@ def send_due_reminders(business_id: int, now: datetime | None = None) -> int:
             ).scalars()
         )
         subscriptions = list(
-            session.execute(
-                select(PushSubscription.id).where(PushSubscription.business_id == business_id)
-            ).scalars()
+            session.execute(select(PushSubscription.id).where(pushed(business_id))).scalars()
         )
         for reminder in due:
             if not subscriptions:  # nobody to tell: said on the reminder, never retried

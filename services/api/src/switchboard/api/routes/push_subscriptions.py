@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from fastapi import APIRouter, Response, status
 
-from switchboard.api.deps import CurrentBusiness, SettingsDep
+from switchboard.api.deps import CurrentApiKey, CurrentBusiness, SettingsDep
 from switchboard.api.idempotency import Idempotent
 from switchboard.api.pagination import Paging, to_page
 from switchboard.api.params import NOT_FOUND, UNAUTHORIZED, SubscriptionId
@@ -33,14 +33,21 @@ router = APIRouter(
 )
 def subscribe(
     business_id: CurrentBusiness,
+    api_key_id: CurrentApiKey,
     body: PushSubscriptionCreate,
     response: Response,
     settings: SettingsDep,
 ) -> PushSubscriptionPublic:
     """Store a browser's push subscription (201), or refresh a known endpoint's keys (200).
-    An endpoint that is, or resolves to, a non-public address is a 422."""
+    An endpoint that is, or resolves to, a non-public address is a 422.
+
+    The browser is this API key's: it gets the business's notifications while the key is
+    live, and revoking the key unsubscribes it. The same browser registered with another of
+    the business's keys moves to that key; registered in another business, it is a
+    subscription there too, told only that business's notifications."""
     subscription, created = subscriptions.subscribe(
         business_id,
+        api_key_id,
         body.endpoint,
         body.keys.p256dh,
         body.keys.auth,
