@@ -236,7 +236,7 @@ def test_a_browser_registered_before_subscriptions_had_keys_is_pushed_once_regis
     a = make_business("A")
     browser = Browser(fake_push_service)
     _, subscription_id = browser.subscribe(client, a.api_key)
-    with tenant_session(a.id) as session:  # as migration 0045 left it: nobody's
+    with tenant_session(a.id) as session:  # as migration 0042 left it: nobody's
         session.execute(
             update(PushSubscription)
             .where(PushSubscription.id == subscription_id)

@@ -24,7 +24,7 @@ class PushSubscription(TenantOwned, Timestamped, Base):
     id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
     #: The API key (a member of the business) whose browser it is: only a live key's
     #: subscriptions are pushed, and revoking the key deletes them. None: registered before
-    #: subscriptions had keys (migration 0045), and pushed no more until registered again.
+    #: subscriptions had keys (migration 0042), and pushed no more until registered again.
     api_key_id: Mapped[int | None] = mapped_column(
         BigId, ForeignKey("api_keys.id", ondelete="CASCADE"), index=True
     )

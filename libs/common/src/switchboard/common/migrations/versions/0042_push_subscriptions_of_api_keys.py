@@ -3,10 +3,10 @@
 ``api_key_id``: the key (a member of the business) whose browser it is. Only a subscription of
 a live key is pushed; revoking the key deletes its subscriptions (deleting the key, too). A
 subscription from before has no key and is pushed no more until its browser registers again
-(the dashboard does on every load): nobody can say whose browser it is, and a browser whose
-user has left the business must not hear of its leads.
+(Web Push clients register their subscription each time they start): nobody can say whose
+browser it is, and a browser whose user has left the business must not hear of its leads.
 
-Revision ID: 0045
+Revision ID: 0042
 Revises: 0041
 Create Date: 2026-12-06
 """
@@ -16,7 +16,7 @@ from collections.abc import Sequence
 import sqlalchemy as sa
 from alembic import op
 
-revision: str = "0045"
+revision: str = "0042"
 down_revision: str | None = "0041"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
