@@ -1,7 +1,11 @@
 """An erasure racing a recording job's attach, on PostgreSQL: they serialize on the call's lock
 (``erasures/erased_calls.py``), so the erased voice never comes back. And an erased call's
 status reaching its outbound item while the erasure runs, or after it: the item is never put
-back to be dialed, so the erased person is never called again.
+back to be dialed, so the erased person is never called again. And the person's outbound
+item dialed once the erasure is accepted, however the driver's ticks fall between its steps:
+no call goes out (the request and the dial serialize on the number's lock,
+``erasures/requests.py``); a dial of unknown outcome is closed, not looked up by a blank
+number.
 
 The interleavings are held with database locks a test connection takes and lets go of, each
 step awaited on ``pg_stat_activity`` (a backend waiting on a lock), never slept for.
@@ -14,7 +18,7 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import delete, select
 
 from switchboard.common.bootstrap import Adapters
 from switchboard.common.db import tenant_session
@@ -23,6 +27,7 @@ from switchboard.common.integrations.storage import make_recording_storage
 from switchboard.common.models import (
     CallLog,
     ErasedCall,
+    Erasure,
     OutboundItem,
     OutboundRun,
     Recording,
@@ -31,16 +36,19 @@ from switchboard.common.models import (
 )
 from switchboard.common.settings import Settings
 from switchboard.domain.calls.recordings import process_recording
-from switchboard.domain.erasures import run_erasure
+from switchboard.domain.erasures import request_erasure, run_erasure
 from switchboard.domain.erasures.erased_calls import call_sid_hash
 from switchboard.domain.erasures.job import ERASED_ITEM
+from switchboard.domain.erasures.requests import phone_hash
 from switchboard.domain.outbound.calls import apply_call_status
-from switchboard.domain.outbound.dialing import CallUrls
+from switchboard.domain.outbound.dialing import CallUrls, DialRetries, claim_item, dial
 from switchboard.domain.outbound.driver import drive_run
+from switchboard.domain.outbound.lease import acquire_lease
 from tests.fakes.openai_http import FakeOpenAIServer, fake_openai
 from tests.fakes.twilio_rest import FakeTwilioServer, fake_twilio
 from tests.support.environment import configured
 from tests.support.lock_waits import until_waiting
+from tests.support.waiting import wait_for
 from tests.unit.worker.conftest import fake_service_env
 from tests.unit.worker.erasure_world import Person, late_recording, person_world, traces
 from tests.unit.worker.world import add, sid
@@ -66,6 +74,9 @@ _INSERT_ERASED_CALL = "INSERT INTO erased_calls%"
 _CALL_LOCK = "SELECT pg_advisory_xact_lock%"
 _LOCK_RECORDING = "SELECT recordings.%FOR UPDATE%"
 _DELETE_REMINDERS = "DELETE FROM reminders%"
+_INSERT_ERASURE = "INSERT INTO erasures%"
+_DIAL_LOCK = "SELECT pg_advisory_xact_lock_shared%"
+_REQUEST_LOCK = "SELECT pg_advisory_xact_lock(%"
 
 
 def _new_call(person: Person) -> str:
@@ -168,19 +179,32 @@ def test_an_attach_under_way_when_the_erasure_comes_is_removed_by_it(
     assert traces(bid, person.phone, call_sid, "Dana") == []
 
 
-def _calling(person: Person) -> int:
-    """The person's outbound item is ringing them on the person's call, in a running run that
-    tries a busy lead again at once; the run's id."""
-    bid, call_sid = person.business_id, person.world.call_sid
-    with tenant_session(bid) as session:
-        item = session.get(OutboundItem, person.item_id)
-        assert item is not None
-        item.status, item.call_sid, item.last_call_status = "in_progress", call_sid, "ringing"
-        item.attempts, item.calls_placed, item.placed_at = 1, 1, utcnow()
-        run = session.get(OutboundRun, item.run_id)
+def _running(person: Person, **item: object) -> int:
+    """The person's outbound item (its columns set to ``item``) in a running run that tries a
+    busy lead again at once; the run's id."""
+    with tenant_session(person.business_id) as session:
+        row = session.get(OutboundItem, person.item_id)
+        assert row is not None
+        for column, value in item.items():
+            setattr(row, column, value)
+        run = session.get(OutboundRun, row.run_id)
         assert run is not None
         run.status, run.retry_policy = "running", {"max_attempts": 3, "retry_delay_s": 0}
         return int(run.id)
+
+
+def _calling(person: Person) -> int:
+    """The person's outbound item is ringing them on the person's call, in a running run that
+    tries a busy lead again at once; the run's id."""
+    return _running(
+        person,
+        status="in_progress",
+        call_sid=person.world.call_sid,
+        last_call_status="ringing",
+        attempts=1,
+        calls_placed=1,
+        placed_at=utcnow(),
+    )
 
 
 def _drive(bid: int, run_id: int, adapters: Adapters) -> str:
@@ -248,3 +272,174 @@ def test_statuses_of_an_erased_call_after_the_erasure_move_its_item_only_to_its_
     assert _drive(bid, run_id, adapters) == "completed"
     assert fake_twilio.calls == {}
     _assert_closed_uncalled(person, fake_twilio)
+
+
+def _item(person: Person) -> OutboundItem:
+    with tenant_session(person.business_id) as session:
+        item = session.get(OutboundItem, person.item_id)
+        assert item is not None
+        return item
+
+
+def _assert_never_dialed(person: Person, fake_twilio: FakeTwilioServer) -> None:
+    """The person's item was closed as the erasure closes it, no call placed to them."""
+    assert fake_twilio.calls == {}
+    item = _item(person)
+    assert (item.status, item.error, item.call_sid) == ("cancelled", ERASED_ITEM, None)
+    assert item.calls_placed == 0
+
+
+#: Where the erasure is when the driver ticks: accepted, its job not started (the world's
+#: erasure is pending); held at its first step; held at the step before its outbound step.
+_ERASURE_HELD_AT = {
+    "accepted": None,
+    "first step": (WebhookDelivery, _DELETE_DELIVERIES),
+    "before its outbound step": (Reminder, _DELETE_REMINDERS),
+}
+
+
+@pytest.mark.parametrize("held_at", list(_ERASURE_HELD_AT))
+def test_the_driver_ticking_while_the_erasure_is_under_way_never_calls_the_person(
+    env: Settings, fake_twilio: FakeTwilioServer, held_at: str
+) -> None:
+    """The person's item is due in a running run; the driver ticks once the erasure is
+    accepted, before its job runs or while it is held between its steps. The item is closed,
+    never dialed, and the run completes; the erasure then blanks it."""
+    adapters = Adapters(env)
+    person = person_world(fake_twilio, make_recording_storage(env))
+    bid = person.business_id
+    run_id = _running(person)
+    held = _ERASURE_HELD_AT[held_at]
+    if held is None:
+        tick = _drive(bid, run_id, adapters)
+        assert run_erasure(bid, person.world.erasure_id, adapters) is True
+    else:
+        model, statement = held
+        with ThreadPoolExecutor(1) as pool:
+            with tenant_session(bid) as holder:
+                holder.execute(
+                    select(model.id).where(model.business_id == bid).with_for_update()
+                ).all()
+                erasure = pool.submit(run_erasure, bid, person.world.erasure_id, adapters)
+                until_waiting(statement, erasure, what=f"the erasure held at its {held_at}")
+                tick = _drive(bid, run_id, adapters)
+            assert erasure.result(timeout=30) is True
+
+    assert tick == "completed"
+    _assert_never_dialed(person, fake_twilio)
+    assert (_item(person).phone, _item(person).attempts) == ("", 1)  # claimed once, closed
+    assert traces(bid, person.phone, "Dana") == []
+
+
+def _claimed(person: Person) -> int:
+    """The person's item claimed by the run's driver (``dialing``, committed), holding the
+    run's lease, with no erasure of the person yet; the run's id."""
+    bid = person.business_id
+    with tenant_session(bid) as session:
+        session.execute(delete(Erasure).where(Erasure.id == person.world.erasure_id))
+    run_id = _running(person)
+    with tenant_session(bid) as session:
+        run = session.get(OutboundRun, run_id)
+        assert run is not None
+    assert acquire_lease(bid, run_id, "test")
+    assert claim_item(bid, run) == person.item_id
+    return run_id
+
+
+def _dial(person: Person, run_id: int, adapters: Adapters) -> bool:
+    """The driver's dial of the claimed item, as its tick runs it."""
+    return dial(
+        person.business_id,
+        run_id,
+        person.item_id,
+        owner="test",
+        twilio=adapters.twilio,
+        urls=CallUrls("https://gateway.example.com"),
+        retries=DialRetries(),
+        sleep=lambda _: None,
+    )
+
+
+def test_a_request_under_way_when_the_claimed_item_is_dialed_goes_first_and_no_call_is_placed(
+    env: Settings, fake_twilio: FakeTwilioServer
+) -> None:
+    """The item was claimed before the request; the request is held at its insert (a
+    conflicting erasure, uncommitted, holds it) when the dial comes. The dial waits for the
+    request on the number's lock, then finds the person under erasure: no call."""
+    adapters = Adapters(env)
+    person = person_world(fake_twilio, make_recording_storage(env))
+    bid = person.business_id
+    run_id = _claimed(person)
+    with ThreadPoolExecutor(2) as pool:
+        with tenant_session(bid) as holder:
+            holder.add(
+                Erasure(
+                    business_id=bid,
+                    phone=person.phone,
+                    phone_hash=phone_hash(bid, person.phone),
+                    counts={},
+                )
+            )
+            holder.flush()
+            request = pool.submit(request_erasure, bid, person.phone)
+            until_waiting(_INSERT_ERASURE, request, what="the request held at its insert")
+            dialed = pool.submit(_dial, person, run_id, adapters)
+            until_waiting(_DIAL_LOCK, request, dialed, what="the dial waiting on the number")
+            holder.rollback()  # the request's insert goes through
+        assert request.result(timeout=30).repeated is False
+        assert dialed.result(timeout=30) is True
+
+    _assert_never_dialed(person, fake_twilio)
+    assert _item(person).phone == person.phone  # the erasure's job blanks it
+
+
+def test_a_dial_under_way_when_the_request_comes_is_placed_before_the_request_is_accepted(
+    env: Settings, fake_twilio: FakeTwilioServer
+) -> None:
+    """Twilio holds the dial's call; the request for the person waits on the number's lock
+    until the dial has recorded its call: the call went out before the request was accepted,
+    never after."""
+    adapters = Adapters(env)
+    person = person_world(fake_twilio, make_recording_storage(env))
+    bid = person.business_id
+    run_id = _claimed(person)
+    fake_twilio.hold_next("create_call")
+    with ThreadPoolExecutor(2) as pool:
+        dialed = pool.submit(_dial, person, run_id, adapters)
+        wait_for(lambda: fake_twilio.held or dialed.done(), what="Twilio holding the call")
+        request = pool.submit(request_erasure, bid, person.phone)
+        until_waiting(_REQUEST_LOCK, request, dialed, what="the request waiting on the dial")
+        fake_twilio.release()
+        assert dialed.result(timeout=30) is True
+        assert request.result(timeout=30).repeated is False
+
+    [call] = fake_twilio.calls.values()
+    assert call.params["To"] == person.phone
+    item = _item(person)
+    assert (item.status, item.call_sid) == ("in_progress", call.sid)
+
+
+@pytest.mark.parametrize("run_status", ["running", "cancelled"])
+def test_a_dial_of_unknown_outcome_of_an_erased_person_is_closed_not_looked_up(
+    env: Settings, fake_twilio: FakeTwilioServer, run_status: str
+) -> None:
+    """The person's item is ``dialing`` with no call (its dial got no answer) when the
+    erasure blanks its number: the next tick, or the cancelled run's settling, closes it as
+    the erasure's (Twilio is not asked about a blank number) and the run can end."""
+    adapters = Adapters(env)
+    person = person_world(fake_twilio, make_recording_storage(env))
+    bid = person.business_id
+    run_id = _running(person, status="dialing", attempts=1, updated_at=utcnow())
+    if run_status == "cancelled":
+        with tenant_session(bid) as session:
+            run = session.get(OutboundRun, run_id)
+            assert run is not None
+            run.status, run.finished_at = "cancelled", utcnow()
+    assert run_erasure(bid, person.world.erasure_id, adapters) is True
+    assert (_item(person).status, _item(person).phone) == ("dialing", "")
+
+    tick = _drive(bid, run_id, adapters)
+
+    assert tick == ("completed" if run_status == "running" else "cancelled")
+    _assert_never_dialed(person, fake_twilio)
+    assert traces(bid, person.phone, "Dana") == []

@@ -67,6 +67,14 @@ log = get_logger(__name__)
 
 #: Why a blanked outbound item that was still to be dialled never will be.
 ERASED_ITEM = "erased on the person's request"
+#: The number of an outbound item that dialed an erased person (the item, the run's history,
+#: stays).
+BLANKED = ""
+
+
+def erased_item_closed() -> dict[str, Any]:
+    """The columns of an outbound item of an erased person closed, never to be dialed."""
+    return {"status": "cancelled", "error": ERASED_ITEM, "completed_at": utcnow()}
 
 
 @dataclass(frozen=True)
@@ -268,16 +276,16 @@ def _outbound_items(session: Session, person: _Person) -> int:
         OutboundItem.phone == person.phone,
         OutboundItem.lead_id.in_(_lead_ids(session, person)),
     )
-    base = (OutboundItem.business_id == person.business_id, OutboundItem.phone != "", mine)
+    base = (OutboundItem.business_id == person.business_id, OutboundItem.phone != BLANKED, mine)
     session.execute(
         update(OutboundItem)
         .where(*base, OutboundItem.status == "pending")
-        .values(status="cancelled", error=ERASED_ITEM, completed_at=utcnow())
+        .values(**erased_item_closed())
         .execution_options(synchronize_session=False)
     )
     return _affected(
         session,
-        update(OutboundItem).where(*base).values(phone="", updated_at=utcnow()),
+        update(OutboundItem).where(*base).values(phone=BLANKED, updated_at=utcnow()),
     )
 
 

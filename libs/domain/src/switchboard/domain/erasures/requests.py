@@ -1,12 +1,25 @@
-"""Recording an erasure request and queueing its job; reading one back."""
+"""Recording an erasure request and queueing its job; reading one back; whether a number is
+under erasure.
+
+From the commit of its request, a number is under erasure (:func:`under_erasure`) until its
+erasure is done: the erasure keeps the number only so long. No call is placed to it meanwhile
+(``outbound/erased.py``), nor after (its outbound items are blanked by then). The request and
+each dial serialize on the number's lock (:func:`lock_number`): a dial takes it shared, looks
+for the erasure, and holds it until its call is placed and recorded; the request takes it
+exclusively before it looks for an unfinished erasure and records its own. Either the dial
+commits first (the call went out before the request was accepted, and the erasure then erases
+it), or the request does and the dial finds the number under erasure and places no call. So a
+request may wait for a dial of the number under way: one Twilio request, bounded by its
+timeout.
+"""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import select
-from sqlalchemy.orm import Session
+from sqlalchemy import ColumnElement, select, text
+from sqlalchemy.orm import QueryableAttribute, Session
 
 from switchboard.common.db.keyset import Page, fetch_page
 from switchboard.common.db.owned import owned_row
@@ -26,6 +39,31 @@ def phone_hash(business_id: int, phone: str) -> str:
     """The keyed hash an erasure keeps of its number once done (``common/keyed_hash.py``):
     per business, so two businesses' hashes of one number differ."""
     return keyed_hash(_HASH_PURPOSE, f"{business_id}:{phone}".encode())
+
+
+def lock_number(session: Session, business_id: int, phone: str, *, shared: bool) -> None:
+    """Hold the number's lock until the caller's transaction ends: ``shared`` for a dial, else
+    exclusive (a request). PostgreSQL; SQLite has one writer at a time already. Keyed by the
+    keyed hash, so no number reaches the lock table."""
+    if session.get_bind().dialect.name != "postgresql":
+        return
+    function = "pg_advisory_xact_lock_shared" if shared else "pg_advisory_xact_lock"
+    session.execute(
+        text(f"SELECT {function}(hashtextextended(:key, 0))"),
+        {"key": f"erasure number:{phone_hash(business_id, phone)}"},
+    )
+
+
+def under_erasure(
+    business_id: int, phone: ColumnElement[str] | QueryableAttribute[str]
+) -> ColumnElement[bool]:
+    """Whether an erasure of the business requested for ``phone`` (a column, correlated) is
+    not done yet: only an unfinished erasure keeps its number."""
+    return (
+        select(Erasure.id)
+        .where(Erasure.business_id == business_id, Erasure.phone == phone)
+        .exists()
+    )
 
 
 @dataclass(frozen=True)
@@ -56,10 +94,14 @@ def request_erasure(business_id: int, phone: str) -> Requested:
     The database holds one unfinished erasure per number and business (migration 0031): of
     two requests at the same instant, which both found none, the second's insert is ignored
     once the first commits, and it answers the first's erasure as a repeat.
+
+    The number's lock is taken first (:func:`lock_number`): once this commits, no dial of
+    the number places a call.
     """
     digest = phone_hash(business_id, phone)
     table: Any = Erasure.__table__
     with tenant_session(business_id) as session:
+        lock_number(session, business_id, phone, shared=False)  # a dial under way goes first
         while True:
             unfinished = _unfinished(session, business_id, digest)
             if unfinished is not None:

@@ -22,7 +22,7 @@ No status of a call an erasure erased moves its item (``calls.logs.erased_call``
 under the call's lock before the item is read): the erased person is never put back to be
 dialed, nor an erased call adopted. Only the call's end, if the item is still in flight on it,
 closes the item as the erasure closes the person's items still to be dialed
-(``erasures.job.ERASED_ITEM``), so that its line is freed and its run can end.
+(``erasures.job.erased_item_closed``), so that its line is freed and its run can end.
 """
 
 from __future__ import annotations
@@ -39,7 +39,7 @@ from switchboard.common.integrations.twilio_rest import TwilioRest
 from switchboard.common.logging import get_logger
 from switchboard.common.models import OutboundItem, OutboundRun
 from switchboard.domain.calls.logs import FINAL_CALL_STATUSES, erased_call
-from switchboard.domain.erasures.job import ERASED_ITEM
+from switchboard.domain.erasures.job import erased_item_closed
 from switchboard.domain.outbound.progress import IN_FLIGHT
 from switchboard.domain.outbound.runs import enqueue_driver
 from switchboard.domain.outbound.unheard import failed_unheard
@@ -148,7 +148,8 @@ def _close_erased(item: OutboundItem, call_sid: str, call_status: str) -> str | 
     ended = call_status in FINAL_CALL_STATUSES
     if not ended or item.call_sid != call_sid or item.status not in IN_FLIGHT:
         return None
-    item.status, item.error, item.completed_at = "cancelled", ERASED_ITEM, utcnow()
+    for column, value in erased_item_closed().items():
+        setattr(item, column, value)
     log.info(
         "outbound.erased_call_closed",
         business_id=item.business_id,

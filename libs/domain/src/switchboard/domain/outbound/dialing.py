@@ -7,7 +7,10 @@ cap on calls in flight holds across runs. On SQLite, which has no row locks, the
 comes before its counts and holds the database's write lock until it commits. Either way the
 counts include the claimed item, and a claim over a cap is rolled back.
 
-Dialing renews the run's lease in the transaction that places the call (see ``lease.py``).
+Dialing renews the run's lease in the transaction that places the call (see ``lease.py``),
+and in it looks, under the number's lock, whether the person is under erasure: then the item
+is closed, never dialed (``erased.py``). The claim does not look: it commits before the dial,
+and a request accepted in between is seen only there.
 
 A dial that may have reached Twilio unheard (no answer, a 500, a driver that died mid-request)
 is never repeated: it is looked up in Twilio's list of calls between the two numbers, and
@@ -34,6 +37,7 @@ from switchboard.common.integrations.twilio_rest import TwilioRest
 from switchboard.common.logging import get_logger
 from switchboard.common.models import Business, OutboundItem, OutboundRun
 from switchboard.common.phone import is_e164
+from switchboard.domain.outbound.erased import close_erased_item, erased_item_locked
 from switchboard.domain.outbound.lease import renew_lease
 from switchboard.domain.outbound.progress import IN_FLIGHT
 from switchboard.domain.outbound.unheard import calls_since, placed_values, settle_unheard_dial
@@ -192,7 +196,8 @@ def dial(
     dropped connection, a 500, 502 or 504) is not repeated: it is looked up in Twilio's calls
     and recorded as placed if found; otherwise the item stays ``dialing`` for the driver's
     next lookups, as one interrupted mid-dial does (``unheard.py``), rather than risk calling
-    the lead twice.
+    the lead twice. A lead under erasure, or erased, is never dialed: the item is closed as
+    the erasure closes it (``erased.py``), each try looking under the number's lock.
     """
     refused = 0
     while True:
@@ -216,6 +221,15 @@ def dial(
                     error="run stopped before this call was placed",
                 )
                 return False
+            if erased_item_locked(session, business_id, item_id, item.phone):
+                close_erased_item(session, business_id, item_id)  # never dialed: its line frees
+                log.info(
+                    "outbound.erased_item_closed",
+                    business_id=business_id,
+                    run_id=run_id,
+                    item_id=item_id,
+                )
+                return True
             if not is_e164(item.phone):  # an item of a run created before runs checked
                 _fail(session, business_id, item_id, NOT_E164)
                 return True

@@ -12,7 +12,9 @@ looked up in Twilio's calls between the two numbers (:func:`calls_since`,
 - Twilio listing none fails the item only from a lookup begun :data:`LIST_LAG_GRACE` after the
   dial began: Twilio lists a new call late, and one it does not list yet may be ringing;
 - a lookup that fails (Twilio unreachable) says nothing: the item waits for the next one,
-  and fails only :data:`LOOKUP_GIVE_UP` after the dial began, so that no run waits for ever.
+  and fails only :data:`LOOKUP_GIVE_UP` after the dial began, so that no run waits for ever;
+- an item of a person under erasure, or erased (its number blanked), is not looked up: it is
+  closed as the erasure closes the person's items (``erased.py``), and its line freed.
 
 While it waits the item holds a line like any call in flight (``progress.IN_FLIGHT``: it counts
 against the caps, and its run does not complete). A run that ends meanwhile (cancelled, or
@@ -46,6 +48,7 @@ from switchboard.common.integrations.errors import IntegrationError
 from switchboard.common.integrations.twilio_rest import TwilioRest
 from switchboard.common.logging import get_logger
 from switchboard.common.models import Business, OutboundItem
+from switchboard.domain.outbound.erased import close_erased_item, erased_item
 from switchboard.domain.unrecorded import first_unrecorded
 
 log = get_logger(__name__)
@@ -192,6 +195,7 @@ def settle_unheard_dials(business_id: int, run_id: int, twilio: TwilioRest) -> N
                 OutboundItem.placed_at,
                 OutboundItem.updated_at,
                 Business.phone_number,
+                erased_item(business_id).label("erased"),
             )
             .join(Business, Business.id == OutboundItem.business_id)
             .where(
@@ -202,6 +206,16 @@ def settle_unheard_dials(business_id: int, run_id: int, twilio: TwilioRest) -> N
             )
         ).all()
     for item in unsettled:
+        if item.erased:  # no number to look up, no call to record
+            with tenant_session(business_id) as session:
+                if close_erased_item(session, business_id, item.id):
+                    log.info(
+                        "outbound.erased_item_closed",
+                        business_id=business_id,
+                        run_id=run_id,
+                        item_id=item.id,
+                    )
+            continue
         began = as_utc(item.updated_at)
         lookup = calls_since(  # no transaction open while Twilio is asked
             business_id,
