@@ -6,7 +6,9 @@ lead is ever dialed twice, whatever dies when (``dialing.py``):
 
 1. claim an item (``pending`` → ``dialing``, committed), under the business's lock;
 2. in one transaction: renew the lease (which also takes the run's row lock, so a cancel waits
-   for us or we see it), place the call through Twilio, store its sid (``in_progress``).
+   for us or we see it), look whether the person is under erasure (under the number's lock:
+   then the item is closed, no call placed, ``erased.py``), place the call through Twilio,
+   store its sid (``in_progress``).
 
 An item left ``dialing`` with no call, by a driver that died or a dial that got no answer, is
 never redialed: the call may have gone out. Each tick looks it up in Twilio's calls when it
