@@ -1,5 +1,6 @@
 """Erasure requests racing for real on PostgreSQL: identical requests at the same instant
-start one erasure, and every other answers it as a repeat (migration 0031)."""
+start one erasure, and every other answers it as a repeat (the number's lock, then migration
+0031's one unfinished erasure per number)."""
 
 from __future__ import annotations
 
@@ -32,23 +33,31 @@ def test_identical_requests_at_the_same_instant_start_one_erasure(client, pg: Se
         psycopg.connect(dsn, autocommit=True) as watcher,
         ThreadPoolExecutor(RACERS) as pool,
     ):
-        # Reads go on, inserts wait: every request finds no unfinished erasure, then queues
-        # its insert behind the lock, as if they had all arrived at the same instant.
+        # Reads go on, inserts wait: the first request to take the number's lock finds no
+        # unfinished erasure and queues its insert behind the table's lock; the others wait
+        # for the number's lock, as if they had all arrived at the same instant.
         holder.execute("LOCK TABLE erasures IN SHARE MODE")
         racing = [
             pool.submit(client.post, "/api/v1/erasures", json={"phone": phone}, headers=headers)
             for _ in range(RACERS)
         ]
 
-        def all_wait_to_insert() -> bool:
+        def waiting(statement: str) -> int:
             query = (
                 "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database()"
-                " AND wait_event_type = 'Lock' AND query LIKE 'INSERT INTO erasures%'"
+                " AND wait_event_type = 'Lock' AND query LIKE %s"
             )
-            return watcher.execute(query).fetchone() == (RACERS,)
+            row = watcher.execute(query, (statement,)).fetchone()
+            return int(row[0]) if row else 0
 
-        wait_for(all_wait_to_insert, timeout=WAIT_S, what="every request's insert")
-        holder.rollback()
+        def all_wait() -> bool:
+            inserting = waiting("INSERT INTO erasures%")
+            return (inserting, waiting("SELECT pg_advisory_xact_lock%")) == (1, RACERS - 1)
+
+        try:
+            wait_for(all_wait, timeout=WAIT_S, what="one insert and the others' number lock")
+        finally:
+            holder.rollback()  # else a failed wait leaves every request hanging on the lock
         answers = [future.result(timeout=WAIT_S) for future in racing]
 
     assert [answer.status_code for answer in answers] == [202] * RACERS
