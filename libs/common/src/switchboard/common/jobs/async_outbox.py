@@ -1,13 +1,12 @@
 """Publishing committed outbox messages from an asyncio loop, off the request path.
 
 A web request commits its outbox rows and hands them here; it does not wait for RabbitMQ.
-One task publishes what has accumulated as a batch with publisher confirms (pipelined, on
-aiormq's channel directly: aio-pika's message and exchange layers cost a third of a
-publish's CPU here, and its default takes a message RabbitMQ returns as unroutable for
-published), then deletes the confirmed rows with one statement, gathered over up to
-``DELETE_LINGER_S`` (a quarter of the relay's age bound at most, so no relay takes a row
-already published): at a webhook every 50 ms that is one delete for several messages instead
-of a round trip and a commit each. Whatever fails stays in the outbox.
+One task publishes what has accumulated as a batch with publisher confirms (aio-pika,
+pipelined; a message RabbitMQ returns as unroutable is not published), then deletes the
+confirmed rows with one statement, gathered over up to ``DELETE_LINGER_S`` (a quarter of the
+relay's age bound at most, so no relay takes a row already published): at a webhook every
+50 ms that is one delete for several messages instead of a round trip and a commit each.
+Whatever fails stays in the outbox.
 
 A second task relays: every ``relay_interval_s`` it publishes outbox rows older than
 ``relay_min_age_s``, whoever wrote them (this process while the broker was down, a process
@@ -29,11 +28,10 @@ import json
 from datetime import timedelta
 from typing import Any
 
-import aiormq
+import aio_pika
 import psycopg
 from dramatiq.brokers.rabbitmq import DEAD_MESSAGE_TTL
 from dramatiq.common import xq_name
-from pamqp.commands import Basic
 
 from switchboard.common.db import planner
 from switchboard.common.db.base import utcnow
@@ -53,8 +51,6 @@ LINGER_S = 0.005
 DELETE_LINGER_S = 0.25
 #: A connection, or a publish's confirm, that takes longer counts as failed.
 BROKER_TIMEOUT_S = 10.0
-#: Persistent, as Dramatiq publishes (aiormq gives each message its own ``message_id``).
-_PERSISTENT = 2
 _SELECT_DUE = (
     "SELECT id, payload FROM outbox WHERE created_at <= %s ORDER BY id LIMIT %s "
     "FOR UPDATE SKIP LOCKED"
@@ -198,11 +194,10 @@ class AsyncOutboxPublisher:
         async with self._connecting:  # the publisher and the relay share one connection
             if self._channel is None or self._channel.is_closed:
                 await self._close_broker()
-                self._connection = await asyncio.wait_for(
-                    aiormq.connect(self._amqp_url), BROKER_TIMEOUT_S
-                )
+                self._connection = await aio_pika.connect(self._amqp_url, timeout=BROKER_TIMEOUT_S)
                 # A message RabbitMQ returns (its queue deleted since we declared it) fails
-                # its publish: its row stays for the relay, which declares the queue again.
+                # its publish (aio-pika's default takes the return's ack for a delivery): its
+                # row stays for the relay, which declares the queue again on a new connection.
                 self._channel = await self._connection.channel(
                     publisher_confirms=True, on_return_raises=True
                 )
@@ -222,12 +217,12 @@ class AsyncOutboxPublisher:
         if queue in self._declared:
             return
         # The same arguments Dramatiq's RabbitMQ broker declares, or the declarations clash.
-        await channel.queue_declare(
+        await channel.declare_queue(
             queue,
             durable=True,
             arguments={"x-dead-letter-exchange": "", "x-dead-letter-routing-key": xq_name(queue)},
         )
-        await channel.queue_declare(
+        await channel.declare_queue(
             xq_name(queue), durable=True, arguments={"x-message-ttl": DEAD_MESSAGE_TTL}
         )
         self._declared.add(queue)
@@ -240,20 +235,20 @@ class AsyncOutboxPublisher:
             queues = [_queue_name(payload) for _, payload in batch]
             for queue in set(queues):
                 await self._declare(channel, queue)
-            async with asyncio.timeout(BROKER_TIMEOUT_S):  # the batch's confirms, together
-                results = await asyncio.gather(
-                    *(
-                        channel.basic_publish(
-                            payload.encode(),
-                            routing_key=queue,
-                            properties=Basic.Properties(delivery_mode=_PERSISTENT),
-                            mandatory=True,
-                            wait=False,  # the confirm says more than the socket's drain
-                        )
-                        for (_, payload), queue in zip(batch, queues, strict=True)
-                    ),
-                    return_exceptions=True,
-                )
+            results = await asyncio.gather(
+                *(
+                    channel.default_exchange.publish(
+                        aio_pika.Message(
+                            payload.encode(), delivery_mode=aio_pika.DeliveryMode.PERSISTENT
+                        ),
+                        routing_key=queue,
+                        mandatory=True,
+                        timeout=BROKER_TIMEOUT_S,
+                    )
+                    for (_, payload), queue in zip(batch, queues, strict=True)
+                ),
+                return_exceptions=True,
+            )
         except Exception as exc:  # broker unreachable: the rows stay for the relay
             if not quiet:
                 log.warning("outbox.async_publish_failed", count=len(batch), error=_describe(exc))
@@ -263,7 +258,7 @@ class AsyncOutboxPublisher:
         published = [
             oid
             for (oid, _), result in zip(batch, results, strict=True)
-            if isinstance(result, Basic.Ack)  # not an exception, a Nack or a Reject
+            if not isinstance(result, BaseException)
         ]
         if len(published) < len(batch):
             log.warning("outbox.async_publish_partial", published=len(published), total=len(batch))
