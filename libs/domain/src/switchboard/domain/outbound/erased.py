@@ -23,6 +23,7 @@ from sqlalchemy.orm import Session
 from switchboard.common.models import OutboundItem
 from switchboard.domain.erasures.job import BLANKED, erased_item_closed
 from switchboard.domain.erasures.requests import lock_number, under_erasure
+from switchboard.domain.outbound.progress import unheard_dial
 
 
 def erased_item(business_id: int) -> ColumnElement[bool]:
@@ -51,12 +52,7 @@ def close_erased_item(session: Session, business_id: int, item_id: int) -> bool:
     values = erased_item_closed()
     closed = session.execute(
         update(OutboundItem)
-        .where(
-            OutboundItem.business_id == business_id,
-            OutboundItem.id == item_id,
-            OutboundItem.status == "dialing",
-            OutboundItem.call_sid.is_(None),
-        )
+        .where(OutboundItem.business_id == business_id, OutboundItem.id == item_id, *unheard_dial())
         .values(**values, updated_at=values["completed_at"])
         .returning(OutboundItem.id)
     ).first()

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import func, select
+from sqlalchemy import ColumnElement, func, select
 from sqlalchemy.orm import Session
 
 from switchboard.common.db.base import as_utc, utcnow
@@ -15,6 +15,12 @@ from switchboard.common.models import OutboundItem, OutboundRun
 HEARTBEAT_FRESH = timedelta(seconds=20)
 IN_FLIGHT = ("dialing", "in_progress")
 FINAL_ITEM = ("completed", "failed", "cancelled")
+
+
+def unheard_dial() -> tuple[ColumnElement[bool], ...]:
+    """An item dialing with no call recorded: its dial's outcome is unknown. Each pass that
+    settles such a dial writes only while the item is so, so one of them does."""
+    return (OutboundItem.status == "dialing", OutboundItem.call_sid.is_(None))
 
 
 @dataclass(frozen=True)

@@ -49,6 +49,7 @@ from switchboard.common.integrations.twilio_rest import TwilioRest
 from switchboard.common.logging import get_logger
 from switchboard.common.models import Business, OutboundItem
 from switchboard.domain.outbound.erased import close_erased_item, erased_item
+from switchboard.domain.outbound.progress import unheard_dial
 from switchboard.domain.unrecorded import first_unrecorded
 
 log = get_logger(__name__)
@@ -171,12 +172,7 @@ def settle_unheard_dial(
         values["error"] = f"outcome unknown, looking the call up at Twilio: {seen}"[:500]
     session.execute(
         update(OutboundItem)
-        .where(
-            OutboundItem.business_id == business_id,
-            OutboundItem.id == item_id,
-            OutboundItem.status == "dialing",
-            OutboundItem.call_sid.is_(None),
-        )
+        .where(OutboundItem.business_id == business_id, OutboundItem.id == item_id, *unheard_dial())
         .values(**({"updated_at": utcnow()} | values))
     )
     return outcome
@@ -201,8 +197,7 @@ def settle_unheard_dials(business_id: int, run_id: int, twilio: TwilioRest) -> N
             .where(
                 OutboundItem.business_id == business_id,
                 OutboundItem.run_id == run_id,
-                OutboundItem.status == "dialing",
-                OutboundItem.call_sid.is_(None),
+                *unheard_dial(),
             )
         ).all()
     for item in unsettled:
