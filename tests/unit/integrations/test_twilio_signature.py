@@ -9,6 +9,7 @@ from typing import Any
 import pytest
 from twilio.request_validator import RequestValidator
 
+from switchboard.common.integrations.twilio_form import TwilioForm
 from switchboard.common.integrations.twilio_signature import TwilioRequestValidator
 
 TOKEN = "12345"
@@ -85,3 +86,27 @@ def test_a_form_with_a_value_that_is_not_text_is_not_signed_rather_than_an_error
     assert not validator.validate(url, with_a_file, _sign(url, {"To": "+15550000000"}))
     assert not validator.validate(url, repeated, _sign(url, {"To": "+15550000000"}))
     assert validator.validate(url, FORM, _sign(url))
+
+
+def _repeated() -> Any:
+    from starlette.datastructures import FormData
+
+    return FormData([("MediaUrl", "https://b.ex"), ("MediaUrl", "https://a.ex"), ("To", "+1")])
+
+
+@pytest.mark.parametrize("kind", ["dict", "twilio form", "repeated field"])
+def test_its_signing_is_the_library_s(kind: str) -> None:
+    fields = {"Body": "café ☕ 你好", "From": "whatsapp:+15550001111", "a": "", "B": "x", "b": "y"}
+    form = {"dict": fields, "twilio form": TwilioForm(fields)}.get(kind) or _repeated()
+    url = "https://api.example.com/twilio/whatsapp?x=1&y=é"
+    library = RequestValidator(TOKEN)
+    assert TwilioRequestValidator(TOKEN).compute_signature(url, form) == (
+        library.compute_signature(url, form)
+    )
+    assert TwilioRequestValidator(TOKEN).validate(url, form, library.compute_signature(url, form))
+
+
+def test_a_signature_that_is_not_ascii_is_refused_rather_than_an_error() -> None:
+    url = "https://api.example.com/twilio/whatsapp"
+    assert not TwilioRequestValidator(TOKEN).validate(url, FORM, "é" * 28)
+    assert not TwilioRequestValidator(TOKEN).validate(url, FORM, _sign(url)[:-1] + "é")

@@ -21,14 +21,13 @@ from __future__ import annotations
 
 import re
 import time
-import uuid
 from typing import Any
 
-import structlog
 from prometheus_client import Histogram
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from switchboard.common.logging import get_logger, log_scope
+from switchboard.common.logging import correlated, get_logger, log_scope
+from switchboard.common.random_ids import uuid4_hex
 
 __all__ = [
     "HTTP_REQUEST_DURATION",
@@ -80,7 +79,7 @@ def _request_id(scope: Scope) -> str:
             if _VALID_ID.fullmatch(value):
                 return str(value.decode("ascii"))
             break
-    return uuid.uuid4().hex
+    return uuid4_hex()
 
 
 class RequestObservability:
@@ -117,10 +116,7 @@ class RequestObservability:
             await send(message)
 
         started = time.perf_counter()
-        with (
-            structlog.contextvars.bound_contextvars(request_id=request_id),
-            log_scope(),
-        ):
+        with correlated(request_id=request_id), log_scope():
             try:
                 await self.app(scope, receive, send_with_id)
             finally:

@@ -24,8 +24,8 @@ import logging
 import sys
 import threading
 import traceback
-from collections.abc import Callable, Iterator, Mapping, MutableMapping
-from contextlib import contextmanager
+from collections.abc import Callable, Mapping, MutableMapping
+from contextlib import AbstractContextManager
 from contextvars import ContextVar
 from types import TracebackType
 from typing import Any, TextIO
@@ -57,16 +57,26 @@ _formatter = logging.Formatter()
 _scope: ContextVar[dict[str, Any] | None] = ContextVar("switchboard_log_scope", default=None)
 
 
-@contextmanager
-def log_scope(**fields: Any) -> Iterator[dict[str, Any]]:
+class _Scope:
+    """:func:`log_scope`'s context manager (a class: a generator's costs ~3 µs a request)."""
+
+    __slots__ = ("_fields", "_token")
+
+    def __init__(self, fields: dict[str, Any]) -> None:
+        self._fields = fields
+
+    def __enter__(self) -> dict[str, Any]:
+        bound = {**(_scope.get() or {}), **self._fields}
+        self._token = _scope.set(bound)
+        return bound
+
+    def __exit__(self, *_: object) -> None:
+        _scope.reset(self._token)
+
+
+def log_scope(**fields: Any) -> AbstractContextManager[dict[str, Any]]:
     """Every line logged inside carries ``fields`` and whatever ``bind_in_scope`` adds later."""
-    outer = _scope.get()
-    bound = {**(outer or {}), **fields}
-    token = _scope.set(bound)
-    try:
-        yield bound
-    finally:
-        _scope.reset(token)
+    return _Scope(fields)
 
 
 def bind_in_scope(**fields: Any) -> None:
@@ -91,14 +101,27 @@ def correlation_fields() -> dict[str, str]:
     return {name: bound[name] for name in CORRELATION_FIELDS if isinstance(bound.get(name), str)}
 
 
-@contextmanager
-def correlated(**fields: str | None) -> Iterator[None]:
+class _Correlated:
+    """:func:`correlated`'s context manager: structlog's context variables set on entry and
+    reset to what they were on exit, by their tokens. (structlog's ``bound_contextvars`` reads
+    every context variable to save the ones it overwrites: ~14 µs, a webhook's 3 %.)"""
+
+    __slots__ = ("_fields", "_tokens")
+
+    def __init__(self, fields: dict[str, str]) -> None:
+        self._fields = fields
+
+    def __enter__(self) -> None:
+        self._tokens = structlog.contextvars.bind_contextvars(**self._fields)
+
+    def __exit__(self, *_: object) -> None:
+        structlog.contextvars.reset_contextvars(**self._tokens)
+
+
+def correlated(**fields: str | None) -> AbstractContextManager[None]:
     """Every line logged inside, and every job enqueued inside, carries ``fields`` (those not
     None): ``with correlated(call_sid=event.call_sid):``."""
-    with structlog.contextvars.bound_contextvars(
-        **{name: value for name, value in fields.items() if value is not None}
-    ):
-        yield
+    return _Correlated({name: value for name, value in fields.items() if value is not None})
 
 
 def _merge_scope(_: Any, __: str, event: MutableMapping[str, Any]) -> MutableMapping[str, Any]:

@@ -11,7 +11,6 @@ when a slot frees (``fair_share.py``).
 from __future__ import annotations
 
 import time
-import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
@@ -29,6 +28,7 @@ from switchboard.common.jobs.fair_share import park_on_enqueue
 from switchboard.common.jobs.outbox import PENDING_KEY, add_to_outbox
 from switchboard.common.logging import correlation_fields
 from switchboard.common.models.jobs import LIVE_STATUSES, Job
+from switchboard.common.random_ids import uuid4_str
 
 #: ``period`` value for a key that may never be enqueued again (for example an event id).
 FOREVER: Literal["forever"] = "forever"
@@ -203,7 +203,7 @@ def prepare_job(
             "run_id": run_id,
             **correlation,
         },
-        message_id=job_id or str(uuid.uuid4()),
+        message_id=job_id or uuid4_str(),
         message_timestamp=int(time.time() * 1000),
     )
     try:
