@@ -6,18 +6,22 @@ or with ``?times=1`` every arrival. ``openai --delay-ms N``: the fake OpenAI API
 each chat completion after a fixed delay, as a model's latency would.
 
 Each prints its URL on its first line, then serves until terminated. Not our CPU: the bench
-reports theirs apart from Switchboard's.
+reports theirs apart from Switchboard's. They are served by uvicorn, whose connections stay
+open between requests as Twilio's and OpenAI's do: werkzeug's server (the tests') closes each
+connection after one answer, so every reply sent would also pay a TCP connect the real
+services spare us.
 """
 
 from __future__ import annotations
 
 import argparse
-import logging
-import signal
+import socket
 import sys
 import time
 from pathlib import Path
 
+import uvicorn
+from uvicorn.middleware.wsgi import WSGIMiddleware  # type: ignore[attr-defined]  # re-exported
 from werkzeug.routing import Rule
 from werkzeug.wrappers import Request, Response
 
@@ -73,21 +77,27 @@ class SlowOpenAI(FakeOpenAIServer):
         return response
 
 
+#: Requests a fake serves at once: the WSGI app runs in threads (the fake OpenAI sleeps in
+#: one for its delay), more than the bench's worker threads ever send together.
+THREADS = 64
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("fake", choices=["twilio", "openai"])
     parser.add_argument("--delay-ms", type=float, default=300.0)
     args = parser.parse_args()
-    logging.getLogger("werkzeug").setLevel(logging.WARNING)  # no access log line per request
     server: FakeServer = (
         CountingTwilio() if args.fake == "twilio" else SlowOpenAI(args.delay_ms / 1000)
     )
-    server.start()
-    print(server.url, flush=True)
-    try:
-        signal.sigwait({signal.SIGTERM, signal.SIGINT})
-    finally:
-        server.stop()
+    listening = socket.socket()
+    listening.bind(("127.0.0.1", 0))
+    listening.listen(1024)  # connections wait in the backlog until uvicorn accepts them
+    print(f"http://127.0.0.1:{listening.getsockname()[1]}", flush=True)
+    app = WSGIMiddleware(server.wsgi, workers=THREADS)
+    # No access line per request; SIGTERM and Ctrl-C stop it (uvicorn's own handlers).
+    config = uvicorn.Config(app, interface="asgi3", log_level="warning", lifespan="off")
+    uvicorn.Server(config).run(sockets=[listening])
 
 
 if __name__ == "__main__":

@@ -42,7 +42,7 @@ class FakeServer:
 
     def start(self, port: int = 0) -> None:
         """Listen on ``port`` (a free one by default) and serve from a daemon thread."""
-        self._server = make_server("127.0.0.1", port, self._wsgi, threaded=True)
+        self._server = make_server("127.0.0.1", port, self.wsgi, threaded=True)
         self._thread = threading.Thread(
             target=self._server.serve_forever,
             kwargs={"poll_interval": 0.02},  # shutdown() waits for one poll
@@ -95,7 +95,8 @@ class FakeServer:
 
     # --- dispatch -------------------------------------------------------------------------
 
-    def _wsgi(self, environ: dict[str, Any], start_response: Callable[..., Any]) -> Any:
+    def wsgi(self, environ: dict[str, Any], start_response: Callable[..., Any]) -> Any:
+        """The fake as a WSGI app: what ``start`` serves (the benchmarks serve it otherwise)."""
         request = Request(environ)
         adapter = self._url_map.bind_to_environ(environ)
         try:
