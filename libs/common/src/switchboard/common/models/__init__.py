@@ -8,7 +8,7 @@ from switchboard.common.models.business import (
     PrebuiltPrompt,
 )
 from switchboard.common.models.calls import CallLog, CallSession, Recording
-from switchboard.common.models.erasures import ErasedCall, Erasure
+from switchboard.common.models.erasures import ErasedCall, ErasedRow, Erasure
 from switchboard.common.models.events import ParkedEvent
 from switchboard.common.models.idempotency import IdempotencyKey
 from switchboard.common.models.jobs import (
@@ -38,6 +38,7 @@ __all__ = [
     "CallSession",
     "DashboardSession",
     "ErasedCall",
+    "ErasedRow",
     "Erasure",
     "IdempotencyKey",
     "Job",

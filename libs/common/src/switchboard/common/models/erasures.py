@@ -68,3 +68,24 @@ class ErasedCall(TenantOwned, Timestamped, Base):
     #: HMAC-SHA256 (hex) of the call's sid, keyed per deployment.
     call_sid_hash: Mapped[str] = mapped_column(String(64))
     erasure_id: Mapped[int] = mapped_column(BigId)
+
+
+class ErasedRow(TenantOwned, Timestamped, Base):
+    """A row an erasure deleted that a job may name by its id: a call log, a webhook delivery,
+    a WhatsApp message, conversation or session, a reminder (``domain/erasures/erased_rows.py``).
+
+    A job queued for it before the erasure finds it gone: its work is no longer owed, and it
+    ends quietly rather than failing (``worker/actors/_erased.py``); a row gone with no such
+    record is a bug, and its job still fails. Ids only, no personal data; kept for good, as
+    a dead job may be retried at any time.
+    """
+
+    __tablename__ = "erased_rows"
+    __table_args__ = (UniqueConstraint("business_id", "table_name", "row_id"),)
+    business_id_leads_unique_key = True
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    #: The table the row was in (``call_logs``, ``webhook_deliveries``, …).
+    table_name: Mapped[str] = mapped_column(String(64))
+    row_id: Mapped[int] = mapped_column(BigId)
+    erasure_id: Mapped[int] = mapped_column(BigId)

@@ -28,6 +28,10 @@ transcribed or announced (``calls/recordings.py``, ``calls/followups.py``), and 
 of one writes nothing. The calls step remembers each call under the call's lock, which a
 recording's attach and a call event's writes take too (``erased_calls.lock_call``): one that
 commits first is removed by the steps after it, one after it finds the call erased.
+
+The rows a job names by id (call logs, webhook deliveries, WhatsApp messages, conversations
+and sessions, reminders) are remembered by id as they are deleted (``erased_rows.py``): a job
+queued for one before the erasure ends quietly, its work no longer owed.
 """
 
 from __future__ import annotations
@@ -60,8 +64,10 @@ from switchboard.common.models import (
     WebhookDelivery,
     WhatsAppConversation,
     WhatsAppMessage,
+    WhatsAppSession,
 )
 from switchboard.domain.erasures.erased_calls import call_sid_hash, remember_erased_calls
+from switchboard.domain.erasures.erased_rows import delete_remembered
 
 log = get_logger(__name__)
 
@@ -129,11 +135,18 @@ def _count(session: Session, person: _Person, erasure_id: int, kind: str, erased
     erasure.counts = counts
 
 
+def _erased(session: Session, person: _Person, statement: Delete) -> int:
+    """How many rows ``statement`` deleted, each remembered by id (``erased_rows.py``): a job
+    queued for one of them finds it erased, not missing."""
+    return delete_remembered(session, person.business_id, person.erasure_id, statement)
+
+
 def _webhook_deliveries(session: Session, person: _Person) -> int:
     mentions = [text.decode() for text in _mentions(session, person)]
     payload = cast(WebhookDelivery.payload, Text)
-    return _affected(
+    return _erased(
         session,
+        person,
         delete(WebhookDelivery).where(
             WebhookDelivery.business_id == person.business_id,
             or_(*(payload.contains(text, autoescape=True) for text in mentions)),
@@ -205,8 +218,9 @@ def _calls_step(session: Session, person: _Person) -> int:
         .where(CallSession.business_id == person.business_id, CallSession.call_sid.in_(sids))
         .execution_options(synchronize_session=False)
     )
-    return _affected(
+    return _erased(
         session,
+        person,
         delete(CallLog).where(CallLog.business_id == person.business_id, CallLog.id.in_(ids)),
     )
 
@@ -227,8 +241,9 @@ def _conversation_ids(session: Session, person: _Person) -> list[int]:
 
 
 def _whatsapp_messages(session: Session, person: _Person) -> int:
-    return _affected(
+    return _erased(
         session,
+        person,
         delete(WhatsAppMessage).where(
             WhatsAppMessage.business_id == person.business_id,
             WhatsAppMessage.conversation_id.in_(_conversation_ids(session, person)),
@@ -237,7 +252,17 @@ def _whatsapp_messages(session: Session, person: _Person) -> int:
 
 
 def _whatsapp_conversations(session: Session, person: _Person) -> int:
-    """The conversations (their sessions cascade), and the sandbox's copies of the messages."""
+    """The conversations with their sessions (deleted here, not by the cascade, to be
+    remembered), and the sandbox's copies of the messages."""
+    conversations = _conversation_ids(session, person)
+    _erased(
+        session,
+        person,
+        delete(WhatsAppSession).where(
+            WhatsAppSession.business_id == person.business_id,
+            WhatsAppSession.conversation_id.in_(conversations),
+        ),
+    )
     session.execute(
         delete(SandboxMessage)
         .where(
@@ -249,18 +274,20 @@ def _whatsapp_conversations(session: Session, person: _Person) -> int:
         )
         .execution_options(synchronize_session=False)
     )
-    return _affected(
+    return _erased(
         session,
+        person,
         delete(WhatsAppConversation).where(
             WhatsAppConversation.business_id == person.business_id,
-            WhatsAppConversation.id.in_(_conversation_ids(session, person)),
+            WhatsAppConversation.id.in_(conversations),
         ),
     )
 
 
 def _reminders(session: Session, person: _Person) -> int:
-    return _affected(
+    return _erased(
         session,
+        person,
         delete(Reminder).where(
             Reminder.business_id == person.business_id,
             Reminder.lead_id.in_(_lead_ids(session, person)),

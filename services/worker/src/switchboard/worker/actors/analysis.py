@@ -5,11 +5,14 @@ from __future__ import annotations
 from switchboard.common.bootstrap import adapters
 from switchboard.common.jobs.actor import job_actor
 from switchboard.common.jobs.catalog import ANALYZE_CONVERSATION
+from switchboard.common.models import CallLog, WhatsAppConversation
 from switchboard.domain.analysis.conversations import analyze_conversation
+from switchboard.worker.actors._erased import unless_erased
 from switchboard.worker.bootstrap import stores
 
 
 @job_actor(ANALYZE_CONVERSATION)
+@unless_erased(conversation_id=WhatsAppConversation, call_log_id=CallLog)
 def analyze_conversation_job(
     *, business_id: int, conversation_id: int | None = None, call_log_id: int | None = None
 ) -> None:

@@ -18,8 +18,10 @@ from switchboard.common.jobs.catalog import (
     FINALIZE_CALL_LOG,
     FINALIZE_CALL_SESSION,
 )
+from switchboard.common.models import CallLog
 from switchboard.domain.calls import logs as calls
 from switchboard.domain.calls.stale import end_stale_calls
+from switchboard.worker.actors._erased import unless_erased
 
 
 @job_actor(DEFERRED_CALL_SETUP)
@@ -42,6 +44,7 @@ def finalize_call_session_job(*, business_id: int, call_sid: str, **fields: Any)
 
 
 @job_actor(CREATE_LEAD_FROM_CALL)
+@unless_erased(call_log_id=CallLog)
 def create_lead_from_call_job(*, business_id: int, call_log_id: int) -> None:
     """After the call log is final: find or create the caller's lead and link it."""
     calls.create_lead_from_call(business_id, call_log_id)

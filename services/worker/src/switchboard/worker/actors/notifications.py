@@ -8,10 +8,13 @@ from switchboard.common.bootstrap import adapters
 from switchboard.common.integrations.push import PushRetryableError
 from switchboard.common.jobs.actor import job_actor
 from switchboard.common.jobs.catalog import SCHEDULE_REMINDERS, SEND_PUSH_NOTIFICATION
+from switchboard.common.models import Reminder
 from switchboard.domain.notifications import push as notifications
+from switchboard.worker.actors._erased import unless_erased
 
 
 @job_actor(SEND_PUSH_NOTIFICATION)
+@unless_erased(reminder_id=Reminder)
 def send_push_notification_job(*, business_id: int, subscription_id: int, reminder_id: int) -> None:
     """Push a reminder to one of the business's browser subscriptions (a gone one is removed).
 

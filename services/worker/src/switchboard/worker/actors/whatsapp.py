@@ -13,13 +13,16 @@ from switchboard.common.jobs.catalog import (
     SEND_WHATSAPP_MESSAGE,
     SEND_WHATSAPP_WITH_RETRY,
 )
+from switchboard.common.models import WhatsAppMessage, WhatsAppSession
 from switchboard.common.settings import get_settings
 from switchboard.domain.whatsapp import concurrency, replies, sending, sessions
 from switchboard.worker.actors._attempts import defer, is_final_attempt
+from switchboard.worker.actors._erased import unless_erased
 from switchboard.worker.bootstrap import stores
 
 
 @job_actor(PROCESS_WHATSAPP_WEBHOOK)
+@unless_erased(message_id=WhatsAppMessage)
 def process_whatsapp_webhook_job(
     *, business_id: int, message_id: int, window_open_until_ms: int | None = None
 ) -> None:
@@ -87,6 +90,7 @@ def _send(
 
 
 @job_actor(SEND_WHATSAPP_MESSAGE)
+@unless_erased(message_id=WhatsAppMessage)
 def send_whatsapp_message_job(
     *, business_id: int, message_id: int, window_open_until_ms: int | None = None
 ) -> None:
@@ -95,6 +99,7 @@ def send_whatsapp_message_job(
 
 
 @job_actor(SEND_WHATSAPP_WITH_RETRY)
+@unless_erased(message_id=WhatsAppMessage)
 def send_whatsapp_with_retry_job(*, business_id: int, message_id: int) -> None:
     """Send a stored outbound message, retried with backoff; failed after the last try.
 
@@ -105,6 +110,7 @@ def send_whatsapp_with_retry_job(*, business_id: int, message_id: int) -> None:
 
 
 @job_actor(AUTO_SUMMARY_WHATSAPP_SESSION)
+@unless_erased(session_id=WhatsAppSession)
 def auto_summary_whatsapp_session_job(*, business_id: int, session_id: int | None = None) -> None:
     """Summarise and close one idle session; without ``session_id``, queue one job for each of
     the business's idle sessions. The AI call holds no lock: a reply meanwhile keeps the

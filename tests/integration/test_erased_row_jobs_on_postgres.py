@@ -1,0 +1,179 @@
+"""Jobs queued for a person's rows before their erasure, run by the worker after it, on
+PostgreSQL: each finds its row gone and ends ``succeeded``, not ``failed`` (its work is no
+longer owed, nothing went wrong), with one line at info naming ids and the reason only; and
+nothing goes to the AI, the business's webhooks or WhatsApp.
+
+Only a row the erasure remembered deleting (``erasures/erased_rows.py``) is not owed: a job
+for a row that never existed, or that went without an erasure, still fails.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from sqlalchemy import delete, func, select, update
+
+from switchboard.common.bootstrap import Adapters
+from switchboard.common.db import tenant_session
+from switchboard.common.integrations.storage import make_recording_storage
+from switchboard.common.jobs import enqueue
+from switchboard.common.jobs.broker import get_broker
+from switchboard.common.jobs.catalog import (
+    ANALYZE_CONVERSATION,
+    AUTO_SUMMARY_WHATSAPP_SESSION,
+    CREATE_LEAD,
+    CREATE_LEAD_FROM_CALL,
+    PROCESS_WHATSAPP_WEBHOOK,
+    SEND_PUSH_NOTIFICATION,
+    SEND_WEBHOOK_TO_N8N,
+    SEND_WEBHOOK_WITH_RETRY,
+    SEND_WHATSAPP_MESSAGE,
+    SEND_WHATSAPP_WITH_RETRY,
+    ActorSpec,
+)
+from switchboard.common.models import CallLog, Job, WebhookDelivery, WebhookEndpoint
+from switchboard.common.settings import Settings
+from switchboard.domain.erasures import run_erasure
+from switchboard.worker.runtime.inprocess import start_worker
+from tests.fakes.openai_http import FakeOpenAIServer, fake_openai
+from tests.fakes.twilio_rest import FakeTwilioServer, fake_twilio
+from tests.fakes.webhook_receiver import SECRET, FakeWebhookReceiver, webhook_receiver
+from tests.support.environment import configured
+from tests.support.log_capture import capture_logs
+from tests.unit.worker.conftest import fake_service_env
+from tests.unit.worker.erasure_world import Person, person_world, traces
+from tests.unit.worker.jobs import finished
+from tests.unit.worker.world import World
+
+pytestmark = pytest.mark.integration
+
+__all__ = ["fake_openai", "fake_twilio", "webhook_receiver"]
+
+#: Each job an erased row's id names, with that id's argument from the person's world.
+_JOBS: tuple[tuple[ActorSpec, Callable[[World], dict[str, int]]], ...] = (
+    (ANALYZE_CONVERSATION, lambda w: {"call_log_id": w.call_log_id}),
+    (ANALYZE_CONVERSATION, lambda w: {"conversation_id": w.conversation_id}),
+    (CREATE_LEAD_FROM_CALL, lambda w: {"call_log_id": w.call_log_id}),
+    (CREATE_LEAD, lambda w: {"conversation_id": w.conversation_id}),
+    (SEND_WEBHOOK_WITH_RETRY, lambda w: {"delivery_id": w.generic_delivery_id}),
+    (SEND_WEBHOOK_TO_N8N, lambda w: {"delivery_id": w.n8n_delivery_id}),
+    (PROCESS_WHATSAPP_WEBHOOK, lambda w: {"message_id": w.inbound_id}),
+    (SEND_WHATSAPP_MESSAGE, lambda w: {"message_id": w.outbound_id}),
+    (SEND_WHATSAPP_WITH_RETRY, lambda w: {"message_id": w.outbound_id}),
+    (AUTO_SUMMARY_WHATSAPP_SESSION, lambda w: {"session_id": w.session_id}),
+    (
+        SEND_PUSH_NOTIFICATION,
+        lambda w: {"subscription_id": w.subscription_id, "reminder_id": w.reminder_id},
+    ),
+)
+
+
+@pytest.fixture
+def env(
+    pg_url: str, tmp_path: Path, fake_twilio: FakeTwilioServer, fake_openai: FakeOpenAIServer
+) -> Iterator[Settings]:
+    """PostgreSQL, the outside world faked, every actor declared; no worker yet."""
+    extra = fake_service_env(fake_twilio, fake_openai)
+    with configured(database_url=pg_url, amqp_url="", var_dir=str(tmp_path), **extra) as settings:
+        from switchboard.worker import actors
+
+        actors.install(get_broker())
+        yield settings
+
+
+@pytest.fixture
+def start_jobs(env: Settings) -> Iterator[Callable[[], None]]:
+    """Start an in-process worker running every actor (stopped at the test's end)."""
+    running: list[Any] = []
+
+    def start() -> None:
+        running.append(start_worker(get_broker(), threads=4, worker_timeout_ms=50))
+
+    yield start
+    for worker in running:
+        worker.stop()
+
+
+def _person(env: Settings, fake_twilio: FakeTwilioServer, receiver: FakeWebhookReceiver) -> Person:
+    """The person, their business's webhooks sent to ``receiver``."""
+    person = person_world(fake_twilio, make_recording_storage(env))
+    with tenant_session(person.business_id) as session:
+        session.execute(
+            update(WebhookEndpoint)
+            .where(WebhookEndpoint.business_id == person.business_id)
+            .values(url=receiver.url_for(), secret=SECRET)
+        )
+    return person
+
+
+def _outcomes(business_id: int, job_ids: list[str]) -> list[Job]:
+    return [finished(business_id, job_id, timeout=30) for job_id in job_ids]
+
+
+def test_jobs_queued_for_the_person_s_rows_before_the_erasure_succeed_after_it_doing_nothing(
+    env: Settings,
+    start_jobs: Callable[[], None],
+    fake_twilio: FakeTwilioServer,
+    fake_openai: FakeOpenAIServer,
+    webhook_receiver: FakeWebhookReceiver,
+) -> None:
+    person = _person(env, fake_twilio, webhook_receiver)
+    bid = person.business_id
+    job_ids = [
+        enqueue(spec, business_id=bid, **ids(person.world)).job_id for spec, ids in _JOBS
+    ]
+    assert run_erasure(bid, person.world.erasure_id, Adapters(env)) is True
+
+    with capture_logs() as logs:
+        start_jobs()
+        jobs = _outcomes(bid, job_ids)
+
+    assert [(job.actor_name, job.status, job.last_error) for job in jobs] == [
+        (spec.name, "succeeded", None) for spec, _ in _JOBS
+    ]
+    assert fake_openai.chat_requests == []
+    assert webhook_receiver.received == []
+    assert fake_twilio.messages == []
+    assert traces(bid, person.phone, person.world.call_sid, "Dana") == []
+    not_owed = [line for line in logs if line["event"] == "job.not_owed"]
+    assert len(not_owed) == len(_JOBS)
+    assert {line["reason"] for line in not_owed} == {"erased"}
+    assert {line["log_level"] for line in not_owed} == {"info"}
+    for private in (person.phone, person.world.call_sid, "Dana"):
+        assert private not in repr(not_owed)
+
+
+def test_a_job_for_a_row_no_erasure_deleted_still_fails(
+    env: Settings,
+    start_jobs: Callable[[], None],
+    fake_twilio: FakeTwilioServer,
+    fake_openai: FakeOpenAIServer,
+    webhook_receiver: FakeWebhookReceiver,
+) -> None:
+    """A call log that never existed, and a delivery deleted by no erasure (a bug), while the
+    person's erasure erased other rows of the business: their jobs fail, not found."""
+    person = _person(env, fake_twilio, webhook_receiver)
+    bid = person.business_id
+    with tenant_session(bid) as session:
+        never = int(session.execute(select(func.max(CallLog.id))).scalar_one()) + 1000
+        session.execute(
+            delete(WebhookDelivery).where(WebhookDelivery.id == person.kept_delivery_id)
+        )
+    job_ids = [
+        enqueue(ANALYZE_CONVERSATION, business_id=bid, call_log_id=never).job_id,
+        enqueue(
+            SEND_WEBHOOK_WITH_RETRY, business_id=bid, delivery_id=person.kept_delivery_id
+        ).job_id,
+    ]
+    assert run_erasure(bid, person.world.erasure_id, Adapters(env)) is True
+
+    start_jobs()
+    jobs = _outcomes(bid, job_ids)
+
+    assert [job.status for job in jobs] == ["failed", "failed"]
+    assert all("not found" in (job.last_error or "") for job in jobs)
+    assert fake_openai.chat_requests == []
+    assert webhook_receiver.received == []
