@@ -115,7 +115,8 @@ def test_an_analysis_and_a_delivery_queued_before_the_erasure_find_nothing_after
 ) -> None:
     """A late recording's attach commits before the erasure and queues the call's analysis
     (the world's deliveries of the call are queued too); the erasure runs; then the jobs:
-    each finds its row gone and fails, not found, naming ids only."""
+    each finds its row gone, not found, naming ids only (the erasure remembered the rows: the
+    jobs end ``succeeded``, ``test_erased_row_jobs_on_postgres.py``)."""
     adapters = Adapters(env)
     person = _person(env, fake_twilio, webhook_receiver)
     bid, call_sid = person.business_id, person.world.call_sid
