@@ -122,9 +122,7 @@ def test_jobs_queued_for_the_person_s_rows_before_the_erasure_succeed_after_it_d
 ) -> None:
     person = _person(env, fake_twilio, webhook_receiver)
     bid = person.business_id
-    job_ids = [
-        enqueue(spec, business_id=bid, **ids(person.world)).job_id for spec, ids in _JOBS
-    ]
+    job_ids = [enqueue(spec, business_id=bid, **ids(person.world)).job_id for spec, ids in _JOBS]
     assert run_erasure(bid, person.world.erasure_id, Adapters(env)) is True
 
     with capture_logs() as logs:
