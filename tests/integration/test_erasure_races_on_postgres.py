@@ -4,8 +4,9 @@ status reaching its outbound item while the erasure runs, or after it: the item 
 back to be dialed, so the erased person is never called again. And the person's outbound
 item dialed once the erasure is accepted, however the driver's ticks fall between its steps:
 no call goes out (the request and the dial serialize on the number's lock,
-``erasures/requests.py``); a dial of unknown outcome is closed, not looked up by a blank
-number.
+``erasures/requests.py``), nor when the item dials the number the person's lead had before
+(the dial takes its lead's number's lock too, and holds the lead's row); a dial of unknown
+outcome is closed, not looked up by a blank number.
 
 The interleavings are held with database locks a test connection takes and lets go of, each
 step awaited on ``pg_stat_activity`` (a backend waiting on a lock), never slept for.
@@ -28,6 +29,7 @@ from switchboard.common.models import (
     CallLog,
     ErasedCall,
     Erasure,
+    Lead,
     OutboundItem,
     OutboundRun,
     Recording,
@@ -40,6 +42,7 @@ from switchboard.domain.erasures import request_erasure, run_erasure
 from switchboard.domain.erasures.erased_calls import call_sid_hash
 from switchboard.domain.erasures.job import ERASED_ITEM
 from switchboard.domain.erasures.requests import phone_hash
+from switchboard.domain.leads import store as leads_store
 from switchboard.domain.outbound.calls import apply_call_status
 from switchboard.domain.outbound.dialing import CallUrls, DialRetries, claim_item, dial
 from switchboard.domain.outbound.driver import drive_run
@@ -47,6 +50,7 @@ from switchboard.domain.outbound.lease import acquire_lease
 from tests.fakes.openai_http import FakeOpenAIServer, fake_openai
 from tests.fakes.twilio_rest import FakeTwilioServer, fake_twilio
 from tests.support.environment import configured
+from tests.support.factories import unique_phone
 from tests.support.lock_waits import until_waiting
 from tests.support.waiting import wait_for
 from tests.unit.worker.conftest import fake_service_env
@@ -298,17 +302,31 @@ _ERASURE_HELD_AT = {
 }
 
 
+def _dialing(person: Person, dials: str) -> dict[str, object]:
+    """The item's columns for what it dials: the person's number, or the number their lead
+    had when the run was made (the lead's number changed since: the erasure finds the item
+    through the lead, not by its number)."""
+    return {} if dials == "the number" else {"phone": unique_phone()}
+
+
+#: What the person's item dials.
+_DIALS = ["the number", "the lead's old number"]
+
+
+@pytest.mark.parametrize("dials", _DIALS)
 @pytest.mark.parametrize("held_at", list(_ERASURE_HELD_AT))
 def test_the_driver_ticking_while_the_erasure_is_under_way_never_calls_the_person(
-    env: Settings, fake_twilio: FakeTwilioServer, held_at: str
+    env: Settings, fake_twilio: FakeTwilioServer, held_at: str, dials: str
 ) -> None:
     """The person's item is due in a running run; the driver ticks once the erasure is
     accepted, before its job runs or while it is held between its steps. The item is closed,
-    never dialed, and the run completes; the erasure then blanks it."""
+    never dialed, and the run completes; the erasure then blanks it. So too when the item
+    dials the number the person's lead had before: the erasure closes it as the lead's."""
     adapters = Adapters(env)
     person = person_world(fake_twilio, make_recording_storage(env))
     bid = person.business_id
-    run_id = _running(person)
+    run_id = _running(person, **_dialing(person, dials))
+    number = _item(person).phone
     held = _ERASURE_HELD_AT[held_at]
     if held is None:
         tick = _drive(bid, run_id, adapters)
@@ -328,16 +346,17 @@ def test_the_driver_ticking_while_the_erasure_is_under_way_never_calls_the_perso
     assert tick == "completed"
     _assert_never_dialed(person, fake_twilio)
     assert (_item(person).phone, _item(person).attempts) == ("", 1)  # claimed once, closed
-    assert traces(bid, person.phone, "Dana") == []
+    assert traces(bid, person.phone, number, "Dana") == []
 
 
-def _claimed(person: Person) -> int:
-    """The person's item claimed by the run's driver (``dialing``, committed), holding the
-    run's lease, with no erasure of the person yet; the run's id."""
+def _claimed(person: Person, **item: object) -> int:
+    """The person's item (its columns set to ``item``) claimed by the run's driver
+    (``dialing``, committed), holding the run's lease, with no erasure of the person yet; the
+    run's id."""
     bid = person.business_id
     with tenant_session(bid) as session:
         session.execute(delete(Erasure).where(Erasure.id == person.world.erasure_id))
-    run_id = _running(person)
+    run_id = _running(person, **item)
     with tenant_session(bid) as session:
         run = session.get(OutboundRun, run_id)
         assert run is not None
@@ -346,12 +365,13 @@ def _claimed(person: Person) -> int:
     return run_id
 
 
-def _dial(person: Person, run_id: int, adapters: Adapters) -> bool:
-    """The driver's dial of the claimed item, as its tick runs it."""
+def _dial(person: Person, run_id: int, adapters: Adapters, item_id: int | None = None) -> bool:
+    """The driver's dial of the claimed item (the person's unless ``item_id``), as its tick
+    runs it."""
     return dial(
         person.business_id,
         run_id,
-        person.item_id,
+        item_id or person.item_id,
         owner="test",
         twilio=adapters.twilio,
         urls=CallUrls("https://gateway.example.com"),
@@ -360,16 +380,19 @@ def _dial(person: Person, run_id: int, adapters: Adapters) -> bool:
     )
 
 
+@pytest.mark.parametrize("dials", _DIALS)
 def test_a_request_under_way_when_the_claimed_item_is_dialed_goes_first_and_no_call_is_placed(
-    env: Settings, fake_twilio: FakeTwilioServer
+    env: Settings, fake_twilio: FakeTwilioServer, dials: str
 ) -> None:
     """The item was claimed before the request; the request is held at its insert (a
     conflicting erasure, uncommitted, holds it) when the dial comes. The dial waits for the
-    request on the number's lock, then finds the person under erasure: no call."""
+    request on the number's lock, then finds the person under erasure: no call. So too when
+    the item dials the lead's old number: the dial takes the lock of its lead's number too."""
     adapters = Adapters(env)
     person = person_world(fake_twilio, make_recording_storage(env))
     bid = person.business_id
-    run_id = _claimed(person)
+    run_id = _claimed(person, **_dialing(person, dials))
+    number = _item(person).phone
     with ThreadPoolExecutor(2) as pool:
         with tenant_session(bid) as holder:
             holder.add(
@@ -390,19 +413,21 @@ def test_a_request_under_way_when_the_claimed_item_is_dialed_goes_first_and_no_c
         assert dialed.result(timeout=30) is True
 
     _assert_never_dialed(person, fake_twilio)
-    assert _item(person).phone == person.phone  # the erasure's job blanks it
+    assert _item(person).phone == number  # the erasure's job blanks it
 
 
+@pytest.mark.parametrize("dials", _DIALS)
 def test_a_dial_under_way_when_the_request_comes_is_placed_before_the_request_is_accepted(
-    env: Settings, fake_twilio: FakeTwilioServer
+    env: Settings, fake_twilio: FakeTwilioServer, dials: str
 ) -> None:
     """Twilio holds the dial's call; the request for the person waits on the number's lock
     until the dial has recorded its call: the call went out before the request was accepted,
-    never after."""
+    never after. So too when the item dials the lead's old number."""
     adapters = Adapters(env)
     person = person_world(fake_twilio, make_recording_storage(env))
     bid = person.business_id
-    run_id = _claimed(person)
+    run_id = _claimed(person, **_dialing(person, dials))
+    number = _item(person).phone
     fake_twilio.hold_next("create_call")
     with ThreadPoolExecutor(2) as pool:
         dialed = pool.submit(_dial, person, run_id, adapters)
@@ -414,9 +439,121 @@ def test_a_dial_under_way_when_the_request_comes_is_placed_before_the_request_is
         assert request.result(timeout=30).repeated is False
 
     [call] = fake_twilio.calls.values()
-    assert call.params["To"] == person.phone
+    assert call.params["To"] == number
     item = _item(person)
     assert (item.status, item.call_sid) == ("in_progress", call.sid)
+
+
+def _lead_phone(business_id: int, lead_id: int) -> str:
+    with tenant_session(business_id) as session:
+        lead = session.get(Lead, lead_id)
+        assert lead is not None
+        return lead.phone
+
+
+def test_once_accepted_the_lead_s_item_on_its_old_number_is_never_dialed_another_lead_s_is(
+    env: Settings, fake_twilio: FakeTwilioServer
+) -> None:
+    """The person's lead had another number when the run was made: its item dials that one.
+    Once the request for the person's number is accepted, the claimed item is closed, never
+    dialed, while another lead's item of the same run is dialed; the erasure then blanks the
+    person's item, closed as it closes their items, and leaves the other lead's alone."""
+    adapters = Adapters(env)
+    person = person_world(fake_twilio, make_recording_storage(env))
+    bid = person.business_id
+    old = unique_phone()
+    run_id = _claimed(person, phone=old)
+    other_phone = _lead_phone(bid, person.kept_lead_id)
+    other = add(
+        bid,
+        OutboundItem(
+            business_id=bid, run_id=run_id, lead_id=person.kept_lead_id, phone=other_phone
+        ),
+    )
+    erasure = request_erasure(bid, person.phone).erasure
+
+    assert _dial(person, run_id, adapters) is True
+    _assert_never_dialed(person, fake_twilio)
+    with tenant_session(bid) as session:
+        run = session.get(OutboundRun, run_id)
+        assert run is not None
+    assert claim_item(bid, run) == other.id
+    assert _dial(person, run_id, adapters, other.id) is True
+    [call] = fake_twilio.calls.values()
+    assert call.params["To"] == other_phone
+
+    assert run_erasure(bid, erasure.id, adapters) is True
+    item = _item(person)
+    assert (item.status, item.error, item.phone) == ("cancelled", ERASED_ITEM, "")
+    assert (item.call_sid, item.calls_placed) == (None, 0)
+    with tenant_session(bid) as session:
+        kept = session.get(OutboundItem, other.id)
+        assert kept is not None
+        assert (kept.status, kept.phone, kept.call_sid) == ("in_progress", other_phone, call.sid)
+    assert traces(bid, person.phone, old, "Dana") == []
+
+
+def test_a_pending_item_of_the_lead_on_its_old_number_is_closed_by_the_erasure(
+    env: Settings, fake_twilio: FakeTwilioServer
+) -> None:
+    """The person's item, still to be dialed, dials the number the lead had before: the
+    erasure's outbound step closes and blanks it as the person's, and the run then completes
+    with no call."""
+    adapters = Adapters(env)
+    person = person_world(fake_twilio, make_recording_storage(env))
+    bid = person.business_id
+    old = unique_phone()
+    with tenant_session(bid) as session:
+        item = session.get(OutboundItem, person.item_id)
+        assert item is not None
+        item.phone = old
+    assert run_erasure(bid, person.world.erasure_id, adapters) is True
+
+    item = _item(person)
+    assert (item.status, item.error, item.phone, item.attempts) == ("cancelled", ERASED_ITEM, "", 0)
+    assert traces(bid, person.phone, old, "Dana") == []
+
+
+#: The statements a change of the lead waits in, behind a dial holding the lead's row.
+_LEAD_CHANGES = {
+    "its number changed": "UPDATE leads%",
+    "deleted": "SELECT leads.%FOR UPDATE%",
+}
+
+
+@pytest.mark.parametrize("change", list(_LEAD_CHANGES))
+def test_a_dial_under_way_holds_its_lead_until_its_call_is_recorded(
+    env: Settings, fake_twilio: FakeTwilioServer, change: str
+) -> None:
+    """Twilio holds the dial's call; the lead's number changing, or the lead deleted, waits
+    for the dial (its row held ``FOR SHARE``: the numbers the dial looked under stay the
+    lead's), then goes through; a deletion takes the lead's row before its items, as the dial
+    does, so neither waits for the other in a cycle."""
+    adapters = Adapters(env)
+    person = person_world(fake_twilio, make_recording_storage(env))
+    bid, lead_id = person.business_id, person.world.lead_id
+    run_id = _claimed(person)
+    fake_twilio.hold_next("create_call")
+    with ThreadPoolExecutor(2) as pool:
+        dialed = pool.submit(_dial, person, run_id, adapters)
+        wait_for(lambda: fake_twilio.held or dialed.done(), what="Twilio holding the call")
+        if change == "deleted":
+            changed = pool.submit(leads_store.delete_lead, bid, lead_id)
+        else:
+            changed = pool.submit(leads_store.update_lead, bid, lead_id, {"phone": unique_phone()})
+        until_waiting(_LEAD_CHANGES[change], changed, dialed, what="the change waiting on the dial")
+        fake_twilio.release()
+        assert dialed.result(timeout=30) is True
+        changed.result(timeout=30)
+
+    [call] = fake_twilio.calls.values()
+    assert call.params["To"] == person.phone
+    with tenant_session(bid) as session:
+        item = session.get(OutboundItem, person.item_id)
+    if change == "deleted":
+        assert item is None
+    else:
+        assert item is not None and (item.status, item.call_sid) == ("in_progress", call.sid)
 
 
 @pytest.mark.parametrize("run_status", ["running", "cancelled"])

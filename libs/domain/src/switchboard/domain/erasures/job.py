@@ -3,10 +3,11 @@
 The person is their number: the leads with it, the calls from or to it (or linked to those
 leads), those calls' recordings and sessions, the WhatsApp conversations with it (their
 messages and sessions go with them), the reminders of those leads, the outbound items that
-dial it (blanked: the run's history stays), the webhook deliveries whose payload names the
-number or one of those calls, the stored ``Idempotency-Key`` answers that name them (blanked:
-a repeat of the request is told it was carried out, and is not carried out again, which would
-bring the person back), and the parked call events whose body names them.
+dial it or are those leads' (blanked: the run's history stays; ``items.py``), the webhook
+deliveries whose payload names the number or one of those calls, the stored
+``Idempotency-Key`` answers that name them (blanked: a repeat of the request is told it was
+carried out, and is not carried out again, which would bring the person back), and the parked
+call events whose body names them.
 
 Each kind is one step: its rows are found afresh from what is left, deleted, and its count
 added to the erasure's, in one transaction. A worker that dies between steps leaves the
@@ -68,6 +69,7 @@ from switchboard.common.models import (
 )
 from switchboard.domain.erasures.erased_calls import call_sid_hash, remember_erased_calls
 from switchboard.domain.erasures.erased_rows import delete_remembered
+from switchboard.domain.erasures.items import persons_item
 
 log = get_logger(__name__)
 
@@ -296,13 +298,10 @@ def _reminders(session: Session, person: _Person) -> int:
 
 
 def _outbound_items(session: Session, person: _Person) -> int:
-    """Blank the number of the items that dial the person; those still to be dialled are
+    """Blank the number of the person's items (``items.py``); those still to be dialled are
     cancelled. Status, attempts and call sids stay: the run's history. Counted once: a blanked
     item no longer matches."""
-    mine = or_(
-        OutboundItem.phone == person.phone,
-        OutboundItem.lead_id.in_(_lead_ids(session, person)),
-    )
+    mine = persons_item(person.business_id, person.phone)  # as a dial looks for them
     base = (OutboundItem.business_id == person.business_id, OutboundItem.phone != BLANKED, mine)
     session.execute(
         update(OutboundItem)

@@ -2,19 +2,23 @@
 under erasure.
 
 From the commit of its request, a number is under erasure (:func:`under_erasure`) until its
-erasure is done: the erasure keeps the number only so long. No call is placed to it meanwhile
-(``outbound/erased.py``), nor after (its outbound items are blanked by then). The request and
-each dial serialize on the number's lock (:func:`lock_number`): a dial takes it shared, looks
-for the erasure, and holds it until its call is placed and recorded; the request takes it
-exclusively before it looks for an unfinished erasure and records its own. Either the dial
-commits first (the call went out before the request was accepted, and the erasure then erases
-it), or the request does and the dial finds the number under erasure and places no call. So a
-request may wait for a dial of the number under way: one Twilio request, bounded by its
-timeout.
+erasure is done: the erasure keeps the number only so long. No item of the person
+(``items.py``: it dials the number, or its lead has it) is dialed meanwhile
+(``outbound/erased.py``), nor after (they are blanked by then). The request and each dial
+serialize on the number's lock (:func:`lock_number`): a dial takes the locks of its item's
+numbers shared (its own and its lead's, in order, the lead's row held ``FOR SHARE`` first so
+its number stays put), looks for an erasure of either, and holds them until its call is
+placed and recorded; the request takes its number's exclusively, and only that one, before it
+looks for an unfinished erasure and records its own. Either the dial commits first (the call
+went out before the request was accepted, and the erasure then erases it), or the request
+does and the dial finds the item the erasure's and places no call. So a request may wait for
+a dial of the number under way: one Twilio request, bounded by its timeout. A request holds
+one lock and waits for none other, and dials only share theirs: they cannot deadlock.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -55,13 +59,15 @@ def lock_number(session: Session, business_id: int, phone: str, *, shared: bool)
 
 
 def under_erasure(
-    business_id: int, phone: ColumnElement[str] | QueryableAttribute[str]
+    business_id: int,
+    persons: Callable[[QueryableAttribute[str | None]], ColumnElement[bool]],
 ) -> ColumnElement[bool]:
-    """Whether an erasure of the business requested for ``phone`` (a column, correlated) is
-    not done yet: only an unfinished erasure keeps its number."""
+    """Whether an erasure of the business not done yet names a number whose person's rows
+    ``persons`` (given the erasure's number, a column) holds to, correlated: only an
+    unfinished erasure keeps its number."""
     return (
         select(Erasure.id)
-        .where(Erasure.business_id == business_id, Erasure.phone == phone)
+        .where(Erasure.business_id == business_id, persons(Erasure.phone))
         .exists()
     )
 

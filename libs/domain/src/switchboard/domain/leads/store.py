@@ -128,10 +128,11 @@ def delete_lead(business_id: int, lead_id: int) -> None:
     """Delete a lead (its calls and conversations stay, unlinked) and its outbound items.
 
     The items go in a statement of their own: their key keeps them when an erasure deletes
-    the lead (``domain/erasures``), which blanks their number instead.
+    the lead (``domain/erasures``), which blanks their number instead. The lead's row is
+    locked before its items, as a dial locks them (``erasures.items.item_numbers``).
     """
     with tenant_session(business_id) as session:
-        _find(session, business_id, lead_id)
+        owned_row(session, Lead, business_id, lead_id, what="lead", lock=True)
         session.execute(
             delete(OutboundItem).where(
                 OutboundItem.business_id == business_id, OutboundItem.lead_id == lead_id

@@ -8,7 +8,8 @@ comes before its counts and holds the database's write lock until it commits. Ei
 counts include the claimed item, and a claim over a cap is rolled back.
 
 Dialing renews the run's lease in the transaction that places the call (see ``lease.py``),
-and in it looks, under the number's lock, whether the person is under erasure: then the item
+and in it looks, under the locks of the item's numbers (its own and its lead's), whether the
+person is under erasure: then the item
 is closed, never dialed (``erased.py``). The claim does not look: it commits before the dial,
 and a request accepted in between is seen only there.
 
@@ -197,7 +198,7 @@ def dial(
     and recorded as placed if found; otherwise the item stays ``dialing`` for the driver's
     next lookups, as one interrupted mid-dial does (``unheard.py``), rather than risk calling
     the lead twice. A lead under erasure, or erased, is never dialed: the item is closed as
-    the erasure closes it (``erased.py``), each try looking under the number's lock.
+    the erasure closes it (``erased.py``), each try looking under its numbers' locks.
     """
     refused = 0
     while True:
@@ -221,7 +222,7 @@ def dial(
                     error="run stopped before this call was placed",
                 )
                 return False
-            if erased_item_locked(session, business_id, item_id, item.phone):
+            if erased_item_locked(session, business_id, item_id):
                 close_erased_item(session, business_id, item_id)  # never dialed: its line frees
                 log.info(
                     "outbound.erased_item_closed",
