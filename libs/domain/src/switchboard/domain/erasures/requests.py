@@ -62,9 +62,9 @@ def under_erasure(
     business_id: int,
     persons: Callable[[QueryableAttribute[str | None]], ColumnElement[bool]],
 ) -> ColumnElement[bool]:
-    """Whether an erasure of the business not done yet names a number whose person's rows
-    ``persons`` (given the erasure's number, a column) holds to, correlated: only an
-    unfinished erasure keeps its number."""
+    """Whether an erasure of the business not done yet takes the row ``persons`` says is its
+    person's, given the erasure's number (a column; correlated): only an unfinished erasure
+    keeps its number."""
     return (
         select(Erasure.id)
         .where(Erasure.business_id == business_id, persons(Erasure.phone))

@@ -9,9 +9,8 @@ counts include the claimed item, and a claim over a cap is rolled back.
 
 Dialing renews the run's lease in the transaction that places the call (see ``lease.py``),
 and in it looks, under the locks of the item's numbers (its own and its lead's), whether the
-person is under erasure: then the item
-is closed, never dialed (``erased.py``). The claim does not look: it commits before the dial,
-and a request accepted in between is seen only there.
+person is under erasure: then the item is closed, never dialed (``erased.py``). The claim does
+not look: it commits before the dial, and a request accepted in between is seen only there.
 
 A dial that may have reached Twilio unheard (no answer, a 500, a driver that died mid-request)
 is never repeated: it is looked up in Twilio's list of calls between the two numbers, and
