@@ -20,6 +20,16 @@ def insert_ignoring_conflicts(session: Session, table: Table, values: dict[str, 
     return session.execute(statement, values).first() is not None
 
 
+def insert_many_ignoring_conflicts(
+    session: Session, table: Table, rows: list[dict[str, Any]]
+) -> None:
+    """:func:`insert_ignoring_conflicts` for many rows at once (an ``executemany``, which
+    SQLAlchemy sends as multi-row ``INSERT``s), saying nothing of which were new."""
+    if rows:
+        builder = pg_insert if session.get_bind().dialect.name == "postgresql" else sqlite_insert
+        session.execute(builder(table).on_conflict_do_nothing(), rows)
+
+
 @lru_cache
 def _insert_ignoring(dialect: str, table: Table) -> Any:
     # Built once per table: each call only binds its values (statement building is not free).

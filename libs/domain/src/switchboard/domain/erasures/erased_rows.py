@@ -16,7 +16,7 @@ from sqlalchemy.orm import Session
 
 from switchboard.common.db.base import utcnow
 from switchboard.common.db.tenancy import tenant_session
-from switchboard.common.db.upsert import insert_ignoring_conflicts
+from switchboard.common.db.upsert import insert_many_ignoring_conflicts
 from switchboard.common.models import ErasedRow
 
 
@@ -27,19 +27,18 @@ def remember_erased_rows(
     adds none)."""
     table: Any = ErasedRow.__table__
     now = utcnow()
-    for row_id in sorted(set(row_ids)):
-        insert_ignoring_conflicts(
-            session,
-            table,
-            {
-                "business_id": business_id,
-                "table_name": table_name,
-                "row_id": row_id,
-                "erasure_id": erasure_id,
-                "created_at": now,
-                "updated_at": now,
-            },
-        )
+    rows = [
+        {
+            "business_id": business_id,
+            "table_name": table_name,
+            "row_id": row_id,
+            "erasure_id": erasure_id,
+            "created_at": now,
+            "updated_at": now,
+        }
+        for row_id in sorted(set(row_ids))
+    ]
+    insert_many_ignoring_conflicts(session, table, rows)  # one statement, not one per row
 
 
 def delete_remembered(
