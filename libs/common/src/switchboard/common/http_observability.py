@@ -21,12 +21,12 @@ from __future__ import annotations
 
 import re
 import time
-from typing import Any
 
 from prometheus_client import Histogram
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from switchboard.common.logging import correlated, get_logger, log_scope
+from switchboard.common.metric_children import Children
 from switchboard.common.random_ids import uuid4_hex
 
 __all__ = [
@@ -96,9 +96,8 @@ class RequestObservability:
         self.app = app
         self.service = service
         self.route = route
-        #: The histogram's child per (method, route, status): ``labels`` checks, joins and
-        #: locks at each call. Bounded: routes are templates, methods and statuses few.
-        self._durations: dict[tuple[str, str, int], Any] = {}
+        #: Bounded: routes are templates, methods and statuses few.
+        self._durations = Children(HTTP_REQUEST_DURATION)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -127,13 +126,7 @@ class RequestObservability:
         route = self.route or route_of(scope)
         method = scope.get("method", "")
         method = method if method in _METHODS else OTHER_METHOD
-        key = (method, route, status)
-        durations = self._durations.get(key)
-        if durations is None:
-            durations = self._durations[key] = HTTP_REQUEST_DURATION.labels(
-                self.service, method, route, str(status)
-            )
-        durations.observe(elapsed_s)
+        self._durations(self.service, method, route, str(status)).observe(elapsed_s)
         quiet = scope.get("path") in _QUIET_PATHS and status < 500
         (log.debug if quiet else log.info)(
             "http.request",

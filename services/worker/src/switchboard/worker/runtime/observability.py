@@ -24,6 +24,7 @@ from dramatiq.middleware import Middleware
 from prometheus_client import Counter, Gauge, Histogram, multiprocess
 
 from switchboard.common.health import threads_by_name
+from switchboard.common.metric_children import Children
 from switchboard.worker.runtime.heartbeat import worker_identity
 from switchboard.worker.runtime.middleware import outcome_of
 from switchboard.worker.runtime.status_files import STATUS_INTERVAL_S, status_path
@@ -56,6 +57,10 @@ JOBS_IN_PROGRESS = Gauge(
     multiprocess_mode="livesum",
 )
 
+#: Their children by label values (``metric_children``): a job uses five.
+_DURATION, _OUTCOMES = Children(JOB_DURATION), Children(JOB_OUTCOMES)
+_QUEUE_LATENCY, _IN_PROGRESS = Children(QUEUE_LATENCY), Children(JOBS_IN_PROGRESS)
+
 #: The ledger's word for a failed attempt with another one scheduled, and the metric's.
 _OUTCOME_LABELS = {"queued": "retried"}
 #: Set on the MessageProxy of a delivery whose execution this middleware saw start.
@@ -84,8 +89,8 @@ class JobObservability(Middleware):
     def before_process_message(self, broker: dramatiq.Broker, message: Any) -> None:
         now = time.time()
         ready_ms = max(message.message_timestamp, message.options.get("eta") or 0)
-        QUEUE_LATENCY.labels(message.queue_name).observe(max(0.0, now - ready_ms / 1000))
-        JOBS_IN_PROGRESS.labels(message.actor_name).inc()
+        _QUEUE_LATENCY(message.queue_name).observe(max(0.0, now - ready_ms / 1000))
+        _IN_PROGRESS(message.actor_name).inc()
         message.__dict__[_STARTED] = time.monotonic()
         with self._lock:
             business_id = message.options.get("business_id")
@@ -103,9 +108,9 @@ class JobObservability(Middleware):
         if started is None:  # an earlier middleware refused it before this one saw it
             return
         self._finished(message)
-        JOB_DURATION.labels(message.actor_name).observe(time.monotonic() - started)
+        _DURATION(message.actor_name).observe(time.monotonic() - started)
         outcome = outcome_of(message, exception)
-        JOB_OUTCOMES.labels(message.actor_name, _OUTCOME_LABELS.get(outcome, outcome)).inc()
+        _OUTCOMES(message.actor_name, _OUTCOME_LABELS.get(outcome, outcome)).inc()
 
     def after_skip_message(self, broker: dramatiq.Broker, message: Any) -> None:
         started = message.__dict__.pop(_STARTED, None)
@@ -117,10 +122,10 @@ class JobObservability(Middleware):
             outcome = "expired" if started is not None else "dead"
         else:
             outcome = "skipped"
-        JOB_OUTCOMES.labels(message.actor_name, outcome).inc()
+        _OUTCOMES(message.actor_name, outcome).inc()
 
     def _finished(self, message: Any) -> None:
-        JOBS_IN_PROGRESS.labels(message.actor_name).dec()
+        _IN_PROGRESS(message.actor_name).dec()
         with self._lock:
             self._running.pop(message.message_id, None)
 
