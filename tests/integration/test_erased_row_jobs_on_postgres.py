@@ -125,7 +125,7 @@ def test_jobs_queued_for_the_person_s_rows_before_the_erasure_succeed_after_it_d
     job_ids = [enqueue(spec, business_id=bid, **ids(person.world)).job_id for spec, ids in _JOBS]
     assert run_erasure(bid, person.world.erasure_id, Adapters(env)) is True
 
-    with capture_logs() as logs:
+    with capture_logs(with_context=True) as logs:
         start_jobs()
         jobs = _outcomes(bid, job_ids)
 
@@ -137,7 +137,9 @@ def test_jobs_queued_for_the_person_s_rows_before_the_erasure_succeed_after_it_d
     assert fake_twilio.messages == []
     assert traces(bid, person.phone, person.world.call_sid, "Dana") == []
     not_owed = [line for line in logs if line["event"] == "job.not_owed"]
-    assert len(not_owed) == len(_JOBS)
+    # Each job's own line (a delivery the outbox relay made again may add a second, at least
+    # once being the broker's promise; the ledger keeps one outcome).
+    assert {line["job_id"] for line in not_owed} == set(job_ids)
     assert {line["reason"] for line in not_owed} == {"erased"}
     assert {line["log_level"] for line in not_owed} == {"info"}
     for private in (person.phone, person.world.call_sid, "Dana"):

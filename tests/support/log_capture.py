@@ -12,8 +12,9 @@ import structlog.testing
 
 
 @contextmanager
-def capture_logs() -> Iterator[list[MutableMapping[str, Any]]]:
-    """The lines logged inside the block, INFO and DEBUG included.
+def capture_logs(*, with_context: bool = False) -> Iterator[list[MutableMapping[str, Any]]]:
+    """The lines logged inside the block, INFO and DEBUG included; ``with_context``: with the
+    fields bound in structlog's context variables too (a job's ``job_id``, a request's id).
 
     ``structlog.testing.capture_logs`` replaces the processors but keeps the configured
     wrapper class, whose level filter drops a line before any processor sees it: after a
@@ -23,7 +24,8 @@ def capture_logs() -> Iterator[list[MutableMapping[str, Any]]]:
     kept = structlog.get_config()["wrapper_class"]
     structlog.configure(wrapper_class=structlog.make_filtering_bound_logger(logging.DEBUG))
     try:
-        with structlog.testing.capture_logs() as logs:
+        processors = [structlog.contextvars.merge_contextvars] if with_context else []
+        with structlog.testing.capture_logs(processors=processors) as logs:
             yield logs
     finally:
         structlog.configure(wrapper_class=kept)
