@@ -25,7 +25,8 @@ import time
 from prometheus_client import Histogram
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from switchboard.common.logging import correlated, get_logger, log_scope
+from switchboard.common.log_context import correlated, log_scope
+from switchboard.common.logging import get_logger
 from switchboard.common.metric_children import Children
 from switchboard.common.random_ids import uuid4_hex
 

@@ -25,14 +25,20 @@ import sys
 import threading
 import traceback
 from collections.abc import Callable, Mapping, MutableMapping
-from contextlib import AbstractContextManager
-from contextvars import ContextVar
 from types import TracebackType
 from typing import Any, TextIO
 
 import structlog
 
 from switchboard.common.invalid_requests import install_invalid_request_lines
+from switchboard.common.log_context import (
+    CORRELATION_FIELDS,
+    bind_in_scope,
+    correlated,
+    correlation_fields,
+    log_scope,
+    merge_scope,
+)
 from switchboard.common.redaction import redact, scrub, scrub_field, scrub_value
 
 __all__ = [
@@ -52,84 +58,6 @@ __all__ = [
 #: structlog's own fields, left as they are.
 _EVENT_KEYS = frozenset({"event", "level", "timestamp", "logger"})
 _formatter = logging.Formatter()
-#: The fields of the innermost ``log_scope``: one dict, shared by every copy of the context
-#: (a thread pool's included), so a field bound in a worker thread reaches the scope's lines.
-_scope: ContextVar[dict[str, Any] | None] = ContextVar("switchboard_log_scope", default=None)
-
-
-class _Scope:
-    """:func:`log_scope`'s context manager (a class: a generator's costs ~3 µs a request)."""
-
-    __slots__ = ("_fields", "_token")
-
-    def __init__(self, fields: dict[str, Any]) -> None:
-        self._fields = fields
-
-    def __enter__(self) -> dict[str, Any]:
-        bound = {**(_scope.get() or {}), **self._fields}
-        self._token = _scope.set(bound)
-        return bound
-
-    def __exit__(self, *_: object) -> None:
-        _scope.reset(self._token)
-
-
-def log_scope(**fields: Any) -> AbstractContextManager[dict[str, Any]]:
-    """Every line logged inside carries ``fields`` and whatever ``bind_in_scope`` adds later."""
-    return _Scope(fields)
-
-
-def bind_in_scope(**fields: Any) -> None:
-    """Add ``fields`` to the enclosing ``log_scope``, even from a thread it handed work to
-    (an API key's business, learnt in FastAPI's thread pool); outside any scope, nothing."""
-    bound = _scope.get()
-    if bound is not None:
-        bound.update(fields)
-
-
-#: The fields that say what a piece of work serves, across processes: an HTTP request's id (bound
-#: by ``http_observability``), a call's sid (bound by :func:`correlated` where a call event is
-#: followed up). ``prepare_job`` writes the bound ones into every job it builds, and the worker
-#: binds them to the job's lines: a request or a call is followed through the jobs it causes,
-#: and the jobs those enqueue.
-CORRELATION_FIELDS = ("request_id", "call_sid")
-
-
-def correlation_fields() -> dict[str, str]:
-    """The :data:`CORRELATION_FIELDS` bound for the work at hand (the enclosing scope's first)."""
-    bound = {**structlog.contextvars.get_contextvars(), **(_scope.get() or {})}
-    return {name: bound[name] for name in CORRELATION_FIELDS if isinstance(bound.get(name), str)}
-
-
-class _Correlated:
-    """:func:`correlated`'s context manager: structlog's context variables set on entry and
-    reset to what they were on exit, by their tokens. (structlog's ``bound_contextvars`` reads
-    every context variable to save the ones it overwrites: ~14 µs, a webhook's 3 %.)"""
-
-    __slots__ = ("_fields", "_tokens")
-
-    def __init__(self, fields: dict[str, str]) -> None:
-        self._fields = fields
-
-    def __enter__(self) -> None:
-        self._tokens = structlog.contextvars.bind_contextvars(**self._fields)
-
-    def __exit__(self, *_: object) -> None:
-        structlog.contextvars.reset_contextvars(**self._tokens)
-
-
-def correlated(**fields: str | None) -> AbstractContextManager[None]:
-    """Every line logged inside, and every job enqueued inside, carries ``fields`` (those not
-    None): ``with correlated(call_sid=event.call_sid):``."""
-    return _Correlated({name: value for name, value in fields.items() if value is not None})
-
-
-def _merge_scope(_: Any, __: str, event: MutableMapping[str, Any]) -> MutableMapping[str, Any]:
-    bound = _scope.get()
-    if bound:
-        for key, value in bound.items():
-            event.setdefault(key, value)
-    return event
 
 
 def _format_exception(exc_info: Any) -> str | None:
@@ -318,7 +246,7 @@ def _processors(json: bool) -> tuple[list[Any], Any]:
     shared: list[Any] = [
         # The scope first: its fields then count as the event's own, which structlog's
         # context variables (bound further out, or left by a thread's earlier work) yield to.
-        _merge_scope,
+        merge_scope,
         structlog.contextvars.merge_contextvars,
         structlog.processors.add_log_level,
         structlog.processors.TimeStamper(fmt="iso", utc=True),
