@@ -17,7 +17,7 @@ import pytest
 from sqlalchemy import delete, func, select, update
 
 from switchboard.common.bootstrap import Adapters
-from switchboard.common.db import tenant_session
+from switchboard.common.db import system_session, tenant_session
 from switchboard.common.integrations.storage import make_recording_storage
 from switchboard.common.jobs import enqueue
 from switchboard.common.jobs.broker import get_broker
@@ -34,7 +34,13 @@ from switchboard.common.jobs.catalog import (
     SEND_WHATSAPP_WITH_RETRY,
     ActorSpec,
 )
-from switchboard.common.models import CallLog, Job, WebhookDelivery, WebhookEndpoint
+from switchboard.common.models import (
+    CallLog,
+    Job,
+    OutboxMessage,
+    WebhookDelivery,
+    WebhookEndpoint,
+)
 from switchboard.common.settings import Settings
 from switchboard.domain.erasures import run_erasure
 from switchboard.worker.runtime.inprocess import start_worker
@@ -75,11 +81,17 @@ _JOBS: tuple[tuple[ActorSpec, Callable[[World], dict[str, int]]], ...] = (
 def env(
     pg_url: str, tmp_path: Path, fake_twilio: FakeTwilioServer, fake_openai: FakeOpenAIServer
 ) -> Iterator[Settings]:
-    """PostgreSQL, the outside world faked, every actor declared; no worker yet."""
+    """PostgreSQL, the outside world faked, every actor declared; no worker yet.
+
+    The outbox rows earlier tests left (other businesses' jobs, never published) are dropped:
+    this test's worker relays the database's outbox, and would run them against its fakes.
+    """
     extra = fake_service_env(fake_twilio, fake_openai)
     with configured(database_url=pg_url, amqp_url="", var_dir=str(tmp_path), **extra) as settings:
         from switchboard.worker import actors
 
+        with system_session() as session:
+            session.execute(delete(OutboxMessage))
         actors.install(get_broker())
         yield settings
 
