@@ -49,7 +49,7 @@ import psutil
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from bench.options import add_log_level  # noqa: E402
+from bench.options import add_log_level, positive_seconds  # noqa: E402
 from bench.stopping import stop_cleanly_on_sigterm, stop_processes  # noqa: E402
 from bench.whatsapp import analyze_tables, wait_http  # noqa: E402
 from bench.whatsapp_cpu import CpuMeter, Finder, per_message_ms, servers, tree  # noqa: E402
@@ -304,7 +304,10 @@ def main() -> None:
     parser.add_argument("--worker-threads", type=int, default=8)
     parser.add_argument("--concurrency", type=int, default=32, help="business WhatsApp limit")
     parser.add_argument(
-        "--idle-seconds", type=float, default=3.0, help="CPU of the idle setup, after warm-up"
+        "--idle-seconds",
+        type=positive_seconds,
+        default=3.0,
+        help="CPU of the idle setup, after warm-up (more than 0)",
     )
     parser.add_argument("--no-burst", action="store_true", help="the paced phase only")
     parser.add_argument("--no-naive", action="store_true", help="no naive baseline")

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import cProfile
 import json
+import subprocess
+import sys
 import time
 from pathlib import Path
 from typing import Any
@@ -192,3 +194,19 @@ def test_the_fake_twilio_tells_how_many_replies_arrived_and_when() -> None:
     assert created.status_code == 201
     assert count == {"count": 1}
     assert arrivals["arrivals"]["whatsapp:+15550000001"] >= before
+
+
+def test_idle_seconds_of_zero_or_not_a_number_is_refused_before_any_setup() -> None:
+    """The idle phase's CPU is divided by its seconds: 0 would end the run in a
+    ZeroDivisionError after the whole setup and warm-up."""
+    for value, says in (("0", "more than 0"), ("-1", "more than 0"), ("x", "not a number")):
+        done = subprocess.run(
+            [sys.executable, "bench/whatsapp_path.py", "--idle-seconds", value],
+            capture_output=True,
+            text=True,
+            timeout=60,
+            cwd=Path(__file__).resolve().parents[3],
+        )
+        assert done.returncode == 2
+        assert "argument --idle-seconds:" in done.stderr
+        assert says in done.stderr
