@@ -10,6 +10,7 @@ for a row that never existed, or that went without an erasure, still fails.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -40,19 +41,24 @@ from switchboard.common.models import (
     OutboxMessage,
     WebhookDelivery,
     WebhookEndpoint,
+    WhatsAppConversation,
+    WhatsAppMessage,
 )
 from switchboard.common.settings import Settings
 from switchboard.domain.erasures import run_erasure
+from switchboard.domain.erasures.erased_rows import was_erased
+from switchboard.domain.whatsapp.inbound import InboundMessage, store_inbound
 from switchboard.worker.runtime.inprocess import start_worker
 from tests.fakes.openai_http import FakeOpenAIServer, fake_openai
 from tests.fakes.twilio_rest import FakeTwilioServer, fake_twilio
 from tests.fakes.webhook_receiver import SECRET, FakeWebhookReceiver, webhook_receiver
 from tests.support.environment import configured
+from tests.support.lock_waits import until_waiting
 from tests.support.log_capture import capture_logs
 from tests.unit.worker.conftest import fake_service_env
-from tests.unit.worker.erasure_world import Person, person_world, traces
-from tests.unit.worker.jobs import finished
-from tests.unit.worker.world import World
+from tests.unit.worker.erasure_world import ERASED, Person, erasure_row, person_world, traces
+from tests.unit.worker.jobs import finished, jobs_of
+from tests.unit.worker.world import World, sid
 
 pytestmark = pytest.mark.integration
 
@@ -193,3 +199,71 @@ def test_a_job_for_a_row_no_erasure_deleted_still_fails(
     assert all("not found" in (job.last_error or "") for job in jobs)
     assert fake_openai.chat_requests == []
     assert webhook_receiver.received == []
+
+
+def _arrived(person: Person) -> int:
+    """A WhatsApp message from the person, stored as the webhook stores it (its reply job
+    queued in the same transaction); its id."""
+    with tenant_session(person.business_id) as session:
+        business_number = session.execute(
+            select(WhatsAppConversation.business_number).where(
+                WhatsAppConversation.id == person.world.conversation_id
+            )
+        ).scalar_one()
+    message = InboundMessage(
+        message_sid=sid("SM"),
+        from_number=f"whatsapp:{person.phone}",
+        to_number=f"whatsapp:{business_number}",
+        body="Dana again: please call me back",
+    )
+    message_id = store_inbound(person.business_id, message)
+    assert message_id is not None
+    return message_id
+
+
+def test_a_message_that_arrives_after_the_messages_step_is_remembered_and_its_reply_not_owed(
+    env: Settings,
+    start_jobs: Callable[[], None],
+    fake_twilio: FakeTwilioServer,
+    fake_openai: FakeOpenAIServer,
+    webhook_receiver: FakeWebhookReceiver,
+) -> None:
+    """The erasure's messages step is held (one of the person's messages locked here) while
+    a new message from the person arrives: the step's delete does not see it, and it goes
+    with its conversation in the next step. It is remembered and counted all the same, so
+    its reply job, run by the worker after the erasure, ends ``succeeded`` and not owed:
+    nothing goes to the AI or WhatsApp."""
+    person = _person(env, fake_twilio, webhook_receiver)
+    bid = person.business_id
+    with ThreadPoolExecutor(1) as pool:
+        with tenant_session(bid) as holder:  # holds the erasure in its messages step
+            holder.execute(
+                select(WhatsAppMessage.id)
+                .where(WhatsAppMessage.id == person.world.inbound_id)
+                .with_for_update()
+            ).one()
+            erasure = pool.submit(run_erasure, bid, person.world.erasure_id, Adapters(env))
+            until_waiting(
+                "DELETE FROM whatsapp_messages%", erasure, what="the erasure at its messages"
+            )
+            late = _arrived(person)
+        assert erasure.result(timeout=30) is True
+
+    assert was_erased(bid, "whatsapp_messages", late)
+    counts = erasure_row(bid, person.world.erasure_id).counts
+    assert counts["whatsapp_messages"] == ERASED["whatsapp_messages"] + 1
+    [reply] = jobs_of(bid, PROCESS_WHATSAPP_WEBHOOK.name)
+    with capture_logs(with_context=True) as logs:
+        start_jobs()
+        job = finished(bid, reply.id, timeout=30)
+
+    assert (job.status, job.last_error) == ("succeeded", None)
+    assert fake_openai.chat_requests == []
+    assert fake_twilio.messages == []
+    assert traces(bid, person.phone, "Dana") == []
+    not_owed = [
+        (line["table"], line["row_id"], line["reason"], line["log_level"])
+        for line in logs
+        if line["event"] == "job.not_owed" and line["job_id"] == reply.id
+    ]  # one per delivery (the relay may deliver twice; the ledger keeps one outcome)
+    assert set(not_owed) == {("whatsapp_messages", late, "erased", "info")}

@@ -32,7 +32,9 @@ commits first is removed by the steps after it, one after it finds the call eras
 
 The rows a job names by id (call logs, webhook deliveries, WhatsApp messages, conversations
 and sessions, reminders) are remembered by id as they are deleted (``erased_rows.py``): a job
-queued for one before the erasure ends quietly, its work no longer owed.
+queued for one before the erasure ends quietly, its work no longer owed. None goes by a
+cascade, unremembered: the conversations step holds its conversations' rows, then deletes
+their messages (one that arrived since the messages step, too) and sessions itself.
 """
 
 from __future__ import annotations
@@ -227,36 +229,46 @@ def _calls_step(session: Session, person: _Person) -> int:
     )
 
 
-def _conversation_ids(session: Session, person: _Person) -> list[int]:
+def _conversation_ids(session: Session, person: _Person, *, lock: bool = False) -> list[int]:
+    """The person's conversations; with ``lock``, their rows held ``FOR UPDATE`` until the
+    step's transaction ends: no message or session of theirs can be added meanwhile (its
+    insert waits on the conversation's row, then finds it gone)."""
     leads = _lead_ids(session, person)
-    return list(
-        session.execute(
-            select(WhatsAppConversation.id).where(
-                WhatsAppConversation.business_id == person.business_id,
-                or_(
-                    WhatsAppConversation.contact_number.in_(person.numbers),
-                    WhatsAppConversation.lead_id.in_(leads),
-                ),
-            )
-        ).scalars()
+    query = select(WhatsAppConversation.id).where(
+        WhatsAppConversation.business_id == person.business_id,
+        or_(
+            WhatsAppConversation.contact_number.in_(person.numbers),
+            WhatsAppConversation.lead_id.in_(leads),
+        ),
     )
+    if lock:
+        query = query.order_by(WhatsAppConversation.id).with_for_update()
+    return list(session.execute(query).scalars())
 
 
-def _whatsapp_messages(session: Session, person: _Person) -> int:
+def _messages_of(session: Session, person: _Person, conversations: list[int]) -> int:
     return _erased(
         session,
         person,
         delete(WhatsAppMessage).where(
             WhatsAppMessage.business_id == person.business_id,
-            WhatsAppMessage.conversation_id.in_(_conversation_ids(session, person)),
+            WhatsAppMessage.conversation_id.in_(conversations),
         ),
     )
 
 
+def _whatsapp_messages(session: Session, person: _Person) -> int:
+    return _messages_of(session, person, _conversation_ids(session, person))
+
+
 def _whatsapp_conversations(session: Session, person: _Person) -> int:
-    """The conversations with their sessions (deleted here, not by the cascade, to be
-    remembered), and the sandbox's copies of the messages."""
-    conversations = _conversation_ids(session, person)
+    """The conversations, held first (:func:`_conversation_ids`), with their messages and
+    sessions (deleted here, not by the cascade, to be remembered: a message that arrived
+    since the messages step, counted with them), and the sandbox's copies of the messages."""
+    conversations = _conversation_ids(session, person, lock=True)
+    late = _messages_of(session, person, conversations)
+    if late:
+        _count(session, person, person.erasure_id, "whatsapp_messages", late)
     _erased(
         session,
         person,
