@@ -6,7 +6,8 @@ item dialed once the erasure is accepted, however the driver's ticks fall betwee
 no call goes out (the request and the dial serialize on the number's lock,
 ``erasures/requests.py``), nor when the item dials the number the person's lead had before
 (the dial takes its lead's number's lock too, and holds the lead's row); a dial of unknown
-outcome is closed, not looked up by a blank number.
+outcome is closed, not looked up by a blank number. And a lead's number changed to one a
+request is under way for: the change waits for the request, then is refused.
 
 The interleavings are held with database locks a test connection takes and lets go of, each
 step awaited on ``pg_stat_activity`` (a backend waiting on a lock), never slept for.
@@ -24,6 +25,7 @@ from sqlalchemy import delete, select
 from switchboard.common.bootstrap import Adapters
 from switchboard.common.db import tenant_session
 from switchboard.common.db.base import utcnow
+from switchboard.common.errors import ConflictError
 from switchboard.common.integrations.storage import make_recording_storage
 from switchboard.common.models import (
     CallLog,
@@ -580,3 +582,36 @@ def test_a_dial_of_unknown_outcome_of_an_erased_person_is_closed_not_looked_up(
     assert tick == ("completed" if run_status == "running" else "cancelled")
     _assert_never_dialed(person, fake_twilio)
     assert traces(bid, person.phone, "Dana") == []
+
+
+def test_a_lead_s_number_changed_while_a_request_for_it_is_under_way_waits_and_is_refused(
+    env: Settings, fake_twilio: FakeTwilioServer
+) -> None:
+    """The request for a number is held at its insert (a conflicting erasure, uncommitted,
+    holds it) when another lead's number is changed to it: the change waits on the number's
+    lock, then finds the erasure and is refused; the lead keeps its number."""
+    person = person_world(fake_twilio, make_recording_storage(env))
+    bid, lead_id = person.business_id, person.kept_lead_id
+    before = _lead_phone(bid, lead_id)
+    number = unique_phone()
+    with ThreadPoolExecutor(2) as pool:
+        with tenant_session(bid) as holder:
+            holder.add(
+                Erasure(
+                    business_id=bid, phone=number, phone_hash=phone_hash(bid, number), counts={}
+                )
+            )
+            holder.flush()
+            request = pool.submit(request_erasure, bid, number)
+            until_waiting(_INSERT_ERASURE, request, what="the request held at its insert")
+            changed = pool.submit(leads_store.update_lead, bid, lead_id, {"phone": number})
+            until_waiting(_DIAL_LOCK, request, changed, what="the change waiting on the number")
+            holder.rollback()  # the request's insert goes through
+        erasure = request.result(timeout=30)
+        with pytest.raises(ConflictError, match="being erased") as refused:
+            changed.result(timeout=30)
+
+    assert erasure.repeated is False
+    assert f"erasure {erasure.erasure.id}" in str(refused.value)
+    assert number not in str(refused.value)
+    assert _lead_phone(bid, lead_id) == before

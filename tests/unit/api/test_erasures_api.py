@@ -1,5 +1,6 @@
 """``/api/v1/erasures``: a request is accepted as a queued job, shows its progress and never
-its number; a bad number is a 422 naming ``phone``."""
+its number; a bad number is a 422 naming ``phone``. While it is not done, no lead takes its
+number: a change to it is a 409 naming ``phone``, not the number."""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ from switchboard.common.db import system_session, tenant_session
 from switchboard.common.models import Erasure, Job
 from switchboard.domain.erasures.requests import phone_hash
 from tests.support.factories import make_business, unique_phone
+from tests.support.log_capture import capture_logs
 from tests.unit.api import rows
 from tests.unit.api.rows import auth
 
@@ -107,3 +109,59 @@ def test_the_database_holds_one_unfinished_erasure_per_number_and_business(clien
     assert again.json()["id"] != erasure_id
     theirs = client.post("/api/v1/erasures", json={"phone": phone}, headers=auth(other.api_key))
     assert (theirs.status_code, theirs.json()["repeated"]) == (202, False)
+
+
+def _change(client, api_key: str, lead_id: int, **fields: object):
+    return client.patch(f"/api/v1/leads/{lead_id}", json=fields, headers=auth(api_key))
+
+
+def test_a_lead_s_number_cannot_change_to_one_being_erased_until_the_erasure_is_done(
+    client,
+) -> None:
+    """A 409 naming ``phone`` and the erasure, never the number (in the answer or a log
+    line); the lead keeps its number. Another business's erasure of the number is not in the
+    way; once the erasure is done, the change goes through."""
+    business, other = make_business(), make_business()
+    lead, theirs = rows.lead(business.id), rows.lead(other.id)
+    phone = unique_phone()
+    erasure = client.post(
+        "/api/v1/erasures", json={"phone": phone}, headers=auth(business.api_key)
+    ).json()
+
+    with capture_logs() as logs:
+        refused = _change(client, business.api_key, lead.id, phone=phone, name="Dana")
+
+    assert refused.status_code == 409, refused.text
+    detail = refused.json()["detail"]
+    assert detail.startswith("phone: the number is being erased")
+    assert f"erasure {erasure['id']}" in detail
+    assert phone not in refused.text and phone not in repr(logs)
+    kept = client.get(f"/api/v1/leads/{lead.id}", headers=auth(business.api_key)).json()
+    assert (kept["phone"], kept["name"]) == (lead.phone, None)  # nothing of the change
+    assert _change(client, other.api_key, theirs.id, phone=phone).status_code == 200
+
+    with tenant_session(business.id) as session:
+        done = session.get(Erasure, erasure["id"])
+        assert done is not None
+        done.status, done.phone = "done", None
+    changed = _change(client, business.api_key, lead.id, phone=phone)
+    assert (changed.status_code, changed.json()["phone"]) == (200, phone)
+
+
+def test_a_lead_s_number_still_changes_to_one_no_erasure_is_erasing(client) -> None:
+    """A new number is taken; a change that keeps the number of a lead whose own number is
+    being erased changes the rest (the erasure deletes the lead with the number anyway)."""
+    business = make_business()
+    lead, erased = rows.lead(business.id), rows.lead(business.id)
+    client.post("/api/v1/erasures", json={"phone": erased.phone}, headers=auth(business.api_key))
+    phone = unique_phone()
+
+    changed = _change(client, business.api_key, lead.id, phone=phone)
+    kept = _change(client, business.api_key, erased.id, phone=erased.phone, status="won")
+
+    assert (changed.status_code, changed.json()["phone"]) == (200, phone)
+    assert (kept.status_code, kept.json()["phone"], kept.json()["status"]) == (
+        200,
+        erased.phone,
+        "won",
+    )

@@ -14,6 +14,10 @@ went out before the request was accepted, and the erasure then erases it), or th
 does and the dial finds the item the erasure's and places no call. So a request may wait for
 a dial of the number under way: one Twilio request, bounded by its timeout. A request holds
 one lock and waits for none other, and dials only share theirs: they cannot deadlock.
+
+A lead's number changed to one under erasure is refused (``leads/store.update_lead``): the
+change looks for the erasure under the new number's lock, shared, as a dial does
+(:func:`erasure_of_number`).
 """
 
 from __future__ import annotations
@@ -70,6 +74,16 @@ def under_erasure(
         .where(Erasure.business_id == business_id, persons(Erasure.phone))
         .exists()
     )
+
+
+def erasure_of_number(session: Session, business_id: int, phone: str) -> int | None:
+    """The id of the erasure of ``phone`` not done yet, if any, looked for under the
+    number's lock taken shared (:func:`lock_number`) and held until the caller's transaction
+    ends: a write giving a lead the number (``leads/store.update_lead``) commits before a
+    request for it is accepted, which the erasure then finds, or after, and finds it here."""
+    lock_number(session, business_id, phone, shared=True)
+    unfinished = _unfinished(session, business_id, phone_hash(business_id, phone))
+    return None if unfinished is None else int(unfinished.id)
 
 
 @dataclass(frozen=True)

@@ -17,6 +17,7 @@ from switchboard.common.db.tenancy import tenant_session
 from switchboard.common.db.upsert import insert_ignoring_conflicts
 from switchboard.common.errors import ConflictError
 from switchboard.common.models import Lead, OutboundItem
+from switchboard.domain.erasures.requests import erasure_of_number
 
 
 def upsert_lead(session: Session, business_id: int, phone: str, **fields: Any) -> tuple[Lead, bool]:
@@ -111,11 +112,26 @@ def get_lead(business_id: int, lead_id: int) -> Lead:
         return _find(session, business_id, lead_id)
 
 
+def _refuse_number_being_erased(session: Session, business_id: int, phone: str) -> None:
+    """A lead may not take a number an erasure not done yet is erasing (the number is not
+    named: the error's text reaches logs)."""
+    erasure_id = erasure_of_number(session, business_id, phone)
+    if erasure_id is not None:
+        raise ConflictError(
+            f"phone: the number is being erased on the person's request (erasure "
+            f"{erasure_id}); a lead can take it once that erasure is done"
+        )
+
+
 def update_lead(business_id: int, lead_id: int, changes: Mapping[str, Any]) -> Lead:
-    """Apply ``changes`` (field -> value, None clears) to a lead; a taken phone is a conflict."""
+    """Apply ``changes`` (field -> value, None clears) to a lead; a taken phone, or one
+    being erased, is a conflict."""
     try:
         with tenant_session(business_id) as session:
             lead = _find(session, business_id, lead_id)
+            phone = changes.get("phone")
+            if phone is not None and phone != lead.phone:
+                _refuse_number_being_erased(session, business_id, phone)
             for name, value in changes.items():
                 setattr(lead, name, value)
             session.flush()
