@@ -1,6 +1,7 @@
 """``/api/v1/erasures``: a request is accepted as a queued job, shows its progress and never
 its number; a bad number is a 422 naming ``phone``. While it is not done, no lead takes its
-number: a change to it is a 409 naming ``phone``, not the number."""
+number or leaves it: a change to it or from it, or a lead created with it, is a 409 naming
+``phone``, not the number; a CSV import with it is a 400 naming the row's line."""
 
 from __future__ import annotations
 
@@ -165,3 +166,119 @@ def test_a_lead_s_number_still_changes_to_one_no_erasure_is_erasing(client) -> N
         erased.phone,
         "won",
     )
+
+
+def _erase(client, api_key: str, phone: str) -> int:
+    response = client.post("/api/v1/erasures", json={"phone": phone}, headers=auth(api_key))
+    assert response.status_code == 202, response.text
+    return int(response.json()["id"])
+
+
+def _done(business_id: int, erasure_id: int) -> None:
+    with tenant_session(business_id) as session:
+        done = session.get(Erasure, erasure_id)
+        assert done is not None
+        done.status, done.phone = "done", None
+
+
+def _refused_naming(response, erasure_id: int, phone: str, logs: object) -> None:
+    """A 409 naming ``phone`` and the erasure, never the number, in the answer or a log."""
+    assert response.status_code == 409, response.text
+    detail = response.json()["detail"]
+    assert detail.startswith("phone: the number is being erased"), detail
+    assert f"erasure {erasure_id}" in detail
+    assert phone not in response.text and phone not in repr(logs)
+
+
+def test_a_lead_s_number_cannot_change_from_one_being_erased_its_other_fields_can(
+    client,
+) -> None:
+    """The lead would leave the erasure's leads step (by number) with the person's name,
+    email and notes: a 409, nothing of the change saved. A change of its other fields goes
+    through; once the erasure is done, so does a new number."""
+    business = make_business()
+    lead = rows.lead(business.id, name="Dana", notes="called twice")
+    erasure_id = _erase(client, business.api_key, lead.phone)
+    new = unique_phone()
+
+    with capture_logs() as logs:
+        refused = _change(client, business.api_key, lead.id, phone=new, name="D.")
+
+    _refused_naming(refused, erasure_id, lead.phone, logs)
+    assert new not in refused.text
+    kept = client.get(f"/api/v1/leads/{lead.id}", headers=auth(business.api_key)).json()
+    assert (kept["phone"], kept["name"]) == (lead.phone, "Dana")  # nothing of the change
+    renamed = _change(client, business.api_key, lead.id, name="D.", status="lost")
+    assert (renamed.status_code, renamed.json()["name"], renamed.json()["phone"]) == (
+        200,
+        "D.",
+        lead.phone,
+    )
+
+    _done(business.id, erasure_id)
+    changed = _change(client, business.api_key, lead.id, phone=new)
+    assert (changed.status_code, changed.json()["phone"]) == (200, new)
+
+
+def test_a_lead_cannot_be_created_with_a_number_being_erased_until_the_erasure_is_done(
+    client,
+) -> None:
+    """A 409 naming ``phone`` and the erasure, never the number; no lead is made. Another
+    business's erasure of the number is not in the way; once the erasure is done, the lead is
+    made (a new contact)."""
+    business, other = make_business(), make_business()
+    phone = unique_phone()
+    erasure_id = _erase(client, business.api_key, phone)
+    headers = auth(business.api_key)
+
+    with capture_logs() as logs:
+        refused = client.post(
+            "/api/v1/leads", json={"phone": phone, "name": "Dana"}, headers=headers
+        )
+
+    _refused_naming(refused, erasure_id, phone, logs)
+    assert client.get("/api/v1/leads", headers=headers).json()["items"] == []
+    theirs = client.post("/api/v1/leads", json={"phone": phone}, headers=auth(other.api_key))
+    assert theirs.status_code == 201, theirs.text
+
+    _done(business.id, erasure_id)
+    created = client.post("/api/v1/leads", json={"phone": phone}, headers=headers)
+    assert (created.status_code, created.json()["phone"]) == (201, phone)
+
+
+def test_a_csv_import_with_a_number_being_erased_names_its_line_and_imports_nothing(
+    client,
+) -> None:
+    """As for any bad row (all rows or none): a 400 whose errors name each such row's line,
+    ``phone`` and the erasure, never the number, whether the row would create a lead or
+    update the person's; nothing of the file is imported. Once the erasure is done, the file
+    imports."""
+    business = make_business()
+    headers = auth(business.api_key)
+    person = rows.lead(business.id, name="Dana")
+    phone, fine = unique_phone(), unique_phone()
+    erased_lead_id = _erase(client, business.api_key, person.phone)
+    erasure_id = _erase(client, business.api_key, phone)
+    csv = f"phone,name\n{fine},Ann\n{phone},Dana\n{person.phone},Dana Smith\n"
+
+    with capture_logs() as logs:
+        response = client.post(
+            "/api/v1/leads/import", files={"file": ("l.csv", csv)}, headers=headers
+        )
+
+    assert response.status_code == 400, response.text
+    body = response.json()
+    assert (body["created"], body["updated"]) == (0, 0)
+    errors = [(e["line"], e["field"], e["message"]) for e in body["errors"]]
+    assert [(line, field) for line, field, _ in errors] == [(3, "phone"), (4, "phone")]
+    assert f"erasure {erasure_id}" in errors[0][2] and f"erasure {erased_lead_id}" in errors[1][2]
+    assert all(message.startswith("the number is being erased") for _, _, message in errors)
+    assert phone not in response.text and person.phone not in response.text
+    assert phone not in repr(logs) and person.phone not in repr(logs)
+    leads = client.get("/api/v1/leads", headers=headers).json()["items"]
+    assert [(lead["phone"], lead["name"]) for lead in leads] == [(person.phone, "Dana")]
+
+    _done(business.id, erasure_id)
+    _done(business.id, erased_lead_id)
+    imported = client.post("/api/v1/leads/import", files={"file": ("l.csv", csv)}, headers=headers)
+    assert (imported.status_code, imported.json()["created"]) == (200, 2), imported.text

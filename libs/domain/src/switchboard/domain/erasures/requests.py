@@ -15,14 +15,16 @@ does and the dial finds the item the erasure's and places no call. So a request 
 a dial of the number under way: one Twilio request, bounded by its timeout. A request holds
 one lock and waits for none other, and dials only share theirs: they cannot deadlock.
 
-A lead's number changed to one under erasure is refused (``leads/store.update_lead``): the
-change looks for the erasure under the new number's lock, shared, as a dial does
-(:func:`erasure_of_number`).
+No lead takes a number under erasure, nor leaves one (``leads/store.py``): a lead created
+with it, or changed to it or from it, is refused; the write looks for the erasure under the
+number's lock, shared, as a dial does (:func:`erasure_of_number`). A CSV import looks for the
+erasures of all its numbers in one query, after its writes and without their locks
+(:func:`erasures_of_numbers`: thousands of locks would fill the server's lock table).
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from dataclasses import dataclass
 from typing import Any
 
@@ -76,14 +78,32 @@ def under_erasure(
     )
 
 
+def erasures_of_numbers(
+    session: Session, business_id: int, phones: Collection[str]
+) -> dict[str, int]:
+    """The ids of the erasures of the business not done yet of any of ``phones``, by number
+    (one query, found by their keyed hashes; no lock taken)."""
+    by_hash = {phone_hash(business_id, phone): phone for phone in phones}
+    if not by_hash:
+        return {}
+    found = session.execute(
+        select(Erasure.phone_hash, Erasure.id).where(
+            Erasure.business_id == business_id,
+            Erasure.phone_hash.in_(list(by_hash)),
+            UNFINISHED_SQL,
+        )
+    )
+    return {by_hash[digest]: int(erasure_id) for digest, erasure_id in found}
+
+
 def erasure_of_number(session: Session, business_id: int, phone: str) -> int | None:
     """The id of the erasure of ``phone`` not done yet, if any, looked for under the
     number's lock taken shared (:func:`lock_number`) and held until the caller's transaction
-    ends: a write giving a lead the number (``leads/store.update_lead``) commits before a
-    request for it is accepted, which the erasure then finds, or after, and finds it here."""
+    ends: a write giving a lead the number, or taking it from one (``leads/store.py``),
+    commits before a request for it is accepted, which the erasure then finds, or after, and
+    finds it here."""
     lock_number(session, business_id, phone, shared=True)
-    unfinished = _unfinished(session, business_id, phone_hash(business_id, phone))
-    return None if unfinished is None else int(unfinished.id)
+    return erasures_of_numbers(session, business_id, [phone]).get(phone)
 
 
 @dataclass(frozen=True)

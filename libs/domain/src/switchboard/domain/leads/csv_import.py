@@ -165,8 +165,9 @@ class CsvImportOutcome:
 
 
 def import_leads_csv(business_id: int, data: bytes) -> CsvImportOutcome:
-    """Validate a whole leads CSV, then create or update its leads in one transaction."""
-    from switchboard.domain.leads.store import import_leads
+    """Validate a whole leads CSV, then create or update its leads in one transaction; a row
+    whose number is being erased is an error on its line, and nothing is imported."""
+    from switchboard.domain.leads.store import being_erased, import_leads
 
     try:
         text = data.decode("utf-8")
@@ -177,4 +178,11 @@ def import_leads_csv(business_id: int, data: bytes) -> CsvImportOutcome:
     if parsed.errors:
         return CsvImportOutcome(0, 0, parsed.errors)
     result = import_leads(business_id, (row for _, row in parsed.rows))
+    if result.being_erased:
+        errors = [
+            RowError(line, "phone", being_erased(result.being_erased[row["phone"]]))
+            for line, row in parsed.rows
+            if row["phone"] in result.being_erased
+        ]
+        return CsvImportOutcome(0, 0, errors)
     return CsvImportOutcome(result.created, result.updated, [])

@@ -1,9 +1,17 @@
-"""Lead data access: always for one business, never two leads for one number."""
+"""Lead data access: always for one business, never two leads for one number.
+
+No lead takes or leaves a number an erasure not done yet is erasing (``domain/erasures``):
+creating a lead with it, changing a lead's number to it or from it, or importing a row with
+it is refused, with :func:`being_erased` as the reason. The leads step of the erasure deletes
+the person's leads by their number: a lead given it meanwhile would be deleted with no request
+for its own person (or kept, made after the step), one taken from it would keep the person's
+name, email and notes.
+"""
 
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from sqlalchemy import delete, or_, select
@@ -17,7 +25,7 @@ from switchboard.common.db.tenancy import tenant_session
 from switchboard.common.db.upsert import insert_ignoring_conflicts
 from switchboard.common.errors import ConflictError
 from switchboard.common.models import Lead, OutboundItem
-from switchboard.domain.erasures.requests import erasure_of_number
+from switchboard.domain.erasures.requests import erasure_of_number, erasures_of_numbers
 
 
 def upsert_lead(session: Session, business_id: int, phone: str, **fields: Any) -> tuple[Lead, bool]:
@@ -72,10 +80,31 @@ def _duplicate(phone: str) -> ConflictError:
     return ConflictError(f"a lead with phone {phone} already exists")
 
 
+def being_erased(erasure_id: int) -> str:
+    """Why a lead may not take or leave a number (the number is not named: the text reaches
+    logs)."""
+    return (
+        f"the number is being erased on the person's request (erasure {erasure_id}); no "
+        "lead can take it or leave it until that erasure is done"
+    )
+
+
+def _refuse_numbers_being_erased(session: Session, business_id: int, *phones: str) -> None:
+    """A :class:`ConflictError` naming ``phone`` if an erasure not done yet is erasing one of
+    ``phones``, each looked for under its lock (``erasure_of_number``), held to the end of the
+    transaction; in order, as a dial takes them."""
+    for phone in sorted(set(phones)):
+        erasure_id = erasure_of_number(session, business_id, phone)
+        if erasure_id is not None:
+            raise ConflictError(f"phone: {being_erased(erasure_id)}")
+
+
 def create_lead(business_id: int, phone: str, **fields: Any) -> Lead:
-    """Create a lead; a second lead for the same phone number is a :class:`ConflictError`."""
+    """Create a lead; a second lead for the same phone number, or a number being erased, is
+    a :class:`ConflictError`."""
     try:
         with tenant_session(business_id) as session:
+            _refuse_numbers_being_erased(session, business_id, phone)
             lead = Lead(business_id=business_id, phone=phone, **fields)
             session.add(lead)
             session.flush()
@@ -112,26 +141,15 @@ def get_lead(business_id: int, lead_id: int) -> Lead:
         return _find(session, business_id, lead_id)
 
 
-def _refuse_number_being_erased(session: Session, business_id: int, phone: str) -> None:
-    """A lead may not take a number an erasure not done yet is erasing (the number is not
-    named: the error's text reaches logs)."""
-    erasure_id = erasure_of_number(session, business_id, phone)
-    if erasure_id is not None:
-        raise ConflictError(
-            f"phone: the number is being erased on the person's request (erasure "
-            f"{erasure_id}); a lead can take it once that erasure is done"
-        )
-
-
 def update_lead(business_id: int, lead_id: int, changes: Mapping[str, Any]) -> Lead:
-    """Apply ``changes`` (field -> value, None clears) to a lead; a taken phone, or one
-    being erased, is a conflict."""
+    """Apply ``changes`` (field -> value, None clears) to a lead; a taken phone, or a change
+    to or from a number being erased, is a conflict (its other fields still change)."""
     try:
         with tenant_session(business_id) as session:
             lead = _find(session, business_id, lead_id)
             phone = changes.get("phone")
             if phone is not None and phone != lead.phone:
-                _refuse_number_being_erased(session, business_id, phone)
+                _refuse_numbers_being_erased(session, business_id, lead.phone, phone)
             for name, value in changes.items():
                 setattr(lead, name, value)
             session.flush()
@@ -159,20 +177,41 @@ def delete_lead(business_id: int, lead_id: int) -> None:
 
 @dataclass(frozen=True)
 class ImportResult:
-    """How many imported rows created a lead and how many updated an existing one."""
+    """How many imported rows created a lead and how many updated an existing one; or, with
+    nothing imported, the numbers being erased the rows had (number -> erasure id)."""
 
     created: int
     updated: int
+    being_erased: Mapping[str, int] = field(default_factory=dict)
+
+
+class _Refused(Exception):
+    """Rolls an import back (it holds numbers: never raised past this module)."""
+
+    def __init__(self, being_erased: Mapping[str, int]) -> None:
+        super().__init__("an imported number is being erased")
+        self.being_erased = being_erased
 
 
 def import_leads(business_id: int, rows: Iterable[Mapping[str, Any]]) -> ImportResult:
     """Create or update one lead per row (keyed on ``phone``) in one transaction.
 
-    Values given in a row overwrite the lead's; empty values leave it as it is.
+    Values given in a row overwrite the lead's; empty values leave it as it is. All rows or
+    none: a row with a number being erased imports nothing (``being_erased`` says which),
+    looked for after the writes, with no lock per number (``erasures_of_numbers``).
     """
+    try:
+        return _import(business_id, rows)
+    except _Refused as refused:
+        return ImportResult(0, 0, refused.being_erased)
+
+
+def _import(business_id: int, rows: Iterable[Mapping[str, Any]]) -> ImportResult:
     created = updated = 0
+    phones: list[str] = []
     with tenant_session(business_id) as session:
         for row in rows:
+            phones.append(row["phone"])
             fields = {k: v for k, v in row.items() if k != "phone" and v not in (None, "")}
             lead, was_created = upsert_lead(
                 session, business_id, row["phone"], source="import", **fields
@@ -183,4 +222,8 @@ def import_leads(business_id: int, rows: Iterable[Mapping[str, Any]]) -> ImportR
             for name, value in fields.items():
                 setattr(lead, name, value)
             updated += 1
+        session.flush()
+        refused = erasures_of_numbers(session, business_id, phones)
+        if refused:
+            raise _Refused(refused)
     return ImportResult(created, updated)
