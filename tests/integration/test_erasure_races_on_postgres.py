@@ -6,8 +6,9 @@ item dialed once the erasure is accepted, however the driver's ticks fall betwee
 no call goes out (the request and the dial serialize on the number's lock,
 ``erasures/requests.py``), nor when the item dials the number the person's lead had before
 (the dial takes its lead's number's lock too, and holds the lead's row); a dial of unknown
-outcome is closed, not looked up by a blank number. And a lead's number changed to one a
-request is under way for: the change waits for the request, then is refused.
+outcome is closed, not looked up by a blank number. And a lead's number changed to or from
+one a request is under way for, or a lead created with it: the write waits for the request,
+then is refused.
 
 The interleavings are held with database locks a test connection takes and lets go of, each
 step awaited on ``pg_stat_activity`` (a backend waiting on a lock), never slept for.
@@ -615,3 +616,57 @@ def test_a_lead_s_number_changed_while_a_request_for_it_is_under_way_waits_and_i
     assert f"erasure {erasure.erasure.id}" in str(refused.value)
     assert number not in str(refused.value)
     assert _lead_phone(bid, lead_id) == before
+
+
+#: A write of a lead that takes or leaves the number (the person's lead has it).
+_LEAD_WRITES = ["its number changed from it", "a lead created with it"]
+
+
+@pytest.mark.parametrize("write", _LEAD_WRITES)
+def test_a_lead_leaving_or_taking_a_number_a_request_is_under_way_for_waits_and_is_refused(
+    env: Settings, fake_twilio: FakeTwilioServer, write: str
+) -> None:
+    """The request for the person's number is held at its insert when the person's lead is
+    moved to another number, or a lead is created with the person's number: the write waits
+    on the number's lock, then finds the erasure and is refused; the lead keeps its number,
+    and no other lead has it."""
+    person = person_world(fake_twilio, make_recording_storage(env))
+    bid, lead_id = person.business_id, person.world.lead_id
+    with tenant_session(bid) as session:  # the world's own pending erasure, not yet requested
+        session.execute(delete(Erasure).where(Erasure.id == person.world.erasure_id))
+        if write == "a lead created with it":  # the number is no lead's yet
+            session.execute(delete(OutboundItem).where(OutboundItem.lead_id == lead_id))
+            session.execute(delete(Lead).where(Lead.id == lead_id))
+    with ThreadPoolExecutor(2) as pool:
+        with tenant_session(bid) as holder:
+            holder.add(
+                Erasure(
+                    business_id=bid,
+                    phone=person.phone,
+                    phone_hash=phone_hash(bid, person.phone),
+                    counts={},
+                )
+            )
+            holder.flush()
+            request = pool.submit(request_erasure, bid, person.phone)
+            until_waiting(_INSERT_ERASURE, request, what="the request held at its insert")
+            if write == "a lead created with it":
+                written = pool.submit(leads_store.create_lead, bid, person.phone, name="Dana")
+            else:
+                written = pool.submit(
+                    leads_store.update_lead, bid, lead_id, {"phone": unique_phone()}
+                )
+            until_waiting(_DIAL_LOCK, request, written, what="the write waiting on the number")
+            holder.rollback()  # the request's insert goes through
+        erasure = request.result(timeout=30)
+        with pytest.raises(ConflictError, match="being erased") as refused:
+            written.result(timeout=30)
+
+    assert erasure.repeated is False
+    assert f"erasure {erasure.erasure.id}" in str(refused.value)
+    assert person.phone not in str(refused.value)
+    with tenant_session(bid) as session:
+        holders = session.execute(
+            select(Lead.id).where(Lead.business_id == bid, Lead.phone == person.phone)
+        ).scalars()
+        assert list(holders) == ([] if write == "a lead created with it" else [lead_id])
