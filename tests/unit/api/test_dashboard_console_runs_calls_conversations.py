@@ -15,6 +15,7 @@ from switchboard.common.db import tenant_session
 from switchboard.common.integrations.storage import make_recording_storage
 from switchboard.common.models import Lead, OutboundItem
 from switchboard.common.settings import Settings
+from switchboard.domain.erasures import request_erasure
 from switchboard.domain.outbound import runs
 from switchboard.domain.whatsapp import delivery
 from tests.support.factories import TestBusiness, make_business
@@ -151,6 +152,26 @@ def test_a_csv_with_errors_names_its_lines_and_imports_nothing(client, business)
         files={"file": ("leads.csv", bad.encode(), "text/csv")},
     )
     assert answer.status_code == 422 and "line 3, field &#39;phone&#39;" in answer.text
+    with tenant_session(business.id) as session:
+        assert session.execute(select(Lead).where(Lead.business_id == business.id)).first() is None
+    assert runs.list_runs(business.id) == []
+
+
+def test_a_csv_with_a_number_being_erased_names_its_line_and_imports_nothing(
+    client, business
+) -> None:
+    """As for any bad row: the page names the row's line, ``phone`` and the erasure, never
+    the number; no lead and no run is made."""
+    erasure = request_erasure(business.id, "+15557000002").erasure
+    csrf = log_in(client, business)
+    answer = client.post(
+        "/dashboard/runs/csv",
+        data={"csrf_token": csrf, "name": "From a file"},
+        files={"file": ("leads.csv", CSV.encode(), "text/csv")},
+    )
+    assert answer.status_code == 422
+    assert "line 3, field &#39;phone&#39;: the number is being erased" in answer.text
+    assert f"erasure {erasure.id}" in answer.text and "+15557000002" not in answer.text
     with tenant_session(business.id) as session:
         assert session.execute(select(Lead).where(Lead.business_id == business.id)).first() is None
     assert runs.list_runs(business.id) == []
