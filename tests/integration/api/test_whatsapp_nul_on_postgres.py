@@ -14,6 +14,7 @@ from twilio.request_validator import RequestValidator
 from switchboard.api.adapters.whatsapp_inbound import PostgresInboundStore
 from switchboard.api.app import create_app
 from switchboard.common.db import tenant_session
+from switchboard.common.integrations.twilio_rest import WHATSAPP_STATUS_PATH
 from switchboard.common.models import WhatsAppMessage
 from switchboard.common.settings import Settings
 from tests.support.factories import make_business, unique_phone
@@ -30,10 +31,12 @@ def client(pg_rabbit: Settings) -> Iterator[TestClient]:
         yield test_client
 
 
-def _post(client: TestClient, settings: Settings, params: dict[str, str]) -> Any:
+def _post(
+    client: TestClient, settings: Settings, params: dict[str, str], path: str = PATH
+) -> Any:
     validator = RequestValidator(settings.twilio_auth_token)
-    signature = validator.compute_signature(settings.api_base_url + PATH, params)
-    return client.post(PATH, data=params, headers={"X-Twilio-Signature": signature})
+    signature = validator.compute_signature(settings.api_base_url + path, params)
+    return client.post(path, data=params, headers={"X-Twilio-Signature": signature})
 
 
 def _inbound(to: str, **fields: str) -> dict[str, str]:
@@ -91,3 +94,27 @@ def test_a_message_sid_longer_than_its_column_is_a_400_naming_it(
         "detail": "MessageSid longer than 64 characters",
     }
     assert len(_bodies(business.id)) == 1
+
+
+@pytest.mark.parametrize("field", ["MessageSid", "SmsSid", "From"])
+def test_a_nul_in_a_delivery_report_s_sid_or_number_is_a_400_naming_the_field(
+    client: TestClient, pg_rabbit: Settings, field: str
+) -> None:
+    # The report's number is looked up before anything else: a NUL in it reached PostgreSQL,
+    # which refuses such text, and the report was a 500.
+    business = make_business()
+    report = {
+        "MessageStatus": "failed",
+        "ErrorCode": "63016",
+        "From": f"whatsapp:{business.phone_number}",
+        ("SmsSid" if field == "SmsSid" else "MessageSid"): "SM" + "1" * 32,
+    }
+    report[field] = report.get(field, "") + "\x00"
+
+    response = _post(client, pg_rabbit, report, WHATSAPP_STATUS_PATH)
+
+    assert response.status_code == 400, response.text
+    assert response.json() == {
+        "code": "bad_request",
+        "detail": f"NUL character in form field(s): {field}",
+    }

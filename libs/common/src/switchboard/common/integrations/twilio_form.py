@@ -50,6 +50,14 @@ def read_form(content_type: str, body: bytes) -> TwilioForm:
         raise WebhookRefused(400, "form body is not UTF-8") from exc
 
 
+def refuse_nul(form: TwilioForm, names: tuple[str, ...]) -> None:
+    """A 400 naming the fields among ``names`` that hold a NUL character: never in an id or a
+    number Twilio sends, and PostgreSQL can neither store nor look up text holding one."""
+    broken = [name for name in names if "\x00" in form.get(name, "")]
+    if broken:
+        raise WebhookRefused(400, f"NUL character in form field(s): {', '.join(broken)}")
+
+
 def read_signed_form(
     content_type: str, body: bytes, signature: str, is_signed: Callable[[TwilioForm], bool]
 ) -> TwilioForm:

@@ -20,7 +20,12 @@ from starlette.concurrency import run_in_threadpool
 from switchboard.api.routes.whatsapp_webhook import twilio_signed
 from switchboard.api.schemas import ErrorResponse
 from switchboard.common.ids import MAX_ID
-from switchboard.common.integrations.twilio_form import MAX_FORM_BYTES, TwilioForm
+from switchboard.common.integrations.twilio_form import (
+    MAX_FORM_BYTES,
+    TwilioForm,
+    WebhookRefused,
+    refuse_nul,
+)
 from switchboard.common.integrations.twilio_rest import (
     WHATSAPP_STATUS_MESSAGE_ID,
     WHATSAPP_STATUS_PATH,
@@ -74,7 +79,11 @@ async def whatsapp_status(
     missing += [] if params.get("From") else ["From"]
     if missing:
         raise HTTPException(400, detail=f"missing form field(s): {', '.join(missing)}")
-    if len(sid) > MAX_SID_CHARS or "\x00" in sid:  # never from Twilio: its ids are 34, ASCII
+    try:  # the number is looked up: PostgreSQL takes no NUL, and Twilio never sends one
+        refuse_nul(params, ("MessageSid", "SmsSid", "From"))
+    except WebhookRefused as refused:
+        raise HTTPException(refused.status, detail=refused.detail) from refused
+    if len(sid) > MAX_SID_CHARS:  # never from Twilio: its ids are 34
         raise HTTPException(400, detail="MessageSid is not a Twilio message sid")
     await run_in_threadpool(
         record_delivery,

@@ -29,6 +29,7 @@ from switchboard.common.integrations.twilio_form import (
     TwilioForm,
     WebhookRefused,
     read_signed_form,
+    refuse_nul,
 )
 from switchboard.common.integrations.twilio_signature import TwilioRequestValidator
 from switchboard.common.logging import get_logger
@@ -89,9 +90,7 @@ async def accept_inbound(store: InboundStore, params: dict[str, str]) -> None:
     missing = [name for name in ("MessageSid", "From", "To") if not params.get(name)]
     if missing:
         raise WebhookRefused(400, f"missing form field(s): {', '.join(missing)}")
-    broken = [name for name in ("MessageSid", "From", "To") if "\x00" in params[name]]
-    if broken:  # never in what Twilio sends: ids and numbers are ASCII
-        raise WebhookRefused(400, f"NUL character in form field(s): {', '.join(broken)}")
+    refuse_nul(params, ("MessageSid", "From", "To"))
     if len(params["MessageSid"]) > MAX_SID_CHARS:  # never from Twilio: its ids are 34
         raise WebhookRefused(400, f"MessageSid longer than {MAX_SID_CHARS} characters")
     try:
