@@ -88,6 +88,88 @@ def test_lead_ids_beyond_bigint_or_too_many_are_a_422(
     assert response.json()["detail"][0]["loc"] == loc
 
 
+#: What a lenient reading took for a whole number: ``true`` was 1, the others the id itself.
+NOT_JSON_INTEGERS = [True, "{id}", "{id}.0", 1.0]
+
+
+def _not_an_integer(template: object, lead_id: int) -> object:
+    if template == 1.0 and not isinstance(template, bool):
+        return float(lead_id)
+    return template.format(id=lead_id) if isinstance(template, str) else template
+
+
+@pytest.mark.parametrize("template", NOT_JSON_INTEGERS)
+@pytest.mark.parametrize(
+    ("path", "body", "loc"),
+    [
+        (
+            "/api/v1/reminders",
+            {"title": "x", "due_at": "2030-01-01T09:00:00Z", "lead_id": "{value}"},
+            ["body", "lead_id"],
+        ),
+        ("/api/v1/outbound-runs", {"name": "R", "lead_ids": ["{value}"]}, ["body", "lead_ids", 0]),
+        (
+            "/api/v1/outbound-runs",
+            {"name": "R", "lead_ids": ["{lead}"], "concurrency": "{value}"},
+            ["body", "concurrency"],
+        ),
+    ],
+)
+def test_an_id_or_count_in_a_body_that_is_no_json_integer_is_a_422_naming_it(
+    client: TestClient,
+    business: TestBusiness,
+    template: object,
+    path: str,
+    body: dict[str, Any],
+    loc: list[object],
+) -> None:
+    # Read leniently, {"lead_id": true} made a reminder of lead 1, and "7" or 7.0 of lead 7.
+    headers = auth(business.api_key)
+    lead = rows.lead(business.id)
+    value = _not_an_integer(template, lead.id)
+    fill = {'"{value}"': json.dumps(value), '"{lead}"': str(lead.id)}
+    text = json.dumps(body)
+    for placeholder, written in fill.items():
+        text = text.replace(placeholder, written)
+
+    response = client.post(
+        path, content=text, headers={**headers, "Content-Type": "application/json"}
+    )
+
+    assert response.status_code == 422, response.text
+    error = response.json()["detail"][0]
+    assert (error["loc"], error["type"]) == (loc, "int_type")
+    for listed in ("/api/v1/reminders", "/api/v1/outbound-runs"):
+        assert client.get(listed, headers=headers).json()["items"] == []
+
+
+@pytest.mark.parametrize(
+    ("url", "loc"),
+    [
+        ("/api/v1/leads/{id}.0", ["path", "lead_id"]),
+        ("/api/v1/leads/+{id}", ["path", "lead_id"]),
+        ("/api/v1/leads/%20{id}", ["path", "lead_id"]),
+        ("/api/v1/leads/{id}_0", ["path", "lead_id"]),
+        ("/api/v1/leads?limit=1_0", ["query", "limit"]),
+        ("/api/v1/jobs?limit=%2B5", ["query", "limit"]),
+        ("/api/v1/calls?lead_id={id}.0", ["query", "lead_id"]),
+        ("/api/v1/reminders?lead_id=%2B{id}", ["query", "lead_id"]),
+    ],
+)
+def test_an_id_or_limit_in_the_url_not_written_in_digits_is_a_422_naming_it(
+    client: TestClient, business: TestBusiness, url: str, loc: list[object]
+) -> None:
+    # Read leniently, /leads/7.0, /leads/+7 and /leads/%207 were lead 7, /leads/7_0 lead 70.
+    lead = rows.lead(business.id)
+
+    response = client.get(url.format(id=lead.id), headers=auth(business.api_key))
+
+    assert response.status_code == 422, response.text
+    error = response.json()["detail"][0]
+    assert error["loc"] == loc
+    assert error["msg"] == "Input should be a whole number written in the digits 0-9, like 42"
+
+
 @pytest.mark.parametrize("due_at", ["0001-01-01T00:00:00+05:00", "9999-12-31T23:00:00-05:00"])
 def test_a_due_time_outside_the_calendar_in_utc_is_a_422(
     client: TestClient, business: TestBusiness, due_at: str

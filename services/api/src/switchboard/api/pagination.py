@@ -19,7 +19,7 @@ from fastapi import Depends, HTTPException, Query
 from pydantic import BaseModel
 from pydantic_core import PydanticCustomError
 
-from switchboard.api.schemas.common import storable_text
+from switchboard.api.schemas.common import UrlInteger, storable_text
 from switchboard.common.db.keyset import Page as RowPage
 from switchboard.common.ids import MAX_ID
 
@@ -120,7 +120,7 @@ class PageParams:
 
 
 def page_params(
-    limit: int = Query(50, ge=1, le=200, description="Items per page"),
+    limit: Annotated[UrlInteger, Query(ge=1, le=200, description="Items per page")] = 50,
     cursor: Cursor = None,
 ) -> PageParams:
     """Read ``limit`` and ``cursor``; a cursor that is not one of ours is a 422."""

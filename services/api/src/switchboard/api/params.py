@@ -1,7 +1,8 @@
 """Path parameters and response declarations the resource routes share.
 
-Ids are bounded to what a BIGINT can hold and text parameters are ``schemas.Text`` (no NUL),
-so a path or query the database could not take is a 422 naming it.
+Ids are written in digits (``schemas.UrlInteger``) and bounded to what a BIGINT can hold, and
+text parameters are ``schemas.Text`` (no NUL), so a path or query the database could not take,
+or that only looks like a number, is a 422 naming it.
 """
 
 from __future__ import annotations
@@ -10,7 +11,7 @@ from typing import Annotated, Any
 
 from fastapi import Path
 
-from switchboard.api.schemas import ErrorResponse, Text
+from switchboard.api.schemas import ErrorResponse, Text, UrlInteger
 from switchboard.common.ids import MAX_ID
 
 
@@ -19,15 +20,15 @@ def object_id(description: str) -> Any:
     return Path(ge=1, le=MAX_ID, description=description, examples=[42])
 
 
-LeadId = Annotated[int, object_id("The lead's id")]
-CallId = Annotated[int, object_id("The call's id")]
-RecordingId = Annotated[int, object_id("The recording's id")]
-ConversationId = Annotated[int, object_id("The conversation's id")]
-EndpointId = Annotated[int, object_id("The webhook endpoint's id")]
-ReminderId = Annotated[int, object_id("The reminder's id")]
-SubscriptionId = Annotated[int, object_id("The push subscription's id")]
-ErasureId = Annotated[int, object_id("The erasure's id")]
-BusinessId = Annotated[int, object_id("The business's id")]
+LeadId = Annotated[UrlInteger, object_id("The lead's id")]
+CallId = Annotated[UrlInteger, object_id("The call's id")]
+RecordingId = Annotated[UrlInteger, object_id("The recording's id")]
+ConversationId = Annotated[UrlInteger, object_id("The conversation's id")]
+EndpointId = Annotated[UrlInteger, object_id("The webhook endpoint's id")]
+ReminderId = Annotated[UrlInteger, object_id("The reminder's id")]
+SubscriptionId = Annotated[UrlInteger, object_id("The push subscription's id")]
+ErasureId = Annotated[UrlInteger, object_id("The erasure's id")]
+BusinessId = Annotated[UrlInteger, object_id("The business's id")]
 #: A job's id (a UUID unless its caller chose one; at most 36 characters).
 JobId = Annotated[Text, Path(min_length=1, max_length=36, description="The job's id")]
 

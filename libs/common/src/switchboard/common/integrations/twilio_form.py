@@ -8,7 +8,7 @@ voice gateway's four Voice webhooks read their forms with these.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from urllib.parse import parse_qsl
 
 #: Twilio's form for one message or call event is a few hundred bytes to a few kilobytes.
@@ -50,7 +50,7 @@ def read_form(content_type: str, body: bytes) -> TwilioForm:
         raise WebhookRefused(400, "form body is not UTF-8") from exc
 
 
-def refuse_nul(form: TwilioForm, names: tuple[str, ...]) -> None:
+def refuse_nul(form: Mapping[str, str], names: tuple[str, ...]) -> None:
     """A 400 naming the fields among ``names`` that hold a NUL character: never in an id or a
     number Twilio sends, and PostgreSQL can neither store nor look up text holding one."""
     broken = [name for name in names if "\x00" in form.get(name, "")]

@@ -13,7 +13,7 @@ from fastapi import APIRouter, Response, status
 
 from switchboard.api.deps import AdminOnly
 from switchboard.api.params import NOT_FOUND, BusinessId, object_id
-from switchboard.api.schemas import ErrorResponse
+from switchboard.api.schemas import ErrorResponse, UrlInteger
 from switchboard.api.schemas.api_keys import ApiKeyCreate, ApiKeyIssued, ApiKeyList, ApiKeyPublic
 from switchboard.domain.businesses.accounts import issue_api_key, list_api_keys, revoke_api_key
 
@@ -27,7 +27,7 @@ _ADMIN: dict[int | str, dict[str, Any]] = {
     403: {"model": ErrorResponse, "description": "Not the admin key"},
     **NOT_FOUND,
 }
-KeyId = Annotated[int, object_id("The API key's id")]
+KeyId = Annotated[UrlInteger, object_id("The API key's id")]
 
 
 @router.post(

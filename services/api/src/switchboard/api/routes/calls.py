@@ -17,6 +17,7 @@ from switchboard.api.schemas import (
     CallPublic,
     RecordingPublic,
     Storable,
+    UrlInteger,
 )
 from switchboard.common.ids import MAX_ID
 from switchboard.common.integrations.storage import make_recording_storage
@@ -33,7 +34,7 @@ def list_calls(
     status: Annotated[str, Field(max_length=32), Storable] | None = Query(
         None, examples=["completed"]
     ),
-    lead_id: int | None = Query(None, ge=1, le=MAX_ID),
+    lead_id: Annotated[UrlInteger | None, Query(ge=1, le=MAX_ID)] = None,
     number: Annotated[str, Field(max_length=32), Storable] | None = Query(
         None, description="Part of either number"
     ),

@@ -21,6 +21,7 @@ from switchboard.api.schemas import (
     MessagePublic,
     MessageQueued,
     Storable,
+    UrlInteger,
 )
 from switchboard.common.ids import MAX_ID
 from switchboard.domain.whatsapp import conversations
@@ -33,7 +34,7 @@ router = APIRouter(prefix="/api/v1/conversations", tags=["conversations"], respo
 def list_conversations(
     business_id: CurrentBusiness,
     page: Paging,
-    lead_id: int | None = Query(None, ge=1, le=MAX_ID),
+    lead_id: Annotated[UrlInteger | None, Query(ge=1, le=MAX_ID)] = None,
     number: Annotated[str, Field(max_length=32), Storable] | None = Query(
         None, description="Part of the contact's number"
     ),

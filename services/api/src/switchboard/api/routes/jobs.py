@@ -11,7 +11,14 @@ from switchboard.api.deps import CurrentBusiness
 from switchboard.api.idempotency import Idempotent
 from switchboard.api.pagination import Cursor, decode_time_cursor, encode_cursor
 from switchboard.api.params import CONFLICT, NOT_FOUND, JobId
-from switchboard.api.schemas import ErrorResponse, JobPage, JobPublic, JobStatus, Storable
+from switchboard.api.schemas import (
+    ErrorResponse,
+    JobPage,
+    JobPublic,
+    JobStatus,
+    Storable,
+    UrlInteger,
+)
 from switchboard.common.jobs import service
 
 router = APIRouter(prefix="/api/v1/jobs", tags=["jobs"], responses={401: {"model": ErrorResponse}})
@@ -37,7 +44,7 @@ def list_jobs(
         description="Only jobs whose id starts with this (at least 4 hex digits or dashes)",
         examples=["3f2a"],
     ),
-    limit: int = Query(50, ge=1, le=200),
+    limit: Annotated[UrlInteger, Query(ge=1, le=200)] = 50,
     cursor: Cursor = None,
 ) -> JobPage:
     """This business's jobs, newest first."""

@@ -22,12 +22,12 @@ from switchboard.api.deps import CurrentBusiness
 from switchboard.api.idempotency import Idempotent
 from switchboard.api.pagination import Cursor, decode_id_cursor, encode_cursor
 from switchboard.api.params import CONFLICT, NOT_FOUND, object_id
-from switchboard.api.schemas import ErrorResponse, IdList, Storable, Text
+from switchboard.api.schemas import ErrorResponse, IdList, Integer, Storable, Text, UrlInteger
 from switchboard.api.schemas.common import RequestBody, Timestamp
 from switchboard.domain.leads.statuses import LeadStatus
 from switchboard.domain.outbound import console, runs
 
-RunId = Annotated[int, object_id("The outbound run's id")]
+RunId = Annotated[UrlInteger, object_id("The outbound run's id")]
 
 router = APIRouter(
     prefix="/api/v1/outbound-runs",
@@ -73,17 +73,17 @@ class LeadFilter(RequestBody):
 
 
 class RetryPolicy(RequestBody):
-    max_attempts: int = Field(
+    max_attempts: Integer = Field(
         1, ge=1, le=5, description="Dial attempts per lead (busy / no-answer retry)"
     )
-    retry_delay_s: int = Field(300, ge=0, le=86_400)
+    retry_delay_s: Integer = Field(300, ge=0, le=86_400)
 
 
 class OutboundRunCreate(RequestBody):
     name: Text = Field(min_length=1, max_length=200, examples=["Spring check-ups"])
     lead_ids: IdList | None = None
     filter: LeadFilter | None = None
-    concurrency: int = Field(
+    concurrency: Integer = Field(
         1, ge=1, le=100, description="Calls at once; at most the business's cap"
     )
     window_start: WindowTime | None = Field(
@@ -214,7 +214,9 @@ def create(business_id: CurrentBusiness, body: OutboundRunCreate) -> OutboundRun
 
 @router.get("", summary="List outbound runs", response_model=OutboundRunPage)
 def list_runs(
-    business_id: CurrentBusiness, limit: int = Query(50, ge=1, le=200), cursor: Cursor = None
+    business_id: CurrentBusiness,
+    limit: Annotated[UrlInteger, Query(ge=1, le=200)] = 50,
+    cursor: Cursor = None,
 ) -> OutboundRunPage:
     """This business's runs, newest first."""
     after = decode_id_cursor(cursor)
@@ -268,7 +270,7 @@ def cancel(business_id: CurrentBusiness, run_id: RunId) -> OutboundRunPublic:
 def items(
     business_id: CurrentBusiness,
     run_id: RunId,
-    limit: int = Query(100, ge=1, le=500),
+    limit: Annotated[UrlInteger, Query(ge=1, le=500)] = 100,
     cursor: Cursor = None,
 ) -> OutboundItemPage:
     """The run's items (one per lead) in order."""

@@ -10,7 +10,7 @@ from pydantic import BaseModel, Field
 from switchboard.api.deps import AdminOnly
 from switchboard.api.events import parking
 from switchboard.api.schemas import ErrorResponse
-from switchboard.api.schemas.common import Timestamp
+from switchboard.api.schemas.common import Timestamp, UrlInteger
 from switchboard.common.ids import MAX_ID
 from switchboard.domain.calls.followups import enqueue_follow_ups
 
@@ -19,7 +19,7 @@ _ADMIN: dict[int | str, dict[str, Any]] = {
     401: {"model": ErrorResponse},
     403: {"model": ErrorResponse, "description": "Not the admin key"},
 }
-ParkedId = Annotated[int, Path(ge=1, le=MAX_ID, description="The parked event's row id")]
+ParkedId = Annotated[UrlInteger, Path(ge=1, le=MAX_ID, description="The parked event's row id")]
 
 
 class ParkedEventPublic(BaseModel):
@@ -65,7 +65,7 @@ def _result(report: parking.ReplayReport) -> ReplayResult:
 
 
 @router.get("", summary="List parked call events", response_model=ParkedEventPage, responses=_ADMIN)
-def list_parked(limit: int = Query(100, ge=1, le=500)) -> ParkedEventPage:
+def list_parked(limit: Annotated[UrlInteger, Query(ge=1, le=500)] = 100) -> ParkedEventPage:
     """The count of parked call events and the newest ``limit`` of them."""
     return ParkedEventPage(
         count=parking.count_parked(),
@@ -79,7 +79,7 @@ def list_parked(limit: int = Query(100, ge=1, le=500)) -> ParkedEventPage:
 @router.post(
     "/replay", summary="Replay parked call events", response_model=ReplayResult, responses=_ADMIN
 )
-def replay_all(limit: int = Query(100, ge=1, le=1000)) -> ReplayResult:
+def replay_all(limit: Annotated[UrlInteger, Query(ge=1, le=1000)] = 100) -> ReplayResult:
     """Handle up to ``limit`` parked events again, oldest first; those handled leave the
     parking, the others keep it with their new error. An event is never handled twice: its
     follow-up jobs are keyed by its id."""

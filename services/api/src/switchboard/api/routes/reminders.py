@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Annotated
+
 from fastapi import APIRouter, Query, Response, status
 
 from switchboard.api.deps import CurrentBusiness
@@ -9,7 +11,7 @@ from switchboard.api.idempotency import Idempotent
 from switchboard.api.pagination import Paging, to_page
 from switchboard.api.params import NOT_FOUND, UNAUTHORIZED, ReminderId
 from switchboard.api.schemas import ReminderCreate, ReminderPage, ReminderPublic, ReminderUpdate
-from switchboard.api.schemas.common import Timestamp
+from switchboard.api.schemas.common import Timestamp, UrlInteger
 from switchboard.common.ids import MAX_ID
 from switchboard.domain.notifications import reminders
 from switchboard.domain.notifications.statuses import ReminderStatus
@@ -34,7 +36,7 @@ def list_reminders(
     business_id: CurrentBusiness,
     page: Paging,
     status_: ReminderStatus | None = Query(None, alias="status"),
-    lead_id: int | None = Query(None, ge=1, le=MAX_ID),
+    lead_id: Annotated[UrlInteger | None, Query(ge=1, le=MAX_ID)] = None,
     due_before: Timestamp | None = Query(None, examples=["2030-01-02T00:00:00Z"]),
     due_after: Timestamp | None = Query(None, examples=["2030-01-01T00:00:00Z"]),
 ) -> ReminderPage:

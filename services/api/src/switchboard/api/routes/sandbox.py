@@ -5,7 +5,7 @@
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Annotated, Literal
 
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import HTMLResponse
@@ -15,7 +15,7 @@ from switchboard.api.dashboard.rendering import page
 from switchboard.api.dashboard.session import require_login
 from switchboard.api.deps import CurrentBusiness, SettingsDep
 from switchboard.api.params import UNAUTHORIZED
-from switchboard.api.schemas.common import Timestamp
+from switchboard.api.schemas.common import Timestamp, UrlInteger
 from switchboard.common.integrations.sandbox import inbox
 from switchboard.common.integrations.sandbox.mode import telephony_mode
 from switchboard.domain.businesses import settings as business_settings
@@ -64,7 +64,7 @@ def _inbox(business_id: int, limit: int, settings: SettingsDep) -> SandboxInbox:
 def list_sandbox_messages(
     business_id: CurrentBusiness,
     settings: SettingsDep,
-    limit: int = Query(50, ge=1, le=inbox.MAX_LISTED),
+    limit: Annotated[UrlInteger, Query(ge=1, le=inbox.MAX_LISTED)] = 50,
 ) -> SandboxInbox:
     """WhatsApp messages this business sent while telephony was the sandbox, newest first."""
     return _inbox(business_id, limit, settings)

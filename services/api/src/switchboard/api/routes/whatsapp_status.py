@@ -12,13 +12,13 @@ it was named) finds its message by ``MessageSid``.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, HTTPException, Query, Response
 from starlette.concurrency import run_in_threadpool
 
 from switchboard.api.routes.whatsapp_webhook import twilio_signed
-from switchboard.api.schemas import ErrorResponse
+from switchboard.api.schemas import ErrorResponse, UrlInteger
 from switchboard.common.ids import MAX_ID
 from switchboard.common.integrations.twilio_form import (
     MAX_FORM_BYTES,
@@ -57,13 +57,15 @@ def _error(description: str) -> dict[str, Any]:
 )
 async def whatsapp_status(
     params: TwilioForm = Depends(twilio_signed),
-    message_id: int | None = Query(
-        None,
-        alias=WHATSAPP_STATUS_MESSAGE_ID,
-        ge=1,
-        le=MAX_ID,
-        description="Our message's id, as the send named it in the callback URL",
-    ),
+    message_id: Annotated[
+        UrlInteger | None,
+        Query(
+            alias=WHATSAPP_STATUS_MESSAGE_ID,
+            ge=1,
+            le=MAX_ID,
+            description="Our message's id, as the send named it in the callback URL",
+        ),
+    ] = None,
 ) -> Response:
     """Apply Twilio's report to the message's delivery status, forward only (sent, delivered,
     read); a message not delivered (``failed``, ``undelivered``) also becomes ``failed`` with

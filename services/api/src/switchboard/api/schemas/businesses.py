@@ -7,6 +7,7 @@ from typing import Annotated, Literal
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from switchboard.api.schemas.common import (
+    Integer,
     Page,
     Patch,
     Phone,
@@ -67,7 +68,7 @@ class AgentSettingsBase(BaseModel):
     instructions: Text = Field(max_length=20_000, examples=["Book check-ups; never give prices."])
     voice: Text = Field(min_length=1, max_length=50, examples=["alloy"])
     language: Text = Field(min_length=2, max_length=16, examples=["en"])
-    silence_timeout_s: int = Field(ge=2, le=120, examples=[8])
+    silence_timeout_s: Integer = Field(ge=2, le=120, examples=[8])
     ai_provider: AIProvider | None = Field(None, description=_AI_PROVIDER_HELP, examples=["gemini"])
 
 
@@ -89,12 +90,12 @@ class AgentSettingsUpdate(Patch):
     instructions: Annotated[str, Field(max_length=20_000), Storable] | None = None
     voice: Annotated[str, Field(min_length=1, max_length=50), Storable] | None = None
     language: Annotated[str, Field(min_length=2, max_length=16), Storable] | None = None
-    silence_timeout_s: int | None = Field(None, ge=2, le=120)
+    silence_timeout_s: Integer | None = Field(None, ge=2, le=120)
     ai_provider: AIProvider | None = Field(None, description=_AI_PROVIDER_HELP)
 
 
 #: A business's limit on its jobs executing at once in one queue (fair share).
-JobLimit = Annotated[int, Field(ge=1, le=10_000)]
+JobLimit = Annotated[Integer, Field(ge=1, le=10_000)]
 _JOB_CONCURRENCY_HELP = (
     "This business's own limits on its jobs executing at once, by queue, over the "
     "deployment's (JOB_BUSINESS_CONCURRENCY); queues not named keep the deployment's."
@@ -126,7 +127,7 @@ class BusinessSelfUpdate(Patch):
         None, examples=["Europe/London"]
     )
     recording_enabled: bool | None = None
-    max_call_seconds: int | None = Field(None, ge=30, le=14_400)
+    max_call_seconds: Integer | None = Field(None, ge=30, le=14_400)
     agent: AgentSettingsUpdate | None = None
 
     _timezone = field_validator("timezone")(_known_timezone)
@@ -136,8 +137,8 @@ class BusinessAdminUpdate(BusinessSelfUpdate):
     """What an admin may change about any business."""
 
     phone_number: Phone | None = None
-    outbound_concurrency_cap: int | None = Field(None, ge=1, le=1000)
-    whatsapp_concurrency: int | None = Field(None, ge=1, le=100)
+    outbound_concurrency_cap: Integer | None = Field(None, ge=1, le=1000)
+    whatsapp_concurrency: Integer | None = Field(None, ge=1, le=100)
     job_concurrency: dict[str, JobLimit | None] | None = Field(
         None,
         description=_JOB_CONCURRENCY_HELP + " A queue given null goes back to the deployment's.",

@@ -23,6 +23,7 @@ from pydantic import (
     ConfigDict,
     Field,
     PlainSerializer,
+    Strict,
     WithJsonSchema,
     model_validator,
 )
@@ -65,8 +66,25 @@ Storable = AfterValidator(storable_text)
 #: Text a client sends (a body field, a query or path parameter): NUL and lone surrogates
 #: are refused.
 Text = Annotated[str, Storable]
+#: A whole number in a JSON body: a JSON integer, nothing else read as one. Leniently read,
+#: ``true`` is 1 and ``"10"``, ``10.0`` and ``"1_0"`` are 10: a client's slip would name
+#: another lead, or a count it never meant; each is a 422 naming the field.
+Integer = Annotated[int, Strict()]
+
+
+def _written_in_digits(value: object) -> object:
+    if isinstance(value, str) and not (value.isascii() and value.isdigit()):
+        raise PydanticCustomError(
+            "int_parsing", "Input should be a whole number written in the digits 0-9, like 42"
+        )
+    return value
+
+
+#: A whole number in a URL (a path or query parameter): ASCII digits only, for the same
+#: reason as ``Integer`` (``1_0``, ``+1``, `` 1`` and ``1.0`` were read as numbers).
+UrlInteger = Annotated[int, BeforeValidator(_written_in_digits)]
 #: An object id in a request body (the same bounds as an id in a path).
-Id = Annotated[int, Field(ge=1, le=MAX_ID, examples=[42])]
+Id = Annotated[Integer, Field(ge=1, le=MAX_ID, examples=[42])]
 #: A list of object ids in a request body: at least one, at most ``MAX_IDS``.
 IdList = Annotated[list[Id], Field(min_length=1, max_length=MAX_IDS, examples=[[1, 2, 3]])]
 
