@@ -31,9 +31,7 @@ def client(pg_rabbit: Settings) -> Iterator[TestClient]:
         yield test_client
 
 
-def _post(
-    client: TestClient, settings: Settings, params: dict[str, str], path: str = PATH
-) -> Any:
+def _post(client: TestClient, settings: Settings, params: dict[str, str], path: str = PATH) -> Any:
     validator = RequestValidator(settings.twilio_auth_token)
     signature = validator.compute_signature(settings.api_base_url + path, params)
     return client.post(path, data=params, headers={"X-Twilio-Signature": signature})
