@@ -95,3 +95,31 @@ def test_the_banner_names_every_secret_still_at_its_development_default(tmp_path
 def test_an_admin_key_that_was_set_is_not_exported(tmp_path: Path) -> None:
     settings = Settings(var_dir=tmp_path, admin_api_key="a-real-admin-key")
     assert "ADMIN_API_KEY=" not in banner(settings, "127.0.0.1", PORTS, "sbk_demo")[-1]
+
+
+def test_on_postgresql_the_export_line_names_the_database(tmp_path: Path) -> None:
+    """Without it, `keys` and `create-business` in the other shell open the embedded database
+    under var/ (another demo business, another key) and answer as if nothing were wrong."""
+    url = "postgresql+psycopg://postgres@127.0.0.1:5432/switchboard"
+    settings = Settings(var_dir=tmp_path, database_url=url, amqp_url="amqp://127.0.0.1/")
+    lines = banner(settings, "127.0.0.1", PORTS, "sbk_demo")
+    assert lines[-1].startswith("    export API_BASE_URL=")
+    assert lines[-1].endswith(f" DATABASE_URL={url}")
+
+
+def test_a_database_password_is_asked_for_not_printed(tmp_path: Path) -> None:
+    url = "postgresql+psycopg://switchboard:s3cret-pw@db.internal/switchboard"
+    settings = Settings(var_dir=tmp_path, database_url=url, amqp_url="amqp://127.0.0.1/")
+    lines = banner(settings, "127.0.0.1", PORTS, "sbk_demo")
+    assert not any("s3cret-pw" in line for line in lines)
+    assert "DATABASE_URL=" not in lines[-2]
+    assert lines[-1] == (
+        "    and this run's DATABASE_URL (not printed: it holds a password) "
+        "for `keys` and `create-business`"
+    )
+
+
+def test_the_embedded_export_line_names_no_database(tmp_path: Path) -> None:
+    settings = Settings(var_dir=tmp_path, database_url="", amqp_url="")
+    lines = banner(settings, "127.0.0.1", PORTS, "sbk_demo")
+    assert "DATABASE_URL" not in "\n".join(lines)

@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 import uvicorn
+from sqlalchemy.engine import make_url
 
 from switchboard.common.db import system_session
 from switchboard.common.migrate import worker_startup_migrations
@@ -212,8 +213,25 @@ def banner(settings: Settings, host: str, ports: dict[str, int], api_key: str | 
         exports += f" SWITCHBOARD_API_KEY={api_key}"
     if settings.environment == "development" and "ADMIN_API_KEY" in development_secrets(settings):
         exports += f" ADMIN_API_KEY={settings.admin_api_key}"  # `events list`; no secret here
-    lines += ["  In another shell, for the CLI:", f"    export {exports}"]
+    database_export, database_note = _database_for_the_cli(settings.database_url)
+    exports += database_export
+    lines += ["  In another shell, for the CLI:", f"    export {exports}", *database_note]
     return lines
+
+
+def _database_for_the_cli(database_url: str) -> tuple[str, list[str]]:
+    """What the export line adds so that the CLI's database commands (``keys``,
+    ``create-business``) open this run's database: without ``DATABASE_URL`` they open the
+    embedded one under ``var/``, another database with another demo key. A URL holding a
+    password is not printed (the banner prints no secret that was set): a line asks for it."""
+    if not database_url:
+        return "", []
+    if make_url(database_url).password is None:
+        return f" DATABASE_URL={database_url}", []
+    return "", [
+        "    and this run's DATABASE_URL (not printed: it holds a password) "
+        "for `keys` and `create-business`"
+    ]
 
 
 #: The secrets production refuses to start with at their development defaults (the settings'
