@@ -85,6 +85,22 @@ def test_jobs_list_shows_whole_ids_and_show_finds_a_job_by_a_prefix(api_url, bus
     assert sorted(job["id"] for job in listed) == sorted([dead_id, queued_id])
 
 
+def test_a_job_that_succeeded_on_a_retry_shows_its_error_as_an_earlier_attempt_s(
+    api_url, business
+) -> None:
+    """The ledger keeps the last error after a retry succeeds; `jobs show` must not read as if
+    the job had failed (README, "Find a dead job and retry it")."""
+    job_id = dead_job(business, str(uuid.uuid4()), "WebhookRetryableError: connection refused")
+    with tenant_session(business.id) as session:
+        session.execute(update(Job).where(Job.id == job_id).values(status="succeeded"))
+    shown = cli(api_url, business, "jobs", "show", job_id)
+    assert shown.returncode == 0, shown.stderr
+    assert "last error (an earlier attempt's):" in shown.stdout
+    assert "connection refused" in shown.stdout
+    dead = cli(api_url, business, "jobs", "show", dead_job(business, str(uuid.uuid4()), "boom"))
+    assert "last error:" in dead.stdout and "earlier attempt" not in dead.stdout
+
+
 def test_jobs_list_filters_by_actor_for_retrying_one_integration_s_dead_jobs(
     api_url, business
 ) -> None:

@@ -71,6 +71,16 @@ def _timeline(job: dict[str, Any]) -> list[tuple[str, str]]:
     return [(name, output.when(job[f"{name}_at"])) for name in moments if job[f"{name}_at"]]
 
 
+#: The states a job's last error ended: in any other (queued, running, succeeded after a
+#: retry) the error is an earlier attempt's, which the ledger keeps.
+ENDED_BY_ITS_ERROR = ("failed", "dead")
+
+
+def _last_error_heading(status: str) -> str:
+    """``last error:``, or, when the job has moved on since, whose error it was."""
+    return "last error:" if status in ENDED_BY_ITS_ERROR else "last error (an earlier attempt's):"
+
+
 def _render_job(job: dict[str, Any]) -> None:
     progress = job.get("progress")
     pairs: list[tuple[str, Any]] = [
@@ -90,7 +100,7 @@ def _render_job(job: dict[str, Any]) -> None:
     pairs += _timeline(job)
     output.print_record(pairs, title=f"job {job['id']}")
     if job.get("last_error"):
-        output.stdout_console().print("last error:", style="bold")
+        output.stdout_console().print(_last_error_heading(job["status"]), style="bold")
         output.stdout_console().print(output.text(job["last_error"]), markup=False, soft_wrap=True)
 
 
