@@ -160,6 +160,18 @@ def test_outbound_runs_are_created_from_leads_or_a_csv_listed_shown_and_cancelle
     assert again.returncode == 2 and again.stdout == "" and "409" in again.stderr
 
 
+def test_outbound_create_says_how_to_start_the_run_as_a_command_to_paste(api_url, business):
+    lead_id = rows.lead(business.id).id
+    created = cli(
+        api_url, business, "outbound", "create", "--name", "One", "--lead-id", str(lead_id)
+    )
+    assert created.returncode == 0, created.stderr
+    run_id = json_of(cli(api_url, business, "outbound", "list", "--json"))[0]["id"]
+    assert created.stdout.strip() == (
+        f"run {run_id} created (1 lead); start it: switchboard outbound start {run_id}"
+    )
+
+
 def test_outbound_create_wants_lead_ids_or_a_csv_but_not_both(api_url, business, tmp_path):
     neither = cli(api_url, business, "outbound", "create", "--name", "X")
     both = cli(

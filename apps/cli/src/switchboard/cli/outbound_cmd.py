@@ -142,7 +142,8 @@ def create(
             "retry_policy": {"max_attempts": max_attempts, "retry_delay_s": retry_delay},
         }
         run = api.call("POST", "/api/v1/outbound-runs", json=body)
-    line = f"run {run['id']} created ({run['total']} leads); start it: outbound start {run['id']}"
+    leads = f"{run['total']} lead" + ("" if run["total"] == 1 else "s")
+    line = f"run {run['id']} created ({leads}); start it: switchboard outbound start {run['id']}"
     output.message(line, run, as_json)
 
 
