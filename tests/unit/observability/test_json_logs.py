@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import contextvars
 import logging
+import subprocess
 import sys
 import warnings
 from concurrent.futures import ThreadPoolExecutor
@@ -94,3 +95,19 @@ def test_pika_s_routine_steps_are_left_out_at_info_and_its_warnings_kept(
         assert [line["event"] for line in json_lines()] == ["Streaming transport linked up"]
     finally:
         logging.getLogger("pika").setLevel(logging.NOTSET)
+
+
+def test_alembic_s_plugin_setup_is_left_out_at_info() -> None:
+    """Importing Alembic (``switchboard migrate``, ``make run``'s first start) logged one
+    "setup plugin …" line per built-in plugin, at INFO, before the migrations' own lines."""
+    code = (
+        "from switchboard.common.logging import configure_logging\n"
+        "configure_logging('INFO')\n"
+        "import alembic.command\n"
+        "import logging; logging.getLogger('alembic.runtime.migration').info('Running upgrade')\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=60, check=True
+    )
+    assert "setup plugin" not in done.stderr
+    assert "Running upgrade" in done.stderr, "Alembic's migration lines are kept"

@@ -277,8 +277,10 @@ def _library_handler(json: bool) -> logging.Handler:
 
 
 #: Libraries that narrate routine steps at INFO: pika logs each connection's socket, transport
-#: and channel (some 700 lines for a worker's burst of jobs on PostgreSQL and RabbitMQ).
-CHATTY_LIBRARIES = ("pika",)
+#: and channel (some 700 lines for a worker's burst of jobs on PostgreSQL and RabbitMQ);
+#: Alembic 1.18 one "setup plugin …" line per built-in plugin when it is first imported
+#: (seven lines at the top of every ``make run`` and ``migrate``, before its useful ones).
+CHATTY_LIBRARIES = ("pika", "alembic.runtime.plugins")
 
 
 def configure_logging(level: str = "INFO", json: bool = False) -> None:
