@@ -211,7 +211,9 @@ def test_erasures_are_requested_listed_and_shown_without_the_number(api_url, bus
     requested = cli(api_url, business, "erasures", "request", phone)
     assert requested.returncode == 0, requested.stderr
     [erasure] = json_of(cli(api_url, business, "erasures", "list", "--json"))
-    assert f"erasure {erasure['id']} requested" in requested.stdout
+    assert requested.stdout.strip() == (
+        f"erasure {erasure['id']} requested; follow it: switchboard erasures show {erasure['id']}"
+    )
     again = json_of(cli(api_url, business, "erasures", "request", phone, "--json"))
     assert (again["id"], again["repeated"]) == (erasure["id"], True)
     with tenant_session(business.id) as session:  # as the job leaves it

@@ -128,7 +128,7 @@ def create(
     api_url: str = ApiUrl,
     api_key: str = ApiKey,
 ) -> None:
-    """Create a draft run over some leads; then start it with: outbound start RUN_ID."""
+    """Create a draft run over some leads; then start it with: switchboard outbound start RUN_ID."""
     if bool(lead_ids) == (csv is not None):
         raise typer.BadParameter("give exactly one of --lead-id (one or more) or --csv")
     with ApiClient(api_url, api_key) as api:
