@@ -43,14 +43,15 @@ def request(
     api_key: str = ApiKey,
 ) -> None:
     """Erase everything the business holds about the person with this number (a job does it;
-    follow it with: switchboard erasures show ID). While one of the number is unfinished, that one is
-    answered."""
+    follow it with: switchboard erasures show ID). While one of the number is unfinished, that
+    one is answered."""
     with ApiClient(api_url, api_key) as api:
         erasure = api.call("POST", "/api/v1/erasures", json={"phone": phone})
     if erasure["repeated"]:
         line = f"erasure {erasure['id']} of this number is already {erasure['status']}"
     else:
-        line = f"erasure {erasure['id']} requested; follow it: switchboard erasures show {erasure['id']}"
+        follow = f"switchboard erasures show {erasure['id']}"
+        line = f"erasure {erasure['id']} requested; follow it: {follow}"
     output.message(line, erasure, as_json)
 
 
