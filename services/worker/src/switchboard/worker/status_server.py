@@ -203,6 +203,27 @@ class _Handler(BaseHTTPRequestHandler):
         log.debug("worker.status_request", request=format % args)
 
 
+class _StatusServer(HTTPServer):
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        """A client that hung up before its answer (a probe or a scrape that timed out) is a
+        debug line; anything else one error line with its traceback, through the logs. Never
+        ``socketserver``'s traceback printed straight on stderr."""
+        error = sys.exc_info()[1]
+        if isinstance(error, ConnectionError):
+            log.debug("worker.status_client_gone", error=type(error).__name__)
+        else:
+            log.exception("worker.status_request_failed")
+
+
+def make_server(listener: socket.socket, directory: Path) -> HTTPServer:
+    """The status server on ``listener`` (already listening), reading ``directory``."""
+    handler = type("Handler", (_Handler,), {"directory": directory})
+    server = _StatusServer(listener.getsockname()[:2], handler, bind_and_activate=False)
+    server.socket.close()
+    server.socket, server.timeout = listener, PARENT_CHECK_S
+    return server
+
+
 def serve(listener: socket.socket, parent: int) -> int:
     """Serve ``/health``, ``/ready`` and ``/metrics`` on ``listener`` while this process's
     parent is ``parent`` (the worker's main process)."""
@@ -210,10 +231,7 @@ def serve(listener: socket.socket, parent: int) -> int:
     if directory is None:
         log.error("worker.status_server_unconfigured")
         return 1
-    handler = type("Handler", (_Handler,), {"directory": directory})
-    server = HTTPServer(listener.getsockname()[:2], handler, bind_and_activate=False)
-    server.socket.close()
-    server.socket, server.timeout = listener, PARENT_CHECK_S
+    server = make_server(listener, directory)
     log.info("worker.status_server_listening", port=listener.getsockname()[1])
     with server:
         while os.getppid() == parent:
