@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import re
 import signal
@@ -81,11 +82,34 @@ def test_a_port_in_use_is_named_in_one_line_before_anything_starts(tmp_path) -> 
         code = process.proc.wait(60)
     output = process.output().strip()
     assert code == 2, output
+    # The suggestion keeps the ports given: naming only the busy one would send the others
+    # back to their defaults.
+    args = f"--api-port {ports[0]} --gateway-port {ports[1] + 100} --scheduler-port {ports[2]}"
     assert output == (
         f"error: port {ports[1]} (--gateway-port) is in use; choose another, "
-        f'e.g. make run ARGS="--gateway-port {ports[1] + 100}"'
+        f'e.g. make run ARGS="{args}"'
     )
     assert not (tmp_path / "var").exists()
+
+
+def test_a_second_run_on_the_same_ports_names_them_all_and_asks_if_one_runs(tmp_path) -> None:
+    ports = [free_port() for _ in range(3)]
+    with contextlib.ExitStack() as held:
+        for port in ports:
+            taken = held.enter_context(socket.socket())
+            taken.bind(("127.0.0.1", port))
+            taken.listen()
+        process = _run(tmp_path, ports, "run.log")
+        code = process.proc.wait(60)
+    output = process.output().strip()
+    assert code == 2, output
+    moved = [port + 100 for port in ports]
+    assert output == (
+        f"error: ports {ports[0]} (--api-port), {ports[1]} (--gateway-port) and {ports[2]} "
+        "(--scheduler-port) are in use (is Switchboard running already?); choose others, "
+        f'e.g. make run ARGS="--api-port {moved[0]} --gateway-port {moved[1]} '
+        f'--scheduler-port {moved[2]}"'
+    )
 
 
 def test_ctrl_c_stops_every_service_cleanly(tmp_path) -> None:

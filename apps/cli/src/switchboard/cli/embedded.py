@@ -115,10 +115,11 @@ def _nothing() -> None:
     return None
 
 
-def port_in_use(host: str, ports: dict[str, int]) -> tuple[str, int] | None:
-    """The first role whose port on ``host`` cannot be bound now (another process holds it),
-    with that port; None when every one is free. A test bind, as uvicorn binds (address
-    reuse, so a port left in TIME_WAIT by the last run counts as free)."""
+def ports_in_use(host: str, ports: dict[str, int]) -> dict[str, int]:
+    """The roles whose port on ``host`` cannot be bound now (another process holds it), with
+    those ports; empty when every one is free. A test bind, as uvicorn binds (address reuse,
+    so a port left in TIME_WAIT by the last run counts as free)."""
+    busy = {}
     for role, port in ports.items():
         family, kind, proto, _, address = socket.getaddrinfo(
             host or None, port, type=socket.SOCK_STREAM
@@ -128,21 +129,28 @@ def port_in_use(host: str, ports: dict[str, int]) -> tuple[str, int] | None:
             try:
                 probe.bind(address)
             except OSError:
-                return role, port
-    return None
+                busy[role] = port
+    return busy
 
 
 def refuse_ports_in_use(host: str, ports: dict[str, int]) -> None:
-    """Exit 2 with one line naming the option to change if one of ``ports`` is taken."""
-    busy = port_in_use(host, ports)
-    if busy is None:
+    """Exit 2 with one line naming every port taken and its option, and the whole ``ARGS`` to
+    start on free ones: the busy ports moved, the others as given (a suggestion naming only
+    the busy option would send the rest back to their defaults)."""
+    busy = ports_in_use(host, ports)
+    if not busy:
         return
-    role, port = busy
-    option = f"--{role}-port"
-    sys.stderr.write(
-        f"error: port {port} ({option}) is in use; choose another, "
-        f'e.g. make run ARGS="{option} {port + 100}"\n'
-    )
+    named = [f"{port} (--{role}-port)" for role, port in busy.items()]
+    if len(named) == 1:
+        taken = f"port {named[0]} is in use"
+    else:
+        taken = f"ports {', '.join(named[:-1])} and {named[-1]} are in use"
+        if len(busy) == len(ports):
+            taken += " (is Switchboard running already?)"
+    moved = {role: port + 100 if role in busy else port for role, port in ports.items()}
+    args = " ".join(f"--{role}-port {port}" for role, port in moved.items())
+    choose = "choose another" if len(busy) == 1 else "choose others"
+    sys.stderr.write(f'error: {taken}; {choose}, e.g. make run ARGS="{args}"\n')
     raise SystemExit(2)
 
 
