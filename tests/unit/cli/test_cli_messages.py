@@ -7,6 +7,7 @@ import socket
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -67,6 +68,30 @@ def test_the_root_help_lists_every_command_once() -> None:
     simulators = ["simulate-call", "simulate-whatsapp", "create-business"]
     assert listed[listed.index("run") :] == [*services, *simulators, *GROUPS]
     assert "Act as Twilio: post a signed inbound WhatsApp message" in result.output
+
+
+def _every_command_path() -> list[list[str]]:
+    """Every command and group as typed after ``switchboard``, the lazy groups' too."""
+    root: Any = typer.main.get_command(app)
+    context = root.context_class(root)
+    paths: list[list[str]] = [[]]
+    for name in root.list_commands(context):
+        paths.append([name])
+        command = root.get_command(context, name)
+        if hasattr(command, "list_commands"):  # a group
+            paths += [[name, sub] for sub in command.list_commands(context)]
+    return paths
+
+
+def test_no_help_shows_the_docstrings_markup() -> None:
+    """The help is read on a terminal: ``--json`` printed with its reST backticks (keys
+    revoke, events replay) read as noise."""
+    shown = {
+        " ".join(path): runner.invoke(app, [*path, "--help"], env={"COLUMNS": "200"}).output
+        for path in _every_command_path()
+    }
+    assert len(shown) > 30 and all("Usage:" in text for text in shown.values())
+    assert [path for path, text in shown.items() if "``" in text] == []
 
 
 def test_the_services_commands_load_no_admin_group() -> None:

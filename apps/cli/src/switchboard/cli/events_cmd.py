@@ -55,8 +55,8 @@ def replay(
     # The help is rich markup: "[event ids]" would be a tag, and vanish.
     """Handle parked events again; exits 1 if any failed again (they stay parked).
 
-    ``--json``: the API's answer, ``{"replayed": ["<event id>", …], "failed": [{"event_id",
-    "error"}], "remaining": n}``."""
+    With --json: the API's answer, {"replayed": ["<event id>", …], "failed": [{"event_id",
+    "error"}], "remaining": n}."""
     with ApiClient(api_url, admin_key) as api:
         if parked_id is not None:
             result = api.call("POST", f"{PATH}/{parked_id}/replay")

@@ -89,8 +89,8 @@ def revoke(
     business: int = BusinessOption,
     as_json: bool = output.JsonOption,
 ) -> None:
-    """Revoke a key: every API process refuses it from the next request on (``--json``: the
-    key as ``keys list --json`` shows it, ``revoked_at`` set)."""
+    """Revoke a key: every API process refuses it from the next request on (with --json: the
+    key as keys list --json shows it, revoked_at set)."""
     from switchboard.domain.businesses.accounts import revoke_api_key
 
     require_database()
