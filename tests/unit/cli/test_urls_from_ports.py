@@ -64,6 +64,8 @@ def test_the_banner_gives_the_dashboard_the_key_and_the_cli_exports(tmp_path: Pa
     lines = banner(settings, "127.0.0.1", PORTS, "sbk_demo")
     text = "\n".join(lines)
     assert "Dashboard  http://127.0.0.1:9100/dashboard  (log in with the API key below)" in text
+    # The gateway's root is a 404: the banner says what the address is for, and where it answers.
+    assert "  Gateway    http://127.0.0.1:9101  (where Twilio calls; no page: /health)" in lines
     assert f"sbk_demo  (demo business +15550000000; kept in {tmp_path / 'demo-api-key'})" in text
     assert "dev-admin-key  (development default; set ADMIN_API_KEY" in text
     assert (

@@ -206,7 +206,7 @@ def banner(settings: Settings, host: str, ports: dict[str, int], api_key: str | 
         f"  Dashboard  {local}:{ports['api']}/dashboard"
         + ("  (log in with the API key below)" if api_key else ""),
         f"  API        {local}:{ports['api']}  (docs: /docs)",
-        f"  Gateway    {local}:{ports['gateway']}",
+        f"  Gateway    {local}:{ports['gateway']}  (where Twilio calls; no page: /health)",
         f"  Scheduler  {local}:{ports['scheduler']}/health",
     ]
     if api_key:
