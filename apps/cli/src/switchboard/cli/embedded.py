@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
+import shlex
 import signal
 import socket
 import sys
@@ -221,21 +222,25 @@ def banner(settings: Settings, host: str, ports: dict[str, int], api_key: str | 
         exports += f" SWITCHBOARD_API_KEY={api_key}"
     if settings.environment == "development" and "ADMIN_API_KEY" in development_secrets(settings):
         exports += f" ADMIN_API_KEY={settings.admin_api_key}"  # `events list`; no secret here
-    database_export, database_note = _database_for_the_cli(settings.database_url)
+    database_export, database_note = _database_for_the_cli(settings)
     exports += database_export
     lines += ["  In another shell, for the CLI:", f"    export {exports}", *database_note]
     return lines
 
 
-def _database_for_the_cli(database_url: str) -> tuple[str, list[str]]:
+def _database_for_the_cli(settings: Settings) -> tuple[str, list[str]]:
     """What the export line adds so that the CLI's database commands (``keys``,
     ``create-business``) open this run's database: without ``DATABASE_URL`` they open the
-    embedded one under ``var/``, another database with another demo key. A URL holding a
-    password is not printed (the banner prints no secret that was set): a line asks for it."""
-    if not database_url:
-        return "", []
-    if make_url(database_url).password is None:
-        return f" DATABASE_URL={database_url}", []
+    SQLite file under ``var/`` of the directory they run in, another database with another
+    demo key. So a PostgreSQL URL is exported, as is ``VAR_DIR`` when it is not ``var``. A URL
+    holding a password is not printed (the banner prints no secret that was set): a line asks
+    for it."""
+    if not settings.database_url:
+        if settings.var_dir == Settings.model_fields["var_dir"].default:
+            return "", []
+        return f" VAR_DIR={shlex.quote(str(settings.var_dir.resolve()))}", []
+    if make_url(settings.database_url).password is None:
+        return f" DATABASE_URL={settings.database_url}", []
     return "", [
         "    and this run's DATABASE_URL (not printed: it holds a password) "
         "for `keys` and `create-business`"
