@@ -111,3 +111,22 @@ def test_alembic_s_plugin_setup_is_left_out_at_info() -> None:
     )
     assert "setup plugin" not in done.stderr
     assert "Running upgrade" in done.stderr, "Alembic's migration lines are kept"
+
+
+def test_a_library_s_message_over_several_lines_is_one_line() -> None:
+    """Alembic's "Running upgrade 0018 -> 0019, …" carries the migration's docstring: its
+    later lines came out without time, level or logger (`make run`'s first start)."""
+    code = (
+        "from switchboard.common.logging import configure_logging\n"
+        "configure_logging('INFO')\n"
+        "import logging\n"
+        "logging.getLogger('alembic.runtime.migration').info(\n"
+        "    'Running upgrade 0018 -> 0019, A failed execution leaves its traceback,\\n'\n"
+        "    'and a worker heartbeat its threads.')\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=60, check=True
+    )
+    [line] = done.stderr.splitlines()
+    assert "Running upgrade 0018 -> 0019, A failed execution leaves its traceback, and a" in line
+    assert line.endswith("[alembic.runtime.migration]")

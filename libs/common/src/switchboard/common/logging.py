@@ -257,6 +257,16 @@ def _processors(json: bool) -> tuple[list[Any], Any]:
     return shared, renderer
 
 
+def _one_line_message(_: Any, __: str, event: MutableMapping[str, Any]) -> MutableMapping[str, Any]:
+    """A library's message on one line: Alembic's "Running upgrade …" carries a migration's
+    docstring, line breaks and all, and each of its lines after the first came out as a line of
+    its own without time, level or logger. (A traceback is the ``exception`` field, apart.)"""
+    message = event.get("event")
+    if isinstance(message, str) and "\n" in message:
+        event["event"] = " ".join(message.split())
+    return event
+
+
 def _library_handler(json: bool) -> logging.Handler:
     """A handler that renders stdlib records (libraries') through our processors."""
     shared, renderer = _processors(json)
@@ -267,6 +277,7 @@ def _library_handler(json: bool) -> logging.Handler:
             foreign_pre_chain=[*shared, structlog.stdlib.add_logger_name],
             processors=[
                 structlog.stdlib.ProcessorFormatter.remove_processors_meta,
+                _one_line_message,
                 _exception_as_text,
                 _redact_event,
                 renderer,
