@@ -17,7 +17,8 @@ step awaited on ``pg_stat_activity`` (a backend waiting on a lock), never slept 
 from __future__ import annotations
 
 from collections.abc import Iterator
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -44,7 +45,7 @@ from switchboard.domain.calls.recordings import process_recording
 from switchboard.domain.erasures import request_erasure, run_erasure
 from switchboard.domain.erasures.erased_calls import call_sid_hash
 from switchboard.domain.erasures.job import ERASED_ITEM
-from switchboard.domain.erasures.requests import phone_hash
+from switchboard.domain.erasures.requests import Requested, phone_hash
 from switchboard.domain.leads import store as leads_store
 from switchboard.domain.outbound.calls import apply_call_status
 from switchboard.domain.outbound.dialing import CallUrls, DialRetries, claim_item, dial
@@ -84,6 +85,28 @@ _DELETE_REMINDERS = "DELETE FROM reminders%"
 _INSERT_ERASURE = "INSERT INTO erasures%"
 _DIAL_LOCK = "SELECT pg_advisory_xact_lock_shared%"
 _REQUEST_LOCK = "SELECT pg_advisory_xact_lock(%"
+
+
+@contextmanager
+def _request_held_at_its_insert(
+    pool: ThreadPoolExecutor, business_id: int, phone: str
+) -> Iterator[Future[Requested]]:
+    """A request for ``phone`` submitted to ``pool`` and held at its insert (a conflicting
+    erasure, uncommitted, holds it) until the block ends; then its insert goes through."""
+    with tenant_session(business_id) as holder:
+        holder.add(
+            Erasure(
+                business_id=business_id,
+                phone=phone,
+                phone_hash=phone_hash(business_id, phone),
+                counts={},
+            )
+        )
+        holder.flush()
+        request = pool.submit(request_erasure, business_id, phone)
+        until_waiting(_INSERT_ERASURE, request, what="the request held at its insert")
+        yield request
+        holder.rollback()
 
 
 def _new_call(person: Person) -> str:
@@ -397,21 +420,9 @@ def test_a_request_under_way_when_the_claimed_item_is_dialed_goes_first_and_no_c
     run_id = _claimed(person, **_dialing(person, dials))
     number = _item(person).phone
     with ThreadPoolExecutor(2) as pool:
-        with tenant_session(bid) as holder:
-            holder.add(
-                Erasure(
-                    business_id=bid,
-                    phone=person.phone,
-                    phone_hash=phone_hash(bid, person.phone),
-                    counts={},
-                )
-            )
-            holder.flush()
-            request = pool.submit(request_erasure, bid, person.phone)
-            until_waiting(_INSERT_ERASURE, request, what="the request held at its insert")
+        with _request_held_at_its_insert(pool, bid, person.phone) as request:
             dialed = pool.submit(_dial, person, run_id, adapters)
             until_waiting(_DIAL_LOCK, request, dialed, what="the dial waiting on the number")
-            holder.rollback()  # the request's insert goes through
         assert request.result(timeout=30).repeated is False
         assert dialed.result(timeout=30) is True
 
@@ -596,18 +607,9 @@ def test_a_lead_s_number_changed_while_a_request_for_it_is_under_way_waits_and_i
     before = _lead_phone(bid, lead_id)
     number = unique_phone()
     with ThreadPoolExecutor(2) as pool:
-        with tenant_session(bid) as holder:
-            holder.add(
-                Erasure(
-                    business_id=bid, phone=number, phone_hash=phone_hash(bid, number), counts={}
-                )
-            )
-            holder.flush()
-            request = pool.submit(request_erasure, bid, number)
-            until_waiting(_INSERT_ERASURE, request, what="the request held at its insert")
+        with _request_held_at_its_insert(pool, bid, number) as request:
             changed = pool.submit(leads_store.update_lead, bid, lead_id, {"phone": number})
             until_waiting(_DIAL_LOCK, request, changed, what="the change waiting on the number")
-            holder.rollback()  # the request's insert goes through
         erasure = request.result(timeout=30)
         with pytest.raises(ConflictError, match="being erased") as refused:
             changed.result(timeout=30)
@@ -638,18 +640,7 @@ def test_a_lead_leaving_or_taking_a_number_a_request_is_under_way_for_waits_and_
             session.execute(delete(OutboundItem).where(OutboundItem.lead_id == lead_id))
             session.execute(delete(Lead).where(Lead.id == lead_id))
     with ThreadPoolExecutor(2) as pool:
-        with tenant_session(bid) as holder:
-            holder.add(
-                Erasure(
-                    business_id=bid,
-                    phone=person.phone,
-                    phone_hash=phone_hash(bid, person.phone),
-                    counts={},
-                )
-            )
-            holder.flush()
-            request = pool.submit(request_erasure, bid, person.phone)
-            until_waiting(_INSERT_ERASURE, request, what="the request held at its insert")
+        with _request_held_at_its_insert(pool, bid, person.phone) as request:
             if write == "a lead created with it":
                 written = pool.submit(leads_store.create_lead, bid, person.phone, name="Dana")
             else:
@@ -657,7 +648,6 @@ def test_a_lead_leaving_or_taking_a_number_a_request_is_under_way_for_waits_and_
                     leads_store.update_lead, bid, lead_id, {"phone": unique_phone()}
                 )
             until_waiting(_DIAL_LOCK, request, written, what="the write waiting on the number")
-            holder.rollback()  # the request's insert goes through
         erasure = request.result(timeout=30)
         with pytest.raises(ConflictError, match="being erased") as refused:
             written.result(timeout=30)
