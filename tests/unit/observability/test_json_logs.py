@@ -97,36 +97,42 @@ def test_pika_s_routine_steps_are_left_out_at_info_and_its_warnings_kept(
         logging.getLogger("pika").setLevel(logging.NOTSET)
 
 
+def _stderr_after_configuring_logging(code: str) -> str:
+    """What ``code`` writes on stderr in a new interpreter whose logging is configured as a
+    service's at INFO (libraries' handlers as deployed, not this test process's capture)."""
+    preamble = (
+        "from switchboard.common.logging import configure_logging\nconfigure_logging('INFO')\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", preamble + code],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=True,
+    )
+    return done.stderr
+
+
 def test_alembic_s_plugin_setup_is_left_out_at_info() -> None:
     """Importing Alembic (``switchboard migrate``, ``make run``'s first start) logged one
     "setup plugin …" line per built-in plugin, at INFO, before the migrations' own lines."""
-    code = (
-        "from switchboard.common.logging import configure_logging\n"
-        "configure_logging('INFO')\n"
+    stderr = _stderr_after_configuring_logging(
         "import alembic.command\n"
         "import logging; logging.getLogger('alembic.runtime.migration').info('Running upgrade')\n"
     )
-    done = subprocess.run(
-        [sys.executable, "-c", code], capture_output=True, text=True, timeout=60, check=True
-    )
-    assert "setup plugin" not in done.stderr
-    assert "Running upgrade" in done.stderr, "Alembic's migration lines are kept"
+    assert "setup plugin" not in stderr
+    assert "Running upgrade" in stderr, "Alembic's migration lines are kept"
 
 
 def test_a_library_s_message_over_several_lines_is_one_line() -> None:
     """Alembic's "Running upgrade 0018 -> 0019, …" carries the migration's docstring: its
     later lines came out without time, level or logger (`make run`'s first start)."""
-    code = (
-        "from switchboard.common.logging import configure_logging\n"
-        "configure_logging('INFO')\n"
+    stderr = _stderr_after_configuring_logging(
         "import logging\n"
         "logging.getLogger('alembic.runtime.migration').info(\n"
         "    'Running upgrade 0018 -> 0019, A failed execution leaves its traceback,\\n'\n"
         "    'and a worker heartbeat its threads.')\n"
     )
-    done = subprocess.run(
-        [sys.executable, "-c", code], capture_output=True, text=True, timeout=60, check=True
-    )
-    [line] = done.stderr.splitlines()
+    [line] = stderr.splitlines()
     assert "Running upgrade 0018 -> 0019, A failed execution leaves its traceback, and a" in line
     assert line.endswith("[alembic.runtime.migration]")
