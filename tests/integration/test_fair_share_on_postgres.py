@@ -5,6 +5,7 @@ queues view shows each queue's limit and the jobs parked for a slot."""
 
 from __future__ import annotations
 
+import json
 import uuid
 from collections.abc import Iterator
 from typing import Any
@@ -255,8 +256,11 @@ def _slot_holders(business_id: int) -> list[str]:
 
 def test_a_woken_job_running_past_its_reservation_keeps_its_slot(business_id: int) -> None:
     # Its delivery started in the reserved slot without taking it again (``WOKEN``): the slot
-    # names no worker. A minute into its run, it is still the business's one slot.
-    woken = job_in(business_id, "running")
+    # names no worker. A minute into its run on a live worker, it is still the business's one
+    # slot.
+    live = f"live:{uuid.uuid4().hex[:6]}"
+    heartbeat(live)
+    woken = running_on(business_id, live)
     waiting = job_in(business_id, "queued")
     with system_session() as session:
         session.execute(update(Job).where(Job.id == waiting).values(parked_at=utcnow()))
@@ -272,6 +276,46 @@ def test_a_woken_job_running_past_its_reservation_keeps_its_slot(business_id: in
     swept = _sweep(reservation_s=60)
     assert woken in swept and waiting not in swept
     assert _slot_holders(business_id) == [woken]
+
+
+def _swept_copies(reservation_s: float) -> dict[str, dict[str, Any]]:
+    """One sweep; the messages it returned, by job (their options)."""
+    with system_session() as session:
+        rows = session.execute(
+            text(
+                "SELECT woken_job, woken_message FROM switchboard_sweep_slots("
+                "now() - interval '30 seconds', now() - make_interval(secs => :reservation), '{}')"
+            ),
+            {"reservation": reservation_s},
+        )
+        return {row.woken_job: json.loads(row.woken_message)["options"] for row in rows}
+
+
+def test_the_sweep_publishes_one_copy_of_a_woken_job_whose_worker_died_running_it(
+    business_id: int,
+) -> None:
+    # A worker ran a job it woke itself (no RabbitMQ delivery: ``woken_here.py``) and was
+    # killed: its row says running on a worker whose heartbeat is stale, its slot is still a
+    # reservation. Nothing else would deliver it again.
+    live, dead = f"live:{uuid.uuid4().hex[:6]}", f"dead:{uuid.uuid4().hex[:6]}"
+    heartbeat(live)
+    heartbeat(dead, age_s=120)
+    lost, on_live, claimed, lately = (running_on(business_id, w) for w in (dead, live, dead, dead))
+    for job_id in (lost, on_live, claimed):
+        _reserve(business_id, job_id, age_s=120)
+    _reserve(business_id, lately, age_s=5)  # woken moments ago: its worker's death is older
+    with system_session() as session:  # a RabbitMQ redelivery claimed this one already
+        session.execute(update(JobSlot).where(JobSlot.job_id == claimed).values(worker_id=live))
+
+    copies = _swept_copies(reservation_s=60)
+    assert list(copies) == [lost]
+    assert copies[lost]["republished"] is True  # its delivery takes the ledger's checked path
+    assert copies[lost]["business_id"] == business_id
+    # One copy per staleness period: the next sweeps leave it to the copy under way.
+    assert lost not in _swept_copies(reservation_s=60)
+    assert sorted(_slot_holders(business_id)) == sorted([lost, on_live, claimed, lately])
+    # The copy's delivery claims the reservation from the dead worker: the job is taken over.
+    assert _take(business_id, lost, f"copy:{uuid.uuid4().hex[:6]}") == "contended"
 
 
 def _take(business_id: int, job_id: str, worker: str) -> str:

@@ -184,3 +184,67 @@ def test_the_sweep_frees_a_slot_whose_worker_is_gone(
     start_fair_worker()
     wait_for(lambda: all_succeeded(a.id), timeout=60, what="the jobs to run")
     assert ghost not in slots(a.id) and json.dumps(starts(log)) == json.dumps([a.id, a.id])
+
+
+def job_row(job_id: str) -> Job:
+    with system_session() as session:
+        row = session.get(Job, job_id)
+        assert row is not None
+        session.expunge(row)
+        return row
+
+
+def slot_of(job_id: str) -> list[str | None]:
+    """The job's slot, if it has one: the worker named, None for a reservation."""
+    with system_session() as session:
+        return list(session.scalars(select(JobSlot.worker_id).where(JobSlot.job_id == job_id)))
+
+
+def test_a_job_woken_and_run_here_is_taken_over_once_its_killed_worker_goes_stale(
+    pg_rabbit, start_fair_worker: StartWorker, tmp_path: Path
+) -> None:
+    # The worker runs the job its own slot woke without publishing it (``woken_here.py``):
+    # killed mid-run, no RabbitMQ delivery comes back. The sweep's copy takes it over
+    # (migration 0044); without it the job stays running and holds A's only slot for good.
+    a = make_business()
+    set_limits(a.id, {"test_fair": 1})
+    log, marker = tmp_path / "runs.log", tmp_path / "held"
+    first = start_fair_worker(job_slot_reservation_s="600")  # the reservation never expires here
+    spans(a.id, log, 1, 1.0)
+    wait_for(lambda: starts(log) == [a.id], timeout=60, what="A's first job to hold its slot")
+    held = enqueue(
+        fair_actors.HOLD_UNTIL_KILLED, business_id=a.id, log=str(log), marker=str(marker)
+    ).job_id
+    assert parked(a.id) == 1  # parked at once: A is at its limit
+    wait_for(marker.exists, timeout=60, what="the woken job to start where its slot was freed")
+    wait_for(lambda: job_row(held).status == "running", timeout=30, what="its running mark")
+    assert slot_of(held) == [None]  # it runs in the slot reserved when it woke
+    first.kill()
+
+    start_fair_worker(job_slot_reservation_s="600")
+    wait_for(lambda: all_succeeded(a.id), timeout=90, what="the killed job to be taken over")
+    assert len(starts(log)) == 3  # the first job, the held one killed, then taken over
+    row = job_row(held)
+    assert (row.deliveries, row.failures) == (2, 0)  # its death counted once, not twice
+    assert slots(a.id) == [] and dead_lettered(pg_rabbit.amqp_url) == 0
+
+
+def test_a_worker_stopped_gracefully_publishes_the_woken_jobs_it_did_not_run(
+    pg_rabbit, start_fair_worker: StartWorker, tmp_path: Path
+) -> None:
+    a = make_business()
+    set_limits(a.id, {"test_fair": 1})
+    log = tmp_path / "runs.log"
+    first = start_fair_worker(job_slot_reservation_s="600")  # the reservation never expires here
+    spans(a.id, log, 1, 2.0)
+    wait_for(lambda: starts(log) == [a.id], timeout=60, what="A's first job to hold its slot")
+    spans(a.id, log, 1, 0.05)
+    assert parked(a.id) == 1
+    # Stopping, the worker finishes its running job, whose slot wakes the parked one: the
+    # worker holds it, runs it no more, and publishes it as it stops.
+    assert first.stop(whole_group=False) == 0
+    assert len(starts(log)) == 1 and parked(a.id) == 0
+
+    start_fair_worker(job_slot_reservation_s="600")
+    wait_for(lambda: all_succeeded(a.id), timeout=60, what="the woken job to run elsewhere")
+    assert len(starts(log)) == 2 and slots(a.id) == [] and dead_lettered(pg_rabbit.amqp_url) == 0

@@ -100,7 +100,9 @@ class LedgerRabbitmqBroker(RabbitmqBroker):
     def consume(self, queue_name: str, prefetch: int = 1, timeout: int = 5000) -> Consumer:
         inner = super().consume(queue_name, prefetch, timeout)
         beat = consumer_turn(self)
-        return LedgerConsumer(inner, beat, queue_name=queue_name, publish=self._publish_now)
+        return LedgerConsumer(
+            inner, beat, queue_name=queue_name, publish=self._publish_now, prefetch=prefetch
+        )
 
 
 def _owner(hook: Hook) -> Any:

@@ -23,7 +23,9 @@ consumer does two things in the consumer thread, so worker threads never wait fo
   unacknowledged per consumer, so the owed marks are bounded.
 * fair share (``fair_share.py``): a slot whose business has jobs waiting for it is handed
   here as its job ends (:meth:`LedgerConsumer.free_slot`); the connection's thread frees the
-  handed slots in one statement and publishes the jobs they wake on its own channel.
+  handed slots in one statement. The jobs they wake for this queue are held and handed to this
+  process's worker threads (``woken_here.py``); those of other queues are published on its
+  channel.
 """
 
 from __future__ import annotations
@@ -36,9 +38,17 @@ from typing import Any
 
 import pika
 from dramatiq.broker import Consumer, MessageProxy
+from dramatiq.common import xq_name
 
 from switchboard.common.logging import get_logger
 from switchboard.worker.runtime import ledger
+from switchboard.worker.runtime.woken_here import (
+    HeldWakes,
+    WokenHere,
+    held_here,
+    held_wakes,
+    republished,
+)
 
 log = get_logger(__name__)
 
@@ -157,6 +167,15 @@ def _write(group: _Owed) -> tuple[_Owed, _Owed, BaseException | None]:
     return written, refused, error if refused else None
 
 
+class _Turn:
+    """An event for pika's consumer generator that carries no delivery: the consume call
+    returns ``(None, None, None)``, as at its inactivity timeout."""
+
+    method = properties = body = None
+
+
+_TURN = _Turn()
+
 #: Each queue's consumer in this process, for the fair share's hand-over of freed slots.
 _consumers: dict[str, LedgerConsumer] = {}
 
@@ -175,16 +194,22 @@ class LedgerConsumer(Consumer):
         beat: Callable[[], None] | None = None,
         queue_name: str | None = None,
         publish: Callable[[MessageProxy, int | None], Any] | None = None,
+        prefetch: int = 1,
     ) -> None:
         self._inner = inner
+        self._prefetch = prefetch
         self._beat = beat
         #: Publishes a held-back retry (the broker's own ``enqueue``, not holding it back).
         self._publish = publish
         self._lock = threading.Lock()
         self._owed: _Owed = []
         self._freed: list[str] = []
+        self._queue_name = queue_name
+        #: The woken jobs of this queue this process runs itself (``woken_here.py``).
+        self._held: HeldWakes | None = None
         if queue_name is not None and hasattr(inner, "connection"):
             _consumers[queue_name] = self
+            self._held = held_wakes(queue_name)
 
     def free_slot(self, job_id: str, release: Callable[[list[str]], list[Any]]) -> bool:
         """Hand a job's slot to this consumer's thread to free (``fair_share.py``): with
@@ -204,25 +229,60 @@ class LedgerConsumer(Consumer):
         return True
 
     def _free_slots(self, release: Callable[[list[str]], list[Any]]) -> None:
-        """In the connection's thread: free the handed-over slots, publish the woken jobs."""
+        """In the connection's thread: free the handed-over slots; hold the woken jobs of this
+        queue for this process's threads, publish the others."""
         with self._lock:
             job_ids, self._freed = self._freed, []
         try:
             woken = release(job_ids)
-            channel = self._inner.channel
+            elsewhere = []
             for message in woken:
-                channel._impl.basic_publish(
-                    exchange="",
-                    routing_key=message.queue_name,
-                    body=message.encode(),
-                    properties=pika.BasicProperties(
-                        delivery_mode=2, priority=message.options.get("broker_priority")
-                    ),
-                )
-            if woken:
-                channel._flush_output()
+                if self._may_hold(message):
+                    self._hold([WokenHere(message)])
+                else:
+                    elsewhere.append(message)
+            self._publish_on_channel(elsewhere)
         except Exception as exc:  # the sweep frees finished jobs' slots and expires the rest
             log.warning("jobs.slot_release_failed", jobs=len(job_ids), error=str(exc)[:300])
+
+    def _may_hold(self, message: Any) -> bool:
+        """A woken job this consumer may hand to its own threads: of its queue, not delayed,
+        and within its prefetch, counting RabbitMQ's unacknowledged deliveries and the held
+        jobs not settled (else it waits in RabbitMQ, for any process)."""
+        return (
+            self._held is not None
+            and message.queue_name == self._queue_name
+            and "eta" not in message.options
+            and len(self._inner.known_tags) + self._held.unsettled() < self._prefetch
+            and self._turns() is not None
+        )
+
+    def _turns(self) -> Any:
+        """pika's events for the consume call under way (its generator's ``pending_events``),
+        or None if this pika has none: an event with no delivery appended there makes the
+        consume call return at once, as at its inactivity timeout, so the consumer loop turns
+        and takes a held job."""
+        channel = getattr(self._inner, "channel", None)  # none on the in-process broker
+        generator = getattr(channel, "_queue_consumer_generator", None)
+        return getattr(generator, "pending_events", None)
+
+    def _publish_on_channel(self, messages: Iterable[Any], queue: str | None = None) -> None:
+        """Publish on this consumer's channel (to each message's queue, or ``queue``), in the
+        connection's thread, sent in one write."""
+        channel = self._inner.channel
+        sent = False
+        for message in messages:
+            channel._impl.basic_publish(
+                exchange="",
+                routing_key=queue or message.queue_name,
+                body=message.encode(),
+                properties=pika.BasicProperties(
+                    delivery_mode=2, priority=message.options.get("broker_priority")
+                ),
+            )
+            sent = True
+        if sent:
+            channel._flush_output()
 
     def __next__(self) -> MessageProxy | None:
         try:
@@ -231,7 +291,12 @@ class LedgerConsumer(Consumer):
             log.warning("jobs.running_marks_failed", error=ledger.describe_error(exc))
         if self._beat is not None:
             self._beat()  # throttled; never raises
+        held = self._held.next() if self._held is not None else None
+        if held is not None:
+            return held
         message: MessageProxy | None = next(self._inner)
+        if message is None and self._held is not None:
+            return self._held.next()  # woken while waiting (:meth:`_hold`)
         return message
 
     def ack(self, message: MessageProxy) -> None:
@@ -240,13 +305,22 @@ class LedgerConsumer(Consumer):
             self._requeue_now(message)
             self._written_now(message)
             return
-        if not self._owe(message, dead_letter=False):
+        if self._owe(message, dead_letter=False):
+            return
+        if held_here(message) and self._held is not None:
+            self._held.settled(message.message_id)  # nothing to acknowledge
+        else:
             self._inner.ack(message)
 
     def nack(self, message: MessageProxy) -> None:
         """Called by a worker thread for a message Dramatiq failed (dead-lettered): once its
         outcome mark is written."""
-        if not self._owe(message, dead_letter=True):
+        if self._owe(message, dead_letter=True):
+            return
+        if held_here(message):
+            settle = partial(self._settle_held, _Owing(message, None, True, None))
+            self._inner.connection.add_callback_threadsafe(settle)
+        else:
             self._inner.nack(message)
 
     def _owe(self, message: MessageProxy, *, dead_letter: bool) -> bool:
@@ -315,6 +389,9 @@ class LedgerConsumer(Consumer):
             return
         inner = self._inner
         for item in owed:
+            if held_here(item.message):
+                self._settle_held(item)
+                continue
             tag = item.message._tag
             if tag not in inner.known_tags:
                 continue
@@ -327,6 +404,49 @@ class LedgerConsumer(Consumer):
             else:
                 inner.channel._impl.basic_ack(delivery_tag=tag)
         inner.channel._flush_output()
+
+    def _settle_held(self, item: _Owing) -> None:
+        """Settle a job this process woke and ran (``woken_here.py``): nothing to acknowledge;
+        its retry published (if RabbitMQ refuses it, the job is held again and runs again
+        here, as RabbitMQ would redeliver it); a dead one published to the dead-letter queue,
+        where RabbitMQ would have moved its delivery."""
+        message = item.message
+        if self._held is not None:
+            self._held.settled(message.message_id)
+        if item.retry and not self._publish_retry(item):
+            self._hold([WokenHere(message._message, redelivered=True)])
+        elif item.dead_letter:
+            self._publish_on_channel([message._message], queue=xq_name(message.queue_name))
+
+    def _hold(self, messages: list[WokenHere]) -> None:
+        """Hold jobs for this process's threads (from the connection's thread) and have the
+        consumer loop turn to take them; published instead if it cannot be made to turn."""
+        events = self._turns()
+        if self._held is None or events is None:
+            self._publish_on_channel(republished(message) for message in messages)
+            return
+        self._held.hold(messages)
+        if not any(event is _TURN for event in events):
+            events.append(_TURN)
+
+    def _publish_held(self, messages: list[WokenHere]) -> None:
+        """Publish held jobs the process will not run, marked ``republished`` (their copies ask
+        the ledger and run in their reservations). Kept for the queue's next consumer if this
+        connection cannot (a consumer closed by a lost connection)."""
+        if not messages:
+            return
+        try:
+            self._publish_on_channel(republished(message) for message in messages)
+        except Exception as exc:
+            log.warning(
+                "jobs.held_publish_failed", jobs=len(messages), error=ledger.describe_error(exc)
+            )
+            if self._held is not None:
+                self._held.hold(messages)
+            return
+        if self._held is not None:
+            for message in messages:
+                self._held.settled(message.message_id)
 
     def _publish_retry(self, item: _Owing) -> bool:
         """Publish the retry Dramatiq's ``Retries`` asked for; False if RabbitMQ refused it."""
@@ -344,15 +464,24 @@ class LedgerConsumer(Consumer):
         return True
 
     def _requeue_now(self, message: MessageProxy) -> None:
-        """Return the message to the head of its queue (RabbitMQ marks it redelivered)."""
+        """Return the message to the head of its queue (RabbitMQ marks it redelivered); one
+        this process woke is held again, to start through the ledger's checks."""
         inner = self._inner
+        if held_here(message):
+            again = WokenHere(message._message, redelivered=True)
+            inner.connection.add_callback_threadsafe(partial(self._hold, [again]))
+            return
         if message._tag in inner.known_tags:
             inner.known_tags.remove(message._tag)
             nack = partial(inner.channel.basic_nack, message._tag, requeue=True)
             inner.connection.add_callback_threadsafe(nack)
 
     def requeue(self, messages: Iterable[MessageProxy]) -> None:
-        self._inner.requeue(messages)
+        """The worker stops with these not run: RabbitMQ's deliveries come back when the
+        connection closes; the jobs this process woke are published."""
+        messages = list(messages)
+        self._publish_held([message for message in messages if isinstance(message, WokenHere)])
+        self._inner.requeue([message for message in messages if not held_here(message)])
 
     def close(self) -> None:
         """Write what is still owed, settle it if the connection still can, and close.
@@ -360,17 +489,39 @@ class LedgerConsumer(Consumer):
         A mark that cannot be written now is lost with this consumer: RabbitMQ redelivers
         its message, which runs again (the ledger row is still ``running`` or ``queued``; a
         ``running`` row is taken over once its worker is dead or its actor's time limit
-        has passed, ``ledger.mark_started``).
+        has passed, ``ledger.mark_started``). A job this process woke has no delivery to
+        come back: it is held again, to run again through the ledger's checks, and published
+        below with the rest of what is held (or kept for the queue's next consumer).
         """
         written, refused, error = _commit(self._take_owed())
         _tell_written(written + refused)
         if refused:
             log.error("jobs.success_marks_lost", jobs=len(refused), error=error)
+            if self._held is not None:
+                self._held.hold(
+                    [
+                        WokenHere(item.message._message, redelivered=True)
+                        for item in refused
+                        if held_here(item.message)
+                    ]
+                )
         try:
             self._settle(written)
         except Exception as exc:  # redelivered later, then skipped as already final
             log.warning("jobs.ack_failed", error=ledger.describe_error(exc))
+        if self._held is not None:
+            self._publish_held(self._held.take_all())
+        self._forget_turns()
         self._inner.close()
+
+    def _forget_turns(self) -> None:
+        """Take this consumer's turn events out of pika's generator: cancelling the consumer
+        rejects every pending event as a delivery."""
+        events = self._turns()
+        if events is not None:
+            kept = [event for event in events if event is not _TURN]
+            events.clear()
+            events.extend(kept)
 
 
 def _status(item: _Owing) -> str:

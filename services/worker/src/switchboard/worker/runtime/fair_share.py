@@ -19,13 +19,15 @@ Every step is one call of a PostgreSQL function (migration 0022) under a transac
 advisory lock per (business, queue): two workers never give out the same slot, and a slot
 freed while a job was being parked still wakes it. A *contended* slot (the business's last,
 or others wait) is freed as its job ends, by the queue's consumer thread (``consumer.py``:
-freed slots in one statement, the woken jobs published on its channel), so the worker thread
-goes on at once; other successes free theirs in their success marks' statement, one per
+freed slots in one statement; the woken jobs of its queue run in this process,
+``woken_here.py``, the others are published on its channel), so the worker thread goes on at
+once; other successes free theirs in their success marks' statement, one per
 batch (``ledger.py``); failures and skipped deliveries one at a time. About once a second each
 worker sweeps, from its consumer loop: slots of a worker whose heartbeat went stale (SIGKILL,
 out of memory) and of finished jobs are freed, reservations not started within
-``JOB_SLOT_RESERVATION_S`` are parked again, and any business with parked jobs and free slots
-gets them.
+``JOB_SLOT_RESERVATION_S`` are parked again, a reserved job whose worker died while running it
+gets a ``republished`` copy that takes it over (migration 0044), and any business with parked
+jobs and free slots gets them.
 
 PostgreSQL only: embedded mode (one process, SQLite) runs in arrival order. With
 ``JOB_FAIR_SHARE`` off, the sweep publishes whatever is still parked, in arrival order.

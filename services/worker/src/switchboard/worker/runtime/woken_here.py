@@ -1,0 +1,112 @@
+"""Woken jobs a worker process runs itself, without a trip through RabbitMQ.
+
+When a job ends and frees a contended slot (``fair_share.py``), the slot goes to its
+business's oldest parked job, reserved for it. That job is for the same queue, and the process
+whose job just ended has a worker thread about to be free: publishing the job to RabbitMQ to
+have it delivered back costs a publish, a delivery and an acknowledgement, and their round
+trips in every turn of a slot (a third of a fair-share drain's throughput, docs/benchmarks.md).
+So the queue's consumer *holds* such a job (:class:`HeldWakes`) and hands it to its worker
+threads as a delivery of its own (:class:`WokenHere`), with no delivery tag to acknowledge.
+
+What a held job has instead of RabbitMQ's guarantees:
+
+- a graceful stop, or a consumer that closes, publishes what it still holds (and the worker
+  publishes those of its in-memory queue, ``Worker.stop``), marked ``republished``: the copy
+  asks the ledger and runs in the job's reservation;
+- a process killed before the job started leaves its row ``queued`` and its slot reserved: the
+  sweep parks the job again once the reservation expires (``JOB_SLOT_RESERVATION_S``);
+- a process killed while the job ran leaves its row ``running`` on a worker whose heartbeat
+  goes stale: the sweep publishes a ``republished`` copy that takes the job over, at most one
+  per staleness period (migration 0044);
+- a failure's retry is published once its mark is written, as for a RabbitMQ delivery; if
+  RabbitMQ refuses it, the job is held again and runs again (as RabbitMQ would redeliver it);
+  a dead one is published to the queue's dead-letter queue.
+
+Held jobs belong to the process's queue, not to one consumer: a consumer that reconnects finds
+what the one before it could not publish as it closed.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections import deque
+from typing import Any
+
+from dramatiq import Message
+from dramatiq.broker import MessageProxy
+
+
+class WokenHere(MessageProxy):
+    """A woken job run by the process that woke it: a delivery with no RabbitMQ tag.
+
+    ``redelivered``: it ran here before (its retry could not be published), so it starts
+    through the ledger's checks like a RabbitMQ redelivery."""
+
+    def __init__(self, message: Message[Any], *, redelivered: bool = False) -> None:
+        super().__init__(message)
+        self.redelivered = redelivered
+        self._tag = None
+
+
+def held_here(message: Any) -> bool:
+    """The delivery is a job this process woke and runs itself (no RabbitMQ tag)."""
+    return isinstance(message, WokenHere)
+
+
+def republished(message: MessageProxy | Message[Any]) -> Message[Any]:
+    """The copy of a held job to publish: marked ``republished``, so its delivery asks the
+    ledger whether the job runs elsewhere, and takes its reserved slot only if not."""
+    inner = message._message if isinstance(message, MessageProxy) else message
+    return inner.copy(options={"republished": True})
+
+
+class HeldWakes:
+    """The woken jobs a queue's consumer holds for its process's worker threads, in order,
+    and how many it holds or runs unsettled (they count against the consumer's prefetch, as
+    RabbitMQ's deliveries do: a held job waits behind no more local work than a delivery)."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._jobs: deque[WokenHere] = deque()
+        self._unsettled: set[str] = set()
+
+    def hold(self, messages: list[WokenHere]) -> None:
+        with self._lock:
+            self._jobs.extend(messages)
+            self._unsettled.update(message.message_id for message in messages)
+
+    def next(self) -> WokenHere | None:
+        """The oldest held job, or None."""
+        with self._lock:
+            return self._jobs.popleft() if self._jobs else None
+
+    def take_all(self) -> list[WokenHere]:
+        """Every job still held (not handed out), to publish."""
+        with self._lock:
+            jobs, self._jobs = list(self._jobs), deque()
+        return jobs
+
+    def settled(self, message_id: str) -> None:
+        """The job ran and was settled, or was published: it no longer counts."""
+        with self._lock:
+            self._unsettled.discard(message_id)
+
+    def forget(self) -> None:
+        """Drop what is held and counted, as a new process starts (tests)."""
+        with self._lock:
+            self._jobs.clear()
+            self._unsettled.clear()
+
+    def unsettled(self) -> int:
+        """Jobs held or handed out and not settled yet."""
+        return len(self._unsettled)
+
+
+_held: dict[str, HeldWakes] = {}
+_held_lock = threading.Lock()
+
+
+def held_wakes(queue_name: str) -> HeldWakes:
+    """This process's held jobs of ``queue_name`` (shared by its successive consumers)."""
+    with _held_lock:
+        return _held.setdefault(queue_name, HeldWakes())
