@@ -170,6 +170,53 @@ def test_an_id_or_limit_in_the_url_not_written_in_digits_is_a_422_naming_it(
     assert error["msg"] == "Input should be a whole number written in the digits 0-9, like 42"
 
 
+@pytest.mark.parametrize(
+    ("url", "name"),
+    [
+        ("/api/v1/leads?limit=5&limit=500", "limit"),  # a dependency's (Paging's) parameter
+        ("/api/v1/leads?status=new&status=won", "status"),  # declared under an alias
+        ("/api/v1/jobs?limit=5&limit=5", "limit"),  # the same value twice
+        ("/api/v1/calls?lead_id={id}&direction=inbound&lead_id=1", "lead_id"),
+        ("/api/v1/reminders?due_before=2030-01-01T00:00:00Z&due_before=", "due_before"),
+    ],
+)
+def test_a_query_parameter_given_more_than_once_is_a_422_naming_it(
+    client: TestClient, business: TestBusiness, url: str, name: str
+) -> None:
+    # Read leniently, the last value won: ?limit=5&limit=500 asked for 500 rows.
+    lead = rows.lead(business.id)
+
+    response = client.get(url.format(id=lead.id), headers=auth(business.api_key))
+
+    assert response.status_code == 422, response.text
+    assert response.json()["detail"] == [
+        {
+            "loc": ["query", name],
+            "msg": "given more than once (2 times): send it once",
+            "type": "repeated_parameter",
+        }
+    ]
+
+
+def test_a_repeated_query_parameter_still_comes_after_the_credentials(
+    client: TestClient, business: TestBusiness
+) -> None:
+    unknown = client.get("/api/v1/leads?limit=1&limit=2")
+    not_admin = client.get(
+        "/api/v1/admin/parked-events?limit=1&limit=2", headers=auth(business.api_key)
+    )
+    assert (unknown.status_code, not_admin.status_code) == (401, 403)
+
+
+def test_a_query_parameter_once_and_one_the_route_does_not_declare_are_taken(
+    client: TestClient, business: TestBusiness
+) -> None:
+    # Only a parameter the route reads as one value is checked: ``utm`` is not read at all.
+    headers = auth(business.api_key)
+    for url in ("/api/v1/leads?limit=5&status=new", "/api/v1/leads?utm=a&utm=b"):
+        assert client.get(url, headers=headers).status_code == 200, url
+
+
 @pytest.mark.parametrize("due_at", ["0001-01-01T00:00:00+05:00", "9999-12-31T23:00:00-05:00"])
 def test_a_due_time_outside_the_calendar_in_utc_is_a_422(
     client: TestClient, business: TestBusiness, due_at: str

@@ -66,6 +66,7 @@ BAD: dict[str, list[Bad]] = {
         Bad(f"/dashboard/jobs?n={HOSTILE}", 422, "n", ESCAPED),
         Bad("/dashboard/jobs?refused=-1", 422, "refused", '<code class="error-text">-1</code>'),
         Bad(f"/dashboard/jobs?cursor={HOSTILE}", 422, "cursor", None),
+        Bad("/dashboard/jobs?state=dead&state=failed", 422, "state", "given more than once"),
     ],
     "/dashboard/jobs/{job_id}": [
         Bad(f"/dashboard/jobs/{HOSTILE}", 404, None, ESCAPED),  # "job <...> not found"

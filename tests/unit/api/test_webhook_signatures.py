@@ -3,10 +3,10 @@ for exactly this URL with 403, and writes nothing: unsigned, signed with another
 signed for another URL (another path, another ``message_id``), or a signed request with a
 field changed; and the signature is checked before anything else about the request, so an
 unsigned or wrongly signed one is 403 however malformed it also is (a ``message_id`` that is
-not an id, a body that is not a form or not UTF-8, fields missing). The same form, signed for
-the URL, is accepted (the refusals are the
-signature's, not the form's), and the same signed request again (a replay) changes nothing
-more. A new webhook route fails ``FORMS`` until it is listed."""
+not an id or is given twice, a body that is not a form or not UTF-8, fields missing). The same
+form, signed for the URL, is accepted (the refusals are the signature's, not the form's), and
+the same signed request again (a replay) changes nothing more. A new webhook route fails
+``FORMS`` until it is listed."""
 
 from __future__ import annotations
 
@@ -142,6 +142,11 @@ def _malformed(settings: Settings, hook: Hook) -> dict[str, tuple[str, dict[str,
         variants[f"{who}, message_id not an id"] = (bad_id, {"data": hook.form}, headers)
         variants[f"{who}, message_id out of range"] = (
             f"{hook.path}?message_id=0",
+            {"data": hook.form},
+            headers,
+        )
+        variants[f"{who}, message_id given twice"] = (
+            f"{hook.path}?message_id=1&message_id=2",
             {"data": hook.form},
             headers,
         )

@@ -7,7 +7,7 @@ from collections.abc import AsyncIterator, Awaitable
 from contextlib import asynccontextmanager
 from functools import cached_property
 
-from fastapi import FastAPI
+from fastapi import Depends, FastAPI
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from switchboard.api.adapters.whatsapp_inbound import open_postgres_inbound_store
@@ -21,6 +21,7 @@ from switchboard.api.events.parking import ParkedEventsCollector
 from switchboard.api.idempotency import install_idempotency
 from switchboard.api.json_bodies import JsonBodies
 from switchboard.api.params import UNREADABLE_BODY
+from switchboard.api.repeated_params import one_value_each
 from switchboard.api.routes import (
     api_docs,
     api_keys,
@@ -146,6 +147,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         version="0.1.0",
         description="Multi-tenant backend for AI phone and WhatsApp agents.",
         responses=UNREADABLE_BODY,
+        dependencies=[Depends(one_value_each)],  # ?limit=5&limit=500 is a 422 on every route
         docs_url=None,  # served from vendored files by routes.api_docs, offline too
         redoc_url=None,
     )

@@ -25,10 +25,11 @@ from switchboard.api.deps import BEFORE_BODY
 Check = Callable[[Request], Awaitable[None]]
 
 
-def _calls(dependant: Dependant) -> Iterator[object]:
+def calls_of(dependant: Dependant) -> Iterator[object]:
+    """Every dependency of ``dependant``, and theirs, first to last as declared."""
     for dependency in dependant.dependencies:
         yield dependency.call
-        yield from _calls(dependency)
+        yield from calls_of(dependency)
 
 
 def checks_of(route: object) -> list[Check]:
@@ -38,7 +39,7 @@ def checks_of(route: object) -> list[Check]:
         return []
     if route.path.startswith("/dashboard/"):
         return [] if route.path in OPEN_FORMS else [login_first]
-    return [BEFORE_BODY[call] for call in _calls(route.dependant) if call in BEFORE_BODY]
+    return [BEFORE_BODY[call] for call in calls_of(route.dependant) if call in BEFORE_BODY]
 
 
 class CredentialsFirst:

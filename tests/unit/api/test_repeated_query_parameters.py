@@ -1,0 +1,42 @@
+"""A query parameter of one value given twice is a 422 naming it; a list parameter takes
+every value. The API's own routes are tried in
+``tests/integration/api/test_malformed_parameters_on_postgres.py``; none of them declares a
+list, so the rule is tried here on a route that does."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import Depends, FastAPI, Query
+from fastapi.testclient import TestClient
+
+from switchboard.api.errors import install_error_handlers
+from switchboard.api.repeated_params import one_value_each
+
+
+def _app() -> FastAPI:
+    app = FastAPI(dependencies=[Depends(one_value_each)])
+    install_error_handlers(app)
+
+    @app.get("/tagged")
+    def tagged(
+        tag: Annotated[list[str] | None, Query()] = None, limit: int = 1
+    ) -> dict[str, object]:
+        return {"tag": tag, "limit": limit}
+
+    return app
+
+
+def test_a_list_parameter_takes_every_value_and_one_of_one_value_only_one() -> None:
+    client = TestClient(_app())
+
+    assert client.get("/tagged?tag=a&tag=b&limit=2").json() == {"tag": ["a", "b"], "limit": 2}
+    refused = client.get("/tagged?tag=a&limit=1&limit=2&limit=3")
+    assert refused.status_code == 422
+    assert refused.json()["detail"] == [
+        {
+            "loc": ["query", "limit"],
+            "msg": "given more than once (3 times): send it once",
+            "type": "repeated_parameter",
+        }
+    ]
