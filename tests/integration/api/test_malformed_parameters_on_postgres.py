@@ -143,6 +143,51 @@ def test_an_id_or_count_in_a_body_that_is_no_json_integer_is_a_422_naming_it(
         assert client.get(listed, headers=headers).json()["items"] == []
 
 
+#: What a lenient reading took for a boolean: each was true or false.
+NOT_JSON_BOOLEANS = ["true", "false", "yes", "on", "0", 1, 0, 1.0]
+
+
+@pytest.mark.parametrize("value", NOT_JSON_BOOLEANS, ids=repr)
+@pytest.mark.parametrize(
+    ("method", "path", "field"),
+    [
+        ("POST", "/api/v1/webhooks", "active"),
+        ("PATCH", "/api/v1/webhooks/{endpoint}", "active"),
+        ("PATCH", "/api/v1/webhooks/{endpoint}", "rotate_secret"),
+        ("PATCH", "/api/v1/businesses/me", "recording_enabled"),
+        ("PATCH", "/api/v1/businesses/{business}", "recording_enabled"),
+    ],
+)
+def test_a_boolean_in_a_body_that_is_no_json_boolean_is_a_422_naming_it(
+    client: TestClient,
+    admin: dict[str, str],
+    business: TestBusiness,
+    value: object,
+    method: str,
+    path: str,
+    field: str,
+) -> None:
+    # Read leniently, {"active": "false"} was false but {"active": "no thanks"} a 422, and
+    # {"recording_enabled": 1} turned recording on.
+    headers = auth(business.api_key)
+    hook = {"url": "https://hooks.example.com/in"}
+    endpoint = client.post("/api/v1/webhooks", json=hook, headers=headers).json()
+    if path == "/api/v1/businesses/{business}":
+        headers = admin
+    before = client.get("/api/v1/businesses/me", headers=auth(business.api_key)).json()
+    body = {**hook, field: value} if method == "POST" else {field: value}
+    url = path.format(endpoint=endpoint["id"], business=business.id)
+
+    response = client.request(method, url, json=body, headers=headers)
+
+    assert response.status_code == 422, response.text
+    error = response.json()["detail"][0]
+    assert (error["loc"], error["type"]) == (["body", field], "bool_type")
+    hooks = client.get("/api/v1/webhooks", headers=auth(business.api_key)).json()["items"]
+    assert [(h["id"], h["active"]) for h in hooks] == [(endpoint["id"], True)]
+    assert client.get("/api/v1/businesses/me", headers=auth(business.api_key)).json() == before
+
+
 @pytest.mark.parametrize(
     ("url", "loc"),
     [

@@ -18,6 +18,7 @@ from switchboard.api.schemas.businesses import (
 from switchboard.api.schemas.calls import CallDetail, CallPage, CallPublic, RecordingPublic
 from switchboard.api.schemas.common import (
     E164,
+    Boolean,
     ErrorResponse,
     Id,
     IdList,
@@ -27,6 +28,7 @@ from switchboard.api.schemas.common import (
     RequestBody,
     Storable,
     Text,
+    UrlBoolean,
     UrlInteger,
 )
 from switchboard.api.schemas.conversations import (
@@ -79,6 +81,7 @@ __all__ = [
     "AgentSettingsPublic",
     "AgentSettingsUpdate",
     "BusinessAdminUpdate",
+    "Boolean",
     "BusinessBase",
     "BusinessCreate",
     "BusinessCreated",
@@ -126,6 +129,7 @@ __all__ = [
     "ReminderPublic",
     "ReminderUpdate",
     "Text",
+    "UrlBoolean",
     "UrlInteger",
     "WebhookDeliveryPage",
     "WebhookDeliveryPublic",

@@ -7,6 +7,7 @@ from typing import Annotated, Literal
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from switchboard.api.schemas.common import (
+    Boolean,
     Integer,
     Page,
     Patch,
@@ -126,7 +127,7 @@ class BusinessSelfUpdate(Patch):
     timezone: Annotated[str, Field(max_length=64), Storable] | None = Field(
         None, examples=["Europe/London"]
     )
-    recording_enabled: bool | None = None
+    recording_enabled: Boolean | None = None
     max_call_seconds: Integer | None = Field(None, ge=30, le=14_400)
     agent: AgentSettingsUpdate | None = None
 

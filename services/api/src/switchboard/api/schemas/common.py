@@ -83,6 +83,22 @@ def _written_in_digits(value: object) -> object:
 #: A whole number in a URL (a path or query parameter): ASCII digits only, for the same
 #: reason as ``Integer`` (``1_0``, ``+1``, `` 1`` and ``1.0`` were read as numbers).
 UrlInteger = Annotated[int, BeforeValidator(_written_in_digits)]
+#: A yes or no in a JSON body: JSON ``true`` or ``false``, nothing else read as one. Leniently
+#: read, ``"false"`` was false but ``"no thanks"`` a 422, and ``1``, ``"on"`` or ``"yes"`` turned
+#: a webhook or recording on: each is a 422 naming the field (``bool_type``).
+Boolean = Annotated[bool, Strict()]
+
+
+def _true_or_false(value: object) -> object:
+    if isinstance(value, str) and value not in ("true", "false"):
+        raise PydanticCustomError("bool_parsing", "Input should be true or false")
+    return value == "true" if isinstance(value, str) else value
+
+
+#: A yes or no in a URL (a query parameter): ``true`` or ``false``, as JSON writes them. Read
+#: leniently, ``1``, ``on``, ``yes``, ``t`` and ``Y`` were true too; each is a 422 naming it
+#: (``bool_parsing``). Our own clients (the CLI, the console) send no other spelling.
+UrlBoolean = Annotated[bool, BeforeValidator(_true_or_false)]
 #: An object id in a request body (the same bounds as an id in a path).
 Id = Annotated[Integer, Field(ge=1, le=MAX_ID, examples=[42])]
 #: A list of object ids in a request body: at least one, at most ``MAX_IDS``.

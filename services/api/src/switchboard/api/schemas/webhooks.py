@@ -7,7 +7,7 @@ from typing import Annotated, Any, Literal
 from pydantic import AfterValidator, AnyHttpUrl, BaseModel, ConfigDict, Field
 from pydantic_core import PydanticCustomError
 
-from switchboard.api.schemas.common import Page, Patch, RequestBody, Timestamp
+from switchboard.api.schemas.common import Boolean, Page, Patch, RequestBody, Timestamp
 from switchboard.common.models import WebhookEndpoint
 from switchboard.domain.lengths import column_chars
 from switchboard.domain.webhooks.events import WEBHOOK_EVENTS, WebhookEvent
@@ -61,7 +61,7 @@ Subscription = Annotated[
 
 class WebhookEndpointBase(BaseModel):
     kind: Kind = Field("generic", examples=["n8n"])
-    active: bool = True
+    active: Boolean = True
 
 
 class WebhookEndpointCreate(WebhookEndpointBase, RequestBody):
@@ -79,8 +79,8 @@ class WebhookEndpointUpdate(Patch):
     url: WebhookUrl | None = None
     kind: Kind | None = None
     events: Subscription | None = Field(None, description=_EVENTS)
-    active: bool | None = None
-    rotate_secret: bool = Field(False, description="Issue a new signing secret (shown once)")
+    active: Boolean | None = None
+    rotate_secret: Boolean = Field(False, description="Issue a new signing secret (shown once)")
 
 
 class WebhookEndpointPublic(WebhookEndpointBase):
