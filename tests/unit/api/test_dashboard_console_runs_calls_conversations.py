@@ -129,6 +129,29 @@ def test_bad_run_input_is_said_on_the_form_with_a_4xx(client, business) -> None:
     assert runs.list_runs(business.id) == []
 
 
+@pytest.mark.parametrize("written", ["{n}.0", "+{n}", " {n}", "{n}_0"])
+def test_a_number_in_a_run_form_not_written_in_digits_is_a_422_naming_it(
+    client, business, written: str
+) -> None:
+    # Read leniently, concurrency "2.0" was 2 and lead "+7" lead 7: a run made of what the
+    # form did not say.
+    lead = rows.lead(business.id)
+    csrf = log_in(client, business)
+    forms = [
+        ("/dashboard/runs", {"lead_ids": [written.format(n=lead.id)]}, {}, "lead_ids"),
+        ("/dashboard/runs", {"lead_ids": [lead.id], "concurrency": written.format(n=2)}, {}, ""),
+        ("/dashboard/runs/csv", {"concurrency": written.format(n=2)}, {"file": ("l.csv", CSV)}, ""),
+    ]
+    for path, data, files, field in forms:
+        field = field or "concurrency"
+        answer = client.post(path, data={"csrf_token": csrf, "name": "R", **data}, files=files)
+
+        assert answer.status_code == 422, (path, data, answer.text)
+        assert f'<tr data-parameter="{field}">' in answer.text and "form field" in answer.text
+        assert "whole number written in the digits 0-9" in answer.text
+    assert runs.list_runs(business.id) == []
+
+
 def test_a_run_is_created_from_an_uploaded_csv_of_exactly_its_leads(client, business) -> None:
     rows.lead(business.id, name="Not in the file")
     csrf = log_in(client, business)

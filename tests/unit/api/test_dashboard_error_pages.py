@@ -41,10 +41,12 @@ BAD: dict[str, list[Bad]] = {
     "/dashboard/calls/{call_id}": [
         Bad(f"/dashboard/calls/{HOSTILE}", 422, "call_id", ESCAPED),
         Bad("/dashboard/calls/0", 422, "call_id", '<code class="error-text">0</code>'),
+        Bad("/dashboard/calls/1.0", 422, "call_id", '<code class="error-text">1.0</code>'),
         Bad(f"/dashboard/calls/{MISSING}", 404, None, None),
     ],
     "/dashboard/calls/{call_id}/recordings/{recording_id}/audio": [
         Bad(f"/dashboard/calls/1/recordings/{HOSTILE}/audio", 422, "recording_id", ESCAPED),
+        Bad("/dashboard/calls/1/recordings/%2B1/audio", 422, "recording_id", ">+1</code>"),
         Bad(f"/dashboard/calls/{MISSING}/recordings/1/audio", 404, None, None),
     ],
     "/dashboard/conversations": [
@@ -52,11 +54,13 @@ BAD: dict[str, list[Bad]] = {
     ],
     "/dashboard/conversations/{conversation_id}": [
         Bad(f"/dashboard/conversations/{HOSTILE}", 422, "conversation_id", ESCAPED),
+        Bad("/dashboard/conversations/%201", 422, "conversation_id", "> 1</code>"),
         Bad(f"/dashboard/conversations/{MISSING}", 404, None, None),
     ],
     "/dashboard/erasures": [Bad(f"/dashboard/erasures?cursor={HOSTILE}", 422, "cursor", None)],
     "/dashboard/erasures/{erasure_id}": [
         Bad(f"/dashboard/erasures/{HOSTILE}", 422, "erasure_id", ESCAPED),
+        Bad("/dashboard/erasures/1_0", 422, "erasure_id", ">1_0</code>"),
         Bad(f"/dashboard/erasures/{MISSING}", 404, None, None),
         Bad(f"/dashboard/erasures/1?done={HOSTILE}", 422, "done", ESCAPED),
     ],
@@ -65,6 +69,8 @@ BAD: dict[str, list[Bad]] = {
         Bad(f"/dashboard/jobs?done={HOSTILE}", 422, "done", ESCAPED),
         Bad(f"/dashboard/jobs?n={HOSTILE}", 422, "n", ESCAPED),
         Bad("/dashboard/jobs?refused=-1", 422, "refused", '<code class="error-text">-1</code>'),
+        Bad("/dashboard/jobs?n=7.0", 422, "n", ">7.0</code>"),
+        Bad("/dashboard/jobs?refused=%2B7", 422, "refused", ">+7</code>"),
         Bad(f"/dashboard/jobs?cursor={HOSTILE}", 422, "cursor", None),
         Bad("/dashboard/jobs?state=dead&state=failed", 422, "state", "given more than once"),
     ],
@@ -78,6 +84,7 @@ BAD: dict[str, list[Bad]] = {
     ],
     "/dashboard/runs/{run_id}": [
         Bad(f"/dashboard/runs/{HOSTILE}", 422, "run_id", ESCAPED),
+        Bad("/dashboard/runs/%2B1", 422, "run_id", ">+1</code>"),
         Bad(f"/dashboard/runs/{MISSING}", 404, None, None),
         Bad(f"/dashboard/runs/1?done={HOSTILE}", 422, "done", ESCAPED),
     ],

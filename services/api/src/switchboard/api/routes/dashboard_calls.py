@@ -19,15 +19,15 @@ from switchboard.api.dashboard.rendering import page
 from switchboard.api.deps import SettingsDep
 from switchboard.api.pagination import decode_id_cursor
 from switchboard.api.recording_audio import recording_audio_response
-from switchboard.api.schemas import Storable
+from switchboard.api.schemas import Storable, UrlInteger
 from switchboard.common.errors import NotFoundError
 from switchboard.common.ids import MAX_ID
 from switchboard.common.integrations.storage import make_recording_storage
 from switchboard.domain.calls import queries as calls_query
 
 router = APIRouter(prefix="/dashboard/calls", include_in_schema=False)
-CallId = Annotated[int, Path(ge=1, le=MAX_ID)]
-RecordingId = Annotated[int, Path(ge=1, le=MAX_ID)]
+CallId = Annotated[UrlInteger, Path(ge=1, le=MAX_ID)]
+RecordingId = Annotated[UrlInteger, Path(ge=1, le=MAX_ID)]
 ACTIVE = "/dashboard/calls"
 PAGE_SIZE = 25
 

@@ -12,13 +12,13 @@ from switchboard.api.dashboard.console import layout, logged_in, next_cursor, no
 from switchboard.api.dashboard.rendering import page
 from switchboard.api.deps import SettingsDep
 from switchboard.api.pagination import decode_id_cursor
-from switchboard.api.schemas import Storable
+from switchboard.api.schemas import Storable, UrlInteger
 from switchboard.common.errors import NotFoundError
 from switchboard.common.ids import MAX_ID
 from switchboard.domain.whatsapp import conversations
 
 router = APIRouter(prefix="/dashboard/conversations", include_in_schema=False)
-ConversationId = Annotated[int, Path(ge=1, le=MAX_ID)]
+ConversationId = Annotated[UrlInteger, Path(ge=1, le=MAX_ID)]
 Cursor = Annotated[str, Field(max_length=100), Storable] | None
 ACTIVE = "/dashboard/conversations"
 PAGE_SIZE = 25

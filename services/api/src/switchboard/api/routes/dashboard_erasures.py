@@ -19,14 +19,14 @@ from switchboard.api.dashboard.rendering import page
 from switchboard.api.dashboard.session import check_csrf
 from switchboard.api.deps import SettingsDep
 from switchboard.api.pagination import decode_id_cursor
-from switchboard.api.schemas import Storable, Text
+from switchboard.api.schemas import Storable, Text, UrlInteger
 from switchboard.common.errors import NotFoundError
 from switchboard.common.ids import MAX_ID
 from switchboard.common.phone import is_e164
 from switchboard.domain import erasures
 
 router = APIRouter(prefix="/dashboard/erasures", include_in_schema=False)
-ErasureId = Annotated[int, Path(ge=1, le=MAX_ID)]
+ErasureId = Annotated[UrlInteger, Path(ge=1, le=MAX_ID)]
 Cursor = Annotated[str, Field(max_length=100), Storable] | None
 CsrfToken = Annotated[Text, Form(max_length=100)]
 PhoneField = Annotated[Text, Form(max_length=40)]

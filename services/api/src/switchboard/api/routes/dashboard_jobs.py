@@ -17,7 +17,7 @@ from switchboard.api.dashboard.rendering import page
 from switchboard.api.dashboard.session import check_csrf
 from switchboard.api.deps import SettingsDep
 from switchboard.api.pagination import decode_time_cursor, encode_cursor
-from switchboard.api.schemas import Storable, Text
+from switchboard.api.schemas import Storable, Text, UrlInteger
 from switchboard.common.errors import ConflictError, NotFoundError
 from switchboard.common.jobs import service
 from switchboard.common.jobs.catalog import CATALOG
@@ -56,8 +56,8 @@ def jobs_page(
     cursor: Annotated[str, Field(max_length=200), Storable] | None = None,
     done: Annotated[Action | Literal["none"] | None, Query()] = None,
     job: Annotated[str, Field(max_length=36), Storable] | None = None,
-    n: Annotated[int | None, Query(ge=0, le=MAX_BULK)] = None,
-    refused: Annotated[int | None, Query(ge=0, le=MAX_BULK)] = None,
+    n: Annotated[UrlInteger | None, Query(ge=0, le=MAX_BULK)] = None,
+    refused: Annotated[UrlInteger | None, Query(ge=0, le=MAX_BULK)] = None,
 ) -> HTMLResponse:
     """The business's jobs, newest first, filtered by state and actor, with bulk actions."""
     session, business_id = logged_in(request, settings)

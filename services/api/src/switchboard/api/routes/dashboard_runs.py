@@ -20,7 +20,7 @@ from switchboard.api.dashboard.session import check_csrf
 from switchboard.api.deps import SettingsDep
 from switchboard.api.pagination import decode_id_cursor, encode_cursor
 from switchboard.api.routes.leads import MAX_IMPORT_BYTES
-from switchboard.api.schemas import Storable, Text
+from switchboard.api.schemas import Storable, Text, UrlInteger
 from switchboard.api.schemas.common import MAX_IDS
 from switchboard.common.errors import ConflictError, InvalidReferenceError, NotFoundError
 from switchboard.common.ids import MAX_ID
@@ -29,12 +29,12 @@ from switchboard.domain.leads.csv_import import RowError
 from switchboard.domain.outbound import console, runs
 
 router = APIRouter(prefix="/dashboard/runs", include_in_schema=False)
-RunId = Annotated[int, Path(ge=1, le=MAX_ID)]
+RunId = Annotated[UrlInteger, Path(ge=1, le=MAX_ID)]
 Cursor = Annotated[str, Field(max_length=100), Storable] | None
 CsrfToken = Annotated[Text, Form(max_length=100)]
 RunName = Annotated[Text, Form(min_length=1, max_length=200, pattern=r"\S")]  # not blank
-Concurrency = Annotated[int, Form(ge=1, le=100)]
-LeadId = Annotated[int, Field(ge=1, le=MAX_ID)]
+Concurrency = Annotated[UrlInteger, Form(ge=1, le=100)]
+LeadId = Annotated[UrlInteger, Field(ge=1, le=MAX_ID)]
 ACTIVE = "/dashboard/runs"
 PAGE_SIZE = 25
 ITEMS_PAGE_SIZE = 100

@@ -80,8 +80,9 @@ def _written_in_digits(value: object) -> object:
     return value
 
 
-#: A whole number in a URL (a path or query parameter): ASCII digits only, for the same
-#: reason as ``Integer`` (``1_0``, ``+1``, `` 1`` and ``1.0`` were read as numbers).
+#: A whole number in a URL (a path or query parameter) or a console form's field: ASCII digits
+#: only, for the same reason as ``Integer`` (``1_0``, ``+1``, `` 1`` and ``1.0`` were read as
+#: numbers).
 UrlInteger = Annotated[int, BeforeValidator(_written_in_digits)]
 #: A yes or no in a JSON body: JSON ``true`` or ``false``, nothing else read as one. Leniently
 #: read, ``"false"`` was false but ``"no thanks"`` a 422, and ``1``, ``"on"`` or ``"yes"`` turned
