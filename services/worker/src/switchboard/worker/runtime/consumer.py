@@ -39,6 +39,7 @@ from typing import Any
 import pika
 from dramatiq.broker import Consumer, MessageProxy
 from dramatiq.common import xq_name
+from dramatiq.errors import ConnectionClosed
 
 from switchboard.common.logging import get_logger
 from switchboard.worker.runtime import ledger
@@ -319,7 +320,10 @@ class LedgerConsumer(Consumer):
             return
         if held_here(message):
             settle = partial(self._settle_held, _Owing(message, None, True, None))
-            self._inner.connection.add_callback_threadsafe(settle)
+            try:
+                self._inner.connection.add_callback_threadsafe(settle)
+            except Exception as exc:  # Dramatiq tries again, through the next consumer
+                raise ConnectionClosed(exc) from None  # type: ignore[no-untyped-call]
         else:
             self._inner.nack(message)
 
@@ -469,7 +473,11 @@ class LedgerConsumer(Consumer):
         inner = self._inner
         if held_here(message):
             again = WokenHere(message._message, redelivered=True)
-            inner.connection.add_callback_threadsafe(partial(self._hold, [again]))
+            try:
+                inner.connection.add_callback_threadsafe(partial(self._hold, [again]))
+            except Exception:  # the connection is gone: the queue's next consumer takes it
+                if self._held is not None:
+                    self._held.hold([again])
             return
         if message._tag in inner.known_tags:
             inner.known_tags.remove(message._tag)
