@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import contextlib
 import json
+import os
 import re
+import shutil
 import signal
 import socket
 import stat
@@ -13,6 +15,7 @@ import sys
 from pathlib import Path
 
 import httpx
+import pytest
 
 from tests.support import private_data
 from tests.support.processes import ROOT, ServiceProcess, free_port, service_env
@@ -128,14 +131,67 @@ def test_ctrl_c_stops_every_service_cleanly(tmp_path) -> None:
     assert "Traceback" not in process.output() and "CancelledError" not in process.output()
 
 
-def _run(tmp_path: Path, ports: list[int], log: str) -> ServiceProcess:
+def test_ctrl_c_through_make_run_s_uv_exits_0_with_every_service_stopped(tmp_path) -> None:
+    """``make run`` runs ``uv run switchboard run``; Ctrl-C (or ``kill -INT`` on the group)
+    reaches uv and us at once, and uv, with no terminal to tell it we had it, passes it on to
+    us again 200 ms later: the copy must not turn a clean stop into "interrupted", exit 130
+    (make's "Error 130")."""
+    ports = [free_port() for _ in range(3)]
+    uv = shutil.which("uv")
+    assert uv, "uv (make install puts it on PATH) runs `make run`'s switchboard"
+    process = _run(tmp_path, ports, "run.log", launcher=[uv, "run", "--no-sync", "switchboard"])
+    try:
+        _banner(process)
+        os.killpg(process.proc.pid, signal.SIGINT)
+        code = process.proc.wait(30)
+    finally:
+        process.stop()
+    _assert_stopped_cleanly(process, code, ports)
+
+
+def test_a_stop_signal_repeated_until_the_end_still_exits_0(tmp_path) -> None:
+    """SIGINT, then again and again while the services stop and the process ends (uv's copy
+    can land at any of those moments): the stop stays clean, exit 0, nothing left running."""
+    ports = [free_port() for _ in range(3)]
+    process = _run(tmp_path, ports, "run.log")
+    try:
+        _banner(process)
+        code = None
+        while code is None:  # bounded by the stop's own time: `wait` below paces the repeats
+            process.proc.send_signal(signal.SIGINT)
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                code = process.proc.wait(0.02)
+    finally:
+        process.stop()
+    _assert_stopped_cleanly(process, code, ports)
+
+
+def _assert_stopped_cleanly(process: ServiceProcess, code: int | None, ports: list[int]) -> None:
+    """Exit 0, saying it stopped, with no interruption or traceback said, no process left in
+    the run's group, and no port of it listening."""
+    output = process.output()
+    assert code == 0, output
+    assert "Switchboard stopped" in output.splitlines(), output
+    for said in ("interrupted", "Traceback", "CancelledError", "KeyboardInterrupt"):
+        assert said not in output, output
+    with pytest.raises(ProcessLookupError):
+        os.killpg(process.proc.pid, 0)
+    for port in ports:
+        with socket.socket() as probe:
+            assert probe.connect_ex(("127.0.0.1", port)) != 0, f"port {port} still listens"
+
+
+def _run(
+    tmp_path: Path, ports: list[int], log: str, launcher: list[str] | None = None
+) -> ServiceProcess:
     env = service_env(
         database_url="", amqp_url="", var_dir=str(tmp_path / "var"), log_level="WARNING"
     )
     for name in ("PUBLIC_BASE_URL", "API_BASE_URL", "API_PUBLIC_BASE_URL"):
         env.pop(name, None)
     args = ["--api-port", str(ports[0]), "--gateway-port", str(ports[1])]
-    return ServiceProcess(["run", *args, "--scheduler-port", str(ports[2])], env, tmp_path / log)
+    args += ["--scheduler-port", str(ports[2])]
+    return ServiceProcess(["run", *args], env, tmp_path / log, launcher)
 
 
 def _banner(process: ServiceProcess) -> dict[str, str]:

@@ -56,9 +56,16 @@ def service_env(**env: str) -> dict[str, str]:
 
 
 class ServiceProcess:
-    """``switchboard <args>`` in its own process group, with its output in a log file."""
+    """``switchboard <args>`` in its own process group, with its output in a log file;
+    ``launcher`` is the command that runs ``switchboard`` (default: this interpreter)."""
 
-    def __init__(self, args: list[str], env: dict[str, str], log_path: Path) -> None:
+    def __init__(
+        self,
+        args: list[str],
+        env: dict[str, str],
+        log_path: Path,
+        launcher: list[str] | None = None,
+    ) -> None:
         self.log_path = log_path
         if private_data.is_collecting():
             # Scanned for private values afterwards: every event is printed, not only warnings.
@@ -66,9 +73,10 @@ class ServiceProcess:
             private_data.watch(log_path)
         self._log = log_path.open("ab")
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "switchboard.cli", *args],
+            [*(launcher or [sys.executable, "-m", "switchboard.cli"]), *args],
             env=env,
             cwd=ROOT,
+            stdin=subprocess.DEVNULL,
             stdout=self._log,
             stderr=subprocess.STDOUT,
             start_new_session=True,

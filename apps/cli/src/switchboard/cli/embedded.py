@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import os
 import shlex
 import signal
 import socket
 import sys
+import time
 from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
 from typing import Any
@@ -27,6 +29,10 @@ DEMO_PHONE = "+15550000000"
 DEMO_KEY_FILE = "demo-api-key"
 #: The signals that stop ``switchboard run`` cleanly (Ctrl-C, ``kill``, ``docker stop``).
 STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
+#: Seconds after a stop signal within which the same signal again is the same request, not a
+#: second one that stops at once (:class:`StopSignals`): well above the 200 ms after which
+#: ``uv run`` passes it on, well below a person's second Ctrl-C on a stop that hangs.
+REPEAT_WINDOW_S = 1.0
 
 
 def build_app(role: str, settings: Settings) -> Any:
@@ -47,7 +53,7 @@ def build_app(role: str, settings: Settings) -> Any:
 
 
 class _Server(uvicorn.Server):
-    """A uvicorn server that leaves the signals to :func:`_serve_until_stopped`.
+    """A uvicorn server that leaves the signals to :class:`StopSignals`.
 
     uvicorn's own handling is for one server per process: each would take SIGINT from the
     others, and once stopped it raises the signal again, which ends ``asyncio.run`` with a
@@ -79,37 +85,88 @@ def _server(app: Any, host: str, port: int, role: str) -> uvicorn.Server:
     )
 
 
-async def _serve_until_stopped(servers: list[uvicorn.Server], on_up: Callable[[], None]) -> None:
-    """Run ``servers`` until SIGINT or SIGTERM, calling ``on_up`` once all listen. A first
-    signal shuts them down (requests finish, lifespans end); a second one stops at once."""
+class StopSignals:
+    """SIGINT and SIGTERM (Ctrl-C, ``kill``, ``docker stop``) for as long as ``switchboard run``
+    serves, its worker's stop included (``with StopSignals() as stop``).
 
-    def stop() -> None:
-        for server in servers:
-            server.force_exit = server.should_exit
+    The first asks the servers to shut down (requests finish, lifespans end); a repeat within
+    :data:`REPEAT_WINDOW_S` of it is the same request; a later one (someone pressing Ctrl-C
+    again on a slow stop) stops them at once. ``uv run``, which ``make run`` runs us under,
+    passes a SIGINT on to us 200 ms after it when it cannot tell that we had it too (no
+    terminal: ``make run < /dev/null &``), though the process group gave it to us already.
+
+    On leaving after a stop was asked, the signals stay ignored until the process ends: a
+    copy landing after the worker stopped would otherwise be Python's KeyboardInterrupt, and
+    a clean stop would end as "interrupted", exit 130 (``make: *** … Error 130``).
+
+    The handlers are Python's own (``signal.signal``), not the event loop's: the loop puts
+    back the default handler when one is removed, and a copy could land in that gap."""
+
+    def __init__(self) -> None:
+        self.asked_at: float | None = None
+        self._servers: list[uvicorn.Server] = []
+        self._previous: dict[int, Any] = {}
+        self._loop: asyncio.AbstractEventLoop | None = None
+
+    def __enter__(self) -> StopSignals:
+        self._loop = asyncio.get_running_loop()
+        self._previous = {signum: signal.signal(signum, self._received) for signum in STOP_SIGNALS}
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        for signum, previous in self._previous.items():
+            signal.signal(signum, signal.SIG_IGN if self.asked_at is not None else previous)
+
+    @property
+    def asked(self) -> bool:
+        return self.asked_at is not None
+
+    def serving(self, servers: list[uvicorn.Server]) -> None:
+        """The servers a stop signal shuts down from now on."""
+        self._servers = servers
+
+    def shut_down(self, *, at_once: bool = False) -> None:
+        """Ask the servers to shut down (``at_once``: without waiting for requests or the
+        lifespans' end), in the loop's thread."""
+        for server in self._servers:
             server.should_exit = True
+            server.force_exit = server.force_exit or at_once
 
-    loop = asyncio.get_running_loop()
-    for signum in STOP_SIGNALS:
-        loop.add_signal_handler(signum, stop)
-    try:
-        tasks = [asyncio.create_task(server.serve()) for server in servers]
-        while not all(server.started for server in servers):
-            if any(task.done() for task in tasks):  # one could not start: stop the others
-                stop()
-                break
-            await asyncio.sleep(0.05)  # uvicorn offers no event for "listening"
-        else:
-            on_up()
-        await asyncio.gather(*tasks)
-    finally:
-        for signum in STOP_SIGNALS:
-            loop.remove_signal_handler(signum)
+    def _received(self, signum: int, frame: object) -> None:
+        # Python runs it in the main thread, between two bytecodes: the loop shuts down.
+        now = time.monotonic()
+        if self.asked_at is not None and now - self.asked_at < REPEAT_WINDOW_S:
+            return
+        at_once = self.asked_at is not None
+        self.asked_at = self.asked_at if at_once else now
+        assert self._loop is not None
+        self._loop.call_soon_threadsafe(functools.partial(self.shut_down, at_once=at_once))
+
+
+async def _serve_until_stopped(
+    servers: list[uvicorn.Server], on_up: Callable[[], None], stop: StopSignals
+) -> None:
+    """Run ``servers`` until ``stop`` says (SIGINT or SIGTERM), calling ``on_up`` once all
+    listen; none starts when a stop was asked while the process started up."""
+    if stop.asked:
+        return
+    stop.serving(servers)
+    tasks = [asyncio.create_task(server.serve()) for server in servers]
+    while not all(server.started for server in servers):
+        if any(task.done() for task in tasks):  # one could not start: stop the others
+            stop.shut_down()
+            break
+        await asyncio.sleep(0.05)  # uvicorn offers no event for "listening"
+    else:
+        on_up()
+    await asyncio.gather(*tasks)
 
 
 async def serve_one(role: str, host: str, port: int) -> None:
-    """Serve one HTTP role until interrupted."""
+    """Serve one HTTP role until stopped."""
     app = build_app(role, get_settings())
-    await _serve_until_stopped([_server(app, host, port, role)], _nothing)
+    with StopSignals() as stop:
+        await _serve_until_stopped([_server(app, host, port, role)], _nothing, stop)
 
 
 def _nothing() -> None:
@@ -327,16 +384,22 @@ async def serve(
     settings = use_urls_for_ports(host, ports)
     worker_startup_migrations()
     apps = {name: build_app(name, settings) for name in ports}
-    worker = _start_worker(threads)
-    key = demo_api_key(settings.var_dir) if settings.environment == "development" else None
+    # From the worker's start to its stop: a signal in between stops what started, exit 0.
+    with StopSignals() as stop:
+        worker = _start_worker(threads)
+        try:
+            key = demo_api_key(settings.var_dir) if settings.environment == "development" else None
 
-    def announce() -> None:
-        # Plain lines on stdout, never wrapped: the key and the URLs must copy whole.
-        sys.stdout.write("".join(line + "\n" for line in banner(settings, host, ports, key)))
+            def announce() -> None:
+                # Plain lines on stdout, never wrapped: the key and the URLs must copy whole.
+                lines = banner(settings, host, ports, key)
+                sys.stdout.write("".join(line + "\n" for line in lines))
+                sys.stdout.flush()
+
+            servers = [_server(apps[name], host, ports[name], name) for name in ports]
+            await _serve_until_stopped(servers, announce, stop)
+        finally:
+            worker.stop()
+    if stop.asked:  # the banner's counterpart: every service stopped, on purpose
+        sys.stdout.write("Switchboard stopped\n")
         sys.stdout.flush()
-
-    try:
-        servers = [_server(apps[name], host, ports[name], name) for name in ports]
-        await _serve_until_stopped(servers, announce)
-    finally:
-        worker.stop()
