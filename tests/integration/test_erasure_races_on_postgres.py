@@ -8,7 +8,8 @@ no call goes out (the request and the dial serialize on the number's lock,
 (the dial takes its lead's number's lock too, and holds the lead's row); a dial of unknown
 outcome is closed, not looked up by a blank number. And a lead's number changed to or from
 one a request is under way for, or a lead created with it: the write waits for the request,
-then is refused.
+then is refused; and two changes of one lead's number, the second checking the number the
+first gave the lead (the lead's row is locked before its number is read).
 
 The interleavings are held with database locks a test connection takes and lets go of, each
 step awaited on ``pg_stat_activity`` (a backend waiting on a lock), never slept for.
@@ -45,7 +46,7 @@ from switchboard.domain.calls.recordings import process_recording
 from switchboard.domain.erasures import request_erasure, run_erasure
 from switchboard.domain.erasures.erased_calls import call_sid_hash
 from switchboard.domain.erasures.job import ERASED_ITEM
-from switchboard.domain.erasures.requests import Requested, phone_hash
+from switchboard.domain.erasures.requests import Requested, lock_number, phone_hash
 from switchboard.domain.leads import store as leads_store
 from switchboard.domain.outbound.calls import apply_call_status
 from switchboard.domain.outbound.dialing import CallUrls, DialRetries, claim_item, dial
@@ -85,6 +86,7 @@ _DELETE_REMINDERS = "DELETE FROM reminders%"
 _INSERT_ERASURE = "INSERT INTO erasures%"
 _DIAL_LOCK = "SELECT pg_advisory_xact_lock_shared%"
 _REQUEST_LOCK = "SELECT pg_advisory_xact_lock(%"
+_LOCK_LEAD = "SELECT leads.%FOR UPDATE%"
 
 
 @contextmanager
@@ -528,14 +530,11 @@ def test_a_pending_item_of_the_lead_on_its_old_number_is_closed_by_the_erasure(
     assert traces(bid, person.phone, old, "Dana") == []
 
 
-#: The statements a change of the lead waits in, behind a dial holding the lead's row.
-_LEAD_CHANGES = {
-    "its number changed": "UPDATE leads%",
-    "deleted": "SELECT leads.%FOR UPDATE%",
-}
+#: The changes of the lead a dial holding the lead's row holds (at its lock, ``_LOCK_LEAD``).
+_LEAD_CHANGES = ["its number changed", "deleted"]
 
 
-@pytest.mark.parametrize("change", list(_LEAD_CHANGES))
+@pytest.mark.parametrize("change", _LEAD_CHANGES)
 def test_a_dial_under_way_holds_its_lead_until_its_call_is_recorded(
     env: Settings, fake_twilio: FakeTwilioServer, change: str
 ) -> None:
@@ -555,7 +554,7 @@ def test_a_dial_under_way_holds_its_lead_until_its_call_is_recorded(
             changed = pool.submit(leads_store.delete_lead, bid, lead_id)
         else:
             changed = pool.submit(leads_store.update_lead, bid, lead_id, {"phone": unique_phone()})
-        until_waiting(_LEAD_CHANGES[change], changed, dialed, what="the change waiting on the dial")
+        until_waiting(_LOCK_LEAD, changed, dialed, what="the change waiting on the dial")
         fake_twilio.release()
         assert dialed.result(timeout=30) is True
         changed.result(timeout=30)
@@ -660,3 +659,37 @@ def test_a_lead_leaving_or_taking_a_number_a_request_is_under_way_for_waits_and_
             select(Lead.id).where(Lead.business_id == bid, Lead.phone == person.phone)
         ).scalars()
         assert list(holders) == ([] if write == "a lead created with it" else [lead_id])
+
+
+def test_of_two_changes_of_a_lead_s_number_the_second_checks_the_number_the_first_gave_it(
+    env: Settings, fake_twilio: FakeTwilioServer
+) -> None:
+    """A change of the lead's number to one whose lock is held (``C``) holds the lead's row
+    while it waits; a second change (to ``B``) waits for that row before it reads the number
+    it moves the lead from. A request for ``B`` accepted meanwhile is found: the first change
+    goes through, and the second, leaving ``C`` for ``B``, is refused. Without the row's lock,
+    the second would read the lead's number before the first had changed it and commit ``B``
+    first, and the first would then move the lead from ``B`` to ``C``, checking the stale
+    number, while ``B``'s erasure was under way."""
+    person = person_world(fake_twilio, make_recording_storage(env))
+    bid, lead_id = person.business_id, person.kept_lead_id
+    first, second = unique_phone(), unique_phone()
+    with ThreadPoolExecutor(2) as pool:
+        with tenant_session(bid) as holder:  # holds the first change at its new number's lock
+            lock_number(holder, bid, first, shared=False)
+            changed_first = pool.submit(leads_store.update_lead, bid, lead_id, {"phone": first})
+            until_waiting(_DIAL_LOCK, changed_first, what="the first change held at its number")
+            changed_second = pool.submit(leads_store.update_lead, bid, lead_id, {"phone": second})
+            until_waiting(
+                _LOCK_LEAD, changed_first, changed_second, what="the second waiting on the lead"
+            )
+            erasure = request_erasure(bid, second)
+            holder.rollback()
+        assert changed_first.result(timeout=30).phone == first
+        with pytest.raises(ConflictError, match="being erased") as refused:
+            changed_second.result(timeout=30)
+
+    assert erasure.repeated is False
+    assert f"erasure {erasure.erasure.id}" in str(refused.value)
+    assert second not in str(refused.value)
+    assert _lead_phone(bid, lead_id) == first

@@ -72,8 +72,10 @@ def like_pattern(text: str) -> str:
     return f"%{escaped}%"
 
 
-def _find(session: Session, business_id: int, lead_id: int) -> Lead:
-    return owned_row(session, Lead, business_id, lead_id, what="lead")
+def _find(session: Session, business_id: int, lead_id: int, *, lock: bool = False) -> Lead:
+    """The business's lead (another's is not found); ``lock``: its row locked ``FOR UPDATE``
+    until the transaction ends."""
+    return owned_row(session, Lead, business_id, lead_id, what="lead", lock=lock)
 
 
 def _duplicate(phone: str) -> ConflictError:
@@ -143,10 +145,15 @@ def get_lead(business_id: int, lead_id: int) -> Lead:
 
 def update_lead(business_id: int, lead_id: int, changes: Mapping[str, Any]) -> Lead:
     """Apply ``changes`` (field -> value, None clears) to a lead; a taken phone, or a change
-    to or from a number being erased, is a conflict (its other fields still change)."""
+    to or from a number being erased, is a conflict (its other fields still change).
+
+    The lead's row is locked (``FOR UPDATE``) before its number is read: a concurrent change
+    of its number commits first, and this one then checks the number the lead has now, not
+    the one it had before (its erasure could have been accepted in between). A dial holds
+    the row too (``FOR SHARE``), then its numbers' locks: the same order, no cycle."""
     try:
         with tenant_session(business_id) as session:
-            lead = _find(session, business_id, lead_id)
+            lead = _find(session, business_id, lead_id, lock=True)
             phone = changes.get("phone")
             if phone is not None and phone != lead.phone:
                 _refuse_numbers_being_erased(session, business_id, lead.phone, phone)
@@ -166,7 +173,7 @@ def delete_lead(business_id: int, lead_id: int) -> None:
     locked before its items, as a dial locks them (``erasures.items.item_numbers``).
     """
     with tenant_session(business_id) as session:
-        owned_row(session, Lead, business_id, lead_id, what="lead", lock=True)
+        _find(session, business_id, lead_id, lock=True)
         session.execute(
             delete(OutboundItem).where(
                 OutboundItem.business_id == business_id, OutboundItem.lead_id == lead_id
