@@ -13,7 +13,7 @@ import base64
 import json
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Annotated, Any, TypeVar
+from typing import Annotated, Any, Generic, TypeVar
 
 from fastapi import Depends, HTTPException, Query
 from pydantic import BaseModel
@@ -111,23 +111,37 @@ def decode_time_cursor(cursor: str | None) -> tuple[datetime, str] | None:
 Cursor = Annotated[str | None, Query(max_length=MAX_CURSOR_CHARS, description=CURSOR_DESCRIPTION)]
 
 
+#: The ``limit`` query parameter of every list paged by a cursor (but a run's items, in
+#: bigger pages: ``routes/outbound_runs.py``).
+Limit = Annotated[UrlInteger, Query(ge=1, le=200, description="Items per page")]
+DEFAULT_LIMIT = 50
+
+After = TypeVar("After")
+
+
 @dataclass(frozen=True)
-class PageParams:
-    """How many rows a list returns and the id to continue after."""
+class PageParams(Generic[After]):
+    """How many rows a list returns and the sort key to continue after (a row's id, or
+    what its cursor holds)."""
 
     limit: int
-    after: int | None
+    after: After | None
 
 
-def page_params(
-    limit: Annotated[UrlInteger, Query(ge=1, le=200, description="Items per page")] = 50,
-    cursor: Cursor = None,
-) -> PageParams:
-    """Read ``limit`` and ``cursor``; a cursor that is not one of ours is a 422."""
+def page_params(limit: Limit = DEFAULT_LIMIT, cursor: Cursor = None) -> PageParams[int]:
+    """Read ``limit`` and ``cursor`` (an id); a cursor that is not one of ours is a 422."""
     return PageParams(limit, decode_id_cursor(cursor))
 
 
-Paging = Annotated[PageParams, Depends(page_params)]
+def time_page_params(
+    limit: Limit = DEFAULT_LIMIT, cursor: Cursor = None
+) -> PageParams[tuple[datetime, str]]:
+    """:func:`page_params` for a list ordered by time then a string id (the jobs')."""
+    return PageParams(limit, decode_time_cursor(cursor))
+
+
+Paging = Annotated[PageParams[int], Depends(page_params)]
+TimePaging = Annotated[PageParams[tuple[datetime, str]], Depends(time_page_params)]
 
 
 def to_page(model: type[PageModel], page: RowPage[Any]) -> PageModel:

@@ -9,7 +9,7 @@ from pydantic import Field
 
 from switchboard.api.deps import CurrentBusiness
 from switchboard.api.idempotency import Idempotent
-from switchboard.api.pagination import Cursor, decode_time_cursor, encode_cursor
+from switchboard.api.pagination import TimePaging, encode_cursor
 from switchboard.api.params import CONFLICT, NOT_FOUND, JobId
 from switchboard.api.schemas import (
     ErrorResponse,
@@ -17,7 +17,6 @@ from switchboard.api.schemas import (
     JobPublic,
     JobStatus,
     Storable,
-    UrlInteger,
 )
 from switchboard.common.jobs import service
 
@@ -30,6 +29,7 @@ ID_PREFIX_PATTERN = "^[0-9a-fA-F-]+$"
 @router.get("", summary="List jobs", response_model=JobPage)
 def list_jobs(
     business_id: CurrentBusiness,
+    page: TimePaging,
     status_: JobStatus | None = Query(None, alias="status"),
     actor: Annotated[str, Field(min_length=1, max_length=100), Storable] | None = Query(
         None,
@@ -44,17 +44,19 @@ def list_jobs(
         description="Only jobs whose id starts with this (at least 4 hex digits or dashes)",
         examples=["3f2a"],
     ),
-    limit: Annotated[UrlInteger, Query(ge=1, le=200)] = 50,
-    cursor: Cursor = None,
 ) -> JobPage:
     """This business's jobs, newest first."""
-    after = decode_time_cursor(cursor)
-    page = service.list_jobs(
-        business_id, status=status_, actor=actor, id_prefix=id_prefix, limit=limit, after=after
+    found = service.list_jobs(
+        business_id,
+        status=status_,
+        actor=actor,
+        id_prefix=id_prefix,
+        limit=page.limit,
+        after=page.after,
     )
     return JobPage(
-        items=[JobPublic.model_validate(j) for j in page.items],
-        next_cursor=encode_cursor(*page.next_cursor) if page.next_cursor else None,
+        items=[JobPublic.model_validate(j) for j in found.items],
+        next_cursor=encode_cursor(*found.next_cursor) if found.next_cursor else None,
     )
 
 

@@ -20,7 +20,7 @@ from pydantic_core import PydanticCustomError
 
 from switchboard.api.deps import CurrentBusiness
 from switchboard.api.idempotency import Idempotent
-from switchboard.api.pagination import Cursor, decode_id_cursor, encode_cursor
+from switchboard.api.pagination import Cursor, Paging, decode_id_cursor, encode_cursor
 from switchboard.api.params import CONFLICT, NOT_FOUND, object_id
 from switchboard.api.schemas import ErrorResponse, IdList, Integer, Storable, Text, UrlInteger
 from switchboard.api.schemas.common import RequestBody, Timestamp
@@ -215,13 +215,11 @@ def create(business_id: CurrentBusiness, body: OutboundRunCreate) -> OutboundRun
 @router.get("", summary="List outbound runs", response_model=OutboundRunPage)
 def list_runs(
     business_id: CurrentBusiness,
-    limit: Annotated[UrlInteger, Query(ge=1, le=200)] = 50,
-    cursor: Cursor = None,
+    page: Paging,
 ) -> OutboundRunPage:
     """This business's runs, newest first."""
-    after = decode_id_cursor(cursor)
-    views = runs.list_runs(business_id, limit=limit + 1, after_id=after)
-    more, views = len(views) > limit, views[:limit]
+    views = runs.list_runs(business_id, limit=page.limit + 1, after_id=page.after)
+    more, views = len(views) > page.limit, views[: page.limit]
     errors = console.last_errors(business_id, (v.run.id for v in views))
     return OutboundRunPage(
         items=[_public(v, errors) for v in views],
