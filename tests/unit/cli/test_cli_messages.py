@@ -208,6 +208,26 @@ def test_a_leads_file_separated_otherwise_than_by_commas_is_named_so(
     assert said.endswith(f"{path}: nothing imported (2 errors)")
 
 
+def test_a_leads_file_over_the_api_s_size_is_refused_before_anything_is_sent(
+    tmp_path: Path,
+) -> None:
+    """The API imports a file of up to 5 MB whole; the command sends the file whole, so a
+    larger one is refused here, as the API would, with nothing imported."""
+    path = tmp_path / "leads.csv"
+    notes = "n" * 6000
+    rows = "".join(f"+1555{n:07d},{notes}\n" for n in range(1000))
+    path.write_text("phone,notes\n" + rows, encoding="utf-8")
+    url = unreachable_url()  # reached, it would be "cannot reach the API"
+    result = runner.invoke(
+        app, ["leads", "import", str(path), "--api-url", url, "--api-key", "sbk_unused"]
+    )
+    assert result.exit_code == 2, result.output
+    assert one_line(result.output) == (
+        f"error: {path}:1: field 'file': larger than 5 MB: split the file "
+        f"{path}: nothing imported (1 error)"
+    )
+
+
 @pytest.mark.parametrize(
     "args",
     [

@@ -31,10 +31,12 @@ RUN = {
 
 
 class StandInApi(ThreadingHTTPServer):
-    """Answers the first request it is sent; holds every later one until ``release``."""
+    """Answers the first ``answers`` requests it is sent (1 unless a test says); holds every
+    later one until ``release``."""
 
     def __init__(self) -> None:
         super().__init__(("127.0.0.1", 0), _Handler)
+        self.answers = 1
         self.answered = 0
         self.holding = threading.Event()
         self.release = threading.Event()
@@ -45,7 +47,7 @@ class _Handler(BaseHTTPRequestHandler):
 
     def _answer(self, body: object) -> None:
         self.rfile.read(int(self.headers.get("content-length") or 0))
-        if self.server.answered:
+        if self.server.answered >= self.server.answers:
             self.server.holding.set()
             self.server.release.wait(60)
             return
@@ -99,7 +101,7 @@ def interrupted(api: StandInApi, *args: str) -> tuple[int, str]:
         preexec_fn=_as_from_a_terminal,
     )
     try:
-        assert api.holding.wait(60), "the command never sent its second request"
+        assert api.holding.wait(60), "the command never sent the request to hold"
         process.send_signal(signal.SIGINT)
         out, err = process.communicate(timeout=60)
     finally:
@@ -109,17 +111,20 @@ def interrupted(api: StandInApi, *args: str) -> tuple[int, str]:
     return process.returncode, " ".join(err.decode().split())
 
 
-def test_an_import_interrupted_says_how_many_rows_were_imported(
+def test_an_import_interrupted_says_the_file_is_imported_whole_or_not_at_all(
     api: StandInApi, tmp_path: Path
 ) -> None:
+    """The file goes in one request, which the API imports all or none: Ctrl-C while it is
+    under way cannot say which, so it says both are whole and that a second import is safe."""
     path = tmp_path / "leads.csv"
     rows = "".join(f"+1555{n:07d},Lead {n}\n" for n in range(400))
     path.write_text("phone,name\n" + rows, encoding="utf-8")
+    api.answers = 0  # the import's one request is held
     code, said = interrupted(api, "leads", "import", str(path))
     assert code == 130
     assert said.endswith(
-        f"error: {path}: interrupted after 200 of 400 rows were imported; importing the file "
-        "again updates them and adds the rest"
+        f"error: {path}: interrupted while its 400 rows were being imported: the API imports "
+        "all of them or none; importing the file again is safe (it updates those imported)"
     )
 
 

@@ -75,8 +75,14 @@ class ApiClient:
         if self._owns_http:
             self._http.close()
 
-    def request(self, method: str, path: str, **kwargs: Any) -> httpx.Response:
-        """Send a request; connection problems end the command with the URL in the message."""
+    def request(
+        self, method: str, path: str, *, timeout: float | None = None, **kwargs: Any
+    ) -> httpx.Response:
+        """Send a request (waiting ``timeout`` s for it, else the client's); connection
+        problems end the command with the URL in the message."""
+        waited = timeout or self.timeout
+        if timeout is not None:  # else the client's own (a TestClient takes none)
+            kwargs["timeout"] = timeout
         try:
             return self._http.request(method, path, **kwargs)
         except httpx.ReadTimeout:
@@ -84,7 +90,7 @@ class ApiClient:
             # "cannot reach" would invite the same request again at once.
             fail(
                 f"the API at {self.base_url} did not answer {method} {path} within "
-                f"{self.timeout:g} s; it may still be doing it: check before trying again"
+                f"{waited:g} s; it may still be doing it: check before trying again"
             )
         except httpx.HTTPError as exc:
             fail(f"cannot reach the API at {self.base_url}: {exc} (check --api-url)")

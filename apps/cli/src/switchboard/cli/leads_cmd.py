@@ -1,22 +1,31 @@
-"""``switchboard leads import FILE.csv`` (checked, then uploaded in chunks) and ``leads list``."""
+"""``switchboard leads import FILE.csv`` (checked here, then sent whole: the API imports a file
+all rows or none, and so does the command) and ``leads list``."""
 
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
+import httpx
 import typer
 from rich.markup import escape
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from switchboard.cli import output
 from switchboard.cli.api_client import ApiClient, ApiKey, ApiUrl, err, fail
 from switchboard.cli.exit_codes import INTERRUPTED, REFUSED
 from switchboard.cli.output import Column, field
-from switchboard.domain.leads.csv_import import ParsedLeads, parse_leads_csv, to_csv
+from switchboard.domain.leads.csv_import import (
+    MAX_BYTES,
+    TOO_LARGE,
+    ParsedLeads,
+    RowError,
+    parse_leads_csv,
+    to_csv,
+)
 
 app = typer.Typer(help="Leads: import a CSV file, list them.")
-CHUNK_ROWS = 200
+#: How long the API may take over one import (10,000 rows, the most it takes, take ~6 s here).
+IMPORT_TIMEOUT_S = 120.0
 MAX_ERRORS_SHOWN = 20
 CsvFile = typer.Argument(..., help="CSV with a header: phone, name, email, intent, status, notes")
 COLUMNS = (
@@ -48,69 +57,89 @@ def _print_error(where: str, field: str, message: str) -> None:
     err.print(f"[red]error:[/red] {said}", highlight=False, soft_wrap=True)
 
 
-def _report(path: Path, parsed: ParsedLeads) -> None:
-    for error in parsed.errors[:MAX_ERRORS_SHOWN]:
+def _refuse(path: Path, errors: list[RowError]) -> NoReturn:
+    """Print each problem (the first :data:`MAX_ERRORS_SHOWN`) and that nothing of the file
+    was imported; exit 2 (refused)."""
+    for error in errors[:MAX_ERRORS_SHOWN]:
         _print_error(f"{path}:{error.line}", error.field, error.message)
-    hidden = len(parsed.errors) - MAX_ERRORS_SHOWN
+    hidden = len(errors) - MAX_ERRORS_SHOWN
     if hidden > 0:
         err.print(f"… and {hidden} more errors", highlight=False)
-    count = len(parsed.errors)
+    count = len(errors)
     err.print(
         f"{path}: nothing imported ({count} error{'' if count == 1 else 's'})",
         highlight=False,
         markup=False,
     )
+    raise typer.Exit(REFUSED)
 
 
-def _server_errors(
-    file: Path, chunk: list[tuple[int, dict[str, str]]], errors: list[dict[str, Any]]
-) -> None:
-    # A chunk's line n (its header is line 1) is the file's line chunk[n - 2][0].
-    for error in errors:
-        line = chunk[error["line"] - 2][0] if 2 <= error["line"] <= len(chunk) + 1 else "?"
-        _print_error(f"{file}:{line}", error["field"], error["message"])
+def _in_the_file(parsed: ParsedLeads, errors: list[dict[str, Any]]) -> list[RowError]:
+    """The API's errors on the CSV it was sent (its header is line 1, then one line per row)
+    at the file's own lines; one on the whole body (line 1) stays there."""
+    rows = parsed.rows
+    return [
+        RowError(
+            rows[error["line"] - 2][0] if 2 <= error["line"] <= len(rows) + 1 else 1,
+            error["field"],
+            error["message"],
+        )
+        for error in errors
+    ]
+
+
+def _import_errors(response: httpx.Response) -> list[dict[str, Any]]:
+    """The rows an import's 400 refuses (its report's ``errors``); none for any other answer,
+    which ``ApiClient.json_of`` explains (a bad key, an answer that is not the API's)."""
+    if response.status_code != 400:
+        return []
+    try:
+        report = response.json()
+    except ValueError:
+        return []
+    errors = report.get("errors") if isinstance(report, dict) else None
+    return errors if isinstance(errors, list) else []
 
 
 def read_valid_csv(file: Path) -> ParsedLeads:
     """``file``'s rows, every one valid; otherwise print each problem and exit 2 (refused)."""
     parsed = parse_leads_csv(_read(file))
     if parsed.errors:
-        _report(file, parsed)
-        raise typer.Exit(REFUSED)
+        _refuse(file, parsed.errors)
     return parsed
 
 
 def upload(api: ApiClient, file: Path, parsed: ParsedLeads) -> tuple[int, int]:
-    """Create or update ``parsed``'s leads in chunks, with a bar on stderr: (created, updated)."""
-    created = updated = 0
-    columns = [
-        TextColumn("importing {task.description}", markup=False),
-        BarColumn(),
-        MofNCompleteColumn(),
-    ]
+    """Create or update ``parsed``'s leads in one request: (created, updated).
+
+    The API imports what it is sent all rows or none, so the file goes whole: a row only the
+    API can refuse (its number being erased) leaves none of the file imported, as a bad row
+    found here does. The API takes up to 10,000 rows (``parse_leads_csv`` refused more) and
+    5 MB; a larger body is refused here, before anything is sent."""
+    body = to_csv(row for _, row in parsed.rows).encode()
+    if len(body) > MAX_BYTES:
+        _refuse(file, [TOO_LARGE])
+    count = len(parsed.rows)
     try:
-        with Progress(*columns, TimeElapsedColumn(), console=err) as progress:
-            task = progress.add_task(file.name, total=len(parsed.rows))
-            for start in range(0, len(parsed.rows), CHUNK_ROWS):
-                chunk = parsed.rows[start : start + CHUNK_ROWS]
-                body = to_csv(row for _, row in chunk).encode()
-                response = api.request(
-                    "POST", "/api/v1/leads/import", files={"file": (file.name, body, "text/csv")}
-                )
-                if response.status_code == 400:
-                    _server_errors(file, chunk, response.json()["errors"])
-                    fail(f"{file}: stopped after {created + updated} imported rows", REFUSED)
-                result = api.json_of(response)
-                created, updated = created + result["created"], updated + result["updated"]
-                progress.advance(task, len(chunk))
+        with err.status(f"importing {file.name} ({count} rows)"):
+            response = api.request(
+                "POST",
+                "/api/v1/leads/import",
+                files={"file": (file.name, body, "text/csv")},
+                timeout=IMPORT_TIMEOUT_S,
+            )
     except KeyboardInterrupt:
-        # The chunks sent are imported: say how far it got (a chunk under way may be too).
+        # The request may have reached the API, which then imports it whole, or not at all.
         fail(
-            f"{file}: interrupted after {created + updated} of {len(parsed.rows)} rows were "
-            "imported; importing the file again updates them and adds the rest",
+            f"{file}: interrupted while its {count} rows were being imported: the API imports "
+            "all of them or none; importing the file again is safe (it updates those imported)",
             INTERRUPTED,
         )
-    return created, updated
+    refused = _import_errors(response)
+    if refused:
+        _refuse(file, _in_the_file(parsed, refused))
+    result = api.json_of(response)
+    return result["created"], result["updated"]
 
 
 @app.command("import")
@@ -120,7 +149,9 @@ def import_leads(
     api_url: str = ApiUrl,
     api_key: str = ApiKey,
 ) -> None:
-    """Create or update leads from FILE (keyed on phone); the whole file is checked first."""
+    """Create or update leads from FILE (keyed on phone), all rows or none: the whole file is
+    checked here, then imported in one request (up to 10,000 rows and 5 MB). A row the API
+    refuses (a number being erased) leaves nothing imported, and names its line."""
     parsed = read_valid_csv(file)
     with ApiClient(api_url, api_key) as api:
         created, updated = upload(api, file, parsed)

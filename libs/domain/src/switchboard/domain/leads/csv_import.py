@@ -26,8 +26,6 @@ if TYPE_CHECKING:
 
 #: Columns a leads CSV may have (header names, case-insensitive); ``phone`` is required.
 COLUMNS = ("phone", "name", "email", "intent", "status", "notes")
-MAX_ROWS = 10_000
-
 _PHONE_PUNCTUATION = re.compile(r"[\s\-().]")
 _EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 
@@ -42,6 +40,14 @@ class RowError:
 
     def __str__(self) -> str:
         return f"line {self.line}, field {self.field!r}: {self.message}"
+
+
+#: What one import takes, all rows or none: the API's and so the CLI's, which sends a file
+#: whole (and so refuses a larger one before sending it).
+MAX_ROWS = 10_000
+MAX_BYTES = 5 * 1024 * 1024
+#: The error of a file over :data:`MAX_BYTES`.
+TOO_LARGE = RowError(1, "file", "larger than 5 MB: split the file")
 
 
 @dataclass
@@ -147,7 +153,7 @@ def _parse_rows(reader: Reader, parsed: ParsedLeads) -> None:
 
 
 def to_csv(rows: Iterable[dict[str, str]]) -> str:
-    """Rows back as CSV text with a header (the CLI sends the file in chunks)."""
+    """Rows back as CSV text with a header (what the CLI sends of a file it checked)."""
     out = io.StringIO()
     writer = csv.DictWriter(out, fieldnames=list(COLUMNS), extrasaction="ignore")
     writer.writeheader()

@@ -19,13 +19,12 @@ from switchboard.api.dashboard.rendering import page
 from switchboard.api.dashboard.session import check_csrf
 from switchboard.api.deps import SettingsDep
 from switchboard.api.pagination import decode_id_cursor, encode_cursor
-from switchboard.api.routes.leads import MAX_IMPORT_BYTES
 from switchboard.api.schemas import Storable, Text, UrlInteger
 from switchboard.api.schemas.common import MAX_IDS
 from switchboard.common.errors import ConflictError, InvalidReferenceError, NotFoundError
 from switchboard.common.ids import MAX_ID
 from switchboard.domain.leads import store as leads
-from switchboard.domain.leads.csv_import import RowError
+from switchboard.domain.leads.csv_import import MAX_BYTES, TOO_LARGE
 from switchboard.domain.outbound import console, runs
 
 router = APIRouter(prefix="/dashboard/runs", include_in_schema=False)
@@ -117,10 +116,10 @@ def create_from_csv(
     """Import the uploaded CSV's leads (all rows or none) and create a draft run over them."""
     session, business_id = logged_in(request, settings)
     check_csrf(session, csrf_token)
-    data = file.file.read(MAX_IMPORT_BYTES + 1)
+    data = file.file.read(MAX_BYTES + 1)
     form = {"name": name, "concurrency": concurrency}
-    if len(data) > MAX_IMPORT_BYTES:
-        errors = [RowError(1, "file", "larger than 5 MB: split the file")]
+    if len(data) > MAX_BYTES:
+        errors = [TOO_LARGE]
         return _new_run_page(request, settings, None, None, errors=errors, **form)
     new = runs.NewRun(name=name.strip(), concurrency=concurrency)
     try:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from typing import Annotated
 
 from fastapi import APIRouter, File, Query, Response, UploadFile, status
@@ -26,7 +27,6 @@ from switchboard.domain.leads import store as leads
 from switchboard.domain.leads.statuses import LeadStatus
 
 router = APIRouter(prefix="/api/v1/leads", tags=["leads"], responses=UNAUTHORIZED)
-MAX_IMPORT_BYTES = 5 * 1024 * 1024
 
 
 @router.post(
@@ -81,9 +81,9 @@ def import_leads(
     ),
 ) -> LeadImportResult | JSONResponse:
     """Create or update leads from a CSV file (keyed on phone); all rows or none."""
-    data = file.file.read(MAX_IMPORT_BYTES + 1)
-    if len(data) > MAX_IMPORT_BYTES:
-        errors = [{"line": 1, "field": "file", "message": "larger than 5 MB: split the file"}]
+    data = file.file.read(csv_import.MAX_BYTES + 1)
+    if len(data) > csv_import.MAX_BYTES:
+        errors = [dataclasses.asdict(csv_import.TOO_LARGE)]
         return JSONResponse({"created": 0, "updated": 0, "errors": errors}, status_code=400)
     outcome = csv_import.import_leads_csv(business_id, data)
     result = LeadImportResult.model_validate(outcome, from_attributes=True)
