@@ -127,8 +127,7 @@ def test_ctrl_c_stops_every_service_cleanly(tmp_path) -> None:
         code = process.proc.wait(30)
     finally:
         process.stop()
-    assert code == 0, process.output()
-    assert "Traceback" not in process.output() and "CancelledError" not in process.output()
+    _assert_stopped_cleanly(process, code, ports)
 
 
 def test_ctrl_c_through_make_run_s_uv_exits_0_with_every_service_stopped(tmp_path) -> None:
@@ -138,8 +137,9 @@ def test_ctrl_c_through_make_run_s_uv_exits_0_with_every_service_stopped(tmp_pat
     (make's "Error 130")."""
     ports = [free_port() for _ in range(3)]
     uv = shutil.which("uv")
-    assert uv, "uv (make install puts it on PATH) runs `make run`'s switchboard"
-    process = _run(tmp_path, ports, "run.log", launcher=[uv, "run", "--no-sync", "switchboard"])
+    uv_command = [uv] if uv else ["python3", "-m", "uv"]  # as the Makefile finds it
+    launcher = [*uv_command, "run", "--no-sync", "switchboard"]
+    process = _run(tmp_path, ports, "run.log", launcher=launcher)
     try:
         _banner(process)
         os.killpg(process.proc.pid, signal.SIGINT)
