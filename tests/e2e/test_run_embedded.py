@@ -166,6 +166,26 @@ def test_a_stop_signal_repeated_until_the_end_still_exits_0(tmp_path) -> None:
     _assert_stopped_cleanly(process, code, ports)
 
 
+def test_run_in_the_worker_role_exits_with_the_worker_s_code(tmp_path) -> None:
+    """``SERVICE_ROLE=worker switchboard run`` is ``switchboard worker``: a worker refusing
+    to start (its status port taken) exits 2 there, and did exit 0 here."""
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        env = service_env(
+            database_url="",
+            amqp_url="",
+            var_dir=str(tmp_path / "var"),
+            service_role="worker",
+            worker_metrics_port=str(port),
+        )
+        process = ServiceProcess(["run"], env, tmp_path / "run.log")
+        code = process.proc.wait(60)
+    assert code == 2, process.output()
+    assert f"cannot serve /health and /metrics on port {port}" in process.output()
+
+
 def _assert_stopped_cleanly(process: ServiceProcess, code: int | None, ports: list[int]) -> None:
     """Exit 0, saying it stopped, with no interruption or traceback said, no process left in
     the run's group, and no port of it listening."""

@@ -366,20 +366,20 @@ def _start_worker(threads: int) -> Any:
 
 async def serve(
     host: str, api_port: int, gateway_port: int, scheduler_port: int, threads: int
-) -> None:
-    """Run the roles SERVICE_ROLE selects in this process; ``all`` runs every one."""
+) -> int:
+    """Run the roles SERVICE_ROLE selects in this process; ``all`` runs every one. The exit
+    status: 0 once stopped; the worker's own in the worker role (2 when it refuses to start)."""
     role = get_settings().service_role
     if role == "worker":
         from switchboard.worker.runner import run_worker
 
-        run_worker(1, threads, [], [])
-        return
+        return run_worker(1, threads, [], [])
     ports = {"api": api_port, "gateway": gateway_port, "scheduler": scheduler_port}
     if role != "all":
         refuse_ports_in_use(host, {role: ports[role]})
         use_urls_for_ports(host, {role: ports[role]})
         await serve_one(role, host, ports[role])
-        return
+        return 0
     refuse_ports_in_use(host, ports)
     settings = use_urls_for_ports(host, ports)
     worker_startup_migrations()
@@ -403,3 +403,4 @@ async def serve(
     if stop.asked:  # the banner's counterpart: every service stopped, on purpose
         sys.stdout.write("Switchboard stopped\n")
         sys.stdout.flush()
+    return 0

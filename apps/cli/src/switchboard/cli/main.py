@@ -205,7 +205,7 @@ def run(
     with startup_imports():
         from switchboard.cli.embedded import serve
 
-    asyncio.run(serve(host, api_port, gateway_port, scheduler_port, threads))
+    raise typer.Exit(asyncio.run(serve(host, api_port, gateway_port, scheduler_port, threads)))
 
 
 @app.command()
