@@ -17,7 +17,7 @@ from dramatiq import Message
 
 from switchboard.common.jobs.broker import use_broker
 from switchboard.worker.runtime.broker import worker_broker
-from switchboard.worker.runtime.consumer import LedgerConsumer
+from switchboard.worker.runtime.consumer import LedgerConsumer, requeue_instead_of_ack
 from switchboard.worker.runtime.fair_share import WOKEN
 from switchboard.worker.runtime.woken_here import WokenHere, held_wakes
 from tests.integration.test_jobs_rabbitmq import queue_depth
@@ -142,6 +142,25 @@ def test_a_held_job_dramatiq_failed_for_good_is_dead_lettered(pg_rabbit, queues:
         assert next(consumer) is None  # the turn that settles it
         dead = wait_for(lambda: drain(queues, f"{QUEUE}.XQ"), what="the dead-lettered job")
         assert [m.message_id for m in dead] == [job.message_id]
+        assert queue_depth(queues, QUEUE) == 0
+    finally:
+        consumer.close()
+
+
+def test_a_held_job_sent_back_is_held_again_as_a_redelivery(pg_rabbit, queues: str) -> None:
+    # The ledger could not publish its delayed copy (``_requeue``): RabbitMQ would have the
+    # delivery back at the head of its queue, marked redelivered; a held job comes back here.
+    consumer = consumer_of(queues, pg_rabbit)
+    try:
+        job = woken()
+        assert consumer.free_slot("ended-job", waking(job))
+        held = next(consumer)
+        assert held is not None and held.redelivered is False
+        requeue_instead_of_ack(held)
+        consumer.ack(held)
+        again = next(consumer)
+        assert isinstance(again, WokenHere) and again.message_id == job.message_id
+        assert again.redelivered is True  # it starts through the ledger's checks
         assert queue_depth(queues, QUEUE) == 0
     finally:
         consumer.close()
