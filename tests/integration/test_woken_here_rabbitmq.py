@@ -15,13 +15,16 @@ import pika
 import pytest
 from dramatiq import Message
 
+from switchboard.common.jobs import enqueue
 from switchboard.common.jobs.broker import use_broker
+from switchboard.worker.runtime import ledger
 from switchboard.worker.runtime.broker import worker_broker
-from switchboard.worker.runtime.consumer import LedgerConsumer, requeue_instead_of_ack
+from switchboard.worker.runtime.consumer import LedgerConsumer, owe_success, requeue_instead_of_ack
 from switchboard.worker.runtime.fair_share import WOKEN
 from switchboard.worker.runtime.woken_here import WokenHere, held_wakes
-from tests.integration.test_jobs_rabbitmq import queue_depth
+from tests.integration.test_jobs_rabbitmq import job, queue_depth
 from tests.support.actors import NOOP
+from tests.support.factories import make_business
 from tests.support.queues import drain
 from tests.support.waiting import wait_for
 
@@ -164,3 +167,32 @@ def test_a_held_job_sent_back_is_held_again_as_a_redelivery(pg_rabbit, queues: s
         assert queue_depth(queues, QUEUE) == 0
     finally:
         consumer.close()
+
+
+def test_a_held_job_ending_after_its_consumer_closed_is_settled_by_the_next_one(
+    pg_rabbit, queues: str
+) -> None:
+    # RabbitMQ went away while the job ran: Dramatiq closed the consumer, and the job's end
+    # reaches that closed consumer. A RabbitMQ delivery would come back; a held job's outcome
+    # must not be lost with it (its row would say running, and its slot stay held, for good).
+    business = make_business()
+    job_id = enqueue(NOOP, business_id=business.id).job_id
+    drain(queues, QUEUE)  # the job's own publication: this test wakes it instead
+    old = consumer_of(queues, pg_rabbit)
+    parked = woken()
+    assert old.free_slot("ended-job", waking(parked.copy(message_id=job_id)))
+    held = next(old)
+    assert isinstance(held, WokenHere) and held.message_id == job_id
+    assert ledger.mark_started(job_id, max_unfinished=3) is not None
+    old.close()  # the connection is lost while the job runs
+
+    owe_success(held, job_id)
+    old.ack(held)  # the job ends
+    assert job(job_id).status == "running"
+    new = consumer_of(queues, pg_rabbit)
+    try:
+        assert next(new) is None  # its first turn writes the outcome
+        assert job(job_id).status == "succeeded"
+        assert held_wakes(QUEUE).unsettled() == 0
+    finally:
+        new.close()

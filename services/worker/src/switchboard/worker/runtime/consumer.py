@@ -204,6 +204,7 @@ class LedgerConsumer(Consumer):
         self._publish = publish
         self._lock = threading.Lock()
         self._owed: _Owed = []
+        self._closed = False
         self._freed: list[str] = []
         self._queue_name = queue_name
         #: The woken jobs of this queue this process runs itself (``woken_here.py``).
@@ -292,6 +293,7 @@ class LedgerConsumer(Consumer):
             log.warning("jobs.running_marks_failed", error=ledger.describe_error(exc))
         if self._beat is not None:
             self._beat()  # throttled; never raises
+        self._adopt_orphans()
         held = self._held.next() if self._held is not None else None
         if held is not None:
             return held
@@ -337,15 +339,28 @@ class LedgerConsumer(Consumer):
             self._written_now(message)
             return False
         written = message.__dict__.pop(_WRITTEN, None)
+        owing = _Owing(message, outcome, dead_letter, delay, retry, written)
         with self._lock:
+            if self._closed and self._held is not None and held_here(message):
+                self._held.orphan([owing])  # this consumer is gone: the next one settles it
+                return True
             first = not self._owed
-            self._owed.append(_Owing(message, outcome, dead_letter, delay, retry, written))
+            self._owed.append(owing)
         if first:  # otherwise a write is already scheduled and will take this one too
             try:
                 self._inner.connection.add_callback_threadsafe(self._write_owed)
             except Exception as exc:  # the connection died: close() writes the marks
                 log.warning("jobs.success_marks_deferred", error=ledger.describe_error(exc))
         return True
+
+    def _adopt_orphans(self) -> None:
+        """In the connection's thread: write and settle the outcomes of held jobs that ended
+        after the consumer before this one closed (``HeldWakes.orphan``)."""
+        orphans = self._held.take_orphans() if self._held is not None else []
+        if orphans:
+            with self._lock:
+                self._owed.extend(orphans)
+            self._write_owed()
 
     @staticmethod
     def _written_now(message: MessageProxy) -> None:
@@ -392,9 +407,11 @@ class LedgerConsumer(Consumer):
         if not owed:
             return
         inner = self._inner
-        for item in owed:
+        for item in owed:  # first: nothing else brings them back if the channel fails below
             if held_here(item.message):
                 self._settle_held(item)
+        for item in owed:
+            if held_here(item.message):
                 continue
             tag = item.message._tag
             if tag not in inner.known_tags:
@@ -420,17 +437,25 @@ class LedgerConsumer(Consumer):
         if item.retry and not self._publish_retry(item):
             self._hold([WokenHere(message._message, redelivered=True)])
         elif item.dead_letter:
-            self._publish_on_channel([message._message], queue=xq_name(message.queue_name))
+            try:
+                self._publish_on_channel([message._message], queue=xq_name(message.queue_name))
+            except Exception as exc:  # the ledger keeps the dead job and its message
+                log.warning(
+                    "job.dead_letter_copy_lost",
+                    job_id=message.message_id,
+                    error=ledger.describe_error(exc),
+                )
 
     def _hold(self, messages: list[WokenHere]) -> None:
         """Hold jobs for this process's threads (from the connection's thread) and have the
-        consumer loop turn to take them; published instead if it cannot be made to turn."""
-        events = self._turns()
-        if self._held is None or events is None:
+        consumer loop turn at once to take them (else it takes them at its next turn, within
+        a second, or the queue's next consumer does)."""
+        if self._held is None:
             self._publish_on_channel(republished(message) for message in messages)
             return
         self._held.hold(messages)
-        if not any(event is _TURN for event in events):
+        events = self._turns()
+        if events is not None and not any(event is _TURN for event in events):
             events.append(_TURN)
 
     def _publish_held(self, messages: list[WokenHere]) -> None:
@@ -501,6 +526,8 @@ class LedgerConsumer(Consumer):
         come back: it is held again, to run again through the ledger's checks, and published
         below with the rest of what is held (or kept for the queue's next consumer).
         """
+        with self._lock:
+            self._closed = True  # a held job's outcome owed from now on goes to the next one
         written, refused, error = _commit(self._take_owed())
         _tell_written(written + refused)
         if refused:

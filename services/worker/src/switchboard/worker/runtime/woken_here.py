@@ -69,6 +69,9 @@ class HeldWakes:
         self._lock = threading.Lock()
         self._jobs: deque[WokenHere] = deque()
         self._unsettled: set[str] = set()
+        #: Outcomes of held jobs that ended after their consumer closed (a lost connection),
+        #: for the queue's next consumer to write and settle (``consumer._Owing``).
+        self._orphans: list[Any] = []
 
     def hold(self, messages: list[WokenHere]) -> None:
         with self._lock:
@@ -91,11 +94,23 @@ class HeldWakes:
         with self._lock:
             self._unsettled.discard(message_id)
 
+    def orphan(self, owed: list[Any]) -> None:
+        """Outcomes owed by held jobs whose consumer closed: the next consumer settles them.
+        A RabbitMQ delivery needs none of this (RabbitMQ delivers it again)."""
+        with self._lock:
+            self._orphans.extend(owed)
+
+    def take_orphans(self) -> list[Any]:
+        with self._lock:
+            orphans, self._orphans = self._orphans, []
+        return orphans
+
     def forget(self) -> None:
         """Drop what is held and counted, as a new process starts (tests)."""
         with self._lock:
             self._jobs.clear()
             self._unsettled.clear()
+            self._orphans.clear()
 
     def unsettled(self) -> int:
         """Jobs held or handed out and not settled yet."""
