@@ -60,6 +60,7 @@ from switchboard.worker.runtime.consumer import consumer_of
 from switchboard.worker.runtime.heartbeat import worker_identity
 from switchboard.worker.runtime.ledger_connections import BatchConnection, connect, execute_all
 from switchboard.worker.runtime.middleware import skipped_as_running
+from switchboard.worker.runtime.woken_here import hold_unpublished
 
 log = get_logger("switchboard.jobs")
 
@@ -201,11 +202,18 @@ def _woken_message(payload: str) -> Message[Any]:
 
 def _publish(messages: list[Message[Any]]) -> int:
     """Publish woken jobs now (a batch in one broker transaction). One that cannot be
-    published keeps its reserved slot until the sweep expires it (``JOB_SLOT_RESERVATION_S``)
-    and parks the job again."""
+    published is held for this process's consumer of its queue (``woken_here.py``), or else
+    keeps its reserved slot until the sweep expires it (``JOB_SLOT_RESERVATION_S``) and parks
+    the job again."""
     count, error = publish_many(messages)
     if error is not None:  # the broker is down
-        log.warning("jobs.wake_publish_failed", error=_describe(error))
+        left = hold_unpublished(messages[count:])
+        log.warning(
+            "jobs.wake_publish_failed",
+            held=len(messages) - count - len(left),
+            waiting=len(left),
+            error=_describe(error),
+        )
     return count
 
 

@@ -125,3 +125,20 @@ def held_wakes(queue_name: str) -> HeldWakes:
     """This process's held jobs of ``queue_name`` (shared by its successive consumers)."""
     with _held_lock:
         return _held.setdefault(queue_name, HeldWakes())
+
+
+def hold_unpublished(messages: list[Message[Any]]) -> list[Message[Any]]:
+    """Woken jobs RabbitMQ refused to take (it is away): those of a queue this process
+    consumes are held for its consumer, which runs them once it is back, instead of waiting
+    for their reservations to expire (``JOB_SLOT_RESERVATION_S``). The others, returned, wait
+    for that."""
+    with _held_lock:
+        holders = dict(_held)
+    left = []
+    for message in messages:
+        holder = holders.get(message.queue_name)
+        if holder is None or "eta" in message.options:
+            left.append(message)
+        else:
+            holder.hold([WokenHere(message)])
+    return left
