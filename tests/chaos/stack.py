@@ -194,8 +194,27 @@ class Stack:
             time.sleep(0.2)
         raise AssertionError(
             f"jobs not settled after {timeout} s: {dict(self.jobs_by_status(business_id))}, "
-            f"{self.outbox_rows(business_id)} outbox rows"
+            f"{self.outbox_rows(business_id)} outbox rows; unsettled: {self.unsettled(business_id)}"
         )
+
+    def unsettled(self, business_id: int) -> list[tuple[object, ...]]:
+        """The business's jobs still queued or running, for a failure's message: actor, status,
+        attempts, deliveries, failures, worker, parked, and the slot (its worker; None for a
+        reservation), with their ages in seconds."""
+        return [
+            tuple(row)
+            for row in self.query(
+                "SELECT j.actor_name, j.status, j.attempts, j.deliveries, j.failures,"
+                " j.worker_id, j.parked_at IS NOT NULL, s.job_id IS NOT NULL, s.worker_id,"
+                " round(extract(epoch FROM now() - s.taken_at)),"
+                " round(extract(epoch FROM now() - j.started_at)),"
+                " (SELECT round(extract(epoch FROM now() - h.beat_at)) FROM worker_heartbeats h"
+                "  WHERE h.id = j.worker_id)"
+                " FROM jobs j LEFT JOIN job_slots s ON s.job_id = j.id"
+                " WHERE j.business_id = %s AND j.status IN ('queued', 'running') LIMIT 20",
+                (business_id,),
+            )
+        ]
 
 
 class Supervised:

@@ -60,7 +60,7 @@ from switchboard.worker.runtime.consumer import consumer_of
 from switchboard.worker.runtime.heartbeat import worker_identity
 from switchboard.worker.runtime.ledger_connections import BatchConnection, connect, execute_all
 from switchboard.worker.runtime.middleware import skipped_as_running
-from switchboard.worker.runtime.woken_here import hold_unpublished
+from switchboard.worker.runtime.woken_here import held_here, hold_unpublished
 
 log = get_logger("switchboard.jobs")
 
@@ -372,17 +372,27 @@ class FairShareMiddleware(Middleware):
         held = message.__dict__.pop(_SLOT, None)
         # A success's slot is freed with its mark, unless others wait for it: then at once.
         if held == "contended" or (held and exception is not None):
+            job_id = message.message_id
             if exception is None:  # its success batch will not free it again
                 with _freed_lock:
-                    _freed.add(message.message_id)
+                    _freed.add(job_id)
             share = fair_share()
             consumer = consumer_of(message.queue_name)
             if (
-                share is None
-                or consumer is None
-                or not consumer.free_slot(message.message_id, share.woken)
+                share is not None
+                and consumer is not None
+                and consumer.free_slot(job_id, share.woken)
             ):
-                self._release(message.message_id)
+                return
+            if held_here(message):
+                # Its consumer lost RabbitMQ, and nothing would deliver this job again if its
+                # outcome were lost with the process: its reservation stays until the outcome
+                # is written (a success's batch frees it; the sweep takes a running job over
+                # from a dead worker, or expires the reservation of one queued again).
+                with _freed_lock:
+                    _freed.discard(job_id)
+                return
+            self._release(job_id)
 
     def after_skip_message(self, broker: dramatiq.Broker, message: Any) -> None:
         # A job that runs keeps its slot: a woken delivery skipped beside it inherited the
