@@ -18,8 +18,8 @@ from switchboard.common.jobs import enqueue
 from switchboard.common.jobs.broker import use_broker
 from switchboard.worker.runtime import ledger, ledger_connections
 from switchboard.worker.runtime.broker import worker_broker
-from switchboard.worker.runtime.consumer import owe_success
 from switchboard.worker.runtime.middleware import LedgerMiddleware
+from switchboard.worker.runtime.owed_marks import owe_success
 from tests.integration.test_jobs_rabbitmq import job, queue_depth
 from tests.support import actors
 from tests.support.database import on_own_connection

@@ -19,8 +19,9 @@ from switchboard.common.jobs import enqueue
 from switchboard.common.jobs.broker import use_broker
 from switchboard.worker.runtime import ledger
 from switchboard.worker.runtime.broker import worker_broker
-from switchboard.worker.runtime.consumer import LedgerConsumer, owe_success, requeue_instead_of_ack
+from switchboard.worker.runtime.consumer import LedgerConsumer
 from switchboard.worker.runtime.fair_share import WOKEN
+from switchboard.worker.runtime.owed_marks import owe_success, requeue_instead_of_ack
 from switchboard.worker.runtime.woken_here import WokenHere, held_wakes
 from tests.integration.test_jobs_rabbitmq import job, queue_depth
 from tests.support.actors import NOOP

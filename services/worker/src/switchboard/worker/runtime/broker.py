@@ -13,12 +13,13 @@ from dramatiq.middleware import AgeLimit, CurrentMessage, Middleware, Middleware
 
 from switchboard.common.jobs.broker import get_broker, standard_middleware
 from switchboard.common.settings import Settings
-from switchboard.worker.runtime.consumer import LedgerConsumer, defer_retry
+from switchboard.worker.runtime.consumer import LedgerConsumer
 from switchboard.worker.runtime.fair_share import FairShareMiddleware
 from switchboard.worker.runtime.heartbeat import HeartbeatMiddleware
 from switchboard.worker.runtime.middleware import LedgerMiddleware
 from switchboard.worker.runtime.observability import JobObservability
 from switchboard.worker.runtime.outbox_relay import OutboxRelayMiddleware
+from switchboard.worker.runtime.owed_marks import defer_retry
 from switchboard.worker.runtime.status_files import status_dir
 
 Hook = Callable[..., Any]

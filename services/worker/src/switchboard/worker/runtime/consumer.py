@@ -11,9 +11,9 @@ consumer does two things in the consumer thread, so worker threads never wait fo
   jobs still beats.
 * a job's delivery is settled only once its outcome is committed to the ledger, whatever
   the outcome: acknowledged (success), its retry published and then acknowledged (a failed
-  attempt: Dramatiq's ``Retries`` copy is held back until then, :func:`defer_retry`), or
+  attempt: Dramatiq's ``Retries`` copy is held back until then, ``owed_marks.defer_retry``), or
   dead-lettered (a permanent failure, retries exhausted, expired). The worker thread leaves
-  the mark owed on the message (:func:`owe_outcome`) and goes on to its next job; the
+  the mark owed on the message (``owed_marks.owe_outcome``) and goes on to its next job; the
   connection's thread writes the owed successes in one statement (each failure in its own)
   and then settles those messages. While PostgreSQL refuses, the marks are tried again every
   ``RETRY_S`` and the messages stay unacknowledged: a worker that dies meanwhile has them
@@ -32,7 +32,6 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass
 from functools import partial
 from typing import Any
 
@@ -43,139 +42,33 @@ from dramatiq.errors import ConnectionClosed
 
 from switchboard.common.logging import get_logger
 from switchboard.worker.runtime import ledger
+from switchboard.worker.runtime.owed_marks import (
+    OWED,
+    REQUEUE,
+    RETRY,
+    WRITTEN,
+    Owed,
+    Owing,
+    commit,
+    status_of,
+    tell_written,
+)
 from switchboard.worker.runtime.woken_here import (
     HeldWakes,
     WokenHere,
+    consume_events,
+    forget_turns,
     held_here,
     held_wakes,
     republished,
+    turn_now,
 )
 
 log = get_logger(__name__)
 
 #: Seconds between attempts to write owed outcome marks while PostgreSQL refuses them.
 RETRY_S = 1.0
-# The owed mark travels on the MessageProxy (Dramatiq's per-delivery wrapper), never in
-# ``message.options``, which Dramatiq encodes into any copy of the message it enqueues.
-_OWED = "switchboard_owed_outcome"
-_RETRY = "switchboard_retry_delay"
-_REQUEUE = "switchboard_requeue"
-_WRITTEN = "switchboard_on_written"
 
-
-def owe_success(
-    message: MessageProxy, job_id: str, *, written: Callable[[], None] | None = None
-) -> None:
-    """Leave the job's success mark for the consumer to commit before it acknowledges."""
-    owe_outcome(message, ledger.success_outcome(job_id), written=written)
-
-
-def owe_outcome(
-    message: MessageProxy, outcome: dict[str, Any], *, written: Callable[[], None] | None = None
-) -> None:
-    """Leave the job's outcome (``ledger.success_outcome``, ``failure_outcome``,
-    ``expiry_outcome``) for the consumer to commit before it settles the message: acknowledges
-    it, publishes its retry (:func:`defer_retry`) or dead-letters it. ``written`` is called
-    once the mark is committed, or lost (the solo gate waits for it, ``solo.py``)."""
-    setattr(message, _OWED, outcome)
-    if written is not None:
-        setattr(message, _WRITTEN, written)
-
-
-def defer_retry(message: Any, delay: int | None) -> bool:
-    """Hold back the retry of a delivery: Dramatiq's ``Retries`` publishes the very delivery
-    it retries (the MessageProxy), before the attempt's failure is recorded. The consumer
-    publishes it once the failure is (``LedgerRabbitmqBroker.enqueue``). False for any other
-    message: it is published at once."""
-    if not isinstance(message, MessageProxy):
-        return False
-    setattr(message, _RETRY, delay)
-    return True
-
-
-def requeue_instead_of_ack(message: MessageProxy) -> None:
-    """Have the consumer return the message to its queue where it would acknowledge it."""
-    setattr(message, _REQUEUE, True)
-
-
-@dataclass(frozen=True)
-class _Owing:
-    """A delivery settled once its outcome is written (``outcome`` None: nothing to write)."""
-
-    message: MessageProxy
-    outcome: dict[str, Any] | None
-    dead_letter: bool  # Dramatiq failed it: nack, not ack
-    retry_delay: int | None  # Retries' copy, published before the ack (:func:`defer_retry`)
-    retry: bool = False  # a retry copy is owed (its delay may be None)
-    written: Callable[[], None] | None = None  # told once the mark is committed or lost
-
-
-_Owed = list[_Owing]
-
-
-def _tell_written(owed: _Owed) -> None:
-    for item in owed:
-        if item.written is not None:
-            item.written()
-
-
-def _commit(owed: _Owed) -> tuple[_Owed, _Owed, str]:
-    """Write owed outcome marks: (written, refused, the last error, described).
-
-    The successes in one statement, each failure in its own; if PostgreSQL refuses the
-    successes' statement for something in its rows, one per mark, so a mark it will never take
-    does not hold back the others. Once the database is unavailable or timed out, nothing
-    more is tried in this turn: each mark would wait as long again.
-    """
-    marks = [item for item in owed if item.outcome is not None]
-    successes = [item for item in marks if not ledger.is_failure(item.outcome or {})]
-    groups = ([successes] if successes else []) + [
-        [item] for item in marks if ledger.is_failure(item.outcome or {})
-    ]
-    written = [item for item in owed if item.outcome is None]
-    refused: _Owed = []
-    error: BaseException | None = None
-    for group in groups:
-        if error is not None and ledger.database_unavailable(error):
-            refused += group
-            continue
-        done, failed, group_error = _write(group)
-        written += done
-        refused += failed
-        error = group_error or error
-    return written, refused, ledger.describe_error(error) if refused and error else ""
-
-
-def _write(group: _Owed) -> tuple[_Owed, _Owed, BaseException | None]:
-    """Write a group's marks in one statement, else (a row's fault) one by one."""
-    try:
-        ledger.mark_outcomes([item.outcome for item in group if item.outcome is not None])
-        return group, [], None
-    except Exception as exc:
-        if len(group) == 1 or ledger.database_unavailable(exc):
-            return [], group, exc
-        error = exc
-    written: _Owed = []
-    refused: _Owed = []
-    for item in group:
-        try:
-            ledger.mark_outcomes([item.outcome] if item.outcome is not None else [])
-        except Exception as exc:
-            refused.append(item)
-            error = exc
-        else:
-            written.append(item)
-    return written, refused, error if refused else None
-
-
-class _Turn:
-    """An event for pika's consumer generator that carries no delivery: the consume call
-    returns ``(None, None, None)``, as at its inactivity timeout."""
-
-    method = properties = body = None
-
-
-_TURN = _Turn()
 
 #: Each queue's consumer in this process, for the fair share's hand-over of freed slots.
 _consumers: dict[str, LedgerConsumer] = {}
@@ -203,7 +96,7 @@ class LedgerConsumer(Consumer):
         #: Publishes a held-back retry (the broker's own ``enqueue``, not holding it back).
         self._publish = publish
         self._lock = threading.Lock()
-        self._owed: _Owed = []
+        self._owed: Owed = []
         self._closed = False
         self._freed: list[str] = []
         self._queue_name = queue_name
@@ -256,17 +149,8 @@ class LedgerConsumer(Consumer):
             and message.queue_name == self._queue_name
             and "eta" not in message.options
             and len(self._inner.known_tags) + self._held.unsettled() < self._prefetch
-            and self._turns() is not None
+            and consume_events(self._inner) is not None
         )
-
-    def _turns(self) -> Any:
-        """pika's events for the consume call under way (its generator's ``pending_events``),
-        or None if this pika has none: an event with no delivery appended there makes the
-        consume call return at once, as at its inactivity timeout, so the consumer loop turns
-        and takes a held job."""
-        channel = getattr(self._inner, "channel", None)  # none on the in-process broker
-        generator = getattr(channel, "_queue_consumer_generator", None)
-        return getattr(generator, "pending_events", None)
 
     def _publish_on_channel(self, messages: Iterable[Any], queue: str | None = None) -> None:
         """Publish on this consumer's channel (to each message's queue, or ``queue``), in the
@@ -304,7 +188,7 @@ class LedgerConsumer(Consumer):
 
     def ack(self, message: MessageProxy) -> None:
         """Called by a worker thread; a message that owes its outcome mark waits for it."""
-        if message.__dict__.pop(_REQUEUE, False):
+        if message.__dict__.pop(REQUEUE, False):
             self._requeue_now(message)
             self._written_now(message)
             return
@@ -321,7 +205,7 @@ class LedgerConsumer(Consumer):
         if self._owe(message, dead_letter=True):
             return
         if held_here(message):
-            settle = partial(self._settle_held, _Owing(message, None, True, None))
+            settle = partial(self._settle_held, Owing(message, None, True, None))
             try:
                 self._inner.connection.add_callback_threadsafe(settle)
             except Exception as exc:  # Dramatiq tries again, through the next consumer
@@ -332,14 +216,14 @@ class LedgerConsumer(Consumer):
     def _owe(self, message: MessageProxy, *, dead_letter: bool) -> bool:
         """Leave the message to be settled once its owed mark is written; False if it owes
         none (settle it now)."""
-        outcome = message.__dict__.pop(_OWED, None)
-        retry = _RETRY in message.__dict__
-        delay = message.__dict__.pop(_RETRY, None)
+        outcome = message.__dict__.pop(OWED, None)
+        retry = RETRY in message.__dict__
+        delay = message.__dict__.pop(RETRY, None)
         if outcome is None and not retry:
             self._written_now(message)
             return False
-        written = message.__dict__.pop(_WRITTEN, None)
-        owing = _Owing(message, outcome, dead_letter, delay, retry, written)
+        written = message.__dict__.pop(WRITTEN, None)
+        owing = Owing(message, outcome, dead_letter, delay, retry, written)
         with self._lock:
             if self._closed and self._held is not None and held_here(message):
                 self._held.orphan([owing])  # this consumer is gone: the next one settles it
@@ -365,25 +249,25 @@ class LedgerConsumer(Consumer):
     @staticmethod
     def _written_now(message: MessageProxy) -> None:
         """The message owes no mark after all (it is settled at once)."""
-        written = message.__dict__.pop(_WRITTEN, None)
+        written = message.__dict__.pop(WRITTEN, None)
         if written is not None:
             written()
 
-    def _take_owed(self) -> _Owed:
+    def _take_owed(self) -> Owed:
         with self._lock:
             owed, self._owed = self._owed, []
         return owed
 
     def _write_owed(self) -> None:
         """In the connection's thread: commit the owed marks, then settle the messages."""
-        written, refused, error = _commit(self._take_owed())
-        _tell_written(written)
+        written, refused, error = commit(self._take_owed())
+        tell_written(written)
         if refused:
             log.warning(
                 "jobs.success_marks_failed",
                 job_ids=[item.message.message_id for item in refused][:10],
                 jobs=len(refused),
-                outcomes=sorted({_status(item) for item in refused}),
+                outcomes=sorted({status_of(item) for item in refused}),
                 retry_in_s=RETRY_S,
                 error=error,
             )
@@ -392,7 +276,7 @@ class LedgerConsumer(Consumer):
             self._inner.connection.call_later(RETRY_S, self._write_owed)
         self._settle(written)
 
-    def _settle(self, owed: _Owed) -> None:
+    def _settle(self, owed: Owed) -> None:
         """Settle messages whose marks are written, from the connection's thread, sent in one
         write: publish a held-back retry, then acknowledge; or dead-letter.
 
@@ -426,7 +310,7 @@ class LedgerConsumer(Consumer):
                 inner.channel._impl.basic_ack(delivery_tag=tag)
         inner.channel._flush_output()
 
-    def _settle_held(self, item: _Owing) -> None:
+    def _settle_held(self, item: Owing) -> None:
         """Settle a job this process woke and ran (``woken_here.py``): nothing to acknowledge;
         its retry published (if RabbitMQ refuses it, the job is held again and runs again
         here, as RabbitMQ would redeliver it); a dead one published to the dead-letter queue,
@@ -454,9 +338,7 @@ class LedgerConsumer(Consumer):
             self._publish_on_channel(republished(message) for message in messages)
             return
         self._held.hold(messages)
-        events = self._turns()
-        if events is not None and not any(event is _TURN for event in events):
-            events.append(_TURN)
+        turn_now(consume_events(self._inner))
 
     def _publish_held(self, messages: list[WokenHere]) -> None:
         """Publish held jobs the process will not run, marked ``republished`` (their copies ask
@@ -477,7 +359,7 @@ class LedgerConsumer(Consumer):
             for message in messages:
                 self._held.settled(message.message_id)
 
-    def _publish_retry(self, item: _Owing) -> bool:
+    def _publish_retry(self, item: Owing) -> bool:
         """Publish the retry Dramatiq's ``Retries`` asked for; False if RabbitMQ refused it."""
         try:
             if self._publish is None:  # only a broker that holds retries back gives one
@@ -528,8 +410,8 @@ class LedgerConsumer(Consumer):
         """
         with self._lock:
             self._closed = True  # a held job's outcome owed from now on goes to the next one
-        written, refused, error = _commit(self._take_owed())
-        _tell_written(written + refused)
+        written, refused, error = commit(self._take_owed())
+        tell_written(written + refused)
         if refused:
             log.error("jobs.success_marks_lost", jobs=len(refused), error=error)
             if self._held is not None:
@@ -546,19 +428,5 @@ class LedgerConsumer(Consumer):
             log.warning("jobs.ack_failed", error=ledger.describe_error(exc))
         if self._held is not None:
             self._publish_held(self._held.take_all())
-        self._forget_turns()
+        forget_turns(consume_events(self._inner))
         self._inner.close()
-
-    def _forget_turns(self) -> None:
-        """Take this consumer's turn events out of pika's generator: cancelling the consumer
-        rejects every pending event as a delivery."""
-        events = self._turns()
-        if events is not None:
-            kept = [event for event in events if event is not _TURN]
-            events.clear()
-            events.extend(kept)
-
-
-def _status(item: _Owing) -> str:
-    """What a refused mark would record, for the log (never the job's error)."""
-    return str((item.outcome or {}).get("status", "succeeded"))

@@ -21,9 +21,9 @@ from switchboard.common.jobs.errors import PERMANENT_ERRORS, JobCancelled
 from switchboard.common.logging import CORRELATION_FIELDS, get_logger
 from switchboard.common.metrics import EXPIRED_PREFIX
 from switchboard.worker.runtime import ledger
-from switchboard.worker.runtime.consumer import owe_outcome, owe_success, requeue_instead_of_ack
 from switchboard.worker.runtime.heartbeat import worker_identity
 from switchboard.worker.runtime.ledger_connections import size_for
+from switchboard.worker.runtime.owed_marks import owe_outcome, owe_success, requeue_instead_of_ack
 from switchboard.worker.runtime.solo import Hold, SoloGate
 
 log = get_logger("switchboard.jobs")

@@ -36,6 +36,40 @@ from dramatiq import Message
 from dramatiq.broker import MessageProxy
 
 
+class _Turn:
+    """An event for pika's consumer generator that carries no delivery: the consume call
+    returns ``(None, None, None)``, as at its inactivity timeout."""
+
+    method = properties = body = None
+
+
+_TURN = _Turn()
+
+
+def consume_events(inner: Any) -> Any:
+    """pika's events for the consume call of Dramatiq's consumer ``inner`` (its generator's
+    ``pending_events``), or None if this pika has none (or the in-process broker: no channel).
+    An event with no delivery appended there (:func:`turn_now`) makes the consume call return
+    at once, so the consumer loop turns and takes a held job."""
+    generator = getattr(getattr(inner, "channel", None), "_queue_consumer_generator", None)
+    return getattr(generator, "pending_events", None)
+
+
+def turn_now(events: Any) -> None:
+    """Have the consume call return at once (once, however many jobs were held)."""
+    if events is not None and not any(event is _TURN for event in events):
+        events.append(_TURN)
+
+
+def forget_turns(events: Any) -> None:
+    """Take the turn events out of pika's generator before the consumer is cancelled: its
+    cancel rejects every pending event as a delivery."""
+    if events is not None:
+        kept = [event for event in events if event is not _TURN]
+        events.clear()
+        events.extend(kept)
+
+
 class WokenHere(MessageProxy):
     """A woken job run by the process that woke it: a delivery with no RabbitMQ tag.
 
@@ -70,7 +104,7 @@ class HeldWakes:
         self._jobs: deque[WokenHere] = deque()
         self._unsettled: set[str] = set()
         #: Outcomes of held jobs that ended after their consumer closed (a lost connection),
-        #: for the queue's next consumer to write and settle (``consumer._Owing``).
+        #: for the queue's next consumer to write and settle (``owed_marks.Owing``).
         self._orphans: list[Any] = []
 
     def hold(self, messages: list[WokenHere]) -> None:
