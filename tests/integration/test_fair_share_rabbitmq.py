@@ -229,6 +229,54 @@ def test_a_job_woken_and_run_here_is_taken_over_once_its_killed_worker_goes_stal
     assert slots(a.id) == [] and dead_lettered(pg_rabbit.amqp_url) == 0
 
 
+def lock_waiters() -> list[int]:
+    """The backends of this database waiting for a lock."""
+    with system_session() as session:
+        rows = session.execute(
+            text(
+                "SELECT pid FROM pg_stat_activity WHERE datname = current_database()"
+                " AND wait_event_type = 'Lock' AND pid <> pg_backend_pid()"
+            )
+        )
+        return [int(pid) for (pid,) in rows]
+
+
+def test_a_woken_job_whose_worker_dies_before_its_outcome_is_written_keeps_its_slot(
+    pg_rabbit, start_fair_worker: StartWorker, tmp_path: Path
+) -> None:
+    # A job run where it woke has no RabbitMQ delivery to bring it back: its reservation does.
+    # Freed as the job ended (as a RabbitMQ delivery's contended slot is) and the process then
+    # killed before the outcome was written, the job was left running, or queued if shorter
+    # than a running mark, with no slot and no message: never run again (make test's
+    # jobs-kill chaos found one).
+    a = make_business()
+    set_limits(a.id, {"test_fair": 1})
+    log = tmp_path / "runs.log"
+    first = start_fair_worker(job_slot_reservation_s="600")  # the reservation never expires here
+    spans(a.id, log, 1, 1.5)
+    wait_for(lambda: starts(log) == [a.id], timeout=60, what="A's first job to hold its slot")
+    held = enqueue(fair_actors.SPAN, business_id=a.id, log=str(log), seconds=2.0).job_id
+    assert parked(a.id) == 1
+    wait_for(
+        lambda: job_row(held).status == "running" and slot_of(held) == [None],
+        timeout=60,
+        what="the woken job to run here in its reservation",
+    )
+    with system_session() as session:
+        # PostgreSQL holds the job's outcome back: the process dies before it is written.
+        session.execute(select(Job.id).where(Job.id == held).with_for_update())
+        [writer] = wait_for(lock_waiters, timeout=30, what="the outcome's write to wait")
+        first.kill()
+        session.execute(text("SELECT pg_terminate_backend(:pid)"), {"pid": writer})
+        session.rollback()
+    assert job_row(held).status == "running" and slot_of(held) == [None]
+
+    start_fair_worker(job_slot_reservation_s="600")
+    wait_for(lambda: all_succeeded(a.id), timeout=90, what="the killed job to be taken over")
+    assert (job_row(held).deliveries, len(starts(log))) == (2, 3)
+    assert slots(a.id) == [] and dead_lettered(pg_rabbit.amqp_url) == 0
+
+
 def test_a_worker_stopped_gracefully_publishes_the_woken_jobs_it_did_not_run(
     pg_rabbit, start_fair_worker: StartWorker, tmp_path: Path
 ) -> None:

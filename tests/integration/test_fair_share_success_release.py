@@ -15,7 +15,7 @@ from switchboard.common.jobs.catalog import PROCESS_WHATSAPP_WEBHOOK
 from switchboard.common.jobs.enqueue import enqueue_many, prepare_job
 from switchboard.common.models import Business, Job, JobSlot
 from switchboard.common.settings import Settings
-from switchboard.worker.runtime import fair_share, ledger
+from switchboard.worker.runtime import fair_share, ledger, woken_here
 from tests.support.factories import make_business
 
 pytestmark = pytest.mark.integration
@@ -79,6 +79,35 @@ def test_a_success_frees_its_slot_in_its_own_statement_and_wakes_the_parked_job(
     assert parked is None
     published = [queue.get_nowait() for _ in range(queue.qsize())]
     assert [_job_id(body) for body in published] == [third]
+
+
+def test_the_jobs_a_consumer_thread_s_success_wakes_go_to_it_not_to_the_broker(
+    business_id: int,
+) -> None:
+    """Written by a queue's consumer thread (``consumer._write_owed``), a success's woken jobs
+    are offered to that consumer to run in its process; only those it declines are published."""
+    share = fair_share.fair_share()
+    assert share is not None
+    first, second = _enqueue(business_id, 1, 2)
+    _start(share, business_id, first)
+    assert _start(share, business_id, second) == "contended"
+    third, fourth = _enqueue(business_id, 3, 4)  # parked behind them
+    queue = get_broker().queues["whatsapp"]  # the stub broker's
+    while not queue.empty():
+        queue.get_nowait()
+    offered: list[Message] = []
+
+    def hold_one(messages: list[Message]) -> list[Message]:
+        offered.extend(messages)
+        return messages[1:]
+
+    with woken_here.holding(hold_one):
+        ledger.mark_succeeded_many([ledger.success_outcome(first), ledger.success_outcome(second)])
+
+    assert [message.message_id for message in offered] == [third, fourth]
+    assert all(message.options[fair_share.WOKEN] == 0 for message in offered)
+    published = [queue.get_nowait() for _ in range(queue.qsize())]
+    assert [_job_id(body) for body in published] == [fourth]  # the one it declined
 
 
 def test_a_success_whose_slot_was_freed_as_it_ended_frees_nothing_more(

@@ -21,8 +21,13 @@ from switchboard.worker.runtime import ledger
 from switchboard.worker.runtime.broker import worker_broker
 from switchboard.worker.runtime.consumer import LedgerConsumer
 from switchboard.worker.runtime.fair_share import WOKEN
-from switchboard.worker.runtime.owed_marks import owe_success, requeue_instead_of_ack
-from switchboard.worker.runtime.woken_here import WokenHere, held_wakes
+from switchboard.worker.runtime.owed_marks import (
+    defer_retry,
+    owe_outcome,
+    owe_success,
+    requeue_instead_of_ack,
+)
+from switchboard.worker.runtime.woken_here import WokenHere, free_when_settled, held_wakes
 from tests.integration.test_jobs_rabbitmq import job, queue_depth
 from tests.support.actors import NOOP
 from tests.support.factories import make_business
@@ -197,3 +202,42 @@ def test_a_held_job_ending_after_its_consumer_closed_is_settled_by_the_next_one(
         assert held_wakes(QUEUE).unsettled() == 0
     finally:
         new.close()
+
+
+@pytest.mark.parametrize("outcome", ["retried", "succeeded"])
+def test_a_held_job_s_slot_is_freed_once_its_outcome_is_written(
+    pg_rabbit, queues: str, outcome: str
+) -> None:
+    # No RabbitMQ delivery brings a held job back: until its outcome is written, its
+    # reservation does (``woken_here.free_when_settled``). A failure's slot is freed once the
+    # failure is settled; a success's by its mark's own statement, not again.
+    business = make_business()
+    job_id = enqueue(NOOP, business_id=business.id).job_id
+    drain(queues, QUEUE)  # the job's own publication: this test wakes it instead
+    consumer = consumer_of(queues, pg_rabbit)
+    try:
+        assert consumer.free_slot("ended-job", waking(woken().copy(message_id=job_id)))
+        held = next(consumer)
+        assert isinstance(held, WokenHere)
+        assert ledger.mark_started(job_id, max_unfinished=3) is not None
+        freed: list[str] = []
+        free_when_settled(held, lambda: freed.append(job(job_id).status))
+        if outcome == "retried":
+            owe_outcome(held, ledger.failure_outcome(job_id, "boom", status="queued"))
+            defer_retry(held, None)
+        else:
+            owe_success(held, job_id)
+        consumer.ack(held)  # the job ended: its outcome is owed
+        assert freed == [] and job(job_id).status == "running"
+        delivered = next(consumer)  # the turn that writes and settles it
+        if outcome == "retried":
+            assert freed == ["queued"]  # after the failure's mark
+            retry = delivered or wait_for(lambda: next(consumer), what="the retry, via RabbitMQ")
+            assert retry.message_id == job_id and not isinstance(retry, WokenHere)
+            consumer.ack(retry)
+        else:
+            assert delivered is None
+            assert freed == [] and job(job_id).status == "succeeded"
+        assert held_wakes(QUEUE).unsettled() == 0
+    finally:
+        consumer.close()

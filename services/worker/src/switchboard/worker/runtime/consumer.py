@@ -60,7 +60,10 @@ from switchboard.worker.runtime.woken_here import (
     forget_turns,
     held_here,
     held_wakes,
+    holding,
+    keep_slot,
     republished,
+    settled_slot,
     turn_now,
 )
 
@@ -129,16 +132,20 @@ class LedgerConsumer(Consumer):
         with self._lock:
             job_ids, self._freed = self._freed, []
         try:
-            woken = release(job_ids)
-            elsewhere = []
-            for message in woken:
-                if self._may_hold(message):
-                    self._hold([WokenHere(message)])
-                else:
-                    elsewhere.append(message)
-            self._publish_on_channel(elsewhere)
+            self._publish_on_channel(self._hold_woken(release(job_ids)))
         except Exception as exc:  # the sweep frees finished jobs' slots and expires the rest
             log.warning("jobs.slot_release_failed", jobs=len(job_ids), error=str(exc)[:300])
+
+    def _hold_woken(self, woken: list[Any]) -> list[Any]:
+        """Hold the woken jobs this process may run itself (:meth:`_may_hold`); the others, to
+        publish."""
+        elsewhere = []
+        for message in woken:
+            if self._may_hold(message):
+                self._hold([WokenHere(message)])
+            else:
+                elsewhere.append(message)
+        return elsewhere
 
     def _may_hold(self, message: Any) -> bool:
         """A woken job this consumer may hand to its own threads: of its queue, not delayed,
@@ -189,6 +196,7 @@ class LedgerConsumer(Consumer):
     def ack(self, message: MessageProxy) -> None:
         """Called by a worker thread; a message that owes its outcome mark waits for it."""
         if message.__dict__.pop(REQUEUE, False):
+            keep_slot(message)
             self._requeue_now(message)
             self._written_now(message)
             return
@@ -196,6 +204,7 @@ class LedgerConsumer(Consumer):
             return
         if held_here(message) and self._held is not None:
             self._held.settled(message.message_id)  # nothing to acknowledge
+            settled_slot(message, freed=False)
         else:
             self._inner.ack(message)
 
@@ -259,8 +268,10 @@ class LedgerConsumer(Consumer):
         return owed
 
     def _write_owed(self) -> None:
-        """In the connection's thread: commit the owed marks, then settle the messages."""
-        written, refused, error = commit(self._take_owed())
+        """In the connection's thread: commit the owed marks, then settle the messages. The
+        jobs the successes' statement wakes for this queue are held here."""
+        with holding(self._hold_woken):
+            written, refused, error = commit(self._take_owed())
         tell_written(written)
         if refused:
             log.warning(
@@ -314,13 +325,16 @@ class LedgerConsumer(Consumer):
         """Settle a job this process woke and ran (``woken_here.py``): nothing to acknowledge;
         its retry published (if RabbitMQ refuses it, the job is held again and runs again
         here, as RabbitMQ would redeliver it); a dead one published to the dead-letter queue,
-        where RabbitMQ would have moved its delivery."""
+        where RabbitMQ would have moved its delivery. Its slot is freed then, unless its
+        success's statement freed it (``woken_here.free_when_settled``)."""
         message = item.message
         if self._held is not None:
             self._held.settled(message.message_id)
         if item.retry and not self._publish_retry(item):
+            keep_slot(message)
             self._hold([WokenHere(message._message, redelivered=True)])
-        elif item.dead_letter:
+            return
+        if item.dead_letter:
             try:
                 self._publish_on_channel([message._message], queue=xq_name(message.queue_name))
             except Exception as exc:  # the ledger keeps the dead job and its message
@@ -329,6 +343,8 @@ class LedgerConsumer(Consumer):
                     job_id=message.message_id,
                     error=ledger.describe_error(exc),
                 )
+        success = item.outcome is not None and not ledger.is_failure(item.outcome)
+        settled_slot(message, freed=success)
 
     def _hold(self, messages: list[WokenHere]) -> None:
         """Hold jobs for this process's threads (from the connection's thread) and have the

@@ -22,12 +22,14 @@ or others wait) is freed as its job ends, by the queue's consumer thread (``cons
 freed slots in one statement; the woken jobs of its queue run in this process,
 ``woken_here.py``, the others are published on its channel), so the worker thread goes on at
 once; other successes free theirs in their success marks' statement, one per
-batch (``ledger.py``); failures and skipped deliveries one at a time. About once a second each
-worker sweeps, from its consumer loop: slots of a worker whose heartbeat went stale (SIGKILL,
-out of memory) and of finished jobs are freed, reservations not started within
-``JOB_SLOT_RESERVATION_S`` are parked again, a reserved job whose worker died while running it
-gets a ``republished`` copy that takes it over (migration 0044), and any business with parked
-jobs and free slots gets them.
+batch (``ledger.py``); failures and skipped deliveries one at a time. A job the process woke
+and ran itself keeps its slot until its outcome is written (no RabbitMQ delivery would bring
+it back): its success's statement frees it, and holds the jobs that wakes for the queue.
+About once a second each worker sweeps, from its consumer loop: slots of a worker whose
+heartbeat went stale (SIGKILL, out of memory) and of finished jobs are freed, reservations not
+started within ``JOB_SLOT_RESERVATION_S`` are parked again, a reserved job whose worker died
+while running it gets a ``republished`` copy that takes it over (migration 0044), and any
+business with parked jobs and free slots gets them.
 
 PostgreSQL only: embedded mode (one process, SQLite) runs in arrival order. With
 ``JOB_FAIR_SHARE`` off, the sweep publishes whatever is still parked, in arrival order.
@@ -41,6 +43,7 @@ import threading
 import time
 from collections.abc import Sequence
 from datetime import timedelta
+from functools import partial
 from typing import Any
 
 import dramatiq
@@ -60,7 +63,12 @@ from switchboard.worker.runtime.consumer import consumer_of
 from switchboard.worker.runtime.heartbeat import worker_identity
 from switchboard.worker.runtime.ledger_connections import BatchConnection, connect, execute_all
 from switchboard.worker.runtime.middleware import skipped_as_running
-from switchboard.worker.runtime.woken_here import held_here, hold_unpublished
+from switchboard.worker.runtime.woken_here import (
+    free_when_settled,
+    held_first,
+    held_here,
+    hold_unpublished,
+)
 
 log = get_logger("switchboard.jobs")
 
@@ -277,12 +285,32 @@ class _SuccessRelease:
     @staticmethod
     def publish(woken: list[str]) -> None:
         try:
-            _publish([_woken_message(payload) for payload in woken])
+            _publish(held_first([_woken_message(payload) for payload in woken]))
         except Exception as exc:  # their reservations expire: the sweep parks them again
             log.warning("jobs.wake_publish_failed", error=_describe(exc))
 
 
 ledger.slot_release = _SuccessRelease()
+
+
+def _free_settled(job_id: str, queue_name: str) -> None:
+    """Free an ended job's slot: by its queue's consumer thread (with others', ``free_slot``),
+    else here."""
+    share = fair_share()
+    consumer = consumer_of(queue_name)
+    if share is not None and consumer is not None and consumer.free_slot(job_id, share.woken):
+        return
+    _release(job_id)
+
+
+def _release(job_id: str) -> None:
+    share = fair_share()
+    if share is None:
+        return
+    try:
+        share.release([job_id])
+    except Exception as exc:  # the sweep frees it once the job's row is final
+        log.warning("jobs.slot_release_failed", job_id=job_id, error=_describe(exc))
 
 
 def _describe(exc: BaseException) -> str:
@@ -370,45 +398,29 @@ class FairShareMiddleware(Middleware):
         exception: BaseException | None = None,
     ) -> None:
         held = message.__dict__.pop(_SLOT, None)
-        # A success's slot is freed with its mark, unless others wait for it: then at once.
+        if held and held_here(message):
+            # Nothing would deliver this job again if its outcome were lost with the process:
+            # its reservation stays until the outcome is written. A success's statement frees
+            # it; a failure's is freed once settled (the sweep takes a running job over from
+            # a dead worker, or expires the reservation of one still queued).
+            free_when_settled(
+                message, partial(_free_settled, message.message_id, message.queue_name)
+            )
+            return
+        # A success's slot is freed with its mark, unless others wait for it: then at once
+        # (RabbitMQ delivers the job again if the process dies before the mark).
         if held == "contended" or (held and exception is not None):
             job_id = message.message_id
             if exception is None:  # its success batch will not free it again
                 with _freed_lock:
                     _freed.add(job_id)
-            share = fair_share()
-            consumer = consumer_of(message.queue_name)
-            if (
-                share is not None
-                and consumer is not None
-                and consumer.free_slot(job_id, share.woken)
-            ):
-                return
-            if held_here(message):
-                # Its consumer lost RabbitMQ, and nothing would deliver this job again if its
-                # outcome were lost with the process: its reservation stays until the outcome
-                # is written (a success's batch frees it; the sweep takes a running job over
-                # from a dead worker, or expires the reservation of one queued again).
-                with _freed_lock:
-                    _freed.discard(job_id)
-                return
-            self._release(job_id)
+            _free_settled(job_id, message.queue_name)
 
     def after_skip_message(self, broker: dramatiq.Broker, message: Any) -> None:
         # A job that runs keeps its slot: a woken delivery skipped beside it inherited the
         # slot of its reservation, not one of its own.
         if message.__dict__.pop(_SLOT, False) and not skipped_as_running(message):
-            self._release(message.message_id)
-
-    @staticmethod
-    def _release(job_id: str) -> None:
-        share = fair_share()
-        if share is None:
-            return
-        try:
-            share.release([job_id])
-        except Exception as exc:  # the sweep frees it once the job's row is final
-            log.warning("jobs.slot_release_failed", job_id=job_id, error=_describe(exc))
+            _release(message.message_id)
 
     def tick(self) -> None:
         """Sweep if ``interval_s`` has passed and no other thread is sweeping; never raises."""

@@ -13,11 +13,17 @@ What a held job has instead of RabbitMQ's guarantees:
 - a graceful stop, or a consumer that closes, publishes what it still holds (and the worker
   publishes those of its in-memory queue, ``Worker.stop``), marked ``republished``: the copy
   asks the ledger and runs in the job's reservation;
-- a process killed before the job started leaves its row ``queued`` and its slot reserved: the
-  sweep parks the job again once the reservation expires (``JOB_SLOT_RESERVATION_S``);
-- a process killed while the job ran leaves its row ``running`` on a worker whose heartbeat
-  goes stale: the sweep publishes a ``republished`` copy that takes the job over, at most one
-  per staleness period (migration 0044);
+- its reserved slot is kept until its outcome is written: a success's slot is freed in its
+  mark's own statement (and the jobs that wakes for this queue are held in turn), a failure's
+  once it is settled (:func:`free_when_settled`). So whenever the process dies, the job's row
+  is final or its reservation is still there:
+- a process killed before the job's outcome was written, its row still ``queued`` (a job
+  shorter than ``inflight.RUNNING_AFTER_S`` is never marked running), leaves its slot
+  reserved: the sweep parks the job again once the reservation expires
+  (``JOB_SLOT_RESERVATION_S``);
+- a process killed with the job's row ``running`` leaves it on a worker whose heartbeat goes
+  stale: the sweep publishes a ``republished`` copy that takes the job over, at most one per
+  staleness period (migration 0044);
 - a failure's retry is published once its mark is written, as for a RabbitMQ delivery; if
   RabbitMQ refuses it, the job is held again and runs again (as RabbitMQ would redeliver it);
   a dead one is published to the queue's dead-letter queue.
@@ -30,6 +36,9 @@ from __future__ import annotations
 
 import threading
 from collections import deque
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
 from typing import Any
 
 from dramatiq import Message
@@ -85,6 +94,53 @@ class WokenHere(MessageProxy):
 def held_here(message: Any) -> bool:
     """The delivery is a job this process woke and runs itself (no RabbitMQ tag)."""
     return isinstance(message, WokenHere)
+
+
+#: Set on a held job's delivery that still holds its slot after a failure (or with no outcome
+#: to write): what frees it once the delivery is settled (:func:`free_when_settled`).
+_FREE_WHEN_SETTLED = "switchboard_free_when_settled"
+
+
+def free_when_settled(message: Any, free: Callable[[], None]) -> None:
+    """Free a held job's slot only once its delivery is settled (``fair_share.py``): until its
+    outcome is written, its reservation is what brings the job back if the process dies."""
+    message.__dict__[_FREE_WHEN_SETTLED] = free
+
+
+def settled_slot(message: Any, *, freed: bool) -> None:
+    """The held job's delivery is settled: free its slot, unless ``freed`` already (its
+    success's statement did) or it owes none."""
+    free = message.__dict__.pop(_FREE_WHEN_SETTLED, None)
+    if free is not None and not freed:
+        free()
+
+
+def keep_slot(message: Any) -> None:
+    """The held job is held again, to run again: its slot stays its reservation."""
+    message.__dict__.pop(_FREE_WHEN_SETTLED, None)
+
+
+_holder: ContextVar[Callable[[list[Message[Any]]], list[Message[Any]]] | None] = ContextVar(
+    "switchboard_woken_holder", default=None
+)
+
+
+@contextmanager
+def holding(hold: Callable[[list[Message[Any]]], list[Message[Any]]]) -> Iterator[None]:
+    """While a consumer's thread writes outcome marks: the jobs their statement wakes go to
+    ``hold`` (which returns those it does not hold) instead of RabbitMQ (:func:`held_first`)."""
+    token = _holder.set(hold)
+    try:
+        yield
+    finally:
+        _holder.reset(token)
+
+
+def held_first(messages: list[Message[Any]]) -> list[Message[Any]]:
+    """Woken jobs: those the current consumer thread holds (:func:`holding`) are taken; the
+    others are returned, to publish."""
+    hold = _holder.get()
+    return messages if hold is None or not messages else hold(messages)
 
 
 def republished(message: MessageProxy | Message[Any]) -> Message[Any]:
