@@ -11,6 +11,7 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
+from dramatiq import Message
 from dramatiq.middleware import SkipMessage
 from sqlalchemy import func, select, text, update
 
@@ -373,6 +374,27 @@ def test_another_copy_of_a_woken_job_takes_its_reserved_slot_only_to_take_it_ove
     again = delivery(business_id, not_started, again=True, **{WOKEN: 0})
     FairShareMiddleware().before_process_message(get_broker(), again)  # not skipped
     assert _slot_worker(not_started) is None
+
+
+def test_a_retry_of_a_woken_attempt_finding_its_slot_still_reserved_is_sent_back_not_dropped(
+    business_id: int,
+) -> None:
+    # An attempt run where it woke frees its reserved slot once its failure is settled, just
+    # after its retry is published (``consumer._settle_held``). A retry delivered in between
+    # finds the reservation: dropped as another copy, it left the job queued with neither a
+    # slot nor a message once the slot was freed. It is sent back for later.
+    job_id = job_in(business_id, "queued")
+    _reserve(business_id, job_id, age_s=1)
+    broker = get_broker()
+    broker.declare_queue(NOOP.queue)
+    retry = delivery(business_id, job_id, again=False, retries=1, **{WOKEN: 0})
+    with pytest.raises(SkipMessage):
+        FairShareMiddleware().before_process_message(broker, retry)
+    [body] = list(broker.queues[f"{NOOP.queue}.DQ"].queue)
+    copy = Message.decode(body)
+    assert copy.message_id == job_id and copy.options["republished"] is True
+    assert (copy.options["retries"], copy.options[WOKEN]) == (1, 0)
+    assert _slot_worker(job_id) is None  # the reservation is left to its attempt
 
 
 def test_a_woken_delivery_sent_back_while_its_job_runs_here_leaves_the_slot_to_it(

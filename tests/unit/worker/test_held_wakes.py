@@ -10,7 +10,13 @@ from typing import Any
 import pytest
 from dramatiq import Message
 
-from switchboard.worker.runtime.woken_here import WokenHere, held_wakes, hold_unpublished
+from switchboard.worker.runtime.woken_here import (
+    WOKEN,
+    WokenHere,
+    held_again,
+    held_wakes,
+    hold_unpublished,
+)
 
 CONSUMED = "test_held_consumed"
 
@@ -38,3 +44,15 @@ def test_refused_wakes_of_a_consumed_queue_are_held_for_its_consumer(holder: Any
     assert isinstance(held, WokenHere) and held.message_id == mine.message_id
     assert held.redelivered is False  # its first start, in the slot reserved for it
     assert holder.next() is None and holder.unsettled() == 1
+
+
+def test_a_held_job_held_again_after_a_failed_attempt_keeps_its_reservation() -> None:
+    # Its retry could not be published: it runs again here, in the slot reserved when it
+    # woke. ``Retries`` counted the failed attempt in its options; the reservation follows, so
+    # the ledger's fair share sees the reservation's own attempt, not another copy to drop.
+    woken = WokenHere(message(CONSUMED, retries=0, **{WOKEN: 0}))
+    woken.options["retries"] += 1  # as ``Retries`` does before it enqueues the retry
+    again = held_again(woken)
+    assert isinstance(again, WokenHere) and again.redelivered is True
+    assert again.message_id == woken.message_id
+    assert (again.options["retries"], again.options[WOKEN]) == (1, 1)

@@ -58,6 +58,7 @@ from switchboard.worker.runtime.woken_here import (
     WokenHere,
     consume_events,
     forget_turns,
+    held_again,
     held_here,
     held_wakes,
     holding,
@@ -332,7 +333,7 @@ class LedgerConsumer(Consumer):
             self._held.settled(message.message_id)
         if item.retry and not self._publish_retry(item):
             keep_slot(message)
-            self._hold([WokenHere(message._message, redelivered=True)])
+            self._hold([held_again(message)])
             return
         if item.dead_letter:
             try:
@@ -395,7 +396,7 @@ class LedgerConsumer(Consumer):
         this process woke is held again, to start through the ledger's checks."""
         inner = self._inner
         if held_here(message):
-            again = WokenHere(message._message, redelivered=True)
+            again = held_again(message)
             try:
                 inner.connection.add_callback_threadsafe(partial(self._hold, [again]))
             except Exception:  # the connection is gone: the queue's next consumer takes it
@@ -431,13 +432,7 @@ class LedgerConsumer(Consumer):
         if refused:
             log.error("jobs.success_marks_lost", jobs=len(refused), error=error)
             if self._held is not None:
-                self._held.hold(
-                    [
-                        WokenHere(item.message._message, redelivered=True)
-                        for item in refused
-                        if held_here(item.message)
-                    ]
-                )
+                self._held.hold([held_again(item.message) for item in refused if held_here(item.message)])
         try:
             self._settle(written)
         except Exception as exc:  # redelivered later, then skipped as already final

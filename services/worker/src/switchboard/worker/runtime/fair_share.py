@@ -62,8 +62,9 @@ from switchboard.worker.runtime import ledger
 from switchboard.worker.runtime.consumer import consumer_of
 from switchboard.worker.runtime.heartbeat import worker_identity
 from switchboard.worker.runtime.ledger_connections import BatchConnection, connect, execute_all
-from switchboard.worker.runtime.middleware import skipped_as_running
+from switchboard.worker.runtime.middleware import requeue_delay_ms, send_back, skipped_as_running
 from switchboard.worker.runtime.woken_here import (
+    WOKEN,
     free_when_settled,
     held_first,
     held_here,
@@ -78,8 +79,6 @@ _SLOT = "switchboard_fair_slot"
 #: How often (at most) a worker process sweeps stale slots and wakes parked jobs.
 SWEEP_INTERVAL_S = 1.0
 
-#: The option a woken job is published with: the reservation of a slot for its attempt.
-WOKEN = "fair_share_slot"
 _TAKE = (
     "SELECT switchboard_take_slot(:job, :business, :queue, :worker, :defaults, :fresh, :message)"
 )
@@ -120,6 +119,8 @@ class FairShare:
         self.defaults = defaults_json(settings)
         self.stale_after = timedelta(seconds=settings.worker_stale_after_s)
         self.reservation = timedelta(seconds=settings.job_slot_reservation_s)
+        #: How long a retry that finds its failed attempt's slot still reserved waits.
+        self.send_back_ms = requeue_delay_ms(settings.worker_stale_after_s)
         self._shared_lock = threading.Lock()
         self._shared: psycopg.Connection[Any] | None = None
         self._pid = 0
@@ -323,6 +324,12 @@ def _of_woken_publication(message: Any) -> bool:
     return bool(message.options.get(WOKEN) == message.options.get("retries", 0))
 
 
+def _retry_of_woken(message: Any) -> bool:
+    """A retry's copy of a woken job's failed attempt (``Retries`` counted it after it woke)."""
+    woken_for = message.options.get(WOKEN)
+    return isinstance(woken_for, int) and message.options.get("retries", 0) > woken_for
+
+
 def _woken(message: Any) -> bool:
     """The first delivery of a woken job's publication: it starts in its reserved slot without
     asking. A redelivery or a copy published again asks (the job may run elsewhere), and
@@ -386,6 +393,13 @@ class FairShareMiddleware(Middleware):
             if _of_woken_publication(message):  # delivered again: its worker lost RabbitMQ
                 message.__dict__[_SLOT] = "contended"
                 return
+            if _retry_of_woken(message):
+                # Its failed attempt ran where it woke and frees its slot just after this copy
+                # was published (``consumer._settle_held``): dropped, the job would have
+                # neither. Sent back, it takes a slot of its own later.
+                send_back(broker, message, share.send_back_ms)
+                log.info("job.retry_sent_back", job_id=message.message_id)
+                raise SkipMessage("the failed attempt's reserved slot is not freed yet")
             log.info("job.copy_dropped", job_id=message.message_id, actor=message.actor_name)
             raise SkipMessage("the job's woken publication holds its reserved slot")
 

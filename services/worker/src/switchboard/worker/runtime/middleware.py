@@ -59,6 +59,24 @@ def skipped_as_running(message: Any) -> bool:
     return bool(message.__dict__.get(_RUNS))
 
 
+def requeue_delay_ms(stale_after_s: float) -> int:
+    """How long a delivery sent back for later waits (:func:`send_back`): half the time a
+    worker takes to be presumed dead."""
+    return max(100, round(stale_after_s * 500))
+
+
+def send_back(broker: dramatiq.Broker, message: Any, delay_ms: int) -> None:
+    """Publish a copy of the delivery, to be delivered after ``delay_ms``; the caller skips
+    this one. Marked ``republished``, the copy takes the checked path. If it cannot be
+    published, the consumer returns this delivery to its queue instead of acknowledging it."""
+    copy = message.copy(options={"republished": True})
+    try:
+        broker.enqueue(copy, delay=delay_ms)
+    except Exception as exc:
+        log.warning("job.requeue_failed", job_id=message.message_id, error=str(exc)[:200])
+        requeue_instead_of_ack(message)
+
+
 def _time_limit_s(message: Any) -> float:
     """How long an execution of the message may run before Dramatiq's ``TimeLimit`` ends it:
     its own limit (``enqueue(timeout=…)``), else its entry's, else Dramatiq's default."""
@@ -120,7 +138,7 @@ class LedgerMiddleware(Middleware):
     def __init__(self, *, max_unfinished_deliveries: int = 3, stale_after_s: float = 30.0) -> None:
         self.max_unfinished_deliveries = max_unfinished_deliveries
         self.stale_after_s = stale_after_s
-        self.requeue_delay_ms = max(100, round(stale_after_s * 500))
+        self.requeue_delay_ms = requeue_delay_ms(stale_after_s)
         # Jobs executing in this process, by id: a second delivery of one waits its turn.
         self._executing: set[str] = set()
         self._executing_lock = threading.Lock()
@@ -244,18 +262,12 @@ class LedgerMiddleware(Middleware):
     def _requeue(
         self, broker: dramatiq.Broker, message: Any, reason: str, detail: Any, *, runs: bool = False
     ) -> NoReturn:
-        """Publish the message again, to be delivered after ``requeue_delay_ms``, and skip
-        this delivery. Marked ``republished``, the copy takes the checked path. If it cannot be
-        published, the consumer returns this delivery to its queue instead of acknowledging it.
-        ``runs``: because the job runs (:func:`skipped_as_running`).
+        """Publish the message again, to be delivered after ``requeue_delay_ms``
+        (:func:`send_back`), and skip this delivery. ``runs``: because the job runs
+        (:func:`skipped_as_running`).
         """
         message.__dict__[_RUNS] = runs
-        copy = message.copy(options={"republished": True})
-        try:
-            broker.enqueue(copy, delay=self.requeue_delay_ms)
-        except Exception as exc:
-            log.warning("job.requeue_failed", job_id=message.message_id, error=str(exc)[:200])
-            requeue_instead_of_ack(message)
+        send_back(broker, message, self.requeue_delay_ms)
         log.info(
             "job.requeued",
             job_id=message.message_id,

@@ -45,6 +45,11 @@ from dramatiq import Message
 from dramatiq.broker import MessageProxy
 
 
+#: The option a woken job is published with: the reservation of a slot for its attempt (its
+#: ``retries`` when it woke; ``fair_share.py``).
+WOKEN = "fair_share_slot"
+
+
 class _Turn:
     """An event for pika's consumer generator that carries no delivery: the consume call
     returns ``(None, None, None)``, as at its inactivity timeout."""
@@ -141,6 +146,17 @@ def held_first(messages: list[Message[Any]]) -> list[Message[Any]]:
     others are returned, to publish."""
     hold = _holder.get()
     return messages if hold is None or not messages else hold(messages)
+
+
+def held_again(message: MessageProxy) -> WokenHere:
+    """A held job to run here again, through the ledger's checks, in the slot reserved for it:
+    its retry RabbitMQ refused, its mark lost with its consumer, or sent back by the ledger.
+    ``Retries`` counted the failed attempt in its options: the reservation is the attempt's
+    that runs next."""
+    inner = message._message
+    return WokenHere(
+        inner.copy(options={WOKEN: inner.options.get("retries", 0)}), redelivered=True
+    )
 
 
 def republished(message: MessageProxy | Message[Any]) -> Message[Any]:
