@@ -432,7 +432,9 @@ class LedgerConsumer(Consumer):
         if refused:
             log.error("jobs.success_marks_lost", jobs=len(refused), error=error)
             if self._held is not None:
-                self._held.hold([held_again(item.message) for item in refused if held_here(item.message)])
+                self._held.hold(
+                    [held_again(item.message) for item in refused if held_here(item.message)]
+                )
         try:
             self._settle(written)
         except Exception as exc:  # redelivered later, then skipped as already final

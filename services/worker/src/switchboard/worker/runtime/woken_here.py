@@ -44,7 +44,6 @@ from typing import Any
 from dramatiq import Message
 from dramatiq.broker import MessageProxy
 
-
 #: The option a woken job is published with: the reservation of a slot for its attempt (its
 #: ``retries`` when it woke; ``fair_share.py``).
 WOKEN = "fair_share_slot"
@@ -154,9 +153,7 @@ def held_again(message: MessageProxy) -> WokenHere:
     ``Retries`` counted the failed attempt in its options: the reservation is the attempt's
     that runs next."""
     inner = message._message
-    return WokenHere(
-        inner.copy(options={WOKEN: inner.options.get("retries", 0)}), redelivered=True
-    )
+    return WokenHere(inner.copy(options={WOKEN: inner.options.get("retries", 0)}), redelivered=True)
 
 
 def republished(message: MessageProxy | Message[Any]) -> Message[Any]:
