@@ -9,11 +9,11 @@ import tracemalloc
 
 import pytest
 from fastapi.testclient import TestClient
-from sqlalchemy import select, update
+from sqlalchemy import func, select, update
 
 from switchboard.common.db import tenant_session
 from switchboard.common.integrations.storage import make_recording_storage
-from switchboard.common.models import Lead, OutboundItem
+from switchboard.common.models import Lead, OutboundItem, OutboundRun
 from switchboard.common.settings import Settings
 from switchboard.domain.erasures import request_erasure
 from switchboard.domain.outbound import runs
@@ -363,3 +363,19 @@ def test_another_business_s_run_call_recording_and_conversation_are_404(
     assert mine.status_code == 422 and "not found" in mine.text  # their lead is not ours
     assert runs.get_run(other.id, run.id).run.status == "draft"
     assert f'data-history-run="{run.id}"' not in client.get("/dashboard/runs").text
+
+
+def test_a_run_form_naming_the_run_twice_is_refused_naming_the_field(client, business) -> None:
+    # Before, the last name given was kept and no one was told.
+    lead = rows.lead(business.id, name="Jane Roe")
+    csrf = log_in(client, business)
+    refused = client.post(
+        "/dashboard/runs",
+        data={"csrf_token": csrf, "name": ["Spring", "Autumn"], "lead_ids": [lead.id]},
+        follow_redirects=False,
+    )
+    assert refused.status_code == 422
+    assert "name" in refused.text and "given more than once (2 times)" in refused.text
+    with tenant_session(business.id) as session:
+        runs_made = select(func.count()).where(OutboundRun.business_id == business.id)
+        assert session.scalar(runs_made) == 0

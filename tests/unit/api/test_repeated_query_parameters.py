@@ -1,5 +1,5 @@
-"""A query parameter of one value given twice is a 422 naming it; a list parameter takes
-every value. The API's own routes are tried in
+"""A query parameter or a form field of one value given twice is a 422 naming it; a list
+parameter takes every value. The API's own routes are tried in
 ``tests/integration/api/test_malformed_parameters_on_postgres.py``; none of them declares a
 list, so the rule is tried here on a route that does."""
 
@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import Depends, FastAPI, Query
+from fastapi import Depends, FastAPI, Form, Query
 from fastapi.testclient import TestClient
 
 from switchboard.api.errors import install_error_handlers
@@ -23,6 +23,12 @@ def _app() -> FastAPI:
         tag: Annotated[list[str] | None, Query()] = None, limit: int = 1
     ) -> dict[str, object]:
         return {"tag": tag, "limit": limit}
+
+    @app.post("/form")
+    def form(
+        name: Annotated[str, Form()], tag: Annotated[list[str] | None, Form()] = None
+    ) -> dict[str, object]:
+        return {"name": name, "tag": tag}
 
     return app
 
@@ -40,3 +46,21 @@ def test_a_list_parameter_takes_every_value_and_one_of_one_value_only_one() -> N
             "type": "repeated_parameter",
         }
     ]
+
+
+def test_a_form_field_of_one_value_given_twice_is_a_422_naming_it() -> None:
+    client = TestClient(_app())
+
+    posted = client.post("/form", data={"name": "a", "tag": ["x", "y"]})
+    assert posted.json() == {"name": "a", "tag": ["x", "y"]}
+    refused = client.post("/form", data={"name": ["a", "b"], "tag": ["x", "y"]})
+    assert refused.status_code == 422
+    assert refused.json()["detail"] == [
+        {
+            "loc": ["body", "name"],
+            "msg": "given more than once (2 times): send it once",
+            "type": "repeated_parameter",
+        }
+    ]
+    # A name once in the query and once in the form is no repeat: each is counted apart.
+    assert client.post("/form?name=q", data={"name": "a"}).json() == {"name": "a", "tag": None}

@@ -1,10 +1,11 @@
-"""One value per query parameter that takes one: ``?limit=5&limit=500`` is a 422 naming
-``limit``, never an answer for one of the two.
+"""One value per query parameter or form field that takes one: ``?limit=5&limit=500`` is a
+422 naming ``limit``, never an answer for one of the two.
 
-A query string may carry a name more than once, and FastAPI reads the last value of a
-parameter declared as one: the client that sent ``limit=5`` first (a link built by appending,
-a proxy adding its own) was answered for ``limit=500``, and no one was told. A parameter
-declared as a list (``list[str]``) still takes every value given.
+A query string (or a form) may carry a name more than once, and FastAPI reads the last value
+of a parameter declared as one: the client that sent ``limit=5`` first (a link built by
+appending, a proxy adding its own) was answered for ``limit=500``, and no one was told. A
+parameter declared as a list (``list[str]``) still takes every value given. A form is read
+only for a route that has form fields, after FastAPI itself has read it (Starlette keeps it).
 
 One dependency of the whole app (``create_app``) checks every route, from the parameters
 FastAPI itself reads for it, a dependency's (``Paging``'s ``limit``) included. It costs a
@@ -16,9 +17,14 @@ before its parameters still answers first: an API key, the admin key or the inte
 from __future__ import annotations
 
 from collections import Counter
+from collections.abc import Callable, Iterable
+from collections.abc import Sequence as AnySequence
+from collections.abc import Set as AnySet
+from types import UnionType
+from typing import Annotated, Any, Union, get_args, get_origin
 
 from fastapi import Request, params
-from fastapi._compat import field_annotation_is_sequence
+from fastapi.dependencies.models import Dependant
 from fastapi.dependencies.utils import get_flat_params
 from fastapi.exceptions import RequestValidationError
 from fastapi.routing import APIRoute
@@ -36,27 +42,59 @@ async def _signed(request: Request) -> None:
 CHECKED_FIRST: dict[object, Check] = {**BEFORE_BODY, twilio_signed: _signed}
 
 
+def takes_many(annotation: object) -> bool:
+    """FastAPI reads a parameter as a list exactly when its annotation is a sequence or a set
+    (``str`` and ``bytes`` are not), optional or annotated."""
+    origin = get_origin(annotation)
+    if origin is Annotated:
+        return takes_many(get_args(annotation)[0])
+    if origin is Union or origin is UnionType:
+        return any(takes_many(arg) for arg in get_args(annotation))
+    kind = origin or annotation
+    return (
+        isinstance(kind, type)
+        and issubclass(kind, AnySequence | AnySet)
+        and not issubclass(kind, str | bytes)
+    )
+
+
 def single_value_params(route: APIRoute) -> list[str]:
-    """The names of ``route``'s query parameters that take one value: FastAPI reads a
-    parameter as a list exactly when its annotation is a sequence (``str`` is not one)."""
+    """The names of ``route``'s query parameters that take one value."""
+    return _single(get_flat_params(route.dependant), params.Query)
+
+
+def single_value_fields(route: APIRoute) -> list[str]:
+    """The names of ``route``'s form fields that take one value."""
+    return _single(_body_params(route.dependant), params.Form)
+
+
+def _body_params(dependant: Dependant) -> list[Any]:
+    """The body parameters of ``dependant`` and of its dependencies."""
+    found = list(dependant.body_params)
+    for dependency in dependant.dependencies:
+        found += _body_params(dependency)
+    return found
+
+
+def _single(fields: Iterable[Any], kind: type[params.Param] | type[params.Body]) -> list[str]:
     return [
         field.alias
-        for field in get_flat_params(route.dependant)
-        if isinstance(field.field_info, params.Query)
-        and not field_annotation_is_sequence(field.field_info.annotation)
+        for field in fields
+        if isinstance(field.field_info, kind) and not takes_many(field.field_info.annotation)
     ]
 
 
 async def one_value_each(request: Request) -> None:
-    """Dependency: a 422 naming each parameter of one value that the query gives twice."""
-    names = [name for name, _ in request.query_params.multi_items()]
-    if len(names) == len(set(names)):
-        return
+    """Dependency: a 422 naming each parameter of one value that the query or the form gives
+    more than once."""
     route = request.scope.get("route")
     if not isinstance(route, APIRoute):
         return
-    given = Counter(names)
-    repeated = [name for name in single_value_params(route) if given[name] > 1]
+    repeated = _repeated("query", request.query_params.multi_items(), single_value_params, route)
+    fields = single_value_fields(route)
+    if fields:
+        form = await request.form()  # FastAPI read it already: no second read
+        repeated += _repeated("body", form.multi_items(), lambda _: fields, route)
     if not repeated:
         return
     for call in calls_of(route.dependant):
@@ -65,10 +103,24 @@ async def one_value_each(request: Request) -> None:
     raise RequestValidationError(
         [
             {
-                "loc": ("query", name),
-                "msg": f"given more than once ({given[name]} times): send it once",
+                "loc": (where, name),
+                "msg": f"given more than once ({count} times): send it once",
                 "type": "repeated_parameter",
             }
-            for name in repeated
+            for where, name, count in repeated
         ]
     )
+
+
+def _repeated(
+    where: str,
+    items: Iterable[tuple[str, object]],
+    single: Callable[[APIRoute], list[str]],
+    route: APIRoute,
+) -> list[tuple[str, str, int]]:
+    """(where, name, times) of each name of one value given more than once."""
+    names = [name for name, _ in items]
+    if len(names) == len(set(names)):
+        return []  # the usual case: no name repeats, the route's parameters are not looked at
+    given = Counter(names)
+    return [(where, name, given[name]) for name in single(route) if given[name] > 1]
