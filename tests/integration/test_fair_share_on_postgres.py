@@ -376,6 +376,15 @@ def test_another_copy_of_a_woken_job_takes_its_reserved_slot_only_to_take_it_ove
     assert _slot_worker(not_started) is None
 
 
+def _woken_not_started(business_id: int) -> tuple[str, Any]:
+    """A queued job holding the slot reserved when it woke, a second ago; the broker (stub)."""
+    job_id = job_in(business_id, "queued")
+    _reserve(business_id, job_id, age_s=1)
+    broker = get_broker()
+    broker.declare_queue(NOOP.queue)
+    return job_id, broker
+
+
 def test_a_retry_of_a_woken_attempt_finding_its_slot_still_reserved_is_sent_back_not_dropped(
     business_id: int,
 ) -> None:
@@ -383,10 +392,7 @@ def test_a_retry_of_a_woken_attempt_finding_its_slot_still_reserved_is_sent_back
     # after its retry is published (``consumer._settle_held``). A retry delivered in between
     # finds the reservation: dropped as another copy, it left the job queued with neither a
     # slot nor a message once the slot was freed. It is sent back for later.
-    job_id = job_in(business_id, "queued")
-    _reserve(business_id, job_id, age_s=1)
-    broker = get_broker()
-    broker.declare_queue(NOOP.queue)
+    job_id, broker = _woken_not_started(business_id)
     retry = delivery(business_id, job_id, again=False, retries=1, **{WOKEN: 0})
     with pytest.raises(SkipMessage):
         FairShareMiddleware().before_process_message(broker, retry)
@@ -403,10 +409,7 @@ def test_a_woken_delivery_sent_back_while_its_job_runs_here_leaves_the_slot_to_i
     # Another delivery of the job runs in this process (it took the job over); the woken
     # publication arrives, inherits the reservation, and the ledger sends it back for later.
     # Its skip must not free the slot the running execution holds.
-    job_id = job_in(business_id, "queued")
-    _reserve(business_id, job_id, age_s=1)
-    broker = get_broker()
-    broker.declare_queue(NOOP.queue)
+    job_id, broker = _woken_not_started(business_id)
     fair, ledger_middleware = FairShareMiddleware(), LedgerMiddleware()
 
     # The woken publication's redelivery runs; its first delivery arrives after.

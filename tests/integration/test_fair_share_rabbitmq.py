@@ -18,7 +18,7 @@ from switchboard.common.db import system_session
 from switchboard.common.jobs import enqueue
 from switchboard.common.models import Business, Job, JobSlot
 from tests.support import fair_actors
-from tests.support.factories import make_business
+from tests.support.factories import TestBusiness, make_business
 from tests.support.processes import ServiceProcess
 from tests.support.waiting import wait_for
 
@@ -200,18 +200,27 @@ def slot_of(job_id: str) -> list[str | None]:
         return list(session.scalars(select(JobSlot.worker_id).where(JobSlot.job_id == job_id)))
 
 
+def holding_the_only_slot(
+    start_fair_worker: StartWorker, log: Path, seconds: float
+) -> tuple[TestBusiness, ServiceProcess]:
+    """A business with one slot in ``test_fair``, its first job (``seconds`` long) running in it
+    on a worker whose reservations never expire in these tests; the business and the worker."""
+    a = make_business()
+    set_limits(a.id, {"test_fair": 1})
+    worker = start_fair_worker(job_slot_reservation_s="600")
+    spans(a.id, log, 1, seconds)
+    wait_for(lambda: starts(log) == [a.id], timeout=60, what="A's first job to hold its slot")
+    return a, worker
+
+
 def test_a_job_woken_and_run_here_is_taken_over_once_its_killed_worker_goes_stale(
     pg_rabbit, start_fair_worker: StartWorker, tmp_path: Path
 ) -> None:
     # The worker runs the job its own slot woke without publishing it (``woken_here.py``):
     # killed mid-run, no RabbitMQ delivery comes back. The sweep's copy takes it over
     # (migration 0044); without it the job stays running and holds A's only slot for good.
-    a = make_business()
-    set_limits(a.id, {"test_fair": 1})
     log, marker = tmp_path / "runs.log", tmp_path / "held"
-    first = start_fair_worker(job_slot_reservation_s="600")  # the reservation never expires here
-    spans(a.id, log, 1, 1.0)
-    wait_for(lambda: starts(log) == [a.id], timeout=60, what="A's first job to hold its slot")
+    a, first = holding_the_only_slot(start_fair_worker, log, 1.0)
     held = enqueue(
         fair_actors.HOLD_UNTIL_KILLED, business_id=a.id, log=str(log), marker=str(marker)
     ).job_id
@@ -249,12 +258,8 @@ def test_a_woken_job_whose_worker_dies_before_its_outcome_is_written_keeps_its_s
     # killed before the outcome was written, the job was left running, or queued if shorter
     # than a running mark, with no slot and no message: never run again (make test's
     # jobs-kill chaos found one).
-    a = make_business()
-    set_limits(a.id, {"test_fair": 1})
     log = tmp_path / "runs.log"
-    first = start_fair_worker(job_slot_reservation_s="600")  # the reservation never expires here
-    spans(a.id, log, 1, 1.5)
-    wait_for(lambda: starts(log) == [a.id], timeout=60, what="A's first job to hold its slot")
+    a, first = holding_the_only_slot(start_fair_worker, log, 1.5)
     held = enqueue(fair_actors.SPAN, business_id=a.id, log=str(log), seconds=2.0).job_id
     assert parked(a.id) == 1
     wait_for(
@@ -280,12 +285,8 @@ def test_a_woken_job_whose_worker_dies_before_its_outcome_is_written_keeps_its_s
 def test_a_worker_stopped_gracefully_publishes_the_woken_jobs_it_did_not_run(
     pg_rabbit, start_fair_worker: StartWorker, tmp_path: Path
 ) -> None:
-    a = make_business()
-    set_limits(a.id, {"test_fair": 1})
     log = tmp_path / "runs.log"
-    first = start_fair_worker(job_slot_reservation_s="600")  # the reservation never expires here
-    spans(a.id, log, 1, 2.0)
-    wait_for(lambda: starts(log) == [a.id], timeout=60, what="A's first job to hold its slot")
+    a, first = holding_the_only_slot(start_fair_worker, log, 2.0)
     spans(a.id, log, 1, 0.05)
     assert parked(a.id) == 1
     # Stopping, the worker finishes its running job, whose slot wakes the parked one: the
