@@ -282,6 +282,26 @@ def test_a_woken_job_whose_worker_dies_before_its_outcome_is_written_keeps_its_s
     assert slots(a.id) == [] and dead_lettered(pg_rabbit.amqp_url) == 0
 
 
+def test_a_woken_job_that_fails_where_it_woke_frees_its_slot_for_its_retry(
+    pg_rabbit, start_fair_worker: StartWorker, tmp_path: Path
+) -> None:
+    # Its slot is freed once its failure is settled, after its retry is published: kept, the
+    # retry would be parked behind it for good; the retry, reaching a worker before the slot
+    # is freed, is sent back for later, not dropped.
+    log, marker = tmp_path / "runs.log", tmp_path / "failed"
+    a, _ = holding_the_only_slot(start_fair_worker, log, 1.0)
+    failing = enqueue(
+        fair_actors.FAIL_ONCE, business_id=a.id, log=str(log), marker=str(marker)
+    ).job_id
+    spans(a.id, log, 1, 0.05)  # behind it: its slot must come free again after the retry
+    assert parked(a.id) == 2
+    wait_for(lambda: all_succeeded(a.id), timeout=60, what="the retry and the job behind it")
+    row = job_row(failing)
+    assert (row.failures, row.attempts) == (1, 2)
+    assert len(starts(log)) == 4 and fair_actors.most_at_once(log, a.id) == 1
+    assert slots(a.id) == [] and parked(a.id) == 0 and dead_lettered(pg_rabbit.amqp_url) == 0
+
+
 def test_a_worker_stopped_gracefully_publishes_the_woken_jobs_it_did_not_run(
     pg_rabbit, start_fair_worker: StartWorker, tmp_path: Path
 ) -> None:

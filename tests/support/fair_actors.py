@@ -17,6 +17,7 @@ from switchboard.common.jobs.catalog import ActorSpec
 
 SPAN = ActorSpec("test_fair_span_job", "test_fair", timeout_s=120, max_retries=3)
 HOLD_UNTIL_KILLED = ActorSpec("test_fair_hold_job", "test_fair", timeout_s=120, max_retries=3)
+FAIL_ONCE = ActorSpec("test_fair_fail_once_job", "test_fair", timeout_s=120, max_retries=3)
 
 
 def _log(log: str, event: str, business_id: int) -> None:
@@ -43,6 +44,19 @@ def test_fair_hold_job(*, business_id: int, log: str, marker: str) -> None:
         time.sleep(120)
         raise AssertionError("the worker should have been killed")
     _log(log, "end", business_id)
+
+
+@job_actor(FAIL_ONCE)
+def test_fair_fail_once_job(*, business_id: int, log: str, marker: str) -> None:
+    """The first run fails (its retry follows); the next one succeeds. Both log their end."""
+    _log(log, "start", business_id)
+    path = Path(marker)
+    try:
+        if not path.exists():
+            path.write_text(str(os.getpid()))
+            raise RuntimeError("the first run fails")
+    finally:
+        _log(log, "end", business_id)
 
 
 def events(log: Path) -> list[tuple[float, str, int, str]]:
