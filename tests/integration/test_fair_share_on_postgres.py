@@ -26,8 +26,9 @@ from switchboard.common.models import Business, Job, JobSlot, OutboxMessage
 from switchboard.common.settings import Settings, get_settings
 from switchboard.domain.operations import queue_rows
 from switchboard.worker.runtime import fair_share as fair_share_runtime
-from switchboard.worker.runtime.fair_share import WOKEN, FairShareMiddleware
+from switchboard.worker.runtime.fair_share import FairShareMiddleware
 from switchboard.worker.runtime.middleware import LedgerMiddleware
+from switchboard.worker.runtime.woken_messages import WOKEN
 from tests.support.actors import NOOP
 from tests.support.clock import MonotonicClock
 from tests.support.deliveries import delivery

@@ -16,6 +16,7 @@ from switchboard.common.jobs.enqueue import enqueue_many, prepare_job
 from switchboard.common.models import Business, Job, JobSlot
 from switchboard.common.settings import Settings
 from switchboard.worker.runtime import fair_share, ledger, woken_here
+from switchboard.worker.runtime.woken_messages import WOKEN
 from tests.support.factories import make_business
 
 pytestmark = pytest.mark.integration
@@ -105,7 +106,7 @@ def test_the_jobs_a_consumer_thread_s_success_wakes_go_to_it_not_to_the_broker(
         ledger.mark_succeeded_many([ledger.success_outcome(first), ledger.success_outcome(second)])
 
     assert [message.message_id for message in offered] == [third, fourth]
-    assert all(message.options[fair_share.WOKEN] == 0 for message in offered)
+    assert all(message.options[WOKEN] == 0 for message in offered)
     published = [queue.get_nowait() for _ in range(queue.qsize())]
     assert [_job_id(body) for body in published] == [fourth]  # the one it declined
 
@@ -144,7 +145,7 @@ def test_a_consumer_threads_release_frees_the_slot_and_returns_the_woken_job(
     woken = share.woken([second])
 
     assert [message.message_id for message in woken] == [third]
-    assert woken[0].options[fair_share.WOKEN] == 0
+    assert woken[0].options[WOKEN] == 0
     with system_session() as session:
         held = dict(session.execute(select(JobSlot.job_id, JobSlot.worker_id)).all())
     assert second not in held

@@ -20,7 +20,6 @@ from switchboard.common.jobs.broker import use_broker
 from switchboard.worker.runtime import ledger
 from switchboard.worker.runtime.broker import worker_broker
 from switchboard.worker.runtime.consumer import LedgerConsumer
-from switchboard.worker.runtime.fair_share import WOKEN
 from switchboard.worker.runtime.owed_marks import (
     defer_retry,
     owe_outcome,
@@ -28,6 +27,7 @@ from switchboard.worker.runtime.owed_marks import (
     requeue_instead_of_ack,
 )
 from switchboard.worker.runtime.woken_here import WokenHere, free_when_settled, held_wakes
+from switchboard.worker.runtime.woken_messages import WOKEN
 from tests.integration.test_jobs_rabbitmq import job, queue_depth
 from tests.support.actors import NOOP
 from tests.support.factories import make_business

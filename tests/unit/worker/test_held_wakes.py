@@ -11,12 +11,12 @@ import pytest
 from dramatiq import Message
 
 from switchboard.worker.runtime.woken_here import (
-    WOKEN,
     WokenHere,
     held_again,
     held_wakes,
     hold_unpublished,
 )
+from switchboard.worker.runtime.woken_messages import WOKEN
 
 CONSUMED = "test_held_consumed"
 

@@ -1,19 +1,19 @@
 """Fair share between businesses: per-business slots per queue, parked jobs, wake-ups.
 
 Every business shares the queues, and Dramatiq knows no tenants. So before a job starts it
-takes one of its business's slots in its queue (``job_slots``; the limit is the business's
-own, else the deployment's, ``settings.py``). A business at its limit does not hold a worker
-thread: its job is *parked* (``jobs.parked_at``; status still ``queued``) and its message
-acknowledged unrun — not dead-lettered. ``enqueue`` parks a job at once when its business
-already holds its limit or has parked jobs (``jobs/fair_share.py``), so a backlog enqueued at
-once is never in the broker whole. When one of the business's executions ends, its slot goes
-to the business's oldest parked job, which is published again with the slot reserved for it:
-its first delivery starts without asking (option ``WOKEN``), and another copy of the job (the
-outbox relay's, the ledger's requeue) never takes that slot unless it takes over a job whose
-worker died (migration 0026). So a business never has more than its limit of jobs published
-or running in a queue, parked ones aside: another business's job waits behind at most the sum
-of the busy businesses' limits, whatever their backlogs — round-robin between businesses,
-weighted by their limits.
+takes one of its business's slots in its queue (``job_slots``; the limit is the business's own,
+else the deployment's, ``settings.py``). A business at its limit does not hold a worker thread:
+its job is *parked* (``jobs.parked_at``; status still ``queued``) and its message acknowledged
+unrun — not dead-lettered. ``enqueue`` parks a job at once when its business already holds its
+limit or has parked jobs (``jobs/fair_share.py``), so a backlog enqueued at once is never in
+the broker whole. When one of the business's executions ends, its slot goes to the business's
+oldest parked job, which is published again with the slot reserved for it: its first delivery
+starts without asking (option ``WOKEN``, ``woken_messages.py``), and another copy of the job
+(the outbox relay's, the ledger's requeue) never takes that slot unless it takes over a job
+whose worker died (migration 0026). So a business never has more than its limit of jobs
+published or running in a queue, parked ones aside: another business's job waits behind at most
+the sum of the busy businesses' limits, whatever their backlogs — round-robin between
+businesses, weighted by their limits.
 
 Every step is one call of a PostgreSQL function (migration 0022) under a transaction-level
 advisory lock per (business, queue): two workers never give out the same slot, and a slot
@@ -64,11 +64,16 @@ from switchboard.worker.runtime.heartbeat import worker_identity
 from switchboard.worker.runtime.ledger_connections import BatchConnection, connect, execute_all
 from switchboard.worker.runtime.middleware import requeue_delay_ms, send_back, skipped_as_running
 from switchboard.worker.runtime.woken_here import (
-    WOKEN,
     free_when_settled,
     held_first,
     held_here,
     hold_unpublished,
+)
+from switchboard.worker.runtime.woken_messages import (
+    first_woken_delivery,
+    of_woken_publication,
+    retry_of_woken,
+    woken_message,
 )
 
 log = get_logger("switchboard.jobs")
@@ -179,7 +184,7 @@ class FairShare:
             return []
         params = {"jobs": list(job_ids), "defaults": self.defaults}
         rows = self._release_batch(params) if shared else self.run(_RELEASE, params)
-        return [_woken_message(str(payload)) for (payload,) in rows]
+        return [woken_message(str(payload)) for (payload,) in rows]
 
     def _release_batch(self, params: dict[str, Any]) -> list[list[str | None]]:
         """The consumers' release; once more on a new connection if the server dropped it."""
@@ -200,16 +205,7 @@ class FairShare:
             "defaults": self.defaults,
         }
         rows = self.run_shared(_SWEEP, params)
-        return _publish([_woken_message(payload) for (payload,) in rows])
-
-
-def _woken_message(payload: str) -> Message[Any]:
-    """A woken job's message, marked as holding the slot reserved for it (``_woken``)."""
-    message = Message.decode(str(payload).encode())
-    # Its own options (decoded just now): set in place, not copied (``dataclasses.replace``
-    # per woken job showed in a py-spy profile of a drain).
-    message.options[WOKEN] = message.options.get("retries", 0)
-    return message
+        return _publish([woken_message(payload) for (payload,) in rows])
 
 
 def _publish(messages: list[Message[Any]]) -> int:
@@ -289,7 +285,7 @@ class _SuccessRelease:
     @staticmethod
     def publish(woken: list[str]) -> None:
         try:
-            _publish(held_first([_woken_message(payload) for payload in woken]))
+            _publish(held_first([woken_message(payload) for payload in woken]))
         except Exception as exc:  # their reservations expire: the sweep parks them again
             log.warning("jobs.wake_publish_failed", error=_describe(exc))
 
@@ -321,29 +317,6 @@ def _describe(exc: BaseException) -> str:
     return redact(f"{type(exc).__name__}: {exc}")[:300]
 
 
-def _of_woken_publication(message: Any) -> bool:
-    """A delivery of a woken job's publication (or of a copy of it the ledger published again),
-    for the attempt it was woken for: the slot reserved when it was woken is its own."""
-    return bool(message.options.get(WOKEN) == message.options.get("retries", 0))
-
-
-def _retry_of_woken(message: Any) -> bool:
-    """A retry's copy of a woken job's failed attempt (``Retries`` counted it after it woke)."""
-    woken_for = message.options.get(WOKEN)
-    return isinstance(woken_for, int) and message.options.get("retries", 0) > woken_for
-
-
-def _woken(message: Any) -> bool:
-    """The first delivery of a woken job's publication: it starts in its reserved slot without
-    asking. A redelivery or a copy published again asks (the job may run elsewhere), and
-    a retry's copy takes a slot as any other delivery."""
-    return (
-        _of_woken_publication(message)
-        and getattr(message, "redelivered", True) is False
-        and not message.options.get("republished")
-    )
-
-
 class FairShareMiddleware(Middleware):
     """Takes a slot before a job starts, or parks the job; frees it when a delivery ends
     without a success mark; sweeps from the consumer loop (:meth:`tick`).
@@ -371,7 +344,7 @@ class FairShareMiddleware(Middleware):
         business_id = message.options.get("business_id")
         if share is None or not isinstance(business_id, int):
             return
-        if _woken(message):
+        if first_woken_delivery(message):
             message.__dict__[_SLOT] = "contended"  # its business has others waiting
             return
         # A retry's copy counts its attempts in its options: a parked one keeps them.
@@ -393,10 +366,10 @@ class FairShareMiddleware(Middleware):
             )
             raise SkipMessage("business at its limit in this queue: parked")
         elif answer == "reserved":  # the job has not started
-            if _of_woken_publication(message):  # delivered again: its worker lost RabbitMQ
+            if of_woken_publication(message):  # delivered again: its worker lost RabbitMQ
                 message.__dict__[_SLOT] = "contended"
                 return
-            if _retry_of_woken(message):
+            if retry_of_woken(message):
                 # Its failed attempt ran where it woke and frees its slot just after this copy
                 # was published (``consumer._settle_held``): dropped, the job would have
                 # neither. Sent back, it takes a slot of its own later.

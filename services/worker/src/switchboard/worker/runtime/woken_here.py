@@ -44,9 +44,7 @@ from typing import Any
 from dramatiq import Message
 from dramatiq.broker import MessageProxy
 
-#: The option a woken job is published with: the reservation of a slot for its attempt (its
-#: ``retries`` when it woke; ``fair_share.py``).
-WOKEN = "fair_share_slot"
+from switchboard.worker.runtime.woken_messages import reserved_for_its_attempt
 
 
 class _Turn:
@@ -152,8 +150,7 @@ def held_again(message: MessageProxy) -> WokenHere:
     its retry RabbitMQ refused, its mark lost with its consumer, or sent back by the ledger.
     ``Retries`` counted the failed attempt in its options: the reservation is the attempt's
     that runs next."""
-    inner = message._message
-    return WokenHere(inner.copy(options={WOKEN: inner.options.get("retries", 0)}), redelivered=True)
+    return WokenHere(reserved_for_its_attempt(message._message), redelivered=True)
 
 
 def republished(message: MessageProxy | Message[Any]) -> Message[Any]:
