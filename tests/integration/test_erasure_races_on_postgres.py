@@ -9,7 +9,10 @@ no call goes out (the request and the dial serialize on the number's lock,
 outcome is closed, not looked up by a blank number. And a lead's number changed to or from
 one a request is under way for, or a lead created with it: the write waits for the request,
 then is refused; and two changes of one lead's number, the second checking the number the
-first gave the lead (the lead's row is locked before its number is read).
+first gave the lead (the lead's row is locked before its number is read). And a CSV import
+and a request for one of its numbers: whichever comes second waits for the other (the
+business's import lock), so the import finds the erasure or the erasure erases the import's
+lead.
 
 The interleavings are held with database locks a test connection takes and lets go of, each
 step awaited on ``pg_stat_activity`` (a backend waiting on a lock), never slept for.
@@ -698,3 +701,69 @@ def test_of_two_changes_of_a_lead_s_number_the_second_checks_the_number_the_firs
     assert erasure.repeated is False
     assert_names_the_erasure_not_the_number(refused.value, erasure.erasure.id, second)
     assert _lead_phone(bid, lead_id) == first
+
+
+#: A CSV import waiting on the business's import lock (it takes it exclusive).
+_IMPORT_LOCK = _REQUEST_LOCK
+_INSERT_LEAD = "INSERT INTO leads%"
+
+
+def _leads_with(business_id: int, *phones: str) -> list[str]:
+    with tenant_session(business_id) as session:
+        found = session.execute(
+            select(Lead.phone).where(Lead.business_id == business_id, Lead.phone.in_(phones))
+        ).scalars()
+        return sorted(found)
+
+
+def test_a_csv_import_while_a_request_for_one_of_its_numbers_is_under_way_waits_and_imports_nothing(
+    env: Settings, fake_twilio: FakeTwilioServer
+) -> None:
+    """The request for a number is held at its insert when a CSV import with that number
+    starts: the import waits on the business's import lock, then finds the erasure and
+    imports none of its rows. Without the lock it would look before the request committed,
+    find nothing, and give a lead the number being erased."""
+    person = person_world(fake_twilio, make_recording_storage(env))
+    bid, number, other = person.business_id, unique_phone(), unique_phone()
+    rows = [{"phone": other, "name": "Ana"}, {"phone": number, "name": "Dana"}]
+    with ThreadPoolExecutor(2) as pool:
+        with _request_held_at_its_insert(pool, bid, number) as request:
+            imported = pool.submit(leads_store.import_leads, bid, rows)
+            until_waiting(_IMPORT_LOCK, request, imported, what="the import waiting")
+        erasure = request.result(timeout=30)
+        result = imported.result(timeout=30)
+
+    assert erasure.repeated is False
+    assert result == leads_store.ImportResult(0, 0, {number: erasure.erasure.id})
+    assert _leads_with(bid, number, other) == []
+
+
+def test_a_request_while_a_csv_import_with_its_number_is_under_way_waits_then_erases_its_lead(
+    env: Settings, fake_twilio: FakeTwilioServer
+) -> None:
+    """A CSV import with the number is held at its insert of the number's lead (an
+    uncommitted lead with it holds it) when the request comes: the request waits on the
+    business's import lock until the import commits, and is then accepted; its erasure
+    erases the lead the import made. Without the lock the request would be accepted at
+    once, and the import, past its look for erasures, could still commit the lead after the
+    erasure had looked for the person's leads."""
+    adapters = Adapters(env)
+    person = person_world(fake_twilio, make_recording_storage(env))
+    bid, number = person.business_id, unique_phone()
+    with ThreadPoolExecutor(2) as pool:
+        with tenant_session(bid) as holder:
+            holder.add(Lead(business_id=bid, phone=number, name="Held", source="api"))
+            holder.flush()
+            imported = pool.submit(leads_store.import_leads, bid, [{"phone": number}])
+            until_waiting(_INSERT_LEAD, imported, what="the import held at its insert")
+            request = pool.submit(request_erasure, bid, number)
+            until_waiting(_DIAL_LOCK, imported, request, what="the request waiting")
+            holder.rollback()
+        result = imported.result(timeout=30)
+        erasure = request.result(timeout=30)
+
+    assert result == leads_store.ImportResult(1, 0)
+    assert erasure.repeated is False
+    assert _leads_with(bid, number) == [number]  # until the erasure runs
+    assert run_erasure(bid, erasure.erasure.id, adapters) is True
+    assert _leads_with(bid, number) == []

@@ -18,8 +18,15 @@ one lock and waits for none other, and dials only share theirs: they cannot dead
 No lead takes a number under erasure, nor leaves one (``leads/store.py``): a lead created
 with it, or changed to it or from it, is refused; the write looks for the erasure under the
 number's lock, shared, as a dial does (:func:`erasure_of_number`). A CSV import looks for the
-erasures of all its numbers in one query, after its writes and without their locks
-(:func:`erasures_of_numbers`: thousands of locks would fill the server's lock table).
+erasures of all its numbers in one query, after its writes (:func:`erasures_of_numbers`), under
+the business's import lock rather than a lock per number (thousands of locks would fill the
+server's lock table): it holds that lock exclusive for its whole transaction, and a request
+takes it shared before its number's (:func:`lock_imports`). Either the import commits first,
+and the erasure then erases what it wrote, or the request does, and the import finds it.
+Requests share the lock, so they never wait for one another there; a request waits for an
+import under way, and an import for the requests under way (each for at most a dial). The
+order is the same everywhere (the business's lock, then a number's), and an import takes no
+number's lock: no deadlock.
 """
 
 from __future__ import annotations
@@ -53,15 +60,23 @@ def phone_hash(business_id: int, phone: str) -> str:
 
 def lock_number(session: Session, business_id: int, phone: str, *, shared: bool) -> None:
     """Hold the number's lock until the caller's transaction ends: ``shared`` for a dial, else
-    exclusive (a request). PostgreSQL; SQLite has one writer at a time already. Keyed by the
-    keyed hash, so no number reaches the lock table."""
+    exclusive (a request). Keyed by the keyed hash, so no number reaches the lock table."""
+    _lock(session, f"erasure number:{phone_hash(business_id, phone)}", shared=shared)
+
+
+def lock_imports(session: Session, business_id: int, *, shared: bool) -> None:
+    """Hold the business's import lock until the caller's transaction ends: exclusive for a
+    CSV import, ``shared`` for a request (before its number's lock)."""
+    _lock(session, f"erasure imports:{business_id}", shared=shared)
+
+
+def _lock(session: Session, key: str, *, shared: bool) -> None:
+    """A transaction-level advisory lock on ``key``. PostgreSQL; SQLite has one writer at a
+    time already."""
     if session.get_bind().dialect.name != "postgresql":
         return
     function = "pg_advisory_xact_lock_shared" if shared else "pg_advisory_xact_lock"
-    session.execute(
-        text(f"SELECT {function}(hashtextextended(:key, 0))"),
-        {"key": f"erasure number:{phone_hash(business_id, phone)}"},
-    )
+    session.execute(text(f"SELECT {function}(hashtextextended(:key, 0))"), {"key": key})
 
 
 def under_erasure(
@@ -82,7 +97,8 @@ def erasures_of_numbers(
     session: Session, business_id: int, phones: Collection[str]
 ) -> dict[str, int]:
     """The ids of the erasures of the business not done yet of any of ``phones``, by number
-    (one query, found by their keyed hashes; no lock taken)."""
+    (one query, found by their keyed hashes; no lock taken: an import holds
+    :func:`lock_imports`)."""
     by_hash = {phone_hash(business_id, phone): phone for phone in phones}
     if not by_hash:
         return {}
@@ -135,13 +151,15 @@ def request_erasure(business_id: int, phone: str) -> Requested:
     two requests at the same instant, which both found none, the second's insert is ignored
     once the first commits, and it answers the first's erasure as a repeat.
 
-    The number's lock is taken first (:func:`lock_number`): once this commits, no dial of
-    the number places a call.
+    The business's import lock (shared) and the number's lock are taken first
+    (:func:`lock_imports`, :func:`lock_number`): an import or a dial under way commits
+    first, and once this commits, no import writes the number, nor does a dial call it.
     """
     digest = phone_hash(business_id, phone)
     table: Any = Erasure.__table__
     with tenant_session(business_id) as session:
-        lock_number(session, business_id, phone, shared=False)  # a dial under way goes first
+        lock_imports(session, business_id, shared=True)  # an import under way goes first
+        lock_number(session, business_id, phone, shared=False)  # so does a dial
         while True:
             unfinished = _unfinished(session, business_id, digest)
             if unfinished is not None:

@@ -25,7 +25,11 @@ from switchboard.common.db.tenancy import tenant_session
 from switchboard.common.db.upsert import insert_ignoring_conflicts
 from switchboard.common.errors import ConflictError
 from switchboard.common.models import Lead, OutboundItem
-from switchboard.domain.erasures.requests import erasure_of_number, erasures_of_numbers
+from switchboard.domain.erasures.requests import (
+    erasure_of_number,
+    erasures_of_numbers,
+    lock_imports,
+)
 
 
 def upsert_lead(session: Session, business_id: int, phone: str, **fields: Any) -> tuple[Lead, bool]:
@@ -205,7 +209,9 @@ def import_leads(business_id: int, rows: Iterable[Mapping[str, Any]]) -> ImportR
 
     Values given in a row overwrite the lead's; empty values leave it as it is. All rows or
     none: a row with a number being erased imports nothing (``being_erased`` says which),
-    looked for after the writes, with no lock per number (``erasures_of_numbers``).
+    looked for after the writes (``erasures_of_numbers``), under the business's import lock
+    held from the start (``lock_imports``): a request waits for the import, or the import
+    finds its erasure.
     """
     try:
         return _import(business_id, rows)
@@ -217,6 +223,7 @@ def _import(business_id: int, rows: Iterable[Mapping[str, Any]]) -> ImportResult
     created = updated = 0
     phones: list[str] = []
     with tenant_session(business_id) as session:
+        lock_imports(session, business_id, shared=False)
         for row in rows:
             phones.append(row["phone"])
             fields = {k: v for k, v in row.items() if k != "phone" and v not in (None, "")}
