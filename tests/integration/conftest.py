@@ -113,6 +113,28 @@ def fresh(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
 
 
 @pytest.fixture
+def managed_owner_database(admin_database_url: str, tmp_path: Path) -> Iterator[Settings]:
+    """A database owned by a role that is no superuser (``CREATEROLE``, as a managed
+    PostgreSQL's first user), migrated from nothing and used as that role; embedded broker."""
+    import psycopg
+    from sqlalchemy.engine import make_url
+
+    url = services.create_owned_database(admin_database_url)
+    try:
+        with configured(database_url=url, amqp_url="", var_dir=str(tmp_path)) as settings:
+            with psycopg.connect(
+                make_url(url).set(drivername="postgresql").render_as_string(hide_password=False)
+            ) as conn:
+                superuser = "SELECT rolsuper FROM pg_roles WHERE rolname = current_user"
+                assert conn.execute(superuser).fetchone() == (False,)
+            worker_startup_migrations()
+            yield settings
+    finally:
+        services.drop_database(admin_database_url, url)
+        services.drop_role(admin_database_url, str(make_url(url).username))
+
+
+@pytest.fixture
 def new_database(admin_database_url: str, tmp_path: Path) -> Iterator[Settings]:
     """A database of this test's own, just migrated (no statistics yet), embedded broker with
     the WhatsApp and test queues declared."""

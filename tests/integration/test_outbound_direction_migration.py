@@ -55,9 +55,12 @@ def _state(business_id: int) -> tuple[dict[int, tuple[str, int | None]], dict[in
     return {c.id: (c.direction, c.lead_id) for c in calls}, dict(leads)
 
 
-@pytest.fixture(params=["new_database", "embedded"])
+@pytest.fixture(params=["new_database", "managed_owner_database", "embedded"])
 def database(request: pytest.FixtureRequest) -> Settings:
-    """PostgreSQL, and SQLite (embedded mode runs the same migrations)."""
+    """PostgreSQL, migrated by a superuser and by an owner that is none (a managed
+    PostgreSQL's: the migration reads every business's rows as the tables' owner, which
+    row-level security does not confine), and SQLite (embedded mode runs the same
+    migrations)."""
     settings: Settings = request.getfixturevalue(request.param)
     return settings
 

@@ -86,6 +86,35 @@ def create_database(admin_url: str) -> str:
     return admin_url.rsplit("/", 1)[0] + f"/{name}"
 
 
+def create_owned_database(admin_url: str) -> str:
+    """Create a login role that is no superuser and may create roles (``CREATEROLE``, as the
+    first user of a managed PostgreSQL is), and a fresh database it owns, public schema and
+    all; return the database's URL as that role (drop it with :func:`drop_role`)."""
+    import psycopg
+    from sqlalchemy.engine import make_url
+
+    role, password = f"sbowner_{uuid.uuid4().hex[:10]}", uuid.uuid4().hex
+    name = f"sbtest_{uuid.uuid4().hex[:10]}"
+    with psycopg.connect(admin_url, autocommit=True) as conn:
+        conn.execute(
+            f"CREATE ROLE {role} LOGIN PASSWORD '{password}' NOSUPERUSER NOBYPASSRLS CREATEROLE"
+        )
+        conn.execute(f'CREATE DATABASE "{name}" OWNER {role}')
+    with psycopg.connect(admin_url.rsplit("/", 1)[0] + f"/{name}", autocommit=True) as conn:
+        conn.execute(f"ALTER SCHEMA public OWNER TO {role}")
+    url = make_url(admin_url).set(username=role, password=password, database=name)
+    return url.render_as_string(hide_password=False)
+
+
+def drop_role(admin_url: str, role: str) -> None:
+    """Drop a role made by :func:`create_owned_database`, once its database is dropped."""
+    import psycopg
+
+    with psycopg.connect(admin_url, autocommit=True) as conn:
+        conn.execute(f"DROP OWNED BY {role}")
+        conn.execute(f"DROP ROLE IF EXISTS {role}")
+
+
 def drop_database(admin_url: str, url: str) -> None:
     """Drop a database made by :func:`create_database`, disconnecting its sessions."""
     import psycopg
