@@ -145,6 +145,19 @@ def test_bulk_retry_queues_the_ticked_dead_jobs_and_refuses_the_rest(client, bus
     assert get_job(business.id, finished).status == "succeeded"
 
 
+def test_a_dashboard_bulk_action_on_a_job_id_with_a_nul_is_a_422(client, business) -> None:
+    # PostgreSQL cannot take a NUL in a text parameter: it was a 500 there, 303 on SQLite.
+    dead = job_in(business.id, "dead")
+    csrf = log_in(client, business)
+    form = {"csrf_token": csrf, "action": "retry", "job_id": [dead, "a\x00b"]}
+
+    refused = client.post("/dashboard/jobs/bulk", data=form, follow_redirects=False)
+
+    assert refused.status_code == 422, refused.text
+    assert '<tr data-parameter="job_id">' in refused.text and "NUL" in refused.text
+    assert get_job(business.id, dead).status == "dead"
+
+
 def test_cancel_and_discard_one_job(client, business) -> None:
     queued = enqueue(actors.NOOP, business_id=business.id).job_id
     dead = job_in(business.id, "dead")

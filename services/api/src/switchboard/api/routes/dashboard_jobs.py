@@ -32,7 +32,7 @@ Action = Literal["retry", "cancel", "discard"]
 JobId = Annotated[Text, Path(min_length=1, max_length=36)]
 CsrfToken = Annotated[Text, Form(max_length=100)]
 Back = Annotated[Annotated[str, Field(max_length=500), Storable] | None, Form()]
-TickedJob = Annotated[str, Field(min_length=1, max_length=36)]
+TickedJob = Annotated[str, Field(min_length=1, max_length=36), Storable]  # as JobId: no NUL
 ACTORS = sorted(CATALOG)
 
 
