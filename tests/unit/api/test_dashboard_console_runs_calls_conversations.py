@@ -200,6 +200,25 @@ def test_a_csv_with_a_number_being_erased_names_its_line_and_imports_nothing(
     assert runs.list_runs(business.id) == []
 
 
+def test_a_csv_run_over_the_concurrency_cap_imports_nothing(client, business) -> None:
+    """The cap was checked when the run was made, after the import: the page said 422 and the
+    file's leads were in, an existing lead rewritten by the file."""
+    kept = rows.lead(business.id, name="Kept Name")
+    csrf = log_in(client, business)
+    csv = f"phone,name,status\n{kept.phone},Rewritten,lost\n+15557000001,Jane Roe,new\n"
+    answer = client.post(
+        "/dashboard/runs/csv",
+        data={"csrf_token": csrf, "name": "From a file", "concurrency": 100},
+        files={"file": ("leads.csv", csv.encode(), "text/csv")},
+    )
+    assert answer.status_code == 422 and "exceeds this business" in answer.text
+    with tenant_session(business.id) as session:
+        mine = select(Lead.phone, Lead.name, Lead.status).where(Lead.business_id == business.id)
+        leads = session.execute(mine).all()
+    assert [tuple(lead) for lead in leads] == [(kept.phone, "Kept Name", "new")]
+    assert runs.list_runs(business.id) == []
+
+
 def test_the_history_lists_every_run_with_the_latest_failure_reason(client, business) -> None:
     lead = rows.lead(business.id)
     draft = runs.create_run(business.id, runs.NewRun(name="Draft run", lead_ids=[lead.id]))

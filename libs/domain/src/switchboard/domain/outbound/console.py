@@ -20,7 +20,13 @@ from switchboard.common.db.tenancy import tenant_session
 from switchboard.common.models import Lead, OutboundItem
 from switchboard.domain.leads.csv_import import RowError, import_leads_csv, parse_leads_csv
 from switchboard.domain.outbound.active_runs import ActiveRun, active_runs
-from switchboard.domain.outbound.runs import NewRun, RunView, create_run, list_runs
+from switchboard.domain.outbound.runs import (
+    NewRun,
+    RunView,
+    check_concurrency,
+    create_run,
+    list_runs,
+)
 
 
 @dataclass(frozen=True)
@@ -91,7 +97,9 @@ def live_runs(business_id: int) -> list[LiveRun]:
 
 def create_run_from_csv(business_id: int, data: bytes, new: NewRun) -> CsvRun:
     """Import the CSV's leads (all rows or none, as the leads import does), then create a
-    draft run over exactly those leads. ``new.lead_ids`` and lead filters are ignored."""
+    draft run over exactly those leads. ``new.lead_ids`` and lead filters are ignored. A
+    concurrency over the business's cap is refused (``RunInputError``) before any import."""
+    check_concurrency(business_id, new.concurrency)
     outcome = import_leads_csv(business_id, data)
     if outcome.errors:
         return CsvRun(None, 0, 0, outcome.errors)

@@ -72,6 +72,23 @@ def _get(session: Any, business_id: int, run_id: int, *, lock: bool = False) -> 
     return run
 
 
+def _check_concurrency(session: Session, business_id: int, concurrency: int) -> None:
+    cap = session.execute(
+        select(Business.outbound_concurrency_cap).where(Business.id == business_id)
+    ).scalar_one()
+    if concurrency > cap:
+        raise RunInputError(
+            "concurrency", f"concurrency {concurrency} exceeds this business's cap of {cap}"
+        )
+
+
+def check_concurrency(business_id: int, concurrency: int) -> None:
+    """Refuse (``RunInputError``, 422) a concurrency over the business's cap, as
+    :func:`create_run` does: for a caller that changes data before creating the run."""
+    with tenant_session(business_id) as session:
+        _check_concurrency(session, business_id, concurrency)
+
+
 def create_run(business_id: int, new: NewRun) -> RunView:
     """Create a draft run with one item per selected lead.
 
@@ -79,13 +96,7 @@ def create_run(business_id: int, new: NewRun) -> RunView:
     those leads: no call to them could be placed.
     """
     with tenant_session(business_id) as session:
-        business = session.execute(select(Business).where(Business.id == business_id)).scalar_one()
-        if new.concurrency > business.outbound_concurrency_cap:
-            raise RunInputError(
-                "concurrency",
-                f"concurrency {new.concurrency} exceeds this business's cap of "
-                f"{business.outbound_concurrency_cap}",
-            )
+        _check_concurrency(session, business_id, new.concurrency)
         query = select(Lead.id, Lead.phone).where(Lead.business_id == business_id)
         if new.lead_ids is not None:
             query = query.where(Lead.id.in_(new.lead_ids))
