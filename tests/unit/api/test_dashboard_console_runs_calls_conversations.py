@@ -5,6 +5,7 @@ as 404."""
 from __future__ import annotations
 
 import re
+import time
 import tracemalloc
 
 import pytest
@@ -193,6 +194,22 @@ def test_a_csv_of_many_bad_lines_stops_at_the_thousandth_error(client, business)
     # 1,000 errors and the one that says the parse stopped there: 50 shown, 951 more.
     assert answer.status_code == 422 and "… and 951 more." in answer.text
     assert runs.list_runs(business.id) == []
+
+
+def test_a_csv_header_naming_phone_60_000_times_is_refused_at_once(client, business) -> None:
+    # Each column was counted through the whole header: 60,000 columns took ~50 s, a 5 MB
+    # header hours of the server's time.
+    csrf = log_in(client, business)
+    header = ",".join(["phone"] * 60_000)
+    started = time.monotonic()
+    answer = client.post(
+        "/dashboard/runs/csv",
+        data={"csrf_token": csrf, "name": "From a file"},
+        files={"file": ("leads.csv", f"{header}\n".encode(), "text/csv")},
+    )
+    assert time.monotonic() - started < 5
+    assert answer.status_code == 422
+    assert "column &#39;phone&#39; appears 60000 times in the header" in answer.text
 
 
 def test_a_csv_with_a_number_being_erased_names_its_line_and_imports_nothing(
