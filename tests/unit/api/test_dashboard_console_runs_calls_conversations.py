@@ -5,7 +5,6 @@ as 404."""
 from __future__ import annotations
 
 import re
-import time
 import tracemalloc
 
 import pytest
@@ -196,20 +195,19 @@ def test_a_csv_of_many_bad_lines_stops_at_the_thousandth_error(client, business)
     assert runs.list_runs(business.id) == []
 
 
-def test_a_csv_header_naming_phone_60_000_times_is_refused_at_once(client, business) -> None:
-    # Each column was counted through the whole header: 60,000 columns took ~50 s, a 5 MB
-    # header hours of the server's time.
+def test_a_csv_header_naming_phone_800_000_times_is_refused(client, business) -> None:
+    # Each column was counted through the whole header (quadratic): 60,000 columns took
+    # ~50 s, and this header, just under the 5 MB a file may have, hours of the server's time
+    # (past the suite's timeout); counted once, it is read in a fraction of a second.
     csrf = log_in(client, business)
-    header = ",".join(["phone"] * 60_000)
-    started = time.monotonic()
+    header = ",".join(["phone"] * 800_000)
     answer = client.post(
         "/dashboard/runs/csv",
         data={"csrf_token": csrf, "name": "From a file"},
         files={"file": ("leads.csv", f"{header}\n".encode(), "text/csv")},
     )
-    assert time.monotonic() - started < 5
     assert answer.status_code == 422
-    assert "column &#39;phone&#39; appears 60000 times in the header" in answer.text
+    assert "column &#39;phone&#39; appears 800000 times in the header" in answer.text
 
 
 def test_a_csv_with_a_number_being_erased_names_its_line_and_imports_nothing(
