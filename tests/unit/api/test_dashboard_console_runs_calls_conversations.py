@@ -180,6 +180,18 @@ def test_a_csv_with_errors_names_its_lines_and_imports_nothing(client, business)
     assert runs.list_runs(business.id) == []
 
 
+def test_a_csv_of_a_header_alone_says_the_file_has_no_leads(client, business) -> None:
+    csrf = log_in(client, business)
+    answer = client.post(
+        "/dashboard/runs/csv",
+        data={"csrf_token": csrf, "name": "From a file"},
+        files={"file": ("leads.csv", b"phone,name\n", "text/csv")},
+    )
+    assert answer.status_code == 422
+    assert "line 2, field &#39;file&#39;: no leads under the header" in answer.text
+    assert runs.list_runs(business.id) == []
+
+
 def test_a_csv_of_many_bad_lines_stops_at_the_thousandth_error(client, business) -> None:
     # Every error was kept: 5 MB of bad one-character lines held 2.6 million of them (13 s
     # and 800 MB to read, for a page that shows 50).
