@@ -6,7 +6,7 @@ token). Each route parses the form, checks the session and calls one operation o
 from __future__ import annotations
 
 from typing import Annotated, Literal
-from urllib.parse import urlencode, urlsplit
+from urllib.parse import unquote, urlencode, urlsplit
 
 from fastapi import APIRouter, Form, HTTPException, Path, Query, Request, status
 from fastapi.responses import HTMLResponse, RedirectResponse
@@ -39,12 +39,21 @@ ACTORS = sorted(CATALOG)
 def _back_to(back: str | None, **notice: str | int) -> str:
     """The list or detail page the form came from (only ours), with the notice to show."""
     parts = urlsplit(back or ACTIVE)
-    if parts.scheme or parts.netloc or not parts.path.startswith(ACTIVE) or "//" in parts.path:
+    if parts.scheme or parts.netloc or not _jobs_page(parts.path):
         parts = urlsplit(ACTIVE)
     notices = ("done=", "job=", "n=", "refused=")
     kept = [kv for kv in parts.query.split("&") if kv and not kv.startswith(notices)]
     query = "&".join([*kept, urlencode(notice)])
     return f"{parts.path}?{query}"
+
+
+def _jobs_page(path: str) -> bool:
+    """Whether ``path`` stays under the jobs pages as a browser resolves it: no empty, ``.``
+    or ``..`` segment, percent-encoded or written with backslashes (which browsers take for
+    slashes) either."""
+    resolved = unquote(path).replace("\\", "/")
+    segments = resolved.split("/")[1:]
+    return resolved.startswith(ACTIVE) and not {"", ".", ".."} & set(segments)
 
 
 @router.get("", response_class=HTMLResponse)
