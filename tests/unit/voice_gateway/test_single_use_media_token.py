@@ -41,6 +41,36 @@ async def test_a_second_socket_with_the_same_token_is_closed_with_a_reason(core:
     assert await asyncio.wait_for(call, 5) != "token_reused"
 
 
+async def test_a_second_stream_for_a_live_call_is_closed_even_with_its_own_token(
+    core: Core,
+) -> None:
+    # A second token for the call: its webhook answered again (a replayed signed request).
+    first_token = sign_media_token(twilio.claims("CA1"), twilio.SECRET)
+    second_token = sign_media_token(
+        twilio.claims("CA1", expires_at=time.time() + 61), twilio.SECRET
+    )
+    first = InMemoryMediaSocket()
+    call = asyncio.create_task(core.handler.handle(first))
+    first.feed(twilio.connected())
+    first.feed(twilio.start("CA1", token=first_token))
+    await asyncio.wait_for(core.ai.opened.wait(), 5)
+    session = core.services.registry.get("CA1")
+    assert session is not None
+
+    second = InMemoryMediaSocket()
+    second.feed(twilio.connected())
+    second.feed(twilio.start("CA1", token=second_token))
+    assert await asyncio.wait_for(core.handler.handle(second), 5) == "duplicate_stream"
+    assert second.closed_with == (1008, "call already has a stream")
+    assert first.closed_with is None  # the call goes on, still the one registered
+    assert core.services.registry.get("CA1") is session
+
+    first.feed(twilio.stop(2))
+    assert await asyncio.wait_for(call, 5) == "caller_hung_up"
+    assert [event.type for event in core.events.events] == ["call.started", "call.ended"]
+    assert len(core.recorder.started) == 1
+
+
 async def test_a_restarted_gateway_still_refuses_a_used_token(core: Core, tmp_path: Path) -> None:
     path = tmp_path / "used-media-tokens"
     token = sign_media_token(twilio.claims("CA1"), twilio.SECRET)

@@ -11,6 +11,7 @@ from switchboard.voice_gateway.domain.agent_config import AgentConfig
 from switchboard.voice_gateway.domain.frames import ProtocolError, SequenceGuard, StreamStart
 from switchboard.voice_gateway.domain.media_token import (
     InvalidMediaToken,
+    StreamClaims,
     UsedMediaTokens,
     media_token_id,
     verify_media_token,
@@ -46,6 +47,8 @@ class MediaStreamHandler:
         self._configs = configs
         self._secret = media_token_secret
         self._used_tokens = used_tokens or UsedMediaTokens()
+        #: The calls whose stream this process serves, from its token's check to its end.
+        self._streaming: set[str] = set()
 
     async def handle(self, socket: MediaSocket) -> str:
         """Serve one stream until it ends; returns why it ended."""
@@ -82,6 +85,29 @@ class MediaStreamHandler:
             log.warning("media_token_reused", call_sid=start.call_sid)
             await socket.close(POLICY_VIOLATION, "token already used")
             return "token_reused"
+        if start.call_sid in self._streaming:
+            # Twilio opens one stream per call: a second, with a token of its own, is a
+            # replayed webhook's. It would start a second session (a second recording,
+            # call.started and call.ended) and hide the first from the registry.
+            metrics.PROTOCOL_ERRORS.labels(reason="duplicate_stream").inc()
+            log.warning("media_stream_duplicate", call_sid=start.call_sid)
+            await socket.close(POLICY_VIOLATION, "call already has a stream")
+            return "duplicate_stream"
+        self._streaming.add(start.call_sid)
+        try:
+            return await self._serve(socket, start, claims, guard, started_at)
+        finally:
+            self._streaming.discard(start.call_sid)
+
+    async def _serve(
+        self,
+        socket: MediaSocket,
+        start: StreamStart,
+        claims: StreamClaims,
+        guard: SequenceGuard,
+        started_at: float,
+    ) -> str:
+        """Run the call of an admitted stream until it ends; returns why it ended."""
         # Every later line of the call, its session's tasks' included, names the call.
         with log_scope(call_sid=start.call_sid, business_id=claims.business_id):
             business_number = (
