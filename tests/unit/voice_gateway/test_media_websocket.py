@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 import socket
 import struct
 import threading
@@ -221,11 +222,39 @@ def test_a_client_that_sends_frames_with_its_handshake_gets_what_uvicorn_gave_it
     assert ours == _raw(stock_server, "/direct", pipelined=early)
 
 
-def test_invalid_utf8_text_closes_with_1007_as_before(server: str) -> None:
-    frames = _raw(server, "/direct", parts=(frame(b"ok") + frame(b"\xff\xfe"),))
+class _Records(logging.Handler):
+    def __init__(self) -> None:
+        super().__init__()
+        self.records: list[logging.LogRecord] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.records.append(record)
+
+
+@contextlib.contextmanager
+def uvicorn_errors() -> Iterator[list[logging.LogRecord]]:
+    """The records uvicorn's protocols log (``uvicorn.error``) inside the block."""
+    handler = _Records()
+    logger = logging.getLogger("uvicorn.error")
+    logger.addHandler(handler)
+    try:
+        yield handler.records
+    finally:
+        logger.removeHandler(handler)
+
+
+@pytest.mark.parametrize("fragmented", [False, True], ids=["whole", "fragmented"])
+def test_invalid_utf8_text_closes_with_1007_as_before_with_a_warning_not_a_traceback(
+    server: str, fragmented: bool
+) -> None:
+    bad = frame(b"\xff", 0x01) + frame(b"\xfe", 0x80) if fragmented else frame(b"\xff\xfe")
+    with uvicorn_errors() as records:
+        frames = _raw(server, "/direct", parts=(frame(b"ok") + bad,))
     opcode, payload = frames[-1]
     assert opcode == 8  # close
     assert struct.unpack("!H", payload[:2])[0] == 1007
+    # Any client may send it: not a traceback at ERROR for the operator to chase.
+    assert [(r.levelno, r.exc_info) for r in records] == [(logging.WARNING, None)]
 
 
 def test_a_peer_that_pings_and_never_reads_the_pongs_is_read_no_further() -> None:

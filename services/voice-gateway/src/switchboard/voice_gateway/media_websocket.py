@@ -207,6 +207,21 @@ class MediaWebSocketProtocol(WebSocketsSansIOProtocol):
             self.read_paused = True
             self.transport.pause_reading()
 
+    def send_receive_event_to_app(self) -> None:
+        """uvicorn's, except for a text message that is not UTF-8 (a fragmented one, or one
+        the short path handed over): any client may send one, so it is a warning line and
+        the close with 1007 uvicorn sends, not the traceback uvicorn logs at ERROR."""
+        if self.curr_msg_data_type == "text" and not self.close_sent:
+            try:
+                b"".join(self.frames).decode()
+            except UnicodeDecodeError:
+                self.frames = []
+                self.logger.warning("Invalid UTF-8 in a text message: closing with 1007.")
+                self.conn.send_close(1007)
+                self.handle_parser_exception()
+                return
+        super().send_receive_event_to_app()
+
     async def receive(self) -> Any:
         """The next ASGI message (bare text becomes a ``websocket.receive`` dict)."""
         item = self.pop_nowait()
