@@ -11,7 +11,7 @@ from fastapi.testclient import TestClient
 
 from switchboard.api.app import create_app
 from switchboard.cli.api_client import ApiClient
-from switchboard.cli.jobs_cmd import resolve_job_id
+from switchboard.cli.jobs_cmd import job_path, resolve_job_id
 from switchboard.common.jobs import enqueue
 from switchboard.common.settings import Settings
 from tests.support import actors
@@ -79,6 +79,26 @@ def test_another_business_job_is_not_found_by_its_prefix(capsys, api) -> None:
 def test_a_prefix_shorter_than_four_characters_is_a_usage_error(capsys, api) -> None:
     code, error = exit_code_and_error(capsys, api, "3f2")
     assert code == 2 and "too short: give at least 4 characters" in error
+
+
+def test_an_empty_job_id_is_refused_before_anything_is_sent(capsys, api) -> None:
+    """Before, ``jobs show ''`` asked for /api/v1/jobs/, whose redirect ended the command with
+    exit 1 saying the --api-url was not the API's."""
+    code, error = exit_code_and_error(capsys, api, "")
+    assert (code, error) == (
+        2,
+        "error: the job id is empty: give the job's id or 4+ characters of it",
+    )
+
+
+@pytest.mark.parametrize("given", ["../calls", "../calls?", "..", "x/../../calls#"])
+def test_a_job_id_holding_a_path_names_no_other_path_of_the_api(capsys, api, given) -> None:
+    """Before, the id went into the URL as it was: ``jobs show ../calls`` fetched the call list
+    (and crashed printing it as a job); ``jobs retry ../outbound-runs/1/start?`` started run 1."""
+    with pytest.raises(typer.Exit) as stopped:
+        api.call("GET", job_path(api, given))
+    assert stopped.value.exit_code == 2
+    assert "→ 404" in capsys.readouterr().err
 
 
 @pytest.mark.parametrize("prefix", ["3f2", "zzzz", "3f2a%", "3f2a" * 10])

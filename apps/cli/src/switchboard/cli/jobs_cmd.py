@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import re
 from typing import Any
+from urllib.parse import quote
 
 import typer
 
@@ -47,6 +48,8 @@ def resolve_job_id(api: ApiClient, given: str) -> str:
     used as it is. A shorter prefix of hex digits is looked up: none or several matching jobs
     end the command with exit code 2, as the API's 404 for a job it cannot find does.
     """
+    if not given:
+        fail("the job id is empty: give the job's id or 4+ characters of it", REFUSED)
     if len(given) >= FULL_ID_LENGTH or not _PREFIX_CHARS.match(given):
         return given
     if len(given) < MIN_PREFIX:
@@ -63,6 +66,13 @@ def resolve_job_id(api: ApiClient, given: str) -> str:
         several = f"'{given}' is the start of several job ids ({shown}{more})"
         fail(f"{several}: give more characters", REFUSED)
     return str(matches[0])
+
+
+def job_path(api: ApiClient, given: str) -> str:
+    """The API path of the job ``given`` names (``resolve_job_id``), its id one path segment
+    whatever it holds: ``/``, ``?``, ``#`` or a ``..`` in an id must not send the request to
+    another of the API's paths (``jobs retry ../outbound-runs/1/start?`` started run 1)."""
+    return "/api/v1/jobs/" + quote(resolve_job_id(api, given), safe="").replace(".", "%2E")
 
 
 def _timeline(job: dict[str, Any]) -> list[tuple[str, str]]:
@@ -145,7 +155,7 @@ def show(
     """One job: status, attempts, progress, when it was enqueued, started and finished, and
     its last error."""
     with ApiClient(api_url, api_key) as api:
-        job = api.call("GET", f"/api/v1/jobs/{resolve_job_id(api, job_id)}")
+        job = api.call("GET", job_path(api, job_id))
     output.show(job, as_json, lambda: _render_job(job))
 
 
@@ -158,7 +168,7 @@ def retry(
 ) -> None:
     """Queue a dead, failed or cancelled job again."""
     with ApiClient(api_url, api_key) as api:
-        job = api.call("POST", f"/api/v1/jobs/{resolve_job_id(api, job_id)}/retry")
+        job = api.call("POST", job_path(api, job_id) + "/retry")
     output.message(f"job {job['id']} is {job['status']}", job, as_json)
 
 
@@ -171,6 +181,6 @@ def cancel(
 ) -> None:
     """Cancel a queued job, or ask a running one to stop at its next checkpoint."""
     with ApiClient(api_url, api_key) as api:
-        job = api.call("POST", f"/api/v1/jobs/{resolve_job_id(api, job_id)}/cancel")
+        job = api.call("POST", job_path(api, job_id) + "/cancel")
     asked = " and asked to stop" if job["status"] == "running" else ""
     output.message(f"job {job['id']} is {job['status']}{asked}", job, as_json)
