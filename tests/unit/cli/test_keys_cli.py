@@ -42,6 +42,22 @@ def test_keys_commands_name_a_missing_business_or_key(embedded) -> None:
     assert foreign.exit_code == 2 and "API key 999999999 not found" in foreign.output
 
 
+def test_an_id_beyond_bigint_is_a_usage_error_not_a_traceback(embedded) -> None:
+    """Before, the database's overflow ended ``keys list --business 99999999999999999999`` with
+    a traceback, exit 1 (SQLite's OverflowError, PostgreSQL's "bigint out of range")."""
+    too_big = str(2**63)
+    for args in (
+        ["keys", "list", "--business", too_big],
+        ["keys", "create", "--business", too_big],
+        ["keys", "revoke", too_big, "--business", "1"],
+        ["keys", "revoke", "1", "--business", too_big],
+    ):
+        result = runner.invoke(app, args)
+        assert result.exit_code == 2, (args, result.output)
+        assert "Traceback" not in result.output
+        assert "less than or equal to 9223372036854775807" in " ".join(result.output.split())
+
+
 def test_the_key_table_piped_keeps_each_key_on_one_line(embedded) -> None:
     """Before, off a terminal the table was 80 columns wide and wrapped names and times."""
     business = make_business()

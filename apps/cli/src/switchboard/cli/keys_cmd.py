@@ -18,9 +18,11 @@ from switchboard.cli.api_client import fail
 from switchboard.cli.database_check import require_database
 from switchboard.cli.exit_codes import REFUSED
 from switchboard.common.errors import NotFoundError
+from switchboard.common.ids import MAX_ID
 
 app = typer.Typer(help="API keys: create one (shown once), list them, revoke one.")
-BusinessOption = typer.Option(..., "--business", min=1, help="The business's id.")
+#: Ids are bigints: a larger one is a usage error, not the database's overflow as a traceback.
+BusinessOption = typer.Option(..., "--business", min=1, max=MAX_ID, help="The business's id.")
 COLUMNS = (
     output.field("id"),
     output.field("name", long=True),
@@ -85,7 +87,7 @@ def list_keys(
 
 @app.command()
 def revoke(
-    key_id: int = typer.Argument(..., min=1, help="The key's id (see `keys list`)."),
+    key_id: int = typer.Argument(..., min=1, max=MAX_ID, help="The key's id (see `keys list`)."),
     business: int = BusinessOption,
     as_json: bool = output.JsonOption,
 ) -> None:
