@@ -340,3 +340,14 @@ def test_a_group_alone_shows_its_help_as_the_command_alone_does(group: str) -> N
     result = runner.invoke(app, [group], prog_name="switchboard")
     assert f"Usage: switchboard {group} [OPTIONS] COMMAND [ARGS]..." in one_line(result.output)
     assert "Missing command" not in result.output
+
+
+@pytest.mark.parametrize("key", ["", " ", "sbk_secret\nrest", "sbk_secret\udcff", "sbk_clé"])
+def test_an_api_key_that_cannot_be_sent_is_refused_unprinted(key: str) -> None:
+    """Before, an empty key or one with a newline was "cannot reach the API … (check
+    --api-url)", exit 1, quoting the key; a byte not UTF-8 in it was a traceback."""
+    result = runner.invoke(app, ["leads", "list", "--api-key", key, "--api-url", unreachable_url()])
+    assert result.exit_code == 2, result.output
+    said = one_line(result.output)
+    assert said.startswith("error: the API key is ") and "SWITCHBOARD_API_KEY" in said
+    assert "secret" not in said and "Traceback" not in result.output

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
 from typing import Any, NoReturn
 
@@ -10,13 +11,15 @@ import typer
 from rich.console import Console
 from rich.markup import escape
 
-from switchboard.cli.exit_codes import FAILED, for_status
+from switchboard.cli.exit_codes import FAILED, REFUSED, for_status
 
 err = Console(stderr=True)
 #: The most items the API returns in one page.
 PAGE_LIMIT = 200
 #: What an answer the API would never give means (``--api-url`` names another server).
 NOT_THE_API = "is --api-url the Switchboard API's address?"
+#: What an API key can be sent as: visible ASCII, no spaces (the keys are ``sbk_`` and base64).
+_KEY_CHARS = re.compile(r"[\x21-\x7e]+")
 
 ApiUrl = typer.Option(
     "http://127.0.0.1:8000", "--api-url", envvar="API_BASE_URL", help="The API's base URL."
@@ -62,6 +65,15 @@ class ApiClient:
         http: httpx.Client | None = None,
     ) -> None:
         # ``http``: an already-open client (the tests pass the API's in-process TestClient).
+        if not _KEY_CHARS.fullmatch(api_key):
+            # httpx refuses it as a header ("cannot reach the API", quoting the key) or ends in
+            # a traceback (a byte not UTF-8); the key is a secret, never printed.
+            what = (
+                "empty"
+                if not api_key
+                else "not one: it holds a space, a control or a non-ASCII character"
+            )
+            fail(f"the API key is {what} (check --api-key / SWITCHBOARD_API_KEY)", REFUSED)
         self.base_url = base_url.rstrip("/")
         self.timeout = timeout
         self._owns_http = http is None
