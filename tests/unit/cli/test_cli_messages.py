@@ -351,3 +351,25 @@ def test_an_api_key_that_cannot_be_sent_is_refused_unprinted(key: str) -> None:
     said = one_line(result.output)
     assert said.startswith("error: the API key is ") and "SWITCHBOARD_API_KEY" in said
     assert "secret" not in said and "Traceback" not in result.output
+
+
+def test_a_password_in_the_api_url_is_not_printed() -> None:
+    """Before, ``cannot reach the API at http://ops:hunter2@…`` printed it whole."""
+    port = unreachable_url().rsplit(":", 1)[1]
+    url = f"http://ops:hunter2@127.0.0.1:{port}"
+    result = runner.invoke(app, ["leads", "list", "--api-key", "sbk_x", "--api-url", url])
+    assert result.exit_code == 1
+    said = one_line(result.output)
+    assert "hunter2" not in said
+    assert said.startswith(f"error: cannot reach the API at http://ops:***@127.0.0.1:{port}:")
+
+
+def test_a_password_in_the_gateway_url_is_not_printed(embedded: Settings) -> None:
+    port = unreachable_url().rsplit(":", 1)[1]
+    url = f"http://ops:p@ss@127.0.0.1:{port}"
+    result = runner.invoke(app, ["simulate-call", "--to", "+15550000000", "--gateway-url", url])
+    assert result.exit_code == 1
+    assert one_line(result.output) == (
+        f"error: cannot reach the gateway at http://ops:***@127.0.0.1:{port} "
+        "(check --gateway-url / PUBLIC_BASE_URL)"
+    )

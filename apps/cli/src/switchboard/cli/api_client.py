@@ -29,6 +29,15 @@ ApiKey = typer.Option(
 )
 
 
+#: A URL's ``user:password@``: the password is written as ``***`` wherever a URL is printed.
+_PASSWORD_IN_URL = re.compile(r"^([A-Za-z][A-Za-z0-9+.-]*://[^:/?#@]*):[^/?#]*@")
+
+
+def shown_url(url: str) -> str:
+    """``url`` as a message prints it: a password in it (``https://ops:pw@api…``) as ``***``."""
+    return _PASSWORD_IN_URL.sub(r"\1:***@", url)
+
+
 def fail(message: str, code: int = FAILED) -> NoReturn:
     """Print ``error: message`` in red on stderr and exit with ``code`` (``exit_codes``: 1 the
     operation failed, 2 the command as given is refused, 130 interrupted)."""
@@ -101,11 +110,12 @@ class ApiClient:
             # Reached, and it may still be at work (a replay of many events, a bulk action):
             # "cannot reach" would invite the same request again at once.
             fail(
-                f"the API at {self.base_url} did not answer {method} {path} within "
+                f"the API at {shown_url(self.base_url)} did not answer {method} {path} within "
                 f"{waited:g} s; it may still be doing it: check before trying again"
             )
         except httpx.HTTPError as exc:
-            fail(f"cannot reach the API at {self.base_url}: {exc} (check --api-url)")
+            where = shown_url(self.base_url)
+            fail(f"cannot reach the API at {where}: {exc} (check --api-url)")
 
     def call(self, method: str, path: str, **kwargs: Any) -> Any:
         """The JSON of a successful response; otherwise print the API's reason and exit."""
