@@ -373,3 +373,24 @@ def test_a_password_in_the_gateway_url_is_not_printed(embedded: Settings) -> Non
         f"error: cannot reach the gateway at http://ops:***@127.0.0.1:{port} "
         "(check --gateway-url / PUBLIC_BASE_URL)"
     )
+
+
+@pytest.mark.parametrize("url", ["http://[::1", "http://127.0.0.1:80x"])
+@pytest.mark.parametrize(
+    "command",
+    [
+        ["leads", "list", "--api-key", "sbk_x", "--api-url"],
+        ["simulate-whatsapp", "--from", "+15557654321", "--body", "hi", "--api-url"],
+        ["simulate-call", "--to", "+15550000000", "--gateway-url"],
+    ],
+    ids=["leads", "simulate-whatsapp", "simulate-call"],
+)
+def test_a_url_that_does_not_parse_is_one_line_exit_2(
+    embedded: Settings, command: list[str], url: str
+) -> None:
+    """Before, httpx's InvalidURL (no transport error) ended these with a traceback."""
+    result = runner.invoke(app, [*command, url])
+    assert result.exit_code == 2, result.output
+    said = one_line(result.output)
+    assert said.startswith(f"error: {url} is not a URL: Invalid port:"), said
+    assert "Traceback" not in result.output

@@ -38,6 +38,16 @@ def shown_url(url: str) -> str:
     return _PASSWORD_IN_URL.sub(r"\1:***@", url)
 
 
+def require_url(url: str, option: str) -> None:
+    """Exit 2 with one line unless httpx can parse ``url`` (``http://[::1``, ``http://h:80x``
+    raised its InvalidURL, which is no transport error: a traceback); ``option`` names where
+    it came from (``--api-url / API_BASE_URL``)."""
+    try:
+        httpx.URL(url)
+    except httpx.InvalidURL as exc:
+        fail(f"{shown_url(url)} is not a URL: {exc} (check {option})", REFUSED)
+
+
 def fail(message: str, code: int = FAILED) -> NoReturn:
     """Print ``error: message`` in red on stderr and exit with ``code`` (``exit_codes``: 1 the
     operation failed, 2 the command as given is refused, 130 interrupted)."""
@@ -84,6 +94,7 @@ class ApiClient:
             )
             fail(f"the API key is {what} (check --api-key / SWITCHBOARD_API_KEY)", REFUSED)
         self.base_url = base_url.rstrip("/")
+        require_url(self.base_url, "--api-url / API_BASE_URL")
         self.timeout = timeout
         self._owns_http = http is None
         self._http = http or httpx.Client(base_url=self.base_url, timeout=timeout)

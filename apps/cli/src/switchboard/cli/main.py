@@ -325,7 +325,7 @@ def simulate_call_command(
 
     import httpx
 
-    from switchboard.cli.api_client import fail, shown_url
+    from switchboard.cli.api_client import fail, require_url, shown_url
     from switchboard.cli.exit_codes import FAILED, OK, REFUSED
     from switchboard.voice_gateway.simulator.call import (
         DEFAULT_UTTERANCES,
@@ -333,6 +333,7 @@ def simulate_call_command(
         simulate_call,
     )
 
+    require_url(gateway_url, "--gateway-url / PUBLIC_BASE_URL")
     settings = get_settings()
     try:
         outcome = asyncio.run(

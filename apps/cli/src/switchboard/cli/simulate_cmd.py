@@ -16,7 +16,7 @@ import httpx
 import typer
 from twilio.request_validator import RequestValidator
 
-from switchboard.cli.api_client import ApiClient, fail, shown_url
+from switchboard.cli.api_client import ApiClient, fail, require_url, shown_url
 from switchboard.cli.exit_codes import FAILED, REFUSED, for_status
 from switchboard.common.settings import get_settings
 
@@ -89,6 +89,7 @@ def simulate_whatsapp(
     """Act as Twilio: post a signed inbound WhatsApp message to the API's webhook."""
     settings = get_settings()
     base = (api_url or settings.api_public_base_url or settings.api_base_url).rstrip("/")
+    require_url(base, "--api-url / API_PUBLIC_BASE_URL / API_BASE_URL")
     url = base + WEBHOOK_PATH
     if not body.strip():
         fail("--body is empty", REFUSED)
