@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import errno
 import functools
 import os
 import shlex
@@ -13,7 +14,7 @@ import sys
 import time
 from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
 import uvicorn
 from sqlalchemy.engine import make_url
@@ -176,19 +177,33 @@ def _nothing() -> None:
 def ports_in_use(host: str, ports: dict[str, int]) -> dict[str, int]:
     """The roles whose port on ``host`` cannot be bound now (another process holds it), with
     those ports; empty when every one is free. A test bind, as uvicorn binds (address reuse,
-    so a port left in TIME_WAIT by the last run counts as free)."""
+    so a port left in TIME_WAIT by the last run counts as free). A ``host`` that is no address
+    of this machine, or a port this user may not bind, ends the command with one line, exit 2
+    (before, the one was a traceback, the other "ports … are in use")."""
     busy = {}
     for role, port in ports.items():
-        family, kind, proto, _, address = socket.getaddrinfo(
-            host or None, port, type=socket.SOCK_STREAM
-        )[0]
+        try:
+            family, kind, proto, _, address = socket.getaddrinfo(
+                host or None, port, type=socket.SOCK_STREAM
+            )[0]
+        except socket.gaierror as exc:
+            _refuse(f"--host {host}: {exc.strerror} (give an address of this machine)")
         with socket.socket(family, kind, proto) as probe:
             probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
             try:
                 probe.bind(address)
-            except OSError:
+            except OSError as exc:
+                if exc.errno != errno.EADDRINUSE:
+                    where = f"--host {host} --{role}-port {port}"
+                    _refuse(f"cannot listen on {where}: {exc.strerror}")
                 busy[role] = port
     return busy
+
+
+def _refuse(message: str) -> NoReturn:
+    """``error: message`` on one line of stderr, exit 2 (the command as given cannot start)."""
+    sys.stderr.write(f"error: {message}\n")
+    raise SystemExit(2)
 
 
 def refuse_ports_in_use(host: str, ports: dict[str, int]) -> None:
