@@ -33,3 +33,23 @@ def test_a_host_of_another_machine_is_not_called_ports_in_use(
     said = one_line(result.output)
     assert "in use" not in said
     assert said.startswith(f"error: cannot listen on --host {host} --api-port 18400: ")
+
+
+@pytest.mark.parametrize(
+    ("ports", "said"),
+    [
+        (["18400", "18400", "18402"], "--api-port and --gateway-port are both 18400"),
+        (["18400", "18401", "18400"], "--api-port and --scheduler-port are both 18400"),
+        (["18400", "18401", "18401"], "--gateway-port and --scheduler-port are both 18401"),
+    ],
+)
+def test_two_services_on_one_port_are_refused_before_anything_starts(
+    embedded: Settings, ports: list[str], said: str
+) -> None:
+    """Before, the run migrated and started, then the second bind ended it: a traceback,
+    exit 3."""
+    api, gateway, scheduler = ports
+    args = ["--api-port", api, "--gateway-port", gateway, "--scheduler-port", scheduler]
+    result = runner.invoke(app, ["run", *args])
+    assert result.exit_code == 2, result.output
+    assert one_line(result.output) == f"error: {said}: give each service its own port"

@@ -206,6 +206,19 @@ def _refuse(message: str) -> NoReturn:
     raise SystemExit(2)
 
 
+def refuse_shared_ports(ports: dict[str, int]) -> None:
+    """Exit 2 with one line if two services were given the same port (before, both started,
+    and the second one's bind ended the run with uvicorn's traceback, exit 3, after the
+    migrations and the worker had started)."""
+    by_port: dict[int, list[str]] = {}
+    for role, port in ports.items():
+        by_port.setdefault(port, []).append(f"--{role}-port")
+    shared = [(port, options) for port, options in by_port.items() if len(options) > 1]
+    if shared:
+        port, options = shared[0]
+        _refuse(f"{' and '.join(options)} are both {port}: give each service its own port")
+
+
 def refuse_ports_in_use(host: str, ports: dict[str, int]) -> None:
     """Exit 2 with one line naming every port taken and its option, and the whole ``ARGS`` to
     start on free ones: the busy ports moved, the others as given (a suggestion naming only
@@ -395,6 +408,7 @@ async def serve(
         use_urls_for_ports(host, {role: ports[role]})
         await serve_one(role, host, ports[role])
         return 0
+    refuse_shared_ports(ports)
     refuse_ports_in_use(host, ports)
     settings = use_urls_for_ports(host, ports)
     worker_startup_migrations()
