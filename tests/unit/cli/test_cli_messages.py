@@ -394,3 +394,19 @@ def test_a_url_that_does_not_parse_is_one_line_exit_2(
     said = one_line(result.output)
     assert said.startswith(f"error: {url} is not a URL: Invalid port:"), said
     assert "Traceback" not in result.output
+
+
+@pytest.mark.parametrize("wait", ["-5", "nan"])
+def test_a_wait_that_is_no_time_is_refused_before_the_message_is_sent(
+    embedded: Settings, wait: str
+) -> None:
+    """Before, the message was sent, then "no reply in the sandbox inbox within -5 s", exit 1."""
+    url = unreachable_url()  # nothing is sent: were it, the error would be "cannot reach"
+    args = ["--from", "+15557654321", "--body", "hi", "--wait", wait]
+    result = runner.invoke(
+        app, ["simulate-whatsapp", *args, "--api-url", url, "--api-key", "sbk_x"]
+    )
+    assert result.exit_code == 2, result.output
+    assert one_line(result.output) == (
+        f"error: --wait {wait}: give the seconds to wait for the reply, 0 or more"
+    )

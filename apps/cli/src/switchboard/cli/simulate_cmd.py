@@ -93,6 +93,8 @@ def simulate_whatsapp(
     url = base + WEBHOOK_PATH
     if not body.strip():
         fail("--body is empty", REFUSED)
+    if not wait_s >= 0:  # NaN too: checked before the message is sent, not after
+        fail(f"--wait {wait_s:g}: give the seconds to wait for the reply, 0 or more", REFUSED)
     form = inbound_form(from_, to, body, settings.twilio_account_sid)
     signature = RequestValidator(settings.twilio_auth_token).compute_signature(url, form)
     before = _newest_id(base, api_key) if api_key else 0
