@@ -53,3 +53,19 @@ def test_two_services_on_one_port_are_refused_before_anything_starts(
     result = runner.invoke(app, ["run", *args])
     assert result.exit_code == 2, result.output
     assert one_line(result.output) == f"error: {said}: give each service its own port"
+
+
+def test_threads_by_the_billion_are_a_usage_error(embedded: Settings) -> None:
+    """Before, the in-process worker was asked for that many threads. The ports given are
+    shared, so that a run without the check stops there instead of starting them."""
+    ports = ["--api-port", "18400", "--gateway-port", "18400", "--scheduler-port", "18402"]
+    result = runner.invoke(app, ["run", "--threads", "99999999999", *ports])
+    assert result.exit_code == 2, result.output
+    assert "Invalid value for '--threads'" in one_line(result.output)
+
+
+def test_run_and_worker_allow_the_same_most_threads() -> None:
+    from switchboard.cli import main
+    from switchboard.worker import runner as worker_runner
+
+    assert main.MAX_THREADS == worker_runner.MAX_THREADS

@@ -6,6 +6,7 @@ nothing), or a ``--queue`` no actor uses (a typo: a worker consuming nothing, re
 from __future__ import annotations
 
 import importlib
+import socket
 
 import pytest
 
@@ -21,6 +22,23 @@ def test_no_process_or_no_thread_is_refused_naming_the_options(
     assert run_worker(processes, threads, [], [], metrics_port=0) == 2
     assert capsys.readouterr().err == (
         f"error: --processes and --threads must be at least 1 (got {processes}, {threads})\n"
+    )
+
+
+@pytest.mark.parametrize(("processes", "threads"), [(99_999_999_999, 8), (2, 10**9), (257, 1)])
+def test_processes_or_threads_by_the_billion_are_refused_before_any_fork(
+    embedded: Settings, capsys: pytest.CaptureFixture[str], processes: int, threads: int
+) -> None:
+    """Before, ``--processes 99999999999`` forked until the machine ran out. The metrics port
+    given is taken, so that a worker without the check stops there instead of forking."""
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        assert run_worker(processes, threads, [], [], metrics_port=port) == 2
+    assert capsys.readouterr().err == (
+        f"error: --processes and --threads may be at most 256 and 1024 (got {processes}, "
+        f"{threads})\n"
     )
 
 

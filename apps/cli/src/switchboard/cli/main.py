@@ -37,6 +37,9 @@ GROUPS = {
     "db": "switchboard.cli.db_cmd",
 }
 SIMULATE_WHATSAPP = "simulate-whatsapp"
+#: The most threads a worker runs (``switchboard.worker.runner.MAX_THREADS``, not imported
+#: here: the CLI starts without the worker's modules).
+MAX_THREADS = 1024
 #: The groups that work on the database directly: like ``create-business``, they check the
 #: environment and configure logging first, so the platform's lines (a migration's) go to
 #: stderr, never into ``--json``'s stdout.
@@ -198,7 +201,9 @@ def run(
     api_port: int = _port(8000, lowest=1),
     gateway_port: int = _port(8001, lowest=1),
     scheduler_port: int = _port(8002, lowest=1),
-    threads: int = typer.Option(4, min=1, help="Worker threads for the in-process worker."),
+    threads: int = typer.Option(
+        4, min=1, max=MAX_THREADS, help="Worker threads for the in-process worker."
+    ),
 ) -> None:
     """Run what SERVICE_ROLE says (default: everything in one process)."""
     _setup()

@@ -26,6 +26,11 @@ WORKER_MODULE = "switchboard.worker.app"
 #: reporting ready (a job that kills its process can run before then: consumers start first)
 #: and how long that process's logs would wait in their pipe.
 FORK_TIMEOUT_MS = 2_000
+#: The most worker processes, and threads per process, one worker starts: far above what a
+#: machine runs usefully, far below what takes it down (``--processes 99999999999``, a digit
+#: too many, forked processes until the machine ran out, none of them stopping on SIGTERM).
+MAX_PROCESSES = 256
+MAX_THREADS = 1024
 
 
 def dramatiq_args(processes: int, threads: int, queues: list[str], modules: list[str]) -> list[str]:
@@ -51,6 +56,11 @@ def run_worker(
         # Dramatiq would start no worker process and exit 0, or processes with no thread
         # that look alive and run nothing.
         return _refuse(f"--processes and --threads must be at least 1 (got {processes}, {threads})")
+    if processes > MAX_PROCESSES or threads > MAX_THREADS:
+        return _refuse(
+            f"--processes and --threads may be at most {MAX_PROCESSES} and {MAX_THREADS} "
+            f"(got {processes}, {threads})"
+        )
     port = get_settings().worker_metrics_port if metrics_port is None else metrics_port
     # Before the actors' modules are imported: their broker reads where to write its status.
     metrics_dir = status_server.prepare() if port else None
