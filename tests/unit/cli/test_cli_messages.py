@@ -410,3 +410,14 @@ def test_a_wait_that_is_no_time_is_refused_before_the_message_is_sent(
     assert one_line(result.output) == (
         f"error: --wait {wait}: give the seconds to wait for the reply, 0 or more"
     )
+
+
+@pytest.mark.parametrize("module", ["nosuch.module", "", "nosuch"])
+@pytest.mark.parametrize("command", [["scheduler", "--list"], ["worker", "--metrics-port", "0"]])
+def test_an_extra_module_that_is_not_there_is_a_usage_error(
+    embedded: Settings, command: list[str], module: str
+) -> None:
+    """Before, its import failed with a traceback (the worker's after its migrations)."""
+    result = runner.invoke(app, [*command, module])
+    assert result.exit_code == 2, result.output
+    assert f"no module named {module!r} to import" in one_line(result.output)

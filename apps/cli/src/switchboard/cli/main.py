@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import functools
 import importlib
+import importlib.util
 import json
 import logging
 import sys
@@ -188,6 +189,18 @@ def _setup(*, client: bool = False) -> None:
         logging.getLogger("httpx").setLevel(max(logging.WARNING, logging.getLogger().level))
 
 
+def _refuse_missing_modules(modules: list[str] | None) -> None:
+    """A usage error (exit 2, one line) for an extra module that cannot be found: before, the
+    import failed later, a traceback (the worker's after its migrations)."""
+    for name in modules or []:
+        try:
+            found = importlib.util.find_spec(name) is not None
+        except (ImportError, ValueError):  # a parent package missing; an empty name
+            found = False
+        if not found:
+            raise typer.BadParameter(f"no module named {name!r} to import", param_hint="MODULES")
+
+
 def _port(default: int, lowest: int = 0) -> Any:
     """A TCP port option: one out of range is a usage error (exit 2), not bind()'s traceback
     after the migrations ran. 0 lets the system choose, for a server on its own; ``run``
@@ -248,6 +261,7 @@ def scheduler(
     ),
 ) -> None:
     """The scheduler (periodic jobs, outbox relay) with /health and /metrics."""
+    _refuse_missing_modules(modules)
     _setup()
     from switchboard.cli import scheduler_cmd
 
@@ -276,6 +290,7 @@ def worker(
     ),
 ) -> None:
     """Dramatiq's own worker, after applying migrations once."""
+    _refuse_missing_modules(modules)
     _setup()
     with startup_imports():
         from switchboard.worker.runner import run_worker
