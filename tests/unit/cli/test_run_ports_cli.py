@@ -62,10 +62,3 @@ def test_threads_by_the_billion_are_a_usage_error(embedded: Settings) -> None:
     result = runner.invoke(app, ["run", "--threads", "99999999999", *ports])
     assert result.exit_code == 2, result.output
     assert "Invalid value for '--threads'" in one_line(result.output)
-
-
-def test_run_and_worker_allow_the_same_most_threads() -> None:
-    from switchboard.cli import main
-    from switchboard.worker import runner as worker_runner
-
-    assert main.MAX_THREADS == worker_runner.MAX_THREADS

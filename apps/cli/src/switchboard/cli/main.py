@@ -25,6 +25,7 @@ from typer.core import TyperGroup
 from switchboard.common.logging import configure_logging
 from switchboard.common.settings import describe_invalid_settings, get_settings
 from switchboard.common.startup_imports import startup_imports
+from switchboard.worker.limits import MAX_THREADS
 
 #: The admin command groups, by name: the module whose ``app`` each is.
 GROUPS = {
@@ -38,9 +39,6 @@ GROUPS = {
     "db": "switchboard.cli.db_cmd",
 }
 SIMULATE_WHATSAPP = "simulate-whatsapp"
-#: The most threads a worker runs (``switchboard.worker.runner.MAX_THREADS``, not imported
-#: here: the CLI starts without the worker's modules).
-MAX_THREADS = 1024
 #: The groups that work on the database directly: like ``create-business``, they check the
 #: environment and configure logging first, so the platform's lines (a migration's) go to
 #: stderr, never into ``--json``'s stdout.

@@ -17,6 +17,7 @@ from switchboard.common.migrate import worker_startup_migrations
 from switchboard.common.settings import get_settings
 from switchboard.common.startup_imports import startup_imports
 from switchboard.worker import status_server
+from switchboard.worker.limits import MAX_PROCESSES, MAX_THREADS
 from switchboard.worker.status_supervisor import StatusSupervisor
 
 WORKER_MODULE = "switchboard.worker.app"
@@ -26,11 +27,6 @@ WORKER_MODULE = "switchboard.worker.app"
 #: reporting ready (a job that kills its process can run before then: consumers start first)
 #: and how long that process's logs would wait in their pipe.
 FORK_TIMEOUT_MS = 2_000
-#: The most worker processes, and threads per process, one worker starts: far above what a
-#: machine runs usefully, far below what takes it down (``--processes 99999999999``, a digit
-#: too many, forked processes until the machine ran out, none of them stopping on SIGTERM).
-MAX_PROCESSES = 256
-MAX_THREADS = 1024
 
 
 def dramatiq_args(processes: int, threads: int, queues: list[str], modules: list[str]) -> list[str]:
