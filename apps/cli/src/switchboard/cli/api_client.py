@@ -12,6 +12,7 @@ from rich.console import Console
 from rich.markup import escape
 
 from switchboard.cli.exit_codes import FAILED, REFUSED, for_status
+from switchboard.common.redaction import redact
 
 err = Console(stderr=True)
 #: The most items the API returns in one page.
@@ -29,15 +30,6 @@ ApiKey = typer.Option(
 )
 
 
-#: A URL's ``user:password@``: the password is written as ``***`` wherever a URL is printed.
-_PASSWORD_IN_URL = re.compile(r"^([A-Za-z][A-Za-z0-9+.-]*://[^:/?#@]*):[^/?#]*@")
-
-
-def shown_url(url: str) -> str:
-    """``url`` as a message prints it: a password in it (``https://ops:pw@api…``) as ``***``."""
-    return _PASSWORD_IN_URL.sub(r"\1:***@", url)
-
-
 def require_url(url: str, option: str) -> None:
     """Exit 2 with one line unless httpx can parse ``url`` (``http://[::1``, ``http://h:80x``
     raised its InvalidURL, which is no transport error: a traceback); ``option`` names where
@@ -45,7 +37,7 @@ def require_url(url: str, option: str) -> None:
     try:
         httpx.URL(url)
     except httpx.InvalidURL as exc:
-        fail(f"{shown_url(url)} is not a URL: {exc} (check {option})", REFUSED)
+        fail(f"{redact(url)} is not a URL: {exc} (check {option})", REFUSED)
 
 
 def fail(message: str, code: int = FAILED) -> NoReturn:
@@ -121,11 +113,11 @@ class ApiClient:
             # Reached, and it may still be at work (a replay of many events, a bulk action):
             # "cannot reach" would invite the same request again at once.
             fail(
-                f"the API at {shown_url(self.base_url)} did not answer {method} {path} within "
+                f"the API at {redact(self.base_url)} did not answer {method} {path} within "
                 f"{waited:g} s; it may still be doing it: check before trying again"
             )
         except httpx.HTTPError as exc:
-            where = shown_url(self.base_url)
+            where = redact(self.base_url)
             fail(f"cannot reach the API at {where}: {exc} (check --api-url)")
 
     def call(self, method: str, path: str, **kwargs: Any) -> Any:

@@ -343,8 +343,9 @@ def simulate_call_command(
 
     import httpx
 
-    from switchboard.cli.api_client import fail, require_url, shown_url
+    from switchboard.cli.api_client import fail, require_url
     from switchboard.cli.exit_codes import FAILED, OK, REFUSED
+    from switchboard.common.redaction import redact
     from switchboard.voice_gateway.simulator.call import (
         DEFAULT_UTTERANCES,
         SIGNATURE_REFUSED,
@@ -366,14 +367,14 @@ def simulate_call_command(
         )
     except httpx.TransportError:
         fail(
-            f"cannot reach the gateway at {shown_url(gateway_url)} "
+            f"cannot reach the gateway at {redact(gateway_url)} "
             "(check --gateway-url / PUBLIC_BASE_URL)"
         )
     if outcome.reason == "unknown_number":  # the number is the mistake: as simulate-whatsapp's
         fail(f"no business answers {to}: the gateway refused the call (check --to)", REFUSED)
     if outcome.reason == SIGNATURE_REFUSED:  # a 403 is refused as given, as the API's are
         fail(
-            f"the gateway refused the call's signature (403): is {shown_url(gateway_url)} its "
+            f"the gateway refused the call's signature (403): is {redact(gateway_url)} its "
             "PUBLIC_BASE_URL, and TWILIO_AUTH_TOKEN the same here and there?",
             REFUSED,
         )

@@ -16,8 +16,9 @@ import httpx
 import typer
 from twilio.request_validator import RequestValidator
 
-from switchboard.cli.api_client import ApiClient, fail, require_url, shown_url
+from switchboard.cli.api_client import ApiClient, fail, require_url
 from switchboard.cli.exit_codes import FAILED, REFUSED, for_status
+from switchboard.common.redaction import redact
 from switchboard.common.settings import get_settings
 
 WEBHOOK_PATH = "/webhooks/twilio/whatsapp"
@@ -101,10 +102,10 @@ def simulate_whatsapp(
     try:
         response = httpx.post(url, data=form, headers={"X-Twilio-Signature": signature}, timeout=10)
     except httpx.HTTPError as exc:
-        fail(f"cannot reach the API at {shown_url(base)}: {exc} (check --api-url)")
+        fail(f"cannot reach the API at {redact(base)}: {exc} (check --api-url)")
     if response.status_code == 403:
         fail(
-            f"the API refused the signature: is {shown_url(base)} its API_PUBLIC_BASE_URL (or "
+            f"the API refused the signature: is {redact(base)} its API_PUBLIC_BASE_URL (or "
             "API_BASE_URL), and TWILIO_AUTH_TOKEN the same here and there?",
             for_status(response.status_code),
         )

@@ -32,7 +32,8 @@ _SECRET_PATTERNS: list[tuple[re.Pattern[str], str]] = [
         ),
         r"\1***",
     ),
-    (re.compile(r"(://[^:/@\s]+:)[^@\s]+(@)"), r"\1***\2"),
+    # To the userinfo's last "@" (a password may hold one: "p@ss"), before any "/".
+    (re.compile(r"(://[^:/@\s]+:)[^/\s]*(@)"), r"\1***\2"),
 ]
 
 _PERSONAL_PATTERNS: list[tuple[re.Pattern[str], str]] = [
