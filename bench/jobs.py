@@ -206,6 +206,7 @@ class Switchboard(Side):
 class PlainDramatiq(Side):
     name = "plain dramatiq"
     imports = "import dramatiq.cli, bench.plain_actors"
+    module, queue = "bench.plain_actors", "bench_plain"
 
     def __init__(self) -> None:
         from bench.plain_actors import plain_noop_job
@@ -220,14 +221,41 @@ class PlainDramatiq(Side):
             sys.executable,
             "-m",
             "dramatiq",
-            "bench.plain_actors",
+            self.module,
             "--processes",
             str(processes),
             "--threads",
             str(threads),
             "--queues",
-            "bench_plain",
+            self.queue,
         ]
+
+
+class LedgerFloor(PlainDramatiq):
+    """Plain Dramatiq whose worker writes each job's outcome to PostgreSQL
+    (``bench/floor_actors.py``): the least a job system with a ledger does per job."""
+
+    name = "ledger floor"
+    imports = "import dramatiq.cli, bench.floor_actors"
+    module, queue = "bench.floor_actors", "bench_floor"
+
+    def __init__(self, database_url: str) -> None:
+        #: libpq's form of the bench's database (SQLAlchemy's names the driver).
+        self.database_url = database_url.replace("postgresql+psycopg://", "postgresql://", 1)
+        os.environ["BENCH_FLOOR_DATABASE_URL"] = self.database_url
+        from bench.floor_actors import create_table, floor_noop_job
+
+        create_table(self.database_url)
+        self.actor = floor_noop_job
+
+    def env(self, env: dict[str, str]) -> dict[str, str]:
+        return {**env, "BENCH_FLOOR_DATABASE_URL": self.database_url}
+
+    def outcomes(self) -> int:
+        """The outcomes its workers wrote so far."""
+        from bench.floor_actors import count_outcomes
+
+        return count_outcomes(self.database_url)
 
 
 def import_seconds(side: Side, env: dict[str, str], times: int = 3) -> float:
@@ -363,6 +391,11 @@ def main() -> None:
         help="a third side: Switchboard with JOB_FAIR_SHARE=false (its business unlimited)",
     )
     parser.add_argument(
+        "--compare-floor",
+        action="store_true",
+        help="a side more: plain Dramatiq writing each job's outcome to PostgreSQL",
+    )
+    parser.add_argument(
         "--paced-jobs", type=int, default=2_000, help="paced phase: how many jobs (0: no phase)"
     )
     parser.add_argument(
@@ -411,6 +444,8 @@ def main() -> None:
             if args.compare_fair_share:  # the same, fair share off: its overhead
                 off = Switchboard(make_business("Bench off").id, limit, fair_share=False)
                 sides.insert(1, off)
+            if args.compare_floor:  # what any worker with a PostgreSQL ledger costs
+                sides.append(LedgerFloor(database_url))
             drains: dict[str, list[dict[str, Any]]] = {side.name: [] for side in sides}
             for round_no in range(args.rounds):
                 for side in sides if round_no % 2 == 0 else sides[::-1]:
@@ -424,6 +459,8 @@ def main() -> None:
             for side in sides:
                 results[side.name] = median_of(drains[side.name])
                 results[side.name]["imports_s"] = import_seconds(side, env)
+                if isinstance(side, LedgerFloor):  # it did write them, one per job
+                    results[side.name]["outcomes_written"] = side.outcomes()
             results["rounds"] = drains
             for key in RATIOS:
                 results[f"ratio_{key}_per_round"] = [
@@ -494,6 +531,33 @@ def main() -> None:
         print(f"fair share off: {json.dumps(figures)}")
         ratios = {k: round(v, 2) for k, v in results["fair_share_ratio"].items()}
         print(f"fair share on ÷ off: {json.dumps(ratios)}")
+    floor = results.get(LedgerFloor.name)
+    if floor is not None:  # the floor against plain Dramatiq, and Switchboard against the floor
+        results["floor_ratio"] = {
+            f"{key} {name}": ours_or_floor[key] / base[key]
+            for key in ("jobs_per_s_with_start", "jobs_per_s_steady")
+            for name, ours_or_floor, base in (
+                ("floor / plain", floor, plain),
+                ("switchboard / floor", ours, floor),
+            )
+        }
+        floor_rounds = drains[LedgerFloor.name]
+        results["floor_ratio_per_round"] = {
+            f"{key} {name}": [a[key] / b[key] for a, b in zip(tops, bases, strict=True)]
+            for key in ("jobs_per_s_with_start", "jobs_per_s_steady")
+            for name, tops, bases in (
+                ("floor / plain", floor_rounds, drains[PlainDramatiq.name]),
+                ("switchboard / floor", drains[Switchboard.name], floor_rounds),
+            )
+        }
+        print(
+            "ledger floor (plain Dramatiq + each outcome written to PostgreSQL): "
+            f"{floor['jobs_per_s_with_start']:.0f} jobs/s with start, "
+            f"{floor['jobs_per_s_steady']:.0f} steady, worker start {floor['worker_start_s']:.2f} s"
+        )
+        for name, ratio in results["floor_ratio"].items():
+            per_round = ", ".join(f"{r:.2f}" for r in results["floor_ratio_per_round"][name])
+            print(f"  {name}: {ratio:.2f} (rounds {per_round})")
     out = ROOT / "bench" / "results"
     out.mkdir(exist_ok=True)
     (out / "jobs.json").write_text(json.dumps(results, indent=2))

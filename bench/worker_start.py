@@ -15,6 +15,10 @@ speed drifts, so the rounds of the two sides alternate):
 
 Beside it, plain Dramatiq's worker as ``bench/jobs.py`` runs it: its main process imports
 ``dramatiq.cli``, each worker process ``bench.plain_actors``; both in one interpreter here.
+And the stack's floor: the same plain Dramatiq, then only the libraries the stack names for a
+worker that keeps its jobs in PostgreSQL and reads its settings with pydantic (SQLAlchemy's
+Core, psycopg, pydantic-settings), imported and not used. No worker on this stack starts
+faster than that, whatever its own code does; ``switchboard ÷ floor`` is what our code adds.
 What follows the imports, the fork to the first job, is ``bench/jobs.py --start-rounds``.
 
 Then, once each with ``-X importtime``, the imports' own time by package (the top-level name;
@@ -68,7 +72,18 @@ import dramatiq.cli, bench.plain_actors
 marks["imports"] = time.time()
 print(json.dumps(marks))
 """
-SIDES = {"switchboard": SWITCHBOARD, "plain dramatiq": PLAIN}
+#: Plain Dramatiq, then the stack's libraries a worker with a PostgreSQL ledger cannot do
+#: without (no ORM, no logging library, no client of an outside service).
+FLOOR = """
+import json, time
+marks = {"interpreter": time.time()}
+import dramatiq.cli, bench.plain_actors
+marks["dramatiq"] = time.time()
+import sqlalchemy, psycopg, pydantic_settings
+marks["stack libraries"] = time.time()
+print(json.dumps(marks))
+"""
+SIDES = {"switchboard": SWITCHBOARD, "plain dramatiq": PLAIN, "stack floor": FLOOR}
 #: A line of ``-X importtime``: self and cumulative microseconds, the indented module name.
 _IMPORT_LINE = re.compile(r"import time:\s+(\d+) \|\s+\d+ \|\s*(\S+)")
 
@@ -143,19 +158,26 @@ def main() -> None:
         services.drop_database(admin_url, database_url)
         services.delete_vhost(vhost)
 
-    ours, plain = results["switchboard"], results["plain dramatiq"]
+    ours, plain, floor = (results[side]["total"] for side in SIDES)
     print(f"\nmedians of {args.rounds} starts each, seconds")
-    for name, seconds in ours.items():
-        print(f"  switchboard  {name:<16} {seconds:6.3f}")
-    for name, seconds in plain.items():
-        print(f"  plain        {name:<16} {seconds:6.3f}")
-    print(f"  ratio of the totals: {ours['total'] / plain['total']:.2f}")
+    for side, medians in results.items():
+        for name, seconds in medians.items():
+            print(f"  {side:<15} {name:<16} {seconds:6.3f}")
+    ratios = {
+        "switchboard / plain dramatiq": ours / plain,
+        "stack floor / plain dramatiq": floor / plain,
+        "switchboard / stack floor": ours / floor,
+    }
+    for name, ratio in ratios.items():
+        print(f"  {name}: {ratio:.2f}")
     for side, own in packages.items():
         listed = ", ".join(f"{name} {s * 1000:.0f}" for name, s in list(own.items())[: args.top])
         print(f"\n{side}: imports' own ms by package ({sum(own.values()) * 1000:.0f} in all)")
         print(f"  {listed}")
     if args.out:
-        args.out.write_text(json.dumps({"medians": results, "rounds": runs, "packages": packages}))
+        args.out.write_text(
+            json.dumps({"medians": results, "ratios": ratios, "rounds": runs, "packages": packages})
+        )
 
 
 if __name__ == "__main__":
