@@ -1,9 +1,11 @@
 import asyncio
+import base64
 import itertools
 import json
 import time
 
 import pytest
+from prometheus_client import REGISTRY
 
 from switchboard.common.events import CallEnded, CallStarted
 from switchboard.voice_gateway.domain.playback import PlaybackMark
@@ -234,6 +236,57 @@ async def test_a_message_delivered_as_it_arrives_that_breaks_the_protocol_ends_t
     assert socket.closed_with is not None and socket.closed_with[0] == 1008
     assert "out of order" in socket.closed_with[1]
     assert len(conversation.received_audio) == 1
+
+
+def _twilio_media(sequence: int, stream_sid: str) -> str:
+    """Caller audio byte for byte as Twilio writes it (the session's short path)."""
+    payload = base64.b64encode(twilio.SILENCE).decode()
+    return (
+        f'{{"event":"media","sequenceNumber":"{sequence}","media":{{"track":"inbound",'
+        f'"chunk":"{sequence}","timestamp":"{sequence * 20}","payload":"{payload}"}},'
+        f'"streamSid":"{stream_sid}"}}'
+    )
+
+
+def _without_stream_sid(text: str) -> str:
+    message = json.loads(text)
+    del message["streamSid"]
+    return json.dumps(message)
+
+
+@pytest.mark.parametrize(
+    ("other", "reason"),
+    [
+        (_twilio_media(4, "MZCA2"), "CallerAudio of another stream"),
+        (twilio.media(4, call_sid="CA2"), "CallerAudio of another stream"),
+        (_without_stream_sid(twilio.media(4)), "CallerAudio without streamSid"),
+    ],
+    ids=["as-twilio-writes-it", "laid-out-otherwise", "naming-none"],
+)
+async def test_audio_naming_another_stream_or_none_never_reaches_the_ai_and_ends_the_call(
+    core: Core, other: str, reason: str
+) -> None:
+    counted = REGISTRY.get_sample_value(
+        "switchboard_gateway_protocol_errors_total", {"reason": "wrong_stream_sid"}
+    )
+    socket = InMemoryMediaSocket()
+    call = asyncio.create_task(core.handler.handle(socket))
+    conversation = await answer(core, socket)  # frame 2, of stream MZCA1
+    socket.feed(_twilio_media(3, "MZCA1"))
+    socket.feed(other)
+    socket.feed(_twilio_media(5, "MZCA1"))  # after the error: not handled
+
+    assert await asyncio.wait_for(call, 5) == "protocol_error"
+    assert socket.closed_with == (1008, reason)
+    assert len(conversation.received_audio) == 2  # frames 2 and 3, not the other stream's
+    assert (
+        REGISTRY.get_sample_value(
+            "switchboard_gateway_protocol_errors_total", {"reason": "wrong_stream_sid"}
+        )
+        == (counted or 0) + 1
+    )
+    (ended,) = core.events.of_type("call.ended")  # type: ignore[attr-defined]
+    assert ended.end_reason == "protocol_error"
 
 
 class WriteRecordingSocket(InMemoryMediaSocket):

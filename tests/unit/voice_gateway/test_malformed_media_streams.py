@@ -57,6 +57,16 @@ def _messages(case: str) -> list[str]:
             return ["[" * 30_000]
         case "connected again and again before start":  # a flood without a token
             return [twilio.connected()] * 1000
+        case "media of another stream":  # as Twilio writes it: the session's short path
+            message = json.loads(twilio.media(2, call_sid="CAother"))
+            message["streamSid"] = message.pop("streamSid")  # last, where Twilio puts it
+            compact = json.dumps(message, separators=(",", ":"))
+            assert TwilioMediaSerializer.plain_audio(compact) is not None
+            return [twilio.connected(), _start("CAbad4"), compact]
+        case "media naming no stream":
+            message = json.loads(twilio.media(2, call_sid="CAbad5"))
+            del message["streamSid"]
+            return [twilio.connected(), _start("CAbad5"), json.dumps(message)]
         case _:  # 3 bytes a character: the reason is cut to 123 bytes
             return [json.dumps({"event": "\u8a9e" * 500})]
 
@@ -68,6 +78,8 @@ MALFORMED = {
     "non-numeric media timestamp": ("invalid media timestamp", "malformed"),
     "JSON nested too deep": ("malformed JSON", "malformed"),
     "connected again and again before start": ("second connected", "out_of_order"),
+    "media of another stream": ("CallerAudio of another stream", "wrong_stream_sid"),
+    "media naming no stream": ("CallerAudio without streamSid", "wrong_stream_sid"),
     "unknown event with a long non-ASCII name": ("unknown event '\u8a9e", "unknown_event"),
 }
 

@@ -65,7 +65,7 @@ def test_a_start_message_becomes_a_stream_start_with_its_custom_parameters() -> 
 
 
 def test_a_media_message_becomes_caller_audio_with_decoded_bytes() -> None:
-    assert serializer.deserialize(media(2)) == CallerAudio(2, 20, AUDIO)
+    assert serializer.deserialize(media(2)) == CallerAudio(2, 20, AUDIO, "MZ1")
 
 
 def test_mark_dtmf_stop_and_connected_messages_become_their_frames() -> None:
@@ -77,7 +77,7 @@ def test_mark_dtmf_stop_and_connected_messages_become_their_frames() -> None:
     }
     stop = {"event": "stop", "sequenceNumber": "5", "stop": {"callSid": "CA1"}}
     connected = {"event": "connected", "protocol": "Call", "version": "1.0.0"}
-    assert serializer.deserialize(json.dumps(mark)) == MarkPlayed(3, "m1")
+    assert serializer.deserialize(json.dumps(mark)) == MarkPlayed(3, "m1", "MZ1")
     assert serializer.deserialize(json.dumps(dtmf)) == Dtmf(4, "5")
     assert serializer.deserialize(json.dumps(stop)) == StreamStop(5)
     assert serializer.deserialize(json.dumps(connected)) == Connected("Call")
@@ -211,11 +211,11 @@ def compact_media(sequence: str = "7", payload: str = base64.b64encode(AUDIO).de
 
 def test_caller_audio_as_twilio_writes_it_is_read_without_the_json_parser_alike() -> None:
     text = compact_media()
-    assert serializer.plain_audio(text) == (7, 60, AUDIO)
-    assert serializer.deserialize(text) == CallerAudio(7, 60, AUDIO)
+    assert serializer.plain_audio(text) == (7, 60, AUDIO, "MZ1")
+    assert serializer.deserialize(text) == CallerAudio(7, 60, AUDIO, "MZ1")
     # The same message laid out otherwise takes the general path to the same frame.
     assert serializer.plain_audio(json.dumps(json.loads(text))) is None
-    assert serializer.deserialize(json.dumps(json.loads(text))) == CallerAudio(7, 60, AUDIO)
+    assert serializer.deserialize(json.dumps(json.loads(text))) == CallerAudio(7, 60, AUDIO, "MZ1")
 
 
 @pytest.mark.parametrize(
@@ -232,7 +232,7 @@ def test_near_misses_of_the_short_path_are_judged_by_the_general_one(
     text: str, reason: str | None
 ) -> None:
     if reason is None:
-        assert serializer.deserialize(text) == CallerAudio(7, 60, base64.b64decode("AAA="))
+        assert serializer.deserialize(text) == CallerAudio(7, 60, base64.b64decode("AAA="), "MZ1")
         return
     assert serializer.plain_audio(text) is None
     with pytest.raises(ProtocolError, match=reason):
@@ -241,12 +241,13 @@ def test_near_misses_of_the_short_path_are_judged_by_the_general_one(
 
 def test_the_guard_takes_the_next_caller_frame_only_in_a_started_stream() -> None:
     guard = SequenceGuard()
-    assert not guard.next_audio(1)  # before start: ``check`` refuses it
+    assert not guard.next_audio(1, "MZ1")  # before start: ``check`` refuses it
     guard.check(serializer.deserialize(start(1)))
-    assert guard.next_audio(2)
-    assert not guard.next_audio(2)  # a repeat: ``check`` says out of order
-    assert not guard.next_audio(4)  # a gap: ``check`` counts it
-    guard.check(CallerAudio(4, 80, AUDIO))
+    assert guard.next_audio(2, "MZ1")
+    assert not guard.next_audio(2, "MZ1")  # a repeat: ``check`` says out of order
+    assert not guard.next_audio(4, "MZ1")  # a gap: ``check`` counts it
+    assert not guard.next_audio(3, "MZ2")  # another stream's: ``check`` refuses it
+    guard.check(CallerAudio(4, 80, AUDIO, "MZ1"))
     assert guard.gaps == 1
 
 
@@ -265,10 +266,58 @@ def test_audio_is_taken_up_to_8000_bytes_exactly_on_every_path(layout: str) -> N
     # 8,000 and 8,001 bytes are both 10,668 base64 characters: only the padding differs.
     for size in (7999, 8000):
         audio = bytes(range(256)) * (size // 256) + bytes(size % 256)
-        assert serializer.deserialize(_media_laid_out(layout, audio)) == CallerAudio(7, 60, audio)
+        assert serializer.deserialize(_media_laid_out(layout, audio)) == CallerAudio(
+            7, 60, audio, "MZ1"
+        )
     for size in (8001, 8002):
         text = _media_laid_out(layout, bytes(size))
         assert serializer.plain_audio(text) is None
         with pytest.raises(ProtocolError, match="oversized audio payload") as refused:
             serializer.deserialize(text)
         assert refused.value.kind == "oversized"
+
+
+def _of_stream(text: str, stream_sid: object) -> str:
+    message = json.loads(text)
+    message.pop("streamSid", None)
+    if stream_sid is not None:
+        message["streamSid"] = stream_sid
+    return json.dumps(message)
+
+
+@pytest.mark.parametrize(
+    ("text", "reason"),
+    [
+        (compact_media().replace('"MZ1"', '"MZ2"'), "CallerAudio of another stream"),
+        (_of_stream(media(7), "MZ2"), "CallerAudio of another stream"),
+        (_of_stream(media(7), None), "CallerAudio without streamSid"),
+        (_of_stream(media(7), 7), "invalid streamSid"),
+        (_of_stream(media(7), "MZ 1"), "invalid streamSid"),
+        (
+            '{"event": "mark", "sequenceNumber": "7", "streamSid": "MZ2", "mark": {"name": "m"}}',
+            "MarkPlayed of another stream",
+        ),
+        ('{"event": "stop", "sequenceNumber": "7", "streamSid": "MZ2"}', "StreamStop of another"),
+    ],
+)
+def test_a_message_naming_another_stream_or_audio_naming_none_is_refused(
+    text: str, reason: str
+) -> None:
+    # Twilio names the stream on each message; the guard knows it from ``start``.
+    guard = SequenceGuard()
+    guard.check(serializer.deserialize(start(6)))
+    with pytest.raises(ProtocolError, match=reason) as refused:
+        guard.check(serializer.deserialize(text))
+    assert refused.value.kind == ("malformed" if "invalid" in reason else "wrong_stream_sid")
+    assert guard.last_sequence == 6  # nothing of it was taken
+
+
+def test_a_mark_or_stop_naming_no_stream_is_still_taken() -> None:
+    guard = SequenceGuard()
+    guard.check(serializer.deserialize(start(1)))
+    guard.check(serializer.deserialize(compact_media(sequence="2")))
+    guard.check(
+        serializer.deserialize('{"event": "mark", "sequenceNumber": "3", "mark": {"name": "m"}}')
+    )
+    guard.check(serializer.deserialize('{"event": "stop", "sequenceNumber": "4"}'))
+    assert guard.stopped

@@ -36,6 +36,8 @@ class CallerAudio(NamedTuple):
     sequence: int
     timestamp_ms: int
     payload: bytes
+    #: The ``streamSid`` the message named (None: it named none).
+    stream_sid: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -44,6 +46,7 @@ class MarkPlayed:
 
     sequence: int
     name: str
+    stream_sid: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -52,6 +55,7 @@ class Dtmf:
 
     sequence: int
     digit: str
+    stream_sid: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -59,6 +63,7 @@ class StreamStop:
     """The stream ended (the caller hung up or the call moved on)."""
 
     sequence: int
+    stream_sid: str | None = None
 
 
 InboundFrame = Connected | StreamStart | CallerAudio | MarkPlayed | Dtmf | StreamStop
@@ -79,6 +84,7 @@ class ProtocolError(ValueError):
 
 
 _OUT_OF_ORDER = "out_of_order"
+_WRONG_STREAM = "wrong_stream_sid"
 
 
 class SequenceGuard:
@@ -86,26 +92,38 @@ class SequenceGuard:
 
     ``connected`` comes once at most: before ``start`` (and its token) nothing else is sent,
     so a socket without a token has two messages to make its case, not a flood of them.
+
+    Twilio names the stream (``streamSid``) on every message after ``connected``: caller
+    audio must name the one ``start`` announced (audio of another stream, or of none, is
+    never the caller's of this call); a mark, key or stop that names one must name it too
+    (one that names none is taken: it carries no audio).
     """
 
     def __init__(self) -> None:
         self.connected = False
         self.started = False
         self.stopped = False
+        self.stream_sid: str | None = None
         self.last_sequence = 0
         self.gaps = 0
 
-    def next_audio(self, sequence: int) -> bool:
+    def next_audio(self, sequence: int, stream_sid: str | None) -> bool:
         """Take caller audio numbered ``sequence`` if it is the usual case: the stream has
-        started, not stopped, and this is the next number. Else False: ``check`` its frame."""
-        if sequence == self.last_sequence + 1 and self.started and not self.stopped:
+        started, not stopped, the audio names it, and this is the next number. Else False:
+        ``check`` its frame."""
+        if (
+            sequence == self.last_sequence + 1
+            and stream_sid == self.stream_sid
+            and self.started
+            and not self.stopped
+        ):
             self.last_sequence = sequence
             return True
         return False
 
     def check(self, frame: InboundFrame) -> None:
         """Raise ``ProtocolError`` if ``frame`` cannot come now."""
-        if type(frame) is CallerAudio and self.next_audio(frame.sequence):
+        if type(frame) is CallerAudio and self.next_audio(frame.sequence, frame.stream_sid):
             return
         if isinstance(frame, Connected):
             if self.started:
@@ -120,8 +138,14 @@ class SequenceGuard:
             if self.started:
                 raise ProtocolError("second start", _OUT_OF_ORDER)
             self.started = True
+            self.stream_sid = frame.stream_sid
         elif not self.started:
             raise ProtocolError(f"{type(frame).__name__} before start", _OUT_OF_ORDER)
+        elif frame.stream_sid != self.stream_sid:
+            if frame.stream_sid is not None:
+                raise ProtocolError(f"{type(frame).__name__} of another stream", _WRONG_STREAM)
+            if type(frame) is CallerAudio:
+                raise ProtocolError("CallerAudio without streamSid", _WRONG_STREAM)
         if frame.sequence <= self.last_sequence:
             raise ProtocolError(
                 f"sequence number {frame.sequence} after {self.last_sequence} (out of order)",

@@ -270,9 +270,10 @@ class CallSession:
                 return False
             self.last_message_at = clock.now()
             try:
-                # The usual message, the next caller frame, without building a frame.
+                # The usual message, the next caller frame of this stream, without building
+                # a frame (audio naming another stream is refused by ``check``).
                 plain = plain_audio(text)
-                if plain is not None and next_audio(plain[0]):
+                if plain is not None and next_audio(plain[0], plain[3]):
                     payload = plain[2]
                 else:
                     frame = serializer.deserialize(text)

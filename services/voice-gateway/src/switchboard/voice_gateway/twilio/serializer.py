@@ -51,7 +51,7 @@ _TWILIO_MEDIA = re.compile(
     r'\{"event":"media","sequenceNumber":"([0-9]{1,15})","media":\{"track":"inbound",'
     r'"chunk":"[0-9]{1,15}","timestamp":"([0-9]{1,15})","payload":"([A-Za-z0-9+/=]{0,'
     + str(_MAX_PAYLOAD_CHARS)
-    + r'})"\},"streamSid":"[A-Za-z0-9_-]{1,64}"\}'
+    + r'})"\},"streamSid":"([A-Za-z0-9_-]{1,64})"\}'
 )
 _MARK_NAME = re.compile(r"\A[^\"\\\x00-\x1f]{1,256}\Z")
 
@@ -93,6 +93,12 @@ def _sid(value: Any, what: str) -> str:
     return value
 
 
+def _stream_sid(message: dict[str, Any]) -> str | None:
+    """The ``streamSid`` a message after ``start`` names, None if none (the guard judges)."""
+    value = message.get("streamSid")
+    return None if value is None else _sid(value, "streamSid")
+
+
 def _plain_media(message: dict[str, Any]) -> CallerAudio | None:
     """The audio of a media message as Twilio sends it (numbers as strings), else None.
 
@@ -105,8 +111,10 @@ def _plain_media(message: dict[str, Any]) -> CallerAudio | None:
     payload = media.get("payload")
     sequence = message.get("sequenceNumber")
     timestamp = media.get("timestamp", "0")
+    stream_sid = message.get("streamSid")
     if not (
-        type(payload) is str
+        (stream_sid is None or (type(stream_sid) is str and _SID.match(stream_sid)))
+        and type(payload) is str
         and not _oversized(payload)
         and media.get("track", "inbound") == "inbound"
         and type(sequence) is str
@@ -123,7 +131,7 @@ def _plain_media(message: dict[str, Any]) -> CallerAudio | None:
         audio = binascii.a2b_base64(payload, strict_mode=True)
     except (binascii.Error, ValueError):
         return None
-    return CallerAudio(int(sequence), int(timestamp), audio)
+    return CallerAudio(int(sequence), int(timestamp), audio, stream_sid)
 
 
 class TwilioMediaSerializer:
@@ -132,9 +140,10 @@ class TwilioMediaSerializer:
     max_message_chars = MAX_MESSAGE_CHARS
 
     @staticmethod
-    def plain_audio(text: str) -> tuple[int, int, bytes] | None:
-        """The sequence number, timestamp and audio of a caller audio message exactly as
-        Twilio writes it, else None (``deserialize`` then reads it, or says what is wrong)."""
+    def plain_audio(text: str) -> tuple[int, int, bytes, str] | None:
+        """The sequence number, timestamp, audio and stream sid of a caller audio message
+        exactly as Twilio writes it, else None (``deserialize`` then reads it, or says what is
+        wrong)."""
         plain = _TWILIO_MEDIA.fullmatch(text)
         if plain is None:
             return None
@@ -145,7 +154,7 @@ class TwilioMediaSerializer:
             audio = binascii.a2b_base64(payload, strict_mode=True)
         except (binascii.Error, ValueError):
             return None
-        return int(plain[1]), int(plain[2]), audio
+        return int(plain[1]), int(plain[2]), audio, plain[4]
 
     def deserialize(self, text: str) -> InboundFrame:
         """Parse one websocket text message from Twilio."""
@@ -187,12 +196,12 @@ class TwilioMediaSerializer:
             except (binascii.Error, ValueError) as exc:
                 raise ProtocolError("audio payload is not base64") from exc
             timestamp = _number(media.get("timestamp", 0), "media timestamp")
-            return CallerAudio(_sequence(message), timestamp, audio)
+            return CallerAudio(_sequence(message), timestamp, audio, _stream_sid(message))
         if event == "mark":
             name = message["mark"]["name"]
             if not isinstance(name, str):
                 raise ProtocolError("mark name is not a string")
-            return MarkPlayed(_sequence(message), name)
+            return MarkPlayed(_sequence(message), name, _stream_sid(message))
         if event == "start":
             start = message["start"]
             parameters = start.get("customParameters") or {}
@@ -209,9 +218,9 @@ class TwilioMediaSerializer:
                 sample_rate=_number(media_format.get("sampleRate", 8000), "sampleRate"),
             )
         if event == "dtmf":
-            return Dtmf(_sequence(message), str(message["dtmf"]["digit"]))
+            return Dtmf(_sequence(message), str(message["dtmf"]["digit"]), _stream_sid(message))
         if event == "stop":
-            return StreamStop(_sequence(message))
+            return StreamStop(_sequence(message), _stream_sid(message))
         if event == "connected":
             return Connected(str(message.get("protocol", "")))
         raise ProtocolError(f"unknown event {_shown(event)}", "unknown_event")
