@@ -4,9 +4,9 @@ It speaks the real wire protocol (protobuf over HTTP/2, plain text) so the real
 ``google-cloud-speech`` client can talk to it. It checks the first request is a streaming
 config, counts audio, and after every ``utterance_bytes`` of audio returns a final result
 ``"utterance N"`` whose ``result_end_time`` is that point of the stream's audio; it keeps the
-configs it received. Like Google, it ends a stream that carries more than
-``max_stream_bytes`` of audio with ``OUT_OF_RANGE`` (the request that crosses the limit is not
-read).
+configs it received and the audio it read (``heard``). Like Google, it ends a stream that
+carries more than ``max_stream_bytes`` of audio with ``OUT_OF_RANGE`` (the request that
+crosses the limit is not read).
 """
 
 from __future__ import annotations
@@ -27,6 +27,7 @@ class FakeSpeechServer:
         self.max_stream_bytes = max_stream_bytes
         self.configs: list[cloud_speech.StreamingRecognitionConfig] = []
         self.audio_bytes = 0
+        self.heard = bytearray()
         self.port = 0
 
     @property
@@ -57,6 +58,7 @@ class FakeSpeechServer:
                     "Exceeded maximum allowed stream duration of 305 seconds.",
                 )
             self.audio_bytes += len(request.audio_content)
+            self.heard += request.audio_content
             pending += len(request.audio_content)
             while pending >= self.utterance_bytes:
                 pending -= self.utterance_bytes

@@ -5,9 +5,11 @@ from __future__ import annotations
 import asyncio
 
 from google.cloud.speech_v1.types import cloud_speech
+from prometheus_client import REGISTRY
 
 from switchboard.voice_gateway.adapters.google_stt import (
     MAX_FAILED_STREAMS,
+    MAX_WAITING_S,
     GoogleStreamingTranscriber,
 )
 from tests.fakes.google_stt import FakeSpeechServer
@@ -71,3 +73,32 @@ async def test_streams_that_keep_failing_without_a_result_end_the_transcription(
 
     assert texts == []
     assert len(fake.configs) == MAX_FAILED_STREAMS  # then it gives up instead of looping
+
+
+def _dropped() -> float:
+    value = REGISTRY.get_sample_value(
+        "switchboard_gateway_caller_frames_dropped_total", {"provider": "google_stt"}
+    )
+    return value or 0.0
+
+
+async def test_audio_waiting_for_a_stalled_recognition_is_bounded_dropping_the_oldest() -> None:
+    # 10 s more than the bound arrives while recognition has not read a byte (pushed in
+    # one go, the recognition task gets no turn: as when Google stops reading). The oldest
+    # 10 s are dropped and counted; Google hears the newest MAX_WAITING_S whole.
+    assert MAX_WAITING_S == 30
+    older, newer = b"\x01" * 160, b"\x02" * 160
+    before = _dropped()
+    async with FakeSpeechServer(utterance_bytes=8000).running() as fake:
+        transcriber = GoogleStreamingTranscriber(fake.endpoint, insecure=True)
+        transcription = await transcriber.start("en-US")
+        for _ in range(10 * 50):
+            transcription.push_audio(older)
+        for _ in range(30 * 50):
+            transcription.push_audio(newer)
+        assert _dropped() == before + 10 * 50
+        await transcription.close()
+        texts = [text async for text in transcription.transcripts()]
+
+    assert fake.heard == newer * 30 * 50
+    assert texts == [f"utterance {n}" for n in range(1, 31)]

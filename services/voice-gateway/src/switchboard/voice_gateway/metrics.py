@@ -89,7 +89,8 @@ CALLER_AUDIO_LATENCY = Histogram(
 )
 CALLER_FRAMES_DROPPED = Counter(
     "switchboard_gateway_caller_frames_dropped_total",
-    "Caller audio frames dropped because the provider was too slow to take them.",
+    "Caller audio frames dropped because the provider (or the caller transcriber, "
+    "provider=google_stt) was too slow to take them.",
     ["provider"],
 )
 BARGE_IN_LATENCY = Histogram(

@@ -9,6 +9,13 @@ replays the audio the cut one sent after its last final result (``result_end_tim
 ``REPLAY_LIMIT_S``: words spoken across the cut are not lost, and audio the cut stream took
 from the queue after Google stopped reading it is sent again. ``endpoint`` with ``insecure``
 points the client at a local plain-text gRPC server (a fake in tests).
+
+Audio waits in a queue for the stream to take it. While recognition stalls (Google stops
+reading, a stream being replaced waits for its last results) it is bounded as the AI
+adapters bound caller audio: beyond ``MAX_WAITING_S`` the oldest is dropped and counted on
+``switchboard_gateway_caller_frames_dropped_total{provider="google_stt"}``. The AI adapters
+keep 1 s (older audio is no use to a conversation); a transcript can take it later, so the
+bound is the replay's 30 s (240 KB a call), longer than any rollover.
 """
 
 from __future__ import annotations
@@ -31,16 +38,21 @@ from google.cloud.speech_v1.services.speech.transports import SpeechGrpcAsyncIOT
 from google.cloud.speech_v1.types import cloud_speech
 
 from switchboard.common.logging import get_logger
+from switchboard.voice_gateway import metrics
 from switchboard.voice_gateway.ports.transcriber import Transcriber, Transcription
 
 log = get_logger(__name__)
 
 _BATCH_FRAMES = 5
+_FRAME_MS = 20
 _BYTES_PER_SECOND = 8000  # 8 kHz μ-law, one byte per sample
 #: Under Google's 305 s per stream, with room for the stream's last results.
 STREAM_LIMIT_S = 290.0
 #: At most this much audio without a final result is kept for a replay (longer is silence).
 REPLAY_LIMIT_S = 30.0
+#: Audio waiting for a stalled recognition beyond this is dropped, oldest first (see above).
+MAX_WAITING_S = REPLAY_LIMIT_S
+_MAX_WAITING_BATCHES = int(MAX_WAITING_S * 1000) // (_BATCH_FRAMES * _FRAME_MS)
 #: Streams that end like this are followed by a new one (with the replay) ...
 _CUT = (OutOfRange, InternalServerError, ServiceUnavailable)
 #: ... unless this many in a row ended so with no final result: the service is failing.
@@ -68,13 +80,18 @@ class GoogleTranscription(Transcription):
         self._results: asyncio.Queue[str | None] = asyncio.Queue()
         self._pending = bytearray()
         self._frames = 0
+        self._dropped = metrics.CALLER_FRAMES_DROPPED.labels(provider="google_stt")
         self._task = asyncio.create_task(self._recognize(), name="google-stt")
 
     def push_audio(self, payload: bytes) -> None:
-        """Batch 100 ms of audio per request."""
+        """Batch 100 ms of audio per request; beyond ``MAX_WAITING_S`` waiting the oldest
+        batch is dropped."""
         self._pending += payload
         self._frames += 1
         if self._frames >= _BATCH_FRAMES:
+            if self._audio.qsize() >= _MAX_WAITING_BATCHES:
+                self._audio.get_nowait()
+                self._dropped.inc(_BATCH_FRAMES)
             self._audio.put_nowait(bytes(self._pending))
             self._pending.clear()
             self._frames = 0
