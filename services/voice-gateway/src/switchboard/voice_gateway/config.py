@@ -44,6 +44,9 @@ class GatewaySettings(BaseSettings):
     #: Kubernetes' ``terminationGracePeriodSeconds`` above it); a second signal stops at once.
     drain_timeout_s: float = Field(default=600.0, ge=0)
     watchdog_interval_s: float = Field(default=0.5, gt=0)
+    #: Media stream sockets accepted and still waiting for ``start`` (each may wait 10 s),
+    #: at once; one more is closed at once with 1013 (try again later) and counted.
+    max_awaiting_start: int = Field(default=256, ge=1)
     #: A provider session opened while the phone rings waits this long for its media stream
     #: before it is closed; 0 opens every session when the stream starts instead.
     preopen_timeout_s: float = Field(default=15.0, ge=0)

@@ -57,6 +57,12 @@ PROTOCOL_ERRORS = Counter(
     "message, or no start in time, by reason.",
     ["reason"],
 )
+MEDIA_STREAMS_REFUSED = Counter(
+    "switchboard_gateway_media_streams_refused_total",
+    "Media stream sockets closed with 1013 (try again later) before their start message, by "
+    "reason: awaiting_start_full (GATEWAY__MAX_AWAITING_START sockets were already waiting).",
+    ["reason"],
+)
 #: Latency buckets of the call path, 1 ms to 5 s.
 _LATENCY_BUCKETS = (
     0.001,

@@ -13,6 +13,7 @@ from switchboard.common.logging import get_logger
 from switchboard.voice_gateway.bootstrap import Gateway
 from switchboard.voice_gateway.media_websocket import DIRECT_TEXT, MediaWebSocketProtocol
 from switchboard.voice_gateway.ports.media_socket import MediaSocket, SocketClosed
+from switchboard.voice_gateway.session.stream_handler import refuse_for_now
 
 router = APIRouter(tags=["twilio"])
 log = get_logger(__name__)
@@ -177,11 +178,19 @@ async def media_stream(websocket: WebSocket) -> None:
         log.info("media_stream_refused_draining")
         await websocket.close(code=1013)  # before accept: 403, as for any refused upgrade
         return
-    await websocket.accept()
-    socket = media_socket(websocket)
-    with gateway.admission.stream():
-        try:
-            await gateway.media_streams.handle(socket)
-        except Exception:  # a bug must still end this socket with a close frame, and only it
-            log.exception("media_stream_failed")
-            await socket.close(1011, "internal error")
+    # Its place among the sockets awaiting start is taken before the upgrade is answered:
+    # a client that sees its socket open holds one.
+    place = gateway.media_streams.start_places.take()
+    if place is None:  # accepted to be told why: 1013, try again later
+        await websocket.accept()
+        await refuse_for_now(media_socket(websocket))
+        return
+    with place:
+        await websocket.accept()
+        socket = media_socket(websocket)
+        with gateway.admission.stream():
+            try:
+                await gateway.media_streams.handle(socket, place)
+            except Exception:  # a bug must still end this socket with a close frame, only it
+                log.exception("media_stream_failed")
+                await socket.close(1011, "internal error")

@@ -7,6 +7,10 @@ webhook is sent back through the public URL to a gateway that is not draining
 (``webhook_handlers.py``). The streams already open run to their end; the process stops
 once none is left, or when the drain's time limit is up (then the calls left are ended
 with their events published, as at any shutdown).
+
+A socket waits up to 10 s for Twilio's ``start`` (and its token) before anything is known of
+it: :class:`StartPlaces` caps how many may wait at once (``GATEWAY__MAX_AWAITING_START``), so
+sockets that never start cannot pile up without bound.
 """
 
 from __future__ import annotations
@@ -19,6 +23,42 @@ from switchboard.common.logging import get_logger
 from switchboard.voice_gateway import metrics
 
 log = get_logger(__name__)
+
+
+class StartPlace:
+    """One socket's place among those awaiting ``start``; ``release`` it once (more is a
+    no-op) as its start has come, or it ended without one."""
+
+    def __init__(self, places: StartPlaces) -> None:
+        self._places: StartPlaces | None = places
+
+    def release(self) -> None:
+        """Give the place back."""
+        if self._places is not None:
+            self._places.taken -= 1
+            self._places = None
+
+    def __enter__(self) -> StartPlace:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.release()
+
+
+class StartPlaces:
+    """The places of sockets accepted and awaiting ``start``, at most ``limit`` at once."""
+
+    def __init__(self, limit: int) -> None:
+        self.limit = limit
+        self.taken = 0
+
+    def take(self) -> StartPlace | None:
+        """A place, or None (counted) when all are taken."""
+        if self.taken >= self.limit:
+            metrics.MEDIA_STREAMS_REFUSED.labels(reason="awaiting_start_full").inc()
+            return None
+        self.taken += 1
+        return StartPlace(self)
 
 
 class Admission:

@@ -21,6 +21,7 @@ from switchboard.voice_gateway.ports.agent_config import (
     AgentConfigUnavailable,
 )
 from switchboard.voice_gateway.ports.media_socket import MediaSocket, SocketClosed
+from switchboard.voice_gateway.session.admission import StartPlace, StartPlaces
 from switchboard.voice_gateway.session.call_session import CallSession, SessionServices
 from switchboard.voice_gateway.session.preopen import PreopenedSessions, Prepared
 
@@ -29,6 +30,14 @@ log = get_logger(__name__)
 #: Twilio sends ``connected`` and ``start`` right after the upgrade.
 START_TIMEOUT_S = 10.0
 POLICY_VIOLATION = 1008
+#: The close code of a socket refused for now (too many awaiting ``start``).
+TRY_AGAIN_LATER = 1013
+
+
+async def refuse_for_now(socket: MediaSocket) -> None:
+    """Close an accepted socket that found no place among those awaiting ``start``."""
+    log.info("media_stream_refused_busy")
+    await socket.close(TRY_AGAIN_LATER, "too many streams awaiting start")
 
 
 class MediaStreamHandler:
@@ -47,14 +56,27 @@ class MediaStreamHandler:
         self._configs = configs
         self._secret = media_token_secret
         self._used_tokens = used_tokens or UsedMediaTokens()
+        #: The sockets awaiting ``start``, capped (``GATEWAY__MAX_AWAITING_START``).
+        self.start_places = StartPlaces(services.settings.max_awaiting_start)
         #: The calls whose stream this process serves, from its token's check to its end.
         self._streaming: set[str] = set()
 
-    async def handle(self, socket: MediaSocket) -> str:
-        """Serve one stream until it ends; returns why it ended."""
+    async def handle(self, socket: MediaSocket, place: StartPlace | None = None) -> str:
+        """Serve one stream until it ends; returns why it ended.
+
+        ``place``: the socket's place among those awaiting ``start`` (``start_places``), taken
+        before it was accepted; without one it is taken here, and none left closes the socket
+        with 1013. It is given back as ``start`` comes, or the socket ends without one.
+        """
+        if place is None:
+            place = self.start_places.take()
+            if place is None:
+                await refuse_for_now(socket)
+                return "awaiting_start_full"
         guard = SequenceGuard()
         try:
-            start = await asyncio.wait_for(self._await_start(socket, guard), START_TIMEOUT_S)
+            with place:
+                start = await asyncio.wait_for(self._await_start(socket, guard), START_TIMEOUT_S)
             started_at = time.monotonic()
         except (ProtocolError, TimeoutError) as exc:
             reason = exc.reason if isinstance(exc, ProtocolError) else "no start message"
