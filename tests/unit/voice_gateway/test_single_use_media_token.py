@@ -6,7 +6,9 @@ import asyncio
 import time
 from pathlib import Path
 
+from switchboard.common.settings import Settings
 from switchboard.voice_gateway.adapters.used_token_journal import UsedTokenJournal
+from switchboard.voice_gateway.bootstrap import used_media_tokens
 from switchboard.voice_gateway.domain.media_token import (
     UsedMediaTokens,
     media_token_id,
@@ -102,3 +104,30 @@ def test_expired_tokens_are_forgotten_and_a_torn_line_is_skipped(tmp_path: Path)
     used = UsedMediaTokens([("b" * 32, 250.0)])
     assert not used.claim("b" * 32, 250.0, 200.0)
     assert used.claim("b" * 32, 400.0, 300.0)  # expired at 250: no longer remembered
+
+
+async def test_a_first_started_gateway_journals_the_tokens_its_streams_use(
+    core: Core, tmp_path: Path
+) -> None:
+    # At a first start the journal remembers nothing: the handler must still use its
+    # register (an empty one is falsy), or no used token reaches the journal.
+    closers: list[object] = []
+    used = used_media_tokens(Settings(var_dir=tmp_path), closers)
+    assert len(used) == 0
+    handler = MediaStreamHandler(
+        core.services, InMemoryAgentConfigSource([AGENT]), twilio.SECRET, used
+    )
+    token = sign_media_token(twilio.claims("CA1"), twilio.SECRET)
+    socket = InMemoryMediaSocket()
+    call = asyncio.create_task(handler.handle(socket))
+    socket.feed(twilio.connected())
+    socket.feed(twilio.start("CA1", token=token))
+    await asyncio.wait_for(core.ai.opened.wait(), 5)
+    socket.feed(twilio.stop(2))
+    assert await asyncio.wait_for(call, 5) == "caller_hung_up"
+
+    assert len(used) == 1
+    journal = UsedTokenJournal(tmp_path / "used-media-tokens")
+    assert [tid for tid, _ in journal.load(time.time())] == [media_token_id(token)]
+    for closer in closers:
+        closer.close()  # type: ignore[attr-defined]

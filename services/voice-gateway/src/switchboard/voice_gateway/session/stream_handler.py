@@ -55,7 +55,9 @@ class MediaStreamHandler:
         self._preopened = preopened
         self._configs = configs
         self._secret = media_token_secret
-        self._used_tokens = used_tokens or UsedMediaTokens()
+        # Not ``or``: an empty register is falsy (``__len__``), and the journal's is empty
+        # at a first start.
+        self._used_tokens = used_tokens if used_tokens is not None else UsedMediaTokens()
         #: The sockets awaiting ``start``, capped (``GATEWAY__MAX_AWAITING_START``).
         self.start_places = StartPlaces(services.settings.max_awaiting_start)
         #: The calls whose stream this process serves, from its token's check to its end.
