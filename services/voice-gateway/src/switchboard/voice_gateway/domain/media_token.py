@@ -4,6 +4,17 @@ The webhook puts a token in the TwiML ``<Parameter>``s; the websocket accepts au
 when the ``start`` message carries a valid, unexpired token for that very call, and only the
 first socket that shows it (:class:`UsedMediaTokens`): Twilio opens one stream per
 ``<Stream>``, so a second socket with the same token is a replay.
+
+A token says when it was issued (``issued_at``), and a stream shows it within seconds of
+the webhook: one older than the replay window (``GATEWAY__MEDIA_TOKEN_REPLAY_WINDOW_S``) is
+refused (:class:`MediaTokenTooOld`) whatever its expiry, so a replayed token is good for that
+window only, on any gateway process. A token issued before tokens said so (no
+``issued_at``) is held to its expiry alone, as it was: those left from an older gateway are
+valid until it, two minutes at most.
+
+Claims this code does not know are ignored (they are signed: only a newer gateway of ours
+wrote them), so a token of a newer gateway opens a stream here too. Gateways before
+``issued_at`` refused any claim they did not know (``unreadable claims``).
 """
 
 from __future__ import annotations
@@ -13,11 +24,15 @@ import hashlib
 import hmac
 import json
 from collections.abc import Callable, Iterable
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, fields
 
 
 class InvalidMediaToken(ValueError):
     """The token is forged, expired, or for another call."""
+
+
+class MediaTokenTooOld(InvalidMediaToken):
+    """The token is genuine, but issued longer ago than the replay window."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -32,6 +47,25 @@ class StreamClaims:
     expires_at: float
     run_id: int | None = None
     item_id: int | None = None
+    #: When the webhook issued it (``time.time()``); None in tokens of older gateways.
+    issued_at: float | None = None
+
+    def valid_until(self, replay_window_s: float) -> float:
+        """When the token stops opening streams: its expiry, or the end of its replay window
+        if that comes first."""
+        if self.issued_at is None:
+            return self.expires_at
+        return min(self.expires_at, self.issued_at + replay_window_s)
+
+
+_CLAIMS = frozenset(field.name for field in fields(StreamClaims))
+
+
+def _claims(data: object) -> StreamClaims:
+    """The claims of a token's body, those this code knows of (TypeError if any is missing)."""
+    if not isinstance(data, dict):
+        raise TypeError("claims are not an object")
+    return StreamClaims(**{name: data[name] for name in _CLAIMS if name in data})
 
 
 def _b64(data: bytes) -> str:
@@ -52,19 +86,33 @@ def sign_media_token(claims: StreamClaims, secret: str) -> str:
     return f"{body}.{_mac(secret, body)}"
 
 
-def verify_media_token(token: str, secret: str, *, call_sid: str, now: float) -> StreamClaims:
-    """Return the claims if the token is genuine, unexpired and for ``call_sid``."""
+def verify_media_token(
+    token: str,
+    secret: str,
+    *,
+    call_sid: str,
+    now: float,
+    replay_window_s: float | None = None,
+) -> StreamClaims:
+    """Return the claims if the token is genuine, unexpired and for ``call_sid``, and, given
+    ``replay_window_s``, issued no longer ago than that (else :class:`MediaTokenTooOld`)."""
     body, _, mac = token.partition(".")
     if not body or not hmac.compare_digest(mac, _mac(secret, body)):
         raise InvalidMediaToken("bad signature")
     try:
-        claims = StreamClaims(**json.loads(_unb64(body)))
+        claims = _claims(json.loads(_unb64(body)))
     except (ValueError, TypeError) as exc:
         raise InvalidMediaToken("unreadable claims") from exc
     if claims.expires_at < now:
         raise InvalidMediaToken("expired")
     if claims.call_sid != call_sid:
         raise InvalidMediaToken("token is for another call")
+    if (
+        replay_window_s is not None
+        and claims.issued_at is not None
+        and now - claims.issued_at > replay_window_s
+    ):
+        raise MediaTokenTooOld("issued before the replay window")
     return claims
 
 
@@ -74,7 +122,9 @@ def media_token_id(token: str) -> str:
 
 
 class UsedMediaTokens:
-    """The ids of the tokens that have opened a stream, each kept until its token expires.
+    """The ids of the tokens that have opened a stream, each kept until its token expires
+    (or leaves its replay window: ``StreamClaims.valid_until``); a sweep a minute forgets
+    the others, so it holds the tokens used in the last few minutes, no more.
 
     ``remembered`` are the ones an earlier run of the process recorded and ``record`` keeps
     each new one for the next run (``adapters/used_token_journal.py``), so a token still
