@@ -14,16 +14,13 @@ SILENCE = bytes([ULAW_SILENCE]) * 160
 
 
 def claims(call_sid: str = "CA1", business_id: int = 7, **overrides: object) -> StreamClaims:
-    """The claims a webhook answered just now vouches for (``overrides`` replace them)."""
-    now = time.time()
     fields: dict[str, object] = {
         "call_sid": call_sid,
         "business_id": business_id,
         "direction": "inbound",
         "from_number": "+15557654321",
         "to_number": "+15550001111",
-        "expires_at": now + 60,
-        "issued_at": now,
+        "expires_at": time.time() + 60,
         **overrides,
     }
     return StreamClaims(**fields)  # type: ignore[arg-type]

@@ -27,10 +27,9 @@ class GatewaySettings(BaseSettings):
     #: A durable queue bound to every event, declared by the gateway so no event is dropped
     #: before the API's consumer first starts. Empty: declare none.
     event_queue: str = "switchboard.api.call-events"  # the API consumer's queue
-    media_token_ttl_s: float = Field(default=120.0, gt=0)
-    #: A media token older than this (from its webhook's answer) opens no stream, whatever
-    #: its TTL: Twilio opens the stream within seconds, so an older one is a replay.
-    media_token_replay_window_s: float = Field(default=60.0, gt=0)
+    #: How long a webhook's media token opens a stream. Twilio connects within seconds of the
+    #: webhook, so a later stream is a replay (each process also refuses a token used before).
+    media_token_ttl_s: float = Field(default=60.0, gt=0)
     #: How long a fetched agent config is used without asking the API again; 0 (default):
     #: every call start revalidates it (a 304 while unchanged), so a change reaches the next
     #: call. Above 0, a changed setting or a moved number takes up to this long to arrive.

@@ -139,17 +139,15 @@ class TwilioWebhookHandlers:
     def _stream_twiml(
         self, business_id: int, call: CallContext, run_id: int | None, item_id: int | None
     ) -> str:
-        now = time.time()
         claims = StreamClaims(
             call_sid=call.call_sid,
             business_id=business_id,
             direction=call.direction,
             from_number=call.from_number,
             to_number=call.to_number,
-            expires_at=now + self._ttl_s,
+            expires_at=time.time() + self._ttl_s,
             run_id=run_id,
             item_id=item_id,
-            issued_at=now,
         )
         parameters = {
             "token": sign_media_token(claims, self._secret),

@@ -5,16 +5,13 @@ when the ``start`` message carries a valid, unexpired token for that very call, 
 first socket that shows it (:class:`UsedMediaTokens`): Twilio opens one stream per
 ``<Stream>``, so a second socket with the same token is a replay.
 
-A token says when it was issued (``issued_at``), and a stream shows it within seconds of
-the webhook: one older than the replay window (``GATEWAY__MEDIA_TOKEN_REPLAY_WINDOW_S``) is
-refused (:class:`MediaTokenTooOld`) whatever its expiry, so a replayed token is good for that
-window only, on any gateway process. A token issued before tokens said so (no
-``issued_at``) is held to its expiry alone, as it was: those left from an older gateway are
-valid until it, two minutes at most.
+A token lives ``GATEWAY__MEDIA_TOKEN_TTL_S`` (60 s): Twilio opens the stream within seconds
+of the webhook, so a later one is a replay, refused on every gateway process (the register of
+used tokens is per process). The expiry is the claim every gateway has always checked, so a
+shorter TTL needs no new claim that an older gateway in a rolling update could not read.
 
 Claims this code does not know are ignored (they are signed: only a newer gateway of ours
-wrote them), so a token of a newer gateway opens a stream here too. Gateways before
-``issued_at`` refused any claim they did not know (``unreadable claims``).
+wrote them), so the next claim added opens streams on this gateway too.
 """
 
 from __future__ import annotations
@@ -31,10 +28,6 @@ class InvalidMediaToken(ValueError):
     """The token is forged, expired, or for another call."""
 
 
-class MediaTokenTooOld(InvalidMediaToken):
-    """The token is genuine, but issued longer ago than the replay window."""
-
-
 @dataclass(frozen=True, slots=True)
 class StreamClaims:
     """What the webhook vouches for about a call."""
@@ -47,22 +40,13 @@ class StreamClaims:
     expires_at: float
     run_id: int | None = None
     item_id: int | None = None
-    #: When the webhook issued it (``time.time()``); None in tokens of older gateways.
-    issued_at: float | None = None
-
-    def valid_until(self, replay_window_s: float) -> float:
-        """When the token stops opening streams: its expiry, or the end of its replay window
-        if that comes first."""
-        if self.issued_at is None:
-            return self.expires_at
-        return min(self.expires_at, self.issued_at + replay_window_s)
 
 
 _CLAIMS = frozenset(field.name for field in fields(StreamClaims))
 
 
 def _claims(data: object) -> StreamClaims:
-    """The claims of a token's body, those this code knows of (TypeError if any is missing)."""
+    """The claims of a token's body, those this code knows of (TypeError if one is missing)."""
     if not isinstance(data, dict):
         raise TypeError("claims are not an object")
     return StreamClaims(**{name: data[name] for name in _CLAIMS if name in data})
@@ -86,16 +70,8 @@ def sign_media_token(claims: StreamClaims, secret: str) -> str:
     return f"{body}.{_mac(secret, body)}"
 
 
-def verify_media_token(
-    token: str,
-    secret: str,
-    *,
-    call_sid: str,
-    now: float,
-    replay_window_s: float | None = None,
-) -> StreamClaims:
-    """Return the claims if the token is genuine, unexpired and for ``call_sid``, and, given
-    ``replay_window_s``, issued no longer ago than that (else :class:`MediaTokenTooOld`)."""
+def verify_media_token(token: str, secret: str, *, call_sid: str, now: float) -> StreamClaims:
+    """Return the claims if the token is genuine, unexpired and for ``call_sid``."""
     body, _, mac = token.partition(".")
     if not body or not hmac.compare_digest(mac, _mac(secret, body)):
         raise InvalidMediaToken("bad signature")
@@ -107,12 +83,6 @@ def verify_media_token(
         raise InvalidMediaToken("expired")
     if claims.call_sid != call_sid:
         raise InvalidMediaToken("token is for another call")
-    if (
-        replay_window_s is not None
-        and claims.issued_at is not None
-        and now - claims.issued_at > replay_window_s
-    ):
-        raise MediaTokenTooOld("issued before the replay window")
     return claims
 
 
@@ -122,9 +92,7 @@ def media_token_id(token: str) -> str:
 
 
 class UsedMediaTokens:
-    """The ids of the tokens that have opened a stream, each kept until its token expires
-    (or leaves its replay window: ``StreamClaims.valid_until``); a sweep a minute forgets
-    the others, so it holds the tokens used in the last few minutes, no more.
+    """The ids of the tokens that have opened a stream, each kept until its token expires.
 
     ``remembered`` are the ones an earlier run of the process recorded and ``record`` keeps
     each new one for the next run (``adapters/used_token_journal.py``), so a token still

@@ -11,7 +11,6 @@ from switchboard.voice_gateway.domain.agent_config import AgentConfig
 from switchboard.voice_gateway.domain.frames import ProtocolError, SequenceGuard, StreamStart
 from switchboard.voice_gateway.domain.media_token import (
     InvalidMediaToken,
-    MediaTokenTooOld,
     StreamClaims,
     UsedMediaTokens,
     media_token_id,
@@ -91,7 +90,6 @@ class MediaStreamHandler:
         except SocketClosed:
             return "socket_closed"
         token = start.parameters.get("token", "")
-        replay_window_s = self._services.settings.media_token_replay_window_s
         try:
             if not token.isascii():  # ours are base64url; compare_digest refuses other str
                 raise InvalidMediaToken("not ASCII")
@@ -100,21 +98,13 @@ class MediaStreamHandler:
                 self._secret,
                 call_sid=start.call_sid,
                 now=time.time(),
-                replay_window_s=replay_window_s,
             )
-        except MediaTokenTooOld:
-            # Genuine, for this call, but its webhook was answered long ago: a replay.
-            metrics.PROTOCOL_ERRORS.labels(reason="token_too_old").inc()
-            log.warning("media_token_too_old", call_sid=start.call_sid)
-            await socket.close(POLICY_VIOLATION, "token too old")
-            return "token_too_old"
         except InvalidMediaToken as exc:
             metrics.PROTOCOL_ERRORS.labels(reason="invalid_token").inc()
             log.warning("media_token_rejected", call_sid=start.call_sid, reason=str(exc))
             await socket.close(POLICY_VIOLATION, "invalid token")
             return "invalid_token"
-        valid_until = claims.valid_until(replay_window_s)
-        if not self._used_tokens.claim(media_token_id(token), valid_until, time.time()):
+        if not self._used_tokens.claim(media_token_id(token), claims.expires_at, time.time()):
             metrics.PROTOCOL_ERRORS.labels(reason="token_reused").inc()
             log.warning("media_token_reused", call_sid=start.call_sid)
             await socket.close(POLICY_VIOLATION, "token already used")
