@@ -110,8 +110,10 @@ def test_the_services_commands_load_no_admin_group() -> None:
 
 def test_a_group_loaded_on_use_runs_its_commands() -> None:
     result = runner.invoke(app, ["leads", "list", "--api-key", "sbk_x", "--api-url", "bad"])
-    assert result.exit_code == 1
-    assert one_line(result.output).startswith("error: cannot reach the API at bad:")
+    assert result.exit_code == 2
+    assert one_line(result.output) == (
+        "error: bad is not a URL: it needs http:// or https:// (check --api-url / API_BASE_URL)"
+    )
 
 
 def test_grant_app_role_help_is_one_paragraph_the_terminal_wraps() -> None:
@@ -394,6 +396,40 @@ def test_a_url_that_does_not_parse_is_one_line_exit_2(
     said = one_line(result.output)
     assert said.startswith(f"error: {url} is not a URL: Invalid port:"), said
     assert "Traceback" not in result.output
+
+
+@pytest.mark.parametrize(
+    ("url", "reason"),
+    [
+        ("bad", "it needs http:// or https://"),
+        ("localhost:8000", "it needs http:// or https://"),
+        ("ftp://127.0.0.1", "it needs http:// or https://"),
+        ("http://", "it names no host"),
+    ],
+)
+@pytest.mark.parametrize(
+    ("command", "option"),
+    [
+        (["leads", "list", "--api-key", "sbk_x", "--api-url"], "--api-url / API_BASE_URL"),
+        (
+            ["simulate-whatsapp", "--from", "+15557654321", "--body", "hi", "--api-url"],
+            "--api-url / API_PUBLIC_BASE_URL / API_BASE_URL",
+        ),
+        (
+            ["simulate-call", "--to", "+15550000000", "--gateway-url"],
+            "--gateway-url / PUBLIC_BASE_URL",
+        ),
+    ],
+    ids=["leads", "simulate-whatsapp", "simulate-call"],
+)
+def test_a_url_without_http_or_a_host_is_a_usage_error(
+    embedded: Settings, command: list[str], option: str, url: str, reason: str
+) -> None:
+    """Before, ``--api-url bad`` was sent as it was: "cannot reach the API at bad", exit 1 (try
+    again later), where the URL given is the mistake."""
+    result = runner.invoke(app, [*command, url])
+    assert result.exit_code == 2, result.output
+    assert one_line(result.output) == f"error: {url} is not a URL: {reason} (check {option})"
 
 
 @pytest.mark.parametrize("wait", ["-5", "nan"])

@@ -31,13 +31,18 @@ ApiKey = typer.Option(
 
 
 def require_url(url: str, option: str) -> None:
-    """Exit 2 with one line unless httpx can parse ``url`` (``http://[::1``, ``http://h:80x``
-    raised its InvalidURL, which is no transport error: a traceback); ``option`` names where
-    it came from (``--api-url / API_BASE_URL``)."""
+    """Exit 2 with one line unless ``url`` is an http:// or https:// URL naming a host;
+    ``option`` names where it came from (``--api-url / API_BASE_URL``). httpx's InvalidURL
+    (``http://[::1``, ``http://h:80x``) is no transport error: it was a traceback; a URL
+    without a scheme (``bad``, ``localhost:8000``) was sent, and "cannot reach", exit 1."""
     try:
-        httpx.URL(url)
+        parsed = httpx.URL(url)
     except httpx.InvalidURL as exc:
         fail(f"{redact(url)} is not a URL: {exc} (check {option})", REFUSED)
+    if parsed.scheme not in ("http", "https"):
+        fail(f"{redact(url)} is not a URL: it needs http:// or https:// (check {option})", REFUSED)
+    if not parsed.host:
+        fail(f"{redact(url)} is not a URL: it names no host (check {option})", REFUSED)
 
 
 def fail(message: str, code: int = FAILED) -> NoReturn:
@@ -85,8 +90,8 @@ class ApiClient:
                 else "not one: it holds a space, a control or a non-ASCII character"
             )
             fail(f"the API key is {what} (check --api-key / SWITCHBOARD_API_KEY)", REFUSED)
+        require_url(base_url, "--api-url / API_BASE_URL")
         self.base_url = base_url.rstrip("/")
-        require_url(self.base_url, "--api-url / API_BASE_URL")
         self.timeout = timeout
         self._owns_http = http is None
         self._http = http or httpx.Client(base_url=self.base_url, timeout=timeout)

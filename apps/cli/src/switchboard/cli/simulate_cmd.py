@@ -89,8 +89,9 @@ def simulate_whatsapp(
 ) -> None:
     """Act as Twilio: post a signed inbound WhatsApp message to the API's webhook."""
     settings = get_settings()
-    base = (api_url or settings.api_public_base_url or settings.api_base_url).rstrip("/")
+    base = api_url or settings.api_public_base_url or settings.api_base_url
     require_url(base, "--api-url / API_PUBLIC_BASE_URL / API_BASE_URL")
+    base = base.rstrip("/")
     url = base + WEBHOOK_PATH
     if not body.strip():
         fail("--body is empty", REFUSED)
