@@ -210,6 +210,33 @@ def test_a_leads_file_separated_otherwise_than_by_commas_is_named_so(
     assert said.endswith(f"{path}: nothing imported (2 errors)")
 
 
+@pytest.mark.parametrize(
+    ("command", "option"),
+    [(["leads", "import"], "'file'"), (["outbound", "create", "--name", "x", "--csv"], "'--csv'")],
+    ids=["leads import", "outbound create --csv"],
+)
+@pytest.mark.parametrize("given", ["", " ", "directory"])
+def test_an_empty_path_or_a_directory_for_the_csv_is_a_usage_error_naming_it(
+    tmp_path: Path, command: list[str], option: str, given: str
+) -> None:
+    """Before, ``leads import ""`` read ``.`` and said ".: Is a directory"."""
+    path = str(tmp_path) if given == "directory" else given
+    url = unreachable_url()  # nothing is sent: were it, the error would be "cannot reach"
+    result = runner.invoke(
+        app, [*command, path, "--api-url", url, "--api-key", "sbk_x"], prog_name="switchboard"
+    )
+    assert result.exit_code == 2, result.output
+    reason = (
+        f"{path} is a directory: give a CSV file"
+        if path.strip()
+        else ("the path is empty: give the CSV file's")
+    )
+    where = " ".join(command[:2])
+    assert one_line(result.output) == (
+        f"error: Invalid value for {option}: {reason} (switchboard {where} --help)"
+    )
+
+
 def test_a_leads_file_over_the_api_s_size_is_refused_before_anything_is_sent(
     tmp_path: Path,
 ) -> None:

@@ -27,7 +27,23 @@ app = typer.Typer(help="Leads: import a CSV file, list them.")
 #: How long the API may take over one import (10,000 rows, the most it takes, take ~6 s here).
 IMPORT_TIMEOUT_S = 120.0
 MAX_ERRORS_SHOWN = 20
-CsvFile = typer.Argument(..., help="CSV with a header: phone, name, email, intent, status, notes")
+
+
+def csv_path(given: str) -> Path:
+    """The path of a CSV file as given; an empty one (``""``, which is ``.``) or a directory
+    is a usage error naming the argument, exit 2 (it said ``.: Is a directory``)."""
+    if not given.strip():
+        raise typer.BadParameter("the path is empty: give the CSV file's")
+    if Path(given).is_dir():
+        raise typer.BadParameter(f"{given} is a directory: give a CSV file")
+    return Path(given)
+
+
+CsvFile = typer.Argument(
+    ...,
+    parser=csv_path,
+    help="CSV with a header: phone, name, email, intent, status, notes",
+)
 COLUMNS = (
     field("id"),
     field("phone"),

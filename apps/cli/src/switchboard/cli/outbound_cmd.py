@@ -117,7 +117,10 @@ def create(
         [], "--lead-id", min=1, help="A lead to call (repeat the option for more)."
     ),
     csv: Path | None = typer.Option(
-        None, "--csv", help="Import this leads CSV (phone, name, ...) and call those leads."
+        None,
+        "--csv",
+        parser=leads_cmd.csv_path,
+        help="Import this leads CSV (phone, name, ...) and call those leads.",
     ),
     concurrency: int = typer.Option(1, min=1, max=100, help="Calls at once."),
     window_start: str | None = typer.Option(None, help="Calling window start (HH:MM)."),
