@@ -131,6 +131,26 @@ def test_a_csv_without_a_phone_column_or_not_utf8_is_a_400(client) -> None:
     assert latin1.status_code == 400 and latin1.json()["errors"][0]["field"] == "file"
 
 
+@pytest.mark.parametrize("csv", ["phone,name\n", "phone,name\n\n , \n", "\ufeffphone"])
+def test_a_csv_of_a_header_alone_is_a_400_saying_there_are_no_leads(client, csv: str) -> None:
+    """It was a 200 of 0 created where the console's run from a CSV refuses the same file: one
+    rule now, the parser's (``csv_import.NO_ROWS``)."""
+    headers = auth(make_business().api_key)
+    response = client.post("/api/v1/leads/import", files={"file": ("l.csv", csv)}, headers=headers)
+    assert response.status_code == 400, response.text
+    assert response.json() == {
+        "created": 0,
+        "updated": 0,
+        "errors": [
+            {
+                "line": 2,
+                "field": "file",
+                "message": "no leads under the header: add a line per number",
+            }
+        ],
+    }
+
+
 @pytest.mark.parametrize(
     ("header", "repeated"),
     [

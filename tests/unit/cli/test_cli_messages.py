@@ -237,6 +237,25 @@ def test_an_empty_path_or_a_directory_for_the_csv_is_a_usage_error_naming_it(
     )
 
 
+@pytest.mark.parametrize(
+    "command", [["leads", "import"], ["outbound", "create", "--name", "x", "--csv"]]
+)
+def test_a_leads_file_of_a_header_alone_is_refused_as_the_api_refuses_it(
+    tmp_path: Path, command: list[str]
+) -> None:
+    """``leads import`` of a header alone said "0 created, 0 updated", exit 0, where the
+    console's run from the same file is refused: the parser's rule now, so the API's too."""
+    path = tmp_path / "leads.csv"
+    path.write_text("phone,name\n", encoding="utf-8")
+    url = unreachable_url()  # nothing is sent: were it, the error would be "cannot reach"
+    result = runner.invoke(app, [*command, str(path), "--api-url", url, "--api-key", "sbk_x"])
+    assert result.exit_code == 2, result.output
+    assert one_line(result.output) == (
+        f"error: {path}:2: field 'file': no leads under the header: add a line per number "
+        f"{path}: nothing imported (1 error)"
+    )
+
+
 def test_a_leads_file_over_the_api_s_size_is_refused_before_anything_is_sent(
     tmp_path: Path,
 ) -> None:

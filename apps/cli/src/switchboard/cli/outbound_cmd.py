@@ -11,7 +11,7 @@ from rich.progress import BarColumn, Progress, TaskProgressColumn, TextColumn, T
 
 from switchboard.cli import leads_cmd, output
 from switchboard.cli.api_client import ApiClient, ApiKey, ApiUrl, err, fail
-from switchboard.cli.exit_codes import FAILED, INTERRUPTED, REFUSED
+from switchboard.cli.exit_codes import FAILED, INTERRUPTED
 from switchboard.cli.output import Column, field
 
 app = typer.Typer(
@@ -75,9 +75,7 @@ def _follow(api: ApiClient, run: dict[str, Any], interval: float) -> dict[str, A
 
 def _lead_ids_of(api: ApiClient, csv: Path) -> list[int]:
     """Import ``csv``'s leads (created or updated), then their ids in the file's order."""
-    parsed = leads_cmd.read_valid_csv(csv)
-    if not parsed.rows:
-        fail(f"{csv}: no leads in the file", REFUSED)
+    parsed = leads_cmd.read_valid_csv(csv)  # a lead or more: a header alone is refused
     leads_cmd.upload(api, csv, parsed)
     wanted = {row["phone"] for _, row in parsed.rows}
     found: dict[str, int] = {}

@@ -53,6 +53,8 @@ MAX_BYTES = 5 * 1024 * 1024
 MAX_ERRORS = 1_000
 #: The error of a file over :data:`MAX_BYTES`.
 TOO_LARGE = RowError(1, "file", "larger than 5 MB: split the file")
+#: The error of a file with a header and no lead under it: nothing to import (or to call).
+NO_ROWS = RowError(2, "file", "no leads under the header: add a line per number")
 
 
 @dataclass
@@ -114,7 +116,8 @@ def _separator(header: list[str]) -> str:
 
 
 def parse_leads_csv(text: str) -> ParsedLeads:
-    """Parse and validate a leads CSV; a phone appearing twice is an error on the second line."""
+    """Parse and validate a leads CSV; a phone appearing twice is an error on the second line,
+    a header with no lead under it (:data:`NO_ROWS`) an error too."""
     # newline="": the reader sees each line's own ending, so a CR alone ends a line too.
     reader = csv.reader(io.StringIO(text.lstrip("\ufeff"), newline=""))
     parsed = ParsedLeads()
@@ -122,6 +125,8 @@ def parse_leads_csv(text: str) -> ParsedLeads:
         _parse_rows(reader, parsed)
     except csv.Error as exc:
         parsed.errors.append(RowError(max(reader.line_num, 1), "file", f"unreadable CSV: {exc}"))
+    if not parsed.rows and not parsed.errors:
+        parsed.errors.append(NO_ROWS)
     return parsed
 
 

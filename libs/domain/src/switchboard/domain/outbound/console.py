@@ -95,10 +95,6 @@ def live_runs(business_id: int) -> list[LiveRun]:
     return [LiveRun(run, errors.get(run.id)) for run in runs]
 
 
-#: A file with a header and no lead under it: no run to make.
-NO_ROWS = RowError(2, "file", "no leads under the header: add a line per number")
-
-
 def create_run_from_csv(business_id: int, data: bytes, new: NewRun) -> CsvRun:
     """Import the CSV's leads (all rows or none, as the leads import does), then create a
     draft run over exactly those leads. ``new.lead_ids`` and lead filters are ignored. A
@@ -107,10 +103,9 @@ def create_run_from_csv(business_id: int, data: bytes, new: NewRun) -> CsvRun:
     outcome = import_leads_csv(business_id, data)
     if outcome.errors:
         return CsvRun(None, 0, 0, outcome.errors)
-    # The import accepted the file, so it is UTF-8 and parses without errors.
+    # The import accepted the file, so it is UTF-8 and parses without errors: a lead or more
+    # (a header alone is refused, ``csv_import.NO_ROWS``).
     phones = [row["phone"] for _, row in parse_leads_csv(data.decode("utf-8")).rows]
-    if not phones:  # a header alone: nothing was imported, and a run needs a lead
-        return CsvRun(None, 0, 0, [NO_ROWS])
     with tenant_session(business_id) as session:
         lead_ids = list(
             session.execute(
