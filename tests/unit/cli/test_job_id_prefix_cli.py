@@ -127,3 +127,25 @@ def test_json_is_described_for_commands_that_print_a_line_too() -> None:
         shown = " ".join(output.split())
         assert "instead of a table" not in shown, command
         assert "Print the result as JSON on stdout instead of text for people" in shown
+
+
+@pytest.mark.parametrize(
+    ("given", "shown"),
+    [
+        ("nightly\x1b[2J", "nightly\\x1b[2J"),
+        ("a\x9b31mb", "a\\x9b31mb"),
+        ("x\nerror: y", "x\\x0aerror: y"),
+    ],
+    ids=["ESC", "C1 CSI", "a line end"],
+)
+def test_a_control_character_the_api_echoes_in_an_error_is_written_out(
+    capsys, api, given: str, shown: str
+) -> None:
+    """The API's 404 quotes the id given: an ESC sequence in it was printed as it was, and
+    drove the operator's terminal (a newline made a second ``error:`` line)."""
+    with pytest.raises(typer.Exit) as stopped:
+        api.call("GET", job_path(api, given))
+    printed = capsys.readouterr().err
+    said = printed[printed.index("error:") :]
+    assert stopped.value.exit_code == 2
+    assert said == f"error: GET /api/v1/jobs/{shown} → 404: job {shown} not found\n"

@@ -12,6 +12,7 @@ from rich.console import Console
 from rich.markup import escape
 
 from switchboard.cli.exit_codes import FAILED, REFUSED, for_status
+from switchboard.cli.output import one_line_text
 from switchboard.common.redaction import redact
 
 err = Console(stderr=True)
@@ -45,11 +46,19 @@ def require_url(url: str, option: str) -> None:
         fail(f"{redact(url)} is not a URL: it names no host (check {option})", REFUSED)
 
 
+def say_error(message: str) -> None:
+    """Print ``error: message`` in red on one line of stderr. The message may quote the API,
+    a file or a value given: brackets in it are text, not rich markup, and its control
+    characters are written out (``output.one_line_text``: an id a 404 echoes, holding ESC
+    sequences, drove the terminal)."""
+    said = escape(one_line_text(message))
+    err.print(f"[red]error:[/red] {said}", highlight=False, soft_wrap=True)
+
+
 def fail(message: str, code: int = FAILED) -> NoReturn:
-    """Print ``error: message`` in red on stderr and exit with ``code`` (``exit_codes``: 1 the
-    operation failed, 2 the command as given is refused, 130 interrupted)."""
-    # The message may quote the API or a file: brackets in it are text, not rich markup.
-    err.print(f"[red]error:[/red] {escape(message)}", highlight=False, soft_wrap=True)
+    """Print ``error: message`` (:func:`say_error`) and exit with ``code`` (``exit_codes``: 1
+    the operation failed, 2 the command as given is refused, 130 interrupted)."""
+    say_error(message)
     raise typer.Exit(code)
 
 

@@ -70,7 +70,8 @@ def _render_replay(result: dict[str, Any]) -> None:
     for event_id in result["replayed"]:
         sys.stdout.write(f"replayed {event_id}\n")
     for failure in result["failed"]:
-        sys.stdout.write(f"failed {failure['event_id']}: {failure['error']}\n")
+        said = output.one_line_text(f"{failure['event_id']}: {failure['error']}")
+        sys.stdout.write(f"failed {said}\n")
     sys.stdout.write(
         f"{len(result['replayed'])} replayed, {len(result['failed'])} failed, "
         f"{result['remaining']} still parked\n"

@@ -8,10 +8,9 @@ from typing import Any, NoReturn
 
 import httpx
 import typer
-from rich.markup import escape
 
 from switchboard.cli import output
-from switchboard.cli.api_client import ApiClient, ApiKey, ApiUrl, err, fail
+from switchboard.cli.api_client import ApiClient, ApiKey, ApiUrl, err, fail, say_error
 from switchboard.cli.exit_codes import INTERRUPTED, REFUSED
 from switchboard.cli.output import Column, field
 from switchboard.domain.leads.csv_import import (
@@ -68,9 +67,8 @@ def _read(path: Path) -> str:
 
 
 def _print_error(where: str, field: str, message: str) -> None:
-    # The message quotes the file ("'[/x]' is not a phone number"): text, not rich markup.
-    said = escape(f"{where}: field '{field}': {message}")
-    err.print(f"[red]error:[/red] {said}", highlight=False, soft_wrap=True)
+    # The message quotes the file or the API ("'[/x]' is not a phone number"): said as text.
+    say_error(f"{where}: field '{field}': {message}")
 
 
 def _refuse(path: Path, errors: list[RowError]) -> NoReturn:

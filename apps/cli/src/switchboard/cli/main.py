@@ -161,11 +161,10 @@ def _err() -> Any:
 
 
 def _say_error(message: str) -> None:
-    """``error: message`` on one line of stderr; the message is text (it may quote a value
-    given, brackets and all), never rich markup."""
-    from rich.markup import escape
+    """``error: message`` on one line of stderr, as every command says it (``say_error``)."""
+    from switchboard.cli.api_client import say_error
 
-    _err().print(f"[red]error:[/red] {escape(message)}", highlight=False, soft_wrap=True)
+    say_error(message)
 
 
 def _setup(*, client: bool = False) -> None:

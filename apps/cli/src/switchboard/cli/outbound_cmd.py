@@ -192,7 +192,8 @@ def start(
             run = _follow(api, run, interval)
     output.message(f"run {run['id']} is {run['status']}: {_counts(run)}", run, as_json)
     if run["failed"]:
-        last = f"last failure: {run['last_error']}; " if run.get("last_error") else ""
+        reason = output.one_line_text(str(run.get("last_error") or ""))
+        last = f"last failure: {reason}; " if reason else ""
         err.print(f"{last}reasons: switchboard outbound status {run['id']}", markup=False)
     if follow and run["status"] != "completed":
         raise typer.Exit(FAILED)

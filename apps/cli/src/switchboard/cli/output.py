@@ -53,11 +53,11 @@ def when(value: str | None) -> str:
     return value.replace("T", " ").removesuffix("Z").split(".")[0].split("+")[0]
 
 
-#: Control characters but tabs and line ends (rich drops a CR), shown as ``\x1b``: a caller's
-#: name or a file's cell holding ESC sequences would otherwise drive the operator's terminal.
-_CONTROLS = {
-    code: f"\\x{code:02x}" for code in (*range(0x20), *range(0x7F, 0xA0)) if code not in (9, 10, 13)
-}
+#: Every control character (C0, DEL, C1) shown as ``\x1b``: a caller's name, a file's cell or
+#: an id a server echoes holding ESC sequences would otherwise drive the operator's terminal.
+_ALL_CONTROLS = {code: f"\\x{code:02x}" for code in (*range(0x20), *range(0x7F, 0xA0))}
+#: The same but tabs and line ends (rich drops a CR), for a cell or a record's value.
+_CONTROLS = {code: shown for code, shown in _ALL_CONTROLS.items() if code not in (9, 10, 13)}
 
 
 def text(value: Any) -> str:
@@ -68,6 +68,13 @@ def text(value: Any) -> str:
     if isinstance(value, bool):
         return "yes" if value else "no"
     return str(value).translate(_CONTROLS)
+
+
+def one_line_text(value: str) -> str:
+    """``value`` on one line whatever it holds: every control character written out, tabs and
+    line ends too (``\\x1b``, ``\\x0a``); what an error line quotes (a server's message, an id
+    it echoes) can neither drive the terminal nor add a line of its own."""
+    return value.translate(_ALL_CONTROLS)
 
 
 def stdout_console() -> Console:
