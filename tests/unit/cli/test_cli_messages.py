@@ -179,8 +179,12 @@ def another_server(status: int, body: bytes, content_type: str, **headers: str) 
             another_server(404, b"<!DOCTYPE html>\n<html>\n<h1>Not here</h1>", "text/html"),
             "GET /api/v1/calls → 404: an HTML page: is --api-url the Switchboard API's address?",
         ),
+        (
+            another_server(404, b"Not Found", "text/plain"),
+            "GET /api/v1/calls → 404: Not Found: is --api-url the Switchboard API's address?",
+        ),
     ],
-    ids=["a web page", "a redirect", "other JSON", "an error page"],
+    ids=["a web page", "a redirect", "other JSON", "an error page", "a line of text"],
 )
 def test_a_url_that_is_not_the_api_ends_in_one_line_without_a_traceback(
     capsys: pytest.CaptureFixture[str], server: httpx.Client, said: str
@@ -190,6 +194,49 @@ def test_a_url_that_is_not_the_api_ends_in_one_line_without_a_traceback(
             api.items("/api/v1/calls", {}, 50)
     assert ended.value.exit_code == 1
     assert one_line(capsys.readouterr().err) == f"error: {said}"
+
+
+def test_a_command_sent_to_the_gateway_s_port_asks_whether_it_is_the_api(
+    embedded: Settings, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The gateway answers a path it has no route for as the API would, JSON and all: the
+    command said "404: Not Found", exit 2, without the hint other servers' answers get."""
+    from fastapi.testclient import TestClient
+
+    from switchboard.voice_gateway.app import create_app
+
+    with TestClient(create_app(embedded, warm_up=False)) as gateway:
+        with ApiClient("http://testserver", "sbk_unused", http=gateway) as api:
+            with pytest.raises(typer.Exit) as ended:
+                api.items("/api/v1/leads", {}, 50)
+    printed = capsys.readouterr().err
+    assert ended.value.exit_code == 2
+    assert one_line(printed[printed.index("error:") :]) == (
+        "error: GET /api/v1/leads → 404: Not Found: is --api-url the Switchboard API's address?"
+    )
+
+
+@pytest.mark.parametrize(
+    ("body", "said"),
+    [
+        (b'{"detail": "Not Found"}', "Not Found: is --api-url the Switchboard API's address?"),
+        (
+            b'{"code": "not_found", "detail": "call 7 not found"}',
+            "call 7 not found",  # the API's own: what it did not find, no hint
+        ),
+    ],
+    ids=["another app's JSON", "the API's"],
+)
+def test_only_a_404_that_is_not_the_api_s_own_asks_whether_it_is_the_api(
+    capsys: pytest.CaptureFixture[str], body: bytes, said: str
+) -> None:
+    with ApiClient(
+        "http://127.0.0.1:9", "sbk_unused", http=another_server(404, body, "application/json")
+    ) as api:
+        with pytest.raises(typer.Exit) as ended:
+            api.call("GET", "/api/v1/calls/7")
+    assert ended.value.exit_code == 2
+    assert one_line(capsys.readouterr().err) == f"error: GET /api/v1/calls/7 → 404: {said}"
 
 
 @pytest.mark.parametrize(("separator", "name"), [(";", "semicolons"), ("\t", "tabs")])

@@ -20,6 +20,9 @@ err = Console(stderr=True)
 PAGE_LIMIT = 200
 #: What an answer the API would never give means (``--api-url`` names another server).
 NOT_THE_API = "is --api-url the Switchboard API's address?"
+#: What a server built on Starlette (the API, the gateway) says of a path no route serves; the
+#: API's own 404s name what they did not find (``job 3f2a… not found``).
+NO_ROUTE = "Not Found"
 #: What an API key can be sent as: visible ASCII, no spaces (the keys are ``sbk_`` and base64).
 _KEY_CHARS = re.compile(r"[\x21-\x7e]+")
 
@@ -64,17 +67,22 @@ def fail(message: str, code: int = FAILED) -> NoReturn:
 
 def _detail(response: httpx.Response) -> str:
     try:
-        detail = response.json().get("detail", response.text)
+        body = response.json()
+        detail = body.get("detail", response.text)
     except (ValueError, AttributeError):
         # Not the API's JSON: another server's page says nothing to the point, a proxy's
         # line of text may ("Bad Gateway"), on one line.
         if response.headers.get("content-type", "").startswith("text/html"):
             return f"an HTML page: {NOT_THE_API}"
-        return " ".join(response.text.split())[:200] or response.reason_phrase
+        said = " ".join(response.text.split())[:200] or response.reason_phrase
+        return f"{said}: {NOT_THE_API}" if response.status_code == 404 else said
     if isinstance(detail, list):
         return "; ".join(
             f"{'.'.join(str(p) for p in e.get('loc', [])[1:])}: {e.get('msg')}" for e in detail
         )
+    if response.status_code == 404 and (detail == NO_ROUTE or "code" not in body):
+        # No route has the path (the gateway's port, another app), or not the API's body.
+        return f"{detail}: {NOT_THE_API}"
     return str(detail)
 
 
