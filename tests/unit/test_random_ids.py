@@ -7,7 +7,7 @@ import os
 import threading
 import uuid
 
-from switchboard.common.random_ids import uuid4_hex, uuid4_str
+from switchboard.common.random_ids import is_uuid4_str, uuid4_hex, uuid4_str
 
 
 def test_ids_read_as_version_4_uuids_in_uuid4_s_text() -> None:
@@ -51,3 +51,10 @@ def test_a_forked_child_does_not_repeat_its_parent_s_next_ids() -> None:
     parents = {uuid4_hex() for _ in range(10)}
     assert len(childs) == 10
     assert not childs & parents
+
+
+def test_is_uuid4_str_takes_what_uuid4_str_makes_and_nothing_else() -> None:
+    made = uuid4_str()
+    assert is_uuid4_str(made) and is_uuid4_str(str(uuid.uuid4()))
+    for other in (made.upper(), made[:-1] + "g", made.replace("-", " "), made + "\n", "x" * 36):
+        assert not is_uuid4_str(other), other

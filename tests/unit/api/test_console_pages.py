@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import re
+import uuid
 from typing import Any
 
 import pytest
@@ -201,3 +202,24 @@ def test_the_vendored_assets_are_served_from_here(client) -> None:
         response = client.get(f"/dashboard/static/vendor/{name}")
         assert response.status_code == 200 and "immutable" in response.headers["cache-control"]
     assert client.get("/dashboard/static/vendor/README.md").status_code == 404
+
+
+def test_the_jobs_notice_names_only_one_of_the_business_s_jobs(client, business) -> None:
+    """The notice's job id comes from the query, anyone's to write: a link's
+    ``?done=cancel&job=<any 36 characters>`` was shown as a job the console had cancelled."""
+    own = job_in(business.id, "dead")
+    others = job_in(make_business().id, "dead")
+    log_in(client, business)
+
+    def notice(job: str, done: str = "cancel") -> str:
+        page = client.get("/dashboard/jobs", params={"done": done, "job": job})
+        assert page.status_code == 200
+        return re.search(r'<p class="notice" role="status">(.*?)</p>', page.text).group(1)
+
+    said = "cancelled (a running job is asked to stop)"
+    assert notice(own) == f"Job <code>{own}</code> is {said}."
+    forged = "Your account is suspended: call +155"  # 36 characters, no id
+    for job in (forged, others, own.upper(), str(uuid.uuid4())):
+        assert notice(job) == f"The job is {said}.", job
+    client.post(f"/dashboard/jobs/{own}/discard", data={"csrf_token": log_in(client, business)})
+    assert notice(own, "discard") == "The job is discarded."  # gone: nothing to name

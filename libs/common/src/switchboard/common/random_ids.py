@@ -12,6 +12,7 @@ ever hand out the same bytes; threads take their slices under a lock.
 from __future__ import annotations
 
 import os
+import re
 import threading
 
 #: Bytes read from the kernel at a time: 256 ids.
@@ -51,3 +52,11 @@ def uuid4_hex() -> str:
     """``uuid.uuid4().hex``: 32 hex digits."""
     h = _random_hex()
     return f"{h[:12]}4{h[13:16]}{_VARIANT[int(h[16], 16)]}{h[17:]}"
+
+
+_UUID4_STR = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}")
+
+
+def is_uuid4_str(text: str) -> bool:
+    """Whether ``text`` is an id as :func:`uuid4_str` writes it (36 characters, lowercase)."""
+    return _UUID4_STR.fullmatch(text) is not None

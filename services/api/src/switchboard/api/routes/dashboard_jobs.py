@@ -21,6 +21,7 @@ from switchboard.api.schemas import Storable, Text, UrlInteger
 from switchboard.common.errors import ConflictError, NotFoundError
 from switchboard.common.jobs import service
 from switchboard.common.jobs.catalog import CATALOG
+from switchboard.common.random_ids import is_uuid4_str
 from switchboard.domain import operations
 from switchboard.domain.operations.job_browser import MAX_BULK
 
@@ -79,9 +80,23 @@ def jobs_page(
         after=decode_time_cursor(cursor),
     )
     more = encode_cursor(*found.next_cursor) if found.next_cursor else None
-    notice = {"done": done, "job": job, "n": n, "refused": refused}
+    notice = {"done": done, "job": _named_job(business_id, job), "n": n, "refused": refused}
     context = layout(session, ACTIVE, jobs=found.items, where=where, next_cursor=more, **notice)
     return page(request, "jobs.html", states=operations.STATES, actors=ACTORS, **context)
+
+
+def _named_job(business_id: int, job_id: str | None) -> str | None:
+    """The job a notice may name: ``job_id`` if it is an id as job ids are made (a UUID's
+    text) of one of the business's jobs, else None (the notice is said without it). The query
+    is anyone's to write: a link's ``?done=cancel&job=<any 36 characters>`` was shown as a
+    job the console had cancelled."""
+    if job_id is None or not is_uuid4_str(job_id):
+        return None
+    try:
+        service.get_job(business_id, job_id)
+    except NotFoundError:
+        return None  # another business's, or gone (discarded)
+    return job_id
 
 
 @router.get("/{job_id}", response_class=HTMLResponse)
