@@ -202,8 +202,20 @@ def test_a_csv_of_many_bad_lines_stops_at_the_thousandth_error(client, business)
         data={"csrf_token": csrf, "name": "From a file"},
         files={"file": ("leads.csv", bad.encode(), "text/csv")},
     )
-    # 1,000 errors and the one that says the parse stopped there: 50 shown, 951 more.
+    # 1,000 errors and the one that says the parse stopped there: 50 shown, 951 more; the
+    # last of them is that one (it was among the 951, so the reason the list ends was hidden).
     assert answer.status_code == 422 and "… and 951 more." in answer.text
+    shown = re.findall(r"<li>(line .*?)</li>", answer.text)
+    assert len(shown) == 50 and shown[:2] == [
+        "line 2, field &#39;phone&#39;: &#39;x&#39; is not a phone number in E.164 form "
+        "(+15551234567)",
+        "line 3, field &#39;phone&#39;: &#39;x&#39; is not a phone number in E.164 form "
+        "(+15551234567)",
+    ]
+    assert shown[-2].startswith("line 50, ") and shown[-1] == (
+        "line 1001, field &#39;file&#39;: more than 1000 errors: stopped reading here; "
+        "correct these first"
+    )
     assert runs.list_runs(business.id) == []
 
 

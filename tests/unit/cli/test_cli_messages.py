@@ -303,6 +303,22 @@ def test_a_leads_file_of_a_header_alone_is_refused_as_the_api_refuses_it(
     )
 
 
+def test_a_leads_file_of_many_bad_lines_says_where_its_reading_stopped(tmp_path: Path) -> None:
+    """The first 20 of 1,001 errors were shown: the last, that the parse stopped at line
+    1001, sat behind "… and 981 more errors"."""
+    path = tmp_path / "leads.csv"
+    path.write_text("phone\n" + "x\n" * 2_000, encoding="utf-8")
+    result = runner.invoke(app, ["leads", "import", str(path), "--api-key", "sbk_unused"])
+    assert result.exit_code == 2, result.output
+    said = one_line(result.output)
+    assert said.count("error: ") == 20 and said.startswith(f"error: {path}:2: field 'phone':")
+    assert said.endswith(
+        f"{path}:20: field 'phone': 'x' is not a phone number in E.164 form (+15551234567) "
+        f"error: {path}:1001: field 'file': more than 1000 errors: stopped reading here; "
+        f"correct these first … and 981 more errors {path}: nothing imported (1001 errors)"
+    )
+
+
 def test_a_leads_file_over_the_api_s_size_is_refused_before_anything_is_sent(
     tmp_path: Path,
 ) -> None:

@@ -18,6 +18,7 @@ from switchboard.domain.leads.csv_import import (
     TOO_LARGE,
     ParsedLeads,
     RowError,
+    errors_to_show,
     parse_leads_csv,
     to_csv,
 )
@@ -74,9 +75,10 @@ def _print_error(where: str, field: str, message: str) -> None:
 def _refuse(path: Path, errors: list[RowError]) -> NoReturn:
     """Print each problem (the first :data:`MAX_ERRORS_SHOWN`) and that nothing of the file
     was imported; exit 2 (refused)."""
-    for error in errors[:MAX_ERRORS_SHOWN]:
+    shown = errors_to_show(errors, MAX_ERRORS_SHOWN)
+    for error in shown:
         _print_error(f"{path}:{error.line}", error.field, error.message)
-    hidden = len(errors) - MAX_ERRORS_SHOWN
+    hidden = len(errors) - len(shown)
     if hidden > 0:
         err.print(f"… and {hidden} more errors", highlight=False)
     count = len(errors)

@@ -175,6 +175,22 @@ def _parse_rows(reader: Reader, parsed: ParsedLeads) -> None:
             return
 
 
+def errors_to_show(errors: list[RowError], limit: int) -> list[RowError]:
+    """The errors a report shows when only ``limit`` fit, in the file's order: those on the
+    whole file (field ``file``: the parse stopped at the 1,000th error, the CSV unreadable)
+    always, the first of the others in what room is left. The first ``limit`` alone hid the
+    one saying the reading stopped, the last of 1,001, behind "… and 951 more"."""
+    room = limit - sum(error.field == "file" for error in errors)
+    shown = []
+    for error in errors:
+        if error.field == "file":
+            shown.append(error)
+        elif room > 0:
+            shown.append(error)
+            room -= 1
+    return shown
+
+
 def to_csv(rows: Iterable[dict[str, str]]) -> str:
     """Rows back as CSV text with a header (what the CLI sends of a file it checked)."""
     out = io.StringIO()

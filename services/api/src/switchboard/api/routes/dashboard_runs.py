@@ -24,7 +24,7 @@ from switchboard.api.schemas.common import MAX_IDS
 from switchboard.common.errors import ConflictError, InvalidReferenceError, NotFoundError
 from switchboard.common.ids import MAX_ID
 from switchboard.domain.leads import store as leads
-from switchboard.domain.leads.csv_import import MAX_BYTES, TOO_LARGE
+from switchboard.domain.leads.csv_import import MAX_BYTES, TOO_LARGE, RowError, errors_to_show
 from switchboard.domain.outbound import console, runs
 
 router = APIRouter(prefix="/dashboard/runs", include_in_schema=False)
@@ -37,6 +37,8 @@ LeadId = Annotated[UrlInteger, Field(ge=1, le=MAX_ID)]
 ACTIVE = "/dashboard/runs"
 PAGE_SIZE = 25
 ITEMS_PAGE_SIZE = 100
+#: The most errors of a refused CSV the form lists (``errors_to_show``).
+MAX_ERRORS_SHOWN = 50
 #: What a redirect after a form says; the query names one of these, never free text.
 NOTICES = {
     "created": "Run created as a draft: start it when you are ready.",
@@ -64,13 +66,31 @@ def live_bars(request: Request, settings: SettingsDep) -> HTMLResponse:
 
 
 def _new_run_page(
-    request: Request, settings: SettingsDep, q: str | None, error: str | None = None, **form: object
+    request: Request,
+    settings: SettingsDep,
+    q: str | None,
+    error: str | None = None,
+    *,
+    errors: list[RowError] | None = None,
+    form: dict[str, object] | None = None,
 ) -> HTMLResponse:
+    """The form, with ``error`` or a refused CSV's ``errors`` (422) and what was typed."""
     session, business_id = logged_in(request, settings)
     found = leads.list_leads(business_id, leads.LeadFilter(search=q), limit=100)
     context = layout(session, ACTIVE, leads=found.items, more_leads=found.next_after, q=q)
-    code = status.HTTP_200_OK if error is None and not form.get("errors") else 422
-    return page(request, "run_new.html", code, error=error, form=form, **context)
+    errors = errors or []
+    code = status.HTTP_200_OK if error is None and not errors else 422
+    shown = errors_to_show(errors, MAX_ERRORS_SHOWN)
+    return page(
+        request,
+        "run_new.html",
+        code,
+        error=error,
+        errors=errors,
+        shown=shown,
+        form=form or {},
+        **context,
+    )
 
 
 @router.get("/new", response_class=HTMLResponse)
@@ -100,7 +120,8 @@ def create_from_leads(
     try:
         view = runs.create_run(business_id, new)
     except InvalidReferenceError as exc:
-        return _new_run_page(request, settings, None, str(exc), name=name, concurrency=concurrency)
+        form = {"name": name, "concurrency": concurrency}
+        return _new_run_page(request, settings, None, str(exc), form=form)
     return _to_run(view.run.id, "created")
 
 
@@ -117,17 +138,17 @@ def create_from_csv(
     session, business_id = logged_in(request, settings)
     check_csrf(session, csrf_token)
     data = file.file.read(MAX_BYTES + 1)
-    form = {"name": name, "concurrency": concurrency}
+    form: dict[str, object] = {"name": name, "concurrency": concurrency}
     if len(data) > MAX_BYTES:
         errors = [TOO_LARGE]
-        return _new_run_page(request, settings, None, None, errors=errors, **form)
+        return _new_run_page(request, settings, None, None, errors=errors, form=form)
     new = runs.NewRun(name=name.strip(), concurrency=concurrency)
     try:
         made = console.create_run_from_csv(business_id, data, new)
     except InvalidReferenceError as exc:
-        return _new_run_page(request, settings, None, str(exc), **form)
+        return _new_run_page(request, settings, None, str(exc), form=form)
     if made.view is None:
-        return _new_run_page(request, settings, None, None, errors=made.errors, **form)
+        return _new_run_page(request, settings, None, None, errors=made.errors, form=form)
     return _to_run(made.view.run.id, "created")
 
 
