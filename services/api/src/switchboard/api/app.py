@@ -18,6 +18,7 @@ from switchboard.api.dashboard.headers import ConsoleHeaders
 from switchboard.api.errors import install_error_handlers
 from switchboard.api.events import CallEventConsumer
 from switchboard.api.events.parking import ParkedEventsCollector
+from switchboard.api.head_requests import HeadAsGet
 from switchboard.api.idempotency import install_idempotency
 from switchboard.api.json_bodies import JsonBodies
 from switchboard.api.params import UNREADABLE_BODY
@@ -156,6 +157,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     install_error_handlers(app)  # domain errors, the database away (503), the rest (500)
     install_idempotency(app)  # Idempotency-Key on the POSTs that depend on Idempotent
     install_console_errors(app)  # the same errors as pages, for a console page
+    app.add_middleware(HeadAsGet)  # innermost: HEAD served as the GET is, without its body
     app.add_middleware(CredentialsFirst)  # 401 before a body is read
     app.add_middleware(JsonBodies)  # then 415 for a body that is not JSON, to a JSON operation
     app.add_middleware(BodyLimit, limits=app.state.body_limits)  # 413 while it streams

@@ -1,0 +1,71 @@
+"""HEAD on the API's GET routes (pages, health, the API itself) is the GET without its body; it
+was a 405, FastAPI's routes serving GET alone."""
+
+from __future__ import annotations
+
+import pytest
+from fastapi.testclient import TestClient
+
+from switchboard.common.settings import Settings
+from tests.support.factories import TestBusiness, make_business
+from tests.support.log_capture import capture_logs
+from tests.unit.api.rows import auth
+from tests.unit.api.test_dashboard_pages import log_in
+
+#: What may differ between two answers to the same request.
+PER_REQUEST = {"x-request-id", "date", "set-cookie"}
+
+
+@pytest.fixture
+def business(embedded: Settings) -> TestBusiness:
+    return make_business()
+
+
+def same_but_the_body(client: TestClient, path: str, headers: dict[str, str] | None = None) -> None:
+    got = client.get(path, headers=headers)
+    head = client.head(path, headers=headers)
+    assert head.status_code == got.status_code, (path, head.status_code)
+    assert head.content == b""
+    kept = {name: value for name, value in got.headers.items() if name not in PER_REQUEST}
+    assert {n: v for n, v in head.headers.items() if n not in PER_REQUEST} == kept
+    assert int(head.headers["content-length"]) == len(got.content) > 0
+
+
+@pytest.mark.parametrize("path", ["/health", "/dashboard/login", "/openapi.json", "/docs"])
+def test_head_on_an_open_page_or_health_is_its_get_without_the_body(client, path) -> None:
+    same_but_the_body(client, path)
+
+
+def test_head_on_a_console_page_and_an_api_list_is_their_get_without_the_body(
+    client, business
+) -> None:
+    client.post("/api/v1/leads", json={"phone": "+15551230001"}, headers=auth(business.api_key))
+    same_but_the_body(client, "/api/v1/leads", headers=auth(business.api_key))
+    log_in(client, business)
+    same_but_the_body(client, "/dashboard/jobs")
+    same_but_the_body(client, "/dashboard")
+
+
+def test_head_is_refused_where_the_get_is(client) -> None:
+    """Without a key a 401, with an unknown path a 404: the GET's answer, no body."""
+    refused = client.head("/api/v1/leads")
+    assert (refused.status_code, refused.content) == (401, b"")
+    assert client.head("/api/v1/nowhere").status_code == 404
+
+
+def test_head_on_a_post_only_route_is_still_a_405(client, business) -> None:
+    for path in (
+        "/dashboard/logout",
+        "/api/v1/outbound-runs/1/start",
+        "/webhooks/twilio/whatsapp",
+    ):
+        refused = client.head(path, headers=auth(business.api_key))
+        assert refused.status_code == 405, path
+        assert refused.headers["allow"] == "POST" and refused.content == b""
+
+
+def test_the_access_line_says_head_and_the_route(client) -> None:
+    with capture_logs() as lines:
+        client.head("/health")
+    [line] = [line for line in lines if line["event"] == "http.request"]
+    assert (line["method"], line["route"], line["status"]) == ("HEAD", "/health", 200)
