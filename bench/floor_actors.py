@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import os
 import threading
-import time
 from typing import Any
 
 import dramatiq
@@ -18,6 +17,8 @@ import psycopg
 import redis
 from dramatiq.brokers.rabbitmq import RabbitmqBroker
 from dramatiq.middleware import CurrentMessage, Middleware
+
+from bench.noop_job import record_done
 
 #: The table the outcomes go to (``create_table`` makes it in the bench's database).
 TABLE = "bench_floor_outcomes"
@@ -75,10 +76,4 @@ _redis = redis.Redis.from_url(os.environ.get("BENCH_REDIS_URL", "redis://127.0.0
 
 @dramatiq.actor(queue_name="bench_floor", max_retries=0, time_limit=60_000)
 def floor_noop_job(*, business_id: int, prefix: str) -> None:
-    """``plain_noop_job``'s body, to the line."""
-    message = CurrentMessage.get_current_message()
-    latency_ms = time.time() * 1000 - message.message_timestamp if message else -1
-    pipe = _redis.pipeline(transaction=False)
-    pipe.incr(f"{prefix}:done")
-    pipe.rpush(f"{prefix}:latency", latency_ms)
-    pipe.execute()
+    record_done(_redis, prefix)  # ``plain_noop_job``'s body

@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import os
-import time
 
 import dramatiq
 import redis
 from dramatiq.brokers.rabbitmq import RabbitmqBroker
 from dramatiq.middleware import CurrentMessage
+
+from bench.noop_job import record_done
 
 broker = RabbitmqBroker(url=os.environ["AMQP_URL"], confirm_delivery=True)
 broker.add_middleware(CurrentMessage())
@@ -18,9 +19,4 @@ _redis = redis.Redis.from_url(os.environ.get("BENCH_REDIS_URL", "redis://127.0.0
 
 @dramatiq.actor(queue_name="bench_plain", max_retries=0, time_limit=60_000)
 def plain_noop_job(*, business_id: int, prefix: str) -> None:
-    message = CurrentMessage.get_current_message()
-    latency_ms = time.time() * 1000 - message.message_timestamp if message else -1
-    pipe = _redis.pipeline(transaction=False)
-    pipe.incr(f"{prefix}:done")
-    pipe.rpush(f"{prefix}:latency", latency_ms)
-    pipe.execute()
+    record_done(_redis, prefix)

@@ -5,30 +5,25 @@ a call on another socket of the same process goes on to its normal end."""
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import json
 import re
-import threading
 from collections.abc import Iterator
 
 import httpx
 import pytest
-import uvicorn
-from websockets.asyncio.client import ClientConnection, connect
-from websockets.exceptions import ConnectionClosed
+from websockets.asyncio.client import connect
 
 from switchboard.common.settings import Settings
 from switchboard.voice_gateway.app import create_app
 from switchboard.voice_gateway.domain.frames import ProtocolError
 from switchboard.voice_gateway.domain.playback import PlaybackMark
-from switchboard.voice_gateway.media_websocket import MediaWebSocketProtocol
 from switchboard.voice_gateway.ports.agent_config import InMemoryAgentConfigSource
 from switchboard.voice_gateway.ports.event_publisher import InMemoryEventPublisher
 from switchboard.voice_gateway.ports.recorder import InMemoryCallRecorder
 from switchboard.voice_gateway.twilio.serializer import TwilioMediaSerializer
-from tests.support.processes import free_port
 from tests.support.waiting import wait_for
 from tests.unit.voice_gateway import twilio_messages as twilio
+from tests.unit.voice_gateway.served import serving, until_closed
 from tests.unit.voice_gateway.wiring import AGENT
 
 
@@ -100,31 +95,8 @@ def gateway(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
         agent_config_source=InMemoryAgentConfigSource([AGENT]),
         recorder=InMemoryCallRecorder(),
     )
-    port = free_port()
-    config = uvicorn.Config(
-        app,
-        host="127.0.0.1",
-        port=port,
-        ws=MediaWebSocketProtocol,  # as server.py serves it
-        ws_max_size=64 * 1024,
-        log_level="warning",
-        lifespan="on",
-    )
-    server = uvicorn.Server(config)
-    thread = threading.Thread(target=server.run, name="gateway", daemon=True)
-    thread.start()
-    wait_for(lambda: server.started, timeout=15, what="the gateway to listen")
-    yield f"127.0.0.1:{port}"
-    server.should_exit = True
-    thread.join(15)
-
-
-async def _until_closed(socket: ClientConnection) -> tuple[int | None, str]:
-    """Read (and drop) everything until the gateway closes the socket."""
-    with contextlib.suppress(ConnectionClosed):
-        async for _ in socket:
-            pass
-    return socket.close_code, socket.close_reason or ""
+    with serving(app) as address:
+        yield address
 
 
 def _active_calls(gateway: str) -> int:
@@ -154,7 +126,7 @@ async def test_a_malformed_message_closes_its_socket_with_a_reason_and_no_other(
         async with connect(url, max_size=None) as bad:
             for text in _messages(case):
                 await bad.send(text)
-            code, said = await asyncio.wait_for(_until_closed(bad), 10)
+            code, said = await asyncio.wait_for(until_closed(bad), 10)
         assert code == 1008 and said.startswith(reason), (code, said)
         assert len(said.encode()) <= 123
 
@@ -163,7 +135,7 @@ async def test_a_malformed_message_closes_its_socket_with_a_reason_and_no_other(
         )
         await healthy.send(twilio.media(3, call_sid="CAok"))
         await healthy.send(twilio.stop(4))
-        code, said = await asyncio.wait_for(_until_closed(healthy), 10)
+        code, said = await asyncio.wait_for(until_closed(healthy), 10)
     assert (code, said) == (1000, "caller_hung_up")
     assert await asyncio.to_thread(_protocol_errors, gateway, label) == before + 1
 

@@ -8,26 +8,21 @@ import asyncio
 import contextlib
 import json
 import re
-import threading
 from collections.abc import Iterator
 
 import httpx
 import pytest
-import uvicorn
 from websockets.asyncio.client import ClientConnection, connect
-from websockets.exceptions import ConnectionClosed
 from websockets.protocol import State
 
 from switchboard.common.settings import Settings
 from switchboard.voice_gateway.app import create_app
 from switchboard.voice_gateway.config import GatewaySettings
-from switchboard.voice_gateway.media_websocket import MediaWebSocketProtocol
 from switchboard.voice_gateway.ports.agent_config import InMemoryAgentConfigSource
 from switchboard.voice_gateway.ports.event_publisher import InMemoryEventPublisher
 from switchboard.voice_gateway.ports.recorder import InMemoryCallRecorder
-from tests.support.processes import free_port
-from tests.support.waiting import wait_for
 from tests.unit.voice_gateway import twilio_messages as twilio
+from tests.unit.voice_gateway.served import serving, until_closed
 from tests.unit.voice_gateway.wiring import AGENT
 
 CAP = 2
@@ -51,31 +46,8 @@ def gateway(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
         agent_config_source=InMemoryAgentConfigSource([AGENT]),
         recorder=InMemoryCallRecorder(),
     )
-    port = free_port()
-    config = uvicorn.Config(
-        app,
-        host="127.0.0.1",
-        port=port,
-        ws=MediaWebSocketProtocol,
-        ws_max_size=64 * 1024,
-        log_level="warning",
-        lifespan="on",
-    )
-    server = uvicorn.Server(config)
-    thread = threading.Thread(target=server.run, name="gateway", daemon=True)
-    thread.start()
-    wait_for(lambda: server.started, timeout=15, what="the gateway to listen")
-    yield f"127.0.0.1:{port}"
-    server.should_exit = True
-    thread.join(15)
-
-
-async def _until_closed(socket: ClientConnection) -> tuple[int | None, str]:
-    """Read (and drop) everything until the gateway closes the socket."""
-    with contextlib.suppress(ConnectionClosed):
-        async for _ in socket:
-            pass
-    return socket.close_code, socket.close_reason or ""
+    with serving(app) as address:
+        yield address
 
 
 def _refused(gateway: str) -> float:
@@ -105,7 +77,7 @@ async def test_one_socket_more_than_may_await_start_is_closed_1013_and_the_other
         idle = [await stack.enter_async_context(connect(url)) for _ in range(CAP)]
 
         async with connect(url) as one_more:
-            code, reason = await asyncio.wait_for(_until_closed(one_more), 10)
+            code, reason = await asyncio.wait_for(until_closed(one_more), 10)
         assert (code, reason) == (1013, "too many streams awaiting start")
         assert await asyncio.to_thread(_refused, gateway) == before + 1
         assert all(socket.state is State.OPEN for socket in idle)
@@ -117,5 +89,5 @@ async def test_one_socket_more_than_may_await_start_is_closed_1013_and_the_other
         await _call_is_answered(idle[1], "CAwaited1")
         for socket, sequence in ((idle[0], 3), (later, 3), (idle[1], 3)):
             await socket.send(twilio.stop(sequence))
-            assert await asyncio.wait_for(_until_closed(socket), 10) == (1000, "caller_hung_up")
+            assert await asyncio.wait_for(until_closed(socket), 10) == (1000, "caller_hung_up")
     assert await asyncio.to_thread(_refused, gateway) == before + 1
