@@ -131,3 +131,14 @@ async def test_a_first_started_gateway_journals_the_tokens_its_streams_use(
     assert [tid for tid, _ in journal.load(time.time())] == [media_token_id(token)]
     for closer in closers:
         closer.close()  # type: ignore[attr-defined]
+
+
+def test_a_gateway_that_used_no_token_writes_no_file(tmp_path: Path) -> None:
+    path = tmp_path / "var" / "used-media-tokens"
+    journal = UsedTokenJournal(path)
+    assert journal.load(100.0) == []
+    journal.close()
+    assert not path.parent.exists()  # nothing under VAR_DIR until a token is used
+    journal.record("a" * 32, 150.0)
+    journal.close()
+    assert UsedTokenJournal(path).load(100.0) == [("a" * 32, 150.0)]

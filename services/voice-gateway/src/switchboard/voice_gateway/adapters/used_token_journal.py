@@ -4,7 +4,8 @@ A file of ``<expires_at> <token id>`` lines under ``VAR_DIR``. A line is appende
 token is first used (a write of some 50 bytes, not fsynced: a crash of the machine ends its
 calls with it, and a process that dies has handed its writes to the kernel). At start the
 lines of tokens still valid are read back and the file is rewritten with only those, as it
-is again every :data:`COMPACT_EVERY` lines. Tokens live minutes, so the file stays small.
+is again every :data:`COMPACT_EVERY` lines. Tokens live minutes, so the file stays small. A
+gateway that never took a call has no file.
 """
 
 from __future__ import annotations
@@ -27,15 +28,17 @@ class UsedTokenJournal:
         self._appended = 0
 
     def load(self, now: float) -> list[tuple[str, float]]:
-        """The ids of tokens used before and valid at ``now``; opens the file for appends."""
-        self._path.parent.mkdir(parents=True, exist_ok=True)
+        """The ids of tokens used before and valid at ``now``, the file rewritten with only
+        those; no file is made until a token is used."""
         kept = self._read(now)
-        self._rewrite(kept)
+        if self._path.exists():
+            self._rewrite(kept)
         return kept
 
     def record(self, token_id: str, expires_at: float) -> None:
         """Append one used token (called as the token opens its stream)."""
         if self._file is None:
+            self._path.parent.mkdir(parents=True, exist_ok=True)
             self._file = self._path.open("a", encoding="ascii")
         self._file.write(f"{expires_at:.3f} {token_id}\n")
         self._file.flush()
