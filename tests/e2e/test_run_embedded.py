@@ -115,6 +115,45 @@ def test_a_second_run_on_the_same_ports_names_them_all_and_asks_if_one_runs(tmp_
     )
 
 
+def test_a_second_run_on_other_ports_over_the_same_var_is_refused_naming_the_first(
+    tmp_path,
+) -> None:
+    """Before, a second ``make run`` on other ports in the same checkout came up on the first
+    one's SQLite file: it requeued the first one's live jobs to its own in-process broker (each
+    then ran in both) and its scheduler led too."""
+    first_ports = [free_port() for _ in range(3)]
+    first = _run(tmp_path, first_ports, "run.log")
+    second = None
+    try:
+        api = _banner(first)["API_BASE_URL"]
+        second = _run(tmp_path, [free_port() for _ in range(3)], "run-second.log")
+        wait_for(
+            lambda: second.proc.poll() is not None or "Switchboard is up" in second.output(),
+            timeout=90,
+            what="the second run to end or come up",
+        )
+        output = second.output().strip()
+        assert "Switchboard is up" not in output, output
+        assert second.proc.wait(30) == 2, output
+        var = tmp_path / "var"
+        assert output == (
+            f"error: another switchboard run (pid {first.proc.pid}, API {api}) is using {var}/ "
+            "(its SQLite database is one run's: a second would run its jobs again); stop it "
+            "first, or give this one another VAR_DIR (a database of its own)"
+        )
+        assert _ok(f"{api}/ready")
+    finally:
+        if second is not None:
+            second.stop()
+        first.stop()
+    # The lock goes with the run that held it: the next one starts.
+    again = _run(tmp_path, first_ports, "run-again.log")
+    try:
+        _banner(again)
+    finally:
+        again.stop()
+
+
 def test_ctrl_c_stops_every_service_cleanly(tmp_path) -> None:
     ports = [free_port() for _ in range(3)]
     process = _run(tmp_path, ports, "run.log")

@@ -411,6 +411,9 @@ async def serve(
     refuse_shared_ports(ports)
     refuse_ports_in_use(host, ports)
     settings = use_urls_for_ports(host, ports)
+    from switchboard.worker.runtime.run_lock import refuse_a_second_run
+
+    refuse_a_second_run(settings)  # one run per VAR_DIR on SQLite or the in-process broker
     worker_startup_migrations()
     apps = {name: build_app(name, settings) for name in ports}
     # From the worker's start to its stop: a signal in between stops what started, exit 0.
