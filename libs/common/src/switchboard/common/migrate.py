@@ -158,6 +158,15 @@ def _upgrade(engine: Engine, refuse_newer: bool) -> bool:
             from alembic import command
 
             log.info("migrations.applying", target=head)
+            if connection.dialect.name == "sqlite":
+                # pysqlite commits each DDL statement by itself until a DML statement opens a
+                # transaction (the first revision row, after 0001): an upgrade stopped there or
+                # later (a failing migration, a start killed while migrating) kept 0001's tables
+                # without their revision, and every later start failed on "table businesses
+                # already exists". One explicit transaction: all of it, or nothing; IMMEDIATE,
+                # so that it waits for another writer (the busy timeout) where a deferred one
+                # reading first would fail at its first write ("database is locked").
+                connection.exec_driver_sql("BEGIN IMMEDIATE")
             try:
                 command.upgrade(alembic_config(connection), "head")
             except ProgrammingError as exc:
