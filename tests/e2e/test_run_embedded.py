@@ -9,6 +9,7 @@ import re
 import shutil
 import signal
 import socket
+import sqlite3
 import stat
 import subprocess
 import sys
@@ -17,6 +18,7 @@ from pathlib import Path
 import httpx
 import pytest
 
+from switchboard.common.migrate import newest_script_revision
 from tests.support import private_data
 from tests.support.processes import ROOT, ServiceProcess, free_port, service_env
 from tests.support.waiting import wait_for
@@ -205,6 +207,39 @@ def test_a_stop_signal_repeated_until_the_end_still_exits_0(tmp_path) -> None:
     _assert_stopped_cleanly(process, code, ports)
 
 
+@pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM], ids=["INT", "TERM"])
+def test_a_stop_signal_while_it_migrates_stops_it_cleanly_after_the_migration(
+    tmp_path, signum: signal.Signals
+) -> None:
+    """Ctrl-C or ``kill`` during the first start's migrations. Before, the stop signals were
+    taken only after them: SIGTERM ended the process at once (exit 143, no "Switchboard
+    stopped"), SIGINT cancelled the services as they started (three tracebacks, exit 130)."""
+    var = tmp_path / "var"
+    var.mkdir()
+    # The migration waits for this write lock (SQLite's busy timeout, 30 s): the signal lands
+    # while it migrates, whatever the machine's speed.
+    holder = sqlite3.connect(var / "switchboard.db", isolation_level=None)
+    holder.execute("PRAGMA journal_mode=WAL")
+    holder.execute("BEGIN IMMEDIATE")
+    ports = [free_port() for _ in range(3)]
+    process = _run(tmp_path, ports, "run.log", log_level="INFO")
+    try:
+        try:
+            wait_for(lambda: "migrations.applying" in process.output(), what="the migration")
+            process.proc.send_signal(signum)
+        finally:
+            holder.execute("ROLLBACK")
+            holder.close()
+        code = process.proc.wait(60)
+    finally:
+        process.stop()
+    _assert_stopped_cleanly(process, code, ports)
+    assert "Switchboard is up" not in process.output()
+    with sqlite3.connect(var / "switchboard.db") as database:
+        (revision,) = database.execute("SELECT version_num FROM alembic_version").fetchone()
+    assert revision == newest_script_revision()
+
+
 def test_run_in_the_worker_role_exits_with_the_worker_s_code(tmp_path) -> None:
     """``SERVICE_ROLE=worker switchboard run`` is ``switchboard worker``: a worker refusing
     to start (its status port taken) exits 2 there, and did exit 0 here."""
@@ -241,10 +276,14 @@ def _assert_stopped_cleanly(process: ServiceProcess, code: int | None, ports: li
 
 
 def _run(
-    tmp_path: Path, ports: list[int], log: str, launcher: list[str] | None = None
+    tmp_path: Path,
+    ports: list[int],
+    log: str,
+    launcher: list[str] | None = None,
+    log_level: str = "WARNING",
 ) -> ServiceProcess:
     env = service_env(
-        database_url="", amqp_url="", var_dir=str(tmp_path / "var"), log_level="WARNING"
+        database_url="", amqp_url="", var_dir=str(tmp_path / "var"), log_level=log_level
     )
     for name in ("PUBLIC_BASE_URL", "API_BASE_URL", "API_PUBLIC_BASE_URL"):
         env.pop(name, None)

@@ -414,10 +414,11 @@ async def serve(
     from switchboard.worker.runtime.run_lock import refuse_a_second_run
 
     refuse_a_second_run(settings)  # one run per VAR_DIR on SQLite or the in-process broker
-    worker_startup_migrations()
-    apps = {name: build_app(name, settings) for name in ports}
-    # From the worker's start to its stop: a signal in between stops what started, exit 0.
+    # From the migrations to the worker's stop: a signal in between stops what started, exit 0
+    # (before, one during the migrations killed the run or cancelled its start: tracebacks).
     with StopSignals() as stop:
+        worker_startup_migrations()
+        apps = {name: build_app(name, settings) for name in ports}
         worker = _start_worker(threads)
         try:
             key = demo_api_key(settings.var_dir) if settings.environment == "development" else None
