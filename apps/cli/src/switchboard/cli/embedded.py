@@ -20,6 +20,7 @@ import uvicorn
 from sqlalchemy.engine import make_url
 
 from switchboard.common.db import system_session
+from switchboard.common.health import broker_refusal
 from switchboard.common.migrate import worker_startup_migrations
 from switchboard.common.models import Business
 from switchboard.common.settings import Settings, get_settings, reachable_host
@@ -414,6 +415,8 @@ async def serve(
     from switchboard.worker.runtime.run_lock import refuse_a_second_run
 
     refuse_a_second_run(settings)  # one run per VAR_DIR on SQLite or the in-process broker
+    if (refusal := broker_refusal(settings)) is not None:
+        _refuse(refusal)  # before, every consumer logged it a few times a second, "up"
     # From the migrations to the worker's stop: a signal in between stops what started, exit 0
     # (before, one during the migrations killed the run or cancelled its start: tracebacks).
     with StopSignals() as stop:

@@ -89,3 +89,45 @@ async def broker_ready(settings: Settings, timeout_s: float = 2.0) -> bool:
         return False
     await connection.close()
     return True
+
+
+#: How long :func:`broker_refusal` waits for RabbitMQ to answer, in seconds.
+BROKER_CHECK_TIMEOUT_S = 5.0
+
+
+def broker_refusal(settings: Settings) -> str | None:
+    """Why RabbitMQ refuses ``AMQP_URL``'s login (its user, password or virtual host), as one
+    line for a start to refuse with; None when it lets us in, when no ``AMQP_URL`` is set, or
+    when it is out of reach: the services wait for a broker that is away (docs/reliability.md),
+    but one that says no says so again at every reconnection, and a start that went on logged
+    every consumer's refusal a few times a second under a banner saying it was up."""
+    if not settings.amqp_url:
+        return None
+    import logging
+
+    import pika
+    from pika import exceptions
+
+    from switchboard.common.redaction import redact
+
+    parameters = pika.URLParameters(settings.amqp_url)
+    parameters.connection_attempts = 1
+    parameters.socket_timeout = BROKER_CHECK_TIMEOUT_S
+    parameters.stack_timeout = BROKER_CHECK_TIMEOUT_S
+    pika_log = logging.getLogger("pika")
+    level = pika_log.level
+    pika_log.setLevel(logging.CRITICAL)  # its lines of the failed attempt: ours says it
+    try:
+        pika.BlockingConnection(parameters).close()
+    except (exceptions.ProbableAccessDeniedError, exceptions.ProbableAuthenticationError) as exc:
+        said = re.search(r"\((\d{3})\) '([^']*)'", str(exc))
+        reason = f"{said.group(2)} ({said.group(1)})" if said else type(exc).__name__
+        return (
+            f"RabbitMQ refused AMQP_URL {redact(settings.amqp_url)}: {reason}; check its user "
+            "and password, and that its virtual host exists and the user has permissions on it"
+        )
+    except exceptions.AMQPError:  # away, or too slow: waited for, as in service
+        return None
+    finally:
+        pika_log.setLevel(level)
+    return None

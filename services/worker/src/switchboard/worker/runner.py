@@ -11,6 +11,7 @@ from dramatiq.cli import main as dramatiq_main
 from dramatiq.cli import make_argument_parser
 
 from switchboard.common.db.engine import reset_engine
+from switchboard.common.health import broker_refusal
 from switchboard.common.jobs.broker import get_broker
 from switchboard.common.jobs.catalog import declared_queues
 from switchboard.common.migrate import worker_startup_migrations
@@ -71,6 +72,8 @@ def run_worker(
                     f"cannot serve /health and /metrics on port {port}: {reason}"
                     " (choose another with --metrics-port or WORKER_METRICS_PORT)"
                 )
+        if (refusal := broker_refusal(get_settings())) is not None:
+            return _refuse(refusal)  # it would refuse every consumer, a few times a second
         # Outside the pause: a migration's garbage is collected, not frozen for good.
         worker_startup_migrations()
         reset_engine()  # worker processes open their own connections
