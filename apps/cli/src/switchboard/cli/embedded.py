@@ -412,7 +412,7 @@ async def serve(
     refuse_shared_ports(ports)
     refuse_ports_in_use(host, ports)
     settings = use_urls_for_ports(host, ports)
-    from switchboard.worker.runtime.run_lock import refuse_a_second_run
+    from switchboard.cli.run_lock import refuse_a_second_run
 
     refuse_a_second_run(settings)  # one run per VAR_DIR on SQLite or the in-process broker
     if (refusal := broker_refusal(settings)) is not None:

@@ -1,5 +1,5 @@
 """One ``switchboard run`` per ``VAR_DIR`` when its database or broker is embedded
-(``switchboard.worker.runtime.run_lock``; the second ``make run`` itself: tests/e2e)."""
+(``switchboard.cli.run_lock``; the second ``make run`` itself: tests/e2e)."""
 
 from __future__ import annotations
 
@@ -11,8 +11,8 @@ from pathlib import Path
 
 import pytest
 
+from switchboard.cli import run_lock
 from switchboard.common.settings import Settings
-from switchboard.worker.runtime import run_lock
 
 POSTGRES = "postgresql://switchboard@127.0.0.1:5432/switchboard"
 RABBITMQ = "amqp://guest:guest@127.0.0.1:5672/"
