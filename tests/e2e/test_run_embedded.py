@@ -158,12 +158,13 @@ def test_a_second_run_on_other_ports_over_the_same_var_is_refused_naming_the_fir
 
 def test_ctrl_c_stops_every_service_cleanly(tmp_path) -> None:
     ports = [free_port() for _ in range(3)]
-    process = _run(tmp_path, ports, "run.log")
+    process = _run(tmp_path, ports, "run.log", log_level="INFO")
     try:
         _banner(process)
-        # The banner comes once every port listens.
+        # The banner comes once every port listens, the worker started.
         for port in ports:
             assert _ok(f"http://127.0.0.1:{port}/health"), port
+        assert "run.worker_started" in process.output()
         process.proc.send_signal(signal.SIGINT)
         code = process.proc.wait(30)
     finally:
@@ -235,6 +236,8 @@ def test_a_stop_signal_while_it_migrates_stops_it_cleanly_after_the_migration(
         process.stop()
     _assert_stopped_cleanly(process, code, ports)
     assert "Switchboard is up" not in process.output()
+    # Nothing started after the migration: no worker to requeue jobs and run some as it stops.
+    assert "run.worker_started" not in process.output()
     with sqlite3.connect(var / "switchboard.db") as database:
         (revision,) = database.execute("SELECT version_num FROM alembic_version").fetchone()
     assert revision == newest_script_revision()

@@ -21,6 +21,7 @@ from sqlalchemy.engine import make_url
 
 from switchboard.common.db import system_session
 from switchboard.common.health import broker_refusal
+from switchboard.common.logging import get_logger
 from switchboard.common.migrate import worker_startup_migrations
 from switchboard.common.models import Business
 from switchboard.common.settings import Settings, get_settings, reachable_host
@@ -390,7 +391,29 @@ def _start_worker(threads: int) -> Any:
     worker = start_worker(worker_app.broker, threads)
     if not get_settings().amqp_url:
         requeue_unfinished_jobs()
+    get_logger(__name__).info("run.worker_started", threads=threads)
     return worker
+
+
+async def _serve_all(
+    settings: Settings, host: str, ports: dict[str, int], threads: int, stop: StopSignals
+) -> None:
+    """Every service and the in-process worker, until stopped."""
+    apps = {name: build_app(name, settings) for name in ports}
+    worker = _start_worker(threads)
+    try:
+        key = demo_api_key(settings.var_dir) if settings.environment == "development" else None
+
+        def announce() -> None:
+            # Plain lines on stdout, never wrapped: the key and the URLs must copy whole.
+            lines = banner(settings, host, ports, key)
+            sys.stdout.write("".join(line + "\n" for line in lines))
+            sys.stdout.flush()
+
+        servers = [_server(apps[name], host, ports[name], name) for name in ports]
+        await _serve_until_stopped(servers, announce, stop)
+    finally:
+        worker.stop()
 
 
 async def serve(
@@ -421,21 +444,8 @@ async def serve(
     # (before, one during the migrations killed the run or cancelled its start: tracebacks).
     with StopSignals() as stop:
         worker_startup_migrations()
-        apps = {name: build_app(name, settings) for name in ports}
-        worker = _start_worker(threads)
-        try:
-            key = demo_api_key(settings.var_dir) if settings.environment == "development" else None
-
-            def announce() -> None:
-                # Plain lines on stdout, never wrapped: the key and the URLs must copy whole.
-                lines = banner(settings, host, ports, key)
-                sys.stdout.write("".join(line + "\n" for line in lines))
-                sys.stdout.flush()
-
-            servers = [_server(apps[name], host, ports[name], name) for name in ports]
-            await _serve_until_stopped(servers, announce, stop)
-        finally:
-            worker.stop()
+        if not stop.asked:  # asked during the migrations: nothing more starts (no worker)
+            await _serve_all(settings, host, ports, threads, stop)
     if stop.asked:  # the banner's counterpart: every service stopped, on purpose
         sys.stdout.write("Switchboard stopped\n")
         sys.stdout.flush()
