@@ -39,7 +39,7 @@ class UsedTokenJournal:
         """Append one used token (called as the token opens its stream)."""
         if self._file is None:
             self._path.parent.mkdir(parents=True, exist_ok=True)
-            self._file = self._path.open("a", encoding="ascii")
+            self._file = self._path.open("a", encoding="utf-8")
         self._file.write(f"{expires_at:.3f} {token_id}\n")
         self._file.flush()
         self._appended += 1
@@ -60,7 +60,7 @@ class UsedTokenJournal:
         if not self._path.exists():
             return []
         kept: list[tuple[str, float]] = []
-        for line in self._path.read_text(encoding="ascii", errors="replace").splitlines():
+        for line in self._path.read_text(encoding="utf-8", errors="replace").splitlines():
             expires, _, token_id = line.partition(" ")
             try:
                 expires_at = float(expires)
@@ -73,6 +73,6 @@ class UsedTokenJournal:
     def _rewrite(self, kept: list[tuple[str, float]]) -> None:
         self.close()
         tmp = self._path.with_suffix(".tmp")
-        tmp.write_text("".join(f"{exp:.3f} {tid}\n" for tid, exp in kept), encoding="ascii")
+        tmp.write_text("".join(f"{exp:.3f} {tid}\n" for tid, exp in kept), encoding="utf-8")
         os.replace(tmp, self._path)
         self._appended = 0
