@@ -105,10 +105,12 @@ def test_the_jobs_a_consumer_thread_s_success_wakes_go_to_it_not_to_the_broker(
     with woken_here.holding(hold_one):
         ledger.mark_succeeded_many([ledger.success_outcome(first), ledger.success_outcome(second)])
 
-    assert [message.message_id for message in offered] == [third, fourth]
+    # Both woken; one batch parked them at one instant, so in no order between them.
+    assert sorted(message.message_id for message in offered) == sorted([third, fourth])
     assert all(message.options[WOKEN] == 0 for message in offered)
     published = [queue.get_nowait() for _ in range(queue.qsize())]
-    assert [_job_id(body) for body in published] == [fourth]  # the one it declined
+    declined = offered[1].message_id
+    assert [_job_id(body) for body in published] == [declined]  # only the one it declined
 
 
 def test_a_success_whose_slot_was_freed_as_it_ended_frees_nothing_more(
