@@ -3,12 +3,21 @@ was a 405, FastAPI's routes serving GET alone."""
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
+
 import pytest
 from fastapi.testclient import TestClient
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import StreamingResponse
+from starlette.routing import Route
 
+from switchboard.api.head_requests import HeadAsGet
+from switchboard.common.integrations.storage import make_recording_storage
 from switchboard.common.settings import Settings
 from tests.support.factories import TestBusiness, make_business
 from tests.support.log_capture import capture_logs
+from tests.unit.api import rows
 from tests.unit.api.rows import auth
 from tests.unit.api.test_dashboard_pages import log_in
 
@@ -69,3 +78,50 @@ def test_the_access_line_says_head_and_the_route(client) -> None:
         client.head("/health")
     [line] = [line for line in lines if line["event"] == "http.request"]
     assert (line["method"], line["route"], line["status"]) == ("HEAD", "/health", 200)
+
+
+def test_head_on_a_recording_s_audio_is_its_get_without_the_body(
+    client, business, embedded: Settings
+) -> None:
+    call = rows.call(business.id)
+    key = f"{business.id}/head-audio.wav"
+    audio = b"RIFF" + bytes(300_000)  # several of the stream's 64 kB reads
+    make_recording_storage(embedded).put(key, audio)
+    recording = rows.recording(business.id, call, storage_key=key)
+    path = f"/api/v1/calls/{call.id}/recordings/{recording.id}/audio"
+
+    with capture_logs() as lines:
+        head = client.head(path, headers=auth(business.api_key))
+        ranged = client.head(path, headers={**auth(business.api_key), "Range": "bytes=10-"})
+
+    assert (head.status_code, head.content) == (200, b"")
+    assert int(head.headers["content-length"]) == len(audio)
+    assert (ranged.status_code, ranged.content) == (206, b"")
+    assert ranged.headers["content-range"] == f"bytes 10-{len(audio) - 1}/{len(audio)}"
+    assert [line["status"] for line in lines if line["event"] == "http.request"] == [200, 206]
+    assert not [line for line in lines if line.get("level") in ("error", "critical")]
+
+
+def test_a_streamed_get_answering_a_head_is_closed_after_its_first_chunk() -> None:
+    """The GET's stream is not read to its end only to be dropped (a recording: ~115 MB)."""
+    produced: list[int] = []
+    closed: list[bool] = []
+
+    async def chunks() -> AsyncIterator[bytes]:
+        try:
+            for number in range(1000):
+                produced.append(number)
+                yield b"x" * 65536
+        finally:
+            closed.append(True)
+
+    async def stream(request: Request) -> StreamingResponse:
+        return StreamingResponse(chunks(), headers={"Content-Length": str(1000 * 65536)})
+
+    app = HeadAsGet(Starlette(routes=[Route("/stream", stream)]))
+    with TestClient(app) as streaming:
+        head = streaming.head("/stream")
+
+    assert (head.status_code, head.content) == (200, b"")
+    assert head.headers["content-length"] == str(1000 * 65536)
+    assert len(produced) == 1 and closed == [True]

@@ -6,11 +6,19 @@ client asking a file's size). Adding HEAD to each route would double the OpenAPI
 this middleware, the one place, routes a HEAD as the GET and keeps its status and headers
 (``Content-Length`` too) but never its body. A path with no GET stays a 405 (a POST-only
 route's ``Allow`` says POST), as an unknown one stays a 404.
+
+A streamed answer (a recording's audio, up to ~115 MB) is stopped at its first chunk: the
+answer ends there, and the GET's stream is closed (``_Answered``) instead of being read to
+its end and dropped.
 """
 
 from __future__ import annotations
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+
+class _Answered(Exception):
+    """The HEAD's answer is complete; raised into a streaming GET to end its stream."""
 
 
 class HeadAsGet:
@@ -25,11 +33,12 @@ class HeadAsGet:
             return
 
         async def without_body(message: Message) -> None:
-            if message["type"] == "http.response.body":
-                if message.get("more_body", False):
-                    return  # the end of the answer says it is over, with no byte of it
-                message = {"type": "http.response.body", "body": b"", "more_body": False}
-            await send(message)
+            if message["type"] != "http.response.body":
+                await send(message)
+                return
+            await send({"type": "http.response.body", "body": b"", "more_body": False})
+            if message.get("more_body", False):
+                raise _Answered  # a stream: its rest would be read only to be dropped
 
         # The scope itself (not a copy): the router records the route in it, which the
         # middleware around this one reads (the access line's route, credentials first);
@@ -37,5 +46,7 @@ class HeadAsGet:
         scope["method"] = "GET"
         try:
             await self.app(scope, receive, without_body)
+        except _Answered:
+            pass
         finally:
             scope["method"] = "HEAD"
