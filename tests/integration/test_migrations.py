@@ -23,6 +23,7 @@ from switchboard.common.db.base import Base
 from switchboard.common.db.engine import get_engine, migration_engine
 from switchboard.common.migrate import (
     MIGRATION_LOCK_ID,
+    MigrationFailedError,
     alembic_config,
     head_revision,
     newest_script_revision,
@@ -182,8 +183,22 @@ def test_a_failing_migration_raises_its_own_error_and_frees_the_lock(new_databas
         conn.execute(text("CREATE INDEX ix_call_logs_open ON call_logs (id)"))
         conn.commit()
 
-    with pytest.raises(ProgrammingError, match="ix_call_logs_open"):
+    with pytest.raises(MigrationFailedError, match="ix_call_logs_open") as failed:
         worker_startup_migrations()
+    assert isinstance(failed.value.__cause__, ProgrammingError)  # kept for the debug log
+    # A password in the URL (the local server trusts any) is not named; the rest of it is.
+    url = make_url(new_database.database_url).set(password="s3cret-pw")
+    with configured(database_url=url.render_as_string(hide_password=False), amqp_url=""):
+        result = CliRunner().invoke(app, ["migrate"])
+    assert result.exit_code == 1, result.output
+    said = " ".join(result.output.split())
+    assert "s3cret-pw" not in said
+    shown = url.set(drivername="postgresql+psycopg").render_as_string(hide_password=True)
+    assert said == (
+        "error: migration 0028_open_call_logs_index failed on the database "
+        f'{shown}: relation "ix_call_logs_open" already exists (nothing applied: the database '
+        "stays at revision 0027)"
+    )
 
     other = create_engine(new_database.database_url)  # another session: the lock is not its
     try:

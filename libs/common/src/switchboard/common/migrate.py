@@ -17,7 +17,8 @@ from importlib.resources import files
 from typing import TYPE_CHECKING
 
 from sqlalchemy import Connection, Engine, inspect, text
-from sqlalchemy.exc import ProgrammingError
+from sqlalchemy.engine import URL
+from sqlalchemy.exc import DBAPIError, ProgrammingError
 
 from switchboard.common.db.engine import migration_engine
 from switchboard.common.logging import get_logger
@@ -32,12 +33,14 @@ MIGRATION_LOCK_ID = 0x53574244
 
 
 def alembic_config(connection: Connection | None = None) -> Config:
-    """An Alembic config pointing at the packaged migrations."""
+    """An Alembic config pointing at the packaged migrations. ``attributes["applied"]``: the
+    revisions an upgrade with it has run so far, in order (``env.py`` appends each)."""
     from alembic.config import Config
 
     config = Config()
     config.set_main_option("script_location", str(files("switchboard.common") / "migrations"))
     config.attributes["connection"] = connection
+    config.attributes["applied"] = []
     return config
 
 
@@ -51,6 +54,12 @@ def head_revision() -> str | None:
 class MigrationRefusedError(RuntimeError):
     """The database cannot be migrated by this process; nothing is applied, and the message
     (one line) says what to do instead."""
+
+
+class MigrationFailedError(MigrationRefusedError):
+    """A migration script failed on the database (a table it creates already there, a file
+    that may not be written): the upgrade is one transaction, rolled back, so the database is
+    still at the revision it was. The message names the script and the database's error."""
 
 
 class SchemaAheadError(MigrationRefusedError):
@@ -155,23 +164,13 @@ def _upgrade(engine: Engine, refuse_newer: bool) -> bool:
                     )
                 log.warning("migrations.database_ahead", revision=current, code_revision=head)
                 return False
-            from alembic import command
-
             log.info("migrations.applying", target=head)
-            if connection.dialect.name == "sqlite":
-                # pysqlite commits each DDL statement by itself until a DML statement opens a
-                # transaction (the first revision row, after 0001): an upgrade stopped there or
-                # later (a failing migration, a start killed while migrating) kept 0001's tables
-                # without their revision, and every later start failed on "table businesses
-                # already exists". One explicit transaction: all of it, or nothing; IMMEDIATE,
-                # so that it waits for another writer (the busy timeout) where a deferred one
-                # reading first would fail at its first write ("database is locked").
-                connection.exec_driver_sql("BEGIN IMMEDIATE")
+            config = alembic_config(connection)
             try:
-                command.upgrade(alembic_config(connection), "head")
-            except ProgrammingError as exc:
-                _refuse_without_privilege(exc, connection)
-                raise
+                _apply(connection, config)
+            except DBAPIError as exc:
+                applied = config.attributes["applied"]
+                raise _failure(exc, connection.engine.url, current, applied) from exc
             connection.commit()
             log.info("migrations.applied", revision=head)
             return True
@@ -184,3 +183,58 @@ def _upgrade(engine: Engine, refuse_newer: bool) -> bool:
                     text("SELECT pg_advisory_unlock(:id)"), {"id": MIGRATION_LOCK_ID}
                 )
                 connection.commit()
+
+
+def _apply(connection: Connection, config: Config) -> None:
+    """Run every script from the database's revision to the newest, in one transaction."""
+    from alembic import command
+
+    if connection.dialect.name == "sqlite":
+        # pysqlite commits each DDL statement by itself until a DML statement opens a
+        # transaction (the first revision row, after 0001): an upgrade stopped there or later
+        # (a failing migration, a start killed while migrating) kept 0001's tables without
+        # their revision, and every later start failed on "table businesses already exists".
+        # One explicit transaction: all of it, or nothing; IMMEDIATE, so that it waits for
+        # another writer (the busy timeout) where a deferred one reading first would fail at
+        # its first write ("database is locked").
+        connection.exec_driver_sql("BEGIN IMMEDIATE")
+    try:
+        command.upgrade(config, "head")
+    except ProgrammingError as exc:
+        _refuse_without_privilege(exc, connection)
+        raise
+
+
+def _failure(
+    exc: DBAPIError, url: URL, current: str | None, applied: list[str | None]
+) -> MigrationFailedError:
+    """:class:`MigrationFailedError` for ``exc``, raised while upgrading the database at ``url``
+    from ``current`` after the scripts ``applied``: which script failed (the one after the last
+    applied, else the one after ``current``: it, or the transaction opened for it) and the
+    database's first line. The traceback goes to the debug log only."""
+    log.debug("migrations.failed", exc_info=exc)
+    scripts = _script_names()
+    revisions = list(scripts)
+    done = applied[-1] if applied else current
+    pending = revisions[revisions.index(done) + 1 :] if done in revisions else revisions
+    lines = str(exc.orig if exc.orig is not None else exc).strip().splitlines()
+    reason = " ".join(lines[0].split()) if lines else type(exc).__name__
+    if url.get_backend_name() == "sqlite":
+        database = f"the SQLite database {url.database}"
+    else:
+        database = f"the database {url.render_as_string(hide_password=True)}"
+    failed = f"migration {scripts[pending[0]]}" if pending else "migrating"
+    return MigrationFailedError(
+        f"{failed} failed on {database}: {reason} (nothing applied: the database stays at "
+        f"revision {current or 'none'})"
+    )
+
+
+def _script_names() -> dict[str, str]:
+    """Each revision's script, as its file is named without ``.py`` (``0001_initial_schema``),
+    oldest first."""
+    versions = files("switchboard.common") / "migrations" / "versions"
+    names = sorted(
+        p.name[:-3] for p in versions.iterdir() if p.name[:4].isdigit() and p.name.endswith(".py")
+    )
+    return {name[:4]: name for name in names}
