@@ -117,18 +117,21 @@ def test_a_second_run_on_the_same_ports_names_them_all_and_asks_if_one_runs(tmp_
     )
 
 
-def test_a_second_run_on_other_ports_over_the_same_var_is_refused_naming_the_first(
-    tmp_path,
+@pytest.mark.parametrize("same_ports", [False, True], ids=["other ports", "the same ports"])
+def test_a_second_run_over_the_same_var_is_refused_naming_the_first(
+    tmp_path, same_ports: bool
 ) -> None:
     """Before, a second ``make run`` on other ports in the same checkout came up on the first
     one's SQLite file: it requeued the first one's live jobs to its own in-process broker (each
-    then ran in both) and its scheduler led too."""
+    then ran in both) and its scheduler led too. On the first one's ports it was told only that
+    they were in use ("is Switchboard running already?"), not by which run."""
     first_ports = [free_port() for _ in range(3)]
     first = _run(tmp_path, first_ports, "run.log")
     second = None
     try:
-        api = _banner(first)["API_BASE_URL"]
-        second = _run(tmp_path, [free_port() for _ in range(3)], "run-second.log")
+        urls = _banner(first)
+        second_ports = first_ports if same_ports else [free_port() for _ in range(3)]
+        second = _run(tmp_path, second_ports, "run-second.log")
         wait_for(
             lambda: second.proc.poll() is not None or "Switchboard is up" in second.output(),
             timeout=90,
@@ -139,19 +142,28 @@ def test_a_second_run_on_other_ports_over_the_same_var_is_refused_naming_the_fir
         assert second.proc.wait(30) == 2, output
         var = tmp_path / "var"
         assert output == (
-            f"error: another switchboard run (pid {first.proc.pid}, API {api}) is using {var}/ "
-            "(its SQLite database is one run's: a second would run its jobs again); stop it "
-            "first, or give this one another VAR_DIR (a database of its own)"
+            f"error: another switchboard run (pid {first.proc.pid}, API {urls['API_BASE_URL']}, "
+            f"gateway {urls['PUBLIC_BASE_URL']}) is using {var}/ (its SQLite database is one "
+            "run's: a second would run its jobs again); stop it first, or give this one another "
+            "VAR_DIR (a database of its own)"
         )
-        assert _ok(f"{api}/ready")
+        assert _ok(f"{urls['API_BASE_URL']}/ready")
     finally:
         if second is not None:
             second.stop()
         first.stop()
-    # The lock goes with the run that held it: the next one starts.
+    # The lock goes with the run that held it: the next one starts, though the file still
+    # names the first.
+    assert str(first.proc.pid) in (tmp_path / "var" / "run.lock").read_text()
     again = _run(tmp_path, first_ports, "run-again.log")
     try:
         _banner(again)
+        written = json.loads((tmp_path / "var" / "run.lock").read_text())
+        assert written == {
+            "pid": again.proc.pid,
+            "api": urls["API_BASE_URL"],
+            "gateway": urls["PUBLIC_BASE_URL"],
+        }
     finally:
         again.stop()
 

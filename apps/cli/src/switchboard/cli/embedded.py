@@ -433,11 +433,19 @@ async def serve(
         await serve_one(role, host, ports[role])
         return 0
     refuse_shared_ports(ports)
-    refuse_ports_in_use(host, ports)
-    settings = use_urls_for_ports(host, ports)
     from switchboard.cli.run_lock import refuse_a_second_run
 
-    refuse_a_second_run(settings)  # one run per VAR_DIR on SQLite or the in-process broker
+    local = f"http://{reachable_host(host)}"
+    served = {"api": f"{local}:{ports['api']}", "gateway": f"{local}:{ports['gateway']}"}
+    # One run per VAR_DIR on SQLite or the in-process broker. Before the ports: a second run
+    # on the first one's ports is told which run has them (pid, addresses), not only that they
+    # are in use. A VAR_DIR not there yet has no run: nothing is created before the ports'
+    # check, which a port another program holds refuses.
+    if get_settings().var_dir.is_dir():
+        refuse_a_second_run(get_settings(), served)
+    refuse_ports_in_use(host, ports)
+    settings = use_urls_for_ports(host, ports)
+    refuse_a_second_run(settings, served)  # taken above, or now
     if (refusal := broker_refusal(settings)) is not None:
         _refuse(refusal)  # before, every consumer logged it a few times a second, "up"
     # From the migrations to the worker's stop: a signal in between stops what started, exit 0
