@@ -5,6 +5,7 @@ import re
 import pytest
 from fastapi.testclient import TestClient
 
+from switchboard.api.dashboard.headers import SECURITY_HEADERS
 from switchboard.common.jobs import enqueue
 from switchboard.common.jobs.service import get_job
 from switchboard.worker.runtime.ledger import mark_dead
@@ -47,6 +48,38 @@ def test_pages_redirect_to_login_until_logged_in(client, business) -> None:
         "code": "unauthorized",
         "detail": "not logged in: log in at /dashboard/login",
     }
+
+
+@pytest.mark.parametrize(
+    ("method", "path"),
+    [
+        ("GET", "/dashboard"),
+        ("GET", "/dashboard/jobs?state=dead"),
+        ("GET", "/dashboard/runs/1"),
+        ("POST", "/dashboard/jobs/bulk"),  # a form posted without a login
+    ],
+)
+def test_the_redirect_to_the_login_page_is_a_browser_s_not_the_api_s_json(
+    client, business, method: str, path: str
+) -> None:
+    """Before, its body was the API's error, ``{"code":"client_error","detail":"log in"}``,
+    ``application/json``: what a browser shows of a redirect it does not follow."""
+    form = {"action": "retry", "csrf_token": "x"} if method == "POST" else None
+    answer = client.request(method, path, data=form, follow_redirects=False)
+
+    assert answer.status_code == 303 and answer.headers["location"] == "/dashboard/login"
+    assert answer.headers["content-type"] == "text/html; charset=utf-8"
+    assert '<a href="/dashboard/login">' in answer.text and "{" not in answer.text
+    for name, value in SECURITY_HEADERS.items():
+        assert answer.headers[name] == value, name
+
+
+def test_logged_out_htmx_and_the_api_keep_their_answers(client, business) -> None:
+    polled = client.get("/dashboard/runs/live", headers={"HX-Request": "true"})
+    assert polled.status_code == 401 and polled.headers["hx-redirect"] == "/dashboard/login"
+    refused = client.get("/api/v1/leads")
+    assert refused.status_code == 401 and refused.json()["code"] == "unauthorized"
+    assert refused.headers["content-type"] == "application/json"
 
 
 def test_logging_in_needs_the_form_s_csrf_token_and_a_valid_key(client, business) -> None:

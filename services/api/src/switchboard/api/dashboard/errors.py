@@ -7,12 +7,15 @@ that replaces what asked for it (``HX-Reswap``, ``HX-Reselect``; base.html lets 
 
 The error itself (status, detail, headers) stays the app's handlers' (``api.errors``): each is
 wrapped, and only its JSON body is written again as HTML, for a console page. The JSON API,
-the console's JSON feed (:data:`JSON_FEEDS`) and every answer below 400 (the redirect to the
-login page) are left as they were.
+the console's JSON feed (:data:`JSON_FEEDS`) and the answers below 300 are left as they were.
+A redirect raised as an error (the login page's, ``session.require_login``) is sent to a
+browser with no JSON body either: a line of HTML linking where it goes
+(:func:`redirect_page`).
 """
 
 from __future__ import annotations
 
+import html
 import inspect
 import json
 from collections.abc import Awaitable, Callable
@@ -22,6 +25,7 @@ from typing import Any
 
 from fastapi import FastAPI, Request, Response
 from fastapi.concurrency import run_in_threadpool
+from fastapi.responses import HTMLResponse
 
 from switchboard.api.dashboard.console import layout, section
 from switchboard.api.dashboard.headers import is_console
@@ -139,20 +143,37 @@ async def error_page(request: Request, answer: Response) -> Response:
     return whole
 
 
+def redirect_page(answer: Response) -> Response:
+    """The app's redirect ``answer`` (its JSON body ``{"code", "detail"}``, for the API's
+    clients), as a browser's: the same status and headers (``Location``), and for a body a
+    line of HTML linking where it goes, as a browser shows when it does not follow."""
+    location = answer.headers.get("location", "")
+    body = (
+        f'<!doctype html>\n<title>Redirect</title>\n<p><a href="{html.escape(location)}">'
+        f"{html.escape(location)}</a></p>\n"
+    )
+    headers = {k: v for k, v in answer.headers.items() if k not in _BODY_HEADERS}
+    return HTMLResponse(body, answer.status_code, headers=headers)
+
+
 def as_page(handler: Handler) -> Callable[[Request, Exception], Awaitable[Any]]:
-    """``handler``, whose error answers to a console page are written as HTML."""
+    """``handler``, whose error answers to a console page are written as HTML (a redirect's
+    too: :func:`redirect_page`)."""
 
     async def answer(request: Request, exc: Exception) -> Any:
         response = handler(request, exc)
         if inspect.isawaitable(response):
             response = await response
         if (
-            request.scope["type"] == "http"
-            and isinstance(response, Response)
-            and response.status_code >= 400
-            and answers_pages(request.url.path)
+            request.scope["type"] != "http"
+            or not isinstance(response, Response)
+            or not answers_pages(request.url.path)
         ):
+            return response
+        if response.status_code >= 400:
             return await error_page(request, response)
+        if response.status_code >= 300:
+            return redirect_page(response)
         return response
 
     return answer
