@@ -175,3 +175,29 @@ def test_a_recording_s_download_answers_one_byte_range_and_416_past_its_end(
     assert (tail.status_code, tail.content) == (206, audio[-3:])
     assert past.status_code == 416
     assert past.headers["content-range"] == f"bytes */{len(audio)}"
+
+
+def test_a_range_past_the_end_of_a_recording_is_an_error_body_not_an_empty_download(
+    client: TestClient, embedded: Settings
+) -> None:
+    business = make_business()
+    call = rows.call(business.id)
+    key = f"{business.id}/short.wav"
+    make_recording_storage(embedded).put(key, b"RIFF" + bytes(12))
+    recording = rows.recording(business.id, call, storage_key=key)
+    path = f"/api/v1/calls/{call.id}/recordings/{recording.id}/audio"
+
+    for asked in ("bytes=16-", "bytes=10-5", "bytes=-0"):
+        past = client.get(path, headers={**auth(business.api_key), "Range": asked})
+
+        assert past.status_code == 416, asked
+        assert past.headers["content-type"] == "application/json"
+        assert "content-disposition" not in past.headers  # not saved as recording-N.wav
+        assert past.headers["content-range"] == "bytes */16"
+        body = past.json()
+        assert body["code"] == "range_not_satisfiable"
+        assert asked in body["detail"] and "16 bytes" in body["detail"]
+    described = client.get("/openapi.json").json()["paths"][
+        "/api/v1/calls/{call_id}/recordings/{recording_id}/audio"
+    ]["get"]["responses"]["416"]["content"]["application/json"]
+    assert described["example"]["code"] == "range_not_satisfiable"

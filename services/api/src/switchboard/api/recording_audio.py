@@ -14,6 +14,7 @@ from fastapi import status
 from fastapi.responses import Response, StreamingResponse
 
 from switchboard.common.errors import NotFoundError
+from switchboard.common.http_errors import error_response
 from switchboard.common.integrations.storage import RecordingNotFound, RecordingStorage
 from switchboard.domain.calls import queries as calls_query
 
@@ -59,8 +60,14 @@ def _audio(
     else:
         start, end = int(first), min(int(last), size - 1) if last else size - 1
     if start >= size or start > end:
-        headers["Content-Range"] = f"bytes */{size}"
-        return Response(status_code=status.HTTP_416_RANGE_NOT_SATISFIABLE, headers=headers)
+        # An error like any other (``{"code", "detail"}``), not audio: none of the download's
+        # own headers (its ``Content-Disposition`` would save the JSON as a .wav).
+        return error_response(
+            status.HTTP_416_RANGE_NOT_SATISFIABLE,
+            f"range {found.group(0)!r} holds no byte of the recording ({size} bytes): "
+            f"ask for bytes 0 to {size - 1}",
+            headers={"Accept-Ranges": "bytes", "Content-Range": f"bytes */{size}"},
+        )
     headers["Content-Range"] = f"bytes {start}-{end}/{size}"
     headers["Content-Length"] = str(end - start + 1)
     return StreamingResponse(

@@ -15,6 +15,7 @@ from switchboard.api.schemas import (
     CallDetail,
     CallPage,
     CallPublic,
+    ErrorResponse,
     RecordingPublic,
     Storable,
     UrlInteger,
@@ -64,7 +65,10 @@ def get_call(business_id: CurrentBusiness, call_id: CallId) -> CallDetail:
         **NOT_FOUND,
         200: {"content": {MEDIA_TYPE: {}}, "description": "WAV audio"},
         206: {"content": {MEDIA_TYPE: {}}, "description": "The byte range asked for"},
-        416: {"description": "The range starts past the end (``Content-Range: bytes */size``)"},
+        416: {
+            "model": ErrorResponse,
+            "description": "The range starts past the end (``Content-Range: bytes */size``)",
+        },
     },
 )
 def get_recording_audio(
