@@ -378,3 +378,37 @@ def test_the_header_is_documented_on_the_post_operations(client) -> None:
     ).items()
     listed = paths["/api/v1/conversations/{conversation_id}/messages"]["get"]
     assert all(p["name"] != "Idempotency-Key" for p in listed.get("parameters", []))
+
+
+def test_two_idempotency_keys_on_one_request_are_a_422_and_nothing_is_done(client) -> None:
+    business = make_business()
+    phone = unique_phone()
+    headers = [
+        *auth(business.api_key).items(),
+        ("Content-Type", "application/json"),
+        ("Idempotency-Key", "client-key"),
+        ("Idempotency-Key", "proxy-key"),
+    ]
+
+    refused = client.post("/api/v1/leads", json={"phone": phone}, headers=headers)
+
+    assert refused.status_code == 422
+    assert refused.json() == {
+        "code": "validation_error",
+        "detail": [
+            {
+                "loc": ["header", "Idempotency-Key"],
+                "msg": "given more than once (2 times): send it once",
+                "type": "repeated_parameter",
+            }
+        ],
+    }
+    assert _count(business.id, Lead) == 0
+    assert (
+        _key_row(business.id, "client-key") is None and _key_row(business.id, "proxy-key") is None
+    )
+    # Once, either one is taken: the client's key was not spent by the refusal.
+    taken = client.post(
+        "/api/v1/leads", json={"phone": phone}, headers=_keyed(business.api_key, "client-key")
+    )
+    assert taken.status_code == 201

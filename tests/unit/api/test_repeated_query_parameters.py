@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import Depends, FastAPI, Form, Query
+from fastapi import Depends, FastAPI, Form, Header, Query
 from fastapi.testclient import TestClient
 
 from switchboard.api.errors import install_error_handlers
@@ -23,6 +23,13 @@ def _app() -> FastAPI:
         tag: Annotated[list[str] | None, Query()] = None, limit: int = 1
     ) -> dict[str, object]:
         return {"tag": tag, "limit": limit}
+
+    @app.get("/headed")
+    def headed(
+        x_trace: Annotated[str | None, Header()] = None,
+        key: Annotated[str | None, Header(alias="Idempotency-Key")] = None,
+    ) -> dict[str, object]:
+        return {"trace": x_trace, "key": key}
 
     @app.post("/form")
     def form(
@@ -64,3 +71,32 @@ def test_a_form_field_of_one_value_given_twice_is_a_422_naming_it() -> None:
     ]
     # A name once in the query and once in the form is no repeat: each is counted apart.
     assert client.post("/form?name=q", data={"name": "a"}).json() == {"name": "a", "tag": None}
+
+
+def test_a_header_of_one_value_given_twice_in_any_case_is_a_422_naming_it() -> None:
+    client = TestClient(_app())
+
+    once = client.get("/headed", headers=[("X-Trace", "a"), ("Accept", "x"), ("Accept", "y")])
+    assert once.json() == {"trace": "a", "key": None}  # headers the route does not read may repeat
+    refused = client.get(
+        "/headed",
+        headers=[
+            ("x-trace", "a"),
+            ("X-Trace", "b"),
+            ("Idempotency-Key", "k"),
+            ("idempotency-key", "k"),
+        ],
+    )
+    assert refused.status_code == 422
+    assert refused.json()["detail"] == [
+        {
+            "loc": ["header", "x-trace"],
+            "msg": "given more than once (2 times): send it once",
+            "type": "repeated_parameter",
+        },
+        {
+            "loc": ["header", "Idempotency-Key"],
+            "msg": "given more than once (2 times): send it once",
+            "type": "repeated_parameter",
+        },
+    ]

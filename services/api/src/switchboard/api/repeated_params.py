@@ -1,5 +1,7 @@
-"""One value per query parameter or form field that takes one: ``?limit=5&limit=500`` is a
-422 naming ``limit``, never an answer for one of the two.
+"""One value per query parameter, header or form field that takes one: ``?limit=5&limit=500``
+is a 422 naming ``limit``, never an answer for one of the two; two ``Idempotency-Key`` headers
+a 422 naming the header (a proxy adding its own key would otherwise have the request kept
+under one the client never sent, or the client's own retry not recognised).
 
 A query string (or a form) may carry a name more than once, and FastAPI reads the last value
 of a parameter declared as one: the client that sent ``limit=5`` first (a link built by
@@ -63,6 +65,19 @@ def single_value_params(route: APIRoute) -> list[str]:
     return _single(get_flat_params(route.dependant), params.Query)
 
 
+def single_value_headers(route: APIRoute) -> list[str]:
+    """The names of ``route``'s headers that take one value (``Idempotency-Key``, ``Range``),
+    as FastAPI reads them (``x_thing`` is ``x-thing`` unless aliased)."""
+    return [
+        field.alias.replace("_", "-")
+        if field.field_info.convert_underscores and field.alias == field.name
+        else field.alias
+        for field in get_flat_params(route.dependant)
+        if isinstance(field.field_info, params.Header)
+        and not takes_many(field.field_info.annotation)
+    ]
+
+
 def single_value_fields(route: APIRoute) -> list[str]:
     """The names of ``route``'s form fields that take one value."""
     return _single(_body_params(route.dependant), params.Form)
@@ -85,12 +100,13 @@ def _single(fields: Iterable[Any], kind: type[params.Param] | type[params.Body])
 
 
 async def one_value_each(request: Request) -> None:
-    """Dependency: a 422 naming each parameter of one value that the query or the form gives
-    more than once."""
+    """Dependency: a 422 naming each parameter of one value that the query, the headers or the
+    form give more than once."""
     route = request.scope.get("route")
     if not isinstance(route, APIRoute):
         return
     repeated = _repeated("query", request.query_params.multi_items(), single_value_params, route)
+    repeated += _repeated_headers(request.scope["headers"], route)
     fields = single_value_fields(route)
     if fields:
         form = await request.form()  # FastAPI read it already: no second read
@@ -110,6 +126,22 @@ async def one_value_each(request: Request) -> None:
             for where, name, count in repeated
         ]
     )
+
+
+def _repeated_headers(
+    headers: list[tuple[bytes, bytes]], route: APIRoute
+) -> list[tuple[str, str, int]]:
+    """:func:`_repeated` for the headers a route declares: their names are case-insensitive
+    (``Idempotency-Key`` and ``idempotency-key`` are one header), and named as declared."""
+    names = [name.lower() for name, _ in headers]
+    if len(names) == len(set(names)):
+        return []
+    given = Counter(names)
+    return [
+        ("header", name, given[name.lower().encode("latin-1")])
+        for name in single_value_headers(route)
+        if given[name.lower().encode("latin-1")] > 1
+    ]
 
 
 def _repeated(
