@@ -2,7 +2,7 @@ from __future__ import annotations
 
 from fastapi.testclient import TestClient
 
-from tests.support.factories import unique_phone
+from tests.support.factories import make_business, unique_phone
 
 
 def create(client: TestClient, admin: dict[str, str], **overrides: str):
@@ -59,6 +59,24 @@ def test_me_without_a_valid_key_is_401_json(client) -> None:
     response = client.get("/api/v1/businesses/me", headers={"Authorization": "Bearer sbk_nope"})
     assert response.status_code == 401
     assert response.json() == {"code": "unauthorized", "detail": "invalid or revoked API key"}
+
+
+def test_two_authorization_headers_are_401_whichever_comes_first(client, admin) -> None:
+    business = make_business()
+    for keys in (
+        (business.api_key, "sbk_nope"),
+        ("sbk_nope", business.api_key),
+        (business.api_key, business.api_key),
+    ):
+        headers = [("Authorization", f"Bearer {key}") for key in keys]
+        for path in ("/api/v1/businesses/me", "/api/v1/leads"):
+            response = client.get(path, headers=headers)
+            assert response.status_code == 401, (keys, path)
+            assert response.json()["code"] == "unauthorized"
+            assert "more than once" in response.json()["detail"]
+            assert response.headers["www-authenticate"] == "Bearer"
+    admin_twice = [("Authorization", admin["Authorization"])] * 2
+    assert client.get("/api/v1/businesses", headers=admin_twice).status_code == 401
 
 
 def test_health_reports_threads_by_name_and_ready_is_200_when_embedded(client) -> None:

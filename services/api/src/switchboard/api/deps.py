@@ -13,12 +13,27 @@ from typing import Annotated
 from fastapi import Depends, HTTPException, Request, status
 from fastapi.concurrency import run_in_threadpool
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from starlette.requests import HTTPConnection
 
 from switchboard.common.logging import bind_in_scope
 from switchboard.common.settings import Settings, get_settings
 from switchboard.domain.businesses.accounts import live_api_key
 
-_bearer = HTTPBearer(auto_error=False)
+
+class _OneBearer(HTTPBearer):
+    """``Authorization: Bearer <key>``, given once: two ``Authorization`` headers are a 401
+    (was: the first one was taken, so a request carrying a valid key and another was let in or
+    refused by the order of its headers)."""
+
+    async def __call__(self, request: HTTPConnection) -> HTTPAuthorizationCredentials | None:
+        if sum(name == b"authorization" for name, _ in request.scope["headers"]) > 1:
+            raise _unauthorized(
+                "Authorization given more than once: send one 'Authorization: Bearer <key>'"
+            )
+        return await super().__call__(request)
+
+
+_bearer = _OneBearer(auto_error=False)
 #: Where a request keeps its API key's business, and the key's id, once looked up.
 _BUSINESS = "switchboard.business_id"
 _API_KEY = "switchboard.api_key_id"
