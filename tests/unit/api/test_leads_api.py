@@ -41,6 +41,28 @@ def test_changing_a_phone_to_one_taken_is_a_409_and_null_phone_is_a_422(client) 
     assert client.patch(url, json={"phone": None}, headers=headers).status_code == 422
 
 
+def test_a_null_for_a_field_that_takes_none_is_a_422_naming_that_field(client) -> None:
+    headers = auth(make_business().api_key)
+    lead = client.post("/api/v1/leads", json={"phone": "+15551110005"}, headers=headers).json()
+
+    refused = client.patch(
+        f"/api/v1/leads/{lead['id']}", json={"phone": None, "status": None}, headers=headers
+    )
+    nested = client.patch("/api/v1/businesses/me", json={"agent": {"voice": None}}, headers=headers)
+
+    assert refused.status_code == 422
+    assert [(e["loc"], e["type"]) for e in refused.json()["detail"]] == [
+        (["body", "phone"], "null_not_allowed"),
+        (["body", "status"], "null_not_allowed"),
+    ]
+    assert (
+        refused.json()["detail"][0]["msg"]
+        == "cannot be null: leave the field out to keep its value"
+    )
+    assert [e["loc"] for e in nested.json()["detail"]] == [["body", "agent", "voice"]]
+    assert client.get(f"/api/v1/leads/{lead['id']}", headers=headers).json()["status"] == "new"
+
+
 def test_leads_filter_by_status_and_search_name_phone_or_email(client) -> None:
     headers = auth(make_business().api_key)
     for phone, name, status in [
