@@ -137,3 +137,19 @@ def test_an_embedded_run_under_another_var_dir_exports_it(tmp_path: Path) -> Non
 def test_an_embedded_run_under_var_exports_no_var_dir(tmp_path: Path) -> None:
     settings = Settings(var_dir=Path("var"), database_url="", amqp_url="")
     assert "VAR_DIR" not in banner(settings, "127.0.0.1", PORTS, "sbk_demo")[-1]
+
+
+@pytest.mark.parametrize(
+    ("database_url", "amqp_url", "mode"),
+    [
+        ("", "", "embedded (SQLite + in-process broker)"),
+        ("postgresql://postgres@127.0.0.1/sb", "amqp://127.0.0.1/", "PostgreSQL + RabbitMQ"),
+        ("postgresql://postgres@127.0.0.1/sb", "", "PostgreSQL + in-process broker"),
+        ("", "amqp://127.0.0.1/", "SQLite + RabbitMQ"),
+    ],
+)
+def test_the_banner_names_the_database_and_the_broker_the_run_uses(
+    tmp_path: Path, database_url: str, amqp_url: str, mode: str
+) -> None:
+    settings = Settings(var_dir=tmp_path, database_url=database_url, amqp_url=amqp_url)
+    assert banner(settings, "127.0.0.1", PORTS, "sbk_demo")[0] == f"Switchboard is up — {mode}"

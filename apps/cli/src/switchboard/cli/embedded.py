@@ -287,7 +287,11 @@ def use_urls_for_ports(host: str, ports: dict[str, int]) -> Settings:
 def banner(settings: Settings, host: str, ports: dict[str, int], api_key: str | None) -> list[str]:
     """What ``switchboard run`` prints once it is up: where each service is, how to log in to
     the dashboard, where the development secrets are and how to point the CLI at this run."""
-    mode = "embedded (SQLite + in-process broker)" if settings.embedded else "PostgreSQL + RabbitMQ"
+    database = "PostgreSQL" if settings.database_url else "SQLite"
+    broker = "RabbitMQ" if settings.amqp_url else "in-process broker"
+    mode = f"{database} + {broker}"
+    if settings.embedded:
+        mode = f"embedded ({mode})"
     local = f"http://{reachable_host(host)}"
     lines = [
         f"Switchboard is up — {mode}",
