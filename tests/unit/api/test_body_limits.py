@@ -9,13 +9,19 @@ import json
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from itertools import chain
+from typing import Any
 
 import pytest
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import JSONResponse
+from starlette.routing import Route
 from starlette.types import Message
 
 from switchboard.api.app import create_app
+from switchboard.api.body_limit import BodyLimit, BodyLimits
 from switchboard.api.routes import whatsapp_webhook
 from switchboard.common.settings import Settings
 from tests.support.factories import make_business, unique_phone
@@ -24,6 +30,7 @@ BODY_LIMIT = 1_000
 UPLOAD_LIMIT = 5_000
 JSON = (b"content-type", b"application/json")
 UPLOAD = (b"content-type", b"multipart/form-data; boundary=xyz")
+FORM = b"application/x-www-form-urlencoded"
 
 
 @pytest.fixture
@@ -50,21 +57,35 @@ def _post(
     chunks: Iterator[bytes],
     headers: list[tuple[bytes, bytes]],
 ) -> Answer:
-    answer = Answer()
+    pulled = 0
 
     async def receive() -> Message:
+        nonlocal pulled
         chunk = next(chunks, None)
-        answer.pulled += chunk is not None
+        pulled += chunk is not None
         return {"type": "http.request", "body": chunk or b"", "more_body": chunk is not None}
+
+    answer = _serve(app, path, headers, receive)
+    answer.pulled = pulled
+    return answer
+
+
+def _serve(app: Any, path: str, headers: list[tuple[bytes, bytes]], client: Any) -> Answer:
+    """The answer of ``app`` to a POST whose body ``client`` gives (ASGI's ``receive``)."""
+    answer = Answer()
 
     async def send(message: Message) -> None:
         if message["type"] == "http.response.start":
-            answer.status = message["status"]
-            answer.headers = dict(message["headers"])
+            answer.status, answer.headers = message["status"], dict(message["headers"])
         elif message["type"] == "http.response.body":
             answer.body += message.get("body", b"")
 
-    scope = {
+    asyncio.run(app(_scope(path, headers), client, send))
+    return answer
+
+
+def _scope(path: str, headers: list[tuple[bytes, bytes]]) -> dict[str, object]:
+    return {
         "type": "http",
         "asgi": {"version": "3.0"},
         "http_version": "1.1",
@@ -78,8 +99,6 @@ def _post(
         "client": ("127.0.0.1", 50000),
         "server": ("testserver", 80),
     }
-    asyncio.run(app(scope, receive, send))
-    return answer
 
 
 def _endless(size: int = 300) -> Iterator[bytes]:
@@ -219,3 +238,73 @@ def test_with_valid_credentials_the_body_is_read_as_before(client: TestClient) -
 
     assert created.status_code == 201, created.text
     assert malformed.status_code == 422
+
+
+# --- a body that stops coming ----------------------------------------------------------
+
+
+READ_TIMEOUT_S = 0.3
+
+
+@pytest.fixture
+def impatient_app(embedded: Settings) -> FastAPI:
+    return create_app(embedded.model_copy(update={"api_body_read_timeout_s": READ_TIMEOUT_S}))
+
+
+@pytest.mark.parametrize("path", ["/api/v1/leads", whatsapp_webhook.PATH])
+def test_a_body_that_stops_coming_is_a_408_that_closes_the_connection(
+    impatient_app: FastAPI, path: str
+) -> None:
+    """Its first 10 bytes of 100 come, then nothing while the socket stays open: before, the
+    request held its connection for as long as the client kept it."""
+    key = make_business().api_key
+    content = JSON if path.startswith("/api") else (b"content-type", FORM)
+    headers = [content, (b"content-length", b"100"), _bearer(key)]
+    sent: list[bytes] = []
+
+    async def stalling_client() -> Message:
+        if sent:  # nothing more: it hangs up only long after (a test without the timeout ends)
+            await asyncio.sleep(READ_TIMEOUT_S * 20)
+            return {"type": "http.disconnect"}
+        sent.append(b'{"phone": ')
+        return {"type": "http.request", "body": sent[0], "more_body": True}
+
+    answer = _serve(impatient_app, path, headers, stalling_client)
+
+    assert answer.status == 408, answer.body
+    assert answer.json() == {
+        "code": "request_timeout",
+        "detail": f"request body incomplete: no more of it came in {READ_TIMEOUT_S:g} s "
+        "(after 10 bytes); send the whole body its Content-Length announces",
+    }
+    assert answer.headers[b"connection"] == b"close"
+
+
+def test_a_slow_body_that_keeps_coming_is_read_and_then_a_read_waits_unbounded() -> None:
+    """The time is per read: each chunk comes within it, the whole body takes longer. Once
+    the body is in, a read (a streamed answer's wait for the disconnect) is not timed."""
+    after_body: list[Message] = []
+
+    async def echo(request: Request) -> JSONResponse:
+        body = await request.body()
+        after_body.append(await request.receive())
+        return JSONResponse({"received": len(body)})
+
+    app = BodyLimit(
+        Starlette(routes=[Route("/echo", echo, methods=["POST"])]),
+        BodyLimits(body=10_000, upload=10_000, read_timeout_s=READ_TIMEOUT_S),
+    )
+    chunks = [b"x" * 100] * 8
+
+    async def slow_client() -> Message:
+        if not chunks:
+            await asyncio.sleep(READ_TIMEOUT_S * 2)  # it hangs up long after the body
+            return {"type": "http.disconnect"}
+        await asyncio.sleep(READ_TIMEOUT_S / 3)  # each chunk in time, 8 of them take longer
+        chunk = chunks.pop()
+        return {"type": "http.request", "body": chunk, "more_body": bool(chunks)}
+
+    answer = _serve(app, "/echo", [], slow_client)
+
+    assert answer.status == 200 and answer.json() == {"received": 800}
+    assert after_body == [{"type": "http.disconnect"}]

@@ -155,6 +155,8 @@ class Settings(BaseSettings):
     api_max_body_bytes: int = Field(default=2 * 1024 * 1024, ge=1)
     #: The same for a file upload (multipart/form-data: a CSV of leads, 5 MB at most).
     api_max_upload_bytes: int = Field(default=6 * 1024 * 1024, ge=1)
+    #: How long the API waits for a request body's next bytes before a 408 (per read).
+    api_body_read_timeout_s: float = Field(default=30.0, gt=0)
     # Integrations (outside services; each has a local fake in the tests).
     integration_timeout_s: float = Field(default=15.0, gt=0)
     openai_text_model: str = "gpt-4o-mini"

@@ -105,6 +105,7 @@ def body_limits(settings: Settings) -> BodyLimits:
             whatsapp_webhook.PATH: whatsapp_webhook.MAX_BODY_BYTES,
             WHATSAPP_STATUS_PATH: MAX_FORM_BYTES,
         },
+        read_timeout_s=settings.api_body_read_timeout_s,
     )
 
 

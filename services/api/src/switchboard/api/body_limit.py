@@ -9,10 +9,19 @@ app's handlers answer it 413 like any ``HTTPException``, and the route reads not
 Which limit (:class:`BodyLimits`): a path's own (the WhatsApp webhook's form), else
 ``API_MAX_UPLOAD_BYTES`` for a file upload (``multipart/form-data``), else
 ``API_MAX_BODY_BYTES`` (JSON, a form).
+
+A body also has a time: each read of it waits at most ``API_BODY_READ_TIMEOUT_S`` for the
+client's next bytes, and one that waits longer raises :class:`BodyTimedOut`, a 408 that
+closes the connection. Without it, a request whose body stopped short of its
+``Content-Length`` held its connection and its task for as long as the client kept the
+socket open (uvicorn times the headers, never the body). The time is per read, not per body,
+so a large upload over a slow link that keeps coming is never cut; once the body is complete,
+reads wait unbounded again (a streamed answer waits on them for the client's disconnect).
 """
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
@@ -24,11 +33,28 @@ from switchboard.common.http_errors import send_error
 _UPLOAD = b"multipart/form-data"
 
 
-class BodyTooLarge(HTTPException):
+class BodyRefused(HTTPException):
+    """A request body not read to its end: answered by the app's handlers, or here."""
+
+
+class BodyTooLarge(BodyRefused):
     """A request body over its limit: a 413 that names the limit."""
 
     def __init__(self, limit: int) -> None:
         super().__init__(413, detail=f"request body larger than {limit} bytes")
+
+
+class BodyTimedOut(BodyRefused):
+    """A request body whose next bytes did not come in time: a 408 that closes the connection
+    (the rest of the body, if it ever comes, is not read)."""
+
+    def __init__(self, received: int, timeout_s: float) -> None:
+        super().__init__(
+            408,
+            detail=f"request body incomplete: no more of it came in {timeout_s:g} s "
+            f"(after {received} bytes); send the whole body its Content-Length announces",
+            headers={"Connection": "close"},
+        )
 
 
 @dataclass(frozen=True)
@@ -39,6 +65,8 @@ class BodyLimits:
     upload: int
     #: A path's own limit, whatever its body.
     by_path: Mapping[str, int] = field(default_factory=dict)
+    #: How long one read of a body waits for the client's next bytes, in seconds.
+    read_timeout_s: float = 30.0
 
     def of(self, scope: Scope) -> int:
         """The limit of this request's body."""
@@ -60,7 +88,7 @@ def _content_length(scope: Scope) -> int | None:
 
 class BodyLimit:
     """ASGI middleware: a 413 for a body over its limit, before it is read (its
-    ``Content-Length``) or as it is (chunks counted)."""
+    ``Content-Length``) or as it is (chunks counted); a 408 for one that stops coming."""
 
     def __init__(self, app: ASGIApp, limits: BodyLimits) -> None:
         self.app = app
@@ -71,19 +99,28 @@ class BodyLimit:
             await self.app(scope, receive, send)
             return
         limit = self.limits.of(scope)
+        timeout_s = self.limits.read_timeout_s
         length = _content_length(scope)
         received = 0
+        complete = False
         started = False
 
         async def counted() -> Message:
-            nonlocal received
+            nonlocal received, complete
+            if complete:  # the body is in: what is left to wait for is the disconnect
+                return await receive()
             if length is not None and length > limit:  # said up front: none of it is read
                 raise BodyTooLarge(limit)
-            message = await receive()
+            try:
+                async with asyncio.timeout(timeout_s):
+                    message = await receive()
+            except TimeoutError:
+                raise BodyTimedOut(received, timeout_s) from None
             if message["type"] == "http.request":
                 received += len(message.get("body", b""))
                 if received > limit:
                     raise BodyTooLarge(limit)
+                complete = not message.get("more_body", False)
             return message
 
         async def tracked(message: Message) -> None:
@@ -93,7 +130,8 @@ class BodyLimit:
 
         try:
             await self.app(scope, counted, tracked)
-        except BodyTooLarge as exc:  # not answered by the app's handlers (a bare ASGI app)
+        except BodyRefused as exc:  # not answered by the app's handlers (a bare ASGI app)
             if started:
                 raise
-            await send_error(send, 413, exc.detail)
+            headers = [(k.lower().encode(), v.encode()) for k, v in (exc.headers or {}).items()]
+            await send_error(send, exc.status_code, exc.detail, headers)

@@ -16,7 +16,7 @@ from typing import Any
 from fastapi import APIRouter, Depends, HTTPException, Request, Response
 from starlette.types import Receive, Scope, Send
 
-from switchboard.api.body_limit import BodyTooLarge
+from switchboard.api.body_limit import BodyRefused
 from switchboard.api.errors import (
     database_unavailable,
     log_unavailable,
@@ -178,7 +178,7 @@ async def serve_webhook(store: InboundStore, scope: Scope, receive: Receive, sen
     except WebhookRefused as refused:
         await _answer_json(send, refused.status, refused.detail)
         return
-    except BodyTooLarge:  # answered by the body limit around this app
+    except BodyRefused:  # answered by the body limit around this app
         raise
     except Exception as exc:
         if database_unavailable(exc):  # Twilio retries a 503 later
