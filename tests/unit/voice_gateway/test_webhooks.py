@@ -1,3 +1,4 @@
+import asyncio
 import xml.etree.ElementTree as ET
 from collections.abc import AsyncIterator
 
@@ -7,6 +8,7 @@ from pydantic import ValidationError
 from twilio.request_validator import RequestValidator
 
 from switchboard.common.events import CallStatusChanged, EventBase, RecordingReady
+from switchboard.common.http_errors import incomplete_body
 from switchboard.common.ids import MAX_ID
 from switchboard.common.models import Recording
 from switchboard.common.settings import Settings
@@ -438,6 +440,41 @@ async def test_a_form_too_large_or_not_utf8_is_refused_with_its_code(
     assert (huge.status_code, huge.json()["code"]) == (413, "payload_too_large")
     assert (latin1.status_code, latin1.json()["code"]) == (403, "forbidden")  # not signed
     assert (signed_latin1.status_code, signed_latin1.json()["code"]) == (400, "bad_request")
+
+
+@pytest.mark.parametrize("path", WEBHOOKS)
+async def test_a_form_that_stops_coming_is_a_408_that_closes_the_connection(
+    events: InMemoryEventPublisher, path: str
+) -> None:
+    """Its first bytes come, then nothing while the socket stays open: before, the request
+    held its connection for as long as the client kept it (the signature is checked only
+    once the body is in, so any client could)."""
+    timeout_s = 0.3
+    app = create_app(
+        SETTINGS,
+        gateway_settings=GatewaySettings(body_read_timeout_s=timeout_s),
+        event_publisher=events,
+        agent_config_source=InMemoryAgentConfigSource([AGENT]),
+        recorder=InMemoryCallRecorder(),
+    )
+
+    async def stalling_body() -> AsyncIterator[bytes]:
+        yield b"CallSid=CA1"
+        await asyncio.sleep(timeout_s * 20)  # then it hangs up (a test without the timeout ends)
+
+    headers = {
+        "Content-Type": "application/x-www-form-urlencoded",
+        "Content-Length": "100",
+        "X-Twilio-Signature": "x",
+    }
+    async with httpx.AsyncClient(
+        transport=httpx.ASGITransport(app=app), base_url="http://internal:8001"
+    ) as http:
+        response = await http.post(path, content=stalling_body(), headers=headers)
+
+    assert response.status_code == 408, response.text
+    assert response.json() == {"code": "request_timeout", "detail": incomplete_body(11, timeout_s)}
+    assert response.headers["connection"] == "close"
 
 
 async def post_signed(client: httpx.AsyncClient, path: str, form: dict[str, str]) -> httpx.Response:

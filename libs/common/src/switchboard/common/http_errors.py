@@ -72,6 +72,14 @@ MAX_ECHOED_INPUT = 200
 UNREADABLE = "There was an error parsing the body"
 
 
+def incomplete_body(received: int, timeout_s: float) -> str:
+    """The ``detail`` of a 408: a request body whose next bytes did not come in time."""
+    return (
+        f"request body incomplete: no more of it came in {timeout_s:g} s (after {received} "
+        "bytes); send the whole body its Content-Length announces"
+    )
+
+
 def error_code(status: int) -> ErrorCode:
     """The machine-readable code of an error answered with ``status``."""
     return ERROR_CODES.get(status, "client_error" if status < 500 else "server_error")

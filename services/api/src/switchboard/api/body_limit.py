@@ -28,7 +28,7 @@ from dataclasses import dataclass, field
 from starlette.exceptions import HTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from switchboard.common.http_errors import send_error
+from switchboard.common.http_errors import incomplete_body, send_error
 
 _UPLOAD = b"multipart/form-data"
 
@@ -49,12 +49,8 @@ class BodyTimedOut(BodyRefused):
     (the rest of the body, if it ever comes, is not read)."""
 
     def __init__(self, received: int, timeout_s: float) -> None:
-        super().__init__(
-            408,
-            detail=f"request body incomplete: no more of it came in {timeout_s:g} s "
-            f"(after {received} bytes); send the whole body its Content-Length announces",
-            headers={"Connection": "close"},
-        )
+        detail = incomplete_body(received, timeout_s)
+        super().__init__(408, detail=detail, headers={"Connection": "close"})
 
 
 @dataclass(frozen=True)

@@ -46,6 +46,9 @@ class GatewaySettings(BaseSettings):
     #: Kubernetes' ``terminationGracePeriodSeconds`` above it); a second signal stops at once.
     drain_timeout_s: float = Field(default=600.0, ge=0)
     watchdog_interval_s: float = Field(default=0.5, gt=0)
+    #: How long one read of a webhook's body waits for the client's next bytes: a body that
+    #: stops short of its Content-Length is a 408 and its connection closed (per read).
+    body_read_timeout_s: float = Field(default=30.0, gt=0)
     #: Media stream sockets accepted and still waiting for ``start`` (each may wait 10 s),
     #: at once; one more is closed at once with 1013 (try again later) and counted.
     max_awaiting_start: int = Field(default=256, ge=1)

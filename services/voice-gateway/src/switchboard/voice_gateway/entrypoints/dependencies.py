@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import asyncio
 from typing import Annotated
 
 from fastapi import Depends, HTTPException, Request
 from starlette.requests import ClientDisconnect
 
+from switchboard.common.http_errors import incomplete_body
 from switchboard.common.integrations import twilio_form
 from switchboard.common.integrations.twilio_form import (
     WebhookRefused,
@@ -28,18 +30,27 @@ def get_gateway(request: Request) -> Gateway:
 GatewayDep = Annotated[Gateway, Depends(get_gateway)]
 
 
-async def _body(request: Request) -> bytes:
-    """The body, read no further than the form's limit (413 beyond it)."""
+async def _body(request: Request, timeout_s: float) -> bytes:
+    """The body, read no further than the form's limit (413 beyond it), each read waiting at
+    most ``timeout_s`` for the client's next bytes (408 beyond it: a body that stops short of
+    its ``Content-Length`` held its connection for as long as the client kept it open)."""
     chunks: list[bytes] = []
     size = 0
+    stream = request.stream()
     try:
-        async for chunk in request.stream():
+        while True:
+            async with asyncio.timeout(timeout_s):
+                chunk = await anext(stream, None)
+            if chunk is None:
+                return b"".join(chunks)
             size += len(chunk)
             refuse_if_too_large(size)
             chunks.append(chunk)
     except ClientDisconnect as exc:
         raise WebhookRefused(400, "the client went away before sending the whole body") from exc
-    return b"".join(chunks)
+    except TimeoutError:
+        detail = incomplete_body(size, timeout_s)
+        raise HTTPException(408, detail=detail, headers={"Connection": "close"}) from None
 
 
 async def signed_twilio_form(request: Request, gateway: GatewayDep) -> twilio_form.TwilioForm:
@@ -55,7 +66,8 @@ async def signed_twilio_form(request: Request, gateway: GatewayDep) -> twilio_fo
         return gateway.signatures.webhook_is_signed(path, query, form, signature)
 
     try:
-        body = await _body(request) if signature else b""
+        timeout_s = gateway.gateway_settings.body_read_timeout_s
+        body = await _body(request, timeout_s) if signature else b""
         return read_signed_form(request.headers.get("content-type", ""), body, signature, is_signed)
     except WebhookRefused as refused:
         if refused.status == 403:
