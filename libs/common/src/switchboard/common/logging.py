@@ -30,6 +30,7 @@ from typing import Any, TextIO
 
 import structlog
 
+from switchboard.common.broker_outage import BrokerOutageLines
 from switchboard.common.invalid_requests import install_invalid_request_lines
 from switchboard.common.log_context import (
     CORRELATION_FIELDS,
@@ -272,6 +273,8 @@ def _library_handler(json: bool) -> logging.Handler:
     shared, renderer = _processors(json)
     handler = _StderrHandler()
     handler.switchboard = True  # type: ignore[attr-defined]
+    # A broker out of reach: one line, then one per growing interval (``broker_outage.py``).
+    handler.addFilter(BrokerOutageLines())
     handler.setFormatter(
         structlog.stdlib.ProcessorFormatter(
             foreign_pre_chain=[*shared, structlog.stdlib.add_logger_name],

@@ -25,6 +25,11 @@ from dramatiq import Message
 from sqlalchemy import bindparam, delete, insert, select
 from sqlalchemy.orm import Session
 
+from switchboard.common.broker_outage import (
+    broker_reachable,
+    broker_unreachable,
+    is_connection_error,
+)
 from switchboard.common.db.base import utcnow
 from switchboard.common.db.engine import get_engine
 from switchboard.common.db.tenancy import after_commit, collect
@@ -88,7 +93,13 @@ def _publish(pending: list[PendingMessage], *, republish: bool = False) -> list[
             message = message.copy(options={**message.options, "republished": True})
         messages.append(message)
     count, error = publish_many(messages)
-    if error is not None:  # the broker is down: the relay will try again
+    if count:
+        broker_reachable()
+    if error is not None and is_connection_error(error):
+        # Out of reach: one line per outage and interval, not one per relay turn (every
+        # second); the relay tries again meanwhile (``broker_outage.py``).
+        broker_unreachable(f"{type(error).__name__}: {error}")
+    elif error is not None:  # the relay will try again
         log.warning(
             "outbox.publish_failed",
             outbox_id=pending[count][0],

@@ -11,6 +11,7 @@ from dramatiq.brokers.rabbitmq import RabbitmqBroker
 from dramatiq.brokers.stub import StubBroker
 from dramatiq.middleware import AgeLimit, CurrentMessage, Middleware, MiddlewareError
 
+from switchboard.common.broker_outage import broker_reachable
 from switchboard.common.jobs.broker import get_broker, standard_middleware
 from switchboard.common.settings import Settings
 from switchboard.worker.runtime.consumer import LedgerConsumer
@@ -100,6 +101,7 @@ class LedgerRabbitmqBroker(RabbitmqBroker):
 
     def consume(self, queue_name: str, prefetch: int = 1, timeout: int = 5000) -> Consumer:
         inner = super().consume(queue_name, prefetch, timeout)
+        broker_reachable()  # connected: says so once after an outage (``broker_outage.py``)
         beat = consumer_turn(self)
         return LedgerConsumer(
             inner, beat, queue_name=queue_name, publish=self._publish_now, prefetch=prefetch
