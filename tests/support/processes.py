@@ -55,9 +55,17 @@ def service_env(**env: str) -> dict[str, str]:
     return merged
 
 
+def _default_sigint() -> None:
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 class ServiceProcess:
     """``switchboard <args>`` in its own process group, with its output in a log file;
-    ``launcher`` is the command that runs ``switchboard`` (default: this interpreter)."""
+    ``launcher`` is the command that runs ``switchboard`` (default: this interpreter).
+
+    ``sigint_default``: the process starts with SIGINT's default action, as from a terminal,
+    even when this one was started with SIGINT ignored (a background job of a script), which
+    a child inherits and Python then leaves ignored: a test of Ctrl-C needs it."""
 
     def __init__(
         self,
@@ -65,6 +73,8 @@ class ServiceProcess:
         env: dict[str, str],
         log_path: Path,
         launcher: list[str] | None = None,
+        *,
+        sigint_default: bool = False,
     ) -> None:
         self.log_path = log_path
         if private_data.is_collecting():
@@ -80,6 +90,7 @@ class ServiceProcess:
             stdout=self._log,
             stderr=subprocess.STDOUT,
             start_new_session=True,
+            preexec_fn=_default_sigint if sigint_default else None,  # noqa: PLW1509
         )
 
     @property

@@ -13,6 +13,7 @@ from typing import Any
 import uvicorn
 from fastapi import FastAPI
 
+from switchboard.common.clean_stop import CleanStop
 from switchboard.common.service_start import UNFIT_ENVIRONMENT
 from switchboard.common.settings import Settings, get_settings
 from switchboard.common.startup_heap import tune_for_serving
@@ -33,8 +34,9 @@ WEBSOCKET_OPTIONS: Mapping[str, Any] = {
 STARTUP_FAILURE = 3
 
 
-class DrainingServer(uvicorn.Server):
-    """uvicorn's server, except that SIGTERM drains before it stops.
+class DrainingServer(CleanStop, uvicorn.Server):
+    """uvicorn's server, except that SIGTERM drains before it stops; either stop signal ends
+    the process cleanly, exit 0 and ``gateway.stopped`` (``CleanStop``).
 
     uvicorn stops on SIGTERM at once: it closes its listening socket and every websocket
     (1012), which would cut every call in flight on each rolling update. Here the first
@@ -43,6 +45,8 @@ class DrainingServer(uvicorn.Server):
     own shutdown starts when the last one has ended or ``drain_timeout_s`` is up. A second
     SIGTERM, or SIGINT (Ctrl-C), stops at once as before.
     """
+
+    service = "gateway"
 
     def __init__(self, config: uvicorn.Config, admission: Admission, drain_timeout_s: float):
         super().__init__(config)
@@ -58,6 +62,7 @@ class DrainingServer(uvicorn.Server):
 
     def handle_exit(self, sig: int, frame: FrameType | None) -> None:
         """SIGTERM first drains; anything else (or a second SIGTERM) is uvicorn's stop."""
+        self.note_stop(sig)
         first_term = sig == signal.SIGTERM and not self._admission.draining
         if not first_term or self.should_exit or self._loop is None:
             super().handle_exit(sig, frame)

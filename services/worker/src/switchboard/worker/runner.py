@@ -14,6 +14,7 @@ from switchboard.common.db.engine import reset_engine
 from switchboard.common.health import broker_refusal
 from switchboard.common.jobs.broker import get_broker
 from switchboard.common.jobs.catalog import declared_queues
+from switchboard.common.logging import get_logger
 from switchboard.common.migrate import worker_startup_migrations
 from switchboard.common.settings import get_settings
 from switchboard.common.startup_imports import startup_imports
@@ -91,7 +92,12 @@ def run_worker(
         args = parser.parse_args(dramatiq_args(processes, threads, queues, modules))
         if supervisor is not None:
             supervisor.start()
-        return int(dramatiq_main(args) or 0)  # type: ignore[no-untyped-call]
+        code = int(dramatiq_main(args) or 0)  # type: ignore[no-untyped-call]
+        # Its processes stopped (SIGTERM or SIGINT to this one: their jobs finished), or one
+        # died and Dramatiq stopped the others: said once here, as the other services do.
+        stopped = get_logger(__name__).info if code == 0 else get_logger(__name__).warning
+        stopped("worker.stopped", exit_code=code)
+        return code
     finally:
         if supervisor is not None:
             supervisor.stop()
