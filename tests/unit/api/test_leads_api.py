@@ -153,6 +153,33 @@ def test_a_csv_without_a_phone_column_or_not_utf8_is_a_400(client) -> None:
     assert latin1.status_code == 400 and latin1.json()["errors"][0]["field"] == "file"
 
 
+def test_a_csv_whose_quote_never_closes_is_a_400_naming_the_line_it_opened_on(client) -> None:
+    """The ``csv`` module read every line after the open quote as that one field: the file
+    imported its first leads and one whose notes held the rest, the leads after it lost
+    without a word. A quoted field over several lines, closed, is still one field."""
+    headers = auth(make_business().api_key)
+    unclosed = 'phone,notes\n+15551110070,ok\n+15551110071,"call after 5\n+15551110072,x\n'
+    multiline = 'phone,notes\n+15551110073,"call\nafter 5"\n+15551110074,x\n'
+
+    refused = client.post(
+        "/api/v1/leads/import", files={"file": ("l.csv", unclosed)}, headers=headers
+    )
+    assert refused.status_code == 400, refused.text
+    assert refused.json()["errors"] == [
+        {
+            "line": 3,
+            "field": "file",
+            "message": "a quoted field opened on this line is never closed: every line after "
+            'it was read as that one field; close its quote (")',
+        }
+    ]
+    assert client.get("/api/v1/leads", headers=headers).json()["items"] == []
+    imported = client.post(
+        "/api/v1/leads/import", files={"file": ("l.csv", multiline)}, headers=headers
+    )
+    assert imported.json() == {"created": 2, "updated": 0, "errors": []}
+
+
 @pytest.mark.parametrize("csv", ["phone,name\n", "phone,name\n\n , \n", "\ufeffphone"])
 def test_a_csv_of_a_header_alone_is_a_400_saying_there_are_no_leads(client, csv: str) -> None:
     """It was a 200 of 0 created where the console's run from a CSV refuses the same file: one

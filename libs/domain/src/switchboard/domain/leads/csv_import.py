@@ -1,8 +1,10 @@
 """Reading leads from CSV: every problem is reported with its line and column.
 
 Lines may end in LF, CRLF or CR alone. What the ``csv`` module cannot read (a field longer
-than its limit of 131,072 characters) ends the parse with an error on the line it was found
-on; a NUL character, which the database cannot store, is an error on its field.
+than its limit of 131,072 characters, text after a closing quote) ends the parse with an error
+on the line it was found on; a quote never closed, an error on the line it opened (the module
+alone read the rest of the file as that one field: the rows after it were lost without a
+word); a NUL character, which the database cannot store, is an error on its field.
 
 The API's import endpoint and the ``switchboard leads import`` command share this parser, so
 a file the command accepts is one the API accepts, and both name the same line and field.
@@ -15,7 +17,7 @@ import io
 import itertools
 import re
 from collections import Counter
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
@@ -119,12 +121,23 @@ def parse_leads_csv(text: str) -> ParsedLeads:
     """Parse and validate a leads CSV; a phone appearing twice is an error on the second line,
     a header with no lead under it (:data:`NO_ROWS`) an error too."""
     # newline="": the reader sees each line's own ending, so a CR alone ends a line too.
-    reader = csv.reader(io.StringIO(text.lstrip("\ufeff"), newline=""))
+    # strict: a quote never closed is an error at the end of the file, not a last field
+    # holding every line after it.
+    reader = csv.reader(io.StringIO(text.lstrip("\ufeff"), newline=""), strict=True)
     parsed = ParsedLeads()
+    started = _RecordStarts(reader)
     try:
-        _parse_rows(reader, parsed)
+        _parse_rows(reader, started, parsed)
     except csv.Error as exc:
-        parsed.errors.append(RowError(max(reader.line_num, 1), "file", f"unreadable CSV: {exc}"))
+        if reader.line_num > started.line and str(exc) == "unexpected end of data":
+            message = (
+                "a quoted field opened on this line is never closed: every line after it "
+                'was read as that one field; close its quote (")'
+            )
+            parsed.errors.append(RowError(started.line, "file", message))
+        else:
+            line = max(reader.line_num, 1)
+            parsed.errors.append(RowError(line, "file", f"unreadable CSV: {exc}"))
     if not parsed.rows and not parsed.errors:
         parsed.errors.append(NO_ROWS)
     return parsed
@@ -140,13 +153,30 @@ def _too_many(parsed: ParsedLeads, line: int, errors: list[RowError]) -> bool:
     return True
 
 
-def _parse_rows(reader: Reader, parsed: ParsedLeads) -> None:
-    header, errors = _header(next(reader, None))
+class _RecordStarts:
+    """The reader's records, noting the line each starts on (a quoted field spans lines)."""
+
+    def __init__(self, reader: Reader) -> None:
+        self.reader = reader
+        self.line = 1
+
+    def __iter__(self) -> Iterator[list[str]]:
+        while True:
+            self.line = self.reader.line_num + 1
+            values = next(self.reader, None)
+            if values is None:
+                return
+            yield values
+
+
+def _parse_rows(reader: Reader, records: _RecordStarts, parsed: ParsedLeads) -> None:
+    rows = iter(records)
+    header, errors = _header(next(rows, None))
     parsed.errors.extend(errors)
     if errors:
         return
     seen: dict[str, int] = {}
-    for values in reader:
+    for values in rows:
         line = reader.line_num
         if not any(value.strip() for value in values):
             continue
