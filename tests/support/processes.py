@@ -8,12 +8,29 @@ import signal
 import socket
 import subprocess
 import sys
+from collections.abc import Mapping
 from pathlib import Path
 
 from tests.support import private_data
 from tests.support.environment import TEST_ENV
 
 ROOT = Path(__file__).resolve().parents[2]
+
+
+def run_cli(
+    *args: str, env: Mapping[str, str], cwd: Path = ROOT, timeout: float = 120
+) -> subprocess.CompletedProcess[str]:
+    """``switchboard ARGS`` run to its end as a user runs it, a process of its own with ``env``
+    as its whole environment, in ``cwd``: its exit code, stdout and stderr."""
+    return subprocess.run(
+        [sys.executable, "-m", "switchboard.cli", *args],
+        env=dict(env),
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        check=False,
+    )
 
 
 # Ports the kernel hands out for outgoing connections (Linux's default range).

@@ -6,12 +6,11 @@ gateway and API (docs/cli.md, exit codes)."""
 from __future__ import annotations
 
 import subprocess
-import sys
 from collections.abc import Callable
 
 from tests.e2e.calls.test_simulated_call import _up
 from tests.support.factories import unique_phone
-from tests.support.processes import ROOT, ServiceProcess, free_port, service_env
+from tests.support.processes import ServiceProcess, free_port, run_cli, service_env
 from tests.support.waiting import wait_for
 from tests.unit.cli.test_cli_messages import unreachable_url
 
@@ -33,15 +32,7 @@ def _simulate_call(
         public_base_url=gateway_url,
         **extra_env,
     )
-    return subprocess.run(
-        [sys.executable, "-m", "switchboard.cli", "simulate-call", "--to", to, "--json"],
-        env=env,
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
+    return run_cli("simulate-call", "--to", to, "--json", env=env)
 
 
 def test_a_call_to_a_number_no_business_answers_is_refused_as_given(

@@ -6,7 +6,6 @@ exits 1; either way one line on stderr, nothing on stdout."""
 from __future__ import annotations
 
 import subprocess
-import sys
 import uuid
 from collections.abc import Callable, Iterator
 
@@ -17,7 +16,7 @@ from switchboard.common.jobs import enqueue
 from tests.support import actors
 from tests.support.api_server import running_api, shared_sqlite
 from tests.support.factories import TestBusiness, make_business
-from tests.support.processes import ROOT, service_env
+from tests.support.processes import run_cli, service_env
 
 pytestmark = pytest.mark.e2e
 
@@ -30,15 +29,7 @@ def api_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
 
 
 def cli(api_url: str, api_key: str, *args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "switchboard.cli", *args],
-        env=service_env(api_base_url=api_url, switchboard_api_key=api_key),
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
+    return run_cli(*args, env=service_env(api_base_url=api_url, switchboard_api_key=api_key))
 
 
 def _queued_job(business: TestBusiness) -> str:

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import json
 import subprocess
-import sys
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -21,7 +20,7 @@ from switchboard.common.models.jobs import Job
 from tests.support import actors, private_data
 from tests.support.api_server import running_api, shared_sqlite
 from tests.support.factories import TestBusiness, make_business
-from tests.support.processes import ROOT, service_env
+from tests.support.processes import run_cli, service_env
 from tests.unit.api import rows
 
 pytestmark = pytest.mark.e2e
@@ -41,15 +40,7 @@ def business(api_url: str) -> TestBusiness:
 
 def cli(api_url: str, business: TestBusiness, *args: str) -> subprocess.CompletedProcess[str]:
     env = service_env(api_base_url=api_url, switchboard_api_key=business.api_key)
-    return subprocess.run(
-        [sys.executable, "-m", "switchboard.cli", *args],
-        env=env,
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
+    return run_cli(*args, env=env)
 
 
 def json_of(result: subprocess.CompletedProcess[str]) -> Any:

@@ -6,13 +6,12 @@ from __future__ import annotations
 
 import sqlite3
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
 from switchboard.cli.exit_codes import FAILED
-from tests.support.processes import free_port, service_env
+from tests.support.processes import free_port, run_cli, service_env
 
 
 def _broken_database(var: Path, revision: str | None) -> Path:
@@ -38,15 +37,7 @@ def _switchboard(
     env = service_env(database_url="", amqp_url="", var_dir=str(cwd / "var"), log_level=log_level)
     for name in ("PUBLIC_BASE_URL", "API_BASE_URL", "API_PUBLIC_BASE_URL"):
         env.pop(name, None)
-    return subprocess.run(
-        [sys.executable, "-m", "switchboard.cli", *args],
-        cwd=cwd,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
+    return run_cli(*args, env=env, cwd=cwd)
 
 
 def _run_args() -> list[str]:
