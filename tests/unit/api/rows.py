@@ -50,7 +50,7 @@ def _add(business_id: int, row: Any) -> Any:
 
 def lead(business_id: int, **fields: Any) -> Lead:
     private_data.register(fields.get("name"), fields.get("email"))
-    return _add(business_id, Lead(business_id=business_id, phone=unique_phone(), **fields))
+    return _add(business_id, Lead(business_id=business_id, **{"phone": unique_phone(), **fields}))
 
 
 def call(business_id: int, **fields: Any) -> CallLog:

@@ -21,6 +21,22 @@ def test_opening_a_conversation_twice_returns_the_same_one(client) -> None:
     assert [c["id"] for c in listed.json()["items"]] == [first.json()["id"]]
 
 
+def test_a_conversation_with_the_business_s_own_number_is_a_422_naming_it(client) -> None:
+    """The agent would message itself: opening one was a 201."""
+    business = make_business()
+    headers = auth(business.api_key)
+
+    response = client.post(
+        "/api/v1/conversations", json={"contact_number": business.phone_number}, headers=headers
+    )
+
+    assert response.status_code == 422, response.text
+    [error] = response.json()["detail"]
+    assert (error["loc"], error["type"]) == (["body", "contact_number"], "own_number")
+    assert "this business's own number" in error["msg"]
+    assert client.get("/api/v1/conversations", headers=headers).json()["items"] == []
+
+
 def test_messages_are_listed_newest_first(client) -> None:
     business = make_business()
     conversation = rows.conversation(business.id)

@@ -129,6 +129,35 @@ def test_bad_run_input_is_said_on_the_form_with_a_4xx(client, business) -> None:
     assert runs.list_runs(business.id) == []
 
 
+def test_a_run_over_a_lead_with_the_business_s_own_number_is_refused_naming_it(
+    client, business
+) -> None:
+    """A lead from before the rule, or one a call wrote: the run would have the agent call
+    itself. Ticked in the form, or in an uploaded file, it is said on the page."""
+    other = rows.lead(business.id)
+    own = rows.lead(business.id, phone=business.phone_number)
+    csrf = log_in(client, business)
+
+    ticked = client.post(
+        "/dashboard/runs",
+        data={"csrf_token": csrf, "name": "Spring", "lead_ids": [other.id, own.id]},
+    )
+    uploaded = client.post(
+        "/dashboard/runs/csv",
+        data={"csrf_token": csrf, "name": "From a file"},
+        files={
+            "file": ("leads.csv", f"phone\n+15557000003\n{business.phone_number}\n", "text/csv")
+        },
+    )
+
+    assert ticked.status_code == 422
+    assert "this business&#39;s own number, the one its agent answers" in ticked.text
+    assert f"({own.id})" in ticked.text
+    assert uploaded.status_code == 422
+    assert "line 3, field &#39;phone&#39;: is this business&#39;s own number" in uploaded.text
+    assert runs.list_runs(business.id) == []
+
+
 @pytest.mark.parametrize("written", ["{n}.0", "+{n}", " {n}", "{n}_0"])
 def test_a_number_in_a_run_form_not_written_in_digits_is_a_422_naming_it(
     client, business, written: str

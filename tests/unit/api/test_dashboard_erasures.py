@@ -69,6 +69,19 @@ def test_a_number_that_is_not_one_is_said_on_the_form_and_requests_nothing(
     assert 'data-erasure="' not in answer.text
 
 
+def test_the_business_s_own_number_is_said_on_the_form_and_requests_nothing(
+    client: TestClient,
+) -> None:
+    business = make_business()
+    csrf = log_in(client, business)
+
+    answer = _request(client, csrf, business.phone_number)
+
+    assert answer.status_code == 422
+    assert "this business&#39;s own number, not a person&#39;s" in answer.text
+    assert 'data-erasure="' not in answer.text
+
+
 def test_the_erasures_pages_need_a_login(client: TestClient) -> None:
     for path in ("/dashboard/erasures", "/dashboard/erasures/1"):
         answer = client.get(path, follow_redirects=False)

@@ -69,6 +69,25 @@ def test_a_number_not_in_e164_is_a_422_naming_phone(client) -> None:
     assert missing.status_code == 422 and missing.json()["detail"][0]["loc"] == ["body", "phone"]
 
 
+def test_an_erasure_of_the_business_s_own_number_is_a_422_and_records_nothing(client) -> None:
+    """Every call to the business and every conversation with it names its number: the
+    erasure (202) would have erased them all, as if they were one person's."""
+    business = make_business()
+    headers = auth(business.api_key)
+
+    response = client.post(
+        "/api/v1/erasures", json={"phone": business.phone_number}, headers=headers
+    )
+
+    assert response.status_code == 422, response.text
+    [error] = response.json()["detail"]
+    assert (error["loc"], error["type"]) == (["body", "phone"], "own_number")
+    assert "own number, not a person's" in error["msg"]
+    assert client.get("/api/v1/erasures", headers=headers).json()["items"] == []
+    with system_session() as session:
+        assert session.execute(select(Job.id).where(Job.business_id == business.id)).first() is None
+
+
 def test_an_erasure_needs_a_business_key(client) -> None:
     assert client.post("/api/v1/erasures", json={"phone": unique_phone()}).status_code == 401
 

@@ -41,6 +41,54 @@ def test_changing_a_phone_to_one_taken_is_a_409_and_null_phone_is_a_422(client) 
     assert client.patch(url, json={"phone": None}, headers=headers).status_code == 422
 
 
+def _own_number_refused(response, loc: list[str]) -> None:
+    assert response.status_code == 422, response.text
+    assert response.json()["code"] == "validation_error"
+    [error] = response.json()["detail"]
+    assert (error["loc"], error["type"]) == (loc, "own_number")
+    assert "this business's own number" in error["msg"]
+
+
+def test_a_lead_with_the_business_s_own_number_is_a_422_naming_phone(client) -> None:
+    """The agent would call its own number (and that call would ring back into it): a lead
+    created or changed to the number the business answers was accepted."""
+    business = make_business()
+    headers = auth(business.api_key)
+
+    created = client.post("/api/v1/leads", json={"phone": business.phone_number}, headers=headers)
+    lead = client.post("/api/v1/leads", json={"phone": "+15551110006"}, headers=headers).json()
+    changed = client.patch(
+        f"/api/v1/leads/{lead['id']}",
+        json={"phone": business.phone_number, "name": "X"},
+        headers=headers,
+    )
+
+    _own_number_refused(created, ["body", "phone"])
+    _own_number_refused(changed, ["body", "phone"])
+    kept = client.get(f"/api/v1/leads/{lead['id']}", headers=headers).json()
+    assert (kept["phone"], kept["name"]) == ("+15551110006", None)
+    assert [
+        item["id"] for item in client.get("/api/v1/leads", headers=headers).json()["items"]
+    ] == [lead["id"]]
+
+
+def test_a_csv_row_with_the_business_s_own_number_is_a_400_on_its_line(client) -> None:
+    business = make_business()
+    headers = auth(business.api_key)
+    own = business.phone_number.replace(
+        "+1", "+1 "
+    )  # as a file writes it: normalised, then compared
+    csv = f"phone,name\n+15551110007,Ann\n{own},Front desk\n"
+
+    response = client.post("/api/v1/leads/import", files={"file": ("l.csv", csv)}, headers=headers)
+
+    assert response.status_code == 400, response.text
+    [error] = response.json()["errors"]
+    assert (error["line"], error["field"]) == (3, "phone")
+    assert "this business's own number" in error["message"]
+    assert client.get("/api/v1/leads", headers=headers).json()["items"] == []
+
+
 def test_a_null_for_a_field_that_takes_none_is_a_422_naming_that_field(client) -> None:
     headers = auth(make_business().api_key)
     lead = client.post("/api/v1/leads", json={"phone": "+15551110005"}, headers=headers).json()

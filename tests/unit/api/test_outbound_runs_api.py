@@ -66,3 +66,24 @@ def test_24_00_is_a_422_that_says_midnight_is_00_00(
     assert response.status_code == 422, response.text
     [error] = response.json()["detail"]
     assert error["loc"] == ["body", loc] and "ends at 00:00" in error["msg"]
+
+
+def test_a_run_over_a_lead_with_the_business_s_own_number_is_a_422_naming_it(
+    client: TestClient,
+) -> None:
+    """Such a lead (written before the rule, or by a call) would have the agent call itself."""
+    business = make_business()
+    own = rows.lead(business.id, phone=business.phone_number)
+    rows.lead(business.id)
+
+    response = client.post(
+        "/api/v1/outbound-runs", json={"name": "Run", "filter": {}}, headers=auth(business.api_key)
+    )
+
+    assert response.status_code == 422, response.text
+    [error] = response.json()["detail"]
+    assert (error["loc"], error["type"]) == (["body", "filter"], "own_number")
+    assert (
+        f"own number, the one its agent answers: the agent cannot call or message itself ({own.id})"
+        in error["msg"]
+    )

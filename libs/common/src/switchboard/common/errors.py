@@ -18,8 +18,10 @@ class ConflictError(ValueError):
 
 
 class InvalidReferenceError(ValueError):
-    """The request names a related object this business does not have (HTTP 422)."""
+    """The request names a related object this business does not have, or a value this
+    business cannot take (HTTP 422 naming ``field``; ``kind`` is the error's ``type``)."""
 
-    def __init__(self, field: str, message: str) -> None:
+    def __init__(self, field: str, message: str, *, kind: str = "value_error") -> None:
         super().__init__(message)
         self.field = field
+        self.kind = kind

@@ -101,7 +101,7 @@ async def _conflict(_: Request, exc: Exception) -> JSONResponse:
 
 async def _invalid_reference(_: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, InvalidReferenceError)
-    detail = [{"loc": ["body", exc.field], "msg": str(exc), "type": "value_error"}]
+    detail = [{"loc": ["body", exc.field], "msg": str(exc), "type": exc.kind}]
     return error_response(422, detail)
 
 

@@ -47,6 +47,7 @@ from switchboard.common.jobs.catalog import ERASE_PERSON
 from switchboard.common.keyed_hash import keyed_hash
 from switchboard.common.models import Erasure
 from switchboard.common.models.erasures import UNFINISHED_SQL
+from switchboard.domain.own_number import NOT_A_PERSON, refuse_own_number
 
 #: Keeps the number's hash apart from any other use of the secret.
 _HASH_PURPOSE = b"switchboard erasure phone v1"
@@ -141,7 +142,8 @@ def _unfinished(session: Session, business_id: int, digest: str) -> Erasure | No
 
 
 def request_erasure(business_id: int, phone: str) -> Requested:
-    """Record a request to erase ``phone`` and queue its job (one transaction).
+    """Record a request to erase ``phone`` and queue its job (one transaction). The
+    business's own number is no person's: an ``OwnNumberError`` (422), nothing recorded.
 
     A repeat while an erasure of the number is still pending or running answers that one:
     its job will erase everything the repeat would. Once done, a new request starts a new
@@ -158,6 +160,7 @@ def request_erasure(business_id: int, phone: str) -> Requested:
     digest = phone_hash(business_id, phone)
     table: Any = Erasure.__table__
     with tenant_session(business_id) as session:
+        refuse_own_number(session, business_id, "phone", phone, NOT_A_PERSON)
         lock_imports(session, business_id, shared=True)  # an import under way goes first
         lock_number(session, business_id, phone, shared=False)  # so does a dial
         while True:

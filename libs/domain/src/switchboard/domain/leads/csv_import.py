@@ -241,8 +241,11 @@ class CsvImportOutcome:
 
 def import_leads_csv(business_id: int, data: bytes) -> CsvImportOutcome:
     """Validate a whole leads CSV, then create or update its leads in one transaction; a row
-    whose number is being erased is an error on its line, and nothing is imported."""
+    with the business's own number (``domain/own_number.py``) or a number being erased is an
+    error on its line, and nothing is imported."""
+    from switchboard.common.db.tenancy import tenant_session
     from switchboard.domain.leads.store import being_erased, import_leads
+    from switchboard.domain.own_number import OWN_NUMBER, business_number
 
     try:
         text = data.decode("utf-8")
@@ -252,6 +255,13 @@ def import_leads_csv(business_id: int, data: bytes) -> CsvImportOutcome:
     parsed = parse_leads_csv(text)
     if parsed.errors:
         return CsvImportOutcome(0, 0, parsed.errors)
+    with tenant_session(business_id) as session:
+        own = business_number(session, business_id)
+    errors = [
+        RowError(line, "phone", OWN_NUMBER) for line, row in parsed.rows if row["phone"] == own
+    ]
+    if errors:  # one line at most: a number appears once in a file that parses
+        return CsvImportOutcome(0, 0, errors)
     result = import_leads(business_id, (row for _, row in parsed.rows))
     if result.being_erased:
         errors = [

@@ -30,6 +30,7 @@ from switchboard.domain.erasures.requests import (
     erasures_of_numbers,
     lock_imports,
 )
+from switchboard.domain.own_number import refuse_own_number
 
 
 def upsert_lead(session: Session, business_id: int, phone: str, **fields: Any) -> tuple[Lead, bool]:
@@ -106,10 +107,11 @@ def _refuse_numbers_being_erased(session: Session, business_id: int, *phones: st
 
 
 def create_lead(business_id: int, phone: str, **fields: Any) -> Lead:
-    """Create a lead; a second lead for the same phone number, or a number being erased, is
-    a :class:`ConflictError`."""
+    """Create a lead; the business's own number is an ``OwnNumberError`` (422), a second lead
+    for the same phone number, or a number being erased, a :class:`ConflictError`."""
     try:
         with tenant_session(business_id) as session:
+            refuse_own_number(session, business_id, "phone", phone)
             _refuse_numbers_being_erased(session, business_id, phone)
             lead = Lead(business_id=business_id, phone=phone, **fields)
             session.add(lead)
@@ -149,7 +151,8 @@ def get_lead(business_id: int, lead_id: int) -> Lead:
 
 def update_lead(business_id: int, lead_id: int, changes: Mapping[str, Any]) -> Lead:
     """Apply ``changes`` (field -> value, None clears) to a lead; a taken phone, or a change
-    to or from a number being erased, is a conflict (its other fields still change).
+    to or from a number being erased, is a conflict (its other fields still change); a change
+    to the business's own number is an ``OwnNumberError`` (422), and nothing changes.
 
     The lead's row is locked (``FOR UPDATE``) before its number is read: a concurrent change
     of its number commits first, and this one then checks the number the lead has now, not
@@ -160,6 +163,7 @@ def update_lead(business_id: int, lead_id: int, changes: Mapping[str, Any]) -> L
             lead = _find(session, business_id, lead_id, lock=True)
             phone = changes.get("phone")
             if phone is not None and phone != lead.phone:
+                refuse_own_number(session, business_id, "phone", phone)
                 _refuse_numbers_being_erased(session, business_id, lead.phone, phone)
             for name, value in changes.items():
                 setattr(lead, name, value)

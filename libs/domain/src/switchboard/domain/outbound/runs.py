@@ -23,6 +23,7 @@ from switchboard.common.jobs.catalog import OUTBOUND_RUN
 from switchboard.common.models import Business, Lead, OutboundItem, OutboundRun
 from switchboard.common.phone import is_e164
 from switchboard.domain.outbound.progress import Progress, run_progress
+from switchboard.domain.own_number import KIND, OWN_NUMBER, business_number
 
 
 class RunNotFoundError(NotFoundError):
@@ -89,11 +90,17 @@ def check_concurrency(business_id: int, concurrency: int) -> None:
         _check_concurrency(session, business_id, concurrency)
 
 
+def _some(lead_ids: list[int]) -> str:
+    """The first 20 of ``lead_ids``, and how many more."""
+    shown = ", ".join(str(lead_id) for lead_id in lead_ids[:20])
+    return shown + (f" and {len(lead_ids) - 20} more" if len(lead_ids) > 20 else "")
+
+
 def create_run(business_id: int, new: NewRun) -> RunView:
     """Create a draft run with one item per selected lead.
 
-    Refused (``RunInputError``, 422) if a selected lead's phone is not in E.164 form, naming
-    those leads: no call to them could be placed.
+    Refused (``RunInputError``, 422) if a selected lead's phone is not in E.164 form, or is
+    the business's own number (the agent would call itself), naming those leads.
     """
     with tenant_session(business_id) as session:
         _check_concurrency(session, business_id, new.concurrency)
@@ -119,12 +126,19 @@ def create_run(business_id: int, new: NewRun) -> RunView:
             )
         undialable = [lead.id for lead in leads if not is_e164(lead.phone)]
         if undialable:  # Twilio would refuse each call (error 21211): say so before the run
-            shown = ", ".join(str(lead_id) for lead_id in undialable[:20])
-            more = f" and {len(undialable) - 20} more" if len(undialable) > 20 else ""
             raise RunInputError(
                 chosen_by,
-                f"leads whose phone is not a number in E.164 form (+15551234567): {shown}{more}; "
-                "correct their phone or leave them out",
+                "leads whose phone is not a number in E.164 form (+15551234567): "
+                f"{_some(undialable)}; correct their phone or leave them out",
+            )
+        own = business_number(session, business_id)
+        itself = [lead.id for lead in leads if lead.phone == own]
+        if itself:  # a lead from before the rule (``domain/own_number.py``), or a call's
+            raise RunInputError(
+                chosen_by,
+                f"leads whose phone {OWN_NUMBER} ({_some(itself)}): change their phone or "
+                "leave them out",
+                kind=KIND,
             )
         run = OutboundRun(
             business_id=business_id,

@@ -21,8 +21,9 @@ from switchboard.common.db.upsert import insert_ignoring_conflicts
 from switchboard.common.errors import NotFoundError
 from switchboard.common.jobs import enqueue
 from switchboard.common.jobs.catalog import SEND_WHATSAPP_MESSAGE
-from switchboard.common.models import Business, WhatsAppConversation, WhatsAppMessage
+from switchboard.common.models import WhatsAppConversation, WhatsAppMessage
 from switchboard.domain.leads.store import like_pattern
+from switchboard.domain.own_number import refuse_own_number
 from switchboard.domain.whatsapp.window import (
     Template,
     open_until_ms,
@@ -79,11 +80,10 @@ def get_conversation(business_id: int, conversation_id: int) -> WhatsAppConversa
 
 
 def open_conversation(business_id: int, contact_number: str) -> tuple[WhatsAppConversation, bool]:
-    """The conversation with ``contact_number``, created if needed; True if this created it."""
+    """The conversation with ``contact_number``, created if needed; True if this created it.
+    The business's own number is an ``OwnNumberError`` (422 on ``contact_number``)."""
     with tenant_session(business_id) as session:
-        business_number = session.execute(
-            select(Business.phone_number).where(Business.id == business_id)
-        ).scalar_one()
+        business_number = refuse_own_number(session, business_id, "contact_number", contact_number)
         now = utcnow()
         created = insert_ignoring_conflicts(
             session,

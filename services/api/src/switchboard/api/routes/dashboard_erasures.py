@@ -24,6 +24,7 @@ from switchboard.common.errors import NotFoundError
 from switchboard.common.ids import MAX_ID
 from switchboard.common.phone import is_e164
 from switchboard.domain import erasures
+from switchboard.domain.own_number import OwnNumberError
 
 router = APIRouter(prefix="/dashboard/erasures", include_in_schema=False)
 ErasureId = Annotated[UrlInteger, Path(ge=1, le=MAX_ID)]
@@ -74,7 +75,10 @@ def request_erasure(
     phone = phone.strip()
     if not is_e164(phone):
         return _list_page(request, settings, error=NOT_A_NUMBER, phone=phone)
-    requested = erasures.request_erasure(business_id, phone)
+    try:
+        requested = erasures.request_erasure(business_id, phone)
+    except OwnNumberError as exc:
+        return _list_page(request, settings, error=f"The number {exc}.", phone=phone)
     notice = "repeated" if requested.repeated else "requested"
     return RedirectResponse(
         f"/dashboard/erasures/{requested.erasure.id}?done={notice}", status.HTTP_303_SEE_OTHER
