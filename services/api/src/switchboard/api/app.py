@@ -20,7 +20,7 @@ from switchboard.api.events import CallEventConsumer
 from switchboard.api.events.parking import ParkedEventsCollector
 from switchboard.api.head_requests import HeadAsGet
 from switchboard.api.idempotency import install_idempotency
-from switchboard.api.json_bodies import JsonBodies
+from switchboard.api.json_bodies import JsonBodies, uploads_are_multipart
 from switchboard.api.params import UNREADABLE_BODY
 from switchboard.api.repeated_params import one_value_each
 from switchboard.api.routes import (
@@ -149,7 +149,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         version="0.1.0",
         description="Multi-tenant backend for AI phone and WhatsApp agents.",
         responses=UNREADABLE_BODY,
-        dependencies=[Depends(one_value_each)],  # ?limit=5&limit=500 is a 422 on every route
+        # ?limit=5&limit=500 is a 422 on every route; an upload not sent as one, a 415
+        dependencies=[Depends(one_value_each), Depends(uploads_are_multipart)],
         docs_url=None,  # served from vendored files by routes.api_docs, offline too
         redoc_url=None,
     )

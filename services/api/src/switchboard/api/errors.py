@@ -189,6 +189,12 @@ def _document_errors(app: FastAPI) -> None:
 #: What any operation with a JSON body may answer (``api.json_bodies``).
 _NOT_JSON = {"description": "A body sent without Content-Type: application/json"}
 _NOT_JSON_EXAMPLE = "the body must be application/json (sent with Content-Type 'text/plain')"
+#: What an upload may answer (the same middleware).
+_NOT_AN_UPLOAD = {"description": "A body sent without Content-Type: multipart/form-data"}
+_NOT_AN_UPLOAD_EXAMPLE = (
+    "the body must be multipart/form-data with a 'file' part "
+    "(sent with Content-Type 'application/json')"
+)
 
 
 def _describe_errors(schema: dict[str, Any]) -> None:
@@ -204,9 +210,13 @@ def _describe_errors(schema: dict[str, Any]) -> None:
             for status, response in responses.items():
                 if status.isdigit() and int(status) >= 400:
                     _use_error_body(int(status), response)
-            if "application/json" in operation.get("requestBody", {}).get("content", {}):
+            body_types = operation.get("requestBody", {}).get("content", {})
+            if "application/json" in body_types:
                 not_json = _error_content(415, _NOT_JSON_EXAMPLE)
                 responses.setdefault("415", {**_NOT_JSON, "content": not_json})
+            elif "multipart/form-data" in body_types:
+                not_upload = _error_content(415, _NOT_AN_UPLOAD_EXAMPLE)
+                responses.setdefault("415", {**_NOT_AN_UPLOAD, "content": not_upload})
     components = schema.get("components", {}).get("schemas", {})
     for unused in ("HTTPValidationError", "ValidationError"):  # FieldError says it instead
         components.pop(unused, None)
