@@ -6,6 +6,7 @@ from __future__ import annotations
 import pytest
 from fastapi.testclient import TestClient
 
+from switchboard.common.relative_redirects import relative
 from tests.support.factories import make_business
 from tests.unit.api.rows import auth
 
@@ -21,6 +22,24 @@ def test_the_api_address_redirects_to_the_docs(client: TestClient) -> None:
     response = client.get("/", follow_redirects=False)
     assert response.status_code == 307 and response.headers["location"] == "/docs"
     assert client.get("/").status_code == 200
+
+
+@pytest.mark.parametrize("method", ["GET", "POST", "HEAD"])
+def test_a_trailing_slash_is_a_307_to_the_path_without_it_whatever_the_host(
+    client: TestClient, method: str
+) -> None:
+    """The 307's ``Location`` was an absolute URL built from the request's ``Host``
+    (``http://evil.example/api/v1/leads?...``): now the path and query alone, resolved by the
+    client against the address it used. Still a 307, so a POST stays a POST."""
+    headers = {"Host": "evil.example", "X-Forwarded-Proto": "https"}
+    response = client.request(
+        method, "/api/v1/leads/?limit=5&q=a%20b", headers=headers, follow_redirects=False
+    )
+    assert response.status_code == 307, response.text
+    assert response.headers["location"] == "/api/v1/leads?limit=5&q=a%20b"
+    key = auth(make_business().api_key)
+    assert client.get("/api/v1/leads/", headers=key).json()["items"] == []  # followed, here
+    assert client.get("/docs/", follow_redirects=False).headers["location"] == "/docs"
 
 
 def test_the_dashboard_links_an_icon_that_is_served(client: TestClient) -> None:
@@ -75,3 +94,12 @@ def test_a_phone_number_with_digits_other_than_ascii_is_refused_everywhere(
     )
     assert imported.status_code == 400
     assert [(e["line"], e["field"]) for e in imported.json()["errors"]] == [(2, "phone")]
+
+
+def test_only_a_location_on_the_request_s_own_origin_is_made_relative() -> None:
+    origin = "http://api.example:8000"
+    assert relative("http://api.example:8000/docs?x=1", origin) == "/docs?x=1"
+    assert relative("http://api.example:80001/x", origin) == "http://api.example:80001/x"
+    assert relative("https://elsewhere.example/x", origin) == "https://elsewhere.example/x"
+    assert relative("http://api.example:8000//evil.example", origin) == "/%2Fevil.example"
+    assert relative("/docs", origin) == "/docs"

@@ -735,3 +735,14 @@ async def test_a_recording_url_that_is_not_a_short_http_url_is_400_naming_it(
 
 def test_the_gateway_s_longest_recording_url_is_the_database_s() -> None:
     assert form_fields.MAX_URL_CHARS == Recording.__table__.c.source_url.type.length
+
+
+async def test_a_trailing_slash_is_a_307_to_the_path_without_it_whatever_the_host(
+    client: httpx.AsyncClient,
+) -> None:
+    """Its ``Location`` was ``http://<the request's Host>/twilio/voice/incoming``."""
+    response = await client.post(
+        "/twilio/voice/incoming/?x=1", headers={"Host": "evil.example"}, data=CALL
+    )
+    assert response.status_code == 307
+    assert response.headers["location"] == "/twilio/voice/incoming?x=1"

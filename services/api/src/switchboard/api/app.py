@@ -57,6 +57,7 @@ from switchboard.common.jobs.async_outbox import AsyncOutboxPublisher
 from switchboard.common.jobs.outbox import set_outbox_sink
 from switchboard.common.logging import configure_logging, get_logger
 from switchboard.common.metrics import LedgerCollector
+from switchboard.common.relative_redirects import RelativeRedirects
 from switchboard.common.settings import Settings, get_settings
 from switchboard.common.startup_heap import tune_for_serving
 from switchboard.common.web import health_router
@@ -165,6 +166,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.add_middleware(BodyLimit, limits=app.state.body_limits)  # 413 while it streams
     app.add_middleware(RequestObservability, service="api")  # request id, access log, metrics
     app.add_middleware(ConsoleHeaders)  # the console's security headers on all its answers
+    app.add_middleware(RelativeRedirects)  # a redirect here names a path, never the Host
     collectors = [LedgerCollector(), ParkedEventsCollector()]
     app.include_router(health_router("api", settings, extra_collectors=collectors))
     for module in (

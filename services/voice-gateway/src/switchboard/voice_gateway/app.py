@@ -9,6 +9,7 @@ from fastapi import FastAPI
 
 from switchboard.common.http_errors import install_http_error_handlers
 from switchboard.common.http_observability import RequestObservability
+from switchboard.common.relative_redirects import RelativeRedirects
 from switchboard.common.settings import Settings, get_settings
 from switchboard.voice_gateway.bootstrap import build_gateway
 from switchboard.voice_gateway.config import GatewaySettings
@@ -72,6 +73,7 @@ def create_app(
     install_http_error_handlers(app, "gateway")  # {"code", "detail"}, as the API answers
     webhooks.install_webhook_errors(app)  # a form field Twilio never sends: 400
     app.add_middleware(RequestObservability, service="gateway")  # request id, access log, metrics
+    app.add_middleware(RelativeRedirects)  # a redirect here names a path, never the Host
     app.include_router(webhooks.router)
     app.include_router(media_stream.router)
     app.include_router(ops.router)
