@@ -16,6 +16,7 @@ import pytest
 import typer
 
 from switchboard.cli.dotenv import OPTION_VARIABLES
+from switchboard.cli.exit_codes import REFUSED
 from switchboard.cli.main import app
 from switchboard.common.settings import Settings
 from tests.support.api_server import running_api, shared_sqlite
@@ -95,6 +96,40 @@ def test_without_dotenv_the_key_is_still_asked_for(tmp_path: Path, api) -> None:
     asked = _switchboard(tmp_path, "events", "list", api_base_url=url)
     assert asked.returncode == 2
     assert "--admin-key" in asked.stderr and not (tmp_path / ".env").exists()
+
+
+def test_a_dotenv_that_is_not_utf8_is_one_line_and_exit_2_for_commands_and_services(
+    tmp_path: Path,
+) -> None:
+    """Every command and service ended in python-dotenv's traceback (``UnicodeDecodeError``):
+    now one line naming the file, the byte (its offset in the file, past the first 8 KiB the
+    reader decodes at a time) and its line, and the exit code of an environment not fit."""
+    content = b"# " + b"x" * 9_000 + b"\nLOG_LEVEL=info\nNOTE=caf\xe9\n"  # Latin-1
+    (tmp_path / ".env").write_bytes(content)
+    byte = content.index(b"\xe9")
+    said = f"{tmp_path / '.env'} is not UTF-8 text (byte {byte}, line 3): save it as UTF-8"
+    runs = {
+        "leads list": _switchboard(tmp_path, "leads", "list"),
+        "migrate": _switchboard(tmp_path, "migrate"),
+    }
+    for service in ("api", "worker"):
+        runs[service] = subprocess.run(
+            [sys.executable, "-m", f"switchboard.{service}"],
+            cwd=tmp_path,
+            env=service_env(),
+            capture_output=True,
+            text=True,
+            timeout=120,
+            check=False,
+        )
+    for name, run in runs.items():
+        assert run.returncode == REFUSED, (name, run.stderr)
+        assert run.stderr.splitlines() == [run.stderr.strip()], (name, run.stderr)
+        assert run.stderr.strip().endswith(said), (name, run.stderr)
+        assert run.stdout == "", name
+    assert runs["leads list"].stderr.startswith("error: ")
+    assert runs["api"].stderr.startswith("python -m switchboard.api: refusing to start: ")
+    assert _switchboard(tmp_path, "--help").returncode == 0  # reads no setting
 
 
 def test_every_option_read_from_the_environment_is_read_from_dotenv() -> None:

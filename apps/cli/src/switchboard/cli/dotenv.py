@@ -22,14 +22,17 @@ OPTION_VARIABLES = ("API_BASE_URL", "PUBLIC_BASE_URL", "SWITCHBOARD_API_KEY", "A
 
 def read_dotenv_options() -> dict[str, str]:
     """The values ``.env`` (in the current directory) gives the options' variables that the
-    environment does not set, now in the environment too; what was added."""
+    environment does not set, now in the environment too; what was added. An
+    ``EnvFileError`` if the file is not UTF-8."""
     from pydantic_settings.sources import DotEnvSettingsSource
 
-    from switchboard.common.settings import Settings
+    from switchboard.common.settings import Settings, env_file_not_utf8
 
     try:
         in_file = DotEnvSettingsSource(Settings).env_vars  # keys lower-cased: any case counts
-    except (OSError, ValueError):  # unreadable, or not UTF-8: the settings say so when read
+    except UnicodeDecodeError:
+        raise env_file_not_utf8() from None
+    except (OSError, ValueError):  # unreadable: the settings say so when read
         return {}
     added = {
         name: value

@@ -23,7 +23,7 @@ from pydantic import ValidationError
 from typer.core import TyperGroup
 
 from switchboard.common.logging import configure_logging
-from switchboard.common.settings import describe_invalid_settings, get_settings
+from switchboard.common.settings import EnvFileError, describe_invalid_settings, get_settings
 from switchboard.common.startup_imports import startup_imports
 from switchboard.worker.limits import MAX_THREADS
 
@@ -179,6 +179,11 @@ def _setup(*, client: bool = False) -> None:
         problems = describe_invalid_settings(exc)
         sys.stderr.write("switchboard: refusing to start, the environment is not fit:\n")
         sys.stderr.write("".join(f"  {line}\n" for line in problems))
+        raise typer.Exit(REFUSED) from None
+    except EnvFileError as exc:
+        from switchboard.cli.exit_codes import REFUSED
+
+        _say_error(str(exc))
         raise typer.Exit(REFUSED) from None
     configure_logging(settings.log_level, settings.log_json)
     if client:

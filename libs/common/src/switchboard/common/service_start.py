@@ -16,7 +16,12 @@ from contextlib import contextmanager
 from pydantic import ValidationError
 
 from switchboard.common.logging import configure_logging
-from switchboard.common.settings import Settings, describe_invalid_settings, get_settings
+from switchboard.common.settings import (
+    EnvFileError,
+    Settings,
+    describe_invalid_settings,
+    get_settings,
+)
 
 #: The exit status of a start refused for its environment (the CLI's too).
 UNFIT_ENVIRONMENT = 2
@@ -25,12 +30,16 @@ UNUSABLE_DATABASE = 1
 
 
 def checked_settings(program: str) -> Settings:
-    """The settings, logging configured from them; exit 2 listing every problem if unfit."""
+    """The settings, logging configured from them; exit 2 listing every problem if unfit (one
+    line for a ``.env`` that is not UTF-8)."""
     try:
         settings = get_settings()
     except ValidationError as exc:
         sys.stderr.write(f"{program}: refusing to start, the environment is not fit:\n")
         sys.stderr.write("".join(f"  {line}\n" for line in describe_invalid_settings(exc)))
+        raise SystemExit(UNFIT_ENVIRONMENT) from None
+    except EnvFileError as exc:
+        sys.stderr.write(f"{program}: refusing to start: {exc}\n")
         raise SystemExit(UNFIT_ENVIRONMENT) from None
     configure_logging(settings.log_level, settings.log_json)
     return settings

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import re
 from collections.abc import Mapping
 from functools import lru_cache
@@ -41,12 +42,37 @@ _URL_SCHEMES = {
 }
 
 
+#: The file every process reads settings from too, in the directory it starts in.
+ENV_FILE = ".env"
+
+
+class EnvFileError(ValueError):
+    """``.env`` cannot be read as settings: one line naming the file and what to do."""
+
+
+def env_file_not_utf8(path: str | Path = ENV_FILE) -> EnvFileError:
+    """The error of a ``path`` that is not UTF-8 text, naming the first byte that is not
+    (its offset in the file, as the leads CSV import names one, and its line)."""
+    shown = os.path.abspath(path)
+    try:
+        Path(path).read_bytes().decode("utf-8")
+    except UnicodeDecodeError as exc:
+        line = exc.object[: exc.start].count(b"\n") + 1
+        where = f"byte {exc.start}, line {line}"
+    except OSError:
+        where = "unreadable"
+    else:  # changed since it was read
+        where = "when it was read"
+    return EnvFileError(f"{shown} is not UTF-8 text ({where}): save it as UTF-8")
+
+
 class Settings(BaseSettings):
     """Configuration from environment variables (names are the upper-case field names)."""
 
     #: A refused environment's error must not print the values it was given (secrets).
     model_config = SettingsConfigDict(
-        env_file=".env",
+        env_file=ENV_FILE,
+        env_file_encoding="utf-8",
         extra="ignore",
         case_sensitive=False,
         env_nested_delimiter="__",
@@ -342,5 +368,9 @@ def describe_invalid_settings(error: ValidationError) -> list[str]:
 
 @lru_cache
 def get_settings() -> Settings:
-    """Return the process-wide settings, read from the environment once."""
-    return Settings()
+    """Return the process-wide settings, read from the environment once; an
+    :class:`EnvFileError` if ``.env`` is not UTF-8 (python-dotenv's traceback before)."""
+    try:
+        return Settings()
+    except UnicodeDecodeError:
+        raise env_file_not_utf8() from None
