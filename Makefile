@@ -12,8 +12,9 @@ install:
 	@$(UV) run --no-sync python -m compileall -q libs services bench >/dev/null
 
 # `make run ARGS="--api-port 9100 --gateway-port 9101 --scheduler-port 9102"`: any `switchboard run` option.
+# SWITCHBOARD_MAKE_RUN: its messages suggest `make run ARGS="…"`, not `switchboard run …`.
 run: install
-	$(UV) run --no-sync switchboard run $(ARGS)
+	SWITCHBOARD_MAKE_RUN=1 $(UV) run --no-sync switchboard run $(ARGS)
 
 test: install
 	@$(UV) run --no-sync pytest $(PYTEST_ARGS); rc=$$?; \

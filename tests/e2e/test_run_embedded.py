@@ -18,6 +18,7 @@ from pathlib import Path
 import httpx
 import pytest
 
+from switchboard.cli.embedded import UNDER_MAKE_RUN
 from switchboard.common.migrate import newest_script_revision
 from tests.support import private_data
 from tests.support.processes import ROOT, ServiceProcess, free_port, service_env
@@ -92,7 +93,32 @@ def test_a_port_in_use_is_named_in_one_line_before_anything_starts(tmp_path) -> 
     args = f"--api-port {ports[0]} --gateway-port {ports[1] + 100} --scheduler-port {ports[2]}"
     assert output == (
         f"error: port {ports[1]} (--gateway-port) is in use; choose another, "
-        f'e.g. make run ARGS="{args}"'
+        f"e.g. switchboard run {args}"
+    )
+    assert not (tmp_path / "var").exists()
+
+
+def test_under_make_run_a_port_in_use_suggests_make_run_with_its_args(tmp_path) -> None:
+    """Before, ``make run ARGS="…"`` was suggested whoever ran it; now only to one who ran
+    ``make run`` (its target sets ``SWITCHBOARD_MAKE_RUN``), the real Makefile here."""
+    ports = [free_port() for _ in range(3)]
+    args = f"--api-port {ports[0]} --gateway-port {ports[1]} --scheduler-port {ports[2]}"
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", ports[1]))
+        taken.listen()
+        done = subprocess.run(
+            ["make", "-s", "-C", str(ROOT), "run", f"ARGS={args}"],
+            env=_run_env(tmp_path, "WARNING"),
+            capture_output=True,
+            text=True,
+            timeout=300,
+            check=False,
+        )
+    moved = args.replace(f"--gateway-port {ports[1]}", f"--gateway-port {ports[1] + 100}")
+    assert done.returncode == 2, done.stderr  # make's own, for the run's 2
+    assert done.stderr.splitlines()[0] == (
+        f"error: port {ports[1]} (--gateway-port) is in use; choose another, "
+        f'e.g. make run ARGS="{moved}"'
     )
     assert not (tmp_path / "var").exists()
 
@@ -112,8 +138,8 @@ def test_a_second_run_on_the_same_ports_names_them_all_and_asks_if_one_runs(tmp_
     assert output == (
         f"error: ports {ports[0]} (--api-port), {ports[1]} (--gateway-port) and {ports[2]} "
         "(--scheduler-port) are in use (is Switchboard running already?); choose others, "
-        f'e.g. make run ARGS="--api-port {moved[0]} --gateway-port {moved[1]} '
-        f'--scheduler-port {moved[2]}"'
+        f"e.g. switchboard run --api-port {moved[0]} --gateway-port {moved[1]} "
+        f"--scheduler-port {moved[2]}"
     )
 
 
@@ -297,14 +323,20 @@ def _run(
     launcher: list[str] | None = None,
     log_level: str = "WARNING",
 ) -> ServiceProcess:
+    args = ["--api-port", str(ports[0]), "--gateway-port", str(ports[1])]
+    args += ["--scheduler-port", str(ports[2])]
+    return ServiceProcess(["run", *args], _run_env(tmp_path, log_level), tmp_path / log, launcher)
+
+
+def _run_env(tmp_path: Path, log_level: str) -> dict[str, str]:
+    """The environment of a run with nothing configured, its data under ``tmp_path``, not
+    under ``make run`` (unless its Makefile says so)."""
     env = service_env(
         database_url="", amqp_url="", var_dir=str(tmp_path / "var"), log_level=log_level
     )
-    for name in ("PUBLIC_BASE_URL", "API_BASE_URL", "API_PUBLIC_BASE_URL"):
+    for name in ("PUBLIC_BASE_URL", "API_BASE_URL", "API_PUBLIC_BASE_URL", UNDER_MAKE_RUN):
         env.pop(name, None)
-    args = ["--api-port", str(ports[0]), "--gateway-port", str(ports[1])]
-    args += ["--scheduler-port", str(ports[2])]
-    return ServiceProcess(["run", *args], env, tmp_path / log, launcher)
+    return env
 
 
 def _banner(process: ServiceProcess) -> dict[str, str]:

@@ -176,6 +176,10 @@ def _nothing() -> None:
     return None
 
 
+#: Set to 1 by the Makefile's ``run`` target: the run was started by ``make run``.
+UNDER_MAKE_RUN = "SWITCHBOARD_MAKE_RUN"
+
+
 def ports_in_use(host: str, ports: dict[str, int]) -> dict[str, int]:
     """The roles whose port on ``host`` cannot be bound now (another process holds it), with
     those ports; empty when every one is free. A test bind, as uvicorn binds (address reuse,
@@ -238,8 +242,17 @@ def refuse_ports_in_use(host: str, ports: dict[str, int]) -> None:
     moved = {role: port + 100 if role in busy else port for role, port in ports.items()}
     args = " ".join(f"--{role}-port {port}" for role, port in moved.items())
     choose = "choose another" if len(busy) == 1 else "choose others"
-    sys.stderr.write(f'error: {taken}; {choose}, e.g. make run ARGS="{args}"\n')
+    sys.stderr.write(f"error: {taken}; {choose}, e.g. {run_command(args)}\n")
     raise SystemExit(2)
+
+
+def run_command(args: str) -> str:
+    """``switchboard run`` with ``args`` as the user would type it again: ``make run
+    ARGS="…"`` under ``make run`` (its target sets :data:`UNDER_MAKE_RUN`), else the command
+    itself (before, ``make run`` always: wrong for one who ran ``switchboard run``)."""
+    if os.environ.get(UNDER_MAKE_RUN) == "1":
+        return f'make run ARGS="{args}"'
+    return f"switchboard run {args}"
 
 
 def demo_api_key(var_dir: Path) -> str:
