@@ -22,7 +22,7 @@ from switchboard.common.settings import Settings
 from tests.support.api_server import running_api, shared_sqlite
 from tests.support.environment import configured
 from tests.support.factories import TestBusiness, make_business
-from tests.support.processes import service_env
+from tests.support.processes import run_cli, service_env
 
 pytestmark = pytest.mark.e2e
 #: Not the development default: only the file can give it to the CLI.
@@ -49,15 +49,7 @@ def _switchboard(cwd: Path, *args: str, **env: str) -> subprocess.CompletedProce
     for name in OPTION_VARIABLES:
         if name.lower() not in env:
             environment.pop(name, None)
-    return subprocess.run(
-        [sys.executable, "-m", "switchboard.cli", *args],
-        cwd=cwd,
-        env=environment,
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
+    return run_cli(*args, env=environment, cwd=cwd)
 
 
 def test_the_admin_key_and_the_api_url_come_from_dotenv(tmp_path: Path, api) -> None:
