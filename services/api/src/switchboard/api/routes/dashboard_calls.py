@@ -37,11 +37,13 @@ def calls_page(
     request: Request,
     settings: SettingsDep,
     q: Annotated[str, Field(max_length=32), Storable] | None = None,
-    direction: Annotated[Literal["inbound", "outbound"] | None, Query()] = None,
+    # The form's "Both directions" sends direction= (as the jobs page's "any" state).
+    direction: Annotated[Literal["inbound", "outbound", ""] | None, Query()] = None,
     cursor: Annotated[str, Field(max_length=100), Storable] | None = None,
 ) -> HTMLResponse:
     """Calls newest first, narrowed by a number (caller or called) and direction."""
     session, business_id = logged_in(request, settings)
+    direction = direction or None
     filters = calls_query.CallFilter(direction=direction, number=q or None)
     found = calls_query.list_calls(
         business_id, filters, limit=PAGE_SIZE, after=decode_id_cursor(cursor)
