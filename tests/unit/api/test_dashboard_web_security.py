@@ -232,3 +232,17 @@ def test_logging_in_issues_a_new_session_not_the_pre_login_one(client, business)
     before_csrf = _csrf(client.get("/dashboard/login").text)
     after_csrf = log_in(client, business)
     assert client.cookies.get("sb_dashboard") != before and after_csrf != before_csrf
+
+
+def test_logging_in_again_ends_the_session_the_cookie_held(client, business) -> None:
+    # Logged in as A, then as B in the same browser: A's session outlived the cookie that
+    # held it (12 h), and no logout could reach it any more.
+    log_in(client, business)
+    first = client.cookies.get("sb_dashboard")
+    other = make_business("Other Dental")
+    log_in(client, other)
+    assert "Other Dental" in client.get("/dashboard").text
+    replay = TestClient(client.app)
+    replay.cookies.set("sb_dashboard", first, path="/dashboard")
+    assert replay.get("/dashboard", follow_redirects=False).status_code == 303
+    assert client.get("/dashboard", follow_redirects=False).status_code == 200

@@ -62,8 +62,10 @@ def login(
     api_key: Annotated[Text, Form(max_length=200)],
     csrf_token: Annotated[Text, Form(max_length=100)],
 ) -> HTMLResponse:
-    """Exchange an API key for a session cookie."""
-    check_csrf(read_session(request, settings), csrf_token)
+    """Exchange an API key for a session cookie (ending the session the cookie held, if any:
+    replaced, it could no longer be logged out)."""
+    previous = read_session(request, settings)
+    check_csrf(previous, csrf_token)
     found = live_api_key(api_key.strip())
     if found is None:
         return page(
@@ -76,6 +78,7 @@ def login(
         )
     response = RedirectResponse("/dashboard", status_code=status.HTTP_303_SEE_OTHER)
     key_id, business_id = found
+    end_session(previous)
     write_session(request, response, start_session(business_id, key_id), settings)
     return response  # type: ignore[return-value]
 
