@@ -60,8 +60,12 @@ INJECTED = (
 )
 
 
-def _seed(api_url: str, business: TestBusiness) -> dict[str, str]:
-    """Every hostile text in place; the pages that show them."""
+def _seed(
+    api_url: str, business: TestBusiness, text: str = PAYLOAD, short: str = SHORT
+) -> dict[str, str]:
+    """Every hostile text (``text``, ``short`` where a column holds 64 characters) in place;
+    the pages that show them."""
+    PAYLOAD, SHORT = text, short  # noqa: N806 (the module's payloads, unless others are given)
     created = httpx.post(
         f"{api_url}/api/v1/leads",
         headers=auth(business.api_key),
@@ -189,3 +193,55 @@ def test_a_csv_s_hostile_rows_are_reported_as_text(browser_page, api_url, tmp_pa
     page.wait_for_selector("text=The file was not imported")
     _nothing_ran(page, "CSV errors", dialogs, fetched)
     assert page.input_value("#csv-run-name") == PAYLOAD[:190]
+
+
+#: A right-to-left override (RLO) the text never closes, and a word too long for any column.
+RTL = "\u202eevil.exe"
+LONG = "W" * 180
+#: Each text node and attribute value of the page whose bidi embeddings, overrides or
+#: isolates are still open at its end: they would reorder what the page writes after it.
+UNCLOSED_BIDI = """() => {
+  const opens = {"\u202a": "E", "\u202b": "E", "\u202d": "E", "\u202e": "E",
+                 "\u2066": "I", "\u2067": "I", "\u2068": "I"};
+  const open = (text) => {
+    const stack = [];
+    for (const ch of text) {
+      if (opens[ch]) stack.push(opens[ch]);
+      else if (ch === "\u202c" && stack[stack.length - 1] === "E") stack.pop();
+      else if (ch === "\u2069" && stack.includes("I")) {
+        while (stack.pop() !== "I") { /* closes the embeddings inside the isolate too */ }
+      }
+    }
+    return stack.length > 0;
+  };
+  const found = [];
+  const walker = document.createTreeWalker(document.documentElement, NodeFilter.SHOW_TEXT);
+  for (let node = walker.nextNode(); node; node = walker.nextNode()) {
+    if (open(node.data)) found.push(node.parentElement.tagName + ": " + node.data.slice(0, 60));
+  }
+  for (const el of document.querySelectorAll("*")) {
+    for (const attr of el.attributes) {
+      if (open(attr.value)) found.push(el.tagName + "[" + attr.name + "]");
+    }
+  }
+  return found;
+}"""
+
+
+def test_an_rtl_override_or_a_long_word_stays_within_its_own_text(browser_page, api_url) -> None:
+    # A name holding U+202E (RLO) reversed what the page wrote after it (the run's status
+    # pill was drawn inside its name).
+    page = browser_page
+    business = make_business(RTL + " " + LONG)
+    pages = _seed(api_url, business, text=RTL + " " + LONG, short=RTL + "W" * 55)
+    page.goto(f"{api_url}/dashboard/login")
+    page.fill("#api_key", business.api_key)
+    page.click("button[type=submit]")
+    page.wait_for_url(f"{api_url}/dashboard")
+    conversation = rows.conversation(business.id)
+    rows.message(business.id, conversation.id, body="W" * 1500)
+    pages["a long message"] = f"/dashboard/conversations/{conversation.id}"
+    for what, path in pages.items():
+        page.goto(f"{api_url}{path}")
+        page.wait_for_load_state("load")
+        assert page.evaluate(UNCLOSED_BIDI) == [], what

@@ -10,6 +10,7 @@ from switchboard.api.dashboard.console import NAV
 from switchboard.api.dashboard.headers import SECURITY_HEADERS
 from switchboard.common.jobs import enqueue
 from switchboard.common.jobs.service import get_job
+from switchboard.domain.outbound import runs
 from switchboard.worker.runtime.ledger import mark_dead
 from tests.support import actors
 from tests.support.factories import TestBusiness, make_business
@@ -243,3 +244,18 @@ def test_every_filter_form_submitted_as_it_is_shown_is_accepted(client, business
             assert answer.status_code == 200, (path, fields, answer.text[-800:])
             submitted += 1
     assert submitted >= 5  # jobs, calls, conversations, leads, a new run's lead search
+
+
+def test_a_right_to_left_override_in_a_text_is_closed_where_the_text_ends(client) -> None:
+    # A run named "\u202eevil" reversed its page's title suffix and drew its status pill
+    # inside its name: the override ran on to the end of the heading.
+    business = make_business("\u202eAcme \u2067Dental")
+    lead = rows.lead(business.id, name="\u2066Jane\u2069 \u202bRoe\u202c")
+    run = runs.create_run(business.id, runs.NewRun(name="\u202eevil", lead_ids=[lead.id])).run
+    log_in(client, business)
+    page = client.get(f"/dashboard/runs/{run.id}").text
+    assert "<title>Run \u202eevil\u202c · Switchboard</title>" in page
+    assert "<h1>\u202eevil\u202c <span" in page
+    assert '<span class="who">\u202eAcme \u2067Dental\u2069\u202c</span>' in page
+    # Text that closes what it opens is written as it is.
+    assert "\u2066Jane\u2069 \u202bRoe\u202c</label>" in client.get("/dashboard/runs/new").text
