@@ -230,7 +230,8 @@ UNCLOSED_BIDI = """() => {
 
 def test_an_rtl_override_or_a_long_word_stays_within_its_own_text(browser_page, api_url) -> None:
     # A name holding U+202E (RLO) reversed what the page wrote after it (the run's status
-    # pill was drawn inside its name).
+    # pill was drawn inside its name); a 180-character word made pages 3,000 px wide, and a
+    # WhatsApp message of 1,500 one 22,000 px.
     page = browser_page
     business = make_business(RTL + " " + LONG)
     pages = _seed(api_url, business, text=RTL + " " + LONG, short=RTL + "W" * 55)
@@ -245,3 +246,5 @@ def test_an_rtl_override_or_a_long_word_stays_within_its_own_text(browser_page, 
         page.goto(f"{api_url}{path}")
         page.wait_for_load_state("load")
         assert page.evaluate(UNCLOSED_BIDI) == [], what
+        wide = page.evaluate("document.documentElement.scrollWidth")
+        assert wide <= page.viewport_size["width"], (what, wide)
