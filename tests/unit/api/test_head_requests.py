@@ -125,3 +125,51 @@ def test_a_streamed_get_answering_a_head_is_closed_after_its_first_chunk() -> No
     assert (head.status_code, head.content) == (200, b"")
     assert head.headers["content-length"] == str(1000 * 65536)
     assert len(produced) == 1 and closed == [True]
+
+
+@pytest.mark.parametrize("protocol", ["httptools", "h11"])
+def test_a_server_sends_the_head_s_answer_whole_and_keeps_the_connection(protocol: str) -> None:
+    # Under uvicorn, HEAD /dashboard (any GET route) answered its headers, then uvicorn saw a
+    # GET whose body fell short of its Content-Length: "Exception in ASGI application"
+    # logged for each HEAD, and the connection dropped, failing the next request on it.
+    import http.client
+    import threading
+
+    import uvicorn
+    from starlette.responses import PlainTextResponse
+
+    from tests.support.processes import free_port
+
+    async def page(request: Request) -> PlainTextResponse:
+        return PlainTextResponse("a page of the console")
+
+    errors: list[BaseException] = []
+
+    async def app(scope, receive, send) -> None:  # noqa: ANN001 (ASGI)
+        try:
+            await HeadAsGet(Starlette(routes=[Route("/page", page)]))(scope, receive, send)
+        except BaseException as exc:  # what the server would log as an unhandled error
+            errors.append(exc)
+            raise
+
+    port = free_port()
+    config = uvicorn.Config(app, port=port, http=protocol, log_level="critical", lifespan="off")
+    server = uvicorn.Server(config)
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    try:
+        while not server.started:
+            thread.join(0.02)
+        connection = http.client.HTTPConnection("127.0.0.1", port, timeout=5)
+        for method in ("HEAD", "HEAD", "GET"):  # one connection, kept alive
+            connection.request(method, "/page")
+            answer = connection.getresponse()
+            body = answer.read()
+            assert answer.status == 200, method
+            assert answer.headers["content-length"] == str(len("a page of the console"))
+            assert body == (b"" if method == "HEAD" else b"a page of the console")
+        connection.close()
+    finally:
+        server.should_exit = True
+        thread.join(5)
+    assert errors == []

@@ -33,6 +33,10 @@ class HeadAsGet:
             return
 
         async def without_body(message: Message) -> None:
+            # The server reads the method as the answer goes out: a GET's would owe it the
+            # body its Content-Length announces (uvicorn: "Response content shorter than
+            # Content-Length", the connection dropped). The GET has answered: a HEAD again.
+            scope["method"] = "HEAD"
             if message["type"] != "http.response.body":
                 await send(message)
                 return
