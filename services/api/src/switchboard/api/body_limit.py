@@ -22,8 +22,10 @@ reads wait unbounded again (a streamed answer waits on them for the client's dis
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Mapping
+from collections.abc import Coroutine, Generator, Mapping
 from dataclasses import dataclass, field
+from types import CoroutineType
+from typing import Any
 
 from starlette.exceptions import HTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -82,6 +84,56 @@ def _content_length(scope: Scope) -> int | None:
     return None
 
 
+async def _within(timeout_s: float, receive: Receive) -> Message:
+    """``receive()``'s message, waited for at most ``timeout_s``. A read the server answers
+    at once (the body already in, as a webhook's nearly always is) takes no timer: a timer
+    costs ~5 µs under uvloop, 2-3 % of the API's CPU per webhook; one that must wait for the
+    client goes on waiting under the time limit."""
+    reading = receive()
+    if not isinstance(reading, CoroutineType):  # an awaitable of another kind: timed as is
+        async with asyncio.timeout(timeout_s):
+            return await reading
+    try:
+        waits_on = reading.send(None)
+    except StopIteration as answered:
+        message: Message = answered.value
+        return message
+    except BaseException:
+        reading.close()
+        raise
+    async with asyncio.timeout(timeout_s):
+        return await _Resumed(reading, waits_on)
+
+
+class _Resumed:
+    """The rest of a coroutine already started (``send(None)`` gave ``waits_on``), awaited as
+    ``await`` would have: what it waits on handed to the task, each answer or exception
+    passed back into it, its return value returned."""
+
+    def __init__(self, coroutine: Coroutine[Any, Any, Message], waits_on: Any) -> None:
+        self.coroutine = coroutine
+        self.waits_on = waits_on
+
+    def __await__(self) -> Generator[Any, Any, Message]:
+        coroutine, waits_on = self.coroutine, self.waits_on
+        while True:
+            try:
+                sent = yield waits_on
+            except GeneratorExit:
+                coroutine.close()
+                raise
+            except BaseException as exc:  # the task's cancellation (the timeout's) included
+                try:
+                    waits_on = coroutine.throw(exc)
+                except StopIteration as answered:
+                    return answered.value  # type: ignore[no-any-return]
+            else:
+                try:
+                    waits_on = coroutine.send(sent)
+                except StopIteration as answered:
+                    return answered.value  # type: ignore[no-any-return]
+
+
 class BodyLimit:
     """ASGI middleware: a 413 for a body over its limit, before it is read (its
     ``Content-Length``) or as it is (chunks counted); a 408 for one that stops coming."""
@@ -108,8 +160,7 @@ class BodyLimit:
             if length is not None and length > limit:  # said up front: none of it is read
                 raise BodyTooLarge(limit)
             try:
-                async with asyncio.timeout(timeout_s):
-                    message = await receive()
+                message = await _within(timeout_s, receive)
             except TimeoutError:
                 raise BodyTimedOut(received, timeout_s) from None
             if message["type"] == "http.request":
